@@ -1,0 +1,102 @@
+# rlvr — build, test, bench, demo. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+SAN  ?= 0
+CUDA ?= $(if $(shell command -v nvcc 2>/dev/null),1,0)
+BUILD := $(if $(filter 1,$(SAN)),build-san,build)
+
+CC      := mpicc
+PKGS    := hdf5-openmpi inih libcjson openblas libpcre2-8 libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=x86-64-v2 -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -fopenmp -lm
+ifeq ($(SAN),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDLIBS += -fsanitize=address,undefined
+endif
+
+# CUDA kernels (kernels/*.cu) when nvcc is present; every kernel has a CPU twin in src/.
+CU_SRCS := $(wildcard kernels/*.cu)
+ifeq ($(CUDA),1)
+  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v nvcc))
+  NVCC    := nvcc
+  NVFLAGS := -O3 -std=c++17 -Ikernels -Isrc -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -Xcompiler -Wall,-Werror -MMD -MP
+  CFLAGS  += -DRLVR_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lnccl -lstdc++
+  CU_OBJS := $(CU_SRCS:kernels/%.cu=$(BUILD)/kernels/%.o)
+endif
+
+SRCS     := $(wildcard src/*.c)
+OBJS     := $(SRCS:src/%.c=$(BUILD)/src/%.o) $(CU_OBJS)
+LIB_OBJS := $(filter-out $(BUILD)/src/rlvr.o,$(OBJS))
+TEST_SRCS:= $(wildcard tests/test_*.c)
+TEST_OBJS:= $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
+BENCH_SRCS := $(wildcard tests/bench_*.c)
+
+.PHONY: all setup test unit integration bench demo fuzz clean help
+
+all: $(BUILD)/rlvr
+
+help:
+	@echo "make            build $(BUILD)/rlvr (CUDA=$(CUDA); CUDA=0 to skip kernels/)"
+	@echo "make test       install deps, build, run unit (Criterion) + integration (mpirun) tests; SAN=1 for ASan+UBSan"
+	@echo "make bench      run the benchmarks (JSON lines)"
+	@echo "make demo       install deps, build, run the embedded demo"
+	@echo "make clean      remove build outputs"
+
+setup:
+	@bash launch/setup.sh
+
+# V=1 shows the full compiler lines.
+Q := $(if $(filter 1,$(V)),,@)
+
+$(BUILD)/rlvr: $(OBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/src/%.o: src/%.c | $(BUILD)/src
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags criterion) -c -o $@ $<
+
+$(BUILD)/kernels/%.o: kernels/%.cu | $(BUILD)/kernels
+	@echo "  NVCC  $<"
+	$(Q)$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs criterion) $(LDLIBS)
+
+$(BUILD)/src $(BUILD)/tests $(BUILD)/kernels:
+	@mkdir -p $@
+
+# Unit tests: one Criterion binary; integration tests: mpirun scripts ending in "N passed, N failed".
+unit: $(BUILD)/unit
+	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2
+
+integration: $(BUILD)/rlvr
+	bash tests/integration.sh $(BUILD)/rlvr
+
+test: setup
+	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory unit
+ifneq ($(SAN),1)
+	@$(MAKE) --no-print-directory integration
+endif
+
+bench: setup all
+	bash tests/bench.sh $(BUILD)/rlvr
+
+demo: setup all
+	bash launch/demo.sh $(BUILD)/rlvr
+
+clean:
+	rm -rf build build-san
+
+-include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,0 +1,17 @@
+// `rlvr sft`: placeholder until its issue lands; prints its planned usage.
+#include <stdio.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char USAGE[] = "usage: rlvr sft --config F --run-dir D [--init CKPT] [--resume] [--set section.key=value ...]\nSupervised warm start on a task's reference solutions.\n";
+
+int cmd_sft(int argc, char **argv) {
+    if (argc > 1 && cli_is_help(argv[1])) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    fputs(USAGE, stderr);
+    fprintf(stderr, "rlvr sft: not implemented yet\n");
+    return 1;
+}

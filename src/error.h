@@ -1,0 +1,35 @@
+// Caller-visible error messages and checked-call macros (DESIGN.md "Conventions").
+#ifndef RLVR_ERROR_H
+#define RLVR_ERROR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// A failing function fills an Err and returns -1 (or NULL); only main and dist exit.
+typedef struct {
+    char msg[1024];
+} Err;
+
+// Formats the message into e (if non-NULL) and returns -1, so `return err_set(e, ...)` reads naturally.
+int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Prefixes an existing message with context ("loading ckpt.h5: <old message>"); returns -1.
+int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Out of memory is not recoverable: print file:line and the call, then abort the process.
+void *xmalloc_at(size_t n, const char *file, int line);
+void *xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *xrealloc_at(void *p, size_t n, const char *file, int line);
+#define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s) xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n) xrealloc_at((p), (n), __FILE__, __LINE__)
+
+// Checks a call that returns non-zero on failure; on failure fills e and returns -1 from the caller.
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        if ((call) != 0) return -1;                                                                \
+    } while (0)
+
+#endif

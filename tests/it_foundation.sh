@@ -1,0 +1,22 @@
+# Foundation: command line, config errors, every dist collective on 1, 2 and 4 ranks.
+expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
+expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
+for sub in train sft sample score reward loss init ckpt bench config; do
+    expect_ok "rlvr $sub --help" bash -c '"$RLVR" '$sub' --help | grep -q "usage: rlvr '$sub'"'
+done
+expect_ok "rlvr config prints a resolved config" bash -c '"$RLVR" config --set algo.name=luspo | grep -qx "eps_low = 0.002"'
+printf '[model]\nhiden_size = 3\n' > "$TMP/unknown.ini"
+expect_error "config: unknown key names file:line and suggests" \
+    "unknown.ini:2: unknown key 'hiden_size' in \[model\] \(did you mean 'hidden_size'\?\)" \
+    "$RLVR" config --config "$TMP/unknown.ini"
+printf '[train]\nlr = fast\n' > "$TMP/bad.ini"
+expect_error "config: bad value names the expected form" "bad.ini:2: \[train\] lr = 'fast': expected a number" \
+    "$RLVR" config --config "$TMP/bad.ini"
+expect_error "config: missing file" "missing.ini: cannot open config file" "$RLVR" config --config "$TMP/missing.ini"
+expect_error "config: bad --set" "--set rollout.top_k=-1: \[rollout\] top_k = '-1': expected an integer" \
+    "$RLVR" config --set rollout.top_k=-1
+for np in 1 2 4; do
+    expect_ok "dist collectives on $np ranks" mpi $np "$RLVR" dist-selftest
+done
+expect_error "a fatal error on one rank aborts all ranks" "rlvr: rank 2: deliberate failure" \
+    timeout 60 mpirun --oversubscribe -np 4 "$RLVR" dist-selftest --fail-on-rank 2
