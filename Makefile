@@ -57,15 +57,19 @@ $(BUILD)/rlvr: $(OBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/src/%.o: src/%.c | $(BUILD)/src
+# Rebuild everything when the flags change (CUDA=0/1, SAN, ...).
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' > $(FLAGS_STAMP))
+
+$(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP) | $(BUILD)/src
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
+$(BUILD)/tests/%.o: tests/%.c $(FLAGS_STAMP) | $(BUILD)/tests
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags criterion) -c -o $@ $<
 
-$(BUILD)/kernels/%.o: kernels/%.cu | $(BUILD)/kernels
+$(BUILD)/kernels/%.o: kernels/%.cu $(FLAGS_STAMP) | $(BUILD)/kernels
 	@echo "  NVCC  $<"
 	$(Q)$(NVCC) $(NVFLAGS) -c -o $@ $<
 
@@ -88,6 +92,7 @@ test: setup
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 endif
 
 bench: setup all
@@ -96,7 +101,39 @@ bench: setup all
 demo: setup all
 	bash launch/demo.sh $(BUILD)/rlvr
 
+# libFuzzer targets (tests/fuzz_*.c): every src file rebuilt with clang + coverage instrumentation.
+FUZZ_SECONDS ?= 10
+TEST_FUZZ_SECONDS ?= 10   # the brief run inside make test
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      := OMPI_CC=clang mpicc
+FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -Isrc $(PKG_CFLAGS)
+FUZZ_OBJS    := $(filter-out $(FUZZ_BUILD)/src/rlvr.o,$(SRCS:src/%.c=$(FUZZ_BUILD)/src/%.o))
+FUZZ_TARGETS := $(patsubst tests/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz_*.c))
+
+$(FUZZ_BUILD)/src/%.o: src/%.c | $(FUZZ_BUILD)/src
+	@echo "  FUZZCC $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz_%.c $(FUZZ_OBJS)
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
+$(FUZZ_BUILD)/src:
+	@mkdir -p $@
+
+.PRECIOUS: $(FUZZ_BUILD)/src/%.o
+
+# make fuzz [FUZZ_SECONDS=600]: runs each target for FUZZ_SECONDS; corpora grow in build-fuzz/corpus/.
+fuzz: setup $(FUZZ_TARGETS)
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+	    name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	    seeds=$$( [ -d tests/fuzz-seeds/$$name ] && echo tests/fuzz-seeds/$$name ); \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	    ASAN_OPTIONS=detect_leaks=0 $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	        -print_final_stats=0 $(FUZZ_BUILD)/corpus/$$name $$seeds 2>&1 | tail -n 2 || exit 1; \
+	done
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -12,7 +12,8 @@ packages=(
   libcjson-dev                          # JSONL datasets and outputs
   libopenblas-openmp-dev                # matrix products
   libpcre2-dev libutf8proc-dev          # BPE tokenizer
-  gnuplot-nox                           # figures (launch/plot.sh)
+  gnuplot-nox jq                        # figures (launch/plot.sh)
+  clang libclang-rt-dev                 # libFuzzer targets (make fuzz)
 )
 
 missing=()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of `rlvr bench`, one JSON line per measurement on stdout.
+# Record results with the machine and date: tests/bench.sh build/rlvr | tee results/bench-$(date +%F).jsonl
+set -uo pipefail
+RLVR=${1:-build/rlvr}
+echo "{\"machine\":\"$(lscpu | sed -n 's/^Model name: *//p' | head -1)\",\"cores\":$(nproc),\"date\":\"$(date -u +%FT%TZ)\",\"revision\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"
+status=0
+for what in model sample loss; do
+    "$RLVR" bench "$what" || { echo "bench: rlvr bench $what failed" >&2; status=1; }
+done
+exit $status

@@ -1,0 +1,24 @@
+# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the requeue/resume path, local.sh, plot.sh.
+expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
+printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
+got=$(DRY_RUN=1 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>&1)
+want="srun --nodes=2 --ntasks-per-node=4 --gpus-per-task=1 --cpus-per-task=8 --cpu-bind=cores --kill-on-bad-exit=1 rlvr train --config $TMP/slurm.ini --run-dir $TMP/slurm-run "
+if [ "$got" = "$want" ]; then pass "slurm dry run: srun, 2 nodes x 4 ranks"; else fail "slurm dry run: srun, 2 nodes x 4 ranks" "got:  $got"$'\n'"want: $want"; fi
+got=$(DRY_RUN=1 LAUNCHER=mpirun CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>&1)
+case "$got" in "mpirun -np 8 --map-by ppr:4:node:PE=8 "*) pass "slurm dry run: mpirun, 8 ranks" ;; *) fail "slurm dry run: mpirun, 8 ranks" "$got" ;; esac
+mkdir -p "$TMP/slurm-run/ckpt" && touch "$TMP/slurm-run/ckpt/step-000004.h5"
+got=$(DRY_RUN=1 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>/dev/null)
+case "$got" in *"--run-dir $TMP/slurm-run --resume "*) pass "slurm requeue resumes from the run dir's checkpoint" ;; *) fail "slurm requeue resumes" "$got" ;; esac
+expect_error "slurm: bad launcher" "LAUNCHER 'ssh': expected srun or mpirun" \
+    env DRY_RUN=1 LAUNCHER=ssh CONFIG="$TMP/slurm.ini" bash "$ROOT/launch/slurm.sbatch"
+got=$(DRY_RUN=1 RLVR=rlvr bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np 3 --run-dir "$TMP/local" --set train.steps=2)
+case "$got" in "mpirun -np 3 "*"rlvr train --config $TMP/slurm.ini --run-dir $TMP/local --set train.steps=2 ") pass "local.sh dry run" ;; *) fail "local.sh dry run" "$got" ;; esac
+expect_error "local.sh: bad --np" "--np 'x': expected a positive integer" bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np x
+mkdir -p "$TMP/runA" "$TMP/runB"
+for s in 1 2 3; do
+    echo "{\"step\":$s,\"reward_mean\":0.$s,\"accuracy\":0.$s,\"response_length_mean\":1$s,\"clip_frac_token\":0.0$s,\"entropy\":1.$s}" >> "$TMP/runA/metrics.jsonl"
+    echo "{\"step\":$s,\"reward_mean\":0.$((5 - s)),\"accuracy\":0.$s,\"response_length_mean\":2$s,\"clip_frac_token\":0.1,\"entropy\":0.$s}" >> "$TMP/runB/metrics.jsonl"
+done
+expect_ok "plot.sh overlays runs into PNGs" bash -c 'bash "$ROOT/launch/plot.sh" --out "$TMP/figs" "$TMP/runA" "$TMP/runB" >/dev/null &&
+    for m in reward_mean accuracy response_length_mean clip_frac_token entropy; do
+        [ "$(head -c 4 "$TMP/figs/$m.png" | tail -c 3)" = PNG ] || exit 1; done'
