@@ -103,7 +103,8 @@ demo: setup all
 
 # libFuzzer targets (tests/fuzz_*.c): every src file rebuilt with clang + coverage instrumentation.
 FUZZ_SECONDS ?= 10
-TEST_FUZZ_SECONDS ?= 10   # the brief run inside make test
+# The brief fuzz run inside make test.
+TEST_FUZZ_SECONDS ?= 10
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := OMPI_CC=clang mpicc
 FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -Isrc $(PKG_CFLAGS)
