@@ -91,8 +91,8 @@ test: setup
 	@$(MAKE) --no-print-directory all $(BUILD)/unit
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
-	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+	@$(MAKE) --no-print-directory integration
 endif
 
 bench: setup all
