@@ -9,10 +9,19 @@
 
 #include "error.h"
 
+#ifdef RLVR_CUDA
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#endif
+
 // The process-wide context (the only global mutable state, DESIGN.md "Conventions").
 static struct {
     int rank, size, initialized;
-} ctx = {0, 1, 0};
+    int gpu;  // device ordinal in use, -1 = none
+#ifdef RLVR_CUDA
+    ncclComm_t nccl;
+#endif
+} ctx = {.rank = 0, .size = 1, .initialized = 0, .gpu = -1};
 
 #define MPI_CHECK(call)                                                                            \
     do {                                                                                           \
@@ -36,6 +45,10 @@ void dist_init(int *argc, char ***argv) {
 
 void dist_finalize(void) {
     if (!ctx.initialized) return;
+#ifdef RLVR_CUDA
+    if (ctx.gpu >= 0) ncclCommDestroy(ctx.nccl);
+    ctx.gpu = -1;
+#endif
     MPI_Finalize();
     ctx.initialized = 0;
 }
@@ -136,6 +149,57 @@ void dist_bcast(void *buf, size_t bytes, int root) {
 void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }
+
+#ifdef RLVR_CUDA
+// Rank among the processes of this node: picks the GPU.
+static int local_rank(void) {
+    MPI_Comm node;
+    int r = 0;
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_rank(node, &r));
+    MPI_Comm_free(&node);
+    return r;
+}
+
+int dist_gpu_init(Err *e) {
+    if (ctx.gpu >= 0) return 1;
+    int n = 0;
+    int64_t have = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    int64_t all = have;
+    if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Allreduce(&have, &all, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD));
+    if (!all) return 0;  // some rank has no GPU: everyone stays on the CPU path
+    int dev = local_rank() % n;
+    cudaError_t rc = cudaSetDevice(dev);
+    if (rc != cudaSuccess) return err_set(e, "cudaSetDevice(%d): %s", dev, cudaGetErrorString(rc));
+    ncclUniqueId id;
+    if (ctx.rank == 0 && ncclGetUniqueId(&id) != ncclSuccess) dist_fatal("ncclGetUniqueId failed");
+    dist_bcast(&id, sizeof id, 0);
+    ncclResult_t nr = ncclCommInitRank(&ctx.nccl, ctx.size, id, ctx.rank);
+    if (nr != ncclSuccess) return err_set(e, "ncclCommInitRank: %s", ncclGetErrorString(nr));
+    ctx.gpu = dev;
+    return 1;
+}
+
+int dist_gpu_active(void) { return ctx.gpu >= 0; }
+
+void dist_allreduce_sum_device_f32(float *x, size_t n) {
+    if (ctx.gpu < 0) {
+        dist_allreduce_sum_f32(x, n);
+        return;
+    }
+    ncclResult_t nr = ncclAllReduce(x, x, n, ncclFloat32, ncclSum, ctx.nccl, 0);
+    if (nr != ncclSuccess) dist_fatal("ncclAllReduce of %zu floats: %s", n, ncclGetErrorString(nr));
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after ncclAllReduce: %s", cudaGetErrorString(rc));
+}
+#else
+int dist_gpu_init(Err *e) {
+    (void)e;
+    return 0;
+}
+int dist_gpu_active(void) { return 0; }
+void dist_allreduce_sum_device_f32(float *x, size_t n) { dist_allreduce_sum_f32(x, n); }
+#endif
 
 void dist_share(int64_t n, int64_t *begin, int64_t *end) {
     int64_t q = n / ctx.size, r = n % ctx.size;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 // Initialises MPI (works under mpirun, srun, or as a single process).
 void dist_init(int *argc, char ***argv);
 void dist_finalize(void);
@@ -34,6 +36,14 @@ void dist_barrier(void);
 
 // Prints "rlvr: rank R: message" to stderr and aborts every rank (never returns).
 void dist_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+// GPU data parallelism (CUDA builds): one rank per GPU of its node, NCCL communicator created from a
+// unique id broadcast over MPI. Returns 1 when active, 0 when no GPU/CUDA (CPU fallback), -1 on error.
+int dist_gpu_init(Err *e);
+int dist_gpu_active(void);
+// Sums a device buffer over all ranks in place (NCCL); without an active GPU context, x is host memory
+// and the MPI path is used. Same call either way, so single-GPU and CPU runs share the code.
+void dist_allreduce_sum_device_f32(float *x, size_t n);
 
 // The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
 void dist_share(int64_t n, int64_t *begin, int64_t *end);

@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // A failing function fills an Err and returns -1 (or NULL); only main and dist exit.
 typedef struct {
     char msg[1024];
@@ -31,5 +35,9 @@ void *xrealloc_at(void *p, size_t n, const char *file, int line);
     do {                                                                                           \
         if ((call) != 0) return -1;                                                                \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

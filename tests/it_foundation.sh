@@ -20,3 +20,4 @@ for np in 1 2 4; do
 done
 expect_error "a fatal error on one rank aborts all ranks" "rlvr: rank 2: deliberate failure" \
     timeout 60 mpirun --oversubscribe -np 4 "$RLVR" dist-selftest --fail-on-rank 2
+expect_ok "NCCL all-reduce on GPU ranks (skips without GPUs)" mpi 2 "$RLVR" dist-selftest --gpu

@@ -1,0 +1,240 @@
+// Fused log-prob / entropy forward and dL/dlogits backward over [T, V] logits. One block per token row;
+// 16-byte vector loads; an online (max, Σe, Σe·(z−max)) triple so each pass reads the row exactly once.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "logits_loss.h"
+
+#define THREADS 512
+
+// One block-wide partial of the online softmax statistics: s = Σ e^{z−m}, t = Σ e^{z−m}(z−m).
+struct Stats {
+    float m, s, t;
+};
+
+__device__ __forceinline__ Stats merge(Stats a, Stats b) {
+    if (a.s == 0.f) return b;
+    if (b.s == 0.f) return a;
+    float m = fmaxf(a.m, b.m);
+    float ca = __expf(a.m - m), cb = __expf(b.m - m);
+    return {m, a.s * ca + b.s * cb, (a.t + (a.m - m) * a.s) * ca + (b.t + (b.m - m) * b.s) * cb};
+}
+
+// Adds n values z[0..n) (already scaled by 1/T) to the running statistics.
+template <int N>
+__device__ __forceinline__ void accumulate(Stats &st, const float (&z)[N]) {
+    float vm = z[0];
+#pragma unroll
+    for (int i = 1; i < N; i++) vm = fmaxf(vm, z[i]);
+    if (vm == -INFINITY) return;
+    if (vm > st.m) {
+        if (st.s > 0.f) {
+            float c = __expf(st.m - vm);
+            st.t = (st.t + (st.m - vm) * st.s) * c;
+            st.s *= c;
+        }
+        st.m = vm;
+    }
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        float d = z[i] - st.m, e = __expf(d);
+        st.s += e;
+        st.t += e > 0.f ? e * d : 0.f;
+    }
+}
+
+// Element access for the two logit types: scalar and 16-byte vector loads/stores.
+template <typename T> struct Elem;
+template <> struct Elem<float> {
+    static constexpr int N = 4;
+    __device__ static float get(const float *p) { return *p; }
+    __device__ static void put(float *p, float v) { *p = v; }
+    __device__ static void load(const float *p, float (&z)[N]) {
+        float4 v = *reinterpret_cast<const float4 *>(p);
+        z[0] = v.x, z[1] = v.y, z[2] = v.z, z[3] = v.w;
+    }
+    __device__ static void store(float *p, const float (&g)[N]) {
+        *reinterpret_cast<float4 *>(p) = make_float4(g[0], g[1], g[2], g[3]);
+    }
+};
+template <> struct Elem<__nv_bfloat16> {
+    static constexpr int N = 8;
+    __device__ static float get(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+    __device__ static void put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16(v); }
+    __device__ static void load(const __nv_bfloat16 *p, float (&z)[N]) {
+        uint4 v = *reinterpret_cast<const uint4 *>(p);
+        const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&v);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 f = __bfloat1622float2(h[i]);
+            z[2 * i] = f.x, z[2 * i + 1] = f.y;
+        }
+    }
+    __device__ static void store(__nv_bfloat16 *p, const float (&g)[N]) {
+        uint4 v;
+        __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&v);
+#pragma unroll
+        for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(g[2 * i], g[2 * i + 1]);
+        *reinterpret_cast<uint4 *>(p) = v;
+    }
+};
+
+// Elements before the first 16-byte boundary of a row (handled one by one).
+template <typename T>
+__device__ __forceinline__ int64_t head_len(const T *row, int64_t V) {
+    int64_t mis = (int64_t)(reinterpret_cast<uintptr_t>(row) & 15);
+    int64_t head = mis ? (16 - mis) / (int64_t)sizeof(T) : 0;
+    return head < V ? head : V;
+}
+
+__device__ Stats block_reduce(Stats st) {
+    __shared__ Stats warp_part[THREADS / 32];
+    for (int o = 16; o > 0; o >>= 1) {
+        Stats other = {__shfl_xor_sync(0xffffffff, st.m, o), __shfl_xor_sync(0xffffffff, st.s, o),
+                       __shfl_xor_sync(0xffffffff, st.t, o)};
+        st = merge(st, other);
+    }
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) warp_part[warp] = st;
+    __syncthreads();
+    if (warp == 0) {
+        st = lane < THREADS / 32 ? warp_part[lane] : Stats{-INFINITY, 0.f, 0.f};
+        for (int o = 16; o > 0; o >>= 1) {
+            Stats other = {__shfl_xor_sync(0xffffffff, st.m, o), __shfl_xor_sync(0xffffffff, st.s, o),
+                           __shfl_xor_sync(0xffffffff, st.t, o)};
+            st = merge(st, other);
+        }
+        if (lane == 0) warp_part[0] = st;
+    }
+    __syncthreads();
+    return warp_part[0];
+}
+
+template <typename T>
+__global__ void __launch_bounds__(THREADS) forward_kernel(const T *logits, int64_t V, const int32_t *targets,
+                                                          float inv_temp, double *logp, double *entropy, double *lse) {
+    const int64_t row = blockIdx.x;
+    const T *x = logits + row * V;
+    constexpr int N = Elem<T>::N;
+    Stats st = {-INFINITY, 0.f, 0.f};
+    const int64_t head = head_len(x, V), nvec = (V - head) / N;
+    for (int64_t i = threadIdx.x; i < head; i += THREADS) {
+        float z[1] = {Elem<T>::get(x + i) * inv_temp};
+        accumulate(st, z);
+    }
+    const T *xv = x + head;
+    for (int64_t i = threadIdx.x; i < nvec; i += THREADS) {
+        float z[N];
+        Elem<T>::load(xv + i * N, z);
+#pragma unroll
+        for (int k = 0; k < N; k++) z[k] *= inv_temp;
+        accumulate(st, z);
+    }
+    for (int64_t i = head + nvec * N + threadIdx.x; i < V; i += THREADS) {
+        float z[1] = {Elem<T>::get(x + i) * inv_temp};
+        accumulate(st, z);
+    }
+    st = block_reduce(st);
+    if (threadIdx.x == 0) {
+        double l = (double)st.m + log((double)st.s);
+        lse[row] = l;
+        entropy[row] = log((double)st.s) - (double)st.t / (double)st.s;
+        logp[row] = (double)Elem<T>::get(x + targets[row]) * inv_temp - l;
+    }
+}
+
+// dL/dz_j = dlogp·(δ_jy − p_j) − dH·p_j·(log p_j + H); dL/dlogit_j = dL/dz_j / T.
+template <typename T, typename U>
+__global__ void __launch_bounds__(THREADS) backward_kernel(const T *logits, int64_t V, const int32_t *targets,
+                                                           float inv_temp, const double *lse, const double *entropy,
+                                                           const double *dlogp, const double *dentropy, U *dlogits) {
+    const int64_t row = blockIdx.x;
+    const T *x = logits + row * V;
+    U *g = dlogits + row * V;
+    const float l = (float)lse[row], h = (float)entropy[row], a = (float)dlogp[row] * inv_temp;
+    const float b = dentropy ? (float)dentropy[row] * inv_temp : 0.f;
+    const int32_t y = targets[row];
+    auto grad = [&](float v, int64_t j) {
+        float lp = v * inv_temp - l, p = __expf(lp);
+        return (j == y ? a : 0.f) - a * p - b * p * (lp + h);
+    };
+    // Vectorised only when input and output rows have the same type and alignment (always for in-place).
+    constexpr int N = Elem<T>::N;
+    int64_t head = V, nvec = 0;
+    if constexpr (sizeof(T) == sizeof(U)) {
+        head = head_len(x, V);
+        nvec = (V - head) / N;
+        if (head != head_len(g, V)) head = V, nvec = 0;
+        for (int64_t i = threadIdx.x; i < nvec; i += THREADS) {
+            float z[N], out[N];
+            int64_t j0 = head + i * N;
+            Elem<T>::load(x + j0, z);
+#pragma unroll
+            for (int k = 0; k < N; k++) out[k] = grad(z[k], j0 + k);
+            Elem<U>::store(g + j0, out);
+        }
+    }
+    for (int64_t i = threadIdx.x; i < head; i += THREADS) Elem<U>::put(g + i, grad(Elem<T>::get(x + i), i));
+    for (int64_t i = head + nvec * N + threadIdx.x; i < V; i += THREADS) Elem<U>::put(g + i, grad(Elem<T>::get(x + i), i));
+}
+
+static int check(cudaError_t rc, const char *what, Err *e) {
+    if (rc == cudaSuccess) return 0;
+    return err_set(e, "CUDA %s: %s", what, cudaGetErrorString(rc));
+}
+
+extern "C" int cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+    return n;
+}
+
+extern "C" void cuda_device_name(char *buf, int len) {
+    cudaDeviceProp prop;
+    if (len > 0) buf[0] = 0;
+    if (cuda_device_count() > 0 && cudaGetDeviceProperties(&prop, 0) == cudaSuccess) snprintf(buf, len, "%s", prop.name);
+}
+
+static int check_shape(int64_t T, int64_t V, double temperature, Err *e) {
+    if (T < 0 || V < 1 || T > 2147483647) return err_set(e, "logits shape [%lld, %lld] out of range", (long long)T, (long long)V);
+    if (!(temperature > 0)) return err_set(e, "temperature %g must be > 0", temperature);
+    return 0;
+}
+
+extern "C" int cuda_logits_forward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
+                                   double temperature, double *logp, double *entropy, double *lse, Err *e) {
+    if (check_shape(T, V, temperature, e)) return -1;
+    if (T == 0) return 0;
+    float inv = (float)(1.0 / temperature);
+    if (dtype == LOGITS_F32)
+        forward_kernel<float><<<(unsigned)T, THREADS>>>((const float *)logits, V, targets, inv, logp, entropy, lse);
+    else
+        forward_kernel<__nv_bfloat16>
+            <<<(unsigned)T, THREADS>>>((const __nv_bfloat16 *)logits, V, targets, inv, logp, entropy, lse);
+    return check(cudaGetLastError(), "forward launch", e);
+}
+
+extern "C" int cuda_logits_backward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
+                                    double temperature, const double *lse, const double *entropy, const double *dlogp,
+                                    const double *dentropy, void *dlogits, LogitsDtype out_dtype, Err *e) {
+    if (check_shape(T, V, temperature, e)) return -1;
+    if (logits == dlogits && dtype != out_dtype) return err_set(e, "in-place backward needs equal dtypes");
+    if (T == 0) return 0;
+    float inv = (float)(1.0 / temperature);
+    dim3 grid((unsigned)T);
+    if (dtype == LOGITS_F32 && out_dtype == LOGITS_F32)
+        backward_kernel<float, float><<<grid, THREADS>>>((const float *)logits, V, targets, inv, lse, entropy, dlogp,
+                                                         dentropy, (float *)dlogits);
+    else if (dtype == LOGITS_F32)
+        backward_kernel<float, __nv_bfloat16><<<grid, THREADS>>>((const float *)logits, V, targets, inv, lse, entropy,
+                                                                 dlogp, dentropy, (__nv_bfloat16 *)dlogits);
+    else if (out_dtype == LOGITS_F32)
+        backward_kernel<__nv_bfloat16, float><<<grid, THREADS>>>((const __nv_bfloat16 *)logits, V, targets, inv, lse,
+                                                                 entropy, dlogp, dentropy, (float *)dlogits);
+    else
+        backward_kernel<__nv_bfloat16, __nv_bfloat16><<<grid, THREADS>>>(
+            (const __nv_bfloat16 *)logits, V, targets, inv, lse, entropy, dlogp, dentropy, (__nv_bfloat16 *)dlogits);
+    return check(cudaGetLastError(), "backward launch", e);
+}
