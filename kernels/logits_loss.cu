@@ -238,3 +238,22 @@ extern "C" int cuda_logits_backward(const void *logits, LogitsDtype dtype, int64
             (const __nv_bfloat16 *)logits, V, targets, inv, lse, entropy, dlogp, dentropy, (__nv_bfloat16 *)dlogits);
     return check(cudaGetLastError(), "backward launch", e);
 }
+
+// Sum of four uniforms from a 64-bit hash of (seed, i): cheap, reproducible, roughly normal.
+template <typename T>
+__global__ void fill_kernel(T *x, int64_t n, uint64_t seed, float scale) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull ^ seed;
+        h ^= h >> 31, h *= 0xBF58476D1CE4E5B9ull, h ^= h >> 29, h *= 0x94D049BB133111EBull, h ^= h >> 32;
+        float u = (float)(h & 0xffff) + (float)((h >> 16) & 0xffff) + (float)((h >> 32) & 0xffff) + (float)(h >> 48);
+        float v = (u / 65535.f - 2.f) * 1.7320508f * scale;
+        if constexpr (sizeof(T) == 4) x[i] = v;
+        else x[i] = __float2bfloat16(v);
+    }
+}
+
+extern "C" int cuda_fill_random(void *x, LogitsDtype dtype, int64_t n, uint64_t seed, float scale, Err *e) {
+    if (dtype == LOGITS_F32) fill_kernel<float><<<4096, 256>>>((float *)x, n, seed, scale);
+    else fill_kernel<__nv_bfloat16><<<4096, 256>>>((__nv_bfloat16 *)x, n, seed, scale);
+    return check(cudaGetLastError(), "fill launch", e);
+}

@@ -29,6 +29,9 @@ int cuda_logits_backward(const void *logits, LogitsDtype dtype, int64_t T, int64
                          double temperature, const double *lse, const double *entropy, const double *dlogp,
                          const double *dentropy, void *dlogits, LogitsDtype out_dtype, Err *e);
 
+// Fills n device values of dtype with reproducible pseudo-random N(0, scale²)-like values (benchmarks).
+int cuda_fill_random(void *x, LogitsDtype dtype, int64_t n, uint64_t seed, float scale, Err *e);
+
 #ifdef __cplusplus
 }
 #endif
