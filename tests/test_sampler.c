@@ -20,7 +20,7 @@ typedef struct {
 static void fixture_init(Fixture *f, bool moe, const char *const *extra, int n_extra) {
     const char *sets[32] = {"model.vocab_size=300", "model.hidden_size=32", "model.intermediate_size=48",
                             "model.num_hidden_layers=2", "model.num_attention_heads=4",
-                            "model.num_key_value_heads=2", "model.max_position_embeddings=256",
+                            "model.num_key_value_heads=2", "model.max_position_embeddings=4096",
                             "model.init_std=0.5", "rollout.max_new_tokens=20", "rollout.n=3"};
     int n = 10;
     if (moe) {
@@ -151,20 +151,24 @@ static void expect_same_response(const Response *a, const Response *b) {
 Test(sampler, responses_do_not_depend_on_batching_or_kv_chunks) {
     Fixture f;
     fixture_init(&f, true, NULL, 0);
-    Rollout all, one[3], chunked;
-    generate(&f, &f.cfg.rollout, 5, 0, 3, &all);
-    for (int p = 0; p < 3; p++) generate(&f, &f.cfg.rollout, 5, p, 1, &one[p]);
-    RolloutConfig small = f.cfg.rollout;
-    // Budget for exactly one group of 3 slots x (7 + 20) positions: prompts go one chunk at a time.
-    small.kv_cache_mb = (int)((kv_cache_bytes(&f.m, 3, 27) + (1 << 20) - 1) >> 20);
+    // A response length at which one group of 3 x (7 + L) positions takes over half of a 1 MiB budget,
+    // so kv_cache_mb = 1 makes the sampler take the prompts one chunk at a time.
+    RolloutConfig rc = f.cfg.rollout, small;
+    while (kv_cache_bytes(&f.m, 3, 7 + rc.max_new_tokens) <= (600u << 10)) rc.max_new_tokens += 20;
+    cr_assert_leq(kv_cache_bytes(&f.m, 3, 7 + rc.max_new_tokens), 1u << 20);
+    cr_assert_leq(7 + rc.max_new_tokens, f.m.cfg.max_position_embeddings);
+    small = rc, small.kv_cache_mb = 1;
     cr_assert_eq(sampler_prompts_that_fit(&f.m, &small, 7), 1);
+    Rollout all, one[3], chunked;
+    generate(&f, &rc, 5, 0, 3, &all);
+    for (int p = 0; p < 3; p++) generate(&f, &rc, 5, p, 1, &one[p]);
     generate(&f, &small, 5, 0, 3, &chunked);
     for (int i = 0; i < 9; i++) {
         expect_same_response(&all.responses[i], &one[i / 3].responses[i % 3]);
         expect_same_response(&all.responses[i], &chunked.responses[i]);
     }
     Rollout again;
-    generate(&f, &f.cfg.rollout, 6, 0, 3, &again);
+    generate(&f, &rc, 6, 0, 3, &again);
     int differ = 0;
     for (int i = 0; i < 9; i++)
         differ += again.responses[i].n_tokens != all.responses[i].n_tokens ||
@@ -270,8 +274,8 @@ Test(sampler, bad_prompts_are_clear_errors) {
     int64_t gi = 4;
     cr_assert_eq(sampler_generate(&f.m, f.tok, &f.cfg.rollout, 0, 1, &gi, p, &len, &ro, &e), -1);
     cr_expect(strstr(e.msg, "prompt 4 token 1: id 300 is outside the vocabulary [0, 300)"), "%s", e.msg);
-    len = 250;
+    len = 4090;
     cr_assert_eq(sampler_generate(&f.m, f.tok, &f.cfg.rollout, 0, 1, &gi, p, &len, &ro, &e), -1);
-    cr_expect(strstr(e.msg, "exceed [model] max_position_embeddings 256"), "%s", e.msg);
+    cr_expect(strstr(e.msg, "exceed [model] max_position_embeddings 4096"), "%s", e.msg);
     fixture_free(&f);
 }
