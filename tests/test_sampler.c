@@ -215,11 +215,28 @@ Test(sampler, stop_string_ends_the_response_and_stays_in_it) {
     fixture_free(&f);
 }
 
+// Chi-square of counts of G draws against softmax(logits / T) in float64, tokens pooled in id order into
+// bins of >= 20 expected draws.
+static double pooled_chi_square(const float *l, int V, double T, const int *count, int G, int *bins) {
+    double x2 = 0, bin_p = 0, z = 0;
+    int bin_n = 0;
+    *bins = 0;
+    for (int v = 0; v < V; v++) z += exp((double)l[v] / T);
+    for (int v = 0; v < V; v++) {
+        bin_p += exp((double)l[v] / T) / z, bin_n += count[v];
+        if (G * bin_p >= 20 || v == V - 1) {
+            x2 += (bin_n - G * bin_p) * (bin_n - G * bin_p) / (G * bin_p);
+            ++*bins, bin_p = 0, bin_n = 0;
+        }
+    }
+    return x2;
+}
+
 Test(sampler, first_token_frequencies_match_model_probabilities) {
     enum { G = 6000 };
     Fixture f;
-    const char *sets[] = {"rollout.max_new_tokens=1", "rollout.n=6000", "model.init_std=0.05"};
-    fixture_init(&f, false, sets, 3);
+    const char *sets[] = {"rollout.max_new_tokens=1", "rollout.n=6000"};
+    fixture_init(&f, false, sets, 2);
     Rollout ro;
     generate(&f, &f.cfg.rollout, 0, 1, 1, &ro);
     int V = f.m.cfg.vocab_size, *count = calloc((size_t)V, sizeof *count);
@@ -231,21 +248,15 @@ Test(sampler, first_token_frequencies_match_model_probabilities) {
     int32_t *experts;
     forward(&f, P1, 2, &ro.responses[0], &logits, &experts);
     const float *l = logits + (size_t)(2 - 1) * V;
-    // Pool tokens into bins of >= 20 expected draws (softmax at T = 1 in float64), then chi-square.
-    double x2 = 0, bin_p = 0, z = 0;
-    int bin_n = 0, bins = 0;
-    for (int v = 0; v < V; v++) z += exp((double)l[v]);
-    for (int v = 0; v < V; v++) {
-        bin_p += exp((double)l[v]) / z, bin_n += count[v];
-        if (G * bin_p >= 20 || v == V - 1) {
-            x2 += (bin_n - G * bin_p) * (bin_n - G * bin_p) / (G * bin_p);
-            bins++, bin_p = 0, bin_n = 0;
-        }
-    }
+    int bins;
+    double x2 = pooled_chi_square(l, V, 1.0, count, G, &bins);
     // Wilson-Hilferty 0.999 quantile of chi-square with k = bins - 1 degrees of freedom.
     double k = bins - 1, q = k * pow(1 - 2 / (9 * k) + 3.0902 * sqrt(2 / (9 * k)), 3);
     cr_expect_lt(x2, q, "chi-square %.1f over %d bins (0.999 quantile %.1f)", x2, bins, q);
-    cr_expect_gt(bins, 100);
+    cr_expect_gt(bins, 20, "a spread-out distribution (%d bins)", bins);
+    int bins_wrong;
+    double x2_wrong = pooled_chi_square(l, V, 1.3, count, G, &bins_wrong);
+    cr_expect_gt(x2_wrong, 3 * q, "the test has power against temperature 1.3 (chi-square %.1f)", x2_wrong);
     free(count), free(logits), free(experts);
     rollout_free(&ro);
     fixture_free(&f);
