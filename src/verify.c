@@ -27,21 +27,28 @@ static const char *find_last(const char *s, const char *needle, bool fold) {
     return last;
 }
 
-// The last \boxed / \fbox argument: "{...}" with nested braces, or one token after a space.
-static bool extract_boxed(const char *s, char *out, size_t cap) {
-    const char *b = find_last(s, "\\boxed", false), *f = find_last(s, "\\fbox", false);
-    const char *cmd = b && (!f || b > f) ? b : f;
-    if (!cmd) return false;
-    const char *p = cmd + (cmd == b ? 6 : 5);
+#define MAX_BOXED 16              // boxed answers considered (the last ones)
+#define MAX_BOXED_SCAN (8 * VERIFY_MAX_ANSWER)  // a longer \boxed{...} argument counts as unbalanced
+
+// Length of the \boxed / \fbox command at p, or 0.
+static size_t box_command(const char *p) {
+    if (!strncmp(p, "\\boxed", 6)) return 6;
+    if (!strncmp(p, "\\fbox", 5)) return 5;
+    return 0;
+}
+
+// Argument of the box command at cmd: "{...}" with nested braces, or one token after a space.
+static bool box_argument(const char *cmd, char *out, size_t cap) {
+    const char *after = cmd + box_command(cmd), *p = after;
     while (*p == ' ') p++;
     if (*p != '{') {
-        if (p == cmd + (cmd == b ? 6 : 5)) return false;  // \boxedfoo is another command
+        if (p == after) return false;  // \boxedfoo is another command
         size_t n = strcspn(p, " \t\n$");
         copy_trimmed(p, n, out, cap);
         return n > 0;
     }
     int depth = 0;
-    for (const char *c = p; *c; c++) {
+    for (const char *c = p; *c && c - p < MAX_BOXED_SCAN; c++) {
         if (*c == '\\' && c[1]) {  // \{ and \} do not nest
             c++;
             continue;
@@ -53,6 +60,34 @@ static bool extract_boxed(const char *s, char *out, size_t cap) {
         }
     }
     return false;  // unbalanced
+}
+
+// The boxed answer: the last \boxed{...}; several different boxed answers form the list "a,b" (a hedge
+// that only matches a list answer); an empty \boxed{} is found but empty.
+static bool extract_boxed(const char *s, char *out, size_t cap) {
+    const char *at[MAX_BOXED];
+    int n_at = 0;
+    for (const char *p = s; (p = strchr(p, '\\')); p++)
+        if (box_command(p)) at[n_at++ % MAX_BOXED] = p;
+    if (!n_at) return false;
+    int first = n_at > MAX_BOXED ? n_at % MAX_BOXED : 0, count = n_at > MAX_BOXED ? MAX_BOXED : n_at;
+    char item[VERIFY_MAX_ANSWER], seen[MAX_BOXED][VERIFY_MAX_ANSWER];
+    int n_seen = 0;
+    bool found = false;
+    size_t used = 0;
+    if (cap) out[0] = 0;
+    for (int k = 0; k < count; k++) {
+        if (!box_argument(at[(first + k) % MAX_BOXED], item, sizeof item)) continue;
+        found = true;
+        if (!item[0]) continue;
+        bool dup = false;
+        for (int j = 0; j < n_seen && !dup; j++) dup = verify_equivalent(item, seen[j]) || !strcmp(item, seen[j]);
+        if (dup) continue;
+        memcpy(seen[n_seen++], item, sizeof item);
+        if (cap > used) used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "", item);
+        if (used >= cap) used = cap;
+    }
+    return found;
 }
 
 // Rest of the line after the last marker, markdown emphasis stripped ("**Answer:** 5").

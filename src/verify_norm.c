@@ -46,7 +46,8 @@ static bool replace_all(char *buf, const Rewrite *rw) {
     bool changed = false;
     char *p = buf;
     while ((p = strstr(p, rw->from))) {
-        if (rw->command && isalpha((unsigned char)p[lf])) {
+        // "\\ " is a line break, not "\ "; a command word must end here.
+        if ((rw->command && isalpha((unsigned char)p[lf])) || (p > buf && p[-1] == '\\' && rw->from[0] == '\\')) {
             p += lf;
             continue;
         }
@@ -80,8 +81,9 @@ static void unwrap_commands(char *buf) {
                 p += n;
                 continue;
             }
-            // "\text{ cm}" -> " cm " keeps words apart.
-            *close = ' ';
+            // "\text{ cm}" -> " cm " keeps words apart; "\text{cm}^2" -> " cm^2".
+            if (close[1] == '^') memmove(close, close + 1, strlen(close + 1) + 1);
+            else *close = ' ';
             memmove(p + 1, open + 1, strlen(open + 1) + 1);
             *p = ' ';
         }

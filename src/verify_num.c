@@ -144,6 +144,7 @@ static bool take_command(Parser *p, const char *cmd) {
 }
 
 static bool parse_expr(Parser *p, Num *out);
+static bool parse_factor(Parser *p, Num *out);
 
 // Decimal literal "12", "3.25", ".5" as an exact rational.
 static bool parse_number(Parser *p, Num *out) {
@@ -182,7 +183,10 @@ static bool parse_arg(Parser *p, Num *out) {
 static bool parse_base(Parser *p, Num *out) {
     if (++p->depth > MAX_DEPTH) return false;
     bool ok = false;
-    if (*p->s == '(' || *p->s == '{') {
+    if (*p->s == '-' || *p->s == '+') {  // unary sign inside a term: 2*-3, --3
+        bool neg = *p->s++ == '-';
+        ok = parse_factor(p, out) && (!neg || num_neg(*out, out));
+    } else if (*p->s == '(' || *p->s == '{') {
         char close = *p->s == '(' ? ')' : '}';
         p->s++;
         ok = parse_expr(p, out) && *p->s == close;
