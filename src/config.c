@@ -160,6 +160,7 @@ static const Preset PRESETS[] = {
     {"algo.name", "luspo", "algo.eps_low", "2e-3"},
     {"algo.name", "luspo", "algo.eps_high", "2.5e-3"},
     {"algo.name", "luspo", "algo.beta", "0"},
+    {"algo.name", "luspo", "algo.agg", "seq-mean-token-sum"},
     {"algo.name", "luspo", "reward.overlong_factor", "0.3"},
     {"algo.name", "grpo_lambda", "algo.beta", "0"},
     {"algo.name", "sspo", "algo.beta", "0"},
