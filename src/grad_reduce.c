@@ -33,8 +33,11 @@ double fixed_value(const int64_t limbs[3]) {
            ldexp((double)limbs[2], -UNIT_EXP);
 }
 
-void grad_reducer_init(GradReducer *r, size_t n, bool deterministic) {
+void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors) {
     memset(r, 0, sizeof *r);
+    r->tensors = tensors;
+    r->n_tensors = n_tensors;
+    r->bad_tensor = -1;
     r->n = n;
     r->deterministic = deterministic;
     r->grad = xcalloc(n, sizeof *r->grad);
@@ -51,6 +54,17 @@ void grad_reducer_begin(GradReducer *r) {
     memset(r->grad, 0, r->n * sizeof *r->grad);
     if (r->deterministic) memset(r->limbs, 0, 3 * r->n * sizeof *r->limbs);
     r->overflow = 0;
+    r->bad_tensor = -1;
+}
+
+// Table index of the first tensor holding a value the fixed-point grid cannot take.
+static int first_bad_tensor(const GradReducer *r) {
+    for (int k = 0; k < r->n_tensors; k++) {
+        const float *g = r->grad + r->tensors[k].offset;
+        for (size_t i = 0; i < r->tensors[k].numel; i++)
+            if (!isfinite(g[i]) || fabsf(g[i]) >= 0x1p40f) return k;
+    }
+    return -1;
 }
 
 float *grad_reducer_micro_begin(GradReducer *r) {
@@ -64,6 +78,7 @@ void grad_reducer_micro_end(GradReducer *r) {
 #pragma omp parallel for schedule(static) reduction(+ : bad)
     for (size_t i = 0; i < r->n; i++) bad += !fixed_add(r->limbs + 3 * i, r->grad[i]);
     r->overflow += bad;
+    if (bad && r->bad_tensor < 0) r->bad_tensor = first_bad_tensor(r);
 }
 
 bool grad_reducer_finish(GradReducer *r, float *out) {
@@ -72,10 +87,12 @@ bool grad_reducer_finish(GradReducer *r, float *out) {
         if (out != r->grad) memcpy(out, r->grad, r->n * sizeof *out);
         return true;
     }
-    int64_t bad = r->overflow;
-    dist_allreduce_sum_i64(&bad, 1);
+    int64_t bad[2] = {r->overflow, r->bad_tensor >= 0 ? -(int64_t)r->bad_tensor : INT64_MIN};
+    dist_allreduce_max_i64(bad + 1, 1);  // the lowest index over ranks
+    dist_allreduce_sum_i64(bad, 1);
+    r->bad_tensor = bad[1] == INT64_MIN ? -1 : (int)-bad[1];
     dist_allreduce_sum_i64(r->limbs, 3 * r->n);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < r->n; i++) out[i] = (float)fixed_value(r->limbs + 3 * i);
-    return bad == 0;
+    return bad[0] == 0;
 }

@@ -14,15 +14,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
+
 typedef struct {
     size_t n;
     bool deterministic;
     float *grad;      // fast: the accumulator; deterministic: the current micro-batch's gradient
     int64_t *limbs;   // deterministic: [3 * n] fixed-point accumulator (hi, mid, lo per element)
     int64_t overflow; // deterministic: elements that were non-finite or out of range
+    const ModelTensor *tensors;  // table naming the offending tensor (may be NULL)
+    int n_tensors;
+    int bad_tensor;   // after finish: lowest table index with an element out of range on any rank, or -1
 } GradReducer;
 
-void grad_reducer_init(GradReducer *r, size_t n, bool deterministic);
+void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors);
 void grad_reducer_free(GradReducer *r);
 
 // Starts a mini-batch: zeroes the accumulators.
@@ -32,7 +37,8 @@ float *grad_reducer_micro_begin(GradReducer *r);
 // Folds the micro-batch gradient into the accumulator (deterministic mode; no-op in fast mode).
 void grad_reducer_micro_end(GradReducer *r);
 // Sums over ranks and writes the total into out (n floats; may be r->grad). Returns false when an
-// element was non-finite or out of the fixed-point range on some rank (deterministic mode); fast mode
+// element was non-finite or out of the fixed-point range on some rank (deterministic mode; r->bad_tensor
+// then names it); fast mode
 // leaves non-finite values in out for the norm check to find.
 bool grad_reducer_finish(GradReducer *r, float *out);
 

@@ -54,8 +54,10 @@ Test(grad_reduce, rejects_non_finite_and_out_of_range) {
 
 Test(grad_reduce, reducer_modes_agree_on_one_rank) {
     GradReducer fast, det;
-    grad_reducer_init(&fast, 4, false);
-    grad_reducer_init(&det, 4, true);
+    grad_reducer_init(&fast, 4, false, NULL, 0);
+    ModelTensor table[2] = {{.name = "a", .ndim = 1, .shape = {2}, .offset = 0, .numel = 2},
+                            {.name = "b", .ndim = 1, .shape = {2}, .offset = 2, .numel = 2}};
+    grad_reducer_init(&det, 4, true, table, 2);
     grad_reducer_begin(&fast);
     grad_reducer_begin(&det);
     float mb[2][4] = {{1, 2, 0.5f, -3}, {0.25f, -2, 4, 1e-3f}};
@@ -77,6 +79,7 @@ Test(grad_reduce, reducer_modes_agree_on_one_rank) {
     grad_reducer_micro_begin(&det)[2] = NAN;
     grad_reducer_micro_end(&det);
     cr_expect(!grad_reducer_finish(&det, out_d));
+    cr_expect_eq(det.bad_tensor, 1);
     grad_reducer_free(&fast);
     grad_reducer_free(&det);
 }
