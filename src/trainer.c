@@ -43,8 +43,29 @@ static int root_then_share(int rc, Err *e) {
     return flag ? -1 : 0;
 }
 
+// Test hook: RLVR_TEST_DUMP_GRAD=FILE writes the reduced gradient of a fresh run's first update as the /model
+// tensors of FILE (so `rlvr ckpt diff` compares gradients of runs on different rank counts).
+static void dump_first_gradient(const Trainer *t) {
+    const char *path = getenv("RLVR_TEST_DUMP_GRAD");
+    if (!path || t->opt.step != 0 || !dist_is_root()) return;
+    Model view = t->model;
+    view.params = t->grad;
+    CheckpointMeta meta = {"gradient", t->config_text, RLVR_GIT_REV, dist_size()};
+    Err e;
+    if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
+}
+
+// Test hook: RLVR_TEST_POISON_GRAD=NAME puts a NaN into tensor NAME's reduced gradient (the guard test).
+static void poison_gradient(Trainer *t) {
+    const char *name = getenv("RLVR_TEST_POISON_GRAD");
+    const ModelTensor *x = name ? model_tensor(&t->model, name) : NULL;
+    if (x) t->grad[x->offset] = NAN;
+}
+
 void trainer_apply_update(Trainer *t, double loss_sum, double lr, UpdateStats *u) {
     bool in_range = grad_reducer_finish(&t->reducer, t->grad);
+    dump_first_gradient(t);
+    poison_gradient(t);
     dist_allreduce_sum_f64(&loss_sum, 1);
     int bad_tensor;
     double norm = grad_global_norm(t->grad, t->model.tensors, t->model.n_tensors, &bad_tensor);
@@ -264,6 +285,7 @@ int trainer_run(TrainKind kind, const TrainArgs *args, Err *e) {
                     t->model.n_params, dist_size(), t->cfg.dist.deterministic ? "deterministic" : "fast",
                     (long long)t->st.step, (long long)t->total_steps);
     if (!rc) rc = loop(t, args, e);
+    if (rc && t->mt.log) fprintf(t->mt.log, "error: %s\n", e->msg);  // why the run stopped, next to its steps
     teardown(t);
     free(t);
     return rc;
