@@ -97,7 +97,7 @@ static double sumsq(const float *x, size_t n) {
 static herr_t print_object(hid_t loc, const char *name, const H5O_info_t *info, void *user) {
     (void)user;
     if (info->type != H5O_TYPE_DATASET) {
-        printf("  /%s/\n", strcmp(name, ".") ? name : "");
+        if (strcmp(name, ".")) printf("  /%s/\n", name);
         return 0;
     }
     hsize_t dims[H5IO_MAX_RANK];

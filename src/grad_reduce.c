@@ -42,17 +42,20 @@ void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const Model
     r->deterministic = deterministic;
     r->grad = xcalloc(n, sizeof *r->grad);
     if (deterministic) r->limbs = xcalloc(3 * n, sizeof *r->limbs);
+    else r->acc = xcalloc(n, sizeof *r->acc);
 }
 
 void grad_reducer_free(GradReducer *r) {
     free(r->grad);
     free(r->limbs);
+    free(r->acc);
     memset(r, 0, sizeof *r);
 }
 
 void grad_reducer_begin(GradReducer *r) {
     memset(r->grad, 0, r->n * sizeof *r->grad);
     if (r->deterministic) memset(r->limbs, 0, 3 * r->n * sizeof *r->limbs);
+    else memset(r->acc, 0, r->n * sizeof *r->acc);
     r->overflow = 0;
     r->bad_tensor = -1;
 }
@@ -68,12 +71,16 @@ static int first_bad_tensor(const GradReducer *r) {
 }
 
 float *grad_reducer_micro_begin(GradReducer *r) {
-    if (r->deterministic) memset(r->grad, 0, r->n * sizeof *r->grad);
+    memset(r->grad, 0, r->n * sizeof *r->grad);
     return r->grad;
 }
 
 void grad_reducer_micro_end(GradReducer *r) {
-    if (!r->deterministic) return;
+    if (!r->deterministic) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < r->n; i++) r->acc[i] += r->grad[i];
+        return;
+    }
     int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
     for (size_t i = 0; i < r->n; i++) bad += !fixed_add(r->limbs + 3 * i, r->grad[i]);
@@ -83,8 +90,9 @@ void grad_reducer_micro_end(GradReducer *r) {
 
 bool grad_reducer_finish(GradReducer *r, float *out) {
     if (!r->deterministic) {
-        dist_allreduce_sum_f32(r->grad, r->n);
-        if (out != r->grad) memcpy(out, r->grad, r->n * sizeof *out);
+        dist_allreduce_sum_f64(r->acc, r->n);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < r->n; i++) out[i] = (float)r->acc[i];
         return true;
     }
     int64_t bad[2] = {r->overflow, r->bad_tensor >= 0 ? -(int64_t)r->bad_tensor : INT64_MIN};

@@ -1,7 +1,8 @@
 // Gradient reduction over micro-batches and ranks (DESIGN.md invariant 1; ALGORITHMS.md §2: summed,
 // never averaged). Two modes:
-//  fast           micro-batch gradients accumulate in one float buffer, then one float all-reduce (SUM);
-//                 the result depends on the reduction order in the last bits.
+//  fast           micro-batch gradients accumulate in a float64 buffer, then one float64 all-reduce (SUM);
+//                 the result depends on the reduction order in the last bits (ALGORITHMS.md: float64
+//                 accumulation, so splits agree to ~1e-7 relative).
 //  deterministic  (dist.deterministic) every micro-batch gradient is converted exactly to a fixed-point
 //                 integer on a fixed grid (three int64 limbs of 42 bits: unit 2^-86, |g| < 2^40) and summed
 //                 as integers, locally and with dist_allreduce_sum_i64. Integer addition is associative, so
@@ -19,7 +20,8 @@
 typedef struct {
     size_t n;
     bool deterministic;
-    float *grad;      // fast: the accumulator; deterministic: the current micro-batch's gradient
+    float *grad;      // the current micro-batch's gradient (the backward adds into it)
+    double *acc;      // fast: [n] float64 accumulator
     int64_t *limbs;   // deterministic: [3 * n] fixed-point accumulator (hi, mid, lo per element)
     int64_t overflow; // deterministic: elements that were non-finite or out of range
     const ModelTensor *tensors;  // table naming the offending tensor (may be NULL)
@@ -32,9 +34,9 @@ void grad_reducer_free(GradReducer *r);
 
 // Starts a mini-batch: zeroes the accumulators.
 void grad_reducer_begin(GradReducer *r);
-// The buffer the next micro-batch's backward ADDS into (zeroed first in deterministic mode).
+// The zeroed buffer the next micro-batch's backward ADDS into.
 float *grad_reducer_micro_begin(GradReducer *r);
-// Folds the micro-batch gradient into the accumulator (deterministic mode; no-op in fast mode).
+// Folds the micro-batch gradient into the accumulator.
 void grad_reducer_micro_end(GradReducer *r);
 // Sums over ranks and writes the total into out (n floats; may be r->grad). Returns false when an
 // element was non-finite or out of the fixed-point range on some rank (deterministic mode; r->bad_tensor

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dist.h"
 #include "reward.h"
@@ -35,12 +34,6 @@ static void groups_free(Groups *gs) {
     for (int i = 0; i < gs->n_rollouts; i++) rollout_free(&gs->rollouts[i]);
     free(gs->g), free(gs->rollouts);
     memset(gs, 0, sizeof *gs);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 // Response text for the verifier: the tokens without a final EOS.
@@ -86,14 +79,14 @@ static int generate_batch(Trainer *t, int64_t step, int b, Groups *gs, Timing *t
         answers[p] = item.answer, item.answer = NULL;
         task_item_free(&item);
     }
-    double t0 = now_s();
+    double t0 = trainer_now_s();
     gs->rollouts = xrealloc(gs->rollouts, (size_t)(gs->n_rollouts + 1) * sizeof *gs->rollouts);
     Rollout *r = &gs->rollouts[gs->n_rollouts];
     memset(r, 0, sizeof *r);
     if (!rc) rc = sampler_generate(&t->model, t->tok, &t->cfg.rollout, step, n, idx, (const int32_t *const *)prompts,
                                    lens, r, e);
     if (!rc) gs->n_rollouts++;
-    double t1 = now_s();
+    double t1 = trainer_now_s();
     int G = t->cfg.rollout.n;
     for (int p = 0; p < n && !rc; p++) {
         if (gs->n == gs->cap) gs->g = xrealloc(gs->g, (size_t)(gs->cap = gs->cap ? 2 * gs->cap : 16) * sizeof *gs->g);
@@ -105,7 +98,7 @@ static int generate_batch(Trainer *t, int64_t step, int b, Groups *gs, Timing *t
         for (int j = 0; j < G; j++) tm->rollout_tokens += g->resp[j].n_tokens;
     }
     tm->sample_s += t1 - t0;
-    tm->score_s += now_s() - t1;
+    tm->score_s += trainer_now_s() - t1;
     for (int p = 0; p < n; p++) free(prompts[p]), free(answers[p]);
     free(idx), free(prompts), free(lens), free(answers);
     t->st.data_cursor += P;
@@ -408,15 +401,15 @@ int rl_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
     free(take);
     Seqs s = {0};
     AdvStats st = {0};
-    double t0 = now_s();
+    double t0 = trainer_now_s();
     rc = trainer_agree(advantages(t, &gs, &s, &st, e), e);
-    tm.score_s += now_s() - t0;
-    double t1 = now_s(), train_tokens = 0;
+    tm.score_s += trainer_now_s() - t0;
+    double t1 = trainer_now_s(), train_tokens = 0;
     if (!rc) {
         for (int64_t q = 0; q < s.n; q++) train_tokens += (double)s.length[q];
         rc = update_phase(t, step, &gs, pos, K, &s, out, u, e);
     }
-    double times[3] = {tm.sample_s, tm.score_s, now_s() - t1}, tokens[2] = {tm.rollout_tokens, train_tokens};
+    double times[3] = {tm.sample_s, tm.score_s, trainer_now_s() - t1}, tokens[2] = {tm.rollout_tokens, train_tokens};
     if (!rc) {
         dist_allreduce_max_f64(times, 3);
         dist_allreduce_sum_f64(tokens, 2);

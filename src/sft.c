@@ -47,6 +47,7 @@ static int build_batches(Trainer *t, int64_t *n_out, SeqBatch **out, Err *e) {
 }
 
 int sft_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
+    double t0 = trainer_now_s();
     int64_t n;
     SeqBatch *bs;
     TRY(build_batches(t, &n, &bs, e));
@@ -84,5 +85,8 @@ int sft_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
     cJSON_AddNumberToObject(out, "loss", -sums[0] / n_tok);
     cJSON_AddNumberToObject(out, "token_accuracy", sums[1] / n_tok);
     cJSON_AddNumberToObject(out, "tokens", n_tok);
+    double dt = trainer_now_s() - t0;
+    dist_allreduce_max_f64(&dt, 1);
+    cJSON_AddNumberToObject(out, "tokens_per_s_train", dt > 0 ? n_tok / dt : 0);
     return 0;
 }

@@ -9,7 +9,7 @@
 #include "reward.h"
 #include "run_dir.h"
 
-static double now_s(void) {
+double trainer_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -209,12 +209,13 @@ static void show_progress(Trainer *t, const cJSON *m, double elapsed, int64_t st
                   .reward = num(m, "reward_mean"), .accuracy = num(m, "accuracy"), .length = num(m, "length_mean"),
                   .clip_frac = num(m, "clip_frac"), .tokens_per_s = num(m, "tokens_per_s_train")};
     if (t->kind == TRAIN_RL) return metrics_progress(&t->mt, &p);
-    char eta[64];
+    char line[256];
     Progress q = p;  // SFT: loss and token accuracy instead of reward
     q.reward = num(m, "loss"), q.accuracy = num(m, "token_accuracy");
-    metrics_progress_line(&q, eta, sizeof eta);
+    metrics_progress_line(&q, line, sizeof line);
+    const char *eta = strstr(line, " | ETA");
     metrics_log(&t->mt, "step %lld/%lld | loss %.4f | token acc %.1f%% | %.0f tok/s%s", (long long)p.step,
-                (long long)p.total, q.reward, 100 * q.accuracy, p.tokens_per_s, strstr(eta, " | ETA"));
+                (long long)p.total, q.reward, 100 * q.accuracy, p.tokens_per_s, eta ? eta : "");
 }
 
 // Counts a skipped update; stops after train.max_bad_steps bad steps in a row.
@@ -234,14 +235,14 @@ static int guard(Trainer *t, const UpdateStats *u, Err *e) {
 }
 
 static int one_step(Trainer *t, int64_t step, Err *e) {
-    double t0 = now_s();
+    double t0 = trainer_now_s();
     cJSON *m = cJSON_CreateObject();
     UpdateStats u = {0};
     cJSON_AddNumberToObject(m, "step", (double)step);
     int rc = t->kind == TRAIN_SFT ? sft_step(t, step, m, &u, e) : rl_step(t, step, m, &u, e);
     if (rc) return cJSON_Delete(m), -1;
     t->st.step = step;
-    double dt = now_s() - t0;
+    double dt = trainer_now_s() - t0;
     dist_allreduce_max_f64(&dt, 1);
     t->st.elapsed_s += dt;
     cJSON_AddNumberToObject(m, "lr", u.lr);

@@ -77,6 +77,9 @@ int trainer_eval(Trainer *t, int64_t step, cJSON *out, Err *e);
 // Every rank learns whether any rank failed (rc != 0); returns -1 on all ranks if so.
 int trainer_agree(int rc, Err *e);
 
+// Monotonic wall clock in seconds (step timing).
+double trainer_now_s(void);
+
 // [BOS] + encode(text) (malloc'd), the prompt form used by sampling, training and evaluation.
 int encode_prompt(const Tokenizer *tok, const char *text, int32_t **ids, int *n, Err *e);
 

@@ -36,6 +36,38 @@ for np in 2 4; do
         awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
 done
 
+# Micro-batch size does not change the gradient (float64 accumulation; the per-micro-batch load-balancing loss
+# is switched off since, as in Hugging Face, it is a function of the micro-batch's tokens).
+for mb in 4 1; do
+    RLVR_TEST_DUMP_GRAD="$T/grad-mb$mb.h5" "$RLVR" train "${RL[@]}" --set train.steps=1 --set model.router_aux_loss_coef=0 \
+        --set train.micro_batch=$mb --run-dir "$T/mb$mb" >/dev/null 2>&1
+done
+expect_ok "fast: micro_batch 1 and 4 give the same step-1 gradient within 1e-6" bash -c "
+    rel=\$('$RLVR' ckpt diff '$T/grad-mb4.h5' '$T/grad-mb1.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
+    awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
+expect_ok "one epoch: the importance ratio is exactly 1 (ppo_kl 0, nothing clipped)" bash -c \
+    "[ \$(grep -c '\"ppo_kl\":0,\"clip_frac\":0,' '$T/fast1/metrics.jsonl') -eq 3 ]"
+# ppo_epochs × n_minibatches, DAPO dynamic sampling, and GRPO with its frozen reference: still rank-count free.
+for np in 1 4; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set train.ppo_epochs=2 --set train.n_minibatches=2 \
+        --run-dir "$T/epochs$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: 2 epochs × 2 mini-batches on 4 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/epochs1")" "$(last_ckpt "$T/epochs4")" --exact
+for np in 1 2; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=dapo --run-dir "$T/dapo$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: dapo with dynamic sampling on 2 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/dapo1")" "$(last_ckpt "$T/dapo2")" --exact
+expect_ok "dapo: dynamic sampling drew extra generation batches" grep -q '"gen_batches":2' "$T/dapo1/metrics.jsonl"
+"$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo1" >/dev/null 2>&1
+mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo2" --stop-after 2 \
+    >/dev/null 2>&1
+"$RLVR" train --run-dir "$T/grpo2" --resume >/dev/null 2>&1
+expect_ok "grpo (β > 0, reference policy): 2 ranks, resumed on 1 = uninterrupted 1-rank run" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/grpo1")" "$(last_ckpt "$T/grpo2")" --exact
+expect_ok "grpo: KL against the reference is logged" grep -q '"kl":0.0[0-9]' "$T/grpo1/metrics.jsonl"
+
 # Stop after step 2, resume: identical to the uninterrupted run (fast: same ranks; deterministic: 2 -> 4 ranks).
 mpi 2 "$RLVR" train "${RL[@]}" --run-dir "$T/res-fast" --stop-after 2 >/dev/null 2>&1
 expect_ok "resume: continues from step 2 (2 ranks, fast)" mpi 2 "$RLVR" train --run-dir "$T/res-fast" --resume
