@@ -17,7 +17,9 @@ static const char USAGE[] =
     "non-empty). Writes float64 datasets logp and entropy (every response token, responses concatenated) of\n"
     "softmax(logits / T), and int64 seq_offsets [S+1] into them. Works under mpirun (same output).\n";
 
+// Tokens per forward: at most 4096, and few enough that the logits stay within 256 MiB (large vocabularies).
 #define TOKENS_PER_FORWARD 4096
+#define LOGITS_BYTES (256L << 20)
 
 typedef struct {
     int n;
@@ -62,15 +64,17 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
     return rc < 0 ? -1 : 0;
 }
 
-// Scores sequences [b, e) in forwards of at most TOKENS_PER_FORWARD tokens; fills logp/entropy from *n_out on.
+// Scores sequences [b, end) in forwards of at most `budget` tokens (one longer sequence goes alone).
 static int score_range(Model *m, const Seqs *s, int b, int end, double temperature, double *logp, double *ent, Err *e) {
     int V = m->cfg.vocab_size;
+    int64_t budget = LOGITS_BYTES / ((int64_t)V * (int64_t)sizeof(float));
+    budget = budget < 1 ? 1 : budget > TOKENS_PER_FORWARD ? TOKENS_PER_FORWARD : budget;
     size_t out = 0;
     for (int i = b; i < end;) {
         int j = i;
         int64_t off[TOKENS_PER_FORWARD + 2] = {0};
         int64_t T = 0;
-        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= TOKENS_PER_FORWARD) &&
+        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= budget) &&
                j - i <= TOKENS_PER_FORWARD) {
             T += s->n_prompt[j] + s->n_response[j] - 1;  // the last token predicts nothing we need
             off[++j - i] = T;
