@@ -64,13 +64,15 @@ static void check_invariance(const char *const *sets, int n_sets) {
     int64_t off[9];
     int64_t T = batch_tokens(tok, off, 8, V);
     float *full = xmalloc((size_t)T * V * sizeof(float)), *one = xmalloc((size_t)T * V * sizeof(float));
-    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)), *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
+    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)),
+            *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
     cr_assert_eq(model_forward(&m, 8, off, tok, full, m.moe ? ex_full : NULL, NULL, NULL, &e), 0, "%s", e.msg);
     // Each sequence alone.
     for (int s = 0; s < 8; s++) {
         int64_t so[2] = {0, off[s + 1] - off[s]};
         cr_assert_eq(model_forward(&m, 1, so, tok + off[s], one, m.moe ? ex_one : NULL, NULL, NULL, &e), 0);
-        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs", s);
+        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs",
+                     s);
         if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
     }
     // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call.
