@@ -1,6 +1,8 @@
 // Model layout, init and bit-exact batch / decode invariance (DESIGN.md invariant 2).
 #include <string.h>
+#include <unistd.h>
 
+#include "h5io.h"
 #include "matmul.h"
 #include "model_testutil.h"
 
@@ -62,13 +64,15 @@ static void check_invariance(const char *const *sets, int n_sets) {
     int64_t off[9];
     int64_t T = batch_tokens(tok, off, 8, V);
     float *full = xmalloc((size_t)T * V * sizeof(float)), *one = xmalloc((size_t)T * V * sizeof(float));
-    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)), *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
+    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)),
+            *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
     cr_assert_eq(model_forward(&m, 8, off, tok, full, m.moe ? ex_full : NULL, NULL, NULL, &e), 0, "%s", e.msg);
     // Each sequence alone.
     for (int s = 0; s < 8; s++) {
         int64_t so[2] = {0, off[s + 1] - off[s]};
         cr_assert_eq(model_forward(&m, 1, so, tok + off[s], one, m.moe ? ex_one : NULL, NULL, NULL, &e), 0);
-        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs", s);
+        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs",
+                     s);
         if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
     }
     // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call.
@@ -130,6 +134,12 @@ Test(model, matmul_rows_independent_of_batch) {
         for (int k = 0; k < K; k++) ref += (double)x[i * K + k] * w[5 * K + k];
         cr_assert(fabs(ref - y[i * N + 5]) < 1e-4, "row %d: %g vs %g", i, y[i * N + 5], ref);
     }
+    if (__builtin_cpu_supports("avx2")) {  // the baseline kernel gives the same bits as the AVX2 one
+        float *y0 = xmalloc(M * N * 4);
+        matmul_xwt_isa(x, w, b, y0, M, N, K, 0);
+        cr_assert_eq(memcmp(y0, y, M * N * 4), 0);
+        free(y0);
+    }
     free(x), free(w), free(b), free(y);
 }
 
@@ -142,5 +152,39 @@ Test(model, bad_tokens_are_rejected) {
     float logits[2 * 61];
     cr_assert_neq(model_forward(&m, 1, off, tok, logits, NULL, NULL, NULL, &e), 0);
     cr_assert(strstr(e.msg, "outside the vocabulary"), "%s", e.msg);
+    model_free(&m);
+}
+
+Test(model, h5_round_trip_and_shape_errors) {
+    Model m, back;
+    Err e = {{0}};
+    tiny_model(&m, TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 4);
+    char path[] = "/tmp/rlvr-test-model-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    hid_t f = h5io_create(path, &e);
+    cr_assert(f >= 0 && model_save_h5(&m, f, &e) == 0, "%s", e.msg);
+    h5io_close(f);
+    cr_assert_eq(model_load_path(&back, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(back.n_params, m.n_params);
+    cr_assert_eq(memcmp(back.params, m.params, m.n_params * sizeof(float)), 0);
+    cr_assert(back.cfg.type == MODEL_QWEN2_MOE && back.cfg.shared_expert_intermediate_size == 20 && !back.cfg.qk_norm);
+    model_free(&back);
+    // Wrong shape and missing tensor name the dataset.
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.norm.weight", H5P_DEFAULT);
+    float w[3] = {0};
+    hsize_t d = 3;
+    cr_assert_eq(h5io_write(f, "/model/model.norm.weight", H5T_NATIVE_FLOAT, w, 1, &d, &e), 0);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "model.norm.weight' has shape [3], expected [16]"), "%s", e.msg);
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.layers.1.mlp.experts.up_proj", H5P_DEFAULT);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "missing dataset '/model/model.layers.1.mlp.experts.up_proj'"), "%s", e.msg);
+    remove(path);
     model_free(&m);
 }
