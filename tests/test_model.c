@@ -1,6 +1,8 @@
 // Model layout, init and bit-exact batch / decode invariance (DESIGN.md invariant 2).
 #include <string.h>
+#include <unistd.h>
 
+#include "h5io.h"
 #include "matmul.h"
 #include "model_testutil.h"
 
@@ -142,5 +144,39 @@ Test(model, bad_tokens_are_rejected) {
     float logits[2 * 61];
     cr_assert_neq(model_forward(&m, 1, off, tok, logits, NULL, NULL, NULL, &e), 0);
     cr_assert(strstr(e.msg, "outside the vocabulary"), "%s", e.msg);
+    model_free(&m);
+}
+
+Test(model, h5_round_trip_and_shape_errors) {
+    Model m, back;
+    Err e = {{0}};
+    tiny_model(&m, TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 4);
+    char path[] = "/tmp/rlvr-test-model-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    hid_t f = h5io_create(path, &e);
+    cr_assert(f >= 0 && model_save_h5(&m, f, &e) == 0, "%s", e.msg);
+    h5io_close(f);
+    cr_assert_eq(model_load_path(&back, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(back.n_params, m.n_params);
+    cr_assert_eq(memcmp(back.params, m.params, m.n_params * sizeof(float)), 0);
+    cr_assert(back.cfg.type == MODEL_QWEN2_MOE && back.cfg.shared_expert_intermediate_size == 20 && !back.cfg.qk_norm);
+    model_free(&back);
+    // Wrong shape and missing tensor name the dataset.
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.norm.weight", H5P_DEFAULT);
+    float w[3] = {0};
+    hsize_t d = 3;
+    cr_assert_eq(h5io_write(f, "/model/model.norm.weight", H5T_NATIVE_FLOAT, w, 1, &d, &e), 0);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "model.norm.weight' has shape [3], expected [16]"), "%s", e.msg);
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.layers.1.mlp.experts.up_proj", H5P_DEFAULT);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "missing dataset '/model/model.layers.1.mlp.experts.up_proj'"), "%s", e.msg);
+    remove(path);
     model_free(&m);
 }
