@@ -55,7 +55,7 @@ def hf_model(path):
         weights = {k: torch.from_numpy(np.array(v)) for k, v in f["model"].items()}
     config = transformers.AutoConfig.for_model(**cfg)
     config._attn_implementation = "eager"
-    model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32).eval()
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     state = model.state_dict()
     loaded = {}
     for k, v in weights.items():
@@ -109,7 +109,7 @@ def main():
             f["fixture/seq_offsets"] = offsets
             f["fixture/logits"] = np.concatenate(logits)
             f["fixture"].attrs["transformers"] = transformers.__version__
-            f["fixture"].attrs["torch"] = torch.__version__
+            f["fixture"].attrs["torch"] = str(torch.__version__)
         print(f"{path}: {len(SEQ_LENS)} sequences, logits {np.concatenate(logits).shape}, transformers "
               f"{transformers.__version__}")
 
