@@ -202,6 +202,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
                      const int64_t *global_prompt_index, const int32_t *const *prompt_tokens, const int *prompt_len,
                      Rollout *out, Err *e) {
     memset(out, 0, sizeof *out);
+    out->group_size = cfg->n;
+    if (n_prompts == 0) return 0;  // a rank with no prompts of its own
     TRY(check_request(m, tok, cfg, step, n_prompts, global_prompt_index, prompt_tokens, prompt_len, e));
     int G = cfg->n, max_prompt = 1;
     for (int p = 0; p < n_prompts; p++)

@@ -21,14 +21,16 @@ const char *finish_reason_name(FinishReason r);
 
 // One generated response. tokens include the final EOS when finish == FINISH_EOS, and the whole token that
 // completed a stop string when finish == FINISH_STOP (the stop string stays in the text); logp/entropy have
-// one entry per token. At temperature 0 (greedy) they describe the temperature-1 distribution.
+// one entry per token: log-prob and entropy of the full softmax(logits / T) (before top-k/top-p truncation,
+// the distribution training recomputes); at temperature 0 (greedy) of softmax(logits), T = 1.
+// experts[t] are the experts chosen at the position whose logits produced token t (prompt_len - 1 + t).
 typedef struct {
     int64_t prompt_index;  // global prompt index
     int sample_index;      // 0 .. G-1
     int n_tokens;
     int32_t *tokens;
     double *logp, *entropy;
-    int32_t *experts;  // MoE: [n_tokens, num_hidden_layers, num_experts_per_tok] chosen experts; NULL for dense
+    int32_t *experts;  // MoE: [n_tokens, num_hidden_layers, num_experts_per_tok]; NULL for dense
     FinishReason finish;
 } Response;
 
@@ -41,8 +43,8 @@ typedef struct {
 
 void rollout_free(Rollout *r);
 
-// The KV cache slots the sampler uses at once for prompts_in_flight prompts of group size G, and the most
-// prompts that fit in rollout.kv_cache_mb (0 when not even one prompt's group fits).
+// How many prompts' groups (G KV slots of max_prompt_len + max_new_tokens positions each) fit in
+// rollout.kv_cache_mb at once; 0 when not even one group fits.
 int sampler_prompts_that_fit(const Model *m, const RolloutConfig *cfg, int max_prompt_len);
 
 // Generates rollout.n responses for each of n_prompts prompts (prompt_tokens[p], prompt_len[p] tokens,
@@ -50,6 +52,8 @@ int sampler_prompts_that_fit(const Model *m, const RolloutConfig *cfg, int max_p
 // rollout.kv_cache_mb budget (slots = prompts in chunk × G, length = longest prompt + max_new_tokens);
 // results do not depend on the chunking. Errors: a single prompt's group that does not fit the budget,
 // a prompt longer than max_position_embeddings allows, token ids outside the vocabulary, non-finite logits.
+// Stop strings (rollout.stop) match the response text as tokenizer_token_bytes renders it (special tokens
+// as their names); the EOS token ends a response before any stop check.
 int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step, int n_prompts,
                      const int64_t *global_prompt_index, const int32_t *const *prompt_tokens, const int *prompt_len,
                      Rollout *out, Err *e);

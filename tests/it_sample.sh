@@ -13,7 +13,8 @@ for kind in dense moe; do
     ini=$ROOT/configs/tiny-$kind.ini ckpt=$TMP/sample-$kind.h5
     sets=(--config "$ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9 --set rollout.top_p=0.95
           --set 'rollout.stop=\n\n|==' --set rollout.seed=11)
-    expect_ok "sample $kind: init checkpoint" "$RLVR" init --config "$ini" --out "$ckpt"
+    # The byte tokenizer needs ids up to 264 (BOS 256, EOS 257, ...): widen the tiny vocabulary if needed.
+    expect_ok "sample $kind: init checkpoint" "$RLVR" init --config "$ini" --set model.vocab_size=288 --out "$ckpt"
     expect_ok "sample $kind: 1 rank" "$RLVR" sample --ckpt "$ckpt" --prompts "$TMP/prompts.jsonl" --n 4 \
         --out "$TMP/$kind-1.jsonl" "${sets[@]}"
     expect_ok "sample $kind: 20 lines ordered by prompt then sample, one logp/entropy per token" jq -se '

@@ -2,6 +2,8 @@
 // frequencies matching softmax(logits / T) by a chi-square test (fixed seeds, so deterministic).
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 #include "sample_filter.h"
 
@@ -69,6 +71,52 @@ Test(sample_filter, draws_never_leave_the_allowed_set) {
             seen |= 1u << t;
         }
         cr_expect_eq(seen, allowed, "case %zu: every allowed token appears in %d draws", c, DRAWS);
+    }
+    sample_work_free(&w);
+}
+
+// Reference allowed set by a full ranking: rank of token i = tokens with a larger weight or an equal weight and
+// a lower id; keep the top_k, then the shortest prefix holding top_p of their mass.
+static void reference_allowed(const double *w, int V, int top_k, double top_p, bool *allowed) {
+    int *by_rank = malloc((size_t)V * sizeof *by_rank);
+    for (int i = 0; i < V; i++) {
+        int rank = 0;
+        for (int j = 0; j < V; j++) rank += w[j] > w[i] || (w[j] == w[i] && j < i);
+        by_rank[rank] = i;
+    }
+    int keep = top_k > 0 && top_k < V ? top_k : V;
+    double total = 0, cum = 0;
+    for (int r = 0; r < keep; r++) total += w[by_rank[r]];
+    int m = keep;
+    for (int r = 0; r < keep && top_p < 1; r++) {
+        cum += w[by_rank[r]];
+        if (cum >= top_p * total * (1 - 1e-12)) {
+            m = r + 1;
+            break;
+        }
+    }
+    for (int i = 0; i < V; i++) allowed[i] = false;
+    for (int r = 0; r < m; r++) allowed[by_rank[r]] = true;
+    free(by_rank);
+}
+
+Test(sample_filter, candidate_pruning_equals_a_full_ranking) {
+    enum { V = 400 };
+    float logits[V];
+    bool ref[V];
+    SampleWork w;
+    sample_work_init(&w, V);
+    Rng g = rng_at(77, 0, 0, 0);
+    for (int trial = 0; trial < 60; trial++) {
+        double scale = trial % 3 == 0 ? 0.1 : trial % 3 == 1 ? 3 : 30;  // flat, moderate, very peaked
+        for (int i = 0; i < V; i++) logits[i] = (float)(scale * rng_normal(&g));
+        int top_k = trial % 4 == 0 ? 0 : (int)rng_below(&g, 50) + 1;
+        double top_p = trial % 5 == 0 ? 1.0 : 0.05 + 0.9 * rng_uniform(&g);
+        cr_assert_eq(sample_filter(logits, 0.9, 0, 1.0, &w), 0);
+        reference_allowed(w.w, V, top_k, top_p, ref);
+        cr_assert_eq(sample_filter(logits, 0.9, top_k, top_p, &w), 0);
+        for (int i = 0; i < V; i++)
+            cr_assert_eq(w.w[i] > 0, ref[i], "trial %d (k %d, p %.3f) token %d w %g ref %d", trial, top_k, top_p, i, w.w[i], ref[i]);
     }
     sample_work_free(&w);
 }
