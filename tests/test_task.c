@@ -311,3 +311,43 @@ Test(task, verifier_only_dataset_task) {
     cr_expect(strstr(e.msg, "task math: no train data; set [data] path"), "%s", e.msg);
     task_free(t);
 }
+
+Test(task, dapo_records_as_exported_from_hugging_face) {
+    Err e = {{0}};
+    const char *data = write_file(
+        "dapo.jsonl",
+        "{\"data_source\": \"math_dapo\", \"prompt\": [{\"content\": \"Solve 2+2. The last line of your response should be "
+        "of the form Answer: $Answer\", \"role\": \"user\"}], \"ability\": \"MATH\", "
+        "\"reward_model\": {\"ground_truth\": \"4\", \"style\": \"rule-lighteval/MATH_v2\"}}\n");
+    char path_set[200];
+    snprintf(path_set, sizeof path_set, "data.path=%s", data);
+    const char *sets[] = {"task.name=dapo", path_set};
+    Config c;
+    cr_assert_eq(config_resolve(&c, NULL, sets, 2, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(c.reward.format_pattern, "Answer:");
+    Task *t = task_create(&c, &e);
+    cr_assert(t, "%s", e.msg);
+    TaskItem item;
+    cr_assert_eq(task_item(t, SPLIT_TRAIN, 5, &item, &e), 0, "%s", e.msg);
+    cr_expect(!strncmp(item.prompt, "Solve 2+2.", 10), "%s", item.prompt);
+    cr_expect_str_eq(item.answer, "4");
+    Verdict v;
+    task_verify(t, item.answer, "2+2 = 4.\nAnswer: $4$", &v);
+    cr_expect(v.correct);
+    task_item_free(&item);
+    task_free(t);
+}
+
+Test(task, dataset_presets_fit_gsm8k_and_math) {
+    Err e = {{0}};
+    Config c;
+    const char *gsm[] = {"task.name=gsm8k"}, *math[] = {"task.name=math"}, *own[] = {"task.name=math", "data.answer_field=answer"};
+    cr_assert_eq(config_resolve(&c, NULL, gsm, 1, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(c.data.prompt_field, "question");
+    cr_expect_str_eq(c.data.answer_field, "answer");
+    cr_assert_eq(config_resolve(&c, NULL, math, 1, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(c.data.prompt_field, "problem");
+    cr_expect_str_eq(c.data.answer_field, "solution");
+    cr_assert_eq(config_resolve(&c, NULL, own, 2, &e), 0, "%s", e.msg);
+    cr_expect_str_eq(c.data.answer_field, "answer", "an explicit key beats the preset");
+}
