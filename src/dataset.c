@@ -38,7 +38,8 @@ static const char *last_user_content(const cJSON *messages) {
     return found;
 }
 
-// Text of a record field: string, number (integers without a decimal point) or chat messages.
+// Text of a record field: a string; for answers also a number (integers without a decimal point); for
+// prompts (allow_messages) also chat messages.
 static char *field_text(const cJSON *obj, const char *key, bool allow_messages, const char *where, Err *e) {
     const cJSON *v = field_at(obj, key);
     if (!v) return err_set(e, "%s: missing key \"%s\"", where, key), NULL;
@@ -46,7 +47,7 @@ static char *field_text(const cJSON *obj, const char *key, bool allow_messages, 
         if (!v->valuestring[0]) return err_set(e, "%s: \"%s\" is an empty string", where, key), NULL;
         return strdup(v->valuestring);
     }
-    if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+    if (!allow_messages && cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
         char buf[64];
         double x = v->valuedouble;
         if (x == floor(x) && fabs(x) < 1e15) snprintf(buf, sizeof buf, "%.0f", x);

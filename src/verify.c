@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "verify_num.h"
@@ -161,10 +162,58 @@ bare:
     return split_commas(s, n, l) && l->n >= 2;
 }
 
+typedef struct {
+    int n;
+    char term[MAX_ITEMS][VERIFY_MAX_ANSWER];  // each with its sign: "+4x^2", "-7"
+} Sum;
+
+// Splits a normalised expression at top-level + and - (not after an operator or '^'); false for one term,
+// too many terms, or a relation (=, <, >) whose sides must not be mixed.
+static bool split_sum(const char *s, Sum *sum) {
+    if (strpbrk(s, "=<>")) return false;
+    int depth = 0;
+    size_t start = 0, n = strlen(s);
+    sum->n = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? s[i] : 0;
+        if (c == '(' || c == '[' || c == '{') depth++;
+        else if ((c == ')' || c == ']' || c == '}') && depth > 0) depth--;
+        bool split = !c || (depth == 0 && (c == '+' || c == '-') && i > 0 && !strchr("*/^(+-{", s[i - 1]));
+        if (!split || i == start) continue;
+        if (sum->n == MAX_ITEMS) return false;
+        const char *t = s + start;
+        snprintf(sum->term[sum->n++], VERIFY_MAX_ANSWER, "%s%.*s", *t == '+' || *t == '-' ? "" : "+", (int)(i - start), t);
+        start = i;
+    }
+    return sum->n >= 2;
+}
+
+static bool number_equal(const char *a, const char *b) {
+    Num x, y;
+    return num_parse(a, &x) && num_parse(b, &y) && num_equal(&x, &y);
+}
+
+// Addition commutes: the same multiset of terms (each equal as text or as a number) in any order.
+static bool sums_equal(const char *a, const char *b) {
+    Sum *x = malloc(2 * sizeof *x), *y = x + 1;
+    bool equal = split_sum(a, x) && split_sum(b, y) && x->n == y->n;
+    bool used[MAX_ITEMS] = {0};
+    for (int i = 0; equal && i < x->n; i++) {
+        int j = 0;
+        while (j < y->n && (used[j] || (strcmp(x->term[i], y->term[j]) && !number_equal(x->term[i], y->term[j])))) j++;
+        equal = j < y->n;
+        if (equal) used[j] = true;
+    }
+    free(x);
+    return equal;
+}
+
 static bool scalar_equal(const char *a, const char *b) {
     if (!strcmp(a, b)) return true;
     Num x, y;
-    return num_parse(a, &x) && num_parse(b, &y) && num_equal(&x, &y);
+    bool px = num_parse(a, &x), py = num_parse(b, &y);
+    if (px && py) return num_equal(&x, &y);
+    return sums_equal(a, b);
 }
 
 static bool items_equal(const char *a, const char *b, int depth);

@@ -136,7 +136,7 @@ static const Case ROOTS[] = {
     {"\\boxed{\\sqrt{\\frac{1}{2}}}", "\\frac{\\sqrt2}{2}", true}, {"\\boxed{3\\sqrt{2}}", "\\sqrt{18}", true},
     {"\\boxed{-\\sqrt{5}}", "\\sqrt{5}", false},           {"\\boxed{\\sqrt{0}}", "0", true},
     {"\\boxed{\\frac{2}{1+\\sqrt{3}}}", "\\sqrt{3}-1", true}, {"\\boxed{(1+\\sqrt2)^2}", "3+2\\sqrt{2}", true},
-    {"\\boxed{\\sqrt{2}\\sqrt{2}}", "2", true},            {"\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{3}+\\sqrt{2}", false},  // two radicands: text only
+    {"\\boxed{\\sqrt{2}\\sqrt{2}}", "2", true},            {"\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{3}+\\sqrt{2}", true},  // two radicands: the terms commute
     {"\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{2}+\\sqrt{3}", true}, {"\\boxed{\\sqrt{-4}}", "2", false},
     {"\\boxed{5\\sqrt{2}}", "5 \\sqrt 2", true},           {"\\boxed{\\dfrac{5\\sqrt{2}}{2}}", "\\frac{5}{\\sqrt2}", true},
 };
@@ -211,6 +211,11 @@ static const Case STRINGS[] = {
     {"\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", "\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}", false},
     {"\\boxed{\\dfrac{x}{2}}", "\\frac{x}{2}", true}, {"\\boxed{\\left|x\\right|}", "|x|", true},
     {"\\boxed{A}", "B", false},              {"\\boxed{A}", "A", true},
+    {"\\boxed{7+4x^2}", "4x^2+7", true},     {"\\boxed{2x+3}", "3 + 2x", true},   // addition commutes
+    {"\\boxed{x-1}", "1-x", false},          {"\\boxed{-1+x}", "x-1", true},
+    {"\\boxed{y=b+a}", "y=a+b", true},       {"\\boxed{x^2+1}", "x^{2+1}", false},
+    {"\\boxed{a+b+c}", "c+a+b", true},       {"\\boxed{a+b+c}", "a+b", false},
+    {"\\boxed{2\\pi+\\frac12}", "0.5+2\\pi", true},
 };
 
 static const Case WRONG_SIGN_AND_NEAR_MISSES[] = {
