@@ -24,7 +24,8 @@ static const char USAGE[] =
     "                   algo.entropy_coef != 0; every metric as an attribute of the root group\n"
     "  --micro-batch N  groups per micro-batch on each rank (default: all of the rank's groups)\n"
     "  --share-sequences  split by sequences instead of whole groups (a group may span ranks; for tests)\n"
-    "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n";
+    "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n"
+    "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).\n";
 
 // The whole input file (every rank reads it and keeps its share).
 typedef struct {
@@ -32,6 +33,7 @@ typedef struct {
     int64_t *seq_offsets, *group, *length;
     double *logp, *logp_old, *logp_ref, *entropy, *entropy_old, *reward;
     uint8_t *mask, *seg_end, *correct;
+    int64_t n_dropped_groups;  // dynamic sampling
 } LossInput;
 
 static void input_free(LossInput *in) {
@@ -230,6 +232,7 @@ static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, 
     TRY(h5io_attr_write_f64(f, ".", "response_length_mean", len_sum / n, e));
     TRY(h5io_attr_write_f64(f, ".", "response_length_min", in->n_seq ? len_min : 0, e));
     TRY(h5io_attr_write_f64(f, ".", "response_length_max", in->n_seq ? len_max : 0, e));
+    if (c->algo.dynamic_sampling) TRY(h5io_attr_write_i64(f, ".", "n_dropped_groups", in->n_dropped_groups, e));
     if (c->algo.name == ALGO_GRPO_LAMBDA) {
         TRY(h5io_attr_write_i64(f, ".", "n_efficiency_groups", s->n_efficiency_groups, e));
         TRY(h5io_attr_write_f64(f, ".", "efficiency_reward_mean", s->efficiency_reward_mean, e));
@@ -253,12 +256,31 @@ static int write_output(const char *path, const LossInput *in, const LossOutput 
     return rc ? -1 : 0;
 }
 
+// DAPO dynamic sampling (ALGORITHMS.md §4) on the whole batch, identical on every rank: groups whose rewards
+// are all equal leave the batch. With no refill possible here, their tokens are loss-masked, so they count in
+// neither N_seq nor N_tok and get no gradient.
+static void drop_equal_reward_groups(LossInput *in) {
+    size_t ns = (size_t)(in->n_seq ? in->n_seq : 1);
+    int64_t *gidx = xmalloc(ns * sizeof *gidx), ng = 0;
+    adv_group_index(in->group, in->n_seq, gidx, &ng);
+    uint8_t *keep = xmalloc((size_t)(ng ? ng : 1));
+    in->n_dropped_groups = ng - dynamic_sampling_keep(in->reward, in->group, in->n_seq, keep);
+    if (!in->mask) {
+        in->mask = xmalloc((size_t)(in->n_tok ? in->n_tok : 1));
+        memset(in->mask, 1, (size_t)in->n_tok);
+    }
+    for (int64_t i = 0; i < in->n_seq; i++)
+        if (!keep[gidx[i]]) memset(in->mask + in->seq_offsets[i], 0, (size_t)(in->seq_offsets[i + 1] - in->seq_offsets[i]));
+    free(gidx), free(keep);
+}
+
 static int run(const Config *c, const char *in_path, const char *out_path, int64_t micro_groups, int share_sequences,
                Err *e) {
     LossInput in = {0};
     LossOutput o = {0};
     int rc = -1;
     if (read_input(in_path, c, &in, e)) goto done;
+    if (c->algo.dynamic_sampling) drop_equal_reward_groups(&in);
     in.length = xmalloc((size_t)(in.n_seq ? in.n_seq : 1) * sizeof *in.length);
     for (int64_t i = 0; i < in.n_seq; i++) {  // |y_i| = Σ_t m_{i,t} (ALGORITHMS.md §0), GRPO-λ's length
         in.length[i] = 0;

@@ -89,3 +89,14 @@ expect_error "loss: misshaped dataset names file and dataset" "short.h5: dataset
 expect_error "loss: missing input file" "nothere.h5: cannot open" "$RLVR" loss --algo dapo --in "$TMP/nothere.h5" --out "$TMP/x.h5"
 expect_error "loss: unknown algorithm" "algo.name=ppo.*expected one of" "$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5"
 expect_error "loss: sspo needs entropy_old" "noref.h5: missing dataset 'entropy_old'" "$RLVR" loss --algo sspo --in "$TMP/noref.h5" --out "$TMP/x.h5"
+
+# DAPO dynamic sampling (its preset): equal-reward groups leave the batch (counted, decided on the whole
+# batch, so the partition-invariance runs above cover it on 1-4 ranks) and change the normaliser.
+"$RLVR" loss --algo dapo --in "$TMP/rand11.h5" --out "$TMP/ds_off.h5" --set algo.dynamic_sampling=false >/dev/null
+"$RLVR" loss --algo dapo --in "$TMP/rand11.h5" --out "$TMP/ds_on.h5" >/dev/null
+dropped=$(h5dump -a n_dropped_groups "$TMP/ds_on.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')
+if [ "${dropped:-0}" -ge 1 ] && ! h5diff -p 1e-12 "$TMP/ds_off.h5" "$TMP/ds_on.h5" >/dev/null 2>&1; then
+    pass "dapo dynamic sampling drops $dropped equal-reward groups from the normaliser"
+else
+    fail "dapo dynamic sampling drops equal-reward groups" "n_dropped_groups='$dropped'"
+fi
