@@ -165,7 +165,7 @@ static void surrogate_sequence(const LossParams *p, const LossBatch *b, const Lo
     if (p->level != RATIO_SEGMENT) acc->units++, acc->clip_low_units += any_low, acc->clip_high_units += any_high;
 }
 
-static int check_batch(const LossParams *p, const LossBatch *b, const LossDenoms *d, Err *e) {
+static int check_batch(const LossParams *p, const LossBatch *b, Err *e) {
     if (b->n_seq < 0 || !b->seq_offsets) return err_set(e, "loss: batch has no sequence offsets");
     for (int64_t i = 0; i < b->n_seq; i++)
         if (b->seq_offsets[i + 1] < b->seq_offsets[i])
@@ -178,13 +178,12 @@ static int check_batch(const LossParams *p, const LossBatch *b, const LossDenoms
         return err_set(e, "loss: entropy_coef = %g needs the current policy's entropy", p->entropy_coef);
     if (p->level == RATIO_SEGMENT && !b->entropy_old) return err_set(e, "loss: SSPO needs entropy_old");
     if (p->agg == AGG_SEQ_MEAN_TOKEN_SUM_NORM && !(p->l_c > 0)) return err_set(e, "loss: L_c must be positive");
-    (void)d;
     return 0;
 }
 
 int loss_eval(const LossParams *p, const LossBatch *b, const LossDenoms *d, double *loss_part, double *grad_logp,
               double *grad_entropy, LossMetrics *m, Err *e) {
-    TRY(check_batch(p, b, d, e));
+    TRY(check_batch(p, b, e));
     if (p->entropy_coef != 0 && !grad_entropy) return err_set(e, "loss: entropy_coef != 0 needs a grad_entropy output");
     int64_t base = b->seq_offsets[0], n_tok = b->seq_offsets[b->n_seq] - base;
     memset(grad_logp, 0, (size_t)n_tok * sizeof *grad_logp);

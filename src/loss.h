@@ -51,7 +51,7 @@ typedef struct {
 typedef struct {
     double n_seq;                 // sequences with |y| > 0
     double n_tok;                 // Σ |y|
-    double entropy_sum, entropy_count;  // Σ and count of entropy_old over loss tokens (SSPO's H̄)
+    double entropy_sum, entropy_count;  // Σ and count of entropy_old over loss tokens: SSPO's H̄ over the same B
 } LossDenoms;
 
 // Sum/count accumulators of the §5 loss metrics (reduce with loss_metrics_reduce, then read the values).
