@@ -148,6 +148,7 @@ Test(checkpoint, shape_mismatch_rejected) {
     save_sample(path, &m, &o, &st);
     tamper(path, "/model/model.layers.1.self_attn.q_proj.weight", 3, 16);
     expect_rejected(path, MODEL_QWEN3_MOE, "dataset '/model/model.layers.1.self_attn.q_proj.weight' has shape [3, 16], expected [");
+    model_free(&m), adamw_free(&o);
     save_sample(path, &m, &o, &st);
     tamper(path, "/optim/v/model.embed_tokens.weight", 64, 15);
     expect_rejected(path, MODEL_QWEN3_MOE, "dataset '/optim/v/model.embed_tokens.weight' has shape [64, 15], expected [64, 16]");
@@ -163,9 +164,11 @@ Test(checkpoint, missing_dataset_rejected) {
     save_sample(path, &m, &o, &st);
     tamper(path, "/state/data_cursor", 0, 0);
     expect_rejected(path, MODEL_QWEN3_MOE, "missing dataset '/state/data_cursor'");
+    model_free(&m), adamw_free(&o);
     save_sample(path, &m, &o, &st);
     tamper(path, "/optim/m/model.norm.weight", 0, 0);
     expect_rejected(path, MODEL_QWEN3_MOE, "missing dataset '/optim/m/model.norm.weight'");
+    model_free(&m), adamw_free(&o);
     save_sample(path, &m, &o, &st);
     tamper(path, "/model/model.layers.0.mlp.experts.up_proj", 0, 0);
     expect_rejected(path, MODEL_QWEN3_MOE, "missing dataset '/model/model.layers.0.mlp.experts.up_proj'");
