@@ -20,6 +20,7 @@ typedef struct {
     const Response *resp;  // [G], owned by a Rollout of the step
     RewardResult *rr;      // [G]
     int64_t seq0;          // index of its first sequence among this rank's selected sequences
+    int64_t pos;           // global position among the step's selected groups
 } Group;
 
 typedef struct {
@@ -250,6 +251,39 @@ static int micro_step(Trainer *t, MicroData *d, const LossDenoms *den, double mb
     return 0;
 }
 
+typedef struct {
+    int64_t key;
+    double sum;
+} KeyedSum;
+
+static int by_key(const void *a, const void *b) {
+    const KeyedSum *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+// Deterministic mode: SSPO's H̄ numerator summed per sequence in global sequence order (all-gathered), so it
+// does not depend on how MPI orders the reduction for a given number of ranks.
+static void ordered_entropy_sum(const Trainer *t, const Micro *mcs, const MicroData *ds, int n_mc, LossDenoms *den) {
+    int n_local = 0;
+    for (int k = 0; k < n_mc; k++) n_local += mcs[k].j1 - mcs[k].j0;
+    KeyedSum *mine = xmalloc((size_t)(n_local ? n_local : 1) * sizeof *mine);
+    int q = 0;
+    for (int k = 0; k < n_mc; k++)
+        for (int i = 0; i < mcs[k].j1 - mcs[k].j0; i++, q++) {
+            mine[q] = (KeyedSum){mcs[k].g->pos * t->cfg.rollout.n + mcs[k].j0 + i, 0};
+            for (int64_t x = ds[k].offsets[i]; x < ds[k].offsets[i + 1]; x++)
+                if (ds[k].mask[x]) mine[q].sum += ds[k].entropy_old[x];
+        }
+    size_t n_bytes;
+    KeyedSum *all = dist_allgatherv_bytes(mine, (size_t)n_local * sizeof *mine, &n_bytes, NULL);
+    size_t n = n_bytes / sizeof *all;
+    qsort(all, n, sizeof *all, by_key);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += all[i].sum;
+    den->entropy_sum = sum;
+    free(mine), free(all);
+}
+
 // One optimizer update over the selected groups at global positions [lo, hi).
 static int minibatch_update(Trainer *t, Groups *gs, const int64_t *pos, int64_t lo, int64_t hi, const Seqs *s,
                             const SegDelims *delims, double lr, LossMetrics *lm, UpdateStats *u, Err *e) {
@@ -267,6 +301,7 @@ static int minibatch_update(Trainer *t, Groups *gs, const int64_t *pos, int64_t 
         loss_denoms_add(&t->loss, &ds[k].lb, &den);
     }
     loss_denoms_reduce(&den);
+    if (delims && t->cfg.dist.deterministic) ordered_entropy_sum(t, mcs, ds, n_mc, &den);
     grad_reducer_begin(&t->reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
@@ -289,7 +324,7 @@ static int64_t *select_groups(Groups *gs, const uint8_t *take, int64_t n_cands) 
             free(gs->g[i].prompt), free(gs->g[i].rr);
             continue;
         }
-        pos[m] = pos_of[gs->g[i].cand];
+        pos[m] = gs->g[i].pos = pos_of[gs->g[i].cand];
         gs->g[m++] = gs->g[i];
     }
     gs->n = m;

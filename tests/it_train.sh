@@ -54,6 +54,12 @@ for np in 1 4; do
 done
 expect_ok "deterministic: 2 epochs × 2 mini-batches on 4 ranks = 1 rank" \
     "$RLVR" ckpt diff "$(last_ckpt "$T/epochs1")" "$(last_ckpt "$T/epochs4")" --exact
+for np in 1 4; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=sspo --set train.ppo_epochs=2 \
+        --run-dir "$T/sspo$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: sspo (global mean entropy H̄) on 4 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/sspo1")" "$(last_ckpt "$T/sspo4")" --exact
 for np in 1 2; do
     mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=dapo --run-dir "$T/dapo$np" >/dev/null 2>&1
 done
