@@ -185,6 +185,7 @@ static int save_checkpoint(Trainer *t, Err *e) {
 }
 
 static int run_eval(Trainer *t, Err *e) {
+    if (task_split_size(t->task, SPLIT_EVAL) == 0) return 0;  // the task has no held-out split
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", (double)t->st.step);
     int rc = trainer_eval(t, t->st.step, o, e);
