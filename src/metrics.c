@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,9 @@ int metrics_truncate_after(const char *path, int64_t max_step, Err *e) {
 static FILE *open_append(const char *run_dir, const char *name, int64_t resume_step, Err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", run_dir, name);
-    if (resume_step >= 0 && strstr(name, ".jsonl") && metrics_truncate_after(path, resume_step, e)) return NULL;
-    FILE *f = fopen(path, "a");
+    bool jsonl = strstr(name, ".jsonl") != NULL;
+    if (resume_step >= 0 && jsonl && metrics_truncate_after(path, resume_step, e)) return NULL;
+    FILE *f = fopen(path, jsonl && resume_step < 0 ? "w" : "a");  // log.txt keeps every attempt
     if (!f) err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
     return f;
 }

@@ -14,8 +14,9 @@ typedef struct {
     FILE *console;  // progress line target (stderr), NULL = quiet
 } Metrics;
 
-// Opens RUN_DIR/{metrics,eval}.jsonl and log.txt for appending. resume_step >= 0 first drops
-// JSONL records whose "step" is greater (written after the checkpoint being resumed).
+// Opens RUN_DIR/{metrics,eval}.jsonl and log.txt (appended to). resume_step < 0 (a fresh run) starts the
+// JSONL files empty; resume_step >= 0 keeps them but drops records whose "step" is greater (written after
+// the checkpoint being resumed).
 int metrics_open(Metrics *mt, const char *run_dir, int64_t resume_step, FILE *console, Err *e);
 void metrics_close(Metrics *mt);
 

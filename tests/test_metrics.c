@@ -48,6 +48,11 @@ Test(metrics, write_and_resume_truncation) {
     cr_expect_str_eq(read_all(path), "{\"step\":1,\"reward\":0.5}\n{\"step\":2,\"reward\":1}\n");
     snprintf(path, sizeof path, "%s/log.txt", dir);
     cr_expect(strstr(read_all(path), "Z hello 7\n"));
+    // A fresh run in the same directory starts the JSONL files empty.
+    cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
+    metrics_close(&mt);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    cr_expect_str_eq(read_all(path), "");
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
