@@ -42,7 +42,7 @@ Test(model, init_is_seeded_and_hf_config_round_trips) {
     const char *qwen2 =
         "{\"model_type\":\"qwen2\",\"vocab_size\":151936,\"hidden_size\":896,\"intermediate_size\":4864,"
         "\"num_hidden_layers\":24,\"num_attention_heads\":14,\"num_key_value_heads\":2,\"rope_theta\":1000000.0,"
-        "\"rms_norm_eps\":1e-06,\"tie_word_embeddings\":true,\"rope_scaling\":null}";
+        "\"rms_norm_eps\":1e-06,\"tie_word_embeddings\":true,\"rope_scaling\":null,\"head_dim\":null}";
     cr_assert_eq(model_config_from_hf_json(qwen2, &c, &e), 0, "%s", e.msg);
     cr_assert(c.attention_bias && !c.qk_norm && c.tie_word_embeddings && c.rope_theta == 1e6 && c.head_dim == 0);
     cr_assert_neq(model_config_from_hf_json("{\"model_type\":\"qwen3\",\"vocab_size\":\"x\"}", &c, &e), 0);
