@@ -198,6 +198,7 @@ char *model_hf_config_json(const Model *m) {
 // Number (or bool) at key; def when absent unless required. Sets *bad (and e) on a missing or malformed value.
 static double num(const cJSON *o, const char *key, double def, int required, int *bad, Err *e) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsNull(v)) v = NULL;  // config.json writes null for "not set"
     if (*bad) return def;
     if (!v && required) *bad = 1, err_set(e, "hf_config: missing key \"%s\"", key);
     if (!v) return def;

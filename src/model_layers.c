@@ -41,7 +41,8 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 
 static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
 
-// Scaled dot-product attention of one query over keys 0..n-1 of its sequence, in key order; e: n doubles.
+// Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence, in key
+// order; softmax sums in float64; e: n doubles of scratch.
 static void attend(const float *q, const float *k, const float *v, int n, int stride, int hd, float scale, double *e,
                    float *out, double *lse) {
     double mx = -INFINITY;
