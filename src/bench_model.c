@@ -24,10 +24,11 @@ static double now(void) {
 
 static void report(const char *phase, const char *config, const Model *m, int64_t T, int seq_len, double seconds,
                    double flops) {
-    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
-           "\"threads\":%d,\"seconds\":%.4f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f}\n",
-           phase, config, m->n_params, (long long)T, seq_len, omp_get_max_threads(), seconds, T / seconds, flops / 1e9,
-           flops / 1e9 / seconds);
+    printf(
+        "{\"bench\":\"model\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
+        "\"threads\":%d,\"seconds\":%.4f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f}\n",
+        phase, config, m->n_params, (long long)T, seq_len, omp_get_max_threads(), seconds, T / seconds, flops / 1e9,
+        flops / 1e9 / seconds);
     fflush(stdout);
 }
 
@@ -74,9 +75,11 @@ int bench_model(int argc, char **argv) {
         if (r) continue;
         const char *v;
         if ((v = cli_value("--seqs", argc, argv, &i, &e))) {
-            if (cli_parse_int("--seqs", v, 1, 1 << 20, &n_seqs, &e)) return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
+            if (cli_parse_int("--seqs", v, 1, 1 << 20, &n_seqs, &e))
+                return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
         } else if (!e.msg[0] && (v = cli_value("--seq-len", argc, argv, &i, &e))) {
-            if (cli_parse_int("--seq-len", v, 1, 1 << 20, &seq_len, &e)) return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
+            if (cli_parse_int("--seq-len", v, 1, 1 << 20, &seq_len, &e))
+                return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
         } else {
             if (e.msg[0]) return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
             return fprintf(stderr, "rlvr bench model: unknown option '%s'\n%s", argv[i], USAGE), 2;

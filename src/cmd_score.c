@@ -17,7 +17,9 @@ static const char USAGE[] =
     "non-empty). Writes float64 datasets logp and entropy (every response token, responses concatenated) of\n"
     "softmax(logits / T), and int64 seq_offsets [S+1] into them. Works under mpirun (same output).\n";
 
+// Tokens per forward: at most 4096, and few enough that the logits stay within 256 MiB (large vocabularies).
 #define TOKENS_PER_FORWARD 4096
+#define LOGITS_BYTES (256L << 20)
 
 typedef struct {
     int n;
@@ -41,14 +43,18 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
         jsonl_where(&r, where, sizeof where);
         if (s->n == cap) {
             cap = cap ? 2 * cap : 64;
-            s->prompt = xrealloc(s->prompt, cap * sizeof *s->prompt), s->response = xrealloc(s->response, cap * sizeof *s->response);
-            s->n_prompt = xrealloc(s->n_prompt, cap * sizeof(int)), s->n_response = xrealloc(s->n_response, cap * sizeof(int));
+            s->prompt = xrealloc(s->prompt, cap * sizeof *s->prompt);
+            s->response = xrealloc(s->response, cap * sizeof *s->response);
+            s->n_prompt = xrealloc(s->n_prompt, cap * sizeof(int));
+            s->n_response = xrealloc(s->n_response, cap * sizeof(int));
         }
         int i = s->n;
         s->prompt[i] = s->response[i] = NULL;
-        rc = json_get_int_array(obj, "prompt_tokens", 0, m->cfg.vocab_size - 1, &s->prompt[i], &s->n_prompt[i], where, e);
-        if (!rc) rc = json_get_int_array(obj, "response_tokens", 0, m->cfg.vocab_size - 1, &s->response[i],
-                                         &s->n_response[i], where, e);
+        rc = json_get_int_array(obj, "prompt_tokens", 0, m->cfg.vocab_size - 1, &s->prompt[i], &s->n_prompt[i], where,
+                                e);
+        if (!rc)
+            rc = json_get_int_array(obj, "response_tokens", 0, m->cfg.vocab_size - 1, &s->response[i],
+                                    &s->n_response[i], where, e);
         cJSON_Delete(obj);
         s->n++;
         if (!rc && s->n_prompt[i] < 1) rc = err_set(e, "%s: prompt_tokens must not be empty", where);
@@ -62,15 +68,17 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
     return rc < 0 ? -1 : 0;
 }
 
-// Scores sequences [b, e) in forwards of at most TOKENS_PER_FORWARD tokens; fills logp/entropy from *n_out on.
+// Scores sequences [b, end) in forwards of at most `budget` tokens (one longer sequence goes alone).
 static int score_range(Model *m, const Seqs *s, int b, int end, double temperature, double *logp, double *ent, Err *e) {
     int V = m->cfg.vocab_size;
+    int64_t budget = LOGITS_BYTES / ((int64_t)V * (int64_t)sizeof(float));
+    budget = budget < 1 ? 1 : budget > TOKENS_PER_FORWARD ? TOKENS_PER_FORWARD : budget;
     size_t out = 0;
     for (int i = b; i < end;) {
         int j = i;
         int64_t off[TOKENS_PER_FORWARD + 2] = {0};
         int64_t T = 0;
-        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= TOKENS_PER_FORWARD) &&
+        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= budget) &&
                j - i <= TOKENS_PER_FORWARD) {
             T += s->n_prompt[j] + s->n_response[j] - 1;  // the last token predicts nothing we need
             off[++j - i] = T;
@@ -79,7 +87,8 @@ static int score_range(Model *m, const Seqs *s, int b, int end, double temperatu
         for (int k = i; k < j; k++) {
             int32_t *dst = tok + off[k - i];
             memcpy(dst, s->prompt[k], (size_t)s->n_prompt[k] * sizeof(int32_t));
-            if (s->n_response[k] > 1) memcpy(dst + s->n_prompt[k], s->response[k], (size_t)(s->n_response[k] - 1) * sizeof(int32_t));
+            if (s->n_response[k] > 1)
+                memcpy(dst + s->n_prompt[k], s->response[k], (size_t)(s->n_response[k] - 1) * sizeof(int32_t));
         }
         float *logits = xmalloc((size_t)T * V * sizeof(float) + 1);
         int rc = model_forward(m, j - i, off, tok, logits, NULL, NULL, NULL, e);
@@ -128,8 +137,7 @@ static int run(const ConfigArgs *args, const char *ckpt, const char *in, const c
     offsets[0] = 0;
     for (int i = 0; i < s.n; i++) offsets[i + 1] = offsets[i] + s.n_response[i];
     if (!rc && dist_is_root()) rc = write_scores(out, all_logp, all_ent, n_all, offsets, s.n, e);
-    if (!rc && dist_is_root())
-        printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":\"%s\"}\n", s.n, n_all, out);
+    if (!rc && dist_is_root()) printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":\"%s\"}\n", s.n, n_all, out);
     free(logp), free(ent), free(all_logp), free(all_ent), free(offsets);
     seqs_free(&s);
     model_free(&m);

@@ -17,7 +17,8 @@ static void softmax_stats(const float *logits, int vocab, double temperature, do
 }
 
 // log p_t = z_t - logsumexp(z); H = -sum_i p_i log p_i = log S - sum_i p_i (z_i - max).
-void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp, double *entropy) {
+void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp,
+                     double *entropy) {
     double m, s;
     softmax_stats(logits, vocab, temperature, &m, &s);
     double log_s = log(s), weighted = 0;

@@ -16,8 +16,7 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
 
 // Lane reduction and tail, shared by every path so all outputs see identical arithmetic.
-static inline __attribute__((always_inline)) float finish(const v8f *a, const float *x, const float *w, int k0,
-                                                          int K) {
+static inline __attribute__((always_inline)) float finish(const v8f *a, const float *x, const float *w, int k0, int K) {
     const v8f acc = *a;
     float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for (int k = k0; k < K; k++) s += x[k] * w[k];
@@ -98,13 +97,15 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
             tile_2x4(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K, N);
         for (; j < j1; j++)
             for (int r = 0; r < 2; r++)
-                tile_1x1(x + (size_t)(i + r) * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)(i + r) * N + j, K);
+                tile_1x1(x + (size_t)(i + r) * K, w + (size_t)j * K, bias ? bias + j : NULL,
+                         y + (size_t)(i + r) * N + j, K);
     }
     for (; i < i1; i++) {
         int j = j0;
         for (; j + 4 <= j1; j += 4)
             tile_1x4(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
-        for (; j < j1; j++) tile_1x1(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
+        for (; j < j1; j++)
+            tile_1x1(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
     }
 }
 

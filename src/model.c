@@ -195,14 +195,18 @@ char *model_hf_config_json(const Model *m) {
     return s;
 }
 
-static int get_num(const cJSON *o, const char *key, double lo, double hi, int required, double *out, Err *e) {
+// Number (or bool) at key; def when absent unless required. Sets *bad (and e) on a missing or malformed value.
+static double num(const cJSON *o, const char *key, double def, int required, int *bad, Err *e) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return required ? err_set(e, "hf_config: missing key \"%s\"", key) : 0;
-    if (cJSON_IsBool(v)) return *out = cJSON_IsTrue(v), 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi)
-        return err_set(e, "hf_config: \"%s\" must be a number in [%g, %g]", key, lo, hi);
-    *out = v->valuedouble;
-    return 0;
+    if (cJSON_IsNull(v)) v = NULL;  // config.json writes null for "not set"
+    if (*bad) return def;
+    if (!v && required) *bad = 1, err_set(e, "hf_config: missing key \"%s\"", key);
+    if (!v) return def;
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) return v->valuedouble;
+    *bad = 1;
+    err_set(e, "hf_config: \"%s\" must be a non-negative number or a boolean", key);
+    return def;
 }
 
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
@@ -213,53 +217,44 @@ int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
     }
     memset(cfg, 0, sizeof *cfg);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "model_type");
-    int t = -1;
+    int t = -1, bad = 0;
     for (int i = 0; i < 4 && cJSON_IsString(type); i++)
         if (!strcmp(type->valuestring, HF_TYPES[i])) t = i;
-    int rc = -1;
     if (t < 0) {
-        err_set(e, "hf_config: \"model_type\" must be one of qwen2, qwen3, qwen2_moe, qwen3_moe");
-        goto done;
+        cJSON_Delete(o);
+        return err_set(e, "hf_config: \"model_type\" must be one of qwen2, qwen3, qwen2_moe, qwen3_moe");
     }
     cfg->type = (ModelType)t;
-    int moe = t >= 2;
-    double v[20] = {0, 0, 0, 0, 0, 0, 0, 10000, 1e-6, 1, 0, t == 1 || t == 3, 32768, 0, 0, 0, 0, 1, 0.001, 0.02};
-    static const char *const keys[] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-        "num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta", "rms_norm_eps", "tie_word_embeddings",
-        "attention_bias", "rlvr_qk_norm", "max_position_embeddings", "num_experts", "num_experts_per_tok",
-        "moe_intermediate_size", "shared_expert_intermediate_size", "norm_topk_prob", "router_aux_loss_coef",
-        "initializer_range"};
-    static const int required[20] = {1, 1, 1, 1, 1, 1};
-    for (int i = 0; i < 20; i++) {
-        int req = required[i] || (moe && (i == 13 || i == 14 || i == 15));
-        if (get_num(o, keys[i], 0, 1e18, req, &v[i], e)) goto done;
-    }
-    if (t == 0 || t == 2) {  // Qwen2 families always have q/k/v biases unless told otherwise
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "attention_bias");
-        if (!b) v[10] = 1;
-    }
-    cfg->vocab_size = (int)v[0], cfg->hidden_size = (int)v[1], cfg->intermediate_size = (int)v[2];
-    cfg->num_hidden_layers = (int)v[3], cfg->num_attention_heads = (int)v[4], cfg->num_key_value_heads = (int)v[5];
-    cfg->head_dim = (int)v[6], cfg->rope_theta = v[7], cfg->rms_norm_eps = v[8];
-    cfg->tie_word_embeddings = v[9] != 0, cfg->attention_bias = v[10] != 0, cfg->qk_norm = v[11] != 0;
-    cfg->max_position_embeddings = (int)v[12];
+    int moe = t == MODEL_QWEN2_MOE || t == MODEL_QWEN3_MOE, qwen2 = t == MODEL_QWEN2 || t == MODEL_QWEN2_MOE;
+    cfg->vocab_size = (int)num(o, "vocab_size", 0, 1, &bad, e);
+    cfg->hidden_size = (int)num(o, "hidden_size", 0, 1, &bad, e);
+    cfg->intermediate_size = (int)num(o, "intermediate_size", 0, 1, &bad, e);
+    cfg->num_hidden_layers = (int)num(o, "num_hidden_layers", 0, 1, &bad, e);
+    cfg->num_attention_heads = (int)num(o, "num_attention_heads", 0, 1, &bad, e);
+    cfg->num_key_value_heads = (int)num(o, "num_key_value_heads", cfg->num_attention_heads, 0, &bad, e);
+    cfg->head_dim = (int)num(o, "head_dim", 0, 0, &bad, e);
+    cfg->rope_theta = num(o, "rope_theta", 10000, 0, &bad, e);
+    cfg->rms_norm_eps = num(o, "rms_norm_eps", 1e-6, 0, &bad, e);
+    cfg->tie_word_embeddings = num(o, "tie_word_embeddings", 0, 0, &bad, e) != 0;
+    cfg->attention_bias = num(o, "attention_bias", qwen2, 0, &bad, e) != 0;  // Qwen2 families: q/k/v biases
+    cfg->qk_norm = num(o, "rlvr_qk_norm", !qwen2, 0, &bad, e) != 0;          // Qwen3 families: q/k norms
+    cfg->max_position_embeddings = (int)num(o, "max_position_embeddings", 32768, 0, &bad, e);
     if (moe) {
-        cfg->num_experts = (int)v[13], cfg->num_experts_per_tok = (int)v[14], cfg->moe_intermediate_size = (int)v[15];
-        cfg->shared_expert_intermediate_size = (int)v[16];
+        cfg->num_experts = (int)num(o, "num_experts", 0, 1, &bad, e);
+        cfg->num_experts_per_tok = (int)num(o, "num_experts_per_tok", 0, 1, &bad, e);
+        cfg->moe_intermediate_size = (int)num(o, "moe_intermediate_size", 0, 1, &bad, e);
+        cfg->shared_expert_intermediate_size = (int)num(o, "shared_expert_intermediate_size", 0, 0, &bad, e);
     }
-    cfg->norm_topk_prob = v[17] != 0, cfg->router_aux_loss_coef = v[18], cfg->init_std = v[19];
-    double seed = 1;
-    if (get_num(o, "rlvr_init_seed", 0, 1e18, 0, &seed, e)) goto done;
-    cfg->init_seed = (int64_t)seed;
-    if (cfg->vocab_size < 2 || cfg->hidden_size < 1 || cfg->num_hidden_layers < 1 || cfg->num_attention_heads < 1 ||
-        cfg->num_key_value_heads < 1) {
-        err_set(e, "hf_config: vocab_size, hidden_size, num_hidden_layers and head counts must be positive");
-        goto done;
-    }
-    rc = 0;
-done:
+    cfg->norm_topk_prob = num(o, "norm_topk_prob", !qwen2, 0, &bad, e) != 0;
+    cfg->router_aux_loss_coef = num(o, "router_aux_loss_coef", 0.001, 0, &bad, e);
+    cfg->init_std = num(o, "initializer_range", 0.02, 0, &bad, e);
+    cfg->init_seed = (int64_t)num(o, "rlvr_init_seed", 1, 0, &bad, e);
     cJSON_Delete(o);
-    return rc;
+    if (bad) return -1;
+    if (cfg->vocab_size < 2 || cfg->hidden_size < 1 || cfg->num_hidden_layers < 1 || cfg->num_attention_heads < 1 ||
+        cfg->num_key_value_heads < 1)
+        return err_set(e, "hf_config: vocab_size, hidden_size, num_hidden_layers and head counts must be positive");
+    return 0;
 }
 
 // ~2 FLOPs per multiply-add: every weight once per token (only top-k experts), plus QK^T and PV over the context.

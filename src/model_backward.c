@@ -20,8 +20,8 @@ static void linear_back(const float *x, const float *w, const float *dy, float *
 }
 
 // RMSNorm backward: dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j (added to dx); dw_i += sum_t dy_i x_i r.
-static void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw, int T,
-                          int D) {
+static void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw,
+                          int T, int D) {
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * D, *g = dy + (size_t)t * D;
         double r = inv[t], dot = 0;
@@ -37,8 +37,8 @@ static float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 
 // SwiGLU backward given dy [T, D]: accumulates weight grads, adds dx [T, D] (input grad).
 static void swiglu_back(const float *x, const float *wg, const float *wu, const float *wd, const float *g,
-                        const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd, float *dx,
-                        int T, int D, int F) {
+                        const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd,
+                        float *dx, int T, int D, int F) {
     float *dact = zeros((size_t)T * F), *dg = zeros((size_t)T * F), *du = zeros((size_t)T * F);
     linear_back(act, wd, dy, dwd, NULL, dact, T, D, F, 0.0f);
     for (size_t i = 0; i < (size_t)T * F; i++) {
@@ -115,7 +115,8 @@ static void moe_back(const Model *m, const LayerOffsets *o, const Dims *d, const
             wdw += dw[k] * a->top_w[t * d->K + k];
         }
         for (int k = 0; k < d->K; k++)
-            dp[(size_t)t * d->E + a->top_e[t * d->K + k]] += (float)(m->cfg.norm_topk_prob ? (dw[k] - wdw) / chosen : dw[k]);
+            dp[(size_t)t * d->E + a->top_e[t * d->K + k]] +=
+                (float)(m->cfg.norm_topk_prob ? (dw[k] - wdw) / chosen : dw[k]);
     }
     // Aux loss E * sum_e f_e * mean(p_e) (HF load_balancing_loss_func): d/dp_te = E f_e / (L T).
     for (int t = 0; t < T; t++)
@@ -187,8 +188,8 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     if (m->moe)
         moe_back(m, o, &d, A, a, dx, aux_weight, grads, da2);
     else
-        swiglu_back(a->a2, P + o->gate, P + o->up, P + o->down, a->g, a->u, a->act, dx, grads + o->gate,
-                    grads + o->up, grads + o->down, da2, T, d.D, d.F);
+        swiglu_back(a->a2, P + o->gate, P + o->up, P + o->down, a->g, a->u, a->act, dx, grads + o->gate, grads + o->up,
+                    grads + o->down, da2, T, d.D, d.F);
     rms_norm_back(a->h2, P + o->ln2, a->inv2, da2, dx, grads + o->ln2, T, d.D);  // dx is now d h2
     free(da2);
     // Attention: h2 = x_in + o_proj(attn(rope(norm(q)), rope(norm(k)), v)).
@@ -211,7 +212,8 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
 
 int model_backward(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads, Err *e) {
     Dims d = model_dims(m);
-    if (!A || A->n_layers != d.L) return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
+    if (!A || A->n_layers != d.L)
+        return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
     int T = A->T;
     if (!T) return 0;
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);

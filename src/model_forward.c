@@ -17,10 +17,11 @@ size_t kv_cache_bytes(const Model *m, int n_slots, int max_len) {
 }
 
 KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
-    if (n_slots < 1 || max_len < 1) return err_set(e, "kv cache: need n_slots >= 1 and max_len >= 1"), NULL;
-    if (max_len > m->cfg.max_position_embeddings)
-        return err_set(e, "kv cache: max_len %d exceeds max_position_embeddings %d", max_len,
-                       m->cfg.max_position_embeddings), NULL;
+    if (n_slots < 1 || max_len < 1 || max_len > m->cfg.max_position_embeddings) {
+        err_set(e, "kv cache: need n_slots >= 1 (got %d) and 1 <= max_len <= max_position_embeddings %d (got %d)",
+                n_slots, m->cfg.max_position_embeddings, max_len);
+        return NULL;
+    }
     Dims d = model_dims(m);
     size_t n = (size_t)d.L * n_slots * max_len * d.KD;
     KVCache *c = xcalloc(1, sizeof *c);
@@ -29,8 +30,9 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
     c->v = malloc(n * sizeof(float));
     if (!c->k || !c->v) {
         kv_cache_free(c);
-        return err_set(e, "kv cache: cannot allocate %.1f MiB for %d slots x %d positions",
-                       kv_cache_bytes(m, n_slots, max_len) / 1048576.0, n_slots, max_len), NULL;
+        err_set(e, "kv cache: cannot allocate %.1f MiB for %d slots x %d positions",
+                kv_cache_bytes(m, n_slots, max_len) / 1048576.0, n_slots, max_len);
+        return NULL;
     }
     return c;
 }
@@ -46,8 +48,10 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions) {
     if (dst_slot == src_slot || n_positions <= 0) return;
     for (int l = 0; l < c->L; l++) {
         size_t layer = (size_t)l * c->n_slots * c->max_len * c->KD, len = (size_t)n_positions * c->KD * sizeof(float);
-        memcpy(c->k + layer + (size_t)dst_slot * c->max_len * c->KD, c->k + layer + (size_t)src_slot * c->max_len * c->KD, len);
-        memcpy(c->v + layer + (size_t)dst_slot * c->max_len * c->KD, c->v + layer + (size_t)src_slot * c->max_len * c->KD, len);
+        memcpy(c->k + layer + (size_t)dst_slot * c->max_len * c->KD,
+               c->k + layer + (size_t)src_slot * c->max_len * c->KD, len);
+        memcpy(c->v + layer + (size_t)dst_slot * c->max_len * c->KD,
+               c->v + layer + (size_t)src_slot * c->max_len * c->KD, len);
     }
 }
 
@@ -128,7 +132,8 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
             return err_set(e, "model_forward: sequence %d has length %lld (must be in [0, %d])", s,
                            (long long)(seq_offsets[s + 1] - seq_offsets[s]), m->cfg.max_position_embeddings);
     int64_t T64 = n_seqs ? seq_offsets[n_seqs] : 0;
-    if (T64 > INT32_MAX) return err_set(e, "model_forward: %lld tokens in one call (max %d)", (long long)T64, INT32_MAX);
+    if (T64 > INT32_MAX)
+        return err_set(e, "model_forward: %lld tokens in one call (max %d)", (long long)T64, INT32_MAX);
     int T = (int)T64;
     TRY(check_tokens(m, tokens, T, e));
     Dims d = model_dims(m);
@@ -142,7 +147,8 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
     a->pos = xmalloc((size_t)T * sizeof(int) + 1);
     int64_t *row0 = xmalloc((size_t)T * sizeof(int64_t) + 1);
     for (int s = 0; s < n_seqs; s++)
-        for (int64_t t = seq_offsets[s]; t < seq_offsets[s + 1]; t++) a->pos[t] = (int)(t - seq_offsets[s]), row0[t] = seq_offsets[s];
+        for (int64_t t = seq_offsets[s]; t < seq_offsets[s + 1]; t++)
+            a->pos[t] = (int)(t - seq_offsets[s]), row0[t] = seq_offsets[s];
     // Without acts one record is reused by every layer; with acts each layer keeps its own.
     int n_records = acts ? d.L : 1;
     a->layers = xcalloc((size_t)n_records, sizeof *a->layers);
@@ -151,7 +157,8 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
     a->x_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
     a->a_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
     a->inv_final = xcalloc((size_t)T + 1, sizeof(float));
-    double *psum = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL, *cnt = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
+    double *psum = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL,
+           *cnt = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
     a->expert_frac = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
     if (T) {
         embed(m, tokens, T, a->x_final);

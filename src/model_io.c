@@ -48,7 +48,8 @@ static int load_tensor(Model *m, hid_t file, const ModelTensor *t, Err *e) {
         for (int k = 0; k < t->ndim; k++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "", (long long)t->shape[k]);
         for (int k = 0; k < rank; k++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "", (unsigned long long)dims[k]);
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
+                     (unsigned long long)dims[k]);
         return err_set(e, "%s: dataset '%s' has shape [%s], expected [%s]", fname, name, have, want);
     }
     float *x = h5io_read(file, name, H5T_NATIVE_FLOAT, NULL, NULL, e);

@@ -41,7 +41,8 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 
 static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
 
-// Scaled dot-product attention of one query over keys 0..n-1 of its sequence, in key order; e: n doubles.
+// Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence, in key
+// order; softmax sums in float64; e: n doubles of scratch.
 static void attend(const float *q, const float *k, const float *v, int n, int stride, int hd, float scale, double *e,
                    float *out, double *lse) {
     double mx = -INFINITY;
@@ -60,8 +61,8 @@ static void attend(const float *q, const float *k, const float *v, int n, int st
     *lse = mx + log(sum);
 }
 
-static void attention(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf,
-                      const float *vbuf, const float *qr, float *att, double *lse) {
+static void attention(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
+                      const float *qr, float *att, double *lse) {
     float scale = (float)(1.0 / sqrt((double)d->hd));
     int group = d->Hq / d->Hk, max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
@@ -119,15 +120,16 @@ static void route(const Model *m, const Dims *d, const float *logits, float *pro
 }
 
 // Expert e's SwiGLU on every (token, slot) routed to it; results scattered to eg/eu/eact/eout [T, K, ...].
-static void run_expert(const Model *m, const LayerOffsets *o, const Dims *d, int e, const float *x, LayerActs *a,
-                       int T, int *rows, float *buf) {
+static void run_expert(const Model *m, const LayerOffsets *o, const Dims *d, int e, const float *x, LayerActs *a, int T,
+                       int *rows, float *buf) {
     int n = 0;
     for (int i = 0; i < T * d->K; i++)
         if (a->top_e[i] == e) rows[n++] = i;
     if (!n) return;
     float *xs = buf, *g = xs + (size_t)n * d->D, *u = g + (size_t)n * d->Fe, *act = u + (size_t)n * d->Fe,
           *y = act + (size_t)n * d->Fe;
-    for (int r = 0; r < n; r++) memcpy(xs + (size_t)r * d->D, x + (size_t)(rows[r] / d->K) * d->D, d->D * sizeof(float));
+    for (int r = 0; r < n; r++)
+        memcpy(xs + (size_t)r * d->D, x + (size_t)(rows[r] / d->K) * d->D, d->D * sizeof(float));
     const float *P = m->params;
     swiglu(xs, P + o->egate + (size_t)e * d->Fe * d->D, P + o->eup + (size_t)e * d->Fe * d->D,
            P + o->edown + (size_t)e * d->D * d->Fe, n, d->D, d->Fe, g, u, act, y);
@@ -234,7 +236,8 @@ void layer_acts_alloc(LayerActs *a, const Dims *d, int T) {
     size_t t = (size_t)T;
     a->x_in = alloc_f(t * d->D), a->inv1 = alloc_f(t), a->a1 = alloc_f(t * d->D);
     a->q = alloc_f(t * d->QD), a->k = alloc_f(t * d->KD), a->v = alloc_f(t * d->KD);
-    a->qn_inv = alloc_f(t * d->Hq), a->kn_inv = alloc_f(t * d->Hk), a->qr = alloc_f(t * d->QD), a->kr = alloc_f(t * d->KD);
+    a->qn_inv = alloc_f(t * d->Hq), a->kn_inv = alloc_f(t * d->Hk), a->qr = alloc_f(t * d->QD),
+    a->kr = alloc_f(t * d->KD);
     a->lse = xcalloc(t * d->Hq + 1, sizeof(double));
     a->att = alloc_f(t * d->QD), a->h2 = alloc_f(t * d->D), a->inv2 = alloc_f(t), a->a2 = alloc_f(t * d->D);
     if (!d->E) {
@@ -252,9 +255,9 @@ void layer_acts_alloc(LayerActs *a, const Dims *d, int T) {
 }
 
 void layer_acts_free(LayerActs *a) {
-    float *fs[] = {a->x_in, a->inv1, a->a1, a->q, a->k, a->v, a->qn_inv, a->kn_inv, a->qr, a->kr, a->att, a->h2,
-                   a->inv2, a->a2, a->g, a->u, a->act, a->probs, a->top_w, a->eg, a->eu, a->eact, a->eout, a->sg,
-                   a->su, a->sact, a->sout, a->sgate};
+    float *fs[] = {a->x_in, a->inv1, a->a1,   a->q,  a->k,  a->v,    a->qn_inv, a->kn_inv, a->qr,    a->kr,
+                   a->att,  a->h2,   a->inv2, a->a2, a->g,  a->u,    a->act,    a->probs,  a->top_w, a->eg,
+                   a->eu,   a->eact, a->eout, a->sg, a->su, a->sact, a->sout,   a->sgate};
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
     free(a->lse);
     free(a->top_e);

@@ -36,3 +36,6 @@ expect_error "score: truncated checkpoint" "cut.h5: " \
     "$RLVR" score --ckpt "$TMP/cut.h5" --in "$TMP/seqs.jsonl" --out "$TMP/x.h5"
 expect_error "init: missing --out is a usage error" "--config and --out are required" "$RLVR" init --config "$ROOT/configs/tiny-dense.ini"
 expect_error "init: bad config value" "\[model\] hidden_size" "$RLVR" init --config "$ROOT/configs/tiny-dense.ini" --out "$TMP/y.h5" --set model.hidden_size=0
+expect_ok "bench model: two JSON lines on a tiny config" bash -c \
+    "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 16 | grep -c '\"gflop_per_s\"' | grep -qx 2"
+expect_error "bench sample is not built yet" "'sample' is not built yet" "$RLVR" bench sample

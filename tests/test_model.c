@@ -1,4 +1,5 @@
 // Model layout, init and bit-exact batch / decode invariance (DESIGN.md invariant 2).
+#include <omp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +38,15 @@ Test(model, init_is_seeded_and_hf_config_round_trips) {
     cr_assert_eq(model_config_from_hf_json(json, &c, &e), 0, "%s", e.msg);
     cr_assert(c.type == MODEL_QWEN3 && c.hidden_size == 16 && c.head_dim == 6 && c.qk_norm && c.vocab_size == 61);
     free(json);
+    // A Hugging Face Qwen2 config.json (no rlvr_ keys): family defaults apply.
+    const char *qwen2 =
+        "{\"model_type\":\"qwen2\",\"vocab_size\":151936,\"hidden_size\":896,\"intermediate_size\":4864,"
+        "\"num_hidden_layers\":24,\"num_attention_heads\":14,\"num_key_value_heads\":2,\"rope_theta\":1000000.0,"
+        "\"rms_norm_eps\":1e-06,\"tie_word_embeddings\":true,\"rope_scaling\":null,\"head_dim\":null}";
+    cr_assert_eq(model_config_from_hf_json(qwen2, &c, &e), 0, "%s", e.msg);
+    cr_assert(c.attention_bias && !c.qk_norm && c.tie_word_embeddings && c.rope_theta == 1e6 && c.head_dim == 0);
+    cr_assert_neq(model_config_from_hf_json("{\"model_type\":\"qwen3\",\"vocab_size\":\"x\"}", &c, &e), 0);
+    cr_assert(strstr(e.msg, "vocab_size"), "%s", e.msg);
     cr_assert_neq(model_config_from_hf_json("{\"model_type\":\"llama\"}", &c, &e), 0);
     cr_assert(strstr(e.msg, "model_type"));
     model_free(&a);
@@ -64,13 +74,17 @@ static void check_invariance(const char *const *sets, int n_sets) {
     int64_t off[9];
     int64_t T = batch_tokens(tok, off, 8, V);
     float *full = xmalloc((size_t)T * V * sizeof(float)), *one = xmalloc((size_t)T * V * sizeof(float));
-    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)), *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
+    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)),
+            *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
+    omp_set_num_threads(3);  // the batch on 3 threads, everything else on 1: thread count must not matter either
     cr_assert_eq(model_forward(&m, 8, off, tok, full, m.moe ? ex_full : NULL, NULL, NULL, &e), 0, "%s", e.msg);
+    omp_set_num_threads(1);
     // Each sequence alone.
     for (int s = 0; s < 8; s++) {
         int64_t so[2] = {0, off[s + 1] - off[s]};
         cr_assert_eq(model_forward(&m, 1, so, tok + off[s], one, m.moe ? ex_one : NULL, NULL, NULL, &e), 0);
-        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs", s);
+        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs",
+                     s);
         if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
     }
     // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call.
@@ -124,7 +138,9 @@ Test(model, matmul_rows_independent_of_batch) {
     for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
     for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
     for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+    omp_set_num_threads(3);  // several blocks per thread; single rows below on one thread
     matmul_xwt(x, w, b, y, M, N, K);
+    omp_set_num_threads(1);
     for (int i = 0; i < M; i++) {
         matmul_xwt(x + i * K, w, b, yr, 1, N, K);
         cr_assert_eq(memcmp(yr, y + i * N, sizeof yr), 0, "row %d", i);
