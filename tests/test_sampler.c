@@ -290,3 +290,31 @@ Test(sampler, bad_prompts_are_clear_errors) {
     cr_expect(strstr(e.msg, "exceed [model] max_position_embeddings 4096"), "%s", e.msg);
     fixture_free(&f);
 }
+
+Test(sampler, eos_ends_the_response_and_is_recorded) {
+    Fixture f;
+    const char *sets[] = {"rollout.temperature=0", "model.tie_word_embeddings=false", "rollout.n=2"};
+    fixture_init(&f, false, sets, 3);
+    Rollout ro;
+    generate(&f, &f.cfg.rollout, 0, 1, 1, &ro);
+    int32_t first = ro.responses[0].tokens[0], eos = tokenizer_eos(f.tok);
+    cr_assert_neq(first, eos);
+    rollout_free(&ro);
+    // Swap the LM-head rows of the greedy first token and EOS: EOS becomes the argmax after the prompt.
+    const ModelTensor *head = model_tensor(&f.m, "lm_head.weight");
+    cr_assert(head);
+    int D = (int)head->shape[1];
+    float *w = f.m.params + head->offset, tmp;
+    for (int d = 0; d < D; d++)
+        tmp = w[(size_t)first * D + d], w[(size_t)first * D + d] = w[(size_t)eos * D + d], w[(size_t)eos * D + d] = tmp;
+    generate(&f, &f.cfg.rollout, 0, 1, 1, &ro);
+    for (int j = 0; j < 2; j++) {
+        cr_expect_eq(ro.responses[j].finish, FINISH_EOS);
+        cr_expect_eq(ro.responses[j].n_tokens, 1, "EOS is the last (and only) token");
+        cr_expect_eq(ro.responses[j].tokens[0], eos);
+        cr_expect(ro.responses[j].logp[0] < 0 && ro.responses[j].entropy[0] > 0);
+    }
+    expect_identity(&f, &ro, 1, 1.0);
+    rollout_free(&ro);
+    fixture_free(&f);
+}
