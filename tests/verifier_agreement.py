@@ -337,17 +337,21 @@ REASONS = {
         "Reason: math-verify accepts a percentage X\\% against a bare X (and a bare X against X\\%) only when X is an "
         "integer: 50\\% vs 50 verifies, 12.5\\% vs 12.5 does not (observed with math-verify 0.9.0; in both cases it "
         "also accepts X/100). rlvr applies one rule to every X: X\\% equals X and X/100.",
-    ("expression", False):
-        "Reason: math-verify compares expressions symbolically (sympy); rlvr only knows that addition commutes and "
-        "otherwise compares normalised text.",
 }
 
 
 def report(rows, command):
     agree = sum(r["rlvr"] == r["math_verify"] for r in rows)
     lines = ["# Verifier agreement: `rlvr reward --task math` vs Hugging Face math-verify", "",
-             f"Command: `{command}` (corpus: `tests/verifier_agreement/corpus.jsonl`, "
-             f"{len(rows)} pairs, seed 5; math-verify {mv_version()}).", "",
+             f"Command: `pip install math-verify && {command}` after `make` (corpus: "
+             f"`tests/verifier_agreement/corpus.jsonl`, {len(rows)} pairs, seed 5; math-verify {mv_version()}). "
+             "Without math-verify the script reuses the verdicts stored in the corpus; "
+             "`tests/it_reward.sh` checks the agreement on every `make test`.", "",
+             "Each pair is a response (the answer in `\\boxed{}`, `$\\boxed{}$`, `Answer: $...$`, `**Answer:** $...$`, "
+             "or a bare `Answer: N` for plain numbers) and a ground truth; about half of the predictions are "
+             "equivalent rewritings of the truth, the rest near misses (sign, off by one, swapped bracket, "
+             "permuted tuple, other choice). math-verify is called as `verify(parse(gold), parse(response))` with "
+             "the gold in `$...$` (GSM8K golds: the text after `####`).", "",
              f"**Agreement: {agree}/{len(rows)} = {100 * agree / len(rows):.2f}%** (target >= 97%).", "",
              "| form | pairs | agree | rlvr correct | math-verify correct |", "|---|---:|---:|---:|---:|"]
     forms = sorted({r["form"] for r in rows}, key=lambda f: [r["form"] for r in rows].index(f))
@@ -367,7 +371,8 @@ def report(rows, command):
         lines += [f"### {form}: {who} ({len(sub)} pairs)", "",
                   REASONS.get((form, verdict), "Reason: not yet classified."), "", "Examples:", ""]
         for r in sub[:4]:
-            lines.append(f"- response `{r['response']}` vs answer `{r['answer']}` (rlvr extracted `{r['rlvr_extracted']}`)")
+            resp = r["response"].replace("\n", "\\n")
+            lines.append(f"- response `{resp}` vs answer `{r['answer']}` (rlvr extracted `{r['rlvr_extracted']}`)")
         lines.append("")
     with open(REPORT, "w") as f:
         f.write("\n".join(lines))
