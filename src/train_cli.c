@@ -35,7 +35,7 @@ int train_cli_main(TrainKind kind, const char *usage, int argc, char **argv) {
     a.sets = ca.sets;
     a.n_sets = ca.n_sets;
     if (trainer_run(kind, &a, &e)) {
-        if (dist_is_root() || !strstr(e.msg, "failed (see its message)")) fprintf(stderr, "rlvr: %s\n", e.msg);
+        if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);  // every rank holds the same message
         return 1;
     }
     return 0;

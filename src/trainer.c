@@ -27,12 +27,16 @@ int encode_prompt(const Tokenizer *tok, const char *text, int32_t **ids, int *n,
     return 0;
 }
 
-// Every rank learns whether any rank failed; a rank without its own message says which one failed.
+// Every rank learns whether any rank failed, and gets the message of the lowest failing rank (so rank 0
+// alone can report it).
 int trainer_agree(int rc, Err *e) {
-    int64_t failed = rc ? dist_rank() + 1 : 0;
-    dist_allreduce_max_i64(&failed, 1);
-    if (failed && !rc) err_set(e, "rank %lld failed (see its message)", (long long)failed - 1);
-    return failed ? -1 : 0;
+    int64_t lowest = rc ? -(int64_t)dist_rank() : INT64_MIN;
+    dist_allreduce_max_i64(&lowest, 1);
+    if (lowest == INT64_MIN) return 0;
+    int failed = (int)-lowest;
+    dist_bcast(e->msg, sizeof e->msg, failed);
+    if (failed != 0) err_prefix(e, "rank %d", failed);
+    return -1;
 }
 
 // A rank-0-only action whose outcome (and message) all ranks share.
@@ -120,7 +124,9 @@ static int setup_weights(Trainer *t, const TrainArgs *a, Err *e) {
     if (a->resume) {
         char path[4096];
         int64_t step;
-        if (checkpoint_latest(t->run_dir, path, sizeof path, &step, e) != 1) return -1;
+        int found = checkpoint_latest(t->run_dir, path, sizeof path, &step, e);
+        if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", t->run_dir, t->run_dir);
+        if (found != 1) return -1;
         TRY(checkpoint_load(path, &t->model, &t->opt, &t->st, e));
     } else if (a->init_ckpt) {
         TRY(checkpoint_load(a->init_ckpt, &t->model, NULL, NULL, e));

@@ -74,7 +74,8 @@ int rl_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e);
 // problems of the eval split; the JSON fields are added to out.
 int trainer_eval(Trainer *t, int64_t step, cJSON *out, Err *e);
 
-// Every rank learns whether any rank failed (rc != 0); returns -1 on all ranks if so.
+// Every rank learns whether any rank failed (rc != 0); returns -1 on all ranks if so, each holding the
+// message of the lowest failing rank (prefixed "rank R: " unless R = 0).
 int trainer_agree(int rc, Err *e);
 
 // Monotonic wall clock in seconds (step timing).
