@@ -132,6 +132,8 @@ expect_ok "ckpt stats: per-expert router rows, no non-finite" bash -c \
 expect_ok "ckpt diff: largest change first, per-layer and per-expert summaries" bash -c "
     out=\$('$RLVR' ckpt diff '$SFT' '$(last_ckpt "$T/det1")')
     grep -q '^per layer:' <<<\"\$out\" && grep -q '^  expert 3:' <<<\"\$out\" && grep -q 'identical no' <<<\"\$out\""
+expect_error "ckpt info: truncated file" "truncated.h5: .*truncated" "$RLVR" ckpt info "$T/truncated.h5"
+expect_error "ckpt stats: missing file" "nope.h5: cannot open" "$RLVR" ckpt stats "$T/nope.h5"
 expect_error "ckpt diff --exact: differing files fail" "differ in /model" \
     "$RLVR" ckpt diff "$SFT" "$(last_ckpt "$T/det1")" --exact
 
