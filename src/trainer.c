@@ -104,7 +104,7 @@ static int setup_reference(Trainer *t, bool resume, Err *e) {
     snprintf(path, sizeof path, "%s/ckpt/reference.h5", t->run_dir);
     TRY(model_create(&t->ref, &t->cfg.model, e));
     t->has_ref = true;
-    if (resume) return checkpoint_load(path, &t->ref, NULL, NULL, e);
+    if (resume) return trainer_agree(checkpoint_load(path, &t->ref, NULL, NULL, e), e);
     memcpy(t->ref.params, t->model.params, t->model.n_params * sizeof *t->ref.params);
     int rc = 0;
     if (dist_is_root()) {
@@ -133,7 +133,6 @@ static int setup_weights(Trainer *t, const TrainArgs *a, Err *e) {
     } else {
         model_init_random(&t->model, (uint64_t)t->cfg.model.init_seed);
     }
-    if (t->kind == TRAIN_RL && t->cfg.algo.beta > 0) TRY(setup_reference(t, a->resume, e));
     return 0;
 }
 
@@ -152,6 +151,7 @@ static int setup(Trainer *t, TrainKind kind, const TrainArgs *a, Err *e) {
     if (!(t->task = task_create(&t->cfg, e))) return -1;
     TRY(reward_check_config(&t->cfg.reward, e));
     TRY(trainer_agree(setup_weights(t, a, e), e));
+    if (kind == TRAIN_RL && t->cfg.algo.beta > 0) TRY(setup_reference(t, a->resume, e));
     t->hyper = adamw_hyper(&t->cfg.train);
     grad_reducer_init(&t->reducer, t->model.n_params, t->cfg.dist.deterministic, t->model.tensors, t->model.n_tensors);
     t->grad = xcalloc(t->model.n_params, sizeof *t->grad);
