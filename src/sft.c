@@ -48,9 +48,14 @@ static int build_batches(Trainer *t, int64_t *n_out, SeqBatch **out, Err *e) {
 
 int sft_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
     double t0 = trainer_now_s();
-    int64_t n;
-    SeqBatch *bs;
-    TRY(build_batches(t, &n, &bs, e));
+    int64_t n = 0;
+    SeqBatch *bs = NULL;
+    int built = build_batches(t, &n, &bs, e);
+    if (trainer_agree(built, e)) {
+        for (int64_t k = 0; !built && k < n; k++) seqbatch_free(&bs[k]);
+        if (!built) free(bs);
+        return -1;
+    }
     double counts[3] = {0};  // response tokens, Σ log p, argmax hits
     for (int64_t k = 0; k < n; k++) counts[0] += (double)seqbatch_resp_tokens(&bs[k]);
     dist_allreduce_sum_f64(counts, 1);
@@ -74,7 +79,7 @@ int sft_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
     }
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
-    TRY(rc);
+    TRY(trainer_agree(rc, e));
     double sums[2] = {counts[1], counts[2]};
     dist_allreduce_sum_f64(sums, 2);
     double lr = lr_at(step, t->total_steps, t->cfg.sft.lr, t->cfg.train.warmup_steps, t->cfg.train.schedule,
