@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ckpt_usage.h"
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
@@ -15,7 +16,8 @@ static const char USAGE[] =
     "usage: rlvr ckpt info C | stats C | diff A B [--exact]\n"
     "  info   tree (every dataset with shape and type), step, world size, git revision, and the config text\n"
     "  stats  per-tensor L2 norm, mean, std, max |x| and non-finite count of /model; for MoE, per-expert router\n"
-    "         row norms and expert weight norms per layer; exit 1 when any value is not finite\n"
+    "         row norms, expert weight norms, and each layer's expert usage on 64 held-out problems of the\n"
+    "         checkpoint's task; exit 1 when any value is not finite\n"
     "  diff   per-tensor relative change |B - A| / |A| of /model, largest first, with per-layer and per-expert\n"
     "         summaries; --exact exits 1 unless every tensor is bit-identical\n";
 
@@ -131,6 +133,8 @@ static int ckpt_info(const char *path, Err *e) {
 
 // ---- stats ----
 
+#define USAGE_PROBLEMS 64  // held-out problems the expert usage is measured on
+
 static void expert_stats(const char *name, const Tensor *t) {
     size_t per = t->n / t->dims[0];
     double lo = INFINITY, hi = 0;
@@ -173,6 +177,7 @@ static int ckpt_stats(const char *path, Err *e) {
     if (!rc) printf("total: %lld parameters, norm %.6g, non-finite %lld\n", (long long)total, sqrt(total_sq), (long long)bad_total);
     names_free(&ns);
     h5io_close(f);
+    if (!rc && !bad_total) rc = ckpt_expert_usage(path, USAGE_PROBLEMS, stdout, e);
     if (!rc && bad_total) rc = err_set(e, "%s: %lld non-finite values in /model", path, (long long)bad_total);
     return rc;
 }

@@ -127,8 +127,10 @@ expect_ok "guard: each skipped update is logged with its step" grep -q "step 1: 
 expect_ok "ckpt info: step, world size and tree" bash -c "
     out=\$('$RLVR' ckpt info '$(last_ckpt "$T/det4")')
     grep -qx 'step 3' <<<\"\$out\" && grep -qx 'world_size 4' <<<\"\$out\" && grep -q '/optim/m/model.norm.weight  32 float32' <<<\"\$out\""
-expect_ok "ckpt stats: per-expert router rows, no non-finite" bash -c \
-    "'$RLVR' ckpt stats '$SFT' | grep -q 'model.layers.0.mlp.gate.weight per expert:'"
+expect_ok "ckpt stats: per-expert router rows and expert usage per layer" bash -c "
+    out=\$('$RLVR' ckpt stats '$SFT')
+    grep -q 'model.layers.0.mlp.gate.weight per expert:' <<<\"\$out\" && grep -q 'non-finite 0' <<<\"\$out\" &&
+    grep -qE '^  layer 1: ([0-9.]+% ){4} \(most/least used' <<<\"\$out\""
 expect_ok "ckpt diff: largest change first, per-layer and per-expert summaries" bash -c "
     out=\$('$RLVR' ckpt diff '$SFT' '$(last_ckpt "$T/det1")')
     grep -q '^per layer:' <<<\"\$out\" && grep -q '^  expert 3:' <<<\"\$out\" && grep -q 'identical no' <<<\"\$out\""
