@@ -1,6 +1,7 @@
 #include "sampler.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,8 @@ typedef struct {
     uint32_t step;
     int vocab, stride;
     double record_temperature;  // temperature of the recorded logp/entropy: 1 when greedy
-    SampleWork work;
+    SampleWork *work;  // one per OpenMP thread
+    int n_work;
 } Ctx;
 
 static void seq_grow(Seq *s, int stride) {
@@ -88,14 +90,13 @@ static void seq_append_text(Seq *s, const Tokenizer *tok, int32_t token) {
 
 // Draws response token t = r->n_tokens of s from logits (produced at position prompt_len - 1 + t, whose
 // experts are `experts`), records logp/entropy/experts, and ends the sequence on EOS, stop or length.
-static int choose_token(Ctx *c, Seq *s, const float *logits, const int32_t *experts, Err *e) {
+// Touches only s and work, so sequences can choose in parallel; returns -1 on non-finite logits.
+static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t *experts, SampleWork *work) {
     Response *r = s->r;
     uint32_t t = (uint32_t)r->n_tokens;
     Rng rng = rng_at((uint64_t)c->cfg->seed, c->step, s->sequence, t);
-    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, &c->work);
-    if (token < 0)
-        return err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %u", c->step,
-                       (long long)r->prompt_index, r->sample_index, t);
+    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, work);
+    if (token < 0) return -1;
     seq_grow(s, c->stride);
     r->tokens[t] = token;
     logprob_entropy(logits, c->vocab, c->record_temperature, token, &r->logp[t], &r->entropy[t]);
@@ -111,6 +112,28 @@ static int choose_token(Ctx *c, Seq *s, const float *logits, const int32_t *expe
     return 0;
 }
 
+// Chooses the next token of n sequences (seqs[which[k]] from logits row k) in parallel; the results do not
+// depend on the thread count. Errors name the first failing sequence in order.
+static int choose_tokens(Ctx *c, Seq *seqs, const int *which, int n, const float *logits, const int32_t *experts,
+                         bool shared_row, Err *e) {
+    int *bad = xcalloc((size_t)n + 1, sizeof *bad);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(c->n_work) if (n > 1)
+    for (int k = 0; k < n; k++) {
+        size_t row = shared_row ? 0 : (size_t)k;
+        bad[k] = choose_token(c, &seqs[which[k]], logits + row * c->vocab, experts ? experts + row * c->stride : NULL,
+                              &c->work[omp_get_thread_num()]);
+    }
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; k++)
+        if (bad[k]) {
+            const Response *r = seqs[which[k]].r;
+            rc = err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %d", c->step,
+                         (long long)r->prompt_index, r->sample_index, r->n_tokens);
+        }
+    free(bad);
+    return rc;
+}
+
 // Prefills prompt p of a chunk once into the slot of its sample 0, copies it to the group's other slots, and
 // draws every sample's first token from the shared last-position logits.
 static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_t *prompt, Err *e) {
@@ -124,7 +147,10 @@ static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_
         for (int j = 1; j < G; j++) kv_cache_copy(kv, group[j].slot, group[0].slot, plen);
         const float *last = logits + (size_t)(plen - 1) * c->vocab;
         const int32_t *last_experts = experts ? experts + (size_t)(plen - 1) * c->stride : NULL;
-        for (int j = 0; j < G && rc == 0; j++) rc = choose_token(c, &group[j], last, last_experts, e);
+        int *which = xmalloc((size_t)G * sizeof *which);
+        for (int j = 0; j < G; j++) which[j] = j;
+        rc = choose_tokens(c, group, which, G, last, last_experts, true, e);
+        free(which);
     }
     free(slots), free(pos), free(logits), free(experts);
     return rc;
@@ -148,10 +174,7 @@ static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Er
         }
         if (n == 0) break;
         if ((rc = model_decode(m, kv, n, slots, pos, tokens, logits, experts, e)) != 0) break;
-        for (int k = 0; k < n && rc == 0; k++)
-            rc = choose_token(c, &seqs[which[k]], logits + (size_t)k * c->vocab,
-                              experts ? experts + (size_t)k * c->stride : NULL, e);
-        if (rc) break;
+        if ((rc = choose_tokens(c, seqs, which, n, logits, experts, false, e)) != 0) break;
     }
     free(slots), free(pos), free(which), free(tokens), free(logits), free(experts);
     return rc;
@@ -217,7 +240,9 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     Ctx c = {.cfg = cfg, .tok = tok, .step = (uint32_t)step, .vocab = m->cfg.vocab_size,
              .stride = experts_per_token(m), .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
     TRY(stop_parse(&c.stops, cfg->stop, e));
-    sample_work_init(&c.work, c.vocab);
+    c.n_work = omp_get_max_threads();
+    c.work = xmalloc((size_t)c.n_work * sizeof *c.work);
+    for (int i = 0; i < c.n_work; i++) sample_work_init(&c.work[i], c.vocab);
     out->n_responses = n_prompts * G, out->group_size = G, out->experts_per_token = c.stride;
     out->responses = xcalloc((size_t)n_prompts * G + 1, sizeof *out->responses);
     Seq *seqs = xcalloc((size_t)n_prompts * G + 1, sizeof *seqs);
@@ -236,7 +261,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     }
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);
-    sample_work_free(&c.work);
+    for (int i = 0; i < c.n_work; i++) sample_work_free(&c.work[i]);
+    free(c.work);
     stop_free(&c.stops);
     if (rc) rollout_free(out);
     return rc;

@@ -1,8 +1,9 @@
 // Rollout engine on tiny random models: greedy = argmax of the full-sequence forward, recorded logp/entropy/
-// experts = training forward bit for bit (DESIGN.md invariant 2), independence of batching and KV chunking,
+// experts = training forward bit for bit (DESIGN.md invariant 2), independence of batching, KV chunking and threads,
 // stop strings, first-token frequencies = model probabilities (chi-square), and a clear KV budget error.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,12 @@ Test(sampler, responses_do_not_depend_on_batching_or_kv_chunks) {
         expect_same_response(&all.responses[i], &one[i / 3].responses[i % 3]);
         expect_same_response(&all.responses[i], &chunked.responses[i]);
     }
+    Rollout threads;  // tokens are chosen in parallel: another thread count, the same responses
+    omp_set_num_threads(3);
+    generate(&f, &rc, 5, 0, 3, &threads);
+    omp_set_num_threads(1);
+    for (int i = 0; i < 9; i++) expect_same_response(&all.responses[i], &threads.responses[i]);
+    rollout_free(&threads);
     Rollout again;
     generate(&f, &rc, 6, 0, 3, &again);
     int differ = 0;
