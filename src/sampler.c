@@ -61,7 +61,7 @@ typedef struct {
     uint32_t step;
     int vocab, stride;
     double record_temperature;  // temperature of the recorded logp/entropy: 1 when greedy
-    SampleWork *work;  // one per OpenMP thread
+    SampleWork *work;           // one per OpenMP thread
     int n_work;
 } Ctx;
 
@@ -83,8 +83,10 @@ static void seq_append_text(Seq *s, const Tokenizer *tok, int32_t token) {
         s->text_cap = 2 * (s->text_len + (size_t)n);
         s->text = xrealloc(s->text, s->text_cap);
     }
-    if ((size_t)n > sizeof buf) n = tokenizer_token_bytes(tok, token, s->text + s->text_len, (size_t)n);
-    else memcpy(s->text + s->text_len, buf, (size_t)n);
+    if ((size_t)n > sizeof buf)
+        n = tokenizer_token_bytes(tok, token, s->text + s->text_len, (size_t)n);
+    else
+        memcpy(s->text + s->text_len, buf, (size_t)n);
     s->text_len += (size_t)n;
 }
 
@@ -104,10 +106,14 @@ static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t
     r->n_tokens++;
     size_t old_len = s->text_len;
     seq_append_text(s, c->tok, token);
-    if (token == tokenizer_eos(c->tok)) r->finish = FINISH_EOS;
-    else if (stop_completed(&c->stops, s->text, old_len, s->text_len)) r->finish = FINISH_STOP;
-    else if (r->n_tokens == c->cfg->max_new_tokens) r->finish = FINISH_LENGTH;
-    else return 0;
+    if (token == tokenizer_eos(c->tok))
+        r->finish = FINISH_EOS;
+    else if (stop_completed(&c->stops, s->text, old_len, s->text_len))
+        r->finish = FINISH_STOP;
+    else if (r->n_tokens == c->cfg->max_new_tokens)
+        r->finish = FINISH_LENGTH;
+    else
+        return 0;
     s->live = false;
     return 0;
 }
@@ -181,8 +187,8 @@ static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Er
 }
 
 // Generates the responses of prompts [p0, p1) with a KV cache of (p1 - p0) * G slots of max_len positions.
-static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens,
-                     Seq *seqs, Err *e) {
+static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens, Seq *seqs,
+                     Err *e) {
     int G = c->cfg->n, n_seqs = (p1 - p0) * G;
     KVCache *kv = kv_cache_create(m, n_seqs, max_len, e);
     if (!kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", p1 - p0, G, max_len);
@@ -196,22 +202,26 @@ static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_
     return rc;
 }
 
-static int check_request(const Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step,
-                         int n_prompts, const int64_t *gidx, const int32_t *const *prompts, const int *plen, Err *e) {
+static int check_request(const Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step, int n_prompts,
+                         const int64_t *gidx, const int32_t *const *prompts, const int *plen, Err *e) {
     int V = m->cfg.vocab_size;
     if (tokenizer_eos(tok) >= V)
         return err_set(e, "tokenizer EOS id %d is outside the model vocabulary (vocab_size %d)", tokenizer_eos(tok), V);
     if (step < 0 || step > UINT32_MAX) return err_set(e, "step %lld is outside [0, 2^32)", (long long)step);
     if (cfg->temperature < 0) return err_set(e, "[rollout] temperature must be >= 0");
-    if ((int64_t)n_prompts * cfg->n > INT_MAX) return err_set(e, "%d prompts x %d samples is too many", n_prompts, cfg->n);
+    if ((int64_t)n_prompts * cfg->n > INT_MAX)
+        return err_set(e, "%d prompts x %d samples is too many", n_prompts, cfg->n);
     for (int p = 0; p < n_prompts; p++) {
-        if (plen[p] < 1) return err_set(e, "prompt %lld is empty; expected at least one token (e.g. BOS)", (long long)gidx[p]);
+        if (plen[p] < 1)
+            return err_set(e, "prompt %lld is empty; expected at least one token (e.g. BOS)", (long long)gidx[p]);
         if ((int64_t)plen[p] + cfg->max_new_tokens > m->cfg.max_position_embeddings)
-            return err_set(e, "prompt %lld: %d prompt tokens + [rollout] max_new_tokens %d exceed [model] "
-                              "max_position_embeddings %d", (long long)gidx[p], plen[p], cfg->max_new_tokens,
-                           m->cfg.max_position_embeddings);
+            return err_set(e,
+                           "prompt %lld: %d prompt tokens + [rollout] max_new_tokens %d exceed [model] "
+                           "max_position_embeddings %d",
+                           (long long)gidx[p], plen[p], cfg->max_new_tokens, m->cfg.max_position_embeddings);
         if (gidx[p] < 0 || (gidx[p] + 1) * (int64_t)cfg->n > (int64_t)UINT32_MAX + 1)
-            return err_set(e, "global prompt index %lld x group size %d does not fit the 32-bit RNG sequence coordinate",
+            return err_set(e,
+                           "global prompt index %lld x group size %d does not fit the 32-bit RNG sequence coordinate",
                            (long long)gidx[p], cfg->n);
         for (int i = 0; i < plen[p]; i++)
             if (prompts[p][i] < 0 || prompts[p][i] >= V)
@@ -233,12 +243,17 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
         if (prompt_len[p] > max_prompt) max_prompt = prompt_len[p];
     int max_len = max_prompt + cfg->max_new_tokens, per_chunk = sampler_prompts_that_fit(m, cfg, max_prompt);
     if (per_chunk == 0)
-        return err_set(e, "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
-                          "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
+        return err_set(e,
+                       "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
+                       "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
                        cfg->kv_cache_mb, G, max_len, max_prompt, cfg->max_new_tokens,
                        (double)kv_cache_bytes(m, G, max_len) / (1 << 20));
-    Ctx c = {.cfg = cfg, .tok = tok, .step = (uint32_t)step, .vocab = m->cfg.vocab_size,
-             .stride = experts_per_token(m), .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
+    Ctx c = {.cfg = cfg,
+             .tok = tok,
+             .step = (uint32_t)step,
+             .vocab = m->cfg.vocab_size,
+             .stride = experts_per_token(m),
+             .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
     TRY(stop_parse(&c.stops, cfg->stop, e));
     c.n_work = omp_get_max_threads();
     c.work = xmalloc((size_t)c.n_work * sizeof *c.work);
