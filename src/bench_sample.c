@@ -69,11 +69,12 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         if (ro.responses[i].n_tokens > steps) steps = ro.responses[i].n_tokens;
     }
     rollout_free(&ro);
-    printf("{\"bench\":\"sample\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
-           "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
-           "\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f}\n",
-           config, m->n_params, (double)m->n_params * sizeof(float) / (1 << 20), omp_get_max_threads(), group,
-           prompt_len, rc.max_new_tokens, tokens, steps, seconds, (double)tokens / seconds, (double)steps / seconds);
+    printf(
+        "{\"bench\":\"sample\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
+        "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
+        "\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f}\n",
+        config, m->n_params, (double)m->n_params * sizeof(float) / (1 << 20), omp_get_max_threads(), group, prompt_len,
+        rc.max_new_tokens, tokens, steps, seconds, (double)tokens / seconds, (double)steps / seconds);
     fflush(stdout);
     return 0;
 }

@@ -14,7 +14,8 @@
 #include "tokenizer.h"
 
 static const char USAGE[] =
-    "usage: rlvr sample --ckpt C --prompts P.jsonl --n G --out R.jsonl [--step S] [--config F] [--set rollout.KEY=VALUE ...]\n"
+    "usage: rlvr sample --ckpt C --prompts P.jsonl --n G --out R.jsonl [--step S] [--config F] [--set "
+    "rollout.KEY=VALUE ...]\n"
     "Generates G responses per prompt with the checkpoint's model. Prompt lines are {\"prompt\": \"text\"} (encoded\n"
     "with BOS prepended) or {\"prompt_tokens\": [ids]} (used as given). Each output line holds prompt_index,\n"
     "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
@@ -34,11 +35,12 @@ static void prompts_free(Prompts *p) {
     memset(p, 0, sizeof *p);
 }
 
-static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, const char *where, int32_t **ids,
-                            int *n, Err *e) {
+static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, const char *where, int32_t **ids, int *n,
+                            Err *e) {
     bool has_text = cJSON_HasObjectItem(obj, "prompt"), has_ids = cJSON_HasObjectItem(obj, "prompt_tokens");
     if (has_text == has_ids)
-        return err_set(e, "%s: expected exactly one of \"prompt\" (a string) or \"prompt_tokens\" (an array of ids)", where);
+        return err_set(e, "%s: expected exactly one of \"prompt\" (a string) or \"prompt_tokens\" (an array of ids)",
+                       where);
     if (has_ids) {
         TRY(json_get_int_array(obj, "prompt_tokens", 0, vocab - 1, ids, n, where, e));
         if (*n == 0) return free(*ids), err_set(e, "%s: \"prompt_tokens\" is empty", where);
@@ -70,7 +72,8 @@ static int read_prompts(const char *path, const Tokenizer *tok, int vocab, Promp
             p->tokens = xrealloc(p->tokens, (size_t)cap * sizeof *p->tokens);
             p->len = xrealloc(p->len, (size_t)cap * sizeof *p->len);
         }
-        rc = prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &p->tokens[p->n], &p->len[p->n], e);
+        rc =
+            prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &p->tokens[p->n], &p->len[p->n], e);
         cJSON_Delete(obj);
         if (rc) break;
         p->n++;
@@ -154,8 +157,8 @@ static char *response_line(const Response *r, const int32_t *prompt, int plen, c
 }
 
 // Generates this rank's share of the prompts; *text is its output lines in prompt order.
-static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t step, const Prompts *p,
-                        char **text, size_t *text_len, Err *e) {
+static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t step, const Prompts *p, char **text,
+                        size_t *text_len, Err *e) {
     int64_t begin, end;
     dist_share(p->n, &begin, &end);
     int n = (int)(end - begin);
@@ -204,17 +207,22 @@ static int parse_args(SampleArgs *a, int argc, char **argv, Err *e) {
         if (r < 0) return -1;
         if (r == 1) continue;
         const char *v;
-        if ((v = cli_value("--ckpt", argc, argv, &i, e))) a->ckpt = v;
-        else if ((v = cli_value("--prompts", argc, argv, &i, e))) a->prompts = v;
-        else if ((v = cli_value("--out", argc, argv, &i, e))) a->out = v;
-        else if ((v = cli_value("--step", argc, argv, &i, e))) TRY(cli_parse_int("--step", v, 0, UINT32_MAX, &a->step, e));
+        if ((v = cli_value("--ckpt", argc, argv, &i, e)))
+            a->ckpt = v;
+        else if ((v = cli_value("--prompts", argc, argv, &i, e)))
+            a->prompts = v;
+        else if ((v = cli_value("--out", argc, argv, &i, e)))
+            a->out = v;
+        else if ((v = cli_value("--step", argc, argv, &i, e)))
+            TRY(cli_parse_int("--step", v, 0, UINT32_MAX, &a->step, e));
         else if ((v = cli_value("--n", argc, argv, &i, e))) {
             long long g;
             TRY(cli_parse_int("--n", v, 1, 65536, &g, e));
             snprintf(a->n_set, sizeof a->n_set, "rollout.n=%lld", g);
             if (a->cfg.n_sets == CLI_MAX_SETS) return err_set(e, "too many --set options");
             a->cfg.sets[a->cfg.n_sets++] = a->n_set;
-        } else return e->msg[0] ? -1 : err_set(e, "unknown option '%s'", argv[i]);
+        } else
+            return e->msg[0] ? -1 : err_set(e, "unknown option '%s'", argv[i]);
     }
     if (!a->ckpt || !a->prompts || !a->out) return err_set(e, "--ckpt, --prompts and --out are required");
     return 1;
@@ -238,8 +246,10 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
         failed = sample_local(&m, tok, &c, a->step, &p, &text, &len, e) != 0;
         int64_t any = failed;
         dist_allreduce_max_i64(&any, 1);
-        if (failed) *print_here = true, rc = -1;
-        else if (any) *print_here = false, rc = -1;
+        if (failed)
+            *print_here = true, rc = -1;
+        else if (any)
+            *print_here = false, rc = -1;
     }
     if (rc == 0) {
         size_t total;

@@ -1,6 +1,7 @@
 #include "sampler.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,8 @@ typedef struct {
     uint32_t step;
     int vocab, stride;
     double record_temperature;  // temperature of the recorded logp/entropy: 1 when greedy
-    SampleWork work;
+    SampleWork *work;           // one per OpenMP thread
+    int n_work;
 } Ctx;
 
 static void seq_grow(Seq *s, int stride) {
@@ -81,21 +83,22 @@ static void seq_append_text(Seq *s, const Tokenizer *tok, int32_t token) {
         s->text_cap = 2 * (s->text_len + (size_t)n);
         s->text = xrealloc(s->text, s->text_cap);
     }
-    if ((size_t)n > sizeof buf) n = tokenizer_token_bytes(tok, token, s->text + s->text_len, (size_t)n);
-    else memcpy(s->text + s->text_len, buf, (size_t)n);
+    if ((size_t)n > sizeof buf)
+        n = tokenizer_token_bytes(tok, token, s->text + s->text_len, (size_t)n);
+    else
+        memcpy(s->text + s->text_len, buf, (size_t)n);
     s->text_len += (size_t)n;
 }
 
 // Draws response token t = r->n_tokens of s from logits (produced at position prompt_len - 1 + t, whose
 // experts are `experts`), records logp/entropy/experts, and ends the sequence on EOS, stop or length.
-static int choose_token(Ctx *c, Seq *s, const float *logits, const int32_t *experts, Err *e) {
+// Touches only s and work, so sequences can choose in parallel; returns -1 on non-finite logits.
+static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t *experts, SampleWork *work) {
     Response *r = s->r;
     uint32_t t = (uint32_t)r->n_tokens;
     Rng rng = rng_at((uint64_t)c->cfg->seed, c->step, s->sequence, t);
-    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, &c->work);
-    if (token < 0)
-        return err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %u", c->step,
-                       (long long)r->prompt_index, r->sample_index, t);
+    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, work);
+    if (token < 0) return -1;
     seq_grow(s, c->stride);
     r->tokens[t] = token;
     logprob_entropy(logits, c->vocab, c->record_temperature, token, &r->logp[t], &r->entropy[t]);
@@ -103,12 +106,38 @@ static int choose_token(Ctx *c, Seq *s, const float *logits, const int32_t *expe
     r->n_tokens++;
     size_t old_len = s->text_len;
     seq_append_text(s, c->tok, token);
-    if (token == tokenizer_eos(c->tok)) r->finish = FINISH_EOS;
-    else if (stop_completed(&c->stops, s->text, old_len, s->text_len)) r->finish = FINISH_STOP;
-    else if (r->n_tokens == c->cfg->max_new_tokens) r->finish = FINISH_LENGTH;
-    else return 0;
+    if (token == tokenizer_eos(c->tok))
+        r->finish = FINISH_EOS;
+    else if (stop_completed(&c->stops, s->text, old_len, s->text_len))
+        r->finish = FINISH_STOP;
+    else if (r->n_tokens == c->cfg->max_new_tokens)
+        r->finish = FINISH_LENGTH;
+    else
+        return 0;
     s->live = false;
     return 0;
+}
+
+// Chooses the next token of n sequences (seqs[which[k]] from logits row k) in parallel; the results do not
+// depend on the thread count. Errors name the first failing sequence in order.
+static int choose_tokens(Ctx *c, Seq *seqs, const int *which, int n, const float *logits, const int32_t *experts,
+                         bool shared_row, Err *e) {
+    int *bad = xcalloc((size_t)n + 1, sizeof *bad);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(c->n_work) if (n > 1)
+    for (int k = 0; k < n; k++) {
+        size_t row = shared_row ? 0 : (size_t)k;
+        bad[k] = choose_token(c, &seqs[which[k]], logits + row * c->vocab, experts ? experts + row * c->stride : NULL,
+                              &c->work[omp_get_thread_num()]);
+    }
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; k++)
+        if (bad[k]) {
+            const Response *r = seqs[which[k]].r;
+            rc = err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %d", c->step,
+                         (long long)r->prompt_index, r->sample_index, r->n_tokens);
+        }
+    free(bad);
+    return rc;
 }
 
 // Prefills prompt p of a chunk once into the slot of its sample 0, copies it to the group's other slots, and
@@ -124,7 +153,10 @@ static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_
         for (int j = 1; j < G; j++) kv_cache_copy(kv, group[j].slot, group[0].slot, plen);
         const float *last = logits + (size_t)(plen - 1) * c->vocab;
         const int32_t *last_experts = experts ? experts + (size_t)(plen - 1) * c->stride : NULL;
-        for (int j = 0; j < G && rc == 0; j++) rc = choose_token(c, &group[j], last, last_experts, e);
+        int *which = xmalloc((size_t)G * sizeof *which);
+        for (int j = 0; j < G; j++) which[j] = j;
+        rc = choose_tokens(c, group, which, G, last, last_experts, true, e);
+        free(which);
     }
     free(slots), free(pos), free(logits), free(experts);
     return rc;
@@ -148,18 +180,15 @@ static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Er
         }
         if (n == 0) break;
         if ((rc = model_decode(m, kv, n, slots, pos, tokens, logits, experts, e)) != 0) break;
-        for (int k = 0; k < n && rc == 0; k++)
-            rc = choose_token(c, &seqs[which[k]], logits + (size_t)k * c->vocab,
-                              experts ? experts + (size_t)k * c->stride : NULL, e);
-        if (rc) break;
+        if ((rc = choose_tokens(c, seqs, which, n, logits, experts, false, e)) != 0) break;
     }
     free(slots), free(pos), free(which), free(tokens), free(logits), free(experts);
     return rc;
 }
 
 // Generates the responses of prompts [p0, p1) with a KV cache of (p1 - p0) * G slots of max_len positions.
-static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens,
-                     Seq *seqs, Err *e) {
+static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens, Seq *seqs,
+                     Err *e) {
     int G = c->cfg->n, n_seqs = (p1 - p0) * G;
     KVCache *kv = kv_cache_create(m, n_seqs, max_len, e);
     if (!kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", p1 - p0, G, max_len);
@@ -173,22 +202,26 @@ static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_
     return rc;
 }
 
-static int check_request(const Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step,
-                         int n_prompts, const int64_t *gidx, const int32_t *const *prompts, const int *plen, Err *e) {
+static int check_request(const Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step, int n_prompts,
+                         const int64_t *gidx, const int32_t *const *prompts, const int *plen, Err *e) {
     int V = m->cfg.vocab_size;
     if (tokenizer_eos(tok) >= V)
         return err_set(e, "tokenizer EOS id %d is outside the model vocabulary (vocab_size %d)", tokenizer_eos(tok), V);
     if (step < 0 || step > UINT32_MAX) return err_set(e, "step %lld is outside [0, 2^32)", (long long)step);
     if (cfg->temperature < 0) return err_set(e, "[rollout] temperature must be >= 0");
-    if ((int64_t)n_prompts * cfg->n > INT_MAX) return err_set(e, "%d prompts x %d samples is too many", n_prompts, cfg->n);
+    if ((int64_t)n_prompts * cfg->n > INT_MAX)
+        return err_set(e, "%d prompts x %d samples is too many", n_prompts, cfg->n);
     for (int p = 0; p < n_prompts; p++) {
-        if (plen[p] < 1) return err_set(e, "prompt %lld is empty; expected at least one token (e.g. BOS)", (long long)gidx[p]);
+        if (plen[p] < 1)
+            return err_set(e, "prompt %lld is empty; expected at least one token (e.g. BOS)", (long long)gidx[p]);
         if ((int64_t)plen[p] + cfg->max_new_tokens > m->cfg.max_position_embeddings)
-            return err_set(e, "prompt %lld: %d prompt tokens + [rollout] max_new_tokens %d exceed [model] "
-                              "max_position_embeddings %d", (long long)gidx[p], plen[p], cfg->max_new_tokens,
-                           m->cfg.max_position_embeddings);
+            return err_set(e,
+                           "prompt %lld: %d prompt tokens + [rollout] max_new_tokens %d exceed [model] "
+                           "max_position_embeddings %d",
+                           (long long)gidx[p], plen[p], cfg->max_new_tokens, m->cfg.max_position_embeddings);
         if (gidx[p] < 0 || (gidx[p] + 1) * (int64_t)cfg->n > (int64_t)UINT32_MAX + 1)
-            return err_set(e, "global prompt index %lld x group size %d does not fit the 32-bit RNG sequence coordinate",
+            return err_set(e,
+                           "global prompt index %lld x group size %d does not fit the 32-bit RNG sequence coordinate",
                            (long long)gidx[p], cfg->n);
         for (int i = 0; i < plen[p]; i++)
             if (prompts[p][i] < 0 || prompts[p][i] >= V)
@@ -210,14 +243,21 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
         if (prompt_len[p] > max_prompt) max_prompt = prompt_len[p];
     int max_len = max_prompt + cfg->max_new_tokens, per_chunk = sampler_prompts_that_fit(m, cfg, max_prompt);
     if (per_chunk == 0)
-        return err_set(e, "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
-                          "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
+        return err_set(e,
+                       "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
+                       "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
                        cfg->kv_cache_mb, G, max_len, max_prompt, cfg->max_new_tokens,
                        (double)kv_cache_bytes(m, G, max_len) / (1 << 20));
-    Ctx c = {.cfg = cfg, .tok = tok, .step = (uint32_t)step, .vocab = m->cfg.vocab_size,
-             .stride = experts_per_token(m), .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
+    Ctx c = {.cfg = cfg,
+             .tok = tok,
+             .step = (uint32_t)step,
+             .vocab = m->cfg.vocab_size,
+             .stride = experts_per_token(m),
+             .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
     TRY(stop_parse(&c.stops, cfg->stop, e));
-    sample_work_init(&c.work, c.vocab);
+    c.n_work = omp_get_max_threads();
+    c.work = xmalloc((size_t)c.n_work * sizeof *c.work);
+    for (int i = 0; i < c.n_work; i++) sample_work_init(&c.work[i], c.vocab);
     out->n_responses = n_prompts * G, out->group_size = G, out->experts_per_token = c.stride;
     out->responses = xcalloc((size_t)n_prompts * G + 1, sizeof *out->responses);
     Seq *seqs = xcalloc((size_t)n_prompts * G + 1, sizeof *seqs);
@@ -236,7 +276,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     }
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);
-    sample_work_free(&c.work);
+    for (int i = 0; i < c.n_work; i++) sample_work_free(&c.work[i]);
+    free(c.work);
     stop_free(&c.stops);
     if (rc) rollout_free(out);
     return rc;

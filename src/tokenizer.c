@@ -8,7 +8,7 @@
 #define BYTE_TOKENS 256
 
 // Special tokens in id order after the 256 bytes: BOS, EOS, PAD, then chat/reasoning markers for the tasks.
-static const char *const SPECIAL_NAMES[] = {"<|bos|>", "<|eos|>", "<|pad|>", "<|im_start|>", "<|im_end|>",
+static const char *const SPECIAL_NAMES[] = {"<|bos|>", "<|eos|>",  "<|pad|>",  "<|im_start|>", "<|im_end|>",
                                             "<think>", "</think>", "<answer>", "</answer>"};
 #define N_SPECIAL ((int)(sizeof SPECIAL_NAMES / sizeof SPECIAL_NAMES[0]))
 

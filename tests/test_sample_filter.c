@@ -116,7 +116,8 @@ Test(sample_filter, candidate_pruning_equals_a_full_ranking) {
         reference_allowed(w.w, V, top_k, top_p, ref);
         cr_assert_eq(sample_filter(logits, 0.9, top_k, top_p, &w), 0);
         for (int i = 0; i < V; i++)
-            cr_assert_eq(w.w[i] > 0, ref[i], "trial %d (k %d, p %.3f) token %d w %g ref %d", trial, top_k, top_p, i, w.w[i], ref[i]);
+            cr_assert_eq(w.w[i] > 0, ref[i], "trial %d (k %d, p %.3f) token %d w %g ref %d", trial, top_k, top_p, i,
+                         w.w[i], ref[i]);
     }
     sample_work_free(&w);
 }

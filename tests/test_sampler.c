@@ -1,8 +1,9 @@
 // Rollout engine on tiny random models: greedy = argmax of the full-sequence forward, recorded logp/entropy/
-// experts = training forward bit for bit (DESIGN.md invariant 2), independence of batching and KV chunking,
+// experts = training forward bit for bit (DESIGN.md invariant 2), independence of batching, KV chunking and threads,
 // stop strings, first-token frequencies = model probabilities (chi-square), and a clear KV budget error.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +19,16 @@ typedef struct {
 } Fixture;
 
 static void fixture_init(Fixture *f, bool moe, const char *const *extra, int n_extra) {
-    const char *sets[32] = {"model.vocab_size=300", "model.hidden_size=32", "model.intermediate_size=48",
-                            "model.num_hidden_layers=2", "model.num_attention_heads=4",
-                            "model.num_key_value_heads=2", "model.max_position_embeddings=4096",
-                            "model.init_std=0.5", "rollout.max_new_tokens=20", "rollout.n=3"};
+    const char *sets[32] = {"model.vocab_size=300",
+                            "model.hidden_size=32",
+                            "model.intermediate_size=48",
+                            "model.num_hidden_layers=2",
+                            "model.num_attention_heads=4",
+                            "model.num_key_value_heads=2",
+                            "model.max_position_embeddings=4096",
+                            "model.init_std=0.5",
+                            "rollout.max_new_tokens=20",
+                            "rollout.n=3"};
     int n = 10;
     if (moe) {
         const char *moe_sets[] = {"model.type=qwen3_moe", "model.num_experts=4", "model.num_experts_per_tok=2",
@@ -56,8 +63,7 @@ static void generate(Fixture *f, const RolloutConfig *rc, int64_t step, int firs
 }
 
 // Full-sequence training forward of prompt + response; logits [T, V] and experts [T, stride] malloc'd.
-static void forward(Fixture *f, const int32_t *prompt, int plen, const Response *r, float **logits,
-                    int32_t **experts) {
+static void forward(Fixture *f, const int32_t *prompt, int plen, const Response *r, float **logits, int32_t **experts) {
     int T = plen + r->n_tokens, V = f->m.cfg.vocab_size, stride = f->m.moe ? 2 * 2 : 0;
     int32_t *seq = malloc((size_t)T * sizeof *seq);
     memcpy(seq, prompt, (size_t)plen * sizeof *seq);
@@ -167,6 +173,12 @@ Test(sampler, responses_do_not_depend_on_batching_or_kv_chunks) {
         expect_same_response(&all.responses[i], &one[i / 3].responses[i % 3]);
         expect_same_response(&all.responses[i], &chunked.responses[i]);
     }
+    Rollout threads;  // tokens are chosen in parallel: another thread count, the same responses
+    omp_set_num_threads(3);
+    generate(&f, &rc, 5, 0, 3, &threads);
+    omp_set_num_threads(1);
+    for (int i = 0; i < 9; i++) expect_same_response(&all.responses[i], &threads.responses[i]);
+    rollout_free(&threads);
     Rollout again;
     generate(&f, &rc, 6, 0, 3, &again);
     int differ = 0;
