@@ -68,8 +68,8 @@ static void poison_gradient(Trainer *t) {
 
 void trainer_apply_update(Trainer *t, double loss_sum, double lr, UpdateStats *u) {
     bool in_range = grad_reducer_finish(&t->reducer, t->grad);
-    dump_first_gradient(t);
     poison_gradient(t);
+    dump_first_gradient(t);
     dist_allreduce_sum_f64(&loss_sum, 1);
     int bad_tensor;
     double norm = grad_global_norm(t->grad, t->model.tensors, t->model.n_tensors, &bad_tensor);

@@ -119,7 +119,7 @@ expect_error "reject: wrong model type" "step-000200.h5: model type is qwen3_moe
 # Non-finite gradient: the update is skipped, the tensor named, the run stops after max_bad_steps.
 expect_error "guard: stops after train.max_bad_steps non-finite steps" \
     "stopping after 2 non-finite steps in a row .*gradient in model.layers.1.mlp.gate.weight" \
-    env RLVR_TEST_POISON_GRAD=model.layers.1.mlp.gate.weight "$RLVR" train "${RL[@]}" --set train.max_bad_steps=2 \
+    env RLVR_TEST_POISON_GRAD=model.layers.1.mlp.gate.weight RLVR_TEST_DUMP_GRAD="$T/nan-grad.h5" "$RLVR" train "${RL[@]}" --set train.max_bad_steps=2 \
     --run-dir "$T/nan"
 expect_ok "guard: each skipped update is logged with its step" grep -q "step 1: non-finite gradient in model.layers.1.mlp.gate.weight" "$T/nan/log.txt"
 
@@ -135,6 +135,8 @@ expect_ok "ckpt diff: largest change first, per-layer and per-expert summaries" 
     out=\$('$RLVR' ckpt diff '$SFT' '$(last_ckpt "$T/det1")')
     grep -q '^per layer:' <<<\"\$out\" && grep -q '^  expert 3:' <<<\"\$out\" && grep -q 'identical no' <<<\"\$out\""
 expect_error "ckpt info: truncated file" "truncated.h5: .*truncated" "$RLVR" ckpt info "$T/truncated.h5"
+expect_error "ckpt stats: non-finite values found and counted" "nan-grad.h5: 1 non-finite values in /model" \
+    "$RLVR" ckpt stats "$T/nan-grad.h5"
 expect_error "ckpt stats: missing file" "nope.h5: cannot open" "$RLVR" ckpt stats "$T/nope.h5"
 expect_error "ckpt diff --exact: differing files fail" "differ in /model" \
     "$RLVR" ckpt diff "$SFT" "$(last_ckpt "$T/det1")" --exact
