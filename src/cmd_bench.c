@@ -1,17 +1,34 @@
-// `rlvr bench`: placeholder until its issue lands; prints its planned usage.
+// `rlvr bench NAME`: dispatch to one benchmark; each prints JSON lines on rank 0.
 #include <stdio.h>
+#include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "commands.h"
 
-static const char USAGE[] = "usage: rlvr bench model|sample|loss [--set ...]\nBenchmarks as JSON lines.\n";
+static const char USAGE[] =
+    "usage: rlvr bench model|sample|loss [options]   (rlvr bench NAME --help for its options)\n"
+    "Benchmarks as JSON lines: one line per measurement.\n";
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);  // NULL: not built yet
+} Bench;
+
+static const Bench BENCHES[] = {
+    {"model", bench_model},
+    {"sample", NULL},
+    {"loss", NULL},
+};
 
 int cmd_bench(int argc, char **argv) {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        fputs(USAGE, stdout);
-        return 0;
+    if (argc < 2) return fputs(USAGE, stderr), 2;
+    if (cli_is_help(argv[1])) return fputs(USAGE, stdout), 0;
+    for (size_t i = 0; i < sizeof BENCHES / sizeof BENCHES[0]; i++) {
+        if (strcmp(argv[1], BENCHES[i].name)) continue;
+        if (!BENCHES[i].run) return fprintf(stderr, "rlvr bench: '%s' is not built yet\n", argv[1]), 1;
+        return BENCHES[i].run(argc - 1, argv + 1);
     }
-    fputs(USAGE, stderr);
-    fprintf(stderr, "rlvr bench: not implemented yet\n");
-    return 1;
+    fprintf(stderr, "rlvr bench: unknown benchmark '%s'\n%s", argv[1], USAGE);
+    return 2;
 }

@@ -1,17 +1,11 @@
-// `rlvr sft`: placeholder until its issue lands; prints its planned usage.
-#include <stdio.h>
-
-#include "cli.h"
+// `rlvr sft`: supervised warm start on the task's reference solutions.
 #include "commands.h"
+#include "train_cli.h"
 
-static const char USAGE[] = "usage: rlvr sft --config F --run-dir D [--init CKPT] [--resume] [--set section.key=value ...]\nSupervised warm start on a task's reference solutions.\n";
+static const char USAGE[] =
+    "usage: rlvr sft --config F --run-dir D [--init CKPT] [--resume] [--set section.key=value ...]\n"
+    "Supervised warm start: token-mean cross-entropy on reference solutions (embedded tasks) for sft.steps steps\n"
+    "of sft.batch_size sequences at peak learning rate sft.lr, with the optimizer, schedule, micro-batching,\n"
+    "checkpoints and run directory of `rlvr train`. Pass D/ckpt/step-NNNNNN.h5 to `rlvr train --init`.\n";
 
-int cmd_sft(int argc, char **argv) {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    fputs(USAGE, stderr);
-    fprintf(stderr, "rlvr sft: not implemented yet\n");
-    return 1;
-}
+int cmd_sft(int argc, char **argv) { return train_cli_main(TRAIN_SFT, USAGE, argc, argv); }

@@ -13,5 +13,6 @@ int cmd_ckpt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_dist_selftest(int argc, char **argv);
+int cmd_loss_testgen(int argc, char **argv);
 
 #endif

@@ -160,6 +160,7 @@ static const Preset PRESETS[] = {
     {"algo.name", "luspo", "algo.eps_low", "2e-3"},
     {"algo.name", "luspo", "algo.eps_high", "2.5e-3"},
     {"algo.name", "luspo", "algo.beta", "0"},
+    {"algo.name", "luspo", "algo.agg", "seq-mean-token-sum"},
     {"algo.name", "luspo", "reward.overlong_factor", "0.3"},
     {"algo.name", "grpo_lambda", "algo.beta", "0"},
     {"algo.name", "sspo", "algo.beta", "0"},
@@ -168,6 +169,14 @@ static const Preset PRESETS[] = {
     {"model.type", "qwen2_moe", "model.attention_bias", "true"},
     {"model.type", "qwen2_moe", "model.qk_norm", "false"},
     {"model.type", "qwen2_moe", "model.norm_topk_prob", "false"},
+    // Dataset field names and answer formats (task.h): GSM8K, MATH, DAPO-Math-17K exported to JSONL as is
+    // (prompt = chat messages, reward_model.ground_truth; its prompt asks for a last line "Answer: ...").
+    {"task.name", "gsm8k", "data.prompt_field", "question"},
+    {"task.name", "gsm8k", "reward.format_pattern", "####"},
+    {"task.name", "math", "data.prompt_field", "problem"},
+    {"task.name", "math", "data.answer_field", "solution"},
+    {"task.name", "math", "reward.format_pattern", "\\\\boxed\\{"},
+    {"task.name", "dapo", "data.answer_field", "reward_model.ground_truth"},
 };
 
 static const Key *find_key(const char *section, const char *key) {

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "h5io.h"
 
 #define MODEL_MAX_DIMS 4
 
@@ -58,5 +59,39 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 // logits [n, vocab_size] and, for MoE with experts != NULL, the chosen experts [n, layers, top_k].
 int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
                  int32_t *experts, Err *e);
+
+// ---- Additions of the model module (not part of the fixed contract above) ----
+
+// Training forward over a packed batch: sequence s is tokens[seq_offsets[s] .. seq_offsets[s+1]) at positions
+// 0, 1, ... (T = seq_offsets[n_seqs] tokens in all). Writes logits [T, vocab_size] (bit-identical to
+// model_decode of the same tokens), experts [T, layers, top_k] when MoE and experts != NULL, and *aux_loss
+// (if non-NULL): the load-balancing loss of this call, unscaled (Hugging Face load_balancing_loss_func over
+// all layers and tokens: E * sum_e f_e * P_e; 0 for dense models). With acts != NULL the activations needed by
+// model_backward are kept in *acts (free with model_acts_free); with acts == NULL nothing is kept.
+// Chosen experts are listed per token and layer in top-k order (largest router probability first, ties to the
+// lower index), in model_decode too.
+typedef struct ModelActs ModelActs;
+int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
+                  int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
+// ADDS to grads (n_params floats, laid out like params) the gradient of sum(dlogits * logits) + aux_weight *
+// aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
+// loss scale; ignored for dense models). The parameters must not have changed since that forward.
+int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
+void model_acts_free(ModelActs *a);
+
+// Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
+// the backward costs twice that.
+double model_flops_per_token(const Model *m, double mean_context);
+
+// Model config from Hugging Face config.json text (the keys model_hf_config_json writes; unknown keys ignored).
+int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e);
+
+// Checkpoint I/O of the /model part (DESIGN.md "Checkpoints"). model_save_h5 writes /model/<name> for every
+// tensor (full shape, float32) and the /meta attribute hf_config. model_load_h5 rebuilds m (model_create)
+// from /meta hf_config and reads every tensor, checking presence and shape; errors name file and dataset.
+int model_save_h5(const Model *m, hid_t file, Err *e);
+int model_load_h5(Model *m, hid_t file, Err *e);
+// model_load_h5 on a path (opened read-only, closed again).
+int model_load_path(Model *m, const char *path, Err *e);
 
 #endif

@@ -24,6 +24,7 @@ static const Command COMMANDS[] = {
     {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", 0},
     {"config", cmd_config, "print the resolved configuration", 0},
     {"dist-selftest", cmd_dist_selftest, "exercise every MPI collective and check the results", 1},
+    {"loss-testgen", cmd_loss_testgen, "write a seeded random input for rlvr loss", 1},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -1,0 +1,43 @@
+// Answer extraction, normalisation and equivalence for verifiable math answers (issue 5).
+// Every function does bounded work on any byte string: inputs are scanned linearly, extracted answers
+// are capped at VERIFY_MAX_ANSWER bytes and expression nesting at a fixed depth.
+#ifndef RLVR_VERIFY_H
+#define RLVR_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VERIFY_MAX_ANSWER 512
+
+typedef struct {
+    bool found;                          // an answer was extracted from the response
+    bool correct;                        // found and equivalent to the ground truth
+    char extracted[VERIFY_MAX_ANSWER];   // the extracted answer text (truncated to fit), "" if none
+} Verdict;
+
+// Final answer of a model response: the last \boxed{...} / \fbox{...} (nested braces), else the text after
+// the last "Answer:" on its line, else after the last "####". Returns true and writes it into out
+// (cap bytes, NUL-terminated) when one is present; an empty \boxed{} is present but empty.
+bool verify_extract(const char *response, char *out, size_t cap);
+
+// Ground truth as stored in a dataset: a bare answer, a MATH solution with \boxed{...}, or a GSM8K
+// solution ending in "#### N". Writes the answer itself into out.
+void verify_truth(const char *answer, char *out, size_t cap);
+
+// Canonical text form used for the exact-match fallback (whitespace, $, \left/\right, \dfrac, \text{},
+// units, degrees, thousands separators, trailing periods, "x =" prefixes removed).
+void verify_normalize(const char *s, char *out, size_t cap);
+
+// True when two answers are equivalent: equal numbers (integers, decimals, fractions, \frac, simple
+// roots a+b\sqrt{r}, percentages, exact rational arithmetic), equal intervals / tuples element-wise,
+// else equal normalised text.
+bool verify_equivalent(const char *predicted, const char *truth);
+
+// The general math verifier (`--task math`): extract from response, compare with verify_truth(answer).
+void verify_math(const char *response, const char *answer, Verdict *v);
+
+// The embedded arithmetic verifier: the integer after the last "Answer:" must equal answer exactly
+// (optional sign, leading zeros ignored; nothing but whitespace may follow on that line).
+void verify_integer_answer(const char *response, const char *answer, Verdict *v);
+
+#endif

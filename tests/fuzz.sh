@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang -fsanitize=fuzzer,address,undefined) and runs each for SECONDS.
+# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: verify dataset; default all)
+# Seeds: tests/fuzz_corpus/<target>/ (read only); new inputs go to a scratch directory.
+# Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECONDS_EACH=${1:-10}
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(verify dataset)
+OUT=${FUZZ_BUILD:-$ROOT/build/fuzz}
+mkdir -p "$OUT"
+CC=${FUZZ_CC:-clang}
+FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -I"$ROOT/src" $(pkg-config --cflags libcjson))
+declare -A SRCS=(
+    [verify]="src/verify.c src/verify_norm.c src/verify_num.c"
+    [dataset]="src/dataset.c src/jsonl.c src/rng.c src/error.c"
+)
+declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm")
+for t in "${TARGETS[@]}"; do
+    [ -n "${SRCS[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (expected: ${!SRCS[*]})" >&2; exit 2; }
+    echo "== build fuzz_$t"
+    (cd "$ROOT" && $CC "${FLAGS[@]}" "tests/fuzz_$t.c" ${SRCS[$t]} ${LIBS[$t]} -o "$OUT/fuzz_$t")
+done
+for t in "${TARGETS[@]}"; do
+    scratch=$(mktemp -d)
+    echo "== run fuzz_$t for ${SECONDS_EACH}s"
+    log="$scratch.log"
+    if "$OUT/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=5 -rss_limit_mb=2048 -max_len=8192 \
+        -print_final_stats=1 -artifact_prefix="$OUT/crash-$t-" "$scratch" "$ROOT/tests/fuzz_corpus/$t" >"$log" 2>&1; then
+        status=0
+    else
+        status=$?
+    fi
+    grep -E "^(SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|deadly" "$log" || true
+    [ "$status" -eq 0 ] || tail -40 "$log" >&2
+    rm -f "$log"
+    rm -rf "$scratch"
+    [ "$status" -eq 0 ] || { echo "fuzz_$t FAILED (exit $status); reproducer in $OUT/crash-$t-*" >&2; exit 1; }
+    echo "fuzz_$t: ok"
+done

@@ -1,0 +1,102 @@
+# Objectives (ALGORITHMS.md §2, §6): `rlvr loss` reproduces the hand values on any number of ranks, and on
+# random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
+# of 1, 2 and all groups; errors name the file and dataset.
+LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
+
+# loss_value FILE: the scalar loss with 10 decimals.
+loss_value() { h5dump -d loss -m %.10f "$1" | sed -n 's/^ *(0): *//p'; }
+
+# hand_case NAME EXPECTED ALGO ARGS...: the §6 loss on 1 and 2 ranks.
+"$RLVR" loss-testgen --hand-case --out "$TMP/hand.h5"
+hand_case() {
+    local name=$1 expect=$2; shift 2
+    for np in 1 2; do
+        if mpi $np "$RLVR" loss --in "$TMP/hand.h5" --out "$TMP/hand_out.h5" --algo "$@" >/dev/null 2>&1 &&
+            [ "$(loss_value "$TMP/hand_out.h5")" = "$expect" ]; then
+            pass "§6 hand value $name on $np rank(s)"
+        else
+            fail "§6 hand value $name on $np rank(s)" "got '$(loss_value "$TMP/hand_out.h5" 2>&1)', expected $expect"
+        fi
+    done
+}
+hand_case grpo -0.0067290809 grpo --set algo.eps_high=0.28 --set algo.beta=0
+hand_case dapo 0.1963563967 dapo
+hand_case drgrpo 0.0607447470 drgrpo --set algo.l_c=8
+hand_case gspo 0.0005140678 gspo
+hand_case luspo 0.7070244735 luspo
+
+# same_outputs NAME REF OUT: every dataset and attribute equal to relative 1e-12.
+same_outputs() {
+    local out
+    if out=$(h5diff -p 1e-12 "$2" "$3" 2>&1); then pass "$1"; else fail "$1" "$(h5diff -v -p 1e-12 "$2" "$3" | grep -B3 -A3 'differences found' | head -20)"; fi
+}
+
+# Partition invariance: every algorithm on random batch 11 with ranks 1-4 × micro-batches of 1, 2, all groups,
+# and on batch 12 with a few splits (the 2-minute budget).
+for seed in 11 12; do
+    combos="1:1 1:2 2:1 2:2 2:all 3:1 3:2 3:all 4:1 4:2 4:all"
+    [ $seed = 12 ] && combos="3:2 4:1"
+    "$RLVR" loss-testgen --seed $seed --out "$TMP/rand$seed.h5"
+    for algo in $LOSS_ALGOS; do
+        sets=(--set algo.beta=0.02 --set algo.entropy_coef=0.003)
+        ref="$TMP/ref_${seed}_$algo.h5"
+        if ! "$RLVR" loss --algo $algo --in "$TMP/rand$seed.h5" --out "$ref" "${sets[@]}" >/dev/null; then
+            fail "loss $algo seed $seed on 1 rank"; continue
+        fi
+        bad=""
+        for combo in $combos; do
+            np=${combo%:*} mb=${combo#*:}
+            opt=(); [ $mb != all ] && opt=(--micro-batch $mb)
+            out="$TMP/out_${seed}_${algo}_${np}_$mb.h5"
+            if ! mpi $np "$RLVR" loss --algo $algo --in "$TMP/rand$seed.h5" --out "$out" "${sets[@]}" "${opt[@]}" >/dev/null 2>&1 ||
+                ! h5diff -p 1e-12 "$ref" "$out" >/dev/null 2>&1; then
+                bad="$bad np=$np mb=$mb"
+            fi
+        done
+        if [ -z "$bad" ]; then pass "$algo seed $seed: same loss/gradient/metrics for ranks:micro-batches $combos"
+        else fail "$algo seed $seed: partition changed the result:$bad"; fi
+    done
+done
+
+# Groups split over ranks (the trainer's general case): all-gathered group statistics stay exact.
+for algo in grpo_lambda sspo; do
+    mpi 3 "$RLVR" loss --algo $algo --in "$TMP/rand11.h5" --out "$TMP/split_$algo.h5" --share-sequences \
+        --set algo.beta=0.02 --set algo.entropy_coef=0.003 >/dev/null 2>&1
+    same_outputs "$algo: a group split over 3 ranks gives the same result" "$TMP/ref_11_$algo.h5" "$TMP/split_$algo.h5"
+done
+
+# The comparison bites: a different aggregation must show up as a difference.
+"$RLVR" loss --algo grpo --in "$TMP/rand11.h5" --out "$TMP/tm.h5" --set algo.agg=token-mean --set algo.beta=0.02 \
+    --set algo.entropy_coef=0.003 >/dev/null
+if h5diff -p 1e-12 "$TMP/ref_11_grpo.h5" "$TMP/tm.h5" >/dev/null 2>&1; then fail "h5diff detects a changed aggregation"
+else pass "h5diff detects a changed aggregation"; fi
+
+# Every §5 loss metric is an attribute of the output root.
+expect_ok "metrics are attributes of the output" bash -c 'for a in loss pg_loss kl entropy ppo_kl clip_frac clip_frac_low \
+    clip_frac_high clip_frac_unit clip_frac_unit_low clip_frac_unit_high reward_mean reward_std frac_zero_std accuracy \
+    response_length_mean n_efficiency_groups efficiency_reward_mean; do
+    h5dump -a "/$a" "$TMP/ref_11_grpo_lambda.h5" >/dev/null 2>&1 || { echo "missing attribute $a"; exit 1; }; done'
+
+# Errors name the file and the dataset.
+for d in logp logp_old seq_offsets group reward; do h5copy -i "$TMP/hand.h5" -o "$TMP/noref.h5" -s $d -d $d; done
+expect_error "loss: missing logp_ref names file, dataset and key" "noref.h5: missing dataset 'logp_ref' \(algo.beta" \
+    "$RLVR" loss --algo grpo --in "$TMP/noref.h5" --out "$TMP/x.h5"
+h5copy -i "$TMP/hand.h5" -o "$TMP/short.h5" -s logp -d logp
+h5copy -i "$TMP/hand.h5" -o "$TMP/short.h5" -s reward -d logp_old
+h5copy -i "$TMP/hand.h5" -o "$TMP/short.h5" -s seq_offsets -d seq_offsets
+expect_error "loss: misshaped dataset names file and dataset" "short.h5: dataset 'logp_old' has 4 items, expected 14" \
+    "$RLVR" loss --algo dapo --in "$TMP/short.h5" --out "$TMP/x.h5"
+expect_error "loss: missing input file" "nothere.h5: cannot open" "$RLVR" loss --algo dapo --in "$TMP/nothere.h5" --out "$TMP/x.h5"
+expect_error "loss: unknown algorithm" "algo.name=ppo.*expected one of" "$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5"
+expect_error "loss: sspo needs entropy_old" "noref.h5: missing dataset 'entropy_old'" "$RLVR" loss --algo sspo --in "$TMP/noref.h5" --out "$TMP/x.h5"
+
+# DAPO dynamic sampling (its preset): equal-reward groups leave the batch (counted, decided on the whole
+# batch, so the partition-invariance runs above cover it on 1-4 ranks) and change the normaliser.
+"$RLVR" loss --algo dapo --in "$TMP/rand11.h5" --out "$TMP/ds_off.h5" --set algo.dynamic_sampling=false >/dev/null
+"$RLVR" loss --algo dapo --in "$TMP/rand11.h5" --out "$TMP/ds_on.h5" >/dev/null
+dropped=$(h5dump -a n_dropped_groups "$TMP/ds_on.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')
+if [ "${dropped:-0}" -ge 1 ] && ! h5diff -p 1e-12 "$TMP/ds_off.h5" "$TMP/ds_on.h5" >/dev/null 2>&1; then
+    pass "dapo dynamic sampling drops $dropped equal-reward groups from the normaliser"
+else
+    fail "dapo dynamic sampling drops equal-reward groups" "n_dropped_groups='$dropped'"
+fi

@@ -1,0 +1,57 @@
+# Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and ALGORITHMS.md §4 values.
+cat > "$TMP/r.jsonl" <<'JSONL'
+{"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
+{"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
+{"id": 3, "response": "\\boxed{-3}", "answer": "3"}
+
+{"id": 4, "response": "\\boxed{}", "answer": "3", "truncated": true, "response_len": 64}
+JSONL
+expect_ok "reward --task math: accuracy line" \
+    bash -c '"$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s.jsonl" | grep -qx "accuracy: 0.5000 (2/4), format: 0.7500, mean reward: 0.5000"'
+expect_ok "reward --task math: verdicts written back with the input fields" bash -c '
+    [ "$(wc -l < "$TMP/s.jsonl")" -eq 4 ] &&
+    grep -q "\"id\":1,.*\"extracted\":\"\\\\\\\\frac12\",\"correct\":true,\"format_ok\":true,\"reward\":1," "$TMP/s.jsonl" &&
+    grep -q "\"id\":3,.*\"correct\":false,.*\"reward\":0," "$TMP/s.jsonl" &&
+    grep -q "\"id\":4,.*\"extracted\":\"\",\"correct\":false,.*\"loss_masked\":false" "$TMP/s.jsonl"'
+# ALGORITHMS.md §4: pm1 accuracy, format 0.5, overlong with L_max 64, L_buf 16, f 0.3 at |y| = 56: -0.15.
+expect_ok "reward: pm1 + format + overlong + filter hand values" bash -c '
+    "$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s2.jsonl" --set reward.accuracy=pm1 \
+        --set reward.format_reward=0.5 --set reward.overlong_buffer=16 --set reward.overlong_factor=0.3 \
+        --set reward.overlong_filter=true --set rollout.max_new_tokens=64 >/dev/null &&
+    grep -q "\"id\":3,.*\"reward\":-0.5," "$TMP/s2.jsonl" &&
+    grep -q "\"id\":4,.*\"r_overlong\":-0.3,\"loss_masked\":true" "$TMP/s2.jsonl"'
+printf '{"response": "Answer: 3901", "answer": "3901"}\n{"response": "Answer: 3900", "answer": 3901}\n' > "$TMP/a.jsonl"
+expect_ok "reward --task arith: integer verifier" \
+    bash -c '"$RLVR" reward --task arith --in "$TMP/a.jsonl" --out "$TMP/b.jsonl" | grep -q "^accuracy: 0.5000 (1/2)"'
+printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
+expect_ok "reward --task arith: answers from the task by index" \
+    bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'
+printf '{"response": "Answer: 1", "answer": "1"}\n{"answer": "1"}\n' > "$TMP/missing.jsonl"
+expect_error "reward: missing response names file:line" 'missing.jsonl:2: missing key "response"' \
+    "$RLVR" reward --task math --in "$TMP/missing.jsonl" --out "$TMP/o.jsonl"
+printf '{"response": "Answer: 1", "answer": "1"}\n{"response": \n' > "$TMP/broken.jsonl"
+expect_error "reward: invalid JSON names file:line" 'broken.jsonl:2: invalid JSON' \
+    "$RLVR" reward --task math --in "$TMP/broken.jsonl" --out "$TMP/o.jsonl"
+printf '{"response": "Answer: 1"}\n' > "$TMP/noanswer.jsonl"
+expect_error "reward: no answer and no index" 'noanswer.jsonl:1: expected "answer" \(string\) or "index"' \
+    "$RLVR" reward --task math --in "$TMP/noanswer.jsonl" --out "$TMP/o.jsonl"
+printf '{"index": 0, "response": "Answer: 1"}\n' > "$TMP/nodata.jsonl"
+expect_error "reward: index on a task without data" 'nodata.jsonl:1: task math: no train data; set \[data\] path' \
+    "$RLVR" reward --task math --in "$TMP/nodata.jsonl" --out "$TMP/o.jsonl"
+expect_error "reward: unknown task" "\[task\] name = 'chess': expected arith, math, gsm8k or dapo" \
+    "$RLVR" reward --task chess --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
+expect_error "reward: bad format pattern" "format_pattern '\(x': invalid PCRE2 pattern" \
+    "$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/o.jsonl" --set 'reward.format_pattern=(x'
+expect_error "reward: missing --in is a usage error" "--in and --out are required" "$RLVR" reward --task math
+expect_error "reward: missing input file" "nope.jsonl: cannot open" \
+    "$RLVR" reward --task math --in "$TMP/nope.jsonl" --out "$TMP/o.jsonl"
+printf '{"question": "q1", "answer": "#### 1"}\nnot json\n' > "$TMP/gsm.jsonl"
+expect_error "reward: dataset errors name file:line" 'gsm.jsonl:2: invalid JSON' \
+    "$RLVR" reward --task gsm8k --set "data.path=$TMP/gsm.jsonl" --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
+expect_ok "reward: data.skip_bad_lines skips the malformed record" \
+    "$RLVR" reward --task gsm8k --set "data.path=$TMP/gsm.jsonl" --set data.skip_bad_lines=true --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
+# The committed agreement corpus still gives the committed math-verify agreement (no PyPI needed).
+expect_ok "reward: math-verify agreement corpus >= 97%" bash -c '
+    "$RLVR" reward --task math --in "$ROOT/tests/verifier_agreement/corpus.jsonl" --out "$TMP/agree.out" >/dev/null &&
+    awk "{ mv = /\"math_verify\":true/; ok = /\"correct\":true/; agree += (mv == ok); n++ }
+         END { printf \"agreement %d/%d\\n\", agree, n; exit !(n >= 2000 && agree >= 0.97 * n) }" "$TMP/agree.out"'

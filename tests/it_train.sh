@@ -1,0 +1,153 @@
+# Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), resume (same and other
+# rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
+# LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
+CFG="$ROOT/configs/tiny-train.ini"
+T="$TMP/train"
+mkdir -p "$T"
+# The warm start every RL test starts from (200 SFT steps, ~7 s).
+expect_ok "sft: warm start on reference solutions" "$RLVR" sft --config "$CFG" --run-dir "$T/sft" --set eval.every=100
+SFT="$T/sft/ckpt/step-000200.h5"
+expect_ok "sft: run dir holds config, metrics, eval, log, checkpoint" \
+    test -s "$T/sft/config.ini" -a -s "$T/sft/metrics.jsonl" -a -s "$T/sft/eval.jsonl" -a -s "$T/sft/log.txt" -a -s "$SFT"
+expect_ok "sft: loss falls" bash -c "
+    first=\$(head -1 '$T/sft/metrics.jsonl' | grep -o '\"loss\":[0-9.e-]*' | cut -d: -f2)
+    last=\$(tail -1 '$T/sft/metrics.jsonl' | grep -o '\"loss\":[0-9.e-]*' | cut -d: -f2)
+    awk -v a=\"\$first\" -v b=\"\$last\" 'BEGIN { exit !(b < a / 4) }'"
+# SFT resumes bit for bit too (data cursor and optimizer moments in the checkpoint).
+SFT_SHORT=(--config "$CFG" --set sft.steps=4 --set eval.n_prompts=0 --set dist.deterministic=true)
+"$RLVR" sft "${SFT_SHORT[@]}" --run-dir "$T/sft-a" >/dev/null 2>&1
+"$RLVR" sft "${SFT_SHORT[@]}" --run-dir "$T/sft-b" --stop-after 2 >/dev/null 2>&1
+mpi 2 "$RLVR" sft --run-dir "$T/sft-b" --resume >/dev/null 2>&1
+expect_ok "sft: deterministic, stopped at 2 on 1 rank, resumed on 2 = uninterrupted" \
+    "$RLVR" ckpt diff "$T/sft-a/ckpt/step-000004.h5" "$T/sft-b/ckpt/step-000004.h5" --exact
+
+RL=(--config "$CFG" --init "$SFT" --set train.steps=3 --set eval.n_prompts=0)
+last_ckpt() { echo "$1/ckpt/step-000003.h5"; }
+# Deterministic mode: the same weights, bit for bit, on 1, 2 and 4 ranks.
+for np in 1 2 4; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --run-dir "$T/det$np" >/dev/null 2>&1
+done
+for np in 2 4; do
+    expect_ok "deterministic: 3 steps on $np ranks = 1 rank, bit for bit" \
+        "$RLVR" ckpt diff "$(last_ckpt "$T/det1")" "$(last_ckpt "$T/det$np")" --exact
+done
+
+# Fast mode: step-1 gradients agree to 1e-6 (relative) over rank counts.
+for np in 1 2 4; do
+    RLVR_TEST_DUMP_GRAD="$T/grad$np.h5" mpi $np -x RLVR_TEST_DUMP_GRAD "$RLVR" train "${RL[@]}" --run-dir "$T/fast$np" \
+        >/dev/null 2>&1
+done
+for np in 2 4; do
+    expect_ok "fast: step-1 gradient on $np ranks within 1e-6 of 1 rank" bash -c "
+        rel=\$('$RLVR' ckpt diff '$T/grad1.h5' '$T/grad$np.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
+        awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
+done
+
+# Micro-batch size does not change the gradient (float64 accumulation; the per-micro-batch load-balancing loss
+# is switched off since, as in Hugging Face, it is a function of the micro-batch's tokens).
+for mb in 4 1; do
+    RLVR_TEST_DUMP_GRAD="$T/grad-mb$mb.h5" "$RLVR" train "${RL[@]}" --set train.steps=1 --set model.router_aux_loss_coef=0 \
+        --set train.micro_batch=$mb --run-dir "$T/mb$mb" >/dev/null 2>&1
+done
+expect_ok "fast: micro_batch 1 and 4 give the same step-1 gradient within 1e-6" bash -c "
+    rel=\$('$RLVR' ckpt diff '$T/grad-mb4.h5' '$T/grad-mb1.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
+    awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
+expect_ok "one epoch: the importance ratio is exactly 1 (ppo_kl 0, nothing clipped)" bash -c \
+    "[ \$(grep -c '\"ppo_kl\":0,\"clip_frac\":0,' '$T/fast1/metrics.jsonl') -eq 3 ]"
+# ppo_epochs × n_minibatches, DAPO dynamic sampling, and GRPO with its frozen reference: still rank-count free.
+for np in 1 4; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set train.ppo_epochs=2 --set train.n_minibatches=2 \
+        --run-dir "$T/epochs$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: 2 epochs × 2 mini-batches on 4 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/epochs1")" "$(last_ckpt "$T/epochs4")" --exact
+for np in 1 4; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=sspo --set train.ppo_epochs=2 \
+        --run-dir "$T/sspo$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: sspo (global mean entropy H̄) on 4 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/sspo1")" "$(last_ckpt "$T/sspo4")" --exact
+for np in 1 2; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=dapo --run-dir "$T/dapo$np" >/dev/null 2>&1
+done
+expect_ok "deterministic: dapo with dynamic sampling on 2 ranks = 1 rank" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/dapo1")" "$(last_ckpt "$T/dapo2")" --exact
+expect_ok "dapo: dynamic sampling drew extra generation batches" grep -q '"gen_batches":2' "$T/dapo1/metrics.jsonl"
+"$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo1" >/dev/null 2>&1
+mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo2" --stop-after 2 \
+    >/dev/null 2>&1
+"$RLVR" train --run-dir "$T/grpo2" --resume >/dev/null 2>&1
+expect_ok "grpo (β > 0, reference policy): 2 ranks, resumed on 1 = uninterrupted 1-rank run" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/grpo1")" "$(last_ckpt "$T/grpo2")" --exact
+expect_ok "grpo: KL against the reference is logged" grep -q '"kl":0.0[0-9]' "$T/grpo1/metrics.jsonl"
+
+# Stop after step 2, resume: identical to the uninterrupted run (fast: same ranks; deterministic: 2 -> 4 ranks).
+mpi 2 "$RLVR" train "${RL[@]}" --run-dir "$T/res-fast" --stop-after 2 >/dev/null 2>&1
+expect_ok "resume: continues from step 2 (2 ranks, fast)" mpi 2 "$RLVR" train --run-dir "$T/res-fast" --resume
+expect_ok "resume: fast mode, same rank count, bit for bit" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/fast2")" "$(last_ckpt "$T/res-fast")" --exact
+expect_ok "resume: metrics.jsonl has steps 1, 2, 3 once each" bash -c \
+    "[ \"\$(grep -o '^{\"step\":[0-9]*' '$T/res-fast/metrics.jsonl' | cut -d: -f2 | tr '\n' ' ')\" = '1 2 3 ' ]"
+mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --run-dir "$T/res-det" --stop-after 2 >/dev/null 2>&1
+mpi 4 "$RLVR" train --run-dir "$T/res-det" --resume >/dev/null 2>&1
+expect_ok "resume: deterministic, saved on 2 ranks, resumed on 4, bit for bit" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/det1")" "$(last_ckpt "$T/res-det")" --exact
+expect_error "resume: fresh run refuses a run dir with checkpoints" "already has checkpoints" \
+    "$RLVR" train "${RL[@]}" --run-dir "$T/res-det"
+expect_error "resume: nothing to resume" "no checkpoint in" "$RLVR" train --config "$CFG" --run-dir "$T/empty" --resume
+
+# SIGKILL while step 2's checkpoint is being written: step 1's survives, the resumed run matches.
+RLVR_TEST_CKPT_SLEEP=2 "$RLVR" train "${RL[@]}" --set checkpoint.every=1 --run-dir "$T/kill" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [ -e "$T/kill/ckpt/step-000002.h5.tmp" ] && break; sleep 0.1; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+expect_ok "crash: killed mid-save leaves step 1 complete and no step 2" \
+    test -s "$T/kill/ckpt/step-000001.h5" -a ! -e "$T/kill/ckpt/step-000002.h5" -a -e "$T/kill/ckpt/step-000002.h5.tmp"
+expect_ok "crash: resume from step 1 finishes" "$RLVR" train --run-dir "$T/kill" --resume
+expect_ok "crash: resumed run = uninterrupted run, bit for bit" \
+    "$RLVR" ckpt diff "$(last_ckpt "$T/fast1")" "$(last_ckpt "$T/kill")" --exact
+expect_ok "crash: stale .tmp removed" test ! -e "$T/kill/ckpt/step-000002.h5.tmp"
+
+# Damaged and mismatched checkpoints: one clear message, nothing loaded.
+head -c 20000 "$SFT" > "$T/truncated.h5"
+expect_error "reject: truncated checkpoint" "truncated.h5: .*truncated" "$RLVR" train "${RL[@]}" --init "$T/truncated.h5" --run-dir "$T/bad1"
+expect_error "reject: model shape mismatch" "step-000200.h5: model hidden_size is 32, expected 48" \
+    "$RLVR" train "${RL[@]}" --set model.hidden_size=48 --run-dir "$T/bad2"
+expect_error "reject: wrong model type" "step-000200.h5: model type is qwen3_moe, expected qwen3" \
+    "$RLVR" train "${RL[@]}" --set model.type=qwen3 --set model.num_experts=0 --run-dir "$T/bad3"
+
+# Non-finite gradient: the update is skipped, the tensor named, the run stops after max_bad_steps.
+expect_error "guard: stops after train.max_bad_steps non-finite steps" \
+    "stopping after 2 non-finite steps in a row .*gradient in model.layers.1.mlp.gate.weight" \
+    env RLVR_TEST_POISON_GRAD=model.layers.1.mlp.gate.weight RLVR_TEST_DUMP_GRAD="$T/nan-grad.h5" "$RLVR" train "${RL[@]}" --set train.max_bad_steps=2 \
+    --run-dir "$T/nan"
+expect_ok "guard: each skipped update is logged with its step" grep -q "step 1: non-finite gradient in model.layers.1.mlp.gate.weight" "$T/nan/log.txt"
+
+# rlvr ckpt tools on the runs above.
+expect_ok "ckpt info: step, world size and tree" bash -c "
+    out=\$('$RLVR' ckpt info '$(last_ckpt "$T/det4")')
+    grep -qx 'step 3' <<<\"\$out\" && grep -qx 'world_size 4' <<<\"\$out\" && grep -q '/optim/m/model.norm.weight  32 float32' <<<\"\$out\""
+expect_ok "ckpt stats: per-expert router rows and expert usage per layer" bash -c "
+    out=\$('$RLVR' ckpt stats '$SFT')
+    grep -q 'model.layers.0.mlp.gate.weight per expert:' <<<\"\$out\" && grep -q 'non-finite 0' <<<\"\$out\" &&
+    grep -qE '^  layer 1: ([0-9.]+% ){4} \(most/least used' <<<\"\$out\""
+expect_ok "ckpt diff: largest change first, per-layer and per-expert summaries" bash -c "
+    out=\$('$RLVR' ckpt diff '$SFT' '$(last_ckpt "$T/det1")')
+    grep -q '^per layer:' <<<\"\$out\" && grep -q '^  expert 3:' <<<\"\$out\" && grep -q 'identical no' <<<\"\$out\""
+expect_error "ckpt info: truncated file" "truncated.h5: .*truncated" "$RLVR" ckpt info "$T/truncated.h5"
+expect_error "ckpt stats: non-finite values found and counted" "nan-grad.h5: 1 non-finite values in /model" \
+    "$RLVR" ckpt stats "$T/nan-grad.h5"
+expect_error "ckpt stats: missing file" "nope.h5: cannot open" "$RLVR" ckpt stats "$T/nope.h5"
+expect_error "ckpt diff --exact: differing files fail" "differ in /model" \
+    "$RLVR" ckpt diff "$SFT" "$(last_ckpt "$T/det1")" --exact
+
+# LUSPO after SFT raises held-out accuracy over the warm start (the step-0 evaluation is the SFT model): sampled
+# accuracy (64 prompts × 8 samples) by at least 2 points, greedy accuracy at all.
+expect_ok "luspo after sft raises held-out accuracy" bash -c "
+    '$RLVR' train --config '$CFG' --init '$SFT' --run-dir '$T/luspo' --set train.steps=40 --set train.prompts_per_step=8 \
+        --set rollout.n=8 --set eval.n_prompts=64 >/dev/null 2>&1 || exit 1
+    field() { grep -o \"\\\"\$1\\\":[0-9.e-]*\" | cut -d: -f2; }
+    g0=\$(head -1 '$T/luspo/eval.jsonl' | field greedy_accuracy); g1=\$(tail -1 '$T/luspo/eval.jsonl' | field greedy_accuracy)
+    s0=\$(head -1 '$T/luspo/eval.jsonl' | field sampled_accuracy); s1=\$(tail -1 '$T/luspo/eval.jsonl' | field sampled_accuracy)
+    echo \"greedy \$g0 -> \$g1, sampled \$s0 -> \$s1\"
+    awk -v g0=\"\$g0\" -v g1=\"\$g1\" -v s0=\"\$s0\" -v s1=\"\$s1\" 'BEGIN { exit !(g1 > g0 && s1 >= s0 + 0.02) }'"

@@ -1,0 +1,74 @@
+// Log-prob/entropy against a direct float64 formula; backward by central differences.
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "logprob.h"
+#include "rng.h"
+
+static void random_logits(float *x, int n, uint64_t seed, double scale) {
+    Rng r = rng_at(seed, 0, 0, 0);
+    for (int i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(&r));
+}
+
+// Direct definition: p_i = exp(z_i) / sum_j exp(z_j), H = -sum p_i log p_i (small logits, no shift needed).
+static void direct(const float *x, int n, double t, int target, double *logp, double *h) {
+    double z = 0;
+    for (int i = 0; i < n; i++) z += exp(x[i] / t);
+    *h = 0;
+    for (int i = 0; i < n; i++) {
+        double p = exp(x[i] / t) / z;
+        *h -= p * log(p);
+    }
+    *logp = x[target] / t - log(z);
+}
+
+Test(logprob, matches_direct_formula) {
+    float x[37];
+    random_logits(x, 37, 1, 2.0);
+    for (double t = 0.5; t <= 2.0; t += 0.75) {
+        double lp, h, lp0, h0;
+        logprob_entropy(x, 37, t, 5, &lp, &h);
+        direct(x, 37, t, 5, &lp0, &h0);
+        cr_expect(fabs(lp - lp0) < 1e-12, "T=%g logp %.17g vs %.17g", t, lp, lp0);
+        cr_expect(fabs(h - h0) < 1e-12, "T=%g entropy %.17g vs %.17g", t, h, h0);
+    }
+}
+
+Test(logprob, uniform_and_large_logits) {
+    float x[8] = {3, 3, 3, 3, 3, 3, 3, 3};
+    double lp, h;
+    logprob_entropy(x, 8, 1.0, 2, &lp, &h);
+    cr_expect(fabs(lp + log(8.0)) < 1e-15 && fabs(h - log(8.0)) < 1e-15);
+    float y[3] = {1000, 0, -1000};  // overflow-safe: p ~ (1, e^-1000, 0)
+    logprob_entropy(y, 3, 1.0, 0, &lp, &h);
+    cr_expect(lp == 0 && h >= 0 && h < 1e-300 + 1e-12, "lp %g h %g", lp, h);
+}
+
+Test(logprob, backward_finite_differences) {
+    enum { N = 23 };
+    float x[N];
+    random_logits(x, N, 7, 1.5);
+    const double t = 0.8, dlp = 0.7, dh = -1.3;
+    float g[N] = {0};
+    logprob_entropy_backward(x, N, t, 4, dlp, dh, g);
+    for (int i = 0; i < N; i++) {
+        // Central difference in float64 of the direct formula, perturbing one logit (step representable in float).
+        const float eps = 1.0f / 256;
+        float xp[N], xm[N];
+        for (int j = 0; j < N; j++) xp[j] = xm[j] = x[j];
+        xp[i] += eps;
+        xm[i] -= eps;
+        double lp1, h1, lp2, h2;
+        direct(xp, N, t, 4, &lp1, &h1);
+        direct(xm, N, t, 4, &lp2, &h2);
+        double fd = (dlp * (lp1 - lp2) + dh * (h1 - h2)) / (double)(xp[i] - xm[i]);
+        cr_expect(fabs(fd - g[i]) < 1e-4 * (1 + fabs(fd)), "logit %d: analytic %.9g vs fd %.9g", i, g[i], fd);
+    }
+}
+
+Test(logprob, backward_accumulates) {
+    float x[5] = {0.1f, -0.2f, 0.3f, 0.0f, 1.0f}, g[5] = {1, 1, 1, 1, 1}, g0[5] = {0};
+    logprob_entropy_backward(x, 5, 1.0, 1, 1.0, 0.5, g0);
+    logprob_entropy_backward(x, 5, 1.0, 1, 1.0, 0.5, g);
+    for (int i = 0; i < 5; i++) cr_expect(g[i] == 1 + g0[i]);
+}

@@ -1,0 +1,204 @@
+// Model layout, init and bit-exact batch / decode invariance (DESIGN.md invariant 2).
+#include <omp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5io.h"
+#include "matmul.h"
+#include "model_testutil.h"
+
+Test(model, tensor_table_names_and_layout) {
+    Model m;
+    tiny_model(&m, TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 1);
+    const ModelTensor *t = model_tensor(&m, "model.layers.1.mlp.experts.down_proj");
+    cr_assert(t && t->ndim == 3 && t->shape[0] == 4 && t->shape[1] == 16 && t->shape[2] == 12);
+    cr_assert(model_tensor(&m, "model.layers.0.self_attn.q_proj.bias"));
+    cr_assert(model_tensor(&m, "model.layers.0.mlp.shared_expert_gate.weight")->shape[0] == 1);
+    cr_assert_null(model_tensor(&m, "lm_head.weight"));  // tied
+    cr_assert_null(model_tensor(&m, "model.layers.0.self_attn.q_norm.weight"));
+    size_t total = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        cr_assert_eq(m.tensors[i].offset, total, "%s not contiguous", m.tensors[i].name);
+        total += m.tensors[i].numel;
+    }
+    cr_assert_eq(total, m.n_params);
+    model_free(&m);
+}
+
+Test(model, init_is_seeded_and_hf_config_round_trips) {
+    Model a, b;
+    tiny_model(&a, TINY_QWEN3, N_OF(TINY_QWEN3), 5);
+    tiny_model(&b, TINY_QWEN3, N_OF(TINY_QWEN3), 5);
+    cr_assert_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
+    model_init_random(&b, 6);
+    cr_assert_neq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
+    char *json = model_hf_config_json(&a);
+    ModelConfig c;
+    Err e = {{0}};
+    cr_assert_eq(model_config_from_hf_json(json, &c, &e), 0, "%s", e.msg);
+    cr_assert(c.type == MODEL_QWEN3 && c.hidden_size == 16 && c.head_dim == 6 && c.qk_norm && c.vocab_size == 61);
+    free(json);
+    // A Hugging Face Qwen2 config.json (no rlvr_ keys): family defaults apply.
+    const char *qwen2 =
+        "{\"model_type\":\"qwen2\",\"vocab_size\":151936,\"hidden_size\":896,\"intermediate_size\":4864,"
+        "\"num_hidden_layers\":24,\"num_attention_heads\":14,\"num_key_value_heads\":2,\"rope_theta\":1000000.0,"
+        "\"rms_norm_eps\":1e-06,\"tie_word_embeddings\":true,\"rope_scaling\":null,\"head_dim\":null}";
+    cr_assert_eq(model_config_from_hf_json(qwen2, &c, &e), 0, "%s", e.msg);
+    cr_assert(c.attention_bias && !c.qk_norm && c.tie_word_embeddings && c.rope_theta == 1e6 && c.head_dim == 0);
+    cr_assert_neq(model_config_from_hf_json("{\"model_type\":\"qwen3\",\"vocab_size\":\"x\"}", &c, &e), 0);
+    cr_assert(strstr(e.msg, "vocab_size"), "%s", e.msg);
+    cr_assert_neq(model_config_from_hf_json("{\"model_type\":\"llama\"}", &c, &e), 0);
+    cr_assert(strstr(e.msg, "model_type"));
+    model_free(&a);
+    model_free(&b);
+}
+
+// 8 sequences of different lengths from one RNG stream.
+static int64_t batch_tokens(int32_t *tok, int64_t *off, int n, int vocab) {
+    static const int lens[8] = {5, 1, 9, 3, 12, 7, 2, 6};
+    Rng r = rng_at(42, 0, 0, 0);
+    off[0] = 0;
+    for (int s = 0; s < n; s++) {
+        off[s + 1] = off[s] + lens[s];
+        for (int64_t t = off[s]; t < off[s + 1]; t++) tok[t] = (int32_t)rng_below(&r, (uint64_t)vocab);
+    }
+    return off[n];
+}
+
+static void check_invariance(const char *const *sets, int n_sets) {
+    Model m;
+    Err e = {{0}};
+    tiny_model(&m, sets, n_sets, 3);
+    int V = m.cfg.vocab_size, L = m.cfg.num_hidden_layers, K = m.moe ? m.cfg.num_experts_per_tok : 1;
+    int32_t tok[64];
+    int64_t off[9];
+    int64_t T = batch_tokens(tok, off, 8, V);
+    float *full = xmalloc((size_t)T * V * sizeof(float)), *one = xmalloc((size_t)T * V * sizeof(float));
+    int32_t *ex_full = xcalloc((size_t)T * L * K, sizeof(int32_t)),
+            *ex_one = xcalloc((size_t)T * L * K, sizeof(int32_t));
+    omp_set_num_threads(3);  // the batch on 3 threads, everything else on 1: thread count must not matter either
+    cr_assert_eq(model_forward(&m, 8, off, tok, full, m.moe ? ex_full : NULL, NULL, NULL, &e), 0, "%s", e.msg);
+    omp_set_num_threads(1);
+    // Each sequence alone.
+    for (int s = 0; s < 8; s++) {
+        int64_t so[2] = {0, off[s + 1] - off[s]};
+        cr_assert_eq(model_forward(&m, 1, so, tok + off[s], one, m.moe ? ex_one : NULL, NULL, NULL, &e), 0);
+        cr_assert_eq(memcmp(one, full + off[s] * V, (size_t)so[1] * V * sizeof(float)), 0, "sequence %d alone differs",
+                     s);
+        if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
+    }
+    // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call.
+    KVCache *c = kv_cache_create(&m, 8, 16, &e);
+    cr_assert(c, "%s", e.msg);
+    int done[8] = {0}, slots[64], pos[64];
+    int32_t step_tok[64];
+    float *logits = xmalloc((size_t)64 * V * sizeof(float));
+    int32_t *ex = xcalloc((size_t)64 * L * K, sizeof(int32_t));
+    for (int round = 1, left = 1; left; round++) {
+        int n = 0;
+        left = 0;
+        for (int s = 7; s >= 0; s--)
+            for (int k = 0; k < round && done[s] + k < off[s + 1] - off[s]; k++) {
+                slots[n] = s, pos[n] = done[s] + k, step_tok[n] = tok[off[s] + done[s] + k];
+                n++;
+            }
+        cr_assert_eq(model_decode(&m, c, n, slots, pos, step_tok, logits, m.moe ? ex : NULL, &e), 0, "%s", e.msg);
+        for (int i = 0; i < n; i++) {
+            int64_t t = off[slots[i]] + pos[i];
+            cr_assert_eq(memcmp(logits + (size_t)i * V, full + t * V, V * sizeof(float)), 0,
+                         "decode round %d slot %d pos %d differs from the training forward", round, slots[i], pos[i]);
+            if (m.moe) cr_assert_eq(memcmp(ex + (size_t)i * L * K, ex_full + t * L * K, (size_t)L * K * 4), 0);
+        }
+        for (int s = 0; s < 8; s++) {
+            int64_t len = off[s + 1] - off[s];
+            done[s] = done[s] + round < len ? done[s] + round : (int)len;
+            left |= done[s] < len;
+        }
+    }
+    // A prefix copied to another slot continues identically.
+    kv_cache_copy(c, 0, 4, 6);
+    slots[0] = 0, pos[0] = 6, step_tok[0] = tok[off[4] + 6];
+    cr_assert_eq(model_decode(&m, c, 1, slots, pos, step_tok, logits, NULL, &e), 0);
+    cr_assert_eq(memcmp(logits, full + (off[4] + 6) * V, V * sizeof(float)), 0);
+    kv_cache_free(c);
+    free(full), free(one), free(logits), free(ex), free(ex_full), free(ex_one);
+    model_free(&m);
+}
+
+Test(model, invariance_qwen2) { check_invariance(TINY_QWEN2, N_OF(TINY_QWEN2)); }
+Test(model, invariance_qwen3) { check_invariance(TINY_QWEN3, N_OF(TINY_QWEN3)); }
+Test(model, invariance_qwen2_moe) { check_invariance(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE)); }
+Test(model, invariance_qwen3_moe) { check_invariance(TINY_QWEN3_MOE, N_OF(TINY_QWEN3_MOE)); }
+
+// Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
+Test(model, matmul_rows_independent_of_batch) {
+    enum { M = 70, N = 150, K = 37 };
+    float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4), yr[N];
+    Rng r = rng_at(9, 0, 0, 0);
+    for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+    omp_set_num_threads(3);  // several blocks per thread; single rows below on one thread
+    matmul_xwt(x, w, b, y, M, N, K);
+    omp_set_num_threads(1);
+    for (int i = 0; i < M; i++) {
+        matmul_xwt(x + i * K, w, b, yr, 1, N, K);
+        cr_assert_eq(memcmp(yr, y + i * N, sizeof yr), 0, "row %d", i);
+        double ref = b[5];
+        for (int k = 0; k < K; k++) ref += (double)x[i * K + k] * w[5 * K + k];
+        cr_assert(fabs(ref - y[i * N + 5]) < 1e-4, "row %d: %g vs %g", i, y[i * N + 5], ref);
+    }
+    if (__builtin_cpu_supports("avx2")) {  // the baseline kernel gives the same bits as the AVX2 one
+        float *y0 = xmalloc(M * N * 4);
+        matmul_xwt_isa(x, w, b, y0, M, N, K, 0);
+        cr_assert_eq(memcmp(y0, y, M * N * 4), 0);
+        free(y0);
+    }
+    free(x), free(w), free(b), free(y);
+}
+
+Test(model, bad_tokens_are_rejected) {
+    Model m;
+    Err e = {{0}};
+    tiny_model(&m, TINY_QWEN3, N_OF(TINY_QWEN3), 1);
+    int32_t tok[2] = {3, 61};
+    int64_t off[2] = {0, 2};
+    float logits[2 * 61];
+    cr_assert_neq(model_forward(&m, 1, off, tok, logits, NULL, NULL, NULL, &e), 0);
+    cr_assert(strstr(e.msg, "outside the vocabulary"), "%s", e.msg);
+    model_free(&m);
+}
+
+Test(model, h5_round_trip_and_shape_errors) {
+    Model m, back;
+    Err e = {{0}};
+    tiny_model(&m, TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 4);
+    char path[] = "/tmp/rlvr-test-model-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    hid_t f = h5io_create(path, &e);
+    cr_assert(f >= 0 && model_save_h5(&m, f, &e) == 0, "%s", e.msg);
+    h5io_close(f);
+    cr_assert_eq(model_load_path(&back, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(back.n_params, m.n_params);
+    cr_assert_eq(memcmp(back.params, m.params, m.n_params * sizeof(float)), 0);
+    cr_assert(back.cfg.type == MODEL_QWEN2_MOE && back.cfg.shared_expert_intermediate_size == 20 && !back.cfg.qk_norm);
+    model_free(&back);
+    // Wrong shape and missing tensor name the dataset.
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.norm.weight", H5P_DEFAULT);
+    float w[3] = {0};
+    hsize_t d = 3;
+    cr_assert_eq(h5io_write(f, "/model/model.norm.weight", H5T_NATIVE_FLOAT, w, 1, &d, &e), 0);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "model.norm.weight' has shape [3], expected [16]"), "%s", e.msg);
+    f = h5io_open(path, 1, &e);
+    H5Ldelete(f, "/model/model.layers.1.mlp.experts.up_proj", H5P_DEFAULT);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_assert(strstr(e.msg, "missing dataset '/model/model.layers.1.mlp.experts.up_proj'"), "%s", e.msg);
+    remove(path);
+    model_free(&m);
+}

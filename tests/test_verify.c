@@ -1,0 +1,332 @@
+// Math verifier: a table of hand-written (response, ground truth, verdict) cases covering every rule of
+// issue 5 (extraction, normalisation, equivalence) with the tricky negatives, plus extraction details.
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "verify.h"
+
+typedef struct {
+    const char *response, *answer;
+    bool correct;
+} Case;
+
+static void check_table(const Case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        Verdict v;
+        verify_math(cases[i].response, cases[i].answer, &v);
+        cr_expect_eq(v.correct, cases[i].correct, "case %zu: response \"%s\" vs answer \"%s\": expected %s (extracted \"%s\")",
+                     i, cases[i].response, cases[i].answer, cases[i].correct ? "correct" : "wrong", v.extracted);
+    }
+}
+#define CHECK(table) check_table(table, sizeof table / sizeof table[0])
+
+static const Case EXTRACTION[] = {
+    {"The answer is \\boxed{42}.", "42", true},
+    {"\\boxed{42}", "42", true},
+    {"\\boxed{ 42 }", "42", true},
+    {"\\boxed 42", "42", true},
+    {"\\fbox{42}", "42", true},
+    {"first \\boxed{41} then corrected \\boxed{42}", "42", false},        // two different boxed answers: a hedge
+    {"first \\boxed{41} then corrected \\boxed{42}", "41, 42", true},     // ... that only matches a list
+    {"\\boxed{42} so the result is \\boxed{42}", "42", true},             // repeated equal boxes
+    {"\\boxed{\\frac12} i.e. \\boxed{0.5}", "1/2", true},                 // equivalent boxes are one answer
+    {"\\boxed{}", "42", false},                                           // empty box
+    {"\\boxed{} and Answer: 42", "42", false},                            // box wins, and it is empty
+    {"\\boxed{\\frac{1}{\\sqrt{4}}}", "1/2", true},                       // nested braces
+    {"\\boxed{{{7}}}", "7", true},
+    {"\\boxed{\\{1,2\\}}", "\\{1,2\\}", true},                            // escaped braces do not nest
+    {"\\boxed{42", "42", false},                                          // unbalanced
+    {"\\boxedx{42}", "42", false},                                        // another command
+    {"Answer: 42", "42", true},
+    {"answer: 42", "42", true},
+    {"ANSWER: 42", "42", true},
+    {"**Answer:** 42", "42", true},
+    {"Answer: 41\nAnswer: 42", "42", true},                               // the last Answer: line
+    {"Answer: 42\nbut wait, Answer: 41", "42", false},
+    {"Answer: 42\nsome trailing words", "42", true},                      // rest of that line only
+    {"Answer:42", "42", true},
+    {"#### 42", "42", true},
+    {"Natalia sold 48/2 = 24 clips.\n#### 72", "72", true},
+    {"#### 7\n#### 72", "72", true},
+    {"The answer is 42.", "42", false},                                   // no answer marker
+    {"", "42", false},
+    {"42", "42", false},
+    {"Answer: $42$", "42", true},
+    {"Answer: \\(42\\)", "42", true},
+    {"Answer: \\[42\\]", "42", true},
+    {"Answer: \\boxed{42}", "42", true},
+    {"\\boxed{42} Answer: 41", "42", true},                               // \boxed has priority
+    {"Answer: 41 #### 42", "42", false},                                 // Answer: line taken whole
+    {"$\\boxed{-7}$", "-7", true},
+    {"$$\\boxed{\\dfrac{3}{4}}$$", "0.75", true},
+};
+
+static const Case TRUTH_FORMS[] = {
+    {"\\boxed{72}", "Natalia sold 48/2 = 24 clips in May.\n#### 72", true},
+    {"\\boxed{72}", "#### 72", true},
+    {"\\boxed{1000}", "#### 1,000", true},
+    {"\\boxed{\\frac{1}{2}}", "So the probability is $\\boxed{\\frac{1}{2}}$.", true},
+    {"\\boxed{3}", "So the probability is $\\boxed{\\frac{1}{2}}$.", false},
+    {"\\boxed{5}", "  5  ", true},
+    {"\\boxed{5}", "5\n", true},
+    {"\\boxed{x^2+1}", "The answer is $\\boxed{x^2 + 1}$", true},
+    {"\\boxed{(2,3)}", "\\boxed{\\left( 2, 3 \\right)}", true},
+    {"\\boxed{5}", "", false},
+};
+
+static const Case INTEGERS[] = {
+    {"\\boxed{3}", "3", true},     {"\\boxed{-3}", "3", false},   {"\\boxed{3}", "-3", false},
+    {"\\boxed{-3}", "-3", true},   {"\\boxed{+3}", "3", true},    {"\\boxed{03}", "3", true},
+    {"\\boxed{0}", "0", true},     {"\\boxed{-0}", "0", true},    {"\\boxed{30}", "3", false},
+    {"\\boxed{3}", "30", false},   {"\\boxed{1000}", "1000", true}, {"\\boxed{1001}", "1000", false},
+    {"\\boxed{123456789012345678}", "123456789012345678", true},
+    {"\\boxed{123456789012345679}", "123456789012345678", false},
+    {"\\boxed{12345678901234567890123}", "12345678901234567890123", true},   // beyond 64 bits: text match
+    {"\\boxed{12345678901234567890124}", "12345678901234567890123", false},
+    {"\\boxed{2+3}", "5", true},   {"\\boxed{2\\cdot 3}", "6", true}, {"\\boxed{2\\times3}", "6", true},
+    {"\\boxed{2^{10}}", "1024", true}, {"\\boxed{2^3}", "8", true}, {"\\boxed{2^{-1}}", "1/2", true},
+    {"\\boxed{(-2)^2}", "4", true}, {"\\boxed{-2^2}", "4", false},
+};
+
+static const Case SEPARATORS[] = {
+    {"\\boxed{1,000}", "1000", true},       {"\\boxed{1000}", "1,000", true},
+    {"\\boxed{1{,}000}", "1000", true},     {"\\boxed{1,000,000}", "1000000", true},
+    {"\\boxed{12,345.5}", "12345.5", true}, {"\\boxed{1,000}", "100", false},
+    {"\\boxed{1,00}", "100", false},        // not a thousands grouping: a list (1, 00)
+    {"Answer: 1,234", "1234", true},        {"#### 2,500", "2500", true},
+    {"\\boxed{\\$1,000}", "1000", true},    {"\\boxed{1\\,000}", "1000", true},
+    {"\\boxed{1 000}", "1000", true},
+};
+
+static const Case DECIMALS[] = {
+    {"\\boxed{3.0}", "3", true},        {"\\boxed{3}", "3.00", true},     {"\\boxed{3.5}", "3.50", true},
+    {"\\boxed{0.5}", "1/2", true},      {"\\boxed{.5}", "0.5", true},     {"\\boxed{0.30}", "0.3", true},
+    {"\\boxed{0.1+0.2}", "0.3", true},  // exact: no binary floating point
+    {"\\boxed{0.333}", "1/3", false},   {"\\boxed{0.3333333}", "\\frac13", false},
+    {"\\boxed{3.01}", "3", false},      {"\\boxed{-0.5}", "0.5", false},  {"\\boxed{-0.5}", "-\\frac{1}{2}", true},
+    {"\\boxed{2.5}", "\\frac52", true}, {"\\boxed{0.125}", "\\frac{1}{8}", true},
+    {"\\boxed{1.0000000000000001}", "1", false},
+    {"\\boxed{3.}", "3", true},         // trailing period
+};
+
+static const Case FRACTIONS[] = {
+    {"\\boxed{\\frac12}", "0.5", true},            {"\\boxed{\\frac{1}{2}}", "1/2", true},
+    {"\\boxed{\\dfrac{1}{2}}", "\\frac12", true},  {"\\boxed{\\tfrac{1}{2}}", "0.5", true},
+    {"\\boxed{2/4}", "1/2", true},                 {"\\boxed{\\frac{2}{4}}", "\\frac{1}{2}", true},
+    {"\\boxed{\\frac{1}{3}}", "\\frac{2}{6}", true}, {"\\boxed{\\frac{1}{3}}", "\\frac{1}{4}", false},
+    {"\\boxed{-\\frac{1}{2}}", "\\frac{-1}{2}", true}, {"\\boxed{\\frac{1}{-2}}", "-0.5", true},
+    {"\\boxed{-\\frac{1}{2}}", "\\frac{1}{2}", false}, {"\\boxed{\\frac{3}{2}}", "1.5", true},
+    {"\\boxed{\\frac{10}{4}}", "2.5", true},       {"\\boxed{\\frac{a}{b}}", "\\frac{a}{b}", true},
+    {"\\boxed{\\frac{a}{b}}", "\\frac{b}{a}", false}, {"\\boxed{2\\frac{1}{2}}", "\\frac52", true},  // mixed number
+    {"\\boxed{\\frac{1}{0}}", "\\frac{1}{0}", true},  // same text, no value
+    {"\\boxed{\\frac{1}{0}}", "1", false},         {"\\boxed{\\frac{7}{1}}", "7", true},
+    {"\\boxed{\\frac{\\frac{1}{2}}{3}}", "1/6", true}, {"\\boxed{(1/2)/3}", "\\frac16", true},
+    {"\\boxed{1/2/3}", "1/6", true},               {"\\boxed{\\frac{6}{4}}", "\\frac{3}{2}", true},
+    {"\\boxed{\\cfrac{1}{2}}", "0.5", true},       {"\\boxed{3/4}", "0.75", true},
+    {"\\boxed{\\frac{1}{2}+\\frac{1}{3}}", "\\frac56", true},
+};
+
+static const Case ROOTS[] = {
+    {"\\boxed{\\sqrt{2}}", "\\sqrt2", true},               {"\\boxed{2\\sqrt{3}}", "\\sqrt{12}", true},
+    {"\\boxed{2\\sqrt3}", "2\\sqrt{3}", true},             {"\\boxed{\\sqrt{8}}", "2\\sqrt{2}", true},
+    {"\\boxed{\\sqrt{2}}", "\\sqrt{3}", false},            {"\\boxed{\\frac{\\sqrt{2}}{2}}", "\\frac{1}{\\sqrt{2}}", true},
+    {"\\boxed{\\frac{\\sqrt3}{2}}", "\\frac{1}{2}\\sqrt{3}", true}, {"\\boxed{1+\\sqrt{2}}", "\\sqrt{2}+1", true},
+    {"\\boxed{1-\\sqrt{2}}", "1+\\sqrt{2}", false},        {"\\boxed{\\sqrt{4}}", "2", true},
+    {"\\boxed{\\sqrt{16}}", "4", true},                   {"\\boxed{\\sqrt{\\frac{1}{4}}}", "\\frac12", true},
+    {"\\boxed{\\sqrt{\\frac{1}{2}}}", "\\frac{\\sqrt2}{2}", true}, {"\\boxed{3\\sqrt{2}}", "\\sqrt{18}", true},
+    {"\\boxed{-\\sqrt{5}}", "\\sqrt{5}", false},           {"\\boxed{\\sqrt{0}}", "0", true},
+    {"\\boxed{\\frac{2}{1+\\sqrt{3}}}", "\\sqrt{3}-1", true}, {"\\boxed{(1+\\sqrt2)^2}", "3+2\\sqrt{2}", true},
+    {"\\boxed{\\sqrt{2}\\sqrt{2}}", "2", true},            {"\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{3}+\\sqrt{2}", true},  // two radicands: the terms commute
+    {"\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{2}+\\sqrt{3}", true}, {"\\boxed{\\sqrt{-4}}", "2", false},
+    {"\\boxed{5\\sqrt{2}}", "5 \\sqrt 2", true},           {"\\boxed{\\dfrac{5\\sqrt{2}}{2}}", "\\frac{5}{\\sqrt2}", true},
+};
+
+static const Case PERCENTAGES[] = {
+    {"\\boxed{50\\%}", "50", true},     {"\\boxed{50\\%}", "0.5", true},   {"\\boxed{50}", "50\\%", true},
+    {"\\boxed{0.5}", "50\\%", true},    {"\\boxed{50\\%}", "50\\%", true}, {"\\boxed{50\\%}", "5", false},
+    {"\\boxed{12.5\\%}", "0.125", true}, {"\\boxed{50 percent}", "50", true}, {"\\boxed{50\\%}", "\\frac12", true},
+    {"\\boxed{25\\%}", "0.5", false},   {"Answer: 40%", "40", true},      {"\\boxed{100\\%}", "1", true},
+};
+
+static const Case UNITS_DEGREES_TEXT[] = {
+    {"\\boxed{10^\\circ}", "10", true},          {"\\boxed{10^{\\circ}}", "10", true},
+    {"\\boxed{10\u00b0}", "10", true},           {"\\boxed{10}", "10^\\circ", true},
+    {"\\boxed{10 \\text{ degrees}}", "10", true}, {"\\boxed{5\\text{ cm}}", "5", true},
+    {"\\boxed{5 \\text{cm}^2}", "5", true},      {"\\boxed{5\\mbox{ cm}}", "5", true},
+    {"\\boxed{12 \\text{ inches}}", "12", true}, {"\\boxed{\\$18}", "18", true},
+    {"\\boxed{18 dollars}", "18", true},         {"\\boxed{3 \\text{ hours}}", "3", true},
+    {"\\boxed{3 \\text{ hours}}", "4", false},   {"\\boxed{\\text{Monday}}", "Monday", true},
+    {"\\boxed{\\textbf{Monday}}", "\\text{Monday}", true}, {"\\boxed{\\text{Tuesday}}", "Monday", false},
+    {"\\boxed{\\text{(B)}}", "B", true},         {"\\boxed{(B)}", "B", true},
+    {"\\boxed{(C)}", "B", false},                {"\\boxed{\\mathrm{E}}", "E", true},
+    {"\\boxed{5 \\text{ square units}}", "5", true}, {"\\boxed{7 \\text{ km}}", "7", true},
+    {"\\boxed{90^\\circ}", "\\frac{\\pi}{2}", false},
+};
+
+static const Case WHITESPACE_LEFTRIGHT[] = {
+    {"\\boxed{ 1 + 2 }", "3", true},                    {"\\boxed{x + 1}", "x+1", true},
+    {"\\boxed{\\left(1,2\\right)}", "(1,2)", true},     {"\\boxed{\\left[1,2\\right]}", "[1, 2]", true},
+    {"\\boxed{\\left( 3 \\right)}", "3", true},         {"\\boxed{\\displaystyle\\frac12}", "0.5", true},
+    {"\\boxed{\\bigl(1,2\\bigr)}", "(1,2)", true},      {"\\boxed{\\!5}", "5", true},
+    {"\\boxed{x\\;+\\;1}", "x+1", true},                {"\\boxed{x~+~1}", "x+1", true},
+    {"\\boxed{x\n+1}", "x+1", true},                    {"\\boxed{\\quad 5}", "5", true},
+    {"\\boxed{5.}", "5", true},                         {"\\boxed{5}.", "5", true},
+    {"Answer: 5.", "5", true},                          {"Answer: 5...", "5", true},
+};
+
+static const Case PREFIXES[] = {
+    {"\\boxed{x=5}", "5", true},         {"\\boxed{x = 5}", "5", true},      {"\\boxed{5}", "x=5", true},
+    {"\\boxed{y=-2}", "-2", true},       {"\\boxed{x=5}", "-5", false},      {"\\boxed{a=\\frac12}", "0.5", true},
+    {"\\boxed{x_1=3}", "3", true},       {"\\boxed{x_{12}=3}", "3", true},   {"\\boxed{\\theta=30^\\circ}", "30", true},
+    {"\\boxed{y=2x+3}", "y=2x+3", true}, {"\\boxed{y=2x+3}", "2x+3", true},  {"\\boxed{x=1=y}", "1", false},
+    {"\\boxed{k=4}", "k = 4", true},     {"\\boxed{n=7}", "n=8", false},
+};
+
+static const Case INTERVALS_TUPLES[] = {
+    {"\\boxed{(1,2)}", "(1,2)", true},            {"\\boxed{(1,2)}", "(2,1)", false},
+    {"\\boxed{(1,2]}", "(1,2]", true},            {"\\boxed{(1,2]}", "(1,2)", false},
+    {"\\boxed{[1,2)}", "(1,2)", false},           {"\\boxed{[0.5,1]}", "[\\frac12,1]", true},
+    {"\\boxed{(-\\infty,3)}", "(-\\infty, 3)", true}, {"\\boxed{(-\\infty,3]}", "(-\\infty,3)", false},
+    {"\\boxed{(3,\\infty)}", "(3,\\infty)", true}, {"\\boxed{(3,\\infty)}", "(3,-\\infty)", false},
+    {"\\boxed{(-\\infty,1)\\cup(2,\\infty)}", "(-\\infty,1) \\cup (2,\\infty)", true},
+    {"\\boxed{(-\\infty,1)\\cup(2,\\infty)}", "(-\\infty,1)", false},
+    {"\\boxed{(-\\infty,1]\\cup[2,\\infty)}", "(-\\infty,1)\\cup(2,\\infty)", false},
+    {"\\boxed{(1,2,3)}", "(1,2,3)", true},        {"\\boxed{(1,2,3)}", "(1,2)", false},
+    {"\\boxed{(1, \\frac12)}", "(1, 0.5)", true}, {"\\boxed{(\\sqrt2, 2)}", "(\\sqrt{2},2)", true},
+    {"\\boxed{(0,0)}", "(0,0)", true},            {"\\boxed{(-1,2)}", "(1,-2)", false},
+    {"\\boxed{1, 2}", "2, 1", true},              {"\\boxed{1, 2, 3}", "3,1,2", true},
+    {"\\boxed{1, 2}", "1, 3", false},             {"\\boxed{1, 2}", "1", false},
+    {"\\boxed{\\{1,2\\}}", "\\{2,1\\}", true},     {"\\boxed{x=1, 2}", "1, 2", true},
+    {"\\boxed{[1,2]}", "[1, 2]", true},           {"\\boxed{[1,2]}", "(1,2)", false},
+    {"\\boxed{(1,2)}", "1, 2", false},            {"\\boxed{\\left[ -1, \\frac{1}{2} \\right)}", "[-1,0.5)", true},
+};
+
+static const Case STRINGS[] = {
+    {"\\boxed{x^2+1}", "x^2+1", true},       {"\\boxed{x^2+1}", "x^2-1", false},
+    {"\\boxed{\\pi}", "\\pi", true},         {"\\boxed{2\\pi}", "2 \\pi", true},
+    {"\\boxed{2\\pi}", "\\pi", false},       {"\\boxed{\\text{yes}}", "yes", true},
+    {"\\boxed{\\text{no}}", "yes", false},   {"\\boxed{a+b}", "a+b", true},
+    {"\\boxed{\\infty}", "\\infty", true},   {"\\boxed{-\\infty}", "\\infty", false},
+    {"\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", true},
+    {"\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}", "\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}", false},
+    {"\\boxed{\\dfrac{x}{2}}", "\\frac{x}{2}", true}, {"\\boxed{\\left|x\\right|}", "|x|", true},
+    {"\\boxed{A}", "B", false},              {"\\boxed{A}", "A", true},
+    {"\\boxed{7+4x^2}", "4x^2+7", true},     {"\\boxed{2x+3}", "3 + 2x", true},   // addition commutes
+    {"\\boxed{x-1}", "1-x", false},          {"\\boxed{-1+x}", "x-1", true},
+    {"\\boxed{y=b+a}", "y=a+b", true},       {"\\boxed{x^2+1}", "x^{2+1}", false},
+    {"\\boxed{a+b+c}", "c+a+b", true},       {"\\boxed{a+b+c}", "a+b", false},
+    {"\\boxed{2\\pi+\\frac12}", "0.5+2\\pi", true},
+};
+
+static const Case WRONG_SIGN_AND_NEAR_MISSES[] = {
+    {"\\boxed{-1}", "1", false},            {"\\boxed{1}", "-1", false},      {"\\boxed{-\\frac{3}{4}}", "0.75", false},
+    {"\\boxed{\\frac{3}{4}}", "-0.75", false}, {"\\boxed{-\\sqrt3}", "\\sqrt3", false}, {"\\boxed{--3}", "3", true},
+    {"\\boxed{2}", "2.01", false},          {"\\boxed{100}", "1000", false}, {"\\boxed{1000}", "1,0000", false},
+    {"\\boxed{3.0}", "3.01", false},        {"\\boxed{12}", "21", false},    {"\\boxed{0.5}", "\\frac13", false},
+};
+
+static const Case GARBAGE[] = {
+    {"\\boxed{\\frac{1}{2", "0.5", false},   {"\\boxed{\\frac{}{}}", "1", false}, {"\\boxed{\\sqrt{}}", "0", false},
+    {"\\boxed{2^{999}}", "0", false},        {"\\boxed{((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))}", "1", false},
+    {"\\boxed{1/0}", "0", false},            {"\\boxed{0/0}", "0", false},       {"\\boxed{\\\\}", "1", false},
+    {"\\boxed{$}", "1", false},              {"\\boxed{%}", "1", false},          {"Answer:", "1", false},
+    {"####", "1", false},                    {"\\boxed{99999999999999999999/3}", "33333333333333333333", false},
+};
+
+Test(verify, extraction) { CHECK(EXTRACTION); }
+Test(verify, ground_truth_forms) { CHECK(TRUTH_FORMS); }
+Test(verify, integers) { CHECK(INTEGERS); }
+Test(verify, thousands_separators) { CHECK(SEPARATORS); }
+Test(verify, decimals_exact) { CHECK(DECIMALS); }
+Test(verify, fractions) { CHECK(FRACTIONS); }
+Test(verify, roots) { CHECK(ROOTS); }
+Test(verify, percentages) { CHECK(PERCENTAGES); }
+Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
+Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
+Test(verify, variable_prefixes) { CHECK(PREFIXES); }
+Test(verify, intervals_tuples_sets) { CHECK(INTERVALS_TUPLES); }
+Test(verify, string_fallback) { CHECK(STRINGS); }
+Test(verify, wrong_sign_and_near_misses) { CHECK(WRONG_SIGN_AND_NEAR_MISSES); }
+Test(verify, garbage_is_wrong_not_a_crash) { CHECK(GARBAGE); }
+
+Test(verify, table_has_at_least_200_cases) {
+    size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
+               sizeof SEPARATORS / sizeof(Case) + sizeof DECIMALS / sizeof(Case) + sizeof FRACTIONS / sizeof(Case) +
+               sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) +
+               sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
+               sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
+               sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);
+    cr_expect_geq(n, 200, "only %zu table cases", n);
+}
+
+Test(verify, extracted_text_and_found_flag) {
+    char out[VERIFY_MAX_ANSWER];
+    cr_expect(verify_extract("so \\boxed{\\frac{1}{2}} done", out, sizeof out));
+    cr_expect_str_eq(out, "\\frac{1}{2}");
+    cr_expect(verify_extract("\\boxed{}", out, sizeof out));
+    cr_expect_str_eq(out, "");
+    cr_expect(!verify_extract("no answer here", out, sizeof out));
+    cr_expect(verify_extract("**Answer:** 12 apples\nmore", out, sizeof out));
+    cr_expect_str_eq(out, "12 apples");
+    char small[4];
+    cr_expect(verify_extract("\\boxed{123456}", small, sizeof small));
+    cr_expect_str_eq(small, "123");
+}
+
+Test(verify, truth_extraction) {
+    char out[VERIFY_MAX_ANSWER];
+    verify_truth("She has 5 + 7 = 12 apples.\n#### 12", out, sizeof out);
+    cr_expect_str_eq(out, "12");
+    verify_truth("Thus $\\boxed{\\frac{\\sqrt{3}}{2}}$.", out, sizeof out);
+    cr_expect_str_eq(out, "\\frac{\\sqrt{3}}{2}");
+    verify_truth("  42 ", out, sizeof out);
+    cr_expect_str_eq(out, "42");
+}
+
+Test(verify, normalize_examples) {
+    char out[VERIFY_MAX_ANSWER];
+    verify_normalize("\\left( x = \\dfrac{1}{2} \\right)", out, sizeof out);
+    cr_expect_str_eq(out, "(x=\\frac{1}{2})");
+    verify_normalize("x = 1,234.", out, sizeof out);
+    cr_expect_str_eq(out, "1234");
+    verify_normalize("$15\\text{ cm}^2$", out, sizeof out);
+    cr_expect_str_eq(out, "15");
+}
+
+// Bounded work: a long response full of box commands and braces still answers quickly and correctly.
+Test(verify, long_adversarial_input_is_bounded, .timeout = 10) {
+    size_t n = 1 << 20;
+    char *s = malloc(n + 32);
+    for (size_t i = 0; i < n; i++) s[i] = "\\boxed{{{"[i % 9];
+    strcpy(s + n, "\\boxed{7}");
+    Verdict v;
+    verify_math(s, "7", &v);
+    cr_expect(v.found);
+    free(s);
+}
+
+Test(verify, integer_answer_for_arith) {
+    Verdict v;
+    verify_integer_answer("7+5=12\nAnswer: 132", "132", &v);
+    cr_expect(v.correct);
+    verify_integer_answer("Answer: 0132", "132", &v);
+    cr_expect(v.correct);
+    verify_integer_answer("Answer: -38", "-38", &v);
+    cr_expect(v.correct);
+    verify_integer_answer("Answer: 38", "-38", &v);
+    cr_expect(!v.correct);
+    verify_integer_answer("Answer: 132 maybe", "132", &v);
+    cr_expect(!v.correct);
+    verify_integer_answer("Answer: 1,32", "132", &v);
+    cr_expect(!v.correct);
+    verify_integer_answer("answer: 132", "132", &v);
+    cr_expect(!v.correct, "the arith format is exactly 'Answer:'");
+    verify_integer_answer("Answer: 1\nAnswer: 132", "132", &v);
+    cr_expect(v.correct);
+    verify_integer_answer("Answer: -0", "0", &v);
+    cr_expect(v.correct);
+    verify_integer_answer("132", "132", &v);
+    cr_expect(!v.correct && !v.found);
+    verify_integer_answer("Answer: 123456789012345678901234567890123456", "123456789012345678901234567890123456", &v);
+    cr_expect(v.correct);
+}
