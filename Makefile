@@ -12,6 +12,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=x86-64-v2 -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -fopenmp -lm
+# The revision recorded in checkpoints: only checkpoint.o sees it, so a commit does not rebuild everything.
+REV_FLAG := -DRLVR_GIT_REV='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 ifeq ($(SAN),1)
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDLIBS += -fsanitize=address,undefined
@@ -45,6 +47,7 @@ help:
 	@echo "make test       install deps, build, run unit (Criterion) + integration (mpirun) tests; SAN=1 for ASan+UBSan"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
+	@echo "make fuzz       libFuzzer on the config parser, verifier and JSONL reader (FUZZ_SECONDS=10 each)"
 	@echo "make clean      remove build outputs"
 
 setup:
@@ -61,6 +64,7 @@ $(BUILD)/rlvr: $(OBJS)
 FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' > $(FLAGS_STAMP))
 
+$(BUILD)/src/checkpoint.o: CFLAGS += $(REV_FLAG)
 $(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP) | $(BUILD)/src
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
@@ -101,38 +105,13 @@ bench: setup all
 demo: setup all
 	bash launch/demo.sh $(BUILD)/rlvr
 
-# libFuzzer targets (tests/fuzz_*.c): every src file rebuilt with clang + coverage instrumentation.
+# libFuzzer targets (tests/fuzz_*.c, built by tests/fuzz.sh with clang + ASan/UBSan); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 10
 # The brief fuzz run inside make test.
 TEST_FUZZ_SECONDS ?= 10
-FUZZ_BUILD   := build-fuzz
-FUZZ_CC      := OMPI_CC=clang mpicc
-FUZZ_CFLAGS  := -std=c17 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -Isrc $(PKG_CFLAGS)
-FUZZ_OBJS    := $(filter-out $(FUZZ_BUILD)/src/rlvr.o,$(SRCS:src/%.c=$(FUZZ_BUILD)/src/%.o))
-FUZZ_TARGETS := $(patsubst tests/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz_*.c))
 
-$(FUZZ_BUILD)/src/%.o: src/%.c | $(FUZZ_BUILD)/src
-	@echo "  FUZZCC $<"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
-
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz_%.c $(FUZZ_OBJS)
-	@echo "  FUZZLD $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
-
-$(FUZZ_BUILD)/src:
-	@mkdir -p $@
-
-.PRECIOUS: $(FUZZ_BUILD)/src/%.o
-
-# make fuzz [FUZZ_SECONDS=600]: runs each target for FUZZ_SECONDS; corpora grow in build-fuzz/corpus/.
-fuzz: setup $(FUZZ_TARGETS)
-	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
-	    name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
-	    seeds=$$( [ -d tests/fuzz-seeds/$$name ] && echo tests/fuzz-seeds/$$name ); \
-	    echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
-	    ASAN_OPTIONS=detect_leaks=0 $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
-	        -print_final_stats=0 $(FUZZ_BUILD)/corpus/$$name $$seeds 2>&1 | tail -n 2 || exit 1; \
-	done
+fuzz: setup
+	bash tests/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_loss.h"
+#include "bench_sample.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -12,13 +14,13 @@ static const char USAGE[] =
 
 typedef struct {
     const char *name;
-    int (*run)(int argc, char **argv);  // NULL: not built yet
+    int (*run)(int argc, char **argv);
 } Bench;
 
 static const Bench BENCHES[] = {
     {"model", bench_model},
-    {"sample", NULL},
-    {"loss", NULL},
+    {"sample", bench_sample},
+    {"loss", bench_loss},
 };
 
 int cmd_bench(int argc, char **argv) {
@@ -26,7 +28,6 @@ int cmd_bench(int argc, char **argv) {
     if (cli_is_help(argv[1])) return fputs(USAGE, stdout), 0;
     for (size_t i = 0; i < sizeof BENCHES / sizeof BENCHES[0]; i++) {
         if (strcmp(argv[1], BENCHES[i].name)) continue;
-        if (!BENCHES[i].run) return fprintf(stderr, "rlvr bench: '%s' is not built yet\n", argv[1]), 1;
         return BENCHES[i].run(argc - 1, argv + 1);
     }
     fprintf(stderr, "rlvr bench: unknown benchmark '%s'\n%s", argv[1], USAGE);
