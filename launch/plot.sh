@@ -9,8 +9,8 @@ set -euo pipefail
 METRICS=(
     "reward_mean:reward (mean)"
     "accuracy:accuracy"
-    "response_length_mean:response length (tokens, mean)"
-    "clip_frac_token:clip fraction (tokens)"
+    "length_mean:response length (tokens, mean)"
+    "clip_frac:clip fraction (tokens)"
     "entropy:entropy (token mean, nats)"
 )
 

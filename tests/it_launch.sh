@@ -16,9 +16,9 @@ case "$got" in "mpirun -np 3 "*"rlvr train --config $TMP/slurm.ini --run-dir $TM
 expect_error "local.sh: bad --np" "--np 'x': expected a positive integer" bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np x
 mkdir -p "$TMP/runA" "$TMP/runB"
 for s in 1 2 3; do
-    echo "{\"step\":$s,\"reward_mean\":0.$s,\"accuracy\":0.$s,\"response_length_mean\":1$s,\"clip_frac_token\":0.0$s,\"entropy\":1.$s}" >> "$TMP/runA/metrics.jsonl"
-    echo "{\"step\":$s,\"reward_mean\":0.$((5 - s)),\"accuracy\":0.$s,\"response_length_mean\":2$s,\"clip_frac_token\":0.1,\"entropy\":0.$s}" >> "$TMP/runB/metrics.jsonl"
+    echo "{\"step\":$s,\"reward_mean\":0.$s,\"accuracy\":0.$s,\"length_mean\":1$s,\"clip_frac\":0.0$s,\"entropy\":1.$s}" >> "$TMP/runA/metrics.jsonl"
+    echo "{\"step\":$s,\"reward_mean\":0.$((5 - s)),\"accuracy\":0.$s,\"length_mean\":2$s,\"clip_frac\":0.1,\"entropy\":0.$s}" >> "$TMP/runB/metrics.jsonl"
 done
 expect_ok "plot.sh overlays runs into PNGs" bash -c 'bash "$ROOT/launch/plot.sh" --out "$TMP/figs" "$TMP/runA" "$TMP/runB" >/dev/null &&
-    for m in reward_mean accuracy response_length_mean clip_frac_token entropy; do
+    for m in reward_mean accuracy length_mean clip_frac entropy; do
         [ "$(head -c 4 "$TMP/figs/$m.png" | tail -c 3)" = PNG ] || exit 1; done'
