@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "trainer.h"
 #include "logprob.h"
 #include "rng.h"
 
@@ -23,24 +24,18 @@ static const char USAGE[] =
     "bf16 logits and prints one JSON line each, with the achieved bandwidth against a device-to-device copy.\n"
     "Without a GPU it times the CPU twin (src/logprob.c) on a few rows instead. Defaults: T=16384, V=151936.\n";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int bench_cpu(int64_t V, int repeat) {
     int64_t T = 64;
     float *x = xmalloc((size_t)(T * V) * sizeof *x), *g = xcalloc((size_t)(T * V), sizeof *g);
     Rng r = rng_at(7, 0, 0, 0);
     for (int64_t i = 0; i < T * V; i++) x[i] = (float)(3 * rng_normal(&r));
-    double t0 = now_s(), lp, h;
+    double t0 = trainer_now_s(), lp, h;
     for (int k = 0; k < repeat; k++)
         for (int64_t t = 0; t < T; t++) {
             logprob_entropy(x + t * V, (int)V, 1.0, (int32_t)(t % V), &lp, &h);
             logprob_entropy_backward(x + t * V, (int)V, 1.0, (int32_t)(t % V), 1.0, 0.1, g + t * V);
         }
-    double dt = (now_s() - t0) / repeat, bytes = 3.0 * (double)(T * V) * 4;
+    double dt = (trainer_now_s() - t0) / repeat, bytes = 3.0 * (double)(T * V) * 4;
     printf("{\"bench\":\"loss\",\"device\":\"cpu\",\"dtype\":\"f32\",\"tokens\":%lld,\"vocab\":%lld,\"seconds\":%.6f,"
            "\"GB_per_s\":%.3f,\"note\":\"no GPU: CPU twin, 1 thread\"}\n",
            (long long)T, (long long)V, dt, bytes / dt * 1e-9);

@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "trainer.h"
 #include "dist.h"
 #include "model.h"
 
@@ -15,12 +16,6 @@ static const char USAGE[] =
     "Times one training forward and one forward+backward over N sequences of L random tokens (after one\n"
     "warm-up forward) and prints a JSON line each: tokens/s and GFLOP/s, with FLOPs from model_flops_per_token\n"
     "(2 per multiply-add; backward = 2x forward).\n";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void report(const char *phase, const char *config, const Model *m, int64_t T, int seq_len, double seconds,
                    double flops) {
@@ -49,14 +44,14 @@ static int run(const ConfigArgs *args, int n_seqs, int seq_len, Err *e) {
     double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T;
     ModelActs *acts = NULL;
     int rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);  // warm-up
-    double t0 = now();
+    double t0 = trainer_now_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
-    double t1 = now();
+    double t1 = trainer_now_s();
     if (!rc) report("forward", args->config, &m, T, seq_len, t1 - t0, flops);
-    t0 = now();
+    t0 = trainer_now_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
     if (!rc) rc = model_backward(&m, acts, dlogits, c.model.router_aux_loss_coef, grads, e);
-    t1 = now();
+    t1 = trainer_now_s();
     if (!rc) report("forward+backward", args->config, &m, T, seq_len, t1 - t0, 3 * flops);
     model_acts_free(acts);
     free(off), free(tok), free(logits), free(dlogits), free(grads);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "trainer.h"
 #include "dist.h"
 #include "model.h"
 #include "sampler.h"
@@ -20,12 +21,6 @@ static const char USAGE[] =
     "P-token prompt (default 16) on a random-init model of F (default configs/small.ini), and the memory\n"
     "read bandwidth; one JSON line each.\n";
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 // Best-of-3 read bandwidth (GB/s) of summing a buffer larger than the caches; eight independent sums per
 // thread so the adds keep up with memory.
 static double read_bandwidth_gbps(size_t bytes) {
@@ -34,14 +29,14 @@ static double read_bandwidth_gbps(size_t bytes) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = (double)(i & 7);
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_s(), s = 0;
+        double t0 = trainer_now_s(), s = 0;
 #pragma omp parallel for schedule(static) reduction(+ : s)
         for (size_t i = 0; i < n; i += 8) {
             double a[8];
             for (int l = 0; l < 8; l++) a[l] = x[i + l];
             s += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
         }
-        double gbps = (double)(n * sizeof *x) / (now_s() - t0) / 1e9;
+        double gbps = (double)(n * sizeof *x) / (trainer_now_s() - t0) / 1e9;
         sink += s;
         if (gbps > best) best = gbps;
     }
@@ -58,9 +53,9 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     const int32_t *prompts[1] = {prompt};
     int64_t gidx = 0;
     Rollout ro;
-    double t0 = now_s();
+    double t0 = trainer_now_s();
     int r = sampler_generate(m, tok, &rc, 0, 1, &gidx, prompts, &prompt_len, &ro, e);
-    double seconds = now_s() - t0;
+    double seconds = trainer_now_s() - t0;
     free(prompt);
     if (r) return -1;
     long long tokens = 0, steps = 0;
