@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # PNG figures of training curves, several runs overlaid (one line per run, legend = run directory).
-#   launch/plot.sh [--out DIR] RUN_DIR [RUN_DIR ...]
-# Reads RUN_DIR/metrics.jsonl (one JSON object per step); writes DIR/<metric>.png (DIR defaults to the
-# first run's figures/). Needs gnuplot and jq (launch/setup.sh installs both).
+#   launch/plot.sh [--out DIR] [--note TEXT] RUN_DIR [RUN_DIR ...]
+# Reads RUN_DIR/metrics.jsonl (per step) and, when present, RUN_DIR/eval.jsonl (held out); writes
+# DIR/<metric>.png (DIR defaults to the first run's figures/), with TEXT (e.g. the command that made the
+# runs) under each title. Needs gnuplot and jq (launch/setup.sh installs both).
 set -euo pipefail
 
-# metric key in metrics.jsonl : axis label
+# file in the run directory : key : axis label
 METRICS=(
-    "reward_mean:reward (mean)"
-    "accuracy:accuracy"
-    "length_mean:response length (tokens, mean)"
-    "clip_frac:clip fraction (tokens)"
-    "entropy:entropy (token mean, nats)"
+    "metrics:reward_mean:reward (mean)"
+    "metrics:accuracy:accuracy"
+    "metrics:length_mean:response length (tokens, mean)"
+    "metrics:clip_frac:clip fraction (tokens)"
+    "metrics:clip_frac_unit:clip fraction (sequences or segments)"
+    "metrics:entropy:entropy (token mean, nats)"
+    "eval:sampled_accuracy:held-out accuracy (sampled)"
+    "eval:greedy_accuracy:held-out accuracy (greedy)"
+    "eval:sampled_length_mean:held-out response length (sampled, tokens)"
 )
 
-out=""
+out="" note=""
 runs=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --note) note=$2; shift 2 ;;
+        -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) runs+=("$1"); shift ;;
     esac
 done
@@ -32,21 +38,28 @@ mkdir -p "$out"
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 
+note=$(tr -d '"\\' <<< "$note")  # it goes inside a gnuplot "string"
 for entry in "${METRICS[@]}"; do
-    key=${entry%%:*} label=${entry#*:}
-    plots=()
+    file=${entry%%:*} rest=${entry#*:}
+    key=${rest%%:*} label=${rest#*:}
+    plots=() style=lines
+    [ "$file" = eval ] && style="linespoints pt 7"
     for i in "${!runs[@]}"; do
+        [ -s "${runs[$i]}/$file.jsonl" ] || continue
         jq -r --arg k "$key" 'select(.step != null and .[$k] != null) | [.step, .[$k]] | @tsv' \
-            "${runs[$i]}/metrics.jsonl" > "$data/$key.$i.tsv"
+            "${runs[$i]}/$file.jsonl" > "$data/$key.$i.tsv"
         [ -s "$data/$key.$i.tsv" ] || continue
         name=$(basename "${runs[$i]}")
-        plots+=("'$data/$key.$i.tsv' using 1:2 with lines lw 2 title '${name//\'/}'")
+        plots+=("'$data/$key.$i.tsv' using 1:2 with $style lw 2 title '${name//\'/}'")
     done
-    [ ${#plots[@]} -gt 0 ] || { echo "plot.sh: no '$key' values; skipped" >&2; continue; }
-    gnuplot <<GP
+    if [ ${#plots[@]} -eq 0 ]; then
+        [ "$file" = eval ] || echo "plot.sh: no '$key' values; skipped" >&2
+        continue
+    fi
+    gnuplot 2>&1 <<GP | { grep -v 'empty y range' || true; } >&2  # constant curves are fine
 set terminal pngcairo size 900,540 noenhanced
 set output '$out/$key.png'
-set title '$label'
+set title "$label${note:+\\n$note}"
 set xlabel 'step'
 set ylabel '$label'
 set grid

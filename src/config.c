@@ -335,45 +335,67 @@ void config_defaults(Config *c) {
         }
 }
 
+#define MAX_INCLUDE_DEPTH 8  // guards against include cycles
+
 typedef struct {
     Config *c;
     const char *path;
+    int depth;
     Err *e;
-    bool failed;
+    bool failed, nested;  // nested: the error is an included file's and already names its place
 } FileCtx;
+
+static int load_file(Config *c, const char *path, int depth, Err *e);
+
+// "include = FILE" before the first [section] loads FILE (relative to this file) first, so what follows
+// overrides it: a study config is a shared base plus a few keys.
+static int include_file(FileCtx *ctx, const char *value) {
+    if (!*value) return err_set(ctx->e, " include needs a file name");
+    if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
+        return err_set(ctx->e, " include '%s': more than %d nested includes (a cycle?)", value, MAX_INCLUDE_DEPTH);
+    char path[2 * CONFIG_STR];
+    const char *slash = strrchr(ctx->path, '/');
+    if (value[0] == '/' || !slash) snprintf(path, sizeof path, "%s", value);
+    else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(ctx->e, " include '%s': cannot open %s: %s", value, path, strerror(errno));
+    fclose(f);
+    ctx->nested = true;
+    return load_file(ctx->c, path, ctx->depth + 1, ctx->e);
+}
 
 static int on_ini_entry(void *user, const char *section, const char *key, const char *value) {
     FileCtx *ctx = user;
     if (ctx->failed) return 1;  // keep only the first error
-    if (!*section) {
-        err_set(ctx->e, "key '%s' outside any [section]", key);
-        ctx->failed = true;
-        return 0;
-    }
-    if (assign(ctx->c, section, key, value, "", ctx->e)) {
-        ctx->failed = true;
-        return 0;
-    }
-    return 1;
+    int rc;
+    if (!*section && !strcmp(key, "include")) rc = include_file(ctx, value);
+    else if (!*section) rc = err_set(ctx->e, " key '%s' outside any [section]; expected [section] first, or include = FILE", key);
+    else rc = assign(ctx->c, section, key, value, "", ctx->e);
+    if (rc) ctx->failed = true;
+    else ctx->nested = false;
+    return !rc;
 }
 
-int config_load_file(Config *c, const char *path, Err *e) {
+static int load_file(Config *c, const char *path, int depth, Err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return err_set(e, "%s: cannot open config file: %s", path, strerror(errno));
-    FileCtx ctx = {c, path, e, false};
+    FileCtx ctx = {c, path, depth, e, false, false};
     int line = ini_parse_file(f, on_ini_entry, &ctx);
     fclose(f);
     if (line == 0) {
-        snprintf(c->source, sizeof c->source, "%s", path);
+        if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
         return 0;
     }
     if (line < 0) return err_set(e, "%s: cannot read config file", path);
     if (!ctx.failed) return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
+    if (ctx.nested) return -1;
     // assign() wrote "': ..." with an empty place; put the file and line in front.
     char msg[sizeof e->msg];
     snprintf(msg, sizeof msg, "%s", e->msg[0] == ':' ? e->msg + 1 : e->msg);
     return err_set(e, "%s:%d:%s", path, line, msg);
 }
+
+int config_load_file(Config *c, const char *path, Err *e) { return load_file(c, path, 0, e); }
 
 int config_set(Config *c, const char *assignment, Err *e) {
     char where[320];

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -152,4 +153,60 @@ Test(config, model_type_presets) {
     cr_expect(c.model.attention_bias);
     cr_expect(!c.model.qk_norm);
     cr_expect_str_eq(config_enum_name("model", "type", c.model.type), "qwen2");
+}
+
+// Writes text to dir/name and returns the path (for the include tests).
+static const char *write_in(const char *dir, const char *name, const char *text) {
+    static char path[4][160];
+    static int slot;
+    char *p = path[slot++ % 4];
+    snprintf(p, sizeof path[0], "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static char *include_dir(void) {
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/rlvr-inc-%d", getpid());
+    mkdir(dir, 0755);
+    return dir;
+}
+
+Test(config, include_loads_base_relative_to_file_then_overrides) {
+    Config c;
+    Err e = {{0}};
+    char *dir = include_dir();
+    write_in(dir, "base.ini", "[model]\nhidden_size = 32\n[train]\nlr = 3e-4\nsteps = 7\n");
+    const char *top = write_in(dir, "top.ini", "include = base.ini\n[train]\nlr = 1e-5\n[algo]\nname = gspo\n");
+    cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.model.hidden_size, 32);
+    cr_expect_eq(c.train.steps, 7);
+    cr_expect_float_eq(c.train.lr, 1e-5, 1e-20);
+    cr_expect_float_eq(c.algo.eps_low, 3e-4, 1e-18, "the preset still follows the final algo.name");
+    cr_expect_str_eq(c.source, top);
+}
+
+Test(config, include_errors_name_the_file_and_line_at_fault) {
+    Config c;
+    Err e = {{0}};
+    char *dir = include_dir();
+    write_in(dir, "bad.ini", "[train]\n\nsteps = ten\n");
+    const char *top = write_in(dir, "top.ini", "include = bad.ini\n");
+    cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "bad.ini:3: [train] steps = 'ten'") && !strstr(e.msg, "top.ini"), "%s", e.msg);
+
+    top = write_in(dir, "top.ini", "# a comment\ninclude = missing.ini\n");
+    cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "top.ini:2: include 'missing.ini': cannot open"), "%s", e.msg);
+
+    write_in(dir, "loop.ini", "include = loop.ini\n");
+    cr_assert_eq(config_resolve(&c, write_in(dir, "top.ini", "include = loop.ini\n"), NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "loop.ini:1: include 'loop.ini': more than 8 nested includes"), "%s", e.msg);
+
+    cr_assert_eq(config_resolve(&c, write_in(dir, "top.ini", "[train]\nsteps = 3\ninclude = x.ini\n"), NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, ":3: unknown key 'include' in [train]"), "%s", e.msg);
+    cr_assert_eq(config_resolve(&c, write_in(dir, "top.ini", "steps = 3\n"), NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "top.ini:1: key 'steps' outside any [section]"), "%s", e.msg);
 }
