@@ -12,8 +12,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=x86-64-v2 -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -fopenmp -lm
-# The revision recorded in checkpoints: only checkpoint.o sees it, so a commit does not rebuild everything.
-REV_FLAG := -DRLVR_GIT_REV='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
+# The revision recorded in checkpoints ("-dirty" with uncommitted changes to tracked files): only
+# revision.o sees it, and it is rebuilt when the revision changes.
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git rev-parse -q HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD -- 2>/dev/null && echo -dirty)
 ifeq ($(SAN),1)
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDLIBS += -fsanitize=address,undefined
@@ -64,7 +65,10 @@ $(BUILD)/rlvr: $(OBJS)
 FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' > $(FLAGS_STAMP))
 
-$(BUILD)/src/checkpoint.o: CFLAGS += $(REV_FLAG)
+REV_STAMP := $(BUILD)/.revision
+$(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP))
+$(BUILD)/src/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"'
+$(BUILD)/src/revision.o: $(REV_STAMP)
 $(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP) | $(BUILD)/src
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<

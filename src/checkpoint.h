@@ -17,10 +17,6 @@
 
 #define CHECKPOINT_FORMAT_VERSION 1
 
-#ifndef RLVR_GIT_REV
-#define RLVR_GIT_REV "unknown"
-#endif
-
 // Everything besides weights and moments that a bit-exact resume needs (the RNG is counter-based, so
 // its "state" is the seeds plus the step and data cursor).
 typedef struct {
@@ -35,7 +31,7 @@ typedef struct {
 typedef struct {
     const char *kind;         // "init", "sft" or "train"
     const char *config_text;  // the resolved config (config_to_string)
-    const char *git_rev;      // RLVR_GIT_REV
+    const char *git_rev;      // rlvr_revision(), or another name in tests
     int world_size;
 } CheckpointMeta;
 

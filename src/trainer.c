@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "dist.h"
+#include "revision.h"
 #include "reward.h"
 #include "run_dir.h"
 
@@ -54,7 +55,7 @@ static void dump_first_gradient(const Trainer *t) {
     if (!path || t->opt.step != 0 || !dist_is_root()) return;
     Model view = t->model;
     view.params = t->grad;
-    CheckpointMeta meta = {"gradient", t->config_text, RLVR_GIT_REV, dist_size()};
+    CheckpointMeta meta = {"gradient", t->config_text, rlvr_revision(), dist_size()};
     Err e;
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
 }
@@ -108,7 +109,7 @@ static int setup_reference(Trainer *t, bool resume, Err *e) {
     memcpy(t->ref.params, t->model.params, t->model.n_params * sizeof *t->ref.params);
     int rc = 0;
     if (dist_is_root()) {
-        CheckpointMeta meta = {"reference", t->config_text, RLVR_GIT_REV, dist_size()};
+        CheckpointMeta meta = {"reference", t->config_text, rlvr_revision(), dist_size()};
         rc = checkpoint_save(path, &t->ref, NULL, NULL, &meta, e);
     }
     return root_then_share(rc, e);
@@ -182,7 +183,7 @@ static int save_checkpoint(Trainer *t, Err *e) {
     if (dist_is_root()) {
         char path[4096];
         checkpoint_path(path, sizeof path, t->run_dir, t->st.step);
-        CheckpointMeta meta = {t->kind == TRAIN_SFT ? "sft" : "train", t->config_text, RLVR_GIT_REV, dist_size()};
+        CheckpointMeta meta = {t->kind == TRAIN_SFT ? "sft" : "train", t->config_text, rlvr_revision(), dist_size()};
         rc = checkpoint_save(path, &t->model, &t->opt, &t->st, &meta, e);
         if (!rc) rc = checkpoint_prune(t->run_dir, t->cfg.checkpoint.keep, e);
         if (!rc) metrics_log(&t->mt, "step %lld: saved %s", (long long)t->st.step, path);
