@@ -2,7 +2,8 @@
 # The length-dynamics study: one supervised warm start, then every algorithm x every seed with the same
 # budget (configs/study/<algo>.ini), then figures of the seed-mean curves and a table of the results.
 #   launch/study.sh [--runs DIR] [--out DIR] [--np N] [--algos "A B ..."] [--seeds "S ..."] [--set k=v ...]
-# Defaults: --runs runs/study, --out results/length-dynamics, --np 2, all six algorithms, seeds 1 2 3.
+# Defaults: --runs runs/study, --out results/length-dynamics, --np 2, seeds 1 2 3, the six algorithms and
+# three controls (configs/study/*_clip.ini, dapo_no_dynsamp.ini). RLVR names the binary (build/rlvr).
 # --set applies to every stage (e.g. a smaller budget). Finished runs (DIR/<algo>/seed<S>/wall_s) are kept,
 # unfinished ones start over, so an interrupted study continues where it stopped.
 # Writes OUT/table.md (final held-out accuracy and length, clip fractions, rollouts, wall time; mean ± std
@@ -11,7 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command_line="launch/study.sh${*:+ $*}"
 runs=$root/runs/study out=$root/results/length-dynamics np=2
-algos="grpo dapo gspo luspo grpo_lambda sspo" seeds="1 2 3"
+algos="grpo dapo gspo luspo grpo_lambda sspo gspo_luspo_clip luspo_gspo_clip dapo_no_dynsamp" seeds="1 2 3"
+rlvr=${RLVR:-$root/build/rlvr}
 sets=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
         --algos) algos=$2; shift 2 ;;
         --seeds) seeds=$2; shift 2 ;;
         --set) sets+=(--set "$2"); shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "study.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -29,7 +31,7 @@ for a in $algos; do
     [ -f "$root/configs/study/$a.ini" ] || { echo "study.sh: no configs/study/$a.ini for algorithm '$a'" >&2; exit 2; }
 done
 for s in $seeds; do [[ "$s" =~ ^[0-9]+$ ]] || { echo "study.sh: seed '$s': expected a non-negative integer" >&2; exit 2; }; done
-local_sh=(bash "$root/launch/local.sh")
+local_sh=(env RLVR="$rlvr" bash "$root/launch/local.sh")
 
 # One training stage into a fresh run directory, timed; wall_s marks it finished.
 run_stage() {
@@ -93,14 +95,21 @@ ini_value() { awk -F' = ' -v s="[$2]" -v k="$3" '/^\[/ { in_s = ($0 == s) } in_s
     done
 } > "$out/runs.tsv"
 
-# A markdown table of one eval.jsonl key (seed means) per algorithm and evaluation step; $3 formats a value.
+# A markdown table of one eval.jsonl key (seed means, times $3, suffix $4) per algorithm and evaluation step.
 eval_table() {
     local first=${algos%% *}
     printf '\n%s:\n\n| algorithm |%s\n|---|%s\n' "$2" "$(jq -r '" step \(.step) |"' "$runs/mean/$first/eval.jsonl" | tr -d '\n')" \
         "$(jq -r '"---|"' "$runs/mean/$first/eval.jsonl" | tr -d '\n')"
     for a in $algos; do
-        echo "| $a |$(jq -r --arg k "$1" ".[\$k] | $3 | \" \\(.) |\"" "$runs/mean/$a/eval.jsonl" | tr -d '\n')"
+        echo "| $a |$(jq -r --arg k "$1" '.[$k]' "$runs/mean/$a/eval.jsonl" | awk -v x="$3" -v u="$4" '{ printf " %.1f%s |", $1 * x, u }')"
     done
+}
+
+# The code revisions that made the runs, from their last checkpoints (one, unless the study was resumed).
+revisions() {
+    for d in "$runs/warm" $(for a in $algos; do for s in $seeds; do echo "$runs/$a/seed$s"; done; done); do
+        "$rlvr" ckpt info "$(ls "$d"/ckpt/step-*.h5 | sort | tail -n 1)" | sed -n 's/^git_revision //p'
+    done | sort | uniq -c | awk '{ printf "%s%s (%d runs)", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 # The table: mean ± std (unbiased) over seeds.
@@ -108,7 +117,7 @@ eval_table() {
     echo "# Length-dynamics study: results"
     echo
     echo "Made by \`$command_line\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n 1)),"
-    echo "revision $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown). Mean ± std over seeds $seeds;"
+    echo "revision $(revisions) (as recorded in the runs' checkpoints). Mean ± std over seeds $seeds;"
     echo "held-out numbers are the last evaluation (\`eval.jsonl\`), clip fractions the mean over all steps."
     echo
     echo "| algorithm | held-out accuracy, greedy | held-out accuracy, sampled | held-out length, start → end (tokens) | clip fraction, tokens | clip fraction, sequences/segments | rollouts | wall time (s) |"
@@ -127,8 +136,8 @@ eval_table() {
                     100 * m(a, 8), 100 * sd(a, 8), m(a, 9), m(a, 10), sd(a, 10)
             }
         }' "$out/runs.tsv"
-    eval_table sampled_length_mean "Held-out response length (sampled, tokens; mean over seeds) at each evaluation" '. * 10 | round / 10'
-    eval_table sampled_accuracy "Held-out accuracy (sampled; mean over seeds) at each evaluation" '"\(. * 1000 | round / 10)%"'
+    eval_table sampled_length_mean "Held-out response length (sampled, tokens; mean over seeds) at each evaluation" 1 ""
+    eval_table sampled_accuracy "Held-out accuracy (sampled; mean over seeds) at each evaluation" 100 "%"
     echo
     echo "Figures (seed means, one line per algorithm): $(cd "$out" && ls figures/*.png | paste -sd' ')."
 } > "$out/table.md"
