@@ -12,7 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command_line="launch/study.sh${*:+ $*}"
 runs=$root/runs/study out=$root/results/length-dynamics np=2
-algos="grpo dapo gspo luspo grpo_lambda sspo gspo_luspo_clip luspo_gspo_clip dapo_no_dynsamp" seeds="1 2 3"
+controls="gspo_luspo_clip luspo_gspo_clip dapo_no_dynsamp"  # each changes one thing of gspo, luspo or dapo
+algos="grpo dapo gspo luspo grpo_lambda sspo $controls" seeds="1 2 3"
 rlvr=${RLVR:-$root/build/rlvr}
 sets=()
 while [ $# -gt 0 ]; do
@@ -68,14 +69,26 @@ mean_of_seeds() {
 rm -rf "$runs/mean"
 for a in $algos; do
     mkdir -p "$runs/mean/$a"
-    mean_of_seeds "$runs/$a"/seed*/metrics.jsonl > "$runs/mean/$a/metrics.jsonl"
-    mean_of_seeds "$runs/$a"/seed*/eval.jsonl > "$runs/mean/$a/eval.jsonl"
+    for f in metrics eval; do
+        mean_of_seeds $(for s in $seeds; do echo "$runs/$a/seed$s/$f.jsonl"; done) > "$runs/mean/$a/$f.jsonl"
+    done
 done
-mkdir -p "$out"
+
+# Figures: the algorithms in figures/, the controls next to what they change in figures/controls/.
+in_list() { [[ " $2 " == *" $1 "* ]]; }
+plot_means() {
+    local dir=$1; shift
+    [ $# -gt 0 ] || return 0
+    bash "$root/launch/plot.sh" --out "$dir" --note "$command_line (mean of seeds $seeds)" \
+        $(for a in "$@"; do echo "$runs/mean/$a"; done) > /dev/null
+}
+main=() ctrl=()
+for a in $algos; do if in_list "$a" "$controls"; then ctrl+=("$a"); else main+=("$a"); fi; done
 rm -rf "$out/figures"
-# shellcheck disable=SC2086
-bash "$root/launch/plot.sh" --out "$out/figures" --note "$command_line (mean of seeds $seeds)" \
-    $(for a in $algos; do echo "$runs/mean/$a"; done) > /dev/null
+plot_means "$out/figures" "${main[@]}"
+# shellcheck disable=SC2046
+[ ${#ctrl[@]} -eq 0 ] ||
+    plot_means "$out/figures/controls" $(for a in gspo luspo dapo; do in_list "$a" "$algos" && echo "$a"; done) "${ctrl[@]}"
 
 # One row per run: the final held-out evaluation, the mean clip fractions and the rollouts generated.
 ini_value() { awk -F' = ' -v s="[$2]" -v k="$3" '/^\[/ { in_s = ($0 == s) } in_s && $1 == k { print $2 }' "$1"; }
@@ -140,6 +153,7 @@ revisions() {
     eval_table sampled_accuracy "Held-out accuracy (sampled; mean over seeds) at each evaluation" 100 "%"
     echo
     echo "Figures (seed means, one line per algorithm): $(cd "$out" && ls figures/*.png | paste -sd' ')."
+    [ ${#ctrl[@]} -eq 0 ] || echo "The controls next to what they change: figures/controls/ (the same names)."
 } > "$out/table.md"
 echo
 cat "$out/table.md"
