@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { K_INT, K_I64, K_DOUBLE, K_BOOL, K_STR, K_ENUM } KeyType;
 
@@ -357,9 +358,9 @@ static int include_file(FileCtx *ctx, const char *value) {
     const char *slash = strrchr(ctx->path, '/');
     if (value[0] == '/' || !slash) snprintf(path, sizeof path, "%s", value);
     else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(ctx->e, " include '%s': cannot open %s: %s", value, path, strerror(errno));
-    fclose(f);
+    struct stat st;
+    if (stat(path, &st)) return err_set(ctx->e, " include '%s': cannot open %s: %s", value, path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return err_set(ctx->e, " include '%s': %s is not a regular file", value, path);
     ctx->nested = true;
     return load_file(ctx->c, path, ctx->depth + 1, ctx->e);
 }

@@ -201,6 +201,9 @@ Test(config, include_errors_name_the_file_and_line_at_fault) {
     cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), -1);
     cr_expect(strstr(e.msg, "top.ini:2: include 'missing.ini': cannot open"), "%s", e.msg);
 
+    cr_assert_eq(config_resolve(&c, write_in(dir, "top.ini", "include = /dev/zero\n"), NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "top.ini:1: include '/dev/zero': /dev/zero is not a regular file"), "%s", e.msg);
+
     write_in(dir, "loop.ini", "include = loop.ini\n");
     cr_assert_eq(config_resolve(&c, write_in(dir, "top.ini", "include = loop.ini\n"), NULL, 0, &e), -1);
     cr_expect(strstr(e.msg, "loop.ini:1: include 'loop.ini': more than 8 nested includes"), "%s", e.msg);
