@@ -82,7 +82,7 @@ static int bench(const ConfigArgs *args, int new_tokens, int prompt_len, Err *e)
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
-    int rc = tok ? 0 : -1;
+    int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
     size_t weight_bytes = m.n_params * sizeof(float);
     if (rc == 0) {
         size_t buf = 4 * weight_bytes > ((size_t)512 << 20) ? 4 * weight_bytes : ((size_t)512 << 20);

@@ -60,6 +60,7 @@ static void print_usage(const Model *m, const int64_t *count, int64_t tokens, FI
 static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e) {
     Tokenizer *tok = tokenizer_create(&c->tokenizer, e);
     if (!tok) return -1;
+    if (tokenizer_fits_model(tok, m->cfg.vocab_size, e)) return tokenizer_free(tok), -1;
     Task *task = task_create(c, e);
     if (!task) return tokenizer_free(tok), -1;
     int64_t n = task_split_size(task, SPLIT_EVAL);

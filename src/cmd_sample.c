@@ -237,7 +237,8 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
     TRY(model_load_path(&m, a->ckpt, e));
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     Prompts p = {0};
-    int rc = tok ? read_prompts(a->prompts, tok, m.cfg.vocab_size, &p, e) : -1;
+    int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
+    if (rc == 0) rc = read_prompts(a->prompts, tok, m.cfg.vocab_size, &p, e);
     char *text = NULL;
     size_t len = 0;
     // Sampling failures can differ between ranks: agree on the outcome before the collective gather.

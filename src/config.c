@@ -54,6 +54,10 @@ static const Key KEYS[] = {
 
     {"tokenizer", "type", K_ENUM, F(tokenizer.type), 0, 0, ENUM("byte", "bpe"), "byte", "byte-level or Hugging Face BPE"},
     {"tokenizer", "path", K_STR, F(tokenizer.path), 0, 0, 0, "", "tokenizer.json (bpe)"},
+    {"tokenizer", "bos_token", K_STR, F(tokenizer.bos_token), 0, 0, 0, "<|endoftext|>",
+     "bpe: token put before every prompt (Qwen has no BOS; its config's bos_token_id is <|endoftext|>)"},
+    {"tokenizer", "eos_token", K_STR, F(tokenizer.eos_token), 0, 0, 0, "<|im_end|>", "bpe: token that ends a response"},
+    {"tokenizer", "pad_token", K_STR, F(tokenizer.pad_token), 0, 0, 0, "<|endoftext|>", "bpe: padding token"},
 
     {"task", "name", K_STR, F(task.name), 0, 0, 0, "arith", "embedded task or dataset verifier"},
     {"task", "ops", K_STR, F(task.ops), 0, 0, 0, "add,mul", "arith operations"},

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     TokenizerType type;
     char path[CONFIG_STR];  // tokenizer.json for bpe
+    char bos_token[64], eos_token[64], pad_token[64];  // bpe: special added tokens by content
 } TokenizerConfig;
 
 typedef struct {

@@ -191,6 +191,11 @@ static void mark_segments(const Trainer *t, const SegDelims *delims, const Respo
     for (int k = 0; k < r->n_tokens; k++) {
         if (used + 256 > cap) bytes = xrealloc(bytes, cap *= 2);
         int nb = tokenizer_token_bytes(t->tok, r->tokens[k], bytes + used, cap - used);
+        if (nb > 0 && used + (size_t)nb > cap) {  // a BPE token longer than the room left: grow, copy again
+            while (used + (size_t)nb > cap) cap *= 2;
+            bytes = xrealloc(bytes, cap);
+            tokenizer_token_bytes(t->tok, r->tokens[k], bytes + used, cap - used);
+        }
         used += nb > 0 ? (size_t)nb : 0;
         tok_end[k] = (int64_t)used;
     }

@@ -1,9 +1,12 @@
-// Byte-level tokenizer: ids 0-255 are the bytes themselves, then the special tokens below. Encoding never
-// produces a special token (text cannot inject EOS); decoding renders specials as their names.
+// Tokenizer dispatch (byte-level here, Hugging Face BPE in tokenizer_bpe.c) and the byte-level tokenizer: ids
+// 0-255 are the bytes themselves, then the special tokens below. Neither tokenizer's encode ever produces a
+// special token (text cannot inject EOS); decoding renders specials as their names.
 #include "tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "tokenizer_bpe.h"
 
 #define BYTE_TOKENS 256
 
@@ -13,31 +16,41 @@ static const char *const SPECIAL_NAMES[] = {"<|bos|>", "<|eos|>",  "<|pad|>",  "
 #define N_SPECIAL ((int)(sizeof SPECIAL_NAMES / sizeof SPECIAL_NAMES[0]))
 
 struct Tokenizer {
-    TokenizerType type;
     int vocab_size;
+    int32_t bos, eos, pad;
+    Bpe *bpe;  // NULL for the byte-level tokenizer
 };
 
 Tokenizer *tokenizer_create(const TokenizerConfig *cfg, Err *e) {
-    if (cfg->type != TOKENIZER_BYTE) {
-        err_set(e, "[tokenizer] type = bpe (%s): the Hugging Face BPE tokenizer is not built yet; use type = byte",
-                cfg->path);
-        return NULL;
-    }
     Tokenizer *t = xcalloc(1, sizeof *t);
-    t->type = cfg->type;
+    if (cfg->type == TOKENIZER_BPE) {
+        if (!(t->bpe = bpe_load(cfg, &t->bos, &t->eos, &t->pad, e))) return free(t), NULL;
+        t->vocab_size = bpe_vocab_size(t->bpe);
+        return t;
+    }
     t->vocab_size = BYTE_TOKENS + N_SPECIAL;
+    t->bos = BYTE_TOKENS + 0, t->eos = BYTE_TOKENS + 1, t->pad = BYTE_TOKENS + 2;
     return t;
 }
 
-void tokenizer_free(Tokenizer *t) { free(t); }
+void tokenizer_free(Tokenizer *t) {
+    if (t) bpe_free(t->bpe);
+    free(t);
+}
 
 int tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
-int32_t tokenizer_bos(const Tokenizer *t) { return (void)t, BYTE_TOKENS + 0; }
-int32_t tokenizer_eos(const Tokenizer *t) { return (void)t, BYTE_TOKENS + 1; }
-int32_t tokenizer_pad(const Tokenizer *t) { return (void)t, BYTE_TOKENS + 2; }
+int32_t tokenizer_bos(const Tokenizer *t) { return t->bos; }
+int32_t tokenizer_eos(const Tokenizer *t) { return t->eos; }
+int32_t tokenizer_pad(const Tokenizer *t) { return t->pad; }
+
+int tokenizer_fits_model(const Tokenizer *t, int model_vocab_size, Err *e) {
+    if (t->vocab_size <= model_vocab_size) return 0;
+    return err_set(e, "[model] vocab_size = %d is smaller than the tokenizer's %d tokens", model_vocab_size,
+                   t->vocab_size);
+}
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int *n, Err *e) {
-    (void)t;
+    if (t->bpe) return bpe_encode(t->bpe, text, len, ids, n, e);
     if (len > (size_t)INT32_MAX) return err_set(e, "text of %zu bytes is too long to tokenize", len);
     int32_t *x = xmalloc((len ? len : 1) * sizeof *x);
     for (size_t i = 0; i < len; i++) x[i] = (unsigned char)text[i];
@@ -47,6 +60,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int32_t *
 }
 
 int tokenizer_token_bytes(const Tokenizer *t, int32_t id, char *buf, size_t cap) {
+    if (t->bpe) return bpe_token_bytes(t->bpe, id, buf, cap);
     if (id < 0 || id >= t->vocab_size) return -1;
     if (id < BYTE_TOKENS) {
         if (cap >= 1) buf[0] = (char)id;

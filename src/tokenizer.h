@@ -1,4 +1,4 @@
-// Tokenizer interface: byte-level (embedded tasks) now, Hugging Face BPE later behind the same calls.
+// Tokenizer interface: byte-level (embedded tasks) or Hugging Face byte-level BPE (tokenizer.json).
 // CONTRACT shared by the sampler, tasks, trainer and SSPO segmentation.
 #ifndef RLVR_TOKENIZER_H
 #define RLVR_TOKENIZER_H
@@ -17,8 +17,11 @@ int tokenizer_vocab_size(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t);
 int32_t tokenizer_eos(const Tokenizer *t);
 int32_t tokenizer_pad(const Tokenizer *t);
+// 0 when every token id is a row of a model with model_vocab_size rows, else -1 naming both sizes.
+int tokenizer_fits_model(const Tokenizer *t, int model_vocab_size, Err *e);
 
-// Text to ids (no BOS/EOS added); *ids malloc'd. Lossless: decode(encode(s)) == s for any bytes.
+// Text to ids (no BOS/EOS added; never a special token); *ids malloc'd. Lossless: decode(encode(s)) == s for
+// any bytes.
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int *n, Err *e);
 // Ids to text (malloc'd, NUL-terminated, length in *len); special tokens render as their names.
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int n, size_t *len);

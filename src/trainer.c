@@ -118,9 +118,7 @@ static int setup_reference(Trainer *t, bool resume, Err *e) {
 static int setup_weights(Trainer *t, const TrainArgs *a, Err *e) {
     TRY(model_create(&t->model, &t->cfg.model, e));
     adamw_init(&t->opt, t->model.n_params);
-    if (tokenizer_vocab_size(t->tok) > t->cfg.model.vocab_size)
-        return err_set(e, "[model] vocab_size = %d is smaller than the tokenizer's %d tokens", t->cfg.model.vocab_size,
-                       tokenizer_vocab_size(t->tok));
+    TRY(tokenizer_fits_model(t->tok, t->cfg.model.vocab_size, e));
     t->st = (TrainState){.train_seed = t->cfg.train.seed, .rollout_seed = t->cfg.rollout.seed};
     if (a->resume) {
         char path[4096];
