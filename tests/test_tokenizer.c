@@ -67,11 +67,3 @@ Test(tokenizer, text_never_encodes_to_a_special_token) {
     free(ids);
     tokenizer_free(t);
 }
-
-Test(tokenizer, bpe_without_implementation_is_a_clear_error) {
-    TokenizerConfig cfg = {.type = TOKENIZER_BPE};
-    strcpy(cfg.path, "tok.json");
-    Err e = {{0}};
-    cr_expect_null(tokenizer_create(&cfg, &e));
-    cr_expect(strstr(e.msg, "BPE") != NULL, "%s", e.msg);
-}
