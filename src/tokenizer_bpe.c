@@ -423,6 +423,32 @@ static void emit(Enc *x, int32_t id) {
     x->ids[x->n++] = id;
 }
 
+static int32_t rank_of(const Bpe *b, int32_t left, int32_t right, int32_t *merged) {
+    uint32_t slot = pair_slot(b, pair_of(left, right));
+    if (!b->pair_key[slot]) return INT32_MAX;
+    if (merged) *merged = b->pair_merged[slot];
+    return b->pair_rank[slot];
+}
+
+// Merges, left to right from `first`, every occurrence of the pair (l, r) of rank `rank`, as HF's merge queue
+// would, stopping early when a new neighbour pair outranks it (the caller then looks again); returns the new length.
+static size_t merge_pass(const Bpe *b, int32_t *w, size_t m, size_t first, int32_t l, int32_t r, int32_t rank,
+                         int32_t merged) {
+    size_t out = first;
+    bool stop = false;
+    for (size_t i = first; i < m;) {
+        if (stop || i + 1 >= m || w[i] != l || w[i + 1] != r) {
+            w[out++] = w[i++];
+            continue;
+        }
+        w[out] = merged;
+        stop = (out > 0 && rank_of(b, w[out - 1], merged, NULL) < rank) ||
+               (i + 2 < m && rank_of(b, merged, w[i + 2], NULL) < rank);
+        out++, i += 2;
+    }
+    return out;
+}
+
 // One pre-token: its bytes' tokens, then the lowest-ranked adjacent pair merged (leftmost first) until none is left.
 static void encode_piece(const Bpe *b, Enc *x, const char *s, size_t len) {
     int32_t whole = b->ignore_merges && len < INT_MAX ? vocab_find(b, s, (int)len) : -1;
@@ -435,14 +461,11 @@ static void encode_piece(const Bpe *b, Enc *x, const char *s, size_t len) {
         size_t best = m;
         int32_t best_rank = INT32_MAX, best_id = -1;
         for (size_t i = 0; i + 1 < m; i++) {
-            uint32_t slot = pair_slot(b, pair_of(w[i], w[i + 1]));
-            if (b->pair_key[slot] && b->pair_rank[slot] < best_rank)
-                best = i, best_rank = b->pair_rank[slot], best_id = b->pair_merged[slot];
+            int32_t merged, rank = rank_of(b, w[i], w[i + 1], &merged);
+            if (rank < best_rank) best = i, best_rank = rank, best_id = merged;
         }
         if (best == m) break;
-        w[best] = best_id;
-        memmove(w + best + 1, w + best + 2, (m - best - 2) * sizeof *w);
-        m--;
+        m = merge_pass(b, w, m, best, w[best], w[best + 1], best_rank, best_id);
     }
     for (size_t i = 0; i < m; i++) emit(x, w[i]);
 }

@@ -8,6 +8,7 @@ Trains a small byte-level BPE with the Qwen2 pre-tokenizer using Hugging Face `t
 """
 import json
 import os
+import unicodedata
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers, decoders
 
@@ -53,11 +54,13 @@ def main():
         "x² ≤ ∞", "mixed 123abc 中文 😀 end",
         "<|im_end|>", "Answer: 4<|im_end|>", "<|im_start|>user\nhi<|im_end|>\n", "<|endoftext|><|endoftext|>",
         "<|im_end", "\u00a0non-breaking\u00a0space", "tab\tseparated\tvalues", "trailing space ",
-        "!!!???...", "a\u0301 decomposed is kept? no: NFC text only",
+        "!!!???...",
+        # Long pieces: many merges of the same pair in one word (rlvr merges them in one pass).
+        "theanswer" * 200, "a" * 1000, " " * 300 + "x", "1+1=2\n" * 50, "Answer:" * 100, "ab" * 500 + "ba" * 500,
+        " ".join(CORPUS[:40]),
     ]
     # Only NFC text: rlvr skips the NFC normalizer so that decode(encode(s)) == s for every input.
-    import unicodedata
-    cases = [c for c in cases if unicodedata.normalize("NFC", c) == c]
+    assert all(unicodedata.normalize("NFC", c) == c for c in cases)
     with open(os.path.join(out, "cases.jsonl"), "w", encoding="utf-8") as f:
         for c in cases:
             f.write(json.dumps({"text": c, "ids": tok.encode(c, add_special_tokens=False).ids},

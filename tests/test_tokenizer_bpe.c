@@ -72,7 +72,7 @@ static char *slurp(const char *path, size_t *len) {
 static int check_cases(const Tokenizer *t) {
     FILE *f = fopen(CASES, "r");
     cr_assert(f);
-    char line[8192];
+    char line[65536];
     int n_cases = 0;
     while (fgets(line, sizeof line, f)) {
         cJSON *c = cJSON_Parse(line);
