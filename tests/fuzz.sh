@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang -fsanitize=fuzzer,address,undefined) and runs each for SECONDS.
-# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset; default all)
+# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer; default all)
 # Seeds: tests/fuzz_corpus/<target>/ (read only); new inputs go to a scratch directory.
 # Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
 set -euo pipefail
@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-10}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset tokenizer)
 OUT=${FUZZ_BUILD:-$ROOT/build/fuzz}
 mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
@@ -18,8 +18,10 @@ declare -A SRCS=(
     [verify]="src/verify.c src/verify_norm.c src/verify_num.c"
     [dataset]="src/dataset.c src/jsonl.c src/rng.c src/error.c"
     [config]="src/config.c src/error.c"
+    [tokenizer]="src/tokenizer.c src/tokenizer_bpe.c src/error.c"
 )
-declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm")
+declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"
+                 [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm")
 for t in "${TARGETS[@]}"; do
     [ -n "${SRCS[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (expected: ${!SRCS[*]})" >&2; exit 2; }
     echo "== build fuzz_$t"
