@@ -32,9 +32,9 @@ ifeq ($(CUDA),1)
   CU_OBJS := $(CU_SRCS:kernels/%.cu=$(BUILD)/kernels/%.o)
 endif
 
-SRCS     := $(wildcard src/*.c)
+SRCS     := $(wildcard src/*/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/src/%.o) $(CU_OBJS)
-LIB_OBJS := $(filter-out $(BUILD)/src/rlvr.o,$(OBJS))
+LIB_OBJS := $(filter-out $(BUILD)/src/cli/rlvr.o,$(OBJS))
 TEST_SRCS:= $(wildcard tests/test_*.c)
 TEST_OBJS:= $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
@@ -67,10 +67,11 @@ $(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FL
 
 REV_STAMP := $(BUILD)/.revision
 $(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP))
-$(BUILD)/src/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"'
-$(BUILD)/src/revision.o: $(REV_STAMP)
-$(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP) | $(BUILD)/src
+$(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"'
+$(BUILD)/src/base/revision.o: $(REV_STAMP)
+$(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP)
 	@echo "  CC    $<"
+	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/%.c $(FLAGS_STAMP) | $(BUILD)/tests
@@ -85,7 +86,7 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs criterion) $(LDLIBS)
 
-$(BUILD)/src $(BUILD)/tests $(BUILD)/kernels:
+$(BUILD)/tests $(BUILD)/kernels:
 	@mkdir -p $@
 
 # Unit tests: one Criterion binary; integration tests: mpirun scripts ending in "N passed, N failed".

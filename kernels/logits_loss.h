@@ -1,12 +1,12 @@
 // CUDA hot loss path over [T, V] logits (fp32 or bf16): per-token log-prob of the target and entropy of
 // softmax(logits / T) in one read (pass 1), and dL/dlogits in a second read + one write (pass 2).
-// Plain C interface; CPU twin: src/logprob.h. Never materialises a [T, V] probability tensor.
+// Plain C interface; CPU twin: src/model/logprob.h. Never materialises a [T, V] probability tensor.
 #ifndef RLVR_LOGITS_LOSS_H
 #define RLVR_LOGITS_LOSS_H
 
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -15,10 +15,10 @@ CC=${FUZZ_CC:-clang}
 FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" $(pkg-config --cflags libcjson))
 declare -A SRCS=(
-    [verify]="src/verify.c src/verify_norm.c src/verify_num.c"
-    [dataset]="src/dataset.c src/jsonl.c src/rng.c src/error.c"
-    [config]="src/config.c src/error.c"
-    [tokenizer]="src/tokenizer.c src/tokenizer_bpe.c src/error.c"
+    [verify]="src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
+    [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c"
+    [config]="src/base/config.c src/base/error.c"
+    [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
 )
 declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"
                  [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm")

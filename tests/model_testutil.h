@@ -5,9 +5,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "config.h"
-#include "model.h"
-#include "rng.h"
+#include "base/config.h"
+#include "model/model.h"
+#include "base/rng.h"
 
 // Model from config overrides; norms and biases get random values too (init gives them 1 and 0).
 static inline void tiny_model(Model *m, const char *const *sets, int n_sets, uint64_t seed) {

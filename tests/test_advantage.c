@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "advantage.h"
+#include "algo/advantage.h"
 
 static AdvParams params(AdvStd std) { return (AdvParams){.std = std, .eps_std = 1e-6, .lambda = 0.2, .alpha = 0.2}; }
 

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "h5io.h"
+#include "io/checkpoint.h"
+#include "io/h5io.h"
 
 static char dir[64];
 

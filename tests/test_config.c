@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "base/config.h"
 
 // Writes text to dir/name and returns the path (valid for the next 3 calls).
 static const char *write_in(const char *dir, const char *name, const char *text) {

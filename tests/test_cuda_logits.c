@@ -1,12 +1,12 @@
-// CUDA log-prob/entropy kernels against their CPU twin (src/logprob.c) on fresh random inputs of odd sizes.
+// CUDA log-prob/entropy kernels against their CPU twin (src/model/logprob.c) on fresh random inputs of odd sizes.
 // Skips with a message when built without CUDA or when no GPU is present (CI).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "logprob.h"
-#include "rng.h"
+#include "model/logprob.h"
+#include "base/rng.h"
 
 #ifdef RLVR_CUDA
 #include <cuda_runtime_api.h>

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "task/dataset.h"
 
 static const char *write_file(const char *text) {
     static char path[128];

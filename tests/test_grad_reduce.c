@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "grad_reduce.h"
-#include "rng.h"
+#include "algo/grad_reduce.h"
+#include "base/rng.h"
 
 Test(grad_reduce, fixed_point_is_exact_for_grid_values) {
     int64_t l[3] = {0};

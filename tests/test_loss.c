@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "advantage.h"
-#include "loss.h"
-#include "rng.h"
+#include "algo/advantage.h"
+#include "algo/loss.h"
+#include "base/rng.h"
 
 static LossParams params_for(const char *algo, const char *const *extra, int n_extra) {
     const char *sets[8] = {algo};

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "train/metrics.h"
 
 static char *read_all(const char *path) {
     FILE *f = fopen(path, "r");

@@ -3,9 +3,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "h5io.h"
-#include "matmul.h"
+#include "io/h5io.h"
+#include "model/matmul.h"
 #include "model_testutil.h"
+#include "io/model_h5.h"
 
 Test(model, tensor_table_names_and_layout) {
     Model m;

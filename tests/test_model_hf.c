@@ -4,8 +4,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "h5io.h"
-#include "model.h"
+#include "io/h5io.h"
+#include "model/model.h"
+#include "io/model_h5.h"
 
 static void compare_with_hf(const char *type) {
     char path[256];

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "optim.h"
+#include "algo/optim.h"
 
 // Two one-element tensors: a matrix (decayed) and a norm weight (not decayed).
 static ModelTensor TABLE[2] = {

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "reward.h"
+#include "task/reward.h"
 
 static Task *arith(void) {
     Config c;

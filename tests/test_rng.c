@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "rng.h"
+#include "base/rng.h"
 
 static void expect_block(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1, uint32_t o0,
                          uint32_t o1, uint32_t o2, uint32_t o3) {

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logprob.h"
-#include "model.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "model/logprob.h"
+#include "model/model.h"
+#include "rollout/sampler.h"
+#include "text/tokenizer.h"
 
 typedef struct {
     Config cfg;

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "segment.h"
+#include "text/segment.h"
 
 Test(segment, ascii_cjk_and_split_delimiters) {
     SegDelims d;

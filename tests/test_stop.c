@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "stop.h"
+#include "rollout/stop.h"
 
 Test(stop, parses_separators_and_escapes) {
     StopList s;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "task.h"
+#include "task/task.h"
 
 static Task *make_task(const char *const *sets, int n, Err *e) {
     Config c;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
-#include "tokenizer.h"
+#include "base/rng.h"
+#include "text/tokenizer.h"
 
 static Tokenizer *byte_tokenizer(void) {
     TokenizerConfig cfg = {.type = TOKENIZER_BYTE};

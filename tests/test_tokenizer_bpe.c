@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rng.h"
-#include "tokenizer.h"
+#include "base/rng.h"
+#include "text/tokenizer.h"
 
 #define FIXTURE "tests/fixtures/bpe/tokenizer.json"
 #define CASES "tests/fixtures/bpe/cases.jsonl"

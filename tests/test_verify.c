@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "verify.h"
+#include "text/verify.h"
 
 typedef struct {
     const char *response, *answer;

@@ -1,0 +1,87 @@
+#include "algo/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void adamw_init(AdamW *o, size_t n_params) {
+    o->n = n_params;
+    o->m = xcalloc(n_params, sizeof *o->m);
+    o->v = xcalloc(n_params, sizeof *o->v);
+    o->step = 0;
+}
+
+void adamw_free(AdamW *o) {
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+AdamWHyper adamw_hyper(const TrainConfig *t) {
+    return (AdamWHyper){t->adam_beta1, t->adam_beta2, t->adam_eps, t->weight_decay};
+}
+
+bool adamw_decays(const ModelTensor *t) { return t->ndim >= 2; }
+
+void adamw_update(AdamW *o, float *params, const float *grad, const ModelTensor *tensors, int n_tensors, double lr,
+                  const AdamWHyper *h) {
+    o->step++;
+    // Loshchilov & Hutter 2019, Algorithm 2 (bias-corrected moments, decoupled decay).
+    double c1 = 1.0 - pow(h->beta1, (double)o->step), c2 = 1.0 - pow(h->beta2, (double)o->step);
+    for (int k = 0; k < n_tensors; k++) {
+        const ModelTensor *t = &tensors[k];
+        double decay = adamw_decays(t) ? lr * h->weight_decay : 0.0;
+        float *p = params + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
+        const float *g = grad + t->offset;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < t->numel; i++) {
+            double gi = g[i], pi = p[i] - decay * p[i];
+            double mi = h->beta1 * m[i] + (1.0 - h->beta1) * gi;
+            double vi = h->beta2 * v[i] + (1.0 - h->beta2) * gi * gi;
+            m[i] = (float)mi;
+            v[i] = (float)vi;
+            p[i] = (float)(pi - lr * (mi / c1) / (sqrt(vi / c2) + h->eps));
+        }
+    }
+}
+
+double lr_at(int64_t step, int64_t total, double peak, int warmup_steps, Schedule schedule, double min_lr_ratio) {
+    if (warmup_steps > 0 && step <= warmup_steps) return peak * (double)step / warmup_steps;
+    if (schedule == SCHEDULE_CONSTANT) return peak;
+    // Cosine decay (Loshchilov & Hutter 2017, SGDR) from peak after warm-up to peak·min_lr_ratio at `total`.
+    int64_t span = total - warmup_steps;
+    double progress = span > 0 ? (double)(step - warmup_steps) / (double)span : 1.0;
+    if (progress > 1) progress = 1;
+    if (progress < 0) progress = 0;
+    double floor_lr = peak * min_lr_ratio;
+    return floor_lr + (peak - floor_lr) * 0.5 * (1.0 + cos(M_PI * progress));
+}
+
+double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_tensors, int *bad_tensor) {
+    double *sums = xmalloc((size_t)(n_tensors ? n_tensors : 1) * sizeof *sums);
+    // One tensor per thread, each summed in element order: the bits do not depend on the thread count.
+#pragma omp parallel for schedule(dynamic)
+    for (int k = 0; k < n_tensors; k++) {
+        const float *g = grad + tensors[k].offset;
+        double s = 0;
+        for (size_t i = 0; i < tensors[k].numel; i++) s += (double)g[i] * g[i];
+        sums[k] = s;
+    }
+    double total = 0;
+    if (bad_tensor) *bad_tensor = -1;
+    for (int k = 0; k < n_tensors; k++) {
+        if (!isfinite(sums[k]) && bad_tensor && *bad_tensor < 0) *bad_tensor = k;
+        total += sums[k];
+    }
+    free(sums);
+    return sqrt(total);
+}
+
+double grad_clip(float *grad, size_t n, double norm, double max_norm) {
+    if (max_norm <= 0 || !(norm > max_norm)) return 1.0;
+    // Global-norm clipping (Pascanu et al. 2013): g ← g · max_norm / ‖g‖.
+    double scale = max_norm / norm;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) grad[i] = (float)(grad[i] * scale);
+    return scale;
+}

@@ -1,0 +1,51 @@
+// AdamW with decoupled weight decay, the learning-rate schedule, and global-norm gradient clipping
+// (DESIGN.md "One RL step": dist_allreduce_sum(grads); clip by global norm; adamw).
+#ifndef RLVR_OPTIM_H
+#define RLVR_OPTIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/error.h"
+#include "model/model.h"
+
+// Optimizer state over the model's contiguous parameter buffer (same offsets as the tensor table).
+typedef struct {
+    size_t n;        // parameters
+    float *m, *v;    // first and second moments
+    int64_t step;    // updates applied so far (bias correction uses step + 1 for the next update)
+} AdamW;
+
+typedef struct {
+    double beta1, beta2, eps, weight_decay;
+} AdamWHyper;
+
+void adamw_init(AdamW *o, size_t n_params);  // zeroed moments, step 0
+void adamw_free(AdamW *o);
+AdamWHyper adamw_hyper(const TrainConfig *t);
+
+// True for tensors that get weight decay: matrices and embeddings (ndim >= 2), not norms or biases.
+bool adamw_decays(const ModelTensor *t);
+
+// One update of every tensor in the table (Loshchilov & Hutter 2019, Alg. 2; PyTorch AdamW):
+//   p ← p − lr·wd·p;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;
+//   p ← p − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + ε),   t = step + 1.
+// float64 arithmetic per element; the result does not depend on the thread count.
+void adamw_update(AdamW *o, float *params, const float *grad, const ModelTensor *tensors, int n_tensors, double lr,
+                  const AdamWHyper *h);
+
+// Learning rate of RL/SFT step `step` (1-based) of `total`: linear warm-up over warmup_steps
+// (peak·step/warmup), then constant or cosine decay from peak to peak·min_lr_ratio at step `total`.
+double lr_at(int64_t step, int64_t total, double peak, int warmup_steps, Schedule schedule, double min_lr_ratio);
+
+// Global L2 norm of an (already all-reduced) gradient, accumulated in float64 in table order, each
+// tensor in element order, so every rank computes the same bits. When the norm is not finite,
+// *bad_tensor is the index of the first tensor whose sum of squares is not finite (else -1).
+double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_tensors, int *bad_tensor);
+
+// Scales the gradient so its norm is at most max_norm (max_norm 0 = no clipping); returns the factor.
+double grad_clip(float *grad, size_t n, double norm, double max_norm);
+
+#endif

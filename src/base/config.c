@@ -1,0 +1,527 @@
+#include "base/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+typedef enum { K_INT, K_I64, K_DOUBLE, K_BOOL, K_STR, K_ENUM } KeyType;
+
+typedef struct {
+    const char *section, *key;
+    KeyType type;
+    size_t offset, size;  // size: capacity of K_STR buffers
+    double min, max;      // inclusive range of numbers
+    const char *const *choices;  // K_ENUM: NULL-terminated names, value = index
+    const char *def;      // default, parsed like a file value
+    const char *help;
+} Key;
+
+#define F(field) offsetof(Config, field), sizeof(((Config *)0)->field)
+#define BIG 1e18
+#define ENUM(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+// Every configuration key, its type, range and default (ALGORITHMS.md for the objective defaults).
+static const Key KEYS[] = {
+    {"model", "type", K_ENUM, F(model.type), 0, 0, ENUM("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"), "qwen3", "architecture family"},
+    {"model", "vocab_size", K_INT, F(model.vocab_size), 2, 1 << 22, 0, "512", "vocabulary rows of embed/lm_head"},
+    {"model", "hidden_size", K_INT, F(model.hidden_size), 1, 1 << 16, 0, "64", "residual width D"},
+    {"model", "intermediate_size", K_INT, F(model.intermediate_size), 1, 1 << 18, 0, "192", "dense MLP width"},
+    {"model", "num_hidden_layers", K_INT, F(model.num_hidden_layers), 1, 1024, 0, "2", "decoder layers"},
+    {"model", "num_attention_heads", K_INT, F(model.num_attention_heads), 1, 1024, 0, "4", "query heads"},
+    {"model", "num_key_value_heads", K_INT, F(model.num_key_value_heads), 1, 1024, 0, "2", "key/value heads (GQA)"},
+    {"model", "head_dim", K_INT, F(model.head_dim), 0, 4096, 0, "0", "0 = hidden_size / num_attention_heads"},
+    {"model", "rope_theta", K_DOUBLE, F(model.rope_theta), 1, BIG, 0, "10000", "rotary base"},
+    {"model", "rms_norm_eps", K_DOUBLE, F(model.rms_norm_eps), 0, 1, 0, "1e-6", "RMSNorm epsilon"},
+    {"model", "tie_word_embeddings", K_BOOL, F(model.tie_word_embeddings), 0, 0, 0, "true", "lm_head = embed_tokens"},
+    {"model", "attention_bias", K_BOOL, F(model.attention_bias), 0, 0, 0, "false", "QKV bias (qwen2 preset: true)"},
+    {"model", "qk_norm", K_BOOL, F(model.qk_norm), 0, 0, 0, "true", "per-head q/k RMSNorm (qwen3 preset: true)"},
+    {"model", "max_position_embeddings", K_INT, F(model.max_position_embeddings), 1, 1 << 24, 0, "2048", "longest sequence"},
+    {"model", "num_experts", K_INT, F(model.num_experts), 0, 4096, 0, "0", "routed experts E (moe types)"},
+    {"model", "num_experts_per_tok", K_INT, F(model.num_experts_per_tok), 0, 4096, 0, "2", "top-k experts"},
+    {"model", "moe_intermediate_size", K_INT, F(model.moe_intermediate_size), 0, 1 << 18, 0, "0", "expert MLP width"},
+    {"model", "shared_expert_intermediate_size", K_INT, F(model.shared_expert_intermediate_size), 0, 1 << 18, 0, "0",
+     "shared expert width, 0 = none (qwen2_moe)"},
+    {"model", "norm_topk_prob", K_BOOL, F(model.norm_topk_prob), 0, 0, 0, "true", "renormalise top-k router weights"},
+    {"model", "router_aux_loss_coef", K_DOUBLE, F(model.router_aux_loss_coef), 0, 1e6, 0, "0.001", "load-balancing loss weight"},
+    {"model", "init_std", K_DOUBLE, F(model.init_std), 0, 10, 0, "0.02", "std of the random init"},
+    {"model", "init_seed", K_I64, F(model.init_seed), 0, BIG, 0, "1", "seed of the random init"},
+
+    {"tokenizer", "type", K_ENUM, F(tokenizer.type), 0, 0, ENUM("byte", "bpe"), "byte", "byte-level or Hugging Face BPE"},
+    {"tokenizer", "path", K_STR, F(tokenizer.path), 0, 0, 0, "", "tokenizer.json (bpe)"},
+    {"tokenizer", "bos_token", K_STR, F(tokenizer.bos_token), 0, 0, 0, "<|endoftext|>",
+     "bpe: token put before every prompt (Qwen has no BOS; its config's bos_token_id is <|endoftext|>)"},
+    {"tokenizer", "eos_token", K_STR, F(tokenizer.eos_token), 0, 0, 0, "<|im_end|>", "bpe: token that ends a response"},
+    {"tokenizer", "pad_token", K_STR, F(tokenizer.pad_token), 0, 0, 0, "<|endoftext|>", "bpe: padding token"},
+
+    {"task", "name", K_STR, F(task.name), 0, 0, 0, "arith", "embedded task or dataset verifier"},
+    {"task", "ops", K_STR, F(task.ops), 0, 0, 0, "add,mul", "arith operations"},
+    {"task", "digits_min", K_INT, F(task.digits_min), 1, 18, 0, "1", "fewest digits per operand"},
+    {"task", "digits_max", K_INT, F(task.digits_max), 1, 18, 0, "3", "most digits per operand"},
+    {"task", "verbose_ratio", K_DOUBLE, F(task.verbose_ratio), 0, 1, 0, "0.5", "share of step-by-step references"},
+    {"task", "eval_size", K_INT, F(task.eval_size), 0, 1 << 24, 0, "200", "held-out problems"},
+    {"task", "seed", K_I64, F(task.seed), 0, BIG, 0, "1", "problem generator seed"},
+
+    {"data", "path", K_STR, F(data.path), 0, 0, 0, "", "JSONL training set"},
+    {"data", "eval_path", K_STR, F(data.eval_path), 0, 0, 0, "", "JSONL held-out set"},
+    {"data", "prompt_field", K_STR, F(data.prompt_field), 0, 0, 0, "prompt", "JSON key of the question"},
+    {"data", "answer_field", K_STR, F(data.answer_field), 0, 0, 0, "answer", "JSON key of the ground truth"},
+    {"data", "template", K_STR, F(data.template_), 0, 0, 0, "{question}", "prompt text around {question}"},
+    {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
+    {"data", "skip_bad_lines", K_BOOL, F(data.skip_bad_lines), 0, 0, 0, "false", "skip and count malformed lines"},
+
+    {"rollout", "n", K_INT, F(rollout.n), 1, 65536, 0, "8", "group size G"},
+    {"rollout", "temperature", K_DOUBLE, F(rollout.temperature), 0, 100, 0, "1.0", "0 = greedy"},
+    {"rollout", "top_p", K_DOUBLE, F(rollout.top_p), 1e-9, 1, 0, "1.0", "nucleus mass"},
+    {"rollout", "top_k", K_INT, F(rollout.top_k), 0, 1 << 22, 0, "0", "0 = no top-k"},
+    {"rollout", "max_new_tokens", K_INT, F(rollout.max_new_tokens), 1, 1 << 22, 0, "64", "generation limit L_max"},
+    {"rollout", "stop", K_STR, F(rollout.stop), 0, 0, 0, "", "'|'-separated stop strings"},
+    {"rollout", "seed", K_I64, F(rollout.seed), 0, BIG, 0, "0", "sampling seed"},
+    {"rollout", "kv_cache_mb", K_INT, F(rollout.kv_cache_mb), 1, 1 << 30, 0, "1024", "KV cache budget per rank"},
+
+    {"reward", "accuracy", K_ENUM, F(reward.accuracy), 0, 0, ENUM("binary", "pm1"), "binary", "0/1 or DAPO's ±1"},
+    {"reward", "format_reward", K_DOUBLE, F(reward.format_reward), 0, 100, 0, "0", "bonus for the required format"},
+    {"reward", "format_pattern", K_STR, F(reward.format_pattern), 0, 0, 0, "Answer:", "PCRE2 pattern of the format"},
+    {"reward", "overlong_buffer", K_INT, F(reward.overlong_buffer), 0, 1 << 22, 0, "0", "L_buf, 0 = no punishment"},
+    {"reward", "overlong_factor", K_DOUBLE, F(reward.overlong_factor), 0, 100, 0, "1.0", "f (DAPO 1, LUSPO 0.3)"},
+    {"reward", "overlong_filter", K_BOOL, F(reward.overlong_filter), 0, 0, 0, "false", "loss-mask truncated responses"},
+
+    {"algo", "name", K_ENUM, F(algo.name), 0, 0, ENUM("grpo", "dapo", "drgrpo", "gspo", "luspo", "grpo_lambda", "sspo"), "grpo", "objective"},
+    {"algo", "eps_low", K_DOUBLE, F(algo.eps_low), 0, 1, 0, "0.2", "lower clip ε_l"},
+    {"algo", "eps_high", K_DOUBLE, F(algo.eps_high), 0, 100, 0, "0.2", "upper clip ε_h"},
+    {"algo", "beta", K_DOUBLE, F(algo.beta), 0, 100, 0, "0.04", "k3 KL weight; 0 skips the reference"},
+    {"algo", "entropy_coef", K_DOUBLE, F(algo.entropy_coef), -100, 100, 0, "0", "entropy bonus weight"},
+    {"algo", "agg", K_ENUM, F(algo.agg), 0, 0,
+     ENUM("seq-mean-token-mean", "token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"), "seq-mean-token-mean",
+     "loss aggregation"},
+    {"algo", "l_c", K_INT, F(algo.l_c), 0, 1 << 22, 0, "0", "L_c of seq-mean-token-sum-norm, 0 = max_new_tokens"},
+    {"algo", "log_ratio_clamp", K_DOUBLE, F(algo.log_ratio_clamp), 0, 700, 0, "10", "GSPO/LUSPO log s_i cap"},
+    {"algo", "lambda", K_DOUBLE, F(algo.lambda), 0, 1, 0, "0.2", "GRPO-λ efficiency-group fraction"},
+    {"algo", "alpha", K_DOUBLE, F(algo.alpha), 0, 1, 0, "0.2", "GRPO-λ length-penalty weight"},
+    {"algo", "sspo_c_min", K_DOUBLE, F(algo.sspo_c_min), 0, 1000, 0, "0.5", "SSPO entropy-ratio floor"},
+    {"algo", "sspo_c_max", K_DOUBLE, F(algo.sspo_c_max), 0, 1000, 0, "2.0", "SSPO entropy-ratio cap"},
+    {"algo", "sspo_delimiters", K_STR, F(algo.sspo_delimiters), 0, 0, 0, ",.;:!?\\n", "SSPO segment ends"},
+    {"algo", "dynamic_sampling", K_BOOL, F(algo.dynamic_sampling), 0, 0, 0, "false", "DAPO: drop equal-reward groups"},
+    {"algo", "max_gen_batches", K_INT, F(algo.max_gen_batches), 1, 1 << 20, 0, "4", "dynamic-sampling refill limit"},
+
+    {"adv", "std", K_ENUM, F(adv.std), 0, 0, ENUM("unbiased", "biased", "none"), "unbiased", "group std estimator"},
+    {"adv", "eps_std", K_DOUBLE, F(adv.eps_std), 0, 1, 0, "1e-6", "added to the group std"},
+
+    {"train", "steps", K_INT, F(train.steps), 0, 1 << 30, 0, "10", "optimizer steps (RL rollouts)"},
+    {"train", "prompts_per_step", K_INT, F(train.prompts_per_step), 1, 1 << 24, 0, "8", "P prompts per step"},
+    {"train", "ppo_epochs", K_INT, F(train.ppo_epochs), 1, 1024, 0, "1", "passes over each rollout"},
+    {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1", "updates per pass"},
+    {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8", "sequences per forward/backward"},
+    {"train", "lr", K_DOUBLE, F(train.lr), 0, 10, 0, "1e-6", "peak learning rate"},
+    {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
+    {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},
+    {"train", "adam_beta2", K_DOUBLE, F(train.adam_beta2), 0, 0.999999999, 0, "0.999", "AdamW β2"},
+    {"train", "adam_eps", K_DOUBLE, F(train.adam_eps), 0, 1, 0, "1e-8", "AdamW ε"},
+    {"train", "grad_clip", K_DOUBLE, F(train.grad_clip), 0, BIG, 0, "1.0", "global-norm clip, 0 = off"},
+    {"train", "warmup_steps", K_INT, F(train.warmup_steps), 0, 1 << 30, 0, "0", "linear warm-up"},
+    {"train", "schedule", K_ENUM, F(train.schedule), 0, 0, ENUM("constant", "cosine"), "constant", "lr after warm-up"},
+    {"train", "min_lr_ratio", K_DOUBLE, F(train.min_lr_ratio), 0, 1, 0, "0", "cosine floor / lr"},
+    {"train", "max_bad_steps", K_INT, F(train.max_bad_steps), 1, 1 << 20, 0, "3", "non-finite steps in a row"},
+    {"train", "seed", K_I64, F(train.seed), 0, BIG, 0, "1", "data-order seed"},
+
+    {"sft", "steps", K_INT, F(sft.steps), 0, 1 << 30, 0, "200", "supervised steps"},
+    {"sft", "batch_size", K_INT, F(sft.batch_size), 1, 1 << 24, 0, "32", "sequences per step (global)"},
+    {"sft", "lr", K_DOUBLE, F(sft.lr), 0, 10, 0, "1e-3", "peak learning rate"},
+
+    {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0", "steps between evaluations, 0 = end only"},
+    {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200", "held-out prompts per evaluation"},
+
+    {"checkpoint", "every", K_INT, F(checkpoint.every), 0, 1 << 30, 0, "0", "steps between saves, 0 = end only"},
+    {"checkpoint", "keep", K_INT, F(checkpoint.keep), 1, 1 << 20, 0, "3", "newest checkpoints kept"},
+
+    {"dist", "deterministic", K_BOOL, F(dist.deterministic), 0, 0, 0, "false", "rank-count-independent bits"},
+};
+#define N_KEYS (sizeof KEYS / sizeof KEYS[0])
+_Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
+
+// Defaults that depend on another key (ALGORITHMS.md §3 presets; HF model families), applied to unset keys.
+typedef struct {
+    const char *when_key, *when_value, *key, *value;
+} Preset;
+
+static const Preset PRESETS[] = {
+    {"algo.name", "grpo", "algo.beta", "0.04"},
+    {"algo.name", "dapo", "algo.eps_high", "0.28"},
+    {"algo.name", "dapo", "algo.agg", "token-mean"},
+    {"algo.name", "dapo", "algo.beta", "0"},
+    {"algo.name", "dapo", "algo.dynamic_sampling", "true"},
+    {"algo.name", "dapo", "reward.accuracy", "pm1"},
+    {"algo.name", "drgrpo", "adv.std", "none"},
+    {"algo.name", "drgrpo", "algo.agg", "seq-mean-token-sum-norm"},
+    {"algo.name", "drgrpo", "algo.beta", "0"},
+    {"algo.name", "gspo", "algo.eps_low", "3e-4"},
+    {"algo.name", "gspo", "algo.eps_high", "4e-4"},
+    {"algo.name", "gspo", "algo.beta", "0"},
+    {"algo.name", "luspo", "algo.eps_low", "2e-3"},
+    {"algo.name", "luspo", "algo.eps_high", "2.5e-3"},
+    {"algo.name", "luspo", "algo.beta", "0"},
+    {"algo.name", "luspo", "algo.agg", "seq-mean-token-sum"},
+    {"algo.name", "luspo", "reward.overlong_factor", "0.3"},
+    {"algo.name", "grpo_lambda", "algo.beta", "0"},
+    {"algo.name", "sspo", "algo.beta", "0"},
+    {"model.type", "qwen2", "model.attention_bias", "true"},
+    {"model.type", "qwen2", "model.qk_norm", "false"},
+    {"model.type", "qwen2_moe", "model.attention_bias", "true"},
+    {"model.type", "qwen2_moe", "model.qk_norm", "false"},
+    {"model.type", "qwen2_moe", "model.norm_topk_prob", "false"},
+    // Dataset field names and answer formats (task.h): GSM8K, MATH, DAPO-Math-17K exported to JSONL as is
+    // (prompt = chat messages, reward_model.ground_truth; its prompt asks for a last line "Answer: ...").
+    {"task.name", "gsm8k", "data.prompt_field", "question"},
+    {"task.name", "gsm8k", "reward.format_pattern", "####"},
+    {"task.name", "math", "data.prompt_field", "problem"},
+    {"task.name", "math", "data.answer_field", "solution"},
+    {"task.name", "math", "reward.format_pattern", "\\\\boxed\\{"},
+    {"task.name", "dapo", "data.answer_field", "reward_model.ground_truth"},
+};
+
+static const Key *find_key(const char *section, const char *key) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) return &KEYS[i];
+    return NULL;
+}
+
+static bool section_exists(const char *section) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].section, section)) return true;
+    return false;
+}
+
+// Edit distance, for "did you mean" suggestions.
+static int edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int sub = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[n][m];
+}
+
+// True when every '_'-separated part of word (3+ chars in all) occurs in cand.
+static bool parts_contained(const char *word, const char *cand) {
+    char buf[64];
+    if (strlen(word) < 3 || strlen(word) >= sizeof buf) return false;
+    snprintf(buf, sizeof buf, "%s", word);
+    for (char *save = NULL, *part = strtok_r(buf, "_", &save); part; part = strtok_r(NULL, "_", &save))
+        if (!strstr(cand, part)) return false;
+    return true;
+}
+
+// Writes " (did you mean 'x'?)" into buf when a name within distance 3 exists, else "".
+static void suggest(char *buf, size_t len, const char *section, const char *word) {
+    const char *best = NULL;
+    int best_d = 4;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *cand = section ? KEYS[i].key : KEYS[i].section;
+        if (section && strcmp(KEYS[i].section, section)) continue;
+        int d = edit_distance(word, cand);
+        if (d >= 4 && parts_contained(word, cand)) d = 3;  // num_layers ~ num_hidden_layers
+        if (d < best_d && d < (int)strlen(cand)) best_d = d, best = cand;
+    }
+    if (best) snprintf(buf, len, " (did you mean '%s'?)", best);
+    else buf[0] = 0;
+}
+
+static int parse_bool(const char *v, bool *out) {
+    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1")) return *out = true, 0;
+    if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0")) return *out = false, 0;
+    return -1;
+}
+
+static int parse_enum(const char *const *choices, const char *v) {
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(choices[i], v)) return i;
+    return -1;
+}
+
+// "a|b|c" for error messages.
+static void join_choices(const char *const *choices, char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; choices[i] && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "|" : "", choices[i]);
+}
+
+// Stores value into the key's field; on failure writes what was expected into `expected`.
+static int store(Config *c, const Key *k, const char *v, char *expected, size_t len) {
+    char *field = (char *)c + k->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (k->type) {
+    case K_INT:
+    case K_I64: {
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno || x < k->min || x > k->max) {
+            snprintf(expected, len, "an integer in [%.0f, %.0f]", k->min, k->max);
+            return -1;
+        }
+        if (k->type == K_INT) *(int *)field = (int)x;
+        else *(int64_t *)field = x;
+        return 0;
+    }
+    case K_DOUBLE: {
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x) || x < k->min || x > k->max) {
+            snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
+            return -1;
+        }
+        *(double *)field = x;
+        return 0;
+    }
+    case K_BOOL:
+        if (parse_bool(v, (bool *)field)) {
+            snprintf(expected, len, "true or false");
+            return -1;
+        }
+        return 0;
+    case K_STR:
+        if (strlen(v) >= k->size) {
+            snprintf(expected, len, "a string of at most %zu bytes", k->size - 1);
+            return -1;
+        }
+        memcpy(field, v, strlen(v) + 1);
+        return 0;
+    case K_ENUM: {
+        int x = parse_enum(k->choices, v);
+        if (x < 0) {
+            char names[128];
+            join_choices(k->choices, names, sizeof names);
+            snprintf(expected, len, "one of %s", names);
+            return -1;
+        }
+        *(int *)field = x;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+// Sets section.key = value; `where` prefixes errors ("x.ini:12" or "--set a.b=c").
+static int assign(Config *c, const char *section, const char *key, const char *value, const char *where, Err *e) {
+    char hint[96];
+    if (!section_exists(section)) {
+        suggest(hint, sizeof hint, NULL, section);
+        return err_set(e, "%s: unknown section [%s]%s", where, section, hint);
+    }
+    const Key *k = find_key(section, key);
+    if (!k) {
+        suggest(hint, sizeof hint, section, key);
+        return err_set(e, "%s: unknown key '%s' in [%s]%s", where, key, section, hint);
+    }
+    char expected[160];
+    if (store(c, k, value, expected, sizeof expected))
+        return err_set(e, "%s: [%s] %s = '%s': expected %s", where, section, key, value, expected);
+    c->set_[k - KEYS] = 1;
+    return 0;
+}
+
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    char expected[160];
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (store(c, &KEYS[i], KEYS[i].def, expected, sizeof expected)) {
+            fprintf(stderr, "rlvr: internal: bad default for [%s] %s\n", KEYS[i].section, KEYS[i].key);
+            abort();
+        }
+}
+
+#define MAX_INCLUDE_DEPTH 8  // guards against include cycles
+
+typedef struct {
+    Config *c;
+    const char *path;
+    int depth;
+    Err *e;
+    bool failed, nested;  // nested: the error is an included file's and already names its place
+} FileCtx;
+
+static int load_file(Config *c, const char *path, int depth, Err *e);
+
+// "include = FILE" before the first [section] loads FILE (relative to this file) first, so what follows
+// overrides it: a study config is a shared base plus a few keys.
+static int include_file(FileCtx *ctx, const char *value) {
+    if (!*value) return err_set(ctx->e, " include needs a file name");
+    if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
+        return err_set(ctx->e, " include '%s': more than %d nested includes (a cycle?)", value, MAX_INCLUDE_DEPTH);
+    char path[2 * CONFIG_STR];
+    const char *slash = strrchr(ctx->path, '/');
+    if (value[0] == '/' || !slash) snprintf(path, sizeof path, "%s", value);
+    else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
+    struct stat st;
+    if (stat(path, &st)) return err_set(ctx->e, " include '%s': cannot open %s: %s", value, path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return err_set(ctx->e, " include '%s': %s is not a regular file", value, path);
+    ctx->nested = true;
+    return load_file(ctx->c, path, ctx->depth + 1, ctx->e);
+}
+
+static int on_ini_entry(void *user, const char *section, const char *key, const char *value) {
+    FileCtx *ctx = user;
+    if (ctx->failed) return 1;  // keep only the first error
+    int rc;
+    if (!*section && !strcmp(key, "include")) rc = include_file(ctx, value);
+    else if (!*section) rc = err_set(ctx->e, " key '%s' outside any [section]; expected [section] first, or include = FILE", key);
+    else rc = assign(ctx->c, section, key, value, "", ctx->e);
+    if (rc) ctx->failed = true;
+    else ctx->nested = false;
+    return !rc;
+}
+
+static int load_file(Config *c, const char *path, int depth, Err *e) {
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(e, "%s: cannot open config file: %s", path, strerror(errno));
+    FileCtx ctx = {c, path, depth, e, false, false};
+    int line = ini_parse_file(f, on_ini_entry, &ctx);
+    fclose(f);
+    if (line == 0) {
+        if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
+        return 0;
+    }
+    if (line < 0) return err_set(e, "%s: cannot read config file", path);
+    if (!ctx.failed) return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
+    if (ctx.nested) return -1;
+    // assign() wrote "': ..." with an empty place; put the file and line in front.
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%s", e->msg[0] == ':' ? e->msg + 1 : e->msg);
+    return err_set(e, "%s:%d:%s", path, line, msg);
+}
+
+int config_load_file(Config *c, const char *path, Err *e) { return load_file(c, path, 0, e); }
+
+int config_set(Config *c, const char *assignment, Err *e) {
+    char where[320];
+    snprintf(where, sizeof where, "--set %s", assignment);
+    const char *eq = strchr(assignment, '=');
+    const char *dot = strchr(assignment, '.');
+    if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq)
+        return err_set(e, "%s: expected section.key=value", where);
+    char section[64], key[64];
+    size_t ls = (size_t)(dot - assignment), lk = (size_t)(eq - dot - 1);
+    if (ls >= sizeof section || lk >= sizeof key) return err_set(e, "%s: name too long", where);
+    memcpy(section, assignment, ls), section[ls] = 0;
+    memcpy(key, dot + 1, lk), key[lk] = 0;
+    return assign(c, section, key, eq + 1, where, e);
+}
+
+// Current value of a key as text (the form config_print writes).
+static void format_value(const Config *c, const Key *k, char *buf, size_t len) {
+    const char *field = (const char *)c + k->offset;
+    switch (k->type) {
+    case K_INT: snprintf(buf, len, "%d", *(const int *)field); break;
+    case K_I64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field); break;
+    case K_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)field); break;
+    case K_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
+    case K_STR: snprintf(buf, len, "%s", field); break;
+    case K_ENUM: snprintf(buf, len, "%s", k->choices[*(const int *)field]); break;
+    }
+}
+
+static const Key *find_dotted(const char *dotted) {
+    char section[64];
+    const char *dot = strchr(dotted, '.');
+    snprintf(section, sizeof section, "%.*s", (int)(dot - dotted), dotted);
+    return find_key(section, dot + 1);
+}
+
+static void apply_presets(Config *c) {
+    char value[CONFIG_STR], expected[160];
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
+        const Preset *p = &PRESETS[i];
+        const Key *when = find_dotted(p->when_key), *k = find_dotted(p->key);
+        format_value(c, when, value, sizeof value);
+        if (strcmp(value, p->when_value) || c->set_[k - KEYS]) continue;
+        if (store(c, k, p->value, expected, sizeof expected)) abort();  // presets are checked by tests
+    }
+}
+
+// Cross-key checks; messages name the keys involved.
+static int validate(const Config *c, Err *e) {
+    const ModelConfig *m = &c->model;
+    const char *src = c->source[0] ? c->source : "config";
+    if (m->num_attention_heads % m->num_key_value_heads)
+        return err_set(e, "%s: [model] num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)", src,
+                       m->num_attention_heads, m->num_key_value_heads);
+    if (!m->head_dim && m->hidden_size % m->num_attention_heads)
+        return err_set(e, "%s: [model] hidden_size (%d) must be a multiple of num_attention_heads (%d) when head_dim = 0",
+                       src, m->hidden_size, m->num_attention_heads);
+    int hd = m->head_dim ? m->head_dim : m->hidden_size / m->num_attention_heads;
+    if (hd % 2) return err_set(e, "%s: [model] head_dim (%d) must be even for rotary embeddings", src, hd);
+    bool moe = m->type == MODEL_QWEN2_MOE || m->type == MODEL_QWEN3_MOE;
+    if (moe && (m->num_experts < 1 || m->moe_intermediate_size < 1))
+        return err_set(e, "%s: [model] type %s needs num_experts >= 1 and moe_intermediate_size >= 1", src,
+                       config_enum_name("model", "type", m->type));
+    if (moe && (m->num_experts_per_tok < 1 || m->num_experts_per_tok > m->num_experts))
+        return err_set(e, "%s: [model] num_experts_per_tok (%d) must be in [1, num_experts = %d]", src,
+                       m->num_experts_per_tok, m->num_experts);
+    if (!moe && m->num_experts)
+        return err_set(e, "%s: [model] num_experts = %d needs type qwen2_moe or qwen3_moe", src, m->num_experts);
+    if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
+        return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
+    if (c->task.digits_min > c->task.digits_max)
+        return err_set(e, "%s: [task] digits_min (%d) must be <= digits_max (%d)", src, c->task.digits_min,
+                       c->task.digits_max);
+    if (c->algo.sspo_c_min > c->algo.sspo_c_max)
+        return err_set(e, "%s: [algo] sspo_c_min (%g) must be <= sspo_c_max (%g)", src, c->algo.sspo_c_min,
+                       c->algo.sspo_c_max);
+    if (c->reward.overlong_buffer > c->rollout.max_new_tokens)
+        return err_set(e, "%s: [reward] overlong_buffer (%d) must be <= [rollout] max_new_tokens (%d)", src,
+                       c->reward.overlong_buffer, c->rollout.max_new_tokens);
+    return 0;
+}
+
+int config_finalize(Config *c, Err *e) {
+    apply_presets(c);
+    return validate(c, e);
+}
+
+int config_resolve(Config *c, const char *path, const char *const *sets, int n_sets, Err *e) {
+    config_defaults(c);
+    if (path) TRY(config_load_file(c, path, e));
+    for (int i = 0; i < n_sets; i++) TRY(config_set(c, sets[i], e));
+    return config_finalize(c, e);
+}
+
+void config_print(FILE *f, const Config *c) {
+    char value[CONFIG_STR];
+    const char *section = "";
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(section, KEYS[i].section)) {
+            section = KEYS[i].section;
+            fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
+        }
+        format_value(c, &KEYS[i], value, sizeof value);
+        fprintf(f, "%s = %s\n", KEYS[i].key, value);
+    }
+}
+
+char *config_to_string(const Config *c) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    config_print(f, c);
+    fclose(f);
+    return buf;
+}
+
+const char *config_enum_name(const char *section, const char *key, int value) {
+    const Key *k = find_key(section, key);
+    if (!k || k->type != K_ENUM || value < 0) return "?";
+    for (int i = 0; k->choices[i]; i++)
+        if (i == value) return k->choices[i];
+    return "?";
+}

@@ -1,0 +1,162 @@
+// The typed, validated configuration: INI file (inih) + `--set section.key=value` overrides.
+// Every key lives in the table in config.c; the struct below is what the rest of the program reads.
+#ifndef RLVR_CONFIG_H
+#define RLVR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/error.h"
+
+#define CONFIG_STR 256
+
+typedef enum { MODEL_QWEN2, MODEL_QWEN3, MODEL_QWEN2_MOE, MODEL_QWEN3_MOE } ModelType;
+typedef enum { TOKENIZER_BYTE, TOKENIZER_BPE } TokenizerType;
+typedef enum { ALGO_GRPO, ALGO_DAPO, ALGO_DRGRPO, ALGO_GSPO, ALGO_LUSPO, ALGO_GRPO_LAMBDA, ALGO_SSPO } AlgoName;
+typedef enum { AGG_SEQ_MEAN_TOKEN_MEAN, AGG_TOKEN_MEAN, AGG_SEQ_MEAN_TOKEN_SUM, AGG_SEQ_MEAN_TOKEN_SUM_NORM } AggMode;
+typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
+typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
+typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
+
+typedef struct {
+    ModelType type;
+    int vocab_size, hidden_size, intermediate_size, num_hidden_layers;
+    int num_attention_heads, num_key_value_heads, head_dim;  // head_dim 0 = hidden_size / heads
+    double rope_theta, rms_norm_eps;
+    bool tie_word_embeddings, attention_bias, qk_norm;
+    int max_position_embeddings;
+    // Mixture of experts (model types *_moe only).
+    int num_experts, num_experts_per_tok, moe_intermediate_size, shared_expert_intermediate_size;
+    bool norm_topk_prob;
+    double router_aux_loss_coef;
+    double init_std;
+    int64_t init_seed;
+} ModelConfig;
+
+typedef struct {
+    TokenizerType type;
+    char path[CONFIG_STR];  // tokenizer.json for bpe
+    char bos_token[64], eos_token[64], pad_token[64];  // bpe: special added tokens by content
+} TokenizerConfig;
+
+typedef struct {
+    char name[64];          // arith, math, gsm8k, ... (see task.h)
+    char ops[64];           // arith: comma list of add, sub, mul
+    int digits_min, digits_max;
+    double verbose_ratio;   // share of step-by-step reference solutions
+    int eval_size;          // held-out problems
+    int64_t seed;
+} TaskConfig;
+
+typedef struct {
+    char path[CONFIG_STR], eval_path[CONFIG_STR];
+    char prompt_field[64], answer_field[64];
+    char template_[CONFIG_STR];  // "{question}" is replaced by the prompt field
+    bool shuffle, skip_bad_lines;
+} DataConfig;
+
+typedef struct {
+    int n;                  // group size G
+    double temperature, top_p;
+    int top_k, max_new_tokens;
+    char stop[CONFIG_STR];  // '|'-separated stop strings; escapes \n \t \| \\ .
+    int64_t seed;
+    int kv_cache_mb;
+} RolloutConfig;
+
+typedef struct {
+    AccuracyReward accuracy;
+    double format_reward;           // R_format value when the format is present (LUSPO 0.5)
+    char format_pattern[CONFIG_STR];  // PCRE2 pattern a well-formatted response matches
+    int overlong_buffer;            // L_buf; 0 disables the overlong punishment
+    double overlong_factor;         // f
+    bool overlong_filter;           // loss-mask truncated responses
+} RewardConfig;
+
+typedef struct {
+    AlgoName name;
+    double eps_low, eps_high, beta, entropy_coef;
+    AggMode agg;
+    int l_c;                        // L_c for seq-mean-token-sum-norm; 0 = rollout.max_new_tokens
+    double log_ratio_clamp;         // GSPO/LUSPO: log s_i clamped to <= this before exp
+    double lambda, alpha;           // GRPO-λ
+    double sspo_c_min, sspo_c_max;  // SSPO entropy-ratio clamp
+    char sspo_delimiters[64];       // SSPO segment delimiters (ASCII; CJK forms are always added)
+    bool dynamic_sampling;
+    int max_gen_batches;
+} AlgoConfig;
+
+typedef struct {
+    AdvStd std;
+    double eps_std;
+} AdvConfig;
+
+typedef struct {
+    int steps, prompts_per_step, ppo_epochs, n_minibatches, micro_batch;
+    double lr, weight_decay, adam_beta1, adam_beta2, adam_eps, grad_clip;
+    int warmup_steps;
+    Schedule schedule;
+    double min_lr_ratio;
+    int max_bad_steps;
+    int64_t seed;
+} TrainConfig;
+
+typedef struct {
+    int steps, batch_size;
+    double lr;
+} SftConfig;
+
+typedef struct {
+    int every, n_prompts;
+} EvalConfig;
+
+typedef struct {
+    int every, keep;
+} CheckpointConfig;
+
+typedef struct {
+    bool deterministic;
+} DistConfig;
+
+typedef struct {
+    ModelConfig model;
+    TokenizerConfig tokenizer;
+    TaskConfig task;
+    DataConfig data;
+    RolloutConfig rollout;
+    RewardConfig reward;
+    AlgoConfig algo;
+    AdvConfig adv;
+    TrainConfig train;
+    SftConfig sft;
+    EvalConfig eval;
+    CheckpointConfig checkpoint;
+    DistConfig dist;
+    char source[CONFIG_STR];  // file the config came from ("" = defaults only)
+    uint8_t set_[256];        // internal: which table keys were given explicitly
+} Config;
+
+// Defaults of every key (no file).
+void config_defaults(Config *c);
+
+// Parses path over the current values. Errors: "PATH:LINE: [section] key: expected ..." in e.
+int config_load_file(Config *c, const char *path, Err *e);
+
+// Applies one "section.key=value" override. Errors name "--set section.key".
+int config_set(Config *c, const char *assignment, Err *e);
+
+// Applies presets (algorithm, model type) to keys not given explicitly, then cross-checks keys.
+int config_finalize(Config *c, Err *e);
+
+// defaults + file (may be NULL) + overrides + finalize.
+int config_resolve(Config *c, const char *path, const char *const *sets, int n_sets, Err *e);
+
+// The resolved config as INI text (every key); parsing it back gives the same Config.
+void config_print(FILE *f, const Config *c);
+char *config_to_string(const Config *c);  // malloc'd; free() it
+
+// Name of an enum value of a key, e.g. config_enum_name("algo", "name", ALGO_LUSPO) = "luspo".
+const char *config_enum_name(const char *section, const char *key, int value);
+
+#endif

@@ -1,0 +1,208 @@
+#include "base/dist.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+#ifdef RLVR_CUDA
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#endif
+
+// The process-wide context (the only global mutable state, DESIGN.md "Conventions").
+static struct {
+    int rank, size, initialized;
+    int gpu;  // device ordinal in use, -1 = none
+#ifdef RLVR_CUDA
+    ncclComm_t nccl;
+#endif
+} ctx = {.rank = 0, .size = 1, .initialized = 0, .gpu = -1};
+
+#define MPI_CHECK(call)                                                                            \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MPI_SUCCESS) {                                                                  \
+            char msg_[MPI_MAX_ERROR_STRING];                                                       \
+            int len_ = 0;                                                                          \
+            MPI_Error_string(rc_, msg_, &len_);                                                    \
+            dist_fatal("%s:%d: %s failed: %s", __FILE__, __LINE__, #call, msg_);                   \
+        }                                                                                          \
+    } while (0)
+
+void dist_init(int *argc, char ***argv) {
+    if (ctx.initialized) return;
+    MPI_CHECK(MPI_Init(argc, argv));
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &ctx.rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &ctx.size));
+    ctx.initialized = 1;
+}
+
+void dist_finalize(void) {
+    if (!ctx.initialized) return;
+#ifdef RLVR_CUDA
+    if (ctx.gpu >= 0) ncclCommDestroy(ctx.nccl);
+    ctx.gpu = -1;
+#endif
+    MPI_Finalize();
+    ctx.initialized = 0;
+}
+
+int dist_rank(void) { return ctx.rank; }
+int dist_size(void) { return ctx.size; }
+int dist_is_root(void) { return ctx.rank == 0; }
+
+void dist_fatal(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ctx.size > 1) fprintf(stderr, "rlvr: rank %d: %s\n", ctx.rank, msg);
+    else fprintf(stderr, "rlvr: %s\n", msg);
+    fflush(stderr);
+    if (ctx.initialized && ctx.size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+// MPI counts are int: split large buffers so any size_t length works.
+#define CHUNK ((size_t)1 << 30)
+
+static void allreduce(void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {
+    if (!ctx.initialized || ctx.size == 1) return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, (char *)x + off * item, (int)len, type, op, MPI_COMM_WORLD));
+    }
+}
+
+void dist_allreduce_sum_f64(double *x, size_t n) { allreduce(x, n, MPI_DOUBLE, sizeof *x, MPI_SUM); }
+void dist_allreduce_max_f64(double *x, size_t n) { allreduce(x, n, MPI_DOUBLE, sizeof *x, MPI_MAX); }
+void dist_allreduce_min_f64(double *x, size_t n) { allreduce(x, n, MPI_DOUBLE, sizeof *x, MPI_MIN); }
+void dist_allreduce_sum_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T, sizeof *x, MPI_SUM); }
+void dist_allreduce_max_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T, sizeof *x, MPI_MAX); }
+void dist_allreduce_sum_f32(float *x, size_t n) { allreduce(x, n, MPI_FLOAT, sizeof *x, MPI_SUM); }
+
+// Byte counts and displacements of a v-collective; fails loudly past MPI's int limit.
+static void byte_layout(size_t local_bytes, int *counts, int *displs, size_t *total) {
+    int64_t mine = (int64_t)local_bytes, all[ctx.size];
+    MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, MPI_COMM_WORLD));
+    int64_t off = 0;
+    for (int r = 0; r < ctx.size; r++) {
+        if (off + all[r] > INT_MAX) dist_fatal("gather of %lld bytes exceeds MPI's int limit", (long long)(off + all[r]));
+        counts[r] = (int)all[r];
+        displs[r] = (int)off;
+        off += all[r];
+    }
+    *total = (size_t)off;
+}
+
+static void *gather(const void *local, size_t n_local, size_t item, size_t *n_total, int64_t *counts, int all) {
+    if (!ctx.initialized || ctx.size == 1) {
+        void *out = xmalloc(n_local * item);
+        if (n_local) memcpy(out, local, n_local * item);
+        *n_total = n_local;
+        if (counts) counts[0] = (int64_t)n_local;
+        return out;
+    }
+    int bytes[ctx.size], displs[ctx.size];
+    size_t total = 0;
+    byte_layout(n_local * item, bytes, displs, &total);
+    void *out = (all || ctx.rank == 0) ? xmalloc(total) : NULL;
+    if (all) MPI_CHECK(MPI_Allgatherv(local, (int)(n_local * item), MPI_BYTE, out, bytes, displs, MPI_BYTE, MPI_COMM_WORLD));
+    else MPI_CHECK(MPI_Gatherv(local, (int)(n_local * item), MPI_BYTE, out, bytes, displs, MPI_BYTE, 0, MPI_COMM_WORLD));
+    *n_total = total / item;
+    if (counts)
+        for (int r = 0; r < ctx.size; r++) counts[r] = bytes[r] / (int64_t)item;
+    return out;
+}
+
+double *dist_allgatherv_f64(const double *local, size_t n_local, size_t *n_total, int64_t *counts) {
+    return gather(local, n_local, sizeof *local, n_total, counts, 1);
+}
+
+int64_t *dist_allgatherv_i64(const int64_t *local, size_t n_local, size_t *n_total, int64_t *counts) {
+    return gather(local, n_local, sizeof *local, n_total, counts, 1);
+}
+
+void *dist_allgatherv_bytes(const void *local, size_t n_local, size_t *n_total, int64_t *counts) {
+    return gather(local, n_local, 1, n_total, counts, 1);
+}
+
+void *dist_gatherv_bytes(const void *local, size_t n_local, size_t *n_total, int64_t *counts) {
+    return gather(local, n_local, 1, n_total, counts, 0);
+}
+
+void dist_bcast(void *buf, size_t bytes, int root) {
+    if (!ctx.initialized || ctx.size == 1) return;
+    for (size_t off = 0; off < bytes; off += CHUNK) {
+        size_t len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        MPI_CHECK(MPI_Bcast((char *)buf + off, (int)len, MPI_BYTE, root, MPI_COMM_WORLD));
+    }
+}
+
+void dist_barrier(void) {
+    if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+#ifdef RLVR_CUDA
+// Rank among the processes of this node: picks the GPU.
+static int local_rank(void) {
+    MPI_Comm node;
+    int r = 0;
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_rank(node, &r));
+    MPI_Comm_free(&node);
+    return r;
+}
+
+int dist_gpu_init(Err *e) {
+    if (ctx.gpu >= 0) return 1;
+    int n = 0;
+    int64_t have = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    int64_t all = have;
+    if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Allreduce(&have, &all, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD));
+    if (!all) return 0;  // some rank has no GPU: everyone stays on the CPU path
+    int dev = local_rank() % n;
+    cudaError_t rc = cudaSetDevice(dev);
+    if (rc != cudaSuccess) return err_set(e, "cudaSetDevice(%d): %s", dev, cudaGetErrorString(rc));
+    ncclUniqueId id;
+    if (ctx.rank == 0 && ncclGetUniqueId(&id) != ncclSuccess) dist_fatal("ncclGetUniqueId failed");
+    dist_bcast(&id, sizeof id, 0);
+    ncclResult_t nr = ncclCommInitRank(&ctx.nccl, ctx.size, id, ctx.rank);
+    if (nr != ncclSuccess) return err_set(e, "ncclCommInitRank: %s", ncclGetErrorString(nr));
+    ctx.gpu = dev;
+    return 1;
+}
+
+int dist_gpu_active(void) { return ctx.gpu >= 0; }
+
+void dist_allreduce_sum_device_f32(float *x, size_t n) {
+    if (ctx.gpu < 0) {
+        dist_allreduce_sum_f32(x, n);
+        return;
+    }
+    ncclResult_t nr = ncclAllReduce(x, x, n, ncclFloat32, ncclSum, ctx.nccl, 0);
+    if (nr != ncclSuccess) dist_fatal("ncclAllReduce of %zu floats: %s", n, ncclGetErrorString(nr));
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after ncclAllReduce: %s", cudaGetErrorString(rc));
+}
+#else
+int dist_gpu_init(Err *e) {
+    (void)e;
+    return 0;
+}
+int dist_gpu_active(void) { return 0; }
+void dist_allreduce_sum_device_f32(float *x, size_t n) { dist_allreduce_sum_f32(x, n); }
+#endif
+
+void dist_share(int64_t n, int64_t *begin, int64_t *end) {
+    int64_t q = n / ctx.size, r = n % ctx.size;
+    *begin = ctx.rank * q + (ctx.rank < r ? ctx.rank : r);
+    *end = *begin + q + (ctx.rank < r);
+}

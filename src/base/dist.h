@@ -1,0 +1,51 @@
+// The only module that talks to MPI (and, with CUDA, NCCL). One process-wide context.
+#ifndef RLVR_DIST_H
+#define RLVR_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+// Initialises MPI (works under mpirun, srun, or as a single process).
+void dist_init(int *argc, char ***argv);
+void dist_finalize(void);
+int dist_rank(void);
+int dist_size(void);
+int dist_is_root(void);
+
+// In-place all-reduce over all ranks.
+void dist_allreduce_sum_f64(double *x, size_t n);
+void dist_allreduce_max_f64(double *x, size_t n);
+void dist_allreduce_min_f64(double *x, size_t n);
+void dist_allreduce_sum_i64(int64_t *x, size_t n);
+void dist_allreduce_max_i64(int64_t *x, size_t n);
+void dist_allreduce_sum_f32(float *x, size_t n);
+
+// All-gather of variable-length arrays: rank r contributes n_local items; returns a malloc'd
+// concatenation in rank order and the total count in *n_total (counts[r] per rank if counts != NULL).
+double *dist_allgatherv_f64(const double *local, size_t n_local, size_t *n_total, int64_t *counts);
+int64_t *dist_allgatherv_i64(const int64_t *local, size_t n_local, size_t *n_total, int64_t *counts);
+void *dist_allgatherv_bytes(const void *local, size_t n_local, size_t *n_total, int64_t *counts);
+
+// Gathers variable-length byte arrays to root only (others get NULL).
+void *dist_gatherv_bytes(const void *local, size_t n_local, size_t *n_total, int64_t *counts);
+
+void dist_bcast(void *buf, size_t bytes, int root);
+void dist_barrier(void);
+
+// Prints "rlvr: rank R: message" to stderr and aborts every rank (never returns).
+void dist_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+// GPU data parallelism (CUDA builds): one rank per GPU of its node, NCCL communicator created from a
+// unique id broadcast over MPI. Returns 1 when active, 0 when no GPU/CUDA (CPU fallback), -1 on error.
+int dist_gpu_init(Err *e);
+int dist_gpu_active(void);
+// Sums a device buffer over all ranks in place (NCCL); without an active GPU context, x is host memory
+// and the MPI path is used. Same call either way, so single-GPU and CPU runs share the code.
+void dist_allreduce_sum_device_f32(float *x, size_t n);
+
+// The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
+void dist_share(int64_t n, int64_t *begin, int64_t *end);
+
+#endif

@@ -1,0 +1,44 @@
+#include "base/error.h"
+
+#include <string.h>
+
+int err_set(Err *e, const char *fmt, ...) {
+    if (!e) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_prefix(Err *e, const char *fmt, ...) {
+    if (!e) return -1;
+    char old[sizeof e->msg];
+    memcpy(old, e->msg, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof e->msg) snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
+    return -1;
+}
+
+static void *checked(void *p, size_t n, const char *call, const char *file, int line) {
+    if (!p && n) {
+        fprintf(stderr, "rlvr: %s:%d: %s(%zu bytes) failed: out of memory\n", file, line, call, n);
+        abort();
+    }
+    return p;
+}
+
+void *xmalloc_at(size_t n, const char *file, int line) {
+    return checked(malloc(n ? n : 1), n, "malloc", file, line);
+}
+
+void *xcalloc_at(size_t n, size_t size, const char *file, int line) {
+    return checked(calloc(n ? n : 1, size ? size : 1), n * size, "calloc", file, line);
+}
+
+void *xrealloc_at(void *p, size_t n, const char *file, int line) {
+    return checked(realloc(p, n ? n : 1), n, "realloc", file, line);
+}

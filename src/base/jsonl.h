@@ -1,0 +1,36 @@
+// JSON Lines in and out (cJSON), with errors that name the file and line.
+#ifndef RLVR_JSONL_H
+#define RLVR_JSONL_H
+
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/error.h"
+
+typedef struct {
+    FILE *f;
+    char path[512];
+    char *line;
+    size_t cap;
+    int64_t lineno;  // line of the record last returned
+} JsonlReader;
+
+int jsonl_open(JsonlReader *r, const char *path, Err *e);
+void jsonl_close(JsonlReader *r);
+
+// Next non-blank record: 1 with *obj (caller frees with cJSON_Delete), 0 at end, -1 on a malformed
+// line ("PATH:LINE: invalid JSON ..." or "... expected a JSON object").
+int jsonl_next(JsonlReader *r, cJSON **obj, Err *e);
+
+// Typed field access; errors name PATH:LINE and the key. `where` is "PATH:LINE" (see jsonl_where).
+const char *jsonl_where(const JsonlReader *r, char *buf, size_t len);
+int json_get_string(const cJSON *obj, const char *key, const char **out, const char *where, Err *e);
+// Integer array with every element in [min, max]; *out malloc'd.
+int json_get_int_array(const cJSON *obj, const char *key, int64_t min, int64_t max, int32_t **out, int *n,
+                       const char *where, Err *e);
+
+// Writes obj as one line (unformatted) to f.
+int jsonl_write(FILE *f, const cJSON *obj, Err *e);
+
+#endif

@@ -1,0 +1,67 @@
+#include "base/rng.h"
+
+#include <math.h>
+
+// Philox constants (Random123).
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
+    for (int round = 0; round < 10; round++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
+        k0 += PHILOX_W0, k1 += PHILOX_W1;
+    }
+    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+Rng rng_at(uint64_t seed, uint32_t step, uint32_t sequence, uint32_t position) {
+    Rng r = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, {step, sequence, position, 0}, {0}, 4};
+    return r;
+}
+
+uint32_t rng_u32(Rng *r) {
+    if (r->used == 4) {
+        philox4x32_10(r->ctr, r->key, r->buf);
+        r->ctr[3]++;
+        r->used = 0;
+    }
+    return r->buf[r->used++];
+}
+
+double rng_uniform(Rng *r) {
+    uint64_t hi = rng_u32(r) >> 5, lo = rng_u32(r) >> 6;  // 27 + 26 = 53 bits
+    return (double)(hi * 67108864u + lo) * 0x1.0p-53;
+}
+
+double rng_normal(Rng *r) {
+    double u1 = 1.0 - rng_uniform(r), u2 = rng_uniform(r);  // u1 in (0, 1]
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+uint64_t rng_below(Rng *r, uint64_t n) {
+    if (n <= 1) return 0;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;  // reject the biased tail
+    for (;;) {
+        uint64_t x = ((uint64_t)rng_u32(r) << 32) | rng_u32(r);
+        if (x < limit) return x % n;
+    }
+}
+
+int rng_categorical(Rng *r, const double *w, int n) {
+    double total = 0;
+    for (int i = 0; i < n; i++) total += w[i];
+    double u = rng_uniform(r) * total, acc = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i] <= 0) continue;
+        acc += w[i];
+        last = i;
+        if (u < acc) return i;
+    }
+    return last;  // u landed on the rounding gap at the top
+}

@@ -1,0 +1,102 @@
+// Expert usage of a MoE checkpoint: the share of tokens each layer routes to each expert, measured on the
+// first held-out problems of the checkpoint's own task (prompt and, for embedded tasks, reference solution).
+#include "cli/ckpt_usage.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/checkpoint.h"
+#include "model/seqbatch.h"
+#include "task/task.h"
+#include "text/tokenizer.h"
+#include "train/trainer.h"
+#include "io/model_h5.h"
+
+// The config stored in /meta (via a temporary file: config_resolve reads files).
+static int stored_config(const char *path, Config *c, Err *e) {
+    char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
+    TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
+    int fd = mkstemp(tmp);
+    int rc = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
+    if (fd >= 0) close(fd);
+    free(text);
+    if (rc) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
+    rc = config_resolve(c, tmp, NULL, 0, e);
+    unlink(tmp);
+    return rc ? err_prefix(e, "%s: /meta config", path) : 0;
+}
+
+// Adds held-out problem i (prompt, then the reference solution when the task has one) to b.
+static int add_problem(const Task *task, const Tokenizer *tok, int64_t i, SeqBatch *b, Err *e) {
+    TaskItem item;
+    char *solution = NULL;
+    int32_t *prompt = NULL, *resp = NULL;
+    int np = 0, nr = 0;
+    TRY(task_item(task, SPLIT_EVAL, i, &item, e));
+    int rc = encode_prompt(tok, item.prompt, &prompt, &np, e);
+    if (!rc && task_is_embedded(task) && !(rc = task_reference(task, SPLIT_EVAL, i, &solution, e)))
+        rc = tokenizer_encode(tok, solution, strlen(solution), &resp, &nr, e);
+    if (!rc) seqbatch_add(b, prompt, np, resp, nr);
+    task_item_free(&item);
+    free(solution), free(prompt), free(resp);
+    return rc;
+}
+
+static void print_usage(const Model *m, const int64_t *count, int64_t tokens, FILE *out) {
+    int L = m->cfg.num_hidden_layers, E = m->cfg.num_experts, K = m->cfg.num_experts_per_tok;
+    fprintf(out, "expert usage (share of routed token slots, %lld tokens × top-%d):\n", (long long)tokens, K);
+    for (int l = 0; l < L; l++) {
+        int64_t lo = INT64_MAX, hi = 0;
+        fprintf(out, "  layer %d:", l);
+        for (int x = 0; x < E; x++) {
+            int64_t c = count[(size_t)l * E + x];
+            fprintf(out, " %.1f%%", tokens ? 100.0 * (double)c / (double)(tokens * K) : 0.0);
+            lo = c < lo ? c : lo, hi = c > hi ? c : hi;
+        }
+        fprintf(out, "  (most/least used %.2f)\n", lo > 0 ? (double)hi / (double)lo : 0.0);
+    }
+}
+
+static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e) {
+    Tokenizer *tok = tokenizer_create(&c->tokenizer, e);
+    if (!tok) return -1;
+    if (tokenizer_fits_model(tok, m->cfg.vocab_size, e)) return tokenizer_free(tok), -1;
+    Task *task = task_create(c, e);
+    if (!task) return tokenizer_free(tok), -1;
+    int64_t n = task_split_size(task, SPLIT_EVAL);
+    if (n > n_problems) n = n_problems;
+    SeqBatch b = {0};
+    int rc = 0;
+    for (int64_t i = 0; i < n && !rc; i++) rc = add_problem(task, tok, i, &b, e);
+    if (!rc && b.n_seq > 0) {
+        int64_t T = b.seq_offsets[b.n_seq];
+        int L = m->cfg.num_hidden_layers, E = m->cfg.num_experts, K = m->cfg.num_experts_per_tok;
+        float *logits = xmalloc((size_t)T * (size_t)m->cfg.vocab_size * sizeof *logits);
+        int32_t *experts = xmalloc((size_t)T * L * K * sizeof *experts);
+        int64_t *count = xcalloc((size_t)L * E, sizeof *count);
+        rc = model_forward(m, b.n_seq, b.seq_offsets, b.tokens, logits, experts, NULL, NULL, e);
+        for (int64_t t = 0; !rc && t < T; t++)
+            for (int l = 0; l < L; l++)
+                for (int k = 0; k < K; k++) count[(size_t)l * E + experts[((size_t)t * L + l) * K + k]]++;
+        if (!rc) print_usage(m, count, T, out);
+        free(logits), free(experts), free(count);
+    }
+    seqbatch_free(&b);
+    task_free(task);
+    tokenizer_free(tok);
+    return rc;
+}
+
+int ckpt_expert_usage(const char *path, int n_problems, FILE *out, Err *e) {
+    Model m;
+    Config c;
+    TRY(model_load_path(&m, path, e));
+    int rc = 0;
+    if (m.moe) {
+        rc = stored_config(path, &c, e);
+        if (!rc) rc = measure(&m, &c, n_problems, out, e);
+    }
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,127 @@
+// `rlvr dist-selftest`: every dist collective with rank-dependent data, checked against closed forms.
+// Used by the integration tests (mpirun -np 1/2/4); prints one line per check on rank 0.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "base/dist.h"
+#include "base/error.h"
+
+#ifdef RLVR_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+static int failures;
+
+static void check(int ok, const char *what) {
+    int64_t bad = !ok;
+    dist_allreduce_sum_i64(&bad, 1);
+    if (dist_is_root()) printf("%s %s\n", bad ? "FAIL" : "ok  ", what);
+    failures += bad != 0;
+}
+
+// --gpu: NCCL all-reduce of a device gradient-sized buffer (one rank per GPU); skips without GPUs.
+static int gpu_selftest(void) {
+    Err e = {{0}};
+    int active = dist_gpu_init(&e);
+    if (active < 0) dist_fatal("%s", e.msg);
+    if (!active) {
+        if (dist_is_root()) printf("dist-selftest --gpu: skipped: no GPU on every rank (CPU fallback in use)\n");
+        return 0;
+    }
+#ifdef RLVR_CUDA
+    size_t n = (size_t)1 << 22;
+    float *host = xmalloc(n * sizeof *host), *dev = NULL;
+    for (size_t i = 0; i < n; i++) host[i] = (float)(dist_rank() + 1) * (float)(i % 97);
+    if (cudaMalloc((void **)&dev, n * sizeof *dev) != cudaSuccess) dist_fatal("cudaMalloc of %zu floats failed", n);
+    cudaMemcpy(dev, host, n * sizeof *dev, cudaMemcpyHostToDevice);
+    dist_allreduce_sum_device_f32(dev, n);
+    cudaMemcpy(host, dev, n * sizeof *dev, cudaMemcpyDeviceToHost);
+    cudaFree(dev);
+    int size = dist_size();
+    float factor = (float)(size * (size + 1) / 2);
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) ok = host[i] == factor * (float)(i % 97);
+    free(host);
+    check(ok, "NCCL all-reduce of a 16 MiB device buffer");
+#endif
+    return failures ? 1 : 0;
+}
+
+int cmd_dist_selftest(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--gpu")) return gpu_selftest();
+    int r = dist_rank(), n = dist_size();
+    // --fail-on-rank R: rank R dies while the others wait in a collective; all must be aborted.
+    if (argc == 3 && !strcmp(argv[1], "--fail-on-rank")) {
+        if (r == atoi(argv[2])) dist_fatal("deliberate failure for the abort test");
+        dist_barrier();
+        return 0;
+    }
+
+    double s[3] = {r + 1.0, 0.5 * r, -(double)r};
+    dist_allreduce_sum_f64(s, 3);
+    check(s[0] == n * (n + 1) / 2.0 && s[1] == 0.25 * n * (n - 1) && s[2] == -n * (n - 1) / 2.0, "allreduce sum f64");
+
+    double mx = r * 1.5 - 2, mn = r * 1.5 - 2;
+    dist_allreduce_max_f64(&mx, 1);
+    dist_allreduce_min_f64(&mn, 1);
+    check(mx == (n - 1) * 1.5 - 2 && mn == -2, "allreduce max/min f64");
+
+    int64_t si[2] = {(int64_t)1 << 40, r}, mi = 100 - r;
+    dist_allreduce_sum_i64(si, 2);
+    dist_allreduce_max_i64(&mi, 1);
+    check(si[0] == ((int64_t)n << 40) && si[1] == (int64_t)n * (n - 1) / 2 && mi == 100, "allreduce sum/max i64");
+
+    float sf = 0.25f * (r + 1);
+    dist_allreduce_sum_f32(&sf, 1);
+    check(sf == 0.125f * n * (n + 1), "allreduce sum f32");
+
+    // Rank r contributes r items (rank 0 none): values 1000 r + j.
+    double local[8];
+    int64_t locali[8];
+    for (int j = 0; j < r; j++) local[j] = 1000.0 * r + j, locali[j] = 1000 * r + j;
+    size_t total = 0, totali = 0;
+    int64_t counts[64];
+    double *all = dist_allgatherv_f64(local, (size_t)r, &total, counts);
+    int64_t *alli = dist_allgatherv_i64(locali, (size_t)r, &totali, NULL);
+    int ok = total == (size_t)(n * (n - 1) / 2) && totali == total;
+    size_t k = 0;
+    for (int q = 0; q < n && ok; q++) {
+        ok &= counts[q] == q;
+        for (int j = 0; j < q; j++, k++) ok &= all[k] == 1000.0 * q + j && alli[k] == 1000 * q + j;
+    }
+    check(ok, "allgatherv f64/i64 (variable lengths, an empty rank)");
+    free(all), free(alli);
+
+    char text[32];
+    int len = snprintf(text, sizeof text, "rank%d;", r);
+    char *joined = dist_gatherv_bytes(text, (size_t)len, &total, NULL);
+    ok = 1;
+    if (dist_is_root()) {
+        size_t off = 0;
+        for (int q = 0; q < n; q++) {
+            int l = snprintf(text, sizeof text, "rank%d;", q);
+            ok &= off + (size_t)l <= total && !memcmp(joined + off, text, (size_t)l);
+            off += (size_t)l;
+        }
+        ok &= off == total;
+    }
+    check(ok, "gatherv bytes to root");
+    free(joined);
+
+    double b[2] = {0, 0};
+    if (r == n - 1) b[0] = 3.25, b[1] = -7;
+    dist_bcast(b, sizeof b, n - 1);
+    check(b[0] == 3.25 && b[1] == -7, "bcast from the last rank");
+
+    int64_t begin, end, covered = 0;
+    dist_share(10, &begin, &end);
+    covered = end - begin;
+    dist_allreduce_sum_i64(&covered, 1);
+    check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items");
+
+    dist_barrier();
+    if (dist_is_root()) printf("dist-selftest: %d ranks, %d failed\n", n, failures);
+    return failures ? 1 : 0;
+}

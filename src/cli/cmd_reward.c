@@ -1,0 +1,142 @@
+// `rlvr reward`: verify responses from a JSONL file and write them back with verdicts and rewards.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "base/dist.h"
+#include "base/jsonl.h"
+#include "task/reward.h"
+#include "task/task.h"
+
+static const char USAGE[] =
+    "usage: rlvr reward --task T --in R.jsonl --out S.jsonl [--config F] [--set section.key=value ...]\n"
+    "Verifies responses and computes rewards (ALGORITHMS.md §4) with task T's verifier (arith, math, gsm8k, dapo;\n"
+    "--task math accepts any answer form: \\boxed{}, Answer:, ####).\n"
+    "Each input line is a JSON object with \"response\" and either \"answer\" or \"index\" (a problem of the task's\n"
+    "\"split\", train by default). Optional: \"response_len\" (tokens; default: \"tokens\" array length, else bytes)\n"
+    "and \"truncated\" (bool). Each line is written back with \"extracted\", \"correct\", \"format_ok\", \"reward\",\n"
+    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy.\n";
+
+typedef struct {
+    const char *in, *out;
+    int64_t n, correct, format_ok;
+    double reward_sum;
+} RewardRun;
+
+// Ground truth of one line: its "answer" (string or number), else the task's answer for "index".
+static int line_answer(const cJSON *obj, const Task *task, const char *where, char **answer, Err *e) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "answer");
+    if (cJSON_IsString(a)) return *answer = strdup(a->valuestring), 0;
+    if (cJSON_IsNumber(a)) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.17g", a->valuedouble);
+        return *answer = strdup(buf), 0;
+    }
+    if (a) return err_set(e, "%s: \"answer\" must be a string or a number", where);
+    const cJSON *idx = cJSON_GetObjectItemCaseSensitive(obj, "index");
+    if (!cJSON_IsNumber(idx) || idx->valuedouble < 0 || idx->valuedouble > 9e15)
+        return err_set(e, "%s: expected \"answer\" (string) or \"index\" (a problem number >= 0)", where);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(obj, "split");
+    Split split = cJSON_IsString(sp) && !strcmp(sp->valuestring, "eval") ? SPLIT_EVAL : SPLIT_TRAIN;
+    TaskItem item;
+    if (task_item(task, split, (int64_t)idx->valuedouble, &item, e)) return err_prefix(e, "%s", where);
+    *answer = item.answer;
+    item.answer = NULL;
+    task_item_free(&item);
+    return 0;
+}
+
+// Response length in tokens: "response_len", else the "tokens" array, else bytes (byte-level tokenizer).
+static int line_length(const cJSON *obj, const char *response, const char *where, int *len, Err *e) {
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(obj, "response_len");
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(obj, "tokens");
+    if (l) {
+        if (!cJSON_IsNumber(l) || l->valuedouble < 0 || l->valuedouble > 1e9)
+            return err_set(e, "%s: \"response_len\" must be a token count >= 0", where);
+        *len = (int)l->valuedouble;
+    } else if (cJSON_IsArray(toks)) {
+        *len = cJSON_GetArraySize(toks);
+    } else {
+        *len = (int)strlen(response);
+    }
+    return 0;
+}
+
+static int reward_line(cJSON *obj, const Config *c, const Task *task, const char *where, RewardRun *run, Err *e) {
+    const char *response;
+    TRY(json_get_string(obj, "response", &response, where, e));
+    int len = 0;
+    TRY(line_length(obj, response, where, &len, e));
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(obj, "truncated");
+    if (tr && !cJSON_IsBool(tr)) return err_set(e, "%s: \"truncated\" must be true or false", where);
+    char *answer = NULL;
+    TRY(line_answer(obj, task, where, &answer, e));
+    RewardResult r;
+    int rc = reward_compute(&c->reward, task, answer, response, len, cJSON_IsTrue(tr), c->rollout.max_new_tokens, &r, e);
+    free(answer);
+    if (rc) return -1;
+    cJSON_AddStringToObject(obj, "extracted", r.extracted);
+    cJSON_AddBoolToObject(obj, "correct", r.correct);
+    cJSON_AddBoolToObject(obj, "format_ok", r.format_ok);
+    cJSON_AddNumberToObject(obj, "reward", r.total);
+    cJSON_AddNumberToObject(obj, "r_acc", r.r_acc);
+    cJSON_AddNumberToObject(obj, "r_format", r.r_format);
+    cJSON_AddNumberToObject(obj, "r_overlong", r.r_overlong);
+    cJSON_AddBoolToObject(obj, "loss_masked", r.loss_masked);
+    run->n++, run->correct += r.correct, run->format_ok += r.format_ok, run->reward_sum += r.total;
+    return 0;
+}
+
+static int run_reward(const Config *c, RewardRun *run, Err *e) {
+    TRY(reward_check_config(&c->reward, e));
+    Task *task = task_create(c, e);
+    if (!task) return -1;
+    JsonlReader r;
+    if (jsonl_open(&r, run->in, e)) return task_free(task), -1;
+    FILE *out = fopen(run->out, "w");
+    int rc = out ? 0 : err_set(e, "%s: cannot create output file", run->out);
+    cJSON *obj = NULL;
+    while (!rc && (rc = jsonl_next(&r, &obj, e)) == 1) {
+        char where[600];
+        rc = reward_line(obj, c, task, jsonl_where(&r, where, sizeof where), run, e) || jsonl_write(out, obj, e);
+        rc = rc ? -1 : 0;
+        cJSON_Delete(obj);
+    }
+    if (out && fclose(out) && !rc) rc = err_set(e, "%s: write error", run->out);
+    jsonl_close(&r);
+    task_free(task);
+    return rc < 0 ? -1 : 0;
+}
+
+int cmd_reward(int argc, char **argv) {
+    ConfigArgs args = {0};
+    Err e = {{0}};
+    RewardRun run = {0};
+    const char *task_arg = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
+        int r = cli_config_arg(&args, argc, argv, &i, &e);
+        if (r > 0) continue;
+        if (r == 0 && (v = cli_value("--task", argc, argv, &i, &e))) task_arg = v;
+        else if (r == 0 && !e.msg[0] && (v = cli_value("--in", argc, argv, &i, &e))) run.in = v;
+        else if (r == 0 && !e.msg[0] && (v = cli_value("--out", argc, argv, &i, &e))) run.out = v;
+        else if (e.msg[0]) return fprintf(stderr, "rlvr reward: %s\n", e.msg), 2;
+        else return fprintf(stderr, "rlvr reward: unknown option '%s'\n%s", argv[i], USAGE), 2;
+    }
+    if (!run.in || !run.out) return fprintf(stderr, "rlvr reward: --in and --out are required\n%s", USAGE), 2;
+    char task_set[96];
+    if (task_arg) {
+        if (args.n_sets == CLI_MAX_SETS) return fprintf(stderr, "rlvr reward: too many --set options\n"), 2;
+        snprintf(task_set, sizeof task_set, "task.name=%s", task_arg);
+        args.sets[args.n_sets++] = task_set;
+    }
+    Config c;
+    if (cli_resolve_config(&args, &c, 0, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+    if (!dist_is_root()) return 0;  // one process writes the output
+    if (run_reward(&c, &run, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+    printf("accuracy: %.4f (%lld/%lld), format: %.4f, mean reward: %.4f\n", run.n ? (double)run.correct / run.n : 0.0,
+           (long long)run.correct, (long long)run.n, run.n ? (double)run.format_ok / run.n : 0.0,
+           run.n ? run.reward_sum / run.n : 0.0);
+    return 0;
+}

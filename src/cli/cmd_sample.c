@@ -1,0 +1,279 @@
+// `rlvr sample`: G responses per prompt of a JSONL file, with per-token log-probs and entropies, as JSONL.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "base/dist.h"
+#include "base/jsonl.h"
+#include "model/model.h"
+#include "rollout/sampler.h"
+#include "text/tokenizer.h"
+#include "io/model_h5.h"
+
+static const char USAGE[] =
+    "usage: rlvr sample --ckpt C --prompts P.jsonl --n G --out R.jsonl [--step S] [--config F] [--set "
+    "rollout.KEY=VALUE ...]\n"
+    "Generates G responses per prompt with the checkpoint's model. Prompt lines are {\"prompt\": \"text\"} (encoded\n"
+    "with BOS prepended) or {\"prompt_tokens\": [ids]} (used as given). Each output line holds prompt_index,\n"
+    "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
+    "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
+    "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), S = 0 by\n"
+    "default, so the output is the same for any number of ranks (each rank takes whole prompts).\n";
+
+typedef struct {
+    int n;
+    int32_t **tokens;
+    int *len;
+} Prompts;
+
+static void prompts_free(Prompts *p) {
+    for (int i = 0; i < p->n; i++) free(p->tokens[i]);
+    free(p->tokens), free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, const char *where, int32_t **ids, int *n,
+                            Err *e) {
+    bool has_text = cJSON_HasObjectItem(obj, "prompt"), has_ids = cJSON_HasObjectItem(obj, "prompt_tokens");
+    if (has_text == has_ids)
+        return err_set(e, "%s: expected exactly one of \"prompt\" (a string) or \"prompt_tokens\" (an array of ids)",
+                       where);
+    if (has_ids) {
+        TRY(json_get_int_array(obj, "prompt_tokens", 0, vocab - 1, ids, n, where, e));
+        if (*n == 0) return free(*ids), err_set(e, "%s: \"prompt_tokens\" is empty", where);
+        return 0;
+    }
+    const char *text;
+    int32_t *body;
+    int m;
+    TRY(json_get_string(obj, "prompt", &text, where, e));
+    TRY(tokenizer_encode(tok, text, strlen(text), &body, &m, e));
+    *ids = xmalloc((size_t)(m + 1) * sizeof **ids);
+    (*ids)[0] = tokenizer_bos(tok);
+    memcpy(*ids + 1, body, (size_t)m * sizeof *body);
+    free(body);
+    *n = m + 1;
+    return 0;
+}
+
+static int read_prompts(const char *path, const Tokenizer *tok, int vocab, Prompts *p, Err *e) {
+    JsonlReader r;
+    memset(p, 0, sizeof *p);
+    TRY(jsonl_open(&r, path, e));
+    cJSON *obj;
+    int rc, cap = 0;
+    char where[600];
+    while ((rc = jsonl_next(&r, &obj, e)) == 1) {
+        if (p->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            p->tokens = xrealloc(p->tokens, (size_t)cap * sizeof *p->tokens);
+            p->len = xrealloc(p->len, (size_t)cap * sizeof *p->len);
+        }
+        rc =
+            prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &p->tokens[p->n], &p->len[p->n], e);
+        cJSON_Delete(obj);
+        if (rc) break;
+        p->n++;
+    }
+    jsonl_close(&r);
+    if (rc == 0 && p->n == 0) rc = err_set(e, "%s: no prompts; expected one JSON object per line", path);
+    if (rc) prompts_free(p);
+    return rc < 0 ? -1 : 0;
+}
+
+// Shortest decimal that parses back to exactly x (cJSON's own printing accepts a 1-ulp difference).
+static void append_f64(char **s, size_t *len, size_t *cap, double x) {
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    size_t n = strlen(buf);
+    if (*len + n + 2 > *cap) *cap = 2 * (*len + n + 2), *s = xrealloc(*s, *cap);
+    memcpy(*s + *len, buf, n + 1);
+    *len += n;
+}
+
+static char *f64_array(const double *x, int n) {
+    size_t len = 1, cap = 64;
+    char *s = xmalloc(cap);
+    strcpy(s, "[");
+    for (int i = 0; i < n; i++) {
+        if (i) s[len++] = ',', s[len] = 0;
+        append_f64(&s, &len, &cap, x[i]);
+    }
+    strcpy(s + len, "]");
+    return s;
+}
+
+// Text as valid UTF-8 for JSON: invalid sequences and NUL become U+FFFD (the tokens stay exact).
+static char *valid_utf8(const char *s, size_t n) {
+    char *out = xmalloc(3 * n + 1), *o = out;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0 || cp == 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
+        } else {
+            memcpy(o, s + i, (size_t)k), o += k, i += (size_t)k;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+static cJSON *int_array(const int32_t *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
+// One output line (with its newline), malloc'd.
+static char *response_line(const Response *r, const int32_t *prompt, int plen, const Tokenizer *tok) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "prompt_index", (double)r->prompt_index);
+    cJSON_AddNumberToObject(o, "sample_index", r->sample_index);
+    cJSON_AddItemToObject(o, "prompt_tokens", int_array(prompt, plen));
+    cJSON_AddItemToObject(o, "response_tokens", int_array(r->tokens, r->n_tokens));
+    size_t tlen;
+    int text_tokens = r->finish == FINISH_EOS ? r->n_tokens - 1 : r->n_tokens;  // the EOS token is not text
+    char *text = tokenizer_decode(tok, r->tokens, text_tokens, &tlen), *utf8 = valid_utf8(text, tlen);
+    cJSON_AddStringToObject(o, "response", utf8);
+    free(text), free(utf8);
+    char *lp = f64_array(r->logp, r->n_tokens), *ent = f64_array(r->entropy, r->n_tokens);
+    cJSON_AddRawToObject(o, "logp", lp);
+    cJSON_AddRawToObject(o, "entropy", ent);
+    free(lp), free(ent);
+    cJSON_AddStringToObject(o, "finish_reason", finish_reason_name(r->finish));
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n', s[n + 1] = 0;
+    return s;
+}
+
+// Generates this rank's share of the prompts; *text is its output lines in prompt order.
+static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t step, const Prompts *p, char **text,
+                        size_t *text_len, Err *e) {
+    int64_t begin, end;
+    dist_share(p->n, &begin, &end);
+    int n = (int)(end - begin);
+    int64_t *gidx = xmalloc((size_t)(n + 1) * sizeof *gidx);
+    for (int i = 0; i < n; i++) gidx[i] = begin + i;
+    Rollout ro;
+    int rc = sampler_generate(m, tok, &c->rollout, step, n, gidx, (const int32_t *const *)p->tokens + begin,
+                              p->len + begin, &ro, e);
+    free(gidx);
+    *text = NULL, *text_len = 0;
+    if (rc) return -1;
+    size_t cap = 0;
+    for (int i = 0; i < ro.n_responses; i++) {
+        int64_t pi = ro.responses[i].prompt_index;
+        char *line = response_line(&ro.responses[i], p->tokens[pi], p->len[pi], tok);
+        size_t k = strlen(line);
+        if (*text_len + k + 1 > cap) cap = 2 * (*text_len + k + 1), *text = xrealloc(*text, cap);
+        memcpy(*text + *text_len, line, k + 1);
+        *text_len += k;
+        free(line);
+    }
+    rollout_free(&ro);
+    return 0;
+}
+
+static int write_file(const char *path, const char *data, size_t n, Err *e) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
+    int bad = fwrite(data, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    return bad ? err_set(e, "%s: write error", path) : 0;
+}
+
+typedef struct {
+    ConfigArgs cfg;
+    const char *ckpt, *prompts, *out;
+    long long step;
+    char n_set[64];
+} SampleArgs;
+
+// Returns 1 to go on, 0 after --help, -1 on bad usage (message in e).
+static int parse_args(SampleArgs *a, int argc, char **argv, Err *e) {
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
+        int r = cli_config_arg(&a->cfg, argc, argv, &i, e);
+        if (r < 0) return -1;
+        if (r == 1) continue;
+        const char *v;
+        if ((v = cli_value("--ckpt", argc, argv, &i, e)))
+            a->ckpt = v;
+        else if ((v = cli_value("--prompts", argc, argv, &i, e)))
+            a->prompts = v;
+        else if ((v = cli_value("--out", argc, argv, &i, e)))
+            a->out = v;
+        else if ((v = cli_value("--step", argc, argv, &i, e)))
+            TRY(cli_parse_int("--step", v, 0, UINT32_MAX, &a->step, e));
+        else if ((v = cli_value("--n", argc, argv, &i, e))) {
+            long long g;
+            TRY(cli_parse_int("--n", v, 1, 65536, &g, e));
+            snprintf(a->n_set, sizeof a->n_set, "rollout.n=%lld", g);
+            if (a->cfg.n_sets == CLI_MAX_SETS) return err_set(e, "too many --set options");
+            a->cfg.sets[a->cfg.n_sets++] = a->n_set;
+        } else
+            return e->msg[0] ? -1 : err_set(e, "unknown option '%s'", argv[i]);
+    }
+    if (!a->ckpt || !a->prompts || !a->out) return err_set(e, "--ckpt, --prompts and --out are required");
+    return 1;
+}
+
+// Returns 0, or -1 with *print_here telling whether this rank should print e (one rank for shared errors).
+static int run(const SampleArgs *a, Err *e, bool *print_here) {
+    Config c;
+    *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
+    TRY(cli_resolve_config(&a->cfg, &c, 0, e));
+    Model m = {0};
+    TRY(model_load_path(&m, a->ckpt, e));
+    Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
+    Prompts p = {0};
+    int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
+    if (rc == 0) rc = read_prompts(a->prompts, tok, m.cfg.vocab_size, &p, e);
+    char *text = NULL;
+    size_t len = 0;
+    // Sampling failures can differ between ranks: agree on the outcome before the collective gather.
+    int64_t failed = 0;
+    if (rc == 0) {
+        failed = sample_local(&m, tok, &c, a->step, &p, &text, &len, e) != 0;
+        int64_t any = failed;
+        dist_allreduce_max_i64(&any, 1);
+        if (failed)
+            *print_here = true, rc = -1;
+        else if (any)
+            *print_here = false, rc = -1;
+    }
+    if (rc == 0) {
+        size_t total;
+        char *all = dist_gatherv_bytes(text, len, &total, NULL);
+        if (dist_is_root()) rc = write_file(a->out, all, total, e);
+        free(all);
+    }
+    free(text);
+    prompts_free(&p);
+    tokenizer_free(tok);
+    model_free(&m);
+    return rc;
+}
+
+int cmd_sample(int argc, char **argv) {
+    SampleArgs a = {0};
+    Err e = {{0}};
+    int r = parse_args(&a, argc, argv, &e);
+    if (r == 0) return 0;
+    if (r < 0) return fprintf(stderr, "rlvr sample: %s\n%s", e.msg, USAGE), 2;
+    bool print_here = true;
+    if (run(&a, &e, &print_here) == 0) return 0;
+    if (print_here) fprintf(stderr, "rlvr: %s\n", e.msg);
+    return 1;
+}

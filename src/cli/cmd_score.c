@@ -1,0 +1,170 @@
+// `rlvr score`: log-prob and entropy of given responses under a checkpoint, through the training forward
+// (the same numbers the sampler records; DESIGN.md invariant 2). Ranks score contiguous shares.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "base/dist.h"
+#include "base/jsonl.h"
+#include "model/logprob.h"
+#include "model/model.h"
+#include "io/model_h5.h"
+
+static const char USAGE[] =
+    "usage: rlvr score --ckpt CKPT.h5 --in SEQS.jsonl --out OUT.h5 [--config F] [--set rollout.temperature=T]\n"
+    "Each input line is {\"prompt_tokens\":[...],\"response_tokens\":[...]} (token ids in [0, vocab), prompt\n"
+    "non-empty). Writes float64 datasets logp and entropy (every response token, responses concatenated) of\n"
+    "softmax(logits / T), and int64 seq_offsets [S+1] into them. Works under mpirun (same output).\n";
+
+// Tokens per forward: at most 4096, and few enough that the logits stay within 256 MiB (large vocabularies).
+#define TOKENS_PER_FORWARD 4096
+#define LOGITS_BYTES (256L << 20)
+
+typedef struct {
+    int n;
+    int32_t **prompt, **response;
+    int *n_prompt, *n_response;
+} Seqs;
+
+static void seqs_free(Seqs *s) {
+    for (int i = 0; i < s->n; i++) free(s->prompt[i]), free(s->response[i]);
+    free(s->prompt), free(s->response), free(s->n_prompt), free(s->n_response);
+}
+
+static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
+    JsonlReader r;
+    TRY(jsonl_open(&r, path, e));
+    cJSON *obj;
+    int rc, cap = 0;
+    memset(s, 0, sizeof *s);
+    while ((rc = jsonl_next(&r, &obj, e)) == 1) {
+        char where[600];
+        jsonl_where(&r, where, sizeof where);
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            s->prompt = xrealloc(s->prompt, cap * sizeof *s->prompt);
+            s->response = xrealloc(s->response, cap * sizeof *s->response);
+            s->n_prompt = xrealloc(s->n_prompt, cap * sizeof(int));
+            s->n_response = xrealloc(s->n_response, cap * sizeof(int));
+        }
+        int i = s->n;
+        s->prompt[i] = s->response[i] = NULL;
+        rc = json_get_int_array(obj, "prompt_tokens", 0, m->cfg.vocab_size - 1, &s->prompt[i], &s->n_prompt[i], where,
+                                e);
+        if (!rc)
+            rc = json_get_int_array(obj, "response_tokens", 0, m->cfg.vocab_size - 1, &s->response[i],
+                                    &s->n_response[i], where, e);
+        cJSON_Delete(obj);
+        s->n++;
+        if (!rc && s->n_prompt[i] < 1) rc = err_set(e, "%s: prompt_tokens must not be empty", where);
+        if (!rc && s->n_prompt[i] + s->n_response[i] - 1 > m->cfg.max_position_embeddings)
+            rc = err_set(e, "%s: %d tokens exceed max_position_embeddings %d", where, s->n_prompt[i] + s->n_response[i],
+                         m->cfg.max_position_embeddings);
+        if (rc) break;
+    }
+    jsonl_close(&r);
+    if (rc) seqs_free(s);
+    return rc < 0 ? -1 : 0;
+}
+
+// Scores sequences [b, end) in forwards of at most `budget` tokens (one longer sequence goes alone).
+static int score_range(Model *m, const Seqs *s, int b, int end, double temperature, double *logp, double *ent, Err *e) {
+    int V = m->cfg.vocab_size;
+    int64_t budget = LOGITS_BYTES / ((int64_t)V * (int64_t)sizeof(float));
+    budget = budget < 1 ? 1 : budget > TOKENS_PER_FORWARD ? TOKENS_PER_FORWARD : budget;
+    size_t out = 0;
+    for (int i = b; i < end;) {
+        int j = i;
+        int64_t off[TOKENS_PER_FORWARD + 2] = {0};
+        int64_t T = 0;
+        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= budget) &&
+               j - i <= TOKENS_PER_FORWARD) {
+            T += s->n_prompt[j] + s->n_response[j] - 1;  // the last token predicts nothing we need
+            off[++j - i] = T;
+        }
+        int32_t *tok = xmalloc((size_t)T * sizeof(int32_t) + 1);
+        for (int k = i; k < j; k++) {
+            int32_t *dst = tok + off[k - i];
+            memcpy(dst, s->prompt[k], (size_t)s->n_prompt[k] * sizeof(int32_t));
+            if (s->n_response[k] > 1)
+                memcpy(dst + s->n_prompt[k], s->response[k], (size_t)(s->n_response[k] - 1) * sizeof(int32_t));
+        }
+        float *logits = xmalloc((size_t)T * V * sizeof(float) + 1);
+        int rc = model_forward(m, j - i, off, tok, logits, NULL, NULL, NULL, e);
+        for (int k = i; !rc && k < j; k++)
+            for (int t = 0; t < s->n_response[k]; t++, out++)  // response token t is predicted at row prompt + t - 1
+                logprob_entropy(logits + (size_t)(off[k - i] + s->n_prompt[k] - 1 + t) * V, V, temperature,
+                                s->response[k][t], &logp[out], &ent[out]);
+        free(tok), free(logits);
+        if (rc) return -1;
+        i = j;
+    }
+    return 0;
+}
+
+static int write_scores(const char *path, const double *logp, const double *ent, size_t n, const int64_t *offsets,
+                        int n_seqs, Err *e) {
+    hid_t f = h5io_create(path, e);
+    if (f < 0) return -1;
+    int rc = h5io_write_f64(f, "logp", logp, n, e) || h5io_write_f64(f, "entropy", ent, n, e) ||
+             h5io_write_i64(f, "seq_offsets", offsets, (hsize_t)n_seqs + 1, e);
+    h5io_close(f);
+    return rc ? -1 : 0;
+}
+
+static int run(const ConfigArgs *args, const char *ckpt, const char *in, const char *out, Err *e) {
+    Config c;
+    Model m;
+    Seqs s;
+    TRY(cli_resolve_config(args, &c, 0, e));
+    if (c.rollout.temperature <= 0) return err_set(e, "[rollout] temperature must be > 0 for scoring");
+    TRY(model_load_path(&m, ckpt, e));
+    if (read_seqs(in, &m, &s, e)) return model_free(&m), -1;
+    int64_t b, end, n_local = 0;
+    dist_share(s.n, &b, &end);
+    for (int64_t i = b; i < end; i++) n_local += s.n_response[i];
+    double *logp = xmalloc((size_t)n_local * sizeof(double) + 1), *ent = xmalloc((size_t)n_local * sizeof(double) + 1);
+    int rc = score_range(&m, &s, (int)b, (int)end, c.rollout.temperature, logp, ent, e);
+    // Every rank takes part in the gathers; a local failure is reported after them.
+    int64_t failed = rc != 0;
+    dist_allreduce_sum_i64(&failed, 1);
+    size_t n_all = 0;
+    double *all_logp = dist_allgatherv_f64(logp, (size_t)n_local, &n_all, NULL);
+    double *all_ent = dist_allgatherv_f64(ent, (size_t)n_local, &n_all, NULL);
+    if (!rc && failed) rc = err_set(e, "scoring failed on another rank");
+    int64_t *offsets = xmalloc((size_t)(s.n + 1) * sizeof(int64_t));
+    offsets[0] = 0;
+    for (int i = 0; i < s.n; i++) offsets[i + 1] = offsets[i] + s.n_response[i];
+    if (!rc && dist_is_root()) rc = write_scores(out, all_logp, all_ent, n_all, offsets, s.n, e);
+    if (!rc && dist_is_root()) printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":\"%s\"}\n", s.n, n_all, out);
+    free(logp), free(ent), free(all_logp), free(all_ent), free(offsets);
+    seqs_free(&s);
+    model_free(&m);
+    return rc;
+}
+
+int cmd_score(int argc, char **argv) {
+    ConfigArgs args = {0};
+    const char *paths[3] = {NULL, NULL, NULL}, *const opts[3] = {"--ckpt", "--in", "--out"};
+    Err e = {{0}};
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
+        int r = cli_config_arg(&args, argc, argv, &i, &e);
+        if (r < 0) return fprintf(stderr, "rlvr score: %s\n", e.msg), 2;
+        for (int k = 0; k < 3 && !r; k++) {
+            const char *v = cli_value(opts[k], argc, argv, &i, &e);
+            if (e.msg[0]) return fprintf(stderr, "rlvr score: %s\n", e.msg), 2;
+            if (v) paths[k] = v, r = 1;
+        }
+        if (!r) return fprintf(stderr, "rlvr score: unknown option '%s'\n%s", argv[i], USAGE), 2;
+    }
+    if (!paths[0] || !paths[1] || !paths[2])
+        return fprintf(stderr, "rlvr score: --ckpt, --in and --out are required\n%s", USAGE), 2;
+    if (run(&args, paths[0], paths[1], paths[2], &e)) {
+        if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}

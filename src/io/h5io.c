@@ -1,0 +1,230 @@
+#include "io/h5io.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+// File name of an object, for messages.
+static const char *file_of(hid_t loc, char *buf, size_t len) {
+    if (H5Fget_name(loc, buf, len) < 0) snprintf(buf, len, "?");
+    return buf;
+}
+
+hid_t h5io_create(const char *path, Err *e) {
+    h5io_quiet();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) err_set(e, "%s: cannot create HDF5 file", path);
+    return f;
+}
+
+hid_t h5io_open(const char *path, int writable, Err *e) {
+    h5io_quiet();
+    if (H5Fis_hdf5(path) <= 0) {
+        FILE *probe = fopen(path, "rb");
+        if (!probe) return err_set(e, "%s: cannot open (no such file or no permission)", path);
+        fclose(probe);
+        return err_set(e, "%s: not an HDF5 file (or truncated/damaged)", path);
+    }
+    hid_t f = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) err_set(e, "%s: cannot open HDF5 file (truncated or damaged?)", path);
+    return f;
+}
+
+void h5io_close(hid_t file) {
+    if (file >= 0) H5Fclose(file);
+}
+
+int h5io_exists(hid_t loc, const char *name) {
+    // Walk the path one component at a time: H5Lexists fails on a missing intermediate group.
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + (buf[0] == '/'); ; p++) {
+        char *slash = strchr(p, '/');
+        if (slash) *slash = 0;
+        if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return 0;
+        if (!slash) return 1;
+        *slash = '/';
+        p = slash;
+    }
+}
+
+int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e) {
+    char fname[512];
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(loc, name, mem_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = d < 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(space);
+    H5Pclose(lcpl);
+    return rc ? err_set(e, "%s: cannot write dataset '%s'", file_of(loc, fname, sizeof fname), name) : 0;
+}
+
+int h5io_write_f64(hid_t loc, const char *name, const double *x, hsize_t n, Err *e) {
+    return h5io_write(loc, name, H5T_NATIVE_DOUBLE, x, 1, &n, e);
+}
+int h5io_write_i64(hid_t loc, const char *name, const int64_t *x, hsize_t n, Err *e) {
+    return h5io_write(loc, name, H5T_NATIVE_INT64, x, 1, &n, e);
+}
+int h5io_write_u8(hid_t loc, const char *name, const uint8_t *x, hsize_t n, Err *e) {
+    return h5io_write(loc, name, H5T_NATIVE_UINT8, x, 1, &n, e);
+}
+int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e) {
+    return h5io_write(loc, name, H5T_NATIVE_DOUBLE, &x, 0, NULL, e);
+}
+
+int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e) {
+    char fname[512];
+    if (!h5io_exists(loc, name))
+        return err_set(e, "%s: missing dataset '%s'", file_of(loc, fname, sizeof fname), name);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return err_set(e, "%s: '%s' is not a dataset", file_of(loc, fname, sizeof fname), name);
+    hid_t space = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank > H5IO_MAX_RANK) rank = -1;
+    else if (rank >= 0) H5Sget_simple_extent_dims(space, dims, NULL);
+    H5Sclose(space);
+    H5Dclose(d);
+    if (rank < 0) return err_set(e, "%s: dataset '%s' has an unsupported shape", file_of(loc, fname, sizeof fname), name);
+    return rank;
+}
+
+void *h5io_read(hid_t loc, const char *name, hid_t mem_type, int *rank_out, hsize_t dims_out[H5IO_MAX_RANK], Err *e) {
+    char fname[512];
+    hsize_t dims[H5IO_MAX_RANK];
+    int rank = h5io_shape(loc, name, dims, e);
+    if (rank < 0) return NULL;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t ftype = H5Dget_type(d);
+    H5T_class_t want = H5Tget_class(mem_type), have = H5Tget_class(ftype);
+    H5Tclose(ftype);
+    if (want != have) {
+        H5Dclose(d);
+        err_set(e, "%s: dataset '%s' has type class %s, expected %s", file_of(loc, fname, sizeof fname), name,
+                have == H5T_FLOAT ? "float" : have == H5T_INTEGER ? "integer" : "other",
+                want == H5T_FLOAT ? "float" : "integer");
+        return NULL;
+    }
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    void *buf = xmalloc(n * H5Tget_size(mem_type));
+    if (H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        H5Dclose(d);
+        err_set(e, "%s: cannot read dataset '%s' (truncated or damaged file?)", file_of(loc, fname, sizeof fname), name);
+        return NULL;
+    }
+    H5Dclose(d);
+    if (rank_out) *rank_out = rank;
+    if (dims_out) memcpy(dims_out, dims, sizeof dims);
+    return buf;
+}
+
+// 1-D read with a length check.
+static void *read_vector(hid_t loc, const char *name, hid_t type, int64_t expect_n, int64_t *n_out, Err *e) {
+    char fname[512];
+    int rank;
+    hsize_t dims[H5IO_MAX_RANK];
+    void *x = h5io_read(loc, name, type, &rank, dims, e);
+    if (!x) return NULL;
+    int64_t n = rank == 0 ? 1 : (int64_t)dims[0];
+    if (rank > 1 || (expect_n >= 0 && n != expect_n)) {
+        free(x);
+        if (rank > 1) err_set(e, "%s: dataset '%s' must be 1-D, has rank %d", file_of(loc, fname, sizeof fname), name, rank);
+        else err_set(e, "%s: dataset '%s' has %lld items, expected %lld", file_of(loc, fname, sizeof fname), name,
+                     (long long)n, (long long)expect_n);
+        return NULL;
+    }
+    if (n_out) *n_out = n;
+    return x;
+}
+
+double *h5io_read_f64(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e) {
+    return read_vector(loc, name, H5T_NATIVE_DOUBLE, expect_n, n, e);
+}
+int64_t *h5io_read_i64(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e) {
+    return read_vector(loc, name, H5T_NATIVE_INT64, expect_n, n, e);
+}
+uint8_t *h5io_read_u8(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e) {
+    return read_vector(loc, name, H5T_NATIVE_UINT8, expect_n, n, e);
+}
+
+// Creates (replacing) attribute `name` on object `obj` with the given type and data.
+static int attr_write(hid_t loc, const char *obj, const char *name, hid_t type, const void *data, Err *e) {
+    char fname[512];
+    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0) H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate_by_name(loc, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, type, data) < 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    return rc ? err_set(e, "%s: cannot write attribute '%s' on '%s'", file_of(loc, fname, sizeof fname), name, obj) : 0;
+}
+
+int h5io_attr_write_str(hid_t loc, const char *obj, const char *name, const char *value, Err *e) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value) + 1);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    int rc = attr_write(loc, obj, name, type, value, e);
+    H5Tclose(type);
+    return rc;
+}
+int h5io_attr_write_f64(hid_t loc, const char *obj, const char *name, double value, Err *e) {
+    return attr_write(loc, obj, name, H5T_NATIVE_DOUBLE, &value, e);
+}
+int h5io_attr_write_i64(hid_t loc, const char *obj, const char *name, int64_t value, Err *e) {
+    return attr_write(loc, obj, name, H5T_NATIVE_INT64, &value, e);
+}
+
+static hid_t attr_open(hid_t loc, const char *obj, const char *name, Err *e) {
+    char fname[512];
+    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) <= 0) {
+        err_set(e, "%s: missing attribute '%s' on '%s'", file_of(loc, fname, sizeof fname), name, obj);
+        return -1;
+    }
+    return H5Aopen_by_name(loc, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+char *h5io_attr_read_str(hid_t loc, const char *obj, const char *name, Err *e) {
+    char fname[512];
+    hid_t a = attr_open(loc, obj, name, e);
+    if (a < 0) return NULL;
+    hid_t type = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type)) {
+        size_t n = H5Tget_size(type);
+        out = xcalloc(n + 1, 1);
+        if (H5Aread(a, type, out) < 0) free(out), out = NULL;
+    } else if (H5Tget_class(type) == H5T_STRING) {  // variable-length (as h5py writes)
+        char *vl = NULL;
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, H5T_VARIABLE);
+        if (H5Aread(a, mem, &vl) >= 0 && vl) out = strdup(vl);
+        if (vl) H5free_memory(vl);
+        H5Tclose(mem);
+    }
+    H5Tclose(type);
+    H5Aclose(a);
+    if (!out) err_set(e, "%s: attribute '%s' on '%s' is not a readable string", file_of(loc, fname, sizeof fname), name, obj);
+    return out;
+}
+
+static int attr_read_num(hid_t loc, const char *obj, const char *name, hid_t type, void *out, Err *e) {
+    char fname[512];
+    hid_t a = attr_open(loc, obj, name, e);
+    if (a < 0) return -1;
+    hid_t ftype = H5Aget_type(a);
+    int ok = H5Tget_class(ftype) == H5Tget_class(type) && H5Aread(a, type, out) >= 0;
+    H5Tclose(ftype);
+    H5Aclose(a);
+    return ok ? 0 : err_set(e, "%s: attribute '%s' on '%s' has the wrong type", file_of(loc, fname, sizeof fname), name, obj);
+}
+
+int h5io_attr_read_f64(hid_t loc, const char *obj, const char *name, double *value, Err *e) {
+    return attr_read_num(loc, obj, name, H5T_NATIVE_DOUBLE, value, e);
+}
+int h5io_attr_read_i64(hid_t loc, const char *obj, const char *name, int64_t *value, Err *e) {
+    return attr_read_num(loc, obj, name, H5T_NATIVE_INT64, value, e);
+}

@@ -1,0 +1,48 @@
+// Thin HDF5 helpers: whole datasets and attributes in and out, errors naming the file and dataset.
+// The checkpoint, init, score and loss modules build on these.
+#ifndef RLVR_H5IO_H
+#define RLVR_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+#define H5IO_MAX_RANK 8
+
+// Silences HDF5's own error stack printing (our messages say what failed); idempotent.
+void h5io_quiet(void);
+
+hid_t h5io_create(const char *path, Err *e);     // truncates; returns < 0 on error
+hid_t h5io_open(const char *path, int writable, Err *e);
+void h5io_close(hid_t file);
+
+// Writes a dataset (intermediate groups created). mem_type: H5T_NATIVE_DOUBLE, _FLOAT, _INT64, _UINT8, ...
+int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e);
+int h5io_write_f64(hid_t loc, const char *name, const double *x, hsize_t n, Err *e);
+int h5io_write_i64(hid_t loc, const char *name, const int64_t *x, hsize_t n, Err *e);
+int h5io_write_u8(hid_t loc, const char *name, const uint8_t *x, hsize_t n, Err *e);
+int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e);
+
+int h5io_exists(hid_t loc, const char *name);  // 1 if the link exists (intermediate groups checked)
+
+// Shape of a dataset; returns its rank or -1.
+int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e);
+
+// Reads a whole dataset converted to mem_type into a malloc'd buffer; rank/dims out (either may be NULL).
+// Fails unless the stored type class matches (integer vs float).
+void *h5io_read(hid_t loc, const char *name, hid_t mem_type, int *rank, hsize_t dims[H5IO_MAX_RANK], Err *e);
+// Reads a 1-D dataset of exactly `expect_n` items (expect_n < 0: any length, returned in *n).
+double *h5io_read_f64(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e);
+int64_t *h5io_read_i64(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e);
+uint8_t *h5io_read_u8(hid_t loc, const char *name, int64_t expect_n, int64_t *n, Err *e);
+
+// Attributes on an object (path relative to loc, "." for loc itself).
+int h5io_attr_write_str(hid_t loc, const char *obj, const char *name, const char *value, Err *e);
+int h5io_attr_write_f64(hid_t loc, const char *obj, const char *name, double value, Err *e);
+int h5io_attr_write_i64(hid_t loc, const char *obj, const char *name, int64_t value, Err *e);
+char *h5io_attr_read_str(hid_t loc, const char *obj, const char *name, Err *e);  // malloc'd
+int h5io_attr_read_f64(hid_t loc, const char *obj, const char *name, double *value, Err *e);
+int h5io_attr_read_i64(hid_t loc, const char *obj, const char *name, int64_t *value, Err *e);
+
+#endif

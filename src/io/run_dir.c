@@ -1,0 +1,51 @@
+#include "io/run_dir.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/checkpoint.h"
+
+// mkdir -p.
+static int make_dirs(const char *path, Err *e) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c) continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return err_set(e, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = c;
+        if (!c) break;
+    }
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISDIR(sb.st_mode)) return err_set(e, "%s: not a directory", path);
+    return 0;
+}
+
+int run_dir_prepare(const char *run_dir, bool resume, Err *e) {
+    char ck[4096], latest[4096];
+    snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
+    TRY(make_dirs(ck, e));
+    int64_t step;
+    int found = checkpoint_latest(run_dir, latest, sizeof latest, &step, e);
+    if (found < 0) return -1;
+    if (!resume && found)
+        return err_set(e, "%s: run directory already has checkpoints (latest %s); use --resume or a new --run-dir",
+                       run_dir, latest);
+    if (resume && !found) return err_set(e, "%s: --resume: no checkpoint in %s", run_dir, ck);
+    return 0;
+}
+
+int run_dir_write_config(const char *run_dir, const char *config_text, Err *e) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/config.ini", run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    int bad = fputs(config_text, f) < 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}

@@ -1,0 +1,17 @@
+// The run directory of `rlvr sft|train`: config.ini (resolved), metrics.jsonl, eval.jsonl, log.txt and
+// ckpt/step-NNNNNN.h5.
+#ifndef RLVR_RUN_DIR_H
+#define RLVR_RUN_DIR_H
+
+#include <stdbool.h>
+
+#include "base/error.h"
+
+// Creates RUN_DIR and RUN_DIR/ckpt (parents too). A fresh run refuses a directory that already holds
+// checkpoints (use --resume, or another directory).
+int run_dir_prepare(const char *run_dir, bool resume, Err *e);
+
+// Writes RUN_DIR/config.ini atomically (tmp + rename).
+int run_dir_write_config(const char *run_dir, const char *config_text, Err *e);
+
+#endif

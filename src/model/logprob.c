@@ -1,0 +1,45 @@
+// Log-prob and entropy of softmax(logits / T) in float64 with index-order sums (DESIGN.md invariant 2).
+#include "model/logprob.h"
+
+#include <math.h>
+
+// max_i z_i and S = sum_i exp(z_i - max) for z = logits / T, summed in index order.
+static void softmax_stats(const float *logits, int vocab, double temperature, double *max, double *sum) {
+    double m = -INFINITY;
+    for (int i = 0; i < vocab; i++) {
+        double z = logits[i] / temperature;
+        if (z > m) m = z;
+    }
+    double s = 0;
+    for (int i = 0; i < vocab; i++) s += exp(logits[i] / temperature - m);
+    *max = m;
+    *sum = s;
+}
+
+// log p_t = z_t - logsumexp(z); H = -sum_i p_i log p_i = log S - sum_i p_i (z_i - max).
+void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp,
+                     double *entropy) {
+    double m, s;
+    softmax_stats(logits, vocab, temperature, &m, &s);
+    double log_s = log(s), weighted = 0;
+    for (int i = 0; i < vocab; i++) {
+        double d = logits[i] / temperature - m;
+        weighted += exp(d) * d;
+    }
+    *logp = logits[target] / temperature - m - log_s;
+    *entropy = log_s - weighted / s;
+}
+
+// d log p_t / dz_i = [i = t] - p_i;  dH / dz_i = -p_i (log p_i + H);  dz_i / dlogit_i = 1 / T.
+void logprob_entropy_backward(const float *logits, int vocab, double temperature, int32_t target, double dlogp,
+                              double dentropy, float *dlogits) {
+    double m, s, logp, entropy;
+    softmax_stats(logits, vocab, temperature, &m, &s);
+    logprob_entropy(logits, vocab, temperature, target, &logp, &entropy);
+    double log_s = log(s);
+    for (int i = 0; i < vocab; i++) {
+        double log_p = logits[i] / temperature - m - log_s, p = exp(log_p);
+        double g = dlogp * ((i == target) - p) - dentropy * p * (log_p + entropy);
+        dlogits[i] += (float)(g / temperature);
+    }
+}

@@ -1,0 +1,88 @@
+// The policy model: Qwen2/Qwen3-style decoder, dense and MoE (DESIGN.md "Model"), on the CPU.
+// CONTRACT (shared by model, sampler, trainer, checkpoint): the declarations below are fixed; the
+// model module may add to this header (training forward/backward, internals) but not change them.
+#ifndef RLVR_MODEL_H
+#define RLVR_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/error.h"
+
+#define MODEL_MAX_DIMS 4
+
+// One named tensor inside the contiguous parameter buffer (Hugging Face names and [out, in] layouts).
+typedef struct {
+    char name[128];
+    int ndim;
+    int64_t shape[MODEL_MAX_DIMS];
+    size_t offset;  // in floats, into Model.params
+    size_t numel;
+} ModelTensor;
+
+typedef struct ModelPrivate ModelPrivate;
+
+typedef struct {
+    ModelConfig cfg;
+    int head_dim;
+    bool moe;
+    float *params;  // all parameters, contiguous
+    size_t n_params;
+    ModelTensor *tensors;  // table in a fixed order: drives checkpoints, optimizer, all-reduce
+    int n_tensors;
+    ModelPrivate *priv;
+} Model;
+
+// Builds the tensor table and allocates zeroed parameters for cfg (validated config).
+int model_create(Model *m, const ModelConfig *cfg, Err *e);
+void model_free(Model *m);
+// Seeded random init (Philox, independent of thread count): normal(0, init_std) matrices, ones for norms.
+void model_init_random(Model *m, uint64_t seed);
+const ModelTensor *model_tensor(const Model *m, const char *name);  // NULL if absent
+// Hugging Face config.json text for this architecture (malloc'd).
+char *model_hf_config_json(const Model *m);
+
+// Incremental inference with a KV cache. Per-token logits are bit-identical to the training forward
+// of the same sequence, whatever else shares the batch and whether tokens arrive one by one or together.
+typedef struct KVCache KVCache;
+size_t kv_cache_bytes(const Model *m, int n_slots, int max_len);
+KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e);  // NULL + message if too big
+void kv_cache_free(KVCache *c);
+// Copies positions [0, n_positions) of slot src into slot dst (a prompt prefilled once, shared by a group).
+void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
+
+// Runs n tokens: token i is tokens[i] of slot slots[i] at position pos[i]. Tokens of one slot must be
+// consecutive in position and continue what the cache holds (several at once = prefill). Writes
+// logits [n, vocab_size] and, for MoE with experts != NULL, the chosen experts [n, layers, top_k].
+int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
+                 int32_t *experts, Err *e);
+
+// ---- Additions of the model module (not part of the fixed contract above) ----
+
+// Training forward over a packed batch: sequence s is tokens[seq_offsets[s] .. seq_offsets[s+1]) at positions
+// 0, 1, ... (T = seq_offsets[n_seqs] tokens in all). Writes logits [T, vocab_size] (bit-identical to
+// model_decode of the same tokens), experts [T, layers, top_k] when MoE and experts != NULL, and *aux_loss
+// (if non-NULL): the load-balancing loss of this call, unscaled (Hugging Face load_balancing_loss_func over
+// all layers and tokens: E * sum_e f_e * P_e; 0 for dense models). With acts != NULL the activations needed by
+// model_backward are kept in *acts (free with model_acts_free); with acts == NULL nothing is kept.
+// Chosen experts are listed per token and layer in top-k order (largest router probability first, ties to the
+// lower index), in model_decode too.
+typedef struct ModelActs ModelActs;
+int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
+                  int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
+// ADDS to grads (n_params floats, laid out like params) the gradient of sum(dlogits * logits) + aux_weight *
+// aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
+// loss scale; ignored for dense models). The parameters must not have changed since that forward.
+int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
+void model_acts_free(ModelActs *a);
+
+// Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
+// the backward costs twice that.
+double model_flops_per_token(const Model *m, double mean_context);
+
+// Model config from Hugging Face config.json text (the keys model_hf_config_json writes; unknown keys ignored).
+int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e);
+
+#endif

@@ -1,0 +1,67 @@
+// Internals shared by the model's files (layout, forward, backward, cache): per-layer parameter pointers
+// and the activation record the backward reads.
+#ifndef RLVR_MODEL_INTERNAL_H
+#define RLVR_MODEL_INTERNAL_H
+
+#include "model/model.h"
+
+// Offsets (in floats, into params or a gradient buffer laid out alike) of one layer's tensors; SIZE_MAX = absent.
+typedef struct {
+    size_t ln1, wq, bq, wk, bk, wv, bv, wo, qn, kn, ln2;
+    size_t gate, up, down;                    // dense MLP
+    size_t router, egate, eup, edown;         // MoE: [E,D], [E,F,D], [E,F,D], [E,D,F]
+    size_t sgate, sup, sdown, sexp_gate;      // shared expert and its sigmoid gate [1,D]
+} LayerOffsets;
+
+struct ModelPrivate {
+    LayerOffsets *layers;
+    size_t embed, final_norm, lm_head;  // lm_head == embed when tied
+};
+
+// Sizes used everywhere.
+typedef struct {
+    int D, V, L, Hq, Hk, hd, QD, KD, F, E, K, Fe, S;
+} Dims;
+Dims model_dims(const Model *m);
+
+// Activations of one layer kept for the backward (arrays over the T tokens of the call).
+typedef struct {
+    float *x_in, *inv1, *a1;           // residual input, 1/rms, normed input
+    float *q, *k, *v, *qn_inv, *kn_inv, *qr, *kr;  // projections, per-head 1/rms, after norm+rope
+    double *lse;                       // [T, Hq] log-sum-exp of attention scores
+    float *att, *h2, *inv2, *a2;       // attention output, residual after attention, post-attention norm
+    float *g, *u, *act;                // dense MLP [T, F]
+    float *probs;                      // MoE router softmax [T, E]
+    int32_t *top_e;                    // [T, K] chosen experts (top-k order)
+    float *top_w;                      // [T, K] their weights
+    float *eg, *eu, *eact, *eout;      // per token and slot: [T, K, Fe] x3, [T, K, D]
+    float *sg, *su, *sact, *sout, *sgate;  // shared expert [T, S] x3, [T, D], gate logit [T]
+} LayerActs;
+
+struct ModelActs {
+    int T, n_seqs, n_layers;  // n_layers: records kept (1 when only inference ran)
+    int64_t *seq_offsets;
+    int32_t *tokens;
+    int *pos;
+    LayerActs *layers;
+    float *x_final, *inv_final, *a_final;  // before the final norm, 1/rms, normed (lm_head input)
+    double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
+};
+
+void layer_acts_alloc(LayerActs *a, const Dims *d, int T);
+void layer_acts_free(LayerActs *a);
+
+// One decoder layer over T tokens (token t at position pos[t]; its sequence's keys/values live in kbuf/vbuf rows
+// kv_row0[t] + 0..pos[t], and its own k/v row is written at kv_row0[t] + pos[t] first). x [T, D] is updated in
+// place; a receives the activations; experts [T, K] (may be NULL); router probability sums and choice counts
+// are added to psum/cnt [E] when non-NULL.
+void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *kv_row0, float *kbuf, float *vbuf,
+                   float *x, LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt);
+
+// y = x / rms(x) * w over rows of width D; inv[t] = 1 / rms (float64 statistics).
+void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps);
+
+// Rotary embedding in place on rows [T, H*hd] (Hugging Face rotate-half layout).
+void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse);
+
+#endif

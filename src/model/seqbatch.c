@@ -1,0 +1,92 @@
+#include "model/seqbatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/logprob.h"
+
+void seqbatch_clear(SeqBatch *b) {
+    b->n_seq = 0;
+    if (b->seq_offsets) b->seq_offsets[0] = 0, b->resp_offsets[0] = 0;
+}
+
+void seqbatch_free(SeqBatch *b) {
+    free(b->seq_offsets), free(b->tokens), free(b->resp_offsets), free(b->prompt_len);
+    memset(b, 0, sizeof *b);
+}
+
+void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int32_t *resp, int resp_len) {
+    if (b->n_seq + 1 >= b->cap_seq) {
+        b->cap_seq = b->cap_seq ? 2 * b->cap_seq : 16;
+        b->seq_offsets = xrealloc(b->seq_offsets, (size_t)(b->cap_seq + 1) * sizeof *b->seq_offsets);
+        b->resp_offsets = xrealloc(b->resp_offsets, (size_t)(b->cap_seq + 1) * sizeof *b->resp_offsets);
+        b->prompt_len = xrealloc(b->prompt_len, (size_t)b->cap_seq * sizeof *b->prompt_len);
+        if (b->n_seq == 0) b->seq_offsets[0] = 0, b->resp_offsets[0] = 0;
+    }
+    int64_t at = b->seq_offsets[b->n_seq], need = at + prompt_len + resp_len;
+    if (need > b->cap_tok) {
+        while (b->cap_tok < need) b->cap_tok = b->cap_tok ? 2 * b->cap_tok : 1024;
+        b->tokens = xrealloc(b->tokens, (size_t)b->cap_tok * sizeof *b->tokens);
+    }
+    memcpy(b->tokens + at, prompt, (size_t)prompt_len * sizeof *prompt);
+    memcpy(b->tokens + at + prompt_len, resp, (size_t)resp_len * sizeof *resp);
+    b->prompt_len[b->n_seq] = prompt_len;
+    b->seq_offsets[b->n_seq + 1] = need;
+    b->resp_offsets[b->n_seq + 1] = b->resp_offsets[b->n_seq] + resp_len;
+    b->n_seq++;
+}
+
+// Logit row predicting response token j of sequence s: the position before it.
+static int64_t row_of(const SeqBatch *b, int s, int64_t j) { return b->seq_offsets[s] + b->prompt_len[s] + j - 1; }
+
+int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep, double *logp, double *entropy,
+                     SeqForward *f, Err *e) {
+    memset(f, 0, sizeof *f);
+    int64_t T = b->seq_offsets[b->n_seq];
+    int V = m->cfg.vocab_size;
+    f->logits = xmalloc((size_t)T * (size_t)V * sizeof *f->logits);
+    if (model_forward(m, b->n_seq, b->seq_offsets, b->tokens, f->logits, NULL, &f->aux_loss, keep ? &f->acts : NULL, e)) {
+        seqforward_free(f);
+        return -1;
+    }
+    for (int s = 0; s < b->n_seq; s++) {
+        int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t row = row_of(b, s, j);
+            double h;
+            logprob_entropy(f->logits + (size_t)row * (size_t)V, V, temperature, b->tokens[row + 1], &logp[r0 + j],
+                            &h);
+            if (entropy) entropy[r0 + j] = h;
+        }
+    }
+    return 0;
+}
+
+int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
+                      const double *dentropy, double aux_weight, float *grads, Err *e) {
+    int64_t T = b->seq_offsets[b->n_seq];
+    int V = m->cfg.vocab_size;
+    float *dlogits = xcalloc((size_t)T * (size_t)V, sizeof *dlogits);
+    for (int s = 0; s < b->n_seq; s++) {
+        int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t row = row_of(b, s, j);
+            double dh = dentropy ? dentropy[r0 + j] : 0.0;
+            if (dlogp[r0 + j] == 0 && dh == 0) continue;
+            logprob_entropy_backward(f->logits + (size_t)row * (size_t)V, V, temperature, b->tokens[row + 1],
+                                     dlogp[r0 + j], dh, dlogits + (size_t)row * (size_t)V);
+        }
+    }
+    int rc = model_backward(m, f->acts, dlogits, aux_weight, grads, e);
+    free(dlogits);
+    seqforward_free(f);
+    return rc;
+}
+
+void seqforward_free(SeqForward *f) {
+    free(f->logits);
+    if (f->acts) model_acts_free(f->acts);
+    memset(f, 0, sizeof *f);
+}

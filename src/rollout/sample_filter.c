@@ -1,0 +1,97 @@
+#include "rollout/sample_filter.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/error.h"
+
+void sample_work_init(SampleWork *w, int vocab) {
+    w->vocab = vocab;
+    w->w = xmalloc((size_t)vocab * sizeof *w->w);
+}
+
+void sample_work_free(SampleWork *w) {
+    free(w->w);
+    w->w = NULL;
+}
+
+// A token and its weight, ranked by weight (descending) then id.
+typedef struct {
+    double w;
+    int id;
+} Ranked;
+
+static int by_weight_desc(const void *a, const void *b) {
+    const Ranked *x = a, *y = b;
+    if (x->w != y->w) return x->w > y->w ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+// The weight threshold above which the tokens hold the top_k largest and (top_k = 0) top_p of the total mass,
+// so that only those candidates need sorting: they are exactly the head of the full ranking.
+static double candidate_threshold(const SampleWork *w, int keep, double top_p, double total) {
+    for (double thr = 0x1p-4; thr > 0x1p-64; thr *= 0x1p-4) {
+        double mass = 0;
+        int count = 0;
+        for (int i = 0; i < w->vocab; i++)
+            if (w->w[i] >= thr) mass += w->w[i], count++;
+        if (keep < w->vocab ? count >= keep : mass >= top_p * total) return thr;
+    }
+    return 0;
+}
+
+// Zeroes every weight outside the top_k largest and the smallest prefix (by rank) holding top_p of their mass
+// (of the whole mass, summed in id order, when top_k is off).
+static void keep_nucleus(SampleWork *w, int top_k, double top_p) {
+    int V = w->vocab, keep = top_k > 0 && top_k < V ? top_k : V, n = 0;
+    double total = 0;
+    for (int i = 0; i < V; i++) total += w->w[i];
+    double thr = candidate_threshold(w, keep, top_p, total);
+    Ranked *r = xmalloc((size_t)V * sizeof *r);
+    for (int i = 0; i < V; i++)
+        if (w->w[i] >= thr) r[n++] = (Ranked){w->w[i], i};
+    qsort(r, (size_t)n, sizeof *r, by_weight_desc);
+    if (keep < V) {  // top-p within the top-k: their mass
+        total = 0;
+        for (int i = 0; i < keep; i++) total += r[i].w;
+    }
+    if (keep > n) keep = n;  // top-p alone: the candidates hold at least top_p of the mass
+    if (top_p < 1) {
+        double cum = 0;
+        int m = 0;
+        while (m < keep) {
+            cum += r[m++].w;
+            if (cum >= top_p * total) break;
+        }
+        keep = m;
+    }
+    // Every token outside the kept head: candidates past it and all non-candidates.
+    for (int i = keep; i < n; i++) w->w[r[i].id] = -1;
+    for (int i = 0; i < V; i++) w->w[i] = w->w[i] >= thr && w->w[i] >= 0 ? w->w[i] : 0;
+    free(r);
+}
+
+int sample_filter(const float *logits, double temperature, int top_k, double top_p, SampleWork *w) {
+    int V = w->vocab;
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) {
+        if (!isfinite(logits[i])) return -1;
+        if (logits[i] > mx) mx = logits[i];
+    }
+    for (int i = 0; i < V; i++) w->w[i] = exp(((double)logits[i] - mx) / temperature);
+    if ((top_k > 0 && top_k < V) || top_p < 1) keep_nucleus(w, top_k, top_p);
+    return 0;
+}
+
+int32_t sample_draw(const float *logits, double temperature, int top_k, double top_p, Rng *rng, SampleWork *w) {
+    if (temperature == 0) {
+        int best = 0;
+        for (int i = 0; i < w->vocab; i++) {
+            if (!isfinite(logits[i])) return -1;
+            if (logits[i] > logits[best]) best = i;
+        }
+        return best;
+    }
+    if (sample_filter(logits, temperature, top_k, top_p, w) != 0) return -1;
+    return rng_categorical(rng, w->w, w->vocab);
+}

@@ -1,0 +1,284 @@
+#include "rollout/sampler.h"
+
+#include <limits.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/logprob.h"
+#include "base/rng.h"
+#include "rollout/sample_filter.h"
+#include "rollout/stop.h"
+
+const char *finish_reason_name(FinishReason r) {
+    switch (r) {
+        case FINISH_EOS: return "eos";
+        case FINISH_STOP: return "stop";
+        default: return "length";
+    }
+}
+
+void rollout_free(Rollout *r) {
+    for (int i = 0; i < r->n_responses; i++) {
+        Response *x = &r->responses[i];
+        free(x->tokens), free(x->logp), free(x->entropy), free(x->experts);
+    }
+    free(r->responses);
+    memset(r, 0, sizeof *r);
+}
+
+static int experts_per_token(const Model *m) {
+    return m->moe ? m->cfg.num_hidden_layers * m->cfg.num_experts_per_tok : 0;
+}
+
+int sampler_prompts_that_fit(const Model *m, const RolloutConfig *cfg, int max_prompt_len) {
+    size_t budget = (size_t)cfg->kv_cache_mb << 20;
+    int len = max_prompt_len + cfg->max_new_tokens;
+    size_t per_group = kv_cache_bytes(m, cfg->n, len);
+    if (per_group == 0 || per_group > budget) return 0;
+    size_t k = budget / per_group;
+    if (k > (size_t)(INT_MAX / cfg->n)) k = (size_t)(INT_MAX / cfg->n);
+    while (k > 1 && kv_cache_bytes(m, (int)k * cfg->n, len) > budget) k--;  // in case bytes are not linear in slots
+    return (int)k;
+}
+
+// One response being generated: its output record, KV slot, RNG coordinate and text so far (for stops).
+typedef struct {
+    Response *r;
+    int slot, prompt_len, cap;
+    uint32_t sequence;
+    char *text;
+    size_t text_len, text_cap;
+    bool live;
+} Seq;
+
+// Everything the per-token choice needs that is fixed for the whole call.
+typedef struct {
+    const RolloutConfig *cfg;
+    const Tokenizer *tok;
+    StopList stops;
+    uint32_t step;
+    int vocab, stride;
+    double record_temperature;  // temperature of the recorded logp/entropy: 1 when greedy
+    SampleWork *work;           // one per OpenMP thread
+    int n_work;
+} Ctx;
+
+static void seq_grow(Seq *s, int stride) {
+    Response *r = s->r;
+    if (r->n_tokens < s->cap) return;
+    s->cap = s->cap ? 2 * s->cap : 16;
+    r->tokens = xrealloc(r->tokens, (size_t)s->cap * sizeof *r->tokens);
+    r->logp = xrealloc(r->logp, (size_t)s->cap * sizeof *r->logp);
+    r->entropy = xrealloc(r->entropy, (size_t)s->cap * sizeof *r->entropy);
+    if (stride) r->experts = xrealloc(r->experts, (size_t)s->cap * (size_t)stride * sizeof *r->experts);
+}
+
+static void seq_append_text(Seq *s, const Tokenizer *tok, int32_t token) {
+    char buf[256];
+    int n = tokenizer_token_bytes(tok, token, buf, sizeof buf);
+    if (n <= 0) return;  // ids beyond the tokenizer's vocabulary have no text
+    if (s->text_len + (size_t)n > s->text_cap) {
+        s->text_cap = 2 * (s->text_len + (size_t)n);
+        s->text = xrealloc(s->text, s->text_cap);
+    }
+    if ((size_t)n > sizeof buf)
+        n = tokenizer_token_bytes(tok, token, s->text + s->text_len, (size_t)n);
+    else
+        memcpy(s->text + s->text_len, buf, (size_t)n);
+    s->text_len += (size_t)n;
+}
+
+// Draws response token t = r->n_tokens of s from logits (produced at position prompt_len - 1 + t, whose
+// experts are `experts`), records logp/entropy/experts, and ends the sequence on EOS, stop or length.
+// Touches only s and work, so sequences can choose in parallel; returns -1 on non-finite logits.
+static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t *experts, SampleWork *work) {
+    Response *r = s->r;
+    uint32_t t = (uint32_t)r->n_tokens;
+    Rng rng = rng_at((uint64_t)c->cfg->seed, c->step, s->sequence, t);
+    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, work);
+    if (token < 0) return -1;
+    seq_grow(s, c->stride);
+    r->tokens[t] = token;
+    logprob_entropy(logits, c->vocab, c->record_temperature, token, &r->logp[t], &r->entropy[t]);
+    if (c->stride) memcpy(r->experts + (size_t)t * c->stride, experts, (size_t)c->stride * sizeof *experts);
+    r->n_tokens++;
+    size_t old_len = s->text_len;
+    seq_append_text(s, c->tok, token);
+    if (token == tokenizer_eos(c->tok))
+        r->finish = FINISH_EOS;
+    else if (stop_completed(&c->stops, s->text, old_len, s->text_len))
+        r->finish = FINISH_STOP;
+    else if (r->n_tokens == c->cfg->max_new_tokens)
+        r->finish = FINISH_LENGTH;
+    else
+        return 0;
+    s->live = false;
+    return 0;
+}
+
+// Chooses the next token of n sequences (seqs[which[k]] from logits row k) in parallel; the results do not
+// depend on the thread count. Errors name the first failing sequence in order.
+static int choose_tokens(Ctx *c, Seq *seqs, const int *which, int n, const float *logits, const int32_t *experts,
+                         bool shared_row, Err *e) {
+    int *bad = xcalloc((size_t)n + 1, sizeof *bad);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(c->n_work) if (n > 1)
+    for (int k = 0; k < n; k++) {
+        size_t row = shared_row ? 0 : (size_t)k;
+        bad[k] = choose_token(c, &seqs[which[k]], logits + row * c->vocab, experts ? experts + row * c->stride : NULL,
+                              &c->work[omp_get_thread_num()]);
+    }
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; k++)
+        if (bad[k]) {
+            const Response *r = seqs[which[k]].r;
+            rc = err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %d", c->step,
+                         (long long)r->prompt_index, r->sample_index, r->n_tokens);
+        }
+    free(bad);
+    return rc;
+}
+
+// Prefills prompt p of a chunk once into the slot of its sample 0, copies it to the group's other slots, and
+// draws every sample's first token from the shared last-position logits.
+static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_t *prompt, Err *e) {
+    int plen = group[0].prompt_len, G = c->cfg->n;
+    int *slots = xmalloc((size_t)plen * sizeof *slots), *pos = xmalloc((size_t)plen * sizeof *pos);
+    float *logits = xmalloc((size_t)plen * (size_t)c->vocab * sizeof *logits);
+    int32_t *experts = c->stride ? xmalloc((size_t)plen * (size_t)c->stride * sizeof *experts) : NULL;
+    for (int i = 0; i < plen; i++) slots[i] = group[0].slot, pos[i] = i;
+    int rc = model_decode(m, kv, plen, slots, pos, prompt, logits, experts, e);
+    if (rc == 0) {
+        for (int j = 1; j < G; j++) kv_cache_copy(kv, group[j].slot, group[0].slot, plen);
+        const float *last = logits + (size_t)(plen - 1) * c->vocab;
+        const int32_t *last_experts = experts ? experts + (size_t)(plen - 1) * c->stride : NULL;
+        int *which = xmalloc((size_t)G * sizeof *which);
+        for (int j = 0; j < G; j++) which[j] = j;
+        rc = choose_tokens(c, group, which, G, last, last_experts, true, e);
+        free(which);
+    }
+    free(slots), free(pos), free(logits), free(experts);
+    return rc;
+}
+
+// Decodes every live sequence of a chunk one token per step until all have finished.
+static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Err *e) {
+    int *slots = xmalloc((size_t)n_seqs * sizeof *slots), *pos = xmalloc((size_t)n_seqs * sizeof *pos);
+    int *which = xmalloc((size_t)n_seqs * sizeof *which);
+    int32_t *tokens = xmalloc((size_t)n_seqs * sizeof *tokens);
+    float *logits = xmalloc((size_t)n_seqs * (size_t)c->vocab * sizeof *logits);
+    int32_t *experts = c->stride ? xmalloc((size_t)n_seqs * (size_t)c->stride * sizeof *experts) : NULL;
+    int rc = 0;
+    for (;;) {
+        int n = 0;
+        for (int i = 0; i < n_seqs; i++) {
+            if (!seqs[i].live) continue;
+            const Response *r = seqs[i].r;
+            which[n] = i, slots[n] = seqs[i].slot, tokens[n] = r->tokens[r->n_tokens - 1];
+            pos[n++] = seqs[i].prompt_len + r->n_tokens - 1;
+        }
+        if (n == 0) break;
+        if ((rc = model_decode(m, kv, n, slots, pos, tokens, logits, experts, e)) != 0) break;
+        if ((rc = choose_tokens(c, seqs, which, n, logits, experts, false, e)) != 0) break;
+    }
+    free(slots), free(pos), free(which), free(tokens), free(logits), free(experts);
+    return rc;
+}
+
+// Generates the responses of prompts [p0, p1) with a KV cache of (p1 - p0) * G slots of max_len positions.
+static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens, Seq *seqs,
+                     Err *e) {
+    int G = c->cfg->n, n_seqs = (p1 - p0) * G;
+    KVCache *kv = kv_cache_create(m, n_seqs, max_len, e);
+    if (!kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", p1 - p0, G, max_len);
+    Seq *chunk = seqs + (size_t)p0 * G;
+    for (int i = 0; i < n_seqs; i++) chunk[i].slot = i;
+    int rc = 0;
+    for (int p = p0; p < p1 && rc == 0; p++)
+        rc = prefill_group(m, kv, c, chunk + (size_t)(p - p0) * G, prompt_tokens[p], e);
+    if (rc == 0) rc = decode_chunk(m, kv, c, chunk, n_seqs, e);
+    kv_cache_free(kv);
+    return rc;
+}
+
+static int check_request(const Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step, int n_prompts,
+                         const int64_t *gidx, const int32_t *const *prompts, const int *plen, Err *e) {
+    int V = m->cfg.vocab_size;
+    if (tokenizer_eos(tok) >= V)
+        return err_set(e, "tokenizer EOS id %d is outside the model vocabulary (vocab_size %d)", tokenizer_eos(tok), V);
+    if (step < 0 || step > UINT32_MAX) return err_set(e, "step %lld is outside [0, 2^32)", (long long)step);
+    if (cfg->temperature < 0) return err_set(e, "[rollout] temperature must be >= 0");
+    if ((int64_t)n_prompts * cfg->n > INT_MAX)
+        return err_set(e, "%d prompts x %d samples is too many", n_prompts, cfg->n);
+    for (int p = 0; p < n_prompts; p++) {
+        if (plen[p] < 1)
+            return err_set(e, "prompt %lld is empty; expected at least one token (e.g. BOS)", (long long)gidx[p]);
+        if ((int64_t)plen[p] + cfg->max_new_tokens > m->cfg.max_position_embeddings)
+            return err_set(e,
+                           "prompt %lld: %d prompt tokens + [rollout] max_new_tokens %d exceed [model] "
+                           "max_position_embeddings %d",
+                           (long long)gidx[p], plen[p], cfg->max_new_tokens, m->cfg.max_position_embeddings);
+        if (gidx[p] < 0 || (gidx[p] + 1) * (int64_t)cfg->n > (int64_t)UINT32_MAX + 1)
+            return err_set(e,
+                           "global prompt index %lld x group size %d does not fit the 32-bit RNG sequence coordinate",
+                           (long long)gidx[p], cfg->n);
+        for (int i = 0; i < plen[p]; i++)
+            if (prompts[p][i] < 0 || prompts[p][i] >= V)
+                return err_set(e, "prompt %lld token %d: id %d is outside the vocabulary [0, %d)", (long long)gidx[p],
+                               i, prompts[p][i], V);
+    }
+    return 0;
+}
+
+int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, int64_t step, int n_prompts,
+                     const int64_t *global_prompt_index, const int32_t *const *prompt_tokens, const int *prompt_len,
+                     Rollout *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    out->group_size = cfg->n;
+    if (n_prompts == 0) return 0;  // a rank with no prompts of its own
+    TRY(check_request(m, tok, cfg, step, n_prompts, global_prompt_index, prompt_tokens, prompt_len, e));
+    int G = cfg->n, max_prompt = 1;
+    for (int p = 0; p < n_prompts; p++)
+        if (prompt_len[p] > max_prompt) max_prompt = prompt_len[p];
+    int max_len = max_prompt + cfg->max_new_tokens, per_chunk = sampler_prompts_that_fit(m, cfg, max_prompt);
+    if (per_chunk == 0)
+        return err_set(e,
+                       "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
+                       "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
+                       cfg->kv_cache_mb, G, max_len, max_prompt, cfg->max_new_tokens,
+                       (double)kv_cache_bytes(m, G, max_len) / (1 << 20));
+    Ctx c = {.cfg = cfg,
+             .tok = tok,
+             .step = (uint32_t)step,
+             .vocab = m->cfg.vocab_size,
+             .stride = experts_per_token(m),
+             .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
+    TRY(stop_parse(&c.stops, cfg->stop, e));
+    c.n_work = omp_get_max_threads();
+    c.work = xmalloc((size_t)c.n_work * sizeof *c.work);
+    for (int i = 0; i < c.n_work; i++) sample_work_init(&c.work[i], c.vocab);
+    out->n_responses = n_prompts * G, out->group_size = G, out->experts_per_token = c.stride;
+    out->responses = xcalloc((size_t)n_prompts * G + 1, sizeof *out->responses);
+    Seq *seqs = xcalloc((size_t)n_prompts * G + 1, sizeof *seqs);
+    for (int p = 0; p < n_prompts; p++)
+        for (int j = 0; j < G; j++) {
+            Seq *s = &seqs[(size_t)p * G + j];
+            s->r = &out->responses[(size_t)p * G + j];
+            s->r->prompt_index = global_prompt_index[p], s->r->sample_index = j;
+            s->prompt_len = prompt_len[p], s->live = true;
+            s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
+        }
+    int rc = 0;
+    for (int p0 = 0; p0 < n_prompts && rc == 0; p0 += per_chunk) {
+        int p1 = p0 + per_chunk < n_prompts ? p0 + per_chunk : n_prompts;
+        rc = run_chunk(m, &c, p0, p1, max_len, prompt_tokens, seqs, e);
+    }
+    for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
+    free(seqs);
+    for (int i = 0; i < c.n_work; i++) sample_work_free(&c.work[i]);
+    free(c.work);
+    stop_free(&c.stops);
+    if (rc) rollout_free(out);
+    return rc;
+}

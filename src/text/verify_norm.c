@@ -1,0 +1,215 @@
+// Text normalisation of extracted answers (the issue's list), on a bounded buffer.
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "text/verify.h"
+
+#define NORM_CAP (2 * VERIFY_MAX_ANSWER)
+
+typedef struct {
+    const char *from, *to;
+    bool command;  // a LaTeX command word: must not be followed by a letter
+} Rewrite;
+
+// Order matters: longer spellings first.
+static const Rewrite REWRITES[] = {
+    {"\\left", "", true},     {"\\right", "", true},     {"\\bigl", "", true},      {"\\bigr", "", true},
+    {"\\big", "", true},      {"\\Big", "", true},       {"\\displaystyle", "", true},
+    {"\\dfrac", "\\frac", true}, {"\\tfrac", "\\frac", true}, {"\\cfrac", "\\frac", true},
+    {"^{\\circ}", "", false}, {"^\\circ", "", false},    {"\\circ", "", true},      {"\u00b0", "", false},
+    {"\\degree", "", true},   {"\\%", "%", false},       {"\\$", "", false},        {"$", "", false},
+    {"\\!", "", false},       {"\\,", "", false},        {"\\;", "", false},        {"\\:", "", false},
+    {"\\ ", " ", false},      {"~", " ", false},         {"\\quad", " ", true},     {"\\qquad", " ", true},
+    {"\\(", "", false},       {"\\)", "", false},        {"\\[", "", false},        {"\\]", "", false},
+    {"{,}", "", false},       {"\\infinity", "\\infty", true}, {"\\dots", "", true}, {"\\ldots", "", true},
+    {"\u2212", "-", false},   {"\\colon", ":", true},
+};
+
+// Wrappers whose argument is kept: \text{cm} -> cm.
+static const char *const UNWRAP[] = {"\\text", "\\textbf", "\\textrm", "\\textit", "\\mathrm", "\\mathbf",
+                                     "\\mathit", "\\mbox", "\\boxed", "\\fbox", "\\mathsf", "\\operatorname"};
+
+// Units and filler words dropped from answers that contain a digit.
+static const char *const UNITS[] = {
+    "units", "unit", "sq", "square", "cubic", "cm", "mm", "km", "m", "meters", "meter", "metres", "inches", "inch",
+    "in", "feet", "foot", "ft", "yards", "yard", "miles", "mile", "mph", "kg", "g", "grams", "gram", "pounds",
+    "pound", "lbs", "lb", "ounces", "ounce", "oz", "dollars", "dollar", "cents", "cent", "hours", "hour", "hrs",
+    "minutes", "minute", "min", "seconds", "second", "sec", "days", "day", "weeks", "week", "months", "month",
+    "years", "year", "degrees", "degree", "liters", "liter", "litres", "ml", "gallons", "gallon", "cups", "cup",
+    "people", "students", "apples", "eggs", "cookies", "pages", "points", "marbles", "boxes", "times"};
+
+static bool replace_all(char *buf, const Rewrite *rw) {
+    size_t lf = strlen(rw->from), lt = strlen(rw->to);
+    bool changed = false;
+    char *p = buf;
+    while ((p = strstr(p, rw->from))) {
+        // "\\ " is a line break, not "\ "; a command word must end here.
+        if ((rw->command && isalpha((unsigned char)p[lf])) || (p > buf && p[-1] == '\\' && rw->from[0] == '\\')) {
+            p += lf;
+            continue;
+        }
+        memmove(p + lt, p + lf, strlen(p + lf) + 1);  // lt <= lf for every rewrite: never grows
+        memcpy(p, rw->to, lt);
+        p += lt;
+        changed = true;
+    }
+    return changed;
+}
+
+// End of the brace group starting at open ('{'), or NULL when unbalanced.
+static char *match_brace(char *open) {
+    int depth = 0;
+    for (char *c = open; *c; c++) {
+        if (*c == '{') depth++;
+        else if (*c == '}' && --depth == 0) return c;
+    }
+    return NULL;
+}
+
+static void unwrap_commands(char *buf) {
+    for (size_t i = 0; i < sizeof UNWRAP / sizeof UNWRAP[0]; i++) {
+        size_t n = strlen(UNWRAP[i]);
+        char *p = buf;
+        while ((p = strstr(p, UNWRAP[i]))) {
+            char *open = p + n;
+            while (*open == ' ') open++;
+            char *close = *open == '{' ? match_brace(open) : NULL;
+            if (isalpha((unsigned char)p[n]) || !close) {
+                p += n;
+                continue;
+            }
+            // "\text{ cm}" -> " cm " keeps words apart; "\text{cm}^2" -> " cm^2".
+            if (close[1] == '^') memmove(close, close + 1, strlen(close + 1) + 1);
+            else *close = ' ';
+            memmove(p + 1, open + 1, strlen(open + 1) + 1);
+            *p = ' ';
+        }
+    }
+}
+
+static bool has_digit(const char *s) {
+    for (; *s; s++)
+        if (isdigit((unsigned char)*s)) return true;
+    return false;
+}
+
+static bool is_unit(const char *w, size_t n) {
+    // A unit may carry a power: cm^2, m^{3}.
+    const char *caret = memchr(w, '^', n);
+    if (caret) n = (size_t)(caret - w);
+    for (size_t i = 0; i < sizeof UNITS / sizeof UNITS[0]; i++)
+        if (strlen(UNITS[i]) == n && !strncasecmp(UNITS[i], w, n)) return true;
+    return false;
+}
+
+// Removes whitespace-separated unit words (only when the answer has a number to keep), then all spaces.
+static void drop_units_and_spaces(char *buf) {
+    bool numeric = has_digit(buf);
+    char out[NORM_CAP];
+    size_t o = 0;
+    for (char *p = buf; *p;) {
+        if (isspace((unsigned char)*p)) {
+            p++;
+            continue;
+        }
+        char *w = p;
+        while (*p && !isspace((unsigned char)*p)) p++;
+        size_t n = (size_t)(p - w);
+        if (numeric && n && isalpha((unsigned char)*w) && is_unit(w, n) && o > 0) continue;
+        if (!strncasecmp(w, "percent", n) && n == 7) w = "%", n = 1;
+        memcpy(out + o, w, n);
+        o += n;
+    }
+    out[o] = 0;
+    memcpy(buf, out, o + 1);
+}
+
+// "x=5" -> "5": a single-letter (or \alpha-like) variable followed by '=' and no other '='.
+static void drop_variable_prefix(char *buf) {
+    char *eq = strchr(buf, '=');
+    if (!eq || strchr(eq + 1, '=') || !eq[1]) return;
+    const char *v = buf;
+    if (*v == '\\') {
+        v++;
+        while (isalpha((unsigned char)*v)) v++;
+    } else if (isalpha((unsigned char)*v)) {
+        v++;
+    }
+    if (v == buf) return;
+    if (*v == '_') {  // x_1 =, x_{12} =
+        v++;
+        if (*v == '{') {
+            while (*v && *v != '}') v++;
+            if (*v) v++;
+        } else if (*v) {
+            v++;
+        }
+    }
+    if (v != eq) return;
+    memmove(buf, eq + 1, strlen(eq + 1) + 1);
+}
+
+// "1,234,567.5" -> "1234567.5" when the whole answer is one such number.
+static void drop_thousands_separators(char *buf) {
+    const char *p = buf;
+    if (*p == '-' || *p == '+') p++;
+    int lead = 0;
+    while (isdigit((unsigned char)p[lead])) lead++;
+    if (lead < 1 || lead > 3 || p[lead] != ',') return;
+    const char *q = p + lead;
+    while (*q == ',') {
+        for (int i = 1; i <= 3; i++)
+            if (!isdigit((unsigned char)q[i])) return;
+        q += 4;
+    }
+    if (*q == '.') {
+        q++;
+        while (isdigit((unsigned char)*q)) q++;
+    }
+    if (*q) return;
+    char *w = buf;
+    for (const char *r = buf; *r; r++)
+        if (*r != ',') *w++ = *r;
+    *w = 0;
+}
+
+static void strip_trailing(char *buf) {
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '.' || isspace((unsigned char)buf[n - 1]))) buf[--n] = 0;
+}
+
+// "{5}" -> "5", "(B)" -> "B" for a lone choice letter.
+static void strip_outer(char *buf) {
+    for (;;) {
+        size_t n = strlen(buf);
+        if (n >= 2 && buf[0] == '{' && match_brace(buf) == buf + n - 1) {
+            memmove(buf, buf + 1, n - 2);
+            buf[n - 2] = 0;
+            continue;
+        }
+        if (n == 3 && buf[0] == '(' && buf[2] == ')' && isalpha((unsigned char)buf[1])) {
+            buf[0] = buf[1], buf[1] = 0;
+        }
+        return;
+    }
+}
+
+void verify_normalize(const char *s, char *out, size_t cap) {
+    char buf[NORM_CAP];
+    snprintf(buf, sizeof buf, "%.*s", VERIFY_MAX_ANSWER - 1, s ? s : "");
+    for (char *c = buf; *c; c++)
+        if (*c == '\n' || *c == '\t' || *c == '\r') *c = ' ';
+    for (size_t i = 0; i < sizeof REWRITES / sizeof REWRITES[0]; i++) replace_all(buf, &REWRITES[i]);
+    unwrap_commands(buf);
+    strip_trailing(buf);
+    drop_units_and_spaces(buf);
+    strip_trailing(buf);
+    strip_outer(buf);
+    drop_variable_prefix(buf);
+    drop_thousands_separators(buf);
+    strip_outer(buf);
+    if (cap) snprintf(out, cap, "%s", buf);
+}

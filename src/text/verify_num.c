@@ -1,0 +1,305 @@
+#include "text/verify_num.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#define MAX_DEPTH 24
+#define MAX_EXPONENT 64
+#define MAX_RADICAND 1000000000000LL  // square-free reduction by trial division stays under 10^6 steps
+
+typedef struct {
+    const char *s;
+    int depth;
+} Parser;
+
+static int64_t gcd64(int64_t a, int64_t b) {
+    if (a < 0) a = -a;
+    if (b < 0) b = -b;
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+static bool fits(__int128 x) { return x >= -(__int128)INT64_MAX && x <= (__int128)INT64_MAX; }
+
+// n/d reduced with d > 0; false when the reduced value does not fit 64 bits or d == 0.
+static bool rat_make(__int128 n, __int128 d, Rat *out) {
+    if (d == 0) return false;
+    if (d < 0) n = -n, d = -d;
+    __int128 a = n < 0 ? -n : n, b = d;
+    while (b) {
+        __int128 t = a % b;
+        a = b, b = t;
+    }
+    if (a > 1) n /= a, d /= a;
+    if (!fits(n) || !fits(d)) return false;
+    out->n = (int64_t)n, out->d = (int64_t)d;
+    return true;
+}
+
+static bool rat_add(Rat x, Rat y, Rat *o) {
+    return rat_make((__int128)x.n * y.d + (__int128)y.n * x.d, (__int128)x.d * y.d, o);
+}
+static bool rat_mul(Rat x, Rat y, Rat *o) {
+    int64_t g1 = gcd64(x.n, y.d), g2 = gcd64(y.n, x.d);
+    if (!g1) g1 = 1;
+    if (!g2) g2 = 1;
+    return rat_make((__int128)(x.n / g1) * (y.n / g2), (__int128)(x.d / g2) * (y.d / g1), o);
+}
+static Rat rat_int(int64_t v) { return (Rat){v, 1}; }
+static Rat rat_neg(Rat x) { return (Rat){-x.n, x.d}; }
+static bool rat_zero(Rat x) { return x.n == 0; }
+
+static Num num_rat(Rat a) { return (Num){a, {0, 1}, 0, 0}; }
+
+// Drops a zero surd part so that equal values have one representation.
+static Num num_canon(Num x) {
+    if (rat_zero(x.b)) x.b = rat_int(0), x.r = 0;
+    return x;
+}
+
+static bool num_add(Num x, Num y, Num *o) {
+    if (x.inf || y.inf) return false;
+    if (x.r && y.r && x.r != y.r) return false;  // outside one field Q(√r)
+    o->inf = 0;
+    o->r = x.r ? x.r : y.r;
+    if (!rat_add(x.a, y.a, &o->a) || !rat_add(x.b, y.b, &o->b)) return false;
+    *o = num_canon(*o);
+    return true;
+}
+
+static bool num_neg(Num x, Num *o) {
+    if (x.inf) return *o = x, o->inf = -x.inf, true;
+    *o = x;
+    o->a = rat_neg(x.a), o->b = rat_neg(x.b);
+    return true;
+}
+
+// (a1 + b1√r)(a2 + b2√r) = a1a2 + b1b2·r + (a1b2 + a2b1)√r
+static bool num_mul(Num x, Num y, Num *o) {
+    if (x.inf || y.inf) return false;
+    if (x.r && y.r && x.r != y.r) return false;
+    int64_t r = x.r ? x.r : y.r;
+    Rat aa, bb, bbr, ab, ba;
+    if (!rat_mul(x.a, y.a, &aa) || !rat_mul(x.b, y.b, &bb) || !rat_mul(bb, rat_int(r), &bbr)) return false;
+    if (!rat_mul(x.a, y.b, &ab) || !rat_mul(x.b, y.a, &ba)) return false;
+    o->inf = 0, o->r = r;
+    if (!rat_add(aa, bbr, &o->a) || !rat_add(ab, ba, &o->b)) return false;
+    *o = num_canon(*o);
+    return true;
+}
+
+// 1 / (a + b√r) = (a − b√r) / (a² − b²r)
+static bool num_inv(Num x, Num *o) {
+    if (x.inf) return false;
+    Rat a2, b2, b2r, den;
+    if (!rat_mul(x.a, x.a, &a2) || !rat_mul(x.b, x.b, &b2) || !rat_mul(b2, rat_int(x.r), &b2r)) return false;
+    if (!rat_add(a2, rat_neg(b2r), &den) || rat_zero(den)) return false;
+    Rat inv = {den.d, den.n};
+    if (!rat_make(inv.n, inv.d, &inv)) return false;
+    o->inf = 0, o->r = x.r;
+    if (!rat_mul(x.a, inv, &o->a) || !rat_mul(rat_neg(x.b), inv, &o->b)) return false;
+    *o = num_canon(*o);
+    return true;
+}
+
+// √(p/q) = √(p·q)/q = c·√r with r square-free.
+static bool num_sqrt(Num x, Num *o) {
+    if (x.inf || x.r || x.a.n < 0) return false;
+    __int128 pq = (__int128)x.a.n * x.a.d;
+    if (pq > MAX_RADICAND) return false;
+    int64_t rad = (int64_t)pq, c = 1;
+    for (int64_t f = 2; f * f <= rad; f++)
+        while (rad % (f * f) == 0) rad /= f * f, c *= f;
+    Rat coef;
+    if (!rat_make(c, x.a.d, &coef)) return false;
+    if (rad == 0) return *o = num_rat(rat_int(0)), true;
+    if (rad == 1) return *o = num_rat(coef), true;
+    *o = (Num){rat_int(0), coef, rad, 0};
+    return true;
+}
+
+static bool num_pow(Num x, int64_t k, Num *o) {
+    if (k < 0) {
+        Num inv;
+        return num_inv(x, &inv) && num_pow(inv, -k, o);
+    }
+    Num acc = num_rat(rat_int(1));
+    for (int64_t i = 0; i < k; i++)
+        if (!num_mul(acc, x, &acc)) return false;
+    *o = acc;
+    return true;
+}
+
+static bool starts(const Parser *p, const char *word) { return !strncmp(p->s, word, strlen(word)); }
+
+// A LaTeX command word ends at a non-letter (\frac12 but not \fraction).
+static bool take_command(Parser *p, const char *cmd) {
+    size_t n = strlen(cmd);
+    if (strncmp(p->s, cmd, n) || isalpha((unsigned char)p->s[n])) return false;
+    p->s += n;
+    return true;
+}
+
+static bool parse_expr(Parser *p, Num *out);
+static bool parse_factor(Parser *p, Num *out);
+
+// Decimal literal "12", "3.25", ".5" as an exact rational.
+static bool parse_number(Parser *p, Num *out) {
+    __int128 n = 0, d = 1;
+    int digits = 0;
+    while (isdigit((unsigned char)*p->s)) {
+        n = n * 10 + (*p->s++ - '0');
+        if (++digits > 18) return false;
+    }
+    if (*p->s == '.' && isdigit((unsigned char)p->s[1])) {
+        p->s++;
+        while (isdigit((unsigned char)*p->s)) {
+            n = n * 10 + (*p->s++ - '0'), d *= 10;
+            if (++digits > 18) return false;
+        }
+    }
+    if (!digits) return false;
+    Rat r;
+    if (!rat_make(n, d, &r)) return false;
+    *out = num_rat(r);
+    return true;
+}
+
+// Argument of \frac / \sqrt: "{expr}" or one digit (\frac12).
+static bool parse_arg(Parser *p, Num *out) {
+    if (*p->s == '{') {
+        p->s++;
+        if (!parse_expr(p, out) || *p->s != '}') return false;
+        p->s++;
+        return true;
+    }
+    if (isdigit((unsigned char)*p->s)) return *out = num_rat(rat_int(*p->s++ - '0')), true;
+    return false;
+}
+
+static bool parse_base(Parser *p, Num *out) {
+    if (++p->depth > MAX_DEPTH) return false;
+    bool ok = false;
+    if (*p->s == '-' || *p->s == '+') {  // unary sign inside a term: 2*-3, --3
+        bool neg = *p->s++ == '-';
+        ok = parse_factor(p, out) && (!neg || num_neg(*out, out));
+    } else if (*p->s == '(' || *p->s == '{') {
+        char close = *p->s == '(' ? ')' : '}';
+        p->s++;
+        ok = parse_expr(p, out) && *p->s == close;
+        if (ok) p->s++;
+    } else if (take_command(p, "\\frac")) {
+        Num num, den, inv;
+        ok = parse_arg(p, &num) && parse_arg(p, &den) && num_inv(den, &inv) && num_mul(num, inv, out);
+    } else if (take_command(p, "\\sqrt")) {
+        Num arg;
+        ok = parse_arg(p, &arg) && num_sqrt(arg, out);
+    } else if (take_command(p, "\\infty") || take_command(p, "\\inf")) {
+        *out = (Num){{0, 1}, {0, 1}, 0, 1};
+        ok = true;
+    } else {
+        ok = parse_number(p, out);
+    }
+    p->depth--;
+    return ok;
+}
+
+// Small integer exponent: ^2, ^{-3}.
+static bool parse_exponent(Parser *p, int64_t *k) {
+    bool brace = *p->s == '{';
+    if (brace) p->s++;
+    bool neg = *p->s == '-';
+    if (neg) p->s++;
+    if (!isdigit((unsigned char)*p->s)) return false;
+    int64_t v = 0;
+    while (isdigit((unsigned char)*p->s)) {
+        v = v * 10 + (*p->s++ - '0');
+        if (v > MAX_EXPONENT) return false;
+        if (!brace) break;  // ^23 is (^2)3 in LaTeX
+    }
+    if (brace && *p->s++ != '}') return false;
+    *k = neg ? -v : v;
+    return true;
+}
+
+static bool parse_factor(Parser *p, Num *out) {
+    if (!parse_base(p, out)) return false;
+    if (*p->s == '^') {
+        p->s++;
+        int64_t k;
+        if (!parse_exponent(p, &k) || !num_pow(*out, k, out)) return false;
+    }
+    return true;
+}
+
+static bool is_integer_literal(const char *from, const char *to) {
+    if (from == to) return false;
+    for (const char *c = from; c < to; c++)
+        if (!isdigit((unsigned char)*c)) return false;
+    return true;
+}
+
+// Starts of factors that may follow without an operator: 2\sqrt3, 3(4), (1)(2).
+static bool implicit_factor(const Parser *p) {
+    return starts(p, "\\sqrt") || starts(p, "\\frac") || *p->s == '(';
+}
+
+static bool parse_term(Parser *p, Num *out) {
+    const char *first = p->s;
+    if (!parse_factor(p, out)) return false;
+    // Mixed number 2\frac{1}{2} = 5/2 (MATH convention), only right after a bare integer.
+    if (is_integer_literal(first, p->s) && starts(p, "\\frac")) {
+        const char *at = p->s;
+        Num frac;
+        if (parse_factor(p, &frac) && !frac.r && frac.a.n > 0 && frac.a.n < frac.a.d) return num_add(*out, frac, out);
+        p->s = at;
+    }
+    for (;;) {
+        Num rhs;
+        if (*p->s == '*' || starts(p, "\\cdot") || starts(p, "\\times")) {
+            p->s += *p->s == '*' ? 1 : (starts(p, "\\cdot") ? 5 : 6);
+            if (!parse_factor(p, &rhs) || !num_mul(*out, rhs, out)) return false;
+        } else if (*p->s == '/' || take_command(p, "\\div")) {
+            if (*p->s == '/') p->s++;
+            Num inv;
+            if (!parse_factor(p, &rhs) || !num_inv(rhs, &inv) || !num_mul(*out, inv, out)) return false;
+        } else if (implicit_factor(p)) {
+            if (!parse_factor(p, &rhs) || !num_mul(*out, rhs, out)) return false;
+        } else {
+            return true;
+        }
+    }
+}
+
+static bool parse_expr(Parser *p, Num *out) {
+    if (++p->depth > MAX_DEPTH) return false;
+    bool neg = false;
+    if (*p->s == '+' || *p->s == '-') neg = *p->s++ == '-';
+    bool ok = parse_term(p, out) && (!neg || num_neg(*out, out));
+    while (ok && (*p->s == '+' || *p->s == '-')) {
+        bool minus = *p->s++ == '-';
+        Num rhs;
+        ok = parse_term(p, &rhs) && (!minus || num_neg(rhs, &rhs)) && num_add(*out, rhs, out);
+    }
+    p->depth--;
+    return ok;
+}
+
+bool num_parse(const char *s, Num *out) {
+    if (!s || !*s || strlen(s) > 256) return false;
+    Parser p = {s, 0};
+    return parse_expr(&p, out) && *p.s == 0;
+}
+
+bool num_equal(const Num *x, const Num *y) {
+    if (x->inf || y->inf) return x->inf == y->inf;
+    return x->a.n == y->a.n && x->a.d == y->a.d && x->b.n == y->b.n && x->b.d == y->b.d && x->r == y->r;
+}
+
+bool num_div100(const Num *x, Num *out) {
+    if (x->inf) return false;
+    return num_mul(*x, num_rat((Rat){1, 100}), out);
+}
