@@ -1,4 +1,4 @@
-// libFuzzer target: the JSONL reader and dataset loader on arbitrary file contents (issue 5).
+// libFuzzer target: the JSONL reader and dataset loader on arbitrary file contents.
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

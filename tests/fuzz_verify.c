@@ -1,4 +1,4 @@
-// libFuzzer target: the math and integer verifiers on arbitrary bytes (issue 5: never crash or hang).
+// libFuzzer target: the math and integer verifiers on arbitrary bytes (never crash or hang).
 // The input is "response \x00 answer"; without a NUL the answer is fixed.
 #include <stdint.h>
 #include <stdlib.h>

@@ -21,6 +21,10 @@ static void make_dir(char *dir, size_t len) {
     cr_assert(mkdtemp(dir));
 }
 
+#define EVAL_LINE                                                                                               \
+    "{\"step\":%d,\"prompts\":8,\"greedy_accuracy\":%g,\"greedy_length_mean\":0,\"sampled_accuracy\":0,"             \
+    "\"sampled_length_mean\":0,\"samples_per_prompt\":2}\n"
+
 Test(metrics, write_and_resume_truncation) {
     char dir[64], path[128];
     make_dir(dir, sizeof dir);
@@ -28,30 +32,32 @@ Test(metrics, write_and_resume_truncation) {
     Err e;
     cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
     for (int s = 1; s <= 4; s++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "step", s);
-        cJSON_AddNumberToObject(o, "reward", s * 0.5);
-        cr_assert_eq(metrics_write(&mt, o, &e), 0);
-        cJSON_Delete(o);
+        EvalMetrics m = {.step = s, .prompts = 8, .samples_per_prompt = 2, .greedy_accuracy = s * 0.5};
+        cr_assert_eq(metrics_write_eval(&mt, &m, &e), 0);
     }
     metrics_log(&mt, "hello %d", 7);
     metrics_close(&mt);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    cr_expect_str_eq(read_all(path), "{\"step\":1,\"reward\":0.5}\n{\"step\":2,\"reward\":1}\n{\"step\":3,\"reward\":1.5}\n"
-                                     "{\"step\":4,\"reward\":2}\n");
+    snprintf(path, sizeof path, "%s/eval.jsonl", dir);
+    char want[1024] = "";
+    for (int s = 1; s <= 4; s++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), EVAL_LINE, s, s * 0.5);
+    cr_expect_str_eq(read_all(path), want);
     // A torn line after a crash, then a resume from step 2: records 3, 4 and the torn line go.
     FILE *f = fopen(path, "a");
     fputs("{\"step\":5,\"rew", f);
     fclose(f);
     cr_assert_eq(metrics_open(&mt, dir, 2, NULL, &e), 0, "%s", e.msg);
     metrics_close(&mt);
-    cr_expect_str_eq(read_all(path), "{\"step\":1,\"reward\":0.5}\n{\"step\":2,\"reward\":1}\n");
+    want[0] = 0;
+    for (int s = 1; s <= 2; s++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), EVAL_LINE, s, s * 0.5);
+    cr_expect_str_eq(read_all(path), want);
     snprintf(path, sizeof path, "%s/log.txt", dir);
     cr_expect(strstr(read_all(path), "Z hello 7\n"));
     // A fresh run in the same directory starts the JSONL files empty.
     cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
     metrics_close(&mt);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    snprintf(path, sizeof path, "%s/eval.jsonl", dir);
     cr_expect_str_eq(read_all(path), "");
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -59,12 +65,44 @@ Test(metrics, write_and_resume_truncation) {
 }
 
 Test(metrics, progress_line) {
-    Progress p = {.step = 12, .total = 200, .reward = 0.41, .accuracy = 0.38, .length = 57.25, .clip_frac = 0.012,
-                  .tokens_per_s = 1234.4, .elapsed_s = 12.0, .steps_done = 12};
+    StepMetrics m = {.kind = STEP_RL, .step = 12, .adv.reward_mean = 0.41, .rollout = {.accuracy = 0.38, .length_mean = 57.25},
+                     .loss.clip_frac = 0.012, .tokens_per_s_train = 1234.4};
     char buf[256];
-    metrics_progress_line(&p, buf, sizeof buf);
+    metrics_progress_line(&m, 200, 12.0, 12, buf, sizeof buf);
     // ETA = 188 remaining steps × 1 s.
     cr_expect_str_eq(buf, "step 12/200 | reward 0.410 | acc 38.0% | len 57.2 | clip 1.20% | 1234 tok/s | ETA 3m08s");
+    StepMetrics s = {.kind = STEP_SFT, .step = 30, .loss.loss = 0.81234, .token_accuracy = 0.71, .tokens_per_s_train = 99.6};
+    metrics_progress_line(&s, 600, 60.0, 30, buf, sizeof buf);  // 570 steps × 2 s
+    cr_expect_str_eq(buf, "step 30/600 | loss 0.8123 | token acc 71.0% | 100 tok/s | ETA 19m00s");
+}
+
+// Every RL step record has the ALGORITHMS.md §5 keys with the struct's values; GRPO-λ's only with grpo_lambda.
+Test(metrics, rl_step_record) {
+    char dir[64], path[128];
+    make_dir(dir, sizeof dir);
+    Metrics mt;
+    Err e;
+    cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
+    StepMetrics m = {.kind = STEP_RL, .step = 3, .adv = {.n_groups = 8, .n_zero_std_groups = 2, .reward_mean = 0.25},
+                     .loss = {.clip_frac = 0.125, .tokens = 640}, .rollout = {.length_max = 77, .gen_batches = 2},
+                     .update = {.updates = 4, .lr = 1e-6}};
+    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    m.grpo_lambda = true, m.adv.n_efficiency_groups = 3, m.step = 4;
+    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    metrics_close(&mt);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    const char *text = read_all(path);
+    const char *second = strchr(text, '\n') + 1;
+    cr_expect(strstr(text, "\"step\":3,\"loss\":0,\"pg_loss\":0,\"kl\":0,\"entropy\":0,\"ppo_kl\":0,\"clip_frac\":0.125,"));
+    cr_expect(strstr(text, "\"tokens\":640,\"accuracy\":0,"));
+    cr_expect(strstr(text, "\"length_max\":77,"));
+    cr_expect(strstr(text, "\"groups\":8,\"frac_zero_std\":0.25,\"gen_batches\":2,"));
+    cr_expect(strstr(text, "\"lr\":1e-06,\"grad_norm\":0,\"updates\":4,\"skipped_updates\":0,\"step_time_s\":0}\n"));
+    cr_expect(!memmem(text, (size_t)(second - text), "efficiency", 10), "GRPO-λ fields only with grpo_lambda");
+    cr_expect(strstr(second, "\"frac_zero_std\":0.25,\"efficiency_groups\":3,\"efficiency_reward_mean\":0,"));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
 }
 
 Test(metrics, open_fails_with_path) {

@@ -1,5 +1,5 @@
 // Math verifier: a table of hand-written (response, ground truth, verdict) cases covering every rule of
-// issue 5 (extraction, normalisation, equivalence) with the tricky negatives, plus extraction details.
+// src/text/verify.h (extraction, normalisation, equivalence) with the tricky negatives, plus extraction details.
 #include <criterion/criterion.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 #include "algo/loss.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/dist.h"
@@ -61,27 +62,31 @@ void loss_metrics_reduce(LossMetrics *m) {
 
 static double ratio_of(double num, double den) { return den > 0 ? num / den : 0; }
 
-int loss_metrics_values(const LossMetrics *m, const char *names[LOSS_N_METRICS], double values[LOSS_N_METRICS]) {
-    static const char *const NAMES[LOSS_N_METRICS] = {
-        "loss", "pg_loss", "kl", "entropy", "ppo_kl", "clip_frac", "clip_frac_low", "clip_frac_high",
-        "clip_frac_unit", "clip_frac_unit_low", "clip_frac_unit_high", "tokens"};
-    double v[LOSS_N_METRICS] = {
-        m->loss,
-        m->pg_loss,
-        ratio_of(m->kl_sum, m->kl_count),
-        ratio_of(m->entropy_sum, m->entropy_count),
-        ratio_of(m->neg_delta_sum, m->tokens),
-        ratio_of(m->clip_low_tokens + m->clip_high_tokens, m->tokens),
-        ratio_of(m->clip_low_tokens, m->tokens),
-        ratio_of(m->clip_high_tokens, m->tokens),
-        ratio_of(m->clip_low_units + m->clip_high_units, m->units),
-        ratio_of(m->clip_low_units, m->units),
-        ratio_of(m->clip_high_units, m->units),
-        m->tokens,
+LossSummary loss_summary(const LossMetrics *m) {
+    return (LossSummary){
+        .loss = m->loss,
+        .pg_loss = m->pg_loss,
+        .kl = ratio_of(m->kl_sum, m->kl_count),
+        .entropy = ratio_of(m->entropy_sum, m->entropy_count),
+        .ppo_kl = ratio_of(m->neg_delta_sum, m->tokens),
+        .clip_frac = ratio_of(m->clip_low_tokens + m->clip_high_tokens, m->tokens),
+        .clip_frac_low = ratio_of(m->clip_low_tokens, m->tokens),
+        .clip_frac_high = ratio_of(m->clip_high_tokens, m->tokens),
+        .clip_frac_unit = ratio_of(m->clip_low_units + m->clip_high_units, m->units),
+        .clip_frac_unit_low = ratio_of(m->clip_low_units, m->units),
+        .clip_frac_unit_high = ratio_of(m->clip_high_units, m->units),
+        .tokens = m->tokens,
     };
-    for (int k = 0; k < LOSS_N_METRICS; k++) names[k] = NAMES[k], values[k] = v[k];
-    return LOSS_N_METRICS;
 }
+
+#define FIELD(x) {#x, offsetof(LossSummary, x)}
+const LossField LOSS_FIELDS[LOSS_N_FIELDS] = {
+    FIELD(loss),           FIELD(pg_loss),       FIELD(kl),
+    FIELD(entropy),        FIELD(ppo_kl),        FIELD(clip_frac),
+    FIELD(clip_frac_low),  FIELD(clip_frac_high), FIELD(clip_frac_unit),
+    FIELD(clip_frac_unit_low), FIELD(clip_frac_unit_high), FIELD(tokens),
+};
+#undef FIELD
 
 // Per-token weight of sequence i under the aggregation (ALGORITHMS.md §2), global denominators.
 static double agg_weight(const LossParams *p, const LossDenoms *d, int64_t len) {

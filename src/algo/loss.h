@@ -5,11 +5,12 @@
 //   for each local micro-batch b: loss_denoms_add(&p, &b, &d);     // local counts
 //   loss_denoms_reduce(&d);                                          // ONE allreduce(sum) over ranks
 //   for each local micro-batch b: loss_eval(&p, &b, &d, &part, grad, grad_ent, &metrics, e);  -> backward
-//   loss_metrics_reduce(&metrics); loss_metrics_values(&metrics, ...)  // global sums / global counts
+//   loss_metrics_reduce(&metrics); loss_summary(&metrics)              // global sums / global counts
 #ifndef RLVR_LOSS_H
 #define RLVR_LOSS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/config.h"
@@ -80,10 +81,24 @@ int loss_eval(const LossParams *p, const LossBatch *b, const LossDenoms *d, doub
 // Sums every accumulator over ranks (one allreduce).
 void loss_metrics_reduce(LossMetrics *m);
 
-#define LOSS_N_METRICS 12
-// Final metric values (global means/fractions; 0 where the count is 0), names stable for logs/attributes:
-// loss, pg_loss, kl, entropy, ppo_kl, clip_frac, clip_frac_low, clip_frac_high,
-// clip_frac_unit, clip_frac_unit_low, clip_frac_unit_high, tokens.  Returns LOSS_N_METRICS.
-int loss_metrics_values(const LossMetrics *m, const char *names[LOSS_N_METRICS], double values[LOSS_N_METRICS]);
+// Final metric values: global means and fractions, 0 where the count is 0.
+typedef struct {
+    double loss, pg_loss, kl, entropy, ppo_kl;
+    double clip_frac, clip_frac_low, clip_frac_high;                // tokens
+    double clip_frac_unit, clip_frac_unit_low, clip_frac_unit_high;  // sequences or SSPO segments
+    double tokens;                                                  // loss tokens
+} LossSummary;
+LossSummary loss_summary(const LossMetrics *m);
+
+// Every LossSummary field's stable name (metrics.jsonl keys, `rlvr loss` attributes) and offset.
+typedef struct {
+    const char *name;
+    size_t offset;
+} LossField;
+#define LOSS_N_FIELDS 12
+extern const LossField LOSS_FIELDS[LOSS_N_FIELDS];
+static inline double loss_field(const LossSummary *s, int k) {
+    return *(const double *)((const char *)s + LOSS_FIELDS[k].offset);
+}
 
 #endif

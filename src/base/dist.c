@@ -206,3 +206,20 @@ void dist_share(int64_t n, int64_t *begin, int64_t *end) {
     *begin = ctx.rank * q + (ctx.rank < r ? ctx.rank : r);
     *end = *begin + q + (ctx.rank < r);
 }
+
+int dist_agree(int rc, Err *e) {
+    int64_t lowest = rc ? -(int64_t)ctx.rank : INT64_MIN;
+    dist_allreduce_max_i64(&lowest, 1);
+    if (lowest == INT64_MIN) return 0;
+    int failed = (int)-lowest;
+    dist_bcast(e->msg, sizeof e->msg, failed);
+    if (failed != 0) err_prefix(e, "rank %d", failed);
+    return -1;
+}
+
+int dist_root_outcome(int rc, Err *e) {
+    int flag = rc;
+    dist_bcast(&flag, sizeof flag, 0);
+    if (flag) dist_bcast(e->msg, sizeof e->msg, 0);
+    return flag ? -1 : 0;
+}

@@ -48,4 +48,11 @@ void dist_allreduce_sum_device_f32(float *x, size_t n);
 // The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
 void dist_share(int64_t n, int64_t *begin, int64_t *end);
 
+// Every rank learns whether any rank failed (rc != 0) before the next collective: returns -1 on all ranks
+// if so, each holding the message of the lowest failing rank (prefixed "rank R: " unless R = 0).
+int dist_agree(int rc, Err *e);
+
+// The outcome (and message) of an action only rank 0 performed, shared with every rank.
+int dist_root_outcome(int rc, Err *e);
+
 #endif

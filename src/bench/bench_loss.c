@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "train/trainer.h"
+#include "base/walltime.h"
 #include "model/logprob.h"
 #include "base/rng.h"
 
@@ -29,13 +29,13 @@ static int bench_cpu(int64_t V, int repeat) {
     float *x = xmalloc((size_t)(T * V) * sizeof *x), *g = xcalloc((size_t)(T * V), sizeof *g);
     Rng r = rng_at(7, 0, 0, 0);
     for (int64_t i = 0; i < T * V; i++) x[i] = (float)(3 * rng_normal(&r));
-    double t0 = trainer_now_s(), lp, h;
+    double t0 = walltime_s(), lp, h;
     for (int k = 0; k < repeat; k++)
         for (int64_t t = 0; t < T; t++) {
             logprob_entropy(x + t * V, (int)V, 1.0, (int32_t)(t % V), &lp, &h);
             logprob_entropy_backward(x + t * V, (int)V, 1.0, (int32_t)(t % V), 1.0, 0.1, g + t * V);
         }
-    double dt = (trainer_now_s() - t0) / repeat, bytes = 3.0 * (double)(T * V) * 4;
+    double dt = (walltime_s() - t0) / repeat, bytes = 3.0 * (double)(T * V) * 4;
     printf("{\"bench\":\"loss\",\"device\":\"cpu\",\"dtype\":\"f32\",\"tokens\":%lld,\"vocab\":%lld,\"seconds\":%.6f,"
            "\"GB_per_s\":%.3f,\"note\":\"no GPU: CPU twin, 1 thread\"}\n",
            (long long)T, (long long)V, dt, bytes / dt * 1e-9);

@@ -7,7 +7,7 @@
 
 #include "bench/bench.h"
 #include "cli/cli.h"
-#include "train/trainer.h"
+#include "base/walltime.h"
 #include "base/dist.h"
 #include "model/model.h"
 
@@ -44,14 +44,14 @@ static int run(const ConfigArgs *args, int n_seqs, int seq_len, Err *e) {
     double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T;
     ModelActs *acts = NULL;
     int rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);  // warm-up
-    double t0 = trainer_now_s();
+    double t0 = walltime_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
-    double t1 = trainer_now_s();
+    double t1 = walltime_s();
     if (!rc) report("forward", args->config, &m, T, seq_len, t1 - t0, flops);
-    t0 = trainer_now_s();
+    t0 = walltime_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
     if (!rc) rc = model_backward(&m, acts, dlogits, c.model.router_aux_loss_coef, grads, e);
-    t1 = trainer_now_s();
+    t1 = walltime_s();
     if (!rc) report("forward+backward", args->config, &m, T, seq_len, t1 - t0, 3 * flops);
     model_acts_free(acts);
     free(off), free(tok), free(logits), free(dlogits), free(grads);

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "train/trainer.h"
+#include "base/walltime.h"
 #include "base/dist.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
@@ -29,14 +29,14 @@ static double read_bandwidth_gbps(size_t bytes) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = (double)(i & 7);
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = trainer_now_s(), s = 0;
+        double t0 = walltime_s(), s = 0;
 #pragma omp parallel for schedule(static) reduction(+ : s)
         for (size_t i = 0; i < n; i += 8) {
             double a[8];
             for (int l = 0; l < 8; l++) a[l] = x[i + l];
             s += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
         }
-        double gbps = (double)(n * sizeof *x) / (trainer_now_s() - t0) / 1e9;
+        double gbps = (double)(n * sizeof *x) / (walltime_s() - t0) / 1e9;
         sink += s;
         if (gbps > best) best = gbps;
     }
@@ -53,9 +53,9 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     const int32_t *prompts[1] = {prompt};
     int64_t gidx = 0;
     Rollout ro;
-    double t0 = trainer_now_s();
+    double t0 = walltime_s();
     int r = sampler_generate(m, tok, &rc, 0, 1, &gidx, prompts, &prompt_len, &ro, e);
-    double seconds = trainer_now_s() - t0;
+    double seconds = walltime_s() - t0;
     free(prompt);
     if (r) return -1;
     long long tokens = 0, steps = 0;

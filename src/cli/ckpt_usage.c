@@ -8,9 +8,9 @@
 
 #include "io/checkpoint.h"
 #include "model/seqbatch.h"
+#include "task/prompts.h"
 #include "task/task.h"
 #include "text/tokenizer.h"
-#include "train/trainer.h"
 #include "io/model_h5.h"
 
 // The config stored in /meta (via a temporary file: config_resolve reads files).
@@ -27,19 +27,12 @@ static int stored_config(const char *path, Config *c, Err *e) {
     return rc ? err_prefix(e, "%s: /meta config", path) : 0;
 }
 
-// Adds held-out problem i (prompt, then the reference solution when the task has one) to b.
-static int add_problem(const Task *task, const Tokenizer *tok, int64_t i, SeqBatch *b, Err *e) {
-    TaskItem item;
-    char *solution = NULL;
-    int32_t *prompt = NULL, *resp = NULL;
-    int np = 0, nr = 0;
-    TRY(task_item(task, SPLIT_EVAL, i, &item, e));
-    int rc = encode_prompt(tok, item.prompt, &prompt, &np, e);
-    if (!rc && task_is_embedded(task) && !(rc = task_reference(task, SPLIT_EVAL, i, &solution, e)))
-        rc = tokenizer_encode(tok, solution, strlen(solution), &resp, &nr, e);
-    if (!rc) seqbatch_add(b, prompt, np, resp, nr);
-    task_item_free(&item);
-    free(solution), free(prompt), free(resp);
+// The first n held-out problems as sequences: prompt, then the reference solution when the task has one.
+static int held_out_batch(const Task *task, const Tokenizer *tok, int64_t n, SeqBatch *b, Err *e) {
+    PromptSet ps = {0};
+    int rc = prompts_from_task(&ps, task, SPLIT_EVAL, 0, n, task_is_embedded(task), tok, e);
+    for (int i = 0; i < ps.n && !rc; i++) seqbatch_add(b, ps.tokens[i], ps.len[i], ps.solution[i], ps.solution_len[i]);
+    prompts_free(&ps);
     return rc;
 }
 
@@ -67,8 +60,7 @@ static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e)
     int64_t n = task_split_size(task, SPLIT_EVAL);
     if (n > n_problems) n = n_problems;
     SeqBatch b = {0};
-    int rc = 0;
-    for (int64_t i = 0; i < n && !rc; i++) rc = add_problem(task, tok, i, &b, e);
+    int rc = held_out_batch(task, tok, n, &b, e);
     if (!rc && b.n_seq > 0) {
         int64_t T = b.seq_offsets[b.n_seq];
         int L = m->cfg.num_hidden_layers, E = m->cfg.num_experts, K = m->cfg.num_experts_per_tok;

@@ -237,10 +237,9 @@ static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, 
         TRY(h5io_attr_write_i64(f, ".", "n_efficiency_groups", s->n_efficiency_groups, e));
         TRY(h5io_attr_write_f64(f, ".", "efficiency_reward_mean", s->efficiency_reward_mean, e));
     }
-    const char *names[LOSS_N_METRICS];
-    double values[LOSS_N_METRICS];
-    loss_metrics_values(&o->metrics, names, values);
-    for (int k = 0; k < LOSS_N_METRICS; k++) TRY(h5io_attr_write_f64(f, ".", names[k], values[k], e));
+    LossSummary sum = loss_summary(&o->metrics);
+    for (int k = 0; k < LOSS_N_FIELDS; k++)
+        TRY(h5io_attr_write_f64(f, ".", LOSS_FIELDS[k].name, loss_field(&sum, k), e));
     return 0;
 }
 

@@ -1,6 +1,4 @@
 // The policy model: Qwen2/Qwen3-style decoder, dense and MoE (DESIGN.md "Model"), on the CPU.
-// CONTRACT (shared by model, sampler, trainer, checkpoint): the declarations below are fixed; the
-// model module may add to this header (training forward/backward, internals) but not change them.
 #ifndef RLVR_MODEL_H
 #define RLVR_MODEL_H
 
@@ -59,7 +57,7 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
                  int32_t *experts, Err *e);
 
-// ---- Additions of the model module (not part of the fixed contract above) ----
+// ---- training ----
 
 // Training forward over a packed batch: sequence s is tokens[seq_offsets[s] .. seq_offsets[s+1]) at positions
 // 0, 1, ... (T = seq_offsets[n_seqs] tokens in all). Writes logits [T, vocab_size] (bit-identical to

@@ -1,5 +1,4 @@
 // Tokenizer interface: byte-level (embedded tasks) or Hugging Face byte-level BPE (tokenizer.json).
-// CONTRACT shared by the sampler, tasks, trainer and SSPO segmentation.
 #ifndef RLVR_TOKENIZER_H
 #define RLVR_TOKENIZER_H
 

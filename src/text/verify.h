@@ -1,4 +1,5 @@
-// Answer extraction, normalisation and equivalence for verifiable math answers (issue 5).
+// Answer extraction, normalisation and equivalence for verifiable math answers (each rule has cases in
+// tests/test_verify.c).
 // Every function does bounded work on any byte string: inputs are scanned linearly, extracted answers
 // are capped at VERIFY_MAX_ANSWER bytes and expression nesting at a fixed depth.
 #ifndef RLVR_VERIFY_H

@@ -1,4 +1,4 @@
-// Text normalisation of extracted answers (the list), on a bounded buffer.
+// Text normalisation of extracted answers (spaces, LaTeX wrappers, units, ...), on a bounded buffer.
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>

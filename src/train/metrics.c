@@ -64,15 +64,55 @@ void metrics_close(Metrics *mt) {
     memset(mt, 0, sizeof *mt);
 }
 
-static int write_line(FILE *f, const cJSON *obj, Err *e) {
-    if (!f) return 0;
-    TRY(jsonl_write(f, obj, e));
-    fflush(f);
-    return 0;
+static int write_line(FILE *f, cJSON *obj, Err *e) {
+    int rc = f ? jsonl_write(f, obj, e) : 0;
+    if (f) fflush(f);
+    cJSON_Delete(obj);
+    return rc;
 }
 
-int metrics_write(Metrics *mt, const cJSON *obj, Err *e) { return write_line(mt->metrics, obj, e); }
-int metrics_write_eval(Metrics *mt, const cJSON *obj, Err *e) { return write_line(mt->eval, obj, e); }
+static void add(cJSON *o, const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
+
+static void add_rl(cJSON *o, const StepMetrics *m) {
+    for (int k = 0; k < LOSS_N_FIELDS; k++) add(o, LOSS_FIELDS[k].name, loss_field(&m->loss, k));
+    const RolloutMetrics *r = &m->rollout;
+    add(o, "accuracy", r->accuracy), add(o, "format_rate", r->format_rate), add(o, "length_mean", r->length_mean);
+    add(o, "length_min", r->length_min), add(o, "length_max", r->length_max);
+    add(o, "truncation_rate", r->truncation_rate), add(o, "masked_rate", r->masked_rate);
+    add(o, "sequences", r->sequences);
+    const AdvStats *a = &m->adv;
+    add(o, "reward_mean", a->reward_mean), add(o, "reward_std", a->reward_std), add(o, "groups", (double)a->n_groups);
+    add(o, "frac_zero_std", a->n_groups ? (double)a->n_zero_std_groups / (double)a->n_groups : 0);
+    if (m->grpo_lambda) {
+        add(o, "efficiency_groups", (double)a->n_efficiency_groups);
+        add(o, "efficiency_reward_mean", a->efficiency_reward_mean);
+    }
+    add(o, "gen_batches", r->gen_batches), add(o, "groups_selected", (double)r->groups_selected);
+    add(o, "time_sampling_s", r->time_sampling_s), add(o, "time_scoring_s", r->time_scoring_s);
+    add(o, "time_training_s", m->time_training_s);
+    add(o, "tokens_per_s_rollout", r->tokens_per_s_rollout);
+}
+
+int metrics_write_step(Metrics *mt, const StepMetrics *m, Err *e) {
+    cJSON *o = cJSON_CreateObject();
+    add(o, "step", (double)m->step);
+    if (m->kind == STEP_RL) add_rl(o, m);
+    else add(o, "loss", m->loss.loss), add(o, "token_accuracy", m->token_accuracy), add(o, "tokens", m->loss.tokens);
+    add(o, "tokens_per_s_train", m->tokens_per_s_train);
+    add(o, "lr", m->update.lr), add(o, "grad_norm", m->update.grad_norm);
+    add(o, "updates", m->update.updates), add(o, "skipped_updates", m->update.skipped);
+    add(o, "step_time_s", m->step_time_s);
+    return write_line(mt->metrics, o, e);
+}
+
+int metrics_write_eval(Metrics *mt, const EvalMetrics *m, Err *e) {
+    cJSON *o = cJSON_CreateObject();
+    add(o, "step", (double)m->step), add(o, "prompts", (double)m->prompts);
+    add(o, "greedy_accuracy", m->greedy_accuracy), add(o, "greedy_length_mean", m->greedy_length_mean);
+    add(o, "sampled_accuracy", m->sampled_accuracy), add(o, "sampled_length_mean", m->sampled_length_mean);
+    add(o, "samples_per_prompt", m->samples_per_prompt);
+    return write_line(mt->eval, o, e);
+}
 
 void metrics_log(Metrics *mt, const char *fmt, ...) {
     char msg[2048], stamp[32];
@@ -98,18 +138,24 @@ static void format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lds", t);
 }
 
-void metrics_progress_line(const Progress *p, char *buf, size_t len) {
+void metrics_progress_line(const StepMetrics *m, int64_t total, double elapsed_s, int64_t steps_done, char *buf,
+                           size_t len) {
     char eta[32];
-    double per_step = p->steps_done > 0 ? p->elapsed_s / (double)p->steps_done : 0;
-    format_duration(per_step * (double)(p->total - p->step), eta, sizeof eta);
+    double per_step = steps_done > 0 ? elapsed_s / (double)steps_done : 0;
+    format_duration(per_step * (double)(total - m->step), eta, sizeof eta);
+    if (m->kind == STEP_SFT) {
+        snprintf(buf, len, "step %lld/%lld | loss %.4f | token acc %.1f%% | %.0f tok/s | ETA %s", (long long)m->step,
+                 (long long)total, m->loss.loss, 100 * m->token_accuracy, m->tokens_per_s_train, eta);
+        return;
+    }
     snprintf(buf, len, "step %lld/%lld | reward %.3f | acc %.1f%% | len %.1f | clip %.2f%% | %.0f tok/s | ETA %s",
-             (long long)p->step, (long long)p->total, p->reward, 100 * p->accuracy, p->length, 100 * p->clip_frac,
-             p->tokens_per_s, eta);
+             (long long)m->step, (long long)total, m->adv.reward_mean, 100 * m->rollout.accuracy,
+             m->rollout.length_mean, 100 * m->loss.clip_frac, m->tokens_per_s_train, eta);
 }
 
-void metrics_progress(Metrics *mt, const Progress *p) {
+void metrics_progress(Metrics *mt, const StepMetrics *m, int64_t total, double elapsed_s, int64_t steps_done) {
     char line[256];
-    metrics_progress_line(p, line, sizeof line);
+    metrics_progress_line(m, total, elapsed_s, steps_done, line, sizeof line);
     if (mt->console) fprintf(mt->console, "%s\n", line);
     if (mt->log) {
         fprintf(mt->log, "%s\n", line);

@@ -1,97 +1,82 @@
-// Supervised warm start: token-mean cross-entropy on the reference solutions' tokens (+ EOS), with the
-// RL step's micro-batching, exact reduction and optimizer.
+#include "train/sft.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/walltime.h"
 #include "model/seqbatch.h"
-#include "train/trainer.h"
+#include "task/prompts.h"
 
-// Adds training problem i as [BOS] prompt | solution [EOS] to b.
-static int add_example(Trainer *t, int64_t i, SeqBatch *b, Err *e) {
-    TaskItem item;
-    char *solution = NULL;
-    int32_t *prompt = NULL, *resp = NULL;
-    int np = 0, nr = 0;
-    TRY(task_item(t->task, SPLIT_TRAIN, i, &item, e));
-    int rc = task_reference(t->task, SPLIT_TRAIN, i, &solution, e);
-    if (!rc) rc = encode_prompt(t->tok, item.prompt, &prompt, &np, e);
-    if (!rc) rc = tokenizer_encode(t->tok, solution, strlen(solution), &resp, &nr, e);
-    if (!rc) {
-        resp = xrealloc(resp, (size_t)(nr + 1) * sizeof *resp);
-        resp[nr++] = tokenizer_eos(t->tok);
-        seqbatch_add(b, prompt, np, resp, nr);
-    }
-    task_item_free(&item);
-    free(solution), free(prompt), free(resp);
+// Appends [BOS] prompt | solution [EOS] of prompt i to b.
+static void add_example(const PromptSet *ps, int i, int32_t eos, SeqBatch *b) {
+    int n = ps->solution_len[i];
+    int32_t *resp = xmalloc((size_t)(n + 1) * sizeof *resp);
+    memcpy(resp, ps->solution[i], (size_t)n * sizeof *resp);
+    resp[n] = eos;
+    seqbatch_add(b, ps->tokens[i], ps->len[i], resp, n + 1);
+    free(resp);
+}
+
+// This rank's micro-batches: global micro-batch k holds examples [k·mb, (k+1)·mb) of the step, so the
+// composition of every micro-batch is the same for any number of ranks.
+static int build_batches(const Run *r, int64_t *n_out, SeqBatch **out, Err *e) {
+    int64_t B = r->cfg.sft.batch_size, mb = r->cfg.train.micro_batch, n_mb = (B + mb - 1) / mb, lo, hi;
+    dist_share(n_mb, &lo, &hi);
+    int64_t first = lo * mb, last = hi * mb < B ? hi * mb : B;
+    PromptSet ps = {0};
+    int rc = prompts_from_task(&ps, r->task, SPLIT_TRAIN, r->st.data_cursor + first, last - first, true, r->tok, e);
+    SeqBatch *bs = xcalloc((size_t)(hi - lo > 0 ? hi - lo : 1), sizeof *bs);
+    for (int i = 0; i < ps.n && !rc; i++) add_example(&ps, i, tokenizer_eos(r->tok), &bs[(first + i) / mb - lo]);
+    prompts_free(&ps);
+    *n_out = hi - lo;
+    *out = bs;
     return rc;
 }
 
-// Builds the micro-batches this rank owns: global micro-batch k holds examples [k·mb, (k+1)·mb) of the step,
-// so the composition of every micro-batch is the same for any number of ranks.
-static int build_batches(Trainer *t, int64_t *n_out, SeqBatch **out, Err *e) {
-    int64_t B = t->cfg.sft.batch_size, mb = t->cfg.train.micro_batch, n_mb = (B + mb - 1) / mb, lo, hi;
-    dist_share(n_mb, &lo, &hi);
-    SeqBatch *bs = xcalloc((size_t)(hi - lo > 0 ? hi - lo : 1), sizeof *bs);
-    for (int64_t k = lo; k < hi; k++)
-        for (int64_t j = k * mb; j < (k + 1) * mb && j < B; j++)
-            if (add_example(t, t->st.data_cursor + j, &bs[k - lo], e)) {
-                for (int64_t q = lo; q <= k; q++) seqbatch_free(&bs[q - lo]);
-                free(bs);
-                return -1;
-            }
-    *n_out = hi - lo;
-    *out = bs;
-    return 0;
+// Forward and backward of one micro-batch of the token-mean cross-entropy L = −(1/N_tok) Σ log p over the
+// global batch; adds Σ log p and the count of tokens with p > 1/2 to sums.
+static int micro_step(Run *r, SeqBatch *b, double n_tok, double sums[2], Err *e) {
+    int64_t nt = seqbatch_resp_tokens(b);
+    double *logp = xmalloc((size_t)(nt ? nt : 1) * sizeof *logp), *dlogp = xmalloc((size_t)(nt ? nt : 1) * sizeof *dlogp);
+    SeqForward f;
+    int rc = seqbatch_forward(&r->model, b, 1.0, true, logp, NULL, &f, e);
+    if (!rc) {
+        for (int64_t j = 0; j < nt; j++) sums[0] += logp[j], dlogp[j] = -1.0 / n_tok, sums[1] += logp[j] > log(0.5);
+        double aux_w = r->cfg.model.router_aux_loss_coef * (double)b->n_seq / (double)r->cfg.sft.batch_size;
+        GradReducer *red = &r->up.reducer;
+        rc = seqbatch_backward(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad_reducer_micro_begin(red), e);
+        grad_reducer_micro_end(red);
+    }
+    free(logp), free(dlogp);
+    return rc;
 }
 
-int sft_step(Trainer *t, int64_t step, cJSON *out, UpdateStats *u, Err *e) {
-    double t0 = trainer_now_s();
+int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
+    double t0 = walltime_s();
+    *m = (StepMetrics){.kind = STEP_SFT, .step = step};
     int64_t n = 0;
     SeqBatch *bs = NULL;
-    int built = build_batches(t, &n, &bs, e);
-    if (trainer_agree(built, e)) {
-        for (int64_t k = 0; !built && k < n; k++) seqbatch_free(&bs[k]);
-        if (!built) free(bs);
-        return -1;
-    }
-    double counts[3] = {0};  // response tokens, Σ log p, argmax hits
-    for (int64_t k = 0; k < n; k++) counts[0] += (double)seqbatch_resp_tokens(&bs[k]);
-    dist_allreduce_sum_f64(counts, 1);
-    double n_tok = counts[0];
-    grad_reducer_begin(&t->reducer);
-    int rc = 0;
-    for (int64_t k = 0; k < n && !rc; k++) {
-        int64_t nt = seqbatch_resp_tokens(&bs[k]);
-        double *logp = xmalloc((size_t)(nt ? nt : 1) * sizeof *logp), *dlogp = xmalloc((size_t)(nt ? nt : 1) * sizeof *dlogp);
-        SeqForward f;
-        rc = seqbatch_forward(&t->model, &bs[k], 1.0, true, logp, NULL, &f, e);
-        if (!rc) {
-            // Token-mean cross-entropy over the global batch: L = −(1/N_tok) Σ log p.
-            for (int64_t j = 0; j < nt; j++) counts[1] += logp[j], dlogp[j] = -1.0 / n_tok, counts[2] += logp[j] > log(0.5);
-            double aux_w = t->cfg.model.router_aux_loss_coef * (double)bs[k].n_seq / (double)t->cfg.sft.batch_size;
-            rc = seqbatch_backward(&t->model, &bs[k], &f, 1.0, dlogp, NULL, aux_w,
-                                   grad_reducer_micro_begin(&t->reducer), e);
-            grad_reducer_micro_end(&t->reducer);
-        }
-        free(logp), free(dlogp);
-    }
+    int rc = dist_agree(build_batches(r, &n, &bs, e), e);
+    double n_tok = 0, sums[2] = {0};  // Σ log p, tokens with p > 1/2
+    for (int64_t k = 0; k < n; k++) n_tok += (double)seqbatch_resp_tokens(&bs[k]);
+    dist_allreduce_sum_f64(&n_tok, 1);
+    grad_reducer_begin(&r->up.reducer);
+    for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, sums, e);
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
-    TRY(trainer_agree(rc, e));
-    double sums[2] = {counts[1], counts[2]};
+    TRY(dist_agree(rc, e));
+    double local_loss = -sums[0] / n_tok;
     dist_allreduce_sum_f64(sums, 2);
-    double lr = lr_at(step, t->total_steps, t->cfg.sft.lr, t->cfg.train.warmup_steps, t->cfg.train.schedule,
-                      t->cfg.train.min_lr_ratio);
-    trainer_apply_update(t, -counts[1] / n_tok, lr, u);
-    t->st.data_cursor += t->cfg.sft.batch_size;
-    t->st.tokens_total += (int64_t)n_tok;
-    cJSON_AddNumberToObject(out, "loss", -sums[0] / n_tok);
-    cJSON_AddNumberToObject(out, "token_accuracy", sums[1] / n_tok);
-    cJSON_AddNumberToObject(out, "tokens", n_tok);
-    double dt = trainer_now_s() - t0;
+    const Config *c = &r->cfg;
+    double lr = lr_at(step, r->total_steps, c->sft.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);
+    updater_apply(&r->up, local_loss, lr, &m->update);
+    r->st.data_cursor += c->sft.batch_size;
+    r->st.tokens_total += (int64_t)n_tok;
+    m->loss.loss = -sums[0] / n_tok, m->loss.tokens = n_tok, m->token_accuracy = sums[1] / n_tok;
+    double dt = walltime_s() - t0;
     dist_allreduce_max_f64(&dt, 1);
-    cJSON_AddNumberToObject(out, "tokens_per_s_train", dt > 0 ? n_tok / dt : 0);
+    m->tokens_per_s_train = dt > 0 ? n_tok / dt : 0;
     return 0;
 }

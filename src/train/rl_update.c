@@ -1,0 +1,193 @@
+#include "train/rl_update.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+#include "model/seqbatch.h"
+#include "text/segment.h"
+
+// One micro-batch: responses [j0, j1) of selected group i.
+typedef struct {
+    const Group *g;
+    int i, j0, j1;
+} Micro;
+
+// A micro-batch's sequences and the arrays loss_eval reads (response tokens concatenated).
+typedef struct {
+    SeqBatch sb;
+    int64_t *offsets;
+    double *logp_old, *entropy_old, *adv, *logp, *entropy, *logp_ref, *glogp, *gent;
+    uint8_t *mask, *seg_end;
+    LossBatch lb;
+} MicroData;
+
+static void micro_data_free(MicroData *d) {
+    seqbatch_free(&d->sb);
+    free(d->offsets), free(d->logp_old), free(d->entropy_old), free(d->adv), free(d->logp), free(d->entropy);
+    free(d->logp_ref), free(d->glogp), free(d->gent), free(d->mask), free(d->seg_end);
+}
+
+// SSPO segment ends of one response, from its tokens' bytes.
+static void mark_segments(const Tokenizer *tok, const SegDelims *delims, const Response *r, uint8_t *seg_end) {
+    size_t cap = (size_t)r->n_tokens * 16 + 1, used = 0;
+    char *bytes = xmalloc(cap);
+    int64_t *tok_end = xmalloc((size_t)(r->n_tokens ? r->n_tokens : 1) * sizeof *tok_end);
+    for (int k = 0; k < r->n_tokens; k++) {
+        if (used + 256 > cap) bytes = xrealloc(bytes, cap *= 2);
+        int nb = tokenizer_token_bytes(tok, r->tokens[k], bytes + used, cap - used);
+        if (nb > 0 && used + (size_t)nb > cap) {  // a BPE token longer than the room left: grow, copy again
+            while (used + (size_t)nb > cap) cap *= 2;
+            bytes = xrealloc(bytes, cap);
+            tokenizer_token_bytes(tok, r->tokens[k], bytes + used, cap - used);
+        }
+        used += nb > 0 ? (size_t)nb : 0;
+        tok_end[k] = (int64_t)used;
+    }
+    segment_ends(delims, bytes, tok_end, r->n_tokens, seg_end);
+    free(bytes), free(tok_end);
+}
+
+static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref, const Tokenizer *tok,
+                        const SegDelims *delims, MicroData *d) {
+    memset(d, 0, sizeof *d);
+    int n = mc->j1 - mc->j0;
+    int64_t T = 0;
+    for (int j = mc->j0; j < mc->j1; j++) T += mc->g->resp[j].n_tokens;
+    size_t tn = (size_t)(T ? T : 1);
+    d->offsets = xmalloc((size_t)(n + 1) * sizeof *d->offsets);
+    d->logp_old = xmalloc(tn * sizeof(double)), d->entropy_old = xmalloc(tn * sizeof(double));
+    d->logp = xmalloc(tn * sizeof(double)), d->entropy = xmalloc(tn * sizeof(double));
+    d->glogp = xmalloc(tn * sizeof(double)), d->gent = xmalloc(tn * sizeof(double));
+    d->logp_ref = with_ref ? xmalloc(tn * sizeof(double)) : NULL;
+    d->mask = xmalloc(tn), d->seg_end = delims ? xcalloc(tn, 1) : NULL;
+    d->adv = xmalloc((size_t)n * sizeof *d->adv);
+    d->offsets[0] = 0;
+    for (int j = mc->j0, i = 0; j < mc->j1; j++, i++) {
+        const Response *r = &mc->g->resp[j];
+        int64_t o = d->offsets[i];
+        memcpy(d->logp_old + o, r->logp, (size_t)r->n_tokens * sizeof(double));
+        memcpy(d->entropy_old + o, r->entropy, (size_t)r->n_tokens * sizeof(double));
+        memset(d->mask + o, mc->g->rr[j].loss_masked ? 0 : 1, (size_t)r->n_tokens);
+        if (delims && r->n_tokens) mark_segments(tok, delims, r, d->seg_end + o);
+        d->adv[i] = adv[(int64_t)mc->i * G + j];
+        d->offsets[i + 1] = o + r->n_tokens;
+        seqbatch_add(&d->sb, mc->g->prompt, mc->g->prompt_len, r->tokens, r->n_tokens);
+    }
+    d->lb = (LossBatch){.n_seq = n, .seq_offsets = d->offsets, .logp = d->logp, .logp_old = d->logp_old,
+                        .logp_ref = d->logp_ref, .entropy = d->entropy, .entropy_old = d->entropy_old, .mask = d->mask,
+                        .seg_end = d->seg_end, .advantage = d->adv};
+}
+
+// Forward, loss with global denominators, backward into the reducer (ALGORITHMS.md §2: local numerator over
+// the global denominator; gradients summed afterwards).
+static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs,
+                      double *loss_sum, LossMetrics *lm, Err *e) {
+    double T = r->cfg.rollout.temperature > 0 ? r->cfg.rollout.temperature : 1.0;
+    SeqForward f, fr;
+    TRY(seqbatch_forward(&r->model, &d->sb, T, true, d->logp, d->entropy, &f, e));
+    if (r->has_ref && seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e))
+        return seqforward_free(&f), -1;
+    if (r->has_ref) seqforward_free(&fr);
+    double part;
+    if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
+    *loss_sum += part;
+    // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
+    double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
+    GradReducer *red = &r->up.reducer;
+    TRY(seqbatch_backward(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad_reducer_micro_begin(red), e));
+    grad_reducer_micro_end(red);
+    return 0;
+}
+
+typedef struct {
+    int64_t key;
+    double sum;
+} KeyedSum;
+
+static int by_key(const void *a, const void *b) {
+    const KeyedSum *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+// Deterministic mode: SSPO's H̄ numerator summed per sequence in global sequence order (all-gathered), so it
+// does not depend on how MPI orders the reduction for a given number of ranks.
+static double ordered_entropy_sum(const Micro *mcs, const MicroData *ds, int n_mc, int G) {
+    int n_local = 0;
+    for (int k = 0; k < n_mc; k++) n_local += mcs[k].j1 - mcs[k].j0;
+    KeyedSum *mine = xmalloc((size_t)(n_local ? n_local : 1) * sizeof *mine);
+    int q = 0;
+    for (int k = 0; k < n_mc; k++)
+        for (int i = 0; i < mcs[k].j1 - mcs[k].j0; i++, q++) {
+            mine[q] = (KeyedSum){mcs[k].g->pos * G + mcs[k].j0 + i, 0};
+            for (int64_t x = ds[k].offsets[i]; x < ds[k].offsets[i + 1]; x++)
+                if (ds[k].mask[x]) mine[q].sum += ds[k].entropy_old[x];
+        }
+    size_t n_bytes;
+    KeyedSum *all = dist_allgatherv_bytes(mine, (size_t)n_local * sizeof *mine, &n_bytes, NULL);
+    size_t n = n_bytes / sizeof *all;
+    qsort(all, n, sizeof *all, by_key);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += all[i].sum;
+    free(mine), free(all);
+    return sum;
+}
+
+// This rank's micro-batches of the mini-batch of global group positions [lo, hi).
+static Micro *split_micro(const Groups *gs, int64_t lo, int64_t hi, int G, int mb, int *n_out) {
+    Micro *mcs = xmalloc((size_t)(gs->n * ((G + mb - 1) / mb) + 1) * sizeof *mcs);
+    int n = 0;
+    for (int i = 0; i < gs->n; i++) {
+        if (gs->g[i].pos < lo || gs->g[i].pos >= hi) continue;
+        for (int j = 0; j < G; j += mb) mcs[n++] = (Micro){&gs->g[i], i, j, j + mb < G ? j + mb : G};
+    }
+    *n_out = n;
+    return mcs;
+}
+
+// One optimizer update over the selected groups at global positions [lo, hi).
+static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, const double *adv, int64_t lo,
+                            int64_t hi, const SegDelims *delims, double lr, LossMetrics *lm, UpdateStats *u,
+                            Err *e) {
+    int G = r->cfg.rollout.n, n_mc;
+    Micro *mcs = split_micro(gs, lo, hi, G, r->cfg.train.micro_batch, &n_mc);
+    MicroData *ds = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *ds);
+    LossDenoms den = {0};
+    for (int k = 0; k < n_mc; k++) {
+        micro_build(&mcs[k], G, adv, r->has_ref, r->tok, delims, &ds[k]);
+        loss_denoms_add(lp, &ds[k].lb, &den);
+    }
+    loss_denoms_reduce(&den);
+    if (delims && r->cfg.dist.deterministic) den.entropy_sum = ordered_entropy_sum(mcs, ds, n_mc, G);
+    grad_reducer_begin(&r->up.reducer);
+    double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
+    int rc = 0;
+    for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, &loss_sum, lm, e);
+    for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
+    free(ds), free(mcs);
+    TRY(dist_agree(rc, e));
+    updater_apply(&r->up, loss_sum, lr, u);
+    return 0;
+}
+
+int rl_update(Run *r, const Groups *gs, const double *adv, double lr, LossSummary *loss, UpdateStats *u, Err *e) {
+    SegDelims delims;
+    bool sspo = r->cfg.algo.name == ALGO_SSPO;
+    if (sspo) TRY(segment_delims(r->cfg.algo.sspo_delimiters, &delims, e));
+    LossParams lp = loss_params(&r->cfg);
+    LossMetrics lm = {0};
+    int64_t K = gs->n_selected;
+    int n_mb = r->cfg.train.n_minibatches, n_updates = 0;
+    u->lr = lr;
+    for (int epoch = 0; epoch < r->cfg.train.ppo_epochs; epoch++)
+        for (int j = 0; j < n_mb; j++) {
+            int64_t lo = j * K / n_mb, hi = (j + 1) * K / n_mb;
+            if (hi == lo) continue;  // fewer groups than mini-batches (dynamic sampling ran short)
+            TRY(minibatch_update(r, &lp, gs, adv, lo, hi, sspo ? &delims : NULL, lr, &lm, u, e));
+            n_updates++;
+        }
+    loss_metrics_reduce(&lm);
+    *loss = loss_summary(&lm);
+    if (n_updates > 0) loss->loss /= n_updates, loss->pg_loss /= n_updates;  // sums over the updates: per update
+    return 0;
+}

@@ -1,0 +1,93 @@
+#include "train/run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+#include "base/revision.h"
+#include "io/run_dir.h"
+#include "task/reward.h"
+
+static int resolve_config(const TrainArgs *a, Config *c, Err *e) {
+    char path[4096];
+    const char *file = a->config_path;
+    if (!file && a->resume) snprintf(path, sizeof path, "%s/config.ini", a->run_dir), file = path;
+    if (!file) return err_set(e, "--config FILE is required");
+    return config_resolve(c, file, a->sets, a->n_sets, e);
+}
+
+// Loads the frozen reference policy, or saves the initial weights as one (fresh runs).
+static int setup_reference(Run *r, bool resume, Err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ckpt/reference.h5", r->run_dir);
+    TRY(model_create(&r->ref, &r->cfg.model, e));
+    r->has_ref = true;
+    if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
+    memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
+    int rc = 0;
+    if (dist_is_root()) {
+        CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
+        rc = checkpoint_save(path, &r->ref, NULL, NULL, &meta, e);
+    }
+    return dist_root_outcome(rc, e);
+}
+
+static int setup_weights(Run *r, const TrainArgs *a, Err *e) {
+    TRY(model_create(&r->model, &r->cfg.model, e));
+    updater_init(&r->up, &r->model, &r->cfg, r->config_text);
+    TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
+    r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
+    if (a->resume) {
+        char path[4096];
+        int64_t step;
+        int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
+        if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
+        if (found != 1) return -1;
+        return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
+    }
+    if (a->init_ckpt) return checkpoint_load(a->init_ckpt, &r->model, NULL, NULL, e);
+    model_init_random(&r->model, (uint64_t)r->cfg.model.init_seed);
+    return 0;
+}
+
+int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    snprintf(r->run_dir, sizeof r->run_dir, "%s", a->run_dir);
+    TRY(resolve_config(a, &r->cfg, e));
+    r->config_text = config_to_string(&r->cfg);
+    int rc = 0;
+    if (dist_is_root()) {
+        rc = run_dir_prepare(r->run_dir, a->resume, e);
+        if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
+    }
+    TRY(dist_root_outcome(rc, e));
+    if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
+    if (!(r->task = task_create(&r->cfg, e))) return -1;
+    TRY(reward_check_config(&r->cfg.reward, e));
+    TRY(dist_agree(setup_weights(r, a, e), e));
+    if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, a->resume, e));
+    r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
+    return 0;
+}
+
+void run_close(Run *r) {
+    free(r->config_text);
+    model_free(&r->model);
+    updater_free(&r->up);
+    if (r->has_ref) model_free(&r->ref);
+    if (r->tok) tokenizer_free(r->tok);
+    if (r->task) task_free(r->task);
+}
+
+int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
+    int rc = 0;
+    checkpoint_path(path, path_len, r->run_dir, r->st.step);
+    if (dist_is_root()) {
+        CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
+        rc = checkpoint_save(path, &r->model, &r->up.opt, &r->st, &meta, e);
+        if (!rc) rc = checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e);
+    }
+    return dist_root_outcome(rc, e);
+}

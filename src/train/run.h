@@ -1,0 +1,54 @@
+// A training run as `rlvr sft` and `rlvr train` set it up: the resolved config, the policy with its
+// optimizer, the frozen reference policy, tokenizer, task and resume state. The steps (train/rl_step.h,
+// train/sft.h) work on it; train/trainer.c drives them.
+#ifndef RLVR_RUN_H
+#define RLVR_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/error.h"
+#include "io/checkpoint.h"
+#include "model/model.h"
+#include "task/task.h"
+#include "text/tokenizer.h"
+#include "train/update.h"
+
+typedef enum { TRAIN_SFT, TRAIN_RL } TrainKind;
+
+// Command line of `rlvr sft|train`.
+typedef struct {
+    const char *config_path;  // NULL with --resume = RUN_DIR/config.ini
+    const char *run_dir;
+    const char *init_ckpt;    // --init CKPT (weights only)
+    bool resume;
+    const char *const *sets;
+    int n_sets;
+    int64_t stop_after;       // hidden --stop-after N (tests): end the run after step N, 0 = never
+} TrainArgs;
+
+typedef struct {
+    TrainKind kind;
+    Config cfg;
+    char *config_text;
+    char run_dir[2048];
+    Model model, ref;         // ref: frozen reference policy (RL with algo.beta > 0)
+    bool has_ref;
+    Updater up;
+    Tokenizer *tok;
+    Task *task;
+    TrainState st;
+    int64_t total_steps;
+} Run;
+
+// Resolves the config, prepares the run directory (rank 0), and loads or initialises the weights: the newest
+// checkpoint of the run directory (--resume), --init's weights, or a seeded random init. Every rank returns
+// the same outcome.
+int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e);
+void run_close(Run *r);
+
+// Writes RUN_DIR/ckpt/step-NNNNNN.h5 (rank 0) and prunes old ones; every rank returns the same outcome.
+int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e);
+
+#endif

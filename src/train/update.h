@@ -1,0 +1,39 @@
+// The optimizer side of a step (DESIGN.md "One RL step"): micro-batch gradients accumulate in an exact
+// reducer; one update sums them over ranks, clips by the global norm, skips the update when the loss or a
+// gradient is not finite (naming what was bad), and applies AdamW.
+#ifndef RLVR_UPDATE_H
+#define RLVR_UPDATE_H
+
+#include "algo/grad_reduce.h"
+#include "algo/optim.h"
+#include "base/config.h"
+#include "model/model.h"
+
+typedef struct {
+    Model *model;
+    GradReducer reducer;      // begin an update with grad_reducer_begin, each micro-batch with _micro_begin/_end
+    float *grad;              // the reduced gradient of one update
+    AdamW opt;
+    AdamWHyper hyper;
+    double clip;              // train.grad_clip
+    const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
+} Updater;
+
+// Outcome of the updates of one step.
+typedef struct {
+    int updates, skipped;     // applied / skipped (non-finite) updates
+    double grad_norm;         // pre-clip global norm of the last applied update
+    double lr;
+    char bad[256];            // what was non-finite in the last skipped update ("loss", tensor name, ...)
+} UpdateStats;
+
+// Zeroed moments at step 0; config_text must outlive the updater.
+void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text);
+void updater_free(Updater *u);
+
+// One update from the accumulated micro-batch gradients; loss_sum is this rank's part of the loss.
+// Test hooks: RLVR_TEST_POISON_GRAD=NAME puts a NaN into tensor NAME's reduced gradient;
+// RLVR_TEST_DUMP_GRAD=FILE writes the first update's reduced gradient of a fresh run as FILE's /model.
+void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s);
+
+#endif
