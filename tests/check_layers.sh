@@ -8,7 +8,7 @@
 set -uo pipefail
 SRC=$(realpath "${1:?usage: check_layers.sh SRC_DIR OBJ_DIR}")
 OBJ=$(realpath "${2:?usage: check_layers.sh SRC_DIR OBJ_DIR}")
-LAYERS=(base text model algo io task rollout train bench cli)  # lowest first
+LAYERS=(base text model algo io task rollout eval train bench cli)  # lowest first
 declare -A RANK
 for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
 

@@ -1,0 +1,121 @@
+#include "eval/evaluate.h"
+
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/eval_stats.h"
+#include "base/dist.h"
+#include "rollout/sampler.h"
+#include "rollout/score.h"
+#include "text/utf8.h"
+#include "text/verify.h"
+
+// What each rank contributes, per prompt and per response, before the all-gather.
+typedef struct {
+    double *correct, *maj;             // [prompts]: correct responses, majority answer correct (0/1)
+    double *length, *truncated;        // [prompts × K]
+    char *lines;                       // JSON lines of this rank's responses
+    size_t lines_len;
+} Local;
+
+static void local_free(Local *l) { free(l->correct), free(l->maj), free(l->length), free(l->truncated), free(l->lines); }
+
+static void append_line(Local *l, const Response *r, const Tokenizer *tok, const RewardResult *rr) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "prompt_index", (double)r->prompt_index);
+    cJSON_AddNumberToObject(o, "sample_index", r->sample_index);
+    size_t n;
+    char *text = tokenizer_decode(tok, r->tokens, r->n_tokens - (r->finish == FINISH_EOS), &n);
+    char *utf8 = utf8_sanitize(text, n), *answer = utf8_sanitize(rr->extracted, strlen(rr->extracted));
+    cJSON_AddStringToObject(o, "response", utf8);
+    cJSON_AddStringToObject(o, "extracted", answer);
+    cJSON_AddBoolToObject(o, "correct", rr->correct);
+    cJSON_AddNumberToObject(o, "reward", rr->total);
+    cJSON_AddNumberToObject(o, "tokens", r->n_tokens);
+    cJSON_AddStringToObject(o, "finish_reason", finish_reason_name(r->finish));
+    char *s = cJSON_PrintUnformatted(o);
+    size_t len = strlen(s);
+    l->lines = xrealloc(l->lines, l->lines_len + len + 2);
+    memcpy(l->lines + l->lines_len, s, len);
+    l->lines_len += len;
+    l->lines[l->lines_len++] = '\n';
+    free(text), free(utf8), free(answer), free(s);
+    cJSON_Delete(o);
+}
+
+// Verdicts of one prompt's K responses: correct count, whether the majority answer (normalised) is correct.
+static int judge_prompt(const Response *resp, int K, const char *truth, const Tokenizer *tok, const Task *task,
+                        const RewardConfig *reward, int max_new, Local *l, int p, bool keep_lines, Err *e) {
+    char **norm = xcalloc((size_t)K, sizeof *norm);
+    bool *ok = xcalloc((size_t)K, sizeof *ok);
+    int rc = 0;
+    for (int j = 0; j < K && !rc; j++) {
+        RewardResult rr;
+        if ((rc = score_response(reward, task, tok, truth, &resp[j], max_new, &rr, e))) break;
+        norm[j] = xmalloc(VERIFY_MAX_ANSWER);
+        verify_normalize(rr.extracted, norm[j], VERIFY_MAX_ANSWER);
+        ok[j] = rr.correct;
+        l->correct[p] += rr.correct;
+        l->length[(size_t)p * K + j] = resp[j].n_tokens, l->truncated[(size_t)p * K + j] = resp[j].finish == FINISH_LENGTH;
+        if (keep_lines) append_line(l, &resp[j], tok, &rr);
+    }
+    int winner = rc ? -1 : majority_vote((const char *const *)norm, K);
+    l->maj[p] = winner >= 0 && ok[winner];
+    for (int j = 0; j < K; j++) free(norm[j]);
+    free(norm), free(ok);
+    return rc;
+}
+
+// pass@k for k = 1, 2, 4, ... < K and K, averaged over prompts.
+static void pass_metrics(const double *correct, int64_t P, int K, EvalResult *out) {
+    out->n_pass = 0;
+    for (int k = 1; out->n_pass < EVAL_MAX_PASS; k = k < K && 2 * k > K ? K : 2 * k) {
+        double sum = 0;
+        for (int64_t p = 0; p < P; p++) sum += pass_at_k(K, (int64_t)correct[p], k);
+        out->pass_k[out->n_pass] = k, out->pass[out->n_pass++] = P ? sum / (double)P : 0;
+        if (k == K) break;
+    }
+}
+
+static void global_metrics(const Local *l, int64_t n_local, int K, EvalResult *out) {
+    size_t P, P2, N, N2;
+    double *correct = dist_allgatherv_f64(l->correct, (size_t)n_local, &P, NULL);
+    double *maj = dist_allgatherv_f64(l->maj, (size_t)n_local, &P2, NULL);
+    double *length = dist_allgatherv_f64(l->length, (size_t)n_local * K, &N, NULL);
+    double *trunc = dist_allgatherv_f64(l->truncated, (size_t)n_local * K, &N2, NULL);
+    double *acc = xmalloc((P + 1) * sizeof *acc), correct_sum = 0, maj_sum = 0, trunc_sum = 0, unused;
+    for (size_t p = 0; p < P; p++) acc[p] = correct[p] / K, correct_sum += correct[p], maj_sum += maj[p];
+    for (size_t i = 0; i < N; i++) trunc_sum += trunc[i];
+    *out = (EvalResult){.prompts = (int64_t)P, .samples = K, .maj = P ? maj_sum / (double)P : 0,
+                        .length_median = quantile(length, (int64_t)N, 0.5), .length_p90 = quantile(length, (int64_t)N, 0.9),
+                        .truncated = N ? trunc_sum / (double)N : 0};
+    mean_and_stderr(acc, (int64_t)P, &unused, &out->avg_stderr);
+    out->avg = N ? correct_sum / (double)N : 0;  // exact counts over every response
+    mean_and_stderr(length, (int64_t)N, &out->length_mean, &unused);
+    pass_metrics(correct, (int64_t)P, K, out);
+    free(correct), free(maj), free(length), free(trunc), free(acc);
+}
+
+int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfig *reward, const RolloutConfig *rc,
+             const PromptSet *ps, int64_t rng_step, EvalResult *out, char **lines, Err *e) {
+    int K = rc->n;
+    size_t n = (size_t)ps->n + 1;
+    Local l = {.correct = xcalloc(n, sizeof(double)), .maj = xcalloc(n, sizeof(double)),
+               .length = xcalloc(n * (size_t)K, sizeof(double)), .truncated = xcalloc(n * (size_t)K, sizeof(double))};
+    Rollout r = {0};
+    int err = sampler_generate(m, tok, rc, rng_step, ps->n, ps->index, (const int32_t *const *)ps->tokens, ps->len, &r, e);
+    for (int p = 0; p < ps->n && !err; p++)
+        err = judge_prompt(&r.responses[(size_t)p * K], K, ps->answer[p], tok, task, reward, rc->max_new_tokens, &l, p,
+                           lines != NULL, e);
+    rollout_free(&r);
+    if (dist_agree(err, e)) return local_free(&l), -1;
+    global_metrics(&l, ps->n, K, out);
+    if (lines) {
+        size_t total;
+        *lines = dist_gatherv_bytes(l.lines ? l.lines : "", l.lines_len, &total, NULL);
+        if (*lines) *lines = xrealloc(*lines, total + 1), (*lines)[total] = 0;
+    }
+    local_free(&l);
+    return 0;
+}
