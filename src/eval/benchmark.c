@@ -1,0 +1,54 @@
+#include "eval/benchmark.h"
+
+#include <stdio.h>
+#include <string.h>
+
+// Field names as the public copies of each benchmark are usually exported to JSONL.
+static const BenchmarkPreset PRESETS[] = {
+    {"aime24", "math", "problem", "answer", "{\"problem\": text, \"answer\": integer}"},
+    {"aime25", "math", "problem", "answer", "{\"problem\": text, \"answer\": integer}"},
+    {"amc23", "math", "question", "answer", "{\"question\": text, \"answer\": number}"},
+    {"math500", "math", "problem", "answer", "{\"problem\": text, \"answer\": LaTeX answer}"},
+    {"gsm8k", "gsm8k", "question", "answer", "{\"question\": text, \"answer\": solution ending in \"#### N\"}"},
+    {"gpqa", "math", "question", "answer", "{\"question\": text with lettered choices, \"answer\": letter A-D}"},
+};
+#define N_PRESETS (int)(sizeof PRESETS / sizeof PRESETS[0])
+
+const BenchmarkPreset *benchmark_presets(int *n) {
+    *n = N_PRESETS;
+    return PRESETS;
+}
+
+static const BenchmarkPreset *find(const char *name, size_t len) {
+    for (int i = 0; i < N_PRESETS; i++)
+        if (strlen(PRESETS[i].name) == len && !strncmp(PRESETS[i].name, name, len)) return &PRESETS[i];
+    return NULL;
+}
+
+static int set(Config *c, const char *key, const char *value, Err *e) {
+    char assignment[CONFIG_STR + 64];
+    snprintf(assignment, sizeof assignment, "%s=%s", key, value);
+    return config_set(c, assignment, e);
+}
+
+int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e) {
+    const char *eq = strchr(spec, '='), *path = eq ? eq + 1 : spec;
+    const char *slash = strrchr(path, '/'), *file = slash ? slash + 1 : path, *dot = strchr(file, '.');
+    const char *stem = eq ? spec : file;
+    size_t stem_len = eq ? (size_t)(eq - spec) : dot ? (size_t)(dot - file) : strlen(file);
+    const BenchmarkPreset *p = find(stem, stem_len);
+    if (eq && !p) {
+        char known[256] = "";
+        for (int i = 0; i < N_PRESETS; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", PRESETS[i].name);
+        return err_set(e, "--data %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", spec,
+                       (int)stem_len, stem, known);
+    }
+    if (!*path) return err_set(e, "--data %s: expected a JSONL file after '='", spec);
+    snprintf(name, name_len, "%.*s", (int)stem_len, stem);
+    *out = *base;
+    TRY(set(out, "data.eval_path", path, e));
+    if (!p) return 0;
+    TRY(set(out, "task.name", p->task, e));
+    TRY(set(out, "data.prompt_field", p->prompt_field, e));
+    return set(out, "data.answer_field", p->answer_field, e);
+}

@@ -1,0 +1,26 @@
+// Benchmarks for `rlvr eval`: a JSONL file of problems and its preset (the fields to read and the verifier).
+// rlvr ships none of the benchmarks' content; each preset names the layout a user's file must have.
+#ifndef RLVR_BENCHMARK_H
+#define RLVR_BENCHMARK_H
+
+#include <stddef.h>
+
+#include "base/config.h"
+#include "base/error.h"
+
+typedef struct {
+    const char *name;
+    const char *task;                        // task.name: the verifier (math: last \boxed{}, "Answer:"; gsm8k: "####")
+    const char *prompt_field, *answer_field;
+    const char *layout;                      // what one line of the file holds, for --help and errors
+} BenchmarkPreset;
+
+// The known presets, in a fixed order; *n receives their number.
+const BenchmarkPreset *benchmark_presets(int *n);
+
+// The config that evaluates one benchmark: base with task.name, data.eval_path and the preset's fields.
+// spec is "NAME=PATH" (NAME must be a preset) or "PATH", whose preset is the file name's stem when that
+// names one (aime24.jsonl), else base's own task and [data] fields. name receives the benchmark's name.
+int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e);
+
+#endif
