@@ -325,8 +325,10 @@ Test(verify, integer_answer_for_arith) {
     cr_expect(v.correct);
     verify_integer_answer("Answer: -0", "0", &v);
     cr_expect(v.correct);
+    verify_integer_answer("Answer: 5", "5", &v);
     verify_integer_answer("132", "132", &v);
     cr_expect(!v.correct && !v.found);
+    cr_expect_str_eq(v.extracted, "", "no answer leaves no text from an earlier call");
     verify_integer_answer("Answer: 123456789012345678901234567890123456", "123456789012345678901234567890123456", &v);
     cr_expect(v.correct);
 }

@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "io/checkpoint.h"
 #include "model/seqbatch.h"
@@ -12,20 +11,6 @@
 #include "task/task.h"
 #include "text/tokenizer.h"
 #include "io/model_h5.h"
-
-// The config stored in /meta (via a temporary file: config_resolve reads files).
-static int stored_config(const char *path, Config *c, Err *e) {
-    char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
-    TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
-    int fd = mkstemp(tmp);
-    int rc = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
-    if (fd >= 0) close(fd);
-    free(text);
-    if (rc) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
-    rc = config_resolve(c, tmp, NULL, 0, e);
-    unlink(tmp);
-    return rc ? err_prefix(e, "%s: /meta config", path) : 0;
-}
 
 // The first n held-out problems as sequences: prompt, then the reference solution when the task has one.
 static int held_out_batch(const Task *task, const Tokenizer *tok, int64_t n, SeqBatch *b, Err *e) {
@@ -86,7 +71,7 @@ int ckpt_expert_usage(const char *path, int n_problems, FILE *out, Err *e) {
     TRY(model_load_path(&m, path, e));
     int rc = 0;
     if (m.moe) {
-        rc = stored_config(path, &c, e);
+        rc = checkpoint_read_config(path, NULL, 0, &c, e);
         if (!rc) rc = measure(&m, &c, n_problems, out, e);
     }
     model_free(&m);

@@ -6,6 +6,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_reward(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_init(int argc, char **argv);

@@ -17,6 +17,7 @@ static const Command COMMANDS[] = {
     {"sft", cmd_sft, "supervised warm start on a task's reference solutions", 0},
     {"sample", cmd_sample, "generate G responses per prompt with log-probs and entropies", 0},
     {"score", cmd_score, "log-probs and entropies of given responses under a checkpoint", 0},
+    {"eval", cmd_eval, "evaluate a checkpoint on benchmarks: avg@K, pass@k, maj@K, lengths (--table: compare runs)", 0},
     {"reward", cmd_reward, "verify responses against answers and compute rewards", 0},
     {"loss", cmd_loss, "evaluate an objective and its gradient on arrays (HDF5 in, HDF5 out)", 0},
     {"init", cmd_init, "write a seeded random model as an HDF5 checkpoint", 0},

@@ -15,20 +15,33 @@
 typedef struct {
     double *correct, *maj;             // [prompts]: correct responses, majority answer correct (0/1)
     double *length, *truncated;        // [prompts × K]
+    const char *label;                 // benchmark name in each line
     char *lines;                       // JSON lines of this rank's responses
     size_t lines_len;
 } Local;
 
 static void local_free(Local *l) { free(l->correct), free(l->maj), free(l->length), free(l->truncated), free(l->lines); }
 
-static void append_line(Local *l, const Response *r, const Tokenizer *tok, const RewardResult *rr) {
+// A decoded text as a JSON string field (any bytes: invalid UTF-8 shows as U+FFFD).
+static void add_text(cJSON *o, const char *key, const Tokenizer *tok, const int32_t *ids, int n) {
+    size_t len;
+    char *text = tokenizer_decode(tok, ids, n, &len), *utf8 = utf8_sanitize(text, len);
+    cJSON_AddStringToObject(o, key, utf8);
+    free(text), free(utf8);
+}
+
+static void append_line(Local *l, const PromptSet *ps, int p, const Response *r, const Tokenizer *tok,
+                        const RewardResult *rr) {
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "benchmark", l->label);
     cJSON_AddNumberToObject(o, "prompt_index", (double)r->prompt_index);
     cJSON_AddNumberToObject(o, "sample_index", r->sample_index);
-    size_t n;
-    char *text = tokenizer_decode(tok, r->tokens, r->n_tokens - (r->finish == FINISH_EOS), &n);
-    char *utf8 = utf8_sanitize(text, n), *answer = utf8_sanitize(rr->extracted, strlen(rr->extracted));
-    cJSON_AddStringToObject(o, "response", utf8);
+    add_text(o, "prompt", tok, ps->tokens[p] + 1, ps->len[p] - 1);  // after BOS
+    char *truth = utf8_sanitize(ps->answer[p] ? ps->answer[p] : "", ps->answer[p] ? strlen(ps->answer[p]) : 0);
+    cJSON_AddStringToObject(o, "answer", truth);
+    free(truth);
+    add_text(o, "response", tok, r->tokens, r->n_tokens - (r->finish == FINISH_EOS));
+    char *answer = utf8_sanitize(rr->extracted, strlen(rr->extracted));
     cJSON_AddStringToObject(o, "extracted", answer);
     cJSON_AddBoolToObject(o, "correct", rr->correct);
     cJSON_AddNumberToObject(o, "reward", rr->total);
@@ -40,13 +53,14 @@ static void append_line(Local *l, const Response *r, const Tokenizer *tok, const
     memcpy(l->lines + l->lines_len, s, len);
     l->lines_len += len;
     l->lines[l->lines_len++] = '\n';
-    free(text), free(utf8), free(answer), free(s);
+    free(answer), free(s);
     cJSON_Delete(o);
 }
 
 // Verdicts of one prompt's K responses: correct count, whether the majority answer (normalised) is correct.
-static int judge_prompt(const Response *resp, int K, const char *truth, const Tokenizer *tok, const Task *task,
-                        const RewardConfig *reward, int max_new, Local *l, int p, bool keep_lines, Err *e) {
+static int judge_prompt(const Response *resp, int K, const PromptSet *ps, int p, const Tokenizer *tok,
+                        const Task *task, const RewardConfig *reward, int max_new, Local *l, bool keep_lines, Err *e) {
+    const char *truth = ps->answer[p];
     char **norm = xcalloc((size_t)K, sizeof *norm);
     bool *ok = xcalloc((size_t)K, sizeof *ok);
     int rc = 0;
@@ -58,7 +72,7 @@ static int judge_prompt(const Response *resp, int K, const char *truth, const To
         ok[j] = rr.correct;
         l->correct[p] += rr.correct;
         l->length[(size_t)p * K + j] = resp[j].n_tokens, l->truncated[(size_t)p * K + j] = resp[j].finish == FINISH_LENGTH;
-        if (keep_lines) append_line(l, &resp[j], tok, &rr);
+        if (keep_lines) append_line(l, ps, p, &resp[j], tok, &rr);
     }
     int winner = rc ? -1 : majority_vote((const char *const *)norm, K);
     l->maj[p] = winner >= 0 && ok[winner];
@@ -98,15 +112,16 @@ static void global_metrics(const Local *l, int64_t n_local, int K, EvalResult *o
 }
 
 int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfig *reward, const RolloutConfig *rc,
-             const PromptSet *ps, int64_t rng_step, EvalResult *out, char **lines, Err *e) {
+             const PromptSet *ps, int64_t rng_step, EvalResult *out, const char *label, char **lines, Err *e) {
     int K = rc->n;
     size_t n = (size_t)ps->n + 1;
-    Local l = {.correct = xcalloc(n, sizeof(double)), .maj = xcalloc(n, sizeof(double)),
+    Local l = {.label = label ? label : "",
+               .correct = xcalloc(n, sizeof(double)), .maj = xcalloc(n, sizeof(double)),
                .length = xcalloc(n * (size_t)K, sizeof(double)), .truncated = xcalloc(n * (size_t)K, sizeof(double))};
     Rollout r = {0};
     int err = sampler_generate(m, tok, rc, rng_step, ps->n, ps->index, (const int32_t *const *)ps->tokens, ps->len, &r, e);
     for (int p = 0; p < ps->n && !err; p++)
-        err = judge_prompt(&r.responses[(size_t)p * K], K, ps->answer[p], tok, task, reward, rc->max_new_tokens, &l, p,
+        err = judge_prompt(&r.responses[(size_t)p * K], K, ps, p, tok, task, reward, rc->max_new_tokens, &l,
                            lines != NULL, e);
     rollout_free(&r);
     if (dist_agree(err, e)) return local_free(&l), -1;

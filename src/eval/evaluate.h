@@ -28,11 +28,15 @@ typedef struct {
     double truncated;          // share of responses that hit max_new_tokens
 } EvalResult;
 
+// Evaluations draw with their own RNG step coordinate, EVAL_RNG_STEP + the checkpoint's step, apart from any
+// training step's: the held-out evaluation during training and `rlvr eval` of its checkpoint draw the same.
+#define EVAL_RNG_STEP (INT64_C(1) << 31)
+
 // Samples rc->n responses for each prompt of this rank's share ps (contiguous, in global prompt order) with
-// the draws of RL step rng_step, verifies them, and fills out on every rank. With lines != NULL rank 0 gets
-// every response as a JSON line (prompt_index, sample_index, response, extracted, correct, reward, tokens,
-// finish_reason) in prompt order, malloc'd; other ranks get NULL.
+// the draws of step rng_step, verifies them, and fills out on every rank. With lines != NULL rank 0 gets
+// every response as a JSON line (benchmark = label, prompt_index, sample_index, prompt, answer, response,
+// extracted, correct, reward, tokens, finish_reason) in prompt order, malloc'd; other ranks get NULL.
 int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfig *reward, const RolloutConfig *rc,
-             const PromptSet *ps, int64_t rng_step, EvalResult *out, char **lines, Err *e);
+             const PromptSet *ps, int64_t rng_step, EvalResult *out, const char *label, char **lines, Err *e);
 
 #endif

@@ -358,3 +358,17 @@ int checkpoint_prune(const char *run_dir, int keep, Err *e) {
     free(steps);
     return rc ? rc : remove_stale_tmp(run_dir, e);
 }
+
+// config_resolve reads files: the stored text goes through a private temporary file.
+int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
+    char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
+    TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
+    int fd = mkstemp(tmp);
+    int rc = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
+    if (fd >= 0) close(fd);
+    free(text);
+    if (rc) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
+    rc = config_resolve(c, tmp, sets, n_sets, e);
+    unlink(tmp);
+    return rc ? err_prefix(e, "%s: /meta config", path) : 0;
+}

@@ -47,6 +47,9 @@ int checkpoint_load(const char *path, Model *m, AdamW *opt, TrainState *st, Err 
 // Reads /meta attributes (config text malloc'd into *config if config != NULL).
 int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, char **config, Err *e);
 
+// The resolved config stored in /meta, with overrides applied after it (config_resolve on the stored text).
+int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
+
 // RUN_DIR/ckpt/step-NNNNNN.h5.
 void checkpoint_path(char *buf, size_t len, const char *run_dir, int64_t step);
 // The highest step-NNNNNN.h5 in RUN_DIR/ckpt (ignores *.tmp); returns 1 and fills path/step, 0 if none.

@@ -7,8 +7,7 @@
 
 #include "io/checkpoint.h"
 
-// mkdir -p.
-static int make_dirs(const char *path, Err *e) {
+int make_dirs(const char *path, Err *e) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {

@@ -7,6 +7,9 @@
 
 #include "base/error.h"
 
+// mkdir -p: creates path and its parents; fails when path exists and is not a directory.
+int make_dirs(const char *path, Err *e);
+
 // Creates RUN_DIR and RUN_DIR/ckpt (parents too). A fresh run refuses a directory that already holds
 // checkpoints (use --resume, or another directory).
 int run_dir_prepare(const char *run_dir, bool resume, Err *e);

@@ -297,6 +297,7 @@ static bool integer_digits(const char *s, size_t n, bool *neg, const char **digi
 
 void verify_integer_answer(const char *response, const char *answer, Verdict *v) {
     v->correct = false;
+    v->extracted[0] = 0;
     v->found = extract_after(response ? response : "", "Answer:", false, v->extracted, sizeof v->extracted);
     if (!v->found || !answer) return;
     bool n1, n2;

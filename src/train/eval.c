@@ -4,8 +4,6 @@
 #include "eval/evaluate.h"
 #include "task/prompts.h"
 
-#define EVAL_RNG_STEP (INT64_C(1) << 31)
-
 int eval_heldout(Model *m, const Tokenizer *tok, const Task *task, const Config *cfg, int64_t step, EvalMetrics *out,
                  Err *e) {
     int64_t n_total = task_split_size(task, SPLIT_EVAL), lo, hi;
@@ -17,8 +15,8 @@ int eval_heldout(Model *m, const Tokenizer *tok, const Task *task, const Config 
     greedy.temperature = 0, greedy.n = 1;
     int rc = prompts_from_task(&ps, task, SPLIT_EVAL, lo, hi - lo, false, tok, e);
     TRY(dist_agree(rc, e));
-    rc = evaluate(m, tok, task, &cfg->reward, &greedy, &ps, EVAL_RNG_STEP + step, &g, NULL, e);
-    if (!rc) rc = evaluate(m, tok, task, &cfg->reward, &cfg->rollout, &ps, EVAL_RNG_STEP + step, &s, NULL, e);
+    rc = evaluate(m, tok, task, &cfg->reward, &greedy, &ps, EVAL_RNG_STEP + step, &g, NULL, NULL, e);
+    if (!rc) rc = evaluate(m, tok, task, &cfg->reward, &cfg->rollout, &ps, EVAL_RNG_STEP + step, &s, NULL, NULL, e);
     prompts_free(&ps);
     TRY(rc);
     *out = (EvalMetrics){.step = step, .prompts = n_total, .samples_per_prompt = cfg->rollout.n,

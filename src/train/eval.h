@@ -12,7 +12,7 @@
 #include "text/tokenizer.h"
 #include "train/metrics.h"
 
-// Draws are keyed by their own RNG step coordinate, 2^31 + step, apart from any training step's.
+// Draws with step EVAL_RNG_STEP + step (eval/evaluate.h).
 int eval_heldout(Model *m, const Tokenizer *tok, const Task *task, const Config *cfg, int64_t step, EvalMetrics *out,
                  Err *e);
 

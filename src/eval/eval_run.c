@@ -1,0 +1,122 @@
+#include "eval/eval_run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+#include "base/jsonl.h"
+#include "base/revision.h"
+#include "base/walltime.h"
+#include "eval/benchmark.h"
+#include "eval/evaluate.h"
+#include "eval/report.h"
+#include "io/checkpoint.h"
+#include "io/model_h5.h"
+#include "io/run_dir.h"
+
+typedef struct {
+    const EvalRunArgs *a;
+    Config cfg;
+    Model model;
+    Tokenizer *tok;
+    int64_t step;                     // the checkpoint's training step
+    FILE *records, *samples;          // rank 0
+    double t0;
+} EvalRun;
+
+static int open_outputs(EvalRun *r, Err *e) {
+    if (!dist_is_root()) return 0;
+    char path[4096];
+    TRY(make_dirs(r->a->out_dir, e));
+    snprintf(path, sizeof path, "%s/eval.jsonl", r->a->out_dir);
+    if (!(r->records = fopen(path, "a"))) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/samples.jsonl", r->a->out_dir);
+    if (!(r->samples = fopen(path, "a"))) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
+    return 0;
+}
+
+static int setup(EvalRun *r, Err *e) {
+    const EvalRunArgs *a = r->a;
+    if (a->config_path) TRY(config_resolve(&r->cfg, a->config_path, a->sets, a->n_sets, e));
+    else TRY(checkpoint_read_config(a->ckpt, a->sets, a->n_sets, &r->cfg, e));
+    TRY(checkpoint_read_meta(a->ckpt, &r->step, NULL, NULL, e));
+    TRY(model_load_path(&r->model, a->ckpt, e));
+    if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
+    return tokenizer_fits_model(r->tok, r->model.cfg.vocab_size, e);
+}
+
+// This rank's share of the benchmark's problems: the whole eval split, or for the task's own held-out split
+// the first eval.n_prompts problems, as training evaluates them.
+static int load_prompts(const Config *c, const Task *task, bool own_split, const Tokenizer *tok, PromptSet *ps,
+                        Err *e) {
+    int64_t n = task_split_size(task, SPLIT_EVAL), lo, hi;
+    if (n == 0) return err_set(e, "task %s: no held-out problems (expected [data] eval_path or an embedded task)", c->task.name);
+    if (own_split && c->eval.n_prompts > 0 && n > c->eval.n_prompts) n = c->eval.n_prompts;
+    dist_share(n, &lo, &hi);
+    return prompts_from_task(ps, task, SPLIT_EVAL, lo, hi - lo, false, tok, e);
+}
+
+static void report(EvalRun *r, const char *name, const EvalResult *res, double seconds, int done, int total) {
+    double tokens = res->length_mean * (double)res->prompts * res->samples, per = (walltime_s() - r->t0) / done;
+    fprintf(stderr, "eval [%d/%d] %s: %lld prompts x %d, avg@%d %.1f%% ± %.1f, pass@%d %.1f%%, maj@%d %.1f%%, "
+                    "length %.0f | %.0f tok/s | ETA %.0fs\n",
+            done, total, name, (long long)res->prompts, res->samples, res->samples, 100 * res->avg,
+            100 * res->avg_stderr, res->pass_k[res->n_pass - 1], 100 * res->pass[res->n_pass - 1], res->samples,
+            100 * res->maj, res->length_mean, seconds > 0 ? tokens / seconds : 0, per * (total - done));
+}
+
+static int write_outputs(EvalRun *r, const char *name, const char *file, const Config *bc, const EvalResult *res,
+                         const char *lines, Err *e) {
+    EvalSource src = {name, file, r->a->ckpt, r->step, rlvr_revision()};
+    cJSON *o = eval_record(&src, &bc->rollout, res);
+    int rc = jsonl_write(r->records, o, e);
+    cJSON_Delete(o);
+    if (!rc && lines && fputs(lines, r->samples) < 0) rc = err_set(e, "%s/samples.jsonl: write error", r->a->out_dir);
+    fflush(r->records), fflush(r->samples);
+    return rc;
+}
+
+// One benchmark: its config, task and prompts, the evaluation, the outputs.
+static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err *e) {
+    Config bc = r->cfg;
+    char name[256] = "heldout";
+    Task *task = NULL;
+    PromptSet ps = {0};
+    int rc = spec ? benchmark_config(&r->cfg, spec, &bc, name, sizeof name, e) : 0;
+    if (!rc && !(task = task_create(&bc, e))) rc = -1;
+    if (!rc) rc = load_prompts(&bc, task, spec == NULL, r->tok, &ps, e);
+    if (!(rc = dist_agree(rc, e))) {
+        EvalResult res;
+        char *lines = NULL;
+        double t = walltime_s();
+        rc = evaluate(&r->model, r->tok, task, &bc.reward, &bc.rollout, &ps, EVAL_RNG_STEP + r->step, &res, name,
+                      &lines, e);  // every rank has the same outcome
+        if (!rc) {
+            int written = 0;
+            if (dist_is_root()) {
+                report(r, name, &res, walltime_s() - t, done, total);
+                written = write_outputs(r, name, spec ? bc.data.eval_path : "", &bc, &res, lines, e);
+            }
+            rc = dist_root_outcome(written, e);
+        }
+        free(lines);
+    }
+    prompts_free(&ps);
+    if (task) task_free(task);
+    return rc;
+}
+
+int eval_run(const EvalRunArgs *a, Err *e) {
+    EvalRun r = {.a = a, .t0 = walltime_s()};
+    int rc = dist_agree(setup(&r, e), e);
+    if (!rc) rc = dist_root_outcome(open_outputs(&r, e), e);
+    int total = a->n_data ? a->n_data : 1;
+    for (int i = 0; i < total && !rc; i++) rc = one_benchmark(&r, a->n_data ? a->data[i] : NULL, i + 1, total, e);
+    if (r.records) fclose(r.records);
+    if (r.samples) fclose(r.samples);
+    if (r.tok) tokenizer_free(r.tok);
+    model_free(&r.model);
+    return rc;
+}

@@ -1,0 +1,21 @@
+// `rlvr eval`: a checkpoint on benchmark files (or its task's held-out split), K samples per prompt, written
+// to OUT/eval.jsonl (one record per benchmark, eval/report.h) and OUT/samples.jsonl (every response with its
+// verdict), with a progress line per benchmark. Works under mpirun: identical output on any rank count.
+#ifndef RLVR_EVAL_RUN_H
+#define RLVR_EVAL_RUN_H
+
+#include "base/error.h"
+
+typedef struct {
+    const char *ckpt, *out_dir;
+    const char *config_path;          // NULL: the config stored in the checkpoint
+    const char *const *sets;          // overrides, after the config (e.g. rollout.n=K, rollout.temperature=T)
+    int n_sets;
+    const char *const *data;          // benchmark specs (eval/benchmark.h); none: the task's held-out split
+    int n_data;
+} EvalRunArgs;
+
+// Returns 0, or -1 on every rank with the same message.
+int eval_run(const EvalRunArgs *a, Err *e);
+
+#endif

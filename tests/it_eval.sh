@@ -1,0 +1,46 @@
+# checks: 11
+# rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
+# a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
+E=$TMP/eval
+"$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
+    --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
+ck=$E/sft/ckpt/step-000060.h5
+expect_ok "eval: held-out split of the checkpoint's task" "$RLVR" eval --ckpt "$ck" --out "$E/r1"
+expect_ok "eval: avg@K and length equal training's sampled evaluation of the same checkpoint" \
+    jq -ne --slurpfile t "$E/sft/eval.jsonl" --slurpfile r "$E/r1/eval.jsonl" \
+    '$t[-1].step == 60 and $r[0].step == 60 and $r[0].prompts == 12 and $r[0].samples == 8 and
+     $r[0].avg == $t[-1].sampled_accuracy and $r[0].length_mean == $t[-1].sampled_length_mean'
+for np in 2 3; do
+    mpi $np "$RLVR" eval --ckpt "$ck" --out "$E/r$np" 2>/dev/null
+    expect_ok "eval: $np ranks write the same eval.jsonl and samples.jsonl as 1 rank" \
+        bash -c "cmp '$E/r1/eval.jsonl' '$E/r$np/eval.jsonl' && cmp '$E/r1/samples.jsonl' '$E/r$np/samples.jsonl'"
+done
+
+# A benchmark file of the same prompts, in the same order (so the same draws), whose answer is what sample 0
+# said: the expected accuracy is the share of samples whose answer equals sample 0's, counted by jq.
+jq -c 'select(.sample_index == 0) | {problem: .prompt, answer: (if (.extracted | test("^[0-9]{1,9}$")) then
+       .extracted else "no answer \(.prompt_index)" end)}' "$E/r1/samples.jsonl" > "$E/aime24.jsonl"
+expect_ok "eval: a benchmark file through its preset" "$RLVR" eval --ckpt "$ck" --out "$E/b" --data "$E/aime24.jsonl"
+expect_ok "eval: the benchmark's responses are the held-out ones (same prompts, same draws)" \
+    jq -ne --slurpfile a "$E/r1/samples.jsonl" --slurpfile b "$E/b/samples.jsonl" \
+    '[$a[] | .response] == [$b[] | .response] and ($b | length) == 96 and all($b[]; .benchmark == "aime24")'
+expect_ok "eval: avg@K, pass@1 and pass@K as counted from the verdicts" jq -ne \
+    --slurpfile s "$E/b/samples.jsonl" --slurpfile r "$E/b/eval.jsonl" '
+    def num: if test("^[0-9]{1,9}$") then tonumber else null end;
+    [$s[] | (.extracted | num) as $x | (.answer | num) as $y | ($x != null and $x == $y)] as $ok |
+    ($ok | map(select(.)) | length) as $c |
+    ([range(12) as $p | $ok[$p * 8:($p + 1) * 8] | any] | map(select(.)) | length) as $any |
+    $c > 0 and $r[0].avg == $c / 96 and $r[0]["pass@1"] == $r[0].avg and $r[0]["pass@8"] == $any / 12 and
+    ([$s[] | .correct] == $ok)'
+expect_ok "eval --table: one row per run, benchmarks as columns" bash -c \
+    "'$RLVR' eval --table '$E/r1' '$E/b' | grep -qx '| run | heldout | aime24 | avg | length |' &&
+     '$RLVR' eval --table '$E/r1' '$E/b' | grep -q '^| b | – | [0-9.]* ± [0-9.]* | [0-9.]* | [0-9]* |$'"
+
+printf '%s\n' '{"problem": "1+1=", "answer": "2"}' '{"problem": "2+2=", "answer": ' > "$E/bad.jsonl"
+expect_error "eval: a broken line names file and line" "bad.jsonl:2: " \
+    "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "math500=$E/bad.jsonl"
+printf '%s\n' '{"question": "1+1=", "answer": "2"}' > "$E/amc.jsonl"
+expect_error "eval: a missing field names file, line and field" "amc.jsonl:1: .*problem" \
+    "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime25=$E/amc.jsonl"
+expect_error "eval: an unknown preset" "unknown benchmark 'aime2024'" \
+    "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime2024=$E/amc.jsonl"
