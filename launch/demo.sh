@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The embedded demo (make demo): on 2 MPI ranks, warm-start a small MoE policy on 1-2 digit addition
-# (rlvr sft), train it with LUSPO (rlvr train), then summarise held-out accuracy and response length
-# before and after, and draw the curves.
+# (rlvr sft), train it with LUSPO (rlvr train), draw the curves, then evaluate the warm start and the trained
+# policy with rlvr eval and print the table of both.
 #   launch/demo.sh [RLVR_BINARY] [--run-dir D] [--set section.key=value ...]   (--set applies to both stages)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,24 +25,31 @@ mpi=(mpirun --oversubscribe --bind-to none -np 2)
 rm -rf "$run"
 start=$SECONDS
 
-echo "== 1/3 supervised warm start (configs/demo.ini [sft]) -> $run/sft"
+echo "== 1/4 supervised warm start (configs/demo.ini [sft]) -> $run/sft"
 timeout "$budget" "${mpi[@]}" "$rlvr" sft --config "$config" --run-dir "$run/sft" "${sets[@]}"
 warm=$(ls "$run"/sft/ckpt/step-*.h5 | sort | tail -n 1)
 
-echo "== 2/3 LUSPO from $warm -> $run/rl"
+echo "== 2/4 LUSPO from $warm -> $run/rl"
 timeout $(( budget - (SECONDS - start) )) "${mpi[@]}" "$rlvr" train --config "$config" --run-dir "$run/rl" \
     --init "$warm" "${sets[@]}"
 
-echo "== 3/3 figures"
+echo "== 3/4 figures"
 bash "$root/launch/plot.sh" --out "$run/figures" "$run/rl" > /dev/null 2>&1
 
-first=$(head -n 1 "$run/rl/eval.jsonl") last=$(tail -n 1 "$run/rl/eval.jsonl")
-row() { jq -r '"\(.step)\t\(.greedy_accuracy * 100 | floor)%\t\(.sampled_accuracy * 100 | floor)%\t\(.sampled_length_mean * 10 | round / 10)"' <<< "$1"; }
+final=$(ls "$run"/rl/ckpt/step-*.h5 | sort | tail -n 1)
+
+echo "== 4/4 rlvr eval of the warm start and the trained policy -> $run/eval"
+for stage in before after; do
+    ckpt=$warm; [ $stage = after ] && ckpt=$final
+    "${mpi[@]}" "$rlvr" eval --ckpt "$ckpt" --out "$run/eval/$stage" "${sets[@]}"
+done
+
 echo
-echo "held-out problems: $(jq -r .prompts <<< "$last"), $(( SECONDS - start )) s in all"
-printf 'step\tgreedy\tsampled\tmean length (sampled)\n'
-printf 'before: %s\nafter:  %s\n' "$(row "$first")" "$(row "$last")"
+echo "held-out problems: $(jq -r .prompts "$run/eval/after/eval.jsonl"), $(( SECONDS - start )) s in all;" \
+     "avg@$(jq -r .samples "$run/eval/after/eval.jsonl") ± standard error, %"
+"$rlvr" eval --table "$run/eval/before" "$run/eval/after"
 echo
-echo "metrics:    $run/rl/metrics.jsonl (per step), $run/rl/eval.jsonl (held out)"
-echo "checkpoint: $(ls "$run"/rl/ckpt/step-*.h5 | sort | tail -n 1)"
+echo "metrics:    $run/rl/metrics.jsonl (per step), $run/rl/eval.jsonl (held out during training)"
+echo "eval:       $run/eval/{before,after}/eval.jsonl, samples.jsonl (every response with its verdict)"
+echo "checkpoint: $final"
 echo "figures:    $run/figures/*.png"

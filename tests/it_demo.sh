@@ -1,4 +1,4 @@
-# make demo end to end (2 ranks, SFT then LUSPO, summary, figures): held-out accuracy must rise.
+# make demo end to end (2 ranks, SFT then LUSPO, figures, rlvr eval table): held-out accuracy must rise.
 out=$(bash "$ROOT/launch/demo.sh" "$RLVR" --run-dir "$TMP/demo" --set sft.steps=400 --set train.steps=40 2>&1)
 if [ $? -ne 0 ]; then fail "demo runs" "$(tail -n 20 <<< "$out")"; else pass "demo runs"; fi
 first=$(head -n 1 "$TMP/demo/rl/eval.jsonl"); last=$(tail -n 1 "$TMP/demo/rl/eval.jsonl")
@@ -8,5 +8,5 @@ if jq -e -n --argjson a "$first" --argjson b "$last" \
 else
     fail "demo: held-out accuracy rises" "before $first"$'\n'"after  $last"
 fi
-expect_ok "demo: summary and figures" bash -c 'grep -q "^before: " <<< "$0" && grep -q "^after: " <<< "$0" &&
+expect_ok "demo: rlvr eval table and figures" bash -c 'grep -q "^| before | [0-9.]* ± " <<< "$0" && grep -q "^| after | [0-9.]* ± " <<< "$0" &&
     [ -s "$1/demo/figures/accuracy.png" ] && [ -s "$1/demo/figures/length_mean.png" ]' "$out" "$TMP"

@@ -60,6 +60,10 @@ static int read_run(const char *dir, Table *t, cJSON **doc, Err *e) {
     while ((rc = jsonl_next(&r, &obj, e)) == 1) {
         const char *name;
         const cJSON *avg = cJSON_GetObjectItemCaseSensitive(obj, "avg");
+        if (!cJSON_HasObjectItem(obj, "benchmark")) {  // training's own held-out records share the file
+            cJSON_Delete(obj), obj = NULL;
+            continue;
+        }
         if ((rc = json_get_string(obj, "benchmark", &name, jsonl_where(&r, where, sizeof where), e))) break;
         if (!cJSON_IsNumber(avg)) {
             rc = err_set(e, "%s: expected a number \"avg\" (a record of rlvr eval)", where);

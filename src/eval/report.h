@@ -23,8 +23,9 @@ typedef struct {
 cJSON *eval_record(const EvalSource *src, const RolloutConfig *rc, const EvalResult *r);
 
 // A Markdown table with one row per run directory (its name) and, per benchmark, avg@K ± standard error, then
-// the mean over benchmarks and the mean response length; the last record of each benchmark in
-// RUN_DIR/eval.jsonl counts. Benchmarks are the union over the runs, in order of first appearance.
+// the mean over benchmarks and the mean response length. The last record of each benchmark in
+// RUN_DIR/eval.jsonl counts; records without "benchmark" (training's held-out ones) are skipped. Benchmarks
+// are the union over the runs, in order of first appearance.
 int eval_table(const char *const *run_dirs, int n_runs, FILE *out, Err *e);
 
 #endif
