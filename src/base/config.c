@@ -1,6 +1,5 @@
 #include "base/config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -9,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+
+#include "base/suggest.h"
 
 typedef enum { K_INT, K_I64, K_DOUBLE, K_BOOL, K_STR, K_ENUM } KeyType;
 
@@ -196,44 +197,16 @@ static bool section_exists(const char *section) {
     return false;
 }
 
-// Edit distance, for "did you mean" suggestions.
-static int edit_distance(const char *a, const char *b) {
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63) return 99;
-    int d[64][64];
-    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int sub = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[n][m];
-}
-
-// True when every '_'-separated part of word (3+ chars in all) occurs in cand.
-static bool parts_contained(const char *word, const char *cand) {
-    char buf[64];
-    if (strlen(word) < 3 || strlen(word) >= sizeof buf) return false;
-    snprintf(buf, sizeof buf, "%s", word);
-    for (char *save = NULL, *part = strtok_r(buf, "_", &save); part; part = strtok_r(NULL, "_", &save))
-        if (!strstr(cand, part)) return false;
-    return true;
-}
-
-// Writes " (did you mean 'x'?)" into buf when a name within distance 3 exists, else "".
+// Writes " (did you mean 'x'?)" into buf when a section (section == NULL) or a key of section is close to
+// word, else "".
 static void suggest(char *buf, size_t len, const char *section, const char *word) {
-    const char *best = NULL;
-    int best_d = 4;
+    Suggest s;
+    suggest_init(&s, word);
     for (size_t i = 0; i < N_KEYS; i++) {
-        const char *cand = section ? KEYS[i].key : KEYS[i].section;
         if (section && strcmp(KEYS[i].section, section)) continue;
-        int d = edit_distance(word, cand);
-        if (d >= 4 && parts_contained(word, cand)) d = 3;  // num_layers ~ num_hidden_layers
-        if (d < best_d && d < (int)strlen(cand)) best_d = d, best = cand;
+        suggest_add(&s, section ? KEYS[i].key : KEYS[i].section);
     }
-    if (best) snprintf(buf, len, " (did you mean '%s'?)", best);
+    if (suggest_best(&s)) snprintf(buf, len, " (did you mean '%s'?)", suggest_best(&s));
     else buf[0] = 0;
 }
 
