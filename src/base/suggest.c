@@ -43,7 +43,8 @@ void suggest_init(Suggest *s, const char *word) {
 void suggest_add(Suggest *s, const char *cand) {
     int d = edit_distance(s->word, cand);
     if (d >= 4 && parts_contained(s->word, cand)) d = 3;
-    if (d < s->best_d && d < (int)strlen(cand)) s->best_d = d, s->best = cand;  // "x" is not a typo of "n"
+    // Half the word may be wrong at most: "x" is not a typo of "n", nor "nope" of "score".
+    if (d < s->best_d && d < (int)strlen(cand) && d <= ((int)strlen(s->word) + 1) / 2) s->best_d = d, s->best = cand;
 }
 
 const char *suggest_best(const Suggest *s) { return s->best; }
