@@ -14,15 +14,31 @@
 #include "text/tokenizer.h"
 #include "io/model_h5.h"
 
-static const char USAGE[] =
-    "usage: rlvr sample --ckpt C --prompts P.jsonl --n G --out R.jsonl [--step S] [--config F] [--set "
-    "rollout.KEY=VALUE ...]\n"
-    "Generates G responses per prompt with the checkpoint's model. Prompt lines are {\"prompt\": \"text\"} (encoded\n"
-    "with BOS prepended) or {\"prompt_tokens\": [ids]} (used as given). Each output line holds prompt_index,\n"
+typedef struct {
+    ConfigArgs cfg;
+    const char *ckpt, *prompts, *out;
+    int64_t n, step;
+} SampleArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--ckpt", "C", SampleArgs, ckpt, CLI_REQUIRED, "checkpoint whose model samples"),
+    CLI_OPT_STRING("--prompts", "P.jsonl", SampleArgs, prompts, CLI_REQUIRED,
+                   "one {\"prompt\": \"text\"} (encoded with BOS prepended) or {\"prompt_tokens\": [ids]} (used as "
+                   "given) per line"),
+    CLI_OPT_INT("--n", "G", SampleArgs, n, 1, 65536, 0, "responses per prompt (sets rollout.n)"),
+    CLI_OPT_STRING("--out", "R.jsonl", SampleArgs, out, CLI_REQUIRED, "the responses, one JSON line each"),
+    CLI_OPT_INT("--step", "S", SampleArgs, step, 0, UINT32_MAX, 0, "the step the draws are keyed by (default 0)"),
+    CLI_CONFIG_OPTS(SampleArgs, cfg, 0),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr sample",
+    "Generates G responses per prompt with the checkpoint's model. Each output line holds prompt_index,\n"
     "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
     "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
-    "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), S = 0 by\n"
-    "default, so the output is the same for any number of ranks (each rank takes whole prompts).\n";
+    "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), so the\n"
+    "output is the same for any number of ranks (each rank takes whole prompts).",
+    OPTS, NULL);
 
 typedef struct {
     int n;
@@ -193,47 +209,11 @@ static int write_file(const char *path, const char *data, size_t n, Err *e) {
     return bad ? err_set(e, "%s: write error", path) : 0;
 }
 
-typedef struct {
-    ConfigArgs cfg;
-    const char *ckpt, *prompts, *out;
-    long long step;
-    char n_set[64];
-} SampleArgs;
-
-// Returns 1 to go on, 0 after --help, -1 on bad usage (message in e).
-static int parse_args(SampleArgs *a, int argc, char **argv, Err *e) {
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&a->cfg, argc, argv, &i, e);
-        if (r < 0) return -1;
-        if (r == 1) continue;
-        const char *v;
-        if ((v = cli_value("--ckpt", argc, argv, &i, e)))
-            a->ckpt = v;
-        else if ((v = cli_value("--prompts", argc, argv, &i, e)))
-            a->prompts = v;
-        else if ((v = cli_value("--out", argc, argv, &i, e)))
-            a->out = v;
-        else if ((v = cli_value("--step", argc, argv, &i, e)))
-            TRY(cli_parse_int("--step", v, 0, UINT32_MAX, &a->step, e));
-        else if ((v = cli_value("--n", argc, argv, &i, e))) {
-            long long g;
-            TRY(cli_parse_int("--n", v, 1, 65536, &g, e));
-            snprintf(a->n_set, sizeof a->n_set, "rollout.n=%lld", g);
-            if (a->cfg.n_sets == CLI_MAX_SETS) return err_set(e, "too many --set options");
-            a->cfg.sets[a->cfg.n_sets++] = a->n_set;
-        } else
-            return e->msg[0] ? -1 : err_set(e, "unknown option '%s'", argv[i]);
-    }
-    if (!a->ckpt || !a->prompts || !a->out) return err_set(e, "--ckpt, --prompts and --out are required");
-    return 1;
-}
-
 // Returns 0, or -1 with *print_here telling whether this rank should print e (one rank for shared errors).
 static int run(const SampleArgs *a, Err *e, bool *print_here) {
     Config c;
     *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
-    TRY(cli_resolve_config(&a->cfg, &c, 0, e));
+    TRY(cli_resolve_config(&a->cfg, &c, e));
     Model m = {0};
     TRY(model_load_path(&m, a->ckpt, e));
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
@@ -268,10 +248,14 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
 
 int cmd_sample(int argc, char **argv) {
     SampleArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     Err e = {{0}};
-    int r = parse_args(&a, argc, argv, &e);
-    if (r == 0) return 0;
-    if (r < 0) return fprintf(stderr, "rlvr sample: %s\n%s", e.msg, USAGE), 2;
+    char n_set[64];
+    if (a.n) {  // after the --sets: --n wins
+        snprintf(n_set, sizeof n_set, "rollout.n=%lld", (long long)a.n);
+        if (cli_list_add(&a.cfg.sets, n_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);
+    }
     bool print_here = true;
     if (run(&a, &e, &print_here) == 0) return 0;
     if (print_here) fprintf(stderr, "rlvr: %s\n", e.msg);
