@@ -39,7 +39,7 @@ TEST_SRCS:= $(wildcard tests/test_*.c)
 TEST_OBJS:= $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 
-.PHONY: all setup test unit integration bench demo fuzz clean help
+.PHONY: all setup test unit layers integration bench demo fuzz clean help
 
 all: $(BUILD)/rlvr
 
@@ -93,11 +93,16 @@ $(BUILD)/tests $(BUILD)/kernels:
 unit: $(BUILD)/unit
 	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2
 
+# The layering of src/ (src/README.md "Folders"): includes and calls only go down, no module circles.
+layers: $(BUILD)/rlvr
+	bash tests/check_layers.sh src $(BUILD)/src
+
 integration: $(BUILD)/rlvr
 	bash tests/integration.sh $(BUILD)/rlvr
 
 test: setup
 	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)

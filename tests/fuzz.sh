@@ -17,7 +17,7 @@ FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sa
 declare -A SRCS=(
     [verify]="src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
     [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c"
-    [config]="src/base/config.c src/base/error.c"
+    [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
 )
 declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"

@@ -205,3 +205,123 @@ Test(config, include_errors_name_the_file_and_line_at_fault) {
     expect_top_error("[train]\nsteps = 3\ninclude = x.ini\n", "top.ini:3: unknown key 'include' in [train]");
     expect_top_error("steps = 3\n", "top.ini:1: key 'steps' outside any [section]");
 }
+
+// A file with this text (len bytes, NULs allowed) fails with exactly "PATH" + tail.
+static void expect_file_error_n(const char *text, size_t len, const char *tail) {
+    char path[64], want[1024];
+    snprintf(path, sizeof path, "/tmp/rlvr-cfg-exact-%d.ini", getpid());
+    FILE *f = fopen(path, "wb");
+    fwrite(text, 1, len, f);
+    fclose(f);
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, path, NULL, 0, &e), -1, "accepted: %s", text);
+    snprintf(want, sizeof want, "%s%s", path, tail);
+    cr_expect_str_eq(e.msg, want);
+    unlink(path);
+}
+
+static void expect_file_error(const char *text, const char *tail) { expect_file_error_n(text, strlen(text), tail); }
+
+static void expect_set_error(const char *assignment, const char *want) {
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, NULL, &assignment, 1, &e), -1, "accepted: %s", assignment);
+    cr_expect_str_eq(e.msg, want);
+}
+
+Test(config, duplicate_key_names_file_both_lines_and_key) {
+    expect_file_error("[train]\nlr = 1e-3\nsteps = 2\nlr = 2e-3\n", ":4: duplicate key 'lr' in [train] (first set on line 2)");
+    expect_file_error("[train]\nlr = 1\n[model]\nhidden_size = 8\n\n[train]\nlr = 1\n",
+                      ":7: duplicate key 'lr' in [train] (first set on line 2)");
+}
+
+Test(config, include_and_set_overrides_are_not_duplicates) {
+    Config c;
+    Err e = {{0}};
+    char *dir = include_dir();
+    write_in(dir, "base.ini", "[train]\nlr = 3e-4\n");
+    const char *top = write_in(dir, "top.ini", "include = base.ini\ninclude = base.ini\n[train]\nlr = 1e-5\n");
+    const char *sets[] = {"train.lr=2e-5", "train.lr=3e-5"};
+    cr_assert_eq(config_resolve(&c, top, sets, 2, &e), 0, "%s", e.msg);
+    cr_expect_float_eq(c.train.lr, 3e-5, 1e-20);
+    write_in(dir, "dup.ini", "[train]\nlr = 3e-4\n\nlr = 3e-4\n");
+    expect_top_error("include = dup.ini\n", "/dup.ini:4: duplicate key 'lr' in [train] (first set on line 2)");
+}
+
+Test(config, unclosed_section_header_is_named) {
+    expect_file_error("[model]\nhidden_size = 32\n[train  \nlr = 1\n", ":3: unclosed section header '[train': expected [section]");
+    expect_file_error("[train ; no]\n", ":1: unclosed section header '[train': expected [section] (' ;' starts a comment)");
+    expect_file_error("\xEF\xBB\xBF[model\n", ":1: unclosed section header '[model': expected [section]");
+}
+
+Test(config, syntax_error_names_its_own_line_not_a_later_one) {
+    expect_file_error("[model]\nno equals here\nhiden_size = 3\n", ":2: syntax error: expected [section] or key = value");
+}
+
+Test(config, indented_continuation_line_is_an_error) {
+    expect_file_error("[train]\nlr = 1e-3\n  steps = 3\n",
+                      ":3: indented line continues the value of 'lr' (line 2): expected key = value, not indented");
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(resolve_text("[train]\n  steps = 3\n[model]\n\thidden_size = 32\n", &c, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.train.steps, 3);
+    cr_expect_eq(c.model.hidden_size, 32);
+}
+
+// 100 bytes of c.
+static const char *repeat(char c) {
+    static char buf[101];
+    memset(buf, c, 100);
+    buf[100] = 0;
+    return buf;
+}
+
+Test(config, long_values_are_cut_in_messages_never_the_expectation) {
+    char text[256], want[256];
+    snprintf(text, sizeof text, "[train]\nsteps = %s\n", repeat('9'));
+    expect_file_error(text, ":2: [train] steps = '9999999999999999999999999999999999999999...': expected an integer in "
+                            "[0, 1073741824]");
+    char set[512];
+    snprintf(set, sizeof set, "data.template=%s%s%s", repeat('t'), repeat('t'), repeat('t'));
+    expect_set_error(set, "--set data.template=tttttttttttttttttttttttttttttttttttttttt...: [data] template = "
+                          "'tttttttttttttttttttttttttttttttttttttttt...': expected a string of at most 255 bytes");
+    snprintf(set, sizeof set, "%s", repeat('x'));
+    expect_set_error(set, "--set xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...: expected section.key=value");
+    snprintf(set, sizeof set, "%s.k=1", repeat('s'));
+    expect_set_error(set, "--set ssssssssssssssssssssssssssssssssssssssss...: expected a section and a key of at most "
+                          "63 bytes each");
+    snprintf(text, sizeof text, "include = %s\n", repeat('d'));
+    snprintf(want, sizeof want, "top.ini:1: include '%.40s...': cannot open", repeat('d'));
+    expect_top_error(text, want);
+}
+
+Test(config, cut_values_end_on_a_whole_character) {
+    char set[256];
+    // 39 ASCII bytes then "é" (2 bytes): byte 40 is the middle of "é", so the quote stops before it.
+    snprintf(set, sizeof set, "algo.name=%.39s\xC3\xA9%s", repeat('a'), repeat('b'));
+    expect_set_error(set, "--set algo.name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: [algo] name = "
+                          "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': expected one of "
+                          "grpo|dapo|drgrpo|gspo|luspo|grpo_lambda|sspo");
+}
+
+Test(config, lines_inih_would_cut_are_errors_but_long_comments_are_fine) {
+    char text[1024];
+    snprintf(text, sizeof text, "[data]\ntemplate = %s%s\n", repeat('t'), repeat('t'));
+    expect_file_error(text, ":2: line longer than 198 bytes: expected at most 198 (give a longer value with --set)");
+    static const char nul[] = "[train]\nsteps = 3\0 ; x\n";
+    expect_file_error_n(nul, sizeof nul - 1, ":2: NUL byte in the line: expected text");
+    Config c;
+    Err e = {{0}};
+    snprintf(text, sizeof text, "# %s%s%s\n[train]\n  ; %s%s\nsteps = 5\n", repeat('c'), repeat('c'), repeat('c'),
+             repeat('c'), repeat('c'));
+    cr_assert_eq(resolve_text(text, &c, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.train.steps, 5);
+}
+
+Test(config, a_directory_is_not_a_config_file) {
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, "/tmp", NULL, 0, &e), -1);
+    cr_expect_str_eq(e.msg, "/tmp: cannot read config file: Is a directory");
+}

@@ -5,10 +5,13 @@
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+
+#include "base/suggest.h"
 
 typedef enum { K_INT, K_I64, K_DOUBLE, K_BOOL, K_STR, K_ENUM } KeyType;
 
@@ -196,44 +199,16 @@ static bool section_exists(const char *section) {
     return false;
 }
 
-// Edit distance, for "did you mean" suggestions.
-static int edit_distance(const char *a, const char *b) {
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63) return 99;
-    int d[64][64];
-    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int sub = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[n][m];
-}
-
-// True when every '_'-separated part of word (3+ chars in all) occurs in cand.
-static bool parts_contained(const char *word, const char *cand) {
-    char buf[64];
-    if (strlen(word) < 3 || strlen(word) >= sizeof buf) return false;
-    snprintf(buf, sizeof buf, "%s", word);
-    for (char *save = NULL, *part = strtok_r(buf, "_", &save); part; part = strtok_r(NULL, "_", &save))
-        if (!strstr(cand, part)) return false;
-    return true;
-}
-
-// Writes " (did you mean 'x'?)" into buf when a name within distance 3 exists, else "".
+// Writes " (did you mean 'x'?)" into buf when a section (section == NULL) or a key of section is close to
+// word, else "".
 static void suggest(char *buf, size_t len, const char *section, const char *word) {
-    const char *best = NULL;
-    int best_d = 4;
+    Suggest s;
+    suggest_init(&s, word);
     for (size_t i = 0; i < N_KEYS; i++) {
-        const char *cand = section ? KEYS[i].key : KEYS[i].section;
         if (section && strcmp(KEYS[i].section, section)) continue;
-        int d = edit_distance(word, cand);
-        if (d >= 4 && parts_contained(word, cand)) d = 3;  // num_layers ~ num_hidden_layers
-        if (d < best_d && d < (int)strlen(cand)) best_d = d, best = cand;
+        suggest_add(&s, section ? KEYS[i].key : KEYS[i].section);
     }
-    if (best) snprintf(buf, len, " (did you mean '%s'?)", best);
+    if (suggest_best(&s)) snprintf(buf, len, " (did you mean '%s'?)", suggest_best(&s));
     else buf[0] = 0;
 }
 
@@ -313,7 +288,7 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
 
 // Sets section.key = value; `where` prefixes errors ("x.ini:12" or "--set a.b=c").
 static int assign(Config *c, const char *section, const char *key, const char *value, const char *where, Err *e) {
-    char hint[96];
+    char hint[96], q[ERR_ABBREV_SIZE];
     if (!section_exists(section)) {
         suggest(hint, sizeof hint, NULL, section);
         return err_set(e, "%s: unknown section [%s]%s", where, section, hint);
@@ -325,7 +300,7 @@ static int assign(Config *c, const char *section, const char *key, const char *v
     }
     char expected[160];
     if (store(c, k, value, expected, sizeof expected))
-        return err_set(e, "%s: [%s] %s = '%s': expected %s", where, section, key, value, expected);
+        return err_set(e, "%s: [%s] %s = '%s': expected %s", where, section, key, err_abbrev(value, q), expected);
     c->set_[k - KEYS] = 1;
     return 0;
 }
@@ -342,78 +317,180 @@ void config_defaults(Config *c) {
 
 #define MAX_INCLUDE_DEPTH 8  // guards against include cycles
 
+// One file being parsed. inih reads it through read_line, so `line` is the line whose entry the handler
+// sees; inih itself only returns the number of the first line it could not parse.
 typedef struct {
     Config *c;
     const char *path;
+    FILE *f;
     int depth;
     Err *e;
-    bool failed, nested;  // nested: the error is an included file's and already names its place
+    int line;              // the line inih is processing
+    bool indented;         // it starts with white space: after a key line inih appends it to that key's value
+    bool have_prev;        // a key line since the last [section] header (inih's "previous name")
+    char prev_key[64];     // that key (inih keeps at most 50 bytes) and its line
+    int prev_line;
+    int key_line[N_KEYS];  // line that set each key in this file, 0 = not set here
+    int fail_line;         // line of the error in e, 0 = none yet
+    int read_errno;        // the file could not be read (a directory)
 } FileCtx;
 
 static int load_file(Config *c, const char *path, int depth, Err *e);
 
+// "PATH:LINE: message" for the current line.
+__attribute__((format(printf, 2, 3))) static int fail_here(FileCtx *ctx, const char *fmt, ...) {
+    char msg[sizeof ctx->e->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return err_set(ctx->e, "%s:%d: %s", ctx->path, ctx->line, msg);
+}
+
+// Where inih (r55) ends a header's name: at ']', or at an inline comment (';' after white space).
+static const char *header_end(const char *s) {
+    bool was_space = false;
+    for (; *s && *s != ']'; s++) {
+        if (was_space && *s == ';') return s;
+        was_space = isspace((unsigned char)*s);
+    }
+    return s;
+}
+
+// What inih would report only as "syntax error": a section header without its ']'.
+static int check_line(FileCtx *ctx, const char *buf) {
+    const char *s = buf;
+    if (ctx->line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3;  // inih skips a UTF-8 BOM
+    const char *t = s;
+    while (isspace((unsigned char)*t)) t++;
+    ctx->indented = t > s;
+    if (*t != '[' || (ctx->indented && ctx->have_prev)) return 0;  // not a header (maybe a continuation)
+    const char *end = header_end(t + 1);
+    if (*end == ']') {
+        ctx->have_prev = false;
+        return 0;
+    }
+    char text[256], q[ERR_ABBREV_SIZE];
+    size_t n = (size_t)(end - t);
+    while (n > 0 && isspace((unsigned char)t[n - 1])) n--;
+    snprintf(text, sizeof text, "%.*s", (int)n, t);
+    return fail_here(ctx, "unclosed section header '%s': expected [section]%s", err_abbrev(text, q),
+                     *end == ';' ? " (' ;' starts a comment)" : "");
+}
+
+// Comment lines may be longer than inih's buffer: the rest is dropped (it is comment too).
+static bool is_comment(const char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    return *s == ';' || *s == '#';
+}
+
+// inih's line source: counts lines and rejects what inih would silently cut (long lines, NUL bytes).
+static char *read_line(char *buf, int size, void *stream) {
+    FileCtx *ctx = stream;
+    if (ctx->fail_line) return NULL;  // the first error ends the file
+    int n = 0, ch = 0;
+    while (n < size - 2 && (ch = getc(ctx->f)) != EOF && ch != '\n') buf[n++] = (char)ch;
+    if (ch == EOF && ferror(ctx->f)) ctx->read_errno = errno ? errno : EIO;
+    if (n == 0 && ch == EOF) return NULL;
+    buf[n] = 0;
+    ctx->line++;
+    bool cut = n == size - 2 && (ch = getc(ctx->f)) != '\n' && ch != EOF;
+    while (cut && is_comment(buf) && ch != '\n' && ch != EOF) ch = getc(ctx->f);
+    int rc = 0;
+    if (cut && !is_comment(buf))
+        rc = fail_here(ctx, "line longer than %d bytes: expected at most %d (give a longer value with --set)", size - 2,
+                       size - 2);
+    else if (memchr(buf, 0, (size_t)n)) rc = fail_here(ctx, "NUL byte in the line: expected text");
+    else rc = check_line(ctx, buf);
+    if (rc) ctx->fail_line = ctx->line;
+    return rc ? NULL : buf;
+}
+
 // "include = FILE" before the first [section] loads FILE (relative to this file) first, so what follows
 // overrides it: a study config is a shared base plus a few keys.
-static int include_file(FileCtx *ctx, const char *value) {
-    if (!*value) return err_set(ctx->e, " include needs a file name");
+static int include_file(FileCtx *ctx, const char *where, const char *value) {
+    char q[ERR_ABBREV_SIZE];
+    if (!*value) return err_set(ctx->e, "%s: include needs a file name", where);
     if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
-        return err_set(ctx->e, " include '%s': more than %d nested includes (a cycle?)", value, MAX_INCLUDE_DEPTH);
+        return err_set(ctx->e, "%s: include '%s': more than %d nested includes (a cycle?)", where, err_abbrev(value, q),
+                       MAX_INCLUDE_DEPTH);
     char path[2 * CONFIG_STR];
     const char *slash = strrchr(ctx->path, '/');
     if (value[0] == '/' || !slash) snprintf(path, sizeof path, "%s", value);
     else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
     struct stat st;
-    if (stat(path, &st)) return err_set(ctx->e, " include '%s': cannot open %s: %s", value, path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return err_set(ctx->e, " include '%s': %s is not a regular file", value, path);
-    ctx->nested = true;
+    if (stat(path, &st))
+        return err_set(ctx->e, "%s: include '%s': cannot open %s: %s", where, err_abbrev(value, q), path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return err_set(ctx->e, "%s: include '%s': %s is not a regular file", where, err_abbrev(value, q), path);
     return load_file(ctx->c, path, ctx->depth + 1, ctx->e);
+}
+
+// One "key = value" line. A key set twice in one file is a mistake; an included file's value is meant to be
+// overridden, and so is any file's by --set.
+static int file_entry(FileCtx *ctx, const char *section, const char *key, const char *value) {
+    char where[2 * CONFIG_STR + 32];
+    snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
+    ctx->have_prev = true, ctx->prev_line = ctx->line;
+    snprintf(ctx->prev_key, sizeof ctx->prev_key, "%s", key);
+    if (!*section && !strcmp(key, "include")) return include_file(ctx, where, value);
+    if (!*section)
+        return err_set(ctx->e, "%s: key '%s' outside any [section]; expected [section] first, or include = FILE", where,
+                       key);
+    const Key *k = find_key(section, key);
+    if (k && ctx->key_line[k - KEYS])
+        return err_set(ctx->e, "%s: duplicate key '%s' in [%s] (first set on line %d)", where, key, section,
+                       ctx->key_line[k - KEYS]);
+    TRY(assign(ctx->c, section, key, value, where, ctx->e));
+    ctx->key_line[k - KEYS] = ctx->line;
+    return 0;
 }
 
 static int on_ini_entry(void *user, const char *section, const char *key, const char *value) {
     FileCtx *ctx = user;
-    if (ctx->failed) return 1;  // keep only the first error
+    if (ctx->fail_line) return 1;  // keep only the first error
     int rc;
-    if (!*section && !strcmp(key, "include")) rc = include_file(ctx, value);
-    else if (!*section) rc = err_set(ctx->e, " key '%s' outside any [section]; expected [section] first, or include = FILE", key);
-    else rc = assign(ctx->c, section, key, value, "", ctx->e);
-    if (rc) ctx->failed = true;
-    else ctx->nested = false;
+    if (ctx->indented && ctx->have_prev)  // inih appends the line to the previous value: say so instead
+        rc = fail_here(ctx, "indented line continues the value of '%s' (line %d): expected key = value, not indented",
+                       ctx->prev_key, ctx->prev_line);
+    else
+        rc = file_entry(ctx, section, key, value);
+    if (rc) ctx->fail_line = ctx->line;
     return !rc;
 }
 
 static int load_file(Config *c, const char *path, int depth, Err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return err_set(e, "%s: cannot open config file: %s", path, strerror(errno));
-    FileCtx ctx = {c, path, depth, e, false, false};
-    int line = ini_parse_file(f, on_ini_entry, &ctx);
+    FileCtx ctx = {.c = c, .path = path, .f = f, .depth = depth, .e = e};
+    int line = ini_parse_stream(read_line, &ctx, on_ini_entry, &ctx);
     fclose(f);
-    if (line == 0) {
-        if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
-        return 0;
-    }
+    if (line > 0 && line != ctx.fail_line)  // inih's own complaint, on an earlier line than ours
+        return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
+    if (ctx.fail_line) return -1;
     if (line < 0) return err_set(e, "%s: cannot read config file", path);
-    if (!ctx.failed) return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
-    if (ctx.nested) return -1;
-    // assign() wrote "': ..." with an empty place; put the file and line in front.
-    char msg[sizeof e->msg];
-    snprintf(msg, sizeof msg, "%s", e->msg[0] == ':' ? e->msg + 1 : e->msg);
-    return err_set(e, "%s:%d:%s", path, line, msg);
+    if (ctx.read_errno) return err_set(e, "%s: cannot read config file: %s", path, strerror(ctx.read_errno));
+    if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
+    return 0;
 }
 
 int config_load_file(Config *c, const char *path, Err *e) { return load_file(c, path, 0, e); }
 
 int config_set(Config *c, const char *assignment, Err *e) {
-    char where[320];
-    snprintf(where, sizeof where, "--set %s", assignment);
+    char q[ERR_ABBREV_SIZE];
     const char *eq = strchr(assignment, '=');
     const char *dot = strchr(assignment, '.');
     if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq)
-        return err_set(e, "%s: expected section.key=value", where);
+        return err_set(e, "--set %s: expected section.key=value", err_abbrev(assignment, q));
     char section[64], key[64];
     size_t ls = (size_t)(dot - assignment), lk = (size_t)(eq - dot - 1);
-    if (ls >= sizeof section || lk >= sizeof key) return err_set(e, "%s: name too long", where);
+    if (ls >= sizeof section || lk >= sizeof key)
+        return err_set(e, "--set %s: expected a section and a key of at most %zu bytes each", err_abbrev(assignment, q),
+                       sizeof section - 1);
     memcpy(section, assignment, ls), section[ls] = 0;
     memcpy(key, dot + 1, lk), key[lk] = 0;
+    char where[sizeof section + sizeof key + ERR_ABBREV_SIZE + 8];
+    snprintf(where, sizeof where, "--set %s.%s=%s", section, key, err_abbrev(eq + 1, q));
     return assign(c, section, key, eq + 1, where, e);
 }
 

@@ -23,6 +23,15 @@ int err_prefix(Err *e, const char *fmt, ...) {
     return -1;
 }
 
+const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]) {
+    if (strlen(s) <= ERR_ABBREV_BYTES) return s;
+    size_t n = ERR_ABBREV_BYTES;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;  // s[n] continues a character: cut before it
+    memcpy(buf, s, n);
+    memcpy(buf + n, "...", 4);
+    return buf;
+}
+
 static void *checked(void *p, size_t n, const char *call, const char *file, int line) {
     if (!p && n) {
         fprintf(stderr, "rlvr: %s:%d: %s(%zu bytes) failed: out of memory\n", file, line, call, n);

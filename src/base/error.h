@@ -22,6 +22,12 @@ int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message with context ("loading ckpt.h5: <old message>"); returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+// A user value short enough to quote in a message: s itself, or its first ERR_ABBREV_BYTES bytes (never half
+// a UTF-8 character) and "..." in buf, so the part of a message after the quote (what was expected) always fits.
+#define ERR_ABBREV_BYTES 40
+#define ERR_ABBREV_SIZE (ERR_ABBREV_BYTES + 4)
+const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]);
+
 // Out of memory is not recoverable: print file:line and the call, then abort the process.
 void *xmalloc_at(size_t n, const char *file, int line);
 void *xcalloc_at(size_t n, size_t size, const char *file, int line);

@@ -1,8 +1,20 @@
 // Benchmarks behind `rlvr bench NAME`: each prints one JSON line per measurement (DESIGN.md Conventions).
+// src/cli/cmd_bench.c parses the command line into the options structs; nothing here reads argv.
 #ifndef RLVR_BENCH_H
 #define RLVR_BENCH_H
 
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/error.h"
+
 // Model forward and forward+backward throughput (src/bench/bench_model.c).
-int bench_model(int argc, char **argv);
+typedef struct {
+    const Config *config;     // the model (random init)
+    const char *config_name;  // for the JSON lines
+    int64_t seqs, seq_len;    // sequences of random tokens per forward
+} BenchModelOptions;
+
+int bench_model(const BenchModelOptions *o, Err *e);
 
 #endif

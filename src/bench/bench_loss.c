@@ -7,22 +7,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "base/walltime.h"
-#include "model/logprob.h"
 #include "base/rng.h"
+#include "model/logprob.h"
+#include "base/walltime.h"
 
 #ifdef RLVR_CUDA
 #include <cuda_runtime_api.h>
 
 #include "logits_loss.h"
 #endif
-
-static const char USAGE[] =
-    "usage: rlvr bench loss [--tokens T] [--vocab V] [--repeat R]\n"
-    "Times pass 1 (log-prob + entropy, one read of the logits) + pass 2 (dL/dlogits, in place) for fp32 and\n"
-    "bf16 logits and prints one JSON line each, with the achieved bandwidth against a device-to-device copy.\n"
-    "Without a GPU it times the CPU twin (src/model/logprob.c) on a few rows instead. Defaults: T=16384, V=151936.\n";
 
 static int bench_cpu(int64_t V, int repeat) {
     int64_t T = 64;
@@ -47,14 +40,11 @@ static int bench_cpu(int64_t V, int repeat) {
 #define CUDA_OK(call)                                                                                              \
     do {                                                                                                           \
         cudaError_t rc_ = (call);                                                                                  \
-        if (rc_ != cudaSuccess) {                                                                                  \
-            fprintf(stderr, "rlvr bench loss: %s: %s\n", #call, cudaGetErrorString(rc_));                          \
-            return 1;                                                                                              \
-        }                                                                                                          \
+        if (rc_ != cudaSuccess) return err_set(e, "bench loss: %s: %s", #call, cudaGetErrorString(rc_));           \
     } while (0)
 
 // Device-to-device copy bandwidth (read + write bytes per second) of a `bytes` buffer.
-static int copy_bandwidth(size_t bytes, int repeat, double *gbps) {
+static int copy_bandwidth(size_t bytes, int repeat, double *gbps, Err *e) {
     void *a, *b;
     CUDA_OK(cudaMalloc(&a, bytes));
     CUDA_OK(cudaMalloc(&b, bytes));
@@ -72,12 +62,12 @@ static int copy_bandwidth(size_t bytes, int repeat, double *gbps) {
     return 0;
 }
 
-static int bench_gpu(int64_t T, int64_t V, int repeat) {
+static int bench_gpu(int64_t T, int64_t V, int repeat, Err *e) {
     char name[256];
     cuda_device_name(name, sizeof name);
     size_t n = (size_t)(T * V);
-    double copy_gbps;
-    if (copy_bandwidth(n * 2, repeat, &copy_gbps)) return 1;
+    double copy_gbps = 0;
+    TRY(copy_bandwidth(n * 2, repeat, &copy_gbps, e));
     int32_t *y;
     double *stats, *dlogp;
     CUDA_OK(cudaMalloc((void **)&y, (size_t)T * 4));
@@ -89,22 +79,20 @@ static int bench_gpu(int64_t T, int64_t V, int repeat) {
     CUDA_OK(cudaMemcpy(y, hy, (size_t)T * 4, cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(dlogp, hd, (size_t)T * 8, cudaMemcpyHostToDevice));
     free(hy), free(hd);
-    Err e = {{0}};
     for (int dtype = 0; dtype < 2; dtype++) {
         size_t esize = dtype == LOGITS_F32 ? 4 : 2;
         void *x;
         CUDA_OK(cudaMalloc(&x, n * esize));
-        if (cuda_fill_random(x, (LogitsDtype)dtype, (int64_t)n, 42, 3.0f, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+        TRY(cuda_fill_random(x, (LogitsDtype)dtype, (int64_t)n, 42, 3.0f, e));
         cudaEvent_t e0, e1;
         cudaEventCreate(&e0), cudaEventCreate(&e1);
         float ms_total = 0;
         for (int k = 0; k <= repeat; k++) {  // k = 0 warms up; the backward overwrites x in place, so refill
-            if (cuda_fill_random(x, (LogitsDtype)dtype, (int64_t)n, 42, 3.0f, &e)) return 1;
+            TRY(cuda_fill_random(x, (LogitsDtype)dtype, (int64_t)n, 42, 3.0f, e));
             cudaEventRecord(e0, 0);
-            if (cuda_logits_forward(x, (LogitsDtype)dtype, T, V, y, 1.0, stats, stats + T, stats + 2 * T, &e) ||
-                cuda_logits_backward(x, (LogitsDtype)dtype, T, V, y, 1.0, stats + 2 * T, stats + T, dlogp, NULL, x,
-                                     (LogitsDtype)dtype, &e))
-                return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+            TRY(cuda_logits_forward(x, (LogitsDtype)dtype, T, V, y, 1.0, stats, stats + T, stats + 2 * T, e));
+            TRY(cuda_logits_backward(x, (LogitsDtype)dtype, T, V, y, 1.0, stats + 2 * T, stats + T, dlogp, NULL, x,
+                                     (LogitsDtype)dtype, e));
             cudaEventRecord(e1, 0);
             CUDA_OK(cudaEventSynchronize(e1));
             float ms;
@@ -123,23 +111,10 @@ static int bench_gpu(int64_t T, int64_t V, int repeat) {
 }
 #endif
 
-int bench_loss(int argc, char **argv) {
-    long long T = 16384, V = 151936, repeat = 5;
-    Err e = {{0}};
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        if ((v = cli_value("--tokens", argc, argv, &i, &e))) {
-            if (cli_parse_int("--tokens", v, 1, 1 << 24, &T, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 2;
-        } else if ((v = cli_value("--vocab", argc, argv, &i, &e))) {
-            if (cli_parse_int("--vocab", v, 1, 1 << 24, &V, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 2;
-        } else if ((v = cli_value("--repeat", argc, argv, &i, &e))) {
-            if (cli_parse_int("--repeat", v, 1, 1000, &repeat, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 2;
-        } else
-            return fprintf(stderr, "rlvr bench loss: %s\n%s", e.msg[0] ? e.msg : "unknown option", USAGE), 2;
-    }
+int bench_loss(const BenchLossOptions *o, Err *e) {
 #ifdef RLVR_CUDA
-    if (cuda_device_count() > 0) return bench_gpu(T, V, (int)repeat);
+    if (cuda_device_count() > 0) return bench_gpu(o->tokens, o->vocab, (int)o->repeat, e);
 #endif
-    return bench_cpu(V, (int)repeat);
+    (void)e;
+    return bench_cpu(o->vocab, (int)o->repeat);
 }

@@ -1,7 +1,16 @@
-// `rlvr bench loss` (dispatched from cmd_bench.c).
+// `rlvr bench loss` (options parsed by src/cli/cmd_bench.c).
 #ifndef RLVR_BENCH_LOSS_H
 #define RLVR_BENCH_LOSS_H
 
-int bench_loss(int argc, char **argv);
+#include <stdint.h>
+
+#include "base/error.h"
+
+typedef struct {
+    int64_t tokens, vocab;  // the [T, V] logits
+    int64_t repeat;         // timed passes
+} BenchLossOptions;
+
+int bench_loss(const BenchLossOptions *o, Err *e);
 
 #endif

@@ -5,17 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench.h"
-#include "cli/cli.h"
-#include "base/walltime.h"
 #include "base/dist.h"
+#include "bench/bench.h"
 #include "model/model.h"
-
-static const char USAGE[] =
-    "usage: rlvr bench model [--config F (default configs/small.ini)] [--seqs N] [--seq-len L] [--set ...]\n"
-    "Times one training forward and one forward+backward over N sequences of L random tokens (after one\n"
-    "warm-up forward) and prints a JSON line each: tokens/s and GFLOP/s, with FLOPs from model_flops_per_token\n"
-    "(2 per multiply-add; backward = 2x forward).\n";
+#include "base/walltime.h"
 
 static void report(const char *phase, const char *config, const Model *m, int64_t T, int seq_len, double seconds,
                    double flops) {
@@ -27,13 +20,13 @@ static void report(const char *phase, const char *config, const Model *m, int64_
     fflush(stdout);
 }
 
-static int run(const ConfigArgs *args, int n_seqs, int seq_len, Err *e) {
-    Config c;
+int bench_model(const BenchModelOptions *o, Err *e) {
+    if (!dist_is_root()) return 0;
+    int n_seqs = (int)o->seqs, seq_len = (int)o->seq_len;
     Model m;
-    TRY(cli_resolve_config(args, &c, 1, e));
-    TRY(model_create(&m, &c.model, e));
-    model_init_random(&m, (uint64_t)c.model.init_seed);
-    int64_t T = (int64_t)n_seqs * seq_len, V = c.model.vocab_size;
+    TRY(model_create(&m, &o->config->model, e));
+    model_init_random(&m, (uint64_t)o->config->model.init_seed);
+    int64_t T = (int64_t)n_seqs * seq_len, V = o->config->model.vocab_size;
     int64_t *off = xmalloc((size_t)(n_seqs + 1) * sizeof *off);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
     for (int s = 0; s <= n_seqs; s++) off[s] = (int64_t)s * seq_len;
@@ -47,41 +40,14 @@ static int run(const ConfigArgs *args, int n_seqs, int seq_len, Err *e) {
     double t0 = walltime_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
     double t1 = walltime_s();
-    if (!rc) report("forward", args->config, &m, T, seq_len, t1 - t0, flops);
+    if (!rc) report("forward", o->config_name, &m, T, seq_len, t1 - t0, flops);
     t0 = walltime_s();
     if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
-    if (!rc) rc = model_backward(&m, acts, dlogits, c.model.router_aux_loss_coef, grads, e);
+    if (!rc) rc = model_backward(&m, acts, dlogits, o->config->model.router_aux_loss_coef, grads, e);
     t1 = walltime_s();
-    if (!rc) report("forward+backward", args->config, &m, T, seq_len, t1 - t0, 3 * flops);
+    if (!rc) report("forward+backward", o->config_name, &m, T, seq_len, t1 - t0, 3 * flops);
     model_acts_free(acts);
     free(off), free(tok), free(logits), free(dlogits), free(grads);
     model_free(&m);
     return rc;
-}
-
-int bench_model(int argc, char **argv) {
-    ConfigArgs args = {0};
-    long long n_seqs = 2, seq_len = 128;
-    Err e = {{0}};
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r < 0) return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
-        if (r) continue;
-        const char *v;
-        if ((v = cli_value("--seqs", argc, argv, &i, &e))) {
-            if (cli_parse_int("--seqs", v, 1, 1 << 20, &n_seqs, &e))
-                return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
-        } else if (!e.msg[0] && (v = cli_value("--seq-len", argc, argv, &i, &e))) {
-            if (cli_parse_int("--seq-len", v, 1, 1 << 20, &seq_len, &e))
-                return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
-        } else {
-            if (e.msg[0]) return fprintf(stderr, "rlvr bench model: %s\n", e.msg), 2;
-            return fprintf(stderr, "rlvr bench model: unknown option '%s'\n%s", argv[i], USAGE), 2;
-        }
-    }
-    if (!args.config) args.config = "configs/small.ini";
-    if (!dist_is_root()) return 0;
-    if (run(&args, (int)n_seqs, (int)seq_len, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    return 0;
 }

@@ -8,18 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "base/walltime.h"
-#include "base/dist.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
-
-static const char USAGE[] =
-    "usage: rlvr bench sample [--config F] [--set section.key=value ...] [--new N] [--prompt-len P]\n"
-    "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens (default 256) after a\n"
-    "P-token prompt (default 16) on a random-init model of F (default configs/small.ini), and the memory\n"
-    "read bandwidth; one JSON line each.\n";
+#include "base/walltime.h"
 
 // Best-of-3 read bandwidth (GB/s) of summing a buffer larger than the caches; eight independent sums per
 // thread so the adds keep up with memory.
@@ -74,10 +66,10 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     return 0;
 }
 
-static int bench(const ConfigArgs *args, int new_tokens, int prompt_len, Err *e) {
-    Config c;
-    TRY(cli_resolve_config(args, &c, 0, e));
-    c.rollout.max_new_tokens = new_tokens;
+int bench_sample(const BenchSampleOptions *o, Err *e) {
+    Config c = *o->config;
+    int prompt_len = (int)o->prompt_len;
+    c.rollout.max_new_tokens = (int)o->new_tokens;
     Model m = {0};
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
@@ -92,30 +84,8 @@ static int bench(const ConfigArgs *args, int new_tokens, int prompt_len, Err *e)
     RolloutConfig warm = c.rollout;
     warm.max_new_tokens = 4;
     if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", e) == 0 ? 0 : -1;
-    for (int g = 1; g <= 8 && rc == 0; g += 7) rc = run_case(&m, tok, c.rollout, g, prompt_len, args->config, e);
+    for (int g = 1; g <= 8 && rc == 0; g += 7) rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, e);
     tokenizer_free(tok);
     model_free(&m);
     return rc;
-}
-
-int bench_sample(int argc, char **argv) {
-    ConfigArgs args = {0};
-    Err e = {{0}};
-    long long new_tokens = 256, prompt_len = 16;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r == 1) continue;
-        const char *v;
-        if (r == 0 && (v = cli_value("--new", argc, argv, &i, &e)))
-            r = cli_parse_int("--new", v, 1, 1 << 20, &new_tokens, &e) ? -1 : 1;
-        else if (r == 0 && (v = cli_value("--prompt-len", argc, argv, &i, &e)))
-            r = cli_parse_int("--prompt-len", v, 1, 1 << 20, &prompt_len, &e) ? -1 : 1;
-        if (r <= 0 && !e.msg[0]) err_set(&e, "unknown option '%s'", argv[i]);
-        if (r <= 0) return fprintf(stderr, "rlvr bench sample: %s\n%s", e.msg, USAGE), 2;
-    }
-    if (!args.config) args.config = "configs/small.ini";
-    if (bench(&args, (int)new_tokens, (int)prompt_len, &e) == 0) return 0;
-    if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);
-    return 1;
 }

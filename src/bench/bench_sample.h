@@ -2,7 +2,17 @@
 #ifndef RLVR_BENCH_SAMPLE_H
 #define RLVR_BENCH_SAMPLE_H
 
-// argv[0] is "sample"; returns the process exit code like the subcommands.
-int bench_sample(int argc, char **argv);
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/error.h"
+
+typedef struct {
+    const Config *config;         // the model (random init) and [rollout] settings
+    const char *config_name;      // for the JSON lines
+    int64_t new_tokens, prompt_len;
+} BenchSampleOptions;
+
+int bench_sample(const BenchSampleOptions *o, Err *e);
 
 #endif

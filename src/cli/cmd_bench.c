@@ -1,35 +1,116 @@
-// `rlvr bench NAME`: dispatch to one benchmark; each prints JSON lines on rank 0.
+// `rlvr bench NAME`: parses one benchmark's options into its options struct (src/bench/) and runs it; each
+// prints JSON lines.
 #include <stdio.h>
-#include <string.h>
 
+#include "base/dist.h"
 #include "bench/bench.h"
 #include "bench/bench_loss.h"
 #include "bench/bench_sample.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 
-static const char USAGE[] =
-    "usage: rlvr bench model|sample|loss [options]   (rlvr bench NAME --help for its options)\n"
-    "Benchmarks as JSON lines: one line per measurement.\n";
+#define DEFAULT_CONFIG "configs/small.ini"
 
 typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} Bench;
+    ConfigArgs cfg;
+    BenchModelOptions b;
+} ModelArgs;
 
-static const Bench BENCHES[] = {
-    {"model", bench_model},
-    {"sample", bench_sample},
-    {"loss", bench_loss},
+static const CliOpt MODEL_OPTS[] = {
+    CLI_OPT_STRING("--config", "F", ModelArgs, cfg.config, 0, "the model to time (default " DEFAULT_CONFIG ")"),
+    CLI_OPT_LIST("--set", "section.key=value", ModelArgs, cfg.sets, 0, "override one key after the file; repeatable"),
+    CLI_OPT_INT("--seqs", "N", ModelArgs, b.seqs, 1, 1 << 20, 0, "sequences per forward (default 2)"),
+    CLI_OPT_INT("--seq-len", "L", ModelArgs, b.seq_len, 1, 1 << 20, 0, "tokens per sequence (default 128)"),
+};
+
+static const CliSpec MODEL = CLI_SPEC(
+    "rlvr bench model",
+    "Times one training forward and one forward+backward over N sequences of L random tokens (after one\n"
+    "warm-up forward) and prints a JSON line each: tokens/s and GFLOP/s, with FLOPs from model_flops_per_token\n"
+    "(2 per multiply-add; backward = 2x forward).",
+    MODEL_OPTS, NULL);
+
+typedef struct {
+    ConfigArgs cfg;
+    BenchSampleOptions b;
+} SampleArgs;
+
+static const CliOpt SAMPLE_OPTS[] = {
+    CLI_OPT_STRING("--config", "F", SampleArgs, cfg.config, 0, "the model to time (default " DEFAULT_CONFIG ")"),
+    CLI_OPT_LIST("--set", "section.key=value", SampleArgs, cfg.sets, 0, "override one key after the file; repeatable"),
+    CLI_OPT_INT("--new", "N", SampleArgs, b.new_tokens, 1, 1 << 20, 0, "new tokens per response (default 256)"),
+    CLI_OPT_INT("--prompt-len", "P", SampleArgs, b.prompt_len, 1, 1 << 20, 0, "prompt tokens (default 16)"),
+};
+
+static const CliSpec SAMPLE = CLI_SPEC(
+    "rlvr bench sample",
+    "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
+    "on a random-init model of F, and the memory read bandwidth; one JSON line each.",
+    SAMPLE_OPTS, NULL);
+
+static const CliOpt LOSS_OPTS[] = {
+    CLI_OPT_INT("--tokens", "T", BenchLossOptions, tokens, 1, 1 << 24, 0, "logit rows on the GPU (default 16384)"),
+    CLI_OPT_INT("--vocab", "V", BenchLossOptions, vocab, 1, 1 << 24, 0, "vocabulary size (default 151936)"),
+    CLI_OPT_INT("--repeat", "R", BenchLossOptions, repeat, 1, 1000, 0, "timed passes (default 5)"),
+};
+
+static const CliSpec LOSS = CLI_SPEC(
+    "rlvr bench loss",
+    "Times pass 1 (log-prob + entropy, one read of the logits) + pass 2 (dL/dlogits, in place) for fp32 and\n"
+    "bf16 logits and prints one JSON line each, with the achieved bandwidth against a device-to-device copy.\n"
+    "Without a GPU it times the CPU twin (src/model/logprob.c) on a few rows instead.",
+    LOSS_OPTS, NULL);
+
+// Exit code of a bench or config step that returned rc; shared errors are printed by rank 0 only.
+static int finish(int rc, const Err *e, bool every_rank) {
+    if (rc && (every_rank || dist_is_root())) fprintf(stderr, "rlvr: %s\n", e->msg);
+    return rc ? 1 : 0;
+}
+
+static int run_model(int argc, char **argv) {
+    ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128}};
+    int rc;
+    if (!cli_parse(&MODEL, argc, argv, &a, &rc)) return rc;
+    Config c;
+    Err e = {{0}};
+    if (cli_resolve_config(&a.cfg, &c, &e)) return finish(-1, &e, false);
+    a.b.config = &c, a.b.config_name = a.cfg.config;
+    return finish(bench_model(&a.b, &e), &e, false);
+}
+
+static int run_sample(int argc, char **argv) {
+    SampleArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.new_tokens = 256, .prompt_len = 16}};
+    int rc;
+    if (!cli_parse(&SAMPLE, argc, argv, &a, &rc)) return rc;
+    Config c;
+    Err e = {{0}};
+    if (cli_resolve_config(&a.cfg, &c, &e)) return finish(-1, &e, false);
+    a.b.config = &c, a.b.config_name = a.cfg.config;
+    return finish(bench_sample(&a.b, &e), &e, false);
+}
+
+static int run_loss(int argc, char **argv) {
+    BenchLossOptions o = {.tokens = 16384, .vocab = 151936, .repeat = 5};
+    int rc;
+    if (!cli_parse(&LOSS, argc, argv, &o, &rc)) return rc;
+    Err e = {{0}};
+    return finish(bench_loss(&o, &e), &e, true);
+}
+
+static const CliCommand BENCHES[] = {
+    {"model", run_model, "forward and forward+backward throughput of the CPU model", &MODEL, false},
+    {"sample", run_sample, "decoding throughput against the memory-bandwidth limit", &SAMPLE, false},
+    {"loss", run_loss, "the fused log-prob/entropy loss kernels over [T, V] logits (the CPU twin without a GPU)",
+     &LOSS, false},
+};
+
+static const CliGroup GROUP = {
+    "rlvr bench", "NAME", "benchmark", "Benchmarks as JSON lines: one line per measurement.", BENCHES,
+    sizeof BENCHES / sizeof BENCHES[0], NULL,
 };
 
 int cmd_bench(int argc, char **argv) {
-    if (argc < 2) return fputs(USAGE, stderr), 2;
-    if (cli_is_help(argv[1])) return fputs(USAGE, stdout), 0;
-    for (size_t i = 0; i < sizeof BENCHES / sizeof BENCHES[0]; i++) {
-        if (strcmp(argv[1], BENCHES[i].name)) continue;
-        return BENCHES[i].run(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "rlvr bench: unknown benchmark '%s'\n%s", argv[1], USAGE);
-    return 2;
+    int rc;
+    const CliCommand *b = cli_find_command(&GROUP, argc, argv, &rc);
+    return b ? b->run(argc - 1, argv + 1) : rc;
 }

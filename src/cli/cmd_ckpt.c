@@ -12,15 +12,6 @@
 #include "base/dist.h"
 #include "io/h5io.h"
 
-static const char USAGE[] =
-    "usage: rlvr ckpt info C | stats C | diff A B [--exact]\n"
-    "  info   tree (every dataset with shape and type), step, world size, git revision, and the config text\n"
-    "  stats  per-tensor L2 norm, mean, std, max |x| and non-finite count of /model; for MoE, per-expert router\n"
-    "         row norms, expert weight norms, and each layer's expert usage on 64 held-out problems of the\n"
-    "         checkpoint's task; exit 1 when any value is not finite\n"
-    "  diff   per-tensor relative change |B - A| / |A| of /model, largest first, with per-layer and per-expert\n"
-    "         summaries; --exact exits 1 unless every tensor is bit-identical\n";
-
 // ---- reading /model generically ----
 
 typedef struct {
@@ -273,16 +264,79 @@ static int ckpt_diff(const char *pa, const char *pb, int exact, Err *e) {
     return rc;
 }
 
-int cmd_ckpt(int argc, char **argv) {
-    if (argc > 1 && cli_is_help(argv[1])) return fputs(USAGE, stdout), 0;
+// ---- command line ----
+
+typedef struct {
+    const char *a, *b;  // the checkpoint(s)
+    bool exact;
+} CkptArgs;
+
+static const CliOpt ONE_OPTS[] = {
+    CLI_ARG("C", CkptArgs, a, CLI_REQUIRED, "checkpoint (HDF5)"),
+};
+
+static const CliOpt DIFF_OPTS[] = {
+    CLI_ARG("A", CkptArgs, a, CLI_REQUIRED, "checkpoint the change is relative to"),
+    CLI_ARG("B", CkptArgs, b, CLI_REQUIRED, "checkpoint compared with A"),
+    CLI_OPT_FLAG("--exact", CkptArgs, exact, 0, "exit 1 unless every tensor is bit-identical"),
+};
+
+static const char INFO_ABOUT[] =
+    "tree (every dataset with shape and type), step, world size, git revision, and the config text";
+static const char STATS_ABOUT[] =
+    "per-tensor L2 norm, mean, std, max |x| and non-finite count of /model; for MoE, per-expert router row norms, "
+    "expert weight norms, and each layer's expert usage on 64 held-out problems of the checkpoint's task; exit 1 "
+    "when any value is not finite";
+static const char DIFF_ABOUT[] =
+    "per-tensor relative change |B - A| / |A| of /model, largest first, with per-layer and per-expert summaries";
+
+static const CliSpec INFO = CLI_SPEC("rlvr ckpt info", INFO_ABOUT, ONE_OPTS, NULL);
+static const CliSpec STATS = CLI_SPEC("rlvr ckpt stats", STATS_ABOUT, ONE_OPTS, NULL);
+static const CliSpec DIFF = CLI_SPEC("rlvr ckpt diff", DIFF_ABOUT, DIFF_OPTS, NULL);
+
+// Exit code of an action that returned rc (message in e).
+static int finish(int rc, const Err *e) {
+    fflush(stdout);
+    if (rc) fprintf(stderr, "rlvr: %s\n", e->msg);
+    return rc ? 1 : 0;
+}
+
+static int run_info(int argc, char **argv) {
+    CkptArgs a = {0};
     Err e = {{0}};
     int rc;
-    if (argc == 3 && !strcmp(argv[1], "info")) rc = ckpt_info(argv[2], &e);
-    else if (argc == 3 && !strcmp(argv[1], "stats")) rc = ckpt_stats(argv[2], &e);
-    else if ((argc == 4 || (argc == 5 && !strcmp(argv[4], "--exact"))) && !strcmp(argv[1], "diff"))
-        rc = ckpt_diff(argv[2], argv[3], argc == 5, &e);
-    else return fprintf(stderr, "rlvr ckpt: bad usage\n%s", USAGE), 2;
-    fflush(stdout);
-    if (rc) fprintf(stderr, "rlvr: %s\n", e.msg);
-    return rc ? 1 : 0;
+    return cli_parse(&INFO, argc, argv, &a, &rc) ? finish(ckpt_info(a.a, &e), &e) : rc;
+}
+
+static int run_stats(int argc, char **argv) {
+    CkptArgs a = {0};
+    Err e = {{0}};
+    int rc;
+    return cli_parse(&STATS, argc, argv, &a, &rc) ? finish(ckpt_stats(a.a, &e), &e) : rc;
+}
+
+static int run_diff(int argc, char **argv) {
+    CkptArgs a = {0};
+    Err e = {{0}};
+    int rc;
+    return cli_parse(&DIFF, argc, argv, &a, &rc) ? finish(ckpt_diff(a.a, a.b, a.exact, &e), &e) : rc;
+}
+
+static const CliCommand ACTIONS[] = {
+    {"info", run_info, INFO_ABOUT, &INFO, false},
+    {"stats", run_stats, STATS_ABOUT, &STATS, false},
+    {"diff", run_diff, "per-tensor relative change |B - A| / |A| of /model, largest first, with per-layer and "
+                       "per-expert summaries; --exact exits 1 unless every tensor is bit-identical", &DIFF, false},
+};
+
+static const CliGroup GROUP = {
+    "rlvr ckpt", "ACTION", "action",
+    "Inspects checkpoints straight from the HDF5 file (no config needed), so it also reads other runs' files.",
+    ACTIONS, sizeof ACTIONS / sizeof ACTIONS[0], NULL,
+};
+
+int cmd_ckpt(int argc, char **argv) {
+    int rc;
+    const CliCommand *c = cli_find_command(&GROUP, argc, argv, &rc);
+    return c ? c->run(argc - 1, argv + 1) : rc;
 }

@@ -4,25 +4,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/commands.h"
 #include "base/dist.h"
 #include "base/error.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
 #ifdef RLVR_CUDA
 #include <cuda_runtime_api.h>
 #endif
 
-static int failures;
+typedef struct {
+    bool gpu;
+    int64_t fail_on_rank;  // -1 = not given
+} SelftestArgs;
 
-static void check(int ok, const char *what) {
+static const CliOpt OPTS[] = {
+    CLI_OPT_FLAG("--gpu", SelftestArgs, gpu, 0, "NCCL all-reduce of a device buffer instead (skips without GPUs)"),
+    CLI_OPT_INT("--fail-on-rank", "R", SelftestArgs, fail_on_rank, 0, 1 << 24, 0,
+                "rank R dies while the others wait in a collective: all must be aborted"),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr dist-selftest",
+    "Runs every dist collective with rank-dependent data and checks the results (one line per check on rank 0).",
+    OPTS, NULL);
+
+// One check on every rank: counts a failure in *failures when any rank's `ok` is false.
+static void check(int ok, const char *what, int *failures) {
     int64_t bad = !ok;
     dist_allreduce_sum_i64(&bad, 1);
     if (dist_is_root()) printf("%s %s\n", bad ? "FAIL" : "ok  ", what);
-    failures += bad != 0;
+    *failures += bad != 0;
 }
 
 // --gpu: NCCL all-reduce of a device gradient-sized buffer (one rank per GPU); skips without GPUs.
 static int gpu_selftest(void) {
+    int failures = 0;
     Err e = {{0}};
     int active = dist_gpu_init(&e);
     if (active < 0) dist_fatal("%s", e.msg);
@@ -44,38 +61,42 @@ static int gpu_selftest(void) {
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) ok = host[i] == factor * (float)(i % 97);
     free(host);
-    check(ok, "NCCL all-reduce of a 16 MiB device buffer");
+    check(ok, "NCCL all-reduce of a 16 MiB device buffer", &failures);
 #endif
     return failures ? 1 : 0;
 }
 
 int cmd_dist_selftest(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "--gpu")) return gpu_selftest();
-    int r = dist_rank(), n = dist_size();
-    // --fail-on-rank R: rank R dies while the others wait in a collective; all must be aborted.
-    if (argc == 3 && !strcmp(argv[1], "--fail-on-rank")) {
-        if (r == atoi(argv[2])) dist_fatal("deliberate failure for the abort test");
+    SelftestArgs a = {.fail_on_rank = -1};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    if (a.gpu) return gpu_selftest();
+    int r = dist_rank(), n = dist_size(), failures = 0;
+    if (a.fail_on_rank >= 0) {
+        if (r == a.fail_on_rank) dist_fatal("deliberate failure for the abort test");
         dist_barrier();
         return 0;
     }
 
     double s[3] = {r + 1.0, 0.5 * r, -(double)r};
     dist_allreduce_sum_f64(s, 3);
-    check(s[0] == n * (n + 1) / 2.0 && s[1] == 0.25 * n * (n - 1) && s[2] == -n * (n - 1) / 2.0, "allreduce sum f64");
+    check(s[0] == n * (n + 1) / 2.0 && s[1] == 0.25 * n * (n - 1) && s[2] == -n * (n - 1) / 2.0, "allreduce sum f64",
+          &failures);
 
     double mx = r * 1.5 - 2, mn = r * 1.5 - 2;
     dist_allreduce_max_f64(&mx, 1);
     dist_allreduce_min_f64(&mn, 1);
-    check(mx == (n - 1) * 1.5 - 2 && mn == -2, "allreduce max/min f64");
+    check(mx == (n - 1) * 1.5 - 2 && mn == -2, "allreduce max/min f64", &failures);
 
     int64_t si[2] = {(int64_t)1 << 40, r}, mi = 100 - r;
     dist_allreduce_sum_i64(si, 2);
     dist_allreduce_max_i64(&mi, 1);
-    check(si[0] == ((int64_t)n << 40) && si[1] == (int64_t)n * (n - 1) / 2 && mi == 100, "allreduce sum/max i64");
+    check(si[0] == ((int64_t)n << 40) && si[1] == (int64_t)n * (n - 1) / 2 && mi == 100, "allreduce sum/max i64",
+          &failures);
 
     float sf = 0.25f * (r + 1);
     dist_allreduce_sum_f32(&sf, 1);
-    check(sf == 0.125f * n * (n + 1), "allreduce sum f32");
+    check(sf == 0.125f * n * (n + 1), "allreduce sum f32", &failures);
 
     // Rank r contributes r items (rank 0 none): values 1000 r + j.
     double local[8];
@@ -91,7 +112,7 @@ int cmd_dist_selftest(int argc, char **argv) {
         ok &= counts[q] == q;
         for (int j = 0; j < q; j++, k++) ok &= all[k] == 1000.0 * q + j && alli[k] == 1000 * q + j;
     }
-    check(ok, "allgatherv f64/i64 (variable lengths, an empty rank)");
+    check(ok, "allgatherv f64/i64 (variable lengths, an empty rank)", &failures);
     free(all), free(alli);
 
     char text[32];
@@ -107,19 +128,19 @@ int cmd_dist_selftest(int argc, char **argv) {
         }
         ok &= off == total;
     }
-    check(ok, "gatherv bytes to root");
+    check(ok, "gatherv bytes to root", &failures);
     free(joined);
 
     double b[2] = {0, 0};
     if (r == n - 1) b[0] = 3.25, b[1] = -7;
     dist_bcast(b, sizeof b, n - 1);
-    check(b[0] == 3.25 && b[1] == -7, "bcast from the last rank");
+    check(b[0] == 3.25 && b[1] == -7, "bcast from the last rank", &failures);
 
     int64_t begin, end, covered = 0;
     dist_share(10, &begin, &end);
     covered = end - begin;
     dist_allreduce_sum_i64(&covered, 1);
-    check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items");
+    check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items", &failures);
 
     dist_barrier();
     if (dist_is_root()) printf("dist-selftest: %d ranks, %d failed\n", n, failures);

@@ -8,11 +8,25 @@
 #include "model/model.h"
 #include "io/model_h5.h"
 
-static const char USAGE[] =
-    "usage: rlvr init --config F --out CKPT.h5 [--set section.key=value ...]\n"
+typedef struct {
+    ConfigArgs cfg;
+    const char *out;
+} InitArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--config", "F", InitArgs, cfg.config, CLI_REQUIRED,
+                   "configuration file (INI): the [model] sizes and init"),
+    CLI_OPT_STRING("--out", "CKPT.h5", InitArgs, out, CLI_REQUIRED, "checkpoint to write"),
+    CLI_OPT_LIST("--set", "section.key=value", InitArgs, cfg.sets, 0,
+                 "override one key after the file; repeatable, applied in order"),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr init",
     "Writes a seeded random model ([model] init_std, init_seed) as an HDF5 checkpoint: /model/<tensor> datasets\n"
     "(Hugging Face names and shapes, float32) and /meta attributes hf_config, config, format_version, step.\n"
-    "The file is written to CKPT.h5.tmp and renamed, so a failure never leaves a partial checkpoint.\n";
+    "The file is written to CKPT.h5.tmp and renamed, so a failure never leaves a partial checkpoint.",
+    OPTS, NULL);
 
 // /model and /meta of a fresh checkpoint, to path.tmp then renamed.
 static int write_checkpoint(const Model *m, const Config *c, const char *path, Err *e) {
@@ -31,26 +45,17 @@ static int write_checkpoint(const Model *m, const Config *c, const char *path, E
 }
 
 int cmd_init(int argc, char **argv) {
-    ConfigArgs args = {0};
-    const char *out = NULL;
-    Err e = {{0}};
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r < 0) return fprintf(stderr, "rlvr init: %s\n", e.msg), 2;
-        if (r) continue;
-        const char *v = cli_value("--out", argc, argv, &i, &e);
-        if (!v && e.msg[0]) return fprintf(stderr, "rlvr init: %s\n", e.msg), 2;
-        if (!v) return fprintf(stderr, "rlvr init: unknown option '%s'\n%s", argv[i], USAGE), 2;
-        out = v;
-    }
-    if (!args.config || !out) return fprintf(stderr, "rlvr init: --config and --out are required\n%s", USAGE), 2;
+    InitArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    const char *out = a.out;
     Config c;
     Model m;
-    if (cli_resolve_config(&args, &c, 1, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+    Err e = {{0}};
+    if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     if (model_create(&m, &c.model, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     model_init_random(&m, (uint64_t)c.model.init_seed);
-    int rc = dist_is_root() ? write_checkpoint(&m, &c, out, &e) : 0;
+    rc = dist_is_root() ? write_checkpoint(&m, &c, out, &e) : 0;
     if (rc) fprintf(stderr, "rlvr: %s\n", e.msg);
     else if (dist_is_root())
         printf("{\"checkpoint\":\"%s\",\"n_params\":%zu,\"n_tensors\":%d}\n", out, m.n_params, m.n_tensors);

@@ -12,20 +12,35 @@
 #include "io/h5io.h"
 #include "algo/loss.h"
 
-static const char USAGE[] =
-    "usage: rlvr loss --algo A --in X.h5 --out Y.h5 [--micro-batch N] [--config F] [--set section.key=value ...]\n"
-    "Evaluates an objective and its gradient on arrays (ALGORITHMS.md).\n"
-    "  --algo A         grpo | dapo | drgrpo | gspo | luspo | grpo_lambda | sspo (sets algo.name; presets apply)\n"
-    "  --in X.h5        logp, logp_old (float64 [T], responses concatenated), seq_offsets (int64 [S+1]),\n"
-    "                   group (int64 [S], each group's sequences contiguous), reward (float64 [S]); optional\n"
-    "                   logp_ref (needed when algo.beta > 0), entropy (needed when algo.entropy_coef != 0),\n"
-    "                   entropy_old (needed by sspo), mask and seg_end (uint8 [T]), correct (uint8 [S], grpo_lambda)\n"
-    "  --out Y.h5       loss (scalar), grad_logp [T], advantage [S], reward_used [S], grad_entropy [T] when\n"
-    "                   algo.entropy_coef != 0; every metric as an attribute of the root group\n"
-    "  --micro-batch N  groups per micro-batch on each rank (default: all of the rank's groups)\n"
-    "  --share-sequences  split by sequences instead of whole groups (a group may span ranks; for tests)\n"
+typedef struct {
+    ConfigArgs cfg;
+    const char *algo, *in, *out;
+    int64_t micro_batch;
+    bool share_sequences;
+} LossArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--algo", "A", LossArgs, algo, CLI_REQUIRED,
+                   "grpo | dapo | drgrpo | gspo | luspo | grpo_lambda | sspo (sets algo.name; presets apply)"),
+    CLI_OPT_STRING("--in", "X.h5", LossArgs, in, CLI_REQUIRED,
+                   "logp, logp_old (float64 [T], responses concatenated), seq_offsets (int64 [S+1]), group "
+                   "(int64 [S], each group's sequences contiguous), reward (float64 [S]); optional logp_ref (needed "
+                   "when algo.beta > 0), entropy (needed when algo.entropy_coef != 0), entropy_old (needed by sspo), "
+                   "mask and seg_end (uint8 [T]), correct (uint8 [S], grpo_lambda)"),
+    CLI_OPT_STRING("--out", "Y.h5", LossArgs, out, CLI_REQUIRED,
+                   "loss (scalar), grad_logp [T], advantage [S], reward_used [S], grad_entropy [T] when "
+                   "algo.entropy_coef != 0; every metric as an attribute of the root group"),
+    CLI_OPT_INT("--micro-batch", "N", LossArgs, micro_batch, 1, (int64_t)1 << 40, 0,
+                "groups per micro-batch on each rank (default: all of the rank's groups)"),
+    CLI_OPT_FLAG("--share-sequences", LossArgs, share_sequences, 0,
+                 "split by sequences instead of whole groups (a group may span ranks; for tests)"),
+    CLI_CONFIG_OPTS(LossArgs, cfg, 0),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr loss", "Evaluates an objective and its gradient on arrays (ALGORITHMS.md).", OPTS,
     "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n"
-    "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).\n";
+    "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).");
 
 // The whole input file (every rank reads it and keeps its share).
 typedef struct {
@@ -300,34 +315,17 @@ done:
 }
 
 int cmd_loss(int argc, char **argv) {
-    ConfigArgs args = {0};
+    LossArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     Err e = {{0}};
-    const char *algo = NULL, *in = NULL, *out = NULL, *v;
     char algo_set[96];
-    long long micro = 0;
-    int share_sequences = 0;
-    args.sets[args.n_sets++] = algo_set;  // --algo first, so explicit --set keys win over its presets
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r > 0) continue;
-        if (r == 0 && !strcmp(argv[i], "--share-sequences")) {
-            share_sequences = 1;
-            continue;
-        }
-        if (r == 0 && (v = cli_value("--algo", argc, argv, &i, &e))) algo = v;
-        else if (r == 0 && !e.msg[0] && (v = cli_value("--in", argc, argv, &i, &e))) in = v;
-        else if (r == 0 && !e.msg[0] && (v = cli_value("--out", argc, argv, &i, &e))) out = v;
-        else if (r == 0 && !e.msg[0] && (v = cli_value("--micro-batch", argc, argv, &i, &e))) {
-            if (cli_parse_int("--micro-batch", v, 1, 1LL << 40, &micro, &e)) r = -1;
-        } else if (r == 0 && !e.msg[0]) return fprintf(stderr, "rlvr loss: unknown option '%s'\n%s", argv[i], USAGE), 2;
-        if (r < 0 || e.msg[0]) return fprintf(stderr, "rlvr loss: %s\n", e.msg), 2;
-    }
-    if (!algo || !in || !out) return fprintf(stderr, "rlvr loss: --algo, --in and --out are required\n%s", USAGE), 2;
-    snprintf(algo_set, sizeof algo_set, "algo.name=%s", algo);
+    snprintf(algo_set, sizeof algo_set, "algo.name=%s", a.algo);
+    // --algo first, so an explicit --set algo.name wins, as any --set wins over the presets.
+    if (cli_list_prepend(&a.cfg.sets, algo_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);
     Config c;
-    if (cli_resolve_config(&args, &c, 0, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    if (run(&c, in, out, micro, share_sequences, &e)) {
+    if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+    if (run(&c, a.in, a.out, a.micro_batch, a.share_sequences, &e)) {
         if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);
         return 1;
     }

@@ -12,9 +12,22 @@
 #include "io/h5io.h"
 #include "base/rng.h"
 
-static const char USAGE[] =
-    "usage: rlvr loss-testgen (--seed S | --hand-case) --out X.h5\n"
-    "Writes a random input for rlvr loss, or the hand-checkable case of ALGORITHMS.md §6.\n";
+typedef struct {
+    int64_t seed;  // -1 = not given
+    bool hand_case;
+    const char *out;
+} TestgenArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_INT("--seed", "S", TestgenArgs, seed, 0, (int64_t)1 << 62, 0, "a seeded random input"),
+    CLI_OPT_FLAG("--hand-case", TestgenArgs, hand_case, 0, "the hand-checkable case of ALGORITHMS.md §6"),
+    CLI_OPT_STRING("--out", "X.h5", TestgenArgs, out, CLI_REQUIRED, "HDF5 file to write"),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr loss-testgen",
+    "Writes a random input for rlvr loss (--seed S), or the hand-checkable case of ALGORITHMS.md §6 (--hand-case).",
+    OPTS, NULL);
 
 typedef struct {
     int64_t n_seq, n_tok, *offsets, *group;
@@ -96,27 +109,17 @@ static int write_batch(const char *path, const Batch *b, Err *e) {
 }
 
 int cmd_loss_testgen(int argc, char **argv) {
+    TestgenArgs a = {.seed = -1};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    if ((a.seed < 0) == !a.hand_case) return cli_usage_error(&SPEC, "give exactly one of --seed and --hand-case");
+    const char *out = a.out;
     Err e = {{0}};
-    const char *out = NULL, *v;
-    long long seed = -1;
-    int hand = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        if (!strcmp(argv[i], "--hand-case")) hand = 1;
-        else if ((v = cli_value("--out", argc, argv, &i, &e))) out = v;
-        else if ((v = cli_value("--seed", argc, argv, &i, &e))) {
-            if (cli_parse_int("--seed", v, 0, 1LL << 62, &seed, &e)) break;
-        } else if (!e.msg[0]) return fprintf(stderr, "rlvr loss-testgen: unknown option '%s'\n%s", argv[i], USAGE), 2;
-        if (e.msg[0]) break;
-    }
-    if (e.msg[0]) return fprintf(stderr, "rlvr loss-testgen: %s\n", e.msg), 2;
-    if (!out || (seed < 0) == !hand)
-        return fprintf(stderr, "rlvr loss-testgen: --out and one of --seed, --hand-case are required\n%s", USAGE), 2;
-    Rng r = rng_at((uint64_t)(seed < 0 ? 0 : seed), 0, 0, 0);
+    Rng r = rng_at((uint64_t)(a.seed < 0 ? 0 : a.seed), 0, 0, 0);
     Batch b = {0};
-    if (hand) hand_case(&b);
+    if (a.hand_case) hand_case(&b);
     else gen_sequences(&r, &b), gen_tokens(&r, &b);
-    int rc = dist_is_root() ? write_batch(out, &b, &e) : 0;
+    rc = dist_is_root() ? write_batch(out, &b, &e) : 0;
     free(b.offsets), free(b.group), free(b.reward), free(b.correct), free(b.logp), free(b.logp_old);
     free(b.logp_ref), free(b.entropy), free(b.entropy_old), free(b.mask), free(b.seg_end);
     if (rc) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;

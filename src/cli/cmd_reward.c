@@ -9,14 +9,28 @@
 #include "task/reward.h"
 #include "task/task.h"
 
-static const char USAGE[] =
-    "usage: rlvr reward --task T --in R.jsonl --out S.jsonl [--config F] [--set section.key=value ...]\n"
-    "Verifies responses and computes rewards (ALGORITHMS.md §4) with task T's verifier (arith, math, gsm8k, dapo;\n"
-    "--task math accepts any answer form: \\boxed{}, Answer:, ####).\n"
+typedef struct {
+    ConfigArgs cfg;
+    const char *task, *in, *out;
+} RewardArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--task", "T", RewardArgs, task, 0,
+                   "the verifier: arith, math, gsm8k or dapo (sets task.name; math accepts any answer form: \\boxed{}, "
+                   "Answer:, ####)"),
+    CLI_OPT_STRING("--in", "R.jsonl", RewardArgs, in, CLI_REQUIRED, "responses, one JSON object per line"),
+    CLI_OPT_STRING("--out", "S.jsonl", RewardArgs, out, CLI_REQUIRED, "the lines of R.jsonl with verdicts and rewards"),
+    CLI_CONFIG_OPTS(RewardArgs, cfg, 0),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr reward",
+    "Verifies responses and computes rewards (ALGORITHMS.md §4) with task T's verifier.\n"
     "Each input line is a JSON object with \"response\" and either \"answer\" or \"index\" (a problem of the task's\n"
     "\"split\", train by default). Optional: \"response_len\" (tokens; default: \"tokens\" array length, else bytes)\n"
     "and \"truncated\" (bool). Each line is written back with \"extracted\", \"correct\", \"format_ok\", \"reward\",\n"
-    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy.\n";
+    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy.",
+    OPTS, NULL);
 
 typedef struct {
     const char *in, *out;
@@ -110,29 +124,18 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
 }
 
 int cmd_reward(int argc, char **argv) {
-    ConfigArgs args = {0};
+    RewardArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    RewardRun run = {.in = a.in, .out = a.out};
     Err e = {{0}};
-    RewardRun run = {0};
-    const char *task_arg = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r > 0) continue;
-        if (r == 0 && (v = cli_value("--task", argc, argv, &i, &e))) task_arg = v;
-        else if (r == 0 && !e.msg[0] && (v = cli_value("--in", argc, argv, &i, &e))) run.in = v;
-        else if (r == 0 && !e.msg[0] && (v = cli_value("--out", argc, argv, &i, &e))) run.out = v;
-        else if (e.msg[0]) return fprintf(stderr, "rlvr reward: %s\n", e.msg), 2;
-        else return fprintf(stderr, "rlvr reward: unknown option '%s'\n%s", argv[i], USAGE), 2;
-    }
-    if (!run.in || !run.out) return fprintf(stderr, "rlvr reward: --in and --out are required\n%s", USAGE), 2;
     char task_set[96];
-    if (task_arg) {
-        if (args.n_sets == CLI_MAX_SETS) return fprintf(stderr, "rlvr reward: too many --set options\n"), 2;
-        snprintf(task_set, sizeof task_set, "task.name=%s", task_arg);
-        args.sets[args.n_sets++] = task_set;
+    if (a.task) {  // after the --sets: --task wins
+        snprintf(task_set, sizeof task_set, "task.name=%s", a.task);
+        if (cli_list_add(&a.cfg.sets, task_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);
     }
     Config c;
-    if (cli_resolve_config(&args, &c, 0, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
+    if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     if (!dist_is_root()) return 0;  // one process writes the output
     if (run_reward(&c, &run, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     printf("accuracy: %.4f (%lld/%lld), format: %.4f, mean reward: %.4f\n", run.n ? (double)run.correct / run.n : 0.0,

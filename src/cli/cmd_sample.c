@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -13,28 +12,34 @@
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
 #include "io/model_h5.h"
-
-static const char USAGE[] =
-    "usage: rlvr sample --ckpt C --prompts P.jsonl --n G --out R.jsonl [--step S] [--config F] [--set "
-    "rollout.KEY=VALUE ...]\n"
-    "Generates G responses per prompt with the checkpoint's model. Prompt lines are {\"prompt\": \"text\"} (encoded\n"
-    "with BOS prepended) or {\"prompt_tokens\": [ids]} (used as given). Each output line holds prompt_index,\n"
-    "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
-    "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
-    "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), S = 0 by\n"
-    "default, so the output is the same for any number of ranks (each rank takes whole prompts).\n";
+#include "task/prompts.h"
+#include "text/utf8.h"
 
 typedef struct {
-    int n;
-    int32_t **tokens;
-    int *len;
-} Prompts;
+    ConfigArgs cfg;
+    const char *ckpt, *prompts, *out;
+    int64_t n, step;
+} SampleArgs;
 
-static void prompts_free(Prompts *p) {
-    for (int i = 0; i < p->n; i++) free(p->tokens[i]);
-    free(p->tokens), free(p->len);
-    memset(p, 0, sizeof *p);
-}
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--ckpt", "C", SampleArgs, ckpt, CLI_REQUIRED, "checkpoint whose model samples"),
+    CLI_OPT_STRING("--prompts", "P.jsonl", SampleArgs, prompts, CLI_REQUIRED,
+                   "one {\"prompt\": \"text\"} (encoded with BOS prepended) or {\"prompt_tokens\": [ids]} (used as "
+                   "given) per line"),
+    CLI_OPT_INT("--n", "G", SampleArgs, n, 1, 65536, 0, "responses per prompt (sets rollout.n)"),
+    CLI_OPT_STRING("--out", "R.jsonl", SampleArgs, out, CLI_REQUIRED, "the responses, one JSON line each"),
+    CLI_OPT_INT("--step", "S", SampleArgs, step, 0, UINT32_MAX, 0, "the step the draws are keyed by (default 0)"),
+    CLI_CONFIG_OPTS(SampleArgs, cfg, 0),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr sample",
+    "Generates G responses per prompt with the checkpoint's model. Each output line holds prompt_index,\n"
+    "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
+    "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
+    "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), so the\n"
+    "output is the same for any number of ranks (each rank takes whole prompts).",
+    OPTS, NULL);
 
 static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, const char *where, int32_t **ids, int *n,
                             Err *e) {
@@ -48,36 +53,25 @@ static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, c
         return 0;
     }
     const char *text;
-    int32_t *body;
-    int m;
     TRY(json_get_string(obj, "prompt", &text, where, e));
-    TRY(tokenizer_encode(tok, text, strlen(text), &body, &m, e));
-    *ids = xmalloc((size_t)(m + 1) * sizeof **ids);
-    (*ids)[0] = tokenizer_bos(tok);
-    memcpy(*ids + 1, body, (size_t)m * sizeof *body);
-    free(body);
-    *n = m + 1;
-    return 0;
+    return prompt_encode(tok, text, ids, n, e);
 }
 
-static int read_prompts(const char *path, const Tokenizer *tok, int vocab, Prompts *p, Err *e) {
+// Every line's prompt, indexed by line order (the index the draws are keyed by).
+static int read_prompts(const char *path, const Tokenizer *tok, int vocab, PromptSet *p, Err *e) {
     JsonlReader r;
     memset(p, 0, sizeof *p);
     TRY(jsonl_open(&r, path, e));
     cJSON *obj;
-    int rc, cap = 0;
+    int rc;
     char where[600];
     while ((rc = jsonl_next(&r, &obj, e)) == 1) {
-        if (p->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            p->tokens = xrealloc(p->tokens, (size_t)cap * sizeof *p->tokens);
-            p->len = xrealloc(p->len, (size_t)cap * sizeof *p->len);
-        }
-        rc =
-            prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &p->tokens[p->n], &p->len[p->n], e);
+        int32_t *ids;
+        int n;
+        rc = prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &ids, &n, e);
         cJSON_Delete(obj);
         if (rc) break;
-        p->n++;
+        prompts_add(p, p->n, ids, n, NULL);
     }
     jsonl_close(&r);
     if (rc == 0 && p->n == 0) rc = err_set(e, "%s: no prompts; expected one JSON object per line", path);
@@ -110,22 +104,6 @@ static char *f64_array(const double *x, int n) {
     return s;
 }
 
-// Text as valid UTF-8 for JSON: invalid sequences and NUL become U+FFFD (the tokens stay exact).
-static char *valid_utf8(const char *s, size_t n) {
-    char *out = xmalloc(3 * n + 1), *o = out;
-    for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0 || cp == 0) {
-            memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
-        } else {
-            memcpy(o, s + i, (size_t)k), o += k, i += (size_t)k;
-        }
-    }
-    *o = 0;
-    return out;
-}
-
 static cJSON *int_array(const int32_t *x, int n) {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
@@ -141,7 +119,7 @@ static char *response_line(const Response *r, const int32_t *prompt, int plen, c
     cJSON_AddItemToObject(o, "response_tokens", int_array(r->tokens, r->n_tokens));
     size_t tlen;
     int text_tokens = r->finish == FINISH_EOS ? r->n_tokens - 1 : r->n_tokens;  // the EOS token is not text
-    char *text = tokenizer_decode(tok, r->tokens, text_tokens, &tlen), *utf8 = valid_utf8(text, tlen);
+    char *text = tokenizer_decode(tok, r->tokens, text_tokens, &tlen), *utf8 = utf8_sanitize(text, tlen);
     cJSON_AddStringToObject(o, "response", utf8);
     free(text), free(utf8);
     char *lp = f64_array(r->logp, r->n_tokens), *ent = f64_array(r->entropy, r->n_tokens);
@@ -158,17 +136,13 @@ static char *response_line(const Response *r, const int32_t *prompt, int plen, c
 }
 
 // Generates this rank's share of the prompts; *text is its output lines in prompt order.
-static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t step, const Prompts *p, char **text,
+static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t step, const PromptSet *p, char **text,
                         size_t *text_len, Err *e) {
     int64_t begin, end;
     dist_share(p->n, &begin, &end);
-    int n = (int)(end - begin);
-    int64_t *gidx = xmalloc((size_t)(n + 1) * sizeof *gidx);
-    for (int i = 0; i < n; i++) gidx[i] = begin + i;
     Rollout ro;
-    int rc = sampler_generate(m, tok, &c->rollout, step, n, gidx, (const int32_t *const *)p->tokens + begin,
-                              p->len + begin, &ro, e);
-    free(gidx);
+    int rc = sampler_generate(m, tok, &c->rollout, step, (int)(end - begin), p->index + begin,
+                              (const int32_t *const *)p->tokens + begin, p->len + begin, &ro, e);
     *text = NULL, *text_len = 0;
     if (rc) return -1;
     size_t cap = 0;
@@ -193,51 +167,15 @@ static int write_file(const char *path, const char *data, size_t n, Err *e) {
     return bad ? err_set(e, "%s: write error", path) : 0;
 }
 
-typedef struct {
-    ConfigArgs cfg;
-    const char *ckpt, *prompts, *out;
-    long long step;
-    char n_set[64];
-} SampleArgs;
-
-// Returns 1 to go on, 0 after --help, -1 on bad usage (message in e).
-static int parse_args(SampleArgs *a, int argc, char **argv, Err *e) {
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&a->cfg, argc, argv, &i, e);
-        if (r < 0) return -1;
-        if (r == 1) continue;
-        const char *v;
-        if ((v = cli_value("--ckpt", argc, argv, &i, e)))
-            a->ckpt = v;
-        else if ((v = cli_value("--prompts", argc, argv, &i, e)))
-            a->prompts = v;
-        else if ((v = cli_value("--out", argc, argv, &i, e)))
-            a->out = v;
-        else if ((v = cli_value("--step", argc, argv, &i, e)))
-            TRY(cli_parse_int("--step", v, 0, UINT32_MAX, &a->step, e));
-        else if ((v = cli_value("--n", argc, argv, &i, e))) {
-            long long g;
-            TRY(cli_parse_int("--n", v, 1, 65536, &g, e));
-            snprintf(a->n_set, sizeof a->n_set, "rollout.n=%lld", g);
-            if (a->cfg.n_sets == CLI_MAX_SETS) return err_set(e, "too many --set options");
-            a->cfg.sets[a->cfg.n_sets++] = a->n_set;
-        } else
-            return e->msg[0] ? -1 : err_set(e, "unknown option '%s'", argv[i]);
-    }
-    if (!a->ckpt || !a->prompts || !a->out) return err_set(e, "--ckpt, --prompts and --out are required");
-    return 1;
-}
-
 // Returns 0, or -1 with *print_here telling whether this rank should print e (one rank for shared errors).
 static int run(const SampleArgs *a, Err *e, bool *print_here) {
     Config c;
     *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
-    TRY(cli_resolve_config(&a->cfg, &c, 0, e));
+    TRY(cli_resolve_config(&a->cfg, &c, e));
     Model m = {0};
     TRY(model_load_path(&m, a->ckpt, e));
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
-    Prompts p = {0};
+    PromptSet p = {0};
     int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
     if (rc == 0) rc = read_prompts(a->prompts, tok, m.cfg.vocab_size, &p, e);
     char *text = NULL;
@@ -268,10 +206,14 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
 
 int cmd_sample(int argc, char **argv) {
     SampleArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     Err e = {{0}};
-    int r = parse_args(&a, argc, argv, &e);
-    if (r == 0) return 0;
-    if (r < 0) return fprintf(stderr, "rlvr sample: %s\n%s", e.msg, USAGE), 2;
+    char n_set[64];
+    if (a.n) {  // after the --sets: --n wins
+        snprintf(n_set, sizeof n_set, "rollout.n=%lld", (long long)a.n);
+        if (cli_list_add(&a.cfg.sets, n_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);
+    }
     bool print_here = true;
     if (run(&a, &e, &print_here) == 0) return 0;
     if (print_here) fprintf(stderr, "rlvr: %s\n", e.msg);

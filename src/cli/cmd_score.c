@@ -12,11 +12,25 @@
 #include "model/model.h"
 #include "io/model_h5.h"
 
-static const char USAGE[] =
-    "usage: rlvr score --ckpt CKPT.h5 --in SEQS.jsonl --out OUT.h5 [--config F] [--set rollout.temperature=T]\n"
-    "Each input line is {\"prompt_tokens\":[...],\"response_tokens\":[...]} (token ids in [0, vocab), prompt\n"
-    "non-empty). Writes float64 datasets logp and entropy (every response token, responses concatenated) of\n"
-    "softmax(logits / T), and int64 seq_offsets [S+1] into them. Works under mpirun (same output).\n";
+typedef struct {
+    ConfigArgs cfg;
+    const char *ckpt, *in, *out;
+} ScoreArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--ckpt", "CKPT.h5", ScoreArgs, ckpt, CLI_REQUIRED, "checkpoint whose model scores the responses"),
+    CLI_OPT_STRING("--in", "SEQS.jsonl", ScoreArgs, in, CLI_REQUIRED,
+                   "one {\"prompt_tokens\":[...],\"response_tokens\":[...]} per line (ids in [0, vocab), prompt "
+                   "non-empty)"),
+    CLI_OPT_STRING("--out", "OUT.h5", ScoreArgs, out, CLI_REQUIRED, "HDF5 file for logp, entropy and seq_offsets"),
+    CLI_CONFIG_OPTS(ScoreArgs, cfg, 0),
+};
+
+static const CliSpec SPEC = CLI_SPEC(
+    "rlvr score",
+    "Writes float64 datasets logp and entropy (every response token, responses concatenated) of softmax(logits / T),\n"
+    "T = rollout.temperature, and int64 seq_offsets [S+1] into them. Works under mpirun (same output).",
+    OPTS, NULL);
 
 // Tokens per forward: at most 4096, and few enough that the logits stay within 256 MiB (large vocabularies).
 #define TOKENS_PER_FORWARD 4096
@@ -114,11 +128,12 @@ static int write_scores(const char *path, const double *logp, const double *ent,
     return rc ? -1 : 0;
 }
 
-static int run(const ConfigArgs *args, const char *ckpt, const char *in, const char *out, Err *e) {
+static int run(const ScoreArgs *a, Err *e) {
+    const char *ckpt = a->ckpt, *in = a->in, *out = a->out;
     Config c;
     Model m;
     Seqs s;
-    TRY(cli_resolve_config(args, &c, 0, e));
+    TRY(cli_resolve_config(&a->cfg, &c, e));
     if (c.rollout.temperature <= 0) return err_set(e, "[rollout] temperature must be > 0 for scoring");
     TRY(model_load_path(&m, ckpt, e));
     if (read_seqs(in, &m, &s, e)) return model_free(&m), -1;
@@ -146,23 +161,11 @@ static int run(const ConfigArgs *args, const char *ckpt, const char *in, const c
 }
 
 int cmd_score(int argc, char **argv) {
-    ConfigArgs args = {0};
-    const char *paths[3] = {NULL, NULL, NULL}, *const opts[3] = {"--ckpt", "--in", "--out"};
+    ScoreArgs a = {0};
+    int rc;
+    if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     Err e = {{0}};
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(USAGE, stdout), 0;
-        int r = cli_config_arg(&args, argc, argv, &i, &e);
-        if (r < 0) return fprintf(stderr, "rlvr score: %s\n", e.msg), 2;
-        for (int k = 0; k < 3 && !r; k++) {
-            const char *v = cli_value(opts[k], argc, argv, &i, &e);
-            if (e.msg[0]) return fprintf(stderr, "rlvr score: %s\n", e.msg), 2;
-            if (v) paths[k] = v, r = 1;
-        }
-        if (!r) return fprintf(stderr, "rlvr score: unknown option '%s'\n%s", argv[i], USAGE), 2;
-    }
-    if (!paths[0] || !paths[1] || !paths[2])
-        return fprintf(stderr, "rlvr score: --ckpt, --in and --out are required\n%s", USAGE), 2;
-    if (run(&args, paths[0], paths[1], paths[2], &e)) {
+    if (run(&a, &e)) {
         if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);
         return 1;
     }

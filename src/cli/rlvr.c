@@ -1,54 +1,36 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
-#include <stdio.h>
-#include <string.h>
-
-#include "cli/commands.h"
 #include "base/dist.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-    int hidden;  // internal commands used by the tests
-} Command;
-
-static const Command COMMANDS[] = {
-    {"train", cmd_train, "RL training (GRPO, DAPO, Dr. GRPO, GSPO, LUSPO, GRPO-λ, SSPO) under mpirun", 0},
-    {"sft", cmd_sft, "supervised warm start on a task's reference solutions", 0},
-    {"sample", cmd_sample, "generate G responses per prompt with log-probs and entropies", 0},
-    {"score", cmd_score, "log-probs and entropies of given responses under a checkpoint", 0},
-    {"eval", cmd_eval, "evaluate a checkpoint on benchmarks: avg@K, pass@k, maj@K, lengths (--table: compare runs)", 0},
-    {"reward", cmd_reward, "verify responses against answers and compute rewards", 0},
-    {"loss", cmd_loss, "evaluate an objective and its gradient on arrays (HDF5 in, HDF5 out)", 0},
-    {"init", cmd_init, "write a seeded random model as an HDF5 checkpoint", 0},
-    {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", 0},
-    {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", 0},
-    {"config", cmd_config, "print the resolved configuration", 0},
-    {"dist-selftest", cmd_dist_selftest, "exercise every MPI collective and check the results", 1},
-    {"loss-testgen", cmd_loss_testgen, "write a seeded random input for rlvr loss", 1},
+static const CliCommand COMMANDS[] = {
+    {"train", cmd_train, "RL training (GRPO, DAPO, Dr. GRPO, GSPO, LUSPO, GRPO-λ, SSPO) under mpirun", NULL, false},
+    {"sft", cmd_sft, "supervised warm start on a task's reference solutions", NULL, false},
+    {"sample", cmd_sample, "generate G responses per prompt with log-probs and entropies", NULL, false},
+    {"score", cmd_score, "log-probs and entropies of given responses under a checkpoint", NULL, false},
+    {"eval", cmd_eval, "evaluate a checkpoint on benchmarks: avg@K, pass@k, maj@K, lengths (--table: compare runs)", NULL,
+     false},
+    {"reward", cmd_reward, "verify responses against answers and compute rewards", NULL, false},
+    {"loss", cmd_loss, "evaluate an objective and its gradient on arrays (HDF5 in, HDF5 out)", NULL, false},
+    {"init", cmd_init, "write a seeded random model as an HDF5 checkpoint", NULL, false},
+    {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", NULL, false},
+    {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", NULL, false},
+    {"config", cmd_config, "print the resolved configuration", NULL, false},
+    {"dist-selftest", cmd_dist_selftest, "exercise every MPI collective and check the results", NULL, true},
+    {"loss-testgen", cmd_loss_testgen, "write a seeded random input for rlvr loss", NULL, true},
 };
-#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: rlvr SUBCOMMAND [options]   (rlvr SUBCOMMAND --help for its options)\n\nsubcommands:\n");
-    for (int i = 0; i < N_COMMANDS; i++)
-        if (!COMMANDS[i].hidden) fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\nrun on many ranks with: mpirun -np N rlvr SUBCOMMAND ...\n");
-}
+static const CliGroup RLVR = {
+    "rlvr", "SUBCOMMAND", "subcommand", NULL, COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0],
+    "run on many ranks with: mpirun -np N rlvr SUBCOMMAND ...",
+};
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    for (int i = 0; i < N_COMMANDS; i++) {
-        if (strcmp(argv[1], COMMANDS[i].name)) continue;
-        dist_init(&argc, &argv);
-        int rc = COMMANDS[i].run(argc - 1, argv + 1);
-        dist_finalize();
-        return rc;
-    }
-    fprintf(stderr, "rlvr: unknown subcommand '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    int rc;
+    const CliCommand *c = cli_find_command(&RLVR, argc, argv, &rc);
+    if (!c) return rc;
+    dist_init(&argc, &argv);
+    rc = c->run(argc - 1, argv + 1);
+    dist_finalize();
+    return rc;
 }

@@ -1,40 +1,45 @@
 // Command line shared by `rlvr sft` and `rlvr train`.
 #include <stdio.h>
-#include <string.h>
 
-#include "cli/cli.h"
 #include "base/dist.h"
+#include "cli/cli.h"
 #include "cli/train_cli.h"
 
-int train_cli_main(TrainKind kind, const char *usage, int argc, char **argv) {
-    const char *name = kind == TRAIN_SFT ? "sft" : "train";
-    ConfigArgs ca = {0};
-    TrainArgs a = {0};
+typedef struct {
+    ConfigArgs cfg;
+    const char *run_dir, *init;
+    bool resume;
+    int64_t stop_after;
+} TrainCliArgs;
+
+static const CliOpt OPTS[] = {
+    CLI_OPT_STRING("--config", "F", TrainCliArgs, cfg.config, 0,
+                   "configuration file (INI); required unless --resume, which reads D/config.ini"),
+    CLI_OPT_STRING("--run-dir", "D", TrainCliArgs, run_dir, CLI_REQUIRED,
+                   "run directory: config.ini, metrics.jsonl, eval.jsonl, log.txt, ckpt/step-NNNNNN.h5"),
+    CLI_OPT_STRING("--init", "CKPT", TrainCliArgs, init, 0,
+                   "start from the weights of CKPT (e.g. the last checkpoint of `rlvr sft`); default: random init"),
+    CLI_OPT_FLAG("--resume", TrainCliArgs, resume, 0,
+                 "continue from the highest D/ckpt/step-NNNNNN.h5, on any number of ranks; the config is "
+                 "D/config.ini unless --config is given"),
+    CLI_OPT_LIST("--set", "section.key=value", TrainCliArgs, cfg.sets, 0,
+                 "override one key after the file; repeatable, applied in order"),
+    CLI_OPT_INT("--stop-after", "N", TrainCliArgs, stop_after, 1, (int64_t)1 << 40, CLI_HIDDEN,
+                "end the run after step N, as if killed (tests of --resume)"),
+};
+
+int train_cli_main(TrainKind kind, const char *about, const char *notes, int argc, char **argv) {
+    const CliSpec spec = {kind == TRAIN_SFT ? "rlvr sft" : "rlvr train", about, OPTS, sizeof OPTS / sizeof OPTS[0],
+                          notes};
+    TrainCliArgs a = {0};
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &a, &rc)) return rc;
+    if (!a.cfg.config && !a.resume) return cli_usage_error(&spec, "--config F is required unless --resume");
+    if (a.resume && a.init) return cli_usage_error(&spec, "--init and --resume exclude each other");
+    TrainArgs t = {.config_path = a.cfg.config, .run_dir = a.run_dir, .init_ckpt = a.init, .resume = a.resume,
+                   .sets = a.cfg.sets.items, .n_sets = a.cfg.sets.n, .stop_after = a.stop_after};
     Err e = {{0}};
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return fputs(usage, stdout), 0;
-        int r = cli_config_arg(&ca, argc, argv, &i, &e);
-        const char *v;
-        long long n;
-        if (r < 0) return fprintf(stderr, "rlvr %s: %s\n", name, e.msg), 2;
-        if (r > 0) continue;
-        if ((v = cli_value("--run-dir", argc, argv, &i, &e))) a.run_dir = v;
-        else if ((v = cli_value("--init", argc, argv, &i, &e))) a.init_ckpt = v;
-        else if (!strcmp(argv[i], "--resume")) a.resume = true;
-        else if ((v = cli_value("--stop-after", argc, argv, &i, &e))) {
-            if (cli_parse_int("--stop-after", v, 1, (long long)1 << 40, &n, &e))
-                return fprintf(stderr, "rlvr %s: %s\n", name, e.msg), 2;
-            a.stop_after = n;
-        } else if (e.msg[0]) return fprintf(stderr, "rlvr %s: %s\n", name, e.msg), 2;
-        else return fprintf(stderr, "rlvr %s: unknown option '%s'\n%s", name, argv[i], usage), 2;
-    }
-    if (!a.run_dir) return fprintf(stderr, "rlvr %s: --run-dir D is required\n%s", name, usage), 2;
-    if (!ca.config && !a.resume) return fprintf(stderr, "rlvr %s: --config F is required\n%s", name, usage), 2;
-    if (a.resume && a.init_ckpt) return fprintf(stderr, "rlvr %s: --init and --resume exclude each other\n", name), 2;
-    a.config_path = ca.config;
-    a.sets = ca.sets;
-    a.n_sets = ca.n_sets;
-    if (trainer_run(kind, &a, &e)) {
+    if (trainer_run(kind, &t, &e)) {
         if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);  // every rank holds the same message
         return 1;
     }

@@ -4,7 +4,8 @@
 
 #include "train/trainer.h"
 
-// Parses --config/--set/--run-dir/--init/--resume (and the hidden --stop-after N used by the tests) and runs.
-int train_cli_main(TrainKind kind, const char *usage, int argc, char **argv);
+// Parses --config/--set/--run-dir/--init/--resume (and the hidden --stop-after N of the tests) and runs;
+// `about` and `notes` are the command's help text around the options.
+int train_cli_main(TrainKind kind, const char *about, const char *notes, int argc, char **argv);
 
 #endif
