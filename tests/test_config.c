@@ -57,6 +57,15 @@ Test(config, algorithm_presets_follow_algorithms_md) {
     cr_expect_eq(c.algo.agg, AGG_TOKEN_MEAN);
     cr_expect(c.algo.dynamic_sampling);
     cr_expect_eq(c.reward.accuracy, ACC_PM1);
+    const char *dapo_long[] = {"algo.name=dapo", "rollout.max_new_tokens=20480"};
+    cr_assert_eq(config_resolve(&c, NULL, dapo_long, 2, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.reward.overlong_buffer, 4096, "DAPO's overlong buffer: a fifth of the generation limit");
+    cr_expect_float_eq(c.reward.overlong_factor, 1.0, 1e-18);
+    const char *dapo_buffer[] = {"reward.overlong_buffer=7", "algo.name=dapo"};
+    cr_assert_eq(config_resolve(&c, NULL, dapo_buffer, 2, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.reward.overlong_buffer, 7, "an explicit buffer wins");
+    cr_assert_eq(config_resolve(&c, NULL, luspo, 1, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.reward.overlong_buffer, 0, "only DAPO's recipe turns the punishment on");
     const char *drgrpo[] = {"algo.name=drgrpo"};
     cr_assert_eq(config_resolve(&c, NULL, drgrpo, 1, &e), 0, "%s", e.msg);
     cr_expect_eq(c.adv.std, ADV_STD_NONE);

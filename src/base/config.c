@@ -523,6 +523,10 @@ static void apply_presets(Config *c) {
         if (strcmp(value, p->when_value) || c->set_[k - KEYS]) continue;
         if (store(c, k, p->value, expected, sizeof expected)) abort();  // presets are checked by tests
     }
+    // DAPO trains with its overlong punishment (results/objectives.md §4): unless set, the buffer is a fifth of
+    // the generation limit, as DAPO's 4096 of 20480 tokens [reading].
+    if (c->algo.name == ALGO_DAPO && !c->set_[find_dotted("reward.overlong_buffer") - KEYS])
+        c->reward.overlong_buffer = c->rollout.max_new_tokens / 5;
 }
 
 // Cross-key checks; messages name the keys involved.
