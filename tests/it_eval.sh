@@ -1,4 +1,4 @@
-# checks: 11
+# checks: 14
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
 E=$TMP/eval
@@ -35,6 +35,18 @@ expect_ok "eval: avg@K, pass@1 and pass@K as counted from the verdicts" jq -ne \
 expect_ok "eval --table: one row per run, benchmarks as columns" bash -c \
     "'$RLVR' eval --table '$E/r1' '$E/b' | grep -qx '| run | heldout | aime24 | avg | length |' &&
      '$RLVR' eval --table '$E/r1' '$E/b' | grep -q '^| b | – | [0-9.]* ± [0-9.]* | [0-9.]* | [0-9]* |$'"
+
+# During training, eval.benchmarks run the same code: the record at step 4 equals rlvr eval of that checkpoint.
+expect_ok "eval: eval.benchmarks during training" "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/bt" \
+    --set sft.steps=4 --set eval.every=2 --set eval.n_prompts=4 --set checkpoint.every=4 \
+    --set "eval.benchmarks=aime24=$E/aime24.jsonl" --set eval.samples=2
+expect_ok "eval: a run's benchmark record = rlvr eval of its checkpoint" bash -c "
+    '$RLVR' eval --ckpt '$E/bt/ckpt/step-000004.h5' --out '$E/bt-eval' --data 'aime24=$E/aime24.jsonl' 2>/dev/null &&
+    jq -ne --slurpfile t '$E/bt/eval.jsonl' --slurpfile r '$E/bt-eval/eval.jsonl' '
+        [\$t[] | select(.benchmark == \"aime24\") | .step] == [0, 2, 4] and \$r[0].samples == 2 and
+        ([\$t[] | select(.benchmark == \"aime24\")][-1] | del(.checkpoint, .revision)) == (\$r[0] | del(.checkpoint, .revision))'"
+expect_ok "eval --table reads a training run's benchmark records" bash -c \
+    "'$RLVR' eval --table '$E/bt' | grep -q '^| bt | [0-9.]* ± [0-9.]* | '"
 
 printf '%s\n' '{"problem": "1+1=", "answer": "2"}' '{"problem": "2+2=", "answer": ' > "$E/bad.jsonl"
 expect_error "eval: a broken line names file and line" "bad.jsonl:2: " \

@@ -138,6 +138,12 @@ static const Key KEYS[] = {
 
     {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0", "steps between evaluations, 0 = end only"},
     {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200", "held-out prompts per evaluation"},
+    {"eval", "benchmarks", K_STR, F(eval.benchmarks), 0, 0, 0, "", "benchmarks evaluated with the held-out split: NAME or NAME=FILE, comma-separated"},
+    {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl)"},
+    {"eval", "samples", K_INT, F(eval.samples), 1, 65536, 0, "8", "samples per problem K (unset: rollout.n)"},
+    {"eval", "temperature", K_DOUBLE, F(eval.temperature), 0, 100, 0, "1.0", "sampling temperature (unset: rollout's)"},
+    {"eval", "top_p", K_DOUBLE, F(eval.top_p), 1e-9, 1, 0, "1.0", "nucleus mass (unset: rollout's)"},
+    {"eval", "max_new_tokens", K_INT, F(eval.max_new_tokens), 1, 1 << 22, 0, "64", "generation limit (unset: rollout's)"},
 
     {"checkpoint", "every", K_INT, F(checkpoint.every), 0, 1 << 30, 0, "0", "steps between saves, 0 = end only"},
     {"checkpoint", "keep", K_INT, F(checkpoint.keep), 1, 1 << 20, 0, "3", "newest checkpoints kept"},
@@ -522,6 +528,13 @@ static void apply_presets(Config *c) {
         format_value(c, when, value, sizeof value);
         if (strcmp(value, p->when_value) || c->set_[k - KEYS]) continue;
         if (store(c, k, p->value, expected, sizeof expected)) abort();  // presets are checked by tests
+    }
+    // Evaluation samples like the rollouts unless told otherwise.
+    const char *from_rollout[][2] = {{"eval.samples", "rollout.n"}, {"eval.temperature", "rollout.temperature"},
+                                     {"eval.top_p", "rollout.top_p"}, {"eval.max_new_tokens", "rollout.max_new_tokens"}};
+    for (size_t i = 0; i < sizeof from_rollout / sizeof from_rollout[0]; i++) {
+        const Key *k = find_dotted(from_rollout[i][0]), *src = find_dotted(from_rollout[i][1]);
+        if (!c->set_[k - KEYS]) memcpy((char *)c + k->offset, (const char *)c + src->offset, k->size);
     }
     // DAPO trains with its overlong punishment (results/objectives.md §4): unless set, the buffer is a fifth of
     // the generation limit, as DAPO's 4096 of 20480 tokens [reading].

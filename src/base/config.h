@@ -109,6 +109,10 @@ typedef struct {
 
 typedef struct {
     int every, n_prompts;
+    char benchmarks[CONFIG_STR];  // comma list of [NAME=]FILE or NAME (= data_dir/NAME.jsonl); eval/benchmark.h
+    char data_dir[CONFIG_STR];
+    int samples, max_new_tokens;  // unset: rollout.n, rollout.max_new_tokens
+    double temperature, top_p;    // unset: rollout's
 } EvalConfig;
 
 typedef struct {

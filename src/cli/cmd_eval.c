@@ -23,7 +23,7 @@ static const CliOpt OPTS[] = {
     CLI_OPT_LIST("--data", "[NAME=]F.jsonl", EvalArgs, data, 0,
                  "a benchmark file; repeatable. NAME (or a file named NAME.jsonl) picks a preset below; other files "
                  "are read with the config's [data] fields. None: the task's held-out split"),
-    CLI_OPT_INT("--n", "K", EvalArgs, n, 1, 65536, 0, "samples per problem (sets rollout.n)"),
+    CLI_OPT_INT("--n", "K", EvalArgs, n, 1, 65536, 0, "samples per problem (sets eval.samples)"),
     CLI_CONFIG_OPTS(EvalArgs, cfg, 0),
 };
 
@@ -33,8 +33,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "avg@K and its standard error over problems, pass@1,2,4..K (unbiased), maj@K, response length\n"
     "mean/median/p90, the truncated share, the sampling settings, the checkpoint, its step and the revision.\n"
     "Without --data, the first eval.n_prompts held-out problems of the task are drawn as training evaluates\n"
-    "them. The config is the checkpoint's own unless --config is given; --set changes it (rollout.temperature,\n"
-    "rollout.top_p, rollout.max_new_tokens, data.template, ...). Under mpirun ranks take whole problems and the\n"
+    "them. The config is the checkpoint's own unless --config is given; --set changes it (eval.temperature,\n"
+    "eval.top_p, eval.max_new_tokens, data.template, ...). Under mpirun ranks take whole problems and the\n"
     "output is the same for any number of ranks.\n"
     "rlvr eval --table DIR [DIR ...] prints a Markdown table of the last record per benchmark of each\n"
     "DIR/eval.jsonl (avg@K ± standard error, mean over benchmarks, mean length).",
@@ -68,7 +68,7 @@ int cmd_eval(int argc, char **argv) {
     Err e = {{0}};
     char n_set[64];
     if (a.n) {
-        snprintf(n_set, sizeof n_set, "rollout.n=%lld", (long long)a.n);
+        snprintf(n_set, sizeof n_set, "eval.samples=%lld", (long long)a.n);
         if (cli_list_add(&a.cfg.sets, n_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);
     }
     EvalRunArgs run = {.ckpt = a.ckpt, .out_dir = a.out, .config_path = a.cfg.config, .sets = a.cfg.sets.items,

@@ -1,5 +1,6 @@
 #include "eval/benchmark.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,4 +52,31 @@ int benchmark_config(const Config *base, const char *spec, Config *out, char *na
     TRY(set(out, "task.name", p->task, e));
     TRY(set(out, "data.prompt_field", p->prompt_field, e));
     return set(out, "data.answer_field", p->answer_field, e);
+}
+
+int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, Err *e) {
+    int n = 0;
+    const char *p = c->eval.benchmarks;
+    while (*p == ' ') p++;
+    if (!*p) return 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end > 0 && p[end - 1] == ' ') end--;
+        if (end == 0) return err_set(e, "[eval] benchmarks = '%s': empty entry (expected NAME or NAME=FILE, comma-separated)",
+                                     c->eval.benchmarks);
+        if (n == max) return err_set(e, "[eval] benchmarks: more than %d entries", max);
+        bool bare = !memchr(p, '=', end) && !memchr(p, '/', end) && !memchr(p, '.', end);
+        if (bare) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%s/%.*s.jsonl", c->eval.data_dir, (int)end, p);
+        else snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%.*s", (int)end, p);
+        if (!p[len]) return n;
+        for (p += len + 1; *p == ' ';) p++;
+    }
+}
+
+RolloutConfig eval_sampling(const Config *c) {
+    RolloutConfig r = c->rollout;
+    r.n = c->eval.samples, r.temperature = c->eval.temperature, r.top_p = c->eval.top_p;
+    r.max_new_tokens = c->eval.max_new_tokens;
+    return r;
 }

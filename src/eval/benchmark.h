@@ -23,4 +23,14 @@ const BenchmarkPreset *benchmark_presets(int *n);
 // names one (aime24.jsonl), else base's own task and [data] fields. name receives the benchmark's name.
 int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e);
 
+#define BENCHMARK_SPEC_LEN (2 * CONFIG_STR)
+
+// The entries of eval.benchmarks as specs: "NAME=FILE" and paths as they are, a bare NAME as
+// eval.data_dir/NAME.jsonl. Returns their number (at most max), or -1 naming an empty entry or too many.
+int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, Err *e);
+
+// How an evaluation samples: rollout.* with eval.samples, eval.temperature, eval.top_p and
+// eval.max_new_tokens (which default to the rollout's own).
+RolloutConfig eval_sampling(const Config *c);
+
 #endif

@@ -70,7 +70,8 @@ static void report(EvalRun *r, const char *name, const EvalResult *res, double s
 static int write_outputs(EvalRun *r, const char *name, const char *file, const Config *bc, const EvalResult *res,
                          const char *lines, Err *e) {
     EvalSource src = {name, file, r->a->ckpt, r->step, rlvr_revision()};
-    cJSON *o = eval_record(&src, &bc->rollout, res);
+    RolloutConfig sampling = eval_sampling(bc);
+    cJSON *o = eval_record(&src, &sampling, res);
     int rc = jsonl_write(r->records, o, e);
     cJSON_Delete(o);
     if (!rc && lines && fputs(lines, r->samples) < 0) rc = err_set(e, "%s/samples.jsonl: write error", r->a->out_dir);
@@ -78,33 +79,40 @@ static int write_outputs(EvalRun *r, const char *name, const char *file, const C
     return rc;
 }
 
-// One benchmark: its config, task and prompts, the evaluation, the outputs.
-static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err *e) {
-    Config bc = r->cfg;
-    char name[256] = "heldout";
+int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *spec, int64_t step,
+                       char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e) {
+    *bc = *base;
+    snprintf(name, name_len, "heldout");
     Task *task = NULL;
     PromptSet ps = {0};
-    int rc = spec ? benchmark_config(&r->cfg, spec, &bc, name, sizeof name, e) : 0;
-    if (!rc && !(task = task_create(&bc, e))) rc = -1;
-    if (!rc) rc = load_prompts(&bc, task, spec == NULL, r->tok, &ps, e);
+    int rc = spec ? benchmark_config(base, spec, bc, name, name_len, e) : 0;
+    if (!rc && !(task = task_create(bc, e))) rc = -1;
+    if (!rc) rc = load_prompts(bc, task, spec == NULL, tok, &ps, e);
     if (!(rc = dist_agree(rc, e))) {
-        EvalResult res;
-        char *lines = NULL;
-        double t = walltime_s();
-        rc = evaluate(&r->model, r->tok, task, &bc.reward, &bc.rollout, &ps, EVAL_RNG_STEP + r->step, &res, name,
-                      &lines, e);  // every rank has the same outcome
-        if (!rc) {
-            int written = 0;
-            if (dist_is_root()) {
-                report(r, name, &res, walltime_s() - t, done, total);
-                written = write_outputs(r, name, spec ? bc.data.eval_path : "", &bc, &res, lines, e);
-            }
-            rc = dist_root_outcome(written, e);
-        }
-        free(lines);
+        RolloutConfig sampling = eval_sampling(bc);
+        rc = evaluate(m, tok, task, &bc->reward, &sampling, &ps, EVAL_RNG_STEP + step, res, name, lines, e);
     }
     prompts_free(&ps);
     if (task) task_free(task);
+    return rc;
+}
+
+static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err *e) {
+    Config bc;
+    char name[256];
+    EvalResult res;
+    char *lines = NULL;
+    double t = walltime_s();
+    int rc = evaluate_benchmark(&r->model, r->tok, &r->cfg, spec, r->step, name, sizeof name, &bc, &res, &lines, e);
+    if (!rc) {
+        int written = 0;
+        if (dist_is_root()) {
+            report(r, name, &res, walltime_s() - t, done, total);
+            written = write_outputs(r, name, spec ? bc.data.eval_path : "", &bc, &res, lines, e);
+        }
+        rc = dist_root_outcome(written, e);
+    }
+    free(lines);
     return rc;
 }
 

@@ -4,7 +4,11 @@
 #ifndef RLVR_EVAL_RUN_H
 #define RLVR_EVAL_RUN_H
 
+#include "base/config.h"
 #include "base/error.h"
+#include "eval/evaluate.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
 
 typedef struct {
     const char *ckpt, *out_dir;
@@ -17,5 +21,11 @@ typedef struct {
 
 // Returns 0, or -1 on every rank with the same message.
 int eval_run(const EvalRunArgs *a, Err *e);
+
+// One benchmark of the model at training step `step` (spec as eval/benchmark.h; NULL: the first
+// eval.n_prompts held-out problems of base's task), sampled as eval_sampling says. *bc receives its config,
+// name its name; lines as evaluate(). Every rank returns the same outcome.
+int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *spec, int64_t step,
+                       char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e);
 
 #endif

@@ -1,5 +1,6 @@
 // Held-out evaluation during training: greedy and sampled accuracy and mean response length on the first
-// eval.n_prompts problems of the task's eval split; each rank takes a share of the prompts, sums are global.
+// eval.n_prompts problems of the task's eval split, sampled as eval/benchmark.h eval_sampling says; each rank
+// takes a share of the prompts, sums are global.
 #ifndef RLVR_EVAL_H
 #define RLVR_EVAL_H
 

@@ -114,6 +114,10 @@ int metrics_write_eval(Metrics *mt, const EvalMetrics *m, Err *e) {
     return write_line(mt->eval, o, e);
 }
 
+int metrics_write_benchmark(Metrics *mt, const EvalSource *src, const RolloutConfig *rc, const EvalResult *r, Err *e) {
+    return write_line(mt->eval, eval_record(src, rc, r), e);
+}
+
 void metrics_log(Metrics *mt, const char *fmt, ...) {
     char msg[2048], stamp[32];
     va_list ap;

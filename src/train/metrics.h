@@ -11,6 +11,7 @@
 #include "algo/advantage.h"
 #include "algo/loss.h"
 #include "base/error.h"
+#include "eval/report.h"
 #include "train/update.h"
 
 typedef enum { STEP_SFT, STEP_RL } StepKind;
@@ -58,6 +59,8 @@ void metrics_close(Metrics *mt);
 // Appends one line (and flushes).
 int metrics_write_step(Metrics *mt, const StepMetrics *m, Err *e);
 int metrics_write_eval(Metrics *mt, const EvalMetrics *m, Err *e);
+// A benchmark's record (eval/report.h, as rlvr eval writes it) in eval.jsonl.
+int metrics_write_benchmark(Metrics *mt, const EvalSource *src, const RolloutConfig *rc, const EvalResult *r, Err *e);
 
 // A timestamped line in log.txt, echoed to the console.
 void metrics_log(Metrics *mt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 
 #include "base/dist.h"
+#include "base/revision.h"
 #include "base/walltime.h"
+#include "eval/benchmark.h"
+#include "eval/eval_run.h"
 #include "train/eval.h"
 #include "train/metrics.h"
 #include "train/rl_step.h"
@@ -21,9 +24,9 @@ static int save_checkpoint(Trainer *t, Err *e) {
     return 0;
 }
 
-static int evaluate(Trainer *t, Err *e) {
+static int evaluate_held_out(Trainer *t, Err *e) {
     Run *r = &t->run;
-    if (task_split_size(r->task, SPLIT_EVAL) == 0) return 0;  // the task has no held-out split
+    if (r->cfg.eval.n_prompts == 0 || task_split_size(r->task, SPLIT_EVAL) == 0) return 0;
     EvalMetrics m;
     TRY(eval_heldout(&r->model, r->tok, r->task, &r->cfg, r->st.step, &m, e));
     int rc = 0;
@@ -33,6 +36,34 @@ static int evaluate(Trainer *t, Err *e) {
                     100 * m.greedy_accuracy, 100 * m.sampled_accuracy);
     }
     return dist_root_outcome(rc, e);
+}
+
+// eval.benchmarks, each with rlvr eval's code; their records join the held-out ones in eval.jsonl.
+static int evaluate_benchmarks(Trainer *t, Err *e) {
+    Run *r = &t->run;
+    char specs[64][BENCHMARK_SPEC_LEN];
+    int n = benchmark_specs(&r->cfg, specs, 64, e);
+    for (int i = 0; i < n; i++) {
+        Config bc;
+        char name[256];
+        EvalResult res;
+        TRY(evaluate_benchmark(&r->model, r->tok, &r->cfg, specs[i], r->st.step, name, sizeof name, &bc, &res, NULL, e));
+        int rc = 0;
+        if (dist_is_root()) {
+            RolloutConfig sampling = eval_sampling(&bc);
+            EvalSource src = {name, bc.data.eval_path, r->run_dir, r->st.step, rlvr_revision()};
+            rc = metrics_write_benchmark(&t->mt, &src, &sampling, &res, e);
+            metrics_log(&t->mt, "eval step %lld: %s avg@%d %.1f%%, length %.0f", (long long)r->st.step, name,
+                        res.samples, 100 * res.avg, res.length_mean);
+        }
+        TRY(dist_root_outcome(rc, e));
+    }
+    return n < 0 ? -1 : 0;
+}
+
+static int evaluate_all(Trainer *t, Err *e) {
+    TRY(evaluate_held_out(t, e));
+    return evaluate_benchmarks(t, e);
 }
 
 // Counts a skipped update; stops after train.max_bad_steps bad steps in a row.
@@ -74,11 +105,12 @@ static bool due(int every, int64_t step, int64_t total) { return step == total |
 static int loop(Trainer *t, const TrainArgs *a, Err *e) {
     Run *r = &t->run;
     const Config *c = &r->cfg;
-    if (r->st.step == 0 && c->eval.n_prompts > 0) TRY(evaluate(t, e));  // the starting point, for comparison
+    bool evaluates = c->eval.n_prompts > 0 || c->eval.benchmarks[0];
+    if (r->st.step == 0 && evaluates) TRY(evaluate_all(t, e));  // the starting point, for comparison
     for (int64_t step = r->st.step + 1; step <= r->total_steps; step++) {
         TRY(one_step(t, step, e));
         bool stop = a->stop_after > 0 && step == a->stop_after;
-        if (c->eval.n_prompts > 0 && due(c->eval.every, step, r->total_steps)) TRY(evaluate(t, e));
+        if (evaluates && due(c->eval.every, step, r->total_steps)) TRY(evaluate_all(t, e));
         if (stop || due(c->checkpoint.every, step, r->total_steps)) TRY(save_checkpoint(t, e));
         if (stop) break;
     }
