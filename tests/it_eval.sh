@@ -1,4 +1,4 @@
-# checks: 14
+# checks: 15
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
 E=$TMP/eval
@@ -47,6 +47,9 @@ expect_ok "eval: a run's benchmark record = rlvr eval of its checkpoint" bash -c
         ([\$t[] | select(.benchmark == \"aime24\")][-1] | del(.checkpoint, .revision)) == (\$r[0] | del(.checkpoint, .revision))'"
 expect_ok "eval --table reads a training run's benchmark records" bash -c \
     "'$RLVR' eval --table '$E/bt' | grep -q '^| bt | [0-9.]* ± [0-9.]* | '"
+expect_ok "plot.sh draws each benchmark's avg@K and length against step" bash -c \
+    "bash '$ROOT/launch/plot.sh' --out '$E/fig' '$E/bt' >/dev/null 2>&1 && [ -s '$E/fig/benchmark_aime24_avg.png' ] &&
+     [ -s '$E/fig/benchmark_aime24_length.png' ]"
 
 printf '%s\n' '{"problem": "1+1=", "answer": "2"}' '{"problem": "2+2=", "answer": ' > "$E/bad.jsonl"
 expect_error "eval: a broken line names file and line" "bad.jsonl:2: " \
