@@ -20,6 +20,8 @@ static const Command COMMANDS[] = {
     {"reward", cmd_reward, "verify responses against answers and compute rewards", 0},
     {"loss", cmd_loss, "evaluate an objective and its gradient on arrays (HDF5 in, HDF5 out)", 0},
     {"init", cmd_init, "write a seeded random model as an HDF5 checkpoint", 0},
+    {"import", cmd_import, "a Hugging Face model directory (config.json + safetensors) as a checkpoint", 0},
+    {"export", cmd_export, "a checkpoint's model as a Hugging Face directory (safetensors, config.json)", 0},
     {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", 0},
     {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", 0},
     {"config", cmd_config, "print the resolved configuration", 0},
