@@ -1,7 +1,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-# checks: 35
+# checks: 41
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"
@@ -33,6 +33,18 @@ expect_ok "hf: init a Qwen3-MoE with a dense layer 0" "$RLVR" init --config "$CF
 expect_ok "hf: export it as f32" "$RLVR" export "$H/init.h5" --out "$H/init-hf" --dtype f32
 expect_ok "hf: import it back" "$RLVR" import --hf "$H/init-hf" --out "$H/init-back.h5"
 expect_ok "hf: init -> export -> import leaves /model bit-identical" h5diff "$H/init.h5" "$H/init-back.h5" /model /model
+rm -rf "$H/tok-hf" && cp -r "$H/init-hf" "$H/tok-hf" && cp "$ROOT/tests/fixtures/bpe/tokenizer.json" "$H/tok-hf/" &&
+    echo '{"model_max_length": 64}' > "$H/tok-hf/tokenizer_config.json"
+expect_ok "hf: a directory with tokenizer.json imports with [tokenizer] type = bpe and its path" bash -c \
+    "'$RLVR' import --hf '$H/tok-hf' --out '$H/tok.h5' >/dev/null &&
+     '$RLVR' ckpt info '$H/tok.h5' | grep -qx 'path = $(realpath "$H/tok-hf")/tokenizer.json'"
+expect_ok "hf: export copies the tokenizer files" "$RLVR" export "$H/tok.h5" --out "$H/tok-out"
+expect_same "hf: tokenizer.json copied" "$H/tok-hf/tokenizer.json" "$H/tok-out/tokenizer.json"
+expect_same "hf: tokenizer_config.json copied" "$H/tok-hf/tokenizer_config.json" "$H/tok-out/tokenizer_config.json"
+rm "$H/tok-hf/tokenizer.json"
+expect_error "hf: export with the tokenizer.json gone" "tok-hf/tokenizer.json: cannot open" \
+    "$RLVR" export "$H/tok.h5" --out "$H/tok-out2"
+expect_ok "hf: a failed export leaves no directory behind" test ! -e "$H/tok-out2"
 expect_ok "hf: train one step from the imported checkpoint" "$RLVR" train --config "$CFG" "${sparse[@]}" \
     --set train.steps=1 --set eval.every=0 --run-dir "$H/run" --init "$H/init-back.h5"
 expect_ok "hf: export the trained checkpoint (bf16)" "$RLVR" export "$H/run/ckpt/step-000001.h5" --out "$H/trained"
