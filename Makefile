@@ -48,7 +48,7 @@ help:
 	@echo "make test       install deps, build, run unit (Criterion) + integration (mpirun) tests; SAN=1 for ASan+UBSan"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
-	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader and tokenizer.json loader (FUZZ_SECONDS=10 each)"
+	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader and safetensors reader (FUZZ_SECONDS=10 each)"
 	@echo "make clean      remove build outputs"
 
 setup:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang -fsanitize=fuzzer,address,undefined) and runs each for SECONDS.
-# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer; default all)
+# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer safetensors; default all)
 # Seeds: tests/fuzz_corpus/<target>/ (read only); new inputs go to a scratch directory.
 # Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
 set -euo pipefail
@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-10}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset tokenizer)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset tokenizer safetensors)
 OUT=${FUZZ_BUILD:-$ROOT/build/fuzz}
 mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
@@ -19,9 +19,11 @@ declare -A SRCS=(
     [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c"
     [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
+    [safetensors]="src/io/safetensors.c src/base/error.c"
 )
 declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"
-                 [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm")
+                 [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm"
+                 [safetensors]="$(pkg-config --libs libcjson) -lm")
 for t in "${TARGETS[@]}"; do
     [ -n "${SRCS[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (expected: ${!SRCS[*]})" >&2; exit 2; }
     echo "== build fuzz_$t"

@@ -39,6 +39,14 @@ static const char *const TINY_QWEN2_MOE[] = {TINY_COMMON, MOE_COMMON, "model.typ
                                              "model.shared_expert_intermediate_size=20"};
 static const char *const TINY_QWEN3_MOE[] = {TINY_COMMON, MOE_COMMON, "model.type=qwen3_moe",
                                              "model.tie_word_embeddings=false"};
+// Dense MLP layers inside MoE models (HF decoder_sparse_step, mlp_only_layers): MoE in layer 1 of 4 (layer 3 is
+// listed dense); MoE in layers 1 and 2 of 3.
+static const char *const TINY_QWEN3_MOE_SPARSE[] = {TINY_COMMON, MOE_COMMON, "model.type=qwen3_moe",
+                                                    "model.num_hidden_layers=4", "model.decoder_sparse_step=2",
+                                                    "model.mlp_only_layers=3"};
+static const char *const TINY_QWEN2_MOE_MLP_ONLY[] = {TINY_COMMON, MOE_COMMON, "model.type=qwen2_moe",
+                                                      "model.shared_expert_intermediate_size=20",
+                                                      "model.num_hidden_layers=3", "model.mlp_only_layers=0"};
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 #endif

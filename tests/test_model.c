@@ -130,6 +130,54 @@ Test(model, invariance_qwen2) { check_invariance(TINY_QWEN2, N_OF(TINY_QWEN2)); 
 Test(model, invariance_qwen3) { check_invariance(TINY_QWEN3, N_OF(TINY_QWEN3)); }
 Test(model, invariance_qwen2_moe) { check_invariance(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE)); }
 Test(model, invariance_qwen3_moe) { check_invariance(TINY_QWEN3_MOE, N_OF(TINY_QWEN3_MOE)); }
+Test(model, invariance_qwen3_moe_dense_layers) {
+    check_invariance(TINY_QWEN3_MOE_SPARSE, N_OF(TINY_QWEN3_MOE_SPARSE));
+}
+
+// decoder_sparse_step / mlp_only_layers choose which layers of a MoE model have the sparse block.
+Test(model, dense_layers_in_moe_models) {
+    Model m;
+    tiny_model(&m, TINY_QWEN3_MOE_SPARSE, N_OF(TINY_QWEN3_MOE_SPARSE), 1);
+    cr_assert(!model_layer_is_moe(&m, 0) && model_layer_is_moe(&m, 1) && !model_layer_is_moe(&m, 2) &&
+              !model_layer_is_moe(&m, 3));
+    cr_assert_eq(model_n_moe_layers(&m), 1);
+    cr_assert(model_tensor(&m, "model.layers.0.mlp.gate_proj.weight")->shape[0] == 24);
+    cr_assert_null(model_tensor(&m, "model.layers.0.mlp.gate.weight"));
+    cr_assert(model_tensor(&m, "model.layers.1.mlp.gate.weight"));
+    cr_assert_null(model_tensor(&m, "model.layers.1.mlp.gate_proj.weight"));
+    cr_assert(model_tensor(&m, "model.layers.3.mlp.down_proj.weight"));
+    // Dense layers report no experts (-1); the MoE layer reports real ones.
+    int32_t tok[3] = {1, 2, 3}, ex[3 * 4 * 2];
+    int64_t off[2] = {0, 3};
+    float *logits = xmalloc(3 * 61 * sizeof(float));
+    Err e = {{0}};
+    cr_assert_eq(model_forward(&m, 1, off, tok, logits, ex, NULL, NULL, &e), 0, "%s", e.msg);
+    for (int t = 0; t < 3; t++)
+        for (int l = 0; l < 4; l++)
+            for (int k = 0; k < 2; k++) cr_assert_eq(ex[(t * 4 + l) * 2 + k] >= 0, l == 1);
+    free(logits);
+    // config.json round trip keeps the layer kinds.
+    char *json = model_hf_config_json(&m);
+    ModelConfig c;
+    cr_assert_eq(model_config_from_hf_json(json, &c, &e), 0, "%s", e.msg);
+    cr_assert(c.decoder_sparse_step == 2 && !strcmp(c.mlp_only_layers, "3"), "%d '%s'", c.decoder_sparse_step,
+              c.mlp_only_layers);
+    free(json);
+    model_free(&m);
+    // Bad lists name the key.
+    const char *bad[] = {"7", "1,x", "-1", "1;2"};
+    for (int i = 0; i < 4; i++) {
+        c = (ModelConfig){0};
+        Config full;
+        config_defaults(&full);
+        for (int k = 0; k < N_OF(TINY_QWEN3_MOE_SPARSE); k++)
+            cr_assert_eq(config_set(&full, TINY_QWEN3_MOE_SPARSE[k], &e), 0);
+        snprintf(full.model.mlp_only_layers, sizeof full.model.mlp_only_layers, "%s", bad[i]);
+        cr_assert_eq(config_finalize(&full, &e), 0, "%s", e.msg);
+        cr_assert_neq(model_create(&m, &full.model, &e), 0, "%s accepted", bad[i]);
+        cr_assert(strstr(e.msg, "mlp_only_layers"), "%s", e.msg);
+    }
+}
 
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
 Test(model, matmul_rows_independent_of_batch) {

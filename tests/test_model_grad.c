@@ -95,3 +95,12 @@ Test(model_grad, qwen2_moe_shared_expert) { check_gradients(TINY_QWEN2_MOE, N_OF
 Test(model_grad, qwen3_moe_topk_renorm) { check_gradients(TINY_QWEN3_MOE, N_OF(TINY_QWEN3_MOE), 1, 0.7); }
 Test(model_grad, qwen2_moe_aux_loss_alone) { check_gradients(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 0, 1); }
 Test(model_grad, qwen3_moe_aux_loss_alone) { check_gradients(TINY_QWEN3_MOE, N_OF(TINY_QWEN3_MOE), 0, 1); }
+Test(model_grad, qwen3_moe_sparse_step_dense_layers) {
+    check_gradients(TINY_QWEN3_MOE_SPARSE, N_OF(TINY_QWEN3_MOE_SPARSE), 1, 0.7);
+}
+Test(model_grad, qwen3_moe_sparse_step_aux_loss_alone) {
+    check_gradients(TINY_QWEN3_MOE_SPARSE, N_OF(TINY_QWEN3_MOE_SPARSE), 0, 1);
+}
+Test(model_grad, qwen2_moe_mlp_only_layers) {
+    check_gradients(TINY_QWEN2_MOE_MLP_ONLY, N_OF(TINY_QWEN2_MOE_MLP_ONLY), 1, 0.7);
+}

@@ -51,6 +51,8 @@ static const Key KEYS[] = {
     {"model", "shared_expert_intermediate_size", K_INT, F(model.shared_expert_intermediate_size), 0, 1 << 18, 0, "0",
      "shared expert width, 0 = none (qwen2_moe)"},
     {"model", "norm_topk_prob", K_BOOL, F(model.norm_topk_prob), 0, 0, 0, "true", "renormalise top-k router weights"},
+    {"model", "decoder_sparse_step", K_INT, F(model.decoder_sparse_step), 1, 1024, 0, "1", "MoE in layers l with (l+1) % step == 0"},
+    {"model", "mlp_only_layers", K_STR, F(model.mlp_only_layers), 0, 0, 0, "", "comma list of layers with a dense MLP (moe types)"},
     {"model", "router_aux_loss_coef", K_DOUBLE, F(model.router_aux_loss_coef), 0, 1e6, 0, "0.001", "load-balancing loss weight"},
     {"model", "init_std", K_DOUBLE, F(model.init_std), 0, 10, 0, "0.02", "std of the random init"},
     {"model", "init_seed", K_I64, F(model.init_seed), 0, BIG, 0, "1", "seed of the random init"},

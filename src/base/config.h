@@ -29,6 +29,8 @@ typedef struct {
     // Mixture of experts (model types *_moe only).
     int num_experts, num_experts_per_tok, moe_intermediate_size, shared_expert_intermediate_size;
     bool norm_topk_prob;
+    int decoder_sparse_step;              // MoE in layers l with (l + 1) % step == 0 and l not in mlp_only_layers
+    char mlp_only_layers[CONFIG_STR];     // comma list of layer indices with a dense MLP
     double router_aux_loss_coef;
     double init_std;
     int64_t init_seed;

@@ -27,6 +27,10 @@ static void print_usage(const Model *m, const int64_t *count, int64_t tokens, FI
     for (int l = 0; l < L; l++) {
         int64_t lo = INT64_MAX, hi = 0;
         fprintf(out, "  layer %d:", l);
+        if (!model_layer_is_moe(m, l)) {
+            fprintf(out, " dense MLP\n");
+            continue;
+        }
         for (int x = 0; x < E; x++) {
             int64_t c = count[(size_t)l * E + x];
             fprintf(out, " %.1f%%", tokens ? 100.0 * (double)c / (double)(tokens * K) : 0.0);
@@ -55,7 +59,10 @@ static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e)
         rc = model_forward(m, b.n_seq, b.seq_offsets, b.tokens, logits, experts, NULL, NULL, e);
         for (int64_t t = 0; !rc && t < T; t++)
             for (int l = 0; l < L; l++)
-                for (int k = 0; k < K; k++) count[(size_t)l * E + experts[((size_t)t * L + l) * K + k]]++;
+                for (int k = 0; k < K; k++) {
+                    int32_t x = experts[((size_t)t * L + l) * K + k];
+                    if (x >= 0) count[(size_t)l * E + x]++;  // -1: a dense layer
+                }
         if (!rc) print_usage(m, count, T, out);
         free(logits), free(experts), free(count);
     }

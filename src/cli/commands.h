@@ -10,6 +10,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_reward(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_ckpt(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_config(int argc, char **argv);

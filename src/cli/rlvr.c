@@ -13,6 +13,8 @@ static const CliCommand COMMANDS[] = {
     {"reward", cmd_reward, "verify responses against answers and compute rewards", NULL, false},
     {"loss", cmd_loss, "evaluate an objective and its gradient on arrays (HDF5 in, HDF5 out)", NULL, false},
     {"init", cmd_init, "write a seeded random model as an HDF5 checkpoint", NULL, false},
+    {"import", cmd_import, "a Hugging Face model directory (config.json + safetensors) as a checkpoint", NULL, false},
+    {"export", cmd_export, "a checkpoint's model as a Hugging Face directory (safetensors, config.json)", NULL, false},
     {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", NULL, false},
     {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", NULL, false},
     {"config", cmd_config, "print the resolved configuration", NULL, false},

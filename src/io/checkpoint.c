@@ -152,6 +152,11 @@ static int check_same_model(const char *path, const Model *have, const Model *wa
     SAME_DBL(rms_norm_eps);
 #undef SAME_INT
 #undef SAME_DBL
+    for (int l = 0; l < a->num_hidden_layers; l++)
+        if (model_layer_is_moe(have, l) != model_layer_is_moe(want, l))
+            return err_set(e, "%s: layer %d has a %s, expected a %s (decoder_sparse_step, mlp_only_layers)", path, l,
+                           model_layer_is_moe(have, l) ? "MoE block" : "dense MLP",
+                           model_layer_is_moe(want, l) ? "MoE block" : "dense MLP");
     char s1[128], s2[128];
     for (int k = 0; k < want->n_tensors; k++) {
         const ModelTensor *w = &want->tensors[k], *h = model_tensor(have, w->name);
@@ -254,6 +259,9 @@ int checkpoint_load(const char *path, Model *m, AdamW *opt, TrainState *st, Err 
     h5io_close(f);
     if (!rc) {  // commit: nothing above touched the live objects
         memcpy(m->params, s.model.params, m->n_params * sizeof *m->params);
+        free(m->hf_config);  // the file's config.json goes with its weights (export writes it back)
+        m->hf_config = s.model.hf_config;
+        s.model.hf_config = NULL;
         if (opt) {
             memcpy(opt->m, s.m, m->n_params * sizeof *s.m);
             memcpy(opt->v, s.v, m->n_params * sizeof *s.v);

@@ -14,9 +14,9 @@ static int ensure_group(hid_t file, const char *name, Err *e) {
 
 int model_save_h5(const Model *m, hid_t file, Err *e) {
     TRY(ensure_group(file, "/meta", e));
-    char *json = model_hf_config_json(m);
+    char *json = m->hf_config ? m->hf_config : model_hf_config_json(m);
     int rc = h5io_attr_write_str(file, "/meta", "hf_config", json, e);
-    free(json);
+    if (json != m->hf_config) free(json);
     if (rc) return -1;
     for (int i = 0; i < m->n_tensors; i++) {
         const ModelTensor *t = &m->tensors[i];
@@ -61,10 +61,11 @@ int model_load_h5(Model *m, hid_t file, Err *e) {
     char *json = h5io_attr_read_str(file, "/meta", "hf_config", e);
     if (!json) return -1;
     ModelConfig cfg;
-    int rc = model_config_from_hf_json(json, &cfg, e);
-    free(json);
-    if (rc) return err_prefix(e, "/meta hf_config: ");
-    TRY(model_create(m, &cfg, e));
+    if (model_config_from_hf_json(json, &cfg, e) || model_create(m, &cfg, e)) {
+        free(json);
+        return err_prefix(e, "/meta hf_config");
+    }
+    m->hf_config = json;
     for (int i = 0; i < m->n_tensors; i++)
         if (load_tensor(m, file, &m->tensors[i], e)) {
             model_free(m);

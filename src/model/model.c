@@ -1,9 +1,9 @@
-// Model parameter layout (Hugging Face names, [out, in]), creation, seeded init and config.json text.
+// Model parameter layout (Hugging Face names, [out, in]), creation and seeded init (config.json: model_hf.c).
 #include "model/model.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model_internal.h"
@@ -66,7 +66,7 @@ static void build_layer(Model *m, int *cap, int l, const Dims *d, LayerOffsets *
         o->kn = add_layer(m, cap, l, "self_attn.k_norm.weight", 1, d->hd, 0, 0);
     }
     o->ln2 = add_layer(m, cap, l, "post_attention_layernorm.weight", 1, d->D, 0, 0);
-    if (!m->moe) {
+    if (!m->priv->layer_moe[l]) {
         o->gate = add_layer(m, cap, l, "mlp.gate_proj.weight", 2, d->F, d->D, 0);
         o->up = add_layer(m, cap, l, "mlp.up_proj.weight", 2, d->F, d->D, 0);
         o->down = add_layer(m, cap, l, "mlp.down_proj.weight", 2, d->D, d->F, 0);
@@ -84,7 +84,38 @@ static void build_layer(Model *m, int *cap, int l, const Dims *d, LayerOffsets *
     }
 }
 
-int model_create(Model *m, const ModelConfig *cfg, Err *e) {
+// layer_moe[l] from decoder_sparse_step and the comma list mlp_only_layers (HF Qwen2MoeDecoderLayer).
+static int moe_layers(const ModelConfig *c, bool moe, bool *layer_moe, Err *e) {
+    int L = c->num_hidden_layers;
+    if (!moe) return 0;
+    if (c->decoder_sparse_step < 1)
+        return err_set(e, "model: decoder_sparse_step must be >= 1 (got %d)", c->decoder_sparse_step);
+    for (int l = 0; l < L; l++) layer_moe[l] = (l + 1) % c->decoder_sparse_step == 0;
+    for (const char *p = c->mlp_only_layers; *p;) {
+        char *end;
+        while (*p == ' ') p++;
+        long l = strtol(p, &end, 10);
+        if (end == p || l < 0 || l >= L)
+            return err_set(e, "model: mlp_only_layers \"%s\": expected comma-separated layer indices in [0, %d)",
+                           c->mlp_only_layers, L);
+        layer_moe[l] = false;
+        for (p = end; *p == ' '; p++) {}
+        if (*p == ',') p++;
+        else if (*p) return err_set(e, "model: mlp_only_layers \"%s\": expected comma-separated layer indices in "
+                                    "[0, %d)", c->mlp_only_layers, L);
+    }
+    return 0;
+}
+
+bool model_layer_is_moe(const Model *m, int l) { return m->priv->layer_moe[l]; }
+
+int model_n_moe_layers(const Model *m) {
+    int n = 0;
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) n += m->priv->layer_moe[l];
+    return n;
+}
+
+static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->moe = cfg->type == MODEL_QWEN2_MOE || cfg->type == MODEL_QWEN3_MOE;
@@ -99,10 +130,16 @@ int model_create(Model *m, const ModelConfig *cfg, Err *e) {
     int cap = 0;
     m->priv = xcalloc(1, sizeof *m->priv);
     m->priv->layers = xcalloc((size_t)d.L, sizeof *m->priv->layers);
+    m->priv->layer_moe = xcalloc((size_t)d.L, sizeof *m->priv->layer_moe);
+    if (moe_layers(cfg, m->moe, m->priv->layer_moe, e)) {
+        model_free(m);
+        return -1;
+    }
     m->priv->embed = add(m, &cap, "model.embed_tokens.weight", 2, d.V, d.D, 0);
     for (int l = 0; l < d.L; l++) build_layer(m, &cap, l, &d, &m->priv->layers[l]);
     m->priv->final_norm = add(m, &cap, "model.norm.weight", 1, d.D, 0, 0);
     m->priv->lm_head = cfg->tie_word_embeddings ? m->priv->embed : add(m, &cap, "lm_head.weight", 2, d.V, d.D, 0);
+    if (!alloc) return 0;
     m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) {
         size_t n = m->n_params;
@@ -112,11 +149,15 @@ int model_create(Model *m, const ModelConfig *cfg, Err *e) {
     return 0;
 }
 
+int model_create(Model *m, const ModelConfig *cfg, Err *e) { return create(m, cfg, true, e); }
+int model_layout(Model *m, const ModelConfig *cfg, Err *e) { return create(m, cfg, false, e); }
+
 void model_free(Model *m) {
-    if (m->priv) free(m->priv->layers);
+    if (m->priv) free(m->priv->layers), free(m->priv->layer_moe);
     free(m->priv);
     free(m->params);
     free(m->tensors);
+    free(m->hf_config);
     memset(m, 0, sizeof *m);
 }
 
@@ -148,123 +189,12 @@ const ModelTensor *model_tensor(const Model *m, const char *name) {
     return NULL;
 }
 
-static const char *const HF_TYPES[] = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe"};
-static const char *const HF_ARCHS[] = {"Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM",
-                                       "Qwen3MoeForCausalLM"};
-
-char *model_hf_config_json(const Model *m) {
-    const ModelConfig *c = &m->cfg;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString(HF_ARCHS[c->type]));
-    cJSON_AddStringToObject(o, "model_type", HF_TYPES[c->type]);
-    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(o, "hidden_size", c->hidden_size);
-    cJSON_AddNumberToObject(o, "intermediate_size", c->intermediate_size);
-    cJSON_AddNumberToObject(o, "num_hidden_layers", c->num_hidden_layers);
-    cJSON_AddNumberToObject(o, "num_attention_heads", c->num_attention_heads);
-    cJSON_AddNumberToObject(o, "num_key_value_heads", c->num_key_value_heads);
-    cJSON_AddNumberToObject(o, "head_dim", m->head_dim);
-    cJSON_AddStringToObject(o, "hidden_act", "silu");
-    cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
-    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_norm_eps);
-    cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
-    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
-    cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias);
-    cJSON_AddBoolToObject(o, "use_sliding_window", 0);
-    cJSON_AddNumberToObject(o, "attention_dropout", 0);
-    cJSON_AddNumberToObject(o, "initializer_range", c->init_std);
-    cJSON_AddStringToObject(o, "torch_dtype", "float32");
-    cJSON_AddBoolToObject(o, "use_cache", 1);
-    if (m->moe) {
-        cJSON_AddNumberToObject(o, "num_experts", c->num_experts);
-        cJSON_AddNumberToObject(o, "num_experts_per_tok", c->num_experts_per_tok);
-        cJSON_AddNumberToObject(o, "moe_intermediate_size", c->moe_intermediate_size);
-        cJSON_AddNumberToObject(o, "shared_expert_intermediate_size", c->shared_expert_intermediate_size);
-        cJSON_AddBoolToObject(o, "norm_topk_prob", c->norm_topk_prob);
-        cJSON_AddNumberToObject(o, "router_aux_loss_coef", c->router_aux_loss_coef);
-        cJSON_AddNumberToObject(o, "decoder_sparse_step", 1);
-        cJSON_AddItemToObject(o, "mlp_only_layers", cJSON_CreateArray());
-        cJSON_AddBoolToObject(o, "output_router_logits", 0);
-    }
-    // Keys Hugging Face derives from model_type; kept so the exact architecture round-trips.
-    cJSON_AddBoolToObject(o, "rlvr_qk_norm", c->qk_norm);
-    cJSON_AddNumberToObject(o, "rlvr_init_seed", (double)c->init_seed);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-// Number (or bool) at key; def when absent unless required. Sets *bad (and e) on a missing or malformed value.
-static double num(const cJSON *o, const char *key, double def, int required, int *bad, Err *e) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsNull(v)) v = NULL;  // config.json writes null for "not set"
-    if (*bad) return def;
-    if (!v && required) *bad = 1, err_set(e, "hf_config: missing key \"%s\"", key);
-    if (!v) return def;
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) return v->valuedouble;
-    *bad = 1;
-    err_set(e, "hf_config: \"%s\" must be a non-negative number or a boolean", key);
-    return def;
-}
-
-int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
-    cJSON *o = cJSON_Parse(json);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return err_set(e, "hf_config: not a JSON object");
-    }
-    memset(cfg, 0, sizeof *cfg);
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "model_type");
-    int t = -1, bad = 0;
-    for (int i = 0; i < 4 && cJSON_IsString(type); i++)
-        if (!strcmp(type->valuestring, HF_TYPES[i])) t = i;
-    if (t < 0) {
-        cJSON_Delete(o);
-        return err_set(e, "hf_config: \"model_type\" must be one of qwen2, qwen3, qwen2_moe, qwen3_moe");
-    }
-    cfg->type = (ModelType)t;
-    int moe = t == MODEL_QWEN2_MOE || t == MODEL_QWEN3_MOE, qwen2 = t == MODEL_QWEN2 || t == MODEL_QWEN2_MOE;
-    cfg->vocab_size = (int)num(o, "vocab_size", 0, 1, &bad, e);
-    cfg->hidden_size = (int)num(o, "hidden_size", 0, 1, &bad, e);
-    cfg->intermediate_size = (int)num(o, "intermediate_size", 0, 1, &bad, e);
-    cfg->num_hidden_layers = (int)num(o, "num_hidden_layers", 0, 1, &bad, e);
-    cfg->num_attention_heads = (int)num(o, "num_attention_heads", 0, 1, &bad, e);
-    cfg->num_key_value_heads = (int)num(o, "num_key_value_heads", cfg->num_attention_heads, 0, &bad, e);
-    cfg->head_dim = (int)num(o, "head_dim", 0, 0, &bad, e);
-    cfg->rope_theta = num(o, "rope_theta", 10000, 0, &bad, e);
-    cfg->rms_norm_eps = num(o, "rms_norm_eps", 1e-6, 0, &bad, e);
-    cfg->tie_word_embeddings = num(o, "tie_word_embeddings", 0, 0, &bad, e) != 0;
-    cfg->attention_bias = num(o, "attention_bias", qwen2, 0, &bad, e) != 0;  // Qwen2 families: q/k/v biases
-    cfg->qk_norm = num(o, "rlvr_qk_norm", !qwen2, 0, &bad, e) != 0;          // Qwen3 families: q/k norms
-    cfg->max_position_embeddings = (int)num(o, "max_position_embeddings", 32768, 0, &bad, e);
-    if (moe) {
-        cfg->num_experts = (int)num(o, "num_experts", 0, 1, &bad, e);
-        cfg->num_experts_per_tok = (int)num(o, "num_experts_per_tok", 0, 1, &bad, e);
-        cfg->moe_intermediate_size = (int)num(o, "moe_intermediate_size", 0, 1, &bad, e);
-        cfg->shared_expert_intermediate_size = (int)num(o, "shared_expert_intermediate_size", 0, 0, &bad, e);
-    }
-    cfg->norm_topk_prob = num(o, "norm_topk_prob", !qwen2, 0, &bad, e) != 0;
-    cfg->router_aux_loss_coef = num(o, "router_aux_loss_coef", 0.001, 0, &bad, e);
-    cfg->init_std = num(o, "initializer_range", 0.02, 0, &bad, e);
-    cfg->init_seed = (int64_t)num(o, "rlvr_init_seed", 1, 0, &bad, e);
-    cJSON_Delete(o);
-    if (bad) return -1;
-    if (cfg->vocab_size < 2 || cfg->hidden_size < 1 || cfg->num_hidden_layers < 1 || cfg->num_attention_heads < 1 ||
-        cfg->num_key_value_heads < 1)
-        return err_set(e, "hf_config: vocab_size, hidden_size, num_hidden_layers and head counts must be positive");
-    return 0;
-}
-
 // ~2 FLOPs per multiply-add: every weight once per token (only top-k experts), plus QK^T and PV over the context.
 double model_flops_per_token(const Model *m, double mean_context) {
     Dims d = model_dims(m);
-    double per_layer = (double)d.D * (d.QD + 2.0 * d.KD) + (double)d.QD * d.D;
-    if (m->moe)
-        per_layer += (double)d.D * d.E + 3.0 * d.K * d.D * d.Fe + (d.S ? 3.0 * d.D * d.S + d.D : 0);
-    else
-        per_layer += 3.0 * d.D * d.F;
+    double attn = (double)d.D * (d.QD + 2.0 * d.KD) + (double)d.QD * d.D, layers = 0;
+    double moe = (double)d.D * d.E + 3.0 * d.K * d.D * d.Fe + (d.S ? 3.0 * d.D * d.S + d.D : 0);
+    for (int l = 0; l < d.L; l++) layers += attn + (model_layer_is_moe(m, l) ? moe : 3.0 * d.D * d.F);
     double attention = 2.0 * d.QD * mean_context;  // scores and weighted values
-    return 2.0 * (d.L * (per_layer + attention) + (double)d.V * d.D);
+    return 2.0 * (layers + d.L * attention + (double)d.V * d.D);
 }

@@ -25,20 +25,27 @@ typedef struct ModelPrivate ModelPrivate;
 typedef struct {
     ModelConfig cfg;
     int head_dim;
-    bool moe;
+    bool moe;  // has MoE layers (type *_moe); model_layer_is_moe tells which
     float *params;  // all parameters, contiguous
     size_t n_params;
     ModelTensor *tensors;  // table in a fixed order: drives checkpoints, optimizer, all-reduce
     int n_tensors;
+    char *hf_config;  // the config.json this model was read with (kept through checkpoints); NULL: generated
     ModelPrivate *priv;
 } Model;
 
 // Builds the tensor table and allocates zeroed parameters for cfg (validated config).
 int model_create(Model *m, const ModelConfig *cfg, Err *e);
+// The tensor table alone (params NULL, n_params counted): for streaming tensors between files.
+int model_layout(Model *m, const ModelConfig *cfg, Err *e);
 void model_free(Model *m);
 // Seeded random init (Philox, independent of thread count): normal(0, init_std) matrices, ones for norms.
 void model_init_random(Model *m, uint64_t seed);
 const ModelTensor *model_tensor(const Model *m, const char *name);  // NULL if absent
+// Whether layer l has the sparse MoE block (HF Qwen2/3-MoE: (l + 1) % decoder_sparse_step == 0 and l not in
+// mlp_only_layers); the other layers of a MoE model have a dense SwiGLU MLP of intermediate_size.
+bool model_layer_is_moe(const Model *m, int l);
+int model_n_moe_layers(const Model *m);
 // Hugging Face config.json text for this architecture (malloc'd).
 char *model_hf_config_json(const Model *m);
 
@@ -53,7 +60,8 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 
 // Runs n tokens: token i is tokens[i] of slot slots[i] at position pos[i]. Tokens of one slot must be
 // consecutive in position and continue what the cache holds (several at once = prefill). Writes
-// logits [n, vocab_size] and, for MoE with experts != NULL, the chosen experts [n, layers, top_k].
+// logits [n, vocab_size] and, for MoE with experts != NULL, the chosen experts [n, layers, top_k] (-1 in the
+// rows of dense layers).
 int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
                  int32_t *experts, Err *e);
 
@@ -63,7 +71,7 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 // 0, 1, ... (T = seq_offsets[n_seqs] tokens in all). Writes logits [T, vocab_size] (bit-identical to
 // model_decode of the same tokens), experts [T, layers, top_k] when MoE and experts != NULL, and *aux_loss
 // (if non-NULL): the load-balancing loss of this call, unscaled (Hugging Face load_balancing_loss_func over
-// all layers and tokens: E * sum_e f_e * P_e; 0 for dense models). With acts != NULL the activations needed by
+// all MoE layers and tokens: E * sum_e f_e * P_e; 0 for dense models). With acts != NULL the activations needed by
 // model_backward are kept in *acts (free with model_acts_free); with acts == NULL nothing is kept.
 // Chosen experts are listed per token and layer in top-k order (largest router probability first, ties to the
 // lower index), in model_decode too.
@@ -80,7 +88,12 @@ void model_acts_free(ModelActs *a);
 // the backward costs twice that.
 double model_flops_per_token(const Model *m, double mean_context);
 
-// Model config from Hugging Face config.json text (the keys model_hf_config_json writes; unknown keys ignored).
+// Model config from Hugging Face config.json text (model_hf.c): absent keys take transformers' defaults for the
+// model_type; unknown keys are ignored; rlvr's own rlvr_* keys are honoured.
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e);
+// The same, for a config.json that must mean to this model exactly what it means to transformers (import and
+// export): one of the four architectures, the default rotary embedding, no sliding window or quantization, the
+// family's biases and q/k norms, sizes within the [model] key ranges. Errors name the key or value.
+int model_hf_config_check(const char *json, ModelConfig *cfg, Err *e);
 
 #endif

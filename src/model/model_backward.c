@@ -118,10 +118,11 @@ static void moe_back(const Model *m, const LayerOffsets *o, const Dims *d, const
             dp[(size_t)t * d->E + a->top_e[t * d->K + k]] +=
                 (float)(m->cfg.norm_topk_prob ? (dw[k] - wdw) / chosen : dw[k]);
     }
-    // Aux loss E * sum_e f_e * mean(p_e) (HF load_balancing_loss_func): d/dp_te = E f_e / (L T).
+    // Aux loss E * sum_e f_e * mean(p_e) (HF load_balancing_loss_func): d/dp_te = E f_e / (L_moe T).
+    double moe_rows = (double)model_n_moe_layers(m) * T;
     for (int t = 0; t < T; t++)
         for (int e = 0; e < d->E; e++)
-            dp[(size_t)t * d->E + e] += (float)(aux_weight * d->E * A->expert_frac[e] / ((double)d->L * T));
+            dp[(size_t)t * d->E + e] += (float)(aux_weight * d->E * A->expert_frac[e] / moe_rows);
     // Softmax backward: dz = p (dp - sum p dp).
     float *dz = zeros((size_t)T * d->E);
     for (int t = 0; t < T; t++) {
@@ -185,7 +186,7 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     int T = A->T;
     // MLP / MoE: x_out = h2 + mlp(norm2(h2)).
     float *da2 = zeros((size_t)T * d.D);
-    if (m->moe)
+    if (model_layer_is_moe(m, l))
         moe_back(m, o, &d, A, a, dx, aux_weight, grads, da2);
     else
         swiglu_back(a->a2, P + o->gate, P + o->up, P + o->down, a->g, a->u, a->act, dx, grads + o->gate, grads + o->up,

@@ -90,7 +90,7 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
     float *x = xmalloc((size_t)n * d.D * sizeof(float)), *normed = xmalloc((size_t)n * d.D * sizeof(float));
     float *inv = xmalloc((size_t)n * sizeof(float));
     LayerActs a;
-    layer_acts_alloc(&a, &d, n);
+    layer_acts_alloc(&a, &d, n, model_layer_kinds(m));
     embed(m, tokens, n, x);
     size_t layer_size = (size_t)c->n_slots * c->max_len * d.KD;
     for (int l = 0; l < d.L; l++)
@@ -111,9 +111,10 @@ void model_acts_free(ModelActs *a) {
     free(a);
 }
 
-// HF load_balancing_loss_func over all layers' rows: E * sum_e (count_e / R) * (sum of probs_e / R), R = L*T.
-static double aux_loss_value(const Dims *d, int T, const double *psum, const double *cnt, double *frac) {
-    double rows = (double)d->L * T, aux = 0;
+// HF load_balancing_loss_func over the MoE layers' rows: E * sum_e (count_e / R) * (sum of probs_e / R),
+// R = (MoE layers) * T.
+static double aux_loss_value(const Dims *d, int n_moe, int T, const double *psum, const double *cnt, double *frac) {
+    double rows = (double)n_moe * T, aux = 0;
     for (int e = 0; e < d->E; e++) {
         frac[e] = cnt[e] / rows;
         aux += frac[e] * (psum[e] / rows);
@@ -153,7 +154,8 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
     int n_records = acts ? d.L : 1;
     a->layers = xcalloc((size_t)n_records, sizeof *a->layers);
     a->n_layers = n_records;
-    for (int l = 0; l < n_records; l++) layer_acts_alloc(&a->layers[l], &d, T);
+    for (int l = 0; l < n_records; l++)
+        layer_acts_alloc(&a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
     a->x_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
     a->a_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
     a->inv_final = xcalloc((size_t)T + 1, sizeof(float));
@@ -169,7 +171,7 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
         }
         head(m, a->x_final, a->a_final, a->inv_final, logits, T);
         if (d.E) {
-            double aux = aux_loss_value(&d, T, psum, cnt, a->expert_frac);
+            double aux = aux_loss_value(&d, model_n_moe_layers(m), T, psum, cnt, a->expert_frac);
             if (aux_loss) *aux_loss = aux;
         }
     }

@@ -15,6 +15,7 @@ typedef struct {
 
 struct ModelPrivate {
     LayerOffsets *layers;
+    bool *layer_moe;  // [L] sparse MoE block (else dense MLP)
     size_t embed, final_norm, lm_head;  // lm_head == embed when tied
 };
 
@@ -48,7 +49,11 @@ struct ModelActs {
     double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
 };
 
-void layer_acts_alloc(LayerActs *a, const Dims *d, int T);
+// kinds: LAYER_DENSE and/or LAYER_MOE, the MLP kinds the record will serve.
+enum { LAYER_DENSE = 1, LAYER_MOE = 2 };
+void layer_acts_alloc(LayerActs *a, const Dims *d, int T, int kinds);
+int layer_kind(const Model *m, int l);                                 // LAYER_DENSE or LAYER_MOE
+int model_layer_kinds(const Model *m);                                 // the kinds present
 void layer_acts_free(LayerActs *a);
 
 // One decoder layer over T tokens (token t at position pos[t]; its sequence's keys/values live in kbuf/vbuf rows

@@ -212,7 +212,7 @@ void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *
     for (size_t i = 0; i < (size_t)T * d.D; i++) x[i] += y[i];
     memcpy(a->h2, x, (size_t)T * d.D * sizeof(float));
     rms_norm_rows(x, P + o->ln2, a->a2, a->inv2, T, d.D, eps);
-    if (m->moe) {
+    if (model_layer_is_moe(m, l)) {
         moe(m, o, &d, a->a2, a, T, y);
         for (int t = 0; t < T; t++)
             for (int k = 0; k < d.K; k++) {
@@ -224,6 +224,8 @@ void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *
             for (int e = 0; e < d.E; e++) psum[e] += a->probs[(size_t)t * d.E + e];
     } else {
         swiglu(a->a2, P + o->gate, P + o->up, P + o->down, T, d.D, d.F, a->g, a->u, a->act, y);
+        for (int t = 0; t < T && experts; t++)
+            for (int k = 0; k < d.K; k++) experts[(size_t)t * experts_stride + k] = -1;
     }
     for (size_t i = 0; i < (size_t)T * d.D; i++) x[i] += y[i];
     free(y);
@@ -231,7 +233,15 @@ void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *
 
 static float *alloc_f(size_t n) { return n ? xcalloc(n, sizeof(float)) : NULL; }
 
-void layer_acts_alloc(LayerActs *a, const Dims *d, int T) {
+int layer_kind(const Model *m, int l) { return model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE; }
+
+int model_layer_kinds(const Model *m) {
+    int kinds = 0;
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) kinds |= layer_kind(m, l);
+    return kinds;
+}
+
+void layer_acts_alloc(LayerActs *a, const Dims *d, int T, int kinds) {
     memset(a, 0, sizeof *a);
     size_t t = (size_t)T;
     a->x_in = alloc_f(t * d->D), a->inv1 = alloc_f(t), a->a1 = alloc_f(t * d->D);
@@ -240,10 +250,8 @@ void layer_acts_alloc(LayerActs *a, const Dims *d, int T) {
     a->kr = alloc_f(t * d->KD);
     a->lse = xcalloc(t * d->Hq + 1, sizeof(double));
     a->att = alloc_f(t * d->QD), a->h2 = alloc_f(t * d->D), a->inv2 = alloc_f(t), a->a2 = alloc_f(t * d->D);
-    if (!d->E) {
-        a->g = alloc_f(t * d->F), a->u = alloc_f(t * d->F), a->act = alloc_f(t * d->F);
-        return;
-    }
+    if (kinds & LAYER_DENSE) a->g = alloc_f(t * d->F), a->u = alloc_f(t * d->F), a->act = alloc_f(t * d->F);
+    if (!(kinds & LAYER_MOE)) return;
     a->probs = alloc_f(t * d->E);
     a->top_e = xcalloc(t * d->K + 1, sizeof(int32_t));
     a->top_w = alloc_f(t * d->K);

@@ -1,0 +1,88 @@
+# Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
+# export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
+# goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
+# checks: 41
+HF="$ROOT/tests/fixtures/hf"
+H="$TMP/hf"
+mkdir -p "$H"
+for fx in qwen2_f32 qwen2_bf16_tied qwen3_f32_head_dim qwen3_bf16_tied qwen2_moe_f32_sharded qwen2_moe_bf16 \
+          qwen3_moe_f32_sparse qwen3_moe_bf16; do
+    expect_ok "hf: import $fx" "$RLVR" import --hf "$HF/$fx" --out "$H/$fx.h5"
+done
+expect_ok "hf: ckpt info of an imported checkpoint shows kind init and the [model] of config.json" bash -c \
+    "'$RLVR' ckpt info '$H/qwen3_moe_f32_sparse.h5' | grep -q '^kind init' &&
+     '$RLVR' ckpt info '$H/qwen3_moe_f32_sparse.h5' | grep -qx 'decoder_sparse_step = 2'"
+expect_ok "hf: export sharded f32" "$RLVR" export "$H/qwen2_moe_f32_sharded.h5" --out "$H/x1" --dtype f32 \
+    --shard-size 8KB
+expect_ok "hf: the export has per-expert names, a shard index and no fused names" bash -c \
+    "jq -e '.weight_map | has(\"model.layers.1.mlp.experts.3.down_proj.weight\") and
+            (keys | map(select(endswith(\"experts.down_proj\") or test(\"weight[0-9]\"))) | length == 0)' \
+     '$H/x1/model.safetensors.index.json' >/dev/null"
+expect_ok "hf: import the export" "$RLVR" import --hf "$H/x1" --out "$H/x1.h5"
+expect_ok "hf: import -> export -> import leaves /model bit-identical" \
+    h5diff "$H/qwen2_moe_f32_sharded.h5" "$H/x1.h5" /model /model
+expect_ok "hf: export again" "$RLVR" export "$H/x1.h5" --out "$H/x2" --dtype f32 --shard-size 8KB
+expect_same "hf: export is reproducible (shard 1)" "$H/x1/model-00001-of-00005.safetensors" \
+    "$H/x2/model-00001-of-00005.safetensors"
+expect_same "hf: export is reproducible (index)" "$H/x1/model.safetensors.index.json" "$H/x2/model.safetensors.index.json"
+
+# A model made here, through training and back (no Python needed).
+CFG="$ROOT/configs/tiny-train.ini"
+sparse=(--set model.decoder_sparse_step=2)
+expect_ok "hf: init a Qwen3-MoE with a dense layer 0" "$RLVR" init --config "$CFG" "${sparse[@]}" --out "$H/init.h5"
+expect_ok "hf: export it as f32" "$RLVR" export "$H/init.h5" --out "$H/init-hf" --dtype f32
+expect_ok "hf: import it back" "$RLVR" import --hf "$H/init-hf" --out "$H/init-back.h5"
+expect_ok "hf: init -> export -> import leaves /model bit-identical" h5diff "$H/init.h5" "$H/init-back.h5" /model /model
+rm -rf "$H/tok-hf" && cp -r "$H/init-hf" "$H/tok-hf" && cp "$ROOT/tests/fixtures/bpe/tokenizer.json" "$H/tok-hf/" &&
+    echo '{"model_max_length": 64}' > "$H/tok-hf/tokenizer_config.json"
+expect_ok "hf: a directory with tokenizer.json imports with [tokenizer] type = bpe and its path" bash -c \
+    "'$RLVR' import --hf '$H/tok-hf' --out '$H/tok.h5' >/dev/null &&
+     '$RLVR' ckpt info '$H/tok.h5' | grep -qx 'path = $(realpath "$H/tok-hf")/tokenizer.json'"
+expect_ok "hf: export copies the tokenizer files" "$RLVR" export "$H/tok.h5" --out "$H/tok-out"
+expect_same "hf: tokenizer.json copied" "$H/tok-hf/tokenizer.json" "$H/tok-out/tokenizer.json"
+expect_same "hf: tokenizer_config.json copied" "$H/tok-hf/tokenizer_config.json" "$H/tok-out/tokenizer_config.json"
+rm "$H/tok-hf/tokenizer.json"
+expect_error "hf: export with the tokenizer.json gone" "tok-hf/tokenizer.json: cannot open" \
+    "$RLVR" export "$H/tok.h5" --out "$H/tok-out2"
+expect_ok "hf: a failed export leaves no directory behind" test ! -e "$H/tok-out2"
+expect_ok "hf: train one step from the imported checkpoint" "$RLVR" train --config "$CFG" "${sparse[@]}" \
+    --set train.steps=1 --set eval.every=0 --run-dir "$H/run" --init "$H/init-back.h5"
+expect_ok "hf: export the trained checkpoint (bf16)" "$RLVR" export "$H/run/ckpt/step-000001.h5" --out "$H/trained"
+expect_ok "hf: the trained export is bf16 and keeps config.json" bash -c \
+    "jq -e '.torch_dtype == \"bfloat16\"' '$H/trained/config.json' >/dev/null &&
+     diff <(jq 'del(.torch_dtype)' '$H/init-hf/config.json') <(jq 'del(.torch_dtype)' '$H/trained/config.json')"
+expect_error "hf: a config whose layers differ from the checkpoint's is refused" \
+    "layer 0 has a dense MLP, expected a MoE block" \
+    "$RLVR" train --config "$CFG" --set train.steps=1 --run-dir "$H/run2" --init "$H/init-back.h5"
+
+# Bad inputs: one line naming what is wrong.
+bad() {  # bad NAME JQ-FILTER: a copy of qwen2_f32 with config.json edited
+    rm -rf "$H/$1" && cp -r "$HF/${3:-qwen2_f32}" "$H/$1" && jq "$2" "$HF/${3:-qwen2_f32}/config.json" > "$H/$1/config.json"
+}
+bad llama '.architectures = ["LlamaForCausalLM"] | .model_type = "llama"'
+expect_error "hf: unsupported architecture" "architecture 'LlamaForCausalLM' is not supported" \
+    "$RLVR" import --hf "$H/llama" --out "$H/bad.h5"
+bad yarn '.rope_scaling = {"rope_type": "yarn", "factor": 4.0}'
+expect_error "hf: unsupported rope_scaling" "rope_scaling type 'yarn' is not supported" \
+    "$RLVR" import --hf "$H/yarn" --out "$H/bad.h5"
+bad dense0 '.decoder_sparse_step = 1' qwen3_moe_f32_sparse
+expect_error "hf: a tensor the config needs is missing" "tensor 'model.layers.0.mlp.gate.weight' is missing" \
+    "$RLVR" import --hf "$H/dense0" --out "$H/bad.h5"
+bad shape '.intermediate_size = 20'
+expect_error "hf: wrong shape" "tensor 'model.layers.0.mlp.gate_proj.weight' has shape \[24, 16\], expected \[20, 16\]" \
+    "$RLVR" import --hf "$H/shape" --out "$H/bad.h5"
+bad extra '.num_hidden_layers = 1'
+expect_error "hf: a tensor the config does not have" "unexpected tensor 'model.layers.1\." \
+    "$RLVR" import --hf "$H/extra" --out "$H/bad.h5"
+bad tied '.tie_word_embeddings = true'
+expect_error "hf: tied embeddings but a different lm_head" "lm_head.weight differs from model.embed_tokens.weight" \
+    "$RLVR" import --hf "$H/tied" --out "$H/bad.h5"
+rm -rf "$H/short" && cp -r "$HF/qwen2_moe_f32_sharded" "$H/short" && truncate -s -4 "$H/short/model-00002-of-00006.safetensors"
+expect_error "hf: a truncated shard" "model-00002-of-00006.safetensors: tensor '.*' ends at byte .* past the end of the file" \
+    "$RLVR" import --hf "$H/short" --out "$H/bad.h5"
+mkdir -p "$H/empty" && cp "$HF/qwen2_f32/config.json" "$H/empty/"
+expect_error "hf: no safetensors" "no model.safetensors or model.safetensors.index.json" \
+    "$RLVR" import --hf "$H/empty" --out "$H/bad.h5"
+expect_ok "hf: a failed import leaves no checkpoint" test ! -e "$H/bad.h5" -a ! -e "$H/bad.h5.tmp"
+expect_error "hf: export into a non-empty directory" "is not empty" "$RLVR" export "$H/x1.h5" --out "$H/x1"
+expect_error "hf: export --dtype f16" "expected bf16 or f32" "$RLVR" export "$H/x1.h5" --out "$H/x3" --dtype f16

@@ -1,0 +1,94 @@
+// Hugging Face config.json: transformers' defaults per model type, and model_hf_config_check's one clear error
+// for every architecture, rotary embedding or field the model does not compute as transformers does.
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "model/model.h"
+
+#define DIMS "\"vocab_size\":64,\"hidden_size\":32,\"intermediate_size\":48,\"num_hidden_layers\":4," \
+             "\"num_attention_heads\":4,\"num_key_value_heads\":2"
+#define MOE "\"num_experts\":4,\"num_experts_per_tok\":2,\"moe_intermediate_size\":8"
+
+static void accepts(const char *json, ModelConfig *c) {
+    Err e = {{0}};
+    cr_assert_eq(model_hf_config_check(json, c, &e), 0, "%s: %s", json, e.msg);
+}
+
+static void rejects(const char *json, const char *needle) {
+    ModelConfig c;
+    Err e = {{0}};
+    cr_assert_neq(model_hf_config_check(json, &c, &e), 0, "accepted: %s", json);
+    cr_assert(strstr(e.msg, needle), "'%s' does not name '%s'", e.msg, needle);
+}
+
+Test(hf_config, transformers_defaults_per_type) {
+    ModelConfig c;
+    accepts("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS "}", &c);
+    cr_assert(c.head_dim == 128 && c.qk_norm && !c.attention_bias && c.rope_theta == 10000 && !c.tie_word_embeddings);
+    accepts("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS ",\"head_dim\":null,"
+            "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000.0},\"tie_word_embeddings\":true}",
+            &c);
+    cr_assert(c.head_dim == 0 && c.attention_bias && !c.qk_norm && c.rope_theta == 1e6 && c.tie_word_embeddings);
+    // transformers 5 writes num_local_experts; Qwen2-MoE defaults to a 5632-wide shared expert, no renormalisation.
+    accepts("{\"architectures\":[\"Qwen2MoeForCausalLM\"],\"model_type\":\"qwen2_moe\"," DIMS
+            ",\"num_local_experts\":4,\"num_experts_per_tok\":2,\"moe_intermediate_size\":8,\"qkv_bias\":false}", &c);
+    cr_assert(c.num_experts == 4 && c.shared_expert_intermediate_size == 5632 && !c.norm_topk_prob &&
+              !c.attention_bias && c.decoder_sparse_step == 1 && !c.mlp_only_layers[0]);
+    accepts("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"decoder_sparse_step\":2,\"mlp_only_layers\":[3,1],\"norm_topk_prob\":true,\"rope_scaling\":null,"
+            "\"use_sliding_window\":false,\"sliding_window\":null,\"layer_types\":[\"full_attention\"],"
+            "\"dtype\":\"bfloat16\",\"hidden_act\":\"silu\",\"attention_dropout\":0.0}", &c);
+    cr_assert(c.decoder_sparse_step == 2 && !strcmp(c.mlp_only_layers, "3,1") && c.norm_topk_prob);
+}
+
+Test(hf_config, one_error_per_unsupported_thing) {
+    rejects("{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\"," DIMS "}",
+            "architecture 'LlamaForCausalLM' is not supported");
+    rejects("{\"model_type\":\"qwen3\"," DIMS "}", "architectures");
+    rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS "}", "does not match");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
+            ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}}", "rope_scaling type 'yarn'");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
+            ",\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":2.0,\"rope_theta\":10000}}",
+            "rope_parameters type 'linear'");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
+            ",\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1e6,\"partial_rotary_factor\":0.5}}",
+            "rope_parameters field 'partial_rotary_factor'");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
+            ",\"rope_theta\":5,\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":6}}", "disagree");
+    rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS ",\"use_sliding_window\":true}",
+            "use_sliding_window");
+    rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS
+            ",\"layer_types\":[\"full_attention\",\"sliding_attention\"]}", "layer_types entry 'sliding_attention'");
+    rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS ",\"hidden_act\":\"gelu\"}",
+            "hidden_act 'gelu'");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
+            ",\"quantization_config\":{\"quant_method\":\"fp8\"}}", "quantization_config");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS ",\"attention_bias\":true}",
+            "attention_bias = true");
+    rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS ",\"attention_bias\":false}",
+            "always has q/k/v biases");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS ",\"rlvr_qk_norm\":false}",
+            "rlvr_qk_norm");
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"shared_expert_intermediate_size\":16}", "qwen3_moe has no shared expert");
+    rejects("{\"architectures\":[\"Qwen2MoeForCausalLM\"],\"model_type\":\"qwen2_moe\"," DIMS "," MOE
+            ",\"shared_expert_intermediate_size\":0}", "shared_expert_intermediate_size must be >= 1");
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"mlp_only_layers\":[4]}", "mlp_only_layers");
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"decoder_sparse_step\":0}", "decoder_sparse_step");
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS
+            ",\"num_experts\":4,\"num_experts_per_tok\":5,\"moe_intermediate_size\":8}", "num_experts_per_tok");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS ",\"head_dim\":7}",
+            "head_dim 7");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\",\"vocab_size\":1e12,"
+            "\"hidden_size\":32,\"intermediate_size\":48,\"num_hidden_layers\":4,\"num_attention_heads\":4,\"num_key_value_heads\":4}",
+            "vocab_size");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\",\"vocab_size\":8388608,"
+            "\"hidden_size\":32,\"intermediate_size\":48,\"num_hidden_layers\":4,\"num_attention_heads\":4,\"num_key_value_heads\":4}",
+            "\"vocab_size\" = 8388608 is larger than rlvr supports");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\",\"hidden_size\":32}",
+            "missing key \"vocab_size\"");
+    rejects("[1]", "not a JSON object");
+}
