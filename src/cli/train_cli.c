@@ -21,6 +21,7 @@ int train_cli_main(TrainKind kind, const char *usage, int argc, char **argv) {
         if ((v = cli_value("--run-dir", argc, argv, &i, &e))) a.run_dir = v;
         else if ((v = cli_value("--init", argc, argv, &i, &e))) a.init_ckpt = v;
         else if (!strcmp(argv[i], "--resume")) a.resume = true;
+        else if (!strcmp(argv[i], "--resume=auto")) a.resume_auto = true;
         else if ((v = cli_value("--stop-after", argc, argv, &i, &e))) {
             if (cli_parse_int("--stop-after", v, 1, (long long)1 << 40, &n, &e))
                 return fprintf(stderr, "rlvr %s: %s\n", name, e.msg), 2;
@@ -29,12 +30,14 @@ int train_cli_main(TrainKind kind, const char *usage, int argc, char **argv) {
         else return fprintf(stderr, "rlvr %s: unknown option '%s'\n%s", name, argv[i], usage), 2;
     }
     if (!a.run_dir) return fprintf(stderr, "rlvr %s: --run-dir D is required\n%s", name, usage), 2;
-    if (!ca.config && !a.resume) return fprintf(stderr, "rlvr %s: --config F is required\n%s", name, usage), 2;
+    if (!ca.config && !a.resume && !a.resume_auto) return fprintf(stderr, "rlvr %s: --config F is required\n%s", name, usage), 2;
     if (a.resume && a.init_ckpt) return fprintf(stderr, "rlvr %s: --init and --resume exclude each other\n", name), 2;
     a.config_path = ca.config;
     a.sets = ca.sets;
     a.n_sets = ca.n_sets;
-    if (trainer_run(kind, &a, &e)) {
+    int rc = trainer_run(kind, &a, &e);
+    if (rc == TRAINER_STOPPED) return RLVR_EXIT_STOPPED;  // checkpointed on a signal: resume later
+    if (rc) {
         if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);  // every rank holds the same message
         return 1;
     }
