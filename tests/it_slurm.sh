@@ -81,15 +81,18 @@ else
     # finds step J.0's PMIx socket still taken).
     sl_release() {
         sl_wait "$1" PENDING 60 || return 1
-        for _ in $(seq 1 300); do
-            [ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ] && ! pgrep -f "^slurmstepd: \\[$1\\." >/dev/null && break
+        for _ in $(seq 1 300); do  # no slurmstepd left, not even an unreaped one
+            [ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ] && ! pgrep -x slurmstepd >/dev/null && break
             sleep 0.2
         done
         scontrol update jobid="$1" StartTime=now
     }
     sl_sbatch() { env "$@" sbatch --parsable --ntasks=2 "$ROOT/launch/slurm.sbatch"; }
     sl_exit() { scontrol show job "$1" 2>/dev/null | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2; }
-    sl_out() { tail -n 15 "$SL/submit/rlvr-$1.out" 2>/dev/null; }
+    sl_out() {
+        tail -n 15 "$SL/submit/rlvr-$1.out" 2>/dev/null
+        grep -h "JobId=$1[ .]\|job $1\b\|\[$1\." "$SL/cluster/slurmctld.log" "$SL/cluster/slurmd.log" 2>/dev/null | tail -n 15
+    }
     mkdir -p "$SL/submit"
     sl_cwd=$PWD
     cd "$SL/submit" || exit 1
