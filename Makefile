@@ -52,7 +52,7 @@ help:
 	@echo "make clean      remove build outputs"
 
 setup:
-	@bash launch/setup.sh
+	@bash launch/setup.sh $(SETUP_FLAGS)
 
 # V=1 shows the full compiler lines.
 Q := $(if $(filter 1,$(V)),,@)
@@ -100,6 +100,7 @@ layers: $(BUILD)/rlvr
 integration: $(BUILD)/rlvr
 	bash tests/integration.sh $(BUILD)/rlvr
 
+test: SETUP_FLAGS = --test
 test: setup
 	@$(MAKE) --no-print-directory all $(BUILD)/unit
 	@$(MAKE) --no-print-directory layers

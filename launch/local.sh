@@ -2,6 +2,7 @@
 # Runs rlvr on one machine with mpirun: one rank per share of the cores, OpenMP threads filling the rest.
 #   launch/local.sh CONFIG [--np N] [--cmd train|sft] [--run-dir D] [other rlvr options, e.g. --set k=v ...]
 # Environment: RLVR (binary, default build/rlvr), DRY_RUN=1 prints the command instead of running it.
+# The same command continues a stopped run (rlvr --resume=auto); --resume among the options insists on a checkpoint.
 set -euo pipefail
 
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -32,8 +33,11 @@ if [ "$np" -gt "$cores" ]; then bind=(--oversubscribe --bind-to none); else bind
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1
 
-resume=()
-compgen -G "$run_dir/ckpt/step-*.h5" >/dev/null && resume=(--resume)
+# rlvr decides: --resume=auto continues from the run dir's newest checkpoint when there is one (--init then
+# applies only to a fresh start), so the same command starts a run and continues a stopped one.
+resume=(--resume=auto)
+for a in "${rest[@]}"; do case "$a" in --resume|--resume=*) resume=() ;; esac; done
+case "$cmd" in sft|train) ;; *) resume=() ;; esac
 command=(mpirun -np "$np" "${bind[@]}" -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS
          "$rlvr" "$cmd" --config "$config" --run-dir "$run_dir" "${resume[@]}" "${rest[@]}")
 if [ "${DRY_RUN:-0}" = 1 ]; then printf '%q ' "${command[@]}"; echo; exit 0; fi

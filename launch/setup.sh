@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages rlvr needs (DESIGN.md "Dependencies"). Idempotent.
 # As non-root it prints the exact apt-get line and exits non-zero instead of installing.
+# --test (make test) also installs what only the tests use: Slurm and munge, for tests/it_slurm.sh, which starts
+# its own one-node cluster; without them (non-root) those tests skip, so they are never required.
 set -euo pipefail
 
 packages=(
@@ -16,10 +18,20 @@ packages=(
   clang libclang-rt-dev                 # libFuzzer targets (make fuzz)
 )
 
+test_packages=(slurm-wlm munge)          # tests/it_slurm.sh (a real one-node Slurm cluster)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
+if [ "${1:-}" = --test ]; then
+  for p in "${test_packages[@]}"; do
+    installed "$p" && continue
+    if [ "$(id -u)" -eq 0 ]; then missing+=("$p")
+    else echo "setup: $p is not installed: the Slurm tests will skip (as root: apt-get install $p)" >&2; fi
+  done
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"

@@ -1,18 +1,18 @@
-# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the requeue/resume path, local.sh, plot.sh.
+# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, plot.sh.
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
-got=$(DRY_RUN=1 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>&1)
-want="srun --nodes=2 --ntasks-per-node=4 --gpus-per-task=1 --cpus-per-task=8 --cpu-bind=cores --kill-on-bad-exit=1 rlvr train --config $TMP/slurm.ini --run-dir $TMP/slurm-run "
+sl_env=(DRY_RUN=1 NODES=2 TASKS_PER_NODE=4 GPUS_PER_TASK=1 CPUS_PER_TASK=8 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr)
+got=$(env "${sl_env[@]}" bash "$ROOT/launch/slurm.sbatch" 2>&1)
+want="srun --mpi=pmix --kill-on-bad-exit=1 --nodes=2 --ntasks=8 --cpus-per-task=8 --gpus-per-task=1 rlvr train --config $TMP/slurm.ini --run-dir $TMP/slurm-run --resume=auto "
 if [ "$got" = "$want" ]; then pass "slurm dry run: srun, 2 nodes x 4 ranks"; else fail "slurm dry run: srun, 2 nodes x 4 ranks" "got:  $got"$'\n'"want: $want"; fi
-got=$(DRY_RUN=1 LAUNCHER=mpirun CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>&1)
+got=$(env "${sl_env[@]}" LAUNCHER=mpirun bash "$ROOT/launch/slurm.sbatch" 2>&1)
 case "$got" in "mpirun -np 8 --map-by ppr:4:node:PE=8 "*) pass "slurm dry run: mpirun, 8 ranks" ;; *) fail "slurm dry run: mpirun, 8 ranks" "$got" ;; esac
-mkdir -p "$TMP/slurm-run/ckpt" && touch "$TMP/slurm-run/ckpt/step-000004.h5"
-got=$(DRY_RUN=1 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>/dev/null)
-case "$got" in *"--run-dir $TMP/slurm-run --resume "*) pass "slurm requeue resumes from the run dir's checkpoint" ;; *) fail "slurm requeue resumes" "$got" ;; esac
+got=$(env "${sl_env[@]}" EXTRA=--resume bash "$ROOT/launch/slurm.sbatch" 2>/dev/null)
+case "$got" in *"--run-dir $TMP/slurm-run --resume ") pass "slurm: rlvr decides the restart (--resume=auto); EXTRA=--resume replaces it" ;; *) fail "slurm: EXTRA=--resume replaces --resume=auto" "$got" ;; esac
 expect_error "slurm: bad launcher" "LAUNCHER 'ssh': expected srun or mpirun" \
     env DRY_RUN=1 LAUNCHER=ssh CONFIG="$TMP/slurm.ini" bash "$ROOT/launch/slurm.sbatch"
 got=$(DRY_RUN=1 RLVR=rlvr bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np 3 --run-dir "$TMP/local" --set train.steps=2)
-case "$got" in "mpirun -np 3 "*"rlvr train --config $TMP/slurm.ini --run-dir $TMP/local --set train.steps=2 ") pass "local.sh dry run" ;; *) fail "local.sh dry run" "$got" ;; esac
+case "$got" in "mpirun -np 3 "*"rlvr train --config $TMP/slurm.ini --run-dir $TMP/local --resume=auto --set train.steps=2 ") pass "local.sh dry run" ;; *) fail "local.sh dry run" "$got" ;; esac
 expect_error "local.sh: bad --np" "--np 'x': expected a positive integer" bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np x
 mkdir -p "$TMP/runA" "$TMP/runB"
 for s in 1 2 3; do

@@ -325,3 +325,36 @@ Test(cli, group_help_and_missing_name, .init = redirect_both) {
     fflush(stderr);
     cr_expect_stderr_eq_str(want, "no name: the help on stderr");
 }
+
+typedef struct {
+    const char *resume, *out;
+} OptArgs;
+
+static const CliOpt OPT_OPTS[] = {
+    CLI_OPT_OPTIONAL("--resume", "auto", OptArgs, resume, 0, "continue; =auto: only when possible"),
+    CLI_OPT_STRING("--out", "F", OptArgs, out, 0, "output"),
+};
+static const CliSpec OPT = CLI_SPEC("rlvr opt", NULL, OPT_OPTS, NULL);
+
+// An optional value is only ever written --name=V: a bare --name never takes the next word.
+Test(cli, optional_value_bare_or_inline_never_the_next_word) {
+    Err e = {{0}};
+    OptArgs a = {0};
+    cr_assert_eq(PARSE(&OPT, &a, &e, "--resume", "--out", "x"), 1, "%s", e.msg);
+    cr_expect_str_eq(a.resume, "");
+    cr_expect_str_eq(a.out, "x");
+    OptArgs b = {0};
+    cr_assert_eq(PARSE(&OPT, &b, &e, "--resume=auto"), 1, "%s", e.msg);
+    cr_expect_str_eq(b.resume, "auto");
+    OptArgs c = {0};
+    cr_assert_eq(parse_words(&OPT, &c, &e, (const char *[]){NULL}), 1, "%s", e.msg);
+    cr_expect_null(c.resume);
+    OptArgs d = {0};
+    cr_expect_eq(PARSE(&OPT, &d, &e, "--resume", "auto"), -1, "'auto' alone is an unexpected argument");
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    cli_print_help(f, &OPT);
+    fclose(f);
+    cr_expect(strstr(buf, "usage: rlvr opt [--resume[=auto]] [--out F]"), "%s", buf);
+    cr_expect(strstr(buf, "  --resume[=auto]"), "%s", buf);
+}

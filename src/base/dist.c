@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ static struct {
     ncclComm_t nccl;
 #endif
 } ctx = {.rank = 0, .size = 1, .initialized = 0, .gpu = -1};
+
+// Part of the process-wide context: the stop signal received (0 = none), written only by the handler.
+static volatile sig_atomic_t stop_signal;
 
 #define MPI_CHECK(call)                                                                            \
     do {                                                                                           \
@@ -222,4 +226,32 @@ int dist_root_outcome(int rc, Err *e) {
     dist_bcast(&flag, sizeof flag, 0);
     if (flag) dist_bcast(e->msg, sizeof e->msg, 0);
     return flag ? -1 : 0;
+}
+
+static void on_stop_signal(int sig) {
+    if (!stop_signal) stop_signal = sig;
+}
+
+void dist_install_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;  // a checkpoint write in progress goes on
+    sigemptyset(&sa.sa_mask);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    int sigs[] = {SIGTERM, SIGUSR1};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        sigaction(sigs[i], &sa, NULL);
+        sigaddset(&unblock, sigs[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+}
+
+int dist_stop_signal(void) { return stop_signal; }
+
+int dist_stop_requested(void) {
+    int64_t sig = stop_signal;
+    dist_allreduce_max_i64(&sig, 1);
+    return (int)sig;
 }

@@ -55,4 +55,15 @@ int dist_agree(int rc, Err *e);
 // The outcome (and message) of an action only rank 0 performed, shared with every rank.
 int dist_root_outcome(int rc, Err *e);
 
+// Preemption (`rlvr sft|train`): after dist_install_stop_signals, SIGTERM and SIGUSR1 only record the signal
+// in a process-wide flag (the handler does nothing else, and interrupted system calls restart). Slurm and
+// mpirun signal the ranks at slightly different moments, or only some of them, so the flag becomes a decision
+// only through dist_stop_requested, which every rank calls at the same point.
+void dist_install_stop_signals(void);
+// The first stop signal this process received, 0 if none (local: no communication).
+int dist_stop_signal(void);
+// Collective: the signal received by any rank (the highest number if several), 0 if none; every rank returns
+// the same value.
+int dist_stop_requested(void);
+
 #endif

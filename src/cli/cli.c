@@ -69,6 +69,7 @@ static int store_value(Parse *p, const CliOpt *o, const char *v) {
     case CLI_INT: return store_int(p, o, v);
     case CLI_LIST: return cli_list_add(field(o, p->out), v, p->e) ? err_prefix(p->e, "%s", o->name) : 0;
     case CLI_FLAG:
+    case CLI_OPTIONAL:
     case CLI_POSITIONAL: break;
     }
     return err_set(p->e, "internal: %s takes no value", o->name);
@@ -84,6 +85,10 @@ static int take_option(Parse *p, int argc, char **argv, int *i) {
     if (o->kind == CLI_FLAG) {
         if (eq) return err_set(p->e, "%s takes no value", o->name);
         *(bool *)field(o, p->out) = true;
+        return 0;
+    }
+    if (o->kind == CLI_OPTIONAL) {
+        *(const char **)field(o, p->out) = eq ? eq + 1 : "";
         return 0;
     }
     if (eq) return store_value(p, o, eq + 1);
@@ -208,6 +213,7 @@ static void synopsis_item(const CliOpt *o, char *buf, size_t len) {
     bool req = o->flags & CLI_REQUIRED;
     const char *more = o->kind == CLI_LIST ? " ..." : "";
     if (o->kind == CLI_FLAG || o->kind == CLI_POSITIONAL) snprintf(buf, len, req ? "%s" : "[%s]", o->name);
+    else if (o->kind == CLI_OPTIONAL) snprintf(buf, len, req ? "%s[=%s]" : "[%s[=%s]]", o->name, o->value);
     else snprintf(buf, len, req ? "%s %s%s" : "[%s %s%s]", o->name, o->value, more);
 }
 
@@ -269,6 +275,7 @@ void cli_print_help(FILE *f, const CliSpec *s) {
         if (!visible(o)) continue;
         char form[160];
         if (o->kind == CLI_FLAG || o->kind == CLI_POSITIONAL) snprintf(form, sizeof form, "%s", o->name);
+        else if (o->kind == CLI_OPTIONAL) snprintf(form, sizeof form, "%s[=%s]", o->name, o->value);
         else snprintf(form, sizeof form, "%s %s", o->name, o->value);
         put_row(f, form, o->help, HELP_COLUMN);
     }

@@ -19,6 +19,7 @@ typedef enum {
     CLI_INT,         // --name N, a whole number in [min, max]: sets an int64_t
     CLI_LIST,        // --name V, repeatable: appends to a CliList in order
     CLI_POSITIONAL,  // a bare argument; positionals are filled in table order: sets a const char *
+    CLI_OPTIONAL,    // --name or --name=V (never the next argument): sets a const char *, "" when bare
 } CliKind;
 
 enum { CLI_REQUIRED = 1, CLI_HIDDEN = 2 };  // CliOpt.flags; hidden options (for tests) stay out of help and hints
@@ -57,6 +58,8 @@ typedef struct {
     {name, CLI_INT, value, CLI_FIELD_(type, field, int64_t), lo, hi, flags, help}
 #define CLI_OPT_LIST(name, value, type, field, flags, help) \
     {name, CLI_LIST, value, CLI_FIELD_(type, field, CliList), 0, 0, flags, help}
+#define CLI_OPT_OPTIONAL(name, value, type, field, flags, help) \
+    {name, CLI_OPTIONAL, value, CLI_FIELD_(type, field, const char *), 0, 0, flags, help}
 #define CLI_ARG(name, type, field, flags, help) \
     {name, CLI_POSITIONAL, NULL, CLI_FIELD_(type, field, const char *), 0, 0, flags, help}
 #define CLI_SPEC(prog, about, opts, notes) {prog, about, opts, sizeof opts / sizeof opts[0], notes}

@@ -1,5 +1,6 @@
 // `rlvr dist-selftest`: every dist collective with rank-dependent data, checked against closed forms.
 // Used by the integration tests (mpirun -np 1/2/4); prints one line per check on rank 0.
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,15 @@ int cmd_dist_selftest(int argc, char **argv) {
     covered = end - begin;
     dist_allreduce_sum_i64(&covered, 1);
     check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items", &failures);
+
+    // Stop signals (preemption): none raised -> 0 everywhere; the last rank alone gets SIGUSR1 -> every rank
+    // learns it from dist_stop_requested, while only that rank's local flag is set.
+    dist_install_stop_signals();
+    int none = dist_stop_requested();
+    if (r == n - 1) raise(SIGUSR1);
+    int mine = dist_stop_signal(), agreed = dist_stop_requested();
+    check(none == 0 && agreed == SIGUSR1 && mine == (r == n - 1 ? SIGUSR1 : 0),
+          "stop signal on the last rank only: every rank agrees to stop", &failures);
 
     dist_barrier();
     if (dist_is_root()) printf("dist-selftest: %d ranks, %d failed\n", n, failures);

@@ -1,5 +1,6 @@
 // Command line shared by `rlvr sft` and `rlvr train`.
 #include <stdio.h>
+#include <string.h>
 
 #include "base/dist.h"
 #include "cli/cli.h"
@@ -7,21 +8,21 @@
 
 typedef struct {
     ConfigArgs cfg;
-    const char *run_dir, *init;
-    bool resume;
+    const char *run_dir, *init, *resume;  // resume: NULL (not given), "" or "auto"
     int64_t stop_after;
 } TrainCliArgs;
 
 static const CliOpt OPTS[] = {
     CLI_OPT_STRING("--config", "F", TrainCliArgs, cfg.config, 0,
-                   "configuration file (INI); required unless --resume, which reads D/config.ini"),
+                   "configuration file (INI); required for a fresh start, else D/config.ini serves"),
     CLI_OPT_STRING("--run-dir", "D", TrainCliArgs, run_dir, CLI_REQUIRED,
                    "run directory: config.ini, metrics.jsonl, eval.jsonl, log.txt, ckpt/step-NNNNNN.h5"),
     CLI_OPT_STRING("--init", "CKPT", TrainCliArgs, init, 0,
                    "start from the weights of CKPT (e.g. the last checkpoint of `rlvr sft`); default: random init"),
-    CLI_OPT_FLAG("--resume", TrainCliArgs, resume, 0,
-                 "continue from the highest D/ckpt/step-NNNNNN.h5, on any number of ranks; the config is "
-                 "D/config.ini unless --config is given"),
+    CLI_OPT_OPTIONAL("--resume", "auto", TrainCliArgs, resume, 0,
+                     "continue from the highest D/ckpt/step-NNNNNN.h5, on any number of ranks; =auto: only when D "
+                     "has a checkpoint, else a fresh start (with --init if given), so one command both starts a run "
+                     "and continues it after a preemption"),
     CLI_OPT_LIST("--set", "section.key=value", TrainCliArgs, cfg.sets, 0,
                  "override one key after the file; repeatable, applied in order"),
     CLI_OPT_INT("--stop-after", "N", TrainCliArgs, stop_after, 1, (int64_t)1 << 40, CLI_HIDDEN,
@@ -34,12 +35,18 @@ int train_cli_main(TrainKind kind, const char *about, const char *notes, int arg
     TrainCliArgs a = {0};
     int rc;
     if (!cli_parse(&spec, argc, argv, &a, &rc)) return rc;
+    if (a.resume && *a.resume && strcmp(a.resume, "auto"))
+        return cli_usage_error(&spec, "--resume=%s: expected --resume or --resume=auto", a.resume);
+    bool resume = a.resume && !*a.resume, automatic = a.resume && *a.resume;
     if (!a.cfg.config && !a.resume) return cli_usage_error(&spec, "--config F is required unless --resume");
-    if (a.resume && a.init) return cli_usage_error(&spec, "--init and --resume exclude each other");
-    TrainArgs t = {.config_path = a.cfg.config, .run_dir = a.run_dir, .init_ckpt = a.init, .resume = a.resume,
-                   .sets = a.cfg.sets.items, .n_sets = a.cfg.sets.n, .stop_after = a.stop_after};
+    if (resume && a.init) return cli_usage_error(&spec, "--init and --resume exclude each other (--resume=auto takes both)");
+    TrainArgs t = {.config_path = a.cfg.config, .run_dir = a.run_dir, .init_ckpt = a.init, .resume = resume,
+                   .resume_auto = automatic, .sets = a.cfg.sets.items, .n_sets = a.cfg.sets.n,
+                   .stop_after = a.stop_after};
     Err e = {{0}};
-    if (trainer_run(kind, &t, &e)) {
+    rc = trainer_run(kind, &t, &e);
+    if (rc == TRAINER_STOPPED) return RLVR_EXIT_STOPPED;  // checkpointed on a signal: resume later
+    if (rc) {
         if (dist_is_root()) fprintf(stderr, "rlvr: %s\n", e.msg);  // every rank holds the same message
         return 1;
     }

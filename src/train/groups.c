@@ -1,7 +1,9 @@
 #include "train/groups.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "algo/advantage.h"
 #include "base/dist.h"
@@ -94,8 +96,19 @@ static void select_groups(Groups *gs, const uint8_t *take, int64_t n_cands) {
     free(pos_of);
 }
 
+// Test hooks of the preemption tests (tests/it_slurm.sh): RLVR_TEST_SAMPLE_SLEEP_MS=N lengthens sampling by N ms
+// a step, so that a signal from outside lands mid-run; RLVR_TEST_SIGNAL_AT=K makes the last rank alone raise
+// SIGTERM while it samples step K.
+static void test_hooks(int64_t step) {
+    const char *s = getenv("RLVR_TEST_SIGNAL_AT");
+    if (s && atoll(s) == step && dist_rank() == dist_size() - 1) raise(SIGTERM);
+    long ms = (s = getenv("RLVR_TEST_SAMPLE_SLEEP_MS")) ? atol(s) : 0;
+    if (ms > 0) nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000}, NULL);
+}
+
 int groups_sample(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg, int64_t step,
                   int64_t *data_cursor, Err *e) {
+    test_hooks(step);
     int64_t P = cfg->train.prompts_per_step;
     bool dynamic = cfg->algo.dynamic_sampling;
     int max_b = dynamic ? cfg->algo.max_gen_batches : 1, G = cfg->rollout.n, rc = 0;

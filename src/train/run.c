@@ -9,10 +9,28 @@
 #include "io/run_dir.h"
 #include "task/reward.h"
 
-static int resolve_config(const TrainArgs *a, Config *c, Err *e) {
+// --resume=auto: whether the run directory has a checkpoint to resume from (rank 0 looks, every rank learns).
+static int decide_resume(const TrainArgs *a, bool *resume, Err *e) {
+    *resume = a->resume;
+    if (!a->resume_auto || a->resume) return 0;
+    int found = 0;
+    if (dist_is_root()) {
+        char path[4096];
+        int64_t step;
+        found = checkpoint_latest(a->run_dir, path, sizeof path, &step, e);
+    }
+    TRY(dist_root_outcome(found < 0, e));
+    dist_bcast(&found, sizeof found, 0);
+    *resume = found == 1;
+    return 0;
+}
+
+static int resolve_config(const TrainArgs *a, bool resume, Config *c, Err *e) {
     char path[4096];
     const char *file = a->config_path;
-    if (!file && a->resume) snprintf(path, sizeof path, "%s/config.ini", a->run_dir), file = path;
+    if (!file && resume) snprintf(path, sizeof path, "%s/config.ini", a->run_dir), file = path;
+    if (!file && a->resume_auto)
+        return err_set(e, "--config FILE is required: %s has no checkpoint to resume from", a->run_dir);
     if (!file) return err_set(e, "--config FILE is required");
     return config_resolve(c, file, a->sets, a->n_sets, e);
 }
@@ -38,7 +56,7 @@ static int setup_weights(Run *r, const TrainArgs *a, Err *e) {
     updater_init(&r->up, &r->model, &r->cfg, r->config_text);
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
-    if (a->resume) {
+    if (r->resumed) {
         char path[4096];
         int64_t step;
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
@@ -55,11 +73,12 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     snprintf(r->run_dir, sizeof r->run_dir, "%s", a->run_dir);
-    TRY(resolve_config(a, &r->cfg, e));
+    TRY(decide_resume(a, &r->resumed, e));
+    TRY(resolve_config(a, r->resumed, &r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
     int rc = 0;
     if (dist_is_root()) {
-        rc = run_dir_prepare(r->run_dir, a->resume, e);
+        rc = run_dir_prepare(r->run_dir, r->resumed, e);
         if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
     }
     TRY(dist_root_outcome(rc, e));
@@ -67,7 +86,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     if (!(r->task = task_create(&r->cfg, e))) return -1;
     TRY(reward_check_config(&r->cfg.reward, e));
     TRY(dist_agree(setup_weights(r, a, e), e));
-    if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, a->resume, e));
+    if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     return 0;
 }

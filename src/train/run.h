@@ -23,6 +23,7 @@ typedef struct {
     const char *run_dir;
     const char *init_ckpt;    // --init CKPT (weights only)
     bool resume;
+    bool resume_auto;         // --resume=auto: resume when D has a checkpoint, else start fresh (--init applies)
     const char *const *sets;
     int n_sets;
     int64_t stop_after;       // hidden --stop-after N (tests): end the run after step N, 0 = never
@@ -40,11 +41,12 @@ typedef struct {
     Task *task;
     TrainState st;
     int64_t total_steps;
+    bool resumed;             // started from D's newest checkpoint (--resume, or --resume=auto that found one)
 } Run;
 
 // Resolves the config, prepares the run directory (rank 0), and loads or initialises the weights: the newest
-// checkpoint of the run directory (--resume), --init's weights, or a seeded random init. Every rank returns
-// the same outcome.
+// checkpoint of the run directory (--resume, or --resume=auto when there is one; --init is then ignored),
+// --init's weights, or a seeded random init. Every rank returns the same outcome.
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e);
 void run_close(Run *r);
 

@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/dist.h"
 #include "base/revision.h"
@@ -14,12 +16,14 @@
 
 typedef struct {
     Run run;
-    Metrics mt;  // open on rank 0 only
+    Metrics mt;          // open on rank 0 only
+    int64_t saved_step;  // step of the newest checkpoint in the run directory, -1 = none
 } Trainer;
 
 static int save_checkpoint(Trainer *t, Err *e) {
     char path[4096];
     TRY(run_save_checkpoint(&t->run, path, sizeof path, e));
+    t->saved_step = t->run.st.step;
     if (dist_is_root()) metrics_log(&t->mt, "step %lld: saved %s", (long long)t->run.st.step, path);
     return 0;
 }
@@ -100,14 +104,27 @@ static int one_step(Trainer *t, int64_t step, Err *e) {
     return 0;
 }
 
+// Preemption: a stop signal on any rank ends the run between two steps, with a checkpoint of the last completed
+// step (written now unless it is already on disk). A step in progress when the signal came was completed first.
+static int stop(Trainer *t, int sig, Err *e) {
+    Run *r = &t->run;
+    if (t->saved_step != r->st.step) TRY(save_checkpoint(t, e));
+    if (dist_is_root())
+        metrics_log(&t->mt, "stopped by SIG%s after step %lld of %lld; continue with --resume (or --resume=auto)",
+                    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", (long long)r->st.step, (long long)r->total_steps);
+    return TRAINER_STOPPED;
+}
+
 static bool due(int every, int64_t step, int64_t total) { return step == total || (every > 0 && step % every == 0); }
 
 static int loop(Trainer *t, const TrainArgs *a, Err *e) {
     Run *r = &t->run;
     const Config *c = &r->cfg;
     bool evaluates = c->eval.n_prompts > 0 || c->eval.benchmarks[0];
-    if (r->st.step == 0 && evaluates) TRY(evaluate_all(t, e));  // the starting point, for comparison
+    if (r->st.step == 0 && !r->resumed && evaluates) TRY(evaluate_all(t, e));  // the starting point
     for (int64_t step = r->st.step + 1; step <= r->total_steps; step++) {
+        int sig = dist_stop_requested();  // every rank at the same boundary, so the answer is the same everywhere
+        if (sig) return stop(t, sig, e);
         TRY(one_step(t, step, e));
         bool stop = a->stop_after > 0 && step == a->stop_after;
         if (evaluates && due(c->eval.every, step, r->total_steps)) TRY(evaluate_all(t, e));
@@ -124,22 +141,26 @@ static int loop(Trainer *t, const TrainArgs *a, Err *e) {
 static int start(Trainer *t, TrainKind kind, const TrainArgs *a, Err *e) {
     Run *r = &t->run;
     TRY(run_open(r, kind, a, e));
+    t->saved_step = r->resumed ? r->st.step : -1;
     int rc = 0;
-    if (dist_is_root()) rc = metrics_open(&t->mt, r->run_dir, a->resume ? r->st.step : -1, stderr, e);
+    if (dist_is_root()) rc = metrics_open(&t->mt, r->run_dir, r->resumed ? r->st.step : -1, stderr, e);
     TRY(dist_root_outcome(rc, e));
     if (dist_is_root())
         metrics_log(&t->mt, "%s %s: %s, %zu parameters, %d rank(s), %s reduction, from step %lld of %lld",
                     kind == TRAIN_SFT ? "sft" : "train", r->run_dir, config_enum_name("model", "type", r->cfg.model.type),
                     r->model.n_params, dist_size(), r->cfg.dist.deterministic ? "deterministic" : "fast",
                     (long long)r->st.step, (long long)r->total_steps);
+    if (dist_is_root() && r->resumed && a->init_ckpt)
+        metrics_log(&t->mt, "--init %s ignored: resumed from step %lld", a->init_ckpt, (long long)r->st.step);
     return 0;
 }
 
 int trainer_run(TrainKind kind, const TrainArgs *args, Err *e) {
     Trainer *t = xcalloc(1, sizeof *t);
+    dist_install_stop_signals();  // from here on SIGTERM/SIGUSR1 end the run at a step boundary, checkpointed
     int rc = start(t, kind, args, e);
     if (!rc) rc = loop(t, args, e);
-    if (rc && t->mt.log) fprintf(t->mt.log, "error: %s\n", e->msg);  // why the run stopped, next to its steps
+    if (rc < 0 && t->mt.log) fprintf(t->mt.log, "error: %s\n", e->msg);  // why the run stopped, next to its steps
     metrics_close(&t->mt);
     run_close(&t->run);
     free(t);
