@@ -1,4 +1,5 @@
 # Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the requeue/resume path, local.sh, plot.sh.
+plan 8
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
 got=$(DRY_RUN=1 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr bash "$ROOT/launch/slurm.sbatch" 2>&1)

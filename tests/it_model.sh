@@ -1,4 +1,5 @@
 # Model: init writes a readable checkpoint; score gives the same output on 1 and 2 ranks; bad inputs fail clearly.
+plan $((2 * 7 + 1 + 7 + 3))  # 7 per model config, temperature, 7 errors, 3 bench
 for cfg in tiny-dense tiny-moe; do
     expect_ok "init $cfg" "$RLVR" init --config "$ROOT/configs/$cfg.ini" --out "$TMP/$cfg.h5"
     expect_ok "init $cfg: h5dump reads tensors and meta" bash -c \
