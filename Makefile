@@ -88,11 +88,13 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 $(BUILD)/src $(BUILD)/tests $(BUILD)/kernels:
 	@mkdir -p $@
 
-# Unit tests: one Criterion binary; integration tests: mpirun scripts ending in "N passed, N failed".
+# Unit tests: one Criterion binary. Integration tests: mpirun scripts ending in "N passed, N failed, N skipped",
+# after the self-test of their runner (tests/runner_fixtures/: broken scripts must fail it).
 unit: $(BUILD)/unit
 	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2
 
 integration: $(BUILD)/rlvr
+	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
 
 test: setup
