@@ -38,6 +38,8 @@ LIB_OBJS := $(filter-out $(BUILD)/src/rlvr.o,$(OBJS))
 TEST_SRCS:= $(wildcard tests/test_*.c)
 TEST_OBJS:= $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
+# MPI test programs (tests/mpi_*.c): the integration scripts run them under mpirun.
+MPI_TESTS := $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/mpi_*.c))
 
 .PHONY: all setup test unit integration bench demo fuzz clean help
 
@@ -85,6 +87,11 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs criterion) $(LDLIBS)
 
+.SECONDARY: $(MPI_TESTS:$(BUILD)/%=$(BUILD)/tests/%.o)
+$(BUILD)/mpi_%: $(BUILD)/tests/mpi_%.o $(LIB_OBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/src $(BUILD)/tests $(BUILD)/kernels:
 	@mkdir -p $@
 
@@ -96,12 +103,12 @@ unit: $(BUILD)/unit
 	@sed -n 's/^ok - \(.*\)  # SKIP \(.*\)/  skip  \1 (\2)/p' $(BUILD)/unit.tap
 	@echo "unit: $$(grep -v '# SKIP' $(BUILD)/unit.tap | grep -c '^ok ') passed, $$(grep -c '^ok .*# SKIP' $(BUILD)/unit.tap) skipped"
 
-integration: $(BUILD)/rlvr
+integration: $(BUILD)/rlvr $(MPI_TESTS)
 	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
 
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(MPI_TESTS)
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
@@ -125,4 +132,4 @@ fuzz: setup
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MPI_TESTS:$(BUILD)/%=$(BUILD)/tests/%.d)
