@@ -43,7 +43,21 @@ expect_error() {
     else pass "$name"; fi
 }
 
-# expect_same NAME FILE_A FILE_B: byte-identical files.
+# nonempty NAME FILE...: true when every FILE has content; else records a failure of check NAME (two missing or
+# empty outputs are neither "the same" nor "different" results).
+nonempty() {
+    local name=$1 f; shift
+    for f in "$@"; do [ -s "$f" ] || { fail "$name" "$f is missing or empty"; return 1; }; done
+}
+
+# expect_same NAME FILE_A FILE_B: byte-identical files, both with content.
 expect_same() {
+    nonempty "$1" "$2" "$3" || return 0
     if cmp -s "$2" "$3"; then pass "$1"; else fail "$1" "$(diff <(head -c 2000 "$2") <(head -c 2000 "$3") | head -10)"; fi
+}
+
+# expect_differ NAME FILE_A FILE_B: files with content that differ.
+expect_differ() {
+    nonempty "$1" "$2" "$3" || return 0
+    if cmp -s "$2" "$3"; then fail "$1" "$2 and $3 are identical"; else pass "$1"; fi
 }

@@ -1,10 +1,16 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), resume (same and other
 # rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 40
+plan 44
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
+# stopped_at_2 NAME DIR: the --stop-after 2 run left step 2 as its only step checkpoint, so the resume after it has
+# work to do (resuming a finished run is a no-op that would make a resume check pass untested).
+stopped_at_2() {
+    expect_ok "$1: the interrupted run stopped at step 2" bash -c 'cd "$0/ckpt" && [ "$(echo step-*.h5)" = step-000002.h5 ]' "$2"
+}
+
 # The warm start every RL test starts from (200 SFT steps, ~7 s).
 expect_ok "sft: warm start on reference solutions" "$RLVR" sft --config "$CFG" --run-dir "$T/sft" --set eval.every=100
 SFT="$T/sft/ckpt/step-000200.h5"
@@ -18,6 +24,7 @@ expect_ok "sft: loss falls" bash -c "
 SFT_SHORT=(--config "$CFG" --set sft.steps=4 --set eval.n_prompts=0 --set dist.deterministic=true)
 "$RLVR" sft "${SFT_SHORT[@]}" --run-dir "$T/sft-a" >/dev/null 2>&1
 "$RLVR" sft "${SFT_SHORT[@]}" --run-dir "$T/sft-b" --stop-after 2 >/dev/null 2>&1
+stopped_at_2 "sft" "$T/sft-b"
 mpi 2 "$RLVR" sft --run-dir "$T/sft-b" --resume >/dev/null 2>&1
 expect_ok "sft: deterministic, stopped at 2 on 1 rank, resumed on 2 = uninterrupted" \
     "$RLVR" ckpt diff "$T/sft-a/ckpt/step-000004.h5" "$T/sft-b/ckpt/step-000004.h5" --exact
@@ -77,6 +84,7 @@ expect_ok "dapo: dynamic sampling drew extra generation batches" grep -q '"gen_b
 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo1" >/dev/null 2>&1
 mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo2" --stop-after 2 \
     >/dev/null 2>&1
+stopped_at_2 "grpo" "$T/grpo2"
 "$RLVR" train --run-dir "$T/grpo2" --resume >/dev/null 2>&1
 expect_ok "grpo (β > 0, reference policy): 2 ranks, resumed on 1 = uninterrupted 1-rank run" \
     "$RLVR" ckpt diff "$(last_ckpt "$T/grpo1")" "$(last_ckpt "$T/grpo2")" --exact
@@ -84,12 +92,14 @@ expect_ok "grpo: KL against the reference is logged" grep -q '"kl":0.0[0-9]' "$T
 
 # Stop after step 2, resume: identical to the uninterrupted run (fast: same ranks; deterministic: 2 -> 4 ranks).
 mpi 2 "$RLVR" train "${RL[@]}" --run-dir "$T/res-fast" --stop-after 2 >/dev/null 2>&1
+stopped_at_2 "resume (fast)" "$T/res-fast"
 expect_ok "resume: continues from step 2 (2 ranks, fast)" mpi 2 "$RLVR" train --run-dir "$T/res-fast" --resume
 expect_ok "resume: fast mode, same rank count, bit for bit" \
     "$RLVR" ckpt diff "$(last_ckpt "$T/fast2")" "$(last_ckpt "$T/res-fast")" --exact
 expect_ok "resume: metrics.jsonl has steps 1, 2, 3 once each" bash -c \
     "[ \"\$(grep -o '^{\"step\":[0-9]*' '$T/res-fast/metrics.jsonl' | cut -d: -f2 | tr '\n' ' ')\" = '1 2 3 ' ]"
 mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --run-dir "$T/res-det" --stop-after 2 >/dev/null 2>&1
+stopped_at_2 "resume (deterministic)" "$T/res-det"
 mpi 4 "$RLVR" train --run-dir "$T/res-det" --resume >/dev/null 2>&1
 expect_ok "resume: deterministic, saved on 2 ranks, resumed on 4, bit for bit" \
     "$RLVR" ckpt diff "$(last_ckpt "$T/det1")" "$(last_ckpt "$T/res-det")" --exact
