@@ -5,8 +5,9 @@
 # empty $TMP, and declares `plan N` at its top. A script fails as a whole (one more failure) when it has a
 # syntax error, exits before its end or with a non-zero status, or runs a number of checks other than planned.
 # Usage: tests/integration.sh build/rlvr [WHICH]
-#   WHICH  a PATTERN (no / or *) runs tests/it_*PATTERN*.sh (all of them when empty); a DIR/ runs its it_*.sh;
-#          any other path or glob runs those files (how tests/runner_selftest.sh runs tests/runner_fixtures/).
+#   WHICH  a PATTERN (no / or *) runs the tests/it_*.sh whose name contains it (all of them when empty);
+#          a DIR/ runs its it_*.sh; any other path or glob runs those files (how tests/runner_selftest.sh runs
+#          tests/runner_fixtures/, which the normal run never picks up).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RLVR=$(realpath -e "${1:-build/rlvr}" 2>/dev/null) && [ -x "$RLVR" ] ||
@@ -18,13 +19,14 @@ export RLVR ROOT
 # select_scripts [WHICH]: the scripts to run, one path per line, in name order.
 select_scripts() {
     local which=${1:-}
-    if [[ "$which" != */* && "$which" != *[*?[]* ]]; then compgen -G "$ROOT/tests/it_*$which*.sh"
+    if [[ "$which" != */* && "$which" != *[*?[]* ]]; then
+        compgen -G "$ROOT/tests/it_*.sh" | while read -r f; do [[ "${f##*/}" != *"$which"* ]] || echo "$f"; done
     elif [ -d "$which" ]; then compgen -G "$which/it_*.sh"
     else compgen -G "$which"; fi | LC_ALL=C sort
 }
 
-# run_script FILE DIR: runs FILE in a subshell whose checks go to DIR/checks, then "end STATUS" when FILE's
-# last command returned STATUS. Prints the subshell's exit status.
+# run_script FILE DIR: runs FILE in a subshell whose checks go to DIR/checks, followed by "end STATUS" (FILE's
+# last command returned STATUS) when FILE ran to its end, and always by "status N" (the subshell's exit status).
 run_script() {
     (
         export CHECKS=$2/checks TMP=$2/tmp

@@ -1,5 +1,6 @@
 # Foundation: command line, config errors, every dist collective on 1, 2 and 4 ranks.
-plan $((2 + 10 + 1 + 4 + 3 + 2))  # help, unknown, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL
+# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL
+plan $((2 + 10 + 1 + 4 + 3 + 2))
 expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
 for sub in train sft sample score reward loss init ckpt bench config; do
