@@ -38,6 +38,8 @@ LIB_OBJS := $(filter-out $(BUILD)/src/cli/rlvr.o,$(OBJS))
 TEST_SRCS:= $(wildcard tests/test_*.c)
 TEST_OBJS:= $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
+# MPI test programs (tests/mpi_*.c): the integration scripts run them under mpirun.
+MPI_TESTS := $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/mpi_*.c))
 
 .PHONY: all setup test unit layers integration bench demo fuzz clean help
 
@@ -86,23 +88,33 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs criterion) $(LDLIBS)
 
+.SECONDARY: $(MPI_TESTS:$(BUILD)/%=$(BUILD)/tests/%.o)
+$(BUILD)/mpi_%: $(BUILD)/tests/mpi_%.o $(LIB_OBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests $(BUILD)/kernels:
 	@mkdir -p $@
 
-# Unit tests: one Criterion binary; integration tests: mpirun scripts ending in "N passed, N failed".
+# Unit tests: one Criterion binary. Integration tests: mpirun scripts ending in "N passed, N failed, N skipped",
+# after the self-test of their runner (tests/runner_fixtures/: broken scripts must fail it).
+# Criterion's summary leaves skipped tests out: its TAP output names them, with their reasons.
 unit: $(BUILD)/unit
-	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2
+	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2 --tap=$(BUILD)/unit.tap
+	@sed -n 's/^ok - \(.*\)  # SKIP \(.*\)/  skip  \1 (\2)/p' $(BUILD)/unit.tap
+	@echo "unit: $$(grep -v '# SKIP' $(BUILD)/unit.tap | grep -c '^ok ') passed, $$(grep -c '^ok .*# SKIP' $(BUILD)/unit.tap) skipped"
 
 # The layering of src/ (src/README.md "Folders"): includes and calls only go down, no module circles.
 layers: $(BUILD)/rlvr
 	bash tests/check_layers.sh src $(BUILD)/src
 
-integration: $(BUILD)/rlvr
+integration: $(BUILD)/rlvr $(MPI_TESTS)
+	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
 
 test: SETUP_FLAGS = --test
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(MPI_TESTS)
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
@@ -127,4 +139,4 @@ fuzz: setup
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MPI_TESTS:$(BUILD)/%=$(BUILD)/tests/%.d)

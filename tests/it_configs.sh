@@ -1,5 +1,6 @@
 # Every shipped config parses and validates (paper recipes included).
-for f in "$ROOT"/configs/*.ini "$ROOT"/configs/*/*.ini; do
-    [ -f "$f" ] || continue
+configs=("$ROOT"/configs/*.ini "$ROOT"/configs/*/*.ini)
+plan ${#configs[@]}
+for f in "${configs[@]}"; do
     expect_ok "config ${f#$ROOT/} validates" "$RLVR" config --config "$f"
 done

@@ -1,4 +1,5 @@
 # make demo end to end (2 ranks, SFT then LUSPO, figures, rlvr eval table): held-out accuracy must rise.
+plan 3
 out=$(bash "$ROOT/launch/demo.sh" "$RLVR" --run-dir "$TMP/demo" --set sft.steps=400 --set train.steps=40 2>&1)
 if [ $? -ne 0 ]; then fail "demo runs" "$(tail -n 20 <<< "$out")"; else pass "demo runs"; fi
 first=$(head -n 1 "$TMP/demo/rl/eval.jsonl"); last=$(tail -n 1 "$TMP/demo/rl/eval.jsonl")

@@ -1,6 +1,6 @@
-# checks: 15
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
+plan 15
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1

@@ -1,4 +1,6 @@
 # Foundation: command line, config errors, every dist collective on 1, 2 and 4 ranks.
+# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL
+plan $((2 + 10 + 1 + 4 + 3 + 2))
 expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
 for sub in train sft sample score reward loss init ckpt bench config; do
@@ -20,4 +22,26 @@ for np in 1 2 4; do
 done
 expect_error "a fatal error on one rank aborts all ranks" "rlvr: rank 2: deliberate failure" \
     timeout 60 mpirun --oversubscribe -np 4 "$RLVR" dist-selftest --fail-on-rank 2
-expect_ok "NCCL all-reduce on GPU ranks (skips without GPUs)" mpi 2 "$RLVR" dist-selftest --gpu
+
+# gpu_count: GPUs on this machine, as nvidia-smi (or else /dev/nvidiaN) sees them, independently of rlvr.
+gpu_count() {
+    local n
+    n=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
+    [ "$n" -gt 0 ] || n=$(compgen -G '/dev/nvidia[0-9]*' | wc -l)
+    echo "$n"
+}
+
+# NCCL all-reduce on one rank per GPU (at most 2): a skip without a CUDA build or a GPU, never a pass.
+nccl_check() {
+    local name="NCCL all-reduce of a device buffer" gpus np out
+    if ! ldd "$RLVR" | grep -q libnccl; then skip "$name" "rlvr built without CUDA"; return; fi
+    gpus=$(gpu_count)
+    if [ "$gpus" -eq 0 ]; then skip "$name" "no GPU on this machine"; return; fi
+    np=$((gpus < 2 ? gpus : 2))
+    if out=$(mpi $np "$RLVR" dist-selftest --gpu 2>&1) && grep -q '^ok   NCCL all-reduce' <<< "$out"; then
+        pass "$name on $np GPU rank(s)"
+    else
+        fail "$name on $np GPU rank(s)" "$out"
+    fi
+}
+nccl_check

@@ -1,7 +1,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-# checks: 41
+plan 41
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"

@@ -1,4 +1,5 @@
 # Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, plot.sh.
+plan 8
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
 sl_env=(DRY_RUN=1 NODES=2 TASKS_PER_NODE=4 GPUS_PER_TASK=1 CPUS_PER_TASK=8 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr)

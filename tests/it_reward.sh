@@ -1,4 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and ALGORITHMS.md §4 values.
+plan 16
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}

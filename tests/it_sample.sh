@@ -1,5 +1,6 @@
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
+plan $((2 * 9 + 4))  # 9 per model kind, 4 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 

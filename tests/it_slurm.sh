@@ -1,10 +1,10 @@
-# checks: 20
 # Preemption and Slurm. First without Slurm: a stop signal on one rank (while sampling, or during a checkpoint
 # write) ends every rank at a step boundary with a checkpoint and exit 75, and --resume=auto continues bit for
 # bit. Then against a real one-node Slurm cluster that tests/slurm_cluster.sh starts here (and stops): SFT then
 # RL through launch/slurm.sbatch with srun and with mpirun, scontrol requeue, scancel --signal=TERM and the early
 # USR1 to the batch script, each resumed run identical to the uninterrupted one. The Slurm checks skip, counted
 # as skipped, only when the daemons cannot start (no root, or slurm-wlm/munge not installed).
+plan 20
 SL="$TMP/slurm"
 mkdir -p "$SL"
 SL_CFG="$ROOT/configs/tiny-train.ini"
@@ -59,7 +59,7 @@ SL_CHECKS=("slurm: SFT via srun, 2 tasks, CPU partition, no GPU flag, submitted 
     "slurm: resumed after USR1 = uninterrupted run, bit for bit, steps once each")
 sl_skip() {
     for name in "${SL_CHECKS[@]}"; do
-        if declare -F skip >/dev/null; then skip "$name" "$1"; else printf '  skip  %s (%s)\n' "$name" "$1"; fi
+        skip "$name" "$1"
     done
 }
 sl_prev_exit=$(trap -p EXIT)

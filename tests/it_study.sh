@@ -1,4 +1,5 @@
 # The length-dynamics study script on a tiny budget: runs, seed means, table, figures, restart, bad options.
+plan 8
 study=(env RLVR="$RLVR" bash "$ROOT/launch/study.sh" --runs "$TMP/study" --out "$TMP/study-out" --algos "gspo luspo"
        --seeds "1 2" --set sft.steps=20 --set train.steps=4 --set eval.every=2 --set eval.n_prompts=16 --set task.eval_size=16)
 expect_ok "study: 2 algorithms x 2 seeds run" "${study[@]}"

@@ -1,5 +1,6 @@
 # BPE tokenizer end to end: `rlvr sample` with the reference tokenizer.json encodes a prompt to the HF ids
 # (after BOS), decodes its responses, and fails clearly for a missing file or a model vocabulary too small.
+plan 6
 bpe_sets=(--set tokenizer.type=bpe --set tokenizer.path="$ROOT/tests/fixtures/bpe/tokenizer.json"
           --set rollout.max_new_tokens=8 --set rollout.seed=3)
 printf '%s\n' '{"prompt": "Q: 12+34=?\n7+5=12\nAnswer: 46"}' '{"prompt": "héllo <|im_end|>"}' > "$TMP/bpe-prompts.jsonl"

@@ -1,4 +1,6 @@
 // The deterministic fixed-point gradient sum: exact, order-independent, range-checked.
+// Expectations are exact integers in units of the grid (2^-86), computed from each float's mantissa and
+// exponent with __int128 arithmetic, independently of the limb code under test.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -6,16 +8,38 @@
 #include "algo/grad_reduce.h"
 #include "base/rng.h"
 
+// x·2^86 as an integer; x must lie on the grid (its lowest mantissa bit at or above 2^-86).
+static __int128 grid_units(float x) {
+    int e;
+    float m = frexpf(x, &e);  // x = m·2^e, 0.5 <= |m| < 1
+    int64_t mant = (int64_t)ldexpf(m, 24);
+    int shift = e - 24 + 86;
+    if (shift >= 0) return (__int128)mant * ((__int128)1 << shift);
+    cr_assert(mant % ((int64_t)1 << -shift) == 0, "%a is not on the 2^-86 grid", (double)x);
+    return mant / ((int64_t)1 << -shift);
+}
+
+// The exact value the limbs hold, in grid units (hi·2^84 + mid·2^42 + lo).
+static __int128 limbs_units(const int64_t l[3]) {
+    return (__int128)l[0] * ((__int128)1 << 84) + (__int128)l[1] * ((__int128)1 << 42) + l[2];
+}
+
 Test(grad_reduce, fixed_point_is_exact_for_grid_values) {
+    // From the top of the range (-1e10 = -9765625·2^10, exact in float) to its bottom (2^-86).
+    const float xs[] = {1.5f, -0.25f, 0x1.8p-70f, -1e10f, 7.0f, 0x1p-80f, 0x1.fffffep39f, 0x1p-86f};
     int64_t l[3] = {0};
-    float xs[] = {1.5f, -0.25f, 3e-20f, -1e10f, 7.0f, 0x1p-80f};
-    double want = 0;
+    __int128 want = 0;
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         cr_assert(fixed_add(l, xs[i]));
-        want += xs[i];  // not exact in double either; compare with a tolerance of the double sum
+        want += grid_units(xs[i]);
     }
-    cr_expect_float_eq(fixed_value(l), want, 1e-6 * fabs(want));
-    // A single value comes back exactly.
+    cr_expect(limbs_units(l) == want, "the limbs do not hold the exact sum");
+    // A sum that fits a double's 53 bits comes back exactly: -999991.75 + 13·2^-20 (by hand).
+    const float ys[] = {1.5f, -0.25f, 0x1p-20f, -1e6f, 7.0f, 0x3p-18f};
+    int64_t s[3] = {0};
+    for (size_t i = 0; i < sizeof ys / sizeof ys[0]; i++) cr_assert(fixed_add(s, ys[i]));
+    cr_expect(fixed_value(s) == -999991.75 + 13 * 0x1p-20, "%a", fixed_value(s));
+    // A single value comes back exactly; so does a difference at the bottom of the grid.
     int64_t one[3] = {0};
     fixed_add(one, -123.456f);
     cr_expect(fixed_value(one) == (double)-123.456f);
@@ -25,30 +49,93 @@ Test(grad_reduce, fixed_point_is_exact_for_grid_values) {
     cr_expect(fixed_value(tiny) == 0x1p-86 - 0x1p-84);
 }
 
-Test(grad_reduce, sum_is_order_independent) {
+Test(grad_reduce, below_the_grid_rounds_half_to_even) {
+    // In grid units: 0.5 -> 0, 1.5 -> 2, 1.25 -> 1, -2.5 -> -2 (the sign is applied to the rounded magnitude).
+    const float xs[] = {0x1p-87f, 0x3p-87f, 0x5p-88f, -0x5p-87f};
+    const int64_t want[] = {0, 2, 1, -2};
+    for (int i = 0; i < 4; i++) {
+        int64_t l[3] = {0};
+        cr_assert(fixed_add(l, xs[i]));
+        cr_expect(limbs_units(l) == want[i], "%a: %lld units, expected %lld", (double)xs[i],
+                  (long long)limbs_units(l), (long long)want[i]);
+    }
+}
+
+Test(grad_reduce, sum_is_exact_and_order_independent) {
     enum { N = 1000 };
     float x[N];
     Rng r = rng_at(7, 0, 0, 0);
     for (int i = 0; i < N; i++) x[i] = (float)(rng_normal(&r) * pow(10.0, (double)(i % 13) - 9));
+    __int128 want = 0;
+    for (int i = 0; i < N; i++) want += grid_units(x[i]);
     int64_t fwd[3] = {0}, rev[3] = {0}, split_a[3] = {0}, split_b[3] = {0};
     for (int i = 0; i < N; i++) fixed_add(fwd, x[i]);
     for (int i = N - 1; i >= 0; i--) fixed_add(rev, x[i]);
     for (int i = 0; i < N; i += 2) fixed_add(split_a, x[i]);
     for (int i = 1; i < N; i += 2) fixed_add(split_b, x[i]);
     for (int k = 0; k < 3; k++) split_a[k] += split_b[k];  // "two ranks", all-reduced
-    cr_expect(memcmp(fwd, rev, sizeof fwd) == 0);
-    cr_expect(memcmp(fwd, split_a, sizeof fwd) == 0);
-    double f = 0, b = 0;  // plain float sums do depend on the order here
-    for (int i = 0; i < N; i++) f += (float)x[i];
-    for (int i = N - 1; i >= 0; i--) b += (float)x[i];
-    cr_expect_float_eq(fixed_value(fwd), f, 1e-9 * fabs(f) + 1e-12);
+    cr_expect(limbs_units(fwd) == want, "forward sum is not the exact sum");
+    cr_expect(memcmp(fwd, rev, sizeof fwd) == 0, "reverse order changed the bits");
+    cr_expect(memcmp(fwd, split_a, sizeof fwd) == 0, "a split over two ranks changed the bits");
+    // The data makes the order matter for a plain float sum, so the identities above are not vacuous.
+    float f = 0, b = 0;
+    for (int i = 0; i < N; i++) f += x[i];
+    for (int i = N - 1; i >= 0; i--) b += x[i];
+    cr_expect(f != b, "float sums agree in both orders (%a): the data does not exercise the order", (double)f);
+}
+
+// The reducer in deterministic mode: micro-batches added in reverse order, or split between two "ranks" whose
+// limbs are then summed, give the same bits; the float result is the exact sum rounded (within one float ulp:
+// fixed_value rounds the limbs to double first).
+Test(grad_reduce, deterministic_reducer_is_partition_independent) {
+    enum { N = 3, MB = 64 };
+    float g[MB][N];
+    Rng r = rng_at(11, 0, 0, 0);
+    for (int b = 0; b < MB; b++)
+        for (int i = 0; i < N; i++) g[b][i] = (float)(rng_normal(&r) * pow(10.0, (double)((b + i) % 9) - 4));
+    GradReducer fwd, rev, half[2];
+    grad_reducer_init(&fwd, N, true, NULL, 0);
+    grad_reducer_init(&rev, N, true, NULL, 0);
+    grad_reducer_begin(&fwd);
+    grad_reducer_begin(&rev);
+    for (int h = 0; h < 2; h++) {
+        grad_reducer_init(&half[h], N, true, NULL, 0);
+        grad_reducer_begin(&half[h]);
+    }
+    for (int b = 0; b < MB; b++) {
+        GradReducer *order[3] = {&fwd, &rev, &half[b % 2]};
+        const float *src[3] = {g[b], g[MB - 1 - b], g[b]};
+        for (int k = 0; k < 3; k++) {
+            memcpy(grad_reducer_micro_begin(order[k]), src[k], sizeof g[b]);
+            grad_reducer_micro_end(order[k]);
+        }
+    }
+    for (size_t k = 0; k < 3 * N; k++) half[0].limbs[k] += half[1].limbs[k];  // the all-reduce of two ranks
+    float out_fwd[N], out_rev[N], out_half[N];
+    cr_assert(grad_reducer_finish(&fwd, out_fwd));
+    cr_assert(grad_reducer_finish(&rev, out_rev));
+    cr_assert(grad_reducer_finish(&half[0], out_half));
+    cr_expect(memcmp(out_fwd, out_rev, sizeof out_fwd) == 0, "reverse micro-batch order changed the bits");
+    cr_expect(memcmp(out_fwd, out_half, sizeof out_fwd) == 0, "two ranks changed the bits");
+    for (int i = 0; i < N; i++) {
+        __int128 want = 0;
+        for (int b = 0; b < MB; b++) want += grid_units(g[b][i]);
+        cr_expect(limbs_units(fwd.limbs + 3 * i) == want, "element %d: limbs are not the exact sum", i);
+        float exact = (float)ldexp((double)want, -86);
+        cr_expect(fabsf(out_fwd[i] - exact) <= nextafterf(fabsf(exact), INFINITY) - fabsf(exact), "element %d: %a vs %a",
+                  i, (double)out_fwd[i], (double)exact);
+    }
+    grad_reducer_free(&fwd);
+    grad_reducer_free(&rev);
+    grad_reducer_free(&half[0]);
+    grad_reducer_free(&half[1]);
 }
 
 Test(grad_reduce, rejects_non_finite_and_out_of_range) {
     int64_t l[3] = {0};
     cr_expect(!fixed_add(l, NAN));
     cr_expect(!fixed_add(l, INFINITY));
-    cr_expect(!fixed_add(l, 0x1p41f));
+    cr_expect(!fixed_add(l, 0x1p40f));
     cr_expect(l[0] == 0 && l[1] == 0 && l[2] == 0);
 }
 
@@ -60,7 +147,8 @@ Test(grad_reduce, reducer_modes_agree_on_one_rank) {
     grad_reducer_init(&det, 4, true, table, 2);
     grad_reducer_begin(&fast);
     grad_reducer_begin(&det);
-    float mb[2][4] = {{1, 2, 0.5f, -3}, {0.25f, -2, 4, 1e-3f}};
+    float mb[2][4] = {{1, 2, 0.5f, -3}, {0.25f, -2, 4, 0x1p-10f}};
+    const float want[4] = {1.25f, 0, 4.5f, -3 + 0x1p-10f};  // by hand; each exact in float
     for (int b = 0; b < 2; b++) {
         float *g = grad_reducer_micro_begin(&fast), *h = grad_reducer_micro_begin(&det);
         for (int i = 0; i < 4; i++) g[i] += mb[b][i], h[i] += mb[b][i];
@@ -71,8 +159,8 @@ Test(grad_reduce, reducer_modes_agree_on_one_rank) {
     cr_assert(grad_reducer_finish(&fast, out_f));
     cr_assert(grad_reducer_finish(&det, out_d));
     for (int i = 0; i < 4; i++) {
-        cr_expect_float_eq(out_f[i], mb[0][i] + mb[1][i], 1e-7);
-        cr_expect(out_d[i] == (float)((double)mb[0][i] + mb[1][i]));
+        cr_expect(out_f[i] == want[i], "fast [%d]: %a", i, (double)out_f[i]);
+        cr_expect(out_d[i] == want[i], "deterministic [%d]: %a", i, (double)out_d[i]);
     }
     // A NaN in a deterministic micro-batch is reported by finish.
     grad_reducer_begin(&det);
