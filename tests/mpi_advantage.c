@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "advantage.h"
-#include "dist.h"
-#include "rng.h"
+#include "algo/advantage.h"
+#include "base/dist.h"
+#include "base/rng.h"
 
 static int failures;
 
