@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages rlvr needs (DESIGN.md "Dependencies"). Idempotent.
+# Installs the Debian/Ubuntu packages rlvr needs. Idempotent.
 # As non-root it prints the exact apt-get line and exits non-zero instead of installing.
 # --test (make test) also installs what only the tests use: Slurm and munge, for tests/it_slurm.sh, which starts
 # its own one-node cluster; without them (non-root) those tests skip, so they are never required.

@@ -1,4 +1,4 @@
-# Objectives (ALGORITHMS.md §2, §6): `rlvr loss` reproduces the hand values on any number of ranks, and on
+# Objectives (results/objectives.md §2, §6): `rlvr loss` reproduces the hand values on any number of ranks, and on
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter

@@ -1,4 +1,4 @@
-# Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and ALGORITHMS.md §4 values.
+# Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
 plan 16
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
@@ -14,7 +14,7 @@ expect_ok "reward --task math: verdicts written back with the input fields" bash
     grep -q "\"id\":1,.*\"extracted\":\"\\\\\\\\frac12\",\"correct\":true,\"format_ok\":true,\"reward\":1," "$TMP/s.jsonl" &&
     grep -q "\"id\":3,.*\"correct\":false,.*\"reward\":0," "$TMP/s.jsonl" &&
     grep -q "\"id\":4,.*\"extracted\":\"\",\"correct\":false,.*\"loss_masked\":false" "$TMP/s.jsonl"'
-# ALGORITHMS.md §4: pm1 accuracy, format 0.5, overlong with L_max 64, L_buf 16, f 0.3 at |y| = 56: -0.15.
+# results/objectives.md §4: pm1 accuracy, format 0.5, overlong with L_max 64, L_buf 16, f 0.3 at |y| = 56: -0.15.
 expect_ok "reward: pm1 + format + overlong + filter hand values" bash -c '
     "$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s2.jsonl" --set reward.accuracy=pm1 \
         --set reward.format_reward=0.5 --set reward.overlong_buffer=16 --set reward.overlong_factor=0.3 \

@@ -6,8 +6,8 @@
 #include <math.h>
 
 #include "base/config.h"
-#include "model/model.h"
 #include "base/rng.h"
+#include "model/model.h"
 
 // Model from config overrides; norms and biases get random values too (init gives them 1 and 0).
 static inline void tiny_model(Model *m, const char *const *sets, int n_sets, uint64_t seed) {

@@ -1,4 +1,4 @@
-// Advantages over ranks (ALGORITHMS.md §1, §3 GRPO-λ, §6), run by tests/it_advantage.sh under mpirun -np 1/2/3.
+// Advantages over ranks (results/objectives.md §1, §3 GRPO-λ, §6), run by tests/it_advantage.sh under mpirun -np 1/2/3.
 // For several splits of one batch over the ranks, each rank's slice from adv_compute_dist must equal, bit for
 // bit, the serial adv_compute / grpo_lambda_rewards on the whole batch; the serial advantages must match a
 // direct per-group computation written here (relative 1e-12); the §6 case must give ±0.70710578 on any split.
@@ -55,7 +55,7 @@ static Batch random_batch(void) {
     return b;
 }
 
-// ALGORITHMS.md §6: 2 prompts × G = 2, rewards (1,0) and (1,0).
+// results/objectives.md §6: 2 prompts × G = 2, rewards (1,0) and (1,0).
 static Batch hand_batch(void) {
     Batch b = {.n = 4, .reward = {1, 0, 1, 0}, .correct = {1, 0, 1, 0}, .length = {3, 5, 2, 4}, .group = {0, 0, 1, 1}};
     return b;
@@ -76,7 +76,7 @@ static void split_of(const char *kind, int64_t n, int64_t *begin, int64_t *end) 
     }
 }
 
-// Advantages computed directly from ALGORITHMS.md §1, one sequence at a time over its group's members.
+// Advantages computed directly from results/objectives.md §1, one sequence at a time over its group's members.
 static double direct_advantage(const AdvParams *p, const double *reward, const int64_t *group, int64_t n, int64_t i) {
     double sum = 0, sq = 0;
     int64_t m = 0;
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
         double a = 0.5 / (sqrt(0.5) + 1e-6);
         int ok = same && fabs(adv[0] - 0.70710578) < 5e-9 && fabs(adv[0] - a) < 1e-15 && adv[1] == -adv[0] &&
                  adv[2] == adv[0] && adv[3] == -adv[0];
-        check(ok, splits[s], "ALGORITHMS.md §6 hand case: A = ±0.70710578, every slice = serial");
+        check(ok, splits[s], "results/objectives.md §6 hand case: A = ±0.70710578, every slice = serial");
     }
     if (dist_is_root()) printf("mpi_advantage: %d ranks, %d failed\n", dist_size(), failures);
     dist_finalize();

@@ -1,4 +1,4 @@
-// Advantages (ALGORITHMS.md §1), GRPO-λ's reward transform (§3) and DAPO dynamic sampling (§4).
+// Advantages (results/objectives.md §1), GRPO-λ's reward transform (§3) and DAPO dynamic sampling (§4).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -14,7 +14,7 @@ Test(advantage, hand_case_and_std_options) {
     AdvStats st;
     AdvParams p = params(ADV_STD_UNBIASED);
     adv_compute(&p, reward, group, 4, adv, &st);
-    // ALGORITHMS.md §6: ±0.70710578 (unbiased std √0.5 + 1e-6).
+    // results/objectives.md §6: ±0.70710578 (unbiased std √0.5 + 1e-6).
     cr_expect(fabs(adv[0] - 0.5 / (sqrt(0.5) + 1e-6)) < 1e-15);
     cr_expect(fabs(adv[0] - 0.70710578) < 1e-8);
     cr_expect_eq(adv[1], -adv[0]);

@@ -39,7 +39,7 @@ Test(config, defaults_validate) {
     cr_expect_eq(c.model.type, MODEL_QWEN3);
 }
 
-Test(config, algorithm_presets_follow_algorithms_md) {
+Test(config, algorithm_presets_follow_objectives) {
     Config c;
     Err e = {{0}};
     const char *luspo[] = {"algo.name=luspo"};

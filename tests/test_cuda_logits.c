@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/logprob.h"
 #include "base/rng.h"
+#include "model/logprob.h"
 
 #ifdef RLVR_CUDA
 #include <cuda_runtime_api.h>

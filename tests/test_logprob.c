@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "model/logprob.h"
 #include "base/rng.h"
+#include "model/logprob.h"
 
 static void random_logits(float *x, int n, uint64_t seed, double scale) {
     Rng r = rng_at(seed, 0, 0, 0);

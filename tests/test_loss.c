@@ -1,4 +1,4 @@
-// Objectives: ALGORITHMS.md §6 hand values, float64 finite differences of ∂L/∂logp (and ∂L/∂H) for every
+// Objectives: results/objectives.md §6 hand values, float64 finite differences of ∂L/∂logp (and ∂L/∂H) for every
 // algorithm × aggregation in clipped and unclipped regions, partition sums, and the GSPO/LUSPO/SSPO
 // gradient statements of §3.
 #include <criterion/criterion.h>
@@ -29,7 +29,7 @@ static double full_loss(const LossParams *p, const LossBatch *b, double *grad, d
     return loss;
 }
 
-// ALGORITHMS.md §6: 2 prompts × G = 2, rewards (1,0), (1,0); logp_old = 0 so δ = logp.
+// results/objectives.md §6: 2 prompts × G = 2, rewards (1,0), (1,0); logp_old = 0 so δ = logp.
 static const int64_t HAND_OFF[5] = {0, 3, 8, 10, 14};
 static const double HAND_DELTA[14] = {0.10, -0.05, 0.02, 0.01, 0, -0.02, 0.03, 0, -0.01, 0.02, 0.05, 0.05, 0.05, -0.30};
 
@@ -52,7 +52,7 @@ static double hand_loss(const char *algo, const char *const *extra, int n_extra)
     return full_loss(&p, &b, grad, NULL, NULL);
 }
 
-Test(loss, hand_values_of_algorithms_md_section_6) {
+Test(loss, hand_values_of_objectives_section_6) {
     const char *grpo[] = {"algo.eps_high=0.28", "algo.beta=0"};
     cr_expect(fabs(hand_loss("algo.name=grpo", grpo, 2) - -0.0067290809) < 1e-9);
     cr_expect(fabs(hand_loss("algo.name=dapo", NULL, 0) - 0.1963563967) < 1e-9);
@@ -185,7 +185,7 @@ Test(loss, micro_batch_parts_sum_to_the_whole) {
     }
 }
 
-// ALGORITHMS.md §3 LUSPO vs GSPO: the per-token gradient coefficient of an unclipped response is −A s/N_seq
+// results/objectives.md §3 LUSPO vs GSPO: the per-token gradient coefficient of an unclipped response is −A s/N_seq
 // for LUSPO whatever |y|, and −A s/(|y| N_seq) for GSPO.
 Test(loss, luspo_coefficient_is_length_independent_gspo_scales_as_one_over_length) {
     int64_t off[3] = {0, 2, 10};
@@ -204,7 +204,7 @@ Test(loss, luspo_coefficient_is_length_independent_gspo_scales_as_one_over_lengt
     cr_expect(fabs(grad[0] / grad[9] - 4) < 1e-12, "GSPO: coefficient ratio 8/2 = 4 (1/|y|)");
 }
 
-// ALGORITHMS.md §3 SSPO: an unclipped segment's tokens each get −A ρ_{i,k}/(|y_i| N_seq); a segment of masked
+// results/objectives.md §3 SSPO: an unclipped segment's tokens each get −A ρ_{i,k}/(|y_i| N_seq); a segment of masked
 // tokens only contributes nothing; masked tokens are excluded from the segment mean.
 Test(loss, sspo_segment_gradient_and_masking) {
     int64_t off[2] = {0, 6};
@@ -223,7 +223,7 @@ Test(loss, sspo_segment_gradient_and_masking) {
     cr_expect(fabs(loss - -0.5 * (2 * rho1 + 2 * rho2 + rho3) / 5) < 1e-15, "loss %.17g", loss);
 }
 
-// ALGORITHMS.md §3 SSPO step 4: the bounds scale with clamp(H_seg/H̄, c_min, c_max).
+// results/objectives.md §3 SSPO step 4: the bounds scale with clamp(H_seg/H̄, c_min, c_max).
 Test(loss, sspo_entropy_adaptive_bounds) {
     int64_t off[2] = {0, 4};
     // Two segments of 2 tokens, δ = 0.3 each (ρ = e^0.3 = 1.35): H̄ = 1; segment 1 H = 1.8 → ε_h = 0.36, not

@@ -76,7 +76,7 @@ Test(metrics, progress_line) {
     cr_expect_str_eq(buf, "step 30/600 | loss 0.8123 | token acc 71.0% | 100 tok/s | ETA 19m00s");
 }
 
-// Every RL step record has the ALGORITHMS.md §5 keys with the struct's values; GRPO-λ's only with grpo_lambda.
+// Every RL step record has the results/objectives.md §5 keys with the struct's values; GRPO-λ's only with grpo_lambda.
 Test(metrics, rl_step_record) {
     char dir[64], path[128];
     make_dir(dir, sizeof dir);

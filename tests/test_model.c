@@ -1,12 +1,12 @@
-// Model layout, init and bit-exact batch / decode invariance (DESIGN.md invariant 2).
+// Model layout, init and bit-exact batch / decode invariance (src/README.md invariant 2).
 #include <omp.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io/h5io.h"
+#include "io/model_h5.h"
 #include "model/matmul.h"
 #include "model_testutil.h"
-#include "io/model_h5.h"
 
 Test(model, tensor_table_names_and_layout) {
     Model m;

@@ -5,8 +5,8 @@
 #include <math.h>
 
 #include "io/h5io.h"
-#include "model/model.h"
 #include "io/model_h5.h"
+#include "model/model.h"
 
 static void compare_with_hf(const char *type) {
     char path[256];

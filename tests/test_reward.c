@@ -1,4 +1,4 @@
-// Rewards: hand values of ALGORITHMS.md §4 (accuracy 0/1 and ±1, format, overlong edges, filtering).
+// Rewards: hand values of results/objectives.md §4 (accuracy 0/1 and ±1, format, overlong edges, filtering).
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -76,7 +76,7 @@ Test(reward, format_pattern_is_pcre2) {
     task_free(t);
 }
 
-// ALGORITHMS.md §4 with L_max = 100, L_buf = 20, f = 1: zero up to 80 tokens, then linear to -1 at 100.
+// results/objectives.md §4 with L_max = 100, L_buf = 20, f = 1: zero up to 80 tokens, then linear to -1 at 100.
 Test(reward, overlong_hand_values) {
     Task *t = arith();
     RewardConfig rc = base();

@@ -1,5 +1,5 @@
 // Rollout engine on tiny random models: greedy = argmax of the full-sequence forward, recorded logp/entropy/
-// experts = training forward bit for bit (DESIGN.md invariant 2), independence of batching, KV chunking and threads,
+// experts = training forward bit for bit (src/README.md invariant 2), independence of batching, KV chunking and threads,
 // stop strings, first-token frequencies = model probabilities (chi-square), and a clear KV budget error.
 #include <criterion/criterion.h>
 #include <math.h>

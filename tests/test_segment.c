@@ -1,4 +1,4 @@
-// SSPO segmentation (ALGORITHMS.md §3 SSPO step 1) from decoded token bytes.
+// SSPO segmentation (results/objectives.md §3 SSPO step 1) from decoded token bytes.
 #include <criterion/criterion.h>
 #include <string.h>
 

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "model/logprob.h"
-#include "model_testutil.h"
 #include "model/seqbatch.h"
+#include "model_testutil.h"
 
 static const int32_t P0[] = {1, 7, 9}, R0[] = {4, 4, 2, 11}, P1[] = {3, 5}, R1[] = {6, 8, 1, 2, 10};
 #define TEMP 0.7

@@ -59,7 +59,7 @@ typedef struct {
     int64_t g;
 } GroupAcc;
 
-// Higher accuracy first; ties by lower group index (ALGORITHMS.md §3 GRPO-λ [reading]).
+// Higher accuracy first; ties by lower group index (results/objectives.md §3 GRPO-λ [reading]).
 static int cmp_group_acc(const void *a, const void *b) {
     const GroupAcc *x = a, *y = b;
     if (x->acc != y->acc) return x->acc > y->acc ? -1 : 1;
@@ -80,7 +80,7 @@ void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint
         size[gidx[i]]++;
         acc[gidx[i]] += correct[i] != 0;
     }
-    // ALGORITHMS.md §3 GRPO-λ step 1-2: top ceil(λ·n_groups) groups by accuracy.
+    // results/objectives.md §3 GRPO-λ step 1-2: top ceil(λ·n_groups) groups by accuracy.
     GroupAcc *order = xmalloc(sz * sizeof *order);
     for (int64_t g = 0; g < ng; g++) order[g] = (GroupAcc){acc[g] / (double)size[g], g};
     qsort(order, (size_t)ng, sizeof *order, cmp_group_acc);
@@ -88,7 +88,7 @@ void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint
     if (n_eff > ng) n_eff = ng;
     if (n_eff < 0) n_eff = 0;
     for (int64_t k = 0; k < n_eff; k++) eff[order[k].g] = 1;
-    // ALGORITHMS.md §3 GRPO-λ step 3: length statistics of the correct responses (unbiased std).
+    // results/objectives.md §3 GRPO-λ step 3: length statistics of the correct responses (unbiased std).
     group_moments(len, correct, gidx, n, ng, mu, m2, n_ok);
     double eff_sum = 0;
     int64_t eff_cnt = 0;
@@ -121,7 +121,7 @@ void adv_compute(const AdvParams *p, const double *reward, const int64_t *group,
         lo[gidx[i]] = fmin(lo[gidx[i]], reward[i]);
         hi[gidx[i]] = fmax(hi[gidx[i]], reward[i]);
     }
-    // ALGORITHMS.md §1: A = (R - mean) / (std + eps); equal rewards give A = 0 exactly.
+    // results/objectives.md §1: A = (R - mean) / (std + eps); equal rewards give A = 0 exactly.
     for (int64_t i = 0; i < n; i++) {
         int64_t g = gidx[i];
         if (lo[g] == hi[g]) {
@@ -187,7 +187,7 @@ int64_t dynamic_sampling_keep(const double *reward, const int64_t *group, int64_
     for (int64_t i = 0; i < n; i++) {
         int64_t g = gidx[i];
         if (!seen[g]) seen[g] = 1, first[g] = reward[i];
-        else if (reward[i] != first[g]) group_keep[g] = 1;  // ALGORITHMS.md §4: drop all-equal groups
+        else if (reward[i] != first[g]) group_keep[g] = 1;  // results/objectives.md §4: drop all-equal groups
     }
     int64_t kept = 0;
     for (int64_t g = 0; g < ng; g++) kept += group_keep[g];

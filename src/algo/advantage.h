@@ -1,5 +1,5 @@
 // Group-relative advantages, GRPO-λ's reward transform and DAPO's dynamic-sampling decisions
-// (ALGORITHMS.md §1, §3 GRPO-λ, §4). Every function here sees the GLOBAL batch (all-gathered), so every
+// (results/objectives.md §1, §3 GRPO-λ, §4). Every function here sees the GLOBAL batch (all-gathered), so every
 // rank computes identical results; adv_compute_dist does the all-gather for rank-local inputs.
 #ifndef RLVR_ADVANTAGE_H
 #define RLVR_ADVANTAGE_H
@@ -30,16 +30,16 @@ typedef struct {
 AdvParams adv_params(const Config *c);
 
 // Dense group indices: gidx[i] in [0, *n_groups), numbered by ascending group id (the "global group
-// index" of ALGORITHMS.md). Members of a group need not be contiguous. gidx: [n], caller-allocated.
+// index" of results/objectives.md §1). Members of a group need not be contiguous. gidx: [n], caller-allocated.
 void adv_group_index(const int64_t *group, int64_t n, int64_t *gidx, int64_t *n_groups);
 
-// ALGORITHMS.md §3 GRPO-λ steps 1-4 on the global batch: reward_out[i] = length-aware reward for members of
+// results/objectives.md §3 GRPO-λ steps 1-4 on the global batch: reward_out[i] = length-aware reward for members of
 // the top ceil(λ·n_groups) groups by accuracy (ties: lower group id first), else reward_in[i].
 // length[i] = |y_i| (loss-carrying tokens). Fills st->n_efficiency_groups and efficiency_reward_mean.
 void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint8_t *correct, const int64_t *length,
                          const int64_t *group, int64_t n, double *reward_out, AdvStats *st);
 
-// ALGORITHMS.md §1 on the global batch: adv[i] from the statistics of i's group. Fills the other AdvStats.
+// results/objectives.md §1 on the global batch: adv[i] from the statistics of i's group. Fills the other AdvStats.
 void adv_compute(const AdvParams *p, const double *reward, const int64_t *group, int64_t n, double *adv, AdvStats *st);
 
 // The whole pipeline for rank-local inputs (this rank's sequences, any split, in global order over ranks):
@@ -50,7 +50,7 @@ int adv_compute_dist(const AdvParams *p, const double *reward_local, const uint8
                      const int64_t *length_local, const int64_t *group_local, int64_t n_local, double *reward_used_local,
                      double *adv_local, AdvStats *st, Err *e);
 
-// DAPO dynamic sampling (ALGORITHMS.md §4), global and deterministic: group_keep[g] = 1 unless every reward
+// DAPO dynamic sampling (results/objectives.md §4), global and deterministic: group_keep[g] = 1 unless every reward
 // of group g (dense index, adv_group_index order) is equal. Returns the number of kept groups.
 int64_t dynamic_sampling_keep(const double *reward, const int64_t *group, int64_t n, uint8_t *group_keep);
 

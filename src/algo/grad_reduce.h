@@ -1,7 +1,7 @@
-// Gradient reduction over micro-batches and ranks (DESIGN.md invariant 1; ALGORITHMS.md §2: summed,
+// Gradient reduction over micro-batches and ranks (src/README.md invariant 1; results/objectives.md §2: summed,
 // never averaged). Two modes:
 //  fast           micro-batch gradients accumulate in a float64 buffer, then one float64 all-reduce (SUM);
-//                 the result depends on the reduction order in the last bits (ALGORITHMS.md: float64
+//                 the result depends on the reduction order in the last bits (results/objectives.md: float64
 //                 accumulation, so splits agree to ~1e-7 relative).
 //  deterministic  (dist.deterministic) every micro-batch gradient is converted exactly to a fixed-point
 //                 integer on a fixed grid (three int64 limbs of 42 bits: unit 2^-86, |g| < 2^40) and summed

@@ -28,7 +28,7 @@ LossParams loss_params(const Config *c) {
 
 static int carries_loss(const LossBatch *b, int64_t t) { return !b->mask || b->mask[t]; }
 
-// |y_i| = Σ_t m_{i,t} (ALGORITHMS.md §0), tokens [a, b) relative to the batch.
+// |y_i| = Σ_t m_{i,t} (results/objectives.md §0), tokens [a, b) relative to the batch.
 static int64_t response_length(const LossBatch *b, int64_t a, int64_t e) {
     int64_t n = 0;
     for (int64_t t = a; t < e; t++) n += carries_loss(b, t);
@@ -88,7 +88,7 @@ const LossField LOSS_FIELDS[LOSS_N_FIELDS] = {
 };
 #undef FIELD
 
-// Per-token weight of sequence i under the aggregation (ALGORITHMS.md §2), global denominators.
+// Per-token weight of sequence i under the aggregation (results/objectives.md §2), global denominators.
 static double agg_weight(const LossParams *p, const LossDenoms *d, int64_t len) {
     switch (p->agg) {
     case AGG_SEQ_MEAN_TOKEN_MEAN: return 1.0 / ((double)len * d->n_seq);
@@ -107,7 +107,7 @@ typedef struct {
     int clip_low, clip_high;
 } UnitEval;
 
-// ALGORITHMS.md §0 clipped surrogate ψ: value per token, and the summed gradient n·∂(−ψ)/∂logp for a unit of
+// results/objectives.md §0 clipped surrogate ψ: value per token, and the summed gradient n·∂(−ψ)/∂logp for a unit of
 // n tokens whose log-ratio is their mean δ (so each token's share is −Aρ/n, times n tokens = −Aρ).
 static UnitEval eval_unit(double log_rho, double clamp, double adv, double el, double eh) {
     int clamped = log_rho > clamp;
@@ -121,7 +121,7 @@ static UnitEval eval_unit(double log_rho, double clamp, double adv, double el, d
     return u;
 }
 
-// SSPO bound scale clamp(H_{i,k}/H̄, c_min, c_max) (ALGORITHMS.md §3 SSPO step 4); 1 when H̄ = 0 [reading].
+// SSPO bound scale clamp(H_{i,k}/H̄, c_min, c_max) (results/objectives.md §3 SSPO step 4); 1 when H̄ = 0 [reading].
 static double sspo_scale(const LossParams *p, const LossDenoms *d, double h_seg) {
     double hbar = ratio_of(d->entropy_sum, d->entropy_count);
     if (hbar <= 0) return 1;
@@ -153,7 +153,7 @@ static void surrogate_sequence(const LossParams *p, const LossBatch *b, const Lo
                 sum_delta += b->logp[t] - b->logp_old[t];
                 if (p->level == RATIO_SEGMENT) sum_h += b->entropy_old[t];
             }
-        if (n > 0) {  // a unit without loss tokens contributes nothing (ALGORITHMS.md §3 SSPO step 5)
+        if (n > 0) {  // a unit without loss tokens contributes nothing (results/objectives.md §3 SSPO step 5)
             double scale = p->level == RATIO_SEGMENT ? sspo_scale(p, d, sum_h / (double)n) : 1;
             double clamp = p->level == RATIO_TOKEN ? INFINITY : p->log_ratio_clamp;
             UnitEval u = eval_unit(sum_delta / (double)n, clamp, adv, p->eps_low * scale, p->eps_high * scale);
@@ -207,7 +207,7 @@ int loss_eval(const LossParams *p, const LossBatch *b, const LossDenoms *d, doub
             if (!carries_loss(b, t)) continue;
             local.tokens++;
             local.neg_delta_sum -= b->logp[t] - b->logp_old[t];
-            if (b->logp_ref) {  // ALGORITHMS.md §3 GRPO: k3 KL, d = log π_ref − log π_θ
+            if (b->logp_ref) {  // results/objectives.md §3 GRPO: k3 KL, d = log π_ref − log π_θ
                 double dd = b->logp_ref[t] - b->logp[t], kl = exp(dd) - dd - 1;
                 local.kl_sum += kl, local.kl_count++;
                 if (p->beta > 0) extra += w * p->beta * kl, grad_logp[t] += w * p->beta * (1 - exp(dd));

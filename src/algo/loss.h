@@ -1,4 +1,4 @@
-// Policy objectives of ALGORITHMS.md §2-§3 on arrays: loss value and ∂L/∂logp per token in float64, with
+// Policy objectives of results/objectives.md §2-§3 on arrays: loss value and ∂L/∂logp per token in float64, with
 // GLOBAL denominators so that summing loss_eval over any split of the step's sequences into micro-batches
 // and ranks gives exactly the loss and gradient of the whole step. Usage in one optimizer mini-batch:
 //   LossDenoms d = {0};

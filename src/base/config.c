@@ -29,7 +29,7 @@ typedef struct {
 #define BIG 1e18
 #define ENUM(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-// Every configuration key, its type, range and default (ALGORITHMS.md for the objective defaults).
+// Every configuration key, its type, range and default (results/objectives.md for the objective defaults).
 static const Key KEYS[] = {
     {"model", "type", K_ENUM, F(model.type), 0, 0, ENUM("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"), "qwen3", "architecture family"},
     {"model", "vocab_size", K_INT, F(model.vocab_size), 2, 1 << 22, 0, "512", "vocabulary rows of embed/lm_head"},
@@ -155,7 +155,7 @@ static const Key KEYS[] = {
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
 
-// Defaults that depend on another key (ALGORITHMS.md §3 presets; HF model families), applied to unset keys.
+// Defaults that depend on another key (results/objectives.md §3 presets; HF model families), applied to unset keys.
 typedef struct {
     const char *when_key, *when_value, *key, *value;
 } Preset;

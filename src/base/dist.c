@@ -15,7 +15,7 @@
 #include <nccl.h>
 #endif
 
-// The process-wide context (the only global mutable state, DESIGN.md "Conventions").
+// The process-wide context (the only global mutable state, src/README.md "Conventions").
 static struct {
     int rank, size, initialized;
     int gpu;  // device ordinal in use, -1 = none

@@ -1,4 +1,4 @@
-// Caller-visible error messages and checked-call macros (DESIGN.md "Conventions").
+// Caller-visible error messages and checked-call macros (src/README.md "Conventions").
 #ifndef RLVR_ERROR_H
 #define RLVR_ERROR_H
 

@@ -1,4 +1,4 @@
-// Benchmarks behind `rlvr bench NAME`: each prints one JSON line per measurement (DESIGN.md Conventions).
+// Benchmarks behind `rlvr bench NAME`: each prints one JSON line per measurement (src/README.md "Conventions").
 // src/cli/cmd_bench.c parses the command line into the options structs; nothing here reads argv.
 #ifndef RLVR_BENCH_H
 #define RLVR_BENCH_H

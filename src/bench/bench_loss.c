@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "base/rng.h"
-#include "model/logprob.h"
 #include "base/walltime.h"
+#include "model/logprob.h"
 
 #ifdef RLVR_CUDA
 #include <cuda_runtime_api.h>

@@ -6,9 +6,9 @@
 #include <time.h>
 
 #include "base/dist.h"
+#include "base/walltime.h"
 #include "bench/bench.h"
 #include "model/model.h"
-#include "base/walltime.h"
 
 static void report(const char *phase, const char *config, const Model *m, int64_t T, int seq_len, double seconds,
                    double flops) {

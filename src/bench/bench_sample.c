@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/walltime.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
-#include "base/walltime.h"
 
 // Best-of-3 read bandwidth (GB/s) of summing a buffer larger than the caches; eight independent sums per
 // thread so the adds keep up with memory.

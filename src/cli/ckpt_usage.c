@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "io/checkpoint.h"
+#include "io/model_h5.h"
 #include "model/seqbatch.h"
 #include "task/prompts.h"
 #include "task/task.h"
 #include "text/tokenizer.h"
-#include "io/model_h5.h"
 
 // The first n held-out problems as sequences: prompt, then the reference solution when the task has one.
 static int held_out_batch(const Task *task, const Tokenizer *tok, int64_t n, SeqBatch *b, Err *e) {

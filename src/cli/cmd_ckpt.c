@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/checkpoint.h"
+#include "base/dist.h"
 #include "cli/ckpt_usage.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "base/dist.h"
+#include "io/checkpoint.h"
 #include "io/h5io.h"
 
 // ---- reading /model generically ----

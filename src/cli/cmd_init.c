@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/dist.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "base/dist.h"
-#include "model/model.h"
 #include "io/model_h5.h"
+#include "model/model.h"
 
 typedef struct {
     ConfigArgs cfg;

@@ -1,4 +1,4 @@
-// `rlvr loss`: evaluates an objective (ALGORITHMS.md §1-§3) and its gradient on arrays from HDF5.
+// `rlvr loss`: evaluates an objective (results/objectives.md §1-§3) and its gradient on arrays from HDF5.
 // Under mpirun each rank takes a contiguous share of whole groups; the output (rank 0) equals one rank's.
 #include <math.h>
 #include <stdio.h>
@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "algo/advantage.h"
+#include "algo/loss.h"
+#include "base/dist.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "base/dist.h"
 #include "io/h5io.h"
-#include "algo/loss.h"
 
 typedef struct {
     ConfigArgs cfg;
@@ -38,7 +38,7 @@ static const CliOpt OPTS[] = {
 };
 
 static const CliSpec SPEC = CLI_SPEC(
-    "rlvr loss", "Evaluates an objective and its gradient on arrays (ALGORITHMS.md).", OPTS,
+    "rlvr loss", "Evaluates an objective and its gradient on arrays (results/objectives.md).", OPTS,
     "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n"
     "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).");
 
@@ -196,7 +196,7 @@ static int evaluate(const Config *c, const LossInput *in, int64_t s0, int64_t s1
                          n_local, out->reward_used, out->adv, &out->adv_stats, e));
     int64_t *starts = group_starts(in, s0, s1, &ng);
     if (micro_groups <= 0 || micro_groups > ng) micro_groups = ng > 0 ? ng : 1;
-    // ALGORITHMS.md §2: local denominators of every micro-batch, then one global sum before any evaluation.
+    // results/objectives.md §2: local denominators of every micro-batch, then one global sum before any evaluation.
     LossDenoms d = {0};
     for (int64_t g = 0; g < ng; g += micro_groups) {
         LossBatch b = batch_view(in, out->adv, s0, starts[g], starts[g + micro_groups < ng ? g + micro_groups : ng]);
@@ -214,7 +214,7 @@ static int evaluate(const Config *c, const LossInput *in, int64_t s0, int64_t s1
     }
     free(starts);
     TRY(rc);
-    // ALGORITHMS.md §2: the parts are summed over ranks, never averaged.
+    // results/objectives.md §2: the parts are summed over ranks, never averaged.
     out->loss = part_sum;
     dist_allreduce_sum_f64(&out->loss, 1);
     loss_metrics_reduce(&out->metrics);
@@ -270,7 +270,7 @@ static int write_output(const char *path, const LossInput *in, const LossOutput 
     return rc ? -1 : 0;
 }
 
-// DAPO dynamic sampling (ALGORITHMS.md §4) on the whole batch, identical on every rank: groups whose rewards
+// DAPO dynamic sampling (results/objectives.md §4) on the whole batch, identical on every rank: groups whose rewards
 // are all equal leave the batch. With no refill possible here, their tokens are loss-masked, so they count in
 // neither N_seq nor N_tok and get no gradient.
 static void drop_equal_reward_groups(LossInput *in) {
@@ -296,7 +296,7 @@ static int run(const Config *c, const char *in_path, const char *out_path, int64
     if (read_input(in_path, c, &in, e)) goto done;
     if (c->algo.dynamic_sampling) drop_equal_reward_groups(&in);
     in.length = xmalloc((size_t)(in.n_seq ? in.n_seq : 1) * sizeof *in.length);
-    for (int64_t i = 0; i < in.n_seq; i++) {  // |y_i| = Σ_t m_{i,t} (ALGORITHMS.md §0), GRPO-λ's length
+    for (int64_t i = 0; i < in.n_seq; i++) {  // |y_i| = Σ_t m_{i,t} (results/objectives.md §0), GRPO-λ's length
         in.length[i] = 0;
         for (int64_t t = in.seq_offsets[i]; t < in.seq_offsets[i + 1]; t++) in.length[i] += !in.mask || in.mask[t];
     }

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dist.h"
+#include "base/rng.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "base/dist.h"
 #include "io/h5io.h"
-#include "base/rng.h"
 
 typedef struct {
     int64_t seed;  // -1 = not given
@@ -20,13 +20,13 @@ typedef struct {
 
 static const CliOpt OPTS[] = {
     CLI_OPT_INT("--seed", "S", TestgenArgs, seed, 0, (int64_t)1 << 62, 0, "a seeded random input"),
-    CLI_OPT_FLAG("--hand-case", TestgenArgs, hand_case, 0, "the hand-checkable case of ALGORITHMS.md §6"),
+    CLI_OPT_FLAG("--hand-case", TestgenArgs, hand_case, 0, "the hand-checkable case of results/objectives.md §6"),
     CLI_OPT_STRING("--out", "X.h5", TestgenArgs, out, CLI_REQUIRED, "HDF5 file to write"),
 };
 
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr loss-testgen",
-    "Writes a random input for rlvr loss (--seed S), or the hand-checkable case of ALGORITHMS.md §6 (--hand-case).",
+    "Writes a random input for rlvr loss (--seed S), or the hand-checkable case of results/objectives.md §6 (--hand-case).",
     OPTS, NULL);
 
 typedef struct {
@@ -79,7 +79,7 @@ static void gen_tokens(Rng *r, Batch *b) {
         }
 }
 
-// ALGORITHMS.md §6: 2 prompts × G = 2, rewards (1,0), (1,0), logp_old = 0 so logp = δ, logp_ref = logp.
+// results/objectives.md §6: 2 prompts × G = 2, rewards (1,0), (1,0), logp_old = 0 so logp = δ, logp_ref = logp.
 static void hand_case(Batch *b) {
     static const int64_t OFF[5] = {0, 3, 8, 10, 14};
     static const double DELTA[14] = {0.10, -0.05, 0.02, 0.01, 0, -0.02, 0.03, 0, -0.01, 0.02, 0.05, 0.05, 0.05, -0.30};

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/commands.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
 #include "task/reward.h"
 #include "task/task.h"
 
@@ -25,7 +25,7 @@ static const CliOpt OPTS[] = {
 
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr reward",
-    "Verifies responses and computes rewards (ALGORITHMS.md §4) with task T's verifier.\n"
+    "Verifies responses and computes rewards (results/objectives.md §4) with task T's verifier.\n"
     "Each input line is a JSON object with \"response\" and either \"answer\" or \"index\" (a problem of the task's\n"
     "\"split\", train by default). Optional: \"response_len\" (tokens; default: \"tokens\" array length, else bytes)\n"
     "and \"truncated\" (bool). Each line is written back with \"extracted\", \"correct\", \"format_ok\", \"reward\",\n"

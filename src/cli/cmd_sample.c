@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/commands.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "io/model_h5.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
-#include "text/tokenizer.h"
-#include "io/model_h5.h"
 #include "task/prompts.h"
+#include "text/tokenizer.h"
 #include "text/utf8.h"
 
 typedef struct {

@@ -1,16 +1,16 @@
 // `rlvr score`: log-prob and entropy of given responses under a checkpoint, through the training forward
-// (the same numbers the sampler records; DESIGN.md invariant 2). Ranks score contiguous shares.
+// (the same numbers the sampler records; src/README.md invariant 2). Ranks score contiguous shares.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/commands.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "io/model_h5.h"
 #include "model/logprob.h"
 #include "model/model.h"
-#include "io/model_h5.h"
 
 typedef struct {
     ConfigArgs cfg;

@@ -1,4 +1,4 @@
-// `rlvr train`: RL training under mpirun (DESIGN.md "One RL step").
+// `rlvr train`: RL training under mpirun (src/README.md "One RL step").
 #include "cli/commands.h"
 #include "cli/train_cli.h"
 

@@ -1,10 +1,11 @@
 // Command line shared by `rlvr sft` and `rlvr train`.
+#include "cli/train_cli.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "base/dist.h"
 #include "cli/cli.h"
-#include "cli/train_cli.h"
 
 typedef struct {
     ConfigArgs cfg;

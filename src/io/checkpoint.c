@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/h5io.h"
 #include "base/revision.h"
+#include "io/h5io.h"
 #include "io/model_h5.h"
 
 // The /state fields, in one table so save, load and validation cannot drift apart.

@@ -1,4 +1,4 @@
-// HDF5 checkpoints (DESIGN.md "Checkpoints"): model, optimizer moments, resume state, config.
+// HDF5 checkpoints (README.md "Checkpoints"): model, optimizer moments, resume state, config.
 //   /meta            attrs format_version, step, world_size, git_revision, kind, config (+ hf_config)
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "algo/optim.h"
 #include "base/error.h"
 #include "model/model.h"
-#include "algo/optim.h"
 
 #define CHECKPOINT_FORMAT_VERSION 1
 

@@ -1,4 +1,4 @@
-// Hugging Face model directories in and out of rlvr checkpoints (DESIGN.md "Scaling to real models"):
+// Hugging Face model directories in and out of rlvr checkpoints (README.md "Real models"):
 // config.json + model.safetensors, or shards listed by model.safetensors.index.json. Tensors stream one piece at
 // a time, so memory stays near one chunk, whatever the model's size. MoE experts are per-expert tensors on the Hub
 // (model.layers.L.mlp.experts.E.gate_proj.weight) and fused [E, ...] tensors in rlvr (model.layers.L.mlp.experts.

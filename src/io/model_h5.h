@@ -1,4 +1,4 @@
-// The /model part of an HDF5 checkpoint (DESIGN.md "Checkpoints"): /model/<tensor name> datasets in full
+// The /model part of an HDF5 checkpoint (README.md "Checkpoints"): /model/<tensor name> datasets in full
 // shape (float32) and the Hugging Face config.json text as the /meta attribute hf_config.
 #ifndef RLVR_MODEL_H5_H
 #define RLVR_MODEL_H5_H

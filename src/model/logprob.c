@@ -1,4 +1,4 @@
-// Log-prob and entropy of softmax(logits / T) in float64 with index-order sums (DESIGN.md invariant 2).
+// Log-prob and entropy of softmax(logits / T) in float64 with index-order sums (src/README.md invariant 2).
 #include "model/logprob.h"
 
 #include <math.h>

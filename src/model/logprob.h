@@ -1,5 +1,5 @@
 // Log-prob and entropy of the temperature-scaled distribution softmax(logits / T), and their backward.
-// The one definition used by sampling, scoring and training (DESIGN.md invariant 2), and the
+// The one definition used by sampling, scoring and training (src/README.md invariant 2), and the
 // CPU twin of the CUDA loss kernels. float64 accumulation, fixed summation order.
 #ifndef RLVR_LOGPROB_H
 #define RLVR_LOGPROB_H

@@ -1,4 +1,4 @@
-// Forward matrix product with a fixed per-output summation order (DESIGN.md invariant 2: batch invariance).
+// Forward matrix product with a fixed per-output summation order (src/README.md invariant 2: batch invariance).
 // Every output y[i][j] is computed the same way whatever M, the blocking and the thread count: eight float
 // lanes over k (lane l sums k = l, l+8, ... in order), lanes reduced as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)),
 // then the remaining k in order, then the bias. So a row's result never depends on the other rows of the batch.

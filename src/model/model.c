@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_internal.h"
 #include "base/rng.h"
+#include "model/model_internal.h"
 
 #define ABSENT SIZE_MAX
 

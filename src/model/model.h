@@ -1,4 +1,4 @@
-// The policy model: Qwen2/Qwen3-style decoder, dense and MoE (DESIGN.md "Model"), on the CPU.
+// The policy model: Qwen2/Qwen3-style decoder, dense and MoE, on the CPU.
 #ifndef RLVR_MODEL_H
 #define RLVR_MODEL_H
 

@@ -1,5 +1,5 @@
 // Training forward over packed sequences and incremental decoding with a KV cache: both run the same
-// layer_forward on the same rows, so their logits agree bit for bit (DESIGN.md invariant 2).
+// layer_forward on the same rows, so their logits agree bit for bit (src/README.md invariant 2).
 #include <stdint.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 // Forward building blocks (RMSNorm, RoPE, attention, MLP, MoE) and one decoder layer. Each token's result
-// depends only on its own row and its own sequence's keys, in a fixed order (DESIGN.md invariant 2).
+// depends only on its own row and its own sequence's keys, in a fixed order (src/README.md invariant 2).
 #include <math.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 // A training micro-batch of whole sequences (prompt + response) and its forward/backward through the model
 // and the temperature-scaled log-prob (logprob.h): the same computation as sampling, so the first
-// importance ratio of a step is exactly 1 (DESIGN.md invariant 2).
+// importance ratio of a step is exactly 1 (src/README.md invariant 2).
 #ifndef RLVR_SEQBATCH_H
 #define RLVR_SEQBATCH_H
 

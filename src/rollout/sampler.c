@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/logprob.h"
 #include "base/rng.h"
+#include "model/logprob.h"
 #include "rollout/sample_filter.h"
 #include "rollout/stop.h"
 

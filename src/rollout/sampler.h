@@ -1,5 +1,5 @@
 // Rollout engine: G responses per prompt with a shared prefilled KV cache, batched decoding, and per-token
-// log-prob/entropy of the temperature-scaled distribution (DESIGN.md invariant 2: the same logprob_entropy
+// log-prob/entropy of the temperature-scaled distribution (src/README.md invariant 2: the same logprob_entropy
 // as scoring and training). A response is a pure function of (weights, config, step, global prompt index,
 // sample index): the draw for response token t of sample j of global prompt i comes from
 // rng_at(rollout.seed, step, i * G + j, t), so batch size, rank and number of ranks never change it.

@@ -1,4 +1,4 @@
-// The reward of one sampled response (ALGORITHMS.md §4): the text of its tokens without the final EOS,
+// The reward of one sampled response (results/objectives.md §4): the text of its tokens without the final EOS,
 // judged by the task's verifier, with truncation and length taken from the response itself.
 #ifndef RLVR_SCORE_H
 #define RLVR_SCORE_H

@@ -53,15 +53,15 @@ int reward_compute(const RewardConfig *rc, const Task *task, const char *answer,
     out->correct = v.correct;
     memcpy(out->extracted, v.extracted, sizeof out->extracted);
     TRY(format_matches(rc->format_pattern, response_text, &out->format_ok, e));
-    // ALGORITHMS.md §4: R = R_acc + R_format + R_overlong.
+    // results/objectives.md §4: R = R_acc + R_format + R_overlong.
     out->r_acc = v.correct ? 1.0 : (rc->accuracy == ACC_PM1 ? -1.0 : 0.0);
     out->r_format = out->format_ok ? rc->format_reward : 0.0;
     if (rc->overlong_buffer > 0) {
-        // ALGORITHMS.md §4 DAPO overlong: min(0, ((L_max − L_buf) − |y|) / L_buf) · f
+        // results/objectives.md §4 DAPO overlong: min(0, ((L_max − L_buf) − |y|) / L_buf) · f
         double l_buf = rc->overlong_buffer, excess = (double)(max_new_tokens - rc->overlong_buffer) - response_len_tokens;
         out->r_overlong = fmin(0.0, excess / l_buf) * rc->overlong_factor;
     }
     out->total = out->r_acc + out->r_format + out->r_overlong;
-    out->loss_masked = truncated && rc->overlong_filter;  // ALGORITHMS.md §4 overlong_filter
+    out->loss_masked = truncated && rc->overlong_filter;  // results/objectives.md §4 overlong_filter
     return 0;
 }

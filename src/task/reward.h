@@ -1,4 +1,4 @@
-// Rewards from verdicts: accuracy, format and DAPO overlong punishment (ALGORITHMS.md §4).
+// Rewards from verdicts: accuracy, format and DAPO overlong punishment (results/objectives.md §4).
 #ifndef RLVR_REWARD_H
 #define RLVR_REWARD_H
 
@@ -20,7 +20,7 @@ typedef struct {
 // Checks reward.format_pattern compiles (call once at start-up for a clear config error).
 int reward_check_config(const RewardConfig *rc, Err *e);
 
-// ALGORITHMS.md §4: R = R_acc + R_format + R_overlong for one response of response_len_tokens tokens.
+// results/objectives.md §4: R = R_acc + R_format + R_overlong for one response of response_len_tokens tokens.
 //   R_acc      = 1 / 0 (binary) or +1 / -1 (pm1) from task_verify(task, answer, response_text)
 //   R_format   = reward.format_reward when format_pattern matches, else 0
 //   R_overlong = min(0, ((L_max - L_buf) - |y|) / L_buf) * f with L_max = max_new_tokens,

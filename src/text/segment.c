@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-// CJK forms of the delimiters (ALGORITHMS.md §3 SSPO step 1): fullwidth comma, ideographic full stop,
+// CJK forms of the delimiters (results/objectives.md §3 SSPO step 1): fullwidth comma, ideographic full stop,
 // fullwidth full stop, semicolon, colon, exclamation and question marks, ideographic comma.
 static const char *const CJK_DELIMS[] = {"，", "。", "．", "；", "：", "！", "？", "、"};
 

@@ -1,4 +1,4 @@
-// SSPO subsentence segmentation (ALGORITHMS.md §3 SSPO step 1): a segment ends after the token whose decoded
+// SSPO subsentence segmentation (results/objectives.md §3 SSPO step 1): a segment ends after the token whose decoded
 // bytes complete a delimiter; the response's last token always ends the tail segment.
 #ifndef RLVR_SEGMENT_H
 #define RLVR_SEGMENT_H

@@ -1,5 +1,5 @@
 // The sampling half of an RL step: prompts → rollouts → rewards → group selection. Each rank samples and
-// scores whole groups of its share of the step's prompts; with DAPO dynamic sampling (ALGORITHMS.md §4) more
+// scores whole groups of its share of the step's prompts; with DAPO dynamic sampling (results/objectives.md §4) more
 // generation batches follow until P groups with unequal rewards are found or algo.max_gen_batches is reached.
 #ifndef RLVR_GROUPS_H
 #define RLVR_GROUPS_H

@@ -1,6 +1,6 @@
 // What a run records (rank 0 only; every value is already global): one StepMetrics per step in
 // metrics.jsonl, one EvalMetrics per evaluation in eval.jsonl, log.txt, and the one-line console progress.
-// This file alone turns them into JSON; ALGORITHMS.md §5 defines the RL metrics.
+// This file alone turns them into JSON; results/objectives.md §5 defines the RL metrics.
 #ifndef RLVR_METRICS_H
 #define RLVR_METRICS_H
 

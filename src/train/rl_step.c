@@ -8,7 +8,7 @@
 #include "train/groups.h"
 #include "train/rl_update.h"
 
-// ALGORITHMS.md §1: advantages of this rank's selected responses (adv[i * G + j]) from global group statistics.
+// results/objectives.md §1: advantages of this rank's selected responses (adv[i * G + j]) from global group statistics.
 static int advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats *st, Err *e) {
     int G = cfg->rollout.n;
     int64_t n = (int64_t)gs->n * G;
@@ -28,7 +28,7 @@ static int advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats
     return rc;
 }
 
-// ALGORITHMS.md §5 rollout metrics: global sums over the selected responses.
+// results/objectives.md §5 rollout metrics: global sums over the selected responses.
 static void rollout_metrics(const Groups *gs, int G, RolloutMetrics *m) {
     double s[6] = {0}, lmin = INFINITY, lmax = 0;  // responses, correct, format, tokens, truncated, masked
     for (int i = 0; i < gs->n; i++)

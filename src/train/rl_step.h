@@ -1,4 +1,4 @@
-// One RL step (DESIGN.md "One RL step"): prompts → rollouts → rewards → group selection → advantages →
+// One RL step (src/README.md "One RL step"): prompts → rollouts → rewards → group selection → advantages →
 // updates → metrics, every statistic global over ranks.
 #ifndef RLVR_RL_STEP_H
 #define RLVR_RL_STEP_H

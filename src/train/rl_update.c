@@ -79,7 +79,7 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
                         .seg_end = d->seg_end, .advantage = d->adv};
 }
 
-// Forward, loss with global denominators, backward into the reducer (ALGORITHMS.md §2: local numerator over
+// Forward, loss with global denominators, backward into the reducer (results/objectives.md §2: local numerator over
 // the global denominator; gradients summed afterwards).
 static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs,
                       double *loss_sum, LossMetrics *lm, Err *e) {

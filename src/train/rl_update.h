@@ -1,4 +1,4 @@
-// The learning half of an RL step (ALGORITHMS.md §2): ppo_epochs × n_minibatches optimizer updates over the
+// The learning half of an RL step (results/objectives.md §2): ppo_epochs × n_minibatches optimizer updates over the
 // step's selected groups. Each mini-batch takes a contiguous range of global group positions; its loss
 // denominators are global; a micro-batch holds up to train.micro_batch responses of one group, so its
 // composition does not depend on the number of ranks.

@@ -1,4 +1,4 @@
-// The optimizer side of a step (DESIGN.md "One RL step"): micro-batch gradients accumulate in an exact
+// The optimizer side of a step (src/README.md "One RL step"): micro-batch gradients accumulate in an exact
 // reducer; one update sums them over ranks, clips by the global norm, skips the update when the loss or a
 // gradient is not finite (naming what was bad), and applies AdamW.
 #ifndef RLVR_UPDATE_H
