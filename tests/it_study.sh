@@ -1,5 +1,5 @@
 # The length-dynamics study script on a tiny budget: runs, seed means, table, figures, restart, bad options.
-plan 8
+plan 10
 study=(env RLVR="$RLVR" bash "$ROOT/launch/study.sh" --runs "$TMP/study" --out "$TMP/study-out" --algos "gspo luspo"
        --seeds "1 2" --set sft.steps=20 --set train.steps=4 --set eval.every=2 --set eval.n_prompts=16 --set task.eval_size=16)
 expect_ok "study: 2 algorithms x 2 seeds run" "${study[@]}"
@@ -30,3 +30,9 @@ expect_same "study: a redone run reproduces its held-out evaluation bit for bit"
 expect_error "study: unknown algorithm" "no configs/study/ppo.ini for algorithm 'ppo'" \
     bash "$ROOT/launch/study.sh" --algos "gspo ppo"
 expect_error "study: bad seed" "seed 'x': expected a non-negative integer" bash "$ROOT/launch/study.sh" --seeds "1 x"
+expect_ok "eval_study: rlvr eval of every final checkpoint, mean ± std over the seeds" bash -c '
+    bash "$ROOT/launch/eval_study.sh" --runs "$1" --out "$2/eval.md" --prompts 8 --n 4 >/dev/null 2>&1 &&
+    a=$(jq .avg "$1/luspo/seed1/final-eval/eval.jsonl") b=$(jq .avg "$1/luspo/seed2/final-eval/eval.jsonl") &&
+    want=$(awk -v a="$a" -v b="$b" "BEGIN { m = (a + b) / 2; printf \"%.1f ± %.1f\", 100 * m, 100 * sqrt((a - m)^2 + (b - m)^2) }") &&
+    grep -q "^| luspo | 2 | $want | " "$2/eval.md" && grep -q "^| gspo | 2 | " "$2/eval.md"' _ "$TMP/study" "$TMP/study-out"
+expect_error "eval_study: no runs" "no runs DIR/<algo>/seed<S>" bash "$ROOT/launch/eval_study.sh" --runs "$TMP/none"
