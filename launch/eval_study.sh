@@ -2,13 +2,14 @@
 # Evaluates the final checkpoint of every run of a length-dynamics study (launch/study.sh) with rlvr eval and
 # writes a Markdown table with the seed spread: per algorithm, mean ± std over seeds of avg@K, maj@K, pass@K
 # and the response length on the task's held-out split.
-#   launch/eval_study.sh [--runs DIR] [--out FILE] [--np N] [--n K] [--prompts P]
+#   launch/eval_study.sh [--runs DIR] [--out FILE] [--np N] [--n K] [--prompts P] [--note TEXT]
 # Defaults: --runs runs/study, --out results/eval.md, --np 2, K = 8 samples and P = 256 problems (the study's
-# own evaluation). RLVR names the binary (build/rlvr). Each run's evaluation goes to RUN/final-eval/.
+# own evaluation). RLVR names the binary (build/rlvr). Each run's evaluation goes to RUN/final-eval/. TEXT
+# (e.g. how the runs were made) is added under the header.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command_line="launch/eval_study.sh${*:+ $*}"
-runs=$root/runs/study out=$root/results/eval.md np=2 k=8 prompts=256
+runs=$root/runs/study out=$root/results/eval.md np=2 k=8 prompts=256 note=""
 rlvr=${RLVR:-$root/build/rlvr}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -17,7 +18,8 @@ while [ $# -gt 0 ]; do
         --np) np=$2; shift 2 ;;
         --n) k=$2; shift 2 ;;
         --prompts) prompts=$2; shift 2 ;;
-        -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --note) note=$2; shift 2 ;;
+        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "eval_study.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -63,7 +65,9 @@ runs in \`$runs\` (final step $step). Each run's final checkpoint is evaluated b
 $prompts held-out problems of the study's task, $k samples each, drawn as training evaluates them. Mean ± std
 over seeds; avg@$k is the accuracy over all samples, maj@$k the share of problems whose majority answer is
 right, pass@$k the unbiased estimate that one of $k samples is right; length in tokens.
-
+${note:+
+$note
+}
 | algorithm | seeds | avg@$k (%) | maj@$k (%) | pass@$k (%) | response length |
 |---|---|---|---|---|---|
 $table
