@@ -8,7 +8,6 @@
 # (e.g. how the runs were made) is added under the header.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-command_line="launch/eval_study.sh${*:+ $*}"
 runs=$root/runs/study out=$root/results/eval.md np=2 k=8 prompts=256 note=""
 rlvr=${RLVR:-$root/build/rlvr}
 while [ $# -gt 0 ]; do
@@ -26,6 +25,7 @@ done
 for v in "$np" "$k" "$prompts"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "eval_study.sh: '$v': expected a positive integer" >&2; exit 2; }
 done
+command_line="launch/eval_study.sh --runs $runs --out $out --np $np --n $k --prompts $prompts"
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
