@@ -125,12 +125,18 @@ revisions() {
     done | sort | uniq -c | awk '{ printf "%s%s (%d runs)", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
+# What decides the bits besides the revision and --np (results/length-dynamics/README.md): the backward's
+# OpenBLAS kernel and its threads, which Debian's OpenMP OpenBLAS takes from OMP_NUM_THREADS (local.sh's).
+blas_core=$(OPENBLAS_VERBOSE=2 "$rlvr" config --config "$root/configs/study/base.ini" 2>&1 >/dev/null | sed -n 's/^Core: //p' | tail -n 1 || true)
+threads=$(( $(nproc) / np > 0 ? $(nproc) / np : 1 ))
+
 # The table: mean ± std (unbiased) over seeds.
 {
     echo "# Length-dynamics study: results"
     echo
     echo "Made by \`$command_line\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n 1)),"
-    echo "revision $(revisions) (as recorded in the runs' checkpoints). Mean ± std over seeds $seeds;"
+    echo "revision $(revisions) (as recorded in the runs' checkpoints), OpenBLAS core ${blas_core:-not reported}, $np ranks of $threads OpenMP thread(s)."
+    echo "Mean ± std over seeds $seeds;"
     echo "held-out numbers are the last evaluation (\`eval.jsonl\`), clip fractions the mean over all steps."
     echo
     echo "| algorithm | held-out accuracy, greedy | held-out accuracy, sampled | held-out length, start → end (tokens) | clip fraction, tokens | clip fraction, sequences/segments | rollouts | wall time (s) |"
