@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/dist.h"
+
 // Field names as the public copies of each benchmark are usually exported to JSONL.
 static const BenchmarkPreset PRESETS[] = {
     {"aime24", "math", "problem", "answer", "{\"problem\": text, \"answer\": integer}"},
@@ -79,4 +81,12 @@ RolloutConfig eval_sampling(const Config *c) {
     r.n = c->eval.samples, r.temperature = c->eval.temperature, r.top_p = c->eval.top_p;
     r.max_new_tokens = c->eval.max_new_tokens;
     return r;
+}
+
+int benchmark_prompts(const Config *c, const Task *task, bool own_split, const Tokenizer *tok, PromptSet *ps, Err *e) {
+    int64_t n = task_split_size(task, SPLIT_EVAL), lo, hi;
+    if (n == 0) return err_set(e, "task %s: no held-out problems (expected [data] eval_path or an embedded task)", c->task.name);
+    if (own_split && c->eval.n_prompts > 0 && n > c->eval.n_prompts) n = c->eval.n_prompts;
+    dist_share(n, &lo, &hi);
+    return prompts_from_task(ps, task, SPLIT_EVAL, lo, hi - lo, false, tok, e);
 }

@@ -7,6 +7,9 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "task/prompts.h"
+#include "task/task.h"
+#include "text/tokenizer.h"
 
 typedef struct {
     const char *name;
@@ -22,6 +25,10 @@ const BenchmarkPreset *benchmark_presets(int *n);
 // spec is "NAME=PATH" (NAME must be a preset) or "PATH", whose preset is the file name's stem when that
 // names one (aime24.jsonl), else base's own task and [data] fields. name receives the benchmark's name.
 int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e);
+
+// This rank's share of a benchmark's problems: the task's whole eval split, or, for the task's own held-out
+// split (own_split), its first eval.n_prompts problems, as training evaluates them. Fails on an empty split.
+int benchmark_prompts(const Config *c, const Task *task, bool own_split, const Tokenizer *tok, PromptSet *ps, Err *e);
 
 #define BENCHMARK_SPEC_LEN (2 * CONFIG_STR)
 

@@ -47,17 +47,6 @@ static int setup(EvalRun *r, Err *e) {
     return tokenizer_fits_model(r->tok, r->model.cfg.vocab_size, e);
 }
 
-// This rank's share of the benchmark's problems: the whole eval split, or for the task's own held-out split
-// the first eval.n_prompts problems, as training evaluates them.
-static int load_prompts(const Config *c, const Task *task, bool own_split, const Tokenizer *tok, PromptSet *ps,
-                        Err *e) {
-    int64_t n = task_split_size(task, SPLIT_EVAL), lo, hi;
-    if (n == 0) return err_set(e, "task %s: no held-out problems (expected [data] eval_path or an embedded task)", c->task.name);
-    if (own_split && c->eval.n_prompts > 0 && n > c->eval.n_prompts) n = c->eval.n_prompts;
-    dist_share(n, &lo, &hi);
-    return prompts_from_task(ps, task, SPLIT_EVAL, lo, hi - lo, false, tok, e);
-}
-
 static void report(EvalRun *r, const char *name, const EvalResult *res, double seconds, int done, int total) {
     double tokens = res->length_mean * (double)res->prompts * res->samples, per = (walltime_s() - r->t0) / done;
     fprintf(stderr, "eval [%d/%d] %s: %lld prompts x %d, avg@%d %.1f%% ± %.1f, pass@%d %.1f%%, maj@%d %.1f%%, "
@@ -87,7 +76,7 @@ int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const
     PromptSet ps = {0};
     int rc = spec ? benchmark_config(base, spec, bc, name, name_len, e) : 0;
     if (!rc && !(task = task_create(bc, e))) rc = -1;
-    if (!rc) rc = load_prompts(bc, task, spec == NULL, tok, &ps, e);
+    if (!rc) rc = benchmark_prompts(bc, task, spec == NULL, tok, &ps, e);
     if (!(rc = dist_agree(rc, e))) {
         RolloutConfig sampling = eval_sampling(bc);
         rc = evaluate(m, tok, task, &bc->reward, &sampling, &ps, EVAL_RNG_STEP + step, res, name, lines, e);
