@@ -28,8 +28,8 @@ static int advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats
     return rc;
 }
 
-// results/objectives.md §5 rollout metrics: global sums over the selected responses.
-static void rollout_metrics(const Groups *gs, int G, RolloutMetrics *m) {
+// results/objectives.md §5 rollout metrics: global sums over the selected responses; returns their tokens.
+static double rollout_metrics(const Groups *gs, int G, RolloutMetrics *m) {
     double s[6] = {0}, lmin = INFINITY, lmax = 0;  // responses, correct, format, tokens, truncated, masked
     for (int i = 0; i < gs->n; i++)
         for (int j = 0; j < G; j++) {
@@ -46,19 +46,17 @@ static void rollout_metrics(const Groups *gs, int G, RolloutMetrics *m) {
     *m = (RolloutMetrics){.sequences = s[0], .accuracy = s[1] / n, .format_rate = s[2] / n, .length_mean = s[3] / n,
                           .truncation_rate = s[4] / n, .masked_rate = s[5] / n,
                           .length_min = s[0] > 0 ? lmin : 0, .length_max = lmax};
+    return s[3];
 }
 
-// Throughput and the slowest rank's times; returns the response tokens trained on (global).
-static double timing_metrics(const Groups *gs, int G, double train_s, int ppo_epochs, StepMetrics *m) {
-    double times[3] = {gs->sample_s, gs->score_s, train_s}, tokens[2] = {gs->rollout_tokens, 0};
-    for (int i = 0; i < gs->n; i++)
-        for (int j = 0; j < G; j++) tokens[1] += gs->g[i].resp[j].n_tokens;
+// Throughput and the slowest rank's times; trained_tokens is the selected responses' global token count.
+static void timing_metrics(const Groups *gs, double train_s, double trained_tokens, int ppo_epochs, StepMetrics *m) {
+    double times[3] = {gs->sample_s, gs->score_s, train_s}, sampled_tokens = gs->rollout_tokens;
     dist_allreduce_max_f64(times, 3);
-    dist_allreduce_sum_f64(tokens, 2);
+    dist_allreduce_sum_f64(&sampled_tokens, 1);
     m->rollout.time_sampling_s = times[0], m->rollout.time_scoring_s = times[1], m->time_training_s = times[2];
-    m->rollout.tokens_per_s_rollout = times[0] > 0 ? tokens[0] / times[0] : 0;
-    m->tokens_per_s_train = times[2] > 0 ? tokens[1] * ppo_epochs / times[2] : 0;
-    return tokens[1];
+    m->rollout.tokens_per_s_rollout = times[0] > 0 ? sampled_tokens / times[0] : 0;
+    m->tokens_per_s_train = times[2] > 0 ? trained_tokens * ppo_epochs / times[2] : 0;
 }
 
 int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
@@ -74,9 +72,10 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     double lr = lr_at(step, r->total_steps, c->train.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);
     if (!rc) rc = rl_update(r, &gs, adv, lr, &m->loss, &m->update, e);
     if (!rc) {
-        rollout_metrics(&gs, c->rollout.n, &m->rollout);
+        double train_s = walltime_s() - t1, tokens = rollout_metrics(&gs, c->rollout.n, &m->rollout);
         m->rollout.gen_batches = gs.gen_batches, m->rollout.groups_selected = gs.n_selected;
-        r->st.tokens_total += (int64_t)timing_metrics(&gs, c->rollout.n, walltime_s() - t1, c->train.ppo_epochs, m);
+        timing_metrics(&gs, train_s, tokens, c->train.ppo_epochs, m);
+        r->st.tokens_total += (int64_t)tokens;
     }
     free(adv);
     groups_free(&gs);
