@@ -211,6 +211,65 @@ void dist_share(int64_t n, int64_t *begin, int64_t *end) {
     *end = *begin + q + (ctx.rank < r);
 }
 
+void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes) {
+    if (!ctx.initialized || ctx.size == 1) {
+        void *out = xmalloc((size_t)send_bytes[0] + 1);
+        if (send_bytes[0]) memcpy(out, send, (size_t)send_bytes[0]);
+        *n_recv = (size_t)send_bytes[0];
+        if (recv_bytes) recv_bytes[0] = send_bytes[0];
+        return out;
+    }
+    int64_t got[ctx.size];
+    MPI_CHECK(MPI_Alltoall(send_bytes, 1, MPI_INT64_T, got, 1, MPI_INT64_T, MPI_COMM_WORLD));
+    int scount[ctx.size], sdispl[ctx.size], rcount[ctx.size], rdispl[ctx.size];
+    int64_t soff = 0, roff = 0;
+    for (int r = 0; r < ctx.size; r++) {
+        if (soff + send_bytes[r] > INT_MAX || roff + got[r] > INT_MAX)
+            dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
+        scount[r] = (int)send_bytes[r], sdispl[r] = (int)soff, soff += send_bytes[r];
+        rcount[r] = (int)got[r], rdispl[r] = (int)roff, roff += got[r];
+        if (recv_bytes) recv_bytes[r] = got[r];
+    }
+    void *out = xmalloc((size_t)roff + 1);
+    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, out, rcount, rdispl, MPI_BYTE, MPI_COMM_WORLD));
+    *n_recv = (size_t)roff;
+    return out;
+}
+
+struct DistQueue {
+    MPI_Win win;
+    int64_t *counter;  // rank 0's window; on one process the counter itself
+    int64_t local;
+};
+
+DistQueue *dist_queue_create(void) {
+    DistQueue *q = xcalloc(1, sizeof *q);
+    if (!ctx.initialized || ctx.size == 1) return q;
+    MPI_Aint bytes = ctx.rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
+    MPI_CHECK(MPI_Win_allocate(bytes, sizeof(int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &q->counter, &q->win));
+    if (ctx.rank == 0) *q->counter = 0;
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));  // the counter is zero before anyone takes from it
+    MPI_CHECK(MPI_Win_lock_all(0, q->win));
+    return q;
+}
+
+int64_t dist_queue_next(DistQueue *q) {
+    if (!ctx.initialized || ctx.size == 1) return q->local++;
+    int64_t one = 1, got = 0;
+    MPI_CHECK(MPI_Fetch_and_op(&one, &got, MPI_INT64_T, 0, 0, MPI_SUM, q->win));
+    MPI_CHECK(MPI_Win_flush(0, q->win));
+    return got;
+}
+
+void dist_queue_free(DistQueue *q) {
+    if (!q) return;
+    if (ctx.initialized && ctx.size > 1) {
+        MPI_CHECK(MPI_Win_unlock_all(q->win));
+        MPI_CHECK(MPI_Win_free(&q->win));
+    }
+    free(q);
+}
+
 int dist_agree(int rc, Err *e) {
     int64_t lowest = rc ? -(int64_t)ctx.rank : INT64_MIN;
     dist_allreduce_max_i64(&lowest, 1);

@@ -48,6 +48,22 @@ void dist_allreduce_sum_device_f32(float *x, size_t n);
 // The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
 void dist_share(int64_t n, int64_t *begin, int64_t *end);
 
+// Personalised all-to-all of bytes: send holds, in rank order, send_bytes[r] bytes for each rank r. Returns a
+// malloc'd concatenation, in rank order, of what every rank sent to this one (recv_bytes[r] from rank r, when
+// recv_bytes != NULL) and its size in *n_recv.
+void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes);
+
+// A shared work queue: one counter, held by rank 0, that every rank advances atomically with MPI one-sided
+// MPI_Fetch_and_op, so items go to ranks in the order they ask, each exactly once. With osc/sm (one node) or
+// hardware atomics (osc/ucx, osc/rdma) no rank has to take part in another's request.
+typedef struct DistQueue DistQueue;
+// Collective: a queue whose first item is 0.
+DistQueue *dist_queue_create(void);
+// The next item index (0, 1, 2, ... over all ranks); the caller stops at its item count.
+int64_t dist_queue_next(DistQueue *q);
+// Collective.
+void dist_queue_free(DistQueue *q);
+
 // Every rank learns whether any rank failed (rc != 0) before the next collective: returns -1 on all ranks
 // if so, each holding the message of the lowest failing rank (prefixed "rank R: " unless R = 0).
 int dist_agree(int rc, Err *e);
