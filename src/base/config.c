@@ -88,6 +88,8 @@ static const Key KEYS[] = {
     {"rollout", "stop", K_STR, F(rollout.stop), 0, 0, 0, "", "'|'-separated stop strings"},
     {"rollout", "seed", K_I64, F(rollout.seed), 0, BIG, 0, "0", "sampling seed"},
     {"rollout", "kv_cache_mb", K_INT, F(rollout.kv_cache_mb), 1, 1 << 30, 0, "1024", "KV cache budget per rank"},
+    {"rollout", "schedule", K_ENUM, F(rollout.schedule), 0, 0, ENUM("static", "dynamic"), "static",
+     "groups to ranks: a fixed share each, or taken from a shared queue, longest prompt first"},
 
     {"reward", "accuracy", K_ENUM, F(reward.accuracy), 0, 0, ENUM("binary", "pm1"), "binary", "0/1 or DAPO's ±1"},
     {"reward", "format_reward", K_DOUBLE, F(reward.format_reward), 0, 100, 0, "0", "bonus for the required format"},
@@ -133,6 +135,8 @@ static const Key KEYS[] = {
     {"train", "min_lr_ratio", K_DOUBLE, F(train.min_lr_ratio), 0, 1, 0, "0", "cosine floor / lr"},
     {"train", "max_bad_steps", K_INT, F(train.max_bad_steps), 1, 1 << 20, 0, "3", "non-finite steps in a row"},
     {"train", "seed", K_I64, F(train.seed), 0, BIG, 0, "1", "data-order seed"},
+    {"train", "balance", K_ENUM, F(train.balance), 0, 0, ENUM("sequences", "tokens"), "sequences",
+     "micro-batches to ranks: each rank its own groups, or about equal tokens per rank"},
 
     {"sft", "steps", K_INT, F(sft.steps), 0, 1 << 30, 0, "200", "supervised steps"},
     {"sft", "batch_size", K_INT, F(sft.batch_size), 1, 1 << 24, 0, "32", "sequences per step (global)"},

@@ -18,6 +18,8 @@ typedef enum { AGG_SEQ_MEAN_TOKEN_MEAN, AGG_TOKEN_MEAN, AGG_SEQ_MEAN_TOKEN_SUM, 
 typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
 typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
+typedef enum { ROLLOUT_STATIC, ROLLOUT_DYNAMIC } RolloutSchedule;
+typedef enum { BALANCE_SEQUENCES, BALANCE_TOKENS } TrainBalance;
 
 typedef struct {
     ModelType type;
@@ -65,6 +67,7 @@ typedef struct {
     char stop[CONFIG_STR];  // '|'-separated stop strings; escapes \n \t \| \\ .
     int64_t seed;
     int kv_cache_mb;
+    RolloutSchedule schedule;  // static: each rank its contiguous share of groups; dynamic: a shared queue
 } RolloutConfig;
 
 typedef struct {
@@ -102,6 +105,7 @@ typedef struct {
     double min_lr_ratio;
     int max_bad_steps;
     int64_t seed;
+    TrainBalance balance;  // micro-batches to ranks: the sampling rank's groups, or about equal tokens per rank
 } TrainConfig;
 
 typedef struct {

@@ -205,10 +205,12 @@ int dist_gpu_active(void) { return 0; }
 void dist_allreduce_sum_device_f32(float *x, size_t n) { dist_allreduce_sum_f32(x, n); }
 #endif
 
-void dist_share(int64_t n, int64_t *begin, int64_t *end) {
+void dist_share(int64_t n, int64_t *begin, int64_t *end) { dist_share_of(n, ctx.rank, begin, end); }
+
+void dist_share_of(int64_t n, int rank, int64_t *begin, int64_t *end) {
     int64_t q = n / ctx.size, r = n % ctx.size;
-    *begin = ctx.rank * q + (ctx.rank < r ? ctx.rank : r);
-    *end = *begin + q + (ctx.rank < r);
+    *begin = rank * q + (rank < r ? rank : r);
+    *end = *begin + q + (rank < r);
 }
 
 void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes) {

@@ -47,6 +47,8 @@ void dist_allreduce_sum_device_f32(float *x, size_t n);
 
 // The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
 void dist_share(int64_t n, int64_t *begin, int64_t *end);
+// The same share of rank `rank`.
+void dist_share_of(int64_t n, int rank, int64_t *begin, int64_t *end);
 
 // Personalised all-to-all of bytes: send holds, in rank order, send_bytes[r] bytes for each rank r. Returns a
 // malloc'd concatenation, in rank order, of what every rank sent to this one (recv_bytes[r] from rank r, when

@@ -1,6 +1,7 @@
 #include "train/groups.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,8 +9,10 @@
 #include "algo/advantage.h"
 #include "base/dist.h"
 #include "base/walltime.h"
+#include "rollout/schedule.h"
 #include "rollout/score.h"
 #include "task/prompts.h"
+#include "train/group_exchange.h"
 
 void groups_free(Groups *gs) {
     for (int i = 0; i < gs->n; i++) free(gs->g[i].prompt), free(gs->g[i].rr);
@@ -32,35 +35,92 @@ static int score_group(const Config *cfg, const Task *task, const Tokenizer *tok
     return 0;
 }
 
-// Samples and scores generation batch b: this rank's share of the P prompts at cursor; appends its groups.
-static int generate_batch(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
-                          int64_t step, int b, int64_t cursor, Err *e) {
-    int64_t P = cfg->train.prompts_per_step, lo, hi;
+// Test hook of the scheduling tests (tests/it_sched.sh): RLVR_TEST_SLOW_RANK=R:MS makes rank R sleep MS ms per
+// group it samples, as if it had drawn long responses.
+static void slow_rank_hook(int groups) {
+    const char *s = getenv("RLVR_TEST_SLOW_RANK");
+    int rank, ms;
+    if (!s || sscanf(s, "%d:%d", &rank, &ms) != 2 || rank != dist_rank() || ms <= 0) return;
+    long total = (long)ms * groups;
+    nanosleep(&(struct timespec){total / 1000, total % 1000 * 1000000}, NULL);
+}
+
+// Samples and scores prompts [p0, p1) of ps as new groups; prompt p is candidate cand0 + p.
+static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
+                          int64_t step, PromptSet *ps, int p0, int p1, int64_t cand0, Err *e) {
     int G = cfg->rollout.n;
-    dist_share(P, &lo, &hi);
-    PromptSet ps = {0};
     Rollout r = {0};
-    int rc = prompts_from_task(&ps, task, SPLIT_TRAIN, cursor + lo, hi - lo, false, tok, e);
     double t0 = walltime_s();
-    if (!rc) rc = sampler_generate(m, tok, &cfg->rollout, step, ps.n, ps.index, (const int32_t *const *)ps.tokens,
-                                   ps.len, &r, e);
+    int rc = sampler_generate(m, tok, &cfg->rollout, step, p1 - p0, ps->index + p0,
+                              (const int32_t *const *)ps->tokens + p0, ps->len + p0, &r, e);
+    slow_rank_hook(p1 - p0);
     double t1 = walltime_s();
     if (!rc) {
         gs->rollouts = xrealloc(gs->rollouts, (size_t)(gs->n_rollouts + 1) * sizeof *gs->rollouts);
         gs->rollouts[gs->n_rollouts++] = r;
     }
-    for (int p = 0; p < ps.n && !rc; p++) {
+    for (int p = p0; p < p1 && !rc; p++) {
         Group *g = add_group(gs);
-        *g = (Group){.cand = (int64_t)b * P + lo + p, .prompt = ps.tokens[p], .prompt_len = ps.len[p],
-                     .resp = &r.responses[p * G]};
-        ps.tokens[p] = NULL;  // the group owns it now
-        rc = score_group(cfg, task, tok, ps.answer[p], g, e);
+        *g = (Group){.cand = cand0 + p, .prompt = ps->tokens[p], .prompt_len = ps->len[p],
+                     .resp = &r.responses[(p - p0) * G]};
+        ps->tokens[p] = NULL;  // the group owns it now
+        rc = score_group(cfg, task, tok, ps->answer[p], g, e);
+        gs->n_sampled++;
         for (int j = 0; j < G; j++) gs->rollout_tokens += g->resp[j].n_tokens;
     }
     gs->sample_s += t1 - t0;
     gs->score_s += walltime_s() - t1;
+    return rc;
+}
+
+// Static schedule: this rank samples its contiguous share of generation batch b's P prompts at cursor.
+static int generate_static(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
+                           int64_t step, int b, int64_t cursor, Err *e) {
+    int64_t P = cfg->train.prompts_per_step, lo, hi;
+    dist_share(P, &lo, &hi);
+    PromptSet ps = {0};
+    int rc = prompts_from_task(&ps, task, SPLIT_TRAIN, cursor + lo, hi - lo, false, tok, e);
+    if (!rc) rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, 0, ps.n, (int64_t)b * P + lo, e);
     prompts_free(&ps);
     return rc;
+}
+
+// Dynamic schedule: every rank encodes all P prompts and takes one group at a time from a shared queue, longest
+// prompt first, until the queue is empty. A rank that fails stops taking; the others finish the batch.
+static int generate_dynamic(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
+                            int64_t step, int b, int64_t cursor, Err *e) {
+    int64_t P = cfg->train.prompts_per_step, k;
+    PromptSet ps = {0};
+    int rc = prompts_from_task(&ps, task, SPLIT_TRAIN, cursor, P, false, tok, e);
+    int *order = xmalloc((size_t)(P + 1) * sizeof *order);
+    if (!rc) schedule_longest_first(ps.len, ps.n, order);
+    DistQueue *q = dist_queue_create();
+    while (!rc && (k = dist_queue_next(q)) < P) rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, order[k],
+                                                                     order[k] + 1, (int64_t)b * P, e);
+    dist_queue_free(q);
+    free(order);
+    prompts_free(&ps);
+    return rc;
+}
+
+// Hands the groups [first, n) sampled by a dynamic schedule to the ranks that own them in the static one, so
+// that everything after sampling sees exactly the static schedule's groups, in ascending candidate order.
+static void send_home(Groups *gs, int first, int64_t P, int G) {
+    int R = dist_size(), n = gs->n - first;
+    uint8_t *dest = xcalloc((size_t)n * R + 1, 1);
+    for (int i = 0; i < n; i++) {
+        int64_t p = gs->g[first + i].cand % P, lo, hi;
+        for (int r = 0; r < R; r++) {
+            dist_share_of(P, r, &lo, &hi);
+            if (p >= lo && p < hi) dest[(size_t)i * R + r] = 1;
+        }
+    }
+    Group *sent = xmalloc((size_t)(n + 1) * sizeof *sent);
+    memcpy(sent, gs->g + first, (size_t)n * sizeof *sent);
+    gs->n = first;
+    group_exchange(sent, n, G, gs->experts_per_token, NULL, dest, gs, NULL);
+    for (int i = 0; i < n; i++) free(sent[i].prompt), free(sent[i].rr);
+    free(sent), free(dest);
 }
 
 // DAPO dynamic sampling: keep[c] for every candidate group of batch b, from all-gathered rewards.
@@ -114,11 +174,17 @@ int groups_sample(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, 
     int max_b = dynamic ? cfg->algo.max_gen_batches : 1, G = cfg->rollout.n, rc = 0;
     uint8_t *keep = xcalloc((size_t)(P * max_b), 1), *take = xcalloc((size_t)(P * max_b), 1);
     int64_t taken = 0;
+    bool queue = cfg->rollout.schedule == ROLLOUT_DYNAMIC;
+    gs->experts_per_token = m->moe ? m->cfg.num_hidden_layers * m->cfg.num_experts_per_tok : 0;
     while (gs->gen_batches < max_b && taken < P) {
         int b = gs->gen_batches++, first = gs->n;
-        rc = dist_agree(generate_batch(gs, m, tok, task, cfg, step, b, *data_cursor, e), e);
+        rc = (queue ? generate_dynamic : generate_static)(gs, m, tok, task, cfg, step, b, *data_cursor, e);
+        double t0 = walltime_s();
+        rc = dist_agree(rc, e);
+        gs->wait_s += walltime_s() - t0;
         *data_cursor += P;
         if (rc) break;
+        if (queue) send_home(gs, first, P, G);
         if (!dynamic) memset(take, 1, (size_t)P), taken = P;
         else update_keep(gs, first, G, P, b, keep), taken = dynamic_sampling_take(keep, (b + 1) * P, P, take);
     }

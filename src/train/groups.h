@@ -1,5 +1,7 @@
 // The sampling half of an RL step: prompts → rollouts → rewards → group selection. Each rank samples and
-// scores whole groups of its share of the step's prompts; with DAPO dynamic sampling (results/objectives.md §4) more
+// scores whole groups: its contiguous share of the step's prompts (rollout.schedule = static), or groups taken
+// one at a time from a shared queue, longest prompt first (dynamic), then handed to the rank that owns them in
+// the static schedule, so that the result is the same either way; with DAPO dynamic sampling (results/objectives.md §4) more
 // generation batches follow until P groups with unequal rewards are found or algo.max_gen_batches is reached.
 #ifndef RLVR_GROUPS_H
 #define RLVR_GROUPS_H
@@ -25,13 +27,16 @@ typedef struct {
 } Group;
 
 typedef struct {
-    Group *g;              // this rank's selected groups, ascending candidate order
+    Group *g;              // this rank's selected groups (its static share), ascending candidate order
     int n, cap;
     int64_t n_selected;    // selected groups over all ranks
     int gen_batches;
     Rollout *rollouts;
     int n_rollouts;
+    int experts_per_token;  // expert ids per response token (MoE), 0 for dense
     double sample_s, score_s, rollout_tokens;  // this rank's time and sampled tokens
+    int n_sampled;          // groups this rank sampled (before they were handed to their static owners)
+    double wait_s;          // this rank's time waiting for the others at the end of each generation batch
 } Groups;
 
 // Samples the step's groups from the training stream at *data_cursor (advanced by train.prompts_per_step per

@@ -73,6 +73,21 @@ static int write_line(FILE *f, cJSON *obj, Err *e) {
 
 static void add(cJSON *o, const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
 
+static void add_spread(cJSON *o, const char *name, const RankSpread *s) {
+    cJSON *x = cJSON_AddObjectToObject(o, name);
+    add(x, "max", s->max), add(x, "max_rank", s->max_rank), add(x, "min", s->min), add(x, "min_rank", s->min_rank);
+}
+
+// "ranks": {"world": R, "sampling_s": {"max", "max_rank", "min", "min_rank"}, "scoring_s", "training_s",
+// "waiting_s", "groups_sampled"}.
+static void add_ranks(cJSON *o, const RankTimes *t) {
+    cJSON *x = cJSON_AddObjectToObject(o, "ranks");
+    add(x, "world", t->world);
+    add_spread(x, "sampling_s", &t->sampling_s), add_spread(x, "scoring_s", &t->scoring_s);
+    add_spread(x, "training_s", &t->training_s), add_spread(x, "waiting_s", &t->waiting_s);
+    add_spread(x, "groups_sampled", &t->groups_sampled);
+}
+
 static void add_rl(cJSON *o, const StepMetrics *m) {
     for (int k = 0; k < LOSS_N_FIELDS; k++) add(o, LOSS_FIELDS[k].name, loss_field(&m->loss, k));
     const RolloutMetrics *r = &m->rollout;
@@ -91,6 +106,7 @@ static void add_rl(cJSON *o, const StepMetrics *m) {
     add(o, "time_sampling_s", r->time_sampling_s), add(o, "time_scoring_s", r->time_scoring_s);
     add(o, "time_training_s", m->time_training_s);
     add(o, "tokens_per_s_rollout", r->tokens_per_s_rollout);
+    add_ranks(o, &m->ranks);
 }
 
 int metrics_write_step(Metrics *mt, const StepMetrics *m, Err *e) {
@@ -152,9 +168,11 @@ void metrics_progress_line(const StepMetrics *m, int64_t total, double elapsed_s
                  (long long)total, m->loss.loss, 100 * m->token_accuracy, m->tokens_per_s_train, eta);
         return;
     }
-    snprintf(buf, len, "step %lld/%lld | reward %.3f | acc %.1f%% | len %.1f | clip %.2f%% | %.0f tok/s | ETA %s",
-             (long long)m->step, (long long)total, m->adv.reward_mean, 100 * m->rollout.accuracy,
-             m->rollout.length_mean, 100 * m->loss.clip_frac, m->tokens_per_s_train, eta);
+    int n = snprintf(buf, len, "step %lld/%lld | reward %.3f | acc %.1f%% | len %.1f | clip %.2f%% | %.0f tok/s | ETA %s",
+                     (long long)m->step, (long long)total, m->adv.reward_mean, 100 * m->rollout.accuracy,
+                     m->rollout.length_mean, 100 * m->loss.clip_frac, m->tokens_per_s_train, eta);
+    if (m->ranks.world > 1 && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, " | wait %.2fs", m->ranks.waiting_s.max);
 }
 
 void metrics_progress(Metrics *mt, const StepMetrics *m, int64_t total, double elapsed_s, int64_t steps_done) {

@@ -25,10 +25,25 @@ typedef struct {
     double time_sampling_s, time_scoring_s, tokens_per_s_rollout;
 } RolloutMetrics;
 
+// A per-rank quantity's spread over the ranks: largest and smallest value and the (lowest) ranks that had them.
+typedef struct {
+    double max, min;
+    int max_rank, min_rank;
+} RankSpread;
+
+// Where each rank's time went in an RL step, so that imbalance is visible: busy time sampling, scoring and
+// training (the last without the waits), time waiting for the other ranks at the collectives that close
+// each generation batch and each mini-batch, and the groups each rank sampled.
+typedef struct {
+    int world;  // ranks
+    RankSpread sampling_s, scoring_s, training_s, waiting_s, groups_sampled;
+} RankTimes;
+
 typedef struct {
     StepKind kind;
     int64_t step;
     RolloutMetrics rollout;  // RL
+    RankTimes ranks;         // RL
     AdvStats adv;            // RL
     bool grpo_lambda;        // RL: adv's GRPO-λ fields are recorded
     LossSummary loss;        // RL: every field, loss and pg_loss per update; SFT: loss (cross-entropy), tokens
@@ -67,6 +82,7 @@ void metrics_log(Metrics *mt, const char *fmt, ...) __attribute__((format(printf
 
 // The console progress line of a step, into buf:
 //   RL:  "step 12/200 | reward 0.41 | acc 38.0% | len 57.3 | clip 1.2% | 1234 tok/s | ETA 3m12s"
+//        on several ranks followed by the longest wait of a rank: " | wait 0.42s"
 //   SFT: "step 12/600 | loss 0.8123 | token acc 71.0% | 1234 tok/s | ETA 1m02s"
 // elapsed_s is the time the run's first steps_done steps took, for the ETA.
 void metrics_progress_line(const StepMetrics *m, int64_t total, double elapsed_s, int64_t steps_done, char *buf,

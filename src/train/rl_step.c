@@ -6,6 +6,7 @@
 #include "base/dist.h"
 #include "base/walltime.h"
 #include "train/groups.h"
+#include "train/packing.h"
 #include "train/rl_update.h"
 
 // results/objectives.md §1: advantages of this rank's selected responses (adv[i * G + j]) from global group statistics.
@@ -49,14 +50,46 @@ static double rollout_metrics(const Groups *gs, int G, RolloutMetrics *m) {
     return s[3];
 }
 
-// Throughput and the slowest rank's times; trained_tokens is the selected responses' global token count.
-static void timing_metrics(const Groups *gs, double train_s, double trained_tokens, int ppo_epochs, StepMetrics *m) {
-    double times[3] = {gs->sample_s, gs->score_s, train_s}, sampled_tokens = gs->rollout_tokens;
-    dist_allreduce_max_f64(times, 3);
+static RankSpread spread(const double *all, int world, int stride, int field) {
+    RankSpread s = {all[field], all[field], 0, 0};
+    for (int r = 1; r < world; r++) {
+        double v = all[(size_t)r * stride + field];
+        if (v > s.max) s.max = v, s.max_rank = r;
+        if (v < s.min) s.min = v, s.min_rank = r;
+    }
+    return s;
+}
+
+// Throughput, the slowest rank's phase times, and every rank's busy and waiting times (RankTimes).
+static void timing_metrics(const Groups *gs, double train_s, double train_wait_s, double trained_tokens,
+                           int ppo_epochs, StepMetrics *m) {
+    double mine[6] = {gs->sample_s, gs->score_s, train_s - train_wait_s, gs->wait_s + train_wait_s,
+                      (double)gs->n_sampled, train_s};
+    size_t n;
+    double *all = dist_allgatherv_f64(mine, 6, &n, NULL), sampled_tokens = gs->rollout_tokens;
+    int world = (int)(n / 6);
+    RankTimes *t = &m->ranks;
+    *t = (RankTimes){.world = world, .sampling_s = spread(all, world, 6, 0), .scoring_s = spread(all, world, 6, 1),
+                     .training_s = spread(all, world, 6, 2), .waiting_s = spread(all, world, 6, 3),
+                     .groups_sampled = spread(all, world, 6, 4)};
+    double train_wall = spread(all, world, 6, 5).max;
+    free(all);
     dist_allreduce_sum_f64(&sampled_tokens, 1);
-    m->rollout.time_sampling_s = times[0], m->rollout.time_scoring_s = times[1], m->time_training_s = times[2];
-    m->rollout.tokens_per_s_rollout = times[0] > 0 ? sampled_tokens / times[0] : 0;
-    m->tokens_per_s_train = times[2] > 0 ? trained_tokens * ppo_epochs / times[2] : 0;
+    m->rollout.time_sampling_s = t->sampling_s.max, m->rollout.time_scoring_s = t->scoring_s.max;
+    m->time_training_s = train_wall;
+    m->rollout.tokens_per_s_rollout = t->sampling_s.max > 0 ? sampled_tokens / t->sampling_s.max : 0;
+    m->tokens_per_s_train = train_wall > 0 ? trained_tokens * ppo_epochs / train_wall : 0;
+}
+
+// The learning half on this rank's own groups (train.balance = sequences) or on its token-balanced share.
+static int update(Run *r, const Groups *gs, const double *adv, double lr, StepMetrics *m, double *wait_s, Err *e) {
+    if (r->cfg.train.balance == BALANCE_SEQUENCES)
+        return rl_update(r, gs, adv, NULL, 0, lr, &m->loss, &m->update, wait_s, e);
+    TrainShare share;
+    packing_share(gs, adv, &r->cfg, &share);
+    int rc = rl_update(r, &share.gs, share.adv, share.micro, share.n_micro, lr, &m->loss, &m->update, wait_s, e);
+    train_share_free(&share);
+    return rc;
 }
 
 int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
@@ -68,13 +101,13 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     double t0 = walltime_s();
     if (!rc) rc = dist_agree(advantages(&gs, c, adv, &m->adv, e), e);
     gs.score_s += walltime_s() - t0;
-    double t1 = walltime_s();
+    double t1 = walltime_s(), train_wait = 0;
     double lr = lr_at(step, r->total_steps, c->train.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);
-    if (!rc) rc = rl_update(r, &gs, adv, lr, &m->loss, &m->update, e);
+    if (!rc) rc = update(r, &gs, adv, lr, m, &train_wait, e);
     if (!rc) {
         double train_s = walltime_s() - t1, tokens = rollout_metrics(&gs, c->rollout.n, &m->rollout);
         m->rollout.gen_batches = gs.gen_batches, m->rollout.groups_selected = gs.n_selected;
-        timing_metrics(&gs, train_s, tokens, c->train.ppo_epochs, m);
+        timing_metrics(&gs, train_s, train_wait, tokens, c->train.ppo_epochs, m);
         r->st.tokens_total += (int64_t)tokens;
     }
     free(adv);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/walltime.h"
 #include "model/seqbatch.h"
 #include "text/segment.h"
 
@@ -133,11 +134,17 @@ static double ordered_entropy_sum(const Micro *mcs, const MicroData *ds, int n_m
     return sum;
 }
 
-// This rank's micro-batches of the mini-batch of global group positions [lo, hi).
-static Micro *split_micro(const Groups *gs, int64_t lo, int64_t hi, int G, int mb, int *n_out) {
-    Micro *mcs = xmalloc((size_t)(gs->n * ((G + mb - 1) / mb) + 1) * sizeof *mcs);
+// This rank's micro-batches of the mini-batch of global group positions [lo, hi): those of micro (token-balanced
+// packing), or else up to mb responses of each of its own groups in turn.
+static Micro *split_micro(const Groups *gs, const MicroRef *micro, int n_micro, int64_t lo, int64_t hi, int G, int mb,
+                          int *n_out) {
+    Micro *mcs = xmalloc((size_t)(gs->n * ((G + mb - 1) / mb) + n_micro + 1) * sizeof *mcs);
     int n = 0;
-    for (int i = 0; i < gs->n; i++) {
+    for (int k = 0; micro && k < n_micro; k++) {
+        const Group *g = &gs->g[micro[k].i];
+        if (g->pos >= lo && g->pos < hi) mcs[n++] = (Micro){g, micro[k].i, micro[k].j0, micro[k].j1};
+    }
+    for (int i = 0; !micro && i < gs->n; i++) {
         if (gs->g[i].pos < lo || gs->g[i].pos >= hi) continue;
         for (int j = 0; j < G; j += mb) mcs[n++] = (Micro){&gs->g[i], i, j, j + mb < G ? j + mb : G};
     }
@@ -146,11 +153,11 @@ static Micro *split_micro(const Groups *gs, int64_t lo, int64_t hi, int G, int m
 }
 
 // One optimizer update over the selected groups at global positions [lo, hi).
-static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, const double *adv, int64_t lo,
-                            int64_t hi, const SegDelims *delims, double lr, LossMetrics *lm, UpdateStats *u,
-                            Err *e) {
+static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, const double *adv, const MicroRef *micro,
+                            int n_micro, int64_t lo, int64_t hi, const SegDelims *delims, double lr, LossMetrics *lm,
+                            UpdateStats *u, double *wait_s, Err *e) {
     int G = r->cfg.rollout.n, n_mc;
-    Micro *mcs = split_micro(gs, lo, hi, G, r->cfg.train.micro_batch, &n_mc);
+    Micro *mcs = split_micro(gs, micro, n_micro, lo, hi, G, r->cfg.train.micro_batch, &n_mc);
     MicroData *ds = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *ds);
     LossDenoms den = {0};
     for (int k = 0; k < n_mc; k++) {
@@ -165,12 +172,16 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, &loss_sum, lm, e);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
     free(ds), free(mcs);
-    TRY(dist_agree(rc, e));
+    double t0 = walltime_s();
+    rc = dist_agree(rc, e);
+    *wait_s += walltime_s() - t0;
+    TRY(rc);
     updater_apply(&r->up, loss_sum, lr, u);
     return 0;
 }
 
-int rl_update(Run *r, const Groups *gs, const double *adv, double lr, LossSummary *loss, UpdateStats *u, Err *e) {
+int rl_update(Run *r, const Groups *gs, const double *adv, const MicroRef *micro, int n_micro, double lr,
+              LossSummary *loss, UpdateStats *u, double *wait_s, Err *e) {
     SegDelims delims;
     bool sspo = r->cfg.algo.name == ALGO_SSPO;
     if (sspo) TRY(segment_delims(r->cfg.algo.sspo_delimiters, &delims, e));
@@ -183,7 +194,7 @@ int rl_update(Run *r, const Groups *gs, const double *adv, double lr, LossSummar
         for (int j = 0; j < n_mb; j++) {
             int64_t lo = j * K / n_mb, hi = (j + 1) * K / n_mb;
             if (hi == lo) continue;  // fewer groups than mini-batches (dynamic sampling ran short)
-            TRY(minibatch_update(r, &lp, gs, adv, lo, hi, sspo ? &delims : NULL, lr, &lm, u, e));
+            TRY(minibatch_update(r, &lp, gs, adv, micro, n_micro, lo, hi, sspo ? &delims : NULL, lr, &lm, u, wait_s, e));
             n_updates++;
         }
     loss_metrics_reduce(&lm);
