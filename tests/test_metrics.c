@@ -71,6 +71,10 @@ Test(metrics, progress_line) {
     metrics_progress_line(&m, 200, 12.0, 12, buf, sizeof buf);
     // ETA = 188 remaining steps × 1 s.
     cr_expect_str_eq(buf, "step 12/200 | reward 0.410 | acc 38.0% | len 57.2 | clip 1.20% | 1234 tok/s | ETA 3m08s");
+    // On several ranks the longest wait of a rank follows.
+    m.ranks = (RankTimes){.world = 4, .waiting_s = {.max = 0.416, .max_rank = 2}};
+    metrics_progress_line(&m, 200, 12.0, 12, buf, sizeof buf);
+    cr_expect_str_eq(buf, "step 12/200 | reward 0.410 | acc 38.0% | len 57.2 | clip 1.20% | 1234 tok/s | ETA 3m08s | wait 0.42s");
     StepMetrics s = {.kind = STEP_SFT, .step = 30, .loss.loss = 0.81234, .token_accuracy = 0.71, .tokens_per_s_train = 99.6};
     metrics_progress_line(&s, 600, 60.0, 30, buf, sizeof buf);  // 570 steps × 2 s
     cr_expect_str_eq(buf, "step 30/600 | loss 0.8123 | token acc 71.0% | 100 tok/s | ETA 19m00s");
@@ -85,7 +89,9 @@ Test(metrics, rl_step_record) {
     cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
     StepMetrics m = {.kind = STEP_RL, .step = 3, .adv = {.n_groups = 8, .n_zero_std_groups = 2, .reward_mean = 0.25},
                      .loss = {.clip_frac = 0.125, .tokens = 640}, .rollout = {.length_max = 77, .gen_batches = 2},
-                     .update = {.updates = 4, .lr = 1e-6}};
+                     .update = {.updates = 4, .lr = 1e-6},
+                     .ranks = {.world = 2, .sampling_s = {.max = 1.5, .max_rank = 1, .min = 0.25, .min_rank = 0},
+                               .groups_sampled = {.max = 3, .max_rank = 0, .min = 1, .min_rank = 1}}};
     cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
     m.grpo_lambda = true, m.adv.n_efficiency_groups = 3, m.step = 4;
     cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
@@ -96,6 +102,8 @@ Test(metrics, rl_step_record) {
     cr_expect(strstr(text, "\"step\":3,\"loss\":0,\"pg_loss\":0,\"kl\":0,\"entropy\":0,\"ppo_kl\":0,\"clip_frac\":0.125,"));
     cr_expect(strstr(text, "\"tokens\":640,\"accuracy\":0,"));
     cr_expect(strstr(text, "\"length_max\":77,"));
+    cr_expect(strstr(text, "\"ranks\":{\"world\":2,\"sampling_s\":{\"max\":1.5,\"max_rank\":1,\"min\":0.25,\"min_rank\":0},"));
+    cr_expect(strstr(text, "\"groups_sampled\":{\"max\":3,\"max_rank\":0,\"min\":1,\"min_rank\":1}}"));
     cr_expect(strstr(text, "\"groups\":8,\"frac_zero_std\":0.25,\"gen_batches\":2,"));
     cr_expect(strstr(text, "\"lr\":1e-06,\"grad_norm\":0,\"updates\":4,\"skipped_updates\":0,\"step_time_s\":0}\n"));
     cr_expect(!memmem(text, (size_t)(second - text), "efficiency", 10), "GRPO-λ fields only with grpo_lambda");
