@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "train/groups.h"
+#include "train/group_set.h"
 
 // Collective. Sends g[0 .. n) (whose responses carry stride expert ids per token) to the ranks marked in dest (dest[i * world size + r] != 0 sends group i to rank
 // r, this rank included) and appends what this rank receives to into, in ascending candidate order (their

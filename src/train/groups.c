@@ -14,13 +14,6 @@
 #include "task/prompts.h"
 #include "train/group_exchange.h"
 
-void groups_free(Groups *gs) {
-    for (int i = 0; i < gs->n; i++) free(gs->g[i].prompt), free(gs->g[i].rr);
-    for (int i = 0; i < gs->n_rollouts; i++) rollout_free(&gs->rollouts[i]);
-    free(gs->g), free(gs->rollouts);
-    memset(gs, 0, sizeof *gs);
-}
-
 static Group *add_group(Groups *gs) {
     if (gs->n == gs->cap) gs->g = xrealloc(gs->g, (size_t)(gs->cap = gs->cap ? 2 * gs->cap : 16) * sizeof *gs->g);
     return &gs->g[gs->n++];
