@@ -38,6 +38,21 @@ static void slow_rank_hook(int groups) {
     nanosleep(&(struct timespec){total / 1000, total % 1000 * 1000000}, NULL);
 }
 
+// Measurement hook of results/scaling.sh: RLVR_GROUP_TIMES=FILE appends one line per sampler call, "step rank
+// first_candidate groups prompt_tokens response_tokens seconds", so per-group costs can be read from a run with
+// the dynamic schedule (one group per call).
+static void log_group_times(int64_t step, int64_t cand, int n, const PromptSet *ps, int p0, const Rollout *r,
+                            double seconds) {
+    const char *path = getenv("RLVR_GROUP_TIMES");
+    FILE *f = path && *path ? fopen(path, "a") : NULL;
+    if (!f) return;
+    long prompt = 0, resp = 0;
+    for (int p = 0; p < n; p++) prompt += ps->len[p0 + p];
+    for (int i = 0; i < r->n_responses; i++) resp += r->responses[i].n_tokens;
+    fprintf(f, "%lld %d %lld %d %ld %ld %.6f\n", (long long)step, dist_rank(), (long long)cand, n, prompt, resp, seconds);
+    fclose(f);
+}
+
 // Samples and scores prompts [p0, p1) of ps as new groups; prompt p is candidate cand0 + p.
 static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
                           int64_t step, PromptSet *ps, int p0, int p1, int64_t cand0, Err *e) {
@@ -48,6 +63,7 @@ static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task
                               (const int32_t *const *)ps->tokens + p0, ps->len + p0, &r, e);
     slow_rank_hook(p1 - p0);
     double t1 = walltime_s();
+    if (!rc) log_group_times(step, cand0 + p0, p1 - p0, ps, p0, &r, t1 - t0);
     if (!rc) {
         gs->rollouts = xrealloc(gs->rollouts, (size_t)(gs->n_rollouts + 1) * sizeof *gs->rollouts);
         gs->rollouts[gs->n_rollouts++] = r;

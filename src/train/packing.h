@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
-#include "train/groups.h"
+#include "train/group_set.h"
 
 // Pure: rank_of[k] for each of n units of cost[k], balanced separately within each mini-batch (minibatch[k]):
 // descending cost, ties by unit index, each to the least-loaded rank (ties: the lowest rank).
