@@ -77,3 +77,23 @@ Test(packing, long_tail_within_lpt_bound) {
         free(load);
     }
 }
+
+// Guided chunks: contiguous, covering every item once, never growing, single items at the end; 16 items on 2
+// ranks: 4, 3, 2, 1, 1, ... (remaining / 4, at least 1).
+Test(schedule, chunks_cover_every_item_and_shrink) {
+    int start[17];
+    int k = schedule_chunks(16, 2, start);
+    int want[] = {0, 4, 7, 9, 10, 11, 12, 13, 14, 15, 16};
+    cr_assert_eq(k, 10);
+    for (int i = 0; i <= k; i++) cr_expect_eq(start[i], want[i], "start[%d] = %d, expected %d", i, start[i], want[i]);
+    for (int n = 0; n <= 300; n += 37)
+        for (int world = 1; world <= 64; world *= 2) {
+            int s[301], c = schedule_chunks(n, world, s);
+            cr_expect_eq(s[0], 0);
+            cr_expect_eq(s[c], n, "n %d world %d: chunks end at %d", n, world, s[c]);
+            for (int i = 1; i <= c; i++) {
+                cr_expect(s[i] > s[i - 1], "empty chunk %d", i);
+                if (i > 1) cr_expect(s[i] - s[i - 1] <= s[i - 1] - s[i - 2], "chunk %d grew", i);
+            }
+        }
+}

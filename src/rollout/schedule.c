@@ -21,3 +21,14 @@ void schedule_longest_first(const int *prompt_len, int n, int *order) {
     for (int i = 0; i < n; i++) order[i] = it[i].pos;
     free(it);
 }
+
+int schedule_chunks(int n, int world, int *start) {
+    int k = 0, at = 0;
+    start[0] = 0;
+    while (at < n) {
+        int c = (n - at) / (2 * world);
+        at += c > 1 ? c : 1;
+        start[++k] = at;
+    }
+    return k;
+}

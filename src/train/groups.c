@@ -39,8 +39,8 @@ static void slow_rank_hook(int groups) {
 }
 
 // Measurement hook of results/scaling.sh: RLVR_GROUP_TIMES=FILE appends one line per sampler call, "step rank
-// first_candidate groups prompt_tokens response_tokens seconds", so per-group costs can be read from a run with
-// the dynamic schedule (one group per call).
+// first_candidate groups prompt_tokens response_tokens seconds"; a 1-rank run with train.prompts_per_step = 1
+// makes one call per group, so its lines are per-group costs.
 static void log_group_times(int64_t step, int64_t cand, int n, const PromptSet *ps, int p0, const Rollout *r,
                             double seconds) {
     const char *path = getenv("RLVR_GROUP_TIMES");
@@ -53,7 +53,7 @@ static void log_group_times(int64_t step, int64_t cand, int n, const PromptSet *
     fclose(f);
 }
 
-// Samples and scores prompts [p0, p1) of ps as new groups; prompt p is candidate cand0 + p.
+// Samples and scores prompts [p0, p1) of ps as new groups; prompt p is candidate cand0 + ps->index[p].
 static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
                           int64_t step, PromptSet *ps, int p0, int p1, int64_t cand0, Err *e) {
     int G = cfg->rollout.n;
@@ -63,14 +63,14 @@ static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task
                               (const int32_t *const *)ps->tokens + p0, ps->len + p0, &r, e);
     slow_rank_hook(p1 - p0);
     double t1 = walltime_s();
-    if (!rc) log_group_times(step, cand0 + p0, p1 - p0, ps, p0, &r, t1 - t0);
+    if (!rc) log_group_times(step, cand0 + ps->index[p0], p1 - p0, ps, p0, &r, t1 - t0);
     if (!rc) {
         gs->rollouts = xrealloc(gs->rollouts, (size_t)(gs->n_rollouts + 1) * sizeof *gs->rollouts);
         gs->rollouts[gs->n_rollouts++] = r;
     }
     for (int p = p0; p < p1 && !rc; p++) {
         Group *g = add_group(gs);
-        *g = (Group){.cand = cand0 + p, .prompt = ps->tokens[p], .prompt_len = ps->len[p],
+        *g = (Group){.cand = cand0 + ps->index[p], .prompt = ps->tokens[p], .prompt_len = ps->len[p],
                      .resp = &r.responses[(p - p0) * G]};
         ps->tokens[p] = NULL;  // the group owns it now
         rc = score_group(cfg, task, tok, ps->answer[p], g, e);
@@ -89,25 +89,38 @@ static int generate_static(Groups *gs, Model *m, const Tokenizer *tok, const Tas
     dist_share(P, &lo, &hi);
     PromptSet ps = {0};
     int rc = prompts_from_task(&ps, task, SPLIT_TRAIN, cursor + lo, hi - lo, false, tok, e);
-    if (!rc) rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, 0, ps.n, (int64_t)b * P + lo, e);
+    if (!rc) rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, 0, ps.n, (int64_t)b * P - cursor, e);
     prompts_free(&ps);
     return rc;
 }
 
-// Dynamic schedule: every rank encodes all P prompts and takes one group at a time from a shared queue, longest
-// prompt first, until the queue is empty. A rank that fails stops taking; the others finish the batch.
+// Puts the prompts of ps in the order `order` (ps->n entries).
+static void reorder(PromptSet *ps, const int *order) {
+    PromptSet was = *ps;
+    ps->index = xmalloc((size_t)ps->cap * sizeof *ps->index), ps->tokens = xmalloc((size_t)ps->cap * sizeof *ps->tokens);
+    ps->len = xmalloc((size_t)ps->cap * sizeof *ps->len), ps->answer = xmalloc((size_t)ps->cap * sizeof *ps->answer);
+    for (int k = 0; k < ps->n; k++) {
+        int p = order[k];
+        ps->index[k] = was.index[p], ps->tokens[k] = was.tokens[p], ps->len[k] = was.len[p], ps->answer[k] = was.answer[p];
+    }
+    free(was.index), free(was.tokens), free(was.len), free(was.answer);
+}
+
+// Dynamic schedule: every rank encodes all P prompts, puts them longest first, and takes chunks of them from a
+// shared queue until it is empty (rollout/schedule.h). A rank that fails stops taking; the others finish.
 static int generate_dynamic(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, const Config *cfg,
                             int64_t step, int b, int64_t cursor, Err *e) {
     int64_t P = cfg->train.prompts_per_step, k;
     PromptSet ps = {0};
     int rc = prompts_from_task(&ps, task, SPLIT_TRAIN, cursor, P, false, tok, e);
-    int *order = xmalloc((size_t)(P + 1) * sizeof *order);
-    if (!rc) schedule_longest_first(ps.len, ps.n, order);
+    int *order = xmalloc((size_t)(P + 1) * sizeof *order), *start = xmalloc((size_t)(P + 1) * sizeof *start);
+    int n_chunks = schedule_chunks((int)P, dist_size(), start);
+    if (!rc) schedule_longest_first(ps.len, ps.n, order), reorder(&ps, order);
     DistQueue *q = dist_queue_create();
-    while (!rc && (k = dist_queue_next(q)) < P) rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, order[k],
-                                                                     order[k] + 1, (int64_t)b * P, e);
+    while (!rc && (k = dist_queue_next(q)) < n_chunks)
+        rc = sample_prompts(gs, m, tok, task, cfg, step, &ps, start[k], start[k + 1], (int64_t)b * P - cursor, e);
     dist_queue_free(q);
-    free(order);
+    free(order), free(start);
     prompts_free(&ps);
     return rc;
 }
