@@ -9,10 +9,11 @@
 
 #include "train/group_set.h"
 
-// Collective. Sends g[0 .. n) (whose responses carry stride expert ids per token) to the ranks marked in dest (dest[i * world size + r] != 0 sends group i to rank
-// r, this rank included) and appends what this rank receives to into, in ascending candidate order (their
-// responses in a new Rollout of into). With adv (adv[i * G + j] for g[i]), *adv_into (aligned with into->g,
-// G per group) is grown to hold the received groups' advantages.
+// Collective. Sends g[0 .. n) (whose responses carry stride expert ids per token) to the ranks marked in dest
+// (dest[i * world size + r] != 0 sends group i to rank r, this rank included) and appends what this rank
+// receives to into, in ascending candidate order (their responses in new Rollouts of into). With adv
+// (adv[i * G + j] for g[i]), *adv_into (aligned with into->g, G per group) is grown to hold the received
+// groups' advantages.
 void group_exchange(const Group *g, int n, int G, int stride, const double *adv, const uint8_t *dest, Groups *into,
                     double **adv_into);
 
