@@ -80,6 +80,13 @@ static const Key KEYS[] = {
     {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
     {"data", "skip_bad_lines", K_BOOL, F(data.skip_bad_lines), 0, 0, 0, "false", "skip and count malformed lines"},
 
+    {"prompt", "template", K_ENUM, F(prompt.template_), 0, 0, ENUM("none", "chatml", "qwen-boxed", "dapo"), "none",
+     "chat format around the [data] text: none = [BOS] + text; chatml; qwen-boxed, dapo = chatml with their instruction"},
+    {"prompt", "system", K_STR, F(prompt.system), 0, 0, 0, "",
+     "system message of the chat templates; empty = none (qwen-boxed: You are a helpful assistant.)"},
+    {"prompt", "enable_thinking", K_BOOL, F(prompt.enable_thinking), 0, 0, 0, "true",
+     "Qwen3: false appends the empty <think></think> block to the generation prompt (chat templates only)"},
+
     {"rollout", "n", K_INT, F(rollout.n), 1, 65536, 0, "8", "group size G"},
     {"rollout", "temperature", K_DOUBLE, F(rollout.temperature), 0, 100, 0, "1.0", "0 = greedy"},
     {"rollout", "top_p", K_DOUBLE, F(rollout.top_p), 1e-9, 1, 0, "1.0", "nucleus mass"},
@@ -567,6 +574,11 @@ static int validate(const Config *c, Err *e) {
         return err_set(e, "%s: [model] num_experts = %d needs type qwen2_moe or qwen3_moe", src, m->num_experts);
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
+    if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)
+        return err_set(e, "%s: [prompt] system needs a chat template (template = chatml, qwen-boxed or dapo)", src);
+    if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
+        return err_set(e, "%s: [prompt] enable_thinking = false needs a chat template (template = chatml, qwen-boxed or dapo)",
+                       src);
     if (c->task.digits_min > c->task.digits_max)
         return err_set(e, "%s: [task] digits_min (%d) must be <= digits_max (%d)", src, c->task.digits_min,
                        c->task.digits_max);

@@ -18,6 +18,7 @@ typedef enum { AGG_SEQ_MEAN_TOKEN_MEAN, AGG_TOKEN_MEAN, AGG_SEQ_MEAN_TOKEN_SUM, 
 typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
 typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
+typedef enum { TEMPLATE_NONE, TEMPLATE_CHATML, TEMPLATE_QWEN_BOXED, TEMPLATE_DAPO } PromptTemplate;
 
 typedef struct {
     ModelType type;
@@ -57,6 +58,12 @@ typedef struct {
     char template_[CONFIG_STR];  // "{question}" is replaced by the prompt field
     bool shuffle, skip_bad_lines;
 } DataConfig;
+
+typedef struct {
+    PromptTemplate template_;  // chat format around the [data] text (task/template.h)
+    char system[CONFIG_STR];   // system message of the chat templates ("" = the template's own, if any)
+    bool enable_thinking;      // Qwen3: false puts an empty <think> block after the generation prompt
+} PromptConfig;
 
 typedef struct {
     int n;                  // group size G
@@ -130,6 +137,7 @@ typedef struct {
     TokenizerConfig tokenizer;
     TaskConfig task;
     DataConfig data;
+    PromptConfig prompt;
     RolloutConfig rollout;
     RewardConfig reward;
     AlgoConfig algo;

@@ -30,6 +30,8 @@ Task *task_create(const Config *c, Err *e);
 void task_free(Task *t);
 
 const char *task_name(const Task *t);
+// The chat format its prompts are given in (c->prompt at creation).
+const PromptConfig *task_prompt_config(const Task *t);
 bool task_is_embedded(const Task *t);
 
 // Problems in a split: eval = task.eval_size (arith) or the eval file's records; train = records of the
