@@ -255,7 +255,8 @@ int cmd_sample(int argc, char **argv) {
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     if (!a.show_prompt && (!a.ckpt || !a.out))
-        return cli_usage_error(&SPEC, "missing %s (needed unless --show-prompt)", !a.ckpt ? "--ckpt C" : "--out R.jsonl");
+        return cli_usage_error(&SPEC, "%s required unless --show-prompt",
+                               !a.ckpt && !a.out ? "--ckpt and --out are" : !a.ckpt ? "--ckpt is" : "--out is");
     Err e = {{0}};
     char n_set[64];
     if (a.n) {  // after the --sets: --n wins
