@@ -18,6 +18,7 @@ typedef enum { AGG_SEQ_MEAN_TOKEN_MEAN, AGG_TOKEN_MEAN, AGG_SEQ_MEAN_TOKEN_SUM, 
 typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
 typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
+typedef enum { ANSWER_PLAIN, ANSWER_GSM8K, ANSWER_BOXED } AnswerFormat;
 typedef enum { TEMPLATE_NONE, TEMPLATE_CHATML, TEMPLATE_QWEN_BOXED, TEMPLATE_DAPO } PromptTemplate;
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
     char path[CONFIG_STR], eval_path[CONFIG_STR];
     char prompt_field[64], answer_field[64];
     char template_[CONFIG_STR];  // "{question}" is replaced by the prompt field
+    AnswerFormat answer_format;  // how the ground truth is taken from the answer field
     bool shuffle, skip_bad_lines;
 } DataConfig;
 

@@ -7,6 +7,7 @@
 // - dapo: the prompt text of DAPO-Math-17k (huggingface.co/datasets/BytedTsinghua-SIA/DAPO-Math-17k).
 #include "task/template.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,10 +73,21 @@ int template_open(Template *t, const PromptConfig *cfg, const Tokenizer *tok, Er
     return find(t, "</think>", "enable_thinking = false", &t->think_end, e);
 }
 
+static bool starts_with(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !memcmp(s + n - k, suffix, k);
+}
+
+// A text that already has the instruction (DAPO-Math-17k's prompts have DAPO's) keeps it once.
 char *template_user_text(const Template *t, const char *text) {
     switch (t->cfg.template_) {
-    case TEMPLATE_QWEN_BOXED: return concat(text, QWEN_BOXED_INSTRUCTION, "");
-    case TEMPLATE_DAPO: return concat(DAPO_BEFORE, text, DAPO_AFTER);
+    case TEMPLATE_QWEN_BOXED:
+        return ends_with(text, QWEN_BOXED_INSTRUCTION) ? strdup(text) : concat(text, QWEN_BOXED_INSTRUCTION, "");
+    case TEMPLATE_DAPO:
+        return starts_with(text, DAPO_BEFORE) && ends_with(text, DAPO_AFTER) ? strdup(text)
+                                                                                : concat(DAPO_BEFORE, text, DAPO_AFTER);
     default: return strdup(text);
     }
 }

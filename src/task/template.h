@@ -30,7 +30,8 @@ int template_open(Template *t, const PromptConfig *cfg, const Tokenizer *tok, Er
 // <think> encode("\n\n") </think> encode("\n\n").
 int template_encode(const Template *t, const char *text, int32_t **ids, int *n, Err *e);
 
-// The user message's content for text (the instruction around it), malloc'd; text itself for none and chatml.
+// The user message's content for text (the instruction around it), malloc'd; text itself for none and chatml
+// and for a text that already has the template's instruction (DAPO-Math-17k's prompts have DAPO's).
 char *template_user_text(const Template *t, const char *text);
 
 #endif
