@@ -56,6 +56,8 @@ static const Key KEYS[] = {
     {"model", "router_aux_loss_coef", K_DOUBLE, F(model.router_aux_loss_coef), 0, 1e6, 0, "0.001", "load-balancing loss weight"},
     {"model", "init_std", K_DOUBLE, F(model.init_std), 0, 10, 0, "0.02", "std of the random init"},
     {"model", "init_seed", K_I64, F(model.init_seed), 0, BIG, 0, "1", "seed of the random init"},
+    {"model", "init", K_STR, F(model.init), 0, 0, 0, "",
+     "weights to start from (--init wins): a checkpoint, or a Hugging Face directory imported into RUN_DIR/init.h5"},
 
     {"tokenizer", "type", K_ENUM, F(tokenizer.type), 0, 0, ENUM("byte", "bpe"), "byte", "byte-level or Hugging Face BPE"},
     {"tokenizer", "path", K_STR, F(tokenizer.path), 0, 0, 0, "", "tokenizer.json (bpe)"},

@@ -36,6 +36,7 @@ typedef struct {
     double router_aux_loss_coef;
     double init_std;
     int64_t init_seed;
+    char init[CONFIG_STR];  // weights to start from without --init: a checkpoint or a Hugging Face directory
 } ModelConfig;
 
 typedef struct {
