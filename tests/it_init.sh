@@ -1,7 +1,8 @@
 # [model] init = a Hugging Face directory: imported on first use into RUN_DIR/init.h5 by rank 0 (2 ranks here),
 # the run starts from the same weights as --init with the same model's checkpoint, the import is reused while the
-# directory's files are unchanged and made again when one changes, and bad values fail with one line.
-plan 13
+# directory's files are unchanged and made again when one changes, and bad values fail with one line; the paper
+# recipes resolve with their init directory and a chat template.
+plan 19
 CFG="$ROOT/configs/tiny-train.ini"
 I="$TMP/init"
 mkdir -p "$I"
@@ -37,3 +38,10 @@ expect_error "init: a path that does not exist" "\[model\] init /nonexistent: No
     "$RLVR" sft "${sft[@]}" --set model.init=/nonexistent --run-dir "$I/e"
 expect_ok "init: a checkpoint path works as --init does" \
     "$RLVR" sft "${sft[@]}" --set "model.init=$I/made.h5" --run-dir "$I/f"
+
+# The paper recipes resolve, start from their model's directory and use a chat template.
+for ini in "$ROOT"/configs/papers/*.ini; do
+    expect_ok "init: $(basename "$ini") resolves with init = models/<name>/ and a chat template" bash -c \
+        "'$RLVR' config --config '$ini' > '$I/paper.ini' && grep -qx 'init = models/[a-z0-9.-]*/' '$I/paper.ini' &&
+         grep -qxE 'template = (chatml|qwen-boxed|dapo)' '$I/paper.ini'"
+done
