@@ -118,6 +118,16 @@ static cJSON *int_array(const int32_t *x, int n) {
     return a;
 }
 
+// o as one JSON line (with its newline), malloc'd; o is deleted.
+static char *json_line(cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n', s[n + 1] = 0;
+    return s;
+}
+
 // One output line (with its newline), malloc'd.
 static char *response_line(const Response *r, const int32_t *prompt, int plen, const Tokenizer *tok) {
     cJSON *o = cJSON_CreateObject();
@@ -135,12 +145,7 @@ static char *response_line(const Response *r, const int32_t *prompt, int plen, c
     cJSON_AddRawToObject(o, "entropy", ent);
     free(lp), free(ent);
     cJSON_AddStringToObject(o, "finish_reason", finish_reason_name(r->finish));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    size_t n = strlen(s);
-    s = xrealloc(s, n + 2);
-    s[n] = '\n', s[n + 1] = 0;
-    return s;
+    return json_line(o);
 }
 
 // Generates this rank's share of the prompts; *text is its output lines in prompt order.
@@ -184,12 +189,7 @@ static char *prompt_line(int64_t index, const int32_t *ids, int n, const Tokeniz
     char *text = tokenizer_decode(tok, ids, n, &tlen), *utf8 = utf8_sanitize(text, tlen);
     cJSON_AddStringToObject(o, "prompt_text", utf8);
     free(text), free(utf8);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    size_t len = strlen(s);
-    s = xrealloc(s, len + 2);
-    s[len] = '\n', s[len + 1] = 0;
-    return s;
+    return json_line(o);
 }
 
 // --show-prompt: every prompt's ids and text, on the root rank, to path (stdout when NULL).
