@@ -1,6 +1,7 @@
 // Chat templates: ids equal transformers' apply_chat_template on the same tokenizer for every case of
 // tests/fixtures/chat/cases.jsonl (tests/chat_reference.py, the real Qwen3 and Qwen2.5 templates); chat
-// markers in the problem text stay plain text; a tokenizer without a needed token is one clear error.
+// markers in the problem text stay plain text; a tokenizer without a needed token, or a chat setting without a
+// chat template, is one clear error.
 #include <cJSON.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -181,4 +182,17 @@ Test(template, missing_tokens_are_one_clear_error) {
     PromptConfig none = prompt_config(TEMPLATE_NONE, "", true);
     cr_expect_eq(template_open(&tpl, &none, t, &e), 0, "template none needs no chat marker: %s", e.msg);
     tokenizer_free(t);
+}
+
+Test(template, settings_without_a_chat_template_are_config_errors) {
+    Config c;
+    Err e = {{0}};
+    const char *thinking[] = {"prompt.enable_thinking=false"}, *system[] = {"prompt.system=Be brief."};
+    cr_expect_eq(config_resolve(&c, NULL, thinking, 1, &e), -1);
+    cr_expect(strstr(e.msg, "[prompt] enable_thinking = false needs a chat template"), "%s", e.msg);
+    cr_expect_eq(config_resolve(&c, NULL, system, 1, &e), -1);
+    cr_expect(strstr(e.msg, "[prompt] system needs a chat template"), "%s", e.msg);
+    const char *bad[] = {"prompt.template=llama3"};
+    cr_expect_eq(config_resolve(&c, NULL, bad, 1, &e), -1);
+    cr_expect(strstr(e.msg, "one of none|chatml|qwen-boxed|dapo"), "%s", e.msg);
 }
