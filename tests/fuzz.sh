@@ -16,7 +16,7 @@ FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sa
        -I"$ROOT/src" $(pkg-config --cflags libcjson))
 declare -A SRCS=(
     [verify]="src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
-    [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c"
+    [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
     [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
     [safetensors]="src/io/safetensors.c src/base/error.c"

@@ -17,13 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
-    // Plain and dotted field names, strict and skipping.
+    // Plain and dotted field names, strict and skipping, each answer format.
     const char *fields[][2] = {{"prompt", "answer"}, {"prompt", "reward_model.ground_truth"}};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 12; k++) {
         DataConfig dc = {0};
         snprintf(dc.prompt_field, sizeof dc.prompt_field, "%s", fields[k % 2][0]);
         snprintf(dc.answer_field, sizeof dc.answer_field, "%s", fields[k % 2][1]);
-        dc.skip_bad_lines = k >= 2;
+        dc.skip_bad_lines = k / 2 % 2;
+        dc.answer_format = (AnswerFormat)(k / 4);
         Dataset d;
         Err e = {{0}};
         if (dataset_load(&d, path, &dc, &e) == 0) {

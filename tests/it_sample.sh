@@ -1,6 +1,6 @@
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 4))  # 9 per model kind, 4 more
+plan $((2 * 9 + 9))  # 9 per model kind, 9 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -45,4 +45,29 @@ expect_error "sample: KV cache over budget" "kv_cache_mb = 1 is too small for on
 printf '{"prompt": "ok"}\n{"question": "no prompt"}\n' > "$TMP/bad-prompts.jsonl"
 expect_error "sample: prompt line without a prompt" 'bad-prompts.jsonl:2: expected exactly one of "prompt"' \
     "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/bad-prompts.jsonl" --n 2 --out "$TMP/x.jsonl"
-expect_error "sample: missing options" "--ckpt, --prompts and --out are required" "$RLVR" sample --n 2
+expect_error "sample: missing options" "--prompts is required" "$RLVR" sample --n 2
+expect_error "sample: --ckpt and --out without --show-prompt" "--ckpt and --out are required unless --show-prompt" \
+    "$RLVR" sample --n 2 --prompts "$TMP/prompts.jsonl"
+
+# --show-prompt against transformers' apply_chat_template on the same tokenizer (tests/chat_reference.py).
+CHAT=$ROOT/tests/fixtures/chat
+chat=(--set tokenizer.type=bpe --set "tokenizer.path=$CHAT/tokenizer.json")
+show_prompt_matches() {  # NAME JQ-SELECT SETTINGS...: the fixture's ids and text for the cases JQ-SELECT picks
+    local name=$1 select=$2
+    shift 2
+    jq -c "select($select) | {prompt: .question}" "$CHAT/cases.jsonl" > "$TMP/show-$name.jsonl"
+    jq -c "select($select) | {ids, rendered}" "$CHAT/cases.jsonl" > "$TMP/show-$name.want"
+    expect_ok "sample --show-prompt $name: ids and text = apply_chat_template's, no checkpoint needed" bash -c \
+        "'$RLVR' sample --show-prompt --prompts '$TMP/show-$name.jsonl' $* > '$TMP/show-$name.out' &&
+         [ \$(wc -l < '$TMP/show-$name.want') -ge 7 ] &&
+         diff <(jq -c '{ids: .prompt_tokens, rendered: .prompt_text}' '$TMP/show-$name.out') '$TMP/show-$name.want'"
+}
+show_prompt_matches "chatml, Qwen3 enable_thinking = false" \
+    '.template == "chatml" and .enable_thinking == false' "${chat[*]} --set prompt.template=chatml --set prompt.enable_thinking=false"
+show_prompt_matches "qwen-boxed" '.template == "qwen-boxed" and .enable_thinking' "${chat[*]} --set prompt.template=qwen-boxed"
+show_prompt_matches "dapo with a system message" '.template == "dapo" and .system == "Be brief."' \
+    "${chat[*]} --set prompt.template=dapo --set 'prompt.system=Be brief.'"
+expect_error "sample --show-prompt: a tokenizer without <think> for enable_thinking = false" \
+    '\[prompt\] enable_thinking = false needs "<think>" as an added token of the tokenizer' \
+    "$RLVR" sample --show-prompt --prompts "$TMP/prompts.jsonl" --set tokenizer.type=bpe \
+    --set "tokenizer.path=$ROOT/tests/fixtures/bpe/tokenizer.json" --set prompt.template=chatml --set prompt.enable_thinking=false

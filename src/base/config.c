@@ -56,6 +56,8 @@ static const Key KEYS[] = {
     {"model", "router_aux_loss_coef", K_DOUBLE, F(model.router_aux_loss_coef), 0, 1e6, 0, "0.001", "load-balancing loss weight"},
     {"model", "init_std", K_DOUBLE, F(model.init_std), 0, 10, 0, "0.02", "std of the random init"},
     {"model", "init_seed", K_I64, F(model.init_seed), 0, BIG, 0, "1", "seed of the random init"},
+    {"model", "init", K_STR, F(model.init), 0, 0, 0, "",
+     "weights to start from (--init wins): a checkpoint, or a Hugging Face directory imported into RUN_DIR/init.h5"},
 
     {"tokenizer", "type", K_ENUM, F(tokenizer.type), 0, 0, ENUM("byte", "bpe"), "byte", "byte-level or Hugging Face BPE"},
     {"tokenizer", "path", K_STR, F(tokenizer.path), 0, 0, 0, "", "tokenizer.json (bpe)"},
@@ -76,9 +78,19 @@ static const Key KEYS[] = {
     {"data", "eval_path", K_STR, F(data.eval_path), 0, 0, 0, "", "JSONL held-out set"},
     {"data", "prompt_field", K_STR, F(data.prompt_field), 0, 0, 0, "prompt", "JSON key of the question"},
     {"data", "answer_field", K_STR, F(data.answer_field), 0, 0, 0, "answer", "JSON key of the ground truth"},
-    {"data", "template", K_STR, F(data.template_), 0, 0, 0, "{question}", "prompt text around {question}"},
+    {"data", "template", K_STR, F(data.template_), 0, 0, 0, "{question}",
+     "prompt text around {question} (gsm8k, math: verl's instruction unless [prompt] template brings its own)"},
+    {"data", "answer_format", K_ENUM, F(data.answer_format), 0, 0, ENUM("plain", "gsm8k", "boxed"), "plain",
+     "ground truth in the answer field: as is; the number after ####; the last \\boxed{}"},
     {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
     {"data", "skip_bad_lines", K_BOOL, F(data.skip_bad_lines), 0, 0, 0, "false", "skip and count malformed lines"},
+
+    {"prompt", "template", K_ENUM, F(prompt.template_), 0, 0, ENUM("none", "chatml", "qwen-boxed", "dapo"), "none",
+     "chat format around the [data] text: none = [BOS] + text; chatml; qwen-boxed, dapo = chatml with their instruction"},
+    {"prompt", "system", K_STR, F(prompt.system), 0, 0, 0, "",
+     "system message of the chat templates; empty = none (qwen-boxed: You are a helpful assistant.)"},
+    {"prompt", "enable_thinking", K_BOOL, F(prompt.enable_thinking), 0, 0, 0, "true",
+     "Qwen3: false appends the empty <think></think> block to the generation prompt (chat templates only)"},
 
     {"rollout", "n", K_INT, F(rollout.n), 1, 65536, 0, "8", "group size G"},
     {"rollout", "temperature", K_DOUBLE, F(rollout.temperature), 0, 100, 0, "1.0", "0 = greedy"},
@@ -189,12 +201,18 @@ static const Preset PRESETS[] = {
     {"model.type", "qwen2_moe", "model.attention_bias", "true"},
     {"model.type", "qwen2_moe", "model.qk_norm", "false"},
     {"model.type", "qwen2_moe", "model.norm_topk_prob", "false"},
-    // Dataset field names and answer formats (task.h): GSM8K, MATH, DAPO-Math-17K exported to JSONL as is
-    // (prompt = chat messages, reward_model.ground_truth; its prompt asks for a last line "Answer: ...").
+    // Dataset field names, ground truths and instructions (task.h): GSM8K and MATH as their Hugging Face
+    // copies hold them, with the instruction verl's examples/data_preprocess/gsm8k.py and math_dataset.py append;
+    // DAPO-Math-17K exported to JSONL as is (prompt = chat messages whose text asks for a last line
+    // "Answer: ...", reward_model.ground_truth).
     {"task.name", "gsm8k", "data.prompt_field", "question"},
+    {"task.name", "gsm8k", "data.answer_format", "gsm8k"},
+    {"task.name", "gsm8k", "data.template", "{question} Let's think step by step and output the final answer after \"####\"."},
     {"task.name", "gsm8k", "reward.format_pattern", "####"},
     {"task.name", "math", "data.prompt_field", "problem"},
     {"task.name", "math", "data.answer_field", "solution"},
+    {"task.name", "math", "data.answer_format", "boxed"},
+    {"task.name", "math", "data.template", "{question} Let's think step by step and output the final answer within \\boxed{}."},
     {"task.name", "math", "reward.format_pattern", "\\\\boxed\\{"},
     {"task.name", "dapo", "data.answer_field", "reward_model.ground_truth"},
 };
@@ -528,11 +546,14 @@ static const Key *find_dotted(const char *dotted) {
 
 static void apply_presets(Config *c) {
     char value[CONFIG_STR], expected[160];
+    // qwen-boxed and dapo bring their own instruction: a dataset's would repeat it.
+    bool own_instruction = c->prompt.template_ == TEMPLATE_QWEN_BOXED || c->prompt.template_ == TEMPLATE_DAPO;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
         const Preset *p = &PRESETS[i];
         const Key *when = find_dotted(p->when_key), *k = find_dotted(p->key);
         format_value(c, when, value, sizeof value);
         if (strcmp(value, p->when_value) || c->set_[k - KEYS]) continue;
+        if (own_instruction && !strcmp(p->key, "data.template")) continue;
         if (store(c, k, p->value, expected, sizeof expected)) abort();  // presets are checked by tests
     }
     // Evaluation samples like the rollouts unless told otherwise.
@@ -571,6 +592,11 @@ static int validate(const Config *c, Err *e) {
         return err_set(e, "%s: [model] num_experts = %d needs type qwen2_moe or qwen3_moe", src, m->num_experts);
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
+    if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)
+        return err_set(e, "%s: [prompt] system needs a chat template (template = chatml, qwen-boxed or dapo)", src);
+    if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
+        return err_set(e, "%s: [prompt] enable_thinking = false needs a chat template (template = chatml, qwen-boxed or dapo)",
+                       src);
     if (c->task.digits_min > c->task.digits_max)
         return err_set(e, "%s: [task] digits_min (%d) must be <= digits_max (%d)", src, c->task.digits_min,
                        c->task.digits_max);

@@ -20,6 +20,8 @@ typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
 typedef enum { ROLLOUT_STATIC, ROLLOUT_DYNAMIC } RolloutSchedule;
 typedef enum { BALANCE_SEQUENCES, BALANCE_TOKENS } TrainBalance;
+typedef enum { ANSWER_PLAIN, ANSWER_GSM8K, ANSWER_BOXED } AnswerFormat;
+typedef enum { TEMPLATE_NONE, TEMPLATE_CHATML, TEMPLATE_QWEN_BOXED, TEMPLATE_DAPO } PromptTemplate;
 
 typedef struct {
     ModelType type;
@@ -36,6 +38,7 @@ typedef struct {
     double router_aux_loss_coef;
     double init_std;
     int64_t init_seed;
+    char init[CONFIG_STR];  // weights to start from without --init: a checkpoint or a Hugging Face directory
 } ModelConfig;
 
 typedef struct {
@@ -57,8 +60,15 @@ typedef struct {
     char path[CONFIG_STR], eval_path[CONFIG_STR];
     char prompt_field[64], answer_field[64];
     char template_[CONFIG_STR];  // "{question}" is replaced by the prompt field
+    AnswerFormat answer_format;  // how the ground truth is taken from the answer field
     bool shuffle, skip_bad_lines;
 } DataConfig;
+
+typedef struct {
+    PromptTemplate template_;  // chat format around the [data] text (task/template.h)
+    char system[CONFIG_STR];   // system message of the chat templates ("" = the template's own, if any)
+    bool enable_thinking;      // Qwen3: false puts an empty <think> block after the generation prompt
+} PromptConfig;
 
 typedef struct {
     int n;                  // group size G
@@ -134,6 +144,7 @@ typedef struct {
     TokenizerConfig tokenizer;
     TaskConfig task;
     DataConfig data;
+    PromptConfig prompt;
     RolloutConfig rollout;
     RewardConfig reward;
     AlgoConfig algo;

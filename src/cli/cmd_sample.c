@@ -1,4 +1,5 @@
-// `rlvr sample`: G responses per prompt of a JSONL file, with per-token log-probs and entropies, as JSONL.
+// `rlvr sample`: G responses per prompt of a JSONL file, with per-token log-probs and entropies, as JSONL; with
+// --show-prompt, only the prompts as the model would get them (ids and text), to diff against another pipeline.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "task/prompts.h"
+#include "task/template.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 
@@ -19,15 +21,20 @@ typedef struct {
     ConfigArgs cfg;
     const char *ckpt, *prompts, *out;
     int64_t n, step;
+    bool show_prompt;
 } SampleArgs;
 
 static const CliOpt OPTS[] = {
-    CLI_OPT_STRING("--ckpt", "C", SampleArgs, ckpt, CLI_REQUIRED, "checkpoint whose model samples"),
+    CLI_OPT_STRING("--ckpt", "C", SampleArgs, ckpt, 0, "checkpoint whose model samples (required unless --show-prompt)"),
     CLI_OPT_STRING("--prompts", "P.jsonl", SampleArgs, prompts, CLI_REQUIRED,
-                   "one {\"prompt\": \"text\"} (encoded with BOS prepended) or {\"prompt_tokens\": [ids]} (used as "
+                   "one {\"prompt\": \"text\"} (put in the [prompt] template) or {\"prompt_tokens\": [ids]} (used as "
                    "given) per line"),
     CLI_OPT_INT("--n", "G", SampleArgs, n, 1, 65536, 0, "responses per prompt (sets rollout.n)"),
-    CLI_OPT_STRING("--out", "R.jsonl", SampleArgs, out, CLI_REQUIRED, "the responses, one JSON line each"),
+    CLI_OPT_STRING("--out", "R.jsonl", SampleArgs, out, 0,
+                   "the responses, one JSON line each (required unless --show-prompt, whose lines go to stdout without it)"),
+    CLI_OPT_FLAG("--show-prompt", SampleArgs, show_prompt, 0,
+                 "print each prompt as sent to the model instead of sampling: {\"prompt_index\", \"prompt_tokens\", "
+                 "\"prompt_text\"} per line (the text decoded from the ids, special tokens by name)"),
     CLI_OPT_INT("--step", "S", SampleArgs, step, 0, UINT32_MAX, 0, "the step the draws are keyed by (default 0)"),
     CLI_CONFIG_OPTS(SampleArgs, cfg, 0),
 };
@@ -38,10 +45,11 @@ static const CliSpec SPEC = CLI_SPEC(
     "sample_index, prompt_tokens, response_tokens, response (text; invalid UTF-8 and NUL shown as U+FFFD),\n"
     "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
     "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), so the\n"
-    "output is the same for any number of ranks (each rank takes whole prompts).",
+    "output is the same for any number of ranks (each rank takes whole prompts). A text prompt is put in the\n"
+    "[prompt] template (none: BOS + text; chatml, qwen-boxed, dapo: chat messages and the generation prompt).",
     OPTS, NULL);
 
-static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, const char *where, int32_t **ids, int *n,
+static int prompt_from_line(const cJSON *obj, const Template *tpl, int vocab, const char *where, int32_t **ids, int *n,
                             Err *e) {
     bool has_text = cJSON_HasObjectItem(obj, "prompt"), has_ids = cJSON_HasObjectItem(obj, "prompt_tokens");
     if (has_text == has_ids)
@@ -54,11 +62,11 @@ static int prompt_from_line(const cJSON *obj, const Tokenizer *tok, int vocab, c
     }
     const char *text;
     TRY(json_get_string(obj, "prompt", &text, where, e));
-    return prompt_encode(tok, text, ids, n, e);
+    return template_encode(tpl, text, ids, n, e);
 }
 
 // Every line's prompt, indexed by line order (the index the draws are keyed by).
-static int read_prompts(const char *path, const Tokenizer *tok, int vocab, PromptSet *p, Err *e) {
+static int read_prompts(const char *path, const Template *tpl, int vocab, PromptSet *p, Err *e) {
     JsonlReader r;
     memset(p, 0, sizeof *p);
     TRY(jsonl_open(&r, path, e));
@@ -68,7 +76,7 @@ static int read_prompts(const char *path, const Tokenizer *tok, int vocab, Promp
     while ((rc = jsonl_next(&r, &obj, e)) == 1) {
         int32_t *ids;
         int n;
-        rc = prompt_from_line(obj, tok, vocab, jsonl_where(&r, where, sizeof where), &ids, &n, e);
+        rc = prompt_from_line(obj, tpl, vocab, jsonl_where(&r, where, sizeof where), &ids, &n, e);
         cJSON_Delete(obj);
         if (rc) break;
         prompts_add(p, p->n, ids, n, NULL);
@@ -110,6 +118,16 @@ static cJSON *int_array(const int32_t *x, int n) {
     return a;
 }
 
+// o as one JSON line (with its newline), malloc'd; o is deleted.
+static char *json_line(cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n', s[n + 1] = 0;
+    return s;
+}
+
 // One output line (with its newline), malloc'd.
 static char *response_line(const Response *r, const int32_t *prompt, int plen, const Tokenizer *tok) {
     cJSON *o = cJSON_CreateObject();
@@ -127,12 +145,7 @@ static char *response_line(const Response *r, const int32_t *prompt, int plen, c
     cJSON_AddRawToObject(o, "entropy", ent);
     free(lp), free(ent);
     cJSON_AddStringToObject(o, "finish_reason", finish_reason_name(r->finish));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    size_t n = strlen(s);
-    s = xrealloc(s, n + 2);
-    s[n] = '\n', s[n + 1] = 0;
-    return s;
+    return json_line(o);
 }
 
 // Generates this rank's share of the prompts; *text is its output lines in prompt order.
@@ -167,30 +180,44 @@ static int write_file(const char *path, const char *data, size_t n, Err *e) {
     return bad ? err_set(e, "%s: write error", path) : 0;
 }
 
-// Returns 0, or -1 with *print_here telling whether this rank should print e (one rank for shared errors).
-static int run(const SampleArgs *a, Err *e, bool *print_here) {
-    Config c;
-    *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
-    TRY(cli_resolve_config(&a->cfg, &c, e));
-    Model m = {0};
-    TRY(model_load_path(&m, a->ckpt, e));
-    Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
-    PromptSet p = {0};
-    int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
-    if (rc == 0) rc = read_prompts(a->prompts, tok, m.cfg.vocab_size, &p, e);
+// One --show-prompt line (with its newline), malloc'd.
+static char *prompt_line(int64_t index, const int32_t *ids, int n, const Tokenizer *tok) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "prompt_index", (double)index);
+    cJSON_AddItemToObject(o, "prompt_tokens", int_array(ids, n));
+    size_t tlen;
+    char *text = tokenizer_decode(tok, ids, n, &tlen), *utf8 = utf8_sanitize(text, tlen);
+    cJSON_AddStringToObject(o, "prompt_text", utf8);
+    free(text), free(utf8);
+    return json_line(o);
+}
+
+// --show-prompt: every prompt's ids and text, on the root rank, to path (stdout when NULL).
+static int show_prompts(const PromptSet *p, const Tokenizer *tok, const char *path, Err *e) {
+    if (!dist_is_root()) return 0;
+    FILE *f = path ? fopen(path, "wb") : stdout;
+    if (!f) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
+    int bad = 0;
+    for (int i = 0; i < p->n && !bad; i++) {
+        char *line = prompt_line(p->index[i], p->tokens[i], p->len[i], tok);
+        bad = fputs(line, f) < 0;
+        free(line);
+    }
+    bad |= path ? fclose(f) != 0 : fflush(f) != 0;
+    return bad ? err_set(e, "%s: write error", path ? path : "stdout") : 0;
+}
+
+// Samples the prompts; every rank agrees on the outcome before the collective gather.
+static int sample_all(const SampleArgs *a, Model *m, const Tokenizer *tok, const Config *c, const PromptSet *p, Err *e,
+                      bool *print_here) {
     char *text = NULL;
     size_t len = 0;
     // Sampling failures can differ between ranks: agree on the outcome before the collective gather.
-    int64_t failed = 0;
-    if (rc == 0) {
-        failed = sample_local(&m, tok, &c, a->step, &p, &text, &len, e) != 0;
-        int64_t any = failed;
-        dist_allreduce_max_i64(&any, 1);
-        if (failed)
-            *print_here = true, rc = -1;
-        else if (any)
-            *print_here = false, rc = -1;
-    }
+    int64_t failed = sample_local(m, tok, c, a->step, p, &text, &len, e) != 0, any = failed;
+    dist_allreduce_max_i64(&any, 1);
+    int rc = 0;
+    if (failed) *print_here = true, rc = -1;
+    else if (any) *print_here = false, rc = -1;
     if (rc == 0) {
         size_t total;
         char *all = dist_gatherv_bytes(text, len, &total, NULL);
@@ -198,6 +225,25 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
         free(all);
     }
     free(text);
+    return rc;
+}
+
+// Returns 0, or -1 with *print_here telling whether this rank should print e (one rank for shared errors).
+static int run(const SampleArgs *a, Err *e, bool *print_here) {
+    Config c;
+    *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
+    TRY(cli_resolve_config(&a->cfg, &c, e));
+    Model m = {0};
+    if (a->ckpt) TRY(model_load_path(&m, a->ckpt, e));
+    Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
+    PromptSet p = {0};
+    Template tpl;
+    int rc = tok ? 0 : -1;
+    int vocab = a->ckpt ? m.cfg.vocab_size : tok ? tokenizer_vocab_size(tok) : 0;
+    if (rc == 0 && a->ckpt) rc = tokenizer_fits_model(tok, vocab, e);
+    if (rc == 0) rc = template_open(&tpl, &c.prompt, tok, e);
+    if (rc == 0) rc = read_prompts(a->prompts, &tpl, vocab, &p, e);
+    if (rc == 0) rc = a->show_prompt ? show_prompts(&p, tok, a->out, e) : sample_all(a, &m, tok, &c, &p, e, print_here);
     prompts_free(&p);
     tokenizer_free(tok);
     model_free(&m);
@@ -208,6 +254,9 @@ int cmd_sample(int argc, char **argv) {
     SampleArgs a = {0};
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    if (!a.show_prompt && (!a.ckpt || !a.out))
+        return cli_usage_error(&SPEC, "%s required unless --show-prompt",
+                               !a.ckpt && !a.out ? "--ckpt and --out are" : !a.ckpt ? "--ckpt is" : "--out is");
     Err e = {{0}};
     char n_set[64];
     if (a.n) {  // after the --sets: --n wins

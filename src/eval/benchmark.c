@@ -8,12 +8,12 @@
 
 // Field names as the public copies of each benchmark are usually exported to JSONL.
 static const BenchmarkPreset PRESETS[] = {
-    {"aime24", "math", "problem", "answer", "{\"problem\": text, \"answer\": integer}"},
-    {"aime25", "math", "problem", "answer", "{\"problem\": text, \"answer\": integer}"},
-    {"amc23", "math", "question", "answer", "{\"question\": text, \"answer\": number}"},
-    {"math500", "math", "problem", "answer", "{\"problem\": text, \"answer\": LaTeX answer}"},
-    {"gsm8k", "gsm8k", "question", "answer", "{\"question\": text, \"answer\": solution ending in \"#### N\"}"},
-    {"gpqa", "math", "question", "answer", "{\"question\": text with lettered choices, \"answer\": letter A-D}"},
+    {"aime24", "math", "problem", "answer", "plain", "{\"problem\": text, \"answer\": integer}"},
+    {"aime25", "math", "problem", "answer", "plain", "{\"problem\": text, \"answer\": integer}"},
+    {"amc23", "math", "question", "answer", "plain", "{\"question\": text, \"answer\": number}"},
+    {"math500", "math", "problem", "answer", "plain", "{\"problem\": text, \"answer\": LaTeX answer}"},
+    {"gsm8k", "gsm8k", "question", "answer", "gsm8k", "{\"question\": text, \"answer\": solution ending in \"#### N\"}"},
+    {"gpqa", "math", "question", "answer", "plain", "{\"question\": text with lettered choices, \"answer\": letter A-D}"},
 };
 #define N_PRESETS (int)(sizeof PRESETS / sizeof PRESETS[0])
 
@@ -53,6 +53,7 @@ int benchmark_config(const Config *base, const char *spec, Config *out, char *na
     if (!p) return 0;
     TRY(set(out, "task.name", p->task, e));
     TRY(set(out, "data.prompt_field", p->prompt_field, e));
+    TRY(set(out, "data.answer_format", p->answer_format, e));
     return set(out, "data.answer_field", p->answer_field, e);
 }
 

@@ -15,6 +15,7 @@ typedef struct {
     const char *name;
     const char *task;                        // task.name: the verifier (math: last \boxed{}, "Answer:"; gsm8k: "####")
     const char *prompt_field, *answer_field;
+    const char *answer_format;               // data.answer_format of the answer field
     const char *layout;                      // what one line of the file holds, for --help and errors
 } BenchmarkPreset;
 

@@ -1,11 +1,13 @@
 #include "task/dataset.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "base/jsonl.h"
 #include "base/rng.h"
+#include "text/verify.h"
 
 #define FEISTEL_ROUNDS 4
 #define MAX_FIELD_DEPTH 8
@@ -65,6 +67,38 @@ static char *field_text(const cJSON *obj, const char *key, bool allow_messages, 
            NULL;
 }
 
+// The number after the last "####" as verl's gsm8k.py reads it ("#### (-?[0-9.,]+)"), commas dropped;
+// -1 when there is none.
+static int last_gsm8k_number(const char *s, char *out, size_t cap) {
+    const char *last = NULL;
+    for (const char *p = s; (p = strstr(p, "####")); p++) last = p;
+    if (!last) return -1;
+    const char *p = last + 4;
+    while (*p == ' ') p++;
+    size_t n = 0;
+    if (*p == '-') out[n++] = *p++;
+    for (; (isdigit((unsigned char)*p) || *p == '.' || *p == ',') && n + 1 < cap; p++)
+        if (*p != ',') out[n++] = *p;
+    out[n] = 0;
+    return n > 0 && isdigit((unsigned char)out[n - 1]) ? 0 : -1;
+}
+
+// The ground truth of an answer field (data.answer_format): as is, or extracted as verl's preprocessing does
+// (gsm8k.py: the number after "####" without commas; math_dataset.py: the last \boxed{}).
+static char *ground_truth(char *answer, AnswerFormat format, const char *key, const char *where, Err *e) {
+    if (format == ANSWER_PLAIN) return answer;
+    bool gsm8k = format == ANSWER_GSM8K;
+    const char *expected = gsm8k ? "a \"#### N\" line (data.answer_format = gsm8k)"
+                                 : "a \\boxed{...} (data.answer_format = boxed)";
+    char truth[VERIFY_MAX_ANSWER];
+    truth[0] = 0;
+    if (!gsm8k) verify_last_boxed(answer, truth, sizeof truth);
+    else if (last_gsm8k_number(answer, truth, sizeof truth)) truth[0] = 0;
+    free(answer);
+    if (!truth[0]) return err_set(e, "%s: \"%s\" has no answer: expected %s", where, key, expected), NULL;
+    return strdup(truth);
+}
+
 static void push(Dataset *d, int64_t *cap, char *q, char *a) {
     if (d->n == *cap) {
         *cap = *cap ? 2 * *cap : 1024;
@@ -84,6 +118,7 @@ static int read_record(JsonlReader *r, const DataConfig *dc, char **q, char **a,
     jsonl_where(r, where, sizeof where);
     *q = field_text(obj, dc->prompt_field, true, where, e);
     *a = *q ? field_text(obj, dc->answer_field, false, where, e) : NULL;
+    if (*a) *a = ground_truth(*a, dc->answer_format, dc->answer_field, where, e);
     cJSON_Delete(obj);
     if (*q && *a) return 1;
     free(*q);

@@ -15,7 +15,8 @@ typedef struct {
 
 // Reads every record of path. Fields are dc->prompt_field and dc->answer_field; a dotted name reaches into
 // objects ("reward_model.ground_truth"); a value is a string, a number, or (prompt only) an array of chat
-// messages whose last "user" content is taken. A malformed line fails with "PATH:LINE: ..." unless
+// messages whose last "user" content is taken. dc->answer_format takes the ground truth out of a solution (the
+// number after "####", the last \boxed{}); a solution without it is malformed. A malformed line fails with "PATH:LINE: ..." unless
 // dc->skip_bad_lines, which skips and counts it. A file without any record is an error.
 int dataset_load(Dataset *d, const char *path, const DataConfig *dc, Err *e);
 void dataset_free(Dataset *d);

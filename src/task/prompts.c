@@ -3,16 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int prompt_encode(const Tokenizer *tok, const char *text, int32_t **ids, int *n, Err *e) {
-    int32_t *body;
-    int m;
-    TRY(tokenizer_encode(tok, text, strlen(text), &body, &m, e));
-    *ids = xmalloc((size_t)(m + 1) * sizeof **ids);
-    (*ids)[0] = tokenizer_bos(tok);
-    memcpy(*ids + 1, body, (size_t)m * sizeof *body);
-    free(body);
-    *n = m + 1;
-    return 0;
+int prompt_encode(const PromptConfig *cfg, const Tokenizer *tok, const char *text, int32_t **ids, int *n, Err *e) {
+    Template t;
+    TRY(template_open(&t, cfg, tok, e));
+    return template_encode(&t, text, ids, n, e);
 }
 
 static void grow(PromptSet *ps) {
@@ -44,12 +38,14 @@ static int encode_solution(PromptSet *ps, const Task *task, Split split, int64_t
 
 int prompts_from_task(PromptSet *ps, const Task *task, Split split, int64_t first, int64_t n, bool solutions,
                       const Tokenizer *tok, Err *e) {
+    Template t;
+    TRY(template_open(&t, task_prompt_config(task), tok, e));
     for (int64_t i = first; i < first + n; i++) {
         TaskItem item;
         int32_t *ids;
         int len;
         TRY(task_item(task, split, i, &item, e));
-        int rc = prompt_encode(tok, item.prompt, &ids, &len, e);
+        int rc = template_encode(&t, item.prompt, &ids, &len, e);
         if (!rc) prompts_add(ps, i, ids, len, item.answer), item.answer = NULL;
         task_item_free(&item);
         if (!rc && solutions) rc = encode_solution(ps, task, split, i, tok, e);

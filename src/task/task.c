@@ -13,6 +13,7 @@ struct Task {
     Arith arith;
     Dataset split[2];  // indexed by Split
     char template_[CONFIG_STR];
+    PromptConfig prompt;
     bool shuffle;
     uint64_t data_seed;  // train.seed: per-epoch shuffle key
 };
@@ -35,6 +36,7 @@ static int load_split(Task *t, Split s, const char *path, const DataConfig *dc, 
 Task *task_create(const Config *c, Err *e) {
     Task *t = xcalloc(1, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", c->task.name);
+    t->prompt = c->prompt;
     if (!strcmp(c->task.name, "arith")) {
         t->kind = TASK_ARITH;
         if (arith_init(&t->arith, &c->task, e)) goto fail;
@@ -65,6 +67,7 @@ void task_free(Task *t) {
 
 const char *task_name(const Task *t) { return t->name; }
 bool task_is_embedded(const Task *t) { return t->kind == TASK_ARITH; }
+const PromptConfig *task_prompt_config(const Task *t) { return &t->prompt; }
 
 int64_t task_split_size(const Task *t, Split split) {
     if (t->kind == TASK_ARITH) return split == SPLIT_EVAL ? t->arith.eval_size : INT64_MAX;

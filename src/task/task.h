@@ -23,13 +23,16 @@ typedef struct {
 // Task named by c->task.name:
 //   "arith"                 embedded multi-digit arithmetic ([task] ops, digits_min/max, seed, eval_size)
 //   "math", "gsm8k", "dapo" JSONL datasets read from [data] path (train) and eval_path (held out), with
-//                           [data] prompt_field/answer_field/template/skip_bad_lines/shuffle; with no
+//                           [data] prompt_field/answer_field/answer_format/template/skip_bad_lines/shuffle
+//                           (presets per name in base/config.c, as verl's preprocessing reads each); with no
 //                           data.path the task can only verify (rlvr reward --task math).
 // Datasets are read whole at creation; errors name PATH:LINE.
 Task *task_create(const Config *c, Err *e);
 void task_free(Task *t);
 
 const char *task_name(const Task *t);
+// The chat format its prompts are given in (c->prompt at creation).
+const PromptConfig *task_prompt_config(const Task *t);
 bool task_is_embedded(const Task *t);
 
 // Problems in a split: eval = task.eval_size (arith) or the eval file's records; train = records of the

@@ -43,6 +43,13 @@ int32_t tokenizer_bos(const Tokenizer *t) { return t->bos; }
 int32_t tokenizer_eos(const Tokenizer *t) { return t->eos; }
 int32_t tokenizer_pad(const Tokenizer *t) { return t->pad; }
 
+int32_t tokenizer_added_id(const Tokenizer *t, const char *content) {
+    if (t->bpe) return bpe_added_id(t->bpe, content);
+    for (int i = 0; i < N_SPECIAL; i++)
+        if (!strcmp(SPECIAL_NAMES[i], content)) return BYTE_TOKENS + i;
+    return -1;
+}
+
 int tokenizer_fits_model(const Tokenizer *t, int model_vocab_size, Err *e) {
     if (t->vocab_size <= model_vocab_size) return 0;
     return err_set(e, "[model] vocab_size = %d is smaller than the tokenizer's %d tokens", model_vocab_size,

@@ -16,6 +16,9 @@ int tokenizer_vocab_size(const Tokenizer *t);
 int32_t tokenizer_bos(const Tokenizer *t);
 int32_t tokenizer_eos(const Tokenizer *t);
 int32_t tokenizer_pad(const Tokenizer *t);
+// Id of the token that only a template can insert, by content: an added token of tokenizer.json (special or
+// not), or a special token of the byte-level tokenizer ("<|im_start|>", "<think>", ...); -1 when there is none.
+int32_t tokenizer_added_id(const Tokenizer *t, const char *content);
 // 0 when every token id is a row of a model with model_vocab_size rows, else -1 naming both sizes.
 int tokenizer_fits_model(const Tokenizer *t, int model_vocab_size, Err *e);
 

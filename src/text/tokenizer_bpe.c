@@ -405,6 +405,13 @@ void bpe_free(Bpe *b) {
 
 int bpe_vocab_size(const Bpe *b) { return b->n; }
 
+int32_t bpe_added_id(const Bpe *b, const char *content) {
+    size_t len = strlen(content);
+    for (int32_t i = b->n - 1; i >= 0; i--)  // added tokens usually come last
+        if (b->tok[i].added && (size_t)b->tok[i].len == len && !memcmp(b->tok[i].bytes, content, len)) return i;
+    return -1;
+}
+
 int bpe_token_bytes(const Bpe *b, int32_t id, char *buf, size_t cap) {
     if (id < 0 || id >= b->n) return -1;
     const Token *t = &b->tok[id];

@@ -101,6 +101,14 @@ static bool extract_after(const char *s, const char *marker, bool fold, char *ou
     return true;
 }
 
+bool verify_last_boxed(const char *s, char *out, size_t cap) {
+    const char *last = NULL;
+    for (const char *p = s; (p = strchr(p, '\\')); p++)
+        if (box_command(p)) last = p;
+    if (cap) out[0] = 0;
+    return last && box_argument(last, out, cap);
+}
+
 bool verify_extract(const char *response, char *out, size_t cap) {
     if (cap) out[0] = 0;
     if (!response) return false;

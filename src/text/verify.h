@@ -21,6 +21,10 @@ typedef struct {
 // (cap bytes, NUL-terminated) when one is present; an empty \boxed{} is present but empty.
 bool verify_extract(const char *response, char *out, size_t cap);
 
+// The argument of the last \boxed{...} / \fbox{...} of s alone (a MATH solution's answer, as verl's
+// last_boxed_only_string takes it); false when there is none or it is unbalanced.
+bool verify_last_boxed(const char *s, char *out, size_t cap);
+
 // Ground truth as stored in a dataset: a bare answer, a MATH solution with \boxed{...}, or a GSM8K
 // solution ending in "#### N". Writes the answer itself into out.
 void verify_truth(const char *answer, char *out, size_t cap);

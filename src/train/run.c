@@ -6,6 +6,7 @@
 
 #include "base/dist.h"
 #include "base/revision.h"
+#include "io/hf_init.h"
 #include "io/run_dir.h"
 #include "task/reward.h"
 
@@ -51,7 +52,7 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     return dist_root_outcome(rc, e);
 }
 
-static int setup_weights(Run *r, const TrainArgs *a, Err *e) {
+static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     updater_init(&r->up, &r->model, &r->cfg, r->config_text);
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
@@ -64,7 +65,7 @@ static int setup_weights(Run *r, const TrainArgs *a, Err *e) {
         if (found != 1) return -1;
         return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
     }
-    if (a->init_ckpt) return checkpoint_load(a->init_ckpt, &r->model, NULL, NULL, e);
+    if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
     model_init_random(&r->model, (uint64_t)r->cfg.model.init_seed);
     return 0;
 }
@@ -85,7 +86,13 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
     if (!(r->task = task_create(&r->cfg, e))) return -1;
     TRY(reward_check_config(&r->cfg.reward, e));
-    TRY(dist_agree(setup_weights(r, a, e), e));
+    // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
+    char init[4096] = "";
+    const char *from = a->init_ckpt ? a->init_ckpt : r->cfg.model.init;
+    if (!r->resumed && from[0])
+        TRY(hf_init_resolve(from, a->init_ckpt ? "--init" : "[model] init", r->run_dir, init, sizeof init, r->init_note,
+                            sizeof r->init_note, e));
+    TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     return 0;

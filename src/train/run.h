@@ -42,11 +42,12 @@ typedef struct {
     TrainState st;
     int64_t total_steps;
     bool resumed;             // started from D's newest checkpoint (--resume, or --resume=auto that found one)
+    char init_note[1024];     // rank 0: how a Hugging Face init directory was imported or reused ("" otherwise)
 } Run;
 
 // Resolves the config, prepares the run directory (rank 0), and loads or initialises the weights: the newest
 // checkpoint of the run directory (--resume, or --resume=auto when there is one; --init is then ignored),
-// --init's weights, or a seeded random init. Every rank returns the same outcome.
+// --init's weights, else [model] init's (io/hf_init.h), or a seeded random init. Every rank returns the same outcome.
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e);
 void run_close(Run *r);
 

@@ -150,6 +150,7 @@ static int start(Trainer *t, TrainKind kind, const TrainArgs *a, Err *e) {
                     kind == TRAIN_SFT ? "sft" : "train", r->run_dir, config_enum_name("model", "type", r->cfg.model.type),
                     r->model.n_params, dist_size(), r->cfg.dist.deterministic ? "deterministic" : "fast",
                     (long long)r->st.step, (long long)r->total_steps);
+    if (dist_is_root() && r->init_note[0]) metrics_log(&t->mt, "%s", r->init_note);
     if (dist_is_root() && r->resumed && a->init_ckpt)
         metrics_log(&t->mt, "--init %s ignored: resumed from step %lld", a->init_ckpt, (long long)r->st.step);
     return 0;
