@@ -123,6 +123,7 @@ typedef struct {
 
 typedef struct {
     bool deterministic;
+    int zero_stage;  // algo/shard.h: 0 replicated, 1 Adam moments sharded, 2 gradients too
 } DistConfig;
 
 typedef struct {

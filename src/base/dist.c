@@ -92,6 +92,19 @@ void dist_allreduce_sum_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T,
 void dist_allreduce_max_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T, sizeof *x, MPI_MAX); }
 void dist_allreduce_sum_f32(float *x, size_t n) { allreduce(x, n, MPI_FLOAT, sizeof *x, MPI_SUM); }
 
+// The sum lands on root only (the other ranks' x is left as it was): one piece of a reduce-scatter.
+static void reduce_to(void *x, size_t n, MPI_Datatype type, size_t item, int root) {
+    if (!ctx.initialized || ctx.size == 1) return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        char *p = (char *)x + off * item;
+        MPI_CHECK(MPI_Reduce(ctx.rank == root ? MPI_IN_PLACE : p, p, (int)len, type, MPI_SUM, root, MPI_COMM_WORLD));
+    }
+}
+
+void dist_reduce_sum_f64(double *x, size_t n, int root) { reduce_to(x, n, MPI_DOUBLE, sizeof *x, root); }
+void dist_reduce_sum_i64(int64_t *x, size_t n, int root) { reduce_to(x, n, MPI_INT64_T, sizeof *x, root); }
+
 // Byte counts and displacements of a v-collective; fails loudly past MPI's int limit.
 static void byte_layout(size_t local_bytes, int *counts, int *displs, size_t *total) {
     int64_t mine = (int64_t)local_bytes, all[ctx.size];

@@ -21,6 +21,9 @@ void dist_allreduce_min_f64(double *x, size_t n);
 void dist_allreduce_sum_i64(int64_t *x, size_t n);
 void dist_allreduce_max_i64(int64_t *x, size_t n);
 void dist_allreduce_sum_f32(float *x, size_t n);
+// In-place sum over all ranks that only root receives (ZeRO's reduce-scatter, one owner's piece at a time).
+void dist_reduce_sum_f64(double *x, size_t n, int root);
+void dist_reduce_sum_i64(int64_t *x, size_t n, int root);
 
 // All-gather of variable-length arrays: rank r contributes n_local items; returns a malloc'd
 // concatenation in rank order and the total count in *n_total (counts[r] per rank if counts != NULL).
