@@ -26,7 +26,7 @@
 // full-size limbs: with GRAD_HELD = 1, two micro-batches per rank cost 8 bytes per parameter instead of 24.
 #define GRAD_HELD 1
 // Elements summed over ranks per collective (the bucket's limbs: 24 bytes each).
-#define GRAD_BUCKET ((size_t)1 << 20)
+#define GRAD_BUCKET ((size_t)1 << 18)
 
 typedef struct {
     size_t n;
