@@ -2,7 +2,7 @@
 # bit-identical for 1/2/4 ranks × zero 0/1/2 (RL and SFT); fast mode: zero 1 and 2 equal zero 0 on 2 ranks;
 # checkpoints hold full tensors, so a run saved with zero 2 on 4 ranks resumes with zero 0 on 1 rank and zero 1
 # on 2, bit for bit. configs/tiny-train.ini throughout.
-plan 18
+plan 21
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/zero"
 mkdir -p "$T"
@@ -48,7 +48,9 @@ mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.zero_stage=2 --run-dir "$T/sft-4-2"
 expect_ok "deterministic: 2 SFT steps, 4 ranks, zero 2 = 1 rank, zero 0, bit for bit" \
     "$RLVR" ckpt diff "$T/sft-1-0/ckpt/step-000002.h5" "$T/sft-4-2/ckpt/step-000002.h5" --exact
 
-# Fast mode on 2 ranks: a sum of two addends has one rounding whoever receives it, and AdamW is elementwise.
+# Fast mode on 2 ranks: a sum of two addends has one rounding whoever receives it (in float32, or in float64 then
+# rounded to float32: the same bits), and AdamW is elementwise; so the overlapped per-layer reduction (the
+# default) and the blocking one agree too.
 for z in 0 1 2; do
     mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set dist.zero_stage=$z --run-dir "$T/fast-$z" \
         >/dev/null 2>&1
@@ -57,6 +59,21 @@ for z in 1 2; do
     expect_ok "fast: 2 ranks, zero $z = zero 0, bit for bit" \
         "$RLVR" ckpt diff "$(last "$T/fast-0")" "$(last "$T/fast-$z")" --exact
 done
+mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set dist.overlap=false --run-dir "$T/fast-blocking" \
+    >/dev/null 2>&1
+expect_ok "fast: the 2-rank zero-0 run overlapped its reduction, the other did not" bash -c "
+    grep -q '2 rank(s), fast overlapped reduction' '$T/fast-0/log.txt' &&
+    grep -q '2 rank(s), fast reduction' '$T/fast-blocking/log.txt'"
+expect_ok "fast: 2 ranks, overlapped reduction = blocking, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/fast-0")" "$(last "$T/fast-blocking")" --exact
+# On 4 ranks the float32 sums round differently from one rank's: the step-1 gradients agree to 1e-6.
+RLVR_TEST_DUMP_GRAD="$T/grad1.h5" "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set train.steps=1 \
+    --run-dir "$T/grad1" >/dev/null 2>&1
+RLVR_TEST_DUMP_GRAD="$T/grad4.h5" mpi 4 -x RLVR_TEST_DUMP_GRAD "$RLVR" train "${RL[@]}" --set dist.deterministic=false \
+    --set train.steps=1 --run-dir "$T/grad4" >/dev/null 2>&1
+expect_ok "fast: 4 ranks overlapped, step-1 gradient = 1 rank's within 1e-6" bash -c "
+    rel=\$('$RLVR' ckpt diff '$T/grad1.h5' '$T/grad4.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
+    awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
 
 # Resume across layouts: saved at step 2 with zero 2 on 4 ranks; resumed with zero 0 on 1 rank and zero 1 on 2.
 mpi 4 "$RLVR" train "${RL[@]}" --set dist.zero_stage=2 --run-dir "$T/res-a" --stop-after 2 >/dev/null 2>&1

@@ -54,6 +54,7 @@ static void release_update_buffers(GradReducer *r) {
 void grad_reducer_free(GradReducer *r) {
     release_update_buffers(r);
     free(r->grad);
+    free(r->layer_begin), free(r->layer_end), free(r->req);
     memset(r, 0, sizeof *r);
 }
 
@@ -63,6 +64,9 @@ void grad_reducer_begin(GradReducer *r) {
     else r->grad = xcalloc(r->n, sizeof *r->grad);
     r->n_micro = 0;
     r->pending = false;
+    r->posting = false;
+    r->n_posted = 0;
+    r->settled = false;
     r->overflow = 0;
     r->bad_tensor = -1;
 }
@@ -144,7 +148,46 @@ static void reduce_bucket(const GradReducer *r, void *x, size_t width, size_t a,
     }
 }
 
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end) {
+    r->n_layers = n_layers;
+    r->layer_begin = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_begin);
+    r->layer_end = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_end);
+    memcpy(r->layer_begin, begin, (size_t)n_layers * sizeof *begin);
+    memcpy(r->layer_end, end, (size_t)n_layers * sizeof *end);
+    r->req = xcalloc((size_t)n_layers + 2, sizeof *r->req);
+}
+
+void grad_reducer_micro_last(GradReducer *r) { r->posting = r->req != NULL; }
+
+// Bucket k: layer L-1-k for k < L, then the elements before the first layer and after the last.
+static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e) {
+    int L = r->n_layers;
+    if (k < L) *b = r->layer_begin[L - 1 - k], *e = r->layer_end[L - 1 - k];
+    else if (k == L) *b = 0, *e = L ? r->layer_begin[0] : 0;
+    else *b = L ? r->layer_end[L - 1] : 0, *e = r->n;
+}
+
+static void post_next(GradReducer *r) {
+    size_t b, e;
+    bucket_range(r, r->n_posted, &b, &e);
+    r->req[r->n_posted++] = dist_iallreduce_sum_f32(r->grad + b, e - b);
+}
+
+void grad_reducer_layer_done(void *ctx, int layer) {
+    GradReducer *r = ctx;
+    if (r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
+}
+
+void grad_reducer_settle(GradReducer *r) {
+    if (!r->req || r->settled) return;
+    while (r->n_posted < r->n_layers + 2) post_next(r);
+    for (int k = 0; k < r->n_posted; k++) dist_wait(r->req[k]), r->req[k] = NULL;
+    r->posting = false;
+    r->settled = true;
+}
+
 static bool finish_fast(GradReducer *r) {
+    if (r->req) return grad_reducer_settle(r), true;
     if (dist_size() == 1) return true;
     size_t cap = r->n < GRAD_BUCKET ? r->n : GRAD_BUCKET, lo, hi;
     double *sum = xmalloc((cap ? cap : 1) * sizeof *sum);

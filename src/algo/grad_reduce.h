@@ -2,7 +2,10 @@
 // never averaged). Two modes:
 //  fast           the backward of every micro-batch adds into one float32 buffer (gradient accumulation as in
 //                 PyTorch), then the ranks sum it in float64, bucket by bucket; the result depends on the
-//                 reduction order in the last bits (splits agree to ~1e-7 relative).
+//                 reduction order in the last bits (splits agree to ~1e-7 relative). With grad_reducer_layers
+//                 (dist.overlap), each layer's gradient is instead summed in float32, in place, by a non-blocking
+//                 all-reduce started as soon as the rank's last backward of the update has finished that layer
+//                 (as PyTorch DDP's buckets), so the reduction runs while the backward goes on.
 //  deterministic  (dist.deterministic) every micro-batch gradient is converted exactly to a fixed-point
 //                 integer on a fixed grid (three int64 limbs of 42 bits: unit 2^-86, |g| < 2^40) and summed
 //                 as integers, locally and with dist_allreduce_sum_i64. Integer addition is associative, so
@@ -44,10 +47,27 @@ typedef struct {
     int bad_tensor;   // after finish: lowest table index with an element out of range on any rank, or -1
     const Shard *map; // ZeRO stage 2: each element's sum goes to its owner only (NULL: to every rank)
     int world;
+    // Overlapped fast reduction: buckets are the layers (L-1 down to 0), then what precedes and follows them.
+    int n_layers;
+    size_t *layer_begin, *layer_end;
+    bool posting;     // this micro-batch is the rank's last of the update: start each layer's sum when it is done
+    int n_posted;     // buckets started, in bucket order
+    bool settled;     // every bucket started and finished
+    struct DistPending **req;  // [n_layers + 2]
 } GradReducer;
 
 void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors);
 void grad_reducer_free(GradReducer *r);
+// Fast mode, several ranks, not sharded: overlaps the reduction with the backward, one bucket per layer (layer
+// l's tensors are the elements [begin[l], end[l]), contiguous in the table).
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end);
+// Before the backward of the rank's last micro-batch of the update: its layers are summed as they finish.
+void grad_reducer_micro_last(GradReducer *r);
+// The per-layer callback of seqbatch_backward_hooked (ctx: the GradReducer).
+void grad_reducer_layer_done(void *ctx, int layer);
+// Collective: starts the buckets not yet started and waits for all (every rank calls it once per update, before
+// agreeing on a failure, so no collective is left open); grad_reducer_finish calls it too.
+void grad_reducer_settle(GradReducer *r);
 // ZeRO stage 2: from now on, finish leaves the sum of each element only on the rank that owns it (map[world],
 // from shard_map; it must outlive the reducer); the rest of r->grad is this rank's own micro-batches.
 void grad_reducer_shard(GradReducer *r, const Shard *map, int world);

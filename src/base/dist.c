@@ -103,6 +103,28 @@ static void reduce_to(void *x, size_t n, MPI_Datatype type, size_t item, int roo
 }
 
 void dist_reduce_sum_f64(double *x, size_t n, int root) { reduce_to(x, n, MPI_DOUBLE, sizeof *x, root); }
+
+struct DistPending {
+    int n;
+    MPI_Request req[];
+};
+
+DistPending *dist_iallreduce_sum_f32(float *x, size_t n) {
+    int chunks = ctx.initialized && ctx.size > 1 ? (int)((n + CHUNK - 1) / CHUNK) : 0;
+    DistPending *p = xmalloc(sizeof *p + (size_t)chunks * sizeof p->req[0]);
+    p->n = chunks;
+    for (int c = 0; c < chunks; c++) {
+        size_t off = (size_t)c * CHUNK, len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &p->req[c]));
+    }
+    return p;
+}
+
+void dist_wait(DistPending *p) {
+    if (!p) return;
+    if (p->n) MPI_CHECK(MPI_Waitall(p->n, p->req, MPI_STATUSES_IGNORE));
+    free(p);
+}
 void dist_reduce_sum_i64(int64_t *x, size_t n, int root) { reduce_to(x, n, MPI_INT64_T, sizeof *x, root); }
 
 // Byte counts and displacements of a v-collective; fails loudly past MPI's int limit.

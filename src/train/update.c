@@ -1,6 +1,7 @@
 #include "train/update.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,26 @@
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/checkpoint.h"
+
+// Each layer's element range from the table ("model.layers.L." names); the overlapped reduction needs the layers
+// to follow each other back to back, in order (model/model.c builds them so).
+static void overlap_layers(Updater *u) {
+    const Model *m = u->model;
+    int L = m->cfg.num_hidden_layers;
+    size_t *begin = xmalloc((size_t)(L ? L : 1) * sizeof *begin), *end = xcalloc((size_t)(L ? L : 1), sizeof *end);
+    for (int l = 0; l < L; l++) begin[l] = SIZE_MAX;
+    for (int k = 0; k < m->n_tensors; k++) {
+        int l;
+        if (sscanf(m->tensors[k].name, "model.layers.%d.", &l) != 1 || l < 0 || l >= L) continue;
+        const ModelTensor *t = &m->tensors[k];
+        if (t->offset < begin[l]) begin[l] = t->offset;
+        if (t->offset + t->numel > end[l]) end[l] = t->offset + t->numel;
+    }
+    bool ok = L > 0;
+    for (int l = 0; l < L && ok; l++) ok = begin[l] < end[l] && (l == 0 || begin[l] == end[l - 1]);
+    if (ok) grad_reducer_layers(&u->reducer, L, begin, end);
+    free(begin), free(end);
+}
 
 void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text) {
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
@@ -20,6 +41,7 @@ void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_te
     adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
+    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
 }
 
 void updater_free(Updater *u) {
