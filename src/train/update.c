@@ -58,12 +58,15 @@ static void gather_owned(const Updater *u, float *x) {
 
 const AdamW *updater_moments_gather(const Updater *u, AdamW *tmp) {
     if (u->zero_stage == 0) return &u->opt;
-    size_t n = u->model->n_params, got;
-    // The shards are contiguous runs in rank order, so their concatenation is the full tensor.
-    float *m = dist_gatherv_bytes(u->opt.m, u->opt.n * sizeof(float), &got, NULL);
-    float *v = dist_gatherv_bytes(u->opt.v, u->opt.n * sizeof(float), &got, NULL);
+    int world = dist_size();
+    size_t *begin = xmalloc((size_t)world * sizeof *begin), *end = xmalloc((size_t)world * sizeof *end);
+    for (int q = 0; q < world; q++) begin[q] = u->map[q].begin, end[q] = u->map[q].end;
+    if (dist_is_root()) adamw_init(tmp, u->model->n_params);
+    dist_gather_runs_f32(dist_is_root() ? tmp->m : NULL, u->opt.m, begin, end, 0);
+    dist_gather_runs_f32(dist_is_root() ? tmp->v : NULL, u->opt.v, begin, end, 0);
+    free(begin), free(end);
     if (!dist_is_root()) return NULL;
-    *tmp = (AdamW){.n = n, .begin = 0, .m = m, .v = v, .step = u->opt.step};
+    tmp->step = u->opt.step;
     return tmp;
 }
 
