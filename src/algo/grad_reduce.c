@@ -60,8 +60,7 @@ void grad_reducer_free(GradReducer *r) {
 
 void grad_reducer_begin(GradReducer *r) {
     release_update_buffers(r);
-    if (r->grad) memset(r->grad, 0, r->n * sizeof *r->grad);
-    else r->grad = xcalloc(r->n, sizeof *r->grad);
+    memset(r->grad, 0, r->n * sizeof *r->grad);
     r->n_micro = 0;
     r->pending = false;
     r->posting = false;
