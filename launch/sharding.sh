@@ -29,9 +29,6 @@ RUN=(--config "$root/configs/tiny-train.ini" "${MODEL[@]}" --set train.steps="$s
      --set rollout.n=2 --set eval.n_prompts=0)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n_params=$("$rlvr" init --config "$root/configs/tiny-train.ini" "${MODEL[@]}" --out "$tmp/init.h5" |
-           sed -n 's/.*"n_params":\([0-9]*\).*/\1/p')
-rm -f "$tmp/init.h5"
 
 # measure NP STAGE DET: one table row (ranks, stage, mode, max and min peak RSS over ranks, bytes/param, step time).
 measure() {
@@ -39,10 +36,13 @@ measure() {
     mpirun -np "$np" bash -c '/usr/bin/time -v -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$tmp/time-$np-$z-$det" \
         "$rlvr" train "${RUN[@]}" --set dist.zero_stage="$z" --set dist.deterministic="$det" --run-dir "$dir" \
         >/dev/null 2>&1
-    local kb max min step
+    local kb max min step n_params
     kb=$(cat "$tmp/time-$np-$z-$det".* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n)
     max=$(echo "$kb" | tail -1) min=$(echo "$kb" | head -1)
     step=$(tail -1 "$dir/metrics.jsonl" | sed -n 's/.*"step_time_s":\([0-9.e-]*\).*/\1/p')
+    n_params=$(sed -n 's/.* \([0-9]*\) parameters,.*/\1/p' "$dir/log.txt" | head -1)
+    echo "$n_params" > "$tmp/n_params"
+    "$rlvr" ckpt info "$(ls "$dir"/ckpt/step-*.h5 | tail -1)" | sed -n 's/^git_revision //p' > "$tmp/revision"
     awk -v np="$np" -v z="$z" -v det="$det" -v max="$max" -v min="$min" -v n="$n_params" -v t="$step" 'BEGIN {
         printf "| %d | %d | %s | %.0f | %.0f | %.2f | %.1f |\n", np, z, det == "true" ? "deterministic" : "fast",
                max / 1024, min / 1024, max * 1024 / n, t }'
@@ -57,15 +57,17 @@ for cfg in "1 0 false" "1 0 true" "2 0 false" "2 1 false" "2 2 false" "4 0 false
     measure $cfg >> "$rows"
 done
 
+n_params=$(cat "$tmp/n_params") revision=$(cat "$tmp/revision")
+
 # ZeRO's model-state bytes per parameter and rank (fp32 weights 4, gradient 4, Adam moments 8; rlvr keeps no
 # fp16 copy): stage 0 16; 1: 8 + 8/N; 2: 4 + 12/N; 3: 16/N.
 formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / n : z == 2 ? 4 + 12 / n : 16 / n; printf "%.2f", v }'; }
 {
     echo "# Sharded training state: memory per parameter and ZeRO stages"
     echo
-    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` on $(date -u +%Y-%m-%d), $(nproc) cores"
+    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` on $(date -u +%Y-%m-%d), $(nproc --all) cores"
     echo "($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs, rlvr revision"
-    echo "$(git -C "$root" rev-parse --short=12 HEAD). ${note}"
+    echo "$revision. ${note}"
     echo
     echo "Model: the Qwen3-MoE of \`configs/tiny-train.ini\` grown to $n_params parameters (hidden 512, 7 layers, 32"
     echo "experts of 512, top-2); one RL step of 2 prompts × 2 samples (two micro-batches on one rank), the last of"
@@ -89,7 +91,7 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 8 + 8/N: the backward still writes the full gradient; only the sums are reduce-scattered |"
     echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | not implemented (weights gathered per layer) |"
     echo
-    echo "Stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: $(awk 'BEGIN { printf "%.0f", 100 * 4 / 16 }')% of its state per rank."
+    echo "By the formula (stage 3 is not implemented, so not measured), stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: $(awk 'BEGIN { printf "%.0f", 100 * 4 / 16 }')% of its state per rank."
     echo
     echo "## Qwen2.5-7B and Qwen3-30B-A3B on GPUs of 80 GB"
     echo
