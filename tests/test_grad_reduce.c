@@ -3,6 +3,7 @@
 // exponent with __int128 arithmetic, independently of the limb code under test.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "algo/grad_reduce.h"
@@ -86,7 +87,7 @@ Test(grad_reduce, sum_is_exact_and_order_independent) {
 
 // The reducer in deterministic mode: micro-batches added in reverse order, or split between two "ranks" whose
 // limbs are then summed, give the same bits; the float result is the exact sum rounded (within one float ulp:
-// fixed_value rounds the limbs to double first).
+// fixed_value rounds the limbs to double first). MB micro-batches: past GRAD_HELD + 1, the limbs are full-size.
 Test(grad_reduce, deterministic_reducer_is_partition_independent) {
     enum { N = 3, MB = 64 };
     float g[MB][N];
@@ -110,25 +111,54 @@ Test(grad_reduce, deterministic_reducer_is_partition_independent) {
             grad_reducer_micro_end(order[k]);
         }
     }
-    for (size_t k = 0; k < 3 * N; k++) half[0].limbs[k] += half[1].limbs[k];  // the all-reduce of two ranks
-    float out_fwd[N], out_rev[N], out_half[N];
-    cr_assert(grad_reducer_finish(&fwd, out_fwd));
-    cr_assert(grad_reducer_finish(&rev, out_rev));
-    cr_assert(grad_reducer_finish(&half[0], out_half));
-    cr_expect(memcmp(out_fwd, out_rev, sizeof out_fwd) == 0, "reverse micro-batch order changed the bits");
-    cr_expect(memcmp(out_fwd, out_half, sizeof out_fwd) == 0, "two ranks changed the bits");
+    cr_assert(fwd.limbs && half[0].limbs && half[1].limbs, "%d micro-batches did not switch to limbs", MB / 2);
+    __int128 want[N] = {0};
     for (int i = 0; i < N; i++) {
-        __int128 want = 0;
-        for (int b = 0; b < MB; b++) want += grid_units(g[b][i]);
-        cr_expect(limbs_units(fwd.limbs + 3 * i) == want, "element %d: limbs are not the exact sum", i);
-        float exact = (float)ldexp((double)want, -86);
-        cr_expect(fabsf(out_fwd[i] - exact) <= nextafterf(fabsf(exact), INFINITY) - fabsf(exact), "element %d: %a vs %a",
-                  i, (double)out_fwd[i], (double)exact);
+        for (int b = 0; b < MB; b++) want[i] += grid_units(g[b][i]);
+        cr_expect(limbs_units(fwd.limbs + 3 * i) == want[i], "element %d: limbs are not the exact sum", i);
+    }
+    for (size_t k = 0; k < 3 * N; k++) half[0].limbs[k] += half[1].limbs[k];  // the all-reduce of two ranks
+    cr_assert(grad_reducer_finish(&fwd));
+    cr_assert(grad_reducer_finish(&rev));
+    cr_assert(grad_reducer_finish(&half[0]));
+    cr_expect(memcmp(fwd.grad, rev.grad, N * sizeof(float)) == 0, "reverse micro-batch order changed the bits");
+    cr_expect(memcmp(fwd.grad, half[0].grad, N * sizeof(float)) == 0, "two ranks changed the bits");
+    for (int i = 0; i < N; i++) {
+        float exact = (float)ldexp((double)want[i], -86);
+        cr_expect(fabsf(fwd.grad[i] - exact) <= nextafterf(fabsf(exact), INFINITY) - fabsf(exact),
+                  "element %d: %a vs %a", i, (double)fwd.grad[i], (double)exact);
     }
     grad_reducer_free(&fwd);
     grad_reducer_free(&rev);
     grad_reducer_free(&half[0]);
     grad_reducer_free(&half[1]);
+}
+
+// Held as floats or accumulated in limbs, bucket by bucket or not: 1 to 5 micro-batches on one "rank" give the
+// bits of the same micro-batches summed in limbs by hand (fixed_add, fixed_value), over more than one bucket.
+Test(grad_reduce, held_floats_and_limbs_give_the_same_bits) {
+    const size_t n = GRAD_BUCKET + 5;
+    float *g = malloc(5 * n * sizeof *g);
+    int64_t *l = malloc(3 * n * sizeof *l);
+    Rng r = rng_at(13, 0, 0, 0);
+    for (size_t i = 0; i < 5 * n; i++) g[i] = (float)(rng_normal(&r) * pow(10.0, (double)(i % 11) - 7));
+    for (int mb = 1; mb <= 5; mb++) {
+        GradReducer red;
+        grad_reducer_init(&red, n, true, NULL, 0);
+        grad_reducer_begin(&red);
+        memset(l, 0, 3 * n * sizeof *l);
+        for (int b = 0; b < mb; b++) {
+            memcpy(grad_reducer_micro_begin(&red), g + b * n, n * sizeof *g);
+            grad_reducer_micro_end(&red);
+            for (size_t i = 0; i < n; i++) fixed_add(l + 3 * i, g[b * n + i]);
+        }
+        cr_assert(grad_reducer_finish(&red));
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++) differ += red.grad[i] != (float)fixed_value(l + 3 * i);
+        cr_expect(differ == 0, "%d micro-batches: %zu elements differ", mb, differ);
+        grad_reducer_free(&red);
+    }
+    free(g), free(l);
 }
 
 Test(grad_reduce, rejects_non_finite_and_out_of_range) {
@@ -155,18 +185,17 @@ Test(grad_reduce, reducer_modes_agree_on_one_rank) {
         grad_reducer_micro_end(&fast);
         grad_reducer_micro_end(&det);
     }
-    float out_f[4], out_d[4];
-    cr_assert(grad_reducer_finish(&fast, out_f));
-    cr_assert(grad_reducer_finish(&det, out_d));
+    cr_assert(grad_reducer_finish(&fast));
+    cr_assert(grad_reducer_finish(&det));
     for (int i = 0; i < 4; i++) {
-        cr_expect(out_f[i] == want[i], "fast [%d]: %a", i, (double)out_f[i]);
-        cr_expect(out_d[i] == want[i], "deterministic [%d]: %a", i, (double)out_d[i]);
+        cr_expect(fast.grad[i] == want[i], "fast [%d]: %a", i, (double)fast.grad[i]);
+        cr_expect(det.grad[i] == want[i], "deterministic [%d]: %a", i, (double)det.grad[i]);
     }
     // A NaN in a deterministic micro-batch is reported by finish.
     grad_reducer_begin(&det);
     grad_reducer_micro_begin(&det)[2] = NAN;
     grad_reducer_micro_end(&det);
-    cr_expect(!grad_reducer_finish(&det, out_d));
+    cr_expect(!grad_reducer_finish(&det));
     cr_expect_eq(det.bad_tensor, 1);
     grad_reducer_free(&fast);
     grad_reducer_free(&det);

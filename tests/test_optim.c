@@ -30,6 +30,22 @@ Test(optim, adamw_two_hand_steps) {
     adamw_free(&o);
 }
 
+// ZeRO stage 1: the owner of the second tensor alone (moments of element 1 only) takes the same step on it as the
+// full optimizer, by the hand values above, and leaves the first tensor to its owner.
+Test(optim, adamw_shard_takes_the_full_step_on_its_tensors) {
+    AdamW o;
+    adamw_init_shard(&o, 1, 2);
+    cr_expect(o.n == 1 && o.begin == 1);
+    AdamWHyper h = {0.9, 0.999, 1e-8, 0.01};
+    float p[2] = {1, 1}, g1[2] = {0.5f, 0.5f}, g2[2] = {-0.25f, -0.25f};
+    adamw_update(&o, p, g1, TABLE + 1, 1, 0.1, &h);
+    adamw_update(&o, p, g2, TABLE + 1, 1, 0.1, &h);
+    cr_expect(p[0] == 1, "the first tensor belongs to another rank");
+    cr_expect_float_eq(p[1], 0.8733662987, 1e-6);
+    cr_expect_eq(o.step, 2);
+    adamw_free(&o);
+}
+
 Test(optim, zero_lr_changes_nothing) {
     AdamW o;
     adamw_init(&o, 2);

@@ -41,21 +41,31 @@ void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const Model
     r->n = n;
     r->deterministic = deterministic;
     r->grad = xcalloc(n, sizeof *r->grad);
-    if (deterministic) r->limbs = xcalloc(3 * n, sizeof *r->limbs);
-    else r->acc = xcalloc(n, sizeof *r->acc);
+}
+
+// Frees what only one update needs: the held micro-batch gradients and the full-size limbs.
+static void release_update_buffers(GradReducer *r) {
+    for (int k = 0; k < r->n_held; k++) free(r->held[k]);
+    r->n_held = 0;
+    free(r->limbs);
+    r->limbs = NULL;
 }
 
 void grad_reducer_free(GradReducer *r) {
+    release_update_buffers(r);
     free(r->grad);
-    free(r->limbs);
-    free(r->acc);
+    free(r->layer_begin), free(r->layer_end), free(r->req);
     memset(r, 0, sizeof *r);
 }
 
 void grad_reducer_begin(GradReducer *r) {
+    release_update_buffers(r);
     memset(r->grad, 0, r->n * sizeof *r->grad);
-    if (r->deterministic) memset(r->limbs, 0, 3 * r->n * sizeof *r->limbs);
-    else memset(r->acc, 0, r->n * sizeof *r->acc);
+    r->n_micro = 0;
+    r->pending = false;
+    r->posting = false;
+    r->n_posted = 0;
+    r->settled = false;
     r->overflow = 0;
     r->bad_tensor = -1;
 }
@@ -70,37 +80,148 @@ static int first_bad_tensor(const GradReducer *r) {
     return -1;
 }
 
+// Adds the floats g[0, n) to the limbs (values out of range were counted when their micro-batch ended).
+static void fold(int64_t *limbs, const float *g, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) fixed_add(limbs + 3 * i, g[i]);
+}
+
+// Deterministic: moves the previous micro-batch's gradient out of r->grad, into a held float buffer while
+// there is room, else (from then on) into full-size limbs.
+static void set_aside(GradReducer *r) {
+    if (!r->limbs && r->n_held < GRAD_HELD) {  // exact as floats, and 4 bytes per parameter instead of 24
+        r->held[r->n_held++] = r->grad;
+        r->grad = xcalloc(r->n, sizeof *r->grad);
+        r->pending = false;
+        return;
+    }
+    if (!r->limbs) {
+        r->limbs = xcalloc(3 * r->n, sizeof *r->limbs);
+        for (int k = 0; k < r->n_held; k++) fold(r->limbs, r->held[k], r->n), free(r->held[k]);
+        r->n_held = 0;
+    }
+    fold(r->limbs, r->grad, r->n);
+    r->pending = false;
+}
+
 float *grad_reducer_micro_begin(GradReducer *r) {
-    memset(r->grad, 0, r->n * sizeof *r->grad);
+    if (!r->deterministic) return r->grad;  // fast: the backward adds to the running sum
+    if (r->pending) set_aside(r);
+    if (r->n_micro > 0) memset(r->grad, 0, r->n * sizeof *r->grad);
     return r->grad;
 }
 
 void grad_reducer_micro_end(GradReducer *r) {
-    if (!r->deterministic) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < r->n; i++) r->acc[i] += r->grad[i];
-        return;
-    }
+    r->n_micro++;
+    if (!r->deterministic) return;
     int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
-    for (size_t i = 0; i < r->n; i++) bad += !fixed_add(r->limbs + 3 * i, r->grad[i]);
+    for (size_t i = 0; i < r->n; i++) bad += !isfinite(r->grad[i]) || fabsf(r->grad[i]) >= 0x1p40f;
     r->overflow += bad;
     if (bad && r->bad_tensor < 0) r->bad_tensor = first_bad_tensor(r);
+    r->pending = true;
+    if (r->limbs) set_aside(r);  // folded now: the limbs always hold every micro-batch but the held ones
 }
 
-bool grad_reducer_finish(GradReducer *r, float *out) {
-    if (!r->deterministic) {
-        dist_allreduce_sum_f64(r->acc, r->n);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < r->n; i++) out[i] = (float)r->acc[i];
-        return true;
+void grad_reducer_shard(GradReducer *r, const Shard *map, int world) {
+    r->map = map;
+    r->world = world;
+}
+
+// Sums elements [a, a + len) over ranks, `width` values per element at x: on every rank, or (sharded) on each
+// element's owner only. Returns the part [*lo, *hi) of the bucket that now holds the sum on this rank.
+static void reduce_bucket(const GradReducer *r, void *x, size_t width, size_t a, size_t len, size_t *lo, size_t *hi) {
+    *lo = a, *hi = a + len;
+    if (!r->map) {
+        if (r->deterministic) dist_allreduce_sum_i64(x, width * len);
+        else dist_allreduce_sum_f64(x, width * len);
+        return;
     }
+    *lo = *hi = a;
+    for (int q = 0; q < r->world; q++) {
+        size_t b = r->map[q].begin > a ? r->map[q].begin : a, e = r->map[q].end < a + len ? r->map[q].end : a + len;
+        if (b >= e) continue;
+        if (r->deterministic) dist_reduce_sum_i64((int64_t *)x + width * (b - a), width * (e - b), q);
+        else dist_reduce_sum_f64((double *)x + width * (b - a), width * (e - b), q);
+        if (q == dist_rank()) *lo = b, *hi = e;
+    }
+}
+
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end) {
+    r->n_layers = n_layers;
+    r->layer_begin = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_begin);
+    r->layer_end = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_end);
+    memcpy(r->layer_begin, begin, (size_t)n_layers * sizeof *begin);
+    memcpy(r->layer_end, end, (size_t)n_layers * sizeof *end);
+    r->req = xcalloc((size_t)n_layers + 2, sizeof *r->req);
+}
+
+void grad_reducer_micro_last(GradReducer *r) { r->posting = r->req != NULL; }
+
+// Bucket k: layer L-1-k for k < L, then the elements before the first layer and after the last.
+static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e) {
+    int L = r->n_layers;
+    if (k < L) *b = r->layer_begin[L - 1 - k], *e = r->layer_end[L - 1 - k];
+    else if (k == L) *b = 0, *e = L ? r->layer_begin[0] : 0;
+    else *b = L ? r->layer_end[L - 1] : 0, *e = r->n;
+}
+
+static void post_next(GradReducer *r) {
+    size_t b, e;
+    bucket_range(r, r->n_posted, &b, &e);
+    r->req[r->n_posted++] = dist_iallreduce_sum_f32(r->grad + b, e - b);
+}
+
+void grad_reducer_layer_done(void *ctx, int layer) {
+    GradReducer *r = ctx;
+    if (r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
+}
+
+void grad_reducer_settle(GradReducer *r) {
+    if (!r->req || r->settled) return;
+    while (r->n_posted < r->n_layers + 2) post_next(r);
+    for (int k = 0; k < r->n_posted; k++) dist_wait(r->req[k]), r->req[k] = NULL;
+    r->posting = false;
+    r->settled = true;
+}
+
+static bool finish_fast(GradReducer *r) {
+    if (r->req) return grad_reducer_settle(r), true;
+    if (dist_size() == 1) return true;
+    size_t cap = r->n < GRAD_BUCKET ? r->n : GRAD_BUCKET, lo, hi;
+    double *sum = xmalloc((cap ? cap : 1) * sizeof *sum);
+    for (size_t a = 0; a < r->n; a += GRAD_BUCKET) {
+        size_t len = r->n - a < GRAD_BUCKET ? r->n - a : GRAD_BUCKET;
+        for (size_t i = 0; i < len; i++) sum[i] = r->grad[a + i];
+        reduce_bucket(r, sum, 1, a, len, &lo, &hi);
+        for (size_t i = lo; i < hi; i++) r->grad[i] = (float)sum[i - a];
+    }
+    free(sum);
+    return true;
+}
+
+bool grad_reducer_finish(GradReducer *r) {
+    if (!r->deterministic) return finish_fast(r);
     int64_t bad[2] = {r->overflow, r->bad_tensor >= 0 ? -(int64_t)r->bad_tensor : INT64_MIN};
     dist_allreduce_max_i64(bad + 1, 1);  // the lowest index over ranks
     dist_allreduce_sum_i64(bad, 1);
     r->bad_tensor = bad[1] == INT64_MIN ? -1 : (int)-bad[1];
-    dist_allreduce_sum_i64(r->limbs, 3 * r->n);
+    int64_t *tmp = r->limbs ? NULL : xcalloc(3 * (r->n < GRAD_BUCKET ? r->n : GRAD_BUCKET) + 1, sizeof *tmp);
+    // Bucket by bucket, the same collectives on every rank whether it holds floats or limbs; each bucket of
+    // r->grad is read (when pending) before the sum overwrites it.
+    for (size_t a = 0; a < r->n; a += GRAD_BUCKET) {
+        size_t len = r->n - a < GRAD_BUCKET ? r->n - a : GRAD_BUCKET;
+        int64_t *l = r->limbs ? r->limbs + 3 * a : tmp;
+        if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
+        for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
+        if (r->pending) fold(l, r->grad + a, len);
+        size_t lo, hi;
+        reduce_bucket(r, l, 3, a, len, &lo, &hi);
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < r->n; i++) out[i] = (float)fixed_value(r->limbs + 3 * i);
+        for (size_t i = lo; i < hi; i++) r->grad[i] = (float)fixed_value(l + 3 * (i - a));
+    }
+    r->pending = false;
+    free(tmp);
+    release_update_buffers(r);
     return bad[0] == 0;
 }

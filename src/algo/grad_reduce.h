@@ -1,13 +1,20 @@
 // Gradient reduction over micro-batches and ranks (src/README.md invariant 1; results/objectives.md §2: summed,
 // never averaged). Two modes:
-//  fast           micro-batch gradients accumulate in a float64 buffer, then one float64 all-reduce (SUM);
-//                 the result depends on the reduction order in the last bits (results/objectives.md: float64
-//                 accumulation, so splits agree to ~1e-7 relative).
+//  fast           the backward of every micro-batch adds into one float32 buffer (gradient accumulation as in
+//                 PyTorch), then the ranks sum it in float64, bucket by bucket; the result depends on the
+//                 reduction order in the last bits (splits agree to ~1e-7 relative). With grad_reducer_layers
+//                 (dist.overlap), each layer's gradient is instead summed in float32, in place, by a non-blocking
+//                 all-reduce started as soon as the rank's last backward of the update has finished that layer
+//                 (as PyTorch DDP's buckets), so the reduction runs while the backward goes on.
 //  deterministic  (dist.deterministic) every micro-batch gradient is converted exactly to a fixed-point
 //                 integer on a fixed grid (three int64 limbs of 42 bits: unit 2^-86, |g| < 2^40) and summed
 //                 as integers, locally and with dist_allreduce_sum_i64. Integer addition is associative, so
 //                 the sum has the same bits for any order and any number of ranks, provided micro-batches
 //                 are fixed by global index. Values below 2^-86 round to the grid (deterministically).
+// Memory (results/sharding.md): the fast mode needs the float gradient alone (4 bytes per parameter). The
+// deterministic mode keeps a rank's first GRAD_HELD + 1 micro-batch gradients as floats (exact) and converts
+// them to limbs one bucket at a time while summing over ranks (4 bytes per parameter per micro-batch); only a
+// rank with more micro-batches per update accumulates in full-size limbs (24 bytes per parameter).
 #ifndef RLVR_GRAD_REDUCE_H
 #define RLVR_GRAD_REDUCE_H
 
@@ -15,34 +22,66 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "algo/shard.h"
 #include "model/model.h"
+
+// Earlier micro-batch gradients a rank holds as floats (besides the current one) before it switches to
+// full-size limbs: with GRAD_HELD = 1, two micro-batches per rank cost 8 bytes per parameter instead of 24.
+#define GRAD_HELD 1
+// Elements summed over ranks per collective (the bucket's limbs: 24 bytes each).
+#define GRAD_BUCKET ((size_t)1 << 18)
 
 typedef struct {
     size_t n;
     bool deterministic;
-    float *grad;      // the current micro-batch's gradient (the backward adds into it)
-    double *acc;      // fast: [n] float64 accumulator
-    int64_t *limbs;   // deterministic: [3 * n] fixed-point accumulator (hi, mid, lo per element)
+    float *grad;      // the backward adds into it (fast: the whole update; deterministic: the current micro-batch)
+    float *held[GRAD_HELD];  // deterministic: earlier micro-batch gradients of this update, exact as floats
+    int n_held;
+    int n_micro;      // micro-batches of this update so far
+    bool pending;     // deterministic: grad holds a micro-batch not yet held or folded
+    int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element); every
+                      // micro-batch ended since is folded in at once
     int64_t overflow; // deterministic: elements that were non-finite or out of range
     const ModelTensor *tensors;  // table naming the offending tensor (may be NULL)
     int n_tensors;
     int bad_tensor;   // after finish: lowest table index with an element out of range on any rank, or -1
+    const Shard *map; // ZeRO stage 2: each element's sum goes to its owner only (NULL: to every rank)
+    int world;
+    // Overlapped fast reduction: buckets are the layers (L-1 down to 0), then what precedes and follows them.
+    int n_layers;
+    size_t *layer_begin, *layer_end;
+    bool posting;     // this micro-batch is the rank's last of the update: start each layer's sum when it is done
+    int n_posted;     // buckets started, in bucket order
+    bool settled;     // every bucket started and finished
+    struct DistPending **req;  // [n_layers + 2]
 } GradReducer;
 
 void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors);
 void grad_reducer_free(GradReducer *r);
+// Fast mode, several ranks, not sharded: overlaps the reduction with the backward, one bucket per layer (layer
+// l's tensors are the elements [begin[l], end[l]), contiguous in the table).
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end);
+// Before the backward of the rank's last micro-batch of the update: its layers are summed as they finish.
+void grad_reducer_micro_last(GradReducer *r);
+// The per-layer callback of seqbatch_backward_hooked (ctx: the GradReducer).
+void grad_reducer_layer_done(void *ctx, int layer);
+// Collective: starts the buckets not yet started and waits for all (every rank calls it once per update, before
+// agreeing on a failure, so no collective is left open); grad_reducer_finish calls it too.
+void grad_reducer_settle(GradReducer *r);
+// ZeRO stage 2: from now on, finish leaves the sum of each element only on the rank that owns it (map[world],
+// from shard_map; it must outlive the reducer); the rest of r->grad is this rank's own micro-batches.
+void grad_reducer_shard(GradReducer *r, const Shard *map, int world);
 
-// Starts a mini-batch: zeroes the accumulators.
+// Starts an update: zeroes the gradient and forgets the previous update's micro-batches.
 void grad_reducer_begin(GradReducer *r);
-// The zeroed buffer the next micro-batch's backward ADDS into.
+// The buffer the next micro-batch's backward ADDS into (fast: the running sum; deterministic: zeroed).
 float *grad_reducer_micro_begin(GradReducer *r);
-// Folds the micro-batch gradient into the accumulator.
+// Ends the micro-batch (deterministic: range-checks it and holds or folds it).
 void grad_reducer_micro_end(GradReducer *r);
-// Sums over ranks and writes the total into out (n floats; may be r->grad). Returns false when an
-// element was non-finite or out of the fixed-point range on some rank (deterministic mode; r->bad_tensor
-// then names it); fast mode
-// leaves non-finite values in out for the norm check to find.
-bool grad_reducer_finish(GradReducer *r, float *out);
+// Sums over ranks and leaves the total in r->grad (sharded: in the owned elements only). Returns false when an element was non-finite or out of
+// the fixed-point range on some rank (deterministic mode; r->bad_tensor then names it); fast mode leaves
+// non-finite values in r->grad for the norm check to find.
+bool grad_reducer_finish(GradReducer *r);
 
 // The fixed-point codec (exposed for the tests): adds x to the three limbs / converts limbs back.
 bool fixed_add(int64_t limbs[3], float x);

@@ -4,10 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-void adamw_init(AdamW *o, size_t n_params) {
-    o->n = n_params;
-    o->m = xcalloc(n_params, sizeof *o->m);
-    o->v = xcalloc(n_params, sizeof *o->v);
+void adamw_init(AdamW *o, size_t n_params) { adamw_init_shard(o, 0, n_params); }
+
+void adamw_init_shard(AdamW *o, size_t begin, size_t end) {
+    o->n = end - begin;
+    o->begin = begin;
+    o->m = xcalloc(o->n ? o->n : 1, sizeof *o->m);
+    o->v = xcalloc(o->n ? o->n : 1, sizeof *o->v);
     o->step = 0;
 }
 
@@ -31,7 +34,7 @@ void adamw_update(AdamW *o, float *params, const float *grad, const ModelTensor 
     for (int k = 0; k < n_tensors; k++) {
         const ModelTensor *t = &tensors[k];
         double decay = adamw_decays(t) ? lr * h->weight_decay : 0.0;
-        float *p = params + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
+        float *p = params + t->offset, *m = o->m + (t->offset - o->begin), *v = o->v + (t->offset - o->begin);
         const float *g = grad + t->offset;
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < t->numel; i++) {
@@ -57,24 +60,33 @@ double lr_at(int64_t step, int64_t total, double peak, int warmup_steps, Schedul
     return floor_lr + (peak - floor_lr) * 0.5 * (1.0 + cos(M_PI * progress));
 }
 
-double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_tensors, int *bad_tensor) {
-    double *sums = xmalloc((size_t)(n_tensors ? n_tensors : 1) * sizeof *sums);
+void grad_tensor_sumsq(const float *grad, const ModelTensor *tensors, int k0, int k1, double *sums) {
     // One tensor per thread, each summed in element order: the bits do not depend on the thread count.
 #pragma omp parallel for schedule(dynamic)
-    for (int k = 0; k < n_tensors; k++) {
+    for (int k = k0; k < k1; k++) {
         const float *g = grad + tensors[k].offset;
         double s = 0;
         for (size_t i = 0; i < tensors[k].numel; i++) s += (double)g[i] * g[i];
         sums[k] = s;
     }
+}
+
+double grad_norm_of_sums(const double *sums, int n_tensors, int *bad_tensor) {
     double total = 0;
     if (bad_tensor) *bad_tensor = -1;
     for (int k = 0; k < n_tensors; k++) {
         if (!isfinite(sums[k]) && bad_tensor && *bad_tensor < 0) *bad_tensor = k;
         total += sums[k];
     }
-    free(sums);
     return sqrt(total);
+}
+
+double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_tensors, int *bad_tensor) {
+    double *sums = xmalloc((size_t)(n_tensors ? n_tensors : 1) * sizeof *sums);
+    grad_tensor_sumsq(grad, tensors, 0, n_tensors, sums);
+    double norm = grad_norm_of_sums(sums, n_tensors, bad_tensor);
+    free(sums);
+    return norm;
 }
 
 double grad_clip(float *grad, size_t n, double norm, double max_norm) {

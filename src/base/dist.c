@@ -92,6 +92,59 @@ void dist_allreduce_sum_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T,
 void dist_allreduce_max_i64(int64_t *x, size_t n) { allreduce(x, n, MPI_INT64_T, sizeof *x, MPI_MAX); }
 void dist_allreduce_sum_f32(float *x, size_t n) { allreduce(x, n, MPI_FLOAT, sizeof *x, MPI_SUM); }
 
+// The sum lands on root only (the other ranks' x is left as it was): one piece of a reduce-scatter.
+static void reduce_to(void *x, size_t n, MPI_Datatype type, size_t item, int root) {
+    if (!ctx.initialized || ctx.size == 1) return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        char *p = (char *)x + off * item;
+        MPI_CHECK(MPI_Reduce(ctx.rank == root ? MPI_IN_PLACE : p, p, (int)len, type, MPI_SUM, root, MPI_COMM_WORLD));
+    }
+}
+
+void dist_reduce_sum_f64(double *x, size_t n, int root) { reduce_to(x, n, MPI_DOUBLE, sizeof *x, root); }
+
+void dist_gather_runs_f32(float *full, const float *mine, const size_t *begin, const size_t *end, int root) {
+    size_t n_mine = end[ctx.rank] - begin[ctx.rank];
+    if (!ctx.initialized || ctx.size == 1) {
+        if (full != mine) memcpy(full + begin[0], mine, n_mine * sizeof *mine);
+        return;
+    }
+    for (int q = 0; q < ctx.size; q++) {
+        size_t n = end[q] - begin[q];
+        for (size_t off = 0; off < n; off += CHUNK) {
+            int len = (int)(n - off < CHUNK ? n - off : CHUNK);
+            if (q == root && ctx.rank == root) memcpy(full + begin[q] + off, mine + off, (size_t)len * sizeof *mine);
+            else if (ctx.rank == root)
+                MPI_CHECK(MPI_Recv(full + begin[q] + off, len, MPI_FLOAT, q, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+            else if (ctx.rank == q) MPI_CHECK(MPI_Send(mine + off, len, MPI_FLOAT, root, 0, MPI_COMM_WORLD));
+        }
+    }
+}
+
+struct DistPending {
+    int n;
+    MPI_Request req[];
+};
+
+DistPending *dist_iallreduce_sum_f32(float *x, size_t n) {
+    int chunks = ctx.initialized && ctx.size > 1 ? (int)((n + CHUNK - 1) / CHUNK) : 0;
+    DistPending *p = xmalloc(sizeof *p + (size_t)chunks * sizeof p->req[0]);
+    p->n = chunks;
+    for (int c = 0; c < chunks; c++) {
+        size_t off = (size_t)c * CHUNK, len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, x + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &p->req[c]));
+    }
+    return p;
+}
+
+void dist_wait(DistPending *p) {
+    if (!p) return;
+    if (p->n) MPI_CHECK(MPI_Waitall(p->n, p->req, MPI_STATUSES_IGNORE));
+    free(p);
+}
+void dist_reduce_sum_i64(int64_t *x, size_t n, int root) { reduce_to(x, n, MPI_INT64_T, sizeof *x, root); }
+
 // Byte counts and displacements of a v-collective; fails loudly past MPI's int limit.
 static void byte_layout(size_t local_bytes, int *counts, int *displs, size_t *total) {
     int64_t mine = (int64_t)local_bytes, all[ctx.size];

@@ -21,6 +21,17 @@ void dist_allreduce_min_f64(double *x, size_t n);
 void dist_allreduce_sum_i64(int64_t *x, size_t n);
 void dist_allreduce_max_i64(int64_t *x, size_t n);
 void dist_allreduce_sum_f32(float *x, size_t n);
+// In-place sum over all ranks that only root receives (ZeRO's reduce-scatter, one owner's piece at a time).
+void dist_reduce_sum_f64(double *x, size_t n, int root);
+void dist_reduce_sum_i64(int64_t *x, size_t n, int root);
+// Collects each rank's run of a sharded array on root: rank q holds elements [begin[q], end[q]) of it as `mine`;
+// root receives them all into full (the other ranks pass full = NULL). Any size: no int limit.
+void dist_gather_runs_f32(float *full, const float *mine, const size_t *begin, const size_t *end, int root);
+// Non-blocking in-place float sum over all ranks (every rank starts the same ones in the same order); x must not
+// be touched until dist_wait returns, which also frees the handle.
+typedef struct DistPending DistPending;
+DistPending *dist_iallreduce_sum_f32(float *x, size_t n);
+void dist_wait(DistPending *p);
 
 // All-gather of variable-length arrays: rank r contributes n_local items; returns a malloc'd
 // concatenation in rank order and the total count in *n_total (counts[r] per rank if counts != NULL).

@@ -1,23 +1,38 @@
 // `rlvr config`: resolve a config file plus overrides and print every key.
 #include <stdio.h>
 
+#include "algo/shard.h"
 #include "base/dist.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "model/model.h"
 
 typedef struct {
     ConfigArgs cfg;
+    int64_t ranks;
 } ConfigCmdArgs;
 
 static const CliOpt OPTS[] = {
     CLI_CONFIG_OPTS(ConfigCmdArgs, cfg, 0),
+    CLI_OPT_INT("--ranks", "N", ConfigCmdArgs, ranks, 1, 1 << 20, 0,
+                "data-parallel ranks the ownership map is printed for (default: this run's)"),
 };
 
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr config",
-    "Prints the resolved configuration (defaults, then F, then each --set, then presets) as INI.\n"
+    "Prints the resolved configuration (defaults, then F, then each --set, then presets) as INI, then as\n"
+    "comments the ZeRO ownership map (dist.zero_stage: which rank owns which tensors).\n"
     "Errors name the file and line or the --set and what was expected.",
     OPTS, NULL);
+
+// The ownership map of algo/shard.h for the model's tensor table.
+static int print_ownership(const Config *c, int ranks, Err *e) {
+    Model m;
+    TRY(model_layout(&m, &c->model, e));
+    shard_map_print(stdout, m.tensors, m.n_tensors, ranks, c->dist.zero_stage);
+    model_free(&m);
+    return 0;
+}
 
 int cmd_config(int argc, char **argv) {
     ConfigCmdArgs a = {0};
@@ -26,6 +41,8 @@ int cmd_config(int argc, char **argv) {
     Config c;
     Err e = {{0}};
     if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    if (dist_is_root()) config_print(stdout, &c);
+    if (!dist_is_root()) return 0;
+    config_print(stdout, &c);
+    if (print_ownership(&c, a.ranks ? (int)a.ranks : dist_size(), &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     return 0;
 }

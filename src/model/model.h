@@ -82,6 +82,11 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
 // aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
 // loss scale; ignored for dense models). The parameters must not have changed since that forward.
 int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
+// The same, calling done(ctx, l) as soon as layer l's gradients are final (layers L-1 down to 0; the embedding,
+// final norm and LM head are final when it returns), so their reduction over ranks can start (done may be NULL).
+typedef void (*LayerDone)(void *ctx, int layer);
+int model_backward_hooked(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads,
+                          LayerDone done, void *ctx, Err *e);
 void model_acts_free(ModelActs *a);
 
 // Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);

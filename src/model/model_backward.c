@@ -212,6 +212,11 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
 }
 
 int model_backward(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads, Err *e) {
+    return model_backward_hooked(m, A, dlogits, aux_weight, grads, NULL, NULL, e);
+}
+
+int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads,
+                          LayerDone done, void *ctx, Err *e) {
     Dims d = model_dims(m);
     if (!A || A->n_layers != d.L)
         return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
@@ -224,7 +229,10 @@ int model_backward(Model *m, const ModelActs *A, const float *dlogits, double au
                 0.0f);
     rms_norm_back(A->x_final, m->params + m->priv->final_norm, A->inv_final, dnormed, dx, grads + m->priv->final_norm,
                   T, d.D);
-    for (int l = d.L - 1; l >= 0; l--) layer_back(m, l, A, aux_weight, grads, dx);
+    for (int l = d.L - 1; l >= 0; l--) {
+        layer_back(m, l, A, aux_weight, grads, dx);
+        if (done) done(ctx, l);
+    }
     float *demb = grads + m->priv->embed;
     for (int t = 0; t < T; t++)
         for (int i = 0; i < d.D; i++) demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];

@@ -65,6 +65,12 @@ int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep,
 
 int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
                       const double *dentropy, double aux_weight, float *grads, Err *e) {
+    return seqbatch_backward_hooked(m, b, f, temperature, dlogp, dentropy, aux_weight, grads, NULL, NULL, e);
+}
+
+int seqbatch_backward_hooked(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
+                             const double *dentropy, double aux_weight, float *grads, LayerDone done, void *ctx,
+                             Err *e) {
     int64_t T = b->seq_offsets[b->n_seq];
     int V = m->cfg.vocab_size;
     float *dlogits = xcalloc((size_t)T * (size_t)V, sizeof *dlogits);
@@ -79,7 +85,7 @@ int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double tempera
                                      dlogp[r0 + j], dh, dlogits + (size_t)row * (size_t)V);
         }
     }
-    int rc = model_backward(m, f->acts, dlogits, aux_weight, grads, e);
+    int rc = model_backward_hooked(m, f->acts, dlogits, aux_weight, grads, done, ctx, e);
     free(dlogits);
     seqforward_free(f);
     return rc;

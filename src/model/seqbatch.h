@@ -39,6 +39,10 @@ int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep,
 // dentropy may be NULL. Frees what f kept.
 int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
                       const double *dentropy, double aux_weight, float *grads, Err *e);
+// The same with model_backward_hooked's per-layer callback.
+int seqbatch_backward_hooked(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
+                             const double *dentropy, double aux_weight, float *grads, LayerDone done, void *ctx,
+                             Err *e);
 void seqforward_free(SeqForward *f);
 
 #endif

@@ -82,7 +82,7 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
 
 // Forward, loss with global denominators, backward into the reducer (results/objectives.md §2: local numerator over
 // the global denominator; gradients summed afterwards).
-static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs,
+static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs, bool last,
                       double *loss_sum, LossMetrics *lm, Err *e) {
     double T = r->cfg.rollout.temperature > 0 ? r->cfg.rollout.temperature : 1.0;
     SeqForward f, fr;
@@ -96,7 +96,10 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;
-    TRY(seqbatch_backward(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad_reducer_micro_begin(red), e));
+    float *grad = grad_reducer_micro_begin(red);
+    if (last) grad_reducer_micro_last(red);
+    TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_reducer_layer_done, red,
+                                 e));
     grad_reducer_micro_end(red);
     return 0;
 }
@@ -169,9 +172,10 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     grad_reducer_begin(&r->up.reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
-    for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, &loss_sum, lm, e);
+    for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
     free(ds), free(mcs);
+    grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     double t0 = walltime_s();
     rc = dist_agree(rc, e);
     *wait_s += walltime_s() - t0;

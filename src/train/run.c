@@ -63,7 +63,11 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
         if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
         if (found != 1) return -1;
-        return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
+        AdamW full;  // the file's full moments; this rank keeps its shard (any layout resumes any other)
+        AdamW *opt = updater_moments_target(&r->up, &full);
+        int rc = checkpoint_load(path, &r->model, opt, &r->st, e);
+        if (opt == &full) updater_moments_keep(&r->up, &full);
+        return rc;
     }
     if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
     model_init_random(&r->model, (uint64_t)r->cfg.model.init_seed);
@@ -110,10 +114,13 @@ void run_close(Run *r) {
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
     int rc = 0;
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
+    AdamW full;  // sharded moments gathered to rank 0: the file holds full logical tensors
+    const AdamW *opt = updater_moments_gather(&r->up, &full);
     if (dist_is_root()) {
         CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
-        rc = checkpoint_save(path, &r->model, &r->up.opt, &r->st, &meta, e);
+        rc = checkpoint_save(path, &r->model, opt, &r->st, &meta, e);
         if (!rc) rc = checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e);
     }
+    if (opt == &full) adamw_free(&full);
     return dist_root_outcome(rc, e);
 }

@@ -37,7 +37,7 @@ static int build_batches(const Run *r, int64_t *n_out, SeqBatch **out, Err *e) {
 
 // Forward and backward of one micro-batch of the token-mean cross-entropy L = −(1/N_tok) Σ log p over the
 // global batch; adds Σ log p and the count of tokens with p > 1/2 to sums.
-static int micro_step(Run *r, SeqBatch *b, double n_tok, double sums[2], Err *e) {
+static int micro_step(Run *r, SeqBatch *b, double n_tok, bool last, double sums[2], Err *e) {
     int64_t nt = seqbatch_resp_tokens(b);
     double *logp = xmalloc((size_t)(nt ? nt : 1) * sizeof *logp), *dlogp = xmalloc((size_t)(nt ? nt : 1) * sizeof *dlogp);
     SeqForward f;
@@ -46,7 +46,9 @@ static int micro_step(Run *r, SeqBatch *b, double n_tok, double sums[2], Err *e)
         for (int64_t j = 0; j < nt; j++) sums[0] += logp[j], dlogp[j] = -1.0 / n_tok, sums[1] += logp[j] > log(0.5);
         double aux_w = r->cfg.model.router_aux_loss_coef * (double)b->n_seq / (double)r->cfg.sft.batch_size;
         GradReducer *red = &r->up.reducer;
-        rc = seqbatch_backward(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad_reducer_micro_begin(red), e);
+        float *grad = grad_reducer_micro_begin(red);
+        if (last) grad_reducer_micro_last(red);
+        rc = seqbatch_backward_hooked(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad, grad_reducer_layer_done, red, e);
         grad_reducer_micro_end(red);
     }
     free(logp), free(dlogp);
@@ -63,9 +65,10 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     for (int64_t k = 0; k < n; k++) n_tok += (double)seqbatch_resp_tokens(&bs[k]);
     dist_allreduce_sum_f64(&n_tok, 1);
     grad_reducer_begin(&r->up.reducer);
-    for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, sums, e);
+    for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, k == n - 1, sums, e);
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
+    grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     TRY(dist_agree(rc, e));
     double local_loss = -sums[0] / n_tok;
     dist_allreduce_sum_f64(sums, 2);

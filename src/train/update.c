@@ -1,34 +1,98 @@
 #include "train/update.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/checkpoint.h"
 
+// Each layer's element range from the table ("model.layers.L." names); the overlapped reduction needs the layers
+// to follow each other back to back, in order (model/model.c builds them so).
+static void overlap_layers(Updater *u) {
+    const Model *m = u->model;
+    int L = m->cfg.num_hidden_layers;
+    size_t *begin = xmalloc((size_t)(L ? L : 1) * sizeof *begin), *end = xcalloc((size_t)(L ? L : 1), sizeof *end);
+    for (int l = 0; l < L; l++) begin[l] = SIZE_MAX;
+    for (int k = 0; k < m->n_tensors; k++) {
+        int l;
+        if (sscanf(m->tensors[k].name, "model.layers.%d.", &l) != 1 || l < 0 || l >= L) continue;
+        const ModelTensor *t = &m->tensors[k];
+        if (t->offset < begin[l]) begin[l] = t->offset;
+        if (t->offset + t->numel > end[l]) end[l] = t->offset + t->numel;
+    }
+    bool ok = L > 0;
+    for (int l = 0; l < L && ok; l++) ok = begin[l] < end[l] && (l == 0 || begin[l] == end[l - 1]);
+    if (ok) grad_reducer_layers(&u->reducer, L, begin, end);
+    free(begin), free(end);
+}
+
 void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text) {
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
-    adamw_init(&u->opt, m->n_params);
+    u->zero_stage = cfg->dist.zero_stage;
+    int world = dist_size();
+    u->map = xmalloc((size_t)world * sizeof *u->map);
+    shard_map(m->tensors, m->n_tensors, world, u->map);
+    u->own = u->zero_stage > 0 ? u->map[dist_rank()] : (Shard){0, m->n_tensors, 0, m->n_params};
+    adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
-    u->grad = xcalloc(m->n_params, sizeof *u->grad);
+    if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
+    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
 }
 
 void updater_free(Updater *u) {
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
-    free(u->grad);
+    free(u->map);
+}
+
+// Every rank's owned elements of x (n floats) copied to all ranks, owner by owner.
+static void gather_owned(const Updater *u, float *x) {
+    for (int q = 0; q < dist_size(); q++)
+        dist_bcast(x + u->map[q].begin, (u->map[q].end - u->map[q].begin) * sizeof *x, q);
+}
+
+const AdamW *updater_moments_gather(const Updater *u, AdamW *tmp) {
+    if (u->zero_stage == 0) return &u->opt;
+    int world = dist_size();
+    size_t *begin = xmalloc((size_t)world * sizeof *begin), *end = xmalloc((size_t)world * sizeof *end);
+    for (int q = 0; q < world; q++) begin[q] = u->map[q].begin, end[q] = u->map[q].end;
+    if (dist_is_root()) adamw_init(tmp, u->model->n_params);
+    dist_gather_runs_f32(dist_is_root() ? tmp->m : NULL, u->opt.m, begin, end, 0);
+    dist_gather_runs_f32(dist_is_root() ? tmp->v : NULL, u->opt.v, begin, end, 0);
+    free(begin), free(end);
+    if (!dist_is_root()) return NULL;
+    tmp->step = u->opt.step;
+    return tmp;
+}
+
+AdamW *updater_moments_target(Updater *u, AdamW *tmp) {
+    if (u->zero_stage == 0) return &u->opt;
+    adamw_init(tmp, u->model->n_params);
+    return tmp;
+}
+
+void updater_moments_keep(Updater *u, AdamW *tmp) {
+    if (tmp == &u->opt) return;
+    memcpy(u->opt.m, tmp->m + u->own.begin, u->opt.n * sizeof *u->opt.m);
+    memcpy(u->opt.v, tmp->v + u->own.begin, u->opt.n * sizeof *u->opt.v);
+    u->opt.step = tmp->step;
+    adamw_free(tmp);
 }
 
 // Writes the reduced gradient of a fresh run's first update as the /model tensors of FILE (so `rlvr ckpt
 // diff` compares the gradients of runs on different rank counts).
 static void dump_first_gradient(const Updater *u) {
     const char *path = getenv("RLVR_TEST_DUMP_GRAD");
-    if (!path || u->opt.step != 0 || !dist_is_root()) return;
+    if (!path || u->opt.step != 0) return;
+    if (u->zero_stage >= 2) gather_owned(u, u->reducer.grad);  // every rank calls it: a collective
+    if (!dist_is_root()) return;
     Model view = *u->model;
-    view.params = u->grad;
+    view.params = u->reducer.grad;
     CheckpointMeta meta = {"gradient", u->config_text, rlvr_revision(), dist_size()};
     Err e;
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
@@ -37,26 +101,43 @@ static void dump_first_gradient(const Updater *u) {
 static void poison_gradient(Updater *u) {
     const char *name = getenv("RLVR_TEST_POISON_GRAD");
     const ModelTensor *x = name ? model_tensor(u->model, name) : NULL;
-    if (x) u->grad[x->offset] = NAN;
+    if (x) u->reducer.grad[x->offset] = NAN;
 }
 
 static const char *tensor_name(const Updater *u, int i) { return i >= 0 ? u->model->tensors[i].name : "?"; }
 
+// Global norm of the reduced gradient: each tensor's sum of squares by a rank that holds it whole, added in
+// table order, so the bits are the same for every zero stage and rank count.
+static double global_norm(const Updater *u, const float *grad, int *bad_tensor) {
+    const Model *m = u->model;
+    if (u->zero_stage < 2) return grad_global_norm(grad, m->tensors, m->n_tensors, bad_tensor);
+    double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
+    grad_tensor_sumsq(grad, m->tensors, u->own.tensor_begin, u->own.tensor_end, sums);
+    dist_allreduce_sum_f64(sums, (size_t)m->n_tensors);  // one owner per tensor: x + 0 = x, exactly
+    double norm = grad_norm_of_sums(sums, m->n_tensors, bad_tensor);
+    free(sums);
+    return norm;
+}
+
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
-    bool in_range = grad_reducer_finish(&u->reducer, u->grad);
+    bool in_range = grad_reducer_finish(&u->reducer);
+    float *grad = u->reducer.grad;
     poison_gradient(u);
     dump_first_gradient(u);
     dist_allreduce_sum_f64(&loss_sum, 1);
     int bad_tensor;
-    const Model *m = u->model;
-    double norm = grad_global_norm(u->grad, m->tensors, m->n_tensors, &bad_tensor);
+    Model *m = u->model;
+    double norm = global_norm(u, grad, &bad_tensor);
     s->lr = lr;
     if (!isfinite(loss_sum)) snprintf(s->bad, sizeof s->bad, "loss (%g)", loss_sum);
     else if (!in_range) snprintf(s->bad, sizeof s->bad, "gradient in %s", tensor_name(u, u->reducer.bad_tensor));
     else if (!isfinite(norm)) snprintf(s->bad, sizeof s->bad, "gradient in %s", tensor_name(u, bad_tensor));
     else {
-        grad_clip(u->grad, m->n_params, norm, u->clip);
-        adamw_update(&u->opt, m->params, u->grad, m->tensors, m->n_tensors, lr, &u->hyper);
+        const Shard *o = &u->own;
+        grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
+        adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
+                     &u->hyper);
+        if (u->zero_stage >= 1) gather_owned(u, m->params);  // each owner updated its run of the weights
         s->updates++;
         s->grad_norm = norm;
         return;

@@ -6,14 +6,18 @@
 
 #include "algo/grad_reduce.h"
 #include "algo/optim.h"
+#include "algo/shard.h"
 #include "base/config.h"
 #include "model/model.h"
 
 typedef struct {
     Model *model;
-    GradReducer reducer;      // begin an update with grad_reducer_begin, each micro-batch with _micro_begin/_end
-    float *grad;              // the reduced gradient of one update
-    AdamW opt;
+    GradReducer reducer;      // begin an update with grad_reducer_begin, each micro-batch with _micro_begin/_end;
+                              // reducer.grad holds the reduced gradient of an update
+    AdamW opt;                // zero stage >= 1: the moments of this rank's shard only
+    int zero_stage;           // dist.zero_stage
+    Shard *map;               // the ownership map (algo/shard.h), one entry per rank
+    Shard own;                // this rank's entry
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
@@ -35,5 +39,14 @@ void updater_free(Updater *u);
 // Test hooks: RLVR_TEST_POISON_GRAD=NAME puts a NaN into tensor NAME's reduced gradient;
 // RLVR_TEST_DUMP_GRAD=FILE writes the first update's reduced gradient of a fresh run as FILE's /model.
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s);
+
+// Checkpoints hold full logical tensors (src/README.md invariant 3), whatever the zero stage.
+// Collective: on rank 0, the full moments (u->opt itself when not sharded, else gathered into *tmp, which the
+// caller frees with adamw_free when the result is tmp); NULL on the other ranks when sharded.
+const AdamW *updater_moments_gather(const Updater *u, AdamW *tmp);
+// Where a checkpoint's full moments are read to: u->opt when not sharded, else *tmp (full-size, zeroed), to be
+// handed to updater_moments_keep, which keeps this rank's shard (and frees tmp).
+AdamW *updater_moments_target(Updater *u, AdamW *tmp);
+void updater_moments_keep(Updater *u, AdamW *tmp);
 
 #endif

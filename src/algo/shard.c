@@ -1,0 +1,47 @@
+#include "algo/shard.h"
+
+#include <stdlib.h>
+
+#include "base/error.h"
+
+// Offset of tensor k's first element (n_params past the last tensor).
+static size_t start_of(const ModelTensor *tensors, int n_tensors, int k) {
+    return k < n_tensors ? tensors[k].offset : (n_tensors ? tensors[n_tensors - 1].offset + tensors[n_tensors - 1].numel : 0);
+}
+
+void shard_map(const ModelTensor *tensors, int n_tensors, int world, Shard *out) {
+    size_t n = start_of(tensors, n_tensors, n_tensors);
+    int k = 0;
+    for (int r = 0; r < world; r++) {
+        int end = k;
+        if (r == world - 1) end = n_tensors;
+        else {
+            double target = (double)n * (r + 1) / world;
+            // Advance while the next boundary is at least as near to the target as the current one.
+            while (end < n_tensors && (double)start_of(tensors, n_tensors, end + 1) - target <=
+                                          target - (double)start_of(tensors, n_tensors, end))
+                end++;
+        }
+        out[r] = (Shard){k, end, start_of(tensors, n_tensors, k), start_of(tensors, n_tensors, end)};
+        k = end;
+    }
+}
+
+void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage) {
+    Shard *map = xmalloc((size_t)world * sizeof *map);
+    shard_map(tensors, n_tensors, world, map);
+    static const char *what[] = {"nothing sharded: every rank holds all weights, gradients and moments",
+                                 "Adam moments sharded", "Adam moments sharded, gradients reduce-scattered"};
+    fprintf(f, "; zero stage %d over %d rank(s): %s\n", stage, world, what[stage]);
+    for (int r = 0; r < world && stage > 0; r++) {
+        const Shard *s = &map[r];
+        if (s->tensor_begin == s->tensor_end) {
+            fprintf(f, "; rank %d owns no tensor\n", r);
+            continue;
+        }
+        fprintf(f, "; rank %d owns tensors %d..%d (%s .. %s), elements [%zu, %zu): %zu\n", r, s->tensor_begin,
+                s->tensor_end - 1, tensors[s->tensor_begin].name, tensors[s->tensor_end - 1].name, s->begin, s->end,
+                s->end - s->begin);
+    }
+    free(map);
+}

@@ -1,0 +1,87 @@
+# ZeRO stages (dist.zero_stage, algo/shard.h): the ownership map printed by rlvr config; deterministic weights
+# bit-identical for 1/2/4 ranks × zero 0/1/2 (RL and SFT); fast mode: zero 1 and 2 equal zero 0 on 2 ranks;
+# checkpoints hold full tensors, so a run saved with zero 2 on 4 ranks resumes with zero 0 on 1 rank and zero 1
+# on 2, bit for bit. configs/tiny-train.ini throughout.
+plan 21
+CFG="$ROOT/configs/tiny-train.ini"
+T="$TMP/zero"
+mkdir -p "$T"
+
+# The map for 4 ranks: contiguous runs in rank order from element 0 to the table's end (the parameter count that
+# `rlvr init` reports), each starting where the previous ended.
+N_PARAMS=$("$RLVR" init --config "$CFG" --out "$T/init.h5" | sed -n 's/.*"n_params":\([0-9]*\).*/\1/p')
+"$RLVR" config --config "$CFG" --set dist.zero_stage=2 --ranks 4 > "$T/map.txt"
+expect_ok "config: zero 2 on 4 ranks, the owned runs cover the $N_PARAMS parameters in rank order" bash -c "
+    grep '^; rank' '$T/map.txt' | sed 's/.*elements \[\([0-9]*\), \([0-9]*\)).*/\1 \2/' |
+        awk -v n='$N_PARAMS' 'BEGIN { e = 0; k = 0 } { if (\$1 != e) exit 1; e = \$2; k++ }
+                              END { exit !(k == 4 && e == n && n > 0) }'"
+expect_ok "config: zero 0 shards nothing" bash -c \
+    "'$RLVR' config --config '$CFG' --ranks 4 | grep -q '^; zero stage 0 over 4 rank(s): nothing sharded' &&
+     ! '$RLVR' config --config '$CFG' --ranks 4 | grep -q '^; rank'"
+expect_error "config: zero_stage out of range" "zero_stage = '3': expected an integer in \[0, 2\]" \
+    "$RLVR" config --config "$CFG" --set dist.zero_stage=3
+
+# A short warm start, so that rewards differ within groups and the policy gradient is not zero.
+"$RLVR" sft --config "$CFG" --set sft.steps=40 --set eval.n_prompts=0 --run-dir "$T/sft" >/dev/null 2>&1
+SFT="$T/sft/ckpt/step-000040.h5"
+RL=(--config "$CFG" --init "$SFT" --set train.steps=3 --set eval.n_prompts=0 --set dist.deterministic=true)
+last() { echo "$1/ckpt/step-000003.h5"; }
+
+# Deterministic: the same bits for every rank count and stage.
+for np in 1 2 4; do
+    for z in 0 1 2; do
+        mpi $np "$RLVR" train "${RL[@]}" --set dist.zero_stage=$z --run-dir "$T/det-$np-$z" >/dev/null 2>&1
+    done
+done
+expect_ok "deterministic: the run on 4 ranks logs zero stage 2" grep -q "4 rank(s), deterministic reduction, zero stage 2" \
+    "$T/det-4-2/log.txt"
+for np in 1 2 4; do
+    for z in 0 1 2; do
+        [ $np = 1 ] && [ $z = 0 ] && continue
+        expect_ok "deterministic: 3 RL steps, $np rank(s), zero $z = 1 rank, zero 0, bit for bit" \
+            "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/det-$np-$z")" --exact
+    done
+done
+SFT_DET=(--config "$CFG" --init "$SFT" --set sft.steps=2 --set eval.n_prompts=0 --set dist.deterministic=true)
+"$RLVR" sft "${SFT_DET[@]}" --run-dir "$T/sft-1-0" >/dev/null 2>&1
+mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.zero_stage=2 --run-dir "$T/sft-4-2" >/dev/null 2>&1
+expect_ok "deterministic: 2 SFT steps, 4 ranks, zero 2 = 1 rank, zero 0, bit for bit" \
+    "$RLVR" ckpt diff "$T/sft-1-0/ckpt/step-000002.h5" "$T/sft-4-2/ckpt/step-000002.h5" --exact
+
+# Fast mode on 2 ranks: a sum of two addends has one rounding whoever receives it (in float32, or in float64 then
+# rounded to float32: the same bits), and AdamW is elementwise; so the overlapped per-layer reduction (the
+# default) and the blocking one agree too.
+for z in 0 1 2; do
+    mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set dist.zero_stage=$z --run-dir "$T/fast-$z" \
+        >/dev/null 2>&1
+done
+for z in 1 2; do
+    expect_ok "fast: 2 ranks, zero $z = zero 0, bit for bit" \
+        "$RLVR" ckpt diff "$(last "$T/fast-0")" "$(last "$T/fast-$z")" --exact
+done
+mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set dist.overlap=false --run-dir "$T/fast-blocking" \
+    >/dev/null 2>&1
+expect_ok "fast: the 2-rank zero-0 run overlapped its reduction, the other did not" bash -c "
+    grep -q '2 rank(s), fast overlapped reduction' '$T/fast-0/log.txt' &&
+    grep -q '2 rank(s), fast reduction' '$T/fast-blocking/log.txt'"
+expect_ok "fast: 2 ranks, overlapped reduction = blocking, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/fast-0")" "$(last "$T/fast-blocking")" --exact
+# On 4 ranks the float32 sums round differently from one rank's: the step-1 gradients agree to 1e-6.
+RLVR_TEST_DUMP_GRAD="$T/grad1.h5" "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set train.steps=1 \
+    --run-dir "$T/grad1" >/dev/null 2>&1
+RLVR_TEST_DUMP_GRAD="$T/grad4.h5" mpi 4 -x RLVR_TEST_DUMP_GRAD "$RLVR" train "${RL[@]}" --set dist.deterministic=false \
+    --set train.steps=1 --run-dir "$T/grad4" >/dev/null 2>&1
+expect_ok "fast: 4 ranks overlapped, step-1 gradient = 1 rank's within 1e-6" bash -c "
+    rel=\$('$RLVR' ckpt diff '$T/grad1.h5' '$T/grad4.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
+    awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
+
+# Resume across layouts: saved at step 2 with zero 2 on 4 ranks; resumed with zero 0 on 1 rank and zero 1 on 2.
+mpi 4 "$RLVR" train "${RL[@]}" --set dist.zero_stage=2 --run-dir "$T/res-a" --stop-after 2 >/dev/null 2>&1
+expect_ok "resume: the zero-2 run stopped at step 2" bash -c "cd '$T/res-a/ckpt' && [ \"\$(echo step-*.h5)\" = step-000002.h5 ]"
+cp -r "$T/res-a" "$T/res-b"
+"$RLVR" train --run-dir "$T/res-a" --resume --set dist.zero_stage=0 >/dev/null 2>&1
+mpi 2 "$RLVR" train --run-dir "$T/res-b" --resume --set dist.zero_stage=1 >/dev/null 2>&1
+expect_ok "resume: zero 2 on 4 ranks -> zero 0 on 1 rank = uninterrupted, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/res-a")" --exact
+expect_ok "resume: zero 2 on 4 ranks -> zero 1 on 2 ranks = uninterrupted, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/res-b")" --exact
