@@ -28,9 +28,8 @@ log=$(mktemp)
 # One measured command: appends "case wall user+sys rss_kb" to the log.
 run() {
   local name=$1; shift
-  local t
-  t=$( { /usr/bin/time -f "%e %U %S %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-  read -r wall user sys rss <<<"$t"
+  /usr/bin/time -o "$log.t" -f "%e %U %S %M" "$@" >/dev/null 2>&1
+  read -r wall user sys rss < "$log.t"
   echo "$name $wall $(echo "$user + $sys" | bc) $rss" | tee -a "$log" >&2
 }
 drop() { sync; echo 1 > /proc/sys/vm/drop_caches; }
@@ -75,4 +74,4 @@ awk '{ n=$0; sub(/ [^ ]+ [^ ]+ [^ ]+$/, "", n); print n }' "$log" | awk '!seen[$
   case "$name" in *dd*) bytes=$out_bytes ;; esac
   printf "| %s | %s | %s | %d | %.2f |\n" "$name" "$wall" "$cpu" $((rss / 1024)) "$(echo "$bytes / $wall / 1000000000" | bc -l)"
 done
-rm -f "$log"
+rm -f "$log" "$log.t"
