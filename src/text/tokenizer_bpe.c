@@ -568,7 +568,7 @@ static char *nfc(const char *s, size_t len, size_t *out) {
                                                     &composed, UTF8PROC_STABLE | UTF8PROC_COMPOSE)
                                      : 0;
         if (m < 0) abort();  // the run was checked to be valid UTF-8; only out of memory remains
-        append(&buf, &n, &cap, composed, (size_t)m);
+        if (m > 0) append(&buf, &n, &cap, composed, (size_t)m);
         free(composed);
         if (run < len) append(&buf, &n, &cap, s + run, 1);
         i = run + 1;
