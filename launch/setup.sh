@@ -14,6 +14,7 @@ packages=(
   libcjson-dev                          # JSONL datasets and outputs
   libopenblas-openmp-dev                # matrix products
   libpcre2-dev libutf8proc-dev          # BPE tokenizer
+  xz-utils                              # the Qwen2.5 tokenizer fixture (tests/fixtures/qwen2.5/*.xz)
   gnuplot-nox jq                        # figures (launch/plot.sh)
   clang libclang-rt-dev                 # libFuzzer targets (make fuzz)
 )

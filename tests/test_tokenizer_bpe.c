@@ -1,12 +1,13 @@
 // Hugging Face byte-level BPE: ids equal the reference (tests/bpe_reference.py, HF `tokenizers`) for every
-// fixture case, lossless round trips of any bytes, token_bytes = decode, no special token from text, and one
-// clear error for each kind of broken tokenizer.json.
+// fixture case, lossless round trips of any bytes without a normalizer and of NFC text with one, token_bytes =
+// decode, no special token from text, and one clear error for each kind of broken tokenizer.json.
 #include <cJSON.h>
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "base/rng.h"
 #include "text/tokenizer.h"
@@ -189,9 +190,15 @@ Test(tokenizer_bpe, non_special_added_tokens_are_split_out_of_text) {
     unlink(path);
 }
 
-// Random bytes (invalid UTF-8 and NULs included) and random mixes of tricky pieces: no error, lossless.
+static void no_normalizer(cJSON *root) { cJSON_ReplaceItemInObjectCaseSensitive(root, "normalizer", cJSON_CreateNull()); }
+
+// Random bytes (invalid UTF-8 and NULs included) and random mixes of tricky pieces: no error, and lossless
+// without a normalizer.
 Test(tokenizer_bpe, random_bytes_round_trip) {
-    Tokenizer *t = load(FIXTURE);
+    char path[256];
+    write_variant(no_normalizer, path, sizeof path);
+    Tokenizer *t = load(path);
+    unlink(path);
     static const char *const pieces[] = {" ", "  ", "\n", "\r\n", "\t", "'s", "'LL", "a", "Qx", "12", "+", "=?",
                                          "é", "日本", "😀", "\xff", "\xe6\x97", "\x80", "<|im_end|>", "\0", "Answer:"};
     int n_pieces = (int)(sizeof pieces / sizeof *pieces);
@@ -210,6 +217,39 @@ Test(tokenizer_bpe, random_bytes_round_trip) {
         }
         assert_round_trip(t, s, n);
     }
+    tokenizer_free(t);
+}
+
+// With the NFC normalizer, decode(encode(s)) is s in NFC (utf8proc's), and bytes that are not UTF-8 stay as they are.
+Test(tokenizer_bpe, nfc_normalizer_composes_valid_text_and_keeps_other_bytes) {
+    Tokenizer *t = load(FIXTURE);
+    static const char *const pieces[] = {"e", "\xcc\x81", "\xcc\xa7", "A", "\xcc\x8a", "\xe2\x84\xab", "\xcd\xb4",
+                                         "\xe1\x84\x92", "\xe1\x85\xa1", "\xe1\x86\xab", " ", "\xc3\xa9", "'s", "1"};
+    Rng r = rng_at(12, 0, 0, 0);
+    for (int trial = 0; trial < 2000; trial++) {
+        char s[256] = {0};
+        for (int k = (int)rng_below(&r, 20); k > 0; k--) strcat(s, pieces[rng_below(&r, sizeof pieces / sizeof *pieces)]);
+        char *want = (char *)utf8proc_NFC((const utf8proc_uint8_t *)s);
+        int32_t *ids;
+        int m;
+        Err e = {{0}};
+        cr_assert_eq(tokenizer_encode(t, s, strlen(s), &ids, &m, &e), 0, "%s", e.msg);
+        size_t len;
+        char *back = tokenizer_decode(t, ids, m, &len);
+        cr_assert_str_eq(back, want, "\"%s\"", s);
+        assert_round_trip(t, want, strlen(want));  // NFC text comes back unchanged
+        free(back), free(ids), free(want);
+    }
+    const char mixed[] = "\xff" "e\xcc\x81" "\xfe\x80" "A\xcc\x8a";
+    int32_t *ids;
+    int m;
+    Err e = {{0}};
+    cr_assert_eq(tokenizer_encode(t, mixed, sizeof mixed - 1, &ids, &m, &e), 0);
+    size_t len;
+    char *back = tokenizer_decode(t, ids, m, &len);
+    cr_assert_eq(len, 7);
+    cr_assert(!memcmp(back, "\xff" "\xc3\xa9" "\xfe\x80" "\xc3\x85", len));
+    free(back), free(ids);
     tokenizer_free(t);
 }
 

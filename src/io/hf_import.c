@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,18 +179,6 @@ static int plan(const Model *m, Sources *s, const char *arch, Src ***plan_out, S
     return 0;
 }
 
-// Copies one piece in chunks of whole rows.
-static int copy_piece(const Sources *s, const Src *x, hid_t dset, const ModelTensor *t, int p, float *buf, Err *e) {
-    HfPiece pc = hf_piece(t);
-    int64_t step = HF_CHUNK_FLOATS / pc.row_len > 0 ? HF_CHUNK_FLOATS / pc.row_len : 1;
-    for (int64_t r0 = 0; r0 < pc.rows; r0 += step) {
-        int64_t nr = pc.rows - r0 < step ? pc.rows - r0 : step;
-        TRY(st_read_f32(&s->files[x->file], x->t, (uint64_t)(r0 * pc.row_len), (uint64_t)(nr * pc.row_len), buf, e));
-        if (hf_h5_rows(dset, t, p, r0, nr, buf, true, e)) return -1;
-    }
-    return 0;
-}
-
 // A tied checkpoint that still stores lm_head.weight: it must be the embedding, value for value.
 static int check_tied(const Sources *s, const Src *head, const Src *embed, float *buf, Err *e) {
     uint64_t n = head->t->numel, step = (uint64_t)HF_CHUNK_FLOATS / 2;
@@ -236,31 +225,131 @@ static int write_meta(hid_t f, const char *hf_config, const char *gen_config, co
     return 0;
 }
 
+// One transfer: rows [r0, r0 + nr) of piece p of tensor i.
+typedef struct {
+    int tensor, piece;
+    int64_t r0, nr;
+} Job;
+
+// Every transfer in file order, in chunks of whole rows of at most HF_CHUNK_FLOATS.
+static Job *list_jobs(const Model *m, int *n_jobs) {
+    int n = 0, cap = 64;
+    Job *jobs = xmalloc((size_t)cap * sizeof *jobs);
+    for (int i = 0; i < m->n_tensors; i++) {
+        HfPiece pc = hf_piece(&m->tensors[i]);
+        int64_t step = HF_CHUNK_FLOATS / pc.row_len > 0 ? HF_CHUNK_FLOATS / pc.row_len : 1;
+        for (int p = 0; p < hf_n_pieces(&m->tensors[i]); p++)
+            for (int64_t r0 = 0; r0 < pc.rows; r0 += step) {
+                if (n == cap) jobs = xrealloc(jobs, (size_t)(cap *= 2) * sizeof *jobs);
+                jobs[n++] = (Job){i, p, r0, pc.rows - r0 < step ? pc.rows - r0 : step};
+            }
+    }
+    *n_jobs = n;
+    return jobs;
+}
+
+// Reading and converting overlap with writing: a reader thread fills buffer j % 2 with transfer j (pread, then
+// bf16/f16 -> f32) while the caller writes transfer j - 1 to HDF5, which stays on the caller's thread.
+typedef struct {
+    const Model *m;
+    const Sources *s;
+    Src **pl;
+    const Job *jobs;
+    int n_jobs;
+    float *buf[2];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int filled, written;  // transfers read so far, written so far
+    bool failed, stop;
+    Err err;  // the reader's failure
+} Pipe;
+
+static void *reader(void *arg) {
+    Pipe *q = arg;
+    for (int j = 0; j < q->n_jobs; j++) {
+        pthread_mutex_lock(&q->mu);
+        while (j - q->written >= 2 && !q->stop) pthread_cond_wait(&q->cv, &q->mu);
+        bool stop = q->stop;
+        pthread_mutex_unlock(&q->mu);
+        if (stop) break;
+        const Job *jb = &q->jobs[j];
+        const Src *x = &q->pl[jb->tensor][jb->piece];
+        int64_t row = hf_piece(&q->m->tensors[jb->tensor]).row_len;
+        int rc = st_read_f32(&q->s->files[x->file], x->t, (uint64_t)(jb->r0 * row), (uint64_t)(jb->nr * row),
+                             q->buf[j % 2], &q->err);
+        pthread_mutex_lock(&q->mu);
+        if (rc) q->failed = true;
+        else q->filled = j + 1;
+        pthread_cond_signal(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        if (rc) break;
+    }
+    return NULL;
+}
+
+// Waits for transfer j to be read; -1 with the reader's message if it failed first.
+static int wait_filled(Pipe *q, int j, Err *e) {
+    pthread_mutex_lock(&q->mu);
+    while (q->filled <= j && !q->failed) pthread_cond_wait(&q->cv, &q->mu);
+    bool failed = q->filled <= j;
+    pthread_mutex_unlock(&q->mu);
+    return failed ? err_set(e, "%s", q->err.msg) : 0;
+}
+
+static void set_written(Pipe *q, int n, bool stop) {
+    pthread_mutex_lock(&q->mu);
+    q->written = n, q->stop = stop;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static hid_t create_dataset(hid_t f, const ModelTensor *t, hid_t lcpl, Err *e) {
+    char name[160];
+    hsize_t dims[MODEL_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
+    snprintf(name, sizeof name, "/model/%s", t->name);
+    hid_t space = H5Screate_simple(t->ndim, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(space);
+    if (d < 0) err_set(e, "cannot create dataset '%s'", name);
+    return d;
+}
+
+static int write_jobs(hid_t f, Pipe *q, HfImportStats *st, Err *e) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
+    H5Pset_create_intermediate_group(lcpl, 1);
+    int rc = 0;
+    for (int j = 0; j < q->n_jobs && !rc; j++) {
+        const Job *jb = &q->jobs[j];
+        const ModelTensor *t = &q->m->tensors[jb->tensor];
+        if ((rc = wait_filled(q, j, e))) break;
+        if (j == 0 || jb->tensor != q->jobs[j - 1].tensor) {
+            if (d >= 0) H5Dclose(d);
+            if ((d = create_dataset(f, t, lcpl, e)) < 0) rc = -1;
+        }
+        if (!rc && jb->r0 == 0) st->source_bytes += q->pl[jb->tensor][jb->piece].t->end - q->pl[jb->tensor][jb->piece].t->begin;
+        if (!rc) rc = hf_h5_rows(d, t, jb->piece, jb->r0, jb->nr, q->buf[j % 2], true, e);
+        set_written(q, j + 1, false);
+    }
+    if (d >= 0) H5Dclose(d);
+    H5Pclose(lcpl);
+    return rc;
+}
+
 static int write_all(hid_t f, const Model *m, const Sources *s, Src **pl, const Src *tied_head, HfImportStats *st,
                      Err *e) {
-    float *buf = xmalloc((size_t)HF_CHUNK_FLOATS * sizeof *buf);
-    int rc = 0;
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    for (int i = 0; i < m->n_tensors && !rc; i++) {
-        const ModelTensor *t = &m->tensors[i];
-        char name[160];
-        hsize_t dims[MODEL_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        snprintf(name, sizeof name, "/model/%s", t->name);
-        hid_t space = H5Screate_simple(t->ndim, dims, NULL);
-        hid_t d = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-        H5Sclose(space);
-        if (d < 0) rc = err_set(e, "cannot create dataset '%s'", name);
-        for (int p = 0; !rc && p < hf_n_pieces(t); p++) {
-            rc = copy_piece(s, &pl[i][p], d, t, p, buf, e);
-            st->source_bytes += pl[i][p].t->end - pl[i][p].t->begin;
-        }
-        if (d >= 0) H5Dclose(d);
+    Pipe q = {.m = m, .s = s, .pl = pl, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    q.jobs = list_jobs(m, &q.n_jobs);
+    for (int k = 0; k < 2; k++) q.buf[k] = xmalloc((size_t)HF_CHUNK_FLOATS * sizeof(float));
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, reader, &q) ? err_set(e, "cannot start the reader thread") : 0;
+    if (!rc) {
+        rc = write_jobs(f, &q, st, e);
+        set_written(&q, q.n_jobs, true);
+        pthread_join(th, NULL);
     }
-    H5Pclose(lcpl);
-    if (!rc && tied_head) rc = check_tied(s, tied_head, &pl[0][0], buf, e);
-    free(buf);
+    if (!rc && tied_head) rc = check_tied(s, tied_head, &pl[0][0], q.buf[0], e);
+    free(q.buf[0]), free(q.buf[1]), free((void *)q.jobs);
     return rc;
 }
 

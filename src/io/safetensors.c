@@ -322,6 +322,21 @@ const char *st_meta(const StFile *f, const char *key) {
     return NULL;
 }
 
+// bf16 -> f32 in place (h is the upper half of out), front to back, 8 values at a time so that the compiler
+// vectorises it: a block's 16 bytes are loaded before its 32 are stored, and the store ends where the next block's
+// values begin or before (4i + 32 <= 2n + 2(i + 8) while i + 8 <= n).
+static void widen_bf16(float *out, const uint16_t *h, uint64_t n) {
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint16_t v[8];
+        uint32_t u[8];
+        memcpy(v, h + i, sizeof v);
+        for (int k = 0; k < 8; k++) u[k] = (uint32_t)v[k] << 16;
+        memcpy(out + i, u, sizeof u);
+    }
+    for (; i < n; i++) out[i] = st_bf16_to_f32(h[i]);
+}
+
 int st_read_f32(const StFile *f, const StTensor *t, uint64_t first, uint64_t n, float *out, Err *e) {
     if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16)
         return err_set(e, "%s: tensor '%s' has dtype %s (expected F32, BF16 or F16)", f->path, t->name,
@@ -339,7 +354,7 @@ int st_read_f32(const StFile *f, const StTensor *t, uint64_t first, uint64_t n, 
                        r < 0 ? strerror(errno) : "the file was truncated");
     const uint16_t *h = (const uint16_t *)dst;
     if (t->dtype == ST_BF16)
-        for (uint64_t i = 0; i < n; i++) out[i] = st_bf16_to_f32(h[i]);
+        widen_bf16(out, h, n);
     else if (t->dtype == ST_F16)
         for (uint64_t i = 0; i < n; i++) out[i] = st_f16_to_f32(h[i]);
     return 0;

@@ -22,8 +22,8 @@ int32_t tokenizer_added_id(const Tokenizer *t, const char *content);
 // 0 when every token id is a row of a model with model_vocab_size rows, else -1 naming both sizes.
 int tokenizer_fits_model(const Tokenizer *t, int model_vocab_size, Err *e);
 
-// Text to ids (no BOS/EOS added; never a special token); *ids malloc'd. Lossless: decode(encode(s)) == s for
-// any bytes.
+// Text to ids (no BOS/EOS added; never a special token); *ids malloc'd. Lossless: decode(encode(s)) == s for any
+// bytes, except that a tokenizer.json with an NFC normalizer gives valid UTF-8 back in NFC, as Hugging Face does.
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int32_t **ids, int *n, Err *e);
 // Ids to text (malloc'd, NUL-terminated, length in *len); special tokens render as their names.
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int n, size_t *len);

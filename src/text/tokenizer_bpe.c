@@ -1,11 +1,12 @@
 // Hugging Face byte-level BPE: tokenizer.json (cJSON) -> vocab/merges tables; encode = split the text with the
 // pre-tokenizer regexes (PCRE2), then merge each piece's bytes by rank (lowest first), as HF's BPE model does.
 //
-// Choices that differ from HF on purpose (both keep decode(encode(s)) == s for any bytes):
-// - Special added tokens are never produced by encode: "<|im_end|>" in user or task text is tokenized as
-//   ordinary text, so text can never inject EOS or a chat marker (HF's encode_special_tokens = true).
-//   Non-special added tokens are split out of the text first, as HF does.
-// - A "NFC" normalizer is accepted and not applied: ids equal HF's for NFC text (all text the tasks make).
+// As HF does, non-special added tokens are split out of the raw text first, and a "NFC" normalizer composes the
+// text between them (so decode(encode(s)) == s for NFC text; other text comes back in NFC). Bytes that are not
+// UTF-8, which HF cannot be given, pass through unchanged and decode back to themselves.
+// One choice differs from HF on purpose: special added tokens are never produced by encode, so "<|im_end|>" in
+// user or task text is ordinary text and text can never inject EOS or a chat marker (HF's
+// encode_special_tokens = true).
 #include "text/tokenizer_bpe.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -47,7 +48,7 @@ struct Bpe {
     int n_re;
     int32_t *split_ids;  // non-special added tokens, split out of the text before the regexes
     int n_split;
-    bool ignore_merges;
+    bool ignore_merges, nfc;
 };
 
 static uint64_t hash_bytes(const char *s, int n) {  // FNV-1a
@@ -262,17 +263,48 @@ static int load_merges(Bpe *b, const cJSON *merges, Err *e) {
     return 0;
 }
 
+// HF's regexes are Oniguruma's, whose \s is Unicode White_Space; PCRE2's \s also takes U+180E (MONGOLIAN VOWEL
+// SEPARATOR, no longer a space since Unicode 6.3). The pattern with \s and \S spelt as the property (malloc'd).
+static char *oniguruma_spaces(const char *pattern) {
+    size_t n = strlen(pattern), k = 0;
+    char *out = xmalloc(8 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (pattern[i] == '\\' && (pattern[i + 1] == 's' || pattern[i + 1] == 'S')) {
+            k += (size_t)sprintf(out + k, "\\%c{White_Space}", pattern[i + 1] == 's' ? 'p' : 'P');
+            i++;
+        } else if (pattern[i] == '\\' && pattern[i + 1]) {
+            out[k++] = pattern[i++];
+            out[k++] = pattern[i];
+        } else {
+            out[k++] = pattern[i];
+        }
+    }
+    out[k] = 0;
+    return out;
+}
+
+static pcre2_code *compile(const char *pattern, uint32_t literal, int *code, PCRE2_SIZE *offset) {
+    return pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | literal, code, offset, NULL);
+}
+
 static int add_regex(Bpe *b, const char *pattern, uint32_t literal, Err *e) {
     if (b->n_re == MAX_REGEX) return err_set(e, "%s: pre_tokenizer: more than %d splits", b->path, MAX_REGEX);
     int code;
     PCRE2_SIZE offset;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | literal, &code, &offset, NULL);
+    pcre2_code *re = compile(pattern, literal, &code, &offset);  // as written, so an error's offset is the file's
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
         return err_set(e, "%s: pre_tokenizer regex \"%s\": %s at offset %zu", b->path, pattern, (char *)msg,
                        (size_t)offset);
+    }
+    if (!literal) {
+        char *spaces = oniguruma_spaces(pattern);
+        pcre2_code_free(re);
+        re = compile(spaces, 0, &code, &offset);
+        free(spaces);
+        if (!re) return err_set(e, "%s: pre_tokenizer regex \"%s\": cannot spell \\s as White_Space", b->path, pattern);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // an interpreter fallback remains when JIT is unavailable
     b->re[b->n_re++] = re;
@@ -315,7 +347,7 @@ static int load_pretokenizer(Bpe *b, const cJSON *p, bool *byte_level, Err *e) {
     return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "use_regex")) ? 0 : add_regex(b, GPT2_PATTERN, 0, e);
 }
 
-static int check_model(const Bpe *b, const cJSON *model, const cJSON *normalizer, Err *e) {
+static int check_model(Bpe *b, const cJSON *model, const cJSON *normalizer, Err *e) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE"))
         return err_set(e, "%s: model.type = \"%s\": expected \"BPE\"", b->path,
@@ -327,12 +359,15 @@ static int check_model(const Bpe *b, const cJSON *model, const cJSON *normalizer
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback")))
         return err_set(e, "%s: model.byte_fallback = true: expected a byte-level BPE (false)", b->path);
     const char *affix[] = {"continuing_subword_prefix", "end_of_word_suffix"};
-    for (int i = 0; i < 2; i++)
-        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(model, affix[i])))
-            return err_set(e, "%s: model.%s: expected null (byte-level BPE)", b->path, affix[i]);
+    for (int i = 0; i < 2; i++) {  // Qwen's own files write "" for none
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, affix[i]);
+        if (cJSON_IsString(v) && v->valuestring[0])
+            return err_set(e, "%s: model.%s: expected null or \"\" (byte-level BPE)", b->path, affix[i]);
+    }
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(normalizer, "type");
     if (normalizer && !cJSON_IsNull(normalizer) && !(cJSON_IsString(norm) && !strcmp(norm->valuestring, "NFC")))
         return err_set(e, "%s: normalizer: expected null or NFC", b->path);
+    b->nfc = cJSON_IsString(norm);
     return 0;
 }
 
@@ -520,17 +555,62 @@ static int32_t added_at(const Bpe *b, const char *s, size_t left) {
     return best;
 }
 
+static void append(char **buf, size_t *n, size_t *cap, const void *s, size_t len) {
+    if (*n + len > *cap) *buf = xrealloc(*buf, *cap = 2 * (*n + len));
+    memcpy(*buf + *n, s, len);
+    *n += len;
+}
+
+// s in NFC (malloc'd, length in *out): each maximal run of valid UTF-8 composed, any other byte kept as it is.
+static char *nfc(const char *s, size_t len, size_t *out) {
+    size_t n = 0, cap = len + 16;
+    char *buf = xmalloc(cap);
+    for (size_t i = 0; i < len;) {
+        size_t run = i;
+        utf8proc_int32_t cp;
+        for (utf8proc_ssize_t k; run < len; run += (size_t)k)
+            if ((k = utf8proc_iterate((const utf8proc_uint8_t *)s + run, (utf8proc_ssize_t)(len - run), &cp)) <= 0) break;
+        utf8proc_uint8_t *composed = NULL;
+        utf8proc_ssize_t m = run > i ? utf8proc_map((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(run - i),
+                                                    &composed, UTF8PROC_STABLE | UTF8PROC_COMPOSE)
+                                     : 0;
+        if (m < 0) abort();  // the run was checked to be valid UTF-8; only out of memory remains
+        if (m > 0) append(&buf, &n, &cap, composed, (size_t)m);
+        free(composed);
+        if (run < len) append(&buf, &n, &cap, s + run, 1);
+        i = run + 1;
+    }
+    *out = n;
+    return buf;
+}
+
+static bool ascii(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80) return false;
+    return true;
+}
+
+// Text between added tokens: normalized (ASCII is already NFC), then pre-tokenized and merged.
+static int encode_span(const Bpe *b, Enc *x, const char *s, size_t len, Err *e) {
+    if (!b->nfc || ascii(s, len)) return split_text(b, x, 0, s, len, e);
+    size_t n;
+    char *normal = nfc(s, len, &n);
+    int rc = split_text(b, x, 0, normal, n, e);
+    free(normal);
+    return rc;
+}
+
 static int encode_text(const Bpe *b, Enc *x, const char *text, size_t len, Err *e) {
     size_t start = 0;
     for (size_t i = 0; b->n_split && i < len; i++) {
         int32_t id = added_at(b, text + i, len - i);
         if (id < 0) continue;
-        TRY(split_text(b, x, 0, text + start, i - start, e));
+        TRY(encode_span(b, x, text + start, i - start, e));
         emit(x, id);
         start = i + (size_t)b->tok[id].len;
         i = start - 1;
     }
-    return split_text(b, x, 0, text + start, len - start, e);
+    return encode_span(b, x, text + start, len - start, e);
 }
 
 int bpe_encode(const Bpe *b, const char *text, size_t len, int32_t **ids, int *n, Err *e) {
