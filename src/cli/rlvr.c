@@ -1,5 +1,10 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "base/dist.h"
+#include "base/revision.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 
@@ -24,10 +29,15 @@ static const CliCommand COMMANDS[] = {
 
 static const CliGroup RLVR = {
     "rlvr", "SUBCOMMAND", "subcommand", NULL, COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0],
-    "run on many ranks with: mpirun -np N rlvr SUBCOMMAND ...",
+    "run on many ranks with: mpirun -np N rlvr SUBCOMMAND ...\n"
+    "rlvr --version prints the revision, the instruction set of the build and OpenBLAS's kernel",
 };
 
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("rlvr %s, -march=%s, OpenBLAS %s\n", rlvr_revision(), rlvr_build_march(), openblas_get_corename());
+        return 0;
+    }
     int rc;
     const CliCommand *c = cli_find_command(&RLVR, argc, argv, &rc);
     if (!c) return rc;

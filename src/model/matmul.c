@@ -4,7 +4,10 @@
 // adds in the same order (no FMA contraction), so the bits do not depend on which one the CPU runs.
 #include "model/matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/error.h"
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -141,4 +144,41 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
         (avx2 ? block_avx2 : block_base)(x, w, bias, y, i0, i1, j0, j1, N, K);
     }
+}
+
+// dst[C, R] = src[R, C]^T in 32 x 32 tiles.
+static void transpose(const float *src, float *dst, int R, int C) {
+    enum { B = 32 };
+    int rb = (R + B - 1) / B, cb = (C + B - 1) / B;
+#pragma omp parallel for schedule(static) if ((double)R * C > 1e5)
+    for (long b = 0; b < (long)rb * cb; b++) {
+        int r0 = (int)(b / cb) * B, c0 = (int)(b % cb) * B;
+        int r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
+        for (int r = r0; r < r1; r++)
+            for (int c = c0; c < c1; c++) dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+    }
+}
+
+// y[i] (+)= t[i]: one add per element, so the bits do not depend on the thread count.
+static void add_or_copy(float *y, const float *t, size_t n, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] = accumulate ? y[i] + t[i] : t[i];
+}
+
+void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate) {
+    float *wt = xmalloc((size_t)N * K * sizeof *wt + 1), *t = xmalloc((size_t)M * K * sizeof *t + 1);
+    transpose(w, wt, N, K);
+    matmul_xwt(x, wt, NULL, t, M, K, N);
+    add_or_copy(y, t, (size_t)M * K, accumulate);
+    free(wt), free(t);
+}
+
+void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K) {
+    float *dyt = xmalloc((size_t)N * T * sizeof *dyt + 1), *xt = xmalloc((size_t)K * T * sizeof *xt + 1),
+          *t = xmalloc((size_t)N * K * sizeof *t + 1);
+    transpose(dy, dyt, T, N);
+    transpose(x, xt, T, K);
+    matmul_xwt(dyt, xt, NULL, t, N, K, T);
+    add_or_copy(dw, t, (size_t)N * K, true);
+    free(dyt), free(xt), free(t);
 }
