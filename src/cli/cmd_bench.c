@@ -21,13 +21,18 @@ static const CliOpt MODEL_OPTS[] = {
     CLI_OPT_LIST("--set", "section.key=value", ModelArgs, cfg.sets, 0, "override one key after the file; repeatable"),
     CLI_OPT_INT("--seqs", "N", ModelArgs, b.seqs, 1, 1 << 20, 0, "sequences per forward (default 2)"),
     CLI_OPT_INT("--seq-len", "L", ModelArgs, b.seq_len, 1, 1 << 20, 0, "tokens per sequence (default 128)"),
+    CLI_OPT_INT("--repeat", "R", ModelArgs, b.repeat, 1, 1000, 0, "timed passes per phase (default 3)"),
+    CLI_OPT_FLAG("--deterministic", ModelArgs, b.fixed_order_backward, 0,
+                 "the backward of dist.deterministic=true: fixed-order kernels instead of OpenBLAS"),
 };
 
 static const CliSpec MODEL = CLI_SPEC(
     "rlvr bench model",
-    "Times one training forward and one forward+backward over N sequences of L random tokens (after one\n"
-    "warm-up forward) and prints a JSON line each: tokens/s and GFLOP/s, with FLOPs from model_flops_per_token\n"
-    "(2 per multiply-add; backward = 2x forward).",
+    "Times the training forward and the forward+backward over N sequences of L random tokens in the steady\n"
+    "state (gradient buffer allocated and touched once, one untimed warm-up per phase, R timed passes) and\n"
+    "prints a JSON line per phase: median and best seconds, tokens/s and GFLOP/s (FLOPs from\n"
+    "model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak\n"
+    "measured in the same run at the model's [tokens x hidden] x [hidden x intermediate] shape.",
     MODEL_OPTS, NULL);
 
 typedef struct {
@@ -68,7 +73,7 @@ static int finish(int rc, const Err *e, bool every_rank) {
 }
 
 static int run_model(int argc, char **argv) {
-    ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128}};
+    ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128, .repeat = 3}};
     int rc;
     if (!cli_parse(&MODEL, argc, argv, &a, &rc)) return rc;
     Config c;
