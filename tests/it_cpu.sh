@@ -1,8 +1,9 @@
 # CPU kernels across machines: with dist.deterministic=true the weights are the same bits whatever OpenBLAS kernel
 # (OPENBLAS_CORETYPE, as on another CPU) and OpenMP thread count run the step, because the backward's products go
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
-# two settings really compute different bits there. rlvr --version and checkpoints name the build's -march.
-plan 4
+# two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
+# steady-state benchmarks print their phases and limits.
+plan 6
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -20,3 +21,9 @@ expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -
     "'$RLVR' --version | grep -Eq '^rlvr [0-9a-f]{12}(-dirty)?, -march=[a-z0-9-]+, OpenBLAS [A-Za-z0-9]+\$|^rlvr unknown, -march='"
 expect_ok "the checkpoint records the build's -march" bash -c \
     "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\""
+expect_ok "bench train: sampling, scoring, update and step lines" bash -c \
+    "[ \"\$('$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 1 | grep -Eo '\"phase\":\"[a-z]+\"' | tr '\n' ' ')\" = \
+       '\"phase\":\"sampling\" \"phase\":\"scoring\" \"phase\":\"update\" \"phase\":\"step\" ' ]"
+expect_ok "bench model --deterministic: median, best and the sgemm peak of the run" bash -c \
+    "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
+     grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\"' | grep -qx 2"
