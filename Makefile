@@ -73,7 +73,9 @@ $(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FL
 
 REV_STAMP := $(BUILD)/.revision
 $(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP))
-$(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"' -DRLVR_MARCH='"$(MARCH)"'
+# MARCH=native is recorded with the CPU it resolved to on the build machine.
+MARCH_NAME := $(MARCH)$(if $(filter native,$(MARCH)), ($(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '/^ +-march=/ {print $$2; exit}')))
+$(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"' -DRLVR_MARCH='"$(MARCH_NAME)"'
 $(BUILD)/src/base/revision.o: $(REV_STAMP)
 $(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP)
 	@echo "  CC    $<"

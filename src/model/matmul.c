@@ -15,6 +15,21 @@ typedef float v8f __attribute__((vector_size(32)));
 #define ROW_BLOCK 32
 #define COL_BLOCK 64
 
+// acc += a * b lane by lane: one fused multiply-add when the build targets FMA (MARCH), else a multiply then an
+// add. Either way the same for every M, so the order of matmul.h holds within a build.
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#define MAC(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#else
+#define MAC(acc, a, b) ((acc) += (a) * (b))
+#endif
+
+// Decode (one row) streams 4 weight rows per tile; the next tile's rows are prefetched a cache line per row per
+// 16 floats, so the hardware prefetcher is not restarted on every short row.
+#ifndef PREFETCH_TILES
+#define PREFETCH_TILES 1
+#endif
+
 // Vectors pass by pointer only: no 32-byte vector crosses a function boundary (ABI independent of AVX).
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
 
@@ -33,7 +48,7 @@ static inline __attribute__((always_inline)) float dot(const float *x, const flo
         v8f xv, wv;
         LOAD8(xv, x + k);
         LOAD8(wv, w + k);
-        acc += xv * wv;
+        MAC(acc, xv, wv);
     }
     return finish(&acc, x, w, k8, K);
 }
@@ -55,8 +70,8 @@ static inline __attribute__((always_inline)) void tile_2x4(const float *restrict
         v8f p, q, b0, b1, b2, b3;
         LOAD8(p, x + k), LOAD8(q, x1 + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
-        a00 += p * b0, a01 += p * b1, a02 += p * b2, a03 += p * b3;
-        a10 += q * b0, a11 += q * b1, a12 += q * b2, a13 += q * b3;
+        MAC(a00, p, b0), MAC(a01, p, b1), MAC(a02, p, b2), MAC(a03, p, b3);
+        MAC(a10, q, b0), MAC(a11, q, b1), MAC(a12, q, b2), MAC(a13, q, b3);
     }
     const float *ws[4] = {w, w1, w2, w3};
     v8f r0[4] = {a00, a01, a02, a03}, r1[4] = {a10, a11, a12, a13};
@@ -71,12 +86,15 @@ static inline __attribute__((always_inline)) void tile_1x4(const float *restrict
                                                            const float *bias, float *restrict y, int K) {
     v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
+    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
     int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
         v8f p, b0, b1, b2, b3;
+        if (!(k & 15))
+            for (int r = 0; r < 4; r++) __builtin_prefetch(next + (size_t)r * K + k);
         LOAD8(p, x + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
-        a0 += p * b0, a1 += p * b1, a2 += p * b2, a3 += p * b3;
+        MAC(a0, p, b0), MAC(a1, p, b1), MAC(a2, p, b2), MAC(a3, p, b3);
     }
     const float *ws[4] = {w, w1, w2, w3};
     v8f r[4] = {a0, a1, a2, a3};
