@@ -29,17 +29,19 @@ static void linear_back(bool fixed, const float *x, const float *w, const float 
 }
 
 // RMSNorm backward: dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j (added to dx); dw_i += sum_t dy_i x_i r.
+// Threaded over rows for dx and over columns for dw, each dw_i still summed over t in order.
 static void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw,
                           int T, int D) {
+#pragma omp parallel for schedule(static) if ((long)T * D > 32768)
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * D, *g = dy + (size_t)t * D;
         double r = inv[t], dot = 0;
         for (int i = 0; i < D; i++) dot += (double)w[i] * g[i] * xr[i];
-        for (int i = 0; i < D; i++) {
-            dx[(size_t)t * D + i] += (float)(r * w[i] * g[i] - r * r * r * xr[i] * dot / D);
-            dw[i] += (float)(g[i] * xr[i] * r);
-        }
+        for (int i = 0; i < D; i++) dx[(size_t)t * D + i] += (float)(r * w[i] * g[i] - r * r * r * xr[i] * dot / D);
     }
+#pragma omp parallel for schedule(static) if ((long)T * D > 32768)
+    for (int i = 0; i < D; i++)
+        for (int t = 0; t < T; t++) dw[i] += (float)(dy[(size_t)t * D + i] * x[(size_t)t * D + i] * (double)inv[t]);
 }
 
 static float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
@@ -50,6 +52,7 @@ static void swiglu_back(bool fixed, const float *x, const float *wg, const float
                         float *dx, int T, int D, int F) {
     float *dact = zeros((size_t)T * F), *dg = zeros((size_t)T * F), *du = zeros((size_t)T * F);
     linear_back(fixed, act, wd, dy, dwd, NULL, dact, T, D, F, 0.0f);
+#pragma omp parallel for schedule(static) if ((size_t)T * F > 32768)
     for (size_t i = 0; i < (size_t)T * F; i++) {
         float s = sigmoid(g[i]);
         du[i] = dact[i] * g[i] * s;
@@ -60,34 +63,46 @@ static void swiglu_back(bool fixed, const float *x, const float *wg, const float
     free(dact), free(dg), free(du);
 }
 
-// Attention backward (softmax recomputed from the saved log-sum-exp). One task per (sequence, kv head) owns
-// every write to that head's dk/dv rows, so threads never share an output.
+typedef float v8f __attribute__((vector_size(32)));
+
+// y += a * x over n floats, eight lanes at a time (y and x never overlap).
+static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv, yv;
+        memcpy(&xv, x + i, sizeof xv), memcpy(&yv, y + i, sizeof yv);
+        yv += a * xv;
+        memcpy(y + i, &yv, sizeof yv);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+// Attention backward (softmax recomputed from the saved log-sum-exp), in float with vectorised dot products and
+// updates. One task per (sequence, kv head) owns every write to that head's dk/dv rows, so threads never share an
+// output and the bits do not depend on the thread count.
 static void attention_back(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq,
                            float *dk, float *dv) {
     float scale = (float)(1.0 / sqrt((double)d->hd));
-    int group = d->Hq / d->Hk;
+    int group = d->Hq / d->Hk, hd = d->hd;
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (int s = 0; s < A->n_seqs; s++)
         for (int kh = 0; kh < d->Hk; kh++) {
             int64_t s0 = A->seq_offsets[s], s1 = A->seq_offsets[s + 1];
             for (int64_t t = s0; t < s1; t++)
                 for (int h = kh * group; h < (kh + 1) * group; h++) {
-                    const float *q = a->qr + t * d->QD + (size_t)h * d->hd, *go = datt + t * d->QD + (size_t)h * d->hd;
-                    const float *o = a->att + t * d->QD + (size_t)h * d->hd;
-                    float *gq = dq + t * d->QD + (size_t)h * d->hd;
-                    double delta = 0, lse = a->lse[t * d->Hq + h];
-                    for (int i = 0; i < d->hd; i++) delta += (double)go[i] * o[i];
+                    const float *q = a->qr + t * d->QD + (size_t)h * hd, *go = datt + t * d->QD + (size_t)h * hd;
+                    const float *o = a->att + t * d->QD + (size_t)h * hd;
+                    float *gq = dq + t * d->QD + (size_t)h * hd;
+                    float delta = matmul_dot(go, o, hd);
+                    double lse = a->lse[t * d->Hq + h];
                     for (int64_t j = s0; j <= t; j++) {
-                        size_t kv = (size_t)j * d->KD + (size_t)kh * d->hd;
+                        size_t kv = (size_t)j * d->KD + (size_t)kh * hd;
                         const float *k = a->kr + kv, *v = a->v + kv;
-                        double p = exp(matmul_dot(q, k, d->hd) * scale - lse), dp = 0;
-                        for (int i = 0; i < d->hd; i++) dp += (double)go[i] * v[i];
-                        float ds = (float)(p * (dp - delta)) * scale;
-                        for (int i = 0; i < d->hd; i++) {
-                            dv[kv + i] += (float)p * go[i];
-                            gq[i] += ds * k[i];
-                            dk[kv + i] += ds * q[i];
-                        }
+                        float p = expf((float)(matmul_dot(q, k, hd) * scale - lse));
+                        float ds = p * (matmul_dot(go, v, hd) - delta) * scale;
+                        axpy(dv + kv, p, go, hd);
+                        axpy(gq, ds, k, hd);
+                        axpy(dk + kv, ds, q, hd);
                     }
                 }
         }
@@ -238,8 +253,9 @@ int model_backward(Model *m, const ModelActs *A, const float *dlogits, double au
                   T, d.D);
     for (int l = d.L - 1; l >= 0; l--) layer_back(m, l, A, aux_weight, grads, dx);
     float *demb = grads + m->priv->embed;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < d.D; i++) demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
+#pragma omp parallel for schedule(static) if ((long)T * d.D > 32768)
+    for (int i = 0; i < d.D; i++)  // each column summed over t in order, whatever the threads
+        for (int t = 0; t < T; t++) demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
     free(dnormed), free(dx);
     return 0;
 }
