@@ -1,5 +1,6 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
 #include <cblas.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,11 @@ static const CliGroup RLVR = {
 };
 
 int main(int argc, char **argv) {
+    // Freed memory stays in the process and large blocks come from the heap rather than fresh mmaps, so the
+    // buffers every step allocates again (activations, logits, gradients of a micro-batch) reuse pages already
+    // mapped instead of faulting in zeroed ones each time.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);
     if (argc == 2 && !strcmp(argv[1], "--version")) {
         printf("rlvr %s, -march=%s, OpenBLAS %s\n", rlvr_revision(), rlvr_build_march(), openblas_get_corename());
         return 0;
