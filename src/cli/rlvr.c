@@ -2,7 +2,9 @@
 #include <cblas.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/dist.h"
 #include "base/revision.h"
@@ -35,6 +37,13 @@ static const CliGroup RLVR = {
 };
 
 int main(int argc, char **argv) {
+    // Idle OpenMP threads sleep instead of spinning (between steps, and while a rank waits in MPI or does serial
+    // work), which on shared or oversubscribed cores costs far more than a wake-up. libgomp reads the policy once,
+    // when it is loaded, so the process starts itself again with it; OMP_WAIT_POLICY set by the user is kept.
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+    }
     // Freed memory stays in the process and large blocks come from the heap rather than fresh mmaps, so the
     // buffers every step allocates again (activations, logits, gradients of a micro-batch) reuse pages already
     // mapped instead of faulting in zeroed ones each time.
