@@ -120,20 +120,20 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # Summary: medians over the rounds, per thread count.
-python_free_median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
 echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm | llm.c tok/s |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
-    sel() { grep "\"threads\":$t[,}]" "$OUT"; }
-    bw=$(sel | grep '"memory_read"' | field gb_per_s | python_free_median)
-    b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | python_free_median)
-    g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | python_free_median)
-    ll=$(sel | grep '"llama2.c"' | field tokens_per_s | python_free_median)
-    fb=$(sel | grep '"forward+backward"' | field tokens_per_s | python_free_median)
-    pk=$(sel | grep '"forward+backward"' | field sgemm_gflop_per_s | python_free_median)
-    fr=$(sel | grep '"forward+backward"' | field fraction_of_sgemm | python_free_median)
-    lm=$(sel | grep '"llm.c"' | field step_ms_median | python_free_median)
+    sel() { grep "\"threads\":${t}[,}]" "$OUT"; }
+    bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
+    b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
+    g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
+    ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
+    fb=$(sel | grep '"forward+backward"' | field tokens_per_s | median)
+    pk=$(sel | grep '"forward+backward"' | field sgemm_gflop_per_s | median)
+    fr=$(sel | grep '"forward+backward"' | field fraction_of_sgemm | median)
+    lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     echo "| $t | $bw | $b1 | $ll | $g8 | $fb | $pk | $fr | $lmt |"
 done
