@@ -10,7 +10,11 @@ CC      := mpicc
 PKGS    := hdf5-openmpi inih libcjson openblas libpcre2-8 libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=x86-64-v2 -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
+# MARCH: the instruction set the whole build targets (make MARCH=native for this machine's; printed by
+# rlvr --version and recorded in checkpoints). The fixed-order kernels (src/model/matmul.c) sum in the same order
+# whatever it is; -ffp-contract=off keeps the compiler from fusing their multiplies and adds on FMA targets.
+MARCH   ?= x86-64-v2
+CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=$(MARCH) -ffp-contract=off -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -fopenmp -lm
 # The revision recorded in checkpoints ("-dirty" with uncommitted changes to tracked files): only
 # revision.o sees it, and it is rebuilt when the revision changes.
@@ -69,7 +73,9 @@ $(shell mkdir -p $(BUILD); echo '$(CFLAGS) $(LDLIBS) $(NVFLAGS)' | cmp -s - $(FL
 
 REV_STAMP := $(BUILD)/.revision
 $(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP))
-$(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"'
+# MARCH=native is recorded with the CPU it resolved to on the build machine.
+MARCH_NAME := $(MARCH)$(if $(filter native,$(MARCH)), ($(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '/^ +-march=/ {print $$2; exit}')))
+$(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"' -DRLVR_MARCH='"$(MARCH_NAME)"'
 $(BUILD)/src/base/revision.o: $(REV_STAMP)
 $(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP)
 	@echo "  CC    $<"

@@ -206,6 +206,43 @@ Test(model, matmul_rows_independent_of_batch) {
     free(x), free(w), free(b), free(y);
 }
 
+// The backward's fixed-order products: float64 references, and the same bits on 1 and 3 threads.
+Test(model, matmul_backward_products_fixed_order) {
+    enum { T = 45, N = 70, K = 37 };
+    float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4);
+    float *dx1 = xmalloc(T * K * 4), *dx3 = xmalloc(T * K * 4), *dw1 = xcalloc(N * K, 4), *dw3 = xcalloc(N * K, 4);
+    Rng r = rng_at(10, 0, 0, 0);
+    for (int i = 0; i < T * N; i++) dy[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r), dw1[i] = dw3[i] = (float)i;
+    for (int i = 0; i < T * K; i++) x[i] = (float)rng_normal(&r), dx1[i] = dx3[i] = 1.0f;
+    omp_set_num_threads(1);
+    matmul_xw(dy, w, dx1, T, N, K, true);
+    matmul_xtx_acc(dy, x, dw1, T, N, K);
+    omp_set_num_threads(3);
+    matmul_xw(dy, w, dx3, T, N, K, true);
+    matmul_xtx_acc(dy, x, dw3, T, N, K);
+    omp_set_num_threads(1);
+    cr_assert_eq(memcmp(dx1, dx3, T * K * 4), 0);
+    cr_assert_eq(memcmp(dw1, dw3, N * K * 4), 0);
+    for (int i = 0; i < T; i += 7)
+        for (int k = 0; k < K; k += 5) {
+            double ref = 1.0;
+            for (int j = 0; j < N; j++) ref += (double)dy[i * N + j] * w[j * K + k];
+            cr_assert(fabs(ref - dx1[i * K + k]) < 1e-4, "dx[%d][%d]: %g vs %g", i, k, dx1[i * K + k], ref);
+        }
+    for (int j = 0; j < N; j += 7)
+        for (int k = 0; k < K; k += 5) {
+            double ref = j * K + k;
+            for (int t = 0; t < T; t++) ref += (double)dy[t * N + j] * x[t * K + k];
+            cr_assert(fabs(ref - dw1[j * K + k]) < 1e-3, "dw[%d][%d]: %g vs %g", j, k, dw1[j * K + k], ref);
+        }
+    matmul_xw(dy, w, dx1, T, N, K, false);  // overwrite: the product alone
+    double ref = 0;
+    for (int j = 0; j < N; j++) ref += (double)dy[j] * w[j * K];
+    cr_assert(fabs(ref - dx1[0]) < 1e-4, "%g vs %g", dx1[0], ref);
+    free(dy), free(w), free(x), free(dx1), free(dx3), free(dw1), free(dw3);
+}
+
 Test(model, bad_tokens_are_rejected) {
     Model m;
     Err e = {{0}};

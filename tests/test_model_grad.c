@@ -30,11 +30,13 @@ static double loss_at(GradCase *g, int32_t *experts, double *abs_sum) {
     return s + g->aux_weight * aux;
 }
 
-// w_scale = 0 checks the aux loss alone (its gradient is small next to the logits' one).
-static void check_gradients(const char *const *sets, int n_sets, double w_scale, double aux_weight) {
+// w_scale = 0 checks the aux loss alone (its gradient is small next to the logits' one). fixed: the backward's
+// fixed-order matmuls (Model.fixed_order_backward) instead of OpenBLAS.
+static void check_gradients_mode(const char *const *sets, int n_sets, double w_scale, double aux_weight, bool fixed) {
     GradCase g = {.aux_weight = aux_weight};
     Err e = {{0}};
     tiny_model(&g.m, sets, n_sets, 11);
+    g.m.fixed_order_backward = fixed;
     int V = g.m.cfg.vocab_size, LK = g.m.cfg.num_hidden_layers * (g.m.moe ? g.m.cfg.num_experts_per_tok : 1);
     int64_t lens[3] = {5, 3, 7};
     Rng r = rng_at(12, 0, 0, 0);
@@ -89,6 +91,10 @@ static void check_gradients(const char *const *sets, int n_sets, double w_scale,
     model_free(&g.m);
 }
 
+static void check_gradients(const char *const *sets, int n_sets, double w_scale, double aux_weight) {
+    check_gradients_mode(sets, n_sets, w_scale, aux_weight, false);
+}
+
 Test(model_grad, qwen2_bias_untied) { check_gradients(TINY_QWEN2, N_OF(TINY_QWEN2), 1, 0); }
 Test(model_grad, qwen3_qk_norm_tied) { check_gradients(TINY_QWEN3, N_OF(TINY_QWEN3), 1, 0); }
 Test(model_grad, qwen2_moe_shared_expert) { check_gradients(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 1, 0.7); }
@@ -103,4 +109,8 @@ Test(model_grad, qwen3_moe_sparse_step_aux_loss_alone) {
 }
 Test(model_grad, qwen2_moe_mlp_only_layers) {
     check_gradients(TINY_QWEN2_MOE_MLP_ONLY, N_OF(TINY_QWEN2_MOE_MLP_ONLY), 1, 0.7);
+}
+Test(model_grad, fixed_order_qwen2_bias_untied) { check_gradients_mode(TINY_QWEN2, N_OF(TINY_QWEN2), 1, 0, true); }
+Test(model_grad, fixed_order_qwen2_moe_shared_expert) {
+    check_gradients_mode(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 1, 0.7, true);
 }

@@ -7,3 +7,9 @@
 #endif
 
 const char *rlvr_revision(void) { return RLVR_GIT_REV; }
+
+#ifndef RLVR_MARCH
+#define RLVR_MARCH "unknown"
+#endif
+
+const char *rlvr_build_march(void) { return RLVR_MARCH; }

@@ -3,6 +3,7 @@
 #ifndef RLVR_BENCH_H
 #define RLVR_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/config.h"
@@ -13,6 +14,8 @@ typedef struct {
     const Config *config;     // the model (random init)
     const char *config_name;  // for the JSON lines
     int64_t seqs, seq_len;    // sequences of random tokens per forward
+    int64_t repeat;           // timed passes per phase (after one warm-up)
+    bool fixed_order_backward;  // the backward of dist.deterministic (Model.fixed_order_backward)
 } BenchModelOptions;
 
 int bench_model(const BenchModelOptions *o, Err *e);

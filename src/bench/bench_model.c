@@ -1,31 +1,56 @@
-// `rlvr bench model`: forward and forward+backward throughput of the CPU model on one rank.
+// `rlvr bench model`: forward and forward+backward throughput of the CPU model on one rank, in the steady state
+// the trainer runs in: the gradient buffer allocated and touched once before timing (the trainer keeps one for
+// the run), one untimed warm-up of each phase, then `repeat` timed passes reported as median and best, next to
+// the OpenBLAS sgemm peak measured in the same run at the model's largest matmul shape.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/dist.h"
 #include "base/walltime.h"
 #include "bench/bench.h"
+#include "bench/bench_limits.h"
 #include "model/model.h"
 
-static void report(const char *phase, const char *config, const Model *m, int64_t T, int seq_len, double seconds,
-                   double flops) {
-    printf(
-        "{\"bench\":\"model\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
-        "\"threads\":%d,\"seconds\":%.4f,\"tokens_per_s\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f}\n",
-        phase, config, m->n_params, (long long)T, seq_len, omp_get_max_threads(), seconds, T / seconds, flops / 1e9,
-        flops / 1e9 / seconds);
+typedef struct {
+    const Model *m;
+    const char *config;
+    int64_t T;
+    int seq_len, repeat;
+    double sgemm_gflops;
+} Report;
+
+static void report(const Report *r, const char *phase, double *seconds, double flops) {
+    double best = bench_min(seconds, r->repeat), median = bench_median(seconds, r->repeat);
+    double gflops = flops / 1e9 / median;
+    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
+           "\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f,\"tokens_per_s\":%.1f,"
+           "\"tokens_per_s_best\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,"
+           "\"fraction_of_sgemm\":%.3f}\n",
+           phase, r->config, r->m->n_params, (long long)r->T, r->seq_len, omp_get_max_threads(), r->repeat, median,
+           best, r->T / median, r->T / best, flops / 1e9, gflops, r->sgemm_gflops, gflops / r->sgemm_gflops);
     fflush(stdout);
+}
+
+// One pass of a phase: forward only (grads NULL) or forward + backward into grads.
+static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, float *logits, const float *dlogits,
+                float *grads, double aux_weight, Err *e) {
+    if (!grads) return model_forward(m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
+    ModelActs *acts = NULL;
+    int rc = model_forward(m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
+    if (!rc) rc = model_backward(m, acts, dlogits, aux_weight, grads, e);
+    model_acts_free(acts);
+    return rc;
 }
 
 int bench_model(const BenchModelOptions *o, Err *e) {
     if (!dist_is_root()) return 0;
-    int n_seqs = (int)o->seqs, seq_len = (int)o->seq_len;
+    int n_seqs = (int)o->seqs, seq_len = (int)o->seq_len, repeat = (int)o->repeat;
     Model m;
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
+    m.fixed_order_backward = o->fixed_order_backward;
     int64_t T = (int64_t)n_seqs * seq_len, V = o->config->model.vocab_size;
     int64_t *off = xmalloc((size_t)(n_seqs + 1) * sizeof *off);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
@@ -33,21 +58,26 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     for (int64_t t = 0; t < T; t++) tok[t] = (int32_t)((t * 2654435761u) % (uint64_t)V);
     float *logits = xmalloc((size_t)(T * V) * sizeof(float)), *dlogits = xmalloc((size_t)(T * V) * sizeof(float));
     float *grads = xcalloc(m.n_params, sizeof(float));
+    memset(grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
     for (int64_t i = 0; i < T * V; i++) dlogits[i] = 1e-4f * (float)((i % 7) - 3);
-    double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T;
-    ModelActs *acts = NULL;
-    int rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);  // warm-up
-    double t0 = walltime_s();
-    if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
-    double t1 = walltime_s();
-    if (!rc) report("forward", o->config_name, &m, T, seq_len, t1 - t0, flops);
-    t0 = walltime_s();
-    if (!rc) rc = model_forward(&m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
-    if (!rc) rc = model_backward(&m, acts, dlogits, o->config->model.router_aux_loss_coef, grads, e);
-    t1 = walltime_s();
-    if (!rc) report("forward+backward", o->config_name, &m, T, seq_len, t1 - t0, 3 * flops);
-    model_acts_free(acts);
-    free(off), free(tok), free(logits), free(dlogits), free(grads);
+    Report r = {&m, o->config_name, T, seq_len, repeat, 0};
+    const ModelConfig *c = &o->config->model;
+    int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
+    r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 3);
+    double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T, aux = c->router_aux_loss_coef;
+    double *sec = xmalloc((size_t)repeat * sizeof *sec);
+    int rc = 0;
+    for (int phase = 0; phase < 2 && !rc; phase++) {
+        float *g = phase ? grads : NULL;
+        rc = pass(&m, n_seqs, off, tok, logits, dlogits, g, aux, e);  // warm-up
+        for (int k = 0; k < repeat && !rc; k++) {
+            double t0 = walltime_s();
+            rc = pass(&m, n_seqs, off, tok, logits, dlogits, g, aux, e);
+            sec[k] = walltime_s() - t0;
+        }
+        if (!rc) report(&r, phase ? "forward+backward" : "forward", sec, phase ? 3 * flops : flops);
+    }
+    free(sec), free(off), free(tok), free(logits), free(dlogits), free(grads);
     model_free(&m);
     return rc;
 }

@@ -9,35 +9,15 @@
 #include <time.h>
 
 #include "base/walltime.h"
+#include "bench/bench_limits.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
 
-// Best-of-3 read bandwidth (GB/s) of summing a buffer larger than the caches; eight independent sums per
-// thread so the adds keep up with memory.
-static double read_bandwidth_gbps(size_t bytes) {
-    size_t n = bytes / sizeof(double) / 8 * 8;
-    double *x = xmalloc(n * sizeof *x), best = 0, sink = 0;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = (double)(i & 7);
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = walltime_s(), s = 0;
-#pragma omp parallel for schedule(static) reduction(+ : s)
-        for (size_t i = 0; i < n; i += 8) {
-            double a[8];
-            for (int l = 0; l < 8; l++) a[l] = x[i + l];
-            s += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-        }
-        double gbps = (double)(n * sizeof *x) / (walltime_s() - t0) / 1e9;
-        sink += s;
-        if (gbps > best) best = gbps;
-    }
-    free(x);
-    return sink < 0 ? -1 : best;  // sink keeps the sums alive
-}
-
+// read_gbps: the memory read bandwidth of the same run; a decode step reads every weight once, so it bounds
+// steps/s at read_gbps / weight bytes.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const char *config,
-                    Err *e) {
+                    double read_gbps, Err *e) {
     rc.n = group;
     int32_t *prompt = xmalloc((size_t)prompt_len * sizeof *prompt);
     prompt[0] = tokenizer_bos(tok);
@@ -56,12 +36,15 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         if (ro.responses[i].n_tokens > steps) steps = ro.responses[i].n_tokens;
     }
     rollout_free(&ro);
+    double weight_gbps = (double)steps / seconds * (double)m->n_params * sizeof(float) / 1e9;
     printf(
         "{\"bench\":\"sample\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
-        "\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f}\n",
+        "\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
+        "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f}\n",
         config, m->n_params, (double)m->n_params * sizeof(float) / (1 << 20), omp_get_max_threads(), group, prompt_len,
-        rc.max_new_tokens, tokens, steps, seconds, (double)tokens / seconds, (double)steps / seconds);
+        rc.max_new_tokens, tokens, steps, seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
+        read_gbps, weight_gbps / read_gbps);
     fflush(stdout);
     return 0;
 }
@@ -76,15 +59,18 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
     size_t weight_bytes = m.n_params * sizeof(float);
+    double read_gbps = 0;
     if (rc == 0) {
         size_t buf = 4 * weight_bytes > ((size_t)512 << 20) ? 4 * weight_bytes : ((size_t)512 << 20);
+        read_gbps = bench_read_gbps(buf, 3);
         printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f}\n", buf,
-               omp_get_max_threads(), read_bandwidth_gbps(buf));
+               omp_get_max_threads(), read_gbps);
     }
     RolloutConfig warm = c.rollout;
     warm.max_new_tokens = 4;
-    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", e) == 0 ? 0 : -1;
-    for (int g = 1; g <= 8 && rc == 0; g += 7) rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, e);
+    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", read_gbps, e);
+    for (int g = 1; g <= 8 && rc == 0; g += 7)
+        rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, read_gbps, e);
     tokenizer_free(tok);
     model_free(&m);
     return rc;

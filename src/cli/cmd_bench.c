@@ -6,6 +6,7 @@
 #include "bench/bench.h"
 #include "bench/bench_loss.h"
 #include "bench/bench_sample.h"
+#include "bench/bench_train.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 
@@ -21,13 +22,18 @@ static const CliOpt MODEL_OPTS[] = {
     CLI_OPT_LIST("--set", "section.key=value", ModelArgs, cfg.sets, 0, "override one key after the file; repeatable"),
     CLI_OPT_INT("--seqs", "N", ModelArgs, b.seqs, 1, 1 << 20, 0, "sequences per forward (default 2)"),
     CLI_OPT_INT("--seq-len", "L", ModelArgs, b.seq_len, 1, 1 << 20, 0, "tokens per sequence (default 128)"),
+    CLI_OPT_INT("--repeat", "R", ModelArgs, b.repeat, 1, 1000, 0, "timed passes per phase (default 3)"),
+    CLI_OPT_FLAG("--deterministic", ModelArgs, b.fixed_order_backward, 0,
+                 "the backward of dist.deterministic=true: fixed-order kernels instead of OpenBLAS"),
 };
 
 static const CliSpec MODEL = CLI_SPEC(
     "rlvr bench model",
-    "Times one training forward and one forward+backward over N sequences of L random tokens (after one\n"
-    "warm-up forward) and prints a JSON line each: tokens/s and GFLOP/s, with FLOPs from model_flops_per_token\n"
-    "(2 per multiply-add; backward = 2x forward).",
+    "Times the training forward and the forward+backward over N sequences of L random tokens in the steady\n"
+    "state (gradient buffer allocated and touched once, one untimed warm-up per phase, R timed passes) and\n"
+    "prints a JSON line per phase: median and best seconds, tokens/s and GFLOP/s (FLOPs from\n"
+    "model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak\n"
+    "measured in the same run at the model's [tokens x hidden] x [hidden x intermediate] shape.",
     MODEL_OPTS, NULL);
 
 typedef struct {
@@ -47,6 +53,25 @@ static const CliSpec SAMPLE = CLI_SPEC(
     "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
     "on a random-init model of F, and the memory read bandwidth; one JSON line each.",
     SAMPLE_OPTS, NULL);
+
+typedef struct {
+    const char *config;
+    CliList sets;
+    int64_t repeat;
+} TrainBenchArgs;
+
+static const CliOpt TRAIN_OPTS[] = {
+    CLI_OPT_STRING("--config", "F", TrainBenchArgs, config, 0, "the run's config (default configs/tiny-train.ini)"),
+    CLI_OPT_LIST("--set", "section.key=value", TrainBenchArgs, sets, 0, "override one key after the file; repeatable"),
+    CLI_OPT_INT("--repeat", "R", TrainBenchArgs, repeat, 1, 100, 0, "timed steps after one warm-up step (default 3)"),
+};
+
+static const CliSpec TRAIN = CLI_SPEC(
+    "rlvr bench train",
+    "Times RL steps of a fresh run of F (seeded random init, a temporary run directory, removed after) as the\n"
+    "trainer times them: one warm-up step, then R steps; one JSON line per phase (sampling, scoring, update,\n"
+    "the whole step) with the median and best seconds. Runs under mpirun like rlvr train.",
+    TRAIN_OPTS, NULL);
 
 static const CliOpt LOSS_OPTS[] = {
     CLI_OPT_INT("--tokens", "T", BenchLossOptions, tokens, 1, 1 << 24, 0, "logit rows on the GPU (default 16384)"),
@@ -68,7 +93,7 @@ static int finish(int rc, const Err *e, bool every_rank) {
 }
 
 static int run_model(int argc, char **argv) {
-    ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128}};
+    ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128, .repeat = 3}};
     int rc;
     if (!cli_parse(&MODEL, argc, argv, &a, &rc)) return rc;
     Config c;
@@ -89,6 +114,15 @@ static int run_sample(int argc, char **argv) {
     return finish(bench_sample(&a.b, &e), &e, false);
 }
 
+static int run_train(int argc, char **argv) {
+    TrainBenchArgs a = {.config = "configs/tiny-train.ini", .repeat = 3};
+    int rc;
+    if (!cli_parse(&TRAIN, argc, argv, &a, &rc)) return rc;
+    BenchTrainOptions o = {a.config, a.sets.items, a.sets.n, a.repeat};
+    Err e = {{0}};
+    return finish(bench_train(&o, &e), &e, false);
+}
+
 static int run_loss(int argc, char **argv) {
     BenchLossOptions o = {.tokens = 16384, .vocab = 151936, .repeat = 5};
     int rc;
@@ -100,6 +134,7 @@ static int run_loss(int argc, char **argv) {
 static const CliCommand BENCHES[] = {
     {"model", run_model, "forward and forward+backward throughput of the CPU model", &MODEL, false},
     {"sample", run_sample, "decoding throughput against the memory-bandwidth limit", &SAMPLE, false},
+    {"train", run_train, "a whole RL step split into sampling, scoring and update", &TRAIN, false},
     {"loss", run_loss, "the fused log-prob/entropy loss kernels over [T, V] logits (the CPU twin without a GPU)",
      &LOSS, false},
 };

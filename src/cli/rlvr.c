@@ -1,5 +1,13 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
+#include <cblas.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "base/dist.h"
+#include "base/revision.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 
@@ -16,7 +24,7 @@ static const CliCommand COMMANDS[] = {
     {"import", cmd_import, "a Hugging Face model directory (config.json + safetensors) as a checkpoint", NULL, false},
     {"export", cmd_export, "a checkpoint's model as a Hugging Face directory (safetensors, config.json)", NULL, false},
     {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", NULL, false},
-    {"bench", cmd_bench, "benchmarks (model, sample, loss) as JSON lines", NULL, false},
+    {"bench", cmd_bench, "benchmarks (model, sample, train, loss) as JSON lines", NULL, false},
     {"config", cmd_config, "print the resolved configuration", NULL, false},
     {"dist-selftest", cmd_dist_selftest, "exercise every MPI collective and check the results", NULL, true},
     {"loss-testgen", cmd_loss_testgen, "write a seeded random input for rlvr loss", NULL, true},
@@ -24,10 +32,27 @@ static const CliCommand COMMANDS[] = {
 
 static const CliGroup RLVR = {
     "rlvr", "SUBCOMMAND", "subcommand", NULL, COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0],
-    "run on many ranks with: mpirun -np N rlvr SUBCOMMAND ...",
+    "run on many ranks with: mpirun -np N rlvr SUBCOMMAND ...\n"
+    "rlvr --version prints the revision, the instruction set of the build and OpenBLAS's kernel",
 };
 
 int main(int argc, char **argv) {
+    // Idle OpenMP threads sleep instead of spinning (between steps, and while a rank waits in MPI or does serial
+    // work), which on shared or oversubscribed cores costs far more than a wake-up. libgomp reads the policy once,
+    // when it is loaded, so the process starts itself again with it; OMP_WAIT_POLICY set by the user is kept.
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+    }
+    // Freed memory stays in the process and large blocks come from the heap rather than fresh mmaps, so the
+    // buffers every step allocates again (activations, logits, gradients of a micro-batch) reuse pages already
+    // mapped instead of faulting in zeroed ones each time.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("rlvr %s, -march=%s, OpenBLAS %s\n", rlvr_revision(), rlvr_build_march(), openblas_get_corename());
+        return 0;
+    }
     int rc;
     const CliCommand *c = cli_find_command(&RLVR, argc, argv, &rc);
     if (!c) return rc;

@@ -57,6 +57,7 @@ static int write_meta(hid_t f, const TrainState *st, const AdamW *opt, const Che
     TRY(h5io_attr_write_i64(f, "meta", "world_size", meta->world_size, e));
     TRY(h5io_attr_write_str(f, "meta", "git_revision", meta->git_rev ? meta->git_rev : rlvr_revision(), e));
     TRY(h5io_attr_write_str(f, "meta", "kind", meta->kind ? meta->kind : "train", e));
+    TRY(h5io_attr_write_str(f, "meta", "build_march", rlvr_build_march(), e));
     TRY(h5io_attr_write_str(f, "meta", "config", meta->config_text ? meta->config_text : "", e));
     return 0;
 }

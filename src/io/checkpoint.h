@@ -1,5 +1,5 @@
 // HDF5 checkpoints (README.md "Checkpoints"): model, optimizer moments, resume state, config.
-//   /meta            attrs format_version, step, world_size, git_revision, kind, config (+ hf_config)
+//   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, config (+ hf_config)
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
 //   /state/<field>   resume state (TrainState), one scalar dataset per field

@@ -1,16 +1,35 @@
 // Fixed-order forward matmul: 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks over rows and columns
 // only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
-// The same kernel is compiled for AVX2 and for the x86-64-v2 baseline: both do the same IEEE multiplies and
-// adds in the same order (no FMA contraction), so the bits do not depend on which one the CPU runs.
+// The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
+// operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
+// a build the bits do not depend on which one the CPU runs, nor on the thread count.
 #include "model/matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/error.h"
 
 typedef float v8f __attribute__((vector_size(32)));
 
 #define LANES 8
 #define ROW_BLOCK 32
 #define COL_BLOCK 64
+
+// acc += a * b lane by lane: one fused multiply-add when the build targets FMA (MARCH), else a multiply then an
+// add. Either way the same for every M, so the order of matmul.h holds within a build.
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#define MAC(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#else
+#define MAC(acc, a, b) ((acc) += (a) * (b))
+#endif
+
+// Decode (one row) streams 4 weight rows per tile; the next tile's rows are prefetched a cache line per row per
+// 16 floats, so the hardware prefetcher is not restarted on every short row.
+#ifndef PREFETCH_TILES
+#define PREFETCH_TILES 1
+#endif
 
 // Vectors pass by pointer only: no 32-byte vector crosses a function boundary (ABI independent of AVX).
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
@@ -30,7 +49,7 @@ static inline __attribute__((always_inline)) float dot(const float *x, const flo
         v8f xv, wv;
         LOAD8(xv, x + k);
         LOAD8(wv, w + k);
-        acc += xv * wv;
+        MAC(acc, xv, wv);
     }
     return finish(&acc, x, w, k8, K);
 }
@@ -52,8 +71,8 @@ static inline __attribute__((always_inline)) void tile_2x4(const float *restrict
         v8f p, q, b0, b1, b2, b3;
         LOAD8(p, x + k), LOAD8(q, x1 + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
-        a00 += p * b0, a01 += p * b1, a02 += p * b2, a03 += p * b3;
-        a10 += q * b0, a11 += q * b1, a12 += q * b2, a13 += q * b3;
+        MAC(a00, p, b0), MAC(a01, p, b1), MAC(a02, p, b2), MAC(a03, p, b3);
+        MAC(a10, q, b0), MAC(a11, q, b1), MAC(a12, q, b2), MAC(a13, q, b3);
     }
     const float *ws[4] = {w, w1, w2, w3};
     v8f r0[4] = {a00, a01, a02, a03}, r1[4] = {a10, a11, a12, a13};
@@ -68,12 +87,15 @@ static inline __attribute__((always_inline)) void tile_1x4(const float *restrict
                                                            const float *bias, float *restrict y, int K) {
     v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
+    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
     int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
         v8f p, b0, b1, b2, b3;
+        if (!(k & 15))
+            for (int r = 0; r < 4; r++) __builtin_prefetch(next + (size_t)r * K + k);
         LOAD8(p, x + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
-        a0 += p * b0, a1 += p * b1, a2 += p * b2, a3 += p * b3;
+        MAC(a0, p, b0), MAC(a1, p, b1), MAC(a2, p, b2), MAC(a3, p, b3);
     }
     const float *ws[4] = {w, w1, w2, w3};
     v8f r[4] = {a0, a1, a2, a3};
@@ -141,4 +163,41 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
         (avx2 ? block_avx2 : block_base)(x, w, bias, y, i0, i1, j0, j1, N, K);
     }
+}
+
+// dst[C, R] = src[R, C]^T in 32 x 32 tiles.
+static void transpose(const float *src, float *dst, int R, int C) {
+    enum { B = 32 };
+    int rb = (R + B - 1) / B, cb = (C + B - 1) / B;
+#pragma omp parallel for schedule(static) if ((double)R * C > 1e5)
+    for (long b = 0; b < (long)rb * cb; b++) {
+        int r0 = (int)(b / cb) * B, c0 = (int)(b % cb) * B;
+        int r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
+        for (int r = r0; r < r1; r++)
+            for (int c = c0; c < c1; c++) dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+    }
+}
+
+// y[i] (+)= t[i]: one add per element, so the bits do not depend on the thread count.
+static void add_or_copy(float *y, const float *t, size_t n, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] = accumulate ? y[i] + t[i] : t[i];
+}
+
+void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate) {
+    float *wt = xmalloc((size_t)N * K * sizeof *wt + 1), *t = xmalloc((size_t)M * K * sizeof *t + 1);
+    transpose(w, wt, N, K);
+    matmul_xwt(x, wt, NULL, t, M, K, N);
+    add_or_copy(y, t, (size_t)M * K, accumulate);
+    free(wt), free(t);
+}
+
+void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K) {
+    float *dyt = xmalloc((size_t)N * T * sizeof *dyt + 1), *xt = xmalloc((size_t)K * T * sizeof *xt + 1),
+          *t = xmalloc((size_t)N * K * sizeof *t + 1);
+    transpose(dy, dyt, T, N);
+    transpose(x, xt, T, K);
+    matmul_xwt(dyt, xt, NULL, t, N, K, T);
+    add_or_copy(dw, t, (size_t)N * K, true);
+    free(dyt), free(xt), free(t);
 }

@@ -2,15 +2,25 @@
 // Every output y[i][j] is computed the same way whatever M, the blocking and the thread count: eight float
 // lanes over k (lane l sums k = l, l+8, ... in order), lanes reduced as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)),
 // then the remaining k in order, then the bias. So a row's result never depends on the other rows of the batch.
+// A lane's step is a multiply then an add, or one fused multiply-add when the build's MARCH has FMA (rlvr
+// --version and checkpoints' /meta build_march name it): bits are the same on every CPU that runs one build.
 #ifndef RLVR_MATMUL_H
 #define RLVR_MATMUL_H
+
+#include <stdbool.h>
 
 // y[M, N] = x[M, K] · w[N, K]^T (+ bias[N] if non-NULL); w in Hugging Face [out, in] layout.
 void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int M, int N, int K);
 
-// matmul_xwt with the kernel chosen by the caller: 0 = x86-64-v2 baseline, 1 = AVX2 (CPU must have it).
+// matmul_xwt with the kernel chosen by the caller: 0 = the build's baseline, 1 = AVX2 (CPU must have it).
 // Both give the same bits; the tests check it.
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2);
+
+// The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads).
+// y[M, K] = x[M, N] · w[N, K] (added to y when accumulate): w transposed, then matmul_xwt summing over N.
+void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate);
+// dw[N, K] += dy[T, N]^T · x[T, K]: matmul_xwt on the transposes, summing over T.
+void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K);
 
 // The same product for one output: dot(x, w) over K in the order above.
 float matmul_dot(const float *x, const float *w, int K);

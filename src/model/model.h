@@ -31,6 +31,9 @@ typedef struct {
     ModelTensor *tensors;  // table in a fixed order: drives checkpoints, optimizer, all-reduce
     int n_tensors;
     char *hf_config;  // the config.json this model was read with (kept through checkpoints); NULL: generated
+    // The backward's matrix products through the fixed-order kernels of matmul.h instead of OpenBLAS, so the
+    // gradient's bits depend on neither the CPU nor the thread count (dist.deterministic; false after create).
+    bool fixed_order_backward;
     ModelPrivate *priv;
 } Model;
 

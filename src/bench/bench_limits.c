@@ -1,0 +1,72 @@
+#include "bench/bench_limits.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/walltime.h"
+
+double bench_sgemm_gflops(int M, int N, int K, int repeat) {
+    float *a = xmalloc((size_t)M * K * sizeof *a), *b = xmalloc((size_t)K * N * sizeof *b),
+          *c = xmalloc((size_t)M * N * sizeof *c);
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 17) * 0.01f;
+    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 13) * 0.01f;
+    double best = 0;
+    for (int r = 0; r <= repeat; r++) {  // r = 0 warms up (threads, pages, OpenBLAS buffers)
+        double t0 = walltime_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+        double g = 2.0 * M * N * K / (walltime_s() - t0) / 1e9;
+        if (r && g > best) best = g;
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+
+// Four vectors of eight floats per step, loaded unaligned (memcpy) like the matmul's.
+double bench_read_gbps(size_t bytes, int repeat) {
+    size_t n = bytes / sizeof(float) / 32 * 32;
+    float *x = xmalloc(n * sizeof *x), sink = 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = 0;  // first touch by the thread that reads it
+    double best = 0;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = walltime_s();
+        float s = 0;
+#pragma omp parallel reduction(+ : s)
+        {
+            v8f a = {0}, b = {0};
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < n; i += 32) {
+                v8f p, q, u, v;
+                memcpy(&p, x + i, sizeof p), memcpy(&q, x + i + 8, sizeof q);
+                memcpy(&u, x + i + 16, sizeof u), memcpy(&v, x + i + 24, sizeof v);
+                a += p + q, b += u + v;
+            }
+            for (int l = 0; l < 8; l++) s += a[l] + b[l];
+        }
+        double g = (double)(n * sizeof *x) / (walltime_s() - t0) / 1e9;
+        sink += s;
+        if (g > best) best = g;
+    }
+    free(x);
+    return sink < 0 ? -1 : best;  // sink keeps the sums alive
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double bench_min(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}

@@ -1,0 +1,21 @@
+// The machine limits a benchmark's figures are printed next to, measured in the same run: the sgemm peak
+// (OpenBLAS, the compute bound of a forward+backward) and the memory read bandwidth (the bound of decoding,
+// which reads every weight once per step).
+#ifndef RLVR_BENCH_LIMITS_H
+#define RLVR_BENCH_LIMITS_H
+
+#include <stddef.h>
+
+// Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over `repeat` timed calls after one warm-up, on the
+// current OpenMP thread count.
+double bench_sgemm_gflops(int M, int N, int K, int repeat);
+
+// Best GB/s of reading a `bytes` buffer (larger than the caches) over `repeat` passes, every thread summing
+// its share with independent vector accumulators so the adds keep up with memory.
+double bench_read_gbps(size_t bytes, int repeat);
+
+// Median and minimum of n values (sorted in place).
+double bench_median(double *v, int n);
+double bench_min(const double *v, int n);
+
+#endif

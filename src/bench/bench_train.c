@@ -1,0 +1,66 @@
+// `rlvr bench train`: RL steps of a fresh run (seeded random init, a temporary run directory) timed as the
+// trainer times them (StepMetrics: sampling, scoring, update, whole step); one untimed warm-up step, then the
+// median and best of `repeat` steps, one JSON line per phase.
+#include "bench/bench_train.h"
+
+#include <ftw.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/dist.h"
+#include "base/walltime.h"
+#include "bench/bench_limits.h"
+#include "train/rl_step.h"
+#include "train/run.h"
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+enum { PHASES = 4, MAX_REPEAT = 100 };
+static const char *const PHASE[PHASES] = {"sampling", "scoring", "update", "step"};
+
+static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT], const Run *r) {
+    for (int p = 0; p < PHASES; p++) {
+        double best = bench_min(sec[p], repeat), median = bench_median(sec[p], repeat);
+        printf("{\"bench\":\"train\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
+               "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f}\n",
+               PHASE[p], config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
+               r->cfg.rollout.n, repeat, median, best);
+    }
+    fflush(stdout);
+}
+
+int bench_train(const BenchTrainOptions *o, Err *e) {
+    char dir[] = "/tmp/rlvr-bench-train-XXXXXX";
+    int rc = 0;
+    if (dist_is_root() && !mkdtemp(dir)) rc = err_set(e, "bench train: cannot create a directory under /tmp");
+    TRY(dist_root_outcome(rc, e));
+    dist_bcast(dir, sizeof dir, 0);
+    char run_dir[sizeof dir + 8];
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    TrainArgs a = {.config_path = o->config_path, .run_dir = run_dir, .sets = o->sets, .n_sets = o->n_sets};
+    Run *r = xcalloc(1, sizeof *r);
+    int repeat = (int)o->repeat;
+    double (*sec)[MAX_REPEAT] = xcalloc(PHASES, sizeof *sec);
+    rc = run_open(r, TRAIN_RL, &a, e);
+    for (int k = 0; k <= repeat && !rc; k++) {  // k = 0 warms up
+        StepMetrics m;
+        double t0 = walltime_s();
+        rc = rl_step(r, k + 1, &m, e);
+        double step_s = walltime_s() - t0;
+        dist_allreduce_max_f64(&step_s, 1);
+        if (rc || !k) continue;
+        double t[PHASES] = {m.rollout.time_sampling_s, m.rollout.time_scoring_s, m.time_training_s, step_s};
+        for (int p = 0; p < PHASES; p++) sec[p][k - 1] = t[p];
+    }
+    if (!rc && dist_is_root()) report(o->config_path, repeat, sec, r);
+    run_close(r);
+    free(r), free(sec);
+    if (dist_is_root()) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
