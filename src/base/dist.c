@@ -154,6 +154,11 @@ void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }
 
+const void *dist_mpi_comm(void) {
+    static const MPI_Comm world = MPI_COMM_WORLD;
+    return ctx.initialized ? &world : NULL;
+}
+
 #ifdef RLVR_CUDA
 // Rank among the processes of this node: picks the GPU.
 static int local_rank(void) {

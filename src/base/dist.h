@@ -34,6 +34,10 @@ void *dist_gatherv_bytes(const void *local, size_t n_local, size_t *n_total, int
 void dist_bcast(void *buf, size_t bytes, int root);
 void dist_barrier(void);
 
+// The communicator of all ranks, as the address of an MPI_Comm, for a library that takes one and does its own
+// MPI (parallel HDF5 in io/h5io.c); NULL before dist_init.
+const void *dist_mpi_comm(void);
+
 // Prints "rlvr: rank R: message" to stderr and aborts every rank (never returns).
 void dist_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

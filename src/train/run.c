@@ -43,12 +43,8 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     r->has_ref = true;
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
-    int rc = 0;
-    if (dist_is_root()) {
-        CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
-        rc = checkpoint_save(path, &r->ref, NULL, NULL, &meta, e);
-    }
-    return dist_root_outcome(rc, e);
+    CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
+    return checkpoint_save_parallel(path, &r->ref, NULL, NULL, &meta, e);
 }
 
 static int setup_weights(Run *r, const TrainArgs *a, Err *e) {
@@ -101,12 +97,9 @@ void run_close(Run *r) {
 }
 
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
-    int rc = 0;
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
-    if (dist_is_root()) {
-        CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
-        rc = checkpoint_save(path, &r->model, &r->up.opt, &r->st, &meta, e);
-        if (!rc) rc = checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e);
-    }
+    CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
+    TRY(checkpoint_save_parallel(path, &r->model, &r->up.opt, &r->st, &meta, e));
+    int rc = dist_is_root() ? checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e) : 0;
     return dist_root_outcome(rc, e);
 }
