@@ -13,6 +13,7 @@
 #include "base/walltime.h"
 #include "io/h5io.h"
 #include "io/hf_internal.h"
+#include "io/model_h5.h"
 
 #define MAX_JSON_BYTES (100u << 20)
 
@@ -240,25 +241,16 @@ static int write_all(hid_t f, const Model *m, const Sources *s, Src **pl, const 
                      Err *e) {
     float *buf = xmalloc((size_t)HF_CHUNK_FLOATS * sizeof *buf);
     int rc = 0;
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const ModelTensor *t = &m->tensors[i];
-        char name[160];
-        hsize_t dims[MODEL_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        snprintf(name, sizeof name, "/model/%s", t->name);
-        hid_t space = H5Screate_simple(t->ndim, dims, NULL);
-        hid_t d = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-        H5Sclose(space);
-        if (d < 0) rc = err_set(e, "cannot create dataset '%s'", name);
+        hid_t d = model_h5_tensor_create(f, "/model", t, e);  // chunked and checksummed like every checkpoint
+        if (d < 0) rc = -1;
         for (int p = 0; !rc && p < hf_n_pieces(t); p++) {
             rc = copy_piece(s, &pl[i][p], d, t, p, buf, e);
             st->source_bytes += pl[i][p].t->end - pl[i][p].t->begin;
         }
         if (d >= 0) H5Dclose(d);
     }
-    H5Pclose(lcpl);
     if (!rc && tied_head) rc = check_tied(s, tied_head, &pl[0][0], buf, e);
     free(buf);
     return rc;
