@@ -142,7 +142,9 @@ static void select_range(hid_t space, int ndim, const hsize_t *dims, int dim, hs
     }
 }
 
-// File and memory selections of elements [begin, end) of dataset d; -1 when out of range.
+// File and memory selections of elements [begin, end) of dataset d; -1 when out of range. Whole rows (of the
+// first dimension) get a memory space of the same shape as the file selection: HDF5 then maps chunks by blocks
+// rather than element by element.
 static int range_spaces(hid_t d, int64_t begin, int64_t end, hid_t *fspace, hid_t *mspace) {
     hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0}, n = 1;
     *fspace = H5Dget_space(d);
@@ -151,12 +153,23 @@ static int range_spaces(hid_t d, int64_t begin, int64_t end, hid_t *fspace, hid_
     H5Sget_simple_extent_dims(*fspace, dims, NULL);
     for (int k = 0; k < ndim; k++) n *= dims[k];
     if (begin < 0 || end < begin || (hsize_t)end > n) return H5Sclose(*fspace), -1;
-    hsize_t len = end > begin ? (hsize_t)(end - begin) : 1;
-    *mspace = H5Screate_simple(1, &len, NULL);
+    hsize_t row = ndim && dims[0] ? n / dims[0] : 1, len = end > begin ? (hsize_t)(end - begin) : 1;
     bool first = true;
-    if (end == begin) H5Sselect_none(*fspace), H5Sselect_none(*mspace);
-    else if (begin == 0 && (hsize_t)end == n) H5Sselect_all(*fspace);
-    else select_range(*fspace, ndim, dims, 0, start, (hsize_t)begin, (hsize_t)end, &first);
+    if (end == begin) {
+        *mspace = H5Screate_simple(1, &len, NULL);
+        H5Sselect_none(*fspace), H5Sselect_none(*mspace);
+    } else if (ndim == 0) {
+        *mspace = H5Screate(H5S_SCALAR);
+    } else if ((hsize_t)begin % row == 0 && (hsize_t)end % row == 0) {
+        hsize_t count[H5IO_MAX_RANK];
+        for (int k = 0; k < ndim; k++) count[k] = dims[k];
+        start[0] = (hsize_t)begin / row, count[0] = len / row;
+        *mspace = H5Screate_simple(ndim, count, NULL);
+        H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    } else {
+        *mspace = H5Screate_simple(1, &len, NULL);
+        select_range(*fspace, ndim, dims, 0, start, (hsize_t)begin, (hsize_t)end, &first);
+    }
     return 0;
 }
 
