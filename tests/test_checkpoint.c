@@ -334,3 +334,25 @@ Test(checkpoint, element_ranges_are_flat_slices) {
     H5Dclose(d);
     h5io_close(f);
 }
+
+// Pieces must tile every tensor: an overlap (with the element count still right) and a gap are both refused.
+Test(checkpoint, pieces_must_tile_each_tensor) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/p.h5", dir);
+    Model m;
+    make_model(&m, MODEL_QWEN3_MOE, 3);
+    CkptPiece *p = calloc((size_t)m.n_tensors + 1, sizeof *p);
+    for (int t = 0; t < m.n_tensors; t++)
+        p[t] = (CkptPiece){t, 0, (int64_t)m.tensors[t].numel, m.params + m.tensors[t].offset, NULL, NULL};
+    Err e = {{0}};
+    cr_assert_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors, NULL, NULL, &META, &e), 0, "%s", e.msg);
+    const ModelTensor *x = &m.tensors[2];
+    p[2].end = 10, p[m.n_tensors] = (CkptPiece){2, 5, (int64_t)x->numel - 5, m.params + x->offset + 5, NULL, NULL};
+    cr_expect_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors + 1, NULL, NULL, &META, &e), -1, "overlap accepted");
+    cr_expect(strstr(e.msg, x->name) && strstr(e.msg, "first gap or overlap at element 10"), "%s", e.msg);
+    p[m.n_tensors].begin = 11, p[m.n_tensors].end = (int64_t)x->numel;
+    cr_expect_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors + 1, NULL, NULL, &META, &e), -1, "gap accepted");
+    cr_expect(strstr(e.msg, "first gap or overlap at element 10"), "%s", e.msg);
+    free(p);
+    model_free(&m);
+}

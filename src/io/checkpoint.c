@@ -79,32 +79,56 @@ typedef struct {
     int64_t *calls;  // per tensor: the most pieces of it any rank has (each rank makes that many writes)
 } SaveJob;
 
-// The pieces are in range and hold what the file needs, and all ranks' pieces together cover every tensor's
-// element count exactly; fills j->calls.
+static int by_tensor_begin(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+// All ranks' pieces, as (tensor, begin, end) sorted, must tile every tensor: no gap, no overlap.
+static int check_tiling(const Model *L, int64_t *r, size_t n, Err *e) {
+    qsort(r, n, 3 * sizeof *r, by_tensor_begin);
+    size_t i = 0;
+    for (int t = 0; t < L->n_tensors; t++) {
+        int64_t next = 0;
+        for (; i < n && r[3 * i] == t; i++) {
+            if (r[3 * i + 1] == r[3 * i + 2]) continue;
+            if (r[3 * i + 1] != next) break;
+            next = r[3 * i + 2];
+        }
+        if (next != (int64_t)L->tensors[t].numel || (i < n && r[3 * i] == t))
+            return err_set(e, "the ranks' checkpoint pieces of %s do not cover its %zu elements exactly once (first "
+                           "gap or overlap at element %lld)", L->tensors[t].name, L->tensors[t].numel, (long long)next);
+    }
+    return 0;
+}
+
+// The pieces are in range and hold what the file needs, and all ranks' pieces together tile every tensor; fills
+// j->calls.
 static int check_pieces(SaveJob *j, Err *e) {
     const Model *L = j->layout;
     int T = L->n_tensors, rc = 0;
-    int64_t *elems = xcalloc((size_t)T, sizeof *elems);
+    int64_t *mine = xmalloc((size_t)(3 * j->n_mine + 1) * sizeof *mine);
     for (int i = 0; i < j->n_mine && !rc; i++) {
         const CkptPiece *p = &j->mine[i];
         if (p->tensor < 0 || p->tensor >= T || p->begin < 0 || p->end < p->begin ||
             p->end > (int64_t)L->tensors[p->tensor].numel)
             rc = err_set(e, "checkpoint piece %d: elements [%lld, %lld) of tensor %d are outside the model", i,
                          (long long)p->begin, (long long)p->end, p->tensor);
-        else if (!p->param || (j->opt_step && (!p->m || !p->v)))
+        else if (p->end > p->begin && (!p->param || (j->opt_step && (!p->m || !p->v))))
             rc = err_set(e, "checkpoint piece %d of %s lacks its data", i, L->tensors[p->tensor].name);
-        else elems[p->tensor] += p->end - p->begin, j->calls[p->tensor]++;
+        mine[3 * i] = p->tensor, mine[3 * i + 1] = p->begin, mine[3 * i + 2] = p->end;
+        j->calls[p->tensor < 0 || p->tensor >= T ? 0 : p->tensor]++;
     }
+    size_t n = (size_t)j->n_mine * 3;
+    int64_t *all = mine;
     if (j->parallel) {
         rc = dist_agree(rc, e);
-        dist_allreduce_sum_i64(elems, (size_t)T);
+        all = dist_allgatherv_i64(mine, rc ? 0 : n, &n, NULL);
         dist_allreduce_max_i64(j->calls, (size_t)T);
     }
-    for (int t = 0; t < T && !rc; t++)
-        if (elems[t] != (int64_t)L->tensors[t].numel)
-            rc = err_set(e, "the ranks' checkpoint pieces hold %lld elements of %s, which has %zu", (long long)elems[t],
-                         L->tensors[t].name, L->tensors[t].numel);
-    free(elems);
+    if (!rc) rc = check_tiling(L, all, n / 3, e);
+    if (all != mine) free(all);
+    free(mine);
     return rc;
 }
 
