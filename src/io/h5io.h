@@ -32,7 +32,8 @@ hid_t h5io_tensor_create(hid_t loc, const char *name, int rank, const hsize_t *d
 hsize_t h5io_chunk_rows(int rank, const hsize_t *dims, size_t item_bytes, bool one_per_row);
 // Elements [begin, end) of a dataset in row-major order, to or from the contiguous x (as mem_type). In a file of
 // h5io_create_parallel the write is collective: every rank calls it for every dataset, with begin == end when
-// it holds nothing of it.
+// it holds nothing of it. Ranges of whole rows (first dimension) are fast; a write of any other range maps its
+// elements one by one.
 int h5io_write_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, const void *x, Err *e);
 int h5io_read_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, void *x, Err *e);
 
