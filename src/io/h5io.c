@@ -236,7 +236,7 @@ static int64_t row_elems(hid_t d, int64_t *total) {
         *total = (int64_t)(n * dims[0]);
     }
     H5Sclose(space);
-    return (int64_t)n;
+    return n ? (int64_t)n : 1;  // an empty dataset has no rows to split at
 }
 
 int h5io_read_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, void *x, Err *e) {
