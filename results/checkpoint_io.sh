@@ -25,7 +25,7 @@ fs=$(df -T "$DIR" | awk 'NR == 2 { print $2 " on " $1 }')
     echo "# Checkpoint write and read time"
     echo
     echo "\`results/checkpoint_io.sh\` ($(date -u +%F), revision $(git -C "$ROOT" rev-parse --short HEAD)): \`rlvr bench ckpt\` on 1, 2 and 4"
-    echo "ranks (\`mpirun --oversubscribe\`) on $machine, $(nproc) cores, files in \`$DIR\` ($fs)."
+    echo "ranks (\`mpirun --oversubscribe\`) on $machine, $(nproc --all) cores, files in \`$DIR\` ($fs)."
     echo "The model is a $(jq -s '.[0].params / 1e6 | floor' "$JSONL")M-parameter Qwen3-MoE (\`configs/tiny-train.ini\` with the overrides in the"
     echo "script); a checkpoint holds its weights and both Adam moments in float32,"
     echo "$(jq -s '.[0].bytes / 1e9 * 1000 | round / 1000' "$JSONL") GB. Each number is the median of $ROUNDS interleaved rounds, in seconds of the slowest rank, with"
