@@ -1,5 +1,7 @@
 // Checkpoint round trip (bit-exact) and every rejection path: truncated file, wrong shape, missing dataset,
-// wrong model type, wrong format version. A rejected load must leave the live model untouched.
+// wrong model type, wrong format version, a flipped byte (checksum). A rejected load must leave the live model
+// untouched. Also the storage: every tensor chunked (experts one per chunk) and checksummed, and element ranges
+// (the pieces parallel saves write) as flat slices of the tensor. tests/mpi_checkpoint.c tests the parallel side.
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +221,138 @@ Test(checkpoint, run_dir_latest_and_prune) {
     }
     snprintf(path, sizeof path, "%s/step-000012.h5.tmp", ckdir);
     cr_expect(access(path, F_OK) != 0, "stale .tmp kept");
+}
+
+// File offset of the first chunk holding element `row` (first dimension) of dataset name.
+static long long chunk_offset(const char *path, const char *name, hsize_t row) {
+    Err e;
+    hid_t f = h5io_open(path, 0, &e);
+    cr_assert(f >= 0, "%s", e.msg);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    cr_assert(d >= 0, "no dataset %s", name);
+    hsize_t coord[H5IO_MAX_RANK] = {row}, size = 0;
+    haddr_t addr = HADDR_UNDEF;
+    unsigned mask;
+    cr_assert(H5Dget_chunk_info_by_coord(d, coord, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF);
+    H5Dclose(d);
+    h5io_close(f);
+    return (long long)addr;
+}
+
+static void flip(const char *path, long long at) {
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ 0x01, f);
+    fclose(f);
+}
+
+Test(checkpoint, flipped_byte_rejected_naming_the_tensor) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.h5", dir);
+    Model m;
+    AdamW o;
+    TrainState st;
+    save_sample(path, &m, &o, &st);
+    flip(path, chunk_offset(path, "/optim/m/model.layers.0.self_attn.o_proj.weight", 0) + 7);
+    expect_rejected(path, MODEL_QWEN3_MOE, "checksum mismatch in dataset '/optim/m/model.layers.0.self_attn.o_proj.weight'");
+    model_free(&m), adamw_free(&o);
+    save_sample(path, &m, &o, &st);
+    flip(path, chunk_offset(path, "/model/model.layers.1.mlp.experts.gate_proj", 3) + 1);
+    expect_rejected(path, MODEL_QWEN3_MOE, "checksum mismatch in dataset '/model/model.layers.1.mlp.experts.gate_proj'");
+    model_free(&m), adamw_free(&o);
+}
+
+// Every tensor dataset is chunked along its first dimension (a stack of experts one expert per chunk) and has a
+// Fletcher32 checksum.
+Test(checkpoint, tensors_chunked_and_checksummed) {
+    char path[128], name[256];
+    snprintf(path, sizeof path, "%s/k.h5", dir);
+    Model m;
+    AdamW o;
+    TrainState st;
+    save_sample(path, &m, &o, &st);
+    Err e;
+    hid_t f = h5io_open(path, 0, &e);
+    cr_assert(f >= 0, "%s", e.msg);
+    const char *groups[] = {"model", "optim/m", "optim/v"};
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < m.n_tensors; i++) {
+            const ModelTensor *t = &m.tensors[i];
+            snprintf(name, sizeof name, "/%s/%s", groups[g], t->name);
+            hid_t d = H5Dopen2(f, name, H5P_DEFAULT), dcpl = H5Dget_create_plist(d);
+            hsize_t chunk[H5IO_MAX_RANK];
+            cr_assert_eq(H5Pget_chunk(dcpl, H5IO_MAX_RANK, chunk), t->ndim, "%s is not chunked", name);
+            bool experts = strstr(t->name, ".experts.") != NULL;
+            cr_expect_eq(chunk[0], experts ? 1 : (hsize_t)t->shape[0], "%s: %llu rows a chunk", name,
+                         (unsigned long long)chunk[0]);  // the tiny tensors fit one chunk
+            for (int k = 1; k < t->ndim; k++) cr_expect_eq(chunk[k], (hsize_t)t->shape[k], "%s", name);
+            unsigned flags;
+            size_t n = 0;
+            cr_expect(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &n, NULL, 0, NULL, NULL) >= 0,
+                      "%s has no checksum", name);
+            H5Pclose(dcpl), H5Dclose(d);
+        }
+    h5io_close(f);
+    model_free(&m), adamw_free(&o);
+}
+
+// Element ranges of a [5, 6, 7] dataset (partial rows at both ends, inside one row, whole blocks, empty): what
+// h5io_read_range returns and h5io_write_range stores are the same elements of the flattened array.
+Test(checkpoint, element_ranges_are_flat_slices) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/r.h5", dir);
+    enum { N = 5 * 6 * 7 };
+    float full[N], got[N];
+    for (int i = 0; i < N; i++) full[i] = (float)i;
+    hsize_t dims[3] = {5, 6, 7};
+    Err e;
+    hid_t f = h5io_create(path, &e);
+    hid_t d = h5io_tensor_create(f, "/x", 3, dims, 2, &e);
+    cr_assert(d >= 0, "%s", e.msg);
+    const int64_t cuts[] = {0, 3, 3, 10, 41, 42, 84, 85, 100, 101, 209, N};  // consecutive pairs tile [0, N)
+    for (int i = 0; i + 1 < (int)(sizeof cuts / sizeof cuts[0]); i++)
+        cr_assert_eq(h5io_write_range(d, H5T_NATIVE_FLOAT, cuts[i], cuts[i + 1], full + cuts[i], &e), 0, "%s", e.msg);
+    H5Dclose(d);
+    h5io_close(f);
+    f = h5io_open(path, 0, &e);
+    d = H5Dopen2(f, "/x", H5P_DEFAULT);
+    cr_assert_eq(h5io_read_range(d, H5T_NATIVE_FLOAT, 0, N, got, &e), 0, "%s", e.msg);
+    cr_expect(memcmp(got, full, sizeof got) == 0, "the tiled writes did not store the flat array");
+    const int64_t ranges[][2] = {{0, 1}, {5, 9}, {6, 50}, {7, 49}, {40, 170}, {42, 84}, {1, N - 1}, {17, 17}, {0, N}};
+    for (int i = 0; i < (int)(sizeof ranges / sizeof ranges[0]); i++) {
+        int64_t a = ranges[i][0], b = ranges[i][1];
+        memset(got, 0xff, sizeof got);
+        cr_assert_eq(h5io_read_range(d, H5T_NATIVE_FLOAT, a, b, got, &e), 0, "%s", e.msg);
+        cr_expect(memcmp(got, full + a, (size_t)(b - a) * sizeof *got) == 0, "elements [%lld, %lld)", (long long)a,
+                  (long long)b);
+    }
+    cr_expect_eq(h5io_read_range(d, H5T_NATIVE_FLOAT, 3, N + 1, got, &e), -1);
+    cr_expect(strstr(e.msg, "elements [3, 211) are outside dataset '/x'"), "%s", e.msg);
+    H5Dclose(d);
+    h5io_close(f);
+}
+
+// Pieces must tile every tensor: an overlap (with the element count still right) and a gap are both refused.
+Test(checkpoint, pieces_must_tile_each_tensor) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/p.h5", dir);
+    Model m;
+    make_model(&m, MODEL_QWEN3_MOE, 3);
+    CkptPiece *p = calloc((size_t)m.n_tensors + 1, sizeof *p);
+    for (int t = 0; t < m.n_tensors; t++)
+        p[t] = (CkptPiece){t, 0, (int64_t)m.tensors[t].numel, m.params + m.tensors[t].offset, NULL, NULL};
+    Err e = {{0}};
+    cr_assert_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors, NULL, NULL, &META, &e), 0, "%s", e.msg);
+    const ModelTensor *x = &m.tensors[2];
+    p[2].end = 10, p[m.n_tensors] = (CkptPiece){2, 5, (int64_t)x->numel - 5, m.params + x->offset + 5, NULL, NULL};
+    cr_expect_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors + 1, NULL, NULL, &META, &e), -1, "overlap accepted");
+    cr_expect(strstr(e.msg, x->name) && strstr(e.msg, "first gap or overlap at element 10"), "%s", e.msg);
+    p[m.n_tensors].begin = 11, p[m.n_tensors].end = (int64_t)x->numel;
+    cr_expect_eq(checkpoint_save_pieces(path, &m, p, m.n_tensors + 1, NULL, NULL, &META, &e), -1, "gap accepted");
+    cr_expect(strstr(e.msg, "first gap or overlap at element 10"), "%s", e.msg);
+    free(p);
+    model_free(&m);
 }

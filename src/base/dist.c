@@ -104,24 +104,6 @@ static void reduce_to(void *x, size_t n, MPI_Datatype type, size_t item, int roo
 
 void dist_reduce_sum_f64(double *x, size_t n, int root) { reduce_to(x, n, MPI_DOUBLE, sizeof *x, root); }
 
-void dist_gather_runs_f32(float *full, const float *mine, const size_t *begin, const size_t *end, int root) {
-    size_t n_mine = end[ctx.rank] - begin[ctx.rank];
-    if (!ctx.initialized || ctx.size == 1) {
-        if (full != mine) memcpy(full + begin[0], mine, n_mine * sizeof *mine);
-        return;
-    }
-    for (int q = 0; q < ctx.size; q++) {
-        size_t n = end[q] - begin[q];
-        for (size_t off = 0; off < n; off += CHUNK) {
-            int len = (int)(n - off < CHUNK ? n - off : CHUNK);
-            if (q == root && ctx.rank == root) memcpy(full + begin[q] + off, mine + off, (size_t)len * sizeof *mine);
-            else if (ctx.rank == root)
-                MPI_CHECK(MPI_Recv(full + begin[q] + off, len, MPI_FLOAT, q, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-            else if (ctx.rank == q) MPI_CHECK(MPI_Send(mine + off, len, MPI_FLOAT, root, 0, MPI_COMM_WORLD));
-        }
-    }
-}
-
 struct DistPending {
     int n;
     MPI_Request req[];
@@ -205,6 +187,11 @@ void dist_bcast(void *buf, size_t bytes, int root) {
 
 void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+const void *dist_mpi_comm(void) {
+    static const MPI_Comm world = MPI_COMM_WORLD;
+    return ctx.initialized ? &world : NULL;
 }
 
 #ifdef RLVR_CUDA

@@ -24,9 +24,6 @@ void dist_allreduce_sum_f32(float *x, size_t n);
 // In-place sum over all ranks that only root receives (ZeRO's reduce-scatter, one owner's piece at a time).
 void dist_reduce_sum_f64(double *x, size_t n, int root);
 void dist_reduce_sum_i64(int64_t *x, size_t n, int root);
-// Collects each rank's run of a sharded array on root: rank q holds elements [begin[q], end[q]) of it as `mine`;
-// root receives them all into full (the other ranks pass full = NULL). Any size: no int limit.
-void dist_gather_runs_f32(float *full, const float *mine, const size_t *begin, const size_t *end, int root);
 // Non-blocking in-place float sum over all ranks (every rank starts the same ones in the same order); x must not
 // be touched until dist_wait returns, which also frees the handle.
 typedef struct DistPending DistPending;
@@ -44,6 +41,10 @@ void *dist_gatherv_bytes(const void *local, size_t n_local, size_t *n_total, int
 
 void dist_bcast(void *buf, size_t bytes, int root);
 void dist_barrier(void);
+
+// The communicator of all ranks, as the address of an MPI_Comm, for a library that takes one and does its own
+// MPI (parallel HDF5 in io/h5io.c); NULL before dist_init.
+const void *dist_mpi_comm(void);
 
 // Prints "rlvr: rank R: message" to stderr and aborts every rank (never returns).
 void dist_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -4,6 +4,7 @@
 
 #include "base/dist.h"
 #include "bench/bench.h"
+#include "bench/bench_ckpt.h"
 #include "bench/bench_loss.h"
 #include "bench/bench_sample.h"
 #include "bench/bench_train.h"
@@ -86,6 +87,26 @@ static const CliSpec LOSS = CLI_SPEC(
     "Without a GPU it times the CPU twin (src/model/logprob.c) on a few rows instead.",
     LOSS_OPTS, NULL);
 
+typedef struct {
+    ConfigArgs cfg;
+    BenchCkptOptions b;
+} CkptArgs;
+
+static const CliOpt CKPT_OPTS[] = {
+    CLI_OPT_STRING("--config", "F", CkptArgs, cfg.config, 0, "the model to save (default " DEFAULT_CONFIG ")"),
+    CLI_OPT_LIST("--set", "section.key=value", CkptArgs, cfg.sets, 0, "override one key after the file; repeatable"),
+    CLI_OPT_STRING("--dir", "D", CkptArgs, b.dir, 0, "where the files are written, and removed (default /tmp)"),
+    CLI_OPT_INT("--rounds", "R", CkptArgs, b.rounds, 1, 1000, 0, "interleaved rounds, median reported (default 3)"),
+};
+
+static const CliSpec CKPT = CLI_SPEC(
+    "rlvr bench ckpt",
+    "Under mpirun -np N: per round, the disk's file bandwidth (one process: write + fsync, read back), a\n"
+    "checkpoint of F's random-init weights and two moments written by rank 0 alone and by every rank in\n"
+    "parallel, then read by pieces (each rank its share), by every rank whole and by rank 0 alone; one JSON line\n"
+    "per measurement with the median over the rounds (seconds of the slowest rank).",
+    CKPT_OPTS, NULL);
+
 // Exit code of a bench or config step that returned rc; shared errors are printed by rank 0 only.
 static int finish(int rc, const Err *e, bool every_rank) {
     if (rc && (every_rank || dist_is_root())) fprintf(stderr, "rlvr: %s\n", e->msg);
@@ -131,12 +152,25 @@ static int run_loss(int argc, char **argv) {
     return finish(bench_loss(&o, &e), &e, true);
 }
 
+static int run_ckpt(int argc, char **argv) {
+    CkptArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.dir = "/tmp", .rounds = 3}};
+    int rc;
+    if (!cli_parse(&CKPT, argc, argv, &a, &rc)) return rc;
+    Config c;
+    Err e = {{0}};
+    if (cli_resolve_config(&a.cfg, &c, &e)) return finish(-1, &e, false);
+    a.b.config = &c, a.b.config_name = a.cfg.config;
+    return finish(bench_ckpt(&a.b, &e), &e, false);
+}
+
 static const CliCommand BENCHES[] = {
     {"model", run_model, "forward and forward+backward throughput of the CPU model", &MODEL, false},
     {"sample", run_sample, "decoding throughput against the memory-bandwidth limit", &SAMPLE, false},
     {"train", run_train, "a whole RL step split into sampling, scoring and update", &TRAIN, false},
     {"loss", run_loss, "the fused log-prob/entropy loss kernels over [T, V] logits (the CPU twin without a GPU)",
      &LOSS, false},
+    {"ckpt", run_ckpt, "checkpoint write and read, parallel against rank 0 alone, next to the disk's bandwidth", &CKPT,
+     false},
 };
 
 static const CliGroup GROUP = {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/dist.h"
 #include "base/revision.h"
 #include "io/h5io.h"
 #include "io/model_h5.h"
@@ -33,25 +34,10 @@ static int write_scalar_i64(hid_t f, const char *name, int64_t x, Err *e) {
     return h5io_write(f, name, H5T_NATIVE_INT64, &x, 0, NULL, e);
 }
 
-static int write_moments(hid_t f, const char *group, const float *x, const Model *m, Err *e) {
-    char name[256];
-    for (int k = 0; k < m->n_tensors; k++) {
-        const ModelTensor *t = &m->tensors[k];
-        hsize_t dims[MODEL_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-        snprintf(name, sizeof name, "%s/%s", group, t->name);
-        TRY(h5io_write(f, name, H5T_NATIVE_FLOAT, x + t->offset, t->ndim, dims, e));
-    }
-    return 0;
-}
-
-static int write_meta(hid_t f, const TrainState *st, const AdamW *opt, const CheckpointMeta *meta, Err *e) {
-    if (!h5io_exists(f, "meta")) {
-        hid_t g = H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0) return err_set(e, "cannot create group /meta");
-        H5Gclose(g);
-    }
-    int64_t step = st ? st->step : opt ? opt->step : 0;
+static int write_meta(hid_t f, const Model *layout, const TrainState *st, const int64_t *opt_step,
+                      const CheckpointMeta *meta, Err *e) {
+    TRY(model_h5_write_hf_config(layout, f, e));
+    int64_t step = st ? st->step : opt_step ? *opt_step : 0;
     TRY(h5io_attr_write_i64(f, "meta", "format_version", CHECKPOINT_FORMAT_VERSION, e));
     TRY(h5io_attr_write_i64(f, "meta", "step", step, e));
     TRY(h5io_attr_write_i64(f, "meta", "world_size", meta->world_size, e));
@@ -62,7 +48,20 @@ static int write_meta(hid_t f, const TrainState *st, const AdamW *opt, const Che
     return 0;
 }
 
-// Test hook for the crash-during-save test: RLVR_TEST_CKPT_SLEEP=S pauses S seconds mid-write.
+static int write_state(hid_t f, const TrainState *st, Err *e) {
+    char name[64];
+    for (int i = 0; i < N_STATE_FIELDS; i++) {
+        const StateField *sf = &STATE_FIELDS[i];
+        const char *p = (const char *)st + sf->offset;
+        snprintf(name, sizeof name, "state/%s", sf->name);
+        if (sf->is_double) TRY(h5io_write_scalar_f64(f, name, *(const double *)p, e));
+        else TRY(write_scalar_i64(f, name, *(const int64_t *)p, e));
+    }
+    return 0;
+}
+
+// Test hook for the crash-during-save tests: RLVR_TEST_CKPT_SLEEP=S pauses S seconds mid-write (every rank,
+// after /model).
 static void test_pause_mid_write(hid_t f) {
     const char *s = getenv("RLVR_TEST_CKPT_SLEEP");
     if (!s || atoi(s) <= 0) return;
@@ -70,27 +69,108 @@ static void test_pause_mid_write(hid_t f) {
     sleep((unsigned)atoi(s));
 }
 
-static int write_all(hid_t f, const Model *m, const AdamW *opt, const TrainState *st, const CheckpointMeta *meta,
-                     Err *e) {
-    TRY(model_save_h5(m, f, e));
-    TRY(write_meta(f, st, opt, meta, e));
-    test_pause_mid_write(f);
-    if (opt) {
-        TRY(write_moments(f, "optim/m", opt->m, m, e));
-        TRY(write_moments(f, "optim/v", opt->v, m, e));
-        TRY(write_scalar_i64(f, "optim/step", opt->step, e));
-    }
-    if (st) {
-        char name[64];
-        for (int i = 0; i < N_STATE_FIELDS; i++) {
-            const StateField *sf = &STATE_FIELDS[i];
-            const char *p = (const char *)st + sf->offset;
-            snprintf(name, sizeof name, "state/%s", sf->name);
-            if (sf->is_double) TRY(h5io_write_scalar_f64(f, name, *(const double *)p, e));
-            else TRY(write_scalar_i64(f, name, *(const int64_t *)p, e));
+typedef struct {
+    const Model *layout;
+    const CkptPiece *mine;
+    int n_mine;
+    const int64_t *opt_step;
+    const TrainState *st;
+    const CheckpointMeta *meta;
+    bool parallel;   // every rank writes (collective); else this process alone
+    int64_t *calls;  // per tensor: the most pieces of it any rank has (each rank makes that many writes)
+} SaveJob;
+
+static int by_tensor_begin(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+// All ranks' pieces, as (tensor, begin, end) sorted, must tile every tensor: no gap, no overlap.
+static int check_tiling(const Model *L, int64_t *r, size_t n, Err *e) {
+    qsort(r, n, 3 * sizeof *r, by_tensor_begin);
+    size_t i = 0;
+    for (int t = 0; t < L->n_tensors; t++) {
+        int64_t next = 0;
+        for (; i < n && r[3 * i] == t; i++) {
+            if (r[3 * i + 1] == r[3 * i + 2]) continue;
+            if (r[3 * i + 1] != next) break;
+            next = r[3 * i + 2];
         }
+        if (next != (int64_t)L->tensors[t].numel || (i < n && r[3 * i] == t))
+            return err_set(e, "the ranks' checkpoint pieces of %s do not cover its %zu elements exactly once (first "
+                           "gap or overlap at element %lld)", L->tensors[t].name, L->tensors[t].numel, (long long)next);
     }
     return 0;
+}
+
+// The pieces are in range and hold what the file needs, and all ranks' pieces together tile every tensor; fills
+// j->calls.
+static int check_pieces(SaveJob *j, Err *e) {
+    const Model *L = j->layout;
+    int T = L->n_tensors, rc = 0;
+    int64_t *mine = xmalloc((size_t)(3 * j->n_mine + 1) * sizeof *mine);
+    for (int i = 0; i < j->n_mine && !rc; i++) {
+        const CkptPiece *p = &j->mine[i];
+        if (p->tensor < 0 || p->tensor >= T || p->begin < 0 || p->end < p->begin ||
+            p->end > (int64_t)L->tensors[p->tensor].numel)
+            rc = err_set(e, "checkpoint piece %d: elements [%lld, %lld) of tensor %d are outside the model", i,
+                         (long long)p->begin, (long long)p->end, p->tensor);
+        else if (p->end > p->begin && (!p->param || (j->opt_step && (!p->m || !p->v))))
+            rc = err_set(e, "checkpoint piece %d of %s lacks its data", i, L->tensors[p->tensor].name);
+        mine[3 * i] = p->tensor, mine[3 * i + 1] = p->begin, mine[3 * i + 2] = p->end;
+        j->calls[p->tensor < 0 || p->tensor >= T ? 0 : p->tensor]++;
+    }
+    size_t n = (size_t)j->n_mine * 3;
+    int64_t *all = mine;
+    if (j->parallel) {
+        rc = dist_agree(rc, e);
+        all = dist_allgatherv_i64(mine, rc ? 0 : n, &n, NULL);
+        dist_allreduce_max_i64(j->calls, (size_t)T);
+    }
+    if (!rc) rc = check_tiling(L, all, n / 3, e);
+    if (all != mine) free(all);
+    free(mine);
+    return rc;
+}
+
+// Writes every tensor of group `group` from the pieces' param (which 0), m (1) or v (2). Collective calls go on
+// after a failure so that no rank waits on another; the first message is kept.
+static int write_group(hid_t f, const SaveJob *j, const char *group, int which, Err *e) {
+    int rc = 0;
+    Err scratch;
+    for (int t = 0; t < j->layout->n_tensors; t++) {
+        hid_t d = model_h5_tensor_create(f, group, &j->layout->tensors[t], rc ? &scratch : e);
+        if (d < 0) {  // creation is collective: it failed on every rank
+            rc = -1;
+            continue;
+        }
+        int64_t k = 0;
+        for (int i = 0; i < j->n_mine; i++) {
+            const CkptPiece *p = &j->mine[i];
+            if (p->tensor != t) continue;
+            const float *x = which == 0 ? p->param : which == 1 ? p->m : p->v;
+            if (h5io_write_range(d, H5T_NATIVE_FLOAT, p->begin, p->end, x, rc ? &scratch : e)) rc = -1;
+            k++;
+        }
+        for (; k < j->calls[t]; k++)
+            if (h5io_write_range(d, H5T_NATIVE_FLOAT, 0, 0, NULL, rc ? &scratch : e)) rc = -1;
+        H5Dclose(d);
+    }
+    return rc;
+}
+
+static int write_all(hid_t f, const SaveJob *j, Err *e) {
+    Err scratch;
+    int rc = write_meta(f, j->layout, j->st, j->opt_step, j->meta, e);
+    if (write_group(f, j, "/model", 0, rc ? &scratch : e)) rc = -1;
+    test_pause_mid_write(f);
+    if (j->opt_step) {
+        if (write_group(f, j, "/optim/m", 1, rc ? &scratch : e)) rc = -1;
+        if (write_group(f, j, "/optim/v", 2, rc ? &scratch : e)) rc = -1;
+        if (write_scalar_i64(f, "optim/step", *j->opt_step, rc ? &scratch : e)) rc = -1;
+    }
+    if (j->st && write_state(f, j->st, rc ? &scratch : e)) rc = -1;
+    return rc;
 }
 
 // fsync of a file or directory by path, so the rename publishes complete data.
@@ -102,14 +182,9 @@ static int fsync_path(const char *path, int flags, Err *e) {
     return rc ? err_set(e, "%s: fsync failed: %s", path, strerror(errno)) : 0;
 }
 
-int checkpoint_save(const char *path, const Model *m, const AdamW *opt, const TrainState *st, const CheckpointMeta *meta,
-                    Err *e) {
-    char tmp[4096], dir[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = h5io_create(tmp, e);
-    if (f < 0) return -1;
-    int rc = write_all(f, m, opt, st, meta, e);
-    if (H5Fclose(f) < 0 && !rc) rc = err_set(e, "%s: cannot close HDF5 file", tmp);
+// Rank 0 (or the lone writer) publishes the complete temporary file under its name.
+static int publish(const char *tmp, const char *path, int rc, Err *e) {
+    char dir[4096];
     if (!rc) rc = fsync_path(tmp, O_RDONLY, e);
     if (!rc && rename(tmp, path)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc) {
@@ -118,6 +193,81 @@ int checkpoint_save(const char *path, const Model *m, const AdamW *opt, const Tr
     }
     snprintf(dir, sizeof dir, "%s", path);
     return fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY, e);
+}
+
+static int save(SaveJob *j, const char *path, Err *e) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    j->calls = xcalloc((size_t)j->layout->n_tensors, sizeof *j->calls);
+    int rc = check_pieces(j, e);
+    hid_t f = -1;
+    if (!rc) {
+        f = j->parallel ? h5io_create_parallel(tmp, e) : h5io_create(tmp, e);
+        rc = f < 0 ? -1 : write_all(f, j, e);
+    }
+    Err scratch;
+    if (f >= 0 && (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) && !rc)
+        rc = err_set(rc ? &scratch : e, "%s: cannot write and close the HDF5 file (disk full?)", tmp);
+    free(j->calls);
+    if (!j->parallel) return publish(tmp, path, rc, e);
+    rc = dist_agree(rc, e);  // after it, every rank has closed the file: its write is complete
+    if (dist_is_root()) rc = publish(tmp, path, rc, e);
+    return dist_root_outcome(rc, e);
+}
+
+int checkpoint_save_pieces(const char *path, const Model *layout, const CkptPiece *mine, int n_mine,
+                           const int64_t *opt_step, const TrainState *st, const CheckpointMeta *meta, Err *e) {
+    SaveJob j = {layout, mine, n_mine, opt_step, st, meta, dist_size() > 1, NULL};
+    return save(&j, path, e);
+}
+
+int checkpoint_even_pieces(const Model *m, const AdamW *opt, int rank, int size, CkptPiece **out) {
+    CkptPiece *p = xcalloc((size_t)m->n_tensors, sizeof *p);
+    int n = 0;
+    uint64_t base = 0, total = m->n_params ? m->n_params : 1;  // base: the tensor's first element over all tensors
+    for (int t = 0; t < m->n_tensors; base += m->tensors[t].numel, t++) {
+        const ModelTensor *x = &m->tensors[t];
+        int64_t numel = (int64_t)x->numel, step = model_h5_chunk_rows(x) * (x->ndim ? numel / x->shape[0] : 1);
+        int64_t begin = -1, end = -1;
+        for (int64_t c = 0; c < numel; c += step) {
+            if ((int)((base + (uint64_t)c) * (uint64_t)size / total) != rank) continue;  // a chunk's first element decides
+            if (begin < 0) begin = c;
+            end = c + step < numel ? c + step : numel;
+        }
+        if (begin < 0) continue;
+        size_t off = x->offset + (size_t)begin;
+        p[n++] = (CkptPiece){t, begin, end, m->params + off, opt ? opt->m + off : NULL, opt ? opt->v + off : NULL};
+    }
+    *out = p;
+    return n;
+}
+
+// Pieces holding the whole of every tensor (one per tensor).
+static CkptPiece *whole_pieces(const Model *m, float *params, float *mo, float *vo) {
+    CkptPiece *p = xcalloc((size_t)m->n_tensors, sizeof *p);
+    for (int t = 0; t < m->n_tensors; t++) {
+        size_t off = m->tensors[t].offset;
+        p[t] = (CkptPiece){t, 0, (int64_t)m->tensors[t].numel, params + off, mo ? mo + off : NULL, vo ? vo + off : NULL};
+    }
+    return p;
+}
+
+int checkpoint_save_parallel(const char *path, const Model *m, const AdamW *opt, const TrainState *st,
+                             const CheckpointMeta *meta, Err *e) {
+    CkptPiece *mine;
+    int n = checkpoint_even_pieces(m, opt, dist_rank(), dist_size(), &mine);
+    int rc = checkpoint_save_pieces(path, m, mine, n, opt ? &opt->step : NULL, st, meta, e);
+    free(mine);
+    return rc;
+}
+
+int checkpoint_save(const char *path, const Model *m, const AdamW *opt, const TrainState *st, const CheckpointMeta *meta,
+                    Err *e) {
+    CkptPiece *all = whole_pieces(m, m->params, opt ? opt->m : NULL, opt ? opt->v : NULL);
+    SaveJob j = {m, all, m->n_tensors, opt ? &opt->step : NULL, st, meta, false, NULL};
+    int rc = save(&j, path, e);
+    free(all);
+    return rc;
 }
 
 // ---- loading: everything is read and checked into temporaries first ----
@@ -173,31 +323,6 @@ static int check_same_model(const char *path, const Model *have, const Model *wa
     return 0;
 }
 
-// Reads every /optim/<group>/<name> into x (laid out like the parameters), checking shapes.
-static int read_moments(hid_t f, const char *path, const char *group, const Model *m, float *x, Err *e) {
-    char name[256], s1[128], s2[128];
-    for (int k = 0; k < m->n_tensors; k++) {
-        const ModelTensor *t = &m->tensors[k];
-        snprintf(name, sizeof name, "%s/%s", group, t->name);
-        if (!h5io_exists(f, name)) return err_set(e, "%s: missing dataset '/%s'", path, name);
-        int rank;
-        hsize_t dims[H5IO_MAX_RANK];
-        float *buf = h5io_read(f, name, H5T_NATIVE_FLOAT, &rank, dims, e);
-        if (!buf) return -1;
-        int64_t shape[H5IO_MAX_RANK];
-        for (int d = 0; d < rank; d++) shape[d] = (int64_t)dims[d];
-        if (rank != t->ndim || memcmp(shape, t->shape, (size_t)rank * sizeof shape[0])) {
-            free(buf);
-            shape_str(s1, sizeof s1, rank, shape);
-            shape_str(s2, sizeof s2, t->ndim, t->shape);
-            return err_set(e, "%s: dataset '/%s' has shape %s, expected %s", path, name, s1, s2);
-        }
-        memcpy(x + t->offset, buf, t->numel * sizeof *x);
-        free(buf);
-    }
-    return 0;
-}
-
 static int read_scalar(hid_t f, const char *path, const char *name, bool is_double, void *out, Err *e) {
     if (!h5io_exists(f, name)) return err_set(e, "%s: missing dataset '/%s'", path, name);
     int rank;
@@ -229,50 +354,105 @@ static int check_format(hid_t f, const char *path, Err *e) {
     return 0;
 }
 
+// What a load reads before it commits anything: the file's architecture and each piece's elements.
 typedef struct {
-    Model model;
-    float *m, *v;
+    Model have;     // the file's tensor table (model_layout of its hf_config)
+    char *hf_config;
+    float *buf;     // per piece: param, then m and v when loading /optim
     int64_t opt_step;
     TrainState st;
 } Staged;
 
-static int stage(hid_t f, const char *path, const Model *live, bool want_opt, bool want_state, Staged *s, Err *e) {
+static int check_groups(hid_t f, const Model *layout, bool want_opt, Err *e) {
+    static const char *const GROUPS[] = {"/model", "/optim/m", "/optim/v"};
+    for (int g = 0; g < (want_opt ? 3 : 1); g++)
+        for (int t = 0; t < layout->n_tensors; t++) TRY(model_h5_check_tensor(f, GROUPS[g], &layout->tensors[t], e));
+    return 0;
+}
+
+static int stage(hid_t f, const char *path, const Model *layout, const CkptPiece *mine, int n_mine, bool want_opt,
+                 bool want_state, Staged *s, Err *e) {
     TRY(check_format(f, path, e));
-    if (model_load_h5(&s->model, f, e)) return err_prefix(e, "%s", path);
-    TRY(check_same_model(path, &s->model, live, e));
-    if (want_opt) {
-        s->m = xmalloc(live->n_params * sizeof *s->m);
-        s->v = xmalloc(live->n_params * sizeof *s->v);
-        TRY(read_moments(f, path, "optim/m", live, s->m, e));
-        TRY(read_moments(f, path, "optim/v", live, s->v, e));
-        TRY(read_scalar(f, path, "optim/step", false, &s->opt_step, e));
+    if (!(s->hf_config = h5io_attr_read_str(f, "/meta", "hf_config", e))) return -1;
+    ModelConfig cfg;
+    if (model_config_from_hf_json(s->hf_config, &cfg, e) || model_layout(&s->have, &cfg, e))
+        return err_prefix(e, "%s: /meta hf_config", path);
+    TRY(check_same_model(path, &s->have, layout, e));
+    TRY(check_groups(f, layout, want_opt, e));
+    size_t total = 0;
+    for (int i = 0; i < n_mine; i++) total += (size_t)(mine[i].end - mine[i].begin) * (want_opt ? 3 : 1);
+    s->buf = xmalloc((total ? total : 1) * sizeof *s->buf);
+    float *x = s->buf;
+    for (int i = 0; i < n_mine; i++) {
+        const CkptPiece *p = &mine[i];
+        if (p->tensor < 0 || p->tensor >= layout->n_tensors || p->begin < 0 || p->end < p->begin ||
+            p->end > (int64_t)layout->tensors[p->tensor].numel)
+            return err_set(e, "checkpoint piece %d: elements [%lld, %lld) of tensor %d are outside the model", i,
+                           (long long)p->begin, (long long)p->end, p->tensor);
+        const ModelTensor *t = &layout->tensors[p->tensor];
+        int64_t n = p->end - p->begin;
+        TRY(model_h5_read_range(f, "/model", t, p->begin, p->end, x, e));
+        x += n;
+        if (!want_opt) continue;
+        TRY(model_h5_read_range(f, "/optim/m", t, p->begin, p->end, x, e));
+        TRY(model_h5_read_range(f, "/optim/v", t, p->begin, p->end, x + n, e));
+        x += 2 * n;
     }
+    if (want_opt) TRY(read_scalar(f, path, "optim/step", false, &s->opt_step, e));
     if (want_state) TRY(read_state(f, path, &s->st, e));
     return 0;
 }
 
-int checkpoint_load(const char *path, Model *m, AdamW *opt, TrainState *st, Err *e) {
+// Copies the staged pieces into the live buffers (nothing before this touched them).
+static void commit(const Staged *s, const CkptPiece *mine, int n_mine, bool want_opt) {
+    const float *x = s->buf;
+    for (int i = 0; i < n_mine; i++) {
+        size_t n = (size_t)(mine[i].end - mine[i].begin);
+        memcpy(mine[i].param, x, n * sizeof *x), x += n;
+        if (!want_opt) continue;
+        memcpy(mine[i].m, x, n * sizeof *x), x += n;
+        memcpy(mine[i].v, x, n * sizeof *x), x += n;
+    }
+}
+
+// Loads the pieces; on success *hf_config (if non-NULL) gets the file's config.json text (malloc'd).
+static int load(const char *path, const Model *layout, const CkptPiece *mine, int n_mine, int64_t *opt_step,
+                TrainState *st, char **hf_config, Err *e) {
+    for (int i = 0; i < n_mine; i++)
+        if (!mine[i].param || (opt_step && (!mine[i].m || !mine[i].v)))
+            return err_set(e, "checkpoint piece %d lacks its buffers", i);
     hid_t f = h5io_open(path, 0, e);
     if (f < 0) return -1;
     Staged s;
     memset(&s, 0, sizeof s);
-    int rc = stage(f, path, m, opt != NULL, st != NULL, &s, e);
+    int rc = stage(f, path, layout, mine, n_mine, opt_step != NULL, st != NULL, &s, e);
     h5io_close(f);
-    if (!rc) {  // commit: nothing above touched the live objects
-        memcpy(m->params, s.model.params, m->n_params * sizeof *m->params);
-        free(m->hf_config);  // the file's config.json goes with its weights (export writes it back)
-        m->hf_config = s.model.hf_config;
-        s.model.hf_config = NULL;
-        if (opt) {
-            memcpy(opt->m, s.m, m->n_params * sizeof *s.m);
-            memcpy(opt->v, s.v, m->n_params * sizeof *s.v);
-            opt->step = s.opt_step;
-        }
+    if (!rc) {
+        commit(&s, mine, n_mine, opt_step != NULL);
+        if (opt_step) *opt_step = s.opt_step;
         if (st) *st = s.st;
+        if (hf_config) *hf_config = s.hf_config, s.hf_config = NULL;
     }
-    if (s.model.params) model_free(&s.model);
-    free(s.m);
-    free(s.v);
+    if (s.have.tensors) model_free(&s.have);
+    free(s.hf_config);
+    free(s.buf);
+    return rc;
+}
+
+int checkpoint_load_pieces(const char *path, const Model *layout, const CkptPiece *mine, int n_mine,
+                           int64_t *opt_step, TrainState *st, Err *e) {
+    return load(path, layout, mine, n_mine, opt_step, st, NULL, e);
+}
+
+int checkpoint_load(const char *path, Model *m, AdamW *opt, TrainState *st, Err *e) {
+    CkptPiece *all = whole_pieces(m, m->params, opt ? opt->m : NULL, opt ? opt->v : NULL);
+    char *hf_config = NULL;
+    int rc = load(path, m, all, m->n_tensors, opt ? &opt->step : NULL, st, &hf_config, e);
+    free(all);
+    if (!rc) {  // the file's config.json goes with its weights (export writes it back)
+        free(m->hf_config);
+        m->hf_config = hf_config;
+    }
     return rc;
 }
 

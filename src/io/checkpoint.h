@@ -3,8 +3,10 @@
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
 //   /state/<field>   resume state (TrainState), one scalar dataset per field
-// Written by rank 0 to NAME.tmp, fsync'ed, renamed; loading validates everything before it touches the
-// live model, optimizer or state (never half-loaded). Full logical tensors: N ranks save, M ranks resume.
+// Every rank writes its pieces of the tensors into one file at once (parallel HDF5, collective writes) named
+// NAME.tmp; after every rank has closed it, rank 0 fsyncs and renames it. Tensors are chunked and checksummed
+// (io/model_h5.h). Loading validates everything before it touches the live model, optimizer or state (never
+// half-loaded), and a rank reads only its pieces. Full logical tensors: any layout saves, any other resumes.
 #ifndef RLVR_CHECKPOINT_H
 #define RLVR_CHECKPOINT_H
 
@@ -35,14 +37,40 @@ typedef struct {
     int world_size;
 } CheckpointMeta;
 
-// Writes path (rank 0 only; other ranks must not call it). opt and st may be NULL (model-only file).
+// A piece of the training state that one rank holds: elements [begin, end) of tensor `tensor` of the model's
+// table (flattened, row-major), with this rank's copies of those elements: param for /model, m and v for
+// /optim/m and /optim/v. A sharded optimizer passes its ownership ranges as pieces.
+typedef struct {
+    int tensor;
+    int64_t begin, end;
+    float *param, *m, *v;
+} CkptPiece;
+
+// Collective (every rank calls it): writes path in parallel, each rank its pieces; the ranks' pieces together
+// must cover every tensor exactly once (checked). opt_step NULL: no /optim (the pieces' m and v unused);
+// st NULL: no /state.
+int checkpoint_save_pieces(const char *path, const Model *layout, const CkptPiece *mine, int n_mine,
+                           const int64_t *opt_step, const TrainState *st, const CheckpointMeta *meta, Err *e);
+// Collective, every rank holding the whole state (ZeRO stage 0): the ranks share the writing, each a
+// contiguous run of chunks (checkpoint_even_pieces). opt and st may be NULL (model-only file).
+int checkpoint_save_parallel(const char *path, const Model *m, const AdamW *opt, const TrainState *st,
+                             const CheckpointMeta *meta, Err *e);
+// This process alone writes path (any rank; the others take no part). opt and st may be NULL.
 int checkpoint_save(const char *path, const Model *m, const AdamW *opt, const TrainState *st, const CheckpointMeta *meta,
                     Err *e);
+// Rank `rank` of `size`'s share of the writing when every rank holds everything: the chunks of all tensors in
+// table order, cut into `size` runs of about equal bytes; at most one piece per tensor, pointing into m->params
+// and opt's moments (opt may be NULL). Returns the number of pieces (*out malloc'd).
+int checkpoint_even_pieces(const Model *m, const AdamW *opt, int rank, int size, CkptPiece **out);
 
 // Loads into a live model (and optimizer/state when non-NULL; the file must then have them). The file
 // is checked completely first: format version, model type, every tensor's presence and shape, the
 // optimizer's step and moments, every state field; on any error nothing is modified.
 int checkpoint_load(const char *path, Model *m, AdamW *opt, TrainState *st, Err *e);
+// Loads only the given pieces (into param, and m and v when opt_step != NULL; *opt_step gets /optim/step) after
+// the same complete check of the file against layout's architecture. Not collective: each rank reads on its own.
+int checkpoint_load_pieces(const char *path, const Model *layout, const CkptPiece *mine, int n_mine,
+                           int64_t *opt_step, TrainState *st, Err *e);
 
 // Reads /meta attributes (config text malloc'd into *config if config != NULL).
 int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, char **config, Err *e);

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dist.h"
+
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 // File name of an object, for messages.
@@ -11,10 +13,32 @@ static const char *file_of(hid_t loc, char *buf, size_t len) {
     return buf;
 }
 
+// The 1.8 file format or newer: object headers, attributes and compact (scalar) datasets carry checksums.
+static hid_t new_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    return fapl;
+}
+
 hid_t h5io_create(const char *path, Err *e) {
     h5io_quiet();
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = new_fapl();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (f < 0) err_set(e, "%s: cannot create HDF5 file", path);
+    return f;
+}
+
+hid_t h5io_create_parallel(const char *path, Err *e) {
+    const void *comm = dist_mpi_comm();
+    if (dist_size() == 1 || !comm) return h5io_create(path, e);
+    h5io_quiet();
+    hid_t fapl = new_fapl();
+    H5Pset_fapl_mpio(fapl, *(const MPI_Comm *)comm, MPI_INFO_NULL);
+    H5Pset_coll_metadata_write(fapl, 1);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) err_set(e, "%s: cannot create HDF5 file (parallel, through MPI-IO)", path);
     return f;
 }
 
@@ -51,15 +75,189 @@ int h5io_exists(hid_t loc, const char *name) {
 
 int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e) {
     char fname[512];
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
+    if (!rank) H5Pset_layout(dcpl, H5D_COMPACT);  // a scalar lives in its object header, under its checksum
     hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(loc, name, mem_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(loc, name, mem_type, space, lcpl, dcpl, H5P_DEFAULT);
     int rc = d < 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
     if (d >= 0) H5Dclose(d);
     H5Sclose(space);
+    H5Pclose(dcpl);
     H5Pclose(lcpl);
     return rc ? err_set(e, "%s: cannot write dataset '%s'", file_of(loc, fname, sizeof fname), name) : 0;
+}
+
+hsize_t h5io_chunk_rows(int rank, const hsize_t *dims, size_t item_bytes, bool one_per_row) {
+    if (rank == 0 || dims[0] == 0) return 1;
+    size_t row_bytes = item_bytes;
+    for (int k = 1; k < rank; k++) row_bytes *= dims[k];
+    hsize_t rows = one_per_row ? 1 : (hsize_t)(H5IO_CHUNK_BYTES / (row_bytes ? row_bytes : 1));
+    return rows < 1 ? 1 : rows > dims[0] ? dims[0] : rows;
+}
+
+hid_t h5io_tensor_create(hid_t loc, const char *name, int rank, const hsize_t *dims, hsize_t rows_per_chunk, Err *e) {
+    char fname[512];
+    hsize_t chunk[H5IO_MAX_RANK];
+    for (int k = 0; k < rank; k++) chunk[k] = dims[k];
+    chunk[0] = rows_per_chunk;
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_fletcher32(dcpl);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);  // every element is written
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t d = rank > 0 ? H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, space, lcpl, dcpl, H5P_DEFAULT) : -1;
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    if (d < 0) err_set(e, "%s: cannot create dataset '%s'", file_of(loc, fname, sizeof fname), name);
+    return d;
+}
+
+// Adds to the selection of `space` the elements [a, b) (row-major) of the block at the leading indices
+// start[0..dim); `first` says whether the selection is still empty.
+static void select_range(hid_t space, int ndim, const hsize_t *dims, int dim, hsize_t *start, hsize_t a, hsize_t b,
+                         bool *first) {
+    if (a >= b) return;
+    hsize_t inner = 1;
+    for (int k = dim + 1; k < ndim; k++) inner *= dims[k];
+    hsize_t r0 = a / inner, r1 = b / inner;
+    if (a % inner) {  // the partial row it starts in
+        hsize_t stop = (r0 + 1) * inner < b ? (r0 + 1) * inner : b;
+        start[dim] = r0;
+        select_range(space, ndim, dims, dim + 1, start, a - r0 * inner, stop - r0 * inner, first);
+        a = stop, r0++;
+    }
+    if (r1 > r0) {  // whole rows
+        hsize_t st[H5IO_MAX_RANK], count[H5IO_MAX_RANK];
+        for (int k = 0; k < ndim; k++)
+            st[k] = k < dim ? start[k] : k == dim ? r0 : 0, count[k] = k < dim ? 1 : k == dim ? r1 - r0 : dims[k];
+        H5Sselect_hyperslab(space, *first ? H5S_SELECT_SET : H5S_SELECT_OR, st, NULL, count, NULL);
+        *first = false;
+    }
+    if (b % inner && r1 * inner >= a) {  // the partial row it ends in
+        start[dim] = r1;
+        select_range(space, ndim, dims, dim + 1, start, 0, b - r1 * inner, first);
+    }
+}
+
+// File and memory selections of elements [begin, end) of dataset d; -1 when out of range. Whole rows (of the
+// first dimension) get a memory space of the same shape as the file selection: HDF5 then maps chunks by blocks
+// rather than element by element.
+static int range_spaces(hid_t d, int64_t begin, int64_t end, hid_t *fspace, hid_t *mspace) {
+    hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0}, n = 1;
+    *fspace = H5Dget_space(d);
+    int ndim = H5Sget_simple_extent_ndims(*fspace);
+    if (ndim < 0 || ndim > H5IO_MAX_RANK) return H5Sclose(*fspace), -1;
+    H5Sget_simple_extent_dims(*fspace, dims, NULL);
+    for (int k = 0; k < ndim; k++) n *= dims[k];
+    if (begin < 0 || end < begin || (hsize_t)end > n) return H5Sclose(*fspace), -1;
+    hsize_t row = ndim && dims[0] ? n / dims[0] : 1, len = end > begin ? (hsize_t)(end - begin) : 1;
+    bool first = true;
+    if (end == begin) {
+        *mspace = H5Screate_simple(1, &len, NULL);
+        H5Sselect_none(*fspace), H5Sselect_none(*mspace);
+    } else if (ndim == 0) {
+        *mspace = H5Screate(H5S_SCALAR);
+    } else if ((hsize_t)begin % row == 0 && (hsize_t)end % row == 0) {
+        hsize_t count[H5IO_MAX_RANK];
+        for (int k = 0; k < ndim; k++) count[k] = dims[k];
+        start[0] = (hsize_t)begin / row, count[0] = len / row;
+        *mspace = H5Screate_simple(ndim, count, NULL);
+        H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    } else {
+        *mspace = H5Screate_simple(1, &len, NULL);
+        select_range(*fspace, ndim, dims, 0, start, (hsize_t)begin, (hsize_t)end, &first);
+    }
+    return 0;
+}
+
+// Collective transfers in a parallel file (required for its filtered datasets), the default otherwise.
+static hid_t transfer_plist(hid_t d) {
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER), f = H5Iget_file_id(d), fapl = H5Fget_access_plist(f);
+    if (H5Pget_driver(fapl) == H5FD_MPIO) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    H5Pclose(fapl);
+    H5Fclose(f);
+    return dxpl;
+}
+
+static const char *dataset_name(hid_t d, char *buf, size_t len) {
+    if (H5Iget_name(d, buf, len) <= 0) snprintf(buf, len, "?");
+    return buf;
+}
+
+int h5io_write_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, const void *x, Err *e) {
+    char fname[512], dname[256];
+    hid_t fspace, mspace;
+    if (range_spaces(d, begin, end, &fspace, &mspace))
+        return err_set(e, "%s: elements [%lld, %lld) are outside dataset '%s'", file_of(d, fname, sizeof fname),
+                       (long long)begin, (long long)end, dataset_name(d, dname, sizeof dname));
+    hid_t dxpl = transfer_plist(d);
+    herr_t rc = H5Dwrite(d, mem_type, mspace, fspace, dxpl, x);
+    H5Pclose(dxpl), H5Sclose(mspace), H5Sclose(fspace);
+    return rc < 0 ? err_set(e, "%s: cannot write dataset '%s'", file_of(d, fname, sizeof fname),
+                            dataset_name(d, dname, sizeof dname))
+                  : 0;
+}
+
+static bool has_checksum(hid_t d) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    unsigned flags;
+    size_t n = 0;
+    bool yes = H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &n, NULL, 0, NULL, NULL) >= 0;
+    H5Pclose(dcpl);
+    return yes;
+}
+
+// A failed read: a checksum mismatch when the same read without checksum verification succeeds.
+static int read_failed(hid_t d, hid_t mem_type, hid_t mspace, hid_t fspace, void *x, Err *e) {
+    char fname[512], dname[256];
+    file_of(d, fname, sizeof fname), dataset_name(d, dname, sizeof dname);
+    if (has_checksum(d)) {
+        hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+        H5Pset_edc_check(dxpl, H5Z_DISABLE_EDC);
+        herr_t rc = H5Dread(d, mem_type, mspace, fspace, dxpl, x);
+        H5Pclose(dxpl);
+        if (rc >= 0) return err_set(e, "%s: checksum mismatch in dataset '%s' (the file is damaged)", fname, dname);
+    }
+    return err_set(e, "%s: cannot read dataset '%s' (truncated or damaged file?)", fname, dname);
+}
+
+// Elements in one index of the first dimension of d (1 for a scalar), and in all of d.
+static int64_t row_elems(hid_t d, int64_t *total) {
+    hsize_t dims[H5IO_MAX_RANK], n = 1;
+    hid_t space = H5Dget_space(d);
+    int ndim = H5Sget_simple_extent_ndims(space);
+    *total = 1;
+    if (ndim > 0 && ndim <= H5IO_MAX_RANK) {
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        for (int k = 1; k < ndim; k++) n *= dims[k];
+        *total = (int64_t)(n * dims[0]);
+    }
+    H5Sclose(space);
+    return n ? (int64_t)n : 1;  // an empty dataset has no rows to split at
+}
+
+int h5io_read_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, void *x, Err *e) {
+    char fname[512], dname[256];
+    hid_t fspace, mspace;
+    int64_t total, row = row_elems(d, &total), lo = (begin + row - 1) / row * row, hi = end / row * row;
+    // The whole rows inside the range read on the fast path, the partial rows at its ends apart.
+    if (begin >= 0 && end <= total && lo < hi && (lo != begin || hi != end)) {
+        size_t item = H5Tget_size(mem_type);
+        return h5io_read_range(d, mem_type, begin, lo, x, e) ||
+                       h5io_read_range(d, mem_type, lo, hi, (char *)x + (size_t)(lo - begin) * item, e) ||
+                       h5io_read_range(d, mem_type, hi, end, (char *)x + (size_t)(hi - begin) * item, e)
+                   ? -1
+                   : 0;
+    }
+    if (range_spaces(d, begin, end, &fspace, &mspace))
+        return err_set(e, "%s: elements [%lld, %lld) are outside dataset '%s'", file_of(d, fname, sizeof fname),
+                       (long long)begin, (long long)end, dataset_name(d, dname, sizeof dname));
+    int rc = H5Dread(d, mem_type, mspace, fspace, H5P_DEFAULT, x) < 0 ? read_failed(d, mem_type, mspace, fspace, x, e) : 0;
+    H5Sclose(mspace), H5Sclose(fspace);
+    return rc;
 }
 
 int h5io_write_f64(hid_t loc, const char *name, const double *x, hsize_t n, Err *e) {
@@ -109,11 +307,11 @@ void *h5io_read(hid_t loc, const char *name, hid_t mem_type, int *rank_out, hsiz
     }
     size_t n = 1;
     for (int i = 0; i < rank; i++) n *= dims[i];
-    void *buf = xmalloc(n * H5Tget_size(mem_type));
+    void *buf = xmalloc((n ? n : 1) * H5Tget_size(mem_type));
     if (H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        read_failed(d, mem_type, H5S_ALL, H5S_ALL, buf, e);
         free(buf);
         H5Dclose(d);
-        err_set(e, "%s: cannot read dataset '%s' (truncated or damaged file?)", file_of(loc, fname, sizeof fname), name);
         return NULL;
     }
     H5Dclose(d);

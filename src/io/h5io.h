@@ -4,6 +4,7 @@
 #define RLVR_H5IO_H
 
 #include <hdf5.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -16,6 +17,25 @@ void h5io_quiet(void);
 hid_t h5io_create(const char *path, Err *e);     // truncates; returns < 0 on error
 hid_t h5io_open(const char *path, int writable, Err *e);
 void h5io_close(hid_t file);
+
+// One file written by all ranks of base/dist at once through MPI-IO (the serial h5io_create on one rank).
+// Collective: every rank makes the same calls on it in the same order (datasets, attributes, writes, close),
+// writing identical values into attributes and whole-dataset writes.
+hid_t h5io_create_parallel(const char *path, Err *e);
+
+// Tensor datasets as checkpoints store them: float32, chunked along the first dimension with rows_per_chunk
+// rows a chunk, and a Fletcher32 checksum on every chunk that every read verifies.
+#define H5IO_CHUNK_BYTES ((size_t)4 << 20)
+hid_t h5io_tensor_create(hid_t loc, const char *name, int rank, const hsize_t *dims, hsize_t rows_per_chunk, Err *e);
+// Rows per chunk: one when one_per_row (a stack of experts: reading one expert touches only its chunk), else as
+// many rows as fit H5IO_CHUNK_BYTES (at least one).
+hsize_t h5io_chunk_rows(int rank, const hsize_t *dims, size_t item_bytes, bool one_per_row);
+// Elements [begin, end) of a dataset in row-major order, to or from the contiguous x (as mem_type). In a file of
+// h5io_create_parallel the write is collective: every rank calls it for every dataset, with begin == end when
+// it holds nothing of it. Ranges of whole rows (first dimension) are fast; a write of any other range maps its
+// elements one by one.
+int h5io_write_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, const void *x, Err *e);
+int h5io_read_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, void *x, Err *e);
 
 // Writes a dataset (intermediate groups created). mem_type: H5T_NATIVE_DOUBLE, _FLOAT, _INT64, _UINT8, ...
 int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e);

@@ -14,6 +14,7 @@
 #include "base/walltime.h"
 #include "io/h5io.h"
 #include "io/hf_internal.h"
+#include "io/model_h5.h"
 
 #define MAX_JSON_BYTES (100u << 20)
 
@@ -303,21 +304,8 @@ static void set_written(Pipe *q, int n, bool stop) {
     pthread_mutex_unlock(&q->mu);
 }
 
-static hid_t create_dataset(hid_t f, const ModelTensor *t, hid_t lcpl, Err *e) {
-    char name[160];
-    hsize_t dims[MODEL_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
-    snprintf(name, sizeof name, "/model/%s", t->name);
-    hid_t space = H5Screate_simple(t->ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Sclose(space);
-    if (d < 0) err_set(e, "cannot create dataset '%s'", name);
-    return d;
-}
-
 static int write_jobs(hid_t f, Pipe *q, HfImportStats *st, Err *e) {
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
-    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = -1;
     int rc = 0;
     for (int j = 0; j < q->n_jobs && !rc; j++) {
         const Job *jb = &q->jobs[j];
@@ -325,14 +313,13 @@ static int write_jobs(hid_t f, Pipe *q, HfImportStats *st, Err *e) {
         if ((rc = wait_filled(q, j, e))) break;
         if (j == 0 || jb->tensor != q->jobs[j - 1].tensor) {
             if (d >= 0) H5Dclose(d);
-            if ((d = create_dataset(f, t, lcpl, e)) < 0) rc = -1;
+            if ((d = model_h5_tensor_create(f, "/model", t, e)) < 0) rc = -1;  // chunked and checksummed like every checkpoint
         }
         if (!rc && jb->r0 == 0) st->source_bytes += q->pl[jb->tensor][jb->piece].t->end - q->pl[jb->tensor][jb->piece].t->begin;
         if (!rc) rc = hf_h5_rows(d, t, jb->piece, jb->r0, jb->nr, q->buf[j % 2], true, e);
         set_written(q, j + 1, false);
     }
     if (d >= 0) H5Dclose(d);
-    H5Pclose(lcpl);
     return rc;
 }
 

@@ -12,48 +12,81 @@ static int ensure_group(hid_t file, const char *name, Err *e) {
     return 0;
 }
 
-int model_save_h5(const Model *m, hid_t file, Err *e) {
-    TRY(ensure_group(file, "/meta", e));
-    char *json = m->hf_config ? m->hf_config : model_hf_config_json(m);
-    int rc = h5io_attr_write_str(file, "/meta", "hf_config", json, e);
-    if (json != m->hf_config) free(json);
-    if (rc) return -1;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ModelTensor *t = &m->tensors[i];
-        char name[160];
-        hsize_t dims[MODEL_MAX_DIMS];
-        for (int k = 0; k < t->ndim; k++) dims[k] = (hsize_t)t->shape[k];
-        snprintf(name, sizeof name, "/model/%s", t->name);
-        TRY(h5io_write(file, name, H5T_NATIVE_FLOAT, m->params + t->offset, t->ndim, dims, e));
-    }
-    return 0;
+static void file_name(hid_t file, char *buf, size_t len) {
+    if (H5Fget_name(file, buf, len) < 0) snprintf(buf, len, "checkpoint");
 }
 
-// Reads one tensor after checking its presence and shape.
-static int load_tensor(Model *m, hid_t file, const ModelTensor *t, Err *e) {
-    char name[160], fname[512];
-    snprintf(name, sizeof name, "/model/%s", t->name);
-    if (H5Fget_name(file, fname, sizeof fname) < 0) snprintf(fname, sizeof fname, "checkpoint");
-    if (!h5io_exists(file, name))
-        return err_set(e, "%s: missing dataset '%s' (the architecture in /meta hf_config needs it)", fname, name);
+static int dims_of(const ModelTensor *t, hsize_t *dims) {
+    for (int k = 0; k < t->ndim; k++) dims[k] = (hsize_t)t->shape[k];
+    return t->ndim;
+}
+
+bool model_h5_expert_stack(const ModelTensor *t) { return t->ndim == 3 && strstr(t->name, ".experts."); }
+
+int64_t model_h5_chunk_rows(const ModelTensor *t) {
+    hsize_t dims[MODEL_MAX_DIMS];
+    return (int64_t)h5io_chunk_rows(dims_of(t, dims), dims, sizeof(float), model_h5_expert_stack(t));
+}
+
+hid_t model_h5_tensor_create(hid_t file, const char *group, const ModelTensor *t, Err *e) {
+    char name[256];
+    hsize_t dims[MODEL_MAX_DIMS];
+    snprintf(name, sizeof name, "%s/%s", group, t->name);
+    return h5io_tensor_create(file, name, dims_of(t, dims), dims, (hsize_t)model_h5_chunk_rows(t), e);
+}
+
+int model_h5_check_tensor(hid_t file, const char *group, const ModelTensor *t, Err *e) {
+    char name[256], fname[512];
+    snprintf(name, sizeof name, "%s/%s", group, t->name);
+    file_name(file, fname, sizeof fname);
+    if (!h5io_exists(file, name)) return err_set(e, "%s: missing dataset '%s'", fname, name);
     hsize_t dims[H5IO_MAX_RANK];
     int rank = h5io_shape(file, name, dims, e);
     if (rank < 0) return -1;
     int ok = rank == t->ndim;
     for (int k = 0; ok && k < rank; k++) ok = dims[k] == (hsize_t)t->shape[k];
-    if (!ok) {
-        char want[96] = "", have[96] = "";
-        for (int k = 0; k < t->ndim; k++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "", (long long)t->shape[k]);
-        for (int k = 0; k < rank; k++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
-                     (unsigned long long)dims[k]);
-        return err_set(e, "%s: dataset '%s' has shape [%s], expected [%s]", fname, name, have, want);
+    if (ok) return 0;
+    char want[96] = "", have[96] = "";
+    for (int k = 0; k < t->ndim; k++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "", (long long)t->shape[k]);
+    for (int k = 0; k < rank; k++)
+        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "", (unsigned long long)dims[k]);
+    return err_set(e, "%s: dataset '%s' has shape [%s], expected [%s]", fname, name, have, want);
+}
+
+int model_h5_read_range(hid_t file, const char *group, const ModelTensor *t, int64_t begin, int64_t end, float *x,
+                        Err *e) {
+    char name[256], fname[512];
+    snprintf(name, sizeof name, "%s/%s", group, t->name);
+    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+    if (d < 0) return file_name(file, fname, sizeof fname), err_set(e, "%s: cannot open dataset '%s'", fname, name);
+    hid_t type = H5Dget_type(d);
+    int is_float = H5Tget_class(type) == H5T_FLOAT;
+    H5Tclose(type);
+    int rc = is_float ? h5io_read_range(d, H5T_NATIVE_FLOAT, begin, end, x, e)
+                      : (file_name(file, fname, sizeof fname), err_set(e, "%s: dataset '%s' is not float", fname, name));
+    H5Dclose(d);
+    return rc;
+}
+
+int model_h5_write_hf_config(const Model *m, hid_t file, Err *e) {
+    TRY(ensure_group(file, "/meta", e));
+    char *json = m->hf_config ? m->hf_config : model_hf_config_json(m);
+    int rc = h5io_attr_write_str(file, "/meta", "hf_config", json, e);
+    if (json != m->hf_config) free(json);
+    return rc;
+}
+
+int model_save_h5(const Model *m, hid_t file, Err *e) {
+    TRY(model_h5_write_hf_config(m, file, e));
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        hid_t d = model_h5_tensor_create(file, "/model", t, e);
+        if (d < 0) return -1;
+        int rc = h5io_write_range(d, H5T_NATIVE_FLOAT, 0, (int64_t)t->numel, m->params + t->offset, e);
+        H5Dclose(d);
+        if (rc) return -1;
     }
-    float *x = h5io_read(file, name, H5T_NATIVE_FLOAT, NULL, NULL, e);
-    if (!x) return -1;
-    memcpy(m->params + t->offset, x, t->numel * sizeof(float));
-    free(x);
     return 0;
 }
 
@@ -66,11 +99,14 @@ int model_load_h5(Model *m, hid_t file, Err *e) {
         return err_prefix(e, "/meta hf_config");
     }
     m->hf_config = json;
-    for (int i = 0; i < m->n_tensors; i++)
-        if (load_tensor(m, file, &m->tensors[i], e)) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        if (model_h5_check_tensor(file, "/model", t, e) ||
+            model_h5_read_range(file, "/model", t, 0, (int64_t)t->numel, m->params + t->offset, e)) {
             model_free(m);
             return -1;
         }
+    }
     return 0;
 }
 

@@ -44,12 +44,45 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     r->has_ref = true;
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
-    int rc = 0;
-    if (dist_is_root()) {
-        CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
-        rc = checkpoint_save(path, &r->ref, NULL, NULL, &meta, e);
+    CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
+    return checkpoint_save_parallel(path, &r->ref, NULL, NULL, &meta, e);
+}
+
+// The tensors this rank owns at zero stage 1-2 (algo/shard.h), whole, with their weights and moments.
+static CkptPiece *owned_pieces(Run *r, int *n) {
+    Updater *u = &r->up;
+    *n = u->own.tensor_end - u->own.tensor_begin;
+    CkptPiece *mine = xmalloc((size_t)(*n > 0 ? *n : 1) * sizeof *mine);
+    for (int k = 0; k < *n; k++) {
+        const ModelTensor *t = &r->model.tensors[u->own.tensor_begin + k];
+        size_t off = t->offset - u->own.begin;  // into this rank's shard of the moments
+        mine[k] = (CkptPiece){u->own.tensor_begin + k, 0, (int64_t)t->numel, r->model.params + t->offset,
+                              u->opt.m + off, u->opt.v + off};
     }
-    return dist_root_outcome(rc, e);
+    return mine;
+}
+
+// Collective: every rank writes what it holds. Zero stage 0: an even share of everything; stage 1-2: the
+// tensors it owns, so no rank gathers the moments.
+static int save_state(Run *r, const char *path, const CheckpointMeta *meta, Err *e) {
+    if (r->up.zero_stage == 0) return checkpoint_save_parallel(path, &r->model, &r->up.opt, &r->st, meta, e);
+    int n;
+    CkptPiece *mine = owned_pieces(r, &n);
+    int64_t step = r->up.opt.step;
+    int rc = checkpoint_save_pieces(path, &r->model, mine, n, &step, &r->st, meta, e);
+    free(mine);
+    return rc;
+}
+
+// Resume from any layout: the weights and state whole, the moments of the tensors this rank owns.
+static int load_state(Run *r, const char *path, Err *e) {
+    if (r->up.zero_stage == 0) return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
+    TRY(checkpoint_load(path, &r->model, NULL, &r->st, e));
+    int n;
+    CkptPiece *mine = owned_pieces(r, &n);
+    int rc = checkpoint_load_pieces(path, &r->model, mine, n, &r->up.opt.step, NULL, e);
+    free(mine);
+    return rc;
 }
 
 static int setup_weights(Run *r, const char *init, Err *e) {
@@ -64,11 +97,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
         if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
         if (found != 1) return -1;
-        AdamW full;  // the file's full moments; this rank keeps its shard (any layout resumes any other)
-        AdamW *opt = updater_moments_target(&r->up, &full);
-        int rc = checkpoint_load(path, &r->model, opt, &r->st, e);
-        if (opt == &full) updater_moments_keep(&r->up, &full);
-        return rc;
+        return load_state(r, path, e);
     }
     if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
     model_init_random(&r->model, (uint64_t)r->cfg.model.init_seed);
@@ -113,15 +142,9 @@ void run_close(Run *r) {
 }
 
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
-    int rc = 0;
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
-    AdamW full;  // sharded moments gathered to rank 0: the file holds full logical tensors
-    const AdamW *opt = updater_moments_gather(&r->up, &full);
-    if (dist_is_root()) {
-        CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
-        rc = checkpoint_save(path, &r->model, opt, &r->st, &meta, e);
-        if (!rc) rc = checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e);
-    }
-    if (opt == &full) adamw_free(&full);
+    CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
+    TRY(save_state(r, path, &meta, e));
+    int rc = dist_is_root() ? checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e) : 0;
     return dist_root_outcome(rc, e);
 }

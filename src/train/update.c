@@ -56,34 +56,6 @@ static void gather_owned(const Updater *u, float *x) {
         dist_bcast(x + u->map[q].begin, (u->map[q].end - u->map[q].begin) * sizeof *x, q);
 }
 
-const AdamW *updater_moments_gather(const Updater *u, AdamW *tmp) {
-    if (u->zero_stage == 0) return &u->opt;
-    int world = dist_size();
-    size_t *begin = xmalloc((size_t)world * sizeof *begin), *end = xmalloc((size_t)world * sizeof *end);
-    for (int q = 0; q < world; q++) begin[q] = u->map[q].begin, end[q] = u->map[q].end;
-    if (dist_is_root()) adamw_init(tmp, u->model->n_params);
-    dist_gather_runs_f32(dist_is_root() ? tmp->m : NULL, u->opt.m, begin, end, 0);
-    dist_gather_runs_f32(dist_is_root() ? tmp->v : NULL, u->opt.v, begin, end, 0);
-    free(begin), free(end);
-    if (!dist_is_root()) return NULL;
-    tmp->step = u->opt.step;
-    return tmp;
-}
-
-AdamW *updater_moments_target(Updater *u, AdamW *tmp) {
-    if (u->zero_stage == 0) return &u->opt;
-    adamw_init(tmp, u->model->n_params);
-    return tmp;
-}
-
-void updater_moments_keep(Updater *u, AdamW *tmp) {
-    if (tmp == &u->opt) return;
-    memcpy(u->opt.m, tmp->m + u->own.begin, u->opt.n * sizeof *u->opt.m);
-    memcpy(u->opt.v, tmp->v + u->own.begin, u->opt.n * sizeof *u->opt.v);
-    u->opt.step = tmp->step;
-    adamw_free(tmp);
-}
-
 // Writes the reduced gradient of a fresh run's first update as the /model tensors of FILE (so `rlvr ckpt
 // diff` compares the gradients of runs on different rank counts).
 static void dump_first_gradient(const Updater *u) {

@@ -40,13 +40,5 @@ void updater_free(Updater *u);
 // RLVR_TEST_DUMP_GRAD=FILE writes the first update's reduced gradient of a fresh run as FILE's /model.
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s);
 
-// Checkpoints hold full logical tensors (src/README.md invariant 3), whatever the zero stage.
-// Collective: on rank 0, the full moments (u->opt itself when not sharded, else gathered into *tmp, which the
-// caller frees with adamw_free when the result is tmp); NULL on the other ranks when sharded.
-const AdamW *updater_moments_gather(const Updater *u, AdamW *tmp);
-// Where a checkpoint's full moments are read to: u->opt when not sharded, else *tmp (full-size, zeroed), to be
-// handed to updater_moments_keep, which keeps this rank's shard (and frees tmp).
-AdamW *updater_moments_target(Updater *u, AdamW *tmp);
-void updater_moments_keep(Updater *u, AdamW *tmp);
 
 #endif

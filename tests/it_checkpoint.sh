@@ -1,0 +1,85 @@
+# Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
+# by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
+# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor; rlvr ckpt diff --exact reports
+# every difference of the two trees on its own line; the trainer saves on 4 ranks and resumes on 1 and on 2 bit for
+# bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole.
+plan 15
+CK="$TMP/ckpt"
+mkdir -p "$CK"
+CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
+for np in 1 2 4; do
+    mkdir -p "$CK/np$np"
+    if [ -x "$CK_TEST" ]; then
+        expect_ok "mpi_checkpoint on $np ranks: even and ragged shards, pieces, serial = parallel, corruption" \
+            mpi $np "$CK_TEST" "$CK/np$np"
+    else
+        fail "mpi_checkpoint on $np ranks" "$CK_TEST is missing: make $CK_TEST"
+    fi
+done
+GOOD4="$CK/np4/good.h5" EXPERTS=/model/model.layers.1.mlp.experts.down_proj
+# The tensor is [4 experts, hidden 16, moe_intermediate 8] (tests/mpi_checkpoint.c): one chunk is one expert.
+expect_ok "h5dump: a file written on 4 ranks reads; experts stored one per chunk (1, 16, 8) with Fletcher32" bash -c "
+    out=\$(h5dump -p -H -d '$EXPERTS' '$GOOD4') &&
+    grep -q 'CHUNKED ( 1, 16, 8 )' <<<\"\$out\" && grep -q 'CHECKSUM FLETCHER32' <<<\"\$out\" &&
+    h5dump -d /optim/step '$GOOD4' | grep -q '(0): 7'"
+expect_error "corrupt: rlvr ckpt stats names the damaged tensor" \
+    "corrupt.h5: checksum mismatch in dataset '$EXPERTS' \(the file is damaged\)" "$RLVR" ckpt stats "$CK/np4/corrupt.h5"
+
+# ckpt diff --exact: identical trees (how the file was made aside: world_size), an extra dataset, a later step.
+expect_ok "diff --exact: the file saved on 4 ranks = the one saved on 1 rank" \
+    "$RLVR" ckpt diff --exact "$CK/np1/good.h5" "$GOOD4"
+cp "$GOOD4" "$CK/extra.h5"
+h5copy -i "$GOOD4" -o "$CK/extra.h5" -s /model/model.norm.weight -d /model/extra
+out=$("$RLVR" ckpt diff --exact "$GOOD4" "$CK/extra.h5" 2>"$CK/extra.err"); rc=$?
+if [ $rc -eq 1 ] && [ "$out" = "/model/extra: only in $CK/extra.h5" ] && grep -q "differ (1 difference)" "$CK/extra.err"
+then pass "diff --exact: a dataset present in one file only is one line, exit 1"
+else fail "diff --exact: a dataset present in one file only is one line, exit 1" "exit $rc: $out"; fi
+
+SFT=(--config "$ROOT/configs/tiny-train.ini" --set sft.steps=4 --set eval.n_prompts=0 --set dist.deterministic=true)
+"$RLVR" sft "${SFT[@]}" --run-dir "$CK/u1" --set checkpoint.every=2 >/dev/null 2>&1
+A="$CK/u1/ckpt/step-000002.h5" B="$CK/u1/ckpt/step-000004.h5"
+out=$("$RLVR" ckpt diff --exact "$A" "$B" 2>/dev/null); rc=$?
+n_tensors=$(h5ls "$B/model" | wc -l)
+# A later step: every state field but the seeds and bad_steps, the step attribute, /optim/step, and (in /model,
+# /optim/m and /optim/v) each tensor at most once; no wall time and nothing listed twice.
+if [ $rc -eq 1 ] && grep -qx '/meta@step: values differ' <<<"$out" && grep -qx '/optim/step: 1 of 1 values differ' <<<"$out" &&
+    grep -qx '/state/data_cursor: 1 of 1 values differ' <<<"$out" && ! grep -q elapsed_s <<<"$out" &&
+    [ "$(cut -d: -f1 <<<"$out" | sort | uniq -d | wc -l)" -eq 0 ] &&
+    [ "$(grep -c '^/model/' <<<"$out")" -le "$n_tensors" ] && [ "$(grep -c '^/model/' <<<"$out")" -gt 0 ] &&
+    [ "$(grep -c '^/optim/v/' <<<"$out")" -gt 0 ]
+then pass "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each"
+else fail "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each" "exit $rc: $out"; fi
+
+# Saved on 4 ranks (every rank writing), resumed on 1 and on 2: the uninterrupted 1-rank run, bit for bit.
+mpi 4 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/s4" --stop-after 2 >/dev/null 2>&1
+expect_ok "resume: step 2 saved by 4 ranks" bash -c "'$RLVR' ckpt info '$CK/s4/ckpt/step-000002.h5' | grep -qx 'world_size 4'"
+cp -r "$CK/s4" "$CK/r1" && cp -r "$CK/s4" "$CK/r2"
+"$RLVR" sft --run-dir "$CK/r1" --resume >/dev/null 2>&1
+mpi 2 "$RLVR" sft --run-dir "$CK/r2" --resume >/dev/null 2>&1
+expect_ok "resume: saved on 4 ranks, resumed on 1 = uninterrupted, bit for bit" "$RLVR" ckpt diff --exact "$B" "$CK/r1/ckpt/step-000004.h5"
+expect_ok "resume: saved on 4 ranks, resumed on 2 = uninterrupted, bit for bit" "$RLVR" ckpt diff --exact "$B" "$CK/r2/ckpt/step-000004.h5"
+
+# SIGKILL of rank 1 alone while step 2's checkpoint is being written by both ranks (each pauses after /model).
+RLVR_TEST_CKPT_SLEEP=3 mpi 2 -x RLVR_TEST_CKPT_SLEEP "$RLVR" sft "${SFT[@]}" --set checkpoint.every=1 --run-dir "$CK/kill" \
+    >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 1 300); do [ -e "$CK/kill/ckpt/step-000002.h5.tmp" ] && break; sleep 0.1; done
+# Rank 1 of this run: the process whose command line names its run directory and whose environment says rank 1.
+victim=
+for p in /proc/[0-9]*; do
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "--run-dir $CK/kill " || continue
+    tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=${p#/proc/}
+done
+writing=$(ls "$CK/kill/ckpt")
+[ -n "$victim" ] && kill -9 "$victim"
+wait $job 2>/dev/null
+rc=$?
+expect_ok "crash: rank 1 killed while step 2 was being written, the job failed" bash -c "
+    [ -n '$victim' ] && [ $rc -ne 0 ] && [ '$(echo $writing)' = 'step-000001.h5 step-000002.h5.tmp' ]"
+expect_ok "crash: step 1 complete and loadable, no step 2" bash -c "
+    [ ! -e '$CK/kill/ckpt/step-000002.h5' ] && '$RLVR' ckpt diff --exact '$CK/kill/ckpt/step-000001.h5' '$CK/kill/ckpt/step-000001.h5' &&
+    '$RLVR' ckpt info '$CK/kill/ckpt/step-000001.h5' | grep -qx 'step 1'"
+mpi 2 "$RLVR" sft --run-dir "$CK/kill" --resume >/dev/null 2>&1
+expect_ok "crash: resumed on 2 ranks = uninterrupted run, bit for bit" \
+    "$RLVR" ckpt diff --exact "$B" "$CK/kill/ckpt/step-000004.h5"
+expect_ok "crash: the stale .tmp is gone" test ! -e "$CK/kill/ckpt/step-000002.h5.tmp"
