@@ -47,7 +47,8 @@ int task_item(const Task *t, Split split, int64_t i, TaskItem *out, Err *e);
 void task_item_free(TaskItem *item);
 
 // Reference solution (embedded tasks only) for the SFT warm start: the step-by-step form or the terse
-// "Answer: N" form, chosen deterministically from (task.seed, split, i) with P(verbose) = task.verbose_ratio.
+// "Answer: N" form, chosen deterministically from (task.seed, split, i) with P(verbose) = task.verbose_ratio;
+// with task.styles set, a style drawn from that mixture, its stated answer one off at the style's wrong share.
 // *solution malloc'd. Datasets: -1 with a message.
 int task_reference(const Task *t, Split split, int64_t i, char **solution, Err *e);
 // Both forms explicitly (embedded tasks only); verbose = true gives the step-by-step one.
