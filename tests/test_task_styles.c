@@ -31,6 +31,7 @@ Test(task_styles, each_style_writes_its_text) {
         {&add, STYLE_RESTATE, 0, "We need 47+85.\nAnswer: 132"},
         {&add, STYLE_STEPS, 0, "7+5=12\n4+8+1=13\nAnswer: 132"},
         {&add, STYLE_CHECK, 0, "We need 47+85.\nAnswer: 132\nCheck: 132-85=47\nAnswer: 132"},
+        {&add, STYLE_RESTATE_STEPS, 0, "We need 47+85.\n7+5=12\n4+8+1=13\nAnswer: 132"},
         {&add, STYLE_STEPS_CHECK, 0, "We need 47+85.\n7+5=12\n4+8+1=13\nAnswer: 132\nCheck: 132-85=47\nAnswer: 132"},
         {&add, STYLE_CHECK, 1, "We need 47+85.\nAnswer: 133\nCheck: 133-85=48\nAnswer: 133"},
         {&sub, STYLE_CHECK, -1, "We need 9-14.\nAnswer: -6\nCheck: -6+14=8\nAnswer: -6"},
@@ -122,7 +123,7 @@ Test(task_styles, empty_styles_keep_verbose_ratio_references) {
 
 Test(task_styles, bad_styles_are_named) {
     const struct { const char *spec, *msg; } bad[] = {
-        {"short:1", "[task] styles: unknown style 'short'; expected terse, restate, steps, check or steps_check"},
+        {"short:1", "[task] styles: unknown style 'short'; expected terse, restate, steps, check, restate_steps or steps_check"},
         {"terse", "[task] styles: 'terse' needs a weight in (0, 1e6] after it (style:weight[:wrong])"},
         {"terse:0", "'terse' needs a weight in (0, 1e6]"},
         {"terse:x", "'terse' needs a weight in (0, 1e6]"},

@@ -15,10 +15,11 @@
 
 static const char OP_CHAR[] = {'+', '-', '*'};
 static const char *const OP_NAME[] = {"add", "sub", "mul"};
-static const char *const STYLE_NAME[] = {"terse", "restate", "steps", "check", "steps_check"};
+static const char *const STYLE_NAME[] = {"terse", "restate", "steps", "check", "restate_steps", "steps_check"};
 // What each style writes around the answer, indexed by ArithStyle.
 static const struct { bool restate, steps, check; } STYLE_PARTS[] = {
-    {false, false, false}, {true, false, false}, {false, true, false}, {true, false, true}, {true, true, true}};
+    {false, false, false}, {true, false, false}, {false, true, false}, {true, false, true}, {true, true, false},
+    {true, true, true}};
 
 const char *arith_style_name(ArithStyle style) { return STYLE_NAME[style]; }
 
@@ -28,7 +29,7 @@ static int parse_style(Arith *a, char *entry, Err *e) {
     int k = 0;
     while (name && k < ARITH_N_STYLES && strcmp(name, STYLE_NAME[k])) k++;
     if (!name || k == ARITH_N_STYLES)
-        return err_set(e, "[task] styles: unknown style '%s'; expected terse, restate, steps, check or steps_check",
+        return err_set(e, "[task] styles: unknown style '%s'; expected terse, restate, steps, check, restate_steps or steps_check",
                        name ? name : "");
     for (int j = 0; j < a->n_styles; j++)
         if (a->style[j] == (ArithStyle)k) return err_set(e, "[task] styles: style '%s' is listed twice", name);

@@ -14,9 +14,12 @@ typedef enum { ARITH_ADD, ARITH_SUB, ARITH_MUL } ArithOp;
 //   terse        "Answer: N"
 //   restate      "We need A+B.\n" then the answer
 //   steps        the column steps, then the answer (the verbose form of task.verbose_ratio)
-//   check        restate, the answer, "Check: " the inverse operation, the answer again
-//   steps_check  restate, the steps, the answer, the check, the answer again
-typedef enum { STYLE_TERSE, STYLE_RESTATE, STYLE_STEPS, STYLE_CHECK, STYLE_STEPS_CHECK, ARITH_N_STYLES } ArithStyle;
+//   check          restate, the answer, "Check: " the inverse operation, the answer again
+//   restate_steps  restate, then the steps and the answer
+//   steps_check    restate, the steps, the answer, the check, the answer again
+typedef enum {
+    STYLE_TERSE, STYLE_RESTATE, STYLE_STEPS, STYLE_CHECK, STYLE_RESTATE_STEPS, STYLE_STEPS_CHECK, ARITH_N_STYLES
+} ArithStyle;
 
 typedef struct {
     bool ops[3];  // enabled operations, indexed by ArithOp
