@@ -50,7 +50,7 @@ for s in $seeds; do [[ "$s" =~ ^[0-9]+$ ]] || { echo "study2.sh: seed '$s': expe
 [ -n "$tasks" ] && [ -n "$seeds" ] || { echo "study2.sh: --tasks and --seeds must not be empty" >&2; exit 2; }
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 # The algorithms run on a task: its plan, filtered by --algos.
-task_algos() { local a; for a in ${PLAN[$1]}; do [ -z "$algos" ] || in_list "$a" "$algos" && echo "$a"; done; }
+task_algos() { local a; for a in ${PLAN[$1]}; do if [ -z "$algos" ] || in_list "$a" "$algos"; then echo "$a"; fi; done; }
 local_sh=(env RLVR="$rlvr" bash "$root/launch/local.sh")
 
 # One stage into a fresh directory, timed: wall_s marks it finished, cpu_s holds the CPU seconds of every
@@ -77,12 +77,15 @@ style_stage() {
         --set eval.n_prompts=$FINAL_PROMPTS "${sets[@]}"
 }
 
+# The warm starts first, then seed by seed, so that an interrupted study has every comparison on its first seeds.
 for t in $tasks; do
     echo "== $t: warm start, configs/study2/$t.ini [sft] -> $runs/$t/warm"
     train_stage "$runs/$t/warm" "$root/configs/study2/$t.ini" --cmd sft
     style_stage "$runs/$t/warm"
-    for a in $(task_algos "$t"); do
-        for s in $seeds; do
+done
+for s in $seeds; do
+    for t in $tasks; do
+        for a in $(task_algos "$t"); do
             d=$runs/$t/$a/seed$s
             echo "== $t $a seed $s -> $d"
             train_stage "$d" "$root/configs/study2/${t}_$a.ini" --init "$(last_ckpt "$runs/$t/warm")" \
@@ -96,17 +99,17 @@ done
 
 # --- Reading the runs --------------------------------------------------------------------------------------
 mkdir -p "$out"
-# Style mix of one policy: per style its share of the samples, accuracy and mean length (tokens).
+# Style mix of one policy (run directory, task, algorithm, seed): per style its share of the samples, accuracy and mean length (tokens).
 style_rows() {
-    jq -r -s -L "$root/launch" --arg key "$2" 'include "style"; length as $n | group_by(style)[] |
-        [$key, (.[0] | style), (length / $n), (map(select(.correct)) | length) / length,
+    jq -r -s -L "$root/launch" --arg t "$2" --arg a "$3" --arg s "$4" 'include "style"; length as $n | group_by(style)[] |
+        [$t, $a, $s, (.[0] | style), (length / $n), (map(select(.correct)) | length) / length,
          (map(.tokens) | add / length)] | @tsv' "$1/styles/samples.jsonl"
 }
 {
     printf 'task\talgo\tseed\tstyle\tshare\taccuracy\tlength\n'
     for t in $tasks; do
-        style_rows "$runs/$t/warm" "$t	warm	-"
-        for a in $(task_algos "$t"); do for s in $seeds; do style_rows "$runs/$t/$a/seed$s" "$t	$a	$s"; done; done
+        style_rows "$runs/$t/warm" "$t" warm -
+        for a in $(task_algos "$t"); do for s in $seeds; do style_rows "$runs/$t/$a/seed$s" "$t" "$a" "$s"; done; done
     done
 } > "$out/styles.tsv"
 
@@ -145,7 +148,7 @@ style_rows() {
             END {
                 for (k = 1; k <= 4; k++) {
                     n = 0; sum = 0; sq = 0
-                    for (s in seen) if (((x, s, k) in v) && ((y, s, k) in v)) { d = v[x, s, k] - v[y, s, k]; n++; sum += d; sq += d * d }
+                    for (s in seen) if ((x SUBSEP s SUBSEP k) in v && (y SUBSEP s SUBSEP k) in v) { d = v[x, s, k] - v[y, s, k]; n++; sum += d; sq += d * d }
                     if (n == 0) continue
                     m = sum / n; half = "nan"; lo = "nan"; hi = "nan"
                     if (n > 1) { sd = sqrt((sq - n * m * m) / (n - 1) > 0 ? (sq - n * m * m) / (n - 1) : 0)
@@ -207,7 +210,7 @@ total_time() { cat $(find "$runs" -name "$1" -not -path "$runs/mean/*") | awk '{
                  if (!(k in n)) order[++m] = k; n[k]++; sh[k] += $5; ac[k] += $5 * $6; ln[k] += $5 * $7 }
         END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, "\t")
                   printf "| %s | %s | %s | %.1f%% | %.1f%% | %.1f |\n", f[1], f[2], f[3], 100 * sh[k] / n[k],
-                      sh[k] > 0 ? 100 * ac[k] / sh[k] : 0, sh[k] > 0 ? ln[k] / sh[k] : 0 } }' "$out/styles.tsv"
+                      (sh[k] > 0 ? 100 * ac[k] / sh[k] : 0), (sh[k] > 0 ? ln[k] / sh[k] : 0) } }' "$out/styles.tsv"
     echo
     echo "(Final rows average the seeds' shares; their accuracy and length are weighted by each seed's share.)"
     echo
