@@ -7,6 +7,8 @@
 #                    [--set k=v ...]
 # Defaults: --runs runs/study2, --out results/length-dynamics-2, --np 2, seeds 1 2 3, tasks equal edge waste,
 # each with its algorithms (PLAN below); --algos keeps only the named ones. RLVR names the binary (build/rlvr).
+# Runs go in tiers (TIERS, main comparisons first), seed by seed within each, so an interrupted study has
+# complete comparisons on all its seeds.
 # --set applies to every stage (e.g. a smaller budget). Finished stages (a wall_s file) are kept and
 # unfinished ones start over, so an interrupted study continues where it stopped.
 # Writes OUT/table.md, OUT/runs.tsv (one row per run), OUT/styles.tsv (style mix of every policy),
@@ -21,6 +23,8 @@ declare -A PLAN=(
     [edge]="gspo luspo gspo_luspo_clip"
     [waste]="grpo grpo_lambda"
 )
+TIERS=("equal:gspo equal:luspo equal:grpo equal:grpo_lambda equal:sspo edge:gspo edge:luspo"
+       "waste:grpo waste:grpo_lambda" "edge:gspo_luspo_clip")
 # The comparisons: task, treatment, baseline (differences are treatment - baseline, paired by seed).
 COMPARISONS="equal:luspo:gspo edge:luspo:gspo edge:gspo_luspo_clip:gspo edge:luspo:gspo_luspo_clip
 equal:grpo_lambda:grpo waste:grpo_lambda:grpo
@@ -77,15 +81,17 @@ style_stage() {
         --set eval.n_prompts=$FINAL_PROMPTS "${sets[@]}"
 }
 
-# The warm starts first, then seed by seed, so that an interrupted study has every comparison on its first seeds.
+# The warm starts first, then the runs of each tier seed by seed.
 for t in $tasks; do
     echo "== $t: warm start, configs/study2/$t.ini [sft] -> $runs/$t/warm"
     train_stage "$runs/$t/warm" "$root/configs/study2/$t.ini" --cmd sft
     style_stage "$runs/$t/warm"
 done
-for s in $seeds; do
-    for t in $tasks; do
-        for a in $(task_algos "$t"); do
+for tier in "${TIERS[@]}"; do
+    for s in $seeds; do
+        for entry in $tier; do
+            t=${entry%%:*} a=${entry#*:}
+            in_list "$t" "$tasks" && task_algos "$t" | grep -qx "$a" || continue
             d=$runs/$t/$a/seed$s
             echo "== $t $a seed $s -> $d"
             train_stage "$d" "$root/configs/study2/${t}_$a.ini" --init "$(last_ckpt "$runs/$t/warm")" \

@@ -21,7 +21,8 @@ typedef struct {
 } TaskItem;
 
 // Task named by c->task.name:
-//   "arith"                 embedded multi-digit arithmetic ([task] ops, digits_min/max, seed, eval_size)
+//   "arith"                 embedded multi-digit arithmetic ([task] ops, digits_min/max, seed, eval_size; the
+//                           references by verbose_ratio, or by the style mixture styles, task_arith.h)
 //   "math", "gsm8k", "dapo" JSONL datasets read from [data] path (train) and eval_path (held out), with
 //                           [data] prompt_field/answer_field/template/skip_bad_lines/shuffle; with no
 //                           data.path the task can only verify (rlvr reward --task math).
