@@ -76,9 +76,11 @@ last_ckpt() { ls "$1"/ckpt/step-*.h5 | sort | tail -n 1; }
 # A policy's final evaluation: FINAL_PROMPTS held-out problems x 8 samples (rlvr eval), whose samples give the
 # style mix; --set eval.n_prompts=... overrides the count.
 FINAL_PROMPTS=128
+# Its output is the same on any number of ranks (rlvr eval --help), so it runs on --np ranks like training.
 style_stage() {
-    run_stage "$1/styles" "$rlvr" eval --ckpt "$(last_ckpt "$1")" --out "$1/styles" --n 8 \
-        --set eval.n_prompts=$FINAL_PROMPTS "${sets[@]}"
+    run_stage "$1/styles" env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
+        mpirun --oversubscribe --bind-to none -np "$np" -x OMP_NUM_THREADS "$rlvr" eval --ckpt "$(last_ckpt "$1")" \
+        --out "$1/styles" --n 8 --set eval.n_prompts=$FINAL_PROMPTS "${sets[@]}"
 }
 
 # The warm starts first, then the runs of each tier seed by seed.
