@@ -4,20 +4,21 @@
 # same budget (configs/study2/<task>_<algo>.ini) and the style mix of its final policy; then figures, tables and
 # seed-paired differences with 95% t-intervals for the comparisons behind each claim.
 #   launch/study2.sh [--runs DIR] [--out DIR] [--np N] [--tasks "T ..."] [--algos "A ..."] [--seeds "S ..."]
-#                    [--set k=v ...]
+#                    [--set k=v ...] [--report-only]
 # Defaults: --runs runs/study2, --out results/length-dynamics-2, --np 2, seeds 1 2 3, tasks equal edge waste,
 # each with its algorithms (PLAN below); --algos keeps only the named ones. RLVR names the binary (build/rlvr).
 # Runs go in tiers (TIERS, main comparisons first), seed by seed within each, so an interrupted study has
 # complete comparisons on all its seeds.
 # --set applies to every stage (e.g. a smaller budget). Finished stages (a wall_s file) are kept and
-# unfinished ones start over, so an interrupted study continues where it stopped.
+# unfinished ones start over, so an interrupted study continues where it stopped. --report-only runs nothing and
+# remakes the outputs from finished stages (an unfinished one is an error), e.g. while other runs go on.
 # Writes OUT/table.md, OUT/runs.tsv (one row per run), OUT/styles.tsv (style mix of every policy),
 # OUT/claims.tsv (the paired differences) and OUT/figures/<task>/*.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command_line="launch/study2.sh${*:+ $*}"
 runs=$root/runs/study2 out=$root/results/length-dynamics-2 np=2 tasks="equal edge waste" algos="" seeds="1 2 3"
-rlvr=${RLVR:-$root/build/rlvr}
+rlvr=${RLVR:-$root/build/rlvr} report_only=0
 declare -A PLAN=(
     [equal]="gspo luspo grpo grpo_lambda sspo"
     [edge]="gspo luspo gspo_luspo_clip"
@@ -39,7 +40,8 @@ while [ $# -gt 0 ]; do
         --algos) algos=$2; shift 2 ;;
         --seeds) seeds=$2; shift 2 ;;
         --set) sets+=(--set "$2"); shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --report-only) report_only=1; shift ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "study2.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -62,6 +64,7 @@ local_sh=(env RLVR="$rlvr" bash "$root/launch/local.sh")
 run_stage() {
     local dir=$1; shift
     [ -s "$dir/wall_s" ] && { echo "   kept (finished earlier): $dir"; return; }
+    [ "$report_only" = 0 ] || { echo "study2.sh: --report-only: $dir is not finished" >&2; exit 1; }
     rm -rf "$dir" "$dir.log"
     mkdir -p "$(dirname "$dir")"
     local start=$SECONDS
@@ -172,19 +175,22 @@ mean_of_seeds() {
     jq -s -c 'group_by(.step)[] | . as $g | reduce ($g[0] | keys[]) as $k ({};
         .[$k] = ([$g[][$k] | numbers] | if length > 0 then add / length else null end))' "$@"
 }
-rm -rf "$runs/mean" "$out/figures"
+# In a directory of this invocation's own: other invocations may be reading the same runs.
+mean=$(mktemp -d "$runs/mean.XXXXXX")
+trap 'rm -rf "$mean"' EXIT
+rm -rf "$out/figures"
 for t in $tasks; do
     list=$(task_algos "$t")
     [ -n "$list" ] || continue
     for a in $list; do
-        mkdir -p "$runs/mean/$t/$a"
+        mkdir -p "$mean/$t/$a"
         for f in metrics eval; do
-            mean_of_seeds $(for s in $seeds; do echo "$runs/$t/$a/seed$s/$f.jsonl"; done) > "$runs/mean/$t/$a/$f.jsonl"
+            mean_of_seeds $(for s in $seeds; do echo "$runs/$t/$a/seed$s/$f.jsonl"; done) > "$mean/$t/$a/$f.jsonl"
         done
     done
     # shellcheck disable=SC2046
     bash "$root/launch/plot.sh" --out "$out/figures/$t" --note "$command_line: task $t (mean of seeds $seeds)" \
-        $(for a in $list; do echo "$runs/mean/$t/$a"; done) > /dev/null
+        $(for a in $list; do echo "$mean/$t/$a"; done) > /dev/null
 done
 
 # The code revisions that made the runs, from their last checkpoints (one, unless the study was resumed).
@@ -199,7 +205,7 @@ revisions() {
 # and its threads per rank.
 blas_core=$(OPENBLAS_VERBOSE=2 "$rlvr" config --config "$root/configs/study2/base.ini" 2>&1 >/dev/null | sed -n 's/^Core: //p' | tail -n 1 || true)
 threads=$(( $(nproc) / np > 0 ? $(nproc) / np : 1 ))
-total_time() { cat $(find "$runs" -name "$1" -not -path "$runs/mean/*") | awk '{ s += $1 } END { printf "%.0f", s }'; }
+total_time() { cat $(find "$runs" -name "$1" -not -path "$runs/mean.*") | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 {
     echo "# Length-dynamics study 2: results"
@@ -214,13 +220,15 @@ total_time() { cat $(find "$runs" -name "$1" -not -path "$runs/mean/*") | awk '{
     echo
     echo "| task | policy | style | share | accuracy | length |"
     echo "|---|---|---|---|---|---|"
-    awk -F'\t' 'NR > 1 { k = $1 "\t" ($2 == "warm" ? "warm start" : $2 " (final, mean of seeds)") "\t" $4
-                 if (!(k in n)) order[++m] = k; n[k]++; sh[k] += $5; ac[k] += $5 * $6; ln[k] += $5 * $7 }
-        END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, "\t")
-                  printf "| %s | %s | %s | %.1f%% | %.1f%% | %.1f |\n", f[1], f[2], f[3], 100 * sh[k] / n[k],
+    awk -F'\t' 'NR > 1 { p = $1 "\t" ($2 == "warm" ? "warm start" : $2 " (final, mean of seeds)"); k = p "\t" $4
+                 if (!(($1, $2, $3) in seen)) { seen[$1, $2, $3] = 1; ns[p]++ }
+                 if (!(k in sh)) { order[++m] = k; of[k] = p }; sh[k] += $5; ac[k] += $5 * $6; ln[k] += $5 * $7 }
+        END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, "\t"); if (sh[k] / ns[of[k]] < 0.01) continue
+                  printf "| %s | %s | %s | %.1f%% | %.1f%% | %.1f |\n", f[1], f[2], f[3], 100 * sh[k] / ns[of[k]],
                       (sh[k] > 0 ? 100 * ac[k] / sh[k] : 0), (sh[k] > 0 ? ln[k] / sh[k] : 0) } }' "$out/styles.tsv"
     echo
-    echo "(Final rows average the seeds' shares; their accuracy and length are weighted by each seed's share.)"
+    echo "(Final rows average the seeds' shares; their accuracy and length are weighted by each seed's share. Styles"
+    echo "under 1% of the samples are left out; \`styles.tsv\` has them all.)"
     echo
     echo "## Runs: mean ± std over seeds $seeds"
     echo
