@@ -1,6 +1,6 @@
 # The length-dynamics study scripts on a tiny budget: runs, seed means, tables, figures, restart, bad options
 # (launch/study.sh, then launch/study2.sh with its style mix and paired differences).
-plan 23
+plan 24
 study=(env RLVR="$RLVR" bash "$ROOT/launch/study.sh" --runs "$TMP/study" --out "$TMP/study-out" --algos "gspo luspo"
        --seeds "1 2" --set sft.steps=20 --set train.steps=4 --set eval.every=2 --set eval.n_prompts=16 --set task.eval_size=16)
 expect_ok "study: 2 algorithms x 2 seeds run" "${study[@]}"
@@ -92,3 +92,5 @@ expect_error "study2: algorithm in no plan" "algorithm 'ppo' is in no task's pla
 expect_error "study2: bad seed" "seed '-1': expected a non-negative integer" bash "$ROOT/launch/study2.sh" --seeds "-1"
 expect_error "study2: bad --np" "--np '0': expected a positive integer" bash "$ROOT/launch/study2.sh" --np 0
 expect_error "study2: unknown option" "unknown option '--steps'" bash "$ROOT/launch/study2.sh" --steps 3
+expect_error "study2: --report-only refuses an unfinished stage" "--report-only: .*/edge/warm is not finished" \
+    env RLVR="$RLVR" bash "$ROOT/launch/study2.sh" --runs "$TMP/study2" --out "$TMP/study2-out" --tasks edge --report-only
