@@ -71,6 +71,7 @@ static const Key KEYS[] = {
     {"task", "digits_min", K_INT, F(task.digits_min), 1, 18, 0, "1", "fewest digits per operand"},
     {"task", "digits_max", K_INT, F(task.digits_max), 1, 18, 0, "3", "most digits per operand"},
     {"task", "verbose_ratio", K_DOUBLE, F(task.verbose_ratio), 0, 1, 0, "0.5", "share of step-by-step references"},
+    {"task", "styles", K_STR, F(task.styles), 0, 0, 0, "", "reference styles style:weight[:wrong],... (overrides verbose_ratio)"},
     {"task", "eval_size", K_INT, F(task.eval_size), 0, 1 << 24, 0, "200", "held-out problems"},
     {"task", "seed", K_I64, F(task.seed), 0, BIG, 0, "1", "problem generator seed"},
 

@@ -52,6 +52,7 @@ typedef struct {
     char ops[64];           // arith: comma list of add, sub, mul
     int digits_min, digits_max;
     double verbose_ratio;   // share of step-by-step reference solutions
+    char styles[CONFIG_STR];  // arith: reference style mixture "style:weight[:wrong],..."; "" = verbose_ratio
     int eval_size;          // held-out problems
     int64_t seed;
 } TaskConfig;

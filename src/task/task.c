@@ -118,8 +118,13 @@ int task_reference_form(const Task *t, Split split, int64_t i, bool verbose, cha
 }
 
 int task_reference(const Task *t, Split split, int64_t i, char **solution, Err *e) {
-    bool verbose = t->kind == TASK_ARITH && arith_pick_verbose(&t->arith, split, i);
-    return task_reference_form(t, split, i, verbose, solution, e);
+    *solution = NULL;
+    if (t->kind != TASK_ARITH) return task_reference_form(t, split, i, false, solution, e);
+    if (i < 0) return err_set(e, "task %s: negative problem index %lld", t->name, (long long)i);
+    ArithProblem p;
+    TRY(arith_problem(&t->arith, split, i, &p, e));
+    *solution = arith_reference(&t->arith, &p, (int)split, i);
+    return 0;
 }
 
 void task_verify(const Task *t, const char *answer, const char *response, Verdict *v) {

@@ -21,7 +21,8 @@ typedef struct {
 } TaskItem;
 
 // Task named by c->task.name:
-//   "arith"                 embedded multi-digit arithmetic ([task] ops, digits_min/max, seed, eval_size)
+//   "arith"                 embedded multi-digit arithmetic ([task] ops, digits_min/max, seed, eval_size; the
+//                           references by verbose_ratio, or by the style mixture styles, task_arith.h)
 //   "math", "gsm8k", "dapo" JSONL datasets read from [data] path (train) and eval_path (held out), with
 //                           [data] prompt_field/answer_field/answer_format/template/skip_bad_lines/shuffle
 //                           (presets per name in base/config.c, as verl's preprocessing reads each); with no
@@ -50,7 +51,8 @@ int task_item(const Task *t, Split split, int64_t i, TaskItem *out, Err *e);
 void task_item_free(TaskItem *item);
 
 // Reference solution (embedded tasks only) for the SFT warm start: the step-by-step form or the terse
-// "Answer: N" form, chosen deterministically from (task.seed, split, i) with P(verbose) = task.verbose_ratio.
+// "Answer: N" form, chosen deterministically from (task.seed, split, i) with P(verbose) = task.verbose_ratio;
+// with task.styles set, a style drawn from that mixture, its stated answer one off at the style's wrong share.
 // *solution malloc'd. Datasets: -1 with a message.
 int task_reference(const Task *t, Split split, int64_t i, char **solution, Err *e);
 // Both forms explicitly (embedded tasks only); verbose = true gives the step-by-step one.
