@@ -114,7 +114,7 @@ for round in $(seq 1 "$ROUNDS"); do
         "$RLVR" bench model --config "$ROOT/configs/small.ini" --repeat 3 | sed "s/^{/{\"round\":$round,/" >> "$OUT"
         # llm.c training steps (forward, backward, AdamW) of 256 tokens; step 0 is its warm-up.
         ms=$(cd "$PEERS/llm.c" && stdbuf -oL ./train_gpt2 2>/dev/null | grep -m $((LLM_STEPS + 1)) 'took' | tail -n +2 |
-            sed -n 's/.*(took \([0-9.]*\) ms)/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+            sed -n 's/.*(took \([0-9.]*\) ms)/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' || true)  # grep -m ends llm.c early (SIGPIPE)
         log "{\"round\":$round,\"bench\":\"llm.c\",\"threads\":$t,\"tokens\":256,\"step_ms_median\":${ms:-null}}"
     done
 done
