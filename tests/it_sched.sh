@@ -30,8 +30,9 @@ for np in 2 4; do
 done
 slow 4 "$RLVR" train "${RL[@]}" --set rollout.schedule=dynamic --set train.balance=tokens --run-dir "$T/both4"
 same "deterministic: dynamic schedule and token-balanced packing on 4 ranks = 1 rank" "$T/ref" "$T/both4"
-expect_ok "dynamic: the slow rank sampled fewer groups than the fastest (the queue moved work)" bash -c "
-    jq -e -s 'map(.ranks.groups_sampled) | any(.max > .min and .min_rank == 1)' '$T/dyn4/metrics.jsonl'"
+# On 2 ranks (not oversubscribed), so only the hook, not the OS, can starve a rank of groups.
+expect_ok "dynamic: the slow rank sampled fewer groups than the fast one (the queue moved work)" bash -c "
+    jq -e -s 'map(.ranks.groups_sampled) | any(.max > .min and .min_rank == 1)' '$T/dyn2/metrics.jsonl'"
 expect_ok "metrics: every step records per-rank sampling/scoring/training/waiting spreads over 4 ranks" bash -c "
     jq -e -s 'length == 3 and all(.ranks.world == 4 and (.ranks | [.sampling_s, .scoring_s, .training_s, .waiting_s,
         .groups_sampled] | all(.max >= .min and .max_rank >= 0 and .max_rank < 4)))' '$T/tok4/metrics.jsonl'"
