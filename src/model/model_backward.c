@@ -63,20 +63,6 @@ static void swiglu_back(bool fixed, const float *x, const float *wg, const float
     free(dact), free(dg), free(du);
 }
 
-typedef float v8f __attribute__((vector_size(32)));
-
-// y += a * x over n floats, eight lanes at a time (y and x never overlap).
-static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f xv, yv;
-        memcpy(&xv, x + i, sizeof xv), memcpy(&yv, y + i, sizeof yv);
-        yv += a * xv;
-        memcpy(y + i, &yv, sizeof yv);
-    }
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 // Attention backward (softmax recomputed from the saved log-sum-exp), in float with vectorised dot products and
 // updates. One task per (sequence, kv head) owns every write to that head's dk/dv rows, so threads never share an
 // output and the bits do not depend on the thread count.

@@ -3,6 +3,8 @@
 #ifndef RLVR_MODEL_INTERNAL_H
 #define RLVR_MODEL_INTERNAL_H
 
+#include <string.h>
+
 #include "model/model.h"
 
 // Offsets (in floats, into params or a gradient buffer laid out alike) of one layer's tensors; SIZE_MAX = absent.
@@ -68,5 +70,20 @@ void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, 
 
 // Rotary embedding in place on rows [T, H*hd] (Hugging Face rotate-half layout).
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse);
+
+typedef float v8f __attribute__((vector_size(32)));
+
+// y += a * x over n floats, eight lanes at a time (y and x never overlap); each y[i] sees one multiply and one
+// add, so the bits equal the scalar loop's (no contraction: -ffp-contract=off).
+static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv, yv;
+        memcpy(&xv, x + i, sizeof xv), memcpy(&yv, y + i, sizeof yv);
+        yv += a * xv;
+        memcpy(y + i, &yv, sizeof yv);
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
 
 #endif

@@ -41,8 +41,6 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 
 static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
 
-typedef float v8f __attribute__((vector_size(32)));
-
 // Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence, in key
 // order; softmax sums in float64; e: n doubles of scratch. out is updated eight dimensions at a time: each out[d]
 // still sees the same multiply and add in key order.
@@ -58,15 +56,7 @@ static void attend(const float *q, const float *k, const float *restrict v, int 
     for (int d = 0; d < hd; d++) out[d] = 0;
     for (int j = 0; j < n; j++) {
         float p = (float)(e[j] / sum);
-        const float *vr = v + (size_t)j * stride;
-        int d = 0;
-        for (; d + 8 <= hd; d += 8) {
-            v8f o, x;
-            memcpy(&o, out + d, sizeof o), memcpy(&x, vr + d, sizeof x);
-            o += p * x;
-            memcpy(out + d, &o, sizeof o);
-        }
-        for (; d < hd; d++) out[d] += p * vr[d];
+        axpy(out, p, v + (size_t)j * stride, hd);
     }
     *lse = mx + log(sum);
 }
