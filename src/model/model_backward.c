@@ -8,11 +8,9 @@
 #include "model/matmul.h"
 #include "model/model_internal.h"
 
-static float *zeros(size_t n) { return xcalloc(n + 1, sizeof(float)); }
-
 // y = x W^T + b: dW += dy^T x, db += sum_t dy, dx = dy W (+ beta * dx, beta 0 or 1). fixed: the fixed-order
 // kernels of matmul.h (Model.fixed_order_backward), else OpenBLAS.
-static void linear_back(bool fixed, const float *x, const float *w, const float *dy, float *dw, float *db, float *dx,
+void linear_back(bool fixed, const float *x, const float *w, const float *dy, float *dw, float *db, float *dx,
                         int T, int N, int K, float beta) {
     if (fixed)
         matmul_xtx_acc(dy, x, dw, T, N, K);
@@ -44,10 +42,8 @@ static void rms_norm_back(const float *x, const float *w, const float *inv, cons
         for (int t = 0; t < T; t++) dw[i] += (float)(dy[(size_t)t * D + i] * x[(size_t)t * D + i] * (double)inv[t]);
 }
 
-static float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
-
 // SwiGLU backward given dy [T, D]: accumulates weight grads, adds dx [T, D] (input grad).
-static void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
+void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
                         const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd,
                         float *dx, int T, int D, int F) {
     float *dact = zeros((size_t)T * F), *dg = zeros((size_t)T * F), *du = zeros((size_t)T * F);
@@ -63,37 +59,6 @@ static void swiglu_back(bool fixed, const float *x, const float *wg, const float
     free(dact), free(dg), free(du);
 }
 
-// Attention backward (softmax recomputed from the saved log-sum-exp), in float with vectorised dot products and
-// updates. One task per (sequence, kv head) owns every write to that head's dk/dv rows, so threads never share an
-// output and the bits do not depend on the thread count.
-static void attention_back(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq,
-                           float *dk, float *dv) {
-    float scale = (float)(1.0 / sqrt((double)d->hd));
-    int group = d->Hq / d->Hk, hd = d->hd;
-#pragma omp parallel for collapse(2) schedule(dynamic)
-    for (int s = 0; s < A->n_seqs; s++)
-        for (int kh = 0; kh < d->Hk; kh++) {
-            int64_t s0 = A->seq_offsets[s], s1 = A->seq_offsets[s + 1];
-            for (int64_t t = s0; t < s1; t++)
-                for (int h = kh * group; h < (kh + 1) * group; h++) {
-                    const float *q = a->qr + t * d->QD + (size_t)h * hd, *go = datt + t * d->QD + (size_t)h * hd;
-                    const float *o = a->att + t * d->QD + (size_t)h * hd;
-                    float *gq = dq + t * d->QD + (size_t)h * hd;
-                    float delta = matmul_dot(go, o, hd);
-                    double lse = a->lse[t * d->Hq + h];
-                    for (int64_t j = s0; j <= t; j++) {
-                        size_t kv = (size_t)j * d->KD + (size_t)kh * hd;
-                        const float *k = a->kr + kv, *v = a->v + kv;
-                        float p = expf((float)(matmul_dot(q, k, hd) * scale - lse));
-                        float ds = p * (matmul_dot(go, v, hd) - delta) * scale;
-                        axpy(dv + kv, p, go, hd);
-                        axpy(gq, ds, k, hd);
-                        axpy(dk + kv, ds, q, hd);
-                    }
-                }
-        }
-}
-
 static float *G(float *grads, size_t off) { return off == SIZE_MAX ? NULL : grads + off; }
 
 // Per-head q/k norm backward (or pass-through), then into the projection inputs.
@@ -107,87 +72,6 @@ static void head_norm_back(const Model *m, size_t w, const float *raw, const flo
     rms_norm_back(raw, m->params + w, inv, dnormed, draw, grads + w, T * H, hd);
 }
 
-// Routed experts, router (top-k renormalisation, softmax, aux loss) and shared expert; adds to da2.
-static void moe_back(const Model *m, const LayerOffsets *o, const Dims *d, const ModelActs *A, const LayerActs *a,
-                     const float *dy, double aux_weight, float *grads, float *da2) {
-    const float *P = m->params;
-    int T = A->T;
-    bool fx = m->fixed_order_backward;
-    float *dp = zeros((size_t)T * d->E);
-    // y = sum_k w_k eout_k: dw_k = dy . eout_k, then through w_k = p_k / sum_chosen p (norm_topk_prob).
-    for (int t = 0; t < T; t++) {
-        const float *g = dy + (size_t)t * d->D;
-        double dw[64], chosen = 0, wdw = 0;
-        for (int k = 0; k < d->K; k++) {
-            const float *out = a->eout + ((size_t)t * d->K + k) * d->D;
-            dw[k] = 0;
-            for (int i = 0; i < d->D; i++) dw[k] += (double)g[i] * out[i];
-            chosen += a->probs[(size_t)t * d->E + a->top_e[t * d->K + k]];
-            wdw += dw[k] * a->top_w[t * d->K + k];
-        }
-        for (int k = 0; k < d->K; k++)
-            dp[(size_t)t * d->E + a->top_e[t * d->K + k]] +=
-                (float)(m->cfg.norm_topk_prob ? (dw[k] - wdw) / chosen : dw[k]);
-    }
-    // Aux loss E * sum_e f_e * mean(p_e) (HF load_balancing_loss_func): d/dp_te = E f_e / (L_moe T).
-    double moe_rows = (double)model_n_moe_layers(m) * T;
-    for (int t = 0; t < T; t++)
-        for (int e = 0; e < d->E; e++)
-            dp[(size_t)t * d->E + e] += (float)(aux_weight * d->E * A->expert_frac[e] / moe_rows);
-    // Softmax backward: dz = p (dp - sum p dp).
-    float *dz = zeros((size_t)T * d->E);
-    for (int t = 0; t < T; t++) {
-        const float *p = a->probs + (size_t)t * d->E, *g = dp + (size_t)t * d->E;
-        double s = 0;
-        for (int e = 0; e < d->E; e++) s += (double)p[e] * g[e];
-        for (int e = 0; e < d->E; e++) dz[(size_t)t * d->E + e] = (float)(p[e] * (g[e] - s));
-    }
-    linear_back(fx, a->a2, P + o->router, dz, grads + o->router, NULL, da2, T, d->E, d->D, 1.0f);
-    free(dp), free(dz);
-    // Each expert on its gathered rows; input grads scattered back per token.
-    int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
-    size_t n_max = (size_t)T * d->K;
-    float *xs = zeros(n_max * d->D), *gy = zeros(n_max * d->D), *dxs = zeros(n_max * d->D);
-    float *g = zeros(n_max * d->Fe), *u = zeros(n_max * d->Fe), *act = zeros(n_max * d->Fe);
-    for (int e = 0; e < d->E; e++) {
-        int n = 0;
-        for (int i = 0; i < T * d->K; i++)
-            if (a->top_e[i] == e) rows[n++] = i;
-        if (!n) continue;
-        for (int r = 0; r < n; r++) {
-            int i = rows[r], t = i / d->K;
-            memcpy(xs + (size_t)r * d->D, a->a2 + (size_t)t * d->D, d->D * sizeof(float));
-            for (int c = 0; c < d->D; c++) gy[(size_t)r * d->D + c] = dy[(size_t)t * d->D + c] * a->top_w[i];
-            memcpy(g + (size_t)r * d->Fe, a->eg + (size_t)i * d->Fe, d->Fe * sizeof(float));
-            memcpy(u + (size_t)r * d->Fe, a->eu + (size_t)i * d->Fe, d->Fe * sizeof(float));
-            memcpy(act + (size_t)r * d->Fe, a->eact + (size_t)i * d->Fe, d->Fe * sizeof(float));
-        }
-        size_t wo = (size_t)e * d->Fe * d->D;
-        memset(dxs, 0, (size_t)n * d->D * sizeof(float));
-        swiglu_back(fx, xs, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, g, u, act, gy,
-                    grads + o->egate + wo, grads + o->eup + wo, grads + o->edown + wo, dxs, n, d->D, d->Fe);
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < d->D; c++) da2[(size_t)(rows[r] / d->K) * d->D + c] += dxs[(size_t)r * d->D + c];
-    }
-    free(rows), free(xs), free(gy), free(dxs), free(g), free(u), free(act);
-    if (!d->S) return;
-    // Shared expert: y += sigmoid(z) * sout, z = a2 . w_gate.
-    float *dsout = zeros((size_t)T * d->D), *dzg = zeros((size_t)T);
-    for (int t = 0; t < T; t++) {
-        float gate = sigmoid(a->sgate[t]);
-        double dgate = 0;
-        for (int i = 0; i < d->D; i++) {
-            dsout[(size_t)t * d->D + i] = gate * dy[(size_t)t * d->D + i];
-            dgate += (double)dy[(size_t)t * d->D + i] * a->sout[(size_t)t * d->D + i];
-        }
-        dzg[t] = (float)(dgate * gate * (1.0f - gate));
-    }
-    linear_back(fx, a->a2, P + o->sexp_gate, dzg, grads + o->sexp_gate, NULL, da2, T, 1, d->D, 1.0f);
-    swiglu_back(fx, a->a2, P + o->sgate, P + o->sup, P + o->sdown, a->sg, a->su, a->sact, dsout, grads + o->sgate,
-                grads + o->sup, grads + o->sdown, da2, T, d->D, d->S);
-    free(dsout), free(dzg);
-}
-
 // One layer: dx holds d(output residual) on entry and d(input residual) on return.
 static void layer_back(const Model *m, int l, const ModelActs *A, double aux_weight, float *grads, float *dx) {
     Dims d = model_dims(m);
@@ -199,7 +83,7 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     // MLP / MoE: x_out = h2 + mlp(norm2(h2)).
     float *da2 = zeros((size_t)T * d.D);
     if (model_layer_is_moe(m, l))
-        moe_back(m, o, &d, A, a, dx, aux_weight, grads, da2);
+        moe_backward(m, o, &d, A, a, dx, aux_weight, grads, da2);
     else
         swiglu_back(fx, a->a2, P + o->gate, P + o->up, P + o->down, a->g, a->u, a->act, dx, grads + o->gate,
                     grads + o->up, grads + o->down, da2, T, d.D, d.F);
@@ -209,7 +93,7 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     float *datt = zeros((size_t)T * d.QD);
     linear_back(fx, a->att, P + o->wo, dx, grads + o->wo, NULL, datt, T, d.D, d.QD, 0.0f);
     float *dqr = zeros((size_t)T * d.QD), *dkr = zeros((size_t)T * d.KD), *dv = zeros((size_t)T * d.KD);
-    attention_back(&d, A, a, datt, dqr, dkr, dv);
+    attention_backward(&d, A, a, datt, dqr, dkr, dv);
     rope_rows(dqr, A->pos, T, d.Hq, d.hd, m->cfg.rope_theta, 1);  // the rotation's transpose
     rope_rows(dkr, A->pos, T, d.Hk, d.hd, m->cfg.rope_theta, 1);
     float *dq = zeros((size_t)T * d.QD), *dk = zeros((size_t)T * d.KD);

@@ -3,6 +3,7 @@
 #ifndef RLVR_MODEL_INTERNAL_H
 #define RLVR_MODEL_INTERNAL_H
 
+#include <math.h>
 #include <string.h>
 
 #include "model/model.h"
@@ -70,6 +71,32 @@ void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, 
 
 // Rotary embedding in place on rows [T, H*hd] (Hugging Face rotate-half layout).
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse);
+
+// Causal attention of every token's query heads over its sequence's keys 0..pos (attention.c); lse [T, Hq].
+void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
+                       const float *qr, float *att, double *lse);
+// Adds dq, dk, dv [T, QD|KD|KD] given d(attention output), from the forward's record a.
+void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq, float *dk,
+                        float *dv);
+
+// SwiGLU MLP y = down(silu(gate(x)) * up(x)), keeping g, u, act (model_layers.c) and its backward (model_backward.c).
+void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g, float *u,
+            float *act, float *y);
+void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
+                 const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd, float *dx,
+                 int T, int D, int F);
+// y = x W^T + b backward: dW += dy^T x, db += sum_t dy, dx = dy W (+ beta * dx); fixed: matmul.h's kernels.
+void linear_back(bool fixed, const float *x, const float *w, const float *dy, float *dw, float *db, float *dx, int T,
+                 int N, int K, float beta);
+
+// The sparse MoE block of layer o on the normed input x [T, D] into y [T, D] (moe.c), and its backward adding to
+// grads and da2 (aux_weight scales the load-balancing loss).
+void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y);
+void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const ModelActs *A, const LayerActs *a,
+                  const float *dy, double aux_weight, float *grads, float *da2);
+
+static inline float *zeros(size_t n) { return xcalloc(n + 1, sizeof(float)); }
+static inline float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 
 typedef float v8f __attribute__((vector_size(32)));
 

@@ -1,5 +1,5 @@
-// Forward building blocks (RMSNorm, RoPE, attention, MLP, MoE) and one decoder layer. Each token's result
-// depends only on its own row and its own sequence's keys, in a fixed order (src/README.md invariant 2).
+// Forward building blocks (RMSNorm, RoPE, SwiGLU) and one decoder layer (attention.c and moe.c hold the rest). Each
+// token's result depends only on its own row and its own sequence's keys, in a fixed order (src/README.md invariant 2).
 #include <math.h>
 #include <string.h>
 
@@ -41,138 +41,13 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 
 static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
 
-// Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence, in key
-// order; softmax sums in float64; e: n doubles of scratch. out is updated eight dimensions at a time: each out[d]
-// still sees the same multiply and add in key order.
-static void attend(const float *q, const float *k, const float *restrict v, int n, int stride, int hd, float scale,
-                   double *e, float *restrict out, double *lse) {
-    double mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        e[j] = matmul_dot(q, k + (size_t)j * stride, hd) * scale;
-        if (e[j] > mx) mx = e[j];
-    }
-    double sum = 0;
-    for (int j = 0; j < n; j++) sum += e[j] = exp(e[j] - mx);
-    for (int d = 0; d < hd; d++) out[d] = 0;
-    for (int j = 0; j < n; j++) {
-        float p = (float)(e[j] / sum);
-        axpy(out, p, v + (size_t)j * stride, hd);
-    }
-    *lse = mx + log(sum);
-}
-
-static void attention(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
-                      const float *qr, float *att, double *lse) {
-    float scale = (float)(1.0 / sqrt((double)d->hd));
-    int group = d->Hq / d->Hk, max_n = 0;
-    for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
-#pragma omp parallel if ((long)T * max_n > 256)
-    {
-        double *e = xmalloc((size_t)max_n * sizeof *e);
-#pragma omp for schedule(dynamic, 4) collapse(2)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < d->Hq; h++) {
-                size_t kv = (size_t)row0[t] * d->KD + (size_t)(h / group) * d->hd;
-                attend(qr + (size_t)t * d->QD + (size_t)h * d->hd, kbuf + kv, vbuf + kv, pos[t] + 1, d->KD, d->hd,
-                       scale, e, att + (size_t)t * d->QD + (size_t)h * d->hd, &lse[(size_t)t * d->Hq + h]);
-            }
-        free(e);
-    }
-}
-
 // SwiGLU MLP (Shazeer 2020): y = down(silu(gate(x)) * up(x)).
-static void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g,
+void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g,
                    float *u, float *act, float *y) {
     matmul_xwt(x, wg, NULL, g, T, F, D);
     matmul_xwt(x, wu, NULL, u, T, F, D);
     for (size_t i = 0; i < (size_t)T * F; i++) act[i] = silu(g[i]) * u[i];
     matmul_xwt(act, wd, NULL, y, T, D, F);
-}
-
-// Router softmax and top-k (HF Qwen2/3-MoE): probs in float64 sums, top-k largest first (ties: lower index),
-// weights renormalised over the chosen k when norm_topk_prob.
-static void route(const Model *m, const Dims *d, const float *logits, float *probs, int32_t *top_e, float *top_w,
-                  int T) {
-    for (int t = 0; t < T; t++) {
-        const float *z = logits + (size_t)t * d->E;
-        float *p = probs + (size_t)t * d->E;
-        double mx = -INFINITY, sum = 0;
-        for (int i = 0; i < d->E; i++) mx = z[i] > mx ? z[i] : mx;
-        for (int i = 0; i < d->E; i++) sum += exp(z[i] - mx);
-        for (int i = 0; i < d->E; i++) p[i] = (float)(exp(z[i] - mx) / sum);
-        int32_t *te = top_e + (size_t)t * d->K;
-        float *tw = top_w + (size_t)t * d->K;
-        double chosen = 0;
-        for (int k = 0; k < d->K; k++) {
-            int best = -1;
-            for (int i = 0; i < d->E; i++) {
-                int taken = 0;
-                for (int j = 0; j < k; j++) taken |= te[j] == i;
-                if (!taken && (best < 0 || p[i] > p[best])) best = i;
-            }
-            te[k] = best;
-            tw[k] = p[best];
-            chosen += p[best];
-        }
-        if (m->cfg.norm_topk_prob)
-            for (int k = 0; k < d->K; k++) tw[k] = (float)(tw[k] / chosen);
-    }
-}
-
-// Expert e's SwiGLU on every (token, slot) routed to it; results scattered to eg/eu/eact/eout [T, K, ...].
-static void run_expert(const Model *m, const LayerOffsets *o, const Dims *d, int e, const float *x, LayerActs *a, int T,
-                       int *rows, float *buf) {
-    int n = 0;
-    for (int i = 0; i < T * d->K; i++)
-        if (a->top_e[i] == e) rows[n++] = i;
-    if (!n) return;
-    float *xs = buf, *g = xs + (size_t)n * d->D, *u = g + (size_t)n * d->Fe, *act = u + (size_t)n * d->Fe,
-          *y = act + (size_t)n * d->Fe;
-    for (int r = 0; r < n; r++)
-        memcpy(xs + (size_t)r * d->D, x + (size_t)(rows[r] / d->K) * d->D, d->D * sizeof(float));
-    const float *P = m->params;
-    swiglu(xs, P + o->egate + (size_t)e * d->Fe * d->D, P + o->eup + (size_t)e * d->Fe * d->D,
-           P + o->edown + (size_t)e * d->D * d->Fe, n, d->D, d->Fe, g, u, act, y);
-    for (int r = 0; r < n; r++) {
-        size_t i = (size_t)rows[r];
-        memcpy(a->eg + i * d->Fe, g + (size_t)r * d->Fe, d->Fe * sizeof(float));
-        memcpy(a->eu + i * d->Fe, u + (size_t)r * d->Fe, d->Fe * sizeof(float));
-        memcpy(a->eact + i * d->Fe, act + (size_t)r * d->Fe, d->Fe * sizeof(float));
-        memcpy(a->eout + i * d->D, y + (size_t)r * d->D, d->D * sizeof(float));
-    }
-}
-
-// Sparse MoE block (HF Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock): y = sum over chosen experts in index
-// order of w * expert(x), plus sigmoid(shared_gate . x) * shared_expert(x) when there is a shared expert.
-static void moe(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y) {
-    const float *P = m->params;
-    float *logits = xmalloc((size_t)T * d->E * sizeof(float));
-    matmul_xwt(x, P + o->router, NULL, logits, T, d->E, d->D);
-    route(m, d, logits, a->probs, a->top_e, a->top_w, T);
-    free(logits);
-    int *rows = xmalloc((size_t)T * d->K * sizeof(int));
-    float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float));
-    for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
-    free(rows);
-    free(buf);
-    for (int t = 0; t < T; t++) {
-        float *yr = y + (size_t)t * d->D;
-        memset(yr, 0, d->D * sizeof(float));
-        for (int e = 0; e < d->E; e++)
-            for (int k = 0; k < d->K; k++) {
-                if (a->top_e[t * d->K + k] != e) continue;
-                const float *out = a->eout + ((size_t)t * d->K + k) * d->D;
-                float w = a->top_w[t * d->K + k];
-                for (int i = 0; i < d->D; i++) yr[i] += out[i] * w;
-            }
-    }
-    if (!d->S) return;
-    swiglu(x, P + o->sgate, P + o->sup, P + o->sdown, T, d->D, d->S, a->sg, a->su, a->sact, a->sout);
-    matmul_xwt(x, P + o->sexp_gate, NULL, a->sgate, T, 1, d->D);
-    for (int t = 0; t < T; t++) {
-        float gate = (float)(1.0 / (1.0 + exp(-(double)a->sgate[t])));
-        for (int i = 0; i < d->D; i++) y[(size_t)t * d->D + i] += gate * a->sout[(size_t)t * d->D + i];
-    }
 }
 
 // Per-head RMSNorm of q or k rows [T, H*hd] (Qwen3), or a copy when the model has none.
@@ -206,14 +81,14 @@ void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *
         memmove(kbuf + row, a->kr + (size_t)t * d.KD, d.KD * sizeof(float));
         memmove(vbuf + row, a->v + (size_t)t * d.KD, d.KD * sizeof(float));
     }
-    attention(&d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
+    attention_forward(&d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
     float *y = xmalloc((size_t)T * d.D * sizeof(float));
     matmul_xwt(a->att, P + o->wo, NULL, y, T, d.D, d.QD);
     for (size_t i = 0; i < (size_t)T * d.D; i++) x[i] += y[i];
     memcpy(a->h2, x, (size_t)T * d.D * sizeof(float));
     rms_norm_rows(x, P + o->ln2, a->a2, a->inv2, T, d.D, eps);
     if (model_layer_is_moe(m, l)) {
-        moe(m, o, &d, a->a2, a, T, y);
+        moe_forward(m, o, &d, a->a2, a, T, y);
         for (int t = 0; t < T; t++)
             for (int k = 0; k < d.K; k++) {
                 int32_t e = a->top_e[t * d.K + k];
