@@ -68,6 +68,7 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, k == n - 1, sums, e);
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
+    param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     TRY(dist_agree(rc, e));
     double local_loss = -sums[0] / n_tok;

@@ -41,10 +41,12 @@ void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_te
     adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
+    if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
     if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
 }
 
 void updater_free(Updater *u) {
+    param_gather_free(&u->gather);
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
     free(u->map);
@@ -109,7 +111,8 @@ void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
         grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
         adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
                      &u->hyper);
-        if (u->zero_stage >= 1) gather_owned(u, m->params);  // each owner updated its run of the weights
+        // Each owner updated its run of the weights; at stage 3 the next gathers read them.
+        if (u->zero_stage == 1 || u->zero_stage == 2) gather_owned(u, m->params);
         s->updates++;
         s->grad_norm = norm;
         return;
