@@ -103,17 +103,24 @@ static void before_unit(void *ctx, int unit) {
     while (g->resident != u) step_cycle(g);
 }
 
-// Every rank has gathered as many units as the one that gathered most.
-static void sync_cycle(ParamGather *g) {
-    int64_t most = g->gathers;
-    dist_allreduce_max_i64(&most, 1);
-    while (g->gathers < most) step_cycle(g);
-    g->gathers = 0;
+void param_gather_plan(ParamGather *g, int64_t passes) {
+    if (!g->model) return;
+    dist_allreduce_max_i64(&passes, 1);
+    g->planned = passes * (2 * (g->n_units - 2) + 2);
+}
+
+// This rank joins the gathers the others still make, up to the plan.
+static void finish_plan(ParamGather *g) {
+    if (g->gathers > g->planned)
+        dist_fatal("zero stage 3: %lld weight gathers on this rank, %lld planned", (long long)g->gathers,
+                   (long long)g->planned);
+    while (g->gathers < g->planned) step_cycle(g);
+    g->gathers = g->planned = 0;
 }
 
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
-    sync_cycle(g);
+    finish_plan(g);
     drop_unowned(g, 0, g->model->n_params);
     g->resident = -1;
     g->whole = false;
@@ -121,7 +128,7 @@ void param_gather_release(ParamGather *g) {
 
 void param_gather_all(ParamGather *g) {
     if (!g->model || g->whole) return;
-    sync_cycle(g);
+    finish_plan(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
     dist_allgather_pieces_f32(g->model->params, begin, end);

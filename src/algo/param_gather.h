@@ -6,8 +6,10 @@
 //
 // The gathers are collectives, yet ranks run different numbers of micro-batches, or stop at a failure. So every
 // rank gathers along one fixed cycle (embedding, layers 0..L-1, head: a forward; layers L-1..0: a backward),
-// moving along it until the unit asked for is resident; at each sync point (param_gather_release,
-// param_gather_all) the ranks that gathered fewer go on along the cycle until all have gathered as many.
+// moving along it until the unit asked for is resident, and the ranks agree beforehand on the number of passes
+// (param_gather_plan): at the end (param_gather_release, param_gather_all) a rank that made fewer goes on along the
+// cycle, joining the gathers of the busier ranks, until it has made as many. Nothing but gathers may happen on
+// any rank between the plan and that end.
 #ifndef RLVR_PARAM_GATHER_H
 #define RLVR_PARAM_GATHER_H
 
@@ -31,15 +33,19 @@ typedef struct {
     int *n_ranges;
     int resident;          // the unit gathered now, or -1
     bool whole;            // every weight resident (param_gather_all)
-    int64_t gathers;       // along the cycle since the last sync point
+    int64_t gathers;       // along the cycle since the last plan
+    int64_t planned;       // gathers every rank makes before the next release (param_gather_plan)
 } ParamGather;
 
 // Installs the hook in m (whose weights are all resident until the first release).
 void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, int rank);
 void param_gather_free(ParamGather *g);
-// Collective: after a sync, releases the pages of every weight this rank does not own.
+// Collective: every rank will make as many gathers as `passes` forwards (each followed by its backward or not) on
+// the busiest rank.
+void param_gather_plan(ParamGather *g, int64_t passes);
+// Collective: once this rank has made the planned gathers, releases the pages of every weight it does not own.
 void param_gather_release(ParamGather *g);
-// Collective: after a sync, gathers every weight (sampling reads each layer once per token, so it gathers them all
+// Collective: the planned gathers, then every weight (sampling reads each layer once per token, so it gathers them all
 // once before the rollout, as DeepSpeed's hybrid engine does); param_gather_release ends it.
 void param_gather_all(ParamGather *g);
 

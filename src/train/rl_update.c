@@ -169,6 +169,7 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     }
     loss_denoms_reduce(&den);
     if (delims && r->cfg.dist.deterministic) den.entropy_sum = ordered_entropy_sum(mcs, ds, n_mc, G);
+    param_gather_plan(&r->up.gather, n_mc);  // zero stage 3: each micro-batch gathers every layer's weights twice
     grad_reducer_begin(&r->up.reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
