@@ -53,9 +53,7 @@ void param_gather_free(ParamGather *g) {
     memset(g, 0, sizeof *g);
 }
 
-// Gives the whole pages inside elements [begin, end) back to the kernel (they read as zeros until written); the
-// pages at either edge may hold other tensors and stay.
-static void drop_pages(float *x, size_t begin, size_t end) {
+void param_gather_drop_pages(float *x, size_t begin, size_t end) {
     if (end <= begin) return;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(x + begin), b = (uintptr_t)(x + end);
     a = (a + page - 1) / page * page, b = b / page * page;
@@ -65,8 +63,8 @@ static void drop_pages(float *x, size_t begin, size_t end) {
 // Drops the part of [begin, end) that other ranks own.
 static void drop_unowned(const ParamGather *g, size_t begin, size_t end) {
     const Shard *own = &g->map[g->rank];
-    drop_pages(g->model->params, begin, end < own->begin ? end : own->begin);
-    drop_pages(g->model->params, begin > own->end ? begin : own->end, end);
+    param_gather_drop_pages(g->model->params, begin, end < own->begin ? end : own->begin);
+    param_gather_drop_pages(g->model->params, begin > own->end ? begin : own->end, end);
 }
 
 static void gather_range(const ParamGather *g, size_t a, size_t b) {

@@ -49,4 +49,8 @@ void param_gather_release(ParamGather *g);
 // once before the rollout, as DeepSpeed's hybrid engine does); param_gather_release ends it.
 void param_gather_all(ParamGather *g);
 
+// Gives the whole pages inside elements [begin, end) of x back to the kernel (they read as zeros until written);
+// the pages at either edge may hold other data and stay.
+void param_gather_drop_pages(float *x, size_t begin, size_t end);
+
 #endif

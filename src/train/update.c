@@ -93,7 +93,7 @@ static double global_norm(const Updater *u, const float *grad, int *bad_tensor) 
     return norm;
 }
 
-void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     bool in_range = grad_reducer_finish(&u->reducer);
     float *grad = u->reducer.grad;
     poison_gradient(u);
@@ -118,4 +118,11 @@ void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
         return;
     }
     s->skipped++;  // the weights and moments stay as they were
+}
+
+void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+    apply(u, loss_sum, lr, s);
+    // Zero stage 3: nothing reads the gradient before the next update's backward (which starts from zeros), so
+    // sampling runs without its pages.
+    if (u->zero_stage == 3) param_gather_drop_pages(u->reducer.grad, 0, u->reducer.n);
 }
