@@ -123,8 +123,13 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo
     echo "By the formula, stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: 25% of its state per rank. What rlvr"
     echo "keeps at stage 3 on 4 ranks is 4 + 12/4 = 7 bytes per parameter while training (44%) and 4 + 8/4 = 6 while"
-    echo "sampling. Measured (max-rank peak RSS, fast mode): stage 3 on 4 ranks is $(ratio 4:3:fast 4:0:fast)% of stage 0 on 4"
-    echo "ranks, $(ratio 4:3:fast 1:0:fast)% of one rank's; stage 3 on 2 ranks is $(ratio 2:3:fast 2:0:fast)% of stage 0 on 2."
+    echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks:"
+    for np in 2 4; do
+        for z in 1 2 3; do
+            r=$(ratio "$np:$z:fast" "$np:0:fast")
+            [ -n "$r" ] && echo "stage $z on $np ranks $r%;"
+        done
+    done | paste -sd' ' | sed 's/;$/./'
     echo
     echo "## Qwen2.5-7B and Qwen3-30B-A3B on GPUs of 80 GB"
     echo
