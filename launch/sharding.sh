@@ -95,9 +95,10 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
 {
     echo "# Sharded training state: memory per parameter and ZeRO stages"
     echo
-    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` (rows: $rows_wanted) on $(date -u +%Y-%m-%d),"
-    echo "$(nproc --all) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs (the load"
-    echo "column: 1-minute load average when the row started). Each row names the rlvr revision it was measured at. ${note}"
+    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` (every row; \`--rows\` measures some and keeps the"
+    echo "others), last with \`--rows \"$(echo $rows_wanted)\"\` on $(date -u +%Y-%m-%d), $(nproc --all) cores"
+    echo "($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs (the load column: 1-minute load"
+    echo "average when the row started). Each row names the rlvr revision it was measured at. ${note}"
     echo
     echo "Model: the Qwen3-MoE of \`configs/tiny-train.ini\` grown to $n_params parameters (hidden 512, 7 layers, 32"
     echo "experts of 512, top-2); one RL step of 2 prompts × 2 samples (two micro-batches on one rank), the last of"
@@ -123,7 +124,8 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo
     echo "By the formula, stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: 25% of its state per rank. What rlvr"
     echo "keeps at stage 3 on 4 ranks is 4 + 12/4 = 7 bytes per parameter while training (44%) and 4 + 8/4 = 6 while"
-    echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks:"
+    echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks (rows of"
+    echo "different revisions may differ in more than the stage):"
     for np in 2 4; do
         for z in 1 2 3; do
             r=$(ratio "$np:$z:fast" "$np:0:fast")
