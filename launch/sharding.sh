@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Measures per-rank peak memory (RSS) and step time of RL training under ZeRO stages 0-2 on 1, 2 and 4 ranks, on
+# Measures per-rank peak memory (RSS) and step time of RL training under ZeRO stages 0-3 on 1, 2 and 4 ranks, on
 # the 180M-parameter Qwen3-MoE built from configs/tiny-train.ini (the sizes below), and writes results/sharding.md
 # with the ZeRO formulas next to the measurements and evaluated for Qwen2.5-7B and Qwen3-30B-A3B.
-#   launch/sharding.sh [--out FILE] [--steps S] [--note TEXT]
+#   launch/sharding.sh [--out FILE] [--steps S] [--rows "NP:STAGE:DET ..."] [--note TEXT]
 # Defaults: --out results/sharding.md, --steps 2 (the last step is measured: by then the Adam moments are
-# resident). RLVR names the binary (build/rlvr). Each run is one `mpirun -np N /usr/bin/time -v rlvr train`.
+# resident), every row. With --rows only those rows are measured (e.g. "4:3:false 4:0:false"); the other rows of
+# FILE's table stay, each with the revision it was measured at. FILE's text from "## Reading the measurements" on
+# is kept. RLVR names the binary (build/rlvr). Each run is one `mpirun -np N /usr/bin/time -v rlvr train`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/results/sharding.md steps=2 note=""
+rows_wanted="1:0:false 1:0:true 2:0:false 2:1:false 2:2:false 2:3:false 4:0:false 4:1:false 4:2:false 4:3:false
+             4:2:true 4:3:true"
 rlvr=${RLVR:-$root/build/rlvr}
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --note) note=$2; shift 2 ;;
-        -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --rows) rows_wanted=$2; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "sharding.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "sharding.sh: --steps '$steps': expected a positive integer" >&2; exit 2; }
+for row in $rows_wanted; do
+    [[ "$row" =~ ^[124]:[0-3]:(true|false)$ ]] ||
+        { echo "sharding.sh: --rows '$row': expected NP:STAGE:DET with NP 1, 2 or 4, STAGE 0-3, DET true|false" >&2; exit 2; }
+done
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -30,9 +39,11 @@ RUN=(--config "$root/configs/tiny-train.ini" "${MODEL[@]}" --set train.steps="$s
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# measure NP STAGE DET: one table row (ranks, stage, mode, max and min peak RSS over ranks, bytes/param, step time).
+# measure NP STAGE DET: one table row (ranks, stage, mode, max and min peak RSS over ranks, bytes/param, step time,
+# load average when the run started, revision).
 measure() {
-    local np=$1 z=$2 det=$3 dir=$tmp/run-$1-$2-$3
+    local np=$1 z=$2 det=$3 dir=$tmp/run-$1-$2-$3 load
+    load=$(cut -d' ' -f1 /proc/loadavg)
     mpirun -np "$np" bash -c '/usr/bin/time -v -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$tmp/time-$np-$z-$det" \
         "$rlvr" train "${RUN[@]}" --set dist.zero_stage="$z" --set dist.deterministic="$det" --run-dir "$dir" \
         >/dev/null 2>&1
@@ -42,22 +53,41 @@ measure() {
     step=$(tail -1 "$dir/metrics.jsonl" | sed -n 's/.*"step_time_s":\([0-9.e-]*\).*/\1/p')
     n_params=$(sed -n 's/.* \([0-9]*\) parameters,.*/\1/p' "$dir/log.txt" | head -1)
     echo "$n_params" > "$tmp/n_params"
-    "$rlvr" ckpt info "$(ls "$dir"/ckpt/step-*.h5 | tail -1)" | sed -n 's/^git_revision //p' > "$tmp/revision"
-    awk -v np="$np" -v z="$z" -v det="$det" -v max="$max" -v min="$min" -v n="$n_params" -v t="$step" 'BEGIN {
-        printf "| %d | %d | %s | %.0f | %.0f | %.2f | %.1f |\n", np, z, det == "true" ? "deterministic" : "fast",
-               max / 1024, min / 1024, max * 1024 / n, t }'
+    local revision
+    revision=$("$rlvr" ckpt info "$(ls "$dir"/ckpt/step-*.h5 | tail -1)" | sed -n 's/^git_revision //p')
+    awk -v np="$np" -v z="$z" -v det="$det" -v max="$max" -v min="$min" -v n="$n_params" -v t="$step" -v l="$load" \
+        -v rev="$revision" 'BEGIN {
+        printf "| %d | %d | %s | %.0f | %.0f | %.2f | %.1f | %s | %s |\n", np, z, det == "true" ? "deterministic" : "fast",
+               max / 1024, min / 1024, max * 1024 / n, t, l, rev }'
     rm -rf "$dir"
 }
 
 rows=$tmp/rows
 : > "$rows"
-for cfg in "1 0 false" "1 0 true" "2 0 false" "2 1 false" "2 2 false" "4 0 false" "4 1 false" "4 2 false" \
-           "4 2 true"; do
-    echo "sharding.sh: ranks, stage, deterministic = $cfg" >&2
-    measure $cfg >> "$rows"
+for row in $rows_wanted; do
+    echo "sharding.sh: ranks, stage, deterministic = $row ($(date -u +%H:%M))" >&2
+    measure ${row//:/ } >> "$rows"
 done
+# Rows of the previous table not measured now stay (9 columns: the revision is the last).
+old_rows=$tmp/old_rows
+: > "$old_rows"
+if [ -f "$out" ]; then
+    grep -E '^\| [0-9]+ \| [0-3] \| (fast|deterministic) \|.*\|.*\|.*\|.*\|.*\|.*\|$' "$out" | while read -r line; do
+        key=$(echo "$line" | awk -F'|' '{ print $2 $3 $4 }')
+        grep -qF "$key" <(awk -F'|' '{ print $2 $3 $4 }' "$rows") || echo "$line"
+    done > "$old_rows"
+fi
+all_rows=$tmp/all_rows
+cat "$rows" "$old_rows" | sort -t'|' -k2,2n -k4,4r -k3,3n > "$all_rows"
+tail_text=$tmp/tail
+: > "$tail_text"
+[ -f "$out" ] && sed -n '/^## Reading the measurements/,$p' "$out" > "$tail_text"
+ratio() {  # max-rank peak RSS of row $1 over row $2, percent (empty if either is missing)
+    awk -F'|' -v a="$1" -v b="$2" '{ k = $2 ":" $3 ":" $4; gsub(/ /, "", k); v[k] = $5 }
+        END { if (v[a] != "" && v[b] != "") printf "%.0f", 100 * v[a] / v[b] }' "$all_rows"
+}
 
-n_params=$(cat "$tmp/n_params") revision=$(cat "$tmp/revision")
+n_params=$(cat "$tmp/n_params")
 
 # ZeRO's model-state bytes per parameter and rank (fp32 weights 4, gradient 4, Adam moments 8; rlvr keeps no
 # fp16 copy): stage 0 16; 1: 8 + 8/N; 2: 4 + 12/N; 3: 16/N.
@@ -65,9 +95,10 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
 {
     echo "# Sharded training state: memory per parameter and ZeRO stages"
     echo
-    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` on $(date -u +%Y-%m-%d), $(nproc --all) cores"
-    echo "($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs, rlvr revision"
-    echo "$revision. ${note}"
+    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` (every row; \`--rows\` measures some and keeps the"
+    echo "others), last with \`--rows \"$(echo $rows_wanted)\"\` on $(date -u +%Y-%m-%d), $(nproc --all) cores"
+    echo "($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs (the load column: 1-minute load"
+    echo "average when the row started). Each row names the rlvr revision it was measured at. ${note}"
     echo
     echo "Model: the Qwen3-MoE of \`configs/tiny-train.ini\` grown to $n_params parameters (hidden 512, 7 layers, 32"
     echo "experts of 512, top-2); one RL step of 2 prompts × 2 samples (two micro-batches on one rank), the last of"
@@ -75,9 +106,9 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo "(the whole process: about 31 MB of it is the fixed cost of the binary, MPI and OpenBLAS); step time from"
     echo "\`metrics.jsonl\` (oversubscribed cores with 4 ranks, so only the memory columns compare across rows)."
     echo
-    echo "| ranks | zero stage | mode | peak RSS, max rank (MB) | min rank (MB) | bytes/param (max rank) | step (s) |"
-    echo "|---|---|---|---|---|---|---|"
-    cat "$rows"
+    echo "| ranks | zero stage | mode | peak RSS, max rank (MB) | min rank (MB) | bytes/param (max rank) | step (s) | load | revision |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    cat "$all_rows"
     echo
     echo "## What each stage keeps per rank"
     echo
@@ -89,9 +120,18 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo "| 0 | 16 | 16 | 16 | 16 (fast); deterministic: 16 with one micro-batch per rank, 20 with two, 40 with more |"
     echo "| 1 | 8 + 8/N | $(formula 1 2) | $(formula 1 4) | as the paper |"
     echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 8 + 8/N: the backward still writes the full gradient; only the sums are reduce-scattered |"
-    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | not implemented (weights gathered per layer) |"
+    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | training: 4 + 12/N plus one layer's weights (the full gradient again); sampling: 4 + 8/N (all weights gathered, the gradient's pages given back) |"
     echo
-    echo "By the formula (stage 3 is not implemented, so not measured), stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: $(awk 'BEGIN { printf "%.0f", 100 * 4 / 16 }')% of its state per rank."
+    echo "By the formula, stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: 25% of its state per rank. What rlvr"
+    echo "keeps at stage 3 on 4 ranks is 4 + 12/4 = 7 bytes per parameter while training (44%) and 4 + 8/4 = 6 while"
+    echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks (rows of"
+    echo "different revisions may differ in more than the stage):"
+    for np in 2 4; do
+        for z in 1 2 3; do
+            r=$(ratio "$np:$z:fast" "$np:0:fast")
+            [ -n "$r" ] && echo "stage $z on $np ranks $r%;"
+        done
+    done | paste -sd' ' | sed 's/;$/./'
     echo
     echo "## Qwen2.5-7B and Qwen3-30B-A3B on GPUs of 80 GB"
     echo
@@ -108,5 +148,7 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
                        p * (4 + 12 / n) / 1e9, p * 16 / n / 1e9 }'
         done
     done
-} > "$out"
+    if [ -s "$tail_text" ]; then echo; cat "$tail_text"; fi
+} > "$out.new"
+mv "$out.new" "$out"
 echo "sharding.sh: wrote $out" >&2

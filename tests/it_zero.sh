@@ -1,8 +1,10 @@
-# ZeRO stages (dist.zero_stage, algo/shard.h): the ownership map printed by rlvr config; deterministic weights
-# bit-identical for 1/2/4 ranks × zero 0/1/2 (RL and SFT); fast mode: zero 1 and 2 equal zero 0 on 2 ranks;
-# checkpoints hold full tensors, so a run saved with zero 2 on 4 ranks resumes with zero 0 on 1 rank and zero 1
-# on 2, bit for bit. configs/tiny-train.ini throughout.
-plan 21
+# ZeRO stages (dist.zero_stage, algo/shard.h, algo/param_gather.h): the ownership map printed by rlvr config;
+# build/mpi_param_gather on 1/2/4 ranks (stage 3's released pages, per-layer gathers = the whole model, uneven
+# passes lined up); deterministic weights bit-identical for 1/2/4 ranks × zero 0-3 (RL and SFT), and at stage 3
+# with ranks of unequal work and evaluation; fast mode: zero 1-3 equal zero 0 on 2 ranks; checkpoints hold full
+# tensors, so a run saved with zero 3 on 4 ranks resumes with zero 0 on 1 rank, zero 1 and zero 3 on 2, bit for
+# bit. configs/tiny-train.ini throughout.
+plan 33
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/zero"
 mkdir -p "$T"
@@ -18,8 +20,19 @@ expect_ok "config: zero 2 on 4 ranks, the owned runs cover the $N_PARAMS paramet
 expect_ok "config: zero 0 shards nothing" bash -c \
     "'$RLVR' config --config '$CFG' --ranks 4 | grep -q '^; zero stage 0 over 4 rank(s): nothing sharded' &&
      ! '$RLVR' config --config '$CFG' --ranks 4 | grep -q '^; rank'"
-expect_error "config: zero_stage out of range" "zero_stage = '3': expected an integer in \[0, 2\]" \
-    "$RLVR" config --config "$CFG" --set dist.zero_stage=3
+expect_ok "config: zero 3 on 2 ranks shards the weights too, two owned runs" bash -c "
+    out=\$('$RLVR' config --config '$CFG' --set dist.zero_stage=3 --ranks 2) &&
+    grep -q '^; zero stage 3 over 2 rank(s): Adam moments, gradients and weights sharded' <<<\"\$out\" &&
+    [ \$(grep -c '^; rank [01] owns tensors' <<<\"\$out\") = 2 ]"
+expect_error "config: zero_stage out of range" "zero_stage = '4': expected an integer in \[0, 3\]" \
+    "$RLVR" config --config "$CFG" --set dist.zero_stage=4
+
+# Stage 3's gathering on its own (tests/mpi_param_gather.c prints a line per check, FAIL on failure).
+GATHER_TEST=$(dirname "$RLVR")/mpi_param_gather
+for np in 1 2 4; do
+    expect_ok "mpi_param_gather on $np rank(s): released pages, per-layer gathers = whole model, uneven passes" \
+        mpi $np "$GATHER_TEST"
+done
 
 # A short warm start, so that rewards differ within groups and the policy gradient is not zero.
 "$RLVR" sft --config "$CFG" --set sft.steps=40 --set eval.n_prompts=0 --run-dir "$T/sft" >/dev/null 2>&1
@@ -29,14 +42,14 @@ last() { echo "$1/ckpt/step-000003.h5"; }
 
 # Deterministic: the same bits for every rank count and stage.
 for np in 1 2 4; do
-    for z in 0 1 2; do
+    for z in 0 1 2 3; do
         mpi $np "$RLVR" train "${RL[@]}" --set dist.zero_stage=$z --run-dir "$T/det-$np-$z" >/dev/null 2>&1
     done
 done
-expect_ok "deterministic: the run on 4 ranks logs zero stage 2" grep -q "4 rank(s), deterministic reduction, zero stage 2" \
-    "$T/det-4-2/log.txt"
+expect_ok "deterministic: the run on 4 ranks logs zero stage 3" grep -q "4 rank(s), deterministic reduction, zero stage 3" \
+    "$T/det-4-3/log.txt"
 for np in 1 2 4; do
-    for z in 0 1 2; do
+    for z in 0 1 2 3; do
         [ $np = 1 ] && [ $z = 0 ] && continue
         expect_ok "deterministic: 3 RL steps, $np rank(s), zero $z = 1 rank, zero 0, bit for bit" \
             "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/det-$np-$z")" --exact
@@ -44,18 +57,30 @@ for np in 1 2 4; do
 done
 SFT_DET=(--config "$CFG" --init "$SFT" --set sft.steps=2 --set eval.n_prompts=0 --set dist.deterministic=true)
 "$RLVR" sft "${SFT_DET[@]}" --run-dir "$T/sft-1-0" >/dev/null 2>&1
-mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.zero_stage=2 --run-dir "$T/sft-4-2" >/dev/null 2>&1
-expect_ok "deterministic: 2 SFT steps, 4 ranks, zero 2 = 1 rank, zero 0, bit for bit" \
-    "$RLVR" ckpt diff "$T/sft-1-0/ckpt/step-000002.h5" "$T/sft-4-2/ckpt/step-000002.h5" --exact
+for z in 2 3; do
+    mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.zero_stage=$z --run-dir "$T/sft-4-$z" >/dev/null 2>&1
+    expect_ok "deterministic: 2 SFT steps, 4 ranks, zero $z = 1 rank, zero 0, bit for bit" \
+        "$RLVR" ckpt diff "$T/sft-1-0/ckpt/step-000002.h5" "$T/sft-4-$z/ckpt/step-000002.h5" --exact
+done
+
+# Stage 3 with unequal work: 3 prompts on 4 ranks (one rank trains nothing, the others 2 micro-batches of 2), and a
+# held-out evaluation every step (every weight gathered for it).
+UNEVEN=(--set train.prompts_per_step=3 --set train.micro_batch=2 --set eval.n_prompts=8 --set eval.every=1)
+"$RLVR" train "${RL[@]}" "${UNEVEN[@]}" --run-dir "$T/uneven-1-0" >/dev/null 2>&1
+mpi 4 "$RLVR" train "${RL[@]}" "${UNEVEN[@]}" --set dist.zero_stage=3 --run-dir "$T/uneven-4-3" >/dev/null 2>&1
+expect_ok "deterministic: zero 3 on 4 ranks of unequal work, evaluating each step = 1 rank, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/uneven-1-0")" "$(last "$T/uneven-4-3")" --exact
+expect_same "deterministic: zero 3 on 4 ranks evaluates as 1 rank does" "$T/uneven-1-0/eval.jsonl" \
+    "$T/uneven-4-3/eval.jsonl"
 
 # Fast mode on 2 ranks: a sum of two addends has one rounding whoever receives it (in float32, or in float64 then
 # rounded to float32: the same bits), and AdamW is elementwise; so the overlapped per-layer reduction (the
 # default) and the blocking one agree too.
-for z in 0 1 2; do
+for z in 0 1 2 3; do
     mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=false --set dist.zero_stage=$z --run-dir "$T/fast-$z" \
         >/dev/null 2>&1
 done
-for z in 1 2; do
+for z in 1 2 3; do
     expect_ok "fast: 2 ranks, zero $z = zero 0, bit for bit" \
         "$RLVR" ckpt diff "$(last "$T/fast-0")" "$(last "$T/fast-$z")" --exact
 done
@@ -75,13 +100,18 @@ expect_ok "fast: 4 ranks overlapped, step-1 gradient = 1 rank's within 1e-6" bas
     rel=\$('$RLVR' ckpt diff '$T/grad1.h5' '$T/grad4.h5' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
     awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"
 
-# Resume across layouts: saved at step 2 with zero 2 on 4 ranks; resumed with zero 0 on 1 rank and zero 1 on 2.
-mpi 4 "$RLVR" train "${RL[@]}" --set dist.zero_stage=2 --run-dir "$T/res-a" --stop-after 2 >/dev/null 2>&1
-expect_ok "resume: the zero-2 run stopped at step 2" bash -c "cd '$T/res-a/ckpt' && [ \"\$(echo step-*.h5)\" = step-000002.h5 ]"
+# Resume across layouts: saved at step 2 with zero 3 on 4 ranks (each rank writing the tensors it owns); resumed
+# with zero 0 on 1 rank, zero 1 on 2 and zero 3 on 2.
+mpi 4 "$RLVR" train "${RL[@]}" --set dist.zero_stage=3 --run-dir "$T/res-a" --stop-after 2 >/dev/null 2>&1
+expect_ok "resume: the zero-3 run stopped at step 2" bash -c "cd '$T/res-a/ckpt' && [ \"\$(echo step-*.h5)\" = step-000002.h5 ]"
 cp -r "$T/res-a" "$T/res-b"
+cp -r "$T/res-a" "$T/res-c"
 "$RLVR" train --run-dir "$T/res-a" --resume --set dist.zero_stage=0 >/dev/null 2>&1
 mpi 2 "$RLVR" train --run-dir "$T/res-b" --resume --set dist.zero_stage=1 >/dev/null 2>&1
-expect_ok "resume: zero 2 on 4 ranks -> zero 0 on 1 rank = uninterrupted, bit for bit" \
+mpi 2 "$RLVR" train --run-dir "$T/res-c" --resume --set dist.zero_stage=3 >/dev/null 2>&1
+expect_ok "resume: zero 3 on 4 ranks -> zero 0 on 1 rank = uninterrupted, bit for bit" \
     "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/res-a")" --exact
-expect_ok "resume: zero 2 on 4 ranks -> zero 1 on 2 ranks = uninterrupted, bit for bit" \
+expect_ok "resume: zero 3 on 4 ranks -> zero 1 on 2 ranks = uninterrupted, bit for bit" \
     "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/res-b")" --exact
+expect_ok "resume: zero 3 on 4 ranks -> zero 3 on 2 ranks = uninterrupted, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/det-1-0")" "$(last "$T/res-c")" --exact

@@ -31,7 +31,9 @@ void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int wor
     Shard *map = xmalloc((size_t)world * sizeof *map);
     shard_map(tensors, n_tensors, world, map);
     static const char *what[] = {"nothing sharded: every rank holds all weights, gradients and moments",
-                                 "Adam moments sharded", "Adam moments sharded, gradients reduce-scattered"};
+                                 "Adam moments sharded", "Adam moments sharded, gradients reduce-scattered",
+                                 "Adam moments, gradients and weights sharded; each layer's weights all-gathered "
+                                 "before its forward and backward, and all of them while sampling"};
     fprintf(f, "; zero stage %d over %d rank(s): %s\n", stage, world, what[stage]);
     for (int r = 0; r < world && stage > 0; r++) {
         const Shard *s = &map[r];

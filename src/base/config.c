@@ -168,7 +168,7 @@ static const Key KEYS[] = {
     {"checkpoint", "keep", K_INT, F(checkpoint.keep), 1, 1 << 20, 0, "3", "newest checkpoints kept"},
 
     {"dist", "deterministic", K_BOOL, F(dist.deterministic), 0, 0, 0, "false", "rank-count-independent bits"},
-    {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 2, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients"},
+    {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 3, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients, 3 also weights"},
     {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode: sum each layer while the backward runs"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])

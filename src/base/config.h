@@ -138,7 +138,7 @@ typedef struct {
 
 typedef struct {
     bool deterministic;
-    int zero_stage;  // algo/shard.h: 0 replicated, 1 Adam moments sharded, 2 gradients too
+    int zero_stage;  // algo/shard.h: 0 replicated, 1 Adam moments sharded, 2 gradients too, 3 weights too
     bool overlap;    // fast mode below stage 2: per-layer non-blocking gradient sums during the backward
 } DistConfig;
 

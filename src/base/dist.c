@@ -185,6 +185,22 @@ void dist_bcast(void *buf, size_t bytes, int root) {
     }
 }
 
+// ZeRO stage 3's per-layer gather: one MPI_Allgatherv in place, displacements from the first piece; a range
+// too long for MPI's int counts and displacements goes owner by owner instead.
+void dist_allgather_pieces_f32(float *x, const size_t *begin, const size_t *end) {
+    if (!ctx.initialized || ctx.size == 1) return;
+    int counts[ctx.size], displs[ctx.size];
+    size_t base = begin[0];
+    int fits = end[ctx.size - 1] - base <= INT_MAX;
+    for (int q = 0; q < ctx.size && fits; q++) counts[q] = (int)(end[q] - begin[q]), displs[q] = (int)(begin[q] - base);
+    if (fits) {
+        MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + base, counts, displs, MPI_FLOAT,
+                                 MPI_COMM_WORLD));
+        return;
+    }
+    for (int q = 0; q < ctx.size; q++) dist_bcast(x + begin[q], (end[q] - begin[q]) * sizeof *x, q);
+}
+
 void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }

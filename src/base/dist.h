@@ -39,6 +39,10 @@ void *dist_allgatherv_bytes(const void *local, size_t n_local, size_t *n_total, 
 // Gathers variable-length byte arrays to root only (others get NULL).
 void *dist_gatherv_bytes(const void *local, size_t n_local, size_t *n_total, int64_t *counts);
 
+// In-place all-gather of float pieces: rank q holds x[begin[q], end[q]) (ranges in rank order, each starting
+// where the previous ended, possibly empty); afterwards every rank holds all of them.
+void dist_allgather_pieces_f32(float *x, const size_t *begin, const size_t *end);
+
 void dist_bcast(void *buf, size_t bytes, int root);
 void dist_barrier(void);
 

@@ -34,8 +34,18 @@ typedef struct {
     // The backward's matrix products through the fixed-order kernels of matmul.h instead of OpenBLAS, so the
     // gradient's bits depend on neither the CPU nor the thread count (dist.deterministic; false after create).
     bool fixed_order_backward;
+    // ZeRO stage 3 (algo/param_gather.h): called before the forward, backward or decode reads the weights of layer
+    // 0..L-1, the embedding (MODEL_UNIT_EMBED) or the final norm and LM head (MODEL_UNIT_HEAD); NULL: all resident.
+    void (*before_unit)(void *ctx, int unit);
+    void *before_unit_ctx;
     ModelPrivate *priv;
 } Model;
+
+enum { MODEL_UNIT_EMBED = -1, MODEL_UNIT_HEAD = -2 };
+// Lets the hook make the unit's weights resident.
+static inline void model_before_unit(const Model *m, int unit) {
+    if (m->before_unit) m->before_unit(m->before_unit_ctx, unit);
+}
 
 // Builds the tensor table and allocates zeroed parameters for cfg (validated config).
 int model_create(Model *m, const ModelConfig *cfg, Err *e);

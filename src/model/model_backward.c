@@ -80,6 +80,7 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     const float *P = m->params;
     int T = A->T;
     bool fx = m->fixed_order_backward;
+    model_before_unit(m, l);
     // MLP / MoE: x_out = h2 + mlp(norm2(h2)).
     float *da2 = zeros((size_t)T * d.D);
     if (model_layer_is_moe(m, l))
@@ -122,6 +123,7 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
     // logits = norm(x) . lm_head^T
     bool fx = m->fixed_order_backward;
     float *dnormed = zeros((size_t)T * d.D), *dx = zeros((size_t)T * d.D);
+    model_before_unit(m, MODEL_UNIT_HEAD);
     linear_back(fx, A->a_final, m->params + m->priv->lm_head, dlogits, grads + m->priv->lm_head, NULL, dnormed, T,
                 d.V, d.D, 0.0f);
     rms_norm_back(A->x_final, m->params + m->priv->final_norm, A->inv_final, dnormed, dx, grads + m->priv->final_norm,

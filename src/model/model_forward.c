@@ -58,12 +58,14 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions) {
 // Final norm and LM head on the residual stream x [T, D].
 static void head(const Model *m, const float *x, float *normed, float *inv, float *logits, int T) {
     Dims d = model_dims(m);
+    model_before_unit(m, MODEL_UNIT_HEAD);
     rms_norm_rows(x, m->params + m->priv->final_norm, normed, inv, T, d.D, m->cfg.rms_norm_eps);
     matmul_xwt(normed, m->params + m->priv->lm_head, NULL, logits, T, d.V, d.D);
 }
 
 static void embed(const Model *m, const int32_t *tokens, int T, float *x) {
     Dims d = model_dims(m);
+    model_before_unit(m, MODEL_UNIT_EMBED);
     for (int t = 0; t < T; t++)
         memcpy(x + (size_t)t * d.D, m->params + m->priv->embed + (size_t)tokens[t] * d.D, d.D * sizeof(float));
 }
@@ -93,9 +95,11 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
     layer_acts_alloc(&a, &d, n, model_layer_kinds(m));
     embed(m, tokens, n, x);
     size_t layer_size = (size_t)c->n_slots * c->max_len * d.KD;
-    for (int l = 0; l < d.L; l++)
+    for (int l = 0; l < d.L; l++) {
+        model_before_unit(m, l);
         layer_forward(m, l, n, pos, row0, c->k + l * layer_size, c->v + l * layer_size, x, &a,
                       experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
+    }
     head(m, x, normed, inv, logits, n);
     layer_acts_free(&a);
     free(row0), free(x), free(normed), free(inv);
@@ -166,6 +170,7 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
         embed(m, tokens, T, a->x_final);
         for (int l = 0; l < d.L; l++) {
             LayerActs *la = &a->layers[acts ? l : 0];
+            model_before_unit(m, l);
             layer_forward(m, l, T, a->pos, row0, la->kr, la->v, a->x_final, la,
                           experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
         }

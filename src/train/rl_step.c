@@ -96,7 +96,9 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     const Config *c = &r->cfg;
     Groups gs = {0};
     *m = (StepMetrics){.kind = STEP_RL, .step = step, .grpo_lambda = c->algo.name == ALGO_GRPO_LAMBDA};
+    param_gather_all(&r->up.gather);  // zero stage 3: decoding reads every layer once per token
     int rc = groups_sample(&gs, &r->model, r->tok, r->task, c, step, &r->st.data_cursor, e);
+    param_gather_release(&r->up.gather);
     double *adv = xmalloc(((size_t)gs.n * (size_t)c->rollout.n + 1) * sizeof *adv);
     double t0 = walltime_s();
     if (!rc) rc = dist_agree(advantages(&gs, c, adv, &m->adv, e), e);

@@ -169,12 +169,14 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     }
     loss_denoms_reduce(&den);
     if (delims && r->cfg.dist.deterministic) den.entropy_sum = ordered_entropy_sum(mcs, ds, n_mc, G);
+    param_gather_plan(&r->up.gather, n_mc);  // zero stage 3: each micro-batch gathers every layer's weights twice
     grad_reducer_begin(&r->up.reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
     for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
     free(ds), free(mcs);
+    param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     double t0 = walltime_s();
     rc = dist_agree(rc, e);

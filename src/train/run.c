@@ -48,7 +48,7 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     return checkpoint_save_parallel(path, &r->ref, NULL, NULL, &meta, e);
 }
 
-// The tensors this rank owns at zero stage 1-2 (algo/shard.h), whole, with their weights and moments.
+// The tensors this rank owns at zero stage 1-3 (algo/shard.h), whole, with their weights and moments.
 static CkptPiece *owned_pieces(Run *r, int *n) {
     Updater *u = &r->up;
     *n = u->own.tensor_end - u->own.tensor_begin;
@@ -62,8 +62,8 @@ static CkptPiece *owned_pieces(Run *r, int *n) {
     return mine;
 }
 
-// Collective: every rank writes what it holds. Zero stage 0: an even share of everything; stage 1-2: the
-// tensors it owns, so no rank gathers the moments.
+// Collective: every rank writes what it holds. Zero stage 0: an even share of everything; stage 1-3: the
+// tensors it owns, so no rank gathers the moments (or, at stage 3, the weights).
 static int save_state(Run *r, const char *path, const CheckpointMeta *meta, Err *e) {
     if (r->up.zero_stage == 0) return checkpoint_save_parallel(path, &r->model, &r->up.opt, &r->st, meta, e);
     int n;
@@ -128,6 +128,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
                             sizeof r->init_note, e));
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
+    param_gather_release(&r->up.gather);  // zero stage 3: from here on each rank keeps only its own weights
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     return 0;
 }

@@ -64,10 +64,12 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     double n_tok = 0, sums[2] = {0};  // Σ log p, tokens with p > 1/2
     for (int64_t k = 0; k < n; k++) n_tok += (double)seqbatch_resp_tokens(&bs[k]);
     dist_allreduce_sum_f64(&n_tok, 1);
+    param_gather_plan(&r->up.gather, n);  // zero stage 3: each micro-batch gathers every layer's weights twice
     grad_reducer_begin(&r->up.reducer);
     for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, k == n - 1, sums, e);
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
+    param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     TRY(dist_agree(rc, e));
     double local_loss = -sums[0] / n_tok;

@@ -66,8 +66,11 @@ static int evaluate_benchmarks(Trainer *t, Err *e) {
 }
 
 static int evaluate_all(Trainer *t, Err *e) {
-    TRY(evaluate_held_out(t, e));
-    return evaluate_benchmarks(t, e);
+    param_gather_all(&t->run.up.gather);  // zero stage 3: sampling reads every layer once per token
+    int rc = evaluate_held_out(t, e);
+    if (!rc) rc = evaluate_benchmarks(t, e);
+    param_gather_release(&t->run.up.gather);
+    return rc;
 }
 
 // Counts a skipped update; stops after train.max_bad_steps bad steps in a row.

@@ -41,10 +41,12 @@ void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_te
     adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
+    if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
     if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
 }
 
 void updater_free(Updater *u) {
+    param_gather_free(&u->gather);
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
     free(u->map);
@@ -91,7 +93,7 @@ static double global_norm(const Updater *u, const float *grad, int *bad_tensor) 
     return norm;
 }
 
-void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     bool in_range = grad_reducer_finish(&u->reducer);
     float *grad = u->reducer.grad;
     poison_gradient(u);
@@ -109,10 +111,18 @@ void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
         grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
         adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
                      &u->hyper);
-        if (u->zero_stage >= 1) gather_owned(u, m->params);  // each owner updated its run of the weights
+        // Each owner updated its run of the weights; at stage 3 the next gathers read them.
+        if (u->zero_stage == 1 || u->zero_stage == 2) gather_owned(u, m->params);
         s->updates++;
         s->grad_norm = norm;
         return;
     }
     s->skipped++;  // the weights and moments stay as they were
+}
+
+void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+    apply(u, loss_sum, lr, s);
+    // Zero stage 3: nothing reads the gradient before the next update's backward (which starts from zeros), so
+    // sampling runs without its pages.
+    if (u->zero_stage == 3) param_gather_drop_pages(u->reducer.grad, 0, u->reducer.n);
 }

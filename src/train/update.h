@@ -6,6 +6,7 @@
 
 #include "algo/grad_reduce.h"
 #include "algo/optim.h"
+#include "algo/param_gather.h"
 #include "algo/shard.h"
 #include "base/config.h"
 #include "model/model.h"
@@ -18,6 +19,7 @@ typedef struct {
     int zero_stage;           // dist.zero_stage
     Shard *map;               // the ownership map (algo/shard.h), one entry per rank
     Shard own;                // this rank's entry
+    ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer (inactive below)
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
