@@ -67,12 +67,12 @@ static inline __attribute__((always_inline)) v4f reduce4(const v8f *a0, const v8
     return __builtin_shufflevector(t, t, 0, 1, 2, 3) + __builtin_shufflevector(t, t, 4, 5, 6, 7);
 }
 
-// Four outputs of one row (columns j..j+3) from their lane sums: the tail over k in order, then the bias.
-static inline __attribute__((always_inline)) void store4(v4f s, const float *x, const float *w, const float *bias,
-                                                         float *y, int k8, int K) {
+// Four outputs of one row (columns j..j+3, weight rows ldw floats apart) from their lane sums: the tail over k in order, then the bias.
+static inline __attribute__((always_inline)) void store4(v4f s, const float *x, const float *w, size_t ldw,
+                                                         const float *bias, float *y, int k8, int K) {
     for (int c = 0; c < 4; c++) {
         float v = s[c];
-        for (int k = k8; k < K; k++) v += x[k] * w[(size_t)c * K + k];
+        for (int k = k8; k < K; k++) v += x[k] * w[c * ldw + k];
         y[c] = bias ? v + bias[c] : v;
     }
 }
@@ -106,10 +106,10 @@ static inline __attribute__((always_inline)) void tile_4x4(const float *restrict
         MAC(a20, p2, b0), MAC(a21, p2, b1), MAC(a22, p2, b2), MAC(a23, p2, b3);
         MAC(a30, p3, b0), MAC(a31, p3, b1), MAC(a32, p3, b2), MAC(a33, p3, b3);
     }
-    store4(reduce4(&a00, &a01, &a02, &a03), x, w, bias, y, k8, K);
-    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, bias, y + N, k8, K);
-    store4(reduce4(&a20, &a21, &a22, &a23), x2, w, bias, y + 2 * (size_t)N, k8, K);
-    store4(reduce4(&a30, &a31, &a32, &a33), x3, w, bias, y + 3 * (size_t)N, k8, K);
+    store4(reduce4(&a00, &a01, &a02, &a03), x, w, K, bias, y, k8, K);
+    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, K, bias, y + N, k8, K);
+    store4(reduce4(&a20, &a21, &a22, &a23), x2, w, K, bias, y + 2 * (size_t)N, k8, K);
+    store4(reduce4(&a30, &a31, &a32, &a33), x3, w, K, bias, y + 3 * (size_t)N, k8, K);
 }
 #else
 #define TILE_ROWS 2
@@ -131,26 +131,26 @@ static inline __attribute__((always_inline)) void tile_2x4(const float *restrict
         MAC(a00, p, b0), MAC(a01, p, b1), MAC(a02, p, b2), MAC(a03, p, b3);
         MAC(a10, q, b0), MAC(a11, q, b1), MAC(a12, q, b2), MAC(a13, q, b3);
     }
-    store4(reduce4(&a00, &a01, &a02, &a03), x, w, bias, y, k8, K);
-    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, bias, y + N, k8, K);
+    store4(reduce4(&a00, &a01, &a02, &a03), x, w, K, bias, y, k8, K);
+    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, K, bias, y + N, k8, K);
 }
 
-// 1 row x 4 columns (decode and odd rows).
+// 1 row x 4 columns (decode and odd rows), weight rows ldw floats apart.
 static inline __attribute__((always_inline)) void tile_1x4(const float *restrict x, const float *restrict w,
-                                                           const float *bias, float *restrict y, int K,
+                                                           size_t ldw, const float *bias, float *restrict y, int K,
                                                            bool prefetch) {
     v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
-    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
+    const float *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+    const float *next = w + 4 * PREFETCH_TILES * ldw;
     int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
         v8f p, b0, b1, b2, b3;
-        if (prefetch) PREFETCH_NEXT(next, k, K);
+        if (prefetch) PREFETCH_NEXT(next, k, ldw);
         LOAD8(p, x + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
         MAC(a0, p, b0), MAC(a1, p, b1), MAC(a2, p, b2), MAC(a3, p, b3);
     }
-    store4(reduce4(&a0, &a1, &a2, &a3), x, w, bias, y, k8, K);
+    store4(reduce4(&a0, &a1, &a2, &a3), x, w, ldw, bias, y, k8, K);
 }
 
 // A single output (edge columns).
@@ -173,7 +173,7 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
         for (; i + 4 <= i1; i += 4) tile_4x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
 #endif
         for (; i + 2 <= i1; i += 2) tile_2x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
-        if (i < i1) tile_1x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, i == i0);
+        if (i < i1) tile_1x4(x + (size_t)i * K, wj, K, bj, y + (size_t)i * N + j, K, i == i0);
     }
     for (; j < j1; j++)
         for (int i = i0; i < i1; i++)
@@ -192,6 +192,24 @@ static void block_base(const float *x, const float *w, const float *bias, float 
 
 __attribute__((target("avx2"))) static float dot_avx2(const float *x, const float *w, int K) { return dot(x, w, K); }
 static float dot_base(const float *x, const float *w, int K) { return dot(x, w, K); }
+
+// y[j] = dot(x, w + j ldw) for j < n, four at a time.
+static inline __attribute__((always_inline)) void dots(const float *x, const float *w, size_t ldw, int n, int K,
+                                                       float *y) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) tile_1x4(x, w + j * ldw, ldw, NULL, y + j, K, false);
+    for (; j < n; j++) y[j] = dot(x, w + j * ldw, K);
+}
+
+__attribute__((target("avx2"))) static void dots_avx2(const float *x, const float *w, size_t ldw, int n, int K,
+                                                      float *y) {
+    dots(x, w, ldw, n, K, y);
+}
+static void dots_base(const float *x, const float *w, size_t ldw, int n, int K, float *y) { dots(x, w, ldw, n, K, y); }
+
+void matmul_dots(const float *x, const float *w, size_t ldw, int n, int K, float *y) {
+    (__builtin_cpu_supports("avx2") ? dots_avx2 : dots_base)(x, w, ldw, n, K, y);
+}
 
 float matmul_dot(const float *x, const float *w, int K) {
     return __builtin_cpu_supports("avx2") ? dot_avx2(x, w, K) : dot_base(x, w, K);
