@@ -1,4 +1,5 @@
-// Fixed-order forward matmul: 4x4 (AVX-512VL) / 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks over rows and columns
+// Fixed-order forward matmul: 4x4 (AVX-512VL) / 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks
+// over rows and columns
 // only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
@@ -56,8 +57,9 @@ static inline __attribute__((always_inline)) float dot(const float *x, const flo
 typedef float v4f __attribute__((vector_size(16)));
 
 // Pairwise lane sums of two accumulators: {a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7}.
-#define PAIR_SUMS(a, b) \
-    (__builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15))
+#define PAIR_SUMS(a, b)                                        \
+    (__builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + \
+     __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15))
 
 // The lane reductions of finish() for four accumulators at once: element c is
 // ((a_c0+a_c1)+(a_c2+a_c3))+((a_c4+a_c5)+(a_c6+a_c7)), the same adds in the same order, so the same bits.
@@ -67,7 +69,8 @@ static inline __attribute__((always_inline)) v4f reduce4(const v8f *a0, const v8
     return __builtin_shufflevector(t, t, 0, 1, 2, 3) + __builtin_shufflevector(t, t, 4, 5, 6, 7);
 }
 
-// Four outputs of one row (columns j..j+3, weight rows ldw floats apart) from their lane sums: the tail over k in order, then the bias.
+// Four outputs of one row (columns j..j+3, weight rows ldw floats apart) from their lane sums: the tail over k in
+// order, then the bias.
 static inline __attribute__((always_inline)) void store4(v4f s, const float *x, const float *w, size_t ldw,
                                                          const float *bias, float *y, int k8, int K) {
     for (int c = 0; c < 4; c++) {

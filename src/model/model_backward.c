@@ -147,7 +147,8 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
 #pragma omp parallel for schedule(static) if ((long)T * d.D > 32768)
     for (int i0 = 0; i0 < d.D; i0 += 64)  // blocks of columns, each column summed over t in order
         for (int t = 0; t < T; t++)
-            for (int i = i0; i < i0 + 64 && i < d.D; i++) demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
+            for (int i = i0; i < i0 + 64 && i < d.D; i++)
+                demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
     free(dnormed), free(dx);
     return 0;
 }
