@@ -1,6 +1,5 @@
 // Fixed-order forward matmul: 4x4 (AVX-512VL) / 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks
-// over rows and columns
-// only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
+// over rows and columns only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
 // a build the bits do not depend on which one the CPU runs, nor on the thread count.
