@@ -15,14 +15,19 @@ for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
 problems=0
 problem() { echo "check_layers: $*"; problems=$((problems + 1)); }
 
-# The module a file belongs to: folder/stem, where a private header X_internal.h belongs to X and a .c file
-# without a header of its own (model_forward.c) to the longest header stem it starts with (model).
+# The module a file belongs to: folder/stem, where a private header X_internal.h belongs to X, a .c file
+# without a header of its own (model_forward.c) to the longest header stem it starts with (model), and one whose
+# name starts with no header stem to the module whose private header it includes (attention.c: model).
 module_of() {
     local rel=$1 dir stem
     dir=$(dirname "$rel") stem=$(basename "$rel"); stem=${stem%.*}; stem=${stem%_internal}
-    local s=$stem
+    local s=$stem src=$SRC/$dir/$stem.c
     while [ ! -f "$SRC/$dir/$s.h" ] && [[ $s == *_* ]]; do s=${s%_*}; done
     [ -f "$SRC/$dir/$s.h" ] && stem=$s
+    if [ ! -f "$SRC/$dir/$stem.h" ] && [ -f "$src" ]; then
+        s=$(sed -n "s|^[[:space:]]*#[[:space:]]*include[[:space:]]*\"$dir/\([A-Za-z0-9_]*\)_internal\.h\".*|\1|p" "$src" | head -1)
+        [ -n "$s" ] && stem=$s
+    fi
     echo "$dir/$stem"
 }
 
