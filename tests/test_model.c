@@ -196,6 +196,8 @@ Test(model, matmul_rows_independent_of_batch) {
         double ref = b[5];
         for (int k = 0; k < K; k++) ref += (double)x[i * K + k] * w[5 * K + k];
         cr_assert(fabs(ref - y[i * N + 5]) < 1e-4, "row %d: %g vs %g", i, y[i * N + 5], ref);
+        for (int j = 0; j < N; j++)  // the tiles' vectorised lane reduction sums in matmul_dot's order
+            cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d)", i, j);
     }
     if (__builtin_cpu_supports("avx2")) {  // the baseline kernel gives the same bits as the AVX2 one
         float *y0 = xmalloc(M * N * 4);

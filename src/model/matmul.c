@@ -1,5 +1,5 @@
-// Fixed-order forward matmul: 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks over rows and columns
-// only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
+// Fixed-order forward matmul: 4x4 (AVX-512VL) / 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks
+// over rows and columns only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
 // a build the bits do not depend on which one the CPU runs, nor on the thread count.
@@ -25,8 +25,7 @@ typedef float v8f __attribute__((vector_size(32)));
 #define MAC(acc, a, b) ((acc) += (a) * (b))
 #endif
 
-// Decode (one row) streams 4 weight rows per tile; the next tile's rows are prefetched a cache line per row per
-// 16 floats, so the hardware prefetcher is not restarted on every short row.
+// How many tiles ahead the weight rows are prefetched.
 #ifndef PREFETCH_TILES
 #define PREFETCH_TILES 1
 #endif
@@ -54,52 +53,106 @@ static inline __attribute__((always_inline)) float dot(const float *x, const flo
     return finish(&acc, x, w, k8, K);
 }
 
-// Output (i, j) from its accumulator: lane reduction, tail over k, bias.
-static inline __attribute__((always_inline)) void store(const v8f *acc, const float *x, const float *w,
-                                                        const float *bias, float *y, int k8, int K) {
-    float s = finish(acc, x, w, k8, K);
-    *y = bias ? s + *bias : s;
+typedef float v4f __attribute__((vector_size(16)));
+
+// Pairwise lane sums of two accumulators: {a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7}.
+#define PAIR_SUMS(a, b)                                        \
+    (__builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + \
+     __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15))
+
+// The lane reductions of finish() for four accumulators at once: element c is
+// ((a_c0+a_c1)+(a_c2+a_c3))+((a_c4+a_c5)+(a_c6+a_c7)), the same adds in the same order, so the same bits.
+static inline __attribute__((always_inline)) v4f reduce4(const v8f *a0, const v8f *a1, const v8f *a2,
+                                                         const v8f *a3) {
+    v8f s01 = PAIR_SUMS(*a0, *a1), s23 = PAIR_SUMS(*a2, *a3), t = PAIR_SUMS(s01, s23);
+    return __builtin_shufflevector(t, t, 0, 1, 2, 3) + __builtin_shufflevector(t, t, 4, 5, 6, 7);
 }
 
-// 2 rows x 4 columns of outputs in named registers (arrays of vectors end up in memory at -O2).
+// Four outputs of one row (columns j..j+3, weight rows ldw floats apart) from their lane sums: the tail over k in
+// order, then the bias.
+static inline __attribute__((always_inline)) void store4(v4f s, const float *x, const float *w, size_t ldw,
+                                                         const float *bias, float *y, int k8, int K) {
+    for (int c = 0; c < 4; c++) {
+        float v = s[c];
+        for (int k = k8; k < K; k++) v += x[k] * w[c * ldw + k];
+        y[c] = bias ? v + bias[c] : v;
+    }
+}
+
+// Prefetch a cache line of each of the next tile's four weight rows every 16 floats, so the hardware prefetcher
+// is not restarted on every short row.
+#define PREFETCH_NEXT(next, k, K)                                                         \
+    if (!((k) & 15))                                                                      \
+        for (int r_ = 0; r_ < 4; r_++) __builtin_prefetch((next) + (size_t)r_ * (K) + (k))
+
+// 4 rows x 4 columns of outputs in named registers (arrays of vectors end up in memory at -O2): 24 vector
+// registers, so only where the target has 32 (AVX-512VL); the others use the 2 x 4 tile.
+#ifdef __AVX512VL__
+#define TILE_ROWS 4
+static inline __attribute__((always_inline)) void tile_4x4(const float *restrict x, const float *restrict w,
+                                                           const float *bias, float *restrict y, int K, int N,
+                                                           bool prefetch) {
+    v8f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    v8f a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
+    const float *x1 = x + K, *x2 = x + 2 * (size_t)K, *x3 = x + 3 * (size_t)K;
+    const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
+    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
+    int k8 = K & ~(LANES - 1);
+    for (int k = 0; k < k8; k += LANES) {
+        v8f p0, p1, p2, p3, b0, b1, b2, b3;
+        if (prefetch) PREFETCH_NEXT(next, k, K);
+        LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
+        LOAD8(p0, x + k), LOAD8(p1, x1 + k), LOAD8(p2, x2 + k), LOAD8(p3, x3 + k);
+        MAC(a00, p0, b0), MAC(a01, p0, b1), MAC(a02, p0, b2), MAC(a03, p0, b3);
+        MAC(a10, p1, b0), MAC(a11, p1, b1), MAC(a12, p1, b2), MAC(a13, p1, b3);
+        MAC(a20, p2, b0), MAC(a21, p2, b1), MAC(a22, p2, b2), MAC(a23, p2, b3);
+        MAC(a30, p3, b0), MAC(a31, p3, b1), MAC(a32, p3, b2), MAC(a33, p3, b3);
+    }
+    store4(reduce4(&a00, &a01, &a02, &a03), x, w, K, bias, y, k8, K);
+    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, K, bias, y + N, k8, K);
+    store4(reduce4(&a20, &a21, &a22, &a23), x2, w, K, bias, y + 2 * (size_t)N, k8, K);
+    store4(reduce4(&a30, &a31, &a32, &a33), x3, w, K, bias, y + 3 * (size_t)N, k8, K);
+}
+#else
+#define TILE_ROWS 2
+#endif
+
+// 2 rows x 4 columns.
 static inline __attribute__((always_inline)) void tile_2x4(const float *restrict x, const float *restrict w,
-                                                           const float *bias, float *restrict y, int K, int N) {
+                                                           const float *bias, float *restrict y, int K, int N,
+                                                           bool prefetch) {
     v8f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
     const float *x1 = x + K, *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
+    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
     int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
         v8f p, q, b0, b1, b2, b3;
+        if (prefetch) PREFETCH_NEXT(next, k, K);
         LOAD8(p, x + k), LOAD8(q, x1 + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
         MAC(a00, p, b0), MAC(a01, p, b1), MAC(a02, p, b2), MAC(a03, p, b3);
         MAC(a10, q, b0), MAC(a11, q, b1), MAC(a12, q, b2), MAC(a13, q, b3);
     }
-    const float *ws[4] = {w, w1, w2, w3};
-    v8f r0[4] = {a00, a01, a02, a03}, r1[4] = {a10, a11, a12, a13};
-    for (int c = 0; c < 4; c++) {
-        store(&r0[c], x, ws[c], bias ? bias + c : NULL, y + c, k8, K);
-        store(&r1[c], x1, ws[c], bias ? bias + c : NULL, y + N + c, k8, K);
-    }
+    store4(reduce4(&a00, &a01, &a02, &a03), x, w, K, bias, y, k8, K);
+    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, K, bias, y + N, k8, K);
 }
 
-// 1 row x 4 columns (decode and odd rows).
+// 1 row x 4 columns (decode and odd rows), weight rows ldw floats apart.
 static inline __attribute__((always_inline)) void tile_1x4(const float *restrict x, const float *restrict w,
-                                                           const float *bias, float *restrict y, int K) {
+                                                           size_t ldw, const float *bias, float *restrict y, int K,
+                                                           bool prefetch) {
     v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
-    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
+    const float *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+    const float *next = w + 4 * PREFETCH_TILES * ldw;
     int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
         v8f p, b0, b1, b2, b3;
-        if (!(k & 15))
-            for (int r = 0; r < 4; r++) __builtin_prefetch(next + (size_t)r * K + k);
+        if (prefetch) PREFETCH_NEXT(next, k, ldw);
         LOAD8(p, x + k);
         LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
         MAC(a0, p, b0), MAC(a1, p, b1), MAC(a2, p, b2), MAC(a3, p, b3);
     }
-    const float *ws[4] = {w, w1, w2, w3};
-    v8f r[4] = {a0, a1, a2, a3};
-    for (int c = 0; c < 4; c++) store(&r[c], x, ws[c], bias ? bias + c : NULL, y + c, k8, K);
+    store4(reduce4(&a0, &a1, &a2, &a3), x, w, ldw, bias, y, k8, K);
 }
 
 // A single output (edge columns).
@@ -109,26 +162,24 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
     *y = bias ? s + *bias : s;
 }
 
-// One cache block: rows [i0, i1) x columns [j0, j1).
+// One cache block: rows [i0, i1) x columns [j0, j1). Columns outer: a tile's four weight rows come from memory
+// once and stay in L1 while every row group of the block uses them (a decode group streams the weights once);
+// the first row group prefetches the next tile's rows.
 static inline __attribute__((always_inline)) void block(const float *x, const float *w, const float *bias, float *y,
                                                         int i0, int i1, int j0, int j1, int N, int K) {
-    int i = i0;
-    for (; i + 2 <= i1; i += 2) {
-        int j = j0;
-        for (; j + 4 <= j1; j += 4)
-            tile_2x4(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K, N);
-        for (; j < j1; j++)
-            for (int r = 0; r < 2; r++)
-                tile_1x1(x + (size_t)(i + r) * K, w + (size_t)j * K, bias ? bias + j : NULL,
-                         y + (size_t)(i + r) * N + j, K);
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *wj = w + (size_t)j * K, *bj = bias ? bias + j : NULL;
+        int i = i0;
+#if TILE_ROWS == 4
+        for (; i + 4 <= i1; i += 4) tile_4x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
+#endif
+        for (; i + 2 <= i1; i += 2) tile_2x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
+        if (i < i1) tile_1x4(x + (size_t)i * K, wj, K, bj, y + (size_t)i * N + j, K, i == i0);
     }
-    for (; i < i1; i++) {
-        int j = j0;
-        for (; j + 4 <= j1; j += 4)
-            tile_1x4(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
-        for (; j < j1; j++)
+    for (; j < j1; j++)
+        for (int i = i0; i < i1; i++)
             tile_1x1(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
-    }
 }
 
 __attribute__((target("avx2"))) static void block_avx2(const float *x, const float *w, const float *bias, float *y,
@@ -143,6 +194,24 @@ static void block_base(const float *x, const float *w, const float *bias, float 
 
 __attribute__((target("avx2"))) static float dot_avx2(const float *x, const float *w, int K) { return dot(x, w, K); }
 static float dot_base(const float *x, const float *w, int K) { return dot(x, w, K); }
+
+// y[j] = dot(x, w + j ldw) for j < n, four at a time.
+static inline __attribute__((always_inline)) void dots(const float *x, const float *w, size_t ldw, int n, int K,
+                                                       float *y) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) tile_1x4(x, w + j * ldw, ldw, NULL, y + j, K, false);
+    for (; j < n; j++) y[j] = dot(x, w + j * ldw, K);
+}
+
+__attribute__((target("avx2"))) static void dots_avx2(const float *x, const float *w, size_t ldw, int n, int K,
+                                                      float *y) {
+    dots(x, w, ldw, n, K, y);
+}
+static void dots_base(const float *x, const float *w, size_t ldw, int n, int K, float *y) { dots(x, w, ldw, n, K, y); }
+
+void matmul_dots(const float *x, const float *w, size_t ldw, int n, int K, float *y) {
+    (__builtin_cpu_supports("avx2") ? dots_avx2 : dots_base)(x, w, ldw, n, K, y);
+}
 
 float matmul_dot(const float *x, const float *w, int K) {
     return __builtin_cpu_supports("avx2") ? dot_avx2(x, w, K) : dot_base(x, w, K);

@@ -8,6 +8,7 @@
 #define RLVR_MATMUL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 // y[M, N] = x[M, K] · w[N, K]^T (+ bias[N] if non-NULL); w in Hugging Face [out, in] layout.
 void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int M, int N, int K);
@@ -24,5 +25,7 @@ void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, in
 
 // The same product for one output: dot(x, w) over K in the order above.
 float matmul_dot(const float *x, const float *w, int K);
+// n of them against rows ldw floats apart: y[j] = matmul_dot(x, w + j * ldw, K), the same bits.
+void matmul_dots(const float *x, const float *w, size_t ldw, int n, int K, float *y);
 
 #endif

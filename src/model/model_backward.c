@@ -16,14 +16,29 @@ void linear_back(bool fixed, const float *x, const float *w, const float *dy, fl
         matmul_xtx_acc(dy, x, dw, T, N, K);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, T, 1.0f, dy, N, x, K, 1.0f, dw, K);
-    if (db)
-        for (int t = 0; t < T; t++)
-            for (int j = 0; j < N; j++) db[j] += dy[(size_t)t * N + j];
+    if (db)  // threads own columns; each db[j] summed over t in order
+#pragma omp parallel for schedule(static) if ((long)T * N > 32768)
+        for (int j = 0; j < N; j++)
+            for (int t = 0; t < T; t++) db[j] += dy[(size_t)t * N + j];
     if (!dx) return;
     if (fixed)
         matmul_xw(dy, w, dx, T, N, K, beta != 0.0f);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, K, N, 1.0f, dy, N, w, K, beta, dx, K);
+}
+
+// RMSNorm weight gradient dw[i] += sum over t in order of dy[t][i] x[t][i] inv[t] (rows [T, D], float64 products).
+// Threads own blocks of 64 columns and walk the rows in order, so each dw[i] is summed as the plain loop sums it.
+static void rms_norm_dw(const float *dy, const float *x, const float *inv, float *dw, int T, int D) {
+    enum { COLS = 64 };
+#pragma omp parallel for schedule(static) if ((long)T * D > 32768)
+    for (int i0 = 0; i0 < D; i0 += COLS) {
+        int n = D - i0 < COLS ? D - i0 : COLS;
+        for (int t = 0; t < T; t++) {
+            const float *g = dy + (size_t)t * D + i0, *xr = x + (size_t)t * D + i0;
+            for (int i = 0; i < n; i++) dw[i0 + i] += (float)(g[i] * xr[i] * (double)inv[t]);
+        }
+    }
 }
 
 // RMSNorm backward: dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j (added to dx); dw_i += sum_t dy_i x_i r.
@@ -37,9 +52,7 @@ static void rms_norm_back(const float *x, const float *w, const float *inv, cons
         for (int i = 0; i < D; i++) dot += (double)w[i] * g[i] * xr[i];
         for (int i = 0; i < D; i++) dx[(size_t)t * D + i] += (float)(r * w[i] * g[i] - r * r * r * xr[i] * dot / D);
     }
-#pragma omp parallel for schedule(static) if ((long)T * D > 32768)
-    for (int i = 0; i < D; i++)
-        for (int t = 0; t < T; t++) dw[i] += (float)(dy[(size_t)t * D + i] * x[(size_t)t * D + i] * (double)inv[t]);
+    rms_norm_dw(dy, x, inv, dw, T, D);
 }
 
 // SwiGLU backward given dy [T, D]: accumulates weight grads, adds dx [T, D] (input grad).
@@ -134,8 +147,10 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
     }
     float *demb = grads + m->priv->embed;
 #pragma omp parallel for schedule(static) if ((long)T * d.D > 32768)
-    for (int i = 0; i < d.D; i++)  // each column summed over t in order, whatever the threads
-        for (int t = 0; t < T; t++) demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
+    for (int i0 = 0; i0 < d.D; i0 += 64)  // blocks of columns, each column summed over t in order
+        for (int t = 0; t < T; t++)
+            for (int i = i0; i < i0 + 64 && i < d.D; i++)
+                demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
     free(dnormed), free(dx);
     return 0;
 }

@@ -46,6 +46,7 @@ void swiglu(const float *x, const float *wg, const float *wu, const float *wd, i
                    float *u, float *act, float *y) {
     matmul_xwt(x, wg, NULL, g, T, F, D);
     matmul_xwt(x, wu, NULL, u, T, F, D);
+#pragma omp parallel for schedule(static) if ((size_t)T * F > 32768)
     for (size_t i = 0; i < (size_t)T * F; i++) act[i] = silu(g[i]) * u[i];
     matmul_xwt(act, wd, NULL, y, T, D, F);
 }
