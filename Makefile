@@ -29,7 +29,10 @@ CU_SRCS := $(wildcard kernels/*.cu)
 ifeq ($(CUDA),1)
   CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v nvcc))
   NVCC    := nvcc
-  NVFLAGS := -O3 -std=c++17 -Ikernels -Isrc -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+  # CUDA_ARCH: the GPU generation the kernels are built for (90 = H100/H200; 80 = A100). The bf16 tensor-core
+  # kernels need 80 or later.
+  CUDA_ARCH ?= 90
+  NVFLAGS := -O3 -std=c++17 -Ikernels -Isrc -gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) \
              -Xcompiler -Wall,-Werror -MMD -MP
   CFLAGS  += -DRLVR_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lnccl -lstdc++
