@@ -18,7 +18,7 @@ static int failures;
 void check(const char *name, int ok, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    printf("  %s  %-44s ", ok ? "pass" : "FAIL", name);
+    printf("  %s  %-52s\t", ok ? "pass" : "FAIL", name);  // the tab: tests/gpu.sh splits name from detail there
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
@@ -29,7 +29,7 @@ void check(const char *name, int ok, const char *fmt, ...) {
 void bench_line(const char *name, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    printf("  bench %-43s ", name);
+    printf("  bench %-51s\t", name);
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
