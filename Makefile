@@ -149,7 +149,7 @@ integration: $(BUILD)/rlvr $(MPI_TESTS)
 
 test: SETUP_FLAGS = --test
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/unit $(MPI_TESTS)
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)

@@ -154,7 +154,7 @@ static cudaError_t launch(const bf16 *x, const bf16 *w, const float *bias, void 
 
 extern "C" int gpu_matmul(const Bf16 *x, const Bf16 *w, const float *bias, void *y, GpuDtype ydtype, int M, int N,
                           int K, int accumulate, GpuStream s, Err *e) {
-    if (M < 0 || N < 1 || K < 1 || M > 65535 * Small::BM)
+    if (M < 0 || N < 1 || K < 1 || (int64_t)M > (int64_t)65535 * Large::BM)
         return err_set(e, "gpu_matmul: shape M=%d N=%d K=%d out of range", M, N, K);
     if (accumulate && ydtype != GPU_F32) return err_set(e, "gpu_matmul: accumulate needs an fp32 output");
     if (!M) return 0;
