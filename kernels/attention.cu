@@ -47,7 +47,7 @@ __device__ __forceinline__ void to_shared(float *dst, const T *src, int hd, int 
 
 __global__ void __launch_bounds__(WARPS * 32) attention_kernel(const bf16 *q, const bf16 *kbuf, const bf16 *vbuf,
                                                                 const int32_t *pos, const int64_t *row0, int T, int Hq,
-                                                                int Hk, int hd, float scale, bf16 *out, float *lse) {
+                                                                int Hk, int hd, float scale, bf16 *out, double *lse) {
     __shared__ float qs_all[WARPS][MAX_HD];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int64_t item = (int64_t)blockIdx.x * WARPS + warp;
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_kernel(const bf16 *q, co
         int d = lane + 32 * i;
         if (d < hd) o[d] = __float2bfloat16(acc[i] / l);
     }
-    if (lane == 0) lse[(size_t)t * Hq + h] = m + logf(l);
+    if (lane == 0) lse[(size_t)t * Hq + h] = (double)m + log((double)l);
 }
 
 __global__ void kv_store_kernel(const bf16 *k, const bf16 *v, const int32_t *pos, const int64_t *row0, int T, int KD,
@@ -116,7 +116,7 @@ extern "C" int gpu_kv_store(const Bf16 *k, const Bf16 *v, const int32_t *pos, co
 }
 
 extern "C" int gpu_attention(const Bf16 *q, const Bf16 *kbuf, const Bf16 *vbuf, const int32_t *pos, const int64_t *row0,
-                             int T, int Hq, int Hk, int hd, Bf16 *out, float *lse, GpuStream s, Err *e) {
+                             int T, int Hq, int Hk, int hd, Bf16 *out, double *lse, GpuStream s, Err *e) {
     if (check_heads("gpu_attention", T, Hq, Hk, hd, e)) return -1;
     if (!T) return 0;
     float scale = (float)(1.0 / sqrt((double)hd));
@@ -151,7 +151,7 @@ __global__ void delta_kernel(const bf16 *out, const float *dout, int T, int Hq, 
 
 // dq of query (t, h): sum over keys j <= t of ds_j k_j, ds_j = p_j (dout · v_j - delta) scale.
 __global__ void __launch_bounds__(WARPS * 32) attention_dq_kernel(const bf16 *q, const bf16 *k, const bf16 *v,
-                                                                   const float *lse, const float *dout,
+                                                                   const double *lse, const float *dout,
                                                                    const float *delta, const int64_t *seq_offsets,
                                                                    int n_seqs, int T, int Hq, int Hk, int hd,
                                                                    float scale, float *dq) {
@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_dq_kernel(const bf16 *q,
     to_shared(qs, q + (size_t)item * hd, hd, lane);
     to_shared(gs, dout + (size_t)item * hd, hd, lane);
     int64_t s0 = seq_offsets[seq_of(seq_offsets, n_seqs, t)];
-    float l = lse[item], dl = delta[item], acc[PER_LANE];
+    float l = (float)lse[item], dl = delta[item], acc[PER_LANE];
 #pragma unroll
     for (int i = 0; i < PER_LANE; i++) acc[i] = 0.f;
     for (int64_t j0 = s0; j0 <= t; j0 += 32) {
@@ -195,7 +195,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_dq_kernel(const bf16 *q,
 
 // dk, dv of key (j, kv head kh): sums over the group's query heads, then its queries t >= j in order.
 __global__ void __launch_bounds__(WARPS * 32) attention_dkdv_kernel(const bf16 *q, const bf16 *k, const bf16 *v,
-                                                                     const float *lse, const float *dout,
+                                                                     const double *lse, const float *dout,
                                                                      const float *delta, const int64_t *seq_offsets,
                                                                      int n_seqs, int T, int Hq, int Hk, int hd,
                                                                      float scale, float *dk, float *dv) {
@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_dkdv_kernel(const bf16 *
             float p = 0.f, ds = 0.f;
             if (t < s1) {
                 size_t qi = (size_t)t * Hq + h;
-                p = expf(dot_row(ks, q + qi * hd, hd) * scale - lse[qi]);
+                p = expf(dot_row(ks, q + qi * hd, hd) * scale - (float)lse[qi]);
                 ds = p * (dot_row(vs, dout + qi * hd, hd) - delta[qi]) * scale;
             }
             int nb = s1 - t0 < 32 ? (int)(s1 - t0) : 32;
@@ -241,7 +241,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_dkdv_kernel(const bf16 *
     }
 }
 
-extern "C" int gpu_attention_backward(const Bf16 *q, const Bf16 *k, const Bf16 *v, const Bf16 *out, const float *lse,
+extern "C" int gpu_attention_backward(const Bf16 *q, const Bf16 *k, const Bf16 *v, const Bf16 *out, const double *lse,
                                       const float *dout, const int64_t *seq_offsets, int n_seqs, int T, int Hq, int Hk,
                                       int hd, float *dq, float *dk, float *dv, GpuStream s, Err *e) {
     if (check_heads("gpu_attention_backward", T, Hq, Hk, hd, e)) return -1;

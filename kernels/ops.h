@@ -38,9 +38,9 @@ int gpu_head_norm(const Bf16 *x, const Bf16 *w, Bf16 *y, float *inv, int T, int 
 int gpu_head_norm_backward(const Bf16 *x, const Bf16 *w, const float *inv, const float *dy, float *dx, float *dw,
                            int T, int H, int hd, GpuStream s, Err *e);
 
-// --- RoPE (model_layers.c rope_rows): in place on rows [T, H*hd], HF rotate-half layout ---
-int gpu_rope_bf16(Bf16 *x, const int32_t *pos, int T, int H, int hd, double theta, GpuStream s, Err *e);
-// fp32 rows (the backward's gradients); inverse = 1 applies the transpose rotation.
+// --- RoPE (model_layers.c rope_rows): in place on rows [T, H*hd], HF rotate-half layout; inverse = 1 applies the
+// transpose rotation (the backward) ---
+int gpu_rope_bf16(Bf16 *x, const int32_t *pos, int T, int H, int hd, double theta, int inverse, GpuStream s, Err *e);
 int gpu_rope_f32(float *x, const int32_t *pos, int T, int H, int hd, double theta, int inverse, GpuStream s, Err *e);
 
 // --- matrix products (model/matmul.h) on bf16 tensor cores, fp32 accumulation ---
@@ -63,13 +63,14 @@ int gpu_kv_store(const Bf16 *k, const Bf16 *v, const int32_t *pos, const int64_t
                  Bf16 *vbuf, GpuStream s, Err *e);
 // Causal attention of token t's Hq query heads (q [T, Hq*hd]) over cache rows row0[t] + 0..pos[t] (rows of
 // Hk*hd; GQA: query head h reads kv head h / (Hq/Hk)). Keys are reduced in blocks of 32 from key 0 with an
-// online softmax, the same blocks in training, prefill and decode. out [T, Hq*hd]; lse [T, Hq] (natural log).
+// online softmax, the same blocks in training, prefill and decode. out [T, Hq*hd]; lse [T, Hq] (natural log, float64
+// as attention.c; computed in fp32).
 int gpu_attention(const Bf16 *q, const Bf16 *kbuf, const Bf16 *vbuf, const int32_t *pos, const int64_t *row0, int T,
-                  int Hq, int Hk, int hd, Bf16 *out, float *lse, GpuStream s, Err *e);
+                  int Hq, int Hk, int hd, Bf16 *out, double *lse, GpuStream s, Err *e);
 // Backward of the training layout (sequence s = tokens seq_offsets[s]..seq_offsets[s+1]-1, its keys its own rows
 // of k, v [T, Hk*hd]), from the forward's out and lse: adds dq [T, Hq*hd], dk, dv [T, Hk*hd]. dq per query over its
 // keys, dk/dv per key over its queries in order: no atomics, deterministic.
-int gpu_attention_backward(const Bf16 *q, const Bf16 *k, const Bf16 *v, const Bf16 *out, const float *lse,
+int gpu_attention_backward(const Bf16 *q, const Bf16 *k, const Bf16 *v, const Bf16 *out, const double *lse,
                            const float *dout, const int64_t *seq_offsets, int n_seqs, int T, int Hq, int Hk, int hd,
                            float *dq, float *dk, float *dv, GpuStream s, Err *e);
 

@@ -56,8 +56,9 @@ static int rope(T *x, const int32_t *pos, int T_, int H, int hd, double theta, i
     return gpu_launched("rope", e);
 }
 
-extern "C" int gpu_rope_bf16(Bf16 *x, const int32_t *pos, int T, int H, int hd, double theta, GpuStream s, Err *e) {
-    return rope<bf16>(dev(x), pos, T, H, hd, theta, 0, s, e);
+extern "C" int gpu_rope_bf16(Bf16 *x, const int32_t *pos, int T, int H, int hd, double theta, int inverse, GpuStream s,
+                             Err *e) {
+    return rope<bf16>(dev(x), pos, T, H, hd, theta, inverse, s, e);
 }
 
 extern "C" int gpu_rope_f32(float *x, const int32_t *pos, int T, int H, int hd, double theta, int inverse, GpuStream s,

@@ -57,12 +57,12 @@ static void check_attention_layouts(int L, int Hq, int Hk, int hd) {
     int32_t *d_pos = dupload(pos, (size_t)T * 4);
     int64_t *d_row0 = dupload(row0, (size_t)T * 8);
     Bf16 *d_out = dalloc((size_t)T * QD * 2);
-    float *d_lse = dalloc((size_t)T * Hq * 4);
+    double *d_lse = dalloc((size_t)T * Hq * 8);
     OK(gpu_attention(d_q, d_k, d_v, d_pos, d_row0, T, Hq, Hk, hd, d_out, d_lse, NULL, &err));
     Bf16 *train = malloc((size_t)L * QD * 2), *got = malloc((size_t)L * QD * 2);
-    float *train_lse = malloc((size_t)L * Hq * 4), *got_lse = malloc((size_t)L * Hq * 4);
+    double *train_lse = malloc((size_t)L * Hq * 8), *got_lse = malloc((size_t)L * Hq * 8);
     ddownload(train, d_out + (size_t)other * QD, (size_t)L * QD * 2);
-    ddownload(train_lse, d_lse + (size_t)other * Hq, (size_t)L * Hq * 4);
+    ddownload(train_lse, d_lse + (size_t)other * Hq, (size_t)L * Hq * 8);
     // A KV cache of slots of max_len rows; our sequence in slot 3.
     Bf16 *kc = dalloc((size_t)(slot + 1) * max_len * KD * 2), *vc = dalloc((size_t)(slot + 1) * max_len * KD * 2);
     for (int t = 0; t < L; t++) row0[t] = (int64_t)slot * max_len, pos[t] = t;
@@ -74,8 +74,8 @@ static void check_attention_layouts(int L, int Hq, int Hk, int hd) {
     OK(gpu_kv_store(ks, vs, d_pos2, d_row2, L, KD, kc, vc, NULL, &err));
     OK(gpu_attention(qs, kc, vc, d_pos2, d_row2, L, Hq, Hk, hd, d_out, d_lse, NULL, &err));
     ddownload(got, d_out, (size_t)L * QD * 2);
-    ddownload(got_lse, d_lse, (size_t)L * Hq * 4);
-    bad_prefill = bits_differ(got, train, (size_t)L * QD * 2, 2) + bits_differ(got_lse, train_lse, (size_t)L * Hq * 4, 4);
+    ddownload(got_lse, d_lse, (size_t)L * Hq * 8);
+    bad_prefill = bits_differ(got, train, (size_t)L * QD * 2, 2) + bits_differ(got_lse, train_lse, (size_t)L * Hq * 8, 8);
     // Decode one token at a time, and a prefill of the first third followed by decode.
     for (int mode = 0; mode < 2; mode++) {
         dfree(kc), dfree(vc);
@@ -91,8 +91,8 @@ static void check_attention_layouts(int L, int Hq, int Hk, int hd) {
                              d_lse + (size_t)t * Hq, NULL, &err));
         }
         ddownload(got, d_out, (size_t)L * QD * 2);
-        ddownload(got_lse, d_lse, (size_t)L * Hq * 4);
-        size_t bad = bits_differ(got, train, (size_t)L * QD * 2, 2) + bits_differ(got_lse, train_lse, (size_t)L * Hq * 4, 4);
+        ddownload(got_lse, d_lse, (size_t)L * Hq * 8);
+        size_t bad = bits_differ(got, train, (size_t)L * QD * 2, 2) + bits_differ(got_lse, train_lse, (size_t)L * Hq * 8, 8);
         if (mode) bad_mixed = bad;
         else bad_decode = bad;
     }

@@ -106,27 +106,32 @@ static void check_norm_case(const char *label, int rows, int D, int per_head_T, 
 static void check_rope(void) {
     int T = 19, H = 3, hd = 72;
     size_t n = (size_t)T * H * hd;
-    float *x = fmalloc(n), *x_gpu = fmalloc(n), *g = fmalloc(n), *g_gpu = fmalloc(n);
+    float *x = fmalloc(n), *x_gpu = fmalloc(n), *g = fmalloc(n), *g_gpu = fmalloc(n), *xi = fmalloc(n), *xi_gpu = fmalloc(n);
     int32_t pos[19];
     Rng r = rng_at(7, 0, 0, 0);
     for (int t = 0; t < T; t++) pos[t] = (int32_t)rng_below(&r, 40000);
     random_bf16(x, NULL, n, 1.0, 31);
     random_f32(g, n, 1.0, 32);
-    Bf16 *d_x = dupload_bf16(x, n);
+    memcpy(xi, x, n * sizeof *x);
+    Bf16 *d_x = dupload_bf16(x, n), *d_xi = dupload_bf16(xi, n);
     float *d_g = dupload(g, n * 4);
     int32_t *d_pos = dupload(pos, sizeof pos);
-    OK(gpu_rope_bf16(d_x, d_pos, T, H, hd, 1e6, NULL, &err));
+    OK(gpu_rope_bf16(d_x, d_pos, T, H, hd, 1e6, 0, NULL, &err));
+    OK(gpu_rope_bf16(d_xi, d_pos, T, H, hd, 1e6, 1, NULL, &err));
     OK(gpu_rope_f32(d_g, d_pos, T, H, hd, 1e6, 1, NULL, &err));
     ddownload_bf16(x_gpu, d_x, n);
+    ddownload_bf16(xi_gpu, d_xi, n);
     ddownload(g_gpu, d_g, n * 4);
     rope_rows(x, pos, T, H, hd, 1e6, 0);
+    rope_rows(xi, pos, T, H, hd, 1e6, 1);
     rope_rows(g, pos, T, H, hd, 1e6, 1);
-    double ex = rel_err(x_gpu, x, n), eg = rel_err(g_gpu, g, n);
-    check("rope bf16 (model_layers.c rope_rows)", ex <= TOL_BF16, "err %.2e (limit %.2e: one bf16 rounding)", ex, TOL_BF16);
+    double ex = rel_err(x_gpu, x, n), exi = rel_err(xi_gpu, xi, n), eg = rel_err(g_gpu, g, n);
+    check("rope bf16 (model_layers.c rope_rows)", ex <= TOL_BF16 && exi <= TOL_BF16,
+          "err %.2e, inverse %.2e (limit %.2e: one bf16 rounding)", ex, exi, TOL_BF16);
     check("rope inverse fp32 (rope_rows inverse)", eg <= TOL_F32, "err %.2e (limit %.0e; cos/sin in fp64 as the CPU)", eg,
           TOL_F32);
-    dfree(d_x), dfree(d_g), dfree(d_pos);
-    free(x), free(x_gpu), free(g), free(g_gpu);
+    dfree(d_x), dfree(d_xi), dfree(d_g), dfree(d_pos);
+    free(x), free(x_gpu), free(g), free(g_gpu), free(xi), free(xi_gpu);
 }
 
 // |gpu - cpu| <= 2 K 2^-24 sum_k |x_k w_k| (+ 2^-8 |cpu| for a bf16 output): the fp32 accumulation-order bound of
@@ -210,19 +215,19 @@ static void check_attention_case(int len0, int len1, int Hq, int Hk, int hd, uin
     int64_t *row0 = malloc((size_t)T * 8), off[3] = {0, len0, T};
     for (int t = 0; t < T; t++) row0[t] = t < len0 ? 0 : len0, pos[t] = (int32_t)(t - row0[t]);
     float *q = fmalloc((size_t)T * QD), *k = fmalloc((size_t)T * KD), *v = fmalloc((size_t)T * KD);
-    float *att = fmalloc((size_t)T * QD), *att_g = fmalloc((size_t)T * QD), *lse_g = fmalloc((size_t)T * Hq);
-    double *lse = calloc((size_t)T * Hq, sizeof *lse);
+    float *att = fmalloc((size_t)T * QD), *att_g = fmalloc((size_t)T * QD);
+    double *lse = calloc((size_t)T * Hq, sizeof *lse), *lse_g = calloc((size_t)T * Hq, sizeof *lse_g);
     random_bf16(q, NULL, (size_t)T * QD, 1.5, seed);
     random_bf16(k, NULL, (size_t)T * KD, 1.5, seed + 1);
     random_bf16(v, NULL, (size_t)T * KD, 1.0, seed + 2);
     Bf16 *d_q = dupload_bf16(q, (size_t)T * QD), *d_k = dupload_bf16(k, (size_t)T * KD), *d_v = dupload_bf16(v, (size_t)T * KD);
     Bf16 *d_att = dalloc((size_t)T * QD * 2);
-    float *d_lse = dalloc((size_t)T * Hq * 4);
+    double *d_lse = dalloc((size_t)T * Hq * 8);
     int32_t *d_pos = dupload(pos, (size_t)T * 4);
     int64_t *d_row0 = dupload(row0, (size_t)T * 8), *d_off = dupload(off, sizeof off);
     OK(gpu_attention(d_q, d_k, d_v, d_pos, d_row0, T, Hq, Hk, hd, d_att, d_lse, NULL, &err));
     ddownload_bf16(att_g, d_att, (size_t)T * QD);
-    ddownload(lse_g, d_lse, (size_t)T * Hq * 4);
+    ddownload(lse_g, d_lse, (size_t)T * Hq * 8);
     Dims d = {0};
     d.Hq = Hq, d.Hk = Hk, d.hd = hd, d.QD = QD, d.KD = KD;
     attention_forward(&d, T, pos, row0, k, v, q, att, lse);
@@ -244,9 +249,8 @@ static void check_attention_case(int len0, int len1, int Hq, int Hk, int hd, uin
     ddownload(dq_g, d_dq, (size_t)T * QD * 4);
     ddownload(dk_g, d_dk, (size_t)T * KD * 4);
     ddownload(dv_g, d_dv, (size_t)T * KD * 4);
-    for (int i = 0; i < T * Hq; i++) lse[i] = lse_g[i];
     LayerActs a = {0};
-    a.qr = q, a.kr = k, a.v = v, a.att = att_g, a.lse = lse;
+    a.qr = q, a.kr = k, a.v = v, a.att = att_g, a.lse = lse_g;
     ModelActs A = {0};
     A.T = T, A.n_seqs = 2, A.seq_offsets = off;
     attention_backward(&d, &A, &a, dout, dq, dk, dv);
