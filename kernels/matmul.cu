@@ -214,3 +214,19 @@ extern "C" int gpu_matmul_xtx_acc(const Bf16 *dy, const Bf16 *x, float *dw, int 
     cudaFreeAsync(buf, s);
     return rc;
 }
+
+// One thread per column: db[j] += dy[t, j] for t in order.
+__global__ void bias_grad_kernel(const float *dy, int T, int N, float *db) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= N) return;
+    float acc = db[j];
+    for (int t = 0; t < T; t++) acc = __fadd_rn(acc, dy[(size_t)t * N + j]);
+    db[j] = acc;
+}
+
+extern "C" int gpu_bias_grad(const float *dy, int T, int N, float *db, GpuStream s, Err *e) {
+    if (T < 0 || N < 1) return err_set(e, "gpu_bias_grad: shape [%d, %d] out of range", T, N);
+    if (!T) return 0;
+    bias_grad_kernel<<<(N + 127) / 128, 128, 0, s>>>(dy, T, N, db);
+    return gpu_launched("bias gradient", e);
+}

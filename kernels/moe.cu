@@ -150,3 +150,18 @@ extern "C" int gpu_moe_combine(const Bf16 *eout, const int32_t *top_e, const flo
     moe_combine_kernel<<<T, 256, 0, s>>>(dev(eout), top_e, top_w, slot_row, K, D, y);
     return gpu_launched("moe combine", e);
 }
+
+__global__ void moe_shared_add_kernel(const float *zgate, const bf16 *sout, int T, int D, float *y) {
+    size_t n = (size_t)T * D;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float gate = (float)(1.0 / (1.0 + exp(-(double)zgate[i / D])));
+        y[i] = __fadd_rn(y[i], __fmul_rn(gate, __bfloat162float(sout[i])));
+    }
+}
+
+extern "C" int gpu_moe_shared_add(const float *zgate, const Bf16 *sout, int T, int D, float *y, GpuStream s, Err *e) {
+    if (T < 0 || D < 1) return err_set(e, "gpu_moe_shared_add: T=%d D=%d out of range", T, D);
+    if (!T) return 0;
+    moe_shared_add_kernel<<<grid_for((size_t)T * D, 256), 256, 0, s>>>(zgate, dev(sout), T, D, y);
+    return gpu_launched("moe shared expert", e);
+}

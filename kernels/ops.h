@@ -49,6 +49,8 @@ int gpu_rope_f32(float *x, const int32_t *pos, int T, int H, int hd, double thet
 // + bias: the same steps for every M, tile shape and position, so row i's bits never depend on the other rows.
 int gpu_matmul(const Bf16 *x, const Bf16 *w, const float *bias, void *y, GpuDtype ydtype, int M, int N, int K,
                int accumulate, GpuStream s, Err *e);
+// The bias gradient db[N] += sum_t dy[t, N], each column over t in order (model_backward.c linear_back).
+int gpu_bias_grad(const float *dy, int T, int N, float *db, GpuStream s, Err *e);
 // The backward's products (matmul.h matmul_xw, matmul_xtx_acc) as on the CPU: transposes, then gpu_matmul.
 // y[M, K] (fp32) (+)= x[M, N] · w[N, K].
 int gpu_matmul_xw(const Bf16 *x, const Bf16 *w, float *y, int M, int N, int K, int accumulate, GpuStream s, Err *e);
@@ -101,6 +103,8 @@ int gpu_moe_gather(const Bf16 *x, const int32_t *rows, int n, int K, int D, Bf16
 // y[t] = sum over token t's chosen experts in expert order of top_w * eout[slot_row[slot]] (y fp32 [T, D]).
 int gpu_moe_combine(const Bf16 *eout, const int32_t *top_e, const float *top_w, const int32_t *slot_row, int T, int K,
                     int D, float *y, GpuStream s, Err *e);
+// The shared expert (Qwen2-MoE): y[t] += sigmoid(zgate[t]) * sout[t] (sigmoid in float64, as moe.c).
+int gpu_moe_shared_add(const float *zgate, const Bf16 *sout, int T, int D, float *y, GpuStream s, Err *e);
 
 // --- AdamW (algo/optim.c adamw_update): one tensor's n elements, float64 per element as the CPU ---
 // p <- p - decay p; m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr (m/c1) / (sqrt(v/c2) + eps);

@@ -1,5 +1,5 @@
 // The MoE block on the GPU (router matmul, gpu_router_topk, gpu_moe_group, gather, each expert's SwiGLU through
-// gpu_matmul, gpu_moe_combine) against moe.c moe_forward, and a token's output alone = within a batch, bit for bit.
+// gpu_matmul, gpu_moe_combine, the shared expert and its gate) against moe.c moe_forward, and a token's output alone = within a batch, bit for bit.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +12,9 @@ static Err err;
 #define OK(call) ok_or_die((call), &err, #call)
 
 typedef struct {
-    int D, E, K, Fe;
-    Bf16 *router, *egate, *eup, *edown;  // device copies of the weights
+    int D, E, K, Fe, S;
+    Bf16 *router, *egate, *eup, *edown;       // device copies of the weights
+    Bf16 *sgate, *sup, *sdown, *sexp_gate;    // the shared expert (S > 0)
 } MoeWeights;
 
 typedef struct {
@@ -46,6 +47,19 @@ static void gpu_moe(const MoeWeights *w, const float *x, int T, MoeOut *out) {
         OK(gpu_matmul(act + (size_t)r0 * Fe, w->edown + wo, NULL, eout + (size_t)r0 * D, GPU_BF16, m, D, Fe, 0, NULL, &err));
     }
     OK(gpu_moe_combine(eout, top_e, top_w, slot_row, T, K, D, y, NULL, &err));
+    if (w->S) {
+        int S = w->S;
+        Bf16 *sg = dalloc((size_t)T * S * 2), *su = dalloc((size_t)T * S * 2), *sact = dalloc((size_t)T * S * 2),
+             *sout = dalloc((size_t)T * D * 2);
+        float *zgate = dalloc((size_t)T * 4);
+        OK(gpu_matmul(d_x, w->sgate, NULL, sg, GPU_BF16, T, S, D, 0, NULL, &err));
+        OK(gpu_matmul(d_x, w->sup, NULL, su, GPU_BF16, T, S, D, 0, NULL, &err));
+        OK(gpu_swiglu(sg, su, sact, (size_t)T * S, NULL, &err));
+        OK(gpu_matmul(sact, w->sdown, NULL, sout, GPU_BF16, T, D, S, 0, NULL, &err));
+        OK(gpu_matmul(d_x, w->sexp_gate, NULL, zgate, GPU_F32, T, 1, D, 0, NULL, &err));
+        OK(gpu_moe_shared_add(zgate, sout, T, D, y, NULL, &err));
+        dfree(sg), dfree(su), dfree(sact), dfree(sout), dfree(zgate);
+    }
     ddownload(out->probs, probs, (size_t)T * E * 4);
     ddownload(out->top_w, top_w, (size_t)n * 4);
     ddownload(out->top_e, top_e, (size_t)n * 4);
@@ -65,14 +79,17 @@ static void moe_out_free(MoeOut *o) { free(o->probs), free(o->top_w), free(o->y)
 
 void check_moe(void) {
     printf("MoE block against moe.c\n");
-    int T = 61, D = 96, E = 12, K = 3, Fe = 40;
-    size_t n_router = (size_t)E * D, n_exp = (size_t)E * Fe * D;
-    float *params = calloc(n_router + 3 * n_exp, sizeof(float)), *x = calloc((size_t)T * D, 4);
+    int T = 61, D = 96, E = 12, K = 3, Fe = 40, S = 24;
+    size_t n_router = (size_t)E * D, n_exp = (size_t)E * Fe * D, n_sh = (size_t)S * D, sh = n_router + 3 * n_exp;
+    float *params = calloc(sh + 3 * n_sh + D, sizeof(float)), *x = calloc((size_t)T * D, 4);
     random_bf16(params, NULL, n_router, 0.3, 91);
     random_bf16(params + n_router, NULL, 3 * n_exp, 0.15, 92);
+    random_bf16(params + sh, NULL, 3 * n_sh + D, 0.15, 94);
     random_bf16(x, NULL, (size_t)T * D, 1.0, 93);
-    MoeWeights w = {D, E, K, Fe, dupload_bf16(params, n_router), dupload_bf16(params + n_router, n_exp),
-                    dupload_bf16(params + n_router + n_exp, n_exp), dupload_bf16(params + n_router + 2 * n_exp, n_exp)};
+    MoeWeights w = {D, E, K, Fe, S, dupload_bf16(params, n_router), dupload_bf16(params + n_router, n_exp),
+                    dupload_bf16(params + n_router + n_exp, n_exp), dupload_bf16(params + n_router + 2 * n_exp, n_exp),
+                    dupload_bf16(params + sh, n_sh), dupload_bf16(params + sh + n_sh, n_sh),
+                    dupload_bf16(params + sh + 2 * n_sh, n_sh), dupload_bf16(params + sh + 3 * n_sh, D)};
     MoeOut g;
     moe_out_alloc(&g, T, D, E, K);
     gpu_moe(&w, x, T, &g);
@@ -85,12 +102,15 @@ void check_moe(void) {
     LayerOffsets o;
     memset(&o, 0xff, sizeof o);  // SIZE_MAX: absent
     o.router = 0, o.egate = n_router, o.eup = n_router + n_exp, o.edown = n_router + 2 * n_exp;
+    o.sgate = sh, o.sup = sh + n_sh, o.sdown = sh + 2 * n_sh, o.sexp_gate = sh + 3 * n_sh;
     Dims d = {0};
-    d.D = D, d.E = E, d.K = K, d.Fe = Fe, d.S = 0;
+    d.D = D, d.E = E, d.K = K, d.Fe = Fe, d.S = S;
     LayerActs a = {0};  // the fields moe_forward fills (host memory; layer_acts_alloc would tie this to a backend)
     a.probs = calloc((size_t)T * E, 4), a.top_e = calloc((size_t)T * K, 4), a.top_w = calloc((size_t)T * K, 4);
     a.eg = calloc((size_t)T * K * Fe, 4), a.eu = calloc((size_t)T * K * Fe, 4), a.eact = calloc((size_t)T * K * Fe, 4);
     a.eout = calloc((size_t)T * K * D, 4);
+    a.sg = calloc((size_t)T * S, 4), a.su = calloc((size_t)T * S, 4), a.sact = calloc((size_t)T * S, 4);
+    a.sout = calloc((size_t)T * D, 4), a.sgate = calloc((size_t)T, 4);
     float *y = calloc((size_t)T * D, 4);
     moe_forward(&m, &o, &d, x, &a, T, y);
 
@@ -107,7 +127,7 @@ void check_moe(void) {
     check("expert grouping (moe.c run_expert order)", bad_r == 0 && r == (size_t)T * K, "%zu of %d rows misplaced (limit 0)",
           bad_r, T * K);
     double ey = rel_err(g.y, y, (size_t)T * D);
-    check("MoE block T=61 D=96 E=12 K=3 Fe=40 (moe_forward)", ey <= TOL_CHAIN,
+    check("MoE block T=61 D=96 E=12 K=3 Fe=40 S=24 (moe_forward)", ey <= TOL_CHAIN,
           "err %.2e (limit %.2e: g, u, act, expert out rounded to bf16)", ey, TOL_CHAIN);
 
     // Batch invariance: tokens 5 and 40 alone, and tokens 3..9, give the rows of the full batch bit for bit.
@@ -125,6 +145,8 @@ void check_moe(void) {
 
     moe_out_free(&g), moe_out_free(&s);
     free(a.probs), free(a.top_e), free(a.top_w), free(a.eg), free(a.eu), free(a.eact), free(a.eout);
-    dfree(w.router), dfree(w.egate), dfree(w.eup), dfree(w.edown);
+    free(a.sg), free(a.su), free(a.sact), free(a.sout), free(a.sgate);
+    dfree(w.router), dfree(w.egate), dfree(w.eup), dfree(w.edown), dfree(w.sgate), dfree(w.sup), dfree(w.sdown),
+        dfree(w.sexp_gate);
     free(params), free(x), free(y);
 }

@@ -180,7 +180,7 @@ static void check_matmul_case(int M, int N, int K, int with_bias, uint64_t seed)
     free(x), free(w), free(b), free(y), free(ya), free(yg), free(yb), free(y0), free(xa), free(wa);
 }
 
-// The backward's products: y = x w (matmul_xw) and dw += dy^T x (matmul_xtx_acc), fp32 outputs.
+// The backward's products: y = x w (matmul_xw) and dw += dy^T x (matmul_xtx_acc), fp32 outputs; the bias gradient.
 static void check_matmul_backward(int T, int N, int K, uint64_t seed) {
     float *dy = fmalloc((size_t)T * N), *w = fmalloc((size_t)N * K), *x = fmalloc((size_t)T * K);
     float *dx = fmalloc((size_t)T * K), *dx_g = fmalloc((size_t)T * K), *dxa = fmalloc((size_t)T * K);
@@ -203,6 +203,19 @@ static void check_matmul_backward(int T, int N, int K, uint64_t seed) {
     char name[96];
     snprintf(name, sizeof name, "matmul backward T=%d N=%d K=%d (matmul_xw, _xtx_acc)", T, N, K);
     check(name, !bad_x && !bad_w, "dx: %zu of %d, dw: %zu of %d outside the fp32 order bound", bad_x, T * K, bad_w, N * K);
+    float *db = fmalloc(N), *db_g = fmalloc(N), *d_db;
+    random_f32(db, N, 1.0, seed + 3);
+    d_db = dupload(db, (size_t)N * 4);
+    float *d_dyf = dupload(dy, (size_t)T * N * 4);
+    OK(gpu_bias_grad(d_dyf, T, N, d_db, NULL, &err));
+    ddownload(db_g, d_db, (size_t)N * 4);
+    for (int t = 0; t < T; t++)  // model_backward.c linear_back
+        for (int j = 0; j < N; j++) db[j] += dy[(size_t)t * N + j];
+    size_t bad_b = bits_differ(db_g, db, (size_t)N * 4, 4);
+    snprintf(name, sizeof name, "bias gradient T=%d N=%d (model_backward.c linear_back)", T, N);
+    check(name, bad_b == 0, "%zu of %d differ (limit 0: same sums, same order)", bad_b, N);
+    dfree(d_db), dfree(d_dyf);
+    free(db), free(db_g);
     dfree(d_dy), dfree(d_w), dfree(d_x), dfree(d_dx), dfree(d_dw);
     free(dy), free(w), free(x), free(dx), free(dx_g), free(dxa), free(dw), free(dw_g), free(dwa), free(dya), free(wa),
         free(xa);
