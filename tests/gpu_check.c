@@ -1,6 +1,6 @@
 // GPU check program: kernels against their CPU twins, batch invariance, micro-benchmarks (tests/gpu.sh builds and
 // runs it: make gpu-check). Exits GPU_CHECK_NO_GPU, with a message, where no GPU is present.
-// Usage: gpu_check [--checks-only | --bench-only] [--quick]
+// Usage: gpu_check [--section kernels|moe|invariance|bench]... [--quick]   (no --section: all four)
 #include "gpu_check.h"
 
 #include <cuda_runtime_api.h>
@@ -161,16 +161,22 @@ double time_ms(void (*fn)(void *), void *ctx, int reps, int rounds) {
 }
 
 int main(int argc, char **argv) {
-    int checks = 1, bench = 1, quick = 0;
+    static const char *names[] = {"kernels", "moe", "invariance", "bench"};
+    void (*sections[])(void) = {check_kernels, check_moe, check_invariance, NULL};
+    int run[4] = {0}, any = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--checks-only")) bench = 0;
-        else if (!strcmp(argv[i], "--bench-only")) checks = 0;
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else {
-            fprintf(stderr, "gpu_check: unknown option '%s' (expected --checks-only, --bench-only, --quick)\n", argv[i]);
+        int known = 0;
+        if (!strcmp(argv[i], "--quick")) quick = known = 1;
+        for (int s = 0; s < 4 && !strcmp(argv[i], "--section") && i + 1 < argc; s++)
+            if (!strcmp(argv[i + 1], names[s])) run[s] = any = known = 1;
+        if (!known) {
+            fprintf(stderr, "gpu_check: bad option '%s%s%s' (expected --section kernels|moe|invariance|bench, --quick)\n",
+                    argv[i], i + 1 < argc ? " " : "", i + 1 < argc ? argv[i + 1] : "");
             return 2;
         }
+        if (!strcmp(argv[i], "--section")) i++;
     }
+    for (int s = 0; s < 4 && !any; s++) run[s] = 1;
     if (cuda_device_count() == 0) {
         printf("gpu_check: no GPU present (no CUDA device visible): nothing checked\n");
         return GPU_CHECK_NO_GPU;
@@ -178,12 +184,9 @@ int main(int argc, char **argv) {
     char name[256];
     cuda_device_name(name, sizeof name);
     printf("gpu_check: device 0: %s\n", name);
-    if (checks) {
-        check_kernels();
-        check_moe();
-        check_invariance();
-    }
-    if (bench) run_benchmarks(quick);
+    for (int s = 0; s < 3; s++)
+        if (run[s]) sections[s]();
+    if (run[3]) run_benchmarks(quick);
     printf("gpu_check: %d check(s) failed\n", failures);
     return failures ? GPU_CHECK_FAIL : GPU_CHECK_PASS;
 }
