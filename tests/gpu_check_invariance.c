@@ -23,18 +23,20 @@ static void check_matmul_rows(int N, int K) {
         char *full = malloc((size_t)Mmax * N * es), *part = malloc((size_t)Mmax * N * es);
         OK(gpu_matmul(d_x, d_w, NULL, d_full, dt, Mmax, N, K, 0, NULL, &err));
         ddownload(full, d_full, (size_t)Mmax * N * es);
-        size_t bad = 0;
+        size_t bad = 0, per_m[4] = {0};  // per M, so a failure shows which tile shape disagrees (M <= 16: small)
         for (int mi = 0; mi < 4; mi++)
             for (int fi = 0; fi < 2; fi++) {
                 int M = Ms[mi], first = firsts[fi];
                 if (first + M > Mmax) continue;
                 OK(gpu_matmul(d_x + (size_t)first * K, d_w, NULL, d_part, dt, M, N, K, 0, NULL, &err));
                 ddownload(part, d_part, (size_t)M * N * es);
-                bad += bits_differ(part, full + (size_t)first * N * es, (size_t)M * N * es, es);
+                per_m[mi] += bits_differ(part, full + (size_t)first * N * es, (size_t)M * N * es, es);
             }
+        for (int mi = 0; mi < 4; mi++) bad += per_m[mi];
         char name[96];
         snprintf(name, sizeof name, "matmul rows, M = 1, 7, 256, 4096 (N=%d K=%d %s)", N, K, out ? "bf16" : "fp32");
-        check(name, bad == 0, "%zu outputs differ from the M=4096 batch (limit 0)", bad);
+        check(name, bad == 0, "outputs differing from the M=4096 batch: M=1 %zu, M=7 %zu, M=256 %zu, M=4096 %zu (limit 0)",
+              per_m[0], per_m[1], per_m[2], per_m[3]);
         dfree(d_full), dfree(d_part);
         free(full), free(part);
     }
