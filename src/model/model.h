@@ -21,6 +21,8 @@ typedef struct {
 } ModelTensor;
 
 typedef struct ModelPrivate ModelPrivate;
+// The table of operations the layer loop runs on (model/backend.h); model_create picks the CPU one.
+typedef struct Backend Backend;
 
 typedef struct {
     ModelConfig cfg;
@@ -34,6 +36,7 @@ typedef struct {
     // The backward's matrix products through the fixed-order kernels of matmul.h instead of OpenBLAS, so the
     // gradient's bits depend on neither the CPU nor the thread count (dist.deterministic; false after create).
     bool fixed_order_backward;
+    const Backend *backend;  // where activations live and the layer loop's operations run
     ModelPrivate *priv;
 } Model;
 
