@@ -15,11 +15,16 @@ for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
 problems=0
 problem() { echo "check_layers: $*"; problems=$((problems + 1)); }
 
-# The module a file belongs to: folder/stem, where a private header X_internal.h belongs to X and a .c file
-# without a header of its own (model_forward.c) to the longest header stem it starts with (model).
+# The module a file belongs to: folder/stem, where a private header X_internal.h belongs to X, so does any file
+# that includes it (attention.c, model/backend.h: X's internals are X's own), and a .c file without a header of
+# its own (model_forward.c) to the longest header stem it starts with (model). An object file is its source's.
 module_of() {
-    local rel=$1 dir stem
+    local rel=$1 dir stem priv
+    [[ $rel == *.o ]] && rel=${rel%.o}.c
     dir=$(dirname "$rel") stem=$(basename "$rel"); stem=${stem%.*}; stem=${stem%_internal}
+    priv=$(sed -n "s|^[[:space:]]*#[[:space:]]*include[[:space:]]*\"\($dir/[^\"/]*\)_internal\.h\".*|\1|p" "$SRC/$rel" 2>/dev/null |
+        head -n 1)
+    if [ -n "$priv" ]; then echo "$priv"; return; fi
     local s=$stem
     while [ ! -f "$SRC/$dir/$s.h" ] && [[ $s == *_* ]]; do s=${s%_*}; done
     [ -f "$SRC/$dir/$s.h" ] && stem=$s
