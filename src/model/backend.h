@@ -27,12 +27,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "model/model_internal.h"
 
 typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64 } BufType;
 
-// Host-view directions: IN: the op reads the host data; OUT: the ops write it and view_end copies it back.
+// Host-view directions (VIEW_IN | VIEW_OUT: both): IN: the view starts with the host values; OUT: view_end copies
+// the view back into the host array.
 typedef enum { VIEW_IN = 1, VIEW_OUT = 2 } ViewDir;
 
 struct Backend {
@@ -143,7 +146,15 @@ static inline void *act_at(const Backend *be, const void *buf, size_t i) {
 }
 
 // be->alloc for buffers the loop cannot do without: out of memory aborts with file and line, as xmalloc does.
-void *backend_alloc_at(const Backend *be, size_t n, BufType t, const char *file, int line);
+static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, const char *file, int line) {
+    void *p = be->alloc(be, n, t);
+    if (!p) {
+        fprintf(stderr, "rlvr: %s:%d: %s backend alloc(%zu elements of type %d) failed: out of memory\n", file, line,
+                be->name, n, (int)t);
+        abort();
+    }
+    return p;
+}
 #define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), __FILE__, __LINE__)
 
 #endif

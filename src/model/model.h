@@ -40,8 +40,11 @@ typedef struct {
     ModelPrivate *priv;
 } Model;
 
-// Builds the tensor table and allocates zeroed parameters for cfg (validated config).
+// Builds the tensor table and allocates zeroed parameters for cfg (validated config); the CPU backend.
 int model_create(Model *m, const ModelConfig *cfg, Err *e);
+// Runs m's layer loop on be from now on, with the current parameters loaded into it (model/backend.h). KV caches
+// and activation records belong to the backend that made them.
+int model_set_backend(Model *m, const Backend *be, Err *e);
 // The tensor table alone (params NULL, n_params counted): for streaming tensors between files.
 int model_layout(Model *m, const ModelConfig *cfg, Err *e);
 void model_free(Model *m);
@@ -84,7 +87,7 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 typedef struct ModelActs ModelActs;
 int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
                   int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
-// ADDS to grads (n_params floats, laid out like params) the gradient of sum(dlogits * logits) + aux_weight *
+// ADDS to grads (n_params floats, laid out like params, in the backend's memory: host for the CPU) the gradient of sum(dlogits * logits) + aux_weight *
 // aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
 // loss scale; ignored for dense models). The parameters must not have changed since that forward.
 int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
