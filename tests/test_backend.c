@@ -49,7 +49,8 @@ static void enter(void) {
 static void leave(void) { protect_all(PROT_NONE); }
 
 static void misuse(const char *what, const void *p) {
-    if (!G.violation[0]) snprintf(G.violation, sizeof G.violation, "%s: %p is not a guard buffer of that size", what, p);
+    if (!G.violation[0])
+        snprintf(G.violation, sizeof G.violation, "%s: %p is not a guard buffer of that size", what, p);
 }
 
 // p .. p + bytes lies inside one buffer of ours.

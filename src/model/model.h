@@ -87,9 +87,10 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 typedef struct ModelActs ModelActs;
 int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
                   int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
-// ADDS to grads (n_params floats, laid out like params, in the backend's memory: host for the CPU) the gradient of sum(dlogits * logits) + aux_weight *
-// aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
-// loss scale; ignored for dense models). The parameters must not have changed since that forward.
+// ADDS to grads (n_params floats, laid out like params, in the backend's memory: host for the CPU) the gradient
+// of sum(dlogits * logits) + aux_weight * aux_loss for the forward that produced acts (pass aux_weight =
+// cfg.router_aux_loss_coef times the caller's loss scale; ignored for dense models). The parameters must not
+// have changed since that forward.
 int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
 // The same, calling done(ctx, l) as soon as layer l's gradients are final (layers L-1 down to 0; the embedding,
 // final norm and LM head are final when it returns), so their reduction over ranks can start (done may be NULL).

@@ -28,7 +28,8 @@ typedef struct {
 } Dims;
 Dims model_dims(const Model *m);
 
-// Activations of one layer kept for the backward (arrays over the T tokens of the call).
+// Activations of one layer kept for the backward (arrays over the T tokens of the call), in the memory of the
+// backend that allocated them: activations in its element type, statistics as model/backend.h says.
 typedef struct {
     float *x_in, *inv1, *a1;           // residual input, 1/rms, normed input
     float *q, *k, *v, *qn_inv, *kn_inv, *qr, *kr;  // projections, per-head 1/rms, after norm+rope

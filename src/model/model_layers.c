@@ -116,10 +116,9 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     be->free(be, y);
 }
 
-// n zeroed elements of the backend's memory, or NULL for none (a record's absent fields).
-static void *alloc_b(const Backend *be, size_t n, BufType t) { return n ? bk_alloc(be, n, t) : NULL; }
-#define alloc_f(n) alloc_b(be, (n), BUF_ACT)
-#define alloc_stat(n) alloc_b(be, (n), BUF_F32)
+// n zeroed activations / float statistics in the backend's memory, or NULL for none (a record's absent fields).
+static void *alloc_f(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_ACT) : NULL; }
+static void *alloc_stat(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_F32) : NULL; }
 
 int layer_kind(const Model *m, int l) { return model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE; }
 
@@ -132,22 +131,25 @@ int model_layer_kinds(const Model *m) {
 void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int kinds) {
     memset(a, 0, sizeof *a);
     size_t t = (size_t)T;
-    a->x_in = alloc_f(t * d->D), a->inv1 = alloc_stat(t), a->a1 = alloc_f(t * d->D);
-    a->q = alloc_f(t * d->QD), a->k = alloc_f(t * d->KD), a->v = alloc_f(t * d->KD);
-    a->qn_inv = alloc_stat(t * d->Hq), a->kn_inv = alloc_stat(t * d->Hk), a->qr = alloc_f(t * d->QD),
-    a->kr = alloc_f(t * d->KD);
+    a->x_in = alloc_f(be, t * d->D), a->inv1 = alloc_stat(be, t), a->a1 = alloc_f(be, t * d->D);
+    a->q = alloc_f(be, t * d->QD), a->k = alloc_f(be, t * d->KD), a->v = alloc_f(be, t * d->KD);
+    a->qn_inv = alloc_stat(be, t * d->Hq), a->kn_inv = alloc_stat(be, t * d->Hk);
+    a->qr = alloc_f(be, t * d->QD), a->kr = alloc_f(be, t * d->KD);
     a->lse = bk_alloc(be, t * d->Hq + 1, BUF_F64);
-    a->att = alloc_f(t * d->QD), a->h2 = alloc_f(t * d->D), a->inv2 = alloc_stat(t), a->a2 = alloc_f(t * d->D);
-    if (kinds & LAYER_DENSE) a->g = alloc_f(t * d->F), a->u = alloc_f(t * d->F), a->act = alloc_f(t * d->F);
+    a->att = alloc_f(be, t * d->QD), a->h2 = alloc_f(be, t * d->D);
+    a->inv2 = alloc_stat(be, t), a->a2 = alloc_f(be, t * d->D);
+    if (kinds & LAYER_DENSE)
+        a->g = alloc_f(be, t * d->F), a->u = alloc_f(be, t * d->F), a->act = alloc_f(be, t * d->F);
     if (!(kinds & LAYER_MOE)) return;
-    a->probs = alloc_stat(t * d->E);
+    a->probs = alloc_stat(be, t * d->E);
     a->top_e = bk_alloc(be, t * d->K + 1, BUF_I32);
-    a->top_w = alloc_stat(t * d->K);
-    a->eg = alloc_f(t * d->K * d->Fe), a->eu = alloc_f(t * d->K * d->Fe), a->eact = alloc_f(t * d->K * d->Fe);
-    a->eout = alloc_f(t * d->K * d->D);
-    if (d->S)
-        a->sg = alloc_f(t * d->S), a->su = alloc_f(t * d->S), a->sact = alloc_f(t * d->S), a->sout = alloc_f(t * d->D),
-        a->sgate = alloc_f(t);
+    a->top_w = alloc_stat(be, t * d->K);
+    size_t ef = t * d->K * d->Fe;
+    a->eg = alloc_f(be, ef), a->eu = alloc_f(be, ef), a->eact = alloc_f(be, ef);
+    a->eout = alloc_f(be, t * d->K * d->D);
+    if (!d->S) return;
+    a->sg = alloc_f(be, t * d->S), a->su = alloc_f(be, t * d->S), a->sact = alloc_f(be, t * d->S);
+    a->sout = alloc_f(be, t * d->D), a->sgate = alloc_f(be, t);
 }
 
 void layer_acts_free(const Backend *be, LayerActs *a) {
