@@ -113,14 +113,14 @@ struct Backend {
     void (*matmul_dx)(const struct Backend *be, bool fixed, const void *dy, const void *w, void *dx, int T, int N,
                       int K, bool accumulate);
     // Attention backward from the forward's record a (a->qr, a->kr, a->v, a->att, a->lse) over the sequences of
-    // A: adds dq [T, QD], dk, dv [T, KD] given datt [T, QD].
+    // A: adds dq [T, QD], dk, dv [T, KD] given datt [T, QD]. A's T, n_seqs and seq_offsets are host values.
     void (*attention_back)(const struct Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,
                            const void *datt, void *dq, void *dk, void *dv);
     // act = silu(g) * u backward: dg, du (written) given dact, n elements.
     void (*swiglu_back)(const struct Backend *be, const void *g, const void *u, const void *dact, void *dg, void *du,
                         size_t n);
     // The MoE block's backward (moe.c): adds weight gradients into grads (laid out like params) and d(input) into
-    // da2 [T, D] given dy [T, D]; aux_weight scales the load-balancing loss (A->expert_frac).
+    // da2 [T, D] given dy [T, D]; aux_weight scales the load-balancing loss (A->expert_frac, host, [E]).
     void (*moe_back)(const struct Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
                      const void *dy, double aux_weight, float *grads, void *da2);
     // dtable[tokens[t]] += dx[t] over T rows of width D, each column summed over t in order.
