@@ -27,7 +27,7 @@ static struct {
     int n_bufs;
     size_t page;
     char violation[256];  // the first misuse seen
-    long calls, matmul, attention, rms_norm, moe, logprob, matmul_dw, attention_back, moe_back;
+    long calls, matmul, attention, rms_norm, moe, logprob, matmul_dw, attention_back, moe_back, rope_back;
     void *params;  // the weights' mirror
     const Model *m;
 } G;
@@ -172,6 +172,15 @@ static void g_rope(const Backend *be, void *x, const void *pos, int T, int H, in
     leave();
 }
 
+static void g_rope_back(const Backend *be, void *dx, const void *pos, int T, int H, int hd, double theta) {
+    (void)be;
+    G.rope_back++;
+    OWN(dx, (size_t)T * H * hd, BUF_GRAD), OWN(pos, T, BUF_I32);
+    enter();
+    cpu()->rope_back(cpu(), dx, pos, T, H, hd, theta);
+    leave();
+}
+
 static void g_matmul(const Backend *be, const void *x, const void *w, const void *bias, void *y, int M, int N, int K) {
     (void)be;
     G.matmul++;
@@ -242,7 +251,7 @@ static void g_rms_norm_back(const Backend *be, const void *x, const void *w, con
                             float *dw, int T, int D) {
     (void)be;
     size_t n = (size_t)T * D;
-    OWN(x, n, BUF_ACT), OWN(w, D, BUF_F32), OWN(inv, T, BUF_F32), OWN(dy, n, BUF_ACT), OWN(dx, n, BUF_ACT);
+    OWN(x, n, BUF_ACT), OWN(w, D, BUF_F32), OWN(inv, T, BUF_F32), OWN(dy, n, BUF_GRAD), OWN(dx, n, BUF_GRAD);
     OWN(dw, D, BUF_F32);
     enter();
     cpu()->rms_norm_back(cpu(), x, w, inv, dy, dx, dw, T, D);
@@ -253,7 +262,7 @@ static void g_head_norm_back(const Backend *be, const void *w, const void *raw, 
                              void *draw, float *dw, int T, int H, int hd) {
     (void)be;
     size_t n = (size_t)T * H * hd;
-    OWN(raw, n, BUF_ACT), OWN(dnormed, n, BUF_ACT), OWN(draw, n, BUF_ACT);
+    OWN(raw, n, BUF_ACT), OWN(dnormed, n, BUF_GRAD), OWN(draw, n, BUF_GRAD);
     OWN_OPT(w, hd, BUF_F32);
     if (w) OWN(inv, (size_t)T * H, BUF_F32), OWN(dw, hd, BUF_F32);
     enter();
@@ -265,7 +274,7 @@ static void g_matmul_dw(const Backend *be, bool fixed, const void *dy, const voi
                         int N, int K) {
     (void)be;
     G.matmul_dw++;
-    OWN(dy, (size_t)T * N, BUF_ACT), OWN(x, (size_t)T * K, BUF_ACT), OWN(dw, (size_t)N * K, BUF_F32);
+    OWN(dy, (size_t)T * N, BUF_GRAD), OWN(x, (size_t)T * K, BUF_ACT), OWN(dw, (size_t)N * K, BUF_F32);
     OWN_OPT(db, N, BUF_F32);
     enter();
     cpu()->matmul_dw(cpu(), fixed, dy, x, dw, db, T, N, K);
@@ -275,7 +284,7 @@ static void g_matmul_dw(const Backend *be, bool fixed, const void *dy, const voi
 static void g_matmul_dx(const Backend *be, bool fixed, const void *dy, const void *w, void *dx, int T, int N, int K,
                         bool accumulate) {
     (void)be;
-    OWN(dy, (size_t)T * N, BUF_ACT), OWN(w, (size_t)N * K, BUF_F32), OWN(dx, (size_t)T * K, BUF_ACT);
+    OWN(dy, (size_t)T * N, BUF_GRAD), OWN(w, (size_t)N * K, BUF_F32), OWN(dx, (size_t)T * K, BUF_GRAD);
     enter();
     cpu()->matmul_dx(cpu(), fixed, dy, w, dx, T, N, K, accumulate);
     leave();
@@ -287,8 +296,8 @@ static void g_attention_back(const Backend *be, const Dims *d, const ModelActs *
     G.attention_back++;
     size_t t = (size_t)A->T;
     OWN(a->qr, t * d->QD, BUF_ACT), OWN(a->kr, t * d->KD, BUF_ACT), OWN(a->v, t * d->KD, BUF_ACT);
-    OWN(a->att, t * d->QD, BUF_ACT), OWN(a->lse, t * d->Hq, BUF_F64), OWN(datt, t * d->QD, BUF_ACT);
-    OWN(dq, t * d->QD, BUF_ACT), OWN(dk, t * d->KD, BUF_ACT), OWN(dv, t * d->KD, BUF_ACT);
+    OWN(a->att, t * d->QD, BUF_ACT), OWN(a->lse, t * d->Hq, BUF_F64), OWN(datt, t * d->QD, BUF_GRAD);
+    OWN(dq, t * d->QD, BUF_GRAD), OWN(dk, t * d->KD, BUF_GRAD), OWN(dv, t * d->KD, BUF_GRAD);
     enter();
     cpu()->attention_back(cpu(), d, A, a, datt, dq, dk, dv);
     leave();
@@ -297,7 +306,7 @@ static void g_attention_back(const Backend *be, const Dims *d, const ModelActs *
 static void g_swiglu_back(const Backend *be, const void *g, const void *u, const void *dact, void *dg, void *du,
                           size_t n) {
     (void)be;
-    OWN(g, n, BUF_ACT), OWN(u, n, BUF_ACT), OWN(dact, n, BUF_ACT), OWN(dg, n, BUF_ACT), OWN(du, n, BUF_ACT);
+    OWN(g, n, BUF_ACT), OWN(u, n, BUF_ACT), OWN(dact, n, BUF_GRAD), OWN(dg, n, BUF_GRAD), OWN(du, n, BUF_GRAD);
     enter();
     cpu()->swiglu_back(cpu(), g, u, dact, dg, du, n);
     leave();
@@ -308,7 +317,7 @@ static void g_moe_back(const Backend *be, const Model *m, int l, const ModelActs
     (void)be;
     G.moe_back++;
     size_t n = (size_t)A->T * m->cfg.hidden_size;
-    OWN(dy, n, BUF_ACT), OWN(da2, n, BUF_ACT), OWN(grads, m->n_params, BUF_F32);
+    OWN(dy, n, BUF_GRAD), OWN(da2, n, BUF_GRAD), OWN(grads, m->n_params, BUF_F32);
     own_moe_record(m, a, A->T);
     enter();
     cpu()->moe_back(cpu(), m, l, A, a, dy, aux_weight, grads, da2);
@@ -317,7 +326,7 @@ static void g_moe_back(const Backend *be, const Model *m, int l, const ModelActs
 
 static void g_embed_back(const Backend *be, const void *tokens, const void *dx, float *dtable, int T, int D) {
     (void)be;
-    OWN(tokens, T, BUF_I32), OWN(dx, (size_t)T * D, BUF_ACT), OWN(dtable, D, BUF_F32);
+    OWN(tokens, T, BUF_I32), OWN(dx, (size_t)T * D, BUF_GRAD), OWN(dtable, D, BUF_F32);
     enter();
     cpu()->embed_back(cpu(), tokens, dx, dtable, T, D);
     leave();
@@ -338,7 +347,7 @@ static void g_logprob_back(const Backend *be, const void *logits, int64_t n, int
                            double temperature, const double *dlogp, const double *dentropy, void *dlogits) {
     (void)be;
     OWN(logits, (size_t)n * V, BUF_ACT), OWN(targets, n, BUF_I32), OWN(dlogp, n, BUF_F64);
-    OWN(dlogits, (size_t)n * V, BUF_ACT);
+    OWN(dlogits, (size_t)n * V, BUF_GRAD);
     OWN_OPT(dentropy, n, BUF_F64);
     enter();
     cpu()->logprob_back(cpu(), logits, n, V, targets, temperature, dlogp, dentropy, dlogits);
@@ -348,6 +357,7 @@ static void g_logprob_back(const Backend *be, const void *logits, int64_t n, int
 static const Backend guard = {
     .name = "guard",
     .act_bytes = sizeof(float),
+    .grad_bytes = sizeof(float),
     .alloc = g_alloc,
     .free = g_free,
     .to_dev = g_to_dev,
@@ -367,6 +377,7 @@ static const Backend guard = {
     .swiglu = g_swiglu,
     .add = g_add,
     .moe = g_moe,
+    .rope_back = g_rope_back,
     .rms_norm_back = g_rms_norm_back,
     .head_norm_back = g_head_norm_back,
     .matmul_dw = g_matmul_dw,
@@ -464,6 +475,7 @@ static void check_guarded(const char *const *sets, int n_sets) {
     cr_assert_eq(G.matmul_dw, G.matmul, "%ld weight-gradient products", G.matmul_dw);
     cr_assert_eq(G.attention, L);
     cr_assert_eq(G.attention_back, L);
+    cr_assert_eq(G.rope_back, 2L * L);
     cr_assert_eq(G.rms_norm, 2L * L + 1);
     cr_assert_eq(G.moe, n_moe);
     cr_assert_eq(G.moe_back, n_moe);

@@ -5,11 +5,13 @@
 // allocates or copies activations itself (src/README.md "Backends"; tests/test_backend.c checks it).
 //
 // Buffers. A buffer is backend memory (host for the CPU backend, device for a GPU one) holding n elements of one
-// BufType. Activations (everything a matmul reads or writes: hidden states, q/k/v, attention output, MLP
-// values, logits, their gradients) have the backend's own element type, act_bytes wide (CPU: float, 4; a
-// bf16 backend: 2). Statistics keep fixed types in every backend: 1/rms and router probabilities / top-k
-// weights are float (BUF_F32), attention log-sum-exps are double (BUF_F64), chosen experts, tokens and
-// positions int32 (BUF_I32), sequence offsets and KV rows int64 (BUF_I64). Gradients of parameters are float
+// BufType. Activations (everything a matmul reads or writes in the forward: hidden states, q/k/v, attention
+// output, MLP values, logits) have the backend's own element type, act_bytes wide (CPU: float, 4; a bf16
+// backend: 2). Their gradients in the backward (every d* buffer: dy, dx, datt, dq, ..., dlogits) have the
+// backend's gradient type, grad_bytes wide (BUF_GRAD; CPU: float; a bf16 backend may keep them in fp32).
+// Statistics keep fixed types in every backend: 1/rms and router probabilities / top-k weights are float
+// (BUF_F32), attention log-sum-exps are double (BUF_F64), chosen experts, tokens and positions int32
+// (BUF_I32), sequence offsets and KV rows int64 (BUF_I64). Gradients of parameters are float
 // (fp32 master) in backend memory. The loop addresses element i of an activation buffer with act_at only.
 // Shapes are row-major [rows, width]; "T" is a number of tokens (rows).
 //
@@ -32,7 +34,7 @@
 
 #include "model/model_internal.h"
 
-typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64 } BufType;
+typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
 
 // Host-view directions (VIEW_IN | VIEW_OUT: both): IN: the view starts with the host values; OUT: view_end copies
 // the view back into the host array.
@@ -40,20 +42,21 @@ typedef enum { VIEW_IN = 1, VIEW_OUT = 2 } ViewDir;
 
 struct Backend {
     const char *name;  // "cpu", "cuda", ...
-    size_t act_bytes;  // bytes per activation element (CPU: sizeof(float))
+    size_t act_bytes;   // bytes per activation element (CPU: sizeof(float))
+    size_t grad_bytes;  // bytes per activation-gradient element, BUF_GRAD (CPU: sizeof(float))
     void *state;       // the backend's own (device handles, weight mirror); NULL for the CPU backend
 
     // ---- memory ----
     // n zeroed elements of type t, or NULL when memory runs out (never NULL for n == 0 on success).
     void *(*alloc)(const struct Backend *be, size_t n, BufType t);
     void (*free)(const struct Backend *be, void *buf);  // buf may be NULL
-    // n elements host -> backend / backend -> host. For BUF_ACT the host side is float (converted to and from
-    // the activation type); for the other types both sides have the same C type.
+    // n elements host -> backend / backend -> host. For BUF_ACT and BUF_GRAD the host side is float (converted
+    // to and from the backend's type); for the other types both sides have the same C type.
     void (*to_dev)(const struct Backend *be, void *dst, const void *host, size_t n, BufType t);
     void (*to_host)(const struct Backend *be, void *host, const void *src, size_t n, BufType t);
     // dst = src, n elements of type t, both backend buffers (the regions may not overlap).
     void (*copy)(const struct Backend *be, void *dst, const void *src, size_t n, BufType t);
-    // A backend buffer standing for the host array host of n elements (float for BUF_ACT): IN views hold its
+    // A backend buffer standing for the host array host of n elements (float for BUF_ACT/GRAD): IN views hold its
     // values, OUT views are copied back into it by view_end, which also releases the view. The CPU backend
     // returns host itself (no copy), so large host inputs and outputs (logits, dlogits) cost nothing there.
     void *(*view)(const struct Backend *be, void *host, size_t n, BufType t, ViewDir dir);
@@ -68,14 +71,14 @@ struct Backend {
     // ---- forward ----
     // x[t] = table[tokens[t]] for T rows of width D (tokens: BUF_I32 buffer, checked by the caller).
     void (*embed)(const struct Backend *be, const void *table, const void *tokens, int T, int D, void *x);
-    // RMSNorm over rows of width D: y = w * x / rms(x), inv[t] = 1/rms (BUF_F32), statistics in float64.
+    // RMSNorm over rows of width D: y = w * x / rms(x), inv[t] = 1/rms (BUF_F32); the CPU sums x^2 in float64.
     void (*rms_norm)(const struct Backend *be, const void *x, const void *w, void *y, void *inv, int T, int D,
                      double eps);
     // Per-head RMSNorm of q or k rows [T, H*hd] (Qwen3 q_norm/k_norm; inv [T*H]); w NULL: y = x (inv untouched).
     void (*head_norm)(const struct Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
                       double eps);
-    // Rotary embedding in place on rows [T, H*hd] at positions pos (BUF_I32), HF rotate-half; inverse: the
-    // transpose (the backward).
+    // Rotary embedding in place on activation rows [T, H*hd] at positions pos (BUF_I32), HF rotate-half;
+    // inverse: the transpose (rope_back is the same on gradient rows).
     void (*rope)(const struct Backend *be, void *x, const void *pos, int T, int H, int hd, double theta, bool inverse);
     // y[M, N] = x[M, K] · w[N, K]^T (+ bias[N] when non-NULL); each output summed in one fixed order whatever M
     // (batch invariance, src/README.md invariant 2).
@@ -98,7 +101,9 @@ struct Backend {
     // plus the shared expert; a's MoE fields are filled for the backward.
     void (*moe)(const struct Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y);
 
-    // ---- backward ----
+    // ---- backward (every d* activation buffer is BUF_GRAD; weight gradients are float) ----
+    // rope's transpose (the inverse rotation) in place on gradient rows dx [T, H*hd].
+    void (*rope_back)(const struct Backend *be, void *dx, const void *pos, int T, int H, int hd, double theta);
     // dx += d/dx and dw += d/dw of y = rms_norm(x, w) given dy; inv from the forward.
     void (*rms_norm_back)(const struct Backend *be, const void *x, const void *w, const void *inv, const void *dy,
                           void *dx, float *dw, int T, int D);
@@ -131,8 +136,8 @@ struct Backend {
     // (may be NULL), float64 in index order. targets: BUF_I32, logp/entropy: BUF_F64 (host for the CPU).
     void (*logprob)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
                     double temperature, double *logp, double *entropy);
-    // Adds to dlogits [n, V] the gradient of sum_i dlogp[i] logp[i] + dentropy[i] H[i] (dentropy may be NULL);
-    // rows whose dlogp and dentropy are both 0 are left as they are.
+    // dlogits [n, V] (BUF_GRAD, zero on entry) receives the gradient of sum_i dlogp[i] logp[i] + dentropy[i] H[i]
+    // (dentropy may be NULL; rows whose dlogp and dentropy are both 0 may be skipped: they stay 0).
     void (*logprob_back)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
                          double temperature, const double *dlogp, const double *dentropy, void *dlogits);
 };

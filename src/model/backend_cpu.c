@@ -11,7 +11,7 @@
 
 static size_t type_bytes(BufType t) {
     switch (t) {
-    case BUF_ACT: case BUF_F32: return sizeof(float);
+    case BUF_ACT: case BUF_GRAD: case BUF_F32: return sizeof(float);
     case BUF_F64: return sizeof(double);
     case BUF_I32: return sizeof(int32_t);
     case BUF_I64: return sizeof(int64_t);
@@ -87,6 +87,11 @@ static void cpu_head_norm(const Backend *be, const void *w, const void *x, void 
 static void cpu_rope(const Backend *be, void *x, const void *pos, int T, int H, int hd, double theta, bool inverse) {
     (void)be;
     rope_rows(x, pos, T, H, hd, theta, inverse);
+}
+
+static void cpu_rope_back(const Backend *be, void *dx, const void *pos, int T, int H, int hd, double theta) {
+    (void)be;
+    rope_rows(dx, pos, T, H, hd, theta, 1);
 }
 
 static void cpu_matmul(const Backend *be, const void *x, const void *w, const void *bias, void *y, int M, int N,
@@ -219,6 +224,7 @@ static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, i
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
+    .grad_bytes = sizeof(float),
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_dev = cpu_to_dev,
@@ -238,6 +244,7 @@ static const Backend cpu = {
     .swiglu = cpu_swiglu,
     .add = cpu_add,
     .moe = cpu_moe,
+    .rope_back = cpu_rope_back,
     .rms_norm_back = cpu_rms_norm_back,
     .head_norm_back = cpu_head_norm_back,
     .matmul_dw = cpu_matmul_dw,

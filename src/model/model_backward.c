@@ -88,7 +88,7 @@ static void mlp_back(const Model *m, const LayerOffsets *o, const LayerActs *a, 
                      void *dx, int T, int D, int F) {
     const Backend *be = m->backend;
     size_t n = (size_t)T * F;
-    void *dact = bk_alloc(be, n, BUF_ACT), *dg = bk_alloc(be, n, BUF_ACT), *du = bk_alloc(be, n, BUF_ACT);
+    void *dact = bk_alloc(be, n, BUF_GRAD), *dg = bk_alloc(be, n, BUF_GRAD), *du = bk_alloc(be, n, BUF_GRAD);
     linear_back_be(m, a->act, o->down, dy, grads, SIZE_MAX, dact, T, D, F, false);
     be->swiglu_back(be, a->g, a->u, dact, dg, du, n);
     linear_back_be(m, a->a2, o->gate, dg, grads, SIZE_MAX, dx, T, F, D, true);
@@ -106,7 +106,7 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     size_t t = (size_t)T;
     double theta = m->cfg.rope_theta;
     // MLP / MoE: x_out = h2 + mlp(norm2(h2)).
-    void *da2 = bk_alloc(be, t * d.D, BUF_ACT);
+    void *da2 = bk_alloc(be, t * d.D, BUF_GRAD);
     if (model_layer_is_moe(m, l))
         be->moe_back(be, m, l, A, a, dx, aux_weight, grads, da2);
     else
@@ -114,17 +114,17 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     be->rms_norm_back(be, a->h2, be->param(be, m, o->ln2), a->inv2, da2, dx, grads + o->ln2, T, d.D);  // dx = d h2
     be->free(be, da2);
     // Attention: h2 = x_in + o_proj(attn(rope(norm(q)), rope(norm(k)), v)).
-    void *datt = bk_alloc(be, t * d.QD, BUF_ACT);
+    void *datt = bk_alloc(be, t * d.QD, BUF_GRAD);
     linear_back_be(m, a->att, o->wo, dx, grads, SIZE_MAX, datt, T, d.D, d.QD, false);
-    void *dqr = bk_alloc(be, t * d.QD, BUF_ACT), *dkr = bk_alloc(be, t * d.KD, BUF_ACT),
-         *dv = bk_alloc(be, t * d.KD, BUF_ACT);
+    void *dqr = bk_alloc(be, t * d.QD, BUF_GRAD), *dkr = bk_alloc(be, t * d.KD, BUF_GRAD),
+         *dv = bk_alloc(be, t * d.KD, BUF_GRAD);
     be->attention_back(be, &d, A, a, datt, dqr, dkr, dv);
-    be->rope(be, dqr, A->pos_b, T, d.Hq, d.hd, theta, true);  // the rotation's transpose
-    be->rope(be, dkr, A->pos_b, T, d.Hk, d.hd, theta, true);
-    void *dq = bk_alloc(be, t * d.QD, BUF_ACT), *dk = bk_alloc(be, t * d.KD, BUF_ACT);
+    be->rope_back(be, dqr, A->pos_b, T, d.Hq, d.hd, theta);
+    be->rope_back(be, dkr, A->pos_b, T, d.Hk, d.hd, theta);
+    void *dq = bk_alloc(be, t * d.QD, BUF_GRAD), *dk = bk_alloc(be, t * d.KD, BUF_GRAD);
     be->head_norm_back(be, be->param(be, m, o->qn), a->q, a->qn_inv, dqr, dq, G(grads, o->qn), T, d.Hq, d.hd);
     be->head_norm_back(be, be->param(be, m, o->kn), a->k, a->kn_inv, dkr, dk, G(grads, o->kn), T, d.Hk, d.hd);
-    void *da1 = bk_alloc(be, t * d.D, BUF_ACT);
+    void *da1 = bk_alloc(be, t * d.D, BUF_GRAD);
     linear_back_be(m, a->a1, o->wq, dq, grads, o->bq, da1, T, d.QD, d.D, true);
     linear_back_be(m, a->a1, o->wk, dk, grads, o->bk, da1, T, d.KD, d.D, true);
     linear_back_be(m, a->a1, o->wv, dv, grads, o->bv, da1, T, d.KD, d.D, true);
@@ -149,10 +149,10 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
     // logits = norm(x) . lm_head^T
     size_t nl = (size_t)T * d.V;
-    void *dl = be->view(be, (float *)dlogits, nl, BUF_ACT, VIEW_IN);
-    void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_ACT), *dx = bk_alloc(be, (size_t)T * d.D, BUF_ACT);
+    void *dl = be->view(be, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+    void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_GRAD), *dx = bk_alloc(be, (size_t)T * d.D, BUF_GRAD);
     linear_back_be(m, A->a_final, m->priv->lm_head, dl, grads, SIZE_MAX, dnormed, T, d.V, d.D, false);
-    be->view_end(be, dl, (float *)dlogits, nl, BUF_ACT, VIEW_IN);
+    be->view_end(be, dl, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
     be->rms_norm_back(be, A->x_final, be->param(be, m, m->priv->final_norm), A->inv_final, dnormed, dx,
                       grads + m->priv->final_norm, T, d.D);
     for (int l = d.L - 1; l >= 0; l--) {

@@ -87,9 +87,9 @@ static void seq_logprob_back(Model *m, const SeqBatch *b, int s, float *logits, 
     void *dlp = be->view(be, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
     void *dh = dentropy ? be->view(be, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN) : NULL;
     float *dl = dlogits + (size_t)row_of(b, s, 0) * (size_t)V;
-    void *dl_b = be->view(be, dl, r.n_logits, BUF_ACT, VIEW_IN | VIEW_OUT);
+    void *dl_b = be->view(be, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
     be->logprob_back(be, r.logits_b, n, V, r.targets_b, temperature, dlp, dh, dl_b);
-    be->view_end(be, dl_b, dl, r.n_logits, BUF_ACT, VIEW_IN | VIEW_OUT);
+    be->view_end(be, dl_b, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
     be->view_end(be, dlp, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
     if (dentropy) be->view_end(be, dh, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN);
     resp_rows_end(be, &r, n);
