@@ -41,10 +41,10 @@ typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
 typedef enum { VIEW_IN = 1, VIEW_OUT = 2 } ViewDir;
 
 struct Backend {
-    const char *name;  // "cpu", "cuda", ...
+    const char *name;   // "cpu", "cuda", ...
     size_t act_bytes;   // bytes per activation element (CPU: sizeof(float))
     size_t grad_bytes;  // bytes per activation-gradient element, BUF_GRAD (CPU: sizeof(float))
-    void *state;       // the backend's own (device handles, weight mirror); NULL for the CPU backend
+    void *state;        // the backend's own (device handles, weight mirror); NULL for the CPU backend
 
     // ---- memory ----
     // n zeroed elements of type t, or NULL when memory runs out (never NULL for n == 0 on success).
