@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "model/backend.h"
 #include "model/model_internal.h"
 
 #define ABSENT SIZE_MAX
@@ -118,6 +119,7 @@ int model_n_moe_layers(const Model *m) {
 static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    m->backend = backend_cpu();
     m->moe = cfg->type == MODEL_QWEN2_MOE || cfg->type == MODEL_QWEN3_MOE;
     m->head_dim = cfg->head_dim ? cfg->head_dim : cfg->hidden_size / cfg->num_attention_heads;
     if (cfg->num_attention_heads % cfg->num_key_value_heads || m->head_dim % 2 || m->head_dim < 2)
@@ -151,6 +153,12 @@ static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
 
 int model_create(Model *m, const ModelConfig *cfg, Err *e) { return create(m, cfg, true, e); }
 int model_layout(Model *m, const ModelConfig *cfg, Err *e) { return create(m, cfg, false, e); }
+
+int model_set_backend(Model *m, const Backend *be, Err *e) {
+    TRY(be->load_params(be, m, e));
+    m->backend = be;
+    return 0;
+}
 
 void model_free(Model *m) {
     if (m->priv) free(m->priv->layers), free(m->priv->layer_moe);

@@ -21,6 +21,8 @@ typedef struct {
 } ModelTensor;
 
 typedef struct ModelPrivate ModelPrivate;
+// The table of operations the layer loop runs on (model/backend.h); model_create picks the CPU one.
+typedef struct Backend Backend;
 
 typedef struct {
     ModelConfig cfg;
@@ -38,6 +40,7 @@ typedef struct {
     // 0..L-1, the embedding (MODEL_UNIT_EMBED) or the final norm and LM head (MODEL_UNIT_HEAD); NULL: all resident.
     void (*before_unit)(void *ctx, int unit);
     void *before_unit_ctx;
+    const Backend *backend;  // where activations live and the layer loop's operations run
     ModelPrivate *priv;
 } Model;
 
@@ -47,8 +50,11 @@ static inline void model_before_unit(const Model *m, int unit) {
     if (m->before_unit) m->before_unit(m->before_unit_ctx, unit);
 }
 
-// Builds the tensor table and allocates zeroed parameters for cfg (validated config).
+// Builds the tensor table and allocates zeroed parameters for cfg (validated config); the CPU backend.
 int model_create(Model *m, const ModelConfig *cfg, Err *e);
+// Runs m's layer loop on be from now on, with the current parameters loaded into it (model/backend.h). KV caches
+// and activation records belong to the backend that made them.
+int model_set_backend(Model *m, const Backend *be, Err *e);
 // The tensor table alone (params NULL, n_params counted): for streaming tensors between files.
 int model_layout(Model *m, const ModelConfig *cfg, Err *e);
 void model_free(Model *m);
@@ -91,9 +97,10 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 typedef struct ModelActs ModelActs;
 int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
                   int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
-// ADDS to grads (n_params floats, laid out like params) the gradient of sum(dlogits * logits) + aux_weight *
-// aux_loss for the forward that produced acts (pass aux_weight = cfg.router_aux_loss_coef times the caller's
-// loss scale; ignored for dense models). The parameters must not have changed since that forward.
+// ADDS to grads (n_params floats, laid out like params, in the backend's memory: host for the CPU) the gradient
+// of sum(dlogits * logits) + aux_weight * aux_loss for the forward that produced acts (pass aux_weight =
+// cfg.router_aux_loss_coef times the caller's loss scale; ignored for dense models). The parameters must not
+// have changed since that forward.
 int model_backward(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads, Err *e);
 // The same, calling done(ctx, l) as soon as layer l's gradients are final (layers L-1 down to 0; the embedding,
 // final norm and LM head are final when it returns), so their reduction over ranks can start (done may be NULL).

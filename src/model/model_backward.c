@@ -1,10 +1,12 @@
 // Backward of the training forward (model_forward), accumulating into a gradient buffer laid out like params.
-// Matrix products through OpenBLAS, or the fixed-order kernels of matmul.h when Model.fixed_order_backward;
-// the forward's activation record supplies every saved input.
+// The layer loop runs through Model.backend (model/backend.h); the CPU backend's matrix products go through
+// OpenBLAS, or the fixed-order kernels of matmul.h when Model.fixed_order_backward. The forward's activation
+// record supplies every saved input.
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "model/backend.h"
 #include "model/matmul.h"
 #include "model/model_internal.h"
 
@@ -12,6 +14,11 @@
 // kernels of matmul.h (Model.fixed_order_backward), else OpenBLAS.
 void linear_back(bool fixed, const float *x, const float *w, const float *dy, float *dw, float *db, float *dx,
                         int T, int N, int K, float beta) {
+    linear_back_w(fixed, x, dy, dw, db, T, N, K);
+    if (dx) linear_back_x(fixed, w, dy, dx, T, N, K, beta);
+}
+
+void linear_back_w(bool fixed, const float *x, const float *dy, float *dw, float *db, int T, int N, int K) {
     if (fixed)
         matmul_xtx_acc(dy, x, dw, T, N, K);
     else
@@ -20,7 +27,9 @@ void linear_back(bool fixed, const float *x, const float *w, const float *dy, fl
 #pragma omp parallel for schedule(static) if ((long)T * N > 32768)
         for (int j = 0; j < N; j++)
             for (int t = 0; t < T; t++) db[j] += dy[(size_t)t * N + j];
-    if (!dx) return;
+}
+
+void linear_back_x(bool fixed, const float *w, const float *dy, float *dx, int T, int N, int K, float beta) {
     if (fixed)
         matmul_xw(dy, w, dx, T, N, K, beta != 0.0f);
     else
@@ -43,8 +52,8 @@ static void rms_norm_dw(const float *dy, const float *x, const float *inv, float
 
 // RMSNorm backward: dx_i = r w_i dy_i - r^3 x_i / D * sum_j w_j dy_j x_j (added to dx); dw_i += sum_t dy_i x_i r.
 // Threaded over rows for dx and over columns for dw, each dw_i still summed over t in order.
-static void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw,
-                          int T, int D) {
+void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw,
+                   int T, int D) {
 #pragma omp parallel for schedule(static) if ((long)T * D > 32768)
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * D, *g = dy + (size_t)t * D;
@@ -55,18 +64,23 @@ static void rms_norm_back(const float *x, const float *w, const float *inv, cons
     rms_norm_dw(dy, x, inv, dw, T, D);
 }
 
+// SwiGLU's elementwise part: act = silu(g) * u.
+void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoid(g[i]);
+        du[i] = dact[i] * g[i] * s;
+        dg[i] = dact[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));  // silu'(g) = s (1 + g (1 - s))
+    }
+}
+
 // SwiGLU backward given dy [T, D]: accumulates weight grads, adds dx [T, D] (input grad).
 void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
                         const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd,
                         float *dx, int T, int D, int F) {
     float *dact = zeros((size_t)T * F), *dg = zeros((size_t)T * F), *du = zeros((size_t)T * F);
     linear_back(fixed, act, wd, dy, dwd, NULL, dact, T, D, F, 0.0f);
-#pragma omp parallel for schedule(static) if ((size_t)T * F > 32768)
-    for (size_t i = 0; i < (size_t)T * F; i++) {
-        float s = sigmoid(g[i]);
-        du[i] = dact[i] * g[i] * s;
-        dg[i] = dact[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));  // silu'(g) = s (1 + g (1 - s))
-    }
+    swiglu_act_back(g, u, dact, dg, du, (size_t)T * F);
     linear_back(fixed, x, wg, dg, dwg, NULL, dx, T, F, D, 1.0f);
     linear_back(fixed, x, wu, du, dwu, NULL, dx, T, F, D, 1.0f);
     free(dact), free(dg), free(du);
@@ -74,51 +88,63 @@ void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, c
 
 static float *G(float *grads, size_t off) { return off == SIZE_MAX ? NULL : grads + off; }
 
-// Per-head q/k norm backward (or pass-through), then into the projection inputs.
-static void head_norm_back(const Model *m, size_t w, const float *raw, const float *inv, const float *dnormed,
-                           float *draw, float *grads, int T, int H, int hd) {
-    if (w == SIZE_MAX) {
-        memcpy(draw, dnormed, (size_t)T * H * hd * sizeof(float));
-        return;
-    }
-    memset(draw, 0, (size_t)T * H * hd * sizeof(float));
-    rms_norm_back(raw, m->params + w, inv, dnormed, draw, grads + w, T * H, hd);
+// y = x W^T + b through the backend: dw (+ db) and dx (added when accumulate).
+static void linear_back_be(const Model *m, const void *x, size_t w, const void *dy, float *grads, size_t b, void *dx,
+                           int T, int N, int K, bool accumulate) {
+    const Backend *be = m->backend;
+    be->matmul_dw(be, m->fixed_order_backward, dy, x, grads + w, G(grads, b), T, N, K);
+    be->matmul_dx(be, m->fixed_order_backward, dy, be->param(be, m, w), dx, T, N, K, accumulate);
+}
+
+// The dense SwiGLU MLP's backward given dy [T, D]: weight grads, and d(input) added to dx.
+static void mlp_back(const Model *m, const LayerOffsets *o, const LayerActs *a, const void *dy, float *grads,
+                     void *dx, int T, int D, int F) {
+    const Backend *be = m->backend;
+    size_t n = (size_t)T * F;
+    void *dact = bk_alloc(be, n, BUF_GRAD), *dg = bk_alloc(be, n, BUF_GRAD), *du = bk_alloc(be, n, BUF_GRAD);
+    linear_back_be(m, a->act, o->down, dy, grads, SIZE_MAX, dact, T, D, F, false);
+    be->swiglu_back(be, a->g, a->u, dact, dg, du, n);
+    linear_back_be(m, a->a2, o->gate, dg, grads, SIZE_MAX, dx, T, F, D, true);
+    linear_back_be(m, a->a2, o->up, du, grads, SIZE_MAX, dx, T, F, D, true);
+    be->free(be, dact), be->free(be, dg), be->free(be, du);
 }
 
 // One layer: dx holds d(output residual) on entry and d(input residual) on return.
-static void layer_back(const Model *m, int l, const ModelActs *A, double aux_weight, float *grads, float *dx) {
+static void layer_back(const Model *m, int l, const ModelActs *A, double aux_weight, float *grads, void *dx) {
+    const Backend *be = m->backend;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
     const LayerActs *a = &A->layers[l];
-    const float *P = m->params;
     int T = A->T;
-    bool fx = m->fixed_order_backward;
+    size_t t = (size_t)T;
+    double theta = m->cfg.rope_theta;
     model_before_unit(m, l);
     // MLP / MoE: x_out = h2 + mlp(norm2(h2)).
-    float *da2 = zeros((size_t)T * d.D);
+    void *da2 = bk_alloc(be, t * d.D, BUF_GRAD);
     if (model_layer_is_moe(m, l))
-        moe_backward(m, o, &d, A, a, dx, aux_weight, grads, da2);
+        be->moe_back(be, m, l, A, a, dx, aux_weight, grads, da2);
     else
-        swiglu_back(fx, a->a2, P + o->gate, P + o->up, P + o->down, a->g, a->u, a->act, dx, grads + o->gate,
-                    grads + o->up, grads + o->down, da2, T, d.D, d.F);
-    rms_norm_back(a->h2, P + o->ln2, a->inv2, da2, dx, grads + o->ln2, T, d.D);  // dx is now d h2
-    free(da2);
+        mlp_back(m, o, a, dx, grads, da2, T, d.D, d.F);
+    be->rms_norm_back(be, a->h2, be->param(be, m, o->ln2), a->inv2, da2, dx, grads + o->ln2, T, d.D);  // dx = d h2
+    be->free(be, da2);
     // Attention: h2 = x_in + o_proj(attn(rope(norm(q)), rope(norm(k)), v)).
-    float *datt = zeros((size_t)T * d.QD);
-    linear_back(fx, a->att, P + o->wo, dx, grads + o->wo, NULL, datt, T, d.D, d.QD, 0.0f);
-    float *dqr = zeros((size_t)T * d.QD), *dkr = zeros((size_t)T * d.KD), *dv = zeros((size_t)T * d.KD);
-    attention_backward(&d, A, a, datt, dqr, dkr, dv);
-    rope_rows(dqr, A->pos, T, d.Hq, d.hd, m->cfg.rope_theta, 1);  // the rotation's transpose
-    rope_rows(dkr, A->pos, T, d.Hk, d.hd, m->cfg.rope_theta, 1);
-    float *dq = zeros((size_t)T * d.QD), *dk = zeros((size_t)T * d.KD);
-    head_norm_back(m, o->qn, a->q, a->qn_inv, dqr, dq, grads, T, d.Hq, d.hd);
-    head_norm_back(m, o->kn, a->k, a->kn_inv, dkr, dk, grads, T, d.Hk, d.hd);
-    float *da1 = zeros((size_t)T * d.D);
-    linear_back(fx, a->a1, P + o->wq, dq, grads + o->wq, G(grads, o->bq), da1, T, d.QD, d.D, 1.0f);
-    linear_back(fx, a->a1, P + o->wk, dk, grads + o->wk, G(grads, o->bk), da1, T, d.KD, d.D, 1.0f);
-    linear_back(fx, a->a1, P + o->wv, dv, grads + o->wv, G(grads, o->bv), da1, T, d.KD, d.D, 1.0f);
-    rms_norm_back(a->x_in, P + o->ln1, a->inv1, da1, dx, grads + o->ln1, T, d.D);
-    free(datt), free(dqr), free(dkr), free(dv), free(dq), free(dk), free(da1);
+    void *datt = bk_alloc(be, t * d.QD, BUF_GRAD);
+    linear_back_be(m, a->att, o->wo, dx, grads, SIZE_MAX, datt, T, d.D, d.QD, false);
+    void *dqr = bk_alloc(be, t * d.QD, BUF_GRAD), *dkr = bk_alloc(be, t * d.KD, BUF_GRAD),
+         *dv = bk_alloc(be, t * d.KD, BUF_GRAD);
+    be->attention_back(be, &d, A, a, datt, dqr, dkr, dv);
+    be->rope_back(be, dqr, A->pos_b, T, d.Hq, d.hd, theta);
+    be->rope_back(be, dkr, A->pos_b, T, d.Hk, d.hd, theta);
+    void *dq = bk_alloc(be, t * d.QD, BUF_GRAD), *dk = bk_alloc(be, t * d.KD, BUF_GRAD);
+    be->head_norm_back(be, be->param(be, m, o->qn), a->q, a->qn_inv, dqr, dq, G(grads, o->qn), T, d.Hq, d.hd);
+    be->head_norm_back(be, be->param(be, m, o->kn), a->k, a->kn_inv, dkr, dk, G(grads, o->kn), T, d.Hk, d.hd);
+    void *da1 = bk_alloc(be, t * d.D, BUF_GRAD);
+    linear_back_be(m, a->a1, o->wq, dq, grads, o->bq, da1, T, d.QD, d.D, true);
+    linear_back_be(m, a->a1, o->wk, dk, grads, o->bk, da1, T, d.KD, d.D, true);
+    linear_back_be(m, a->a1, o->wv, dv, grads, o->bv, da1, T, d.KD, d.D, true);
+    be->rms_norm_back(be, a->x_in, be->param(be, m, o->ln1), a->inv1, da1, dx, grads + o->ln1, T, d.D);
+    void *tmp[] = {datt, dqr, dkr, dv, dq, dk, da1};
+    for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) be->free(be, tmp[i]);
 }
 
 int model_backward(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads, Err *e) {
@@ -127,30 +153,28 @@ int model_backward(Model *m, const ModelActs *A, const float *dlogits, double au
 
 int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads,
                           LayerDone done, void *ctx, Err *e) {
+    const Backend *be = m->backend;
     Dims d = model_dims(m);
     if (!A || A->n_layers != d.L)
         return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
+    if (A->be != be) return err_set(e, "model_backward: the activations come from another backend");
     int T = A->T;
     if (!T) return 0;
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
     // logits = norm(x) . lm_head^T
-    bool fx = m->fixed_order_backward;
-    float *dnormed = zeros((size_t)T * d.D), *dx = zeros((size_t)T * d.D);
+    size_t nl = (size_t)T * d.V;
+    void *dl = be->view(be, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+    void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_GRAD), *dx = bk_alloc(be, (size_t)T * d.D, BUF_GRAD);
     model_before_unit(m, MODEL_UNIT_HEAD);
-    linear_back(fx, A->a_final, m->params + m->priv->lm_head, dlogits, grads + m->priv->lm_head, NULL, dnormed, T,
-                d.V, d.D, 0.0f);
-    rms_norm_back(A->x_final, m->params + m->priv->final_norm, A->inv_final, dnormed, dx, grads + m->priv->final_norm,
-                  T, d.D);
+    linear_back_be(m, A->a_final, m->priv->lm_head, dl, grads, SIZE_MAX, dnormed, T, d.V, d.D, false);
+    be->view_end(be, dl, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+    be->rms_norm_back(be, A->x_final, be->param(be, m, m->priv->final_norm), A->inv_final, dnormed, dx,
+                      grads + m->priv->final_norm, T, d.D);
     for (int l = d.L - 1; l >= 0; l--) {
         layer_back(m, l, A, aux_weight, grads, dx);
         if (done) done(ctx, l);
     }
-    float *demb = grads + m->priv->embed;
-#pragma omp parallel for schedule(static) if ((long)T * d.D > 32768)
-    for (int i0 = 0; i0 < d.D; i0 += 64)  // blocks of columns, each column summed over t in order
-        for (int t = 0; t < T; t++)
-            for (int i = i0; i < i0 + 64 && i < d.D; i++)
-                demb[(size_t)A->tokens[t] * d.D + i] += dx[(size_t)t * d.D + i];
-    free(dnormed), free(dx);
+    be->embed_back(be, A->tokens_b, dx, grads + m->priv->embed, T, d.D);
+    be->free(be, dnormed), be->free(be, dx);
     return 0;
 }

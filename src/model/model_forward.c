@@ -1,19 +1,21 @@
 // Training forward over packed sequences and incremental decoding with a KV cache: both run the same
-// layer_forward on the same rows, so their logits agree bit for bit (src/README.md invariant 2).
+// layer_forward on the same rows, so their logits agree bit for bit (src/README.md invariant 2). Activations and
+// the cache live in Model.backend's memory and every step on them is one of its operations (model/backend.h).
 #include <stdint.h>
 #include <string.h>
 
-#include "model/matmul.h"
+#include "model/backend.h"
 #include "model/model_internal.h"
 
 struct KVCache {
+    const Backend *be;
     int n_slots, max_len, L, KD;
-    float *k, *v;  // [L][n_slots][max_len][KD]
+    void *k, *v;  // [L][n_slots][max_len][KD] activations in the backend's memory
 };
 
 size_t kv_cache_bytes(const Model *m, int n_slots, int max_len) {
     Dims d = model_dims(m);
-    return 2 * sizeof(float) * (size_t)d.L * (size_t)n_slots * (size_t)max_len * (size_t)d.KD;
+    return 2 * m->backend->act_bytes * (size_t)d.L * (size_t)n_slots * (size_t)max_len * (size_t)d.KD;
 }
 
 KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
@@ -25,9 +27,9 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
     Dims d = model_dims(m);
     size_t n = (size_t)d.L * n_slots * max_len * d.KD;
     KVCache *c = xcalloc(1, sizeof *c);
-    *c = (KVCache){.n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD};
-    c->k = malloc(n * sizeof(float));
-    c->v = malloc(n * sizeof(float));
+    *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD};
+    c->k = c->be->alloc(c->be, n, BUF_ACT);
+    c->v = c->be->alloc(c->be, n, BUF_ACT);
     if (!c->k || !c->v) {
         kv_cache_free(c);
         err_set(e, "kv cache: cannot allocate %.1f MiB for %d slots x %d positions",
@@ -39,35 +41,34 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
 
 void kv_cache_free(KVCache *c) {
     if (!c) return;
-    free(c->k);
-    free(c->v);
+    c->be->free(c->be, c->k);
+    c->be->free(c->be, c->v);
     free(c);
 }
 
 void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions) {
     if (dst_slot == src_slot || n_positions <= 0) return;
+    const Backend *be = c->be;
+    size_t slot = (size_t)c->max_len * c->KD, len = (size_t)n_positions * c->KD;
     for (int l = 0; l < c->L; l++) {
-        size_t layer = (size_t)l * c->n_slots * c->max_len * c->KD, len = (size_t)n_positions * c->KD * sizeof(float);
-        memcpy(c->k + layer + (size_t)dst_slot * c->max_len * c->KD,
-               c->k + layer + (size_t)src_slot * c->max_len * c->KD, len);
-        memcpy(c->v + layer + (size_t)dst_slot * c->max_len * c->KD,
-               c->v + layer + (size_t)src_slot * c->max_len * c->KD, len);
+        size_t layer = (size_t)l * c->n_slots * slot;
+        be->copy(be, act_at(be, c->k, layer + dst_slot * slot), act_at(be, c->k, layer + src_slot * slot), len,
+                 BUF_ACT);
+        be->copy(be, act_at(be, c->v, layer + dst_slot * slot), act_at(be, c->v, layer + src_slot * slot), len,
+                 BUF_ACT);
     }
 }
 
-// Final norm and LM head on the residual stream x [T, D].
-static void head(const Model *m, const float *x, float *normed, float *inv, float *logits, int T) {
+// Final norm and LM head on the residual stream x [T, D]; logits [T, V] into the caller's host array.
+static void head(const Model *m, const void *x, void *normed, void *inv, float *logits, int T) {
+    const Backend *be = m->backend;
     Dims d = model_dims(m);
+    size_t n = (size_t)T * d.V;
     model_before_unit(m, MODEL_UNIT_HEAD);
-    rms_norm_rows(x, m->params + m->priv->final_norm, normed, inv, T, d.D, m->cfg.rms_norm_eps);
-    matmul_xwt(normed, m->params + m->priv->lm_head, NULL, logits, T, d.V, d.D);
-}
-
-static void embed(const Model *m, const int32_t *tokens, int T, float *x) {
-    Dims d = model_dims(m);
-    model_before_unit(m, MODEL_UNIT_EMBED);
-    for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * d.D, m->params + m->priv->embed + (size_t)tokens[t] * d.D, d.D * sizeof(float));
+    be->rms_norm(be, x, be->param(be, m, m->priv->final_norm), normed, inv, T, d.D, m->cfg.rms_norm_eps);
+    void *out = be->view(be, logits, n, BUF_ACT, VIEW_OUT);
+    be->matmul(be, normed, be->param(be, m, m->priv->lm_head), NULL, out, T, d.V, d.D);
+    be->view_end(be, out, logits, n, BUF_ACT, VIEW_OUT);
 }
 
 static int check_tokens(const Model *m, const int32_t *tokens, int T, Err *e) {
@@ -86,32 +87,45 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
             return err_set(e, "model_decode: token %d has slot %d / position %d outside the cache (%d slots x %d)", t,
                            slots[t], pos[t], c->n_slots, c->max_len);
     if (n == 0) return 0;
+    const Backend *be = m->backend;
+    if (c->be != be) return err_set(e, "model_decode: the KV cache belongs to another backend");
     Dims d = model_dims(m);
-    int64_t *row0 = xmalloc((size_t)n * sizeof *row0);
-    for (int t = 0; t < n; t++) row0[t] = (int64_t)slots[t] * c->max_len;
-    float *x = xmalloc((size_t)n * d.D * sizeof(float)), *normed = xmalloc((size_t)n * d.D * sizeof(float));
-    float *inv = xmalloc((size_t)n * sizeof(float));
+    size_t t = (size_t)n;
+    int64_t *row0 = xmalloc(t * sizeof *row0);
+    for (int i = 0; i < n; i++) row0[i] = (int64_t)slots[i] * c->max_len;
+    void *row0_b = be->view(be, row0, t, BUF_I64, VIEW_IN), *pos_b = be->view(be, (int *)pos, t, BUF_I32, VIEW_IN),
+         *tok_b = be->view(be, (int32_t *)tokens, t, BUF_I32, VIEW_IN);
+    void *x = bk_alloc(be, t * d.D, BUF_ACT), *normed = bk_alloc(be, t * d.D, BUF_ACT),
+         *inv = bk_alloc(be, t, BUF_F32);
     LayerActs a;
-    layer_acts_alloc(&a, &d, n, model_layer_kinds(m));
-    embed(m, tokens, n, x);
+    layer_acts_alloc(be, &a, &d, n, model_layer_kinds(m));
+    model_before_unit(m, MODEL_UNIT_EMBED);
+    be->embed(be, be->param(be, m, m->priv->embed), tok_b, n, d.D, x);
     size_t layer_size = (size_t)c->n_slots * c->max_len * d.KD;
     for (int l = 0; l < d.L; l++) {
         model_before_unit(m, l);
-        layer_forward(m, l, n, pos, row0, c->k + l * layer_size, c->v + l * layer_size, x, &a,
-                      experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
+        layer_forward(m, l, n, pos_b, row0_b, act_at(be, c->k, l * layer_size), act_at(be, c->v, l * layer_size), x,
+                      &a, experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
     }
     head(m, x, normed, inv, logits, n);
-    layer_acts_free(&a);
-    free(row0), free(x), free(normed), free(inv);
+    layer_acts_free(be, &a);
+    be->view_end(be, row0_b, row0, t, BUF_I64, VIEW_IN);
+    be->view_end(be, pos_b, (int *)pos, t, BUF_I32, VIEW_IN);
+    be->view_end(be, tok_b, (int32_t *)tokens, t, BUF_I32, VIEW_IN);
+    be->free(be, x), be->free(be, normed), be->free(be, inv);
+    free(row0);
     return 0;
 }
 
 void model_acts_free(ModelActs *a) {
     if (!a) return;
-    for (int l = 0; a->layers && l < a->n_layers; l++) layer_acts_free(&a->layers[l]);
+    const Backend *be = a->be;
+    for (int l = 0; a->layers && l < a->n_layers; l++) layer_acts_free(be, &a->layers[l]);
     free(a->layers);
-    free(a->seq_offsets), free(a->tokens), free(a->pos);
-    free(a->x_final), free(a->inv_final), free(a->a_final), free(a->expert_frac);
+    be->view_end(be, a->tokens_b, a->tokens, (size_t)a->T, BUF_I32, VIEW_IN);
+    be->view_end(be, a->pos_b, a->pos, (size_t)a->T, BUF_I32, VIEW_IN);
+    be->free(be, a->x_final), be->free(be, a->inv_final), be->free(be, a->a_final);
+    free(a->seq_offsets), free(a->tokens), free(a->pos), free(a->expert_frac);
     free(a);
 }
 
@@ -141,9 +155,10 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
         return err_set(e, "model_forward: %lld tokens in one call (max %d)", (long long)T64, INT32_MAX);
     int T = (int)T64;
     TRY(check_tokens(m, tokens, T, e));
+    const Backend *be = m->backend;
     Dims d = model_dims(m);
     ModelActs *a = xcalloc(1, sizeof *a);
-    a->T = T, a->n_seqs = n_seqs, a->n_layers = d.L;
+    a->be = be, a->T = T, a->n_seqs = n_seqs, a->n_layers = d.L;
     a->seq_offsets = xmalloc((size_t)(n_seqs + 1) * sizeof(int64_t));
     memcpy(a->seq_offsets, seq_offsets, (size_t)(n_seqs + 1) * sizeof(int64_t));
     if (!n_seqs) a->seq_offsets[0] = 0;
@@ -154,24 +169,28 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
     for (int s = 0; s < n_seqs; s++)
         for (int64_t t = seq_offsets[s]; t < seq_offsets[s + 1]; t++)
             a->pos[t] = (int)(t - seq_offsets[s]), row0[t] = seq_offsets[s];
+    a->tokens_b = be->view(be, a->tokens, (size_t)T, BUF_I32, VIEW_IN);
+    a->pos_b = be->view(be, a->pos, (size_t)T, BUF_I32, VIEW_IN);
+    void *row0_b = be->view(be, row0, (size_t)T, BUF_I64, VIEW_IN);
     // Without acts one record is reused by every layer; with acts each layer keeps its own.
     int n_records = acts ? d.L : 1;
     a->layers = xcalloc((size_t)n_records, sizeof *a->layers);
     a->n_layers = n_records;
     for (int l = 0; l < n_records; l++)
-        layer_acts_alloc(&a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
-    a->x_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
-    a->a_final = xcalloc((size_t)T * d.D + 1, sizeof(float));
-    a->inv_final = xcalloc((size_t)T + 1, sizeof(float));
+        layer_acts_alloc(be, &a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
+    a->x_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
+    a->a_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
+    a->inv_final = bk_alloc(be, (size_t)T + 1, BUF_F32);
     double *psum = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL,
            *cnt = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
     a->expert_frac = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
     if (T) {
-        embed(m, tokens, T, a->x_final);
+        model_before_unit(m, MODEL_UNIT_EMBED);
+        be->embed(be, be->param(be, m, m->priv->embed), a->tokens_b, T, d.D, a->x_final);
         for (int l = 0; l < d.L; l++) {
             LayerActs *la = &a->layers[acts ? l : 0];
             model_before_unit(m, l);
-            layer_forward(m, l, T, a->pos, row0, la->kr, la->v, a->x_final, la,
+            layer_forward(m, l, T, a->pos_b, row0_b, la->kr, la->v, a->x_final, la,
                           experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
         }
         head(m, a->x_final, a->a_final, a->inv_final, logits, T);
@@ -180,6 +199,7 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
             if (aux_loss) *aux_loss = aux;
         }
     }
+    be->view_end(be, row0_b, row0, (size_t)T, BUF_I64, VIEW_IN);
     free(psum), free(cnt), free(row0);
     if (acts)
         *acts = a;

@@ -28,7 +28,8 @@ typedef struct {
 } Dims;
 Dims model_dims(const Model *m);
 
-// Activations of one layer kept for the backward (arrays over the T tokens of the call).
+// Activations of one layer kept for the backward (arrays over the T tokens of the call), in the memory of the
+// backend that allocated them: activations in its element type, statistics as model/backend.h says.
 typedef struct {
     float *x_in, *inv1, *a1;           // residual input, 1/rms, normed input
     float *q, *k, *v, *qn_inv, *kn_inv, *qr, *kr;  // projections, per-head 1/rms, after norm+rope
@@ -43,10 +44,12 @@ typedef struct {
 } LayerActs;
 
 struct ModelActs {
+    const Backend *be;        // the backend whose memory the activations live in
     int T, n_seqs, n_layers;  // n_layers: records kept (1 when only inference ran)
     int64_t *seq_offsets;
     int32_t *tokens;
     int *pos;
+    void *tokens_b, *pos_b;   // the backend's views of tokens and pos (model/backend.h)
     LayerActs *layers;
     float *x_final, *inv_final, *a_final;  // before the final norm, 1/rms, normed (lm_head input)
     double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
@@ -54,17 +57,19 @@ struct ModelActs {
 
 // kinds: LAYER_DENSE and/or LAYER_MOE, the MLP kinds the record will serve.
 enum { LAYER_DENSE = 1, LAYER_MOE = 2 };
-void layer_acts_alloc(LayerActs *a, const Dims *d, int T, int kinds);
+// The record's buffers come from the model's backend (activations in its element type, model/backend.h).
+void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int kinds);
 int layer_kind(const Model *m, int l);                                 // LAYER_DENSE or LAYER_MOE
 int model_layer_kinds(const Model *m);                                 // the kinds present
-void layer_acts_free(LayerActs *a);
+void layer_acts_free(const Backend *be, LayerActs *a);
 
-// One decoder layer over T tokens (token t at position pos[t]; its sequence's keys/values live in kbuf/vbuf rows
-// kv_row0[t] + 0..pos[t], and its own k/v row is written at kv_row0[t] + pos[t] first). x [T, D] is updated in
-// place; a receives the activations; experts [T, K] (may be NULL); router probability sums and choice counts
-// are added to psum/cnt [E] when non-NULL.
-void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *kv_row0, float *kbuf, float *vbuf,
-                   float *x, LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt);
+// One decoder layer over T tokens through m->backend (token t at position pos[t]; its sequence's keys/values
+// live in kbuf/vbuf rows kv_row0[t] + 0..pos[t], and its own k/v row is written at kv_row0[t] + pos[t] first).
+// pos, kv_row0, kbuf, vbuf and x [T, D] are backend buffers; x is updated in place; a receives the activations;
+// experts [T, K] (host, may be NULL); router probability sums and choice counts are added to psum/cnt [E] (host)
+// when non-NULL.
+void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, void *kbuf, void *vbuf, void *x,
+                   LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt);
 
 // y = x / rms(x) * w over rows of width D; inv[t] = 1 / rms (float64 statistics).
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps);
@@ -79,6 +84,9 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
 void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq, float *dk,
                         float *dv);
 
+// act = silu(g) * u over n elements (model_layers.c) and its backward dg, du given dact (model_backward.c).
+void swiglu_act(const float *g, const float *u, float *act, size_t n);
+void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n);
 // SwiGLU MLP y = down(silu(gate(x)) * up(x)), keeping g, u, act (model_layers.c) and its backward (model_backward.c).
 void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g, float *u,
             float *act, float *y);
@@ -88,6 +96,12 @@ void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, c
 // y = x W^T + b backward: dW += dy^T x, db += sum_t dy, dx = dy W (+ beta * dx); fixed: matmul.h's kernels.
 void linear_back(bool fixed, const float *x, const float *w, const float *dy, float *dw, float *db, float *dx, int T,
                  int N, int K, float beta);
+// Its two halves: the weight (and bias) gradient, and the input gradient (added to dx when beta is 1).
+void linear_back_w(bool fixed, const float *x, const float *dy, float *dw, float *db, int T, int N, int K);
+void linear_back_x(bool fixed, const float *w, const float *dy, float *dx, int T, int N, int K, float beta);
+// RMSNorm backward: adds d/dx to dx and d/dw to dw given dy (model_backward.c).
+void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw, int T,
+                   int D);
 
 // The sparse MoE block of layer o on the normed input x [T, D] into y [T, D] (moe.c), and its backward adding to
 // grads and da2 (aux_weight scales the load-balancing loss).

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/backend.h"
 #include "model/matmul.h"
 #include "model/model_internal.h"
 
@@ -46,68 +47,79 @@ void swiglu(const float *x, const float *wg, const float *wu, const float *wd, i
                    float *u, float *act, float *y) {
     matmul_xwt(x, wg, NULL, g, T, F, D);
     matmul_xwt(x, wu, NULL, u, T, F, D);
-#pragma omp parallel for schedule(static) if ((size_t)T * F > 32768)
-    for (size_t i = 0; i < (size_t)T * F; i++) act[i] = silu(g[i]) * u[i];
+    swiglu_act(g, u, act, (size_t)T * F);
     matmul_xwt(act, wd, NULL, y, T, D, F);
 }
 
-// Per-head RMSNorm of q or k rows [T, H*hd] (Qwen3), or a copy when the model has none.
-static void head_norm(const Model *m, size_t w, const float *x, float *y, float *inv, int T, int H, int hd) {
-    if (w == SIZE_MAX) {
-        memcpy(y, x, (size_t)T * H * hd * sizeof(float));
+void swiglu_act(const float *g, const float *u, float *act, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (size_t i = 0; i < n; i++) act[i] = silu(g[i]) * u[i];
+}
+
+// The residual stream's MLP half: dense SwiGLU, or the MoE block with its chosen experts reported to the caller.
+static void mlp_forward(const Model *m, int l, const Dims *d, LayerActs *a, int T, void *y, int32_t *experts,
+                        int experts_stride, double *psum, double *cnt) {
+    const Backend *be = m->backend;
+    const LayerOffsets *o = &m->priv->layers[l];
+    if (!model_layer_is_moe(m, l)) {
+        be->matmul(be, a->a2, be->param(be, m, o->gate), NULL, a->g, T, d->F, d->D);
+        be->matmul(be, a->a2, be->param(be, m, o->up), NULL, a->u, T, d->F, d->D);
+        be->swiglu(be, a->g, a->u, a->act, (size_t)T * d->F);
+        be->matmul(be, a->act, be->param(be, m, o->down), NULL, y, T, d->D, d->F);
+        for (int t = 0; t < T && experts; t++)
+            for (int k = 0; k < d->K; k++) experts[(size_t)t * experts_stride + k] = -1;
         return;
     }
-    rms_norm_rows(x, m->params + w, y, inv, T * H, hd, m->cfg.rms_norm_eps);
+    be->moe(be, m, l, a->a2, a, T, y);
+    if (!experts && !cnt && !psum) return;
+    int32_t *top_e = xmalloc((size_t)T * d->K * sizeof *top_e);
+    be->to_host(be, top_e, a->top_e, (size_t)T * d->K, BUF_I32);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < d->K; k++) {
+            int32_t e = top_e[t * d->K + k];
+            if (experts) experts[(size_t)t * experts_stride + k] = e;
+            if (cnt) cnt[e] += 1;
+        }
+    free(top_e);
+    if (!psum) return;
+    float *probs = xmalloc((size_t)T * d->E * sizeof *probs);
+    be->to_host(be, probs, a->probs, (size_t)T * d->E, BUF_F32);
+    for (int t = 0; t < T; t++)
+        for (int e = 0; e < d->E; e++) psum[e] += probs[(size_t)t * d->E + e];
+    free(probs);
 }
 
-static const float *opt(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->params + off; }
-
-void layer_forward(const Model *m, int l, int T, const int *pos, const int64_t *kv_row0, float *kbuf, float *vbuf,
-                   float *x, LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt) {
+void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, void *kbuf, void *vbuf, void *x,
+                   LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt) {
+    const Backend *be = m->backend;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
-    const float *P = m->params;
-    double eps = m->cfg.rms_norm_eps;
-    memcpy(a->x_in, x, (size_t)T * d.D * sizeof(float));
-    rms_norm_rows(x, P + o->ln1, a->a1, a->inv1, T, d.D, eps);
-    matmul_xwt(a->a1, P + o->wq, opt(m, o->bq), a->q, T, d.QD, d.D);
-    matmul_xwt(a->a1, P + o->wk, opt(m, o->bk), a->k, T, d.KD, d.D);
-    matmul_xwt(a->a1, P + o->wv, opt(m, o->bv), a->v, T, d.KD, d.D);
-    head_norm(m, o->qn, a->q, a->qr, a->qn_inv, T, d.Hq, d.hd);
-    head_norm(m, o->kn, a->k, a->kr, a->kn_inv, T, d.Hk, d.hd);
-    rope_rows(a->qr, pos, T, d.Hq, d.hd, m->cfg.rope_theta, 0);
-    rope_rows(a->kr, pos, T, d.Hk, d.hd, m->cfg.rope_theta, 0);
-    for (int t = 0; t < T; t++) {
-        size_t row = (size_t)(kv_row0[t] + pos[t]) * d.KD;
-        memmove(kbuf + row, a->kr + (size_t)t * d.KD, d.KD * sizeof(float));
-        memmove(vbuf + row, a->v + (size_t)t * d.KD, d.KD * sizeof(float));
-    }
-    attention_forward(&d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
-    float *y = xmalloc((size_t)T * d.D * sizeof(float));
-    matmul_xwt(a->att, P + o->wo, NULL, y, T, d.D, d.QD);
-    for (size_t i = 0; i < (size_t)T * d.D; i++) x[i] += y[i];
-    memcpy(a->h2, x, (size_t)T * d.D * sizeof(float));
-    rms_norm_rows(x, P + o->ln2, a->a2, a->inv2, T, d.D, eps);
-    if (model_layer_is_moe(m, l)) {
-        moe_forward(m, o, &d, a->a2, a, T, y);
-        for (int t = 0; t < T; t++)
-            for (int k = 0; k < d.K; k++) {
-                int32_t e = a->top_e[t * d.K + k];
-                if (experts) experts[(size_t)t * experts_stride + k] = e;
-                if (cnt) cnt[e] += 1;
-            }
-        for (int t = 0; t < T && psum; t++)
-            for (int e = 0; e < d.E; e++) psum[e] += a->probs[(size_t)t * d.E + e];
-    } else {
-        swiglu(a->a2, P + o->gate, P + o->up, P + o->down, T, d.D, d.F, a->g, a->u, a->act, y);
-        for (int t = 0; t < T && experts; t++)
-            for (int k = 0; k < d.K; k++) experts[(size_t)t * experts_stride + k] = -1;
-    }
-    for (size_t i = 0; i < (size_t)T * d.D; i++) x[i] += y[i];
-    free(y);
+    double eps = m->cfg.rms_norm_eps, theta = m->cfg.rope_theta;
+    size_t n = (size_t)T * d.D;
+    be->copy(be, a->x_in, x, n, BUF_ACT);
+    be->rms_norm(be, x, be->param(be, m, o->ln1), a->a1, a->inv1, T, d.D, eps);
+    be->matmul(be, a->a1, be->param(be, m, o->wq), be->param(be, m, o->bq), a->q, T, d.QD, d.D);
+    be->matmul(be, a->a1, be->param(be, m, o->wk), be->param(be, m, o->bk), a->k, T, d.KD, d.D);
+    be->matmul(be, a->a1, be->param(be, m, o->wv), be->param(be, m, o->bv), a->v, T, d.KD, d.D);
+    be->head_norm(be, be->param(be, m, o->qn), a->q, a->qr, a->qn_inv, T, d.Hq, d.hd, eps);
+    be->head_norm(be, be->param(be, m, o->kn), a->k, a->kr, a->kn_inv, T, d.Hk, d.hd, eps);
+    be->rope(be, a->qr, pos, T, d.Hq, d.hd, theta, false);
+    be->rope(be, a->kr, pos, T, d.Hk, d.hd, theta, false);
+    be->kv_store(be, kbuf, vbuf, a->kr, a->v, pos, kv_row0, T, d.KD);
+    be->attention(be, &d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
+    void *y = bk_alloc(be, n, BUF_ACT);
+    be->matmul(be, a->att, be->param(be, m, o->wo), NULL, y, T, d.D, d.QD);
+    be->add(be, x, y, n);
+    be->copy(be, a->h2, x, n, BUF_ACT);
+    be->rms_norm(be, x, be->param(be, m, o->ln2), a->a2, a->inv2, T, d.D, eps);
+    mlp_forward(m, l, &d, a, T, y, experts, experts_stride, psum, cnt);
+    be->add(be, x, y, n);
+    be->free(be, y);
 }
 
-static float *alloc_f(size_t n) { return n ? xcalloc(n, sizeof(float)) : NULL; }
+// n zeroed activations / float statistics in the backend's memory, or NULL for none (a record's absent fields).
+static void *alloc_f(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_ACT) : NULL; }
+static void *alloc_stat(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_F32) : NULL; }
 
 int layer_kind(const Model *m, int l) { return model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE; }
 
@@ -117,33 +129,34 @@ int model_layer_kinds(const Model *m) {
     return kinds;
 }
 
-void layer_acts_alloc(LayerActs *a, const Dims *d, int T, int kinds) {
+void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int kinds) {
     memset(a, 0, sizeof *a);
     size_t t = (size_t)T;
-    a->x_in = alloc_f(t * d->D), a->inv1 = alloc_f(t), a->a1 = alloc_f(t * d->D);
-    a->q = alloc_f(t * d->QD), a->k = alloc_f(t * d->KD), a->v = alloc_f(t * d->KD);
-    a->qn_inv = alloc_f(t * d->Hq), a->kn_inv = alloc_f(t * d->Hk), a->qr = alloc_f(t * d->QD),
-    a->kr = alloc_f(t * d->KD);
-    a->lse = xcalloc(t * d->Hq + 1, sizeof(double));
-    a->att = alloc_f(t * d->QD), a->h2 = alloc_f(t * d->D), a->inv2 = alloc_f(t), a->a2 = alloc_f(t * d->D);
-    if (kinds & LAYER_DENSE) a->g = alloc_f(t * d->F), a->u = alloc_f(t * d->F), a->act = alloc_f(t * d->F);
+    a->x_in = alloc_f(be, t * d->D), a->inv1 = alloc_stat(be, t), a->a1 = alloc_f(be, t * d->D);
+    a->q = alloc_f(be, t * d->QD), a->k = alloc_f(be, t * d->KD), a->v = alloc_f(be, t * d->KD);
+    a->qn_inv = alloc_stat(be, t * d->Hq), a->kn_inv = alloc_stat(be, t * d->Hk);
+    a->qr = alloc_f(be, t * d->QD), a->kr = alloc_f(be, t * d->KD);
+    a->lse = bk_alloc(be, t * d->Hq + 1, BUF_F64);
+    a->att = alloc_f(be, t * d->QD), a->h2 = alloc_f(be, t * d->D);
+    a->inv2 = alloc_stat(be, t), a->a2 = alloc_f(be, t * d->D);
+    if (kinds & LAYER_DENSE)
+        a->g = alloc_f(be, t * d->F), a->u = alloc_f(be, t * d->F), a->act = alloc_f(be, t * d->F);
     if (!(kinds & LAYER_MOE)) return;
-    a->probs = alloc_f(t * d->E);
-    a->top_e = xcalloc(t * d->K + 1, sizeof(int32_t));
-    a->top_w = alloc_f(t * d->K);
-    a->eg = alloc_f(t * d->K * d->Fe), a->eu = alloc_f(t * d->K * d->Fe), a->eact = alloc_f(t * d->K * d->Fe);
-    a->eout = alloc_f(t * d->K * d->D);
-    if (d->S)
-        a->sg = alloc_f(t * d->S), a->su = alloc_f(t * d->S), a->sact = alloc_f(t * d->S), a->sout = alloc_f(t * d->D),
-        a->sgate = alloc_f(t);
+    a->probs = alloc_stat(be, t * d->E);
+    a->top_e = bk_alloc(be, t * d->K + 1, BUF_I32);
+    a->top_w = alloc_stat(be, t * d->K);
+    size_t ef = t * d->K * d->Fe;
+    a->eg = alloc_f(be, ef), a->eu = alloc_f(be, ef), a->eact = alloc_f(be, ef);
+    a->eout = alloc_f(be, t * d->K * d->D);
+    if (!d->S) return;
+    a->sg = alloc_f(be, t * d->S), a->su = alloc_f(be, t * d->S), a->sact = alloc_f(be, t * d->S);
+    a->sout = alloc_f(be, t * d->D), a->sgate = alloc_f(be, t);
 }
 
-void layer_acts_free(LayerActs *a) {
-    float *fs[] = {a->x_in, a->inv1, a->a1,   a->q,  a->k,  a->v,    a->qn_inv, a->kn_inv, a->qr,    a->kr,
-                   a->att,  a->h2,   a->inv2, a->a2, a->g,  a->u,    a->act,    a->probs,  a->top_w, a->eg,
-                   a->eu,   a->eact, a->eout, a->sg, a->su, a->sact, a->sout,   a->sgate};
-    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(a->lse);
-    free(a->top_e);
+void layer_acts_free(const Backend *be, LayerActs *a) {
+    void *bs[] = {a->x_in, a->inv1, a->a1, a->q,    a->k,     a->v,     a->qn_inv, a->kn_inv, a->qr,   a->kr,
+                  a->att,  a->h2,   a->inv2, a->a2, a->g,     a->u,     a->act,    a->probs,  a->top_w, a->eg,
+                  a->eu,   a->eact, a->eout, a->sg, a->su,    a->sact,  a->sout,   a->sgate,  a->lse,  a->top_e};
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) be->free(be, bs[i]);
     memset(a, 0, sizeof *a);
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/logprob.h"
+#include "model/backend.h"
 
 void seqbatch_clear(SeqBatch *b) {
     b->n_seq = 0;
@@ -39,6 +39,62 @@ void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int3
 // Logit row predicting response token j of sequence s: the position before it.
 static int64_t row_of(const SeqBatch *b, int s, int64_t j) { return b->seq_offsets[s] + b->prompt_len[s] + j - 1; }
 
+// The backend's views of sequence s's response rows: logits [n, V] from row_of(s, 0), the targets after them.
+typedef struct {
+    size_t n_logits;
+    float *logits;
+    int32_t *targets;
+    void *logits_b, *targets_b;
+} RespRows;
+
+static RespRows resp_rows(const Backend *be, const SeqBatch *b, int s, int64_t n, int V, float *logits) {
+    RespRows r = {.n_logits = (size_t)n * (size_t)V};
+    int64_t row = row_of(b, s, 0);
+    r.logits = logits + (size_t)row * (size_t)V, r.targets = b->tokens + row + 1;
+    r.logits_b = be->view(be, r.logits, r.n_logits, BUF_ACT, VIEW_IN);
+    r.targets_b = be->view(be, r.targets, (size_t)n, BUF_I32, VIEW_IN);
+    return r;
+}
+
+static void resp_rows_end(const Backend *be, RespRows *r, int64_t n) {
+    be->view_end(be, r->logits_b, r->logits, r->n_logits, BUF_ACT, VIEW_IN);
+    be->view_end(be, r->targets_b, r->targets, (size_t)n, BUF_I32, VIEW_IN);
+}
+
+// logp/entropy of sequence s's response tokens (entropy may be NULL).
+static void seq_logprob(Model *m, const SeqBatch *b, int s, float *logits, double temperature, double *logp,
+                        double *entropy) {
+    const Backend *be = m->backend;
+    int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
+    if (n <= 0) return;
+    RespRows r = resp_rows(be, b, s, n, m->cfg.vocab_size, logits);
+    void *lp = be->view(be, logp + r0, (size_t)n, BUF_F64, VIEW_OUT);
+    void *h = entropy ? be->view(be, entropy + r0, (size_t)n, BUF_F64, VIEW_OUT) : NULL;
+    be->logprob(be, r.logits_b, n, m->cfg.vocab_size, r.targets_b, temperature, lp, h);
+    be->view_end(be, lp, logp + r0, (size_t)n, BUF_F64, VIEW_OUT);
+    if (entropy) be->view_end(be, h, entropy + r0, (size_t)n, BUF_F64, VIEW_OUT);
+    resp_rows_end(be, &r, n);
+}
+
+// Adds sequence s's rows of the loss gradient with respect to the logits to dlogits [T, V].
+static void seq_logprob_back(Model *m, const SeqBatch *b, int s, float *logits, double temperature,
+                             const double *dlogp, const double *dentropy, float *dlogits) {
+    const Backend *be = m->backend;
+    int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
+    if (n <= 0) return;
+    int V = m->cfg.vocab_size;
+    RespRows r = resp_rows(be, b, s, n, V, logits);
+    void *dlp = be->view(be, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
+    void *dh = dentropy ? be->view(be, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN) : NULL;
+    float *dl = dlogits + (size_t)row_of(b, s, 0) * (size_t)V;
+    void *dl_b = be->view(be, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
+    be->logprob_back(be, r.logits_b, n, V, r.targets_b, temperature, dlp, dh, dl_b);
+    be->view_end(be, dl_b, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
+    be->view_end(be, dlp, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
+    if (dentropy) be->view_end(be, dh, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN);
+    resp_rows_end(be, &r, n);
+}
+
 int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep, double *logp, double *entropy,
                      SeqForward *f, Err *e) {
     memset(f, 0, sizeof *f);
@@ -49,17 +105,8 @@ int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep,
         seqforward_free(f);
         return -1;
     }
-    for (int s = 0; s < b->n_seq; s++) {
-        int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            int64_t row = row_of(b, s, j);
-            double h;
-            logprob_entropy(f->logits + (size_t)row * (size_t)V, V, temperature, b->tokens[row + 1], &logp[r0 + j],
-                            &h);
-            if (entropy) entropy[r0 + j] = h;
-        }
-    }
+    for (int s = 0; s < b->n_seq; s++)
+        seq_logprob(m, b, s, f->logits, temperature, logp, entropy);
     return 0;
 }
 
@@ -74,17 +121,7 @@ int seqbatch_backward_hooked(Model *m, const SeqBatch *b, SeqForward *f, double 
     int64_t T = b->seq_offsets[b->n_seq];
     int V = m->cfg.vocab_size;
     float *dlogits = xcalloc((size_t)T * (size_t)V, sizeof *dlogits);
-    for (int s = 0; s < b->n_seq; s++) {
-        int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            int64_t row = row_of(b, s, j);
-            double dh = dentropy ? dentropy[r0 + j] : 0.0;
-            if (dlogp[r0 + j] == 0 && dh == 0) continue;
-            logprob_entropy_backward(f->logits + (size_t)row * (size_t)V, V, temperature, b->tokens[row + 1],
-                                     dlogp[r0 + j], dh, dlogits + (size_t)row * (size_t)V);
-        }
-    }
+    for (int s = 0; s < b->n_seq; s++) seq_logprob_back(m, b, s, f->logits, temperature, dlogp, dentropy, dlogits);
     int rc = model_backward_hooked(m, f->acts, dlogits, aux_weight, grads, done, ctx, e);
     free(dlogits);
     seqforward_free(f);

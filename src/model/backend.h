@@ -1,0 +1,165 @@
+// The operations the model's layer loop runs (model_layers.c, model_forward.c, model_backward.c), as a table of
+// function pointers: the CPU backend (backend_cpu.c: the existing functions, same bits) or a device backend of
+// the same signatures (bf16 activations and weights, fp32 accumulation). The loop only passes buffers from
+// one op to the next: it never reads or writes activation memory, never loops over elements and never
+// allocates or copies activations itself (src/README.md "Backends"; tests/test_backend.c checks it).
+//
+// Buffers. A buffer is backend memory (host for the CPU backend, device for a GPU one) holding n elements of one
+// BufType. Activations (everything a matmul reads or writes in the forward: hidden states, q/k/v, attention
+// output, MLP values, logits) have the backend's own element type, act_bytes wide (CPU: float, 4; a bf16
+// backend: 2). Their gradients in the backward (every d* buffer: dy, dx, datt, dq, ..., dlogits) have the
+// backend's gradient type, grad_bytes wide (BUF_GRAD; CPU: float; a bf16 backend may keep them in fp32).
+// Statistics keep fixed types in every backend: 1/rms and router probabilities / top-k weights are float
+// (BUF_F32), attention log-sum-exps are double (BUF_F64), chosen experts, tokens and positions int32
+// (BUF_I32), sequence offsets and KV rows int64 (BUF_I64). Gradients of parameters are float
+// (fp32 master) in backend memory. The loop addresses element i of an activation buffer with act_at only.
+// Shapes are row-major [rows, width]; "T" is a number of tokens (rows).
+//
+// Weights. param(off) is the backend's copy of the parameter at offset off of Model.params (CPU: the host
+// array itself; a device backend: its bf16 mirror, refreshed by load_params). Matrices are [out, in].
+//
+// Errors. alloc returns NULL when memory runs out (the caller decides: kv_cache_create reports it, activations
+// abort like xmalloc). The other ops cannot fail on valid shapes; the loop validates inputs before calling.
+//
+// Not in the table: AdamW. Its CPU code is algo/optim.c, a layer above model/, so the model cannot call it; a
+// device optimizer belongs next to it (algo/) and works on the same fp32 gradient and master-weight buffers.
+#ifndef RLVR_BACKEND_H
+#define RLVR_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/model_internal.h"
+
+typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
+
+// Host-view directions (VIEW_IN | VIEW_OUT: both): IN: the view starts with the host values; OUT: view_end copies
+// the view back into the host array.
+typedef enum { VIEW_IN = 1, VIEW_OUT = 2 } ViewDir;
+
+struct Backend {
+    const char *name;   // "cpu", "cuda", ...
+    size_t act_bytes;   // bytes per activation element (CPU: sizeof(float))
+    size_t grad_bytes;  // bytes per activation-gradient element, BUF_GRAD (CPU: sizeof(float))
+    void *state;        // the backend's own (device handles, weight mirror); NULL for the CPU backend
+
+    // ---- memory ----
+    // n zeroed elements of type t, or NULL when memory runs out (never NULL for n == 0 on success).
+    void *(*alloc)(const struct Backend *be, size_t n, BufType t);
+    void (*free)(const struct Backend *be, void *buf);  // buf may be NULL
+    // n elements host -> backend / backend -> host. For BUF_ACT and BUF_GRAD the host side is float (converted
+    // to and from the backend's type); for the other types both sides have the same C type.
+    void (*to_dev)(const struct Backend *be, void *dst, const void *host, size_t n, BufType t);
+    void (*to_host)(const struct Backend *be, void *host, const void *src, size_t n, BufType t);
+    // dst = src, n elements of type t, both backend buffers (the regions may not overlap).
+    void (*copy)(const struct Backend *be, void *dst, const void *src, size_t n, BufType t);
+    // A backend buffer standing for the host array host of n elements (float for BUF_ACT/GRAD): IN views hold its
+    // values, OUT views are copied back into it by view_end, which also releases the view. The CPU backend
+    // returns host itself (no copy), so large host inputs and outputs (logits, dlogits) cost nothing there.
+    void *(*view)(const struct Backend *be, void *host, size_t n, BufType t, ViewDir dir);
+    void (*view_end)(const struct Backend *be, void *view, void *host, size_t n, BufType t, ViewDir dir);
+
+    // ---- weights ----
+    // The backend's copy of parameter element off of m->params (SIZE_MAX: absent -> NULL).
+    const void *(*param)(const struct Backend *be, const Model *m, size_t off);
+    // m->params changed (init, load, optimizer step): a device backend refreshes its mirror; CPU: nothing.
+    int (*load_params)(const struct Backend *be, const Model *m, Err *e);
+
+    // ---- forward ----
+    // x[t] = table[tokens[t]] for T rows of width D (tokens: BUF_I32 buffer, checked by the caller).
+    void (*embed)(const struct Backend *be, const void *table, const void *tokens, int T, int D, void *x);
+    // RMSNorm over rows of width D: y = w * x / rms(x), inv[t] = 1/rms (BUF_F32); the CPU sums x^2 in float64.
+    void (*rms_norm)(const struct Backend *be, const void *x, const void *w, void *y, void *inv, int T, int D,
+                     double eps);
+    // Per-head RMSNorm of q or k rows [T, H*hd] (Qwen3 q_norm/k_norm; inv [T*H]); w NULL: y = x (inv untouched).
+    void (*head_norm)(const struct Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
+                      double eps);
+    // Rotary embedding in place on activation rows [T, H*hd] at positions pos (BUF_I32), HF rotate-half;
+    // inverse: the transpose (rope_back is the same on gradient rows).
+    void (*rope)(const struct Backend *be, void *x, const void *pos, int T, int H, int hd, double theta, bool inverse);
+    // y[M, N] = x[M, K] · w[N, K]^T (+ bias[N] when non-NULL); each output summed in one fixed order whatever M
+    // (batch invariance, src/README.md invariant 2).
+    void (*matmul)(const struct Backend *be, const void *x, const void *w, const void *bias, void *y, int M, int N,
+                   int K);
+    // Writes token t's key row k[t] and value row v[t] (width KD) into row row0[t] + pos[t] of kbuf and vbuf
+    // (pos BUF_I32, row0 BUF_I64); the source and destination row may be the same.
+    void (*kv_store)(const struct Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
+                     const void *row0, int T, int KD);
+    // Causal attention (attention.c): token t's query heads q [T, QD] over its sequence's key/value rows
+    // row0[t] + 0..pos[t] of kbuf/vbuf [rows, KD], in key order; att [T, QD], lse [T, Hq] (BUF_F64).
+    void (*attention)(const struct Backend *be, const Dims *d, int T, const void *pos, const void *row0,
+                      const void *kbuf, const void *vbuf, const void *q, void *att, void *lse);
+    // act = silu(g) * u over n elements (SwiGLU, between the gate/up and the down projections).
+    void (*swiglu)(const struct Backend *be, const void *g, const void *u, void *act, size_t n);
+    // x += y over n activation elements (the residual stream).
+    void (*add)(const struct Backend *be, void *x, const void *y, size_t n);
+    // The sparse MoE block of layer l (moe.c) on the normed input x [T, D] into y [T, D]: router matmul, softmax
+    // and top-k (a->probs, a->top_e, a->top_w), each expert's SwiGLU on its tokens, combined in expert order,
+    // plus the shared expert; a's MoE fields are filled for the backward.
+    void (*moe)(const struct Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y);
+
+    // ---- backward (every d* activation buffer is BUF_GRAD; weight gradients are float) ----
+    // rope's transpose (the inverse rotation) in place on gradient rows dx [T, H*hd].
+    void (*rope_back)(const struct Backend *be, void *dx, const void *pos, int T, int H, int hd, double theta);
+    // dx += d/dx and dw += d/dw of y = rms_norm(x, w) given dy; inv from the forward.
+    void (*rms_norm_back)(const struct Backend *be, const void *x, const void *w, const void *inv, const void *dy,
+                          void *dx, float *dw, int T, int D);
+    // head_norm's backward: draw = d(raw) given dnormed (w NULL: a copy), dw += d/dw.
+    void (*head_norm_back)(const struct Backend *be, const void *w, const void *raw, const void *inv,
+                           const void *dnormed, void *draw, float *dw, int T, int H, int hd);
+    // y = x W^T + b: dw[N, K] += dy[T, N]^T · x[T, K] and, when db != NULL, db[N] += sum_t dy[t]. fixed: the
+    // bits depend on neither the CPU nor the thread count (Model.fixed_order_backward).
+    void (*matmul_dw)(const struct Backend *be, bool fixed, const void *dy, const void *x, float *dw, float *db,
+                      int T, int N, int K);
+    // y = x W^T: dx[T, K] = dy[T, N] · w[N, K], added to dx when accumulate.
+    void (*matmul_dx)(const struct Backend *be, bool fixed, const void *dy, const void *w, void *dx, int T, int N,
+                      int K, bool accumulate);
+    // Attention backward from the forward's record a (a->qr, a->kr, a->v, a->att, a->lse) over the sequences of
+    // A: adds dq [T, QD], dk, dv [T, KD] given datt [T, QD]. A's T, n_seqs and seq_offsets are host values.
+    void (*attention_back)(const struct Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,
+                           const void *datt, void *dq, void *dk, void *dv);
+    // act = silu(g) * u backward: dg, du (written) given dact, n elements.
+    void (*swiglu_back)(const struct Backend *be, const void *g, const void *u, const void *dact, void *dg, void *du,
+                        size_t n);
+    // The MoE block's backward (moe.c): adds weight gradients into grads (laid out like params) and d(input) into
+    // da2 [T, D] given dy [T, D]; aux_weight scales the load-balancing loss (A->expert_frac, host, [E]).
+    void (*moe_back)(const struct Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
+                     const void *dy, double aux_weight, float *grads, void *da2);
+    // dtable[tokens[t]] += dx[t] over T rows of width D, each column summed over t in order.
+    void (*embed_back)(const struct Backend *be, const void *tokens, const void *dx, float *dtable, int T, int D);
+
+    // ---- LM head loss (logprob.c; kernels/logits_loss.h is its device twin) ----
+    // For n rows of logits [n, V]: logp[i] = log softmax(logits[i] / temperature)[targets[i]] and entropy[i]
+    // (may be NULL), float64 in index order. targets: BUF_I32, logp/entropy: BUF_F64 (host for the CPU).
+    void (*logprob)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                    double temperature, double *logp, double *entropy);
+    // dlogits [n, V] (BUF_GRAD, zero on entry) receives the gradient of sum_i dlogp[i] logp[i] + dentropy[i] H[i]
+    // (dentropy may be NULL; rows whose dlogp and dentropy are both 0 may be skipped: they stay 0).
+    void (*logprob_back)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                         double temperature, const double *dlogp, const double *dentropy, void *dlogits);
+};
+
+// The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.
+const Backend *backend_cpu(void);
+
+// Element i of an activation buffer (address arithmetic with the backend's element size; nothing is read).
+static inline void *act_at(const Backend *be, const void *buf, size_t i) {
+    return (char *)buf + i * be->act_bytes;
+}
+
+// be->alloc for buffers the loop cannot do without: out of memory aborts with file and line, as xmalloc does.
+static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, const char *file, int line) {
+    void *p = be->alloc(be, n, t);
+    if (!p) {
+        fprintf(stderr, "rlvr: %s:%d: %s backend alloc(%zu elements of type %d) failed: out of memory\n", file, line,
+                be->name, n, (int)t);
+        abort();
+    }
+    return p;
+}
+#define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), __FILE__, __LINE__)
+
+#endif

@@ -1,0 +1,261 @@
+// The CPU backend: thin wrappers over the model's own functions (model_layers.c, attention.c, moe.c,
+// model_backward.c, logprob.c), so the layer loop through the table computes the bits it always did.
+// Activations are float in host memory; views of host arrays are the arrays themselves.
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/logprob.h"
+#include "model/matmul.h"
+#include "model/model_internal.h"
+
+static size_t type_bytes(BufType t) {
+    switch (t) {
+    case BUF_ACT: case BUF_GRAD: case BUF_F32: return sizeof(float);
+    case BUF_F64: return sizeof(double);
+    case BUF_I32: return sizeof(int32_t);
+    case BUF_I64: return sizeof(int64_t);
+    }
+    return 1;
+}
+
+// One spare element, so that a zero-sized buffer is still a valid, distinct pointer.
+static void *cpu_alloc(const Backend *be, size_t n, BufType t) {
+    (void)be;
+    return calloc(n + 1, type_bytes(t));
+}
+
+static void cpu_free(const Backend *be, void *buf) {
+    (void)be;
+    free(buf);
+}
+
+static void cpu_copy(const Backend *be, void *dst, const void *src, size_t n, BufType t) {
+    (void)be;
+    if (n) memcpy(dst, src, n * type_bytes(t));
+}
+
+static void cpu_to_dev(const Backend *be, void *dst, const void *host, size_t n, BufType t) {
+    cpu_copy(be, dst, host, n, t);
+}
+
+static void cpu_to_host(const Backend *be, void *host, const void *src, size_t n, BufType t) {
+    cpu_copy(be, host, src, n, t);
+}
+
+static void *cpu_view(const Backend *be, void *host, size_t n, BufType t, ViewDir dir) {
+    (void)be, (void)n, (void)t, (void)dir;
+    return host;
+}
+
+static void cpu_view_end(const Backend *be, void *view, void *host, size_t n, BufType t, ViewDir dir) {
+    (void)be, (void)view, (void)host, (void)n, (void)t, (void)dir;
+}
+
+static const void *cpu_param(const Backend *be, const Model *m, size_t off) {
+    (void)be;
+    return off == SIZE_MAX ? NULL : m->params + off;
+}
+
+static int cpu_load_params(const Backend *be, const Model *m, Err *e) {
+    (void)be, (void)m, (void)e;
+    return 0;
+}
+
+static void cpu_embed(const Backend *be, const void *table, const void *tokens, int T, int D, void *x) {
+    (void)be;
+    const int32_t *tok = tokens;
+    for (int t = 0; t < T; t++)
+        memcpy((float *)x + (size_t)t * D, (const float *)table + (size_t)tok[t] * D, D * sizeof(float));
+}
+
+static void cpu_rms_norm(const Backend *be, const void *x, const void *w, void *y, void *inv, int T, int D,
+                         double eps) {
+    (void)be;
+    rms_norm_rows(x, w, y, inv, T, D, eps);
+}
+
+static void cpu_head_norm(const Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
+                          double eps) {
+    (void)be;
+    if (!w)
+        memcpy(y, x, (size_t)T * H * hd * sizeof(float));
+    else
+        rms_norm_rows(x, w, y, inv, T * H, hd, eps);
+}
+
+static void cpu_rope(const Backend *be, void *x, const void *pos, int T, int H, int hd, double theta, bool inverse) {
+    (void)be;
+    rope_rows(x, pos, T, H, hd, theta, inverse);
+}
+
+static void cpu_rope_back(const Backend *be, void *dx, const void *pos, int T, int H, int hd, double theta) {
+    (void)be;
+    rope_rows(dx, pos, T, H, hd, theta, 1);
+}
+
+static void cpu_matmul(const Backend *be, const void *x, const void *w, const void *bias, void *y, int M, int N,
+                       int K) {
+    (void)be;
+    matmul_xwt(x, w, bias, y, M, N, K);
+}
+
+static void cpu_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
+                         const void *row0, int T, int KD) {
+    (void)be;
+    const int *p = pos;
+    const int64_t *r0 = row0;
+    for (int t = 0; t < T; t++) {
+        size_t row = (size_t)(r0[t] + p[t]) * KD;
+        memmove((float *)kbuf + row, (const float *)k + (size_t)t * KD, KD * sizeof(float));
+        memmove((float *)vbuf + row, (const float *)v + (size_t)t * KD, KD * sizeof(float));
+    }
+}
+
+static void cpu_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0,
+                          const void *kbuf, const void *vbuf, const void *q, void *att, void *lse) {
+    (void)be;
+    attention_forward(d, T, pos, row0, kbuf, vbuf, q, att, lse);
+}
+
+static void cpu_swiglu(const Backend *be, const void *g, const void *u, void *act, size_t n) {
+    (void)be;
+    swiglu_act(g, u, act, n);
+}
+
+static void cpu_add(const Backend *be, void *x, const void *y, size_t n) {
+    (void)be;
+    float *a = x;
+    const float *b = y;
+    for (size_t i = 0; i < n; i++) a[i] += b[i];
+}
+
+static void cpu_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
+    (void)be;
+    Dims d = model_dims(m);
+    moe_forward(m, &m->priv->layers[l], &d, x, a, T, y);
+}
+
+static void cpu_rms_norm_back(const Backend *be, const void *x, const void *w, const void *inv, const void *dy,
+                              void *dx, float *dw, int T, int D) {
+    (void)be;
+    rms_norm_back(x, w, inv, dy, dx, dw, T, D);
+}
+
+static void cpu_head_norm_back(const Backend *be, const void *w, const void *raw, const void *inv,
+                               const void *dnormed, void *draw, float *dw, int T, int H, int hd) {
+    (void)be;
+    size_t n = (size_t)T * H * hd;
+    if (!w) {
+        memcpy(draw, dnormed, n * sizeof(float));
+        return;
+    }
+    memset(draw, 0, n * sizeof(float));
+    rms_norm_back(raw, w, inv, dnormed, draw, dw, T * H, hd);
+}
+
+static void cpu_matmul_dw(const Backend *be, bool fixed, const void *dy, const void *x, float *dw, float *db, int T,
+                          int N, int K) {
+    (void)be;
+    linear_back_w(fixed, x, dy, dw, db, T, N, K);
+}
+
+static void cpu_matmul_dx(const Backend *be, bool fixed, const void *dy, const void *w, void *dx, int T, int N, int K,
+                          bool accumulate) {
+    (void)be;
+    linear_back_x(fixed, w, dy, dx, T, N, K, accumulate ? 1.0f : 0.0f);
+}
+
+static void cpu_attention_back(const Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,
+                               const void *datt, void *dq, void *dk, void *dv) {
+    (void)be;
+    attention_backward(d, A, a, datt, dq, dk, dv);
+}
+
+static void cpu_swiglu_back(const Backend *be, const void *g, const void *u, const void *dact, void *dg, void *du,
+                            size_t n) {
+    (void)be;
+    swiglu_act_back(g, u, dact, dg, du, n);
+}
+
+static void cpu_moe_back(const Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
+                         const void *dy, double aux_weight, float *grads, void *da2) {
+    (void)be;
+    Dims d = model_dims(m);
+    moe_backward(m, &m->priv->layers[l], &d, A, a, dy, aux_weight, grads, da2);
+}
+
+static void cpu_embed_back(const Backend *be, const void *tokens, const void *dx, float *dtable, int T, int D) {
+    (void)be;
+    const int32_t *tok = tokens;
+    const float *g = dx;
+#pragma omp parallel for schedule(static) if ((long)T * D > 32768)
+    for (int i0 = 0; i0 < D; i0 += 64)  // blocks of columns, each column summed over t in order
+        for (int t = 0; t < T; t++)
+            for (int i = i0; i < i0 + 64 && i < D; i++) dtable[(size_t)tok[t] * D + i] += g[(size_t)t * D + i];
+}
+
+static void cpu_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                        double temperature, double *logp, double *entropy) {
+    (void)be;
+    const float *z = logits;
+    const int32_t *tgt = targets;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        double h;
+        logprob_entropy(z + (size_t)j * (size_t)V, V, temperature, tgt[j], &logp[j], &h);
+        if (entropy) entropy[j] = h;
+    }
+}
+
+static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                             double temperature, const double *dlogp, const double *dentropy, void *dlogits) {
+    (void)be;
+    const float *z = logits;
+    const int32_t *tgt = targets;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        double dh = dentropy ? dentropy[j] : 0.0;
+        if (dlogp[j] == 0 && dh == 0) continue;
+        logprob_entropy_backward(z + (size_t)j * (size_t)V, V, temperature, tgt[j], dlogp[j], dh,
+                                 (float *)dlogits + (size_t)j * (size_t)V);
+    }
+}
+
+static const Backend cpu = {
+    .name = "cpu",
+    .act_bytes = sizeof(float),
+    .grad_bytes = sizeof(float),
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_dev = cpu_to_dev,
+    .to_host = cpu_to_host,
+    .copy = cpu_copy,
+    .view = cpu_view,
+    .view_end = cpu_view_end,
+    .param = cpu_param,
+    .load_params = cpu_load_params,
+    .embed = cpu_embed,
+    .rms_norm = cpu_rms_norm,
+    .head_norm = cpu_head_norm,
+    .rope = cpu_rope,
+    .matmul = cpu_matmul,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+    .moe = cpu_moe,
+    .rope_back = cpu_rope_back,
+    .rms_norm_back = cpu_rms_norm_back,
+    .head_norm_back = cpu_head_norm_back,
+    .matmul_dw = cpu_matmul_dw,
+    .matmul_dx = cpu_matmul_dx,
+    .attention_back = cpu_attention_back,
+    .swiglu_back = cpu_swiglu_back,
+    .moe_back = cpu_moe_back,
+    .embed_back = cpu_embed_back,
+    .logprob = cpu_logprob,
+    .logprob_back = cpu_logprob_back,
+};
+
+const Backend *backend_cpu(void) { return &cpu; }
