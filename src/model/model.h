@@ -21,6 +21,7 @@ typedef struct {
 } ModelTensor;
 
 typedef struct ModelPrivate ModelPrivate;
+typedef struct ExpertParallel ExpertParallel;  // model/expert_map.h
 
 typedef struct {
     ModelConfig cfg;
@@ -34,6 +35,9 @@ typedef struct {
     // The backward's matrix products through the fixed-order kernels of matmul.h instead of OpenBLAS, so the
     // gradient's bits depend on neither the CPU nor the thread count (dist.deterministic; false after create).
     bool fixed_order_backward;
+    // While the ranks of an expert-parallel group train in lockstep (train/ep_step.h): the training forward and
+    // backward send each MoE layer's rows to their experts' owners (model/moe_ep.c). NULL: every expert here.
+    ExpertParallel *ep;
     ModelPrivate *priv;
 } Model;
 

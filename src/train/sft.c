@@ -7,6 +7,7 @@
 #include "base/dist.h"
 #include "base/walltime.h"
 #include "model/seqbatch.h"
+#include "train/ep_step.h"
 #include "task/prompts.h"
 
 // Appends [BOS] prompt | solution [EOS] of prompt i to b.
@@ -65,7 +66,12 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     for (int64_t k = 0; k < n; k++) n_tok += (double)seqbatch_resp_tokens(&bs[k]);
     dist_allreduce_sum_f64(&n_tok, 1);
     grad_reducer_begin(&r->up.reducer);
-    for (int64_t k = 0; k < n && !rc; k++) rc = micro_step(r, &bs[k], n_tok, k == n - 1, sums, e);
+    int64_t rounds = rc ? n : ep_begin(&r->model, &r->up, (int)n);  // n unless expert-parallel (train/ep_step.h)
+    for (int64_t k = 0; k < rounds && !rc; k++) {
+        rc = k < n ? micro_step(r, &bs[k], n_tok, k == n - 1, sums, e) : ep_idle_round(&r->model, &r->up, e);
+        ep_round_end(&r->up, &r->model, rc, e);
+    }
+    ep_end(&r->model);
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed

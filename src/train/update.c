@@ -30,7 +30,7 @@ static void overlap_layers(Updater *u) {
     free(begin), free(end);
 }
 
-void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text) {
+int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e) {
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
     u->zero_stage = cfg->dist.zero_stage;
@@ -41,12 +41,16 @@ void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_te
     adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
-    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
+    // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): no overlap.
+    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1 && cfg->dist.expert_parallel == 1)
+        overlap_layers(u);
+    return expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, e);
 }
 
 void updater_free(Updater *u) {
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
+    expert_parallel_free(&u->ep);
     free(u->map);
 }
 

@@ -8,6 +8,7 @@
 #include "algo/optim.h"
 #include "algo/shard.h"
 #include "base/config.h"
+#include "model/expert_map.h"
 #include "model/model.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     int zero_stage;           // dist.zero_stage
     Shard *map;               // the ownership map (algo/shard.h), one entry per rank
     Shard own;                // this rank's entry
+    ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
@@ -31,8 +33,9 @@ typedef struct {
     char bad[256];            // what was non-finite in the last skipped update ("loss", tensor name, ...)
 } UpdateStats;
 
-// Zeroed moments at step 0; config_text must outlive the updater.
-void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text);
+// Zeroed moments at step 0; config_text must outlive the updater. Collective (the expert-parallel groups); fails
+// when dist.expert_parallel does not divide the number of ranks.
+int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e);
 void updater_free(Updater *u);
 
 // One update from the accumulated micro-batch gradients; loss_sum is this rank's part of the loss.

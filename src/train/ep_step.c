@@ -1,0 +1,59 @@
+#include "train/ep_step.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+#include "model/expert_map.h"
+
+int ep_begin(Model *m, Updater *u, int n_local) {
+    if (u->ep.k <= 1) return n_local;
+    int64_t rounds = n_local;
+    dist_group_allreduce_max_i64(u->ep.group, &rounds, 1);
+    m->ep = &u->ep;
+    return (int)rounds;
+}
+
+void ep_end(Model *m) { m->ep = NULL; }
+
+int ep_idle_round(Model *m, Updater *u, Err *e) {
+    int64_t none = 0;
+    ModelActs *acts;
+    TRY(model_forward(m, 0, &none, NULL, NULL, NULL, NULL, &acts, e));
+    // No token here, so nothing is added to this rank's own gradient: only the group's rows pass through.
+    int rc = model_backward(m, acts, NULL, 0, u->reducer.grad, e);
+    model_acts_free(acts);
+    return rc;
+}
+
+static bool all_zero(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) return false;
+    return true;
+}
+
+// Place s's micro-batch's gradients of this rank's experts, as one micro-batch of the reducer.
+static void add_peer(Updater *u, const Model *m, int s) {
+    ExpertParallel *ep = &u->ep;
+    float *p = ep->peer_grads[s];
+    if (all_zero(p, ep->packed_n)) return;  // none of its rows came here
+    float *g = grad_reducer_micro_begin(&u->reducer);
+    size_t at = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        size_t b, end;
+        if (!expert_tensor(t)) continue;
+        expert_slice(t, ep->k, ep->q, &b, &end);
+        for (size_t j = b; j < end; j++) g[t->offset + j] += p[at++];
+    }
+    grad_reducer_micro_end(&u->reducer);
+    memset(p, 0, ep->packed_n * sizeof *p);
+}
+
+void ep_round_end(Updater *u, const Model *m, int rc, const Err *e) {
+    if (u->ep.k <= 1) return;
+    if (rc) dist_fatal("%s (expert parallelism: the rank's group cannot finish the update without it)", e->msg);
+    for (int s = 0; s < u->ep.k; s++)
+        if (s != u->ep.q) add_peer(u, m, s);
+}
