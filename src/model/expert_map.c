@@ -20,6 +20,16 @@ void expert_slice(const ModelTensor *t, int k, int q, size_t *begin, size_t *end
     *end = (size_t)ee * per_expert;
 }
 
+int expert_held_pieces(const Model *m, int k, int q, TensorPiece **out) {
+    TensorPiece *p = xmalloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *p);
+    for (int i = 0; i < m->n_tensors; i++) {
+        p[i] = (TensorPiece){i, 0, m->tensors[i].numel};
+        if (expert_tensor(&m->tensors[i])) expert_slice(&m->tensors[i], k, q, &p[i].begin, &p[i].end);
+    }
+    *out = p;
+    return m->n_tensors;
+}
+
 void expert_map_print(FILE *f, const Model *layout, int k, int world) {
     int E = layout->cfg.num_experts;
     if (k <= 1 || !layout->moe) return;

@@ -24,6 +24,15 @@ bool expert_tensor(const ModelTensor *t);
 // Elements [*begin, *end) of expert tensor t (flattened) that place q of a group of k owns.
 void expert_slice(const ModelTensor *t, int k, int q, size_t *begin, size_t *end);
 
+// Elements [begin, end) of table entry `tensor` (flattened, row-major).
+typedef struct {
+    int tensor;
+    size_t begin, end;
+} TensorPiece;
+// What place q of a group of k keeps Adam moments for and updates: every tensor whole except the expert tensors,
+// of which its slices; in table order. Returns the count (*out malloc'd).
+int expert_held_pieces(const Model *m, int k, int q, TensorPiece **out);
+
 // Prints the map as INI comment lines ("; ..."): the groups over `world` ranks and each place's experts.
 void expert_map_print(FILE *f, const Model *layout, int k, int world);
 

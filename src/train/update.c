@@ -34,23 +34,32 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
     u->zero_stage = cfg->dist.zero_stage;
+    TRY(expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, e));
     int world = dist_size();
     u->map = xmalloc((size_t)world * sizeof *u->map);
     shard_map(m->tensors, m->n_tensors, world, u->map);
     u->own = u->zero_stage > 0 ? u->map[dist_rank()] : (Shard){0, m->n_tensors, 0, m->n_params};
-    adamw_init_shard(&u->opt, u->own.begin, u->own.end);
+    if (u->ep.k > 1) {  // the moments of the pieces held, packed
+        u->n_held = expert_held_pieces(m, u->ep.k, u->ep.q, &u->held);
+        size_t n = 0;
+        for (int i = 0; i < u->n_held; i++) n += u->held[i].end - u->held[i].begin;
+        adamw_init_shard(&u->opt, 0, n);
+    } else {
+        adamw_init_shard(&u->opt, u->own.begin, u->own.end);
+    }
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): no overlap.
     if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1 && cfg->dist.expert_parallel == 1)
         overlap_layers(u);
-    return expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, e);
+    return 0;
 }
 
 void updater_free(Updater *u) {
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
     expert_parallel_free(&u->ep);
+    free(u->held);
     free(u->map);
 }
 
@@ -72,6 +81,37 @@ static void dump_first_gradient(const Updater *u) {
     CheckpointMeta meta = {"gradient", u->config_text, rlvr_revision(), dist_size()};
     Err e;
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
+}
+
+// Expert parallelism: AdamW on the pieces this rank holds, each through a view of its packed moments (AdamW is
+// elementwise, so the bits are those of one update of the whole table).
+static void update_held(Updater *u, const float *grad, double lr) {
+    size_t at = 0;
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        ModelTensor piece = u->model->tensors[p->tensor];
+        piece.offset += p->begin;
+        piece.numel = p->end - p->begin;
+        AdamW view = {.n = piece.numel, .begin = piece.offset, .m = u->opt.m + at, .v = u->opt.v + at,
+                      .step = u->opt.step};
+        adamw_update(&view, u->model->params, grad, &piece, 1, lr, &u->hyper);
+        at += piece.numel;
+    }
+    u->opt.step++;
+}
+
+// Expert parallelism: each place's updated experts to the rest of its group, so every rank samples with all of
+// them (README.md "Expert parallelism": the rollout needs no all-to-all).
+static void gather_experts(const Updater *u) {
+    const Model *m = u->model;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!expert_tensor(&m->tensors[i])) continue;
+        for (int q = 0; q < u->ep.k; q++) {
+            size_t b, e;
+            expert_slice(&m->tensors[i], u->ep.k, q, &b, &e);
+            dist_group_bcast(u->ep.group, m->params + m->tensors[i].offset + b, (e - b) * sizeof(float), q);
+        }
+    }
 }
 
 static void poison_gradient(Updater *u) {
@@ -111,8 +151,10 @@ void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     else {
         const Shard *o = &u->own;
         grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
-        adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
-                     &u->hyper);
+        if (u->ep.k > 1) update_held(u, grad, lr), gather_experts(u);
+        else
+            adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
+                         &u->hyper);
         if (u->zero_stage >= 1) gather_owned(u, m->params);  // each owner updated its run of the weights
         s->updates++;
         s->grad_norm = norm;

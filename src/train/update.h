@@ -20,6 +20,8 @@ typedef struct {
     Shard *map;               // the ownership map (algo/shard.h), one entry per rank
     Shard own;                // this rank's entry
     ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
+    TensorPiece *held;        // expert parallelism: what this rank updates (model/expert_map.h), its moments packed
+    int n_held;               // in opt in this order
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
