@@ -128,10 +128,56 @@ void grad_reducer_shard(GradReducer *r, const Shard *map, int world) {
     r->world = world;
 }
 
+void grad_reducer_experts(GradReducer *r, const size_t *ranges, int n, const struct DistGroup *peers) {
+    r->expert_ranges = ranges;
+    r->n_expert_ranges = n;
+    r->peers = peers;
+}
+
+// Sums `count` values at x (limbs or doubles) over every rank, or over the expert peers.
+static void sum_values(const GradReducer *r, void *x, size_t count, bool peers) {
+    if (!count) return;
+    if (peers && r->deterministic) dist_group_allreduce_sum_i64(r->peers, x, count);
+    else if (peers) dist_group_allreduce_sum_f64(r->peers, x, count);
+    else if (r->deterministic) dist_allreduce_sum_i64(x, count);
+    else dist_allreduce_sum_f64(x, count);
+}
+
+// Expert parallelism: the bucket [a, end) piece by piece, the same world-wide sums on every rank in the same
+// order, and this rank's expert slices over its peers.
+static void reduce_bucket_experts(const GradReducer *r, void *x, size_t width, size_t a, size_t end) {
+    size_t item = width * (r->deterministic ? sizeof(int64_t) : sizeof(double)), p = a;
+    char *base = x;
+    for (int i = 0; i <= r->n_expert_ranges && p < end; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        size_t tb = i < r->n_expert_ranges ? g[0] : end, te = i < r->n_expert_ranges ? g[1] : end;
+        if (te <= p) continue;
+        size_t plain = tb < end ? tb : end;
+        if (plain > p) sum_values(r, base + (p - a) * item, (plain - p) * width, false), p = plain;
+        if (i == r->n_expert_ranges || p >= end) continue;
+        size_t stop = te < end ? te : end, ob = g[2] > p ? g[2] : p, oe = g[3] < stop ? g[3] : stop;
+        if (oe > ob) sum_values(r, base + (ob - a) * item, (oe - ob) * width, true);
+        p = stop;
+    }
+}
+
+// Expert parallelism: zeros in the expert slices this rank does not own (their sums live on their owners).
+static void clear_unowned_experts(GradReducer *r) {
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        memset(r->grad + g[0], 0, (g[2] - g[0]) * sizeof *r->grad);
+        memset(r->grad + g[3], 0, (g[1] - g[3]) * sizeof *r->grad);
+    }
+}
+
 // Sums elements [a, a + len) over ranks, `width` values per element at x: on every rank, or (sharded) on each
 // element's owner only. Returns the part [*lo, *hi) of the bucket that now holds the sum on this rank.
 static void reduce_bucket(const GradReducer *r, void *x, size_t width, size_t a, size_t len, size_t *lo, size_t *hi) {
     *lo = a, *hi = a + len;
+    if (r->expert_ranges) {
+        reduce_bucket_experts(r, x, width, a, a + len);
+        return;
+    }
     if (!r->map) {
         if (r->deterministic) dist_allreduce_sum_i64(x, width * len);
         else dist_allreduce_sum_f64(x, width * len);
@@ -197,6 +243,7 @@ static bool finish_fast(GradReducer *r) {
         for (size_t i = lo; i < hi; i++) r->grad[i] = (float)sum[i - a];
     }
     free(sum);
+    clear_unowned_experts(r);
     return true;
 }
 
@@ -223,5 +270,6 @@ bool grad_reducer_finish(GradReducer *r) {
     r->pending = false;
     free(tmp);
     release_update_buffers(r);
+    clear_unowned_experts(r);
     return bad[0] == 0;
 }

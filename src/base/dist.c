@@ -314,12 +314,22 @@ void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int
     return alltoallv(g->comm, g->size, send, send_bytes, n_recv, recv_bytes);
 }
 
-void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n) {
+static void group_allreduce(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {
     if (g->size == 1) return;
     for (size_t off = 0; off < n; off += CHUNK) {
         size_t len = n - off < CHUNK ? n - off : CHUNK;
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x + off, (int)len, MPI_INT64_T, MPI_MAX, g->comm));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, (char *)x + off * item, (int)len, type, op, g->comm));
     }
+}
+
+void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n) {
+    group_allreduce(g, x, n, MPI_INT64_T, sizeof *x, MPI_MAX);
+}
+void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n) {
+    group_allreduce(g, x, n, MPI_INT64_T, sizeof *x, MPI_SUM);
+}
+void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n) {
+    group_allreduce(g, x, n, MPI_DOUBLE, sizeof *x, MPI_SUM);
 }
 
 void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root) {

@@ -77,8 +77,10 @@ int dist_group_size(const DistGroup *g);
 // dist_alltoallv_bytes among the ranks of g (send_bytes and recv_bytes indexed by place in the group).
 void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
                                  int64_t *recv_bytes);
-// In-place maximum over the group's ranks.
+// In-place maximum or sum over the group's ranks.
 void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
+void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);
+void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n);
 // buf of the group's rank at place root to the others of the group.
 void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root);
 

@@ -78,6 +78,7 @@ int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e) {
     if (k > 1) expert_range(ep->n_experts, k, ep->q, &ep->e_begin, &ep->e_end);
     else ep->e_end = ep->n_experts;
     ep->group = dist_group_create(dist_rank() / k);
+    if (k > 1) ep->peers = dist_group_create(ep->q);
     ep->packed_n = expert_packed_offset(ep, m, m->n_tensors);
     ep->peer_grads = xcalloc((size_t)k, sizeof *ep->peer_grads);
     for (int s = 0; s < k && k > 1; s++)
@@ -89,5 +90,6 @@ void expert_parallel_free(ExpertParallel *ep) {
     for (int s = 0; ep->peer_grads && s < ep->k; s++) free(ep->peer_grads[s]);
     free(ep->peer_grads);
     dist_group_free(ep->group);
+    dist_group_free(ep->peers);
     memset(ep, 0, sizeof *ep);
 }

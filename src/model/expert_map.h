@@ -41,6 +41,7 @@ struct ExpertParallel {
     int q;               // this rank's place in its group
     int n_experts, e_begin, e_end;  // E, and the experts this rank owns
     DistGroup *group;    // the ranks of this rank's group
+    DistGroup *peers;    // the ranks at the same place of every group (owning the same experts); NULL when k = 1
     size_t packed_n;     // floats of this rank's slices of all expert tensors, in table order
     // The gradients of this rank's experts from the micro-batches of the group's other ranks, packed (one
     // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).

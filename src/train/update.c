@@ -30,6 +30,26 @@ static void overlap_layers(Updater *u) {
     free(begin), free(end);
 }
 
+// Expert parallelism: Adam moments for the pieces this rank holds (packed), and its expert slices' gradients
+// summed only over the ranks that own the same experts.
+static void hold_experts(Updater *u) {
+    const Model *m = u->model;
+    u->n_held = expert_held_pieces(m, u->ep.k, u->ep.q, &u->held);
+    size_t n = 0;
+    int n_ranges = 0;
+    u->expert_ranges = xmalloc(4 * (size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *u->expert_ranges);
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        const ModelTensor *t = &m->tensors[p->tensor];
+        n += p->end - p->begin;
+        if (!expert_tensor(t)) continue;
+        size_t *g = u->expert_ranges + 4 * (size_t)n_ranges++;
+        g[0] = t->offset, g[1] = t->offset + t->numel, g[2] = t->offset + p->begin, g[3] = t->offset + p->end;
+    }
+    adamw_init_shard(&u->opt, 0, n);
+    grad_reducer_experts(&u->reducer, u->expert_ranges, n_ranges, u->ep.peers);
+}
+
 int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e) {
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
@@ -39,15 +59,9 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     u->map = xmalloc((size_t)world * sizeof *u->map);
     shard_map(m->tensors, m->n_tensors, world, u->map);
     u->own = u->zero_stage > 0 ? u->map[dist_rank()] : (Shard){0, m->n_tensors, 0, m->n_params};
-    if (u->ep.k > 1) {  // the moments of the pieces held, packed
-        u->n_held = expert_held_pieces(m, u->ep.k, u->ep.q, &u->held);
-        size_t n = 0;
-        for (int i = 0; i < u->n_held; i++) n += u->held[i].end - u->held[i].begin;
-        adamw_init_shard(&u->opt, 0, n);
-    } else {
-        adamw_init_shard(&u->opt, u->own.begin, u->own.end);
-    }
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
+    if (u->ep.k > 1) hold_experts(u);
+    else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): no overlap.
     if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1 && cfg->dist.expert_parallel == 1)
@@ -59,7 +73,7 @@ void updater_free(Updater *u) {
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
     expert_parallel_free(&u->ep);
-    free(u->held);
+    free(u->held), free(u->expert_ranges);
     free(u->map);
 }
 
@@ -124,8 +138,34 @@ static const char *tensor_name(const Updater *u, int i) { return i >= 0 ? u->mod
 
 // Global norm of the reduced gradient: each tensor's sum of squares by a rank that holds it whole, added in
 // table order, so the bits are the same for every zero stage and rank count.
+// Expert parallelism: an expert tensor's sum of squares is one running sum in element order, continued place by
+// place through the group (each owner adds its slice): the bits of grad_tensor_sumsq over the whole tensor.
+static void expert_sumsq(const Updater *u, const float *grad, double *sums) {
+    const Model *m = u->model;
+    for (int q = 0; q < u->ep.k; q++) {
+        for (int i = 0; q == u->ep.q && i < u->n_held; i++) {
+            const TensorPiece *p = &u->held[i];
+            const ModelTensor *t = &m->tensors[p->tensor];
+            if (!expert_tensor(t)) continue;
+            double s = sums[p->tensor];
+            for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
+            sums[p->tensor] = s;
+        }
+        dist_group_bcast(u->ep.group, sums, (size_t)m->n_tensors * sizeof *sums, q);
+    }
+}
+
 static double global_norm(const Updater *u, const float *grad, int *bad_tensor) {
     const Model *m = u->model;
+    if (u->ep.k > 1) {
+        double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
+        expert_sumsq(u, grad, sums);
+        for (int k = 0; k < m->n_tensors; k++)
+            if (!expert_tensor(&m->tensors[k])) grad_tensor_sumsq(grad, m->tensors, k, k + 1, sums);
+        double norm = grad_norm_of_sums(sums, m->n_tensors, bad_tensor);
+        free(sums);
+        return norm;
+    }
     if (u->zero_stage < 2) return grad_global_norm(grad, m->tensors, m->n_tensors, bad_tensor);
     double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
     grad_tensor_sumsq(grad, m->tensors, u->own.tensor_begin, u->own.tensor_end, sums);

@@ -22,6 +22,7 @@ typedef struct {
     ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
     TensorPiece *held;        // expert parallelism: what this rank updates (model/expert_map.h), its moments packed
     int n_held;               // in opt in this order
+    size_t *expert_ranges;    // expert parallelism: each expert tensor's elements and this rank's slice (reducer)
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
