@@ -2,11 +2,22 @@
 # that divides neither the experts nor the ranks; deterministic weights and moments after 3 RL steps bit-identical
 # for world 1/2/4 × K 1/2/4 (K dividing both), with ranks of a group holding different numbers of micro-batches
 # (5 prompts on 4 ranks, groups split 3 + 1); a checkpoint saved with K = 4 resumes with K = 1 on one rank (and
-# the reverse) bit for bit; SFT too; fast mode within 1e-6 of one rank. configs/tiny-train.ini (4 experts).
-plan 18
+# the reverse) bit for bit; SFT too; fast mode within 1e-6 of one rank. configs/tiny-train.ini (4 experts). The
+# model's exchange alone: build/mpi_expert (tests/mpi_expert.c) on 1, 2 and 4 ranks.
+plan 21
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/ep"
 mkdir -p "$T"
+
+EP_TEST=$(dirname "$RLVR")/mpi_expert
+for np in 1 2 4; do
+    if [ -x "$EP_TEST" ]; then
+        expect_ok "mpi_expert on $np ranks: logits, own and received expert gradients = all experts on one rank" \
+            mpi $np "$EP_TEST"
+    else
+        fail "mpi_expert on $np ranks" "$EP_TEST is missing: make $EP_TEST"
+    fi
+done
 
 "$RLVR" config --config "$CFG" --set dist.expert_parallel=2 --ranks 4 > "$T/map.txt"
 expect_ok "config: K 2 on 4 ranks, 2 groups, place 0 owns experts 0..1, place 1 experts 2..3" bash -c "
