@@ -16,13 +16,18 @@ problems=0
 problem() { echo "check_layers: $*"; problems=$((problems + 1)); }
 
 # The module a file belongs to: folder/stem, where a private header X_internal.h belongs to X and a .c file
-# without a header of its own (model_forward.c) to the longest header stem it starts with (model).
+# without a header of its own (model_forward.c) to the longest header stem it starts with (model), or else to X
+# when it includes X_internal.h (model/moe.c implements what model/model_internal.h declares).
 module_of() {
     local rel=$1 dir stem
     dir=$(dirname "$rel") stem=$(basename "$rel"); stem=${stem%.*}; stem=${stem%_internal}
-    local s=$stem
+    local s=$stem private
     while [ ! -f "$SRC/$dir/$s.h" ] && [[ $s == *_* ]]; do s=${s%_*}; done
-    [ -f "$SRC/$dir/$s.h" ] && stem=$s
+    if [ -f "$SRC/$dir/$s.h" ]; then stem=$s
+    elif [[ $rel == *.c ]] && [ -f "$SRC/$rel" ]; then
+        private=$(sed -n "s|^#include \"$dir/\([a-z0-9_]*\)_internal\.h\"|\1|p" "$SRC/$rel" | head -1)
+        [ -n "$private" ] && [ -f "$SRC/$dir/$private.h" ] && stem=$private
+    fi
     echo "$dir/$stem"
 }
 

@@ -48,12 +48,6 @@ void expert_map_print(FILE *f, const Model *layout, int k, int world) {
     }
 }
 
-int expert_tensor_at(const Model *m, size_t offset) {
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].offset == offset && expert_tensor(&m->tensors[i])) return i;
-    return -1;
-}
-
 size_t expert_packed_offset(const ExpertParallel *ep, const Model *m, int tensor) {
     size_t off = 0;
     for (int i = 0; i < tensor; i++) {
@@ -80,6 +74,8 @@ int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e) {
     ep->group = dist_group_create(dist_rank() / k);
     if (k > 1) ep->peers = dist_group_create(ep->q);
     ep->packed_n = expert_packed_offset(ep, m, m->n_tensors);
+    ep->packed_at = xmalloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *ep->packed_at);
+    for (int i = 0; i < m->n_tensors; i++) ep->packed_at[i] = expert_packed_offset(ep, m, i);
     ep->peer_grads = xcalloc((size_t)k, sizeof *ep->peer_grads);
     for (int s = 0; s < k && k > 1; s++)
         if (s != ep->q) ep->peer_grads[s] = xcalloc(ep->packed_n + 1, sizeof(float));
@@ -88,7 +84,7 @@ int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e) {
 
 void expert_parallel_free(ExpertParallel *ep) {
     for (int s = 0; ep->peer_grads && s < ep->k; s++) free(ep->peer_grads[s]);
-    free(ep->peer_grads);
+    free(ep->peer_grads), free(ep->packed_at);
     dist_group_free(ep->group);
     dist_group_free(ep->peers);
     memset(ep, 0, sizeof *ep);

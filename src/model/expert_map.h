@@ -36,25 +36,12 @@ int expert_held_pieces(const Model *m, int k, int q, TensorPiece **out);
 // Prints the map as INI comment lines ("; ..."): the groups over `world` ranks and each place's experts.
 void expert_map_print(FILE *f, const Model *layout, int k, int world);
 
-struct ExpertParallel {
-    int k;               // ranks per group (dist.expert_parallel)
-    int q;               // this rank's place in its group
-    int n_experts, e_begin, e_end;  // E, and the experts this rank owns
-    DistGroup *group;    // the ranks of this rank's group
-    DistGroup *peers;    // the ranks at the same place of every group (owning the same experts); NULL when k = 1
-    size_t packed_n;     // floats of this rank's slices of all expert tensors, in table order
-    // The gradients of this rank's experts from the micro-batches of the group's other ranks, packed (one
-    // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).
-    float **peer_grads;
-};
 
-// Collective: this rank's group and place. k = 1 is a group of one; errors when k divides neither the model's
+// Collective: this rank's group and place (ExpertParallel: model/model.h). k = 1 is a group of one; errors when k divides neither the model's
 // experts nor the number of ranks.
 int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e);
 void expert_parallel_free(ExpertParallel *ep);
 // Where expert tensor `tensor`'s owned slice starts in a packed buffer.
 size_t expert_packed_offset(const ExpertParallel *ep, const Model *m, int tensor);
-// The table index of the expert tensor at parameter offset `offset` (-1 if none).
-int expert_tensor_at(const Model *m, size_t offset);
 
 #endif

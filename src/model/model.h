@@ -21,7 +21,21 @@ typedef struct {
 } ModelTensor;
 
 typedef struct ModelPrivate ModelPrivate;
-typedef struct ExpertParallel ExpertParallel;  // model/expert_map.h
+
+// Expert parallelism (dist.expert_parallel = K; the map: model/expert_map.h): this rank's place q in its group of
+// K ranks, the experts it owns, and the gradients its experts receive from the group's other micro-batches.
+typedef struct {
+    int k;               // ranks per group
+    int q;               // this rank's place in its group
+    int n_experts, e_begin, e_end;  // E, and the experts this rank owns
+    struct DistGroup *group;  // the ranks of this rank's group (base/dist.h)
+    struct DistGroup *peers;  // the ranks at the same place of every group (owning the same experts); NULL when k = 1
+    size_t packed_n;     // floats of this rank's slices of all expert tensors, in table order
+    size_t *packed_at;   // [n_tensors]: where an expert tensor's slice starts in a packed buffer
+    // The gradients of this rank's experts from the micro-batches of the group's other ranks, packed (one
+    // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).
+    float **peer_grads;
+} ExpertParallel;
 
 typedef struct {
     ModelConfig cfg;

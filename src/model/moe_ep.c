@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "base/dist.h"
-#include "model/expert_map.h"
 #include "model/model_internal.h"
 
 // A message to one place: int32 rows per expert it owns, then for each of those experts its rows' blocks.
@@ -120,8 +119,9 @@ void moe_ep_forward(const Model *m, const LayerOffsets *o, const Dims *d, const 
 static float *expert_grad(const Model *m, float *grads, size_t tensor_off, int s, int e, size_t per_expert) {
     const ExpertParallel *ep = m->ep;
     if (s == ep->q) return grads + tensor_off + (size_t)e * per_expert;
-    size_t packed = expert_packed_offset(ep, m, expert_tensor_at(m, tensor_off));
-    return ep->peer_grads[s] + packed + (size_t)(e - ep->e_begin) * per_expert;
+    int i = 0;
+    while (m->tensors[i].offset != tensor_off) i++;  // the expert tensor at that offset
+    return ep->peer_grads[s] + ep->packed_at[i] + (size_t)(e - ep->e_begin) * per_expert;
 }
 
 // Backward: this rank's rows and output gradients to the owners; each owner recomputes the block's SwiGLU
