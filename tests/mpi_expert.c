@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
 
     ExpertParallel ep;
     Err e;
-    if (expert_parallel_init(&ep, &m, world, &e)) dist_fatal("%s", e.msg);
+    if (expert_parallel_init(&ep, &m, world, true, &e)) dist_fatal("%s", e.msg);
     m.ep = &ep;
     float *logits, *grads;
     run(&m, &bs[me], &logits, &grads);

@@ -49,6 +49,8 @@ static void release_update_buffers(GradReducer *r) {
     r->n_held = 0;
     free(r->limbs);
     r->limbs = NULL;
+    free(r->slice_limbs);
+    r->slice_limbs = NULL;
 }
 
 void grad_reducer_free(GradReducer *r) {
@@ -161,6 +163,37 @@ static void reduce_bucket_experts(const GradReducer *r, void *x, size_t width, s
     }
 }
 
+static size_t slices_total(const GradReducer *r) {
+    size_t n = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) n += r->expert_ranges[4 * i + 3] - r->expert_ranges[4 * i + 2];
+    return n;
+}
+
+void grad_reducer_add_slices(GradReducer *r, const float *packed) {
+    if (!r->slice_limbs) r->slice_limbs = xcalloc(3 * slices_total(r) + 1, sizeof *r->slice_limbs);
+    size_t at = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        int64_t bad = 0;
+        for (size_t j = g[2]; j < g[3]; j++, at++) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
+        r->overflow += bad;
+        for (int k = 0; bad && r->bad_tensor < 0 && k < r->n_tensors; k++)
+            if (r->tensors[k].offset == g[0]) r->bad_tensor = k;
+    }
+}
+
+// The slices' limbs in elements [a, a + len) added to the bucket's limbs l.
+static void add_slice_limbs(const GradReducer *r, int64_t *l, size_t a, size_t len) {
+    size_t at = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        size_t b = g[2] > a ? g[2] : a, e = g[3] < a + len ? g[3] : a + len;
+        for (size_t j = b; j < e; j++)
+            for (int c = 0; c < 3; c++) l[3 * (j - a) + c] += r->slice_limbs[3 * (at + j - g[2]) + c];
+        at += g[3] - g[2];
+    }
+}
+
 // Expert parallelism: zeros in the expert slices this rank does not own (their sums live on their owners).
 static void clear_unowned_experts(GradReducer *r) {
     for (int i = 0; i < r->n_expert_ranges; i++) {
@@ -262,6 +295,7 @@ bool grad_reducer_finish(GradReducer *r) {
         if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
         for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
         if (r->pending) fold(l, r->grad + a, len);
+        if (r->slice_limbs) add_slice_limbs(r, l, a, len);
         size_t lo, hi;
         reduce_bucket(r, l, 3, a, len, &lo, &hi);
 #pragma omp parallel for schedule(static)

@@ -51,6 +51,7 @@ typedef struct {
     const size_t *expert_ranges;
     int n_expert_ranges;
     const struct DistGroup *peers;
+    int64_t *slice_limbs;  // deterministic: the other ranks' micro-batch parts in this rank's slices, as limbs
     int world;
     // Overlapped fast reduction: buckets are the layers (L-1 down to 0), then what precedes and follows them.
     int n_layers;
@@ -81,6 +82,11 @@ void grad_reducer_shard(GradReducer *r, const Shard *map, int world);
 // only over peers (the ranks owning the same experts) and leaves zeros in the other slices; ranges as
 // GradReducer.expert_ranges (n tensors; it and peers must outlive the reducer).
 void grad_reducer_experts(GradReducer *r, const size_t *ranges, int n, const struct DistGroup *peers);
+
+// Deterministic, expert parallelism: one micro-batch's part that touches only this rank's expert slices (packed:
+// the slices of expert_ranges back to back), summed exactly with the rest at finish; full-size memory only for
+// the slices.
+void grad_reducer_add_slices(GradReducer *r, const float *packed);
 
 // Starts an update: zeroes the gradient and forgets the previous update's micro-batches.
 void grad_reducer_begin(GradReducer *r);

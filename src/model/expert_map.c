@@ -59,7 +59,7 @@ size_t expert_packed_offset(const ExpertParallel *ep, const Model *m, int tensor
     return off;
 }
 
-int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e) {
+int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, bool exact, Err *e) {
     memset(ep, 0, sizeof *ep);
     int world = dist_size();
     if (k > 1 && (!m->moe || m->cfg.num_experts % k))
@@ -77,7 +77,7 @@ int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e) {
     ep->packed_at = xmalloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *ep->packed_at);
     for (int i = 0; i < m->n_tensors; i++) ep->packed_at[i] = expert_packed_offset(ep, m, i);
     ep->peer_grads = xcalloc((size_t)k, sizeof *ep->peer_grads);
-    for (int s = 0; s < k && k > 1; s++)
+    for (int s = 0; s < k && k > 1 && exact; s++)
         if (s != ep->q) ep->peer_grads[s] = xcalloc(ep->packed_n + 1, sizeof(float));
     return 0;
 }

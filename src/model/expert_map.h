@@ -37,9 +37,10 @@ int expert_held_pieces(const Model *m, int k, int q, TensorPiece **out);
 void expert_map_print(FILE *f, const Model *layout, int k, int world);
 
 
-// Collective: this rank's group and place (ExpertParallel: model/model.h). k = 1 is a group of one; errors when k divides neither the model's
-// experts nor the number of ranks.
-int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, Err *e);
+// Collective: this rank's group and place (ExpertParallel: model/model.h). k = 1 is a group of one; errors when k
+// divides neither the model's experts nor the number of ranks. exact (dist.deterministic): the gradients from each
+// other rank's micro-batch are kept apart (peer_grads) for the exact sum; else they are added to the rank's own.
+int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, bool exact, Err *e);
 void expert_parallel_free(ExpertParallel *ep);
 // Where expert tensor `tensor`'s owned slice starts in a packed buffer.
 size_t expert_packed_offset(const ExpertParallel *ep, const Model *m, int tensor);

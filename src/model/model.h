@@ -34,6 +34,7 @@ typedef struct {
     size_t *packed_at;   // [n_tensors]: where an expert tensor's slice starts in a packed buffer
     // The gradients of this rank's experts from the micro-batches of the group's other ranks, packed (one
     // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).
+    // NULL entries everywhere in fast mode: those gradients are added to the rank's own.
     float **peer_grads;
 } ExpertParallel;
 

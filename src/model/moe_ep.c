@@ -115,10 +115,10 @@ void moe_ep_forward(const Model *m, const LayerOffsets *o, const Dims *d, const 
 }
 
 // Where the weight gradient of this rank's expert e from sender s goes: the micro-batch's own gradient (s is this
-// rank), else that sender's packed buffer.
+// rank, or no buffer is kept per sender), else that sender's packed buffer.
 static float *expert_grad(const Model *m, float *grads, size_t tensor_off, int s, int e, size_t per_expert) {
     const ExpertParallel *ep = m->ep;
-    if (s == ep->q) return grads + tensor_off + (size_t)e * per_expert;
+    if (s == ep->q || !ep->peer_grads[s]) return grads + tensor_off + (size_t)e * per_expert;
     int i = 0;
     while (m->tensors[i].offset != tensor_off) i++;  // the expert tensor at that offset
     return ep->peer_grads[s] + ep->packed_at[i] + (size_t)(e - ep->e_begin) * per_expert;

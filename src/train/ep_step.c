@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "base/dist.h"
-#include "model/expert_map.h"
 
 int ep_begin(Model *m, Updater *u, int n_local) {
     if (u->ep.k <= 1) return n_local;
@@ -33,27 +32,18 @@ static bool all_zero(const float *x, size_t n) {
     return true;
 }
 
-// Place s's micro-batch's gradients of this rank's experts, as one micro-batch of the reducer.
-static void add_peer(Updater *u, const Model *m, int s) {
+// Place s's micro-batch's gradients of this rank's experts, as that micro-batch's part of the exact sum.
+static void add_peer(Updater *u, int s) {
     ExpertParallel *ep = &u->ep;
     float *p = ep->peer_grads[s];
-    if (all_zero(p, ep->packed_n)) return;  // none of its rows came here
-    float *g = grad_reducer_micro_begin(&u->reducer);
-    size_t at = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ModelTensor *t = &m->tensors[i];
-        size_t b, end;
-        if (!expert_tensor(t)) continue;
-        expert_slice(t, ep->k, ep->q, &b, &end);
-        for (size_t j = b; j < end; j++) g[t->offset + j] += p[at++];
-    }
-    grad_reducer_micro_end(&u->reducer);
+    if (!p || all_zero(p, ep->packed_n)) return;  // fast mode (added already), or none of its rows came here
+    grad_reducer_add_slices(&u->reducer, p);
     memset(p, 0, ep->packed_n * sizeof *p);
 }
 
-void ep_round_end(Updater *u, const Model *m, int rc, const Err *e) {
+void ep_round_end(Updater *u, int rc, const Err *e) {
     if (u->ep.k <= 1) return;
     if (rc) dist_fatal("%s (expert parallelism: the rank's group cannot finish the update without it)", e->msg);
     for (int s = 0; s < u->ep.k; s++)
-        if (s != u->ep.q) add_peer(u, m, s);
+        if (s != u->ep.q) add_peer(u, s);
 }

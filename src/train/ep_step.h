@@ -20,6 +20,6 @@ int ep_idle_round(Model *m, Updater *u, Err *e);
 // After each round (rc: its outcome). The group's other ranks wait on this one in every round, so a failure
 // cannot be passed on at the end of the update as usual: under expert parallelism it stops every rank
 // (dist_fatal) with its message.
-void ep_round_end(Updater *u, const Model *m, int rc, const Err *e);
+void ep_round_end(Updater *u, int rc, const Err *e);
 
 #endif

@@ -177,7 +177,7 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     for (int k = 0; k < rounds && !rc; k++) {
         rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e)
                       : ep_idle_round(&r->model, &r->up, e);
-        ep_round_end(&r->up, &r->model, rc, e);
+        ep_round_end(&r->up, rc, e);
     }
     ep_end(&r->model);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);

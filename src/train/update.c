@@ -54,7 +54,7 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
     u->zero_stage = cfg->dist.zero_stage;
-    TRY(expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, e));
+    TRY(expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, cfg->dist.deterministic, e));
     int world = dist_size();
     u->map = xmalloc((size_t)world * sizeof *u->map);
     shard_map(m->tensors, m->n_tensors, world, u->map);
