@@ -20,7 +20,8 @@ int ep_idle_round(Model *m, Updater *u, Err *e) {
     int64_t none = 0;
     ModelActs *acts;
     TRY(model_forward(m, 0, &none, NULL, NULL, NULL, NULL, &acts, e));
-    // No token here, so nothing is added to this rank's own gradient: only the group's rows pass through.
+    // No token of this rank's: only the group's rows pass through, their expert gradients going to peer_grads
+    // (deterministic) or to the running sum (fast mode: reducer.grad is that sum).
     int rc = model_backward(m, acts, NULL, 0, u->reducer.grad, e);
     model_acts_free(acts);
     return rc;
