@@ -49,6 +49,8 @@ static void release_update_buffers(GradReducer *r) {
     r->n_held = 0;
     free(r->limbs);
     r->limbs = NULL;
+    free(r->slice_limbs);
+    r->slice_limbs = NULL;
 }
 
 void grad_reducer_free(GradReducer *r) {
@@ -128,10 +130,87 @@ void grad_reducer_shard(GradReducer *r, const Shard *map, int world) {
     r->world = world;
 }
 
+void grad_reducer_experts(GradReducer *r, const size_t *ranges, int n, const struct DistGroup *peers) {
+    r->expert_ranges = ranges;
+    r->n_expert_ranges = n;
+    r->peers = peers;
+}
+
+// Sums `count` values at x (limbs or doubles) over every rank, or over the expert peers.
+static void sum_values(const GradReducer *r, void *x, size_t count, bool peers) {
+    if (!count) return;
+    if (peers && r->deterministic) dist_group_allreduce_sum_i64(r->peers, x, count);
+    else if (peers) dist_group_allreduce_sum_f64(r->peers, x, count);
+    else if (r->deterministic) dist_allreduce_sum_i64(x, count);
+    else dist_allreduce_sum_f64(x, count);
+}
+
+// Expert parallelism: the bucket [a, end) piece by piece, the same world-wide sums on every rank in the same
+// order, and this rank's expert slices over its peers.
+static void reduce_bucket_experts(const GradReducer *r, void *x, size_t width, size_t a, size_t end) {
+    size_t item = width * (r->deterministic ? sizeof(int64_t) : sizeof(double)), p = a;
+    char *base = x;
+    for (int i = 0; i <= r->n_expert_ranges && p < end; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        size_t tb = i < r->n_expert_ranges ? g[0] : end, te = i < r->n_expert_ranges ? g[1] : end;
+        if (te <= p) continue;
+        size_t plain = tb < end ? tb : end;
+        if (plain > p) sum_values(r, base + (p - a) * item, (plain - p) * width, false), p = plain;
+        if (i == r->n_expert_ranges || p >= end) continue;
+        size_t stop = te < end ? te : end, ob = g[2] > p ? g[2] : p, oe = g[3] < stop ? g[3] : stop;
+        if (oe > ob) sum_values(r, base + (ob - a) * item, (oe - ob) * width, true);
+        p = stop;
+    }
+}
+
+static size_t slices_total(const GradReducer *r) {
+    size_t n = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) n += r->expert_ranges[4 * i + 3] - r->expert_ranges[4 * i + 2];
+    return n;
+}
+
+void grad_reducer_add_slices(GradReducer *r, const float *packed) {
+    if (!r->slice_limbs) r->slice_limbs = xcalloc(3 * slices_total(r) + 1, sizeof *r->slice_limbs);
+    size_t at = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        int64_t bad = 0;
+        for (size_t j = g[2]; j < g[3]; j++, at++) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
+        r->overflow += bad;
+        for (int k = 0; bad && r->bad_tensor < 0 && k < r->n_tensors; k++)
+            if (r->tensors[k].offset == g[0]) r->bad_tensor = k;
+    }
+}
+
+// The slices' limbs in elements [a, a + len) added to the bucket's limbs l.
+static void add_slice_limbs(const GradReducer *r, int64_t *l, size_t a, size_t len) {
+    size_t at = 0;
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        size_t b = g[2] > a ? g[2] : a, e = g[3] < a + len ? g[3] : a + len;
+        for (size_t j = b; j < e; j++)
+            for (int c = 0; c < 3; c++) l[3 * (j - a) + c] += r->slice_limbs[3 * (at + j - g[2]) + c];
+        at += g[3] - g[2];
+    }
+}
+
+// Expert parallelism: zeros in the expert slices this rank does not own (their sums live on their owners).
+static void clear_unowned_experts(GradReducer *r) {
+    for (int i = 0; i < r->n_expert_ranges; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        memset(r->grad + g[0], 0, (g[2] - g[0]) * sizeof *r->grad);
+        memset(r->grad + g[3], 0, (g[1] - g[3]) * sizeof *r->grad);
+    }
+}
+
 // Sums elements [a, a + len) over ranks, `width` values per element at x: on every rank, or (sharded) on each
 // element's owner only. Returns the part [*lo, *hi) of the bucket that now holds the sum on this rank.
 static void reduce_bucket(const GradReducer *r, void *x, size_t width, size_t a, size_t len, size_t *lo, size_t *hi) {
     *lo = a, *hi = a + len;
+    if (r->expert_ranges) {
+        reduce_bucket_experts(r, x, width, a, a + len);
+        return;
+    }
     if (!r->map) {
         if (r->deterministic) dist_allreduce_sum_i64(x, width * len);
         else dist_allreduce_sum_f64(x, width * len);
@@ -197,6 +276,7 @@ static bool finish_fast(GradReducer *r) {
         for (size_t i = lo; i < hi; i++) r->grad[i] = (float)sum[i - a];
     }
     free(sum);
+    clear_unowned_experts(r);
     return true;
 }
 
@@ -215,6 +295,7 @@ bool grad_reducer_finish(GradReducer *r) {
         if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
         for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
         if (r->pending) fold(l, r->grad + a, len);
+        if (r->slice_limbs) add_slice_limbs(r, l, a, len);
         size_t lo, hi;
         reduce_bucket(r, l, 3, a, len, &lo, &hi);
 #pragma omp parallel for schedule(static)
@@ -223,5 +304,6 @@ bool grad_reducer_finish(GradReducer *r) {
     r->pending = false;
     free(tmp);
     release_update_buffers(r);
+    clear_unowned_experts(r);
     return bad[0] == 0;
 }

@@ -46,6 +46,12 @@ typedef struct {
     int n_tensors;
     int bad_tensor;   // after finish: lowest table index with an element out of range on any rank, or -1
     const Shard *map; // ZeRO stage 2: each element's sum goes to its owner only (NULL: to every rank)
+    // Expert parallelism: per expert tensor, its elements [begin, end) and this rank's slice [begin, end) of them
+    // (4 values each, in buffer order); each slice summed only over peers, the rest of the tensor not at all.
+    const size_t *expert_ranges;
+    int n_expert_ranges;
+    const struct DistGroup *peers;
+    int64_t *slice_limbs;  // deterministic: the other ranks' micro-batch parts in this rank's slices, as limbs
     int world;
     // Overlapped fast reduction: buckets are the layers (L-1 down to 0), then what precedes and follows them.
     int n_layers;
@@ -71,6 +77,16 @@ void grad_reducer_settle(GradReducer *r);
 // ZeRO stage 2: from now on, finish leaves the sum of each element only on the rank that owns it (map[world],
 // from shard_map; it must outlive the reducer); the rest of r->grad is this rank's own micro-batches.
 void grad_reducer_shard(GradReducer *r, const Shard *map, int world);
+
+// Expert parallelism (model/expert_map.h): from now on, finish sums each expert tensor's slice this rank owns
+// only over peers (the ranks owning the same experts) and leaves zeros in the other slices; ranges as
+// GradReducer.expert_ranges (n tensors; it and peers must outlive the reducer).
+void grad_reducer_experts(GradReducer *r, const size_t *ranges, int n, const struct DistGroup *peers);
+
+// Deterministic, expert parallelism: one micro-batch's part that touches only this rank's expert slices (packed:
+// the slices of expert_ranges back to back), summed exactly with the rest at finish; full-size memory only for
+// the slices.
+void grad_reducer_add_slices(GradReducer *r, const float *packed);
 
 // Starts an update: zeroes the gradient and forgets the previous update's micro-batches.
 void grad_reducer_begin(GradReducer *r);

@@ -170,6 +170,8 @@ static const Key KEYS[] = {
     {"dist", "deterministic", K_BOOL, F(dist.deterministic), 0, 0, 0, "false", "rank-count-independent bits"},
     {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 3, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients, 3 also weights"},
     {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode: sum each layer while the backward runs"},
+    {"dist", "expert_parallel", K_INT, F(dist.expert_parallel), 1, 4096, 0, "1",
+     "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
@@ -593,6 +595,14 @@ static int validate(const Config *c, Err *e) {
                        m->num_experts_per_tok, m->num_experts);
     if (!moe && m->num_experts)
         return err_set(e, "%s: [model] num_experts = %d needs type qwen2_moe or qwen3_moe", src, m->num_experts);
+    int ep = c->dist.expert_parallel;
+    if (ep > 1 && !moe)
+        return err_set(e, "%s: [dist] expert_parallel = %d needs a MoE model (type qwen2_moe or qwen3_moe)", src, ep);
+    if (ep > 1 && m->num_experts % ep)
+        return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
+                       m->num_experts);
+    if (ep > 1 && c->dist.zero_stage)
+        return err_set(e, "%s: [dist] expert_parallel = %d needs zero_stage = 0 (got %d)", src, ep, c->dist.zero_stage);
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
     if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)

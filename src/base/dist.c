@@ -269,19 +269,21 @@ void dist_share_of(int64_t n, int rank, int64_t *begin, int64_t *end) {
     *end = *begin + q + (rank < r);
 }
 
-void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes) {
-    if (!ctx.initialized || ctx.size == 1) {
+// Personalised all-to-all of bytes over comm (size ranks, this one `rank`).
+static void *alltoallv(MPI_Comm comm, int size, const void *send, const int64_t *send_bytes, size_t *n_recv,
+                       int64_t *recv_bytes) {
+    if (!ctx.initialized || size == 1) {
         void *out = xmalloc((size_t)send_bytes[0] + 1);
         if (send_bytes[0]) memcpy(out, send, (size_t)send_bytes[0]);
         *n_recv = (size_t)send_bytes[0];
         if (recv_bytes) recv_bytes[0] = send_bytes[0];
         return out;
     }
-    int64_t got[ctx.size];
-    MPI_CHECK(MPI_Alltoall(send_bytes, 1, MPI_INT64_T, got, 1, MPI_INT64_T, MPI_COMM_WORLD));
-    int scount[ctx.size], sdispl[ctx.size], rcount[ctx.size], rdispl[ctx.size];
+    int64_t got[size];
+    MPI_CHECK(MPI_Alltoall(send_bytes, 1, MPI_INT64_T, got, 1, MPI_INT64_T, comm));
+    int scount[size], sdispl[size], rcount[size], rdispl[size];
     int64_t soff = 0, roff = 0;
-    for (int r = 0; r < ctx.size; r++) {
+    for (int r = 0; r < size; r++) {
         if (soff + send_bytes[r] > INT_MAX || roff + got[r] > INT_MAX)
             dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
         scount[r] = (int)send_bytes[r], sdispl[r] = (int)soff, soff += send_bytes[r];
@@ -289,9 +291,69 @@ void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *
         if (recv_bytes) recv_bytes[r] = got[r];
     }
     void *out = xmalloc((size_t)roff + 1);
-    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, out, rcount, rdispl, MPI_BYTE, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, out, rcount, rdispl, MPI_BYTE, comm));
     *n_recv = (size_t)roff;
     return out;
+}
+
+void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes) {
+    return alltoallv(MPI_COMM_WORLD, ctx.size, send, send_bytes, n_recv, recv_bytes);
+}
+
+struct DistGroup {
+    MPI_Comm comm;  // unset on a single process (size 1: no call uses it)
+    int rank, size;
+};
+
+DistGroup *dist_group_create(int color) {
+    DistGroup *g = xcalloc(1, sizeof *g);
+    g->size = 1;
+    if (!ctx.initialized || ctx.size == 1) return g;
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, color, ctx.rank, &g->comm));
+    MPI_Comm_set_errhandler(g->comm, MPI_ERRORS_RETURN);
+    MPI_CHECK(MPI_Comm_rank(g->comm, &g->rank));
+    MPI_CHECK(MPI_Comm_size(g->comm, &g->size));
+    return g;
+}
+
+void dist_group_free(DistGroup *g) {
+    if (!g) return;
+    if (ctx.initialized && ctx.size > 1) MPI_Comm_free(&g->comm);
+    free(g);
+}
+
+int dist_group_rank(const DistGroup *g) { return g->rank; }
+int dist_group_size(const DistGroup *g) { return g->size; }
+
+void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
+                                 int64_t *recv_bytes) {
+    return alltoallv(g->comm, g->size, send, send_bytes, n_recv, recv_bytes);
+}
+
+static void group_allreduce(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {
+    if (g->size == 1) return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, (char *)x + off * item, (int)len, type, op, g->comm));
+    }
+}
+
+void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n) {
+    group_allreduce(g, x, n, MPI_INT64_T, sizeof *x, MPI_MAX);
+}
+void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n) {
+    group_allreduce(g, x, n, MPI_INT64_T, sizeof *x, MPI_SUM);
+}
+void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n) {
+    group_allreduce(g, x, n, MPI_DOUBLE, sizeof *x, MPI_SUM);
+}
+
+void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root) {
+    if (g->size == 1) return;
+    for (size_t off = 0; off < bytes; off += CHUNK) {
+        size_t len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        MPI_CHECK(MPI_Bcast((char *)buf + off, (int)len, MPI_BYTE, root, g->comm));
+    }
 }
 
 struct DistQueue {

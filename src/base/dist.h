@@ -71,6 +71,23 @@ void dist_share_of(int64_t n, int rank, int64_t *begin, int64_t *end);
 // recv_bytes != NULL) and its size in *n_recv.
 void *dist_alltoallv_bytes(const void *send, const int64_t *send_bytes, size_t *n_recv, int64_t *recv_bytes);
 
+// A subset of the ranks with its own communicator (the expert-parallel groups of model/expert_map.h).
+typedef struct DistGroup DistGroup;
+// Collective over all ranks: the ranks passing the same color form one group, ordered by their rank.
+DistGroup *dist_group_create(int color);
+void dist_group_free(DistGroup *g);
+int dist_group_rank(const DistGroup *g);  // place in the group
+int dist_group_size(const DistGroup *g);
+// dist_alltoallv_bytes among the ranks of g (send_bytes and recv_bytes indexed by place in the group).
+void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
+                                 int64_t *recv_bytes);
+// In-place maximum or sum over the group's ranks.
+void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
+void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);
+void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n);
+// buf of the group's rank at place root to the others of the group.
+void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root);
+
 // A shared work queue: one counter, held by rank 0, that every rank advances atomically with MPI one-sided
 // MPI_Fetch_and_op, so items go to ranks in the order they ask, each exactly once. With osc/sm (one node) or
 // hardware atomics (osc/ucx, osc/rdma) no rank has to take part in another's request.

@@ -5,6 +5,7 @@
 #include "base/dist.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "model/expert_map.h"
 #include "model/model.h"
 
 typedef struct {
@@ -21,7 +22,8 @@ static const CliOpt OPTS[] = {
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr config",
     "Prints the resolved configuration (defaults, then F, then each --set, then presets) as INI, then as\n"
-    "comments the ZeRO ownership map (dist.zero_stage: which rank owns which tensors).\n"
+    "comments the ZeRO ownership map (dist.zero_stage: which rank owns which tensors) and the expert-parallel\n"
+    "map (dist.expert_parallel: which place of each group owns which experts).\n"
     "Errors name the file and line or the --set and what was expected.",
     OPTS, NULL);
 
@@ -30,8 +32,11 @@ static int print_ownership(const Config *c, int ranks, Err *e) {
     Model m;
     TRY(model_layout(&m, &c->model, e));
     shard_map_print(stdout, m.tensors, m.n_tensors, ranks, c->dist.zero_stage);
+    int k = c->dist.expert_parallel;
+    int rc = ranks % k ? err_set(e, "dist.expert_parallel = %d must divide the number of ranks (%d)", k, ranks) : 0;
+    if (!rc) expert_map_print(stdout, &m, k, ranks);
     model_free(&m);
-    return 0;
+    return rc;
 }
 
 int cmd_config(int argc, char **argv) {

@@ -24,6 +24,22 @@ typedef struct ModelPrivate ModelPrivate;
 // The table of operations the layer loop runs on (model/backend.h); model_create picks the CPU one.
 typedef struct Backend Backend;
 
+// Expert parallelism (dist.expert_parallel = K; the map: model/expert_map.h): this rank's place q in its group of
+// K ranks, the experts it owns, and the gradients its experts receive from the group's other micro-batches.
+typedef struct {
+    int k;               // ranks per group
+    int q;               // this rank's place in its group
+    int n_experts, e_begin, e_end;  // E, and the experts this rank owns
+    struct DistGroup *group;  // the ranks of this rank's group (base/dist.h)
+    struct DistGroup *peers;  // the ranks at the same place of every group (owning the same experts); NULL when k = 1
+    size_t packed_n;     // floats of this rank's slices of all expert tensors, in table order
+    size_t *packed_at;   // [n_tensors]: where an expert tensor's slice starts in a packed buffer
+    // The gradients of this rank's experts from the micro-batches of the group's other ranks, packed (one
+    // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).
+    // NULL entries everywhere in fast mode: those gradients are added to the rank's own.
+    float **peer_grads;
+} ExpertParallel;
+
 typedef struct {
     ModelConfig cfg;
     int head_dim;
@@ -41,6 +57,9 @@ typedef struct {
     void (*before_unit)(void *ctx, int unit);
     void *before_unit_ctx;
     const Backend *backend;  // where activations live and the layer loop's operations run
+    // While the ranks of an expert-parallel group train in lockstep (train/ep_step.h): the training forward and
+    // backward send each MoE layer's rows to their experts' owners (model/moe_ep.c). NULL: every expert here.
+    ExpertParallel *ep;
     ModelPrivate *priv;
 } Model;
 

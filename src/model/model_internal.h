@@ -109,6 +109,13 @@ void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const flo
 void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const ModelActs *A, const LayerActs *a,
                   const float *dy, double aux_weight, float *grads, float *da2);
 
+// The same blocks' routed experts under expert parallelism (moe_ep.c, model/expert_map.h): the forward fills
+// a->eout, the backward adds the input gradients to da2 and this rank's experts' weight gradients to grads (its
+// own rows) or m->ep->peer_grads (the group's other ranks' rows). Collective over the group; T = 0 takes part.
+void moe_ep_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T);
+void moe_ep_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a, const float *dy, int T,
+                     float *grads, float *da2);
+
 static inline float *zeros(size_t n) { return xcalloc(n + 1, sizeof(float)); }
 static inline float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 

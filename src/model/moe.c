@@ -67,11 +67,15 @@ void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const flo
     matmul_xwt(x, P + o->router, NULL, logits, T, d->E, d->D);
     route(m, d, logits, a->probs, a->top_e, a->top_w, T);
     free(logits);
-    int *rows = xmalloc((size_t)T * d->K * sizeof(int));
-    float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float));
-    for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
-    free(rows);
-    free(buf);
+    if (m->ep) {
+        moe_ep_forward(m, o, d, x, a, T);
+    } else {
+        int *rows = xmalloc((size_t)T * d->K * sizeof(int));
+        float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float));
+        for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
+        free(rows);
+        free(buf);
+    }
     for (int t = 0; t < T; t++) {
         float *yr = y + (size_t)t * d->D;
         memset(yr, 0, d->D * sizeof(float));
@@ -90,6 +94,38 @@ void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const flo
         float gate = (float)(1.0 / (1.0 + exp(-(double)a->sgate[t])));
         for (int i = 0; i < d->D; i++) y[(size_t)t * d->D + i] += gate * a->sout[(size_t)t * d->D + i];
     }
+}
+
+// Each expert on its gathered rows of this rank's tokens; input grads scattered back per token.
+static void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a,
+                                 const float *dy, int T, float *grads, float *da2) {
+    const float *P = m->params;
+    bool fx = m->fixed_order_backward;
+    int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
+    size_t n_max = (size_t)T * d->K;
+    float *xs = zeros(n_max * d->D), *gy = zeros(n_max * d->D), *dxs = zeros(n_max * d->D);
+    float *g = zeros(n_max * d->Fe), *u = zeros(n_max * d->Fe), *act = zeros(n_max * d->Fe);
+    for (int e = 0; e < d->E; e++) {
+        int n = 0;
+        for (int i = 0; i < T * d->K; i++)
+            if (a->top_e[i] == e) rows[n++] = i;
+        if (!n) continue;
+        for (int r = 0; r < n; r++) {
+            int i = rows[r], t = i / d->K;
+            memcpy(xs + (size_t)r * d->D, a->a2 + (size_t)t * d->D, d->D * sizeof(float));
+            for (int c = 0; c < d->D; c++) gy[(size_t)r * d->D + c] = dy[(size_t)t * d->D + c] * a->top_w[i];
+            memcpy(g + (size_t)r * d->Fe, a->eg + (size_t)i * d->Fe, d->Fe * sizeof(float));
+            memcpy(u + (size_t)r * d->Fe, a->eu + (size_t)i * d->Fe, d->Fe * sizeof(float));
+            memcpy(act + (size_t)r * d->Fe, a->eact + (size_t)i * d->Fe, d->Fe * sizeof(float));
+        }
+        size_t wo = (size_t)e * d->Fe * d->D;
+        memset(dxs, 0, (size_t)n * d->D * sizeof(float));
+        swiglu_back(fx, xs, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, g, u, act, gy,
+                    grads + o->egate + wo, grads + o->eup + wo, grads + o->edown + wo, dxs, n, d->D, d->Fe);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < d->D; c++) da2[(size_t)(rows[r] / d->K) * d->D + c] += dxs[(size_t)r * d->D + c];
+    }
+    free(rows), free(xs), free(gy), free(dxs), free(g), free(u), free(act);
 }
 
 // Routed experts, router (top-k renormalisation, softmax, aux loss) and shared expert; adds to da2.
@@ -129,32 +165,8 @@ void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const Mo
     }
     linear_back(fx, a->a2, P + o->router, dz, grads + o->router, NULL, da2, T, d->E, d->D, 1.0f);
     free(dp), free(dz);
-    // Each expert on its gathered rows; input grads scattered back per token.
-    int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
-    size_t n_max = (size_t)T * d->K;
-    float *xs = zeros(n_max * d->D), *gy = zeros(n_max * d->D), *dxs = zeros(n_max * d->D);
-    float *g = zeros(n_max * d->Fe), *u = zeros(n_max * d->Fe), *act = zeros(n_max * d->Fe);
-    for (int e = 0; e < d->E; e++) {
-        int n = 0;
-        for (int i = 0; i < T * d->K; i++)
-            if (a->top_e[i] == e) rows[n++] = i;
-        if (!n) continue;
-        for (int r = 0; r < n; r++) {
-            int i = rows[r], t = i / d->K;
-            memcpy(xs + (size_t)r * d->D, a->a2 + (size_t)t * d->D, d->D * sizeof(float));
-            for (int c = 0; c < d->D; c++) gy[(size_t)r * d->D + c] = dy[(size_t)t * d->D + c] * a->top_w[i];
-            memcpy(g + (size_t)r * d->Fe, a->eg + (size_t)i * d->Fe, d->Fe * sizeof(float));
-            memcpy(u + (size_t)r * d->Fe, a->eu + (size_t)i * d->Fe, d->Fe * sizeof(float));
-            memcpy(act + (size_t)r * d->Fe, a->eact + (size_t)i * d->Fe, d->Fe * sizeof(float));
-        }
-        size_t wo = (size_t)e * d->Fe * d->D;
-        memset(dxs, 0, (size_t)n * d->D * sizeof(float));
-        swiglu_back(fx, xs, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, g, u, act, gy,
-                    grads + o->egate + wo, grads + o->eup + wo, grads + o->edown + wo, dxs, n, d->D, d->Fe);
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < d->D; c++) da2[(size_t)(rows[r] / d->K) * d->D + c] += dxs[(size_t)r * d->D + c];
-    }
-    free(rows), free(xs), free(gy), free(dxs), free(g), free(u), free(act);
+    if (m->ep) moe_ep_backward(m, o, d, a, dy, T, grads, da2);
+    else moe_experts_backward(m, o, d, a, dy, T, grads, da2);
     if (!d->S) return;
     // Shared expert: y += sigmoid(z) * sout, z = a2 . w_gate.
     float *dsout = zeros((size_t)T * d->D), *dzg = zeros((size_t)T);

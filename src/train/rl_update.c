@@ -6,6 +6,7 @@
 #include "base/dist.h"
 #include "base/walltime.h"
 #include "model/seqbatch.h"
+#include "train/ep_step.h"
 #include "text/segment.h"
 
 // One micro-batch: responses [j0, j1) of selected group i.
@@ -173,7 +174,13 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     grad_reducer_begin(&r->up.reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
-    for (int k = 0; k < n_mc && !rc; k++) rc = micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e);
+    int rounds = ep_begin(&r->model, &r->up, n_mc);  // n_mc unless expert-parallel (train/ep_step.h)
+    for (int k = 0; k < rounds && !rc; k++) {
+        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e)
+                      : ep_idle_round(&r->model, &r->up, e);
+        ep_round_end(&r->up, rc, e);
+    }
+    ep_end(&r->model);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
     free(ds), free(mcs);
     param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure

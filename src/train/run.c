@@ -8,6 +8,7 @@
 #include "base/revision.h"
 #include "io/hf_init.h"
 #include "io/run_dir.h"
+#include "model/expert_map.h"
 #include "task/reward.h"
 
 // --resume=auto: whether the run directory has a checkpoint to resume from (rank 0 looks, every rank learns).
@@ -62,24 +63,46 @@ static CkptPiece *owned_pieces(Run *r, int *n) {
     return mine;
 }
 
+// Expert parallelism: the pieces this rank holds (model/expert_map.h), with their packed moments. For saving
+// (write), the ones it writes: its expert slices if it is in the first group, and every world-th other tensor.
+static CkptPiece *held_pieces(Run *r, bool write, int *n) {
+    Updater *u = &r->up;
+    CkptPiece *mine = xmalloc((size_t)(u->n_held ? u->n_held : 1) * sizeof *mine);
+    size_t at = 0;
+    *n = 0;
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        const ModelTensor *t = &r->model.tensors[p->tensor];
+        bool mine_to_write = expert_tensor(t) ? dist_rank() < u->ep.k : p->tensor % dist_size() == dist_rank();
+        if (!write || mine_to_write)
+            mine[(*n)++] = (CkptPiece){p->tensor, (int64_t)p->begin, (int64_t)p->end, r->model.params + t->offset + p->begin,
+                                       u->opt.m + at, u->opt.v + at};
+        at += p->end - p->begin;
+    }
+    return mine;
+}
+
 // Collective: every rank writes what it holds. Zero stage 0: an even share of everything; stage 1-3: the
-// tensors it owns, so no rank gathers the moments (or, at stage 3, the weights).
+// tensors it owns, so no rank gathers the moments (or, at stage 3, the weights); expert parallelism: held_pieces.
 static int save_state(Run *r, const char *path, const CheckpointMeta *meta, Err *e) {
-    if (r->up.zero_stage == 0) return checkpoint_save_parallel(path, &r->model, &r->up.opt, &r->st, meta, e);
+    bool ep = r->up.ep.k > 1;
+    if (r->up.zero_stage == 0 && !ep) return checkpoint_save_parallel(path, &r->model, &r->up.opt, &r->st, meta, e);
     int n;
-    CkptPiece *mine = owned_pieces(r, &n);
+    CkptPiece *mine = ep ? held_pieces(r, true, &n) : owned_pieces(r, &n);
     int64_t step = r->up.opt.step;
     int rc = checkpoint_save_pieces(path, &r->model, mine, n, &step, &r->st, meta, e);
     free(mine);
     return rc;
 }
 
-// Resume from any layout: the weights and state whole, the moments of the tensors this rank owns.
+// Resume from any layout: the weights and state whole, the moments of the tensors (or expert slices) this rank
+// owns.
 static int load_state(Run *r, const char *path, Err *e) {
-    if (r->up.zero_stage == 0) return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
+    bool ep = r->up.ep.k > 1;
+    if (r->up.zero_stage == 0 && !ep) return checkpoint_load(path, &r->model, &r->up.opt, &r->st, e);
     TRY(checkpoint_load(path, &r->model, NULL, &r->st, e));
     int n;
-    CkptPiece *mine = owned_pieces(r, &n);
+    CkptPiece *mine = ep ? held_pieces(r, false, &n) : owned_pieces(r, &n);
     int rc = checkpoint_load_pieces(path, &r->model, mine, n, &r->up.opt.step, NULL, e);
     free(mine);
     return rc;
@@ -88,7 +111,7 @@ static int load_state(Run *r, const char *path, Err *e) {
 static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
-    updater_init(&r->up, &r->model, &r->cfg, r->config_text);
+    TRY(updater_init(&r->up, &r->model, &r->cfg, r->config_text, e));
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
     if (r->resumed) {

@@ -149,10 +149,11 @@ static int start(Trainer *t, TrainKind kind, const TrainArgs *a, Err *e) {
     if (dist_is_root()) rc = metrics_open(&t->mt, r->run_dir, r->resumed ? r->st.step : -1, stderr, e);
     TRY(dist_root_outcome(rc, e));
     if (dist_is_root())
-        metrics_log(&t->mt, "%s %s: %s, %zu parameters, %d rank(s), %s reduction, zero stage %d, from step %lld of %lld",
+        metrics_log(&t->mt, "%s %s: %s, %zu parameters, %d rank(s), %s reduction, zero stage %d, expert parallelism %d, "
+                    "from step %lld of %lld",
                     kind == TRAIN_SFT ? "sft" : "train", r->run_dir, config_enum_name("model", "type", r->cfg.model.type),
                     r->model.n_params, dist_size(), r->cfg.dist.deterministic ? "deterministic" : r->up.reducer.req ? "fast overlapped" : "fast",
-                    r->cfg.dist.zero_stage, (long long)r->st.step, (long long)r->total_steps);
+                    r->cfg.dist.zero_stage, r->cfg.dist.expert_parallel, (long long)r->st.step, (long long)r->total_steps);
     if (dist_is_root() && r->init_note[0]) metrics_log(&t->mt, "%s", r->init_note);
     if (dist_is_root() && r->resumed && a->init_ckpt)
         metrics_log(&t->mt, "--init %s ignored: resumed from step %lld", a->init_ckpt, (long long)r->st.step);

@@ -30,25 +30,52 @@ static void overlap_layers(Updater *u) {
     free(begin), free(end);
 }
 
-void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text) {
+// Expert parallelism: Adam moments for the pieces this rank holds (packed), and its expert slices' gradients
+// summed only over the ranks that own the same experts.
+static void hold_experts(Updater *u) {
+    const Model *m = u->model;
+    u->n_held = expert_held_pieces(m, u->ep.k, u->ep.q, &u->held);
+    size_t n = 0;
+    int n_ranges = 0;
+    u->expert_ranges = xmalloc(4 * (size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *u->expert_ranges);
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        const ModelTensor *t = &m->tensors[p->tensor];
+        n += p->end - p->begin;
+        if (!expert_tensor(t)) continue;
+        size_t *g = u->expert_ranges + 4 * (size_t)n_ranges++;
+        g[0] = t->offset, g[1] = t->offset + t->numel, g[2] = t->offset + p->begin, g[3] = t->offset + p->end;
+    }
+    adamw_init_shard(&u->opt, 0, n);
+    grad_reducer_experts(&u->reducer, u->expert_ranges, n_ranges, u->ep.peers);
+}
+
+int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e) {
     *u = (Updater){.model = m, .hyper = adamw_hyper(&cfg->train), .clip = cfg->train.grad_clip,
                    .config_text = config_text};
     u->zero_stage = cfg->dist.zero_stage;
+    TRY(expert_parallel_init(&u->ep, m, cfg->dist.expert_parallel, cfg->dist.deterministic, e));
     int world = dist_size();
     u->map = xmalloc((size_t)world * sizeof *u->map);
     shard_map(m->tensors, m->n_tensors, world, u->map);
     u->own = u->zero_stage > 0 ? u->map[dist_rank()] : (Shard){0, m->n_tensors, 0, m->n_params};
-    adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
+    if (u->ep.k > 1) hold_experts(u);
+    else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
-    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
+    // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): no overlap.
+    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1 && cfg->dist.expert_parallel == 1)
+        overlap_layers(u);
+    return 0;
 }
 
 void updater_free(Updater *u) {
     param_gather_free(&u->gather);
     adamw_free(&u->opt);
     grad_reducer_free(&u->reducer);
+    expert_parallel_free(&u->ep);
+    free(u->held), free(u->expert_ranges);
     free(u->map);
 }
 
@@ -72,6 +99,37 @@ static void dump_first_gradient(const Updater *u) {
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
 }
 
+// Expert parallelism: AdamW on the pieces this rank holds, each through a view of its packed moments (AdamW is
+// elementwise, so the bits are those of one update of the whole table).
+static void update_held(Updater *u, const float *grad, double lr) {
+    size_t at = 0;
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        ModelTensor piece = u->model->tensors[p->tensor];
+        piece.offset += p->begin;
+        piece.numel = p->end - p->begin;
+        AdamW view = {.n = piece.numel, .begin = piece.offset, .m = u->opt.m + at, .v = u->opt.v + at,
+                      .step = u->opt.step};
+        adamw_update(&view, u->model->params, grad, &piece, 1, lr, &u->hyper);
+        at += piece.numel;
+    }
+    u->opt.step++;
+}
+
+// Expert parallelism: each place's updated experts to the rest of its group, so every rank samples with all of
+// them (README.md "Expert parallelism": the rollout needs no all-to-all).
+static void gather_experts(const Updater *u) {
+    const Model *m = u->model;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!expert_tensor(&m->tensors[i])) continue;
+        for (int q = 0; q < u->ep.k; q++) {
+            size_t b, e;
+            expert_slice(&m->tensors[i], u->ep.k, q, &b, &e);
+            dist_group_bcast(u->ep.group, m->params + m->tensors[i].offset + b, (e - b) * sizeof(float), q);
+        }
+    }
+}
+
 static void poison_gradient(Updater *u) {
     const char *name = getenv("RLVR_TEST_POISON_GRAD");
     const ModelTensor *x = name ? model_tensor(u->model, name) : NULL;
@@ -82,8 +140,34 @@ static const char *tensor_name(const Updater *u, int i) { return i >= 0 ? u->mod
 
 // Global norm of the reduced gradient: each tensor's sum of squares by a rank that holds it whole, added in
 // table order, so the bits are the same for every zero stage and rank count.
+// Expert parallelism: an expert tensor's sum of squares is one running sum in element order, continued place by
+// place through the group (each owner adds its slice): the bits of grad_tensor_sumsq over the whole tensor.
+static void expert_sumsq(const Updater *u, const float *grad, double *sums) {
+    const Model *m = u->model;
+    for (int q = 0; q < u->ep.k; q++) {
+        for (int i = 0; q == u->ep.q && i < u->n_held; i++) {
+            const TensorPiece *p = &u->held[i];
+            const ModelTensor *t = &m->tensors[p->tensor];
+            if (!expert_tensor(t)) continue;
+            double s = sums[p->tensor];
+            for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
+            sums[p->tensor] = s;
+        }
+        dist_group_bcast(u->ep.group, sums, (size_t)m->n_tensors * sizeof *sums, q);
+    }
+}
+
 static double global_norm(const Updater *u, const float *grad, int *bad_tensor) {
     const Model *m = u->model;
+    if (u->ep.k > 1) {
+        double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
+        expert_sumsq(u, grad, sums);
+        for (int k = 0; k < m->n_tensors; k++)
+            if (!expert_tensor(&m->tensors[k])) grad_tensor_sumsq(grad, m->tensors, k, k + 1, sums);
+        double norm = grad_norm_of_sums(sums, m->n_tensors, bad_tensor);
+        free(sums);
+        return norm;
+    }
     if (u->zero_stage < 2) return grad_global_norm(grad, m->tensors, m->n_tensors, bad_tensor);
     double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
     grad_tensor_sumsq(grad, m->tensors, u->own.tensor_begin, u->own.tensor_end, sums);
@@ -109,8 +193,10 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     else {
         const Shard *o = &u->own;
         grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
-        adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
-                     &u->hyper);
+        if (u->ep.k > 1) update_held(u, grad, lr), gather_experts(u);
+        else
+            adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
+                         &u->hyper);
         // Each owner updated its run of the weights; at stage 3 the next gathers read them.
         if (u->zero_stage == 1 || u->zero_stage == 2) gather_owned(u, m->params);
         s->updates++;

@@ -9,6 +9,7 @@
 #include "algo/param_gather.h"
 #include "algo/shard.h"
 #include "base/config.h"
+#include "model/expert_map.h"
 #include "model/model.h"
 
 typedef struct {
@@ -20,6 +21,10 @@ typedef struct {
     Shard *map;               // the ownership map (algo/shard.h), one entry per rank
     Shard own;                // this rank's entry
     ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer (inactive below)
+    ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
+    TensorPiece *held;        // expert parallelism: what this rank updates (model/expert_map.h), its moments packed
+    int n_held;               // in opt in this order
+    size_t *expert_ranges;    // expert parallelism: each expert tensor's elements and this rank's slice (reducer)
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
@@ -33,8 +38,9 @@ typedef struct {
     char bad[256];            // what was non-finite in the last skipped update ("loss", tensor name, ...)
 } UpdateStats;
 
-// Zeroed moments at step 0; config_text must outlive the updater.
-void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text);
+// Zeroed moments at step 0; config_text must outlive the updater. Collective (the expert-parallel groups); fails
+// when dist.expert_parallel does not divide the number of ranks.
+int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e);
 void updater_free(Updater *u);
 
 // One update from the accumulated micro-batch gradients; loss_sum is this rank's part of the loss.

@@ -1,0 +1,50 @@
+#include "train/ep_step.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+
+int ep_begin(Model *m, Updater *u, int n_local) {
+    if (u->ep.k <= 1) return n_local;
+    int64_t rounds = n_local;
+    dist_group_allreduce_max_i64(u->ep.group, &rounds, 1);
+    m->ep = &u->ep;
+    return (int)rounds;
+}
+
+void ep_end(Model *m) { m->ep = NULL; }
+
+int ep_idle_round(Model *m, Updater *u, Err *e) {
+    int64_t none = 0;
+    ModelActs *acts;
+    TRY(model_forward(m, 0, &none, NULL, NULL, NULL, NULL, &acts, e));
+    // No token of this rank's: only the group's rows pass through, their expert gradients going to peer_grads
+    // (deterministic) or to the running sum (fast mode: reducer.grad is that sum).
+    int rc = model_backward(m, acts, NULL, 0, u->reducer.grad, e);
+    model_acts_free(acts);
+    return rc;
+}
+
+static bool all_zero(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) return false;
+    return true;
+}
+
+// Place s's micro-batch's gradients of this rank's experts, as that micro-batch's part of the exact sum.
+static void add_peer(Updater *u, int s) {
+    ExpertParallel *ep = &u->ep;
+    float *p = ep->peer_grads[s];
+    if (!p || all_zero(p, ep->packed_n)) return;  // fast mode (added already), or none of its rows came here
+    grad_reducer_add_slices(&u->reducer, p);
+    memset(p, 0, ep->packed_n * sizeof *p);
+}
+
+void ep_round_end(Updater *u, int rc, const Err *e) {
+    if (u->ep.k <= 1) return;
+    if (rc) dist_fatal("%s (expert parallelism: the rank's group cannot finish the update without it)", e->msg);
+    for (int s = 0; s < u->ep.k; s++)
+        if (s != u->ep.q) add_peer(u, s);
+}
