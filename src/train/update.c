@@ -10,9 +10,9 @@
 #include "base/revision.h"
 #include "io/checkpoint.h"
 
-// Each layer's element range from the table ("model.layers.L." names); the overlapped reduction needs the layers
-// to follow each other back to back, in order (model/model.c builds them so).
-static void overlap_layers(Updater *u) {
+// Each layer's element range from the table ("model.layers.L." names), for the per-layer reduction, which needs the
+// layers to follow each other back to back, in order (model/model.c builds them so).
+static void reduce_by_layer(Updater *u, bool overlap) {
     const Model *m = u->model;
     int L = m->cfg.num_hidden_layers;
     size_t *begin = xmalloc((size_t)(L ? L : 1) * sizeof *begin), *end = xcalloc((size_t)(L ? L : 1), sizeof *end);
@@ -26,7 +26,7 @@ static void overlap_layers(Updater *u) {
     }
     bool ok = L > 0;
     for (int l = 0; l < L && ok; l++) ok = begin[l] < end[l] && (l == 0 || begin[l] == end[l - 1]);
-    if (ok) grad_reducer_layers(&u->reducer, L, begin, end);
+    if (ok) grad_reducer_layers(&u->reducer, L, begin, end, overlap);
     free(begin), free(end);
 }
 
@@ -41,7 +41,7 @@ void updater_init(Updater *u, Model *m, const Config *cfg, const char *config_te
     adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     grad_reducer_init(&u->reducer, m->n_params, cfg->dist.deterministic, m->tensors, m->n_tensors);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
-    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1) overlap_layers(u);
+    reduce_by_layer(u, cfg->dist.overlap);
 }
 
 void updater_free(Updater *u) {
