@@ -51,8 +51,8 @@ measure() {
 
 rows=$tmp/rows
 : > "$rows"
-for cfg in "1 0 false" "1 0 true" "2 0 false" "2 1 false" "2 2 false" "4 0 false" "4 1 false" "4 2 false" \
-           "4 2 true"; do
+for cfg in "1 0 false" "1 0 true" "2 0 false" "2 0 true" "2 1 false" "2 2 false" "2 2 true" "4 0 false" "4 0 true" \
+           "4 1 false" "4 2 false" "4 2 true"; do
     echo "sharding.sh: ranks, stage, deterministic = $cfg" >&2
     measure $cfg >> "$rows"
 done
@@ -86,9 +86,9 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo
     echo "| stage | ZeRO: bytes/param per rank | N = 2 | N = 4 | rlvr today |"
     echo "|---|---|---|---|---|"
-    echo "| 0 | 16 | 16 | 16 | 16 (fast); deterministic: 16 with one micro-batch per rank, 20 with two, 40 with more |"
+    echo "| 0 | 16 | 16 | 16 | 16 (fast); deterministic: 16 with one or two micro-batches per rank (the held one handed back layer by layer as the last backward sums it), 40 with more |"
     echo "| 1 | 8 + 8/N | $(formula 1 2) | $(formula 1 4) | as the paper |"
-    echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 8 + 8/N: the backward still writes the full gradient; only the sums are reduce-scattered |"
+    echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 4 + 12/N and one layer's gradient with one micro-batch per rank (each layer summed onto its owners as the backward finishes it, the rest handed back); 8 + 8/N with more (the earlier micro-batches' full gradient) |"
     echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | not implemented (weights gathered per layer) |"
     echo
     echo "By the formula (stage 3 is not implemented, so not measured), stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: $(awk 'BEGIN { printf "%.0f", 100 * 4 / 16 }')% of its state per rank."

@@ -169,7 +169,7 @@ static const Key KEYS[] = {
 
     {"dist", "deterministic", K_BOOL, F(dist.deterministic), 0, 0, 0, "false", "rank-count-independent bits"},
     {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 2, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients"},
-    {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode: sum each layer while the backward runs"},
+    {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode, zero stage 0-1: sum each layer, non-blocking, while the backward runs"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
