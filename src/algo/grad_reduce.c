@@ -191,6 +191,16 @@ static void reduce_float(GradReducer *r, size_t a, size_t len, double *tmp) {
     for (size_t i = lo; i < hi; i++) r->grad[i] = (float)tmp[i - a];
 }
 
+// Sharded: hands back the whole pages of the gradient elements in [b, e) that other ranks own.
+static void release_others(GradReducer *r, size_t b, size_t e) {
+    if (!r->map || r->world < 2) return;
+    const Shard *own = &r->map[dist_rank()];
+    size_t own_b = own->begin < b ? b : own->begin > e ? e : own->begin;
+    size_t own_e = own->end > e ? e : own->end < own_b ? own_b : own->end;
+    pages_release(r->grad + b, (own_b - b) * sizeof *r->grad);
+    pages_release(r->grad + own_e, (e - own_e) * sizeof *r->grad);
+}
+
 // Sums elements [b, e) over ranks, GRAD_BUCKET at a time, then hands back what they no longer need: the held
 // floats and limbs of the range, and (sharded) the gradient elements other ranks own.
 static void reduce_range(GradReducer *r, size_t b, size_t e) {
@@ -205,12 +215,7 @@ static void reduce_range(GradReducer *r, size_t b, size_t e) {
     free(tmp);
     for (int k = 0; k < r->n_held; k++) pages_release(r->held[k] + b, (e - b) * sizeof(float));
     if (r->limbs) pages_release(r->limbs + 3 * b, 3 * (e - b) * sizeof *r->limbs);
-    if (!r->map || r->world < 2) return;
-    const Shard *own = &r->map[dist_rank()];
-    size_t own_b = own->begin < b ? b : own->begin > e ? e : own->begin;
-    size_t own_e = own->end > e ? e : own->end < own_b ? own_b : own->end;
-    pages_release(r->grad + b, (own_b - b) * sizeof *r->grad);
-    pages_release(r->grad + own_e, (e - own_e) * sizeof *r->grad);
+    release_others(r, b, e);
 }
 
 void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end, bool overlap) {
@@ -252,6 +257,7 @@ void grad_reducer_settle(GradReducer *r) {
     if (r->settled) return;
     while (r->n_posted < r->n_layers + 2) post_next(r);
     for (int k = 0; r->req && k < r->n_posted; k++) dist_wait(r->req[k]), r->req[k] = NULL;
+    release_others(r, 0, r->n);  // the pages that straddle two buckets
     r->posting = false;
     r->pending = false;
     r->settled = true;
