@@ -243,8 +243,15 @@ static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e) {
 static void post_next(GradReducer *r) {
     size_t b, e;
     bucket_range(r, r->n_posted, &b, &e);
-    if (r->req) r->req[r->n_posted] = dist_iallreduce_sum_f32(r->grad + b, e - b);
-    else reduce_range(r, b, e);
+    if (r->req) {
+        // Open MPI's non-blocking sum keeps a temporary copy of its buffer until it is waited for: a layer's worth
+        // each, so the whole gradient again if every layer stayed in flight.
+        int k = r->n_posted - GRAD_IN_FLIGHT;
+        if (k >= 0) dist_wait(r->req[k]), r->req[k] = NULL;
+        r->req[r->n_posted] = dist_iallreduce_sum_f32(r->grad + b, e - b);
+    } else {
+        reduce_range(r, b, e);
+    }
     r->n_posted++;
 }
 

@@ -37,6 +37,8 @@
 #define GRAD_HELD 1
 // Elements summed over ranks per collective (the bucket's limbs: 24 bytes each).
 #define GRAD_BUCKET ((size_t)1 << 18)
+// Overlapped fast reduction: layers summed at once at most (each holds a layer-sized copy inside MPI).
+#define GRAD_IN_FLIGHT 2
 
 typedef struct {
     size_t n;
