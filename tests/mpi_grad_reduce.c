@@ -107,7 +107,8 @@ static void run(bool deterministic, int stage, const ModelTensor *table, const S
             memset(local, 0, N * sizeof *local);
             for (int b = 0; b < n_micro_of(q); b++) {
                 micro_values(q, b + 10 * step, g);
-                for (size_t i = 0; i < N; i++) fixed_add(limbs + 3 * i, g[i]), local[i] += g[i], scale[i] += fabsf(g[i]);
+                for (size_t i = 0; i < N; i++)
+                    fixed_add(limbs + 3 * i, g[i]), local[i] += g[i], scale[i] += fabsf(g[i]);
             }
             for (size_t i = 0; i < N; i++) exact[i] += local[i];
         }
@@ -117,8 +118,9 @@ static void run(bool deterministic, int stage, const ModelTensor *table, const S
             else wrong += fabs(red.grad[i] - exact[i]) > 0x1p-22 * scale[i];
         }
         char what[200];
-        snprintf(what, sizeof what, "%s, zero %d, update %d: the %s hold the %s", deterministic ? "deterministic" : "fast",
-                 stage, step + 1, stage >= 2 ? "owned elements" : "elements", deterministic ? "exact sum, bit for bit" : "sum within float rounding");
+        snprintf(what, sizeof what, "%s, zero %d, update %d: the %s hold the %s",
+                 deterministic ? "deterministic" : "fast", stage, step + 1, stage >= 2 ? "owned elements" : "elements",
+                 deterministic ? "exact sum, bit for bit" : "sum within float rounding");
         check(ok && wrong == 0, what);
         if (stage < 2 || world < 2) continue;
         size_t other = 0, other_res = 0, own = 0, own_res = 0;

@@ -79,8 +79,8 @@ void grad_reducer_begin(GradReducer *r) {
 // holds the elements from a on), or -1.
 static int first_bad_tensor(const GradReducer *r, const float *g, size_t a, size_t len) {
     for (int k = 0; k < r->n_tensors; k++) {
-        size_t b = r->tensors[k].offset > a ? r->tensors[k].offset : a;
-        size_t e = r->tensors[k].offset + r->tensors[k].numel < a + len ? r->tensors[k].offset + r->tensors[k].numel : a + len;
+        size_t t0 = r->tensors[k].offset, t1 = t0 + r->tensors[k].numel;
+        size_t b = t0 > a ? t0 : a, e = t1 < a + len ? t1 : a + len;
         for (size_t i = b; i < e; i++)
             if (!isfinite(g[i - a]) || fabsf(g[i - a]) >= 0x1p40f) return k;
     }

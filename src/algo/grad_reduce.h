@@ -92,9 +92,9 @@ void grad_reducer_begin(GradReducer *r);
 float *grad_reducer_micro_begin(GradReducer *r);
 // Ends the micro-batch (deterministic: range-checks it and holds or folds it).
 void grad_reducer_micro_end(GradReducer *r);
-// Sums over ranks and leaves the total in r->grad (sharded: in the owned elements only). Returns false when an element was non-finite or out of
-// the fixed-point range on some rank (deterministic mode; r->bad_tensor then names it); fast mode leaves
-// non-finite values in r->grad for the norm check to find.
+// Settles, and leaves the total in r->grad (sharded: in the owned elements only). Returns false when an element
+// was non-finite or out of the fixed-point range on some rank (deterministic mode; r->bad_tensor then names the
+// lowest such tensor); fast mode leaves non-finite values in r->grad for the norm check to find.
 bool grad_reducer_finish(GradReducer *r);
 
 // The fixed-point codec (exposed for the tests): adds x to the three limbs / converts limbs back.
