@@ -63,7 +63,7 @@ static int sample_prompts(Groups *gs, Model *m, const Tokenizer *tok, const Task
                               (const int32_t *const *)ps->tokens + p0, ps->len + p0, &r, e);
     slow_rank_hook(p1 - p0);
     double t1 = walltime_s();
-    if (!rc) log_group_times(step, cand0 + ps->index[p0], p1 - p0, ps, p0, &r, t1 - t0);
+    if (!rc && p1 > p0) log_group_times(step, cand0 + ps->index[p0], p1 - p0, ps, p0, &r, t1 - t0);  // none: no index
     if (!rc) {
         gs->rollouts = xrealloc(gs->rollouts, (size_t)(gs->n_rollouts + 1) * sizeof *gs->rollouts);
         gs->rollouts[gs->n_rollouts++] = r;
