@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "algo/grad_reduce.h"
 #include "base/rng.h"
@@ -199,4 +201,124 @@ Test(grad_reduce, reducer_modes_agree_on_one_rank) {
     cr_expect_eq(det.bad_tensor, 1);
     grad_reducer_free(&fast);
     grad_reducer_free(&det);
+}
+
+// A layered table for the per-layer reduction: "embed" [0, H), three layers of S elements, "lm_head" after them.
+enum { LH = 1000, LS = 8192, LL = 3, LT = 3000, LN = LH + LL * LS + LT };
+static const ModelTensor layered_table[LL + 2] = {
+    {.name = "embed", .ndim = 1, .shape = {LH}, .offset = 0, .numel = LH},
+    {.name = "layer0", .ndim = 1, .shape = {LS}, .offset = LH, .numel = LS},
+    {.name = "layer1", .ndim = 1, .shape = {LS}, .offset = LH + LS, .numel = LS},
+    {.name = "layer2", .ndim = 1, .shape = {LS}, .offset = LH + 2 * LS, .numel = LS},
+    {.name = "lm_head", .ndim = 1, .shape = {LT}, .offset = LH + LL * LS, .numel = LT},
+};
+
+static void layered_init(GradReducer *r) {
+    grad_reducer_init(r, LN, true, layered_table, LL + 2);
+    size_t begin[LL], end[LL];
+    for (int l = 0; l < LL; l++) begin[l] = LH + (size_t)l * LS, end[l] = begin[l] + LS;
+    grad_reducer_layers(r, LL, begin, end, true);
+}
+
+// Whole pages of buf inside elements [b, e) of 4 bytes: how many, and how many of them are resident.
+static void layer_pages(const void *buf, size_t b, size_t e, size_t *total, size_t *res) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)buf + 4 * b + ps - 1) / ps * ps, hi = ((uintptr_t)buf + 4 * e) / ps * ps;
+    *total = (hi - lo) / ps, *res = 0;
+    unsigned char vec[LS * 4 / 4096 + 2];
+    cr_assert(*total <= sizeof vec && mincore((void *)lo, hi - lo, vec) == 0);
+    for (size_t i = 0; i < *total; i++) *res += vec[i] & 1;
+}
+
+// The last backward of an update as model_backward_hooked writes it: the LM head first, then layers L-1 down to 0,
+// each followed by the hook, then the embedding. After layer L-1's hook, `held` (if any) must have handed back
+// that layer's pages and kept layer 0's.
+static void last_backward(GradReducer *r, const float *g) {
+    float *out = grad_reducer_micro_begin(r);
+    const float *held = r->n_held ? r->held[0] : NULL;
+    grad_reducer_micro_last(r);
+    memcpy(out + LH + LL * LS, g + LH + LL * LS, LT * sizeof *g);
+    for (int l = LL - 1; l >= 0; l--) {
+        size_t b = LH + (size_t)l * LS;
+        memcpy(out + b, g + b, LS * sizeof *g);
+        grad_reducer_layer_done(r, l);
+        if (l == LL - 1 && held) {
+            size_t total, res0, res_top;
+            layer_pages(held, b, b + LS, &total, &res_top);
+            layer_pages(held, LH, LH + LS, &total, &res0);
+            cr_expect(total > 0 && res_top == 0, "layer %d: %zu of %zu held pages still resident", l, res_top, total);
+            cr_expect(res0 == total, "layer 0 not yet reduced: %zu of %zu held pages resident", res0, total);
+        }
+    }
+    memcpy(out, g, LH * sizeof *g);
+    grad_reducer_micro_end(r);
+}
+
+// Summed layer by layer during the last backward, 1 to 4 micro-batches (the current one alone, a held one, then
+// full-size limbs) give the bits of the whole-buffer reduction and of the same sums by hand.
+Test(grad_reduce, per_layer_sums_give_the_bits_of_the_whole_update) {
+    float *g = malloc(4 * (size_t)LN * sizeof *g);
+    int64_t *l = malloc(3 * (size_t)LN * sizeof *l);
+    Rng rng = rng_at(17, 0, 0, 0);
+    for (size_t i = 0; i < 4 * (size_t)LN; i++) g[i] = (float)(rng_normal(&rng) * pow(10.0, (double)(i % 11) - 7));
+    for (int mb = 1; mb <= 4; mb++) {
+        GradReducer layered, whole;
+        layered_init(&layered);
+        grad_reducer_init(&whole, LN, true, layered_table, LL + 2);
+        grad_reducer_begin(&layered);
+        grad_reducer_begin(&whole);
+        memset(l, 0, 3 * (size_t)LN * sizeof *l);
+        for (int b = 0; b < mb; b++) {
+            const float *gb = g + (size_t)b * LN;
+            if (b < mb - 1) {
+                memcpy(grad_reducer_micro_begin(&layered), gb, LN * sizeof *g);
+                grad_reducer_micro_end(&layered);
+            } else {
+                last_backward(&layered, gb);
+            }
+            memcpy(grad_reducer_micro_begin(&whole), gb, LN * sizeof *g);
+            grad_reducer_micro_end(&whole);
+            for (size_t i = 0; i < LN; i++) fixed_add(l + 3 * i, gb[i]);
+        }
+        cr_assert(grad_reducer_finish(&layered));
+        cr_assert(grad_reducer_finish(&whole));
+        size_t differ_whole = 0, differ_hand = 0;
+        for (size_t i = 0; i < LN; i++) {
+            differ_whole += memcmp(&layered.grad[i], &whole.grad[i], sizeof(float)) != 0;
+            differ_hand += layered.grad[i] != (float)fixed_value(l + 3 * i);
+        }
+        cr_expect(differ_whole == 0, "%d micro-batches: %zu elements differ from the whole-buffer reduction", mb,
+                  differ_whole);
+        cr_expect(differ_hand == 0, "%d micro-batches: %zu elements differ from the sums by hand", mb, differ_hand);
+        grad_reducer_free(&layered);
+        grad_reducer_free(&whole);
+    }
+    free(g), free(l);
+}
+
+// Values out of range in the last micro-batch are found whether their bucket is summed by the hook (a layer) or
+// afterwards (the LM head), and the lowest tensor index is named.
+Test(grad_reduce, per_layer_sums_find_values_out_of_range) {
+    float *g = calloc(LN, sizeof *g);
+    const struct {
+        size_t at[2];
+        int n, want;
+    } cases[] = {{{LH + LL * LS + 5}, 1, 4}, {{LH + LS + 7, LH + LL * LS + 5}, 2, 2}, {{LH + 2 * LS + 1, 3}, 2, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        GradReducer r;
+        layered_init(&r);
+        grad_reducer_begin(&r);
+        memset(g, 0, LN * sizeof *g);
+        for (int k = 0; k < cases[c].n; k++) g[cases[c].at[k]] = k ? INFINITY : 0x1p41f;
+        float *first = grad_reducer_micro_begin(&r);  // a first micro-batch, in range
+        memcpy(first, g, LN * sizeof *g);
+        for (int k = 0; k < cases[c].n; k++) first[cases[c].at[k]] = 0;
+        grad_reducer_micro_end(&r);
+        last_backward(&r, g);
+        cr_expect(!grad_reducer_finish(&r), "case %zu: out-of-range values not reported", c);
+        cr_expect_eq(r.bad_tensor, cases[c].want, "case %zu: tensor %d named, expected %d", c, r.bad_tensor,
+                     cases[c].want);
+        grad_reducer_free(&r);
+    }
+    free(g);
 }

@@ -6,6 +6,7 @@
 
 #include "base/dist.h"
 #include "base/error.h"
+#include "base/pages.h"
 
 // Grid: value = hi·2^-2 + mid·2^-44 + lo·2^-86 (limbs of 42 bits, unit 2^-86).
 #define UNIT_EXP 86
@@ -40,14 +41,18 @@ void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const Model
     r->bad_tensor = -1;
     r->n = n;
     r->deterministic = deterministic;
-    r->grad = xcalloc(n, sizeof *r->grad);
+    r->grad = pages_alloc(n * sizeof *r->grad);
+}
+
+static void release_held(GradReducer *r) {
+    for (int k = 0; k < r->n_held; k++) pages_free(r->held[k], r->n * sizeof *r->held[k]), r->held[k] = NULL;
+    r->n_held = 0;
 }
 
 // Frees what only one update needs: the held micro-batch gradients and the full-size limbs.
 static void release_update_buffers(GradReducer *r) {
-    for (int k = 0; k < r->n_held; k++) free(r->held[k]);
-    r->n_held = 0;
-    free(r->limbs);
+    release_held(r);
+    pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
     r->limbs = NULL;
     free(r->slice_limbs);
     r->slice_limbs = NULL;
@@ -55,14 +60,14 @@ static void release_update_buffers(GradReducer *r) {
 
 void grad_reducer_free(GradReducer *r) {
     release_update_buffers(r);
-    free(r->grad);
+    pages_free(r->grad, r->n * sizeof *r->grad);
     free(r->layer_begin), free(r->layer_end), free(r->req);
     memset(r, 0, sizeof *r);
 }
 
 void grad_reducer_begin(GradReducer *r) {
     release_update_buffers(r);
-    memset(r->grad, 0, r->n * sizeof *r->grad);
+    pages_zero(r->grad, r->n * sizeof *r->grad);  // no page resident until the backward writes it
     r->n_micro = 0;
     r->pending = false;
     r->posting = false;
@@ -72,14 +77,24 @@ void grad_reducer_begin(GradReducer *r) {
     r->bad_tensor = -1;
 }
 
-// Table index of the first tensor holding a value the fixed-point grid cannot take.
-static int first_bad_tensor(const GradReducer *r) {
+// Table index of the first tensor with an element in [a, a + len) of g that the fixed-point grid cannot take (g
+// holds the elements from a on), or -1.
+static int first_bad_tensor(const GradReducer *r, const float *g, size_t a, size_t len) {
     for (int k = 0; k < r->n_tensors; k++) {
-        const float *g = r->grad + r->tensors[k].offset;
-        for (size_t i = 0; i < r->tensors[k].numel; i++)
-            if (!isfinite(g[i]) || fabsf(g[i]) >= 0x1p40f) return k;
+        size_t t0 = r->tensors[k].offset, t1 = t0 + r->tensors[k].numel;
+        size_t b = t0 > a ? t0 : a, e = t1 < a + len ? t1 : a + len;
+        for (size_t i = b; i < e; i++)
+            if (!isfinite(g[i - a]) || fabsf(g[i - a]) >= 0x1p40f) return k;
     }
     return -1;
+}
+
+// Notes bad elements of [a, a + len) (g holds them from a on): counted, and the lowest tensor index kept.
+static void note_bad(GradReducer *r, int64_t bad, const float *g, size_t a, size_t len) {
+    r->overflow += bad;
+    if (!bad) return;
+    int k = first_bad_tensor(r, g, a, len);
+    if (k >= 0 && (r->bad_tensor < 0 || k < r->bad_tensor)) r->bad_tensor = k;
 }
 
 // Adds the floats g[0, n) to the limbs (values out of range were counted when their micro-batch ended).
@@ -88,39 +103,46 @@ static void fold(int64_t *limbs, const float *g, size_t n) {
     for (size_t i = 0; i < n; i++) fixed_add(limbs + 3 * i, g[i]);
 }
 
+// The same for values not yet range-checked: returns how many the grid could not take (left out of the sum).
+static int64_t fold_checked(int64_t *limbs, const float *g, size_t n) {
+    int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+    for (size_t i = 0; i < n; i++) bad += !fixed_add(limbs + 3 * i, g[i]);
+    return bad;
+}
+
 // Deterministic: moves the previous micro-batch's gradient out of r->grad, into a held float buffer while
 // there is room, else (from then on) into full-size limbs.
 static void set_aside(GradReducer *r) {
     if (!r->limbs && r->n_held < GRAD_HELD) {  // exact as floats, and 4 bytes per parameter instead of 24
         r->held[r->n_held++] = r->grad;
-        r->grad = xcalloc(r->n, sizeof *r->grad);
+        r->grad = pages_alloc(r->n * sizeof *r->grad);
         r->pending = false;
         return;
     }
     if (!r->limbs) {
-        r->limbs = xcalloc(3 * r->n, sizeof *r->limbs);
-        for (int k = 0; k < r->n_held; k++) fold(r->limbs, r->held[k], r->n), free(r->held[k]);
-        r->n_held = 0;
+        r->limbs = pages_alloc(3 * r->n * sizeof *r->limbs);
+        for (int k = 0; k < r->n_held; k++) fold(r->limbs, r->held[k], r->n);
+        release_held(r);
     }
     fold(r->limbs, r->grad, r->n);
+    pages_zero(r->grad, r->n * sizeof *r->grad);
     r->pending = false;
 }
 
 float *grad_reducer_micro_begin(GradReducer *r) {
     if (!r->deterministic) return r->grad;  // fast: the backward adds to the running sum
     if (r->pending) set_aside(r);
-    if (r->n_micro > 0) memset(r->grad, 0, r->n * sizeof *r->grad);
-    return r->grad;
+    return r->grad;  // zero: fresh, or handed back by set_aside
 }
 
 void grad_reducer_micro_end(GradReducer *r) {
     r->n_micro++;
-    if (!r->deterministic) return;
+    if (!r->deterministic || r->posting) return;  // posting: checked as each bucket is folded
     int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
     for (size_t i = 0; i < r->n; i++) bad += !isfinite(r->grad[i]) || fabsf(r->grad[i]) >= 0x1p40f;
-    r->overflow += bad;
-    if (bad && r->bad_tensor < 0) r->bad_tensor = first_bad_tensor(r);
+    note_bad(r, bad, r->grad, 0, r->n);
     r->pending = true;
     if (r->limbs) set_aside(r);  // folded now: the limbs always hold every micro-batch but the held ones
 }
@@ -226,16 +248,68 @@ static void reduce_bucket(const GradReducer *r, void *x, size_t width, size_t a,
     }
 }
 
-void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end) {
+// Deterministic: sums [a, a + len) of every micro-batch of the update (held floats, limbs, r->grad) over ranks
+// and writes the sum over r->grad where this rank holds it. tmp: room for the limbs of GRAD_BUCKET elements.
+static void reduce_fixed(GradReducer *r, size_t a, size_t len, int64_t *tmp) {
+    int64_t *l = r->limbs ? r->limbs + 3 * a : tmp;
+    if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
+    for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
+    if (r->pending) fold(l, r->grad + a, len);
+    if (r->posting) note_bad(r, fold_checked(l, r->grad + a, len), r->grad + a, a, len);
+    if (r->slice_limbs) add_slice_limbs(r, l, a, len);
+    size_t lo, hi;
+    reduce_bucket(r, l, 3, a, len, &lo, &hi);
+#pragma omp parallel for schedule(static)
+    for (size_t i = lo; i < hi; i++) r->grad[i] = (float)fixed_value(l + 3 * (i - a));
+}
+
+// Fast: the same in float64 (the sum of r->grad over ranks, rounded once to float32).
+static void reduce_float(GradReducer *r, size_t a, size_t len, double *tmp) {
+    for (size_t i = 0; i < len; i++) tmp[i] = r->grad[a + i];
+    size_t lo, hi;
+    reduce_bucket(r, tmp, 1, a, len, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) r->grad[i] = (float)tmp[i - a];
+}
+
+// Sharded: hands back the whole pages of the gradient elements in [b, e) that other ranks own.
+static void release_others(GradReducer *r, size_t b, size_t e) {
+    if (!r->map || r->world < 2) return;
+    const Shard *own = &r->map[dist_rank()];
+    size_t own_b = own->begin < b ? b : own->begin > e ? e : own->begin;
+    size_t own_e = own->end > e ? e : own->end < own_b ? own_b : own->end;
+    pages_release(r->grad + b, (own_b - b) * sizeof *r->grad);
+    pages_release(r->grad + own_e, (e - own_e) * sizeof *r->grad);
+}
+
+// Sums elements [b, e) over ranks, GRAD_BUCKET at a time, then hands back what they no longer need: the held
+// floats and limbs of the range, and (sharded) the gradient elements other ranks own.
+static void reduce_range(GradReducer *r, size_t b, size_t e) {
+    if (!r->deterministic && dist_size() == 1) return;
+    size_t cap = e - b < GRAD_BUCKET ? e - b : GRAD_BUCKET;
+    void *tmp = xmalloc((cap ? cap : 1) * (r->deterministic ? 3 * sizeof(int64_t) : sizeof(double)));
+    for (size_t a = b; a < e; a += GRAD_BUCKET) {
+        size_t len = e - a < GRAD_BUCKET ? e - a : GRAD_BUCKET;
+        if (r->deterministic) reduce_fixed(r, a, len, tmp);
+        else reduce_float(r, a, len, tmp);
+    }
+    free(tmp);
+    for (int k = 0; k < r->n_held; k++) pages_release(r->held[k] + b, (e - b) * sizeof(float));
+    if (r->limbs) pages_release(r->limbs + 3 * b, 3 * (e - b) * sizeof *r->limbs);
+    release_others(r, b, e);
+}
+
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end, bool overlap) {
     r->n_layers = n_layers;
     r->layer_begin = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_begin);
     r->layer_end = xmalloc((size_t)(n_layers ? n_layers : 1) * sizeof *r->layer_end);
     memcpy(r->layer_begin, begin, (size_t)n_layers * sizeof *begin);
     memcpy(r->layer_end, end, (size_t)n_layers * sizeof *end);
-    r->req = xcalloc((size_t)n_layers + 2, sizeof *r->req);
+    bool several = dist_size() > 1;
+    if (overlap && !r->deterministic && !r->map && several) r->req = xcalloc((size_t)n_layers + 2, sizeof *r->req);
+    r->by_layer = r->deterministic || r->req || (r->map && several);
 }
 
-void grad_reducer_micro_last(GradReducer *r) { r->posting = r->req != NULL; }
+void grad_reducer_micro_last(GradReducer *r) { r->posting = r->by_layer; }
 
 // Bucket k: layer L-1-k for k < L, then the elements before the first layer and after the last.
 static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e) {
@@ -245,10 +319,20 @@ static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e) {
     else *b = L ? r->layer_end[L - 1] : 0, *e = r->n;
 }
 
+// Starts (overlapped) or sums (blocking) the next bucket.
 static void post_next(GradReducer *r) {
     size_t b, e;
     bucket_range(r, r->n_posted, &b, &e);
-    r->req[r->n_posted++] = dist_iallreduce_sum_f32(r->grad + b, e - b);
+    if (r->req) {
+        // Open MPI's non-blocking sum keeps a temporary copy of its buffer until it is waited for: a layer's worth
+        // each, so the whole gradient again if every layer stayed in flight.
+        int k = r->n_posted - GRAD_IN_FLIGHT;
+        if (k >= 0) dist_wait(r->req[k]), r->req[k] = NULL;
+        r->req[r->n_posted] = dist_iallreduce_sum_f32(r->grad + b, e - b);
+    } else {
+        reduce_range(r, b, e);
+    }
+    r->n_posted++;
 }
 
 void grad_reducer_layer_done(void *ctx, int layer) {
@@ -257,53 +341,23 @@ void grad_reducer_layer_done(void *ctx, int layer) {
 }
 
 void grad_reducer_settle(GradReducer *r) {
-    if (!r->req || r->settled) return;
+    if (r->settled) return;
     while (r->n_posted < r->n_layers + 2) post_next(r);
-    for (int k = 0; k < r->n_posted; k++) dist_wait(r->req[k]), r->req[k] = NULL;
+    for (int k = 0; r->req && k < r->n_posted; k++) dist_wait(r->req[k]), r->req[k] = NULL;
+    release_others(r, 0, r->n);  // the pages that straddle two buckets
     r->posting = false;
+    r->pending = false;
     r->settled = true;
-}
-
-static bool finish_fast(GradReducer *r) {
-    if (r->req) return grad_reducer_settle(r), true;
-    if (dist_size() == 1) return true;
-    size_t cap = r->n < GRAD_BUCKET ? r->n : GRAD_BUCKET, lo, hi;
-    double *sum = xmalloc((cap ? cap : 1) * sizeof *sum);
-    for (size_t a = 0; a < r->n; a += GRAD_BUCKET) {
-        size_t len = r->n - a < GRAD_BUCKET ? r->n - a : GRAD_BUCKET;
-        for (size_t i = 0; i < len; i++) sum[i] = r->grad[a + i];
-        reduce_bucket(r, sum, 1, a, len, &lo, &hi);
-        for (size_t i = lo; i < hi; i++) r->grad[i] = (float)sum[i - a];
-    }
-    free(sum);
     clear_unowned_experts(r);
-    return true;
 }
 
 bool grad_reducer_finish(GradReducer *r) {
-    if (!r->deterministic) return finish_fast(r);
+    grad_reducer_settle(r);
+    if (!r->deterministic) return true;
     int64_t bad[2] = {r->overflow, r->bad_tensor >= 0 ? -(int64_t)r->bad_tensor : INT64_MIN};
     dist_allreduce_max_i64(bad + 1, 1);  // the lowest index over ranks
     dist_allreduce_sum_i64(bad, 1);
     r->bad_tensor = bad[1] == INT64_MIN ? -1 : (int)-bad[1];
-    int64_t *tmp = r->limbs ? NULL : xcalloc(3 * (r->n < GRAD_BUCKET ? r->n : GRAD_BUCKET) + 1, sizeof *tmp);
-    // Bucket by bucket, the same collectives on every rank whether it holds floats or limbs; each bucket of
-    // r->grad is read (when pending) before the sum overwrites it.
-    for (size_t a = 0; a < r->n; a += GRAD_BUCKET) {
-        size_t len = r->n - a < GRAD_BUCKET ? r->n - a : GRAD_BUCKET;
-        int64_t *l = r->limbs ? r->limbs + 3 * a : tmp;
-        if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
-        for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
-        if (r->pending) fold(l, r->grad + a, len);
-        if (r->slice_limbs) add_slice_limbs(r, l, a, len);
-        size_t lo, hi;
-        reduce_bucket(r, l, 3, a, len, &lo, &hi);
-#pragma omp parallel for schedule(static)
-        for (size_t i = lo; i < hi; i++) r->grad[i] = (float)fixed_value(l + 3 * (i - a));
-    }
-    r->pending = false;
-    free(tmp);
     release_update_buffers(r);
-    clear_unowned_experts(r);
     return bad[0] == 0;
 }

@@ -11,10 +11,17 @@
 //                 as integers, locally and with dist_allreduce_sum_i64. Integer addition is associative, so
 //                 the sum has the same bits for any order and any number of ranks, provided micro-batches
 //                 are fixed by global index. Values below 2^-86 round to the grid (deterministically).
+// Per layer (grad_reducer_layers): during the rank's last backward of the update, each layer is summed over ranks
+// as soon as the backward has finished it (fast with dist.overlap and no shard map: a non-blocking float32
+// all-reduce; otherwise a blocking sum, float64 or fixed-point), and what that layer no longer needs is handed back
+// to the operating system at once (base/pages.h); the embedding, final norm and LM head follow the backward.
 // Memory (results/sharding.md): the fast mode needs the float gradient alone (4 bytes per parameter). The
 // deterministic mode keeps a rank's first GRAD_HELD + 1 micro-batch gradients as floats (exact) and converts
-// them to limbs one bucket at a time while summing over ranks (4 bytes per parameter per micro-batch); only a
-// rank with more micro-batches per update accumulates in full-size limbs (24 bytes per parameter).
+// them to limbs one bucket at a time while summing over ranks; per layer, each held layer is handed back as the
+// last backward reduces it, so the float gradients cost 4 bytes per parameter at the end of the update instead of
+// 4 per micro-batch. Only a rank with more micro-batches per update accumulates in full-size limbs (24 bytes per
+// parameter). ZeRO stage 2 (grad_reducer_shard): a reduced layer keeps only the elements this rank owns, so after
+// its last backward a rank holds its gradient shard (4/N bytes per parameter) and the layers not yet reduced.
 #ifndef RLVR_GRAD_REDUCE_H
 #define RLVR_GRAD_REDUCE_H
 
@@ -30,17 +37,20 @@
 #define GRAD_HELD 1
 // Elements summed over ranks per collective (the bucket's limbs: 24 bytes each).
 #define GRAD_BUCKET ((size_t)1 << 18)
+// Overlapped fast reduction: layers summed at once at most (each holds a layer-sized copy inside MPI).
+#define GRAD_IN_FLIGHT 2
 
 typedef struct {
     size_t n;
     bool deterministic;
-    float *grad;      // the backward adds into it (fast: the whole update; deterministic: the current micro-batch)
-    float *held[GRAD_HELD];  // deterministic: earlier micro-batch gradients of this update, exact as floats
+    float *grad;      // the backward adds into it (fast: the whole update; deterministic: the current micro-batch);
+                      // n floats of base/pages.h
+    float *held[GRAD_HELD];  // deterministic: earlier micro-batch gradients of this update, exact as floats (pages)
     int n_held;
     int n_micro;      // micro-batches of this update so far
     bool pending;     // deterministic: grad holds a micro-batch not yet held or folded
-    int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element); every
-                      // micro-batch ended since is folded in at once
+    int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element; pages);
+                      // every micro-batch ended since is folded in at once
     int64_t overflow; // deterministic: elements that were non-finite or out of range
     const ModelTensor *tensors;  // table naming the offending tensor (may be NULL)
     int n_tensors;
@@ -53,29 +63,33 @@ typedef struct {
     const struct DistGroup *peers;
     int64_t *slice_limbs;  // deterministic: the other ranks' micro-batch parts in this rank's slices, as limbs
     int world;
-    // Overlapped fast reduction: buckets are the layers (L-1 down to 0), then what precedes and follows them.
+    // Buckets are the layers (L-1 down to 0), then what precedes and follows them (with no layers: everything).
     int n_layers;
     size_t *layer_begin, *layer_end;
-    bool posting;     // this micro-batch is the rank's last of the update: start each layer's sum when it is done
+    bool by_layer;    // the last backward's hook sums each layer as it is done
+    bool posting;     // this micro-batch is the rank's last of the update: sum each layer when it is done
+                      // (deterministic: its values are range-checked as they are folded)
     int n_posted;     // buckets started, in bucket order
     bool settled;     // every bucket started and finished
-    struct DistPending **req;  // [n_layers + 2]
+    struct DistPending **req;  // overlapped fast reduction (dist.overlap): [n_layers + 2]
 } GradReducer;
 
 void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors);
 void grad_reducer_free(GradReducer *r);
-// Fast mode, several ranks, not sharded: overlaps the reduction with the backward, one bucket per layer (layer
-// l's tensors are the elements [begin[l], end[l]), contiguous in the table).
-void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end);
-// Before the backward of the rank's last micro-batch of the update: its layers are summed as they finish.
+// Sums each layer as the last backward of an update finishes it (layer l's tensors are the elements
+// [begin[l], end[l]), contiguous in the table); call after grad_reducer_shard. overlap: in fast mode on several
+// ranks without a shard map, with a non-blocking float32 all-reduce (dist.overlap).
+void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end, bool overlap);
+// After grad_reducer_micro_begin, before the backward of the rank's last micro-batch of the update: its layers are
+// summed as they finish.
 void grad_reducer_micro_last(GradReducer *r);
 // The per-layer callback of seqbatch_backward_hooked (ctx: the GradReducer).
 void grad_reducer_layer_done(void *ctx, int layer);
-// Collective: starts the buckets not yet started and waits for all (every rank calls it once per update, before
-// agreeing on a failure, so no collective is left open); grad_reducer_finish calls it too.
+// Collective: sums the buckets not yet summed (overlapped: starts them and waits for all). Every rank calls it once
+// per update, before agreeing on a failure, so no collective is left open; grad_reducer_finish calls it too.
 void grad_reducer_settle(GradReducer *r);
 // ZeRO stage 2: from now on, finish leaves the sum of each element only on the rank that owns it (map[world],
-// from shard_map; it must outlive the reducer); the rest of r->grad is this rank's own micro-batches.
+// from shard_map; it must outlive the reducer); the rest of r->grad is unspecified (mostly handed back: zeros).
 void grad_reducer_shard(GradReducer *r, const Shard *map, int world);
 
 // Expert parallelism (model/expert_map.h): from now on, finish sums each expert tensor's slice this rank owns
@@ -94,9 +108,9 @@ void grad_reducer_begin(GradReducer *r);
 float *grad_reducer_micro_begin(GradReducer *r);
 // Ends the micro-batch (deterministic: range-checks it and holds or folds it).
 void grad_reducer_micro_end(GradReducer *r);
-// Sums over ranks and leaves the total in r->grad (sharded: in the owned elements only). Returns false when an element was non-finite or out of
-// the fixed-point range on some rank (deterministic mode; r->bad_tensor then names it); fast mode leaves
-// non-finite values in r->grad for the norm check to find.
+// Settles, and leaves the total in r->grad (sharded: in the owned elements only). Returns false when an element
+// was non-finite or out of the fixed-point range on some rank (deterministic mode; r->bad_tensor then names the
+// lowest such tensor); fast mode leaves non-finite values in r->grad for the norm check to find.
 bool grad_reducer_finish(GradReducer *r);
 
 // The fixed-point codec (exposed for the tests): adds x to the three limbs / converts limbs back.

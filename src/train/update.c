@@ -10,9 +10,9 @@
 #include "base/revision.h"
 #include "io/checkpoint.h"
 
-// Each layer's element range from the table ("model.layers.L." names); the overlapped reduction needs the layers
-// to follow each other back to back, in order (model/model.c builds them so).
-static void overlap_layers(Updater *u) {
+// Each layer's element range from the table ("model.layers.L." names), for the per-layer reduction, which needs the
+// layers to follow each other back to back, in order (model/model.c builds them so).
+static void reduce_by_layer(Updater *u, bool overlap) {
     const Model *m = u->model;
     int L = m->cfg.num_hidden_layers;
     size_t *begin = xmalloc((size_t)(L ? L : 1) * sizeof *begin), *end = xcalloc((size_t)(L ? L : 1), sizeof *end);
@@ -26,7 +26,7 @@ static void overlap_layers(Updater *u) {
     }
     bool ok = L > 0;
     for (int l = 0; l < L && ok; l++) ok = begin[l] < end[l] && (l == 0 || begin[l] == end[l - 1]);
-    if (ok) grad_reducer_layers(&u->reducer, L, begin, end);
+    if (ok) grad_reducer_layers(&u->reducer, L, begin, end, overlap);
     free(begin), free(end);
 }
 
@@ -64,9 +64,9 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
-    // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): no overlap.
-    if (cfg->dist.overlap && !cfg->dist.deterministic && u->zero_stage < 2 && world > 1 && cfg->dist.expert_parallel == 1)
-        overlap_layers(u);
+    // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): the reducer
+    // sums the whole gradient when the update ends instead of layer by layer during the last backward.
+    if (u->ep.k == 1) reduce_by_layer(u, cfg->dist.overlap);
     return 0;
 }
 
