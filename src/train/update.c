@@ -64,9 +64,11 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
-    // Under expert parallelism a rank's last micro-batch is not its last contribution (ep_step.h): the reducer
-    // sums the whole gradient when the update ends instead of layer by layer during the last backward.
-    if (u->ep.k == 1) reduce_by_layer(u, cfg->dist.overlap);
+    // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
+    // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h) and at stage 3
+    // (a rank with fewer micro-batches joins the others' per-layer gathers first, so sums inside a backward would
+    // meet gathers in another order on another rank).
+    if (u->ep.k == 1 && u->zero_stage < 3) reduce_by_layer(u, cfg->dist.overlap);
     return 0;
 }
 
