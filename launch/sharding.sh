@@ -120,10 +120,10 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo "| 0 | 16 | 16 | 16 | 16 (fast); deterministic: 16 with one or two micro-batches per rank (the held one handed back layer by layer as the last backward sums it), 40 with more |"
     echo "| 1 | 8 + 8/N | $(formula 1 2) | $(formula 1 4) | as the paper |"
     echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 4 + 12/N and one layer's gradient with one micro-batch per rank (each layer summed onto its owners as the backward finishes it, the rest handed back); 8 + 8/N with more (the earlier micro-batches' full gradient) |"
-    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | training: 16/N plus one gathered layer's weights and gradient, as stage 2 for the gradient; sampling: 4 + 12/N (all weights gathered) |"
+    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | training: 4 + 12/N plus one layer's weights (the whole gradient is held until the update ends); sampling: 4 + 8/N (all weights gathered, the gradient's pages given back) |"
     echo
     echo "By the formula, stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: 25% of its state per rank. What rlvr"
-    echo "keeps at stage 3 on 4 ranks is 16/4 = 4 bytes per parameter and one layer while training and 4 + 12/4 = 7 while"
+    echo "keeps at stage 3 on 4 ranks is 4 + 12/4 = 7 bytes per parameter while training (44%) and 4 + 8/4 = 6 while"
     echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks (rows of"
     echo "different revisions may differ in more than the stage):"
     for np in 2 4; do

@@ -112,7 +112,7 @@ void check_moe(void) {
     a.sg = calloc((size_t)T * S, 4), a.su = calloc((size_t)T * S, 4), a.sact = calloc((size_t)T * S, 4);
     a.sout = calloc((size_t)T * D, 4), a.sgate = calloc((size_t)T, 4);
     float *y = calloc((size_t)T * D, 4);
-    moe_forward(&m, &o, &d, x, &a, T, y);
+    moe_forward(&m, &o, &d, x, &a, T, y, moe_experts_forward);
 
     size_t bad_e = 0;
     for (int i = 0; i < T * K; i++) bad_e += g.top_e[i] != a.top_e[i];

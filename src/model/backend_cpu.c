@@ -133,7 +133,7 @@ static void cpu_add(const Backend *be, void *x, const void *y, size_t n) {
 static void cpu_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
     (void)be;
     Dims d = model_dims(m);
-    moe_forward(m, &m->priv->layers[l], &d, x, a, T, y);
+    moe_forward(m, &m->priv->layers[l], &d, x, a, T, y, m->ep ? moe_ep_forward : moe_experts_forward);
 }
 
 static void cpu_rms_norm_back(const Backend *be, const void *x, const void *w, const void *inv, const void *dy,
@@ -182,7 +182,8 @@ static void cpu_moe_back(const Backend *be, const Model *m, int l, const ModelAc
                          const void *dy, double aux_weight, float *grads, void *da2) {
     (void)be;
     Dims d = model_dims(m);
-    moe_backward(m, &m->priv->layers[l], &d, A, a, dy, aux_weight, grads, da2);
+    moe_backward(m, &m->priv->layers[l], &d, A, a, dy, aux_weight, grads, da2,
+                 m->ep ? moe_ep_backward : moe_experts_backward);
 }
 
 static void cpu_embed_back(const Backend *be, const void *tokens, const void *dx, float *dtable, int T, int D) {

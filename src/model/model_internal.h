@@ -103,11 +103,23 @@ void linear_back_x(bool fixed, const float *w, const float *dy, float *dx, int T
 void rms_norm_back(const float *x, const float *w, const float *inv, const float *dy, float *dx, float *dw, int T,
                    int D);
 
+// The routed experts of one MoE block given the router's choice in a: the forward fills a->eg/eu/eact/eout, the
+// backward adds the input gradients to da2 and the experts' weight gradients to grads. Every expert on this rank
+// (moe_experts_*, moe.c), or each at its owner under expert parallelism (moe_ep_*, below).
+typedef void (*MoeExpertsForward)(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a,
+                                  int T);
+typedef void (*MoeExpertsBackward)(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a,
+                                   const float *dy, int T, float *grads, float *da2);
+void moe_experts_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T);
+void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a, const float *dy,
+                          int T, float *grads, float *da2);
+
 // The sparse MoE block of layer o on the normed input x [T, D] into y [T, D] (moe.c), and its backward adding to
-// grads and da2 (aux_weight scales the load-balancing loss).
-void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y);
+// grads and da2 (aux_weight scales the load-balancing loss); experts runs the routed experts.
+void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y,
+                 MoeExpertsForward experts);
 void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const ModelActs *A, const LayerActs *a,
-                  const float *dy, double aux_weight, float *grads, float *da2);
+                  const float *dy, double aux_weight, float *grads, float *da2, MoeExpertsBackward experts);
 
 // The same blocks' routed experts under expert parallelism (moe_ep.c, model/expert_map.h): the forward fills
 // a->eout, the backward adds the input gradients to da2 and this rank's experts' weight gradients to grads (its

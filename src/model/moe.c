@@ -59,23 +59,25 @@ static void run_expert(const Model *m, const LayerOffsets *o, const Dims *d, int
     }
 }
 
+// Each expert on its gathered rows of this rank's tokens.
+void moe_experts_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T) {
+    int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
+    float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float) + 1);
+    for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
+    free(rows);
+    free(buf);
+}
+
 // Sparse MoE block (HF Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock): y = sum over chosen experts in index
 // order of w * expert(x), plus sigmoid(shared_gate . x) * shared_expert(x) when there is a shared expert.
-void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y) {
+void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y,
+                 MoeExpertsForward experts) {
     const float *P = m->params;
     float *logits = xmalloc((size_t)T * d->E * sizeof(float));
     matmul_xwt(x, P + o->router, NULL, logits, T, d->E, d->D);
     route(m, d, logits, a->probs, a->top_e, a->top_w, T);
     free(logits);
-    if (m->ep) {
-        moe_ep_forward(m, o, d, x, a, T);
-    } else {
-        int *rows = xmalloc((size_t)T * d->K * sizeof(int));
-        float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float));
-        for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
-        free(rows);
-        free(buf);
-    }
+    experts(m, o, d, x, a, T);
     for (int t = 0; t < T; t++) {
         float *yr = y + (size_t)t * d->D;
         memset(yr, 0, d->D * sizeof(float));
@@ -97,7 +99,7 @@ void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const flo
 }
 
 // Each expert on its gathered rows of this rank's tokens; input grads scattered back per token.
-static void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a,
+void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a,
                                  const float *dy, int T, float *grads, float *da2) {
     const float *P = m->params;
     bool fx = m->fixed_order_backward;
@@ -130,7 +132,7 @@ static void moe_experts_backward(const Model *m, const LayerOffsets *o, const Di
 
 // Routed experts, router (top-k renormalisation, softmax, aux loss) and shared expert; adds to da2.
 void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const ModelActs *A, const LayerActs *a,
-                     const float *dy, double aux_weight, float *grads, float *da2) {
+                  const float *dy, double aux_weight, float *grads, float *da2, MoeExpertsBackward experts) {
     const float *P = m->params;
     int T = A->T;
     bool fx = m->fixed_order_backward;
@@ -165,8 +167,7 @@ void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const Mo
     }
     linear_back(fx, a->a2, P + o->router, dz, grads + o->router, NULL, da2, T, d->E, d->D, 1.0f);
     free(dp), free(dz);
-    if (m->ep) moe_ep_backward(m, o, d, a, dy, T, grads, da2);
-    else moe_experts_backward(m, o, d, a, dy, T, grads, da2);
+    experts(m, o, d, a, dy, T, grads, da2);
     if (!d->S) return;
     // Shared expert: y += sigmoid(z) * sout, z = a2 . w_gate.
     float *dsout = zeros((size_t)T * d->D), *dzg = zeros((size_t)T);
