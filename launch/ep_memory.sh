@@ -10,9 +10,7 @@ steps=${2:-2}
 [ "${1:-}" = "--steps" ] || [ $# -eq 0 ] || { echo "ep_memory.sh: usage: launch/ep_memory.sh [--steps S]" >&2; exit 2; }
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "ep_memory.sh: --steps '$steps': expected a positive integer" >&2; exit 2; }
 rlvr=${RLVR:-$root/build/rlvr}
-[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+source "$root/launch/peak_rss.sh"
 MODEL=(--set model.hidden_size=256 --set model.num_hidden_layers=4 --set model.num_experts=32
        --set model.moe_intermediate_size=512 --set model.num_attention_heads=8 --set model.num_key_value_heads=4
        --set model.intermediate_size=1024)
@@ -23,15 +21,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 # measure K DET: one row (K, mode, max and min peak RSS over the 4 ranks, bytes/param of the max, step time).
 measure() {
-    local k=$1 det=$2 dir=$tmp/run-$1-$2
-    mpirun -np 4 bash -c '/usr/bin/time -v -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$tmp/time-$k-$det" \
-        "$rlvr" train "${RUN[@]}" --set dist.expert_parallel="$k" --set dist.deterministic="$det" --run-dir "$dir" \
-        >/dev/null 2>&1
-    local kb max min step n
-    kb=$(cat "$tmp/time-$k-$det".* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n)
-    max=$(echo "$kb" | tail -1) min=$(echo "$kb" | head -1)
-    step=$(tail -1 "$dir/metrics.jsonl" | sed -n 's/.*"step_time_s":\([0-9.e-]*\).*/\1/p')
-    n=$(sed -n 's/.* \([0-9]*\) parameters,.*/\1/p' "$dir/log.txt" | head -1)
+    local k=$1 det=$2 dir=$tmp/run-$1-$2 max min step n
+    read -r max min step n < <(peak_rss_run 4 "$dir" "${RUN[@]}" --set dist.expert_parallel="$k" \
+        --set dist.deterministic="$det")
     awk -v k="$k" -v det="$det" -v max="$max" -v min="$min" -v n="$n" -v t="$step" 'BEGIN {
         printf "| 4 | %d | %s | %.0f | %.0f | %.2f | %.1f |\n", k, det == "true" ? "deterministic" : "fast",
                max / 1024, min / 1024, max * 1024 / n, t }'

@@ -28,9 +28,7 @@ for row in $rows_wanted; do
     [[ "$row" =~ ^[124]:[0-3]:(true|false)$ ]] ||
         { echo "sharding.sh: --rows '$row': expected NP:STAGE:DET with NP 1, 2 or 4, STAGE 0-3, DET true|false" >&2; exit 2; }
 done
-[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+source "$root/launch/peak_rss.sh"
 MODEL=(--set model.hidden_size=512 --set model.num_hidden_layers=7 --set model.num_experts=32
        --set model.moe_intermediate_size=512 --set model.num_attention_heads=8 --set model.num_key_value_heads=4
        --set model.intermediate_size=1024)
@@ -42,16 +40,10 @@ trap 'rm -rf "$tmp"' EXIT
 # measure NP STAGE DET: one table row (ranks, stage, mode, max and min peak RSS over ranks, bytes/param, step time,
 # load average when the run started, revision).
 measure() {
-    local np=$1 z=$2 det=$3 dir=$tmp/run-$1-$2-$3 load
+    local np=$1 z=$2 det=$3 dir=$tmp/run-$1-$2-$3 load max min step n_params
     load=$(cut -d' ' -f1 /proc/loadavg)
-    mpirun -np "$np" bash -c '/usr/bin/time -v -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$tmp/time-$np-$z-$det" \
-        "$rlvr" train "${RUN[@]}" --set dist.zero_stage="$z" --set dist.deterministic="$det" --run-dir "$dir" \
-        >/dev/null 2>&1
-    local kb max min step n_params
-    kb=$(cat "$tmp/time-$np-$z-$det".* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n)
-    max=$(echo "$kb" | tail -1) min=$(echo "$kb" | head -1)
-    step=$(tail -1 "$dir/metrics.jsonl" | sed -n 's/.*"step_time_s":\([0-9.e-]*\).*/\1/p')
-    n_params=$(sed -n 's/.* \([0-9]*\) parameters,.*/\1/p' "$dir/log.txt" | head -1)
+    read -r max min step n_params < <(peak_rss_run "$np" "$dir" "${RUN[@]}" --set dist.zero_stage="$z" \
+        --set dist.deterministic="$det")
     echo "$n_params" > "$tmp/n_params"
     local revision
     revision=$("$rlvr" ckpt info "$(ls "$dir"/ckpt/step-*.h5 | tail -1)" | sed -n 's/^git_revision //p')
@@ -129,7 +121,7 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     for np in 2 4; do
         for z in 1 2 3; do
             r=$(ratio "$np:$z:fast" "$np:0:fast")
-            [ -n "$r" ] && echo "stage $z on $np ranks $r%;"
+            if [ -n "$r" ]; then echo "stage $z on $np ranks $r%;"; fi
         done
     done | paste -sd' ' | sed 's/;$/./'
     echo
