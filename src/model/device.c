@@ -7,11 +7,14 @@
 #include "model/backend.h"
 #include "model/backend_staged.h"
 
-// The CUDA backend is built with CUDA=1 once src/model/backend_cuda.h exists; until then dist.device = cuda
-// reports that the build has none.
-#if defined(RLVR_CUDA) && __has_include("model/backend_cuda.h")
-#include "model/backend_cuda.h"
-#define HAVE_CUDA_BACKEND 1
+// The CUDA backend (model/backend_cuda.c, CUDA=1 builds), declared weak: a build without it links, and then
+// dist.device = cuda reports that it has none.
+#ifdef RLVR_CUDA
+__attribute__((weak)) Backend *backend_cuda_create(int device, Err *e);
+__attribute__((weak)) void backend_cuda_destroy(Backend *be);
+#define HAVE_CUDA_BACKEND (backend_cuda_create != NULL)
+#else
+#define HAVE_CUDA_BACKEND 0
 #endif
 
 int device_open(DistDeviceWant want, Device *d, Err *e) {
@@ -32,16 +35,17 @@ int device_open(DistDeviceWant want, Device *d, Err *e) {
 int device_attach(const Device *d, Model *m, Err *e) {
     if (d->staged) return model_set_backend(m, backend_staged_create(), e);
     if (d->where.ordinal < 0) return 0;
-#ifdef HAVE_CUDA_BACKEND
-    Backend *be = backend_cuda_create(d->where.ordinal, e);
-    if (!be) return -1;
-    if (model_set_backend(m, be, e)) return backend_cuda_destroy(be), -1;
-    return 0;
-#else
-    (void)m;
-    return err_set(e, "[dist] device = cuda (GPU %d on %s): this rlvr has no CUDA backend (src/model/backend_cuda.h)",
-                   d->where.ordinal, d->where.host);
+#ifdef RLVR_CUDA
+    if (HAVE_CUDA_BACKEND) {
+        Backend *be = backend_cuda_create(d->where.ordinal, e);
+        if (!be) return -1;
+        if (model_set_backend(m, be, e)) return backend_cuda_destroy(be), -1;
+        return 0;
+    }
 #endif
+    (void)m;
+    return err_set(e, "[dist] device = cuda (GPU %d on %s): this rlvr has no CUDA backend (src/model/backend_cuda.c)",
+                   d->where.ordinal, d->where.host);
 }
 
 void device_detach(Model *m) {
@@ -49,8 +53,8 @@ void device_detach(Model *m) {
     if (!be || be == backend_cpu()) return;
     m->backend = backend_cpu();
     if (!strcmp(be->name, "staged")) return backend_staged_destroy(be);
-#ifdef HAVE_CUDA_BACKEND
-    backend_cuda_destroy(be);
+#ifdef RLVR_CUDA
+    if (HAVE_CUDA_BACKEND) backend_cuda_destroy(be);
 #endif
 }
 
