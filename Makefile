@@ -111,7 +111,7 @@ $(BUILD)/tests $(BUILD)/kernels:
 # The twins' objects keep one section per function so the linker drops what would need the rest of src/.
 GPU_CHECK_SRCS  := $(wildcard tests/gpu_check*.c tests/gpu_bench.c)
 GPU_TWIN_SRCS   := src/model/matmul.c src/model/attention.c src/model/model_layers.c src/model/moe.c \
-                   src/model/logprob.c src/algo/optim.c src/base/error.c src/base/rng.c
+                   src/model/logprob.c src/algo/optim.c src/algo/grad_reduce.c src/base/error.c src/base/rng.c
 GPU_CHECK_OBJS  := $(GPU_CHECK_SRCS:tests/%.c=$(BUILD)/gpucheck/tests/%.o) $(GPU_TWIN_SRCS:src/%.c=$(BUILD)/gpucheck/src/%.o)
 GPU_CHECK_CFLAGS = -std=c17 -D_GNU_SOURCE -O2 -march=$(MARCH) -ffp-contract=off -fopenmp -ffunction-sections \
                    -fdata-sections -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels -I$(CUDA_HOME)/include -DRLVR_CUDA=1

@@ -54,6 +54,7 @@ size_t bits_differ(const void *a, const void *b, size_t n_bytes, size_t elem);
 double time_ms(void (*fn)(void *), void *ctx, int reps, int rounds);
 
 void check_kernels(void);     // tests/gpu_check_ops.c
+void check_fixed_point(void); // tests/gpu_check_fixed.c
 void check_moe(void);         // tests/gpu_check_moe.c
 void check_invariance(void);  // tests/gpu_check_invariance.c
 void run_benchmarks(int quick);  // tests/gpu_bench.c
