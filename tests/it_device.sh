@@ -4,7 +4,7 @@
 # on the staged test backend (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's
 # weights bit for bit: SFT, RL fast mode with per-layer overlapped sums on 2 ranks, RL deterministic at zero stage 2
 # with the reference policy; sampling and scoring on it give the CPU's output. configs/tiny-train.ini throughout.
-plan 13
+plan 14
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -21,6 +21,9 @@ expect_error "dist.device = cuda: refused here (no GPU, or a build without CUDA)
     "$RLVR" train --config "$CFG" --run-dir "$T/e2" --set dist.device=cuda
 expect_error "dist.device = cuda with zero stage 3 is refused" "device = cuda runs zero_stage 0-2" \
     "$RLVR" train --config "$CFG" --run-dir "$T/e3" --set dist.device=cuda --set dist.zero_stage=3
+expect_ok "zero stage 3 stays on the CPU backend (auto)" bash -c "
+    RLVR_TEST_DEVICE=staged '$RLVR' train --config '$CFG' --run-dir '$T/z3' --set train.steps=1 --set eval.n_prompts=0 \
+        --set dist.zero_stage=3 2>&1 >/dev/null | grep -qx 'rlvr: rank 0 on .*: cpu'"
 expect_error "a launcher's local rank that is not a number is named" "OMPI_COMM_WORLD_LOCAL_RANK = 'x'" \
     env OMPI_COMM_WORLD_LOCAL_RANK=x "$RLVR" train --config "$CFG" --run-dir "$T/e4"
 expect_error "an unknown RLVR_TEST_DEVICE is named" "RLVR_TEST_DEVICE = 'foo': expected staged" \

@@ -22,7 +22,7 @@ int device_open(DistDeviceWant want, Device *d, Err *e) {
     int rc = dist_device_choose(want, &d->where, e);
     const char *hook = getenv("RLVR_TEST_DEVICE");
     if (!rc && hook && strcmp(hook, "staged")) rc = err_set(e, "RLVR_TEST_DEVICE = '%s': expected staged", hook);
-    d->staged = !rc && hook && d->where.ordinal < 0;
+    d->staged = !rc && hook && want != DIST_DEVICE_CPU && d->where.ordinal < 0;
     if (!rc) {
         char line[600];
         dist_device_describe(&d->where, line, sizeof line);

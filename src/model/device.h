@@ -1,6 +1,6 @@
 // Where a process's models compute (dist.device; src/README.md "Backends"): the CPU backend, or a CUDA backend on
 // the rank's own GPU (base/dist.h: one rank per GPU of the node). Test hook: RLVR_TEST_DEVICE=staged puts models on
-// the CPU backend with a device backend's memory layout (model/backend_staged.h) where the CPU would be used.
+// the CPU backend with a device backend's memory layout (model/backend_staged.h) where auto chose the CPU.
 #ifndef RLVR_DEVICE_H
 #define RLVR_DEVICE_H
 
