@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks in one run (a few minutes on an H200; per-section time limits keep even a hung run
-# under 8 minutes after the build): builds build/gpu_check (make gpu-check, sm_90 unless CUDA_ARCH says
-# otherwise) and runs its sections, each in its own process so that a crash in one leaves the others' results:
-# every kernel against its CPU twin, the MoE block, the batch-invariance checks, the micro-benchmarks. A section
+# under 8 minutes after the build: 345 s of sections, 45 s of compute-sanitizer, 60 s of PyTorch): builds
+# build/gpu_check (make gpu-check, sm_90 unless CUDA_ARCH says otherwise) and runs its sections, each in its own
+# process so that a crash in one leaves the others' results:
+# every kernel against its CPU twin, the MoE block, the batch-invariance checks, the model's layer loop on the CUDA
+# backend (tiny dense and MoE models against the CPU backend; bit-for-bit invariance), the micro-benchmarks. A section
 # that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then the loss
 # kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without torch), and one summary. With
 # GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
@@ -31,7 +33,7 @@ fi
 start=$(date +%s)
 sanitized=0
 crashed=0
-for section in kernels:90 moe:45 invariance:90 bench:120; do
+for section in kernels:75 moe:40 invariance:75 model:45 bench:110; do
     name=${section%:*} limit=${section#*:}
     echo "== $name"
     timeout "$limit" build/gpu_check --section "$name" "$@" 2>&1 | tee "$log.section"
@@ -56,7 +58,7 @@ for section in kernels:90 moe:45 invariance:90 bench:120; do
     if [ "$crashed" = 1 ] && [ "$sanitized" = 0 ] && [ "$name" != bench ] && command -v compute-sanitizer >/dev/null; then
         sanitized=1
         echo "gpu.sh: section $name again under compute-sanitizer (first errors):"
-        timeout 60 compute-sanitizer --tool memcheck --print-limit 5 build/gpu_check --section "$name" 2>&1 |
+        timeout 45 compute-sanitizer --tool memcheck --print-limit 5 build/gpu_check --section "$name" 2>&1 |
             grep -E '^========= ' | head -40
     fi
 done
@@ -64,7 +66,7 @@ done
 # PyTorch eager on the same loss (fwd + bwd, bf16) as gpu_check's loss benchmark: seconds per token compared.
 ours=$(sed -n 's/^gpu_check: loss_fwd_bwd tokens=\([0-9]*\) vocab=[0-9]* seconds=\([0-9.]*\)$/\1 \2/p' "$log")
 if [ -n "$ours" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    torch_line=$(timeout 90 python3 tests/bench_loss_torch.py --tokens "${ours% *}" --repeat 5 2>/dev/null | grep '"bf16"')
+    torch_line=$(timeout 60 python3 tests/bench_loss_torch.py --tokens "${ours% *}" --repeat 5 2>/dev/null | grep '"bf16"')
     if [ -n "$torch_line" ]; then
         python3 - "$ours" "$torch_line" <<'PY' | tee -a "$log"
 import json, sys
