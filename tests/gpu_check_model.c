@@ -22,6 +22,7 @@
 #include "model/backend.h"
 #include "model/backend_cuda.h"
 #include "model/model.h"
+#include "model/model_internal.h"
 
 #define TOL_MODEL_LOGITS (1.0 / 16)
 #define TOL_MODEL_GRADS (1.0 / 8)
@@ -336,6 +337,82 @@ static void cpu_vs_gpu_grads(const char *tag, Model *m, const Backend *cuda, con
     free(dl), free(gc), free(gg), free(ec), free(eg);
 }
 
+// Backend buffer of n elements of type t holding host (float for BUF_ACT/BUF_GRAD), and back.
+static void *up(const Backend *be, const void *host, size_t n, BufType t) {
+    void *b = be->alloc(be, n, t);
+    if (!b) ok_or_die(-1, &(Err){"out of device memory"}, "alloc");
+    be->to_dev(be, b, host, n, t);
+    return b;
+}
+static void *down(const Backend *be, const void *buf, size_t n, size_t elem, BufType t) {
+    void *h = malloc(n * elem + 8);
+    be->to_host(be, h, buf, n, t);
+    return h;
+}
+
+// The MoE block's backward alone (the CUDA backend's moe_back against moe.c moe_backward) from one record: the
+// CUDA forward's, copied to the host for the CPU, so both see the same routing. Inputs identical, the GPU rounds
+// the gradients entering its products (dy * w, the experts' and the shared expert's, the router's) to bf16: a
+// chain of a few roundings, held to TOL_CHAIN like the MoE forward.
+static void moe_block_backward(const Backend *cuda) {
+    enum { T = 29 };
+    Model m;
+    tiny_model(&m, MODEL_QWEN2_MOE, 9);
+    use(&m, cuda);
+    Dims d = model_dims(&m);
+    int l = 0;
+    const LayerOffsets *o = &m.priv->layers[l];
+    size_t nd = (size_t)T * d.D, nk = (size_t)T * d.K, nf = nk * d.Fe, ns = (size_t)T * d.S;
+    float *x = malloc(nd * 4), *dy = malloc(nd * 4);
+    random_bf16(x, NULL, nd, 1.0, 91);
+    random_f32(dy, nd, 0.1, 92);
+    LayerActs a;
+    layer_acts_alloc(cuda, &a, &d, T, LAYER_MOE);
+    cuda->to_dev(cuda, a.a2, x, nd, BUF_ACT);
+    void *y = cuda->alloc(cuda, nd, BUF_ACT);
+    cuda->moe(cuda, &m, l, a.a2, &a, T, y);
+    LayerActs h = {
+        .a2 = x, .probs = down(cuda, a.probs, (size_t)T * d.E, 4, BUF_F32),
+        .top_e = down(cuda, a.top_e, nk, 4, BUF_I32), .top_w = down(cuda, a.top_w, nk, 4, BUF_F32), .eg = down(cuda, a.eg, nf, 4, BUF_ACT),
+        .eu = down(cuda, a.eu, nf, 4, BUF_ACT), .eact = down(cuda, a.eact, nf, 4, BUF_ACT),
+        .eout = down(cuda, a.eout, nk * d.D, 4, BUF_ACT), .sg = down(cuda, a.sg, ns, 4, BUF_ACT),
+        .su = down(cuda, a.su, ns, 4, BUF_ACT), .sact = down(cuda, a.sact, ns, 4, BUF_ACT),
+        .sout = down(cuda, a.sout, nd, 4, BUF_ACT), .sgate = down(cuda, a.sgate, T, 4, BUF_ACT)};
+    double frac[64];  // a plausible load-balancing share per expert, so the aux term is not zero
+    for (int e = 0; e < d.E; e++) frac[e] = (double)(e + 1) / (d.E * (d.E + 1) / 2);
+    ModelActs A = {.be = cuda, .T = T, .n_seqs = 1, .n_layers = 1, .expert_frac = frac};
+    double aux_weight = 0.5;
+    float *gc = calloc(m.n_params, 4), *dxc = calloc(nd, 4);
+    moe_backward(&m, o, &d, &A, &h, dy, aux_weight, gc, dxc, moe_experts_backward);
+    float *g_dev = cuda->alloc(cuda, m.n_params, BUF_F32);
+    void *dy_dev = up(cuda, dy, nd, BUF_GRAD), *dx_dev = cuda->alloc(cuda, nd, BUF_GRAD);
+    cuda->moe_back(cuda, &m, l, &A, &a, dy_dev, aux_weight, g_dev, dx_dev);
+    float *gg = down(cuda, g_dev, m.n_params, 4, BUF_F32), *dxg = down(cuda, dx_dev, nd, 4, BUF_GRAD);
+    struct { const char *name; size_t off, n; } parts[] = {
+        {"router", o->router, (size_t)d.E * d.D},          {"experts' gate", o->egate, (size_t)d.E * d.Fe * d.D},
+        {"experts' up", o->eup, (size_t)d.E * d.Fe * d.D},  {"experts' down", o->edown, (size_t)d.E * d.D * d.Fe},
+        {"shared gate", o->sgate, (size_t)d.S * d.D},      {"shared up", o->sup, (size_t)d.S * d.D},
+        {"shared down", o->sdown, (size_t)d.D * d.S},      {"shared expert gate", o->sexp_gate, (size_t)d.D}};
+    double worst = rel_err(dxg, dxc, nd);
+    const char *worst_name = "d(input)";
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double rel = rel_err(gg + parts[i].off, gc + parts[i].off, parts[i].n);
+        if (!(rel <= worst)) worst = rel, worst_name = parts[i].name;
+    }
+    double dmax = 0;
+    for (size_t i = 0; i < nd; i++) dmax = fmax(dmax, fabs((double)dxc[i]));
+    check("moe block backward (CUDA record), CUDA vs moe.c", worst <= TOL_CHAIN && dmax > 0,
+          "worst of d(input) and 8 weight gradients: %s, norm-wise error %.3g (limit %.3g); largest |d(input)| %.3g "
+          "(must be > 0)", worst_name, worst, TOL_CHAIN, dmax);
+    void *hb[] = {h.probs, h.top_e, h.top_w, h.eg, h.eu, h.eact, h.eout, h.sg, h.su, h.sact, h.sout, h.sgate};
+    for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) free(hb[i]);
+    cuda->free(cuda, y), cuda->free(cuda, g_dev), cuda->free(cuda, dy_dev), cuda->free(cuda, dx_dev);
+    layer_acts_free(cuda, &a);
+    free(x), free(dy), free(gc), free(dxc), free(gg), free(dxg);
+    use(&m, backend_cpu());
+    model_free(&m);
+}
+
 // tag: dense = Qwen3 (q/k norm, tied head), moe = Qwen3-MoE, moe+shared = Qwen2-MoE (q/k/v biases, shared expert).
 static void check_one(const char *tag, ModelType type, const Backend *cuda) {
     Model m;
@@ -362,5 +439,6 @@ void check_model(void) {
     check_one("dense", MODEL_QWEN3, cuda);
     check_one("moe", MODEL_QWEN3_MOE, cuda);
     check_one("moe+shared", MODEL_QWEN2_MOE, cuda);
+    moe_block_backward(cuda);
     backend_cuda_destroy(cuda);
 }
