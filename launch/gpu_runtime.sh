@@ -83,10 +83,17 @@ done < <(find "$R/usr/lib/$ARCH/openmpi" "$R/usr/lib/$ARCH/pmix2" -name 'mca_*.s
 
 # Packed: OpenBLAS alone is 43 MiB unpacked (every CPU's kernels), the whole about 80 MiB; xz brings it under the
 # carry limit. env.sh unpacks it on the GPU machine (tar, or Python's tarfile where xz is missing) and sets the paths.
-tar -C "$OUT" -cJf "$OUT/runtime.tar.xz" root
+XZ_OPT=-T0 tar -C "$OUT" -cJf "$OUT/runtime.tar.xz" root
 unpacked=$(du -sb "$R" | cut -f1)
+# The folders of the shared libraries (OpenBLAS sits in its alternative's folder, zlib in /lib), plugins aside.
+LIB_DIRS=$(cd "$R" && find . -name '*.so*' ! -path '*/openmpi3/*' ! -path '*/pmix/*' -printf '%h\n' | sort -u |
+    sed 's|^\.|$GPU_RUNTIME/root|' | paste -sd:)
 rm -rf "$R"
-cat > "$OUT/env.sh" <<'ENV'
+cat > "$OUT/env.sh" <<ENV_HEAD
+# The library folders of the runtime (launch/gpu_runtime.sh), \$GPU_RUNTIME expanded when sourced.
+RLVR_RUNTIME_LIB_DIRS='$LIB_DIRS'
+ENV_HEAD
+cat >> "$OUT/env.sh" <<'ENV'
 # Source on the GPU machine from the repository root: `. .gpu-runtime/env.sh` (written by launch/gpu_runtime.sh).
 GPU_RUNTIME=${GPU_RUNTIME:-/tmp/rlvr-gpu-runtime}
 if [ ! -d "$GPU_RUNTIME/root" ]; then
@@ -95,7 +102,8 @@ if [ ! -d "$GPU_RUNTIME/root" ]; then
         python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu-runtime/runtime.tar.xz "$GPU_RUNTIME"
 fi
 export GPU_RUNTIME
-export LD_LIBRARY_PATH=$GPU_RUNTIME/root/usr/lib/x86_64-linux-gnu:$GPU_RUNTIME/root/usr/lib/x86_64-linux-gnu/openmpi/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+LD_LIBRARY_PATH=$(eval echo "$RLVR_RUNTIME_LIB_DIRS"):/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
 export OPAL_PREFIX=$GPU_RUNTIME/root/usr PATH=$GPU_RUNTIME/root/usr/bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_ess_singleton_isolated=1
 ENV

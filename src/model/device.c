@@ -7,14 +7,8 @@
 #include "model/backend.h"
 #include "model/backend_staged.h"
 
-// The CUDA backend (model/backend_cuda.c, CUDA=1 builds), declared weak: a build without it links, and then
-// dist.device = cuda reports that it has none.
 #ifdef RLVR_CUDA
-__attribute__((weak)) Backend *backend_cuda_create(int device, Err *e);
-__attribute__((weak)) void backend_cuda_destroy(Backend *be);
-#define HAVE_CUDA_BACKEND (backend_cuda_create != NULL)
-#else
-#define HAVE_CUDA_BACKEND 0
+#include "model/backend_cuda.h"
 #endif
 
 int device_open(DistDeviceWant want, Device *d, Err *e) {
@@ -36,16 +30,15 @@ int device_attach(const Device *d, Model *m, Err *e) {
     if (d->staged) return model_set_backend(m, backend_staged_create(), e);
     if (d->where.ordinal < 0) return 0;
 #ifdef RLVR_CUDA
-    if (HAVE_CUDA_BACKEND) {
-        Backend *be = backend_cuda_create(d->where.ordinal, e);
-        if (!be) return -1;
-        if (model_set_backend(m, be, e)) return backend_cuda_destroy(be), -1;
-        return 0;
-    }
+    Backend *be = backend_cuda_create(d->where.ordinal, e);
+    if (!be) return -1;
+    if (model_set_backend(m, be, e)) return backend_cuda_destroy(be), -1;
+    return 0;
+#else
+    (void)m;  // dist_device_choose picks no GPU without CUDA
+    return err_set(e, "[dist] device = cuda (GPU %d on %s): this rlvr was built without CUDA", d->where.ordinal,
+                   d->where.host);
 #endif
-    (void)m;
-    return err_set(e, "[dist] device = cuda (GPU %d on %s): this rlvr has no CUDA backend (src/model/backend_cuda.c)",
-                   d->where.ordinal, d->where.host);
 }
 
 void device_detach(Model *m) {
@@ -54,7 +47,7 @@ void device_detach(Model *m) {
     m->backend = backend_cpu();
     if (!strcmp(be->name, "staged")) return backend_staged_destroy(be);
 #ifdef RLVR_CUDA
-    if (HAVE_CUDA_BACKEND) backend_cuda_destroy(be);
+    backend_cuda_destroy(be);
 #endif
 }
 
