@@ -102,7 +102,9 @@ if [ ! -d "$GPU_RUNTIME/root" ]; then
         python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu-runtime/runtime.tar.xz "$GPU_RUNTIME"
 fi
 export GPU_RUNTIME
-LD_LIBRARY_PATH=$(eval echo "$RLVR_RUNTIME_LIB_DIRS"):/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# NCCL: CUDA's own folder, else the copy of the nvidia-nccl Python package (images with PyTorch have one).
+NCCL_DIR=$(python3 -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "lib"))' 2>/dev/null)
+LD_LIBRARY_PATH=$(eval echo "$RLVR_RUNTIME_LIB_DIRS"):/usr/local/cuda/lib64${NCCL_DIR:+:$NCCL_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export LD_LIBRARY_PATH
 export OPAL_PREFIX=$GPU_RUNTIME/root/usr PATH=$GPU_RUNTIME/root/usr/bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_ess_singleton_isolated=1
