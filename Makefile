@@ -107,14 +107,19 @@ $(BUILD)/tests $(BUILD)/kernels:
 	@mkdir -p $@
 
 # The GPU check program (tests/gpu_check*.c, tests/gpu_bench.c; run by tests/gpu.sh): the kernels, the CPU twins
-# they are checked against and cudart/cuBLAS only, so it builds where Open MPI, HDF5 or OpenBLAS are missing.
-# The twins' objects keep one section per function so the linker drops what would need the rest of src/.
+# they are checked against (the model's layer loop with both backends too) and cudart/cuBLAS only, so it builds where
+# Open MPI, HDF5 or OpenBLAS are missing: tests/gpu_check_shim/cblas.h and tests/gpu_check_link.c stand in for the
+# OpenBLAS and expert-parallel calls it never makes. The twins' objects keep one section per function so the linker
+# drops what would need the rest of src/.
 GPU_CHECK_SRCS  := $(wildcard tests/gpu_check*.c tests/gpu_bench.c)
 GPU_TWIN_SRCS   := src/model/matmul.c src/model/attention.c src/model/model_layers.c src/model/moe.c \
-                   src/model/logprob.c src/algo/optim.c src/base/error.c src/base/rng.c
+                   src/model/logprob.c src/algo/optim.c src/algo/grad_reduce.c src/base/error.c src/base/rng.c \
+                   src/model/model.c src/model/model_forward.c src/model/model_backward.c src/model/backend_cpu.c \
+                   src/model/backend_cuda.c
 GPU_CHECK_OBJS  := $(GPU_CHECK_SRCS:tests/%.c=$(BUILD)/gpucheck/tests/%.o) $(GPU_TWIN_SRCS:src/%.c=$(BUILD)/gpucheck/src/%.o)
 GPU_CHECK_CFLAGS = -std=c17 -D_GNU_SOURCE -O2 -march=$(MARCH) -ffp-contract=off -fopenmp -ffunction-sections \
-                   -fdata-sections -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels -I$(CUDA_HOME)/include -DRLVR_CUDA=1
+                   -fdata-sections -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels -Itests/gpu_check_shim \
+                   -I$(CUDA_HOME)/include -DRLVR_CUDA=1
 
 ifeq ($(CUDA),1)
 gpu-check: $(BUILD)/gpu_check

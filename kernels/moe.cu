@@ -4,8 +4,7 @@
 #include <math.h>
 
 #include "gpu_util.cuh"
-
-#define MAX_K 64
+#include "moe_order.cuh"
 
 // One thread per token: softmax in float64 sums, then k passes for the largest untaken probability (ties: the
 // lower index, as moe.c route).
@@ -120,18 +119,7 @@ __global__ void moe_combine_kernel(const bf16 *eout, const int32_t *top_e, const
                                    int K, int D, float *y) {
     __shared__ int order[MAX_K];
     int t = blockIdx.x;
-    if (threadIdx.x == 0) {
-        int last = -1;
-        for (int k = 0; k < K; k++) {
-            int best = -1;
-            for (int j = 0; j < K; j++) {
-                int ej = top_e[(size_t)t * K + j];
-                if (ej > last && (best < 0 || ej < top_e[(size_t)t * K + best])) best = j;
-            }
-            order[k] = best;
-            last = top_e[(size_t)t * K + best];
-        }
-    }
+    if (threadIdx.x == 0) moe_slot_order(top_e, t, K, order);
     __syncthreads();
     for (int c = threadIdx.x; c < D; c += blockDim.x) {
         float acc = 0.f;

@@ -106,6 +106,22 @@ int gpu_moe_combine(const Bf16 *eout, const int32_t *top_e, const float *top_w, 
 // The shared expert (Qwen2-MoE): y[t] += sigmoid(zgate[t]) * sout[t] (sigmoid in float64, as moe.c).
 int gpu_moe_shared_add(const float *zgate, const Bf16 *sout, int T, int D, float *y, GpuStream s, Err *e);
 
+// The MoE block's backward (moe.c moe_backward; kernels/moe_backward.cu). dz [T, E] = the router logits' gradient from
+// dy [T, D], the slot-order expert outputs eout [T*K, D], probs, the choice, and the load-balancing term
+// aux_weight * E * expert_frac[e] / moe_rows (expert_frac: device, float64 [E]).
+int gpu_moe_router_backward(const float *dy, const Bf16 *eout, const float *probs, const int32_t *top_e,
+                            const float *top_w, const double *expert_frac, double aux_weight, double moe_rows,
+                            int norm_topk, int T, int E, int K, int D, float *dz, GpuStream s, Err *e);
+// gy[r] = dy[rows[r] / K] * top_w[rows[r]] for the n grouped rows (the routed experts' output gradients, bf16).
+int gpu_moe_scaled_gather(const float *dy, const int32_t *rows, const float *top_w, int n, int K, int D, Bf16 *gy,
+                          GpuStream s, Err *e);
+// dx[t] += the grouped input gradients dxs[slot_row[slot]] of token t's slots, in expert order (fp32, no atomics).
+int gpu_moe_scatter_add(const float *dxs, const int32_t *top_e, const int32_t *slot_row, int T, int K, int D, float *dx,
+                        GpuStream s, Err *e);
+// The shared expert's gate: dsout = sigmoid(zgate) dy and dzg[t] = (dy . sout) g (1 - g).
+int gpu_moe_shared_backward(const float *dy, const Bf16 *zgate, const Bf16 *sout, int T, int D, float *dsout,
+                            float *dzg, GpuStream s, Err *e);
+
 // --- AdamW (algo/optim.c adamw_update): one tensor's n elements, float64 per element as the CPU ---
 // p <- p - decay p; m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr (m/c1) / (sqrt(v/c2) + eps);
 // decay = lr * weight_decay (0 for norms and biases), c1 = 1 - b1^t, c2 = 1 - b2^t. p_bf16 (may be NULL)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks in one run (a few minutes on an H200; per-section time limits keep even a hung run
-# under 8 minutes after the build): builds build/gpu_check (make gpu-check, sm_90 unless CUDA_ARCH says
-# otherwise) and runs its sections, each in its own process so that a crash in one leaves the others' results:
-# every kernel against its CPU twin, the MoE block, the batch-invariance checks, the micro-benchmarks. A section
-# that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then the loss
+# under 8 minutes after the build: 345 s of sections, 45 s of compute-sanitizer, the end-to-end part until 410 s,
+# 60 s of PyTorch): builds build/gpu_check (make gpu-check, sm_90 unless CUDA_ARCH says otherwise) and runs its
+# sections, each in its own process so that a crash in one leaves the others' results:
+# every kernel against its CPU twin, the MoE block, the batch-invariance checks, the model's layer loop on the CUDA
+# backend (tiny dense and MoE models against the CPU backend; bit-for-bit invariance), the micro-benchmarks. A section
+# that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then build/rlvr end
+# to end on the GPU (training steps against the CPU, 1 vs 2 GPUs, sampled = scored log-probs, rlvr bench), the loss
 # kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without torch), and one summary. With
 # GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
 #   bash tests/gpu.sh [--quick]            GPU_RESULTS=/tmp/gpu-fragment.md bash tests/gpu.sh
@@ -14,7 +17,7 @@ cd "$(dirname "$0")/.."
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH="$PATH:$d"; done
 export PATH
 log=$(mktemp)
-trap 'rm -f "$log" "$log.section"' EXIT
+trap 'rm -f "$log" "$log.section"' EXIT  # extended below by the end-to-end part's folder
 
 if ! command -v nvcc >/dev/null; then
     echo "gpu.sh: nvcc not found (install the CUDA toolkit or put its bin/ on PATH): nothing built" >&2
@@ -31,7 +34,7 @@ fi
 start=$(date +%s)
 sanitized=0
 crashed=0
-for section in kernels:90 moe:45 invariance:90 bench:120; do
+for section in kernels:75 moe:40 invariance:75 model:45 bench:110; do
     name=${section%:*} limit=${section#*:}
     echo "== $name"
     timeout "$limit" build/gpu_check --section "$name" "$@" 2>&1 | tee "$log.section"
@@ -56,15 +59,134 @@ for section in kernels:90 moe:45 invariance:90 bench:120; do
     if [ "$crashed" = 1 ] && [ "$sanitized" = 0 ] && [ "$name" != bench ] && command -v compute-sanitizer >/dev/null; then
         sanitized=1
         echo "gpu.sh: section $name again under compute-sanitizer (first errors):"
-        timeout 60 compute-sanitizer --tool memcheck --print-limit 5 build/gpu_check --section "$name" 2>&1 |
+        timeout 45 compute-sanitizer --tool memcheck --print-limit 5 build/gpu_check --section "$name" 2>&1 |
             grep -E '^========= ' | head -40
     fi
 done
 
+# End to end through build/rlvr with dist.device = cuda (one rank per GPU), each part under its own time limit, cut
+# to what is left before E2E_END seconds after the start (default 410, so that with PyTorch's 60 s the whole stays
+# under 8 minutes), and skipped once less than 15 s are left. build/rlvr
+# needs Open MPI, HDF5 and OpenBLAS: build it where they are (make CUDA=1) and carry it with .gpu-runtime/
+# (bash launch/gpu_runtime.sh), whose env.sh is sourced here when present.
+result() { printf '  %-4s  %-52s\t%s\n' "$1" "$2" "$3" | tee -a "$log"; }
+left() { echo $(( ${E2E_END:-410} - ($(date +%s) - start) )); }
+in_time() { [ "$(left)" -ge 15 ] || { result skip "$1" "out of time (E2E_END)"; return 1; }; }
+lim() { local l; l=$(left); echo $(( l < $1 ? l : $1 )); }  # a part's limit, cut to the time left
+e2e=$(mktemp -d)
+trap 'rm -f "$log" "$log.section"; rm -rf "$e2e"' EXIT
+# shellcheck source=/dev/null
+[ -f .gpu-runtime/env.sh ] && . .gpu-runtime/env.sh
+RLVR=build/rlvr
+echo "== end to end (build/rlvr, dist.device = cuda)"
+if ! "$RLVR" --version >/dev/null 2>"$e2e/err"; then
+    result skip "rlvr end to end" "build/rlvr does not run here: $(head -c 200 "$e2e/err" | head -1)"
+else
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    CFG=configs/tiny-train.ini
+    # 1. The training step on the GPU against the CPU: SFT, whose data does not depend on the weights (an RL step's
+    # responses are sampled, and one bf16 logit may pick another token). Limit 2^-6 relative on each step's loss: the
+    # bound gpu_check uses for chains of several bf16 roundings (weights and activations in bf16, fp32 sums; the
+    # first step starts from the same weights, the next two differ by AdamW steps of at most lr per element).
+    SFT=(--config "$CFG" --set sft.steps=3 --set eval.n_prompts=0 --set dist.deterministic=true)
+    if in_time "sft: 3 steps, GPU loss vs CPU loss"; then
+        timeout "$(lim 60)" "$RLVR" sft "${SFT[@]}" --set dist.device=cpu --run-dir "$e2e/sft-cpu" >"$e2e/sft-cpu.log" 2>&1
+        timeout "$(lim 60)" "$RLVR" sft "${SFT[@]}" --set dist.device=cuda --run-dir "$e2e/sft-gpu" >"$e2e/sft-gpu.log" 2>&1
+        rc=$?
+        line=$(grep -m1 '^rlvr: rank 0 on ' "$e2e/sft-gpu.log")
+        if [ "$rc" != 0 ]; then result FAIL "sft: 3 steps, GPU loss vs CPU loss" "exit $rc: $(tail -1 "$e2e/sft-gpu.log")"
+        else
+            verdict=$(python3 - "$e2e/sft-cpu/metrics.jsonl" "$e2e/sft-gpu/metrics.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(f) if '"loss"' in l] for f in sys.argv[1:3])
+rel = [abs(x - y) / abs(x) for x, y in zip(a, b)]
+ok = len(a) == len(b) == 3 and max(rel) <= 2 ** -6
+print(("pass" if ok else "FAIL") + "\t" + " ".join(f"{x:.6f}/{y:.6f}" for x, y in zip(a, b))
+      + f" (cpu/gpu), max relative {max(rel) if rel else float('nan'):.2e} (limit 2^-6)")
+PY
+)
+            result "${verdict%%$'\t'*}" "sft: 3 steps, GPU loss vs CPU loss" "${verdict#*$'\t'} [$line]"
+        fi
+    fi
+    # 2. RL steps on 1 GPU, and on 2 GPUs bit-identical (deterministic: fixed-point gradient sums).
+    RL=(--config "$CFG" --set train.steps=3 --set eval.n_prompts=0 --set dist.deterministic=true --set dist.device=cuda)
+    if in_time "rl: 3 deterministic steps on 1 GPU"; then
+        if timeout "$(lim 90)" "$RLVR" train "${RL[@]}" --run-dir "$e2e/rl1" >"$e2e/rl1.log" 2>&1 && [ -s "$e2e/rl1/ckpt/step-000003.h5" ]; then
+            result pass "rl: 3 deterministic steps on 1 GPU" "$(tail -2 "$e2e/rl1.log" | head -1)"
+        else result FAIL "rl: 3 deterministic steps on 1 GPU" "$(tail -1 "$e2e/rl1.log")"; fi
+    fi
+    ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
+    if [ "${ngpu:-0}" -lt 2 ]; then result skip "rl: 1 vs 2 GPUs bit for bit" "${ngpu:-0} GPU(s) here"
+    elif in_time "rl: 1 vs 2 GPUs bit for bit"; then
+        timeout "$(lim 120)" mpirun -np 2 "$RLVR" train "${RL[@]}" --run-dir "$e2e/rl2" >"$e2e/rl2.log" 2>&1
+        if out=$("$RLVR" ckpt diff "$e2e/rl1/ckpt/step-000003.h5" "$e2e/rl2/ckpt/step-000003.h5" --exact 2>&1); then
+            result pass "rl: 1 vs 2 GPUs bit for bit" "3 deterministic steps, weights and moments identical"
+        else result FAIL "rl: 1 vs 2 GPUs bit for bit" "$(echo "$out" | tail -1) / $(tail -1 "$e2e/rl2.log")"; fi
+    fi
+    # 3. Sampled log-probs = scored log-probs, bit for bit, on the GPU (src/README.md invariant 2), dense and MoE.
+    printf '%s\n' '{"prompt": "12+7="}' '{"prompt": "3*4="}' '{"prompt_tokens": [256, 49, 50, 120]}' >"$e2e/prompts.jsonl"
+    for kind in dense moe; do
+        name="sample = score on the GPU ($kind), bit for bit"
+        in_time "$name" || continue
+        sets=(--config "configs/tiny-$kind.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9
+              --set dist.device=cuda)
+        "$RLVR" init --config "configs/tiny-$kind.ini" --set model.vocab_size=288 --out "$e2e/$kind.h5" >/dev/null 2>&1
+        timeout "$(lim 60)" "$RLVR" sample --ckpt "$e2e/$kind.h5" --prompts "$e2e/prompts.jsonl" --n 4 --out "$e2e/$kind.jsonl" \
+            "${sets[@]}" >"$e2e/$kind.log" 2>&1 &&
+            timeout "$(lim 60)" "$RLVR" score --ckpt "$e2e/$kind.h5" --in "$e2e/$kind.jsonl" --out "$e2e/$kind-score.h5" \
+                "${sets[@]}" >>"$e2e/$kind.log" 2>&1
+        verdict=$(python3 - "$e2e/$kind.jsonl" "$e2e/$kind-score.h5" <<'PY' 2>&1
+import json, sys
+import h5py
+rows = [json.loads(l) for l in open(sys.argv[1])]
+with h5py.File(sys.argv[2]) as f:
+    bad = sum(sum(x != y for x, y in zip([v for r in rows for v in r[k]], f[k][:].tolist())) for k in ("logp", "entropy"))
+    n = len(f["logp"])
+print(("pass" if n and not bad and n == sum(len(r["logp"]) for r in rows) else "FAIL") + f"\t{n} tokens, {bad} differ")
+PY
+)
+        [[ $verdict == pass* || $verdict == FAIL* ]] || verdict="FAIL"$'\t'"$(tail -1 "$e2e/$kind.log") $(echo "${verdict:0:200}" | tr '\n' ' ')"
+        result "${verdict%%$'\t'*}" "$name" "${verdict#*$'\t'}"
+    done
+    # 4. rlvr bench on the GPU at Qwen2.5-1.5B's shapes (random init): training tokens/s and MFU against the bf16
+    # peak, decode of batch 1 and of a group of 8 against HBM bandwidth.
+    Q15=(--set model.type=qwen2 --set model.vocab_size=151936 --set model.hidden_size=1536 --set model.intermediate_size=8960
+         --set model.num_hidden_layers=28 --set model.num_attention_heads=12 --set model.num_key_value_heads=2
+         --set model.max_position_embeddings=4096 --set dist.device=cuda)
+    if in_time "bench model (1.5B)"; then
+        timeout "$(lim 150)" "$RLVR" bench model --config configs/small.ini "${Q15[@]}" --seqs 4 --seq-len 1024 --repeat 3 \
+            >"$e2e/bm.jsonl" 2>"$e2e/bm.err"
+        python3 - "$e2e/bm.jsonl" <<'PY' | tee -a "$log"
+import json, sys
+for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")):
+    print(f"  bench {'rlvr bench model ' + r['phase'] + ', 1.5B':<51}\t{r['tokens_per_s']:.0f} tokens/s, MFU {r.get('mfu', 0):.3f} "
+          f"of {r.get('peak_bf16_tflop_per_s', 0):.0f} TFLOP/s bf16 (goal 0.5), {r['device']}")
+PY
+        [ -s "$e2e/bm.jsonl" ] || result FAIL "bench model (1.5B)" "$(tail -1 "$e2e/bm.err")"
+    fi
+    if in_time "bench sample (1.5B)"; then
+        timeout "$(lim 120)" "$RLVR" bench sample --config configs/small.ini "${Q15[@]}" --new 128 >"$e2e/bs.jsonl" 2>"$e2e/bs.err"
+        python3 - "$e2e/bs.jsonl" <<'PY' | tee -a "$log"
+import json, sys
+for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")):
+    if r.get("bench") == "sample" and "warm-up" not in r["config"]:
+        print(f"  bench {'rlvr bench sample, group of ' + str(r['group']) + ', 1.5B':<51}\t{r['tokens_per_s']:.0f} tokens/s, "
+              f"weights read at {r['weight_gb_per_s']:.0f} GB/s = {r['fraction_of_read_bandwidth']:.3f} of HBM (goal 0.7 at batch 1)")
+PY
+        [ -s "$e2e/bs.jsonl" ] || result FAIL "bench sample (1.5B)" "$(tail -1 "$e2e/bs.err")"
+    fi
+    if in_time "bench train (tiny)"; then
+        timeout "$(lim 60)" "$RLVR" bench train --config "$CFG" --set dist.device=cuda --repeat 2 >"$e2e/bt.jsonl" 2>"$e2e/bt.err"
+        sed -n 's/.*"phase":"\([a-z]*\)","device":"\([^"]*\)".*"seconds":\([0-9.]*\).*/  bench rlvr bench train (tiny) \1\t\3 s median on \2/p' \
+            "$e2e/bt.jsonl" | tee -a "$log"
+        [ -s "$e2e/bt.jsonl" ] || result FAIL "bench train (tiny)" "$(tail -1 "$e2e/bt.err")"
+    fi
+fi
+
 # PyTorch eager on the same loss (fwd + bwd, bf16) as gpu_check's loss benchmark: seconds per token compared.
 ours=$(sed -n 's/^gpu_check: loss_fwd_bwd tokens=\([0-9]*\) vocab=[0-9]* seconds=\([0-9.]*\)$/\1 \2/p' "$log")
 if [ -n "$ours" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    torch_line=$(timeout 90 python3 tests/bench_loss_torch.py --tokens "${ours% *}" --repeat 5 2>/dev/null | grep '"bf16"')
+    torch_line=$(timeout 60 python3 tests/bench_loss_torch.py --tokens "${ours% *}" --repeat 5 2>/dev/null | grep '"bf16"')
     if [ -n "$torch_line" ]; then
         python3 - "$ours" "$torch_line" <<'PY' | tee -a "$log"
 import json, sys

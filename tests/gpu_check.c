@@ -1,6 +1,6 @@
 // GPU check program: kernels against their CPU twins, batch invariance, micro-benchmarks (tests/gpu.sh builds and
 // runs it: make gpu-check). Exits GPU_CHECK_NO_GPU, with a message, where no GPU is present.
-// Usage: gpu_check [--section kernels|moe|invariance|bench]... [--quick]   (no --section: all four)
+// Usage: gpu_check [--section kernels|moe|invariance|model|bench]... [--quick]   (no --section: all five)
 #include "gpu_check.h"
 
 #include <cuda_runtime_api.h>
@@ -161,22 +161,23 @@ double time_ms(void (*fn)(void *), void *ctx, int reps, int rounds) {
 }
 
 int main(int argc, char **argv) {
-    static const char *names[] = {"kernels", "moe", "invariance", "bench"};
-    void (*sections[])(void) = {check_kernels, check_moe, check_invariance, NULL};
-    int run[4] = {0}, any = 0, quick = 0;
+    static const char *names[] = {"kernels", "moe", "invariance", "model", "bench"};
+    enum { N_SECTIONS = 5, BENCH = 4 };
+    void (*sections[])(void) = {check_kernels, check_moe, check_invariance, check_model, NULL};
+    int run[N_SECTIONS] = {0}, any = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
         int known = 0;
         if (!strcmp(argv[i], "--quick")) quick = known = 1;
-        for (int s = 0; s < 4 && !strcmp(argv[i], "--section") && i + 1 < argc; s++)
+        for (int s = 0; s < N_SECTIONS && !strcmp(argv[i], "--section") && i + 1 < argc; s++)
             if (!strcmp(argv[i + 1], names[s])) run[s] = any = known = 1;
         if (!known) {
-            fprintf(stderr, "gpu_check: bad option '%s%s%s' (expected --section kernels|moe|invariance|bench, --quick)\n",
+            fprintf(stderr, "gpu_check: bad option '%s%s%s' (expected --section kernels|moe|invariance|model|bench, --quick)\n",
                     argv[i], i + 1 < argc ? " " : "", i + 1 < argc ? argv[i + 1] : "");
             return 2;
         }
         if (!strcmp(argv[i], "--section")) i++;
     }
-    for (int s = 0; s < 4 && !any; s++) run[s] = 1;
+    for (int s = 0; s < N_SECTIONS && !any; s++) run[s] = 1;
     if (cuda_device_count() == 0) {
         printf("gpu_check: no GPU present (no CUDA device visible): nothing checked\n");
         return GPU_CHECK_NO_GPU;
@@ -184,9 +185,9 @@ int main(int argc, char **argv) {
     char name[256];
     cuda_device_name(name, sizeof name);
     printf("gpu_check: device 0: %s\n", name);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < BENCH; s++)
         if (run[s]) sections[s]();
-    if (run[3]) run_benchmarks(quick);
+    if (run[BENCH]) run_benchmarks(quick);
     printf("gpu_check: %d check(s) failed\n", failures);
     return failures ? GPU_CHECK_FAIL : GPU_CHECK_PASS;
 }

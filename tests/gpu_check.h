@@ -1,5 +1,5 @@
 // The GPU check program (tests/gpu_check.c, run by tests/gpu.sh): every kernel of kernels/ops.h against its CPU
-// twin in src/, the batch-invariance checks, and micro-benchmarks. Shared helpers.
+// twin in src/, the batch-invariance checks, the model on the CUDA backend, and micro-benchmarks. Shared helpers.
 #ifndef RLVR_GPU_CHECK_H
 #define RLVR_GPU_CHECK_H
 
@@ -54,8 +54,10 @@ size_t bits_differ(const void *a, const void *b, size_t n_bytes, size_t elem);
 double time_ms(void (*fn)(void *), void *ctx, int reps, int rounds);
 
 void check_kernels(void);     // tests/gpu_check_ops.c
+void check_fixed_point(void); // tests/gpu_check_fixed.c
 void check_moe(void);         // tests/gpu_check_moe.c
 void check_invariance(void);  // tests/gpu_check_invariance.c
+void check_model(void);       // tests/gpu_check_model.c
 void run_benchmarks(int quick);  // tests/gpu_bench.c
 
 #endif

@@ -408,5 +408,6 @@ void check_kernels(void) {
     check_attention_case(100, 37, 8, 1, 128, 83);
     check_swiglu();
     check_adamw();
+    check_fixed_point();
     check_loss();
 }

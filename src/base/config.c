@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "base/dist.h"
 #include "base/suggest.h"
 
 typedef enum { K_INT, K_I64, K_DOUBLE, K_BOOL, K_STR, K_ENUM } KeyType;
@@ -172,6 +173,8 @@ static const Key KEYS[] = {
     {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode, zero stage 0-1: sum each layer, non-blocking, while the backward runs"},
     {"dist", "expert_parallel", K_INT, F(dist.expert_parallel), 1, 4096, 0, "1",
      "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off"},
+    {"dist", "device", K_ENUM, F(dist.device), 0, 0, ENUM("auto", "cpu", "cuda"), "auto",
+     "where each rank computes: cuda = one GPU per rank of the node, auto = cuda when every rank has one"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
@@ -603,6 +606,13 @@ static int validate(const Config *c, Err *e) {
                        m->num_experts);
     if (ep > 1 && c->dist.zero_stage)
         return err_set(e, "%s: [dist] expert_parallel = %d needs zero_stage = 0 (got %d)", src, ep, c->dist.zero_stage);
+    if (c->dist.device == DIST_DEVICE_CUDA && (ep > 1 || c->dist.zero_stage == 3))
+        return err_set(e, "%s: [dist] device = cuda runs zero_stage 0-2 without expert_parallel (got zero_stage = %d, "
+                       "expert_parallel = %d); use device = cpu", src, c->dist.zero_stage, ep);
+#ifndef RLVR_CUDA
+    if (c->dist.device == DIST_DEVICE_CUDA)
+        return err_set(e, "%s: [dist] device = cuda: this rlvr was built without CUDA (build with make CUDA=1)", src);
+#endif
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
     if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)

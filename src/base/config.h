@@ -141,6 +141,7 @@ typedef struct {
     int zero_stage;  // algo/shard.h: 0 replicated, 1 Adam moments sharded, 2 gradients too, 3 weights too
     bool overlap;    // fast mode below stage 2: per-layer non-blocking gradient sums during the backward
     int expert_parallel;  // model/expert_map.h: ranks per group, each owning num_experts / K experts (1 = off)
+    int device;           // DistDeviceWant (base/dist.h): auto, cpu or cuda
 } DistConfig;
 
 typedef struct {

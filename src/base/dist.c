@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/error.h"
 
@@ -210,16 +211,91 @@ const void *dist_mpi_comm(void) {
     return ctx.initialized ? &world : NULL;
 }
 
-#ifdef RLVR_CUDA
-// Rank among the processes of this node: picks the GPU.
-static int local_rank(void) {
+// This rank's place among the processes of its node and their number (the ranks sharing its memory).
+static void node_place(int *rank, int *size) {
+    *rank = 0, *size = 1;
+    if (!ctx.initialized) return;
     MPI_Comm node;
-    int r = 0;
     MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node));
-    MPI_CHECK(MPI_Comm_rank(node, &r));
+    MPI_CHECK(MPI_Comm_rank(node, rank));
+    MPI_CHECK(MPI_Comm_size(node, size));
     MPI_Comm_free(&node);
+}
+
+// The launcher's local rank (Open MPI's, else Slurm's), else the place among the ranks sharing memory.
+static int launcher_local_rank(int fallback, Err *e) {
+    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(vars[i]);
+        if (!v || !*v) continue;
+        char *end;
+        long r = strtol(v, &end, 10);
+        if (*end || r < 0 || r > INT_MAX)
+            return err_set(e, "environment %s = '%s': expected a local rank (an integer >= 0)", vars[i], v);
+        return (int)r;
+    }
+    return fallback;
+}
+
+#ifdef RLVR_CUDA
+static int local_rank(void) {
+    int r, n;
+    node_place(&r, &n);
     return r;
 }
+
+// GPUs visible to this process (0 when the driver or runtime cannot be used).
+static int gpu_count(void) {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+static int use_gpu(DistDevice *d, Err *e) {
+    cudaError_t rc = cudaSetDevice(d->ordinal);
+    if (rc != cudaSuccess) return err_set(e, "cudaSetDevice(%d) on %s: %s", d->ordinal, d->host, cudaGetErrorString(rc));
+    struct cudaDeviceProp prop;
+    rc = cudaGetDeviceProperties(&prop, d->ordinal);
+    if (rc != cudaSuccess)
+        return err_set(e, "cudaGetDeviceProperties(%d) on %s: %s", d->ordinal, d->host, cudaGetErrorString(rc));
+    snprintf(d->name, sizeof d->name, "%s", prop.name);
+    return 0;
+}
+#else
+static int gpu_count(void) { return 0; }
+#endif
+
+int dist_device_choose(DistDeviceWant want, DistDevice *d, Err *e) {
+    *d = (DistDevice){.ordinal = -1};
+    if (gethostname(d->host, sizeof d->host - 1)) snprintf(d->host, sizeof d->host, "?");
+    int place;
+    node_place(&place, &d->local_size);
+    int rc = launcher_local_rank(place, e);
+    d->local_rank = rc < 0 ? place : rc;
+    d->gpus = gpu_count();
+    // One rank per GPU: as many GPUs as ranks on the node (and this rank's among them).
+    int64_t fits = rc >= 0 && d->gpus >= d->local_size && d->local_rank < d->gpus;
+    if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD));
+    if (want == DIST_DEVICE_CPU) return 0;
+    if (rc < 0) return -1;
+    if (want == DIST_DEVICE_AUTO && !fits) return 0;
+#ifndef RLVR_CUDA
+    return err_set(e, "[dist] device = cuda: this rlvr was built without CUDA (build with make CUDA=1)");
+#else
+    if (d->gpus == 0) return err_set(e, "[dist] device = cuda: rank %d on %s sees no CUDA device", ctx.rank, d->host);
+    if (d->local_size > d->gpus || d->local_rank >= d->gpus)
+        return err_set(e, "[dist] device = cuda: %d ranks on %s (this one local rank %d) but %d GPU%s (one rank per GPU)",
+                       d->local_size, d->host, d->local_rank, d->gpus, d->gpus == 1 ? "" : "s");
+    d->ordinal = d->local_rank;
+    return use_gpu(d, e);
+#endif
+}
+
+void dist_device_describe(const DistDevice *d, char *out, size_t size) {
+    if (d->ordinal < 0) snprintf(out, size, "rank %d on %s: cpu", ctx.rank, d->host);
+    else snprintf(out, size, "rank %d on %s: cuda:%d (%s)", ctx.rank, d->host, d->ordinal, d->name);
+}
+
+#ifdef RLVR_CUDA
 
 int dist_gpu_init(Err *e) {
     if (ctx.gpu >= 0) return 1;

@@ -61,6 +61,22 @@ int dist_gpu_active(void);
 // and the MPI path is used. Same call either way, so single-GPU and CPU runs share the code.
 void dist_allreduce_sum_device_f32(float *x, size_t n);
 
+// The device a rank computes on (dist.device): one rank per GPU of its node, picked by the rank's place among the
+// node's ranks (OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the ranks sharing its memory).
+typedef enum { DIST_DEVICE_AUTO, DIST_DEVICE_CPU, DIST_DEVICE_CUDA } DistDeviceWant;  // dist.device's order
+typedef struct {
+    int ordinal;       // the GPU this rank uses, -1: the CPU
+    char name[256];    // the GPU's name ("" on the CPU)
+    char host[256];
+    int local_rank, local_size;  // place among the ranks of this node, and their number
+    int gpus;          // GPUs this rank sees
+} DistDevice;
+// Collective. cpu: the CPU. cuda: GPU local_rank (made current), an error when the build has no CUDA, the rank sees
+// no GPU, or the node runs more ranks than it has GPUs. auto: cuda when every rank could have one, else the CPU.
+int dist_device_choose(DistDeviceWant want, DistDevice *d, Err *e);
+// "rank R on HOST: cuda:N (NAME)" or "rank R on HOST: cpu".
+void dist_device_describe(const DistDevice *d, char *out, size_t size);
+
 // The contiguous share [*begin, *end) of n items owned by this rank (balanced, rank order).
 void dist_share(int64_t n, int64_t *begin, int64_t *end);
 // The same share of rank `rank`.

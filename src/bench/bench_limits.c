@@ -70,3 +70,18 @@ double bench_min(const double *v, int n) {
     for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
     return m;
 }
+
+// NVIDIA's data sheets (SXM parts; dense, without sparsity). Longer names first: "H100 NVL" before "H100".
+void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps) {
+    static const struct {
+        const char *part;
+        double tflops, tbps;
+    } PEAKS[] = {{"H200", 989.4, 4.8}, {"H100 NVL", 835.0, 3.9}, {"H100 PCIe", 756.0, 2.0}, {"H100", 989.4, 3.35},
+                 {"GH200", 989.4, 4.0}, {"A100", 312.0, 2.039}, {"L40S", 362.1, 0.864}};
+    *bf16_tflops = 0, *hbm_tbps = 0;
+    for (size_t i = 0; i < sizeof PEAKS / sizeof PEAKS[0]; i++)
+        if (strstr(name, PEAKS[i].part)) {
+            *bf16_tflops = PEAKS[i].tflops, *hbm_tbps = PEAKS[i].tbps;
+            return;
+        }
+}

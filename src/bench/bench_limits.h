@@ -14,6 +14,10 @@ double bench_sgemm_gflops(int M, int N, int K, int repeat);
 // its share with independent vector accumulators so the adds keep up with memory.
 double bench_read_gbps(size_t bytes, int repeat);
 
+// The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
+// bounds of a training step and of decoding; 0 for a GPU the table does not know.
+void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);
+
 // Median and minimum of n values (sorted in place).
 double bench_median(double *v, int n);
 double bench_min(const double *v, int n);

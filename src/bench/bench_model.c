@@ -1,7 +1,8 @@
-// `rlvr bench model`: forward and forward+backward throughput of the CPU model on one rank, in the steady state
-// the trainer runs in: the gradient buffer allocated and touched once before timing (the trainer keeps one for
-// the run), one untimed warm-up of each phase, then `repeat` timed passes reported as median and best, next to
-// the OpenBLAS sgemm peak measured in the same run at the model's largest matmul shape.
+// `rlvr bench model`: forward and forward+backward throughput of the model on one rank and its device
+// (dist.device), in the steady state the trainer runs in: the gradient buffer allocated and touched once before
+// timing (the trainer keeps one for the run), one untimed warm-up of each phase, then `repeat` timed passes
+// reported as median and best, next to the bound of the device: on the CPU the OpenBLAS sgemm peak measured in
+// the same run at the model's largest matmul shape, on a GPU its published bf16 peak (MFU).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "base/walltime.h"
 #include "bench/bench.h"
 #include "bench/bench_limits.h"
+#include "model/device.h"
 #include "model/model.h"
 
 typedef struct {
@@ -18,22 +20,36 @@ typedef struct {
     const char *config;
     int64_t T;
     int seq_len, repeat;
-    double sgemm_gflops;
+    double sgemm_gflops;  // CPU: the bound
+    double peak_tflops;   // GPU: the bound (0: unknown)
+    char device[300];
 } Report;
 
 static void report(const Report *r, const char *phase, double *seconds, double flops) {
     double best = bench_min(seconds, r->repeat), median = bench_median(seconds, r->repeat);
     double gflops = flops / 1e9 / median;
-    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
+    if (!r->sgemm_gflops) {  // a GPU: model FLOP utilisation against the bf16 peak
+        printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
+               "\"tokens\":%lld,\"seq_len\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f,"
+               "\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f,"
+               "\"peak_bf16_tflop_per_s\":%.1f,\"mfu\":%.4f}\n",
+               phase, r->device, r->config, r->m->n_params, (long long)r->T, r->seq_len, r->repeat, median, best,
+               r->T / median, r->T / best, flops / 1e9, gflops, r->peak_tflops,
+               r->peak_tflops > 0 ? gflops / (r->peak_tflops * 1e3) : 0.0);
+        fflush(stdout);
+        return;
+    }
+    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
            "\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f,\"tokens_per_s\":%.1f,"
            "\"tokens_per_s_best\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,"
            "\"fraction_of_sgemm\":%.3f}\n",
-           phase, r->config, r->m->n_params, (long long)r->T, r->seq_len, omp_get_max_threads(), r->repeat, median,
+           phase, r->device, r->config, r->m->n_params, (long long)r->T, r->seq_len, omp_get_max_threads(), r->repeat, median,
            best, r->T / median, r->T / best, flops / 1e9, gflops, r->sgemm_gflops, gflops / r->sgemm_gflops);
     fflush(stdout);
 }
 
-// One pass of a phase: forward only (grads NULL) or forward + backward into grads.
+// One pass of a phase: forward only (grads NULL) or forward + backward into grads (backend memory), ended by
+// reading one gradient element back so that a device's queued work is inside the time.
 static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, float *logits, const float *dlogits,
                 float *grads, double aux_weight, Err *e) {
     if (!grads) return model_forward(m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
@@ -41,29 +57,38 @@ static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, fl
     int rc = model_forward(m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
     if (!rc) rc = model_backward(m, acts, dlogits, aux_weight, grads, e);
     model_acts_free(acts);
+    float last;
+    if (!rc) device_grad_get(m, &last, grads, 1);
     return rc;
 }
 
 int bench_model(const BenchModelOptions *o, Err *e) {
+    Device dev;
+    TRY(device_open(o->config->dist.device, &dev, e));  // collective: before the other ranks leave
     if (!dist_is_root()) return 0;
     int n_seqs = (int)o->seqs, seq_len = (int)o->seq_len, repeat = (int)o->repeat;
     Model m;
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
     m.fixed_order_backward = o->fixed_order_backward;
+    if (device_attach(&dev, &m, e)) return model_free(&m), -1;
     int64_t T = (int64_t)n_seqs * seq_len, V = o->config->model.vocab_size;
     int64_t *off = xmalloc((size_t)(n_seqs + 1) * sizeof *off);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
     for (int s = 0; s <= n_seqs; s++) off[s] = (int64_t)s * seq_len;
     for (int64_t t = 0; t < T; t++) tok[t] = (int32_t)((t * 2654435761u) % (uint64_t)V);
     float *logits = xmalloc((size_t)(T * V) * sizeof(float)), *dlogits = xmalloc((size_t)(T * V) * sizeof(float));
-    float *grads = xcalloc(m.n_params, sizeof(float));
-    memset(grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
+    float *host_grads = xcalloc(m.n_params, sizeof(float)), *dev_grads = device_grad_alloc(&m, m.n_params);
+    memset(host_grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
+    float *grads = dev_grads ? dev_grads : host_grads;
     for (int64_t i = 0; i < T * V; i++) dlogits[i] = 1e-4f * (float)((i % 7) - 3);
-    Report r = {&m, o->config_name, T, seq_len, repeat, 0};
+    Report r = {&m, o->config_name, T, seq_len, repeat, 0, 0, ""};
+    device_label(&dev, r.device, sizeof r.device);
     const ModelConfig *c = &o->config->model;
     int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
-    r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 3);
+    double tbps;
+    if (dev.where.ordinal >= 0) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
+    else r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 3);
     double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T, aux = c->router_aux_loss_coef;
     double *sec = xmalloc((size_t)repeat * sizeof *sec);
     int rc = 0;
@@ -77,7 +102,9 @@ int bench_model(const BenchModelOptions *o, Err *e) {
         }
         if (!rc) report(&r, phase ? "forward+backward" : "forward", sec, phase ? 3 * flops : flops);
     }
-    free(sec), free(off), free(tok), free(logits), free(dlogits), free(grads);
+    free(sec), free(off), free(tok), free(logits), free(dlogits), free(host_grads);
+    device_grad_free(&m, dev_grads);
+    device_detach(&m);
     model_free(&m);
     return rc;
 }

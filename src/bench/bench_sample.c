@@ -1,5 +1,6 @@
-// Decoding tokens/s for batch 1 and for one group of 8 on a random-init model, plus the machine's memory
-// read bandwidth: each decode step reads every weight once, so steps/s <= bandwidth / weight bytes.
+// Decoding tokens/s for batch 1 and for one group of 8 on a random-init model on the rank's device (dist.device),
+// next to the memory bandwidth that bounds it: each decode step reads every weight once, so steps/s <= bandwidth /
+// weight bytes. CPU: the read bandwidth measured in the same run; GPU: its published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -10,6 +11,7 @@
 
 #include "base/walltime.h"
 #include "bench/bench_limits.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
@@ -17,7 +19,7 @@
 // read_gbps: the memory read bandwidth of the same run; a decode step reads every weight once, so it bounds
 // steps/s at read_gbps / weight bytes.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const char *config,
-                    double read_gbps, Err *e) {
+                    const char *device, double read_gbps, Err *e) {
     rc.n = group;
     int32_t *prompt = xmalloc((size_t)prompt_len * sizeof *prompt);
     prompt[0] = tokenizer_bos(tok);
@@ -36,13 +38,14 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         if (ro.responses[i].n_tokens > steps) steps = ro.responses[i].n_tokens;
     }
     rollout_free(&ro);
-    double weight_gbps = (double)steps / seconds * (double)m->n_params * sizeof(float) / 1e9;
+    double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
+    double weight_gbps = (double)steps / seconds * weight_bytes / 1e9;
     printf(
-        "{\"bench\":\"sample\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
+        "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f}\n",
-        config, m->n_params, (double)m->n_params * sizeof(float) / (1 << 20), omp_get_max_threads(), group, prompt_len,
+        device, config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
         read_gbps, weight_gbps / read_gbps);
     fflush(stdout);
@@ -53,14 +56,24 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     Config c = *o->config;
     int prompt_len = (int)o->prompt_len;
     c.rollout.max_new_tokens = (int)o->new_tokens;
+    Device dev;
+    TRY(device_open(c.dist.device, &dev, e));
+    char device[300];
+    device_label(&dev, device, sizeof device);
     Model m = {0};
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
+    if (device_attach(&dev, &m, e)) return model_free(&m), -1;
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
     size_t weight_bytes = m.n_params * sizeof(float);
-    double read_gbps = 0;
-    if (rc == 0) {
+    double read_gbps = 0, peak_tflops;
+    if (rc == 0 && dev.where.ordinal >= 0) {  // HBM: its published bandwidth
+        bench_gpu_peaks(dev.where.name, &peak_tflops, &read_gbps);
+        read_gbps *= 1e3;
+        printf("{\"bench\":\"memory_read\",\"device\":\"%s\",\"source\":\"data sheet\",\"gb_per_s\":%.2f}\n", device,
+               read_gbps);
+    } else if (rc == 0) {
         size_t buf = 4 * weight_bytes > ((size_t)512 << 20) ? 4 * weight_bytes : ((size_t)512 << 20);
         read_gbps = bench_read_gbps(buf, 3);
         printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f}\n", buf,
@@ -68,10 +81,11 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     }
     RolloutConfig warm = c.rollout;
     warm.max_new_tokens = 4;
-    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", read_gbps, e);
+    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", device, read_gbps, e);
     for (int g = 1; g <= 8 && rc == 0; g += 7)
-        rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, read_gbps, e);
+        rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, device, read_gbps, e);
     tokenizer_free(tok);
+    device_detach(&m);
     model_free(&m);
     return rc;
 }

@@ -25,11 +25,13 @@ enum { PHASES = 4, MAX_REPEAT = 100 };
 static const char *const PHASE[PHASES] = {"sampling", "scoring", "update", "step"};
 
 static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT], const Run *r) {
+    char device[300];
+    device_label(&r->device, device, sizeof device);
     for (int p = 0; p < PHASES; p++) {
         double best = bench_min(sec[p], repeat), median = bench_median(sec[p], repeat);
-        printf("{\"bench\":\"train\",\"phase\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
+        printf("{\"bench\":\"train\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
                "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f}\n",
-               PHASE[p], config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
+               PHASE[p], device, config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
                r->cfg.rollout.n, repeat, median, best);
     }
     fflush(stdout);

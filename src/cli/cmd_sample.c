@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "io/model_h5.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "task/prompts.h"
@@ -235,10 +236,14 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
     TRY(cli_resolve_config(&a->cfg, &c, e));
     Model m = {0};
     if (a->ckpt) TRY(model_load_path(&m, a->ckpt, e));
+    Device dev;
+    int rc = device_open(c.dist.device, &dev, e);
+    if (!rc && a->ckpt) rc = dist_agree(device_attach(&dev, &m, e), e);
+    if (rc) return device_detach(&m), model_free(&m), -1;  // the same message on every rank: root prints it
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     PromptSet p = {0};
     Template tpl;
-    int rc = tok ? 0 : -1;
+    rc = tok ? 0 : -1;
     int vocab = a->ckpt ? m.cfg.vocab_size : tok ? tokenizer_vocab_size(tok) : 0;
     if (rc == 0 && a->ckpt) rc = tokenizer_fits_model(tok, vocab, e);
     if (rc == 0) rc = template_open(&tpl, &c.prompt, tok, e);
@@ -246,6 +251,7 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
     if (rc == 0) rc = a->show_prompt ? show_prompts(&p, tok, a->out, e) : sample_all(a, &m, tok, &c, &p, e, print_here);
     prompts_free(&p);
     tokenizer_free(tok);
+    device_detach(&m);
     model_free(&m);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "io/model_h5.h"
 #include "model/logprob.h"
+#include "model/device.h"
 #include "model/model.h"
 
 typedef struct {
@@ -136,12 +137,16 @@ static int run(const ScoreArgs *a, Err *e) {
     TRY(cli_resolve_config(&a->cfg, &c, e));
     if (c.rollout.temperature <= 0) return err_set(e, "[rollout] temperature must be > 0 for scoring");
     TRY(model_load_path(&m, ckpt, e));
-    if (read_seqs(in, &m, &s, e)) return model_free(&m), -1;
+    Device dev;
+    int rc = device_open(c.dist.device, &dev, e);
+    if (!rc) rc = dist_agree(device_attach(&dev, &m, e), e);
+    if (!rc) rc = read_seqs(in, &m, &s, e);
+    if (rc) return device_detach(&m), model_free(&m), -1;
     int64_t b, end, n_local = 0;
     dist_share(s.n, &b, &end);
     for (int64_t i = b; i < end; i++) n_local += s.n_response[i];
     double *logp = xmalloc((size_t)n_local * sizeof(double) + 1), *ent = xmalloc((size_t)n_local * sizeof(double) + 1);
-    int rc = score_range(&m, &s, (int)b, (int)end, c.rollout.temperature, logp, ent, e);
+    rc = score_range(&m, &s, (int)b, (int)end, c.rollout.temperature, logp, ent, e);
     // Every rank takes part in the gathers; a local failure is reported after them.
     int64_t failed = rc != 0;
     dist_allreduce_sum_i64(&failed, 1);
@@ -156,6 +161,7 @@ static int run(const ScoreArgs *a, Err *e) {
     if (!rc && dist_is_root()) printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":\"%s\"}\n", s.n, n_all, out);
     free(logp), free(ent), free(all_logp), free(all_ent), free(offsets);
     seqs_free(&s);
+    device_detach(&m);
     model_free(&m);
     return rc;
 }

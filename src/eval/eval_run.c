@@ -15,6 +15,7 @@
 #include "io/checkpoint.h"
 #include "io/model_h5.h"
 #include "io/run_dir.h"
+#include "model/device.h"
 
 typedef struct {
     const EvalRunArgs *a;
@@ -108,12 +109,16 @@ static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err 
 int eval_run(const EvalRunArgs *a, Err *e) {
     EvalRun r = {.a = a, .t0 = walltime_s()};
     int rc = dist_agree(setup(&r, e), e);
+    Device dev;
+    if (!rc) rc = device_open(r.cfg.dist.device, &dev, e);
+    if (!rc) rc = dist_agree(device_attach(&dev, &r.model, e), e);
     if (!rc) rc = dist_root_outcome(open_outputs(&r, e), e);
     int total = a->n_data ? a->n_data : 1;
     for (int i = 0; i < total && !rc; i++) rc = one_benchmark(&r, a->n_data ? a->data[i] : NULL, i + 1, total, e);
     if (r.records) fclose(r.records);
     if (r.samples) fclose(r.samples);
     if (r.tok) tokenizer_free(r.tok);
+    device_detach(&r.model);
     model_free(&r.model);
     return rc;
 }

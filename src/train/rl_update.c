@@ -97,10 +97,11 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;
-    float *grad = grad_reducer_micro_begin(red);
+    float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red));
     if (last) grad_reducer_micro_last(red);
-    TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_reducer_layer_done, red,
-                                 e));
+    TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_stage_layer_done,
+                                 &r->stage, e));
+    grad_stage_end(&r->stage);
     grad_reducer_micro_end(red);
     return 0;
 }

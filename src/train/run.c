@@ -140,6 +140,10 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
         if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
     }
     TRY(dist_root_outcome(rc, e));
+    // Zero stage 3 and expert parallelism change weights layer by layer inside the forward, which a backend's own
+    // copy would not see: they stay on the CPU (base/config.c refuses them with device = cuda).
+    bool host_only = r->cfg.dist.zero_stage == 3 || r->cfg.dist.expert_parallel > 1;
+    TRY(device_open(host_only ? DIST_DEVICE_CPU : r->cfg.dist.device, &r->device, e));
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
     if (!(r->task = task_create(&r->cfg, e))) return -1;
     TRY(reward_check_config(&r->cfg.reward, e));
@@ -151,6 +155,10 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
                             sizeof r->init_note, e));
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
+    // The weights are final here: the models move to the device with them (zero stage 3 stays on the CPU).
+    TRY(dist_agree(device_attach(&r->device, &r->model, e), e));
+    if (r->has_ref) TRY(dist_agree(device_attach(&r->device, &r->ref, e), e));
+    grad_stage_init(&r->stage, &r->model, &r->up.reducer);
     param_gather_release(&r->up.gather);  // zero stage 3: from here on each rank keeps only its own weights
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     return 0;
@@ -158,6 +166,9 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
 
 void run_close(Run *r) {
     free(r->config_text);
+    grad_stage_free(&r->stage);
+    device_detach(&r->model);
+    if (r->has_ref) device_detach(&r->ref);
     model_free(&r->model);
     updater_free(&r->up);
     if (r->has_ref) model_free(&r->ref);

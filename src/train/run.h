@@ -10,9 +10,11 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "io/checkpoint.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "task/task.h"
 #include "text/tokenizer.h"
+#include "train/grad_stage.h"
 #include "train/update.h"
 
 typedef enum { TRAIN_SFT, TRAIN_RL } TrainKind;
@@ -37,6 +39,8 @@ typedef struct {
     Model model, ref;         // ref: frozen reference policy (RL with algo.beta > 0)
     bool has_ref;
     Updater up;
+    Device device;            // dist.device: where the policy and the reference compute
+    GradStage stage;          // the backward's gradient on its way to up.reducer (train/grad_stage.h)
     Tokenizer *tok;
     Task *task;
     TrainState st;

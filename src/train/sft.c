@@ -47,9 +47,11 @@ static int micro_step(Run *r, SeqBatch *b, double n_tok, bool last, double sums[
         for (int64_t j = 0; j < nt; j++) sums[0] += logp[j], dlogp[j] = -1.0 / n_tok, sums[1] += logp[j] > log(0.5);
         double aux_w = r->cfg.model.router_aux_loss_coef * (double)b->n_seq / (double)r->cfg.sft.batch_size;
         GradReducer *red = &r->up.reducer;
-        float *grad = grad_reducer_micro_begin(red);
+        float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red));
         if (last) grad_reducer_micro_last(red);
-        rc = seqbatch_backward_hooked(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad, grad_reducer_layer_done, red, e);
+        rc = seqbatch_backward_hooked(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad, grad_stage_layer_done, &r->stage,
+                                      e);
+        grad_stage_end(&r->stage);
         grad_reducer_micro_end(red);
     }
     free(logp), free(dlogp);

@@ -9,6 +9,7 @@
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/checkpoint.h"
+#include "model/device.h"
 
 // Each layer's element range from the table ("model.layers.L." names), for the per-layer reduction, which needs the
 // layers to follow each other back to back, in order (model/model.c builds them so).
@@ -209,7 +210,12 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
 }
 
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+    int updates = s->updates;
     apply(u, loss_sum, lr, s);
+    Model *m = u->model;
+    Err e;
+    // The backend's copy of the weights follows them (a device backend's mirror; the CPU's is the weights).
+    if (s->updates > updates && device_load_weights(m, &e)) dist_fatal("after the update: %s", e.msg);
     // Zero stage 3: nothing reads the gradient before the next update's backward (which starts from zeros), so
     // sampling runs without its pages.
     if (u->zero_stage == 3) param_gather_drop_pages(u->reducer.grad, 0, u->reducer.n);

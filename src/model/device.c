@@ -1,0 +1,77 @@
+#include "model/device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/backend_staged.h"
+
+#ifdef RLVR_CUDA
+#include "model/backend_cuda.h"
+#endif
+
+int device_open(DistDeviceWant want, Device *d, Err *e) {
+    *d = (Device){0};
+    int rc = dist_device_choose(want, &d->where, e);
+    const char *hook = getenv("RLVR_TEST_DEVICE");
+    if (!rc && hook && strcmp(hook, "staged")) rc = err_set(e, "RLVR_TEST_DEVICE = '%s': expected staged", hook);
+    d->staged = !rc && hook && want != DIST_DEVICE_CPU && d->where.ordinal < 0;
+    if (!rc) {
+        char line[600];
+        dist_device_describe(&d->where, line, sizeof line);
+        fprintf(stderr, "rlvr: %s%s\n", line, d->staged ? " (staged test backend)" : "");
+        fflush(stderr);
+    }
+    return dist_agree(rc, e);
+}
+
+int device_attach(const Device *d, Model *m, Err *e) {
+    if (d->staged) return model_set_backend(m, backend_staged_create(), e);
+    if (d->where.ordinal < 0) return 0;
+#ifdef RLVR_CUDA
+    Backend *be = backend_cuda_create(d->where.ordinal, e);
+    if (!be) return -1;
+    if (model_set_backend(m, be, e)) return backend_cuda_destroy(be), -1;
+    return 0;
+#else
+    (void)m;  // dist_device_choose picks no GPU without CUDA
+    return err_set(e, "[dist] device = cuda (GPU %d on %s): this rlvr was built without CUDA", d->where.ordinal,
+                   d->where.host);
+#endif
+}
+
+void device_detach(Model *m) {
+    Backend *be = (Backend *)m->backend;
+    if (!be || be == backend_cpu()) return;
+    m->backend = backend_cpu();
+    if (!strcmp(be->name, "staged")) return backend_staged_destroy(be);
+#ifdef RLVR_CUDA
+    backend_cuda_destroy(be);
+#endif
+}
+
+void device_label(const Device *d, char *out, size_t size) {
+    if (d->where.ordinal >= 0) snprintf(out, size, "cuda:%d %s", d->where.ordinal, d->where.name);
+    else snprintf(out, size, "%s", d->staged ? "cpu-staged" : "cpu");
+}
+
+int device_load_weights(Model *m, Err *e) { return m->backend->load_params(m->backend, m, e); }
+
+float *device_grad_alloc(const Model *m, size_t n) {
+    return m->backend == backend_cpu() ? NULL : bk_alloc(m->backend, n, BUF_F32);
+}
+
+void device_grad_free(const Model *m, float *g) {
+    if (g) m->backend->free(m->backend, g);
+}
+
+void device_grad_put(const Model *m, float *dev, const float *host, size_t n) {
+    m->backend->to_dev(m->backend, dev, host, n, BUF_F32);
+}
+
+void device_grad_get(const Model *m, float *host, const float *dev, size_t n) {
+    m->backend->to_host(m->backend, host, dev, n, BUF_F32);
+}
+
+size_t device_weight_bytes(const Model *m) { return m->backend->act_bytes; }

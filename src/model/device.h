@@ -1,0 +1,40 @@
+// Where a process's models compute (dist.device; src/README.md "Backends"): the CPU backend, or a CUDA backend on
+// the rank's own GPU (base/dist.h: one rank per GPU of the node). Test hook: RLVR_TEST_DEVICE=staged puts models on
+// the CPU backend with a device backend's memory layout (model/backend_staged.h) where auto chose the CPU.
+#ifndef RLVR_DEVICE_H
+#define RLVR_DEVICE_H
+
+#include <stdbool.h>
+
+#include "base/dist.h"
+#include "base/error.h"
+#include "model/model.h"
+
+typedef struct {
+    DistDevice where;  // where.ordinal < 0: the CPU
+    bool staged;       // RLVR_TEST_DEVICE=staged on the CPU
+} Device;
+
+// Collective: picks this rank's device and prints "rlvr: rank R on HOST: cuda:N (NAME)" or "...: cpu" to stderr;
+// every rank returns the same outcome (the lowest failing rank's message).
+int device_open(DistDeviceWant want, Device *d, Err *e);
+// m computes on d from now on, with a backend of its own (a device backend mirrors one model's weights) holding
+// m's current weights. On the CPU: nothing to do.
+int device_attach(const Device *d, Model *m, Err *e);
+// m back on the CPU backend, its own backend released (before model_free; nothing to do on the CPU).
+void device_detach(Model *m);
+// m's backend copy of the weights refreshed from m->params (after an optimizer step; the CPU's is m->params).
+int device_load_weights(Model *m, Err *e);
+// Bytes per weight element in m's backend (CPU: 4, a bf16 device backend: 2): what a decode step reads per weight.
+size_t device_weight_bytes(const Model *m);
+// Parameter-gradient memory of m's backend (n floats; NULL on the CPU backend, where the host buffer is it) and
+// copies between it and the host.
+float *device_grad_alloc(const Model *m, size_t n);
+void device_grad_free(const Model *m, float *g);
+void device_grad_put(const Model *m, float *dev, const float *host, size_t n);
+void device_grad_get(const Model *m, float *host, const float *dev, size_t n);
+
+// How the benchmarks name the device: "cpu", "cpu-staged" or "cuda:N NAME".
+void device_label(const Device *d, char *out, size_t size);
+
+#endif
