@@ -43,11 +43,13 @@ void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, in
         add_range(g, L + 1, embed->offset, embed->offset + embed->numel);
     m->before_unit = before_unit;
     m->before_unit_ctx = g;
+    m->units_done = param_gather_stream_end;
 }
 
 void param_gather_free(ParamGather *g) {
     if (!g->model) return;
     g->model->before_unit = NULL;
+    g->model->units_done = NULL;
     for (int u = 0; u < g->n_units; u++) free(g->ranges[u]);
     free(g->ranges), free(g->n_ranges);
     memset(g, 0, sizeof *g);
@@ -84,21 +86,68 @@ static int cycle_unit(const ParamGather *g, int64_t i) {
     return k == 0 ? L : k <= L ? k - 1 : k == L + 1 ? L + 1 : 2 * L + 1 - k;
 }
 
-// The next unit of the cycle replaces the resident one.
-static void step_cycle(ParamGather *g) {
+static void drop_resident(ParamGather *g) {
     if (g->resident >= 0)
         for (int i = 0; i < g->n_ranges[g->resident]; i++)
             drop_unowned(g, g->ranges[g->resident][i].begin, g->ranges[g->resident][i].end);
-    int u = cycle_unit(g, g->gathers++);
+    g->resident = -1;
+}
+
+static void gather_unit(ParamGather *g, int u) {
     for (int i = 0; i < g->n_ranges[u]; i++) gather_range(g, g->ranges[u][i].begin, g->ranges[u][i].end);
     g->resident = u;
+}
+
+// The next unit of the cycle replaces the resident one; in the plan's last pass, leaving the backward of layer
+// l >= 1 first sums its gradient.
+static void step_cycle(ParamGather *g) {
+    drop_resident(g);
+    int L = g->n_units - 2;
+    int64_t i = g->gathers++, k = i % (2 * L + 2);
+    if (g->sum_layer && g->planned > 0 && i >= g->planned - (2 * L + 2) && k >= L + 3)
+        g->sum_layer(g->sum_ctx, (int)(2 * L + 2 - k));
+    gather_unit(g, cycle_unit(g, i));
+}
+
+// Sampling: the next unit of the forward-only cycle; at its start the ranks agree whether any is still active.
+// Returns false (nothing gathered) when none is.
+static bool stream_step(ParamGather *g, bool active) {
+    int L = g->n_units - 2, k = (int)(g->gathers % (L + 2));
+    if (k == 0) {
+        int64_t any = active;
+        dist_allreduce_max_i64(&any, 1);
+        if (!any) return false;
+    }
+    drop_resident(g);
+    g->gathers++;
+    gather_unit(g, k == 0 ? L : k <= L ? k - 1 : L + 1);
+    return true;
 }
 
 static void before_unit(void *ctx, int unit) {
     ParamGather *g = ctx;
     int L = g->n_units - 2, u = unit == MODEL_UNIT_EMBED ? L : unit == MODEL_UNIT_HEAD ? L + 1 : unit;
     if (g->whole) return;
-    while (g->resident != u) step_cycle(g);
+    while (g->resident != u) g->stream ? stream_step(g, true) : step_cycle(g);
+}
+
+void param_gather_stream(ParamGather *g) {
+    if (!g->model || g->whole) return;
+    g->stream = true;
+    g->gathers = 0;
+}
+
+void param_gather_stream_end(void *ctx) {
+    ParamGather *g = ctx;
+    if (!g->stream) return;
+    while (stream_step(g, false)) {}
+    drop_resident(g);
+    g->gathers = 0;
+}
+
+void param_gather_sum_layers(ParamGather *g, void (*sum_layer)(void *ctx, int layer), void *ctx) {
+    g->sum_layer = sum_layer;
+    g->sum_ctx = ctx;
 }
 
 void param_gather_plan(ParamGather *g, int64_t passes) {
@@ -118,6 +167,8 @@ static void finish_plan(ParamGather *g) {
 
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
+    if (g->stream) param_gather_stream_end(g);
+    g->stream = false;
     finish_plan(g);
     drop_unowned(g, 0, g->model->n_params);
     g->resident = -1;
@@ -126,6 +177,8 @@ void param_gather_release(ParamGather *g) {
 
 void param_gather_all(ParamGather *g) {
     if (!g->model || g->whole) return;
+    if (g->stream) param_gather_stream_end(g);
+    g->stream = false;
     finish_plan(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;

@@ -9,7 +9,14 @@
 // moving along it until the unit asked for is resident, and the ranks agree beforehand on the number of passes
 // (param_gather_plan): at the end (param_gather_release, param_gather_all) a rank that made fewer goes on along the
 // cycle, joining the gathers of the busier ranks, until it has made as many. Nothing but gathers may happen on
-// any rank between the plan and that end.
+// any rank between the plan and that end, except the per-layer gradient sums this schedule itself makes: in the
+// plan's last pass, stepping from the backward of layer l to layer l-1 (l >= 1) first calls sum_layer(l) on every
+// rank (param_gather_sum_layers), so a rank with fewer micro-batches sums its partial gradient at the same point.
+//
+// Sampling (param_gather_stream): decode steps differ from rank to rank and are not known beforehand, so each unit
+// is gathered when asked for along a forward-only cycle (embedding, layers 0..L-1, head), and at each start of that
+// cycle the ranks agree whether any of them still decodes; a rank that is done (param_gather_stream_end, through
+// Model.units_done) joins the others' gathers until none is left. Nothing but gathers may happen in between.
 #ifndef RLVR_PARAM_GATHER_H
 #define RLVR_PARAM_GATHER_H
 
@@ -35,6 +42,9 @@ typedef struct {
     bool whole;            // every weight resident (param_gather_all)
     int64_t gathers;       // along the cycle since the last plan
     int64_t planned;       // gathers every rank makes before the next release (param_gather_plan)
+    bool stream;           // sampling: units gathered along the forward-only cycle (param_gather_stream)
+    void (*sum_layer)(void *ctx, int layer);  // the plan's last backward: layer's gradient summed (may be NULL)
+    void *sum_ctx;
 } ParamGather;
 
 // Installs the hook in m (whose weights are all resident until the first release).
@@ -48,6 +58,16 @@ void param_gather_release(ParamGather *g);
 // Collective: the planned gathers, then every weight (sampling reads each layer once per token, so it gathers them all
 // once before the rollout, as DeepSpeed's hybrid engine does); param_gather_release ends it.
 void param_gather_all(ParamGather *g);
+
+// Sampling: from now until param_gather_release, each unit is gathered when the model asks for it, one decode step
+// after another; every rank reaches Model.units_done (param_gather_stream_end) together after the rollout.
+void param_gather_stream(ParamGather *g);
+// Collective: this rank is done decoding; it joins the others' gathers until no rank decodes, then drops the
+// resident unit. Installed as Model.units_done (a no-op outside param_gather_stream).
+void param_gather_stream_end(void *ctx);
+// The plan's last pass calls sum_layer(ctx, l) for l = L-1..1 as the backward leaves layer l, on every rank
+// (layer 0 and the rest follow the release).
+void param_gather_sum_layers(ParamGather *g, void (*sum_layer)(void *ctx, int layer), void *ctx);
 
 // Gives the whole pages inside elements [begin, end) of x back to the kernel (they read as zeros until written);
 // the pages at either edge may hold other data and stay.

@@ -55,6 +55,9 @@ typedef struct {
     // ZeRO stage 3 (algo/param_gather.h): called before the forward, backward or decode reads the weights of layer
     // 0..L-1, the embedding (MODEL_UNIT_EMBED) or the final norm and LM head (MODEL_UNIT_HEAD); NULL: all resident.
     void (*before_unit)(void *ctx, int unit);
+    // ZeRO stage 3: collective, after a phase whose decode steps gathered units as asked (sampling); every rank
+    // calls it once per phase, before any other collective. NULL: nothing to do. Its ctx is before_unit_ctx.
+    void (*units_done)(void *ctx);
     void *before_unit_ctx;
     const Backend *backend;  // where activations live and the layer loop's operations run
     // While the ranks of an expert-parallel group train in lockstep (train/ep_step.h): the training forward and
@@ -67,6 +70,9 @@ enum { MODEL_UNIT_EMBED = -1, MODEL_UNIT_HEAD = -2 };
 // Lets the hook make the unit's weights resident.
 static inline void model_before_unit(const Model *m, int unit) {
     if (m->before_unit) m->before_unit(m->before_unit_ctx, unit);
+}
+static inline void model_units_done(const Model *m) {
+    if (m->units_done) m->units_done(m->before_unit_ctx);
 }
 
 // Builds the tensor table and allocates zeroed parameters for cfg (validated config); the CPU backend.
