@@ -21,7 +21,9 @@
 // last backward reduces it, so the float gradients cost 4 bytes per parameter at the end of the update instead of
 // 4 per micro-batch. Only a rank with more micro-batches per update accumulates in full-size limbs (24 bytes per
 // parameter). ZeRO stage 2 (grad_reducer_shard): a reduced layer keeps only the elements this rank owns, so after
-// its last backward a rank holds its gradient shard (4/N bytes per parameter) and the layers not yet reduced.
+// its last backward a rank holds its gradient shard (4/N bytes per parameter) and the layers not yet reduced. At
+// stage 3 (grad_reducer_schedule) the same per-layer sums run at points of the weight gathers' schedule instead,
+// which every rank reaches in the same order whatever its number of micro-batches.
 #ifndef RLVR_GRAD_REDUCE_H
 #define RLVR_GRAD_REDUCE_H
 
