@@ -112,11 +112,12 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
     echo "| 0 | 16 | 16 | 16 | 16 (fast); deterministic: 16 with one or two micro-batches per rank (the held one handed back layer by layer as the last backward sums it), 40 with more |"
     echo "| 1 | 8 + 8/N | $(formula 1 2) | $(formula 1 4) | as the paper |"
     echo "| 2 | 4 + 12/N | $(formula 2 2) | $(formula 2 4) | 4 + 12/N and one layer's gradient with one micro-batch per rank (each layer summed onto its owners as the backward finishes it, the rest handed back); 8 + 8/N with more (the earlier micro-batches' full gradient) |"
-    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | training: 4 + 12/N plus one layer's weights (the whole gradient is held until the update ends); sampling: 4 + 8/N (all weights gathered, the gradient's pages given back) |"
+    echo "| 3 | 16/N | $(formula 3 2) | $(formula 3 4) | 16/N plus, while training, one gathered unit (a layer without its routed experts, or a group of a quarter of them) and the gradient of the layer the backward is in (each layer summed onto its owners when the busiest rank's last backward leaves it; with more micro-batches per rank the earlier ones' full float gradient, as at stage 2), and while sampling one gathered layer (layer by layer each decode step; the gradient's pages given back) |"
     echo
     echo "By the formula, stage 3 on 4 ranks keeps $(formula 3 4) of stage 0's 16 bytes: 25% of its state per rank. What rlvr"
-    echo "keeps at stage 3 on 4 ranks is 4 + 12/4 = 7 bytes per parameter while training (44%) and 4 + 8/4 = 6 while"
-    echo "sampling. Measured, max-rank peak RSS in fast mode, as a share of stage 0's on as many ranks (rows of"
+    echo "keeps at stage 3 on 4 ranks with one micro-batch per rank is the same 4 bytes per parameter plus one gathered"
+    echo "unit and one layer's gradient while training, plus one layer while sampling. Measured, max-rank peak RSS in"
+    echo "fast mode, as a share of stage 0's on as many ranks (rows of"
     echo "different revisions may differ in more than the stage):"
     for np in 2 4; do
         for z in 1 2 3; do

@@ -337,7 +337,14 @@ static void post_next(GradReducer *r) {
 
 void grad_reducer_layer_done(void *ctx, int layer) {
     GradReducer *r = ctx;
-    if (r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
+    if (!r->scheduled && r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
+}
+
+void grad_reducer_schedule(GradReducer *r) { r->scheduled = true; }
+
+void grad_reducer_sum_layer(void *ctx, int layer) {
+    GradReducer *r = ctx;
+    while (r->n_posted < r->n_layers && r->n_posted <= r->n_layers - 1 - layer) post_next(r);
 }
 
 void grad_reducer_settle(GradReducer *r) {

@@ -21,7 +21,9 @@
 // last backward reduces it, so the float gradients cost 4 bytes per parameter at the end of the update instead of
 // 4 per micro-batch. Only a rank with more micro-batches per update accumulates in full-size limbs (24 bytes per
 // parameter). ZeRO stage 2 (grad_reducer_shard): a reduced layer keeps only the elements this rank owns, so after
-// its last backward a rank holds its gradient shard (4/N bytes per parameter) and the layers not yet reduced.
+// its last backward a rank holds its gradient shard (4/N bytes per parameter) and the layers not yet reduced. At
+// stage 3 (grad_reducer_schedule) the same per-layer sums run at points of the weight gathers' schedule instead,
+// which every rank reaches in the same order whatever its number of micro-batches.
 #ifndef RLVR_GRAD_REDUCE_H
 #define RLVR_GRAD_REDUCE_H
 
@@ -67,6 +69,7 @@ typedef struct {
     int n_layers;
     size_t *layer_begin, *layer_end;
     bool by_layer;    // the last backward's hook sums each layer as it is done
+    bool scheduled;   // ZeRO stage 3: layers are summed when grad_reducer_sum_layer says, not by the backward's hook
     bool posting;     // this micro-batch is the rank's last of the update: sum each layer when it is done
                       // (deterministic: its values are range-checked as they are folded)
     int n_posted;     // buckets started, in bucket order
@@ -85,6 +88,12 @@ void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, cons
 void grad_reducer_micro_last(GradReducer *r);
 // The per-layer callback of seqbatch_backward_hooked (ctx: the GradReducer).
 void grad_reducer_layer_done(void *ctx, int layer);
+// ZeRO stage 3 (after grad_reducer_layers): layers are summed only through grad_reducer_sum_layer, which the weight
+// gathers' common schedule calls on every rank at the same point (algo/param_gather.h), whatever each rank's number
+// of micro-batches; a rank sums what it has then (its partial gradient, or zeros).
+void grad_reducer_schedule(GradReducer *r);
+// Collective (scheduled): sums layers L-1 down to `layer` that are not summed yet (ctx: the GradReducer).
+void grad_reducer_sum_layer(void *ctx, int layer);
 // Collective: sums the buckets not yet summed (overlapped: starts them and waits for all). Every rank calls it once
 // per update, before agreeing on a failure, so no collective is left open; grad_reducer_finish calls it too.
 void grad_reducer_settle(GradReducer *r);

@@ -1,5 +1,6 @@
 #include "algo/param_gather.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "base/dist.h"
 #include "base/error.h"
+#include "model/expert_map.h"
 
 // Unit of tensor t: its layer, the embedding (L) or the head (L + 1: final norm and LM head).
 static int unit_of(const ModelTensor *t, int L) {
@@ -26,30 +28,98 @@ static void add_range(ParamGather *g, int u, size_t begin, size_t end) {
     g->ranges[u][g->n_ranges[u]++] = (ParamRange){begin, end};
 }
 
+// Groups of a MoE layer's routed experts gathered apart: the largest divisor of E up to PARAM_GATHER_GROUPS.
+static int expert_groups(int E) {
+    int k = E < PARAM_GATHER_GROUPS ? E : PARAM_GATHER_GROUPS;
+    while (k > 1 && E % k) k--;
+    return k < 1 ? 1 : k;
+}
+
+static int group_unit(const ParamGather *g, int l, int j) {
+    return g->model->cfg.num_hidden_layers + 2 + l * g->n_groups + j;
+}
+
+static void free_units(ParamGather *g) {
+    for (int u = 0; u < g->n_units; u++) free(g->ranges[u]);
+    free(g->ranges), free(g->n_ranges), free(g->cycle), free(g->sum_at), free(g->has_groups);
+    free(g->layer_begin), free(g->layer_end);
+    g->layer_begin = g->layer_end = NULL;
+    g->ranges = NULL, g->n_ranges = NULL, g->cycle = NULL, g->sum_at = NULL, g->has_groups = NULL;
+}
+
+static void add_position(ParamGather *g, int unit, int sum) {
+    g->cycle[g->n_cycle] = unit;
+    g->sum_at[g->n_cycle++] = sum;
+}
+
+// A layer, then (split) its expert groups in order.
+static void add_layer(ParamGather *g, int l, int sum) {
+    add_position(g, l, sum);
+    for (int j = 0; g->has_groups[l] && j < g->n_groups; j++) add_position(g, group_unit(g, l, j), -1);
+}
+
+// Units, their ranges and the cycle: with split, each MoE layer's routed experts form n_groups units apart.
+static void build_units(ParamGather *g, bool split) {
+    free_units(g);
+    const Model *m = g->model;
+    int L = m->cfg.num_hidden_layers;
+    g->n_groups = split && m->moe ? expert_groups(m->cfg.num_experts) : 0;
+    g->n_units = L + 2 + L * g->n_groups;
+    g->ranges = xcalloc((size_t)g->n_units, sizeof *g->ranges);
+    g->n_ranges = xcalloc((size_t)g->n_units, sizeof *g->n_ranges);
+    g->has_groups = xcalloc((size_t)(L ? L : 1), sizeof *g->has_groups);
+    g->layer_begin = xmalloc((size_t)(L ? L : 1) * sizeof *g->layer_begin);
+    g->layer_end = xcalloc((size_t)(L ? L : 1), sizeof *g->layer_end);
+    for (int l = 0; l < L; l++) g->layer_begin[l] = SIZE_MAX;
+    for (int k = 0; k < m->n_tensors; k++) {
+        const ModelTensor *t = &m->tensors[k];
+        int u = unit_of(t, L);
+        if (u < L) g->layer_begin[u] = t->offset < g->layer_begin[u] ? t->offset : g->layer_begin[u];
+        if (u < L) g->layer_end[u] = t->offset + t->numel > g->layer_end[u] ? t->offset + t->numel : g->layer_end[u];
+        if (!g->n_groups || u >= L || !expert_tensor(t)) {
+            add_range(g, u, t->offset, t->offset + t->numel);
+            continue;
+        }
+        g->has_groups[u] = true;
+        for (int j = 0; j < g->n_groups; j++) {
+            size_t b, e;
+            expert_slice(t, g->n_groups, j, &b, &e);
+            add_range(g, group_unit(g, u, j), t->offset + b, t->offset + e);
+        }
+    }
+    const ModelTensor *embed = model_tensor(m, "model.embed_tokens.weight");
+    if (embed && !model_tensor(m, "lm_head.weight"))  // tied: the LM head is the embedding
+        add_range(g, L + 1, embed->offset, embed->offset + embed->numel);
+    // Forward: embedding, layers 0..L-1, head; backward: layers L-1..0, entering layer l-1 after layer l's sum.
+    g->n_cycle = 0;
+    g->cycle = xmalloc((size_t)g->n_units * 2 * sizeof *g->cycle);
+    g->sum_at = xmalloc((size_t)g->n_units * 2 * sizeof *g->sum_at);
+    add_position(g, L, -1);
+    for (int l = 0; l < L; l++) add_layer(g, l, -1);
+    add_position(g, L + 1, -1);
+    for (int l = L - 1; l >= 0; l--) add_layer(g, l, l + 1 < L ? l + 1 : -1);
+}
+
 static void before_unit(void *ctx, int unit);
 
 void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, int rank) {
-    int L = m->cfg.num_hidden_layers;
-    *g = (ParamGather){.model = m, .map = map, .world = world, .rank = rank, .n_units = L + 2, .resident = -1,
+    *g = (ParamGather){.model = m, .map = map, .world = world, .rank = rank, .resident = -1, .resident_group = -1,
                        .whole = true};
-    g->ranges = xcalloc((size_t)g->n_units, sizeof *g->ranges);
-    g->n_ranges = xcalloc((size_t)g->n_units, sizeof *g->n_ranges);
-    const ModelTensor *embed = model_tensor(m, "model.embed_tokens.weight");
-    for (int k = 0; k < m->n_tensors; k++) {
-        const ModelTensor *t = &m->tensors[k];
-        add_range(g, unit_of(t, L), t->offset, t->offset + t->numel);
-    }
-    if (embed && !model_tensor(m, "lm_head.weight"))  // tied: the LM head is the embedding
-        add_range(g, L + 1, embed->offset, embed->offset + embed->numel);
+    build_units(g, false);
     m->before_unit = before_unit;
     m->before_unit_ctx = g;
+    m->units_done = param_gather_stream_end;
+}
+
+void param_gather_split_experts(ParamGather *g) {
+    if (g->model) build_units(g, true);
 }
 
 void param_gather_free(ParamGather *g) {
     if (!g->model) return;
     g->model->before_unit = NULL;
-    for (int u = 0; u < g->n_units; u++) free(g->ranges[u]);
-    free(g->ranges), free(g->n_ranges);
+    g->model->units_done = NULL;
+    free_units(g);
     memset(g, 0, sizeof *g);
 }
 
@@ -77,34 +147,98 @@ static void gather_range(const ParamGather *g, size_t a, size_t b) {
     dist_allgather_pieces_f32(g->model->params, begin, end);
 }
 
-// Unit at position i of the cycle: embedding, layers 0..L-1, head, layers L-1..0.
-static int cycle_unit(const ParamGather *g, int64_t i) {
-    int L = g->n_units - 2;
-    int k = (int)(i % (2 * L + 2));
-    return k == 0 ? L : k <= L ? k - 1 : k == L + 1 ? L + 1 : 2 * L + 1 - k;
+// Sampling gathers and drops a whole layer (its span, with every expert) at once; training a unit's ranges.
+static bool whole_layer(const ParamGather *g, int u) { return g->stream && u < g->model->cfg.num_hidden_layers; }
+
+static void drop_unit(ParamGather *g, int u) {
+    if (u < 0) return;
+    if (whole_layer(g, u)) return drop_unowned(g, g->layer_begin[u], g->layer_end[u]);
+    for (int i = 0; i < g->n_ranges[u]; i++) drop_unowned(g, g->ranges[u][i].begin, g->ranges[u][i].end);
 }
 
-// The next unit of the cycle replaces the resident one.
+static void gather_unit(ParamGather *g, int u) {
+    if (whole_layer(g, u)) gather_range(g, g->layer_begin[u], g->layer_end[u]);
+    else
+        for (int i = 0; i < g->n_ranges[u]; i++) gather_range(g, g->ranges[u][i].begin, g->ranges[u][i].end);
+}
+
+static void drop_resident(ParamGather *g) {
+    drop_unit(g, g->resident_group);
+    drop_unit(g, g->resident);
+    g->resident = g->resident_group = -1;
+}
+
+// The next unit of the cycle replaces the resident one (an expert group only the resident group: its layer's
+// other weights stay); in the plan's last pass, entering the backward of layer l-1 first sums layer l's gradient.
 static void step_cycle(ParamGather *g) {
-    if (g->resident >= 0)
-        for (int i = 0; i < g->n_ranges[g->resident]; i++)
-            drop_unowned(g, g->ranges[g->resident][i].begin, g->ranges[g->resident][i].end);
-    int u = cycle_unit(g, g->gathers++);
-    for (int i = 0; i < g->n_ranges[u]; i++) gather_range(g, g->ranges[u][i].begin, g->ranges[u][i].end);
+    int64_t i = g->gathers++;
+    int pos = (int)(i % g->n_cycle), u = g->cycle[pos];
+    if (u >= g->model->cfg.num_hidden_layers + 2) {
+        drop_unit(g, g->resident_group);
+        gather_unit(g, u);
+        g->resident_group = u;
+        return;
+    }
+    drop_resident(g);
+    if (g->sum_layer && g->planned > 0 && i >= g->planned - g->n_cycle && g->sum_at[pos] >= 0)
+        g->sum_layer(g->sum_ctx, g->sum_at[pos]);
+    gather_unit(g, u);
     g->resident = u;
+}
+
+// Sampling: the next unit of the forward-only cycle (embedding, whole layers, head); at its start the ranks agree
+// whether any is still active. Returns false (nothing gathered) when none is.
+static bool stream_step(ParamGather *g, bool active) {
+    int L = g->model->cfg.num_hidden_layers, k = (int)(g->gathers % (L + 2));
+    if (k == 0) {
+        int64_t any = active;
+        dist_allreduce_max_i64(&any, 1);
+        if (!any) return false;
+    }
+    drop_resident(g);
+    g->gathers++;
+    g->resident = k == 0 ? L : k <= L ? k - 1 : L + 1;
+    gather_unit(g, g->resident);
+    return true;
 }
 
 static void before_unit(void *ctx, int unit) {
     ParamGather *g = ctx;
-    int L = g->n_units - 2, u = unit == MODEL_UNIT_EMBED ? L : unit == MODEL_UNIT_HEAD ? L + 1 : unit;
+    int L = g->model->cfg.num_hidden_layers, u = unit == MODEL_UNIT_EMBED ? L : unit == MODEL_UNIT_HEAD ? L + 1 : unit;
     if (g->whole) return;
-    while (g->resident != u) step_cycle(g);
+    if (unit < MODEL_UNIT_HEAD) {  // a routed expert: its group, when split and not sampling (whole layers then)
+        if (g->stream || !g->n_groups) return;
+        int E = g->model->cfg.num_experts, idx = model_expert_index(unit);
+        u = group_unit(g, idx / E, expert_owner(E, g->n_groups, idx % E));
+        while (g->resident_group != u) step_cycle(g);
+        return;
+    }
+    while (g->resident != u) g->stream ? (void)stream_step(g, true) : step_cycle(g);
+}
+
+void param_gather_stream(ParamGather *g) {
+    if (!g->model || g->whole) return;
+    g->stream = true;
+    g->gathers = 0;
+}
+
+void param_gather_stream_end(void *ctx) {
+    ParamGather *g = ctx;
+    if (!g->stream) return;
+    while (stream_step(g, false)) {}
+    drop_resident(g);
+    g->gathers = 0;
+}
+
+void param_gather_sum_layers(ParamGather *g, void (*sum_layer)(void *ctx, int layer), void *ctx) {
+    g->sum_layer = sum_layer;
+    g->sum_ctx = ctx;
 }
 
 void param_gather_plan(ParamGather *g, int64_t passes) {
     if (!g->model) return;
     dist_allreduce_max_i64(&passes, 1);
-    g->planned = passes * (2 * (g->n_units - 2) + 2);
+    g->planned = passes * g->n_cycle;
 }
 
 // This rank joins the gathers the others still make, up to the plan.
@@ -116,20 +250,26 @@ static void finish_plan(ParamGather *g) {
     g->gathers = g->planned = 0;
 }
 
+// Ends a sampling stream or a plan, with nothing resident.
+static void settle(ParamGather *g) {
+    if (g->stream) param_gather_stream_end(g);
+    g->stream = false;
+    finish_plan(g);
+    g->resident = g->resident_group = -1;
+}
+
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
-    finish_plan(g);
+    settle(g);
     drop_unowned(g, 0, g->model->n_params);
-    g->resident = -1;
     g->whole = false;
 }
 
 void param_gather_all(ParamGather *g) {
     if (!g->model || g->whole) return;
-    finish_plan(g);
+    settle(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
     dist_allgather_pieces_f32(g->model->params, begin, end);
     g->whole = true;
-    g->resident = -1;
 }

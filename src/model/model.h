@@ -53,8 +53,12 @@ typedef struct {
     // gradient's bits depend on neither the CPU nor the thread count (dist.deterministic; false after create).
     bool fixed_order_backward;
     // ZeRO stage 3 (algo/param_gather.h): called before the forward, backward or decode reads the weights of layer
-    // 0..L-1, the embedding (MODEL_UNIT_EMBED) or the final norm and LM head (MODEL_UNIT_HEAD); NULL: all resident.
+    // 0..L-1, the embedding (MODEL_UNIT_EMBED), the final norm and LM head (MODEL_UNIT_HEAD) or, inside a MoE layer,
+    // one routed expert (model_expert_unit, in expert order); NULL: all resident.
     void (*before_unit)(void *ctx, int unit);
+    // ZeRO stage 3: collective, after a phase whose decode steps gathered units as asked (sampling); every rank
+    // calls it once per phase, before any other collective. NULL: nothing to do. Its ctx is before_unit_ctx.
+    void (*units_done)(void *ctx);
     void *before_unit_ctx;
     const Backend *backend;  // where activations live and the layer loop's operations run
     // While the ranks of an expert-parallel group train in lockstep (train/ep_step.h): the training forward and
@@ -64,9 +68,16 @@ typedef struct {
 } Model;
 
 enum { MODEL_UNIT_EMBED = -1, MODEL_UNIT_HEAD = -2 };
+// The unit of routed expert e of layer l (the hook may gather a MoE layer's experts apart from the rest of it), and
+// back: l * num_experts + e.
+static inline int model_expert_unit(const Model *m, int l, int e) { return -3 - (l * m->cfg.num_experts + e); }
+static inline int model_expert_index(int unit) { return -3 - unit; }
 // Lets the hook make the unit's weights resident.
 static inline void model_before_unit(const Model *m, int unit) {
     if (m->before_unit) m->before_unit(m->before_unit_ctx, unit);
+}
+static inline void model_units_done(const Model *m) {
+    if (m->units_done) m->units_done(m->before_unit_ctx);
 }
 
 // Builds the tensor table and allocates zeroed parameters for cfg (validated config); the CPU backend.

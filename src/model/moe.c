@@ -63,7 +63,11 @@ static void run_expert(const Model *m, const LayerOffsets *o, const Dims *d, int
 void moe_experts_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T) {
     int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
     float *buf = xmalloc((size_t)T * d->K * (2 * d->D + 3 * d->Fe) * sizeof(float) + 1);
-    for (int e = 0; e < d->E; e++) run_expert(m, o, d, e, x, a, T, rows, buf);
+    int l = (int)(o - m->priv->layers);
+    for (int e = 0; e < d->E; e++) {
+        model_before_unit(m, model_expert_unit(m, l, e));
+        run_expert(m, o, d, e, x, a, T, rows, buf);
+    }
     free(rows);
     free(buf);
 }
@@ -107,7 +111,9 @@ void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, 
     size_t n_max = (size_t)T * d->K;
     float *xs = zeros(n_max * d->D), *gy = zeros(n_max * d->D), *dxs = zeros(n_max * d->D);
     float *g = zeros(n_max * d->Fe), *u = zeros(n_max * d->Fe), *act = zeros(n_max * d->Fe);
+    int l = (int)(o - m->priv->layers);
     for (int e = 0; e < d->E; e++) {
+        model_before_unit(m, model_expert_unit(m, l, e));
         int n = 0;
         for (int i = 0; i < T * d->K; i++)
             if (a->top_e[i] == e) rows[n++] = i;

@@ -201,6 +201,7 @@ int groups_sample(Groups *gs, Model *m, const Tokenizer *tok, const Task *task, 
     while (gs->gen_batches < max_b && taken < P) {
         int b = gs->gen_batches++, first = gs->n;
         rc = (queue ? generate_dynamic : generate_static)(gs, m, tok, task, cfg, step, b, *data_cursor, e);
+        model_units_done(m);  // zero stage 3: the ranks' per-layer gathers line up before the next collective
         double t0 = walltime_s();
         rc = dist_agree(rc, e);
         gs->wait_s += walltime_s() - t0;

@@ -96,7 +96,10 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     const Config *c = &r->cfg;
     Groups gs = {0};
     *m = (StepMetrics){.kind = STEP_RL, .step = step, .grpo_lambda = c->algo.name == ALGO_GRPO_LAMBDA};
-    param_gather_all(&r->up.gather);  // zero stage 3: decoding reads every layer once per token
+    // Zero stage 3: each decode step gathers the layers one at a time (the static schedule calls Model.units_done
+    // on every rank together); the dynamic queue's collectives would meet those gathers, so it gathers every weight.
+    if (c->rollout.schedule == ROLLOUT_STATIC) param_gather_stream(&r->up.gather);
+    else param_gather_all(&r->up.gather);
     int rc = groups_sample(&gs, &r->model, r->tok, r->task, c, step, &r->st.data_cursor, e);
     param_gather_release(&r->up.gather);
     double *adv = xmalloc(((size_t)gs.n * (size_t)c->rollout.n + 1) * sizeof *adv);

@@ -31,6 +31,15 @@ static void reduce_by_layer(Updater *u, bool overlap) {
     free(begin), free(end);
 }
 
+// Zero stage 3: each layer's gradient summed onto its owners at a point of the weight gathers' common schedule
+// (the busiest rank's last backward), which every rank reaches in the same order: sums inside a rank's own last
+// backward would meet the per-layer gathers of a busier rank in another order.
+static void sum_layers_with_gathers(Updater *u) {
+    reduce_by_layer(u, false);
+    grad_reducer_schedule(&u->reducer);
+    param_gather_sum_layers(&u->gather, grad_reducer_sum_layer, &u->reducer);
+}
+
 // Expert parallelism: Adam moments for the pieces this rank holds (packed), and its expert slices' gradients
 // summed only over the ranks that own the same experts.
 static void hold_experts(Updater *u) {
@@ -65,11 +74,11 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
+    if (u->zero_stage == 3 && u->ep.k == 1) param_gather_split_experts(&u->gather);
     // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
-    // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h) and at stage 3
-    // (a rank with fewer micro-batches joins the others' per-layer gathers first, so sums inside a backward would
-    // meet gathers in another order on another rank).
+    // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h).
     if (u->ep.k == 1 && u->zero_stage < 3) reduce_by_layer(u, cfg->dist.overlap);
+    if (u->ep.k == 1 && u->zero_stage == 3) sum_layers_with_gathers(u);
     return 0;
 }
 

@@ -20,7 +20,8 @@ typedef struct {
     int zero_stage;           // dist.zero_stage
     Shard *map;               // the ownership map (algo/shard.h), one entry per rank
     Shard own;                // this rank's entry
-    ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer (inactive below)
+    ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer or expert group
+                              // (inactive below)
     ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
     TensorPiece *held;        // expert parallelism: what this rank updates (model/expert_map.h), its moments packed
     int n_held;               // in opt in this order
