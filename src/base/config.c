@@ -601,8 +601,9 @@ static int validate(const Config *c, Err *e) {
     if (ep > 1 && m->num_experts % ep)
         return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
                        m->num_experts);
-    if (ep > 1 && c->dist.zero_stage)
-        return err_set(e, "%s: [dist] expert_parallel = %d needs zero_stage = 0 (got %d)", src, ep, c->dist.zero_stage);
+    if (ep > 1 && c->dist.zero_stage == 3)
+        return err_set(e, "%s: [dist] expert_parallel = %d needs zero_stage 0, 1 or 2 (got 3: stage 3 does not shard "
+                          "the weights of expert tensors yet)", src, ep);
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
     if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/pages.h"
 
 int ep_begin(Model *m, Updater *u, int n_local) {
     if (u->ep.k <= 1) return n_local;
@@ -39,7 +40,7 @@ static void add_peer(Updater *u, int s) {
     float *p = ep->peer_grads[s];
     if (!p || all_zero(p, ep->packed_n)) return;  // fast mode (added already), or none of its rows came here
     grad_reducer_add_slices(&u->reducer, p);
-    memset(p, 0, ep->packed_n * sizeof *p);
+    pages_zero(p, ep->packed_n * sizeof *p);  // resident again only while a round writes it
 }
 
 void ep_round_end(Updater *u, int rc, const Err *e) {
