@@ -49,12 +49,14 @@ static void release_held(GradReducer *r) {
     r->n_held = 0;
 }
 
+static size_t slices_total(const GradReducer *r);
+
 // Frees what only one update needs: the held micro-batch gradients and the full-size limbs.
 static void release_update_buffers(GradReducer *r) {
     release_held(r);
     pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
     r->limbs = NULL;
-    free(r->slice_limbs);
+    if (r->slice_limbs) pages_free(r->slice_limbs, (3 * slices_total(r) + 1) * sizeof *r->slice_limbs);
     r->slice_limbs = NULL;
 }
 
@@ -247,12 +249,13 @@ static size_t slices_total(const GradReducer *r) {
 }
 
 void grad_reducer_add_slices(GradReducer *r, const float *packed) {
-    if (!r->slice_limbs) r->slice_limbs = xcalloc(3 * slices_total(r) + 1, sizeof *r->slice_limbs);
+    if (!r->slice_limbs) r->slice_limbs = pages_alloc((3 * slices_total(r) + 1) * sizeof *r->slice_limbs);
     size_t at = 0;
     for (int i = 0; i < r->n_expert_ranges; i++) {
         const size_t *g = r->expert_ranges + 4 * (size_t)i;
         int64_t bad = 0;
-        for (size_t j = g[2]; j < g[3]; j++, at++) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
+        for (size_t j = g[2]; j < g[3]; j++, at++)  // zeros add nothing: an expert without rows stays unwritten
+            if (packed[at] != 0.0f) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
         r->overflow += bad;
         for (int k = 0; bad && r->bad_tensor < 0 && k < r->n_tensors; k++)
             if (r->tensors[k].offset == g[0]) r->bad_tensor = k;
