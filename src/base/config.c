@@ -171,7 +171,7 @@ static const Key KEYS[] = {
     {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 3, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients, 3 also weights"},
     {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode, zero stage 0-1: sum each layer, non-blocking, while the backward runs"},
     {"dist", "expert_parallel", K_INT, F(dist.expert_parallel), 1, 4096, 0, "1",
-     "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off"},
+     "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off; zero stage 0-2"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");

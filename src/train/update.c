@@ -254,8 +254,6 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
         const Shard *o = &u->own;
         if (u->ep.k > 1) {
             update_held(u, grad, norm, lr);
-            if (u->zero_stage > 0) bcast_pieces(u);
-            else gather_experts(u);
         } else {
             grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
             adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
@@ -272,6 +270,9 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
 
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     apply(u, loss_sum, lr, s);
+    // Expert parallelism: every owned piece to the ranks that dropped it (train/ep_step.h), updated or skipped.
+    if (u->ep.k > 1 && u->zero_stage > 0) bcast_pieces(u);
+    else if (u->ep.k > 1) gather_experts(u);
     // Zero stage 3: nothing reads the gradient before the next update's backward (which starts from zeros), so
     // sampling runs without its pages.
     if (u->zero_stage == 3) param_gather_drop_pages(u->reducer.grad, 0, u->reducer.n);
