@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Per-rank peak memory (RSS) and step time of RL training with expert parallelism (dist.expert_parallel = K) on
-# 4 ranks, K = 1, 2, 4, with zero stage 0-2, on a 52M-parameter Qwen3-MoE built from configs/tiny-train.ini (hidden
+# 4 ranks, K = 1, 2, 4, with zero stage 0-3, on a 52M-parameter Qwen3-MoE built from configs/tiny-train.ini (hidden
 # 256, 4 layers of 32 experts of 512: 98% of the parameters are experts; smaller than launch/sharding.sh's so that
 # four ranks fit a shared 24 GB machine); prints the markdown rows of results/sharding.md "Expert parallelism".
 #   launch/ep_memory.sh [--steps S] [--rows "K:STAGE:DET ..."]
@@ -8,8 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 steps=2
-rows_wanted="1:0:false 2:0:false 4:0:false 1:0:true 2:0:true 4:0:true 1:1:false 2:1:false 4:1:false 1:2:false
-2:2:false 4:2:false 1:2:true 2:2:true 4:2:true"
+rows_wanted="1:0:false 2:0:false 4:0:false 1:0:true 4:0:true 1:2:false 2:2:false 1:2:true 2:2:true 1:3:false
+2:3:false 4:3:false"
 usage() { echo "ep_memory.sh: usage: launch/ep_memory.sh [--steps S] [--rows \"K:STAGE:DET ...\"]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -20,8 +20,8 @@ while [ $# -gt 0 ]; do
 done
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "ep_memory.sh: --steps '$steps': expected a positive integer" >&2; exit 2; }
 for row in $rows_wanted; do
-    [[ "$row" =~ ^[124]:[012]:(true|false)$ ]] ||
-        { echo "ep_memory.sh: --rows '$row': expected K:STAGE:DET with K 1, 2 or 4, STAGE 0-2, DET true|false" >&2; exit 2; }
+    [[ "$row" =~ ^[124]:[0-3]:(true|false)$ ]] ||
+        { echo "ep_memory.sh: --rows '$row': expected K:STAGE:DET with K 1, 2 or 4, STAGE 0-3, DET true|false" >&2; exit 2; }
 done
 rlvr=${RLVR:-$root/build/rlvr}
 source "$root/launch/peak_rss.sh"

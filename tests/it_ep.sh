@@ -1,13 +1,14 @@
-# Expert parallelism (dist.expert_parallel, model/expert_map.h) and its composition with ZeRO stages 1-2
+# Expert parallelism (dist.expert_parallel, model/expert_map.h) and its composition with ZeRO stages 1-3
 # (algo/shard.h): the maps printed by rlvr config (every element owned once); errors for a K that divides neither
-# the experts nor the ranks, and for stage 3; deterministic weights and moments after 3 RL steps bit-identical to
-# one rank for world 2/4 × K 2/4 (K dividing both) × zero 0-2 (K 1 × zero 0-3 is tests/it_zero.sh's), with ranks of
+# the experts nor the ranks; deterministic weights and moments after 3 RL steps bit-identical to one rank for
+# world 2/4 × K 2/4 (K dividing both) × zero 0-3 (K 1 × zero 0-3 is tests/it_zero.sh's), with ranks of
 # a group holding different numbers of micro-batches (5 prompts on 4 ranks, groups split 3 + 1); checkpoints resume
 # across layouts bit for bit (K 4 zero 2 on 4 ranks -> K 1 zero 0 on 1 rank, K 1 on 1 rank -> K 4 and K 2 zero 1 on
-# 4 ranks, K 2 zero 2 -> K 4 zero 1 on 4 ranks); SFT too; fast mode within 1e-6 of one rank at zero 0 and 2.
+# 4 ranks, K 2 zero 2 -> K 4 zero 1 on 4 ranks, K 2 zero 3 on 4 -> K 1 zero 0 on 2); SFT too (K 4, zero 0 and 3);
+# fast mode within 1e-6 of one rank at zero 0, 2 and 3.
 # configs/tiny-train.ini (4 experts). The model's exchange alone: build/mpi_expert (tests/mpi_expert.c) on 1, 2 and
 # 4 ranks.
-plan 33
+plan 39
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/ep"
 mkdir -p "$T"
@@ -31,14 +32,12 @@ expect_error "config: K must divide num_experts" "expert_parallel \(3\) must div
     "$RLVR" config --config "$CFG" --set dist.expert_parallel=3
 expect_error "config: K needs a MoE model" "expert_parallel = 2 needs a MoE model" \
     "$RLVR" config --config "$ROOT/configs/tiny-dense.ini" --set dist.expert_parallel=2
-expect_error "config: K > 1 with zero_stage 3 is refused" "expert_parallel = 2 needs zero_stage 0, 1 or 2 \(got 3" \
-    "$RLVR" config --config "$CFG" --set dist.expert_parallel=2 --set dist.zero_stage=3
 # With ZeRO: each rank's pieces (non-expert tensors of its run, its place's slice of the expert tensors its group
 # owns) cover every parameter once, and the expert elements once (the counts of `rlvr init` and of the table).
 N_PARAMS=$("$RLVR" init --config "$CFG" --out "$T/init.h5" | sed -n 's/.*"n_params":\([0-9]*\).*/\1/p')
 N_EXPERT=$(h5ls "$T/init.h5/model" | awk '/mlp\.experts\./ { gsub(/[{},]/, " "); n = 1; for (i = 3; i <= NF; i++) n *= $i; s += n }
                                           END { print s }')
-for z in 1 2; do
+for z in 1 2 3; do
     "$RLVR" config --config "$CFG" --set dist.expert_parallel=2 --set dist.zero_stage=$z --ranks 4 > "$T/map-$z.txt"
     expect_ok "config: K 2 zero $z on 4 ranks, the 4 ranks' pieces cover the $N_PARAMS parameters ($N_EXPERT of experts) once" \
         bash -c "grep '^; rank [0-3] (place [01]) owns' '$T/map-$z.txt' |
@@ -60,9 +59,10 @@ RL=(--config "$CFG" --init "$SFT" --set train.steps=3 --set eval.n_prompts=0 --s
 last() { echo "$1/ckpt/step-000003.h5"; }
 
 "$RLVR" train "${RL[@]}" --run-dir "$T/det-1-1" >/dev/null 2>&1
-# World 2/4 × K 1/2/4 at zero 0; with zero 1 and 2, K 2 on 2 ranks (one group: each slice owned by its place), and
+# World 2/4 × K 1/2/4 at zero 0; with zero 1, 2 and 3, K 2 on 2 ranks (one group: each slice owned by its place), and
 # K 2 and 4 on 4 ranks (two groups each owning some tensors' slices; one group of four).
-for run in "2 1 0" "2 2 0" "4 1 0" "4 2 0" "4 4 0" "2 2 1" "2 2 2" "4 2 1" "4 2 2" "4 4 1" "4 4 2"; do
+for run in "2 1 0" "2 2 0" "4 1 0" "4 2 0" "4 4 0" "2 2 1" "2 2 2" "4 2 1" "4 2 2" "4 4 1" "4 4 2" "2 2 3" "4 2 3" \
+           "4 4 3"; do
     set -- $run
     mpi "$1" "$RLVR" train "${RL[@]}" --set dist.expert_parallel="$2" --set dist.zero_stage="$3" \
         --run-dir "$T/det-$1-$2-$3" >/dev/null 2>&1
@@ -102,6 +102,11 @@ mpi 4 "$RLVR" train "${RL[@]}" --set dist.expert_parallel=2 --set dist.zero_stag
 mpi 4 "$RLVR" train --run-dir "$T/res-d" --resume --set dist.expert_parallel=4 --set dist.zero_stage=1 >/dev/null 2>&1
 expect_ok "resume: K 2 zero 2 -> K 4 zero 1 on 4 ranks = uninterrupted, bit for bit" \
     "$RLVR" ckpt diff "$(last "$T/det-1-1")" "$(last "$T/res-d")" --exact
+mpi 4 "$RLVR" train "${RL[@]}" --set dist.expert_parallel=2 --set dist.zero_stage=3 --run-dir "$T/res-e" \
+    --stop-after 2 >/dev/null 2>&1
+mpi 2 "$RLVR" train --run-dir "$T/res-e" --resume --set dist.expert_parallel=1 --set dist.zero_stage=0 >/dev/null 2>&1
+expect_ok "resume: K 2 zero 3 on 4 ranks -> K 1 zero 0 on 2 ranks = uninterrupted, bit for bit" \
+    "$RLVR" ckpt diff "$(last "$T/det-1-1")" "$(last "$T/res-e")" --exact
 
 SFT_DET=(--config "$CFG" --init "$SFT" --set sft.steps=2 --set sft.batch_size=10 --set eval.n_prompts=0
          --set dist.deterministic=true)
@@ -109,13 +114,17 @@ SFT_DET=(--config "$CFG" --init "$SFT" --set sft.steps=2 --set sft.batch_size=10
 mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.expert_parallel=4 --run-dir "$T/sft-4" >/dev/null 2>&1
 expect_ok "deterministic: 2 SFT steps, 4 ranks, expert parallelism 4 = 1 rank, bit for bit" \
     "$RLVR" ckpt diff "$T/sft-1/ckpt/step-000002.h5" "$T/sft-4/ckpt/step-000002.h5" --exact
+mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.expert_parallel=4 --set dist.zero_stage=3 --run-dir "$T/sft-4-z3" >/dev/null 2>&1
+expect_ok "deterministic: 2 SFT steps, 4 ranks, expert parallelism 4, zero 3 = 1 rank, bit for bit" \
+    "$RLVR" ckpt diff "$T/sft-1/ckpt/step-000002.h5" "$T/sft-4-z3/ckpt/step-000002.h5" --exact
 
 # Fast mode: float sums in another order, so close but not the same bits.
 FAST=(--config "$CFG" --init "$SFT" --set train.steps=3 --set eval.n_prompts=0 --set reward.overlong_buffer=8)
 "$RLVR" train "${FAST[@]}" --run-dir "$T/fast-1" >/dev/null 2>&1
 mpi 2 "$RLVR" train "${FAST[@]}" --set dist.expert_parallel=2 --run-dir "$T/fast-2" >/dev/null 2>&1
 mpi 2 "$RLVR" train "${FAST[@]}" --set dist.expert_parallel=2 --set dist.zero_stage=2 --run-dir "$T/fast-2-z2" >/dev/null 2>&1
-for run in fast-2 fast-2-z2; do
+mpi 2 "$RLVR" train "${FAST[@]}" --set dist.expert_parallel=2 --set dist.zero_stage=3 --run-dir "$T/fast-2-z3" >/dev/null 2>&1
+for run in fast-2 fast-2-z2 fast-2-z3; do
     expect_ok "fast: 2 ranks, expert parallelism 2 ($run), weights after 3 steps = 1 rank's within 1e-6" bash -c "
         rel=\$('$RLVR' ckpt diff '$(last "$T/fast-1")' '$(last "$T/$run")' | sed -n 's/^total: relative change \([^,]*\),.*/\1/p')
         awk -v r=\"\$rel\" 'BEGIN { exit !(r != \"\" && r + 0 <= 1e-6) }'"

@@ -35,6 +35,8 @@ typedef struct {
     bool whole;            // every weight resident (param_gather_all)
     int64_t gathers;       // along the cycle since the last plan
     int64_t planned;       // gathers every rank makes before the next release (param_gather_plan)
+    int ep_k;              // expert parallelism (param_gather_experts): groups of ep_k ranks, else 0
+    const struct DistGroup *ep_peers;  // the ranks at this rank's place in every group
 } ParamGather;
 
 // Installs the hook in m (whose weights are all resident until the first release).
@@ -43,6 +45,11 @@ void param_gather_free(ParamGather *g);
 // Collective: every rank will make as many gathers as `passes` forwards (each followed by its backward or not) on
 // the busiest rank.
 void param_gather_plan(ParamGather *g, int64_t passes);
+// Expert parallelism over groups of k (model/expert_map.h): pieces are owned as algo/shard.h's shard_piece_owner
+// says; a unit's gather brings its non-expert tensors from their owners and, of its expert tensors, only this
+// rank's place's slices, from their owners among peers (the ranks at this place; it outlives g); param_gather_all
+// brings every piece.
+void param_gather_experts(ParamGather *g, int k, const struct DistGroup *peers);
 // Collective: once this rank has made the planned gathers, releases the pages of every weight it does not own.
 void param_gather_release(ParamGather *g);
 // Collective: the planned gathers, then every weight (sampling reads each layer once per token, so it gathers them all

@@ -25,9 +25,9 @@ void shard_map(const ModelTensor *tensors, int n_tensors, int world, Shard *out)
 void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage);
 
 // Zero stage >= 1 with expert parallelism over groups of k (model/expert_map.h): who owns each piece (its Adam
-// moments, at stage 2 its gradient sum, its update). A non-expert tensor is owned whole by its ZeRO owner, as
-// without expert parallelism; an expert tensor's slice of place q by the rank at place q of the group of the
-// tensor's ZeRO owner. So every rank of that group owns one slice, and each expert's state is spread over the
+// moments, its update; at stages 2-3 its gradient sum; at stage 3 its resident weights). A non-expert tensor is
+// owned whole by its ZeRO owner, as without expert parallelism; an expert tensor's slice of place q by the rank at
+// place q of the group of the tensor's ZeRO owner. So every rank of that group owns one slice, and each expert's state is spread over the
 // data-parallel ranks that hold the expert (one per group) tensor by tensor, as ZeRO spreads the others.
 // The rank owning table entry `tensor` whole (map from shard_map over `world` ranks).
 int shard_owner(const Shard *map, int world, int tensor);

@@ -171,7 +171,7 @@ static const Key KEYS[] = {
     {"dist", "zero_stage", K_INT, F(dist.zero_stage), 0, 3, 0, "0", "ZeRO: 1 shards Adam moments, 2 also gradients, 3 also weights"},
     {"dist", "overlap", K_BOOL, F(dist.overlap), 0, 0, 0, "true", "fast mode, zero stage 0-1: sum each layer, non-blocking, while the backward runs"},
     {"dist", "expert_parallel", K_INT, F(dist.expert_parallel), 1, 4096, 0, "1",
-     "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off; zero stage 0-2"},
+     "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
@@ -601,9 +601,6 @@ static int validate(const Config *c, Err *e) {
     if (ep > 1 && m->num_experts % ep)
         return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
                        m->num_experts);
-    if (ep > 1 && c->dist.zero_stage == 3)
-        return err_set(e, "%s: [dist] expert_parallel = %d needs zero_stage 0, 1 or 2 (got 3: stage 3 does not shard "
-                          "the weights of expert tensors yet)", src, ep);
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
     if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)

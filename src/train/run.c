@@ -65,7 +65,7 @@ static CkptPiece *owned_pieces(Run *r, int *n) {
 
 // Expert parallelism: the pieces this rank holds (model/expert_map.h), with their packed moments. For saving
 // (write), the ones it writes: at zero stage 0 its expert slices if it is in the first group, and every world-th
-// other tensor; at stages 1-2 all of them (each piece has one owner, algo/shard.h).
+// other tensor; at stages 1-3 all of them (each piece has one owner, algo/shard.h).
 static CkptPiece *held_pieces(Run *r, bool write, int *n) {
     Updater *u = &r->up;
     CkptPiece *mine = xmalloc((size_t)(u->n_held ? u->n_held : 1) * sizeof *mine);

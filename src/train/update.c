@@ -32,7 +32,7 @@ static void reduce_by_layer(Updater *u, bool overlap) {
 
 // Expert parallelism: its expert slices' gradients summed only over the ranks that own the same experts, and Adam
 // moments (packed) for the pieces this rank updates: at zero stage 0 every non-expert tensor and its slices, at
-// stages 1-2 the pieces it owns (algo/shard.h).
+// stages 1-3 the pieces it owns (algo/shard.h).
 static void hold_experts(Updater *u) {
     const Model *m = u->model;
     TensorPiece *slices;
@@ -71,6 +71,7 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
+    if (u->zero_stage == 3 && u->ep.k > 1) param_gather_experts(&u->gather, u->ep.k, u->ep.peers);
     // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
     // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h) and at stage 3
     // (a rank with fewer micro-batches joins the others' per-layer gathers first, so sums inside a backward would
@@ -182,7 +183,7 @@ static void expert_sumsq(const Updater *u, const float *grad, double *sums) {
     }
 }
 
-// Expert parallelism at zero stage 1-2: a non-expert tensor's sum of squares by its owner; an expert tensor's one
+// Expert parallelism at zero stage 1-3: a non-expert tensor's sum of squares by its owner; an expert tensor's one
 // running sum continued place by place through the owners of its slices. Each step is a world-wide sum in which one
 // rank gives a tensor's value and the others zero (x + 0 = x, exactly).
 static void owned_sumsq(const Updater *u, const float *grad, double *sums) {
@@ -271,8 +272,8 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     apply(u, loss_sum, lr, s);
     // Expert parallelism: every owned piece to the ranks that dropped it (train/ep_step.h), updated or skipped.
-    if (u->ep.k > 1 && u->zero_stage > 0) bcast_pieces(u);
-    else if (u->ep.k > 1) gather_experts(u);
+    if (u->ep.k > 1 && (u->zero_stage == 1 || u->zero_stage == 2)) bcast_pieces(u);
+    else if (u->ep.k > 1 && u->zero_stage == 0) gather_experts(u);
     // Zero stage 3: nothing reads the gradient before the next update's backward (which starts from zeros), so
     // sampling runs without its pages.
     if (u->zero_stage == 3) param_gather_drop_pages(u->reducer.grad, 0, u->reducer.n);

@@ -22,7 +22,7 @@ typedef struct {
     Shard own;                // this rank's entry
     ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer (inactive below)
     ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
-    TensorPiece *held;        // expert parallelism: what this rank updates (zero 0: model/expert_map.h; zero 1-2: the
+    TensorPiece *held;        // expert parallelism: what this rank updates (zero 0: model/expert_map.h; zero 1-3: the
                               // pieces it owns, algo/shard.h), its moments packed
     int n_held;               // in opt in this order
     size_t *expert_ranges;    // expert parallelism: each expert tensor's elements and this rank's slice (reducer)
