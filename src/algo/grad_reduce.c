@@ -49,12 +49,14 @@ static void release_held(GradReducer *r) {
     r->n_held = 0;
 }
 
+static size_t slices_total(const GradReducer *r);
+
 // Frees what only one update needs: the held micro-batch gradients and the full-size limbs.
 static void release_update_buffers(GradReducer *r) {
     release_held(r);
     pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
     r->limbs = NULL;
-    free(r->slice_limbs);
+    if (r->slice_limbs) pages_free(r->slice_limbs, (3 * slices_total(r) + 1) * sizeof *r->slice_limbs);
     r->slice_limbs = NULL;
 }
 
@@ -158,17 +160,43 @@ void grad_reducer_experts(GradReducer *r, const size_t *ranges, int n, const str
     r->peers = peers;
 }
 
-// Sums `count` values at x (limbs or doubles) over every rank, or over the expert peers.
-static void sum_values(const GradReducer *r, void *x, size_t count, bool peers) {
+// Sums `count` values at x (limbs or doubles) over every rank, or over the expert peers; onto the rank (or the
+// peer at place) root only when root >= 0.
+static void sum_values(const GradReducer *r, void *x, size_t count, bool peers, int root) {
     if (!count) return;
-    if (peers && r->deterministic) dist_group_allreduce_sum_i64(r->peers, x, count);
+    if (root >= 0 && peers && r->deterministic) dist_group_reduce_sum_i64(r->peers, x, count, root);
+    else if (root >= 0 && peers) dist_group_reduce_sum_f64(r->peers, x, count, root);
+    else if (root >= 0 && r->deterministic) dist_reduce_sum_i64(x, count, root);
+    else if (root >= 0) dist_reduce_sum_f64(x, count, root);
+    else if (peers && r->deterministic) dist_group_allreduce_sum_i64(r->peers, x, count);
     else if (peers) dist_group_allreduce_sum_f64(r->peers, x, count);
     else if (r->deterministic) dist_allreduce_sum_i64(x, count);
     else dist_allreduce_sum_f64(x, count);
 }
 
+// Expert parallelism with a shard map (zero stage 2): the peer (place among the ranks owning the same experts, that
+// is the group) whose rank owns the slice of the expert tensor starting at element t0 (algo/shard.h: the group of
+// the tensor's ZeRO owner).
+static int expert_root(const GradReducer *r, size_t t0) {
+    int q = 0;
+    while (q < r->world - 1 && t0 >= r->map[q].end) q++;
+    return q / (r->world / dist_group_size(r->peers));
+}
+
+// Non-expert elements [p, stop) of the bucket starting at a: over every rank, or (sharded) onto each one's owner.
+static void reduce_plain(const GradReducer *r, char *x, size_t item, size_t width, size_t a, size_t p, size_t stop) {
+    if (!r->map) {
+        sum_values(r, x + (p - a) * item, (stop - p) * width, false, -1);
+        return;
+    }
+    for (int q = 0; q < r->world; q++) {
+        size_t b = r->map[q].begin > p ? r->map[q].begin : p, e = r->map[q].end < stop ? r->map[q].end : stop;
+        if (b < e) sum_values(r, x + (b - a) * item, (e - b) * width, false, q);
+    }
+}
+
 // Expert parallelism: the bucket [a, end) piece by piece, the same world-wide sums on every rank in the same
-// order, and this rank's expert slices over its peers.
+// order, and this rank's expert slices over its peers (sharded: onto the slice's owner).
 static void reduce_bucket_experts(const GradReducer *r, void *x, size_t width, size_t a, size_t end) {
     size_t item = width * (r->deterministic ? sizeof(int64_t) : sizeof(double)), p = a;
     char *base = x;
@@ -177,10 +205,39 @@ static void reduce_bucket_experts(const GradReducer *r, void *x, size_t width, s
         size_t tb = i < r->n_expert_ranges ? g[0] : end, te = i < r->n_expert_ranges ? g[1] : end;
         if (te <= p) continue;
         size_t plain = tb < end ? tb : end;
-        if (plain > p) sum_values(r, base + (p - a) * item, (plain - p) * width, false), p = plain;
+        if (plain > p) reduce_plain(r, base, item, width, a, p, plain), p = plain;
         if (i == r->n_expert_ranges || p >= end) continue;
         size_t stop = te < end ? te : end, ob = g[2] > p ? g[2] : p, oe = g[3] < stop ? g[3] : stop;
-        if (oe > ob) sum_values(r, base + (ob - a) * item, (oe - ob) * width, true);
+        if (oe > ob) sum_values(r, base + (ob - a) * item, (oe - ob) * width, true, r->map ? expert_root(r, g[0]) : -1);
+        p = stop;
+    }
+}
+
+// Expert parallelism: zeros (whole pages handed back) in the elements of [b, e) whose sum this rank does not hold:
+// other places' expert slices, and (sharded) the non-expert elements other ranks own and the slices of tensors
+// whose owner is another group.
+static void zero_unheld(GradReducer *r, size_t b, size_t e) {
+    const Shard *own = r->map ? &r->map[dist_rank()] : NULL;
+    size_t p = b;
+    for (int i = 0; i <= r->n_expert_ranges && p < e; i++) {
+        const size_t *g = r->expert_ranges + 4 * (size_t)i;
+        size_t tb = i < r->n_expert_ranges ? g[0] : e, te = i < r->n_expert_ranges ? g[1] : e;
+        if (te <= p) continue;
+        size_t plain = tb < e ? tb : e;
+        if (plain > p && own) {
+            size_t hb = own->begin < p ? p : own->begin > plain ? plain : own->begin;
+            size_t he = own->end > plain ? plain : own->end < hb ? hb : own->end;
+            pages_zero(r->grad + p, (hb - p) * sizeof *r->grad);
+            pages_zero(r->grad + he, (plain - he) * sizeof *r->grad);
+        }
+        p = plain > p ? plain : p;
+        if (i == r->n_expert_ranges || p >= e) continue;
+        size_t stop = te < e ? te : e, hb = g[2], he = g[3];
+        if (own && expert_root(r, g[0]) != dist_group_rank(r->peers)) hb = he = g[2];
+        hb = hb < p ? p : hb > stop ? stop : hb;
+        he = he > stop ? stop : he < hb ? hb : he;
+        pages_zero(r->grad + p, (hb - p) * sizeof *r->grad);
+        pages_zero(r->grad + he, (stop - he) * sizeof *r->grad);
         p = stop;
     }
 }
@@ -192,12 +249,13 @@ static size_t slices_total(const GradReducer *r) {
 }
 
 void grad_reducer_add_slices(GradReducer *r, const float *packed) {
-    if (!r->slice_limbs) r->slice_limbs = xcalloc(3 * slices_total(r) + 1, sizeof *r->slice_limbs);
+    if (!r->slice_limbs) r->slice_limbs = pages_alloc((3 * slices_total(r) + 1) * sizeof *r->slice_limbs);
     size_t at = 0;
     for (int i = 0; i < r->n_expert_ranges; i++) {
         const size_t *g = r->expert_ranges + 4 * (size_t)i;
         int64_t bad = 0;
-        for (size_t j = g[2]; j < g[3]; j++, at++) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
+        for (size_t j = g[2]; j < g[3]; j++, at++)  // zeros add nothing: an expert without rows stays unwritten
+            if (packed[at] != 0.0f) bad += !fixed_add(r->slice_limbs + 3 * at, packed[at]);
         r->overflow += bad;
         for (int k = 0; bad && r->bad_tensor < 0 && k < r->n_tensors; k++)
             if (r->tensors[k].offset == g[0]) r->bad_tensor = k;
@@ -213,15 +271,6 @@ static void add_slice_limbs(const GradReducer *r, int64_t *l, size_t a, size_t l
         for (size_t j = b; j < e; j++)
             for (int c = 0; c < 3; c++) l[3 * (j - a) + c] += r->slice_limbs[3 * (at + j - g[2]) + c];
         at += g[3] - g[2];
-    }
-}
-
-// Expert parallelism: zeros in the expert slices this rank does not own (their sums live on their owners).
-static void clear_unowned_experts(GradReducer *r) {
-    for (int i = 0; i < r->n_expert_ranges; i++) {
-        const size_t *g = r->expert_ranges + 4 * (size_t)i;
-        memset(r->grad + g[0], 0, (g[2] - g[0]) * sizeof *r->grad);
-        memset(r->grad + g[3], 0, (g[1] - g[3]) * sizeof *r->grad);
     }
 }
 
@@ -271,9 +320,10 @@ static void reduce_float(GradReducer *r, size_t a, size_t len, double *tmp) {
     for (size_t i = lo; i < hi; i++) r->grad[i] = (float)tmp[i - a];
 }
 
-// Sharded: hands back the whole pages of the gradient elements in [b, e) that other ranks own.
+// Sharded: hands back the whole pages of the gradient elements in [b, e) that other ranks own (expert parallelism:
+// zero_unheld instead).
 static void release_others(GradReducer *r, size_t b, size_t e) {
-    if (!r->map || r->world < 2) return;
+    if (!r->map || r->world < 2 || r->expert_ranges) return;
     const Shard *own = &r->map[dist_rank()];
     size_t own_b = own->begin < b ? b : own->begin > e ? e : own->begin;
     size_t own_e = own->end > e ? e : own->end < own_b ? own_b : own->end;
@@ -291,6 +341,7 @@ static void reduce_range(GradReducer *r, size_t b, size_t e) {
         size_t len = e - a < GRAD_BUCKET ? e - a : GRAD_BUCKET;
         if (r->deterministic) reduce_fixed(r, a, len, tmp);
         else reduce_float(r, a, len, tmp);
+        if (r->expert_ranges) zero_unheld(r, a, a + len);  // what the bucket's sum wrote where this rank holds nothing
     }
     free(tmp);
     for (int k = 0; k < r->n_held; k++) pages_release(r->held[k] + b, (e - b) * sizeof(float));
@@ -355,7 +406,7 @@ void grad_reducer_settle(GradReducer *r) {
     r->posting = false;
     r->pending = false;
     r->settled = true;
-    clear_unowned_experts(r);
+    if (r->expert_ranges) zero_unheld(r, 0, r->n);
 }
 
 bool grad_reducer_finish(GradReducer *r) {

@@ -147,6 +147,57 @@ static void gather_range(const ParamGather *g, size_t a, size_t b) {
     dist_allgather_pieces_f32(g->model->params, begin, end);
 }
 
+void param_gather_experts(ParamGather *g, int k, const struct DistGroup *peers) {
+    g->ep_k = k;
+    g->ep_peers = peers;
+}
+
+// Expert parallelism: piece (tensor i, place q)'s elements of Model.params and its owner (non-expert: q = 0, whole).
+static int ep_piece(const ParamGather *g, int i, int q, size_t *b, size_t *e) {
+    const ModelTensor *t = &g->model->tensors[i];
+    *b = 0, *e = t->numel;
+    if (expert_tensor(t)) expert_slice(t, g->ep_k, q, b, e);
+    *b += t->offset, *e += t->offset;
+    return shard_piece_owner(g->model, g->map, g->world, g->ep_k, i, q);
+}
+
+static int ep_places(const ParamGather *g, int i) { return expert_tensor(&g->model->tensors[i]) ? g->ep_k : 1; }
+
+// Whether tensor i is read as part of unit u (the tied LM head is the embedding).
+static bool ep_in_unit(const ParamGather *g, int i, int u) {
+    int L = g->model->cfg.num_hidden_layers;
+    const ModelTensor *t = &g->model->tensors[i];
+    if (unit_of(t, L) == u) return true;
+    return u == L + 1 && strcmp(t->name, "model.embed_tokens.weight") == 0 && !model_tensor(g->model, "lm_head.weight");
+}
+
+// Unit u's pieces (every unit: u < 0) from their owners: the non-expert ones to every rank, of the expert tensors
+// this place's slices over the peers (all: every place's slice to every rank).
+static void ep_gather(const ParamGather *g, int u) {
+    float *p = g->model->params;
+    int q_mine = g->rank % g->ep_k;
+    for (int i = 0; i < g->model->n_tensors; i++) {
+        if (u >= 0 && !ep_in_unit(g, i, u)) continue;
+        for (int q = 0; q < ep_places(g, i); q++) {
+            size_t b, e;
+            int owner = ep_piece(g, i, q, &b, &e);
+            if (u < 0 || !expert_tensor(&g->model->tensors[i])) dist_bcast(p + b, (e - b) * sizeof *p, owner);
+            else if (q == q_mine) dist_group_bcast(g->ep_peers, p + b, (e - b) * sizeof *p, owner / g->ep_k);
+        }
+    }
+}
+
+// Gives back the pages of unit u's pieces (every unit: u < 0) that other ranks own.
+static void ep_drop(const ParamGather *g, int u) {
+    for (int i = 0; i < g->model->n_tensors; i++) {
+        if (u >= 0 && !ep_in_unit(g, i, u)) continue;
+        for (int q = 0; q < ep_places(g, i); q++) {
+            size_t b, e;
+            if (ep_piece(g, i, q, &b, &e) != g->rank) param_gather_drop_pages(g->model->params, b, e);
+        }
+    }
+}
+
 // Sampling gathers and drops a whole layer (its span, with every expert) at once; training a unit's ranges.
 static bool whole_layer(const ParamGather *g, int u) { return g->stream && u < g->model->cfg.num_hidden_layers; }
 
@@ -173,6 +224,12 @@ static void drop_resident(ParamGather *g) {
 static void step_cycle(ParamGather *g) {
     int64_t i = g->gathers++;
     int pos = (int)(i % g->n_cycle), u = g->cycle[pos];
+    if (g->ep_k) {  // expert parallelism: whole units by pieces (no expert groups; sums when the update ends)
+        if (g->resident >= 0) ep_drop(g, g->resident);
+        ep_gather(g, u);
+        g->resident = u;
+        return;
+    }
     if (u >= g->model->cfg.num_hidden_layers + 2) {
         drop_unit(g, g->resident_group);
         gather_unit(g, u);
@@ -218,6 +275,7 @@ static void before_unit(void *ctx, int unit) {
 
 void param_gather_stream(ParamGather *g) {
     if (!g->model || g->whole) return;
+    if (g->ep_k) return param_gather_all(g);  // expert parallelism: its pieces follow their own map, gathered once
     g->stream = true;
     g->gathers = 0;
 }
@@ -261,7 +319,8 @@ static void settle(ParamGather *g) {
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
     settle(g);
-    drop_unowned(g, 0, g->model->n_params);
+    if (g->ep_k) ep_drop(g, -1);
+    else drop_unowned(g, 0, g->model->n_params);
     g->whole = false;
 }
 
@@ -270,6 +329,7 @@ void param_gather_all(ParamGather *g) {
     settle(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
-    dist_allgather_pieces_f32(g->model->params, begin, end);
+    if (g->ep_k) ep_gather(g, -1);
+    else dist_allgather_pieces_f32(g->model->params, begin, end);
     g->whole = true;
 }

@@ -58,6 +58,8 @@ typedef struct {
     bool stream;           // sampling: whole layers gathered along the forward-only cycle (param_gather_stream)
     void (*sum_layer)(void *ctx, int layer);  // the plan's last backward: layer's gradient summed (may be NULL)
     void *sum_ctx;
+    int ep_k;              // expert parallelism (param_gather_experts): groups of ep_k ranks, else 0
+    const struct DistGroup *ep_peers;  // the ranks at this rank's place in every group
 } ParamGather;
 
 // Installs the hook in m (whose weights are all resident until the first release).
@@ -69,6 +71,11 @@ void param_gather_split_experts(ParamGather *g);
 // Collective: every rank will make as many gathers as `passes` forwards (each followed by its backward or not) on
 // the busiest rank.
 void param_gather_plan(ParamGather *g, int64_t passes);
+// Expert parallelism over groups of k (model/expert_map.h): pieces are owned as algo/shard.h's shard_piece_owner
+// says; a unit's gather brings its non-expert tensors from their owners and, of its expert tensors, only this
+// rank's place's slices, from their owners among peers (the ranks at this place; it outlives g); param_gather_all
+// brings every piece.
+void param_gather_experts(ParamGather *g, int k, const struct DistGroup *peers);
 // Collective: once this rank has made the planned gathers, releases the pages of every weight it does not own.
 void param_gather_release(ParamGather *g);
 // Collective: the planned gathers, then every weight (sampling reads each layer once per token, so it gathers them all
@@ -76,7 +83,8 @@ void param_gather_release(ParamGather *g);
 void param_gather_all(ParamGather *g);
 
 // Sampling: from now until param_gather_release, each unit is gathered when the model asks for it, one decode step
-// after another; every rank reaches Model.units_done (param_gather_stream_end) together after the rollout.
+// after another; every rank reaches Model.units_done (param_gather_stream_end) together after the rollout. Under
+// expert parallelism it is param_gather_all.
 void param_gather_stream(ParamGather *g);
 // Collective: this rank is done decoding; it joins the others' gathers until no rank decodes, then drops the
 // resident unit. Installed as Model.units_done (a no-op outside param_gather_stream).

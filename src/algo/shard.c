@@ -47,3 +47,45 @@ void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int wor
     }
     free(map);
 }
+
+int shard_owner(const Shard *map, int world, int tensor) {
+    int r = 0;
+    while (r < world - 1 && tensor >= map[r].tensor_end) r++;
+    return r;
+}
+
+int shard_piece_owner(const Model *m, const Shard *map, int world, int k, int tensor, int q) {
+    int r = shard_owner(map, world, tensor);
+    return expert_tensor(&m->tensors[tensor]) ? r / k * k + q : r;
+}
+
+int shard_expert_pieces(const Model *m, const Shard *map, int world, int k, int rank, TensorPiece **out) {
+    TensorPiece *all;
+    int n_all = expert_held_pieces(m, k, rank % k, &all), n = 0;
+    for (int i = 0; i < n_all; i++)
+        if (shard_piece_owner(m, map, world, k, all[i].tensor, rank % k) == rank) all[n++] = all[i];
+    *out = all;
+    return n;
+}
+
+void shard_expert_print(FILE *f, const Model *m, int world, int stage, int k) {
+    Shard *map = xmalloc((size_t)world * sizeof *map);
+    shard_map(m->tensors, m->n_tensors, world, map);
+    fprintf(f, "; zero stage %d with expert parallelism %d: a non-expert tensor is owned by its rank above, an expert "
+               "tensor's slice of place q by place q of that rank's group\n", stage, k);
+    for (int r = 0; r < world; r++) {
+        TensorPiece *p;
+        int n = shard_expert_pieces(m, map, world, k, r, &p), n_slices = 0;
+        size_t elems = 0, expert_elems = 0;
+        for (int i = 0; i < n; i++) {
+            elems += p[i].end - p[i].begin;
+            if (!expert_tensor(&m->tensors[p[i].tensor])) continue;
+            n_slices++;
+            expert_elems += p[i].end - p[i].begin;
+        }
+        fprintf(f, "; rank %d (place %d) owns %d non-expert tensor(s) and %d expert slice(s) of place %d: %zu "
+                   "elements, %zu of them expert\n", r, r % k, n - n_slices, n_slices, r % k, elems, expert_elems);
+        free(p);
+    }
+    free(map);
+}

@@ -424,6 +424,23 @@ void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n) {
     group_allreduce(g, x, n, MPI_DOUBLE, sizeof *x, MPI_SUM);
 }
 
+// The sum lands on the group's rank at place root only (the others' x is left as it was).
+static void group_reduce_to(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, int root) {
+    if (g->size == 1) return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        char *p = (char *)x + off * item;
+        MPI_CHECK(MPI_Reduce(g->rank == root ? MPI_IN_PLACE : p, p, (int)len, type, MPI_SUM, root, g->comm));
+    }
+}
+
+void dist_group_reduce_sum_i64(const DistGroup *g, int64_t *x, size_t n, int root) {
+    group_reduce_to(g, x, n, MPI_INT64_T, sizeof *x, root);
+}
+void dist_group_reduce_sum_f64(const DistGroup *g, double *x, size_t n, int root) {
+    group_reduce_to(g, x, n, MPI_DOUBLE, sizeof *x, root);
+}
+
 void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root) {
     if (g->size == 1) return;
     for (size_t off = 0; off < bytes; off += CHUNK) {

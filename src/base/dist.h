@@ -101,6 +101,9 @@ void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int
 void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
 void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);
 void dist_group_allreduce_sum_f64(const DistGroup *g, double *x, size_t n);
+// In-place sum over the group's ranks that only the rank at place root receives.
+void dist_group_reduce_sum_i64(const DistGroup *g, int64_t *x, size_t n, int root);
+void dist_group_reduce_sum_f64(const DistGroup *g, double *x, size_t n, int root);
 // buf of the group's rank at place root to the others of the group.
 void dist_group_bcast(const DistGroup *g, void *buf, size_t bytes, int root);
 

@@ -35,6 +35,7 @@ static int print_ownership(const Config *c, int ranks, Err *e) {
     int k = c->dist.expert_parallel;
     int rc = ranks % k ? err_set(e, "dist.expert_parallel = %d must divide the number of ranks (%d)", k, ranks) : 0;
     if (!rc) expert_map_print(stdout, &m, k, ranks);
+    if (!rc && k > 1 && m.moe && c->dist.zero_stage > 0) shard_expert_print(stdout, &m, ranks, c->dist.zero_stage, k);
     model_free(&m);
     return rc;
 }

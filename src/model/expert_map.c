@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pages.h"
+
 void expert_range(int n_experts, int k, int q, int *begin, int *end) {
     *begin = q * (n_experts / k);
     *end = (q + 1) * (n_experts / k);
@@ -78,12 +80,12 @@ int expert_parallel_init(ExpertParallel *ep, const Model *m, int k, bool exact, 
     for (int i = 0; i < m->n_tensors; i++) ep->packed_at[i] = expert_packed_offset(ep, m, i);
     ep->peer_grads = xcalloc((size_t)k, sizeof *ep->peer_grads);
     for (int s = 0; s < k && k > 1 && exact; s++)
-        if (s != ep->q) ep->peer_grads[s] = xcalloc(ep->packed_n + 1, sizeof(float));
+        if (s != ep->q) ep->peer_grads[s] = pages_alloc((ep->packed_n + 1) * sizeof(float));
     return 0;
 }
 
 void expert_parallel_free(ExpertParallel *ep) {
-    for (int s = 0; ep->peer_grads && s < ep->k; s++) free(ep->peer_grads[s]);
+    for (int s = 0; ep->peer_grads && s < ep->k; s++) pages_free(ep->peer_grads[s], (ep->packed_n + 1) * sizeof(float));
     free(ep->peer_grads), free(ep->packed_at);
     dist_group_free(ep->group);
     dist_group_free(ep->peers);

@@ -1,9 +1,10 @@
 // Expert parallelism (dist.expert_parallel = K; Lepikhin et al. 2020, GShard): the ranks form groups of K
 // consecutive ranks, and the rank at place q of its group owns the routed experts [q·E/K, (q+1)·E/K) of every
 // MoE layer: it computes them for the whole group's tokens in the training forward and backward (model/moe_ep.c),
-// and it alone holds their gradients and Adam moments and updates them (train/update.c), then hands the new
-// weights to the rest of its group. Data parallelism runs across groups. The optimizer, checkpoints and
-// `rlvr config` read this one map.
+// and at zero stage 0 it alone in its group holds their gradients and Adam moments and updates them
+// (train/update.c), then hands the new weights to the rest of its group (at zero stages 1-3 the owner of each
+// slice is one rank among those at place q, algo/shard.h). Data parallelism runs across groups. The optimizer,
+// checkpoints and `rlvr config` read this one map.
 #ifndef RLVR_EXPERT_MAP_H
 #define RLVR_EXPERT_MAP_H
 

@@ -159,8 +159,11 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
         return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
     if (A->be != be) return err_set(e, "model_backward: the activations come from another backend");
     int T = A->T;
-    for (int l = d.L - 1; !T && m->ep && l >= 0; l--)  // no tokens here: still serve the group's experts
+    if (!T && m->ep) model_before_unit(m, MODEL_UNIT_HEAD);  // as a backward with tokens asks (model_forward.c)
+    for (int l = d.L - 1; !T && m->ep && l >= 0; l--) {  // no tokens here: still serve the group's experts
+        model_before_unit(m, l);
         if (model_layer_is_moe(m, l)) moe_ep_backward(m, &m->priv->layers[l], &d, NULL, NULL, 0, grads, NULL);
+    }
     if (!T) return 0;
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
     // logits = norm(x) . lm_head^T

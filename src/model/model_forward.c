@@ -199,8 +199,14 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
             if (aux_loss) *aux_loss = aux;
         }
     }
-    for (int l = 0; !T && m->ep && l < d.L; l++)  // no tokens here: still serve the group's experts
+    // No tokens here: still serve the group's experts, each unit's weights asked for as a forward with tokens does
+    // (zero stage 3 gathers them in that order on every rank).
+    if (!T && m->ep) model_before_unit(m, MODEL_UNIT_EMBED);
+    for (int l = 0; !T && m->ep && l < d.L; l++) {
+        model_before_unit(m, l);
         if (model_layer_is_moe(m, l)) moe_ep_forward(m, &m->priv->layers[l], &d, NULL, NULL, 0);
+    }
+    if (!T && m->ep) model_before_unit(m, MODEL_UNIT_HEAD);
     be->view_end(be, row0_b, row0, (size_t)T, BUF_I64, VIEW_IN);
     free(psum), free(cnt), free(row0);
     if (acts)

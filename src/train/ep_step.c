@@ -5,9 +5,24 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/pages.h"
+
+// The other places' experts: not read by the training forward and backward, so their pages go back to the
+// kernel until the update hands every expert out again (updater_apply).
+static void drop_other_experts(Model *m, const ExpertParallel *ep) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        for (int q = 0; q < ep->k && expert_tensor(t); q++) {
+            size_t b, e;
+            expert_slice(t, ep->k, q, &b, &e);
+            if (q != ep->q) param_gather_drop_pages(m->params, t->offset + b, t->offset + e);
+        }
+    }
+}
 
 int ep_begin(Model *m, Updater *u, int n_local) {
     if (u->ep.k <= 1) return n_local;
+    drop_other_experts(m, &u->ep);
     int64_t rounds = n_local;
     dist_group_allreduce_max_i64(u->ep.group, &rounds, 1);
     m->ep = &u->ep;
@@ -39,7 +54,7 @@ static void add_peer(Updater *u, int s) {
     float *p = ep->peer_grads[s];
     if (!p || all_zero(p, ep->packed_n)) return;  // fast mode (added already), or none of its rows came here
     grad_reducer_add_slices(&u->reducer, p);
-    memset(p, 0, ep->packed_n * sizeof *p);
+    pages_zero(p, ep->packed_n * sizeof *p);  // resident again only while a round writes it
 }
 
 void ep_round_end(Updater *u, int rc, const Err *e) {

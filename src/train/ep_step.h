@@ -12,7 +12,8 @@
 #include "train/update.h"
 
 // Collective over the group: the rounds of this update (the most micro-batches a rank of the group has), and
-// the model's training forward and backward switched to the group's experts until ep_end.
+// the model's training forward and backward switched to the group's experts until ep_end. The weights of the
+// other places' experts are given back to the kernel until updater_apply hands every expert out again.
 int ep_begin(Model *m, Updater *u, int n_local);
 void ep_end(Model *m);
 // A round without a micro-batch of this rank's: zero tokens through the forward and backward, serving the group.

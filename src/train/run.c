@@ -64,7 +64,8 @@ static CkptPiece *owned_pieces(Run *r, int *n) {
 }
 
 // Expert parallelism: the pieces this rank holds (model/expert_map.h), with their packed moments. For saving
-// (write), the ones it writes: its expert slices if it is in the first group, and every world-th other tensor.
+// (write), the ones it writes: at zero stage 0 its expert slices if it is in the first group, and every world-th
+// other tensor; at stages 1-3 all of them (each piece has one owner, algo/shard.h).
 static CkptPiece *held_pieces(Run *r, bool write, int *n) {
     Updater *u = &r->up;
     CkptPiece *mine = xmalloc((size_t)(u->n_held ? u->n_held : 1) * sizeof *mine);
@@ -73,7 +74,8 @@ static CkptPiece *held_pieces(Run *r, bool write, int *n) {
     for (int i = 0; i < u->n_held; i++) {
         const TensorPiece *p = &u->held[i];
         const ModelTensor *t = &r->model.tensors[p->tensor];
-        bool mine_to_write = expert_tensor(t) ? dist_rank() < u->ep.k : p->tensor % dist_size() == dist_rank();
+        bool mine_to_write = u->zero_stage > 0 ||
+                             (expert_tensor(t) ? dist_rank() < u->ep.k : p->tensor % dist_size() == dist_rank());
         if (!write || mine_to_write)
             mine[(*n)++] = (CkptPiece){p->tensor, (int64_t)p->begin, (int64_t)p->end, r->model.params + t->offset + p->begin,
                                        u->opt.m + at, u->opt.v + at};

@@ -40,24 +40,31 @@ static void sum_layers_with_gathers(Updater *u) {
     param_gather_sum_layers(&u->gather, grad_reducer_sum_layer, &u->reducer);
 }
 
-// Expert parallelism: Adam moments for the pieces this rank holds (packed), and its expert slices' gradients
-// summed only over the ranks that own the same experts.
+// Expert parallelism: its expert slices' gradients summed only over the ranks that own the same experts, and Adam
+// moments (packed) for the pieces this rank updates: at zero stage 0 every non-expert tensor and its slices, at
+// stages 1-3 the pieces it owns (algo/shard.h).
 static void hold_experts(Updater *u) {
     const Model *m = u->model;
-    u->n_held = expert_held_pieces(m, u->ep.k, u->ep.q, &u->held);
-    size_t n = 0;
-    int n_ranges = 0;
+    TensorPiece *slices;
+    int n_pieces = expert_held_pieces(m, u->ep.k, u->ep.q, &slices), n_ranges = 0;
     u->expert_ranges = xmalloc(4 * (size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *u->expert_ranges);
-    for (int i = 0; i < u->n_held; i++) {
-        const TensorPiece *p = &u->held[i];
+    for (int i = 0; i < n_pieces; i++) {
+        const TensorPiece *p = &slices[i];
         const ModelTensor *t = &m->tensors[p->tensor];
-        n += p->end - p->begin;
         if (!expert_tensor(t)) continue;
         size_t *g = u->expert_ranges + 4 * (size_t)n_ranges++;
         g[0] = t->offset, g[1] = t->offset + t->numel, g[2] = t->offset + p->begin, g[3] = t->offset + p->end;
     }
-    adamw_init_shard(&u->opt, 0, n);
     grad_reducer_experts(&u->reducer, u->expert_ranges, n_ranges, u->ep.peers);
+    if (u->zero_stage > 0) {
+        free(slices);
+        u->n_held = shard_expert_pieces(m, u->map, dist_size(), u->ep.k, dist_rank(), &u->held);
+    } else {
+        u->held = slices, u->n_held = n_pieces;
+    }
+    size_t n = 0;
+    for (int i = 0; i < u->n_held; i++) n += u->held[i].end - u->held[i].begin;
+    adamw_init_shard(&u->opt, 0, n);
 }
 
 int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e) {
@@ -75,6 +82,7 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
     if (u->zero_stage == 3 && u->ep.k == 1) param_gather_split_experts(&u->gather);
+    if (u->zero_stage == 3 && u->ep.k > 1) param_gather_experts(&u->gather, u->ep.k, u->ep.peers);
     // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
     // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h).
     if (u->ep.k == 1 && u->zero_stage < 3) reduce_by_layer(u, cfg->dist.overlap);
@@ -111,21 +119,37 @@ static void dump_first_gradient(const Updater *u) {
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
 }
 
-// Expert parallelism: AdamW on the pieces this rank holds, each through a view of its packed moments (AdamW is
-// elementwise, so the bits are those of one update of the whole table).
-static void update_held(Updater *u, const float *grad, double lr) {
+// Expert parallelism: AdamW on the pieces this rank holds, each clipped and updated through a view of its packed
+// moments (clipping and AdamW are elementwise, so the bits are those of one update of the whole table).
+static void update_held(Updater *u, float *grad, double norm, double lr) {
     size_t at = 0;
     for (int i = 0; i < u->n_held; i++) {
         const TensorPiece *p = &u->held[i];
         ModelTensor piece = u->model->tensors[p->tensor];
         piece.offset += p->begin;
         piece.numel = p->end - p->begin;
+        grad_clip(grad + piece.offset, piece.numel, norm, u->clip);
         AdamW view = {.n = piece.numel, .begin = piece.offset, .m = u->opt.m + at, .v = u->opt.v + at,
                       .step = u->opt.step};
         adamw_update(&view, u->model->params, grad, &piece, 1, lr, &u->hyper);
         at += piece.numel;
     }
     u->opt.step++;
+}
+
+// Expert parallelism at zero stage 1-2: every owned piece's new weights from its owner to every rank (all hold
+// every weight for sampling).
+static void bcast_pieces(const Updater *u) {
+    const Model *m = u->model;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        for (int q = 0; q < (expert_tensor(t) ? u->ep.k : 1); q++) {
+            size_t b = 0, e = t->numel;
+            if (expert_tensor(t)) expert_slice(t, u->ep.k, q, &b, &e);
+            int owner = shard_piece_owner(m, u->map, dist_size(), u->ep.k, i, q);
+            dist_bcast(m->params + t->offset + b, (e - b) * sizeof(float), owner);
+        }
+    }
 }
 
 // Expert parallelism: each place's updated experts to the rest of its group, so every rank samples with all of
@@ -169,8 +193,43 @@ static void expert_sumsq(const Updater *u, const float *grad, double *sums) {
     }
 }
 
+// Expert parallelism at zero stage 1-3: a non-expert tensor's sum of squares by its owner; an expert tensor's one
+// running sum continued place by place through the owners of its slices. Each step is a world-wide sum in which one
+// rank gives a tensor's value and the others zero (x + 0 = x, exactly).
+static void owned_sumsq(const Updater *u, const float *grad, double *sums) {
+    const Model *m = u->model;
+    size_t n = (size_t)(m->n_tensors ? m->n_tensors : 1);
+    for (int i = 0; i < u->n_held; i++)
+        if (!expert_tensor(&m->tensors[u->held[i].tensor]))
+            grad_tensor_sumsq(grad, m->tensors, u->held[i].tensor, u->held[i].tensor + 1, sums);
+    dist_allreduce_sum_f64(sums, (size_t)m->n_tensors);
+    double *next = xmalloc(n * sizeof *next);
+    for (int q = 0; q < u->ep.k; q++) {
+        memset(next, 0, n * sizeof *next);
+        for (int i = 0; q == u->ep.q && i < u->n_held; i++) {
+            const TensorPiece *p = &u->held[i];
+            const ModelTensor *t = &m->tensors[p->tensor];
+            if (!expert_tensor(t)) continue;
+            double s = sums[p->tensor];
+            for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
+            next[p->tensor] = s;
+        }
+        dist_allreduce_sum_f64(next, (size_t)m->n_tensors);
+        for (int i = 0; i < m->n_tensors; i++)
+            if (expert_tensor(&m->tensors[i])) sums[i] = next[i];
+    }
+    free(next);
+}
+
 static double global_norm(const Updater *u, const float *grad, int *bad_tensor) {
     const Model *m = u->model;
+    if (u->ep.k > 1 && u->zero_stage > 0) {
+        double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
+        owned_sumsq(u, grad, sums);
+        double norm = grad_norm_of_sums(sums, m->n_tensors, bad_tensor);
+        free(sums);
+        return norm;
+    }
     if (u->ep.k > 1) {
         double *sums = xcalloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *sums);
         expert_sumsq(u, grad, sums);
@@ -204,13 +263,15 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     else if (!isfinite(norm)) snprintf(s->bad, sizeof s->bad, "gradient in %s", tensor_name(u, bad_tensor));
     else {
         const Shard *o = &u->own;
-        grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
-        if (u->ep.k > 1) update_held(u, grad, lr), gather_experts(u);
-        else
+        if (u->ep.k > 1) {
+            update_held(u, grad, norm, lr);
+        } else {
+            grad_clip(grad + o->begin, o->end - o->begin, norm, u->clip);
             adamw_update(&u->opt, m->params, grad, m->tensors + o->tensor_begin, o->tensor_end - o->tensor_begin, lr,
                          &u->hyper);
+        }
         // Each owner updated its run of the weights; at stage 3 the next gathers read them.
-        if (u->zero_stage == 1 || u->zero_stage == 2) gather_owned(u, m->params);
+        if (u->ep.k == 1 && (u->zero_stage == 1 || u->zero_stage == 2)) gather_owned(u, m->params);
         s->updates++;
         s->grad_norm = norm;
         return;
@@ -221,6 +282,9 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     int updates = s->updates;
     apply(u, loss_sum, lr, s);
+    // Expert parallelism: every owned piece to the ranks that dropped it (train/ep_step.h), updated or skipped.
+    if (u->ep.k > 1 && (u->zero_stage == 1 || u->zero_stage == 2)) bcast_pieces(u);
+    else if (u->ep.k > 1 && u->zero_stage == 0) gather_experts(u);
     Model *m = u->model;
     Err e;
     // The backend's copy of the weights follows them (a device backend's mirror; the CPU's is the weights).

@@ -23,7 +23,8 @@ typedef struct {
     ParamGather gather;       // zero stage 3: the weights of other ranks' tensors, gathered per layer or expert group
                               // (inactive below)
     ExpertParallel ep;        // dist.expert_parallel: this rank's group and experts (k = 1: off)
-    TensorPiece *held;        // expert parallelism: what this rank updates (model/expert_map.h), its moments packed
+    TensorPiece *held;        // expert parallelism: what this rank updates (zero 0: model/expert_map.h; zero 1-3: the
+                              // pieces it owns, algo/shard.h), its moments packed
     int n_held;               // in opt in this order
     size_t *expert_ranges;    // expert parallelism: each expert tensor's elements and this rank's slice (reducer)
     AdamWHyper hyper;
