@@ -6,13 +6,18 @@
 
 #include <stddef.h>
 
-// Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over `repeat` timed calls after one warm-up, on the
-// current OpenMP thread count.
-double bench_sgemm_gflops(int M, int N, int K, int repeat);
+// Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over at least `repeat` timed calls and `min_seconds` of
+// them, after untimed warm-up calls (threads woken, pages and OpenBLAS buffers touched), on the current thread
+// count. The best of many is the machine's figure; a single short call measures whatever else was running.
+double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds);
 
 // Best GB/s of reading a `bytes` buffer (larger than the caches) over `repeat` passes, every thread summing
 // its share with independent vector accumulators so the adds keep up with memory.
 double bench_read_gbps(size_t bytes, int repeat);
+
+// CPU time of the whole process (every thread, user + system) in seconds: on a shared machine it leaves out
+// the time other processes held the cores.
+double bench_cpu_s(void);
 
 // Median and minimum of n values (sorted in place).
 double bench_median(double *v, int n);
