@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 
-// Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over `repeat` timed calls after one warm-up, on the
-// current OpenMP thread count.
-double bench_sgemm_gflops(int M, int N, int K, int repeat);
+// Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over at least `repeat` timed calls and `min_seconds` of
+// them, after untimed warm-up calls (threads woken, pages and OpenBLAS buffers touched), on the current thread
+// count. The best of many is the machine's figure; a single short call measures whatever else was running.
+double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds);
 
 // Best GB/s of reading a `bytes` buffer (larger than the caches) over `repeat` passes, every thread summing
 // its share with independent vector accumulators so the adds keep up with memory.
@@ -17,6 +18,10 @@ double bench_read_gbps(size_t bytes, int repeat);
 // The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.
 void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);
+
+// CPU time of the whole process (every thread, user + system) in seconds: on a shared machine it leaves out
+// the time other processes held the cores.
+double bench_cpu_s(void);
 
 // Median and minimum of n values (sorted in place).
 double bench_median(double *v, int n);

@@ -3,39 +3,45 @@
 
 #include <math.h>
 
-// max_i z_i and S = sum_i exp(z_i - max) for z = logits / T, summed in index order.
-static void softmax_stats(const float *logits, int vocab, double temperature, double *max, double *sum) {
+// z = logits / T: max = max_i z_i, S = sum_i exp(z_i - max) and W = sum_i exp(z_i - max) (z_i - max), both summed
+// in index order in one pass (one exp per token of the vocabulary).
+static void softmax_stats(const float *logits, int vocab, double temperature, double *max, double *sum,
+                          double *weighted) {
     double m = -INFINITY;
     for (int i = 0; i < vocab; i++) {
         double z = logits[i] / temperature;
         if (z > m) m = z;
     }
-    double s = 0;
-    for (int i = 0; i < vocab; i++) s += exp(logits[i] / temperature - m);
-    *max = m;
-    *sum = s;
+    double s = 0, w = 0;
+    for (int i = 0; i < vocab; i++) {
+        double d = logits[i] / temperature - m, p = exp(d);
+        s += p;
+        w += p * d;
+    }
+    *max = m, *sum = s, *weighted = w;
 }
 
 // log p_t = z_t - logsumexp(z); H = -sum_i p_i log p_i = log S - sum_i p_i (z_i - max).
+static void from_stats(const float *logits, double temperature, int32_t target, double m, double s, double w,
+                       double *logp, double *entropy) {
+    double log_s = log(s);
+    *logp = logits[target] / temperature - m - log_s;
+    *entropy = log_s - w / s;
+}
+
 void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp,
                      double *entropy) {
-    double m, s;
-    softmax_stats(logits, vocab, temperature, &m, &s);
-    double log_s = log(s), weighted = 0;
-    for (int i = 0; i < vocab; i++) {
-        double d = logits[i] / temperature - m;
-        weighted += exp(d) * d;
-    }
-    *logp = logits[target] / temperature - m - log_s;
-    *entropy = log_s - weighted / s;
+    double m, s, w;
+    softmax_stats(logits, vocab, temperature, &m, &s, &w);
+    from_stats(logits, temperature, target, m, s, w, logp, entropy);
 }
 
 // d log p_t / dz_i = [i = t] - p_i;  dH / dz_i = -p_i (log p_i + H);  dz_i / dlogit_i = 1 / T.
 void logprob_entropy_backward(const float *logits, int vocab, double temperature, int32_t target, double dlogp,
                               double dentropy, float *dlogits) {
-    double m, s, logp, entropy;
-    softmax_stats(logits, vocab, temperature, &m, &s);
-    logprob_entropy(logits, vocab, temperature, target, &logp, &entropy);
+    double m, s, w, logp, entropy;
+    softmax_stats(logits, vocab, temperature, &m, &s, &w);
+    from_stats(logits, temperature, target, m, s, w, &logp, &entropy);
     double log_s = log(s);
     for (int i = 0; i < vocab; i++) {
         double log_p = logits[i] / temperature - m - log_s, p = exp(log_p);

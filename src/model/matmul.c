@@ -1,5 +1,6 @@
-// Fixed-order forward matmul: 4x4 (AVX-512VL) / 2x4 / 1x4 / 1x1 register tiles of 8-lane accumulators, cache blocks
-// over rows and columns only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
+// Fixed-order forward matmul: 8x4 and 2x4 tiles of 16-lane accumulators holding two rows' 8 lanes each (AVX-512,
+// on rows packed in pairs) or 2x4 tiles of 8-lane ones, then 1x4 / 1x1 tiles; cache blocks over rows and columns
+// only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
 // a build the bits do not depend on which one the CPU runs, nor on the thread count.
@@ -85,36 +86,76 @@ static inline __attribute__((always_inline)) void store4(v4f s, const float *x, 
     if (!((k) & 15))                                                                      \
         for (int r_ = 0; r_ < 4; r_++) __builtin_prefetch((next) + (size_t)r_ * (K) + (k))
 
-// 4 rows x 4 columns of outputs in named registers (arrays of vectors end up in memory at -O2): 24 vector
-// registers, so only where the target has 32 (AVX-512VL); the others use the 2 x 4 tile.
-#ifdef __AVX512VL__
-#define TILE_ROWS 4
-static inline __attribute__((always_inline)) void tile_4x4(const float *restrict x, const float *restrict w,
-                                                           const float *bias, float *restrict y, int K, int N,
-                                                           bool prefetch) {
-    v8f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
-    v8f a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
-    const float *x1 = x + K, *x2 = x + 2 * (size_t)K, *x3 = x + 3 * (size_t)K;
+// Where the build targets AVX-512 with FMA, rows go in pairs through 16-lane vectors: lanes 0-7 are row 2p's
+// eight lanes and 8-15 row 2p+1's, against a weight vector repeated in both halves. Every lane still sums its own
+// k = l, l+8, ... in order with one fused multiply-add per step, so the bits are those of the 8-lane tiles, for
+// twice the products per instruction. The pairs are packed once per product (pack_pairs) so that each step is one
+// plain 64-byte load per pair.
+#if defined(__AVX512F__) && defined(__FMA__)
+#define PAIRED 1
+typedef float v16f __attribute__((vector_size(64)));
+#define MAC16(acc, a, b) ((acc) = (v16f)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(acc)))
+#define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16f))
+// A weight row's eight floats in both halves.
+#define BCAST8(v, p) ((v) = (v16f)_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)(const void *)(p))))
+#define LO8(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define HI8(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+
+// The lane sums of four columns for the two rows of a pair, through reduce4 as in every other tile.
+static inline __attribute__((always_inline)) void store_pair(const v16f *a0, const v16f *a1, const v16f *a2,
+                                                             const v16f *a3, const float *x, const float *w,
+                                                             const float *bias, float *y, int k8, int K, int N) {
+    v8f l0 = LO8(*a0), l1 = LO8(*a1), l2 = LO8(*a2), l3 = LO8(*a3);
+    v8f h0 = HI8(*a0), h1 = HI8(*a1), h2 = HI8(*a2), h3 = HI8(*a3);
+    store4(reduce4(&l0, &l1, &l2, &l3), x, w, K, bias, y, k8, K);
+    store4(reduce4(&h0, &h1, &h2, &h3), x + K, w, K, bias, y + N, k8, K);
+}
+
+// 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns: 16 accumulators, 24 of the 32 vector registers.
+static inline __attribute__((always_inline)) void tile_8x4(const float *restrict xp, const float *restrict x,
+                                                           const float *restrict w, const float *bias,
+                                                           float *restrict y, int K, int N, bool prefetch) {
+    v16f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    v16f a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
+    int k8 = K & ~(LANES - 1);
+    const float *xp1 = xp + 2 * (size_t)k8, *xp2 = xp + 4 * (size_t)k8, *xp3 = xp + 6 * (size_t)k8;
     const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
     const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
-    int k8 = K & ~(LANES - 1);
     for (int k = 0; k < k8; k += LANES) {
-        v8f p0, p1, p2, p3, b0, b1, b2, b3;
+        v16f p0, p1, p2, p3, b0, b1, b2, b3;
         if (prefetch) PREFETCH_NEXT(next, k, K);
-        LOAD8(b0, w + k), LOAD8(b1, w1 + k), LOAD8(b2, w2 + k), LOAD8(b3, w3 + k);
-        LOAD8(p0, x + k), LOAD8(p1, x1 + k), LOAD8(p2, x2 + k), LOAD8(p3, x3 + k);
-        MAC(a00, p0, b0), MAC(a01, p0, b1), MAC(a02, p0, b2), MAC(a03, p0, b3);
-        MAC(a10, p1, b0), MAC(a11, p1, b1), MAC(a12, p1, b2), MAC(a13, p1, b3);
-        MAC(a20, p2, b0), MAC(a21, p2, b1), MAC(a22, p2, b2), MAC(a23, p2, b3);
-        MAC(a30, p3, b0), MAC(a31, p3, b1), MAC(a32, p3, b2), MAC(a33, p3, b3);
+        BCAST8(b0, w + k), BCAST8(b1, w1 + k), BCAST8(b2, w2 + k), BCAST8(b3, w3 + k);
+        LOAD16(p0, xp + 2 * k), LOAD16(p1, xp1 + 2 * k), LOAD16(p2, xp2 + 2 * k), LOAD16(p3, xp3 + 2 * k);
+        MAC16(a00, p0, b0), MAC16(a01, p0, b1), MAC16(a02, p0, b2), MAC16(a03, p0, b3);
+        MAC16(a10, p1, b0), MAC16(a11, p1, b1), MAC16(a12, p1, b2), MAC16(a13, p1, b3);
+        MAC16(a20, p2, b0), MAC16(a21, p2, b1), MAC16(a22, p2, b2), MAC16(a23, p2, b3);
+        MAC16(a30, p3, b0), MAC16(a31, p3, b1), MAC16(a32, p3, b2), MAC16(a33, p3, b3);
     }
-    store4(reduce4(&a00, &a01, &a02, &a03), x, w, K, bias, y, k8, K);
-    store4(reduce4(&a10, &a11, &a12, &a13), x1, w, K, bias, y + N, k8, K);
-    store4(reduce4(&a20, &a21, &a22, &a23), x2, w, K, bias, y + 2 * (size_t)N, k8, K);
-    store4(reduce4(&a30, &a31, &a32, &a33), x3, w, K, bias, y + 3 * (size_t)N, k8, K);
+    store_pair(&a00, &a01, &a02, &a03, x, w, bias, y, k8, K, N);
+    store_pair(&a10, &a11, &a12, &a13, x + 2 * (size_t)K, w, bias, y + 2 * (size_t)N, k8, K, N);
+    store_pair(&a20, &a21, &a22, &a23, x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
+    store_pair(&a30, &a31, &a32, &a33, x + 6 * (size_t)K, w, bias, y + 6 * (size_t)N, k8, K, N);
+}
+
+// One packed pair x 4 columns.
+static inline __attribute__((always_inline)) void tile_pair(const float *restrict xp, const float *restrict x,
+                                                            const float *restrict w, const float *bias,
+                                                            float *restrict y, int K, int N, bool prefetch) {
+    v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    int k8 = K & ~(LANES - 1);
+    const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
+    const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
+    for (int k = 0; k < k8; k += LANES) {
+        v16f p, b0, b1, b2, b3;
+        if (prefetch) PREFETCH_NEXT(next, k, K);
+        BCAST8(b0, w + k), BCAST8(b1, w1 + k), BCAST8(b2, w2 + k), BCAST8(b3, w3 + k);
+        LOAD16(p, xp + 2 * k);
+        MAC16(a0, p, b0), MAC16(a1, p, b1), MAC16(a2, p, b2), MAC16(a3, p, b3);
+    }
+    store_pair(&a0, &a1, &a2, &a3, x, w, bias, y, k8, K, N);
 }
 #else
-#define TILE_ROWS 2
+#define PAIRED 0
 #endif
 
 // 2 rows x 4 columns.
@@ -162,19 +203,33 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
     *y = bias ? s + *bias : s;
 }
 
-// One cache block: rows [i0, i1) x columns [j0, j1). Columns outer: a tile's four weight rows come from memory
-// once and stay in L1 while every row group of the block uses them (a decode group streams the weights once);
-// the first row group prefetches the next tile's rows.
-static inline __attribute__((always_inline)) void block(const float *x, const float *w, const float *bias, float *y,
-                                                        int i0, int i1, int j0, int j1, int N, int K) {
+// One cache block: rows [i0, i1) x columns [j0, j1). The first row group to meet a tile's four weight rows reads
+// them from memory (a decode group streams the weights once) and prefetches the next tile's; the others find them
+// in cache. Octets of rows (PAIRED builds) run over all the block's columns in turn, so the octet's packed rows
+// (xp, i0 even) stay in L1 and the block's weight rows in L2; the remaining rows take the columns outer.
+static inline __attribute__((always_inline)) void block(const float *x, const float *xp, const float *w,
+                                                        const float *bias, float *y, int i0, int i1, int j0, int j1,
+                                                        int N, int K) {
+    int r0 = i0;
+#if PAIRED
+    size_t pair = 2 * (size_t)(K & ~(LANES - 1));  // floats per packed pair
+    for (; r0 + 8 <= i1; r0 += 8)
+        for (int j = j0; j + 4 <= j1; j += 4)
+            tile_8x4(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
+                     y + (size_t)r0 * N + j, K, N, r0 == i0);
+#else
+    (void)xp;
+#endif
     int j = j0;
     for (; j + 4 <= j1; j += 4) {
         const float *wj = w + (size_t)j * K, *bj = bias ? bias + j : NULL;
-        int i = i0;
-#if TILE_ROWS == 4
-        for (; i + 4 <= i1; i += 4) tile_4x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
-#endif
+        int i = r0;
+#if PAIRED
+        for (; i + 2 <= i1; i += 2)
+            tile_pair(xp + (size_t)i / 2 * pair, x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
+#else
         for (; i + 2 <= i1; i += 2) tile_2x4(x + (size_t)i * K, wj, bj, y + (size_t)i * N + j, K, N, i == i0);
+#endif
         if (i < i1) tile_1x4(x + (size_t)i * K, wj, K, bj, y + (size_t)i * N + j, K, i == i0);
     }
     for (; j < j1; j++)
@@ -182,14 +237,15 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
             tile_1x1(x + (size_t)i * K, w + (size_t)j * K, bias ? bias + j : NULL, y + (size_t)i * N + j, K);
 }
 
-__attribute__((target("avx2"))) static void block_avx2(const float *x, const float *w, const float *bias, float *y,
-                                                       int i0, int i1, int j0, int j1, int N, int K) {
-    block(x, w, bias, y, i0, i1, j0, j1, N, K);
+__attribute__((target("avx2"))) static void block_avx2(const float *x, const float *xp, const float *w,
+                                                       const float *bias, float *y, int i0, int i1, int j0, int j1,
+                                                       int N, int K) {
+    block(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
 }
 
-static void block_base(const float *x, const float *w, const float *bias, float *y, int i0, int i1, int j0, int j1,
-                       int N, int K) {
-    block(x, w, bias, y, i0, i1, j0, j1, N, K);
+static void block_base(const float *x, const float *xp, const float *w, const float *bias, float *y, int i0, int i1,
+                       int j0, int j1, int N, int K) {
+    block(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
 }
 
 __attribute__((target("avx2"))) static float dot_avx2(const float *x, const float *w, int K) { return dot(x, w, K); }
@@ -221,17 +277,34 @@ void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int
     matmul_xwt_isa(x, w, bias, y, M, N, K, __builtin_cpu_supports("avx2"));
 }
 
+// x's rows in pairs, eight floats of each row in turn: pair p holds x[2p][0..7], x[2p+1][0..7], x[2p][8..15], ...
+// up to K rounded down to 8 (the tail is read from x). NULL where the build has no paired tiles or M < 2.
+static float *pack_pairs(const float *x, int M, int K) {
+    int k8 = K & ~(LANES - 1);
+    if (!PAIRED || M < 2 || k8 == 0) return NULL;
+    float *xp = xmalloc((size_t)(M / 2) * 2 * (size_t)k8 * sizeof *xp);
+    for (int p = 0; p < M / 2; p++)
+        for (int k = 0; k < k8; k += LANES) {
+            float *d = xp + ((size_t)p * k8 + (size_t)k) * 2;
+            memcpy(d, x + (size_t)(2 * p) * K + k, LANES * sizeof *d);
+            memcpy(d + LANES, x + (size_t)(2 * p + 1) * K + k, LANES * sizeof *d);
+        }
+    return xp;
+}
+
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {
     int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK, col_blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
     long n_blocks = (long)row_blocks * col_blocks;
+    float *xp = pack_pairs(x, M, K);
     // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode.
 #pragma omp parallel for schedule(static) if (n_blocks > 1 && (double)M * N * K > 1e5)
     for (long b = 0; b < n_blocks; b++) {
         int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
         int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
         int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
-        (avx2 ? block_avx2 : block_base)(x, w, bias, y, i0, i1, j0, j1, N, K);
+        (avx2 ? block_avx2 : block_base)(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
     }
+    free(xp);
 }
 
 // dst[C, R] = src[R, C]^T in 32 x 32 tiles.
