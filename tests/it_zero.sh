@@ -2,10 +2,10 @@
 # build/mpi_param_gather on 1/2/4 ranks (stage 3's released pages, per-layer gathers = the whole model, uneven
 # passes lined up, per-layer gradient sums at common points, sampling's gathers as asked); deterministic weights
 # bit-identical for 1/2/4 ranks × zero 0-3 (RL and SFT), and at stage 3 with ranks of unequal work (none, 2 or 4
-# micro-batches; static and dynamic sampling) and evaluation; fast mode: zero 1-3 equal zero 0 on 2 ranks;
-# checkpoints hold full tensors, so a run saved with zero 3 on 4 ranks resumes with zero 0 on 1 rank, zero 1 and
-# zero 3 on 2, bit for bit. configs/tiny-train.ini throughout.
-plan 35
+# micro-batches; static sampling by layer or whole, and dynamic) and evaluation; fast mode: zero 1-3 equal zero 0
+# on 2 ranks; checkpoints hold full tensors, so a run saved with zero 3 on 4 ranks resumes with zero 0 on 1 rank,
+# zero 1 and zero 3 on 2, bit for bit. configs/tiny-train.ini throughout.
+plan 36
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/zero"
 mkdir -p "$T"
@@ -75,14 +75,15 @@ expect_same "deterministic: zero 3 on 4 ranks evaluates as 1 rank does" "$T/unev
     "$T/uneven-4-3/eval.jsonl"
 # Stage 3 with 2 and 4 micro-batches on different ranks (6 prompts on 4 ranks): the per-layer gradient sums happen
 # in the busiest rank's last backward, which the others join with what they hold; sampled with the static schedule
-# (each decode step gathers layer by layer) and with the dynamic one (every weight gathered once).
+# (each decode step gathers layer by layer, or with dist.sample_gather = whole every weight once) and with the
+# dynamic one (every weight gathered once).
 SIX=(--set train.prompts_per_step=6 --set train.micro_batch=2)
 "$RLVR" train "${RL[@]}" "${SIX[@]}" --run-dir "$T/six-1-0" >/dev/null 2>&1
-for schedule in static dynamic; do
-    mpi 4 "$RLVR" train "${RL[@]}" "${SIX[@]}" --set dist.zero_stage=3 --set rollout.schedule=$schedule \
-        --run-dir "$T/six-4-3-$schedule" >/dev/null 2>&1
-    expect_ok "deterministic: zero 3 on 4 ranks of 2 and 4 micro-batches, $schedule sampling = 1 rank, bit for bit" \
-        "$RLVR" ckpt diff "$(last "$T/six-1-0")" "$(last "$T/six-4-3-$schedule")" --exact
+for sampling in static:layer static:whole dynamic:layer; do
+    mpi 4 "$RLVR" train "${RL[@]}" "${SIX[@]}" --set dist.zero_stage=3 --set rollout.schedule=${sampling%:*} \
+        --set dist.sample_gather=${sampling#*:} --run-dir "$T/six-4-3-$sampling" >/dev/null 2>&1
+    expect_ok "deterministic: zero 3 on 4 ranks of 2 and 4 micro-batches, $sampling sampling = 1 rank, bit for bit" \
+        "$RLVR" ckpt diff "$(last "$T/six-1-0")" "$(last "$T/six-4-3-$sampling")" --exact
 done
 
 # Fast mode on 2 ranks: a sum of two addends has one rounding whoever receives it (in float32, or in float64 then

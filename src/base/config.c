@@ -175,6 +175,8 @@ static const Key KEYS[] = {
      "ranks per expert-parallel group, each holding num_experts/K experts; 1 = off"},
     {"dist", "device", K_ENUM, F(dist.device), 0, 0, ENUM("auto", "cpu", "cuda"), "auto",
      "where each rank computes: cuda = one GPU per rank of the node, auto = cuda when every rank has one"},
+    {"dist", "sample_gather", K_ENUM, F(dist.sample_gather), 0, 0, ENUM("layer", "whole"), "layer",
+     "zero stage 3 sampling (static schedule): gather each layer per decode step (least memory) or every weight once"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");

@@ -19,6 +19,8 @@ typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
 typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
 typedef enum { ROLLOUT_STATIC, ROLLOUT_DYNAMIC } RolloutSchedule;
+// Zero stage 3's weights while sampling: gathered layer by layer for every decode step, or all at once.
+typedef enum { SAMPLE_GATHER_LAYER, SAMPLE_GATHER_WHOLE } SampleGather;
 typedef enum { BALANCE_SEQUENCES, BALANCE_TOKENS } TrainBalance;
 typedef enum { ANSWER_PLAIN, ANSWER_GSM8K, ANSWER_BOXED } AnswerFormat;
 typedef enum { TEMPLATE_NONE, TEMPLATE_CHATML, TEMPLATE_QWEN_BOXED, TEMPLATE_DAPO } PromptTemplate;
@@ -142,6 +144,7 @@ typedef struct {
     bool overlap;    // fast mode below stage 2: per-layer non-blocking gradient sums during the backward
     int expert_parallel;  // model/expert_map.h: ranks per group, each owning num_experts / K experts (1 = off)
     int device;           // DistDeviceWant (base/dist.h): auto, cpu or cuda
+    SampleGather sample_gather;  // zero stage 3, static rollout schedule (algo/param_gather.h)
 } DistConfig;
 
 typedef struct {

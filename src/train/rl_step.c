@@ -97,8 +97,10 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     Groups gs = {0};
     *m = (StepMetrics){.kind = STEP_RL, .step = step, .grpo_lambda = c->algo.name == ALGO_GRPO_LAMBDA};
     // Zero stage 3: each decode step gathers the layers one at a time (the static schedule calls Model.units_done
-    // on every rank together); the dynamic queue's collectives would meet those gathers, so it gathers every weight.
-    if (c->rollout.schedule == ROLLOUT_STATIC) param_gather_stream(&r->up.gather);
+    // on every rank together); the dynamic queue's collectives would meet those gathers, so it gathers every weight,
+    // as dist.sample_gather = whole asks (faster where the whole model fits).
+    if (c->rollout.schedule == ROLLOUT_STATIC && c->dist.sample_gather == SAMPLE_GATHER_LAYER)
+        param_gather_stream(&r->up.gather);
     else param_gather_all(&r->up.gather);
     int rc = groups_sample(&gs, &r->model, r->tok, r->task, c, step, &r->st.data_cursor, e);
     param_gather_release(&r->up.gather);
