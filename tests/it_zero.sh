@@ -1,11 +1,12 @@
 # ZeRO stages (dist.zero_stage, algo/shard.h, algo/param_gather.h): the ownership map printed by rlvr config;
 # build/mpi_param_gather on 1/2/4 ranks (stage 3's released pages, per-layer gathers = the whole model, uneven
 # passes lined up, per-layer gradient sums at common points, sampling's gathers as asked); deterministic weights
-# bit-identical for 1/2/4 ranks × zero 0-3 (RL and SFT), and at stage 3 with ranks of unequal work (none, 2 or 4
-# micro-batches; static sampling by layer or whole, and dynamic) and evaluation; fast mode: zero 1-3 equal zero 0
-# on 2 ranks; checkpoints hold full tensors, so a run saved with zero 3 on 4 ranks resumes with zero 0 on 1 rank,
-# zero 1 and zero 3 on 2, bit for bit. configs/tiny-train.ini throughout.
-plan 36
+# bit-identical for 1/2/4 ranks × zero 0-3 (RL and SFT; the dense model at zero 2 and 3), and at stage 3 with
+# ranks of unequal work (none, 2 or 4 micro-batches; static sampling by layer or whole, and dynamic) and
+# evaluation; fast mode: zero 1-3 equal zero 0 on 2 ranks; checkpoints hold full tensors, so a run saved with
+# zero 3 on 4 ranks resumes with zero 0 on 1 rank, zero 1 and zero 3 on 2, bit for bit. configs/tiny-train.ini
+# throughout.
+plan 40
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/zero"
 mkdir -p "$T"
@@ -62,6 +63,29 @@ for z in 2 3; do
     mpi 4 "$RLVR" sft "${SFT_DET[@]}" --set dist.zero_stage=$z --run-dir "$T/sft-4-$z" >/dev/null 2>&1
     expect_ok "deterministic: 2 SFT steps, 4 ranks, zero $z = 1 rank, zero 0, bit for bit" \
         "$RLVR" ckpt diff "$T/sft-1-0/ckpt/step-000002.h5" "$T/sft-4-$z/ckpt/step-000002.h5" --exact
+done
+
+# The dense model (configs/tiny-train.ini without experts: stage 3 gathers whole layers, no expert groups): 3 SFT
+# steps, then 2 RL steps from them (sampling gathers layer by layer), on 2 ranks at zero 2 and 4 ranks at zero 3.
+DENSE=(--config "$CFG" --set model.type=qwen3 --set model.num_experts=0 --set model.num_experts_per_tok=0
+       --set model.norm_topk_prob=false --set eval.n_prompts=0
+       --set dist.deterministic=true)
+"$RLVR" sft "${DENSE[@]}" --set sft.steps=3 --run-dir "$T/dense-1-0" >/dev/null 2>&1
+DENSE_RL=("${DENSE[@]}" --init "$T/dense-1-0/ckpt/step-000003.h5" --set train.steps=2)
+"$RLVR" train "${DENSE_RL[@]}" --run-dir "$T/dense-rl-1-0" >/dev/null 2>&1
+# What the rollouts produced, per step (the rewards are still 0 this early, so the weights would not tell).
+sampled() { grep -o '"tokens":[0-9]*,.*"length_max":[0-9]*' "$1/metrics.jsonl"; }
+sampled "$T/dense-rl-1-0" > "$T/dense-rl-1-0.sampled"
+for run in 2:2 4:3; do
+    np=${run%:*} z=${run#*:}
+    mpi $np "$RLVR" sft "${DENSE[@]}" --set sft.steps=3 --set dist.zero_stage=$z --run-dir "$T/dense-$np-$z" \
+        >/dev/null 2>&1
+    expect_ok "deterministic dense: 3 SFT steps, $np ranks, zero $z = 1 rank, zero 0, bit for bit" \
+        "$RLVR" ckpt diff "$T/dense-1-0/ckpt/step-000003.h5" "$T/dense-$np-$z/ckpt/step-000003.h5" --exact
+    mpi $np "$RLVR" train "${DENSE_RL[@]}" --set dist.zero_stage=$z --run-dir "$T/dense-rl-$np-$z" >/dev/null 2>&1
+    sampled "$T/dense-rl-$np-$z" > "$T/dense-rl-$np-$z.sampled"
+    expect_same "deterministic dense: 2 RL steps, $np ranks, zero $z sample what 1 rank does (tokens, lengths)" \
+        "$T/dense-rl-1-0.sampled" "$T/dense-rl-$np-$z.sampled"
 done
 
 # Stage 3 with unequal work: 3 prompts on 4 ranks (one rank trains nothing, the others 2 micro-batches of 2), and a
