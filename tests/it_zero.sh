@@ -67,8 +67,7 @@ done
 
 # The dense model (configs/tiny-train.ini without experts: stage 3 gathers whole layers, no expert groups): 3 SFT
 # steps, then 2 RL steps from them (sampling gathers layer by layer), on 2 ranks at zero 2 and 4 ranks at zero 3.
-DENSE=(--config "$CFG" --set model.type=qwen3 --set model.num_experts=0 --set model.num_experts_per_tok=0
-       --set model.norm_topk_prob=false --set eval.n_prompts=0
+DENSE=(--config "$CFG" --set model.type=qwen3 --set model.num_experts=0 --set eval.n_prompts=0
        --set dist.deterministic=true)
 "$RLVR" sft "${DENSE[@]}" --set sft.steps=3 --run-dir "$T/dense-1-0" >/dev/null 2>&1
 DENSE_RL=("${DENSE[@]}" --init "$T/dense-1-0/ckpt/step-000003.h5" --set train.steps=2)
