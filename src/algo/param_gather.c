@@ -42,8 +42,9 @@ static int group_unit(const ParamGather *g, int l, int j) {
 static void free_units(ParamGather *g) {
     for (int u = 0; u < g->n_units; u++) free(g->ranges[u]);
     free(g->ranges), free(g->n_ranges), free(g->cycle), free(g->sum_at), free(g->has_groups);
-    free(g->layer_begin), free(g->layer_end);
+    free(g->layer_begin), free(g->layer_end), free(g->tensor_unit);
     g->layer_begin = g->layer_end = NULL;
+    g->tensor_unit = NULL;
     g->ranges = NULL, g->n_ranges = NULL, g->cycle = NULL, g->sum_at = NULL, g->has_groups = NULL;
 }
 
@@ -70,10 +71,11 @@ static void build_units(ParamGather *g, bool split) {
     g->has_groups = xcalloc((size_t)(L ? L : 1), sizeof *g->has_groups);
     g->layer_begin = xmalloc((size_t)(L ? L : 1) * sizeof *g->layer_begin);
     g->layer_end = xcalloc((size_t)(L ? L : 1), sizeof *g->layer_end);
+    g->tensor_unit = xmalloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *g->tensor_unit);
     for (int l = 0; l < L; l++) g->layer_begin[l] = SIZE_MAX;
     for (int k = 0; k < m->n_tensors; k++) {
         const ModelTensor *t = &m->tensors[k];
-        int u = unit_of(t, L);
+        int u = g->tensor_unit[k] = unit_of(t, L);
         if (u < L) g->layer_begin[u] = t->offset < g->layer_begin[u] ? t->offset : g->layer_begin[u];
         if (u < L) g->layer_end[u] = t->offset + t->numel > g->layer_end[u] ? t->offset + t->numel : g->layer_end[u];
         if (!g->n_groups || u >= L || !expert_tensor(t)) {
@@ -88,8 +90,8 @@ static void build_units(ParamGather *g, bool split) {
         }
     }
     const ModelTensor *embed = model_tensor(m, "model.embed_tokens.weight");
-    if (embed && !model_tensor(m, "lm_head.weight"))  // tied: the LM head is the embedding
-        add_range(g, L + 1, embed->offset, embed->offset + embed->numel);
+    g->tied_head = embed && !model_tensor(m, "lm_head.weight");
+    if (g->tied_head) add_range(g, L + 1, embed->offset, embed->offset + embed->numel);
     // Forward: embedding, layers 0..L-1, head; backward: layers L-1..0, entering layer l-1 after layer l's sum.
     g->n_cycle = 0;
     g->cycle = xmalloc((size_t)g->n_units * 2 * sizeof *g->cycle);
@@ -166,9 +168,7 @@ static int ep_places(const ParamGather *g, int i) { return expert_tensor(&g->mod
 // Whether tensor i is read as part of unit u (the tied LM head is the embedding).
 static bool ep_in_unit(const ParamGather *g, int i, int u) {
     int L = g->model->cfg.num_hidden_layers;
-    const ModelTensor *t = &g->model->tensors[i];
-    if (unit_of(t, L) == u) return true;
-    return u == L + 1 && strcmp(t->name, "model.embed_tokens.weight") == 0 && !model_tensor(g->model, "lm_head.weight");
+    return g->tensor_unit[i] == u || (u == L + 1 && g->tied_head && g->tensor_unit[i] == L);
 }
 
 // Unit u's pieces (every unit: u < 0) from their owners: the non-expert ones to every rank, of the expert tensors

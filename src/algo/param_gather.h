@@ -48,6 +48,8 @@ typedef struct {
     int *n_ranges;
     bool *has_groups;      // [L]: the layer's routed experts are groups of their own
     size_t *layer_begin, *layer_end;  // [L]: each layer's elements (sampling gathers the span at once)
+    int *tensor_unit;      // [n_tensors]: the unit each tensor belongs to (the tied LM head: the embedding's)
+    bool tied_head;        // the LM head is the embedding, read by the head unit too
     int *cycle, *sum_at;   // [n_cycle]: the unit at each position of the training cycle; the layer whose gradient
     int n_cycle;           //  sum comes before that gather in the plan's last pass (-1: none)
     int resident;          // the layer, embedding or head gathered now, or -1

@@ -178,18 +178,22 @@ static const char *tensor_name(const Updater *u, int i) { return i >= 0 ? u->mod
 // table order, so the bits are the same for every zero stage and rank count.
 // Expert parallelism: an expert tensor's sum of squares is one running sum in element order, continued place by
 // place through the group (each owner adds its slice): the bits of grad_tensor_sumsq over the whole tensor.
+// to[i] = from[i] continued over this rank's slice of each expert tensor i it holds, in element order.
+static void continue_expert_sums(const Updater *u, const float *grad, const double *from, double *to) {
+    for (int i = 0; i < u->n_held; i++) {
+        const TensorPiece *p = &u->held[i];
+        const ModelTensor *t = &u->model->tensors[p->tensor];
+        if (!expert_tensor(t)) continue;
+        double s = from[p->tensor];
+        for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
+        to[p->tensor] = s;
+    }
+}
+
 static void expert_sumsq(const Updater *u, const float *grad, double *sums) {
-    const Model *m = u->model;
     for (int q = 0; q < u->ep.k; q++) {
-        for (int i = 0; q == u->ep.q && i < u->n_held; i++) {
-            const TensorPiece *p = &u->held[i];
-            const ModelTensor *t = &m->tensors[p->tensor];
-            if (!expert_tensor(t)) continue;
-            double s = sums[p->tensor];
-            for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
-            sums[p->tensor] = s;
-        }
-        dist_group_bcast(u->ep.group, sums, (size_t)m->n_tensors * sizeof *sums, q);
+        if (q == u->ep.q) continue_expert_sums(u, grad, sums, sums);
+        dist_group_bcast(u->ep.group, sums, (size_t)u->model->n_tensors * sizeof *sums, q);
     }
 }
 
@@ -206,14 +210,7 @@ static void owned_sumsq(const Updater *u, const float *grad, double *sums) {
     double *next = xmalloc(n * sizeof *next);
     for (int q = 0; q < u->ep.k; q++) {
         memset(next, 0, n * sizeof *next);
-        for (int i = 0; q == u->ep.q && i < u->n_held; i++) {
-            const TensorPiece *p = &u->held[i];
-            const ModelTensor *t = &m->tensors[p->tensor];
-            if (!expert_tensor(t)) continue;
-            double s = sums[p->tensor];
-            for (size_t j = p->begin; j < p->end; j++) s += (double)grad[t->offset + j] * grad[t->offset + j];
-            next[p->tensor] = s;
-        }
+        if (q == u->ep.q) continue_expert_sums(u, grad, sums, next);
         dist_allreduce_sum_f64(next, (size_t)m->n_tensors);
         for (int i = 0; i < m->n_tensors; i++)
             if (expert_tensor(&m->tensors[i])) sums[i] = next[i];
