@@ -1,7 +1,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), resume (same and other
 # rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 44
+plan 46
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -80,6 +80,22 @@ for np in 1 2; do
 done
 expect_ok "deterministic: dapo with dynamic sampling on 2 ranks = 1 rank" \
     "$RLVR" ckpt diff "$(last_ckpt "$T/dapo1")" "$(last_ckpt "$T/dapo2")" --exact
+# The logged metrics are global sums too: in deterministic mode their bits do not depend on the rank count either.
+# 12 groups in micro-batches of 1 response make 48 per-micro-batch parts that 3 ranks would otherwise sum in
+# another order; timing fields are left out (learned: what the run learned and logged).
+learned() { sed -E 's/,"time_sampling_s".*"tokens_per_s_train":[^,]*//; s/,"tokens_per_s_train":[^,]*//; s/,"step_time_s".*//' "$1"; }
+for np in 1 3; do
+    mpi $np "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set train.micro_batch=1 \
+        --set train.prompts_per_step=12 --run-dir "$T/logged$np" >/dev/null 2>&1
+    mpi $np "$RLVR" sft --config "$CFG" --set sft.steps=3 --set eval.every=100 --set dist.deterministic=true \
+        --set train.micro_batch=1 --run-dir "$T/sftlogged$np" >/dev/null 2>&1
+done
+for run in logged1 logged3 sftlogged1 sftlogged3; do learned "$T/$run/metrics.jsonl" >"$T/$run.learned"; done
+same_log() { [ "$(wc -l <"$1")" -eq 3 ] && cmp "$1" "$2"; }  # 3 steps logged, the same bytes
+expect_ok "deterministic: RL's logged loss, entropy and clip metrics on 3 ranks = 1 rank, bit for bit" \
+    same_log "$T/logged1.learned" "$T/logged3.learned"
+expect_ok "deterministic: SFT's logged loss and accuracy on 3 ranks = 1 rank, bit for bit" \
+    same_log "$T/sftlogged1.learned" "$T/sftlogged3.learned"
 expect_ok "dapo: dynamic sampling drew extra generation batches" grep -q '"gen_batches":2' "$T/dapo1/metrics.jsonl"
 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo1" >/dev/null 2>&1
 mpi 2 "$RLVR" train "${RL[@]}" --set dist.deterministic=true --set algo.name=grpo --run-dir "$T/grpo2" --stop-after 2 \

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/keyed_sum.h"
 #include "base/walltime.h"
 #include "model/seqbatch.h"
 #include "train/ep_step.h"
@@ -106,37 +107,39 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     return 0;
 }
 
-typedef struct {
-    int64_t key;
-    double sum;
-} KeyedSum;
+// The global key of a micro-batch, or of its first sequence: its place among the step's responses.
+static int64_t micro_key(const Micro *mc, int G) { return mc->g->pos * G + mc->j0; }
 
-static int by_key(const void *a, const void *b) {
-    const KeyedSum *x = a, *y = b;
-    return (x->key > y->key) - (x->key < y->key);
-}
-
-// Deterministic mode: SSPO's H̄ numerator summed per sequence in global sequence order (all-gathered), so it
-// does not depend on how MPI orders the reduction for a given number of ranks.
+// Deterministic mode: SSPO's H̄ numerator summed per sequence in global sequence order, so it does not depend on
+// how MPI orders the reduction for a given number of ranks.
 static double ordered_entropy_sum(const Micro *mcs, const MicroData *ds, int n_mc, int G) {
     int n_local = 0;
     for (int k = 0; k < n_mc; k++) n_local += mcs[k].j1 - mcs[k].j0;
-    KeyedSum *mine = xmalloc((size_t)(n_local ? n_local : 1) * sizeof *mine);
+    int64_t *keys = xmalloc((size_t)(n_local ? n_local : 1) * sizeof *keys);
+    double *sums = xcalloc((size_t)(n_local ? n_local : 1), sizeof *sums), total;
     int q = 0;
     for (int k = 0; k < n_mc; k++)
         for (int i = 0; i < mcs[k].j1 - mcs[k].j0; i++, q++) {
-            mine[q] = (KeyedSum){mcs[k].g->pos * G + mcs[k].j0 + i, 0};
+            keys[q] = micro_key(&mcs[k], G) + i;
             for (int64_t x = ds[k].offsets[i]; x < ds[k].offsets[i + 1]; x++)
-                if (ds[k].mask[x]) mine[q].sum += ds[k].entropy_old[x];
+                if (ds[k].mask[x]) sums[q] += ds[k].entropy_old[x];
         }
-    size_t n_bytes;
-    KeyedSum *all = dist_allgatherv_bytes(mine, (size_t)n_local * sizeof *mine, &n_bytes, NULL);
-    size_t n = n_bytes / sizeof *all;
-    qsort(all, n, sizeof *all, by_key);
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += all[i].sum;
-    free(mine), free(all);
-    return sum;
+    keyed_sum_f64(keys, sums, n_local, 1, &total);
+    free(keys), free(sums);
+    return total;
+}
+
+// The mini-batch's loss metrics added to lm: each micro-batch's, summed in global micro-batch order, so the logged
+// values have the same bits on any number of ranks (micro-batches are fixed by global index).
+static void add_metrics(const Micro *mcs, const LossMetrics *per_micro, int n_mc, int G, LossMetrics *lm) {
+    enum { W = sizeof(LossMetrics) / sizeof(double) };
+    _Static_assert(sizeof(LossMetrics) % sizeof(double) == 0, "LossMetrics holds doubles only");
+    int64_t *keys = xmalloc((size_t)(n_mc ? n_mc : 1) * sizeof *keys);
+    for (int k = 0; k < n_mc; k++) keys[k] = micro_key(&mcs[k], G);
+    double sum[W], *acc = (double *)lm;
+    keyed_sum_f64(keys, (const double *)per_micro, n_mc, W, sum);
+    for (int c = 0; c < W; c++) acc[c] += sum[c];
+    free(keys);
 }
 
 // This rank's micro-batches of the mini-batch of global group positions [lo, hi): those of micro (token-balanced
@@ -175,20 +178,23 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     grad_reducer_begin(&r->up.reducer);
     double loss_sum = 0, mb_seqs = (double)(hi - lo) * G;
     int rc = 0;
+    LossMetrics *per_micro = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *per_micro);
     int rounds = ep_begin(&r->model, &r->up, n_mc);  // n_mc unless expert-parallel (train/ep_step.h)
     for (int k = 0; k < rounds && !rc; k++) {
-        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, lm, e)
+        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, &per_micro[k], e)
                       : ep_idle_round(&r->model, &r->up, e);
         ep_round_end(&r->up, rc, e);
     }
     ep_end(&r->model);
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
-    free(ds), free(mcs);
+    free(ds);
     param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
     double t0 = walltime_s();
     rc = dist_agree(rc, e);
     *wait_s += walltime_s() - t0;
+    if (!rc) add_metrics(mcs, per_micro, n_mc, G, lm);
+    free(per_micro), free(mcs);
     TRY(rc);
     updater_apply(&r->up, loss_sum, lr, u);
     return 0;
@@ -211,8 +217,7 @@ int rl_update(Run *r, const Groups *gs, const double *adv, const MicroRef *micro
             TRY(minibatch_update(r, &lp, gs, adv, micro, n_micro, lo, hi, sspo ? &delims : NULL, lr, &lm, u, wait_s, e));
             n_updates++;
         }
-    loss_metrics_reduce(&lm);
-    *loss = loss_summary(&lm);
+    *loss = loss_summary(&lm);  // lm is already global (add_metrics)
     if (n_updates > 0) loss->loss /= n_updates, loss->pg_loss /= n_updates;  // sums over the updates: per update
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/keyed_sum.h"
 #include "base/walltime.h"
 #include "model/seqbatch.h"
 #include "train/ep_step.h"
@@ -20,11 +21,12 @@ static void add_example(const PromptSet *ps, int i, int32_t eos, SeqBatch *b) {
     free(resp);
 }
 
-// This rank's micro-batches: global micro-batch k holds examples [k·mb, (k+1)·mb) of the step, so the
+// This rank's micro-batches, the first being global micro-batch *first_out: global micro-batch k holds examples [k·mb, (k+1)·mb) of the step, so the
 // composition of every micro-batch is the same for any number of ranks.
-static int build_batches(const Run *r, int64_t *n_out, SeqBatch **out, Err *e) {
+static int build_batches(const Run *r, int64_t *first_out, int64_t *n_out, SeqBatch **out, Err *e) {
     int64_t B = r->cfg.sft.batch_size, mb = r->cfg.train.micro_batch, n_mb = (B + mb - 1) / mb, lo, hi;
     dist_share(n_mb, &lo, &hi);
+    *first_out = lo;
     int64_t first = lo * mb, last = hi * mb < B ? hi * mb : B;
     PromptSet ps = {0};
     int rc = prompts_from_task(&ps, r->task, SPLIT_TRAIN, r->st.data_cursor + first, last - first, true, r->tok, e);
@@ -61,17 +63,18 @@ static int micro_step(Run *r, SeqBatch *b, double n_tok, bool last, double sums[
 int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     double t0 = walltime_s();
     *m = (StepMetrics){.kind = STEP_SFT, .step = step};
-    int64_t n = 0;
+    int64_t first = 0, n = 0;
     SeqBatch *bs = NULL;
-    int rc = dist_agree(build_batches(r, &n, &bs, e), e);
-    double n_tok = 0, sums[2] = {0};  // Σ log p, tokens with p > 1/2
+    int rc = dist_agree(build_batches(r, &first, &n, &bs, e), e);
+    double n_tok = 0, sums[2];  // Σ log p, tokens with p > 1/2
+    double *per_micro = xcalloc((size_t)(2 * n + 1), sizeof *per_micro);  // each micro-batch's sums
     for (int64_t k = 0; k < n; k++) n_tok += (double)seqbatch_resp_tokens(&bs[k]);
     dist_allreduce_sum_f64(&n_tok, 1);
     param_gather_plan(&r->up.gather, n);  // zero stage 3: each micro-batch gathers every layer's weights twice
     grad_reducer_begin(&r->up.reducer);
     int64_t rounds = rc ? n : ep_begin(&r->model, &r->up, (int)n);  // n unless expert-parallel (train/ep_step.h)
     for (int64_t k = 0; k < rounds && !rc; k++) {
-        rc = k < n ? micro_step(r, &bs[k], n_tok, k == n - 1, sums, e) : ep_idle_round(&r->model, &r->up, e);
+        rc = k < n ? micro_step(r, &bs[k], n_tok, k == n - 1, &per_micro[2 * k], e) : ep_idle_round(&r->model, &r->up, e);
         ep_round_end(&r->up, rc, e);
     }
     ep_end(&r->model);
@@ -79,9 +82,13 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     free(bs);
     param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
     grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
-    TRY(dist_agree(rc, e));
-    double local_loss = -sums[0] / n_tok;
-    dist_allreduce_sum_f64(sums, 2);
+    if (dist_agree(rc, e)) return free(per_micro), -1;
+    double local_loss = 0;
+    for (int64_t k = 0; k < n; k++) local_loss -= per_micro[2 * k] / n_tok;
+    int64_t *keys = xmalloc((size_t)(n + 1) * sizeof *keys);
+    for (int64_t k = 0; k < n; k++) keys[k] = first + k;
+    keyed_sum_f64(keys, per_micro, (int)n, 2, sums);  // in global micro-batch order: the same bits on any rank count
+    free(keys), free(per_micro);
     const Config *c = &r->cfg;
     double lr = lr_at(step, r->total_steps, c->sft.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);
     updater_apply(&r->up, local_loss, lr, &m->update);
