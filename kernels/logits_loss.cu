@@ -112,9 +112,11 @@ __device__ Stats block_reduce(Stats st) {
     return warp_part[0];
 }
 
+// lse, entropy and stats may each be NULL; stats (the chunked head's) receives (lse, H, 0) per row.
 template <typename T>
 __global__ void __launch_bounds__(THREADS) forward_kernel(const T *logits, int64_t V, const int32_t *targets,
-                                                          float inv_temp, double *logp, double *entropy, double *lse) {
+                                                          float inv_temp, double *logp, double *entropy, double *lse,
+                                                          double *stats) {
     const int64_t row = blockIdx.x;
     const T *x = logits + row * V;
     constexpr int N = Elem<T>::N;
@@ -138,24 +140,32 @@ __global__ void __launch_bounds__(THREADS) forward_kernel(const T *logits, int64
     }
     st = block_reduce(st);
     if (threadIdx.x == 0) {
-        double l = (double)st.m + log((double)st.s);
-        lse[row] = l;
-        entropy[row] = log((double)st.s) - (double)st.t / (double)st.s;
+        double l = (double)st.m + log((double)st.s), h = log((double)st.s) - (double)st.t / (double)st.s;
+        if (lse) lse[row] = l;
+        if (entropy) entropy[row] = h;
+        if (stats) stats[3 * row] = l, stats[3 * row + 1] = h, stats[3 * row + 2] = 0;
         logp[row] = (double)Elem<T>::get(x + targets[row]) * inv_temp - l;
     }
 }
 
-// dL/dz_j = dlogp·(δ_jy − p_j) − dH·p_j·(log p_j + H); dL/dlogit_j = dL/dz_j / T.
+// dL/dz_j = dlogp·(δ_jy − p_j) − dH·p_j·(log p_j + H); dL/dlogit_j = dL/dz_j / T. A row of V columns holds the
+// columns v0.. of the whole row (the chunked head's vocabulary slices); lse and entropy of row r are at
+// r * stride. A row whose dlogp and dentropy are both 0 gets zeros, as the CPU twin leaves it.
 template <typename T, typename U>
-__global__ void __launch_bounds__(THREADS) backward_kernel(const T *logits, int64_t V, const int32_t *targets,
-                                                           float inv_temp, const double *lse, const double *entropy,
-                                                           const double *dlogp, const double *dentropy, U *dlogits) {
+__global__ void __launch_bounds__(THREADS) backward_kernel(const T *logits, int64_t V, int64_t v0,
+                                                           const int32_t *targets, float inv_temp, const double *lse,
+                                                           const double *entropy, int64_t stride, const double *dlogp,
+                                                           const double *dentropy, U *dlogits) {
     const int64_t row = blockIdx.x;
     const T *x = logits + row * V;
     U *g = dlogits + row * V;
-    const float l = (float)lse[row], h = (float)entropy[row], a = (float)dlogp[row] * inv_temp;
+    if (dlogp[row] == 0 && (!dentropy || dentropy[row] == 0)) {
+        for (int64_t i = threadIdx.x; i < V; i += THREADS) Elem<U>::put(g + i, 0.f);
+        return;
+    }
+    const float l = (float)lse[row * stride], h = (float)entropy[row * stride], a = (float)dlogp[row] * inv_temp;
     const float b = dentropy ? (float)dentropy[row] * inv_temp : 0.f;
-    const int32_t y = targets[row];
+    const int64_t y = (int64_t)targets[row] - v0;
     auto grad = [&](float v, int64_t j) {
         float lp = v * inv_temp - l, p = __expf(lp);
         return (j == y ? a : 0.f) - a * p - b * p * (lp + h);
@@ -203,17 +213,48 @@ static int check_shape(int64_t T, int64_t V, double temperature, Err *e) {
     return 0;
 }
 
+static int launch_forward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
+                          double temperature, double *logp, double *entropy, double *lse, double *stats, Err *e) {
+    float inv = (float)(1.0 / temperature);
+    if (dtype == LOGITS_F32)
+        forward_kernel<float>
+            <<<(unsigned)T, THREADS>>>((const float *)logits, V, targets, inv, logp, entropy, lse, stats);
+    else
+        forward_kernel<__nv_bfloat16>
+            <<<(unsigned)T, THREADS>>>((const __nv_bfloat16 *)logits, V, targets, inv, logp, entropy, lse, stats);
+    return check(cudaGetLastError(), "forward launch", e);
+}
+
+// Columns v0..v0+V of T rows (stride: where lse/entropy of the next row are).
+static int launch_backward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, int64_t v0,
+                           const int32_t *targets, double temperature, const double *lse, const double *entropy,
+                           int64_t stride, const double *dlogp, const double *dentropy, void *dlogits,
+                           LogitsDtype out_dtype, Err *e) {
+    float inv = (float)(1.0 / temperature);
+    dim3 grid((unsigned)T);
+    if (dtype == LOGITS_F32 && out_dtype == LOGITS_F32)
+        backward_kernel<float, float><<<grid, THREADS>>>((const float *)logits, V, v0, targets, inv, lse, entropy,
+                                                         stride, dlogp, dentropy, (float *)dlogits);
+    else if (dtype == LOGITS_F32)
+        backward_kernel<float, __nv_bfloat16><<<grid, THREADS>>>((const float *)logits, V, v0, targets, inv, lse,
+                                                                 entropy, stride, dlogp, dentropy,
+                                                                 (__nv_bfloat16 *)dlogits);
+    else if (out_dtype == LOGITS_F32)
+        backward_kernel<__nv_bfloat16, float><<<grid, THREADS>>>((const __nv_bfloat16 *)logits, V, v0, targets, inv,
+                                                                 lse, entropy, stride, dlogp, dentropy,
+                                                                 (float *)dlogits);
+    else
+        backward_kernel<__nv_bfloat16, __nv_bfloat16><<<grid, THREADS>>>((const __nv_bfloat16 *)logits, V, v0,
+                                                                         targets, inv, lse, entropy, stride, dlogp,
+                                                                         dentropy, (__nv_bfloat16 *)dlogits);
+    return check(cudaGetLastError(), "backward launch", e);
+}
+
 extern "C" int cuda_logits_forward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
                                    double temperature, double *logp, double *entropy, double *lse, Err *e) {
     if (check_shape(T, V, temperature, e)) return -1;
     if (T == 0) return 0;
-    float inv = (float)(1.0 / temperature);
-    if (dtype == LOGITS_F32)
-        forward_kernel<float><<<(unsigned)T, THREADS>>>((const float *)logits, V, targets, inv, logp, entropy, lse);
-    else
-        forward_kernel<__nv_bfloat16>
-            <<<(unsigned)T, THREADS>>>((const __nv_bfloat16 *)logits, V, targets, inv, logp, entropy, lse);
-    return check(cudaGetLastError(), "forward launch", e);
+    return launch_forward(logits, dtype, T, V, targets, temperature, logp, entropy, lse, NULL, e);
 }
 
 extern "C" int cuda_logits_backward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
@@ -222,21 +263,26 @@ extern "C" int cuda_logits_backward(const void *logits, LogitsDtype dtype, int64
     if (check_shape(T, V, temperature, e)) return -1;
     if (logits == dlogits && dtype != out_dtype) return err_set(e, "in-place backward needs equal dtypes");
     if (T == 0) return 0;
-    float inv = (float)(1.0 / temperature);
-    dim3 grid((unsigned)T);
-    if (dtype == LOGITS_F32 && out_dtype == LOGITS_F32)
-        backward_kernel<float, float><<<grid, THREADS>>>((const float *)logits, V, targets, inv, lse, entropy, dlogp,
-                                                         dentropy, (float *)dlogits);
-    else if (dtype == LOGITS_F32)
-        backward_kernel<float, __nv_bfloat16><<<grid, THREADS>>>((const float *)logits, V, targets, inv, lse, entropy,
-                                                                 dlogp, dentropy, (__nv_bfloat16 *)dlogits);
-    else if (out_dtype == LOGITS_F32)
-        backward_kernel<__nv_bfloat16, float><<<grid, THREADS>>>((const __nv_bfloat16 *)logits, V, targets, inv, lse,
-                                                                 entropy, dlogp, dentropy, (float *)dlogits);
-    else
-        backward_kernel<__nv_bfloat16, __nv_bfloat16><<<grid, THREADS>>>(
-            (const __nv_bfloat16 *)logits, V, targets, inv, lse, entropy, dlogp, dentropy, (__nv_bfloat16 *)dlogits);
-    return check(cudaGetLastError(), "backward launch", e);
+    return launch_backward(logits, dtype, T, V, 0, targets, temperature, lse, entropy, 1, dlogp, dentropy, dlogits,
+                           out_dtype, e);
+}
+
+extern "C" int cuda_head_forward(const void *logits, LogitsDtype dtype, int64_t T, int64_t V, const int32_t *targets,
+                                 double temperature, double *logp, double *entropy, double *stats, Err *e) {
+    if (check_shape(T, V, temperature, e)) return -1;
+    if (T == 0) return 0;
+    return launch_forward(logits, dtype, T, V, targets, temperature, logp, entropy, NULL, stats, e);
+}
+
+extern "C" int cuda_head_backward(const void *logits, LogitsDtype dtype, int64_t T, int64_t v0, int64_t nv,
+                                  const int32_t *targets, double temperature, const double *stats, const double *dlogp,
+                                  const double *dentropy, void *dlogits, LogitsDtype out_dtype, Err *e) {
+    if (check_shape(T, nv, temperature, e)) return -1;
+    if (v0 < 0) return err_set(e, "head backward: column offset %lld < 0", (long long)v0);
+    if (logits == dlogits && dtype != out_dtype) return err_set(e, "in-place backward needs equal dtypes");
+    if (T == 0) return 0;
+    return launch_backward(logits, dtype, T, nv, v0, targets, temperature, stats, stats + 1, 3, dlogp, dentropy,
+                           dlogits, out_dtype, e);
 }
 
 // Sum of four uniforms from a 64-bit hash of (seed, i): cheap, reproducible, roughly normal.

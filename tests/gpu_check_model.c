@@ -413,6 +413,61 @@ static void moe_block_backward(const Backend *cuda) {
     model_free(&m);
 }
 
+// The log-prob head in chunks (model/model_head.c) on the CUDA backend: its log-probs, entropies and parameter
+// gradient for chunks of 1 and 7 rows must equal, bit for bit, those of one chunk holding every row (the unchunked
+// head's products): every output of the GPU's products is summed in one order whatever the shape (kernels/ops.h).
+typedef struct {
+    double *logp, *ent;
+    float *grads;
+} HeadRun;
+
+static HeadRun head_run(Model *m, const Backend *be, const Batch *b, const int32_t *tgt, int n, const double *dlp,
+                        const double *dh, int chunk) {
+    HeadRun r = {calloc((size_t)n + 1, 8), calloc((size_t)n + 1, 8), malloc(m->n_params * 4)};
+    m->head_chunk = chunk;
+    HeadLogprob h = {.targets = tgt, .temperature = 0.9, .logp = r.logp, .entropy = r.ent};
+    ModelActs *acts = NULL;
+    OK(model_forward_logprob(m, b->n, b->off, b->tok, &h, NULL, NULL, &acts, &err));
+    void *g = be->alloc(be, m->n_params, BUF_F32);
+    if (!g) ok_or_die(-1, &(Err){"no memory for the gradient"}, "alloc");
+    OK(model_backward_logprob_hooked(m, acts, dlp, dh, m->moe ? 0.01 : 0.0, g, NULL, NULL, &err));
+    be->to_host(be, r.grads, g, m->n_params, BUF_F32);
+    be->free(be, g);
+    model_acts_free(acts);
+    m->head_chunk = MODEL_HEAD_CHUNK;
+    return r;
+}
+
+static void chunked_head(const char *tag, Model *m, const Backend *cuda, const Batch *b) {
+    int T = (int)b->off[b->n], n = 0;
+    int32_t *tgt = malloc((size_t)T * 4);
+    double *dlp = malloc((size_t)T * 8), *dh = malloc((size_t)T * 8);
+    Rng r = rng_at(77, 0, 0, 0);
+    for (int s = 0; s < b->n; s++)
+        for (int64_t t = b->off[s]; t < b->off[s + 1]; t++) {
+            tgt[t] = t >= b->off[s] + 1 && t + 1 < b->off[s + 1] ? b->tok[t + 1] : -1;  // the first row: a prompt
+            if (tgt[t] < 0) continue;
+            dlp[n] = n % 4 == 3 ? 0 : rng_normal(&r), dh[n] = n % 4 == 3 || n % 3 == 1 ? 0 : 0.5 * rng_normal(&r);
+            n++;
+        }
+    use(m, cuda);
+    HeadRun want = head_run(m, cuda, b, tgt, n, dlp, dh, T);
+    double gmax = 0;
+    for (size_t i = 0; i < m->n_params; i++) gmax = fmax(gmax, fabs((double)want.grads[i]));
+    for (int chunk = 1; chunk <= 7; chunk += 6) {
+        HeadRun got = head_run(m, cuda, b, tgt, n, dlp, dh, chunk);
+        size_t dl = bits_differ(got.logp, want.logp, (size_t)n * 8, 8) + bits_differ(got.ent, want.ent, (size_t)n * 8, 8);
+        size_t dg = bits_differ(got.grads, want.grads, m->n_params * 4, 4);
+        char name[96];
+        snprintf(name, sizeof name, "model %s: head in chunks of %d = one chunk, bit for bit", tag, chunk);
+        check(name, dl == 0 && dg == 0 && gmax > 0, "%zu log-probs/entropies, %zu of %zu gradient elements differ; "
+              "largest |gradient| %.3g (must be > 0)", dl, dg, m->n_params, gmax);
+        free(got.logp), free(got.ent), free(got.grads);
+    }
+    free(want.logp), free(want.ent), free(want.grads);
+    free(tgt), free(dlp), free(dh);
+}
+
 // tag: dense = Qwen3 (q/k norm, tied head), moe = Qwen3-MoE, moe+shared = Qwen2-MoE (q/k/v biases, shared expert).
 static void check_one(const char *tag, ModelType type, const Backend *cuda) {
     Model m;
@@ -428,6 +483,7 @@ static void check_one(const char *tag, ModelType type, const Backend *cuda) {
     Batch bs = batch_of(small, 3, m.cfg.vocab_size, 62);
     cpu_vs_gpu_grads(tag, &m, cuda, &bs, false);
     if (m.moe) cpu_vs_gpu_grads(tag, &m, cuda, &bs, true);
+    chunked_head(tag, &m, cuda, &bs);
     use(&m, backend_cpu());
     free(b.tok), free(bs.tok);
     model_free(&m);

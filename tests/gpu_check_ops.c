@@ -389,6 +389,76 @@ static void check_loss(void) {
     free(x);
 }
 
+// The chunked LM head's pair (model/model_head.c): cuda_head_forward's log-prob, entropy and stats against
+// logprob_entropy_stats, and cuda_head_backward on vocabulary slices against logprob_entropy_backward of whole rows.
+// The slices must also reassemble, bit for bit, cuda_logits_backward of the whole rows (the same arithmetic per
+// element), and rows whose dlogp and dentropy are 0 must be exact zeros. The log-prob limit is check_loss's; the
+// gradient's, 1e-5 norm-wise per row, covers fp32 arithmetic with __expf on the same bf16 inputs, while a wrong column
+// offset or target errs by O(1).
+static void check_head_loss(void) {
+    enum { T = 13, V = 5003, SLICE = 1237 };
+    size_t n = (size_t)T * V;
+    float *x = fmalloc(n), *slice = fmalloc(n), *g_cpu = fmalloc(n), *g_gpu = fmalloc(n), *g_whole = fmalloc(n);
+    random_bf16(x, NULL, n, 3.0, 63);
+    int32_t y[T];
+    double dlogp[T], dh[T];
+    Rng r = rng_at(9, 0, 0, 0);
+    for (int t = 0; t < T; t++) {
+        y[t] = (int32_t)rng_below(&r, (uint64_t)V);
+        dlogp[t] = t == 4 ? 0 : rng_normal(&r);
+        dh[t] = t == 4 || t % 3 == 1 ? 0 : rng_normal(&r);
+    }
+    Bf16 *d_x = dupload_bf16(x, n);
+    int32_t *d_y = dupload(y, sizeof y);
+    double *d_dlogp = dupload(dlogp, sizeof dlogp), *d_dh = dupload(dh, sizeof dh);
+    double *d_out = dalloc((size_t)T * 5 * sizeof(double)), out[T * 5];  // logp, entropy, stats [T, 3]
+    OK(cuda_head_forward(d_x, LOGITS_BF16, T, V, d_y, 0.7, d_out, d_out + T, d_out + 2 * T, &err));
+    ddownload(out, d_out, sizeof out);
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        double lp, h, st[LOGPROB_STATS];
+        logprob_entropy_stats(x + (size_t)t * V, V, 0.7, y[t], &lp, &h, st);
+        const double *gs = out + 2 * T + 3 * t;  // (lse, H, 0)
+        double e1 = fabs(out[t] - lp) / fmax(1, fabs(lp)), e2 = fabs(out[T + t] - h) / fmax(1, fabs(h));
+        double e3 = fabs(gs[0] - (st[0] + st[1])) / fmax(1, fabs(st[0] + st[1])), e4 = fabs(gs[1] - h) / fmax(1, h);
+        worst = fmax(worst, fmax(fmax(e1, e2), fmax(e3, e4)));
+        if (dlogp[t] != 0 || dh[t] != 0)
+            logprob_entropy_backward(x + (size_t)t * V, V, 0.7, y[t], dlogp[t], dh[t], g_cpu + (size_t)t * V);
+    }
+    check("head forward: log-prob/entropy/stats bf16 (model/logprob.c)", worst <= 1e-6, "err %.2e (limit 1e-6)", worst);
+    // The slices: columns v0 .. v0 + nv of every row, contiguous [T, nv] as the head's matmul writes them.
+    for (int v0 = 0; v0 < V; v0 += SLICE) {
+        int nv = V - v0 < SLICE ? V - v0 : SLICE;
+        for (int t = 0; t < T; t++) memcpy(slice + (size_t)t * nv, x + (size_t)t * V + v0, (size_t)nv * sizeof *x);
+        Bf16 *d_s = dupload_bf16(slice, (size_t)T * nv);
+        float *d_g = dalloc((size_t)T * nv * sizeof(float)), *part = fmalloc((size_t)T * nv);
+        OK(cuda_head_backward(d_s, LOGITS_BF16, T, v0, nv, d_y, 0.7, d_out + 2 * T, d_dlogp, d_dh, d_g, LOGITS_F32,
+                              &err));
+        ddownload(part, d_g, (size_t)T * nv * sizeof(float));
+        for (int t = 0; t < T; t++) memcpy(g_gpu + (size_t)t * V + v0, part + (size_t)t * nv, (size_t)nv * sizeof *part);
+        dfree(d_s), dfree(d_g), free(part);
+    }
+    float *d_w = dalloc(n * sizeof(float));
+    double *d_lse = dalloc((size_t)T * 3 * sizeof(double));
+    OK(cuda_logits_forward(d_x, LOGITS_BF16, T, V, d_y, 0.7, d_lse + 2 * T, d_lse + T, d_lse, &err));
+    OK(cuda_logits_backward(d_x, LOGITS_BF16, T, V, d_y, 0.7, d_lse, d_lse + T, d_dlogp, d_dh, d_w, LOGITS_F32, &err));
+    ddownload(g_whole, d_w, n * sizeof(float));
+    double gworst = 0;
+    size_t nonzero = 0;
+    for (int t = 0; t < T; t++) {
+        int zero_row = dlogp[t] == 0 && dh[t] == 0;
+        for (int v = 0; zero_row && v < V; v++) nonzero += g_gpu[(size_t)t * V + v] != 0;  // -0 counts as a zero
+        if (!zero_row) gworst = fmax(gworst, rel_err(g_gpu + (size_t)t * V, g_cpu + (size_t)t * V, V));
+    }
+    check("head backward: vocabulary slices vs whole rows (model/logprob.c)", gworst <= 1e-5 && nonzero == 0,
+          "row error %.2e (limit 1e-5); %zu non-zeros in rows with zero coefficients (limit 0)", gworst, nonzero);
+    size_t differ = bits_differ(g_gpu, g_whole, n * sizeof(float), sizeof(float));
+    check("head backward: slices = cuda_logits_backward, bit for bit", differ == 0, "%zu of %zu elements differ",
+          differ, n);
+    dfree(d_x), dfree(d_y), dfree(d_dlogp), dfree(d_dh), dfree(d_out), dfree(d_w), dfree(d_lse);
+    free(x), free(slice), free(g_cpu), free(g_gpu), free(g_whole);
+}
+
 void check_kernels(void) {
     printf("kernels against their CPU twins\n");
     check_embed();
@@ -410,4 +480,5 @@ void check_kernels(void) {
     check_adamw();
     check_fixed_point();
     check_loss();
+    check_head_loss();
 }

@@ -3,8 +3,10 @@
 # memory staged to the reducer, train/grad_stage.h; the backend's weight copy reloaded after each update) runs here
 # on the staged test backend (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's
 # weights bit for bit: SFT, RL fast mode with per-layer overlapped sums on 2 ranks, RL deterministic at zero stage 2
-# with the reference policy; sampling and scoring on it give the CPU's output. configs/tiny-train.ini throughout.
-plan 14
+# with the reference policy; sampling and scoring on it give the CPU's output. The LM head in chunks of a few rows
+# (train.head_chunk, model/model_head.c) changes no bit of a deterministic run, on either backend, nor of a score.
+# configs/tiny-train.ini throughout.
+plan 17
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -36,6 +38,9 @@ staged "$RLVR" sft "${SFT[@]}" --run-dir "$T/sft-staged" >/dev/null 2>"$T/sft-st
 expect_ok "sft: the staged run named its backend" grep -qx "rlvr: rank 0 on .*: cpu (staged test backend)" "$T/sft-staged.err"
 expect_ok "sft: staged device path = CPU, bit for bit" \
     "$RLVR" ckpt diff "$T/sft-cpu/ckpt/step-000003.h5" "$T/sft-staged/ckpt/step-000003.h5" --exact
+"$RLVR" sft "${SFT[@]}" --set train.head_chunk=3 --run-dir "$T/sft-chunk3" >/dev/null 2>&1
+expect_ok "sft: the LM head in chunks of 3 rows = unchunked, bit for bit" \
+    "$RLVR" ckpt diff "$T/sft-cpu/ckpt/step-000003.h5" "$T/sft-chunk3/ckpt/step-000003.h5" --exact
 RL=(--config "$CFG" --set train.steps=3 --set eval.n_prompts=0)
 # Fast mode on 2 ranks: each layer's sum starts inside the backward, from the host copy the stage downloaded.
 mpi 2 "$RLVR" train "${RL[@]}" --run-dir "$T/fast-cpu" >/dev/null 2>&1
@@ -50,6 +55,11 @@ RLVR_TEST_DEVICE=staged mpi 2 -x RLVR_TEST_DEVICE "$RLVR" train "${DET[@]}" --se
 expect_ok "rl deterministic, zero 2 on 2 ranks, staged = CPU on 1 rank, bit for bit" \
     "$RLVR" ckpt diff "$T/det-cpu/ckpt/step-000003.h5" "$T/det-staged/ckpt/step-000003.h5" --exact
 
+RLVR_TEST_DEVICE=staged "$RLVR" train "${DET[@]}" --set train.head_chunk=5 --run-dir "$T/det-staged-chunk5" \
+    >/dev/null 2>&1
+expect_ok "rl deterministic, staged, LM head in chunks of 5 rows = CPU unchunked, bit for bit" \
+    "$RLVR" ckpt diff "$T/det-cpu/ckpt/step-000003.h5" "$T/det-staged-chunk5/ckpt/step-000003.h5" --exact
+
 # Sampling and scoring on the staged backend give the CPU's output.
 CKPT="$T/det-cpu/ckpt/step-000003.h5"
 printf '{"prompt":"1+2="}\n{"prompt":"7*8="}\n' > "$T/prompts.jsonl"
@@ -59,5 +69,9 @@ expect_same "sample: staged = CPU" "$T/s-cpu.jsonl" "$T/s-staged.jsonl"
 "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/s-cpu.jsonl" --out "$T/sc-cpu.h5" >/dev/null 2>&1
 staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/s-cpu.jsonl" --out "$T/sc-staged.h5" >/dev/null 2>&1
 expect_ok "score: staged = CPU (h5diff)" bash -c "[ -s '$T/sc-cpu.h5' ] && h5diff '$T/sc-cpu.h5' '$T/sc-staged.h5'"
+staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --set train.head_chunk=2 --in "$T/s-cpu.jsonl" \
+    --out "$T/sc-chunk2.h5" >/dev/null 2>&1
+expect_ok "score: LM head in chunks of 2 rows, staged = CPU unchunked (h5diff)" \
+    bash -c "[ -s '$T/sc-chunk2.h5' ] && h5diff '$T/sc-cpu.h5' '$T/sc-chunk2.h5'"
 expect_ok "bench model names its device" bash -c \
     "'$RLVR' bench model --config '$CFG' --seqs 1 --seq-len 8 --repeat 1 2>/dev/null | grep -c '\"device\":\"cpu\"' | grep -qx 2"

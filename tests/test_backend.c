@@ -28,6 +28,7 @@ static struct {
     size_t page;
     char violation[256];  // the first misuse seen
     long calls, matmul, attention, rms_norm, moe, logprob, matmul_dw, attention_back, moe_back, rope_back;
+    size_t largest_act;  // elements of the largest activation or activation-gradient buffer handed out
     void *params;  // the weights' mirror
     const Model *m;
 } G;
@@ -70,6 +71,7 @@ static void *g_alloc(const Backend *be, size_t n, BufType t) {
     char *p = mmap(NULL, mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // zeroed
     if (p == MAP_FAILED) return NULL;
     G.bufs[G.n_bufs++] = (Buf){p, bytes, mapped};
+    if ((t == BUF_ACT || t == BUF_GRAD) && n > G.largest_act) G.largest_act = n;
     return p;
 }
 
@@ -354,6 +356,30 @@ static void g_logprob_back(const Backend *be, const void *logits, int64_t n, int
     leave();
 }
 
+static void g_head_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                           double temperature, double *logp, double *entropy, double *stats) {
+    (void)be;
+    G.logprob++;
+    OWN(logits, (size_t)n * V, BUF_ACT), OWN(targets, n, BUF_I32), OWN(logp, n, BUF_F64);
+    OWN(stats, (size_t)n * 3, BUF_F64);
+    OWN_OPT(entropy, n, BUF_F64);
+    enter();
+    cpu()->head_logprob(cpu(), logits, n, V, targets, temperature, logp, entropy, stats);
+    leave();
+}
+
+static void g_head_logprob_back(const Backend *be, const void *logits, int64_t n, int v0, int nv, const void *targets,
+                                double temperature, const double *stats, const double *dlogp, const double *dentropy,
+                                void *dlogits) {
+    (void)be;
+    OWN(logits, (size_t)n * nv, BUF_ACT), OWN(targets, n, BUF_I32), OWN(dlogp, n, BUF_F64);
+    OWN(stats, (size_t)n * 3, BUF_F64), OWN(dlogits, (size_t)n * nv, BUF_GRAD);
+    OWN_OPT(dentropy, n, BUF_F64);
+    enter();
+    cpu()->head_logprob_back(cpu(), logits, n, v0, nv, targets, temperature, stats, dlogp, dentropy, dlogits);
+    leave();
+}
+
 static const Backend guard = {
     .name = "guard",
     .act_bytes = sizeof(float),
@@ -388,6 +414,8 @@ static const Backend guard = {
     .embed_back = g_embed_back,
     .logprob = g_logprob,
     .logprob_back = g_logprob_back,
+    .head_logprob = g_head_logprob,
+    .head_logprob_back = g_head_logprob_back,
 };
 
 static void guard_init(void) {

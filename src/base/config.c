@@ -138,6 +138,8 @@ static const Key KEYS[] = {
     {"train", "ppo_epochs", K_INT, F(train.ppo_epochs), 1, 1024, 0, "1", "passes over each rollout"},
     {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1", "updates per pass"},
     {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8", "sequences per forward/backward"},
+    {"train", "head_chunk", K_INT, F(train.head_chunk), 1, 1 << 20, 0, "1024",
+     "LM-head rows whose logits exist at once (training, scoring): memory 2 x head_chunk x vocab"},
     {"train", "lr", K_DOUBLE, F(train.lr), 0, 10, 0, "1e-6", "peak learning rate"},
     {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
     {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},

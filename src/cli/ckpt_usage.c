@@ -53,10 +53,9 @@ static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e)
     if (!rc && b.n_seq > 0) {
         int64_t T = b.seq_offsets[b.n_seq];
         int L = m->cfg.num_hidden_layers, E = m->cfg.num_experts, K = m->cfg.num_experts_per_tok;
-        float *logits = xmalloc((size_t)T * (size_t)m->cfg.vocab_size * sizeof *logits);
         int32_t *experts = xmalloc((size_t)T * L * K * sizeof *experts);
         int64_t *count = xcalloc((size_t)L * E, sizeof *count);
-        rc = model_forward(m, b.n_seq, b.seq_offsets, b.tokens, logits, experts, NULL, NULL, e);
+        rc = model_forward(m, b.n_seq, b.seq_offsets, b.tokens, NULL, experts, NULL, NULL, e);  // no LM head
         for (int64_t t = 0; !rc && t < T; t++)
             for (int l = 0; l < L; l++)
                 for (int k = 0; k < K; k++) {
@@ -64,7 +63,7 @@ static int measure(Model *m, const Config *c, int n_problems, FILE *out, Err *e)
                     if (x >= 0) count[(size_t)l * E + x]++;  // -1: a dense layer
                 }
         if (!rc) print_usage(m, count, T, out);
-        free(logits), free(experts), free(count);
+        free(experts), free(count);
     }
     seqbatch_free(&b);
     task_free(task);

@@ -9,7 +9,6 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "io/model_h5.h"
-#include "model/logprob.h"
 #include "model/device.h"
 #include "model/model.h"
 
@@ -33,9 +32,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "T = rollout.temperature, and int64 seq_offsets [S+1] into them. Works under mpirun (same output).",
     OPTS, NULL);
 
-// Tokens per forward: at most 4096, and few enough that the logits stay within 256 MiB (large vocabularies).
+// Tokens per forward.
 #define TOKENS_PER_FORWARD 4096
-#define LOGITS_BYTES (256L << 20)
 
 typedef struct {
     int n;
@@ -84,35 +82,33 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
     return rc < 0 ? -1 : 0;
 }
 
-// Scores sequences [b, end) in forwards of at most `budget` tokens (one longer sequence goes alone).
+// Scores sequences [b, end) in forwards of at most TOKENS_PER_FORWARD tokens (one longer sequence goes alone); the LM
+// head runs in chunks of train.head_chunk rows (model.h model_forward_logprob), whatever the vocabulary.
 static int score_range(Model *m, const Seqs *s, int b, int end, double temperature, double *logp, double *ent, Err *e) {
-    int V = m->cfg.vocab_size;
-    int64_t budget = LOGITS_BYTES / ((int64_t)V * (int64_t)sizeof(float));
-    budget = budget < 1 ? 1 : budget > TOKENS_PER_FORWARD ? TOKENS_PER_FORWARD : budget;
     size_t out = 0;
     for (int i = b; i < end;) {
         int j = i;
         int64_t off[TOKENS_PER_FORWARD + 2] = {0};
         int64_t T = 0;
-        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= budget) &&
+        while (j < end && (j == i || T + s->n_prompt[j] + s->n_response[j] - 1 <= TOKENS_PER_FORWARD) &&
                j - i <= TOKENS_PER_FORWARD) {
             T += s->n_prompt[j] + s->n_response[j] - 1;  // the last token predicts nothing we need
             off[++j - i] = T;
         }
-        int32_t *tok = xmalloc((size_t)T * sizeof(int32_t) + 1);
+        int32_t *tok = xmalloc((size_t)T * sizeof(int32_t) + 1), *tgt = xmalloc((size_t)T * sizeof(int32_t) + 1);
+        for (int64_t t = 0; t < T; t++) tgt[t] = -1;
         for (int k = i; k < j; k++) {
             int32_t *dst = tok + off[k - i];
             memcpy(dst, s->prompt[k], (size_t)s->n_prompt[k] * sizeof(int32_t));
             if (s->n_response[k] > 1)
                 memcpy(dst + s->n_prompt[k], s->response[k], (size_t)(s->n_response[k] - 1) * sizeof(int32_t));
+            for (int t = 0; t < s->n_response[k]; t++)  // response token t is predicted at row prompt + t - 1
+                tgt[off[k - i] + s->n_prompt[k] - 1 + t] = s->response[k][t];
         }
-        float *logits = xmalloc((size_t)T * V * sizeof(float) + 1);
-        int rc = model_forward(m, j - i, off, tok, logits, NULL, NULL, NULL, e);
-        for (int k = i; !rc && k < j; k++)
-            for (int t = 0; t < s->n_response[k]; t++, out++)  // response token t is predicted at row prompt + t - 1
-                logprob_entropy(logits + (size_t)(off[k - i] + s->n_prompt[k] - 1 + t) * V, V, temperature,
-                                s->response[k][t], &logp[out], &ent[out]);
-        free(tok), free(logits);
+        HeadLogprob h = {.targets = tgt, .temperature = temperature, .logp = logp + out, .entropy = ent + out};
+        int rc = model_forward_logprob(m, j - i, off, tok, &h, NULL, NULL, NULL, e);
+        for (int k = i; k < j; k++) out += (size_t)s->n_response[k];
+        free(tok), free(tgt);
         if (rc) return -1;
         i = j;
     }
@@ -137,6 +133,7 @@ static int run(const ScoreArgs *a, Err *e) {
     TRY(cli_resolve_config(&a->cfg, &c, e));
     if (c.rollout.temperature <= 0) return err_set(e, "[rollout] temperature must be > 0 for scoring");
     TRY(model_load_path(&m, ckpt, e));
+    m.head_chunk = c.train.head_chunk;
     Device dev;
     int rc = device_open(c.dist.device, &dev, e);
     if (!rc) rc = dist_agree(device_attach(&dev, &m, e), e);

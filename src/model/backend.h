@@ -140,6 +140,19 @@ struct Backend {
     // (dentropy may be NULL; rows whose dlogp and dentropy are both 0 may be skipped: they stay 0).
     void (*logprob_back)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
                          double temperature, const double *dlogp, const double *dentropy, void *dlogits);
+
+    // ---- the LM head in chunks of tokens (model/model_head.c): no [T, V] logits kept ----
+    // logprob on n rows [n, V] (entropy may be NULL), also writing each row's softmax statistics into stats
+    // (BUF_F64, LOGPROB_STATS = 3 per row, model/logprob.h; their meaning is the backend's own: only
+    // head_logprob_back reads them).
+    void (*head_logprob)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                         double temperature, double *logp, double *entropy, double *stats);
+    // logprob_back on columns v0..v0+nv of n rows, from head_logprob's stats: logits [n, nv] (BUF_ACT) are those
+    // columns, dlogits [n, nv] (BUF_GRAD) is written (zeros in rows whose dlogp and dentropy are both 0), each
+    // element with the bits logprob_back gives it in the whole row. dentropy may be NULL.
+    void (*head_logprob_back)(const struct Backend *be, const void *logits, int64_t n, int v0, int nv,
+                              const void *targets, double temperature, const double *stats, const double *dlogp,
+                              const double *dentropy, void *dlogits);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

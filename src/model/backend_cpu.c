@@ -223,6 +223,38 @@ static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, i
     }
 }
 
+static void cpu_head_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                             double temperature, double *logp, double *entropy, double *stats) {
+    (void)be;
+    const float *z = logits;
+    const int32_t *tgt = targets;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        double h;
+        logprob_entropy_stats(z + (size_t)j * (size_t)V, V, temperature, tgt[j], &logp[j], &h,
+                              stats + (size_t)j * LOGPROB_STATS);
+        if (entropy) entropy[j] = h;
+    }
+}
+
+static void cpu_head_logprob_back(const Backend *be, const void *logits, int64_t n, int v0, int nv,
+                                  const void *targets, double temperature, const double *stats, const double *dlogp,
+                                  const double *dentropy, void *dlogits) {
+    (void)be;
+    const float *z = logits;
+    const int32_t *tgt = targets;
+    float *g = dlogits;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < n; j++) {
+        double dh = dentropy ? dentropy[j] : 0.0;
+        float *row = g + (size_t)j * (size_t)nv;
+        memset(row, 0, (size_t)nv * sizeof *row);  // then added to, as logprob_back adds to zeros
+        if (dlogp[j] == 0 && dh == 0) continue;
+        logprob_entropy_backward_cols(z + (size_t)j * (size_t)nv, v0, nv, temperature, tgt[j],
+                                      stats + (size_t)j * LOGPROB_STATS, dlogp[j], dh, row);
+    }
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -257,6 +289,8 @@ static const Backend cpu = {
     .embed_back = cpu_embed_back,
     .logprob = cpu_logprob,
     .logprob_back = cpu_logprob_back,
+    .head_logprob = cpu_head_logprob,
+    .head_logprob_back = cpu_head_logprob_back,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }

@@ -577,6 +577,26 @@ static void cuda_logprob_back(const Backend *be, const void *logits, int64_t n, 
     scratch_free(be, lse), scratch_free(be, h), scratch_free(be, lp);
 }
 
+// The chunked LM head (model/model_head.c): stats are (lse, H, 0) per row, as kernels/logits_loss.h keeps them.
+static void cuda_head_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                              double temperature, double *logp, double *entropy, double *stats) {
+    (void)be;
+    if (n <= 0) return;
+    Err e;
+    ok(cuda_head_forward(logits, LOGITS_BF16, n, V, targets, temperature, logp, entropy, stats, &e), &e,
+       "head_logprob");
+}
+
+static void cuda_head_logprob_back(const Backend *be, const void *logits, int64_t n, int v0, int nv,
+                                   const void *targets, double temperature, const double *stats, const double *dlogp,
+                                   const double *dentropy, void *dlogits) {
+    (void)be;
+    if (n <= 0) return;
+    Err e;
+    ok(cuda_head_backward(logits, LOGITS_BF16, n, v0, nv, targets, temperature, stats, dlogp, dentropy, dlogits,
+                          LOGITS_F32, &e), &e, "head_logprob_back");
+}
+
 static const Backend cuda_table = {
     .name = "cuda",
     .act_bytes = sizeof(Bf16),
@@ -611,6 +631,8 @@ static const Backend cuda_table = {
     .embed_back = cuda_embed_back,
     .logprob = cuda_logprob,
     .logprob_back = cuda_logprob_back,
+    .head_logprob = cuda_head_logprob,
+    .head_logprob_back = cuda_head_logprob_back,
 };
 
 Backend *backend_cuda_create(int device, Err *e) {

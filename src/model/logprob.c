@@ -36,16 +36,28 @@ void logprob_entropy(const float *logits, int vocab, double temperature, int32_t
     from_stats(logits, temperature, target, m, s, w, logp, entropy);
 }
 
+void logprob_entropy_stats(const float *logits, int vocab, double temperature, int32_t target, double *logp,
+                           double *entropy, double stats[LOGPROB_STATS]) {
+    double m, s, w;
+    softmax_stats(logits, vocab, temperature, &m, &s, &w);
+    from_stats(logits, temperature, target, m, s, w, logp, entropy);
+    stats[0] = m, stats[1] = log(s), stats[2] = *entropy;
+}
+
 // d log p_t / dz_i = [i = t] - p_i;  dH / dz_i = -p_i (log p_i + H);  dz_i / dlogit_i = 1 / T.
+void logprob_entropy_backward_cols(const float *logits, int v0, int nv, double temperature, int32_t target,
+                                   const double stats[LOGPROB_STATS], double dlogp, double dentropy, float *dlogits) {
+    double m = stats[0], log_s = stats[1], entropy = stats[2];
+    for (int j = 0; j < nv; j++) {
+        double log_p = logits[j] / temperature - m - log_s, p = exp(log_p);
+        double g = dlogp * ((v0 + j == target) - p) - dentropy * p * (log_p + entropy);
+        dlogits[j] += (float)(g / temperature);
+    }
+}
+
 void logprob_entropy_backward(const float *logits, int vocab, double temperature, int32_t target, double dlogp,
                               double dentropy, float *dlogits) {
-    double m, s, w, logp, entropy;
-    softmax_stats(logits, vocab, temperature, &m, &s, &w);
-    from_stats(logits, temperature, target, m, s, w, &logp, &entropy);
-    double log_s = log(s);
-    for (int i = 0; i < vocab; i++) {
-        double log_p = logits[i] / temperature - m - log_s, p = exp(log_p);
-        double g = dlogp * ((i == target) - p) - dentropy * p * (log_p + entropy);
-        dlogits[i] += (float)(g / temperature);
-    }
+    double logp, entropy, stats[LOGPROB_STATS];
+    logprob_entropy_stats(logits, vocab, temperature, target, &logp, &entropy, stats);
+    logprob_entropy_backward_cols(logits, 0, vocab, temperature, target, stats, dlogp, dentropy, dlogits);
 }

@@ -64,10 +64,14 @@ typedef struct {
     // While the ranks of an expert-parallel group train in lockstep (train/ep_step.h): the training forward and
     // backward send each MoE layer's rows to their experts' owners (model/moe_ep.c). NULL: every expert here.
     ExpertParallel *ep;
+    // Rows of logits the log-prob head (model_forward_logprob) holds at once: its peak is two [head_chunk, V]
+    // buffers (logits and their gradient) whatever the batch (train.head_chunk; model_create: MODEL_HEAD_CHUNK).
+    int head_chunk;
     ModelPrivate *priv;
 } Model;
 
 enum { MODEL_UNIT_EMBED = -1, MODEL_UNIT_HEAD = -2 };
+enum { MODEL_HEAD_CHUNK = 1024 };
 // The unit of routed expert e of layer l (the hook may gather a MoE layer's experts apart from the rest of it), and
 // back: l * num_experts + e.
 static inline int model_expert_unit(const Model *m, int l, int e) { return -3 - (l * m->cfg.num_experts + e); }
@@ -118,7 +122,7 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 
 // Training forward over a packed batch: sequence s is tokens[seq_offsets[s] .. seq_offsets[s+1]) at positions
 // 0, 1, ... (T = seq_offsets[n_seqs] tokens in all). Writes logits [T, vocab_size] (bit-identical to
-// model_decode of the same tokens), experts [T, layers, top_k] when MoE and experts != NULL, and *aux_loss
+// model_decode of the same tokens; NULL: none, the LM head is skipped), experts [T, layers, top_k] when MoE and experts != NULL, and *aux_loss
 // (if non-NULL): the load-balancing loss of this call, unscaled (Hugging Face load_balancing_loss_func over
 // all MoE layers and tokens: E * sum_e f_e * P_e; 0 for dense models). With acts != NULL the activations needed by
 // model_backward are kept in *acts (free with model_acts_free); with acts == NULL nothing is kept.
@@ -138,6 +142,25 @@ typedef void (*LayerDone)(void *ctx, int layer);
 int model_backward_hooked(Model *m, const ModelActs *acts, const float *dlogits, double aux_weight, float *grads,
                           LayerDone done, void *ctx, Err *e);
 void model_acts_free(ModelActs *a);
+
+// The training forward without [T, V] logits (model/model_head.c): what the loss needs of the LM head, the log-prob
+// of each row's target and the entropy of softmax(logits / temperature) (model/logprob.h), computed in chunks of
+// Model.head_chunk rows whose logits are discarded at once. Bit-identical to model_forward's logits through the
+// backend's logprob, and model_backward_logprob to model_backward from the matching dlogits (logprob_back).
+typedef struct {
+    const int32_t *targets;  // [T]: the token row t predicts, or -1: no log-prob at row t
+    double temperature;      // > 0
+    double *logp;            // [rows with a target], in row order
+    double *entropy;         // the same, or NULL
+} HeadLogprob;
+// model_forward with h in place of logits (experts, aux_loss and acts as there).
+int model_forward_logprob(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens,
+                          const HeadLogprob *h, int32_t *experts, double *aux_loss, ModelActs **acts, Err *e);
+// ADDS to grads the gradient of sum dlogp * logp + dentropy * H over the rows with a target (dlogp, dentropy: compact
+// as h's outputs; dentropy may be NULL) + aux_weight * aux_loss, for acts of model_forward_logprob; done as in
+// model_backward_hooked (may be NULL). The LM head's logits are computed again, chunk by chunk.
+int model_backward_logprob_hooked(Model *m, const ModelActs *acts, const double *dlogp, const double *dentropy,
+                                  double aux_weight, float *grads, LayerDone done, void *ctx, Err *e);
 
 // Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
 // the backward costs twice that.

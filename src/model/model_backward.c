@@ -147,17 +147,17 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) be->free(be, tmp[i]);
 }
 
-int model_backward(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads, Err *e) {
-    return model_backward_hooked(m, A, dlogits, aux_weight, grads, NULL, NULL, e);
-}
-
-int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads,
-                          LayerDone done, void *ctx, Err *e) {
+// The backward from the LM head's input gradient: dlogits [T, V] (host), or the log-prob head's dlogp/dentropy.
+static int backward(Model *m, const ModelActs *A, const float *dlogits, const double *dlogp, const double *dentropy,
+                    double aux_weight, float *grads, LayerDone done, void *ctx, Err *e) {
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     if (!A || A->n_layers != d.L)
         return err_set(e, "model_backward: needs the activations of model_forward(..., &acts)");
     if (A->be != be) return err_set(e, "model_backward: the activations come from another backend");
+    if (A->T && (A->head_targets != NULL) != (dlogits == NULL))
+        return err_set(e, "model_backward: model_forward's activations take dlogits (model_backward), "
+                          "model_forward_logprob's take dlogp (model_backward_logprob_hooked)");
     int T = A->T;
     if (!T && m->ep) model_before_unit(m, MODEL_UNIT_HEAD);  // as a backward with tokens asks (model_forward.c)
     for (int l = d.L - 1; !T && m->ep && l >= 0; l--) {  // no tokens here: still serve the group's experts
@@ -167,12 +167,16 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
     if (!T) return 0;
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
     // logits = norm(x) . lm_head^T
-    size_t nl = (size_t)T * d.V;
-    void *dl = be->view(be, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
     void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_GRAD), *dx = bk_alloc(be, (size_t)T * d.D, BUF_GRAD);
     model_before_unit(m, MODEL_UNIT_HEAD);
-    linear_back_be(m, A->a_final, m->priv->lm_head, dl, grads, SIZE_MAX, dnormed, T, d.V, d.D, false);
-    be->view_end(be, dl, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+    if (dlogits) {
+        size_t nl = (size_t)T * d.V;
+        void *dl = be->view(be, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+        linear_back_be(m, A->a_final, m->priv->lm_head, dl, grads, SIZE_MAX, dnormed, T, d.V, d.D, false);
+        be->view_end(be, dl, (float *)dlogits, nl, BUF_GRAD, VIEW_IN);
+    } else {
+        head_logprob_backward(m, A, dlogp, dentropy, grads, dnormed);
+    }
     be->rms_norm_back(be, A->x_final, be->param(be, m, m->priv->final_norm), A->inv_final, dnormed, dx,
                       grads + m->priv->final_norm, T, d.D);
     for (int l = d.L - 1; l >= 0; l--) {
@@ -182,4 +186,18 @@ int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, do
     be->embed_back(be, A->tokens_b, dx, grads + m->priv->embed, T, d.D);
     be->free(be, dnormed), be->free(be, dx);
     return 0;
+}
+
+int model_backward(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads, Err *e) {
+    return model_backward_hooked(m, A, dlogits, aux_weight, grads, NULL, NULL, e);
+}
+
+int model_backward_hooked(Model *m, const ModelActs *A, const float *dlogits, double aux_weight, float *grads,
+                          LayerDone done, void *ctx, Err *e) {
+    return backward(m, A, dlogits, NULL, NULL, aux_weight, grads, done, ctx, e);
+}
+
+int model_backward_logprob_hooked(Model *m, const ModelActs *A, const double *dlogp, const double *dentropy,
+                                  double aux_weight, float *grads, LayerDone done, void *ctx, Err *e) {
+    return backward(m, A, NULL, dlogp, dentropy, aux_weight, grads, done, ctx, e);
 }

@@ -59,13 +59,15 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions) {
     }
 }
 
-// Final norm and LM head on the residual stream x [T, D]; logits [T, V] into the caller's host array.
+// Final norm and LM head on the residual stream x [T, D]; logits [T, V] into the caller's host array (NULL: the
+// final norm only).
 static void head(const Model *m, const void *x, void *normed, void *inv, float *logits, int T) {
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     size_t n = (size_t)T * d.V;
     model_before_unit(m, MODEL_UNIT_HEAD);
     be->rms_norm(be, x, be->param(be, m, m->priv->final_norm), normed, inv, T, d.D, m->cfg.rms_norm_eps);
+    if (!logits) return;
     void *out = be->view(be, logits, n, BUF_ACT, VIEW_OUT);
     be->matmul(be, normed, be->param(be, m, m->priv->lm_head), NULL, out, T, d.V, d.D);
     be->view_end(be, out, logits, n, BUF_ACT, VIEW_OUT);
@@ -125,6 +127,9 @@ void model_acts_free(ModelActs *a) {
     be->view_end(be, a->tokens_b, a->tokens, (size_t)a->T, BUF_I32, VIEW_IN);
     be->view_end(be, a->pos_b, a->pos, (size_t)a->T, BUF_I32, VIEW_IN);
     be->free(be, a->x_final), be->free(be, a->inv_final), be->free(be, a->a_final);
+    if (a->head_targets) be->view_end(be, a->head_targets_b, a->head_targets, (size_t)a->T, BUF_I32, VIEW_IN);
+    be->free(be, a->head_stats);
+    free(a->head_targets);
     free(a->seq_offsets), free(a->tokens), free(a->pos), free(a->expert_frac);
     free(a);
 }
@@ -140,8 +145,19 @@ static double aux_loss_value(const Dims *d, int n_moe, int T, const double *psum
     return d->E * aux;
 }
 
-int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
-                  int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
+static int check_head(const Model *m, const HeadLogprob *h, int T, Err *e) {
+    if (!(h->temperature > 0))
+        return err_set(e, "model_forward_logprob: temperature %g must be > 0", h->temperature);
+    for (int t = 0; t < T; t++)
+        if (h->targets[t] < -1 || h->targets[t] >= m->cfg.vocab_size)
+            return err_set(e, "model_forward_logprob: target %d of row %d is outside the vocabulary [0, %d) (or -1)",
+                           h->targets[t], t, m->cfg.vocab_size);
+    return 0;
+}
+
+// The training forward with the LM head writing logits, or (h != NULL) the log-prob head of model_head.c.
+static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
+                   const HeadLogprob *h, int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
     if (acts) *acts = NULL;
     if (aux_loss) *aux_loss = 0;
     if (n_seqs < 0 || (n_seqs > 0 && seq_offsets[0] != 0))
@@ -155,6 +171,7 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
         return err_set(e, "model_forward: %lld tokens in one call (max %d)", (long long)T64, INT32_MAX);
     int T = (int)T64;
     TRY(check_tokens(m, tokens, T, e));
+    if (h) TRY(check_head(m, h, T, e));
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     ModelActs *a = xcalloc(1, sizeof *a);
@@ -193,7 +210,10 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
             layer_forward(m, l, T, a->pos_b, row0_b, la->kr, la->v, a->x_final, la,
                           experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
         }
-        head(m, a->x_final, a->a_final, a->inv_final, logits, T);
+        if (h)
+            head_logprob_forward(m, a, h);
+        else
+            head(m, a->x_final, a->a_final, a->inv_final, logits, T);
         if (d.E) {
             double aux = aux_loss_value(&d, model_n_moe_layers(m), T, psum, cnt, a->expert_frac);
             if (aux_loss) *aux_loss = aux;
@@ -214,4 +234,14 @@ int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_
     else
         model_acts_free(a);
     return 0;
+}
+
+int model_forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
+                  int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
+    return forward(m, n_seqs, seq_offsets, tokens, logits, NULL, experts, aux_loss, acts, e);
+}
+
+int model_forward_logprob(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens,
+                          const HeadLogprob *h, int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
+    return forward(m, n_seqs, seq_offsets, tokens, NULL, h, experts, aux_loss, acts, e);
 }

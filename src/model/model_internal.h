@@ -53,7 +53,21 @@ struct ModelActs {
     LayerActs *layers;
     float *x_final, *inv_final, *a_final;  // before the final norm, 1/rms, normed (lm_head input)
     double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
+    // The log-prob head (model_head.c; NULL when the forward wrote logits): each row's target (-1: none; host and
+    // the backend's view), the temperature, and each target row's softmax statistics (backend, LOGPROB_STATS per row).
+    int32_t *head_targets;
+    void *head_targets_b;
+    double head_temperature;
+    double *head_stats;
 };
+
+// The log-prob head of the training forward (model_head.c): final norm of A->x_final into A->a_final, then
+// h's log-probs and entropies in chunks of Model.head_chunk rows, keeping A's head fields for the backward.
+void head_logprob_forward(const Model *m, ModelActs *A, const HeadLogprob *h);
+// Its backward: dnormed [T, D] (BUF_GRAD, zero on entry) and the LM head's weight gradient (added to grads) of
+// sum dlogp * logp + dentropy * H over the rows with a target (dlogp, dentropy compact in row order as h's outputs).
+void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlogp, const double *dentropy,
+                           float *grads, void *dnormed);
 
 // kinds: LAYER_DENSE and/or LAYER_MOE, the MLP kinds the record will serve.
 enum { LAYER_DENSE = 1, LAYER_MOE = 2 };

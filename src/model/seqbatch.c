@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/backend.h"
 
 void seqbatch_clear(SeqBatch *b) {
     b->n_seq = 0;
@@ -39,75 +38,33 @@ void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int3
 // Logit row predicting response token j of sequence s: the position before it.
 static int64_t row_of(const SeqBatch *b, int s, int64_t j) { return b->seq_offsets[s] + b->prompt_len[s] + j - 1; }
 
-// The backend's views of sequence s's response rows: logits [n, V] from row_of(s, 0), the targets after them.
-typedef struct {
-    size_t n_logits;
-    float *logits;
-    int32_t *targets;
-    void *logits_b, *targets_b;
-} RespRows;
-
-static RespRows resp_rows(const Backend *be, const SeqBatch *b, int s, int64_t n, int V, float *logits) {
-    RespRows r = {.n_logits = (size_t)n * (size_t)V};
-    int64_t row = row_of(b, s, 0);
-    r.logits = logits + (size_t)row * (size_t)V, r.targets = b->tokens + row + 1;
-    r.logits_b = be->view(be, r.logits, r.n_logits, BUF_ACT, VIEW_IN);
-    r.targets_b = be->view(be, r.targets, (size_t)n, BUF_I32, VIEW_IN);
-    return r;
-}
-
-static void resp_rows_end(const Backend *be, RespRows *r, int64_t n) {
-    be->view_end(be, r->logits_b, r->logits, r->n_logits, BUF_ACT, VIEW_IN);
-    be->view_end(be, r->targets_b, r->targets, (size_t)n, BUF_I32, VIEW_IN);
-}
-
-// logp/entropy of sequence s's response tokens (entropy may be NULL).
-static void seq_logprob(Model *m, const SeqBatch *b, int s, float *logits, double temperature, double *logp,
-                        double *entropy) {
-    const Backend *be = m->backend;
-    int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
-    if (n <= 0) return;
-    RespRows r = resp_rows(be, b, s, n, m->cfg.vocab_size, logits);
-    void *lp = be->view(be, logp + r0, (size_t)n, BUF_F64, VIEW_OUT);
-    void *h = entropy ? be->view(be, entropy + r0, (size_t)n, BUF_F64, VIEW_OUT) : NULL;
-    be->logprob(be, r.logits_b, n, m->cfg.vocab_size, r.targets_b, temperature, lp, h);
-    be->view_end(be, lp, logp + r0, (size_t)n, BUF_F64, VIEW_OUT);
-    if (entropy) be->view_end(be, h, entropy + r0, (size_t)n, BUF_F64, VIEW_OUT);
-    resp_rows_end(be, &r, n);
-}
-
-// Adds sequence s's rows of the loss gradient with respect to the logits to dlogits [T, V].
-static void seq_logprob_back(Model *m, const SeqBatch *b, int s, float *logits, double temperature,
-                             const double *dlogp, const double *dentropy, float *dlogits) {
-    const Backend *be = m->backend;
-    int64_t r0 = b->resp_offsets[s], n = b->resp_offsets[s + 1] - r0;
-    if (n <= 0) return;
-    int V = m->cfg.vocab_size;
-    RespRows r = resp_rows(be, b, s, n, V, logits);
-    void *dlp = be->view(be, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
-    void *dh = dentropy ? be->view(be, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN) : NULL;
-    float *dl = dlogits + (size_t)row_of(b, s, 0) * (size_t)V;
-    void *dl_b = be->view(be, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
-    be->logprob_back(be, r.logits_b, n, V, r.targets_b, temperature, dlp, dh, dl_b);
-    be->view_end(be, dl_b, dl, r.n_logits, BUF_GRAD, VIEW_IN | VIEW_OUT);
-    be->view_end(be, dlp, (double *)dlogp + r0, (size_t)n, BUF_F64, VIEW_IN);
-    if (dentropy) be->view_end(be, dh, (double *)dentropy + r0, (size_t)n, BUF_F64, VIEW_IN);
-    resp_rows_end(be, &r, n);
+// What each row predicts: the next token on a response's rows, -1 elsewhere (model.h HeadLogprob). Response rows come
+// in row order, sequence after sequence, as resp_offsets orders logp.
+static int32_t *head_targets(const SeqBatch *b) {
+    int64_t T = b->seq_offsets[b->n_seq];
+    int32_t *tg = xmalloc((size_t)T * sizeof *tg + 1);
+    for (int64_t t = 0; t < T; t++) tg[t] = -1;
+    for (int s = 0; s < b->n_seq; s++)
+        for (int64_t j = 0; j < b->resp_offsets[s + 1] - b->resp_offsets[s]; j++) {
+            int64_t row = row_of(b, s, j);
+            tg[row] = b->tokens[row + 1];
+        }
+    return tg;
 }
 
 int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep, double *logp, double *entropy,
                      SeqForward *f, Err *e) {
     memset(f, 0, sizeof *f);
-    int64_t T = b->seq_offsets[b->n_seq];
-    int V = m->cfg.vocab_size;
-    f->logits = xmalloc((size_t)T * (size_t)V * sizeof *f->logits);
-    if (model_forward(m, b->n_seq, b->seq_offsets, b->tokens, f->logits, NULL, &f->aux_loss, keep ? &f->acts : NULL, e)) {
-        seqforward_free(f);
-        return -1;
-    }
     for (int s = 0; s < b->n_seq; s++)
-        seq_logprob(m, b, s, f->logits, temperature, logp, entropy);
-    return 0;
+        if (b->prompt_len[s] < 1 && b->resp_offsets[s + 1] > b->resp_offsets[s])
+            return err_set(e, "seqbatch: sequence %d has a response but no prompt token to predict it from", s);
+    int32_t *tg = head_targets(b);
+    HeadLogprob h = {.targets = tg, .temperature = temperature, .logp = logp, .entropy = entropy};
+    int rc = model_forward_logprob(m, b->n_seq, b->seq_offsets, b->tokens, &h, NULL, &f->aux_loss,
+                                   keep ? &f->acts : NULL, e);
+    free(tg);
+    if (rc) seqforward_free(f);
+    return rc;
 }
 
 int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
@@ -118,18 +75,13 @@ int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double tempera
 int seqbatch_backward_hooked(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
                              const double *dentropy, double aux_weight, float *grads, LayerDone done, void *ctx,
                              Err *e) {
-    int64_t T = b->seq_offsets[b->n_seq];
-    int V = m->cfg.vocab_size;
-    float *dlogits = xcalloc((size_t)T * (size_t)V, sizeof *dlogits);
-    for (int s = 0; s < b->n_seq; s++) seq_logprob_back(m, b, s, f->logits, temperature, dlogp, dentropy, dlogits);
-    int rc = model_backward_hooked(m, f->acts, dlogits, aux_weight, grads, done, ctx, e);
-    free(dlogits);
+    (void)b, (void)temperature;  // the forward kept both
+    int rc = model_backward_logprob_hooked(m, f->acts, dlogp, dentropy, aux_weight, grads, done, ctx, e);
     seqforward_free(f);
     return rc;
 }
 
 void seqforward_free(SeqForward *f) {
-    free(f->logits);
     if (f->acts) model_acts_free(f->acts);
     memset(f, 0, sizeof *f);
 }

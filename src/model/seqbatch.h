@@ -25,18 +25,18 @@ void seqbatch_free(SeqBatch *b);
 void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int32_t *resp, int resp_len);
 static inline int64_t seqbatch_resp_tokens(const SeqBatch *b) { return b->resp_offsets[b->n_seq]; }
 
-// Kept from a forward for the backward.
+// Kept from a forward for the backward (the LM head's logits are not: model.h model_forward_logprob).
 typedef struct {
-    float *logits;    // [T, vocab]
     ModelActs *acts;  // NULL when the forward was not kept
     double aux_loss;
 } SeqForward;
 
-// logp/entropy of every response token under softmax(logits / temperature). keep: retain what the backward needs.
+// logp/entropy of every response token under softmax(logits / temperature), the LM head in chunks of
+// Model.head_chunk rows (model_forward_logprob). keep: retain what the backward needs.
 int seqbatch_forward(Model *m, const SeqBatch *b, double temperature, bool keep, double *logp, double *entropy,
                      SeqForward *f, Err *e);
-// ADDS to grads the gradient of Σ dlogp·logp + dentropy·H over response tokens (+ aux_weight · aux loss).
-// dentropy may be NULL. Frees what f kept.
+// ADDS to grads the gradient of Σ dlogp·logp + dentropy·H over response tokens (+ aux_weight · aux loss), at the
+// forward's temperature (temperature is not read). dentropy may be NULL. Frees what f kept.
 int seqbatch_backward(Model *m, const SeqBatch *b, SeqForward *f, double temperature, const double *dlogp,
                       const double *dentropy, double aux_weight, float *grads, Err *e);
 // The same with model_backward_hooked's per-layer callback.

@@ -42,6 +42,7 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/ckpt/reference.h5", r->run_dir);
     TRY(model_create(&r->ref, &r->cfg.model, e));
+    r->ref.head_chunk = r->cfg.train.head_chunk;
     r->has_ref = true;
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
@@ -113,6 +114,7 @@ static int load_state(Run *r, const char *path, Err *e) {
 static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
+    r->model.head_chunk = r->cfg.train.head_chunk;
     TRY(updater_init(&r->up, &r->model, &r->cfg, r->config_text, e));
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};

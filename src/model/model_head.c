@@ -1,0 +1,130 @@
+// The LM head on the log-prob path (model_forward_logprob, model_backward_logprob_hooked): logits of at most
+// Model.head_chunk rows at a time in the backend's memory, reduced at once to each row's log-prob, entropy and
+// softmax statistics (model/backend.h head_logprob), so that no [T, V] tensor is ever stored. The backward computes
+// the logits again: by rows for the input gradient, whose outputs each sum over the vocabulary, and by columns of
+// the vocabulary over all T rows for the weight gradient, whose outputs each sum over the rows in one fixed order
+// (model/matmul.h matmul_xtx_acc) that chunks of rows would split. So every output is summed as the unchunked
+// head sums it, and the bits are the same for every chunk size.
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/logprob.h"
+#include "model/model_internal.h"
+
+static int chunk_rows(const Model *m) { return m->head_chunk > 0 ? m->head_chunk : MODEL_HEAD_CHUNK; }
+
+// The next run of rows with a target at or after row from, at most C rows long: [*r0, *r1); false when none is left.
+static bool next_piece(const int32_t *targets, int T, int from, int C, int *r0, int *r1) {
+    int a = from;
+    while (a < T && targets[a] < 0) a++;
+    if (a >= T) return false;
+    int b = a;
+    while (b < T && b - a < C && targets[b] >= 0) b++;
+    *r0 = a, *r1 = b;
+    return true;
+}
+
+static void *grad_row(const Backend *be, void *buf, size_t row, int D) {
+    return (char *)buf + row * (size_t)D * be->grad_bytes;
+}
+
+void head_logprob_forward(const Model *m, ModelActs *A, const HeadLogprob *h) {
+    const Backend *be = m->backend;
+    Dims d = model_dims(m);
+    int T = A->T, C = chunk_rows(m);
+    size_t t = (size_t)T;
+    A->head_targets = xmalloc(t * sizeof(int32_t) + 1);
+    memcpy(A->head_targets, h->targets, t * sizeof(int32_t));
+    A->head_targets_b = be->view(be, A->head_targets, t, BUF_I32, VIEW_IN);
+    A->head_temperature = h->temperature;
+    A->head_stats = bk_alloc(be, t * LOGPROB_STATS, BUF_F64);
+    double *logp = bk_alloc(be, t, BUF_F64), *ent = bk_alloc(be, t, BUF_F64);
+    model_before_unit(m, MODEL_UNIT_HEAD);
+    be->rms_norm(be, A->x_final, be->param(be, m, m->priv->final_norm), A->a_final, A->inv_final, T, d.D,
+                 m->cfg.rms_norm_eps);
+    const void *w = be->param(be, m, m->priv->lm_head);
+    void *logits = bk_alloc(be, (size_t)(C < T ? C : T) * (size_t)d.V, BUF_ACT);
+    const int32_t *tg = A->head_targets_b;
+    for (int r0 = 0, r1 = 0; next_piece(A->head_targets, T, r1, C, &r0, &r1);) {
+        be->matmul(be, act_at(be, A->a_final, (size_t)r0 * d.D), w, NULL, logits, r1 - r0, d.V, d.D);
+        be->head_logprob(be, logits, r1 - r0, d.V, tg + r0, h->temperature, logp + r0, ent + r0,
+                         A->head_stats + (size_t)r0 * LOGPROB_STATS);
+    }
+    be->free(be, logits);
+    double *lp = xmalloc(t * sizeof *lp + 1), *hh = h->entropy ? xmalloc(t * sizeof *hh + 1) : NULL;
+    be->to_host(be, lp, logp, t, BUF_F64);
+    if (hh) be->to_host(be, hh, ent, t, BUF_F64);
+    for (int r = 0, k = 0; r < T; r++) {
+        if (h->targets[r] < 0) continue;
+        h->logp[k] = lp[r];
+        if (hh) h->entropy[k] = hh[r];
+        k++;
+    }
+    free(lp), free(hh);
+    be->free(be, logp), be->free(be, ent);
+}
+
+// Whether any row of [r0, r1) has a non-zero coefficient (the others' logit gradients are zero).
+static bool live(const double *gl, const double *gh, int r0, int r1) {
+    for (int r = r0; r < r1; r++)
+        if (gl[r] != 0 || (gh && gh[r] != 0)) return true;
+    return false;
+}
+
+void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlogp, const double *dentropy,
+                           float *grads, void *dnormed) {
+    const Backend *be = m->backend;
+    Dims d = model_dims(m);
+    int T = A->T, C = chunk_rows(m), V = d.V, D = d.D;
+    size_t t = (size_t)T, lm = m->priv->lm_head;
+    bool fx = m->fixed_order_backward;
+    double temp = A->head_temperature;
+    // Each row's coefficients, 0 in rows without a target.
+    double *gl = xcalloc(t + 1, sizeof *gl), *gh = dentropy ? xcalloc(t + 1, sizeof *gh) : NULL;
+    for (int r = 0, k = 0; r < T; r++) {
+        if (A->head_targets[r] < 0) continue;
+        gl[r] = dlogp[k];
+        if (gh) gh[r] = dentropy[k];
+        k++;
+    }
+    double *gl_b = be->view(be, gl, t, BUF_F64, VIEW_IN), *gh_b = gh ? be->view(be, gh, t, BUF_F64, VIEW_IN) : NULL;
+    const int32_t *tg = A->head_targets_b;
+    const double *stats = A->head_stats;
+    const void *w = be->param(be, m, lm);
+    if (T <= C) {  // one chunk: the unchunked head's products themselves
+        size_t n = t * (size_t)V;
+        void *logits = bk_alloc(be, n, BUF_ACT), *dl = bk_alloc(be, n, BUF_GRAD);
+        be->matmul(be, A->a_final, w, NULL, logits, T, V, D);
+        be->head_logprob_back(be, logits, T, 0, V, tg, temp, stats, gl_b, gh_b, dl);
+        be->matmul_dw(be, fx, dl, A->a_final, grads + lm, NULL, T, V, D);
+        be->matmul_dx(be, fx, dl, w, dnormed, T, V, D, false);
+        be->free(be, logits), be->free(be, dl);
+    } else {
+        // Vocabulary columns per slice of the weight gradient: the budget of C rows of V columns.
+        int64_t per = (int64_t)C * V / T;
+        int cols = per < 1 ? 1 : (int)per;
+        size_t cap = (size_t)C * V > t * (size_t)cols ? (size_t)C * V : t * (size_t)cols;
+        void *logits = bk_alloc(be, cap, BUF_ACT), *dl = bk_alloc(be, cap, BUF_GRAD);
+        for (int r0 = 0, r1 = 0; next_piece(A->head_targets, T, r1, C, &r0, &r1);) {
+            if (!live(gl, gh, r0, r1)) continue;  // its rows of dnormed stay zero, as the product of zeros gives
+            int n = r1 - r0;
+            be->matmul(be, act_at(be, A->a_final, (size_t)r0 * D), w, NULL, logits, n, V, D);
+            be->head_logprob_back(be, logits, n, 0, V, tg + r0, temp, stats + (size_t)r0 * LOGPROB_STATS, gl_b + r0,
+                                  gh_b ? gh_b + r0 : NULL, dl);
+            be->matmul_dx(be, fx, dl, w, grad_row(be, dnormed, (size_t)r0, D), n, V, D, false);
+        }
+        for (int v0 = 0; v0 < V; v0 += cols) {
+            int nv = V - v0 < cols ? V - v0 : cols;
+            size_t at = lm + (size_t)v0 * D;
+            be->matmul(be, A->a_final, be->param(be, m, at), NULL, logits, T, nv, D);
+            be->head_logprob_back(be, logits, T, v0, nv, tg, temp, stats, gl_b, gh_b, dl);
+            be->matmul_dw(be, fx, dl, A->a_final, grads + at, NULL, T, nv, D);
+        }
+        be->free(be, logits), be->free(be, dl);
+    }
+    be->view_end(be, gl_b, gl, t, BUF_F64, VIEW_IN);
+    if (gh) be->view_end(be, gh_b, gh, t, BUF_F64, VIEW_IN);
+    free(gl), free(gh);
+}
