@@ -128,7 +128,7 @@ void model_acts_free(ModelActs *a) {
     be->view_end(be, a->pos_b, a->pos, (size_t)a->T, BUF_I32, VIEW_IN);
     be->free(be, a->x_final), be->free(be, a->inv_final), be->free(be, a->a_final);
     if (a->head_targets) be->view_end(be, a->head_targets_b, a->head_targets, (size_t)a->T, BUF_I32, VIEW_IN);
-    be->free(be, a->head_stats);
+    be->free(be, a->head_stats), be->free(be, a->head_logits);
     free(a->head_targets);
     free(a->seq_offsets), free(a->tokens), free(a->pos), free(a->expert_frac);
     free(a);

@@ -1,10 +1,11 @@
 // The LM head on the log-prob path (model_forward_logprob, model_backward_logprob_hooked): logits of at most
 // Model.head_chunk rows at a time in the backend's memory, reduced at once to each row's log-prob, entropy and
-// softmax statistics (model/backend.h head_logprob), so that no [T, V] tensor is ever stored. The backward computes
-// the logits again: by rows for the input gradient, whose outputs each sum over the vocabulary, and by columns of
-// the vocabulary over all T rows for the weight gradient, whose outputs each sum over the rows in one fixed order
-// (model/matmul.h matmul_xtx_acc) that chunks of rows would split. So every output is summed as the unchunked
-// head sums it, and the bits are the same for every chunk size.
+// softmax statistics (model/backend.h head_logprob), so that no [T, V] tensor is ever stored. When every row fits
+// one chunk, the backward reuses the forward's logits. Otherwise it computes them again: by rows for the input
+// gradient, whose outputs each sum over the vocabulary, and by columns of the vocabulary over all T rows for the
+// weight gradient, whose outputs each sum over the rows in one fixed order (model/matmul.h matmul_xtx_acc) that
+// chunks of rows would split. So every output is summed as the unchunked head sums it, and the bits are the same
+// for every chunk size.
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +46,18 @@ void head_logprob_forward(const Model *m, ModelActs *A, const HeadLogprob *h) {
     be->rms_norm(be, A->x_final, be->param(be, m, m->priv->final_norm), A->a_final, A->inv_final, T, d.D,
                  m->cfg.rms_norm_eps);
     const void *w = be->param(be, m, m->priv->lm_head);
+    // One chunk holds every row: each piece's logits stay at its rows for the backward; else one chunk is reused.
+    bool keep = T <= C;
     void *logits = bk_alloc(be, (size_t)(C < T ? C : T) * (size_t)d.V, BUF_ACT);
     const int32_t *tg = A->head_targets_b;
     for (int r0 = 0, r1 = 0; next_piece(A->head_targets, T, r1, C, &r0, &r1);) {
-        be->matmul(be, act_at(be, A->a_final, (size_t)r0 * d.D), w, NULL, logits, r1 - r0, d.V, d.D);
-        be->head_logprob(be, logits, r1 - r0, d.V, tg + r0, h->temperature, logp + r0, ent + r0,
+        void *out = keep ? act_at(be, logits, (size_t)r0 * d.V) : logits;
+        be->matmul(be, act_at(be, A->a_final, (size_t)r0 * d.D), w, NULL, out, r1 - r0, d.V, d.D);
+        be->head_logprob(be, out, r1 - r0, d.V, tg + r0, h->temperature, logp + r0, ent + r0,
                          A->head_stats + (size_t)r0 * LOGPROB_STATS);
     }
-    be->free(be, logits);
+    if (keep) A->head_logits = logits;
+    else be->free(be, logits);
     double *lp = xmalloc(t * sizeof *lp + 1), *hh = h->entropy ? xmalloc(t * sizeof *hh + 1) : NULL;
     be->to_host(be, lp, logp, t, BUF_F64);
     if (hh) be->to_host(be, hh, ent, t, BUF_F64);
@@ -93,14 +98,13 @@ void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlo
     const int32_t *tg = A->head_targets_b;
     const double *stats = A->head_stats;
     const void *w = be->param(be, m, lm);
-    if (T <= C) {  // one chunk: the unchunked head's products themselves
-        size_t n = t * (size_t)V;
-        void *logits = bk_alloc(be, n, BUF_ACT), *dl = bk_alloc(be, n, BUF_GRAD);
-        be->matmul(be, A->a_final, w, NULL, logits, T, V, D);
-        be->head_logprob_back(be, logits, T, 0, V, tg, temp, stats, gl_b, gh_b, dl);
+    if (A->head_logits) {  // one chunk: the forward's logits and the unchunked head's products themselves
+        void *dl = bk_alloc(be, t * (size_t)V, BUF_GRAD);
+        // Rows without a target have zero coefficients: their logit gradients are zeros, whatever their logits.
+        be->head_logprob_back(be, A->head_logits, T, 0, V, tg, temp, stats, gl_b, gh_b, dl);
         be->matmul_dw(be, fx, dl, A->a_final, grads + lm, NULL, T, V, D);
         be->matmul_dx(be, fx, dl, w, dnormed, T, V, D, false);
-        be->free(be, logits), be->free(be, dl);
+        be->free(be, dl);
     } else {
         // Vocabulary columns per slice of the weight gradient: the budget of C rows of V columns.
         int64_t per = (int64_t)C * V / T;

@@ -59,6 +59,9 @@ struct ModelActs {
     void *head_targets_b;
     double head_temperature;
     double *head_stats;
+    // When every row fits one chunk: the forward's logits [T, V] (rows without a target left zero), so the backward
+    // does not compute them again (backend memory; NULL otherwise).
+    void *head_logits;
 };
 
 // The log-prob head of the training forward (model_head.c): final norm of A->x_final into A->a_final, then
