@@ -133,7 +133,8 @@ __global__ void group_transpose_kernel(const bf16 *src, const int32_t *offsets, 
         row0[threadIdx.x] = offsets[x], rows[threadIdx.x] = offsets[x + 1] - offsets[x];
     }
     for (int r = threadIdx.y; r < 32; r += blockDim.y)
-        if (r0 + r < n && c0 + (int)threadIdx.x < C) tile[r][threadIdx.x] = src[(size_t)(r0 + r) * C + c0 + threadIdx.x];
+        if (r0 + r < n && c0 + (int)threadIdx.x < C)
+            tile[r][threadIdx.x] = src[(size_t)(r0 + r) * C + c0 + threadIdx.x];
     __syncthreads();
     int r = threadIdx.x;
     if (r0 + r >= n) return;

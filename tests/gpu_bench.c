@@ -192,17 +192,20 @@ static void bench_moe(int T, int quick) {
         *bufs[i] = dalloc(sizes[i] * 2);
         OK(cuda_fill_random(*bufs[i], LOGITS_BF16, (int64_t)sizes[i], 500 + i, 0.05f, &err));
     }
-    b.dact = dalloc(nf * 4), b.dxs = dalloc(nd * 4), b.dwg = dalloc(ew * 4), b.dwu = dalloc(ew * 4), b.dwd = dalloc(ew * 4);
+    b.dact = dalloc(nf * 4), b.dxs = dalloc(nd * 4);
+    b.dwg = dalloc(ew * 4), b.dwu = dalloc(ew * 4), b.dwd = dalloc(ew * 4);
     int reps = quick ? 1 : 3, rounds = quick ? 3 : 5;
     for (b.backward = 0; b.backward < 2; b.backward++) {
         double t_g = time_ms(moe_grouped_pass, &b, reps, rounds), t_e = time_ms(moe_per_expert_pass, &b, reps, rounds);
         int products = b.backward ? 6 : 3;
         double flops = 2.0 * n * Fe * D * products;
         char name[96];
-        snprintf(name, sizeof name, "MoE experts %s T=%d (E=128 top-8 D=2048 Fe=768)", b.backward ? "backward" : "forward", T);
-        bench_line(name, "grouped %.3f ms (%.1f TFLOP/s, %d grouped calls, no host sync); per expert %.3f ms (%d calls + "
-                   "1 host sync); grouped/per-expert time %.2fx", t_g, flops / t_g / 1e9, products, t_e, products * live,
-                   t_g / t_e);
+        snprintf(name, sizeof name, "MoE experts %s T=%d (E=128 top-8 D=2048 Fe=768)",
+                 b.backward ? "backward" : "forward", T);
+        bench_line(name,
+                   "grouped %.3f ms (%.1f TFLOP/s, %d grouped calls, no host sync); per expert %.3f ms (%d calls + 1 "
+                   "host sync); grouped/per-expert time %.2fx",
+                   t_g, flops / t_g / 1e9, products, t_e, products * live, t_g / t_e);
     }
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) dfree(*bufs[i]);
     dfree(b.dact), dfree(b.dxs), dfree(b.dwg), dfree(b.dwu), dfree(b.dwd), dfree(b.offsets);

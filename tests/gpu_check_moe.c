@@ -1,7 +1,8 @@
 // The MoE block on the GPU (router matmul, gpu_router_topk, gpu_moe_group, gather, the experts' SwiGLU through the
 // grouped products of kernels/moe_grouped.cu, gpu_moe_combine, the shared expert and its gate) against moe.c
 // moe_forward, and a token's output alone = within a batch, bit for bit. The grouped products against one gpu_matmul
-// (and gpu_matmul_xw, gpu_matmul_xtx_acc) per expert, bit for bit, for 1, 8 and 60 experts with uneven and empty groups.
+// (and gpu_matmul_xw, gpu_matmul_xtx_acc) per expert, bit for bit, for 1, 8 and 60 experts with uneven and empty
+// groups.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,13 +143,14 @@ static void check_grouped(const char *what, const int *sizes, int E, int N, int 
         OK(gpu_matmul_xtx_acc(dye, xe, dw_ref + (size_t)e * N * K, m, N, K, NULL, &err));
     }
     size_t bad_yb = dev_differ(yb, yb_ref, (size_t)n * N * 2, 2), bad_yf = dev_differ(yf, yf_ref, (size_t)n * N * 4, 4);
-    size_t bad_dx0 = dev_differ(dx0, dx0_ref, (size_t)n * K * 4, 4), bad_dx = dev_differ(dx, dx_ref, (size_t)n * K * 4, 4);
+    size_t bad_dx0 = dev_differ(dx0, dx0_ref, (size_t)n * K * 4, 4);
+    size_t bad_dx = dev_differ(dx, dx_ref, (size_t)n * K * 4, 4);
     size_t bad_dw = dev_differ(dw, dw_ref, wn * 4, 4);
     char name[96];
     snprintf(name, sizeof name, "grouped = per-expert, %s", what);
     check(name, bad_yb + bad_yf + bad_dx0 + bad_dx + bad_dw == 0,
-          "E=%d n=%d N=%d K=%d: values differing in y bf16 %zu, y fp32 += %zu, dx %zu, dx += %zu, dw += %zu (limit 0)", E,
-          n, N, K, bad_yb, bad_yf, bad_dx0, bad_dx, bad_dw);
+          "E=%d n=%d N=%d K=%d: values differing in y bf16 %zu, y fp32 += %zu, dx %zu, dx += %zu, dw += %zu (limit 0)",
+          E, n, N, K, bad_yb, bad_yf, bad_dx0, bad_dx, bad_dw);
     void *tmp[] = {x, w, dy, yb, yb_ref, yf, yf_ref, dx, dx_ref, dx0, dx0_ref, dw, dw_ref, g.dev};
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) dfree(tmp[i]);
     free(g.host);
@@ -158,7 +160,8 @@ static void check_grouped(const char *what, const int *sizes, int E, int N, int 
 static void random_sizes(int *sizes, int E, int max, uint64_t seed) {
     float *u = malloc((size_t)E * 2 * 4);
     random_f32(u, (size_t)E * 2, 1.0, seed);
-    for (int e = 0; e < E; e++) sizes[e] = fabsf(u[2 * e]) < 0.32f ? 0 : (int)(fabsf(u[2 * e + 1]) * max / 2.5f) % max + 1;
+    for (int e = 0; e < E; e++)
+        sizes[e] = fabsf(u[2 * e]) < 0.32f ? 0 : (int)(fabsf(u[2 * e + 1]) * max / 2.5f) % max + 1;
     free(u);
 }
 
@@ -181,8 +184,8 @@ static void check_grouped_all(void) {
     double *d = dalloc(sizeof h);
     OK(gpu_write_f64(d, h, NF, NULL, &err));
     ddownload(back, d, sizeof back);
-    check("gpu_write_f64 (kernel arguments), 300 values", bits_differ(back, h, sizeof h, 8) == 0, "%zu differ (limit 0)",
-          bits_differ(back, h, sizeof h, 8));
+    size_t bad = bits_differ(back, h, sizeof h, 8);
+    check("gpu_write_f64 (kernel arguments), 300 values", bad == 0, "%zu differ (limit 0)", bad);
     dfree(d);
 }
 
