@@ -129,15 +129,16 @@ __global__ void group_transpose_kernel(const bf16 *src, const int32_t *offsets, 
     __shared__ int row0[32], rows[32];
     int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
     if (threadIdx.y == 0 && r0 + (int)threadIdx.x < n) {
-        int x = moe_interval_of(offsets, E, r0 + threadIdx.x);
-        row0[threadIdx.x] = offsets[x], rows[threadIdx.x] = offsets[x + 1] - offsets[x];
+        int r = r0 + threadIdx.x, x = moe_interval_of(offsets, E, r);
+        row0[threadIdx.x] = offsets[x];
+        rows[threadIdx.x] = r < offsets[x + 1] ? offsets[x + 1] - offsets[x] : 0;  // 0: past offsets[E], not written
     }
     for (int r = threadIdx.y; r < 32; r += blockDim.y)
         if (r0 + r < n && c0 + (int)threadIdx.x < C)
             tile[r][threadIdx.x] = src[(size_t)(r0 + r) * C + c0 + threadIdx.x];
     __syncthreads();
     int r = threadIdx.x;
-    if (r0 + r >= n) return;
+    if (r0 + r >= n || !rows[r]) return;
     for (int c = threadIdx.y; c < 32; c += blockDim.y)
         if (c0 + c < C)
             dst[(size_t)C * row0[r] + (size_t)(c0 + c) * rows[r] + (r0 + r - row0[r])] = tile[r][c];
