@@ -122,6 +122,25 @@ int gpu_moe_scatter_add(const float *dxs, const int32_t *top_e, const int32_t *s
 int gpu_moe_shared_backward(const float *dy, const Bf16 *zgate, const Bf16 *sout, int T, int D, float *dsout,
                             float *dzg, GpuStream s, Err *e);
 
+// --- the routed experts' products on rows grouped by expert (kernels/moe_grouped.cu; moe.c runs each expert's rows
+// in turn) --- offsets [E+1] (device, from gpu_moe_group) are read on the device: one launch, no host
+// synchronisation; n = offsets[E] (host-known: T*K) sizes the grid for the worst grouping. Every output is summed as
+// gpu_matmul sums it (k0 = 0, 16, 32, ..., the tail zero-filled), bit-identical to a gpu_matmul on the expert's rows
+// alone. Experts without rows are skipped.
+// y[r] (+)= x[r] · w_e^T for each grouped row r of expert e: x [n, K], w [E, N, K], y [n, N] (fp32 or bf16).
+int gpu_matmul_grouped(const Bf16 *x, const Bf16 *w, void *y, GpuDtype ydtype, const int32_t *offsets, int E, int n,
+                       int N, int K, int accumulate, GpuStream s, Err *e);
+// y[r] (+)= x[r] · w_e (gpu_matmul_xw per expert): x [n, N], w [E, N, K], y [n, K] fp32.
+int gpu_matmul_grouped_xw(const Bf16 *x, const Bf16 *w, float *y, const int32_t *offsets, int E, int n, int N, int K,
+                          int accumulate, GpuStream s, Err *e);
+// dw_e [N, K] += dy_e^T · x_e over expert e's rows in grouped order (gpu_matmul_xtx_acc per expert): dy [n, N],
+// x [n, K], dw [E, N, K] fp32.
+int gpu_matmul_grouped_xtx_acc(const Bf16 *dy, const Bf16 *x, const int32_t *offsets, int E, int n, int N, int K,
+                               float *dw, GpuStream s, Err *e);
+// dst[0..n) = host[0..n), passed as kernel arguments: unlike a copy from pageable host memory, which may wait for the
+// stream, this never synchronises (a few host values a kernel reads, such as the MoE backward's expert fractions).
+int gpu_write_f64(double *dst, const double *host, int n, GpuStream s, Err *e);
+
 // --- AdamW (algo/optim.c adamw_update): one tensor's n elements, float64 per element as the CPU ---
 // p <- p - decay p; m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr (m/c1) / (sqrt(v/c2) + eps);
 // decay = lr * weight_decay (0 for norms and biases), c1 = 1 - b1^t, c2 = 1 - b2^t. p_bf16 (may be NULL)

@@ -1,11 +1,13 @@
 // Micro-benchmarks of the GPU kernels, each next to its limit: matmul TFLOP/s against the H200's bf16 dense peak
 // and against cuBLAS (cublasGemmEx, default algorithm: the price of batch invariance), a decode-shaped (M = 1)
-// matmul as a fraction of HBM bandwidth, the loss kernel against a device-to-device copy of its input.
+// matmul as a fraction of HBM bandwidth, the loss kernel against a device-to-device copy of its input, and the MoE
+// experts' grouped products against one launch per expert after a copy of the group offsets to the host.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/rng.h"
 #include "gpu_check.h"
 #include "logits_loss.h"
 
@@ -110,6 +112,106 @@ static void bench_loss(int quick) {
     dfree(l.logits), dfree(l.copy), dfree(l.dlogits), dfree(l.targets), dfree(l.stats), dfree(l.dlogp);
 }
 
+// The routed experts' products of a MoE layer, forward (gate, up, down) and backward (each projection's dW and dx),
+// on rows grouped by expert: the grouped launches (kernels/moe_grouped.cu) against what they replace, the group
+// offsets copied to the host (one synchronisation per pass) and one launch per expert and product.
+typedef struct {
+    int E, n, D, Fe, backward;
+    int32_t *offsets;  // device
+    Bf16 *x, *act, *gy, *dg, *wg, *wu, *wd, *g, *u, *out;
+    float *dact, *dxs, *dwg, *dwu, *dwd;
+} MoeBench;
+
+static void moe_grouped_pass(void *p) {
+    MoeBench *b = p;
+    int E = b->E, n = b->n, D = b->D, Fe = b->Fe;
+    if (!b->backward) {
+        OK(gpu_matmul_grouped(b->x, b->wg, b->g, GPU_BF16, b->offsets, E, n, Fe, D, 0, NULL, &err));
+        OK(gpu_matmul_grouped(b->x, b->wu, b->u, GPU_BF16, b->offsets, E, n, Fe, D, 0, NULL, &err));
+        OK(gpu_matmul_grouped(b->act, b->wd, b->out, GPU_BF16, b->offsets, E, n, D, Fe, 0, NULL, &err));
+        return;
+    }
+    OK(gpu_matmul_grouped_xtx_acc(b->gy, b->act, b->offsets, E, n, D, Fe, b->dwd, NULL, &err));
+    OK(gpu_matmul_grouped_xw(b->gy, b->wd, b->dact, b->offsets, E, n, D, Fe, 0, NULL, &err));
+    OK(gpu_matmul_grouped_xtx_acc(b->dg, b->x, b->offsets, E, n, Fe, D, b->dwg, NULL, &err));
+    OK(gpu_matmul_grouped_xtx_acc(b->dg, b->x, b->offsets, E, n, Fe, D, b->dwu, NULL, &err));
+    OK(gpu_matmul_grouped_xw(b->dg, b->wg, b->dxs, b->offsets, E, n, Fe, D, 0, NULL, &err));
+    OK(gpu_matmul_grouped_xw(b->dg, b->wu, b->dxs, b->offsets, E, n, Fe, D, 1, NULL, &err));
+}
+
+static void moe_per_expert_pass(void *p) {
+    MoeBench *b = p;
+    int E = b->E, D = b->D, Fe = b->Fe;
+    int32_t *off = malloc((size_t)(E + 1) * 4);
+    ddownload(off, b->offsets, (size_t)(E + 1) * 4);  // the synchronisation the grouped launches do without
+    size_t ew = (size_t)Fe * D;
+    for (int e = 0; e < E; e++) {
+        int r0 = off[e], m = off[e + 1] - r0;
+        if (!m) continue;
+        size_t xo = (size_t)r0 * D, fo = (size_t)r0 * Fe, wo = e * ew;
+        if (!b->backward) {
+            OK(gpu_matmul(b->x + xo, b->wg + wo, NULL, b->g + fo, GPU_BF16, m, Fe, D, 0, NULL, &err));
+            OK(gpu_matmul(b->x + xo, b->wu + wo, NULL, b->u + fo, GPU_BF16, m, Fe, D, 0, NULL, &err));
+            OK(gpu_matmul(b->act + fo, b->wd + wo, NULL, b->out + xo, GPU_BF16, m, D, Fe, 0, NULL, &err));
+            continue;
+        }
+        OK(gpu_matmul_xtx_acc(b->gy + xo, b->act + fo, b->dwd + wo, m, D, Fe, NULL, &err));
+        OK(gpu_matmul_xw(b->gy + xo, b->wd + wo, b->dact + fo, m, D, Fe, 0, NULL, &err));
+        OK(gpu_matmul_xtx_acc(b->dg + fo, b->x + xo, b->dwg + wo, m, Fe, D, NULL, &err));
+        OK(gpu_matmul_xtx_acc(b->dg + fo, b->x + xo, b->dwu + wo, m, Fe, D, NULL, &err));
+        OK(gpu_matmul_xw(b->dg + fo, b->wg + wo, b->dxs + xo, m, Fe, D, 0, NULL, &err));
+        OK(gpu_matmul_xw(b->dg + fo, b->wu + wo, b->dxs + xo, m, Fe, D, 1, NULL, &err));
+    }
+    free(off);
+}
+
+// Qwen3-30B-A3B's experts (E = 128, top-8, D = 2048, Fe = 768), T tokens routed at random.
+static void bench_moe(int T, int quick) {
+    MoeBench b = {.E = 128, .n = T * 8, .D = 2048, .Fe = 768};
+    int E = b.E, n = b.n, D = b.D, Fe = b.Fe, live = 0;
+    int32_t *count = calloc((size_t)E, 4), *off = malloc((size_t)(E + 1) * 4);
+    Rng r = rng_at(401, 0, 0, 0);
+    for (int t = 0; t < T; t++) {
+        int chosen[8];
+        for (int k = 0; k < 8; k++) {
+            int e, dup;
+            do {
+                e = (int)rng_below(&r, (uint64_t)E), dup = 0;
+                for (int j = 0; j < k; j++) dup |= chosen[j] == e;
+            } while (dup);
+            chosen[k] = e, count[e]++;
+        }
+    }
+    off[0] = 0;
+    for (int e = 0; e < E; e++) off[e + 1] = off[e] + count[e], live += count[e] > 0;
+    b.offsets = dupload(off, (size_t)(E + 1) * 4);
+    size_t ew = (size_t)E * Fe * D, nd = (size_t)n * D, nf = (size_t)n * Fe;
+    Bf16 **bufs[] = {&b.x, &b.act, &b.gy, &b.dg, &b.wg, &b.wu, &b.wd, &b.g, &b.u, &b.out};
+    size_t sizes[] = {nd, nf, nd, nf, ew, ew, ew, nf, nf, nd};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        *bufs[i] = dalloc(sizes[i] * 2);
+        OK(cuda_fill_random(*bufs[i], LOGITS_BF16, (int64_t)sizes[i], 500 + i, 0.05f, &err));
+    }
+    b.dact = dalloc(nf * 4), b.dxs = dalloc(nd * 4);
+    b.dwg = dalloc(ew * 4), b.dwu = dalloc(ew * 4), b.dwd = dalloc(ew * 4);
+    int reps = quick ? 1 : 3, rounds = quick ? 3 : 5;
+    for (b.backward = 0; b.backward < 2; b.backward++) {
+        double t_g = time_ms(moe_grouped_pass, &b, reps, rounds), t_e = time_ms(moe_per_expert_pass, &b, reps, rounds);
+        int products = b.backward ? 6 : 3;
+        double flops = 2.0 * n * Fe * D * products;
+        char name[96];
+        snprintf(name, sizeof name, "MoE experts %s T=%d (E=128 top-8 D=2048 Fe=768)",
+                 b.backward ? "backward" : "forward", T);
+        bench_line(name,
+                   "grouped %.3f ms (%.1f TFLOP/s, %d grouped calls, no host sync); per expert %.3f ms (%d calls + 1 "
+                   "host sync); grouped/per-expert time %.2fx",
+                   t_g, flops / t_g / 1e9, products, t_e, products * live, t_g / t_e);
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) dfree(*bufs[i]);
+    dfree(b.dact), dfree(b.dxs), dfree(b.dwg), dfree(b.dwu), dfree(b.dwd), dfree(b.offsets);
+    free(count), free(off);
+}
+
 void run_benchmarks(int quick) {
     printf("benchmarks (median of timed rounds, CUDA events)\n");
     cublasHandle_t h;
@@ -125,4 +227,7 @@ void run_benchmarks(int quick) {
     bench_matmul(h, 64, 8960, 1536, quick);    // group decode: 64 sequences per step
     cublasDestroy(h);
     bench_loss(quick);
+    bench_moe(1, quick);     // decode
+    bench_moe(64, quick);    // group decode
+    bench_moe(4096, quick);  // a training micro-batch
 }

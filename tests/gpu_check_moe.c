@@ -1,9 +1,14 @@
-// The MoE block on the GPU (router matmul, gpu_router_topk, gpu_moe_group, gather, each expert's SwiGLU through
-// gpu_matmul, gpu_moe_combine, the shared expert and its gate) against moe.c moe_forward, and a token's output alone = within a batch, bit for bit.
+// The MoE block on the GPU (router matmul, gpu_router_topk, gpu_moe_group, gather, the experts' SwiGLU through the
+// grouped products of kernels/moe_grouped.cu, gpu_moe_combine, the shared expert and its gate) against moe.c
+// moe_forward, and a token's output alone = within a batch, bit for bit. The grouped products against one gpu_matmul
+// (and gpu_matmul_xw, gpu_matmul_xtx_acc) per expert, bit for bit, for 1, 8 and 60 experts with uneven and empty
+// groups.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cuda_runtime_api.h>
 
 #include "gpu_check.h"
 #include "model/model_internal.h"
@@ -35,17 +40,11 @@ static void gpu_moe(const MoeWeights *w, const float *x, int T, MoeOut *out) {
     OK(gpu_router_topk(logits, T, E, K, 1, probs, top_e, top_w, NULL, &err));
     OK(gpu_moe_group(top_e, T, K, E, offsets, rows, slot_row, NULL, &err));
     OK(gpu_moe_gather(d_x, rows, n, K, D, xs, NULL, &err));
-    int32_t *off = malloc((size_t)(E + 1) * 4);
-    ddownload(off, offsets, (size_t)(E + 1) * 4);
-    for (int e = 0; e < E; e++) {
-        int r0 = off[e], m = off[e + 1] - off[e];
-        if (!m) continue;
-        size_t wo = (size_t)e * Fe * D;
-        OK(gpu_matmul(xs + (size_t)r0 * D, w->egate + wo, NULL, g + (size_t)r0 * Fe, GPU_BF16, m, Fe, D, 0, NULL, &err));
-        OK(gpu_matmul(xs + (size_t)r0 * D, w->eup + wo, NULL, u + (size_t)r0 * Fe, GPU_BF16, m, Fe, D, 0, NULL, &err));
-        OK(gpu_swiglu(g + (size_t)r0 * Fe, u + (size_t)r0 * Fe, act + (size_t)r0 * Fe, (size_t)m * Fe, NULL, &err));
-        OK(gpu_matmul(act + (size_t)r0 * Fe, w->edown + wo, NULL, eout + (size_t)r0 * D, GPU_BF16, m, D, Fe, 0, NULL, &err));
-    }
+    // As backend_cuda.c: the group offsets stay on the device.
+    OK(gpu_matmul_grouped(xs, w->egate, g, GPU_BF16, offsets, E, n, Fe, D, 0, NULL, &err));
+    OK(gpu_matmul_grouped(xs, w->eup, u, GPU_BF16, offsets, E, n, Fe, D, 0, NULL, &err));
+    OK(gpu_swiglu(g, u, act, (size_t)n * Fe, NULL, &err));
+    OK(gpu_matmul_grouped(act, w->edown, eout, GPU_BF16, offsets, E, n, D, Fe, 0, NULL, &err));
     OK(gpu_moe_combine(eout, top_e, top_w, slot_row, T, K, D, y, NULL, &err));
     if (w->S) {
         int S = w->S;
@@ -65,7 +64,6 @@ static void gpu_moe(const MoeWeights *w, const float *x, int T, MoeOut *out) {
     ddownload(out->top_e, top_e, (size_t)n * 4);
     ddownload(out->rows, rows, (size_t)n * 4);
     ddownload(out->y, y, (size_t)T * D * 4);
-    free(off);
     dfree(d_x), dfree(xs), dfree(g), dfree(u), dfree(act), dfree(eout), dfree(logits), dfree(probs), dfree(top_w), dfree(y);
     dfree(top_e), dfree(offsets), dfree(rows), dfree(slot_row);
 }
@@ -76,6 +74,120 @@ static void moe_out_alloc(MoeOut *o, int T, int D, int E, int K) {
 }
 
 static void moe_out_free(MoeOut *o) { free(o->probs), free(o->top_w), free(o->y), free(o->top_e), free(o->rows); }
+
+// One grouping: n rows over E experts, expert e's rows offsets[e]..offsets[e+1]-1 (host copy and device copy).
+typedef struct {
+    int E, n;
+    int32_t *host, *dev;
+} Groups;
+
+static Groups groups_of(const int *sizes, int E) {
+    Groups g = {E, 0, malloc((size_t)(E + 1) * 4), NULL};
+    g.host[0] = 0;
+    for (int e = 0; e < E; e++) g.host[e + 1] = g.host[e] + sizes[e];
+    g.n = g.host[E];
+    g.dev = dupload(g.host, (size_t)(E + 1) * 4);
+    return g;
+}
+
+// A device buffer of n random floats (bf16 values when bf16 is set) and its host copy's bits.
+static void *random_dev(size_t n, int bf16, uint64_t seed) {
+    float *h = malloc(n * 4 + 4);
+    random_bf16(h, NULL, n, 1.0, seed);
+    void *d = bf16 ? (void *)dupload_bf16(h, n) : dupload(h, n * 4);
+    free(h);
+    return d;
+}
+
+// Bits of two device buffers of `bytes` that differ, in elements of elem bytes.
+static size_t dev_differ(const void *a, const void *b, size_t bytes, size_t elem) {
+    char *ha = malloc(bytes + 1), *hb = malloc(bytes + 1);
+    ddownload(ha, a, bytes), ddownload(hb, b, bytes);
+    size_t bad = bits_differ(ha, hb, bytes, elem);
+    free(ha), free(hb);
+    return bad;
+}
+
+// The three grouped products against one launch per expert on its rows alone (the launches they replace), bit for
+// bit: y = x w_e^T (bf16 out, and fp32 accumulated onto random values), dx = dy w_e (written and accumulated),
+// dw_e += dy_e^T x_e onto random values (an empty expert's gradient untouched).
+static void check_grouped(const char *what, const int *sizes, int E, int N, int K) {
+    Groups g = groups_of(sizes, E);
+    int n = g.n;
+    size_t wn = (size_t)E * N * K;
+    Bf16 *x = random_dev((size_t)n * K, 1, 301), *w = random_dev(wn, 1, 302), *dy = random_dev((size_t)n * N, 1, 303);
+    Bf16 *yb = dalloc((size_t)n * N * 2), *yb_ref = dalloc((size_t)n * N * 2);
+    float *yf = random_dev((size_t)n * N, 0, 304), *yf_ref = dalloc((size_t)n * N * 4);
+    float *dx = random_dev((size_t)n * K, 0, 305), *dx_ref = dalloc((size_t)n * K * 4);
+    float *dx0 = dalloc((size_t)n * K * 4), *dx0_ref = dalloc((size_t)n * K * 4);
+    float *dw = random_dev(wn, 0, 306), *dw_ref = dalloc(wn * 4);
+    if (cudaMemcpy(yf_ref, yf, (size_t)n * N * 4, cudaMemcpyDeviceToDevice) ||
+        cudaMemcpy(dx_ref, dx, (size_t)n * K * 4, cudaMemcpyDeviceToDevice) ||
+        cudaMemcpy(dw_ref, dw, wn * 4, cudaMemcpyDeviceToDevice)) {
+        fprintf(stderr, "gpu_check: device copy failed\n");
+        exit(GPU_CHECK_FAIL);
+    }
+    OK(gpu_matmul_grouped(x, w, yb, GPU_BF16, g.dev, E, n, N, K, 0, NULL, &err));
+    OK(gpu_matmul_grouped(x, w, yf, GPU_F32, g.dev, E, n, N, K, 1, NULL, &err));
+    OK(gpu_matmul_grouped_xw(dy, w, dx0, g.dev, E, n, N, K, 0, NULL, &err));
+    OK(gpu_matmul_grouped_xw(dy, w, dx, g.dev, E, n, N, K, 1, NULL, &err));
+    OK(gpu_matmul_grouped_xtx_acc(dy, x, g.dev, E, n, N, K, dw, NULL, &err));
+    for (int e = 0; e < E; e++) {
+        int r0 = g.host[e], m = g.host[e + 1] - r0;
+        if (!m) continue;
+        const Bf16 *xe = x + (size_t)r0 * K, *we = w + (size_t)e * N * K, *dye = dy + (size_t)r0 * N;
+        OK(gpu_matmul(xe, we, NULL, yb_ref + (size_t)r0 * N, GPU_BF16, m, N, K, 0, NULL, &err));
+        OK(gpu_matmul(xe, we, NULL, yf_ref + (size_t)r0 * N, GPU_F32, m, N, K, 1, NULL, &err));
+        OK(gpu_matmul_xw(dye, we, dx0_ref + (size_t)r0 * K, m, N, K, 0, NULL, &err));
+        OK(gpu_matmul_xw(dye, we, dx_ref + (size_t)r0 * K, m, N, K, 1, NULL, &err));
+        OK(gpu_matmul_xtx_acc(dye, xe, dw_ref + (size_t)e * N * K, m, N, K, NULL, &err));
+    }
+    size_t bad_yb = dev_differ(yb, yb_ref, (size_t)n * N * 2, 2), bad_yf = dev_differ(yf, yf_ref, (size_t)n * N * 4, 4);
+    size_t bad_dx0 = dev_differ(dx0, dx0_ref, (size_t)n * K * 4, 4);
+    size_t bad_dx = dev_differ(dx, dx_ref, (size_t)n * K * 4, 4);
+    size_t bad_dw = dev_differ(dw, dw_ref, wn * 4, 4);
+    char name[96];
+    snprintf(name, sizeof name, "grouped = per-expert, %s", what);
+    check(name, bad_yb + bad_yf + bad_dx0 + bad_dx + bad_dw == 0,
+          "E=%d n=%d N=%d K=%d: values differing in y bf16 %zu, y fp32 += %zu, dx %zu, dx += %zu, dw += %zu (limit 0)",
+          E, n, N, K, bad_yb, bad_yf, bad_dx0, bad_dx, bad_dw);
+    void *tmp[] = {x, w, dy, yb, yb_ref, yf, yf_ref, dx, dx_ref, dx0, dx0_ref, dw, dw_ref, g.dev};
+    for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) dfree(tmp[i]);
+    free(g.host);
+}
+
+// Uneven groups with empty experts: random sizes from a fixed seed, a quarter of the experts empty.
+static void random_sizes(int *sizes, int E, int max, uint64_t seed) {
+    float *u = malloc((size_t)E * 2 * 4);
+    random_f32(u, (size_t)E * 2, 1.0, seed);
+    for (int e = 0; e < E; e++)
+        sizes[e] = fabsf(u[2 * e]) < 0.32f ? 0 : (int)(fabsf(u[2 * e + 1]) * max / 2.5f) % max + 1;
+    free(u);
+}
+
+static void check_grouped_all(void) {
+    int one[1] = {37};
+    check_grouped("1 expert, K % 8 != 0, N <= 16", one, 1, 13, 100);
+    // 300 rows: several large tiles; 8, 16: multiples of 8 (16-byte loads in dW); 1; two empty.
+    int eight[8] = {0, 16, 101, 0, 8, 300, 1, 258};
+    check_grouped("8 experts, large tiles", eight, 8, 37, 96);
+    int sixty[60];
+    random_sizes(sixty, 60, 12, 307);
+    check_grouped("60 experts, small tiles", sixty, 60, 129, 72);
+    random_sizes(sixty, 60, 200, 308);
+    check_grouped("60 experts, large tiles, odd K", sixty, 60, 33, 57);
+
+    // The expert fractions' upload through kernel arguments: two launches' worth, bit for bit.
+    enum { NF = 300 };
+    double h[NF], back[NF];
+    for (int i = 0; i < NF; i++) h[i] = 1.0 / (i + 3);
+    double *d = dalloc(sizeof h);
+    OK(gpu_write_f64(d, h, NF, NULL, &err));
+    ddownload(back, d, sizeof back);
+    size_t bad = bits_differ(back, h, sizeof h, 8);
+    check("gpu_write_f64 (kernel arguments), 300 values", bad == 0, "%zu differ (limit 0)", bad);
+    dfree(d);
+}
 
 void check_moe(void) {
     printf("MoE block against moe.c\n");
@@ -149,4 +261,5 @@ void check_moe(void) {
     dfree(w.router), dfree(w.egate), dfree(w.eup), dfree(w.edown), dfree(w.sgate), dfree(w.sup), dfree(w.sdown),
         dfree(w.sexp_gate);
     free(params), free(x), free(y);
+    check_grouped_all();
 }

@@ -2,8 +2,8 @@
 // activation gradients (BUF_GRAD) and parameter gradients fp32, statistics in the table's fixed types. Where a
 // gradient enters a matrix product it is rounded to bf16 first (the tensor cores' input). Every kernel runs on the
 // backend's stream, so the operations are ordered without synchronising; copies to the host synchronise.
-// The routed experts need their row counts on the host to size each expert's product: one synchronisation per MoE
-// block (forward and backward).
+// The MoE block never waits for the device: its experts' rows are grouped on the device and each product over all
+// experts is one grouped launch that reads the group offsets there (kernels/moe_grouped.cu).
 #ifdef RLVR_CUDA
 #include "model/backend_cuda.h"
 
@@ -315,25 +315,23 @@ static void cuda_matmul_dx(const Backend *be, bool fixed, const void *dy, const 
 
 // ---- the MoE block ----
 
-// The (token, slot) choices grouped by expert on the device, and each expert's first grouped row on the host.
+// The (token, slot) choices grouped by expert, on the device only: n = T*K grouped rows, expert e's are
+// offsets[e]..offsets[e+1]-1.
 typedef struct {
-    int32_t *offsets, *rows, *slot_row;  // device: [E+1], [T*K], [T*K]
-    int32_t *first;                      // host [E+1]
+    int32_t *offsets, *rows, *slot_row;  // device: [E+1], [n], [n]
+    int n;
 } MoeGroups;
 
 static MoeGroups moe_groups(const Backend *be, const Dims *d, const void *top_e, int T) {
     Err e;
     size_t n = (size_t)T * d->K;
-    MoeGroups g = {scratch(be, (size_t)(d->E + 1) * 4), scratch(be, n * 4), scratch(be, n * 4),
-                   xmalloc((size_t)(d->E + 1) * sizeof(int32_t))};
+    MoeGroups g = {scratch(be, (size_t)(d->E + 1) * 4), scratch(be, n * 4), scratch(be, n * 4), (int)n};
     ok(gpu_moe_group(top_e, T, d->K, d->E, g.offsets, g.rows, g.slot_row, stream_of(be), &e), &e, "moe group");
-    cuda_to_host(be, g.first, g.offsets, (size_t)d->E + 1, BUF_I32);
     return g;
 }
 
 static void moe_groups_free(const Backend *be, MoeGroups *g) {
     scratch_free(be, g->offsets), scratch_free(be, g->rows), scratch_free(be, g->slot_row);
-    free(g->first);
 }
 
 static void no_expert_parallelism(const Model *m) {
@@ -342,28 +340,19 @@ static void no_expert_parallelism(const Model *m) {
 
 static const Bf16 *P16(const Backend *be, const Model *m, size_t off) { return cuda_param(be, m, off); }
 
-// The routed experts on their grouped rows: g, u, act [n, Fe] and out [n, D], grouped (bf16).
+// The routed experts on their grouped rows: g, u, act [n, Fe] and out [n, D], grouped (bf16); one grouped launch per
+// projection (the experts' weights are [E, Fe, D] and [E, D, Fe] from o->egate, o->eup, o->edown).
 static void moe_experts(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d, const MoeGroups *gr,
                         const Bf16 *xs, Bf16 *g, Bf16 *u, Bf16 *act, Bf16 *out) {
     Err e;
     GpuStream s = stream_of(be);
-    size_t ew = (size_t)d->Fe * d->D;
-    for (int x = 0; x < d->E; x++) {
-        int r0 = gr->first[x], n = gr->first[x + 1] - r0;
-        if (!n) continue;
-        ok(gpu_matmul(xs + (size_t)r0 * d->D, P16(be, m, o->egate + x * ew), NULL, g + (size_t)r0 * d->Fe, GPU_BF16, n,
-                      d->Fe, d->D, 0, s, &e), &e, "moe expert gate");
-        ok(gpu_matmul(xs + (size_t)r0 * d->D, P16(be, m, o->eup + x * ew), NULL, u + (size_t)r0 * d->Fe, GPU_BF16, n,
-                      d->Fe, d->D, 0, s, &e), &e, "moe expert up");
-    }
-    size_t nall = (size_t)gr->first[d->E];
-    ok(gpu_swiglu(g, u, act, nall * d->Fe, s, &e), &e, "moe expert swiglu");
-    for (int x = 0; x < d->E; x++) {
-        int r0 = gr->first[x], n = gr->first[x + 1] - r0;
-        if (!n) continue;
-        ok(gpu_matmul(act + (size_t)r0 * d->Fe, P16(be, m, o->edown + x * ew), NULL, out + (size_t)r0 * d->D, GPU_BF16,
-                      n, d->D, d->Fe, 0, s, &e), &e, "moe expert down");
-    }
+    ok(gpu_matmul_grouped(xs, P16(be, m, o->egate), g, GPU_BF16, gr->offsets, d->E, gr->n, d->Fe, d->D, 0, s, &e), &e,
+       "moe expert gate");
+    ok(gpu_matmul_grouped(xs, P16(be, m, o->eup), u, GPU_BF16, gr->offsets, d->E, gr->n, d->Fe, d->D, 0, s, &e), &e,
+       "moe expert up");
+    ok(gpu_swiglu(g, u, act, (size_t)gr->n * d->Fe, s, &e), &e, "moe expert swiglu");
+    ok(gpu_matmul_grouped(act, P16(be, m, o->edown), out, GPU_BF16, gr->offsets, d->E, gr->n, d->D, d->Fe, 0, s, &e),
+       &e, "moe expert down");
 }
 
 // The shared expert's SwiGLU and gate logit into the record, and its gated output added to y (fp32).
@@ -464,13 +453,14 @@ static void dev_linear_back(const Backend *be, const Model *m, const void *x, si
     cuda_matmul_dx(be, true, dy, P16(be, m, w), dx, T, N, K, accumulate);
 }
 
-// The routed experts' backward on grouped rows: weight gradients per expert, input gradients scattered to da2 in
-// expert order (moe.c moe_experts_backward).
+// The routed experts' backward on grouped rows: weight gradients per expert (each a sum over the expert's rows in
+// token order), input gradients scattered to da2 in expert order (moe.c moe_experts_backward); one grouped launch
+// per product.
 static void moe_experts_back(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d,
                              const LayerActs *a, const float *dy, int T, float *grads, float *da2) {
     Err e;
     GpuStream s = stream_of(be);
-    size_t n = (size_t)T * d->K, ew = (size_t)d->Fe * d->D;
+    size_t n = (size_t)T * d->K;
     MoeGroups gr = moe_groups(be, d, a->top_e, T);
     Bf16 *xs = scratch(be, n * d->D * 2), *gy = scratch(be, n * d->D * 2), *g = scratch(be, n * d->Fe * 2),
          *u = scratch(be, n * d->Fe * 2), *act = scratch(be, n * d->Fe * 2);
@@ -482,26 +472,17 @@ static void moe_experts_back(const Backend *be, const Model *m, const LayerOffse
     ok(gpu_moe_gather((const Bf16 *)a->eg, gr.rows, (int)n, 1, d->Fe, g, s, &e), &e, "moe back gather");
     ok(gpu_moe_gather((const Bf16 *)a->eu, gr.rows, (int)n, 1, d->Fe, u, s, &e), &e, "moe back gather");
     ok(gpu_moe_gather((const Bf16 *)a->eact, gr.rows, (int)n, 1, d->Fe, act, s, &e), &e, "moe back gather");
-    for (int x = 0; x < d->E; x++) {
-        int r0 = gr.first[x], k = gr.first[x + 1] - r0;
-        if (!k) continue;
-        size_t wo = x * ew;
-        ok(gpu_matmul_xtx_acc(gy + (size_t)r0 * d->D, act + (size_t)r0 * d->Fe, grads + o->edown + wo, k, d->D, d->Fe,
-                              s, &e), &e, "moe expert down dw");
-        ok(gpu_matmul_xw(gy + (size_t)r0 * d->D, P16(be, m, o->edown + wo), dact + (size_t)r0 * d->Fe, k, d->D, d->Fe,
-                         0, s, &e), &e, "moe expert down dx");
-    }
+    const int32_t *off = gr.offsets;
+    int E = d->E, rows = gr.n;
+    ok(gpu_matmul_grouped_xtx_acc(gy, act, off, E, rows, d->D, d->Fe, grads + o->edown, s, &e), &e, "moe down dw");
+    ok(gpu_matmul_grouped_xw(gy, P16(be, m, o->edown), dact, off, E, rows, d->D, d->Fe, 0, s, &e), &e, "moe down dx");
     ok(gpu_swiglu_backward(dact, g, u, dg, du, n * d->Fe, s, &e), &e, "moe expert swiglu_back");
     Bf16 *dg16 = bf16_copy(be, dg, n * d->Fe), *du16 = bf16_copy(be, du, n * d->Fe);
-    for (int x = 0; x < d->E; x++) {
-        int r0 = gr.first[x], k = gr.first[x + 1] - r0;
-        if (!k) continue;
-        size_t wo = x * ew, f0 = (size_t)r0 * d->Fe, x0 = (size_t)r0 * d->D;
-        ok(gpu_matmul_xtx_acc(dg16 + f0, xs + x0, grads + o->egate + wo, k, d->Fe, d->D, s, &e), &e, "moe gate dw");
-        ok(gpu_matmul_xtx_acc(du16 + f0, xs + x0, grads + o->eup + wo, k, d->Fe, d->D, s, &e), &e, "moe up dw");
-        ok(gpu_matmul_xw(dg16 + f0, P16(be, m, o->egate + wo), dxs + x0, k, d->Fe, d->D, 0, s, &e), &e, "moe gate dx");
-        ok(gpu_matmul_xw(du16 + f0, P16(be, m, o->eup + wo), dxs + x0, k, d->Fe, d->D, 1, s, &e), &e, "moe up dx");
-    }
+    ok(gpu_matmul_grouped_xtx_acc(dg16, xs, off, E, rows, d->Fe, d->D, grads + o->egate, s, &e), &e, "moe gate dw");
+    ok(gpu_matmul_grouped_xtx_acc(du16, xs, off, E, rows, d->Fe, d->D, grads + o->eup, s, &e), &e, "moe up dw");
+    // dxs = the gate's input gradient, then the up projection's added to it, as moe.c's swiglu_back.
+    ok(gpu_matmul_grouped_xw(dg16, P16(be, m, o->egate), dxs, off, E, rows, d->Fe, d->D, 0, s, &e), &e, "moe gate dx");
+    ok(gpu_matmul_grouped_xw(du16, P16(be, m, o->eup), dxs, off, E, rows, d->Fe, d->D, 1, s, &e), &e, "moe up dx");
     ok(gpu_moe_scatter_add(dxs, a->top_e, gr.slot_row, T, d->K, d->D, da2, s, &e), &e, "moe scatter-add");
     void *tmp[] = {xs, gy, g, u, act, dact, dg, du, dxs, dg16, du16};
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) scratch_free(be, tmp[i]);
@@ -536,14 +517,15 @@ static void cuda_moe_back(const Backend *be, const Model *m, int l, const ModelA
     Err e;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
-    double *frac = cuda_view(be, A->expert_frac, (size_t)d.E, BUF_F64, VIEW_IN);
+    double *frac = scratch(be, (size_t)d.E * sizeof(double));
+    ok(gpu_write_f64(frac, A->expert_frac, d.E, stream_of(be), &e), &e, "moe expert fractions");
     float *dz = scratch(be, (size_t)T * d.E * 4);
     ok(gpu_moe_router_backward(dy, (const Bf16 *)a->eout, (const float *)a->probs, a->top_e, (const float *)a->top_w,
                                frac, aux_weight, (double)model_n_moe_layers(m) * T, m->cfg.norm_topk_prob, T, d.E, d.K,
                                d.D, dz, stream_of(be), &e), &e, "moe router backward");
     dev_linear_back(be, m, a->a2, o->router, dz, grads, da2, T, d.E, d.D, true);
     scratch_free(be, dz);
-    cuda_view_end(be, frac, A->expert_frac, (size_t)d.E, BUF_F64, VIEW_IN);
+    scratch_free(be, frac);
     moe_experts_back(be, m, o, &d, a, dy, T, grads, da2);
     if (d.S) moe_shared_back(be, m, o, &d, a, dy, T, grads, da2);
 }
