@@ -410,4 +410,5 @@ void check_kernels(void) {
     check_adamw();
     check_fixed_point();
     check_loss();
+    check_sample();
 }
