@@ -3,8 +3,9 @@
 # memory staged to the reducer, train/grad_stage.h; the backend's weight copy reloaded after each update) runs here
 # on the staged test backend (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's
 # weights bit for bit: SFT, RL fast mode with per-layer overlapped sums on 2 ranks, RL deterministic at zero stage 2
-# with the reference policy; sampling and scoring on it give the CPU's output. configs/tiny-train.ini throughout.
-plan 14
+# with the reference policy; sampling and scoring on it give the CPU's output, and sampling downloads no logits (the
+# draws run where the logits are, model/backend.h sample). configs/tiny-train.ini throughout.
+plan 17
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -59,5 +60,22 @@ expect_same "sample: staged = CPU" "$T/s-cpu.jsonl" "$T/s-staged.jsonl"
 "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/s-cpu.jsonl" --out "$T/sc-cpu.h5" >/dev/null 2>&1
 staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/s-cpu.jsonl" --out "$T/sc-staged.h5" >/dev/null 2>&1
 expect_ok "score: staged = CPU (h5diff)" bash -c "[ -s '$T/sc-cpu.h5' ] && h5diff '$T/sc-cpu.h5' '$T/sc-staged.h5'"
+# The sampler's draws on the staged backend: the logits stay in backend memory (the staged backend counts the
+# activation elements a device backend would download) and the tokens, log-probs and entropies are the CPU's.
+TOPS=(--set rollout.temperature=0.8 --set rollout.top_k=20 --set rollout.top_p=0.9 --set rollout.max_new_tokens=24)
+"$RLVR" sample --ckpt "$CKPT" --config "$CFG" --prompts "$T/prompts.jsonl" --n 4 --out "$T/p-cpu.jsonl" "${TOPS[@]}" \
+    >/dev/null 2>&1
+RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" sample --ckpt "$CKPT" --config "$CFG" --prompts "$T/prompts.jsonl" --n 4 \
+    --out "$T/p-staged.jsonl" "${TOPS[@]}" >/dev/null 2>"$T/p-staged.err"
+expect_same "sample top-k 20, top-p 0.9, T 0.8: staged = CPU (tokens, logp, entropy bit for bit)" \
+    "$T/p-cpu.jsonl" "$T/p-staged.jsonl"
+expect_ok "sample on the staged backend downloads no activations (no [n, V] logits)" \
+    grep -qx "staged backend: activation downloads: largest 0 elements, 0 in all" "$T/p-staged.err"
+# The count is live: scoring downloads its training forward's [T, V] logits (vocab_size 272).
+RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/p-cpu.jsonl" \
+    --out "$T/p-score.h5" >/dev/null 2>"$T/p-score.err"
+expect_ok "score on the staged backend is counted downloading [T, 272] logits" bash -c "
+    sed -n 's/^staged backend: activation downloads: largest \([0-9]*\) elements.*/\1/p' '$T/p-score.err' |
+        awk '{ n++; ok = \$1 >= 272 && \$1 % 272 == 0 } END { exit !(n == 1 && ok) }'"
 expect_ok "bench model names its device" bash -c \
     "'$RLVR' bench model --config '$CFG' --seqs 1 --seq-len 8 --repeat 1 2>/dev/null | grep -c '\"device\":\"cpu\"' | grep -qx 2"
