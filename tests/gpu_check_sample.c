@@ -56,13 +56,14 @@ static void check_case(const Backend *cuda, int V, const SpecCase *c, uint64_t s
     size_t size = (size_t)R * V;
     float *logits = malloc(size * sizeof *logits);
     random_bf16(logits, NULL, size, 3.0, seed);
-    // Row 4: ties at the top (the lowest id wins greedy and ranks first); row 5: one non-finite logit.
-    for (int i = 0; i < V && i < 5; i++) logits[4 * (size_t)V + (size_t)i * (size_t)(V / 5 > 0 ? V / 5 : 1)] = 9.0f;
+    // Row 4: five tokens tie above all others (greedy and top-k 1 take the lowest id: ties rank by id); row 5: one
+    // non-finite logit.
+    for (int i = 0; i < V && i < 5; i++) logits[4 * (size_t)V + (size_t)i * (size_t)(V / 5 > 0 ? V / 5 : 1)] = 64.0f;
     logits[5 * (size_t)V + (size_t)V / 2] = NAN;
     double u[N];
     Rng rng = rng_at(seed, 1, 2, 3);
     for (int k = 0; k < N; k++) u[k] = rng_uniform(&rng);
-    u[1] = 0, u[2] = 1 - 0x1p-53;  // the ends of [0, 1)
+    u[1] = 0, u[2] = 0.999;  // the bottom end and near the top (not within rounding of 1: there the sum order decides)
     int32_t t_cpu[N], t_gpu[N];
     double lp_cpu[N], h_cpu[N], lp_gpu[N], h_gpu[N], lp_sc[N], h_sc[N];
     draw(backend_cpu(), logits, R, V, N, row, u, &c->sp, t_cpu, lp_cpu, h_cpu);
