@@ -137,7 +137,7 @@ static int choose_tokens(const Model *m, Ctx *c, Seq *seqs, const int *which, in
     return rc;
 }
 
-// Prefills prompt p of a chunk once into the slot of its sample 0, copies it to the group's other slots, and
+// Prefills a group's prompt once into the slot of its sample 0, copies it to the group's other slots, and
 // draws every sample's first token from the shared last-position logits (the only row the head computes).
 static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_t *prompt, Err *e) {
     int plen = group[0].prompt_len, G = c->cfg->n;
@@ -161,48 +161,75 @@ static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_
     return rc;
 }
 
-// Decodes every live sequence of a chunk one token per step until all have finished.
-static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Err *e) {
-    void *logits = model_logits_alloc(m, n_seqs);
-    if (!logits)
-        return err_set(e, "out of backend memory for %d rows of logits (%d-token vocabulary)",
-                       n_seqs, c->vocab);
-    int *slots = xmalloc((size_t)n_seqs * sizeof *slots), *pos = xmalloc((size_t)n_seqs * sizeof *pos);
-    int *which = xmalloc((size_t)n_seqs * sizeof *which);
-    int32_t *tokens = xmalloc((size_t)n_seqs * sizeof *tokens), *row = xmalloc((size_t)n_seqs * sizeof *row);
-    int32_t *experts = c->stride ? xmalloc((size_t)n_seqs * (size_t)c->stride * sizeof *experts) : NULL;
-    for (int k = 0; k < n_seqs; k++) row[k] = k;
+// The KV cache as blocks of G slots, each holding one group from its prefill until all G responses have finished;
+// then the block takes the next prompt, so finished slots are reused while the other groups go on decoding.
+typedef struct {
+    KVCache *kv;
+    int n_blocks, next;  // next: the first prompt not yet prefilled
+    int *prompt;         // prompt of each block, -1 when free
+} Blocks;
+
+static bool group_live(const Ctx *c, const Seq *group) {
+    for (int j = 0; j < c->cfg->n; j++)
+        if (group[j].live) return true;
+    return false;
+}
+
+// Frees the blocks whose groups have finished and prefills the next prompts into free blocks (in block order).
+static int refill(Model *m, Ctx *c, Blocks *bl, int n_prompts, const int32_t *const *prompt_tokens, Seq *seqs,
+                  Err *e) {
+    int G = c->cfg->n;
+    for (int b = 0; b < bl->n_blocks; b++) {
+        if (bl->prompt[b] >= 0 && !group_live(c, seqs + (size_t)bl->prompt[b] * G)) bl->prompt[b] = -1;
+        if (bl->prompt[b] >= 0 || bl->next >= n_prompts) continue;
+        int p = bl->next++;
+        Seq *group = seqs + (size_t)p * G;
+        for (int j = 0; j < G; j++) group[j].slot = b * G + j;
+        bl->prompt[b] = p;
+        TRY(prefill_group(m, bl->kv, c, group, prompt_tokens[p], e));
+    }
+    return 0;
+}
+
+// Generates every prompt's group in n_blocks blocks of G slots of max_len positions: all live sequences step together,
+// one token each per decode step, and a block whose group has finished takes the next prompt.
+static int generate(Model *m, Ctx *c, int n_prompts, int n_blocks, int max_len, const int32_t *const *prompt_tokens,
+                    Seq *seqs, Err *e) {
+    int G = c->cfg->n, n_slots = n_blocks * G;
+    Blocks bl = {.n_blocks = n_blocks, .kv = kv_cache_create(m, n_slots, max_len, e)};
+    if (!bl.kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", n_blocks, G, max_len);
+    void *logits = model_logits_alloc(m, n_slots);
+    if (!logits) {
+        kv_cache_free(bl.kv);
+        return err_set(e, "out of backend memory for %d rows of logits (%d-token vocabulary)", n_slots, c->vocab);
+    }
+    bl.prompt = xmalloc((size_t)n_blocks * sizeof *bl.prompt);
+    for (int b = 0; b < n_blocks; b++) bl.prompt[b] = -1;
+    int *slots = xmalloc((size_t)n_slots * sizeof *slots), *pos = xmalloc((size_t)n_slots * sizeof *pos);
+    int *which = xmalloc((size_t)n_slots * sizeof *which);
+    int32_t *tokens = xmalloc((size_t)n_slots * sizeof *tokens), *row = xmalloc((size_t)n_slots * sizeof *row);
+    int32_t *experts = c->stride ? xmalloc((size_t)n_slots * (size_t)c->stride * sizeof *experts) : NULL;
+    for (int k = 0; k < n_slots; k++) row[k] = k;
     int rc = 0;
     for (;;) {
+        if ((rc = refill(m, c, &bl, n_prompts, prompt_tokens, seqs, e)) != 0) break;
         int n = 0;
-        for (int i = 0; i < n_seqs; i++) {
-            if (!seqs[i].live) continue;
-            const Response *r = seqs[i].r;
-            which[n] = i, slots[n] = seqs[i].slot, tokens[n] = r->tokens[r->n_tokens - 1];
-            pos[n++] = seqs[i].prompt_len + r->n_tokens - 1;
-        }
-        if (n == 0) break;
-        if ((rc = model_decode_keep(m, kv, n, slots, pos, tokens, 0, logits, experts, e)) != 0) break;
+        for (int b = 0; b < n_blocks; b++)
+            for (int j = 0; bl.prompt[b] >= 0 && j < G; j++) {
+                int i = bl.prompt[b] * G + j;
+                if (!seqs[i].live) continue;
+                const Response *r = seqs[i].r;
+                which[n] = i, slots[n] = seqs[i].slot, tokens[n] = r->tokens[r->n_tokens - 1];
+                pos[n++] = seqs[i].prompt_len + r->n_tokens - 1;
+            }
+        if (n == 0 && bl.next >= n_prompts) break;
+        if (n == 0) continue;  // every group in the cache finished on its first token: the blocks take new prompts
+        if ((rc = model_decode_keep(m, bl.kv, n, slots, pos, tokens, 0, logits, experts, e)) != 0) break;
         if ((rc = choose_tokens(m, c, seqs, which, n, logits, row, experts, e)) != 0) break;
     }
     model_logits_free(m, logits);
-    free(slots), free(pos), free(which), free(tokens), free(row), free(experts);
-    return rc;
-}
-
-// Generates the responses of prompts [p0, p1) with a KV cache of (p1 - p0) * G slots of max_len positions.
-static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens, Seq *seqs,
-                     Err *e) {
-    int G = c->cfg->n, n_seqs = (p1 - p0) * G;
-    KVCache *kv = kv_cache_create(m, n_seqs, max_len, e);
-    if (!kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", p1 - p0, G, max_len);
-    Seq *chunk = seqs + (size_t)p0 * G;
-    for (int i = 0; i < n_seqs; i++) chunk[i].slot = i;
-    int rc = 0;
-    for (int p = p0; p < p1 && rc == 0; p++)
-        rc = prefill_group(m, kv, c, chunk + (size_t)(p - p0) * G, prompt_tokens[p], e);
-    if (rc == 0) rc = decode_chunk(m, kv, c, chunk, n_seqs, e);
-    kv_cache_free(kv);
+    kv_cache_free(bl.kv);
+    free(bl.prompt), free(slots), free(pos), free(which), free(tokens), free(row), free(experts);
     return rc;
 }
 
@@ -245,8 +272,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     int G = cfg->n, max_prompt = 1;
     for (int p = 0; p < n_prompts; p++)
         if (prompt_len[p] > max_prompt) max_prompt = prompt_len[p];
-    int max_len = max_prompt + cfg->max_new_tokens, per_chunk = sampler_prompts_that_fit(m, cfg, max_prompt);
-    if (per_chunk == 0)
+    int max_len = max_prompt + cfg->max_new_tokens, per_block = sampler_prompts_that_fit(m, cfg, max_prompt);
+    if (per_block == 0)
         return err_set(e,
                        "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
                        "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
@@ -273,11 +300,7 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
             s->prompt_len = prompt_len[p], s->live = true;
             s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
         }
-    int rc = 0;
-    for (int p0 = 0; p0 < n_prompts && rc == 0; p0 += per_chunk) {
-        int p1 = p0 + per_chunk < n_prompts ? p0 + per_chunk : n_prompts;
-        rc = run_chunk(m, &c, p0, p1, max_len, prompt_tokens, seqs, e);
-    }
+    int rc = generate(m, &c, n_prompts, per_block < n_prompts ? per_block : n_prompts, max_len, prompt_tokens, seqs, e);
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);
     stop_free(&c.stops);
