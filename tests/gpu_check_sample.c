@@ -102,6 +102,50 @@ static void check_case(const Backend *cuda, int V, const SpecCase *c, uint64_t s
     free(logits);
 }
 
+typedef struct {
+    const Backend *be;
+    void *logits;
+    int V, n;
+    const int32_t *row;
+    const double *u;
+    const SampleSpec *sp;
+    int32_t *tok;
+    double *lp, *h;
+} Timed;
+
+static void timed_sample(void *ctx) {
+    Timed *t = ctx;
+    t->be->sample(t->be, t->logits, t->V, t->n, t->row, t->u, t->sp, t->tok, t->lp, t->h);
+}
+
+// The cost of one decode step's draws for a group of 64 on Qwen's vocabulary (uploads, kernels, downloads, syncs).
+static void time_sample(const Backend *cuda) {
+    enum { N = 64, V = 151936 };
+    float *logits = malloc((size_t)N * V * sizeof *logits);
+    random_bf16(logits, NULL, (size_t)N * V, 3.0, 990);
+    void *buf = cuda->alloc(cuda, (size_t)N * V, BUF_ACT);
+    if (!buf) ok_or_die(err_set(&err, "cuda backend: no memory for %d x %d logits", N, V), &err, "alloc");
+    cuda->to_dev(cuda, buf, logits, (size_t)N * V, BUF_ACT);
+    int32_t row[N], tok[N];
+    double u[N], lp[N], h[N];
+    Rng rng = rng_at(991, 0, 0, 0);
+    for (int k = 0; k < N; k++) row[k] = k, u[k] = rng_uniform(&rng);
+    static const SpecCase cases[] = {
+        {"T=1", {.temperature = 1, .top_p = 1, .record_temperature = 1}},
+        {"T=0.7 p=0.9", {.temperature = 0.7, .top_p = 0.9, .record_temperature = 0.7}},
+        {"T=1 k=50 p=0.95", {.temperature = 1, .top_p = 0.95, .record_temperature = 1, .top_k = 50}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Timed t = {cuda, buf, V, N, row, u, &cases[c].sp, tok, lp, h};
+        double ms = time_ms(timed_sample, &t, 3, 5);
+        char name[96];
+        snprintf(name, sizeof name, "sample %d rows x %d, %s", N, V, cases[c].name);
+        bench_line(name, "%.3f ms per decode step's draws (log-probs included)", ms);
+    }
+    cuda->free(cuda, buf);
+    free(logits);
+}
+
 void check_sample(void) {
     Backend *cuda = backend_cuda_create(0, &err);
     if (!cuda) ok_or_die(-1, &err, "backend_cuda_create");
@@ -118,5 +162,6 @@ void check_sample(void) {
     uint64_t seed = 900;
     for (size_t v = 0; v < sizeof vocab / sizeof *vocab; v++)
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) check_case(cuda, vocab[v], &cases[c], seed++);
+    time_sample(cuda);
     backend_cuda_destroy(cuda);
 }
