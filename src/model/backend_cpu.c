@@ -230,7 +230,7 @@ static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, i
 static void cpu_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
                        const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
     (void)be;
-    int n_work = omp_get_max_threads();
+    int n_work = omp_get_max_threads() < n ? omp_get_max_threads() : n;  // one V-sized scratch per drawing thread
     SampleWork *work = xmalloc((size_t)n_work * sizeof *work);
     for (int i = 0; i < n_work; i++) sample_work_init(&work[i], V);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_work) if (n > 1)
