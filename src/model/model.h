@@ -115,8 +115,8 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
                  int32_t *experts, Err *e);
 // model_decode with the logits kept in the backend's memory (the sampler's path: on a device backend no [n, V]
-// host copy): logits (from model_logits_alloc) receives the rows of tokens first_out .. n-1 only, the same bits
-// model_decode writes for them (a prefill asks for its last row alone).
+// host copy): logits (from model_logits_alloc) receives the rows of tokens first_out .. n-1 only (0 <= first_out < n),
+// the same bits model_decode writes for them (a prefill asks for its last row alone).
 int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens,
                       int first_out, void *logits, int32_t *experts, Err *e);
 // A backend buffer for rows x vocab_size logits, or NULL when the backend's memory runs out; freed by

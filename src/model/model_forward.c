@@ -95,8 +95,9 @@ int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *
         if (slots[t] < 0 || slots[t] >= c->n_slots || pos[t] < 0 || pos[t] >= c->max_len)
             return err_set(e, "model_decode: token %d has slot %d / position %d outside the cache (%d slots x %d)", t,
                            slots[t], pos[t], c->n_slots, c->max_len);
-    if (first_out < 0 || first_out > n)
-        return err_set(e, "model_decode: logits from row %d of %d tokens requested", first_out, n);
+    if (n > 0 && (first_out < 0 || first_out >= n))  // the head runs on every call, as ZeRO-3's unit cycle expects
+        return err_set(e, "model_decode: logits from row %d of %d tokens requested (expected 0 .. %d)", first_out, n,
+                       n - 1);
     if (n == 0) return 0;
     const Backend *be = m->backend;
     if (c->be != be) return err_set(e, "model_decode: the KV cache belongs to another backend");
@@ -119,7 +120,7 @@ int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *
                       &a, experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
     }
     // Rows are independent through the head (batch invariance), so the rows asked for alone give the same bits.
-    if (first_out < n) decode_head(m, act_at(be, x, (size_t)first_out * d.D), normed, inv, logits, n - first_out);
+    decode_head(m, act_at(be, x, (size_t)first_out * d.D), normed, inv, logits, n - first_out);
     layer_acts_free(be, &a);
     be->view_end(be, row0_b, row0, t, BUF_I64, VIEW_IN);
     be->view_end(be, pos_b, (int *)pos, t, BUF_I32, VIEW_IN);
