@@ -2,8 +2,9 @@
 // draw reads its row of logits and writes one token, so a decode step's [n, V] logits never leave the device.
 // The kept set is found by threshold searches over the ranking key instead of a sort: a token's key orders it as the
 // CPU ranks it (weight descending, lower id first on ties), and the top-k / top-p cut is the key of the last kept
-// token. Every sum is over a fixed partition of the row (thread i takes a fixed part, warps combine in a fixed
-// butterfly, warp results in order), so a draw never depends on the other rows or on n (src/README.md invariant 2).
+// token; each search finds the logit first (a bf16 row's key: 16-bit prefix), then the id among its ties. Every sum
+// is over a fixed partition of the row (thread i takes a fixed part, warps combine in a fixed butterfly, warp
+// results in order), so a draw never depends on the other rows or on n (src/README.md invariant 2).
 // Differences from the CPU: exp is CUDA's (within 1 ulp of glibc's) and the sums run in another order, so weights
 // and sums can differ in their last bits; the chosen token differs only where the uniform or the top-p mass lands
 // within such a rounding of a boundary (results/gpu.md "Sampling on the device").
@@ -25,7 +26,7 @@ __device__ __forceinline__ float logit_at(const bf16 *row, int i) { return __bfl
 // Larger key = ranked first: the logit's order (float bits made monotone as unsigned), then the lower id. The weight
 // exp((l - max) / T) is monotone in l, so this is the CPU's ranking by (weight desc, id asc).
 __device__ __forceinline__ uint64_t rank_key(float l, int i) {
-    uint32_t u = __float_as_uint(l);
+    uint32_t u = l == 0.0f ? 0u : __float_as_uint(l);  // -0 ranks as +0: their weights are equal
     u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
     return ((uint64_t)u << 32) | (uint32_t)(0xffffffffu - (uint32_t)i);
 }
@@ -68,11 +69,31 @@ __device__ double count_from(const X *row, const SampleArgs &a, uint64_t cut, do
     return block_sum(c, red);
 }
 
-// The largest cut in [lo, UINT64_MAX] with f(cut) >= goal, f non-increasing (f(lo) >= goal on entry): binary search,
-// every thread taking the same steps.
+// The largest key among the tokens whose key's top `bits` bits are p (at least one has them).
+template <typename X>
+__device__ uint64_t top_key_with_prefix(const X *row, const SampleArgs &a, uint64_t p, int bits, uint64_t *ured) {
+    uint64_t best = 0;
+    for (int i = threadIdx.x; i < a.V; i += SAMPLE_THREADS) {
+        uint64_t k = rank_key(logit_at(row, i), i);
+        if (k >> (64 - bits) == p && k > best) best = k;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        uint64_t other = __shfl_xor_sync(0xffffffffu, best, o);
+        best = other > best ? other : best;
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) ured[threadIdx.x >> 5] = best;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int w = 1; w < SAMPLE_WARPS; w++) ured[0] = ured[w] > ured[0] ? ured[w] : ured[0];
+    __syncthreads();
+    return ured[0];
+}
+
+// The largest c in [lo, hi] with f(c) >= goal, f non-increasing and f(lo) >= goal: binary search, every thread
+// taking the same steps.
 template <typename F>
-__device__ uint64_t largest_cut(uint64_t lo, double goal, F f) {
-    uint64_t hi = UINT64_MAX;
+__device__ uint64_t largest_at_least(uint64_t lo, uint64_t hi, double goal, F f) {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2 + (hi - lo) % 2;  // upper middle, no overflow
         if (f(mid) >= goal)
@@ -83,10 +104,24 @@ __device__ uint64_t largest_cut(uint64_t lo, double goal, F f) {
     return lo;
 }
 
+// The largest cut >= lo with f(cut) >= goal, f(c) the count or mass of the tokens with key >= c (f(lo) >= goal).
+// First the logit: the key's top `bits` bits (16 for bf16 rows, whose floats have 16 zero low bits, so a 16-bit
+// prefix is one logit; 32 for fp32), then the id among the tokens tied at that logit (a range of at most V keys).
+template <typename X, typename F>
+__device__ uint64_t largest_cut(const X *row, const SampleArgs &a, uint64_t lo, int bits, double goal,
+                                uint64_t *ured, F f) {
+    int shift = 64 - bits;
+    uint64_t p = largest_at_least(lo >> shift, UINT64_MAX >> shift, goal, [&](uint64_t q) { return f(q << shift); });
+    uint64_t value = top_key_with_prefix(row, a, p, bits, ured) >> 32;  // the logit's 32 bits of the key
+    uint64_t first = (value << 32) | (uint32_t)(0xffffffffu - (uint32_t)(a.V - 1));  // its token of the highest id
+    return largest_at_least(first > lo ? first : lo, (value << 32) | 0xffffffffu, goal, f);
+}
+
 template <typename X>
 __global__ void sample_kernel(const X *logits, SampleArgs a, const int32_t *rows, const double *uniform,
                               int32_t *token, int32_t *target) {
     __shared__ double red[SAMPLE_WARPS];
+    __shared__ uint64_t ured[SAMPLE_WARPS];
     __shared__ double chunk[SAMPLE_THREADS];
     __shared__ float best_v[SAMPLE_THREADS];
     __shared__ int best_i[SAMPLE_THREADS], bad_any;
@@ -125,12 +160,13 @@ __global__ void sample_kernel(const X *logits, SampleArgs a, const int32_t *rows
 
     // The kept set: tokens with key >= cut (cut 0: all).
     uint64_t cut = 0;
-    bool by_k = a.top_k > 0 && a.top_k < a.V;
-    if (by_k) cut = largest_cut(0, (double)a.top_k, [&](uint64_t c) { return count_from(row, a, c, red); });
+    const int bits = sizeof(X) == 2 ? 16 : 32;
+    if (a.top_k > 0 && a.top_k < a.V)
+        cut = largest_cut(row, a, 0, bits, (double)a.top_k, ured, [&](uint64_t c) { return count_from(row, a, c, red); });
     if (a.top_p < 1) {
         // The smallest head of the ranking (within the top-k) holding top_p of the head's (or the row's) mass.
         double goal = a.top_p * mass_from(row, a, mx, cut, red);
-        cut = largest_cut(cut, goal, [&](uint64_t c) { return mass_from(row, a, mx, c, red); });
+        cut = largest_cut(row, a, cut, bits, goal, ured, [&](uint64_t c) { return mass_from(row, a, mx, c, red); });
     }
 
     // The draw: the first kept token (in id order) whose running mass exceeds u * total, as categorical_pick. Thread
