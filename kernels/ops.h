@@ -148,6 +148,15 @@ int gpu_write_f64(double *dst, const double *host, int n, GpuStream s, Err *e);
 int gpu_adamw(float *p, float *m, float *v, const float *g, Bf16 *p_bf16, size_t n, double lr, double decay,
               double beta1, double beta2, double eps, double c1, double c2, GpuStream s, Err *e);
 
+// --- sampling (src/model/sample_filter.c sample_pick; model/backend.h sample), kernels/sample.cu ---
+// n draws from logits [*, V] (dtype): draw k takes row rows[k] and the uniform uniform[k] in [0, 1): at temperature 0
+// the argmax (lowest id on ties); else the weights exp((l - max) / temperature) of the top_k highest-ranked tokens
+// (0: all) and, within them, of the smallest head holding top_p of their mass (1: all), ranked by weight then lower
+// id, and the first token in id order whose running mass exceeds uniform * their total. token[k] = the choice, -1
+// when the row holds a non-finite logit; target[k] = the choice, 0 for -1 (an index the log-prob kernel may read).
+int gpu_sample(const void *logits, GpuDtype dtype, int V, int n, const int32_t *rows, const double *uniform,
+               double temperature, int top_k, double top_p, int32_t *token, int32_t *target, GpuStream s, Err *e);
+
 #ifdef __cplusplus
 }
 #endif

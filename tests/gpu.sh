@@ -129,7 +129,7 @@ PY
         name="sample = score on the GPU ($kind), bit for bit"
         in_time "$name" || continue
         sets=(--config "configs/tiny-$kind.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9
-              --set dist.device=cuda)
+              --set rollout.top_k=40 --set rollout.top_p=0.95 --set dist.device=cuda)
         "$RLVR" init --config "configs/tiny-$kind.ini" --set model.vocab_size=288 --out "$e2e/$kind.h5" >/dev/null 2>&1
         timeout "$(lim 60)" "$RLVR" sample --ckpt "$e2e/$kind.h5" --prompts "$e2e/prompts.jsonl" --n 4 --out "$e2e/$kind.jsonl" \
             "${sets[@]}" >"$e2e/$kind.log" 2>&1 &&

@@ -55,6 +55,7 @@ double time_ms(void (*fn)(void *), void *ctx, int reps, int rounds);
 
 void check_kernels(void);     // tests/gpu_check_ops.c
 void check_fixed_point(void); // tests/gpu_check_fixed.c
+void check_sample(void);      // tests/gpu_check_sample.c
 void check_moe(void);         // tests/gpu_check_moe.c
 void check_invariance(void);  // tests/gpu_check_invariance.c
 void check_model(void);       // tests/gpu_check_model.c

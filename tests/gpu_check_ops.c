@@ -481,4 +481,5 @@ void check_kernels(void) {
     check_fixed_point();
     check_loss();
     check_head_loss();
+    check_sample();
 }

@@ -3,10 +3,11 @@
 # memory staged to the reducer, train/grad_stage.h; the backend's weight copy reloaded after each update) runs here
 # on the staged test backend (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's
 # weights bit for bit: SFT, RL fast mode with per-layer overlapped sums on 2 ranks, RL deterministic at zero stage 2
-# with the reference policy; sampling and scoring on it give the CPU's output. The LM head in chunks of a few rows
-# (train.head_chunk, model/model_head.c) changes no bit of a deterministic run, on either backend, nor of a score.
+# with the reference policy; sampling and scoring on it give the CPU's output, and sampling downloads no logits (the
+# draws run where the logits are, model/backend.h sample). The LM head in chunks of a few rows (train.head_chunk,
+# model/model_head.c) changes no bit of a deterministic run, on either backend, nor of a score.
 # configs/tiny-train.ini throughout.
-plan 17
+plan 21
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -73,5 +74,26 @@ staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --set train.head_chunk=2 --i
     --out "$T/sc-chunk2.h5" >/dev/null 2>&1
 expect_ok "score: LM head in chunks of 2 rows, staged = CPU unchunked (h5diff)" \
     bash -c "[ -s '$T/sc-chunk2.h5' ] && h5diff '$T/sc-cpu.h5' '$T/sc-chunk2.h5'"
+# The sampler's draws on the staged backend: the logits stay in backend memory (the staged backend counts the
+# activation elements a device backend would download) and the tokens, log-probs and entropies are the CPU's.
+TOPS=(--set rollout.temperature=0.8 --set rollout.top_k=20 --set rollout.top_p=0.9 --set rollout.max_new_tokens=24)
+"$RLVR" sample --ckpt "$CKPT" --config "$CFG" --prompts "$T/prompts.jsonl" --n 4 --out "$T/p-cpu.jsonl" "${TOPS[@]}" \
+    >/dev/null 2>&1
+RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" sample --ckpt "$CKPT" --config "$CFG" --prompts "$T/prompts.jsonl" --n 4 \
+    --out "$T/p-staged.jsonl" "${TOPS[@]}" >/dev/null 2>"$T/p-staged.err"
+expect_same "sample top-k 20, top-p 0.9, T 0.8: staged = CPU (tokens, logp, entropy bit for bit)" \
+    "$T/p-cpu.jsonl" "$T/p-staged.jsonl"
+expect_ok "sample on the staged backend downloads no activations (no [n, V] logits)" \
+    grep -qx "staged backend: activation downloads: largest 0 elements, 0 in all" "$T/p-staged.err"
+# Scoring runs the LM head in chunks in backend memory (model/model_head.c): it downloads no logits either.
+RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" score --ckpt "$CKPT" --config "$CFG" --in "$T/p-cpu.jsonl" \
+    --out "$T/p-score.h5" >/dev/null 2>"$T/p-score.err"
+expect_ok "score on the staged backend downloads no activations (no [T, V] logits)" \
+    grep -qx "staged backend: activation downloads: largest 0 elements, 0 in all" "$T/p-score.err"
+# The count is live: bench model's forward writes full logits to the host, [16, 272] per pass (vocab_size 272).
+RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" bench model --config "$CFG" --seqs 1 --seq-len 16 --repeat 1 \
+    >/dev/null 2>"$T/p-bench.err"
+expect_ok "bench model on the staged backend is counted downloading [16, 272] logits" \
+    grep -qx "staged backend: activation downloads: largest 4352 elements, .* in all" "$T/p-bench.err"
 expect_ok "bench model names its device" bash -c \
     "'$RLVR' bench model --config '$CFG' --seqs 1 --seq-len 8 --repeat 1 2>/dev/null | grep -c '\"device\":\"cpu\"' | grep -qx 2"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "model/backend.h"
+#include "model/logprob.h"
 #include "model/seqbatch.h"
 #include "model_testutil.h"
 
@@ -27,7 +28,7 @@ static struct {
     int n_bufs;
     size_t page;
     char violation[256];  // the first misuse seen
-    long calls, matmul, attention, rms_norm, moe, logprob, matmul_dw, attention_back, moe_back, rope_back;
+    long calls, matmul, attention, rms_norm, moe, logprob, matmul_dw, attention_back, moe_back, rope_back, sample;
     size_t largest_act;  // elements of the largest activation or activation-gradient buffer handed out
     void *params;  // the weights' mirror
     const Model *m;
@@ -380,6 +381,18 @@ static void g_head_logprob_back(const Backend *be, const void *logits, int64_t n
     leave();
 }
 
+static void g_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
+                     const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
+    (void)be;
+    G.sample++;
+    int rows = 0;
+    for (int k = 0; k < n; k++) rows = row[k] + 1 > rows ? row[k] + 1 : rows;
+    OWN(logits, (size_t)rows * V, BUF_ACT);
+    enter();
+    cpu()->sample(cpu(), logits, V, n, row, u, sp, token, logp, entropy);
+    leave();
+}
+
 static const Backend guard = {
     .name = "guard",
     .act_bytes = sizeof(float),
@@ -416,6 +429,7 @@ static const Backend guard = {
     .logprob_back = g_logprob_back,
     .head_logprob = g_head_logprob,
     .head_logprob_back = g_head_logprob_back,
+    .sample = g_sample,
 };
 
 static void guard_init(void) {
@@ -554,6 +568,48 @@ Test(backend, guarded_seqbatch) {
     guard.free(&guard, g);
     free(g_want), free(g_got);
     seqbatch_free(&b);
+    model_free(&m);
+}
+
+// The sampler's path goes through the table too: a prefill's logits stay in backend memory, its last row alone is
+// model_decode's last row, and the draws are sample_pick's with logprob_entropy's log-probs on the host logits.
+Test(backend, guarded_sampling) {
+    guard_init();
+    Model m;
+    Err e = {{0}};
+    tiny_model(&m, TINY_QWEN3, N_OF(TINY_QWEN3), 11);
+    int V = m.cfg.vocab_size, slots[4] = {0}, pos[4] = {0, 1, 2, 3};
+    float *want = xcalloc((size_t)4 * V, sizeof(float)), *got = xcalloc((size_t)V, sizeof(float));
+    KVCache *c = kv_cache_create(&m, 1, 8, &e);
+    cr_assert_eq(model_decode(&m, c, 4, slots, pos, TOK, want, NULL, &e), 0, "%s", e.msg);
+    kv_cache_free(c);
+    const float *last = want + (size_t)3 * V;
+    SampleSpec sp = {.temperature = 0.8, .top_p = 0.9, .record_temperature = 0.8, .top_k = 40};
+    double u[3] = {0.1, 0.5, 0.93}, lp[3], h[3], want_lp[3], want_h[3];
+    int32_t row[3] = {0, 0, 0}, tok[3], want_tok[3];
+    SampleWork w;
+    sample_work_init(&w, V);
+    for (int k = 0; k < 3; k++) {
+        want_tok[k] = sample_pick(last, &sp, u[k], &w);
+        logprob_entropy(last, V, sp.record_temperature, want_tok[k], &want_lp[k], &want_h[k]);
+    }
+    sample_work_free(&w);
+    cr_assert_eq(model_set_backend(&m, &guard, &e), 0, "%s", e.msg);
+    c = kv_cache_create(&m, 1, 8, &e);
+    void *logits = model_logits_alloc(&m, 1);
+    cr_assert(c && logits);
+    cr_assert_eq(model_decode_keep(&m, c, 4, slots, pos, TOK, 3, logits, NULL, &e), 0, "%s", e.msg);
+    model_sample(&m, logits, 3, row, u, &sp, tok, lp, h);
+    guard.to_host(&guard, got, logits, (size_t)V, BUF_ACT);
+    cr_assert_str_empty(G.violation, "%s", G.violation);
+    cr_assert_eq(G.sample, 1);
+    cr_assert_eq(memcmp(got, last, (size_t)V * sizeof(float)), 0, "the prefill's last row differs");
+    cr_assert_eq(memcmp(tok, want_tok, sizeof tok), 0, "tokens differ");
+    cr_assert_eq(memcmp(lp, want_lp, sizeof lp), 0, "log-probs differ");
+    cr_assert_eq(memcmp(h, want_h, sizeof h), 0, "entropies differ");
+    model_logits_free(&m, logits);
+    kv_cache_free(c);
+    free(want), free(got);
     model_free(&m);
 }
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "rollout/sample_filter.h"
+#include "model/sample_filter.h"
 
 // Tokens sample_filter keeps, as a bit mask.
 static unsigned kept(const float *logits, int V, double T, int top_k, double top_p) {

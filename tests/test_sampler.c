@@ -157,22 +157,27 @@ static void expect_same_response(const Response *a, const Response *b) {
 Test(sampler, responses_do_not_depend_on_batching_or_kv_chunks) {
     Fixture f;
     fixture_init(&f, true, NULL, 0);
-    // A response length at which one group of 3 x (7 + L) positions takes over half of a 1 MiB budget,
-    // so kv_cache_mb = 1 makes the sampler take the prompts one chunk at a time.
-    RolloutConfig rc = f.cfg.rollout, small;
-    while (kv_cache_bytes(&f.m, 3, 7 + rc.max_new_tokens) <= (600u << 10)) rc.max_new_tokens += 20;
+    // A response length at which one group of 3 x (7 + L) positions takes over a third of a 2 MiB budget and at
+    // most 1 MiB, so kv_cache_mb = 1 holds one group at a time (each prompt reuses the slots of the last) and
+    // kv_cache_mb = 2 two (the third prompt takes the slots of whichever group finishes first, the other decoding on).
+    RolloutConfig rc = f.cfg.rollout, small, pair;
+    while (kv_cache_bytes(&f.m, 3, 7 + rc.max_new_tokens) <= (700u << 10)) rc.max_new_tokens += 20;
     cr_assert_leq(kv_cache_bytes(&f.m, 3, 7 + rc.max_new_tokens), 1u << 20);
     cr_assert_leq(7 + rc.max_new_tokens, f.m.cfg.max_position_embeddings);
-    small = rc, small.kv_cache_mb = 1;
+    small = rc, small.kv_cache_mb = 1, pair = rc, pair.kv_cache_mb = 2;
     cr_assert_eq(sampler_prompts_that_fit(&f.m, &small, 7), 1);
-    Rollout all, one[3], chunked;
+    cr_assert_eq(sampler_prompts_that_fit(&f.m, &pair, 7), 2);
+    Rollout all, one[3], chunked, paired;
     generate(&f, &rc, 5, 0, 3, &all);
     for (int p = 0; p < 3; p++) generate(&f, &rc, 5, p, 1, &one[p]);
     generate(&f, &small, 5, 0, 3, &chunked);
+    generate(&f, &pair, 5, 0, 3, &paired);
     for (int i = 0; i < 9; i++) {
         expect_same_response(&all.responses[i], &one[i / 3].responses[i % 3]);
         expect_same_response(&all.responses[i], &chunked.responses[i]);
+        expect_same_response(&all.responses[i], &paired.responses[i]);
     }
+    rollout_free(&paired);
     Rollout threads;  // tokens are chosen in parallel: another thread count, the same responses
     omp_set_num_threads(3);
     generate(&f, &rc, 5, 0, 3, &threads);

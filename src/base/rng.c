@@ -52,10 +52,12 @@ uint64_t rng_below(Rng *r, uint64_t n) {
     }
 }
 
-int rng_categorical(Rng *r, const double *w, int n) {
+int rng_categorical(Rng *r, const double *w, int n) { return categorical_pick(rng_uniform(r), w, n); }
+
+int categorical_pick(double uniform, const double *w, int n) {
     double total = 0;
     for (int i = 0; i < n; i++) total += w[i];
-    double u = rng_uniform(r) * total, acc = 0;
+    double u = uniform * total, acc = 0;
     int last = 0;
     for (int i = 0; i < n; i++) {
         if (w[i] <= 0) continue;

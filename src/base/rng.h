@@ -24,5 +24,8 @@ uint64_t rng_below(Rng *r, uint64_t n);  // uniform integer in [0, n), unbiased
 
 // Index drawn with probability w[i] / sum(w); weights must be >= 0 with a positive sum.
 int rng_categorical(Rng *r, const double *w, int n);
+// The same from a given uniform in [0, 1) (rng_categorical = categorical_pick(rng_uniform(r), ...)): the first index
+// whose running sum (in index order) exceeds uniform * sum(w).
+int categorical_pick(double uniform, const double *w, int n);
 
 #endif

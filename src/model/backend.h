@@ -33,6 +33,7 @@
 #include <stdlib.h>
 
 #include "model/model_internal.h"
+#include "model/sample_filter.h"
 
 typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
 
@@ -153,6 +154,14 @@ struct Backend {
     void (*head_logprob_back)(const struct Backend *be, const void *logits, int64_t n, int v0, int nv,
                               const void *targets, double temperature, const double *stats, const double *dlogp,
                               const double *dentropy, void *dlogits);
+    // ---- sampling (the device sampler: logits stay in backend memory; model/sample_filter.c on the CPU,
+    // kernels/sample.cu its CUDA twin) ----
+    // n draws from logits [rows, V] (BUF_ACT): draw k takes row row[k] and picks token[k] as sample_pick does with
+    // sp and uniform u[k] (-1: the row holds a non-finite logit), then writes logp[k] and entropy[k] of that token
+    // under softmax(row / sp->record_temperature), as logprob computes them. row, u, token, logp and entropy are
+    // host arrays of n: only they cross between host and backend, never the logits.
+    void (*sample)(const struct Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
+                   const SampleSpec *sp, int32_t *token, double *logp, double *entropy);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

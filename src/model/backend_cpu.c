@@ -1,6 +1,7 @@
 // The CPU backend: thin wrappers over the model's own functions (model_layers.c, attention.c, moe.c,
 // model_backward.c, logprob.c), so the layer loop through the table computes the bits it always did.
 // Activations are float in host memory; views of host arrays are the arrays themselves.
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "model/logprob.h"
 #include "model/matmul.h"
 #include "model/model_internal.h"
+#include "model/sample_filter.h"
 
 static size_t type_bytes(BufType t) {
     switch (t) {
@@ -255,6 +257,24 @@ static void cpu_head_logprob_back(const Backend *be, const void *logits, int64_t
     }
 }
 
+// Each draw is model/sample_filter.c's pick and logprob.c's log-prob on its row, rows in parallel (each draw reads
+// only its own row and uniform, so the thread count changes no bit).
+static void cpu_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
+                       const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
+    (void)be;
+    int n_work = omp_get_max_threads() < n ? omp_get_max_threads() : n;  // one V-sized scratch per drawing thread
+    SampleWork *work = xmalloc((size_t)n_work * sizeof *work);
+    for (int i = 0; i < n_work; i++) sample_work_init(&work[i], V);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(n_work) if (n > 1)
+    for (int k = 0; k < n; k++) {
+        const float *z = (const float *)logits + (size_t)row[k] * (size_t)V;
+        token[k] = sample_pick(z, sp, u[k], &work[omp_get_thread_num()]);
+        if (token[k] >= 0) logprob_entropy(z, V, sp->record_temperature, token[k], &logp[k], &entropy[k]);
+    }
+    for (int i = 0; i < n_work; i++) sample_work_free(&work[i]);
+    free(work);
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -291,6 +311,7 @@ static const Backend cpu = {
     .logprob_back = cpu_logprob_back,
     .head_logprob = cpu_head_logprob,
     .head_logprob_back = cpu_head_logprob_back,
+    .sample = cpu_sample,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }

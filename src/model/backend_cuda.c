@@ -579,6 +579,47 @@ static void cuda_head_logprob_back(const Backend *be, const void *logits, int64_
                           LOGITS_F32, &e), &e, "head_logprob_back");
 }
 
+// ---- sampling (kernels/sample.cu; the log-probs by the scoring kernel above, so they are scoring's bits) ----
+
+// Whether draw k reads row k for every k (a decode step) rather than shared rows (a prefilled group).
+static int rows_in_order(const int32_t *row, int n) {
+    for (int k = 0; k < n; k++)
+        if (row[k] != k) return 0;
+    return 1;
+}
+
+static void cuda_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
+                        const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
+    if (n <= 0) return;
+    Err e;
+    cudaStream_t s = st_of(be)->stream;
+    size_t n4 = (size_t)n * 4, n8 = (size_t)n * 8, row_bytes = (size_t)V * sizeof(Bf16);
+    int32_t *d_row = scratch(be, n4), *d_tok = scratch(be, n4), *d_tgt = scratch(be, n4);
+    double *d_u = scratch(be, n8), *d_lp = scratch(be, n8), *d_h = scratch(be, n8);
+    cu(cudaMemcpyAsync(d_row, row, n4, cudaMemcpyHostToDevice, s), "sample upload");
+    cu(cudaMemcpyAsync(d_u, u, n8, cudaMemcpyHostToDevice, s), "sample upload");
+    ok(gpu_sample(logits, GPU_BF16, V, n, d_row, d_u, sp->temperature, sp->top_k, sp->top_p, d_tok, d_tgt,
+                  stream_of(be), &e), &e, "sample");
+    // The log-prob kernel reads rows [n, V] in order: draws that share a row get a copy each (a group's first tokens).
+    const void *rows_b = logits;
+    char *gathered = NULL;
+    if (!rows_in_order(row, n)) {
+        gathered = scratch(be, (size_t)n * row_bytes);
+        for (int k = 0; k < n; k++)
+            cu(cudaMemcpyAsync(gathered + (size_t)k * row_bytes, (const char *)logits + (size_t)row[k] * row_bytes,
+                               row_bytes, cudaMemcpyDeviceToDevice, s), "sample gather");
+        rows_b = gathered;
+    }
+    cuda_logprob(be, rows_b, n, V, d_tgt, sp->record_temperature, d_lp, d_h);
+    cu(cudaMemcpyAsync(token, d_tok, n4, cudaMemcpyDeviceToHost, s), "sample download");
+    cu(cudaMemcpyAsync(logp, d_lp, n8, cudaMemcpyDeviceToHost, s), "sample download");
+    cu(cudaMemcpyAsync(entropy, d_h, n8, cudaMemcpyDeviceToHost, s), "sample download");
+    sync(be);
+    scratch_free(be, gathered);
+    scratch_free(be, d_row), scratch_free(be, d_tok), scratch_free(be, d_tgt);
+    scratch_free(be, d_u), scratch_free(be, d_lp), scratch_free(be, d_h);
+}
+
 static const Backend cuda_table = {
     .name = "cuda",
     .act_bytes = sizeof(Bf16),
@@ -615,6 +656,7 @@ static const Backend cuda_table = {
     .logprob_back = cuda_logprob_back,
     .head_logprob = cuda_head_logprob,
     .head_logprob_back = cuda_head_logprob_back,
+    .sample = cuda_sample,
 };
 
 Backend *backend_cuda_create(int device, Err *e) {

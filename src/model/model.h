@@ -8,6 +8,7 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "model/sample_filter.h"
 
 #define MODEL_MAX_DIMS 4
 
@@ -117,6 +118,19 @@ void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 // rows of dense layers).
 int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
                  int32_t *experts, Err *e);
+// model_decode with the logits kept in the backend's memory (the sampler's path: on a device backend no [n, V]
+// host copy): logits (from model_logits_alloc) receives the rows of tokens first_out .. n-1 only (0 <= first_out < n),
+// the same bits model_decode writes for them (a prefill asks for its last row alone).
+int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens,
+                      int first_out, void *logits, int32_t *experts, Err *e);
+// A backend buffer for rows x vocab_size logits, or NULL when the backend's memory runs out; freed by
+// model_logits_free.
+void *model_logits_alloc(const Model *m, int rows);
+void model_logits_free(const Model *m, void *logits);
+// n draws from backend logits (model/backend.h sample): draw k from row row[k] with uniform u[k]; token[k] (-1: the
+// row holds a non-finite logit), logp[k] and entropy[k] under softmax(row / sp->record_temperature). Host arrays.
+void model_sample(const Model *m, const void *logits, int n, const int32_t *row, const double *u,
+                  const SampleSpec *sp, int32_t *token, double *logp, double *entropy);
 
 // ---- training ----
 

@@ -81,13 +81,25 @@ static int check_tokens(const Model *m, const int32_t *tokens, int T, Err *e) {
     return 0;
 }
 
-int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
-                 int32_t *experts, Err *e) {
+// Final norm and LM head of decode rows x [T, D] into the backend buffer logits [T, V] (no host copy).
+static void decode_head(const Model *m, const void *x, void *normed, void *inv, void *logits, int T) {
+    const Backend *be = m->backend;
+    Dims d = model_dims(m);
+    model_before_unit(m, MODEL_UNIT_HEAD);
+    be->rms_norm(be, x, be->param(be, m, m->priv->final_norm), normed, inv, T, d.D, m->cfg.rms_norm_eps);
+    be->matmul(be, normed, be->param(be, m, m->priv->lm_head), NULL, logits, T, d.V, d.D);
+}
+
+int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens,
+                      int first_out, void *logits, int32_t *experts, Err *e) {
     TRY(check_tokens(m, tokens, n, e));
     for (int t = 0; t < n; t++)
         if (slots[t] < 0 || slots[t] >= c->n_slots || pos[t] < 0 || pos[t] >= c->max_len)
             return err_set(e, "model_decode: token %d has slot %d / position %d outside the cache (%d slots x %d)", t,
                            slots[t], pos[t], c->n_slots, c->max_len);
+    if (n > 0 && (first_out < 0 || first_out >= n))  // the head runs on every call, as ZeRO-3's unit cycle expects
+        return err_set(e, "model_decode: logits from row %d of %d tokens requested (expected 0 .. %d)", first_out, n,
+                       n - 1);
     if (n == 0) return 0;
     const Backend *be = m->backend;
     if (c->be != be) return err_set(e, "model_decode: the KV cache belongs to another backend");
@@ -109,7 +121,8 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
         layer_forward(m, l, n, pos_b, row0_b, act_at(be, c->k, l * layer_size), act_at(be, c->v, l * layer_size), x,
                       &a, experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
     }
-    head(m, x, normed, inv, logits, n);
+    // Rows are independent through the head (batch invariance), so the rows asked for alone give the same bits.
+    decode_head(m, act_at(be, x, (size_t)first_out * d.D), normed, inv, logits, n - first_out);
     layer_acts_free(be, &a);
     be->view_end(be, row0_b, row0, t, BUF_I64, VIEW_IN);
     be->view_end(be, pos_b, (int *)pos, t, BUF_I32, VIEW_IN);
@@ -117,6 +130,16 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
     be->free(be, x), be->free(be, normed), be->free(be, inv);
     free(row0);
     return 0;
+}
+
+int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens, float *logits,
+                 int32_t *experts, Err *e) {
+    const Backend *be = m->backend;
+    size_t size = (size_t)(n > 0 ? n : 0) * (size_t)m->cfg.vocab_size;
+    void *out = be->view(be, logits, size, BUF_ACT, VIEW_OUT);
+    int rc = model_decode_keep(m, c, n, slots, pos, tokens, 0, out, experts, e);
+    be->view_end(be, out, logits, size, BUF_ACT, rc == 0 ? VIEW_OUT : (ViewDir)0);  // a failed decode writes nothing
+    return rc;
 }
 
 void model_acts_free(ModelActs *a) {

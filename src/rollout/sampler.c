@@ -1,14 +1,11 @@
 #include "rollout/sampler.h"
 
 #include <limits.h>
-#include <omp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/rng.h"
-#include "model/logprob.h"
-#include "rollout/sample_filter.h"
 #include "rollout/stop.h"
 
 const char *finish_reason_name(FinishReason r) {
@@ -60,9 +57,7 @@ typedef struct {
     StopList stops;
     uint32_t step;
     int vocab, stride;
-    double record_temperature;  // temperature of the recorded logp/entropy: 1 when greedy
-    SampleWork *work;           // one per OpenMP thread
-    int n_work;
+    SampleSpec spec;  // temperature, top-k, top-p; recorded logp/entropy at temperature 1 when greedy
 } Ctx;
 
 static void seq_grow(Seq *s, int stride) {
@@ -90,18 +85,19 @@ static void seq_append_text(Seq *s, const Tokenizer *tok, int32_t token) {
     s->text_len += (size_t)n;
 }
 
-// Draws response token t = r->n_tokens of s from logits (produced at position prompt_len - 1 + t, whose
-// experts are `experts`), records logp/entropy/experts, and ends the sequence on EOS, stop or length.
-// Touches only s and work, so sequences can choose in parallel; returns -1 on non-finite logits.
-static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t *experts, SampleWork *work) {
+// The uniform of response token t = r->n_tokens of s: the first draw of its Philox stream (sampler.h).
+static double draw_uniform(const Ctx *c, const Seq *s) {
+    Rng rng = rng_at((uint64_t)c->cfg->seed, c->step, s->sequence, (uint32_t)s->r->n_tokens);
+    return rng_uniform(&rng);
+}
+
+// Appends token (drawn from the logits produced at position prompt_len - 1 + t, whose experts are `experts`) with
+// its logp/entropy to s, and ends the sequence on EOS, stop or length.
+static void take_token(const Ctx *c, Seq *s, int32_t token, double logp, double entropy, const int32_t *experts) {
     Response *r = s->r;
-    uint32_t t = (uint32_t)r->n_tokens;
-    Rng rng = rng_at((uint64_t)c->cfg->seed, c->step, s->sequence, t);
-    int32_t token = sample_draw(logits, c->cfg->temperature, c->cfg->top_k, c->cfg->top_p, &rng, work);
-    if (token < 0) return -1;
+    int t = r->n_tokens;
     seq_grow(s, c->stride);
-    r->tokens[t] = token;
-    logprob_entropy(logits, c->vocab, c->record_temperature, token, &r->logp[t], &r->entropy[t]);
+    r->tokens[t] = token, r->logp[t] = logp, r->entropy[t] = entropy;
     if (c->stride) memcpy(r->experts + (size_t)t * c->stride, experts, (size_t)c->stride * sizeof *experts);
     r->n_tokens++;
     size_t old_len = s->text_len;
@@ -113,92 +109,127 @@ static int choose_token(const Ctx *c, Seq *s, const float *logits, const int32_t
     else if (r->n_tokens == c->cfg->max_new_tokens)
         r->finish = FINISH_LENGTH;
     else
-        return 0;
+        return;
     s->live = false;
-    return 0;
 }
 
-// Chooses the next token of n sequences (seqs[which[k]] from logits row k) in parallel; the results do not
-// depend on the thread count. Errors name the first failing sequence in order.
-static int choose_tokens(Ctx *c, Seq *seqs, const int *which, int n, const float *logits, const int32_t *experts,
-                         bool shared_row, Err *e) {
-    int *bad = xcalloc((size_t)n + 1, sizeof *bad);
-#pragma omp parallel for schedule(dynamic, 4) num_threads(c->n_work) if (n > 1)
-    for (int k = 0; k < n; k++) {
-        size_t row = shared_row ? 0 : (size_t)k;
-        bad[k] = choose_token(c, &seqs[which[k]], logits + row * c->vocab, experts ? experts + row * c->stride : NULL,
-                              &c->work[omp_get_thread_num()]);
-    }
+// Chooses the next token of n sequences: seqs[which[k]] from row row[k] of the backend's logits (model_sample: only
+// tokens, log-probs and entropies come to the host), its experts at experts + row[k] * stride. Errors name the first
+// failing sequence in order.
+static int choose_tokens(const Model *m, Ctx *c, Seq *seqs, const int *which, int n, const void *logits,
+                         const int32_t *row, const int32_t *experts, Err *e) {
+    double *u = xmalloc((size_t)n * sizeof *u), *logp = xmalloc((size_t)n * sizeof *logp),
+           *entropy = xmalloc((size_t)n * sizeof *entropy);
+    int32_t *token = xmalloc((size_t)n * sizeof *token);
+    for (int k = 0; k < n; k++) u[k] = draw_uniform(c, &seqs[which[k]]);
+    model_sample(m, logits, n, row, u, &c->spec, token, logp, entropy);
     int rc = 0;
     for (int k = 0; k < n && rc == 0; k++)
-        if (bad[k]) {
+        if (token[k] < 0) {
             const Response *r = seqs[which[k]].r;
             rc = err_set(e, "non-finite logits at step %u, prompt %lld, sample %d, response token %d", c->step,
                          (long long)r->prompt_index, r->sample_index, r->n_tokens);
         }
-    free(bad);
+    for (int k = 0; k < n && rc == 0; k++)
+        take_token(c, &seqs[which[k]], token[k], logp[k], entropy[k],
+                   experts ? experts + (size_t)row[k] * c->stride : NULL);
+    free(u), free(logp), free(entropy), free(token);
     return rc;
 }
 
-// Prefills prompt p of a chunk once into the slot of its sample 0, copies it to the group's other slots, and
-// draws every sample's first token from the shared last-position logits.
+// Prefills a group's prompt once into the slot of its sample 0, copies it to the group's other slots, and
+// draws every sample's first token from the shared last-position logits (the only row the head computes).
 static int prefill_group(Model *m, KVCache *kv, Ctx *c, Seq *group, const int32_t *prompt, Err *e) {
     int plen = group[0].prompt_len, G = c->cfg->n;
+    void *logits = model_logits_alloc(m, 1);
+    if (!logits) return err_set(e, "out of backend memory for one row of logits (%d-token vocabulary)", c->vocab);
     int *slots = xmalloc((size_t)plen * sizeof *slots), *pos = xmalloc((size_t)plen * sizeof *pos);
-    float *logits = xmalloc((size_t)plen * (size_t)c->vocab * sizeof *logits);
     int32_t *experts = c->stride ? xmalloc((size_t)plen * (size_t)c->stride * sizeof *experts) : NULL;
     for (int i = 0; i < plen; i++) slots[i] = group[0].slot, pos[i] = i;
-    int rc = model_decode(m, kv, plen, slots, pos, prompt, logits, experts, e);
+    int rc = model_decode_keep(m, kv, plen, slots, pos, prompt, plen - 1, logits, experts, e);
     if (rc == 0) {
         for (int j = 1; j < G; j++) kv_cache_copy(kv, group[j].slot, group[0].slot, plen);
-        const float *last = logits + (size_t)(plen - 1) * c->vocab;
         const int32_t *last_experts = experts ? experts + (size_t)(plen - 1) * c->stride : NULL;
         int *which = xmalloc((size_t)G * sizeof *which);
+        int32_t *row = xcalloc((size_t)G, sizeof *row);  // every sample draws from row 0
         for (int j = 0; j < G; j++) which[j] = j;
-        rc = choose_tokens(c, group, which, G, last, last_experts, true, e);
-        free(which);
+        rc = choose_tokens(m, c, group, which, G, logits, row, last_experts, e);
+        free(which), free(row);
     }
-    free(slots), free(pos), free(logits), free(experts);
+    model_logits_free(m, logits);
+    free(slots), free(pos), free(experts);
     return rc;
 }
 
-// Decodes every live sequence of a chunk one token per step until all have finished.
-static int decode_chunk(Model *m, KVCache *kv, Ctx *c, Seq *seqs, int n_seqs, Err *e) {
-    int *slots = xmalloc((size_t)n_seqs * sizeof *slots), *pos = xmalloc((size_t)n_seqs * sizeof *pos);
-    int *which = xmalloc((size_t)n_seqs * sizeof *which);
-    int32_t *tokens = xmalloc((size_t)n_seqs * sizeof *tokens);
-    float *logits = xmalloc((size_t)n_seqs * (size_t)c->vocab * sizeof *logits);
-    int32_t *experts = c->stride ? xmalloc((size_t)n_seqs * (size_t)c->stride * sizeof *experts) : NULL;
+// The KV cache as blocks of G slots, each holding one group from its prefill until all G responses have finished;
+// then the block takes the next prompt, so finished slots are reused while the other groups go on decoding.
+typedef struct {
+    KVCache *kv;
+    int n_blocks, next;  // next: the first prompt not yet prefilled
+    int *prompt;         // prompt of each block, -1 when free
+} Blocks;
+
+static bool group_live(const Ctx *c, const Seq *group) {
+    for (int j = 0; j < c->cfg->n; j++)
+        if (group[j].live) return true;
+    return false;
+}
+
+// Frees the blocks whose groups have finished and prefills the next prompts into free blocks (in block order).
+static int refill(Model *m, Ctx *c, Blocks *bl, int n_prompts, const int32_t *const *prompt_tokens, Seq *seqs,
+                  Err *e) {
+    int G = c->cfg->n;
+    for (int b = 0; b < bl->n_blocks; b++) {
+        if (bl->prompt[b] >= 0 && !group_live(c, seqs + (size_t)bl->prompt[b] * G)) bl->prompt[b] = -1;
+        if (bl->prompt[b] >= 0 || bl->next >= n_prompts) continue;
+        int p = bl->next++;
+        Seq *group = seqs + (size_t)p * G;
+        for (int j = 0; j < G; j++) group[j].slot = b * G + j;
+        bl->prompt[b] = p;
+        TRY(prefill_group(m, bl->kv, c, group, prompt_tokens[p], e));
+    }
+    return 0;
+}
+
+// Generates every prompt's group in n_blocks blocks of G slots of max_len positions: all live sequences step together,
+// one token each per decode step, and a block whose group has finished takes the next prompt.
+static int generate(Model *m, Ctx *c, int n_prompts, int n_blocks, int max_len, const int32_t *const *prompt_tokens,
+                    Seq *seqs, Err *e) {
+    int G = c->cfg->n, n_slots = n_blocks * G;
+    Blocks bl = {.n_blocks = n_blocks, .kv = kv_cache_create(m, n_slots, max_len, e)};
+    if (!bl.kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", n_blocks, G, max_len);
+    void *logits = model_logits_alloc(m, n_slots);
+    if (!logits) {
+        kv_cache_free(bl.kv);
+        return err_set(e, "out of backend memory for %d rows of logits (%d-token vocabulary)", n_slots, c->vocab);
+    }
+    bl.prompt = xmalloc((size_t)n_blocks * sizeof *bl.prompt);
+    for (int b = 0; b < n_blocks; b++) bl.prompt[b] = -1;
+    int *slots = xmalloc((size_t)n_slots * sizeof *slots), *pos = xmalloc((size_t)n_slots * sizeof *pos);
+    int *which = xmalloc((size_t)n_slots * sizeof *which);
+    int32_t *tokens = xmalloc((size_t)n_slots * sizeof *tokens), *row = xmalloc((size_t)n_slots * sizeof *row);
+    int32_t *experts = c->stride ? xmalloc((size_t)n_slots * (size_t)c->stride * sizeof *experts) : NULL;
+    for (int k = 0; k < n_slots; k++) row[k] = k;
     int rc = 0;
     for (;;) {
+        if ((rc = refill(m, c, &bl, n_prompts, prompt_tokens, seqs, e)) != 0) break;
         int n = 0;
-        for (int i = 0; i < n_seqs; i++) {
-            if (!seqs[i].live) continue;
-            const Response *r = seqs[i].r;
-            which[n] = i, slots[n] = seqs[i].slot, tokens[n] = r->tokens[r->n_tokens - 1];
-            pos[n++] = seqs[i].prompt_len + r->n_tokens - 1;
-        }
-        if (n == 0) break;
-        if ((rc = model_decode(m, kv, n, slots, pos, tokens, logits, experts, e)) != 0) break;
-        if ((rc = choose_tokens(c, seqs, which, n, logits, experts, false, e)) != 0) break;
+        for (int b = 0; b < n_blocks; b++)
+            for (int j = 0; bl.prompt[b] >= 0 && j < G; j++) {
+                int i = bl.prompt[b] * G + j;
+                if (!seqs[i].live) continue;
+                const Response *r = seqs[i].r;
+                which[n] = i, slots[n] = seqs[i].slot, tokens[n] = r->tokens[r->n_tokens - 1];
+                pos[n++] = seqs[i].prompt_len + r->n_tokens - 1;
+            }
+        if (n == 0 && bl.next >= n_prompts) break;
+        if (n == 0) continue;  // every group in the cache finished on its first token: the blocks take new prompts
+        if ((rc = model_decode_keep(m, bl.kv, n, slots, pos, tokens, 0, logits, experts, e)) != 0) break;
+        if ((rc = choose_tokens(m, c, seqs, which, n, logits, row, experts, e)) != 0) break;
     }
-    free(slots), free(pos), free(which), free(tokens), free(logits), free(experts);
-    return rc;
-}
-
-// Generates the responses of prompts [p0, p1) with a KV cache of (p1 - p0) * G slots of max_len positions.
-static int run_chunk(Model *m, Ctx *c, int p0, int p1, int max_len, const int32_t *const *prompt_tokens, Seq *seqs,
-                     Err *e) {
-    int G = c->cfg->n, n_seqs = (p1 - p0) * G;
-    KVCache *kv = kv_cache_create(m, n_seqs, max_len, e);
-    if (!kv) return err_prefix(e, "KV cache for %d prompts x %d samples x %d positions", p1 - p0, G, max_len);
-    Seq *chunk = seqs + (size_t)p0 * G;
-    for (int i = 0; i < n_seqs; i++) chunk[i].slot = i;
-    int rc = 0;
-    for (int p = p0; p < p1 && rc == 0; p++)
-        rc = prefill_group(m, kv, c, chunk + (size_t)(p - p0) * G, prompt_tokens[p], e);
-    if (rc == 0) rc = decode_chunk(m, kv, c, chunk, n_seqs, e);
-    kv_cache_free(kv);
+    model_logits_free(m, logits);
+    kv_cache_free(bl.kv);
+    free(bl.prompt), free(slots), free(pos), free(which), free(tokens), free(row), free(experts);
     return rc;
 }
 
@@ -241,8 +272,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     int G = cfg->n, max_prompt = 1;
     for (int p = 0; p < n_prompts; p++)
         if (prompt_len[p] > max_prompt) max_prompt = prompt_len[p];
-    int max_len = max_prompt + cfg->max_new_tokens, per_chunk = sampler_prompts_that_fit(m, cfg, max_prompt);
-    if (per_chunk == 0)
+    int max_len = max_prompt + cfg->max_new_tokens, per_block = sampler_prompts_that_fit(m, cfg, max_prompt);
+    if (per_block == 0)
         return err_set(e,
                        "[rollout] kv_cache_mb = %d is too small for one group: %d samples x %d positions "
                        "(longest prompt %d + max_new_tokens %d) need %.1f MiB of KV cache",
@@ -253,11 +284,11 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
              .step = (uint32_t)step,
              .vocab = m->cfg.vocab_size,
              .stride = experts_per_token(m),
-             .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0};
+             .spec = {.temperature = cfg->temperature,
+                      .top_k = cfg->top_k,
+                      .top_p = cfg->top_p,
+                      .record_temperature = cfg->temperature > 0 ? cfg->temperature : 1.0}};
     TRY(stop_parse(&c.stops, cfg->stop, e));
-    c.n_work = omp_get_max_threads();
-    c.work = xmalloc((size_t)c.n_work * sizeof *c.work);
-    for (int i = 0; i < c.n_work; i++) sample_work_init(&c.work[i], c.vocab);
     out->n_responses = n_prompts * G, out->group_size = G, out->experts_per_token = c.stride;
     out->responses = xcalloc((size_t)n_prompts * G + 1, sizeof *out->responses);
     Seq *seqs = xcalloc((size_t)n_prompts * G + 1, sizeof *seqs);
@@ -269,15 +300,9 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
             s->prompt_len = prompt_len[p], s->live = true;
             s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
         }
-    int rc = 0;
-    for (int p0 = 0; p0 < n_prompts && rc == 0; p0 += per_chunk) {
-        int p1 = p0 + per_chunk < n_prompts ? p0 + per_chunk : n_prompts;
-        rc = run_chunk(m, &c, p0, p1, max_len, prompt_tokens, seqs, e);
-    }
+    int rc = generate(m, &c, n_prompts, per_block < n_prompts ? per_block : n_prompts, max_len, prompt_tokens, seqs, e);
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);
-    for (int i = 0; i < c.n_work; i++) sample_work_free(&c.work[i]);
-    free(c.work);
     stop_free(&c.stops);
     if (rc) rollout_free(out);
     return rc;

@@ -48,9 +48,10 @@ void rollout_free(Rollout *r);
 int sampler_prompts_that_fit(const Model *m, const RolloutConfig *cfg, int max_prompt_len);
 
 // Generates rollout.n responses for each of n_prompts prompts (prompt_tokens[p], prompt_len[p] tokens,
-// global index global_prompt_index[p]) at RL step `step`. Prompts are processed in chunks that fit the
-// rollout.kv_cache_mb budget (slots = prompts in chunk × G, length = longest prompt + max_new_tokens);
-// results do not depend on the chunking. Errors: a single prompt's group that does not fit the budget,
+// global index global_prompt_index[p]) at RL step `step`. The KV cache holds as many groups as fit the
+// rollout.kv_cache_mb budget (G slots of longest prompt + max_new_tokens positions each); all their live responses
+// decode together, and a group's slots take the next prompt as soon as its G responses have finished. Results do
+// not depend on the budget: each response is a function of its coordinates (above). Errors: a single prompt's group that does not fit the budget,
 // a prompt longer than max_position_embeddings allows, token ids outside the vocabulary, non-finite logits.
 // Stop strings (rollout.stop) match the response text as tokenizer_token_bytes renders it (special tokens
 // as their names); the EOS token ends a response before any stop check.

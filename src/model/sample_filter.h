@@ -1,4 +1,5 @@
-// Next-token choice from logits: temperature, top-k, top-p (nucleus), greedy at temperature 0.
+// Next-token choice from logits: temperature, top-k, top-p (nucleus), greedy at temperature 0. The CPU backend's
+// sampling operation (model/backend.h sample); kernels/sample.cu is its CUDA twin.
 #ifndef RLVR_SAMPLE_FILTER_H
 #define RLVR_SAMPLE_FILTER_H
 
@@ -23,5 +24,15 @@ int sample_filter(const float *logits, double temperature, int top_k, double top
 // The next token: argmax (lowest id on ties) at temperature 0, else one draw from rng over sample_filter's
 // weights. Returns -1 when a logit is not finite.
 int32_t sample_draw(const float *logits, double temperature, int top_k, double top_p, Rng *rng, SampleWork *w);
+
+// A draw's settings (rollout.temperature, top_k, top_p) and the temperature of the log-prob and entropy recorded
+// with it (the sampling temperature, 1 when greedy).
+typedef struct {
+    double temperature, top_p, record_temperature;
+    int top_k;
+} SampleSpec;
+
+// sample_draw given the stream's uniform: uniform = rng_uniform of the draw's Rng (unused at temperature 0).
+int32_t sample_pick(const float *logits, const SampleSpec *sp, double uniform, SampleWork *w);
 
 #endif

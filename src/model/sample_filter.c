@@ -1,4 +1,4 @@
-#include "rollout/sample_filter.h"
+#include "model/sample_filter.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,15 +83,24 @@ int sample_filter(const float *logits, double temperature, int top_k, double top
     return 0;
 }
 
-int32_t sample_draw(const float *logits, double temperature, int top_k, double top_p, Rng *rng, SampleWork *w) {
-    if (temperature == 0) {
-        int best = 0;
-        for (int i = 0; i < w->vocab; i++) {
-            if (!isfinite(logits[i])) return -1;
-            if (logits[i] > logits[best]) best = i;
-        }
-        return best;
+// The argmax, lowest id on ties; -1 when a logit is not finite.
+static int32_t greedy(const float *logits, int V) {
+    int best = 0;
+    for (int i = 0; i < V; i++) {
+        if (!isfinite(logits[i])) return -1;
+        if (logits[i] > logits[best]) best = i;
     }
+    return best;
+}
+
+int32_t sample_draw(const float *logits, double temperature, int top_k, double top_p, Rng *rng, SampleWork *w) {
+    if (temperature == 0) return greedy(logits, w->vocab);
     if (sample_filter(logits, temperature, top_k, top_p, w) != 0) return -1;
     return rng_categorical(rng, w->w, w->vocab);
+}
+
+int32_t sample_pick(const float *logits, const SampleSpec *sp, double uniform, SampleWork *w) {
+    if (sp->temperature == 0) return greedy(logits, w->vocab);
+    if (sample_filter(logits, sp->temperature, sp->top_k, sp->top_p, w) != 0) return -1;
+    return categorical_pick(uniform, w->w, w->vocab);
 }
