@@ -1,6 +1,7 @@
 // Forward building blocks (RMSNorm, RoPE, SwiGLU) and one decoder layer (attention.c and moe.c hold the rest). Each
 // token's result depends only on its own row and its own sequence's keys, in a fixed order (src/README.md invariant 2).
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/backend.h"
@@ -21,13 +22,15 @@ void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, 
 }
 
 // RoPE (Su et al. 2021) in the HF layout: pairs (i, i + hd/2), inv_freq_i = theta^(-2i/hd) in float32 as HF.
+// inv_freq is computed once per call, not once per row (the same expression, so the same bits).
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse) {
     int half = hd / 2;
+    float *inv_freq = xmalloc(((size_t)half + 1) * sizeof *inv_freq);
+    for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(theta, (double)(2 * i) / hd));
 #pragma omp parallel for schedule(static) if (T > 16)
     for (int t = 0; t < T; t++) {
         for (int i = 0; i < half; i++) {
-            float inv_freq = (float)(1.0 / pow(theta, (double)(2 * i) / hd));
-            float angle = (float)pos[t] * inv_freq;
+            float angle = (float)pos[t] * inv_freq[i];
             float c = (float)cos((double)angle), s = (float)sin((double)angle);
             if (inverse) s = -s;
             for (int h = 0; h < H; h++) {
@@ -38,6 +41,7 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
             }
         }
     }
+    free(inv_freq);
 }
 
 static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
@@ -51,8 +55,10 @@ void swiglu(const float *x, const float *wg, const float *wu, const float *wd, i
     matmul_xwt(act, wd, NULL, y, T, D, F);
 }
 
+// Threaded from a decode group's size up (8 x 2048 rows: one double exp each, serial otherwise); elementwise, so the
+// bits do not depend on the thread count.
 void swiglu_act(const float *g, const float *u, float *act, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > 4096)
     for (size_t i = 0; i < n; i++) act[i] = silu(g[i]) * u[i];
 }
 
