@@ -69,7 +69,10 @@ void grad_reducer_free(GradReducer *r) {
 
 void grad_reducer_begin(GradReducer *r) {
     release_update_buffers(r);
-    pages_zero(r->grad, r->n * sizeof *r->grad);  // no page resident until the backward writes it
+    // When every rank keeps the whole sum (no ZeRO 2/3 ownership, no expert ranges), the backward writes every page:
+    // zero them in place rather than hand them back and fault them in again (~8% of a step's time on the CPU).
+    if (!r->map && !r->scheduled && r->n_expert_ranges == 0) memset(r->grad, 0, r->n * sizeof *r->grad);
+    else pages_zero(r->grad, r->n * sizeof *r->grad);  // no page resident until the backward writes it
     r->n_micro = 0;
     r->pending = false;
     r->posting = false;
