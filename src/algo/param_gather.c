@@ -9,6 +9,7 @@
 
 #include "base/dist.h"
 #include "base/error.h"
+#include "model/device.h"
 #include "model/expert_map.h"
 
 // Unit of tensor t: its layer, the embedding (L) or the head (L + 1: final norm and LM head).
@@ -139,7 +140,31 @@ static void drop_unowned(const ParamGather *g, size_t begin, size_t end) {
     param_gather_drop_pages(g->model->params, begin > own->end ? begin : own->end, end);
 }
 
+// A backend with a weight copy of its own (a device, model/device.h) holds the gathered units as windows of that copy,
+// filled from the owners' shards in its memory: the host keeps only this rank's weights.
+static bool on_device(const ParamGather *g) { return device_own_weights(g->model); }
+
+// Completes a window's buffer buf (elements [first, first + n) of Model.params, elem bytes each) from its owners.
+static void fill_window(void *ctx, void *buf, size_t elem, size_t first, size_t n) {
+    const ParamGather *g = ctx;
+    size_t begin[g->world], end[g->world], last = first + n;
+    for (int q = 0; q < g->world; q++) {
+        size_t lo = g->map[q].begin, hi = g->map[q].end;
+        begin[q] = ((lo < first ? first : lo > last ? last : lo) - first) * elem;
+        end[q] = ((hi < first ? first : hi > last ? last : hi) - first) * elem;
+    }
+    dist_allgather_pieces_bytes(buf, begin, end, device_on_gpu(g->model));
+}
+
+static void open_window(const ParamGather *g, size_t a, size_t b) {
+    Err e;
+    const Shard *own = &g->map[g->rank];
+    if (device_window_open(g->model, a, b, own->begin, own->end, fill_window, (void *)g, &e))
+        dist_fatal("zero stage 3: %s", e.msg);
+}
+
 static void gather_range(const ParamGather *g, size_t a, size_t b) {
+    if (on_device(g)) return open_window(g, a, b);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) {
         size_t lo = g->map[q].begin, hi = g->map[q].end;
@@ -201,10 +226,16 @@ static void ep_drop(const ParamGather *g, int u) {
 // Sampling gathers and drops a whole layer (its span, with every expert) at once; training a unit's ranges.
 static bool whole_layer(const ParamGather *g, int u) { return g->stream && u < g->model->cfg.num_hidden_layers; }
 
+// Elements [begin, end) no longer read: a device's windows there closed, or on the host the pages others own dropped.
+static void drop_span(const ParamGather *g, size_t begin, size_t end) {
+    if (on_device(g)) device_window_close(g->model, begin, end);
+    else drop_unowned(g, begin, end);
+}
+
 static void drop_unit(ParamGather *g, int u) {
     if (u < 0) return;
-    if (whole_layer(g, u)) return drop_unowned(g, g->layer_begin[u], g->layer_end[u]);
-    for (int i = 0; i < g->n_ranges[u]; i++) drop_unowned(g, g->ranges[u][i].begin, g->ranges[u][i].end);
+    if (whole_layer(g, u)) return drop_span(g, g->layer_begin[u], g->layer_end[u]);
+    for (int i = 0; i < g->n_ranges[u]; i++) drop_span(g, g->ranges[u][i].begin, g->ranges[u][i].end);
 }
 
 static void gather_unit(ParamGather *g, int u) {
@@ -321,6 +352,10 @@ void param_gather_release(ParamGather *g) {
     settle(g);
     if (g->ep_k) ep_drop(g, -1);
     else drop_unowned(g, 0, g->model->n_params);
+    if (on_device(g)) {  // the device's copy: nothing but the windows the gathers open
+        device_window_close(g->model, 0, g->model->n_params);
+        device_weights_windowed(g->model, true);
+    }
     g->whole = false;
 }
 
@@ -329,7 +364,8 @@ void param_gather_all(ParamGather *g) {
     settle(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
-    if (g->ep_k) ep_gather(g, -1);
+    if (on_device(g)) open_window(g, 0, g->model->n_params);
+    else if (g->ep_k) ep_gather(g, -1);
     else dist_allgather_pieces_f32(g->model->params, begin, end);
     g->whole = true;
 }

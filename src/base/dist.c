@@ -202,6 +202,60 @@ void dist_allgather_pieces_f32(float *x, const size_t *begin, const size_t *end)
     for (int q = 0; q < ctx.size; q++) dist_bcast(x + begin[q], (end[q] - begin[q]) * sizeof *x, q);
 }
 
+// ---- ZeRO stage 3 on the device: in-place all-gather of byte pieces (host memory over MPI, GPU memory over NCCL)
+
+static void allgather_pieces_host(char *x, const size_t *begin, const size_t *end) {
+    int counts[ctx.size], displs[ctx.size];
+    size_t base = begin[0];
+    int fits = end[ctx.size - 1] - base <= INT_MAX;
+    for (int q = 0; q < ctx.size && fits; q++) counts[q] = (int)(end[q] - begin[q]), displs[q] = (int)(begin[q] - base);
+    if (fits) {
+        MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + base, counts, displs, MPI_BYTE,
+                                 MPI_COMM_WORLD));
+        return;
+    }
+    for (int q = 0; q < ctx.size; q++) dist_bcast(x + begin[q], end[q] - begin[q], q);
+}
+
+#ifdef RLVR_CUDA
+#define NCCL_CHECK(call)                                                                                      \
+    do {                                                                                                      \
+        ncclResult_t nr_ = (call);                                                                            \
+        if (nr_ != ncclSuccess) dist_fatal("%s:%d: %s failed: %s", __FILE__, __LINE__, #call, ncclGetErrorString(nr_)); \
+    } while (0)
+
+// The NCCL communicator, created by the first device collective (every rank reaches it together).
+static void nccl_ready(void) {
+    if (ctx.gpu >= 0) return;
+    Err e;
+    int rc = dist_gpu_init(&e);
+    if (rc < 0) dist_fatal("NCCL communicator: %s", e.msg);
+    if (rc == 0) dist_fatal("a collective on GPU memory, but not every rank has a GPU");
+}
+
+// A group of broadcasts, one from each owner of a non-empty piece: NCCL's all-gather wants equal pieces.
+static void allgather_pieces_nccl(char *x, const size_t *begin, const size_t *end) {
+    nccl_ready();
+    NCCL_CHECK(ncclGroupStart());
+    for (int q = 0; q < ctx.size; q++)
+        if (end[q] > begin[q])
+            NCCL_CHECK(ncclBroadcast(x + begin[q], x + begin[q], end[q] - begin[q], ncclUint8, q, ctx.nccl, 0));
+    NCCL_CHECK(ncclGroupEnd());
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL broadcasts: %s", cudaGetErrorString(rc));
+}
+#endif
+
+void dist_allgather_pieces_bytes(void *x, const size_t *begin, const size_t *end, bool device) {
+    if (!ctx.initialized || ctx.size == 1) return;
+#ifdef RLVR_CUDA
+    if (device) return allgather_pieces_nccl(x, begin, end);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    allgather_pieces_host(x, begin, end);
+}
+
 void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }

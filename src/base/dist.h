@@ -2,6 +2,7 @@
 #ifndef RLVR_DIST_H
 #define RLVR_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,11 @@ int dist_gpu_active(void);
 // Sums a device buffer over all ranks in place (NCCL); without an active GPU context, x is host memory
 // and the MPI path is used. Same call either way, so single-GPU and CPU runs share the code.
 void dist_allreduce_sum_device_f32(float *x, size_t n);
+// ZeRO stage 3 on the device: in-place all-gather of byte pieces, rank q holding x[begin[q], end[q]) (bytes, in rank
+// order, each starting where the previous ended, possibly empty). device: x is memory of this rank's GPU, gathered
+// over NCCL (one broadcast from each owner, in a group; the communicator is created by the first such call, which
+// every rank makes together); else host memory over MPI (a CPU or staged run: the same call, the same bytes).
+void dist_allgather_pieces_bytes(void *x, const size_t *begin, const size_t *end, bool device);
 
 // The device a rank computes on (dist.device): one rank per GPU of its node, picked by the rank's place among the
 // node's ranks (OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the ranks sharing its memory).

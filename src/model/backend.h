@@ -140,6 +140,22 @@ struct Backend {
     // (dentropy may be NULL; rows whose dlogp and dentropy are both 0 may be skipped: they stay 0).
     void (*logprob_back)(const struct Backend *be, const void *logits, int64_t n, int V, const void *targets,
                          double temperature, const double *dlogp, const double *dentropy, void *dlogits);
+
+    // ---- ZeRO stage 3: the weight copy by windows (appended; model/device.h device_window_*) ----
+    // on: from now on param() serves only the open windows and load_params keeps nothing (a device frees its whole
+    // copy); off: no window is open, and the next load_params copies every weight again. CPU: nothing to do.
+    void (*windowed)(const struct Backend *be, const Model *m, bool on);
+    // Opens a window on elements [begin, end) of m->params: the backend's copy of them, which param() serves until
+    // window_close (windows never overlap). This rank's elements, [own_begin, own_end) within it, are copied in from
+    // m->params (host fp32, converted to the backend's weight type); then fill(ctx, buf, elem_bytes, first, n)
+    // completes each buffer the window keeps (backend memory holding elements [first, first + n) of m->params,
+    // elem_bytes each, this rank's written): the weights, and a device's fp32 copy of each bias inside the window.
+    // fill is collective: every rank opens the same windows in the same order. -1 (e): out of memory.
+    int (*window_open)(const struct Backend *be, const Model *m, size_t begin, size_t end, size_t own_begin,
+                       size_t own_end, void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n),
+                       void *ctx, Err *e);
+    // Closes the open windows inside [begin, end), their memory freed once the operations reading it are done.
+    void (*window_close)(const struct Backend *be, const Model *m, size_t begin, size_t end);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

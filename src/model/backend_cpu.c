@@ -223,6 +223,22 @@ static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, i
     }
 }
 
+// ---- ZeRO stage 3: the CPU's copy of the weights is m->params itself ----
+
+static void cpu_windowed(const Backend *be, const Model *m, bool on) { (void)be, (void)m, (void)on; }
+
+static int cpu_window_open(const Backend *be, const Model *m, size_t begin, size_t end, size_t own_begin,
+                           size_t own_end, void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n),
+                           void *ctx, Err *e) {
+    (void)be, (void)own_begin, (void)own_end, (void)e;
+    fill(ctx, m->params + begin, sizeof(float), begin, end - begin);
+    return 0;
+}
+
+static void cpu_window_close(const Backend *be, const Model *m, size_t begin, size_t end) {
+    (void)be, (void)m, (void)begin, (void)end;
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -257,6 +273,9 @@ static const Backend cpu = {
     .embed_back = cpu_embed_back,
     .logprob = cpu_logprob,
     .logprob_back = cpu_logprob_back,
+    .windowed = cpu_windowed,
+    .window_open = cpu_window_open,
+    .window_close = cpu_window_close,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }
