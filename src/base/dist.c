@@ -460,6 +460,76 @@ void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int
     return alltoallv(g->comm, g->size, send, send_bytes, n_recv, recv_bytes);
 }
 
+// ---- Expert parallelism on the device: all-to-all among a group into buffers the caller sized ----
+
+static void alltoallv_into_host(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
+                                const int64_t *recv_bytes) {
+    int n = g->size, scount[n], sdispl[n], rcount[n], rdispl[n];
+    int64_t soff = 0, roff = 0;
+    for (int p = 0; p < n; p++) {
+        if (soff + send_bytes[p] > INT_MAX || roff + recv_bytes[p] > INT_MAX)
+            dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
+        scount[p] = (int)send_bytes[p], sdispl[p] = (int)soff, soff += send_bytes[p];
+        rcount[p] = (int)recv_bytes[p], rdispl[p] = (int)roff, roff += recv_bytes[p];
+    }
+    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, recv, rcount, rdispl, MPI_BYTE, g->comm));
+}
+
+#ifdef RLVR_CUDA
+// Sends and receives in one NCCL group on the world communicator (the group's places named by their world ranks);
+// this rank's own part is a device copy.
+static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
+                                const int64_t *recv_bytes) {
+    nccl_ready();
+    int n = g->size, world[n], places[n];
+    MPI_Group mine, all;
+    MPI_CHECK(MPI_Comm_group(g->comm, &mine));
+    MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &all));
+    for (int p = 0; p < n; p++) places[p] = p;
+    MPI_CHECK(MPI_Group_translate_ranks(mine, n, places, all, world));
+    MPI_Group_free(&mine), MPI_Group_free(&all);
+    int64_t soff = 0, roff = 0;
+    NCCL_CHECK(ncclGroupStart());
+    for (int p = 0; p < n; p++) {
+        if (p == g->rank && send_bytes[p]) {
+            cudaError_t rc = cudaMemcpyAsync(recv + roff, send + soff, (size_t)send_bytes[p], cudaMemcpyDeviceToDevice, 0);
+            if (rc != cudaSuccess) dist_fatal("all-to-all: the rank's own rows: %s", cudaGetErrorString(rc));
+        } else {
+            if (send_bytes[p]) NCCL_CHECK(ncclSend(send + soff, (size_t)send_bytes[p], ncclUint8, world[p], ctx.nccl, 0));
+            if (recv_bytes[p]) NCCL_CHECK(ncclRecv(recv + roff, (size_t)recv_bytes[p], ncclUint8, world[p], ctx.nccl, 0));
+        }
+        soff += send_bytes[p], roff += recv_bytes[p];
+    }
+    NCCL_CHECK(ncclGroupEnd());
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL all-to-all: %s", cudaGetErrorString(rc));
+}
+#endif
+
+void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
+                               const int64_t *recv_bytes, bool device) {
+    if (g->size == 1 || !ctx.initialized || ctx.size == 1) {
+        if (send_bytes[0] != recv_bytes[0]) dist_fatal("all-to-all on one rank: %lld bytes sent, %lld expected",
+                                                       (long long)send_bytes[0], (long long)recv_bytes[0]);
+        if (!send_bytes[0]) return;
+#ifdef RLVR_CUDA
+        if (device) {
+            cudaError_t rc = cudaMemcpy(recv, send, (size_t)send_bytes[0], cudaMemcpyDeviceToDevice);
+            if (rc != cudaSuccess) dist_fatal("all-to-all on one rank: %s", cudaGetErrorString(rc));
+            return;
+        }
+#endif
+        memcpy(recv, send, (size_t)send_bytes[0]);
+        return;
+    }
+#ifdef RLVR_CUDA
+    if (device) return alltoallv_into_nccl(g, send, send_bytes, recv, recv_bytes);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    alltoallv_into_host(g, send, send_bytes, recv, recv_bytes);
+}
+
 static void group_allreduce(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {
     if (g->size == 1) return;
     for (size_t off = 0; off < n; off += CHUNK) {

@@ -103,6 +103,12 @@ int dist_group_size(const DistGroup *g);
 // dist_alltoallv_bytes among the ranks of g (send_bytes and recv_bytes indexed by place in the group).
 void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
                                  int64_t *recv_bytes);
+// Expert parallelism on the device: dist_group_alltoallv_bytes into a buffer the caller sized (the counts went
+// first): send_bytes[p] bytes of send to the rank at place p and recv_bytes[p] from it into recv, in place order.
+// device: send and recv are memory of this rank's GPU (NCCL sends and receives in a group); else host memory over MPI
+// (a CPU or staged run: the same call, the same bytes).
+void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
+                               const int64_t *recv_bytes, bool device);
 // In-place maximum or sum over the group's ranks.
 void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
 void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);

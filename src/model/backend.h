@@ -156,6 +156,16 @@ struct Backend {
                        void *ctx, Err *e);
     // Closes the open windows inside [begin, end), their memory freed once the operations reading it are done.
     void (*window_close)(const struct Backend *be, const Model *m, size_t begin, size_t end);
+
+    // ---- Expert parallelism on a backend of its own (appended; model/moe_ep.c moe_ep_rows_*) ----
+    // Routed expert e of MoE layer o on n rows x [n, D] (activations): out [n, D] = its SwiGLU MLP, each row alone.
+    void (*ep_expert)(const struct Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x, int n,
+                      void *out);
+    // Its backward given gy [n, D] (activations: the rows' output gradients times their router weights): recomputes
+    // the forward, adds the weight gradients to dgate, dup [Fe, D] and ddown [D, Fe] (float, backend memory) and
+    // writes dx [n, D] (BUF_GRAD).
+    void (*ep_expert_back)(const struct Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
+                           const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

@@ -239,6 +239,33 @@ static void cpu_window_close(const Backend *be, const Model *m, size_t begin, si
     (void)be, (void)m, (void)begin, (void)end;
 }
 
+// ---- Expert parallelism on a backend of its own: one routed expert on a block of rows (moe_ep.c's owner) ----
+
+static void cpu_ep_expert(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x, int n,
+                          void *out) {
+    (void)be;
+    Dims d = model_dims(m);
+    const float *P = m->params;
+    size_t wo = (size_t)e * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    float *g = xmalloc(3 * nf * sizeof(float));
+    swiglu(x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, n, d.D, d.Fe, g, g + nf, g + 2 * nf, out);
+    free(g);
+}
+
+static void cpu_ep_expert_back(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
+                               const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx) {
+    (void)be;
+    Dims d = model_dims(m);
+    const float *P = m->params;
+    size_t wo = (size_t)e * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    float *g = xmalloc(3 * nf * sizeof(float)), *y = xmalloc((size_t)n * d.D * sizeof(float));
+    swiglu(x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, n, d.D, d.Fe, g, g + nf, g + 2 * nf, y);
+    memset(dx, 0, (size_t)n * d.D * sizeof(float));
+    swiglu_back(m->fixed_order_backward, x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, g, g + nf,
+                g + 2 * nf, gy, dgate, dup, ddown, dx, n, d.D, d.Fe);
+    free(g), free(y);
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -276,6 +303,8 @@ static const Backend cpu = {
     .windowed = cpu_windowed,
     .window_open = cpu_window_open,
     .window_close = cpu_window_close,
+    .ep_expert = cpu_ep_expert,
+    .ep_expert_back = cpu_ep_expert_back,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }

@@ -382,8 +382,11 @@ static void moe_groups_free(const Backend *be, MoeGroups *g) {
     free(g->first);
 }
 
-static void no_expert_parallelism(const Model *m) {
-    if (m->ep) die("moe", "expert parallelism (dist.expert_parallel) is not available on the CUDA backend");
+// Rows per expert (host [E], malloc'd) from the group offsets: what expert parallelism sends (model/moe_ep.c).
+static int32_t *group_counts(const Dims *d, const MoeGroups *g) {
+    int32_t *cnt = xmalloc((size_t)d->E * sizeof *cnt);
+    for (int x = 0; x < d->E; x++) cnt[x] = g->first[x + 1] - g->first[x];
+    return cnt;
 }
 
 static const Bf16 *P16(const Backend *be, const Model *m, size_t off) { return cuda_param(be, m, off); }
@@ -431,8 +434,7 @@ static void moe_shared(const Backend *be, const Model *m, const LayerOffsets *o,
 // moe.c moe_forward: router, top-k, the experts on rows grouped by expert, the record in slot order, the combine in
 // expert order, the shared expert.
 static void cuda_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
-    no_expert_parallelism(m);
-    if (!T) return;
+    if (!T) return;  // without tokens, expert parallelism serves the group through moe_ep_forward (model_forward.c)
     Err e;
     GpuStream s = stream_of(be);
     Dims d = model_dims(m);
@@ -447,10 +449,16 @@ static void cuda_moe(const Backend *be, const Model *m, int l, const void *x, La
     Bf16 *xs = scratch(be, n * d.D * 2), *g = scratch(be, n * d.Fe * 2), *u = scratch(be, n * d.Fe * 2),
          *act = scratch(be, n * d.Fe * 2), *out = scratch(be, n * d.D * 2);
     ok(gpu_moe_gather(x, gr.rows, (int)n, d.K, d.D, xs, s, &e), &e, "moe gather");
-    moe_experts(be, m, o, &d, &gr, xs, g, u, act, out);
-    ok(gpu_moe_gather(g, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eg, s, &e), &e, "moe record");
-    ok(gpu_moe_gather(u, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eu, s, &e), &e, "moe record");
-    ok(gpu_moe_gather(act, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eact, s, &e), &e, "moe record");
+    if (m->ep) {  // expert parallelism: the grouped rows computed by their experts' owners (their backward recomputes)
+        int32_t *cnt = group_counts(&d, &gr);
+        moe_ep_rows_forward(m, o, &d, xs, cnt, out);
+        free(cnt);
+    } else {
+        moe_experts(be, m, o, &d, &gr, xs, g, u, act, out);
+        ok(gpu_moe_gather(g, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eg, s, &e), &e, "moe record");
+        ok(gpu_moe_gather(u, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eu, s, &e), &e, "moe record");
+        ok(gpu_moe_gather(act, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eact, s, &e), &e, "moe record");
+    }
     ok(gpu_moe_gather(out, gr.slot_row, (int)n, 1, d.D, (Bf16 *)a->eout, s, &e), &e, "moe record");
     float *y32 = scratch(be, (size_t)T * d.D * sizeof(float));
     ok(gpu_moe_combine(out, a->top_e, (const float *)a->top_w, gr.slot_row, T, d.K, d.D, y32, s, &e), &e,
@@ -554,6 +562,27 @@ static void moe_experts_back(const Backend *be, const Model *m, const LayerOffse
     moe_groups_free(be, &gr);
 }
 
+// Expert parallelism (model/moe_ep.c): the grouped rows and their scaled output gradients to the experts' owners,
+// their input gradients back and scattered to da2 in expert order, as moe_experts_back does with every expert here.
+static void moe_experts_back_ep(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d,
+                                const LayerActs *a, const float *dy, int T, float *grads, float *da2) {
+    Err e;
+    GpuStream s = stream_of(be);
+    size_t n = (size_t)T * d->K;
+    MoeGroups gr = moe_groups(be, d, a->top_e, T);
+    Bf16 *xs = scratch(be, n * d->D * 2), *gy = scratch(be, n * d->D * 2);
+    float *dxs = scratch(be, n * d->D * 4);
+    ok(gpu_moe_gather((const Bf16 *)a->a2, gr.rows, (int)n, d->K, d->D, xs, s, &e), &e, "moe back gather");
+    ok(gpu_moe_scaled_gather(dy, gr.rows, (const float *)a->top_w, (int)n, d->K, d->D, gy, s, &e), &e,
+       "moe back gather");
+    int32_t *cnt = group_counts(d, &gr);
+    moe_ep_rows_backward(m, o, d, xs, gy, cnt, grads, dxs);
+    free(cnt);
+    ok(gpu_moe_scatter_add(dxs, a->top_e, gr.slot_row, T, d->K, d->D, da2, s, &e), &e, "moe scatter-add");
+    scratch_free(be, xs), scratch_free(be, gy), scratch_free(be, dxs);
+    moe_groups_free(be, &gr);
+}
+
 // The shared expert's backward: its gate, then its SwiGLU given dsout (moe.c moe_backward's tail).
 static void moe_shared_back(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d,
                             const LayerActs *a, const float *dy, int T, float *grads, float *da2) {
@@ -576,9 +605,8 @@ static void moe_shared_back(const Backend *be, const Model *m, const LayerOffset
 // shared expert, in that order into da2.
 static void cuda_moe_back(const Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
                           const void *dy, double aux_weight, float *grads, void *da2) {
-    no_expert_parallelism(m);
     int T = A->T;
-    if (!T) return;
+    if (!T) return;  // without tokens, expert parallelism serves the group through moe_ep_backward (model_backward.c)
     Err e;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
@@ -590,7 +618,8 @@ static void cuda_moe_back(const Backend *be, const Model *m, int l, const ModelA
     dev_linear_back(be, m, a->a2, o->router, dz, grads, da2, T, d.E, d.D, true);
     scratch_free(be, dz);
     cuda_view_end(be, frac, A->expert_frac, (size_t)d.E, BUF_F64, VIEW_IN);
-    moe_experts_back(be, m, o, &d, a, dy, T, grads, da2);
+    if (m->ep) moe_experts_back_ep(be, m, o, &d, a, dy, T, grads, da2);
+    else moe_experts_back(be, m, o, &d, a, dy, T, grads, da2);
     if (d.S) moe_shared_back(be, m, o, &d, a, dy, T, grads, da2);
 }
 
@@ -621,6 +650,46 @@ static void cuda_logprob_back(const Backend *be, const void *logits, int64_t n, 
     ok(cuda_logits_backward(logits, LOGITS_BF16, n, V, targets, temperature, lse, h, dlogp, dentropy, dlogits,
                             LOGITS_F32, &e), &e, "logprob_back");
     scratch_free(be, lse), scratch_free(be, h), scratch_free(be, lp);
+}
+
+// ---- Expert parallelism: one routed expert on a block of rows (model/moe_ep.c's owner), as moe_experts and
+// moe_experts_back compute each expert's rows ----
+
+static void cuda_ep_expert(const Backend *be, const Model *m, const LayerOffsets *o, int x, const void *rows, int n,
+                           void *out) {
+    Err e;
+    GpuStream s = stream_of(be);
+    Dims d = model_dims(m);
+    size_t wo = (size_t)x * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    Bf16 *g = scratch(be, nf * 2), *u = scratch(be, nf * 2), *act = scratch(be, nf * 2);
+    ok(gpu_matmul(rows, P16(be, m, o->egate + wo), NULL, g, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate");
+    ok(gpu_matmul(rows, P16(be, m, o->eup + wo), NULL, u, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert up");
+    ok(gpu_swiglu(g, u, act, nf, s, &e), &e, "ep expert swiglu");
+    ok(gpu_matmul(act, P16(be, m, o->edown + wo), NULL, out, GPU_BF16, n, d.D, d.Fe, 0, s, &e), &e, "ep expert down");
+    scratch_free(be, g), scratch_free(be, u), scratch_free(be, act);
+}
+
+static void cuda_ep_expert_back(const Backend *be, const Model *m, const LayerOffsets *o, int x, const void *rows,
+                                const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx) {
+    Err e;
+    GpuStream s = stream_of(be);
+    Dims d = model_dims(m);
+    size_t wo = (size_t)x * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    Bf16 *g = scratch(be, nf * 2), *u = scratch(be, nf * 2), *act = scratch(be, nf * 2);
+    float *dact = scratch(be, nf * 4), *dg = scratch(be, nf * 4), *du = scratch(be, nf * 4);
+    ok(gpu_matmul(rows, P16(be, m, o->egate + wo), NULL, g, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate");
+    ok(gpu_matmul(rows, P16(be, m, o->eup + wo), NULL, u, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert up");
+    ok(gpu_swiglu(g, u, act, nf, s, &e), &e, "ep expert swiglu");
+    ok(gpu_matmul_xtx_acc(gy, act, ddown, n, d.D, d.Fe, s, &e), &e, "ep expert down dw");
+    ok(gpu_matmul_xw(gy, P16(be, m, o->edown + wo), dact, n, d.D, d.Fe, 0, s, &e), &e, "ep expert down dx");
+    ok(gpu_swiglu_backward(dact, g, u, dg, du, nf, s, &e), &e, "ep expert swiglu_back");
+    Bf16 *dg16 = bf16_copy(be, dg, nf), *du16 = bf16_copy(be, du, nf);
+    ok(gpu_matmul_xtx_acc(dg16, rows, dgate, n, d.Fe, d.D, s, &e), &e, "ep expert gate dw");
+    ok(gpu_matmul_xtx_acc(du16, rows, dup, n, d.Fe, d.D, s, &e), &e, "ep expert up dw");
+    ok(gpu_matmul_xw(dg16, P16(be, m, o->egate + wo), dx, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate dx");
+    ok(gpu_matmul_xw(du16, P16(be, m, o->eup + wo), dx, n, d.Fe, d.D, 1, s, &e), &e, "ep expert up dx");
+    void *tmp[] = {g, u, act, dact, dg, du, dg16, du16};
+    for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) scratch_free(be, tmp[i]);
 }
 
 // ---- ZeRO stage 3: windows of the weights (Backend.windowed; algo/param_gather.c opens and closes them) ----
@@ -738,6 +807,8 @@ static const Backend cuda_table = {
     .windowed = cuda_windowed,
     .window_open = cuda_window_open,
     .window_close = cuda_window_close,
+    .ep_expert = cuda_ep_expert,
+    .ep_expert_back = cuda_ep_expert_back,
 };
 
 Backend *backend_cuda_create(int device, Err *e) {

@@ -111,6 +111,18 @@ static void staged_moe_back(const Backend *be, const Model *m, int l, const Mode
     backend_cpu()->moe_back(be, on_copy(be, m, &c), l, A, a, dy, aux_weight, grads, da2);
 }
 
+static void staged_ep_expert(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x, int n,
+                             void *out) {
+    Model c;
+    backend_cpu()->ep_expert(be, on_copy(be, m, &c), o, e, x, n, out);
+}
+
+static void staged_ep_expert_back(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
+                                  const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx) {
+    Model c;
+    backend_cpu()->ep_expert_back(be, on_copy(be, m, &c), o, e, x, gy, n, dgate, dup, ddown, dx);
+}
+
 Backend *backend_staged_create(void) {
     Backend *be = xmalloc(sizeof *be);
     *be = *backend_cpu();
@@ -123,6 +135,8 @@ Backend *backend_staged_create(void) {
     be->windowed = staged_windowed;
     be->window_open = staged_window_open;
     be->window_close = staged_window_close;
+    be->ep_expert = staged_ep_expert;
+    be->ep_expert_back = staged_ep_expert_back;
     return be;
 }
 
