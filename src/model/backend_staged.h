@@ -1,7 +1,9 @@
 // The CPU backend with the memory layout of a device backend (RLVR_TEST_DEVICE=staged, model/device.h): its own
 // copy of the weights, refreshed only by load_params, and parameter gradients in buffers of its own, so a machine
 // without a GPU runs the trainer's device path (gradients staged to the host, weights reloaded after each update)
-// and its results can be compared with the CPU backend's bit for bit.
+// and its results can be compared with the CPU backend's bit for bit. Its MoE block and experts read that copy too;
+// at ZeRO stage 3 it holds only the open weight windows (an offset outside them aborts, as the device's lookup does),
+// and its expert-parallel rows go through the device's exchange (model/moe_ep.c moe_ep_rows_*) in host memory.
 #ifndef RLVR_BACKEND_STAGED_H
 #define RLVR_BACKEND_STAGED_H
 
