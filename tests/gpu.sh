@@ -134,9 +134,10 @@ PY
     fi
     # 2b. Sharded on 2 GPUs, bit-identical to the 1-GPU run: ZeRO stage 3 (each unit's bf16 weights and fp32 biases
     # gathered into device windows by NCCL broadcasts, algo/param_gather.c) and expert parallelism (counts over MPI,
-    # rows over NCCL sends and receives, model/moe_ep.c), alone and with zero 2. Skipped with one GPU.
+    # rows over NCCL sends and receives, model/moe_ep.c), alone and with zero 2 and 3. Skipped with one GPU.
     for shard in "zero 3:--set dist.zero_stage=3" "expert parallel 2:--set dist.expert_parallel=2" \
-                 "expert parallel 2, zero 2:--set dist.expert_parallel=2 --set dist.zero_stage=2"; do
+                 "expert parallel 2, zero 2:--set dist.expert_parallel=2 --set dist.zero_stage=2" \
+                 "expert parallel 2, zero 3:--set dist.expert_parallel=2 --set dist.zero_stage=3"; do
         name="rl: 1 GPU vs 2 GPUs ${shard%%:*}, bit for bit"
         read -r -a sets <<<"${shard#*:}"
         if [ "${ngpu:-0}" -lt 2 ]; then result skip "$name" "${ngpu:-0} GPU(s) here"; continue; fi

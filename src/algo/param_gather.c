@@ -196,29 +196,60 @@ static bool ep_in_unit(const ParamGather *g, int i, int u) {
     return g->tensor_unit[i] == u || (u == L + 1 && g->tied_head && g->tensor_unit[i] == L);
 }
 
+// A device's window on one piece, filled from its owner: root of group (NULL: of every rank).
+typedef struct {
+    const ParamGather *g;
+    const struct DistGroup *group;
+    int root;
+} PieceFill;
+
+static void fill_piece(void *ctx, void *buf, size_t elem, size_t first, size_t n) {
+    const PieceFill *f = ctx;
+    (void)first;
+    dist_group_bcast_into(f->group, buf, n * elem, f->root, device_on_gpu(f->g->model));
+}
+
+// Piece [b, e) of Model.params from its owner (root of group, or of every rank) into this rank's weights or, on a
+// device, into a window of its own.
+static void ep_bring(const ParamGather *g, size_t b, size_t e, int owner, const struct DistGroup *group, int root) {
+    float *p = g->model->params;
+    if (!on_device(g)) {
+        if (group) dist_group_bcast(group, p + b, (e - b) * sizeof *p, root);
+        else dist_bcast(p + b, (e - b) * sizeof *p, root);
+        return;
+    }
+    PieceFill f = {g, group, root};
+    Err err;
+    bool mine = owner == g->rank;
+    if (device_window_open(g->model, b, e, mine ? b : 0, mine ? e : 0, fill_piece, &f, &err))
+        dist_fatal("zero stage 3: %s", err.msg);
+}
+
 // Unit u's pieces (every unit: u < 0) from their owners: the non-expert ones to every rank, of the expert tensors
 // this place's slices over the peers (all: every place's slice to every rank).
 static void ep_gather(const ParamGather *g, int u) {
-    float *p = g->model->params;
     int q_mine = g->rank % g->ep_k;
     for (int i = 0; i < g->model->n_tensors; i++) {
         if (u >= 0 && !ep_in_unit(g, i, u)) continue;
         for (int q = 0; q < ep_places(g, i); q++) {
             size_t b, e;
             int owner = ep_piece(g, i, q, &b, &e);
-            if (u < 0 || !expert_tensor(&g->model->tensors[i])) dist_bcast(p + b, (e - b) * sizeof *p, owner);
-            else if (q == q_mine) dist_group_bcast(g->ep_peers, p + b, (e - b) * sizeof *p, owner / g->ep_k);
+            if (u < 0 || !expert_tensor(&g->model->tensors[i])) ep_bring(g, b, e, owner, NULL, owner);
+            else if (q == q_mine) ep_bring(g, b, e, owner, g->ep_peers, owner / g->ep_k);
         }
     }
 }
 
-// Gives back the pages of unit u's pieces (every unit: u < 0) that other ranks own.
-static void ep_drop(const ParamGather *g, int u) {
+// Unit u's pieces (every unit: u < 0) no longer read: pages, the host's pages of those other ranks own; else a
+// device's windows on them closed.
+static void ep_drop(const ParamGather *g, int u, bool pages) {
     for (int i = 0; i < g->model->n_tensors; i++) {
         if (u >= 0 && !ep_in_unit(g, i, u)) continue;
         for (int q = 0; q < ep_places(g, i); q++) {
             size_t b, e;
-            if (ep_piece(g, i, q, &b, &e) != g->rank) param_gather_drop_pages(g->model->params, b, e);
+            int owner = ep_piece(g, i, q, &b, &e);
+            if (!pages) device_window_close(g->model, b, e);
+            else if (owner != g->rank) param_gather_drop_pages(g->model->params, b, e);
         }
     }
 }
@@ -256,7 +287,7 @@ static void step_cycle(ParamGather *g) {
     int64_t i = g->gathers++;
     int pos = (int)(i % g->n_cycle), u = g->cycle[pos];
     if (g->ep_k) {  // expert parallelism: whole units by pieces (no expert groups; sums when the update ends)
-        if (g->resident >= 0) ep_drop(g, g->resident);
+        if (g->resident >= 0) ep_drop(g, g->resident, !on_device(g));
         ep_gather(g, u);
         g->resident = u;
         return;
@@ -350,7 +381,7 @@ static void settle(ParamGather *g) {
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
     settle(g);
-    if (g->ep_k) ep_drop(g, -1);
+    if (g->ep_k) ep_drop(g, -1, true);
     else drop_unowned(g, 0, g->model->n_params);
     if (on_device(g)) {  // the device's copy: nothing but the windows the gathers open
         device_window_close(g->model, 0, g->model->n_params);
@@ -364,8 +395,8 @@ void param_gather_all(ParamGather *g) {
     settle(g);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
-    if (on_device(g)) open_window(g, 0, g->model->n_params);
-    else if (g->ep_k) ep_gather(g, -1);
+    if (g->ep_k) ep_gather(g, -1);
+    else if (on_device(g)) open_window(g, 0, g->model->n_params);
     else dist_allgather_pieces_f32(g->model->params, begin, end);
     g->whole = true;
 }

@@ -606,9 +606,6 @@ static int validate(const Config *c, Err *e) {
     if (ep > 1 && m->num_experts % ep)
         return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
                        m->num_experts);
-    if (c->dist.device == DIST_DEVICE_CUDA && ep > 1 && c->dist.zero_stage == 3)
-        return err_set(e, "%s: [dist] device = cuda runs expert_parallel (%d) with zero_stage 0-2, not 3; use "
-                       "device = cpu", src, ep);
 #ifndef RLVR_CUDA
     if (c->dist.device == DIST_DEVICE_CUDA)
         return err_set(e, "%s: [dist] device = cuda: this rlvr was built without CUDA (build with make CUDA=1)", src);

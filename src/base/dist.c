@@ -476,18 +476,29 @@ static void alltoallv_into_host(const DistGroup *g, const char *send, const int6
 }
 
 #ifdef RLVR_CUDA
+// The world rank of each place of g (NCCL runs on the world communicator).
+static void world_ranks(const DistGroup *g, int *world) {
+    int places[g->size];
+    MPI_Group mine, all;
+    MPI_CHECK(MPI_Comm_group(g->comm, &mine));
+    MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &all));
+    for (int p = 0; p < g->size; p++) places[p] = p;
+    MPI_CHECK(MPI_Group_translate_ranks(mine, g->size, places, all, world));
+    MPI_Group_free(&mine), MPI_Group_free(&all);
+}
+
+static void nccl_done(const char *what) {
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL %s: %s", what, cudaGetErrorString(rc));
+}
+
 // Sends and receives in one NCCL group on the world communicator (the group's places named by their world ranks);
 // this rank's own part is a device copy.
 static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
                                 const int64_t *recv_bytes) {
     nccl_ready();
-    int n = g->size, world[n], places[n];
-    MPI_Group mine, all;
-    MPI_CHECK(MPI_Comm_group(g->comm, &mine));
-    MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &all));
-    for (int p = 0; p < n; p++) places[p] = p;
-    MPI_CHECK(MPI_Group_translate_ranks(mine, n, places, all, world));
-    MPI_Group_free(&mine), MPI_Group_free(&all);
+    int n = g->size, world[n];
+    world_ranks(g, world);
     int64_t soff = 0, roff = 0;
     NCCL_CHECK(ncclGroupStart());
     for (int p = 0; p < n; p++) {
@@ -501,10 +512,39 @@ static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int6
         soff += send_bytes[p], roff += recv_bytes[p];
     }
     NCCL_CHECK(ncclGroupEnd());
-    cudaError_t rc = cudaStreamSynchronize(0);
-    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL all-to-all: %s", cudaGetErrorString(rc));
+    nccl_done("all-to-all");
+}
+
+// Every rank (g NULL) or g's ranks: root's bytes to the others; within a group, root's sends in one NCCL group.
+static void bcast_nccl(const DistGroup *g, void *buf, size_t bytes, int root) {
+    nccl_ready();
+    if (!g) {
+        NCCL_CHECK(ncclBroadcast(buf, buf, bytes, ncclUint8, root, ctx.nccl, 0));
+        return nccl_done("broadcast");
+    }
+    int world[g->size];
+    world_ranks(g, world);
+    NCCL_CHECK(ncclGroupStart());
+    for (int p = 0; p < g->size; p++) {
+        if (p == root) continue;
+        if (g->rank == root) NCCL_CHECK(ncclSend(buf, bytes, ncclUint8, world[p], ctx.nccl, 0));
+        else if (g->rank == p) NCCL_CHECK(ncclRecv(buf, bytes, ncclUint8, world[root], ctx.nccl, 0));
+    }
+    NCCL_CHECK(ncclGroupEnd());
+    nccl_done("group broadcast");
 }
 #endif
+
+void dist_group_bcast_into(const DistGroup *g, void *buf, size_t bytes, int root, bool device) {
+    if (!ctx.initialized || ctx.size == 1 || (g && g->size == 1) || !bytes) return;
+#ifdef RLVR_CUDA
+    if (device) return bcast_nccl(g, buf, bytes, root);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    if (g) dist_group_bcast(g, buf, bytes, root);
+    else dist_bcast(buf, bytes, root);
+}
 
 void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
                                const int64_t *recv_bytes, bool device) {

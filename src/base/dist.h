@@ -109,6 +109,9 @@ void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int
 // (a CPU or staged run: the same call, the same bytes).
 void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
                                const int64_t *recv_bytes, bool device);
+// Expert parallelism at ZeRO stage 3 on the device: buf of the rank at place root of g (g NULL: of rank root, to every
+// rank) to the others. device: GPU memory over NCCL; else host memory over MPI (dist_group_bcast, dist_bcast).
+void dist_group_bcast_into(const DistGroup *g, void *buf, size_t bytes, int root, bool device);
 // In-place maximum or sum over the group's ranks.
 void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
 void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);

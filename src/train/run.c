@@ -142,11 +142,9 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
         if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
     }
     TRY(dist_root_outcome(rc, e));
-    // Zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism exchanges rows in
-    // its memory (model/moe_ep.c), but together they gather expert slices over the host only: that stays on the CPU
-    // (base/config.c refuses it with device = cuda).
-    bool host_only = r->cfg.dist.zero_stage == 3 && r->cfg.dist.expert_parallel > 1;
-    TRY(device_open(host_only ? DIST_DEVICE_CPU : r->cfg.dist.device, &r->device, e));
+    // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
+    // exchanges rows in its memory (model/moe_ep.c).
+    TRY(device_open(r->cfg.dist.device, &r->device, e));
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
     if (!(r->task = task_create(&r->cfg, e))) return -1;
     TRY(reward_check_config(&r->cfg.reward, e));
