@@ -6,9 +6,9 @@
 # every kernel against its CPU twin, the MoE block, the batch-invariance checks, the model's layer loop on the CUDA
 # backend (tiny dense and MoE models against the CPU backend; bit-for-bit invariance), the micro-benchmarks. A section
 # that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then build/rlvr end
-# to end on the GPU (training steps against the CPU, 1 vs 2 GPUs, sampled = scored log-probs, rlvr bench), the loss
-# kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without torch), and one summary. With
-# GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
+# to end on the GPU (training steps against the CPU, 1 vs 2 GPUs plain, at zero 3 and expert-parallel, sampled =
+# scored log-probs, rlvr bench), the loss kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without
+# torch), and one summary. With GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
 #   bash tests/gpu.sh [--quick]            GPU_RESULTS=/tmp/gpu-fragment.md bash tests/gpu.sh
 # Exit status: 0 every check passed, 1 a check failed or a section crashed or timed out, 2 the build failed,
 # 3 no GPU present.
@@ -123,6 +123,31 @@ PY
             result pass "rl: 1 vs 2 GPUs bit for bit" "3 deterministic steps, weights and moments identical"
         else result FAIL "rl: 1 vs 2 GPUs bit for bit" "$(echo "$out" | tail -1) / $(tail -1 "$e2e/rl2.log")"; fi
     fi
+    # 2a. ZeRO stage 3 on 1 GPU: every unit read through the device's weight windows (CUDA backend windowed mode; no
+    # collective with one rank), bit-identical to the plain run.
+    name="rl: zero 3 on 1 GPU (weight windows) = plain, bit for bit"
+    if in_time "$name"; then
+        timeout "$(lim 90)" "$RLVR" train "${RL[@]}" --set dist.zero_stage=3 --run-dir "$e2e/rl1-z3" >"$e2e/rl1-z3.log" 2>&1
+        if out=$("$RLVR" ckpt diff "$e2e/rl1/ckpt/step-000003.h5" "$e2e/rl1-z3/ckpt/step-000003.h5" --exact 2>&1); then
+            result pass "$name" "3 deterministic steps, weights and moments identical"
+        else result FAIL "$name" "$(echo "$out" | tail -1) / $(tail -1 "$e2e/rl1-z3.log")"; fi
+    fi
+    # 2b. Sharded on 2 GPUs, bit-identical to the 1-GPU run: ZeRO stage 3 (each unit's bf16 weights and fp32 biases
+    # gathered into device windows by NCCL broadcasts, algo/param_gather.c) and expert parallelism (counts over MPI,
+    # rows over NCCL sends and receives, model/moe_ep.c), alone and with zero 2 and 3. Skipped with one GPU.
+    for shard in "zero 3:--set dist.zero_stage=3" "expert parallel 2:--set dist.expert_parallel=2" \
+                 "expert parallel 2, zero 2:--set dist.expert_parallel=2 --set dist.zero_stage=2" \
+                 "expert parallel 2, zero 3:--set dist.expert_parallel=2 --set dist.zero_stage=3"; do
+        name="rl: 1 GPU vs 2 GPUs ${shard%%:*}, bit for bit"
+        read -r -a sets <<<"${shard#*:}"
+        if [ "${ngpu:-0}" -lt 2 ]; then result skip "$name" "${ngpu:-0} GPU(s) here"; continue; fi
+        in_time "$name" || continue
+        dir="$e2e/rl2-$(echo "${shard%%:*}" | tr -cd 'a-z0-9')"
+        timeout "$(lim 90)" mpirun -np 2 "$RLVR" train "${RL[@]}" "${sets[@]}" --run-dir "$dir" >"$dir.log" 2>&1
+        if out=$("$RLVR" ckpt diff "$e2e/rl1/ckpt/step-000003.h5" "$dir/ckpt/step-000003.h5" --exact 2>&1); then
+            result pass "$name" "3 deterministic steps, weights and moments identical"
+        else result FAIL "$name" "$(echo "$out" | tail -1) / $(tail -1 "$dir.log")"; fi
+    done
     # 3. Sampled log-probs = scored log-probs, bit for bit, on the GPU (src/README.md invariant 2), dense and MoE.
     printf '%s\n' '{"prompt": "12+7="}' '{"prompt": "3*4="}' '{"prompt_tokens": [256, 49, 50, 120]}' >"$e2e/prompts.jsonl"
     for kind in dense moe; do

@@ -1,6 +1,7 @@
 // What build/gpu_check's model section links in place of the parts of src/ that need OpenBLAS or Open MPI, which
 // the device machine lacks: a plain sgemm (row-major; tests/gpu_check_shim/cblas.h) and the expert-parallel MoE
-// entry points, which only run when Model.ep is set (never in gpu_check: one process, every expert local).
+// entry points of both backends, which only run when Model.ep is set (never in gpu_check: one process, every expert
+// local).
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,4 +41,16 @@ void moe_ep_backward(const Model *m, const LayerOffsets *o, const Dims *d, const
                      float *grads, float *da2) {
     (void)m, (void)o, (void)d, (void)a, (void)dy, (void)T, (void)grads, (void)da2;
     no_ep("moe_ep_backward");
+}
+
+void moe_ep_rows_forward(const Model *m, const LayerOffsets *o, const Dims *d, const void *xs, const int32_t *cnt,
+                         void *out) {
+    (void)m, (void)o, (void)d, (void)xs, (void)cnt, (void)out;
+    no_ep("moe_ep_rows_forward");
+}
+
+void moe_ep_rows_backward(const Model *m, const LayerOffsets *o, const Dims *d, const void *xs, const void *gy,
+                          const int32_t *cnt, float *grads, void *dxs) {
+    (void)m, (void)o, (void)d, (void)xs, (void)gy, (void)cnt, (void)grads, (void)dxs;
+    no_ep("moe_ep_rows_backward");
 }

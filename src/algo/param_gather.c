@@ -9,6 +9,7 @@
 
 #include "base/dist.h"
 #include "base/error.h"
+#include "model/device.h"
 #include "model/expert_map.h"
 
 // Unit of tensor t: its layer, the embedding (L) or the head (L + 1: final norm and LM head).
@@ -139,7 +140,31 @@ static void drop_unowned(const ParamGather *g, size_t begin, size_t end) {
     param_gather_drop_pages(g->model->params, begin > own->end ? begin : own->end, end);
 }
 
+// A backend with a weight copy of its own (a device, model/device.h) holds the gathered units as windows of that copy,
+// filled from the owners' shards in its memory: the host keeps only this rank's weights.
+static bool on_device(const ParamGather *g) { return device_own_weights(g->model); }
+
+// Completes a window's buffer buf (elements [first, first + n) of Model.params, elem bytes each) from its owners.
+static void fill_window(void *ctx, void *buf, size_t elem, size_t first, size_t n) {
+    const ParamGather *g = ctx;
+    size_t begin[g->world], end[g->world], last = first + n;
+    for (int q = 0; q < g->world; q++) {
+        size_t lo = g->map[q].begin, hi = g->map[q].end;
+        begin[q] = ((lo < first ? first : lo > last ? last : lo) - first) * elem;
+        end[q] = ((hi < first ? first : hi > last ? last : hi) - first) * elem;
+    }
+    dist_allgather_pieces_bytes(buf, begin, end, device_on_gpu(g->model));
+}
+
+static void open_window(const ParamGather *g, size_t a, size_t b) {
+    Err e;
+    const Shard *own = &g->map[g->rank];
+    if (device_window_open(g->model, a, b, own->begin, own->end, fill_window, (void *)g, &e))
+        dist_fatal("zero stage 3: %s", e.msg);
+}
+
 static void gather_range(const ParamGather *g, size_t a, size_t b) {
+    if (on_device(g)) return open_window(g, a, b);
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) {
         size_t lo = g->map[q].begin, hi = g->map[q].end;
@@ -171,29 +196,60 @@ static bool ep_in_unit(const ParamGather *g, int i, int u) {
     return g->tensor_unit[i] == u || (u == L + 1 && g->tied_head && g->tensor_unit[i] == L);
 }
 
+// A device's window on one piece, filled from its owner: root of group (NULL: of every rank).
+typedef struct {
+    const ParamGather *g;
+    const struct DistGroup *group;
+    int root;
+} PieceFill;
+
+static void fill_piece(void *ctx, void *buf, size_t elem, size_t first, size_t n) {
+    const PieceFill *f = ctx;
+    (void)first;
+    dist_group_bcast_into(f->group, buf, n * elem, f->root, device_on_gpu(f->g->model));
+}
+
+// Piece [b, e) of Model.params from its owner (root of group, or of every rank) into this rank's weights or, on a
+// device, into a window of its own.
+static void ep_bring(const ParamGather *g, size_t b, size_t e, int owner, const struct DistGroup *group, int root) {
+    float *p = g->model->params;
+    if (!on_device(g)) {
+        if (group) dist_group_bcast(group, p + b, (e - b) * sizeof *p, root);
+        else dist_bcast(p + b, (e - b) * sizeof *p, root);
+        return;
+    }
+    PieceFill f = {g, group, root};
+    Err err;
+    bool mine = owner == g->rank;
+    if (device_window_open(g->model, b, e, mine ? b : 0, mine ? e : 0, fill_piece, &f, &err))
+        dist_fatal("zero stage 3: %s", err.msg);
+}
+
 // Unit u's pieces (every unit: u < 0) from their owners: the non-expert ones to every rank, of the expert tensors
 // this place's slices over the peers (all: every place's slice to every rank).
 static void ep_gather(const ParamGather *g, int u) {
-    float *p = g->model->params;
     int q_mine = g->rank % g->ep_k;
     for (int i = 0; i < g->model->n_tensors; i++) {
         if (u >= 0 && !ep_in_unit(g, i, u)) continue;
         for (int q = 0; q < ep_places(g, i); q++) {
             size_t b, e;
             int owner = ep_piece(g, i, q, &b, &e);
-            if (u < 0 || !expert_tensor(&g->model->tensors[i])) dist_bcast(p + b, (e - b) * sizeof *p, owner);
-            else if (q == q_mine) dist_group_bcast(g->ep_peers, p + b, (e - b) * sizeof *p, owner / g->ep_k);
+            if (u < 0 || !expert_tensor(&g->model->tensors[i])) ep_bring(g, b, e, owner, NULL, owner);
+            else if (q == q_mine) ep_bring(g, b, e, owner, g->ep_peers, owner / g->ep_k);
         }
     }
 }
 
-// Gives back the pages of unit u's pieces (every unit: u < 0) that other ranks own.
-static void ep_drop(const ParamGather *g, int u) {
+// Unit u's pieces (every unit: u < 0) no longer read: pages, the host's pages of those other ranks own; else a
+// device's windows on them closed.
+static void ep_drop(const ParamGather *g, int u, bool pages) {
     for (int i = 0; i < g->model->n_tensors; i++) {
         if (u >= 0 && !ep_in_unit(g, i, u)) continue;
         for (int q = 0; q < ep_places(g, i); q++) {
             size_t b, e;
-            if (ep_piece(g, i, q, &b, &e) != g->rank) param_gather_drop_pages(g->model->params, b, e);
+            int owner = ep_piece(g, i, q, &b, &e);
+            if (!pages) device_window_close(g->model, b, e);
+            else if (owner != g->rank) param_gather_drop_pages(g->model->params, b, e);
         }
     }
 }
@@ -201,10 +257,16 @@ static void ep_drop(const ParamGather *g, int u) {
 // Sampling gathers and drops a whole layer (its span, with every expert) at once; training a unit's ranges.
 static bool whole_layer(const ParamGather *g, int u) { return g->stream && u < g->model->cfg.num_hidden_layers; }
 
+// Elements [begin, end) no longer read: a device's windows there closed, or on the host the pages others own dropped.
+static void drop_span(const ParamGather *g, size_t begin, size_t end) {
+    if (on_device(g)) device_window_close(g->model, begin, end);
+    else drop_unowned(g, begin, end);
+}
+
 static void drop_unit(ParamGather *g, int u) {
     if (u < 0) return;
-    if (whole_layer(g, u)) return drop_unowned(g, g->layer_begin[u], g->layer_end[u]);
-    for (int i = 0; i < g->n_ranges[u]; i++) drop_unowned(g, g->ranges[u][i].begin, g->ranges[u][i].end);
+    if (whole_layer(g, u)) return drop_span(g, g->layer_begin[u], g->layer_end[u]);
+    for (int i = 0; i < g->n_ranges[u]; i++) drop_span(g, g->ranges[u][i].begin, g->ranges[u][i].end);
 }
 
 static void gather_unit(ParamGather *g, int u) {
@@ -225,7 +287,7 @@ static void step_cycle(ParamGather *g) {
     int64_t i = g->gathers++;
     int pos = (int)(i % g->n_cycle), u = g->cycle[pos];
     if (g->ep_k) {  // expert parallelism: whole units by pieces (no expert groups; sums when the update ends)
-        if (g->resident >= 0) ep_drop(g, g->resident);
+        if (g->resident >= 0) ep_drop(g, g->resident, !on_device(g));
         ep_gather(g, u);
         g->resident = u;
         return;
@@ -319,8 +381,12 @@ static void settle(ParamGather *g) {
 void param_gather_release(ParamGather *g) {
     if (!g->model) return;
     settle(g);
-    if (g->ep_k) ep_drop(g, -1);
+    if (g->ep_k) ep_drop(g, -1, true);
     else drop_unowned(g, 0, g->model->n_params);
+    if (on_device(g)) {  // the device's copy: nothing but the windows the gathers open
+        device_window_close(g->model, 0, g->model->n_params);
+        device_weights_windowed(g->model, true);
+    }
     g->whole = false;
 }
 
@@ -330,6 +396,7 @@ void param_gather_all(ParamGather *g) {
     size_t begin[g->world], end[g->world];
     for (int q = 0; q < g->world; q++) begin[q] = g->map[q].begin, end[q] = g->map[q].end;
     if (g->ep_k) ep_gather(g, -1);
+    else if (on_device(g)) open_window(g, 0, g->model->n_params);
     else dist_allgather_pieces_f32(g->model->params, begin, end);
     g->whole = true;
 }

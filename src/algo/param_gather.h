@@ -3,7 +3,9 @@
 // address range; the whole pages of the tensors other ranks own are released (madvise MADV_DONTNEED), and a unit's
 // weights (one layer, the embedding, or the final norm with the LM head; a group of a MoE layer's routed experts
 // apart, with param_gather_split_experts) are all-gathered from their owners just
-// before the model reads them (Model.before_unit), then released when the next unit is gathered.
+// before the model reads them (Model.before_unit), then released when the next unit is gathered. On a backend with a
+// weight copy of its own (a device, model/device.h) the units are gathered into windows of that copy instead, in its
+// memory (bf16 over NCCL on a GPU); the host keeps only this rank's weights.
 //
 // The gathers are collectives, yet ranks run different numbers of micro-batches, or stop at a failure. So every
 // rank gathers along one fixed cycle (embedding, layers 0..L-1, head: a forward; layers L-1..0: a backward; each

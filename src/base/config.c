@@ -608,9 +608,6 @@ static int validate(const Config *c, Err *e) {
     if (ep > 1 && m->num_experts % ep)
         return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
                        m->num_experts);
-    if (c->dist.device == DIST_DEVICE_CUDA && (ep > 1 || c->dist.zero_stage == 3))
-        return err_set(e, "%s: [dist] device = cuda runs zero_stage 0-2 without expert_parallel (got zero_stage = %d, "
-                       "expert_parallel = %d); use device = cpu", src, c->dist.zero_stage, ep);
 #ifndef RLVR_CUDA
     if (c->dist.device == DIST_DEVICE_CUDA)
         return err_set(e, "%s: [dist] device = cuda: this rlvr was built without CUDA (build with make CUDA=1)", src);

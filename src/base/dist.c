@@ -202,6 +202,60 @@ void dist_allgather_pieces_f32(float *x, const size_t *begin, const size_t *end)
     for (int q = 0; q < ctx.size; q++) dist_bcast(x + begin[q], (end[q] - begin[q]) * sizeof *x, q);
 }
 
+// ---- ZeRO stage 3 on the device: in-place all-gather of byte pieces (host memory over MPI, GPU memory over NCCL)
+
+static void allgather_pieces_host(char *x, const size_t *begin, const size_t *end) {
+    int counts[ctx.size], displs[ctx.size];
+    size_t base = begin[0];
+    int fits = end[ctx.size - 1] - base <= INT_MAX;
+    for (int q = 0; q < ctx.size && fits; q++) counts[q] = (int)(end[q] - begin[q]), displs[q] = (int)(begin[q] - base);
+    if (fits) {
+        MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x + base, counts, displs, MPI_BYTE,
+                                 MPI_COMM_WORLD));
+        return;
+    }
+    for (int q = 0; q < ctx.size; q++) dist_bcast(x + begin[q], end[q] - begin[q], q);
+}
+
+#ifdef RLVR_CUDA
+#define NCCL_CHECK(call)                                                                                      \
+    do {                                                                                                      \
+        ncclResult_t nr_ = (call);                                                                            \
+        if (nr_ != ncclSuccess) dist_fatal("%s:%d: %s failed: %s", __FILE__, __LINE__, #call, ncclGetErrorString(nr_)); \
+    } while (0)
+
+// The NCCL communicator, created by the first device collective (every rank reaches it together).
+static void nccl_ready(void) {
+    if (ctx.gpu >= 0) return;
+    Err e;
+    int rc = dist_gpu_init(&e);
+    if (rc < 0) dist_fatal("NCCL communicator: %s", e.msg);
+    if (rc == 0) dist_fatal("a collective on GPU memory, but not every rank has a GPU");
+}
+
+// A group of broadcasts, one from each owner of a non-empty piece: NCCL's all-gather wants equal pieces.
+static void allgather_pieces_nccl(char *x, const size_t *begin, const size_t *end) {
+    nccl_ready();
+    NCCL_CHECK(ncclGroupStart());
+    for (int q = 0; q < ctx.size; q++)
+        if (end[q] > begin[q])
+            NCCL_CHECK(ncclBroadcast(x + begin[q], x + begin[q], end[q] - begin[q], ncclUint8, q, ctx.nccl, 0));
+    NCCL_CHECK(ncclGroupEnd());
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL broadcasts: %s", cudaGetErrorString(rc));
+}
+#endif
+
+void dist_allgather_pieces_bytes(void *x, const size_t *begin, const size_t *end, bool device) {
+    if (!ctx.initialized || ctx.size == 1) return;
+#ifdef RLVR_CUDA
+    if (device) return allgather_pieces_nccl(x, begin, end);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    allgather_pieces_host(x, begin, end);
+}
+
 void dist_barrier(void) {
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 }
@@ -404,6 +458,116 @@ int dist_group_size(const DistGroup *g) { return g->size; }
 void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
                                  int64_t *recv_bytes) {
     return alltoallv(g->comm, g->size, send, send_bytes, n_recv, recv_bytes);
+}
+
+// ---- Expert parallelism on the device: all-to-all among a group into buffers the caller sized ----
+
+static void alltoallv_into_host(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
+                                const int64_t *recv_bytes) {
+    int n = g->size, scount[n], sdispl[n], rcount[n], rdispl[n];
+    int64_t soff = 0, roff = 0;
+    for (int p = 0; p < n; p++) {
+        if (soff + send_bytes[p] > INT_MAX || roff + recv_bytes[p] > INT_MAX)
+            dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
+        scount[p] = (int)send_bytes[p], sdispl[p] = (int)soff, soff += send_bytes[p];
+        rcount[p] = (int)recv_bytes[p], rdispl[p] = (int)roff, roff += recv_bytes[p];
+    }
+    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, recv, rcount, rdispl, MPI_BYTE, g->comm));
+}
+
+#ifdef RLVR_CUDA
+// The world rank of each place of g (NCCL runs on the world communicator).
+static void world_ranks(const DistGroup *g, int *world) {
+    int places[g->size];
+    MPI_Group mine, all;
+    MPI_CHECK(MPI_Comm_group(g->comm, &mine));
+    MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &all));
+    for (int p = 0; p < g->size; p++) places[p] = p;
+    MPI_CHECK(MPI_Group_translate_ranks(mine, g->size, places, all, world));
+    MPI_Group_free(&mine), MPI_Group_free(&all);
+}
+
+static void nccl_done(const char *what) {
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL %s: %s", what, cudaGetErrorString(rc));
+}
+
+// Sends and receives in one NCCL group on the world communicator (the group's places named by their world ranks);
+// this rank's own part is a device copy.
+static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
+                                const int64_t *recv_bytes) {
+    nccl_ready();
+    int n = g->size, world[n];
+    world_ranks(g, world);
+    int64_t soff = 0, roff = 0;
+    NCCL_CHECK(ncclGroupStart());
+    for (int p = 0; p < n; p++) {
+        if (p == g->rank && send_bytes[p]) {
+            cudaError_t rc = cudaMemcpyAsync(recv + roff, send + soff, (size_t)send_bytes[p], cudaMemcpyDeviceToDevice, 0);
+            if (rc != cudaSuccess) dist_fatal("all-to-all: the rank's own rows: %s", cudaGetErrorString(rc));
+        } else {
+            if (send_bytes[p]) NCCL_CHECK(ncclSend(send + soff, (size_t)send_bytes[p], ncclUint8, world[p], ctx.nccl, 0));
+            if (recv_bytes[p]) NCCL_CHECK(ncclRecv(recv + roff, (size_t)recv_bytes[p], ncclUint8, world[p], ctx.nccl, 0));
+        }
+        soff += send_bytes[p], roff += recv_bytes[p];
+    }
+    NCCL_CHECK(ncclGroupEnd());
+    nccl_done("all-to-all");
+}
+
+// Every rank (g NULL) or g's ranks: root's bytes to the others; within a group, root's sends in one NCCL group.
+static void bcast_nccl(const DistGroup *g, void *buf, size_t bytes, int root) {
+    nccl_ready();
+    if (!g) {
+        NCCL_CHECK(ncclBroadcast(buf, buf, bytes, ncclUint8, root, ctx.nccl, 0));
+        return nccl_done("broadcast");
+    }
+    int world[g->size];
+    world_ranks(g, world);
+    NCCL_CHECK(ncclGroupStart());
+    for (int p = 0; p < g->size; p++) {
+        if (p == root) continue;
+        if (g->rank == root) NCCL_CHECK(ncclSend(buf, bytes, ncclUint8, world[p], ctx.nccl, 0));
+        else if (g->rank == p) NCCL_CHECK(ncclRecv(buf, bytes, ncclUint8, world[root], ctx.nccl, 0));
+    }
+    NCCL_CHECK(ncclGroupEnd());
+    nccl_done("group broadcast");
+}
+#endif
+
+void dist_group_bcast_into(const DistGroup *g, void *buf, size_t bytes, int root, bool device) {
+    if (!ctx.initialized || ctx.size == 1 || (g && g->size == 1) || !bytes) return;
+#ifdef RLVR_CUDA
+    if (device) return bcast_nccl(g, buf, bytes, root);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    if (g) dist_group_bcast(g, buf, bytes, root);
+    else dist_bcast(buf, bytes, root);
+}
+
+void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
+                               const int64_t *recv_bytes, bool device) {
+    if (g->size == 1 || !ctx.initialized || ctx.size == 1) {
+        if (send_bytes[0] != recv_bytes[0]) dist_fatal("all-to-all on one rank: %lld bytes sent, %lld expected",
+                                                       (long long)send_bytes[0], (long long)recv_bytes[0]);
+        if (!send_bytes[0]) return;
+#ifdef RLVR_CUDA
+        if (device) {
+            cudaError_t rc = cudaMemcpy(recv, send, (size_t)send_bytes[0], cudaMemcpyDeviceToDevice);
+            if (rc != cudaSuccess) dist_fatal("all-to-all on one rank: %s", cudaGetErrorString(rc));
+            return;
+        }
+#endif
+        memcpy(recv, send, (size_t)send_bytes[0]);
+        return;
+    }
+#ifdef RLVR_CUDA
+    if (device) return alltoallv_into_nccl(g, send, send_bytes, recv, recv_bytes);
+#else
+    if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
+#endif
+    alltoallv_into_host(g, send, send_bytes, recv, recv_bytes);
 }
 
 static void group_allreduce(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {

@@ -2,6 +2,7 @@
 #ifndef RLVR_DIST_H
 #define RLVR_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,11 @@ int dist_gpu_active(void);
 // Sums a device buffer over all ranks in place (NCCL); without an active GPU context, x is host memory
 // and the MPI path is used. Same call either way, so single-GPU and CPU runs share the code.
 void dist_allreduce_sum_device_f32(float *x, size_t n);
+// ZeRO stage 3 on the device: in-place all-gather of byte pieces, rank q holding x[begin[q], end[q]) (bytes, in rank
+// order, each starting where the previous ended, possibly empty). device: x is memory of this rank's GPU, gathered
+// over NCCL (one broadcast from each owner, in a group; the communicator is created by the first such call, which
+// every rank makes together); else host memory over MPI (a CPU or staged run: the same call, the same bytes).
+void dist_allgather_pieces_bytes(void *x, const size_t *begin, const size_t *end, bool device);
 
 // The device a rank computes on (dist.device): one rank per GPU of its node, picked by the rank's place among the
 // node's ranks (OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the ranks sharing its memory).
@@ -97,6 +103,15 @@ int dist_group_size(const DistGroup *g);
 // dist_alltoallv_bytes among the ranks of g (send_bytes and recv_bytes indexed by place in the group).
 void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int64_t *send_bytes, size_t *n_recv,
                                  int64_t *recv_bytes);
+// Expert parallelism on the device: dist_group_alltoallv_bytes into a buffer the caller sized (the counts went
+// first): send_bytes[p] bytes of send to the rank at place p and recv_bytes[p] from it into recv, in place order.
+// device: send and recv are memory of this rank's GPU (NCCL sends and receives in a group); else host memory over MPI
+// (a CPU or staged run: the same call, the same bytes).
+void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64_t *send_bytes, void *recv,
+                               const int64_t *recv_bytes, bool device);
+// Expert parallelism at ZeRO stage 3 on the device: buf of the rank at place root of g (g NULL: of rank root, to every
+// rank) to the others. device: GPU memory over NCCL; else host memory over MPI (dist_group_bcast, dist_bcast).
+void dist_group_bcast_into(const DistGroup *g, void *buf, size_t bytes, int root, bool device);
 // In-place maximum or sum over the group's ranks.
 void dist_group_allreduce_max_i64(const DistGroup *g, int64_t *x, size_t n);
 void dist_group_allreduce_sum_i64(const DistGroup *g, int64_t *x, size_t n);

@@ -162,6 +162,31 @@ struct Backend {
     // host arrays of n: only they cross between host and backend, never the logits.
     void (*sample)(const struct Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
                    const SampleSpec *sp, int32_t *token, double *logp, double *entropy);
+    // ---- ZeRO stage 3: the weight copy by windows (appended; model/device.h device_window_*) ----
+    // on: from now on param() serves only the open windows and load_params keeps nothing (a device frees its whole
+    // copy); off: no window is open, and the next load_params copies every weight again. CPU: nothing to do.
+    void (*windowed)(const struct Backend *be, const Model *m, bool on);
+    // Opens a window on elements [begin, end) of m->params: the backend's copy of them, which param() serves until
+    // window_close (windows never overlap). This rank's elements, [own_begin, own_end) within it, are copied in from
+    // m->params (host fp32, converted to the backend's weight type); then fill(ctx, buf, elem_bytes, first, n)
+    // completes each buffer the window keeps (backend memory holding elements [first, first + n) of m->params,
+    // elem_bytes each, this rank's written): the weights, and a device's fp32 copy of each bias inside the window.
+    // fill is collective: every rank opens the same windows in the same order. -1 (e): out of memory.
+    int (*window_open)(const struct Backend *be, const Model *m, size_t begin, size_t end, size_t own_begin,
+                       size_t own_end, void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n),
+                       void *ctx, Err *e);
+    // Closes the open windows inside [begin, end), their memory freed once the operations reading it are done.
+    void (*window_close)(const struct Backend *be, const Model *m, size_t begin, size_t end);
+
+    // ---- Expert parallelism on a backend of its own (appended; model/moe_ep.c moe_ep_rows_*) ----
+    // Routed expert e of MoE layer o on n rows x [n, D] (activations): out [n, D] = its SwiGLU MLP, each row alone.
+    void (*ep_expert)(const struct Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x, int n,
+                      void *out);
+    // Its backward given gy [n, D] (activations: the rows' output gradients times their router weights): recomputes
+    // the forward, adds the weight gradients to dgate, dup [Fe, D] and ddown [D, Fe] (float, backend memory) and
+    // writes dx [n, D] (BUF_GRAD).
+    void (*ep_expert_back)(const struct Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
+                           const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

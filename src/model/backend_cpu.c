@@ -276,6 +276,49 @@ static void cpu_sample(const Backend *be, const void *logits, int V, int n, cons
     free(work);
 }
 
+// ---- ZeRO stage 3: the CPU's copy of the weights is m->params itself ----
+
+static void cpu_windowed(const Backend *be, const Model *m, bool on) { (void)be, (void)m, (void)on; }
+
+static int cpu_window_open(const Backend *be, const Model *m, size_t begin, size_t end, size_t own_begin,
+                           size_t own_end, void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n),
+                           void *ctx, Err *e) {
+    (void)be, (void)own_begin, (void)own_end, (void)e;
+    fill(ctx, m->params + begin, sizeof(float), begin, end - begin);
+    return 0;
+}
+
+static void cpu_window_close(const Backend *be, const Model *m, size_t begin, size_t end) {
+    (void)be, (void)m, (void)begin, (void)end;
+}
+
+// ---- Expert parallelism on a backend of its own: one routed expert on a block of rows (moe_ep.c's owner) ----
+
+static void cpu_ep_expert(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x, int n,
+                          void *out) {
+    (void)be;
+    Dims d = model_dims(m);
+    const float *P = m->params;
+    size_t wo = (size_t)e * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    float *g = xmalloc(3 * nf * sizeof(float));
+    swiglu(x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, n, d.D, d.Fe, g, g + nf, g + 2 * nf, out);
+    free(g);
+}
+
+static void cpu_ep_expert_back(const Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
+                               const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx) {
+    (void)be;
+    Dims d = model_dims(m);
+    const float *P = m->params;
+    size_t wo = (size_t)e * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    float *g = xmalloc(3 * nf * sizeof(float)), *y = xmalloc((size_t)n * d.D * sizeof(float));
+    swiglu(x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, n, d.D, d.Fe, g, g + nf, g + 2 * nf, y);
+    memset(dx, 0, (size_t)n * d.D * sizeof(float));
+    swiglu_back(m->fixed_order_backward, x, P + o->egate + wo, P + o->eup + wo, P + o->edown + wo, g, g + nf,
+                g + 2 * nf, gy, dgate, dup, ddown, dx, n, d.D, d.Fe);
+    free(g), free(y);
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -313,6 +356,11 @@ static const Backend cpu = {
     .head_logprob = cpu_head_logprob,
     .head_logprob_back = cpu_head_logprob_back,
     .sample = cpu_sample,
+    .windowed = cpu_windowed,
+    .window_open = cpu_window_open,
+    .window_close = cpu_window_close,
+    .ep_expert = cpu_ep_expert,
+    .ep_expert_back = cpu_ep_expert_back,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }

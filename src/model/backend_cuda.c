@@ -21,6 +21,15 @@ typedef struct {
     float *dev;     // its fp32 copy (gpu_matmul adds an fp32 bias)
 } BiasCopy;
 
+// ZeRO stage 3 (Backend.windowed): the bf16 copy of elements [begin, end) of Model.params, gathered from their
+// owners, and fp32 copies of the biases inside it.
+typedef struct {
+    size_t begin, end;
+    Bf16 *w16;
+    BiasCopy *bias;
+    int n_bias;
+} CudaWindow;
+
 typedef struct {
     int device;
     cudaStream_t stream;
@@ -28,6 +37,9 @@ typedef struct {
     size_t n_params;
     BiasCopy *bias;
     int n_bias;
+    bool windowed;    // zero stage 3: no whole mirror, param() serves the open windows only
+    CudaWindow *win;
+    int n_win;
 } CudaState;
 
 static CudaState *st_of(const Backend *be) { return be->state; }
@@ -147,9 +159,20 @@ static void cuda_view_end(const Backend *be, void *view, void *host, size_t n, B
 
 // ---- weights ----
 
+static const CudaWindow *window_of(const CudaState *st, size_t off) {
+    for (int i = 0; i < st->n_win; i++)
+        if (off >= st->win[i].begin && off < st->win[i].end) return &st->win[i];
+    return NULL;
+}
+
 static const void *cuda_param(const Backend *be, const Model *m, size_t off) {
     (void)m;
-    return off == SIZE_MAX ? NULL : st_of(be)->w16 + off;
+    const CudaState *st = st_of(be);
+    if (off == SIZE_MAX) return NULL;
+    if (!st->windowed) return st->w16 + off;
+    const CudaWindow *w = window_of(st, off);
+    if (!w) die("param", "a parameter read outside the open weight windows (zero stage 3)");
+    return w->w16 + (off - w->begin);
 }
 
 static void free_mirrors(CudaState *st) {
@@ -159,22 +182,45 @@ static void free_mirrors(CudaState *st) {
     st->bias = NULL, st->n_bias = 0, st->w16 = NULL, st->n_params = 0;
 }
 
-// The model's biases (q/k/v projections), each with an fp32 device copy.
-static int bias_table(CudaState *st, const Model *m, Err *e) {
+// The model's biases (q/k/v projections) inside elements [begin, end) of Model.params, into out (3 L at most, their
+// dev NULL); returns their number.
+static int model_biases(const Model *m, size_t begin, size_t end, BiasCopy *out) {
     Dims d = model_dims(m);
-    st->bias = xcalloc((size_t)3 * d.L + 1, sizeof *st->bias);
+    int n = 0;
     for (int l = 0; l < d.L; l++) {
         const LayerOffsets *o = &m->priv->layers[l];
         size_t offs[3] = {o->bq, o->bk, o->bv}, ns[3] = {(size_t)d.QD, (size_t)d.KD, (size_t)d.KD};
-        for (int i = 0; i < 3; i++) {
-            if (offs[i] == SIZE_MAX) continue;
-            BiasCopy *b = &st->bias[st->n_bias];
-            if (cudaMalloc((void **)&b->dev, ns[i] * sizeof(float)) != cudaSuccess)
-                return err_set(e, "cuda backend: no device memory for the biases of layer %d", l);
-            b->off = offs[i], b->n = ns[i];
-            st->n_bias++;
+        for (int i = 0; i < 3; i++)
+            if (offs[i] != SIZE_MAX && offs[i] >= begin && offs[i] + ns[i] <= end)
+                out[n++] = (BiasCopy){offs[i], ns[i], NULL};
+    }
+    return n;
+}
+
+// The model's biases, each with an fp32 device copy.
+static int bias_table(CudaState *st, const Model *m, Err *e) {
+    st->bias = xcalloc((size_t)3 * model_dims(m).L + 1, sizeof *st->bias);
+    int n = model_biases(m, 0, m->n_params, st->bias);
+    for (; st->n_bias < n; st->n_bias++)
+        if (cudaMalloc((void **)&st->bias[st->n_bias].dev, st->bias[st->n_bias].n * sizeof(float)) != cudaSuccess)
+            return err_set(e, "cuda backend: no device memory for the bias at parameter %zu", st->bias[st->n_bias].off);
+    return 0;
+}
+
+// n host floats into bf16 device memory dst (rounded on the host, as every weight of the mirror).
+static int upload_bf16(Bf16 *dst, const float *src, size_t n, Err *e) {
+    enum { CHUNK = 1 << 20 };
+    Bf16 *b = xmalloc(CHUNK * sizeof *b);
+    for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+        size_t k = n - i0 < CHUNK ? n - i0 : CHUNK;
+        for (size_t i = 0; i < k; i++) b[i] = bf16_of(src[i0 + i]);
+        if (cudaMemcpy(dst + i0, b, k * sizeof *b, cudaMemcpyHostToDevice) != cudaSuccess) {
+            free(b);
+            return err_set(e, "cuda backend: uploading the parameters failed: %s",
+                           cudaGetErrorString(cudaGetLastError()));
         }
     }
+    free(b);
     return 0;
 }
 
@@ -183,6 +229,7 @@ static int cuda_load_params(const Backend *be, const Model *m, Err *e) {
     CudaState *st = st_of(be);
     if (cudaSetDevice(st->device) != cudaSuccess)
         return err_set(e, "cuda backend: cannot select device %d", st->device);
+    if (st->windowed) return 0;  // zero stage 3: the windows are filled as they open
     if (st->n_params != m->n_params || !st->w16) {
         free_mirrors(st);
         if (cudaMalloc((void **)&st->w16, (m->n_params + 1) * sizeof(Bf16)) != cudaSuccess) {
@@ -196,18 +243,7 @@ static int cuda_load_params(const Backend *be, const Model *m, Err *e) {
             return -1;
         }
     }
-    enum { CHUNK = 1 << 20 };
-    Bf16 *b = xmalloc(CHUNK * sizeof *b);
-    for (size_t i0 = 0; i0 < m->n_params; i0 += CHUNK) {
-        size_t n = m->n_params - i0 < CHUNK ? m->n_params - i0 : CHUNK;
-        for (size_t i = 0; i < n; i++) b[i] = bf16_of(m->params[i0 + i]);
-        if (cudaMemcpy(st->w16 + i0, b, n * sizeof *b, cudaMemcpyHostToDevice) != cudaSuccess) {
-            free(b);
-            return err_set(e, "cuda backend: uploading the parameters failed: %s",
-                           cudaGetErrorString(cudaGetLastError()));
-        }
-    }
-    free(b);
+    TRY(upload_bf16(st->w16, m->params, m->n_params, e));
     for (int i = 0; i < st->n_bias; i++)
         if (cudaMemcpy(st->bias[i].dev, m->params + st->bias[i].off, st->bias[i].n * sizeof(float),
                        cudaMemcpyHostToDevice) != cudaSuccess)
@@ -215,13 +251,23 @@ static int cuda_load_params(const Backend *be, const Model *m, Err *e) {
     return 0;
 }
 
+// The window whose bf16 copy holds p (NULL: none).
+static const CudaWindow *window_holding(const CudaState *st, const Bf16 *p) {
+    for (int i = 0; i < st->n_win; i++)
+        if (p >= st->win[i].w16 && p < st->win[i].w16 + (st->win[i].end - st->win[i].begin)) return &st->win[i];
+    return NULL;
+}
+
 // The fp32 copy of the bias whose bf16 mirror is bias (param() handed it to the layer loop).
 static const float *bias_f32(const Backend *be, const void *bias) {
     if (!bias) return NULL;
     CudaState *st = st_of(be);
-    size_t off = (size_t)((const Bf16 *)bias - st->w16);
-    for (int i = 0; i < st->n_bias; i++)
-        if (st->bias[i].off == off) return st->bias[i].dev;
+    const CudaWindow *w = st->windowed ? window_holding(st, bias) : NULL;
+    const BiasCopy *table = w ? w->bias : st->bias;
+    int n = w ? w->n_bias : st->n_bias;
+    size_t off = w ? w->begin + (size_t)((const Bf16 *)bias - w->w16) : (size_t)((const Bf16 *)bias - st->w16);
+    for (int i = 0; i < n; i++)
+        if (table[i].off == off) return table[i].dev;
     char msg[96];
     snprintf(msg, sizeof msg, "parameter offset %zu is used as a bias but is none of the model's biases", off);
     die("matmul", msg);
@@ -334,8 +380,16 @@ static void moe_groups_free(const Backend *be, MoeGroups *g) {
     scratch_free(be, g->offsets), scratch_free(be, g->rows), scratch_free(be, g->slot_row);
 }
 
-static void no_expert_parallelism(const Model *m) {
-    if (m->ep) die("moe", "expert parallelism (dist.expert_parallel) is not available on the CUDA backend");
+// Rows per expert (host [E], malloc'd) from the group offsets: what expert parallelism sends (model/moe_ep.c). The
+// exchange needs them on the host, so only this path downloads the offsets (one synchronisation per block).
+static int32_t *group_counts(const Backend *be, const Dims *d, const MoeGroups *g) {
+    int32_t *off = xmalloc((size_t)(d->E + 1) * sizeof *off), *cnt = xmalloc((size_t)d->E * sizeof *cnt);
+    cu(cudaMemcpyAsync(off, g->offsets, (size_t)(d->E + 1) * sizeof *off, cudaMemcpyDeviceToHost, st_of(be)->stream),
+       "moe group offsets download");
+    sync(be);
+    for (int x = 0; x < d->E; x++) cnt[x] = off[x + 1] - off[x];
+    free(off);
+    return cnt;
 }
 
 static const Bf16 *P16(const Backend *be, const Model *m, size_t off) { return cuda_param(be, m, off); }
@@ -374,8 +428,7 @@ static void moe_shared(const Backend *be, const Model *m, const LayerOffsets *o,
 // moe.c moe_forward: router, top-k, the experts on rows grouped by expert, the record in slot order, the combine in
 // expert order, the shared expert.
 static void cuda_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
-    no_expert_parallelism(m);
-    if (!T) return;
+    if (!T) return;  // without tokens, expert parallelism serves the group through moe_ep_forward (model_forward.c)
     Err e;
     GpuStream s = stream_of(be);
     Dims d = model_dims(m);
@@ -390,10 +443,16 @@ static void cuda_moe(const Backend *be, const Model *m, int l, const void *x, La
     Bf16 *xs = scratch(be, n * d.D * 2), *g = scratch(be, n * d.Fe * 2), *u = scratch(be, n * d.Fe * 2),
          *act = scratch(be, n * d.Fe * 2), *out = scratch(be, n * d.D * 2);
     ok(gpu_moe_gather(x, gr.rows, (int)n, d.K, d.D, xs, s, &e), &e, "moe gather");
-    moe_experts(be, m, o, &d, &gr, xs, g, u, act, out);
-    ok(gpu_moe_gather(g, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eg, s, &e), &e, "moe record");
-    ok(gpu_moe_gather(u, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eu, s, &e), &e, "moe record");
-    ok(gpu_moe_gather(act, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eact, s, &e), &e, "moe record");
+    if (m->ep) {  // expert parallelism: the grouped rows computed by their experts' owners (their backward recomputes)
+        int32_t *cnt = group_counts(be, &d, &gr);
+        moe_ep_rows_forward(m, o, &d, xs, cnt, out);
+        free(cnt);
+    } else {
+        moe_experts(be, m, o, &d, &gr, xs, g, u, act, out);
+        ok(gpu_moe_gather(g, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eg, s, &e), &e, "moe record");
+        ok(gpu_moe_gather(u, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eu, s, &e), &e, "moe record");
+        ok(gpu_moe_gather(act, gr.slot_row, (int)n, 1, d.Fe, (Bf16 *)a->eact, s, &e), &e, "moe record");
+    }
     ok(gpu_moe_gather(out, gr.slot_row, (int)n, 1, d.D, (Bf16 *)a->eout, s, &e), &e, "moe record");
     float *y32 = scratch(be, (size_t)T * d.D * sizeof(float));
     ok(gpu_moe_combine(out, a->top_e, (const float *)a->top_w, gr.slot_row, T, d.K, d.D, y32, s, &e), &e,
@@ -489,6 +548,27 @@ static void moe_experts_back(const Backend *be, const Model *m, const LayerOffse
     moe_groups_free(be, &gr);
 }
 
+// Expert parallelism (model/moe_ep.c): the grouped rows and their scaled output gradients to the experts' owners,
+// their input gradients back and scattered to da2 in expert order, as moe_experts_back does with every expert here.
+static void moe_experts_back_ep(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d,
+                                const LayerActs *a, const float *dy, int T, float *grads, float *da2) {
+    Err e;
+    GpuStream s = stream_of(be);
+    size_t n = (size_t)T * d->K;
+    MoeGroups gr = moe_groups(be, d, a->top_e, T);
+    Bf16 *xs = scratch(be, n * d->D * 2), *gy = scratch(be, n * d->D * 2);
+    float *dxs = scratch(be, n * d->D * 4);
+    ok(gpu_moe_gather((const Bf16 *)a->a2, gr.rows, (int)n, d->K, d->D, xs, s, &e), &e, "moe back gather");
+    ok(gpu_moe_scaled_gather(dy, gr.rows, (const float *)a->top_w, (int)n, d->K, d->D, gy, s, &e), &e,
+       "moe back gather");
+    int32_t *cnt = group_counts(be, d, &gr);
+    moe_ep_rows_backward(m, o, d, xs, gy, cnt, grads, dxs);
+    free(cnt);
+    ok(gpu_moe_scatter_add(dxs, a->top_e, gr.slot_row, T, d->K, d->D, da2, s, &e), &e, "moe scatter-add");
+    scratch_free(be, xs), scratch_free(be, gy), scratch_free(be, dxs);
+    moe_groups_free(be, &gr);
+}
+
 // The shared expert's backward: its gate, then its SwiGLU given dsout (moe.c moe_backward's tail).
 static void moe_shared_back(const Backend *be, const Model *m, const LayerOffsets *o, const Dims *d,
                             const LayerActs *a, const float *dy, int T, float *grads, float *da2) {
@@ -511,9 +591,8 @@ static void moe_shared_back(const Backend *be, const Model *m, const LayerOffset
 // shared expert, in that order into da2.
 static void cuda_moe_back(const Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
                           const void *dy, double aux_weight, float *grads, void *da2) {
-    no_expert_parallelism(m);
     int T = A->T;
-    if (!T) return;
+    if (!T) return;  // without tokens, expert parallelism serves the group through moe_ep_backward (model_backward.c)
     Err e;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
@@ -526,7 +605,8 @@ static void cuda_moe_back(const Backend *be, const Model *m, int l, const ModelA
     dev_linear_back(be, m, a->a2, o->router, dz, grads, da2, T, d.E, d.D, true);
     scratch_free(be, dz);
     scratch_free(be, frac);
-    moe_experts_back(be, m, o, &d, a, dy, T, grads, da2);
+    if (m->ep) moe_experts_back_ep(be, m, o, &d, a, dy, T, grads, da2);
+    else moe_experts_back(be, m, o, &d, a, dy, T, grads, da2);
     if (d.S) moe_shared_back(be, m, o, &d, a, dy, T, grads, da2);
 }
 
@@ -620,6 +700,124 @@ static void cuda_sample(const Backend *be, const void *logits, int V, int n, con
     scratch_free(be, d_u), scratch_free(be, d_lp), scratch_free(be, d_h);
 }
 
+// ---- Expert parallelism: one routed expert on a block of rows (model/moe_ep.c's owner), as moe_experts and
+// moe_experts_back compute each expert's rows ----
+
+static void cuda_ep_expert(const Backend *be, const Model *m, const LayerOffsets *o, int x, const void *rows, int n,
+                           void *out) {
+    Err e;
+    GpuStream s = stream_of(be);
+    Dims d = model_dims(m);
+    size_t wo = (size_t)x * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    Bf16 *g = scratch(be, nf * 2), *u = scratch(be, nf * 2), *act = scratch(be, nf * 2);
+    ok(gpu_matmul(rows, P16(be, m, o->egate + wo), NULL, g, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate");
+    ok(gpu_matmul(rows, P16(be, m, o->eup + wo), NULL, u, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert up");
+    ok(gpu_swiglu(g, u, act, nf, s, &e), &e, "ep expert swiglu");
+    ok(gpu_matmul(act, P16(be, m, o->edown + wo), NULL, out, GPU_BF16, n, d.D, d.Fe, 0, s, &e), &e, "ep expert down");
+    scratch_free(be, g), scratch_free(be, u), scratch_free(be, act);
+}
+
+static void cuda_ep_expert_back(const Backend *be, const Model *m, const LayerOffsets *o, int x, const void *rows,
+                                const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx) {
+    Err e;
+    GpuStream s = stream_of(be);
+    Dims d = model_dims(m);
+    size_t wo = (size_t)x * d.Fe * d.D, nf = (size_t)n * d.Fe;
+    Bf16 *g = scratch(be, nf * 2), *u = scratch(be, nf * 2), *act = scratch(be, nf * 2);
+    float *dact = scratch(be, nf * 4), *dg = scratch(be, nf * 4), *du = scratch(be, nf * 4);
+    ok(gpu_matmul(rows, P16(be, m, o->egate + wo), NULL, g, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate");
+    ok(gpu_matmul(rows, P16(be, m, o->eup + wo), NULL, u, GPU_BF16, n, d.Fe, d.D, 0, s, &e), &e, "ep expert up");
+    ok(gpu_swiglu(g, u, act, nf, s, &e), &e, "ep expert swiglu");
+    ok(gpu_matmul_xtx_acc(gy, act, ddown, n, d.D, d.Fe, s, &e), &e, "ep expert down dw");
+    ok(gpu_matmul_xw(gy, P16(be, m, o->edown + wo), dact, n, d.D, d.Fe, 0, s, &e), &e, "ep expert down dx");
+    ok(gpu_swiglu_backward(dact, g, u, dg, du, nf, s, &e), &e, "ep expert swiglu_back");
+    Bf16 *dg16 = bf16_copy(be, dg, nf), *du16 = bf16_copy(be, du, nf);
+    ok(gpu_matmul_xtx_acc(dg16, rows, dgate, n, d.Fe, d.D, s, &e), &e, "ep expert gate dw");
+    ok(gpu_matmul_xtx_acc(du16, rows, dup, n, d.Fe, d.D, s, &e), &e, "ep expert up dw");
+    ok(gpu_matmul_xw(dg16, P16(be, m, o->egate + wo), dx, n, d.Fe, d.D, 0, s, &e), &e, "ep expert gate dx");
+    ok(gpu_matmul_xw(du16, P16(be, m, o->eup + wo), dx, n, d.Fe, d.D, 1, s, &e), &e, "ep expert up dx");
+    void *tmp[] = {g, u, act, dact, dg, du, dg16, du16};
+    for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) scratch_free(be, tmp[i]);
+}
+
+// ---- ZeRO stage 3: windows of the weights (Backend.windowed; algo/param_gather.c opens and closes them) ----
+
+// Frees window i's memory once the stream's operations reading it are done, and drops it from the list.
+static void window_free(const Backend *be, int i) {
+    CudaState *st = st_of(be);
+    CudaWindow *w = &st->win[i];
+    scratch_free(be, w->w16);
+    for (int b = 0; b < w->n_bias; b++) scratch_free(be, w->bias[b].dev);
+    free(w->bias);
+    st->win[i] = st->win[--st->n_win];
+}
+
+static void cuda_window_close(const Backend *be, const Model *m, size_t begin, size_t end) {
+    (void)m;
+    CudaState *st = st_of(be);
+    for (int i = 0; i < st->n_win;)
+        if (st->win[i].begin >= begin && st->win[i].end <= end) window_free(be, i);
+        else i++;
+}
+
+static void cuda_windowed(const Backend *be, const Model *m, bool on) {
+    CudaState *st = st_of(be);
+    cuda_window_close(be, m, 0, SIZE_MAX);
+    if (on == st->windowed) return;
+    sync(be);  // nothing reads the whole mirror any more
+    free_mirrors(st);
+    st->windowed = on;
+}
+
+// This rank's elements [a, b) of a window buffer starting at parameter `first`, from the host's fp32 weights.
+static int put_own(Bf16 *w16, float *f32, size_t first, const float *params, size_t a, size_t b, Err *e) {
+    if (b <= a) return 0;
+    if (w16) return upload_bf16(w16 + (a - first), params + a, b - a, e);
+    if (cudaMemcpy(f32 + (a - first), params + a, (b - a) * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
+        return err_set(e, "cuda backend: uploading a bias failed: %s", cudaGetErrorString(cudaGetLastError()));
+    return 0;
+}
+
+// Device memory for n elements of elem bytes, or -1 (e).
+static int window_alloc(const Backend *be, void **p, size_t n, size_t elem, Err *e) {
+    if (cudaMallocAsync(p, (n + 1) * elem, st_of(be)->stream) == cudaSuccess) return 0;
+    cudaGetLastError();
+    *p = NULL;
+    return err_set(e, "cuda backend: no device memory for a weight window of %zu elements (%.1f MiB)", n,
+                   (double)n * elem / 1048576.0);
+}
+
+static int cuda_window_open(const Backend *be, const Model *m, size_t begin, size_t end, size_t own_begin,
+                            size_t own_end,
+                            void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n), void *ctx,
+                            Err *e) {
+    CudaState *st = st_of(be);
+    if (!st->windowed) return err_set(e, "cuda backend: a weight window opened outside windowed mode");
+    for (int i = 0; i < st->n_win; i++)
+        if (begin < st->win[i].end && st->win[i].begin < end)
+            return err_set(e, "cuda backend: weight window [%zu, %zu) overlaps the open [%zu, %zu)", begin, end,
+                           st->win[i].begin, st->win[i].end);
+    CudaWindow w = {begin, end, NULL, xcalloc((size_t)3 * model_dims(m).L + 1, sizeof(BiasCopy)), 0};
+    st->win = xrealloc(st->win, (size_t)(st->n_win + 1) * sizeof *st->win);
+    CudaWindow *nw = &st->win[st->n_win++];
+    *nw = w;
+    // A failure returns before the collective: the caller stops every rank (dist_fatal), the others' waits with it.
+    int n_bias = model_biases(m, begin, end, nw->bias), rc = window_alloc(be, (void **)&nw->w16, end - begin, 2, e);
+    for (; !rc && nw->n_bias < n_bias; nw->n_bias++)
+        rc = window_alloc(be, (void **)&nw->bias[nw->n_bias].dev, nw->bias[nw->n_bias].n, 4, e);
+    if (!rc) sync(be);  // allocated before the uploads and the collective write it
+    size_t a = own_begin > begin ? own_begin : begin, b = own_end < end ? own_end : end;
+    if (!rc) rc = put_own(nw->w16, NULL, begin, m->params, a, b, e);
+    for (int i = 0; !rc && i < nw->n_bias; i++) {
+        const BiasCopy *c = &nw->bias[i];
+        rc = put_own(NULL, c->dev, c->off, m->params, a > c->off ? a : c->off, b < c->off + c->n ? b : c->off + c->n, e);
+    }
+    if (rc) return window_free(be, st->n_win - 1), -1;
+    fill(ctx, nw->w16, sizeof(Bf16), begin, end - begin);
+    for (int i = 0; i < nw->n_bias; i++) fill(ctx, nw->bias[i].dev, sizeof(float), nw->bias[i].off, nw->bias[i].n);
+    return 0;
+}
+
 static const Backend cuda_table = {
     .name = "cuda",
     .act_bytes = sizeof(Bf16),
@@ -657,6 +855,11 @@ static const Backend cuda_table = {
     .head_logprob = cuda_head_logprob,
     .head_logprob_back = cuda_head_logprob_back,
     .sample = cuda_sample,
+    .windowed = cuda_windowed,
+    .window_open = cuda_window_open,
+    .window_close = cuda_window_close,
+    .ep_expert = cuda_ep_expert,
+    .ep_expert_back = cuda_ep_expert_back,
 };
 
 Backend *backend_cuda_create(int device, Err *e) {
@@ -692,6 +895,8 @@ Backend *backend_cuda_create(int device, Err *e) {
 void backend_cuda_destroy(Backend *be) {
     if (!be) return;
     CudaState *st = be->state;
+    while (st->n_win) window_free(be, st->n_win - 1);
+    free(st->win);
     cudaStreamSynchronize(st->stream);
     free_mirrors(st);
     cudaStreamDestroy(st->stream);

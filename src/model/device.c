@@ -75,3 +75,17 @@ void device_grad_get(const Model *m, float *host, const float *dev, size_t n) {
 }
 
 size_t device_weight_bytes(const Model *m) { return m->backend->act_bytes; }
+
+bool device_own_weights(const Model *m) { return m->backend && m->backend != backend_cpu(); }
+
+bool device_on_gpu(const Model *m) { return m->backend && !strcmp(m->backend->name, "cuda"); }
+
+void device_weights_windowed(Model *m, bool on) { m->backend->windowed(m->backend, m, on); }
+
+int device_window_open(Model *m, size_t begin, size_t end, size_t own_begin, size_t own_end,
+                       void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n), void *ctx,
+                       Err *e) {
+    return m->backend->window_open(m->backend, m, begin, end, own_begin, own_end, fill, ctx, e);
+}
+
+void device_window_close(Model *m, size_t begin, size_t end) { m->backend->window_close(m->backend, m, begin, end); }

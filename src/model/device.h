@@ -34,6 +34,23 @@ void device_grad_free(const Model *m, float *g);
 void device_grad_put(const Model *m, float *dev, const float *host, size_t n);
 void device_grad_get(const Model *m, float *host, const float *dev, size_t n);
 
+// ZeRO stage 3 on a backend with a weight copy of its own (algo/param_gather.c): only the weights of the units being
+// read are in it, each unit's ranges opened as windows gathered from their owners just before the unit runs and
+// closed after (model/backend.h window_open). Whether m's backend keeps a copy of its own (not the CPU's), and
+// whether that copy is GPU memory (its gathers then run on NCCL, base/dist.h).
+bool device_own_weights(const Model *m);
+bool device_on_gpu(const Model *m);
+// on: the backend's copy holds only the open windows from now on (its whole copy freed); off: every weight again at
+// the next device_load_weights.
+void device_weights_windowed(Model *m, bool on);
+// Opens a window on elements [begin, end) of m->params, of which this rank holds [own_begin, own_end) in m->params;
+// fill completes each of the window's buffers from the owners (collective; see Backend.window_open).
+int device_window_open(Model *m, size_t begin, size_t end, size_t own_begin, size_t own_end,
+                       void (*fill)(void *ctx, void *buf, size_t elem_bytes, size_t first, size_t n), void *ctx,
+                       Err *e);
+// Closes the windows inside [begin, end).
+void device_window_close(Model *m, size_t begin, size_t end);
+
 // How the benchmarks name the device: "cpu", "cpu-staged" or "cuda:N NAME".
 void device_label(const Device *d, char *out, size_t size);
 

@@ -39,6 +39,9 @@ typedef struct {
     // buffer per place; NULL at q): each is one micro-batch's part and is summed like one (train/ep_step.c).
     // NULL entries everywhere in fast mode: those gradients are added to the rank's own.
     float **peer_grads;
+    // On a backend of its own (a device): the same buffers in its memory, which the group's rows add into, copied to
+    // peer_grads after each round (train/ep_step.c); NULL on the CPU backend.
+    float **peer_dev;
 } ExpertParallel;
 
 typedef struct {

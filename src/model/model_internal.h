@@ -145,6 +145,19 @@ void moe_ep_forward(const Model *m, const LayerOffsets *o, const Dims *d, const 
 void moe_ep_backward(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a, const float *dy, int T,
                      float *grads, float *da2);
 
+// The same exchange on a backend of its own (device memory; the staged backend's host memory goes the same way):
+// xs [n, D] holds this rank's rows grouped by expert (experts ascending, each expert's (token, slot) rows in order),
+// cnt [E] (host) their number per expert. The counts go to the owners first (host), then the rows (backend
+// memory, base/dist.h dist_group_alltoallv_into); each owner runs Backend.ep_expert on each sender's block of each of
+// its experts, and the results come back into out [n, D] in xs's order. The backward sends xs and gy [n, D] (the
+// output gradients times the router weights, activations), runs Backend.ep_expert_back, adds this rank's experts'
+// weight gradients to grads (its own rows, or all in fast mode) or m->ep->peer_dev (another rank's rows), and
+// returns d(xs) [n, D] (BUF_GRAD) into dxs. Collective over the group; n = 0 takes part.
+void moe_ep_rows_forward(const Model *m, const LayerOffsets *o, const Dims *d, const void *xs, const int32_t *cnt,
+                         void *out);
+void moe_ep_rows_backward(const Model *m, const LayerOffsets *o, const Dims *d, const void *xs, const void *gy,
+                          const int32_t *cnt, float *grads, void *dxs);
+
 static inline float *zeros(size_t n) { return xcalloc(n + 1, sizeof(float)); }
 static inline float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "train/grad_stage.h"
 #include "train/update.h"
 
 // Collective over the group: the rounds of this update (the most micro-batches a rank of the group has), and
@@ -16,8 +17,9 @@
 // other places' experts are given back to the kernel until updater_apply hands every expert out again.
 int ep_begin(Model *m, Updater *u, int n_local);
 void ep_end(Model *m);
-// A round without a micro-batch of this rank's: zero tokens through the forward and backward, serving the group.
-int ep_idle_round(Model *m, Updater *u, Err *e);
+// A round without a micro-batch of this rank's: zero tokens through the forward and backward, serving the group
+// (its gradient through stage, as a micro-batch's).
+int ep_idle_round(Model *m, Updater *u, GradStage *stage, Err *e);
 // After each round (rc: its outcome). The group's other ranks wait on this one in every round, so a failure
 // cannot be passed on at the end of the update as usual: under expert parallelism it stops every rank
 // (dist_fatal) with its message.

@@ -182,7 +182,7 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     int rounds = ep_begin(&r->model, &r->up, n_mc);  // n_mc unless expert-parallel (train/ep_step.h)
     for (int k = 0; k < rounds && !rc; k++) {
         rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, &per_micro[k], e)
-                      : ep_idle_round(&r->model, &r->up, e);
+                      : ep_idle_round(&r->model, &r->up, &r->stage, e);
         ep_round_end(&r->up, rc, e);
     }
     ep_end(&r->model);

@@ -144,10 +144,9 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
         if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
     }
     TRY(dist_root_outcome(rc, e));
-    // Zero stage 3 and expert parallelism change weights layer by layer inside the forward, which a backend's own
-    // copy would not see: they stay on the CPU (base/config.c refuses them with device = cuda).
-    bool host_only = r->cfg.dist.zero_stage == 3 || r->cfg.dist.expert_parallel > 1;
-    TRY(device_open(host_only ? DIST_DEVICE_CPU : r->cfg.dist.device, &r->device, e));
+    // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
+    // exchanges rows in its memory (model/moe_ep.c).
+    TRY(device_open(r->cfg.dist.device, &r->device, e));
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
     if (!(r->task = task_create(&r->cfg, e))) return -1;
     TRY(reward_check_config(&r->cfg.reward, e));
@@ -159,7 +158,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
                             sizeof r->init_note, e));
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
-    // The weights are final here: the models move to the device with them (zero stage 3 stays on the CPU).
+    // The weights are final here: the models move to the device with them.
     TRY(dist_agree(device_attach(&r->device, &r->model, e), e));
     if (r->has_ref) TRY(dist_agree(device_attach(&r->device, &r->ref, e), e));
     grad_stage_init(&r->stage, &r->model, &r->up.reducer);

@@ -74,7 +74,8 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     grad_reducer_begin(&r->up.reducer);
     int64_t rounds = rc ? n : ep_begin(&r->model, &r->up, (int)n);  // n unless expert-parallel (train/ep_step.h)
     for (int64_t k = 0; k < rounds && !rc; k++) {
-        rc = k < n ? micro_step(r, &bs[k], n_tok, k == n - 1, &per_micro[2 * k], e) : ep_idle_round(&r->model, &r->up, e);
+        rc = k < n ? micro_step(r, &bs[k], n_tok, k == n - 1, &per_micro[2 * k], e)
+                   : ep_idle_round(&r->model, &r->up, &r->stage, e);
         ep_round_end(&r->up, rc, e);
     }
     ep_end(&r->model);
