@@ -1,5 +1,6 @@
 // `rlvr bench model`: forward and forward+backward throughput of the model on one rank and its device
-// (dist.device), in the steady state the trainer runs in: the gradient buffer allocated and touched once before
+// (dist.device), through the trainer's log-prob path (the LM head in chunks of train.head_chunk rows, no [T, V]
+// logits), in the steady state the trainer runs in: the gradient buffer allocated and touched once before
 // timing (the trainer keeps one for the run), one untimed warm-up of each phase, then `repeat` timed passes
 // reported as median and best, next to the bound of the device: on the CPU the OpenBLAS sgemm peak measured in
 // the same run at the model's largest matmul shape, on a GPU its published bf16 peak (MFU).
@@ -50,18 +51,46 @@ static void report(const Report *r, const char *phase, double *seconds, double *
     fflush(stdout);
 }
 
-// One pass of a phase: forward only (grads NULL) or forward + backward into grads (backend memory), ended by
-// reading one gradient element back so that a device's queued work is inside the time.
-static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, float *logits, const float *dlogits,
-                float *grads, double aux_weight, Err *e) {
-    if (!grads) return model_forward(m, n_seqs, off, tok, logits, NULL, NULL, NULL, e);
+// The training forward's inputs: each row's target (the next token of its sequence, -1 at a sequence's end), and
+// the loss's coefficient per target row (dlogp).
+typedef struct {
+    HeadLogprob h;
+    double *dlogp;
+} Targets;
+
+// One pass of a phase, the way the trainer runs it (model/seqbatch.c): the log-prob forward with the LM head in chunks,
+// forward only (grads NULL) or with the backward into grads (backend memory), ended by reading one gradient element
+// back so that a device's queued work is inside the time.
+static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, const Targets *tg, float *grads,
+                double aux_weight, Err *e) {
+    if (!grads) return model_forward_logprob(m, n_seqs, off, tok, &tg->h, NULL, NULL, NULL, e);
     ModelActs *acts = NULL;
-    int rc = model_forward(m, n_seqs, off, tok, logits, NULL, NULL, &acts, e);
-    if (!rc) rc = model_backward(m, acts, dlogits, aux_weight, grads, e);
+    int rc = model_forward_logprob(m, n_seqs, off, tok, &tg->h, NULL, NULL, &acts, e);
+    if (!rc) rc = model_backward_logprob_hooked(m, acts, tg->dlogp, NULL, aux_weight, grads, NULL, NULL, e);
     model_acts_free(acts);
     float last;
     if (!rc) device_grad_get(m, &last, grads, 1);
     return rc;
+}
+
+static Targets targets_make(int n_seqs, int seq_len, const int32_t *tok) {
+    int64_t T = (int64_t)n_seqs * seq_len;
+    Targets t = {.h = {.temperature = 1.0}};
+    int32_t *target = xmalloc((size_t)T * sizeof *target);
+    t.h.logp = xmalloc((size_t)T * sizeof(double)), t.h.entropy = xmalloc((size_t)T * sizeof(double));
+    t.dlogp = xmalloc((size_t)T * sizeof(double));
+    int64_t k = 0;
+    for (int64_t i = 0; i < T; i++) {
+        bool last = (i + 1) % seq_len == 0;
+        target[i] = last ? -1 : tok[i + 1];
+        if (!last) t.dlogp[k] = 1e-3 * (double)((k % 7) - 3), k++;
+    }
+    t.h.targets = target;
+    return t;
+}
+
+static void targets_free(Targets *t) {
+    free((void *)t->h.targets), free(t->h.logp), free(t->h.entropy), free(t->dlogp);
 }
 
 int bench_model(const BenchModelOptions *o, Err *e) {
@@ -73,17 +102,17 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
     m.fixed_order_backward = o->fixed_order_backward;
+    m.head_chunk = o->config->train.head_chunk;
     if (device_attach(&dev, &m, e)) return model_free(&m), -1;
     int64_t T = (int64_t)n_seqs * seq_len, V = o->config->model.vocab_size;
     int64_t *off = xmalloc((size_t)(n_seqs + 1) * sizeof *off);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
     for (int s = 0; s <= n_seqs; s++) off[s] = (int64_t)s * seq_len;
     for (int64_t t = 0; t < T; t++) tok[t] = (int32_t)((t * 2654435761u) % (uint64_t)V);
-    float *logits = xmalloc((size_t)(T * V) * sizeof(float)), *dlogits = xmalloc((size_t)(T * V) * sizeof(float));
+    Targets tg = targets_make(n_seqs, seq_len, tok);
     float *host_grads = xcalloc(m.n_params, sizeof(float)), *dev_grads = device_grad_alloc(&m, m.n_params);
     memset(host_grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
     float *grads = dev_grads ? dev_grads : host_grads;
-    for (int64_t i = 0; i < T * V; i++) dlogits[i] = 1e-4f * (float)((i % 7) - 3);
     Report r = {&m, o->config_name, T, seq_len, repeat, 0, 0, ""};
     device_label(&dev, r.device, sizeof r.device);
     const ModelConfig *c = &o->config->model;
@@ -96,15 +125,16 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     int rc = 0;
     for (int phase = 0; phase < 2 && !rc; phase++) {
         float *g = phase ? grads : NULL;
-        rc = pass(&m, n_seqs, off, tok, logits, dlogits, g, aux, e);  // warm-up
+        rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);  // warm-up
         for (int k = 0; k < repeat && !rc; k++) {
             double t0 = walltime_s(), c0 = bench_cpu_s();
-            rc = pass(&m, n_seqs, off, tok, logits, dlogits, g, aux, e);
+            rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);
             sec[k] = walltime_s() - t0, cpu[k] = bench_cpu_s() - c0;
         }
         if (!rc) report(&r, phase ? "forward+backward" : "forward", sec, cpu, phase ? 3 * flops : flops);
     }
-    free(sec), free(cpu), free(off), free(tok), free(logits), free(dlogits), free(host_grads);
+    free(sec), free(cpu), free(off), free(tok), free(host_grads);
+    targets_free(&tg);
     device_grad_free(&m, dev_grads);
     device_detach(&m);
     model_free(&m);
