@@ -86,8 +86,6 @@ RLVR_TEST_STAGED_DOWNLOADS=1 staged "$RLVR" score --ckpt "$CKPT" --config "$CFG"
     --out "$T/p-score.h5" >/dev/null 2>"$T/p-score.err"
 expect_ok "score on the staged backend downloads no activations (no [T, V] logits)" \
     grep -qx "staged backend: activation downloads: largest 0 elements, 0 in all" "$T/p-score.err"
-expect_ok "bench model on the staged backend is counted downloading [16, 272] logits" \
-    grep -qx "staged backend: activation downloads: largest 4352 elements, .* in all" "$T/p-bench.err"
 expect_ok "bench model names its device" bash -c \
     "'$RLVR' bench model --config '$CFG' --seqs 1 --seq-len 8 --repeat 1 2>/dev/null | grep -c '\"device\":\"cpu\"' | grep -qx 2"
 
