@@ -24,6 +24,21 @@ static int staged_load_params(const Backend *be, const Model *m, Err *e) {
     return 0;
 }
 
+// The MoE block's CPU code reads the weights through Model.params: here it reads the backend's own copy, which an
+// optimizer step on backend memory (model/backend.h adamw) updates while the host's stays as it was.
+static void staged_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
+    Model view = *m;
+    view.params = ((Mirror *)be->state)->weights;
+    backend_cpu()->moe(be, &view, l, x, a, T, y);
+}
+
+static void staged_moe_back(const Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
+                            const void *dy, double aux_weight, float *grads, void *da2) {
+    Model view = *m;
+    view.params = ((Mirror *)be->state)->weights;
+    backend_cpu()->moe_back(be, &view, l, A, a, dy, aux_weight, grads, da2);
+}
+
 Backend *backend_staged_create(void) {
     Backend *be = xmalloc(sizeof *be);
     *be = *backend_cpu();
@@ -31,6 +46,8 @@ Backend *backend_staged_create(void) {
     be->state = xcalloc(1, sizeof(Mirror));
     be->param = staged_param;
     be->load_params = staged_load_params;
+    be->moe = staged_moe;
+    be->moe_back = staged_moe_back;
     return be;
 }
 
