@@ -29,8 +29,12 @@ int device_update_init(DeviceUpdate *d, Model *m, const Shard *map, int zero_sta
     return 0;
 }
 
+// Elements summed over ranks per collective before the whole limbs exist (the bucket's limbs: 24 bytes each).
+#define LIMB_CHUNK ((size_t)1 << 22)
+
 static void release_update(DeviceUpdate *d) {
     device_grad_free(d->m, d->grad), d->grad = NULL;
+    device_grad_free(d->m, d->held), d->held = NULL;
     device_grad_free(d->m, (float *)d->limbs), d->limbs = NULL;
 }
 
@@ -42,12 +46,11 @@ void device_update_free(DeviceUpdate *d) {
     *d = (DeviceUpdate){.bad_tensor = -1};
 }
 
-// A fresh update: the gradient and (deterministic) limbs zeroed (backend allocations are zeroed).
+// A fresh update: the gradient zeroed (backend allocations are zeroed).
 static void open_update(DeviceUpdate *d) {
     if (d->open) return;
     release_update(d);
     d->grad = device_grad_alloc(d->m, d->m->n_params);
-    if (d->deterministic) d->limbs = device_limbs_alloc(d->m, d->m->n_params);
     d->open = true, d->last = false, d->n_summed = 0, d->bad = 0, d->bad_tensor = -1;
 }
 
@@ -57,13 +60,13 @@ float *device_update_micro_begin(DeviceUpdate *d, bool last) {
     return d->grad;
 }
 
-// Deterministic: notes the elements of [b, e) the grid refused (bad of them): counted, and the lowest tensor holding
+// Deterministic: notes the elements of [b, e) of the gradient dev the grid refused (bad of them): counted, and the lowest tensor holding
 // one kept. Only a failing update reads the gradient back to name it.
-static void note_bad(DeviceUpdate *d, int64_t bad, size_t b, size_t e) {
+static void note_bad(DeviceUpdate *d, int64_t bad, const float *dev, size_t b, size_t e) {
     if (!bad) return;
     d->bad += bad;
     float *g = xmalloc((e - b ? e - b : 1) * sizeof *g);
-    device_grad_get(d->m, g, d->grad + b, e - b);
+    device_grad_get(d->m, g, dev + b, e - b);
     const Model *m = d->m;
     for (int k = 0; k < m->n_tensors; k++) {
         size_t t0 = m->tensors[k].offset, t1 = t0 + m->tensors[k].numel, lo = t0 > b ? t0 : b, hi = t1 < e ? t1 : e;
@@ -76,16 +79,29 @@ static void note_bad(DeviceUpdate *d, int64_t bad, size_t b, size_t e) {
     free(g);
 }
 
-// Deterministic: the gradient's elements [b, e) added to the limbs, range-checked.
-static void fold(DeviceUpdate *d, size_t b, size_t e) {
-    if (e > b) note_bad(d, device_fixed_add(d->m, d->limbs + 3 * b, d->grad + b, e - b), b, e);
+// Deterministic: elements [b, e) of the micro-batch gradient g (n floats) added to limbs l (element b at l[0]),
+// range-checked: every micro-batch's element is folded, and so checked, exactly once.
+static void fold(DeviceUpdate *d, int64_t *l, const float *g, size_t b, size_t e) {
+    if (e > b) note_bad(d, device_fixed_add(d->m, l, g + b, e - b), g, b, e);
 }
 
+// Deterministic: a finished micro-batch (not the rank's last) set aside: held as floats while there is room, then
+// (from the third on) every micro-batch so far folded into whole limbs.
 void device_update_micro_end(DeviceUpdate *d) {
     if (!d->deterministic || d->last) return;  // the last micro-batch is folded bucket by bucket as it is summed
-    fold(d, 0, d->m->n_params);
-    device_grad_free(d->m, d->grad);
-    d->grad = device_grad_alloc(d->m, d->m->n_params);
+    size_t n = d->m->n_params;
+    if (!d->held && !d->limbs) {
+        d->held = d->grad;
+    } else {
+        if (!d->limbs) {
+            d->limbs = device_limbs_alloc(d->m, n);
+            fold(d, d->limbs, d->held, 0, n);
+            device_grad_free(d->m, d->held), d->held = NULL;
+        }
+        fold(d, d->limbs, d->grad, 0, n);
+        device_grad_free(d->m, d->grad);
+    }
+    d->grad = device_grad_alloc(d->m, n);
 }
 
 // Bucket k: layer L-1-k for k < L, then the elements before the first layer and after the last (as the host
@@ -128,9 +144,22 @@ static void sum_next(DeviceUpdate *d) {
         sum_over_ranks(d, d->grad + b, 1, false, b, e, &lo, &hi);
         return;
     }
-    if (d->last) fold(d, b, e);
-    sum_over_ranks(d, d->limbs + 3 * b, 3, true, b, e, &lo, &hi);
-    if (hi > lo) device_fixed_value(d->m, d->grad + lo, d->limbs + 3 * lo, hi - lo);
+    if (d->limbs) {
+        if (d->last) fold(d, d->limbs + 3 * b, d->grad, b, e);
+        sum_over_ranks(d, d->limbs + 3 * b, 3, true, b, e, &lo, &hi);
+        if (hi > lo) device_fixed_value(d->m, d->grad + lo, d->limbs + 3 * lo, hi - lo);
+        return;
+    }
+    // No whole limbs: the bucket's, chunk by chunk, from the held micro-batch and the last one.
+    for (size_t a = b; a < e; a += LIMB_CHUNK) {
+        size_t z = e - a < LIMB_CHUNK ? e : a + LIMB_CHUNK;
+        int64_t *l = device_limbs_alloc(d->m, z - a);
+        if (d->held) fold(d, l, d->held, a, z);
+        if (d->last) fold(d, l, d->grad, a, z);
+        sum_over_ranks(d, l, 3, true, a, z, &lo, &hi);
+        if (hi > lo) device_fixed_value(d->m, d->grad + lo, l + 3 * (lo - a), hi - lo);
+        device_grad_free(d->m, (float *)l);
+    }
 }
 
 void device_update_layer_done(void *ctx, int layer) {

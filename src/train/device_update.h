@@ -29,7 +29,10 @@ typedef struct {
     float *grad;            // n floats of backend memory: what the backward adds into (fast: the update's running sum;
                             // deterministic: the current micro-batch's); after the sums, the total where this rank
                             // holds it (stage 2: its own run)
-    int64_t *limbs;         // deterministic: 3 n, the update's micro-batches so far
+    float *held;            // deterministic: the update's first micro-batch gradient, exact as floats (n, or NULL)
+    int64_t *limbs;         // deterministic, from the third micro-batch of an update on: 3 n, the micro-batches so
+                            // far (before that each bucket is converted when it is summed: 8 bytes per parameter for
+                            // two micro-batches instead of 24, as algo/grad_reduce.h)
     float *master, *mom, *var;  // own.end - own.begin floats each: fp32 weights and Adam moments
     int n_layers;           // buckets: the layers L-1 .. 0, then what precedes and follows them (no layers: all)
     size_t *layer_begin, *layer_end;
