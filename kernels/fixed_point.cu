@@ -1,4 +1,4 @@
-// algo/grad_reduce.c fixed_add per element: ldexp by powers of two, floor and subtraction are exact in double, and
+// model/update_ops.c fixed_add per element: ldexp by powers of two, floor and subtraction are exact in double, and
 // rint rounds half to even as nearbyint does in the default rounding mode, so every limb has the CPU's bits.
 #include "fixed_point.h"
 #include "gpu_util.cuh"

@@ -1,6 +1,7 @@
-// The deterministic mode's fixed-point conversion (model/update_ops.c fixed_add, used by algo/grad_reduce.c) on the device: each float gradient
-// element added to its three int64 limbs (hi, mid, lo; unit 2^-86), with the same double operations, so the limbs
-// are bit-identical to the CPU's and integer sums over ranks (NCCL int64) give the CPU's bits.
+// The deterministic mode's fixed-point conversion (model/update_ops.c fixed_add, used by algo/grad_reduce.c) on the
+// device: each float gradient element added to its three int64 limbs (hi, mid, lo; unit 2^-86), with the same double
+// operations, so the limbs are bit-identical to the CPU's and integer sums over ranks (NCCL int64) give the CPU's
+// bits.
 #ifndef RLVR_FIXED_POINT_H
 #define RLVR_FIXED_POINT_H
 

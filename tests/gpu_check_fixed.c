@@ -40,7 +40,7 @@ void check_fixed_point(void) {
     ddownload(limbs_gpu, d_limbs, 3 * n * sizeof *limbs_gpu);
     ddownload(&bad_gpu, d_bad, sizeof bad_gpu);
     size_t differ = bits_differ(limbs_gpu, limbs, 3 * n * sizeof *limbs, sizeof *limbs);
-    check("fixed-point limbs (algo/grad_reduce.c fixed_add)", differ == 0 && bad_gpu == bad_cpu,
+    check("fixed-point limbs (update_ops.c fixed_add)", differ == 0 && bad_gpu == bad_cpu,
           "%zu of %zu limbs differ, %llu refused (CPU %zu; limit 0: the same double operations)", differ, 3 * n, bad_gpu,
           bad_cpu);
     dfree(d_limbs), dfree(d_bad), dfree(d_g);

@@ -18,7 +18,8 @@ typedef struct {
 
 // p, m, v over n elements, float64 per element (Loshchilov & Hutter 2019, Alg. 2; results/objectives.md §2 sums
 // the gradient, never averages it):
-//   p ← p − decay·p;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  p ← p − lr · (m / c1) / (sqrt(v / c2) + ε).
+//   p ← p − decay·p;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;
+//   p ← p − lr · (m / c1) / (sqrt(v / c2) + ε).
 // The bits do not depend on the thread count.
 void update_adamw(float *p, float *m, float *v, const float *g, size_t n, const AdamWStep *s);
 

@@ -60,8 +60,8 @@ float *device_update_micro_begin(DeviceUpdate *d, bool last) {
     return d->grad;
 }
 
-// Deterministic: notes the elements of [b, e) of the gradient dev the grid refused (bad of them): counted, and the lowest tensor holding
-// one kept. Only a failing update reads the gradient back to name it.
+// Deterministic: notes the elements of [b, e) of the gradient dev the grid refused (bad of them): counted, and the
+// lowest tensor holding one kept. Only a failing update reads the gradient back to name it.
 static void note_bad(DeviceUpdate *d, int64_t bad, const float *dev, size_t b, size_t e) {
     if (!bad) return;
     d->bad += bad;
@@ -113,8 +113,8 @@ static void bucket_range(const DeviceUpdate *d, int k, size_t *b, size_t *e) {
     else *b = L ? d->layer_end[L - 1] : 0, *e = d->m->n_params;
 }
 
-// Elements [b, e) of x (width values of `item` bytes each per element) summed over ranks: on every rank, or at stage
-// 2 onto each element's owner. Returns the part [*lo, *hi) this rank holds the sum of.
+// Elements [b, e) of x (width values per element: three limbs, or one float) summed over ranks: on every rank, or
+// at stage 2 onto each element's owner. Returns the part [*lo, *hi) this rank holds the sum of.
 static void sum_over_ranks(const DeviceUpdate *d, void *x, size_t width, bool limbs, size_t b, size_t e, size_t *lo,
                            size_t *hi) {
     *lo = b, *hi = e;
@@ -188,12 +188,13 @@ bool device_update_finish(DeviceUpdate *d) {
 // added in table order (algo/optim.h grad_norm_of_sums): the host's bits for every stage and rank count.
 double device_update_norm(const DeviceUpdate *d, int *bad_tensor) {
     const Model *m = d->m;
-    int n = m->n_tensors, k0 = d->zero_stage == 2 ? d->own.tensor_begin : 0, k1 = d->zero_stage == 2 ? d->own.tensor_end : n;
+    bool sharded = d->zero_stage == 2;
+    int n = m->n_tensors, k0 = sharded ? d->own.tensor_begin : 0, k1 = sharded ? d->own.tensor_end : n;
     double *sums = xcalloc((size_t)(n ? n : 1), sizeof *sums);
     size_t *begin = xmalloc((size_t)(n ? n : 1) * sizeof *begin), *len = xmalloc((size_t)(n ? n : 1) * sizeof *len);
     for (int k = k0; k < k1; k++) begin[k - k0] = m->tensors[k].offset, len[k - k0] = m->tensors[k].numel;
     device_sumsq(m, d->grad, begin, len, k1 - k0, sums + k0);
-    if (d->zero_stage == 2) dist_allreduce_sum_f64(sums, (size_t)n);
+    if (sharded) dist_allreduce_sum_f64(sums, (size_t)n);
     double norm = grad_norm_of_sums(sums, n, bad_tensor);
     free(sums), free(begin), free(len);
     return norm;
