@@ -1,13 +1,14 @@
 # Device choice (dist.device, base/dist.h, model/device.h): every rank names its device; bad values, launcher
-# variables and unsupported combinations are refused. The trainer's device path (the backward's gradient in backend
-# memory staged to the reducer, train/grad_stage.h; the backend's weight copy reloaded after each update) runs here
-# on the staged test backend (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's
-# weights bit for bit: SFT, RL fast mode with per-layer overlapped sums on 2 ranks, RL deterministic at zero stage 2
-# with the reference policy; sampling and scoring on it give the CPU's output, and sampling downloads no logits (the
-# draws run where the logits are, model/backend.h sample). The LM head in chunks of a few rows (train.head_chunk,
-# model/model_head.c) changes no bit of a deterministic run, on either backend, nor of a score. The last block: zero
-# stage 3 and expert parallelism on the device path. configs/tiny-train.ini throughout.
-plan 29
+# variables and unsupported combinations are refused. The trainer's device path (the gradient summed over ranks, the
+# norm, clipping and AdamW in backend memory, train/device_update.h) runs here on the staged test backend
+# (RLVR_TEST_DEVICE=staged, model/backend_staged.h) and must give the CPU backend's weights bit for bit: SFT, RL fast
+# mode with per-layer sums on 2 ranks, RL deterministic at zero stage 2 with the reference policy, SFT in every mode
+# and zero stage 0-2 on 1-2 ranks, a resume, the non-finite guard; sampling and scoring on it give the CPU's output,
+# and neither downloads logits (the draws run where the logits are, model/backend.h sample; the LM head runs in
+# chunks in backend memory). The LM head in chunks of a few rows (train.head_chunk, model/model_head.c) changes no
+# bit of a deterministic run, on either backend, nor of a score. The last block: zero stage 3 and expert parallelism
+# on the device path. configs/tiny-train.ini throughout.
+plan 38
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -55,6 +56,40 @@ RLVR_TEST_DEVICE=staged "$RLVR" train "${DET[@]}" --set train.head_chunk=5 --run
     >/dev/null 2>&1
 expect_ok "rl deterministic, staged, LM head in chunks of 5 rows = CPU unchunked, bit for bit" \
     "$RLVR" ckpt diff "$T/det-cpu/ckpt/step-000003.h5" "$T/det-staged-chunk5/ckpt/step-000003.h5" --exact
+# The device update (train/device_update.h) in every mode the device runs: fast and deterministic, zero 0/1/2, on 1
+# and 2 ranks, 3 SFT steps each against the plain CPU run (fast on 2 ranks against the CPU's 2 ranks: a float sum of
+# two values has one rounding whatever the order; deterministic against 1 rank), every checkpoint compared (each
+# save refreshes the host weights from the device's).
+S3=(--config "$CFG" --set sft.steps=3 --set eval.n_prompts=0 --set checkpoint.every=1)
+"$RLVR" sft "${S3[@]}" --run-dir "$T/u-fast-cpu1" >/dev/null 2>&1
+"$RLVR" sft "${S3[@]}" --set dist.deterministic=true --run-dir "$T/u-det-cpu1" >/dev/null 2>&1
+same_steps() {  # A B: checkpoints 1-3 of two runs identical
+    for k in 1 2 3; do "$RLVR" ckpt diff "$1/ckpt/step-00000$k.h5" "$2/ckpt/step-00000$k.h5" --exact || return 1; done
+}
+staged "$RLVR" sft "${S3[@]}" --run-dir "$T/u-fast-st1" >/dev/null 2>&1
+expect_ok "device update, fast, 1 rank: staged = CPU at every step" same_steps "$T/u-fast-cpu1" "$T/u-fast-st1"
+for z in 0 1 2; do
+    mpi 2 "$RLVR" sft "${S3[@]}" --set dist.zero_stage=$z --run-dir "$T/u-fast-cpu2-z$z" >/dev/null 2>&1
+    RLVR_TEST_DEVICE=staged mpi 2 -x RLVR_TEST_DEVICE "$RLVR" sft "${S3[@]}" --set dist.zero_stage=$z \
+        --run-dir "$T/u-fast-st2-z$z" >/dev/null 2>&1
+    expect_ok "device update, fast, zero $z on 2 ranks: staged = CPU on 2 ranks at every step" \
+        same_steps "$T/u-fast-cpu2-z$z" "$T/u-fast-st2-z$z"
+    RLVR_TEST_DEVICE=staged mpi 2 -x RLVR_TEST_DEVICE "$RLVR" sft "${S3[@]}" --set dist.deterministic=true \
+        --set dist.zero_stage=$z --run-dir "$T/u-det-st2-z$z" >/dev/null 2>&1
+    expect_ok "device update, deterministic, zero $z on 2 ranks: staged = CPU on 1 rank at every step" \
+        same_steps "$T/u-det-cpu1" "$T/u-det-st2-z$z"
+done
+# Resume: stopped after step 2 on the staged backend (zero 2, 2 ranks), the moments and weights from its checkpoint,
+# resumed to step 3 on 1 staged rank = the uninterrupted CPU run.
+RLVR_TEST_DEVICE=staged mpi 2 -x RLVR_TEST_DEVICE "$RLVR" sft "${S3[@]}" --set dist.deterministic=true \
+    --set dist.zero_stage=2 --run-dir "$T/u-resume" --stop-after 2 >/dev/null 2>&1
+staged "$RLVR" sft --run-dir "$T/u-resume" --resume >/dev/null 2>&1
+expect_ok "device update: stopped at 2 (zero 2, 2 ranks), resumed on 1 rank = uninterrupted CPU, bit for bit" \
+    "$RLVR" ckpt diff "$T/u-det-cpu1/ckpt/step-000003.h5" "$T/u-resume/ckpt/step-000003.h5" --exact
+# The guard: a NaN put into the device's summed gradient skips the update and names the tensor.
+expect_ok "device update: a non-finite gradient skips the update, naming the tensor" bash -c "
+    RLVR_TEST_DEVICE=staged RLVR_TEST_POISON_GRAD=model.norm.weight '$RLVR' sft ${S3[*]} --set sft.steps=1 \
+        --set dist.deterministic=true --run-dir '$T/u-guard' 2>&1 | grep -q 'model.norm.weight'"
 
 # Sampling and scoring on the staged backend give the CPU's output.
 CKPT="$T/det-cpu/ckpt/step-000003.h5"

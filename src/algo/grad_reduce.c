@@ -8,32 +8,6 @@
 #include "base/error.h"
 #include "base/pages.h"
 
-// Grid: value = hi·2^-2 + mid·2^-44 + lo·2^-86 (limbs of 42 bits, unit 2^-86).
-#define UNIT_EXP 86
-#define LIMB_BITS 42
-
-bool fixed_add(int64_t limbs[3], float x) {
-    if (!isfinite(x) || fabsf(x) >= 0x1p40f) return false;
-    // Magnitude and sign apart: ldexp by a power of two is exact, and each floor/subtraction below keeps a
-    // subset of |x|'s 24 mantissa bits (a negative value split directly would need all 126 bits).
-    double y = ldexp(fabs((double)x), UNIT_EXP);
-    double hi = floor(ldexp(y, -2 * LIMB_BITS));
-    double rest = y - ldexp(hi, 2 * LIMB_BITS);
-    double mid = floor(ldexp(rest, -LIMB_BITS));
-    double lo = nearbyint(rest - ldexp(mid, LIMB_BITS));  // below the grid: round half to even
-    int64_t sign = x < 0 ? -1 : 1;
-    limbs[0] += sign * (int64_t)hi;
-    limbs[1] += sign * (int64_t)mid;
-    limbs[2] += sign * (int64_t)lo;
-    return true;
-}
-
-double fixed_value(const int64_t limbs[3]) {
-    // Each limb sum stays below 2^53 for up to 2^11 micro-batches, so every term is exact in double.
-    return ldexp((double)limbs[0], 2 * LIMB_BITS - UNIT_EXP) + ldexp((double)limbs[1], LIMB_BITS - UNIT_EXP) +
-           ldexp((double)limbs[2], -UNIT_EXP);
-}
-
 void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const ModelTensor *tensors, int n_tensors) {
     memset(r, 0, sizeof *r);
     r->tensors = tensors;

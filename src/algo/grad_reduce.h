@@ -33,6 +33,7 @@
 
 #include "algo/shard.h"
 #include "model/model.h"
+#include "model/update_ops.h"  // the fixed-point codec, fixed_add and fixed_value
 
 // Earlier micro-batch gradients a rank holds as floats (besides the current one) before it switches to
 // full-size limbs: with GRAD_HELD = 1, two micro-batches per rank cost 8 bytes per parameter instead of 24.
@@ -122,8 +123,5 @@ void grad_reducer_micro_end(GradReducer *r);
 // lowest such tensor); fast mode leaves non-finite values in r->grad for the norm check to find.
 bool grad_reducer_finish(GradReducer *r);
 
-// The fixed-point codec (exposed for the tests): adds x to the three limbs / converts limbs back.
-bool fixed_add(int64_t limbs[3], float x);
-double fixed_value(const int64_t limbs[3]);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/update_ops.h"
+
 void adamw_init(AdamW *o, size_t n_params) { adamw_init_shard(o, 0, n_params); }
 
 void adamw_init_shard(AdamW *o, size_t begin, size_t end) {
@@ -26,25 +28,20 @@ AdamWHyper adamw_hyper(const TrainConfig *t) {
 
 bool adamw_decays(const ModelTensor *t) { return t->ndim >= 2; }
 
+AdamWStep adamw_step(const AdamWHyper *h, int64_t step, double lr, const ModelTensor *t) {
+    // Loshchilov & Hutter 2019, Algorithm 2 (bias-corrected moments, decoupled decay).
+    double c1 = 1.0 - pow(h->beta1, (double)step), c2 = 1.0 - pow(h->beta2, (double)step);
+    return (AdamWStep){lr, adamw_decays(t) ? lr * h->weight_decay : 0.0, h->beta1, h->beta2, h->eps, c1, c2};
+}
+
 void adamw_update(AdamW *o, float *params, const float *grad, const ModelTensor *tensors, int n_tensors, double lr,
                   const AdamWHyper *h) {
     o->step++;
-    // Loshchilov & Hutter 2019, Algorithm 2 (bias-corrected moments, decoupled decay).
-    double c1 = 1.0 - pow(h->beta1, (double)o->step), c2 = 1.0 - pow(h->beta2, (double)o->step);
     for (int k = 0; k < n_tensors; k++) {
         const ModelTensor *t = &tensors[k];
-        double decay = adamw_decays(t) ? lr * h->weight_decay : 0.0;
-        float *p = params + t->offset, *m = o->m + (t->offset - o->begin), *v = o->v + (t->offset - o->begin);
-        const float *g = grad + t->offset;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < t->numel; i++) {
-            double gi = g[i], pi = p[i] - decay * p[i];
-            double mi = h->beta1 * m[i] + (1.0 - h->beta1) * gi;
-            double vi = h->beta2 * v[i] + (1.0 - h->beta2) * gi * gi;
-            m[i] = (float)mi;
-            v[i] = (float)vi;
-            p[i] = (float)(pi - lr * (mi / c1) / (sqrt(vi / c2) + h->eps));
-        }
+        AdamWStep st = adamw_step(h, o->step, lr, t);
+        size_t at = t->offset - o->begin;
+        update_adamw(params + t->offset, o->m + at, o->v + at, grad + t->offset, t->numel, &st);
     }
 }
 
@@ -63,12 +60,7 @@ double lr_at(int64_t step, int64_t total, double peak, int warmup_steps, Schedul
 void grad_tensor_sumsq(const float *grad, const ModelTensor *tensors, int k0, int k1, double *sums) {
     // One tensor per thread, each summed in element order: the bits do not depend on the thread count.
 #pragma omp parallel for schedule(dynamic)
-    for (int k = k0; k < k1; k++) {
-        const float *g = grad + tensors[k].offset;
-        double s = 0;
-        for (size_t i = 0; i < tensors[k].numel; i++) s += (double)g[i] * g[i];
-        sums[k] = s;
-    }
+    for (int k = k0; k < k1; k++) sums[k] = update_sumsq(grad + tensors[k].offset, tensors[k].numel);
 }
 
 double grad_norm_of_sums(const double *sums, int n_tensors, int *bad_tensor) {
@@ -89,11 +81,13 @@ double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_ten
     return norm;
 }
 
-double grad_clip(float *grad, size_t n, double norm, double max_norm) {
-    if (max_norm <= 0 || !(norm > max_norm)) return 1.0;
+double grad_clip_scale(double norm, double max_norm) {
     // Global-norm clipping (Pascanu et al. 2013): g ← g · max_norm / ‖g‖.
-    double scale = max_norm / norm;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) grad[i] = (float)(grad[i] * scale);
+    return max_norm <= 0 || !(norm > max_norm) ? 1.0 : max_norm / norm;
+}
+
+double grad_clip(float *grad, size_t n, double norm, double max_norm) {
+    double scale = grad_clip_scale(norm, max_norm);
+    if (scale != 1.0) update_scale(grad, n, scale);
     return scale;
 }

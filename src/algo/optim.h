@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "model/model.h"
+#include "model/update_ops.h"
 
 // Optimizer state over the model's contiguous parameter buffer (same offsets as the tensor table), or over the
 // elements [begin, begin + n) of it that a rank owns (ZeRO stage >= 1, algo/shard.h).
@@ -40,6 +41,9 @@ bool adamw_decays(const ModelTensor *t);
 void adamw_update(AdamW *o, float *params, const float *grad, const ModelTensor *tensors, int n_tensors, double lr,
                   const AdamWHyper *h);
 
+// The constants of tensor t's AdamW update number `step` (1-based) at learning rate lr (model/update_ops.h runs it).
+AdamWStep adamw_step(const AdamWHyper *h, int64_t step, double lr, const ModelTensor *t);
+
 // Learning rate of RL/SFT step `step` (1-based) of `total`: linear warm-up over warmup_steps
 // (peak·step/warmup), then constant or cosine decay from peak to peak·min_lr_ratio at step `total`.
 double lr_at(int64_t step, int64_t total, double peak, int warmup_steps, Schedule schedule, double min_lr_ratio);
@@ -53,6 +57,8 @@ double grad_global_norm(const float *grad, const ModelTensor *tensors, int n_ten
 void grad_tensor_sumsq(const float *grad, const ModelTensor *tensors, int k0, int k1, double *sums);
 double grad_norm_of_sums(const double *sums, int n_tensors, int *bad_tensor);
 
+// The factor clipping applies for a global norm (1: none; max_norm 0 = no clipping).
+double grad_clip_scale(double norm, double max_norm);
 // Scales the gradient so its norm is at most max_norm (max_norm 0 = no clipping); returns the factor.
 double grad_clip(float *grad, size_t n, double norm, double max_norm);
 

@@ -20,10 +20,11 @@
 static struct {
     int rank, size, initialized;
     int gpu;  // device ordinal in use, -1 = none
+    int chosen;  // the GPU dist_device_choose made current, -1 = none
 #ifdef RLVR_CUDA
     ncclComm_t nccl;
 #endif
-} ctx = {.rank = 0, .size = 1, .initialized = 0, .gpu = -1};
+} ctx = {.rank = 0, .size = 1, .initialized = 0, .gpu = -1, .chosen = -1};
 
 // Part of the process-wide context: the stop signal received (0 = none), written only by the handler.
 static volatile sig_atomic_t stop_signal;
@@ -224,6 +225,12 @@ static void allgather_pieces_host(char *x, const size_t *begin, const size_t *en
         if (nr_ != ncclSuccess) dist_fatal("%s:%d: %s failed: %s", __FILE__, __LINE__, #call, ncclGetErrorString(nr_)); \
     } while (0)
 
+// After an NCCL call on the legacy default stream: waits for it, so the buffer is ready when the call returns.
+static void nccl_sync(const char *what) {
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL %s: %s", what, cudaGetErrorString(rc));
+}
+
 // The NCCL communicator, created by the first device collective (every rank reaches it together).
 static void nccl_ready(void) {
     if (ctx.gpu >= 0) return;
@@ -340,7 +347,9 @@ int dist_device_choose(DistDeviceWant want, DistDevice *d, Err *e) {
         return err_set(e, "[dist] device = cuda: %d ranks on %s (this one local rank %d) but %d GPU%s (one rank per GPU)",
                        d->local_size, d->host, d->local_rank, d->gpus, d->gpus == 1 ? "" : "s");
     d->ordinal = d->local_rank;
-    return use_gpu(d, e);
+    TRY(use_gpu(d, e));
+    ctx.chosen = d->ordinal;
+    return 0;
 #endif
 }
 
@@ -358,7 +367,7 @@ int dist_gpu_init(Err *e) {
     int64_t all = have;
     if (ctx.initialized && ctx.size > 1) MPI_CHECK(MPI_Allreduce(&have, &all, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD));
     if (!all) return 0;  // some rank has no GPU: everyone stays on the CPU path
-    int dev = local_rank() % n;
+    int dev = ctx.chosen >= 0 ? ctx.chosen : local_rank() % n;  // dist_device_choose's GPU where it picked one
     cudaError_t rc = cudaSetDevice(dev);
     if (rc != cudaSuccess) return err_set(e, "cudaSetDevice(%d): %s", dev, cudaGetErrorString(rc));
     ncclUniqueId id;
@@ -382,6 +391,34 @@ void dist_allreduce_sum_device_f32(float *x, size_t n) {
     cudaError_t rc = cudaStreamSynchronize(0);
     if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after ncclAllReduce: %s", cudaGetErrorString(rc));
 }
+
+// ---- the device update's collectives (one NCCL call each on the legacy default stream, which waits for the
+// backends' blocking streams, then synchronised so the buffer is ready when the call returns) ----
+
+static void nccl_done(ncclResult_t nr, const char *what, size_t n) {
+    if (nr != ncclSuccess) dist_fatal("%s of %zu elements: %s", what, n, ncclGetErrorString(nr));
+    nccl_sync(what);
+}
+
+void dist_allreduce_sum_device_i64(int64_t *x, size_t n) {
+    if (ctx.gpu < 0) return dist_allreduce_sum_i64(x, n);
+    nccl_done(ncclAllReduce(x, x, n, ncclInt64, ncclSum, ctx.nccl, 0), "ncclAllReduce (int64)", n);
+}
+
+void dist_reduce_sum_device_f32(float *x, size_t n, int root) {
+    if (ctx.gpu < 0) return reduce_to(x, n, MPI_FLOAT, sizeof *x, root);
+    nccl_done(ncclReduce(x, x, n, ncclFloat32, ncclSum, root, ctx.nccl, 0), "ncclReduce (float)", n);
+}
+
+void dist_reduce_sum_device_i64(int64_t *x, size_t n, int root) {
+    if (ctx.gpu < 0) return dist_reduce_sum_i64(x, n, root);
+    nccl_done(ncclReduce(x, x, n, ncclInt64, ncclSum, root, ctx.nccl, 0), "ncclReduce (int64)", n);
+}
+
+void dist_bcast_device(void *x, size_t bytes, int root) {
+    if (ctx.gpu < 0) return dist_bcast(x, bytes, root);
+    nccl_done(ncclBroadcast(x, x, bytes, ncclUint8, root, ctx.nccl, 0), "ncclBroadcast", bytes);
+}
 #else
 int dist_gpu_init(Err *e) {
     (void)e;
@@ -389,6 +426,10 @@ int dist_gpu_init(Err *e) {
 }
 int dist_gpu_active(void) { return 0; }
 void dist_allreduce_sum_device_f32(float *x, size_t n) { dist_allreduce_sum_f32(x, n); }
+void dist_allreduce_sum_device_i64(int64_t *x, size_t n) { dist_allreduce_sum_i64(x, n); }
+void dist_reduce_sum_device_f32(float *x, size_t n, int root) { reduce_to(x, n, MPI_FLOAT, sizeof *x, root); }
+void dist_reduce_sum_device_i64(int64_t *x, size_t n, int root) { dist_reduce_sum_i64(x, n, root); }
+void dist_bcast_device(void *x, size_t bytes, int root) { dist_bcast(x, bytes, root); }
 #endif
 
 void dist_share(int64_t n, int64_t *begin, int64_t *end) { dist_share_of(n, ctx.rank, begin, end); }
@@ -487,11 +528,6 @@ static void world_ranks(const DistGroup *g, int *world) {
     MPI_Group_free(&mine), MPI_Group_free(&all);
 }
 
-static void nccl_done(const char *what) {
-    cudaError_t rc = cudaStreamSynchronize(0);
-    if (rc != cudaSuccess) dist_fatal("cudaStreamSynchronize after the NCCL %s: %s", what, cudaGetErrorString(rc));
-}
-
 // Sends and receives in one NCCL group on the world communicator (the group's places named by their world ranks);
 // this rank's own part is a device copy.
 static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
@@ -512,7 +548,7 @@ static void alltoallv_into_nccl(const DistGroup *g, const char *send, const int6
         soff += send_bytes[p], roff += recv_bytes[p];
     }
     NCCL_CHECK(ncclGroupEnd());
-    nccl_done("all-to-all");
+    nccl_sync("all-to-all");
 }
 
 // Every rank (g NULL) or g's ranks: root's bytes to the others; within a group, root's sends in one NCCL group.
@@ -520,7 +556,7 @@ static void bcast_nccl(const DistGroup *g, void *buf, size_t bytes, int root) {
     nccl_ready();
     if (!g) {
         NCCL_CHECK(ncclBroadcast(buf, buf, bytes, ncclUint8, root, ctx.nccl, 0));
-        return nccl_done("broadcast");
+        return nccl_sync("broadcast");
     }
     int world[g->size];
     world_ranks(g, world);
@@ -531,7 +567,7 @@ static void bcast_nccl(const DistGroup *g, void *buf, size_t bytes, int root) {
         else if (g->rank == p) NCCL_CHECK(ncclRecv(buf, bytes, ncclUint8, world[root], ctx.nccl, 0));
     }
     NCCL_CHECK(ncclGroupEnd());
-    nccl_done("group broadcast");
+    nccl_sync("group broadcast");
 }
 #endif
 

@@ -66,6 +66,15 @@ void dist_allreduce_sum_device_f32(float *x, size_t n);
 // over NCCL (one broadcast from each owner, in a group; the communicator is created by the first such call, which
 // every rank makes together); else host memory over MPI (a CPU or staged run: the same call, the same bytes).
 void dist_allgather_pieces_bytes(void *x, const size_t *begin, const size_t *end, bool device);
+// The device update's other collectives (train/device_update.h), in place on device memory with NCCL, or on host
+// memory through MPI without an active GPU context (the staged test backend), like dist_allreduce_sum_device_f32.
+// Integer sums (the deterministic mode's fixed-point limbs) are exact, so any reduction order gives the same bits.
+void dist_allreduce_sum_device_i64(int64_t *x, size_t n);
+// Sums that only root receives (ZeRO stage 2: each owner's run of the gradient; the others' x is left unspecified).
+void dist_reduce_sum_device_f32(float *x, size_t n, int root);
+void dist_reduce_sum_device_i64(int64_t *x, size_t n, int root);
+// root's bytes to every rank (ZeRO stages 1-2: an owner's new weights).
+void dist_bcast_device(void *x, size_t bytes, int root);
 
 // The device a rank computes on (dist.device): one rank per GPU of its node, picked by the rank's place among the
 // node's ranks (OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else the ranks sharing its memory).

@@ -21,8 +21,9 @@
 // Errors. alloc returns NULL when memory runs out (the caller decides: kv_cache_create reports it, activations
 // abort like xmalloc). The other ops cannot fail on valid shapes; the loop validates inputs before calling.
 //
-// Not in the table: AdamW. Its CPU code is algo/optim.c, a layer above model/, so the model cannot call it; a
-// device optimizer belongs next to it (algo/) and works on the same fp32 gradient and master-weight buffers.
+// The optimizer step's elementwise operations (AdamW, the fixed-point codec, the norm's sums, clipping) are the
+// table's last entries: their arithmetic is model/update_ops.h, which algo/optim.c and algo/grad_reduce.c run on the
+// host; train/device_update.c drives them on backend memory.
 #ifndef RLVR_BACKEND_H
 #define RLVR_BACKEND_H
 
@@ -34,6 +35,7 @@
 
 #include "model/model_internal.h"
 #include "model/sample_filter.h"
+#include "model/update_ops.h"
 
 typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
 
@@ -187,6 +189,25 @@ struct Backend {
     // writes dx [n, D] (BUF_GRAD).
     void (*ep_expert_back)(const struct Backend *be, const Model *m, const LayerOffsets *o, int e, const void *x,
                            const void *gy, int n, float *dgate, float *dup, float *ddown, void *dx);
+    // ---- the optimizer step on backend memory (appended for train/device_update.h) ----
+    // Parameter gradients, fp32 master weights and Adam moments are BUF_F32 buffers, the deterministic mode's
+    // fixed-point limbs BUF_I64 (three per element); host backends run model/update_ops.h, a device its twins.
+    // AdamW on parameters [off, off + n) of model's table: master p, moments m, v, gradient g (n elements each);
+    // then the backend's copies of those weights (param(), param_f32()) hold the new p.
+    void (*adamw)(const struct Backend *be, const Model *model, size_t off, float *p, float *m, float *v,
+                  const float *g, size_t n, const AdamWStep *s);
+    // limbs[3i .. 3i+2] += fixed(g[i]) for i < n (update_ops.h fixed_add); returns how many elements the grid refused.
+    int64_t (*fixed_add)(const struct Backend *be, int64_t *limbs, const float *g, size_t n);
+    // g[i] = (float)fixed_value(limbs + 3i) for i < n.
+    void (*fixed_value)(const struct Backend *be, float *g, const int64_t *limbs, size_t n);
+    // sums[k] = update_sumsq(g + begin[k], len[k]) for k < n_ranges (begin, len, sums: host arrays).
+    void (*sumsq)(const struct Backend *be, const float *g, const size_t *begin, const size_t *len, int n_ranges,
+                  double *sums);
+    // update_scale over n elements of g.
+    void (*scale)(const struct Backend *be, float *g, size_t n, double scale);
+    // A second copy of parameter off the backend keeps in fp32 besides param() (CUDA: each bias), else NULL: what an
+    // owner's broadcast of new weights must also reach. param()'s memory is the backend's own and may be written.
+    float *(*param_f32)(const struct Backend *be, const Model *model, size_t off);
 };
 
 // The CPU backend (backend_cpu.c): the model's existing functions; Model.backend after model_create.

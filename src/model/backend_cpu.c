@@ -319,6 +319,46 @@ static void cpu_ep_expert_back(const Backend *be, const Model *m, const LayerOff
     free(g), free(y);
 }
 
+// ---- the optimizer step (model/update_ops.h on host memory) ----
+
+static void cpu_adamw(const Backend *be, const Model *model, size_t off, float *p, float *m, float *v, const float *g,
+                      size_t n, const AdamWStep *s) {
+    update_adamw(p, m, v, g, n, s);
+    float *w = (float *)be->param(be, model, off);  // the host weights, or a host backend's own copy of them
+    if (w != p) memcpy(w, p, n * sizeof *w);
+}
+
+static int64_t cpu_fixed_add(const Backend *be, int64_t *limbs, const float *g, size_t n) {
+    (void)be;
+    int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+    for (size_t i = 0; i < n; i++) bad += !fixed_add(limbs + 3 * i, g[i]);
+    return bad;
+}
+
+static void cpu_fixed_value(const Backend *be, float *g, const int64_t *limbs, size_t n) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) g[i] = (float)fixed_value(limbs + 3 * i);
+}
+
+static void cpu_sumsq(const Backend *be, const float *g, const size_t *begin, const size_t *len, int n_ranges,
+                      double *sums) {
+    (void)be;
+#pragma omp parallel for schedule(dynamic)
+    for (int k = 0; k < n_ranges; k++) sums[k] = update_sumsq(g + begin[k], len[k]);
+}
+
+static void cpu_scale(const Backend *be, float *g, size_t n, double scale) {
+    (void)be;
+    update_scale(g, n, scale);
+}
+
+static float *cpu_param_f32(const Backend *be, const Model *model, size_t off) {
+    (void)be, (void)model, (void)off;
+    return NULL;
+}
+
 static const Backend cpu = {
     .name = "cpu",
     .act_bytes = sizeof(float),
@@ -361,6 +401,12 @@ static const Backend cpu = {
     .window_close = cpu_window_close,
     .ep_expert = cpu_ep_expert,
     .ep_expert_back = cpu_ep_expert_back,
+    .adamw = cpu_adamw,
+    .fixed_add = cpu_fixed_add,
+    .fixed_value = cpu_fixed_value,
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
+    .param_f32 = cpu_param_f32,
 };
 
 const Backend *backend_cpu(void) { return &cpu; }

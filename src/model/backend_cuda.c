@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixed_point.h"
+#include "grad_norm.h"
 #include "logits_loss.h"
 #include "ops.h"
 
@@ -818,6 +820,64 @@ static int cuda_window_open(const Backend *be, const Model *m, size_t begin, siz
     return 0;
 }
 
+// ---- the optimizer step (kernels/adamw.cu, fixed_point.cu, grad_norm.cu) ----
+
+static BiasCopy *bias_at(const Backend *be, size_t off) {
+    CudaState *st = st_of(be);
+    for (int i = 0; i < st->n_bias; i++)
+        if (st->bias[i].off == off) return &st->bias[i];
+    return NULL;
+}
+
+static void cuda_adamw(const Backend *be, const Model *model, size_t off, float *p, float *m, float *v, const float *g,
+                       size_t n, const AdamWStep *s) {
+    (void)model;
+    Err e;
+    ok(gpu_adamw(p, m, v, g, st_of(be)->w16 + off, n, s->lr, s->decay, s->beta1, s->beta2, s->eps, s->c1, s->c2,
+                 stream_of(be), &e),
+       &e, "adamw");
+    BiasCopy *b = bias_at(be, off);  // a bias is one tensor, updated whole
+    if (b) cu(cudaMemcpyAsync(b->dev, p, b->n * sizeof(float), cudaMemcpyDeviceToDevice, st_of(be)->stream), "adamw bias");
+}
+
+static int64_t cuda_fixed_add(const Backend *be, int64_t *limbs, const float *g, size_t n) {
+    Err e;
+    unsigned long long *bad = alloc_or_die(be, 1, BUF_I64), count = 0;
+    ok(gpu_fixed_add(limbs, g, n, bad, stream_of(be), &e), &e, "fixed_add");
+    cuda_to_host(be, &count, bad, 1, BUF_I64);
+    cuda_free(be, bad);
+    return (int64_t)count;
+}
+
+static void cuda_fixed_value(const Backend *be, float *g, const int64_t *limbs, size_t n) {
+    Err e;
+    ok(gpu_fixed_value(g, limbs, n, stream_of(be), &e), &e, "fixed_value");
+}
+
+static void cuda_sumsq(const Backend *be, const float *g, const size_t *begin, const size_t *len, int n_ranges,
+                       double *sums) {
+    if (n_ranges <= 0) return;
+    Err e;
+    size_t *b = alloc_or_die(be, (size_t)n_ranges, BUF_I64), *l = alloc_or_die(be, (size_t)n_ranges, BUF_I64);
+    double *d = alloc_or_die(be, (size_t)n_ranges, BUF_F64);
+    cuda_to_dev(be, b, begin, (size_t)n_ranges, BUF_I64);
+    cuda_to_dev(be, l, len, (size_t)n_ranges, BUF_I64);
+    ok(gpu_sumsq_ranges(g, b, l, n_ranges, d, stream_of(be), &e), &e, "sumsq");
+    cuda_to_host(be, sums, d, (size_t)n_ranges, BUF_F64);
+    cuda_free(be, b), cuda_free(be, l), cuda_free(be, d);
+}
+
+static void cuda_scale(const Backend *be, float *g, size_t n, double scale) {
+    Err e;
+    ok(gpu_scale(g, n, scale, stream_of(be), &e), &e, "scale");
+}
+
+static float *cuda_param_f32(const Backend *be, const Model *model, size_t off) {
+    (void)model;
+    BiasCopy *b = bias_at(be, off);
+    return b ? b->dev : NULL;
+}
+
 static const Backend cuda_table = {
     .name = "cuda",
     .act_bytes = sizeof(Bf16),
@@ -860,6 +920,12 @@ static const Backend cuda_table = {
     .window_close = cuda_window_close,
     .ep_expert = cuda_ep_expert,
     .ep_expert_back = cuda_ep_expert_back,
+    .adamw = cuda_adamw,
+    .fixed_add = cuda_fixed_add,
+    .fixed_value = cuda_fixed_value,
+    .sumsq = cuda_sumsq,
+    .scale = cuda_scale,
+    .param_f32 = cuda_param_f32,
 };
 
 Backend *backend_cuda_create(int device, Err *e) {

@@ -23,7 +23,10 @@ int device_open(DistDeviceWant want, Device *d, Err *e) {
         fprintf(stderr, "rlvr: %s%s\n", line, d->staged ? " (staged test backend)" : "");
         fflush(stderr);
     }
-    return dist_agree(rc, e);
+    TRY(dist_agree(rc, e));
+    // A GPU on every rank: the NCCL communicator the device update's sums and broadcasts use (base/dist.h).
+    if (d->where.ordinal >= 0) TRY(dist_agree(dist_gpu_init(e) < 0 ? -1 : 0, e));
+    return 0;
 }
 
 int device_attach(const Device *d, Model *m, Err *e) {
@@ -89,3 +92,29 @@ int device_window_open(Model *m, size_t begin, size_t end, size_t own_begin, siz
 }
 
 void device_window_close(Model *m, size_t begin, size_t end) { m->backend->window_close(m->backend, m, begin, end); }
+bool device_on_cpu(const Model *m) { return m->backend == backend_cpu(); }
+
+int64_t *device_limbs_alloc(const Model *m, size_t n) { return bk_alloc(m->backend, 3 * n, BUF_I64); }
+
+void device_adamw(const Model *m, size_t off, float *p, float *mom, float *v, const float *g, size_t n,
+                  const AdamWStep *s) {
+    m->backend->adamw(m->backend, m, off, p, mom, v, g, n, s);
+}
+
+int64_t device_fixed_add(const Model *m, int64_t *limbs, const float *g, size_t n) {
+    return m->backend->fixed_add(m->backend, limbs, g, n);
+}
+
+void device_fixed_value(const Model *m, float *g, const int64_t *limbs, size_t n) {
+    m->backend->fixed_value(m->backend, g, limbs, n);
+}
+
+void device_sumsq(const Model *m, const float *g, const size_t *begin, const size_t *len, int n_ranges, double *sums) {
+    m->backend->sumsq(m->backend, g, begin, len, n_ranges, sums);
+}
+
+void device_scale(const Model *m, float *g, size_t n, double scale) { m->backend->scale(m->backend, g, n, scale); }
+
+void *device_weights_at(const Model *m, size_t off) { return (void *)m->backend->param(m->backend, m, off); }
+
+float *device_weights_f32_at(const Model *m, size_t off) { return m->backend->param_f32(m->backend, m, off); }

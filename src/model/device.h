@@ -9,6 +9,7 @@
 #include "base/dist.h"
 #include "base/error.h"
 #include "model/model.h"
+#include "model/update_ops.h"
 
 typedef struct {
     DistDevice where;  // where.ordinal < 0: the CPU
@@ -50,6 +51,21 @@ int device_window_open(Model *m, size_t begin, size_t end, size_t own_begin, siz
                        Err *e);
 // Closes the windows inside [begin, end).
 void device_window_close(Model *m, size_t begin, size_t end);
+// The optimizer step in m's backend memory (model/backend.h's last entries; train/device_update.h). Buffers from
+// device_grad_alloc (floats) and device_limbs_alloc (n elements of three int64 fixed-point limbs), both zeroed and
+// freed with device_grad_free; the operations are model/update_ops.h's on them.
+bool device_on_cpu(const Model *m);
+int64_t *device_limbs_alloc(const Model *m, size_t n);
+void device_adamw(const Model *m, size_t off, float *p, float *mom, float *v, const float *g, size_t n,
+                  const AdamWStep *s);
+int64_t device_fixed_add(const Model *m, int64_t *limbs, const float *g, size_t n);
+void device_fixed_value(const Model *m, float *g, const int64_t *limbs, size_t n);
+void device_sumsq(const Model *m, const float *g, const size_t *begin, const size_t *len, int n_ranges, double *sums);
+void device_scale(const Model *m, float *g, size_t n, double scale);
+// The backend's copy of weight element off (device_weight_bytes wide per element), and its second fp32 copy where it
+// keeps one (NULL otherwise): what an owner broadcasts after updating them.
+void *device_weights_at(const Model *m, size_t off);
+float *device_weights_f32_at(const Model *m, size_t off);
 
 // How the benchmarks name the device: "cpu", "cpu-staged" or "cuda:N NAME".
 void device_label(const Device *d, char *out, size_t size);

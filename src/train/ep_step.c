@@ -53,7 +53,7 @@ int ep_idle_round(Model *m, Updater *u, GradStage *stage, Err *e) {
     TRY(model_forward(m, 0, &none, NULL, NULL, NULL, NULL, &acts, e));
     // No token of this rank's: only the group's rows pass through, their expert gradients going to peer_grads
     // (deterministic) or to the running sum (fast mode: reducer.grad is that sum), through the backend's memory.
-    int rc = model_backward(m, acts, NULL, 0, grad_stage_begin(stage, u->reducer.grad), e);
+    int rc = model_backward(m, acts, NULL, 0, grad_stage_begin(stage, u->reducer.grad, false), e);
     grad_stage_end(stage);
     model_acts_free(acts);
     return rc;

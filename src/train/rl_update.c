@@ -98,8 +98,7 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;
-    float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red));
-    if (last) grad_reducer_micro_last(red);
+    float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
     TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_stage_layer_done,
                                  &r->stage, e));
     grad_stage_end(&r->stage);
@@ -189,7 +188,7 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     for (int k = 0; k < n_mc; k++) micro_data_free(&ds[k]);
     free(ds);
     param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
-    grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
+    grad_stage_settle(&r->stage);  // no collective left open, even when this rank failed
     double t0 = walltime_s();
     rc = dist_agree(rc, e);
     *wait_s += walltime_s() - t0;

@@ -161,7 +161,8 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     // The weights are final here: the models move to the device with them.
     TRY(dist_agree(device_attach(&r->device, &r->model, e), e));
     if (r->has_ref) TRY(dist_agree(device_attach(&r->device, &r->ref, e), e));
-    grad_stage_init(&r->stage, &r->model, &r->up.reducer);
+    TRY(dist_agree(updater_attach_device(&r->up, e), e));
+    grad_stage_init(&r->stage, &r->up);
     param_gather_release(&r->up.gather);  // zero stage 3: from here on each rank keeps only its own weights
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     return 0;
@@ -169,7 +170,8 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
 
 void run_close(Run *r) {
     free(r->config_text);
-    grad_stage_free(&r->stage);
+    grad_stage_free(&r->stage);     // its buffers are the backend's memory
+    updater_detach_device(&r->up);
     device_detach(&r->model);
     if (r->has_ref) device_detach(&r->ref);
     model_free(&r->model);
@@ -182,6 +184,7 @@ void run_close(Run *r) {
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
     CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
+    updater_sync_host(&r->up);  // a device update's weights and moments to the host the save reads
     TRY(save_state(r, path, &meta, e));
     int rc = dist_is_root() ? checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e) : 0;
     return dist_root_outcome(rc, e);

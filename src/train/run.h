@@ -40,7 +40,7 @@ typedef struct {
     bool has_ref;
     Updater up;
     Device device;            // dist.device: where the policy and the reference compute
-    GradStage stage;          // the backward's gradient on its way to up.reducer (train/grad_stage.h)
+    GradStage stage;          // where the backward's gradient goes: up.reducer or up.dev (train/grad_stage.h)
     Tokenizer *tok;
     Task *task;
     TrainState st;

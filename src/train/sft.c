@@ -49,8 +49,7 @@ static int micro_step(Run *r, SeqBatch *b, double n_tok, bool last, double sums[
         for (int64_t j = 0; j < nt; j++) sums[0] += logp[j], dlogp[j] = -1.0 / n_tok, sums[1] += logp[j] > log(0.5);
         double aux_w = r->cfg.model.router_aux_loss_coef * (double)b->n_seq / (double)r->cfg.sft.batch_size;
         GradReducer *red = &r->up.reducer;
-        float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red));
-        if (last) grad_reducer_micro_last(red);
+        float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
         rc = seqbatch_backward_hooked(&r->model, b, &f, 1.0, dlogp, NULL, aux_w, grad, grad_stage_layer_done, &r->stage,
                                       e);
         grad_stage_end(&r->stage);
@@ -82,7 +81,7 @@ int sft_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     for (int64_t k = 0; k < n; k++) seqbatch_free(&bs[k]);
     free(bs);
     param_gather_release(&r->up.gather);  // zero stage 3: the ranks' gathers line up again, even after a failure
-    grad_reducer_settle(&r->up.reducer);  // no collective left open, even when this rank failed
+    grad_stage_settle(&r->stage);  // no collective left open, even when this rank failed
     if (dist_agree(rc, e)) return free(per_micro), -1;
     double local_loss = 0;
     for (int64_t k = 0; k < n; k++) local_loss -= per_micro[2 * k] / n_tok;

@@ -90,6 +90,24 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     return 0;
 }
 
+int updater_attach_device(Updater *u, Err *e) {
+    Model *m = u->model;
+    // Zero stage 3 and expert parallelism keep the host's reducers and optimizer (train/grad_stage.h stages the
+    // gradient to them): their sums follow the weight gathers and the expert exchange.
+    if (device_on_cpu(m) || u->ep.k > 1 || u->zero_stage == 3) return 0;
+    const GradReducer *r = &u->reducer;
+    TRY(device_update_init(&u->dev, m, u->map, u->zero_stage, r->deterministic, &u->opt, r->n_layers, r->layer_begin,
+                           r->layer_end, e));
+    bool deterministic = r->deterministic;
+    grad_reducer_free(&u->reducer);
+    grad_reducer_init(&u->reducer, 0, deterministic, m->tensors, m->n_tensors);
+    return 0;
+}
+
+void updater_detach_device(Updater *u) { device_update_free(&u->dev); }
+
+void updater_sync_host(Updater *u) { device_update_sync_host(&u->dev, &u->opt); }
+
 void updater_free(Updater *u) {
     param_gather_free(&u->gather);
     adamw_free(&u->opt);
@@ -105,15 +123,14 @@ static void gather_owned(const Updater *u, float *x) {
         dist_bcast(x + u->map[q].begin, (u->map[q].end - u->map[q].begin) * sizeof *x, q);
 }
 
-// Writes the reduced gradient of a fresh run's first update as the /model tensors of FILE (so `rlvr ckpt
-// diff` compares the gradients of runs on different rank counts).
-static void dump_first_gradient(const Updater *u) {
+// Writes the reduced gradient (grad, on the host) of a fresh run's first update as the /model tensors of FILE (so
+// `rlvr ckpt diff` compares the gradients of runs on different rank counts).
+static void dump_gradient(const Updater *u, float *grad) {
     const char *path = getenv("RLVR_TEST_DUMP_GRAD");
-    if (!path || u->opt.step != 0) return;
-    if (u->zero_stage >= 2) gather_owned(u, u->reducer.grad);  // every rank calls it: a collective
+    if (u->zero_stage >= 2) gather_owned(u, grad);  // every rank calls it: a collective
     if (!dist_is_root()) return;
     Model view = *u->model;
-    view.params = u->reducer.grad;
+    view.params = grad;
     CheckpointMeta meta = {"gradient", u->config_text, rlvr_revision(), dist_size()};
     Err e;
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
@@ -166,10 +183,20 @@ static void gather_experts(const Updater *u) {
     }
 }
 
+static void dump_first_gradient(Updater *u) {
+    if (!getenv("RLVR_TEST_DUMP_GRAD") || u->opt.step != 0) return;
+    if (!u->dev.m) return dump_gradient(u, u->reducer.grad);
+    float *grad = xcalloc(u->model->n_params ? u->model->n_params : 1, sizeof *grad);
+    device_update_grad_get(&u->dev, grad);
+    dump_gradient(u, grad);
+    free(grad);
+}
+
 static void poison_gradient(Updater *u) {
     const char *name = getenv("RLVR_TEST_POISON_GRAD");
     const ModelTensor *x = name ? model_tensor(u->model, name) : NULL;
-    if (x) u->reducer.grad[x->offset] = NAN;
+    if (x && u->dev.m) device_update_grad_set(&u->dev, x->offset, NAN);
+    else if (x) u->reducer.grad[x->offset] = NAN;
 }
 
 static const char *tensor_name(const Updater *u, int i) { return i >= 0 ? u->model->tensors[i].name : "?"; }
@@ -276,7 +303,30 @@ static void apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
     s->skipped++;  // the weights and moments stay as they were
 }
 
+// A device backend's update (train/device_update.h): the same checks and order as apply, in backend memory.
+static void apply_on_device(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+    DeviceUpdate *d = &u->dev;
+    bool in_range = device_update_finish(d);
+    poison_gradient(u);
+    dump_first_gradient(u);
+    dist_allreduce_sum_f64(&loss_sum, 1);
+    int bad_tensor;
+    double norm = device_update_norm(d, &bad_tensor);
+    s->lr = lr;
+    if (!isfinite(loss_sum)) snprintf(s->bad, sizeof s->bad, "loss (%g)", loss_sum);
+    else if (!in_range) snprintf(s->bad, sizeof s->bad, "gradient in %s", tensor_name(u, d->bad_tensor));
+    else if (!isfinite(norm)) snprintf(s->bad, sizeof s->bad, "gradient in %s", tensor_name(u, bad_tensor));
+    else {
+        device_update_step(d, norm, u->clip, lr, &u->hyper, &u->opt);
+        s->updates++;
+        s->grad_norm = norm;
+        return;
+    }
+    s->skipped++;  // the weights and moments stay as they were
+}
+
 void updater_apply(Updater *u, double loss_sum, double lr, UpdateStats *s) {
+    if (u->dev.m) return apply_on_device(u, loss_sum, lr, s);
     int updates = s->updates;
     apply(u, loss_sum, lr, s);
     // Expert parallelism: every owned piece to the ranks that dropped it (train/ep_step.h), updated or skipped.

@@ -11,6 +11,7 @@
 #include "base/config.h"
 #include "model/expert_map.h"
 #include "model/model.h"
+#include "train/device_update.h"
 
 typedef struct {
     Model *model;
@@ -30,6 +31,8 @@ typedef struct {
     AdamWHyper hyper;
     double clip;              // train.grad_clip
     const char *config_text;  // recorded with a gradient dump (RLVR_TEST_DUMP_GRAD)
+    DeviceUpdate dev;         // a device backend's reduction and AdamW in its memory (m: NULL on the CPU backend,
+                              // where reducer and opt do it on the host)
 } Updater;
 
 // Outcome of the updates of one step.
@@ -44,6 +47,16 @@ typedef struct {
 // when dist.expert_parallel does not divide the number of ranks.
 int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_text, Err *e);
 void updater_free(Updater *u);
+// Collective, once the model is on its backend (model/device.h device_attach): on a device backend the gradient
+// sums, the master weights and the moments move to its memory (train/device_update.h) and the host reducer is left
+// empty (its calls cost nothing). Then the host weights and moments are current only after updater_sync_host.
+int updater_attach_device(Updater *u, Err *e);
+// Back to the host update (before the model leaves its backend): the device update's memory released, the host
+// reducer's not restored (for closing a run).
+void updater_detach_device(Updater *u);
+// Collective: Model.params and opt's moments current on the host (a device update keeps them in backend memory); every
+// rank calls it before anything on the host reads them (a checkpoint's save).
+void updater_sync_host(Updater *u);
 
 // One update from the accumulated micro-batch gradients; loss_sum is this rank's part of the loss.
 // Test hooks: RLVR_TEST_POISON_GRAD=NAME puts a NaN into tensor NAME's reduced gradient;
