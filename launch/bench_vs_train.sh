@@ -4,7 +4,7 @@
 # machine. Both run configs/small.ini's model on 2 sequences of 128 tokens: bench model directly; `rlvr bench train`
 # with one prompt of 10 tokens ("Q: a+b=?\n" after BOS) and a group of 2 responses of 118 tokens, trained as one
 # micro-batch, while perf samples it. The training side's figure is the CPU time of the samples whose call chain is in
-# model_forward or model_backward_hooked, step by step (the first step is the warm-up).
+# model_forward(_logprob) or model_backward(_logprob)_hooked, step by step (the first step is the warm-up).
 #   launch/bench_vs_train.sh [OUT_DIR]        (default /tmp/rlvr-bench-vs-train)
 # Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 2), FREQ (perf
 # samples per CPU second, 250), OPENBLAS_CORETYPE (as for launch/cpu_bench.sh). Needs perf (linux-perf).
@@ -31,8 +31,8 @@ perf script -i "$OUT/train.perf" -F tid,time,ip,sym 2>/dev/null | awk -v freq="$
     BEGIN { RS = ""; step = 0; last = "" }
     {
         kind = ""
-        if ($0 ~ /model_backward_hooked/) kind = "bwd"
-        else if ($0 ~ /[ \t]model_forward(\+|[ \t\n]|$)/) kind = "fwd"
+        if ($0 ~ /model_backward(_logprob)?_hooked/) kind = "bwd"
+        else if ($0 ~ /[ \t]model_forward(_logprob)?(\+|[ \t\n]|$)/) kind = "fwd"
         if (kind == "") next
         if (kind == "fwd" && last == "bwd") step++
         n[step, kind]++; last = kind; steps = step
