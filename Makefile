@@ -81,6 +81,8 @@ $(shell mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(
 MARCH_NAME := $(MARCH)$(if $(filter native,$(MARCH)), ($(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '/^ +-march=/ {print $$2; exit}')))
 $(BUILD)/src/base/revision.o: CFLAGS += -DRLVR_GIT_REV='"$(GIT_REV)"' -DRLVR_MARCH='"$(MARCH_NAME)"'
 $(BUILD)/src/base/revision.o: $(REV_STAMP)
+# AdamW's loop vectorises only without sqrt's errno branch (model/update_ops.c); the results are IEEE's either way.
+$(BUILD)/src/model/update_ops.o: CFLAGS += -fno-math-errno
 $(BUILD)/src/%.o: src/%.c $(FLAGS_STAMP)
 	@echo "  CC    $<"
 	@mkdir -p $(@D)

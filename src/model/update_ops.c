@@ -7,7 +7,9 @@
 #define LIMB_BITS 42
 
 void update_adamw(float *p, float *m, float *v, const float *g, size_t n, const AdamWStep *s) {
-#pragma omp parallel for schedule(static)
+    // simd: vector division and square root round as the scalar ones do (IEEE), so the bits stay; the Makefile builds
+    // this file with -fno-math-errno, without which sqrt's errno branch keeps the loop scalar.
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         double gi = g[i], pi = p[i] - s->decay * p[i];
         double mi = s->beta1 * m[i] + (1.0 - s->beta1) * gi;
