@@ -199,19 +199,6 @@ static void cpu_embed_back(const Backend *be, const void *tokens, const void *dx
             for (int i = i0; i < i0 + 64 && i < D; i++) dtable[(size_t)tok[t] * D + i] += g[(size_t)t * D + i];
 }
 
-static void cpu_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
-                        double temperature, double *logp, double *entropy) {
-    (void)be;
-    const float *z = logits;
-    const int32_t *tgt = targets;
-#pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < n; j++) {
-        double h;
-        logprob_entropy(z + (size_t)j * (size_t)V, V, temperature, tgt[j], &logp[j], &h);
-        if (entropy) entropy[j] = h;
-    }
-}
-
 static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
                              double temperature, const double *dlogp, const double *dentropy, void *dlogits) {
     (void)be;
@@ -226,6 +213,7 @@ static void cpu_logprob_back(const Backend *be, const void *logits, int64_t n, i
     }
 }
 
+// Rows in parallel, each its own log-prob, entropy and (stats non-NULL) softmax statistics.
 static void cpu_head_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
                              double temperature, double *logp, double *entropy, double *stats) {
     (void)be;
@@ -233,11 +221,17 @@ static void cpu_head_logprob(const Backend *be, const void *logits, int64_t n, i
     const int32_t *tgt = targets;
 #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < n; j++) {
-        double h;
+        double h, own[LOGPROB_STATS];
         logprob_entropy_stats(z + (size_t)j * (size_t)V, V, temperature, tgt[j], &logp[j], &h,
-                              stats + (size_t)j * LOGPROB_STATS);
+                              stats ? stats + (size_t)j * LOGPROB_STATS : own);
         if (entropy) entropy[j] = h;
     }
+}
+
+// The same log-prob and entropy as head_logprob's (model/logprob.c), without the statistics.
+static void cpu_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                        double temperature, double *logp, double *entropy) {
+    cpu_head_logprob(be, logits, n, V, targets, temperature, logp, entropy, NULL);
 }
 
 static void cpu_head_logprob_back(const Backend *be, const void *logits, int64_t n, int v0, int nv,

@@ -514,6 +514,17 @@ static void dev_linear_back(const Backend *be, const Model *m, const void *x, si
     cuda_matmul_dx(be, true, dy, P16(be, m, w), dx, T, N, K, accumulate);
 }
 
+// The backward's grouped rows: the block's inputs xs and the output gradients times their router weights gy (bf16,
+// [T*K, D] each, grouped by expert).
+static void back_rows(const Backend *be, const Dims *d, const LayerActs *a, const float *dy, const MoeGroups *gr,
+                      Bf16 *xs, Bf16 *gy) {
+    Err e;
+    GpuStream s = stream_of(be);
+    ok(gpu_moe_gather((const Bf16 *)a->a2, gr->rows, gr->n, d->K, d->D, xs, s, &e), &e, "moe back gather");
+    ok(gpu_moe_scaled_gather(dy, gr->rows, (const float *)a->top_w, gr->n, d->K, d->D, gy, s, &e), &e,
+       "moe back gather");
+}
+
 // The routed experts' backward on grouped rows: weight gradients per expert (each a sum over the expert's rows in
 // token order), input gradients scattered to da2 in expert order (moe.c moe_experts_backward); one grouped launch
 // per product.
@@ -527,9 +538,7 @@ static void moe_experts_back(const Backend *be, const Model *m, const LayerOffse
          *u = scratch(be, n * d->Fe * 2), *act = scratch(be, n * d->Fe * 2);
     float *dact = scratch(be, n * d->Fe * 4), *dg = scratch(be, n * d->Fe * 4), *du = scratch(be, n * d->Fe * 4),
           *dxs = scratch(be, n * d->D * 4);
-    ok(gpu_moe_gather((const Bf16 *)a->a2, gr.rows, (int)n, d->K, d->D, xs, s, &e), &e, "moe back gather");
-    ok(gpu_moe_scaled_gather(dy, gr.rows, (const float *)a->top_w, (int)n, d->K, d->D, gy, s, &e), &e,
-       "moe back gather");
+    back_rows(be, d, a, dy, &gr, xs, gy);
     ok(gpu_moe_gather((const Bf16 *)a->eg, gr.rows, (int)n, 1, d->Fe, g, s, &e), &e, "moe back gather");
     ok(gpu_moe_gather((const Bf16 *)a->eu, gr.rows, (int)n, 1, d->Fe, u, s, &e), &e, "moe back gather");
     ok(gpu_moe_gather((const Bf16 *)a->eact, gr.rows, (int)n, 1, d->Fe, act, s, &e), &e, "moe back gather");
@@ -560,9 +569,7 @@ static void moe_experts_back_ep(const Backend *be, const Model *m, const LayerOf
     MoeGroups gr = moe_groups(be, d, a->top_e, T);
     Bf16 *xs = scratch(be, n * d->D * 2), *gy = scratch(be, n * d->D * 2);
     float *dxs = scratch(be, n * d->D * 4);
-    ok(gpu_moe_gather((const Bf16 *)a->a2, gr.rows, (int)n, d->K, d->D, xs, s, &e), &e, "moe back gather");
-    ok(gpu_moe_scaled_gather(dy, gr.rows, (const float *)a->top_w, (int)n, d->K, d->D, gy, s, &e), &e,
-       "moe back gather");
+    back_rows(be, d, a, dy, &gr, xs, gy);
     int32_t *cnt = group_counts(be, d, &gr);
     moe_ep_rows_backward(m, o, d, xs, gy, cnt, grads, dxs);
     free(cnt);

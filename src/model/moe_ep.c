@@ -17,6 +17,26 @@ static void rows_forward_host(const Model *m, const LayerOffsets *o, const Dims 
 static void rows_backward_host(const Model *m, const LayerOffsets *o, const Dims *d, const LayerActs *a,
                                const float *dy, int T, float *grads, float *da2);
 
+// Rows grouped by expert (e ascending, (token, slot) order within each) back into a->eout in slot order.
+static void rows_to_slots(const Dims *d, LayerActs *a, int T, const float *rows) {
+    const float *row = rows;
+    for (int e = 0; e < d->E; e++)
+        for (int i = 0; i < T * d->K; i++)
+            if (a->top_e[i] == e) memcpy(a->eout + (size_t)i * d->D, row, d->D * sizeof(float)), row += d->D;
+}
+
+// Rows grouped the same way added to their tokens' rows of da2, in that order (the bits of moe.c's scatter-add).
+static void add_rows_to_tokens(const Dims *d, const LayerActs *a, int T, const float *rows, float *da2) {
+    const float *row = rows;
+    for (int e = 0; e < d->E; e++)
+        for (int i = 0; i < T * d->K; i++) {
+            if (a->top_e[i] != e) continue;
+            float *dst = da2 + (size_t)(i / d->K) * d->D;
+            for (int c = 0; c < d->D; c++) dst[c] += row[c];
+            row += d->D;
+        }
+}
+
 // A message to one place: int32 rows per expert it owns, then for each of those experts its rows' blocks.
 // Forward: the input rows [n, D]. Backward: the input rows [n, D], then the output gradients dy * w [n, D].
 static char *pack(const ExpertParallel *ep, const Dims *d, const LayerActs *a, int T, const float *x,
@@ -116,10 +136,7 @@ void moe_ep_forward(const Model *m, const LayerOffsets *o, const Dims *d, const 
     free(recv);
     float *back = dist_group_alltoallv_bytes(ep->group, reply, sent, &n_recv, got);
     free(reply);
-    const float *row = back;
-    for (int e = 0; e < d->E; e++)  // owners in place order, each its experts in order: e ascending
-        for (int i = 0; i < T * d->K; i++)
-            if (a->top_e[i] == e) memcpy(a->eout + (size_t)i * d->D, row, d->D * sizeof(float)), row += d->D;
+    rows_to_slots(d, a, T, back);  // owners in place order, each its experts in order: e ascending
     free(back), free(sent), free(got);
 }
 
@@ -171,14 +188,7 @@ void moe_ep_backward(const Model *m, const LayerOffsets *o, const Dims *d, const
     free(recv);
     float *back = dist_group_alltoallv_bytes(ep->group, reply, sent, &n_recv, got);
     free(reply);
-    const float *row = back;
-    for (int e = 0; e < d->E; e++)
-        for (int i = 0; i < T * d->K; i++) {
-            if (a->top_e[i] != e) continue;
-            float *out = da2 + (size_t)(i / d->K) * d->D;
-            for (int c = 0; c < d->D; c++) out[c] += row[c];
-            row += d->D;
-        }
+    add_rows_to_tokens(d, a, T, back, da2);
     free(back), free(sent), free(got);
 }
 
@@ -317,10 +327,7 @@ static void rows_forward_host(const Model *m, const LayerOffsets *o, const Dims 
     float *xs = bk_alloc(be, n * d->D, BUF_ACT), *out = bk_alloc(be, n * d->D, BUF_ACT);
     if (T) group_rows(d, a, T, x, NULL, xs);
     moe_ep_rows_forward(m, o, d, xs, cnt, out);
-    const float *row = out;
-    for (int e = 0; e < d->E; e++)
-        for (int i = 0; i < T * d->K; i++)
-            if (a->top_e[i] == e) memcpy(a->eout + (size_t)i * d->D, row, d->D * sizeof(float)), row += d->D;
+    rows_to_slots(d, a, T, out);
     be->free(be, xs), be->free(be, out);
     free(cnt);
 }
@@ -335,14 +342,7 @@ static void rows_backward_host(const Model *m, const LayerOffsets *o, const Dims
           *dxs = bk_alloc(be, n * d->D, BUF_GRAD);
     if (T) group_rows(d, a, T, a->a2, NULL, xs), group_rows(d, a, T, dy, a->top_w, gy);
     moe_ep_rows_backward(m, o, d, xs, gy, cnt, grads, dxs);
-    const float *row = dxs;
-    for (int e = 0; e < d->E; e++)
-        for (int i = 0; i < T * d->K; i++) {
-            if (a->top_e[i] != e) continue;
-            float *dst = da2 + (size_t)(i / d->K) * d->D;
-            for (int c = 0; c < d->D; c++) dst[c] += row[c];
-            row += d->D;
-        }
+    add_rows_to_tokens(d, a, T, dxs, da2);
     be->free(be, xs), be->free(be, gy), be->free(be, dxs);
     free(cnt);
 }
