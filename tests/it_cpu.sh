@@ -2,8 +2,8 @@
 # (OPENBLAS_CORETYPE, as on another CPU) and OpenMP thread count run the step, because the backward's products go
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
-# steady-state benchmarks print their phases and limits.
-plan 6
+# steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
+plan 9
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -21,9 +21,33 @@ expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -
     "'$RLVR' --version | grep -Eq '^rlvr [0-9a-f]{12}(-dirty)?, -march=[^,]+, OpenBLAS [A-Za-z0-9]+\$|^rlvr unknown, -march='"
 expect_ok "the checkpoint records the build's -march" bash -c \
     "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\""
-expect_ok "bench train: sampling, scoring, update and step lines" bash -c \
-    "[ \"\$('$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 1 | grep -Eo '\"phase\":\"[a-z]+\"' | tr '\n' ' ')\" = \
-       '\"phase\":\"sampling\" \"phase\":\"scoring\" \"phase\":\"update\" \"phase\":\"step\" ' ]"
+"$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl"
+expect_ok "bench train: sampling, scoring, update and step lines, then the policy's forward and backward" bash -c \
+    "[ \"\$(jq -r .phase '$TMP/bench_train.jsonl' | tr '\n' ' ')\" = 'sampling scoring update step forward backward ' ]"
+expect_ok "bench train: the forward and backward take CPU time and fit inside the update" \
+    jq -se 'INDEX(.phase) as $p | $p.forward.cpu_seconds > 0 and $p.backward.cpu_seconds > 0 and
+            $p.forward.seconds > 0 and $p.backward.seconds > 0 and
+            $p.forward.seconds + $p.backward.seconds <= $p.update.seconds' "$TMP/bench_train.jsonl"
 expect_ok "bench model --deterministic: median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
      grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\"' | grep -qx 2"
+# The heap asks for transparent huge pages (src/cli/rlvr.c) unless the user set GLIBC_TUNABLES: the largest
+# AnonHugePages of a `bench sample` of configs/small.ini (471 MB of weights), polled while it runs.
+huge_peak_kb() {
+    env "$@" "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new 4 --prompt-len 4 >/dev/null 2>&1 &
+    local pid=$! peak=0 kb
+    while kill -0 "$pid" 2>/dev/null; do
+        kb=$(awk '/^AnonHugePages:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
+        [ "${kb:-0}" -gt "$peak" ] && peak=$kb
+        sleep 0.2
+    done
+    wait "$pid" && echo "$peak"
+}
+if grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+    on=$(huge_peak_kb OMP_NUM_THREADS=1) off=$(huge_peak_kb OMP_NUM_THREADS=1 GLIBC_TUNABLES=glibc.malloc.hugetlb=0)
+    expect_ok "huge pages: > 200 MB of the heap by default ($on kB)" test "${on:-0}" -gt 204800
+    expect_ok "huge pages: none when the user's GLIBC_TUNABLES turns them off ($off kB)" test "${off:-1}" -eq 0
+else
+    skip "huge pages: > 200 MB of the heap by default" "transparent huge pages are not in madvise mode here"
+    skip "huge pages: none when the user's GLIBC_TUNABLES turns them off" "transparent huge pages are not in madvise mode here"
+fi

@@ -58,12 +58,6 @@ double bench_read_gbps(size_t bytes, int repeat) {
     return sink < 0 ? -1 : best;  // sink keeps the sums alive
 }
 
-double bench_cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);

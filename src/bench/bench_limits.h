@@ -19,10 +19,6 @@ double bench_read_gbps(size_t bytes, int repeat);
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.
 void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);
 
-// CPU time of the whole process (every thread, user + system) in seconds: on a shared machine it leaves out
-// the time other processes held the cores.
-double bench_cpu_s(void);
-
 // Median and minimum of n values (sorted in place).
 double bench_median(double *v, int n);
 double bench_min(const double *v, int n);

@@ -127,9 +127,9 @@ int bench_model(const BenchModelOptions *o, Err *e) {
         float *g = phase ? grads : NULL;
         rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);  // warm-up
         for (int k = 0; k < repeat && !rc; k++) {
-            double t0 = walltime_s(), c0 = bench_cpu_s();
+            double t0 = walltime_s(), c0 = cputime_s();
             rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);
-            sec[k] = walltime_s() - t0, cpu[k] = bench_cpu_s() - c0;
+            sec[k] = walltime_s() - t0, cpu[k] = cputime_s() - c0;
         }
         if (!rc) report(&r, phase ? "forward+backward" : "forward", sec, cpu, phase ? 3 * flops : flops);
     }

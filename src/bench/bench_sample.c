@@ -27,9 +27,9 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     const int32_t *prompts[1] = {prompt};
     int64_t gidx = 0;
     Rollout ro;
-    double t0 = walltime_s(), c0 = bench_cpu_s();
+    double t0 = walltime_s(), c0 = cputime_s();
     int r = sampler_generate(m, tok, &rc, 0, 1, &gidx, prompts, &prompt_len, &ro, e);
-    double seconds = walltime_s() - t0, cpu_seconds = bench_cpu_s() - c0;
+    double seconds = walltime_s() - t0, cpu_seconds = cputime_s() - c0;
     free(prompt);
     if (r) return -1;
     long long tokens = 0, steps = 0;

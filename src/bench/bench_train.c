@@ -1,6 +1,7 @@
 // `rlvr bench train`: RL steps of a fresh run (seeded random init, a temporary run directory) timed as the
-// trainer times them (StepMetrics: sampling, scoring, update, whole step); one untimed warm-up step, then the
-// median and best of `repeat` steps, one JSON line per phase.
+// trainer times them (StepMetrics: sampling, scoring, update, whole step), and inside the update the policy's
+// forward and backward passes (UpdateStats.passes, wall and CPU seconds, to set beside `rlvr bench model`); one
+// untimed warm-up step, then the median and best of `repeat` steps, one JSON line per phase.
 #include "bench/bench_train.h"
 
 #include <ftw.h>
@@ -21,18 +22,22 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-enum { PHASES = 4, MAX_REPEAT = 100 };
-static const char *const PHASE[PHASES] = {"sampling", "scoring", "update", "step"};
+enum { PHASES = 6, MAX_REPEAT = 100 };
+static const char *const PHASE[PHASES] = {"sampling", "scoring", "update", "step", "forward", "backward"};
 
-static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT], const Run *r) {
-    char device[300];
+// sec: wall seconds of each phase and step; cpu: process CPU seconds where measured (forward, backward, step), else -1.
+static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT], double cpu[PHASES][MAX_REPEAT],
+                   const Run *r) {
+    char device[300], cpu_field[64] = "";
     device_label(&r->device, device, sizeof device);
     for (int p = 0; p < PHASES; p++) {
         double best = bench_min(sec[p], repeat), median = bench_median(sec[p], repeat);
+        if (cpu[p][0] >= 0) snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.4f", bench_median(cpu[p], repeat));
+        else cpu_field[0] = 0;
         printf("{\"bench\":\"train\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
-               "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f}\n",
+               "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f%s}\n",
                PHASE[p], device, config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
-               r->cfg.rollout.n, repeat, median, best);
+               r->cfg.rollout.n, repeat, median, best, cpu_field);
     }
     fflush(stdout);
 }
@@ -48,21 +53,24 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     TrainArgs a = {.config_path = o->config_path, .run_dir = run_dir, .sets = o->sets, .n_sets = o->n_sets};
     Run *r = xcalloc(1, sizeof *r);
     int repeat = (int)o->repeat;
-    double (*sec)[MAX_REPEAT] = xcalloc(PHASES, sizeof *sec);
+    double (*sec)[MAX_REPEAT] = xcalloc(PHASES, sizeof *sec), (*cpu)[MAX_REPEAT] = xcalloc(PHASES, sizeof *cpu);
     rc = run_open(r, TRAIN_RL, &a, e);
     for (int k = 0; k <= repeat && !rc; k++) {  // k = 0 warms up
         StepMetrics m;
-        double t0 = walltime_s();
+        double t0 = walltime_s(), c0 = cputime_s();
         rc = rl_step(r, k + 1, &m, e);
-        double step_s = walltime_s() - t0;
+        double step_s = walltime_s() - t0, step_cpu = cputime_s() - c0;
         dist_allreduce_max_f64(&step_s, 1);
         if (rc || !k) continue;
-        double t[PHASES] = {m.rollout.time_sampling_s, m.rollout.time_scoring_s, m.time_training_s, step_s};
-        for (int p = 0; p < PHASES; p++) sec[p][k - 1] = t[p];
+        const PassTimes *pt = &m.update.passes;  // rank 0's
+        double t[PHASES] = {m.rollout.time_sampling_s, m.rollout.time_scoring_s, m.time_training_s, step_s,
+                            pt->forward_s, pt->backward_s};
+        double c[PHASES] = {-1, -1, -1, step_cpu, pt->forward_cpu_s, pt->backward_cpu_s};
+        for (int p = 0; p < PHASES; p++) sec[p][k - 1] = t[p], cpu[p][k - 1] = c[p];
     }
-    if (!rc && dist_is_root()) report(o->config_path, repeat, sec, r);
+    if (!rc && dist_is_root()) report(o->config_path, repeat, sec, cpu, r);
     run_close(r);
-    free(r), free(sec);
+    free(r), free(sec), free(cpu);
     if (dist_is_root()) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }

@@ -1,6 +1,7 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
 #include <cblas.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +37,22 @@ static const CliGroup RLVR = {
     "rlvr --version prints the revision, the instruction set of the build and OpenBLAS's kernel",
 };
 
+// libgomp and glibc's allocator read their settings once, when they are loaded, so the process starts itself again
+// with its defaults in the environment; a user's own setting wins. Both were measured in results/cpu-bench.md:
+// - idle OpenMP threads spin briefly, then sleep: a short spin keeps decode's many small parallel regions fast
+//   (2-thread batch-1 decode of configs/small.ini: 38.6 tok/s, against 24.4 with the passive policy), and the sleep
+//   keeps idle threads off shared or oversubscribed cores;
+// - the heap asks for transparent huge pages (glibc.malloc.hugetlb=1, madvise mode): the weights, moments, KV caches
+//   and activations are streamed every step, and 2 MiB pages cut the TLB misses of those streams.
+static void exec_with_run_time_defaults(char **argv) {
+    bool again = false;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "20000", 1), again = true;
+    if (!getenv("GLIBC_TUNABLES")) setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1), again = true;
+    if (again) execv("/proc/self/exe", argv);  // returns only on failure: run on with the library defaults
+}
+
 int main(int argc, char **argv) {
-    // Idle OpenMP threads spin briefly, then sleep: a short spin keeps decode's many small parallel regions fast
-    // (2-thread batch-1 decode of configs/small.ini: 38.6 tok/s, against 24.4 with the passive policy), and the
-    // sleep keeps idle threads off shared or oversubscribed cores (results/cpu-bench.md). libgomp reads this once,
-    // when it is loaded, so the process starts itself again with it; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("GOMP_SPINCOUNT", "20000", 1);
-        execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
-    }
+    exec_with_run_time_defaults(argv);
     // Freed memory stays in the process and large blocks come from the heap rather than fresh mmaps, so the
     // buffers every step allocates again (activations, logits, gradients of a micro-batch) reuse pages already
     // mapped instead of faulting in zeroed ones each time.

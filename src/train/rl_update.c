@@ -85,10 +85,12 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
 // Forward, loss with global denominators, backward into the reducer (results/objectives.md §2: local numerator over
 // the global denominator; gradients summed afterwards).
 static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs, bool last,
-                      double *loss_sum, LossMetrics *lm, Err *e) {
+                      double *loss_sum, LossMetrics *lm, PassTimes *pt, Err *e) {
     double T = r->cfg.rollout.temperature > 0 ? r->cfg.rollout.temperature : 1.0;
     SeqForward f, fr;
+    double t0 = walltime_s(), c0 = cputime_s();
     TRY(seqbatch_forward(&r->model, &d->sb, T, true, d->logp, d->entropy, &f, e));
+    pt->forward_s += walltime_s() - t0, pt->forward_cpu_s += cputime_s() - c0;
     if (r->has_ref && seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e))
         return seqforward_free(&f), -1;
     if (r->has_ref) seqforward_free(&fr);
@@ -99,9 +101,11 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;
     float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
+    t0 = walltime_s(), c0 = cputime_s();
     TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_stage_layer_done,
                                  &r->stage, e));
     grad_stage_end(&r->stage);
+    pt->backward_s += walltime_s() - t0, pt->backward_cpu_s += cputime_s() - c0;
     grad_reducer_micro_end(red);
     return 0;
 }
@@ -180,7 +184,7 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     LossMetrics *per_micro = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *per_micro);
     int rounds = ep_begin(&r->model, &r->up, n_mc);  // n_mc unless expert-parallel (train/ep_step.h)
     for (int k = 0; k < rounds && !rc; k++) {
-        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, &per_micro[k], e)
+        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, &per_micro[k], &u->passes, e)
                       : ep_idle_round(&r->model, &r->up, &r->stage, e);
         ep_round_end(&r->up, rc, e);
     }

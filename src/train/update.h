@@ -35,12 +35,19 @@ typedef struct {
                               // where reducer and opt do it on the host)
 } Updater;
 
+// This rank's time in the policy's forward and backward passes over a step's updates, wall and process CPU seconds
+// (`rlvr bench train` prints them beside `rlvr bench model`).
+typedef struct {
+    double forward_s, backward_s, forward_cpu_s, backward_cpu_s;
+} PassTimes;
+
 // Outcome of the updates of one step.
 typedef struct {
     int updates, skipped;     // applied / skipped (non-finite) updates
     double grad_norm;         // pre-clip global norm of the last applied update
     double lr;
     char bad[256];            // what was non-finite in the last skipped update ("loss", tensor name, ...)
+    PassTimes passes;
 } UpdateStats;
 
 // Zeroed moments at step 0; config_text must outlive the updater. Collective (the expert-parallel groups); fails
