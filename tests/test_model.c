@@ -208,25 +208,30 @@ Test(model, matmul_rows_independent_of_batch) {
     free(x), free(w), free(b), free(y);
 }
 
-// A block's rows in every kind of tile at once: octets, a pair and an odd row (43 = 32 + 8 + 2 + 1), with a k tail;
-// each output has the bits of matmul_dot, on 1 and 2 threads.
+// A block's rows in every kind of tile at once: octets, a pair and an odd row (43 = 32 + 8 + 2 + 1), with a k tail,
+// over K in one pass and K in three chunks (matmul.c's K_CHUNK, where the octets park their accumulators between
+// chunks); each output has the bits of matmul_dot, on 1 and 2 threads.
 Test(model, matmul_mixed_tiles_sum_in_dot_order) {
-    enum { M = 43, N = 70, K = 45 };
-    float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4);
-    Rng r = rng_at(11, 0, 0, 0);
-    for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
-    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
-    for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
-    for (int threads = 1; threads <= 2; threads++) {
-        omp_set_num_threads(threads);
-        matmul_xwt(x, w, b, y, M, N, K);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d), %d threads", i, j,
-                             threads);
+    enum { M = 43, N = 70 };
+    static const int Ks[] = {45, 1701};
+    for (int q = 0; q < 2; q++) {
+        int K = Ks[q];
+        float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4);
+        Rng r = rng_at(11, 0, 0, (uint64_t)q);
+        for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            matmul_xwt(x, w, b, y, M, N, K);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d), K %d, %d threads",
+                                 i, j, K, threads);
+        }
+        omp_set_num_threads(1);
+        free(x), free(w), free(b), free(y);
     }
-    omp_set_num_threads(1);
-    free(x), free(w), free(b), free(y);
 }
 
 // The backward's fixed-order products: float64 references, and the same bits on 1 and 3 threads.

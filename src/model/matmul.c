@@ -16,6 +16,9 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LANES 8
 #define ROW_BLOCK 32
 #define COL_BLOCK 64
+// The longest run of k an octet of rows sums before the next columns' tiles (PAIRED builds): at K = 2048 (the MLP's
+// down projection) the whole octet, 64 KiB, would not stay in L1.
+#define K_CHUNK 768
 
 // acc += a * b lane by lane: one fused multiply-add when the build targets FMA (MARCH), else a multiply then an
 // add. Either way the same for every M, so the order of matmul.h holds within a build.
@@ -111,30 +114,38 @@ static inline __attribute__((always_inline)) void store_pair(const v16f *a0, con
     store4(reduce4(&h0, &h1, &h2, &h3), x + K, w, K, bias, y + N, k8, K);
 }
 
-// 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns: 16 accumulators, 24 of the 32 vector registers.
+// 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns over k in [k0, k1): 16 accumulators, 24 of the 32
+// vector registers. They start at zero when k0 = 0 and else from acc, where the previous k chunk left them; they go
+// back to acc unless k1 = k8, where the outputs are finished. Parking them in memory between chunks leaves each lane's
+// sequence of fused multiply-adds, and so the bits, as in one pass over k.
 static inline __attribute__((always_inline)) void tile_8x4(const float *restrict xp, const float *restrict x,
                                                            const float *restrict w, const float *bias,
-                                                           float *restrict y, int K, int N, bool prefetch) {
-    v16f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
-    v16f a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
+                                                           float *restrict y, int K, int N, bool prefetch, int k0,
+                                                           int k1, v16f *acc) {
+    enum { A = 16 };
+    v16f a[A];
+    for (int t = 0; t < A; t++) a[t] = k0 ? acc[t] : (v16f){0};
     int k8 = K & ~(LANES - 1);
     const float *xp1 = xp + 2 * (size_t)k8, *xp2 = xp + 4 * (size_t)k8, *xp3 = xp + 6 * (size_t)k8;
     const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
     const float *next = w + 4 * PREFETCH_TILES * (size_t)K;
-    for (int k = 0; k < k8; k += LANES) {
+    for (int k = k0; k < k1; k += LANES) {
         v16f p0, p1, p2, p3, b0, b1, b2, b3;
         if (prefetch) PREFETCH_NEXT(next, k, K);
         BCAST8(b0, w + k), BCAST8(b1, w1 + k), BCAST8(b2, w2 + k), BCAST8(b3, w3 + k);
         LOAD16(p0, xp + 2 * k), LOAD16(p1, xp1 + 2 * k), LOAD16(p2, xp2 + 2 * k), LOAD16(p3, xp3 + 2 * k);
-        MAC16(a00, p0, b0), MAC16(a01, p0, b1), MAC16(a02, p0, b2), MAC16(a03, p0, b3);
-        MAC16(a10, p1, b0), MAC16(a11, p1, b1), MAC16(a12, p1, b2), MAC16(a13, p1, b3);
-        MAC16(a20, p2, b0), MAC16(a21, p2, b1), MAC16(a22, p2, b2), MAC16(a23, p2, b3);
-        MAC16(a30, p3, b0), MAC16(a31, p3, b1), MAC16(a32, p3, b2), MAC16(a33, p3, b3);
+        MAC16(a[0], p0, b0), MAC16(a[1], p0, b1), MAC16(a[2], p0, b2), MAC16(a[3], p0, b3);
+        MAC16(a[4], p1, b0), MAC16(a[5], p1, b1), MAC16(a[6], p1, b2), MAC16(a[7], p1, b3);
+        MAC16(a[8], p2, b0), MAC16(a[9], p2, b1), MAC16(a[10], p2, b2), MAC16(a[11], p2, b3);
+        MAC16(a[12], p3, b0), MAC16(a[13], p3, b1), MAC16(a[14], p3, b2), MAC16(a[15], p3, b3);
     }
-    store_pair(&a00, &a01, &a02, &a03, x, w, bias, y, k8, K, N);
-    store_pair(&a10, &a11, &a12, &a13, x + 2 * (size_t)K, w, bias, y + 2 * (size_t)N, k8, K, N);
-    store_pair(&a20, &a21, &a22, &a23, x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
-    store_pair(&a30, &a31, &a32, &a33, x + 6 * (size_t)K, w, bias, y + 6 * (size_t)N, k8, K, N);
+    if (k1 < k8) {
+        for (int t = 0; t < A; t++) acc[t] = a[t];
+        return;
+    }
+    for (int q = 0; q < 4; q++)  // pair q: rows 2q and 2q + 1
+        store_pair(&a[4 * q], &a[4 * q + 1], &a[4 * q + 2], &a[4 * q + 3], x + 2 * q * (size_t)K, w, bias,
+                   y + 2 * q * (size_t)N, k8, K, N);
 }
 
 // One packed pair x 4 columns.
@@ -205,18 +216,24 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 
 // One cache block: rows [i0, i1) x columns [j0, j1). The first row group to meet a tile's four weight rows reads
 // them from memory (a decode group streams the weights once) and prefetches the next tile's; the others find them
-// in cache. Octets of rows (PAIRED builds) run over all the block's columns in turn, so the octet's packed rows
-// (xp, i0 even) stay in L1 and the block's weight rows in L2; the remaining rows take the columns outer.
+// in cache. Octets of rows (PAIRED builds) run over all the block's columns in turn, one k chunk of at most K_CHUNK
+// floats at a time, so the octet's packed chunk (xp, i0 even; 24 KiB at most) stays in L1 and the block's weight
+// rows in L2; the remaining rows take the columns outer.
 static inline __attribute__((always_inline)) void block(const float *x, const float *xp, const float *w,
                                                         const float *bias, float *y, int i0, int i1, int j0, int j1,
                                                         int N, int K) {
     int r0 = i0;
 #if PAIRED
-    size_t pair = 2 * (size_t)(K & ~(LANES - 1));  // floats per packed pair
+    int k8 = K & ~(LANES - 1), chunks = k8 > K_CHUNK ? (k8 + K_CHUNK - 1) / K_CHUNK : 1;
+    size_t pair = 2 * (size_t)k8;  // floats per packed pair
+    v16f acc[COL_BLOCK / 4][16];   // each tile's accumulators between k chunks
     for (; r0 + 8 <= i1; r0 += 8)
-        for (int j = j0; j + 4 <= j1; j += 4)
-            tile_8x4(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
-                     y + (size_t)r0 * N + j, K, N, r0 == i0);
+        for (int c = 0; c < chunks; c++) {
+            int k0 = c * (k8 / LANES) / chunks * LANES, k1 = (c + 1) * (k8 / LANES) / chunks * LANES;
+            for (int j = j0; j + 4 <= j1; j += 4)
+                tile_8x4(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
+                         y + (size_t)r0 * N + j, K, N, r0 == i0, k0, k1, acc[(j - j0) / 4]);
+        }
 #else
     (void)xp;
 #endif
@@ -297,7 +314,7 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
     long n_blocks = (long)row_blocks * col_blocks;
     float *xp = pack_pairs(x, M, K);
     // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode.
-#pragma omp parallel for schedule(static) if (n_blocks > 1 && (double)M * N * K > 1e5)
+#pragma omp parallel for schedule(dynamic) if (n_blocks > 1 && (double)M * N * K > 1e5)
     for (long b = 0; b < n_blocks; b++) {
         int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
         int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
