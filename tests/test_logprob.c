@@ -72,3 +72,36 @@ Test(logprob, backward_accumulates) {
     logprob_entropy_backward(x, 5, 1.0, 1, 1.0, 0.5, g);
     for (int i = 0; i < 5; i++) cr_expect(g[i] == 1 + g0[i]);
 }
+
+// Rows of every length 1..19 and 1000 (the eight-lane sums' tails) against the direct formula in long double.
+Test(logprob, every_row_tail_against_long_double) {
+    static float x[1000];
+    random_logits(x, 1000, 3, 4.0);
+    for (int k = 1; k <= 20; k++) {
+        int n = k < 20 ? k : 1000;
+        long double z = 0, hh = 0;
+        for (int i = 0; i < n; i++) z += expl((long double)x[i] / 0.7L);
+        for (int i = 0; i < n; i++) {
+            long double p = expl((long double)x[i] / 0.7L) / z;
+            hh -= p * logl(p);
+        }
+        double lp, h;
+        logprob_entropy(x, n, 0.7, n / 2, &lp, &h);
+        double lp0 = (double)((long double)x[n / 2] / 0.7L - logl(z));
+        cr_expect(fabs(lp - lp0) < 1e-13 * (1 + fabs(lp0)), "n %d: logp %.17g vs %.17g", n, lp, lp0);
+        cr_expect(fabs(h - (double)hh) < 1e-13 * (1 + fabs((double)hh)), "n %d: entropy %.17g vs %.17Lg", n, h, hh);
+    }
+}
+
+// exp's accuracy over its range: on the row {0, x}, S = 1 + e^x rounds as the implementation's float64 sum does and
+// H = log S - x e^x / S; below x = -37, S is 1 and H = -x e^x, so H's relative error is exp's.
+Test(logprob, exp_accurate_over_its_range) {
+    for (double x = -700; x <= 0; x += 0.731) {
+        float row[2] = {0, (float)x};
+        long double xf = row[1], e = expl(xf), s = (double)(1 + e);
+        long double ref = logl(s) - e * xf / s;
+        double lp, h;
+        logprob_entropy(row, 2, 1.0, 0, &lp, &h);
+        cr_assert(fabsl((long double)h - ref) <= 4e-16L * ref + 1e-300L, "x %g: entropy %.17g vs %.17Lg", x, h, ref);
+    }
+}
