@@ -30,7 +30,7 @@ expect_ok "bench train: the forward and backward take CPU time and fit inside th
             $p.forward.seconds + $p.backward.seconds <= $p.update.seconds' "$TMP/bench_train.jsonl"
 expect_ok "bench model --deterministic: median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
-     grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\"' | grep -qx 2"
+     grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
 # The heap asks for transparent huge pages (src/cli/rlvr.c) unless the user set GLIBC_TUNABLES: the largest
 # AnonHugePages of a `bench sample` of configs/small.ini (471 MB of weights), polled while it runs.
 huge_peak_kb() {
