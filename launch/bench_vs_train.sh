@@ -3,7 +3,10 @@
 # "bench model against a training step"). Both run configs/small.ini's model on 2 sequences of 128 tokens: bench model
 # directly; `rlvr bench train` with one prompt of 10 tokens ("Q: a+b=?\n" after BOS) and a group of 2 responses of 118
 # tokens, trained as one micro-batch, whose "forward" and "backward" phases are the trainer's own timers around the
-# policy's passes (src/train/rl_update.c). Prints both sides' medians, wall and process CPU seconds, and their ratios.
+# policy's passes (src/train/rl_update.c). A random model's responses all earn reward 0, so every advantage is 0 and
+# the backward would skip the log-prob gradient over the vocabulary; a small entropy bonus (algo.entropy_coef) gives
+# every response token a gradient, as nonzero advantages do in a real step. Prints both sides' medians, wall and
+# process CPU seconds, and their ratios.
 #   launch/bench_vs_train.sh [OUT_DIR]        (default /tmp/rlvr-bench-vs-train)
 # Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 3), REPEAT (bench
 # model passes, 3), OPENBLAS_CORETYPE (as for launch/cpu_bench.sh). Needs jq.
@@ -22,7 +25,7 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
     --set task.ops=add --set task.digits_min=1 --set task.digits_max=1 --set prompt.template=none \
     --set rollout.n=2 --set rollout.max_new_tokens=118 \
     --set train.prompts_per_step=1 --set train.micro_batch=2 \
-    --set algo.beta=0 --set eval.every=0 --set checkpoint.every=0 >"$OUT/train.jsonl"
+    --set algo.beta=0 --set algo.entropy_coef=0.001 --set eval.every=0 --set checkpoint.every=0 >"$OUT/train.jsonl"
 
 # bench model's "forward" pass is the trainer's forward; its backward is "forward+backward" less "forward".
 jq -s -c --arg threads "$THREADS" '

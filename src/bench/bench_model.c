@@ -137,7 +137,8 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     }
     // The peak once more after the passes, the larger kept: on a machine whose speed drifts, the bound is then the
     // fastest the sgemm ran on either side of them.
-    if (r.sgemm_gflops > 0) r.sgemm_gflops = fmax(r.sgemm_gflops, bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5));
+    if (r.sgemm_gflops > 0)
+        r.sgemm_gflops = fmax(r.sgemm_gflops, bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5));
     for (int phase = 0; phase < 2 && !rc; phase++)
         report(&r, phase ? "forward+backward" : "forward", sec + phase * repeat, cpu + phase * repeat,
                phase ? 3 * flops : flops);

@@ -32,8 +32,9 @@ static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT
     device_label(&r->device, device, sizeof device);
     for (int p = 0; p < PHASES; p++) {
         double best = bench_min(sec[p], repeat), median = bench_median(sec[p], repeat);
-        if (cpu[p][0] >= 0) snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.4f", bench_median(cpu[p], repeat));
-        else cpu_field[0] = 0;
+        cpu_field[0] = 0;
+        if (cpu[p][0] >= 0)
+            snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.4f", bench_median(cpu[p], repeat));
         printf("{\"bench\":\"train\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
                "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f%s}\n",
                PHASE[p], device, config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
