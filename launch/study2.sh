@@ -96,7 +96,9 @@ for tier in "${TIERS[@]}"; do
     for s in $seeds; do
         for entry in $tier; do
             t=${entry%%:*} a=${entry#*:}
-            in_list "$t" "$tasks" && task_algos "$t" | grep -qx "$a" || continue
+            # A here-string, not a pipe: grep -q leaving early would end task_algos with SIGPIPE, which pipefail
+            # turns into a skipped run.
+            in_list "$t" "$tasks" && grep -qx -- "$a" <<< "$(task_algos "$t")" || continue
             d=$runs/$t/$a/seed$s
             echo "== $t $a seed $s -> $d"
             train_stage "$d" "$root/configs/study2/${t}_$a.ini" --init "$(last_ckpt "$runs/$t/warm")" \
