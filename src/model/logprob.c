@@ -6,7 +6,8 @@
 
 // Eight float64 lanes in two halves of four (a width that AVX2 holds in one register and every target lowers
 // well); each lane does the same IEEE operations in the same order on every target (no contraction into fused
-// multiply-adds: -ffp-contract=off), so the bits do not depend on whether the AVX2 or the baseline code runs.
+// multiply-adds: -ffp-contract=off), so the bits do not depend on whether the AVX2 or the baseline code runs
+// (by construction, as for model/matmul.c; no test runs the baseline code apart).
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v4l __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
