@@ -9,7 +9,7 @@
 typedef struct {
     Model m;
     int64_t off[4];
-    int32_t tok[32];
+    int32_t tok[128];
     int T;
     float *w, *logits;
     int32_t *ex, *ex_base;
@@ -30,15 +30,18 @@ static double loss_at(GradCase *g, int32_t *experts, double *abs_sum) {
     return s + g->aux_weight * aux;
 }
 
+// Three packed sequences of these lengths (at most 128 tokens in all).
+static const int64_t SHORT_SEQS[3] = {5, 3, 7};
+
 // w_scale = 0 checks the aux loss alone (its gradient is small next to the logits' one). fixed: the backward's
 // fixed-order matmuls (Model.fixed_order_backward) instead of OpenBLAS.
-static void check_gradients_mode(const char *const *sets, int n_sets, double w_scale, double aux_weight, bool fixed) {
+static void check_gradients_seqs(const char *const *sets, int n_sets, double w_scale, double aux_weight, bool fixed,
+                                 const int64_t lens[3]) {
     GradCase g = {.aux_weight = aux_weight};
     Err e = {{0}};
     tiny_model(&g.m, sets, n_sets, 11);
     g.m.fixed_order_backward = fixed;
     int V = g.m.cfg.vocab_size, LK = g.m.cfg.num_hidden_layers * (g.m.moe ? g.m.cfg.num_experts_per_tok : 1);
-    int64_t lens[3] = {5, 3, 7};
     Rng r = rng_at(12, 0, 0, 0);
     g.off[0] = 0;
     for (int s = 0; s < 3; s++) g.off[s + 1] = g.off[s] + lens[s];
@@ -91,10 +94,21 @@ static void check_gradients_mode(const char *const *sets, int n_sets, double w_s
     model_free(&g.m);
 }
 
+static void check_gradients_mode(const char *const *sets, int n_sets, double w_scale, double aux_weight, bool fixed) {
+    check_gradients_seqs(sets, n_sets, w_scale, aux_weight, fixed, SHORT_SEQS);
+}
+
 static void check_gradients(const char *const *sets, int n_sets, double w_scale, double aux_weight) {
     check_gradients_mode(sets, n_sets, w_scale, aux_weight, false);
 }
 
+// Attention's backward over several blocks of queries (32 query heads' rows per block, attention.c) with heads of
+// 72 floats (its 64-lane sums and their tail), two query heads per key/value head.
+static const char *const WIDE_HEADS[] = {TINY_COMMON, "model.type=qwen3", "model.head_dim=72"};
+static const int64_t LONG_SEQS[3] = {45, 3, 38};
+Test(model_grad, attention_long_sequences_wide_heads) {
+    check_gradients_seqs(WIDE_HEADS, N_OF(WIDE_HEADS), 1, 0, false, LONG_SEQS);
+}
 Test(model_grad, qwen2_bias_untied) { check_gradients(TINY_QWEN2, N_OF(TINY_QWEN2), 1, 0); }
 Test(model_grad, qwen3_qk_norm_tied) { check_gradients(TINY_QWEN3, N_OF(TINY_QWEN3), 1, 0); }
 Test(model_grad, qwen2_moe_shared_expert) { check_gradients(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE), 1, 0.7); }

@@ -47,6 +47,48 @@ static void exp_shifted(float *e, int n, float shift) {
     }
 }
 
+// a += c * x[8i .. 8i + 7], lane by lane.
+#define ACC8(a, c, x, i)                                             \
+    do {                                                             \
+        v8f x_;                                                      \
+        memcpy(&x_, (x) + 8 * (i), sizeof x_), (a) += (c) * x_;     \
+    } while (0)
+
+// y[0..hd) += c_u x_u for the rows u = u0..u1-1 in order, where row u is query u / group's head u % group: c_u at
+// c + u * c_stride, x_u at x + (u / group) * t_stride + (u % group) * hd. Sixty-four floats at a time, held in
+// registers across the rows: each y[i] sees one multiply and one add per row in row order, as axpy row by row would.
+static void sum_rows(float *restrict y, int hd, const float *c, size_t c_stride, const float *x, size_t t_stride,
+                     int group, int u0, int u1) {
+    const float *x0 = x + (size_t)(u0 / group) * t_stride + (size_t)(u0 % group) * hd;
+    int i = 0;
+    for (; i + 64 <= hd; i += 64) {
+        v8f a0, a1, a2, a3, a4, a5, a6, a7;
+        memcpy(&a0, y + i, sizeof a0), memcpy(&a1, y + i + 8, sizeof a1), memcpy(&a2, y + i + 16, sizeof a2);
+        memcpy(&a3, y + i + 24, sizeof a3), memcpy(&a4, y + i + 32, sizeof a4), memcpy(&a5, y + i + 40, sizeof a5);
+        memcpy(&a6, y + i + 48, sizeof a6), memcpy(&a7, y + i + 56, sizeof a7);
+        const float *xu = x0 + i;
+        for (int u = u0, g = u0 % group; u < u1; u++) {
+            float cu = c[(size_t)u * c_stride];
+            ACC8(a0, cu, xu, 0);
+            ACC8(a1, cu, xu, 1);
+            ACC8(a2, cu, xu, 2);
+            ACC8(a3, cu, xu, 3);
+            ACC8(a4, cu, xu, 4);
+            ACC8(a5, cu, xu, 5);
+            ACC8(a6, cu, xu, 6);
+            ACC8(a7, cu, xu, 7);
+            xu += ++g < group ? (size_t)hd : t_stride - (size_t)(group - 1) * hd;  // the next head, or query
+            g = g < group ? g : 0;
+        }
+        memcpy(y + i, &a0, sizeof a0), memcpy(y + i + 8, &a1, sizeof a1), memcpy(y + i + 16, &a2, sizeof a2);
+        memcpy(y + i + 24, &a3, sizeof a3), memcpy(y + i + 32, &a4, sizeof a4), memcpy(y + i + 40, &a5, sizeof a5);
+        memcpy(y + i + 48, &a6, sizeof a6), memcpy(y + i + 56, &a7, sizeof a7);
+    }
+    for (; i < hd; i++)
+        for (int u = u0; u < u1; u++)
+            y[i] += c[(size_t)u * c_stride] * x[(size_t)(u / group) * t_stride + (size_t)(u % group) * hd + i];
+}
+
 // Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence: scores in key
 // order, softmax in float (max, exp, a sum in key order), then out = sum_j p_j v_j in key order, each out[d] a
 // multiply and an add per key. e: scratch of n rounded up to 8 floats.
@@ -59,8 +101,9 @@ static void attend(const float *q, const float *k, const float *restrict v, int 
     float sum = 0;
     for (int j = 0; j < n; j++) sum += e[j];
     float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) e[j] *= inv;
     for (int d = 0; d < hd; d++) out[d] = 0;
-    for (int j = 0; j < n; j++) axpy(out, e[j] * inv, v + (size_t)j * stride, hd);
+    sum_rows(out, hd, e, 1, v, (size_t)stride, 1, 0, n);
     *lse = (double)mx + log((double)sum);
 }
 
@@ -83,22 +126,49 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
     }
 }
 
-// Gradients of one query head over keys j0..j1-1 (rows kv + j * KD of the record): p_j = exp(s_j - lse) from the
-// saved log-sum-exp, ds_j = p_j (go . v_j - go . o) scale. p, dp: scratch of n rounded up to 8 floats.
-static void attend_back(const float *q, const float *go, const float *o, const float *k, const float *v, int n,
-                        int stride, int hd, float scale, double lse, float *p, float *dp, float *gq, float *dk,
-                        float *dv) {
+// Queries per block of attention_backward's score rows: 32 rows of (query, head) at most, so that a block's rows
+// of queries and head gradients stay in L1 while each key's dk and dv rows take their sums.
+static int query_block(int group) { return 32 / group > 0 ? 32 / group : 1; }
+
+// One query head's softmax and score gradients over keys 0..n-1 (rows kv + j * stride of the record):
+// p_j = exp(s_j - lse) from the saved log-sum-exp, ds_j = p_j (go . v_j - go . o) scale, and gq += ds_j k_j in
+// key order. p, ds: n rounded up to 8 floats.
+static void score_grads(const float *q, const float *go, const float *o, const float *k, const float *v, int n,
+                        int stride, int hd, float scale, double lse, float *p, float *ds, float *gq) {
     float delta = matmul_dot(go, o, hd);
     matmul_dots(q, k, (size_t)stride, n, hd, p);
-    matmul_dots(go, v, (size_t)stride, n, hd, dp);
+    matmul_dots(go, v, (size_t)stride, n, hd, ds);
     for (int j = 0; j < n; j++) p[j] *= scale;
     exp_shifted(p, n, (float)lse);
-    for (int j = 0; j < n; j++) {
-        float ds = p[j] * (dp[j] - delta) * scale;
-        size_t kv = (size_t)j * stride;
-        axpy(dv + kv, p[j], go, hd);
-        axpy(gq, ds, k + kv, hd);
-        axpy(dk + kv, ds, q, hd);
+    for (int j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - delta) * scale;
+    sum_rows(gq, hd, ds, 1, k, (size_t)stride, 1, 0, n);
+}
+
+// Gradients of one (sequence, kv head): queries t = 0..n-1 with their group of query heads, in blocks of rows. A
+// block's score rows are computed query by query, then each key's dk and dv rows take the block's terms in query
+// (then head) order in registers, so every element sees the same adds in the same order as a loop over queries
+// outside and keys inside would give.
+static void head_backward(const Dims *d, const LayerActs *a, const float *datt, float *dq, float *dk, float *dv,
+                          int64_t s0, int n, int kh, float *p, float *ds) {
+    int group = d->Hq / d->Hk, hd = d->hd, block = query_block(group);
+    size_t kv0 = (size_t)s0 * d->KD + (size_t)kh * hd, row = (size_t)n + 8;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    for (int b0 = 0; b0 < n; b0 += block) {
+        int b1 = b0 + block < n ? b0 + block : n;
+        for (int t = b0; t < b1; t++)
+            for (int g = 0; g < group; g++) {
+                int h = kh * group + g;
+                size_t qo = (size_t)(s0 + t) * d->QD + (size_t)h * hd, r = (size_t)((t - b0) * group + g) * row;
+                score_grads(a->qr + qo, datt + qo, a->att + qo, a->kr + kv0, a->v + kv0, t + 1, d->KD, hd, scale,
+                            a->lse[(s0 + t) * d->Hq + h], p + r, ds + r, dq + qo);
+            }
+        size_t q0 = (size_t)(s0 + b0) * d->QD + (size_t)kh * group * hd;
+        for (int j = 0; j < b1; j++) {
+            int u0 = (j > b0 ? j - b0 : 0) * group, u1 = (b1 - b0) * group;  // the block's queries t >= j
+            size_t kv = kv0 + (size_t)j * d->KD;
+            sum_rows(dv + kv, hd, p + j, row, datt + q0, d->QD, group, u0, u1);
+            sum_rows(dk + kv, hd, ds + j, row, a->qr + q0, d->QD, group, u0, u1);
+        }
     }
 }
 
@@ -106,25 +176,18 @@ static void attend_back(const float *q, const float *go, const float *o, const f
 // write to that head's dk/dv rows, so threads never share an output and the bits do not depend on the thread count.
 void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq,
                            float *dk, float *dv) {
-    float scale = (float)(1.0 / sqrt((double)d->hd));
-    int group = d->Hq / d->Hk, hd = d->hd, max_n = 0;
+    int group = d->Hq / d->Hk, rows = query_block(group) * group, max_n = 0;
     for (int s = 0; s < A->n_seqs; s++)
         if (A->seq_offsets[s + 1] - A->seq_offsets[s] > max_n) max_n = (int)(A->seq_offsets[s + 1] - A->seq_offsets[s]);
 #pragma omp parallel
     {
-        float *p = xmalloc(((size_t)max_n + 8) * sizeof *p), *dp = xmalloc(((size_t)max_n + 8) * sizeof *dp);
+        size_t scratch = (size_t)rows * ((size_t)max_n + 8);
+        float *p = xmalloc(scratch * sizeof *p), *ds = xmalloc(scratch * sizeof *ds);
 #pragma omp for collapse(2) schedule(dynamic)
         for (int s = 0; s < A->n_seqs; s++)
-            for (int kh = 0; kh < d->Hk; kh++) {
-                int64_t s0 = A->seq_offsets[s], s1 = A->seq_offsets[s + 1];
-                size_t kv0 = (size_t)s0 * d->KD + (size_t)kh * hd;
-                for (int64_t t = s0; t < s1; t++)
-                    for (int h = kh * group; h < (kh + 1) * group; h++) {
-                        size_t qo = t * d->QD + (size_t)h * hd;
-                        attend_back(a->qr + qo, datt + qo, a->att + qo, a->kr + kv0, a->v + kv0, (int)(t - s0 + 1),
-                                    d->KD, hd, scale, a->lse[t * d->Hq + h], p, dp, dq + qo, dk + kv0, dv + kv0);
-                    }
-            }
-        free(p), free(dp);
+            for (int kh = 0; kh < d->Hk; kh++)
+                head_backward(d, a, datt, dq, dk, dv, A->seq_offsets[s],
+                              (int)(A->seq_offsets[s + 1] - A->seq_offsets[s]), kh, p, ds);
+        free(p), free(ds);
     }
 }
