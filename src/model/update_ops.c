@@ -3,8 +3,6 @@
 #include <math.h>
 
 // Grid: value = hi·2^-2 + mid·2^-44 + lo·2^-86 (limbs of 42 bits, unit 2^-86).
-#define UNIT_EXP 86
-#define LIMB_BITS 42
 
 void update_adamw(float *p, float *m, float *v, const float *g, size_t n, const AdamWStep *s) {
     // simd: vector division and square root round as the scalar ones do (IEEE), so the bits stay; the Makefile builds
@@ -31,15 +29,21 @@ void update_scale(float *g, size_t n, double scale) {
     for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
 }
 
+// The grid's powers of two. Scaling by them is exact here (no result leaves double's normal range), as ldexp is, without
+// ldexp's library call per element.
+#define TO_GRID 0x1p86    // 1 / the unit
+#define LIMB 0x1p42       // one limb's range
+#define TWO_LIMBS 0x1p84  // two limbs' range
+
 bool fixed_add(int64_t limbs[3], float x) {
     if (!isfinite(x) || fabsf(x) >= 0x1p40f) return false;
-    // Magnitude and sign apart: ldexp by a power of two is exact, and each floor/subtraction below keeps a
+    // Magnitude and sign apart: scaling by a power of two is exact, and each floor/subtraction below keeps a
     // subset of |x|'s 24 mantissa bits (a negative value split directly would need all 126 bits).
-    double y = ldexp(fabs((double)x), UNIT_EXP);
-    double hi = floor(ldexp(y, -2 * LIMB_BITS));
-    double rest = y - ldexp(hi, 2 * LIMB_BITS);
-    double mid = floor(ldexp(rest, -LIMB_BITS));
-    double lo = nearbyint(rest - ldexp(mid, LIMB_BITS));  // below the grid: round half to even
+    double y = fabs((double)x) * TO_GRID;
+    double hi = floor(y / TWO_LIMBS);
+    double rest = y - hi * TWO_LIMBS;
+    double mid = floor(rest / LIMB);
+    double lo = nearbyint(rest - mid * LIMB);  // below the grid: round half to even
     int64_t sign = x < 0 ? -1 : 1;
     limbs[0] += sign * (int64_t)hi;
     limbs[1] += sign * (int64_t)mid;
@@ -49,6 +53,5 @@ bool fixed_add(int64_t limbs[3], float x) {
 
 double fixed_value(const int64_t limbs[3]) {
     // Each limb sum stays below 2^53 for up to 2^11 micro-batches, so every term is exact in double.
-    return ldexp((double)limbs[0], 2 * LIMB_BITS - UNIT_EXP) + ldexp((double)limbs[1], LIMB_BITS - UNIT_EXP) +
-           ldexp((double)limbs[2], -UNIT_EXP);
+    return (double)limbs[0] * (TWO_LIMBS / TO_GRID) + (double)limbs[1] * (LIMB / TO_GRID) + (double)limbs[2] / TO_GRID;
 }
