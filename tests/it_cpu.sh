@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 9
+plan 10
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -28,6 +28,13 @@ expect_ok "bench train: the forward and backward take CPU time and fit inside th
     jq -se 'INDEX(.phase) as $p | $p.forward.cpu_seconds > 0 and $p.backward.cpu_seconds > 0 and
             $p.forward.seconds > 0 and $p.backward.seconds > 0 and
             $p.forward.seconds + $p.backward.seconds <= $p.update.seconds' "$TMP/bench_train.jsonl"
+# Steady state: a timed step reuses the memory the warm-up step mapped (src/cli/rlvr.c keeps freed blocks in the
+# heap; the gradient buffer is zeroed in place). Counted in 4 KiB pages (huge pages off): a regression that maps a
+# step's gradient again faults in about a third of the warm-up's pages.
+expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's pages" bash -c \
+    "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 '$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 3 \
+        --set model.hidden_size=128 --set model.intermediate_size=256 --set model.moe_intermediate_size=128 |
+     jq -se 'map(select(.phase == \"step\"))[0] | .warm_up_minor_faults > 1000 and .minor_faults * 20 < .warm_up_minor_faults'"
 expect_ok "bench model --deterministic: median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
      grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
