@@ -234,7 +234,8 @@ Test(model, matmul_mixed_tiles_sum_in_dot_order) {
     }
 }
 
-// The backward's fixed-order products: float64 references, and the same bits on 1 and 3 threads.
+// The backward's fixed-order products: float64 references, the same bits on 1 and 3 threads, and the bits of the
+// forward kernel on operands transposed here (the shapes leave partial 8 x 8 and 32 x 32 blocks of the transposes).
 Test(model, matmul_backward_products_fixed_order) {
     enum { T = 45, N = 70, K = 37 };
     float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4);
@@ -252,22 +253,34 @@ Test(model, matmul_backward_products_fixed_order) {
     omp_set_num_threads(1);
     cr_assert_eq(memcmp(dx1, dx3, T * K * 4), 0);
     cr_assert_eq(memcmp(dw1, dw3, N * K * 4), 0);
-    for (int i = 0; i < T; i += 7)
-        for (int k = 0; k < K; k += 5) {
+    for (int i = 0; i < T; i++)
+        for (int k = 0; k < K; k++) {
             double ref = 1.0;
             for (int j = 0; j < N; j++) ref += (double)dy[i * N + j] * w[j * K + k];
             cr_assert(fabs(ref - dx1[i * K + k]) < 1e-4, "dx[%d][%d]: %g vs %g", i, k, dx1[i * K + k], ref);
         }
-    for (int j = 0; j < N; j += 7)
-        for (int k = 0; k < K; k += 5) {
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) {
             double ref = j * K + k;
             for (int t = 0; t < T; t++) ref += (double)dy[t * N + j] * x[t * K + k];
             cr_assert(fabs(ref - dw1[j * K + k]) < 1e-3, "dw[%d][%d]: %g vs %g", j, k, dw1[j * K + k], ref);
         }
-    matmul_xw(dy, w, dx1, T, N, K, false);  // overwrite: the product alone
-    double ref = 0;
-    for (int j = 0; j < N; j++) ref += (double)dy[j] * w[j * K];
-    cr_assert(fabs(ref - dx1[0]) < 1e-4, "%g vs %g", dx1[0], ref);
+    // Overwrite: the product alone, the bits of matmul_xwt on operands transposed here element by element.
+    matmul_xw(dy, w, dx1, T, N, K, false);
+    float *wt = xmalloc(N * K * 4), *dyt = xmalloc(T * N * 4), *xt = xmalloc(T * K * 4), *ref = xmalloc(N * K * 4);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) wt[k * N + j] = w[j * K + k];
+    matmul_xwt(dy, wt, NULL, ref, T, K, N);
+    cr_assert_eq(memcmp(ref, dx1, T * K * 4), 0);
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < N; j++) dyt[j * T + t] = dy[t * N + j];
+        for (int k = 0; k < K; k++) xt[k * T + t] = x[t * K + k];
+    }
+    matmul_xwt(dyt, xt, NULL, ref, N, K, T);
+    for (int i = 0; i < N * K; i++) dw3[i] = (float)i;
+    matmul_xtx_acc(dy, x, dw3, T, N, K);
+    for (int i = 0; i < N * K; i++) cr_assert_eq(dw3[i], (float)i + ref[i], "dw[%d]", i);
+    free(wt), free(dyt), free(xt), free(ref);
     free(dy), free(w), free(x), free(dx1), free(dx3), free(dw1), free(dw3);
 }
 
