@@ -54,20 +54,36 @@ static void exp_shifted(float *e, int n, float shift) {
         memcpy(&x_, (x) + 8 * (i), sizeof x_), (a) += (c) * x_;     \
     } while (0)
 
-// y[0..hd) += c_u x_u for the rows u = u0..u1-1 in order, where row u is query u / group's head u % group: c_u at
-// c + u * c_stride, x_u at x + (u / group) * t_stride + (u % group) * hd. Sixty-four floats at a time, held in
-// registers across the rows: each y[i] sees one multiply and one add per row in row order, as axpy row by row would.
-static void sum_rows(float *restrict y, int hd, const float *c, size_t c_stride, const float *x, size_t t_stride,
-                     int group, int u0, int u1) {
-    const float *x0 = x + (size_t)(u0 / group) * t_stride + (size_t)(u0 % group) * hd;
-    int i = 0;
+// Rows of sum_rows: row u is query u / group's head u % group, heads hd floats apart and queries t_stride.
+typedef struct {
+    const float *x;
+    size_t t_stride;
+    int group, hd;
+} HeadRows;
+
+static inline const float *head_row(const HeadRows *r, int u) {
+    return r->x + (size_t)(u / r->group) * r->t_stride + (size_t)(u % r->group) * r->hd;
+}
+
+// From row u's pointer (g = u % group) to row u + 1's.
+static inline const float *next_row(const HeadRows *r, const float *xu, int *g) {
+    if (++*g < r->group) return xu + r->hd;
+    *g = 0;
+    return xu + r->t_stride - (size_t)(r->group - 1) * r->hd;
+}
+
+// y[0..hd) += c_u x_u for the rows u = u0..u1-1 in order (c_u at c + u * c_stride), 64 then 8 floats at a time held
+// in registers across the rows, then one at a time: each y[i] sees one multiply and one add per row in row order, as
+// axpy row by row would.
+static void sum_rows(float *restrict y, const float *c, size_t c_stride, const HeadRows *r, int u0, int u1) {
+    int i = 0, hd = r->hd;
     for (; i + 64 <= hd; i += 64) {
         v8f a0, a1, a2, a3, a4, a5, a6, a7;
         memcpy(&a0, y + i, sizeof a0), memcpy(&a1, y + i + 8, sizeof a1), memcpy(&a2, y + i + 16, sizeof a2);
         memcpy(&a3, y + i + 24, sizeof a3), memcpy(&a4, y + i + 32, sizeof a4), memcpy(&a5, y + i + 40, sizeof a5);
         memcpy(&a6, y + i + 48, sizeof a6), memcpy(&a7, y + i + 56, sizeof a7);
-        const float *xu = x0 + i;
-        for (int u = u0, g = u0 % group; u < u1; u++) {
+        const float *xu = head_row(r, u0) + i;
+        for (int u = u0, g = u0 % r->group; u < u1; u++, xu = next_row(r, xu, &g)) {
             float cu = c[(size_t)u * c_stride];
             ACC8(a0, cu, xu, 0);
             ACC8(a1, cu, xu, 1);
@@ -77,16 +93,24 @@ static void sum_rows(float *restrict y, int hd, const float *c, size_t c_stride,
             ACC8(a5, cu, xu, 5);
             ACC8(a6, cu, xu, 6);
             ACC8(a7, cu, xu, 7);
-            xu += ++g < group ? (size_t)hd : t_stride - (size_t)(group - 1) * hd;  // the next head, or query
-            g = g < group ? g : 0;
         }
         memcpy(y + i, &a0, sizeof a0), memcpy(y + i + 8, &a1, sizeof a1), memcpy(y + i + 16, &a2, sizeof a2);
         memcpy(y + i + 24, &a3, sizeof a3), memcpy(y + i + 32, &a4, sizeof a4), memcpy(y + i + 40, &a5, sizeof a5);
         memcpy(y + i + 48, &a6, sizeof a6), memcpy(y + i + 56, &a7, sizeof a7);
     }
-    for (; i < hd; i++)
-        for (int u = u0; u < u1; u++)
-            y[i] += c[(size_t)u * c_stride] * x[(size_t)(u / group) * t_stride + (size_t)(u % group) * hd + i];
+    for (; i + 8 <= hd; i += 8) {
+        v8f a;
+        memcpy(&a, y + i, sizeof a);
+        const float *xu = head_row(r, u0) + i;
+        for (int u = u0, g = u0 % r->group; u < u1; u++, xu = next_row(r, xu, &g))
+            ACC8(a, c[(size_t)u * c_stride], xu, 0);
+        memcpy(y + i, &a, sizeof a);
+    }
+    for (; i < hd; i++) {
+        const float *xu = head_row(r, u0) + i;
+        for (int u = u0, g = u0 % r->group; u < u1; u++, xu = next_row(r, xu, &g))
+            y[i] += c[(size_t)u * c_stride] * *xu;
+    }
 }
 
 // Scaled dot-product attention (Vaswani et al. 2017) of one query over keys 0..n-1 of its sequence: scores in key
@@ -103,7 +127,8 @@ static void attend(const float *q, const float *k, const float *restrict v, int 
     float inv = 1.0f / sum;
     for (int j = 0; j < n; j++) e[j] *= inv;
     for (int d = 0; d < hd; d++) out[d] = 0;
-    sum_rows(out, hd, e, 1, v, (size_t)stride, 1, 0, n);
+    HeadRows rows = {v, (size_t)stride, 1, hd};
+    sum_rows(out, e, 1, &rows, 0, n);
     *lse = (double)mx + log((double)sum);
 }
 
@@ -141,7 +166,8 @@ static void score_grads(const float *q, const float *go, const float *o, const f
     for (int j = 0; j < n; j++) p[j] *= scale;
     exp_shifted(p, n, (float)lse);
     for (int j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - delta) * scale;
-    sum_rows(gq, hd, ds, 1, k, (size_t)stride, 1, 0, n);
+    HeadRows rows = {k, (size_t)stride, 1, hd};
+    sum_rows(gq, ds, 1, &rows, 0, n);
 }
 
 // Gradients of one (sequence, kv head): queries t = 0..n-1 with their group of query heads, in blocks of rows. A
@@ -163,11 +189,12 @@ static void head_backward(const Dims *d, const LayerActs *a, const float *datt, 
                             a->lse[(s0 + t) * d->Hq + h], p + r, ds + r, dq + qo);
             }
         size_t q0 = (size_t)(s0 + b0) * d->QD + (size_t)kh * group * hd;
+        HeadRows go = {datt + q0, (size_t)d->QD, group, hd}, q = {a->qr + q0, (size_t)d->QD, group, hd};
         for (int j = 0; j < b1; j++) {
             int u0 = (j > b0 ? j - b0 : 0) * group, u1 = (b1 - b0) * group;  // the block's queries t >= j
             size_t kv = kv0 + (size_t)j * d->KD;
-            sum_rows(dv + kv, hd, p + j, row, datt + q0, d->QD, group, u0, u1);
-            sum_rows(dk + kv, hd, ds + j, row, a->qr + q0, d->QD, group, u0, u1);
+            sum_rows(dv + kv, p + j, row, &go, u0, u1);
+            sum_rows(dk + kv, ds + j, row, &q, u0, u1);
         }
     }
 }
