@@ -73,8 +73,8 @@ static inline const float *next_row(const HeadRows *r, const float *xu, int *g) 
 }
 
 // y[0..hd) += c_u x_u for the rows u = u0..u1-1 in order (c_u at c + u * c_stride), 64 then 8 floats at a time held
-// in registers across the rows, then one at a time: each y[i] sees one multiply and one add per row in row order, as
-// axpy row by row would.
+// in registers across the rows, then one at a time: each y[i] sees one multiply and one add per row, in row order
+// (no contraction: -ffp-contract=off), whatever the width it is summed at.
 static void sum_rows(float *restrict y, const float *c, size_t c_stride, const HeadRows *r, int u0, int u1) {
     int i = 0, hd = r->hd;
     for (; i + 64 <= hd; i += 64) {

@@ -163,17 +163,4 @@ static inline float sigmoid(double z) { return (float)(1.0 / (1.0 + exp(-z))); }
 
 typedef float v8f __attribute__((vector_size(32)));
 
-// y += a * x over n floats, eight lanes at a time (y and x never overlap); each y[i] sees one multiply and one
-// add, so the bits equal the scalar loop's (no contraction: -ffp-contract=off).
-static inline void axpy(float *restrict y, float a, const float *restrict x, int n) {
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f xv, yv;
-        memcpy(&xv, x + i, sizeof xv), memcpy(&yv, y + i, sizeof yv);
-        yv += a * xv;
-        memcpy(y + i, &yv, sizeof yv);
-    }
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 #endif
