@@ -105,3 +105,36 @@ Test(logprob, exp_accurate_over_its_range) {
         cr_assert(fabsl((long double)h - ref) <= 4e-16L * ref + 1e-300L, "x %g: entropy %.17g vs %.17Lg", x, h, ref);
     }
 }
+
+// The row's max (stats[0]) is the largest logit / T, taken once: the same value as the largest of the per-logit
+// quotients, over rows of every tail length with ties and NaNs (passed over) and temperatures whose division rounds.
+Test(logprob, max_is_largest_quotient) {
+    static float x[300];
+    const double temps[] = {1.0, 0.7, 1.3, 3e-3};
+    for (int n = 1; n <= 300; n += n < 40 ? 1 : 37)
+        for (int ti = 0; ti < 4; ti++) {
+            random_logits(x, n, (uint64_t)(n * 4 + ti), 3.0);
+            for (int i = 0; i < n; i += 5) x[i] = (i % 10) ? x[0] : NAN;  // ties with x[0], and NaNs
+            double t = temps[ti], want = -INFINITY, lp, h, stats[LOGPROB_STATS];
+            for (int i = 0; i < n; i++)
+                if (x[i] / t > want) want = x[i] / t;
+            logprob_entropy_stats(x, n, t, n - 1, &lp, &h, stats);
+            cr_expect(stats[0] == want, "n %d T %g: max %.17g, want %.17g", n, t, stats[0], want);
+        }
+}
+
+// T = 1 leaves out the division by T; the general path divides. Doubling the logits and T gives the same quotients
+// exactly, so both paths must give the same bits: log-prob and entropy, and the gradient (which has a 1/T factor).
+Test(logprob, unit_temperature_same_bits_as_dividing) {
+    enum { N = 1001 };
+    static float x[N], x2[N], g[N], g2[N];
+    random_logits(x, N, 11, 4.0);
+    for (int i = 0; i < N; i++) x2[i] = 2 * x[i];
+    double lp, h, lp2, h2;
+    logprob_entropy(x, N, 1.0, 17, &lp, &h);
+    logprob_entropy(x2, N, 2.0, 17, &lp2, &h2);
+    cr_expect(lp == lp2 && h == h2, "logp %a vs %a, entropy %a vs %a", lp, lp2, h, h2);
+    logprob_entropy_backward(x, N, 1.0, 17, 0.7, -1.3, g);
+    logprob_entropy_backward(x2, N, 2.0, 17, 0.7, -1.3, g2);
+    for (int i = 0; i < N; i++) cr_expect(g[i] == 2 * g2[i], "logit %d: %a vs 2 x %a", i, g[i], g2[i]);
+}

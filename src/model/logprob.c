@@ -2,81 +2,104 @@
 #include "model/logprob.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
-// Eight float64 lanes in two halves of four (a width that AVX2 holds in one register and every target lowers
-// well); each lane does the same IEEE operations in the same order on every target (no contraction into fused
-// multiply-adds: -ffp-contract=off), so the bits do not depend on whether the AVX2 or the baseline code runs
-// (by construction, as for model/matmul.c; no test runs the baseline code apart).
-typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4l __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-enum { L = 8, H = 4 };
+// Eight float64 lanes, in vectors of W: one of eight where the build targets AVX-512 (MARCH), else two of four (one
+// AVX2 register each; wider vectors lower badly there). Each lane does the same IEEE operations in the same order on
+// every target (no contraction into fused multiply-adds: -ffp-contract=off), so the bits depend neither on W nor on
+// whether the AVX2 or the baseline code runs (by construction, as for model/matmul.c; no test runs the baseline code
+// apart).
+#ifdef __AVX512F__
+enum { W = 8 };
+#else
+enum { W = 4 };
+#endif
+enum { L = 8 };
+typedef double vd __attribute__((vector_size(W * sizeof(double))));
+typedef long long vl __attribute__((vector_size(W * sizeof(long long))));
+typedef float vf __attribute__((vector_size(W * sizeof(float))));
 
 // exp(x) lane by lane, to about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, the first exact times
 // any n in range), exp(r) by its Taylor series to degree 13 (truncation below 1e-17), then 2^n from exponent bits.
 // Below -708 it returns 0 (libm's exp is subnormal or 0 there, under 1e-307: nothing against the sum's 1).
-static inline __attribute__((always_inline)) void exp4d(const v4d *in, v4d *out) {
-    const v4d lo = (v4d){0} - 708.0, shift = (v4d){0} + 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
-    v4l under = *in < lo;
-    v4d x = (v4d)((under & (v4l)lo) | (~under & (v4l)*in));
-    v4d t = x * 1.4426950408889634 + shift, n = t - shift;
-    v4d r = x - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10;
-    v4d p = (v4d){0} + 1.0 / 6227020800.0;  // 1/13!, then Horner down to 1/0!
+static inline __attribute__((always_inline)) void expvd(const vd *in, vd *out) {
+    const vd lo = (vd){0} - 708.0, shift = (vd){0} + 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
+    vl under = *in < lo;
+    vd x = (vd)((under & (vl)lo) | (~under & (vl)*in));
+    vd t = x * 1.4426950408889634 + shift, n = t - shift;
+    vd r = x - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10;
+    vd p = (vd){0} + 1.0 / 6227020800.0;  // 1/13!, then Horner down to 1/0!
     p = p * r + 1.0 / 479001600.0, p = p * r + 1.0 / 39916800.0, p = p * r + 1.0 / 3628800.0;
     p = p * r + 1.0 / 362880.0, p = p * r + 1.0 / 40320.0, p = p * r + 1.0 / 5040.0, p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0, p = p * r + 1.0 / 24.0, p = p * r + 1.0 / 6.0, p = p * r + 0.5;
     p = p * r + 1.0, p = p * r + 1.0;
-    v4l scale = ((v4l)t - (v4l)shift + 1023) << 52;  // 2^n
-    p = p * (v4d)scale;
-    *out = (v4d)(~under & (v4l)p);
+    vl scale = ((vl)t - (vl)shift + 1023) << 52;  // 2^n
+    p = p * (vd)scale;
+    *out = (vd)(~under & (vl)p);
 }
 
-// Lanes logits[0..H) as float64 divided by T; lanes from n on (a row's tail) read as `fill`.
-static inline __attribute__((always_inline)) void scaled4(const float *logits, int n, double temperature, double fill,
-                                                          v4d *z) {
-    if (n >= H) {
-        v4f f;
+// Lanes logits[0..W) as float64 divided by T (unit: T is 1, and the division, exact then, is left out); lanes from n
+// on (a row's tail) read as `fill`.
+static inline __attribute__((always_inline)) void scaledvd(const float *logits, int n, double temperature, bool unit,
+                                                          double fill, vd *z) {
+    if (n >= W) {
+        vf f;
         memcpy(&f, logits, sizeof f);
-        *z = __builtin_convertvector(f, v4d) / temperature;
+        *z = __builtin_convertvector(f, vd);
+        if (!unit) *z /= temperature;
         return;
     }
-    double d[H] = {fill, fill, fill, fill};
-    for (int l = 0; l < n; l++) d[l] = logits[l] / temperature;
+    double d[W];
+    for (int l = 0; l < W; l++) d[l] = l >= n ? fill : unit ? logits[l] : logits[l] / temperature;
     memcpy(z, d, sizeof d);
 }
 
-// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of lanes 0-3 in a, 4-7 in b.
-static inline __attribute__((always_inline)) double lane_sum(const v4d *a, const v4d *b) {
-    return (((*a)[0] + (*a)[1]) + ((*a)[2] + (*a)[3])) + (((*b)[0] + (*b)[1]) + ((*b)[2] + (*b)[3]));
+// The largest logit in float, NaNs passed over (-inf for a row of NaNs), 2W at a time (one register's worth).
+static inline __attribute__((always_inline)) float max_logit(const float *logits, int vocab) {
+    typedef float vmf __attribute__((vector_size(2 * W * sizeof(float))));
+    typedef int vmi __attribute__((vector_size(2 * W * sizeof(int))));
+    vmf mv = (vmf){0} - INFINITY;
+    int i = 0;
+    for (; i + 2 * W <= vocab; i += 2 * W) {
+        vmf f;
+        memcpy(&f, logits + i, sizeof f);
+        vmi gt = f > mv;
+        mv = (vmf)((gt & (vmi)f) | (~gt & (vmi)mv));
+    }
+    float m = -INFINITY;
+    for (int l = 0; l < 2 * W; l++) m = mv[l] > m ? mv[l] : m;
+    for (; i < vocab; i++) m = logits[i] > m ? logits[i] : m;
+    return m;
+}
+
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of the lanes held in L / W vectors.
+static inline __attribute__((always_inline)) double lane_sum(const vd v[L / W]) {
+    double a[L];
+    memcpy(a, v, sizeof a);
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 // z = logits / T: max = max_i z_i, S = sum_i exp(z_i - max) and W = sum_i exp(z_i - max) (z_i - max) in one pass:
-// lane l of L sums i = l, l + L, ... in order (a row's tail as lanes that add zeros), then lane_sum.
+// lane l of L sums i = l, l + L, ... in order (a row's tail as lanes that add zeros), then lane_sum. The max is the
+// largest logit divided by T: dividing by T > 0 keeps the order (rounding is monotone), so it is max_i z_i exactly.
 static inline __attribute__((always_inline)) void softmax_stats_body(const float *logits, int vocab,
                                                                      double temperature, double *max, double *sum,
                                                                      double *weighted) {
-    v4d m4 = (v4d){0} - INFINITY;
-    for (int i = 0; i < vocab; i += H) {
-        v4d z;
-        scaled4(logits + i, vocab - i, temperature, -INFINITY, &z);
-        v4l gt = z > m4;
-        m4 = (v4d)((gt & (v4l)z) | (~gt & (v4l)m4));
-    }
-    double m = m4[0];
-    for (int l = 1; l < H; l++) m = m4[l] > m ? m4[l] : m;
-    v4d s[2] = {{0}, {0}}, w[2] = {{0}, {0}};
-    for (int i = 0; i < vocab; i += H) {
-        int half = (i / H) & 1;  // lanes 0-3 or 4-7 of the eight
-        v4d d, p;
-        scaled4(logits + i, vocab - i, temperature, m, &d);
+    bool unit = temperature == 1.0;
+    double m = unit ? max_logit(logits, vocab) : max_logit(logits, vocab) / temperature;
+    vd s[L / W] = {{0}}, w[L / W] = {{0}};
+    for (int i = 0; i < vocab; i += W) {
+        int v = (i / W) % (L / W);  // which of the eight lanes these are
+        vd d, p;
+        scaledvd(logits + i, vocab - i, temperature, unit, m, &d);
         d -= m;
-        exp4d(&d, &p);
-        for (int l = vocab - i; l < H; l++) p[l] = 0;  // a row's tail: these lanes add nothing
-        s[half] += p;
-        w[half] += p * d;
+        expvd(&d, &p);
+        for (int l = vocab - i; l < W; l++) p[l] = 0;  // a row's tail: these lanes add nothing
+        s[v] += p;
+        w[v] += p * d;
     }
-    *max = m, *sum = lane_sum(&s[0], &s[1]), *weighted = lane_sum(&w[0], &w[1]);
+    *max = m, *sum = lane_sum(s), *weighted = lane_sum(w);
 }
 
 // The same operations compiled for AVX2 and for the build's baseline: the same bits, AVX2's where the CPU has it.
@@ -124,15 +147,24 @@ static inline __attribute__((always_inline)) void backward_cols_body(const float
                                                                      const double *stats, double dlogp,
                                                                      double dentropy, float *dlogits) {
     double m = stats[0], log_s = stats[1], entropy = stats[2];
-    for (int j = 0; j < nv; j += H) {
-        int n = nv - j < H ? nv - j : H, hit_lane = target - v0 - j;
-        v4d log_p, p, hit = {0};
-        scaled4(logits + j, n, temperature, 0, &log_p);
+    bool unit = temperature == 1.0;
+    for (int j = 0; j < nv; j += W) {
+        int n = nv - j < W ? nv - j : W, hit_lane = target - v0 - j;
+        vd log_p, p, hit = {0};
+        scaledvd(logits + j, n, temperature, unit, 0, &log_p);
         log_p = log_p - m - log_s;
-        exp4d(&log_p, &p);
-        if (hit_lane >= 0 && hit_lane < H) hit[hit_lane] = 1;
-        v4d g = (dlogp * (hit - p) - dentropy * p * (log_p + entropy)) / temperature;
-        for (int l = 0; l < n; l++) dlogits[j + l] += (float)g[l];
+        expvd(&log_p, &p);
+        if (hit_lane >= 0 && hit_lane < W) hit[hit_lane] = 1;
+        vd g = dlogp * (hit - p) - dentropy * p * (log_p + entropy);
+        if (!unit) g /= temperature;
+        vf gf = __builtin_convertvector(g, vf), y;
+        if (n < W) {
+            for (int l = 0; l < n; l++) dlogits[j + l] += gf[l];
+            continue;
+        }
+        memcpy(&y, dlogits + j, sizeof y);
+        y += gf;
+        memcpy(dlogits + j, &y, sizeof y);
     }
 }
 
