@@ -284,6 +284,38 @@ Test(model, matmul_backward_products_fixed_order) {
     free(dy), free(w), free(x), free(dx1), free(dx3), free(dw1), free(dw3);
 }
 
+// The same bits at shapes that take every path of matmul_backward.c: several chunks of the inner sum (lanes parked
+// between them), several row groups and column groups, tiles of fewer rows and vectors, and columns past the last
+// vector; on 1 and 3 threads, against matmul_xwt on operands transposed here.
+Test(model, matmul_backward_products_blocked) {
+    enum { T = 301, N = 1100, K = 150 };
+    float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4), *dx = xmalloc(T * K * 4);
+    float *dw = xmalloc(N * K * 4), *wt = xmalloc(N * K * 4), *dyt = xmalloc(T * N * 4), *xt = xmalloc(T * K * 4);
+    float *ref = xmalloc(N * K * 4);
+    Rng r = rng_at(12, 0, 0, 0);
+    for (int i = 0; i < T * N; i++) dy[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+    for (int i = 0; i < T * K; i++) x[i] = (float)rng_normal(&r);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) wt[k * N + j] = w[j * K + k];
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < N; j++) dyt[j * T + t] = dy[t * N + j];
+        for (int k = 0; k < K; k++) xt[k * T + t] = x[t * K + k];
+    }
+    for (int threads = 1; threads <= 3; threads += 2) {
+        omp_set_num_threads(threads);
+        matmul_xw(dy, w, dx, T, N, K, false);
+        matmul_xwt(dy, wt, NULL, ref, T, K, N);
+        cr_assert_eq(memcmp(ref, dx, T * K * 4), 0, "dx, %d threads", threads);
+        for (int i = 0; i < N * K; i++) dw[i] = 0.5f * (float)(i % 7);
+        matmul_xtx_acc(dy, x, dw, T, N, K);
+        matmul_xwt(dyt, xt, NULL, ref, N, K, T);
+        for (int i = 0; i < N * K; i++) cr_assert_eq(dw[i], 0.5f * (float)(i % 7) + ref[i], "dw[%d], %d threads", i, threads);
+    }
+    omp_set_num_threads(1);
+    free(dy), free(w), free(x), free(dx), free(dw), free(wt), free(dyt), free(xt), free(ref);
+}
+
 Test(model, bad_tokens_are_rejected) {
     Model m;
     Err e = {{0}};

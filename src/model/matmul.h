@@ -17,10 +17,11 @@ void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int
 // Both give the same bits; the tests check it.
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2);
 
-// The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads).
-// y[M, K] = x[M, N] · w[N, K] (added to y when accumulate): w transposed, then matmul_xwt summing over N.
+// The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads), with
+// the bits of matmul_xwt on the transposed operands (model/matmul_backward.c).
+// y[M, K] = x[M, N] · w[N, K] (added to y when accumulate), summing over N.
 void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate);
-// dw[N, K] += dy[T, N]^T · x[T, K]: matmul_xwt on the transposes, summing over T.
+// dw[N, K] += dy[T, N]^T · x[T, K], summing over T.
 void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K);
 
 // The same product for one output: dot(x, w) over K in the order above.

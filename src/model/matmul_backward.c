@@ -1,0 +1,244 @@
+// The backward's products in matmul.h's fixed order: C[r][c] (+)= sum_i A[r][i] B[i][c], all row-major, with B the
+// weight (dx = dy w) or the layer's input (dw += dy^T x, dy transposed first: the smaller of dy and dw).
+// matmul.c gives each output eight lanes, lane l summing i = l, l + 8, ... with one multiply-add each, then adds the
+// lanes as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the i past the last multiple of 8 in order. Here
+// lane l is a pass of its own over i = l, l + 8, ... whose accumulators are vectors of consecutive outputs, so an
+// output's eight lanes sit in eight vectors and are added by plain vector adds, in the same order. These are matmul.c's
+// operations in its order: the bits are matmul_xwt's on the transposed operands (tests/test_model.c checks it), on
+// any thread count (each output is one thread's), without transposing the weight and without horizontal lane sums.
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "model/matmul.h"
+
+#define LANES 8
+#if defined(__AVX512F__)
+#define VW 16  // floats per vector
+#define CT 4   // vectors per tile: with RT rows, 24 accumulators of the 32 registers
+#include <immintrin.h>
+#define MACV(acc, a, b) ((acc) = (vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(acc)))
+#else
+#define VW 8
+#define CT 2  // 12 accumulators of AVX2's 16 registers
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#define MACV(acc, a, b) ((acc) = (vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#endif
+#endif
+#define RT 6  // rows per tile
+#ifndef MACV  // matmul.c's MAC: a multiply then an add where the build has no FMA
+#define MACV(acc, a, b) ((acc) += (a) * (b))
+#endif
+// One output's multiply-add, as MACV does it in each lane.
+#if defined(__FMA__)
+#define MAC1(acc, a, b) ((acc) = __builtin_fmaf((a), (b), (acc)))
+#else
+#define MAC1(acc, a, b) ((acc) += (a) * (b))
+#endif
+// Inner chunk: a tile's rows of A (RT x KC floats) stay in L1 over the eight passes, and B's chunk, packed (KC x CT
+// vectors, 128 KiB at AVX-512), in L2 over the item's row tiles; the lanes are parked in memory between chunks.
+#define KC 512
+// Row tiles per work item at most: their parked lanes (12 KiB each at AVX-512) stay in L2.
+#define ITEM_TILES 44
+
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+typedef vf Lanes[LANES][RT][CT];  // one tile's eight lanes of accumulators
+#define LOADV(v, p) memcpy(&(v), (p), sizeof(vf))
+#define STOREV(p, v) memcpy((p), &(v), sizeof(vf))
+#define INLINE static inline __attribute__((always_inline))
+// The tile loops have constant bounds in every instance: unrolled, their accumulators live in registers.
+#define UNROLLED _Pragma("GCC unroll 8")
+
+// Vectors pass by pointer only (matmul.c's rule: no vector crosses a function boundary).
+INLINE void splat(vf *v, float x) {
+    UNROLLED for (int l = 0; l < VW; l++) (*v)[l] = x;
+}
+
+typedef struct {
+    const float *a, *b;  // A [rows, inner] and B [inner, cols], row-major
+    float *c;            // C [rows, cols]
+    size_t lda, ldb, ldc;
+    int rows, cols, inner;
+    bool accumulate;
+} Product;
+
+// Lane pass over q < n8: row i0 + 8q of A (nr rows from r0) times packed row q of B (bp, its rows bstride floats
+// apart: nv vectors from v0), continuing the sums in acc[r][v0 + v].
+INLINE void lane_pass(const Product *p, int nr, int nv, int r0, int i0, int n8, const float *bp, int bstride,
+                      vf acc[RT][CT], int v0) {
+    vf s[RT][CT];
+    UNROLLED for (int r = 0; r < nr; r++) UNROLLED for (int v = 0; v < nv; v++) s[r][v] = acc[r][v0 + v];
+    const float *a = p->a + (size_t)r0 * p->lda + i0;
+    for (int q = 0; q < n8; q++) {
+        vf bv[CT];
+        UNROLLED for (int v = 0; v < nv; v++) LOADV(bv[v], bp + (size_t)q * bstride + (v0 + v) * VW);
+        UNROLLED for (int r = 0; r < nr; r++) {
+            vf av;
+            splat(&av, a[r * p->lda + LANES * q]);
+            UNROLLED for (int v = 0; v < nv; v++) MACV(s[r][v], av, bv[v]);
+        }
+    }
+    UNROLLED for (int r = 0; r < nr; r++) UNROLLED for (int v = 0; v < nv; v++) acc[r][v0 + v] = s[r][v];
+}
+
+// The eight passes over a chunk of 8 n8 rows of i from i0, B's chunk packed lane by lane (pack_chunk), for nr rows
+// (a constant in each instance) x nv vectors: CT at once, fewer one at a time.
+INLINE void tile_chunk(const Product *p, int nr, int nv, int r0, int i0, int n8, const float *bp, Lanes lanes) {
+    for (int l = 0; l < LANES; l++) {
+        const float *bl = bp + (size_t)l * n8 * nv * VW;
+        if (nv == CT)
+            lane_pass(p, nr, CT, r0, i0 + l, n8, bl, CT * VW, lanes[l], 0);
+        else
+            for (int v = 0; v < nv; v++) lane_pass(p, nr, 1, r0, i0 + l, n8, bl, nv * VW, lanes[l], v);
+    }
+}
+
+INLINE void tile_chunk_rows(const Product *p, int nr, int nv, int r0, int i0, int n8, const float *bp, Lanes lanes) {
+    _Static_assert(RT == 6, "one case per row count");
+    switch (nr) {
+    case 1: tile_chunk(p, 1, nv, r0, i0, n8, bp, lanes); break;
+    case 2: tile_chunk(p, 2, nv, r0, i0, n8, bp, lanes); break;
+    case 3: tile_chunk(p, 3, nv, r0, i0, n8, bp, lanes); break;
+    case 4: tile_chunk(p, 4, nv, r0, i0, n8, bp, lanes); break;
+    case 5: tile_chunk(p, 5, nv, r0, i0, n8, bp, lanes); break;
+    default: tile_chunk(p, 6, nv, r0, i0, n8, bp, lanes); break;
+    }
+}
+
+// B's rows i0 + l + 8q (q < n8), nv vectors from column c0, copied lane by lane: each pass then reads its rows in
+// one stream, and the copy serves every row tile of the item.
+INLINE void pack_chunk(const Product *p, int i0, int n8, int c0, int nv, float *bp) {
+    for (int l = 0; l < LANES; l++)
+        for (int q = 0; q < n8; q++)
+            memcpy(bp + ((size_t)l * n8 + q) * nv * VW, p->b + (size_t)(i0 + l + LANES * q) * p->ldb + c0,
+                   (size_t)nv * VW * sizeof(float));
+}
+
+// The tile's lanes added in matmul.c's order, then the rest of i in order, then into C.
+INLINE void tile_finish(const Product *p, int nr, int nv, int r0, int c0, Lanes lanes) {
+    int i8 = p->inner & ~(LANES - 1);
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) {
+            vf s = ((lanes[0][r][v] + lanes[1][r][v]) + (lanes[2][r][v] + lanes[3][r][v])) +
+                   ((lanes[4][r][v] + lanes[5][r][v]) + (lanes[6][r][v] + lanes[7][r][v]));
+            for (int i = i8; i < p->inner; i++) {
+                vf b;
+                LOADV(b, p->b + (size_t)i * p->ldb + c0 + v * VW);
+                s += p->a[(size_t)(r0 + r) * p->lda + i] * b;
+            }
+            float *c = p->c + (size_t)(r0 + r) * p->ldc + c0 + v * VW;
+            if (p->accumulate) {
+                vf old;
+                LOADV(old, c);
+                s = old + s;
+            }
+            STOREV(c, s);
+        }
+}
+
+// One output in the same order: the columns past the last whole vector.
+INLINE void one_output(const Product *p, int r, int col) {
+    float lane[LANES] = {0};
+    int i8 = p->inner & ~(LANES - 1);
+    const float *a = p->a + (size_t)r * p->lda, *b = p->b + col;
+    for (int i = 0; i < i8; i++) MAC1(lane[i % LANES], a[i], b[(size_t)i * p->ldb]);
+    float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (int i = i8; i < p->inner; i++) s += a[i] * b[(size_t)i * p->ldb];
+    float *c = p->c + (size_t)r * p->ldc + col;
+    *c = p->accumulate ? *c + s : s;
+}
+
+// Rows [r0, r1) x columns [c0, c1), CT vectors of columns at a time, chunk by chunk over i, each row tile's lanes
+// parked in park[tile] between chunks (one tile's room serves all when there is a single chunk); bp: room for a
+// packed chunk.
+INLINE void item(const Product *p, int r0, int r1, int c0, int c1, Lanes *park, float *bp) {
+    int i8 = p->inner & ~(LANES - 1), chunks = i8 > KC ? (i8 + KC - 1) / KC : 1, whole = c0 + (c1 - c0) / VW * VW;
+    for (int cb = c0; cb < whole; cb += CT * VW) {
+        int nv = (whole - cb) / VW < CT ? (whole - cb) / VW : CT;
+        for (int k = 0; k < chunks; k++) {
+            int i0 = k * (i8 / LANES) / chunks * LANES, n8 = ((k + 1) * (i8 / LANES) / chunks * LANES - i0) / LANES;
+            pack_chunk(p, i0, n8, cb, nv, bp);
+            for (int r = r0; r < r1; r += RT) {
+                int nr = r1 - r < RT ? r1 - r : RT;
+                vf(*lanes)[RT][CT] = park[chunks > 1 ? (r - r0) / RT : 0];
+                if (k == 0) memset(lanes, 0, sizeof(Lanes));
+                tile_chunk_rows(p, nr, nv, r, i0, n8, bp, lanes);
+                if (k == chunks - 1) tile_finish(p, nr, nv, r, cb, lanes);
+            }
+        }
+    }
+    for (int col = whole; col < c1; col++)
+        for (int r = r0; r < r1; r++) one_output(p, r, col);
+}
+
+// The same operations compiled for AVX2 and for the build's baseline (matmul.c's reasoning: the same bits).
+__attribute__((target("avx2"))) static void item_avx2(const Product *p, int r0, int r1, int c0, int c1, Lanes *park,
+                                                      float *bp) {
+    item(p, r0, r1, c0, c1, park, bp);
+}
+static void item_base(const Product *p, int r0, int r1, int c0, int c1, Lanes *park, float *bp) {
+    item(p, r0, r1, c0, c1, park, bp);
+}
+
+// n bytes aligned for vectors, from *raw (to free).
+static void *aligned(size_t n, char **raw) {
+    *raw = xmalloc(n + 63);
+    return (void *)(((uintptr_t)*raw + 63) & ~(uintptr_t)63);
+}
+
+// Work items: groups of up to ITEM_TILES row tiles x groups of column blocks, as few column groups as give each
+// thread about four items (a row group's slice of A is then read once per column group).
+static void product(const Product *p) {
+    if (p->rows <= 0 || p->cols <= 0) return;
+    int row_tiles = (p->rows + RT - 1) / RT, tiles = row_tiles < ITEM_TILES ? row_tiles : ITEM_TILES;
+    int row_groups = (row_tiles + tiles - 1) / tiles, col_blocks = (p->cols + CT * VW - 1) / (CT * VW);
+    int threads = omp_get_max_threads(), col_groups = (4 * threads + row_groups - 1) / row_groups;
+    if (col_groups > col_blocks) col_groups = col_blocks;
+    if (col_groups < 1) col_groups = 1;
+    long n_items = (long)row_groups * col_groups;
+    void (*run)(const Product *, int, int, int, int, Lanes *, float *) =
+        __builtin_cpu_supports("avx2") ? item_avx2 : item_base;
+#pragma omp parallel if (n_items > 1 && (double)p->rows * p->cols * p->inner > 1e5)
+    {
+        char *raw_park, *raw_bp;
+        Lanes *park = aligned((size_t)tiles * sizeof(Lanes), &raw_park);
+        float *bp = aligned((size_t)(KC + LANES) * CT * VW * sizeof(float), &raw_bp);
+#pragma omp for schedule(dynamic)
+        for (long it = 0; it < n_items; it++) {
+            int g = (int)(it / col_groups), h = (int)(it % col_groups);
+            int r0 = g * tiles * RT, r1 = r0 + tiles * RT < p->rows ? r0 + tiles * RT : p->rows;
+            int c0 = h * col_blocks / col_groups * CT * VW, c1 = (h + 1) * col_blocks / col_groups * CT * VW;
+            run(p, r0, r1, c0, c1 < p->cols ? c1 : p->cols, park, bp);
+        }
+        free(raw_park), free(raw_bp);
+    }
+}
+
+// dst[C, R] = src[R, C]^T in 32 x 32 tiles.
+static void transpose(const float *src, float *dst, int R, int C) {
+    enum { B = 32 };
+    int rb = (R + B - 1) / B, cb = (C + B - 1) / B;
+#pragma omp parallel for schedule(static) if ((double)R * C > 1e5)
+    for (long b = 0; b < (long)rb * cb; b++) {
+        int r0 = (int)(b / cb) * B, c0 = (int)(b % cb) * B;
+        int r1 = r0 + B < R ? r0 + B : R, c1 = c0 + B < C ? c0 + B : C;
+        for (int r = r0; r < r1; r++)
+            for (int c = c0; c < c1; c++) dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+    }
+}
+
+void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate) {
+    // y[m][k] (+)= sum_n x[m][n] w[n][k]
+    product(&(Product){x, w, y, (size_t)N, (size_t)K, (size_t)K, M, K, N, accumulate});
+}
+
+void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K) {
+    // dw[n][k] += sum_t dy^T[n][t] x[t][k]: dy, the smaller of dy and dw, transposed so that A's rows are contiguous
+    float *dyt = xmalloc((size_t)N * T * sizeof *dyt + 1);
+    transpose(dy, dyt, T, N);
+    product(&(Product){dyt, x, dw, (size_t)T, (size_t)K, (size_t)K, N, K, T, true});
+    free(dyt);
+}
