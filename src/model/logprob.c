@@ -5,20 +5,20 @@
 #include <stdbool.h>
 #include <string.h>
 
-// Eight float64 lanes, in vectors of W: one of eight where the build targets AVX-512 (MARCH), else two of four (one
+// Eight float64 lanes, in vectors of VW: one of eight where the build targets AVX-512 (MARCH), else two of four (one
 // AVX2 register each; wider vectors lower badly there). Each lane does the same IEEE operations in the same order on
-// every target (no contraction into fused multiply-adds: -ffp-contract=off), so the bits depend neither on W nor on
+// every target (no contraction into fused multiply-adds: -ffp-contract=off), so the bits depend neither on VW nor on
 // whether the AVX2 or the baseline code runs (by construction, as for model/matmul.c; no test runs the baseline code
 // apart).
 #ifdef __AVX512F__
-enum { W = 8 };
+enum { VW = 8 };
 #else
-enum { W = 4 };
+enum { VW = 4 };
 #endif
 enum { L = 8 };
-typedef double vd __attribute__((vector_size(W * sizeof(double))));
-typedef long long vl __attribute__((vector_size(W * sizeof(long long))));
-typedef float vf __attribute__((vector_size(W * sizeof(float))));
+typedef double vd __attribute__((vector_size(VW * sizeof(double))));
+typedef long long vl __attribute__((vector_size(VW * sizeof(long long))));
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 
 // exp(x) lane by lane, to about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, the first exact times
 // any n in range), exp(r) by its Taylor series to degree 13 (truncation below 1e-17), then 2^n from exponent bits.
@@ -39,42 +39,42 @@ static inline __attribute__((always_inline)) void expvd(const vd *in, vd *out) {
     *out = (vd)(~under & (vl)p);
 }
 
-// Lanes logits[0..W) as float64 divided by T (unit: T is 1, and the division, exact then, is left out); lanes from n
+// Lanes logits[0..VW) as float64 divided by T (unit: T is 1, and the division, exact then, is left out); lanes from n
 // on (a row's tail) read as `fill`.
 static inline __attribute__((always_inline)) void scaledvd(const float *logits, int n, double temperature, bool unit,
                                                           double fill, vd *z) {
-    if (n >= W) {
+    if (n >= VW) {
         vf f;
         memcpy(&f, logits, sizeof f);
         *z = __builtin_convertvector(f, vd);
         if (!unit) *z /= temperature;
         return;
     }
-    double d[W];
-    for (int l = 0; l < W; l++) d[l] = l >= n ? fill : unit ? logits[l] : logits[l] / temperature;
+    double d[VW];
+    for (int l = 0; l < VW; l++) d[l] = l >= n ? fill : unit ? logits[l] : logits[l] / temperature;
     memcpy(z, d, sizeof d);
 }
 
-// The largest logit in float, NaNs passed over (-inf for a row of NaNs), 2W at a time (one register's worth).
+// The largest logit in float, NaNs passed over (-inf for a row of NaNs), 2 VW at a time (one register's worth).
 static inline __attribute__((always_inline)) float max_logit(const float *logits, int vocab) {
-    typedef float vmf __attribute__((vector_size(2 * W * sizeof(float))));
-    typedef int vmi __attribute__((vector_size(2 * W * sizeof(int))));
+    typedef float vmf __attribute__((vector_size(2 * VW * sizeof(float))));
+    typedef int vmi __attribute__((vector_size(2 * VW * sizeof(int))));
     vmf mv = (vmf){0} - INFINITY;
     int i = 0;
-    for (; i + 2 * W <= vocab; i += 2 * W) {
+    for (; i + 2 * VW <= vocab; i += 2 * VW) {
         vmf f;
         memcpy(&f, logits + i, sizeof f);
         vmi gt = f > mv;
         mv = (vmf)((gt & (vmi)f) | (~gt & (vmi)mv));
     }
     float m = -INFINITY;
-    for (int l = 0; l < 2 * W; l++) m = mv[l] > m ? mv[l] : m;
+    for (int l = 0; l < 2 * VW; l++) m = mv[l] > m ? mv[l] : m;
     for (; i < vocab; i++) m = logits[i] > m ? logits[i] : m;
     return m;
 }
 
-// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of the lanes held in L / W vectors.
-static inline __attribute__((always_inline)) double lane_sum(const vd v[L / W]) {
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of the lanes held in L / VW vectors.
+static inline __attribute__((always_inline)) double lane_sum(const vd v[L / VW]) {
     double a[L];
     memcpy(a, v, sizeof a);
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -88,14 +88,14 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
                                                                      double *weighted) {
     bool unit = temperature == 1.0;
     double m = unit ? max_logit(logits, vocab) : max_logit(logits, vocab) / temperature;
-    vd s[L / W] = {{0}}, w[L / W] = {{0}};
-    for (int i = 0; i < vocab; i += W) {
-        int v = (i / W) % (L / W);  // which of the eight lanes these are
+    vd s[L / VW] = {{0}}, w[L / VW] = {{0}};
+    for (int i = 0; i < vocab; i += VW) {
+        int v = (i / VW) % (L / VW);  // which of the eight lanes these are
         vd d, p;
         scaledvd(logits + i, vocab - i, temperature, unit, m, &d);
         d -= m;
         expvd(&d, &p);
-        for (int l = vocab - i; l < W; l++) p[l] = 0;  // a row's tail: these lanes add nothing
+        for (int l = vocab - i; l < VW; l++) p[l] = 0;  // a row's tail: these lanes add nothing
         s[v] += p;
         w[v] += p * d;
     }
@@ -148,17 +148,17 @@ static inline __attribute__((always_inline)) void backward_cols_body(const float
                                                                      double dentropy, float *dlogits) {
     double m = stats[0], log_s = stats[1], entropy = stats[2];
     bool unit = temperature == 1.0;
-    for (int j = 0; j < nv; j += W) {
-        int n = nv - j < W ? nv - j : W, hit_lane = target - v0 - j;
+    for (int j = 0; j < nv; j += VW) {
+        int n = nv - j < VW ? nv - j : VW, hit_lane = target - v0 - j;
         vd log_p, p, hit = {0};
         scaledvd(logits + j, n, temperature, unit, 0, &log_p);
         log_p = log_p - m - log_s;
         expvd(&log_p, &p);
-        if (hit_lane >= 0 && hit_lane < W) hit[hit_lane] = 1;
+        if (hit_lane >= 0 && hit_lane < VW) hit[hit_lane] = 1;
         vd g = dlogp * (hit - p) - dentropy * p * (log_p + entropy);
         if (!unit) g /= temperature;
         vf gf = __builtin_convertvector(g, vf), y;
-        if (n < W) {
+        if (n < VW) {
             for (int l = 0; l < n; l++) dlogits[j + l] += gf[l];
             continue;
         }
