@@ -35,9 +35,9 @@ expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's 
     "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 '$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 3 \
         --set model.hidden_size=128 --set model.intermediate_size=256 --set model.moe_intermediate_size=128 |
      jq -se 'map(select(.phase == \"step\"))[0] | .warm_up_minor_faults > 1000 and .minor_faults * 20 < .warm_up_minor_faults'"
-expect_ok "bench model --deterministic: median, best and the sgemm peak of the run" bash -c \
+expect_ok "bench model --deterministic: says so, with median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
-     grep -c '\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
+     grep -c '\"deterministic\":true,.*\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
 # The heap asks for transparent huge pages (src/cli/rlvr.c) unless the user set GLIBC_TUNABLES: the largest
 # AnonHugePages of a `bench sample` of configs/small.ini (471 MB of weights), polled while it runs.
 huge_peak_kb() {

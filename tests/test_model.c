@@ -310,7 +310,8 @@ Test(model, matmul_backward_products_blocked) {
         for (int i = 0; i < N * K; i++) dw[i] = 0.5f * (float)(i % 7);
         matmul_xtx_acc(dy, x, dw, T, N, K);
         matmul_xwt(dyt, xt, NULL, ref, N, K, T);
-        for (int i = 0; i < N * K; i++) cr_assert_eq(dw[i], 0.5f * (float)(i % 7) + ref[i], "dw[%d], %d threads", i, threads);
+        for (int i = 0; i < N * K; i++)
+            cr_assert_eq(dw[i], 0.5f * (float)(i % 7) + ref[i], "dw[%d], %d threads", i, threads);
     }
     omp_set_num_threads(1);
     free(dy), free(w), free(x), free(dx), free(dw), free(wt), free(dyt), free(xt), free(ref);

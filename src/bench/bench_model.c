@@ -33,24 +33,26 @@ static void report(const Report *r, const char *phase, double *seconds, double *
     double best = bench_min(seconds, r->repeat), median = bench_median(seconds, r->repeat);
     double cpu_median = bench_median(cpu, r->repeat);
     double gflops = flops / 1e9 / median;
+    const char *deterministic = r->m->fixed_order_backward ? "true" : "false";  // which backward (--deterministic)
     if (!r->sgemm_gflops) {  // a GPU: model FLOP utilisation against the bf16 peak
         printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
-               "\"tokens\":%lld,\"seq_len\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f,"
-               "\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f,"
-               "\"peak_bf16_tflop_per_s\":%.1f,\"mfu\":%.4f}\n",
-               phase, r->device, r->config, r->m->n_params, (long long)r->T, r->seq_len, r->repeat, median, best,
-               cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, r->peak_tflops,
+               "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"repeats\":%d,\"seconds\":%.4f,"
+               "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
+               "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"peak_bf16_tflop_per_s\":%.1f,\"mfu\":%.4f}\n",
+               phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->repeat,
+               median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, r->peak_tflops,
                r->peak_tflops > 0 ? gflops / (r->peak_tflops * 1e3) : 0.0);
         fflush(stdout);
         return;
     }
-    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"tokens\":%lld,\"seq_len\":%d,"
-           "\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,"
-           "\"tokens_per_s_best\":%.1f,\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,"
-           "\"fraction_of_sgemm\":%.3f,\"fraction_of_sgemm_best\":%.3f}\n",
-           phase, r->device, r->config, r->m->n_params, (long long)r->T, r->seq_len, omp_get_max_threads(), r->repeat, median,
-           best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, r->sgemm_gflops, gflops / r->sgemm_gflops,
-           flops / 1e9 / best / r->sgemm_gflops);
+    printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
+           "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,"
+           "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
+           "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,\"fraction_of_sgemm\":%.3f,"
+           "\"fraction_of_sgemm_best\":%.3f}\n",
+           phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len,
+           omp_get_max_threads(), r->repeat, median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops,
+           r->sgemm_gflops, gflops / r->sgemm_gflops, flops / 1e9 / best / r->sgemm_gflops);
     fflush(stdout);
 }
 
