@@ -87,7 +87,8 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
                                                                      double temperature, double *max, double *sum,
                                                                      double *weighted) {
     bool unit = temperature == 1.0;
-    double m = unit ? max_logit(logits, vocab) : max_logit(logits, vocab) / temperature;
+    double m = max_logit(logits, vocab);
+    if (!unit) m /= temperature;
     vd s[L / VW] = {{0}}, w[L / VW] = {{0}};
     for (int i = 0; i < vocab; i += VW) {
         int v = (i / VW) % (L / VW);  // which of the eight lanes these are

@@ -2,8 +2,6 @@
 
 #include <math.h>
 
-// Grid: value = hi·2^-2 + mid·2^-44 + lo·2^-86 (limbs of 42 bits, unit 2^-86).
-
 void update_adamw(float *p, float *m, float *v, const float *g, size_t n, const AdamWStep *s) {
     // simd: vector division and square root round as the scalar ones do (IEEE), so the bits stay; the Makefile builds
     // this file with -fno-math-errno, without which sqrt's errno branch keeps the loop scalar.
@@ -29,8 +27,8 @@ void update_scale(float *g, size_t n, double scale) {
     for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
 }
 
-// The grid's powers of two. Scaling by them is exact here (no result leaves double's normal range), as ldexp is, without
-// ldexp's library call per element.
+// Grid: value = hi·2^-2 + mid·2^-44 + lo·2^-86 (limbs of 42 bits, unit 2^-86), and its powers of two. Scaling by
+// them is exact here (no result leaves double's normal range), as ldexp is, without ldexp's library call per element.
 #define TO_GRID 0x1p86    // 1 / the unit
 #define LIMB 0x1p42       // one limb's range
 #define TWO_LIMBS 0x1p84  // two limbs' range
