@@ -54,7 +54,9 @@ typedef vf Lanes[LANES][RT][CT];  // one tile's eight lanes of accumulators
 
 // Vectors pass by pointer only (matmul.c's rule: no vector crosses a function boundary).
 INLINE void splat(vf *v, float x) {
-    UNROLLED for (int l = 0; l < VW; l++) (*v)[l] = x;
+    vf s = {0};  // all lanes are written below; the zeros keep -Wmaybe-uninitialized quiet in native builds
+    UNROLLED for (int l = 0; l < VW; l++) s[l] = x;
+    *v = s;
 }
 
 typedef struct {
