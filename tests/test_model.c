@@ -208,13 +208,14 @@ Test(model, matmul_rows_independent_of_batch) {
     free(x), free(w), free(b), free(y);
 }
 
-// A block's rows in every kind of tile at once: octets, a pair and an odd row (43 = 32 + 8 + 2 + 1), with a k tail,
-// over K in one pass and K in three chunks (matmul.c's K_CHUNK, where the octets park their accumulators between
-// chunks); each output has the bits of matmul_dot, on 1 and 2 threads.
+// A block's rows in every kind of tile at once: octets, a pair and an odd row (43 = 32 + 8 + 2 + 1), with a k tail
+// and without one (where the tiles add the bias and store as vectors), over K in one pass and K in three chunks
+// (matmul.c's K_CHUNK, where the octets park their accumulators between chunks); each output has the bits of
+// matmul_dot, on 1 and 2 threads.
 Test(model, matmul_mixed_tiles_sum_in_dot_order) {
     enum { M = 43, N = 70 };
-    static const int Ks[] = {45, 1701};
-    for (int q = 0; q < 2; q++) {
+    static const int Ks[] = {45, 1701, 48, 1600};
+    for (int q = 0; q < N_OF(Ks); q++) {
         int K = Ks[q];
         float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4);
         Rng r = rng_at(11, 0, 0, (uint64_t)q);

@@ -76,6 +76,15 @@ static inline __attribute__((always_inline)) v4f reduce4(const v8f *a0, const v8
 // order, then the bias.
 static inline __attribute__((always_inline)) void store4(v4f s, const float *x, const float *w, size_t ldw,
                                                          const float *bias, float *y, int k8, int K) {
+    if (k8 == K) {  // no tail: the bias as one vector add
+        if (bias) {
+            v4f b;
+            memcpy(&b, bias, sizeof b);
+            s += b;
+        }
+        memcpy(y, &s, sizeof s);
+        return;
+    }
     for (int c = 0; c < 4; c++) {
         float v = s[c];
         for (int k = k8; k < K; k++) v += x[k] * w[c * ldw + k];
@@ -114,6 +123,31 @@ static inline __attribute__((always_inline)) void store_pair(const v16f *a0, con
     store4(reduce4(&h0, &h1, &h2, &h3), x + K, w, K, bias, y + N, k8, K);
 }
 
+// PAIR_SUMS in each 8-lane half of two 16-lane accumulators (one in-lane shuffle per operand).
+#define PAIR_SUMS16(a, b)                                                                        \
+    (__builtin_shufflevector(a, b, 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30) + \
+     __builtin_shufflevector(a, b, 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31))
+
+// reduce4 for two pairs at once (a: pair p's four column accumulators, then pair p+1's), the same adds in the same
+// order without leaving the 16-lane registers: element 4r + c is row 2p + r's column c.
+static inline __attribute__((always_inline)) v16f reduce_pairs(const v16f *a) {
+    v16f t = PAIR_SUMS16(PAIR_SUMS16(a[0], a[1]), PAIR_SUMS16(a[2], a[3]));
+    v16f u = PAIR_SUMS16(PAIR_SUMS16(a[4], a[5]), PAIR_SUMS16(a[6], a[7]));
+    return __builtin_shufflevector(t, u, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           __builtin_shufflevector(t, u, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+
+// Four rows' outputs from reduce_pairs (x rows K floats apart, y rows N), through store4.
+static inline __attribute__((always_inline)) void store_rows4(v16f s, const float *x, const float *w,
+                                                              const float *bias, float *y, int k8, int K, int N) {
+    v4f r0 = __builtin_shufflevector(s, s, 0, 1, 2, 3), r1 = __builtin_shufflevector(s, s, 4, 5, 6, 7);
+    v4f r2 = __builtin_shufflevector(s, s, 8, 9, 10, 11), r3 = __builtin_shufflevector(s, s, 12, 13, 14, 15);
+    store4(r0, x, w, K, bias, y, k8, K);
+    store4(r1, x + K, w, K, bias, y + N, k8, K);
+    store4(r2, x + 2 * (size_t)K, w, K, bias, y + 2 * (size_t)N, k8, K);
+    store4(r3, x + 3 * (size_t)K, w, K, bias, y + 3 * (size_t)N, k8, K);
+}
+
 // 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns over k in [k0, k1): 16 accumulators, 24 of the 32
 // vector registers. They start at zero when k0 = 0 and else from acc, where the previous k chunk left them; they go
 // back to acc unless k1 = k8, where the outputs are finished. Parking them in memory between chunks leaves each lane's
@@ -143,9 +177,8 @@ static inline __attribute__((always_inline)) void tile_8x4(const float *restrict
         for (int t = 0; t < A; t++) acc[t] = a[t];
         return;
     }
-    for (int q = 0; q < 4; q++)  // pair q: rows 2q and 2q + 1
-        store_pair(&a[4 * q], &a[4 * q + 1], &a[4 * q + 2], &a[4 * q + 3], x + 2 * q * (size_t)K, w, bias,
-                   y + 2 * q * (size_t)N, k8, K, N);
+    store_rows4(reduce_pairs(a), x, w, bias, y, k8, K, N);
+    store_rows4(reduce_pairs(a + 8), x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
 }
 
 // One packed pair x 4 columns.
