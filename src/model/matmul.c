@@ -327,32 +327,34 @@ void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int
     matmul_xwt_isa(x, w, bias, y, M, N, K, __builtin_cpu_supports("avx2"));
 }
 
-// x's rows in pairs, eight floats of each row in turn: pair p holds x[2p][0..7], x[2p+1][0..7], x[2p][8..15], ...
-// up to K rounded down to 8 (the tail is read from x). NULL where the build has no paired tiles or M < 2.
-static float *pack_pairs(const float *x, int M, int K) {
+// x's rows 2p and 2p + 1, eight floats of each in turn: xp[p] holds x[2p][0..7], x[2p+1][0..7], x[2p][8..15], ...
+// up to K rounded down to 8 (the tail is read from x).
+static void pack_pair(const float *x, int K, int p, float *xp) {
     int k8 = K & ~(LANES - 1);
-    if (!PAIRED || M < 2 || k8 == 0) return NULL;
-    float *xp = xmalloc((size_t)(M / 2) * 2 * (size_t)k8 * sizeof *xp);
-    for (int p = 0; p < M / 2; p++)
-        for (int k = 0; k < k8; k += LANES) {
-            float *d = xp + ((size_t)p * k8 + (size_t)k) * 2;
-            memcpy(d, x + (size_t)(2 * p) * K + k, LANES * sizeof *d);
-            memcpy(d + LANES, x + (size_t)(2 * p + 1) * K + k, LANES * sizeof *d);
-        }
-    return xp;
+    for (int k = 0; k < k8; k += LANES) {
+        float *d = xp + ((size_t)p * k8 + (size_t)k) * 2;
+        memcpy(d, x + (size_t)(2 * p) * K + k, LANES * sizeof *d);
+        memcpy(d + LANES, x + (size_t)(2 * p + 1) * K + k, LANES * sizeof *d);
+    }
 }
 
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {
     int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK, col_blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
     long n_blocks = (long)row_blocks * col_blocks;
-    float *xp = pack_pairs(x, M, K);
-    // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode.
-#pragma omp parallel for schedule(dynamic) if (n_blocks > 1 && (double)M * N * K > 1e5)
-    for (long b = 0; b < n_blocks; b++) {
-        int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
-        int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
-        int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
-        (avx2 ? block_avx2 : block_base)(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
+    int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
+    float *xp = pairs ? xmalloc((size_t)pairs * 2 * (size_t)k8 * sizeof *xp) : NULL;
+#pragma omp parallel if (n_blocks > 1 && (double)M * N * K > 1e5)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
+        // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode.
+#pragma omp for schedule(dynamic)
+        for (long b = 0; b < n_blocks; b++) {
+            int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
+            int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
+            int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
+            (avx2 ? block_avx2 : block_base)(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
+        }
     }
     free(xp);
 }
