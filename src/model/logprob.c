@@ -5,39 +5,12 @@
 #include <stdbool.h>
 #include <string.h>
 
-// Eight float64 lanes, in vectors of VW: one of eight where the build targets AVX-512 (MARCH), else two of four (one
-// AVX2 register each; wider vectors lower badly there). Each lane does the same IEEE operations in the same order on
-// every target (no contraction into fused multiply-adds: -ffp-contract=off), so the bits depend neither on VW nor on
-// whether the AVX2 or the baseline code runs (by construction, as for model/matmul.c; no test runs the baseline code
-// apart).
-#ifdef __AVX512F__
-enum { VW = 8 };
-#else
-enum { VW = 4 };
-#endif
-enum { L = 8 };
-typedef double vd __attribute__((vector_size(VW * sizeof(double))));
-typedef long long vl __attribute__((vector_size(VW * sizeof(long long))));
-typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+#include "model/vec_f64.h"
 
-// exp(x) lane by lane, to about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, the first exact times
-// any n in range), exp(r) by its Taylor series to degree 13 (truncation below 1e-17), then 2^n from exponent bits.
-// Below -708 it returns 0 (libm's exp is subnormal or 0 there, under 1e-307: nothing against the sum's 1).
-static inline __attribute__((always_inline)) void expvd(const vd *in, vd *out) {
-    const vd lo = (vd){0} - 708.0, shift = (vd){0} + 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
-    vl under = *in < lo;
-    vd x = (vd)((under & (vl)lo) | (~under & (vl)*in));
-    vd t = x * 1.4426950408889634 + shift, n = t - shift;
-    vd r = x - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10;
-    vd p = (vd){0} + 1.0 / 6227020800.0;  // 1/13!, then Horner down to 1/0!
-    p = p * r + 1.0 / 479001600.0, p = p * r + 1.0 / 39916800.0, p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0, p = p * r + 1.0 / 40320.0, p = p * r + 1.0 / 5040.0, p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0, p = p * r + 1.0 / 24.0, p = p * r + 1.0 / 6.0, p = p * r + 0.5;
-    p = p * r + 1.0, p = p * r + 1.0;
-    vl scale = ((vl)t - (vl)shift + 1023) << 52;  // 2^n
-    p = p * (vd)scale;
-    *out = (vd)(~under & (vl)p);
-}
+// Eight float64 lanes per sum, in vectors of VW (model/vec_f64.h): one of eight where the build targets AVX-512, else
+// two of four. The bits depend neither on VW nor on whether the AVX2 or the baseline code runs (by construction, as for
+// model/matmul.c; no test runs the baseline code apart).
+enum { L = 8 };
 
 // Lanes logits[0..VW) as float64 divided by T (unit: T is 1, and the division, exact then, is left out); lanes from n
 // on (a row's tail) read as `fill`.

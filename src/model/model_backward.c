@@ -64,16 +64,6 @@ void rms_norm_back(const float *x, const float *w, const float *inv, const float
     rms_norm_dw(dy, x, inv, dw, T, D);
 }
 
-// SwiGLU's elementwise part: act = silu(g) * u.
-void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (size_t i = 0; i < n; i++) {
-        float s = sigmoid(g[i]);
-        du[i] = dact[i] * g[i] * s;
-        dg[i] = dact[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));  // silu'(g) = s (1 + g (1 - s))
-    }
-}
-
 // SwiGLU backward given dy [T, D]: accumulates weight grads, adds dx [T, D] (input grad).
 void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
                         const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd,

@@ -101,7 +101,7 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
 void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq, float *dk,
                         float *dv);
 
-// act = silu(g) * u over n elements (model_layers.c) and its backward dg, du given dact (model_backward.c).
+// act = silu(g) * u over n elements and its backward dg, du given dact (model/swiglu_act.c).
 void swiglu_act(const float *g, const float *u, float *act, size_t n);
 void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n);
 // SwiGLU MLP y = down(silu(gate(x)) * up(x)), keeping g, u, act (model_layers.c) and its backward (model_backward.c).

@@ -44,8 +44,6 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
     free(inv_freq);
 }
 
-static float silu(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
-
 // SwiGLU MLP (Shazeer 2020): y = down(silu(gate(x)) * up(x)).
 void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g,
                    float *u, float *act, float *y) {
@@ -53,13 +51,6 @@ void swiglu(const float *x, const float *wg, const float *wu, const float *wd, i
     matmul_xwt(x, wu, NULL, u, T, F, D);
     swiglu_act(g, u, act, (size_t)T * F);
     matmul_xwt(act, wd, NULL, y, T, D, F);
-}
-
-// Threaded from a decode group's size up (8 x 2048 rows: one double exp each, serial otherwise); elementwise, so the
-// bits do not depend on the thread count.
-void swiglu_act(const float *g, const float *u, float *act, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 4096)
-    for (size_t i = 0; i < n; i++) act[i] = silu(g[i]) * u[i];
 }
 
 // The residual stream's MLP half: dense SwiGLU, or the MoE block with its chosen experts reported to the caller.

@@ -1,0 +1,95 @@
+// SwiGLU's element step, act = silu(g) u, and its backward, in vectors of model/vec_f64.h. silu(g) = g / (1 + e^-g) and
+// sigmoid(g) = 1 / (1 + e^-g) are taken in float64 (expvd) and rounded to float; the rest is float. Each element's
+// operations do not depend on its neighbours, on VW, on the thread count or on whether the AVX2 or baseline code runs,
+// so sampling (decode) and training give the same bits.
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+#include "model/vec_f64.h"
+
+// Elements per thread's chunk: a decode step's 2048 run on one thread.
+#define CHUNK 4096
+
+// e^-g for g as float64: infinity past expvd's range (-g > 709), as libm's exp overflows to there.
+static inline __attribute__((always_inline)) void exp_neg(const vd *g, vd *e) {
+    const vd top = (vd){0} + 709.0;
+    vd x = -*g;
+    vl over = x > top;
+    x = (vd)((over & (vl)top) | (~over & (vl)x));
+    expvd(&x, e);
+    *e = (vd)((over & (vl)((vd){0} + INFINITY)) | (~over & (vl)*e));
+}
+
+// VW floats from p; at a span's tail only the n < VW there, the other lanes read as 0.
+static inline __attribute__((always_inline)) void load_vf(const float *p, size_t n, vf *v) {
+    if (n >= VW) {
+        memcpy(v, p, sizeof *v);
+        return;
+    }
+    float a[VW] = {0};
+    for (size_t l = 0; l < n; l++) a[l] = p[l];
+    memcpy(v, a, sizeof a);
+}
+
+static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, const vf *v) {
+    if (n >= VW) {
+        memcpy(p, v, sizeof *v);
+        return;
+    }
+    for (size_t l = 0; l < n; l++) p[l] = (*v)[l];
+}
+
+static inline __attribute__((always_inline)) void act_span(const float *g, const float *u, float *act, size_t n) {
+    for (size_t i = 0; i < n; i += VW) {
+        vf gf, uf;
+        load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf);
+        vd gd = __builtin_convertvector(gf, vd), e;
+        exp_neg(&gd, &e);
+        vf a = __builtin_convertvector(gd / (1.0 + e), vf) * uf;
+        store_vf(act + i, n - i, &a);
+    }
+}
+
+// du = dact g s, dg = dact u s (1 + g (1 - s)) with s = sigmoid(g): silu'(g) = s (1 + g (1 - s)).
+static inline __attribute__((always_inline)) void back_span(const float *g, const float *u, const float *dact,
+                                                            float *dg, float *du, size_t n) {
+    for (size_t i = 0; i < n; i += VW) {
+        vf gf, uf, df;
+        load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf), load_vf(dact + i, n - i, &df);
+        vd gd = __builtin_convertvector(gf, vd), e;
+        exp_neg(&gd, &e);
+        vf s = __builtin_convertvector(1.0 / (1.0 + e), vf);
+        vf dui = df * gf * s, dgi = df * uf * s * (1.0f + gf * (1.0f - s));
+        store_vf(du + i, n - i, &dui), store_vf(dg + i, n - i, &dgi);
+    }
+}
+
+__attribute__((target("avx2"))) static void act_span_avx2(const float *g, const float *u, float *act, size_t n) {
+    act_span(g, u, act, n);
+}
+static void act_span_base(const float *g, const float *u, float *act, size_t n) { act_span(g, u, act, n); }
+
+__attribute__((target("avx2"))) static void back_span_avx2(const float *g, const float *u, const float *dact, float *dg,
+                                                           float *du, size_t n) {
+    back_span(g, u, dact, dg, du, n);
+}
+static void back_span_base(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n) {
+    back_span(g, u, dact, dg, du, n);
+}
+
+static size_t span(size_t i, size_t n) { return n - i < CHUNK ? n - i : CHUNK; }
+
+void swiglu_act(const float *g, const float *u, float *act, size_t n) {
+    bool avx2 = __builtin_cpu_supports("avx2");
+#pragma omp parallel for schedule(static) if (n > CHUNK)
+    for (size_t i = 0; i < n; i += CHUNK) (avx2 ? act_span_avx2 : act_span_base)(g + i, u + i, act + i, span(i, n));
+}
+
+void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n) {
+    bool avx2 = __builtin_cpu_supports("avx2");
+#pragma omp parallel for schedule(static) if (n > CHUNK)
+    for (size_t i = 0; i < n; i += CHUNK)
+        (avx2 ? back_span_avx2 : back_span_base)(g + i, u + i, dact + i, dg + i, du + i, span(i, n));
+}
