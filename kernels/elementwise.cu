@@ -36,7 +36,7 @@ extern "C" int gpu_embed_backward(const float *dx, const int32_t *tokens, int T,
     return gpu_launched("embed backward", e);
 }
 
-// silu(g) = g / (1 + e^-g) in float64, as model_layers.c.
+// silu(g) = g / (1 + e^-g) in float64, as model/swiglu_act.c (libm exp here, its vector exp there).
 __device__ __forceinline__ float silu(float g) { return (float)((double)g / (1.0 + exp(-(double)g))); }
 __device__ __forceinline__ float sigmoid(float g) { return (float)(1.0 / (1.0 + exp(-(double)g))); }
 

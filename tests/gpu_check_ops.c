@@ -1,6 +1,6 @@
 // Each kernel of kernels/ops.h against its CPU twin on fresh random inputs (never zeros) at odd shapes. The twin
 // sees exactly the GPU's inputs (bf16 values as floats). Where the twin is a static function of src/model
-// (model_forward.c embed, model_backward.c rms_norm_back and swiglu_back's element loop, model_layers.c silu), its
+// (model_forward.c embed, model_backward.c rms_norm_back, swiglu_act.c silu and its backward), its
 // expression is repeated here and named.
 #include <math.h>
 #include <stdio.h>
@@ -277,7 +277,7 @@ static void check_attention_case(int len0, int len1, int Hq, int Hk, int hd, uin
     free(dout), free(dq), free(dk), free(dv), free(dq_g), free(dk_g), free(dv_g);
 }
 
-// model_layers.c silu and model_backward.c swiglu_back's element loop (static there).
+// swiglu_act.c: silu and the backward's element loop, as scalar float64 formulas with libm exp.
 static float silu_ref(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
 
 static void check_swiglu(void) {
@@ -303,7 +303,7 @@ static void check_swiglu(void) {
     swiglu(x, wg, wu, wd, T, D, F, g, u, act, y);
     for (size_t i = 0; i < nf; i++) act_ref[i] = from_bf16(to_bf16(silu_ref(gg[i]) * ug[i]));
     size_t bad = bits_differ(actg, act_ref, nf * 4, 4);
-    check("swiglu act (model_layers.c silu(g) * u)", bad <= nf / 1000, "%zu of %zu differ from the CPU expression "
+    check("swiglu act (swiglu_act.c silu(g) * u)", bad <= nf / 1000, "%zu of %zu differ from the CPU expression "
           "(limit 0.1%%: fp64 exp may differ in the last bit)", bad, nf);
     double ey = rel_err(yg, y, (size_t)T * D);
     check("swiglu MLP T=23 D=200 F=301 (model_layers.c swiglu)", ey <= TOL_CHAIN,
@@ -314,13 +314,13 @@ static void check_swiglu(void) {
     float *d_dact = dupload(dact, nf * 4), *d_dg = dalloc(nf * 4), *d_du = dalloc(nf * 4);
     OK(gpu_swiglu_backward(d_dact, d_g, d_u, d_dg, d_du, nf, NULL, &err));
     ddownload(dg_g, d_dg, nf * 4), ddownload(du_g, d_du, nf * 4);
-    for (size_t i = 0; i < nf; i++) {  // model_backward.c swiglu_back
+    for (size_t i = 0; i < nf; i++) {  // swiglu_act.c swiglu_act_back
         float s = sigmoid(gg[i]);
         du[i] = dact[i] * gg[i] * s;
         dg[i] = dact[i] * ug[i] * s * (1.0f + gg[i] * (1.0f - s));
     }
     double edg = rel_err(dg_g, dg, nf), edu = rel_err(du_g, du, nf);
-    check("swiglu backward (model_backward.c swiglu_back)", edg <= TOL_F32 && edu <= TOL_F32,
+    check("swiglu backward (swiglu_act.c swiglu_act_back)", edg <= TOL_F32 && edu <= TOL_F32,
           "dg err %.2e, du err %.2e (limit %.0e; same expression)", edg, edu, TOL_F32);
     // Residual add: x + y in fp32, rounded.
     float *res = fmalloc(nf), *res_ref = fmalloc(nf);
