@@ -122,8 +122,8 @@ done
 # Summary: medians over the rounds, per thread count.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
     sel() { grep "\"threads\":${t}[,}]" "$OUT"; }
     bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
@@ -134,8 +134,9 @@ for t in $THREADS; do
     pk=$(sel | grep '"forward+backward"' | field sgemm_gflop_per_s | median)
     fr=$(sel | grep '"forward+backward"' | field fraction_of_sgemm | median)
     frb=$(sel | grep '"forward+backward"' | field fraction_of_sgemm_best | median)
+    st=$(sel | grep '"forward+backward"' | field steal_fraction | median)  # a VM's hypervisor taking the CPUs
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
-    echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | $lmt |"
+    echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | $st | $lmt |"
 done

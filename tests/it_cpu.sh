@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 10
+plan 11
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -38,6 +38,12 @@ expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's 
 expect_ok "bench model --deterministic: says so, with median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
      grep -c '\"deterministic\":true,.*\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
+# Each phase says how much of the machine's CPU time a hypervisor stole while it ran (/proc/stat on Linux, 100 ticks
+# a second: the 124M model's passes take long enough for the counters to move).
+expect_ok "bench model and bench sample: each timed line gives the stolen share of CPU time, between 0 and 1" bash -c \
+    "{ '$RLVR' bench model --config '$ROOT/configs/small.ini' --seqs 1 --seq-len 32 --repeat 2;
+       '$RLVR' bench sample --config '$ROOT/configs/small.ini' --new 8 --prompt-len 4 | grep -v warm-up | grep '\"sample\"'; } |
+     jq -se 'length == 4 and all(.steal_fraction | type == \"number\" and . >= 0 and . <= 1)'"
 # The heap asks for transparent huge pages (src/cli/rlvr.c) unless the user set GLIBC_TUNABLES: the largest
 # AnonHugePages of a `bench sample` of configs/small.ini (471 MB of weights), polled while it runs.
 huge_peak_kb() {

@@ -1,6 +1,7 @@
 #include "bench/bench_limits.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,4 +88,30 @@ void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps) {
             *bf16_tflops = PEAKS[i].tflops, *hbm_tbps = PEAKS[i].tbps;
             return;
         }
+}
+
+// The "cpu" line: user nice system idle iowait irq softirq steal guest guest_nice. Guest time is already counted in
+// user and nice, so the total is the first eight fields.
+CpuTicks bench_cpu_ticks(void) {
+    CpuTicks t = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return t;
+    unsigned long long v[8];
+    t.ok = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                  &v[7]) == 8;
+    fclose(f);
+    for (int i = 0; t.ok && i < 8; i++) t.total += v[i];
+    t.steal = t.ok ? v[7] : 0;
+    return t;
+}
+
+double bench_steal_fraction(CpuTicks a, CpuTicks b) {
+    if (!a.ok || !b.ok || b.total <= a.total || b.steal < a.steal) return -1;
+    return (double)(b.steal - a.steal) / (double)(b.total - a.total);
+}
+
+const char *bench_steal_json(double fraction, char buf[16]) {
+    if (fraction < 0) return "null";
+    snprintf(buf, 16, "%.3f", fraction);
+    return buf;
 }

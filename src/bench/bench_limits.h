@@ -4,6 +4,7 @@
 #ifndef RLVR_BENCH_LIMITS_H
 #define RLVR_BENCH_LIMITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 // Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over at least `repeat` timed calls and `min_seconds` of
@@ -18,6 +19,20 @@ double bench_read_gbps(size_t bytes, int repeat);
 // The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.
 void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);
+
+// The whole machine's CPU time so far from /proc/stat (Linux, in clock ticks): all of it, and the part a hypervisor
+// gave to other guests ("steal"). ok is false where the file cannot be read.
+typedef struct {
+    unsigned long long total, steal;
+    bool ok;
+} CpuTicks;
+CpuTicks bench_cpu_ticks(void);
+
+// The share of the machine's CPU time stolen between a and b (0..1), or -1 where it is unknown: on a VM, the figures
+// timed in between are slower by about that share through no fault of the code.
+double bench_steal_fraction(CpuTicks a, CpuTicks b);
+// A steal fraction as a JSON value in buf: "0.123", or null where it is unknown.
+const char *bench_steal_json(double fraction, char buf[16]);
 
 // Median and minimum of n values (sorted in place).
 double bench_median(double *v, int n);

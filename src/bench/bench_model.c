@@ -5,6 +5,7 @@
 // reported as median and best, next to the bound of the device: on the CPU the OpenBLAS sgemm peak at the model's
 // largest matmul shape, measured in the same run before and after the passes (fraction_of_sgemm: the median pass
 // against it; fraction_of_sgemm_best: the best pass, best against best), on a GPU its published bf16 peak (MFU).
+// On the CPU each phase also reports the share of the machine's CPU time a hypervisor stole during its passes.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -29,11 +30,12 @@ typedef struct {
 } Report;
 
 // seconds, cpu: wall and process CPU time of each pass (CPU time leaves out other processes on a shared machine).
-static void report(const Report *r, const char *phase, double *seconds, double *cpu, double flops) {
+static void report(const Report *r, const char *phase, double *seconds, double *cpu, double flops, double steal) {
     double best = bench_min(seconds, r->repeat), median = bench_median(seconds, r->repeat);
     double cpu_median = bench_median(cpu, r->repeat);
     double gflops = flops / 1e9 / median;
     const char *deterministic = r->m->fixed_order_backward ? "true" : "false";  // which backward (--deterministic)
+    char steal_buf[16];
     if (!r->sgemm_gflops) {  // a GPU: model FLOP utilisation against the bf16 peak
         printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
                "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"repeats\":%d,\"seconds\":%.4f,"
@@ -49,10 +51,11 @@ static void report(const Report *r, const char *phase, double *seconds, double *
            "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,"
            "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
            "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,\"fraction_of_sgemm\":%.3f,"
-           "\"fraction_of_sgemm_best\":%.3f}\n",
+           "\"fraction_of_sgemm_best\":%.3f,\"steal_fraction\":%s}\n",
            phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len,
            omp_get_max_threads(), r->repeat, median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops,
-           r->sgemm_gflops, gflops / r->sgemm_gflops, flops / 1e9 / best / r->sgemm_gflops);
+           r->sgemm_gflops, gflops / r->sgemm_gflops, flops / 1e9 / best / r->sgemm_gflops,
+           bench_steal_json(steal, steal_buf));
     fflush(stdout);
 }
 
@@ -128,14 +131,17 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T, aux = c->router_aux_loss_coef;
     double *sec = xmalloc(2 * (size_t)repeat * sizeof *sec), *cpu = xmalloc(2 * (size_t)repeat * sizeof *cpu);
     int rc = 0;
+    double steal[2];  // the machine's CPU time stolen by a hypervisor during each phase's timed passes
     for (int phase = 0; phase < 2 && !rc; phase++) {
         float *g = phase ? grads : NULL;
         rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);  // warm-up
+        CpuTicks s0 = bench_cpu_ticks();
         for (int k = 0; k < repeat && !rc; k++) {
             double t0 = walltime_s(), c0 = cputime_s();
             rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);
             sec[phase * repeat + k] = walltime_s() - t0, cpu[phase * repeat + k] = cputime_s() - c0;
         }
+        steal[phase] = bench_steal_fraction(s0, bench_cpu_ticks());
     }
     // The peak once more after the passes, the larger kept: on a machine whose speed drifts, the bound is then the
     // fastest the sgemm ran on either side of them.
@@ -143,7 +149,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
         r.sgemm_gflops = fmax(r.sgemm_gflops, bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5));
     for (int phase = 0; phase < 2 && !rc; phase++)
         report(&r, phase ? "forward+backward" : "forward", sec + phase * repeat, cpu + phase * repeat,
-               phase ? 3 * flops : flops);
+               phase ? 3 * flops : flops, steal[phase]);
     free(sec), free(cpu), free(off), free(tok), free(host_grads);
     targets_free(&tg);
     device_grad_free(&m, dev_grads);

@@ -28,8 +28,11 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     int64_t gidx = 0;
     Rollout ro;
     double t0 = walltime_s(), c0 = cputime_s();
+    CpuTicks s0 = bench_cpu_ticks();
     int r = sampler_generate(m, tok, &rc, 0, 1, &gidx, prompts, &prompt_len, &ro, e);
     double seconds = walltime_s() - t0, cpu_seconds = cputime_s() - c0;
+    double steal = bench_steal_fraction(s0, bench_cpu_ticks());
+    char steal_buf[16];
     free(prompt);
     if (r) return -1;
     long long tokens = 0, steps = 0;
@@ -44,10 +47,10 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
-        "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f}\n",
+        "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,\"steal_fraction\":%s}\n",
         device, config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
-        read_gbps, weight_gbps / read_gbps);
+        read_gbps, weight_gbps / read_gbps, bench_steal_json(steal, steal_buf));
     fflush(stdout);
     return 0;
 }

@@ -34,7 +34,8 @@ static const CliSpec MODEL = CLI_SPEC(
     "state (gradient buffer allocated and touched once, one untimed warm-up per phase, R timed passes) and\n"
     "prints a JSON line per phase: median and best seconds, tokens/s and GFLOP/s (FLOPs from\n"
     "model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak\n"
-    "measured in the same run at the model's [tokens x hidden] x [hidden x intermediate] shape.",
+    "measured in the same run at the model's [tokens x hidden] x [hidden x intermediate] shape, and the\n"
+    "share of the machine's CPU time a hypervisor stole during the phase (steal_fraction, from /proc/stat).",
     MODEL_OPTS, NULL);
 
 typedef struct {
@@ -52,7 +53,8 @@ static const CliOpt SAMPLE_OPTS[] = {
 static const CliSpec SAMPLE = CLI_SPEC(
     "rlvr bench sample",
     "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
-    "on a random-init model of F, and the memory read bandwidth; one JSON line each.",
+    "on a random-init model of F, and the memory read bandwidth; one JSON line each (with steal_fraction:\n"
+    "the share of the machine's CPU time a hypervisor stole meanwhile).",
     SAMPLE_OPTS, NULL);
 
 typedef struct {
