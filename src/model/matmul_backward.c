@@ -113,9 +113,15 @@ INLINE void tile_chunk_rows(const Product *p, int nr, int nv, int r0, int i0, in
 // one stream, and the copy serves every row tile of the item.
 INLINE void pack_chunk(const Product *p, int i0, int n8, int c0, int nv, float *bp) {
     for (int l = 0; l < LANES; l++)
-        for (int q = 0; q < n8; q++)
-            memcpy(bp + ((size_t)l * n8 + q) * nv * VW, p->b + (size_t)(i0 + l + LANES * q) * p->ldb + c0,
-                   (size_t)nv * VW * sizeof(float));
+        for (int q = 0; q < n8; q++) {
+            const float *src = p->b + (size_t)(i0 + l + LANES * q) * p->ldb + c0;
+            float *dst = bp + ((size_t)l * n8 + q) * nv * VW;
+            for (int v = 0; v < nv; v++) {  // by vectors: a memcpy of nv vectors compiled to a loop of 8-byte moves
+                vf x;
+                LOADV(x, src + v * VW);
+                STOREV(dst + v * VW, x);
+            }
+        }
 }
 
 // The tile's lanes added in matmul.c's order, then the rest of i in order, then into C.
@@ -138,6 +144,12 @@ INLINE void tile_finish(const Product *p, int nr, int nv, int r0, int c0, Lanes 
             }
             STOREV(c, s);
         }
+}
+
+// The tile's rows of C, read by tile_finish when accumulating: fetched while the passes run (C is dw, out of cache).
+INLINE void prefetch_c(const Product *p, int nr, int nv, int r0, int c0) {
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) __builtin_prefetch(p->c + (size_t)(r0 + r) * p->ldc + c0 + v * VW, 1);
 }
 
 // One output in the same order: the columns past the last whole vector.
@@ -166,6 +178,7 @@ INLINE void item(const Product *p, int r0, int r1, int c0, int c1, Lanes *park, 
                 int nr = r1 - r < RT ? r1 - r : RT;
                 vf(*lanes)[RT][CT] = park[chunks > 1 ? (r - r0) / RT : 0];
                 if (k == 0) memset(lanes, 0, sizeof(Lanes));
+                if (k == chunks - 1 && p->accumulate) prefetch_c(p, nr, nv, r, cb);
                 tile_chunk_rows(p, nr, nv, r, i0, n8, bp, lanes);
                 if (k == chunks - 1) tile_finish(p, nr, nv, r, cb, lanes);
             }
