@@ -6,7 +6,7 @@
 # policy's passes (src/train/rl_update.c). A random model's responses all earn reward 0, so every advantage is 0 and
 # the backward would skip the log-prob gradient over the vocabulary; a small entropy bonus (algo.entropy_coef) gives
 # every response token a gradient, as nonzero advantages do in a real step. Prints both sides' medians, wall and
-# process CPU seconds, and their ratios.
+# process CPU seconds, their ratios, and the share of CPU time a hypervisor stole while each side ran.
 #   launch/bench_vs_train.sh [OUT_DIR]        (default /tmp/rlvr-bench-vs-train)
 # Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 3), REPEAT (bench
 # model passes, 3), OPENBLAS_CORETYPE (as for launch/cpu_bench.sh). Needs jq.
@@ -37,5 +37,6 @@ jq -s -c --arg threads "$THREADS" '
            $m.forward.cpu_seconds; $m["forward+backward"].cpu_seconds - $m.forward.cpu_seconds) as $bm
     | side($t.forward.seconds; $t.backward.seconds; $t.forward.cpu_seconds; $t.backward.cpu_seconds) as $tr
     | {bench: "bench_vs_train", threads: ($threads | tonumber), bench_model: $bm, train_step: $tr,
-       train_over_model: ($tr | with_entries(.value /= $bm[.key]))}' "$OUT/model.jsonl" "$OUT/train.jsonl" |
+       train_over_model: ($tr | with_entries(.value /= $bm[.key])),
+       steal_fraction: {bench_model: $m["forward+backward"].steal_fraction, train_step: $t.step.steal_fraction}}' "$OUT/model.jsonl" "$OUT/train.jsonl" |
     tee "$OUT/compare.jsonl"

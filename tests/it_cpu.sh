@@ -24,10 +24,13 @@ expect_ok "the checkpoint records the build's -march" bash -c \
 "$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl"
 expect_ok "bench train: sampling, scoring, update and step lines, then the policy's forward and backward" bash -c \
     "[ \"\$(jq -r .phase '$TMP/bench_train.jsonl' | tr '\n' ' ')\" = 'sampling scoring update step forward backward ' ]"
-expect_ok "bench train: the forward and backward take CPU time and fit inside the update" \
+# The stolen share is null when no /proc/stat tick passed during this short timed step (a few ms of tiny-train).
+expect_ok "bench train: the forward and backward take CPU time and fit inside the update; a steal_fraction on each line" \
     jq -se 'INDEX(.phase) as $p | $p.forward.cpu_seconds > 0 and $p.backward.cpu_seconds > 0 and
             $p.forward.seconds > 0 and $p.backward.seconds > 0 and
-            $p.forward.seconds + $p.backward.seconds <= $p.update.seconds' "$TMP/bench_train.jsonl"
+            $p.forward.seconds + $p.backward.seconds <= $p.update.seconds and
+            all(has("steal_fraction") and (.steal_fraction == null or (.steal_fraction >= 0 and .steal_fraction <= 1)))' \
+    "$TMP/bench_train.jsonl"
 # Steady state: a timed step reuses the memory the warm-up step mapped (src/cli/rlvr.c keeps freed blocks in the
 # heap; the gradient buffer is zeroed in place). Counted in 4 KiB pages (huge pages off): a regression that maps a
 # step's gradient again faults in about a third of the warm-up's pages.
