@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Compares `rlvr bench model`'s forward and backward with the same passes inside real RL steps (results/cpu-bench.md,
-# "bench model against a training step"). Both run configs/small.ini's model on 2 sequences of 128 tokens: bench model
-# directly; `rlvr bench train` with one prompt of 10 tokens ("Q: a+b=?\n" after BOS) and a group of 2 responses of 118
-# tokens, trained as one micro-batch, whose "forward" and "backward" phases are the trainer's own timers around the
-# policy's passes (src/train/rl_update.c). A random model's responses all earn reward 0, so every advantage is 0 and
-# the backward would skip the log-prob gradient over the vocabulary; a small entropy bonus (algo.entropy_coef) gives
-# every response token a gradient, as nonzero advantages do in a real step. Prints both sides' medians, wall and
-# process CPU seconds, their ratios, and the share of CPU time a hypervisor stole while each side ran.
+# "bench model against a training step"). Both run configs/small.ini's model on 2 sequences of 128 tokens of which the
+# first 10 are a prompt (the LM head skips its rows): bench model directly (--prompt-len 10); `rlvr bench train` with
+# one prompt of 10 tokens ("Q: a+b=?\n" after BOS) and a group of 2 responses of 118 tokens, trained as one
+# micro-batch, whose "forward" and "backward" phases are the trainer's own timers around the policy's passes
+# (src/train/rl_update.c). A random model's responses all earn reward 0, so every advantage is 0 and the backward
+# would skip the log-prob gradient over the vocabulary; a small entropy bonus (algo.entropy_coef) gives every response
+# token a gradient, as nonzero advantages do in a real step. Prints both sides' medians, wall and process CPU
+# seconds, their ratios, and the share of CPU time a hypervisor stole while each side ran.
 #   launch/bench_vs_train.sh [OUT_DIR]        (default /tmp/rlvr-bench-vs-train)
 # Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 3), REPEAT (bench
 # model passes, 3), OPENBLAS_CORETYPE (as for launch/cpu_bench.sh). Needs jq.
@@ -20,7 +21,8 @@ make -s -C "$ROOT" BUILD="$BUILD" MARCH="$MARCH" "$BUILD/rlvr" >/dev/null
 RLVR=$ROOT/$BUILD/rlvr
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 
-"$RLVR" bench model --config "$ROOT/configs/small.ini" --seqs 2 --seq-len 128 --repeat "$REPEAT" >"$OUT/model.jsonl"
+"$RLVR" bench model --config "$ROOT/configs/small.ini" --seqs 2 --seq-len 128 --prompt-len 10 --repeat "$REPEAT" \
+    >"$OUT/model.jsonl"
 "$RLVR" bench train --config "$ROOT/configs/small.ini" --repeat "$STEPS" \
     --set task.ops=add --set task.digits_min=1 --set task.digits_max=1 --set prompt.template=none \
     --set rollout.n=2 --set rollout.max_new_tokens=118 \
@@ -38,5 +40,6 @@ jq -s -c --arg threads "$THREADS" '
     | side($t.forward.seconds; $t.backward.seconds; $t.forward.cpu_seconds; $t.backward.cpu_seconds) as $tr
     | {bench: "bench_vs_train", threads: ($threads | tonumber), bench_model: $bm, train_step: $tr,
        train_over_model: ($tr | with_entries(.value /= $bm[.key])),
-       steal_fraction: {bench_model: $m["forward+backward"].steal_fraction, train_step: $t.step.steal_fraction}}' "$OUT/model.jsonl" "$OUT/train.jsonl" |
+       steal_fraction: {bench_model: $m["forward+backward"].steal_fraction, train_step: $t.step.steal_fraction}}' \
+    "$OUT/model.jsonl" "$OUT/train.jsonl" |
     tee "$OUT/compare.jsonl"

@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 11
+plan 13
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -41,6 +41,15 @@ expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's 
 expect_ok "bench model --deterministic: says so, with median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
      grep -c '\"deterministic\":true,.*\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
+# --prompt-len P: the LM head runs on L - P rows of a sequence (a response's first token is predicted from the
+# prompt's last row), so P = 5 leaves out 4 of its rows: 4 x 2 V D FLOPs of the forward (V 50257, D 768).
+expect_ok "bench model --prompt-len 5: the forward's FLOPs drop by the LM head's 4 rows" bash -c \
+    "for p in 0 5; do '$RLVR' bench model --config '$ROOT/configs/small.ini' --seqs 1 --seq-len 16 --repeat 1 \
+        --prompt-len \$p | jq 'select(.phase == \"forward\") | .gflop'; done |
+     jq -se '(.[0] - .[1] - 4 * 2 * 50257 * 768 / 1e9) | fabs < 0.011'"
+expect_ok "bench model: --prompt-len not below --seq-len is an error naming both, exit 1" bash -c \
+    "out=\$('$RLVR' bench model --config '$ROOT/configs/tiny-train.ini' --seq-len 8 --prompt-len 8 2>&1 >/dev/null)
+     [ \$? -eq 1 ] && grep -qx 'rlvr: bench model: --prompt-len 8 must be below --seq-len 8 (a sequence needs a target)' <<<\"\$out\""
 # Each phase says how much of the machine's CPU time a hypervisor stole while it ran (/proc/stat on Linux, 100 ticks
 # a second: the 124M model's passes take long enough for the counters to move).
 expect_ok "bench model and bench sample: each timed line gives the stolen share of CPU time, between 0 and 1" bash -c \

@@ -14,6 +14,7 @@ typedef struct {
     const Config *config;     // the model (random init)
     const char *config_name;  // for the JSON lines
     int64_t seqs, seq_len;    // sequences of random tokens per forward
+    int64_t prompt_len;       // leading tokens of each sequence without a target, as a prompt in an RL step
     int64_t repeat;           // timed passes per phase (after one warm-up)
     bool fixed_order_backward;  // the backward of dist.deterministic (Model.fixed_order_backward)
 } BenchModelOptions;

@@ -59,11 +59,12 @@ static void report(const Report *r, const char *phase, double *seconds, double *
     fflush(stdout);
 }
 
-// The training forward's inputs: each row's target (the next token of its sequence, -1 at a sequence's end), and
-// the loss's coefficient per target row (dlogp).
+// The training forward's inputs: each row's target (the next token of its sequence; -1 at a sequence's end and on
+// the prompt's rows before the last), the loss's coefficient per target row (dlogp), and how many rows have one.
 typedef struct {
     HeadLogprob h;
     double *dlogp;
+    int64_t n;
 } Targets;
 
 // One pass of a phase, the way the trainer runs it (model/seqbatch.c): the log-prob forward with the LM head in chunks,
@@ -81,7 +82,7 @@ static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, co
     return rc;
 }
 
-static Targets targets_make(int n_seqs, int seq_len, const int32_t *tok) {
+static Targets targets_make(int n_seqs, int seq_len, int prompt_len, const int32_t *tok) {
     int64_t T = (int64_t)n_seqs * seq_len;
     Targets t = {.h = {.temperature = 1.0}};
     int32_t *target = xmalloc((size_t)T * sizeof *target);
@@ -89,11 +90,13 @@ static Targets targets_make(int n_seqs, int seq_len, const int32_t *tok) {
     t.dlogp = xmalloc((size_t)T * sizeof(double));
     int64_t k = 0;
     for (int64_t i = 0; i < T; i++) {
-        bool last = (i + 1) % seq_len == 0;
-        target[i] = last ? -1 : tok[i + 1];
-        if (!last) t.dlogp[k] = 1e-3 * (double)((k % 7) - 3), k++;
+        int64_t pos = i % seq_len;  // a response's first token is predicted from the prompt's last row
+        bool none = pos == seq_len - 1 || pos < prompt_len - 1;
+        target[i] = none ? -1 : tok[i + 1];
+        if (!none) t.dlogp[k] = 1e-3 * (double)((k % 7) - 3), k++;
     }
     t.h.targets = target;
+    t.n = k;
     return t;
 }
 
@@ -106,6 +109,9 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     TRY(device_open(o->config->dist.device, &dev, e));  // collective: before the other ranks leave
     if (!dist_is_root()) return 0;
     int n_seqs = (int)o->seqs, seq_len = (int)o->seq_len, repeat = (int)o->repeat;
+    if (o->prompt_len >= o->seq_len)
+        return err_set(e, "bench model: --prompt-len %lld must be below --seq-len %lld (a sequence needs a target)",
+                       (long long)o->prompt_len, (long long)o->seq_len);
     Model m;
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
@@ -117,7 +123,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
     for (int s = 0; s <= n_seqs; s++) off[s] = (int64_t)s * seq_len;
     for (int64_t t = 0; t < T; t++) tok[t] = (int32_t)((t * 2654435761u) % (uint64_t)V);
-    Targets tg = targets_make(n_seqs, seq_len, tok);
+    Targets tg = targets_make(n_seqs, seq_len, (int)o->prompt_len, tok);
     float *host_grads = xcalloc(m.n_params, sizeof(float)), *dev_grads = device_grad_alloc(&m, m.n_params);
     memset(host_grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
     float *grads = dev_grads ? dev_grads : host_grads;
@@ -128,7 +134,9 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     double tbps;
     if (dev.where.ordinal >= 0) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
     else r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5);
-    double flops = model_flops_per_token(&m, (seq_len + 1) / 2.0) * (double)T, aux = c->router_aux_loss_coef;
+    // The LM head's term of model_flops_per_token runs on the target rows only.
+    double head = 2.0 * (double)V * c->hidden_size, aux = c->router_aux_loss_coef;
+    double flops = (model_flops_per_token(&m, (seq_len + 1) / 2.0) - head) * (double)T + head * (double)tg.n;
     double *sec = xmalloc(2 * (size_t)repeat * sizeof *sec), *cpu = xmalloc(2 * (size_t)repeat * sizeof *cpu);
     int rc = 0;
     double steal[2];  // the machine's CPU time stolen by a hypervisor during each phase's timed passes

@@ -23,6 +23,9 @@ static const CliOpt MODEL_OPTS[] = {
     CLI_OPT_LIST("--set", "section.key=value", ModelArgs, cfg.sets, 0, "override one key after the file; repeatable"),
     CLI_OPT_INT("--seqs", "N", ModelArgs, b.seqs, 1, 1 << 20, 0, "sequences per forward (default 2)"),
     CLI_OPT_INT("--seq-len", "L", ModelArgs, b.seq_len, 1, 1 << 20, 0, "tokens per sequence (default 128)"),
+    CLI_OPT_INT("--prompt-len", "P", ModelArgs, b.prompt_len, 0, 1 << 20, 0,
+                "leading tokens of each sequence without a target, as a prompt's: the LM head skips their rows "
+                "(default 0; below L)"),
     CLI_OPT_INT("--repeat", "R", ModelArgs, b.repeat, 1, 1000, 0, "timed passes per phase (default 3)"),
     CLI_OPT_FLAG("--deterministic", ModelArgs, b.fixed_order_backward, 0,
                  "the backward of dist.deterministic=true: fixed-order kernels instead of OpenBLAS"),
