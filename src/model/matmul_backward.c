@@ -204,12 +204,17 @@ static void *aligned(size_t n, char **raw) {
 }
 
 // Work items: groups of up to ITEM_TILES row tiles x groups of column blocks, as few column groups as give each
-// thread about four items (a row group's slice of A is then read once per column group).
+// thread about four items (a row group's slice of A is then read once per column group). Where the row groups are
+// few, their number is a multiple of the threads: 9 equal items on 2 threads would leave one idle for a ninth.
 static void product(const Product *p) {
     if (p->rows <= 0 || p->cols <= 0) return;
-    int row_tiles = (p->rows + RT - 1) / RT, tiles = row_tiles < ITEM_TILES ? row_tiles : ITEM_TILES;
-    int row_groups = (row_tiles + tiles - 1) / tiles, col_blocks = (p->cols + CT * VW - 1) / (CT * VW);
-    int threads = omp_get_max_threads(), col_groups = (4 * threads + row_groups - 1) / row_groups;
+    int threads = omp_get_max_threads(), row_tiles = (p->rows + RT - 1) / RT;
+    int row_groups = (row_tiles + ITEM_TILES - 1) / ITEM_TILES;
+    if (row_groups < 8 * threads) row_groups = (row_groups + threads - 1) / threads * threads;
+    if (row_groups > row_tiles) row_groups = row_tiles;
+    int tiles = (row_tiles + row_groups - 1) / row_groups;
+    row_groups = (row_tiles + tiles - 1) / tiles;
+    int col_blocks = (p->cols + CT * VW - 1) / (CT * VW), col_groups = (4 * threads + row_groups - 1) / row_groups;
     if (col_groups > col_blocks) col_groups = col_blocks;
     if (col_groups < 1) col_groups = 1;
     long n_items = (long)row_groups * col_groups;
