@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/pages.h"
@@ -59,5 +60,47 @@ Test(pages, zero_clears_partial_pages_too) {
     cr_expect_eq(wrong, 0);
     pages_zero(p + 10, 20);  // within one page
     for (size_t i = 0; i < 40; i++) cr_expect_eq(p[i], i >= 10 && i < 30 ? 0 : 7, "byte %zu", i);
+    pages_free(p, bytes);
+}
+
+static long minor_faults(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+// From 2 MiB on, a buffer starts on a huge-page boundary; handing back 4 KiB pages inside a (possibly huge) page
+// still hands back just those pages, and the rest keeps its bytes.
+Test(pages, large_buffers_start_on_a_huge_page_and_release_4k_pages) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), huge = (size_t)2 << 20, bytes = 2 * huge + 12345;
+    unsigned char *p = pages_alloc(bytes);
+    cr_assert_eq((uintptr_t)p % huge, 0, "%p", (void *)p);
+    memset(p, 7, bytes);
+    pages_release(p + 10 * ps, 3 * ps);
+    cr_expect_eq(resident(p, 10, 3), 0, "the released pages are still resident");
+    cr_expect_eq(resident(p, 8, 2) + resident(p, 13, 2), 4);
+    size_t wrong = 0;
+    for (size_t i = 0; i < bytes; i++) wrong += p[i] != (i >= 10 * ps && i < 13 * ps ? 0 : 7);
+    cr_expect_eq(wrong, 0, "%zu bytes wrong", wrong);
+    pages_free(p, bytes);
+}
+
+// pages_populate: the pages around the range become resident with their bytes kept (a whole buffer: zero), so a
+// pass that reads and then writes each element faults none of them in (the count may hold a fault or two of the
+// test's own code and stack).
+Test(pages, populated_pages_fault_nothing_in_when_used) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), bytes = 40 * ps + 100;
+    float *p = pages_alloc(bytes);
+    p[5 * ps / sizeof *p] = 3.0f;
+    if (!pages_populate((char *)p + ps + 8, 2 * ps)) cr_skip_test("MADV_POPULATE_WRITE needs Linux 5.14");
+    cr_expect_eq(resident(p, 0, 8), 4, "pages 1-3 and 5 resident");
+    cr_assert(pages_populate(p, bytes));
+    cr_expect_eq(resident(p, 0, 41), 41);
+    size_t n = bytes / sizeof *p, wrong = 0;
+    long before = minor_faults();
+    for (size_t i = 0; i < n; i++) wrong += p[i] != (i == 5 * ps / sizeof *p ? 3.0f : 0.0f), p[i] += 1.0f;
+    long faults = minor_faults() - before;
+    cr_expect(faults < 4, "%ld faults", faults);
+    cr_expect_eq(wrong, 0);
     pages_free(p, bytes);
 }

@@ -41,12 +41,20 @@ void grad_reducer_free(GradReducer *r) {
     memset(r, 0, sizeof *r);
 }
 
+// Every rank keeps the whole sum (no ZeRO 2/3 ownership, no expert ranges), so the gradient buffer ends the update
+// resident in full.
+static bool keeps_whole_sum(const GradReducer *r) { return !r->map && !r->scheduled && r->n_expert_ranges == 0; }
+
+// Zeroes the gradient buffer for the next backward. Where the whole sum is kept, that backward writes every page:
+// zero them in place rather than hand them back and fault them in again (~8% of a step's time on the CPU).
+static void zero_grad(GradReducer *r) {
+    if (keeps_whole_sum(r)) memset(r->grad, 0, r->n * sizeof *r->grad);
+    else pages_zero(r->grad, r->n * sizeof *r->grad);  // no page resident until the backward writes it
+}
+
 void grad_reducer_begin(GradReducer *r) {
     release_update_buffers(r);
-    // When every rank keeps the whole sum (no ZeRO 2/3 ownership, no expert ranges), the backward writes every page:
-    // zero them in place rather than hand them back and fault them in again (~8% of a step's time on the CPU).
-    if (!r->map && !r->scheduled && r->n_expert_ranges == 0) memset(r->grad, 0, r->n * sizeof *r->grad);
-    else pages_zero(r->grad, r->n * sizeof *r->grad);  // no page resident until the backward writes it
+    zero_grad(r);
     r->n_micro = 0;
     r->pending = false;
     r->posting = false;
@@ -90,22 +98,39 @@ static int64_t fold_checked(int64_t *limbs, const float *g, size_t n) {
     return bad;
 }
 
+static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e);
+
+// Makes the gradient elements [b, e) resident (base/pages.h pages_populate: the backward adds to them).
+static void populate(GradReducer *r, size_t b, size_t e) { pages_populate(r->grad + b, (e - b) * sizeof *r->grad); }
+
+// A fresh gradient buffer, where it will end resident in full, is made resident a layer ahead of the backward: here
+// what the backward writes before its first layer hook (the LM head and final norm, the embedding that may be tied
+// to the head, the last layer), then at each hook the layer below (grad_reducer_layer_done). So the held micro-batch,
+// handed back layer by layer as the last backward sums it, and this one still never coexist in full.
+static void populate_first(GradReducer *r) {
+    size_t b, e;
+    for (int k = r->n_layers; k <= r->n_layers + 1; k++) bucket_range(r, k, &b, &e), populate(r, b, e);
+    if (r->n_layers) bucket_range(r, 0, &b, &e), populate(r, b, e);
+}
+
 // Deterministic: moves the previous micro-batch's gradient out of r->grad, into a held float buffer while
 // there is room, else (from then on) into full-size limbs.
 static void set_aside(GradReducer *r) {
     if (!r->limbs && r->n_held < GRAD_HELD) {  // exact as floats, and 4 bytes per parameter instead of 24
         r->held[r->n_held++] = r->grad;
         r->grad = pages_alloc(r->n * sizeof *r->grad);
+        r->populating = keeps_whole_sum(r);
+        if (r->populating) populate_first(r);
         r->pending = false;
         return;
     }
     if (!r->limbs) {
-        r->limbs = pages_alloc(3 * r->n * sizeof *r->limbs);
+        r->limbs = pages_alloc_resident(3 * r->n * sizeof *r->limbs);  // folded into whole at once
         for (int k = 0; k < r->n_held; k++) fold(r->limbs, r->held[k], r->n);
         release_held(r);
     }
     fold(r->limbs, r->grad, r->n);
-    pages_zero(r->grad, r->n * sizeof *r->grad);
+    zero_grad(r);
     r->pending = false;
 }
 
@@ -117,6 +142,7 @@ float *grad_reducer_micro_begin(GradReducer *r) {
 
 void grad_reducer_micro_end(GradReducer *r) {
     r->n_micro++;
+    r->populating = false;
     if (!r->deterministic || r->posting) return;  // posting: checked as each bucket is folded
     int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
@@ -366,6 +392,8 @@ static void post_next(GradReducer *r) {
 void grad_reducer_layer_done(void *ctx, int layer) {
     GradReducer *r = ctx;
     if (!r->scheduled && r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
+    if (r->populating && layer > 0 && layer <= r->n_layers)  // after the held layer was handed back
+        populate(r, r->layer_begin[layer - 1], r->layer_end[layer - 1]);
 }
 
 void grad_reducer_schedule(GradReducer *r) { r->scheduled = true; }

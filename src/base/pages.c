@@ -13,12 +13,32 @@ static size_t page_size(void) {
     return size;
 }
 
+// Transparent huge pages for buffers of one or more: the reducer's buffers are faulted in again every update (a
+// deterministic step's held micro-batch gradient is a fresh buffer; ZeRO hands pages back), and a 2 MiB fault does
+// the work of 512 4 KiB ones. Handing back part of a huge page splits it, so pages_release keeps 4 KiB granularity.
+#define HUGE_PAGE ((size_t)2 << 20)
+
 void *pages_alloc_at(size_t bytes, const char *file, int line) {
-    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t n = bytes ? bytes : 1, slack = n >= HUGE_PAGE ? HUGE_PAGE : 0;  // room to start on a huge-page boundary
+    char *p = mmap(NULL, n + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
         abort();
     }
+    if (!slack) return p;
+    char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+    size_t used = (n + page_size() - 1) / page_size() * page_size();
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (p + slack > a) munmap(a + used, (size_t)(p + slack - a));
+#ifdef MADV_HUGEPAGE
+    madvise(a, n, MADV_HUGEPAGE);  // advice: where the kernel has transparent huge pages off, plain pages
+#endif
+    return a;
+}
+
+void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {
+    void *p = pages_alloc_at(bytes, file, line);
+    pages_populate(p, bytes);
     return p;
 }
 
@@ -51,4 +71,14 @@ void pages_zero(void *p, size_t bytes) {
     memset(p, 0, a - lo);
     memset((void *)b, 0, hi - b);
     pages_release((void *)a, b - a);
+}
+
+bool pages_populate(void *p, size_t bytes) {
+#ifdef MADV_POPULATE_WRITE  // Linux 5.14; before it, the pages fault in when touched, as without this call
+    uintptr_t ps = page_size(), a = (uintptr_t)p / ps * ps, b = ((uintptr_t)p + bytes + ps - 1) / ps * ps;
+    return b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0;
+#else
+    (void)p, (void)bytes;
+    return false;
+#endif
 }
