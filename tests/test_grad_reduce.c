@@ -64,6 +64,64 @@ Test(grad_reduce, below_the_grid_rounds_half_to_even) {
     }
 }
 
+// |x|·2^86 rounded half to even, with x's sign: what the limbs must gain from x (|x| < 2^40).
+static __int128 rounded_units(float x) {
+    int e;
+    float m = frexpf(fabsf(x), &e);
+    if (m == 0) return 0;
+    __int128 mant = (int64_t)ldexpf(m, 24), q;
+    int shift = e - 24 + 86;
+    if (shift >= 0) {
+        q = mant << shift;
+    } else if (shift <= -26) {  // below half a unit
+        q = 0;
+    } else {
+        __int128 unit = (__int128)1 << -shift, rem = mant % unit;
+        q = mant / unit;
+        if (2 * rem > unit || (2 * rem == unit && (q & 1))) q++;
+    }
+    return x < 0 ? -q : q;
+}
+
+// fixed_add_n, the vector and threaded fold of the deterministic sums, against the exact rounded units of every
+// element: floats of every bit pattern (NaN, infinities, subnormals, out of range), values near the grid's bottom
+// and top, and lengths that end inside a vector and span several threads' chunks.
+Test(grad_reduce, vector_fold_adds_each_element_exactly) {
+    enum { N = 20011 };
+    float *x = malloc(N * sizeof *x);
+    int64_t *l = calloc(3 * (size_t)N, sizeof *l);
+    Rng r = rng_at(5, 0, 0, 0);
+    for (int i = 0; i < N; i++) {
+        uint32_t bits = (uint32_t)rng_u32(&r);
+        memcpy(&x[i], &bits, sizeof bits);
+        if (i % 3 == 0) x[i] = ldexpf((float)((int)(rng_u32(&r) % 2000001) - 1000000), (int)(rng_u32(&r) % 150) - 112);
+    }
+    const float edge[] = {0x1p-87f, 0x3p-87f, 0x5p-88f, -0x5p-87f, 0x1p40f, -0x1.fffffep39f, -0.0f, INFINITY, NAN,
+                          0x1p-149f, -0x1p-126f, 0x1.fffffep-87f};
+    memcpy(x + 100, edge, sizeof edge);
+    for (int i = 0; i < N; i++) l[3 * i] = (int64_t)rng_u32(&r) - ((int64_t)1 << 31);  // limbs already holding sums
+    int64_t *before = malloc(3 * (size_t)N * sizeof *before);
+    memcpy(before, l, 3 * (size_t)N * sizeof *l);
+    int lengths[] = {1, 7, 8, 9, 17, 37, N};
+    int64_t bad = 0, want_bad = 0;
+    for (int k = 0, at = 0; k < 7 && at < N; at += lengths[k++]) {
+        int n = at + lengths[k] <= N ? lengths[k] : N - at;
+        bad += fixed_add_n(l + 3 * at, x + at, (size_t)n);
+    }
+    int wrong = 0;
+    for (int i = 0; i < N; i++) {
+        bool ok = isfinite(x[i]) && fabsf(x[i]) < 0x1p40f;
+        want_bad += !ok;
+        __int128 got = limbs_units(l + 3 * i) - limbs_units(before + 3 * i), want = ok ? rounded_units(x[i]) : 0;
+        if (got != want && wrong++ < 5) cr_log_error("element %d (%a): %.17g units, expected %.17g", i, (double)x[i],
+                                                     (double)got, (double)want);
+    }
+    cr_expect_eq(wrong, 0, "%d elements gained the wrong units", wrong);
+    cr_expect_eq(bad, want_bad, "%lld left out, expected %lld", (long long)bad, (long long)want_bad);
+    cr_expect(want_bad > 1000, "the data has values the grid cannot take");
+    free(x), free(l), free(before);
+}
+
 Test(grad_reduce, sum_is_exact_and_order_independent) {
     enum { N = 1000 };
     float x[N];

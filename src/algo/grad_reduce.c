@@ -85,18 +85,7 @@ static void note_bad(GradReducer *r, int64_t bad, const float *g, size_t a, size
 }
 
 // Adds the floats g[0, n) to the limbs (values out of range were counted when their micro-batch ended).
-static void fold(int64_t *limbs, const float *g, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) fixed_add(limbs + 3 * i, g[i]);
-}
-
-// The same for values not yet range-checked: returns how many the grid could not take (left out of the sum).
-static int64_t fold_checked(int64_t *limbs, const float *g, size_t n) {
-    int64_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
-    for (size_t i = 0; i < n; i++) bad += !fixed_add(limbs + 3 * i, g[i]);
-    return bad;
-}
+static void fold(int64_t *limbs, const float *g, size_t n) { fixed_add_n(limbs, g, n); }
 
 static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e);
 
@@ -307,7 +296,7 @@ static void reduce_fixed(GradReducer *r, size_t a, size_t len, int64_t *tmp) {
     if (!r->limbs) memset(tmp, 0, 3 * len * sizeof *tmp);
     for (int k = 0; k < r->n_held; k++) fold(l, r->held[k] + a, len);
     if (r->pending) fold(l, r->grad + a, len);
-    if (r->posting) note_bad(r, fold_checked(l, r->grad + a, len), r->grad + a, a, len);
+    if (r->posting) note_bad(r, fixed_add_n(l, r->grad + a, len), r->grad + a, a, len);  // not yet range-checked
     if (r->slice_limbs) add_slice_limbs(r, l, a, len);
     size_t lo, hi;
     reduce_bucket(r, l, 3, a, len, &lo, &hi);

@@ -324,10 +324,7 @@ static void cpu_adamw(const Backend *be, const Model *model, size_t off, float *
 
 static int64_t cpu_fixed_add(const Backend *be, int64_t *limbs, const float *g, size_t n) {
     (void)be;
-    int64_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
-    for (size_t i = 0; i < n; i++) bad += !fixed_add(limbs + 3 * i, g[i]);
-    return bad;
+    return fixed_add_n(limbs, g, n);
 }
 
 static void cpu_fixed_value(const Backend *be, float *g, const int64_t *limbs, size_t n) {

@@ -34,5 +34,8 @@ void update_scale(float *g, size_t n, double scale);
 // range); fixed_value converts limbs back (exact while each limb sum stays below 2^53).
 bool fixed_add(int64_t limbs[3], float x);
 double fixed_value(const int64_t limbs[3]);
+// fixed_add of g[i] to limbs[3i .. 3i + 2] for i < n, in vectors and threads, with fixed_add's bits; returns how
+// many elements it left out.
+int64_t fixed_add_n(int64_t *limbs, const float *g, size_t n);
 
 #endif
