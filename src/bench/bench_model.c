@@ -134,8 +134,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     double tbps;
     if (dev.where.ordinal >= 0) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
     else r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5);
-    // The LM head's term of model_flops_per_token runs on the target rows only.
-    double head = 2.0 * (double)V * c->hidden_size, aux = c->router_aux_loss_coef;
+    double head = model_head_flops_per_row(&m), aux = c->router_aux_loss_coef;  // on the target rows only
     double flops = (model_flops_per_token(&m, (seq_len + 1) / 2.0) - head) * (double)T + head * (double)tg.n;
     double *sec = xmalloc(2 * (size_t)repeat * sizeof *sec), *cpu = xmalloc(2 * (size_t)repeat * sizeof *cpu);
     int rc = 0;

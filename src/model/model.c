@@ -205,5 +205,10 @@ double model_flops_per_token(const Model *m, double mean_context) {
     double moe = (double)d.D * d.E + 3.0 * d.K * d.D * d.Fe + (d.S ? 3.0 * d.D * d.S + d.D : 0);
     for (int l = 0; l < d.L; l++) layers += attn + (model_layer_is_moe(m, l) ? moe : 3.0 * d.D * d.F);
     double attention = 2.0 * d.QD * mean_context;  // scores and weighted values
-    return 2.0 * (layers + d.L * attention + (double)d.V * d.D);
+    return 2.0 * (layers + d.L * attention) + model_head_flops_per_row(m);
+}
+
+double model_head_flops_per_row(const Model *m) {
+    Dims d = model_dims(m);
+    return 2.0 * (double)d.V * d.D;
 }

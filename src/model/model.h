@@ -180,8 +180,10 @@ int model_backward_logprob_hooked(Model *m, const ModelActs *acts, const double 
                                   double aux_weight, float *grads, LayerDone done, void *ctx, Err *e);
 
 // Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
-// the backward costs twice that.
+// the backward costs twice that. The LM head's share, model_head_flops_per_row, is spent on rows with a target only
+// in the log-prob path (model_forward_logprob).
 double model_flops_per_token(const Model *m, double mean_context);
+double model_head_flops_per_row(const Model *m);
 
 // Model config from Hugging Face config.json text (model_hf.c): absent keys take transformers' defaults for the
 // model_type; unknown keys are ignored; rlvr's own rlvr_* keys are honoured.
