@@ -69,11 +69,11 @@ static long minor_faults(void) {
     return u.ru_minflt;
 }
 
-// From 2 MiB on, a buffer starts on a huge-page boundary; handing back 4 KiB pages inside a (possibly huge) page
-// still hands back just those pages, and the rest keeps its bytes.
+// pages_alloc_huge: from 2 MiB on, the buffer starts on a huge-page boundary; handing back 4 KiB pages inside a
+// (possibly huge) page still hands back just those pages, and the rest keeps its bytes.
 Test(pages, large_buffers_start_on_a_huge_page_and_release_4k_pages) {
     size_t ps = (size_t)sysconf(_SC_PAGESIZE), huge = (size_t)2 << 20, bytes = 2 * huge + 12345;
-    unsigned char *p = pages_alloc(bytes);
+    unsigned char *p = pages_alloc_huge(bytes);
     cr_assert_eq((uintptr_t)p % huge, 0, "%p", (void *)p);
     memset(p, 7, bytes);
     pages_release(p + 10 * ps, 3 * ps);

@@ -107,8 +107,8 @@ static void populate_first(GradReducer *r) {
 static void set_aside(GradReducer *r) {
     if (!r->limbs && r->n_held < GRAD_HELD) {  // exact as floats, and 4 bytes per parameter instead of 24
         r->held[r->n_held++] = r->grad;
-        r->grad = pages_alloc(r->n * sizeof *r->grad);
         r->populating = keeps_whole_sum(r);
+        r->grad = r->populating ? pages_alloc_huge(r->n * sizeof *r->grad) : pages_alloc(r->n * sizeof *r->grad);
         if (r->populating) populate_first(r);
         r->pending = false;
         return;

@@ -13,13 +13,10 @@ static size_t page_size(void) {
     return size;
 }
 
-// Transparent huge pages for buffers of one or more: the reducer's buffers are faulted in again every update (a
-// deterministic step's held micro-batch gradient is a fresh buffer; ZeRO hands pages back), and a 2 MiB fault does
-// the work of 512 4 KiB ones. Handing back part of a huge page splits it, so pages_release keeps 4 KiB granularity.
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *pages_alloc_at(size_t bytes, const char *file, int line) {
-    size_t n = bytes ? bytes : 1, slack = n >= HUGE_PAGE ? HUGE_PAGE : 0;  // room to start on a huge-page boundary
+void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
+    size_t n = bytes ? bytes : 1, slack = huge && n >= HUGE_PAGE ? HUGE_PAGE : 0;  // room to start on a boundary
     char *p = mmap(NULL, n + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
@@ -37,7 +34,7 @@ void *pages_alloc_at(size_t bytes, const char *file, int line) {
 }
 
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {
-    void *p = pages_alloc_at(bytes, file, line);
+    void *p = pages_alloc_at(bytes, true, file, line);
     pages_populate(p, bytes);
     return p;
 }

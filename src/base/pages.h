@@ -7,15 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-// A zeroed buffer of `bytes`; no page is resident until written. Aborts like xmalloc when the mapping fails. From
-// 2 MiB on, the buffer starts on a huge-page boundary and asks for transparent huge pages: a write then faults in the
-// 2 MiB around it, where the kernel's THP setting allows.
-#define pages_alloc(bytes) pages_alloc_at((bytes), __FILE__, __LINE__)
-void *pages_alloc_at(size_t bytes, const char *file, int line);
-// The same, resident at once (pages_populate).
+// A zeroed buffer of `bytes`; no page is resident until written. Aborts like xmalloc when the mapping fails.
+#define pages_alloc(bytes) pages_alloc_at((bytes), false, __FILE__, __LINE__)
+// The same in transparent huge pages (where the kernel's THP setting allows), for a buffer that ends resident in full
+// anyway: from 2 MiB on, it starts on a huge-page boundary, and one fault maps the 2 MiB around a write. Handing back
+// part of a huge page splits it: pages_release keeps its 4 KiB granularity.
+#define pages_alloc_huge(bytes) pages_alloc_at((bytes), true, __FILE__, __LINE__)
+void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line);
+// A pages_alloc_huge buffer resident at once (pages_populate).
 #define pages_alloc_resident(bytes) pages_alloc_resident_at((bytes), __FILE__, __LINE__)
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line);
-void pages_free(void *p, size_t bytes);  // p from pages_alloc or pages_alloc_resident (NULL: nothing)
+void pages_free(void *p, size_t bytes);  // p from any of the three (NULL: nothing)
 
 // Hands back the whole pages inside [p, p + bytes) (p anywhere in a pages_alloc buffer); they read as zero from then
 // on. The partial pages at either end keep their contents.
@@ -23,9 +25,9 @@ void pages_release(void *p, size_t bytes);
 // Zeroes [p, p + bytes): the whole pages handed back, the partial pages at either end written.
 void pages_zero(void *p, size_t bytes);
 // Makes the pages around [p, p + bytes) resident for writing, contents kept, in huge pages where the buffer has them
-// (Linux 5.14 on; before, a no-op: returns false). For a range the next pass reads and then writes, as the backward adds to a
-// gradient: touched by that pass instead, the first read maps the shared zero page and the write after it faults in
-// each 4 KiB page on its own, huge pages or not.
+// (Linux 5.14 on; before, it does nothing and returns false). For a range the next pass reads and then writes, as the
+// backward adds to a gradient: touched by that pass instead, the first read maps the shared zero page, and the write
+// after it faults in each 4 KiB page on its own, huge pages or not.
 bool pages_populate(void *p, size_t bytes);
 
 #endif
