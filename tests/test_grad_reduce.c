@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "algo/grad_reduce.h"
+#include "base/pages.h"
 #include "base/rng.h"
 
 // x·2^86 as an integer; x must lie on the grid (its lowest mantissa bit at or above 2^-86).
@@ -288,18 +289,42 @@ static void layer_pages(const void *buf, size_t b, size_t e, size_t *total, size
     for (size_t i = 0; i < *total; i++) *res += vec[i] & 1;
 }
 
+// Whether this kernel makes pages resident on request (base/pages.h pages_populate: Linux 5.14 on).
+static bool populate_works(void) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = pages_alloc(ps);
+    bool works = pages_populate(p, ps);
+    pages_free(p, ps);
+    return works;
+}
+
+// Whether the whole pages of layer l are all resident (1), none (0), or some (-1).
+static int layer_resident(const float *buf, int l) {
+    size_t total, res;
+    layer_pages(buf, LH + (size_t)l * LS, LH + (size_t)(l + 1) * LS, &total, &res);
+    return res == total ? 1 : res == 0 ? 0 : -1;
+}
+
 // The last backward of an update as model_backward_hooked writes it: the LM head first, then layers L-1 down to 0,
 // each followed by the hook, then the embedding. After layer L-1's hook, `held` (if any) must have handed back
-// that layer's pages and kept layer 0's.
+// that layer's pages and kept layer 0's. A fresh gradient buffer (the second micro-batch's, where the whole sum is
+// kept) is resident a layer ahead of the backward: the last layer before it starts, layer l - 1 after layer l's hook.
 static void last_backward(GradReducer *r, const float *g) {
     float *out = grad_reducer_micro_begin(r);
     const float *held = r->n_held ? r->held[0] : NULL;
+    bool ahead = r->populating && populate_works();
+    if (ahead)
+        cr_expect(layer_resident(out, LL - 1) == 1 && layer_resident(out, LL - 2) == 0 && layer_resident(out, 0) == 0,
+                  "a fresh gradient: only the last layer's pages should be resident before the backward");
     grad_reducer_micro_last(r);
     memcpy(out + LH + LL * LS, g + LH + LL * LS, LT * sizeof *g);
     for (int l = LL - 1; l >= 0; l--) {
         size_t b = LH + (size_t)l * LS;
         memcpy(out + b, g + b, LS * sizeof *g);
         grad_reducer_layer_done(r, l);
+        if (ahead && l > 0)
+            cr_expect(layer_resident(out, l - 1) == 1 && (l < 2 || layer_resident(out, l - 2) == 0),
+                      "after layer %d's hook: layer %d's pages only should have become resident", l, l - 1);
         if (l == LL - 1 && held) {
             size_t total, res0, res_top;
             layer_pages(held, b, b + LS, &total, &res_top);

@@ -90,16 +90,21 @@ static void fold(int64_t *limbs, const float *g, size_t n) { fixed_add_n(limbs, 
 static void bucket_range(const GradReducer *r, int k, size_t *b, size_t *e);
 
 // Makes the gradient elements [b, e) resident (base/pages.h pages_populate: the backward adds to them).
-static void populate(GradReducer *r, size_t b, size_t e) { pages_populate(r->grad + b, (e - b) * sizeof *r->grad); }
+static void populate(GradReducer *r, size_t b, size_t e) {
+    if (e > b) pages_populate(r->grad + b, (e - b) * sizeof *r->grad);
+}
 
 // A fresh gradient buffer, where it will end resident in full, is made resident a layer ahead of the backward: here
-// what the backward writes before its first layer hook (the LM head and final norm, the embedding that may be tied
-// to the head, the last layer), then at each hook the layer below (grad_reducer_layer_done). So the held micro-batch,
-// handed back layer by layer as the last backward sums it, and this one still never coexist in full.
+// what it writes before its first layer hook (the LM head, which may be the embedding's rows, the final norm, the
+// last layer), then at each hook the layer below, and after layer 0 the embedding (grad_reducer_layer_done). So the
+// held micro-batch, handed back layer by layer as the last backward sums it, and this one still never coexist in full.
 static void populate_first(GradReducer *r) {
     size_t b, e;
-    for (int k = r->n_layers; k <= r->n_layers + 1; k++) bucket_range(r, k, &b, &e), populate(r, b, e);
+    bucket_range(r, r->n_layers + 1, &b, &e);  // after the layers
+    populate(r, b, e);
+    populate(r, r->head_begin, r->head_end);
     if (r->n_layers) bucket_range(r, 0, &b, &e), populate(r, b, e);
+    else populate(r, 0, r->n);
 }
 
 // Deterministic: moves the previous micro-batch's gradient out of r->grad, into a held float buffer while
@@ -381,8 +386,14 @@ static void post_next(GradReducer *r) {
 void grad_reducer_layer_done(void *ctx, int layer) {
     GradReducer *r = ctx;
     if (!r->scheduled && r->posting && r->n_posted == r->n_layers - 1 - layer) post_next(r);
-    if (r->populating && layer > 0 && layer <= r->n_layers)  // after the held layer was handed back
-        populate(r, r->layer_begin[layer - 1], r->layer_end[layer - 1]);
+    if (!r->populating || layer < 0 || layer >= r->n_layers) return;
+    // After the held layer was handed back: the layer below, or the embedding and what else precedes the layers.
+    populate(r, layer ? r->layer_begin[layer - 1] : 0, layer ? r->layer_end[layer - 1] : r->layer_begin[0]);
+}
+
+void grad_reducer_head(GradReducer *r, size_t begin, size_t end) {
+    r->head_begin = begin;
+    r->head_end = end;
 }
 
 void grad_reducer_schedule(GradReducer *r) { r->scheduled = true; }

@@ -53,6 +53,7 @@ typedef struct {
     int n_micro;      // micro-batches of this update so far
     bool pending;     // deterministic: grad holds a micro-batch not yet held or folded
     bool populating;  // deterministic: grad is fresh, made resident a layer ahead of this micro-batch's backward
+    size_t head_begin, head_end;  // the LM head's elements, the first the backward writes (grad_reducer_head)
     int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element; pages);
                       // every micro-batch ended since is folded in at once
     int64_t overflow; // deterministic: elements that were non-finite or out of range
@@ -85,6 +86,9 @@ void grad_reducer_free(GradReducer *r);
 // [begin[l], end[l]), contiguous in the table); call after grad_reducer_shard. overlap: in fast mode on several
 // ranks without a shard map, with a non-blocking float32 all-reduce (dist.overlap).
 void grad_reducer_layers(GradReducer *r, int n_layers, const size_t *begin, const size_t *end, bool overlap);
+// The LM head weight's elements [begin, end) (the embedding's when tied), which the backward writes before any layer:
+// a fresh gradient buffer is made resident in the backward's order (grad_reduce.c populate_first).
+void grad_reducer_head(GradReducer *r, size_t begin, size_t end);
 // After grad_reducer_micro_begin, before the backward of the rank's last micro-batch of the update: its layers are
 // summed as they finish.
 void grad_reducer_micro_last(GradReducer *r);

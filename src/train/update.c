@@ -29,6 +29,9 @@ static void reduce_by_layer(Updater *u, bool overlap) {
     for (int l = 0; l < L && ok; l++) ok = begin[l] < end[l] && (l == 0 || begin[l] == end[l - 1]);
     if (ok) grad_reducer_layers(&u->reducer, L, begin, end, overlap);
     free(begin), free(end);
+    const ModelTensor *head = model_tensor(m, "lm_head.weight");
+    if (!head) head = model_tensor(m, "model.embed_tokens.weight");  // tied
+    if (head) grad_reducer_head(&u->reducer, head->offset, head->offset + head->numel);
 }
 
 // Zero stage 3: each layer's gradient summed onto its owners at a point of the weight gathers' common schedule
