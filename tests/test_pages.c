@@ -32,19 +32,24 @@ Test(pages, zeroed_and_not_resident_until_written) {
     pages_free(p, bytes);
 }
 
+// Releases [first - 0.5 pages, first + 3.25 pages) of p (bytes long, all 7): pages first to first + 2 are whole inside
+// it, first - 1 and first + 3 partial. Only the whole ones are handed back (read 0, not resident); the rest keep 7.
+static void expect_release_of_whole_pages(unsigned char *p, size_t bytes, size_t first) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), a = first * ps - ps / 2, b = (first + 3) * ps + ps / 4;
+    memset(p, 7, bytes);
+    cr_assert_eq(resident(p, first - 2, 8), 8);
+    pages_release(p + a, b - a);
+    cr_expect_eq(resident(p, first, 3), 0, "whole pages inside the range are still resident");
+    cr_expect_eq(resident(p, first - 2, 2) + resident(p, first + 3, 3), 5);
+    size_t wrong = 0;
+    for (size_t i = 0; i < bytes; i++) wrong += p[i] != (i >= first * ps && i < (first + 3) * ps ? 0 : 7);
+    cr_expect_eq(wrong, 0, "%zu bytes differ from 7 outside the released pages and 0 inside", wrong);
+}
+
 Test(pages, release_hands_back_whole_pages_only) {
     size_t ps = (size_t)sysconf(_SC_PAGESIZE), bytes = 8 * ps;
     unsigned char *p = pages_alloc(bytes);
-    memset(p, 7, bytes);
-    cr_assert_eq(resident(p, 0, 8), 8);
-    // [1.5 pages, 5.25 pages): pages 2, 3 and 4 are whole inside it; pages 1 and 5 are partial.
-    size_t a = ps + ps / 2, b = 5 * ps + ps / 4;
-    pages_release(p + a, b - a);
-    cr_expect_eq(resident(p, 2, 3), 0, "whole pages inside the range are still resident");
-    cr_expect_eq(resident(p, 0, 2) + resident(p, 5, 3), 5);
-    size_t wrong = 0;
-    for (size_t i = 0; i < bytes; i++) wrong += p[i] != (i >= 2 * ps && i < 5 * ps ? 0 : 7);
-    cr_expect_eq(wrong, 0, "%zu bytes differ from 7 outside pages 2-4 and 0 inside", wrong);
+    expect_release_of_whole_pages(p, bytes, 2);
     pages_free(p, bytes);
 }
 
@@ -69,19 +74,13 @@ static long minor_faults(void) {
     return u.ru_minflt;
 }
 
-// pages_alloc_huge: from 2 MiB on, the buffer starts on a huge-page boundary; handing back 4 KiB pages inside a
-// (possibly huge) page still hands back just those pages, and the rest keeps its bytes.
+// pages_alloc_huge: from 2 MiB on, the buffer starts on a huge-page boundary, and handing back 4 KiB pages inside a
+// (possibly huge) page still hands back just those pages.
 Test(pages, large_buffers_start_on_a_huge_page_and_release_4k_pages) {
-    size_t ps = (size_t)sysconf(_SC_PAGESIZE), huge = (size_t)2 << 20, bytes = 2 * huge + 12345;
+    size_t huge = (size_t)2 << 20, bytes = 2 * huge + 12345;
     unsigned char *p = pages_alloc_huge(bytes);
     cr_assert_eq((uintptr_t)p % huge, 0, "%p", (void *)p);
-    memset(p, 7, bytes);
-    pages_release(p + 10 * ps, 3 * ps);
-    cr_expect_eq(resident(p, 10, 3), 0, "the released pages are still resident");
-    cr_expect_eq(resident(p, 8, 2) + resident(p, 13, 2), 4);
-    size_t wrong = 0;
-    for (size_t i = 0; i < bytes; i++) wrong += p[i] != (i >= 10 * ps && i < 13 * ps ? 0 : 7);
-    cr_expect_eq(wrong, 0, "%zu bytes wrong", wrong);
+    expect_release_of_whole_pages(p, bytes, 10);
     pages_free(p, bytes);
 }
 
