@@ -100,11 +100,10 @@ static void populate(GradReducer *r, size_t b, size_t e) {
 // held micro-batch, handed back layer by layer as the last backward sums it, and this one still never coexist in full.
 static void populate_first(GradReducer *r) {
     size_t b, e;
-    bucket_range(r, r->n_layers + 1, &b, &e);  // after the layers
+    bucket_range(r, r->n_layers + 1, &b, &e);  // after the layers (without layers: everything)
     populate(r, b, e);
     populate(r, r->head_begin, r->head_end);
     if (r->n_layers) bucket_range(r, 0, &b, &e), populate(r, b, e);
-    else populate(r, 0, r->n);
 }
 
 // Deterministic: moves the previous micro-batch's gradient out of r->grad, into a held float buffer while
