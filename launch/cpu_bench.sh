@@ -100,7 +100,13 @@ machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 } > "$OUT"
 log() { printf '%s\n' "$1" >> "$OUT"; }
 
+max_threads=$(printf '%s\n' $THREADS | sort -n | tail -1)
 for round in $(seq 1 "$ROUNDS"); do
+    # rlvr forward+backward: 2 x 128 = 256 tokens per step, as llm.c's B=4 x T=64. One run takes the thread counts
+    # in turn, each pass between two sgemm bursts, so each line's fraction of the peak and speedup are the moment's.
+    OMP_NUM_THREADS=$max_threads OPENBLAS_NUM_THREADS=$max_threads "$RLVR" bench model \
+        --config "$ROOT/configs/small.ini" --repeat 3 $(printf -- '--threads %s ' $THREADS) |
+        sed "s/^{/{\"round\":$round,/" >> "$OUT"
     for t in $THREADS; do
         export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
         # rlvr decode: memory read bandwidth, batch 1 and a group of 8 (its JSON lines carry threads and limits).
@@ -110,8 +116,6 @@ for round in $(seq 1 "$ROUNDS"); do
         tps=$(cd "$PEERS/llama2.c" && ./run "$PEERS/llama2c_small.bin" -z "$PEERS/llama2c_tok.bin" -t 1.0 -s 1 \
             -n $((NEW + 1)) -i "a" 2>&1 >/dev/null | sed -n 's/achieved tok\/s: //p')
         log "{\"round\":$round,\"bench\":\"llama2.c\",\"threads\":$t,\"tokens_per_s\":${tps:-null}}"
-        # rlvr forward+backward: 2 x 128 = 256 tokens per step, as llm.c's B=4 x T=64.
-        "$RLVR" bench model --config "$ROOT/configs/small.ini" --repeat 3 | sed "s/^{/{\"round\":$round,/" >> "$OUT"
         # llm.c training steps (forward, backward, AdamW) of 256 tokens; step 0 is its warm-up.
         ms=$(cd "$PEERS/llm.c" && stdbuf -oL ./train_gpt2 2>/dev/null | grep -m $((LLM_STEPS + 1)) 'took' | tail -n +2 |
             sed -n 's/.*(took \([0-9.]*\) ms)/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' || true)  # grep -m ends llm.c early (SIGPIPE)
@@ -122,8 +126,8 @@ done
 # Summary: medians over the rounds, per thread count.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | CPU time stolen (fwd+bwd) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
     sel() { grep "\"threads\":${t}[,}]" "$OUT"; }
     bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
@@ -134,9 +138,11 @@ for t in $THREADS; do
     pk=$(sel | grep '"forward+backward"' | field sgemm_gflop_per_s | median)
     fr=$(sel | grep '"forward+backward"' | field fraction_of_sgemm | median)
     frb=$(sel | grep '"forward+backward"' | field fraction_of_sgemm_best | median)
+    up=$(sel | grep '"forward+backward"' | field speedup | median)
+    sup=$(sel | grep '"forward+backward"' | field sgemm_speedup | median)
     st=$(sel | grep '"forward+backward"' | field steal_fraction | median)  # a VM's hypervisor taking the CPUs
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
-    echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | $st | $lmt |"
+    echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
 done

@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 14
+plan 16
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -55,6 +55,26 @@ fi
 expect_ok "bench model --deterministic: says so, with median, best and the sgemm peak of the run" bash -c \
     "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 8 --repeat 2 --deterministic |
      grep -c '\"deterministic\":true,.*\"seconds_best\":[0-9.]*,.*\"sgemm_gflop_per_s\":[0-9.]*,\"fraction_of_sgemm\":[0-9.]*,\"fraction_of_sgemm_best\"' | grep -qx 2"
+# --threads 1 --threads 2: the passes take turns between the counts. The process's CPU time per second of a pass shows
+# which count each pass really ran on: about 1 on one thread, near 2 on two (OpenMP and OpenBLAS both follow it).
+if [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge 2 ]; then
+    expect_ok "bench model --threads 1 --threads 2: a line per count and phase, each pass run on its count, speedups over 1" \
+        bash -c "'$RLVR' bench model --config '$ROOT/configs/small.ini' --seqs 1 --seq-len 32 --repeat 3 --threads 1 --threads 2 |
+         jq -se 'length == 4 and (map(.threads) == [1, 2, 1, 2]) and all(.speedup_over_threads == 1) and
+                 all(.fraction_of_sgemm > 0 and .fraction_of_sgemm_best >= .fraction_of_sgemm) and
+                 all(select(.threads == 1) | .speedup == null and .sgemm_speedup == null) and
+                 all(select(.threads == 2) | .speedup > 0 and .sgemm_speedup > 0) and
+                 all(select(.phase == \"forward+backward\" and .threads == 1) | .cpu_seconds / .seconds < 1.15) and
+                 all(select(.phase == \"forward+backward\" and .threads == 2) | .cpu_seconds / .seconds > 1.3)'"
+else
+    skip "bench model --threads 1 --threads 2: a line per count and phase, each pass run on its count, speedups over 1" \
+        "one CPU here"
+fi
+expect_ok "bench model --threads: a count given twice is an error (exit 1), nine counts a usage error (exit 2)" bash -c \
+    "out=\$('$RLVR' bench model --config '$ROOT/configs/tiny-train.ini' --threads 2 --threads 1 --threads 2 2>&1 >/dev/null)
+     [ \$? -eq 1 ] && grep -qx 'rlvr: bench model: --threads 2 is given twice' <<<\"\$out\" || exit 1
+     out=\$('$RLVR' bench model --config '$ROOT/configs/tiny-train.ini' \$(printf -- '--threads %s ' 1 2 3 4 5 6 7 8 9) 2>&1 >/dev/null)
+     [ \$? -eq 2 ] && grep -qx 'rlvr bench model: --threads is given 9 times; at most 8 thread counts' <<<\"\$out\""
 # --prompt-len P: the LM head runs on L - P rows of a sequence (a response's first token is predicted from the
 # prompt's last row), so P = 5 leaves out 4 of its rows: 4 x 2 V D FLOPs of the forward (V 50257, D 768).
 expect_ok "bench model --prompt-len 5: the forward's FLOPs drop by the LM head's 4 rows" bash -c \

@@ -231,6 +231,38 @@ Test(cli, help_is_generated_from_the_table) {
     free(h);
 }
 
+typedef struct {
+    CliIntList threads;
+} IntListArgs;
+
+static const CliOpt INT_LIST_OPTS[] = {
+    CLI_OPT_INT_LIST("--threads", "N", IntListArgs, threads, 1, 8, 0, "thread counts, in turn"),
+};
+static const CliSpec INT_LIST = CLI_SPEC("rlvr bench", NULL, INT_LIST_OPTS, NULL);
+
+Test(cli, int_lists_keep_order_and_check_every_value) {
+    IntListArgs a = {0};
+    Err e = {{0}};
+    cr_assert_eq(PARSE(&INT_LIST, &a, &e, "--threads", "2", "--threads=1", "--threads", "8"), 1, "%s", e.msg);
+    cr_expect_eq(a.threads.n, 3);
+    cr_expect_eq(a.threads.items[0], 2);
+    cr_expect_eq(a.threads.items[1], 1);
+    cr_expect_eq(a.threads.items[2], 8);
+    a = (IntListArgs){0};
+    cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads", "1", "--threads", "9"), -1);
+    cr_expect_str_eq(e.msg, "--threads '9': expected an integer in [1, 8]");
+    cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads=two"), -1);
+    cr_expect_str_eq(e.msg, "--threads 'two': expected an integer in [1, 8]");
+    char *argv[2 * CLI_MAX_LIST + 4] = {"cmd"};
+    for (int i = 0; i <= CLI_MAX_LIST; i++) argv[1 + 2 * i] = "--threads", argv[2 + 2 * i] = "1";
+    a = (IntListArgs){0};
+    cr_expect_eq(cli_parse_args(&INT_LIST, 2 * CLI_MAX_LIST + 3, argv, &a, &e), -1);
+    cr_expect_str_eq(e.msg, "--threads: more than 256 values");
+    char *h = help_text(&INT_LIST);
+    cr_expect(strstr(h, "usage: rlvr bench [--threads N ...]\n"), "%s", h);
+    free(h);
+}
+
 Test(cli, parse_prints_one_error_and_the_usage_line_then_exit_2, .init = cr_redirect_stderr) {
     Args a = {0};
     char *argv[] = {"cmd", "--ot", "x"};

@@ -10,6 +10,7 @@
 #include "base/error.h"
 
 // Model forward and forward+backward throughput (src/bench/bench_model.c).
+#define BENCH_MAX_THREAD_COUNTS 8
 typedef struct {
     const Config *config;     // the model (random init)
     const char *config_name;  // for the JSON lines
@@ -17,6 +18,8 @@ typedef struct {
     int64_t prompt_len;       // leading tokens of each sequence without a target, as a prompt in an RL step
     int64_t repeat;           // timed passes per phase (after one warm-up)
     bool fixed_order_backward;  // the backward of dist.deterministic (Model.fixed_order_backward)
+    int64_t threads[BENCH_MAX_THREAD_COUNTS];  // CPU thread counts timed in turn; n_threads = 0: the current one
+    int n_threads;
 } BenchModelOptions;
 
 int bench_model(const BenchModelOptions *o, Err *e);

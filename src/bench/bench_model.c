@@ -2,10 +2,14 @@
 // (dist.device), through the trainer's log-prob path (the LM head in chunks of train.head_chunk rows, no [T, V]
 // logits), in the steady state the trainer runs in: the gradient buffer allocated and touched once before
 // timing (the trainer keeps one for the run), one untimed warm-up of each phase, then `repeat` timed passes
-// reported as median and best, next to the bound of the device: on the CPU the OpenBLAS sgemm peak at the model's
-// largest matmul shape, measured in the same run before and after the passes (fraction_of_sgemm: the median pass
-// against it; fraction_of_sgemm_best: the best pass, best against best), on a GPU its published bf16 peak (MFU).
-// On the CPU each phase also reports the share of the machine's CPU time a hypervisor stole during its passes.
+// reported as median and best, next to the bound of the device. On the CPU that is the OpenBLAS sgemm peak at the
+// model's largest matmul shape, measured right before and right after every pass: a VM's speed drifts within
+// seconds, so each pass is set against the peak of its own moment (fraction_of_sgemm: the median of the passes'
+// fractions; fraction_of_sgemm_best: the best one). With several thread counts (--threads) the passes take turns
+// between them, and each count's speedup over the first is the median of the passes' ratios within a turn. On a GPU
+// the bound is its published bf16 peak (MFU). On the CPU each line also reports the share of the machine's CPU time
+// a hypervisor stole during its passes.
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -19,44 +23,85 @@
 #include "model/device.h"
 #include "model/model.h"
 
+enum { MAX_THREAD_COUNTS = 8 };
+#define PEAK_SECONDS 0.25  // each sgemm burst around a pass: at least this long, at least 10 calls
+
+// One phase's timed passes at one thread count.
+typedef struct {
+    double *sec, *cpu, *peak;  // per pass: wall and process CPU seconds; the sgemm peak around it (CPU)
+    CpuTicks ticks;            // the machine's CPU ticks over the passes, for the stolen share
+} Series;
+
 typedef struct {
     const Model *m;
     const char *config;
     int64_t T;
     int seq_len, repeat;
-    double sgemm_gflops;  // CPU: the bound
+    const int *threads;   // the thread counts timed, in turn; speedups are over threads[0]
     double peak_tflops;   // GPU: the bound (0: unknown)
+    bool cpu;             // the bound is the sgemm peak around each pass
     char device[300];
 } Report;
 
-// seconds, cpu: wall and process CPU time of each pass (CPU time leaves out other processes on a shared machine).
-static void report(const Report *r, const char *phase, double *seconds, double *cpu, double flops, double steal) {
-    double best = bench_min(seconds, r->repeat), median = bench_median(seconds, r->repeat);
-    double cpu_median = bench_median(cpu, r->repeat);
+// The median of n values, v left as it is.
+static double median_of(const double *v, int n) {
+    double *c = xmalloc((size_t)n * sizeof *c);
+    memcpy(c, v, (size_t)n * sizeof *c);
+    double m = bench_median(c, n);
+    free(c);
+    return m;
+}
+
+static double max_of(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = fmax(m, v[i]);
+    return m;
+}
+
+// A number as JSON in buf, or null.
+static const char *json_or_null(bool known, double x, char buf[32]) {
+    if (!known) return "null";
+    snprintf(buf, 32, "%.3f", x);
+    return buf;
+}
+
+// One JSON line: the phase at thread count threads[ti] (series[ti]), its speedup over series[0] pass by pass.
+static void report(const Report *r, const char *phase, double flops, const Series *series, int ti) {
+    const Series *s = &series[ti];
+    int n = r->repeat;
+    double best = bench_min(s->sec, n), median = median_of(s->sec, n), cpu_median = median_of(s->cpu, n);
     double gflops = flops / 1e9 / median;
     const char *deterministic = r->m->fixed_order_backward ? "true" : "false";  // which backward (--deterministic)
-    char steal_buf[16];
-    if (!r->sgemm_gflops) {  // a GPU: model FLOP utilisation against the bf16 peak
+    if (!r->cpu) {  // a GPU: model FLOP utilisation against the bf16 peak
         printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
                "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"repeats\":%d,\"seconds\":%.4f,"
                "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
                "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"peak_bf16_tflop_per_s\":%.1f,\"mfu\":%.4f}\n",
-               phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->repeat,
-               median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, r->peak_tflops,
+               phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, n, median,
+               best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, r->peak_tflops,
                r->peak_tflops > 0 ? gflops / (r->peak_tflops * 1e3) : 0.0);
         fflush(stdout);
         return;
     }
+    double *fraction = xmalloc(3 * (size_t)n * sizeof *fraction), *speedup = fraction + n, *sgemm_speedup = speedup + n;
+    for (int k = 0; k < n; k++) {
+        fraction[k] = flops / 1e9 / s->sec[k] / s->peak[k];
+        speedup[k] = series[0].sec[k] / s->sec[k], sgemm_speedup[k] = s->peak[k] / series[0].peak[k];
+    }
+    char steal[16], up[32], sgemm_up[32];
     printf("{\"bench\":\"model\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
            "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,"
            "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
            "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,\"fraction_of_sgemm\":%.3f,"
-           "\"fraction_of_sgemm_best\":%.3f,\"steal_fraction\":%s}\n",
-           phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len,
-           omp_get_max_threads(), r->repeat, median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops,
-           r->sgemm_gflops, gflops / r->sgemm_gflops, flops / 1e9 / best / r->sgemm_gflops,
-           bench_steal_json(steal, steal_buf));
+           "\"fraction_of_sgemm_best\":%.3f,\"speedup_over_threads\":%d,\"speedup\":%s,\"sgemm_speedup\":%s,"
+           "\"steal_fraction\":%s}\n",
+           phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->threads[ti], n,
+           median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, median_of(s->peak, n),
+           median_of(fraction, n), max_of(fraction, n), r->threads[0],
+           json_or_null(ti > 0, median_of(speedup, n), up), json_or_null(ti > 0, median_of(sgemm_speedup, n), sgemm_up),
+           bench_steal_json(bench_steal_fraction((CpuTicks){.ok = true}, s->ticks), steal));
     fflush(stdout);
+    free(fraction);
 }
 
 // The training forward's inputs: each row's target (the next token of its sequence; -1 at a sequence's end and on
@@ -67,18 +112,67 @@ typedef struct {
     int64_t n;
 } Targets;
 
+// What a pass runs: the model, its batch and targets, and (CPU) the shape of the sgemm peak measured around it.
+typedef struct {
+    Model *m;
+    int n_seqs;
+    const int64_t *off;
+    const int32_t *tok;
+    const Targets *tg;
+    double aux_weight;
+    int peak_shape[3];  // M, N, K; M = 0: no peak (a GPU)
+} Run;
+
 // One pass of a phase, the way the trainer runs it (model/seqbatch.c): the log-prob forward with the LM head in chunks,
 // forward only (grads NULL) or with the backward into grads (backend memory), ended by reading one gradient element
 // back so that a device's queued work is inside the time.
-static int pass(Model *m, int n_seqs, const int64_t *off, const int32_t *tok, const Targets *tg, float *grads,
-                double aux_weight, Err *e) {
-    if (!grads) return model_forward_logprob(m, n_seqs, off, tok, &tg->h, NULL, NULL, NULL, e);
+static int pass(const Run *run, float *grads, Err *e) {
+    Model *m = run->m;
+    const HeadLogprob *h = &run->tg->h;
+    if (!grads) return model_forward_logprob(m, run->n_seqs, run->off, run->tok, h, NULL, NULL, NULL, e);
     ModelActs *acts = NULL;
-    int rc = model_forward_logprob(m, n_seqs, off, tok, &tg->h, NULL, NULL, &acts, e);
-    if (!rc) rc = model_backward_logprob_hooked(m, acts, tg->dlogp, NULL, aux_weight, grads, NULL, NULL, e);
+    int rc = model_forward_logprob(m, run->n_seqs, run->off, run->tok, h, NULL, NULL, &acts, e);
+    if (!rc) rc = model_backward_logprob_hooked(m, acts, run->tg->dlogp, NULL, run->aux_weight, grads, NULL, NULL, e);
     model_acts_free(acts);
     float last;
     if (!rc) device_grad_get(m, &last, grads, 1);
+    return rc;
+}
+
+static double peak_now(const Run *run) {
+    const int *p = run->peak_shape;
+    return p[0] ? bench_sgemm_gflops(p[0], p[1], p[2], 10, PEAK_SECONDS) : 0;
+}
+
+// Timed pass k of a series, between two sgemm bursts; its peak is the faster of the two.
+static int timed_pass(const Run *run, float *grads, Series *s, int k, Err *e) {
+    double before = peak_now(run);
+    CpuTicks t0 = bench_cpu_ticks();
+    double w0 = walltime_s(), c0 = cputime_s();
+    int rc = pass(run, grads, e);
+    s->sec[k] = walltime_s() - w0, s->cpu[k] = cputime_s() - c0;
+    CpuTicks t1 = bench_cpu_ticks();
+    s->ticks.ok = s->ticks.ok && t0.ok && t1.ok;
+    s->ticks.total += t1.total - t0.total, s->ticks.steal += t1.steal - t0.steal;
+    s->peak[k] = fmax(before, peak_now(run));
+    return rc;
+}
+
+// OpenMP's thread count and OpenBLAS's: an OpenMP build of OpenBLAS follows the former, a pthreads build the latter.
+static void set_threads(int n) { omp_set_num_threads(n), openblas_set_num_threads(n); }
+
+// A phase at every thread count: one warm-up each, then `repeat` turns through the counts, every other turn in
+// reverse order so that a drift of the machine's speed during the turns favours none of them.
+static int time_phase(const Run *run, float *grads, const int *threads, int n_threads, int repeat, Series *series,
+                      Err *e) {
+    int rc = 0;
+    for (int i = 0; i < n_threads && !rc; i++) set_threads(threads[i]), rc = pass(run, grads, e);
+    for (int k = 0; k < repeat && !rc; k++)
+        for (int j = 0; j < n_threads && !rc; j++) {
+            int i = k % 2 ? n_threads - 1 - j : j;
+            set_threads(threads[i]);
+            rc = timed_pass(run, grads, &series[i], k, e);
+        }
     return rc;
 }
 
@@ -104,6 +198,18 @@ static void targets_free(Targets *t) {
     free((void *)t->h.targets), free(t->h.logp), free(t->h.entropy), free(t->dlogp);
 }
 
+// The thread counts to time (o->threads, else the current one) into threads; an error for a repeated one.
+static int thread_counts(const BenchModelOptions *o, int *threads, int *n, Err *e) {
+    *n = o->n_threads ? o->n_threads : 1;
+    if (!o->n_threads) threads[0] = omp_get_max_threads();
+    for (int i = 0; i < o->n_threads; i++) {
+        threads[i] = (int)o->threads[i];
+        for (int j = 0; j < i; j++)
+            if (threads[j] == threads[i]) return err_set(e, "bench model: --threads %d is given twice", threads[i]);
+    }
+    return 0;
+}
+
 int bench_model(const BenchModelOptions *o, Err *e) {
     Device dev;
     TRY(device_open(o->config->dist.device, &dev, e));  // collective: before the other ranks leave
@@ -112,6 +218,11 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     if (o->prompt_len >= o->seq_len)
         return err_set(e, "bench model: --prompt-len %lld must be below --seq-len %lld (a sequence needs a target)",
                        (long long)o->prompt_len, (long long)o->seq_len);
+    if (o->n_threads && dev.where.ordinal >= 0)
+        return err_set(e, "bench model: --threads sets CPU thread counts, but dist.device runs the model on %s",
+                       dev.where.name);
+    int threads[BENCH_MAX_THREAD_COUNTS], n_threads, threads_before = omp_get_max_threads();
+    TRY(thread_counts(o, threads, &n_threads, e));
     Model m;
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
@@ -127,37 +238,29 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     float *host_grads = xcalloc(m.n_params, sizeof(float)), *dev_grads = device_grad_alloc(&m, m.n_params);
     memset(host_grads, 0, m.n_params * sizeof(float));  // touched once, as the trainer's buffer is after its first step
     float *grads = dev_grads ? dev_grads : host_grads;
-    Report r = {&m, o->config_name, T, seq_len, repeat, 0, 0, ""};
-    device_label(&dev, r.device, sizeof r.device);
     const ModelConfig *c = &o->config->model;
+    Report r = {&m, o->config_name, T, seq_len, repeat, threads, 0, dev.where.ordinal < 0, ""};
+    device_label(&dev, r.device, sizeof r.device);
     int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
+    Run run = {&m, n_seqs, off, tok, &tg, c->router_aux_loss_coef, {r.cpu ? (int)T : 0, F, c->hidden_size}};
     double tbps;
-    if (dev.where.ordinal >= 0) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
-    else r.sgemm_gflops = bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5);
-    double head = model_head_flops_per_row(&m), aux = c->router_aux_loss_coef;  // on the target rows only
+    if (!r.cpu) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
+    double head = model_head_flops_per_row(&m);  // on the target rows only
     double flops = (model_flops_per_token(&m, (seq_len + 1) / 2.0) - head) * (double)T + head * (double)tg.n;
-    double *sec = xmalloc(2 * (size_t)repeat * sizeof *sec), *cpu = xmalloc(2 * (size_t)repeat * sizeof *cpu);
-    int rc = 0;
-    double steal[2];  // the machine's CPU time stolen by a hypervisor during each phase's timed passes
-    for (int phase = 0; phase < 2 && !rc; phase++) {
-        float *g = phase ? grads : NULL;
-        rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);  // warm-up
-        CpuTicks s0 = bench_cpu_ticks();
-        for (int k = 0; k < repeat && !rc; k++) {
-            double t0 = walltime_s(), c0 = cputime_s();
-            rc = pass(&m, n_seqs, off, tok, &tg, g, aux, e);
-            sec[phase * repeat + k] = walltime_s() - t0, cpu[phase * repeat + k] = cputime_s() - c0;
+    Series series[2][BENCH_MAX_THREAD_COUNTS];  // [phase][thread count]
+    double *store = xcalloc(2 * (size_t)n_threads * 3 * (size_t)repeat, sizeof *store);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < n_threads; i++) {
+            double *at = store + (size_t)(p * n_threads + i) * 3 * (size_t)repeat;
+            series[p][i] = (Series){at, at + repeat, at + 2 * repeat, {.ok = true}};
         }
-        steal[phase] = bench_steal_fraction(s0, bench_cpu_ticks());
-    }
-    // The peak once more after the passes, the larger kept: on a machine whose speed drifts, the bound is then the
-    // fastest the sgemm ran on either side of them.
-    if (r.sgemm_gflops > 0)
-        r.sgemm_gflops = fmax(r.sgemm_gflops, bench_sgemm_gflops((int)T, F, c->hidden_size, 10, 0.5));
-    for (int phase = 0; phase < 2 && !rc; phase++)
-        report(&r, phase ? "forward+backward" : "forward", sec + phase * repeat, cpu + phase * repeat,
-               phase ? 3 * flops : flops, steal[phase]);
-    free(sec), free(cpu), free(off), free(tok), free(host_grads);
+    int rc = 0;
+    for (int p = 0; p < 2 && !rc; p++) rc = time_phase(&run, p ? grads : NULL, threads, n_threads, repeat, series[p], e);
+    set_threads(threads_before);
+    for (int p = 0; p < 2 && !rc; p++)
+        for (int i = 0; i < n_threads; i++)
+            report(&r, p ? "forward+backward" : "forward", p ? 3 * flops : flops, series[p], i);
+    free(store), free(off), free(tok), free(host_grads);
     targets_free(&tg);
     device_grad_free(&m, dev_grads);
     device_detach(&m);

@@ -52,14 +52,24 @@ static int unknown_option(Parse *p, const char *arg, size_t len) {
     return err_set(p->e, "unknown option '%s'%s", err_abbrev(name, q), hint);
 }
 
-static int store_int(Parse *p, const CliOpt *o, const char *v) {
+static int parse_int(Parse *p, const CliOpt *o, const char *v, int64_t *x) {
     char *end = NULL, q[ERR_ABBREV_SIZE];
     errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < o->min || x > o->max)
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || errno || n < o->min || n > o->max)
         return err_set(p->e, "%s '%s': expected an integer in [%lld, %lld]", o->name, err_abbrev(v, q),
                        (long long)o->min, (long long)o->max);
-    *(int64_t *)field(o, p->out) = x;
+    *x = n;
+    return 0;
+}
+
+static int store_int(Parse *p, const CliOpt *o, const char *v) { return parse_int(p, o, v, field(o, p->out)); }
+
+static int append_int(Parse *p, const CliOpt *o, const char *v) {
+    CliIntList *l = field(o, p->out);
+    if (l->n == CLI_MAX_LIST) return err_set(p->e, "%s: more than %d values", o->name, CLI_MAX_LIST);
+    TRY(parse_int(p, o, v, &l->items[l->n]));
+    l->n++;
     return 0;
 }
 
@@ -67,6 +77,7 @@ static int store_value(Parse *p, const CliOpt *o, const char *v) {
     switch (o->kind) {
     case CLI_STRING: *(const char **)field(o, p->out) = v; return 0;
     case CLI_INT: return store_int(p, o, v);
+    case CLI_INT_LIST: return append_int(p, o, v);
     case CLI_LIST: return cli_list_add(field(o, p->out), v, p->e) ? err_prefix(p->e, "%s", o->name) : 0;
     case CLI_FLAG:
     case CLI_OPTIONAL:
@@ -211,7 +222,7 @@ int cli_resolve_config(const ConfigArgs *a, Config *c, Err *e) {
 // "--name VALUE", "[--name VALUE ...]", "NAME": an option as the usage line shows it.
 static void synopsis_item(const CliOpt *o, char *buf, size_t len) {
     bool req = o->flags & CLI_REQUIRED;
-    const char *more = o->kind == CLI_LIST ? " ..." : "";
+    const char *more = o->kind == CLI_LIST || o->kind == CLI_INT_LIST ? " ..." : "";
     if (o->kind == CLI_FLAG || o->kind == CLI_POSITIONAL) snprintf(buf, len, req ? "%s" : "[%s]", o->name);
     else if (o->kind == CLI_OPTIONAL) snprintf(buf, len, req ? "%s[=%s]" : "[%s[=%s]]", o->name, o->value);
     else snprintf(buf, len, req ? "%s %s%s" : "[%s %s%s]", o->name, o->value, more);

@@ -18,6 +18,7 @@ typedef enum {
     CLI_STRING,      // --name V or --name=V: sets a const char * (the last one given wins)
     CLI_INT,         // --name N, a whole number in [min, max]: sets an int64_t
     CLI_LIST,        // --name V, repeatable: appends to a CliList in order
+    CLI_INT_LIST,    // --name N, repeatable, each a whole number in [min, max]: appends to a CliIntList in order
     CLI_POSITIONAL,  // a bare argument; positionals are filled in table order: sets a const char *
     CLI_OPTIONAL,    // --name or --name=V (never the next argument): sets a const char *, "" when bare
 } CliKind;
@@ -40,6 +41,11 @@ typedef struct {
 } CliList;
 
 typedef struct {
+    int64_t items[CLI_MAX_LIST];
+    int n;
+} CliIntList;
+
+typedef struct {
     const char *prog;   // "rlvr train": starts the usage line and every message
     const char *about;  // what the command does, printed after the usage line
     const CliOpt *opts;
@@ -48,7 +54,7 @@ typedef struct {
 } CliSpec;
 
 // Table rows. The field's type is checked at compile time against the kind (bool, const char *, int64_t,
-// CliList), so a row can never write the wrong type.
+// CliList, CliIntList), so a row can never write the wrong type.
 #define CLI_FIELD_(type, field, ctype) (offsetof(type, field) + 0 * sizeof(_Generic(((type *)0)->field, ctype: 1)))
 #define CLI_OPT_FLAG(name, type, field, flags, help) \
     {name, CLI_FLAG, NULL, CLI_FIELD_(type, field, bool), 0, 0, flags, help}
@@ -58,6 +64,8 @@ typedef struct {
     {name, CLI_INT, value, CLI_FIELD_(type, field, int64_t), lo, hi, flags, help}
 #define CLI_OPT_LIST(name, value, type, field, flags, help) \
     {name, CLI_LIST, value, CLI_FIELD_(type, field, CliList), 0, 0, flags, help}
+#define CLI_OPT_INT_LIST(name, value, type, field, lo, hi, flags, help) \
+    {name, CLI_INT_LIST, value, CLI_FIELD_(type, field, CliIntList), lo, hi, flags, help}
 #define CLI_OPT_OPTIONAL(name, value, type, field, flags, help) \
     {name, CLI_OPTIONAL, value, CLI_FIELD_(type, field, const char *), 0, 0, flags, help}
 #define CLI_ARG(name, type, field, flags, help) \

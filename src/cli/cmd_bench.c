@@ -1,6 +1,7 @@
 // `rlvr bench NAME`: parses one benchmark's options into its options struct (src/bench/) and runs it; each
 // prints JSON lines.
 #include <stdio.h>
+#include <string.h>
 
 #include "base/dist.h"
 #include "bench/bench.h"
@@ -15,6 +16,7 @@
 
 typedef struct {
     ConfigArgs cfg;
+    CliIntList threads;
     BenchModelOptions b;
 } ModelArgs;
 
@@ -29,16 +31,21 @@ static const CliOpt MODEL_OPTS[] = {
     CLI_OPT_INT("--repeat", "R", ModelArgs, b.repeat, 1, 1000, 0, "timed passes per phase (default 3)"),
     CLI_OPT_FLAG("--deterministic", ModelArgs, b.fixed_order_backward, 0,
                  "the backward of dist.deterministic=true: fixed-order kernels instead of OpenBLAS"),
+    CLI_OPT_INT_LIST("--threads", "N", ModelArgs, threads, 1, 4096, 0,
+                     "CPU threads; repeat it to time several counts in turn, each line then giving its speedup over "
+                     "the first (default OMP_NUM_THREADS)"),
 };
 
 static const CliSpec MODEL = CLI_SPEC(
     "rlvr bench model",
     "Times the training forward and the forward+backward over N sequences of L random tokens in the steady\n"
     "state (gradient buffer allocated and touched once, one untimed warm-up per phase, R timed passes) and\n"
-    "prints a JSON line per phase: median and best seconds, tokens/s and GFLOP/s (FLOPs from\n"
-    "model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak\n"
-    "measured in the same run at the model's [tokens x hidden] x [hidden x intermediate] shape, and the\n"
-    "share of the machine's CPU time a hypervisor stole during the phase (steal_fraction, from /proc/stat).",
+    "prints a JSON line per phase and thread count: median and best seconds, tokens/s and GFLOP/s (FLOPs\n"
+    "from model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak at\n"
+    "the model's [tokens x hidden] x [hidden x intermediate] shape, measured right before and after each pass\n"
+    "(fraction_of_sgemm: the median pass against its own peak), the speedup over the first thread count (the\n"
+    "median of the passes' ratios, timed in turn), and the share of the machine's CPU time a hypervisor stole\n"
+    "during the passes (steal_fraction, from /proc/stat).",
     MODEL_OPTS, NULL);
 
 typedef struct {
@@ -124,6 +131,11 @@ static int run_model(int argc, char **argv) {
     ModelArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.seqs = 2, .seq_len = 128, .repeat = 3}};
     int rc;
     if (!cli_parse(&MODEL, argc, argv, &a, &rc)) return rc;
+    if (a.threads.n > BENCH_MAX_THREAD_COUNTS)
+        return cli_usage_error(&MODEL, "--threads is given %d times; at most %d thread counts", a.threads.n,
+                               BENCH_MAX_THREAD_COUNTS);
+    memcpy(a.b.threads, a.threads.items, (size_t)a.threads.n * sizeof a.threads.items[0]);
+    a.b.n_threads = a.threads.n;
     Config c;
     Err e = {{0}};
     if (cli_resolve_config(&a.cfg, &c, &e)) return finish(-1, &e, false);
