@@ -337,6 +337,63 @@ static void last_backward(GradReducer *r, const float *g) {
     grad_reducer_micro_end(r);
 }
 
+// ZeRO 2/3 without expert parallelism: each layer of "attention" (SA elements) then an expert tensor (SE), the
+// gradient's pages handed back between updates. They are made resident a layer ahead of the backward, experts left
+// out: an expert no token reaches is never written and must not hold pages.
+enum { SA = 4096, SE = 8192, SL = SA + SE, SN = LH + LL * SL + LT };
+#define SHARDED_LAYER(l)                                                                              \
+    {.name = "model.layers." #l ".self_attn.w", .ndim = 1, .shape = {SA}, .offset = LH + l * SL, .numel = SA}, \
+    {.name = "model.layers." #l ".mlp.experts.w", .ndim = 3, .shape = {4, 8, SE / 32}, .offset = LH + l * SL + SA, \
+     .numel = SE}
+static const ModelTensor sharded_table[2 * LL + 2] = {
+    {.name = "embed", .ndim = 1, .shape = {LH}, .offset = 0, .numel = LH},
+    SHARDED_LAYER(0), SHARDED_LAYER(1), SHARDED_LAYER(2),
+    {.name = "lm_head", .ndim = 1, .shape = {LT}, .offset = LH + LL * SL, .numel = LT},
+};
+
+// Whether the whole pages of elements [b, b + n) are all resident (1), none (0), or some (-1).
+static int range_resident(const float *buf, size_t b, size_t n) {
+    size_t total, res;
+    layer_pages(buf, b, b + n, &total, &res);
+    cr_assert(total > 0);
+    return res == total ? 1 : res == 0 ? 0 : -1;
+}
+
+Test(grad_reduce, sharded_pages_resident_a_layer_ahead_without_experts) {
+    if (!populate_works()) cr_skip_test("this kernel cannot make pages resident on request (before Linux 5.14)");
+    Shard map = {0, 2 * LL + 2, 0, SN};
+    for (int det = 0; det < 2; det++) {
+        GradReducer r;
+        grad_reducer_init(&r, SN, det, sharded_table, 2 * LL + 2);
+        size_t begin[LL], end[LL];
+        for (int l = 0; l < LL; l++) begin[l] = LH + (size_t)l * SL, end[l] = begin[l] + SL;
+        grad_reducer_layers(&r, LL, begin, end, false);
+        grad_reducer_shard(&r, &map, 1);
+        for (int update = 0; update < 2; update++) {
+            grad_reducer_begin(&r);
+            float *g = grad_reducer_micro_begin(&r);
+            cr_expect(range_resident(g, LH + (LL - 1) * SL, SA) == 1 && range_resident(g, LH + (LL - 1) * SL + SA, SE) == 0,
+                      "mode %d, update %d: before the backward, the last layer's attention only", det, update);
+            cr_expect(range_resident(g, LH + (LL - 2) * SL, SA) == 0, "mode %d: layer %d not yet", det, LL - 2);
+            grad_reducer_micro_last(&r);
+            for (int l = LL - 1; l >= 0; l--) {
+                for (size_t i = 0; i < SA; i++) g[LH + l * SL + i] += 1.0f;  // no token reached the experts
+                grad_reducer_layer_done(&r, l);
+                if (l > 0)
+                    cr_expect(range_resident(g, LH + (l - 1) * SL, SA) == 1 &&
+                                  range_resident(g, LH + (l - 1) * SL + SA, SE) == 0,
+                              "mode %d, after layer %d's hook: layer %d's attention, not its experts", det, l, l - 1);
+            }
+            grad_reducer_micro_end(&r);
+            cr_assert(grad_reducer_finish(&r));
+            for (int l = 0; l < LL && !det; l++)  // deterministic: the sum writes every element this rank owns
+                cr_expect(range_resident(r.grad, LH + l * SL + SA, SE) == 0, "update %d: layer %d's experts", update, l);
+            cr_expect(r.grad[LH + SL + 5] == 1.0f && r.grad[LH + SL + SA + 5] == 0.0f);
+        }
+        grad_reducer_free(&r);
+    }
+}
+
 // Summed layer by layer during the last backward, 1 to 4 micro-batches (the current one alone, a held one, then
 // full-size limbs) give the bits of the whole-buffer reduction and of the same sums by hand.
 Test(grad_reduce, per_layer_sums_give_the_bits_of_the_whole_update) {

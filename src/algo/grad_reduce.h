@@ -52,7 +52,7 @@ typedef struct {
     int n_held;
     int n_micro;      // micro-batches of this update so far
     bool pending;     // deterministic: grad holds a micro-batch not yet held or folded
-    bool populating;  // deterministic: grad is fresh, made resident a layer ahead of this micro-batch's backward
+    bool populating;  // grad's pages made resident a layer ahead of this micro-batch's backward (not resident yet)
     size_t head_begin, head_end;  // the LM head's elements, the first the backward writes (grad_reducer_head)
     int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element; pages);
                       // every micro-batch ended since is folded in at once
