@@ -145,7 +145,7 @@ static void set_aside(GradReducer *r) {
 }
 
 float *grad_reducer_micro_begin(GradReducer *r) {
-    if (r->deterministic && r->pending) set_aside(r);  // fast: the backward adds to the running sum
+    if (r->deterministic && r->pending) set_aside(r);  // fast mode adds to the running sum instead
     // Pages handed back: resident a layer ahead of the backward as well, from the update's first micro-batch on (fast
     // mode) or in each fresh buffer (deterministic).
     if (!r->populating && hands_back_pages(r) && (r->deterministic || r->n_micro == 0))

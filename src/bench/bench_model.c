@@ -23,7 +23,6 @@
 #include "model/device.h"
 #include "model/model.h"
 
-enum { MAX_THREAD_COUNTS = 8 };
 #define PEAK_SECONDS 0.25  // each sgemm burst around a pass: at least this long, at least 10 calls
 
 // One phase's timed passes at one thread count.
