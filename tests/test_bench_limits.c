@@ -33,10 +33,12 @@ Test(bench_limits, cpu_ticks_from_proc_stat) {
     cr_assert(f >= 0 && f <= 1, "steal fraction %g", f);
 }
 
-Test(bench_limits, median_and_min) {
+Test(bench_limits, median_min_and_max_leave_the_values_in_place) {
     double v[] = {5, 1, 4, 2, 3};
     cr_assert_eq(bench_min(v, 5), 1);
+    cr_assert_eq(bench_max(v, 5), 5);
     cr_assert_eq(bench_median(v, 5), 3);
+    cr_expect(v[0] == 5 && v[1] == 1 && v[2] == 4 && v[3] == 2 && v[4] == 3, "the values were reordered");
     double w[] = {4, 1, 3, 2};
     cr_assert_float_eq(bench_median(w, 4), 2.5, 1e-15);
 }

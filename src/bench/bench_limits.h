@@ -34,8 +34,9 @@ double bench_steal_fraction(CpuTicks a, CpuTicks b);
 // A steal fraction as a JSON value in buf: "0.123", or null where it is unknown.
 const char *bench_steal_json(double fraction, char buf[16]);
 
-// Median and minimum of n values (sorted in place).
-double bench_median(double *v, int n);
+// Median, minimum and maximum of n values.
+double bench_median(const double *v, int n);
 double bench_min(const double *v, int n);
+double bench_max(const double *v, int n);
 
 #endif

@@ -42,21 +42,6 @@ typedef struct {
     char device[300];
 } Report;
 
-// The median of n values, v left as it is.
-static double median_of(const double *v, int n) {
-    double *c = xmalloc((size_t)n * sizeof *c);
-    memcpy(c, v, (size_t)n * sizeof *c);
-    double m = bench_median(c, n);
-    free(c);
-    return m;
-}
-
-static double max_of(const double *v, int n) {
-    double m = v[0];
-    for (int i = 1; i < n; i++) m = fmax(m, v[i]);
-    return m;
-}
-
 // A number as JSON in buf, or null.
 static const char *json_or_null(bool known, double x, char buf[32]) {
     if (!known) return "null";
@@ -68,7 +53,7 @@ static const char *json_or_null(bool known, double x, char buf[32]) {
 static void report(const Report *r, const char *phase, double flops, const Series *series, int ti) {
     const Series *s = &series[ti];
     int n = r->repeat;
-    double best = bench_min(s->sec, n), median = median_of(s->sec, n), cpu_median = median_of(s->cpu, n);
+    double best = bench_min(s->sec, n), median = bench_median(s->sec, n), cpu_median = bench_median(s->cpu, n);
     double gflops = flops / 1e9 / median;
     const char *deterministic = r->m->fixed_order_backward ? "true" : "false";  // which backward (--deterministic)
     if (!r->cpu) {  // a GPU: model FLOP utilisation against the bf16 peak
@@ -95,9 +80,9 @@ static void report(const Report *r, const char *phase, double flops, const Serie
            "\"fraction_of_sgemm_best\":%.3f,\"speedup_over_threads\":%d,\"speedup\":%s,\"sgemm_speedup\":%s,"
            "\"steal_fraction\":%s}\n",
            phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->threads[ti], n,
-           median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, median_of(s->peak, n),
-           median_of(fraction, n), max_of(fraction, n), r->threads[0],
-           json_or_null(ti > 0, median_of(speedup, n), up), json_or_null(ti > 0, median_of(sgemm_speedup, n), sgemm_up),
+           median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, bench_median(s->peak, n),
+           bench_median(fraction, n), bench_max(fraction, n), r->threads[0],
+           json_or_null(ti > 0, bench_median(speedup, n), up), json_or_null(ti > 0, bench_median(sgemm_speedup, n), sgemm_up),
            bench_steal_json(bench_steal_fraction((CpuTicks){.ok = true}, s->ticks), steal));
     fflush(stdout);
     free(fraction);
