@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 16
+plan 18
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -77,6 +77,25 @@ expect_ok "bench model --threads: a count given twice is an error (exit 1), nine
      [ \$? -eq 2 ] && grep -qx 'rlvr bench model: --threads is given 9 times; at most 8 thread counts' <<<\"\$out\""
 # --prompt-len P: the LM head runs on L - P rows of a sequence (a response's first token is predicted from the
 # prompt's last row), so P = 5 leaves out 4 of its rows: 4 x 2 V D FLOPs of the forward (V 50257, D 768).
+# --ops: configs/tiny-dense.ini has 2 layers of q [32, 32], k and v [16, 32], o [32, 32], gate and up [64, 32] and
+# down [32, 64]: per pass, each weight shape's forward products, dw and dx products number what the layers hold.
+expect_ok "bench model --ops: a line per operation and thread count, the layers' products counted by weight shape" \
+    bash -c "'$RLVR' bench model --config '$ROOT/configs/tiny-dense.ini' --seqs 2 --seq-len 16 --repeat 2 \
+                 --threads 1 --threads 2 --ops |
+     jq -se '[.[] | select(.bench == \"model_op\")] as \$ops | {\"32x32\": 4, \"16x32\": 4, \"64x32\": 4, \"32x64\": 2} as \$want |
+             all(1, 2; . as \$t | [\$ops[] | select(.threads == \$t)] as \$l |
+                 all(\"matmul\", \"matmul_dw\", \"matmul_dx\"; . as \$op |
+                     ([\$l[] | select(.op == \$op and (.weight | in(\$want))) | {key: .weight, value: .calls}] |
+                      from_entries) == \$want) and
+                 ((\$l | map(.share) | add) - 1 | fabs < 0.005) and
+                 ([\$l[] | select(.op == \"(outside the operations)\")] | length == 1 and .[0].share >= 0 and .[0].share < 0.5) and
+                 all(\$l[] | select(.op == \"matmul_dw\" or .op == \"matmul_dx\");
+                     (.weight | split(\"x\") | map(tonumber)) as [\$n, \$k] |
+                     (2 * .tokens * \$n * \$k * .calls / .seconds / 1e9) / .gflop_per_s - 1 | fabs < 0.02) and
+                 all(\$l[]; if \$t == 1 then .speedup == null else .speedup > 0 end))'"
+expect_error "bench model --ops on another backend than the CPU's is an error naming it" \
+    "^rlvr: bench model --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
+    env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
 expect_ok "bench model --prompt-len 5: the forward's FLOPs drop by the LM head's 4 rows" bash -c \
     "for p in 0 5; do '$RLVR' bench model --config '$ROOT/configs/small.ini' --seqs 1 --seq-len 16 --repeat 1 \
         --prompt-len \$p | jq 'select(.phase == \"forward\") | .gflop'; done |

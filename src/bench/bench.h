@@ -20,6 +20,7 @@ typedef struct {
     bool fixed_order_backward;  // the backward of dist.deterministic (Model.fixed_order_backward)
     int64_t threads[BENCH_MAX_THREAD_COUNTS];  // CPU thread counts timed in turn; n_threads = 0: the current one
     int n_threads;
+    bool ops;  // a line per operation of the layer loop in the forward+backward passes (bench/op_profile.h)
 } BenchModelOptions;
 
 int bench_model(const BenchModelOptions *o, Err *e);

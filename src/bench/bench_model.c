@@ -8,7 +8,8 @@
 // fractions; fraction_of_sgemm_best: the best one). With several thread counts (--threads) the passes take turns
 // between them, and each count's speedup over the first is the median of the passes' ratios within a turn. On a GPU
 // the bound is its published bf16 peak (MFU). On the CPU each line also reports the share of the machine's CPU time
-// a hypervisor stole during its passes.
+// a hypervisor stole during its passes. With --ops, the forward+backward passes also time each of the layer loop's
+// operations (bench/op_profile.h) and a line per operation and thread count says where the pass's time went.
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -20,6 +21,7 @@
 #include "base/walltime.h"
 #include "bench/bench.h"
 #include "bench/bench_limits.h"
+#include "bench/op_profile.h"
 #include "model/device.h"
 #include "model/model.h"
 
@@ -88,6 +90,58 @@ static void report(const Report *r, const char *phase, double flops, const Serie
     free(fraction);
 }
 
+// The seconds of the passes of series s, and of all the operations timed in them (bucket b).
+static double series_seconds(const Series *s, int n) {
+    double t = 0;
+    for (int k = 0; k < n; k++) t += s->sec[k];
+    return t;
+}
+
+static double ops_seconds(const OpProfile *ops, int b) {
+    double t = 0;
+    for (int i = 0; i < op_profile_count(ops); i++) {
+        OpStat x;
+        op_profile_get(ops, i, b, &x);
+        t += x.seconds;
+    }
+    return t;
+}
+
+// One --ops line: x's totals over the passes at threads[ti], whose time was total seconds with a median sgemm peak
+// of peak GFLOP/s; base_seconds: the same operation's at threads[0]. No calls: the time outside the operations.
+static void op_line(const Report *r, int ti, const OpStat *x, double total, double peak, double base_seconds) {
+    int n = r->repeat;
+    char weight[48] = "null", calls[32], gflops[32], fraction[32], up[32];
+    if (x->n) snprintf(weight, sizeof weight, "\"%dx%d\"", x->n, x->k);
+    bool product = x->flops > 0 && x->seconds > 0;
+    printf("{\"bench\":\"model_op\",\"phase\":\"forward+backward\",\"config\":\"%s\",\"deterministic\":%s,"
+           "\"tokens\":%lld,\"threads\":%d,\"repeats\":%d,\"op\":\"%s\",\"weight\":%s,\"calls\":%s,"
+           "\"seconds\":%.9g,\"share\":%.4f,\"gflop_per_s\":%s,\"fraction_of_sgemm\":%s,"
+           "\"speedup_over_threads\":%d,\"speedup\":%s}\n",
+           r->config, r->m->fixed_order_backward ? "true" : "false", (long long)r->T, r->threads[ti], n, x->op, weight,
+           json_or_null(x->calls > 0, (double)x->calls / n, calls), x->seconds / n, total > 0 ? x->seconds / total : 0.0,
+           json_or_null(product, x->flops / 1e9 / x->seconds, gflops),
+           json_or_null(product && peak > 0, x->flops / 1e9 / x->seconds / peak, fraction), r->threads[0],
+           json_or_null(ti > 0 && base_seconds > 0 && x->seconds > 0, base_seconds / x->seconds, up));
+}
+
+// --ops: a line per operation (and weight shape) of the forward+backward passes at threads[ti], in the order the
+// layer loop first ran them, then one for the time outside every operation. Per pass: calls and seconds (the totals
+// over the passes / repeat); the share of the passes' time; a matrix product's GFLOP/s and its fraction of the
+// series' median sgemm peak; the speedup over threads[0] (the ratio of the totals).
+static void report_ops(const Report *r, const OpProfile *ops, const Series *series, int ti) {
+    int n = r->repeat;
+    double total = series_seconds(&series[ti], n), peak = bench_median(series[ti].peak, n);
+    for (int i = 0; i < op_profile_count(ops); i++) {
+        OpStat x, base;
+        op_profile_get(ops, i, ti, &x), op_profile_get(ops, i, 0, &base);
+        if (x.calls) op_line(r, ti, &x, total, peak, base.seconds);
+    }
+    OpStat outside = {.op = "(outside the operations)", .seconds = total - ops_seconds(ops, ti)};
+    op_line(r, ti, &outside, total, peak, series_seconds(&series[0], n) - ops_seconds(ops, 0));
+    fflush(stdout);
+}
+
 // The training forward's inputs: each row's target (the next token of its sequence; -1 at a sequence's end and on
 // the prompt's rows before the last), the loss's coefficient per target row (dlogp), and how many rows have one.
 typedef struct {
@@ -105,6 +159,7 @@ typedef struct {
     const Targets *tg;
     double aux_weight;
     int peak_shape[3];  // M, N, K; M = 0: no peak (a GPU)
+    OpProfile *ops;     // --ops: the forward+backward passes' operations timed, a bucket per thread count
 } Run;
 
 // One pass of a phase, the way the trainer runs it (model/seqbatch.c): the log-prob forward with the LM head in chunks,
@@ -128,13 +183,16 @@ static double peak_now(const Run *run) {
     return p[0] ? bench_sgemm_gflops(p[0], p[1], p[2], 10, PEAK_SECONDS) : 0;
 }
 
-// Timed pass k of a series, between two sgemm bursts; its peak is the faster of the two.
-static int timed_pass(const Run *run, float *grads, Series *s, int k, Err *e) {
+// Timed pass k of series i, between two sgemm bursts; its peak is the faster of the two.
+static int timed_pass(const Run *run, float *grads, Series *series, int i, int k, Err *e) {
+    Series *s = &series[i];
     double before = peak_now(run);
     CpuTicks t0 = bench_cpu_ticks();
+    if (run->ops && grads) op_profile_bucket(run->ops, i);
     double w0 = walltime_s(), c0 = cputime_s();
     int rc = pass(run, grads, e);
     s->sec[k] = walltime_s() - w0, s->cpu[k] = cputime_s() - c0;
+    if (run->ops) op_profile_bucket(run->ops, -1);
     CpuTicks t1 = bench_cpu_ticks();
     s->ticks.ok = s->ticks.ok && t0.ok && t1.ok;
     s->ticks.total += t1.total - t0.total, s->ticks.steal += t1.steal - t0.steal;
@@ -155,7 +213,7 @@ static int time_phase(const Run *run, float *grads, const int *threads, int n_th
         for (int j = 0; j < n_threads && !rc; j++) {
             int i = k % 2 ? n_threads - 1 - j : j;
             set_threads(threads[i]);
-            rc = timed_pass(run, grads, &series[i], k, e);
+            rc = timed_pass(run, grads, series, i, k, e);
         }
     return rc;
 }
@@ -213,6 +271,11 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     m.fixed_order_backward = o->fixed_order_backward;
     m.head_chunk = o->config->train.head_chunk;
     if (device_attach(&dev, &m, e)) return model_free(&m), -1;
+    OpProfile *ops = NULL;
+    if (o->ops && !(ops = op_profile_start(&m, n_threads, e))) {
+        err_prefix(e, "bench model --ops");
+        return device_detach(&m), model_free(&m), -1;
+    }
     int64_t T = (int64_t)n_seqs * seq_len, V = o->config->model.vocab_size;
     int64_t *off = xmalloc((size_t)(n_seqs + 1) * sizeof *off);
     int32_t *tok = xmalloc((size_t)T * sizeof *tok);
@@ -226,7 +289,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     Report r = {&m, o->config_name, T, seq_len, repeat, threads, 0, dev.where.ordinal < 0, ""};
     device_label(&dev, r.device, sizeof r.device);
     int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
-    Run run = {&m, n_seqs, off, tok, &tg, c->router_aux_loss_coef, {r.cpu ? (int)T : 0, F, c->hidden_size}};
+    Run run = {&m, n_seqs, off, tok, &tg, c->router_aux_loss_coef, {r.cpu ? (int)T : 0, F, c->hidden_size}, ops};
     double tbps;
     if (!r.cpu) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
     double head = model_head_flops_per_row(&m);  // on the target rows only
@@ -244,6 +307,8 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     for (int p = 0; p < 2 && !rc; p++)
         for (int i = 0; i < n_threads; i++)
             report(&r, p ? "forward+backward" : "forward", p ? 3 * flops : flops, series[p], i);
+    for (int i = 0; i < n_threads && ops && !rc; i++) report_ops(&r, ops, series[1], i);
+    op_profile_stop(ops, &m);
     free(store), free(off), free(tok), free(host_grads);
     targets_free(&tg);
     device_grad_free(&m, dev_grads);

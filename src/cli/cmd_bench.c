@@ -34,6 +34,9 @@ static const CliOpt MODEL_OPTS[] = {
     CLI_OPT_INT_LIST("--threads", "N", ModelArgs, threads, 1, 4096, 0,
                      "CPU threads; repeat it to time several counts in turn, each line then giving its speedup over "
                      "the first (default OMP_NUM_THREADS)"),
+    CLI_OPT_FLAG("--ops", ModelArgs, b.ops, 0,
+                 "also time each operation of the forward+backward passes (CPU only): a JSON line per operation, "
+                 "weight shape and thread count with its calls, seconds and share of a pass, GFLOP/s and speedup"),
 };
 
 static const CliSpec MODEL = CLI_SPEC(
@@ -45,7 +48,8 @@ static const CliSpec MODEL = CLI_SPEC(
     "the model's [tokens x hidden] x [hidden x intermediate] shape, measured right before and after each pass\n"
     "(fraction_of_sgemm: the median pass against its own peak), the speedup over the first thread count (the\n"
     "median of the passes' ratios, timed in turn), and the share of the machine's CPU time a hypervisor stole\n"
-    "during the passes (steal_fraction, from /proc/stat).",
+    "during the passes (steal_fraction, from /proc/stat). With --ops, lines of \"bench\":\"model_op\" follow:\n"
+    "where the forward+backward's time went, per operation of the layer loop, and outside them.",
     MODEL_OPTS, NULL);
 
 typedef struct {
