@@ -76,6 +76,18 @@ static void *g_alloc(const Backend *be, size_t n, BufType t) {
     return p;
 }
 
+// Poisoned (every byte 0xff: NaN as a float or double, -1 as an integer): a read before the first write changes the
+// results compared with the CPU backend's.
+static void *g_alloc_uninit(const Backend *be, size_t n, BufType t) {
+    char *p = g_alloc(be, n, t);
+    if (!p) return NULL;
+    size_t bytes = G.bufs[G.n_bufs - 1].bytes;
+    mprotect(p, G.bufs[G.n_bufs - 1].mapped, PROT_READ | PROT_WRITE);
+    memset(p, 0xff, bytes);
+    mprotect(p, G.bufs[G.n_bufs - 1].mapped, PROT_NONE);
+    return p;
+}
+
 static void g_free(const Backend *be, void *buf) {
     (void)be;
     if (!buf) return;
@@ -398,6 +410,7 @@ static const Backend guard = {
     .act_bytes = sizeof(float),
     .grad_bytes = sizeof(float),
     .alloc = g_alloc,
+    .alloc_uninit = g_alloc_uninit,
     .free = g_free,
     .to_dev = g_to_dev,
     .to_host = g_to_host,

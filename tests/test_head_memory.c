@@ -121,7 +121,7 @@ static void nop_head_back(const Backend *b, const void *z, int64_t n, int v0, in
 static Backend counting(void) {
     Backend be = *backend_cpu();
     be.name = "counting";
-    be.alloc = c_alloc, be.free = c_free, be.view = c_view, be.view_end = c_view_end;
+    be.alloc = c_alloc, be.alloc_uninit = c_alloc, be.free = c_free, be.view = c_view, be.view_end = c_view_end;
     be.embed = nop_embed, be.rms_norm = nop_rms, be.head_norm = nop_head_norm, be.rope = nop_rope;
     be.matmul = nop_matmul, be.kv_store = nop_kv, be.attention = nop_att, be.swiglu = nop_swiglu, be.add = nop_add;
     be.rope_back = nop_rope_back, be.rms_norm_back = nop_rms_back, be.head_norm_back = nop_head_norm_back;

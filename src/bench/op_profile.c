@@ -66,6 +66,12 @@ static void *t_alloc(const Backend *be, size_t n, BufType t) {
     count(be, "alloc", 0, 0, 0, t0);
     return buf;
 }
+static void *t_alloc_uninit(const Backend *be, size_t n, BufType t) {
+    double t0 = walltime_s();
+    void *buf = CPU(be)->alloc_uninit(CPU(be), n, t);
+    count(be, "alloc_uninit", 0, 0, 0, t0);
+    return buf;
+}
 static void t_free(const Backend *be, void *buf) { TIMED(be, free, buf); }
 static void t_copy(const Backend *be, void *dst, const void *src, size_t n, BufType t) {
     TIMED(be, copy, dst, src, n, t);
@@ -155,7 +161,7 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     Backend *t = &p->table;
     *t = *p->inner;
     t->state = p;
-    t->alloc = t_alloc, t->free = t_free, t->copy = t_copy;
+    t->alloc = t_alloc, t->alloc_uninit = t_alloc_uninit, t->free = t_free, t->copy = t_copy;
     t->embed = t_embed, t->rms_norm = t_rms_norm, t->head_norm = t_head_norm, t->rope = t_rope;
     t->matmul = t_matmul, t->kv_store = t_kv_store, t->attention = t_attention, t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;

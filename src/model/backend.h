@@ -52,6 +52,11 @@ struct Backend {
     // ---- memory ----
     // n zeroed elements of type t, or NULL when memory runs out (never NULL for n == 0 on success).
     void *(*alloc)(const struct Backend *be, size_t n, BufType t);
+    // The same without the zeroing: n elements whose values are undefined until an operation writes them, for a
+    // buffer that operations overwrite whole before anything reads it (a product's output, a layer's activation
+    // record). The test backends poison them (tests/test_backend.c, backend_staged.c), so a read before the first
+    // write changes the results they are checked on.
+    void *(*alloc_uninit)(const struct Backend *be, size_t n, BufType t);
     void (*free)(const struct Backend *be, void *buf);  // buf may be NULL
     // n elements host -> backend / backend -> host. For BUF_ACT and BUF_GRAD the host side is float (converted
     // to and from the backend's type); for the other types both sides have the same C type.
@@ -218,9 +223,10 @@ static inline void *act_at(const Backend *be, const void *buf, size_t i) {
     return (char *)buf + i * be->act_bytes;
 }
 
-// be->alloc for buffers the loop cannot do without: out of memory aborts with file and line, as xmalloc does.
-static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, const char *file, int line) {
-    void *p = be->alloc(be, n, t);
+// be->alloc (zeroed) or be->alloc_uninit for buffers the loop cannot do without: out of memory aborts with file and
+// line, as xmalloc does.
+static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, bool zeroed, const char *file, int line) {
+    void *p = zeroed ? be->alloc(be, n, t) : be->alloc_uninit(be, n, t);
     if (!p) {
         fprintf(stderr, "rlvr: %s:%d: %s backend alloc(%zu elements of type %d) failed: out of memory\n", file, line,
                 be->name, n, (int)t);
@@ -228,6 +234,7 @@ static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, con
     }
     return p;
 }
-#define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), __FILE__, __LINE__)
+#define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), true, __FILE__, __LINE__)
+#define bk_alloc_uninit(be, n, t) backend_alloc_at((be), (n), (t), false, __FILE__, __LINE__)
 
 #endif

@@ -27,6 +27,12 @@ static void *cpu_alloc(const Backend *be, size_t n, BufType t) {
     return calloc(n + 1, type_bytes(t));
 }
 
+// Heap memory as it is: freed buffers stay in the heap (src/cli/rlvr.c), so this reuses mapped pages unzeroed.
+static void *cpu_alloc_uninit(const Backend *be, size_t n, BufType t) {
+    (void)be;
+    return malloc((n + 1) * type_bytes(t));
+}
+
 static void cpu_free(const Backend *be, void *buf) {
     (void)be;
     free(buf);
@@ -355,6 +361,7 @@ static const Backend cpu = {
     .act_bytes = sizeof(float),
     .grad_bytes = sizeof(float),
     .alloc = cpu_alloc,
+    .alloc_uninit = cpu_alloc_uninit,
     .free = cpu_free,
     .to_dev = cpu_to_dev,
     .to_host = cpu_to_host,

@@ -890,6 +890,9 @@ static const Backend cuda_table = {
     .act_bytes = sizeof(Bf16),
     .grad_bytes = sizeof(float),
     .alloc = cuda_alloc,
+    // Zeroed still: whether every device kernel leaves the rows it skips unread has not been checked on a GPU with
+    // poisoned buffers, as tests/test_backend.c checks the CPU's.
+    .alloc_uninit = cuda_alloc,
     .free = cuda_free,
     .to_dev = cuda_to_dev,
     .to_host = cuda_to_host,

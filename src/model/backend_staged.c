@@ -142,11 +142,22 @@ static void staged_ep_expert_back(const Backend *be, const Model *m, const Layer
     backend_cpu()->ep_expert_back(be, on_copy(be, m, &c), o, e, x, gy, n, dgate, dup, ddown, dx);
 }
 
+// Poisoned (every byte 0xff: NaN as a float or double, -1 as an integer), as a device's unzeroed memory may hold
+// anything: a read before the first write shows in the results it_device.sh compares with the CPU's.
+static void *staged_alloc_uninit(const Backend *be, size_t n, BufType t) {
+    (void)be;
+    size_t bytes = (n + 1) * (t == BUF_F64 || t == BUF_I64 ? 8 : 4);
+    void *p = malloc(bytes);
+    if (p) memset(p, 0xff, bytes);
+    return p;
+}
+
 Backend *backend_staged_create(void) {
     Backend *be = xmalloc(sizeof *be);
     *be = *backend_cpu();
     be->name = "staged";
     be->state = xcalloc(1, sizeof(Mirror));
+    be->alloc_uninit = staged_alloc_uninit;
     be->param = staged_param;
     be->load_params = staged_load_params;
     be->to_host = staged_to_host;

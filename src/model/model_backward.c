@@ -91,7 +91,8 @@ static void mlp_back(const Model *m, const LayerOffsets *o, const LayerActs *a, 
                      void *dx, int T, int D, int F) {
     const Backend *be = m->backend;
     size_t n = (size_t)T * F;
-    void *dact = bk_alloc(be, n, BUF_GRAD), *dg = bk_alloc(be, n, BUF_GRAD), *du = bk_alloc(be, n, BUF_GRAD);
+    void *dact = bk_alloc_uninit(be, n, BUF_GRAD), *dg = bk_alloc_uninit(be, n, BUF_GRAD),
+         *du = bk_alloc_uninit(be, n, BUF_GRAD);  // each written whole by its first operation
     linear_back_be(m, a->act, o->down, dy, grads, SIZE_MAX, dact, T, D, F, false);
     be->swiglu_back(be, a->g, a->u, dact, dg, du, n);
     linear_back_be(m, a->a2, o->gate, dg, grads, SIZE_MAX, dx, T, F, D, true);
@@ -118,14 +119,14 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     be->rms_norm_back(be, a->h2, be->param(be, m, o->ln2), a->inv2, da2, dx, grads + o->ln2, T, d.D);  // dx = d h2
     be->free(be, da2);
     // Attention: h2 = x_in + o_proj(attn(rope(norm(q)), rope(norm(k)), v)).
-    void *datt = bk_alloc(be, t * d.QD, BUF_GRAD);
+    void *datt = bk_alloc_uninit(be, t * d.QD, BUF_GRAD);  // written whole by matmul_dx
     linear_back_be(m, a->att, o->wo, dx, grads, SIZE_MAX, datt, T, d.D, d.QD, false);
     void *dqr = bk_alloc(be, t * d.QD, BUF_GRAD), *dkr = bk_alloc(be, t * d.KD, BUF_GRAD),
          *dv = bk_alloc(be, t * d.KD, BUF_GRAD);
     be->attention_back(be, &d, A, a, datt, dqr, dkr, dv);
     be->rope_back(be, dqr, A->pos_b, T, d.Hq, d.hd, theta);
     be->rope_back(be, dkr, A->pos_b, T, d.Hk, d.hd, theta);
-    void *dq = bk_alloc(be, t * d.QD, BUF_GRAD), *dk = bk_alloc(be, t * d.KD, BUF_GRAD);
+    void *dq = bk_alloc_uninit(be, t * d.QD, BUF_GRAD), *dk = bk_alloc_uninit(be, t * d.KD, BUF_GRAD);  // head_norm_back writes them
     be->head_norm_back(be, be->param(be, m, o->qn), a->q, a->qn_inv, dqr, dq, G(grads, o->qn), T, d.Hq, d.hd);
     be->head_norm_back(be, be->param(be, m, o->kn), a->k, a->kn_inv, dkr, dk, G(grads, o->kn), T, d.Hk, d.hd);
     void *da1 = bk_alloc(be, t * d.D, BUF_GRAD);

@@ -48,7 +48,8 @@ void head_logprob_forward(const Model *m, ModelActs *A, const HeadLogprob *h) {
     const void *w = be->param(be, m, m->priv->lm_head);
     // One chunk holds every row: each piece's logits stay at its rows for the backward; else one chunk is reused.
     bool keep = T <= C;
-    void *logits = bk_alloc(be, (size_t)(C < T ? C : T) * (size_t)d.V, BUF_ACT);
+    // Rows without a target are neither computed nor read (head_logprob_back skips rows whose coefficients are 0).
+    void *logits = bk_alloc_uninit(be, (size_t)(C < T ? C : T) * (size_t)d.V, BUF_ACT);
     const int32_t *tg = A->head_targets_b;
     for (int r0 = 0, r1 = 0; next_piece(A->head_targets, T, r1, C, &r0, &r1);) {
         void *out = keep ? act_at(be, logits, (size_t)r0 * d.V) : logits;
@@ -99,7 +100,7 @@ void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlo
     const double *stats = A->head_stats;
     const void *w = be->param(be, m, lm);
     if (A->head_logits) {  // one chunk: the forward's logits and the unchunked head's products themselves
-        void *dl = bk_alloc(be, t * (size_t)V, BUF_GRAD);
+        void *dl = bk_alloc_uninit(be, t * (size_t)V, BUF_GRAD);  // head_logprob_back writes every row
         // Rows without a target have zero coefficients: their logit gradients are zeros, whatever their logits.
         be->head_logprob_back(be, A->head_logits, T, 0, V, tg, temp, stats, gl_b, gh_b, dl);
         be->matmul_dw(be, fx, dl, A->a_final, grads + lm, NULL, T, V, D);
@@ -110,7 +111,7 @@ void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlo
         int64_t per = (int64_t)C * V / T;
         int cols = per < 1 ? 1 : (int)per;
         size_t cap = (size_t)C * V > t * (size_t)cols ? (size_t)C * V : t * (size_t)cols;
-        void *logits = bk_alloc(be, cap, BUF_ACT), *dl = bk_alloc(be, cap, BUF_GRAD);
+        void *logits = bk_alloc_uninit(be, cap, BUF_ACT), *dl = bk_alloc_uninit(be, cap, BUF_GRAD);
         for (int r0 = 0, r1 = 0; next_piece(A->head_targets, T, r1, C, &r0, &r1);) {
             if (!live(gl, gh, r0, r1)) continue;  // its rows of dnormed stay zero, as the product of zeros gives
             int n = r1 - r0;

@@ -104,7 +104,7 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     be->rope(be, a->kr, pos, T, d.Hk, d.hd, theta, false);
     be->kv_store(be, kbuf, vbuf, a->kr, a->v, pos, kv_row0, T, d.KD);
     be->attention(be, &d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
-    void *y = bk_alloc(be, n, BUF_ACT);
+    void *y = bk_alloc_uninit(be, n, BUF_ACT);  // the o projection's output, then the MLP's
     be->matmul(be, a->att, be->param(be, m, o->wo), NULL, y, T, d.D, d.QD);
     be->add(be, x, y, n);
     be->copy(be, a->h2, x, n, BUF_ACT);
@@ -114,8 +114,10 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     be->free(be, y);
 }
 
-// n zeroed activations / float statistics in the backend's memory, or NULL for none (a record's absent fields).
+// n activations / float statistics in the backend's memory, or NULL for none (a record's absent fields): zeroed, or
+// (written) left as they are, for the fields layer_forward overwrites whole before any operation reads them.
 static void *alloc_f(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_ACT) : NULL; }
+static void *alloc_written(const Backend *be, size_t n) { return n ? bk_alloc_uninit(be, n, BUF_ACT) : NULL; }
 static void *alloc_stat(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_F32) : NULL; }
 
 int layer_kind(const Model *m, int l) { return model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE; }
@@ -129,15 +131,15 @@ int model_layer_kinds(const Model *m) {
 void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int kinds) {
     memset(a, 0, sizeof *a);
     size_t t = (size_t)T;
-    a->x_in = alloc_f(be, t * d->D), a->inv1 = alloc_stat(be, t), a->a1 = alloc_f(be, t * d->D);
-    a->q = alloc_f(be, t * d->QD), a->k = alloc_f(be, t * d->KD), a->v = alloc_f(be, t * d->KD);
+    a->x_in = alloc_written(be, t * d->D), a->inv1 = alloc_stat(be, t), a->a1 = alloc_written(be, t * d->D);
+    a->q = alloc_written(be, t * d->QD), a->k = alloc_written(be, t * d->KD), a->v = alloc_written(be, t * d->KD);
     a->qn_inv = alloc_stat(be, t * d->Hq), a->kn_inv = alloc_stat(be, t * d->Hk);
-    a->qr = alloc_f(be, t * d->QD), a->kr = alloc_f(be, t * d->KD);
-    a->lse = bk_alloc(be, t * d->Hq + 1, BUF_F64);
-    a->att = alloc_f(be, t * d->QD), a->h2 = alloc_f(be, t * d->D);
-    a->inv2 = alloc_stat(be, t), a->a2 = alloc_f(be, t * d->D);
+    a->qr = alloc_written(be, t * d->QD), a->kr = alloc_written(be, t * d->KD);
+    a->lse = bk_alloc_uninit(be, t * d->Hq + 1, BUF_F64);
+    a->att = alloc_written(be, t * d->QD), a->h2 = alloc_written(be, t * d->D);
+    a->inv2 = alloc_stat(be, t), a->a2 = alloc_written(be, t * d->D);
     if (kinds & LAYER_DENSE)
-        a->g = alloc_f(be, t * d->F), a->u = alloc_f(be, t * d->F), a->act = alloc_f(be, t * d->F);
+        a->g = alloc_written(be, t * d->F), a->u = alloc_written(be, t * d->F), a->act = alloc_written(be, t * d->F);
     if (!(kinds & LAYER_MOE)) return;
     a->probs = alloc_stat(be, t * d->E);
     a->top_e = bk_alloc(be, t * d->K + 1, BUF_I32);
