@@ -7,8 +7,9 @@
 # ROUNDS (3), NEW (decoded tokens per response, 256), THREADS ("1 2"), MARCH (rlvr's build, native),
 # LLM_STEPS (timed llm.c steps per round, 5), and OPENBLAS_CORETYPE for OpenBLAS's kernel (rlvr's fast backward
 # and the sgemm peak; e.g. SkylakeX on Sapphire Rapids, which Debian's OpenBLAS 0.3.21 runs as Prescott).
-# Needs git (or the peers already cloned there), cc, make.
-# Prints a summary table (medians over the rounds) at the end; every raw measurement goes to OUT.jsonl.
+# Needs git (or the peers already cloned there), cc, make, jq.
+# Prints two summary tables (medians over the rounds) at the end, the second where rlvr's forward+backward spent its
+# time by operation (bench model --ops); every raw measurement goes to OUT.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/results/cpu-bench.jsonl}
@@ -103,9 +104,10 @@ log() { printf '%s\n' "$1" >> "$OUT"; }
 max_threads=$(printf '%s\n' $THREADS | sort -n | tail -1)
 for round in $(seq 1 "$ROUNDS"); do
     # rlvr forward+backward: 2 x 128 = 256 tokens per step, as llm.c's B=4 x T=64. One run takes the thread counts
-    # in turn, each pass between two sgemm bursts, so each line's fraction of the peak and speedup are the moment's.
+    # in turn, each pass between two sgemm bursts, so each line's fraction of the peak and speedup are the moment's;
+    # --ops adds where each pass's time went, by operation.
     OMP_NUM_THREADS=$max_threads OPENBLAS_NUM_THREADS=$max_threads "$RLVR" bench model \
-        --config "$ROOT/configs/small.ini" --repeat 3 $(printf -- '--threads %s ' $THREADS) |
+        --config "$ROOT/configs/small.ini" --repeat 3 --ops $(printf -- '--threads %s ' $THREADS) |
         sed "s/^{/{\"round\":$round,/" >> "$OUT"
     for t in $THREADS; do
         export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
@@ -134,15 +136,35 @@ for t in $THREADS; do
     b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
     g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
     ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
-    fb=$(sel | grep '"forward+backward"' | field tokens_per_s | median)
-    pk=$(sel | grep '"forward+backward"' | field sgemm_gflop_per_s | median)
-    fr=$(sel | grep '"forward+backward"' | field fraction_of_sgemm | median)
-    frb=$(sel | grep '"forward+backward"' | field fraction_of_sgemm_best | median)
-    up=$(sel | grep '"forward+backward"' | field speedup | median)
-    sup=$(sel | grep '"forward+backward"' | field sgemm_speedup | median)
-    st=$(sel | grep '"forward+backward"' | field steal_fraction | median)  # a VM's hypervisor taking the CPUs
+    fwd_bwd() { sel | grep '"bench":"model","phase":"forward+backward"'; }  # not the --ops lines
+    fb=$(fwd_bwd | field tokens_per_s | median)
+    pk=$(fwd_bwd | field sgemm_gflop_per_s | median)
+    fr=$(fwd_bwd | field fraction_of_sgemm | median)
+    frb=$(fwd_bwd | field fraction_of_sgemm_best | median)
+    up=$(fwd_bwd | field speedup | median)
+    sup=$(fwd_bwd | field sgemm_speedup | median)
+    st=$(fwd_bwd | field steal_fraction | median)  # a VM's hypervisor taking the CPUs
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
     echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
 done
+
+# Where the forward+backward's time went (--ops): medians over the rounds per operation and weight shape, at the
+# first and last thread counts, largest share first.
+t0=$(printf '%s\n' $THREADS | head -1) t1=$max_threads
+echo
+echo "| operation | weight | calls per pass | ms at $t0 | ms at $t1 | share at $t1 | GFLOP/s at $t0 | GFLOP/s at $t1 | fraction of sgemm at $t1 | speedup |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+jq -rs --argjson t0 "$t0" --argjson t1 "$t1" '
+    def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+    def fmt(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+    def ms: if . == null then null else . * 1000 end;
+    def at($t; f): [.[] | select(.threads == $t) | f // empty] | median;
+    [.[] | select(.bench == "model_op")] | group_by([.op, .weight])
+    | map({op: .[0].op, weight: (.[0].weight // "-"), calls: .[0].calls, s0: at($t0; .seconds), s1: at($t1; .seconds),
+           share: at($t1; .share), g0: at($t0; .gflop_per_s), g1: at($t1; .gflop_per_s),
+           f1: at($t1; .fraction_of_sgemm), up: at($t1; .speedup)})
+    | sort_by(-.share)[]
+    | "| \(.op) | \(.weight) | \(.calls // "-") | \(.s0 | ms | fmt(1)) | \(.s1 | ms | fmt(1)) | \(.share | fmt(3)) | " +
+      "\(.g0 | fmt(1)) | \(.g1 | fmt(1)) | \(.f1 | fmt(2)) | \(.up | fmt(2)) |"' "$OUT"
