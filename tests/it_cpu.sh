@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 18
+plan 20
 RL=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0)
 CK=ckpt/step-000002.h5
 for mode in true false; do
@@ -96,6 +96,23 @@ expect_ok "bench model --ops: a line per operation and thread count, the layers'
 expect_error "bench model --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench model --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
+# bench sample --ops: each decode step runs every product of configs/small.ini once per weight (12 layers: q and o
+# [768, 768] with k and v, gate and up [2048, 768], down [768, 2048]; the LM head [50257, 768]), each reading its fp32
+# weight once per call.
+expect_ok "bench sample --ops: a line per operation and group, each weight read once per step, shares adding up" \
+    bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' --new 4 --prompt-len 4 --ops |
+     jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
+                 map({key: (.group | tostring), value: .decode_steps}) | from_entries) as \$steps |
+             {\"768x768\": 48, \"2048x768\": 24, \"768x2048\": 12, \"50257x768\": 1} as \$want |
+             all(1, 8; . as \$g | [\$all[] | select(.bench == \"sample_op\" and .group == \$g)] as \$l |
+                 ([\$l[] | select(.op == \"matmul\") | {key: .weight, value: .calls_per_step}] | from_entries) == \$want and
+                 ((\$l | map(.share) | add) - 1 | fabs < 0.005) and
+                 all(\$l[] | select(.weight != null); (.weight | split(\"x\") | map(tonumber)) as [\$n, \$k] |
+                     (.calls_per_step * \$steps[\$g | tostring] * \$n * \$k * 4 / .seconds / 1e9) / .weight_gb_per_s - 1
+                     | fabs < 0.02))'"
+expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
+    "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
+    env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new 2 --ops
 expect_ok "bench model --prompt-len 5: the forward's FLOPs drop by the LM head's 4 rows" bash -c \
     "for p in 0 5; do '$RLVR' bench model --config '$ROOT/configs/small.ini' --seqs 1 --seq-len 16 --repeat 1 \
         --prompt-len \$p | jq 'select(.phase == \"forward\") | .gflop'; done |

@@ -39,7 +39,7 @@ static long calls_of(const OpProfile *p, int b, const char *op, int n, int k) {
 Test(op_profile, same_bits_and_every_product_counted_by_shape) {
     Model m;
     tiny_model(&m, TINY_QWEN3, N_OF(TINY_QWEN3), 7);  // D 16, q 4 x 6 = 24, k/v 2 x 6 = 12, F 24, L 2, V 61
-    double want_logp[T], got_logp[T];
+    double want_logp[T] = {0}, got_logp[T] = {0};  // the last T - targets entries stay 0
     float *want = calloc(m.n_params, sizeof(float)), *got = calloc(m.n_params, sizeof(float));
     step(&m, want_logp, want);
     Err e = {{0}};

@@ -11,15 +11,47 @@
 
 #include "base/walltime.h"
 #include "bench/bench_limits.h"
+#include "bench/op_profile.h"
 #include "model/device.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
 
-// read_gbps: the memory read bandwidth of the same run; a decode step reads every weight once, so it bounds
-// steps/s at read_gbps / weight bytes.
-static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const char *config,
-                    const char *device, double read_gbps, Err *e) {
+// What the cases share: the model's name and device, the read bandwidth of the same run (a decode step reads every
+// weight once, so it bounds steps/s at read_gbps / weight bytes), and --ops's profile (NULL without).
+typedef struct {
+    const char *config, *device;
+    double read_gbps;
+    OpProfile *ops;
+} Case;
+
+// --ops: a line per operation (and weight shape) of a case that took seconds over steps decode steps, in the order
+// the model first ran them, then one for the time outside every operation (the sampler's own work). A product's
+// weight_gb_per_s: the fp32 weight it reads once per call, over its time.
+static void report_ops(const Case *c, int group, int b, double seconds, long long steps) {
+    double in_ops = 0;
+    for (int i = 0; i <= op_profile_count(c->ops); i++) {
+        OpStat x = {.op = "(outside the operations)"};
+        if (i < op_profile_count(c->ops)) op_profile_get(c->ops, i, b, &x);
+        else x.seconds = seconds - in_ops;
+        if (i < op_profile_count(c->ops) && !x.calls) continue;
+        in_ops += x.seconds;
+        double gbps = x.n && x.seconds > 0 ? (double)x.calls * x.n * x.k * sizeof(float) / x.seconds / 1e9 : 0;
+        char weight[48] = "null", calls[32] = "null", rate[32] = "null", fraction[32] = "null";
+        if (x.n) snprintf(weight, sizeof weight, "\"%dx%d\"", x.n, x.k);
+        if (x.calls) snprintf(calls, sizeof calls, "%.4g", (double)x.calls / (double)steps);
+        if (gbps > 0) snprintf(rate, sizeof rate, "%.2f", gbps), snprintf(fraction, sizeof fraction, "%.3f", gbps / c->read_gbps);
+        printf("{\"bench\":\"sample_op\",\"config\":\"%s\",\"threads\":%d,\"group\":%d,\"op\":\"%s\",\"weight\":%s,"
+               "\"calls_per_step\":%s,\"seconds\":%.6f,\"share\":%.4f,\"weight_gb_per_s\":%s,"
+               "\"fraction_of_read_bandwidth\":%s}\n",
+               c->config, omp_get_max_threads(), group, x.op, weight, calls, x.seconds, x.seconds / seconds, rate,
+               fraction);
+    }
+    fflush(stdout);
+}
+
+static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const Case *c,
+                    int bucket, Err *e) {
     rc.n = group;
     int32_t *prompt = xmalloc((size_t)prompt_len * sizeof *prompt);
     prompt[0] = tokenizer_bos(tok);
@@ -27,10 +59,12 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     const int32_t *prompts[1] = {prompt};
     int64_t gidx = 0;
     Rollout ro;
+    if (c->ops) op_profile_bucket(c->ops, bucket);
     double t0 = walltime_s(), c0 = cputime_s();
     CpuTicks s0 = bench_cpu_ticks();
     int r = sampler_generate(m, tok, &rc, 0, 1, &gidx, prompts, &prompt_len, &ro, e);
     double seconds = walltime_s() - t0, cpu_seconds = cputime_s() - c0;
+    if (c->ops) op_profile_bucket(c->ops, -1);
     double steal = bench_steal_fraction(s0, bench_cpu_ticks());
     char steal_buf[16];
     free(prompt);
@@ -48,9 +82,10 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,\"steal_fraction\":%s}\n",
-        device, config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, prompt_len,
+        c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
-        read_gbps, weight_gbps / read_gbps, bench_steal_json(steal, steal_buf));
+        c->read_gbps, weight_gbps / c->read_gbps, bench_steal_json(steal, steal_buf));
+    if (c->ops && bucket >= 0) report_ops(c, group, bucket, seconds, steps);
     fflush(stdout);
     return 0;
 }
@@ -67,6 +102,11 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
     if (device_attach(&dev, &m, e)) return model_free(&m), -1;
+    Case cs = {o->config_name, device, 0, NULL};
+    if (o->ops && !(cs.ops = op_profile_start(&m, 2, e))) {  // a bucket for each case after the warm-up
+        err_prefix(e, "bench sample --ops");
+        return device_detach(&m), model_free(&m), -1;
+    }
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
     size_t weight_bytes = m.n_params * sizeof(float);
@@ -84,9 +124,12 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     }
     RolloutConfig warm = c.rollout;
     warm.max_new_tokens = 4;
-    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, "warm-up (not a measurement)", device, read_gbps, e);
-    for (int g = 1; g <= 8 && rc == 0; g += 7)
-        rc = run_case(&m, tok, c.rollout, g, prompt_len, o->config_name, device, read_gbps, e);
+    cs.read_gbps = read_gbps;
+    Case warm_case = cs;
+    warm_case.config = "warm-up (not a measurement)";
+    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &warm_case, -1, e);
+    for (int g = 1; g <= 8 && rc == 0; g += 7) rc = run_case(&m, tok, c.rollout, g, prompt_len, &cs, g > 1, e);
+    op_profile_stop(cs.ops, &m);
     tokenizer_free(tok);
     device_detach(&m);
     model_free(&m);

@@ -2,6 +2,7 @@
 #ifndef RLVR_BENCH_SAMPLE_H
 #define RLVR_BENCH_SAMPLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/config.h"
@@ -11,6 +12,7 @@ typedef struct {
     const Config *config;         // the model (random init) and [rollout] settings
     const char *config_name;      // for the JSON lines
     int64_t new_tokens, prompt_len;
+    bool ops;  // a line per operation of the decode steps after each case's (bench/op_profile.h)
 } BenchSampleOptions;
 
 int bench_sample(const BenchSampleOptions *o, Err *e);

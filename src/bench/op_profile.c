@@ -141,6 +141,18 @@ static void t_moe_back(const Backend *be, const Model *m, int l, const ModelActs
 static void t_embed_back(const Backend *be, const void *tokens, const void *dx, float *dtable, int T, int D) {
     TIMED(be, embed_back, tokens, dx, dtable, T, D);
 }
+static void t_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets, double temperature,
+                      double *logp, double *entropy) {
+    TIMED(be, logprob, logits, n, V, targets, temperature, logp, entropy);
+}
+static void t_logprob_back(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
+                           double temperature, const double *dlogp, const double *dentropy, void *dlogits) {
+    TIMED(be, logprob_back, logits, n, V, targets, temperature, dlogp, dentropy, dlogits);
+}
+static void t_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
+                     const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
+    TIMED(be, sample, logits, V, n, row, u, sp, token, logp, entropy);
+}
 static void t_head_logprob(const Backend *be, const void *logits, int64_t n, int V, const void *targets,
                            double temperature, double *logp, double *entropy, double *stats) {
     TIMED(be, head_logprob, logits, n, V, targets, temperature, logp, entropy, stats);
@@ -168,6 +180,7 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     t->rope_back = t_rope_back, t->rms_norm_back = t_rms_norm_back, t->head_norm_back = t_head_norm_back;
     t->matmul_dw = t_matmul_dw, t->matmul_dx = t_matmul_dx, t->attention_back = t_attention_back;
     t->swiglu_back = t_swiglu_back, t->moe_back = t_moe_back, t->embed_back = t_embed_back;
+    t->logprob = t_logprob, t->logprob_back = t_logprob_back, t->sample = t_sample;
     t->head_logprob = t_head_logprob, t->head_logprob_back = t_head_logprob_back;
     m->backend = t;
     return p;

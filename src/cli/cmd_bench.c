@@ -62,6 +62,9 @@ static const CliOpt SAMPLE_OPTS[] = {
     CLI_OPT_LIST("--set", "section.key=value", SampleArgs, cfg.sets, 0, "override one key after the file; repeatable"),
     CLI_OPT_INT("--new", "N", SampleArgs, b.new_tokens, 1, 1 << 20, 0, "new tokens per response (default 256)"),
     CLI_OPT_INT("--prompt-len", "P", SampleArgs, b.prompt_len, 1, 1 << 20, 0, "prompt tokens (default 16)"),
+    CLI_OPT_FLAG("--ops", SampleArgs, b.ops, 0,
+                 "also time each operation of the model (CPU only): after each case, a JSON line per operation and "
+                 "weight shape with its calls per decode step, seconds, share of the case and weight read rate"),
 };
 
 static const CliSpec SAMPLE = CLI_SPEC(
