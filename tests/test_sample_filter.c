@@ -175,3 +175,28 @@ Test(sample_filter, truncated_frequencies_match_renormalised_top_k) {
     cr_expect_lt(x2, 10.83, "chi-square %.2f with 1 degree of freedom (0.999 quantile 10.83)", x2);
     sample_work_free(&w);
 }
+
+// The weights against libm's exp((l - max) / T) in float64, element by element, for every tail length of the vector
+// loop (V = 1 .. 40) and logits spread so that some fall past exp's range: within 2 ulp, and 0 where the exponent is
+// below -708 (libm gives under 1e-307 there).
+Test(sample_filter, weights_are_libm_exp_within_two_ulp_at_every_position) {
+    Rng g = rng_at(5, 0, 0, 0);
+    const double temps[] = {0.05, 0.7, 1.0, 1.3};
+    for (int V = 1; V <= 40; V++)
+        for (int ti = 0; ti < 4; ti++) {
+            float logits[40];
+            for (int i = 0; i < V; i++) logits[i] = (float)(8 * rng_normal(&g));
+            SampleWork w;
+            sample_work_init(&w, V);
+            cr_assert_eq(sample_filter(logits, temps[ti], 0, 1.0, &w), 0);
+            float mx = logits[0];
+            for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+            for (int i = 0; i < V; i++) {
+                double x = ((double)logits[i] - mx) / temps[ti], want = exp(x);
+                if (x < -708) cr_expect_eq(w.w[i], 0.0, "V %d T %g i %d: exp(%g)", V, temps[ti], i, x);
+                else cr_expect_leq(fabs(w.w[i] - want), 2 * 0x1p-52 * want, "V %d T %g i %d: %.17g against %.17g", V,
+                                   temps[ti], i, w.w[i], want);
+            }
+            sample_work_free(&w);
+        }
+}
