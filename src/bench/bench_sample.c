@@ -25,28 +25,31 @@ typedef struct {
     OpProfile *ops;
 } Case;
 
-// --ops: a line per operation (and weight shape) of a case that took seconds over steps decode steps, in the order
-// the model first ran them, then one for the time outside every operation (the sampler's own work). A product's
-// weight_gb_per_s: the fp32 weight it reads once per call, over its time.
+// One --ops line: x's totals in a case of group rows that took seconds over steps decode steps. A product's
+// weight_gb_per_s: the fp32 weight it reads once per call, over its time. No calls: the time outside the operations.
+static void op_line(const Case *c, int group, const OpStat *x, double seconds, long long steps) {
+    double gbps = x->n && x->seconds > 0 ? (double)x->calls * x->n * x->k * sizeof(float) / x->seconds / 1e9 : 0;
+    char weight[48] = "null", calls[32] = "null", rate[32] = "null", fraction[32] = "null";
+    if (x->n) snprintf(weight, sizeof weight, "\"%dx%d\"", x->n, x->k);
+    if (x->calls) snprintf(calls, sizeof calls, "%.4g", (double)x->calls / (double)steps);
+    if (gbps > 0) snprintf(rate, sizeof rate, "%.2f", gbps), snprintf(fraction, sizeof fraction, "%.3f", gbps / c->read_gbps);
+    printf("{\"bench\":\"sample_op\",\"config\":\"%s\",\"threads\":%d,\"group\":%d,\"op\":\"%s\",\"weight\":%s,"
+           "\"calls_per_step\":%s,\"seconds\":%.6f,\"share\":%.4f,\"weight_gb_per_s\":%s,"
+           "\"fraction_of_read_bandwidth\":%s}\n",
+           c->config, omp_get_max_threads(), group, x->op, weight, calls, x->seconds, x->seconds / seconds, rate,
+           fraction);
+}
+
+// --ops: a line per operation (and weight shape) of the case in bucket b, in the order the model first ran them,
+// then one for the time outside every operation (the sampler's own work).
 static void report_ops(const Case *c, int group, int b, double seconds, long long steps) {
-    double in_ops = 0;
-    for (int i = 0; i <= op_profile_count(c->ops); i++) {
-        OpStat x = {.op = "(outside the operations)"};
-        if (i < op_profile_count(c->ops)) op_profile_get(c->ops, i, b, &x);
-        else x.seconds = seconds - in_ops;
-        if (i < op_profile_count(c->ops) && !x.calls) continue;
-        in_ops += x.seconds;
-        double gbps = x.n && x.seconds > 0 ? (double)x.calls * x.n * x.k * sizeof(float) / x.seconds / 1e9 : 0;
-        char weight[48] = "null", calls[32] = "null", rate[32] = "null", fraction[32] = "null";
-        if (x.n) snprintf(weight, sizeof weight, "\"%dx%d\"", x.n, x.k);
-        if (x.calls) snprintf(calls, sizeof calls, "%.4g", (double)x.calls / (double)steps);
-        if (gbps > 0) snprintf(rate, sizeof rate, "%.2f", gbps), snprintf(fraction, sizeof fraction, "%.3f", gbps / c->read_gbps);
-        printf("{\"bench\":\"sample_op\",\"config\":\"%s\",\"threads\":%d,\"group\":%d,\"op\":\"%s\",\"weight\":%s,"
-               "\"calls_per_step\":%s,\"seconds\":%.6f,\"share\":%.4f,\"weight_gb_per_s\":%s,"
-               "\"fraction_of_read_bandwidth\":%s}\n",
-               c->config, omp_get_max_threads(), group, x.op, weight, calls, x.seconds, x.seconds / seconds, rate,
-               fraction);
+    OpStat outside = {.op = "(outside the operations)", .seconds = seconds};
+    for (int i = 0; i < op_profile_count(c->ops); i++) {
+        OpStat x;
+        op_profile_get(c->ops, i, b, &x);
+        if (x.calls) op_line(c, group, &x, seconds, steps), outside.seconds -= x.seconds;
     }
+    op_line(c, group, &outside, seconds, steps);
     fflush(stdout);
 }
 
