@@ -73,19 +73,18 @@ static void keep_nucleus(SampleWork *w, int top_k, double top_p) {
     free(r);
 }
 
-// w[i] = exp((l_i - mx) / T) for i < V, VW at a time through expvd (model/vec_f64.h), the tail in a padded vector, so
-// every weight takes the same operations wherever it lies; each is within about an ulp of libm's exp.
+// w[i] = exp((l_i - mx) / T) for i < V, VW at a time through expvd (model/vec_f64.h), the tail in a padded vector whose
+// spare lanes are dropped, so every weight takes the same operations wherever it lies; each is within about an ulp of
+// libm's exp.
 static inline __attribute__((always_inline)) void weights_span(const float *l, float mx, double T, double *w, int V) {
     for (int i = 0; i < V; i += VW) {
-        int n = V - i < VW ? V - i : VW;
-        float a[VW];
-        for (int k = 0; k < VW; k++) a[k] = k < n ? l[i + k] : mx;
+        size_t n = (size_t)(V - i);
         vf lf;
-        memcpy(&lf, a, sizeof lf);
+        load_vf(l + i, n, &lf);
         vd x = (__builtin_convertvector(lf, vd) - (double)mx) / T, e;
         expvd(&x, &e);
-        if (n == VW) memcpy(w + i, &e, sizeof e);
-        else for (int k = 0; k < n; k++) w[i + k] = e[k];
+        if (n >= VW) memcpy(w + i, &e, sizeof e);
+        else for (size_t k = 0; k < n; k++) w[i + k] = e[k];
     }
 }
 

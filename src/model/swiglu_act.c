@@ -22,17 +22,6 @@ static inline __attribute__((always_inline)) void exp_neg(const vd *g, vd *e) {
     *e = (vd)((over & (vl)((vd){0} + INFINITY)) | (~over & (vl)*e));
 }
 
-// VW floats from p; at a span's tail only the n < VW there, the other lanes read as 0.
-static inline __attribute__((always_inline)) void load_vf(const float *p, size_t n, vf *v) {
-    if (n >= VW) {
-        memcpy(v, p, sizeof *v);
-        return;
-    }
-    float a[VW] = {0};
-    for (size_t l = 0; l < n; l++) a[l] = p[l];
-    memcpy(v, a, sizeof a);
-}
-
 static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, const vf *v) {
     if (n >= VW) {
         memcpy(p, v, sizeof *v);

@@ -1,10 +1,13 @@
-// float64 vectors of the build's width and exp over them, for model/logprob.c and model/swiglu_act.c. VW lanes: eight
-// (one register) where the build targets AVX-512 (MARCH), else four (one AVX2 register; wider vectors lower badly
-// there). Every lane does the same IEEE operations in the same order on every target (no contraction into fused
-// multiply-adds: -ffp-contract=off), so the results depend neither on VW nor on whether a file's AVX2 or baseline
-// code runs.
+// float64 vectors of the build's width, exp over them and a tail-safe float load, for model/logprob.c,
+// model/swiglu_act.c and model/sample_filter.c. VW lanes: eight (one register) where the build targets AVX-512
+// (MARCH), else four (one AVX2 register; wider vectors lower badly there). Every lane does the same IEEE operations in
+// the same order on every target (no contraction into fused multiply-adds: -ffp-contract=off), so the results depend
+// neither on VW nor on whether a file's AVX2 or baseline code runs.
 #ifndef RLVR_MODEL_VEC_F64_H
 #define RLVR_MODEL_VEC_F64_H
+
+#include <stddef.h>
+#include <string.h>
 
 #ifdef __AVX512F__
 enum { VW = 8 };
@@ -32,6 +35,17 @@ static inline __attribute__((always_inline)) void expvd(const vd *in, vd *out) {
     vl scale = ((vl)t - (vl)shift + 1023) << 52;  // 2^n
     p = p * (vd)scale;
     *out = (vd)(~under & (vl)p);
+}
+
+// VW floats from p; at a span's tail only the n < VW there, the other lanes read as 0.
+static inline __attribute__((always_inline)) void load_vf(const float *p, size_t n, vf *v) {
+    if (n >= VW) {
+        memcpy(v, p, sizeof *v);
+        return;
+    }
+    float a[VW] = {0};
+    for (size_t l = 0; l < n; l++) a[l] = p[l];
+    memcpy(v, a, sizeof a);
 }
 
 #endif
