@@ -88,7 +88,9 @@ static void check_invariance(const char *const *sets, int n_sets) {
                      s);
         if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
     }
-    // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call.
+    // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call. On 3 threads,
+    // so that calls of one or two tokens split their attention over the key heads (attention.c's spans).
+    omp_set_num_threads(3);
     KVCache *c = kv_cache_create(&m, 8, 16, &e);
     cr_assert(c, "%s", e.msg);
     int done[8] = {0}, slots[64], pos[64];
@@ -122,6 +124,7 @@ static void check_invariance(const char *const *sets, int n_sets) {
     cr_assert_eq(model_decode(&m, c, 1, slots, pos, step_tok, logits, NULL, &e), 0);
     cr_assert_eq(memcmp(logits, full + (off[4] + 6) * V, V * sizeof(float)), 0);
     kv_cache_free(c);
+    omp_set_num_threads(1);
     free(full), free(one), free(logits), free(ex), free(ex_full), free(ex_one);
     model_free(&m);
 }
