@@ -98,8 +98,10 @@ expect_error "bench model --ops on another backend than the CPU's is an error na
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
 # bench sample --ops: each decode step runs every product of configs/small.ini once per weight (12 layers: q and o
 # [768, 768] with k and v, gate and up [2048, 768], down [768, 2048]; the LM head [50257, 768]), each reading its fp32
-# weight once per call.
-expect_ok "bench sample --ops: a line per operation and group, each weight read once per step, shares adding up" \
+# weight once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 12
+# layers): the 4-token prompt is prefilled once (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read
+# 5, 6 and 7 rows.
+expect_ok "bench sample --ops: a line per operation and group, each weight and cached row read once per step" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' --new 4 --prompt-len 4 --ops |
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
                  map({key: (.group | tostring), value: .decode_steps}) | from_entries) as \$steps |
@@ -109,7 +111,9 @@ expect_ok "bench sample --ops: a line per operation and group, each weight read 
                  ((\$l | map(.share) | add) - 1 | fabs < 0.005) and
                  all(\$l[] | select(.weight != null); (.weight | split(\"x\") | map(tonumber)) as [\$n, \$k] |
                      (.calls_per_step * \$steps[\$g | tostring] * \$n * \$k * 4 / .seconds / 1e9) / .weight_gb_per_s - 1
-                     | fabs < 0.02))'"
+                     | fabs < 0.02) and
+                 ([\$l[] | select(.op == \"attention\")][0] |
+                     .kv_gb_per_s * 1e9 * .seconds / (12 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02))'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new 2 --ops

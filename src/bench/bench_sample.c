@@ -26,18 +26,23 @@ typedef struct {
 } Case;
 
 // One --ops line: x's totals in a case of group rows that took seconds over steps decode steps. A product's
-// weight_gb_per_s: the fp32 weight it reads once per call, over its time. No calls: the time outside the operations.
+// weight_gb_per_s: the fp32 weight it reads once per call, over its time; attention's kv_gb_per_s: the cached keys
+// and values it reads, over its time; either against the read bandwidth. No calls: the time outside the operations.
 static void op_line(const Case *c, int group, const OpStat *x, double seconds, long long steps) {
-    double gbps = x->n && x->seconds > 0 ? (double)x->calls * x->n * x->k * sizeof(float) / x->seconds / 1e9 : 0;
-    char weight[48] = "null", calls[32] = "null", rate[32] = "null", fraction[32] = "null";
+    double bytes = x->n ? (double)x->calls * x->n * x->k * sizeof(float) : x->kv_bytes;
+    double gbps = x->seconds > 0 ? bytes / x->seconds / 1e9 : 0;
+    char weight[48] = "null", calls[32] = "null", rate[32] = "null", kv_rate[32] = "null", fraction[32] = "null";
     if (x->n) snprintf(weight, sizeof weight, "\"%dx%d\"", x->n, x->k);
     if (x->calls) snprintf(calls, sizeof calls, "%.4g", (double)x->calls / (double)steps);
-    if (gbps > 0) snprintf(rate, sizeof rate, "%.2f", gbps), snprintf(fraction, sizeof fraction, "%.3f", gbps / c->read_gbps);
+    if (gbps > 0) {
+        snprintf(x->n ? rate : kv_rate, sizeof rate, "%.4g", gbps);
+        snprintf(fraction, sizeof fraction, "%.3f", gbps / c->read_gbps);
+    }
     printf("{\"bench\":\"sample_op\",\"config\":\"%s\",\"threads\":%d,\"group\":%d,\"op\":\"%s\",\"weight\":%s,"
-           "\"calls_per_step\":%s,\"seconds\":%.6f,\"share\":%.4f,\"weight_gb_per_s\":%s,"
+           "\"calls_per_step\":%s,\"seconds\":%.6f,\"share\":%.4f,\"weight_gb_per_s\":%s,\"kv_gb_per_s\":%s,"
            "\"fraction_of_read_bandwidth\":%s}\n",
            c->config, omp_get_max_threads(), group, x->op, weight, calls, x->seconds, x->seconds / seconds, rate,
-           fraction);
+           kv_rate, fraction);
 }
 
 // --ops: a line per operation (and weight shape) of the case in bucket b, in the order the model first ran them,

@@ -35,13 +35,14 @@ static Entry *entry(OpProfile *p, const char *op, int n, int k) {
     return x;
 }
 
-// Adds one call of op that started at t0 (walltime_s) to the current bucket; flops for a matrix product.
-static void count(const Backend *be, const char *op, int n, int k, double flops, double t0) {
+// Adds one call of op that started at t0 (walltime_s) to the current bucket; flops for a matrix product, kv_bytes
+// for attention.
+static void count(const Backend *be, const char *op, int n, int k, double flops, double kv_bytes, double t0) {
     double seconds = walltime_s() - t0;
     OpProfile *p = be->state;
     if (p->bucket < 0) return;
     OpStat *s = &entry(p, op, n, k)->per_bucket[p->bucket];
-    s->calls++, s->seconds += seconds, s->flops += flops;
+    s->calls++, s->seconds += seconds, s->flops += flops, s->kv_bytes += kv_bytes;
 }
 
 #define CPU(be) (((const OpProfile *)(be)->state)->inner)
@@ -50,26 +51,26 @@ static void count(const Backend *be, const char *op, int n, int k, double flops,
     do {                                                \
         double t0_ = walltime_s();                      \
         CPU(be)->op(CPU(be), __VA_ARGS__);              \
-        count(be, #op, 0, 0, 0, t0_);                   \
+        count(be, #op, 0, 0, 0, 0, t0_);                   \
     } while (0)
 // A matrix product with weight [n, k] over m rows, timed under op's name and the weight's shape.
 #define TIMED_MATMUL(be, op, m, n, k, ...)                                      \
     do {                                                                        \
         double t0_ = walltime_s();                                              \
         CPU(be)->op(CPU(be), __VA_ARGS__);                                      \
-        count(be, #op, n, k, 2.0 * (double)(m) * (double)(n) * (double)(k), t0_); \
+        count(be, #op, n, k, 2.0 * (double)(m) * (double)(n) * (double)(k), 0, t0_); \
     } while (0)
 
 static void *t_alloc(const Backend *be, size_t n, BufType t) {
     double t0 = walltime_s();
     void *buf = CPU(be)->alloc(CPU(be), n, t);
-    count(be, "alloc", 0, 0, 0, t0);
+    count(be, "alloc", 0, 0, 0, 0, t0);
     return buf;
 }
 static void *t_alloc_uninit(const Backend *be, size_t n, BufType t) {
     double t0 = walltime_s();
     void *buf = CPU(be)->alloc_uninit(CPU(be), n, t);
-    count(be, "alloc_uninit", 0, 0, 0, t0);
+    count(be, "alloc_uninit", 0, 0, 0, 0, t0);
     return buf;
 }
 static void t_free(const Backend *be, void *buf) { TIMED(be, free, buf); }
@@ -98,7 +99,11 @@ static void t_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k,
 }
 static void t_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0, const void *kbuf,
                         const void *vbuf, const void *q, void *att, void *lse) {
-    TIMED(be, attention, d, T, pos, row0, kbuf, vbuf, q, att, lse);
+    double rows = 0;  // key rows read: token t attends to its sequence's rows 0..pos[t]
+    for (int t = 0; t < T; t++) rows += ((const int *)pos)[t] + 1;
+    double t0 = walltime_s();
+    CPU(be)->attention(CPU(be), d, T, pos, row0, kbuf, vbuf, q, att, lse);
+    count(be, "attention", 0, 0, 0, rows * 2 * d->KD * sizeof(float), t0);
 }
 static void t_swiglu(const Backend *be, const void *g, const void *u, void *act, size_t n) {
     TIMED(be, swiglu, g, u, act, n);

@@ -11,13 +11,14 @@
 
 typedef struct OpProfile OpProfile;
 
-// One operation (and weight shape) in one bucket: calls, seconds, and FLOPs (2 per multiply-add; 0 when the
-// operation is not a matrix product).
+// One operation (and weight shape) in one bucket: calls, seconds, FLOPs (2 per multiply-add; 0 when the operation
+// is not a matrix product) and, for attention, the bytes of cached keys and values it reads.
 typedef struct {
     const char *op;  // the Backend field's name: "matmul", "matmul_dw", "attention", ...
     int n, k;        // the weight's shape [N, K] for matmul, matmul_dw and matmul_dx; 0 otherwise
     long calls;
     double seconds, flops;
+    double kv_bytes;  // attention: each token's key and value rows 0..pos, fp32; 0 otherwise
 } OpStat;
 
 // Times m's operations from now on (m must run on the CPU backend: an error otherwise), into n_buckets buckets; the

@@ -64,7 +64,8 @@ static const CliOpt SAMPLE_OPTS[] = {
     CLI_OPT_INT("--prompt-len", "P", SampleArgs, b.prompt_len, 1, 1 << 20, 0, "prompt tokens (default 16)"),
     CLI_OPT_FLAG("--ops", SampleArgs, b.ops, 0,
                  "also time each operation of the model (CPU only): after each case, a JSON line per operation and "
-                 "weight shape with its calls per decode step, seconds, share of the case and weight read rate"),
+                 "weight shape with its calls per decode step, seconds, share of the case, and the rate at which it "
+                 "reads its weight (a product) or the cached keys and values (attention)"),
 };
 
 static const CliSpec SAMPLE = CLI_SPEC(
