@@ -115,8 +115,8 @@ static void sum_rows(float *restrict y, const float *c, size_t c_stride, const H
 }
 
 // Keys per block of attention_forward's passes. A block's rows are read head by head, so all of them are streams that
-// the hardware prefetcher follows at once: 32 rows of 3 KiB (the 124M model) read at 19-20 GB/s on 2 threads, 128
-// rows at 11 (results/cpu-bench.md).
+// the hardware prefetcher follows at once: 32 rows of 3 KiB (the 124M model) read at 19-23 GB/s on 2 threads, 128
+// rows at 10-11 (results/cpu-bench.md, "Attention over blocks of 32 keys").
 #define KEY_BLOCK 32
 
 // One task of attention_forward: a token's query heads of key heads [g0, g1) against its sequence's keys 0..n-1.
