@@ -89,7 +89,8 @@ static void check_invariance(const char *const *sets, int n_sets) {
         if (m.moe) cr_assert_eq(memcmp(ex_one, ex_full + off[s] * L * K, (size_t)so[1] * L * K * 4), 0);
     }
     // Decode: slot s gets its sequence in chunks of 1, 2, 3, ... tokens, slots interleaved in each call. On 3 threads,
-    // so that calls of one or two tokens split their attention over the key heads (attention.c's spans).
+    // so that calls of one or two tokens split their query heads over tasks (attention.c's spans), one token's into
+    // heads {0}, {1}, {2, 3}: two tasks then share a key head.
     omp_set_num_threads(3);
     KVCache *c = kv_cache_create(&m, 8, 16, &e);
     cr_assert(c, "%s", e.msg);

@@ -119,10 +119,10 @@ static void sum_rows(float *restrict y, const float *c, size_t c_stride, const H
 // rows at 10-11 (results/cpu-bench.md, "Attention over blocks of 32 keys").
 #define KEY_BLOCK 32
 
-// One task of attention_forward: a token's query heads of key heads [g0, g1) against its sequence's keys 0..n-1.
+// One task of attention_forward: a token's query heads [h0, h1) against its sequence's keys 0..n-1.
 typedef struct {
-    const float *q, *k, *v;  // the token's query row; the sequence's first key and value rows, at key head g0
-    int n, g0, g1;
+    const float *q, *k, *v;  // the token's query row; the sequence's first key and value rows
+    int n, h0, h1;
 } HeadSpan;
 
 // Scaled dot-product attention (Vaswani et al. 2017) of one span: scores in key order, softmax in float per head
@@ -131,38 +131,39 @@ typedef struct {
 // block of cached rows whole before the next, instead of one head's 256 bytes of every row in turn.
 // e: scratch of heads x (n rounded up to 8) floats.
 static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict out, double *lse) {
-    int group = d->Hq / d->Hk, hd = d->hd, h0 = s->g0 * group, heads = (s->g1 - s->g0) * group;
+    int group = d->Hq / d->Hk, hd = d->hd;
     size_t ns = ((size_t)s->n + 7) & ~(size_t)7;
     float scale = (float)(1.0 / sqrt((double)hd));
     for (int j0 = 0; j0 < s->n; j0 += KEY_BLOCK) {
         int b = s->n - j0 < KEY_BLOCK ? s->n - j0 : KEY_BLOCK;
-        for (int h = 0; h < heads; h++)
-            matmul_dots(s->q + (size_t)(h0 + h) * hd, s->k + (size_t)j0 * d->KD + (size_t)(h / group) * hd, d->KD, b,
-                        hd, e + (size_t)h * ns + j0);
+        for (int h = s->h0; h < s->h1; h++)
+            matmul_dots(s->q + (size_t)h * hd, s->k + (size_t)j0 * d->KD + (size_t)(h / group) * hd, d->KD, b, hd,
+                        e + (size_t)(h - s->h0) * ns + j0);
     }
-    for (int h = 0; h < heads; h++) {
-        float *eh = e + (size_t)h * ns, mx = -INFINITY, sum = 0;
+    for (int h = s->h0; h < s->h1; h++) {
+        float *eh = e + (size_t)(h - s->h0) * ns, mx = -INFINITY, sum = 0;
         for (int j = 0; j < s->n; j++) mx = (eh[j] *= scale) > mx ? eh[j] : mx;
         exp_shifted(eh, s->n, mx);
         for (int j = 0; j < s->n; j++) sum += eh[j];
         float inv = 1.0f / sum;
         for (int j = 0; j < s->n; j++) eh[j] *= inv;
-        lse[h0 + h] = (double)mx + log((double)sum);
+        lse[h] = (double)mx + log((double)sum);
     }
-    memset(out + (size_t)h0 * hd, 0, (size_t)heads * hd * sizeof *out);
+    memset(out + (size_t)s->h0 * hd, 0, (size_t)(s->h1 - s->h0) * hd * sizeof *out);
     for (int j0 = 0; j0 < s->n; j0 += KEY_BLOCK) {
         int b = s->n - j0 < KEY_BLOCK ? s->n - j0 : KEY_BLOCK;
-        for (int h = 0; h < heads; h++) {
+        for (int h = s->h0; h < s->h1; h++) {
             HeadRows rows = {s->v + (size_t)(h / group) * hd, (size_t)d->KD, 1, hd};
-            sum_rows(out + (size_t)(h0 + h) * hd, e + (size_t)h * ns, 1, &rows, j0, j0 + b);
+            sum_rows(out + (size_t)h * hd, e + (size_t)(h - s->h0) * ns, 1, &rows, j0, j0 + b);
         }
     }
 }
 
-// Key-head pieces per token: enough tasks for every thread when the batch is short (a decode step of one sequence).
+// Query-head pieces per token: enough tasks for every thread when the batch is short (a decode step of one sequence),
+// down to one head a task.
 static int spans_per_token(const Dims *d, int T) {
     int threads = omp_get_max_threads(), spans = (threads + T - 1) / T;
-    return spans < d->Hk ? spans : d->Hk;
+    return spans < d->Hq ? spans : d->Hq;
 }
 
 void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
@@ -176,9 +177,9 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
 #pragma omp for schedule(dynamic) collapse(2)
         for (int t = 0; t < T; t++)
             for (int c = 0; c < spans; c++) {
-                int g0 = c * d->Hk / spans, g1 = (c + 1) * d->Hk / spans;
-                size_t kv = (size_t)row0[t] * d->KD + (size_t)g0 * d->hd;
-                HeadSpan s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, pos[t] + 1, g0, g1};
+                size_t kv = (size_t)row0[t] * d->KD;
+                HeadSpan s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, pos[t] + 1, c * d->Hq / spans,
+                              (c + 1) * d->Hq / spans};
                 attend(d, &s, e, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
             }
         free(e);
