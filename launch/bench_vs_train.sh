@@ -9,12 +9,13 @@
 # token a gradient, as nonzero advantages do in a real step. Prints both sides' medians, wall and process CPU
 # seconds, their ratios, and the share of CPU time a hypervisor stole while each side ran.
 #   launch/bench_vs_train.sh [OUT_DIR]        (default /tmp/rlvr-bench-vs-train)
-# Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 3), REPEAT (bench
-# model passes, 3), OPENBLAS_CORETYPE (as for launch/cpu_bench.sh). Needs jq.
+# Environment: MARCH (rlvr's build, native), THREADS (1), STEPS (timed RL steps after the warm-up, 6), REPEAT (bench
+# model passes, 6: medians of 3 let single runs wander further, results/cpu-bench.md), OPENBLAS_CORETYPE (as for
+# launch/cpu_bench.sh). Needs jq.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/rlvr-bench-vs-train}
-MARCH=${MARCH:-native} THREADS=${THREADS:-1} STEPS=${STEPS:-3} REPEAT=${REPEAT:-3}
+MARCH=${MARCH:-native} THREADS=${THREADS:-1} STEPS=${STEPS:-6} REPEAT=${REPEAT:-6}
 BUILD=build-$MARCH
 mkdir -p "$OUT"
 make -s -C "$ROOT" BUILD="$BUILD" MARCH="$MARCH" "$BUILD/rlvr" >/dev/null
