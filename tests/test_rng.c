@@ -60,6 +60,39 @@ Test(rng, categorical_frequencies_and_zero_weights) {
     cr_expect(chi2 < 13.8, "chi2 = %g (2 dof, p = 0.001)", chi2);  // fixed seed: deterministic
 }
 
+// categorical_pick against a plain running sum in index order (its sums are blocked, so only a uniform within
+// rounding of a boundary could tell them apart): random weights with zeros, lengths around its 64-weight blocks,
+// uniforms from 0 to just below 1.
+static int running_sum_pick(double uniform, const double *w, int n) {
+    double total = 0, acc = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) total += w[i];
+    for (int i = 0; i < n; i++) {
+        if (w[i] <= 0) continue;
+        acc += w[i], last = i;
+        if (uniform * total < acc) return i;
+    }
+    return last;
+}
+
+Test(rng, categorical_pick_is_the_running_sum_choice) {
+    static const int lens[] = {1, 2, 5, 63, 64, 65, 127, 129, 1000};
+    double w[1000];
+    Rng r = rng_at(10, 0, 0, 0);
+    for (int q = 0; q < (int)(sizeof lens / sizeof *lens); q++) {
+        int n = lens[q];
+        for (int i = 0; i < n; i++) w[i] = rng_below(&r, 3) ? rng_uniform(&r) * exp(4 * rng_normal(&r)) : 0;
+        if (n > 1) w[n - 1] = 0, w[0] += 0.25;  // a zero at the end: the top falls back to the last positive weight
+        else w[0] = 1;
+        for (int k = 0; k < 2000; k++) {
+            double u = k == 0 ? 0 : k == 1 ? 1 - 0x1p-53 : rng_uniform(&r);
+            int got = categorical_pick(u, w, n);
+            cr_assert_eq(got, running_sum_pick(u, w, n), "n %d, uniform %.17g", n, u);
+            cr_assert(w[got] > 0 || n == 1, "n %d: index %d has weight 0", n, got);
+        }
+    }
+}
+
 Test(rng, below_is_in_range_and_covers) {
     Rng r = rng_at(5, 0, 0, 0);
     int seen[7] = {0};

@@ -200,3 +200,24 @@ Test(sample_filter, weights_are_libm_exp_within_two_ulp_at_every_position) {
             sample_work_free(&w);
         }
 }
+
+// A NaN or infinite logit anywhere (in the vector loop of finite_max_span or in its tail) makes the filter refuse.
+Test(sample_filter, a_non_finite_logit_at_any_position_is_refused) {
+    Rng g = rng_at(6, 0, 0, 0);
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int V = 1; V <= 40; V++) {
+        SampleWork w;
+        sample_work_init(&w, V);
+        float logits[40];
+        for (int i = 0; i < V; i++) logits[i] = (float)(8 * rng_normal(&g));
+        cr_assert_eq(sample_filter(logits, 1.0, 0, 1.0, &w), 0, "V %d: all finite", V);
+        for (int p = 0; p < V; p++)
+            for (int b = 0; b < 3; b++) {
+                float keep = logits[p];
+                logits[p] = bad[b];
+                cr_expect_eq(sample_filter(logits, 1.0, 0, 1.0, &w), -1, "V %d: %g at %d", V, bad[b], p);
+                logits[p] = keep;
+            }
+        sample_work_free(&w);
+    }
+}

@@ -54,16 +54,36 @@ uint64_t rng_below(Rng *r, uint64_t n) {
 
 int rng_categorical(Rng *r, const double *w, int n) { return categorical_pick(rng_uniform(r), w, n); }
 
+// Weights per block of categorical_pick's scan: whole blocks that end short of the target are skipped by their sums.
+#define PICK_BLOCK 64
+
+// w[0] + ... + w[n-1] as four interleaved partial sums (w[i] into part i % 4, in index order), then (p0 + p1) +
+// (p2 + p3): four independent chains of adds instead of one.
+static double sum4(const double *w, int n) {
+    double p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) p0 += w[i], p1 += w[i + 1], p2 += w[i + 2], p3 += w[i + 3];
+    if (i < n) p0 += w[i];
+    if (i + 1 < n) p1 += w[i + 1];
+    if (i + 2 < n) p2 += w[i + 2];
+    return (p0 + p1) + (p2 + p3);
+}
+
+static int block_len(int b, int n) { return n - b < PICK_BLOCK ? n - b : PICK_BLOCK; }
+
 int categorical_pick(double uniform, const double *w, int n) {
     double total = 0;
-    for (int i = 0; i < n; i++) total += w[i];
-    double u = uniform * total, acc = 0;
-    int last = 0;
-    for (int i = 0; i < n; i++) {
-        if (w[i] <= 0) continue;
-        acc += w[i];
-        last = i;
-        if (u < acc) return i;
+    for (int b = 0; b < n; b += PICK_BLOCK) total += sum4(w + b, block_len(b, n));
+    double u = uniform * total, acc = 0;  // acc: the blocks before b, summed as total sums them
+    for (int b = 0; b < n; b += PICK_BLOCK) {
+        int m = block_len(b, n);
+        double s = sum4(w + b, m), run = acc;
+        if (u < acc + s)
+            for (int i = b; i < b + m; i++)
+                if (w[i] > 0 && u < (run += w[i])) return i;
+        acc += s;
     }
-    return last;  // u landed on the rounding gap at the top
+    for (int i = n - 1; i > 0; i--)  // u landed on the rounding gap at the top: the last kept index
+        if (w[i] > 0) return i;
+    return 0;
 }

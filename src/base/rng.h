@@ -25,7 +25,9 @@ uint64_t rng_below(Rng *r, uint64_t n);  // uniform integer in [0, n), unbiased
 // Index drawn with probability w[i] / sum(w); weights must be >= 0 with a positive sum.
 int rng_categorical(Rng *r, const double *w, int n);
 // The same from a given uniform in [0, 1) (rng_categorical = categorical_pick(rng_uniform(r), ...)): the first index
-// whose running sum (in index order) exceeds uniform * sum(w).
+// whose running sum (in index order) exceeds uniform * sum(w). The sums run over blocks of 64 weights, each summed in
+// four interleaved parts, and within the block where the target falls in index order; so the index differs from a
+// plain running sum's only where uniform * sum(w) lies within rounding of a boundary.
 int categorical_pick(double uniform, const double *w, int n);
 
 #endif

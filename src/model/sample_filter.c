@@ -1,6 +1,8 @@
 #include "model/sample_filter.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,14 +95,40 @@ __attribute__((target("avx2"))) static void weights_avx2(const float *l, float m
 }
 static void weights_base(const float *l, float mx, double T, double *w, int V) { weights_span(l, mx, T, w, V); }
 
+typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
+
+// The largest of l[0..V) into *mx, and whether all are finite (x - x is 0 for those, NaN for the others), VW lanes
+// at a time, then the lanes' maxima: max is exact in any order, so *mx is the id-order loop's value (the sign of a
+// zero maximum aside, which no weight (l - max) / T sees).
+static inline __attribute__((always_inline)) bool finite_max_span(const float *l, int V, float *mx) {
+    vf m = (vf){0} - INFINITY, nan = {0};
+    int i = 0;
+    for (; i + VW <= V; i += VW) {
+        vf x;
+        memcpy(&x, l + i, sizeof x);
+        nan += x - x;
+        vi up = x > m;
+        m = (vf)((up & (vi)x) | (~up & (vi)m));
+    }
+    bool finite = true;
+    float best = -INFINITY;
+    for (int k = 0; k < VW; k++) finite &= nan[k] == 0, best = m[k] > best ? m[k] : best;
+    for (; i < V; i++) finite &= isfinite(l[i]) != 0, best = l[i] > best ? l[i] : best;
+    *mx = best;
+    return finite;
+}
+
+__attribute__((target("avx2"))) static bool finite_max_avx2(const float *l, int V, float *mx) {
+    return finite_max_span(l, V, mx);
+}
+static bool finite_max_base(const float *l, int V, float *mx) { return finite_max_span(l, V, mx); }
+
 int sample_filter(const float *logits, double temperature, int top_k, double top_p, SampleWork *w) {
     int V = w->vocab;
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        if (!isfinite(logits[i])) return -1;
-        if (logits[i] > mx) mx = logits[i];
-    }
-    (__builtin_cpu_supports("avx2") ? weights_avx2 : weights_base)(logits, mx, temperature, w->w, V);
+    bool avx2 = __builtin_cpu_supports("avx2");
+    float mx;
+    if (!(avx2 ? finite_max_avx2 : finite_max_base)(logits, V, &mx)) return -1;
+    (avx2 ? weights_avx2 : weights_base)(logits, mx, temperature, w->w, V);
     if ((top_k > 0 && top_k < V) || top_p < 1) keep_nucleus(w, top_k, top_p);
     return 0;
 }
