@@ -171,7 +171,7 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
     int max_n = 0, spans = spans_per_token(d, T);
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
     size_t scratch = (size_t)d->Hq * (((size_t)max_n + 7) & ~(size_t)7);
-#pragma omp parallel if ((long)T * max_n * d->QD > (1L << 16))
+#pragma omp parallel if ((long)T * max_n * d->QD > (1L << 16))  // below 64k products a pass, the fork costs more
     {
         float *e = xmalloc(scratch * sizeof *e);
 #pragma omp for schedule(dynamic) collapse(2)
