@@ -9,8 +9,11 @@
 #include "model/model_internal.h"
 
 // RMSNorm (Zhang & Sennrich 2019; HF Qwen2RMSNorm): y = w * x / sqrt(mean(x^2) + eps), statistics in float64.
+// Rows on several threads from 4096 elements (a decode group's 8 rows of 768): below, a fork costs more than it saves.
+#define ROWS_PARALLEL(T, width) ((long)(T) * (width) >= 4096)
+
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps) {
-#pragma omp parallel for schedule(static) if (T > 16)
+#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, D))
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * D;
         double ss = 0;
@@ -27,7 +30,7 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
     int half = hd / 2;
     float *inv_freq = xmalloc(((size_t)half + 1) * sizeof *inv_freq);
     for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(theta, (double)(2 * i) / hd));
-#pragma omp parallel for schedule(static) if (T > 16)
+#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, H * hd))
     for (int t = 0; t < T; t++) {
         for (int i = 0; i < half; i++) {
             float angle = (float)pos[t] * inv_freq[i];
