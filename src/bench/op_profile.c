@@ -47,17 +47,17 @@ static void count(const Backend *be, const char *op, int n, int k, double flops,
 
 #define CPU(be) (((const OpProfile *)(be)->state)->inner)
 // Runs the CPU backend's field op with the arguments after be, timed under op's name.
-#define TIMED(be, op, ...)                              \
-    do {                                                \
-        double t0_ = walltime_s();                      \
-        CPU(be)->op(CPU(be), __VA_ARGS__);              \
-        count(be, #op, 0, 0, 0, 0, t0_);                   \
+#define TIMED(be, op, ...)                 \
+    do {                                   \
+        double t0_ = walltime_s();         \
+        CPU(be)->op(CPU(be), __VA_ARGS__); \
+        count(be, #op, 0, 0, 0, 0, t0_);   \
     } while (0)
 // A matrix product with weight [n, k] over m rows, timed under op's name and the weight's shape.
-#define TIMED_MATMUL(be, op, m, n, k, ...)                                      \
-    do {                                                                        \
-        double t0_ = walltime_s();                                              \
-        CPU(be)->op(CPU(be), __VA_ARGS__);                                      \
+#define TIMED_MATMUL(be, op, m, n, k, ...)                                           \
+    do {                                                                             \
+        double t0_ = walltime_s();                                                   \
+        CPU(be)->op(CPU(be), __VA_ARGS__);                                           \
         count(be, #op, n, k, 2.0 * (double)(m) * (double)(n) * (double)(k), 0, t0_); \
     } while (0)
 
