@@ -6,6 +6,7 @@
 #include "io/h5io.h"
 #include "io/model_h5.h"
 #include "model/matmul.h"
+#include "model/model_internal.h"
 #include "model_testutil.h"
 
 Test(model, tensor_table_names_and_layout) {
@@ -184,6 +185,57 @@ Test(model, dense_layers_in_moe_models) {
 }
 
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
+// Attention over several of attention.c's 32-key blocks: a whole sequence's forward on 3 threads, then each position
+// alone as a decode step on 2 threads (its query heads split over tasks, two of which share a key head) give the same
+// bits, and both match a float64 softmax within float rounding. 70 keys: blocks of 32, 32 and 6; head_dim 6 and 16
+// (with and without a lane tail).
+static void check_attention_blocks(int hd) {
+    enum { T = 70, HQ = 4, HK = 2 };
+    Dims d = {.Hq = HQ, .Hk = HK, .hd = hd, .QD = HQ * hd, .KD = HK * hd};
+    float *q = xmalloc((size_t)T * d.QD * 4), *k = xmalloc((size_t)T * d.KD * 4), *v = xmalloc((size_t)T * d.KD * 4);
+    float *full = xmalloc((size_t)T * d.QD * 4), one[HQ * 16];
+    double lse[T * HQ], lse1[HQ];
+    Rng r = rng_at(13, 0, 0, (uint64_t)hd);
+    for (int i = 0; i < T * d.QD; i++) q[i] = (float)rng_normal(&r);
+    for (int i = 0; i < T * d.KD; i++) k[i] = (float)rng_normal(&r), v[i] = (float)rng_normal(&r);
+    int pos[T];
+    int64_t row0[T] = {0};
+    for (int t = 0; t < T; t++) pos[t] = t;
+    omp_set_num_threads(3);
+    attention_forward(&d, T, pos, row0, k, v, q, full, lse);
+    omp_set_num_threads(2);
+    for (int t = 0; t < T; t++) {
+        attention_forward(&d, 1, &pos[t], row0, k, v, q + (size_t)t * d.QD, one, lse1);
+        cr_assert_eq(memcmp(one, full + (size_t)t * d.QD, (size_t)d.QD * 4), 0, "hd %d: position %d alone differs", hd,
+                     t);
+        cr_assert_eq(memcmp(lse1, lse + t * HQ, sizeof lse1), 0, "hd %d: position %d's lse differs", hd, t);
+        for (int h = 0; h < HQ; h++) {
+            const float *qh = q + (size_t)t * d.QD + h * hd;
+            double s[T], mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= t; j++) {
+                s[j] = 0;
+                for (int i = 0; i < hd; i++) s[j] += (double)qh[i] * k[(size_t)j * d.KD + (h / 2) * hd + i];
+                s[j] /= sqrt((double)hd), mx = fmax(mx, s[j]);
+            }
+            for (int j = 0; j <= t; j++) sum += exp(s[j] - mx);
+            cr_assert(fabs(lse[t * HQ + h] - (mx + log(sum))) < 1e-5, "hd %d: lse at (%d, %d)", hd, t, h);
+            for (int i = 0; i < hd; i++) {
+                double o = 0;
+                for (int j = 0; j <= t; j++) o += exp(s[j] - mx) / sum * v[(size_t)j * d.KD + (h / 2) * hd + i];
+                cr_assert(fabs(full[(size_t)t * d.QD + h * hd + i] - o) < 1e-5, "hd %d: out at (%d, %d, %d): %g vs %g",
+                          hd, t, h, i, full[(size_t)t * d.QD + h * hd + i], o);
+            }
+        }
+    }
+    omp_set_num_threads(1);
+    free(q), free(k), free(v), free(full);
+}
+
+Test(model, attention_over_key_blocks) {
+    check_attention_blocks(6);
+    check_attention_blocks(16);
+}
+
 Test(model, matmul_rows_independent_of_batch) {
     enum { M = 70, N = 150, K = 37 };
     float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4), yr[N];
