@@ -1,6 +1,9 @@
 #include "base/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
+
+#include "base/error.h"
 
 // Philox constants (Random123).
 #define PHILOX_M0 0xD2511F53u
@@ -71,19 +74,22 @@ static double sum4(const double *w, int n) {
 
 static int block_len(int b, int n) { return n - b < PICK_BLOCK ? n - b : PICK_BLOCK; }
 
+// The first index past u in the block starting at b, the running sum starting from acc; -1 if rounding leaves none.
+static int walk_block(const double *w, int b, int n, double acc, double u) {
+    for (int i = b; i < b + block_len(b, n); i++)
+        if (w[i] > 0 && u < (acc += w[i])) return i;
+    return -1;
+}
+
 int categorical_pick(double uniform, const double *w, int n) {
-    double total = 0;
-    for (int b = 0; b < n; b += PICK_BLOCK) total += sum4(w + b, block_len(b, n));
-    double u = uniform * total, acc = 0;  // acc: the blocks before b, summed as total sums them
-    for (int b = 0; b < n; b += PICK_BLOCK) {
-        int m = block_len(b, n);
-        double s = sum4(w + b, m), run = acc;
-        if (u < acc + s)
-            for (int i = b; i < b + m; i++)
-                if (w[i] > 0 && u < (run += w[i])) return i;
-        acc += s;
-    }
-    for (int i = n - 1; i > 0; i--)  // u landed on the rounding gap at the top: the last kept index
-        if (w[i] > 0) return i;
-    return 0;
+    int n_blocks = (n + PICK_BLOCK - 1) / PICK_BLOCK, pick = -1;
+    double *sums = xmalloc((size_t)(n_blocks ? n_blocks : 1) * sizeof *sums), total = 0;
+    for (int k = 0; k < n_blocks; k++) total += sums[k] = sum4(w + k * PICK_BLOCK, block_len(k * PICK_BLOCK, n));
+    double u = uniform * total, acc = 0;  // acc: the blocks before k, summed as total sums them
+    for (int k = 0; k < n_blocks && pick < 0; acc += sums[k++])
+        if (u < acc + sums[k]) pick = walk_block(w, k * PICK_BLOCK, n, acc, u);
+    free(sums);
+    for (int i = n - 1; pick < 0 && i > 0; i--)  // u landed on the rounding gap at the top: the last kept index
+        if (w[i] > 0) pick = i;
+    return pick < 0 ? 0 : pick;
 }
