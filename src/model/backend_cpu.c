@@ -2,9 +2,11 @@
 // model_backward.c, logprob.c), so the layer loop through the table computes the bits it always did.
 // Activations are float in host memory; views of host arrays are the arrays themselves.
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/spread_alloc.h"
 #include "model/backend.h"
 #include "model/logprob.h"
 #include "model/matmul.h"
@@ -21,21 +23,27 @@ static size_t type_bytes(BufType t) {
     return 1;
 }
 
-// One spare element, so that a zero-sized buffer is still a valid, distinct pointer.
+// Spread over page offsets (base/spread_alloc.h), with one spare element, so that a zero-sized buffer is still a
+// valid, distinct pointer.
+static void *spread_elements(size_t n, BufType t, bool zeroed) {
+    size_t size = type_bytes(t);
+    return n < SIZE_MAX / size - 1 ? spread_alloc((n + 1) * size, zeroed) : NULL;
+}
+
 static void *cpu_alloc(const Backend *be, size_t n, BufType t) {
     (void)be;
-    return calloc(n + 1, type_bytes(t));
+    return spread_elements(n, t, true);
 }
 
 // Heap memory as it is: freed buffers stay in the heap (src/cli/rlvr.c), so this reuses mapped pages unzeroed.
 static void *cpu_alloc_uninit(const Backend *be, size_t n, BufType t) {
     (void)be;
-    return malloc((n + 1) * type_bytes(t));
+    return spread_elements(n, t, false);
 }
 
 static void cpu_free(const Backend *be, void *buf) {
     (void)be;
-    free(buf);
+    spread_free(buf);
 }
 
 static void cpu_copy(const Backend *be, void *dst, const void *src, size_t n, BufType t) {

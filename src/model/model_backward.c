@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/spread_alloc.h"
 #include "model/backend.h"
 #include "model/matmul.h"
 #include "model/model_internal.h"
@@ -68,12 +69,13 @@ void rms_norm_back(const float *x, const float *w, const float *inv, const float
 void swiglu_back(bool fixed, const float *x, const float *wg, const float *wu, const float *wd, const float *g,
                         const float *u, const float *act, const float *dy, float *dwg, float *dwu, float *dwd,
                         float *dx, int T, int D, int F) {
-    float *dact = zeros((size_t)T * F), *dg = zeros((size_t)T * F), *du = zeros((size_t)T * F);
+    size_t bytes = ((size_t)T * F + 1) * sizeof(float);  // at spread page offsets: the element step's operands
+    float *dact = xspread_alloc(bytes, true), *dg = xspread_alloc(bytes, true), *du = xspread_alloc(bytes, true);
     linear_back(fixed, act, wd, dy, dwd, NULL, dact, T, D, F, 0.0f);
     swiglu_act_back(g, u, dact, dg, du, (size_t)T * F);
     linear_back(fixed, x, wg, dg, dwg, NULL, dx, T, F, D, 1.0f);
     linear_back(fixed, x, wu, du, dwu, NULL, dx, T, F, D, 1.0f);
-    free(dact), free(dg), free(du);
+    spread_free(dact), spread_free(dg), spread_free(du);
 }
 
 static float *G(float *grads, size_t off) { return off == SIZE_MAX ? NULL : grads + off; }
