@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "base/pages.h"
-#include "base/spread_alloc.h"
 #include "model/backend.h"
 
 typedef struct {
@@ -144,12 +143,11 @@ static void staged_ep_expert_back(const Backend *be, const Model *m, const Layer
 }
 
 // Poisoned (every byte 0xff: NaN as a float or double, -1 as an integer), as a device's unzeroed memory may hold
-// anything: a read before the first write shows in the results it_device.sh compares with the CPU's. Placed as the
-// CPU backend places its buffers, whose free this table keeps.
+// anything: a read before the first write shows in the results it_device.sh compares with the CPU's. The CPU
+// backend allocates them, since this table keeps its free.
 static void *staged_alloc_uninit(const Backend *be, size_t n, BufType t) {
-    (void)be;
     size_t bytes = (n + 1) * (t == BUF_F64 || t == BUF_I64 ? 8 : 4);
-    void *p = spread_alloc(bytes, false);
+    void *p = backend_cpu()->alloc_uninit(be, n, t);
     if (p) memset(p, 0xff, bytes);
     return p;
 }
