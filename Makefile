@@ -100,6 +100,17 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) -o $@ $^ $(shell pkg-config --libs criterion) $(LDLIBS)
 
+# The fixed-order products again at the instruction sets a MARCH=native build may take (tests/test_matmul.c):
+# x86-64-v3 runs the 3x4 FMA tiles, x86-64-v4 the AVX-512 paired ones; tests/unit_isa.sh runs each where the CPU
+# has it and reports the others as skipped.
+ISA_LEVELS := x86-64-v3 x86-64-v4
+ISA_SRCS   := tests/test_matmul.c src/model/matmul.c src/model/matmul_backward.c src/base/error.c src/base/rng.c
+ISA_UNITS  := $(ISA_LEVELS:%=$(BUILD)/unit-%)
+$(BUILD)/unit-%: $(ISA_SRCS) src/model/matmul.h src/base/error.h src/base/rng.h $(FLAGS_STAMP)
+	@echo "  CC+LD $@"
+	$(Q)$(CC) $(filter-out -march=% -MMD -MP $(PKG_CFLAGS),$(CFLAGS)) -march=$* $(shell pkg-config --cflags criterion) \
+	    -o $@ $(ISA_SRCS) $(shell pkg-config --libs criterion) -fopenmp -lm
+
 .SECONDARY: $(MPI_TESTS:$(BUILD)/%=$(BUILD)/tests/%.o)
 $(BUILD)/mpi_%: $(BUILD)/tests/mpi_%.o $(LIB_OBJS)
 	@echo "  LD    $@"
@@ -142,10 +153,12 @@ endif
 # Unit tests: one Criterion binary. Integration tests: mpirun scripts ending in "N passed, N failed, N skipped",
 # after the self-test of their runner (tests/runner_fixtures/: broken scripts must fail it).
 # Criterion's summary leaves skipped tests out: its TAP output names them, with their reasons.
-unit: $(BUILD)/unit
+UNIT_TAPS = $(BUILD)/unit.tap $(ISA_LEVELS:%=$(BUILD)/unit-%.tap)
+unit: $(BUILD)/unit $(ISA_UNITS)
 	OMP_NUM_THREADS=1 $(BUILD)/unit --jobs 2 --tap=$(BUILD)/unit.tap
-	@sed -n 's/^ok - \(.*\)  # SKIP \(.*\)/  skip  \1 (\2)/p' $(BUILD)/unit.tap
-	@echo "unit: $$(grep -v '# SKIP' $(BUILD)/unit.tap | grep -c '^ok ') passed, $$(grep -c '^ok .*# SKIP' $(BUILD)/unit.tap) skipped"
+	@bash tests/unit_isa.sh $(BUILD) $(ISA_LEVELS)
+	@sed -n 's/^ok - \(.*\)  # SKIP \(.*\)/  skip  \1 (\2)/p' $(UNIT_TAPS)
+	@echo "unit: $$(cat $(UNIT_TAPS) | grep -v '# SKIP' | grep -c '^ok ') passed, $$(cat $(UNIT_TAPS) | grep -c '^ok .*# SKIP') skipped"
 
 # The layering of src/ (src/README.md "Folders"): includes and calls only go down, no module circles.
 layers: $(BUILD)/rlvr
@@ -157,7 +170,7 @@ integration: $(BUILD)/rlvr $(MPI_TESTS)
 
 test: SETUP_FLAGS = --test
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/unit $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(ISA_UNITS) $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)

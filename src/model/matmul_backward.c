@@ -4,7 +4,7 @@
 // lanes as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the i past the last multiple of 8 in order. Here
 // lane l is a pass of its own over i = l, l + 8, ... whose accumulators are vectors of consecutive outputs, so an
 // output's eight lanes sit in eight vectors and are added by plain vector adds, in the same order. These are matmul.c's
-// operations in its order: the bits are matmul_xwt's on the transposed operands (tests/test_model.c checks it), on
+// operations in its order: the bits are matmul_xwt's on the transposed operands (tests/test_matmul.c checks it), on
 // any thread count (each output is one thread's), without transposing the weight and without horizontal lane sums.
 #include <omp.h>
 #include <stdint.h>

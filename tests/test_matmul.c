@@ -1,0 +1,152 @@
+// The fixed-order products of src/model/matmul.c and matmul_backward.c. Built into the unit binary at the build's
+// MARCH, and again at x86-64-v3 (the 3x4 FMA tiles) and x86-64-v4 (the AVX-512 paired tiles and vectors) so that
+// every kernel a MARCH=native build can run is checked on a machine that has it (tests/unit_isa.sh).
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/rng.h"
+#include "model/matmul.h"
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+Test(matmul, rows_independent_of_batch) {
+    enum { M = 70, N = 150, K = 37 };
+    float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4), yr[N];
+    Rng r = rng_at(9, 0, 0, 0);
+    for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+    omp_set_num_threads(3);  // several blocks per thread; single rows below on one thread
+    matmul_xwt(x, w, b, y, M, N, K);
+    omp_set_num_threads(1);
+    for (int i = 0; i < M; i++) {
+        matmul_xwt(x + i * K, w, b, yr, 1, N, K);
+        cr_assert_eq(memcmp(yr, y + i * N, sizeof yr), 0, "row %d", i);
+        double ref = b[5];
+        for (int k = 0; k < K; k++) ref += (double)x[i * K + k] * w[5 * K + k];
+        cr_assert(fabs(ref - y[i * N + 5]) < 1e-4, "row %d: %g vs %g", i, y[i * N + 5], ref);
+        for (int j = 0; j < N; j++)  // the tiles' vectorised lane reduction sums in matmul_dot's order
+            cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d)", i, j);
+    }
+    if (__builtin_cpu_supports("avx2")) {  // the baseline kernel gives the same bits as the AVX2 one
+        float *y0 = xmalloc(M * N * 4);
+        matmul_xwt_isa(x, w, b, y0, M, N, K, 0);
+        cr_assert_eq(memcmp(y0, y, M * N * 4), 0);
+        free(y0);
+    }
+    free(x), free(w), free(b), free(y);
+}
+
+// A block's rows in every kind of tile at once: octets, pairs and an odd row where the build pairs rows (45 = 32 + 8
+// + 2 + 2 + 1), triples, a pair and an odd row where it takes three (32 = 10 x 3 + 2, 13 = 4 x 3 + 1), with a k tail
+// and without one (where the tiles add the bias and store as vectors), over K in one pass and K in three chunks
+// (matmul.c's K_CHUNK, where the octets park their accumulators between chunks); each output has the bits of
+// matmul_dot, on 1 and 2 threads.
+Test(matmul, mixed_tiles_sum_in_dot_order) {
+    enum { M = 45, N = 70 };
+    static const int Ks[] = {45, 1701, 48, 1600};
+    for (int q = 0; q < N_OF(Ks); q++) {
+        int K = Ks[q];
+        float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4);
+        Rng r = rng_at(11, 0, 0, (uint64_t)q);
+        for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            matmul_xwt(x, w, b, y, M, N, K);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d), K %d, %d threads",
+                                 i, j, K, threads);
+        }
+        omp_set_num_threads(1);
+        free(x), free(w), free(b), free(y);
+    }
+}
+
+// The backward's fixed-order products: float64 references, the same bits on 1 and 3 threads, and the bits of the
+// forward kernel on operands transposed here (the shapes leave partial 8 x 8 and 32 x 32 blocks of the transposes).
+Test(matmul, backward_products_fixed_order) {
+    enum { T = 45, N = 70, K = 37 };
+    float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4);
+    float *dx1 = xmalloc(T * K * 4), *dx3 = xmalloc(T * K * 4), *dw1 = xcalloc(N * K, 4), *dw3 = xcalloc(N * K, 4);
+    Rng r = rng_at(10, 0, 0, 0);
+    for (int i = 0; i < T * N; i++) dy[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r), dw1[i] = dw3[i] = (float)i;
+    for (int i = 0; i < T * K; i++) x[i] = (float)rng_normal(&r), dx1[i] = dx3[i] = 1.0f;
+    omp_set_num_threads(1);
+    matmul_xw(dy, w, dx1, T, N, K, true);
+    matmul_xtx_acc(dy, x, dw1, T, N, K);
+    omp_set_num_threads(3);
+    matmul_xw(dy, w, dx3, T, N, K, true);
+    matmul_xtx_acc(dy, x, dw3, T, N, K);
+    omp_set_num_threads(1);
+    cr_assert_eq(memcmp(dx1, dx3, T * K * 4), 0);
+    cr_assert_eq(memcmp(dw1, dw3, N * K * 4), 0);
+    for (int i = 0; i < T; i++)
+        for (int k = 0; k < K; k++) {
+            double ref = 1.0;
+            for (int j = 0; j < N; j++) ref += (double)dy[i * N + j] * w[j * K + k];
+            cr_assert(fabs(ref - dx1[i * K + k]) < 1e-4, "dx[%d][%d]: %g vs %g", i, k, dx1[i * K + k], ref);
+        }
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) {
+            double ref = j * K + k;
+            for (int t = 0; t < T; t++) ref += (double)dy[t * N + j] * x[t * K + k];
+            cr_assert(fabs(ref - dw1[j * K + k]) < 1e-3, "dw[%d][%d]: %g vs %g", j, k, dw1[j * K + k], ref);
+        }
+    // Overwrite: the product alone, the bits of matmul_xwt on operands transposed here element by element.
+    matmul_xw(dy, w, dx1, T, N, K, false);
+    float *wt = xmalloc(N * K * 4), *dyt = xmalloc(T * N * 4), *xt = xmalloc(T * K * 4), *ref = xmalloc(N * K * 4);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) wt[k * N + j] = w[j * K + k];
+    matmul_xwt(dy, wt, NULL, ref, T, K, N);
+    cr_assert_eq(memcmp(ref, dx1, T * K * 4), 0);
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < N; j++) dyt[j * T + t] = dy[t * N + j];
+        for (int k = 0; k < K; k++) xt[k * T + t] = x[t * K + k];
+    }
+    matmul_xwt(dyt, xt, NULL, ref, N, K, T);
+    for (int i = 0; i < N * K; i++) dw3[i] = (float)i;
+    matmul_xtx_acc(dy, x, dw3, T, N, K);
+    for (int i = 0; i < N * K; i++) cr_assert_eq(dw3[i], (float)i + ref[i], "dw[%d]", i);
+    free(wt), free(dyt), free(xt), free(ref);
+    free(dy), free(w), free(x), free(dx1), free(dx3), free(dw1), free(dw3);
+}
+
+// The same bits at shapes that take every path of matmul_backward.c: several chunks of the inner sum (lanes parked
+// between them), several row groups and column groups, tiles of fewer rows and vectors, and columns past the last
+// vector; on 1 and 3 threads, against matmul_xwt on operands transposed here.
+Test(matmul, backward_products_blocked) {
+    enum { T = 301, N = 1100, K = 150 };
+    float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4), *dx = xmalloc(T * K * 4);
+    float *dw = xmalloc(N * K * 4), *wt = xmalloc(N * K * 4), *dyt = xmalloc(T * N * 4), *xt = xmalloc(T * K * 4);
+    float *ref = xmalloc(N * K * 4);
+    Rng r = rng_at(12, 0, 0, 0);
+    for (int i = 0; i < T * N; i++) dy[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+    for (int i = 0; i < T * K; i++) x[i] = (float)rng_normal(&r);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) wt[k * N + j] = w[j * K + k];
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < N; j++) dyt[j * T + t] = dy[t * N + j];
+        for (int k = 0; k < K; k++) xt[k * T + t] = x[t * K + k];
+    }
+    for (int threads = 1; threads <= 3; threads += 2) {
+        omp_set_num_threads(threads);
+        matmul_xw(dy, w, dx, T, N, K, false);
+        matmul_xwt(dy, wt, NULL, ref, T, K, N);
+        cr_assert_eq(memcmp(ref, dx, T * K * 4), 0, "dx, %d threads", threads);
+        for (int i = 0; i < N * K; i++) dw[i] = 0.5f * (float)(i % 7);
+        matmul_xtx_acc(dy, x, dw, T, N, K);
+        matmul_xwt(dyt, xt, NULL, ref, N, K, T);
+        for (int i = 0; i < N * K; i++)
+            cr_assert_eq(dw[i], 0.5f * (float)(i % 7) + ref[i], "dw[%d], %d threads", i, threads);
+    }
+    omp_set_num_threads(1);
+    free(dy), free(w), free(x), free(dx), free(dw), free(wt), free(dyt), free(xt), free(ref);
+}
