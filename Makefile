@@ -150,8 +150,9 @@ gpu-check:
 	@echo "make gpu-check: needs CUDA (nvcc not found; put it on PATH or pass CUDA=1 CUDA_HOME=...)" >&2; exit 2
 endif
 
-# Unit tests: one Criterion binary. Integration tests: mpirun scripts ending in "N passed, N failed, N skipped",
-# after the self-test of their runner (tests/runner_fixtures/: broken scripts must fail it).
+# Unit tests: one Criterion binary, then the product tests at other instruction-set levels. Integration tests:
+# mpirun scripts ending in "N passed, N failed, N skipped", after the self-test of their runner
+# (tests/runner_fixtures/: broken scripts must fail it).
 # Criterion's summary leaves skipped tests out: its TAP output names them, with their reasons.
 UNIT_TAPS = $(BUILD)/unit.tap $(ISA_LEVELS:%=$(BUILD)/unit-%.tap)
 unit: $(BUILD)/unit $(ISA_UNITS)

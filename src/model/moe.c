@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/spread_alloc.h"
 #include "model/matmul.h"
 #include "model/model_internal.h"
 
@@ -109,8 +110,10 @@ void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, 
     bool fx = m->fixed_order_backward;
     int *rows = xmalloc((size_t)T * d->K * sizeof(int) + 1);
     size_t n_max = (size_t)T * d->K;
-    float *xs = zeros(n_max * d->D), *gy = zeros(n_max * d->D), *dxs = zeros(n_max * d->D);
-    float *g = zeros(n_max * d->Fe), *u = zeros(n_max * d->Fe), *act = zeros(n_max * d->Fe);
+    // At spread page offsets (base/spread_alloc.h): equal sizes, read and written by the same element steps.
+    size_t bd = (n_max * d->D + 1) * sizeof(float), bf = (n_max * d->Fe + 1) * sizeof(float);
+    float *xs = xspread_alloc(bd, true), *gy = xspread_alloc(bd, true), *dxs = xspread_alloc(bd, true);
+    float *g = xspread_alloc(bf, true), *u = xspread_alloc(bf, true), *act = xspread_alloc(bf, true);
     int l = (int)(o - m->priv->layers);
     for (int e = 0; e < d->E; e++) {
         model_before_unit(m, model_expert_unit(m, l, e));
@@ -133,7 +136,8 @@ void moe_experts_backward(const Model *m, const LayerOffsets *o, const Dims *d, 
         for (int r = 0; r < n; r++)
             for (int c = 0; c < d->D; c++) da2[(size_t)(rows[r] / d->K) * d->D + c] += dxs[(size_t)r * d->D + c];
     }
-    free(rows), free(xs), free(gy), free(dxs), free(g), free(u), free(act);
+    free(rows);
+    spread_free(xs), spread_free(gy), spread_free(dxs), spread_free(g), spread_free(u), spread_free(act);
 }
 
 // Routed experts, router (top-k renormalisation, softmax, aux loss) and shared expert; adds to da2.
