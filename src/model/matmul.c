@@ -94,11 +94,11 @@ static inline __attribute__((always_inline)) void store4(v4f s, const float *x, 
 }
 
 // The prefetches of the next tile's four weight rows (so the hardware prefetcher is not restarted on every short
-// row). Where a column tile meets at most SHARERS row tiles (a decode group), they share them: part p of n issues a
-// cache line of each row every 16 n floats of its own k, from p/n of the way along the rows, so the weight stream
-// runs all the while the tiles' arithmetic does, rather than during the first tile alone with the memory idle
-// during the others (a decode group of 8 ran its products 10-40% faster on AVX2). Where more row tiles follow, the
-// first issues them all: sharing them slowed blocks of 32 rows by up to 10%.
+// row), shared by the first SHARERS row tiles to meet a column tile: part p of n issues a cache line of each row
+// every 16 n floats of its own k, from p/n of the way along the rows. The weight stream then runs all the while the
+// tiles' arithmetic does, rather than during the first tile alone with the memory idle during the others: on AVX2,
+// decode groups of 8 and 16 rows ran their products 10-40% faster, blocks of 32 rows up to 17%. Sharing them among
+// all of a 32-row block's 11 tiles was 4-10% slower than the first tile alone.
 #define SHARERS 3
 typedef struct {
     int part, parts;  // parts 0: no prefetches
@@ -333,7 +333,7 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
 #endif
     // The remaining rows go in tiles of ROWS (the last one shorter), which prefetch when no octet came before them.
     enum { ROWS = THREE_ROWS ? 3 : 2 };
-    int tiles = (i1 - r0 + ROWS - 1) / ROWS, parts = r0 > i0 ? 0 : tiles <= SHARERS ? tiles : 1;
+    int tiles = (i1 - r0 + ROWS - 1) / ROWS, parts = r0 > i0 ? 0 : tiles < SHARERS ? tiles : SHARERS;
     int j = j0;
     for (; j + 4 <= j1; j += 4) {
         const float *wj = w + (size_t)j * K, *bj = bias ? bias + j : NULL;
