@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "base/rng.h"
+#include "model/logprob.h"
 #include "model/sample_filter.h"
 
 // Tokens sample_filter keeps, as a bit mask.
@@ -220,4 +222,63 @@ Test(sample_filter, a_non_finite_logit_at_any_position_is_refused) {
             }
         sample_work_free(&w);
     }
+}
+
+// At T = 1 the weights leave out the division (exact there): doubling the logits and T gives the same quotients, so
+// the dividing path must give the same bits, in the vector loop and in every tail.
+Test(sample_filter, unit_temperature_weights_same_bits_as_dividing) {
+    Rng g = rng_at(7, 0, 0, 0);
+    for (int V = 1; V <= 300; V += V < 40 ? 1 : 37) {
+        float *x = malloc((size_t)V * sizeof *x), *x2 = malloc((size_t)V * sizeof *x2);
+        for (int i = 0; i < V; i++) x[i] = (float)(6 * rng_normal(&g)), x2[i] = 2 * x[i];
+        SampleWork w, w2;
+        sample_work_init(&w, V), sample_work_init(&w2, V);
+        cr_assert_eq(sample_filter(x, 1.0, 0, 1.0, &w), 0);
+        cr_assert_eq(sample_filter(x2, 2.0, 0, 1.0, &w2), 0);
+        for (int i = 0; i < V; i++) cr_expect(w.w[i] == w2.w[i], "V %d i %d: %a vs %a", V, i, w.w[i], w2.w[i]);
+        sample_work_free(&w), sample_work_free(&w2), free(x), free(x2);
+    }
+}
+
+// The log-prob and entropy that sampling records from its weights (temperature 1, no top-k or top-p) carry the bits
+// of logprob_entropy's own pass, for every row tail, wide and narrow logits, ties, signed zeros and an all-equal row.
+Test(sample_filter, log_prob_from_the_weights_same_bits_as_its_own_pass) {
+    Rng g = rng_at(8, 0, 0, 0);
+    const double scales[] = {0.0, 1e-3, 3.0, 40.0};
+    for (int V = 1; V <= 1100; V += V < 40 ? 1 : 53)
+        for (int si = 0; si < 4; si++) {
+            float *x = malloc((size_t)V * sizeof *x);
+            for (int i = 0; i < V; i++) x[i] = (float)(scales[si] * rng_normal(&g));
+            for (int i = 0; i < V; i += 7) x[i] = i % 2 ? -0.0f : x[V - 1];  // signed zeros and ties
+            SampleWork w;
+            sample_work_init(&w, V);
+            cr_assert_eq(sample_filter(x, 1.0, 0, 1.0, &w), 0);
+            for (int t = 0; t < V; t += 1 + V / 5) {
+                double lp, h, lp0, h0;
+                logprob_entropy_from_exp(x, V, w.w, t, &lp, &h);
+                logprob_entropy(x, V, 1.0, t, &lp0, &h0);
+                cr_expect(lp == lp0 && h == h0 && signbit(lp) == signbit(lp0),
+                          "V %d scale %g target %d: logp %a vs %a, entropy %a vs %a", V, scales[si], t, lp, lp0, h, h0);
+            }
+            sample_work_free(&w);
+            free(x);
+        }
+}
+
+// Which settings leave the softmax's exps in the weights.
+Test(sample_filter, weights_are_exps_only_at_unit_temperature_without_truncation) {
+    enum { V = 100 };
+    SampleSpec plain = {.temperature = 1, .top_p = 1, .record_temperature = 1, .top_k = 0};
+    cr_expect(sample_weights_are_exps(&plain, V));
+    SampleSpec s = plain;
+    s.top_k = V;  // keeps every token
+    cr_expect(sample_weights_are_exps(&s, V));
+    s.top_k = V - 1;
+    cr_expect(!sample_weights_are_exps(&s, V));
+    s = plain, s.top_p = 0.95;
+    cr_expect(!sample_weights_are_exps(&s, V));
+    s = plain, s.temperature = 0.7, s.record_temperature = 0.7;
+    cr_expect(!sample_weights_are_exps(&s, V));
+    s = plain, s.temperature = 0, s.record_temperature = 1;  // greedy: no weights at all
+    cr_expect(!sample_weights_are_exps(&s, V));
 }

@@ -267,18 +267,23 @@ static void cpu_head_logprob_back(const Backend *be, const void *logits, int64_t
 }
 
 // Each draw is model/sample_filter.c's pick and logprob.c's log-prob on its row, rows in parallel (each draw reads
-// only its own row and uniform, so the thread count changes no bit).
+// only its own row and uniform, so the thread count changes no bit). Where the pick's weights are the softmax's exps,
+// the log-prob sums those (the same bits) instead of taking the exps again.
 static void cpu_sample(const Backend *be, const void *logits, int V, int n, const int32_t *row, const double *u,
                        const SampleSpec *sp, int32_t *token, double *logp, double *entropy) {
     (void)be;
     int n_work = omp_get_max_threads() < n ? omp_get_max_threads() : n;  // one V-sized scratch per drawing thread
     SampleWork *work = xmalloc((size_t)n_work * sizeof *work);
     for (int i = 0; i < n_work; i++) sample_work_init(&work[i], V);
+    bool from_exps = sample_weights_are_exps(sp, V);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_work) if (n > 1)
     for (int k = 0; k < n; k++) {
         const float *z = (const float *)logits + (size_t)row[k] * (size_t)V;
-        token[k] = sample_pick(z, sp, u[k], &work[omp_get_thread_num()]);
-        if (token[k] >= 0) logprob_entropy(z, V, sp->record_temperature, token[k], &logp[k], &entropy[k]);
+        SampleWork *w = &work[omp_get_thread_num()];
+        token[k] = sample_pick(z, sp, u[k], w);
+        if (token[k] < 0) continue;
+        if (from_exps) logprob_entropy_from_exp(z, V, w->w, token[k], &logp[k], &entropy[k]);
+        else logprob_entropy(z, V, sp->record_temperature, token[k], &logp[k], &entropy[k]);
     }
     for (int i = 0; i < n_work; i++) sample_work_free(&work[i]);
     free(work);

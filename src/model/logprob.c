@@ -56,19 +56,22 @@ static inline __attribute__((always_inline)) double lane_sum(const vd v[L / VW])
 // z = logits / T: max = max_i z_i, S = sum_i exp(z_i - max) and W = sum_i exp(z_i - max) (z_i - max) in one pass:
 // lane l of L sums i = l, l + L, ... in order (a row's tail as lanes that add zeros), then lane_sum. The max is the
 // largest logit divided by T: dividing by T > 0 keeps the order (rounding is monotone), so it is max_i z_i exactly.
+// With `given` (T = 1 only) the exps are read from given[i] instead of computed.
 static inline __attribute__((always_inline)) void softmax_stats_body(const float *logits, int vocab,
-                                                                     double temperature, double *max, double *sum,
-                                                                     double *weighted) {
+                                                                     double temperature, const double *given,
+                                                                     double *max, double *sum, double *weighted) {
     bool unit = temperature == 1.0;
     double m = max_logit(logits, vocab);
     if (!unit) m /= temperature;
     vd s[L / VW] = {{0}}, w[L / VW] = {{0}};
     for (int i = 0; i < vocab; i += VW) {
         int v = (i / VW) % (L / VW);  // which of the eight lanes these are
-        vd d, p;
+        vd d, p = {0};
         scaledvd(logits + i, vocab - i, temperature, unit, m, &d);
         d -= m;
-        expvd(&d, &p);
+        if (!given) expvd(&d, &p);
+        else if (vocab - i >= VW) memcpy(&p, given + i, sizeof p);
+        else for (int l = 0; l < vocab - i; l++) p[l] = given[i + l];
         for (int l = vocab - i; l < VW; l++) p[l] = 0;  // a row's tail: these lanes add nothing
         s[v] += p;
         w[v] += p * d;
@@ -78,17 +81,18 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
 
 // The same operations compiled for AVX2 and for the build's baseline: the same bits, AVX2's where the CPU has it.
 __attribute__((target("avx2"))) static void softmax_stats_avx2(const float *logits, int vocab, double temperature,
-                                                               double *max, double *sum, double *weighted) {
-    softmax_stats_body(logits, vocab, temperature, max, sum, weighted);
+                                                               const double *given, double *max, double *sum,
+                                                               double *weighted) {
+    softmax_stats_body(logits, vocab, temperature, given, max, sum, weighted);
 }
-static void softmax_stats_base(const float *logits, int vocab, double temperature, double *max, double *sum,
-                               double *weighted) {
-    softmax_stats_body(logits, vocab, temperature, max, sum, weighted);
+static void softmax_stats_base(const float *logits, int vocab, double temperature, const double *given, double *max,
+                               double *sum, double *weighted) {
+    softmax_stats_body(logits, vocab, temperature, given, max, sum, weighted);
 }
-static void softmax_stats(const float *logits, int vocab, double temperature, double *max, double *sum,
-                          double *weighted) {
-    (__builtin_cpu_supports("avx2") ? softmax_stats_avx2 : softmax_stats_base)(logits, vocab, temperature, max, sum,
-                                                                              weighted);
+static void softmax_stats(const float *logits, int vocab, double temperature, const double *given, double *max,
+                          double *sum, double *weighted) {
+    (__builtin_cpu_supports("avx2") ? softmax_stats_avx2 : softmax_stats_base)(logits, vocab, temperature, given, max,
+                                                                              sum, weighted);
 }
 
 // log p_t = z_t - logsumexp(z); H = -sum_i p_i log p_i = log S - sum_i p_i (z_i - max).
@@ -102,14 +106,21 @@ static void from_stats(const float *logits, double temperature, int32_t target, 
 void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp,
                      double *entropy) {
     double m, s, w;
-    softmax_stats(logits, vocab, temperature, &m, &s, &w);
+    softmax_stats(logits, vocab, temperature, NULL, &m, &s, &w);
     from_stats(logits, temperature, target, m, s, w, logp, entropy);
+}
+
+void logprob_entropy_from_exp(const float *logits, int vocab, const double *e, int32_t target, double *logp,
+                              double *entropy) {
+    double m, s, w;
+    softmax_stats(logits, vocab, 1.0, e, &m, &s, &w);
+    from_stats(logits, 1.0, target, m, s, w, logp, entropy);
 }
 
 void logprob_entropy_stats(const float *logits, int vocab, double temperature, int32_t target, double *logp,
                            double *entropy, double stats[LOGPROB_STATS]) {
     double m, s, w;
-    softmax_stats(logits, vocab, temperature, &m, &s, &w);
+    softmax_stats(logits, vocab, temperature, NULL, &m, &s, &w);
     from_stats(logits, temperature, target, m, s, w, logp, entropy);
     stats[0] = m, stats[1] = log(s), stats[2] = *entropy;
 }

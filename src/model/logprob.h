@@ -9,6 +9,11 @@
 // log p(target) and entropy H of softmax(logits / temperature); temperature > 0.
 void logprob_entropy(const float *logits, int vocab, double temperature, int32_t target, double *logp, double *entropy);
 
+// logprob_entropy at temperature 1 from e[i] = exp(logits[i] - max_j logits[j]) as model/sample_filter.c's
+// weights at temperature 1 hold them: the same terms in the same sums, so the same bits, without a second exp pass.
+void logprob_entropy_from_exp(const float *logits, int vocab, const double *e, int32_t target, double *logp,
+                              double *entropy);
+
 // What the backward needs of a row's forward (the chunked LM head keeps it per token instead of the logits): the
 // largest z = logit / T, log sum_i exp(z_i - max) and the entropy.
 #define LOGPROB_STATS 3

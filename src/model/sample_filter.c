@@ -77,13 +77,15 @@ static void keep_nucleus(SampleWork *w, int top_k, double top_p) {
 
 // w[i] = exp((l_i - mx) / T) for i < V, VW at a time through expvd (model/vec_f64.h), the tail in a padded vector whose
 // spare lanes are dropped, so every weight takes the same operations wherever it lies; each is within about an ulp of
-// libm's exp.
+// libm's exp. At T = 1 the division, exact there, is left out (as model/logprob.c leaves it out).
 static inline __attribute__((always_inline)) void weights_span(const float *l, float mx, double T, double *w, int V) {
+    bool unit = T == 1.0;
     for (int i = 0; i < V; i += VW) {
         size_t n = (size_t)(V - i);
         vf lf;
         load_vf(l + i, n, &lf);
-        vd x = (__builtin_convertvector(lf, vd) - (double)mx) / T, e;
+        vd x = __builtin_convertvector(lf, vd) - (double)mx, e;
+        if (!unit) x /= T;
         expvd(&x, &e);
         if (n >= VW) memcpy(w + i, &e, sizeof e);
         else for (size_t k = 0; k < n; k++) w[i + k] = e[k];
@@ -123,14 +125,20 @@ __attribute__((target("avx2"))) static bool finite_max_avx2(const float *l, int 
 }
 static bool finite_max_base(const float *l, int V, float *mx) { return finite_max_span(l, V, mx); }
 
+static bool filters(int top_k, double top_p, int vocab) { return (top_k > 0 && top_k < vocab) || top_p < 1; }
+
 int sample_filter(const float *logits, double temperature, int top_k, double top_p, SampleWork *w) {
     int V = w->vocab;
     bool avx2 = __builtin_cpu_supports("avx2");
     float mx;
     if (!(avx2 ? finite_max_avx2 : finite_max_base)(logits, V, &mx)) return -1;
     (avx2 ? weights_avx2 : weights_base)(logits, mx, temperature, w->w, V);
-    if ((top_k > 0 && top_k < V) || top_p < 1) keep_nucleus(w, top_k, top_p);
+    if (filters(top_k, top_p, V)) keep_nucleus(w, top_k, top_p);
     return 0;
+}
+
+bool sample_weights_are_exps(const SampleSpec *sp, int vocab) {
+    return sp->temperature == 1 && sp->record_temperature == 1 && !filters(sp->top_k, sp->top_p, vocab);
 }
 
 // The argmax, lowest id on ties; -1 when a logit is not finite.

@@ -3,6 +3,7 @@
 #ifndef RLVR_SAMPLE_FILTER_H
 #define RLVR_SAMPLE_FILTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/rng.h"
@@ -31,6 +32,11 @@ typedef struct {
     double temperature, top_p, record_temperature;
     int top_k;
 } SampleSpec;
+
+// Whether sample_pick leaves in w->w exactly exp(l_i - max_j l_j) for every token, so that the recorded log-prob can
+// be taken from them (model/logprob.h logprob_entropy_from_exp): temperature and record temperature 1, no top-k, no
+// top-p.
+bool sample_weights_are_exps(const SampleSpec *sp, int vocab);
 
 // sample_draw given the stream's uniform: uniform = rng_uniform of the draw's Rng (unused at temperature 0).
 int32_t sample_pick(const float *logits, const SampleSpec *sp, double uniform, SampleWork *w);
