@@ -185,9 +185,9 @@ Test(model, dense_layers_in_moe_models) {
 }
 
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
-// Attention over several of attention.c's 32-key blocks: a whole sequence's forward on 3 threads, then each position
+// Attention over several of attention.c's 16-key blocks: a whole sequence's forward on 3 threads, then each position
 // alone as a decode step on 2 threads (its query heads split over tasks, two of which share a key head) give the same
-// bits, and both match a float64 softmax within float rounding. 70 keys: blocks of 32, 32 and 6; head_dim 6 and 16
+// bits, and both match a float64 softmax within float rounding. 70 keys: four blocks of 16, then 6; head_dim 6 and 16
 // (with and without a lane tail).
 static void check_attention_blocks(int hd) {
     enum { T = 70, HQ = 4, HK = 2 };

@@ -116,8 +116,9 @@ static void sum_rows(float *restrict y, const float *c, size_t c_stride, const H
 
 // Keys per block of attention_forward's passes. A block's rows are read head by head, so all of them are streams that
 // the hardware prefetcher follows at once: 32 rows of 3 KiB (the 124M model) read at 19-23 GB/s on 2 threads, 128
-// rows at 10-11 (results/cpu-bench.md, "Attention over blocks of 32 keys").
-#define KEY_BLOCK 32
+// rows at 10-11 (results/cpu-bench.md, "Attention over blocks of 32 keys"); on a Zen 3 VM 16 rows took a decode
+// group's attention 10-20% less time than 32, and 4 rows more ("The draw's log-prob from its weights ...").
+#define KEY_BLOCK 16
 
 // One task of attention_forward: a token's query heads [h0, h1) against its sequence's keys 0..n-1.
 typedef struct {
