@@ -143,7 +143,7 @@ static void run(bool moe, const char *name) {
     shard_map(m.tensors, m.n_tensors, world, map);
     ParamGather g;
     param_gather_init(&g, &m, map, world, me);
-    param_gather_split_experts(&g);
+    param_gather_split_experts(&g, true);
     check(!moe || g.n_groups == 4, "the 4 experts of each MoE layer gathered apart, one group each", name);
     param_gather_release(&g);
     check(released_as_expected(&m, whole, &map[me]), "release drops whole pages of other ranks' tensors only", name);

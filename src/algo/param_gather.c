@@ -114,8 +114,8 @@ void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, in
     m->units_done = param_gather_stream_end;
 }
 
-void param_gather_split_experts(ParamGather *g) {
-    if (g->model) build_units(g, true);
+void param_gather_split_experts(ParamGather *g, bool split) {
+    if (g->model) build_units(g, split);
 }
 
 void param_gather_free(ParamGather *g) {

@@ -70,8 +70,9 @@ typedef struct {
 void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, int rank);
 void param_gather_free(ParamGather *g);
 // Training gathers each MoE layer's routed experts in groups apart (the model asks for each expert before it reads
-// it, model_expert_unit); not with expert parallelism, whose MoE code does not ask.
-void param_gather_split_experts(ParamGather *g);
+// it, model_expert_unit); not with expert parallelism, whose MoE code does not ask, nor on a backend that reads a
+// layer's experts at once (split false: whole layers again). Only while nothing is gathered (before the release).
+void param_gather_split_experts(ParamGather *g, bool split);
 // Collective: every rank will make as many gathers as `passes` forwards (each followed by its backward or not) on
 // the busiest rank.
 void param_gather_plan(ParamGather *g, int64_t passes);

@@ -84,7 +84,7 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
-    if (u->zero_stage == 3 && u->ep.k == 1) param_gather_split_experts(&u->gather);
+    if (u->zero_stage == 3 && u->ep.k == 1) param_gather_split_experts(&u->gather, true);
     if (u->zero_stage == 3 && u->ep.k > 1) param_gather_experts(&u->gather, u->ep.k, u->ep.peers);
     // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
     // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h).
@@ -95,6 +95,8 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
 
 int updater_attach_device(Updater *u, Err *e) {
     Model *m = u->model;
+    // The CUDA backend's grouped expert products read a layer's experts in one launch: its windows hold whole layers.
+    if (u->zero_stage == 3 && u->ep.k == 1 && device_on_gpu(m)) param_gather_split_experts(&u->gather, false);
     // Zero stage 3 and expert parallelism keep the host's reducers and optimizer (train/grad_stage.h stages the
     // gradient to them): their sums follow the weight gathers and the expert exchange.
     if (device_on_cpu(m) || u->ep.k > 1 || u->zero_stage == 3) return 0;
