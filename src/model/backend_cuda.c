@@ -42,6 +42,7 @@ typedef struct {
     bool windowed;    // zero stage 3: no whole mirror, param() serves the open windows only
     CudaWindow *win;
     int n_win;
+    bool poison;  // RLVR_CUDA_POISON: alloc_uninit fills with 0xff bytes
 } CudaState;
 
 static CudaState *st_of(const Backend *be) { return be->state; }
@@ -96,15 +97,25 @@ static void sync(const Backend *be) { cu(cudaStreamSynchronize(st_of(be)->stream
 
 // ---- memory ----
 
-static void *cuda_alloc(const Backend *be, size_t n, BufType t) {
+// n elements of type t; every byte set to fill, or left as the pool hands it over (fill < 0).
+static void *alloc_filled(const Backend *be, size_t n, BufType t, int fill) {
     void *p = NULL;
     size_t bytes = (n + 1) * type_bytes(t);  // one spare element: a zero-sized buffer is still a distinct pointer
     if (cudaMallocAsync(&p, bytes, st_of(be)->stream) != cudaSuccess) {
         cudaGetLastError();  // clear the error: the caller decides what out of memory means
         return NULL;
     }
-    cu(cudaMemsetAsync(p, 0, bytes, st_of(be)->stream), "alloc memset");
+    if (fill >= 0) cu(cudaMemsetAsync(p, fill, bytes, st_of(be)->stream), "alloc memset");
     return p;
+}
+
+static void *cuda_alloc(const Backend *be, size_t n, BufType t) { return alloc_filled(be, n, t, 0); }
+
+// Not zeroed: the layer loop writes these before reading them. With RLVR_CUDA_POISON set, every byte is 0xff (NaN
+// as a float, -1 as an integer), as the staged backend poisons: a read before the first write then shows in the
+// results (tests/gpu_check_model.c runs the model so against the CPU backend).
+static void *cuda_alloc_uninit(const Backend *be, size_t n, BufType t) {
+    return alloc_filled(be, n, t, st_of(be)->poison ? 0xff : -1);
 }
 
 static void cuda_free(const Backend *be, void *buf) { scratch_free(be, buf); }
@@ -168,12 +179,19 @@ static const CudaWindow *window_of(const CudaState *st, size_t off) {
 }
 
 static const void *cuda_param(const Backend *be, const Model *m, size_t off) {
-    (void)m;
     const CudaState *st = st_of(be);
     if (off == SIZE_MAX) return NULL;
     if (!st->windowed) return st->w16 + off;
     const CudaWindow *w = window_of(st, off);
-    if (!w) die("param", "a parameter read outside the open weight windows (zero stage 3)");
+    if (!w) {
+        const char *name = "?";
+        for (int i = 0; i < m->n_tensors; i++)
+            if (off >= m->tensors[i].offset && off < m->tensors[i].offset + m->tensors[i].numel) name = m->tensors[i].name;
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s (parameter %zu) read outside the %d open weight windows (zero stage 3)", name, off,
+                 st->n_win);
+        die("param", msg);
+    }
     return w->w16 + (off - w->begin);
 }
 
@@ -890,9 +908,7 @@ static const Backend cuda_table = {
     .act_bytes = sizeof(Bf16),
     .grad_bytes = sizeof(float),
     .alloc = cuda_alloc,
-    // Zeroed still: whether every device kernel leaves the rows it skips unread has not been checked on a GPU with
-    // poisoned buffers, as tests/test_backend.c checks the CPU's.
-    .alloc_uninit = cuda_alloc,
+    .alloc_uninit = cuda_alloc_uninit,
     .free = cuda_free,
     .to_dev = cuda_to_dev,
     .to_host = cuda_to_host,
@@ -952,6 +968,7 @@ Backend *backend_cuda_create(int device, Err *e) {
     }
     CudaState *st = xcalloc(1, sizeof *st);
     st->device = device;
+    st->poison = getenv("RLVR_CUDA_POISON") != NULL;
     if (cudaStreamCreate(&st->stream) != cudaSuccess) {
         free(st);
         err_set(e, "cuda backend: cannot create a stream on device %d", device);
