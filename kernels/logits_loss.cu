@@ -8,6 +8,7 @@
 #include "logits_loss.h"
 
 #define THREADS 512
+#define UNROLL 4  // 16-byte loads each thread keeps in flight: one at a time leaves HBM under-used
 
 // One block-wide partial of the online softmax statistics: s = Σ e^{z−m}, t = Σ e^{z−m}(z−m).
 struct Stats {
@@ -121,20 +122,41 @@ __global__ void __launch_bounds__(THREADS) forward_kernel(const T *logits, int64
     const T *x = logits + row * V;
     constexpr int N = Elem<T>::N;
     Stats st = {-INFINITY, 0.f, 0.f};
-    const int64_t head = head_len(x, V), nvec = (V - head) / N;
-    for (int64_t i = threadIdx.x; i < head; i += THREADS) {
-        float z[1] = {Elem<T>::get(x + i) * inv_temp};
-        accumulate(st, z);
+    // The partition depends on V alone, never on where the row lies (row r of an odd V starts off a 16-byte
+    // boundary): groups of N from the row's start, thread t taking groups t, t + THREADS, ... in order, then the last
+    // V % N elements one by one. An aligned row loads each group as one vector, any other element by element: the
+    // same values in the same order, so a row's bits do not depend on its place in the batch (src/README.md
+    // invariant 2), and an aligned row's are those of the vector loads alone.
+    const int64_t nvec = V / N;
+    const bool aligned = (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+    auto load = [&](int64_t g, float(&z)[N]) {
+        if (aligned) {
+            Elem<T>::load(x + g * N, z);
+        } else {
+#pragma unroll
+            for (int k = 0; k < N; k++) z[k] = Elem<T>::get(x + g * N + k);
+        }
+    };
+    int64_t i = threadIdx.x;
+    for (; i + (UNROLL - 1) * THREADS < nvec; i += UNROLL * THREADS) {  // UNROLL loads in flight, then their sums
+        float z[UNROLL][N];
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) load(i + u * THREADS, z[u]);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+#pragma unroll
+            for (int k = 0; k < N; k++) z[u][k] *= inv_temp;
+            accumulate(st, z[u]);
+        }
     }
-    const T *xv = x + head;
-    for (int64_t i = threadIdx.x; i < nvec; i += THREADS) {
+    for (; i < nvec; i += THREADS) {
         float z[N];
-        Elem<T>::load(xv + i * N, z);
+        load(i, z);
 #pragma unroll
         for (int k = 0; k < N; k++) z[k] *= inv_temp;
         accumulate(st, z);
     }
-    for (int64_t i = head + nvec * N + threadIdx.x; i < V; i += THREADS) {
+    for (int64_t i = nvec * N + threadIdx.x; i < V; i += THREADS) {
         float z[1] = {Elem<T>::get(x + i) * inv_temp};
         accumulate(st, z);
     }
@@ -177,7 +199,20 @@ __global__ void __launch_bounds__(THREADS) backward_kernel(const T *logits, int6
         head = head_len(x, V);
         nvec = (V - head) / N;
         if (head != head_len(g, V)) head = V, nvec = 0;
-        for (int64_t i = threadIdx.x; i < nvec; i += THREADS) {
+        int64_t i = threadIdx.x;
+        for (; i + (UNROLL - 1) * THREADS < nvec; i += UNROLL * THREADS) {  // UNROLL loads in flight
+            float z[UNROLL][N], out[N];
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) Elem<T>::load(x + head + (i + u * THREADS) * N, z[u]);
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) {
+                int64_t j0 = head + (i + u * THREADS) * N;
+#pragma unroll
+                for (int k = 0; k < N; k++) out[k] = grad(z[u][k], j0 + k);
+                Elem<U>::store(g + j0, out);
+            }
+        }
+        for (; i < nvec; i += THREADS) {
             float z[N], out[N];
             int64_t j0 = head + i * N;
             Elem<T>::load(x + j0, z);
