@@ -130,7 +130,9 @@ GPU_TWIN_SRCS   := src/model/matmul.c src/model/matmul_backward.c src/model/atte
                    src/base/spread_alloc.c \
                    src/model/model.c src/model/model_forward.c src/model/model_backward.c src/model/backend_cpu.c \
                    src/model/model_head.c src/model/backend_cuda.c src/model/update_ops.c src/model/swiglu_act.c
-GPU_CHECK_OBJS  := $(GPU_CHECK_SRCS:tests/%.c=$(BUILD)/gpucheck/tests/%.o) $(GPU_TWIN_SRCS:src/%.c=$(BUILD)/gpucheck/src/%.o)
+GPU_CHECK_CU    := $(wildcard tests/gpu_*.cu)
+GPU_CHECK_OBJS  := $(GPU_CHECK_SRCS:tests/%.c=$(BUILD)/gpucheck/tests/%.o) $(GPU_TWIN_SRCS:src/%.c=$(BUILD)/gpucheck/src/%.o) \
+                   $(GPU_CHECK_CU:tests/%.cu=$(BUILD)/gpucheck/tests/%.o)
 GPU_CHECK_CFLAGS = -std=c17 -D_GNU_SOURCE -O2 -march=$(MARCH) -ffp-contract=off -fopenmp -ffunction-sections \
                    -fdata-sections -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels -Itests/gpu_check_shim \
                    -I$(CUDA_HOME)/include -DRLVR_CUDA=1
@@ -144,6 +146,10 @@ $(BUILD)/gpucheck/%.o: %.c $(FLAGS_STAMP)
 	@echo "  CC    $< (gpu-check)"
 	@mkdir -p $(@D)
 	$(Q)cc $(GPU_CHECK_CFLAGS) -c -o $@ $<
+$(BUILD)/gpucheck/%.o: %.cu $(FLAGS_STAMP)
+	@echo "  NVCC  $< (gpu-check)"
+	@mkdir -p $(@D)
+	$(Q)$(NVCC) $(NVFLAGS) -c -o $@ $<
 -include $(GPU_CHECK_OBJS:.o=.d)
 else
 gpu-check:

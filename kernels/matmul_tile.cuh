@@ -35,8 +35,9 @@ struct Tiles {
                                        ? (size_t)STAGES * STAGE_ELEMS * sizeof(bf16)
                                        : (size_t)WARPS * 256 * sizeof(float);
 };
-typedef Tiles<128, 128, 32, 64, 32, 3> Large;  // 8 warps
-typedef Tiles<16, 64, 64, 16, 16, 4> Small;    // 4 warps, deeper k tile: more weight bytes in flight
+// Chosen by tests/gpu_bench_tiles.cu's sweep on an H200 (results/gpu.md): the fastest of its shapes at each end.
+typedef Tiles<128, 128, 32, 64, 64, 4> Large;  // 4 warps of 64x64
+typedef Tiles<16, 64, 128, 16, 16, 4> Small;   // 4 warps, deep k tile: more weight bytes in flight
 
 // Rows r0.. of a [rows, K] matrix, k columns k0..k0+BK, into a [ROWS][LD] shared tile; zeros outside the matrix.
 // VEC: 16-byte copies (K % 8 == 0 and aligned pointers), else element by element. Loading only moves values,

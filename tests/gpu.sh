@@ -10,6 +10,8 @@
 # scored log-probs, rlvr bench), the loss kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without
 # torch), and one summary. With GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
 #   bash tests/gpu.sh [--quick]            GPU_RESULTS=/tmp/gpu-fragment.md bash tests/gpu.sh
+# GPU_CHECK_PREBUILT=1 runs a build/gpu_check built elsewhere (carried to a machine without the build's libraries);
+# GPU_KEEP=FILE.tgz keeps the end-to-end part's logs and outputs.
 # Exit status: 0 every check passed, 1 a check failed or a section crashed or timed out, 2 the build failed,
 # 3 no GPU present.
 set -u
@@ -23,8 +25,9 @@ if ! command -v nvcc >/dev/null; then
     echo "gpu.sh: nvcc not found (install the CUDA toolkit or put its bin/ on PATH): nothing built" >&2
     exit 2
 fi
-echo "gpu.sh: building build/gpu_check (CUDA_ARCH=${CUDA_ARCH:-90})"
-if ! make -j"$(nproc)" --no-print-directory CUDA=1 CUDA_ARCH="${CUDA_ARCH:-90}" gpu-check >"$log" 2>&1; then
+if [ "${GPU_CHECK_PREBUILT:-0}" = 1 ] && [ -x build/gpu_check ]; then
+    echo "gpu.sh: using the prebuilt build/gpu_check (GPU_CHECK_PREBUILT=1: built elsewhere and carried here)"
+elif echo "gpu.sh: building build/gpu_check (CUDA_ARCH=${CUDA_ARCH:-90})" && ! make -j"$(nproc)" --no-print-directory CUDA=1 CUDA_ARCH="${CUDA_ARCH:-90}" gpu-check >"$log" 2>&1; then
     cat "$log"
     echo "gpu.sh: build failed" >&2
     exit 2
@@ -74,7 +77,8 @@ left() { echo $(( ${E2E_END:-410} - ($(date +%s) - start) )); }
 in_time() { [ "$(left)" -ge 15 ] || { result skip "$1" "out of time (E2E_END)"; return 1; }; }
 lim() { local l; l=$(left); echo $(( l < $1 ? l : $1 )); }  # a part's limit, cut to the time left
 e2e=$(mktemp -d)
-trap 'rm -f "$log" "$log.section"; rm -rf "$e2e"' EXIT
+# GPU_KEEP=FILE.tgz: the end-to-end part's logs and outputs (checkpoints aside) kept in FILE.tgz, to read elsewhere.
+trap '[ -n "${GPU_KEEP:-}" ] && tar -C "$e2e" --exclude=ckpt -czf "$GPU_KEEP" .; rm -f "$log" "$log.section"; rm -rf "$e2e"' EXIT
 # shellcheck source=/dev/null
 [ -f .gpu-runtime/env.sh ] && . .gpu-runtime/env.sh
 RLVR=build/rlvr

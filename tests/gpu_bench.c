@@ -6,8 +6,10 @@
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/rng.h"
+#include "gpu_bench_tiles.h"
 #include "gpu_check.h"
 #include "logits_loss.h"
 
@@ -64,6 +66,84 @@ static void bench_matmul(cublasHandle_t h, int M, int N, int K, int quick) {
     dfree(x), dfree(w), dfree(y);
 }
 
+// The tile variants (tests/gpu_bench_tiles.cu) on one shape: each one's output bit for bit against gpu_matmul's (a
+// check), and its time.
+typedef struct {
+    int small, k, M, N, K;
+    const Bf16 *x, *w;
+    Bf16 *y;
+} Tile;
+
+static void tile_run(void *p) {
+    Tile *t = p;
+    if (tile_variant_run(t->small, t->k, t->x, t->w, t->y, t->M, t->N, t->K)) {
+        fprintf(stderr, "gpu_check: tile variant %s failed to launch\n", tile_variant_name(t->small, t->k));
+        exit(GPU_CHECK_FAIL);
+    }
+}
+
+// Returns the variants' times (ms) in t_out[k].
+static void tile_shape(int M, int N, int K, int quick, double *t_out) {
+    int small = M <= 16, nv = tile_variants(small);
+    size_t ny = (size_t)M * N;
+    Bf16 *x = dalloc((size_t)M * K * 2), *w = dalloc((size_t)N * K * 2), *y = dalloc(ny * 2), *ref = dalloc(ny * 2);
+    OK(cuda_fill_random(x, LOGITS_BF16, (int64_t)M * K, 11, 1.0f, &err));
+    OK(cuda_fill_random(w, LOGITS_BF16, (int64_t)N * K, 12, 0.05f, &err));
+    OK(gpu_matmul(x, w, NULL, ref, GPU_BF16, M, N, K, 0, NULL, &err));
+    Bf16 *a = malloc(ny * 2), *b = malloc(ny * 2);
+    ddownload(a, ref, ny * 2);
+    char line[2048];
+    int at = snprintf(line, sizeof line, "M=%d N=%d K=%d:", M, N, K), differ = 0;
+    double best = 1e30;
+    for (int k = 0; k < nv; k++) {
+        Tile t = {small, k, M, N, K, x, w, y};
+        if (cudaMemset(y, 0xff, ny * 2) != cudaSuccess) {  // NaN: an output a variant skips shows as a difference
+            fprintf(stderr, "gpu_check: cudaMemset failed\n");
+            exit(GPU_CHECK_FAIL);
+        }
+        tile_run(&t);
+        ddownload(b, y, ny * 2);
+        differ += memcmp(a, b, ny * 2) != 0;
+        t_out[k] = time_ms(tile_run, &t, quick ? 3 : 10, quick ? 3 : 5);
+        best = t_out[k] < best ? t_out[k] : best;
+        double rate = M <= 16 ? (double)N * K * 2 / t_out[k] / 1e6 : 2.0 * M * N * K / t_out[k] / 1e9;
+        at += snprintf(line + at, sizeof line - (size_t)at, " [%d] %.1f %s", k, rate, M <= 16 ? "GB/s" : "TFLOP/s");
+    }
+    bench_line(small ? "tiles (decode)" : "tiles (training)", "%s", line);
+    char name[96];
+    snprintf(name, sizeof name, "tile variants M=%d N=%d K=%d = gpu_matmul", M, N, K);
+    check(name, !differ, "%d of %d variants' outputs differ in bits (limit 0: every tile sums in the same order)",
+          differ, nv);
+    free(a), free(b);
+    dfree(x), dfree(w), dfree(y), dfree(ref);
+}
+
+// Training shapes and the decode step of Qwen2.5-1.5B (28 layers: q/o [1536, 1536], k/v [256, 1536], gate/up
+// [8960, 1536], down [1536, 8960]; the head [151936, 1536]) for 1 and 8 rows: which tile serves each best.
+static void bench_tiles(int quick) {
+    for (int small = 0; small < 2; small++)
+        for (int k = 0; k < tile_variants(small); k++) printf("  tile [%d] %s\n", k, tile_variant_name(small, k));
+    double t[16];
+    tile_shape(4096, 4096, 4096, quick, t);
+    tile_shape(8192, 8960, 1536, quick, t);
+    tile_shape(8192, 1536, 8960, quick, t);
+    static const int shapes[][3] = {{1536, 1536, 2}, {256, 1536, 2}, {8960, 1536, 2}, {1536, 8960, 1}, {151936, 1536, 0}};
+    for (int M = 1; M <= 8; M += 7) {
+        double step[16] = {0};
+        int nv = tile_variants(1);
+        for (int i = 0; i < 5; i++) {
+            tile_shape(M, shapes[i][0], shapes[i][1], quick, t);
+            for (int k = 0; k < nv; k++) step[k] += t[k] * (shapes[i][2] ? 28.0 * shapes[i][2] : 1.0);
+        }
+        char line[512];
+        int at = 0;
+        for (int k = 0; k < nv; k++) at += snprintf(line + at, sizeof line - (size_t)at, " [%d] %.3f ms", k, step[k]);
+        char name[96];
+        snprintf(name, sizeof name, "tiles: 1.5B decode step's products, %d row(s)", M);
+        bench_line(name, "%s (2.9 GB of weights: 0.61 ms at 4.8 TB/s)", line);
+    }
+}
+
 typedef struct {
     void *logits, *copy, *dlogits;
     int32_t *targets;
@@ -95,9 +175,15 @@ static void bench_loss(int quick) {
     Loss l = {0};
     l.T = 4096, l.V = 151936;
     size_t n = (size_t)(l.T * l.V);
-    l.logits = dalloc(n * 2), l.copy = dalloc(n * 2), l.dlogits = dalloc(n * 2);
-    l.targets = dalloc((size_t)l.T * 4), l.stats = dalloc((size_t)l.T * 24), l.dlogp = dalloc((size_t)l.T * 8);
+    l.logits = dalloc(n * 2), l.copy = dalloc(n * 2), l.dlogits = dalloc(n * 2), l.stats = dalloc((size_t)l.T * 24);
     OK(cuda_fill_random(l.logits, LOGITS_BF16, (int64_t)n, 3, 3.0f, &err));
+    // Random targets and non-zero coefficients: a row whose dlogp is 0 is only zeroed, never read.
+    int32_t *tg = malloc((size_t)l.T * sizeof *tg);
+    double *dl = malloc((size_t)l.T * sizeof *dl);
+    Rng r = rng_at(4, 0, 0, 0);
+    for (int64_t t = 0; t < l.T; t++) tg[t] = (int32_t)(rng_u32(&r) % (uint32_t)l.V), dl[t] = 0.5 + rng_normal(&r) * 0.1;
+    l.targets = dupload(tg, (size_t)l.T * sizeof *tg), l.dlogp = dupload(dl, (size_t)l.T * sizeof *dl);
+    free(tg), free(dl);
     int reps = quick ? 2 : 5, rounds = quick ? 3 : 7;
     double t_copy = time_ms(copy_d2d, &l, reps, rounds), t_fwd = time_ms(loss_fwd, &l, reps, rounds),
            t_bwd = time_ms(loss_bwd, &l, reps, rounds);
@@ -107,6 +193,9 @@ static void bench_loss(int quick) {
                t_fwd, fwd_gbs, 100 * fwd_gbs / copy_gbs, copy_gbs);
     bench_line("loss backward T=4096 V=151936 bf16", "%.3f ms, reads+writes %.0f GB/s = %.1f%% of the d2d copy (goal 80%%)",
                t_bwd, bwd_gbs, 100 * bwd_gbs / copy_gbs);
+    double both_gbs = 3 * bytes / (t_fwd + t_bwd) / 1e6;
+    bench_line("loss forward+backward T=4096 V=151936 bf16", "%.3f ms, %.0f GB/s = %.1f%% of the d2d copy (goal 80%%)",
+               t_fwd + t_bwd, both_gbs, 100 * both_gbs / copy_gbs);
     printf("gpu_check: loss_fwd_bwd tokens=%lld vocab=%lld seconds=%.6f\n", (long long)l.T, (long long)l.V,
            (t_fwd + t_bwd) / 1e3);
     dfree(l.logits), dfree(l.copy), dfree(l.dlogits), dfree(l.targets), dfree(l.stats), dfree(l.dlogp);
@@ -226,6 +315,7 @@ void run_benchmarks(int quick) {
     bench_matmul(h, 1, 151936, 1536, quick);   // decode: the 1.5B model's LM head
     bench_matmul(h, 64, 8960, 1536, quick);    // group decode: 64 sequences per step
     cublasDestroy(h);
+    bench_tiles(quick);
     bench_loss(quick);
     bench_moe(1, quick);     // decode
     bench_moe(64, quick);    // group decode

@@ -215,6 +215,11 @@ void check_moe(void) {
     memset(&o, 0xff, sizeof o);  // SIZE_MAX: absent
     o.router = 0, o.egate = n_router, o.eup = n_router + n_exp, o.edown = n_router + 2 * n_exp;
     o.sgate = sh, o.sup = sh + n_sh, o.sdown = sh + 2 * n_sh, o.sexp_gate = sh + 3 * n_sh;
+    // moe_experts_forward finds the layer's index as o - m->priv->layers (for model_before_unit): layer 0 here.
+    ModelPrivate priv;
+    memset(&priv, 0, sizeof priv);
+    priv.layers = &o;
+    m.priv = &priv;
     Dims d = {0};
     d.D = D, d.E = E, d.K = K, d.Fe = Fe, d.S = S;
     LayerActs a = {0};  // the fields moe_forward fills (host memory; layer_acts_alloc would tie this to a backend)
