@@ -243,7 +243,9 @@ if [ -n "${GPU_RESULTS:-}" ]; then
     {
         echo "## tests/gpu.sh on ${device:-?}"
         echo
-        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), revision $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)," \
+        # The binaries' revision (they may be built elsewhere and carried), else the tree's.
+        rev=$("$RLVR" --version 2>/dev/null | sed -n 's/^rlvr \([^,]*\),.*/\1/p')
+        echo "$(date -u '+%Y-%m-%d %H:%M UTC'), revision ${rev:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}," \
              "command \`bash tests/gpu.sh $*\`: $passed checks passed, $failed failed."
         echo
         echo '| check | result | measured (limit) |'
