@@ -5,7 +5,8 @@
 # sections, each in its own process so that a crash in one leaves the others' results:
 # every kernel against its CPU twin, the MoE block, the batch-invariance checks, the model's layer loop on the CUDA
 # backend (tiny dense and MoE models against the CPU backend; bit-for-bit invariance), the micro-benchmarks. A section
-# that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then build/rlvr end
+# that crashes is run again under compute-sanitizer (when present) to name the faulting kernel. Then build/unit's
+# loss-kernel test (tests/test_cuda_logits.c) where build/unit runs, and build/rlvr end
 # to end on the GPU (training steps against the CPU, 1 vs 2 GPUs plain, at zero 3 and expert-parallel, sampled =
 # scored log-probs, rlvr bench), the loss kernel against PyTorch eager (tests/bench_loss_torch.py; skipped without
 # torch), and one summary. With GPU_RESULTS=path the summary is also written as a Markdown fragment for results/gpu.md.
@@ -82,6 +83,19 @@ trap '[ -n "${GPU_KEEP:-}" ] && tar -C "$e2e" --exclude=ckpt -czf "$GPU_KEEP" .;
 # shellcheck source=/dev/null
 [ -f .gpu-runtime/env.sh ] && . .gpu-runtime/env.sh
 RLVR=build/rlvr
+# The Criterion test of the loss kernels against their twin (tests/test_cuda_logits.c: fp32 and bf16, in place and
+# not), where build/unit runs (carried: bash launch/gpu_runtime.sh build/unit).
+echo "== build/unit --filter 'cuda_logits/*'"
+name="cuda_logits: both passes vs model/logprob.c, fp32 and bf16"
+if ! build/unit --list >/dev/null 2>&1; then
+    result skip "$name" "build/unit does not run here"
+else
+    out=$(timeout 60 build/unit --filter='cuda_logits/*' --verbose 2>&1)
+    if grep -q 'Tested: 1 | Passing: 1 ' <<<"$out"; then result pass "$name" "odd shapes up to V = 151936 (limits 1e-6 fp32, 1e-2 bf16)"
+    elif grep -q '^\[SKIP\] cuda_logits::' <<<"$out"; then
+        result skip "$name" "$(grep -m1 '^\[SKIP\] cuda_logits::' <<<"$out" | sed 's/^[^:]*::[^:]*: //')"
+    else result FAIL "$name" "$(grep -m1 -E 'relative error|vs|SKIP|CRASH|Failing' <<<"$out" | sed 's/^\[----\] *//')"; fi
+fi
 echo "== end to end (build/rlvr, dist.device = cuda)"
 if ! "$RLVR" --version >/dev/null 2>"$e2e/err"; then
     result skip "rlvr end to end" "build/rlvr does not run here: $(head -c 200 "$e2e/err" | head -1)"
