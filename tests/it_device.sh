@@ -8,7 +8,7 @@
 # chunks in backend memory). The LM head in chunks of a few rows (train.head_chunk, model/model_head.c) changes no
 # bit of a deterministic run, on either backend, nor of a score. The last block: zero stage 3 and expert parallelism
 # on the device path. configs/tiny-train.ini throughout.
-plan 38
+plan 41
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -56,6 +56,10 @@ RLVR_TEST_DEVICE=staged "$RLVR" train "${DET[@]}" --set train.head_chunk=5 --run
     >/dev/null 2>&1
 expect_ok "rl deterministic, staged, LM head in chunks of 5 rows = CPU unchunked, bit for bit" \
     "$RLVR" ckpt diff "$T/det-cpu/ckpt/step-000003.h5" "$T/det-staged-chunk5/ckpt/step-000003.h5" --exact
+# Activation recomputation (train.recompute): each layer's forward again inside the backward, the same bits.
+RLVR_TEST_DEVICE=staged "$RLVR" train "${DET[@]}" --set train.recompute=true --run-dir "$T/det-staged-rc" >/dev/null 2>&1
+expect_ok "rl deterministic, staged, activations recomputed = CPU with every activation kept, bit for bit" \
+    "$RLVR" ckpt diff "$T/det-cpu/ckpt/step-000003.h5" "$T/det-staged-rc/ckpt/step-000003.h5" --exact
 # The device update (train/device_update.h) in every mode the device runs: fast and deterministic, zero 0/1/2, on 1
 # and 2 ranks, 3 SFT steps each against the plain CPU run (fast on 2 ranks against the CPU's 2 ranks: a float sum of
 # two values has one rounding whatever the order; deterministic against 1 rank), every checkpoint compared (each
@@ -152,6 +156,13 @@ expect_ok "zero 3: the staged run gathered on the staged backend" \
     grep -qx "rlvr: rank 1 on .*: cpu (staged test backend)" "$T/z3-2.err"
 expect_ok "zero 3 on 2 ranks, staged windows = CPU on 1 rank, bit for bit" \
     "$RLVR" ckpt diff "$REF" "$T/z3-2/ckpt/step-000003.h5" --exact
+# With recomputation a MoE layer's experts stay in its unit (a recomputed layer would ask for its groups again).
+sharded z3-rc 2 --set dist.zero_stage=3 --set train.recompute=true
+expect_ok "zero 3 on 2 ranks with activations recomputed, staged = CPU on 1 rank, bit for bit" \
+    "$RLVR" ckpt diff "$REF" "$T/z3-rc/ckpt/step-000003.h5" --exact
+expect_error "recomputation with expert parallelism is refused, naming both keys" \
+    "\[train\] recompute = true does not run with \[dist\] expert_parallel = 2" \
+    "$RLVR" train "${SH[@]}" --set dist.expert_parallel=2 --set train.recompute=true --run-dir "$T/e-rc"
 # Evaluation gathers every weight into one window (param_gather_all) between the steps.
 sharded z3-4 4 --set dist.zero_stage=3 --set eval.n_prompts=4 --set eval.every=1
 expect_ok "zero 3 on 4 ranks with evaluation, staged windows = CPU on 1 rank, bit for bit" \

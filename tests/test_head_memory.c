@@ -2,7 +2,8 @@
 // counting backend (the CPU's table with every operation a no-op, so only the allocations happen) records each
 // backend buffer and the peak of the live bytes through a training forward and backward. No buffer may hold T x V
 // elements, and the peak must stay near two chunks of logits, where the unchunked head held the [T, V] logits and
-// their gradient (2 x 2.5 GB in fp32). The numbers are printed for results/gpu.md.
+// their gradient (2 x 2.5 GB in fp32). The numbers are printed for results/gpu.md. The same backend then measures
+// what activation recomputation (train.recompute) saves.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,57 @@ Test(head_memory, no_t_by_v_buffer_at_4096_tokens_and_151936_words) {
         cr_assert_lt(bwd_peak, two_chunks + two_chunks / 4, "backward peak %zu bytes", bwd_peak);
         cr_assert_eq(C.live, 0, "%zu bytes left allocated", C.live);
     }
+    free(tok), free(tgt), free(lp), free(h), free(dlp);
+    model_free(&m);
+}
+
+// Activation recomputation (Model.recompute) at a size where activations dominate: 8 layers of 2048 tokens. The
+// activations the forward leaves for the backward must shrink to about one [T, hidden] per layer, and the backward's
+// peak with them (one layer's record is rebuilt at a time).
+Test(head_memory, recompute_keeps_one_input_per_layer) {
+    enum { T = 2048, L = 8, D = 256 };
+    static const char *const SETS[] = {"model.type=qwen3",          "model.vocab_size=1000",
+                                       "model.hidden_size=256",     "model.intermediate_size=704",
+                                       "model.num_hidden_layers=8", "model.num_attention_heads=4",
+                                       "model.num_key_value_heads=2", "model.max_position_embeddings=2048"};
+    Config c;
+    Err e = {{0}};
+    config_defaults(&c);
+    for (int i = 0; i < N_OF(SETS); i++) cr_assert_eq(config_set(&c, SETS[i], &e), 0, "%s", e.msg);
+    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
+    Model m;
+    cr_assert_eq(model_create(&m, &c.model, &e), 0, "%s", e.msg);
+    Backend be = counting();
+    cr_assert_eq(model_set_backend(&m, &be, &e), 0, "%s", e.msg);
+    int64_t off[2] = {0, T};
+    int32_t *tok = xcalloc(T, sizeof *tok), *tgt = xmalloc(T * sizeof *tgt);
+    for (int t = 0; t < T; t++) tgt[t] = (t * 7919) % 1000;
+    double *lp = xcalloc(T, sizeof *lp), *h = xcalloc(T, sizeof *h), *dlp = xmalloc(T * sizeof *dlp);
+    for (int t = 0; t < T; t++) dlp[t] = 1e-3;
+    size_t kept[2], peak[2], one_input = (size_t)T * D * sizeof(float);
+    for (int rc = 0; rc < 2; rc++) {
+        m.recompute = rc;
+        C.live = C.peak = C.largest = 0;
+        float *grads = bk_alloc(&be, m.n_params, BUF_F32);
+        size_t base = C.live;
+        ModelActs *acts;
+        HeadLogprob hl = {.targets = tgt, .temperature = 1.0, .logp = lp, .entropy = h};
+        cr_assert_eq(model_forward_logprob(&m, 1, off, tok, &hl, NULL, NULL, &acts, &e), 0, "%s", e.msg);
+        kept[rc] = C.live - base;
+        C.peak = C.live;
+        cr_assert_eq(model_backward_logprob_hooked(&m, acts, dlp, h, 0, grads, NULL, NULL, &e), 0, "%s", e.msg);
+        peak[rc] = C.peak - base;
+        model_acts_free(acts);
+        be.free(&be, grads);
+        cr_assert_eq(C.live, 0, "%zu bytes left allocated", C.live);
+    }
+    printf("head_memory: recompute at T %d, %d layers of hidden %d: kept after the forward %.1f -> %.1f MiB (one "
+           "input per layer: %.1f MiB), backward peak %.1f -> %.1f MiB\n",
+           T, L, D, kept[0] / 1048576.0, kept[1] / 1048576.0, L * one_input / 1048576.0, peak[0] / 1048576.0,
+           peak[1] / 1048576.0);
+    cr_assert_lt(kept[1], kept[0] / 4, "kept %zu bytes with recomputation, %zu without", kept[1], kept[0]);
+    cr_assert_lt(kept[1], L * one_input + kept[0] / L, "kept %zu bytes: more than the inputs and a layer", kept[1]);
+    cr_assert_lt(peak[1], peak[0] / 2, "backward peak %zu bytes with recomputation, %zu without", peak[1], peak[0]);
     free(tok), free(tgt), free(lp), free(h), free(dlp);
     model_free(&m);
 }

@@ -140,6 +140,8 @@ static const Key KEYS[] = {
     {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8", "sequences per forward/backward"},
     {"train", "head_chunk", K_INT, F(train.head_chunk), 1, 1 << 20, 0, "1024",
      "LM-head rows whose logits exist at once (training, scoring): memory 2 x head_chunk x vocab"},
+    {"train", "recompute", K_BOOL, F(train.recompute), 0, 0, 0, "false",
+     "keep only each layer's input through the forward and recompute the rest in the backward (same bits)"},
     {"train", "lr", K_DOUBLE, F(train.lr), 0, 10, 0, "1e-6", "peak learning rate"},
     {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
     {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},
@@ -608,6 +610,8 @@ static int validate(const Config *c, Err *e) {
     if (ep > 1 && m->num_experts % ep)
         return err_set(e, "%s: [dist] expert_parallel (%d) must divide [model] num_experts (%d)", src, ep,
                        m->num_experts);
+    if (ep > 1 && c->train.recompute)  // a recomputed MoE layer would exchange rows again, off the ranks' lockstep
+        return err_set(e, "%s: [train] recompute = true does not run with [dist] expert_parallel = %d (> 1)", src, ep);
 #ifndef RLVR_CUDA
     if (c->dist.device == DIST_DEVICE_CUDA)
         return err_set(e, "%s: [dist] device = cuda: this rlvr was built without CUDA (build with make CUDA=1)", src);

@@ -71,6 +71,9 @@ typedef struct {
     // Rows of logits the log-prob head (model_forward_logprob) holds at once: its peak is two [head_chunk, V]
     // buffers (logits and their gradient) whatever the batch (train.head_chunk; model_create: MODEL_HEAD_CHUNK).
     int head_chunk;
+    // The training forward keeps only each layer's input, and the backward runs the layer's forward again from it
+    // before its backward (train.recompute): activations of one layer instead of all, for one more forward. Same bits.
+    bool recompute;
     ModelPrivate *priv;
 } Model;
 

@@ -102,12 +102,12 @@ static void mlp_back(const Model *m, const LayerOffsets *o, const LayerActs *a, 
     be->free(be, dact), be->free(be, dg), be->free(be, du);
 }
 
-// One layer: dx holds d(output residual) on entry and d(input residual) on return.
-static void layer_back(const Model *m, int l, const ModelActs *A, double aux_weight, float *grads, void *dx) {
+// One layer from its record a: dx holds d(output residual) on entry and d(input residual) on return.
+static void layer_back(const Model *m, int l, const ModelActs *A, const LayerActs *a, double aux_weight, float *grads,
+                       void *dx) {
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
-    const LayerActs *a = &A->layers[l];
     int T = A->T;
     size_t t = (size_t)T;
     double theta = m->cfg.rope_theta;
@@ -138,6 +138,19 @@ static void layer_back(const Model *m, int l, const ModelActs *A, double aux_wei
     be->rms_norm_back(be, a->x_in, be->param(be, m, o->ln1), a->inv1, da1, dx, grads + o->ln1, T, d.D);
     void *tmp[] = {datt, dqr, dkr, dv, dq, dk, da1};
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) be->free(be, tmp[i]);
+}
+
+// Layer l's record rebuilt from its kept input (Model.recompute): its forward again, the same operations on the same
+// inputs, so the same bits; the choices of its experts and their load statistics were counted by the first forward.
+static void recompute_layer(const Model *m, int l, const ModelActs *A, LayerActs *a) {
+    const Backend *be = m->backend;
+    Dims d = model_dims(m);
+    size_t n = (size_t)A->T * d.D;
+    layer_acts_alloc(be, a, &d, A->T, layer_kind(m, l));
+    void *x = bk_alloc_uninit(be, n + 1, BUF_ACT);  // layer_forward turns its input into its output
+    be->copy(be, x, A->layers[l].x_in, n, BUF_ACT);
+    layer_forward(m, l, A->T, A->pos_b, A->row0_b, a->kr, a->v, x, a, NULL, 0, NULL, NULL);
+    be->free(be, x);
 }
 
 // The backward from the LM head's input gradient: dlogits [T, V] (host), or the log-prob head's dlogp/dentropy.
@@ -173,7 +186,10 @@ static int backward(Model *m, const ModelActs *A, const float *dlogits, const do
     be->rms_norm_back(be, A->x_final, be->param(be, m, m->priv->final_norm), A->inv_final, dnormed, dx,
                       grads + m->priv->final_norm, T, d.D);
     for (int l = d.L - 1; l >= 0; l--) {
-        layer_back(m, l, A, aux_weight, grads, dx);
+        LayerActs redo;
+        if (A->recompute) model_before_unit(m, l), recompute_layer(m, l, A, &redo);
+        layer_back(m, l, A, A->recompute ? &redo : &A->layers[l], aux_weight, grads, dx);
+        if (A->recompute) layer_acts_free(be, &redo);
         if (done) done(ctx, l);
     }
     be->embed_back(be, A->tokens_b, dx, grads + m->priv->embed, T, d.D);

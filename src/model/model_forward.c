@@ -149,6 +149,7 @@ void model_acts_free(ModelActs *a) {
     free(a->layers);
     be->view_end(be, a->tokens_b, a->tokens, (size_t)a->T, BUF_I32, VIEW_IN);
     be->view_end(be, a->pos_b, a->pos, (size_t)a->T, BUF_I32, VIEW_IN);
+    if (a->row0) be->view_end(be, a->row0_b, a->row0, (size_t)a->T, BUF_I64, VIEW_IN), free(a->row0);
     be->free(be, a->x_final), be->free(be, a->inv_final), be->free(be, a->a_final);
     if (a->head_targets) be->view_end(be, a->head_targets_b, a->head_targets, (size_t)a->T, BUF_I32, VIEW_IN);
     be->free(be, a->head_stats), be->free(be, a->head_logits);
@@ -212,12 +213,22 @@ static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32
     a->tokens_b = be->view(be, a->tokens, (size_t)T, BUF_I32, VIEW_IN);
     a->pos_b = be->view(be, a->pos, (size_t)T, BUF_I32, VIEW_IN);
     void *row0_b = be->view(be, row0, (size_t)T, BUF_I64, VIEW_IN);
-    // Without acts one record is reused by every layer; with acts each layer keeps its own.
+    // Without acts one record is reused by every layer; with acts each layer keeps its own, or with recomputation
+    // only its input, while one record serves every layer's forward.
+    a->recompute = acts && m->recompute;
     int n_records = acts ? d.L : 1;
     a->layers = xcalloc((size_t)n_records, sizeof *a->layers);
     a->n_layers = n_records;
     for (int l = 0; l < n_records; l++)
-        layer_acts_alloc(be, &a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
+        if (a->recompute)
+            a->layers[l].x_in = bk_alloc_uninit(be, (size_t)T * d.D + 1, BUF_ACT);
+        else
+            layer_acts_alloc(be, &a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
+    LayerActs work = {0};
+    if (a->recompute) {
+        layer_acts_alloc(be, &work, &d, T, model_layer_kinds(m));
+        be->free(be, work.x_in);  // each layer writes its input into its own record's x_in instead
+    }
     a->x_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
     a->a_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
     a->inv_final = bk_alloc(be, (size_t)T + 1, BUF_F32);
@@ -228,7 +239,8 @@ static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32
         model_before_unit(m, MODEL_UNIT_EMBED);
         be->embed(be, be->param(be, m, m->priv->embed), a->tokens_b, T, d.D, a->x_final);
         for (int l = 0; l < d.L; l++) {
-            LayerActs *la = &a->layers[acts ? l : 0];
+            LayerActs *la = a->recompute ? &work : &a->layers[acts ? l : 0];
+            if (a->recompute) work.x_in = a->layers[l].x_in;
             model_before_unit(m, l);
             layer_forward(m, l, T, a->pos_b, row0_b, la->kr, la->v, a->x_final, la,
                           experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
@@ -250,8 +262,15 @@ static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32
         if (model_layer_is_moe(m, l)) moe_ep_forward(m, &m->priv->layers[l], &d, NULL, NULL, 0);
     }
     if (!T && m->ep) model_before_unit(m, MODEL_UNIT_HEAD);
-    be->view_end(be, row0_b, row0, (size_t)T, BUF_I64, VIEW_IN);
-    free(psum), free(cnt), free(row0);
+    if (a->recompute) {
+        work.x_in = NULL;  // the layers' own
+        layer_acts_free(be, &work);
+        a->row0 = row0, a->row0_b = row0_b;
+    } else {
+        be->view_end(be, row0_b, row0, (size_t)T, BUF_I64, VIEW_IN);
+        free(row0);
+    }
+    free(psum), free(cnt);
     if (acts)
         *acts = a;
     else

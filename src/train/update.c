@@ -84,7 +84,9 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
     else adamw_init_shard(&u->opt, u->own.begin, u->own.end);
     if (u->zero_stage >= 2) grad_reducer_shard(&u->reducer, u->map, world);
     if (u->zero_stage == 3) param_gather_init(&u->gather, m, u->map, world, dist_rank());
-    if (u->zero_stage == 3 && u->ep.k == 1) param_gather_split_experts(&u->gather, true);
+    // Expert groups are gathered in the forward's order, and again in the backward's: a layer recomputed inside the
+    // backward would ask for its groups a third time, so with train.recompute a layer's experts stay in its unit.
+    if (u->zero_stage == 3 && u->ep.k == 1 && !cfg->train.recompute) param_gather_split_experts(&u->gather, true);
     if (u->zero_stage == 3 && u->ep.k > 1) param_gather_experts(&u->gather, u->ep.k, u->ep.peers);
     // The reducer sums the whole gradient when the update ends instead of layer by layer during the last backward
     // under expert parallelism (a rank's last micro-batch is not its last contribution, ep_step.h).
