@@ -225,12 +225,44 @@ static void ep_bring(const ParamGather *g, size_t b, size_t e, int owner, const 
         dist_fatal("zero stage 3: %s", err.msg);
 }
 
+// Every place's slice of expert tensor i from its owner into one window (filled from the host first: the owners'
+// slices are theirs, the rest read as zeros there and are then overwritten).
+typedef struct {
+    const ParamGather *g;
+    int i;
+} TensorFill;
+
+static void fill_tensor(void *ctx, void *buf, size_t elem, size_t first, size_t n) {
+    const TensorFill *f = ctx;
+    (void)n;
+    for (int q = 0; q < f->g->ep_k; q++) {
+        size_t b, e;
+        int owner = ep_piece(f->g, f->i, q, &b, &e);
+        char *at = (char *)buf + (b - first) * elem;
+        dist_group_bcast_into(NULL, at, (e - b) * elem, owner, device_on_gpu(f->g->model));
+    }
+}
+
+static void ep_bring_tensor(const ParamGather *g, int i) {
+    const ModelTensor *t = &g->model->tensors[i];
+    TensorFill f = {g, i};
+    Err err;
+    size_t b = t->offset, e = t->offset + t->numel;
+    if (device_window_open(g->model, b, e, b, e, fill_tensor, &f, &err)) dist_fatal("zero stage 3: %s", err.msg);
+}
+
 // Unit u's pieces (every unit: u < 0) from their owners: the non-expert ones to every rank, of the expert tensors
-// this place's slices over the peers (all: every place's slice to every rank).
+// this place's slices over the peers (all: every place's slice to every rank, in one window per tensor on a device
+// whose MoE block reads a layer's experts at once, as the block then runs every expert here).
 static void ep_gather(const ParamGather *g, int u) {
     int q_mine = g->rank % g->ep_k;
+    bool whole = u < 0 && on_device(g) && device_whole_moe_layers(g->model);
     for (int i = 0; i < g->model->n_tensors; i++) {
         if (u >= 0 && !ep_in_unit(g, i, u)) continue;
+        if (whole && expert_tensor(&g->model->tensors[i])) {
+            ep_bring_tensor(g, i);
+            continue;
+        }
         for (int q = 0; q < ep_places(g, i); q++) {
             size_t b, e;
             int owner = ep_piece(g, i, q, &b, &e);

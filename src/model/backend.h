@@ -48,6 +48,9 @@ struct Backend {
     size_t act_bytes;   // bytes per activation element (CPU: sizeof(float))
     size_t grad_bytes;  // bytes per activation-gradient element, BUF_GRAD (CPU: sizeof(float))
     void *state;        // the backend's own (device handles, weight mirror); NULL for the CPU backend
+    // Its MoE block reads all of a layer's routed experts at once (the CUDA backend's grouped products), so ZeRO
+    // stage 3 gathers whole layers for it; false: the block asks for each expert before it reads it (moe.c).
+    bool whole_moe_layers;
 
     // ---- memory ----
     // n zeroed elements of type t, or NULL when memory runs out (never NULL for n == 0 on success).

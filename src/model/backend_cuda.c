@@ -907,6 +907,7 @@ static const Backend cuda_table = {
     .name = "cuda",
     .act_bytes = sizeof(Bf16),
     .grad_bytes = sizeof(float),
+    .whole_moe_layers = true,
     .alloc = cuda_alloc,
     .alloc_uninit = cuda_alloc_uninit,
     .free = cuda_free,

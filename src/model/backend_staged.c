@@ -119,14 +119,39 @@ static const Model *on_copy(const Backend *be, const Model *m, Model *copy) {
     return copy;
 }
 
+// Elements [off, off + n) of the weights, when any, inside one open window: else an abort naming them.
+static void require_open(const Mirror *w, size_t off, size_t n) {
+    if (off == SIZE_MAX || !n) return;
+    int i = window_at(w, off);
+    if (i >= 0 && off + n <= w->open[i].end) return;
+    fprintf(stderr, "rlvr: staged backend: MoE weights [%zu, %zu) read outside one open weight window\n", off, off + n);
+    abort();
+}
+
+// As a device's grouped products do (Backend.whole_moe_layers), the block reads all of layer l's MoE weights (its
+// tensors model.layers.l.mlp.*): at zero stage 3 each must lie in an open window (under expert parallelism each
+// owner holds its own).
+static void require_layer(const Backend *be, const Model *m, int l) {
+    const Mirror *w = be->state;
+    if (!w->windowed || m->ep) return;
+    char prefix[64];
+    int len = snprintf(prefix, sizeof prefix, "model.layers.%d.mlp.", l);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ModelTensor *t = &m->tensors[i];
+        if (!strncmp(t->name, prefix, (size_t)len)) require_open(w, t->offset, t->numel);
+    }
+}
+
 static void staged_moe(const Backend *be, const Model *m, int l, const void *x, LayerActs *a, int T, void *y) {
     Model c;
+    require_layer(be, m, l);
     backend_cpu()->moe(be, on_copy(be, m, &c), l, x, a, T, y);
 }
 
 static void staged_moe_back(const Backend *be, const Model *m, int l, const ModelActs *A, const LayerActs *a,
                             const void *dy, double aux_weight, float *grads, void *da2) {
     Model c;
+    require_layer(be, m, l);
     backend_cpu()->moe_back(be, on_copy(be, m, &c), l, A, a, dy, aux_weight, grads, da2);
 }
 
@@ -156,6 +181,7 @@ Backend *backend_staged_create(void) {
     Backend *be = xmalloc(sizeof *be);
     *be = *backend_cpu();
     be->name = "staged";
+    be->whole_moe_layers = true;  // its MoE block checks the layer's weights as a device's reads them
     be->state = xcalloc(1, sizeof(Mirror));
     be->alloc_uninit = staged_alloc_uninit;
     be->param = staged_param;

@@ -82,6 +82,7 @@ size_t device_weight_bytes(const Model *m) { return m->backend->act_bytes; }
 bool device_own_weights(const Model *m) { return m->backend && m->backend != backend_cpu(); }
 
 bool device_on_gpu(const Model *m) { return m->backend && !strcmp(m->backend->name, "cuda"); }
+bool device_whole_moe_layers(const Model *m) { return m->backend && m->backend->whole_moe_layers; }
 
 void device_weights_windowed(Model *m, bool on) { m->backend->windowed(m->backend, m, on); }
 

@@ -41,6 +41,8 @@ void device_grad_get(const Model *m, float *host, const float *dev, size_t n);
 // whether that copy is GPU memory (its gathers then run on NCCL, base/dist.h).
 bool device_own_weights(const Model *m);
 bool device_on_gpu(const Model *m);
+// Whether the model's backend reads all of a MoE layer's experts at once (Backend.whole_moe_layers).
+bool device_whole_moe_layers(const Model *m);
 // on: the backend's copy holds only the open windows from now on (its whole copy freed); off: every weight again at
 // the next device_load_weights.
 void device_weights_windowed(Model *m, bool on);

@@ -97,8 +97,8 @@ int updater_init(Updater *u, Model *m, const Config *cfg, const char *config_tex
 
 int updater_attach_device(Updater *u, Err *e) {
     Model *m = u->model;
-    // The CUDA backend's grouped expert products read a layer's experts in one launch: its windows hold whole layers.
-    if (u->zero_stage == 3 && u->ep.k == 1 && device_on_gpu(m)) param_gather_split_experts(&u->gather, false);
+    // A backend whose MoE block reads a layer's experts at once (the CUDA one's grouped products) gets whole layers.
+    if (u->zero_stage == 3 && u->ep.k == 1 && device_whole_moe_layers(m)) param_gather_split_experts(&u->gather, false);
     // Zero stage 3 and expert parallelism keep the host's reducers and optimizer (train/grad_stage.h stages the
     // gradient to them): their sums follow the weight gathers and the expert exchange.
     if (device_on_cpu(m) || u->ep.k > 1 || u->zero_stage == 3) return 0;
