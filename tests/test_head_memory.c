@@ -132,51 +132,72 @@ static Backend counting(void) {
     return be;
 }
 
+// A model of the given sizes on the counting backend be.
+static void counted_model(Model *m, Backend *be, const char *const *sets, int n_sets) {
+    Config c;
+    Err e = {{0}};
+    config_defaults(&c);
+    for (int i = 0; i < n_sets; i++) cr_assert_eq(config_set(&c, sets[i], &e), 0, "%s", e.msg);
+    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
+    cr_assert_eq(model_create(m, &c.model, &e), 0, "%s", e.msg);
+    *be = counting();
+    cr_assert_eq(model_set_backend(m, be, &e), 0, "%s", e.msg);
+}
+
+// Bytes above the gradient buffer: left allocated by the forward for the backward, and the peaks of each pass.
+typedef struct {
+    size_t kept, fwd_peak, bwd_peak;
+} Peaks;
+
+// One training forward and backward of the log-prob head over one sequence of T tokens (targets tgt, -1: none).
+static Peaks measure(Model *m, Backend *be, int T, const int32_t *tgt) {
+    Err e = {{0}};
+    int64_t off[2] = {0, T};
+    int32_t *tok = xcalloc(T, sizeof *tok);
+    double *lp = xcalloc(T, sizeof *lp), *h = xcalloc(T, sizeof *h), *dlp = xmalloc(T * sizeof *dlp);
+    for (int t = 0; t < T; t++) dlp[t] = 1e-3;
+    C.live = C.peak = C.largest = 0;
+    float *grads = bk_alloc(be, m->n_params, BUF_F32);
+    size_t base = C.live;
+    Peaks p;
+    ModelActs *acts;
+    HeadLogprob hl = {.targets = tgt, .temperature = 1.0, .logp = lp, .entropy = h};
+    cr_assert_eq(model_forward_logprob(m, 1, off, tok, &hl, NULL, NULL, &acts, &e), 0, "%s", e.msg);
+    p.kept = C.live - base, p.fwd_peak = C.peak - base;
+    C.peak = C.live;
+    cr_assert_eq(model_backward_logprob_hooked(m, acts, dlp, h, 0, grads, NULL, NULL, &e), 0, "%s", e.msg);
+    p.bwd_peak = C.peak - base;
+    model_acts_free(acts);
+    be->free(be, grads);
+    cr_assert_eq(C.live, 0, "%zu bytes left allocated", C.live);
+    free(tok), free(lp), free(h), free(dlp);
+    return p;
+}
+
 Test(head_memory, no_t_by_v_buffer_at_4096_tokens_and_151936_words) {
     enum { T = 4096, V = 151936, PROMPT = 96 };
     static const char *const SETS[] = {"model.type=qwen3",         "model.vocab_size=151936",
                                        "model.hidden_size=64",     "model.intermediate_size=64",
                                        "model.num_hidden_layers=1", "model.num_attention_heads=4",
                                        "model.num_key_value_heads=2", "model.max_position_embeddings=4096"};
-    Config c;
-    Err e = {{0}};
-    config_defaults(&c);
-    for (int i = 0; i < N_OF(SETS); i++) cr_assert_eq(config_set(&c, SETS[i], &e), 0, "%s", e.msg);
-    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
     Model m;
-    cr_assert_eq(model_create(&m, &c.model, &e), 0, "%s", e.msg);
-    Backend be = counting();
-    cr_assert_eq(model_set_backend(&m, &be, &e), 0, "%s", e.msg);
-    int64_t off[2] = {0, T};
-    int32_t *tok = xcalloc(T, sizeof *tok), *tgt = xmalloc(T * sizeof *tgt);
+    Backend be;
+    counted_model(&m, &be, SETS, N_OF(SETS));
+    int32_t *tgt = xmalloc(T * sizeof *tgt);
     for (int t = 0; t < T; t++) tgt[t] = t >= PROMPT - 1 && t + 1 < T ? (t * 7919) % V : -1;
-    double *lp = xcalloc(T, sizeof *lp), *h = xcalloc(T, sizeof *h), *dlp = xmalloc(T * sizeof *dlp);
-    for (int t = 0; t < T; t++) dlp[t] = 1e-3;
     size_t tv = (size_t)T * V * sizeof(float);
     for (int chunk = 256; chunk <= 1024; chunk *= 4) {
-        C.live = C.peak = C.largest = 0;
         m.head_chunk = chunk;
-        float *grads = bk_alloc(&be, m.n_params, BUF_F32);
-        size_t base = C.live;
-        ModelActs *acts;
-        HeadLogprob hl = {.targets = tgt, .temperature = 1.0, .logp = lp, .entropy = h};
-        cr_assert_eq(model_forward_logprob(&m, 1, off, tok, &hl, NULL, NULL, &acts, &e), 0, "%s", e.msg);
-        size_t fwd_peak = C.peak - base;
-        C.peak = C.live;
-        cr_assert_eq(model_backward_logprob_hooked(&m, acts, dlp, h, 0, grads, NULL, NULL, &e), 0, "%s", e.msg);
-        size_t bwd_peak = C.peak - base;
-        model_acts_free(acts);
-        be.free(&be, grads);
+        Peaks p = measure(&m, &be, T, tgt);
         size_t two_chunks = 2 * (size_t)chunk * V * sizeof(float);
         printf("head_memory: T %d V %d head_chunk %d: largest buffer %.1f MiB, peak above the gradient: forward %.1f "
                "MiB, backward %.1f MiB (two chunks of fp32 logits: %.1f MiB; unchunked: logits + dlogits %.1f MiB)\n",
-               T, V, chunk, C.largest / 1048576.0, fwd_peak / 1048576.0, bwd_peak / 1048576.0,
+               T, V, chunk, C.largest / 1048576.0, p.fwd_peak / 1048576.0, p.bwd_peak / 1048576.0,
                two_chunks / 1048576.0, 2 * tv / 1048576.0);
         cr_assert_lt(C.largest, tv, "a buffer of %zu bytes: [T, V] is %zu", C.largest, tv);
-        cr_assert_lt(bwd_peak, two_chunks + two_chunks / 4, "backward peak %zu bytes", bwd_peak);
-        cr_assert_eq(C.live, 0, "%zu bytes left allocated", C.live);
+        cr_assert_lt(p.bwd_peak, two_chunks + two_chunks / 4, "backward peak %zu bytes", p.bwd_peak);
     }
-    free(tok), free(tgt), free(lp), free(h), free(dlp);
+    free(tgt);
     model_free(&m);
 }
 
@@ -189,44 +210,26 @@ Test(head_memory, recompute_keeps_one_input_per_layer) {
                                        "model.hidden_size=256",     "model.intermediate_size=704",
                                        "model.num_hidden_layers=8", "model.num_attention_heads=4",
                                        "model.num_key_value_heads=2", "model.max_position_embeddings=2048"};
-    Config c;
-    Err e = {{0}};
-    config_defaults(&c);
-    for (int i = 0; i < N_OF(SETS); i++) cr_assert_eq(config_set(&c, SETS[i], &e), 0, "%s", e.msg);
-    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
     Model m;
-    cr_assert_eq(model_create(&m, &c.model, &e), 0, "%s", e.msg);
-    Backend be = counting();
-    cr_assert_eq(model_set_backend(&m, &be, &e), 0, "%s", e.msg);
-    int64_t off[2] = {0, T};
-    int32_t *tok = xcalloc(T, sizeof *tok), *tgt = xmalloc(T * sizeof *tgt);
+    Backend be;
+    counted_model(&m, &be, SETS, N_OF(SETS));
+    int32_t *tgt = xmalloc(T * sizeof *tgt);
     for (int t = 0; t < T; t++) tgt[t] = (t * 7919) % 1000;
-    double *lp = xcalloc(T, sizeof *lp), *h = xcalloc(T, sizeof *h), *dlp = xmalloc(T * sizeof *dlp);
-    for (int t = 0; t < T; t++) dlp[t] = 1e-3;
-    size_t kept[2], peak[2], one_input = (size_t)T * D * sizeof(float);
+    Peaks p[2];
     for (int rc = 0; rc < 2; rc++) {
         m.recompute = rc;
-        C.live = C.peak = C.largest = 0;
-        float *grads = bk_alloc(&be, m.n_params, BUF_F32);
-        size_t base = C.live;
-        ModelActs *acts;
-        HeadLogprob hl = {.targets = tgt, .temperature = 1.0, .logp = lp, .entropy = h};
-        cr_assert_eq(model_forward_logprob(&m, 1, off, tok, &hl, NULL, NULL, &acts, &e), 0, "%s", e.msg);
-        kept[rc] = C.live - base;
-        C.peak = C.live;
-        cr_assert_eq(model_backward_logprob_hooked(&m, acts, dlp, h, 0, grads, NULL, NULL, &e), 0, "%s", e.msg);
-        peak[rc] = C.peak - base;
-        model_acts_free(acts);
-        be.free(&be, grads);
-        cr_assert_eq(C.live, 0, "%zu bytes left allocated", C.live);
+        p[rc] = measure(&m, &be, T, tgt);
     }
+    size_t one_input = (size_t)T * D * sizeof(float);
     printf("head_memory: recompute at T %d, %d layers of hidden %d: kept after the forward %.1f -> %.1f MiB (one "
            "input per layer: %.1f MiB), backward peak %.1f -> %.1f MiB\n",
-           T, L, D, kept[0] / 1048576.0, kept[1] / 1048576.0, L * one_input / 1048576.0, peak[0] / 1048576.0,
-           peak[1] / 1048576.0);
-    cr_assert_lt(kept[1], kept[0] / 4, "kept %zu bytes with recomputation, %zu without", kept[1], kept[0]);
-    cr_assert_lt(kept[1], L * one_input + kept[0] / L, "kept %zu bytes: more than the inputs and a layer", kept[1]);
-    cr_assert_lt(peak[1], peak[0] / 2, "backward peak %zu bytes with recomputation, %zu without", peak[1], peak[0]);
-    free(tok), free(tgt), free(lp), free(h), free(dlp);
+           T, L, D, p[0].kept / 1048576.0, p[1].kept / 1048576.0, L * one_input / 1048576.0,
+           p[0].bwd_peak / 1048576.0, p[1].bwd_peak / 1048576.0);
+    cr_assert_lt(p[1].kept, p[0].kept / 4, "kept %zu bytes with recomputation, %zu without", p[1].kept, p[0].kept);
+    cr_assert_lt(p[1].kept, L * one_input + p[0].kept / L, "kept %zu bytes: more than the inputs and a layer",
+                 p[1].kept);
+    cr_assert_lt(p[1].bwd_peak, p[0].bwd_peak / 2, "backward peak %zu bytes with recomputation, %zu without",
+                 p[1].bwd_peak, p[0].bwd_peak);
+    free(tgt);
     model_free(&m);
 }
