@@ -2,10 +2,9 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/config.h"
+#include "scratch_dir.h"
 
 // Writes text to dir/name and returns the path (valid for the next 3 calls).
 static const char *write_in(const char *dir, const char *name, const char *text) {
@@ -19,11 +18,7 @@ static const char *write_in(const char *dir, const char *name, const char *text)
     return p;
 }
 
-static const char *write_tmp(const char *text) {
-    char name[32];
-    snprintf(name, sizeof name, "rlvr-cfg-%d.ini", getpid());
-    return write_in("/tmp", name, text);
-}
+static const char *write_tmp(const char *text) { return write_in(scratch_dir(), "config.ini", text); }
 
 static int resolve_text(const char *text, Config *c, Err *e) {
     return config_resolve(c, write_tmp(text), NULL, 0, e);
@@ -173,17 +168,12 @@ Test(config, model_type_presets) {
     cr_expect_str_eq(config_enum_name("model", "type", c.model.type), "qwen2");
 }
 
-static char *include_dir(void) {
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/rlvr-inc-%d", getpid());
-    mkdir(dir, 0755);
-    return dir;
-}
+static const char *include_dir(void) { return scratch_dir(); }
 
 Test(config, include_loads_base_relative_to_file_then_overrides) {
     Config c;
     Err e = {{0}};
-    char *dir = include_dir();
+    const char *dir = include_dir();
     write_in(dir, "base.ini", "[model]\nhidden_size = 32\n[train]\nlr = 3e-4\nsteps = 7\n");
     const char *top = write_in(dir, "top.ini", "include = base.ini\n[train]\nlr = 1e-5\n[algo]\nname = gspo\n");
     cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), 0, "%s", e.msg);
@@ -217,8 +207,8 @@ Test(config, include_errors_name_the_file_and_line_at_fault) {
 
 // A file with this text (len bytes, NULs allowed) fails with exactly "PATH" + tail.
 static void expect_file_error_n(const char *text, size_t len, const char *tail) {
-    char path[64], want[1024];
-    snprintf(path, sizeof path, "/tmp/rlvr-cfg-exact-%d.ini", getpid());
+    char path[200], want[1024];
+    snprintf(path, sizeof path, "%s/exact.ini", scratch_dir());
     FILE *f = fopen(path, "wb");
     fwrite(text, 1, len, f);
     fclose(f);
@@ -227,7 +217,6 @@ static void expect_file_error_n(const char *text, size_t len, const char *tail) 
     cr_assert_eq(config_resolve(&c, path, NULL, 0, &e), -1, "accepted: %s", text);
     snprintf(want, sizeof want, "%s%s", path, tail);
     cr_expect_str_eq(e.msg, want);
-    unlink(path);
 }
 
 static void expect_file_error(const char *text, const char *tail) { expect_file_error_n(text, strlen(text), tail); }
@@ -248,7 +237,7 @@ Test(config, duplicate_key_names_file_both_lines_and_key) {
 Test(config, include_and_set_overrides_are_not_duplicates) {
     Config c;
     Err e = {{0}};
-    char *dir = include_dir();
+    const char *dir = include_dir();
     write_in(dir, "base.ini", "[train]\nlr = 3e-4\n");
     const char *top = write_in(dir, "top.ini", "include = base.ini\ninclude = base.ini\n[train]\nlr = 1e-5\n");
     const char *sets[] = {"train.lr=2e-5", "train.lr=3e-5"};

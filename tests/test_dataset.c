@@ -2,13 +2,13 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "scratch_dir.h"
 #include "task/dataset.h"
 
 static const char *write_file(const char *text) {
-    static char path[128];
-    snprintf(path, sizeof path, "/tmp/rlvr-dataset-%d.jsonl", getpid());
+    static char path[300];
+    snprintf(path, sizeof path, "%s/data.jsonl", scratch_dir());
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);

@@ -3,8 +3,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "scratch_dir.h"
 #include "task/task.h"
 
 static Task *make_task(const char *const *sets, int n, Err *e) {
@@ -221,10 +221,10 @@ Test(task, bad_task_configs) {
 }
 
 static const char *write_file(const char *name, const char *text) {
-    static char path[4][128];
+    static char path[4][200];
     static int k = 0;
     char *p = path[k++ % 4];
-    snprintf(p, 128, "/tmp/rlvr-task-%d-%s", getpid(), name);
+    snprintf(p, sizeof path[0], "%s/%s", scratch_dir(), name);
     FILE *f = fopen(p, "w");
     fputs(text, f);
     fclose(f);
