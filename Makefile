@@ -175,9 +175,12 @@ integration: $(BUILD)/rlvr $(MPI_TESTS)
 	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
 
+# Parallel jobs for the builds inside test and demo: the machine's CPU count.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 test: SETUP_FLAGS = --test
 test: setup
-	@$(MAKE) --no-print-directory all $(BUILD)/unit $(ISA_UNITS) $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(BUILD)/unit $(ISA_UNITS) $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
@@ -188,7 +191,8 @@ endif
 bench: setup all
 	bash tests/bench.sh $(BUILD)/rlvr
 
-demo: setup all
+demo: setup
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash launch/demo.sh $(BUILD)/rlvr
 
 # libFuzzer targets (tests/fuzz_*.c, built by tests/fuzz.sh with clang + ASan/UBSan); FUZZ_SECONDS each.

@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (clang -fsanitize=fuzzer,address,undefined) and runs each for SECONDS.
 # usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer safetensors; default all)
 # Seeds: tests/fuzz_corpus/<target>/ (read only); new inputs go to a scratch directory.
-# Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
+# Targets build and run FUZZ_JOBS at a time (default: the CPU count; each fuzzer is single-threaded); their reports
+# print in target order. Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-10}
@@ -26,10 +27,14 @@ declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [conf
                  [safetensors]="$(pkg-config --libs libcjson) -lm")
 for t in "${TARGETS[@]}"; do
     [ -n "${SRCS[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (expected: ${!SRCS[*]})" >&2; exit 2; }
-    echo "== build fuzz_$t"
-    (cd "$ROOT" && $CC "${FLAGS[@]}" "tests/fuzz_$t.c" ${SRCS[$t]} ${LIBS[$t]} -o "$OUT/fuzz_$t")
 done
-for t in "${TARGETS[@]}"; do
+
+# fuzz_one T: builds fuzz_T and runs it for SECONDS_EACH; non-zero when either fails.
+fuzz_one() {
+    local t=$1 scratch log status
+    echo "== build fuzz_$t"
+    (cd "$ROOT" && $CC "${FLAGS[@]}" "tests/fuzz_$t.c" ${SRCS[$t]} ${LIBS[$t]} -o "$OUT/fuzz_$t") ||
+        { echo "fuzz_$t: the build FAILED"; return 1; }
     scratch=$(mktemp -d)
     echo "== run fuzz_$t for ${SECONDS_EACH}s"
     log="$scratch.log"
@@ -40,9 +45,23 @@ for t in "${TARGETS[@]}"; do
         status=$?
     fi
     grep -E "^(SUMMARY|stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|deadly" "$log" || true
-    [ "$status" -eq 0 ] || tail -40 "$log" >&2
+    [ "$status" -eq 0 ] || tail -40 "$log"
     rm -f "$log"
     rm -rf "$scratch"
-    [ "$status" -eq 0 ] || { echo "fuzz_$t FAILED (exit $status); reproducer in $OUT/crash-$t-*" >&2; exit 1; }
+    [ "$status" -eq 0 ] || { echo "fuzz_$t FAILED (exit $status); reproducer in $OUT/crash-$t-*"; return 1; }
     echo "fuzz_$t: ok"
+}
+
+JOBS=${FUZZ_JOBS:-$(nproc)}
+for t in "${TARGETS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    { fuzz_one "$t"; echo $? >"$OUT/status-$t"; } >"$OUT/report-$t" 2>&1 &
 done
+wait
+failed=0
+for t in "${TARGETS[@]}"; do
+    cat "$OUT/report-$t"
+    [ "$(cat "$OUT/status-$t" 2>/dev/null)" = 0 ] || failed=1
+    rm -f "$OUT/report-$t" "$OUT/status-$t"
+done
+[ "$failed" -eq 0 ] || { echo "fuzz.sh: a target failed (above)" >&2; exit 1; }
