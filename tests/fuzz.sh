@@ -53,15 +53,16 @@ fuzz_one() {
 }
 
 JOBS=${FUZZ_JOBS:-$(nproc)}
+rm -f "$OUT"/status-*
 for t in "${TARGETS[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-    { fuzz_one "$t"; echo $? >"$OUT/status-$t"; } >"$OUT/report-$t" 2>&1 &
+    { fuzz_one "$t" && echo passed >"$OUT/status-$t"; } >"$OUT/report-$t" 2>&1 &
 done
 wait
 failed=0
 for t in "${TARGETS[@]}"; do
     cat "$OUT/report-$t"
-    [ "$(cat "$OUT/status-$t" 2>/dev/null)" = 0 ] || failed=1
+    [ "$(cat "$OUT/status-$t" 2>/dev/null)" = passed ] || failed=1
     rm -f "$OUT/report-$t" "$OUT/status-$t"
 done
 [ "$failed" -eq 0 ] || { echo "fuzz.sh: a target failed (above)" >&2; exit 1; }
