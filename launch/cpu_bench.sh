@@ -5,7 +5,8 @@
 #   launch/cpu_bench.sh [OUT.jsonl]        (default results/cpu-bench.jsonl)
 # Environment: PEERS (where the peers are cloned and built, outside this repository; default ~/rlvr-peers),
 # ROUNDS (3), NEW (decoded tokens per response, 256), THREADS ("1 2"), MARCH (rlvr's build, native),
-# LLM_STEPS (timed llm.c steps per round, 5), and OPENBLAS_CORETYPE for OpenBLAS's kernel (rlvr's fast backward
+# LLM_STEPS (timed llm.c steps per round, 5), SAMPLE_REPEAT (rounds of batch 1 and the group inside each bench sample,
+# taking turns, 2), and OPENBLAS_CORETYPE for OpenBLAS's kernel (rlvr's fast backward
 # and the sgemm peak; e.g. SkylakeX on Sapphire Rapids, which Debian's OpenBLAS 0.3.21 runs as Prescott).
 # Needs git (or the peers already cloned there), cc, make, jq.
 # Prints two summary tables (medians over the rounds) at the end, the second where rlvr's forward+backward spent its
@@ -15,6 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/results/cpu-bench.jsonl}
 PEERS=${PEERS:-$HOME/rlvr-peers}
 ROUNDS=${ROUNDS:-3} NEW=${NEW:-256} THREADS=${THREADS:-1 2} MARCH=${MARCH:-native} LLM_STEPS=${LLM_STEPS:-5}
+SAMPLE_REPEAT=${SAMPLE_REPEAT:-2}
 BUILD=build-$MARCH
 mkdir -p "$PEERS"
 case "$PEERS" in "$ROOT"/*) echo "cpu_bench.sh: PEERS must be outside the repository" >&2; exit 2 ;; esac
@@ -111,8 +113,9 @@ for round in $(seq 1 "$ROUNDS"); do
         sed "s/^{/{\"round\":$round,/" >> "$OUT"
     for t in $THREADS; do
         export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
-        # rlvr decode: memory read bandwidth, batch 1 and a group of 8 (its JSON lines carry threads and limits).
-        "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new "$NEW" | grep -v warm-up |
+        # rlvr decode: memory read bandwidth, batch 1 and a group of 8 in turns (its JSON lines carry threads and
+        # limits).
+        "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new "$NEW" --repeat "$SAMPLE_REPEAT" | grep -v warm-up |
             sed "s/^{/{\"round\":$round,/" >> "$OUT"
         # llama2.c decode: the same model shapes and number of new tokens.
         tps=$(cd "$PEERS/llama2.c" && ./run "$PEERS/llama2c_small.bin" -z "$PEERS/llama2c_tok.bin" -t 1.0 -s 1 \

@@ -3,7 +3,7 @@
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
 # two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
 # steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 20
+plan 21
 # The benchmarks' checks run configs/small.ini's width, heads and vocabulary on 2 of its 12 layers: what they check
 # does not need the depth, and the random initialisation of 124M parameters would take most of their time.
 SMALL2="--set model.num_hidden_layers=2"
@@ -117,6 +117,16 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
                      | fabs < 0.02) and
                  ([\$l[] | select(.op == \"attention\")][0] |
                      .kv_gb_per_s * 1e9 * .seconds / (2 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02))'"
+# --repeat R: the two cases take turns R times, batch 1 first in odd rounds and the group first in even ones; --ops
+# then sums each case's rounds, so its calls per decode step are those of a single round.
+expect_ok "bench sample --repeat 2: a line per case and round, the first case alternating; --ops sums the rounds" \
+    bash -c "for r in 1 2; do '$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 \
+                 --repeat \$r --ops; done |
+     jq -se '[.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\") | not)) | [.group, .repeat]] ==
+                 [[1, 1], [8, 1], [1, 1], [8, 1], [8, 2], [1, 2]] and
+             ([.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\")))] | map(.repeat) == [0, 0]) and
+             ([.[] | select(.bench == \"sample_op\" and .op == \"matmul\")] | group_by([.group, .weight]) |
+                 all(length == 2 and .[0].calls_per_step == .[1].calls_per_step))'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" $SMALL2 --new 2 --ops

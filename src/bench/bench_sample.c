@@ -58,8 +58,16 @@ static void report_ops(const Case *c, int group, int b, double seconds, long lon
     fflush(stdout);
 }
 
+// A case's decode time and steps, summed over its repeats (for --ops's shares and calls per step).
+typedef struct {
+    double seconds;
+    long long steps;
+} CaseTotal;
+
+// One timed generation of `group` responses to one prompt, its JSON line (repeat: its round from 1; 0 for the
+// warm-up), and its time added to *total (when not NULL); --ops counts it in the profile's bucket.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const Case *c,
-                    int bucket, Err *e) {
+                    int bucket, int repeat, CaseTotal *total, Err *e) {
     rc.n = group;
     int32_t *prompt = xmalloc((size_t)prompt_len * sizeof *prompt);
     prompt[0] = tokenizer_bos(tok);
@@ -86,15 +94,15 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
     double weight_gbps = (double)steps / seconds * weight_bytes / 1e9;
     printf(
-        "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,"
+        "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,\"steal_fraction\":%s}\n",
-        c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, prompt_len,
+        c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
         c->read_gbps, weight_gbps / c->read_gbps, bench_steal_json(steal, steal_buf));
-    if (c->ops && bucket >= 0) report_ops(c, group, bucket, seconds, steps);
     fflush(stdout);
+    if (total) total->seconds += seconds, total->steps += steps;
     return 0;
 }
 
@@ -135,8 +143,17 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     cs.read_gbps = read_gbps;
     Case warm_case = cs;
     warm_case.config = "warm-up (not a measurement)";
-    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &warm_case, -1, e);
-    for (int g = 1; g <= 8 && rc == 0; g += 7) rc = run_case(&m, tok, c.rollout, g, prompt_len, &cs, g > 1, e);
+    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &warm_case, -1, 0, NULL, e);
+    // The cases take turns, the first alternating between repeats, so that a drift of the machine's speed (a VM's
+    // often is) falls on both and not on whichever runs second.
+    static const int groups[2] = {1, 8};
+    CaseTotal total[2] = {{0}};
+    for (int r = 0; r < o->repeat && rc == 0; r++)
+        for (int i = 0; i < 2 && rc == 0; i++) {
+            int k = r % 2 ? 1 - i : i;
+            rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, k, r + 1, &total[k], e);
+        }
+    for (int k = 0; k < 2 && rc == 0 && cs.ops; k++) report_ops(&cs, groups[k], k, total[k].seconds, total[k].steps);
     op_profile_stop(cs.ops, &m);
     tokenizer_free(tok);
     device_detach(&m);

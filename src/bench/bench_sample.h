@@ -12,6 +12,7 @@ typedef struct {
     const Config *config;         // the model (random init) and [rollout] settings
     const char *config_name;      // for the JSON lines
     int64_t new_tokens, prompt_len;
+    int64_t repeat;  // rounds of the two cases, the first case alternating
     bool ops;  // a line per operation of the decode steps after each case's (bench/op_profile.h)
 } BenchSampleOptions;
 

@@ -62,6 +62,9 @@ static const CliOpt SAMPLE_OPTS[] = {
     CLI_OPT_LIST("--set", "section.key=value", SampleArgs, cfg.sets, 0, "override one key after the file; repeatable"),
     CLI_OPT_INT("--new", "N", SampleArgs, b.new_tokens, 1, 1 << 20, 0, "new tokens per response (default 256)"),
     CLI_OPT_INT("--prompt-len", "P", SampleArgs, b.prompt_len, 1, 1 << 20, 0, "prompt tokens (default 16)"),
+    CLI_OPT_INT("--repeat", "R", SampleArgs, b.repeat, 1, 100, 0,
+                "timed rounds of the two cases, batch 1 first in odd rounds and the group first in even ones "
+                "(default 1)"),
     CLI_OPT_FLAG("--ops", SampleArgs, b.ops, 0,
                  "also time each operation of the model (CPU only): after each case, a JSON line per operation and "
                  "weight shape with its calls per decode step, seconds, share of the case, and the rate at which it "
@@ -71,8 +74,9 @@ static const CliOpt SAMPLE_OPTS[] = {
 static const CliSpec SAMPLE = CLI_SPEC(
     "rlvr bench sample",
     "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
-    "on a random-init model of F, and the memory read bandwidth; one JSON line each (with steal_fraction:\n"
-    "the share of the machine's CPU time a hypervisor stole meanwhile).",
+    "on a random-init model of F, and the memory read bandwidth; one JSON line each, per round with --repeat\n"
+    "(with steal_fraction: the share of the machine's CPU time a hypervisor stole meanwhile). With --ops, the\n"
+    "per-operation lines of each case follow the last round and sum all of its rounds.",
     SAMPLE_OPTS, NULL);
 
 typedef struct {
@@ -152,7 +156,7 @@ static int run_model(int argc, char **argv) {
 }
 
 static int run_sample(int argc, char **argv) {
-    SampleArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.new_tokens = 256, .prompt_len = 16}};
+    SampleArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.new_tokens = 256, .prompt_len = 16, .repeat = 1}};
     int rc;
     if (!cli_parse(&SAMPLE, argc, argv, &a, &rc)) return rc;
     Config c;
