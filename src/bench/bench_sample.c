@@ -144,8 +144,8 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     Case warm_case = cs;
     warm_case.config = "warm-up (not a measurement)";
     if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &warm_case, -1, 0, NULL, e);
-    // The cases take turns, the first alternating between repeats, so that a drift of the machine's speed (a VM's
-    // often is) falls on both and not on whichever runs second.
+    // The cases take turns, the first alternating between rounds, so that a drift of the machine's speed (common on
+    // a VM) falls on both cases and not on whichever runs second.
     static const int groups[2] = {1, 8};
     CaseTotal total[2] = {{0}};
     for (int r = 0; r < o->repeat && rc == 0; r++)
