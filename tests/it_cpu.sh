@@ -141,7 +141,7 @@ expect_ok "bench model: --prompt-len not below --seq-len is an error naming both
 # a second: these passes over the LM head of a 50257-token vocabulary take long enough for the counters to move).
 expect_ok "bench model and bench sample: each timed line gives the stolen share of CPU time, between 0 and 1" bash -c \
     "{ '$RLVR' bench model --config '$ROOT/configs/small.ini' $SMALL2 --seqs 1 --seq-len 32 --repeat 2;
-       '$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 8 --prompt-len 4 | grep -v warm-up | grep '\"sample\"'; } |
+       '$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 32 --prompt-len 4 | grep -v warm-up | grep '\"sample\"'; } |
      jq -se 'length == 4 and all(.steal_fraction | type == \"number\" and . >= 0 and . <= 1)'"
 # The heap asks for transparent huge pages (src/cli/rlvr.c) unless the user set GLIBC_TUNABLES: the largest
 # AnonHugePages of a `bench sample` (201 MB of weights and a read-bandwidth buffer of 4 times that), polled while it
