@@ -9,14 +9,19 @@
 #include "base/rng.h"
 #include "model/model.h"
 
-// Model from config overrides; norms and biases get random values too (init gives them 1 and 0).
-static inline void tiny_model(Model *m, const char *const *sets, int n_sets, uint64_t seed) {
+// An uninitialised model of the defaults with these config overrides.
+static inline void model_from_sets(Model *m, const char *const *sets, int n_sets) {
     Config c;
     Err e = {{0}};
     config_defaults(&c);
     for (int i = 0; i < n_sets; i++) cr_assert_eq(config_set(&c, sets[i], &e), 0, "%s", e.msg);
     cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
     cr_assert_eq(model_create(m, &c.model, &e), 0, "%s", e.msg);
+}
+
+// Model from config overrides; norms and biases get random values too (init gives them 1 and 0).
+static inline void tiny_model(Model *m, const char *const *sets, int n_sets, uint64_t seed) {
+    model_from_sets(m, sets, n_sets);
     model_init_random(m, seed);
     Rng r = rng_at(seed, 1, 0, 0);
     for (int i = 0; i < m->n_tensors; i++) {

@@ -134,12 +134,8 @@ static Backend counting(void) {
 
 // A model of the given sizes on the counting backend be.
 static void counted_model(Model *m, Backend *be, const char *const *sets, int n_sets) {
-    Config c;
     Err e = {{0}};
-    config_defaults(&c);
-    for (int i = 0; i < n_sets; i++) cr_assert_eq(config_set(&c, sets[i], &e), 0, "%s", e.msg);
-    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
-    cr_assert_eq(model_create(m, &c.model, &e), 0, "%s", e.msg);
+    model_from_sets(m, sets, n_sets);
     *be = counting();
     cr_assert_eq(model_set_backend(m, be, &e), 0, "%s", e.msg);
 }
