@@ -2,12 +2,14 @@
 # the run starts from the same weights as --init with the same model's checkpoint, the import is reused while the
 # directory's files are unchanged and made again when one changes, and bad values fail with one line; the paper
 # recipes resolve with their init directory and a chat template.
-plan 19
+plan 20
 CFG="$ROOT/configs/tiny-train.ini"
 I="$TMP/init"
 mkdir -p "$I"
 sft=(--config "$CFG" --set sft.steps=1 --set sft.batch_size=4)
 expect_ok "init: a model made here" "$RLVR" init --config "$CFG" --set model.init_seed=7 --out "$I/made.h5"
+expect_ok "init: ckpt info reads it as every checkpoint (step 0, world size 1, kind init)" bash -c \
+    "'$RLVR' ckpt info '$I/made.h5' | sed -n 2,4p | tr '\\n' ' ' | grep -qx 'step 0 world_size 1 kind init '"
 expect_ok "init: exported as a Hugging Face directory" "$RLVR" export "$I/made.h5" --out "$I/hf" --dtype f32
 
 expect_ok "init: sft on 2 ranks with model.init = the directory" \
