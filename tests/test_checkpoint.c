@@ -1,7 +1,8 @@
 // Checkpoint round trip (bit-exact) and every rejection path: truncated file, wrong shape, missing dataset,
-// wrong model type, wrong format version, a flipped byte (checksum). A rejected load must leave the live model
-// untouched. Also the storage: every tensor chunked (experts one per chunk) and checksummed, and element ranges
-// (the pieces parallel saves write) as flat slices of the tensor. tests/mpi_checkpoint.c tests the parallel side.
+// wrong model type, wrong format version, a flipped byte (checksum), a damaged chunk index, a flip every 31 bytes.
+// A rejected load must leave the live model untouched. Also the storage: every tensor chunked (experts one per
+// chunk) and checksummed, and element ranges (the pieces parallel saves write) as flat slices of the tensor.
+// tests/mpi_checkpoint.c tests the parallel side.
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,90 @@ Test(checkpoint, flipped_byte_rejected_naming_the_tensor) {
     flip(path, chunk_offset(path, "/model/model.layers.1.mlp.experts.gate_proj", 3) + 1);
     expect_rejected(path, MODEL_QWEN3_MOE, "checksum mismatch in dataset '/model/model.layers.1.mlp.experts.gate_proj'");
     model_free(&m), adamw_free(&o);
+}
+
+static unsigned char *read_bytes(const char *path, long *size) {
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    *size = ftell(f);
+    unsigned char *b = malloc((size_t)*size);
+    rewind(f);
+    cr_assert_eq(fread(b, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return b;
+}
+
+static void write_bytes(const char *path, const unsigned char *b, long size) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b, 1, (size_t)size, f), (size_t)size);
+    cr_assert_eq(fclose(f), 0);
+}
+
+// Overwrites every occurrence of the 8 bytes `from` (a file address, little-endian) with `to`; returns how many.
+static int replace_address(const char *path, uint64_t from, uint64_t to) {
+    long size;
+    unsigned char *b = read_bytes(path, &size);
+    int n = 0;
+    for (long i = 0; i + 8 <= size; i++)
+        if (!memcmp(b + i, &from, 8)) memcpy(b + i, &to, 8), n++;
+    write_bytes(path, b, size);
+    free(b);
+    return n;
+}
+
+// A damaged chunk index that sends expert 0's reads to expert 1's chunk: each chunk's own checksum still holds, so
+// only a checksummed index (the 1.10 file format's fixed array) catches it. In the 1.8 format it loaded silently.
+Test(checkpoint, chunk_index_pointing_at_another_chunk_rejected) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/i.h5", dir);
+    Model m;
+    AdamW o;
+    TrainState st;
+    save_sample(path, &m, &o, &st);
+    const char *name = "/model/model.layers.1.mlp.experts.up_proj";
+    uint64_t expert0 = (uint64_t)chunk_offset(path, name, 0), expert1 = (uint64_t)chunk_offset(path, name, 1);
+    cr_assert_eq(replace_address(path, expert0, expert1), 1, "expert 0's chunk address is not in the file once");
+    expect_rejected(path, MODEL_QWEN3_MOE, "checksum mismatch in the chunk index of dataset '/model/model.layers.1.mlp.experts.up_proj'");
+    model_free(&m), adamw_free(&o);
+}
+
+// Every 31st byte of a checkpoint flipped in turn, the bit varying with the position: each load is refused or, for
+// a flip in unused space, reads back exactly what was saved. Never different content, never a crash.
+Test(checkpoint, no_flipped_byte_loads_as_different_content) {
+    char path[128], damaged[128];
+    snprintf(path, sizeof path, "%s/s.h5", dir);
+    snprintf(damaged, sizeof damaged, "%s/s-damaged.h5", dir);
+    Model m, live;
+    AdamW o, lo;
+    TrainState st, ls;
+    save_sample(path, &m, &o, &st);
+    make_model(&live, MODEL_QWEN3_MOE, 99);
+    adamw_init(&lo, live.n_params);
+    long size;
+    unsigned char *b = read_bytes(path, &size);
+    int refused = 0, intact = 0;
+    for (long i = 0; i < size; i += 31) {
+        unsigned char bit = (unsigned char)(1u << (i / 31 % 8));
+        b[i] ^= bit;
+        write_bytes(damaged, b, size);
+        b[i] ^= bit;
+        Err e = {{0}};
+        if (checkpoint_load(damaged, &live, &lo, &ls, &e)) {
+            refused++;
+            continue;
+        }
+        size_t bytes = m.n_params * sizeof(float);
+        cr_assert(!memcmp(live.params, m.params, bytes) && !memcmp(lo.m, o.m, bytes) && !memcmp(lo.v, o.v, bytes) &&
+                      lo.step == o.step && !memcmp(&ls, &st, sizeof st),
+                  "byte %ld of %ld, bit %u flipped: loaded without error as different content", i, size, bit);
+        intact++;
+    }
+    cr_log_info("%d flips refused, %d in unused space", refused, intact);
+    cr_expect_gt(refused, 10 * intact, "most of the file should be checked: %d refused, %d loaded", refused, intact);
+    free(b);
+    model_free(&m), model_free(&live), adamw_free(&o), adamw_free(&lo);
 }
 
 // Every tensor dataset is chunked along its first dimension (a stack of experts one expert per chunk) and has a
