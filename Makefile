@@ -57,7 +57,7 @@ help:
 	@echo "make test       install deps, build (JOBS=nproc), run unit (Criterion) + integration (mpirun) tests; SAN=1 for ASan+UBSan"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
-	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader and safetensors reader (FUZZ_SECONDS=10 each, FUZZ_JOBS at a time)"
+	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader, safetensors reader and config.json reader (FUZZ_SECONDS=10 each, FUZZ_JOBS at a time)"
 	@echo "make gpu-check  build $(BUILD)/gpu_check, the GPU kernels against their CPU twins (tests/gpu.sh runs it)"
 	@echo "make clean      remove build outputs"
 

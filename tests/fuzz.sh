@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang -fsanitize=fuzzer,address,undefined) and runs each for SECONDS.
-# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer safetensors; default all)
+# usage: bash tests/fuzz.sh [SECONDS=10] [TARGET...]   (targets: config verify dataset tokenizer safetensors hf_config; default all)
 # Seeds: tests/fuzz_corpus/<target>/ (read only); new inputs go to a scratch directory.
 # Targets build and run FUZZ_JOBS at a time (default: the CPU count; each fuzzer is single-threaded); their reports
 # print in target order. Exit status 0 only when no target crashed, leaked, hung (> 5 s per input) or exceeded 2 GiB.
@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-10}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset tokenizer safetensors)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(config verify dataset tokenizer safetensors hf_config)
 OUT=${FUZZ_BUILD:-$ROOT/build/fuzz}
 mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
@@ -21,10 +21,11 @@ declare -A SRCS=(
     [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
     [safetensors]="src/io/safetensors.c src/base/error.c"
+    [hf_config]="src/model/model_hf.c src/model/model.c src/base/error.c src/base/rng.c"
 )
 declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"
                  [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm"
-                 [safetensors]="$(pkg-config --libs libcjson) -lm")
+                 [safetensors]="$(pkg-config --libs libcjson) -lm" [hf_config]="$(pkg-config --libs libcjson) -lm")
 for t in "${TARGETS[@]}"; do
     [ -n "${SRCS[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (expected: ${!SRCS[*]})" >&2; exit 2; }
 done

@@ -92,3 +92,35 @@ Test(hf_config, one_error_per_unsupported_thing) {
             "missing key \"vocab_size\"");
     rejects("[1]", "not a JSON object");
 }
+
+// A checkpoint's /meta hf_config is read without the transformers-equivalence check, and bounded all the same: a
+// damaged or hostile file must not lay out 2e9 layers nor cast 1e300 to a seed (tests/fuzz_hf_config.c found both).
+Test(hf_config, file_configs_are_bounded_without_the_check) {
+    static const struct {
+        const char *extra, *needle;
+    } cases[] = {
+        {"\"num_hidden_layers\":2000000000", "\"num_hidden_layers\" = 2000000000 is larger than rlvr supports (1024)"},
+        {"\"num_hidden_layers\":4,\"rlvr_init_seed\":1e300",
+         "\"rlvr_init_seed\" must be a whole number in [0, 1e18] (got 1e+300)"},
+        {"\"num_hidden_layers\":4,\"rlvr_init_seed\":2.5", "\"rlvr_init_seed\" must be a whole number"},
+        {"\"num_hidden_layers\":4,\"hidden_size\":30",
+         "hidden_size (30) must be a multiple of num_attention_heads (4) without head_dim"},
+        // Python's json keeps a repeated key's last value, cJSON its first: such a file means two things.
+        {"\"num_hidden_layers\":4,\"vocab_size\":96", "key \"vocab_size\" appears more than once"},
+    };
+    char json[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json, "{\"model_type\":\"qwen2\",\"vocab_size\":64,\"intermediate_size\":48,"
+                 "\"num_attention_heads\":4,\"num_key_value_heads\":2,%s%s}", cases[i].extra,
+                 strstr(cases[i].extra, "hidden_size") ? "" : ",\"hidden_size\":32");
+        ModelConfig c;
+        Err e = {{0}};
+        cr_assert_neq(model_config_from_hf_json(json, &c, &e), 0, "accepted: %s", json);
+        cr_assert(strstr(e.msg, cases[i].needle), "'%s' does not name '%s'", e.msg, cases[i].needle);
+    }
+    ModelConfig c;
+    Err e = {{0}};
+    snprintf(json, sizeof json, "{\"model_type\":\"qwen2\"," DIMS ",\"rlvr_init_seed\":1e18}");
+    cr_assert_eq(model_config_from_hf_json(json, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.init_seed, 1000000000000000000LL);
+}

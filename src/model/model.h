@@ -189,7 +189,8 @@ double model_flops_per_token(const Model *m, double mean_context);
 double model_head_flops_per_row(const Model *m);
 
 // Model config from Hugging Face config.json text (model_hf.c): absent keys take transformers' defaults for the
-// model_type; unknown keys are ignored; rlvr's own rlvr_* keys are honoured.
+// model_type; unknown keys are ignored; rlvr's own rlvr_* keys are honoured; sizes must lie in the [model] key ranges
+// (a file's config never lays out more than rlvr would accept as a configuration).
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e);
 // The same, for a config.json that must mean to this model exactly what it means to transformers (import and
 // export): one of the four architectures, the default rotary embedding, no sliding window or quantization, the

@@ -133,11 +133,62 @@ static void mlp_only_layers(Reader *r, ModelConfig *cfg) {
     }
 }
 
+// Ranges of rlvr's [model] keys (src/base/config.c), so the imported model is also a valid configuration.
+static int check_sizes(const ModelConfig *c, int head_dim, Err *e) {
+    struct {
+        const char *key;
+        long long value, max;
+    } lim[] = {{"vocab_size", c->vocab_size, 1 << 22},          {"hidden_size", c->hidden_size, 1 << 16},
+               {"intermediate_size", c->intermediate_size, 1 << 18}, {"num_hidden_layers", c->num_hidden_layers, 1024},
+               {"num_attention_heads", c->num_attention_heads, 1024}, {"num_key_value_heads", c->num_key_value_heads, 1024},
+               {"head_dim", head_dim, 4096},                         {"max_position_embeddings", c->max_position_embeddings, 1 << 24},
+               {"num_experts", c->num_experts, 4096},                {"moe_intermediate_size", c->moe_intermediate_size, 1 << 18},
+               {"shared_expert_intermediate_size", c->shared_expert_intermediate_size, 1 << 18}};
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].value > lim[i].max)
+            return err_set(e, "\"%s\" = %lld is larger than rlvr supports (%lld)", lim[i].key, lim[i].value, lim[i].max);
+    if (c->num_attention_heads % c->num_key_value_heads)
+        return err_set(e, "num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
+                       c->num_attention_heads, c->num_key_value_heads);
+    if (head_dim < 2 || head_dim % 2) return err_set(e, "head_dim %d must be even for rotary embeddings", head_dim);
+    if (c->rms_norm_eps > 1 || c->rope_theta < 1 || c->rope_theta > 1e18)
+        return err_set(e, "rms_norm_eps must be in [0, 1] and rope_theta in [1, 1e18]");
+    return 0;
+}
+
+// The head size and every size within the ranges of rlvr's [model] keys, so that a config.json from a file (import,
+// a checkpoint's /meta hf_config) never lays out a model rlvr would refuse as a configuration.
+static int check_shape(const ModelConfig *c, Err *e) {
+    if (!c->head_dim && c->hidden_size % c->num_attention_heads)
+        return err_set(e, "hidden_size (%d) must be a multiple of num_attention_heads (%d) without head_dim",
+                       c->hidden_size, c->num_attention_heads);
+    return check_sizes(c, c->head_dim ? c->head_dim : c->hidden_size / c->num_attention_heads, e);
+}
+
+// rlvr_init_seed: a whole number in the [model] init_seed range, [0, 1e18].
+static int64_t init_seed(Reader *r) {
+    double x = num(r, "rlvr_init_seed", 1, 0);
+    if (r->bad || (x == floor(x) && x <= 1e18)) return (int64_t)x;
+    r->bad = 1;
+    err_set(r->e, "\"rlvr_init_seed\" must be a whole number in [0, 1e18] (got %g)", x);
+    return 1;
+}
+
+// Python's json keeps a repeated key's last value and cJSON its first, so a repeated key would mean one thing to
+// transformers and another here.
+static int check_unique_keys(const cJSON *o, Err *e) {
+    for (const cJSON *a = o->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (!strcmp(a->string, b->string)) return err_set(e, "key \"%s\" appears more than once", a->string);
+    return 0;
+}
+
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
     cJSON *o = cJSON_Parse(json);
-    if (!cJSON_IsObject(o)) {
+    if (!cJSON_IsObject(o) || check_unique_keys(o, e)) {
+        int object = cJSON_IsObject(o);
         cJSON_Delete(o);
-        return err_set(e, "not a JSON object");
+        return object ? -1 : err_set(e, "not a JSON object");
     }
     memset(cfg, 0, sizeof *cfg);
     const cJSON *type = item(o, "model_type");
@@ -186,14 +237,14 @@ int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
     cfg->norm_topk_prob = num(&r, "norm_topk_prob", 0, 0) != 0;
     cfg->router_aux_loss_coef = num(&r, "router_aux_loss_coef", 0.001, 0);
     cfg->init_std = num(&r, "initializer_range", 0.02, 0);
-    cfg->init_seed = (int64_t)num(&r, "rlvr_init_seed", 1, 0);
+    cfg->init_seed = init_seed(&r);
     cJSON_Delete(o);
     if (r.bad) return -1;
     if (cfg->vocab_size < 2 || cfg->hidden_size < 1 || cfg->num_hidden_layers < 1 || cfg->num_attention_heads < 1 ||
         cfg->num_key_value_heads < 1)
         return err_set(e, "vocab_size, hidden_size, num_hidden_layers and head counts must be positive");
     if (moe && cfg->decoder_sparse_step < 1) return err_set(e, "\"decoder_sparse_step\" must be >= 1");
-    return 0;
+    return check_shape(cfg, e);
 }
 
 // The rotary embedding described by rope_scaling / rope_parameters must be the plain one.
@@ -212,29 +263,6 @@ static int check_rope(const cJSON *o, const char *key, Err *e) {
                            f->string);
         }
     }
-    return 0;
-}
-
-// Ranges of rlvr's [model] keys (src/base/config.c), so the imported model is also a valid configuration.
-static int check_sizes(const ModelConfig *c, int head_dim, Err *e) {
-    struct {
-        const char *key;
-        long long value, max;
-    } lim[] = {{"vocab_size", c->vocab_size, 1 << 22},          {"hidden_size", c->hidden_size, 1 << 16},
-               {"intermediate_size", c->intermediate_size, 1 << 18}, {"num_hidden_layers", c->num_hidden_layers, 1024},
-               {"num_attention_heads", c->num_attention_heads, 1024}, {"num_key_value_heads", c->num_key_value_heads, 1024},
-               {"head_dim", head_dim, 4096},                         {"max_position_embeddings", c->max_position_embeddings, 1 << 24},
-               {"num_experts", c->num_experts, 4096},                {"moe_intermediate_size", c->moe_intermediate_size, 1 << 18},
-               {"shared_expert_intermediate_size", c->shared_expert_intermediate_size, 1 << 18}};
-    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
-        if (lim[i].value > lim[i].max)
-            return err_set(e, "\"%s\" = %lld is larger than rlvr supports (%lld)", lim[i].key, lim[i].value, lim[i].max);
-    if (c->num_attention_heads % c->num_key_value_heads)
-        return err_set(e, "num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
-                       c->num_attention_heads, c->num_key_value_heads);
-    if (head_dim < 2 || head_dim % 2) return err_set(e, "head_dim %d must be even for rotary embeddings", head_dim);
-    if (c->rms_norm_eps > 1 || c->rope_theta < 1 || c->rope_theta > 1e18)
-        return err_set(e, "rms_norm_eps must be in [0, 1] and rope_theta in [1, 1e18]");
     return 0;
 }
 
@@ -284,11 +312,7 @@ static int check_parsed(const cJSON *o, const ModelConfig *c, Err *e) {
     if (moe && c->decoder_sparse_step > c->num_hidden_layers)
         return err_set(e, "decoder_sparse_step %d > num_hidden_layers %d (no MoE layer left)", c->decoder_sparse_step,
                        c->num_hidden_layers);
-    int hd = c->head_dim ? c->head_dim : c->hidden_size / c->num_attention_heads;
-    if (!c->head_dim && c->hidden_size % c->num_attention_heads)
-        return err_set(e, "hidden_size (%d) must be a multiple of num_attention_heads (%d) without head_dim",
-                       c->hidden_size, c->num_attention_heads);
-    return check_sizes(c, hd, e);
+    return 0;
 }
 
 int model_hf_config_check(const char *json, ModelConfig *cfg, Err *e) {
