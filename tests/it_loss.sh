@@ -2,7 +2,7 @@
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1))
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -92,6 +92,25 @@ expect_error "loss: misshaped dataset names file and dataset" "short.h5: dataset
     "$RLVR" loss --algo dapo --in "$TMP/short.h5" --out "$TMP/x.h5"
 expect_error "loss: missing input file" "nothere.h5: cannot open" "$RLVR" loss --algo dapo --in "$TMP/nothere.h5" --out "$TMP/x.h5"
 expect_error "loss: unknown algorithm" "algo.name=ppo.*expected one of" "$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5"
+# Values: a non-finite float or a flag other than 0/1 names the dataset and the item (h5import writes them).
+with_text_dataset() {  # FILE NAME CLASS(FP|UIN) BITS VALUES...: the hand case with dataset NAME replaced
+    local out=$1 name=$2 class=$3 bits=$4 d
+    shift 4
+    rm -f "$out"
+    for d in logp logp_old seq_offsets group reward mask; do
+        [ "$d" = "$name" ] || h5copy -i "$TMP/hand.h5" -o "$out" -s $d -d $d
+    done
+    echo "$@" >"$out.txt"
+    printf 'PATH %s\nINPUT-CLASS %s\nRANK 1\nDIMENSION-SIZES %d\nOUTPUT-CLASS %s\nOUTPUT-SIZE %d\n' "$name" \
+        "$([ "$class" = FP ] && echo TEXTFP || echo TEXTIN)" $# "$class" "$bits" >"$out.cfg"
+    h5import "$out.txt" -c "$out.cfg" -o "$out"
+}
+with_text_dataset "$TMP/nan.h5" reward FP 64 1 nan 0 1
+expect_error "loss: a NaN reward names the dataset and item" "nan.h5: dataset 'reward' item 1 is nan; expected a finite number" \
+    "$RLVR" loss --algo dapo --in "$TMP/nan.h5" --out "$TMP/x.h5"
+with_text_dataset "$TMP/flag.h5" mask UIN 8 1 1 1 1 1 1 1 1 1 1 1 1 2 1
+expect_error "loss: a mask of 2 names the dataset and item" "flag.h5: dataset 'mask' item 12 is 2; expected 0 or 1" \
+    "$RLVR" loss --algo dapo --in "$TMP/flag.h5" --out "$TMP/x.h5"
 expect_error "loss: sspo needs entropy_old" "noref.h5: missing dataset 'entropy_old'" "$RLVR" loss --algo sspo --in "$TMP/noref.h5" --out "$TMP/x.h5"
 
 # DAPO dynamic sampling (its preset): equal-reward groups leave the batch (counted, decided on the whole

@@ -26,7 +26,8 @@ static const CliOpt OPTS[] = {
                    "logp, logp_old (float64 [T], responses concatenated), seq_offsets (int64 [S+1]), group "
                    "(int64 [S], each group's sequences contiguous), reward (float64 [S]); optional logp_ref (needed "
                    "when algo.beta > 0), entropy (needed when algo.entropy_coef != 0), entropy_old (needed by sspo), "
-                   "mask and seg_end (uint8 [T]), correct (uint8 [S], grpo_lambda)"),
+                   "mask and seg_end (uint8 [T]), correct (uint8 [S], grpo_lambda); floats finite, entropies >= 0, "
+                   "flags 0 or 1"),
     CLI_OPT_STRING("--out", "Y.h5", LossArgs, out, CLI_REQUIRED,
                    "loss (scalar), grad_logp [T], advantage [S], reward_used [S], grad_entropy [T] when "
                    "algo.entropy_coef != 0; every metric as an attribute of the root group"),
@@ -88,6 +89,34 @@ static int check_structure(const char *path, const LossInput *in, Err *e) {
     return rc;
 }
 
+// Every value of a float dataset finite (and >= 0 for an entropy), of a flag dataset 0 or 1.
+static int check_floats(const char *path, const char *name, const double *x, int64_t n, bool nonneg, Err *e) {
+    for (int64_t i = 0; x && i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+            return err_set(e, "%s: dataset '%s' item %lld is %g; expected a finite number%s", path, name, (long long)i,
+                           x[i], nonneg ? " >= 0" : "");
+    return 0;
+}
+
+static int check_flags(const char *path, const char *name, const uint8_t *x, int64_t n, Err *e) {
+    for (int64_t i = 0; x && i < n; i++)
+        if (x[i] > 1) return err_set(e, "%s: dataset '%s' item %lld is %d; expected 0 or 1", path, name, (long long)i, x[i]);
+    return 0;
+}
+
+static int check_values(const char *path, const LossInput *in, Err *e) {
+    int64_t T = in->n_tok, S = in->n_seq;
+    TRY(check_floats(path, "logp", in->logp, T, false, e));
+    TRY(check_floats(path, "logp_old", in->logp_old, T, false, e));
+    TRY(check_floats(path, "logp_ref", in->logp_ref, T, false, e));
+    TRY(check_floats(path, "reward", in->reward, S, false, e));
+    TRY(check_floats(path, "entropy", in->entropy, T, true, e));
+    TRY(check_floats(path, "entropy_old", in->entropy_old, T, true, e));
+    TRY(check_flags(path, "mask", in->mask, T, e));
+    TRY(check_flags(path, "seg_end", in->seg_end, T, e));
+    return check_flags(path, "correct", in->correct, S, e);
+}
+
 // A missing dataset that the configuration needs: name the file, dataset and the key that needs it.
 static int require(const char *path, const void *data, const char *name, const char *why, Err *e) {
     return data ? 0 : err_set(e, "%s: missing dataset '%s' (%s)", path, name, why);
@@ -125,7 +154,7 @@ static int read_input(const char *path, const Config *c, LossInput *in, Err *e) 
         (c->algo.name == ALGO_SSPO && require(path, in->entropy_old, "entropy_old", "sspo's entropy-adaptive bounds", e)) ||
         (c->algo.name == ALGO_GRPO_LAMBDA && require(path, in->correct, "correct", "grpo_lambda's accuracy ranking", e)))
         goto done;
-    rc = check_structure(path, in, e);
+    rc = check_structure(path, in, e) || check_values(path, in, e) ? -1 : 0;
 done:
     h5io_close(f);
     return rc;
