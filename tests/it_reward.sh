@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 16
+plan 17
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -33,6 +33,10 @@ expect_error "reward: missing response names file:line" 'missing.jsonl:2: missin
 printf '{"response": "Answer: 1", "answer": "1"}\n{"response": \n' > "$TMP/broken.jsonl"
 expect_error "reward: invalid JSON names file:line" 'broken.jsonl:2: invalid JSON' \
     "$RLVR" reward --task math --in "$TMP/broken.jsonl" --out "$TMP/o.jsonl"
+printf '{"response": "Answer: 1", "answer": "1"}\n{"response": "Answer: 1", "answer": "1", "response": "2"}\n' \
+    > "$TMP/twice.jsonl"  # Python's json would read the second response, cJSON the first
+expect_error "reward: a repeated key names file:line and the key" 'twice.jsonl:2: key "response" appears more than once' \
+    "$RLVR" reward --task math --in "$TMP/twice.jsonl" --out "$TMP/o.jsonl"
 printf '{"response": "Answer: 1"}\n' > "$TMP/noanswer.jsonl"
 expect_error "reward: no answer and no index" 'noanswer.jsonl:1: expected "answer" \(string\) or "index"' \
     "$RLVR" reward --task math --in "$TMP/noanswer.jsonl" --out "$TMP/o.jsonl"

@@ -51,9 +51,22 @@ int jsonl_next(JsonlReader *r, cJSON **obj, Err *e) {
             cJSON_Delete(o);
             return err_set(e, "%s:%lld: expected a JSON object", r->path, (long long)r->lineno);
         }
+        const char *again = json_repeated_key(o);
+        if (again) {
+            err_set(e, "%s:%lld: key \"%s\" appears more than once", r->path, (long long)r->lineno, again);
+            cJSON_Delete(o);
+            return -1;
+        }
         *obj = o;
         return 1;
     }
+}
+
+const char *json_repeated_key(const cJSON *o) {
+    for (const cJSON *a = o->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (!strcmp(a->string, b->string)) return a->string;
+    return NULL;
 }
 
 const char *jsonl_where(const JsonlReader *r, char *buf, size_t len) {

@@ -20,8 +20,12 @@ int jsonl_open(JsonlReader *r, const char *path, Err *e);
 void jsonl_close(JsonlReader *r);
 
 // Next non-blank record: 1 with *obj (caller frees with cJSON_Delete), 0 at end, -1 on a malformed
-// line ("PATH:LINE: invalid JSON ..." or "... expected a JSON object").
+// line ("PATH:LINE: invalid JSON ...", "... expected a JSON object" or a repeated key).
 int jsonl_next(JsonlReader *r, cJSON **obj, Err *e);
+
+// The first key of object o that o repeats, or NULL. Python's json keeps a repeated key's last value and cJSON its
+// first, so such an object would mean one thing to the tool that wrote it and another here: readers refuse it.
+const char *json_repeated_key(const cJSON *o);
 
 // Typed field access; errors name PATH:LINE and the key. `where` is "PATH:LINE" (see jsonl_where).
 const char *jsonl_where(const JsonlReader *r, char *buf, size_t len);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/jsonl.h"
 #include "model/model.h"
 
 static const char *const HF_TYPES[] = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe"};
@@ -174,13 +175,10 @@ static int64_t init_seed(Reader *r) {
     return 1;
 }
 
-// Python's json keeps a repeated key's last value and cJSON its first, so a repeated key would mean one thing to
-// transformers and another here.
+// A repeated key would mean one thing to transformers and another here (base/jsonl.h).
 static int check_unique_keys(const cJSON *o, Err *e) {
-    for (const cJSON *a = o->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (!strcmp(a->string, b->string)) return err_set(e, "key \"%s\" appears more than once", a->string);
-    return 0;
+    const char *again = json_repeated_key(o);
+    return again ? err_set(e, "key \"%s\" appears more than once", again) : 0;
 }
 
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
