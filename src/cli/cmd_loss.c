@@ -100,7 +100,8 @@ static int check_floats(const char *path, const char *name, const double *x, int
 
 static int check_flags(const char *path, const char *name, const uint8_t *x, int64_t n, Err *e) {
     for (int64_t i = 0; x && i < n; i++)
-        if (x[i] > 1) return err_set(e, "%s: dataset '%s' item %lld is %d; expected 0 or 1", path, name, (long long)i, x[i]);
+        if (x[i] > 1)
+            return err_set(e, "%s: dataset '%s' item %lld is %d; expected 0 or 1", path, name, (long long)i, x[i]);
     return 0;
 }
 

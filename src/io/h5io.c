@@ -224,7 +224,8 @@ static int read_failed(hid_t d, hid_t mem_type, hid_t mspace, hid_t fspace, void
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_checksum_error, &metadata);
     char fname[512], dname[256];
     file_of(d, fname, sizeof fname), dataset_name(d, dname, sizeof dname);
-    if (metadata) return err_set(e, "%s: checksum mismatch in the chunk index of dataset '%s' (the file is damaged)", fname, dname);
+    if (metadata)
+        return err_set(e, "%s: checksum mismatch in the chunk index of dataset '%s' (the file is damaged)", fname, dname);
     if (has_checksum(d)) {
         hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
         H5Pset_edc_check(dxpl, H5Z_DISABLE_EDC);
