@@ -1,7 +1,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-plan 41
+plan 42
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"
@@ -80,6 +80,13 @@ expect_error "hf: tied embeddings but a different lm_head" "lm_head.weight diffe
 rm -rf "$H/short" && cp -r "$HF/qwen2_moe_f32_sharded" "$H/short" && truncate -s -4 "$H/short/model-00002-of-00006.safetensors"
 expect_error "hf: a truncated shard" "model-00002-of-00006.safetensors: tensor '.*' ends at byte .* past the end of the file" \
     "$RLVR" import --hf "$H/short" --out "$H/bad.h5"
+rm -rf "$H/nan" && cp -r "$HF/qwen2_f32" "$H/nan"
+st="$H/nan/model.safetensors" header=$(od -An -tu8 -N8 "$HF/qwen2_f32/model.safetensors" | tr -d ' ')
+at=$(dd if="$st" bs=1 skip=8 count="$header" 2>/dev/null | jq '."lm_head.weight".data_offsets[0]')
+printf '\000\000\300\177' | dd of="$st" bs=1 seek=$((8 + header + at + 4 * 5)) conv=notrunc 2>/dev/null  # f32 NaN, element 5
+expect_error "hf: a NaN weight names the file, tensor and element" \
+    "nan/model.safetensors: tensor 'lm_head.weight' element 5 is nan; expected finite weights" \
+    "$RLVR" import --hf "$H/nan" --out "$H/bad.h5"
 mkdir -p "$H/empty" && cp "$HF/qwen2_f32/config.json" "$H/empty/"
 expect_error "hf: no safetensors" "no model.safetensors or model.safetensors.index.json" \
     "$RLVR" import --hf "$H/empty" --out "$H/bad.h5"

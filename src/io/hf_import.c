@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,15 @@ typedef struct {
     Err err;  // the reader's failure
 } Pipe;
 
+// A NaN or an infinity among a model's weights means a damaged file; it would reach every forward.
+static int check_finite(const StFile *file, const StTensor *t, uint64_t first, const float *v, uint64_t n, Err *e) {
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return err_set(e, "%s: tensor '%s' element %llu is %g; expected finite weights (a damaged file?)",
+                           file->path, t->name, (unsigned long long)(first + i), v[i]);
+    return 0;
+}
+
 static void *reader(void *arg) {
     Pipe *q = arg;
     for (int j = 0; j < q->n_jobs; j++) {
@@ -276,8 +286,10 @@ static void *reader(void *arg) {
         const Job *jb = &q->jobs[j];
         const Src *x = &q->pl[jb->tensor][jb->piece];
         int64_t row = hf_piece(&q->m->tensors[jb->tensor]).row_len;
-        int rc = st_read_f32(&q->s->files[x->file], x->t, (uint64_t)(jb->r0 * row), (uint64_t)(jb->nr * row),
-                             q->buf[j % 2], &q->err);
+        const StFile *file = &q->s->files[x->file];
+        uint64_t first = (uint64_t)(jb->r0 * row), n = (uint64_t)(jb->nr * row);
+        int rc = st_read_f32(file, x->t, first, n, q->buf[j % 2], &q->err) ||
+                 check_finite(file, x->t, first, q->buf[j % 2], n, &q->err);
         pthread_mutex_lock(&q->mu);
         if (rc) q->failed = true;
         else q->filled = j + 1;
