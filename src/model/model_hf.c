@@ -183,10 +183,13 @@ static int check_unique_keys(const cJSON *o, Err *e) {
 
 int model_config_from_hf_json(const char *json, ModelConfig *cfg, Err *e) {
     cJSON *o = cJSON_Parse(json);
-    if (!cJSON_IsObject(o) || check_unique_keys(o, e)) {
-        int object = cJSON_IsObject(o);
+    if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        return object ? -1 : err_set(e, "not a JSON object");
+        return err_set(e, "not a JSON object");
+    }
+    if (check_unique_keys(o, e)) {
+        cJSON_Delete(o);
+        return -1;
     }
     memset(cfg, 0, sizeof *cfg);
     const cJSON *type = item(o, "model_type");
