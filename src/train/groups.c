@@ -138,7 +138,7 @@ static void send_home(Groups *gs, int first, int64_t P, int G) {
         }
     }
     Group *sent = xmalloc((size_t)(n + 1) * sizeof *sent);
-    memcpy(sent, gs->g + first, (size_t)n * sizeof *sent);
+    if (n > 0) memcpy(sent, gs->g + first, (size_t)n * sizeof *sent);  // a rank that sampled nothing may have no g
     gs->n = first;
     group_exchange(sent, n, G, gs->experts_per_token, NULL, dest, gs, NULL);
     for (int i = 0; i < n; i++) free(sent[i].prompt), free(sent[i].rr);
