@@ -1,9 +1,13 @@
 # CPU kernels across machines: with dist.deterministic=true the weights are the same bits whatever OpenBLAS kernel
 # (OPENBLAS_CORETYPE, as on another CPU) and OpenMP thread count run the step, because the backward's products go
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
-# two settings really compute different bits there. rlvr --version and checkpoints name the build's -march; the
-# steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no.
-plan 21
+# two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version and checkpoints name the build's -march; the
+# steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no
+# (skipped for a sanitizer build, whose allocator is not glibc's).
+plan 23
+# A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
+NO_GLIBC_HEAP=
+ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
 # The benchmarks' checks run configs/small.ini's width, heads and vocabulary on 2 of its 12 layers: what they check
 # does not need the depth, and the random initialisation of 124M parameters would take most of their time.
 SMALL2="--set model.num_hidden_layers=2"
@@ -20,6 +24,41 @@ expect_ok "deterministic: Haswell kernels on 1 thread = Prescott kernels on 2 th
 expect_ok "fast mode (OpenBLAS backward): the same two settings give different weights" bash -c \
     "test -s '$TMP/false-haswell-1/$CK' && test -s '$TMP/false-prescott-2/$CK' &&
      ! '$RLVR' ckpt diff '$TMP/false-haswell-1/$CK' '$TMP/false-prescott-2/$CK' --exact"
+# glibc's libm picks its exp/log/pow/sin/cos by CPU (FMA or not): a CPU without FMA computes other bits. Those reach
+# the weights only after a rounding to float, so the deterministic run is tested for the same bits under the
+# non-FMA variants (an SFT warm start, then GRPO-lambda, whose reward uses exp), with awk's exp as the control.
+NOFMA=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX
+EXPS='BEGIN { for (i = 1; i <= 100000; i++) printf "%.17g\\n", exp(-30 + i * 0.0003) }'
+libm_run() {
+    local dir=$1; shift
+    env "$@" OMP_NUM_THREADS=1 "$RLVR" sft --config "$ROOT/configs/tiny-train.ini" --set dist.deterministic=true \
+        --run-dir "$dir/sft" >/dev/null 2>&1 &&
+    env "$@" OMP_NUM_THREADS=1 "$RLVR" train --config "$ROOT/configs/tiny-train.ini" --set dist.deterministic=true \
+        --set algo.name=grpo_lambda --set train.steps=4 --set eval.n_prompts=0 \
+        --init "$dir/sft/ckpt/step-000200.h5" --run-dir "$dir/rl" >/dev/null 2>&1
+}
+# same_runs A B: libm_run's checkpoints are the same bits, and so are its metrics but for the timings.
+same_runs() {
+    local untimed='del(.time_sampling_s, .time_scoring_s, .time_training_s, .tokens_per_s_rollout,
+                       .tokens_per_s_train, .step_time_s, .ranks)' f
+    "$RLVR" ckpt diff --exact "$1/sft/ckpt/step-000200.h5" "$2/sft/ckpt/step-000200.h5" &&
+        "$RLVR" ckpt diff --exact "$1/rl/ckpt/step-000004.h5" "$2/rl/ckpt/step-000004.h5" &&
+        jq -se '.[0].reward_mean > 0' "$1/rl/metrics.jsonl" >/dev/null || return 1
+    for f in sft/metrics.jsonl rl/metrics.jsonl; do
+        cmp <(jq -c "$untimed" "$1/$f") <(jq -c "$untimed" "$2/$f") || return 1
+    done
+}
+if grep -qw fma /proc/cpuinfo && ! cmp -s <(awk "$EXPS") <(GLIBC_TUNABLES=$NOFMA awk "$EXPS"); then
+    pass "control: glibc's exp gives other bits with its non-FMA variant ($NOFMA)"
+    libm_run "$TMP/libm-fma" LIBM=default
+    libm_run "$TMP/libm-nofma" GLIBC_TUNABLES=$NOFMA
+    expect_ok "deterministic: SFT then GRPO-lambda, the same weights and metrics with glibc's non-FMA libm" \
+        same_runs "$TMP/libm-fma" "$TMP/libm-nofma"
+else
+    skip "control: glibc's exp gives other bits with its non-FMA variant ($NOFMA)" "the CPU has no FMA, or libm one variant"
+    skip "deterministic: SFT then GRPO-lambda, the same weights and metrics with glibc's non-FMA libm" \
+        "the CPU has no FMA, or libm one variant"
+fi
 expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -c \
     "'$RLVR' --version | grep -Eq '^rlvr [0-9a-f]{12}(-dirty)?, -march=[^,]+, OpenBLAS [A-Za-z0-9]+\$|^rlvr unknown, -march='"
 expect_ok "the checkpoint records the build's -march" bash -c \
@@ -37,15 +76,22 @@ expect_ok "bench train: the forward and backward take CPU time and fit inside th
 # Steady state: a timed step reuses the memory the warm-up step mapped (src/cli/rlvr.c keeps freed blocks in the
 # heap; the gradient buffer is zeroed in place). Counted in 4 KiB pages (huge pages off): a regression that maps a
 # step's gradient again faults in about a third of the warm-up's pages.
-expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's pages" bash -c \
-    "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 '$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 3 \
-        --set model.hidden_size=128 --set model.intermediate_size=256 --set model.moe_intermediate_size=128 |
-     jq -se 'map(select(.phase == \"step\"))[0] | .warm_up_minor_faults > 1000 and .minor_faults * 20 < .warm_up_minor_faults'"
+if [ -z "$NO_GLIBC_HEAP" ]; then
+    expect_ok "bench train: the timed steps fault in under 5% of the warm-up step's pages" bash -c \
+        "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 '$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 3 \
+            --set model.hidden_size=128 --set model.intermediate_size=256 --set model.moe_intermediate_size=128 |
+         jq -se 'map(select(.phase == \"step\"))[0] | .warm_up_minor_faults > 1000 and .minor_faults * 20 < .warm_up_minor_faults'"
+else
+    skip "bench train: the timed steps fault in under 5% of the warm-up step's pages" "$NO_GLIBC_HEAP"
+fi
 # Deterministic mode, several micro-batches per rank: each update's second micro-batch adds into a fresh gradient
 # buffer and the third starts full-size limbs (src/algo/grad_reduce.c). Those are made resident at once, in huge pages
 # (src/base/pages.h); left to the backward's `+=`, the first read maps the zero page and each 4 KiB page faults in on
 # its own (about 20 faults per gradient page per step before).
-if grep -Eq '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+if [ -n "$NO_GLIBC_HEAP" ]; then
+    skip "bench train, deterministic, several micro-batches: a timed step faults in fewer pages than the gradient has" \
+        "$NO_GLIBC_HEAP"
+elif grep -Eq '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
     expect_ok "bench train, deterministic, several micro-batches: a timed step faults in fewer pages than the gradient has" bash -c \
         "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 '$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 2 \
             --set dist.deterministic=true --set model.hidden_size=256 --set model.intermediate_size=512 \
@@ -156,7 +202,10 @@ huge_peak_kb() {
     done
     wait "$pid" && echo "$peak"
 }
-if grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+if [ -n "$NO_GLIBC_HEAP" ]; then
+    skip "huge pages: > 200 MB of the heap by default" "$NO_GLIBC_HEAP"
+    skip "huge pages: none when the user's GLIBC_TUNABLES turns them off" "$NO_GLIBC_HEAP"
+elif grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
     on=$(huge_peak_kb OMP_NUM_THREADS=1) off=$(huge_peak_kb OMP_NUM_THREADS=1 GLIBC_TUNABLES=glibc.malloc.hugetlb=0)
     expect_ok "huge pages: > 200 MB of the heap by default ($on kB)" test "${on:-0}" -gt 204800
     expect_ok "huge pages: none when the user's GLIBC_TUNABLES turns them off ($off kB)" test "${off:-1}" -eq 0
