@@ -1,6 +1,7 @@
 # Foundation: command line, config errors, every dist collective on 1, 2 and 4 ranks.
-# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL
-plan $((2 + 10 + 1 + 4 + 3 + 2))
+# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL; a process
+# started alone runs without MPI, the same bits as under mpirun -np 1.
+plan $((2 + 10 + 1 + 4 + 3 + 2 + 3))
 expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
 for sub in train sft sample score reward loss init ckpt bench config; do
@@ -22,6 +23,18 @@ for np in 1 2 4; do
 done
 expect_error "a fatal error on one rank aborts all ranks" "rlvr: rank 2: deliberate failure" \
     timeout 60 mpirun --oversubscribe -np 4 "$RLVR" dist-selftest --fail-on-rank 2
+
+# Started by a launcher (here a Slurm step's variable), rlvr initialises MPI, which fails where Open MPI cannot make
+# its session directory; started alone, it never initialises MPI (src/base/dist.c), so the same setting is harmless.
+NO_SESSION=OMPI_MCA_orte_tmpdir_base=/proc/rlvr-none
+expect_error "control: under a launcher, MPI_Init fails when Open MPI cannot make its session directory" \
+    "unable to create the desired directory" env SLURM_PROCID=0 $NO_SESSION "$RLVR" config
+expect_ok "started alone: rlvr runs as one rank without initialising MPI" env $NO_SESSION "$RLVR" config
+ALONE=(--config "$ROOT/configs/tiny-train.ini" --set train.steps=2 --set eval.n_prompts=0 --set dist.deterministic=true)
+"$RLVR" train "${ALONE[@]}" --run-dir "$TMP/alone" >/dev/null 2>&1
+mpi 1 "$RLVR" train "${ALONE[@]}" --run-dir "$TMP/mpirun" >/dev/null 2>&1
+expect_ok "started alone = mpirun -np 1: the same checkpoint, bit for bit" \
+    "$RLVR" ckpt diff --exact "$TMP/alone/ckpt/step-000002.h5" "$TMP/mpirun/ckpt/step-000002.h5"
 
 # gpu_count: GPUs on this machine, as nvidia-smi (or else /dev/nvidiaN) sees them, independently of rlvr.
 gpu_count() {

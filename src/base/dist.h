@@ -8,7 +8,8 @@
 
 #include "base/error.h"
 
-// Initialises MPI (works under mpirun, srun, or as a single process).
+// Initialises MPI when a launcher (mpirun, srun) started the process; one started alone is a world of one
+// without MPI (the collectives below then return at once).
 void dist_init(int *argc, char ***argv);
 void dist_finalize(void);
 int dist_rank(void);
