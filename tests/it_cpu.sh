@@ -1,9 +1,9 @@
 # CPU kernels across machines: with dist.deterministic=true the weights are the same bits whatever OpenBLAS kernel
 # (OPENBLAS_CORETYPE, as on another CPU) and OpenMP thread count run the step, because the backward's products go
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those
-# two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version and checkpoints name the build's -march; the
-# steady-state benchmarks print their phases and limits; the heap gets transparent huge pages unless the user says no
-# (skipped for a sanitizer build, whose allocator is not glibc's).
+# two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
+# and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
+# transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
 plan 23
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
@@ -50,7 +50,7 @@ same_runs() {
 }
 if grep -qw fma /proc/cpuinfo && ! cmp -s <(awk "$EXPS") <(GLIBC_TUNABLES=$NOFMA awk "$EXPS"); then
     pass "control: glibc's exp gives other bits with its non-FMA variant ($NOFMA)"
-    libm_run "$TMP/libm-fma" LIBM=default
+    libm_run "$TMP/libm-fma"
     libm_run "$TMP/libm-nofma" GLIBC_TUNABLES=$NOFMA
     expect_ok "deterministic: SFT then GRPO-lambda, the same weights and metrics with glibc's non-FMA libm" \
         same_runs "$TMP/libm-fma" "$TMP/libm-nofma"
