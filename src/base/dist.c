@@ -51,7 +51,7 @@ static bool launched_by_mpi(void) {
 
 void dist_init(int *argc, char ***argv) {
     // A process no launcher started would be an MPI singleton: a world of one, which this file already runs
-    // without MPI. Skipping MPI_Init saves its start-up (0.3-0.5 s; Open MPI forks a daemon for a singleton).
+    // without MPI. Skipping MPI_Init saves its start-up (about 0.4 s: Open MPI forks a daemon for a singleton).
     if (ctx.initialized || !launched_by_mpi()) return;
     MPI_CHECK(MPI_Init(argc, argv));
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
