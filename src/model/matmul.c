@@ -98,7 +98,9 @@ static inline __attribute__((always_inline)) void store4(v4f s, const float *x, 
 // every 16 n floats of its own k, from p/n of the way along the rows. The weight stream then runs all the while the
 // tiles' arithmetic does, rather than during the first tile alone with the memory idle during the others: on AVX2,
 // decode groups of 8 and 16 rows ran their products 10-40% faster, blocks of 32 rows up to 17%. Sharing them among
-// all of a 32-row block's 11 tiles was 4-10% slower than the first tile alone.
+// all of a 32-row block's 11 tiles was 4-10% slower than the first tile alone. They fill L2, not L1: a prefetch into
+// L1 holds one of L1's few miss buffers for a whole memory latency, which held the stream to about half the read
+// bandwidth (Zen 4: a decode step's products for 2-8 rows took 25-42% less time into L2, results/cpu-bench.md).
 #define SHARERS 3
 typedef struct {
     int part, parts;  // parts 0: no prefetches
@@ -120,7 +122,7 @@ static inline __attribute__((always_inline)) Prefetch prefetch_plan(const float 
 
 static inline __attribute__((always_inline)) void prefetch_step(Prefetch *p, int k) {
     if (k != p->k) return;
-    for (int r = 0; r < 4; r++) __builtin_prefetch(p->at + r * p->ldw);
+    for (int r = 0; r < 4; r++) __builtin_prefetch(p->at + r * p->ldw, 0, 2);  // locality 2: prefetcht1, into L2
     p->at += 16, p->k += p->every;
 }
 
