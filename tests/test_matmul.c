@@ -68,6 +68,33 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
     }
 }
 
+// The dot products attention takes (matmul_dots: one x against rows of w; matmul_dot_pairs: x and w rows in pairs,
+// or one w row for all, ldw 0), with a k tail and without, outputs ldy apart: each the bits of matmul_dot, and near a
+// float64 reference.
+Test(matmul, dots_sum_in_dot_order) {
+    enum { N = 13, LD = 80, LDY = 3 };
+    static const int Ks[] = {37, 64};
+    float *x = xmalloc(N * LD * 4), *w = xmalloc(N * LD * 4), y[N * LDY];
+    Rng r = rng_at(12, 0, 0, 0);
+    for (int i = 0; i < N * LD; i++) x[i] = (float)rng_normal(&r), w[i] = (float)rng_normal(&r);
+    for (int q = 0; q < N_OF(Ks); q++) {
+        int K = Ks[q];
+        matmul_dots(x, w, LD, N, K, y);
+        for (int i = 0; i < N; i++) cr_assert_eq(y[i], matmul_dot(x, w + i * LD, K), "dots %d, K %d", i, K);
+        for (size_t ldw = 0; ldw <= LD; ldw += LD) {
+            matmul_dot_pairs(x, LD, w, ldw, N, K, y, LDY);
+            for (int i = 0; i < N; i++) {
+                const float *xi = x + i * LD, *wi = w + i * ldw;
+                double ref = 0;
+                for (int k = 0; k < K; k++) ref += (double)xi[k] * wi[k];
+                cr_assert_eq(y[i * LDY], matmul_dot(xi, wi, K), "pair %d, K %d, ldw %zu", i, K, ldw);
+                cr_assert(fabs(y[i * LDY] - ref) < 1e-4, "pair %d, K %d: %g vs %g", i, K, y[i * LDY], ref);
+            }
+        }
+    }
+    free(x), free(w);
+}
+
 // The backward's fixed-order products: float64 references, the same bits on 1 and 3 threads, and the bits of the
 // forward kernel on operands transposed here (the shapes leave partial 8 x 8 and 32 x 32 blocks of the transposes).
 Test(matmul, backward_products_fixed_order) {

@@ -1,6 +1,6 @@
 // Causal scaled dot-product attention over a sequence's keys in key order (forward for training, prefill and decode
 // alike, so their outputs agree bit for bit) and its backward from the saved log-sum-exp. Softmax in float, exp
-// eight lanes at a time; the scores are matmul_dots (one fixed order per score, matmul.h).
+// eight lanes at a time; the scores are matmul_dot_pairs and matmul_dots (one fixed order per score, matmul.h).
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -114,33 +114,57 @@ static void sum_rows(float *restrict y, const float *c, size_t c_stride, const H
     }
 }
 
-// Keys per block of attention_forward's passes. A block's rows are read head by head, so all of them are streams that
-// the hardware prefetcher follows at once: 32 rows of 3 KiB (the 124M model) read at 19-23 GB/s on 2 threads, 128
-// rows at 10-11 (results/cpu-bench.md, "Attention over blocks of 32 keys"); on a Zen 3 VM 16 rows took a decode
-// group's attention 10-20% less time than 32, and 4 rows more ("The draw's log-prob from its weights ...").
-#define KEY_BLOCK 16
-
 // One task of attention_forward: a token's query heads [h0, h1) against its sequence's keys 0..n-1.
 typedef struct {
     const float *q, *k, *v;  // the token's query row; the sequence's first key and value rows
     int n, h0, h1;
 } HeadSpan;
 
+// Scores of one cached key row kj against the span's query heads, e[h][j] = q_h . kj[h / group] (matmul.h's order):
+// each key head's group of query heads as one call, or all heads at once without grouped queries.
+static void row_scores(const HeadSpan *s, int group, int hd, const float *kj, float *ej, size_t ns) {
+    if (group == 1) {
+        size_t o = (size_t)s->h0 * hd;
+        matmul_dot_pairs(s->q + o, hd, kj + o, hd, s->h1 - s->h0, hd, ej, ns);
+        return;
+    }
+    for (int h = s->h0, end; h < s->h1; h = end) {
+        int c = h / group;
+        end = (c + 1) * group < s->h1 ? (c + 1) * group : s->h1;
+        matmul_dot_pairs(s->q + (size_t)h * hd, hd, kj + (size_t)c * hd, 0, end - h, hd, ej + (size_t)(h - s->h0) * ns,
+                         ns);
+    }
+}
+
+// out_h += p_hj vj[h / group] for the span's heads, one cached value row: each output one multiply and one add, as
+// sum_rows adds a row.
+static void add_value_row(const HeadSpan *s, int group, int hd, const float *vj, const float *ej, size_t ns,
+                          float *restrict out) {
+    for (int h = s->h0; h < s->h1; h++) {
+        float c = ej[(size_t)(h - s->h0) * ns], *o = out + (size_t)h * hd;
+        const float *v = vj + (size_t)(h / group) * hd;
+        int i = 0;
+        for (; i + 8 <= hd; i += 8) {
+            v8f a;
+            memcpy(&a, o + i, sizeof a);
+            ACC8(a, c, v + i, 0);
+            memcpy(o + i, &a, sizeof a);
+        }
+        for (; i < hd; i++) o[i] += c * v[i];
+    }
+}
+
 // Scaled dot-product attention (Vaswani et al. 2017) of one span: scores in key order, softmax in float per head
 // (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
-// key. Both passes take the keys KEY_BLOCK at a time with the span's heads inside, so a decode step reads a
-// block of cached rows whole before the next, instead of one head's 256 bytes of every row in turn.
+// key. Both passes go through the cached rows one at a time with the span's heads inside, so the keys and then the
+// values are each read front to back as one stream: on a Zen 4 VM a decode group's attention read its caches at
+// 22 GB/s so, against 8-14 in blocks of 4-64 rows read head by head (results/cpu-bench.md).
 // e: scratch of heads x (n rounded up to 8) floats.
 static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict out, double *lse) {
     int group = d->Hq / d->Hk, hd = d->hd;
     size_t ns = ((size_t)s->n + 7) & ~(size_t)7;
     float scale = (float)(1.0 / sqrt((double)hd));
-    for (int j0 = 0; j0 < s->n; j0 += KEY_BLOCK) {
-        int b = s->n - j0 < KEY_BLOCK ? s->n - j0 : KEY_BLOCK;
-        for (int h = s->h0; h < s->h1; h++)
-            matmul_dots(s->q + (size_t)h * hd, s->k + (size_t)j0 * d->KD + (size_t)(h / group) * hd, d->KD, b, hd,
-                        e + (size_t)(h - s->h0) * ns + j0);
-    }
+    for (int j = 0; j < s->n; j++) row_scores(s, group, hd, s->k + (size_t)j * d->KD, e + j, ns);
     for (int h = s->h0; h < s->h1; h++) {
         float *eh = e + (size_t)(h - s->h0) * ns, mx = -INFINITY, sum = 0;
         for (int j = 0; j < s->n; j++) mx = (eh[j] *= scale) > mx ? eh[j] : mx;
@@ -151,13 +175,7 @@ static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict o
         lse[h] = (double)mx + log((double)sum);
     }
     memset(out + (size_t)s->h0 * hd, 0, (size_t)(s->h1 - s->h0) * hd * sizeof *out);
-    for (int j0 = 0; j0 < s->n; j0 += KEY_BLOCK) {
-        int b = s->n - j0 < KEY_BLOCK ? s->n - j0 : KEY_BLOCK;
-        for (int h = s->h0; h < s->h1; h++) {
-            HeadRows rows = {s->v + (size_t)(h / group) * hd, (size_t)d->KD, 1, hd};
-            sum_rows(out + (size_t)h * hd, e + (size_t)(h - s->h0) * ns, 1, &rows, j0, j0 + b);
-        }
-    }
+    for (int j = 0; j < s->n; j++) add_value_row(s, group, hd, s->v + (size_t)j * d->KD, e + j, ns, out);
 }
 
 // Query-head pieces per token: enough tasks for every thread when the batch is short (a decode step of one sequence),

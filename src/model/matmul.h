@@ -28,5 +28,7 @@ void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, in
 float matmul_dot(const float *x, const float *w, int K);
 // n of them against rows ldw floats apart: y[j] = matmul_dot(x, w + j * ldw, K), the same bits.
 void matmul_dots(const float *x, const float *w, size_t ldw, int n, int K, float *y);
+// n of them, each with its own x row: y[i ldy] = matmul_dot(x + i ldx, w + i ldw, K), the same bits (ldw 0: one w).
+void matmul_dot_pairs(const float *x, size_t ldx, const float *w, size_t ldw, int n, int K, float *y, size_t ldy);
 
 #endif
