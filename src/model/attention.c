@@ -157,8 +157,8 @@ static void add_value_row(const HeadSpan *s, int group, int hd, const float *vj,
 // Scaled dot-product attention (Vaswani et al. 2017) of one span: scores in key order, softmax in float per head
 // (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
 // key. Both passes go through the cached rows one at a time with the span's heads inside, so the keys and then the
-// values are each read front to back as one stream: on a Zen 4 VM a decode group's attention read its caches at
-// 22 GB/s so, against 8-14 in blocks of 4-64 rows read head by head (results/cpu-bench.md).
+// values are each read front to back as one stream. On a Zen 4 VM a decode group's attention reads its caches at 22
+// GB/s this way, against 8-14 GB/s in blocks of 4-64 rows read head by head (results/cpu-bench.md).
 // e: scratch of heads x (n rounded up to 8) floats.
 static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict out, double *lse) {
     int group = d->Hq / d->Hk, hd = d->hd;
