@@ -136,21 +136,12 @@ static void row_scores(const HeadSpan *s, int group, int hd, const float *kj, fl
     }
 }
 
-// out_h += p_hj vj[h / group] for the span's heads, one cached value row: each output one multiply and one add, as
-// sum_rows adds a row.
+// out_h += p_hj vj[h / group] for the span's heads, one cached value row (sum_rows over that row alone).
 static void add_value_row(const HeadSpan *s, int group, int hd, const float *vj, const float *ej, size_t ns,
                           float *restrict out) {
     for (int h = s->h0; h < s->h1; h++) {
-        float c = ej[(size_t)(h - s->h0) * ns], *o = out + (size_t)h * hd;
-        const float *v = vj + (size_t)(h / group) * hd;
-        int i = 0;
-        for (; i + 8 <= hd; i += 8) {
-            v8f a;
-            memcpy(&a, o + i, sizeof a);
-            ACC8(a, c, v + i, 0);
-            memcpy(o + i, &a, sizeof a);
-        }
-        for (; i < hd; i++) o[i] += c * v[i];
+        HeadRows row = {vj + (size_t)(h / group) * hd, 0, 1, hd};
+        sum_rows(out + (size_t)h * hd, ej + (size_t)(h - s->h0) * ns, 1, &row, 0, 1);
     }
 }
 
