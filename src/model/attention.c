@@ -2,7 +2,6 @@
 // alike, so their outputs agree bit for bit) and its backward from the saved log-sum-exp. Softmax in float, exp
 // eight lanes at a time; the scores are matmul_dot_pairs and matmul_dots (one fixed order per score, matmul.h).
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "model/matmul.h"
@@ -114,50 +113,47 @@ static void sum_rows(float *restrict y, const float *c, size_t c_stride, const H
     }
 }
 
-// One task of attention_forward: a token's query heads [h0, h1) against its sequence's keys 0..n-1.
+// One task of attention_forward: a token's query heads against its sequence's keys 0..n-1.
 typedef struct {
     const float *q, *k, *v;  // the token's query row; the sequence's first key and value rows
-    int n, h0, h1;
-} HeadSpan;
+    int n;
+} TokenRows;
 
-// Scores of one cached key row kj against the span's query heads, e[h][j] = q_h . kj[h / group] (matmul.h's order):
+// Scores of one cached key row kj against the token's query heads, e[h][j] = q_h . kj[h / group] (matmul.h's order):
 // each key head's group of query heads as one call, or all heads at once without grouped queries.
-static void row_scores(const HeadSpan *s, int group, int hd, const float *kj, float *ej, size_t ns) {
+static void row_scores(const TokenRows *s, const Dims *d, const float *kj, float *ej, size_t ns) {
+    int group = d->Hq / d->Hk, hd = d->hd;
     if (group == 1) {
-        size_t o = (size_t)s->h0 * hd;
-        matmul_dot_pairs(s->q + o, hd, kj + o, hd, s->h1 - s->h0, hd, ej, ns);
+        matmul_dot_pairs(s->q, hd, kj, hd, d->Hq, hd, ej, ns);
         return;
     }
-    for (int h = s->h0, end; h < s->h1; h = end) {
-        int c = h / group;
-        end = (c + 1) * group < s->h1 ? (c + 1) * group : s->h1;
-        matmul_dot_pairs(s->q + (size_t)h * hd, hd, kj + (size_t)c * hd, 0, end - h, hd, ej + (size_t)(h - s->h0) * ns,
-                         ns);
-    }
+    for (int c = 0; c < d->Hk; c++)
+        matmul_dot_pairs(s->q + (size_t)c * group * hd, hd, kj + (size_t)c * hd, 0, group, hd,
+                         ej + (size_t)c * group * ns, ns);
 }
 
-// out_h += p_hj vj[h / group] for the span's heads, one cached value row (sum_rows over that row alone).
-static void add_value_row(const HeadSpan *s, int group, int hd, const float *vj, const float *ej, size_t ns,
-                          float *restrict out) {
-    for (int h = s->h0; h < s->h1; h++) {
-        HeadRows row = {vj + (size_t)(h / group) * hd, 0, 1, hd};
-        sum_rows(out + (size_t)h * hd, ej + (size_t)(h - s->h0) * ns, 1, &row, 0, 1);
-    }
-}
-
-// Scaled dot-product attention (Vaswani et al. 2017) of one span: scores in key order, softmax in float per head
-// (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
-// key. Both passes go through the cached rows one at a time with the span's heads inside, so the keys and then the
-// values are each read front to back as one stream. On a Zen 4 VM a decode group's attention reads its caches at 22
-// GB/s this way, against 8-14 GB/s in blocks of 4-64 rows read head by head (results/cpu-bench.md).
-// e: scratch of heads x (n rounded up to 8) floats.
-static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict out, double *lse) {
+// out_h += p_hj vj[h / group] for every head, one cached value row (sum_rows over that row alone).
+static void add_value_row(const Dims *d, const float *vj, const float *ej, size_t ns, float *restrict out) {
     int group = d->Hq / d->Hk, hd = d->hd;
+    for (int h = 0; h < d->Hq; h++) {
+        HeadRows row = {vj + (size_t)(h / group) * hd, 0, 1, hd};
+        sum_rows(out + (size_t)h * hd, ej + (size_t)h * ns, 1, &row, 0, 1);
+    }
+}
+
+// Scaled dot-product attention (Vaswani et al. 2017) of one token: scores in key order, softmax in float per head
+// (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
+// key. Both passes go through the cached rows one at a time with every head inside, so the keys and then the values
+// are each read front to back as one stream. On a Zen 4 VM a decode group's attention reads its caches at 22 GB/s
+// this way, against 8-14 GB/s in blocks of 4-64 rows read head by head; and a token is one task, since two threads
+// each reading its half of every row took twice as long as one thread alone (results/cpu-bench.md).
+// e: scratch of heads x (n rounded up to 8) floats.
+static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
     size_t ns = ((size_t)s->n + 7) & ~(size_t)7;
-    float scale = (float)(1.0 / sqrt((double)hd));
-    for (int j = 0; j < s->n; j++) row_scores(s, group, hd, s->k + (size_t)j * d->KD, e + j, ns);
-    for (int h = s->h0; h < s->h1; h++) {
-        float *eh = e + (size_t)(h - s->h0) * ns, mx = -INFINITY, sum = 0;
+    float scale = (float)(1.0 / sqrt((double)d->hd));
+    for (int j = 0; j < s->n; j++) row_scores(s, d, s->k + (size_t)j * d->KD, e + j, ns);
+    for (int h = 0; h < d->Hq; h++) {
+        float *eh = e + (size_t)h * ns, mx = -INFINITY, sum = 0;
         for (int j = 0; j < s->n; j++) mx = (eh[j] *= scale) > mx ? eh[j] : mx;
         exp_shifted(eh, s->n, mx);
         for (int j = 0; j < s->n; j++) sum += eh[j];
@@ -165,33 +161,24 @@ static void attend(const Dims *d, const HeadSpan *s, float *e, float *restrict o
         for (int j = 0; j < s->n; j++) eh[j] *= inv;
         lse[h] = (double)mx + log((double)sum);
     }
-    memset(out + (size_t)s->h0 * hd, 0, (size_t)(s->h1 - s->h0) * hd * sizeof *out);
-    for (int j = 0; j < s->n; j++) add_value_row(s, group, hd, s->v + (size_t)j * d->KD, e + j, ns, out);
-}
-
-// Query-head pieces per token: enough tasks for every thread when the batch is short (a decode step of one sequence),
-// down to one head a task.
-static int spans_per_token(const Dims *d, int T) {
-    int threads = omp_get_max_threads(), spans = (threads + T - 1) / T;
-    return spans < d->Hq ? spans : d->Hq;
+    memset(out, 0, (size_t)d->QD * sizeof *out);
+    for (int j = 0; j < s->n; j++) add_value_row(d, s->v + (size_t)j * d->KD, e + j, ns, out);
 }
 
 void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
                       const float *qr, float *att, double *lse) {
-    int max_n = 0, spans = spans_per_token(d, T);
+    int max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
     size_t scratch = (size_t)d->Hq * (((size_t)max_n + 7) & ~(size_t)7);
-#pragma omp parallel if ((long)T * max_n * d->QD > (1L << 16))  // below 64k products a pass, the fork costs more
+#pragma omp parallel if (T > 1 && (long)T * max_n * d->QD > (1L << 16))  // below 64k products a pass, the fork costs more
     {
         float *e = xmalloc(scratch * sizeof *e);
-#pragma omp for schedule(dynamic) collapse(2)
-        for (int t = 0; t < T; t++)
-            for (int c = 0; c < spans; c++) {
-                size_t kv = (size_t)row0[t] * d->KD;
-                HeadSpan s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, pos[t] + 1, c * d->Hq / spans,
-                              (c + 1) * d->Hq / spans};
-                attend(d, &s, e, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
-            }
+#pragma omp for schedule(dynamic)
+        for (int t = 0; t < T; t++) {
+            size_t kv = (size_t)row0[t] * d->KD;
+            TokenRows s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, pos[t] + 1};
+            attend(d, &s, e, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
+        }
         free(e);
     }
 }
