@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 23
+plan 24
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -173,6 +173,16 @@ expect_ok "bench sample --repeat 2: a line per case and round, the first case al
              ([.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\")))] | map(.repeat) == [0, 0]) and
              ([.[] | select(.bench == \"sample_op\" and .op == \"matmul\")] | group_by([.group, .weight]) |
                  all(length == 2 and .[0].calls_per_step == .[1].calls_per_step))'"
+# The read test runs before the first case and after each one; a case's limit is the faster of the two around it,
+# so that its fraction is that of its own minute on a VM whose bandwidth moves. The buffer is four times the weights
+# within 512 MiB and 2 GiB (tiny-train's weights are far under 128 MiB).
+expect_ok "bench sample: the read test around each case, the faster of the two its limit; a 512 MiB buffer at least" \
+    bash -c "'$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 |
+     jq -se 'map(select(.bench == \"memory_read\" or .bench == \"sample\")) as \$l |
+             (\$l | map(.bench) == [\"memory_read\", \"sample\", \"memory_read\", \"sample\", \"memory_read\", \"sample\", \"memory_read\"]) and
+             all(\$l[] | select(.bench == \"memory_read\"); .bytes == 536870912 and .gb_per_s > 0) and
+             all(range(1; 6; 2); \$l[.] as \$c | [\$l[. - 1].gb_per_s, \$l[. + 1].gb_per_s] | max == \$c.read_gb_per_s and
+                 (\$c.weight_gb_per_s / \$c.read_gb_per_s - \$c.fraction_of_read_bandwidth | fabs < 0.001))'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" $SMALL2 --new 2 --ops

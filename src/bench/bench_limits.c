@@ -30,32 +30,43 @@ double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds) {
 typedef float v8f __attribute__((vector_size(32)));
 
 // Four vectors of eight floats per step, loaded unaligned (memcpy) like the matmul's.
-double bench_read_gbps(size_t bytes, int repeat) {
+ReadBuffer bench_read_buffer(size_t bytes) {
     size_t n = bytes / sizeof(float) / 32 * 32;
-    float *x = xmalloc(n * sizeof *x), sink = 0;
+    float *x = xmalloc(n * sizeof *x);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = 0;  // first touch by the thread that reads it
+    return (ReadBuffer){x, n};
+}
+
+void bench_read_buffer_free(ReadBuffer *b) {
+    free(b->x);
+    *b = (ReadBuffer){0};
+}
+
+double bench_read_gbps(const ReadBuffer *b, int repeat) {
+    const float *x = b->x;
+    size_t n = b->n;
+    float sink = 0;
     double best = 0;
     for (int r = 0; r < repeat; r++) {
         double t0 = walltime_s();
         float s = 0;
 #pragma omp parallel reduction(+ : s)
         {
-            v8f a = {0}, b = {0};
+            v8f a = {0}, c = {0};
 #pragma omp for schedule(static)
             for (size_t i = 0; i < n; i += 32) {
                 v8f p, q, u, v;
                 memcpy(&p, x + i, sizeof p), memcpy(&q, x + i + 8, sizeof q);
                 memcpy(&u, x + i + 16, sizeof u), memcpy(&v, x + i + 24, sizeof v);
-                a += p + q, b += u + v;
+                a += p + q, c += u + v;
             }
-            for (int l = 0; l < 8; l++) s += a[l] + b[l];
+            for (int l = 0; l < 8; l++) s += a[l] + c[l];
         }
         double g = (double)(n * sizeof *x) / (walltime_s() - t0) / 1e9;
         sink += s;
         if (g > best) best = g;
     }
-    free(x);
     return sink < 0 ? -1 : best;  // sink keeps the sums alive
 }
 

@@ -12,9 +12,18 @@
 // count. The best of many is the machine's figure; a single short call measures whatever else was running.
 double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds);
 
-// Best GB/s of reading a `bytes` buffer (larger than the caches) over `repeat` passes, every thread summing
-// its share with independent vector accumulators so the adds keep up with memory.
-double bench_read_gbps(size_t bytes, int repeat);
+// A buffer for the read test, of about `bytes` (larger than the caches), its pages first touched by the threads that
+// will read them; kept across measurements so that each is the passes alone.
+typedef struct {
+    float *x;
+    size_t n;  // floats, a multiple of 32
+} ReadBuffer;
+ReadBuffer bench_read_buffer(size_t bytes);
+void bench_read_buffer_free(ReadBuffer *b);
+
+// Best GB/s of reading b over `repeat` passes, every thread summing its share with independent vector accumulators
+// so the adds keep up with memory.
+double bench_read_gbps(const ReadBuffer *b, int repeat);
 
 // The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.

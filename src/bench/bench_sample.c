@@ -1,6 +1,7 @@
 // Decoding tokens/s for batch 1 and for one group of 8 on a random-init model on the rank's device (dist.device),
 // next to the memory bandwidth that bounds it: each decode step reads every weight once, so steps/s <= bandwidth /
-// weight bytes. CPU: the read bandwidth measured in the same run; GPU: its published HBM bandwidth.
+// weight bytes. CPU: the read bandwidth measured before and after each case, the faster of the two its limit (a VM's
+// bandwidth can change by half within a minute); GPU: its published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -17,13 +18,23 @@
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
 
-// What the cases share: the model's name and device, the read bandwidth of the same run (a decode step reads every
-// weight once, so it bounds steps/s at read_gbps / weight bytes), and --ops's profile (NULL without).
+// What the cases share: the model's name and device, the read bandwidth (a decode step reads every weight once, so
+// it bounds steps/s at read_gbps / weight bytes): the last one measured in probe's buffer (CPU), else the data
+// sheet's; and --ops's profile (NULL without).
 typedef struct {
     const char *config, *device;
     double read_gbps;
+    const ReadBuffer *probe;
     OpProfile *ops;
 } Case;
+
+enum { READ_PASSES = 2 };
+
+// The JSON line of c's last read test.
+static void print_read(const Case *c) {
+    printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f}\n",
+           c->probe->n * sizeof(float), omp_get_max_threads(), c->read_gbps);
+}
 
 // One --ops line: x's totals in a case of group rows that took seconds over steps decode steps. A product's
 // weight_gb_per_s: the fp32 weight it reads once per call, over its time; attention's kv_gb_per_s: the cached keys
@@ -58,15 +69,18 @@ static void report_ops(const Case *c, int group, int b, double seconds, long lon
     fflush(stdout);
 }
 
-// A case's decode time and steps, summed over its repeats (for --ops's shares and calls per step).
+// A case's decode time, steps and read bandwidth limits, summed over its repeats (for --ops's shares, calls per
+// step and fractions).
 typedef struct {
-    double seconds;
+    double seconds, read_gbps;
     long long steps;
+    int n;
 } CaseTotal;
 
-// One timed generation of `group` responses to one prompt, its JSON line (repeat: its round from 1; 0 for the
-// warm-up), and its time added to *total (when not NULL); --ops counts it in the profile's bucket.
-static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, const Case *c,
+// One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its
+// round from 1; 0 for the warm-up), and its time added to *total (when not NULL); --ops counts it in the profile's
+// bucket.
+static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, Case *c,
                     int bucket, int repeat, CaseTotal *total, Err *e) {
     rc.n = group;
     int32_t *prompt = xmalloc((size_t)prompt_len * sizeof *prompt);
@@ -92,7 +106,9 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     }
     rollout_free(&ro);
     double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
-    double weight_gbps = (double)steps / seconds * weight_bytes / 1e9;
+    double weight_gbps = (double)steps / seconds * weight_bytes / 1e9, read_gbps = c->read_gbps;
+    double after = c->probe ? bench_read_gbps(c->probe, READ_PASSES) : read_gbps;
+    if (after > read_gbps) read_gbps = after;
     printf(
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
@@ -100,9 +116,11 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,\"steal_fraction\":%s}\n",
         c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
-        c->read_gbps, weight_gbps / c->read_gbps, bench_steal_json(steal, steal_buf));
+        read_gbps, weight_gbps / read_gbps, bench_steal_json(steal, steal_buf));
+    c->read_gbps = after;
+    if (c->probe) print_read(c);
     fflush(stdout);
-    if (total) total->seconds += seconds, total->steps += steps;
+    if (total) total->seconds += seconds, total->steps += steps, total->read_gbps += read_gbps, total->n++;
     return 0;
 }
 
@@ -118,32 +136,33 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
     if (device_attach(&dev, &m, e)) return model_free(&m), -1;
-    Case cs = {o->config_name, device, 0, NULL};
+    Case cs = {.config = o->config_name, .device = device};
     if (o->ops && !(cs.ops = op_profile_start(&m, 2, e))) {  // a bucket for each case after the warm-up
         err_prefix(e, "bench sample --ops");
         return device_detach(&m), model_free(&m), -1;
     }
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     int rc = tok ? tokenizer_fits_model(tok, m.cfg.vocab_size, e) : -1;
-    size_t weight_bytes = m.n_params * sizeof(float);
-    double read_gbps = 0, peak_tflops;
+    ReadBuffer probe = {0};
+    double peak_tflops;
     if (rc == 0 && dev.where.ordinal >= 0) {  // HBM: its published bandwidth
-        bench_gpu_peaks(dev.where.name, &peak_tflops, &read_gbps);
-        read_gbps *= 1e3;
+        bench_gpu_peaks(dev.where.name, &peak_tflops, &cs.read_gbps);
+        cs.read_gbps *= 1e3;
         printf("{\"bench\":\"memory_read\",\"device\":\"%s\",\"source\":\"data sheet\",\"gb_per_s\":%.2f}\n", device,
-               read_gbps);
-    } else if (rc == 0) {
-        size_t buf = 4 * weight_bytes > ((size_t)512 << 20) ? 4 * weight_bytes : ((size_t)512 << 20);
-        read_gbps = bench_read_gbps(buf, 3);
-        printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f}\n", buf,
-               omp_get_max_threads(), read_gbps);
+               cs.read_gbps);
+    } else if (rc == 0) {  // four times the weights, well past the caches, within 512 MiB .. 2 GiB
+        size_t bytes = 4 * m.n_params * sizeof(float), lo = (size_t)512 << 20, hi = (size_t)2 << 30;
+        probe = bench_read_buffer(bytes < lo ? lo : bytes > hi ? hi : bytes);
+        cs.probe = &probe;
+        cs.read_gbps = bench_read_gbps(&probe, READ_PASSES);
+        print_read(&cs);
     }
     RolloutConfig warm = c.rollout;
     warm.max_new_tokens = 4;
-    cs.read_gbps = read_gbps;
-    Case warm_case = cs;
-    warm_case.config = "warm-up (not a measurement)";
-    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &warm_case, -1, 0, NULL, e);
+    const char *name = cs.config;
+    cs.config = "warm-up (not a measurement)";
+    if (rc == 0) rc = run_case(&m, tok, warm, 1, prompt_len, &cs, -1, 0, NULL, e);
+    cs.config = name;
     // The cases take turns, the first alternating between rounds, so that a drift of the machine's speed (common on
     // a VM) falls on both cases and not on whichever runs second.
     static const int groups[2] = {1, 8};
@@ -153,8 +172,12 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
             int k = r % 2 ? 1 - i : i;
             rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, k, r + 1, &total[k], e);
         }
-    for (int k = 0; k < 2 && rc == 0 && cs.ops; k++) report_ops(&cs, groups[k], k, total[k].seconds, total[k].steps);
+    for (int k = 0; k < 2 && rc == 0 && cs.ops; k++) {
+        cs.read_gbps = total[k].read_gbps / total[k].n;  // the mean of the case's limits
+        report_ops(&cs, groups[k], k, total[k].seconds, total[k].steps);
+    }
     op_profile_stop(cs.ops, &m);
+    bench_read_buffer_free(&probe);
     tokenizer_free(tok);
     device_detach(&m);
     model_free(&m);
