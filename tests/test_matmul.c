@@ -43,14 +43,15 @@ Test(matmul, rows_independent_of_batch) {
 // A block's rows in every kind of tile at once: octets, pairs and an odd row where the build pairs rows (45 = 32 + 8
 // + 2 + 2 + 1), triples, a pair and an odd row where it takes three (32 = 10 x 3 + 2, 13 = 4 x 3 + 1), with a k tail
 // and without one (where the tiles add the bias and store as vectors), over K in one pass and K in three chunks
-// (matmul.c's K_CHUNK, where the octets park their accumulators between chunks); each output has the bits of
-// matmul_dot, on 1 and 2 threads.
+// (matmul.c's K_CHUNK, where the octets park their accumulators between chunks), and a lone octet in the second row
+// block (40 = 32 + 8), which runs K in one pass; each output has the bits of matmul_dot, on 1 and 2 threads.
 Test(matmul, mixed_tiles_sum_in_dot_order) {
-    enum { M = 45, N = 70 };
-    static const int Ks[] = {45, 1701, 48, 1600};
-    for (int q = 0; q < N_OF(Ks); q++) {
-        int K = Ks[q];
-        float *x = xmalloc(M * K * 4), *w = xmalloc(N * K * 4), *b = xmalloc(N * 4), *y = xmalloc(M * N * 4);
+    enum { N = 70 };
+    static const int Ks[] = {45, 1701, 48, 1600}, Ms[] = {45, 40};
+    for (int q = 0; q < N_OF(Ks) * N_OF(Ms); q++) {
+        int K = Ks[q % N_OF(Ks)], M = Ms[q / N_OF(Ks)];
+        float *x = xmalloc((size_t)M * K * 4), *w = xmalloc((size_t)N * K * 4), *b = xmalloc(N * 4),
+              *y = xmalloc((size_t)M * N * 4);
         Rng r = rng_at(11, 0, 0, (uint64_t)q);
         for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
         for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
@@ -60,8 +61,8 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
             matmul_xwt(x, w, b, y, M, N, K);
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++)
-                    cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j], "(%d, %d), K %d, %d threads",
-                                 i, j, K, threads);
+                    cr_assert_eq(y[i * N + j], matmul_dot(x + i * K, w + j * K, K) + b[j],
+                                 "(%d, %d), M %d, K %d, %d threads", i, j, M, K, threads);
         }
         omp_set_num_threads(1);
         free(x), free(w), free(b), free(y);

@@ -17,8 +17,11 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LANES 8
 #define ROW_BLOCK 32
 #define COL_BLOCK 64
-// The longest run of k an octet of rows sums before the next columns' tiles (PAIRED builds): at K = 2048 (the MLP's
-// down projection) the whole octet, 64 KiB, would not stay in L1.
+// The longest run of k an octet of rows sums before the next columns' tiles (PAIRED builds), where a block holds more
+// than one octet: at K = 2048 (the MLP's down projection) the whole octet, 64 KiB, would not stay in L1, nor the
+// block's weight rows, 512 KiB, in a 512 KiB L2 between octets. A lone octet (a decode group of up to 8) runs K in one
+// pass: each tile's weight rows are then one stream from memory, not pieces of K_CHUNK floats of rows 4 K floats
+// apart, and its down projection took 14-20% less time on a Zen 4 VM (results/cpu-bench.md).
 #define K_CHUNK 768
 
 // acc += a * b lane by lane: one fused multiply-add when the build targets FMA (MARCH), else a multiply then an
@@ -314,8 +317,9 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 
 // A single row against a whole block's columns (batch-1 decode): one output at a time, so the block's weights are
 // read front to back as one stream. On a Zen 4 VM this read them 3-5% faster than four streams a quarter of the block
-// apart, and twice as fast as four adjacent rows at once (results/cpu-bench.md). Each output takes tile_1x1's
-// operations, the same as tile_1x4's for that output.
+// apart, and twice as fast as four adjacent rows at once (results/cpu-bench.md). One chain of fused multiply-adds per
+// output bounds it at 32 bytes per FMA latency (about 30 GB/s at 4 cycles and 3.7 GHz), above what one core reads on
+// the machines measured. Each output takes tile_1x1's operations, the same as tile_1x4's for that output.
 static inline __attribute__((always_inline)) void row_in_order(const float *restrict x, const float *restrict w,
                                                                const float *bias, float *restrict y, int j0, int j1,
                                                                int K) {
@@ -328,14 +332,14 @@ static inline Share share_of(int t, int parts) { return (Share){t, t < parts ? p
 // One cache block: rows [i0, i1) x columns [j0, j1). The block's first row tiles to meet a tile's four weight rows
 // read them from memory (a decode group streams the weights once) and prefetch the next tile's; the others find them
 // in cache. Octets of rows (PAIRED builds) run over all the block's columns in turn, one k chunk of at most K_CHUNK
-// floats at a time, so the octet's packed chunk (xp, i0 even; 24 KiB at most) stays in L1 and the block's weight
-// rows in L2; the remaining rows take the columns outer.
+// floats at a time where the block has more than one, so the octet's packed chunk (xp, i0 even; 24 KiB at most)
+// stays in L1 and the block's weight rows in L2; the remaining rows take the columns outer.
 static inline __attribute__((always_inline)) void block(const float *x, const float *xp, const float *w,
                                                         const float *bias, float *y, int i0, int i1, int j0, int j1,
                                                         int N, int K) {
     int r0 = i0;
 #if PAIRED
-    int k8 = K & ~(LANES - 1), chunks = k8 > K_CHUNK ? (k8 + K_CHUNK - 1) / K_CHUNK : 1;
+    int k8 = K & ~(LANES - 1), chunks = k8 > K_CHUNK && i1 - i0 > 8 ? (k8 + K_CHUNK - 1) / K_CHUNK : 1;
     size_t pair = 2 * (size_t)k8;  // floats per packed pair
     v16f acc[COL_BLOCK / 4][16];   // each tile's accumulators between k chunks
     for (; r0 + 8 <= i1; r0 += 8)
