@@ -163,14 +163,16 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
                      | fabs < 0.02) and
                  ([\$l[] | select(.op == \"attention\")][0] |
                      .kv_gb_per_s * 1e9 * .seconds / (2 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02))'"
-# --repeat R: the two cases take turns R times, batch 1 first in odd rounds and the group first in even ones; --ops
-# then sums each case's rounds, so its calls per decode step are those of a single round.
+# --repeat R: after one untimed run of each case (the warm-up), the two cases take turns R times, batch 1 first in odd
+# rounds and the group first in even ones; --ops then sums each case's rounds, so its calls per decode step are those
+# of a single round.
 expect_ok "bench sample --repeat 2: a line per case and round, the first case alternating; --ops sums the rounds" \
     bash -c "for r in 1 2; do '$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 \
                  --repeat \$r --ops; done |
      jq -se '[.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\") | not)) | [.group, .repeat]] ==
                  [[1, 1], [8, 1], [1, 1], [8, 1], [8, 2], [1, 2]] and
-             ([.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\")))] | map(.repeat) == [0, 0]) and
+             ([.[] | select(.bench == \"sample\" and (.config | test(\"warm-up\")))] | map([.group, .repeat]) ==
+                 [[1, 0], [8, 0], [1, 0], [8, 0]]) and
              ([.[] | select(.bench == \"sample_op\" and .op == \"matmul\")] | group_by([.group, .weight]) |
                  all(length == 2 and .[0].calls_per_step == .[1].calls_per_step))'"
 # The read test runs before the first case and after each one; a case's limit is the faster of the two around it,
@@ -179,9 +181,9 @@ expect_ok "bench sample --repeat 2: a line per case and round, the first case al
 expect_ok "bench sample: the read test around each case, the faster of the two its limit; a 512 MiB buffer at least" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 |
      jq -se 'map(select(.bench == \"memory_read\" or .bench == \"sample\")) as \$l |
-             (\$l | map(.bench) == [\"memory_read\", \"sample\", \"memory_read\", \"sample\", \"memory_read\", \"sample\", \"memory_read\"]) and
+             (\$l | map(.bench) == [range(5) | \"memory_read\", \"sample\"][:9]) and
              all(\$l[] | select(.bench == \"memory_read\"); .bytes == 536870912 and .gb_per_s > 0) and
-             all(range(1; 6; 2); \$l[.] as \$c | [\$l[. - 1].gb_per_s, \$l[. + 1].gb_per_s] | max == \$c.read_gb_per_s and
+             all(range(1; 8; 2); \$l[.] as \$c | [\$l[. - 1].gb_per_s, \$l[. + 1].gb_per_s] | max == \$c.read_gb_per_s and
                  (\$c.weight_gb_per_s / \$c.read_gb_per_s - \$c.fraction_of_read_bandwidth | fabs < 0.001))'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \

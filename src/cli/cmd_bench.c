@@ -74,9 +74,9 @@ static const CliOpt SAMPLE_OPTS[] = {
 static const CliSpec SAMPLE = CLI_SPEC(
     "rlvr bench sample",
     "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
-    "on a random-init model of F, and the memory read bandwidth (CPU: measured before and after each case, the\n"
-    "faster its limit); one JSON line each, per round with --repeat (with steal_fraction: the share of the\n"
-    "machine's CPU time a hypervisor stole meanwhile). With --ops, the\n"
+    "on a random-init model of F, after one untimed run of each, and the memory read bandwidth (CPU:\n"
+    "measured before and after each case, the faster its limit); one JSON line each, per round with --repeat\n"
+    "(with steal_fraction: the share of the machine's CPU time a hypervisor stole meanwhile). With --ops, the\n"
     "per-operation lines of each case follow the last round and sum all of its rounds.",
     SAMPLE_OPTS, NULL);
 
