@@ -318,8 +318,8 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 // A single row against a whole block's columns (batch-1 decode): one output at a time, so the block's weights are
 // read front to back as one stream. On a Zen 4 VM this read them 3-5% faster than four streams a quarter of the block
 // apart, and twice as fast as four adjacent rows at once (results/cpu-bench.md). One chain of fused multiply-adds per
-// output bounds it at 32 bytes per FMA latency (about 30 GB/s at 4 cycles and 3.7 GHz), above what one core reads on
-// the machines measured. Each output takes tile_1x1's operations, the same as tile_1x4's for that output.
+// output bounds it at 32 bytes per FMA latency (about 30 GB/s at 4 cycles and 3.7 GHz), about what one core of that
+// VM reads. Each output takes tile_1x1's operations, the same as tile_1x4's for that output.
 static inline __attribute__((always_inline)) void row_in_order(const float *restrict x, const float *restrict w,
                                                                const float *bias, float *restrict y, int j0, int j1,
                                                                int K) {
@@ -352,7 +352,7 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
 #else
     (void)xp;
 #endif
-    if (r0 == i0 && i1 - i0 == 1) {
+    if (i1 - i0 == 1) {
         row_in_order(x + (size_t)r0 * K, w, bias, y + (size_t)r0 * N, j0, j1, K);
         return;
     }
