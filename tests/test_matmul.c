@@ -69,6 +69,34 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
     }
 }
 
+// Batch 1 past matmul.c's IN_ORDER_MAX_K, where a whole block of columns is read in four quarter streams (two whole
+// blocks, then 22 columns one output at a time), with a k tail and without: each output has the bits of matmul_dot,
+// on 1 and 2 threads.
+Test(matmul, batch1_long_rows_sum_in_dot_order) {
+    enum { N = 150 };
+    static const int Ks[] = {2101, 2304};
+    for (int q = 0; q < N_OF(Ks); q++) {
+        int K = Ks[q];
+        float *x = xmalloc((size_t)K * 4), *w = xmalloc((size_t)N * K * 4), b[N], y[N];
+        Rng r = rng_at(13, 0, 0, (uint64_t)q);
+        for (int i = 0; i < K; i++) x[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N; i++) b[i] = (float)rng_normal(&r);
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            matmul_xwt(x, w, b, y, 1, N, K);
+            for (int j = 0; j < N; j++)
+                cr_assert_eq(y[j], matmul_dot(x, w + (size_t)j * K, K) + b[j], "column %d, K %d, %d threads", j, K,
+                             threads);
+            double ref = b[77];
+            for (int k = 0; k < K; k++) ref += (double)x[k] * w[77 * (size_t)K + k];
+            cr_assert(fabs(ref - y[77]) < 1e-3, "K %d: %g vs %g", K, y[77], ref);
+        }
+        omp_set_num_threads(1);
+        free(x), free(w);
+    }
+}
+
 // The dot products attention takes (matmul_dots: one x against rows of w; matmul_dot_pairs: x and w rows in pairs,
 // or one w row for all, ldw 0), with a k tail and without, outputs ldy apart: each the bits of matmul_dot, and near a
 // float64 reference.

@@ -315,15 +315,33 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
     *y = bias ? s + *bias : s;
 }
 
-// A single row against a whole block's columns (batch-1 decode): one output at a time, so the block's weights are
-// read front to back as one stream. On a Zen 4 VM this read them 3-5% faster than four streams a quarter of the block
-// apart, and twice as fast as four adjacent rows at once (results/cpu-bench.md). One chain of fused multiply-adds per
-// output bounds it at 32 bytes per FMA latency (about 30 GB/s at 4 cycles and 3.7 GHz), about what one core of that
-// VM reads. Each output takes tile_1x1's operations, the same as tile_1x4's for that output.
+// Batch-1 decode reads a block's weight rows one output at a time (row_in_order) up to this K, and in four streams
+// above it (row_in_quarters). Measured on a Zen 4 VM (1 thread, 2 MiB pages, results/cpu-bench.md): one stream was
+// 3-5% faster at K = 768 and as fast at 1536-2048, but fell to 23 GB/s at K = 4096 and 19 GB/s at 8960, where four
+// streams held 32 GB/s (0.89 of the read test): four outputs share each load of x, which at that length no longer
+// stays in L1 beside the stream.
+#define IN_ORDER_MAX_K 2048
+
+// A single row against a whole block's columns, one output at a time, so the block's weights are read front to back
+// as one stream; twice as fast as four adjacent rows at once, whose four nearby read points confuse that VM's
+// prefetcher. Each output takes tile_1x1's operations, the same as tile_1x4's for that output.
 static inline __attribute__((always_inline)) void row_in_order(const float *restrict x, const float *restrict w,
                                                                const float *bias, float *restrict y, int j0, int j1,
                                                                int K) {
     for (int j = j0; j < j1; j++) tile_1x1(x, w + (size_t)j * K, bias ? bias + j : NULL, y + j, K);
+}
+
+// A single row against a whole block of COL_BLOCK columns: 1x4 tiles over columns c, c + Q, c + 2Q, c + 3Q (Q a
+// quarter of the block), so each tile's four weight rows continue the previous tile's, and the block is read as four
+// long streams, each of which the hardware prefetcher follows. Each output takes tile_1x4's operations.
+static inline __attribute__((always_inline)) void row_in_quarters(const float *restrict x, const float *restrict w,
+                                                                  const float *bias, float *restrict y, int j0, int K) {
+    enum { Q = COL_BLOCK / 4 };
+    for (int c = j0; c < j0 + Q; c++) {
+        float s[4];
+        tile_1x4(x, w + (size_t)c * K, (size_t)Q * K, NULL, s, K, (Share){0, 0});
+        for (int q = 0; q < 4; q++) y[c + q * Q] = bias ? s[q] + bias[c + q * Q] : s[q];
+    }
 }
 
 // Tile t's part of the prefetches where the first `parts` tiles share them.
@@ -353,7 +371,10 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
     (void)xp;
 #endif
     if (i1 - i0 == 1) {
-        row_in_order(x + (size_t)r0 * K, w, bias, y + (size_t)r0 * N, j0, j1, K);
+        if (K > IN_ORDER_MAX_K && j1 - j0 == COL_BLOCK)
+            row_in_quarters(x + (size_t)r0 * K, w, bias, y + (size_t)r0 * N, j0, K);
+        else
+            row_in_order(x + (size_t)r0 * K, w, bias, y + (size_t)r0 * N, j0, j1, K);
         return;
     }
     // The remaining rows go in tiles of ROWS (the last one shorter), which prefetch when no octet came before them.
