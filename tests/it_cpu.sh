@@ -149,7 +149,7 @@ expect_error "bench model --ops on another backend than the CPU's is an error na
 # with k and v, gate and up [2048, 768], down [768, 2048]; the LM head [50257, 768]), each reading its fp32 weight
 # once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers):
 # the 4-token prompt is prefilled once (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and
-# 7 rows.
+# 7 rows; the case's own line counts the same cache bytes.
 expect_ok "bench sample --ops: a line per operation and group, each weight and cached row read once per step" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 4 --prompt-len 4 --ops |
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
@@ -162,7 +162,9 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
                      (.calls_per_step * \$steps[\$g | tostring] * \$n * \$k * 4 / .seconds / 1e9) / .weight_gb_per_s - 1
                      | fabs < 0.02) and
                  ([\$l[] | select(.op == \"attention\")][0] |
-                     .kv_gb_per_s * 1e9 * .seconds / (2 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02))'"
+                     .kv_gb_per_s * 1e9 * .seconds / (2 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02) and
+                 ([\$all[] | select(.bench == \"sample\" and .group == \$g) | .kv_bytes] | unique ==
+                     [(10 + \$g * 18) * 2 * 768 * 8]))'"
 # --repeat R: after one untimed run of each case (the warm-up), the two cases take turns R times, batch 1 first in odd
 # rounds and the group first in even ones; --ops then sums each case's rounds, so its calls per decode step are those
 # of a single round.
@@ -177,14 +179,16 @@ expect_ok "bench sample --repeat 2: a line per case and round, the first case al
                  all(length == 2 and .[0].calls_per_step == .[1].calls_per_step))'"
 # The read test runs before the first case and after each one; a case's limit is the faster of the two around it,
 # so that its fraction is that of its own minute on a VM whose bandwidth moves. The buffer is four times the weights
-# within 512 MiB and 2 GiB (tiny-train's weights are far under 128 MiB).
+# within 512 MiB and 2 GiB (tiny-train's weights are far under 128 MiB). A case's fraction of it counts the weights and
+# the cached rows it read.
 expect_ok "bench sample: the read test around each case, the faster of the two its limit; a 512 MiB buffer at least" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 |
      jq -se 'map(select(.bench == \"memory_read\" or .bench == \"sample\")) as \$l |
              (\$l | map(.bench) == [range(5) | \"memory_read\", \"sample\"][:9]) and
              all(\$l[] | select(.bench == \"memory_read\"); .bytes == 536870912 and .gb_per_s > 0) and
              all(range(1; 8; 2); \$l[.] as \$c | [\$l[. - 1].gb_per_s, \$l[. + 1].gb_per_s] | max == \$c.read_gb_per_s and
-                 (\$c.weight_gb_per_s / \$c.read_gb_per_s - \$c.fraction_of_read_bandwidth | fabs < 0.001))'"
+                 ((\$c.weight_gb_per_s + \$c.kv_gb_per_s) / \$c.read_gb_per_s - \$c.fraction_of_read_bandwidth | fabs < 0.001)
+                 and \$c.kv_gb_per_s > 0)'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" $SMALL2 --new 2 --ops

@@ -1,7 +1,8 @@
 // Decoding tokens/s for batch 1 and for one group of 8 on a random-init model on the rank's device (dist.device),
-// next to the memory bandwidth that bounds it: each decode step reads every weight once, so steps/s <= bandwidth /
-// weight bytes. CPU: the read bandwidth measured before and after each case, the faster of the two its limit (a VM's
-// bandwidth can change by half within a minute); GPU: its published HBM bandwidth.
+// next to the memory bandwidth that bounds it: each decode step reads every weight once and its tokens' cached keys
+// and values, so steps/s <= bandwidth / (weight bytes + the step's cache bytes). CPU: the read bandwidth measured
+// before and after each case, the faster of the two its limit (a VM's bandwidth can change by half within a minute);
+// GPU: its published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -18,9 +19,9 @@
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
 
-// What the cases share: the model's name and device, the read bandwidth (a decode step reads every weight once, so
-// it bounds steps/s at read_gbps / weight bytes): the last one measured in probe's buffer (CPU), else the data
-// sheet's; and --ops's profile (NULL without).
+// What the cases share: the model's name and device, the read bandwidth (a decode step reads every weight once and
+// its cached rows, so it bounds steps/s at read_gbps / those bytes): the last one measured in probe's buffer (CPU),
+// else the data sheet's; and --ops's profile (NULL without).
 typedef struct {
     const char *config, *device;
     double read_gbps;
@@ -77,6 +78,17 @@ typedef struct {
     int n;
 } CaseTotal;
 
+// The cached key and value bytes a case's attention read: the prompt's prefill once (rows 1..P of its tokens), then
+// each response's decode steps, the t-th (t = 1..n-1 of its n tokens) reading rows 0..P + t - 1.
+static double kv_bytes_read(const Model *m, int prompt_len, const Rollout *ro) {
+    double p = prompt_len, rows = p * (p + 1) / 2;
+    for (int i = 0; i < ro->n_responses; i++) {
+        double steps = ro->responses[i].n_tokens - 1;
+        if (steps > 0) rows += steps * p + steps * (steps + 1) / 2;
+    }
+    return rows * (double)kv_cache_bytes(m, 1, 1);
+}
+
 // One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its
 // round from 1; 0 for the warm-up), and its time added to *total (when not NULL); --ops counts it in the profile's
 // bucket.
@@ -104,19 +116,22 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         tokens += ro.responses[i].n_tokens;
         if (ro.responses[i].n_tokens > steps) steps = ro.responses[i].n_tokens;
     }
+    double kv_bytes = kv_bytes_read(m, prompt_len, &ro);
     rollout_free(&ro);
     double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
-    double weight_gbps = (double)steps / seconds * weight_bytes / 1e9, read_gbps = c->read_gbps;
+    double weight_gbps = (double)steps / seconds * weight_bytes / 1e9, kv_gbps = kv_bytes / seconds / 1e9;
+    double read_gbps = c->read_gbps;
     double after = c->probe ? bench_read_gbps(c->probe, READ_PASSES) : read_gbps;
     if (after > read_gbps) read_gbps = after;
     printf(
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
-        "\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,\"steal_fraction\":%s}\n",
+        "\"kv_bytes\":%.0f,\"kv_gb_per_s\":%.3f,\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,"
+        "\"steal_fraction\":%s}\n",
         c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
-        read_gbps, weight_gbps / read_gbps, bench_steal_json(steal, steal_buf));
+        kv_bytes, kv_gbps, read_gbps, (weight_gbps + kv_gbps) / read_gbps, bench_steal_json(steal, steal_buf));
     c->read_gbps = after;
     if (c->probe) print_read(c);
     fflush(stdout);

@@ -75,9 +75,11 @@ static const CliSpec SAMPLE = CLI_SPEC(
     "rlvr bench sample",
     "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
     "on a random-init model of F, after one untimed run of each, and the memory read bandwidth (CPU:\n"
-    "measured before and after each case, the faster its limit); one JSON line each, per round with --repeat\n"
-    "(with steal_fraction: the share of the machine's CPU time a hypervisor stole meanwhile). With --ops, the\n"
-    "per-operation lines of each case follow the last round and sum all of its rounds.",
+    "measured before and after each case, the faster its limit); one JSON line each, per round with --repeat,\n"
+    "with the rates at which a case read its weights (once per decode step) and its cached keys and values,\n"
+    "their sum's fraction of the limit, and steal_fraction: the share of the machine's CPU time a hypervisor\n"
+    "stole meanwhile. With --ops, the per-operation lines of each case follow the last round and sum all of\n"
+    "its rounds.",
     SAMPLE_OPTS, NULL);
 
 typedef struct {
