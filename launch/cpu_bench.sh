@@ -5,19 +5,31 @@
 #   launch/cpu_bench.sh [OUT.jsonl]        (default results/cpu-bench.jsonl)
 # Environment: PEERS (where the peers are cloned and built, outside this repository; default ~/rlvr-peers),
 # ROUNDS (3), NEW (decoded tokens per response, 256), THREADS ("1 2"), MARCH (rlvr's build, native),
+# DECODE_SHAPES (the models decoded by rlvr and llama2.c: "small", configs/small.ini, and "qwen2.5-0.5b",
+# configs/qwen2.5-0.5b-shapes.ini, whose rows are longer and whose attention groups its query heads; default "small"),
 # LLM_STEPS (timed llm.c steps per round, 5), SAMPLE_REPEAT (rounds of batch 1 and the group inside each bench sample,
 # taking turns, 2), and OPENBLAS_CORETYPE for OpenBLAS's kernel (rlvr's fast backward
 # and the sgemm peak; e.g. SkylakeX on Sapphire Rapids, which Debian's OpenBLAS 0.3.21 runs as Prescott).
 # Needs git (or the peers already cloned there), cc, make, jq.
-# Prints two summary tables (medians over the rounds) at the end, the second where rlvr's forward+backward spent its
-# time by operation (bench model --ops); every raw measurement goes to OUT.jsonl.
+# Prints summary tables (medians over the rounds) at the end: configs/small.ini's, where rlvr's forward+backward spent
+# its time by operation (bench model --ops), and one per further decode shape; every raw measurement goes to OUT.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/results/cpu-bench.jsonl}
 PEERS=${PEERS:-$HOME/rlvr-peers}
 ROUNDS=${ROUNDS:-3} NEW=${NEW:-256} THREADS=${THREADS:-1 2} MARCH=${MARCH:-native} LLM_STEPS=${LLM_STEPS:-5}
-SAMPLE_REPEAT=${SAMPLE_REPEAT:-2}
+SAMPLE_REPEAT=${SAMPLE_REPEAT:-2} DECODE_SHAPES=${DECODE_SHAPES:-small}
 BUILD=build-$MARCH
+# A decode shape's rlvr config, and its llama2.c model and tokenizer under PEERS.
+shape_config() {
+    case $1 in
+    small) echo "$ROOT/configs/small.ini" ;;
+    qwen2.5-0.5b) echo "$ROOT/configs/qwen2.5-0.5b-shapes.ini" ;;
+    *) echo "cpu_bench.sh: DECODE_SHAPES: unknown shape '$1' (expected small or qwen2.5-0.5b)" >&2; return 2 ;;
+    esac
+}
+shape_llama2c() { if [ "$1" = small ]; then echo llama2c_small.bin llama2c_tok.bin; else echo "llama2c_$1.bin llama2c_$1_tok.bin"; fi; }
+for shape in $DECODE_SHAPES; do shape_config "$shape" >/dev/null || exit 2; done
 mkdir -p "$PEERS"
 case "$PEERS" in "$ROOT"/*) echo "cpu_bench.sh: PEERS must be outside the repository" >&2; exit 2 ;; esac
 
@@ -31,7 +43,8 @@ make -s -C "$ROOT" BUILD="$BUILD" MARCH="$MARCH" "$BUILD/rlvr" >/dev/null
 RLVR=$ROOT/$BUILD/rlvr
 
 # Random weights and data at configs/small.ini's shapes (12 layers, width 768, 12 heads, vocab 50257, MLP 2048
-# SwiGLU = llm.c's 3072 GELU in weights), written by a small C program so no Python is needed.
+# SwiGLU = llm.c's 3072 GELU in weights), and for llama2.c at each further decode shape, written by a small C program
+# so no Python is needed.
 GEN=$PEERS/gen_weights
 cat > "$GEN.c" <<'EOF'
 #include <stdint.h>
@@ -43,20 +56,22 @@ static float rnd(void) { s ^= s << 13, s ^= s >> 7, s ^= s << 17; return ((float
 static void floats(FILE *f, size_t n) { for (size_t i = 0; i < n; i++) { float x = rnd(); fwrite(&x, 4, 1, f); } }
 static void ones(FILE *f, size_t n) { float x = 1; for (size_t i = 0; i < n; i++) fwrite(&x, 4, 1, f); }
 static void zeros(FILE *f, size_t n) { float x = 0; for (size_t i = 0; i < n; i++) fwrite(&x, 4, 1, f); }
-int main(int argc, char **argv) {
-    const int D = 768, F = 2048, L = 12, H = 12, V = 50257, S = 1024, Vp = 50304, F4 = 3072;
-    const char *dir = argv[1];
+/* A llama2.c model (legacy format, shared classifier) at dir/llama2c_NAME.bin and its tokenizer at TOK: V entries,
+   llama's specials and bytes, " ", then names. */
+static void llama2c(const char *dir, const char *name, const char *tok, int D, int F, int L, int H, int KV, int V) {
+    const int S = 1024, KD = D / H * KV;
     char p[4096];
-    snprintf(p, sizeof p, "%s/llama2c_small.bin", dir);  /* llama2.c legacy format, shared classifier */
+    snprintf(p, sizeof p, "%s/llama2c_%s.bin", dir, name);
     FILE *f = fopen(p, "wb");
-    int cfg[7] = {D, F, L, H, H, V, S};
+    int cfg[7] = {D, F, L, H, KV, V, S};
     fwrite(cfg, 4, 7, f);
     floats(f, (size_t)V * D); ones(f, (size_t)L * D);
-    floats(f, (size_t)L * D * D * 4); ones(f, (size_t)L * D);
+    floats(f, (size_t)L * D * D); floats(f, (size_t)L * KD * D * 2); floats(f, (size_t)L * D * D);
+    ones(f, (size_t)L * D);
     floats(f, (size_t)L * F * D * 3); ones(f, D);
     zeros(f, (size_t)S * (D / H));  /* freq_cis_real and _imag (unused) */
     fclose(f);
-    snprintf(p, sizeof p, "%s/llama2c_tok.bin", dir);  /* V entries: llama's specials and bytes, " ", then names */
+    snprintf(p, sizeof p, "%s/%s", dir, tok);
     f = fopen(p, "wb");
     int maxlen = 8;
     fwrite(&maxlen, 4, 1, f);
@@ -70,8 +85,18 @@ int main(int argc, char **argv) {
         fwrite(&sc, 4, 1, f), fwrite(&n, 4, 1, f), fwrite(t, 1, n, f);
     }
     fclose(f);
+}
+int main(int argc, char **argv) {
+    const int D = 768, F = 2048, L = 12, H = 12, V = 50257, S = 1024, Vp = 50304, F4 = 3072;
+    const char *dir = argv[1];
+    if (argc == 3 && !strcmp(argv[2], "qwen2.5-0.5b")) {  /* configs/qwen2.5-0.5b-shapes.ini's shapes */
+        llama2c(dir, argv[2], "llama2c_qwen2.5-0.5b_tok.bin", 896, 4864, 24, 14, 2, 151936);
+        return 0;
+    }
+    llama2c(dir, "small", "llama2c_tok.bin", D, F, L, H, H, V);
+    char p[4096];
     snprintf(p, sizeof p, "%s/llm.c/gpt2_124M.bin", dir);  /* llm.c version 3 (padded vocabulary) */
-    f = fopen(p, "wb");
+    FILE *f = fopen(p, "wb");
     int h[256] = {20240326, 3, S, V, L, H, D, Vp};
     fwrite(h, 4, 256, f);
     floats(f, (size_t)Vp * D); floats(f, (size_t)S * D);
@@ -95,11 +120,15 @@ int main(int argc, char **argv) {
 }
 EOF
 mkdir -p "$PEERS/llm.c/dev/data/tinyshakespeare"
-[ -s "$PEERS/llm.c/gpt2_124M.bin" ] || { cc -O2 -o "$GEN" "$GEN.c" && "$GEN" "$PEERS"; }
+cc -O2 -o "$GEN" "$GEN.c"
+[ -s "$PEERS/llm.c/gpt2_124M.bin" ] || "$GEN" "$PEERS"
+for shape in $DECODE_SHAPES; do
+    [ "$shape" = small ] || [ -s "$PEERS/llama2c_$shape.bin" ] || "$GEN" "$PEERS" "$shape"
+done
 
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 {
-    echo "{\"machine\":\"$machine\",\"date\":\"$(date -u +%FT%TZ)\",\"revision\":\"$(git -C "$ROOT" rev-parse --short HEAD)\",\"rlvr\":\"$("$RLVR" --version)\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+    echo "{\"machine\":\"$machine\",\"date\":\"$(date -u +%FT%TZ)\",\"revision\":\"$(git -C "$ROOT" rev-parse --short HEAD)\",\"rlvr\":\"$("$RLVR" --version)\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"decode_shapes\":\"$DECODE_SHAPES\"}"
 } > "$OUT"
 log() { printf '%s\n' "$1" >> "$OUT"; }
 
@@ -113,14 +142,17 @@ for round in $(seq 1 "$ROUNDS"); do
         sed "s/^{/{\"round\":$round,/" >> "$OUT"
     for t in $THREADS; do
         export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
-        # rlvr decode: memory read bandwidth, batch 1 and a group of 8 in turns (its JSON lines carry threads and
-        # limits).
-        "$RLVR" bench sample --config "$ROOT/configs/small.ini" --new "$NEW" --repeat "$SAMPLE_REPEAT" | grep -v warm-up |
-            sed "s/^{/{\"round\":$round,/" >> "$OUT"
-        # llama2.c decode: the same model shapes and number of new tokens.
-        tps=$(cd "$PEERS/llama2.c" && ./run "$PEERS/llama2c_small.bin" -z "$PEERS/llama2c_tok.bin" -t 1.0 -s 1 \
-            -n $((NEW + 1)) -i "a" 2>&1 >/dev/null | sed -n 's/achieved tok\/s: //p')
-        log "{\"round\":$round,\"bench\":\"llama2.c\",\"threads\":$t,\"tokens_per_s\":${tps:-null}}"
+        for shape in $DECODE_SHAPES; do
+            # rlvr decode: memory read bandwidth, batch 1 and a group of 8 in turns (its JSON lines carry threads and
+            # limits).
+            "$RLVR" bench sample --config "$(shape_config "$shape")" --new "$NEW" --repeat "$SAMPLE_REPEAT" |
+                grep -v warm-up | sed "s/^{/{\"round\":$round,\"shape\":\"$shape\",/" >> "$OUT"
+            # llama2.c decode: the same model shapes and number of new tokens.
+            read -r model tok <<< "$(shape_llama2c "$shape")"
+            tps=$(cd "$PEERS/llama2.c" && ./run "$PEERS/$model" -z "$PEERS/$tok" -t 1.0 -s 1 -n $((NEW + 1)) -i "a" \
+                2>&1 >/dev/null | sed -n 's/achieved tok\/s: //p')
+            log "{\"round\":$round,\"shape\":\"$shape\",\"bench\":\"llama2.c\",\"threads\":$t,\"tokens_per_s\":${tps:-null}}"
+        done
         # llm.c training steps (forward, backward, AdamW) of 256 tokens; step 0 is its warm-up.
         ms=$(cd "$PEERS/llm.c" && stdbuf -oL ./train_gpt2 2>/dev/null | grep -m $((LLM_STEPS + 1)) 'took' | tail -n +2 |
             sed -n 's/.*(took \([0-9.]*\) ms)/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' || true)  # grep -m ends llm.c early (SIGPIPE)
@@ -131,12 +163,13 @@ done
 # Summary: medians over the rounds, per thread count.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
-    sel() { grep "\"threads\":${t}[,}]" "$OUT"; }
+    sel() { grep "\"threads\":${t}[,}]" "$OUT" | awk '!/"shape":"/ || /"shape":"small"/'; }  # configs/small.ini's
     bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
     b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
+    b1f=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field fraction_of_read_bandwidth | median)
     g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
     ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
     fwd_bwd() { sel | grep '"bench":"model","phase":"forward+backward"'; }  # not the --ops lines
@@ -150,7 +183,27 @@ for t in $THREADS; do
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
-    echo "| $t | $bw | $b1 | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
+    echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
+done
+
+# Decoding at the further shapes: rlvr against llama2.c.
+for shape in $DECODE_SHAPES; do
+    [ "$shape" = small ] && continue
+    echo
+    echo "Decoding at $shape's shapes ($(shape_config "$shape")):"
+    echo
+    echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr / llama2.c | rlvr group-8 tok/s |"
+    echo "|---|---|---|---|---|---|---|"
+    for t in $THREADS; do
+        sel() { grep "\"threads\":${t}[,}]" "$OUT" | grep "\"shape\":\"$shape\""; }
+        bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
+        b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
+        b1f=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field fraction_of_read_bandwidth | median)
+        g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
+        ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
+        ratio=$(awk -v a="$b1" -v b="$ll" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
+        echo "| $t | $bw | $b1 | $b1f | $ll | $ratio | $g8 |"
+    done
 done
 
 # Where the forward+backward's time went (--ops): medians over the rounds per operation and weight shape, at the
