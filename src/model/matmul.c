@@ -318,8 +318,8 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 // Batch-1 decode reads a block's weight rows one output at a time (row_in_order) up to this K, and in four streams
 // above it (row_in_quarters). Measured on a Zen 4 VM (1 thread, 2 MiB pages, results/cpu-bench.md): one stream was
 // 3-5% faster at K = 768 and as fast at 1536-2048, but fell to 23 GB/s at K = 4096 and 19 GB/s at 8960, where four
-// streams held 32 GB/s (0.89 of the read test): four outputs share each load of x, which at that length no longer
-// stays in L1 beside the stream.
+// streams held 32 GB/s (0.89 of the read test). Likely because four outputs share each load of x, which at that
+// length no longer stays in L1 beside the stream (the VM had no counters to show it).
 #define IN_ORDER_MAX_K 2048
 
 // A single row against a whole block's columns, one output at a time, so the block's weights are read front to back
