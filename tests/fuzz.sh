@@ -21,7 +21,7 @@ declare -A SRCS=(
     [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
     [safetensors]="src/io/safetensors.c src/base/error.c"
-    [hf_config]="src/model/model_hf.c src/model/model.c src/base/jsonl.c src/base/error.c src/base/rng.c src/base/pages.c"
+    [hf_config]="src/model/model_hf.c src/model/model.c src/base/jsonl.c src/base/error.c src/base/rng.c"
 )
 declare -A LIBS=([verify]="" [dataset]="$(pkg-config --libs libcjson) -lm" [config]="$(pkg-config --libs inih) -lm"
                  [tokenizer]="$(pkg-config --libs libcjson libpcre2-8 libutf8proc) -lm"
