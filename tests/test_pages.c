@@ -1,9 +1,6 @@
 // Page-backed buffers (base/pages.h): handed-back pages read as zero and are no longer resident (mincore, the
 // kernel's own account), while the bytes of partial pages at either end keep their values.
 #include <criterion/criterion.h>
-#include <inttypes.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -108,45 +105,4 @@ Test(pages, populated_pages_fault_nothing_in_when_used) {
     cr_expect(faults < 4 + shadow, "%ld faults", faults);
     cr_expect_eq(wrong, 0);
     pages_free(p, bytes);
-}
-
-// pages_map: the non-aborting allocation, NULL for a size no mapping can have.
-Test(pages, map_returns_null_when_the_mapping_fails) {
-    cr_expect_null(pages_map(SIZE_MAX - 4096, true));
-    cr_expect_null(pages_map(SIZE_MAX / 2, false));
-    size_t huge = (size_t)2 << 20;
-    unsigned char *p = pages_map(3 * huge, true);
-    cr_assert_not_null(p);
-    cr_expect_eq((uintptr_t)p % huge, 0, "%p", (void *)p);
-    pages_free(p, 3 * huge);
-}
-
-// The kernel's AnonHugePages of the mapping that holds p, in KiB (/proc/self/smaps); -1 if none is found.
-static long huge_kib_at(const void *p) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
-    char line[512];
-    bool inside = false;
-    long kib = -1;
-    while (fgets(line, sizeof line, f)) {
-        uintptr_t lo, hi;
-        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
-            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        else if (inside && sscanf(line, "AnonHugePages: %ld kB", &kib) == 1) break;
-    }
-    fclose(f);
-    return kib;
-}
-
-// pages_keep_small: a huge-page buffer marked so faults in 4 KiB pages only, where the same buffer unmarked gets
-// huge ones (skipped where the kernel gives none).
-Test(pages, keep_small_keeps_a_buffer_out_of_huge_pages) {
-    size_t huge = (size_t)2 << 20, bytes = 4 * huge;
-    unsigned char *control = pages_alloc_huge(bytes), *kept = pages_alloc_huge(bytes);
-    pages_keep_small(kept, bytes);
-    memset(control, 1, bytes), memset(kept, 1, bytes);
-    long control_kib = huge_kib_at(control), kept_kib = huge_kib_at(kept);
-    pages_free(control, bytes), pages_free(kept, bytes);
-    if (control_kib <= 0) cr_skip_test("no transparent huge pages here (AnonHugePages %ld kB)", control_kib);
-    cr_expect_eq(kept_kib, 0, "%ld kB of huge pages in the kept buffer", kept_kib);
 }
