@@ -9,7 +9,6 @@
 
 #include "base/dist.h"
 #include "base/error.h"
-#include "base/pages.h"
 #include "model/device.h"
 #include "model/expert_map.h"
 
@@ -110,7 +109,6 @@ void param_gather_init(ParamGather *g, Model *m, const Shard *map, int world, in
     *g = (ParamGather){.model = m, .map = map, .world = world, .rank = rank, .resident = -1, .resident_group = -1,
                        .whole = true};
     build_units(g, false);
-    pages_keep_small(m->params, m->n_params * sizeof *m->params);  // other ranks' weights go back after each use
     m->before_unit = before_unit;
     m->before_unit_ctx = g;
     m->units_done = param_gather_stream_end;

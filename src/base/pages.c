@@ -15,11 +15,13 @@ static size_t page_size(void) {
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *pages_map(size_t bytes, bool huge) {
+void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
     size_t n = bytes ? bytes : 1, slack = huge && n >= HUGE_PAGE ? HUGE_PAGE : 0;  // room to start on a boundary
-    if (n > SIZE_MAX - slack - HUGE_PAGE) return NULL;
     char *p = mmap(NULL, n + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
+        abort();
+    }
     if (!slack) return p;
     char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
     size_t used = (n + page_size() - 1) / page_size() * page_size();
@@ -29,15 +31,6 @@ void *pages_map(size_t bytes, bool huge) {
     madvise(a, n, MADV_HUGEPAGE);  // advice: where the kernel has transparent huge pages off, plain pages
 #endif
     return a;
-}
-
-void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
-    void *p = pages_map(bytes, huge);
-    if (!p) {
-        fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
-        abort();
-    }
-    return p;
 }
 
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {
@@ -56,16 +49,6 @@ static void inner_pages(void *p, size_t bytes, uintptr_t *a, uintptr_t *b) {
     *a = (lo + ps - 1) / ps * ps;
     *b = hi / ps * ps;
     if (*b < *a) *b = *a;
-}
-
-void pages_keep_small(void *p, size_t bytes) {
-#ifdef MADV_NOHUGEPAGE
-    uintptr_t a, b;
-    inner_pages(p, bytes, &a, &b);
-    if (b > a) madvise((void *)a, b - a, MADV_NOHUGEPAGE);  // advice: without it, the release still works
-#else
-    (void)p, (void)bytes;
-#endif
 }
 
 void pages_release(void *p, size_t bytes) {

@@ -14,17 +14,11 @@
 // part of a huge page splits it: pages_release keeps its 4 KiB granularity.
 #define pages_alloc_huge(bytes) pages_alloc_at((bytes), true, __FILE__, __LINE__)
 void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line);
-// pages_alloc (huge = false) or pages_alloc_huge without the abort: NULL when the mapping fails.
-void *pages_map(size_t bytes, bool huge);
 // A pages_alloc_huge buffer resident at once (pages_populate).
 #define pages_alloc_resident(bytes) pages_alloc_resident_at((bytes), __FILE__, __LINE__)
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line);
 void pages_free(void *p, size_t bytes);  // p from any of the three (NULL: nothing)
 
-// Keeps [p, p + bytes) (a pages_alloc_huge buffer, or any other) out of huge pages from now on: for a buffer whose
-// ranges are handed back again and again, so that what is handed back stays handed back (a huge page would be split
-// by the release, and the kernel's khugepaged may fill a range it finds partly resident back into one).
-void pages_keep_small(void *p, size_t bytes);
 // Hands back the whole pages inside [p, p + bytes) (p anywhere in a pages_alloc buffer); they read as zero from then
 // on. The partial pages at either end keep their contents.
 void pages_release(void *p, size_t bytes);

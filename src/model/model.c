@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/pages.h"
 #include "base/rng.h"
 #include "model/backend.h"
 #include "model/model_internal.h"
@@ -144,8 +143,7 @@ static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
     m->priv->final_norm = add(m, &cap, "model.norm.weight", 1, d.D, 0, 0);
     m->priv->lm_head = cfg->tie_word_embeddings ? m->priv->embed : add(m, &cap, "lm_head.weight", 2, d.V, d.D, 0);
     if (!alloc) return 0;
-    // In huge pages: decode streams all of them every step, and 4 KiB pages cost a TLB miss every 64 cache lines.
-    m->params = pages_map(m->n_params * sizeof(float), true);
+    m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) {
         size_t n = m->n_params;
         model_free(m);
@@ -166,7 +164,7 @@ int model_set_backend(Model *m, const Backend *be, Err *e) {
 void model_free(Model *m) {
     if (m->priv) free(m->priv->layers), free(m->priv->layer_moe);
     free(m->priv);
-    pages_free(m->params, m->n_params * sizeof(float));
+    free(m->params);
     free(m->tensors);
     free(m->hf_config);
     memset(m, 0, sizeof *m);

@@ -11,7 +11,6 @@
 // The other places' experts: not read by the training forward and backward, so their pages go back to the
 // kernel until the update hands every expert out again (updater_apply).
 static void drop_other_experts(Model *m, const ExpertParallel *ep) {
-    pages_keep_small(m->params, m->n_params * sizeof *m->params);
     for (int i = 0; i < m->n_tensors; i++) {
         const ModelTensor *t = &m->tensors[i];
         for (int q = 0; q < ep->k && expert_tensor(t); q++) {
