@@ -485,8 +485,9 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
 #pragma omp for schedule(static)
         for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode. Each thread
-        // takes one contiguous run of blocks, so in decode it reads its own part of w as one stream: handing blocks out
-        // in turn (dynamic), two threads read 12-17% slower where the VM gave them 60-65 GB/s (Zen 4, results/cpu-bench.md).
+        // takes one contiguous run of blocks, so in decode it reads its own part of w as one stream: handed out in
+        // turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s
+        // (results/cpu-bench.md).
 #pragma omp for schedule(static)
         for (long b = 0; b < n_blocks; b++) {
             int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
