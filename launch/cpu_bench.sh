@@ -163,15 +163,20 @@ done
 # Summary: medians over the rounds, per thread count.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-for t in $THREADS; do
-    sel() { grep "\"threads\":${t}[,}]" "$OUT" | awk '!/"shape":"/ || /"shape":"small"/'; }  # configs/small.ini's
+# Decoding's medians over the lines the caller's sel() picks: read bandwidth, batch 1's tokens/s and fraction of it,
+# the group's tokens/s and llama2.c's.
+decode_medians() {
     bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
     b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
     b1f=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field fraction_of_read_bandwidth | median)
     g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
     ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
+}
+echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for t in $THREADS; do
+    sel() { grep "\"threads\":${t}[,}]" "$OUT" | awk '!/"shape":"/ || /"shape":"small"/'; }  # configs/small.ini's
+    decode_medians
     fwd_bwd() { sel | grep '"bench":"model","phase":"forward+backward"'; }  # not the --ops lines
     fb=$(fwd_bwd | field tokens_per_s | median)
     pk=$(fwd_bwd | field sgemm_gflop_per_s | median)
@@ -196,11 +201,7 @@ for shape in $DECODE_SHAPES; do
     echo "|---|---|---|---|---|---|---|"
     for t in $THREADS; do
         sel() { grep "\"threads\":${t}[,}]" "$OUT" | grep "\"shape\":\"$shape\""; }
-        bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
-        b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
-        b1f=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field fraction_of_read_bandwidth | median)
-        g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
-        ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
+        decode_medians
         ratio=$(awk -v a="$b1" -v b="$ll" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
         echo "| $t | $bw | $b1 | $b1f | $ll | $ratio | $g8 |"
     done
