@@ -74,8 +74,10 @@ static inline const float *next_row(const HeadRows *r, const float *xu, int *g) 
 
 // y[0..hd) += c_u x_u for the rows u = u0..u1-1 in order (c_u at c + u * c_stride), 64 then 8 floats at a time held
 // in registers across the rows, then one at a time: each y[i] sees one multiply and one add per row, in row order
-// (no contraction: -ffp-contract=off), whatever the width it is summed at.
-static void sum_rows(float *restrict y, const float *c, size_t c_stride, const HeadRows *r, int u0, int u1) {
+// (no contraction: -ffp-contract=off), whatever the width it is summed at. Inline: the forward's calls, one per head
+// and key block (often one key), would cost more than their adds as calls.
+static inline __attribute__((always_inline)) void sum_rows(float *restrict y, const float *c, size_t c_stride,
+                                                           const HeadRows *r, int u0, int u1) {
     int i = 0, hd = r->hd;
     for (; i + 64 <= hd; i += 64) {
         v8f a0, a1, a2, a3, a4, a5, a6, a7;
@@ -119,69 +121,74 @@ typedef struct {
     int n;
 } TokenRows;
 
-// Scores of one cached key row kj against the token's query heads, e[h][j] = q_h . kj[h / group] (matmul.h's order):
-// each key head's group of query heads as one call, or all heads at once without grouped queries.
-static void row_scores(const TokenRows *s, const Dims *d, const float *kj, float *ej, size_t ns) {
+// The scores are kept key by key, e[j * hp + h], the heads rounded up to hp, a multiple of 8: then the softmax takes
+// eight heads per vector instruction, each lane still one head's own operations in key order.
+static int padded_heads(int Hq) { return (Hq + 7) & ~7; }
+
+// Scores of one cached key row kj against the token's query heads, ej[h] = q_h . kj[h / group] (matmul.h's order):
+// each key head's group of query heads as one call, or all heads at once without grouped queries; the padding 0.
+static void row_scores(const TokenRows *s, const Dims *d, const float *kj, float *ej) {
     int group = d->Hq / d->Hk, hd = d->hd;
-    if (group == 1) {
-        matmul_dot_pairs(s->q, hd, kj, hd, d->Hq, hd, ej, ns);
-        return;
-    }
-    for (int c = 0; c < d->Hk; c++)
-        matmul_dot_pairs(s->q + (size_t)c * group * hd, hd, kj + (size_t)c * hd, 0, group, hd,
-                         ej + (size_t)c * group * ns, ns);
+    if (group == 1) matmul_dot_pairs(s->q, hd, kj, hd, d->Hq, hd, ej, 1);
+    else
+        for (int c = 0; c < d->Hk; c++)
+            matmul_dot_pairs(s->q + (size_t)c * group * hd, hd, kj + (size_t)c * hd, 0, group, hd, ej + c * group, 1);
+    for (int h = d->Hq; h < padded_heads(d->Hq); h++) ej[h] = 0;
 }
 
-// out_h += p_hj vj[h / group] for every head, one cached value row, read front to back: each out element takes one
-// multiply and one add, as in sum_rows, inline (a call and a division per head cost more than the adds: 2.6% of a
-// batch-1 decode step of configs/small.ini went to sum_rows).
-static void add_value_row(const Dims *d, const float *vj, const float *ej, size_t ns, float *restrict out) {
-    int group = d->Hq / d->Hk, hd = d->hd;
-    for (int c = 0; c < d->Hk; c++) {
-        const float *v = vj + (size_t)c * hd;
-        for (int h = c * group; h < (c + 1) * group; h++) {
-            float p = ej[(size_t)h * ns], *o = out + (size_t)h * hd;
-            int i = 0;
-            for (; i + 8 <= hd; i += 8) {
-                v8f a;
-                memcpy(&a, o + i, sizeof a);
-                ACC8(a, p, v + i, 0);
-                memcpy(o + i, &a, sizeof a);
-            }
-            for (; i < hd; i++) o[i] += p * v[i];
-        }
+// Softmax over keys 0..n-1 of eight heads' scores (column h0 of e): scaled, max, exp(s - max) and their sum in key
+// order, then divided by the sum; lse_h = max + log(sum) for the real heads.
+static void softmax_heads(float *e, int n, int hp, int h0, int Hq, float scale, double *lse) {
+    v8f mx = {0}, sum = {0}, v;
+    mx -= INFINITY;
+    for (int j = 0; j < n; j++) {
+        float *ej = e + (size_t)j * hp + h0;
+        memcpy(&v, ej, sizeof v), v *= scale, memcpy(ej, &v, sizeof v);
+        v8i up = v > mx;
+        mx = (v8f)((up & (v8i)v) | (~up & (v8i)mx));
     }
+    for (int j = 0; j < n; j++) {
+        float *ej = e + (size_t)j * hp + h0;
+        memcpy(&v, ej, sizeof v), v -= mx, memcpy(ej, &v, sizeof v);
+        exp8(ej, ej);
+        memcpy(&v, ej, sizeof v), sum += v;
+    }
+    v8f inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) {
+        float *ej = e + (size_t)j * hp + h0;
+        memcpy(&v, ej, sizeof v), v *= inv, memcpy(ej, &v, sizeof v);
+    }
+    for (int l = 0; l < 8 && h0 + l < Hq; l++) lse[h0 + l] = (double)mx[l] + log((double)sum[l]);
 }
+
+// Keys per pass of the value sums. Where 8 value rows fit one 4 KiB page (rows of 512 bytes or less: grouped queries
+// with few key heads), each head sums 8 keys in registers; longer rows go one key at a time, every head inside, each
+// row read front to back. On a Zen 4 VM, blocks over longer rows read them head by head 10-40% slower from memory.
+static int key_block(const Dims *d) { return (size_t)d->KD * sizeof(float) <= 512 ? 8 : 1; }
 
 // Scaled dot-product attention (Vaswani et al. 2017) of one token: scores in key order, softmax in float per head
 // (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
-// key. Both passes go through the cached rows one at a time with every head inside, so the keys and then the values
-// are each read front to back as one stream. On a Zen 4 VM a decode group's attention reads its caches at 22 GB/s
-// this way, against 8-14 GB/s in blocks of 4-64 rows read head by head; and a token is one task, since two threads
-// each reading its half of every row took twice as long as one thread alone (results/cpu-bench.md).
-// e: scratch of heads x (n rounded up to 8) floats.
+// key (sum_rows). The keys are read front to back as one stream, and the values too where their rows are long.
+// A token is one task: two threads each reading its half of every row took twice as long as one thread alone
+// (results/cpu-bench.md). e: scratch of n x padded_heads floats.
 static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
-    size_t ns = ((size_t)s->n + 7) & ~(size_t)7;
+    int hp = padded_heads(d->Hq), group = d->Hq / d->Hk, block = key_block(d);
     float scale = (float)(1.0 / sqrt((double)d->hd));
-    for (int j = 0; j < s->n; j++) row_scores(s, d, s->k + (size_t)j * d->KD, e + j, ns);
-    for (int h = 0; h < d->Hq; h++) {
-        float *eh = e + (size_t)h * ns, mx = -INFINITY, sum = 0;
-        for (int j = 0; j < s->n; j++) mx = (eh[j] *= scale) > mx ? eh[j] : mx;
-        exp_shifted(eh, s->n, mx);
-        for (int j = 0; j < s->n; j++) sum += eh[j];
-        float inv = 1.0f / sum;
-        for (int j = 0; j < s->n; j++) eh[j] *= inv;
-        lse[h] = (double)mx + log((double)sum);
-    }
+    for (int j = 0; j < s->n; j++) row_scores(s, d, s->k + (size_t)j * d->KD, e + (size_t)j * hp);
+    for (int h0 = 0; h0 < hp; h0 += 8) softmax_heads(e, s->n, hp, h0, d->Hq, scale, lse);
     memset(out, 0, (size_t)d->QD * sizeof *out);
-    for (int j = 0; j < s->n; j++) add_value_row(d, s->v + (size_t)j * d->KD, e + j, ns, out);
+    for (int j0 = 0; j0 < s->n; j0 += block)
+        for (int h = 0; h < d->Hq; h++) {
+            HeadRows rows = {s->v + (size_t)(h / group) * d->hd, (size_t)d->KD, 1, d->hd};
+            sum_rows(out + (size_t)h * d->hd, e + h, (size_t)hp, &rows, j0, j0 + block < s->n ? j0 + block : s->n);
+        }
 }
 
 void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
                       const float *qr, float *att, double *lse) {
     int max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
-    size_t scratch = (size_t)d->Hq * (((size_t)max_n + 7) & ~(size_t)7);
+    size_t scratch = (size_t)padded_heads(d->Hq) * (size_t)max_n;
 #pragma omp parallel if (T > 1 && (long)T * max_n * d->QD > (1L << 16))  // below 64k products a pass, the fork costs more
     {
         float *e = xmalloc(scratch * sizeof *e);
