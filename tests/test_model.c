@@ -185,17 +185,18 @@ Test(model, dense_layers_in_moe_models) {
 }
 
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
-// Attention over several of attention.c's 16-key blocks: a whole sequence's forward on 3 threads, then each position
-// alone as a decode step on 2 threads (its query heads split over tasks, two of which share a key head) give the same
-// bits, and both match a float64 softmax within float rounding. 70 keys: four blocks of 16, then 6; head_dim 6 and 16
-// (with and without a lane tail).
-static void check_attention_blocks(int hd) {
-    enum { T = 70, HQ = 4, HK = 2 };
-    Dims d = {.Hq = HQ, .Hk = HK, .hd = hd, .QD = HQ * hd, .KD = HK * hd};
+// Attention over several of attention.c's key blocks: a whole sequence's forward on 3 threads, then each position alone
+// as a decode step on 2 threads give the same bits, and both match a float64 softmax within float rounding. 70 keys:
+// eight blocks of 8, then 6, where value rows are 512 bytes or less, else one key at a time; head_dim 6, 16 and 72
+// (lane tails, and 64 floats in registers then 8); 4 query heads (padded to 8 in the softmax) on 2 key heads or 4.
+static void check_attention_blocks(int hd, int hk) {
+    enum { T = 70, HQ = 4 };
+    Dims d = {.Hq = HQ, .Hk = hk, .hd = hd, .QD = HQ * hd, .KD = hk * hd};
+    int group = HQ / hk;
     float *q = xmalloc((size_t)T * d.QD * 4), *k = xmalloc((size_t)T * d.KD * 4), *v = xmalloc((size_t)T * d.KD * 4);
-    float *full = xmalloc((size_t)T * d.QD * 4), one[HQ * 16];
+    float *full = xmalloc((size_t)T * d.QD * 4), *one = xmalloc((size_t)d.QD * 4);
     double lse[T * HQ], lse1[HQ];
-    Rng r = rng_at(13, 0, 0, (uint64_t)hd);
+    Rng r = rng_at(13, 0, (uint64_t)hk, (uint64_t)hd);
     for (int i = 0; i < T * d.QD; i++) q[i] = (float)rng_normal(&r);
     for (int i = 0; i < T * d.KD; i++) k[i] = (float)rng_normal(&r), v[i] = (float)rng_normal(&r);
     int pos[T];
@@ -214,26 +215,28 @@ static void check_attention_blocks(int hd) {
             double s[T], mx = -INFINITY, sum = 0;
             for (int j = 0; j <= t; j++) {
                 s[j] = 0;
-                for (int i = 0; i < hd; i++) s[j] += (double)qh[i] * k[(size_t)j * d.KD + (h / 2) * hd + i];
+                for (int i = 0; i < hd; i++) s[j] += (double)qh[i] * k[(size_t)j * d.KD + (h / group) * hd + i];
                 s[j] /= sqrt((double)hd), mx = fmax(mx, s[j]);
             }
             for (int j = 0; j <= t; j++) sum += exp(s[j] - mx);
             cr_assert(fabs(lse[t * HQ + h] - (mx + log(sum))) < 1e-5, "hd %d: lse at (%d, %d)", hd, t, h);
             for (int i = 0; i < hd; i++) {
                 double o = 0;
-                for (int j = 0; j <= t; j++) o += exp(s[j] - mx) / sum * v[(size_t)j * d.KD + (h / 2) * hd + i];
+                for (int j = 0; j <= t; j++) o += exp(s[j] - mx) / sum * v[(size_t)j * d.KD + (h / group) * hd + i];
                 cr_assert(fabs(full[(size_t)t * d.QD + h * hd + i] - o) < 1e-5, "hd %d: out at (%d, %d, %d): %g vs %g",
                           hd, t, h, i, full[(size_t)t * d.QD + h * hd + i], o);
             }
         }
     }
     omp_set_num_threads(1);
-    free(q), free(k), free(v), free(full);
+    free(q), free(k), free(v), free(full), free(one);
 }
 
 Test(model, attention_over_key_blocks) {
-    check_attention_blocks(6);
-    check_attention_blocks(16);
+    check_attention_blocks(6, 2);
+    check_attention_blocks(16, 2);
+    check_attention_blocks(72, 2);  // value rows of 576 bytes: one key at a time
+    check_attention_blocks(40, 4);  // no grouped queries, rows of 640 bytes
 }
 
 Test(model, bad_tokens_are_rejected) {
