@@ -53,6 +53,20 @@ static inline __attribute__((always_inline)) double lane_sum(const vd v[L / VW])
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+// One vector of softmax_stats_body: lanes i..i+VW of z into s and w (the lanes from n on, a row's tail, add nothing).
+static inline __attribute__((always_inline)) void stats_step(const float *logits, const double *given, int n,
+                                                             double temperature, bool unit, double m, vd *s, vd *w) {
+    vd d, p = {0};
+    scaledvd(logits, n, temperature, unit, m, &d);
+    d -= m;
+    if (!given) expvd(&d, &p);
+    else if (n >= VW) memcpy(&p, given, sizeof p);
+    else for (int l = 0; l < n; l++) p[l] = given[l];
+    for (int l = n; l < VW; l++) p[l] = 0;
+    *s += p;
+    *w += p * d;
+}
+
 // z = logits / T: max = max_i z_i, S = sum_i exp(z_i - max) and W = sum_i exp(z_i - max) (z_i - max) in one pass:
 // lane l of L sums i = l, l + L, ... in order (a row's tail as lanes that add zeros), then lane_sum. The max is the
 // largest logit divided by T: dividing by T > 0 keeps the order (rounding is monotone), so it is max_i z_i exactly.
@@ -64,18 +78,13 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
     double m = max_logit(logits, vocab);
     if (!unit) m /= temperature;
     vd s[L / VW] = {{0}}, w[L / VW] = {{0}};
-    for (int i = 0; i < vocab; i += VW) {
-        int v = (i / VW) % (L / VW);  // which of the eight lanes these are
-        vd d, p = {0};
-        scaledvd(logits + i, vocab - i, temperature, unit, m, &d);
-        d -= m;
-        if (!given) expvd(&d, &p);
-        else if (vocab - i >= VW) memcpy(&p, given + i, sizeof p);
-        else for (int l = 0; l < vocab - i; l++) p[l] = given[i + l];
-        for (int l = vocab - i; l < VW; l++) p[l] = 0;  // a row's tail: these lanes add nothing
-        s[v] += p;
-        w[v] += p * d;
-    }
+    int i = 0;
+    for (; i + L <= vocab; i += L)  // whole rounds of the L lanes, with no tail to test
+        for (int v = 0; v < L / VW; v++)
+            stats_step(logits + i + v * VW, given ? given + i + v * VW : NULL, VW, temperature, unit, m, &s[v], &w[v]);
+    for (; i < vocab; i += VW)  // the tail, lane by lane as if the rounds went on
+        stats_step(logits + i, given ? given + i : NULL, vocab - i, temperature, unit, m, &s[(i / VW) % (L / VW)],
+                   &w[(i / VW) % (L / VW)]);
     *max = m, *sum = lane_sum(s), *weighted = lane_sum(w);
 }
 
