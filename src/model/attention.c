@@ -163,7 +163,8 @@ static void softmax_heads(float *e, int n, int hp, int h0, int Hq, float scale, 
 
 // Keys per pass of the value sums. Where 8 value rows fit one 4 KiB page (rows of 512 bytes or less: grouped queries
 // with few key heads), each head sums 8 keys in registers; longer rows go one key at a time, every head inside, each
-// row read front to back. On a Zen 4 VM, blocks over longer rows read them head by head 10-40% slower from memory.
+// row read front to back. On a Zen 4 VM, blocks over longer rows, read head by head, were up to 48% slower from memory
+// (results/cpu-bench.md).
 static int key_block(const Dims *d) { return (size_t)d->KD * sizeof(float) <= 512 ? 8 : 1; }
 
 // Scaled dot-product attention (Vaswani et al. 2017) of one token: scores in key order, softmax in float per head
@@ -189,7 +190,8 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
     int max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
     size_t scratch = (size_t)padded_heads(d->Hq) * (size_t)max_n;
-#pragma omp parallel if (T > 1 && (long)T * max_n * d->QD > (1L << 16))  // below 64k products a pass, the fork costs more
+    // Below 64k products a pass, the fork costs more than it saves.
+#pragma omp parallel if (T > 1 && (long)T * max_n * d->QD > (1L << 16))
     {
         float *e = xmalloc(scratch * sizeof *e);
 #pragma omp for schedule(dynamic)
