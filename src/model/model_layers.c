@@ -25,24 +25,35 @@ void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, 
 }
 
 // RoPE (Su et al. 2021) in the HF layout: pairs (i, i + hd/2), inv_freq_i = theta^(-2i/hd) in float32 as HF.
-// inv_freq is computed once per call, not once per row (the same expression, so the same bits).
+// inv_freq is computed once per call, not once per row, and a row's cos/sin are reused by the next rows at the same
+// position (a decode group's responses to one prompt): the same expressions, so the same bits.
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse) {
     int half = hd / 2;
     float *inv_freq = xmalloc(((size_t)half + 1) * sizeof *inv_freq);
     for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(theta, (double)(2 * i) / hd));
-#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, H * hd))
-    for (int t = 0; t < T; t++) {
-        for (int i = 0; i < half; i++) {
-            float angle = (float)pos[t] * inv_freq[i];
-            float c = (float)cos((double)angle), s = (float)sin((double)angle);
-            if (inverse) s = -s;
+#pragma omp parallel if (ROWS_PARALLEL(T, H * hd))
+    {
+        float *c = xmalloc(2 * ((size_t)half + 1) * sizeof *c), *s = c + half + 1;
+        int at = -1;  // the row whose position c and s hold
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            if (at < 0 || pos[t] != pos[at])
+                for (int i = 0; i < half; i++) {
+                    float angle = (float)pos[t] * inv_freq[i];
+                    c[i] = (float)cos((double)angle), s[i] = (float)sin((double)angle);
+                    if (inverse) s[i] = -s[i];
+                }
+            at = t;
             for (int h = 0; h < H; h++) {
                 float *r = x + (size_t)t * H * hd + (size_t)h * hd;
-                float a = r[i], b = r[i + half];
-                r[i] = a * c - b * s;
-                r[i + half] = b * c + a * s;
+                for (int i = 0; i < half; i++) {
+                    float a = r[i], b = r[i + half];
+                    r[i] = a * c[i] - b * s[i];
+                    r[i + half] = b * c[i] + a * s[i];
+                }
             }
         }
+        free(c);
     }
     free(inv_freq);
 }
