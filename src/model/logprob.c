@@ -82,9 +82,10 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
     for (; i + L <= vocab; i += L)  // whole rounds of the L lanes, with no tail to test
         for (int v = 0; v < L / VW; v++)
             stats_step(logits + i + v * VW, given ? given + i + v * VW : NULL, VW, temperature, unit, m, &s[v], &w[v]);
-    for (; i < vocab; i += VW)  // the tail, lane by lane as if the rounds went on
-        stats_step(logits + i, given ? given + i : NULL, vocab - i, temperature, unit, m, &s[(i / VW) % (L / VW)],
-                   &w[(i / VW) % (L / VW)]);
+    for (; i < vocab; i += VW) {  // the tail, lane by lane as if the rounds went on
+        int v = (i / VW) % (L / VW);
+        stats_step(logits + i, given ? given + i : NULL, vocab - i, temperature, unit, m, &s[v], &w[v]);
+    }
     *max = m, *sum = lane_sum(s), *weighted = lane_sum(w);
 }
 

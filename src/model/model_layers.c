@@ -34,16 +34,16 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 #pragma omp parallel if (ROWS_PARALLEL(T, H * hd))
     {
         float *c = xmalloc(2 * ((size_t)half + 1) * sizeof *c), *s = c + half + 1;
-        int at = -1;  // the row whose position c and s hold
+        int held = -1;  // the position c and s hold (positions are >= 0)
 #pragma omp for schedule(static)
         for (int t = 0; t < T; t++) {
-            if (at < 0 || pos[t] != pos[at])
+            if (pos[t] != held)
                 for (int i = 0; i < half; i++) {
                     float angle = (float)pos[t] * inv_freq[i];
                     c[i] = (float)cos((double)angle), s[i] = (float)sin((double)angle);
                     if (inverse) s[i] = -s[i];
                 }
-            at = t;
+            held = pos[t];
             for (int h = 0; h < H; h++) {
                 float *r = x + (size_t)t * H * hd + (size_t)h * hd;
                 for (int i = 0; i < half; i++) {
