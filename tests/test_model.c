@@ -237,6 +237,7 @@ Test(model, attention_over_key_blocks) {
     check_attention_blocks(16, 2);
     check_attention_blocks(72, 2);  // value rows of 576 bytes: one key at a time
     check_attention_blocks(40, 4);  // no grouped queries, rows of 640 bytes
+    check_attention_blocks(36, 4);  // rows of 576 bytes, heads not a multiple of 8 floats
 }
 
 Test(model, bad_tokens_are_rejected) {
