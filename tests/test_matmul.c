@@ -126,6 +126,37 @@ Test(matmul, dots_sum_in_dot_order) {
     free(x), free(w);
 }
 
+// Attention's scores (matmul_head_scores): every query head against its key head in every row, each the bits of
+// matmul_dot and near a float64 reference, for groups of 1-3 query heads a key head (one at a time) and of 4-8 (four
+// at a time, the last four overlapping where the group is not a multiple of 4), with and without a k tail.
+Test(matmul, head_scores_sum_in_dot_order) {
+    static const int shapes[][3] = {{12, 12, 64}, {6, 2, 37}, {6, 2, 64}, {8, 2, 40}, {14, 2, 64}, {10, 2, 36},
+                                    {16, 2, 24}, {20, 4, 29}, {8, 1, 64}};
+    enum { N = 11, LDE = 21 };
+    for (int si = 0; si < N_OF(shapes); si++) {
+        int Hq = shapes[si][0], Hk = shapes[si][1], hd = shapes[si][2], group = Hq / Hk;
+        size_t ldk = (size_t)Hk * hd + 3;  // rows further apart than their heads
+        float *q = xmalloc((size_t)Hq * hd * 4), *k = xmalloc(N * ldk * 4), e[N * LDE];
+        Rng r = rng_at(14, 0, (uint64_t)si, 0);
+        for (int i = 0; i < Hq * hd; i++) q[i] = (float)rng_normal(&r);
+        for (size_t i = 0; i < N * ldk; i++) k[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N * LDE; i++) e[i] = NAN;
+        matmul_head_scores(q, Hq, Hk, hd, k, ldk, N, e, LDE);
+        for (int j = 0; j < N; j++)
+            for (int h = 0; h < Hq; h++) {
+                const float *qh = q + (size_t)h * hd, *kh = k + j * ldk + (size_t)(h / group) * hd;
+                double ref = 0;
+                for (int i = 0; i < hd; i++) ref += (double)qh[i] * kh[i];
+                float got = e[j * LDE + h];
+                cr_assert_eq(got, matmul_dot(qh, kh, hd), "%d/%d heads of %d: key %d, head %d", Hq, Hk, hd, j, h);
+                cr_assert(fabs(got - ref) < 1e-4, "%d/%d heads: key %d, head %d: %g vs %g", Hq, Hk, j, h, got, ref);
+            }
+        for (int j = 0; j < N; j++)
+            for (int h = Hq; h < LDE; h++) cr_assert(isnan(e[j * LDE + h]), "%d/%d heads: wrote past the heads", Hq, Hk);
+        free(q), free(k);
+    }
+}
+
 // The backward's fixed-order products: float64 references, the same bits on 1 and 3 threads, and the bits of the
 // forward kernel on operands transposed here (the shapes leave partial 8 x 8 and 32 x 32 blocks of the transposes).
 Test(matmul, backward_products_fixed_order) {

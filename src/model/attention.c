@@ -125,17 +125,6 @@ typedef struct {
 // eight heads per vector instruction, each lane still one head's own operations in key order.
 static int padded_heads(int Hq) { return (Hq + 7) & ~7; }
 
-// Scores of one cached key row kj against the token's query heads, ej[h] = q_h . kj[h / group] (matmul.h's order):
-// each key head's group of query heads as one call, or all heads at once without grouped queries; the padding 0.
-static void row_scores(const TokenRows *s, const Dims *d, const float *kj, float *ej) {
-    int group = d->Hq / d->Hk, hd = d->hd;
-    if (group == 1) matmul_dot_pairs(s->q, hd, kj, hd, d->Hq, hd, ej, 1);
-    else
-        for (int c = 0; c < d->Hk; c++)
-            matmul_dot_pairs(s->q + (size_t)c * group * hd, hd, kj + (size_t)c * hd, 0, group, hd, ej + c * group, 1);
-    for (int h = d->Hq; h < padded_heads(d->Hq); h++) ej[h] = 0;
-}
-
 // Softmax over keys 0..n-1 of eight heads' scores (column h0 of e): scaled, max, exp(s - max) and their sum in key
 // order, then divided by the sum; lse_h = max + log(sum) for the real heads.
 static void softmax_heads(float *e, int n, int hp, int h0, int Hq, float scale, double *lse) {
@@ -206,7 +195,9 @@ static void sum_values(const Dims *d, const TokenRows *s, const float *e, int hp
 static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
     int hp = padded_heads(d->Hq);
     float scale = (float)(1.0 / sqrt((double)d->hd));
-    for (int j = 0; j < s->n; j++) row_scores(s, d, s->k + (size_t)j * d->KD, e + (size_t)j * hp);
+    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->k, (size_t)d->KD, s->n, e, (size_t)hp);
+    for (int j = 0; j < s->n; j++)
+        for (int h = d->Hq; h < hp; h++) e[(size_t)j * hp + h] = 0;
     for (int h0 = 0; h0 < hp; h0 += 8) softmax_heads(e, s->n, hp, h0, d->Hq, scale, lse);
     sum_values(d, s, e, hp, out);
 }

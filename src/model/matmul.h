@@ -31,4 +31,9 @@ void matmul_dots(const float *x, const float *w, size_t ldw, int n, int K, float
 // n of them, each with its own x row: y[i ldy] = matmul_dot(x + i ldx, w + i ldw, K), the same bits (ldw 0: one w).
 void matmul_dot_pairs(const float *x, size_t ldx, const float *w, size_t ldw, int n, int K, float *y, size_t ldy);
 
+// Attention's scores of n key rows (ldk floats apart) against Hq query heads of hd floats (q_h at q + h hd), query
+// head h against key head h / (Hq / Hk): e[j lde + h] = matmul_dot(q_h, k_j + (h / (Hq / Hk)) hd, hd), the same bits.
+void matmul_head_scores(const float *q, int Hq, int Hk, int hd, const float *k, size_t ldk, int n, float *e,
+                        size_t lde);
+
 #endif
