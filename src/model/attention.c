@@ -1,6 +1,6 @@
 // Causal scaled dot-product attention over a sequence's keys in key order (forward for training, prefill and decode
 // alike, so their outputs agree bit for bit) and its backward from the saved log-sum-exp. Softmax in float, exp
-// eight lanes at a time; the scores are matmul_dot_pairs and matmul_dots (one fixed order per score, matmul.h).
+// eight lanes at a time; the scores are matmul_head_scores and matmul_dots (one fixed order per score, matmul.h).
 #include <math.h>
 #include <string.h>
 
