@@ -128,10 +128,11 @@ Test(matmul, dots_sum_in_dot_order) {
 
 // Attention's scores (matmul_head_scores): every query head against its key head in every row, each the bits of
 // matmul_dot and near a float64 reference, for groups of 1-3 query heads a key head (one at a time) and of 4-8 (four
-// at a time, the last four overlapping where the group is not a multiple of 4), with and without a k tail.
+// at a time, the last four overlapping where the group is not a multiple of 4), with and without a k tail, and heads
+// shorter than one vector.
 Test(matmul, head_scores_sum_in_dot_order) {
     static const int shapes[][3] = {{12, 12, 64}, {6, 2, 37}, {6, 2, 64}, {8, 2, 40}, {14, 2, 64}, {10, 2, 36},
-                                    {16, 2, 24}, {20, 4, 29}, {8, 1, 64}};
+                                    {16, 2, 24}, {20, 4, 29}, {8, 1, 64}, {8, 2, 5}};
     enum { N = 11, LDE = 21 };
     for (int si = 0; si < N_OF(shapes); si++) {
         int Hq = shapes[si][0], Hk = shapes[si][1], hd = shapes[si][2], group = Hq / Hk;
