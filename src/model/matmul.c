@@ -491,31 +491,10 @@ static inline __attribute__((always_inline)) void dot_pairs(const float *x, size
     for (int i = 0; i < n; i++) y[i * ldy] = dot(x + i * ldx, w + i * ldw, K);
 }
 
-// Four rows of x (ldx floats apart) against one w row: tile_1x4 with the roles of x and w swapped, so each of the
-// four outputs (y, ldy apart) has dot()'s bits.
-static inline __attribute__((always_inline)) void tile_4x1(const float *restrict x, size_t ldx,
-                                                           const float *restrict w, int K, float *restrict y,
-                                                           size_t ldy) {
-    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    const float *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
-    int k8 = K & ~(LANES - 1);
-    for (int k = 0; k < k8; k += LANES) {
-        v8f p, b0, b1, b2, b3;
-        LOAD8(p, w + k);
-        LOAD8(b0, x + k), LOAD8(b1, x1 + k), LOAD8(b2, x2 + k), LOAD8(b3, x3 + k);
-        MAC(a0, b0, p), MAC(a1, b1, p), MAC(a2, b2, p), MAC(a3, b3, p);
-    }
-    v4f s = reduce4(&a0, &a1, &a2, &a3);
-    for (int c = 0; c < 4; c++) {
-        float v = s[c];
-        for (int k = k8; k < K; k++) v += x[c * ldx + k] * w[k];
-        y[c * ldy] = v;
-    }
-}
-
 // Attention's scores for groups of 4 or more query heads a key head, key by key: the group four at a time against
-// the key head's row, the last four overlapping the previous ones where the group is not a multiple of 4 (an output
-// computed twice has the same bits).
+// the key head's row, through tile_1x4 with the key as its x and the four query heads as its weight rows (products
+// commute, so each score has dot()'s bits), the last four overlapping the previous ones where the group is not a
+// multiple of 4 (an output computed twice has the same bits).
 static inline __attribute__((always_inline)) void group_scores(const float *q, int Hq, int Hk, int hd, const float *k,
                                                                size_t ldk, int n, float *e, size_t lde) {
     int group = Hq / Hk, last = group - 4;
@@ -523,8 +502,9 @@ static inline __attribute__((always_inline)) void group_scores(const float *q, i
         for (int c = 0; c < Hk; c++) {
             const float *kc = k + (size_t)j * ldk + (size_t)c * hd, *qc = q + (size_t)c * group * hd;
             float *ec = e + (size_t)j * lde + (size_t)c * group;
-            for (int g = 0; g < last; g += 4) tile_4x1(qc + (size_t)g * hd, (size_t)hd, kc, hd, ec + g, 1);
-            tile_4x1(qc + (size_t)last * hd, (size_t)hd, kc, hd, ec + last, 1);
+            for (int g = 0; g < last; g += 4)
+                tile_1x4(kc, qc + (size_t)g * hd, (size_t)hd, NULL, ec + g, hd, (Share){0, 0});
+            tile_1x4(kc, qc + (size_t)last * hd, (size_t)hd, NULL, ec + last, hd, (Share){0, 0});
         }
 }
 
