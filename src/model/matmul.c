@@ -7,10 +7,12 @@
 #include "model/matmul.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/unit_claims.h"
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -580,16 +582,18 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
     long n_blocks = (long)row_blocks * col_blocks;
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
     float *xp = pairs ? xmalloc((size_t)pairs * 2 * (size_t)k8 * sizeof *xp) : NULL;
+    UnitRun runs[omp_get_max_threads()];
 #pragma omp parallel if (n_blocks > 1 && (double)M * N * K > 1e5)
     {
-#pragma omp for schedule(static)
-        for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode. Each thread
         // takes one contiguous run of blocks, so in decode it reads its own part of w as one stream: handed out in
         // turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s
-        // (results/cpu-bench.md).
+        // (results/cpu-bench.md). A thread done with its run takes blocks from the back of the others'.
+        int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
 #pragma omp for schedule(static)
-        for (long b = 0; b < n_blocks; b++) {
+        for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
+        for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
             int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
             int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
