@@ -2,8 +2,8 @@
 // thread which has finished its own run goes on with units from the back of the others'. Each thread then reads its
 // part of an operand front to back, as one stream, and yet no thread waits long for one that started late or whose
 // core ran slower for a while. In a decode step's products (40-70 us each on 2 threads) the later of two static halves
-// decides each product's time; with take-overs, a Zen 4 VM's median step was as fast or up to 6% faster and one step in
-// ten 15-20% faster (results/cpu-bench.md, "Units taken over").
+// decides each product's time; with take-overs, a Zen 4 VM's median step was 0.5-1.7% faster and one step in ten
+// 12-19% faster (results/cpu-bench.md, "Units taken over").
 #ifndef RLVR_UNIT_CLAIMS_H
 #define RLVR_UNIT_CLAIMS_H
 
