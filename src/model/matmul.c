@@ -591,7 +591,7 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         // (results/cpu-bench.md). A thread done with its run takes blocks from the back of the others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
         unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
-#pragma omp for schedule(static)
+#pragma omp for schedule(static)  // its closing barrier also orders every run's setting before any claim
         for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
             int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
