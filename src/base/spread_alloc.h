@@ -1,9 +1,10 @@
-// Heap buffers whose starts are spread over the offsets of a 4 KiB page. Large heap blocks of equal size, allocated
-// one after the other, start 16 or 32 bytes apart modulo their size; where that size is a multiple of 2 MiB (a
-// T x F activation at T F = 512Ki) and the heap is in huge pages (src/cli/rlvr.c), a loop that reads one such buffer
-// and writes the next sees each load wait on the store just before it: SwiGLU's element step ran 4x slower
-// (results/cpu-bench.md, "Buffers at spread page offsets"). Here every large buffer starts at 256 x c bytes into a
-// page, c = 0..15 in turn, so any two of them are 0 or at least 256 bytes apart modulo 4 KiB (and so modulo 2 MiB).
+// Heap buffers whose starts are spread over the offsets of a 4 KiB page. Large heap blocks of equal size, allocated one
+// after the other, start 16 or 32 bytes apart modulo their size; where that size is a multiple of 2 MiB (a T x F
+// activation at T F = 512Ki) and the heap is in huge pages (src/cli/rlvr.c), a loop that reads one such buffer and
+// writes the next sees each load wait on the store just before it: SwiGLU's element step ran 4x slower
+// (results/cpu-bench-history.md, "Buffers at spread page offsets"). Here every large buffer starts at 256 x c bytes
+// into a page, c = 0..15 in turn, so any two of them are 0 or at least 256 bytes apart modulo 4 KiB (and so
+// modulo 2 MiB).
 #ifndef RLVR_SPREAD_ALLOC_H
 #define RLVR_SPREAD_ALLOC_H
 

@@ -3,7 +3,7 @@
 // part of an operand front to back, as one stream, and yet no thread waits long for one that started late or whose
 // core ran slower for a while. In a decode step's products (40-70 us each on 2 threads) the later of two static halves
 // decides each product's time; with take-overs, a Zen 4 VM's median step was 0.5-1.7% faster and one step in ten
-// 12-19% faster (results/cpu-bench.md, "Units taken over").
+// 12-19% faster (results/cpu-bench-history.md, "Units taken over").
 #ifndef RLVR_UNIT_CLAIMS_H
 #define RLVR_UNIT_CLAIMS_H
 

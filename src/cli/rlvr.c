@@ -38,7 +38,7 @@ static const CliGroup RLVR = {
 };
 
 // libgomp and glibc's allocator read their settings once, when they are loaded, so the process starts itself again
-// with its defaults in the environment; a user's own setting wins. Both were measured in results/cpu-bench.md:
+// with its defaults in the environment; a user's own setting wins. Both were measured in results/cpu-bench-history.md:
 // - idle OpenMP threads spin briefly, then sleep: a short spin keeps decode's many small parallel regions fast
 //   (2-thread batch-1 decode of configs/small.ini: 38.6 tok/s, against 24.4 with the passive policy), and the sleep
 //   keeps idle threads off shared or oversubscribed cores;

@@ -167,7 +167,7 @@ static inline __attribute__((always_inline)) void add_scaled(float *restrict y, 
 // (rows of 512 bytes or less: grouped queries with few key heads), each head sums 8 keys in registers (sum_rows);
 // longer rows go one key at a time, every head inside, each row read front to back. On a Zen 4 VM, blocks over longer
 // rows, read head by head, were up to 48% slower from memory, and one key at a time through add_scaled was 10% faster
-// in L2 than through sum_rows, and 18-20% from memory with 16 / 4 and 32 / 8 heads (results/cpu-bench.md).
+// in L2 than through sum_rows, and 18-20% from memory with 16 / 4 and 32 / 8 heads (results/cpu-bench-history.md).
 static void sum_values(const Dims *d, const TokenRows *s, const float *e, int hp, float *restrict out) {
     int group = d->Hq / d->Hk;
     memset(out, 0, (size_t)d->QD * sizeof *out);
@@ -191,7 +191,7 @@ static void sum_values(const Dims *d, const TokenRows *s, const float *e, int hp
 // (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
 // key (sum_values). The keys are read front to back as one stream, and the values too where their rows are long.
 // A token is one task: two threads each reading its half of every row took twice as long as one thread alone
-// (results/cpu-bench.md). e: scratch of n x padded_heads floats.
+// (results/cpu-bench-history.md). e: scratch of n x padded_heads floats.
 static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
     int hp = padded_heads(d->Hq);
     float scale = (float)(1.0 / sqrt((double)d->hd));

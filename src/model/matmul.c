@@ -23,7 +23,7 @@ typedef float v8f __attribute__((vector_size(32)));
 // than one octet: at K = 2048 (the MLP's down projection) the whole octet, 64 KiB, would not stay in L1, nor the
 // block's weight rows, 512 KiB, in a 512 KiB L2 between octets. A lone octet (a decode group of up to 8) runs K in one
 // pass: each tile's weight rows are then one stream from memory, not pieces of K_CHUNK floats of rows 4 K floats
-// apart, and its down projection took 14-20% less time on a Zen 4 VM (results/cpu-bench.md).
+// apart, and its down projection took 14-20% less time on a Zen 4 VM (results/cpu-bench-history.md).
 #define K_CHUNK 768
 
 // acc += a * b lane by lane: one fused multiply-add when the build targets FMA (MARCH), else a multiply then an
@@ -105,7 +105,7 @@ static inline __attribute__((always_inline)) void store4(v4f s, const float *x, 
 // decode groups of 8 and 16 rows ran their products 10-40% faster, blocks of 32 rows up to 17%. Sharing them among
 // all of a 32-row block's 11 tiles was 4-10% slower than the first tile alone. They fill L2, not L1: a prefetch into
 // L1 holds one of L1's few miss buffers for a whole memory latency, which held the stream to about half the read
-// bandwidth (Zen 4: a decode step's products for 2-8 rows took 25-42% less time into L2, results/cpu-bench.md).
+// bandwidth (Zen 4: a decode step's products for 2-8 rows took 25-42% less time into L2, results/cpu-bench-history.md).
 #define SHARERS 3
 typedef struct {
     int part, parts;  // parts 0: no prefetches
@@ -366,10 +366,10 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 }
 
 // Batch-1 decode reads a block's weight rows one output at a time (row_in_order) up to this K, and in four streams
-// above it (row_in_quarters). Measured on a Zen 4 VM (1 thread, 2 MiB pages, results/cpu-bench.md): one stream was
-// 3-5% faster at K = 768 and as fast at 1536-2048, but fell to 23 GB/s at K = 4096 and 19 GB/s at 8960, where four
-// streams held 32 GB/s (0.89 of the read test). Likely because four outputs share each load of x, which at that
-// length no longer stays in L1 beside the stream (the VM had no counters to show it).
+// above it (row_in_quarters). Measured on a Zen 4 VM (1 thread, 2 MiB pages, results/cpu-bench-history.md): one stream
+// was 3-5% faster at K = 768 and as fast at 1536-2048, but fell to 23 GB/s at K = 4096 and 19 GB/s at 8960, where four
+// streams held 32 GB/s (0.89 of the read test). Likely because four outputs share each load of x, which at that length
+// no longer stays in L1 beside the stream (the VM had no counters to show it).
 #define IN_ORDER_MAX_K 2048
 
 // A single row against a whole block's columns, one output at a time, so the block's weights are read front to back
@@ -533,7 +533,7 @@ void matmul_dot_pairs(const float *x, size_t ldx, const float *w, size_t ldw, in
 }
 
 // Groups of 4 or more query heads a key head four at a time (on a Zen 4 VM, 14 / 2 heads' attention took 7-14% less
-// time, 16 / 4 10-16% and 32 / 8 12%: results/cpu-bench.md); smaller ones one head at a time, through dot_pairs
+// time, 16 / 4 10-16% and 32 / 8 12%: results/cpu-bench-history.md); smaller ones one head at a time, through dot_pairs
 // per key row, whose heads then follow each other in address order (inlined into one loop over the keys, 12 / 12 heads
 // ran 9% slower in L2).
 void matmul_head_scores(const float *q, int Hq, int Hk, int hd, const float *k, size_t ldk, int n, float *e,
@@ -588,7 +588,7 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode. Each thread
         // takes one contiguous run of blocks, so in decode it reads its own part of w as one stream: handed out in
         // turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s
-        // (results/cpu-bench.md). A thread done with its run takes blocks from the back of the others'.
+        // (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
         unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
 #pragma omp for schedule(static)  // its closing barrier also orders every run's setting before any claim
