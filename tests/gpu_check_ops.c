@@ -243,7 +243,7 @@ static void check_attention_case(int len0, int len1, int Hq, int Hk, int hd, uin
     ddownload(lse_g, d_lse, (size_t)T * Hq * 8);
     Dims d = {0};
     d.Hq = Hq, d.Hk = Hk, d.hd = hd, d.QD = QD, d.KD = KD;
-    attention_forward(&d, T, pos, row0, k, v, q, att, lse);
+    attention_forward(&d, T, pos, row0, NULL, k, v, q, att, lse);
     double lse_err = 0;
     for (int i = 0; i < T * Hq; i++) lse_err = fmax(lse_err, fabs(lse_g[i] - lse[i]) / fmax(1, fabs(lse[i])));
     double ea = rel_err(att_g, att, (size_t)T * QD);

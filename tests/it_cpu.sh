@@ -149,7 +149,8 @@ expect_error "bench model --ops on another backend than the CPU's is an error na
 # with k and v, gate and up [2048, 768], down [768, 2048]; the LM head [50257, 768]), each reading its fp32 weight
 # once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers):
 # the 4-token prompt is prefilled once (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and
-# 7 rows; the case's own line counts the same cache bytes.
+# 7 rows. The case's own line counts what the steps must read from memory: the prompt's 4 rows once a step for the
+# whole group (its responses read one copy) and each response's own 1, 2 and 3 rows, 10 + 3 x 4 + 6 g rows.
 expect_ok "bench sample --ops: a line per operation and group, each weight and cached row read once per step" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 4 --prompt-len 4 --ops |
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
@@ -164,7 +165,7 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
                  ([\$l[] | select(.op == \"attention\")][0] |
                      .kv_gb_per_s * 1e9 * .seconds / (2 * 768 * 8) / (10 + \$g * 18) - 1 | fabs < 0.02) and
                  ([\$all[] | select(.bench == \"sample\" and .group == \$g) | .kv_bytes] | unique ==
-                     [(10 + \$g * 18) * 2 * 768 * 8]))'"
+                     [(22 + \$g * 6) * 2 * 768 * 8]))'"
 # --repeat R: after one untimed run of each case (the warm-up), the two cases take turns R times, batch 1 first in odd
 # rounds and the group first in even ones; --ops then sums each case's rounds, so its calls per decode step are those
 # of a single round.

@@ -216,14 +216,15 @@ static void g_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k,
     leave();
 }
 
-static void g_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0, const void *kbuf,
-                        const void *vbuf, const void *q, void *att, void *lse) {
+static void g_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0,
+                        const int64_t *shared, const void *kbuf, const void *vbuf, const void *q, void *att,
+                        void *lse) {
     (void)be;
     G.attention++;
     OWN(pos, T, BUF_I32), OWN(row0, T, BUF_I64), OWN(kbuf, d->KD, BUF_ACT), OWN(vbuf, d->KD, BUF_ACT);
     OWN(q, (size_t)T * d->QD, BUF_ACT), OWN(att, (size_t)T * d->QD, BUF_ACT), OWN(lse, (size_t)T * d->Hq, BUF_F64);
     enter();
-    cpu()->attention(cpu(), d, T, pos, row0, kbuf, vbuf, q, att, lse);
+    cpu()->attention(cpu(), d, T, pos, row0, shared, kbuf, vbuf, q, att, lse);
     leave();
 }
 

@@ -74,9 +74,9 @@ static void nop_kv(const Backend *b, void *kb, void *vb, const void *k, const vo
                    int T, int KD) {
     (void)b, (void)kb, (void)vb, (void)k, (void)v, (void)p, (void)r, (void)T, (void)KD;
 }
-static void nop_att(const Backend *b, const Dims *d, int T, const void *p, const void *r, const void *kb,
-                    const void *vb, const void *q, void *att, void *lse) {
-    (void)b, (void)d, (void)T, (void)p, (void)r, (void)kb, (void)vb, (void)q, (void)att, (void)lse;
+static void nop_att(const Backend *b, const Dims *d, int T, const void *p, const void *r, const int64_t *sh,
+                    const void *kb, const void *vb, const void *q, void *att, void *lse) {
+    (void)b, (void)d, (void)T, (void)p, (void)r, (void)sh, (void)kb, (void)vb, (void)q, (void)att, (void)lse;
 }
 static void nop_swiglu(const Backend *b, const void *g, const void *u, void *a, size_t n) {
     (void)b, (void)g, (void)u, (void)a, (void)n;

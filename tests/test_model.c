@@ -131,6 +131,86 @@ static void check_invariance(const char *const *sets, int n_sets) {
     model_free(&m);
 }
 
+// A prompt prefilled in slot 0 and copied to slots 1 and 2 (a group), whose attention may then read slot 0's rows;
+// then slot 0 prefilled with another prompt in the same call as the others' next tokens, and slot 1's prompt copied
+// on to slot 3. Every logit row must have the bits of its sequence's training forward: a slot reading rows that were
+// since rewritten would not.
+enum { P = 6, Q = 5, C = 5 };
+typedef struct {
+    int32_t tok[P + C];
+    float *ref;  // [P + C, V] the training forward's logits
+    int len, done;
+} GroupSeq;
+
+static void group_seq(const Model *m, GroupSeq *s, const int32_t *prompt, int plen, Rng *r) {
+    int V = m->cfg.vocab_size;
+    Err e = {{0}};
+    memcpy(s->tok, prompt, (size_t)plen * sizeof *prompt);
+    for (int i = plen; i < plen + C; i++) s->tok[i] = (int32_t)rng_below(r, (uint64_t)V);
+    s->len = plen + C, s->done = 0;
+    s->ref = xmalloc((size_t)s->len * V * sizeof(float));
+    int64_t off[2] = {0, s->len};
+    cr_assert_eq(model_forward((Model *)m, 1, off, s->tok, s->ref, NULL, NULL, NULL, &e), 0, "%s", e.msg);
+}
+
+// One model_decode call: `count[i]` next tokens of slot i's sequence, for the slots listed; checks every row.
+static void group_step(Model *m, KVCache *c, GroupSeq *seq, const int *slot_list, const int *count, int n_list) {
+    int V = m->cfg.vocab_size, slots[32], pos[32], n = 0;
+    int32_t tok[32];
+    Err e = {{0}};
+    for (int i = 0; i < n_list; i++)
+        for (int k = 0; k < count[i]; k++, n++) {
+            GroupSeq *s = &seq[slot_list[i]];
+            slots[n] = slot_list[i], pos[n] = s->done + k, tok[n] = s->tok[s->done + k];
+        }
+    float *logits = xmalloc((size_t)n * V * sizeof(float));
+    cr_assert_eq(model_decode(m, c, n, slots, pos, tok, logits, NULL, &e), 0, "%s", e.msg);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(memcmp(logits + (size_t)i * V, seq[slots[i]].ref + (size_t)pos[i] * V, V * sizeof(float)), 0,
+                     "slot %d position %d differs from the training forward", slots[i], pos[i]);
+    for (int i = 0; i < n_list; i++) seq[slot_list[i]].done += count[i];
+    free(logits);
+}
+
+static void check_group_copies(const char *const *sets, int n_sets) {
+    Model m;
+    Err e = {{0}};
+    tiny_model(&m, sets, n_sets, 7);
+    Rng r = rng_at(7, 2, 0, 0);
+    int32_t prompt[P], other[Q];
+    for (int i = 0; i < P; i++) prompt[i] = (int32_t)rng_below(&r, (uint64_t)m.cfg.vocab_size);
+    for (int i = 0; i < Q; i++) other[i] = (int32_t)rng_below(&r, (uint64_t)m.cfg.vocab_size);
+    GroupSeq seq[4], first;
+    group_seq(&m, &first, prompt, P, &r);
+    for (int s = 1; s < 4; s++) group_seq(&m, &seq[s], prompt, P, &r);
+    group_seq(&m, &seq[0], other, Q, &r);
+    omp_set_num_threads(3);
+    KVCache *c = kv_cache_create(&m, 4, 16, &e);
+    cr_assert(c, "%s", e.msg);
+    GroupSeq tmp = seq[0];
+    seq[0] = first;
+    group_step(&m, c, seq, (int[]){0}, (int[]){P}, 1);  // the prompt's prefill in slot 0
+    seq[0] = tmp;
+    kv_cache_copy(c, 1, 0, P), kv_cache_copy(c, 2, 1, P);  // slot 2 then reads slot 0's rows too
+    seq[1].done = seq[2].done = P;
+    for (int k = 0; k < 2; k++) group_step(&m, c, seq, (int[]){1, 2}, (int[]){1, 1}, 2);
+    group_step(&m, c, seq, (int[]){2, 0, 1}, (int[]){1, Q, 1}, 3);  // slot 0 rewritten in the call
+    kv_cache_copy(c, 3, 1, P);
+    seq[3].done = P;
+    for (int k = 0; k < 2; k++) group_step(&m, c, seq, (int[]){0, 1, 2, 3}, (int[]){1, 1, 1, 1}, 4);
+    kv_cache_free(c);
+    omp_set_num_threads(1);
+    free(first.ref);
+    for (int s = 0; s < 4; s++) free(seq[s].ref);
+    model_free(&m);
+}
+
+Test(model, group_prompt_copies) {
+    check_group_copies(TINY_QWEN3, N_OF(TINY_QWEN3));
+    static const char *const wide[] = {TINY_COMMON, "model.type=qwen3", "model.head_dim=72"};  // rows of 576 bytes
+    check_group_copies(wide, N_OF(wide));
+}
+
 Test(model, invariance_qwen2) { check_invariance(TINY_QWEN2, N_OF(TINY_QWEN2)); }
 Test(model, invariance_qwen3) { check_invariance(TINY_QWEN3, N_OF(TINY_QWEN3)); }
 Test(model, invariance_qwen2_moe) { check_invariance(TINY_QWEN2_MOE, N_OF(TINY_QWEN2_MOE)); }
@@ -203,10 +283,10 @@ static void check_attention_blocks(int hd, int hk) {
     int64_t row0[T] = {0};
     for (int t = 0; t < T; t++) pos[t] = t;
     omp_set_num_threads(3);
-    attention_forward(&d, T, pos, row0, k, v, q, full, lse);
+    attention_forward(&d, T, pos, row0, NULL, k, v, q, full, lse);
     omp_set_num_threads(2);
     for (int t = 0; t < T; t++) {
-        attention_forward(&d, 1, &pos[t], row0, k, v, q + (size_t)t * d.QD, one, lse1);
+        attention_forward(&d, 1, &pos[t], row0, NULL, k, v, q + (size_t)t * d.QD, one, lse1);
         cr_assert_eq(memcmp(one, full + (size_t)t * d.QD, (size_t)d.QD * 4), 0, "hd %d: position %d alone differs", hd,
                      t);
         cr_assert_eq(memcmp(lse1, lse + t * HQ, sizeof lse1), 0, "hd %d: position %d's lse differs", hd, t);
@@ -228,8 +308,22 @@ static void check_attention_blocks(int hd, int hk) {
             }
         }
     }
+    // The same sequence at rows T.., its first 37 rows (or all, at positions below 37) to be read at rows 0.. instead
+    // (Backend.attention's shared): the same bits. Its own copies of those rows are NaN, so reading them would show.
+    size_t KD = (size_t)d.KD;
+    float *k2 = xmalloc(2 * T * KD * 4), *v2 = xmalloc(2 * T * KD * 4);
+    memcpy(k2, k, T * KD * 4), memcpy(k2 + T * KD, k, T * KD * 4);
+    memcpy(v2, v, T * KD * 4), memcpy(v2 + T * KD, v, T * KD * 4);
+    for (size_t i = T * KD; i < (T + 37) * KD; i++) k2[i] = v2[i] = NAN;
+    int64_t own[1] = {T}, shared[2] = {0, 37};
+    for (int t = 0; t < T; t++) {
+        attention_forward(&d, 1, &pos[t], own, shared, k2, v2, q + (size_t)t * d.QD, one, lse1);
+        cr_assert_eq(memcmp(one, full + (size_t)t * d.QD, (size_t)d.QD * 4), 0, "hd %d: position %d, shared rows", hd,
+                     t);
+        cr_assert_eq(memcmp(lse1, lse + t * HQ, sizeof lse1), 0, "hd %d: position %d's lse, shared rows", hd, t);
+    }
     omp_set_num_threads(1);
-    free(q), free(k), free(v), free(full), free(one);
+    free(q), free(k), free(v), free(full), free(one), free(k2), free(v2);
 }
 
 Test(model, attention_over_key_blocks) {

@@ -78,15 +78,16 @@ typedef struct {
     int n;
 } CaseTotal;
 
-// The cached key and value bytes a case's attention read: the prompt's prefill once (rows 1..P of its tokens), then
-// each response's decode steps, the t-th (t = 1..n-1 of its n tokens) reading rows 0..P + t - 1.
+// The cached key and value bytes a case's attention must read: the prompt's prefill once (rows 1..P of its tokens),
+// then each response's decode steps, the t-th (t = 1..n-1 of its n tokens) reading its own rows P..P + t - 1, and
+// the prompt's rows 0..P - 1 once a step for the whole group (its responses read one copy, model/attention.c).
 static double kv_bytes_read(const Model *m, int prompt_len, const Rollout *ro) {
-    double p = prompt_len, rows = p * (p + 1) / 2;
+    double p = prompt_len, rows = p * (p + 1) / 2, longest = 0;
     for (int i = 0; i < ro->n_responses; i++) {
         double steps = ro->responses[i].n_tokens - 1;
-        if (steps > 0) rows += steps * p + steps * (steps + 1) / 2;
+        if (steps > 0) rows += steps * (steps + 1) / 2, longest = steps > longest ? steps : longest;
     }
-    return rows * (double)kv_cache_bytes(m, 1, 1);
+    return (rows + longest * p) * (double)kv_cache_bytes(m, 1, 1);
 }
 
 // One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its

@@ -97,12 +97,13 @@ static void t_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k,
                        const void *row0, int T, int KD) {
     TIMED(be, kv_store, kbuf, vbuf, k, v, pos, row0, T, KD);
 }
-static void t_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0, const void *kbuf,
-                        const void *vbuf, const void *q, void *att, void *lse) {
+static void t_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0,
+                        const int64_t *shared, const void *kbuf, const void *vbuf, const void *q, void *att,
+                        void *lse) {
     double rows = 0;  // key rows read: token t attends to its sequence's rows 0..pos[t]
     for (int t = 0; t < T; t++) rows += ((const int *)pos)[t] + 1;
     double t0 = walltime_s();
-    CPU(be)->attention(CPU(be), d, T, pos, row0, kbuf, vbuf, q, att, lse);
+    CPU(be)->attention(CPU(be), d, T, pos, row0, shared, kbuf, vbuf, q, att, lse);
     count(be, "attention", 0, 0, 0, rows * 2 * d->KD * sizeof(float), t0);
 }
 static void t_swiglu(const Backend *be, const void *g, const void *u, void *act, size_t n) {

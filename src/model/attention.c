@@ -115,10 +115,12 @@ static inline __attribute__((always_inline)) void sum_rows(float *restrict y, co
     }
 }
 
-// One task of attention_forward: a token's query heads against its sequence's keys 0..n-1.
+// One task of attention_forward: a token's query heads against its sequence's keys 0..n-1, key j's rows at
+// k / v + j KD, except keys j < np at kp / vp + j KD (another slot's copy of the same prompt: the same values).
 typedef struct {
     const float *q, *k, *v;  // the token's query row; the sequence's first key and value rows
-    int n;
+    const float *kp, *vp;
+    int n, np;
 } TokenRows;
 
 // The scores are kept key by key, e[j * hp + h], the heads rounded up to hp, a multiple of 8: then the softmax takes
@@ -168,22 +170,21 @@ static inline __attribute__((always_inline)) void add_scaled(float *restrict y, 
 // longer rows go one key at a time, every head inside, each row read front to back. On a Zen 4 VM, blocks over longer
 // rows, read head by head, were up to 48% slower from memory, and one key at a time through add_scaled was 10% faster
 // in L2 than through sum_rows, and 18-20% from memory with 16 / 4 and 32 / 8 heads (results/cpu-bench-history.md).
-static void sum_values(const Dims *d, const TokenRows *s, const float *e, int hp, float *restrict out) {
+static void sum_values(const Dims *d, const float *v, int j0, int j1, const float *e, int hp, float *restrict out) {
     int group = d->Hq / d->Hk;
-    memset(out, 0, (size_t)d->QD * sizeof *out);
     if ((size_t)d->KD * sizeof(float) > 512) {
-        for (int j = 0; j < s->n; j++) {
-            const float *vj = s->v + (size_t)j * d->KD, *pj = e + (size_t)j * hp;
+        for (int j = j0; j < j1; j++) {
+            const float *vj = v + (size_t)j * d->KD, *pj = e + (size_t)j * hp;
             for (int c = 0, h = 0; c < d->Hk; c++)
                 for (int g = 0; g < group; g++, h++)
                     add_scaled(out + (size_t)h * d->hd, pj[h], vj + (size_t)c * d->hd, d->hd);
         }
         return;
     }
-    for (int j0 = 0; j0 < s->n; j0 += 8)
+    for (int b = j0; b < j1; b += 8)
         for (int h = 0; h < d->Hq; h++) {
-            HeadRows rows = {s->v + (size_t)(h / group) * d->hd, (size_t)d->KD, 1, d->hd};
-            sum_rows(out + (size_t)h * d->hd, e + h, (size_t)hp, &rows, j0, j0 + 8 < s->n ? j0 + 8 : s->n);
+            HeadRows rows = {v + (size_t)(h / group) * d->hd, (size_t)d->KD, 1, d->hd};
+            sum_rows(out + (size_t)h * d->hd, e + h, (size_t)hp, &rows, b, b + 8 < j1 ? b + 8 : j1);
         }
 }
 
@@ -191,19 +192,26 @@ static void sum_values(const Dims *d, const TokenRows *s, const float *e, int hp
 // (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
 // key (sum_values). The keys are read front to back as one stream, and the values too where their rows are long.
 // A token is one task: two threads each reading its half of every row took twice as long as one thread alone
-// (results/cpu-bench-history.md). e: scratch of n x padded_heads floats.
+// (results/cpu-bench-history.md). Keys below np come from the shared copy, the rest from the token's own rows: each
+// score and each output element sees the same operations in the same key order either way. e: scratch of n x
+// padded_heads floats.
 static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
     int hp = padded_heads(d->Hq);
+    size_t KD = (size_t)d->KD;
     float scale = (float)(1.0 / sqrt((double)d->hd));
-    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->k, (size_t)d->KD, s->n, e, (size_t)hp);
+    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->kp, KD, s->np, e, (size_t)hp);
+    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->k + s->np * KD, KD, s->n - s->np, e + (size_t)s->np * hp,
+                       (size_t)hp);
     for (int j = 0; j < s->n; j++)
         for (int h = d->Hq; h < hp; h++) e[(size_t)j * hp + h] = 0;
     for (int h0 = 0; h0 < hp; h0 += 8) softmax_heads(e, s->n, hp, h0, d->Hq, scale, lse);
-    sum_values(d, s, e, hp, out);
+    memset(out, 0, (size_t)d->QD * sizeof *out);
+    sum_values(d, s->vp, 0, s->np, e, hp, out);
+    sum_values(d, s->v, s->np, s->n, e, hp, out);
 }
 
-void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
-                      const float *qr, float *att, double *lse) {
+void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const int64_t *shared,
+                       const float *kbuf, const float *vbuf, const float *qr, float *att, double *lse) {
     int max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
     size_t scratch = (size_t)padded_heads(d->Hq) * (size_t)max_n;
@@ -213,8 +221,10 @@ void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0
         float *e = xmalloc(scratch * sizeof *e);
 #pragma omp for schedule(dynamic)
         for (int t = 0; t < T; t++) {
-            size_t kv = (size_t)row0[t] * d->KD;
-            TokenRows s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, pos[t] + 1};
+            size_t kv = (size_t)row0[t] * d->KD, kvp = shared ? (size_t)shared[2 * t] * d->KD : kv;
+            int n = pos[t] + 1, np = 0;
+            if (shared) np = shared[2 * t + 1] < n ? (int)shared[2 * t + 1] : n;
+            TokenRows s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, kbuf + kvp, vbuf + kvp, n, np};
             attend(d, &s, e, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
         }
         free(e);

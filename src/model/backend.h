@@ -100,9 +100,11 @@ struct Backend {
     void (*kv_store)(const struct Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
                      const void *row0, int T, int KD);
     // Causal attention (attention.c): token t's query heads q [T, QD] over its sequence's key/value rows
-    // row0[t] + 0..pos[t] of kbuf/vbuf [rows, KD], in key order; att [T, QD], lse [T, Hq] (BUF_F64).
+    // row0[t] + 0..pos[t] of kbuf/vbuf [rows, KD], in key order; att [T, QD], lse [T, Hq] (BUF_F64). shared: NULL,
+    // or host int64 [T][2] (row, n) saying that rows row0[t] + 0..n-1 hold the values of rows row + 0..n-1 (a prompt
+    // copied to each slot of a group), which a backend may read instead, so that a group reads one copy.
     void (*attention)(const struct Backend *be, const Dims *d, int T, const void *pos, const void *row0,
-                      const void *kbuf, const void *vbuf, const void *q, void *att, void *lse);
+                      const int64_t *shared, const void *kbuf, const void *vbuf, const void *q, void *att, void *lse);
     // act = silu(g) * u over n elements (SwiGLU, between the gate/up and the down projections).
     void (*swiglu)(const struct Backend *be, const void *g, const void *u, void *act, size_t n);
     // x += y over n activation elements (the residual stream).

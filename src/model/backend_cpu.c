@@ -129,9 +129,10 @@ static void cpu_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *
 }
 
 static void cpu_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0,
-                          const void *kbuf, const void *vbuf, const void *q, void *att, void *lse) {
+                          const int64_t *shared, const void *kbuf, const void *vbuf, const void *q, void *att,
+                          void *lse) {
     (void)be;
-    attention_forward(d, T, pos, row0, kbuf, vbuf, q, att, lse);
+    attention_forward(d, T, pos, row0, shared, kbuf, vbuf, q, att, lse);
 }
 
 static void cpu_swiglu(const Backend *be, const void *g, const void *u, void *act, size_t n) {

@@ -333,8 +333,11 @@ static void cuda_kv_store(const Backend *be, void *kbuf, void *vbuf, const void 
     ok(gpu_kv_store(k, v, pos, row0, T, KD, kbuf, vbuf, stream_of(be), &e), &e, "kv_store");
 }
 
+// Each token reads its own rows: `shared` names copies of the same values, which the kernel does not need.
 static void cuda_attention(const Backend *be, const Dims *d, int T, const void *pos, const void *row0,
-                           const void *kbuf, const void *vbuf, const void *q, void *att, void *lse) {
+                           const int64_t *shared, const void *kbuf, const void *vbuf, const void *q, void *att,
+                           void *lse) {
+    (void)shared;
     Err e;
     ok(gpu_attention(q, kbuf, vbuf, pos, row0, T, d->Hq, d->Hk, d->hd, att, lse, stream_of(be), &e), &e,
        "attention");

@@ -115,7 +115,9 @@ typedef struct KVCache KVCache;
 size_t kv_cache_bytes(const Model *m, int n_slots, int max_len);
 KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e);  // NULL + message if too big
 void kv_cache_free(KVCache *c);
-// Copies positions [0, n_positions) of slot src into slot dst (a prompt prefilled once, shared by a group).
+// Copies positions [0, n_positions) of slot src into slot dst (a prompt prefilled once, shared by a group). Until
+// either slot's rows there are written again, attention reads them from one copy for both: the same values, so the
+// same bits, read once from memory for a whole group.
 void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions);
 
 // Runs n tokens: token i is tokens[i] of slot slots[i] at position pos[i]. Tokens of one slot must be

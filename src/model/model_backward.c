@@ -149,7 +149,7 @@ static void recompute_layer(const Model *m, int l, const ModelActs *A, LayerActs
     layer_acts_alloc(be, a, &d, A->T, layer_kind(m, l));
     void *x = bk_alloc_uninit(be, n + 1, BUF_ACT);  // layer_forward turns its input into its output
     be->copy(be, x, A->layers[l].x_in, n, BUF_ACT);
-    layer_forward(m, l, A->T, A->pos_b, A->row0_b, a->kr, a->v, x, a, NULL, 0, NULL, NULL);
+    layer_forward(m, l, A->T, A->pos_b, A->row0_b, NULL, a->kr, a->v, x, a, NULL, 0, NULL, NULL);
     be->free(be, x);
 }
 

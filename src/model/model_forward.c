@@ -11,6 +11,9 @@ struct KVCache {
     const Backend *be;
     int n_slots, max_len, L, KD;
     void *k, *v;  // [L][n_slots][max_len][KD] activations in the backend's memory
+    // Rows 0..same_n[s]-1 of slot s hold the values of those of slot same_as[s] (kv_cache_copy's prompt), so that
+    // attention may read one copy for a whole group; cut back whenever either slot's rows there are written.
+    int *same_as, *same_n;
 };
 
 size_t kv_cache_bytes(const Model *m, int n_slots, int max_len) {
@@ -27,7 +30,8 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
     Dims d = model_dims(m);
     size_t n = (size_t)d.L * n_slots * max_len * d.KD;
     KVCache *c = xcalloc(1, sizeof *c);
-    *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD};
+    *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD,
+                   .same_as = xcalloc((size_t)n_slots, sizeof(int)), .same_n = xcalloc((size_t)n_slots, sizeof(int))};
     c->k = c->be->alloc(c->be, n, BUF_ACT);
     c->v = c->be->alloc(c->be, n, BUF_ACT);
     if (!c->k || !c->v) {
@@ -43,11 +47,23 @@ void kv_cache_free(KVCache *c) {
     if (!c) return;
     c->be->free(c->be, c->k);
     c->be->free(c->be, c->v);
+    free(c->same_as), free(c->same_n);
     free(c);
+}
+
+// Slot s's rows from position p on are about to change: no slot shares them any longer, nor s another's.
+static void kv_rows_written(KVCache *c, int s, int p) {
+    if (c->same_n[s] > p) c->same_n[s] = p;
+    for (int x = 0; x < c->n_slots; x++)
+        if (c->same_as[x] == s && c->same_n[x] > p) c->same_n[x] = p;
 }
 
 void kv_cache_copy(KVCache *c, int dst_slot, int src_slot, int n_positions) {
     if (dst_slot == src_slot || n_positions <= 0) return;
+    kv_rows_written(c, dst_slot, 0);
+    // The values go back to the slot src's rows came from, where src shares all of them.
+    bool chained = c->same_n[src_slot] >= n_positions;
+    c->same_as[dst_slot] = chained ? c->same_as[src_slot] : src_slot, c->same_n[dst_slot] = n_positions;
     const Backend *be = c->be;
     size_t slot = (size_t)c->max_len * c->KD, len = (size_t)n_positions * c->KD;
     for (int l = 0; l < c->L; l++) {
@@ -90,6 +106,19 @@ static void decode_head(const Model *m, const void *x, void *normed, void *inv, 
     be->matmul(be, normed, be->param(be, m, m->priv->lm_head), NULL, logits, T, d.V, d.D);
 }
 
+// The rows each token of a call may read from another slot (Backend.attention's shared), after the rows the call
+// writes (token t's at pos[t]) have ended what they shared; NULL when none.
+static int64_t *kv_shared_rows(KVCache *c, int n, const int *slots, const int *pos) {
+    bool any = false;
+    for (int t = 0; t < n; t++) kv_rows_written(c, slots[t], pos[t]);
+    for (int t = 0; t < n; t++) any |= c->same_n[slots[t]] > 0;
+    if (!any) return NULL;
+    int64_t *shared = xmalloc(2 * (size_t)n * sizeof *shared);
+    for (int t = 0; t < n; t++)
+        shared[2 * t] = (int64_t)c->same_as[slots[t]] * c->max_len, shared[2 * t + 1] = c->same_n[slots[t]];
+    return shared;
+}
+
 int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens,
                       int first_out, void *logits, int32_t *experts, Err *e) {
     TRY(check_tokens(m, tokens, n, e));
@@ -105,7 +134,7 @@ int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *
     if (c->be != be) return err_set(e, "model_decode: the KV cache belongs to another backend");
     Dims d = model_dims(m);
     size_t t = (size_t)n;
-    int64_t *row0 = xmalloc(t * sizeof *row0);
+    int64_t *row0 = xmalloc(t * sizeof *row0), *shared = kv_shared_rows(c, n, slots, pos);
     for (int i = 0; i < n; i++) row0[i] = (int64_t)slots[i] * c->max_len;
     void *row0_b = be->view(be, row0, t, BUF_I64, VIEW_IN), *pos_b = be->view(be, (int *)pos, t, BUF_I32, VIEW_IN),
          *tok_b = be->view(be, (int32_t *)tokens, t, BUF_I32, VIEW_IN);
@@ -118,8 +147,9 @@ int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *
     size_t layer_size = (size_t)c->n_slots * c->max_len * d.KD;
     for (int l = 0; l < d.L; l++) {
         model_before_unit(m, l);
-        layer_forward(m, l, n, pos_b, row0_b, act_at(be, c->k, l * layer_size), act_at(be, c->v, l * layer_size), x,
-                      &a, experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, NULL, NULL);
+        layer_forward(m, l, n, pos_b, row0_b, shared, act_at(be, c->k, l * layer_size),
+                      act_at(be, c->v, l * layer_size), x, &a, experts ? experts + (size_t)l * d.K : NULL, d.L * d.K,
+                      NULL, NULL);
     }
     // Rows are independent through the head (batch invariance), so the rows asked for alone give the same bits.
     decode_head(m, act_at(be, x, (size_t)first_out * d.D), normed, inv, logits, n - first_out);
@@ -128,7 +158,7 @@ int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *
     be->view_end(be, pos_b, (int *)pos, t, BUF_I32, VIEW_IN);
     be->view_end(be, tok_b, (int32_t *)tokens, t, BUF_I32, VIEW_IN);
     be->free(be, x), be->free(be, normed), be->free(be, inv);
-    free(row0);
+    free(row0), free(shared);
     return 0;
 }
 
@@ -242,7 +272,7 @@ static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32
             LayerActs *la = a->recompute ? &work : &a->layers[acts ? l : 0];
             if (a->recompute) work.x_in = a->layers[l].x_in;
             model_before_unit(m, l);
-            layer_forward(m, l, T, a->pos_b, row0_b, la->kr, la->v, a->x_final, la,
+            layer_forward(m, l, T, a->pos_b, row0_b, NULL, la->kr, la->v, a->x_final, la,
                           experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
         }
         if (h)

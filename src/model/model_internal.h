@@ -87,11 +87,12 @@ void layer_acts_free(const Backend *be, LayerActs *a);
 
 // One decoder layer over T tokens through m->backend (token t at position pos[t]; its sequence's keys/values
 // live in kbuf/vbuf rows kv_row0[t] + 0..pos[t], and its own k/v row is written at kv_row0[t] + pos[t] first).
-// pos, kv_row0, kbuf, vbuf and x [T, D] are backend buffers; x is updated in place; a receives the activations;
-// experts [T, K] (host, may be NULL); router probability sums and choice counts are added to psum/cnt [E] (host)
-// when non-NULL.
-void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, void *kbuf, void *vbuf, void *x,
-                   LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt);
+// pos, kv_row0, kbuf, vbuf and x [T, D] are backend buffers; kv_shared (host, NULL: none) is Backend.attention's
+// shared; x is updated in place; a receives the activations; experts [T, K] (host, may be NULL); router probability
+// sums and choice counts are added to psum/cnt [E] (host) when non-NULL.
+void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, const int64_t *kv_shared,
+                   void *kbuf, void *vbuf, void *x, LayerActs *a, int32_t *experts, int experts_stride, double *psum,
+                   double *cnt);
 
 // y = x / rms(x) * w over rows of width D; inv[t] = 1 / rms (float64 statistics).
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps);
@@ -99,9 +100,10 @@ void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, 
 // Rotary embedding in place on rows [T, H*hd] (Hugging Face rotate-half layout).
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse);
 
-// Causal attention of every token's query heads over its sequence's keys 0..pos (attention.c); lse [T, Hq].
-void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const float *kbuf, const float *vbuf,
-                       const float *qr, float *att, double *lse);
+// Causal attention of every token's query heads over its sequence's keys 0..pos (attention.c); lse [T, Hq]. shared
+// (NULL: none) as Backend.attention's.
+void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const int64_t *shared,
+                       const float *kbuf, const float *vbuf, const float *qr, float *att, double *lse);
 // Adds dq, dk, dv [T, QD|KD|KD] given d(attention output), from the forward's record a.
 void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, const float *datt, float *dq, float *dk,
                         float *dv);

@@ -100,8 +100,9 @@ static void mlp_forward(const Model *m, int l, const Dims *d, LayerActs *a, int 
     free(probs);
 }
 
-void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, void *kbuf, void *vbuf, void *x,
-                   LayerActs *a, int32_t *experts, int experts_stride, double *psum, double *cnt) {
+void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv_row0, const int64_t *kv_shared,
+                   void *kbuf, void *vbuf, void *x, LayerActs *a, int32_t *experts, int experts_stride, double *psum,
+                   double *cnt) {
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     const LayerOffsets *o = &m->priv->layers[l];
@@ -117,7 +118,7 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     be->rope(be, a->qr, pos, T, d.Hq, d.hd, theta, false);
     be->rope(be, a->kr, pos, T, d.Hk, d.hd, theta, false);
     be->kv_store(be, kbuf, vbuf, a->kr, a->v, pos, kv_row0, T, d.KD);
-    be->attention(be, &d, T, pos, kv_row0, kbuf, vbuf, a->qr, a->att, a->lse);
+    be->attention(be, &d, T, pos, kv_row0, kv_shared, kbuf, vbuf, a->qr, a->att, a->lse);
     void *y = bk_alloc_uninit(be, n, BUF_ACT);  // the o projection's output, then the MLP's
     be->matmul(be, a->att, be->param(be, m, o->wo), NULL, y, T, d.D, d.QD);
     be->add(be, x, y, n);
