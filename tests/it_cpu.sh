@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 24
+plan 26
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -64,15 +64,31 @@ expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -
 expect_ok "the checkpoint records the build's -march" bash -c \
     "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\""
 "$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl"
-expect_ok "bench train: sampling, scoring, update and step lines, then the policy's forward and backward" bash -c \
-    "[ \"\$(jq -r .phase '$TMP/bench_train.jsonl' | tr '\n' ' ')\" = 'sampling scoring update step forward backward ' ]"
+"$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 --set algo.beta=0.04 > "$TMP/bench_train_ref.jsonl"
+expect_ok "bench train: sampling, scoring, update and step lines, then the update's passes and optimizer" bash -c \
+    "[ \"\$(jq -r .phase '$TMP/bench_train.jsonl' | tr '\n' ' ')\" = \
+       'sampling scoring update step forward backward reference optimizer ' ]"
 # The stolen share is null when no /proc/stat tick passed during this short timed step (a few ms of tiny-train).
-expect_ok "bench train: the forward and backward take CPU time and fit inside the update; a steal_fraction on each line" \
+# Seconds are printed to 1 us: the sum of four rounded parts may pass the rounded whole by 2 us.
+expect_ok "bench train: the forward and backward take CPU time; the passes and the optimizer fit inside the update; a steal_fraction on each line" \
     jq -se 'INDEX(.phase) as $p | $p.forward.cpu_seconds > 0 and $p.backward.cpu_seconds > 0 and
-            $p.forward.seconds > 0 and $p.backward.seconds > 0 and
-            $p.forward.seconds + $p.backward.seconds <= $p.update.seconds and
+            $p.forward.seconds > 0 and $p.backward.seconds > 0 and $p.optimizer.seconds > 0 and
+            $p.forward.seconds + $p.backward.seconds + $p.reference.seconds + $p.optimizer.seconds <= $p.update.seconds + 1e-5 and
             all(has("steal_fraction") and (.steal_fraction == null or (.steal_fraction >= 0 and .steal_fraction <= 1)))' \
     "$TMP/bench_train.jsonl"
+# The FLOPs' count itself is checked by tests/test_seqbatch.c; here how each line uses it.
+expect_ok "bench train: the backward counts twice the forward's FLOPs, the reference none without one; rates over the sgemm peak and the read test" \
+    jq -se 'INDEX(.phase) as $p | $p.forward.gflop > 0 and ($p.backward.gflop / $p.forward.gflop - 2 | fabs) < 1e-6 and
+            $p.reference.gflop == 0 and $p.reference.gflop_per_s == null and $p.sampling.tokens_per_s > 0 and
+            ([$p.forward, $p.backward] | all(.sgemm_gflop_per_s > 0 and
+                (.gflop_per_s / .sgemm_gflop_per_s - .fraction_of_sgemm | fabs) < 0.002)) and
+            ($p.optimizer | .read_gb_per_s > 0 and (.gb_per_s / .read_gb_per_s - .fraction_of_read_bandwidth | fabs) < 0.002)' \
+    "$TMP/bench_train.jsonl"
+expect_ok "bench train with a reference model (algo.beta > 0): its forward takes time and the policy's forward's FLOPs" \
+    jq -se 'INDEX(.phase) as $p | $p.reference.seconds > 0 and $p.reference.cpu_seconds > 0 and
+            $p.reference.gflop == $p.forward.gflop and $p.reference.gflop_per_s > 0 and
+            $p.forward.seconds + $p.backward.seconds + $p.reference.seconds + $p.optimizer.seconds <= $p.update.seconds + 1e-5' \
+    "$TMP/bench_train_ref.jsonl"
 # Steady state: a timed step reuses the memory the warm-up step mapped (src/cli/rlvr.c keeps freed blocks in the
 # heap; the gradient buffer is zeroed in place). Counted in 4 KiB pages (huge pages off): a regression that maps a
 # step's gradient again faults in about a third of the warm-up's pages.

@@ -93,3 +93,23 @@ Test(seqbatch, backward_matches_finite_differences) {
     seqbatch_free(&b);
     model_free(&m);
 }
+
+// The FLOPs of a log-prob forward, counted product by product from the shapes (2 per multiply-add): per token and
+// layer q, k, v, o and the MLP's gate, up and down, and attention over the token's own causal context (scores and
+// weighted values); the LM head on the 9 response rows only.
+Test(seqbatch, forward_flops_count_every_product) {
+    Model m;
+    tiny_model(&m, TINY_QWEN3, N_OF(TINY_QWEN3), 3);
+    const ModelConfig *c = &m.cfg;
+    double D = c->hidden_size, qd = (double)c->num_attention_heads * c->head_dim;
+    double kd = (double)c->num_key_value_heads * c->head_dim, F = c->intermediate_size, V = c->vocab_size;
+    double per_layer = D * qd + 2 * D * kd + qd * D + 3 * D * F, want = 9 * 2 * V * D;
+    const int len[2] = {3 + 4, 2 + 5};
+    for (int s = 0; s < 2; s++)
+        for (int p = 0; p < len[s]; p++) want += c->num_hidden_layers * 2 * (per_layer + 2 * qd * (p + 1));
+    SeqBatch b;
+    two_sequences(&b);
+    cr_expect_float_eq(seqbatch_forward_flops(&m, &b), want, 1e-12 * want);
+    seqbatch_free(&b);
+    model_free(&m);
+}

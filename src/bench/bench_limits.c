@@ -136,3 +136,9 @@ const char *bench_steal_json(double fraction, char buf[16]) {
     snprintf(buf, 16, "%.3f", fraction);
     return buf;
 }
+
+const char *bench_json_or_null(bool known, double x, char buf[32]) {
+    if (!known) return "null";
+    snprintf(buf, 32, "%.3f", x);
+    return buf;
+}

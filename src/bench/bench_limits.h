@@ -43,6 +43,9 @@ double bench_steal_fraction(CpuTicks a, CpuTicks b);
 // A steal fraction as a JSON value in buf: "0.123", or null where it is unknown.
 const char *bench_steal_json(double fraction, char buf[16]);
 
+// x as a JSON number in buf (3 decimals), or null where it is not known.
+const char *bench_json_or_null(bool known, double x, char buf[32]);
+
 // Median, minimum and maximum of n values.
 double bench_median(const double *v, int n);
 double bench_min(const double *v, int n);

@@ -45,12 +45,6 @@ typedef struct {
 } Report;
 
 // A number as JSON in buf, or null.
-static const char *json_or_null(bool known, double x, char buf[32]) {
-    if (!known) return "null";
-    snprintf(buf, 32, "%.3f", x);
-    return buf;
-}
-
 // One JSON line: the phase at thread count threads[ti] (series[ti]), its speedup over series[0] pass by pass.
 static void report(const Report *r, const char *phase, double flops, const Series *series, int ti) {
     const Series *s = &series[ti];
@@ -84,7 +78,8 @@ static void report(const Report *r, const char *phase, double flops, const Serie
            phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->threads[ti], n,
            median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, bench_median(s->peak, n),
            bench_median(fraction, n), bench_max(fraction, n), r->threads[0],
-           json_or_null(ti > 0, bench_median(speedup, n), up), json_or_null(ti > 0, bench_median(sgemm_speedup, n), sgemm_up),
+           bench_json_or_null(ti > 0, bench_median(speedup, n), up),
+           bench_json_or_null(ti > 0, bench_median(sgemm_speedup, n), sgemm_up),
            bench_steal_json(bench_steal_fraction((CpuTicks){.ok = true}, s->ticks), steal));
     fflush(stdout);
     free(fraction);
@@ -119,10 +114,11 @@ static void op_line(const Report *r, int ti, const OpStat *x, double total, doub
            "\"seconds\":%.9g,\"share\":%.4f,\"gflop_per_s\":%s,\"fraction_of_sgemm\":%s,"
            "\"speedup_over_threads\":%d,\"speedup\":%s}\n",
            r->config, r->m->fixed_order_backward ? "true" : "false", (long long)r->T, r->threads[ti], n, x->op, weight,
-           json_or_null(x->calls > 0, (double)x->calls / n, calls), x->seconds / n, total > 0 ? x->seconds / total : 0.0,
-           json_or_null(product, x->flops / 1e9 / x->seconds, gflops),
-           json_or_null(product && peak > 0, x->flops / 1e9 / x->seconds / peak, fraction), r->threads[0],
-           json_or_null(ti > 0 && base_seconds > 0 && x->seconds > 0, base_seconds / x->seconds, up));
+           bench_json_or_null(x->calls > 0, (double)x->calls / n, calls), x->seconds / n,
+           total > 0 ? x->seconds / total : 0.0,
+           bench_json_or_null(product, x->flops / 1e9 / x->seconds, gflops),
+           bench_json_or_null(product && peak > 0, x->flops / 1e9 / x->seconds / peak, fraction), r->threads[0],
+           bench_json_or_null(ti > 0 && base_seconds > 0 && x->seconds > 0, base_seconds / x->seconds, up));
 }
 
 // --ops: a line per operation (and weight shape) of the forward+backward passes at threads[ti], in the order the

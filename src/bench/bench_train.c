@@ -1,13 +1,17 @@
 // `rlvr bench train`: RL steps of a fresh run (seeded random init, a temporary run directory) timed as the
 // trainer times them (StepMetrics: sampling, scoring, update, whole step), and inside the update the policy's
-// forward and backward passes (UpdateStats.passes, wall and CPU seconds, to set beside `rlvr bench model`); one
-// untimed warm-up step, then the median and best of `repeat` steps, one JSON line per phase. The step line also
-// counts the process's minor page faults, of the warm-up and the median timed step: memory the steps reuse
-// instead of asking the kernel for it again. Every line gives the share of the machine's CPU time a hypervisor
-// stole during the timed steps (steal_fraction; null where /proc/stat cannot say).
+// forward and backward passes, the reference model's forward and the optimizer (UpdateStats.passes, wall and CPU
+// seconds); one untimed warm-up step, then the median and best of `repeat` steps, one JSON line per phase. Each
+// figure sits next to its limit, measured around the timed steps on the CPU: the passes' GFLOP/s beside the sgemm
+// peak at a pass's product shape (as `rlvr bench model` prints them), the optimizer's bytes beside the read
+// bandwidth, and sampling's tokens/s. The step line also counts the process's minor page faults, of the warm-up and
+// the median timed step: memory the steps reuse instead of asking the kernel for it again. Every line gives the
+// share of the machine's CPU time a hypervisor stole during the timed steps (steal_fraction; null where /proc/stat
+// cannot say).
 #include "bench/bench_train.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,30 +29,112 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-enum { PHASES = 6, MAX_REPEAT = 100 };
-static const char *const PHASE[PHASES] = {"sampling", "scoring", "update", "step", "forward", "backward"};
+enum { PHASES = 8, MAX_REPEAT = 100, REFERENCE = 6, OPTIMIZER = 7 };
+static const char *const PHASE[PHASES] = {"sampling", "scoring",  "update",    "step",
+                                          "forward",  "backward", "reference", "optimizer"};
+// The passes' FLOPs as multiples of the policy's forward (model.h model_flops_per_token): the backward twice, the
+// reference's forward once where the run has a reference model.
+static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
+// The optimizer's bytes per parameter of this rank's shard, at least: the norm reads the gradient; AdamW reads the
+// gradient, the weight and both moments and writes the weight and the moments (clipping, when it scales, adds 8).
+#define OPTIMIZER_BYTES_PER_PARAM 32.0
+#define PEAK_SECONDS 0.25     // the sgemm burst before and after the timed steps: at least this long, 10 calls
+#define READ_BYTES (256 << 20)  // the read test's buffer, well beyond the caches
+#define READ_PASSES 3
 
-// sec: wall seconds of each phase and step; cpu: process CPU seconds where measured (forward, backward, step), else -1;
-// faults: minor page faults of the warm-up step (faults[0]) and of each timed step; steal: bench_steal_fraction.
-static void report(const char *config, int repeat, double sec[PHASES][MAX_REPEAT], double cpu[PHASES][MAX_REPEAT],
-                   double *faults, double steal, const Run *r) {
-    char device[300], cpu_field[64] = "", fault_field[96], steal_buf[16];
+// What the timed steps measured: wall and CPU seconds per phase and step (CPU -1 where not measured), the policy's
+// forward FLOPs and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0]) and of each timed
+// step.
+typedef struct {
+    double sec[PHASES][MAX_REPEAT], cpu[PHASES][MAX_REPEAT];
+    double flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
+    int n;
+} Timings;
+
+// The limits measured before and after the timed steps, the larger of each (0: not measured, a device backend).
+typedef struct {
+    int shape[3];  // the sgemm's M, N, K: a pass's tokens, the MLP width, the model width
+    double sgemm_gflops, read_gbps;
+    ReadBuffer probe;
+} Limits;
+
+static void measure_limits(Limits *l) {
+    if (!l->shape[0]) return;
+    l->sgemm_gflops = fmax(l->sgemm_gflops, bench_sgemm_gflops(l->shape[0], l->shape[1], l->shape[2], 10, PEAK_SECONDS));
+    if (!l->probe.x) l->probe = bench_read_buffer(READ_BYTES);
+    l->read_gbps = fmax(l->read_gbps, bench_read_gbps(&l->probe, READ_PASSES));
+}
+
+// Product shape of the warm-up step's mean pass, on the CPU backend only.
+static Limits limits_for(const Run *r, const PassTimes *warm_up) {
+    const ModelConfig *c = &r->cfg.model;
+    int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
+    int64_t M = warm_up->micro_batches ? (warm_up->tokens + warm_up->micro_batches / 2) / warm_up->micro_batches : 0;
+    bool cpu = r->device.where.ordinal < 0;
+    return (Limits){{cpu && M > 0 ? (int)M : 0, F, c->hidden_size}, 0, 0, {0}};
+}
+
+// A phase's rate fields: the passes' GFLOP/s beside the sgemm peak, the optimizer's GB/s beside the read
+// bandwidth, sampling's tokens/s.
+static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, char *out, size_t cap) {
+    double rate[MAX_REPEAT], gflop[MAX_REPEAT], shard_params = (double)r->up.opt.n;
+    char a[32], b[32], c[32];
+    int n = t->n;
+    if (FLOP_MULT[p] > 0) {
+        double mult = p == REFERENCE && !r->has_ref ? 0 : FLOP_MULT[p];
+        for (int k = 0; k < n; k++)
+            gflop[k] = mult * t->flop[k] / 1e9, rate[k] = t->sec[p][k] > 0 ? gflop[k] / t->sec[p][k] : 0;
+        double g = bench_median(gflop, n), r = bench_median(rate, n);
+        bool known = g > 0 && r > 0;
+        snprintf(out, cap, ",\"gflop\":%.9g,\"gflop_per_s\":%s,\"sgemm_gflop_per_s\":%s,\"fraction_of_sgemm\":%s", g,
+                 bench_json_or_null(known, r, a), bench_json_or_null(l->sgemm_gflops > 0, l->sgemm_gflops, b),
+                 bench_json_or_null(known && l->sgemm_gflops > 0, r / l->sgemm_gflops, c));
+    } else if (p == OPTIMIZER) {
+        for (int k = 0; k < n; k++)
+            rate[k] = t->sec[p][k] > 0 ? OPTIMIZER_BYTES_PER_PARAM * shard_params / 1e9 / t->sec[p][k] : 0;
+        double r = bench_median(rate, n);
+        snprintf(out, cap, ",\"gb_per_s\":%s,\"read_gb_per_s\":%s,\"fraction_of_read_bandwidth\":%s",
+                 bench_json_or_null(r > 0 && l->read_gbps > 0, r, a), bench_json_or_null(l->read_gbps > 0, l->read_gbps, b),
+                 bench_json_or_null(r > 0 && l->read_gbps > 0, r / l->read_gbps, c));
+    } else if (!strcmp(PHASE[p], "sampling")) {
+        snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, n));
+    } else {
+        out[0] = 0;
+    }
+}
+
+static void report(const char *config, const Timings *t, const Limits *l, double steal, const Run *r) {
+    char device[300], cpu_field[64], fault_field[96], rates[256], steal_buf[16];
     device_label(&r->device, device, sizeof device);
+    int n = t->n;
     for (int p = 0; p < PHASES; p++) {
-        double best = bench_min(sec[p], repeat), median = bench_median(sec[p], repeat);
-        cpu_field[0] = 0;
-        if (cpu[p][0] >= 0)
-            snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.4f", bench_median(cpu[p], repeat));
-        fault_field[0] = 0;
+        cpu_field[0] = fault_field[0] = 0;
+        if (t->cpu[p][0] >= 0)
+            snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.6f", bench_median(t->cpu[p], n));
         if (!strcmp(PHASE[p], "step"))
-            snprintf(fault_field, sizeof fault_field, ",\"warm_up_minor_faults\":%.0f,\"minor_faults\":%.0f", faults[0],
-                     bench_median(faults + 1, repeat));
-        printf("{\"bench\":\"train\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,\"ranks\":%d,\"threads\":%d,"
-               "\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.4f,\"seconds_best\":%.4f%s%s,\"steal_fraction\":%s}\n",
-               PHASE[p], device, config, r->model.n_params, dist_size(), omp_get_max_threads(), r->cfg.train.prompts_per_step,
-               r->cfg.rollout.n, repeat, median, best, cpu_field, fault_field, bench_steal_json(steal, steal_buf));
+            snprintf(fault_field, sizeof fault_field, ",\"warm_up_minor_faults\":%.0f,\"minor_faults\":%.0f",
+                     t->faults[0], bench_median(t->faults + 1, n));
+        rate_fields(t, p, l, r, rates, sizeof rates);
+        printf("{\"bench\":\"train\",\"phase\":\"%s\",\"device\":\"%s\",\"config\":\"%s\",\"n_params\":%zu,"
+               "\"ranks\":%d,\"threads\":%d,\"prompts_per_step\":%d,\"group\":%d,\"repeats\":%d,\"seconds\":%.6f,"
+               "\"seconds_best\":%.6f%s%s%s,\"steal_fraction\":%s}\n",
+               PHASE[p], device, config, r->model.n_params, dist_size(), omp_get_max_threads(),
+               r->cfg.train.prompts_per_step, r->cfg.rollout.n, n, bench_median(t->sec[p], n), bench_min(t->sec[p], n),
+               cpu_field, fault_field, rates, bench_steal_json(steal, steal_buf));
     }
     fflush(stdout);
+}
+
+// Timed step k (from 0) of t: rank 0's phases, the slowest rank's step.
+static void record(Timings *t, int k, const StepMetrics *m, double step_s, double step_cpu) {
+    const PassTimes *pt = &m->update.passes;  // rank 0's
+    double sec[PHASES] = {m->rollout.time_sampling_s, m->rollout.time_scoring_s, m->time_training_s, step_s,
+                          pt->forward_s, pt->backward_s, pt->reference_s, pt->optimizer_s};
+    double cpu[PHASES] = {-1, -1, -1, step_cpu, pt->forward_cpu_s, pt->backward_cpu_s, pt->reference_cpu_s,
+                          pt->optimizer_cpu_s};
+    for (int p = 0; p < PHASES; p++) t->sec[p][k] = sec[p], t->cpu[p][k] = cpu[p];
+    t->flop[k] = pt->forward_flop;
+    t->tokens_per_s[k] = m->rollout.tokens_per_s_rollout;
 }
 
 int bench_train(const BenchTrainOptions *o, Err *e) {
@@ -61,31 +147,34 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
     TrainArgs a = {.config_path = o->config_path, .run_dir = run_dir, .sets = o->sets, .n_sets = o->n_sets};
     Run *r = xcalloc(1, sizeof *r);
-    int repeat = (int)o->repeat;
-    double (*sec)[MAX_REPEAT] = xcalloc(PHASES, sizeof *sec), (*cpu)[MAX_REPEAT] = xcalloc(PHASES, sizeof *cpu),
-           faults[MAX_REPEAT + 1];
+    Timings *t = xcalloc(1, sizeof *t);
+    Limits l = {0};
+    t->n = (int)o->repeat;
     rc = run_open(r, TRAIN_RL, &a, e);
     CpuTicks timed_start = {0};
-    for (int k = 0; k <= repeat && !rc; k++) {  // k = 0 warms up
+    for (int k = 0; k <= t->n && !rc; k++) {  // k = 0 warms up
         StepMetrics m;
-        if (k == 1) timed_start = bench_cpu_ticks();
+        if (k == 1) {
+            if (dist_is_root()) measure_limits(&l);  // the other ranks wait in the step's first collective
+            timed_start = bench_cpu_ticks();
+        }
         long f0 = minor_faults();
         double t0 = walltime_s(), c0 = cputime_s();
         rc = rl_step(r, k + 1, &m, e);
         double step_s = walltime_s() - t0, step_cpu = cputime_s() - c0;
-        faults[k] = (double)(minor_faults() - f0);
+        t->faults[k] = (double)(minor_faults() - f0);
         dist_allreduce_max_f64(&step_s, 1);
-        if (rc || !k) continue;
-        const PassTimes *pt = &m.update.passes;  // rank 0's
-        double t[PHASES] = {m.rollout.time_sampling_s, m.rollout.time_scoring_s, m.time_training_s, step_s,
-                            pt->forward_s, pt->backward_s};
-        double c[PHASES] = {-1, -1, -1, step_cpu, pt->forward_cpu_s, pt->backward_cpu_s};
-        for (int p = 0; p < PHASES; p++) sec[p][k - 1] = t[p], cpu[p][k - 1] = c[p];
+        if (!rc && !k) l = limits_for(r, &m.update.passes);
+        if (!rc && k) record(t, k - 1, &m, step_s, step_cpu);
     }
     double steal = bench_steal_fraction(timed_start, bench_cpu_ticks());
-    if (!rc && dist_is_root()) report(o->config_path, repeat, sec, cpu, faults, steal, r);
+    if (!rc && dist_is_root()) {
+        measure_limits(&l);
+        report(o->config_path, t, &l, steal, r);
+    }
+    bench_read_buffer_free(&l.probe);
     run_close(r);
-    free(r), free(sec), free(cpu);
+    free(r), free(t);
     if (dist_is_root()) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }

@@ -98,9 +98,11 @@ static const CliSpec TRAIN = CLI_SPEC(
     "rlvr bench train",
     "Times RL steps of a fresh run of F (seeded random init, a temporary run directory, removed after) as the\n"
     "trainer times them: one warm-up step, then R steps; one JSON line per phase (sampling, scoring, update,\n"
-    "the whole step, and the policy's forward and backward inside the update) with the median and best seconds,\n"
-    "and the share of the machine's CPU time a hypervisor stole during the timed steps (steal_fraction, from\n"
-    "/proc/stat). Runs under mpirun like rlvr train.",
+    "the whole step, and inside the update the policy's forward and backward, the reference model's forward and\n"
+    "the optimizer) with the median and best seconds, each next to its limit measured around the timed steps on\n"
+    "the CPU (the passes' GFLOP/s beside the sgemm peak, the optimizer's GB/s beside the memory read bandwidth,\n"
+    "sampling's tokens/s), and the share of the machine's CPU time a hypervisor stole during the timed steps\n"
+    "(steal_fraction, from /proc/stat). Runs under mpirun like rlvr train.",
     TRAIN_OPTS, NULL);
 
 static const CliOpt LOSS_OPTS[] = {

@@ -35,6 +35,15 @@ void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int3
     b->n_seq++;
 }
 
+double seqbatch_forward_flops(const Model *m, const SeqBatch *b) {
+    double head = model_head_flops_per_row(m), flops = head * (double)seqbatch_resp_tokens(b);
+    for (int s = 0; s < b->n_seq; s++) {
+        double len = (double)(b->seq_offsets[s + 1] - b->seq_offsets[s]);
+        flops += (model_flops_per_token(m, (len + 1) / 2) - head) * len;
+    }
+    return flops;
+}
+
 // Logit row predicting response token j of sequence s: the position before it.
 static int64_t row_of(const SeqBatch *b, int s, int64_t j) { return b->seq_offsets[s] + b->prompt_len[s] + j - 1; }
 

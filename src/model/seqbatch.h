@@ -44,5 +44,8 @@ int seqbatch_backward_hooked(Model *m, const SeqBatch *b, SeqForward *f, double 
                              const double *dentropy, double aux_weight, float *grads, LayerDone done, void *ctx,
                              Err *e);
 void seqforward_free(SeqForward *f);
+// FLOPs of seqbatch_forward over b as model_flops_per_token counts them: each sequence at its own mean causal context,
+// the LM head on the response rows only. A backward costs twice that.
+double seqbatch_forward_flops(const Model *m, const SeqBatch *b);
 
 #endif

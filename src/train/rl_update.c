@@ -91,9 +91,13 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double t0 = walltime_s(), c0 = cputime_s();
     TRY(seqbatch_forward(&r->model, &d->sb, T, true, d->logp, d->entropy, &f, e));
     pt->forward_s += walltime_s() - t0, pt->forward_cpu_s += cputime_s() - c0;
+    pt->forward_flop += seqbatch_forward_flops(&r->model, &d->sb);
+    pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
+    t0 = walltime_s(), c0 = cputime_s();
     if (r->has_ref && seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e))
         return seqforward_free(&f), -1;
     if (r->has_ref) seqforward_free(&fr);
+    pt->reference_s += walltime_s() - t0, pt->reference_cpu_s += cputime_s() - c0;
     double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
@@ -199,7 +203,10 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     if (!rc) add_metrics(mcs, per_micro, n_mc, G, lm);
     free(per_micro), free(mcs);
     TRY(rc);
+    t0 = walltime_s();
+    double c0 = cputime_s();
     updater_apply(&r->up, loss_sum, lr, u);
+    u->passes.optimizer_s += walltime_s() - t0, u->passes.optimizer_cpu_s += cputime_s() - c0;
     return 0;
 }
 

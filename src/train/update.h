@@ -35,10 +35,16 @@ typedef struct {
                               // where reducer and opt do it on the host)
 } Updater;
 
-// This rank's time in the policy's forward and backward passes over a step's updates, wall and process CPU seconds
-// (`rlvr bench train` prints them beside `rlvr bench model`).
+// This rank's share of a step's updates, wall and process CPU seconds, for `rlvr bench train`: the policy's forward
+// and backward passes, the reference model's forward (algo.beta > 0), and updater_apply (the gradient's reduction
+// finished, its norm, clipping, AdamW, a shard's gathers). forward_flop: the policy's forward passes' FLOPs
+// (seqbatch_forward_flops; the reference's are the same, the backward's twice); tokens over micro_batches is the
+// rows of a pass's products.
 typedef struct {
-    double forward_s, backward_s, forward_cpu_s, backward_cpu_s;
+    double forward_s, backward_s, reference_s, optimizer_s;
+    double forward_cpu_s, backward_cpu_s, reference_cpu_s, optimizer_cpu_s;
+    double forward_flop;
+    int64_t tokens, micro_batches;
 } PassTimes;
 
 // Outcome of the updates of one step.
