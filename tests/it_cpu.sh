@@ -77,9 +77,9 @@ expect_ok "bench train: the forward and backward take CPU time; the passes and t
             all(has("steal_fraction") and (.steal_fraction == null or (.steal_fraction >= 0 and .steal_fraction <= 1)))' \
     "$TMP/bench_train.jsonl"
 # The FLOPs' count itself is checked by tests/test_seqbatch.c; here how each line uses it.
-expect_ok "bench train: the backward counts twice the forward's FLOPs, the reference none without one; rates over the sgemm peak and the read test" \
+expect_ok "bench train: the backward counts twice the forward's FLOPs, the reference none and no time without one; rates over the sgemm peak and the read test" \
     jq -se 'INDEX(.phase) as $p | $p.forward.gflop > 0 and ($p.backward.gflop / $p.forward.gflop - 2 | fabs) < 1e-6 and
-            $p.reference.gflop == 0 and $p.reference.gflop_per_s == null and $p.sampling.tokens_per_s > 0 and
+            $p.reference.seconds == 0 and $p.reference.gflop == 0 and $p.reference.gflop_per_s == null and $p.sampling.tokens_per_s > 0 and
             ([$p.forward, $p.backward] | all(.sgemm_gflop_per_s > 0 and
                 (.gflop_per_s / .sgemm_gflop_per_s - .fraction_of_sgemm | fabs) < 0.002)) and
             ($p.optimizer | .read_gb_per_s > 0 and (.gb_per_s / .read_gb_per_s - .fraction_of_read_bandwidth | fabs) < 0.002)' \

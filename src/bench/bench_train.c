@@ -15,7 +15,6 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "base/dist.h"
@@ -29,7 +28,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-enum { PHASES = 8, MAX_REPEAT = 100, REFERENCE = 6, OPTIMIZER = 7 };
+enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, REFERENCE = 6, OPTIMIZER = 7 };
 static const char *const PHASE[PHASES] = {"sampling", "scoring",  "update",    "step",
                                           "forward",  "backward", "reference", "optimizer"};
 // The passes' FLOPs as multiples of the policy's forward (model.h model_flops_per_token): the backward twice, the
@@ -74,33 +73,36 @@ static Limits limits_for(const Run *r, const PassTimes *warm_up) {
     return (Limits){{cpu && M > 0 ? (int)M : 0, F, c->hidden_size}, 0, 0, {0}};
 }
 
-// A phase's rate fields: the passes' GFLOP/s beside the sgemm peak, the optimizer's GB/s beside the read
-// bandwidth, sampling's tokens/s.
-static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, char *out, size_t cap) {
-    double rate[MAX_REPEAT], gflop[MAX_REPEAT], shard_params = (double)r->up.opt.n;
+// A pass's FLOPs (mult times the policy's forward), GFLOP/s and their fraction of the sgemm peak.
+static void pass_fields(const double *sec, const Timings *t, double mult, const Limits *l, char *out, size_t cap) {
+    double gflop[MAX_REPEAT], rate[MAX_REPEAT];
     char a[32], b[32], c[32];
-    int n = t->n;
-    if (FLOP_MULT[p] > 0) {
-        double mult = p == REFERENCE && !r->has_ref ? 0 : FLOP_MULT[p];
-        for (int k = 0; k < n; k++)
-            gflop[k] = mult * t->flop[k] / 1e9, rate[k] = t->sec[p][k] > 0 ? gflop[k] / t->sec[p][k] : 0;
-        double g = bench_median(gflop, n), r = bench_median(rate, n);
-        bool known = g > 0 && r > 0;
-        snprintf(out, cap, ",\"gflop\":%.9g,\"gflop_per_s\":%s,\"sgemm_gflop_per_s\":%s,\"fraction_of_sgemm\":%s", g,
-                 bench_json_or_null(known, r, a), bench_json_or_null(l->sgemm_gflops > 0, l->sgemm_gflops, b),
-                 bench_json_or_null(known && l->sgemm_gflops > 0, r / l->sgemm_gflops, c));
-    } else if (p == OPTIMIZER) {
-        for (int k = 0; k < n; k++)
-            rate[k] = t->sec[p][k] > 0 ? OPTIMIZER_BYTES_PER_PARAM * shard_params / 1e9 / t->sec[p][k] : 0;
-        double r = bench_median(rate, n);
-        snprintf(out, cap, ",\"gb_per_s\":%s,\"read_gb_per_s\":%s,\"fraction_of_read_bandwidth\":%s",
-                 bench_json_or_null(r > 0 && l->read_gbps > 0, r, a), bench_json_or_null(l->read_gbps > 0, l->read_gbps, b),
-                 bench_json_or_null(r > 0 && l->read_gbps > 0, r / l->read_gbps, c));
-    } else if (!strcmp(PHASE[p], "sampling")) {
-        snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, n));
-    } else {
-        out[0] = 0;
-    }
+    for (int k = 0; k < t->n; k++) gflop[k] = mult * t->flop[k] / 1e9, rate[k] = sec[k] > 0 ? gflop[k] / sec[k] : 0;
+    double g = bench_median(gflop, t->n), median = bench_median(rate, t->n);
+    bool known = g > 0 && median > 0, peak = l->sgemm_gflops > 0;
+    snprintf(out, cap, ",\"gflop\":%.9g,\"gflop_per_s\":%s,\"sgemm_gflop_per_s\":%s,\"fraction_of_sgemm\":%s", g,
+             bench_json_or_null(known, median, a), bench_json_or_null(peak, l->sgemm_gflops, b),
+             bench_json_or_null(known && peak, median / l->sgemm_gflops, c));
+}
+
+// The optimizer's GB/s over the parameters it updates, and their fraction of the read bandwidth.
+static void optimizer_fields(const double *sec, int n, double params, const Limits *l, char *out, size_t cap) {
+    double rate[MAX_REPEAT];
+    char a[32], b[32], c[32];
+    for (int k = 0; k < n; k++) rate[k] = sec[k] > 0 ? OPTIMIZER_BYTES_PER_PARAM * params / 1e9 / sec[k] : 0;
+    double median = bench_median(rate, n);
+    bool known = median > 0, limit = l->read_gbps > 0;
+    snprintf(out, cap, ",\"gb_per_s\":%s,\"read_gb_per_s\":%s,\"fraction_of_read_bandwidth\":%s",
+             bench_json_or_null(known, median, a), bench_json_or_null(limit, l->read_gbps, b),
+             bench_json_or_null(known && limit, median / l->read_gbps, c));
+}
+
+// Phase p's rate fields: the passes' and the optimizer's beside their limits, sampling's tokens/s.
+static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, char *out, size_t cap) {
+    out[0] = 0;
+    if (FLOP_MULT[p] > 0) pass_fields(t->sec[p], t, p == REFERENCE && !r->has_ref ? 0 : FLOP_MULT[p], l, out, cap);
+    else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
+    else if (p == SAMPLING) snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, t->n));
 }
 
 static void report(const char *config, const Timings *t, const Limits *l, double steal, const Run *r) {
@@ -111,7 +113,7 @@ static void report(const char *config, const Timings *t, const Limits *l, double
         cpu_field[0] = fault_field[0] = 0;
         if (t->cpu[p][0] >= 0)
             snprintf(cpu_field, sizeof cpu_field, ",\"cpu_seconds\":%.6f", bench_median(t->cpu[p], n));
-        if (!strcmp(PHASE[p], "step"))
+        if (p == STEP)
             snprintf(fault_field, sizeof fault_field, ",\"warm_up_minor_faults\":%.0f,\"minor_faults\":%.0f",
                      t->faults[0], bench_median(t->faults + 1, n));
         rate_fields(t, p, l, r, rates, sizeof rates);

@@ -93,11 +93,12 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     pt->forward_s += walltime_s() - t0, pt->forward_cpu_s += cputime_s() - c0;
     pt->forward_flop += seqbatch_forward_flops(&r->model, &d->sb);
     pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
-    t0 = walltime_s(), c0 = cputime_s();
-    if (r->has_ref && seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e))
-        return seqforward_free(&f), -1;
-    if (r->has_ref) seqforward_free(&fr);
-    pt->reference_s += walltime_s() - t0, pt->reference_cpu_s += cputime_s() - c0;
+    if (r->has_ref) {
+        t0 = walltime_s(), c0 = cputime_s();
+        if (seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e)) return seqforward_free(&f), -1;
+        seqforward_free(&fr);
+        pt->reference_s += walltime_s() - t0, pt->reference_cpu_s += cputime_s() - c0;
+    }
     double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
