@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 26
+plan 27
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -63,7 +63,7 @@ expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -
     "'$RLVR' --version | grep -Eq '^rlvr [0-9a-f]{12}(-dirty)?, -march=[^,]+, OpenBLAS [A-Za-z0-9]+\$|^rlvr unknown, -march='"
 expect_ok "the checkpoint records the build's -march" bash -c \
     "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\""
-"$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl"
+"$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl" 2> "$TMP/bench_train.err"
 "$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 --set algo.beta=0.04 > "$TMP/bench_train_ref.jsonl"
 expect_ok "bench train: sampling, scoring, update and step lines, then the update's passes and optimizer" bash -c \
     "[ \"\$(jq -r .phase '$TMP/bench_train.jsonl' | tr '\n' ' ')\" = \
@@ -84,6 +84,14 @@ expect_ok "bench train: the backward counts twice the forward's FLOPs, the refer
                 (.gflop_per_s / .sgemm_gflop_per_s - .fraction_of_sgemm | fabs) < 0.002)) and
             ($p.optimizer | .read_gb_per_s > 0 and (.gb_per_s / .read_gb_per_s - .fraction_of_read_bandwidth | fabs) < 0.002)' \
     "$TMP/bench_train.jsonl"
+# Random weights: every reward of a group equal, so no loss coefficient unless an entropy bonus gives each row one.
+expect_ok "bench train: the share of rows with a loss coefficient, and the warning when there is none" bash -c \
+    "'$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 1 --set algo.entropy_coef=1e-4 2>'$TMP/bt_ent.err' |
+         jq -se 'map(select(.phase == \"backward\"))[0].live_row_share == 1' >/dev/null &&
+     ! grep -q 'no response row had a loss coefficient' '$TMP/bt_ent.err' &&
+     share=\$(jq -s 'map(select(.phase == \"backward\"))[0].live_row_share' '$TMP/bench_train.jsonl') &&
+     if [ \"\$share\" = 0 ]; then grep -q 'no response row had a loss coefficient' '$TMP/bench_train.err'
+     else ! grep -q 'no response row' '$TMP/bench_train.err'; fi"
 expect_ok "bench train with a reference model (algo.beta > 0): its forward takes time and the policy's forward's FLOPs" \
     jq -se 'INDEX(.phase) as $p | $p.reference.seconds > 0 and $p.reference.cpu_seconds > 0 and
             $p.reference.gflop == $p.forward.gflop and $p.reference.gflop_per_s > 0 and

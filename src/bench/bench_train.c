@@ -15,6 +15,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/dist.h"
@@ -28,7 +29,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, REFERENCE = 6, OPTIMIZER = 7 };
+enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, BACKWARD = 5, REFERENCE = 6, OPTIMIZER = 7 };
 static const char *const PHASE[PHASES] = {"sampling", "scoring",  "update",    "step",
                                           "forward",  "backward", "reference", "optimizer"};
 // The passes' FLOPs as multiples of the policy's forward (model.h model_flops_per_token): the backward twice, the
@@ -42,11 +43,12 @@ static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
 #define READ_PASSES 3
 
 // What the timed steps measured: wall and CPU seconds per phase and step (CPU -1 where not measured), the policy's
-// forward FLOPs and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0]) and of each timed
+// forward FLOPs, its live rows and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0]) and of each timed
 // step.
 typedef struct {
     double sec[PHASES][MAX_REPEAT], cpu[PHASES][MAX_REPEAT];
     double flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
+    double live[MAX_REPEAT];  // the share of response rows with a loss coefficient other than 0 (PassTimes)
     int n;
 } Timings;
 
@@ -101,6 +103,10 @@ static void optimizer_fields(const double *sec, int n, double params, const Limi
 static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, char *out, size_t cap) {
     out[0] = 0;
     if (FLOP_MULT[p] > 0) pass_fields(t->sec[p], t, p == REFERENCE && !r->has_ref ? 0 : FLOP_MULT[p], l, out, cap);
+    if (p == BACKWARD) {
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, ",\"live_row_share\":%.3f", bench_median(t->live, t->n));
+    }
     else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
     else if (p == SAMPLING) snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, t->n));
 }
@@ -127,6 +133,14 @@ static void report(const char *config, const Timings *t, const Limits *l, double
     fflush(stdout);
 }
 
+// No row with a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus): where a
+// pass has more rows than train.head_chunk the LM head's backward skips them, cheaper than a learning step's.
+static void warn_dead_rows(void) {
+    fprintf(stderr, "rlvr: bench train: no response row had a loss coefficient other than 0 (every group's rewards "
+                    "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
+                    "them and ran faster than a learning step's; --set algo.entropy_coef=1e-4 gives every row one\n");
+}
+
 // Timed step k (from 0) of t: rank 0's phases, the slowest rank's step.
 static void record(Timings *t, int k, const StepMetrics *m, double step_s, double step_cpu) {
     const PassTimes *pt = &m->update.passes;  // rank 0's
@@ -136,6 +150,7 @@ static void record(Timings *t, int k, const StepMetrics *m, double step_s, doubl
                           pt->optimizer_cpu_s};
     for (int p = 0; p < PHASES; p++) t->sec[p][k] = sec[p], t->cpu[p][k] = cpu[p];
     t->flop[k] = pt->forward_flop;
+    t->live[k] = pt->response_rows ? (double)pt->live_rows / (double)pt->response_rows : 0;
     t->tokens_per_s[k] = m->rollout.tokens_per_s_rollout;
 }
 
@@ -173,6 +188,7 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     if (!rc && dist_is_root()) {
         measure_limits(&l);
         report(o->config_path, t, &l, steal, r);
+        if (bench_max(t->live, t->n) == 0) warn_dead_rows();
     }
     bench_read_buffer_free(&l.probe);
     run_close(r);

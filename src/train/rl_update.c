@@ -102,6 +102,9 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
+    int64_t rows = seqbatch_resp_tokens(&d->sb);
+    for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
+    pt->response_rows += rows;
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;

@@ -39,12 +39,13 @@ typedef struct {
 // and backward passes, the reference model's forward (algo.beta > 0), and updater_apply (the gradient's reduction
 // finished, its norm, clipping, AdamW, a shard's gathers). forward_flop: the policy's forward passes' FLOPs
 // (seqbatch_forward_flops; the reference's are the same, the backward's twice); tokens over micro_batches is the
-// rows of a pass's products.
+// rows of a pass's products; live_rows of response_rows had a loss coefficient other than 0 (the LM head's backward
+// skips runs of rows without one: model/model_head.c).
 typedef struct {
     double forward_s, backward_s, reference_s, optimizer_s;
     double forward_cpu_s, backward_cpu_s, reference_cpu_s, optimizer_cpu_s;
     double forward_flop;
-    int64_t tokens, micro_batches;
+    int64_t tokens, micro_batches, live_rows, response_rows;
 } PassTimes;
 
 // Outcome of the updates of one step.
