@@ -82,6 +82,16 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
                         .seg_end = d->seg_end, .advantage = d->adv};
 }
 
+// What `rlvr bench train` sets beside the pass times: the forward's FLOPs and rows, and the response rows whose loss
+// coefficients are not 0.
+static void count_pass(const Model *m, const MicroData *d, PassTimes *pt) {
+    int64_t rows = seqbatch_resp_tokens(&d->sb);
+    pt->forward_flop += seqbatch_forward_flops(m, &d->sb);
+    pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
+    for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
+    pt->response_rows += rows;
+}
+
 // Forward, loss with global denominators, backward into the reducer (results/objectives.md §2: local numerator over
 // the global denominator; gradients summed afterwards).
 static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs, bool last,
@@ -91,8 +101,6 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double t0 = walltime_s(), c0 = cputime_s();
     TRY(seqbatch_forward(&r->model, &d->sb, T, true, d->logp, d->entropy, &f, e));
     pt->forward_s += walltime_s() - t0, pt->forward_cpu_s += cputime_s() - c0;
-    pt->forward_flop += seqbatch_forward_flops(&r->model, &d->sb);
-    pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
     if (r->has_ref) {
         t0 = walltime_s(), c0 = cputime_s();
         if (seqbatch_forward(&r->ref, &d->sb, T, false, d->logp_ref, NULL, &fr, e)) return seqforward_free(&f), -1;
@@ -102,9 +110,7 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
-    int64_t rows = seqbatch_resp_tokens(&d->sb);
-    for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
-    pt->response_rows += rows;
+    count_pass(&r->model, d, pt);
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
     GradReducer *red = &r->up.reducer;
