@@ -172,7 +172,8 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     for (int k = 0; k <= t->n && !rc; k++) {  // k = 0 warms up
         StepMetrics m;
         if (k == 1) {
-            if (dist_is_root()) measure_limits(&l);  // the other ranks wait in the step's first collective
+            if (dist_is_root()) measure_limits(&l);
+            dist_barrier();  // the other ranks' first timed step starts with rank 0's
             timed_start = bench_cpu_ticks();
         }
         long f0 = minor_faults();
