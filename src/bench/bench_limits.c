@@ -142,3 +142,8 @@ const char *bench_json_or_null(bool known, double x, char buf[32]) {
     snprintf(buf, 32, "%.3f", x);
     return buf;
 }
+
+double bench_pass_peak_gflops(const ModelConfig *c, int tokens) {
+    int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
+    return bench_sgemm_gflops(tokens, F, c->hidden_size, 10, 0.25);
+}

@@ -7,10 +7,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/config.h"
+
 // Best GFLOP/s of OpenBLAS sgemm C[M,N] = A[M,K] B[K,N] over at least `repeat` timed calls and `min_seconds` of
 // them, after untimed warm-up calls (threads woken, pages and OpenBLAS buffers touched), on the current thread
 // count. The best of many is the machine's figure; a single short call measures whatever else was running.
 double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds);
+
+// The sgemm peak a training pass of `tokens` rows of model c is set beside: bench_sgemm_gflops at [tokens x hidden]
+// x [hidden x MLP width], 10 calls and 0.25 s at least (a burst short enough to run around every pass).
+double bench_pass_peak_gflops(const ModelConfig *c, int tokens);
 
 // A buffer for the read test, of about `bytes` (larger than the caches), its pages first touched by the threads that
 // will read them; kept across measurements so that each is the passes alone.

@@ -25,7 +25,6 @@
 #include "model/device.h"
 #include "model/model.h"
 
-#define PEAK_SECONDS 0.25  // each sgemm burst around a pass: at least this long, at least 10 calls
 
 // One phase's timed passes at one thread count.
 typedef struct {
@@ -154,7 +153,7 @@ typedef struct {
     const int32_t *tok;
     const Targets *tg;
     double aux_weight;
-    int peak_shape[3];  // M, N, K; M = 0: no peak (a GPU)
+    int peak_tokens;    // the sgemm peak's rows (bench_pass_peak_gflops); 0: no peak (a GPU)
     OpProfile *ops;     // --ops: the forward+backward passes' operations timed, a bucket per thread count
 } Run;
 
@@ -175,8 +174,7 @@ static int pass(const Run *run, float *grads, Err *e) {
 }
 
 static double peak_now(const Run *run) {
-    const int *p = run->peak_shape;
-    return p[0] ? bench_sgemm_gflops(p[0], p[1], p[2], 10, PEAK_SECONDS) : 0;
+    return run->peak_tokens ? bench_pass_peak_gflops(&run->m->cfg, run->peak_tokens) : 0;
 }
 
 // Timed pass k of series i, between two sgemm bursts; its peak is the faster of the two.
@@ -284,8 +282,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     const ModelConfig *c = &o->config->model;
     Report r = {&m, o->config_name, T, seq_len, repeat, threads, 0, dev.where.ordinal < 0, ""};
     device_label(&dev, r.device, sizeof r.device);
-    int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
-    Run run = {&m, n_seqs, off, tok, &tg, c->router_aux_loss_coef, {r.cpu ? (int)T : 0, F, c->hidden_size}, ops};
+    Run run = {&m, n_seqs, off, tok, &tg, c->router_aux_loss_coef, r.cpu ? (int)T : 0, ops};
     double tbps;
     if (!r.cpu) bench_gpu_peaks(dev.where.name, &r.peak_tflops, &tbps);
     double head = model_head_flops_per_row(&m);  // on the target rows only

@@ -38,7 +38,6 @@ static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
 // The optimizer's bytes per parameter of this rank's shard, at least: the norm reads the gradient; AdamW reads the
 // gradient, the weight and both moments and writes the weight and the moments (clipping, when it scales, adds 8).
 #define OPTIMIZER_BYTES_PER_PARAM 32.0
-#define PEAK_SECONDS 0.25     // the sgemm burst before and after the timed steps: at least this long, 10 calls
 #define READ_BYTES (256 << 20)  // the read test's buffer, well beyond the caches
 #define READ_PASSES 3
 
@@ -54,25 +53,22 @@ typedef struct {
 
 // The limits measured before and after the timed steps, the larger of each (0: not measured, a device backend).
 typedef struct {
-    int shape[3];  // the sgemm's M, N, K: a pass's tokens, the MLP width, the model width
+    int tokens;  // a pass's rows, for bench_pass_peak_gflops
     double sgemm_gflops, read_gbps;
     ReadBuffer probe;
 } Limits;
 
-static void measure_limits(Limits *l) {
-    if (!l->shape[0]) return;
-    l->sgemm_gflops = fmax(l->sgemm_gflops, bench_sgemm_gflops(l->shape[0], l->shape[1], l->shape[2], 10, PEAK_SECONDS));
+static void measure_limits(Limits *l, const Run *r) {
+    if (!l->tokens) return;
+    l->sgemm_gflops = fmax(l->sgemm_gflops, bench_pass_peak_gflops(&r->cfg.model, l->tokens));
     if (!l->probe.x) l->probe = bench_read_buffer(READ_BYTES);
     l->read_gbps = fmax(l->read_gbps, bench_read_gbps(&l->probe, READ_PASSES));
 }
 
-// Product shape of the warm-up step's mean pass, on the CPU backend only.
+// The warm-up step's mean pass rows, on the CPU backend only.
 static Limits limits_for(const Run *r, const PassTimes *warm_up) {
-    const ModelConfig *c = &r->cfg.model;
-    int F = c->intermediate_size > c->moe_intermediate_size ? c->intermediate_size : c->moe_intermediate_size;
     int64_t M = warm_up->micro_batches ? (warm_up->tokens + warm_up->micro_batches / 2) / warm_up->micro_batches : 0;
-    bool cpu = r->device.where.ordinal < 0;
-    return (Limits){{cpu && M > 0 ? (int)M : 0, F, c->hidden_size}, 0, 0, {0}};
+    return (Limits){.tokens = r->device.where.ordinal < 0 ? (int)M : 0};
 }
 
 // A pass's FLOPs (mult times the policy's forward), GFLOP/s and their fraction of the sgemm peak.
@@ -172,7 +168,7 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     for (int k = 0; k <= t->n && !rc; k++) {  // k = 0 warms up
         StepMetrics m;
         if (k == 1) {
-            if (dist_is_root()) measure_limits(&l);
+            if (dist_is_root()) measure_limits(&l, r);
             dist_barrier();  // the other ranks' first timed step starts with rank 0's
             timed_start = bench_cpu_ticks();
         }
@@ -187,7 +183,7 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     }
     double steal = bench_steal_fraction(timed_start, bench_cpu_ticks());
     if (!rc && dist_is_root()) {
-        measure_limits(&l);
+        measure_limits(&l, r);
         report(o->config_path, t, &l, steal, r);
         if (bench_max(t->live, t->n) == 0) warn_dead_rows();
     }
