@@ -14,7 +14,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # rlvr --version and recorded in checkpoints). The fixed-order kernels (src/model/matmul.c) sum in the same order
 # whatever it is; -ffp-contract=off keeps the compiler from fusing their multiplies and adds on FMA targets.
 MARCH   ?= x86-64-v2
-CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=$(MARCH) -ffp-contract=off -fopenmp -Wall -Wextra -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
+CFLAGS  := -std=c17 -D_GNU_SOURCE -O2 -g -march=$(MARCH) -ffp-contract=off -fopenmp -Wall -Wextra -Wpointer-arith -Werror -MMD -MP -Isrc -Ikernels $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -fopenmp -lm
 # The revision recorded in checkpoints ("-dirty" with uncommitted changes to tracked files): only
 # revision.o sees it, and it is rebuilt when the revision changes.
