@@ -240,3 +240,33 @@ Test(matmul, backward_products_blocked) {
     omp_set_num_threads(1);
     free(dy), free(w), free(x), free(dx), free(dw), free(wt), free(dyt), free(xt), free(ref);
 }
+
+// matmul_xw given N in slices (the LM head's vocabulary slices): the bits of one whole product, for slices of 8 and
+// of more than a chunk of the inner sum (1100 = 8 + 528 + 560 + 4), rows past the last whole tile and columns past
+// the last vector, on 1 and 3 threads; and for a single slice.
+Test(matmul, backward_product_in_slices) {
+    enum { T = 301, N = 1100, K = 150 };
+    static const int SLICES[] = {8, 528, 560, 4};
+    float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *want = xmalloc(T * K * 4), *got = xmalloc(T * K * 4);
+    float *piece = xmalloc(T * N * 4);
+    Rng r = rng_at(13, 0, 0, 0);
+    for (int i = 0; i < T * N; i++) dy[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        omp_set_num_threads(threads);
+        matmul_xw(dy, w, want, T, N, K, false);
+        for (int i = 0; i < T * K; i++) got[i] = NAN;
+        XwSlices *s = matmul_xw_slices_begin(got, T, N, K);
+        for (int c = 0, n0 = 0; c < 4; n0 += SLICES[c++]) {
+            for (int t = 0; t < T; t++) memcpy(piece + (size_t)t * SLICES[c], dy + (size_t)t * N + n0, SLICES[c] * 4);
+            s = matmul_xw_slice(s, piece, w + (size_t)n0 * K, SLICES[c]);
+            cr_assert_eq(s == NULL, c == 3, "slice %d: the sum ends with the last slice only", c);
+        }
+        cr_assert_eq(memcmp(want, got, T * K * 4), 0, "in slices, %d threads", threads);
+        for (int i = 0; i < T * K; i++) got[i] = NAN;
+        cr_assert_null(matmul_xw_slice(matmul_xw_slices_begin(got, T, N, K), dy, w, N));
+        cr_assert_eq(memcmp(want, got, T * K * 4), 0, "one slice, %d threads", threads);
+    }
+    omp_set_num_threads(1);
+    free(dy), free(w), free(want), free(got), free(piece);
+}

@@ -23,6 +23,13 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
 void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate);
 // dw[N, K] += dy[T, N]^T · x[T, K], summing over T.
 void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K);
+// matmul_xw (not accumulating) with x and w given in slices of N, in order: each output's eight lanes are kept
+// between slices, so y gets matmul_xw's bits whatever the slices (model/model_head.c's vocabulary slices).
+typedef struct XwSlices XwSlices;
+XwSlices *matmul_xw_slices_begin(float *y, int M, int N, int K);
+// The next n of N: x [M, n] (n floats a row), w [n, K]. n is a multiple of 8 but in the last slice, which writes y,
+// frees s and returns NULL.
+XwSlices *matmul_xw_slice(XwSlices *s, const float *x, const float *w, int n);
 
 // The same product for one output: dot(x, w) over K in the order above.
 float matmul_dot(const float *x, const float *w, int K);

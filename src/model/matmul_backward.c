@@ -6,7 +6,10 @@
 // output's eight lanes sit in eight vectors and are added by plain vector adds, in the same order. These are matmul.c's
 // operations in its order: the bits are matmul_xwt's on the transposed operands (tests/test_matmul.c checks it), on
 // any thread count (each output is one thread's), without transposing the weight and without horizontal lane sums.
+// A sum over i given in slices of multiples of 8 (matmul_xw_slice: the LM head's vocabulary) keeps every output's
+// lanes between slices, so each lane goes on where it stopped: the bits of the whole sum.
 #include <omp.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,12 @@ typedef struct {
     size_t lda, ldb, ldc;
     int rows, cols, inner;
     bool accumulate;
+    // A slice of a longer inner sum (matmul_xw_slice): every output's lanes kept between slices, zeroed by the first
+    // slice (first) and added into C by the last (last). A whole sum: kept NULL, first and last.
+    Lanes *kept;                // [row tile][vector column block]
+    float (*kept_tail)[LANES];  // [row][column past the last whole vector]
+    int kept_blocks;            // vector column blocks a row tile
+    bool first, last;
 } Product;
 
 // Lane pass over q < n8: row i0 + 8q of A (nr rows from r0) times packed row q of B (bp, its rows bstride floats
@@ -154,10 +163,13 @@ INLINE void prefetch_c(const Product *p, int nr, int nv, int r0, int c0) {
 
 // One output in the same order: the columns past the last whole vector.
 INLINE void one_output(const Product *p, int r, int col) {
-    float lane[LANES] = {0};
+    int whole = p->cols / VW * VW;  // the first such column
+    float own[LANES], *lane = p->kept_tail ? p->kept_tail[(size_t)r * (p->cols - whole) + (col - whole)] : own;
+    if (p->first) memset(lane, 0, sizeof own);
     int i8 = p->inner & ~(LANES - 1);
     const float *a = p->a + (size_t)r * p->lda, *b = p->b + col;
     for (int i = 0; i < i8; i++) MAC1(lane[i % LANES], a[i], b[(size_t)i * p->ldb]);
+    if (!p->last) return;
     float s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     for (int i = i8; i < p->inner; i++) s += a[i] * b[(size_t)i * p->ldb];
     float *c = p->c + (size_t)r * p->ldc + col;
@@ -176,11 +188,13 @@ INLINE void item(const Product *p, int r0, int r1, int c0, int c1, Lanes *park, 
             pack_chunk(p, i0, n8, cb, nv, bp);
             for (int r = r0; r < r1; r += RT) {
                 int nr = r1 - r < RT ? r1 - r : RT;
-                vf(*lanes)[RT][CT] = park[chunks > 1 ? (r - r0) / RT : 0];
-                if (k == 0) memset(lanes, 0, sizeof(Lanes));
-                if (k == chunks - 1 && p->accumulate) prefetch_c(p, nr, nv, r, cb);
+                vf(*lanes)[RT][CT] = p->kept ? p->kept[(size_t)(r / RT) * p->kept_blocks + cb / (CT * VW)]
+                                             : park[chunks > 1 ? (r - r0) / RT : 0];
+                bool finish = k == chunks - 1 && p->last;
+                if (k == 0 && p->first) memset(lanes, 0, sizeof(Lanes));
+                if (finish && p->accumulate) prefetch_c(p, nr, nv, r, cb);
                 tile_chunk_rows(p, nr, nv, r, i0, n8, bp, lanes);
-                if (k == chunks - 1) tile_finish(p, nr, nv, r, cb, lanes);
+                if (finish) tile_finish(p, nr, nv, r, cb, lanes);
             }
         }
     }
@@ -251,13 +265,46 @@ static void transpose(const float *src, float *dst, int R, int C) {
 
 void matmul_xw(const float *x, const float *w, float *y, int M, int N, int K, bool accumulate) {
     // y[m][k] (+)= sum_n x[m][n] w[n][k]
-    product(&(Product){x, w, y, (size_t)N, (size_t)K, (size_t)K, M, K, N, accumulate});
+    product(&(Product){x, w, y, (size_t)N, (size_t)K, (size_t)K, M, K, N, accumulate, .first = true, .last = true});
 }
 
 void matmul_xtx_acc(const float *dy, const float *x, float *dw, int T, int N, int K) {
     // dw[n][k] += sum_t dy^T[n][t] x[t][k]: dy, the smaller of dy and dw, transposed so that A's rows are contiguous
     float *dyt = xmalloc((size_t)N * T * sizeof *dyt + 1);
     transpose(dy, dyt, T, N);
-    product(&(Product){dyt, x, dw, (size_t)T, (size_t)K, (size_t)K, N, K, T, true});
+    product(&(Product){dyt, x, dw, (size_t)T, (size_t)K, (size_t)K, N, K, T, true, .first = true, .last = true});
     free(dyt);
+}
+
+struct XwSlices {
+    float *y;
+    int M, N, K, done;  // done: how much of N the slices so far covered
+    int blocks;         // vector column blocks a row tile
+    Lanes *kept;        // Product.kept
+    float (*kept_tail)[LANES];
+    char *raw;          // kept's allocation
+};
+
+XwSlices *matmul_xw_slices_begin(float *y, int M, int N, int K) {
+    XwSlices *s = xmalloc(sizeof *s);
+    int vectors = K / VW, tail = K - vectors * VW;
+    *s = (XwSlices){.y = y, .M = M, .N = N, .K = K, .blocks = (vectors + CT - 1) / CT};
+    s->kept = aligned((size_t)((M + RT - 1) / RT) * s->blocks * sizeof(Lanes) + 1, &s->raw);
+    s->kept_tail = xmalloc((size_t)M * tail * sizeof *s->kept_tail + 1);
+    return s;
+}
+
+XwSlices *matmul_xw_slice(XwSlices *s, const float *x, const float *w, int n) {
+    if (n <= 0 || s->done + n > s->N || (s->done + n < s->N && n % LANES)) {  // a caller's bug: lanes would shift
+        fprintf(stderr, "rlvr: matmul_xw_slice: a slice of %d after %d of %d, expected a multiple of %d but the last\n",
+                n, s->done, s->N, LANES);
+        abort();
+    }
+    bool last = s->done + n == s->N;
+    product(&(Product){x, w, s->y, (size_t)n, (size_t)s->K, (size_t)s->K, s->M, s->K, n, false, s->kept, s->kept_tail,
+                       s->blocks, s->done == 0, last});
+    s->done += n;
+    if (!last) return s;
+    free(s->raw), free(s->kept_tail), free(s);
+    return NULL;
 }
