@@ -6,7 +6,8 @@
 # and zero stage 0-2 on 1-2 ranks, a resume, the non-finite guard; sampling and scoring on it give the CPU's output,
 # and neither downloads logits (the draws run where the logits are, model/backend.h sample; the LM head runs in
 # chunks in backend memory). The LM head in chunks of a few rows (train.head_chunk, model/model_head.c) changes no
-# bit of a deterministic run, on either backend, nor of a score. The last block: zero stage 3 and expert parallelism
+# bit of a deterministic run, on either backend (the CPU's one pass over vocabulary slices, the staged backend's two,
+# as CUDA's), nor of a score. The last block: zero stage 3 and expert parallelism
 # on the device path. configs/tiny-train.ini throughout.
 plan 41
 CFG="$ROOT/configs/tiny-train.ini"

@@ -21,6 +21,7 @@
 #include "base/dist.h"
 #include "base/walltime.h"
 #include "bench/bench_limits.h"
+#include "model/backend.h"
 #include "train/rl_step.h"
 #include "train/run.h"
 
@@ -129,8 +130,9 @@ static void report(const char *config, const Timings *t, const Limits *l, double
     fflush(stdout);
 }
 
-// No row with a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus): where a
-// pass has more rows than train.head_chunk the LM head's backward skips them, cheaper than a learning step's.
+// No row with a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus): on a
+// backend whose LM head computes the input gradient by rows (no matmul_dx_slice), where a pass has more rows than
+// train.head_chunk the head's backward skips them, cheaper than a learning step's.
 static void warn_dead_rows(void) {
     fprintf(stderr, "rlvr: bench train: no response row had a loss coefficient other than 0 (every group's rewards "
                     "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
@@ -185,7 +187,7 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     if (!rc && dist_is_root()) {
         measure_limits(&l, r);
         report(o->config_path, t, &l, steal, r);
-        if (bench_max(t->live, t->n) == 0) warn_dead_rows();
+        if (bench_max(t->live, t->n) == 0 && !r->model.backend->matmul_dx_slice) warn_dead_rows();
     }
     bench_read_buffer_free(&l.probe);
     run_close(r);

@@ -103,8 +103,9 @@ static const CliSpec TRAIN = CLI_SPEC(
     "the CPU (the passes' GFLOP/s beside the sgemm peak, the optimizer's GB/s beside the memory read bandwidth,\n"
     "sampling's tokens/s), and the share of the machine's CPU time a hypervisor stole during the timed steps\n"
     "(steal_fraction, from /proc/stat). The backward's line gives the share of response rows with a loss\n"
-    "coefficient; with none (random weights: every group's rewards equal) it warns that the step is cheaper than\n"
-    "a learning step's (--set algo.entropy_coef=1e-4 gives every row one). Runs under mpirun like rlvr train.",
+    "coefficient; with none (random weights: every group's rewards equal), on a GPU, where the LM head's backward\n"
+    "skips such rows, it warns that the step is cheaper than a learning step's (--set algo.entropy_coef=1e-4\n"
+    "gives every row one). Runs under mpirun like rlvr train.",
     TRAIN_OPTS, NULL);
 
 static const CliOpt LOSS_OPTS[] = {

@@ -130,6 +130,12 @@ struct Backend {
     // y = x W^T: dx[T, K] = dy[T, N] · w[N, K], added to dx when accumulate.
     void (*matmul_dx)(const struct Backend *be, bool fixed, const void *dy, const void *w, void *dx, int T, int N,
                       int K, bool accumulate);
+    // matmul_dx over N in slices given in order: dx[T, K] = the sum over slices of dy[T, n] · w[n, K] (the slice's
+    // columns of dy, n floats a row, and its rows of w; n0 its first). n is a multiple of 8 but in the last slice,
+    // after which dx is whole. *sum carries the running sum between calls: NULL before the first, and after the last.
+    // With fixed, dx gets the bits of one matmul_dx over all N. NULL in a backend without it (model/model_head.c).
+    void (*matmul_dx_slice)(const struct Backend *be, bool fixed, void **sum, const void *dy, const void *w, void *dx,
+                            int T, int n0, int n, int N, int K);
     // Attention backward from the forward's record a (a->qr, a->kr, a->v, a->att, a->lse) over the sequences of
     // A: adds dq [T, QD], dk, dv [T, KD] given datt [T, QD]. A's T, n_seqs and seq_offsets are host values.
     void (*attention_back)(const struct Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,

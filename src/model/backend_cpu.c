@@ -184,6 +184,17 @@ static void cpu_matmul_dx(const Backend *be, bool fixed, const void *dy, const v
     linear_back_x(fixed, w, dy, dx, T, N, K, accumulate ? 1.0f : 0.0f);
 }
 
+static void cpu_matmul_dx_slice(const Backend *be, bool fixed, void **sum, const void *dy, const void *w, void *dx,
+                                int T, int n0, int n, int N, int K) {
+    (void)be;
+    if (!fixed) {  // OpenBLAS adds each slice's product: the sum over N in an order of its own, as it always is
+        linear_back_x(false, w, dy, dx, T, n, K, n0 > 0 ? 1.0f : 0.0f);
+        return;
+    }
+    if (n0 == 0) *sum = matmul_xw_slices_begin(dx, T, N, K);
+    *sum = matmul_xw_slice(*sum, dy, w, n);
+}
+
 static void cpu_attention_back(const Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,
                                const void *datt, void *dq, void *dk, void *dv) {
     (void)be;
@@ -399,6 +410,7 @@ static const Backend cpu = {
     .head_norm_back = cpu_head_norm_back,
     .matmul_dw = cpu_matmul_dw,
     .matmul_dx = cpu_matmul_dx,
+    .matmul_dx_slice = cpu_matmul_dx_slice,
     .attention_back = cpu_attention_back,
     .swiglu_back = cpu_swiglu_back,
     .moe_back = cpu_moe_back,

@@ -195,6 +195,7 @@ Backend *backend_staged_create(void) {
     be->window_close = staged_window_close;
     be->ep_expert = staged_ep_expert;
     be->ep_expert_back = staged_ep_expert_back;
+    be->matmul_dx_slice = NULL;  // as the CUDA backend has none: the LM head's two-pass backward (model/model_head.c)
     return be;
 }
 
