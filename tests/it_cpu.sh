@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 27
+plan 28
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -170,6 +170,13 @@ expect_ok "bench model --ops: a line per operation and thread count, the layers'
                      (.weight | split(\"x\") | map(tonumber)) as [\$n, \$k] |
                      (2 * .tokens * \$n * \$k * .calls / .seconds / 1e9) / .gflop_per_s - 1 | fabs < 0.02) and
                  all(\$l[]; if \$t == 1 then .speedup == null else .speedup > 0 end))'"
+# With more rows than train.head_chunk (32 against 8) the LM head's backward takes the vocabulary (256) in slices of
+# 8 x 256 / 32 = 64 columns: each slice's part of dx is an operation of its own, timed as one.
+expect_ok "bench model --ops: the LM head's slices of dx are timed, their widths adding up to the vocabulary" \
+    bash -c "'$RLVR' bench model --config '$ROOT/configs/tiny-dense.ini' --seqs 2 --seq-len 16 --repeat 2 --ops \
+                 --set train.head_chunk=8 |
+     jq -se '[.[] | select(.bench == \"model_op\" and .op == \"matmul_dx_slice\")] |
+             length == 1 and .[0].weight == \"64x32\" and .[0].calls == 4 and .[0].gflop_per_s > 0'"
 expect_error "bench model --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench model --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops

@@ -132,6 +132,10 @@ static void t_matmul_dx(const Backend *be, bool fixed, const void *dy, const voi
                         bool accumulate) {
     TIMED_MATMUL(be, matmul_dx, T, N, K, fixed, dy, w, dx, T, N, K, accumulate);
 }
+static void t_matmul_dx_slice(const Backend *be, bool fixed, void **sum, const void *dy, const void *w, void *dx,
+                              int T, int n0, int n, int N, int K) {
+    TIMED_MATMUL(be, matmul_dx_slice, T, n, K, fixed, sum, dy, w, dx, T, n0, n, N, K);
+}
 static void t_attention_back(const Backend *be, const Dims *d, const ModelActs *A, const LayerActs *a,
                              const void *datt, void *dq, void *dk, void *dv) {
     TIMED(be, attention_back, d, A, a, datt, dq, dk, dv);
@@ -184,7 +188,8 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     t->matmul = t_matmul, t->kv_store = t_kv_store, t->attention = t_attention, t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;
     t->rope_back = t_rope_back, t->rms_norm_back = t_rms_norm_back, t->head_norm_back = t_head_norm_back;
-    t->matmul_dw = t_matmul_dw, t->matmul_dx = t_matmul_dx, t->attention_back = t_attention_back;
+    t->matmul_dw = t_matmul_dw, t->matmul_dx = t_matmul_dx, t->matmul_dx_slice = t_matmul_dx_slice;
+    t->attention_back = t_attention_back;
     t->swiglu_back = t_swiglu_back, t->moe_back = t_moe_back, t->embed_back = t_embed_back;
     t->logprob = t_logprob, t->logprob_back = t_logprob_back, t->sample = t_sample;
     t->head_logprob = t_head_logprob, t->head_logprob_back = t_head_logprob_back;
