@@ -159,7 +159,7 @@ Test(matmul, head_scores_sum_in_dot_order) {
 }
 
 // The backward's fixed-order products: float64 references, the same bits on 1 and 3 threads, and the bits of the
-// forward kernel on operands transposed here (the shapes leave partial 8 x 8 and 32 x 32 blocks of the transposes).
+// forward kernel on operands transposed here (the shapes leave partial row tiles, vectors and lanes of eight).
 Test(matmul, backward_products_fixed_order) {
     enum { T = 45, N = 70, K = 37 };
     float *dy = xmalloc(T * N * 4), *w = xmalloc(N * K * 4), *x = xmalloc(T * K * 4);
