@@ -270,3 +270,32 @@ Test(matmul, backward_product_in_slices) {
     omp_set_num_threads(1);
     free(dy), free(w), free(want), free(got), free(piece);
 }
+
+// Random shapes cut at random multiples of 8 (single rows and columns, fewer than 8 in all, tails of 1-7), on 2
+// threads: always the bits of one matmul_xw.
+Test(matmul, backward_product_in_random_slices) {
+    Rng r = rng_at(14, 0, 0, 0);
+    omp_set_num_threads(2);
+    for (int c = 0; c < 40; c++) {
+        int M = 1 + (int)rng_below(&r, 40), N = 1 + (int)rng_below(&r, 300), K = 1 + (int)rng_below(&r, 70);
+        float *x = xmalloc((size_t)M * N * 4), *w = xmalloc((size_t)N * K * 4), *piece = xmalloc((size_t)M * N * 4);
+        float *want = xmalloc((size_t)M * K * 4), *got = xmalloc((size_t)M * K * 4);
+        for (int i = 0; i < M * N; i++) x[i] = (float)rng_normal(&r);
+        for (int i = 0; i < N * K; i++) w[i] = (float)rng_normal(&r);
+        matmul_xw(x, w, want, M, N, K, false);
+        XwSlices *s = matmul_xw_slices_begin(got, M, N, K);
+        int slices = 0;
+        for (int n0 = 0; n0 < N; slices++) {
+            int n = 8 * (1 + (int)rng_below(&r, 6));
+            if (n0 + n >= N) n = N - n0;
+            for (int i = 0; i < M; i++) memcpy(piece + (size_t)i * n, x + (size_t)i * N + n0, (size_t)n * 4);
+            s = matmul_xw_slice(s, piece, w + (size_t)n0 * K, n);
+            n0 += n;
+        }
+        cr_assert_null(s, "case %d: the sum ended", c);
+        cr_assert_eq(memcmp(want, got, (size_t)M * K * 4), 0, "case %d: M %d N %d K %d in %d slices", c, M, N, K,
+                     slices);
+        free(x), free(w), free(piece), free(want), free(got);
+    }
+    omp_set_num_threads(1);
+}
