@@ -25,7 +25,6 @@
 #include "model/device.h"
 #include "model/model.h"
 
-
 // One phase's timed passes at one thread count.
 typedef struct {
     double *sec, *cpu, *peak;  // per pass: wall and process CPU seconds; the sgemm peak around it (CPU)

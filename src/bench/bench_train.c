@@ -43,8 +43,8 @@ static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
 #define READ_PASSES 3
 
 // What the timed steps measured: wall and CPU seconds per phase and step (CPU -1 where not measured), the policy's
-// forward FLOPs, its live rows and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0]) and of each timed
-// step.
+// forward FLOPs, its live rows and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0])
+// and of each timed step.
 typedef struct {
     double sec[PHASES][MAX_REPEAT], cpu[PHASES][MAX_REPEAT];
     double flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
@@ -103,8 +103,7 @@ static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, 
     if (p == BACKWARD) {
         size_t used = strlen(out);
         snprintf(out + used, cap - used, ",\"live_row_share\":%.3f", bench_median(t->live, t->n));
-    }
-    else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
+    } else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
     else if (p == SAMPLING) snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, t->n));
 }
 

@@ -286,8 +286,8 @@ XwSlices *matmul_xw_slice(XwSlices *s, const float *x, const float *w, int n) {
         abort();
     }
     bool last = s->done + n == s->N;
-    product(&(Product){x, w, s->y, (size_t)n, (size_t)s->K, (size_t)s->K, 1, s->M, s->K, n, false, s->kept, s->kept_tail,
-                       s->blocks, s->done == 0, last});
+    product(&(Product){x, w, s->y, (size_t)n, (size_t)s->K, (size_t)s->K, 1, s->M, s->K, n, false, s->kept,
+                       s->kept_tail, s->blocks, s->done == 0, last});
     s->done += n;
     if (!last) return s;
     free(s->raw), free(s->kept_tail), free(s);

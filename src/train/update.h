@@ -39,8 +39,8 @@ typedef struct {
 // and backward passes, the reference model's forward (algo.beta > 0), and updater_apply (the gradient's reduction
 // finished, its norm, clipping, AdamW, a shard's gathers). forward_flop: the policy's forward passes' FLOPs
 // (seqbatch_forward_flops; the reference's are the same, the backward's twice); tokens over micro_batches is the
-// rows of a pass's products; live_rows of response_rows had a loss coefficient other than 0 (the LM head's backward
-// skips runs of rows without one: model/model_head.c).
+// rows of a pass's products; live_rows of response_rows had a loss coefficient other than 0 (a backend without
+// matmul_dx_slice skips runs of rows without one in the LM head's backward: model/model_head.c).
 typedef struct {
     double forward_s, backward_s, reference_s, optimizer_s;
     double forward_cpu_s, backward_cpu_s, reference_cpu_s, optimizer_cpu_s;
