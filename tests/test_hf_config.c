@@ -1,6 +1,7 @@
 // Hugging Face config.json: transformers' defaults per model type, and model_hf_config_check's one clear error
 // for every architecture, rotary embedding or field the model does not compute as transformers does.
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
@@ -123,4 +124,24 @@ Test(hf_config, file_configs_are_bounded_without_the_check) {
     snprintf(json, sizeof json, "{\"model_type\":\"qwen2\"," DIMS ",\"rlvr_init_seed\":1e18}");
     cr_assert_eq(model_config_from_hf_json(json, &c, &e), 0, "%s", e.msg);
     cr_assert_eq(c.init_seed, 1000000000000000000LL);
+}
+
+// Exported and read back, every float of the configuration keeps its bits: cJSON's own printing of these numbers
+// (15 digits, accepted within a relative DBL_EPSILON) changed rope_theta's last bit (found by fuzz_hf_config).
+Test(hf_config, export_keeps_every_bit_of_the_floats) {
+    ModelConfig c, back;
+    accepts("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"rope_theta\":77777777777777.77777777775,\"rms_norm_eps\":1.0000000000000002e-06,"
+            "\"initializer_range\":0.020000000000000004,\"router_aux_loss_coef\":0.0010000000000000002}", &c);
+    Model m;
+    Err e = {{0}};
+    cr_assert_eq(model_layout(&m, &c, &e), 0, "%s", e.msg);
+    char *json = model_hf_config_json(&m);
+    accepts(json, &back);
+    cr_assert(c.rope_theta == back.rope_theta && c.rms_norm_eps == back.rms_norm_eps && c.init_std == back.init_std &&
+                  c.router_aux_loss_coef == back.router_aux_loss_coef,
+              "%s", json);
+    cr_assert(strstr(json, "\"rms_norm_eps\":\t1.0000000000000002e-06"), "%s", json);  // as short as exact allows
+    free(json);
+    model_free(&m);
 }

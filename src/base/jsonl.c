@@ -104,6 +104,15 @@ int json_get_int_array(const cJSON *obj, const char *key, int64_t min, int64_t m
     return 0;
 }
 
+cJSON *json_exact_number(double x) {
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;  // %.17g always does
+    }
+    return cJSON_CreateRaw(buf);
+}
+
 int jsonl_write(FILE *f, const cJSON *obj, Err *e) {
     char *s = cJSON_PrintUnformatted(obj);
     if (!s) return err_set(e, "cannot serialise JSON (out of memory)");

@@ -34,6 +34,10 @@ int json_get_string(const cJSON *obj, const char *key, const char **out, const c
 int json_get_int_array(const cJSON *obj, const char *key, int64_t min, int64_t max, int32_t **out, int *n,
                        const char *where, Err *e);
 
+// A JSON number that reads back as exactly x (finite): the shortest of %.15g, %.16g and %.17g that does. cJSON's
+// own printing accepts a 15-digit form within a relative DBL_EPSILON, which can change the last bit.
+cJSON *json_exact_number(double x);
+
 // Writes obj as one line (unformatted) to f.
 int jsonl_write(FILE *f, const cJSON *obj, Err *e);
 

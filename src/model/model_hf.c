@@ -29,14 +29,14 @@ char *model_hf_config_json(const Model *m) {
     cJSON_AddNumberToObject(o, "head_dim", m->head_dim);
     cJSON_AddStringToObject(o, "hidden_act", "silu");
     cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
-    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_norm_eps);
-    cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
+    cJSON_AddItemToObject(o, "rms_norm_eps", json_exact_number(c->rms_norm_eps));
+    cJSON_AddItemToObject(o, "rope_theta", json_exact_number(c->rope_theta));
     cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
     cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias);
     if (c->type == MODEL_QWEN2_MOE) cJSON_AddBoolToObject(o, "qkv_bias", c->attention_bias);
     cJSON_AddBoolToObject(o, "use_sliding_window", 0);
     cJSON_AddNumberToObject(o, "attention_dropout", 0);
-    cJSON_AddNumberToObject(o, "initializer_range", c->init_std);
+    cJSON_AddItemToObject(o, "initializer_range", json_exact_number(c->init_std));
     cJSON_AddStringToObject(o, "torch_dtype", "float32");
     cJSON_AddBoolToObject(o, "use_cache", 1);
     if (m->moe) {
@@ -45,7 +45,7 @@ char *model_hf_config_json(const Model *m) {
         cJSON_AddNumberToObject(o, "moe_intermediate_size", c->moe_intermediate_size);
         cJSON_AddNumberToObject(o, "shared_expert_intermediate_size", c->shared_expert_intermediate_size);
         cJSON_AddBoolToObject(o, "norm_topk_prob", c->norm_topk_prob);
-        cJSON_AddNumberToObject(o, "router_aux_loss_coef", c->router_aux_loss_coef);
+        cJSON_AddItemToObject(o, "router_aux_loss_coef", json_exact_number(c->router_aux_loss_coef));
         cJSON_AddNumberToObject(o, "decoder_sparse_step", c->decoder_sparse_step);
         cJSON *dense = cJSON_AddArrayToObject(o, "mlp_only_layers");
         for (int l = 0; l < c->num_hidden_layers; l++)
