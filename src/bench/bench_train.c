@@ -33,9 +33,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, BACKWARD = 5, REFERENCE = 6, OPTIMIZER = 7 };
 static const char *const PHASE[PHASES] = {"sampling", "scoring",  "update",    "step",
                                           "forward",  "backward", "reference", "optimizer"};
-// The passes' FLOPs as multiples of the policy's forward (model.h model_flops_per_token): the backward twice, the
-// reference's forward once where the run has a reference model.
-static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
+// The phases whose FLOPs are counted: the policy's forward and backward, the reference's forward where the run has a
+// reference model (the policy's forward FLOPs again, model.h model_flops_per_token).
+static const bool COUNTS_FLOP[PHASES] = {false, false, false, false, true, true, true, false};
 // The optimizer's bytes per parameter of this rank's shard, at least: the norm reads the gradient; AdamW reads the
 // gradient, the weight and both moments and writes the weight and the moments (clipping, when it scales, adds 8).
 #define OPTIMIZER_BYTES_PER_PARAM 32.0
@@ -43,12 +43,13 @@ static const double FLOP_MULT[PHASES] = {0, 0, 0, 0, 1, 2, 1, 0};
 #define READ_PASSES 3
 
 // What the timed steps measured: wall and CPU seconds per phase and step (CPU -1 where not measured), the policy's
-// forward FLOPs, its live rows and sampling's tokens/s per step, minor page faults of the warm-up step (faults[0])
-// and of each timed step.
+// forward and backward FLOPs, its live rows, skipped backwards and sampling's tokens/s per step, minor page faults of
+// the warm-up step (faults[0]) and of each timed step.
 typedef struct {
     double sec[PHASES][MAX_REPEAT], cpu[PHASES][MAX_REPEAT];
-    double flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
+    double flop[MAX_REPEAT], backward_flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
     double live[MAX_REPEAT];  // the share of response rows with a loss coefficient other than 0 (PassTimes)
+    double skipped[MAX_REPEAT];  // the share of micro-batches whose backward was skipped (PassTimes)
     int n;
 } Timings;
 
@@ -72,12 +73,12 @@ static Limits limits_for(const Run *r, const PassTimes *warm_up) {
     return (Limits){.tokens = r->device.where.ordinal < 0 ? (int)M : 0};
 }
 
-// A pass's FLOPs (mult times the policy's forward), GFLOP/s and their fraction of the sgemm peak.
-static void pass_fields(const double *sec, const Timings *t, double mult, const Limits *l, char *out, size_t cap) {
+// A pass's FLOPs (flop per timed step), GFLOP/s and their fraction of the sgemm peak.
+static void pass_fields(const double *sec, const double *flop, int n, const Limits *l, char *out, size_t cap) {
     double gflop[MAX_REPEAT], rate[MAX_REPEAT];
     char a[32], b[32], c[32];
-    for (int k = 0; k < t->n; k++) gflop[k] = mult * t->flop[k] / 1e9, rate[k] = sec[k] > 0 ? gflop[k] / sec[k] : 0;
-    double g = bench_median(gflop, t->n), median = bench_median(rate, t->n);
+    for (int k = 0; k < n; k++) gflop[k] = flop[k] / 1e9, rate[k] = sec[k] > 0 ? gflop[k] / sec[k] : 0;
+    double g = bench_median(gflop, n), median = bench_median(rate, n);
     bool known = g > 0 && median > 0, peak = l->sgemm_gflops > 0;
     snprintf(out, cap, ",\"gflop\":%.9g,\"gflop_per_s\":%s,\"sgemm_gflop_per_s\":%s,\"fraction_of_sgemm\":%s", g,
              bench_json_or_null(known, median, a), bench_json_or_null(peak, l->sgemm_gflops, b),
@@ -98,11 +99,15 @@ static void optimizer_fields(const double *sec, int n, double params, const Limi
 
 // Phase p's rate fields: the passes' and the optimizer's beside their limits, sampling's tokens/s.
 static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, char *out, size_t cap) {
+    static const double none[MAX_REPEAT];
     out[0] = 0;
-    if (FLOP_MULT[p] > 0) pass_fields(t->sec[p], t, p == REFERENCE && !r->has_ref ? 0 : FLOP_MULT[p], l, out, cap);
+    if (COUNTS_FLOP[p])
+        pass_fields(t->sec[p], p == BACKWARD ? t->backward_flop : p == REFERENCE && !r->has_ref ? none : t->flop, t->n,
+                    l, out, cap);
     if (p == BACKWARD) {
         size_t used = strlen(out);
-        snprintf(out + used, cap - used, ",\"live_row_share\":%.3f", bench_median(t->live, t->n));
+        snprintf(out + used, cap - used, ",\"live_row_share\":%.3f,\"skipped_share\":%.3f", bench_median(t->live, t->n),
+                 bench_median(t->skipped, t->n));
     } else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
     else if (p == SAMPLING) snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, t->n));
 }
@@ -129,13 +134,20 @@ static void report(const char *config, const Timings *t, const Limits *l, double
     fflush(stdout);
 }
 
-// No row with a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus): on a
-// backend whose LM head computes the input gradient by rows (no matmul_dx_slice), where a pass has more rows than
-// train.head_chunk the head's backward skips them, cheaper than a learning step's.
-static void warn_dead_rows(void) {
-    fprintf(stderr, "rlvr: bench train: no response row had a loss coefficient other than 0 (every group's rewards "
-                    "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
-                    "them and ran faster than a learning step's; --set algo.entropy_coef=1e-4 gives every row one\n");
+// Rows without a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus) make a
+// backward cheaper than a learning step's: skipped whole where a micro-batch has no other row (Model.
+// skip_zero_backward), or, on a backend whose LM head computes the input gradient by rows (no matmul_dx_slice), skipped
+// by the head where a pass has more rows than train.head_chunk.
+static void warn_dead_rows(const Timings *t, const Backend *be) {
+    const char *fix = "--set algo.entropy_coef=1e-4 gives every row one";
+    if (bench_max(t->skipped, t->n) > 0)
+        fprintf(stderr, "rlvr bench train: up to %.0f%% of a step's micro-batches had no loss coefficient other than 0: "
+                        "their backward was skipped (train.skip_zero_backward) and the backward line times the others; "
+                        "%s\n", 100 * bench_max(t->skipped, t->n), fix);
+    else if (bench_max(t->live, t->n) == 0 && !be->matmul_dx_slice)
+        fprintf(stderr, "rlvr bench train: no response row had a loss coefficient other than 0 (every group's rewards "
+                        "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
+                        "them and ran faster than a learning step's; %s\n", fix);
 }
 
 // Timed step k (from 0) of t: rank 0's phases, the slowest rank's step.
@@ -146,8 +158,9 @@ static void record(Timings *t, int k, const StepMetrics *m, double step_s, doubl
     double cpu[PHASES] = {-1, -1, -1, step_cpu, pt->forward_cpu_s, pt->backward_cpu_s, pt->reference_cpu_s,
                           pt->optimizer_cpu_s};
     for (int p = 0; p < PHASES; p++) t->sec[p][k] = sec[p], t->cpu[p][k] = cpu[p];
-    t->flop[k] = pt->forward_flop;
+    t->flop[k] = pt->forward_flop, t->backward_flop[k] = pt->backward_flop;
     t->live[k] = pt->response_rows ? (double)pt->live_rows / (double)pt->response_rows : 0;
+    t->skipped[k] = pt->micro_batches ? (double)pt->backwards_skipped / (double)pt->micro_batches : 0;
     t->tokens_per_s[k] = m->rollout.tokens_per_s_rollout;
 }
 
@@ -186,7 +199,7 @@ int bench_train(const BenchTrainOptions *o, Err *e) {
     if (!rc && dist_is_root()) {
         measure_limits(&l, r);
         report(o->config_path, t, &l, steal, r);
-        if (bench_max(t->live, t->n) == 0 && !r->model.backend->matmul_dx_slice) warn_dead_rows();
+        warn_dead_rows(t, r->model.backend);
     }
     bench_read_buffer_free(&l.probe);
     run_close(r);

@@ -121,6 +121,7 @@ static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
     m->cfg = *cfg;
     m->backend = backend_cpu();
     m->head_chunk = MODEL_HEAD_CHUNK;
+    m->skip_zero_backward = true;
     m->moe = cfg->type == MODEL_QWEN2_MOE || cfg->type == MODEL_QWEN3_MOE;
     m->head_dim = cfg->head_dim ? cfg->head_dim : cfg->hidden_size / cfg->num_attention_heads;
     if (cfg->num_attention_heads % cfg->num_key_value_heads || m->head_dim % 2 || m->head_dim < 2)

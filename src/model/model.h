@@ -74,6 +74,9 @@ typedef struct {
     // The training forward keeps only each layer's input, and the backward runs the layer's forward again from it
     // before its backward (train.recompute): activations of one layer instead of all, for one more forward. Same bits.
     bool recompute;
+    // A log-prob backward that would add only zeros to the gradient (model_logprob_backward_adds_zeros) is skipped
+    // (train.skip_zero_backward; model_create: true). Off, it runs the products of zeros: the same bits, slower.
+    bool skip_zero_backward;
     ModelPrivate *priv;
 } Model;
 
@@ -183,6 +186,13 @@ int model_forward_logprob(Model *m, int n_seqs, const int64_t *seq_offsets, cons
 // model_backward_hooked (may be NULL). The LM head's logits are computed again, chunk by chunk.
 int model_backward_logprob_hooked(Model *m, const ModelActs *acts, const double *dlogp, const double *dentropy,
                                   double aux_weight, float *grads, LayerDone done, void *ctx, Err *e);
+// Whether that backward adds only zeros: no row has a coefficient other than 0 (an RL micro-batch whose groups' rewards
+// were all equal, with algo.beta = 0 and no entropy bonus) and no load-balancing loss reaches the router (aux_weight 0
+// or no MoE layer); never under expert parallelism (Model.ep), whose backward exchanges rows with other ranks. Such a
+// backward is then skipped (Model.skip_zero_backward): it calls done for every layer as it would and leaves grads as
+// they are. The same bits, since adding +0 or -0 to a sum that started at +0 never changes it.
+bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *acts, const double *dlogp,
+                                       const double *dentropy, double aux_weight);
 
 // Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
 // the backward costs twice that. The LM head's share, model_head_flops_per_row, is spent on rows with a target only

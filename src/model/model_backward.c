@@ -153,6 +153,17 @@ static void recompute_layer(const Model *m, int l, const ModelActs *A, LayerActs
     be->free(be, x);
 }
 
+bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *A, const double *dlogp,
+                                       const double *dentropy, double aux_weight) {
+    if (m->ep || (aux_weight != 0 && model_n_moe_layers(m) > 0)) return false;
+    for (int r = 0, k = 0; r < A->T; r++) {
+        if (A->head_targets[r] < 0) continue;
+        if (dlogp[k] != 0 || (dentropy && dentropy[k] != 0)) return false;
+        k++;
+    }
+    return true;
+}
+
 // The backward from the LM head's input gradient: dlogits [T, V] (host), or the log-prob head's dlogp/dentropy.
 static int backward(Model *m, const ModelActs *A, const float *dlogits, const double *dlogp, const double *dentropy,
                     double aux_weight, float *grads, LayerDone done, void *ctx, Err *e) {
@@ -171,6 +182,10 @@ static int backward(Model *m, const ModelActs *A, const float *dlogits, const do
         if (model_layer_is_moe(m, l)) moe_ep_backward(m, &m->priv->layers[l], &d, NULL, NULL, 0, grads, NULL);
     }
     if (!T) return 0;
+    if (!dlogits && m->skip_zero_backward && model_logprob_backward_adds_zeros(m, A, dlogp, dentropy, aux_weight)) {
+        for (int l = d.L - 1; done && l >= 0; l--) done(ctx, l);  // the reduction's per-layer steps, as a backward's
+        return 0;
+    }
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
     // logits = norm(x) . lm_head^T
     void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_GRAD), *dx = bk_alloc(be, (size_t)T * d.D, BUF_GRAD);

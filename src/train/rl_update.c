@@ -82,11 +82,14 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
                         .seg_end = d->seg_end, .advantage = d->adv};
 }
 
-// What `rlvr bench train` sets beside the pass times: the forward's FLOPs and rows, and the response rows whose loss
-// coefficients are not 0.
-static void count_pass(const Model *m, const MicroData *d, PassTimes *pt) {
+// What `rlvr bench train` sets beside the pass times: the forward's FLOPs and rows, those of the backwards that ran,
+// and the response rows whose loss coefficients are not 0.
+static void count_pass(const Model *m, const MicroData *d, bool backward_skipped, PassTimes *pt) {
     int64_t rows = seqbatch_resp_tokens(&d->sb);
-    pt->forward_flop += seqbatch_forward_flops(m, &d->sb);
+    double flop = seqbatch_forward_flops(m, &d->sb);
+    pt->forward_flop += flop;
+    if (backward_skipped) pt->backwards_skipped++;
+    else pt->backward_flop += 2 * flop;
     pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
     for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
     pt->response_rows += rows;
@@ -110,9 +113,12 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
-    count_pass(&r->model, d, pt);
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
+    count_pass(&r->model, d,
+               r->model.skip_zero_backward &&
+                   model_logprob_backward_adds_zeros(&r->model, f.acts, d->glogp, d->gent, aux_w),
+               pt);
     GradReducer *red = &r->up.reducer;
     float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
     t0 = walltime_s(), c0 = cputime_s();

@@ -116,6 +116,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
     r->model.head_chunk = r->cfg.train.head_chunk;
     r->model.recompute = r->cfg.train.recompute;
+    r->model.skip_zero_backward = r->cfg.train.skip_zero_backward;
     TRY(updater_init(&r->up, &r->model, &r->cfg, r->config_text, e));
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
