@@ -96,15 +96,17 @@ expect_ok "bench train: the share of rows with a loss coefficient, and the warni
      share=\$(jq -s 'map(select(.phase == \"backward\"))[0].live_row_share' '$TMP/bt_staged.jsonl') &&
      if [ \"\$share\" = 0 ]; then grep -q 'no response row had a loss coefficient' '$TMP/bt_staged.err'
      else ! grep -q 'no response row' '$TMP/bt_staged.err'; fi"
-# Without a load-balancing loss either, no micro-batch has a coefficient: every backward is skipped
-# (train.skip_zero_backward), counted as such, its FLOPs left out of the backward's rate, and a warning says so.
-expect_ok "bench train: backwards without a loss coefficient skipped, their FLOPs left out, and a warning" bash -c \
+# Without a load-balancing loss either, no micro-batch has a coefficient: every forward and backward is skipped
+# (train.skip_zero_backward; one update a step), counted as such, their FLOPs left out of the rates, and a warning
+# says so.
+expect_ok "bench train: passes without a loss coefficient skipped, their FLOPs left out, and a warning" bash -c \
     "'$RLVR' bench train --config '$ROOT/configs/tiny-train.ini' --repeat 1 --set model.router_aux_loss_coef=0 \
-         2>'$TMP/bt_skip.err' | jq -se 'INDEX(.phase) as \$p | \$p.backward.skipped_share == 1 and
-             \$p.backward.gflop == 0 and \$p.backward.gflop_per_s == null and \$p.forward.gflop > 0' >/dev/null &&
-     grep -q 'their backward was skipped (train.skip_zero_backward)' '$TMP/bt_skip.err' &&
-     ! grep -q 'backward was skipped' '$TMP/bench_train.err' '$TMP/bt_ent.err' &&
-     jq -se 'map(select(.phase == \"backward\"))[0].skipped_share == 0' '$TMP/bench_train.jsonl' >/dev/null"
+         2>'$TMP/bt_skip.err' | jq -se 'INDEX(.phase) as \$p | [\$p.forward, \$p.backward] |
+             all(.skipped_share == 1 and .gflop == 0 and .gflop_per_s == null)' >/dev/null &&
+     grep -q 'were skipped (train.skip_zero_backward)' '$TMP/bt_skip.err' &&
+     ! grep -q 'were skipped' '$TMP/bench_train.err' '$TMP/bt_ent.err' &&
+     jq -se 'INDEX(.phase) as \$p | [\$p.forward, \$p.backward] | all(.skipped_share == 0)' '$TMP/bench_train.jsonl' \
+         >/dev/null"
 expect_ok "bench train with a reference model (algo.beta > 0): its forward takes time and the policy's forward's FLOPs" \
     jq -se 'INDEX(.phase) as $p | $p.reference.seconds > 0 and $p.reference.cpu_seconds > 0 and
             $p.reference.gflop == $p.forward.gflop and $p.reference.gflop_per_s > 0 and

@@ -1,7 +1,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), skipped backwards without
 # a loss coefficient, resume (same and other rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 50
+plan 52
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -107,9 +107,11 @@ expect_ok "grpo (β > 0, reference policy): 2 ranks, resumed on 1 = uninterrupte
 expect_ok "grpo: KL against the reference is logged" grep -q '"kl":0.0[0-9]' "$T/grpo1/metrics.jsonl"
 
 # A micro-batch without a loss coefficient (its group's rewards all equal, algo.beta = 0, no entropy bonus, no
-# load-balancing loss) adds only zeros to the gradient, so its backward is skipped (train.skip_zero_backward): the same
-# bits as running it, on 1 rank in deterministic mode, on 2 in fast mode (each layer's sum posted inside the last
-# backward), and at zero stage 3 on 2 (the weights' gathers along a fixed cycle). A micro-batch holds one group here.
+# load-balancing loss) adds only zeros to the gradient, so its backward is skipped, and before the step's first update,
+# whose forward would give the sampler's log-probs, its forward too (train.skip_zero_backward): the same bits as
+# running them, on 1 rank in deterministic mode, on 2 in fast mode (each layer's sum posted inside the last backward),
+# at zero stage 3 on 2 (the weights' gathers along a fixed cycle), over 2 epochs of 2 mini-batches (only the first
+# update's forwards skipped), and with GRPO-λ. A micro-batch holds one group here.
 ZB=("${RL[@]}" --set model.router_aux_loss_coef=0 --set train.prompts_per_step=6)
 zero_backward() {  # zero_backward NAME NP SETTINGS...: one run with the skip and one without
     local name=$1 np=$2 s
@@ -122,6 +124,8 @@ zero_backward() {  # zero_backward NAME NP SETTINGS...: one run with the skip an
 zero_backward zb-det 1 --set dist.deterministic=true
 zero_backward zb-fast 2
 zero_backward zb-z3 2 --set dist.deterministic=true --set dist.zero_stage=3
+zero_backward zb-epochs 1 --set dist.deterministic=true --set train.ppo_epochs=2 --set train.n_minibatches=2
+zero_backward zb-lambda 2 --set dist.deterministic=true --set algo.name=grpo_lambda
 expect_ok "zero backward: a step had groups with equal rewards and groups without" \
     jq -se 'any(.frac_zero_std > 0 and .frac_zero_std < 1)' "$T/zb-det-true/metrics.jsonl"
 same_skip() {  # same_skip NAME: the runs with and without the skip end with the same weights and logs
@@ -130,7 +134,7 @@ same_skip() {  # same_skip NAME: the runs with and without the skip end with the
     "$RLVR" ckpt diff "$(last_ckpt "$T/$1-true")" "$(last_ckpt "$T/$1-false")" --exact &&
         same_log "$T/$1-true.learned" "$T/$1-false.learned"
 }
-for c in det fast z3; do
+for c in det fast z3 epochs lambda; do
     expect_ok "zero backward ($c): skipped = run, the weights and the logged metrics bit for bit" same_skip "zb-$c"
 done
 

@@ -143,7 +143,8 @@ static const Key KEYS[] = {
     {"train", "recompute", K_BOOL, F(train.recompute), 0, 0, 0, "false",
      "keep only each layer's input through the forward and recompute the rest in the backward (same bits)"},
     {"train", "skip_zero_backward", K_BOOL, F(train.skip_zero_backward), 0, 0, 0, "true",
-     "skip a micro-batch's backward where no token has a loss coefficient (beta 0, no entropy bonus; same bits)"},
+     "skip a micro-batch's passes where no token has a loss coefficient (beta 0, no entropy bonus): its backward, "
+     "and before a step's first update its forward (same bits)"},
     {"train", "lr", K_DOUBLE, F(train.lr), 0, 10, 0, "1e-6", "peak learning rate"},
     {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
     {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},

@@ -114,7 +114,7 @@ typedef struct {
     int steps, prompts_per_step, ppo_epochs, n_minibatches, micro_batch;
     int head_chunk;  // rows of logits the LM head holds at once (model.h Model.head_chunk)
     bool recompute;  // keep each layer's input only; the backward recomputes the rest (model.h Model.recompute)
-    bool skip_zero_backward;  // skip backwards that add only zeros (model.h Model.skip_zero_backward)
+    bool skip_zero_backward;  // skip passes that add only zeros (Model.skip_zero_backward, train/rl_update.c)
     double lr, weight_decay, adam_beta1, adam_beta2, adam_eps, grad_clip;
     int warmup_steps;
     Schedule schedule;

@@ -30,7 +30,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, BACKWARD = 5, REFERENCE = 6, OPTIMIZER = 7 };
+enum { PHASES = 8, MAX_REPEAT = 100, SAMPLING = 0, STEP = 3, FORWARD = 4, BACKWARD = 5, REFERENCE = 6, OPTIMIZER = 7 };
 static const char *const PHASE[PHASES] = {"sampling", "scoring",  "update",    "step",
                                           "forward",  "backward", "reference", "optimizer"};
 // The phases whose FLOPs are counted: the policy's forward and backward, the reference's forward where the run has a
@@ -43,13 +43,13 @@ static const bool COUNTS_FLOP[PHASES] = {false, false, false, false, true, true,
 #define READ_PASSES 3
 
 // What the timed steps measured: wall and CPU seconds per phase and step (CPU -1 where not measured), the policy's
-// forward and backward FLOPs, its live rows, skipped backwards and sampling's tokens/s per step, minor page faults of
+// forward and backward FLOPs, its live rows, skipped passes and sampling's tokens/s per step, minor page faults of
 // the warm-up step (faults[0]) and of each timed step.
 typedef struct {
     double sec[PHASES][MAX_REPEAT], cpu[PHASES][MAX_REPEAT];
     double flop[MAX_REPEAT], backward_flop[MAX_REPEAT], tokens_per_s[MAX_REPEAT], faults[MAX_REPEAT + 1];
     double live[MAX_REPEAT];  // the share of response rows with a loss coefficient other than 0 (PassTimes)
-    double skipped[MAX_REPEAT];  // the share of micro-batches whose backward was skipped (PassTimes)
+    double skipped[2][MAX_REPEAT];  // the shares of micro-batches whose forward, backward was skipped (PassTimes)
     int n;
 } Timings;
 
@@ -104,11 +104,12 @@ static void rate_fields(const Timings *t, int p, const Limits *l, const Run *r, 
     if (COUNTS_FLOP[p])
         pass_fields(t->sec[p], p == BACKWARD ? t->backward_flop : p == REFERENCE && !r->has_ref ? none : t->flop, t->n,
                     l, out, cap);
-    if (p == BACKWARD) {
-        size_t used = strlen(out);
+    size_t used = strlen(out);
+    if (p == FORWARD) snprintf(out + used, cap - used, ",\"skipped_share\":%.3f", bench_median(t->skipped[0], t->n));
+    else if (p == BACKWARD)
         snprintf(out + used, cap - used, ",\"live_row_share\":%.3f,\"skipped_share\":%.3f", bench_median(t->live, t->n),
-                 bench_median(t->skipped, t->n));
-    } else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
+                 bench_median(t->skipped[1], t->n));
+    else if (p == OPTIMIZER) optimizer_fields(t->sec[p], t->n, (double)r->up.opt.n, l, out, cap);
     else if (p == SAMPLING) snprintf(out, cap, ",\"tokens_per_s\":%.1f", bench_median(t->tokens_per_s, t->n));
 }
 
@@ -135,15 +136,17 @@ static void report(const char *config, const Timings *t, const Limits *l, double
 }
 
 // Rows without a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus) make a
-// backward cheaper than a learning step's: skipped whole where a micro-batch has no other row (Model.
-// skip_zero_backward), or, on a backend whose LM head computes the input gradient by rows (no matmul_dx_slice), skipped
-// by the head where a pass has more rows than train.head_chunk.
+// step cheaper than a learning step: a micro-batch of such rows only skips its passes (train.skip_zero_backward: its
+// backward, and before the step's first update its forward too, train/rl_update.c), or, on a backend whose LM head
+// computes the input gradient by rows (no matmul_dx_slice), the head's backward skips them where a pass has more rows
+// than train.head_chunk.
 static void warn_dead_rows(const Timings *t, const Backend *be) {
     const char *fix = "--set algo.entropy_coef=1e-4 gives every row one";
-    if (bench_max(t->skipped, t->n) > 0)
+    if (bench_max(t->skipped[1], t->n) > 0)
         fprintf(stderr, "rlvr bench train: up to %.0f%% of a step's micro-batches had no loss coefficient other than 0: "
-                        "their backward was skipped (train.skip_zero_backward) and the backward line times the others; "
-                        "%s\n", 100 * bench_max(t->skipped, t->n), fix);
+                        "their backward, and before the step's first update their forward, were skipped "
+                        "(train.skip_zero_backward), and the pass lines time the others; %s\n",
+                100 * bench_max(t->skipped[1], t->n), fix);
     else if (bench_max(t->live, t->n) == 0 && !be->matmul_dx_slice)
         fprintf(stderr, "rlvr bench train: no response row had a loss coefficient other than 0 (every group's rewards "
                         "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
@@ -160,7 +163,8 @@ static void record(Timings *t, int k, const StepMetrics *m, double step_s, doubl
     for (int p = 0; p < PHASES; p++) t->sec[p][k] = sec[p], t->cpu[p][k] = cpu[p];
     t->flop[k] = pt->forward_flop, t->backward_flop[k] = pt->backward_flop;
     t->live[k] = pt->response_rows ? (double)pt->live_rows / (double)pt->response_rows : 0;
-    t->skipped[k] = pt->micro_batches ? (double)pt->backwards_skipped / (double)pt->micro_batches : 0;
+    double mbs = pt->micro_batches ? (double)pt->micro_batches : 1;
+    t->skipped[0][k] = (double)pt->forwards_skipped / mbs, t->skipped[1][k] = (double)pt->backwards_skipped / mbs;
     t->tokens_per_s[k] = m->rollout.tokens_per_s_rollout;
 }
 

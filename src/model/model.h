@@ -186,13 +186,17 @@ int model_forward_logprob(Model *m, int n_seqs, const int64_t *seq_offsets, cons
 // model_backward_hooked (may be NULL). The LM head's logits are computed again, chunk by chunk.
 int model_backward_logprob_hooked(Model *m, const ModelActs *acts, const double *dlogp, const double *dentropy,
                                   double aux_weight, float *grads, LayerDone done, void *ctx, Err *e);
-// Whether that backward adds only zeros: no row has a coefficient other than 0 (an RL micro-batch whose groups' rewards
-// were all equal, with algo.beta = 0 and no entropy bonus) and no load-balancing loss reaches the router (aux_weight 0
-// or no MoE layer); never under expert parallelism (Model.ep), whose backward exchanges rows with other ranks. Such a
-// backward is then skipped (Model.skip_zero_backward): it calls done for every layer as it would and leaves grads as
-// they are. The same bits, since adding +0 or -0 to a sum that started at +0 never changes it.
+// Whether a log-prob backward's gradient comes from its rows' coefficients alone: no load-balancing loss reaches a
+// router (aux_weight 0 or no MoE layer), and no expert-parallel exchange (Model.ep) with other ranks takes part.
+bool model_backward_rows_only(const Model *m, double aux_weight);
+// Whether model_backward_logprob_hooked adds only zeros: rows only, and no row has a coefficient other than 0 (an RL
+// micro-batch whose groups' rewards were all equal, with algo.beta = 0 and no entropy bonus). Such a backward is
+// skipped (Model.skip_zero_backward) through model_backward_skipped, leaving grads as they are. The same bits, since
+// adding +0 or -0 to a sum that started at +0 never changes it.
 bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *acts, const double *dlogp,
                                        const double *dentropy, double aux_weight);
+// What a skipped backward does: done(ctx, l) for layers L-1 down to 0, as model_backward_hooked calls it.
+void model_backward_skipped(const Model *m, LayerDone done, void *ctx);
 
 // Forward FLOPs per token (matmuls + attention scores/values at the given context length; 2 per multiply-add);
 // the backward costs twice that. The LM head's share, model_head_flops_per_row, is spent on rows with a target only

@@ -153,15 +153,23 @@ static void recompute_layer(const Model *m, int l, const ModelActs *A, LayerActs
     be->free(be, x);
 }
 
+bool model_backward_rows_only(const Model *m, double aux_weight) {
+    return !m->ep && (aux_weight == 0 || model_n_moe_layers(m) == 0);
+}
+
 bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *A, const double *dlogp,
                                        const double *dentropy, double aux_weight) {
-    if (m->ep || (aux_weight != 0 && model_n_moe_layers(m) > 0)) return false;
+    if (!model_backward_rows_only(m, aux_weight)) return false;
     for (int r = 0, k = 0; r < A->T; r++) {
         if (A->head_targets[r] < 0) continue;
         if (dlogp[k] != 0 || (dentropy && dentropy[k] != 0)) return false;
         k++;
     }
     return true;
+}
+
+void model_backward_skipped(const Model *m, LayerDone done, void *ctx) {
+    for (int l = m->cfg.num_hidden_layers - 1; done && l >= 0; l--) done(ctx, l);
 }
 
 // The backward from the LM head's input gradient: dlogits [T, V] (host), or the log-prob head's dlogp/dentropy.
@@ -183,7 +191,7 @@ static int backward(Model *m, const ModelActs *A, const float *dlogits, const do
     }
     if (!T) return 0;
     if (!dlogits && m->skip_zero_backward && model_logprob_backward_adds_zeros(m, A, dlogp, dentropy, aux_weight)) {
-        for (int l = d.L - 1; done && l >= 0; l--) done(ctx, l);  // the reduction's per-layer steps, as a backward's
+        model_backward_skipped(m, done, ctx);
         return 0;
     }
     if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);

@@ -82,24 +82,67 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
                         .seg_end = d->seg_end, .advantage = d->adv};
 }
 
-// What `rlvr bench train` sets beside the pass times: the forward's FLOPs and rows, those of the backwards that ran,
-// and the response rows whose loss coefficients are not 0.
-static void count_pass(const Model *m, const MicroData *d, bool backward_skipped, PassTimes *pt) {
+// The passes a micro-batch ran: both; the forward only, its backward adding only zeros (model.h
+// model_logprob_backward_adds_zeros); or neither, its forward giving the sampler's log-probs again (micro_step).
+typedef enum { RAN_BOTH, RAN_FORWARD, RAN_NONE } PassesRun;
+
+// What `rlvr bench train` sets beside the pass times: the FLOPs and rows of the passes that ran, those skipped, and
+// the response rows whose loss coefficients are not 0.
+static void count_pass(const Model *m, const MicroData *d, PassesRun ran, PassTimes *pt) {
     int64_t rows = seqbatch_resp_tokens(&d->sb);
     double flop = seqbatch_forward_flops(m, &d->sb);
-    pt->forward_flop += flop;
-    if (backward_skipped) pt->backwards_skipped++;
-    else pt->backward_flop += 2 * flop;
+    if (ran == RAN_NONE) pt->forwards_skipped++;
+    else pt->forward_flop += flop;
+    if (ran == RAN_BOTH) pt->backward_flop += 2 * flop;
+    else pt->backwards_skipped++;
     pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
     for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
     pt->response_rows += rows;
 }
 
+static bool no_coefficient(const MicroData *d) {
+    for (int64_t k = 0; k < seqbatch_resp_tokens(&d->sb); k++)
+        if (d->glogp[k] != 0 || d->gent[k] != 0) return false;
+    return true;
+}
+
+// The backward of f into the reducer, or (f NULL) none: the reducer still takes the micro-batch and each layer's step.
+static int backward(Run *r, MicroData *d, SeqForward *f, double T, double aux_w, bool last, PassTimes *pt, Err *e) {
+    GradReducer *red = &r->up.reducer;
+    float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
+    double t0 = walltime_s(), c0 = cputime_s();
+    if (f)
+        TRY(seqbatch_backward_hooked(&r->model, &d->sb, f, T, d->glogp, d->gent, aux_w, grad, grad_stage_layer_done,
+                                     &r->stage, e));
+    else model_backward_skipped(&r->model, grad_stage_layer_done, &r->stage);
+    grad_stage_end(&r->stage);
+    pt->backward_s += walltime_s() - t0, pt->backward_cpu_s += cputime_s() - c0;
+    grad_reducer_micro_end(red);
+    return 0;
+}
+
 // Forward, loss with global denominators, backward into the reducer (results/objectives.md §2: local numerator over
-// the global denominator; gradients summed afterwards).
+// the global denominator; gradients summed afterwards). lm: this micro-batch's metrics, zero on entry.
+// Before the step's first update (sampled: the weights that sampled the responses) a forward would give the sampler's
+// log-probs and entropies again, bit for bit (src/README.md invariant 2). Where with those no row has a loss
+// coefficient and nothing else reaches the gradient (no reference model, no load-balancing loss), the micro-batch
+// skips both passes, its loss and metrics taken on the sampler's values (train.skip_zero_backward).
 static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDenoms *den, double mb_seqs, bool last,
-                      double *loss_sum, LossMetrics *lm, PassTimes *pt, Err *e) {
+                      bool sampled, double *loss_sum, LossMetrics *lm, PassTimes *pt, Err *e) {
     double T = r->cfg.rollout.temperature > 0 ? r->cfg.rollout.temperature : 1.0;
+    // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
+    double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs, part;
+    if (sampled && r->model.skip_zero_backward && !r->has_ref && model_backward_rows_only(&r->model, aux_w)) {
+        size_t bytes = (size_t)seqbatch_resp_tokens(&d->sb) * sizeof(double);
+        memcpy(d->logp, d->logp_old, bytes), memcpy(d->entropy, d->entropy_old, bytes);
+        TRY(loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e));
+        if (no_coefficient(d)) {
+            *loss_sum += part;
+            count_pass(&r->model, d, RAN_NONE, pt);
+            return backward(r, d, NULL, T, aux_w, last, pt, e);
+        }
+        *lm = (LossMetrics){0};  // taken again after the forward
+    }
     SeqForward f, fr;
     double t0 = walltime_s(), c0 = cputime_s();
     TRY(seqbatch_forward(&r->model, &d->sb, T, true, d->logp, d->entropy, &f, e));
@@ -110,24 +153,12 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
         seqforward_free(&fr);
         pt->reference_s += walltime_s() - t0, pt->reference_cpu_s += cputime_s() - c0;
     }
-    double part;
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
-    // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
-    double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs;
-    count_pass(&r->model, d,
-               r->model.skip_zero_backward &&
-                   model_logprob_backward_adds_zeros(&r->model, f.acts, d->glogp, d->gent, aux_w),
-               pt);
-    GradReducer *red = &r->up.reducer;
-    float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
-    t0 = walltime_s(), c0 = cputime_s();
-    TRY(seqbatch_backward_hooked(&r->model, &d->sb, &f, T, d->glogp, d->gent, aux_w, grad, grad_stage_layer_done,
-                                 &r->stage, e));
-    grad_stage_end(&r->stage);
-    pt->backward_s += walltime_s() - t0, pt->backward_cpu_s += cputime_s() - c0;
-    grad_reducer_micro_end(red);
-    return 0;
+    bool zeros = r->model.skip_zero_backward &&
+                 model_logprob_backward_adds_zeros(&r->model, f.acts, d->glogp, d->gent, aux_w);
+    count_pass(&r->model, d, zeros ? RAN_FORWARD : RAN_BOTH, pt);
+    return backward(r, d, &f, T, aux_w, last, pt, e);
 }
 
 // The global key of a micro-batch, or of its first sequence: its place among the step's responses.
@@ -185,8 +216,8 @@ static Micro *split_micro(const Groups *gs, const MicroRef *micro, int n_micro, 
 
 // One optimizer update over the selected groups at global positions [lo, hi).
 static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, const double *adv, const MicroRef *micro,
-                            int n_micro, int64_t lo, int64_t hi, const SegDelims *delims, double lr, LossMetrics *lm,
-                            UpdateStats *u, double *wait_s, Err *e) {
+                            int n_micro, int64_t lo, int64_t hi, const SegDelims *delims, bool sampled, double lr,
+                            LossMetrics *lm, UpdateStats *u, double *wait_s, Err *e) {
     int G = r->cfg.rollout.n, n_mc;
     Micro *mcs = split_micro(gs, micro, n_micro, lo, hi, G, r->cfg.train.micro_batch, &n_mc);
     MicroData *ds = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *ds);
@@ -204,7 +235,8 @@ static int minibatch_update(Run *r, const LossParams *lp, const Groups *gs, cons
     LossMetrics *per_micro = xcalloc((size_t)(n_mc ? n_mc : 1), sizeof *per_micro);
     int rounds = ep_begin(&r->model, &r->up, n_mc);  // n_mc unless expert-parallel (train/ep_step.h)
     for (int k = 0; k < rounds && !rc; k++) {
-        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, &loss_sum, &per_micro[k], &u->passes, e)
+        rc = k < n_mc ? micro_step(r, lp, &ds[k], &den, mb_seqs, k == n_mc - 1, sampled, &loss_sum, &per_micro[k],
+                                   &u->passes, e)
                       : ep_idle_round(&r->model, &r->up, &r->stage, e);
         ep_round_end(&r->up, rc, e);
     }
@@ -240,7 +272,9 @@ int rl_update(Run *r, const Groups *gs, const double *adv, const MicroRef *micro
         for (int j = 0; j < n_mb; j++) {
             int64_t lo = j * K / n_mb, hi = (j + 1) * K / n_mb;
             if (hi == lo) continue;  // fewer groups than mini-batches (dynamic sampling ran short)
-            TRY(minibatch_update(r, &lp, gs, adv, micro, n_micro, lo, hi, sspo ? &delims : NULL, lr, &lm, u, wait_s, e));
+            // Before the first update the weights are those that sampled the responses.
+            TRY(minibatch_update(r, &lp, gs, adv, micro, n_micro, lo, hi, sspo ? &delims : NULL, n_updates == 0, lr,
+                                 &lm, u, wait_s, e));
             n_updates++;
         }
     *loss = loss_summary(&lm);  // lm is already global (add_metrics)
