@@ -19,17 +19,54 @@ void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const Model
     r->grad = pages_alloc(n * sizeof *r->grad);
 }
 
+// Every rank keeps the whole sum (no ZeRO 2/3 ownership, no expert ranges), so the gradient buffer ends the update
+// resident in full.
+static bool keeps_whole_sum(const GradReducer *r) { return !r->map && !r->scheduled && r->n_expert_ranges == 0; }
+
+// Where every rank keeps the whole sum, an update's held buffers and limbs are kept for the next update (spare):
+// mapping them again and faulting in their zeroed pages took about 7 s of a deterministic update with four
+// micro-batches at configs/small.ini on a 2-core VM (results/cpu-bench.md), zeroing them in place a fraction of that.
+// Elsewhere they are handed back: there the update's memory is what ZeRO saves (results/sharding.md).
+static void let_go(const GradReducer *r, void *p, size_t bytes) {
+    if (keeps_whole_sum(r)) pages_lazy_release(p, bytes);
+    else pages_release(p, bytes);
+}
+
 static void release_held(GradReducer *r) {
-    for (int k = 0; k < r->n_held; k++) pages_free(r->held[k], r->n * sizeof *r->held[k]), r->held[k] = NULL;
+    for (int k = 0; k < r->n_held; k++) {
+        if (keeps_whole_sum(r)) pages_lazy_release(r->held[k], r->n * sizeof(float)), r->spare[r->n_spare++] = r->held[k];
+        else pages_free(r->held[k], r->n * sizeof *r->held[k]);
+        r->held[k] = NULL;
+    }
     r->n_held = 0;
+}
+
+// A zeroed float buffer of n elements for a micro-batch's gradient, resident in full where the whole sum is kept.
+static float *fresh_grad(GradReducer *r) {
+    if (r->n_spare) {
+        float *g = r->spare[--r->n_spare];
+        memset(g, 0, r->n * sizeof *g);
+        return g;
+    }
+    return keeps_whole_sum(r) ? pages_alloc_huge(r->n * sizeof(float)) : pages_alloc(r->n * sizeof(float));
+}
+
+// Zeroed limbs for every element, resident.
+static int64_t *fresh_limbs(GradReducer *r) {
+    int64_t *l = r->spare_limbs;
+    if (!l) return pages_alloc_resident(3 * r->n * sizeof *l);
+    r->spare_limbs = NULL;
+    memset(l, 0, 3 * r->n * sizeof *l);
+    return l;
 }
 
 static size_t slices_total(const GradReducer *r);
 
-// Frees what only one update needs: the held micro-batch gradients and the full-size limbs.
+// Lets go of what only one update needs: the held micro-batch gradients and the full-size limbs.
 static void release_update_buffers(GradReducer *r) {
     release_held(r);
-    pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
+    if (r->limbs && keeps_whole_sum(r)) pages_lazy_release(r->limbs, 3 * r->n * sizeof *r->limbs), r->spare_limbs = r->limbs;
+    else pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
     r->limbs = NULL;
     if (r->slice_limbs) pages_free(r->slice_limbs, (3 * slices_total(r) + 1) * sizeof *r->slice_limbs);
     r->slice_limbs = NULL;
@@ -37,14 +74,12 @@ static void release_update_buffers(GradReducer *r) {
 
 void grad_reducer_free(GradReducer *r) {
     release_update_buffers(r);
+    for (int k = 0; k < r->n_spare; k++) pages_free(r->spare[k], r->n * sizeof *r->spare[k]);
+    pages_free(r->spare_limbs, 3 * r->n * sizeof *r->spare_limbs);
     pages_free(r->grad, r->n * sizeof *r->grad);
     free(r->layer_begin), free(r->layer_end), free(r->req);
     memset(r, 0, sizeof *r);
 }
-
-// Every rank keeps the whole sum (no ZeRO 2/3 ownership, no expert ranges), so the gradient buffer ends the update
-// resident in full.
-static bool keeps_whole_sum(const GradReducer *r) { return !r->map && !r->scheduled && r->n_expert_ranges == 0; }
 
 // Zeroes the gradient buffer for the next backward. Where the whole sum is kept, that backward writes every page:
 // zero them in place rather than hand them back and fault them in again (~8% of a step's time on the CPU).
@@ -128,14 +163,15 @@ static void populate_first(GradReducer *r) {
 static void set_aside(GradReducer *r) {
     if (!r->limbs && r->n_held < GRAD_HELD) {  // exact as floats, and 4 bytes per parameter instead of 24
         r->held[r->n_held++] = r->grad;
-        r->populating = keeps_whole_sum(r);
-        r->grad = r->populating ? pages_alloc_huge(r->n * sizeof *r->grad) : pages_alloc(r->n * sizeof *r->grad);
+        bool spare = r->n_spare > 0;  // zeroed in place, resident
+        r->grad = fresh_grad(r);
+        r->populating = keeps_whole_sum(r) && !spare;
         if (r->populating) populate_first(r);
         r->pending = false;
         return;
     }
     if (!r->limbs) {
-        r->limbs = pages_alloc_resident(3 * r->n * sizeof *r->limbs);  // folded into whole at once
+        r->limbs = fresh_limbs(r);  // folded into whole at once
         for (int k = 0; k < r->n_held; k++) fold(r->limbs, r->held[k], r->n);
         release_held(r);
     }
@@ -360,8 +396,8 @@ static void reduce_range(GradReducer *r, size_t b, size_t e) {
         if (r->expert_ranges) zero_unheld(r, a, a + len);  // what the bucket's sum wrote where this rank holds nothing
     }
     free(tmp);
-    for (int k = 0; k < r->n_held; k++) pages_release(r->held[k] + b, (e - b) * sizeof(float));
-    if (r->limbs) pages_release(r->limbs + 3 * b, 3 * (e - b) * sizeof *r->limbs);
+    for (int k = 0; k < r->n_held; k++) let_go(r, r->held[k] + b, (e - b) * sizeof(float));
+    if (r->limbs) let_go(r, r->limbs + 3 * b, 3 * (e - b) * sizeof *r->limbs);
     release_others(r, b, e);
 }
 

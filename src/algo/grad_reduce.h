@@ -56,6 +56,12 @@ typedef struct {
     size_t head_begin, head_end;  // the LM head's elements, the first the backward writes (grad_reducer_head)
     int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element; pages);
                       // every micro-batch ended since is folded in at once
+    // Deterministic, where every rank keeps the whole sum: earlier updates' held buffers and limbs, left to the kernel
+    // to take back when it needs the memory (pages_lazy_release) and zeroed in place for the next update that needs
+    // them, instead of mapped and faulted in again.
+    float *spare[GRAD_HELD];
+    int n_spare;
+    int64_t *spare_limbs;
     int64_t overflow; // deterministic: elements that were non-finite or out of range
     const ModelTensor *tensors;  // table naming the offending tensor (may be NULL)
     int n_tensors;

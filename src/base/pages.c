@@ -58,6 +58,16 @@ void pages_release(void *p, size_t bytes) {
     if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) != 0) memset((void *)a, 0, b - a);
 }
 
+void pages_lazy_release(void *p, size_t bytes) {
+#ifdef MADV_FREE  // Linux 4.5
+    uintptr_t a, b;
+    inner_pages(p, bytes, &a, &b);
+    if (b > a) madvise((void *)a, b - a, MADV_FREE);  // advice: refused, the pages simply stay
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 void pages_zero(void *p, size_t bytes) {
     uintptr_t a, b, lo = (uintptr_t)p, hi = lo + bytes;
     inner_pages(p, bytes, &a, &b);

@@ -22,6 +22,11 @@ void pages_free(void *p, size_t bytes);  // p from any of the three (NULL: nothi
 // Hands back the whole pages inside [p, p + bytes) (p anywhere in a pages_alloc buffer); they read as zero from then
 // on. The partial pages at either end keep their contents.
 void pages_release(void *p, size_t bytes);
+// Lets the kernel take back the whole pages inside [p, p + bytes) when it runs short of memory (Linux MADV_FREE), and
+// leaves them in place until then: from now on they read as their old contents or as zero, and a write keeps a page
+// that is still there at no page fault. For a buffer written whole before it is read again; where MADV_FREE is
+// missing, the pages stay as they are.
+void pages_lazy_release(void *p, size_t bytes);
 // Zeroes [p, p + bytes): the whole pages handed back, the partial pages at either end written.
 void pages_zero(void *p, size_t bytes);
 // Makes the pages around [p, p + bytes) resident for writing, contents kept, in huge pages where the buffer has them
