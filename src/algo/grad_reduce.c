@@ -23,18 +23,23 @@ void grad_reducer_init(GradReducer *r, size_t n, bool deterministic, const Model
 // resident in full.
 static bool keeps_whole_sum(const GradReducer *r) { return !r->map && !r->scheduled && r->n_expert_ranges == 0; }
 
-// Where every rank keeps the whole sum, an update's held buffers and limbs are kept for the next update (spare):
-// mapping them again and faulting in their zeroed pages took about 7 s of a deterministic update with four
-// micro-batches at configs/small.ini on a 2-core VM (results/cpu-bench.md), zeroing them in place a fraction of that.
-// Elsewhere they are handed back: there the update's memory is what ZeRO saves (results/sharding.md).
+// An update that needs full-size limbs (more than GRAD_HELD + 1 micro-batches on a rank) keeps them and its held
+// buffers for the next update (spare) where every rank keeps the whole sum: mapping them again and faulting in
+// their zeroed pages took about 7 s of a deterministic update with four micro-batches at configs/small.ini on a
+// 2-core VM (results/cpu-bench.md), zeroing them in place 0.4 s. The memory they keep is what that update's peak
+// held already, and the kernel takes it back when it runs short (pages_lazy_release). Elsewhere they are handed back
+// as before: with fewer micro-batches the held floats go layer by layer as the last backward fills the next buffer
+// (16-17 bytes per parameter at stage 0), and sharded ranks keep what ZeRO saves (results/sharding.md).
+static bool pooled(const GradReducer *r) { return keeps_whole_sum(r) && r->limbs; }
+
 static void let_go(const GradReducer *r, void *p, size_t bytes) {
-    if (keeps_whole_sum(r)) pages_lazy_release(p, bytes);
+    if (pooled(r)) pages_lazy_release(p, bytes);
     else pages_release(p, bytes);
 }
 
 static void release_held(GradReducer *r) {
     for (int k = 0; k < r->n_held; k++) {
-        if (keeps_whole_sum(r)) pages_lazy_release(r->held[k], r->n * sizeof(float)), r->spare[r->n_spare++] = r->held[k];
+        if (pooled(r)) pages_lazy_release(r->held[k], r->n * sizeof(float)), r->spare[r->n_spare++] = r->held[k];
         else pages_free(r->held[k], r->n * sizeof *r->held[k]);
         r->held[k] = NULL;
     }
@@ -65,7 +70,7 @@ static size_t slices_total(const GradReducer *r);
 // Lets go of what only one update needs: the held micro-batch gradients and the full-size limbs.
 static void release_update_buffers(GradReducer *r) {
     release_held(r);
-    if (r->limbs && keeps_whole_sum(r)) pages_lazy_release(r->limbs, 3 * r->n * sizeof *r->limbs), r->spare_limbs = r->limbs;
+    if (pooled(r)) pages_lazy_release(r->limbs, 3 * r->n * sizeof *r->limbs), r->spare_limbs = r->limbs;
     else pages_free(r->limbs, 3 * r->n * sizeof *r->limbs);
     r->limbs = NULL;
     if (r->slice_limbs) pages_free(r->slice_limbs, (3 * slices_total(r) + 1) * sizeof *r->slice_limbs);

@@ -56,9 +56,9 @@ typedef struct {
     size_t head_begin, head_end;  // the LM head's elements, the first the backward writes (grad_reducer_head)
     int64_t *limbs;   // deterministic, past GRAD_HELD + 1 micro-batches: [3 * n] (hi, mid, lo per element; pages);
                       // every micro-batch ended since is folded in at once
-    // Deterministic, where every rank keeps the whole sum: earlier updates' held buffers and limbs, left to the kernel
-    // to take back when it needs the memory (pages_lazy_release) and zeroed in place for the next update that needs
-    // them, instead of mapped and faulted in again.
+    // Deterministic, where every rank keeps the whole sum: the held buffers and limbs of an earlier update that needed
+    // limbs, left to the kernel to take back when it needs the memory (pages_lazy_release) and zeroed in place for
+    // the next update that needs them, instead of mapped and faulted in again (grad_reduce.c pooled).
     float *spare[GRAD_HELD];
     int n_spare;
     int64_t *spare_limbs;
