@@ -7,9 +7,9 @@
 # and neither downloads logits (the draws run where the logits are, model/backend.h sample; the LM head runs in
 # chunks in backend memory). The LM head in chunks of a few rows (train.head_chunk, model/model_head.c) changes no
 # bit of a deterministic run, on either backend (the CPU's one pass over vocabulary slices, the staged backend's two,
-# as CUDA's), nor of a score. The last block: zero stage 3 and expert parallelism
-# on the device path. configs/tiny-train.ini throughout.
-plan 41
+# as CUDA's), nor of a score; skipped passes without a loss coefficient keep the bits. The last block: zero stage 3
+# and expert parallelism on the device path. configs/tiny-train.ini throughout.
+plan 42
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/device"
 mkdir -p "$T"
@@ -139,6 +139,17 @@ expect_ok "bench model names its device" bash -c \
 # owner, over every rank or over the ranks at this place), and fast mode against the CPU's expert parallelism.
 "$RLVR" sft --config "$CFG" --set sft.steps=20 --set eval.n_prompts=0 --run-dir "$T/warm" >/dev/null 2>&1
 WARM="$T/warm/ckpt/step-000020.h5"
+# Micro-batches without a loss coefficient (algo.beta = 0, no load-balancing loss; with a 1-token overlong buffer one
+# group in six has equal rewards in the first two steps) skip their passes, and the device update still takes each
+# of them: staged at zero stage 2 on 2 ranks, skipping, = the CPU on 1 rank running every pass, bit for bit.
+ZERO=(--config "$CFG" --init "$WARM" --set train.steps=3 --set eval.n_prompts=0 --set dist.deterministic=true
+      --set model.router_aux_loss_coef=0 --set train.prompts_per_step=6 --set reward.overlong_buffer=1)
+"$RLVR" train "${ZERO[@]}" --set train.skip_zero_backward=false --run-dir "$T/zero-cpu" >/dev/null 2>&1
+RLVR_TEST_DEVICE=staged mpi 2 -x RLVR_TEST_DEVICE "$RLVR" train "${ZERO[@]}" --set dist.zero_stage=2 \
+    --run-dir "$T/zero-staged" >/dev/null 2>&1
+expect_ok "no loss coefficient in some micro-batches: staged, zero 2 on 2 ranks, skipping = CPU running them, bit for bit" \
+    bash -c "jq -se 'any(.frac_zero_std > 0 and .frac_zero_std < 1)' '$T/zero-cpu/metrics.jsonl' >/dev/null &&
+             '$RLVR' ckpt diff '$T/zero-cpu/ckpt/step-000003.h5' '$T/zero-staged/ckpt/step-000003.h5' --exact"
 # DAPO's overlong penalty past 4 of the 12 tokens makes rewards differ within groups: a policy gradient for every expert.
 SH=(--config "$CFG" --init "$WARM" --set train.steps=3 --set eval.n_prompts=0 --set dist.deterministic=true
     --set train.prompts_per_step=5 --set train.micro_batch=3 --set reward.overlong_buffer=8)
