@@ -1,5 +1,6 @@
 // Page-backed buffers (base/pages.h): handed-back pages read as zero and are no longer resident (mincore, the
-// kernel's own account), while the bytes of partial pages at either end keep their values.
+// kernel's own account), while the bytes of partial pages at either end keep their values; lazily released pages
+// keep their bytes or lose them a whole page at a time.
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <string.h>
@@ -104,5 +105,36 @@ Test(pages, populated_pages_fault_nothing_in_when_used) {
 #endif
     cr_expect(faults < 4 + shadow, "%ld faults", faults);
     cr_expect_eq(wrong, 0);
+    pages_free(p, bytes);
+}
+
+// pages_lazy_release: the partial pages at either end keep their bytes; each whole page inside keeps its bytes or,
+// taken back by the kernel, reads as zero, one or the other in full; written again, the buffer holds what was
+// written, and only the pages the kernel took fault in again (the count may hold a fault or two of the test's own).
+Test(pages, lazily_released_pages_keep_or_lose_whole_pages_and_take_writes) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), bytes = 16 * ps, a = ps / 2, b = 12 * ps + ps / 4;
+    unsigned char *p = pages_alloc(bytes);
+    memset(p, 7, bytes);
+    pages_lazy_release(p + a, b - a);
+    size_t mixed = 0, taken = 0, wrong = 0;
+    for (size_t q = 0; q < 16; q++) {
+        size_t sevens = 0;
+        for (size_t i = q * ps; i < (q + 1) * ps; i++) sevens += p[i] == 7, wrong += p[i] != 7 && p[i] != 0;
+        bool inside = q >= 1 && q < 12;
+        mixed += sevens != 0 && sevens != ps;
+        taken += sevens == 0;
+        cr_expect(inside || sevens == ps, "page %zu outside the whole pages released lost bytes", q);
+    }
+    cr_expect_eq(mixed + wrong, 0, "a page holds part old bytes and part zeros, or other bytes");
+    long before = minor_faults();
+    memset(p, 9, bytes);
+    long faults = minor_faults() - before, shadow = 0;
+#ifdef __SANITIZE_ADDRESS__
+    shadow = (long)(bytes / 8 / ps) + 2;
+#endif
+    cr_expect(faults <= (long)taken + 2 + shadow, "%ld faults for %zu pages taken back", faults, taken);
+    size_t nines = 0;
+    for (size_t i = 0; i < bytes; i++) nines += p[i] == 9;
+    cr_expect_eq(nines, bytes);
     pages_free(p, bytes);
 }
