@@ -106,8 +106,16 @@ static bool no_coefficient(const MicroData *d) {
     return true;
 }
 
-// The backward of f into the reducer, or (f NULL) none: the reducer still takes the micro-batch and each layer's step.
-static int backward(Run *r, MicroData *d, SeqForward *f, double T, double aux_w, bool last, PassTimes *pt, Err *e) {
+// The backward of f into the reducer, or (f NULL) none. A micro-batch that adds nothing (zeros) needs no step of
+// the host reducer either, unless it is the rank's last of the update, whose step sums the layers: the reducer goes
+// on from the micro-batch before, and deterministic mode neither sets aside nor checks a gradient of zeros. The
+// device update (train/device_update.h) still takes every micro-batch.
+static int backward(Run *r, MicroData *d, SeqForward *f, bool zeros, double T, double aux_w, bool last, PassTimes *pt,
+                    Err *e) {
+    if (zeros && !last && !r->stage.dev) {
+        if (f) seqforward_free(f);
+        return 0;
+    }
     GradReducer *red = &r->up.reducer;
     float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
     double t0 = walltime_s(), c0 = cputime_s();
@@ -139,7 +147,7 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
         if (no_coefficient(d)) {
             *loss_sum += part;
             count_pass(&r->model, d, RAN_NONE, pt);
-            return backward(r, d, NULL, T, aux_w, last, pt, e);
+            return backward(r, d, NULL, true, T, aux_w, last, pt, e);
         }
         *lm = (LossMetrics){0};  // taken again after the forward
     }
@@ -158,7 +166,7 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     bool zeros = r->model.skip_zero_backward &&
                  model_logprob_backward_adds_zeros(&r->model, f.acts, d->glogp, d->gent, aux_w);
     count_pass(&r->model, d, zeros ? RAN_FORWARD : RAN_BOTH, pt);
-    return backward(r, d, &f, T, aux_w, last, pt, e);
+    return backward(r, d, &f, zeros, T, aux_w, last, pt, e);
 }
 
 // The global key of a micro-batch, or of its first sequence: its place among the step's responses.
