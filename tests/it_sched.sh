@@ -3,7 +3,7 @@
 # too for the rollout schedule, since groups go back to their static owners), with DAPO's dynamic sampling,
 # across an interrupted and resumed run, and the per-rank times in metrics.jsonl. A slow rank
 # (RLVR_TEST_SLOW_RANK) makes the dynamic schedule hand out groups unevenly, so the comparisons are not vacuous.
-plan 16
+plan 18
 QUEUE=$(dirname "$RLVR")/mpi_queue
 for np in 1 2 4; do
     if [ -x "$QUEUE" ]; then expect_ok "queue on $np ranks: each item exactly once; all-to-all delivers" mpi $np "$QUEUE"
@@ -28,6 +28,13 @@ for np in 2 4; do
     slow $np "$RLVR" train "${RL[@]}" --set train.balance=tokens --run-dir "$T/tok$np"
     same "deterministic: token-balanced packing on $np ranks = 1 rank, bit for bit" "$T/ref" "$T/tok$np"
 done
+# Without a load-balancing loss, a micro-batch of a group with equal rewards runs no pass and costs 1 in the packing.
+"$RLVR" train "${RL[@]}" --set model.router_aux_loss_coef=0 --run-dir "$T/ref-zero" >/dev/null 2>&1
+slow 2 "$RLVR" train "${RL[@]}" --set model.router_aux_loss_coef=0 --set train.balance=tokens --run-dir "$T/tok-zero2"
+expect_ok "token-balanced packing: some steps had groups with equal rewards" \
+    jq -se 'any(.frac_zero_std > 0 and .frac_zero_std < 1)' "$T/ref-zero/metrics.jsonl"
+same "deterministic: token-balanced packing on 2 ranks, equal-reward groups costing 1 = 1 rank, bit for bit" \
+    "$T/ref-zero" "$T/tok-zero2"
 slow 4 "$RLVR" train "${RL[@]}" --set rollout.schedule=dynamic --set train.balance=tokens --run-dir "$T/both4"
 same "deterministic: dynamic schedule and token-balanced packing on 4 ranks = 1 rank" "$T/ref" "$T/both4"
 # On 2 ranks (not oversubscribed), so only the hook, not the OS, can starve a rank of groups.

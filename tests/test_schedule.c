@@ -78,6 +78,41 @@ Test(packing, long_tail_within_lpt_bound) {
     }
 }
 
+// A micro-batch of a group whose advantages are all 0 costs 1 where the run skips its passes, else its tokens.
+Test(packing, equal_groups_cost_one_where_their_passes_are_skipped) {
+    const int64_t dead[] = {0, 5, 3, 7, 2, 9, 1}, live[] = {0, 5, 3, 7, 2, 9, 0};  // G = 4
+    cr_expect_eq(packing_micro_cost(dead, 4, 0, 2, true), 1);
+    cr_expect_eq(packing_micro_cost(dead, 4, 2, 4, true), 1);
+    cr_expect_eq(packing_micro_cost(dead, 4, 0, 2, false), 5 + 3 + 5 + 7);
+    cr_expect_eq(packing_micro_cost(live, 4, 0, 2, true), 5 + 3 + 5 + 7);
+    cr_expect_eq(packing_micro_cost(live, 4, 2, 8, true), 5 + 2 + 5 + 9, "the group's end bounds the last one");
+}
+
+// The runs that skip both passes of such a micro-batch in every update (train/rl_update.c), and those that do not.
+Test(packing, which_runs_skip_equal_groups) {
+    static const struct {
+        const char *set[2];
+        bool skips;
+    } cases[] = {{{"algo.beta=0", NULL}, true},
+                 {{"algo.beta=0.04", NULL}, false},
+                 {{"algo.beta=0", "algo.entropy_coef=1e-4"}, false},
+                 {{"algo.beta=0", "train.ppo_epochs=2"}, false},
+                 {{"algo.beta=0", "train.n_minibatches=2"}, false},
+                 {{"algo.beta=0", "train.skip_zero_backward=false"}, false},
+                 {{"algo.beta=0", "model.type=qwen3_moe"}, false},
+                 {{"model.type=qwen3_moe", "model.router_aux_loss_coef=0"}, true},
+                 {{"algo.beta=0", "dist.expert_parallel=2"}, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Config cfg;
+        Err e = {{0}};
+        config_defaults(&cfg);
+        cfg.algo.beta = 0;  // the sets below override it
+        for (int k = 0; k < 2 && cases[c].set[k]; k++)
+            cr_assert_eq(config_set(&cfg, cases[c].set[k], &e), 0, "%s", e.msg);
+        cr_expect_eq(packing_skips_equal_groups(&cfg), cases[c].skips, "case %zu", c);
+    }
+}
+
 // Guided chunks: contiguous, covering every item once, never growing, single items at the end; 16 items on 2
 // ranks: 4, 3, 2, 1, 1, ... (remaining / 4, at least 1).
 Test(schedule, chunks_cover_every_item_and_shrink) {
