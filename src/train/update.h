@@ -37,12 +37,12 @@ typedef struct {
 
 // This rank's share of a step's updates, wall and process CPU seconds, for `rlvr bench train`: the policy's forward
 // and backward passes, the reference model's forward (algo.beta > 0), and updater_apply (the gradient's reduction
-// finished, its norm, clipping, AdamW, a shard's gathers). forward_flop: the policy's forward passes' FLOPs
+// finished, its norm, clipping, AdamW, a shard's gathers). forward_flop: the FLOPs of the policy's forward passes
 // that ran (seqbatch_forward_flops; the reference's are the same), backward_flop those of the backwards that ran (twice
-// their forwards'); forwards_skipped and backwards_skipped micro-batches had no loss coefficient (train.
-// skip_zero_backward, train/rl_update.c); tokens over micro_batches is the rows of a pass's products; live_rows of
-// response_rows had a loss coefficient other than 0 (a backend without matmul_dx_slice skips runs of rows without one
-// in the LM head's backward: model/model_head.c).
+// their forwards'); forwards_skipped and backwards_skipped: micro-batches without a loss coefficient whose pass was
+// skipped (train.skip_zero_backward, train/rl_update.c); tokens over micro_batches is the rows of a pass's products;
+// live_rows of response_rows had a loss coefficient other than 0 (a backend without matmul_dx_slice skips runs of
+// rows without one in the LM head's backward: model/model_head.c).
 typedef struct {
     double forward_s, backward_s, reference_s, optimizer_s;
     double forward_cpu_s, backward_cpu_s, reference_cpu_s, optimizer_cpu_s;
