@@ -136,15 +136,15 @@ static void report(const char *config, const Timings *t, const Limits *l, double
 }
 
 // Rows without a loss coefficient (every group's rewards equal, as from random weights, and no entropy bonus) make a
-// step cheaper than a learning step: a micro-batch of such rows only skips its passes (train.skip_zero_backward: its
+// step cheaper than a learning step: a micro-batch of only such rows skips its passes (train.skip_zero_backward: its
 // backward, and before the step's first update its forward too, train/rl_update.c), or, on a backend whose LM head
 // computes the input gradient by rows (no matmul_dx_slice), the head's backward skips them where a pass has more rows
 // than train.head_chunk.
 static void warn_dead_rows(const Timings *t, const Backend *be) {
     const char *fix = "--set algo.entropy_coef=1e-4 gives every row one";
     if (bench_max(t->skipped[1], t->n) > 0)
-        fprintf(stderr, "rlvr bench train: up to %.0f%% of a step's micro-batches had no loss coefficient other than 0: "
-                        "their backward, and before the step's first update their forward, were skipped "
+        fprintf(stderr, "rlvr: bench train: up to %.0f%% of a step's micro-batches had no loss coefficient other "
+                        "than 0: their backward, and before the step's first update their forward, were skipped "
                         "(train.skip_zero_backward), and the pass lines time the others; %s\n",
                 100 * bench_max(t->skipped[1], t->n), fix);
     else if (bench_max(t->live, t->n) == 0 && !be->matmul_dx_slice)
