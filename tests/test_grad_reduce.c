@@ -333,7 +333,8 @@ static void last_backward(GradReducer *r, const float *g) {
             layer_pages(held, b, b + LS, &total, &res_top);
             layer_pages(held, LH, LH + LS, &total, &res0);
             if (r->map || !r->limbs)
-                cr_expect(total > 0 && res_top == 0, "layer %d: %zu of %zu held pages still resident", l, res_top, total);
+                cr_expect(total > 0 && res_top == 0, "layer %d: %zu of %zu held pages still resident", l, res_top,
+                          total);
             cr_expect(res0 == total, "layer 0 not yet reduced: %zu of %zu held pages resident", res0, total);
         }
     }
@@ -476,7 +477,8 @@ Test(grad_reduce, updates_reusing_buffers_give_the_bits_of_fresh_ones) {
         }
         cr_assert(grad_reducer_finish(&kept));
         cr_assert(grad_reducer_finish(&fresh));
-        cr_expect(!memcmp(kept.grad, fresh.grad, LN * sizeof *g), "update %zu (%d micro-batches): other bits", u, MB[u]);
+        cr_expect(!memcmp(kept.grad, fresh.grad, LN * sizeof *g), "update %zu (%d micro-batches): other bits", u,
+                  MB[u]);
         grad_reducer_free(&fresh);
     }
     cr_expect(reused, "no update reused an earlier one's buffers");
