@@ -1,4 +1,4 @@
-// A log-prob backward without any loss coefficient (model_logprob_backward_adds_zeros, model/model_backward.c). Run in
+// A log-prob backward without any loss coefficient (adds_zeros in model/model_backward.c). Run in
 // full (Model.skip_zero_backward off) it must add only zeros: the gradient keeps every bit, whether it held random
 // values or +0 (a -0 anywhere would show), on dense and MoE models, in fast and fixed-order mode, with the LM head in
 // one chunk or several. Skipped, it leaves the gradient as it is, reads no weight (no Model.before_unit call) and

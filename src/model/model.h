@@ -74,7 +74,7 @@ typedef struct {
     // The training forward keeps only each layer's input, and the backward runs the layer's forward again from it
     // before its backward (train.recompute): activations of one layer instead of all, for one more forward. Same bits.
     bool recompute;
-    // A log-prob backward that would add only zeros to the gradient (model_logprob_backward_adds_zeros) is skipped
+    // A log-prob backward that would add only zeros to the gradient (model_backward_skipped) is skipped
     // (train.skip_zero_backward; model_create: true). Off, it runs the products of zeros: the same bits, slower.
     bool skip_zero_backward;
     ModelPrivate *priv;
@@ -189,12 +189,10 @@ int model_backward_logprob_hooked(Model *m, const ModelActs *acts, const double 
 // Whether a log-prob backward's gradient comes from its rows' coefficients alone: no load-balancing loss reaches a
 // router (aux_weight 0 or no MoE layer), and no expert-parallel exchange (Model.ep) with other ranks takes part.
 bool model_backward_rows_only(const Model *m, double aux_weight);
-// Whether model_backward_logprob_hooked adds only zeros: rows only, and no row has a coefficient other than 0 (an RL
-// micro-batch whose groups' rewards were all equal, with algo.beta = 0 and no entropy bonus). Such a backward is
-// skipped (Model.skip_zero_backward) through model_backward_skipped, leaving grads as they are. The same bits, since
+// model_backward_logprob_hooked with rows only and no row's coefficient other than 0 (an RL micro-batch whose groups'
+// rewards were all equal, with algo.beta = 0 and no entropy bonus) adds only zeros, so where Model.skip_zero_backward
+// is set it skips the computation as model_backward_skipped does, leaving grads as they are. The same bits, since
 // adding +0 or -0 to a sum that started at +0 never changes it.
-bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *acts, const double *dlogp,
-                                       const double *dentropy, double aux_weight);
 // What a skipped backward does: done(ctx, l) for layers L-1 down to 0, as model_backward_hooked calls it.
 void model_backward_skipped(const Model *m, LayerDone done, void *ctx);
 

@@ -157,8 +157,9 @@ bool model_backward_rows_only(const Model *m, double aux_weight) {
     return !m->ep && (aux_weight == 0 || model_n_moe_layers(m) == 0);
 }
 
-bool model_logprob_backward_adds_zeros(const Model *m, const ModelActs *A, const double *dlogp,
-                                       const double *dentropy, double aux_weight) {
+// Whether the log-prob backward adds only zeros (model.h model_backward_skipped).
+static bool adds_zeros(const Model *m, const ModelActs *A, const double *dlogp, const double *dentropy,
+                       double aux_weight) {
     if (!model_backward_rows_only(m, aux_weight)) return false;
     for (int r = 0, k = 0; r < A->T; r++) {
         if (A->head_targets[r] < 0) continue;
@@ -190,7 +191,7 @@ static int backward(Model *m, const ModelActs *A, const float *dlogits, const do
         if (model_layer_is_moe(m, l)) moe_ep_backward(m, &m->priv->layers[l], &d, NULL, NULL, 0, grads, NULL);
     }
     if (!T) return 0;
-    if (!dlogits && m->skip_zero_backward && model_logprob_backward_adds_zeros(m, A, dlogp, dentropy, aux_weight)) {
+    if (!dlogits && m->skip_zero_backward && adds_zeros(m, A, dlogp, dentropy, aux_weight)) {
         model_backward_skipped(m, done, ctx);
         return 0;
     }

@@ -82,28 +82,27 @@ static void micro_build(const Micro *mc, int G, const double *adv, bool with_ref
                         .seg_end = d->seg_end, .advantage = d->adv};
 }
 
-// The passes a micro-batch ran: both; the forward only, its backward adding only zeros (model.h
-// model_logprob_backward_adds_zeros); or neither, its forward giving the sampler's log-probs again (micro_step).
+// The passes a micro-batch ran: both; the forward only, its backward adding only zeros; or neither, its forward
+// giving the sampler's log-probs again (micro_step).
 typedef enum { RAN_BOTH, RAN_FORWARD, RAN_NONE } PassesRun;
 
+// The micro-batch's response rows with a loss coefficient other than 0.
+static int64_t live_rows(const MicroData *d) {
+    int64_t live = 0;
+    for (int64_t k = 0; k < seqbatch_resp_tokens(&d->sb); k++) live += d->glogp[k] != 0 || d->gent[k] != 0;
+    return live;
+}
+
 // What `rlvr bench train` sets beside the pass times: the FLOPs and rows of the passes that ran, those skipped, and
-// the response rows whose loss coefficients are not 0.
-static void count_pass(const Model *m, const MicroData *d, PassesRun ran, PassTimes *pt) {
-    int64_t rows = seqbatch_resp_tokens(&d->sb);
+// the response rows whose loss coefficients are not 0 (live of them).
+static void count_pass(const Model *m, const MicroData *d, int64_t live, PassesRun ran, PassTimes *pt) {
     double flop = seqbatch_forward_flops(m, &d->sb);
     if (ran == RAN_NONE) pt->forwards_skipped++;
     else pt->forward_flop += flop;
     if (ran == RAN_BOTH) pt->backward_flop += 2 * flop;
     else pt->backwards_skipped++;
     pt->tokens += d->sb.seq_offsets[d->sb.n_seq], pt->micro_batches++;
-    for (int64_t k = 0; k < rows; k++) pt->live_rows += d->glogp[k] != 0 || d->gent[k] != 0;
-    pt->response_rows += rows;
-}
-
-static bool no_coefficient(const MicroData *d) {
-    for (int64_t k = 0; k < seqbatch_resp_tokens(&d->sb); k++)
-        if (d->glogp[k] != 0 || d->gent[k] != 0) return false;
-    return true;
+    pt->live_rows += live, pt->response_rows += seqbatch_resp_tokens(&d->sb);
 }
 
 // The backward of f into the reducer, or (f NULL) none. A micro-batch that adds nothing (zeros) needs no step of
@@ -112,10 +111,8 @@ static bool no_coefficient(const MicroData *d) {
 // device update (train/device_update.h) still takes every micro-batch.
 static int backward(Run *r, MicroData *d, SeqForward *f, bool zeros, double T, double aux_w, bool last, PassTimes *pt,
                     Err *e) {
-    if (zeros && !last && !r->stage.dev) {
-        if (f) seqforward_free(f);
-        return 0;
-    }
+    if (zeros && f) seqforward_free(f), f = NULL;
+    if (zeros && !last && !r->stage.dev) return 0;
     GradReducer *red = &r->up.reducer;
     float *grad = grad_stage_begin(&r->stage, grad_reducer_micro_begin(red), last);
     double t0 = walltime_s(), c0 = cputime_s();
@@ -140,13 +137,15 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     double T = r->cfg.rollout.temperature > 0 ? r->cfg.rollout.temperature : 1.0;
     // The load-balancing loss is weighted by this micro-batch's share of the mini-batch's sequences.
     double aux_w = r->cfg.model.router_aux_loss_coef * (double)d->sb.n_seq / mb_seqs, part;
-    if (sampled && r->model.skip_zero_backward && !r->has_ref && model_backward_rows_only(&r->model, aux_w)) {
+    // Where true, the gradient comes from the rows' coefficients alone: none, and the backward adds only zeros.
+    bool rows_only = r->model.skip_zero_backward && model_backward_rows_only(&r->model, aux_w);
+    if (sampled && rows_only && !r->has_ref) {
         size_t bytes = (size_t)seqbatch_resp_tokens(&d->sb) * sizeof(double);
         memcpy(d->logp, d->logp_old, bytes), memcpy(d->entropy, d->entropy_old, bytes);
         TRY(loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e));
-        if (no_coefficient(d)) {
+        if (live_rows(d) == 0) {
             *loss_sum += part;
-            count_pass(&r->model, d, RAN_NONE, pt);
+            count_pass(&r->model, d, 0, RAN_NONE, pt);
             return backward(r, d, NULL, true, T, aux_w, last, pt, e);
         }
         *lm = (LossMetrics){0};  // taken again after the forward
@@ -163,9 +162,9 @@ static int micro_step(Run *r, const LossParams *lp, MicroData *d, const LossDeno
     }
     if (loss_eval(lp, &d->lb, den, &part, d->glogp, d->gent, lm, e)) return seqforward_free(&f), -1;
     *loss_sum += part;
-    bool zeros = r->model.skip_zero_backward &&
-                 model_logprob_backward_adds_zeros(&r->model, f.acts, d->glogp, d->gent, aux_w);
-    count_pass(&r->model, d, zeros ? RAN_FORWARD : RAN_BOTH, pt);
+    int64_t live = live_rows(d);
+    bool zeros = rows_only && live == 0;
+    count_pass(&r->model, d, live, zeros ? RAN_FORWARD : RAN_BOTH, pt);
     return backward(r, d, &f, zeros, T, aux_w, last, pt, e);
 }
 
