@@ -191,6 +191,20 @@ for t in $THREADS; do
     echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
 done
 
+# Decoding on the most threads, case by case, with the threads' round trip measured beside the read test: tens of ns
+# where the cores share a last-level cache, several times that across chiplets, where each core also has its own
+# link to memory (a VM can move between the two from one minute to the next).
+if [ "$max_threads" -ge 2 ]; then
+    echo
+    echo "Decoding at small's shapes on $max_threads threads, case by case:"
+    echo
+    echo "| round | group | threads' round trip, ns | read GB/s | tokens/s | fraction of read |"
+    echo "|---|---|---|---|---|---|"
+    jq -r --argjson t "$max_threads" 'select(.bench == "sample" and .threads == $t and .shape == "small")
+        | "| \(.round) | \(.group) | \(.thread_round_trip_ns // "-") | \(.read_gb_per_s) | \(.tokens_per_s) | " +
+          "\(.fraction_of_read_bandwidth) |"' "$OUT"
+fi
+
 # Decoding at the further shapes: rlvr against llama2.c.
 for shape in $DECODE_SHAPES; do
     [ "$shape" = small ] && continue

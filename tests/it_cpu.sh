@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 29
+plan 30
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -236,6 +236,16 @@ expect_ok "bench sample: the read test around each case, the faster of the two i
              all(range(1; 8; 2); \$l[.] as \$c | [\$l[. - 1].gb_per_s, \$l[. + 1].gb_per_s] | max == \$c.read_gb_per_s and
                  ((\$c.weight_gb_per_s + \$c.kv_gb_per_s) / \$c.read_gb_per_s - \$c.fraction_of_read_bandwidth | fabs < 0.001)
                  and \$c.kv_gb_per_s > 0)'"
+# Each read test has the threads' round trip beside it, and a case the one of the read test it is set against.
+expect_ok "bench sample: the threads' round trip beside each read test (2 threads), null on 1 thread" \
+    bash -c "for t in 1 2; do OMP_NUM_THREADS=\$t '$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 \
+                 --prompt-len 4 | grep -v warm-up; done |
+     jq -se 'map(select(.bench == \"memory_read\" or .bench == \"sample\")) | group_by(.threads) as [\$one, \$two] |
+             all(\$one[]; .thread_round_trip_ns == null) and
+             all(\$two[]; .thread_round_trip_ns > 0 and .thread_round_trip_ns < 2.5e8) and
+             all(\$two[] | select(.bench == \"sample\"); . as \$c |
+                 any(\$two[] | select(.bench == \"memory_read\"); .gb_per_s == \$c.read_gb_per_s and
+                     .thread_round_trip_ns == \$c.thread_round_trip_ns))'"
 expect_error "bench sample --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench sample --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench sample --config "$ROOT/configs/small.ini" $SMALL2 --new 2 --ops

@@ -1,7 +1,12 @@
-// The benches' helpers: the share of CPU time stolen by a hypervisor (from /proc/stat), and median and minimum.
+// The benches' helpers: the share of CPU time stolen by a hypervisor (from /proc/stat), the threads' round trip, and
+// median and minimum.
 #include <criterion/criterion.h>
+#include <omp.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/walltime.h"
 #include "bench/bench_limits.h"
 
 Test(bench_limits, steal_fraction_is_stolen_over_all_ticks) {
@@ -41,4 +46,30 @@ Test(bench_limits, median_min_and_max_leave_the_values_in_place) {
     cr_expect(v[0] == 5 && v[1] == 1 && v[2] == 4 && v[3] == 2 && v[4] == 3, "the values were reordered");
     double w[] = {4, 1, 3, 2};
     cr_assert_float_eq(bench_median(w, 4), 2.5, 1e-15);
+}
+
+Test(bench_limits, round_trip_needs_two_threads) {
+    omp_set_num_threads(1);
+    cr_assert_eq(bench_thread_round_trip_ns(), -1);
+}
+
+// Two threads on two cores: a figure above a nanosecond and below the test's quarter-second deadline.
+Test(bench_limits, round_trip_between_two_cores) {
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cr_skip_test("one core here");
+    omp_set_num_threads(2);
+    double ns = bench_thread_round_trip_ns();
+    cr_assert(ns > 1 && ns < 2.5e8, "%g ns", ns);
+}
+
+// Two threads held to one core: the partner runs only when the scheduler swaps them, so a round trip takes time
+// slices. The test gives up at its deadline with a bound far above any cache's, instead of running 7,000 of them.
+Test(bench_limits, round_trip_ends_when_the_partner_does_not_run) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);  // before the first parallel region: its threads inherit
+    omp_set_num_threads(2);
+    double t0 = walltime_s(), ns = bench_thread_round_trip_ns(), seconds = walltime_s() - t0;
+    cr_assert(seconds < 2, "took %.2f s", seconds);
+    cr_assert(ns > 1e4, "%g ns a round trip on one core", ns);
 }

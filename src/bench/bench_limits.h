@@ -31,6 +31,14 @@ void bench_read_buffer_free(ReadBuffer *b);
 // so the adds keep up with memory.
 double bench_read_gbps(const ReadBuffer *b, int repeat);
 
+// The best mean time, in ns, over batches of round trips of one cache line between OpenMP threads 0 and the last
+// (each writes it when the other has), or -1 with one thread. It tells where the two run: tens of ns between cores
+// that share a last-level cache, several times that across chiplets, where each core also reaches memory by its own
+// link, so the read bandwidth grows and every hand-over between threads (a parallel region's start and end, a row
+// written by one and read by the other) costs more. A partner that does not run (more threads than free cores) ends
+// the test after a quarter of a second, with a lower bound.
+double bench_thread_round_trip_ns(void);
+
 // The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.
 void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);

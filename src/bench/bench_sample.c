@@ -1,8 +1,9 @@
 // Decoding tokens/s for batch 1 and for one group of 8 on a random-init model on the rank's device (dist.device),
 // next to the memory bandwidth that bounds it: each decode step reads every weight once and its tokens' cached keys
 // and values, so steps/s <= bandwidth / (weight bytes + the step's cache bytes). CPU: the read bandwidth measured
-// before and after each case, the faster of the two its limit (a VM's bandwidth can change by half within a minute);
-// GPU: its published HBM bandwidth.
+// before and after each case, the faster of the two its limit (a VM's bandwidth can change by half within a minute),
+// with the threads' round trip measured beside it, which says whether they shared a last-level cache; GPU: its
+// published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -21,20 +22,34 @@
 
 // What the cases share: the model's name and device, the read bandwidth (a decode step reads every weight once and
 // its cached rows, so it bounds steps/s at read_gbps / those bytes): the last one measured in probe's buffer (CPU),
-// else the data sheet's; and --ops's profile (NULL without).
+// else the data sheet's, with the threads' round trip measured beside it (-1: not measured); and --ops's profile
+// (NULL without).
 typedef struct {
     const char *config, *device;
-    double read_gbps;
+    double read_gbps, round_trip_ns;
     const ReadBuffer *probe;
     OpProfile *ops;
 } Case;
 
 enum { READ_PASSES = 2 };
 
-// The JSON line of c's last read test.
+static const char *round_trip_json(const Case *c, char buf[32]) {
+    if (c->round_trip_ns < 0) return "null";
+    snprintf(buf, 32, "%.1f", c->round_trip_ns);
+    return buf;
+}
+
+// The JSON line of c's last read test and the round trip beside it.
 static void print_read(const Case *c) {
-    printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f}\n",
-           c->probe->n * sizeof(float), omp_get_max_threads(), c->read_gbps);
+    char trip[32];
+    printf("{\"bench\":\"memory_read\",\"bytes\":%zu,\"threads\":%d,\"gb_per_s\":%.2f,\"thread_round_trip_ns\":%s}\n",
+           c->probe->n * sizeof(float), omp_get_max_threads(), c->read_gbps, round_trip_json(c, trip));
+}
+
+// The CPU's read test in c's probe buffer, then the threads' round trip.
+static void measure_read(Case *c) {
+    c->read_gbps = bench_read_gbps(c->probe, READ_PASSES);
+    c->round_trip_ns = bench_thread_round_trip_ns();
 }
 
 // One --ops line: x's totals in a case of group rows that took seconds over steps decode steps. A product's
@@ -121,19 +136,21 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     rollout_free(&ro);
     double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
     double weight_gbps = (double)steps / seconds * weight_bytes / 1e9, kv_gbps = kv_bytes / seconds / 1e9;
-    double read_gbps = c->read_gbps;
-    double after = c->probe ? bench_read_gbps(c->probe, READ_PASSES) : read_gbps;
-    if (after > read_gbps) read_gbps = after;
+    Case before = *c;
+    if (c->probe) measure_read(c);
+    const Case *limit = c->read_gbps > before.read_gbps ? c : &before;  // the faster read test, with its round trip
+    double read_gbps = limit->read_gbps;
+    char trip[32];
     printf(
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"kv_bytes\":%.0f,\"kv_gb_per_s\":%.3f,\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,"
-        "\"steal_fraction\":%s}\n",
+        "\"steal_fraction\":%s,\"thread_round_trip_ns\":%s}\n",
         c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
-        kv_bytes, kv_gbps, read_gbps, (weight_gbps + kv_gbps) / read_gbps, bench_steal_json(steal, steal_buf));
-    c->read_gbps = after;
+        kv_bytes, kv_gbps, read_gbps, (weight_gbps + kv_gbps) / read_gbps, bench_steal_json(steal, steal_buf),
+        round_trip_json(limit, trip));
     if (c->probe) print_read(c);
     fflush(stdout);
     if (total) total->seconds += seconds, total->steps += steps, total->read_gbps += read_gbps, total->n++;
@@ -152,7 +169,7 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     TRY(model_create(&m, &c.model, e));
     model_init_random(&m, (uint64_t)c.model.init_seed);
     if (device_attach(&dev, &m, e)) return model_free(&m), -1;
-    Case cs = {.config = o->config_name, .device = device};
+    Case cs = {.config = o->config_name, .device = device, .round_trip_ns = -1};
     if (o->ops && !(cs.ops = op_profile_start(&m, 2, e))) {  // a bucket for each case after the warm-up
         err_prefix(e, "bench sample --ops");
         return device_detach(&m), model_free(&m), -1;
@@ -170,7 +187,7 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
         size_t bytes = 4 * m.n_params * sizeof(float), lo = (size_t)512 << 20, hi = (size_t)2 << 30;
         probe = bench_read_buffer(bytes < lo ? lo : bytes > hi ? hi : bytes);
         cs.probe = &probe;
-        cs.read_gbps = bench_read_gbps(&probe, READ_PASSES);
+        measure_read(&cs);
         print_read(&cs);
     }
     // Each case once untimed, at its full length, so that the heap holds its KV cache and activations before the
