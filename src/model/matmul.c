@@ -577,6 +577,17 @@ static void pack_pair(const float *x, int K, int p, float *xp) {
     }
 }
 
+// Decode's small operands change cores every product: x was written by whichever thread ran the operation before,
+// and y is read next by the thread that runs the one after. Where the two cores sit on two chiplets, each cache line
+// between them takes a trip through the memory fabric (a round trip of about 330 ns on a Zen 4 VM, 60 ns within one),
+// and a loop's loads fetch only a few lines at a time; prefetching the whole operand at once overlaps those trips.
+#define HANDOVER_MAX_FLOATS 16384
+
+static void prefetch_handover(const float *p, size_t n) {
+    if (n > HANDOVER_MAX_FLOATS) return;
+    for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {
     int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK, col_blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
     long n_blocks = (long)row_blocks * col_blocks;
@@ -590,9 +601,11 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         // turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s
         // (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        prefetch_handover(x + (size_t)2 * pairs * K, (size_t)(M - 2 * pairs) * K);  // the rows not packed in pairs
         unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
 #pragma omp for schedule(static)  // its closing barrier also orders every run's setting before any claim
         for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
+        if (pairs) prefetch_handover(xp, (size_t)pairs * 2 * k8);
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
             int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
@@ -600,5 +613,6 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
             (avx2 ? block_avx2 : block_base)(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
         }
     }
+    prefetch_handover(y, (size_t)M * N);
     free(xp);
 }
