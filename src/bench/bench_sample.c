@@ -33,10 +33,9 @@ typedef struct {
 
 enum { READ_PASSES = 2 };
 
+// c's round trip as a JSON value: null where it was not measured.
 static const char *round_trip_json(const Case *c, char buf[32]) {
-    if (c->round_trip_ns < 0) return "null";
-    snprintf(buf, 32, "%.1f", c->round_trip_ns);
-    return buf;
+    return bench_json_or_null(c->round_trip_ns >= 0, c->round_trip_ns, buf);
 }
 
 // The JSON line of c's last read test and the round trip beside it.
