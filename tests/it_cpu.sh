@@ -166,15 +166,19 @@ expect_ok "bench model --threads: a count given twice is an error (exit 1), nine
 # --prompt-len P: the LM head runs on L - P rows of a sequence (a response's first token is predicted from the
 # prompt's last row), so P = 5 leaves out 4 of its rows: 4 x 2 V D FLOPs of the forward (V 50257, D 768).
 # --ops: configs/tiny-dense.ini has 2 layers of q [32, 32], k and v [16, 32], o [32, 32], gate and up [64, 32] and
-# down [32, 64]: per pass, each weight shape's forward products, dw and dx products number what the layers hold.
+# down [32, 64]: per pass, each weight shape's dw and dx products number what the layers hold. The forward runs o and
+# down alone (matmul) and q, k, v and gate, up as one product each (matmul_parts, timed under the stacked weights'
+# shape: [64, 32] and [128, 32]).
 expect_ok "bench model --ops: a line per operation and thread count, the layers' products counted by weight shape" \
     bash -c "'$RLVR' bench model --config '$ROOT/configs/tiny-dense.ini' --seqs 2 --seq-len 16 --repeat 2 \
                  --threads 1 --threads 2 --ops |
      jq -se '[.[] | select(.bench == \"model_op\")] as \$ops | {\"32x32\": 4, \"16x32\": 4, \"64x32\": 4, \"32x64\": 2} as \$want |
+             {\"matmul\": {\"32x32\": 2, \"32x64\": 2}, \"matmul_parts\": {\"64x32\": 2, \"128x32\": 2},
+              \"matmul_dw\": \$want, \"matmul_dx\": \$want} as \$wants |
              all(1, 2; . as \$t | [\$ops[] | select(.threads == \$t)] as \$l |
-                 all(\"matmul\", \"matmul_dw\", \"matmul_dx\"; . as \$op |
-                     ([\$l[] | select(.op == \$op and (.weight | in(\$want))) | {key: .weight, value: .calls}] |
-                      from_entries) == \$want) and
+                 all(\$wants | keys[]; . as \$op |
+                     ([\$l[] | select(.op == \$op and (.weight | in(\$wants[\$op]))) | {key: .weight, value: .calls}] |
+                      from_entries) == \$wants[\$op]) and
                  ((\$l | map(.share) | add) - 1 | fabs < 0.005) and
                  ([\$l[] | select(.op == \"(outside the operations)\")] | length == 1 and .[0].share >= 0 and .[0].share < 0.5) and
                  all(\$l[] | select(.op == \"matmul_dw\" or .op == \"matmul_dx\");
@@ -191,9 +195,9 @@ expect_ok "bench model --ops: the LM head's slices of dx are timed, their widths
 expect_error "bench model --ops on another backend than the CPU's is an error naming it" \
     "^rlvr: bench model --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
-# bench sample --ops: each decode step runs every product of the model once per weight (2 layers: q and o [768, 768]
-# with k and v, gate and up [2048, 768], down [768, 2048]; the LM head [50257, 768]), each reading its fp32 weight
-# once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers):
+# bench sample --ops: each decode step runs every product of the model once per weight (2 layers: o [768, 768] and
+# down [768, 2048] alone, q, k and v [768, 768] each and gate and up [2048, 768] each as one product, timed under the
+# stacked weights' shape; the LM head [50257, 768]), each reading its fp32 weight once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers):
 # the 4-token prompt is prefilled once (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and
 # 7 rows. The case's own line counts what the steps must read from memory: the prompt's 4 rows once a step for the
 # whole group (its responses read one copy) and each response's own 1, 2 and 3 rows, 10 + 3 x 4 + 6 g rows.
@@ -201,9 +205,12 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 4 --prompt-len 4 --ops |
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
                  map({key: (.group | tostring), value: .decode_steps}) | from_entries) as \$steps |
-             {\"768x768\": 8, \"2048x768\": 4, \"768x2048\": 2, \"50257x768\": 1} as \$want |
+             {\"matmul\": {\"768x768\": 2, \"768x2048\": 2, \"50257x768\": 1},
+              \"matmul_parts\": {\"2304x768\": 2, \"4096x768\": 2}} as \$want |
              all(1, 8; . as \$g | [\$all[] | select(.bench == \"sample_op\" and .group == \$g)] as \$l |
-                 ([\$l[] | select(.op == \"matmul\") | {key: .weight, value: .calls_per_step}] | from_entries) == \$want and
+                 all(\$want | keys[]; . as \$op |
+                     ([\$l[] | select(.op == \$op) | {key: .weight, value: .calls_per_step}] | from_entries) ==
+                     \$want[\$op]) and
                  ((\$l | map(.share) | add) - 1 | fabs < 0.005) and
                  all(\$l[] | select(.weight != null); (.weight | split(\"x\") | map(tonumber)) as [\$n, \$k] |
                      (.calls_per_step * \$steps[\$g | tostring] * \$n * \$k * 4 / .seconds / 1e9) / .weight_gb_per_s - 1

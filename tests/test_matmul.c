@@ -71,6 +71,45 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
     }
 }
 
+// Three products of one x in one call (matmul_xwt_parts: a layer's q, k and v), with widths that end mid-block (70)
+// and in a lone column (129), one with a bias and one without, on rows in every kind of tile (1, 8 and 45): each
+// part's outputs have the bits of its own matmul_xwt and of matmul_dot, on 1 and 3 threads and with either kernel.
+Test(matmul, parts_have_each_products_bits) {
+    enum { K = 100, P = 3 };
+    static const int Ns[P] = {70, 129, 64}, Ms[] = {1, 8, 45};
+    for (int q = 0; q < N_OF(Ms); q++) {
+        int M = Ms[q];
+        float *x = xmalloc((size_t)M * K * 4), *w[P], *b[P], *y[P], *ref[P];
+        Rng r = rng_at(15, 0, 0, (uint64_t)q);
+        for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+        MatmulPart parts[P];
+        for (int p = 0; p < P; p++) {
+            w[p] = xmalloc((size_t)Ns[p] * K * 4), b[p] = p == 1 ? NULL : xmalloc((size_t)Ns[p] * 4);
+            y[p] = xmalloc((size_t)M * Ns[p] * 4), ref[p] = xmalloc((size_t)M * Ns[p] * 4);
+            for (int i = 0; i < Ns[p] * K; i++) w[p][i] = (float)rng_normal(&r);
+            for (int i = 0; b[p] && i < Ns[p]; i++) b[p][i] = (float)rng_normal(&r);
+            parts[p] = (MatmulPart){w[p], b[p], y[p], Ns[p]};
+            matmul_xwt(x, w[p], b[p], ref[p], M, Ns[p], K);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < Ns[p]; j++)
+                    cr_assert_eq(ref[p][i * Ns[p] + j], matmul_dot(x + i * K, w[p] + j * K, K) + (b[p] ? b[p][j] : 0),
+                                 "part %d (%d, %d), M %d", p, i, j, M);
+        }
+        for (int run = 0; run < 3; run++) {
+            int threads = run == 0 ? 1 : 3, avx2 = run < 2 ? __builtin_cpu_supports("avx2") : 0;
+            omp_set_num_threads(threads);
+            for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)M * Ns[p] * 4);  // NaN: every output written
+            matmul_xwt_parts_isa(x, M, K, parts, P, avx2);
+            for (int p = 0; p < P; p++)
+                cr_assert_eq(memcmp(y[p], ref[p], (size_t)M * Ns[p] * 4), 0, "part %d, M %d, %d threads, avx2 %d", p,
+                             M, threads, avx2);
+        }
+        omp_set_num_threads(1);
+        for (int p = 0; p < P; p++) free(w[p]), free(b[p]), free(y[p]), free(ref[p]);
+        free(x);
+    }
+}
+
 // Batch 1 past matmul.c's IN_ORDER_MAX_K, where a whole block of columns is read in four quarter streams (two whole
 // blocks, then 22 columns one output at a time), with a k tail and without: each output has the bits of matmul_dot,
 // on 1 and 2 threads.

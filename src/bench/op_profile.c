@@ -124,6 +124,12 @@ static void t_head_norm_back(const Backend *be, const void *w, const void *raw, 
                              void *draw, float *dw, int T, int H, int hd) {
     TIMED(be, head_norm_back, w, raw, inv, dnormed, draw, dw, T, H, hd);
 }
+// Timed under the parts' weights stacked: [sum of N, K].
+static void t_matmul_parts(const Backend *be, const void *x, const ProductPart *parts, int n_parts, int M, int K) {
+    int N = 0;
+    for (int p = 0; p < n_parts; p++) N += parts[p].N;
+    TIMED_MATMUL(be, matmul_parts, M, N, K, x, parts, n_parts, M, K);
+}
 static void t_matmul_dw(const Backend *be, bool fixed, const void *dy, const void *x, float *dw, float *db, int T, int N,
                         int K) {
     TIMED_MATMUL(be, matmul_dw, T, N, K, fixed, dy, x, dw, db, T, N, K);
@@ -185,7 +191,7 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     t->state = p;
     t->alloc = t_alloc, t->alloc_uninit = t_alloc_uninit, t->free = t_free, t->copy = t_copy;
     t->embed = t_embed, t->rms_norm = t_rms_norm, t->head_norm = t_head_norm, t->rope = t_rope;
-    t->matmul = t_matmul, t->kv_store = t_kv_store, t->attention = t_attention, t->swiglu = t_swiglu;
+    t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->kv_store = t_kv_store, t->attention = t_attention, t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;
     t->rope_back = t_rope_back, t->rms_norm_back = t_rms_norm_back, t->head_norm_back = t_head_norm_back;
     t->matmul_dw = t_matmul_dw, t->matmul_dx = t_matmul_dx, t->matmul_dx_slice = t_matmul_dx_slice;

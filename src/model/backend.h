@@ -39,6 +39,13 @@
 
 typedef enum { BUF_ACT, BUF_F32, BUF_F64, BUF_I32, BUF_I64, BUF_GRAD } BufType;
 
+// One of several products of the same input (matmul_parts): weight w [N, K], bias [N] or NULL, output y [M, N].
+typedef struct {
+    const void *w, *bias;
+    void *y;
+    int N;
+} ProductPart;
+
 // Host-view directions (VIEW_IN | VIEW_OUT: both): IN: the view starts with the host values; OUT: view_end copies
 // the view back into the host array.
 typedef enum { VIEW_IN = 1, VIEW_OUT = 2 } ViewDir;
@@ -95,6 +102,10 @@ struct Backend {
     // (batch invariance, src/README.md invariant 2).
     void (*matmul)(const struct Backend *be, const void *x, const void *w, const void *bias, void *y, int M, int N,
                    int K);
+    // matmul of one x [M, K] with each part's weight (a layer's q, k and v projections; its gate and up), the same
+    // bits as one matmul per part. NULL in a backend without it: bk_matmul_parts then calls matmul per part.
+    void (*matmul_parts)(const struct Backend *be, const void *x, const ProductPart *parts, int n_parts, int M,
+                         int K);
     // Writes token t's key row k[t] and value row v[t] (width KD) into row row0[t] + pos[t] of kbuf and vbuf
     // (pos BUF_I32, row0 BUF_I64); the source and destination row may be the same.
     void (*kv_store)(const struct Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
@@ -247,5 +258,15 @@ static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, boo
 }
 #define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), true, __FILE__, __LINE__)
 #define bk_alloc_uninit(be, n, t) backend_alloc_at((be), (n), (t), false, __FILE__, __LINE__)
+
+// be->matmul_parts where the backend has it, else one be->matmul per part.
+static inline void bk_matmul_parts(const Backend *be, const void *x, const ProductPart *parts, int n_parts, int M,
+                                   int K) {
+    if (be->matmul_parts) {
+        be->matmul_parts(be, x, parts, n_parts, M, K);
+        return;
+    }
+    for (int p = 0; p < n_parts; p++) be->matmul(be, x, parts[p].w, parts[p].bias, parts[p].y, M, parts[p].N, K);
+}
 
 #endif

@@ -116,6 +116,13 @@ static void cpu_matmul(const Backend *be, const void *x, const void *w, const vo
     matmul_xwt(x, w, bias, y, M, N, K);
 }
 
+static void cpu_matmul_parts(const Backend *be, const void *x, const ProductPart *parts, int n_parts, int M, int K) {
+    (void)be;
+    MatmulPart mp[n_parts];
+    for (int p = 0; p < n_parts; p++) mp[p] = (MatmulPart){parts[p].w, parts[p].bias, parts[p].y, parts[p].N};
+    matmul_xwt_parts(x, M, K, mp, n_parts);
+}
+
 static void cpu_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
                          const void *row0, int T, int KD) {
     (void)be;
@@ -400,6 +407,7 @@ static const Backend cpu = {
     .head_norm = cpu_head_norm,
     .rope = cpu_rope,
     .matmul = cpu_matmul,
+    .matmul_parts = cpu_matmul_parts,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,

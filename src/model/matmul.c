@@ -588,18 +588,34 @@ static void prefetch_handover(const float *p, size_t n) {
     for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 2);
 }
 
-void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {
-    int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK, col_blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
-    long n_blocks = (long)row_blocks * col_blocks;
+// Block b of a product over several parts: its part, and its row and column block within it.
+static const MatmulPart *part_block(const MatmulPart *parts, int row_blocks, long b, int *rb, int *cb) {
+    for (;; parts++) {
+        long blocks = (long)row_blocks * ((parts->N + COL_BLOCK - 1) / COL_BLOCK);
+        if (b < blocks) {
+            *rb = (int)(b % row_blocks), *cb = (int)(b / row_blocks);
+            return parts;
+        }
+        b -= blocks;
+    }
+}
+
+void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2) {
+    int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
+    long n_blocks = 0;
+    double macs = 0;
+    for (int p = 0; p < n_parts; p++)
+        n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
     float *xp = pairs ? xmalloc((size_t)pairs * 2 * (size_t)k8 * sizeof *xp) : NULL;
     UnitRun runs[omp_get_max_threads()];
-#pragma omp parallel if (n_blocks > 1 && (double)M * N * K > 1e5)
+#pragma omp parallel if (n_blocks > 1 && macs > 1e5)
     {
-        // Column-major block order: consecutive blocks share a slice of w, the larger operand in decode. Each thread
-        // takes one contiguous run of blocks, so in decode it reads its own part of w as one stream: handed out in
-        // turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s
-        // (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the others'.
+        // Column-major block order, part after part: consecutive blocks share a slice of w, the larger operand in
+        // decode. Each thread takes one contiguous run of blocks, so in decode it reads its own part of the weights as
+        // one stream: handed out in turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them
+        // 55-69 GB/s (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the
+        // others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
         prefetch_handover(x + (size_t)2 * pairs * K, (size_t)(M - 2 * pairs) * K);  // the rows not packed in pairs
         unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
@@ -607,12 +623,21 @@ void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y,
         for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         if (pairs) prefetch_handover(xp, (size_t)pairs * 2 * k8);
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
-            int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks);
+            int rb, cb;
+            const MatmulPart *pt = part_block(parts, row_blocks, b, &rb, &cb);
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
-            int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
-            (avx2 ? block_avx2 : block_base)(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
+            int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < pt->N ? j0 + COL_BLOCK : pt->N;
+            (avx2 ? block_avx2 : block_base)(x, xp, pt->w, pt->bias, pt->y, i0, i1, j0, j1, pt->N, K);
         }
     }
-    prefetch_handover(y, (size_t)M * N);
+    for (int p = 0; p < n_parts; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
     free(xp);
+}
+
+void matmul_xwt_parts(const float *x, int M, int K, const MatmulPart *parts, int n_parts) {
+    matmul_xwt_parts_isa(x, M, K, parts, n_parts, __builtin_cpu_supports("avx2"));
+}
+
+void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {
+    matmul_xwt_parts_isa(x, M, K, &(MatmulPart){w, bias, y, N}, 1, avx2);
 }

@@ -17,6 +17,18 @@ void matmul_xwt(const float *x, const float *w, const float *bias, float *y, int
 // Both give the same bits; the tests check it.
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2);
 
+// One of several products of the same x (a layer's q, k and v projections; its gate and up projections):
+// y[M, N] = x[M, K] · w[N, K]^T (+ bias[N] if non-NULL).
+typedef struct {
+    const float *w, *bias;
+    float *y;
+    int N;
+} MatmulPart;
+// matmul_xwt for each part, the same bits, in one pass over x: one parallel region instead of one per product, and
+// its threads' runs of weight rows continue from one part into the next.
+void matmul_xwt_parts(const float *x, int M, int K, const MatmulPart *parts, int n_parts);
+void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2);
+
 // The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads), with
 // the bits of matmul_xwt on the transposed operands (model/matmul_backward.c).
 // y[M, K] = x[M, N] · w[N, K] (added to y when accumulate), summing over N.

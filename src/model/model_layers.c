@@ -61,8 +61,7 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
 // SwiGLU MLP (Shazeer 2020): y = down(silu(gate(x)) * up(x)).
 void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g,
                    float *u, float *act, float *y) {
-    matmul_xwt(x, wg, NULL, g, T, F, D);
-    matmul_xwt(x, wu, NULL, u, T, F, D);
+    matmul_xwt_parts(x, T, D, (MatmulPart[]){{wg, NULL, g, F}, {wu, NULL, u, F}}, 2);
     swiglu_act(g, u, act, (size_t)T * F);
     matmul_xwt(act, wd, NULL, y, T, D, F);
 }
@@ -73,8 +72,9 @@ static void mlp_forward(const Model *m, int l, const Dims *d, LayerActs *a, int 
     const Backend *be = m->backend;
     const LayerOffsets *o = &m->priv->layers[l];
     if (!model_layer_is_moe(m, l)) {
-        be->matmul(be, a->a2, be->param(be, m, o->gate), NULL, a->g, T, d->F, d->D);
-        be->matmul(be, a->a2, be->param(be, m, o->up), NULL, a->u, T, d->F, d->D);
+        ProductPart gate_up[2] = {{be->param(be, m, o->gate), NULL, a->g, d->F},
+                                  {be->param(be, m, o->up), NULL, a->u, d->F}};
+        bk_matmul_parts(be, a->a2, gate_up, 2, T, d->D);
         be->swiglu(be, a->g, a->u, a->act, (size_t)T * d->F);
         be->matmul(be, a->act, be->param(be, m, o->down), NULL, y, T, d->D, d->F);
         for (int t = 0; t < T && experts; t++)
@@ -110,9 +110,10 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     size_t n = (size_t)T * d.D;
     be->copy(be, a->x_in, x, n, BUF_ACT);
     be->rms_norm(be, x, be->param(be, m, o->ln1), a->a1, a->inv1, T, d.D, eps);
-    be->matmul(be, a->a1, be->param(be, m, o->wq), be->param(be, m, o->bq), a->q, T, d.QD, d.D);
-    be->matmul(be, a->a1, be->param(be, m, o->wk), be->param(be, m, o->bk), a->k, T, d.KD, d.D);
-    be->matmul(be, a->a1, be->param(be, m, o->wv), be->param(be, m, o->bv), a->v, T, d.KD, d.D);
+    ProductPart qkv[3] = {{be->param(be, m, o->wq), be->param(be, m, o->bq), a->q, d.QD},
+                          {be->param(be, m, o->wk), be->param(be, m, o->bk), a->k, d.KD},
+                          {be->param(be, m, o->wv), be->param(be, m, o->bv), a->v, d.KD}};
+    bk_matmul_parts(be, a->a1, qkv, 3, T, d.D);
     be->head_norm(be, be->param(be, m, o->qn), a->q, a->qr, a->qn_inv, T, d.Hq, d.hd, eps);
     be->head_norm(be, be->param(be, m, o->kn), a->k, a->kr, a->kn_inv, T, d.Hk, d.hd, eps);
     be->rope(be, a->qr, pos, T, d.Hq, d.hd, theta, false);
