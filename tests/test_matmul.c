@@ -73,7 +73,8 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
 
 // Three products of one x in one call (matmul_xwt_parts: a layer's q, k and v), with widths that end mid-block (70)
 // and in a lone column (129), one with a bias and one without, on rows in every kind of tile (1, 8 and 45): each
-// part's outputs have the bits of its own matmul_xwt and of matmul_dot, on 1 and 3 threads and with either kernel.
+// part's outputs have the bits of its own matmul_xwt and of matmul_dot, on 1 and 3 threads, with either kernel, and
+// called from inside another parallel region (a team smaller than the product's runs were set for).
 Test(matmul, parts_have_each_products_bits) {
     enum { K = 100, P = 3 };
     static const int Ns[P] = {70, 129, 64}, Ms[] = {1, 8, 45};
@@ -95,14 +96,20 @@ Test(matmul, parts_have_each_products_bits) {
                     cr_assert_eq(ref[p][i * Ns[p] + j], matmul_dot(x + i * K, w[p] + j * K, K) + (b[p] ? b[p][j] : 0),
                                  "part %d (%d, %d), M %d", p, i, j, M);
         }
-        for (int run = 0; run < 3; run++) {
-            int threads = run == 0 ? 1 : 3, avx2 = run < 2 ? __builtin_cpu_supports("avx2") : 0;
+        for (int run = 0; run < 4; run++) {
+            int threads = run == 0 ? 1 : 3, avx2 = run != 2 ? __builtin_cpu_supports("avx2") : 0;
             omp_set_num_threads(threads);
             for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)M * Ns[p] * 4);  // NaN: every output written
-            matmul_xwt_parts_isa(x, M, K, parts, P, avx2);
+            if (run < 3) {
+                matmul_xwt_parts_isa(x, M, K, parts, P, avx2);
+            } else {  // inside another parallel region: a team of one, not the three the product asks for
+#pragma omp parallel num_threads(2)
+#pragma omp single
+                matmul_xwt_parts_isa(x, M, K, parts, P, avx2);
+            }
             for (int p = 0; p < P; p++)
-                cr_assert_eq(memcmp(y[p], ref[p], (size_t)M * Ns[p] * 4), 0, "part %d, M %d, %d threads, avx2 %d", p,
-                             M, threads, avx2);
+                cr_assert_eq(memcmp(y[p], ref[p], (size_t)M * Ns[p] * 4), 0, "part %d, M %d, run %d, avx2 %d", p, M,
+                             run, avx2);
         }
         omp_set_num_threads(1);
         for (int p = 0; p < P; p++) free(w[p]), free(b[p]), free(y[p]), free(ref[p]);

@@ -16,8 +16,8 @@ typedef struct {
     _Alignas(64) _Atomic uint64_t left;
 } UnitRun;
 
-// Thread `me` of `nt` sets its run of units 0..n-1 (n < 2^32), the same run a static schedule would give it; every
-// thread must have done so (a barrier) before any claims.
+// Sets thread `me` of `nt`'s run of units 0..n-1 (n < 2^32), the same run a static schedule would give it. Every run
+// must be set before any claim: by each thread before a barrier, or by one thread before the others start.
 static inline void unit_run_init(UnitRun *runs, int me, int nt, uint32_t n) {
     uint32_t share = n / (uint32_t)nt, extra = n % (uint32_t)nt, u = (uint32_t)me;
     uint32_t lo = u * share + (u < extra ? u : extra), hi = lo + share + (u < extra);

@@ -607,9 +607,16 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
     for (int p = 0; p < n_parts; p++)
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
-    float *xp = pairs ? xmalloc((size_t)pairs * 2 * (size_t)k8 * sizeof *xp) : NULL;
-    UnitRun runs[omp_get_max_threads()];
-#pragma omp parallel if (n_blocks > 1 && macs > 1e5)
+    size_t packed = (size_t)pairs * 2 * (size_t)k8;
+    bool own_pack = packed <= HANDOVER_MAX_FLOATS;  // decode's: each thread packs every pair into its own buffer
+    float *shared_xp = pairs && !own_pack ? xmalloc(packed * sizeof *shared_xp) : NULL;
+    // The runs are set before the threads start, for the team the region should get, so no thread waits for
+    // another before its first block (a barrier costs 1 us where the cores sit on two chiplets).
+    bool parallel = n_blocks > 1 && macs > 1e5;
+    int team = parallel ? omp_get_max_threads() : 1;
+    UnitRun runs[team];
+    for (int t = 0; t < team; t++) unit_run_init(runs, t, team, (uint32_t)n_blocks);  // < 2^32 blocks: 32 TiB out
+#pragma omp parallel if (parallel)
     {
         // Column-major block order, part after part: consecutive blocks share a slice of w, the larger operand in
         // decode. Each thread takes one contiguous run of blocks, so in decode it reads its own part of the weights as
@@ -617,11 +624,21 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
         // 55-69 GB/s (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the
         // others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (nt != team) {  // a smaller team than asked for (inside another parallel region, say): its own runs
+            unit_run_init(runs, me, nt, (uint32_t)n_blocks);
+#pragma omp barrier
+        }
+        float *xp = shared_xp;
+        if (pairs && own_pack) {  // no line of it then passes between the threads
+            prefetch_handover(x, (size_t)2 * pairs * K);
+            xp = xmalloc(packed * sizeof *xp);
+            for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
+        }
         prefetch_handover(x + (size_t)2 * pairs * K, (size_t)(M - 2 * pairs) * K);  // the rows not packed in pairs
-        unit_run_init(runs, me, nt, (uint32_t)n_blocks);  // n_blocks < 2^32: more would be an output of 32 TiB
-#pragma omp for schedule(static)  // its closing barrier also orders every run's setting before any claim
-        for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
-        if (pairs) prefetch_handover(xp, (size_t)pairs * 2 * k8);
+        if (!own_pack) {
+#pragma omp for schedule(static)  // its closing barrier: every pair packed before any block reads them
+            for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
+        }
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
             int rb, cb;
             const MatmulPart *pt = part_block(parts, row_blocks, b, &rb, &cb);
@@ -629,9 +646,10 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
             int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < pt->N ? j0 + COL_BLOCK : pt->N;
             (avx2 ? block_avx2 : block_base)(x, xp, pt->w, pt->bias, pt->y, i0, i1, j0, j1, pt->N, K);
         }
+        if (xp != shared_xp) free(xp);
     }
     for (int p = 0; p < n_parts; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
-    free(xp);
+    free(shared_xp);
 }
 
 void matmul_xwt_parts(const float *x, int M, int K, const MatmulPart *parts, int n_parts) {
