@@ -197,10 +197,11 @@ expect_error "bench model --ops on another backend than the CPU's is an error na
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
 # bench sample --ops: each decode step runs every product of the model once per weight (2 layers: o [768, 768] and
 # down [768, 2048] alone, q, k and v [768, 768] each and gate and up [2048, 768] each as one product, timed under the
-# stacked weights' shape; the LM head [50257, 768]), each reading its fp32 weight once per call. Attention reads each token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers):
-# the 4-token prompt is prefilled once (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and
-# 7 rows. The case's own line counts what the steps must read from memory: the prompt's 4 rows once a step for the
-# whole group (its responses read one copy) and each response's own 1, 2 and 3 rows, 10 + 3 x 4 + 6 g rows.
+# stacked weights' shape; the LM head [50257, 768]), each reading its fp32 weight once per call. Attention reads each
+# token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers): the 4-token prompt is prefilled once
+# (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and 7 rows. The case's own line counts what
+# the steps must read from memory: the prompt's 4 rows once a step for the whole group (its responses read one copy)
+# and each response's own 1, 2 and 3 rows, 10 + 3 x 4 + 6 g rows.
 expect_ok "bench sample --ops: a line per operation and group, each weight and cached row read once per step" \
     bash -c "'$RLVR' bench sample --config '$ROOT/configs/small.ini' $SMALL2 --new 4 --prompt-len 4 --ops |
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |

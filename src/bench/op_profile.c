@@ -191,7 +191,8 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     t->state = p;
     t->alloc = t_alloc, t->alloc_uninit = t_alloc_uninit, t->free = t_free, t->copy = t_copy;
     t->embed = t_embed, t->rms_norm = t_rms_norm, t->head_norm = t_head_norm, t->rope = t_rope;
-    t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->kv_store = t_kv_store, t->attention = t_attention, t->swiglu = t_swiglu;
+    t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->kv_store = t_kv_store, t->attention = t_attention;
+    t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;
     t->rope_back = t_rope_back, t->rms_norm_back = t_rms_norm_back, t->head_norm_back = t_head_norm_back;
     t->matmul_dw = t_matmul_dw, t->matmul_dx = t_matmul_dx, t->matmul_dx_slice = t_matmul_dx_slice;

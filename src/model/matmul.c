@@ -608,7 +608,10 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
     size_t packed = (size_t)pairs * 2 * (size_t)k8;
-    bool own_pack = packed <= HANDOVER_MAX_FLOATS;  // decode's: each thread packs every pair into its own buffer
+    // Decode's packed rows (64 KiB or less): each thread packs every pair into a buffer of its own, in its own cache.
+    // Packed once, half by each thread, each read the other's half: on two chiplets those lines crossed between the
+    // cores twice a product (8 rows x 512 x 768 from L2: 42 us against 36, results/cpu-bench-history.md).
+    bool own_pack = packed <= HANDOVER_MAX_FLOATS;
     float *shared_xp = pairs && !own_pack ? xmalloc(packed * sizeof *shared_xp) : NULL;
     // The runs are set before the threads start, for the team the region should get, so no thread waits for
     // another before its first block (a barrier costs 1 us where the cores sit on two chiplets).
@@ -629,7 +632,7 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
 #pragma omp barrier
         }
         float *xp = shared_xp;
-        if (pairs && own_pack) {  // no line of it then passes between the threads
+        if (pairs && own_pack) {
             prefetch_handover(x, (size_t)2 * pairs * K);
             xp = xmalloc(packed * sizeof *xp);
             for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
