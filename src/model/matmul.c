@@ -631,13 +631,14 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
             unit_run_init(runs, me, nt, (uint32_t)n_blocks);
 #pragma omp barrier
         }
+        // The rows this thread reads from x: all of them where it packs every pair, else those not packed in pairs.
+        size_t first_row = own_pack ? 0 : 2 * (size_t)pairs;
+        prefetch_handover(x + first_row * K, ((size_t)M - first_row) * K);
         float *xp = shared_xp;
         if (pairs && own_pack) {
-            prefetch_handover(x, (size_t)2 * pairs * K);
             xp = xmalloc(packed * sizeof *xp);
             for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         }
-        prefetch_handover(x + (size_t)2 * pairs * K, (size_t)(M - 2 * pairs) * K);  // the rows not packed in pairs
         if (!own_pack) {
 #pragma omp for schedule(static)  // its closing barrier: every pair packed before any block reads them
             for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
