@@ -77,11 +77,12 @@ void head_logprob_forward(const Model *m, ModelActs *A, const HeadLogprob *h);
 void head_logprob_backward(const Model *m, const ModelActs *A, const double *dlogp, const double *dentropy,
                            float *grads, void *dnormed);
 
-// kinds: LAYER_DENSE and/or LAYER_MOE, the MLP kinds the record will serve.
-enum { LAYER_DENSE = 1, LAYER_MOE = 2 };
+// kinds: LAYER_DENSE and/or LAYER_MOE, the MLP kinds the record will serve, and LAYER_QK_NORM where its layers norm q
+// and k per head. Without it the record's qr and kr are q and k themselves, which layer_forward rotates in place.
+enum { LAYER_DENSE = 1, LAYER_MOE = 2, LAYER_QK_NORM = 4 };
 // The record's buffers come from the model's backend (activations in its element type, model/backend.h).
 void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int kinds);
-int layer_kind(const Model *m, int l);                                 // LAYER_DENSE or LAYER_MOE
+int layer_kind(const Model *m, int l);                                 // layer l's MLP kind and LAYER_QK_NORM
 int model_layer_kinds(const Model *m);                                 // the kinds present
 void layer_acts_free(const Backend *be, LayerActs *a);
 

@@ -151,8 +151,15 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
                           {be->param(be, m, o->wk), be->param(be, m, o->bk), a->k, d.KD},
                           {be->param(be, m, o->wv), be->param(be, m, o->bv), a->v, d.KD}};
     bk_matmul_parts(be, a->a1, qkv, 3, T, d.D);
-    be->head_norm(be, be->param(be, m, o->qn), a->q, a->qr, a->qn_inv, T, d.Hq, d.hd, eps);
-    be->head_norm(be, be->param(be, m, o->kn), a->k, a->kr, a->kn_inv, T, d.Hk, d.hd, eps);
+    if ((a->qr != a->q) != m->cfg.qk_norm) {  // a caller's bug: a record allocated for other layers (layer_kind)
+        fprintf(stderr, "rlvr: layer_forward: layer %d's record %s q/k norms, its model %s\n", l,
+                a->qr != a->q ? "has" : "lacks", m->cfg.qk_norm ? "has them" : "not");
+        abort();
+    }
+    if (m->cfg.qk_norm) {  // q/k norms into qr, kr; without them those are q and k, rotated in place
+        be->head_norm(be, be->param(be, m, o->qn), a->q, a->qr, a->qn_inv, T, d.Hq, d.hd, eps);
+        be->head_norm(be, be->param(be, m, o->kn), a->k, a->kr, a->kn_inv, T, d.Hk, d.hd, eps);
+    }
     be->rope(be, a->qr, pos, T, d.Hq, d.hd, theta, false);
     be->rope(be, a->kr, pos, T, d.Hk, d.hd, theta, false);
     be->kv_store(be, kbuf, vbuf, a->kr, a->v, pos, kv_row0, T, d.KD);
@@ -173,7 +180,9 @@ static void *alloc_f(const Backend *be, size_t n) { return n ? bk_alloc(be, n, B
 static void *alloc_written(const Backend *be, size_t n) { return n ? bk_alloc_uninit(be, n, BUF_ACT) : NULL; }
 static void *alloc_stat(const Backend *be, size_t n) { return n ? bk_alloc(be, n, BUF_F32) : NULL; }
 
-int layer_kind(const Model *m, int l) { return model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE; }
+int layer_kind(const Model *m, int l) {
+    return (model_layer_is_moe(m, l) ? LAYER_MOE : LAYER_DENSE) | (m->cfg.qk_norm ? LAYER_QK_NORM : 0);
+}
 
 int model_layer_kinds(const Model *m) {
     int kinds = 0;
@@ -186,8 +195,11 @@ void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int
     size_t t = (size_t)T;
     a->x_in = alloc_written(be, t * d->D), a->inv1 = alloc_stat(be, t), a->a1 = alloc_written(be, t * d->D);
     a->q = alloc_written(be, t * d->QD), a->k = alloc_written(be, t * d->KD), a->v = alloc_written(be, t * d->KD);
-    a->qn_inv = alloc_stat(be, t * d->Hq), a->kn_inv = alloc_stat(be, t * d->Hk);
-    a->qr = alloc_written(be, t * d->QD), a->kr = alloc_written(be, t * d->KD);
+    a->qr = a->q, a->kr = a->k;
+    if (kinds & LAYER_QK_NORM) {
+        a->qn_inv = alloc_stat(be, t * d->Hq), a->kn_inv = alloc_stat(be, t * d->Hk);
+        a->qr = alloc_written(be, t * d->QD), a->kr = alloc_written(be, t * d->KD);
+    }
     a->lse = bk_alloc_uninit(be, t * d->Hq + 1, BUF_F64);
     a->att = alloc_written(be, t * d->QD), a->h2 = alloc_written(be, t * d->D);
     a->inv2 = alloc_stat(be, t), a->a2 = alloc_written(be, t * d->D);
@@ -206,6 +218,7 @@ void layer_acts_alloc(const Backend *be, LayerActs *a, const Dims *d, int T, int
 }
 
 void layer_acts_free(const Backend *be, LayerActs *a) {
+    if (a->qr == a->q) a->qr = a->kr = NULL;  // q and k themselves (no q/k norms)
     void *bs[] = {a->x_in, a->inv1, a->a1, a->q,    a->k,     a->v,     a->qn_inv, a->kn_inv, a->qr,   a->kr,
                   a->att,  a->h2,   a->inv2, a->a2, a->g,     a->u,     a->act,    a->probs,  a->top_w, a->eg,
                   a->eu,   a->eact, a->eout, a->sg, a->su,    a->sact,  a->sout,   a->sgate,  a->lse,  a->top_e};
