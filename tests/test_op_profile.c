@@ -67,7 +67,9 @@ Test(op_profile, same_bits_and_every_product_counted_by_shape) {
     cr_expect_eq(calls_of(p, 1, "matmul_parts", 48, 16), 2 * 2);
     cr_expect_eq(calls_of(p, 1, "attention", 0, 0), 2);
     cr_expect_eq(calls_of(p, 1, "attention_back", 0, 0), 2);
-    cr_expect_eq(calls_of(p, 1, "rms_norm", 0, 0), 2 * 2 + 1);
+    cr_expect_eq(calls_of(p, 1, "residual_norm", 0, 0), 2 * 2);  // each layer's two norms with their residual steps
+    cr_expect_eq(calls_of(p, 1, "add", 0, 0), 2);                  // each layer's last residual step
+    cr_expect_eq(calls_of(p, 1, "rms_norm", 0, 0), 1);             // the final norm
     for (int i = 0; i < op_profile_count(p); i++) {
         OpStat s;
         op_profile_get(p, i, 1, &s);

@@ -83,6 +83,10 @@ static void t_embed(const Backend *be, const void *table, const void *tokens, in
 static void t_rms_norm(const Backend *be, const void *x, const void *w, void *y, void *inv, int T, int D, double eps) {
     TIMED(be, rms_norm, x, w, y, inv, T, D, eps);
 }
+static void t_residual_norm(const Backend *be, void *x, const void *y, void *keep, const void *w, void *out,
+                            void *inv, int T, int D, double eps) {
+    TIMED(be, residual_norm, x, y, keep, w, out, inv, T, D, eps);
+}
 static void t_head_norm(const Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
                         double eps) {
     TIMED(be, head_norm, w, x, y, inv, T, H, hd, eps);
@@ -190,7 +194,8 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     *t = *p->inner;
     t->state = p;
     t->alloc = t_alloc, t->alloc_uninit = t_alloc_uninit, t->free = t_free, t->copy = t_copy;
-    t->embed = t_embed, t->rms_norm = t_rms_norm, t->head_norm = t_head_norm, t->rope = t_rope;
+    t->embed = t_embed, t->rms_norm = t_rms_norm, t->residual_norm = t_residual_norm, t->head_norm = t_head_norm;
+    t->rope = t_rope;
     t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->kv_store = t_kv_store, t->attention = t_attention;
     t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;

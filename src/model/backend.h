@@ -92,6 +92,11 @@ struct Backend {
     // RMSNorm over rows of width D: y = w * x / rms(x), inv[t] = 1/rms (BUF_F32); the CPU sums x^2 in float64.
     void (*rms_norm)(const struct Backend *be, const void *x, const void *w, void *y, void *inv, int T, int D,
                      double eps);
+    // The residual stream into a sublayer, row by row: x += y (y NULL: nothing added), keep = x (the record's copy
+    // for the backward), then rms_norm of x into out and inv: the bits of add, copy and rms_norm in turn, with x's
+    // rows read once. NULL in a backend without it: bk_residual_norm then calls those three.
+    void (*residual_norm)(const struct Backend *be, void *x, const void *y, void *keep, const void *w, void *out,
+                          void *inv, int T, int D, double eps);
     // Per-head RMSNorm of q or k rows [T, H*hd] (Qwen3 q_norm/k_norm; inv [T*H]); w NULL: y = x (inv untouched).
     void (*head_norm)(const struct Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
                       double eps);
@@ -267,6 +272,19 @@ static inline void bk_matmul_parts(const Backend *be, const void *x, const Produ
         return;
     }
     for (int p = 0; p < n_parts; p++) be->matmul(be, x, parts[p].w, parts[p].bias, parts[p].y, M, parts[p].N, K);
+}
+
+// be->residual_norm where the backend has it, else be->add (with a y), be->copy and be->rms_norm.
+static inline void bk_residual_norm(const Backend *be, void *x, const void *y, void *keep, const void *w, void *out,
+                                    void *inv, int T, int D, double eps) {
+    if (be->residual_norm) {
+        be->residual_norm(be, x, y, keep, w, out, inv, T, D, eps);
+        return;
+    }
+    size_t n = (size_t)T * D;
+    if (y) be->add(be, x, y, n);
+    be->copy(be, keep, x, n, BUF_ACT);
+    be->rms_norm(be, x, w, out, inv, T, D, eps);
 }
 
 #endif

@@ -91,6 +91,12 @@ static void cpu_rms_norm(const Backend *be, const void *x, const void *w, void *
     rms_norm_rows(x, w, y, inv, T, D, eps);
 }
 
+static void cpu_residual_norm(const Backend *be, void *x, const void *y, void *keep, const void *w, void *out,
+                              void *inv, int T, int D, double eps) {
+    (void)be;
+    residual_norm_rows(x, y, keep, w, out, inv, T, D, eps);
+}
+
 static void cpu_head_norm(const Backend *be, const void *w, const void *x, void *y, void *inv, int T, int H, int hd,
                           double eps) {
     (void)be;
@@ -404,6 +410,7 @@ static const Backend cpu = {
     .load_params = cpu_load_params,
     .embed = cpu_embed,
     .rms_norm = cpu_rms_norm,
+    .residual_norm = cpu_residual_norm,
     .head_norm = cpu_head_norm,
     .rope = cpu_rope,
     .matmul = cpu_matmul,

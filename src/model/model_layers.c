@@ -32,13 +32,28 @@ static double sum_squares(const float *x, int D) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+static void norm_row(const float *x, const float *w, float *y, float *inv, int D, double eps) {
+    double r = 1.0 / sqrt(sum_squares(x, D) / D + eps);
+    for (int i = 0; i < D; i++) y[i] = w[i] * (float)(x[i] * r);
+    *inv = (float)r;
+}
+
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps) {
 #pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, D))
+    for (int t = 0; t < T; t++) norm_row(x + (size_t)t * D, w, y + (size_t)t * D, &inv[t], D, eps);
+}
+
+// One pass where add, copy and rms_norm_rows took three: in decode each of those was a call whose rows came from
+// another core, which on a Zen 4 VM whose two cores sit on two chiplets cost 4-8 us a call for 8 rows of 768.
+void residual_norm_rows(float *x, const float *y, float *keep, const float *w, float *out, float *inv, int T, int D,
+                        double eps) {
+#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, D))
     for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * D;
-        double r = 1.0 / sqrt(sum_squares(xr, D) / D + eps);
-        for (int i = 0; i < D; i++) y[(size_t)t * D + i] = w[i] * (float)(xr[i] * r);
-        inv[t] = (float)r;
+        float *xr = x + (size_t)t * D;
+        if (y)
+            for (int i = 0; i < D; i++) xr[i] += y[(size_t)t * D + i];
+        memcpy(keep + (size_t)t * D, xr, (size_t)D * sizeof *xr);
+        norm_row(xr, w, out + (size_t)t * D, &inv[t], D, eps);
     }
 }
 
@@ -145,8 +160,7 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     const LayerOffsets *o = &m->priv->layers[l];
     double eps = m->cfg.rms_norm_eps, theta = m->cfg.rope_theta;
     size_t n = (size_t)T * d.D;
-    be->copy(be, a->x_in, x, n, BUF_ACT);
-    be->rms_norm(be, x, be->param(be, m, o->ln1), a->a1, a->inv1, T, d.D, eps);
+    bk_residual_norm(be, x, NULL, a->x_in, be->param(be, m, o->ln1), a->a1, a->inv1, T, d.D, eps);
     ProductPart qkv[3] = {{be->param(be, m, o->wq), be->param(be, m, o->bq), a->q, d.QD},
                           {be->param(be, m, o->wk), be->param(be, m, o->bk), a->k, d.KD},
                           {be->param(be, m, o->wv), be->param(be, m, o->bv), a->v, d.KD}};
@@ -166,9 +180,7 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
     be->attention(be, &d, T, pos, kv_row0, kv_shared, kbuf, vbuf, a->qr, a->att, a->lse);
     void *y = bk_alloc_uninit(be, n, BUF_ACT);  // the o projection's output, then the MLP's
     be->matmul(be, a->att, be->param(be, m, o->wo), NULL, y, T, d.D, d.QD);
-    be->add(be, x, y, n);
-    be->copy(be, a->h2, x, n, BUF_ACT);
-    be->rms_norm(be, x, be->param(be, m, o->ln2), a->a2, a->inv2, T, d.D, eps);
+    bk_residual_norm(be, x, y, a->h2, be->param(be, m, o->ln2), a->a2, a->inv2, T, d.D, eps);
     mlp_forward(m, l, &d, a, T, y, experts, experts_stride, psum, cnt);
     be->add(be, x, y, n);
     be->free(be, y);
