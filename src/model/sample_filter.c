@@ -80,7 +80,21 @@ static void keep_nucleus(SampleWork *w, int top_k, double top_p) {
 // libm's exp. At T = 1 the division, exact there, is left out (as model/logprob.c leaves it out).
 static inline __attribute__((always_inline)) void weights_span(const float *l, float mx, double T, double *w, int V) {
     bool unit = T == 1.0;
-    for (int i = 0; i < V; i += VW) {
+    enum { N = EXPVD_MAX };  // vectors a step, whose exps interleave (expvd_n)
+    int i = 0;
+    for (; i + N * VW <= V; i += N * VW) {
+        vd x[N], e[N];
+#pragma GCC unroll 4
+        for (int k = 0; k < N; k++) {
+            vf lf;
+            memcpy(&lf, l + i + k * VW, sizeof lf);
+            x[k] = __builtin_convertvector(lf, vd) - (double)mx;
+            if (!unit) x[k] /= T;
+        }
+        expvd_n(x, e, N);
+        memcpy(w + i, e, sizeof e);
+    }
+    for (; i < V; i += VW) {
         size_t n = (size_t)(V - i);
         vf lf;
         load_vf(l + i, n, &lf);
