@@ -95,7 +95,9 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
         fprintf(stderr, "rlvr: rope_rows: head_dim %d, expected at most %d\n", hd, 2 * ROPE_HALF_MAX);
         abort();
     }
-#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, H * hd))
+    // On one thread up to 64Ki elements (a decode group's rows): the rotation costs less than the rows' trips to
+    // another core and back, which on a Zen 4 VM with its cores on two chiplets made a group's RoPE twice as slow.
+#pragma omp parallel for schedule(static) if ((long)T * H * hd > 65536)
     for (int t = 0; t < T; t++) {
         const RopeAngles *a = rope_angles(pos[t], hd, theta, inverse);
         const float *c = a->c, *s = a->s;
