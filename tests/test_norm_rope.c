@@ -63,26 +63,27 @@ static void rope_reference(float *x, const int *pos, int T, int H, int hd, doubl
 Test(norm_rope, rope_keeps_no_stale_angles) {
     typedef struct {
         double theta;
-        int hd, inverse, T, pos[8];
+        int hd, inverse, T, H, pos[8];  // row t at pos[t % 8]
     } Call;
-    // Each call changes one thing the kept cos/sin depend on; T = 8 rows of 4 x 128 fork, shorter ones do not.
+    // Each call changes one thing the kept cos/sin depend on; the 72 x 8 x 128 rows run on several threads.
     static const Call calls[] = {
-        {1e4, 64, 0, 1, {5}},          {1e4, 64, 0, 1, {5}},  // the same position again: kept values
-        {1e4, 64, 0, 1, {6}},          {1e6, 64, 0, 1, {6}},  // a new position, then a new theta
-        {1e6, 32, 0, 1, {6}},          {1e6, 32, 1, 1, {6}},  // a new head_dim, then the inverse
-        {1e6, 32, 0, 1, {6}},          {1e6, 128, 0, 8, {0, 0, 3, 3, 3, 9, 0, 9}},  // rows at mixed positions
-        {1e6, 128, 1, 8, {9, 9, 9, 9, 9, 9, 9, 9}}, {1e4, 64, 0, 2, {6, 6}},
+        {1e4, 64, 0, 1, 4, {5}},  {1e4, 64, 0, 1, 4, {5}},  // the same position again: kept values
+        {1e4, 64, 0, 1, 4, {6}},  {1e6, 64, 0, 1, 4, {6}},  // a new position, then a new theta
+        {1e6, 32, 0, 1, 4, {6}},  {1e6, 32, 1, 1, 4, {6}},  // a new head_dim, then the inverse
+        {1e6, 32, 0, 1, 4, {6}},  {1e6, 128, 0, 8, 4, {0, 0, 3, 3, 3, 9, 0, 9}},  // rows at mixed positions
+        {1e6, 128, 1, 72, 8, {9, 9, 9, 9, 2, 2, 9, 9}}, {1e4, 64, 0, 2, 4, {6, 6}},
     };
-    enum { H = 4 };
     for (int threads = 1; threads <= 3; threads++) {
         omp_set_num_threads(threads);
         for (size_t k = 0; k < sizeof calls / sizeof *calls; k++) {
             const Call *c = &calls[k];
-            size_t n = (size_t)c->T * H * c->hd;
+            int pos[72];
+            for (int t = 0; t < c->T; t++) pos[t] = c->pos[t % 8];
+            size_t n = (size_t)c->T * c->H * c->hd;
             float *got = normals(n, 2, 100 + k), *want = xmalloc(n * sizeof *want);
             memcpy(want, got, n * sizeof *want);
-            rope_rows(got, c->pos, c->T, H, c->hd, c->theta, c->inverse);
-            rope_reference(want, c->pos, c->T, H, c->hd, c->theta, c->inverse);
+            rope_rows(got, pos, c->T, c->H, c->hd, c->theta, c->inverse);
+            rope_reference(want, pos, c->T, c->H, c->hd, c->theta, c->inverse);
             for (size_t i = 0; i < n; i++)
                 cr_assert(memcmp(&got[i], &want[i], sizeof *got) == 0, "%d threads, call %zu, element %zu: %a, want %a",
                           threads, k, i, got[i], want[i]);
