@@ -30,20 +30,25 @@ static float *inputs(size_t n, uint64_t seed) {
 }
 
 Test(swiglu_act, forward_matches_scalar_formula) {
-    enum { N = 200003 };  // several threads' chunks and a tail shorter than a vector
-    float *g = inputs(N, 1), *u = inputs(N, 2), *act = xmalloc(N * sizeof *act);
-    for (int threads = 1; threads <= 2; threads++) {
-        omp_set_num_threads(threads);
-        memset(act, 0xff, N * sizeof *act);
-        swiglu_act(g, u, act, N);
-        for (size_t i = 0; i < N; i++) {
-            float want = silu_ref(g[i]) * u[i];
-            cr_assert(same(act[i], want), "element %zu, %d threads: silu(%a) * %a = %a, want %a", i, threads, g[i],
-                      u[i], act[i], want);
+    // Several threads' chunks of either size (decode's smaller ones below 8192 elements) and a tail shorter than a
+    // vector.
+    static const size_t sizes[] = {200003, 2053};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t N = sizes[k];
+        float *g = inputs(N, 1), *u = inputs(N, 2), *act = xmalloc(N * sizeof *act);
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            memset(act, 0xff, N * sizeof *act);
+            swiglu_act(g, u, act, N);
+            for (size_t i = 0; i < N; i++) {
+                float want = silu_ref(g[i]) * u[i];
+                cr_assert(same(act[i], want), "element %zu of %zu, %d threads: silu(%a) * %a = %a, want %a", i, N,
+                          threads, g[i], u[i], act[i], want);
+            }
         }
+        free(g), free(u), free(act);
     }
     omp_set_num_threads(1);
-    free(g), free(u), free(act);
 }
 
 Test(swiglu_act, backward_matches_scalar_formula) {
