@@ -14,14 +14,21 @@
 // its input came from the other core), 7-8 us split; on one chiplet 5.3-6.1 us against 4.5.
 static size_t chunk_of(size_t n) { return n < 8192 ? 1024 : 4096; }
 
-// e^-g for g as float64: infinity past expvd's range (-g > 709), as libm's exp overflows to there.
-static inline __attribute__((always_inline)) void exp_neg(const vd *g, vd *e) {
+// e^-g for g as float64, N vectors at once (expvd_n): infinity past expvd's range (-g > 709), as libm's exp overflows to
+// there.
+static inline __attribute__((always_inline)) void exp_neg(const vd *g, vd *e, int N) {
     const vd top = (vd){0} + 709.0;
-    vd x = -*g;
-    vl over = x > top;
-    x = (vd)((over & (vl)top) | (~over & (vl)x));
-    expvd(&x, e);
-    *e = (vd)((over & (vl)((vd){0} + INFINITY)) | (~over & (vl)*e));
+    vd x[EXPVD_MAX];
+    vl over[EXPVD_MAX];
+#pragma GCC unroll 4
+    for (int k = 0; k < N; k++) {
+        x[k] = -g[k];
+        over[k] = x[k] > top;
+        x[k] = (vd)((over[k] & (vl)top) | (~over[k] & (vl)x[k]));
+    }
+    expvd_n(x, e, N);
+#pragma GCC unroll 4
+    for (int k = 0; k < N; k++) e[k] = (vd)((over[k] & (vl)((vd){0} + INFINITY)) | (~over[k] & (vl)e[k]));
 }
 
 static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, const vf *v) {
@@ -32,12 +39,32 @@ static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, c
     for (size_t l = 0; l < n; l++) p[l] = (*v)[l];
 }
 
+// EXPVD_MAX vectors a step while they last, so that their exps interleave; then one at a time.
 static inline __attribute__((always_inline)) void act_span(const float *g, const float *u, float *act, size_t n) {
-    for (size_t i = 0; i < n; i += VW) {
+    enum { N = EXPVD_MAX };
+    size_t i = 0;
+    for (; i + N * VW <= n; i += N * VW) {
+        vd gd[N], e[N];
+#pragma GCC unroll 4
+        for (int k = 0; k < N; k++) {
+            vf gf;
+            memcpy(&gf, g + i + k * VW, sizeof gf);
+            gd[k] = __builtin_convertvector(gf, vd);
+        }
+        exp_neg(gd, e, N);
+#pragma GCC unroll 4
+        for (int k = 0; k < N; k++) {
+            vf uf;
+            memcpy(&uf, u + i + k * VW, sizeof uf);
+            vf a = __builtin_convertvector(gd[k] / (1.0 + e[k]), vf) * uf;
+            memcpy(act + i + k * VW, &a, sizeof a);
+        }
+    }
+    for (; i < n; i += VW) {
         vf gf, uf;
         load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf);
         vd gd = __builtin_convertvector(gf, vd), e;
-        exp_neg(&gd, &e);
+        exp_neg(&gd, &e, 1);
         vf a = __builtin_convertvector(gd / (1.0 + e), vf) * uf;
         store_vf(act + i, n - i, &a);
     }
@@ -50,7 +77,7 @@ static inline __attribute__((always_inline)) void back_span(const float *g, cons
         vf gf, uf, df;
         load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf), load_vf(dact + i, n - i, &df);
         vd gd = __builtin_convertvector(gf, vd), e;
-        exp_neg(&gd, &e);
+        exp_neg(&gd, &e, 1);
         vf s = __builtin_convertvector(1.0 / (1.0 + e), vf);
         vf dui = df * gf * s, dgi = df * uf * s * (1.0f + gf * (1.0f - s));
         store_vf(du + i, n - i, &dui), store_vf(dg + i, n - i, &dgi);
