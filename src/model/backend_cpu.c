@@ -157,7 +157,11 @@ static void cpu_add(const Backend *be, void *x, const void *y, size_t n) {
     (void)be;
     float *a = x;
     const float *b = y;
-#pragma omp parallel for schedule(static) if (n > 65536)  // elementwise: the same bits on any thread count
+    if (n <= 65536) {  // outside any parallel region: one with a false if clause costs 0.3 us in libgomp
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        return;
+    }
+#pragma omp parallel for schedule(static)  // elementwise: the same bits on any thread count
     for (size_t i = 0; i < n; i++) a[i] += b[i];
 }
 

@@ -38,23 +38,37 @@ static void norm_row(const float *x, const float *w, float *y, float *inv, int D
     *inv = (float)r;
 }
 
+// Rows on one thread outside any parallel region: libgomp's region with a false if clause costs 0.3 us, as much as a
+// decode row's RoPE.
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps) {
-#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, D))
+    if (!ROWS_PARALLEL(T, D)) {
+        for (int t = 0; t < T; t++) norm_row(x + (size_t)t * D, w, y + (size_t)t * D, &inv[t], D, eps);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) norm_row(x + (size_t)t * D, w, y + (size_t)t * D, &inv[t], D, eps);
+}
+
+// Row t of residual_norm_rows.
+static void residual_norm_row(float *x, const float *y, float *keep, const float *w, float *out, float *inv, int t,
+                              int D, double eps) {
+    size_t o = (size_t)t * D;
+    if (y)
+        for (int i = 0; i < D; i++) x[o + i] += y[o + i];
+    memcpy(keep + o, x + o, (size_t)D * sizeof *x);
+    norm_row(x + o, w, out + o, &inv[t], D, eps);
 }
 
 // One pass where add, copy and rms_norm_rows took three: in decode each of those was a call whose rows came from
 // another core, which on a Zen 4 VM whose two cores sit on two chiplets cost 4-8 us a call for 8 rows of 768.
 void residual_norm_rows(float *x, const float *y, float *keep, const float *w, float *out, float *inv, int T, int D,
                         double eps) {
-#pragma omp parallel for schedule(static) if (ROWS_PARALLEL(T, D))
-    for (int t = 0; t < T; t++) {
-        float *xr = x + (size_t)t * D;
-        if (y)
-            for (int i = 0; i < D; i++) xr[i] += y[(size_t)t * D + i];
-        memcpy(keep + (size_t)t * D, xr, (size_t)D * sizeof *xr);
-        norm_row(xr, w, out + (size_t)t * D, &inv[t], D, eps);
+    if (!ROWS_PARALLEL(T, D)) {
+        for (int t = 0; t < T; t++) residual_norm_row(x, y, keep, w, out, inv, t, D, eps);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) residual_norm_row(x, y, keep, w, out, inv, t, D, eps);
 }
 
 // RoPE (Su et al. 2021) in the HF layout: pairs (i, i + hd/2), inv_freq_i = theta^(-2i/hd) in float32 as HF.
@@ -89,27 +103,36 @@ static const RopeAngles *rope_angles(int pos, int hd, double theta, int inverse)
     return a;
 }
 
+// One token's H heads rotated by position pos.
+static void rope_row(float *x, int pos, int H, int hd, double theta, int inverse) {
+    const RopeAngles *a = rope_angles(pos, hd, theta, inverse);
+    const float *c = a->c, *s = a->s;
+    int half = hd / 2;
+    for (int h = 0; h < H; h++) {
+        float *r = x + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            float u = r[i], v = r[i + half];
+            r[i] = u * c[i] - v * s[i];
+            r[i + half] = v * c[i] + u * s[i];
+        }
+    }
+}
+
 void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int inverse) {
     int half = hd / 2;
     if (half > ROPE_HALF_MAX) {  // a caller's bug: config.c rejects such a head_dim
         fprintf(stderr, "rlvr: rope_rows: head_dim %d, expected at most %d\n", hd, 2 * ROPE_HALF_MAX);
         abort();
     }
-    // On one thread up to 64Ki elements (a decode group's rows): the rotation costs less than the rows' trips to
-    // another core and back, which on a Zen 4 VM with its cores on two chiplets made a group's RoPE twice as slow.
-#pragma omp parallel for schedule(static) if ((long)T * H * hd > 65536)
-    for (int t = 0; t < T; t++) {
-        const RopeAngles *a = rope_angles(pos[t], hd, theta, inverse);
-        const float *c = a->c, *s = a->s;
-        for (int h = 0; h < H; h++) {
-            float *r = x + (size_t)t * H * hd + (size_t)h * hd;
-            for (int i = 0; i < half; i++) {
-                float u = r[i], v = r[i + half];
-                r[i] = u * c[i] - v * s[i];
-                r[i + half] = v * c[i] + u * s[i];
-            }
-        }
+    // On one thread up to 64Ki elements (a decode group's rows), outside any parallel region (as rms_norm_rows): the
+    // rotation costs less than the rows' trips to another core and back, which on a Zen 4 VM with its cores on two
+    // chiplets made a group's RoPE twice as slow.
+    if ((long)T * H * hd <= 65536) {
+        for (int t = 0; t < T; t++) rope_row(x + (size_t)t * H * hd, pos[t], H, hd, theta, inverse);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) rope_row(x + (size_t)t * H * hd, pos[t], H, hd, theta, inverse);
 }
 
 // SwiGLU MLP (Shazeer 2020): y = down(silu(gate(x)) * up(x)).
