@@ -77,18 +77,18 @@ static void keep_nucleus(SampleWork *w, int top_k, double top_p) {
 
 // w[i] = exp((l_i - mx) / T) for i < V, EXPVD_MAX vectors of VW at a time through expvd_n (model/vec_f64.h), then VW
 // at a time, the tail in a padded vector whose spare lanes are dropped, so every weight takes the same operations
-// wherever it lies; each is within about an ulp of libm's exp. At T = 1 the division, exact there, is left out (as model/logprob.c leaves it out).
+// wherever it lies; each is within about an ulp of libm's exp. At T = 1 the division, exact there, is left out (as
+// model/logprob.c leaves it out).
 static inline __attribute__((always_inline)) void weights_span(const float *l, float mx, double T, double *w, int V) {
     bool unit = T == 1.0;
     enum { N = EXPVD_MAX };  // vectors a step, whose exps interleave (expvd_n)
     int i = 0;
     for (; i + N * VW <= V; i += N * VW) {
         vd x[N], e[N];
+        load_vd_n(l + i, x, N);
 #pragma GCC unroll 4
         for (int k = 0; k < N; k++) {
-            vf lf;
-            memcpy(&lf, l + i + k * VW, sizeof lf);
-            x[k] = __builtin_convertvector(lf, vd) - (double)mx;
+            x[k] -= (double)mx;
             if (!unit) x[k] /= T;
         }
         expvd_n(x, e, N);

@@ -45,12 +45,7 @@ static inline __attribute__((always_inline)) void act_span(const float *g, const
     size_t i = 0;
     for (; i + N * VW <= n; i += N * VW) {
         vd gd[N], e[N];
-#pragma GCC unroll 4
-        for (int k = 0; k < N; k++) {
-            vf gf;
-            memcpy(&gf, g + i + k * VW, sizeof gf);
-            gd[k] = __builtin_convertvector(gf, vd);
-        }
+        load_vd_n(g + i, gd, N);
         exp_neg(gd, e, N);
 #pragma GCC unroll 4
         for (int k = 0; k < N; k++) {

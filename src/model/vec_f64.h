@@ -55,6 +55,16 @@ static inline __attribute__((always_inline)) void expvd_n(const vd *in, vd *out,
 
 static inline __attribute__((always_inline)) void expvd(const vd *in, vd *out) { expvd_n(in, out, 1); }
 
+// N vectors of VW floats from p (N <= EXPVD_MAX, a constant where it is called), as float64.
+static inline __attribute__((always_inline)) void load_vd_n(const float *p, vd *out, int N) {
+#pragma GCC unroll 4
+    for (int k = 0; k < N; k++) {
+        vf f;
+        memcpy(&f, p + k * VW, sizeof f);
+        out[k] = __builtin_convertvector(f, vd);
+    }
+}
+
 // VW floats from p; at a span's tail only the n < VW there, the other lanes read as 0.
 static inline __attribute__((always_inline)) void load_vf(const float *p, size_t n, vf *v) {
     if (n >= VW) {
