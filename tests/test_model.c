@@ -266,7 +266,8 @@ Test(model, dense_layers_in_moe_models) {
 
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
 // Attention over several of attention.c's key blocks: a whole sequence's forward on 3 threads, then each position alone
-// as a decode step on 2 threads give the same bits, and both match a float64 softmax within float rounding. 70 keys:
+// as a decode step on 2 threads (from 64 keys on, each half of its keys on its own thread, the shared prompt's end
+// inside the second half) give the same bits, and both match a float64 softmax within float rounding. 70 keys:
 // eight blocks of 8, then 6, where value rows are 512 bytes or less, else one key at a time; head_dim 6, 16 and 72
 // (lane tails, and 64 floats in registers then 8); 4 query heads (padded to 8 in the softmax) on 2 key heads or 4.
 static void check_attention_blocks(int hd, int hk) {

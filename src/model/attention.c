@@ -1,7 +1,9 @@
-// Causal scaled dot-product attention over a sequence's keys in key order (forward for training, prefill and decode
-// alike, so their outputs agree bit for bit) and its backward from the saved log-sum-exp. Softmax in float, exp
-// eight lanes at a time; the scores are matmul_head_scores and matmul_dots (one fixed order per score, matmul.h).
+// Causal scaled dot-product attention over a sequence's keys in key order, in two halves (key_cut): one code path for
+// training, prefill and decode alike, so their outputs agree bit for bit; and its backward from the saved log-sum-exp.
+// Softmax in float, exp eight lanes at a time; the scores are matmul_head_scores and matmul_dots (one fixed order per
+// score, matmul.h).
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "model/matmul.h"
@@ -127,29 +129,50 @@ typedef struct {
 // eight heads per vector instruction, each lane still one head's own operations in key order.
 static int padded_heads(int Hq) { return (Hq + 7) & ~7; }
 
-// Softmax over keys 0..n-1 of eight heads' scores (column h0 of e): scaled, max, exp(s - max) and their sum in key
-// order, then divided by the sum; lse_h = max + log(sum) for the real heads.
-static void softmax_heads(float *e, int n, int hp, int h0, int Hq, float scale, double *lse) {
-    v8f mx = {0}, sum = {0}, v;
-    mx -= INFINITY;
-    for (int j = 0; j < n; j++) {
-        float *ej = e + (size_t)j * hp + h0;
-        memcpy(&v, ej, sizeof v), v *= scale, memcpy(ej, &v, sizeof v);
-        v8i up = v > mx;
-        mx = (v8f)((up & (v8i)v) | (~up & (v8i)mx));
+// A token's keys 0..n-1 are taken in two halves, keys below key_cut(n) and the rest, each with its own softmax:
+// its largest score per head, the exps of the scores less it, their sum and the value sums weighted by them, all in
+// key order from zero. The halves are then rescaled to the larger of their two maxima and added. The cut depends on
+// n alone, so a decode step can give each half to its own thread and still match the training forward bit for bit.
+// Below SPLIT_MIN keys a token is one half.
+enum { SPLIT_MIN = 64 };
+static int key_cut(int n) { return n < SPLIT_MIN ? n : (n / 2) & ~15; }
+
+// A token's working space: its scores e (n x hp), the second half's value sums (QD), and each half's maxima and exp
+// sums (hp each).
+typedef struct {
+    float *e, *right, *mx, *sum;
+} Scratch;
+
+static Scratch scratch_alloc(const Dims *d, int max_n) {
+    size_t hp = (size_t)padded_heads(d->Hq), e = hp * (size_t)max_n;
+    float *f = xmalloc((e + (size_t)d->QD + 4 * hp) * sizeof *f);
+    return (Scratch){f, f + e, f + e + d->QD, f + e + d->QD + 2 * hp};
+}
+
+// Keys [j0, j1): their scores, scaled, into e (padded heads 0), and each head's largest into mx.
+static void score_keys(const Dims *d, const TokenRows *s, int j0, int j1, float *e, float *mx) {
+    int hp = padded_heads(d->Hq), shared_end = j1 < s->np ? j1 : s->np, own0 = j0 > s->np ? j0 : s->np;
+    size_t KD = (size_t)d->KD;
+    if (shared_end > j0)
+        matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->kp + j0 * KD, KD, shared_end - j0, e + (size_t)j0 * hp,
+                           (size_t)hp);
+    if (j1 > own0)
+        matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->k + own0 * KD, KD, j1 - own0, e + (size_t)own0 * hp,
+                           (size_t)hp);
+    float scale = (float)(1.0 / sqrt((double)d->hd));
+    for (int j = j0; j < j1; j++)
+        for (int h = d->Hq; h < hp; h++) e[(size_t)j * hp + h] = 0;
+    for (int h0 = 0; h0 < hp; h0 += 8) {
+        v8f m = {0}, v;
+        m -= INFINITY;
+        for (int j = j0; j < j1; j++) {
+            float *ej = e + (size_t)j * hp + h0;
+            memcpy(&v, ej, sizeof v), v *= scale, memcpy(ej, &v, sizeof v);
+            v8i up = v > m;
+            m = (v8f)((up & (v8i)v) | (~up & (v8i)m));
+        }
+        memcpy(mx + h0, &m, sizeof m);
     }
-    for (int j = 0; j < n; j++) {
-        float *ej = e + (size_t)j * hp + h0;
-        memcpy(&v, ej, sizeof v), v -= mx, memcpy(ej, &v, sizeof v);
-        exp8(ej, ej);
-        memcpy(&v, ej, sizeof v), sum += v;
-    }
-    v8f inv = 1.0f / sum;
-    for (int j = 0; j < n; j++) {
-        float *ej = e + (size_t)j * hp + h0;
-        memcpy(&v, ej, sizeof v), v *= inv, memcpy(ej, &v, sizeof v);
-    }
-    for (int l = 0; l < 8 && h0 + l < Hq; l++) lse[h0 + l] = (double)mx[l] + log((double)sum[l]);
 }
 
 // y[0..n) += c x[0..n), a multiply and an add per element: sum_rows's operations for one row, so the same bits.
@@ -165,7 +188,7 @@ static inline __attribute__((always_inline)) void add_scaled(float *restrict y, 
     for (; i < n; i++) y[i] += c * x[i];
 }
 
-// The value sums of attend, out_h += p_hj v_j[h / group] for keys j in order. Where 8 value rows fit one 4 KiB page
+// The value sums of sum_keys, out_h += p_hj v_j[h / group] for keys j in order. Where 8 value rows fit one 4 KiB page
 // (rows of 512 bytes or less: grouped queries with few key heads), each head sums 8 keys in registers (sum_rows);
 // longer rows go one key at a time, every head inside, each row read front to back. On a Zen 4 VM, blocks over longer
 // rows, read head by head, were up to 48% slower from memory, and one key at a time through add_scaled was 10% faster
@@ -188,57 +211,136 @@ static void sum_values(const Dims *d, const float *v, int j0, int j1, const floa
         }
 }
 
-// Scaled dot-product attention (Vaswani et al. 2017) of one token: scores in key order, softmax in float per head
-// (max, exp, a sum in key order), then out_h = sum_j p_hj v_j in key order, each out[d] a multiply and an add per
-// key (sum_values). The keys are read front to back as one stream, and the values too where their rows are long.
-// A token is one task: two threads each reading its half of every row took twice as long as one thread alone
-// (results/cpu-bench-history.md). Keys below np come from the shared copy, the rest from the token's own rows: each
-// score and each output element sees the same operations in the same key order either way. e: scratch of n x
-// padded_heads floats.
-static void attend(const Dims *d, const TokenRows *s, float *e, float *restrict out, double *lse) {
+// One half of a token's keys, [j0, j1): scores and their maxima mx, e_hj = exp(e_hj - mx_h), their sum per head
+// into sum, and out_h = sum_j e_hj v_j[h / group], both from zero in key order.
+static void attend_half(const Dims *d, const TokenRows *s, int j0, int j1, float *e, float *mx, float *sum,
+                        float *restrict out) {
     int hp = padded_heads(d->Hq);
-    size_t KD = (size_t)d->KD;
-    float scale = (float)(1.0 / sqrt((double)d->hd));
-    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->kp, KD, s->np, e, (size_t)hp);
-    matmul_head_scores(s->q, d->Hq, d->Hk, d->hd, s->k + s->np * KD, KD, s->n - s->np, e + (size_t)s->np * hp,
-                       (size_t)hp);
-    for (int j = 0; j < s->n; j++)
-        for (int h = d->Hq; h < hp; h++) e[(size_t)j * hp + h] = 0;
-    for (int h0 = 0; h0 < hp; h0 += 8) softmax_heads(e, s->n, hp, h0, d->Hq, scale, lse);
+    score_keys(d, s, j0, j1, e, mx);
+    for (int h0 = 0; h0 < hp; h0 += 8) {
+        v8f m, acc = {0}, v;
+        memcpy(&m, mx + h0, sizeof m);
+        for (int j = j0; j < j1; j++) {
+            float *ej = e + (size_t)j * hp + h0;
+            memcpy(&v, ej, sizeof v), v -= m, memcpy(ej, &v, sizeof v);
+            exp8(ej, ej);
+            memcpy(&v, ej, sizeof v), acc += v;
+        }
+        memcpy(sum + h0, &acc, sizeof acc);
+    }
     memset(out, 0, (size_t)d->QD * sizeof *out);
-    sum_values(d, s->vp, 0, s->np, e, hp, out);
-    sum_values(d, s->v, s->np, s->n, e, hp, out);
+    sum_values(d, s->vp, j0, j1 < s->np ? j1 : s->np, e, hp, out);
+    sum_values(d, s->v, j0 > s->np ? j0 : s->np, j1, e, hp, out);
 }
 
-// Token t of attention_forward, with e as its scratch.
-static void attend_token(const Dims *d, int t, const int *pos, const int64_t *row0, const int64_t *shared,
-                         const float *kbuf, const float *vbuf, const float *qr, float *att, double *lse, float *e) {
+// Half 0 or 1 of a token's n keys.
+static void half_keys(int n, int half, int *j0, int *j1) {
+    int cut = key_cut(n);
+    *j0 = half ? cut : 0, *j1 = half ? n : cut;
+}
+
+// The token's output from its halves' (the first's in out, the second's in sc): with m_h the larger of the halves'
+// maxima and a_ih = exp(max_ih - m_h) (exactly 1 for the half that holds it), out_h = (a_0h out_h + a_1h right_h) /
+// (a_0h sum_0h + a_1h sum_1h) and lse_h = m_h + log(that sum). One half: out_h / sum_h and max_h + log(sum_h).
+static void finish(const Dims *d, int halves, float *restrict out, const Scratch *sc, double *lse) {
+    int hp = padded_heads(d->Hq);
+    for (int h0 = 0; h0 < hp; h0 += 8) {
+        float m[8], a0[8] = {1, 1, 1, 1, 1, 1, 1, 1}, a1[8] = {0}, total[8];
+        memcpy(m, sc->mx + h0, sizeof m), memcpy(total, sc->sum + h0, sizeof total);
+        if (halves == 2) {
+            v8f m0, m1, s0, s1, x0, x1, e0, e1;
+            memcpy(&m0, sc->mx + h0, sizeof m0), memcpy(&m1, sc->mx + hp + h0, sizeof m1);
+            memcpy(&s0, sc->sum + h0, sizeof s0), memcpy(&s1, sc->sum + hp + h0, sizeof s1);
+            v8i up = m1 > m0;
+            v8f mm = (v8f)((up & (v8i)m1) | (~up & (v8i)m0));
+            x0 = m0 - mm, x1 = m1 - mm;
+            exp8((const float *)&x0, a0), exp8((const float *)&x1, a1);
+            memcpy(&e0, a0, sizeof e0), memcpy(&e1, a1, sizeof e1);
+            v8f t = e0 * s0 + e1 * s1;
+            memcpy(m, &mm, sizeof m), memcpy(total, &t, sizeof total);
+        }
+        for (int l = 0; l < 8 && h0 + l < d->Hq; l++) {
+            float *oh = out + (size_t)(h0 + l) * d->hd, inv = 1.0f / total[l];
+            const float *rh = sc->right + (size_t)(h0 + l) * d->hd;
+            if (halves == 2)
+                for (int i = 0; i < d->hd; i++) oh[i] = oh[i] * a0[l] + rh[i] * a1[l];
+            for (int i = 0; i < d->hd; i++) oh[i] *= inv;
+            lse[h0 + l] = (double)m[l] + log((double)total[l]);
+        }
+    }
+}
+
+// Scaled dot-product attention (Vaswani et al. 2017) of one token: scores in key order, softmax in float per head
+// (max, exp, a sum), then out_h = sum_j p_hj v_j, each out[d] a multiply and an add per key (sum_values), in the two
+// halves of key_cut. The keys are read front to back as one stream, and the values too where their rows are long.
+// Keys below np come from the shared copy, the rest from the token's own rows: each score and each output element
+// sees the same operations in the same key order either way.
+static void attend(const Dims *d, const TokenRows *s, const Scratch *sc, float *restrict out, double *lse) {
+    int hp = padded_heads(d->Hq), halves = key_cut(s->n) < s->n ? 2 : 1, j0, j1;
+    for (int half = 0; half < halves; half++)
+        half_keys(s->n, half, &j0, &j1),
+            attend_half(d, s, j0, j1, sc->e, sc->mx + half * hp, sc->sum + half * hp, half ? sc->right : out);
+    finish(d, halves, out, sc, lse);
+}
+
+// attend with each half on its own thread (a decode step of one token), then the halves added. Each thread reads
+// whole rows of its own keys: splitting every row between the threads by heads instead took twice as long as one
+// thread alone (results/cpu-bench-history.md).
+static void attend_halves(const Dims *d, const TokenRows *s, const Scratch *sc, float *out, double *lse) {
+    int hp = padded_heads(d->Hq);
+#pragma omp parallel num_threads(2)
+    {
+        int j0, j1;
+        for (int half = omp_get_thread_num(); half < 2; half += omp_get_num_threads())
+            half_keys(s->n, half, &j0, &j1),
+                attend_half(d, s, j0, j1, sc->e, sc->mx + half * hp, sc->sum + half * hp, half ? sc->right : out);
+    }
+    finish(d, 2, out, sc, lse);
+}
+
+// Token t's keys and rows.
+static TokenRows token_rows(const Dims *d, int t, const int *pos, const int64_t *row0, const int64_t *shared,
+                            const float *kbuf, const float *vbuf, const float *qr) {
     size_t kv = (size_t)row0[t] * d->KD, kvp = shared ? (size_t)shared[2 * t] * d->KD : kv;
     int n = pos[t] + 1, np = 0;
     if (shared) np = shared[2 * t + 1] < n ? (int)shared[2 * t + 1] : n;
-    TokenRows s = {qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, kbuf + kvp, vbuf + kvp, n, np};
-    attend(d, &s, e, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
+    return (TokenRows){qr + (size_t)t * d->QD, kbuf + kv, vbuf + kv, kbuf + kvp, vbuf + kvp, n, np};
+}
+
+// Token t of attention_forward on one thread.
+static void attend_token(const Dims *d, int t, const int *pos, const int64_t *row0, const int64_t *shared,
+                         const float *kbuf, const float *vbuf, const float *qr, const Scratch *sc, float *att,
+                         double *lse) {
+    TokenRows s = token_rows(d, t, pos, row0, shared, kbuf, vbuf, qr);
+    attend(d, &s, sc, att + (size_t)t * d->QD, lse + (size_t)t * d->Hq);
 }
 
 void attention_forward(const Dims *d, int T, const int *pos, const int64_t *row0, const int64_t *shared,
                        const float *kbuf, const float *vbuf, const float *qr, float *att, double *lse) {
     int max_n = 0;
     for (int t = 0; t < T; t++) max_n = pos[t] + 1 > max_n ? pos[t] + 1 : max_n;
-    size_t scratch = (size_t)padded_heads(d->Hq) * (size_t)max_n;
-    // Below 64k products a pass, the fork costs more than it saves; such a pass (batch-1 decode) runs outside any
-    // parallel region, as one with a false if clause costs 0.3 us in libgomp.
+    // A lone token with two halves takes a thread for each.
+    if (T == 1 && key_cut(max_n) < max_n && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+        Scratch sc = scratch_alloc(d, max_n);
+        TokenRows s = token_rows(d, 0, pos, row0, shared, kbuf, vbuf, qr);
+        attend_halves(d, &s, &sc, att, lse);
+        free(sc.e);
+        return;
+    }
+    // Below 64k products a pass, the fork costs more than it saves; such a pass runs outside any parallel region, as
+    // one with a false if clause costs 0.3 us in libgomp.
     if (T == 1 || (long)T * max_n * d->QD <= (1L << 16)) {
-        float *e = xmalloc(scratch * sizeof *e);
-        for (int t = 0; t < T; t++) attend_token(d, t, pos, row0, shared, kbuf, vbuf, qr, att, lse, e);
-        free(e);
+        Scratch sc = scratch_alloc(d, max_n);
+        for (int t = 0; t < T; t++) attend_token(d, t, pos, row0, shared, kbuf, vbuf, qr, &sc, att, lse);
+        free(sc.e);
         return;
     }
 #pragma omp parallel
     {
-        float *e = xmalloc(scratch * sizeof *e);
+        Scratch sc = scratch_alloc(d, max_n);
 #pragma omp for schedule(dynamic)
-        for (int t = 0; t < T; t++) attend_token(d, t, pos, row0, shared, kbuf, vbuf, qr, att, lse, e);
-        free(e);
+        for (int t = 0; t < T; t++) attend_token(d, t, pos, row0, shared, kbuf, vbuf, qr, &sc, att, lse);
+        free(sc.e);
     }
 }
 
