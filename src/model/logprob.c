@@ -79,6 +79,18 @@ static inline __attribute__((always_inline)) void softmax_stats_body(const float
     if (!unit) m /= temperature;
     vd s[L / VW] = {{0}}, w[L / VW] = {{0}};
     int i = 0;
+    if (!given)  // EXPVD_MAX vectors a step, their exps interleaved, each added in its turn
+        for (; i + EXPVD_MAX * VW <= vocab; i += EXPVD_MAX * VW) {
+            vd d[EXPVD_MAX], p[EXPVD_MAX];
+#pragma GCC unroll 4
+            for (int k = 0; k < EXPVD_MAX; k++) {
+                scaledvd(logits + i + k * VW, VW, temperature, unit, m, &d[k]);
+                d[k] -= m;
+            }
+            expvd_n(d, p, EXPVD_MAX);
+#pragma GCC unroll 4
+            for (int k = 0; k < EXPVD_MAX; k++) s[k % (L / VW)] += p[k], w[k % (L / VW)] += p[k] * d[k];
+        }
     for (; i + L <= vocab; i += L)  // whole rounds of the L lanes, with no tail to test
         for (int v = 0; v < L / VW; v++)
             stats_step(logits + i + v * VW, given ? given + i + v * VW : NULL, VW, temperature, unit, m, &s[v], &w[v]);
@@ -135,6 +147,25 @@ void logprob_entropy_stats(const float *logits, int vocab, double temperature, i
     stats[0] = m, stats[1] = log(s), stats[2] = *entropy;
 }
 
+// dlogits[0..n) += the gradient of one vector of lanes, from log p and p (hit_lane: the target's lane, if any).
+// Vectors pass by pointer: no 32-byte vector crosses a function boundary (ABI independent of AVX).
+static inline __attribute__((always_inline)) void add_grad(float *dlogits, int n, int hit_lane, double temperature,
+                                                           bool unit, const vd *log_p, const vd *p, double dlogp,
+                                                           double dentropy, double entropy) {
+    vd hit = {0};
+    if (hit_lane >= 0 && hit_lane < VW) hit[hit_lane] = 1;
+    vd g = dlogp * (hit - *p) - dentropy * *p * (*log_p + entropy);
+    if (!unit) g /= temperature;
+    vf gf = __builtin_convertvector(g, vf), y;
+    if (n < VW) {
+        for (int l = 0; l < n; l++) dlogits[l] += gf[l];
+        return;
+    }
+    memcpy(&y, dlogits, sizeof y);
+    y += gf;
+    memcpy(dlogits, &y, sizeof y);
+}
+
 // d log p_t / dz_i = [i = t] - p_i;  dH / dz_i = -p_i (log p_i + H);  dz_i / dlogit_i = 1 / T. Each element's
 // arithmetic is the same in every lane, so its bits do not depend on where a vocabulary slice starts.
 static inline __attribute__((always_inline)) void backward_cols_body(const float *logits, int v0, int nv,
@@ -143,23 +174,27 @@ static inline __attribute__((always_inline)) void backward_cols_body(const float
                                                                      double dentropy, float *dlogits) {
     double m = stats[0], log_s = stats[1], entropy = stats[2];
     bool unit = temperature == 1.0;
-    for (int j = 0; j < nv; j += VW) {
+    int j = 0;
+    for (; j + EXPVD_MAX * VW <= nv; j += EXPVD_MAX * VW) {  // EXPVD_MAX vectors a step, their exps interleaved
+        vd log_p[EXPVD_MAX], p[EXPVD_MAX];
+#pragma GCC unroll 4
+        for (int k = 0; k < EXPVD_MAX; k++) {
+            scaledvd(logits + j + k * VW, VW, temperature, unit, 0, &log_p[k]);
+            log_p[k] = log_p[k] - m - log_s;
+        }
+        expvd_n(log_p, p, EXPVD_MAX);
+#pragma GCC unroll 4
+        for (int k = 0; k < EXPVD_MAX; k++)
+            add_grad(dlogits + j + k * VW, VW, target - v0 - j - k * VW, temperature, unit, &log_p[k], &p[k], dlogp,
+                     dentropy, entropy);
+    }
+    for (; j < nv; j += VW) {
         int n = nv - j < VW ? nv - j : VW, hit_lane = target - v0 - j;
-        vd log_p, p, hit = {0};
+        vd log_p, p;
         scaledvd(logits + j, n, temperature, unit, 0, &log_p);
         log_p = log_p - m - log_s;
         expvd(&log_p, &p);
-        if (hit_lane >= 0 && hit_lane < VW) hit[hit_lane] = 1;
-        vd g = dlogp * (hit - p) - dentropy * p * (log_p + entropy);
-        if (!unit) g /= temperature;
-        vf gf = __builtin_convertvector(g, vf), y;
-        if (n < VW) {
-            for (int l = 0; l < n; l++) dlogits[j + l] += gf[l];
-            continue;
-        }
-        memcpy(&y, dlogits + j, sizeof y);
-        y += gf;
-        memcpy(dlogits + j, &y, sizeof y);
+        add_grad(dlogits + j, n, hit_lane, temperature, unit, &log_p, &p, dlogp, dentropy, entropy);
     }
 }
 
