@@ -65,17 +65,36 @@ static inline __attribute__((always_inline)) void act_span(const float *g, const
     }
 }
 
-// du = dact g s, dg = dact u s (1 + g (1 - s)) with s = sigmoid(g): silu'(g) = s (1 + g (1 - s)).
+// du = dact g s, dg = dact u s (1 + g (1 - s)) with s = sigmoid(g): silu'(g) = s (1 + g (1 - s)), for the m <= VW
+// elements at i, given e = e^-g.
+static inline __attribute__((always_inline)) void back_vector(const float *g, const float *u, const float *dact,
+                                                              float *dg, float *du, size_t m, const vd *e) {
+    vf gf, uf, df;
+    load_vf(g, m, &gf), load_vf(u, m, &uf), load_vf(dact, m, &df);
+    vf s = __builtin_convertvector(1.0 / (1.0 + *e), vf);
+    vf dui = df * gf * s, dgi = df * uf * s * (1.0f + gf * (1.0f - s));
+    store_vf(du, m, &dui), store_vf(dg, m, &dgi);
+}
+
+// EXPVD_MAX vectors a step while they last, as act_span; then one at a time.
 static inline __attribute__((always_inline)) void back_span(const float *g, const float *u, const float *dact,
                                                             float *dg, float *du, size_t n) {
-    for (size_t i = 0; i < n; i += VW) {
-        vf gf, uf, df;
-        load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf), load_vf(dact + i, n - i, &df);
+    enum { N = EXPVD_MAX };
+    size_t i = 0;
+    for (; i + N * VW <= n; i += N * VW) {
+        vd gd[N], e[N];
+        load_vd_n(g + i, gd, N);
+        exp_neg(gd, e, N);
+#pragma GCC unroll 4
+        for (int k = 0; k < N; k++)
+            back_vector(g + i + k * VW, u + i + k * VW, dact + i + k * VW, dg + i + k * VW, du + i + k * VW, VW, &e[k]);
+    }
+    for (; i < n; i += VW) {
+        vf gf;
+        load_vf(g + i, n - i, &gf);
         vd gd = __builtin_convertvector(gf, vd), e;
         exp_neg(&gd, &e, 1);
-        vf s = __builtin_convertvector(1.0 / (1.0 + e), vf);
-        vf dui = df * gf * s, dgi = df * uf * s * (1.0f + gf * (1.0f - s));
-        store_vf(du + i, n - i, &dui), store_vf(dg + i, n - i, &dgi);
+        back_vector(g + i, u + i, dact + i, dg + i, du + i, n - i, &e);
     }
 }
 
