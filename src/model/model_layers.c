@@ -14,26 +14,8 @@
 // Rows on several threads from 4096 elements (a decode group's 8 rows of 768): below, a fork costs more than it saves.
 #define ROWS_PARALLEL(T, width) ((long)(T) * (width) >= 4096)
 
-// sum_i x_i^2 in float64: lane l of eight sums i = l, l + 8, ... in order (a row's tail as lanes that add zeros),
-// then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Eight chains of adds instead of one, whose 768 dependent
-// adds took about 1 us a row; the same bits whatever VW is (model/vec_f64.h).
-static double sum_squares(const float *x, int D) {
-    enum { L = 8 };
-    vd s[L / VW] = {{0}};
-    for (int i = 0; i < D; i += L)
-        for (int v = 0; v < L / VW && i + v * VW < D; v++) {
-            vf f;
-            load_vf(x + i + v * VW, (size_t)(D - i - v * VW), &f);
-            vd d = __builtin_convertvector(f, vd);
-            s[v] += d * d;
-        }
-    double a[L];
-    memcpy(a, s, sizeof a);
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
 static void norm_row(const float *x, const float *w, float *y, float *inv, int D, double eps) {
-    double r = 1.0 / sqrt(sum_squares(x, D) / D + eps);
+    double r = 1.0 / sqrt(sum8_products(x, x, NULL, D) / D + eps);  // sum of squares in eight lanes
     for (int i = 0; i < D; i++) y[i] = w[i] * (float)(x[i] * r);
     *inv = (float)r;
 }
