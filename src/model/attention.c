@@ -233,10 +233,11 @@ static void attend_half(const Dims *d, const TokenRows *s, int j0, int j1, float
     sum_values(d, s->v, j0 > s->np ? j0 : s->np, j1, e, hp, out);
 }
 
-// Half 0 or 1 of a token's n keys.
-static void half_keys(int n, int half, int *j0, int *j1) {
-    int cut = key_cut(n);
-    *j0 = half ? cut : 0, *j1 = half ? n : cut;
+// Half 0 or 1 of a token's keys through attend_half: the first's value sums into out, the second's into sc->right.
+static void run_half(const Dims *d, const TokenRows *s, const Scratch *sc, int half, float *restrict out) {
+    int hp = padded_heads(d->Hq), cut = key_cut(s->n);
+    attend_half(d, s, half ? cut : 0, half ? s->n : cut, sc->e, sc->mx + half * hp, sc->sum + half * hp,
+                half ? sc->right : out);
 }
 
 // The token's output from its halves' (the first's in out, the second's in sc): with m_h the larger of the halves'
@@ -276,10 +277,8 @@ static void finish(const Dims *d, int halves, float *restrict out, const Scratch
 // Keys below np come from the shared copy, the rest from the token's own rows: each score and each output element
 // sees the same operations in the same key order either way.
 static void attend(const Dims *d, const TokenRows *s, const Scratch *sc, float *restrict out, double *lse) {
-    int hp = padded_heads(d->Hq), halves = key_cut(s->n) < s->n ? 2 : 1, j0, j1;
-    for (int half = 0; half < halves; half++)
-        half_keys(s->n, half, &j0, &j1),
-            attend_half(d, s, j0, j1, sc->e, sc->mx + half * hp, sc->sum + half * hp, half ? sc->right : out);
+    int halves = key_cut(s->n) < s->n ? 2 : 1;
+    for (int half = 0; half < halves; half++) run_half(d, s, sc, half, out);
     finish(d, halves, out, sc, lse);
 }
 
@@ -287,14 +286,8 @@ static void attend(const Dims *d, const TokenRows *s, const Scratch *sc, float *
 // whole rows of its own keys: splitting every row between the threads by heads instead took twice as long as one
 // thread alone (results/cpu-bench-history.md).
 static void attend_halves(const Dims *d, const TokenRows *s, const Scratch *sc, float *out, double *lse) {
-    int hp = padded_heads(d->Hq);
 #pragma omp parallel num_threads(2)
-    {
-        int j0, j1;
-        for (int half = omp_get_thread_num(); half < 2; half += omp_get_num_threads())
-            half_keys(s->n, half, &j0, &j1),
-                attend_half(d, s, j0, j1, sc->e, sc->mx + half * hp, sc->sum + half * hp, half ? sc->right : out);
-    }
+    for (int half = omp_get_thread_num(); half < 2; half += omp_get_num_threads()) run_half(d, s, sc, half, out);
     finish(d, 2, out, sc, lse);
 }
 
