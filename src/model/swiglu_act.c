@@ -39,63 +39,62 @@ static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, c
     for (size_t l = 0; l < n; l++) p[l] = (*v)[l];
 }
 
-// EXPVD_MAX vectors a step while they last, so that their exps interleave; then one at a time.
-static inline __attribute__((always_inline)) void act_span(const float *g, const float *u, float *act, size_t n) {
+// A span's operands, for its vector steps.
+typedef struct {
+    const float *g, *u, *dact;
+    float *act, *dg, *du;
+} Span;
+
+// The m <= VW elements at i, given g there as float64 and e = e^-g: act = silu(g) u.
+static inline __attribute__((always_inline)) void act_vector(const Span *s, size_t i, size_t m, const vd *g,
+                                                             const vd *e) {
+    vf uf;
+    load_vf(s->u + i, m, &uf);
+    vf a = __builtin_convertvector(*g / (1.0 + *e), vf) * uf;
+    store_vf(s->act + i, m, &a);
+}
+
+// The same for the backward: du = dact g s, dg = dact u s (1 + g (1 - s)) with s = sigmoid(g):
+// silu'(g) = s (1 + g (1 - s)).
+static inline __attribute__((always_inline)) void back_vector(const Span *s, size_t i, size_t m, const vd *g,
+                                                              const vd *e) {
+    vf gf = __builtin_convertvector(*g, vf), uf, df;  // exact: g came from float
+    load_vf(s->u + i, m, &uf), load_vf(s->dact + i, m, &df);
+    vf sg = __builtin_convertvector(1.0 / (1.0 + *e), vf);
+    vf dui = df * gf * sg, dgi = df * uf * sg * (1.0f + gf * (1.0f - sg));
+    store_vf(s->du + i, m, &dui), store_vf(s->dg + i, m, &dgi);
+}
+
+// step over elements [0, n) a vector at a time, given g there as float64 and e^-g: EXPVD_MAX vectors' exps a step while they last, so
+// that they interleave, then one at a time. Inline, so that step is inlined too.
+static inline __attribute__((always_inline)) void exp_neg_span(const Span *s, size_t n,
+                                                               void (*step)(const Span *, size_t, size_t, const vd *,
+                                                                            const vd *)) {
     enum { N = EXPVD_MAX };
     size_t i = 0;
     for (; i + N * VW <= n; i += N * VW) {
         vd gd[N], e[N];
-        load_vd_n(g + i, gd, N);
+        load_vd_n(s->g + i, gd, N);
         exp_neg(gd, e, N);
 #pragma GCC unroll 4
-        for (int k = 0; k < N; k++) {
-            vf uf;
-            memcpy(&uf, u + i + k * VW, sizeof uf);
-            vf a = __builtin_convertvector(gd[k] / (1.0 + e[k]), vf) * uf;
-            memcpy(act + i + k * VW, &a, sizeof a);
-        }
-    }
-    for (; i < n; i += VW) {
-        vf gf, uf;
-        load_vf(g + i, n - i, &gf), load_vf(u + i, n - i, &uf);
-        vd gd = __builtin_convertvector(gf, vd), e;
-        exp_neg(&gd, &e, 1);
-        vf a = __builtin_convertvector(gd / (1.0 + e), vf) * uf;
-        store_vf(act + i, n - i, &a);
-    }
-}
-
-// du = dact g s, dg = dact u s (1 + g (1 - s)) with s = sigmoid(g): silu'(g) = s (1 + g (1 - s)), for the m <= VW
-// elements at i, given e = e^-g.
-static inline __attribute__((always_inline)) void back_vector(const float *g, const float *u, const float *dact,
-                                                              float *dg, float *du, size_t m, const vd *e) {
-    vf gf, uf, df;
-    load_vf(g, m, &gf), load_vf(u, m, &uf), load_vf(dact, m, &df);
-    vf s = __builtin_convertvector(1.0 / (1.0 + *e), vf);
-    vf dui = df * gf * s, dgi = df * uf * s * (1.0f + gf * (1.0f - s));
-    store_vf(du, m, &dui), store_vf(dg, m, &dgi);
-}
-
-// EXPVD_MAX vectors a step while they last, as act_span; then one at a time.
-static inline __attribute__((always_inline)) void back_span(const float *g, const float *u, const float *dact,
-                                                            float *dg, float *du, size_t n) {
-    enum { N = EXPVD_MAX };
-    size_t i = 0;
-    for (; i + N * VW <= n; i += N * VW) {
-        vd gd[N], e[N];
-        load_vd_n(g + i, gd, N);
-        exp_neg(gd, e, N);
-#pragma GCC unroll 4
-        for (int k = 0; k < N; k++)
-            back_vector(g + i + k * VW, u + i + k * VW, dact + i + k * VW, dg + i + k * VW, du + i + k * VW, VW, &e[k]);
+        for (int k = 0; k < N; k++) step(s, i + k * VW, VW, &gd[k], &e[k]);
     }
     for (; i < n; i += VW) {
         vf gf;
-        load_vf(g + i, n - i, &gf);
+        load_vf(s->g + i, n - i, &gf);
         vd gd = __builtin_convertvector(gf, vd), e;
         exp_neg(&gd, &e, 1);
-        back_vector(g + i, u + i, dact + i, dg + i, du + i, n - i, &e);
+        step(s, i, n - i, &gd, &e);
     }
+}
+
+static inline __attribute__((always_inline)) void act_span(const float *g, const float *u, float *act, size_t n) {
+    exp_neg_span(&(Span){.g = g, .u = u, .act = act}, n, act_vector);
+}
+
+static inline __attribute__((always_inline)) void back_span(const float *g, const float *u, const float *dact,
+                                                            float *dg, float *du, size_t n) {
+    exp_neg_span(&(Span){.g = g, .u = u, .dact = dact, .dg = dg, .du = du}, n, back_vector);
 }
 
 __attribute__((target("avx2"))) static void act_span_avx2(const float *g, const float *u, float *act, size_t n) {
