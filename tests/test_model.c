@@ -335,6 +335,54 @@ Test(model, attention_over_key_blocks) {
     check_attention_blocks(36, 4);  // rows of 576 bytes, heads not a multiple of 8 floats
 }
 
+// A token's two key halves (attention.c's key_cut) with maxima far apart: head 0's scores about 100 above in the first
+// half, head 1's in the second, so one half's rescale factor exp(max_i - max) is far below float's epsilon (and clamped
+// at exp(-87)). The decode step of the last position (each half on its own thread) gives the whole forward's bits,
+// and both match a float64 softmax.
+Test(model, attention_halves_with_distant_maxima) {
+    enum { T = 100, HQ = 2, HD = 16 };
+    Dims d = {.Hq = HQ, .Hk = HQ, .hd = HD, .QD = HQ * HD, .KD = HQ * HD};
+    float q[T * HQ * HD], k[T * HQ * HD], v[T * HQ * HD], full[T * HQ * HD], one[HQ * HD];
+    double lse[T * HQ], lse1[HQ];
+    Rng r = rng_at(17, 0, 0, 0);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < HQ; h++)
+            for (int i = 0; i < HD; i++) {
+                int o = (t * HQ + h) * HD + i;
+                q[o] = i == 0 ? 8.0f : (float)rng_normal(&r) * 0.1f;
+                bool high = (t < T / 2) == (h == 0);  // head 0 high in the first half, head 1 in the second
+                k[o] = i == 0 ? (high ? 50.0f : 0.0f) + (float)rng_normal(&r) : (float)rng_normal(&r) * 0.1f;
+                v[o] = (float)rng_normal(&r);
+            }
+    int pos[T];
+    int64_t row0[T] = {0};
+    for (int t = 0; t < T; t++) pos[t] = t;
+    omp_set_num_threads(1);
+    attention_forward(&d, T, pos, row0, NULL, k, v, q, full, lse);
+    omp_set_num_threads(2);
+    attention_forward(&d, 1, &pos[T - 1], row0, NULL, k, v, q + (T - 1) * HQ * HD, one, lse1);
+    omp_set_num_threads(1);
+    cr_assert_eq(memcmp(one, full + (T - 1) * HQ * HD, sizeof one), 0, "the decode step differs from the forward");
+    cr_assert_eq(memcmp(lse1, lse + (T - 1) * HQ, sizeof lse1), 0, "the decode step's lse differs");
+    for (int h = 0; h < HQ; h++) {
+        const float *qh = q + ((T - 1) * HQ + h) * HD;
+        double s[T], mx = -INFINITY, sum = 0;
+        for (int j = 0; j < T; j++) {
+            s[j] = 0;
+            for (int i = 0; i < HD; i++) s[j] += (double)qh[i] * k[(j * HQ + h) * HD + i];
+            s[j] /= sqrt((double)HD), mx = fmax(mx, s[j]);
+        }
+        for (int j = 0; j < T; j++) sum += exp(s[j] - mx);
+        cr_assert(fabs(lse1[h] - (mx + log(sum))) < 1e-5 * fabs(mx), "head %d: lse %.9g against %.9g", h, lse1[h],
+                  mx + log(sum));
+        for (int i = 0; i < HD; i++) {
+            double o = 0;
+            for (int j = 0; j < T; j++) o += exp(s[j] - mx) / sum * v[(j * HQ + h) * HD + i];
+            cr_assert(fabs(one[h * HD + i] - o) < 1e-5, "head %d, element %d: %g against %g", h, i, one[h * HD + i], o);
+        }
+    }
+}
+
 Test(model, bad_tokens_are_rejected) {
     Model m;
     Err e = {{0}};
