@@ -264,6 +264,26 @@ Test(model, dense_layers_in_moe_models) {
     }
 }
 
+// Query head h of one token (row qh) against keys 0..n-1 in float64: its output in o[0..hd) and its log-sum-exp,
+// returned; key and value rows KD floats apart, head h reading key head h / (Hq / Hk).
+static double attention_reference(const Dims *d, const float *qh, const float *k, const float *v, int n, int h,
+                                  double *o) {
+    size_t at = (size_t)(h / (d->Hq / d->Hk)) * d->hd;
+    double *s = xmalloc((size_t)n * sizeof *s), mx = -INFINITY, sum = 0;
+    for (int j = 0; j < n; j++) {
+        s[j] = 0;
+        for (int i = 0; i < d->hd; i++) s[j] += (double)qh[i] * k[(size_t)j * d->KD + at + i];
+        s[j] /= sqrt((double)d->hd), mx = fmax(mx, s[j]);
+    }
+    for (int j = 0; j < n; j++) sum += exp(s[j] - mx);
+    for (int i = 0; i < d->hd; i++) {
+        o[i] = 0;
+        for (int j = 0; j < n; j++) o[i] += exp(s[j] - mx) / sum * v[(size_t)j * d->KD + at + i];
+    }
+    free(s);
+    return mx + log(sum);
+}
+
 // Wide shapes exercise the matmul's blocked and threaded paths (more rows and columns than one block).
 // Attention over several of attention.c's key blocks: a whole sequence's forward on 3 threads, then each position alone
 // as a decode step on 2 threads (from 64 keys on, each half of its keys on its own thread, the shared prompt's end
@@ -273,7 +293,6 @@ Test(model, dense_layers_in_moe_models) {
 static void check_attention_blocks(int hd, int hk) {
     enum { T = 70, HQ = 4 };
     Dims d = {.Hq = HQ, .Hk = hk, .hd = hd, .QD = HQ * hd, .KD = hk * hd};
-    int group = HQ / hk;
     float *q = xmalloc((size_t)T * d.QD * 4), *k = xmalloc((size_t)T * d.KD * 4), *v = xmalloc((size_t)T * d.KD * 4);
     float *full = xmalloc((size_t)T * d.QD * 4), *one = xmalloc((size_t)d.QD * 4);
     double lse[T * HQ], lse1[HQ];
@@ -292,21 +311,11 @@ static void check_attention_blocks(int hd, int hk) {
                      t);
         cr_assert_eq(memcmp(lse1, lse + t * HQ, sizeof lse1), 0, "hd %d: position %d's lse differs", hd, t);
         for (int h = 0; h < HQ; h++) {
-            const float *qh = q + (size_t)t * d.QD + h * hd;
-            double s[T], mx = -INFINITY, sum = 0;
-            for (int j = 0; j <= t; j++) {
-                s[j] = 0;
-                for (int i = 0; i < hd; i++) s[j] += (double)qh[i] * k[(size_t)j * d.KD + (h / group) * hd + i];
-                s[j] /= sqrt((double)hd), mx = fmax(mx, s[j]);
-            }
-            for (int j = 0; j <= t; j++) sum += exp(s[j] - mx);
-            cr_assert(fabs(lse[t * HQ + h] - (mx + log(sum))) < 1e-5, "hd %d: lse at (%d, %d)", hd, t, h);
-            for (int i = 0; i < hd; i++) {
-                double o = 0;
-                for (int j = 0; j <= t; j++) o += exp(s[j] - mx) / sum * v[(size_t)j * d.KD + (h / group) * hd + i];
-                cr_assert(fabs(full[(size_t)t * d.QD + h * hd + i] - o) < 1e-5, "hd %d: out at (%d, %d, %d): %g vs %g",
-                          hd, t, h, i, full[(size_t)t * d.QD + h * hd + i], o);
-            }
+            double o[72], want_lse = attention_reference(&d, q + (size_t)t * d.QD + h * hd, k, v, t + 1, h, o);
+            cr_assert(fabs(lse[t * HQ + h] - want_lse) < 1e-5, "hd %d: lse at (%d, %d)", hd, t, h);
+            const float *got = full + (size_t)t * d.QD + h * hd;
+            for (int i = 0; i < hd; i++)
+                cr_assert(fabs(got[i] - o[i]) < 1e-5, "hd %d: out at (%d, %d, %d): %g vs %g", hd, t, h, i, got[i], o[i]);
         }
     }
     // The same sequence at rows T.., its first 37 rows (or all, at positions below 37) to be read at rows 0.. instead
@@ -365,21 +374,12 @@ Test(model, attention_halves_with_distant_maxima) {
     cr_assert_eq(memcmp(one, full + (T - 1) * HQ * HD, sizeof one), 0, "the decode step differs from the forward");
     cr_assert_eq(memcmp(lse1, lse + (T - 1) * HQ, sizeof lse1), 0, "the decode step's lse differs");
     for (int h = 0; h < HQ; h++) {
-        const float *qh = q + ((T - 1) * HQ + h) * HD;
-        double s[T], mx = -INFINITY, sum = 0;
-        for (int j = 0; j < T; j++) {
-            s[j] = 0;
-            for (int i = 0; i < HD; i++) s[j] += (double)qh[i] * k[(j * HQ + h) * HD + i];
-            s[j] /= sqrt((double)HD), mx = fmax(mx, s[j]);
-        }
-        for (int j = 0; j < T; j++) sum += exp(s[j] - mx);
-        cr_assert(fabs(lse1[h] - (mx + log(sum))) < 1e-5 * fabs(mx), "head %d: lse %.9g against %.9g", h, lse1[h],
-                  mx + log(sum));
-        for (int i = 0; i < HD; i++) {
-            double o = 0;
-            for (int j = 0; j < T; j++) o += exp(s[j] - mx) / sum * v[(j * HQ + h) * HD + i];
-            cr_assert(fabs(one[h * HD + i] - o) < 1e-5, "head %d, element %d: %g against %g", h, i, one[h * HD + i], o);
-        }
+        double o[HD], want_lse = attention_reference(&d, q + ((T - 1) * HQ + h) * HD, k, v, T, h, o);
+        cr_assert(fabs(lse1[h] - want_lse) < 1e-5 * fabs(want_lse), "head %d: lse %.9g against %.9g", h, lse1[h],
+                  want_lse);
+        for (int i = 0; i < HD; i++)
+            cr_assert(fabs(one[h * HD + i] - o[i]) < 1e-5, "head %d, element %d: %g against %g", h, i, one[h * HD + i],
+                      o[i]);
     }
 }
 
