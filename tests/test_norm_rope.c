@@ -1,7 +1,8 @@
 // RMSNorm and RoPE rows (model/model_layers.c) against formulas written out here: RMSNorm's sum of squares (eight
-// float64 lanes) against a long double sum, and RoPE, whose threads keep the last position's cos/sin across calls,
-// against the HF float32 expressions computed afresh for every row, through calls that change each part of what the
-// kept values depend on (theta, head_dim, direction, position) in turn.
+// float64 lanes) against a long double sum; the residual add and norm against its steps one by one; and RoPE, whose
+// threads keep the last position's cos/sin across calls, against the HF float32 expressions computed afresh for every
+// row, through calls that change each part of what the kept values depend on (theta, head_dim, direction, position)
+// in turn.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -42,6 +43,44 @@ Test(norm_rope, rms_norm_matches_long_double_sums) {
         }
         free(x), free(w), free(y);
     }
+}
+
+// residual_norm_rows against its three steps written out here: x + y element by element (one float add, so the same
+// bits), keep = that sum, and rms_norm_rows of it; at widths with every tail length and row counts on each side of
+// the threshold at which the rows go to several threads; and without y (x unchanged). add_floats alike.
+Test(norm_rope, residual_norm_adds_keeps_and_normalises) {
+    static const int widths[] = {1, 7, 9, 15, 100, 768, 1001};
+    static const int rows[] = {1, 3, 9};  // 9 x 768 and 9 x 1001 run on several threads
+    omp_set_num_threads(2);
+    for (size_t k = 0; k < sizeof widths / sizeof *widths; k++)
+        for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+            int D = widths[k], T = rows[r];
+            size_t n = (size_t)T * D;
+            uint64_t seed = 100 + 10 * k + r;
+            float *x = normals(n, 3, seed), *y = normals(n, 0.5, seed + 1), *w = normals((size_t)D, 1, seed + 2);
+            float *sum = xmalloc(n * sizeof *sum), *keep = xmalloc(n * sizeof *keep), *out = xmalloc(n * sizeof *out);
+            float *want = xmalloc(n * sizeof *want), inv[9], want_inv[9];
+            for (size_t i = 0; i < n; i++) sum[i] = x[i] + y[i];
+            rms_norm_rows(sum, w, want, want_inv, T, D, 1e-6);
+            for (int with_y = 1; with_y >= 0; with_y--) {  // without y, x starts as x + y
+                float *xs = xmalloc(n * sizeof *xs);
+                memcpy(xs, with_y ? x : sum, n * sizeof *xs);
+                residual_norm_rows(xs, with_y ? y : NULL, keep, w, out, inv, T, D, 1e-6);
+                const char *what = memcmp(xs, sum, n * sizeof *xs)         ? "x differs from x + y"
+                                   : memcmp(keep, sum, n * sizeof *keep)       ? "keep differs from x + y"
+                                   : memcmp(out, want, n * sizeof *out)        ? "out differs from rms_norm_rows"
+                                   : memcmp(inv, want_inv, T * sizeof *inv)    ? "inv differs from rms_norm_rows"
+                                                                               : NULL;
+                cr_assert(!what, "D %d, T %d, %s: %s", D, T, with_y ? "with y" : "without y", what);
+                free(xs);
+            }
+            float *a = normals(n, 1, seed + 3);
+            memcpy(sum, a, n * sizeof *sum);
+            add_floats(a, y, n);
+            for (size_t i = 0; i < n; i++)
+                cr_assert(memcmp(&a[i], &(float){sum[i] + y[i]}, sizeof(float)) == 0, "add_floats: n %zu, i %zu", n, i);
+            free(x), free(y), free(w), free(sum), free(keep), free(out), free(want), free(a);
+        }
 }
 
 // Row t of x [T, H, hd] rotated by position pos[t] with the HF float32 expressions (inv_freq and the angle in

@@ -97,6 +97,8 @@ void layer_forward(const Model *m, int l, int T, const void *pos, const void *kv
 
 // y = x / rms(x) * w over rows of width D; inv[t] = 1 / rms (float64 statistics).
 void rms_norm_rows(const float *x, const float *w, float *y, float *inv, int T, int D, double eps);
+// x[i] += y[i] for i < n, VW floats at a time (model/vec_f64.h); each element one float add, as in a plain loop.
+void add_floats(float *x, const float *y, size_t n);
 // Backend.residual_norm on the CPU: x += y (y NULL: nothing), keep = x, then rms_norm_rows of x into out and inv.
 void residual_norm_rows(float *x, const float *y, float *keep, const float *w, float *out, float *inv, int T, int D,
                         double eps);

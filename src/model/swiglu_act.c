@@ -31,14 +31,6 @@ static inline __attribute__((always_inline)) void exp_neg(const vd *g, vd *e, in
     for (int k = 0; k < N; k++) e[k] = (vd)((over[k] & (vl)((vd){0} + INFINITY)) | (~over[k] & (vl)e[k]));
 }
 
-static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, const vf *v) {
-    if (n >= VW) {
-        memcpy(p, v, sizeof *v);
-        return;
-    }
-    for (size_t l = 0; l < n; l++) p[l] = (*v)[l];
-}
-
 // A span's operands, for its vector steps.
 typedef struct {
     const float *g, *u, *dact;

@@ -1,4 +1,4 @@
-// float64 vectors of the build's width, exp over them and a tail-safe float load, for model/logprob.c,
+// float64 vectors of the build's width, exp over them and tail-safe float loads and stores, for model/logprob.c,
 // model/swiglu_act.c and model/sample_filter.c. VW lanes: eight (one register) where the build targets AVX-512
 // (MARCH), else four (one AVX2 register; wider vectors lower badly there). Every lane does the same IEEE operations in
 // the same order on every target (no contraction into fused multiply-adds: -ffp-contract=off), so the results depend
@@ -74,6 +74,15 @@ static inline __attribute__((always_inline)) void load_vf(const float *p, size_t
     float a[VW] = {0};
     for (size_t l = 0; l < n; l++) a[l] = p[l];
     memcpy(v, a, sizeof a);
+}
+
+// The first n < VW lanes of v to p at a span's tail, else all VW.
+static inline __attribute__((always_inline)) void store_vf(float *p, size_t n, const vf *v) {
+    if (n >= VW) {
+        memcpy(p, v, sizeof *v);
+        return;
+    }
+    for (size_t l = 0; l < n; l++) p[l] = (*v)[l];
 }
 
 // sum_i a_i b_i c_i (c NULL: sum_i a_i b_i) over i < D, each product in float64 in that order: lane l of eight sums
