@@ -191,25 +191,13 @@ for t in $THREADS; do
     echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
 done
 
-# Decoding on the most threads, case by case, with the threads' round trip measured beside the read test: tens of ns
-# where the cores share a last-level cache, several times that across chiplets, where each core also has its own
-# link to memory (a VM can move between the two from one minute to the next). llama2.c's runs, which measure neither,
-# are listed with the read test that ended the rlvr run just before them.
+# Decoding on the most threads, case by case, each with the threads' round trip before and after it (a VM can move its
+# cores from one chiplet to two during a case).
 if [ "$max_threads" -ge 2 ]; then
     echo
     echo "Decoding at small's shapes on $max_threads threads, case by case:"
     echo
-    echo "| round | program | threads' round trip, ns | read GB/s | tokens/s | fraction of read |"
-    echo "|---|---|---|---|---|---|"
-    jq -rn --argjson t "$max_threads" '
-        foreach (inputs | select(.threads == $t and .shape == "small")) as $l ({};
-            if $l.bench == "memory_read" then {rt: $l.thread_round_trip_ns, bw: $l.gb_per_s} else . end;
-            if $l.bench == "sample" then
-                "| \($l.round) | rlvr, group \($l.group) | \($l.thread_round_trip_ns // "-") | \($l.read_gb_per_s) | " +
-                "\($l.tokens_per_s) | \($l.fraction_of_read_bandwidth) |"
-            elif $l.bench == "llama2.c" then
-                "| \($l.round) | llama2.c | \(.rt // "-") (before) | \(.bw // "-") (before) | \($l.tokens_per_s) | - |"
-            else empty end)' "$OUT"
+    bash "$ROOT/launch/cpu_bench_cases.sh" "$OUT" "$max_threads"
 fi
 
 # Decoding at the further shapes: rlvr against llama2.c.

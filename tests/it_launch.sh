@@ -1,5 +1,5 @@
-# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, plot.sh.
-plan 8
+# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, plot.sh, cpu_bench_cases.sh.
+plan 10
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
 sl_env=(DRY_RUN=1 NODES=2 TASKS_PER_NODE=4 GPUS_PER_TASK=1 CPUS_PER_TASK=8 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr)
@@ -23,3 +23,26 @@ done
 expect_ok "plot.sh overlays runs into PNGs" bash -c 'bash "$ROOT/launch/plot.sh" --out "$TMP/figs" "$TMP/runA" "$TMP/runB" >/dev/null &&
     for m in reward_mean accuracy length_mean clip_frac entropy; do
         [ "$(head -c 4 "$TMP/figs/$m.png" | tail -c 3)" = PNG ] || exit 1; done'
+# cpu_bench_cases.sh: a case whose read tests before and after give round trips more than twofold apart ran while the
+# VM moved its cores (here from two chiplets to one); llama2.c takes the read test before it; other thread counts
+# and shapes are left out; the last case, with no read test after it, still gets its row.
+{
+    echo '{"round":1,"shape":"small","bench":"memory_read","threads":2,"gb_per_s":60,"thread_round_trip_ns":320}'
+    echo '{"round":1,"shape":"small","bench":"sample","threads":2,"group":1,"tokens_per_s":100,"read_gb_per_s":61,"fraction_of_read_bandwidth":0.9}'
+    echo '{"round":1,"shape":"small","bench":"memory_read","threads":2,"gb_per_s":61,"thread_round_trip_ns":330}'
+    echo '{"round":1,"shape":"small","bench":"sample","threads":1,"group":1,"tokens_per_s":55,"read_gb_per_s":30,"fraction_of_read_bandwidth":0.9}'
+    echo '{"round":1,"shape":"qwen2.5-0.5b","bench":"sample","threads":2,"group":1,"tokens_per_s":9,"read_gb_per_s":61,"fraction_of_read_bandwidth":0.9}'
+    echo '{"round":1,"shape":"small","bench":"sample","threads":2,"group":8,"tokens_per_s":500,"read_gb_per_s":61,"fraction_of_read_bandwidth":0.6}'
+    echo '{"round":1,"shape":"small","bench":"memory_read","threads":2,"gb_per_s":34,"thread_round_trip_ns":70}'
+    echo '{"round":1,"shape":"small","bench":"llama2.c","threads":2,"tokens_per_s":50}'
+    echo '{"round":2,"shape":"small","bench":"sample","threads":2,"group":1,"tokens_per_s":60,"read_gb_per_s":34,"fraction_of_read_bandwidth":0.95}'
+} > "$TMP/cases.jsonl"
+got=$(bash "$ROOT/launch/cpu_bench_cases.sh" "$TMP/cases.jsonl" 2 | tail -n +3)
+want="| 1 | rlvr, group 1 | 320 / 330 | held | 61 | 100 | 0.9 |
+| 1 | rlvr, group 8 | 330 / 70 | moved | 61 | 500 | 0.6 |
+| 1 | llama2.c | 70 (before) | - | 34 (before) | 50 | - |
+| 2 | rlvr, group 1 | 70 / - | - | 34 | 60 | 0.95 |"
+if [ "$got" = "$want" ]; then pass "cpu_bench_cases.sh: each case's round trips before and after, a move marked"
+else fail "cpu_bench_cases.sh: each case's round trips before and after, a move marked" "got:"$'\n'"$got"$'\n'"want:"$'\n'"$want"; fi
+expect_error "cpu_bench_cases.sh: bad THREADS" "THREADS: expected a positive integer, got 'two'" \
+    bash "$ROOT/launch/cpu_bench_cases.sh" "$TMP/cases.jsonl" two
