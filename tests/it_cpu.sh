@@ -167,13 +167,13 @@ expect_ok "bench model --threads: a count given twice is an error (exit 1), nine
 # prompt's last row), so P = 5 leaves out 4 of its rows: 4 x 2 V D FLOPs of the forward (V 50257, D 768).
 # --ops: configs/tiny-dense.ini has 2 layers of q [32, 32], k and v [16, 32], o [32, 32], gate and up [64, 32] and
 # down [32, 64]: per pass, each weight shape's dw and dx products number what the layers hold. The forward runs o and
-# down alone (matmul) and q, k, v and gate, up as one product each (matmul_parts, timed under the stacked weights'
-# shape: [64, 32] and [128, 32]).
+# down alone (matmul), q, k and v as one product (matmul_parts) and gate and up with SwiGLU as another (gate_up_act),
+# each timed under its stacked weights' shape: [64, 32] and [128, 32].
 expect_ok "bench model --ops: a line per operation and thread count, the layers' products counted by weight shape" \
     bash -c "'$RLVR' bench model --config '$ROOT/configs/tiny-dense.ini' --seqs 2 --seq-len 16 --repeat 2 \
                  --threads 1 --threads 2 --ops |
      jq -se '[.[] | select(.bench == \"model_op\")] as \$ops | {\"32x32\": 4, \"16x32\": 4, \"64x32\": 4, \"32x64\": 2} as \$want |
-             {\"matmul\": {\"32x32\": 2, \"32x64\": 2}, \"matmul_parts\": {\"64x32\": 2, \"128x32\": 2},
+             {\"matmul\": {\"32x32\": 2, \"32x64\": 2}, \"matmul_parts\": {\"64x32\": 2}, \"gate_up_act\": {\"128x32\": 2},
               \"matmul_dw\": \$want, \"matmul_dx\": \$want} as \$wants |
              all(1, 2; . as \$t | [\$ops[] | select(.threads == \$t)] as \$l |
                  all(\$wants | keys[]; . as \$op |
@@ -196,8 +196,8 @@ expect_error "bench model --ops on another backend than the CPU's is an error na
     "^rlvr: bench model --ops: the per-operation profile times the CPU backend only \\(the model runs on 'staged'\\)$" \
     env RLVR_TEST_DEVICE=staged "$RLVR" bench model --config "$ROOT/configs/tiny-dense.ini" --seq-len 8 --repeat 1 --ops
 # bench sample --ops: each decode step runs every product of the model once per weight (2 layers: o [768, 768] and
-# down [768, 2048] alone, q, k and v [768, 768] each and gate and up [2048, 768] each as one product, timed under the
-# stacked weights' shape; the LM head [50257, 768]), each reading its fp32 weight once per call. Attention reads each
+# down [768, 2048] alone, q, k and v [768, 768] each as one product and gate and up [2048, 768] each as another with
+# SwiGLU, timed under the stacked weights' shape; the LM head [50257, 768]), each reading its fp32 weight once per call. Attention reads each
 # token's cached rows 0..pos (768 floats of keys and of values a row, 2 layers): the 4-token prompt is prefilled once
 # (1 + 2 + 3 + 4 = 10 rows), then each sequence's 3 decode steps read 5, 6 and 7 rows. The case's own line counts what
 # the steps must read from memory: the prompt's 4 rows once a step for the whole group (its responses read one copy)
@@ -207,7 +207,7 @@ expect_ok "bench sample --ops: a line per operation and group, each weight and c
      jq -se '. as \$all | (map(select(.bench == \"sample\" and (.config | test(\"warm-up\") | not))) |
                  map({key: (.group | tostring), value: .decode_steps}) | from_entries) as \$steps |
              {\"matmul\": {\"768x768\": 2, \"768x2048\": 2, \"50257x768\": 1},
-              \"matmul_parts\": {\"2304x768\": 2, \"4096x768\": 2}} as \$want |
+              \"matmul_parts\": {\"2304x768\": 2}, \"gate_up_act\": {\"4096x768\": 2}} as \$want |
              all(1, 8; . as \$g | [\$all[] | select(.bench == \"sample_op\" and .group == \$g)] as \$l |
                  all(\$want | keys[]; . as \$op |
                      ([\$l[] | select(.op == \$op) | {key: .weight, value: .calls_per_step}] | from_entries) ==

@@ -117,6 +117,73 @@ Test(matmul, parts_have_each_products_bits) {
     }
 }
 
+// What matmul_xwt_parts_then's callback sees: every block of outputs once, each already final in every part.
+typedef struct {
+    const float *const *ref;  // each part's expected outputs
+    float *const *y;
+    int parts, N;
+    int *visits;  // per output
+    int stale;    // outputs not yet final when their block was handed over
+} ThenLog;
+
+static void log_block(void *ctx, int i0, int i1, int j0, int j1) {
+    ThenLog *t = ctx;
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+            __atomic_fetch_add(&t->visits[i * t->N + j], 1, __ATOMIC_RELAXED);
+            for (int p = 0; p < t->parts; p++)
+                if (memcmp(&t->y[p][i * t->N + j], &t->ref[p][i * t->N + j], 4))
+                    __atomic_fetch_add(&t->stale, 1, __ATOMIC_RELAXED);
+        }
+}
+
+// matmul_xwt_parts_then (a layer's gate and up with SwiGLU after each block): two parts of one width, ending mid-block
+// (70) or in a lone column (129), on rows in one and in several row blocks (1, 8, 45, 70): each part's outputs have
+// matmul_xwt's bits, and the callback meets every output once, after all its parts are final, on 1 and 3 threads and
+// from inside another parallel region.
+Test(matmul, parts_then_visit_each_final_block_once) {
+    enum { K = 100, P = 2 };
+    static const int Ns[] = {70, 129}, Ms[] = {1, 8, 45, 70};
+    for (int a = 0; a < N_OF(Ns); a++)
+        for (int q = 0; q < N_OF(Ms); q++) {
+            int M = Ms[q], N = Ns[a];
+            Rng r = rng_at(16, 0, (uint64_t)a, (uint64_t)q);
+            float *x = xmalloc((size_t)M * K * 4), *w[P], *y[P], *ref[P];
+            for (int i = 0; i < M * K; i++) x[i] = (float)rng_normal(&r);
+            MatmulPart parts[P];
+            for (int p = 0; p < P; p++) {
+                w[p] = xmalloc((size_t)N * K * 4), y[p] = xmalloc((size_t)M * N * 4), ref[p] = xmalloc((size_t)M * N * 4);
+                for (int i = 0; i < N * K; i++) w[p][i] = (float)rng_normal(&r);
+                parts[p] = (MatmulPart){w[p], NULL, y[p], N};
+                matmul_xwt(x, w[p], NULL, ref[p], M, N, K);
+            }
+            int *visits = xmalloc((size_t)M * N * sizeof *visits);
+            for (int run = 0; run < 3; run++) {
+                omp_set_num_threads(run == 0 ? 1 : 3);
+                for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)M * N * 4);
+                memset(visits, 0, (size_t)M * N * sizeof *visits);
+                ThenLog log = {(const float *const *)ref, y, P, N, visits, 0};
+                MatmulThen then = {log_block, &log};
+                if (run < 2) {
+                    matmul_xwt_parts_then(x, M, K, parts, P, then);
+                } else {
+#pragma omp parallel num_threads(2)
+#pragma omp single
+                    matmul_xwt_parts_then(x, M, K, parts, P, then);
+                }
+                for (int p = 0; p < P; p++)
+                    cr_assert_eq(memcmp(y[p], ref[p], (size_t)M * N * 4), 0, "part %d, M %d, N %d, run %d", p, M, N, run);
+                for (int i = 0; i < M * N; i++)
+                    cr_assert_eq(visits[i], 1, "output %d of %d x %d visited %d times, run %d", i, M, N, visits[i], run);
+                cr_assert_eq(log.stale, 0, "%d outputs handed over before they were final, M %d, N %d, run %d",
+                             log.stale, M, N, run);
+            }
+            omp_set_num_threads(1);
+            for (int p = 0; p < P; p++) free(w[p]), free(y[p]), free(ref[p]);
+            free(x), free(visits);
+        }
+}
+
 // Batch 1 past matmul.c's IN_ORDER_MAX_K, where a whole block of columns is read in four quarter streams (two whole
 // blocks, then 22 columns one output at a time), with a k tail and without: each output has the bits of matmul_dot,
 // on 1 and 2 threads.

@@ -54,7 +54,8 @@ Test(op_profile, same_bits_and_every_product_counted_by_shape) {
     cr_assert_eq(memcmp(want_logp, got_logp, sizeof want_logp), 0, "log-probs differ under the profile");
     cr_assert_eq(memcmp(want, got, m.n_params * sizeof(float)), 0, "gradients differ under the profile");
     // Per layer: q [24, 16], k and v [12, 16], o [16, 24], gate and up [24, 16], down [16, 24]; 2 layers. The
-    // forward runs q, k and v as one matmul_parts call ([48, 16] stacked), and gate and up as another ([48, 16]).
+    // forward runs q, k and v as one matmul_parts call ([48, 16] stacked), and gate and up with SwiGLU as one
+    // gate_up_act call ([48, 16] too).
     const struct { int n, k; long calls; } w[] = {{24, 16, 2 * 3}, {12, 16, 2 * 2}, {16, 24, 2 * 2}};
     for (int i = 0; i < 3; i++)
         for (int b = 0; b < 2; b++) {
@@ -64,7 +65,9 @@ Test(op_profile, same_bits_and_every_product_counted_by_shape) {
             cr_expect_eq(calls_of(p, b, "matmul_dw", w[i].n, w[i].k), scale * w[i].calls);
             cr_expect_eq(calls_of(p, b, "matmul_dx", w[i].n, w[i].k), scale * w[i].calls);
         }
-    cr_expect_eq(calls_of(p, 1, "matmul_parts", 48, 16), 2 * 2);
+    cr_expect_eq(calls_of(p, 1, "matmul_parts", 48, 16), 2);
+    cr_expect_eq(calls_of(p, 1, "gate_up_act", 48, 16), 2);
+    cr_expect_eq(calls_of(p, 1, "swiglu", 0, 0), 0);  // inside gate_up_act
     cr_expect_eq(calls_of(p, 1, "attention", 0, 0), 2);
     cr_expect_eq(calls_of(p, 1, "attention_back", 0, 0), 2);
     cr_expect_eq(calls_of(p, 1, "residual_norm", 0, 0), 2 * 2);  // each layer's two norms with their residual steps

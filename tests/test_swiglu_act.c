@@ -1,5 +1,6 @@
 // SwiGLU's element step (model/swiglu_act.c) against the scalar float64 formulas with libm's exp, element by element:
-// the vector exp is within about 1 ulp of libm's in float64, so after rounding to float the bits agree.
+// the vector exp is within about 1 ulp of libm's in float64, so after rounding to float the bits agree. And the MLP's
+// first half in one pass (model/model_layers.c gate_up_act) against its products and SwiGLU taken apart.
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "model/matmul.h"
 #include "model/model_internal.h"
 
 static float silu_ref(float g) { return (float)(g / (1.0 + exp(-(double)g))); }
@@ -79,4 +81,37 @@ Test(swiglu_act, short_spans_write_exactly_n) {
         for (size_t i = 0; i < n; i++) cr_assert(same(act[i], silu_ref(g[i]) * u[i]), "n %zu, element %zu", n, i);
         for (size_t i = n; i < 12; i++) cr_assert_eq(act[i], -7.0f, "n %zu: element %zu written", n, i);
     }
+}
+
+// The MLP's first half in one pass (gate_up_act: SwiGLU on each block of g and u right after the thread computed it)
+// gives the bits of the two products (matmul_xwt) and then swiglu_act, at widths that end mid-block, on rows in one
+// and in several row blocks, on 1 and 3 threads.
+Test(swiglu_act, gate_up_act_has_the_separate_passes_bits) {
+    enum { D = 40 };
+    static const int Fs[] = {70, 129}, Ts[] = {1, 8, 45};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++) {
+            int F = Fs[a], T = Ts[b];
+            size_t n = (size_t)T * F;
+            float *x = inputs((size_t)T * D, 6), *wg = inputs((size_t)F * D, 7), *wu = inputs((size_t)F * D, 8);
+            for (size_t i = 0; i < (size_t)T * D; i++) x[i] = isfinite(x[i]) ? x[i] / 300 : 0.5f;  // finite products
+            for (size_t i = 0; i < (size_t)F * D; i++) {
+                wg[i] = isfinite(wg[i]) ? wg[i] / 30 : -0.25f;
+                wu[i] = isfinite(wu[i]) ? wu[i] / 30 : 0.75f;
+            }
+            float *g = xmalloc(n * sizeof *g), *u = xmalloc(n * sizeof *u), *act = xmalloc(n * sizeof *act);
+            float *want_g = xmalloc(n * sizeof *g), *want_u = xmalloc(n * sizeof *u), *want = xmalloc(n * sizeof *act);
+            matmul_xwt(x, wg, NULL, want_g, T, F, D), matmul_xwt(x, wu, NULL, want_u, T, F, D);
+            swiglu_act(want_g, want_u, want, n);
+            for (int threads = 1; threads <= 3; threads += 2) {
+                omp_set_num_threads(threads);
+                memset(act, 0xff, n * sizeof *act);
+                gate_up_act(x, wg, wu, T, D, F, g, u, act);
+                cr_assert(!memcmp(g, want_g, n * sizeof *g) && !memcmp(u, want_u, n * sizeof *u) &&
+                              !memcmp(act, want, n * sizeof *act),
+                          "T %d, F %d, %d threads: g, u or act differ from the separate passes'", T, F, threads);
+            }
+            free(x), free(wg), free(wu), free(g), free(u), free(act), free(want_g), free(want_u), free(want);
+        }
+    omp_set_num_threads(1);
 }

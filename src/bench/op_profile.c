@@ -134,6 +134,11 @@ static void t_matmul_parts(const Backend *be, const void *x, const ProductPart *
     for (int p = 0; p < n_parts; p++) N += parts[p].N;
     TIMED_MATMUL(be, matmul_parts, M, N, K, x, parts, n_parts, M, K);
 }
+// Timed under the gate and up weights stacked, [2 F, K]; its FLOPs those of the two products.
+static void t_gate_up_act(const Backend *be, const void *x, const void *wg, const void *wu, void *g, void *u,
+                          void *act, int M, int F, int K) {
+    TIMED_MATMUL(be, gate_up_act, M, 2 * F, K, x, wg, wu, g, u, act, M, F, K);
+}
 static void t_matmul_dw(const Backend *be, bool fixed, const void *dy, const void *x, float *dw, float *db, int T, int N,
                         int K) {
     TIMED_MATMUL(be, matmul_dw, T, N, K, fixed, dy, x, dw, db, T, N, K);
@@ -196,7 +201,8 @@ OpProfile *op_profile_start(Model *m, int n_buckets, Err *e) {
     t->alloc = t_alloc, t->alloc_uninit = t_alloc_uninit, t->free = t_free, t->copy = t_copy;
     t->embed = t_embed, t->rms_norm = t_rms_norm, t->residual_norm = t_residual_norm, t->head_norm = t_head_norm;
     t->rope = t_rope;
-    t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->kv_store = t_kv_store, t->attention = t_attention;
+    t->matmul = t_matmul, t->matmul_parts = t_matmul_parts, t->gate_up_act = t_gate_up_act, t->kv_store = t_kv_store;
+    t->attention = t_attention;
     t->swiglu = t_swiglu;
     t->add = t_add, t->moe = t_moe;
     t->rope_back = t_rope_back, t->rms_norm_back = t_rms_norm_back, t->head_norm_back = t_head_norm_back;

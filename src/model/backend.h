@@ -111,6 +111,10 @@ struct Backend {
     // bits as one matmul per part. NULL in a backend without it: bk_matmul_parts then calls matmul per part.
     void (*matmul_parts)(const struct Backend *be, const void *x, const ProductPart *parts, int n_parts, int M,
                          int K);
+    // The dense MLP's first half: g = x wg^T and u = x wu^T [M, F] (matmul_parts), then act = swiglu of them, the
+    // same bits. NULL in a backend without it: bk_gate_up_act then calls those two.
+    void (*gate_up_act)(const struct Backend *be, const void *x, const void *wg, const void *wu, void *g, void *u,
+                        void *act, int M, int F, int K);
     // Writes token t's key row k[t] and value row v[t] (width KD) into row row0[t] + pos[t] of kbuf and vbuf
     // (pos BUF_I32, row0 BUF_I64); the source and destination row may be the same.
     void (*kv_store)(const struct Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
@@ -272,6 +276,17 @@ static inline void bk_matmul_parts(const Backend *be, const void *x, const Produ
         return;
     }
     for (int p = 0; p < n_parts; p++) be->matmul(be, x, parts[p].w, parts[p].bias, parts[p].y, M, parts[p].N, K);
+}
+
+// be->gate_up_act where the backend has it, else bk_matmul_parts and be->swiglu.
+static inline void bk_gate_up_act(const Backend *be, const void *x, const void *wg, const void *wu, void *g, void *u,
+                                  void *act, int M, int F, int K) {
+    if (be->gate_up_act) {
+        be->gate_up_act(be, x, wg, wu, g, u, act, M, F, K);
+        return;
+    }
+    bk_matmul_parts(be, x, (ProductPart[]){{wg, NULL, g, F}, {wu, NULL, u, F}}, 2, M, K);
+    be->swiglu(be, g, u, act, (size_t)M * F);
 }
 
 // be->residual_norm where the backend has it, else be->add (with a y), be->copy and be->rms_norm.

@@ -129,6 +129,12 @@ static void cpu_matmul_parts(const Backend *be, const void *x, const ProductPart
     matmul_xwt_parts(x, M, K, mp, n_parts);
 }
 
+static void cpu_gate_up_act(const Backend *be, const void *x, const void *wg, const void *wu, void *g, void *u,
+                            void *act, int M, int F, int K) {
+    (void)be;
+    gate_up_act(x, wg, wu, M, K, F, g, u, act);
+}
+
 static void cpu_kv_store(const Backend *be, void *kbuf, void *vbuf, const void *k, const void *v, const void *pos,
                          const void *row0, int T, int KD) {
     (void)be;
@@ -420,6 +426,7 @@ static const Backend cpu = {
     .rope = cpu_rope,
     .matmul = cpu_matmul,
     .matmul_parts = cpu_matmul_parts,
+    .gate_up_act = cpu_gate_up_act,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,

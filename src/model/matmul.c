@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -600,12 +601,26 @@ static const MatmulPart *part_block(const MatmulPart *parts, int row_blocks, lon
     }
 }
 
-void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2) {
+// One unit of matmul_xwt_parts_then: block b (row block fastest) of every part, then `then` on it.
+static void unit_then(const float *x, const float *xp, int M, int K, const MatmulPart *parts, int n_parts,
+                      const MatmulThen *then, int row_blocks, long b, int avx2) {
+    int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks), N = parts[0].N;
+    int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
+    int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
+    for (int p = 0; p < n_parts; p++)
+        (avx2 ? block_avx2 : block_base)(x, xp, parts[p].w, parts[p].bias, parts[p].y, i0, i1, j0, j1, N, K);
+    then->fn(then->ctx, i0, i1, j0, j1);
+}
+
+// matmul_xwt_parts, or with `then` (parts of one width) matmul_xwt_parts_then.
+static void parts_product(const float *x, int M, int K, const MatmulPart *parts, int n_parts, const MatmulThen *then,
+                          int avx2) {
     int row_blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
     long n_blocks = 0;
     double macs = 0;
     for (int p = 0; p < n_parts; p++)
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
+    if (then) n_blocks /= n_parts;  // a unit: the same block of every part
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
     size_t packed = (size_t)pairs * 2 * (size_t)k8;
     // Decode's packed rows (64 KiB or less): each thread packs every pair into a buffer of its own, in its own cache.
@@ -621,11 +636,11 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
     for (int t = 0; t < team; t++) unit_run_init(runs, t, team, (uint32_t)n_blocks);  // < 2^32 blocks: 32 TiB out
 #pragma omp parallel if (parallel)
     {
-        // Column-major block order, part after part: consecutive blocks share a slice of w, the larger operand in
-        // decode. Each thread takes one contiguous run of blocks, so in decode it reads its own part of the weights as
-        // one stream: handed out in turn (dynamic), they read 12-17% slower on 2 threads where a Zen 4 VM gave them
-        // 55-69 GB/s (results/cpu-bench-history.md). A thread done with its run takes blocks from the back of the
-        // others'.
+        // Column-major block order, part after part (with `then`, a unit is the same block of each part in turn):
+        // consecutive blocks share a slice of w, the larger operand in decode. Each thread takes one contiguous run of
+        // blocks, so in decode it reads its own part of the weights as one stream: handed out in turn (dynamic), they
+        // read 12-17% slower on 2 threads where a Zen 4 VM gave them 55-69 GB/s (results/cpu-bench-history.md). A
+        // thread done with its run takes blocks from the back of the others'.
         int me = omp_get_thread_num(), nt = omp_get_num_threads();
         if (nt != team) {  // a smaller team than asked for (inside another parallel region, say): its own runs
             unit_run_init(runs, me, nt, (uint32_t)n_blocks);
@@ -644,6 +659,10 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
             for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         }
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
+            if (then) {
+                unit_then(x, xp, M, K, parts, n_parts, then, row_blocks, b, avx2);
+                continue;
+            }
             int rb, cb;
             const MatmulPart *pt = part_block(parts, row_blocks, b, &rb, &cb);
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
@@ -652,12 +671,27 @@ void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts,
         }
         if (xp != shared_xp) free(xp);
     }
-    for (int p = 0; p < n_parts; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
+    // The outputs for the next operation's thread; with `then`, whose work read them, that operation reads its own.
+    for (int p = 0; p < n_parts && !then; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
     free(shared_xp);
+}
+
+void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2) {
+    parts_product(x, M, K, parts, n_parts, NULL, avx2);
 }
 
 void matmul_xwt_parts(const float *x, int M, int K, const MatmulPart *parts, int n_parts) {
     matmul_xwt_parts_isa(x, M, K, parts, n_parts, __builtin_cpu_supports("avx2"));
+}
+
+void matmul_xwt_parts_then(const float *x, int M, int K, const MatmulPart *parts, int n_parts, MatmulThen then) {
+    for (int p = 1; p < n_parts; p++)
+        if (parts[p].N != parts[0].N) {  // a caller's bug
+            fprintf(stderr, "rlvr: matmul_xwt_parts_then: part %d has %d columns, part 0 %d\n", p, parts[p].N,
+                    parts[0].N);
+            abort();
+        }
+    parts_product(x, M, K, parts, n_parts, &then, __builtin_cpu_supports("avx2"));
 }
 
 void matmul_xwt_isa(const float *x, const float *w, const float *bias, float *y, int M, int N, int K, int avx2) {

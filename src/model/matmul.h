@@ -29,6 +29,16 @@ typedef struct {
 void matmul_xwt_parts(const float *x, int M, int K, const MatmulPart *parts, int n_parts);
 void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2);
 
+// Work on a block of outputs, rows [i0, i1) and columns [j0, j1) of every part, once all its parts' values are final.
+typedef struct {
+    void (*fn)(void *ctx, int i0, int i1, int j0, int j1);
+    void *ctx;
+} MatmulThen;
+// matmul_xwt_parts over parts of one width N, the same bits, with each unit of work the same block of every part,
+// and then.fn on that block by the thread that computed it, while its outputs are in that thread's caches (a layer's
+// SwiGLU on its gate and up blocks).
+void matmul_xwt_parts_then(const float *x, int M, int K, const MatmulPart *parts, int n_parts, MatmulThen then);
+
 // The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads), with
 // the bits of matmul_xwt on the transposed operands (model/matmul_backward.c).
 // y[M, K] = x[M, N] · w[N, K] (added to y when accumulate), summing over N.

@@ -116,6 +116,12 @@ void attention_backward(const Dims *d, const ModelActs *A, const LayerActs *a, c
 
 // act = silu(g) * u over n elements and its backward dg, du given dact (model/swiglu_act.c).
 void swiglu_act(const float *g, const float *u, float *act, size_t n);
+// swiglu_act on the calling thread alone (inside a parallel region), the same bits.
+void swiglu_act_span(const float *g, const float *u, float *act, size_t n);
+// The SwiGLU MLP's first half on T rows of x [T, D]: g = x wg^T and u = x wu^T [T, F] (matmul_xwt's bits), and
+// act = silu(g) u (swiglu_act's), each block of act taken by the thread that computed its g and u, right after.
+void gate_up_act(const float *x, const float *wg, const float *wu, int T, int D, int F, float *g, float *u,
+                 float *act);
 void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n);
 // SwiGLU MLP y = down(silu(gate(x)) * up(x)), keeping g, u, act (model_layers.c) and its backward (model_backward.c).
 void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g, float *u,

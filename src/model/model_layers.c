@@ -133,11 +133,35 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
     for (int t = 0; t < T; t++) rope_row(x + (size_t)t * H * hd, pos[t], H, hd, theta, inverse);
 }
 
+typedef struct {
+    const float *g, *u;
+    float *act;
+    int F;
+} ActBlocks;
+
+// act = silu(g) u over one block of rows and columns.
+static void act_block(void *ctx, int i0, int i1, int j0, int j1) {
+    const ActBlocks *a = ctx;
+    for (int i = i0; i < i1; i++) {
+        size_t o = (size_t)i * a->F + j0;
+        swiglu_act_span(a->g + o, a->u + o, a->act + o, (size_t)(j1 - j0));
+    }
+}
+
+// As its own pass, SwiGLU read g from one core and u from another on two threads (the gate and up product gave the
+// first half of its blocks, the gate's, to one thread and the up's to the other): on a Zen 4 VM with its cores on two
+// chiplets a decode group's took 21 us a call, against 15 us on one thread (results/cpu-bench-history.md).
+void gate_up_act(const float *x, const float *wg, const float *wu, int T, int D, int F, float *g, float *u,
+                 float *act) {
+    ActBlocks a = {g, u, act, F};
+    matmul_xwt_parts_then(x, T, D, (MatmulPart[]){{wg, NULL, g, F}, {wu, NULL, u, F}}, 2,
+                          (MatmulThen){act_block, &a});
+}
+
 // SwiGLU MLP (Shazeer 2020): y = down(silu(gate(x)) * up(x)).
 void swiglu(const float *x, const float *wg, const float *wu, const float *wd, int T, int D, int F, float *g,
                    float *u, float *act, float *y) {
-    matmul_xwt_parts(x, T, D, (MatmulPart[]){{wg, NULL, g, F}, {wu, NULL, u, F}}, 2);
-    swiglu_act(g, u, act, (size_t)T * F);
+    gate_up_act(x, wg, wu, T, D, F, g, u, act);
     matmul_xwt(act, wd, NULL, y, T, D, F);
 }
 
@@ -147,10 +171,8 @@ static void mlp_forward(const Model *m, int l, const Dims *d, LayerActs *a, int 
     const Backend *be = m->backend;
     const LayerOffsets *o = &m->priv->layers[l];
     if (!model_layer_is_moe(m, l)) {
-        ProductPart gate_up[2] = {{be->param(be, m, o->gate), NULL, a->g, d->F},
-                                  {be->param(be, m, o->up), NULL, a->u, d->F}};
-        bk_matmul_parts(be, a->a2, gate_up, 2, T, d->D);
-        be->swiglu(be, a->g, a->u, a->act, (size_t)T * d->F);
+        bk_gate_up_act(be, a->a2, be->param(be, m, o->gate), be->param(be, m, o->up), a->g, a->u, a->act, T, d->F,
+                       d->D);
         be->matmul(be, a->act, be->param(be, m, o->down), NULL, y, T, d->D, d->F);
         for (int t = 0; t < T && experts; t++)
             for (int k = 0; k < d->K; k++) experts[(size_t)t * experts_stride + k] = -1;

@@ -104,6 +104,10 @@ static void back_span_base(const float *g, const float *u, const float *dact, fl
 
 static size_t span(size_t i, size_t n, size_t chunk) { return n - i < chunk ? n - i : chunk; }
 
+void swiglu_act_span(const float *g, const float *u, float *act, size_t n) {
+    (__builtin_cpu_supports("avx2") ? act_span_avx2 : act_span_base)(g, u, act, n);
+}
+
 void swiglu_act(const float *g, const float *u, float *act, size_t n) {
     bool avx2 = __builtin_cpu_supports("avx2");
     size_t chunk = chunk_of(n);
