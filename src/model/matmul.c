@@ -671,7 +671,7 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
         }
         if (xp != shared_xp) free(xp);
     }
-    // The outputs for the next operation's thread; with `then`, whose work read them, that operation reads its own.
+    // The outputs, for the operation after the product; not with `then`, whose own outputs that operation reads.
     for (int p = 0; p < n_parts && !then; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
     free(shared_xp);
 }

@@ -133,6 +133,7 @@ void rope_rows(float *x, const int *pos, int T, int H, int hd, double theta, int
     for (int t = 0; t < T; t++) rope_row(x + (size_t)t * H * hd, pos[t], H, hd, theta, inverse);
 }
 
+// act_block's operands: g, u and act, rows of F.
 typedef struct {
     const float *g, *u;
     float *act;
