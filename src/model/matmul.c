@@ -601,17 +601,6 @@ static const MatmulPart *part_block(const MatmulPart *parts, int row_blocks, lon
     }
 }
 
-// One unit of matmul_xwt_parts_then: block b (row block fastest) of every part, then `then` on it.
-static void unit_then(const float *x, const float *xp, int M, int K, const MatmulPart *parts, int n_parts,
-                      const MatmulThen *then, int row_blocks, long b, int avx2) {
-    int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks), N = parts[0].N;
-    int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
-    int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
-    for (int p = 0; p < n_parts; p++)
-        (avx2 ? block_avx2 : block_base)(x, xp, parts[p].w, parts[p].bias, parts[p].y, i0, i1, j0, j1, N, K);
-    then->fn(then->ctx, i0, i1, j0, j1);
-}
-
 // matmul_xwt_parts, or with `then` (parts of one width) matmul_xwt_parts_then.
 static void parts_product(const float *x, int M, int K, const MatmulPart *parts, int n_parts, const MatmulThen *then,
                           int avx2) {
@@ -659,15 +648,15 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
             for (int p = 0; p < pairs; p++) pack_pair(x, K, p, xp);
         }
         for (long b; (b = unit_claim(runs, me, nt)) >= 0;) {
-            if (then) {
-                unit_then(x, xp, M, K, parts, n_parts, then, row_blocks, b, avx2);
-                continue;
-            }
-            int rb, cb;
-            const MatmulPart *pt = part_block(parts, row_blocks, b, &rb, &cb);
+            // Unit b: block b of one part, or with `then` block b (row block fastest) of every part.
+            int rb = (int)(b % row_blocks), cb = (int)(b / row_blocks), n = n_parts;
+            const MatmulPart *pt = parts;
+            if (!then) pt = part_block(parts, row_blocks, b, &rb, &cb), n = 1;
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
             int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < pt->N ? j0 + COL_BLOCK : pt->N;
-            (avx2 ? block_avx2 : block_base)(x, xp, pt->w, pt->bias, pt->y, i0, i1, j0, j1, pt->N, K);
+            for (int p = 0; p < n; p++)
+                (avx2 ? block_avx2 : block_base)(x, xp, pt[p].w, pt[p].bias, pt[p].y, i0, i1, j0, j1, pt[p].N, K);
+            if (then) then->fn(then->ctx, i0, i1, j0, j1);
         }
         if (xp != shared_xp) free(xp);
     }

@@ -109,11 +109,9 @@ void swiglu_act_span(const float *g, const float *u, float *act, size_t n) {
 }
 
 void swiglu_act(const float *g, const float *u, float *act, size_t n) {
-    bool avx2 = __builtin_cpu_supports("avx2");
     size_t chunk = chunk_of(n);
 #pragma omp parallel for schedule(static) if (n > chunk)
-    for (size_t i = 0; i < n; i += chunk)
-        (avx2 ? act_span_avx2 : act_span_base)(g + i, u + i, act + i, span(i, n, chunk));
+    for (size_t i = 0; i < n; i += chunk) swiglu_act_span(g + i, u + i, act + i, span(i, n, chunk));
 }
 
 void swiglu_act_back(const float *g, const float *u, const float *dact, float *dg, float *du, size_t n) {
