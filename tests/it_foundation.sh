@@ -1,7 +1,8 @@
-# Foundation: command line, config errors, every dist collective on 1, 2 and 4 ranks.
-# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 3 rank counts, abort, NCCL; a process
+# Foundation: command line, config errors, every dist collective on 1, 2, 4 and 10 ranks (more ranks than the self-test
+# once held on its stack).
+# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process
 # started alone runs without MPI, the same bits as under mpirun -np 1.
-plan $((2 + 10 + 1 + 4 + 3 + 2 + 3))
+plan $((2 + 10 + 1 + 4 + 4 + 2 + 3))
 expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
 for sub in train sft sample score reward loss init ckpt bench config; do
@@ -18,7 +19,7 @@ expect_error "config: bad value names the expected form" "bad.ini:2: \[train\] l
 expect_error "config: missing file" "missing.ini: cannot open config file" "$RLVR" config --config "$TMP/missing.ini"
 expect_error "config: bad --set" "--set rollout.top_k=-1: \[rollout\] top_k = '-1': expected an integer" \
     "$RLVR" config --set rollout.top_k=-1
-for np in 1 2 4; do
+for np in 1 2 4 10; do
     expect_ok "dist collectives on $np ranks" mpi $np "$RLVR" dist-selftest
 done
 expect_error "a fatal error on one rank aborts all ranks" "rlvr: rank 2: deliberate failure" \

@@ -67,6 +67,92 @@ static int gpu_selftest(void) {
     return failures ? 1 : 0;
 }
 
+// The all-reduces: sums and extrema of rank-dependent values, in every type dist offers.
+static void check_allreduces(int r, int n, int *failures) {
+    double s[3] = {r + 1.0, 0.5 * r, -(double)r};
+    dist_allreduce_sum_f64(s, 3);
+    check(s[0] == n * (n + 1) / 2.0 && s[1] == 0.25 * n * (n - 1) && s[2] == -n * (n - 1) / 2.0, "allreduce sum f64",
+          failures);
+
+    double mx = r * 1.5 - 2, mn = r * 1.5 - 2;
+    dist_allreduce_max_f64(&mx, 1);
+    dist_allreduce_min_f64(&mn, 1);
+    check(mx == (n - 1) * 1.5 - 2 && mn == -2, "allreduce max/min f64", failures);
+
+    int64_t si[2] = {(int64_t)1 << 40, r}, mi = 100 - r;
+    dist_allreduce_sum_i64(si, 2);
+    dist_allreduce_max_i64(&mi, 1);
+    check(si[0] == ((int64_t)n << 40) && si[1] == (int64_t)n * (n - 1) / 2 && mi == 100, "allreduce sum/max i64",
+          failures);
+
+    float sf = 0.25f * (r + 1);
+    dist_allreduce_sum_f32(&sf, 1);
+    check(sf == 0.125f * n * (n + 1), "allreduce sum f32", failures);
+}
+
+// The all-gathers of variable lengths: rank r contributes r items (rank 0 none), values 1000 r + j.
+static void check_allgathers(int r, int n, int *failures) {
+    double *local = xmalloc(((size_t)r + 1) * sizeof *local);
+    int64_t *locali = xmalloc(((size_t)r + 1) * sizeof *locali), *counts = xmalloc((size_t)n * sizeof *counts);
+    for (int j = 0; j < r; j++) local[j] = 1000.0 * r + j, locali[j] = 1000 * r + j;
+    size_t total = 0, totali = 0;
+    double *all = dist_allgatherv_f64(local, (size_t)r, &total, counts);
+    int64_t *alli = dist_allgatherv_i64(locali, (size_t)r, &totali, NULL);
+    int ok = total == (size_t)n * (size_t)(n - 1) / 2 && totali == total;
+    size_t k = 0;
+    for (int q = 0; q < n && ok; q++) {
+        ok &= counts[q] == q;
+        for (int j = 0; j < q; j++, k++) ok &= all[k] == 1000.0 * q + j && alli[k] == 1000 * q + j;
+    }
+    check(ok, "allgatherv f64/i64 (variable lengths, an empty rank)", failures);
+    free(all), free(alli), free(local), free(locali), free(counts);
+}
+
+// The gather to root: "rank<r>;" from every rank, concatenated in rank order.
+static void check_gather(int r, int n, int *failures) {
+    char text[32];
+    int len = snprintf(text, sizeof text, "rank%d;", r);
+    size_t total = 0;
+    char *joined = dist_gatherv_bytes(text, (size_t)len, &total, NULL);
+    int ok = 1;
+    if (dist_is_root()) {
+        size_t off = 0;
+        for (int q = 0; q < n; q++) {
+            int l = snprintf(text, sizeof text, "rank%d;", q);
+            ok &= off + (size_t)l <= total && !memcmp(joined + off, text, (size_t)l);
+            off += (size_t)l;
+        }
+        ok &= off == total;
+    }
+    check(ok, "gatherv bytes to root", failures);
+    free(joined);
+}
+
+// A broadcast from the last rank, and the split of 10 items between the ranks.
+static void check_bcast_share(int r, int n, int *failures) {
+    double b[2] = {0, 0};
+    if (r == n - 1) b[0] = 3.25, b[1] = -7;
+    dist_bcast(b, sizeof b, n - 1);
+    check(b[0] == 3.25 && b[1] == -7, "bcast from the last rank", failures);
+
+    int64_t begin, end, covered;
+    dist_share(10, &begin, &end);
+    covered = end - begin;
+    dist_allreduce_sum_i64(&covered, 1);
+    check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items", failures);
+}
+
+// Stop signals (preemption): none raised -> 0 everywhere; the last rank alone gets SIGUSR1 -> every rank learns it
+// from dist_stop_requested, while only that rank's local flag is set.
+static void check_stop_signals(int r, int n, int *failures) {
+    dist_install_stop_signals();
+    int none = dist_stop_requested();
+    if (r == n - 1) raise(SIGUSR1);
+    int mine = dist_stop_signal(), agreed = dist_stop_requested();
+    check(none == 0 && agreed == SIGUSR1 && mine == (r == n - 1 ? SIGUSR1 : 0),
+          "stop signal on the last rank only: every rank agrees to stop", failures);
+}
+
 int cmd_dist_selftest(int argc, char **argv) {
     SelftestArgs a = {.fail_on_rank = -1};
     int rc;
@@ -78,80 +164,11 @@ int cmd_dist_selftest(int argc, char **argv) {
         dist_barrier();
         return 0;
     }
-
-    double s[3] = {r + 1.0, 0.5 * r, -(double)r};
-    dist_allreduce_sum_f64(s, 3);
-    check(s[0] == n * (n + 1) / 2.0 && s[1] == 0.25 * n * (n - 1) && s[2] == -n * (n - 1) / 2.0, "allreduce sum f64",
-          &failures);
-
-    double mx = r * 1.5 - 2, mn = r * 1.5 - 2;
-    dist_allreduce_max_f64(&mx, 1);
-    dist_allreduce_min_f64(&mn, 1);
-    check(mx == (n - 1) * 1.5 - 2 && mn == -2, "allreduce max/min f64", &failures);
-
-    int64_t si[2] = {(int64_t)1 << 40, r}, mi = 100 - r;
-    dist_allreduce_sum_i64(si, 2);
-    dist_allreduce_max_i64(&mi, 1);
-    check(si[0] == ((int64_t)n << 40) && si[1] == (int64_t)n * (n - 1) / 2 && mi == 100, "allreduce sum/max i64",
-          &failures);
-
-    float sf = 0.25f * (r + 1);
-    dist_allreduce_sum_f32(&sf, 1);
-    check(sf == 0.125f * n * (n + 1), "allreduce sum f32", &failures);
-
-    // Rank r contributes r items (rank 0 none): values 1000 r + j.
-    double local[8];
-    int64_t locali[8];
-    for (int j = 0; j < r; j++) local[j] = 1000.0 * r + j, locali[j] = 1000 * r + j;
-    size_t total = 0, totali = 0;
-    int64_t counts[64];
-    double *all = dist_allgatherv_f64(local, (size_t)r, &total, counts);
-    int64_t *alli = dist_allgatherv_i64(locali, (size_t)r, &totali, NULL);
-    int ok = total == (size_t)(n * (n - 1) / 2) && totali == total;
-    size_t k = 0;
-    for (int q = 0; q < n && ok; q++) {
-        ok &= counts[q] == q;
-        for (int j = 0; j < q; j++, k++) ok &= all[k] == 1000.0 * q + j && alli[k] == 1000 * q + j;
-    }
-    check(ok, "allgatherv f64/i64 (variable lengths, an empty rank)", &failures);
-    free(all), free(alli);
-
-    char text[32];
-    int len = snprintf(text, sizeof text, "rank%d;", r);
-    char *joined = dist_gatherv_bytes(text, (size_t)len, &total, NULL);
-    ok = 1;
-    if (dist_is_root()) {
-        size_t off = 0;
-        for (int q = 0; q < n; q++) {
-            int l = snprintf(text, sizeof text, "rank%d;", q);
-            ok &= off + (size_t)l <= total && !memcmp(joined + off, text, (size_t)l);
-            off += (size_t)l;
-        }
-        ok &= off == total;
-    }
-    check(ok, "gatherv bytes to root", &failures);
-    free(joined);
-
-    double b[2] = {0, 0};
-    if (r == n - 1) b[0] = 3.25, b[1] = -7;
-    dist_bcast(b, sizeof b, n - 1);
-    check(b[0] == 3.25 && b[1] == -7, "bcast from the last rank", &failures);
-
-    int64_t begin, end, covered = 0;
-    dist_share(10, &begin, &end);
-    covered = end - begin;
-    dist_allreduce_sum_i64(&covered, 1);
-    check(covered == 10 && end - begin >= 10 / n && end - begin <= 10 / n + 1, "share of 10 items", &failures);
-
-    // Stop signals (preemption): none raised -> 0 everywhere; the last rank alone gets SIGUSR1 -> every rank
-    // learns it from dist_stop_requested, while only that rank's local flag is set.
-    dist_install_stop_signals();
-    int none = dist_stop_requested();
-    if (r == n - 1) raise(SIGUSR1);
-    int mine = dist_stop_signal(), agreed = dist_stop_requested();
-    check(none == 0 && agreed == SIGUSR1 && mine == (r == n - 1 ? SIGUSR1 : 0),
-          "stop signal on the last rank only: every rank agrees to stop", &failures);
-
+    check_allreduces(r, n, &failures);
+    check_allgathers(r, n, &failures);
+    check_gather(r, n, &failures);
+    check_bcast_share(r, n, &failures);
+    check_stop_signals(r, n, &failures);
     dist_barrier();
     if (dist_is_root()) printf("dist-selftest: %d ranks, %d failed\n", n, failures);
     return failures ? 1 : 0;
