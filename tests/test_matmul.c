@@ -354,6 +354,24 @@ Test(matmul, backward_products_blocked) {
     free(dy), free(w), free(x), free(dx), free(dw), free(wt), free(dyt), free(xt), free(ref);
 }
 
+// An inner sum of 2^22 (the largest vocabulary [model] vocab_size takes, the LM head's input gradient): its 8192
+// chunks start past 2^31 / (2^22 / 8) = 4096, where chunk k's first index k (i8 / 8) / chunks * 8 overflowed an int.
+Test(matmul, backward_product_longest_inner_sum) {
+    enum { N = 1 << 22, K = 16 };  // K: whole vectors at every VW, so the chunked path runs
+    float *dy = xmalloc((size_t)N * 4), *w = xmalloc((size_t)N * K * 4), *wt = xmalloc((size_t)N * K * 4);
+    float got[K], want[K];
+    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = (float)(i * 2654435761u % 2001) / 1000 - 1;  // fast, varied
+    for (size_t i = 0; i < N; i++) dy[i] = w[i * K + i % K];
+    for (size_t j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) wt[(size_t)k * N + j] = w[j * K + k];
+    omp_set_num_threads(2);
+    matmul_xw(dy, w, got, 1, N, K, false);
+    matmul_xwt(dy, wt, NULL, want, 1, K, N);
+    omp_set_num_threads(1);
+    cr_assert_eq(memcmp(want, got, sizeof got), 0);
+    free(dy), free(w), free(wt);
+}
+
 // matmul_xw given N in slices (the LM head's vocabulary slices): the bits of one whole product, for slices of 8 and
 // of more than a chunk of the inner sum (1100 = 8 + 528 + 560 + 4), rows past the last whole tile and columns past
 // the last vector, on 1 and 3 threads; and for a single slice.

@@ -184,7 +184,9 @@ INLINE void item(const Product *p, int r0, int r1, int c0, int c1, Lanes *park, 
     for (int cb = c0; cb < whole; cb += CT * VW) {
         int nv = (whole - cb) / VW < CT ? (whole - cb) / VW : CT;
         for (int k = 0; k < chunks; k++) {
-            int i0 = k * (i8 / LANES) / chunks * LANES, n8 = ((k + 1) * (i8 / LANES) / chunks * LANES - i0) / LANES;
+            // in 64 bits: k (i8 / 8) passes 2^31 from an inner sum of about 2^21.5 (a vocabulary of 3M)
+            int i0 = (int)((int64_t)k * (i8 / LANES) / chunks * LANES);
+            int n8 = (int)(((int64_t)(k + 1) * (i8 / LANES) / chunks * LANES - i0) / LANES);
             pack_chunk(p, i0, n8, cb, nv, bp);
             for (int r = r0; r < r1; r += RT) {
                 int nr = r1 - r < RT ? r1 - r : RT;
