@@ -71,6 +71,23 @@ Test(matmul, mixed_tiles_sum_in_dot_order) {
     }
 }
 
+// The longest inner sum the layer loop may take: the o projection's K = Hq hd = 1024 x 4096 = 2^22 ([model] ranges).
+// An octet of rows (AVX-512 builds) sums it in 5462 chunks, whose first index c (k8 / 8) / chunks * 8 passed 2^31
+// from c = 4096 in int; every output must keep matmul_dot's bits.
+Test(matmul, octets_longest_inner_sum) {
+    enum { M = 16, N = 4, K = 1 << 22 };
+    float *x = xmalloc((size_t)M * K * 4), *w = xmalloc((size_t)N * K * 4), y[M * N];
+    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)(i * 2654435761u % 2001) / 1000 - 1;  // fast, varied
+    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = x[(i * 7) % ((size_t)M * K)];
+    omp_set_num_threads(2);
+    matmul_xwt(x, w, NULL, y, M, N, K);
+    omp_set_num_threads(1);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            cr_assert_eq(y[i * N + j], matmul_dot(x + (size_t)i * K, w + (size_t)j * K, K), "(%d, %d)", i, j);
+    free(x), free(w);
+}
+
 // Three products of one x in one call (matmul_xwt_parts: a layer's q, k and v), with widths that end mid-block (70)
 // and in a lone column (129), one with a bias and one without, on rows in every kind of tile (1, 8 and 45): each
 // part's outputs have the bits of its own matmul_xwt and of matmul_dot, on 1 and 3 threads, with either kernel, and

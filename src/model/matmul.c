@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,7 +414,9 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
     v16f acc[COL_BLOCK / 4][16];   // each tile's accumulators between k chunks
     for (; r0 + 8 <= i1; r0 += 8)
         for (int c = 0; c < chunks; c++) {
-            int k0 = c * (k8 / LANES) / chunks * LANES, k1 = (c + 1) * (k8 / LANES) / chunks * LANES, j = j0;
+            // in 64 bits: c (k8 / 8) passes 2^31 from K of about 2^21.7 (the o projection's Hq hd may be 2^22)
+            int k0 = (int)((int64_t)c * (k8 / LANES) / chunks * LANES);
+            int k1 = (int)((int64_t)(c + 1) * (k8 / LANES) / chunks * LANES), j = j0;
             if (chunks == 1 && k8 > K_CHUNK)  // a lone octet over long rows: six-column tiles, leaving a multiple of 4
                 for (int six = (j1 - j0) / 4 * 4 / 12 * 2; six > 0; six--, j += 6)
                     tile_8x6(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
