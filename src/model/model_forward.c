@@ -179,12 +179,12 @@ void model_acts_free(ModelActs *a) {
     free(a->layers);
     be->view_end(be, a->tokens_b, a->tokens, (size_t)a->T, BUF_I32, VIEW_IN);
     be->view_end(be, a->pos_b, a->pos, (size_t)a->T, BUF_I32, VIEW_IN);
-    if (a->row0) be->view_end(be, a->row0_b, a->row0, (size_t)a->T, BUF_I64, VIEW_IN), free(a->row0);
+    be->view_end(be, a->row0_b, a->row0, (size_t)a->T, BUF_I64, VIEW_IN);
     be->free(be, a->x_final), be->free(be, a->inv_final), be->free(be, a->a_final);
     if (a->head_targets) be->view_end(be, a->head_targets_b, a->head_targets, (size_t)a->T, BUF_I32, VIEW_IN);
     be->free(be, a->head_stats), be->free(be, a->head_logits);
     free(a->head_targets);
-    free(a->seq_offsets), free(a->tokens), free(a->pos), free(a->expert_frac);
+    free(a->seq_offsets), free(a->tokens), free(a->pos), free(a->row0), free(a->expert_frac);
     free(a);
 }
 
@@ -209,11 +209,10 @@ static int check_head(const Model *m, const HeadLogprob *h, int T, Err *e) {
     return 0;
 }
 
-// The training forward with the LM head writing logits, or (h != NULL) the log-prob head of model_head.c.
-static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
-                   const HeadLogprob *h, int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
-    if (acts) *acts = NULL;
-    if (aux_loss) *aux_loss = 0;
+// A batch's checks before any work: each sequence within max_position_embeddings, at most INT32_MAX tokens in all
+// (their count into *T), every token in the vocabulary, and the log-prob head's arguments.
+static int check_batch(const Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens,
+                       const HeadLogprob *h, int *T, Err *e) {
     if (n_seqs < 0 || (n_seqs > 0 && seq_offsets[0] != 0))
         return err_set(e, "model_forward: seq_offsets must start at 0 (got %d sequences)", n_seqs);
     for (int s = 0; s < n_seqs; s++)
@@ -223,84 +222,112 @@ static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32
     int64_t T64 = n_seqs ? seq_offsets[n_seqs] : 0;
     if (T64 > INT32_MAX)
         return err_set(e, "model_forward: %lld tokens in one call (max %d)", (long long)T64, INT32_MAX);
-    int T = (int)T64;
-    TRY(check_tokens(m, tokens, T, e));
-    if (h) TRY(check_head(m, h, T, e));
+    *T = (int)T64;
+    TRY(check_tokens(m, tokens, *T, e));
+    return h ? check_head(m, h, *T, e) : 0;
+}
+
+// A forward's record of T tokens: the batch, each row's position and first KV-cache row (its sequence's first token),
+// and a layer record per layer where keep (else one that every layer reuses), or with recomputation each layer's
+// input alone.
+static ModelActs *acts_create(const Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, int T,
+                              bool keep) {
     const Backend *be = m->backend;
     Dims d = model_dims(m);
     ModelActs *a = xcalloc(1, sizeof *a);
-    a->be = be, a->T = T, a->n_seqs = n_seqs, a->n_layers = d.L;
+    a->be = be, a->T = T, a->n_seqs = n_seqs;
     a->seq_offsets = xmalloc((size_t)(n_seqs + 1) * sizeof(int64_t));
     memcpy(a->seq_offsets, seq_offsets, (size_t)(n_seqs + 1) * sizeof(int64_t));
     if (!n_seqs) a->seq_offsets[0] = 0;
     a->tokens = xmalloc((size_t)T * sizeof(int32_t) + 1);
     if (T) memcpy(a->tokens, tokens, (size_t)T * sizeof(int32_t));
     a->pos = xmalloc((size_t)T * sizeof(int) + 1);
-    int64_t *row0 = xmalloc((size_t)T * sizeof(int64_t) + 1);
+    a->row0 = xmalloc((size_t)T * sizeof(int64_t) + 1);
     for (int s = 0; s < n_seqs; s++)
         for (int64_t t = seq_offsets[s]; t < seq_offsets[s + 1]; t++)
-            a->pos[t] = (int)(t - seq_offsets[s]), row0[t] = seq_offsets[s];
+            a->pos[t] = (int)(t - seq_offsets[s]), a->row0[t] = seq_offsets[s];
     a->tokens_b = be->view(be, a->tokens, (size_t)T, BUF_I32, VIEW_IN);
     a->pos_b = be->view(be, a->pos, (size_t)T, BUF_I32, VIEW_IN);
-    void *row0_b = be->view(be, row0, (size_t)T, BUF_I64, VIEW_IN);
-    // Without acts one record is reused by every layer; with acts each layer keeps its own, or with recomputation
-    // only its input, while one record serves every layer's forward.
-    a->recompute = acts && m->recompute;
-    int n_records = acts ? d.L : 1;
-    a->layers = xcalloc((size_t)n_records, sizeof *a->layers);
-    a->n_layers = n_records;
-    for (int l = 0; l < n_records; l++)
+    a->row0_b = be->view(be, a->row0, (size_t)T, BUF_I64, VIEW_IN);
+    a->recompute = keep && m->recompute;
+    a->n_layers = keep ? d.L : 1;
+    a->layers = xcalloc((size_t)a->n_layers, sizeof *a->layers);
+    for (int l = 0; l < a->n_layers; l++)
         if (a->recompute)
             a->layers[l].x_in = bk_alloc_uninit(be, (size_t)T * d.D + 1, BUF_ACT);
         else
-            layer_acts_alloc(be, &a->layers[l], &d, T, acts ? layer_kind(m, l) : model_layer_kinds(m));
-    LayerActs work = {0};
-    if (a->recompute) {
-        layer_acts_alloc(be, &work, &d, T, model_layer_kinds(m));
-        be->free(be, work.x_in);  // each layer writes its input into its own record's x_in instead
-    }
+            layer_acts_alloc(be, &a->layers[l], &d, T, keep ? layer_kind(m, l) : model_layer_kinds(m));
     a->x_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
     a->a_final = bk_alloc(be, (size_t)T * d.D + 1, BUF_ACT);
     a->inv_final = bk_alloc(be, (size_t)T + 1, BUF_F32);
+    a->expert_frac = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
+    return a;
+}
+
+// The embedding, every layer and the head over a's T > 0 tokens: logits, or h's log-probs; each MoE layer's choices
+// into experts and their load balance into *aux_loss. With recomputation every layer runs in one work record, over
+// its own input.
+static void run_layers(Model *m, ModelActs *a, float *logits, const HeadLogprob *h, int32_t *experts,
+                       double *aux_loss) {
+    const Backend *be = m->backend;
+    Dims d = model_dims(m);
+    LayerActs work = {0};
+    if (a->recompute) {
+        layer_acts_alloc(be, &work, &d, a->T, model_layer_kinds(m));
+        be->free(be, work.x_in);  // each layer writes its input into its own record's x_in instead
+    }
     double *psum = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL,
            *cnt = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
-    a->expert_frac = d.E ? xcalloc((size_t)d.E, sizeof(double)) : NULL;
-    if (T) {
-        model_before_unit(m, MODEL_UNIT_EMBED);
-        be->embed(be, be->param(be, m, m->priv->embed), a->tokens_b, T, d.D, a->x_final);
-        for (int l = 0; l < d.L; l++) {
-            LayerActs *la = a->recompute ? &work : &a->layers[acts ? l : 0];
-            if (a->recompute) work.x_in = a->layers[l].x_in;
-            model_before_unit(m, l);
-            layer_forward(m, l, T, a->pos_b, row0_b, NULL, la->kr, la->v, a->x_final, la,
-                          experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
-        }
-        if (h)
-            head_logprob_forward(m, a, h);
-        else
-            head(m, a->x_final, a->a_final, a->inv_final, logits, T);
-        if (d.E) {
-            double aux = aux_loss_value(&d, model_n_moe_layers(m), T, psum, cnt, a->expert_frac);
-            if (aux_loss) *aux_loss = aux;
-        }
-    }
-    // No tokens here: still serve the group's experts, each unit's weights asked for as a forward with tokens does
-    // (zero stage 3 gathers them in that order on every rank).
-    if (!T && m->ep) model_before_unit(m, MODEL_UNIT_EMBED);
-    for (int l = 0; !T && m->ep && l < d.L; l++) {
+    model_before_unit(m, MODEL_UNIT_EMBED);
+    be->embed(be, be->param(be, m, m->priv->embed), a->tokens_b, a->T, d.D, a->x_final);
+    for (int l = 0; l < d.L; l++) {
+        LayerActs *la = a->recompute ? &work : &a->layers[a->n_layers > 1 ? l : 0];
+        if (a->recompute) work.x_in = a->layers[l].x_in;
         model_before_unit(m, l);
-        if (model_layer_is_moe(m, l)) moe_ep_forward(m, &m->priv->layers[l], &d, NULL, NULL, 0);
+        layer_forward(m, l, a->T, a->pos_b, a->row0_b, NULL, la->kr, la->v, a->x_final, la,
+                      experts ? experts + (size_t)l * d.K : NULL, d.L * d.K, psum, cnt);
     }
-    if (!T && m->ep) model_before_unit(m, MODEL_UNIT_HEAD);
+    if (h)
+        head_logprob_forward(m, a, h);
+    else
+        head(m, a->x_final, a->a_final, a->inv_final, logits, a->T);
+    if (d.E) {
+        double aux = aux_loss_value(&d, model_n_moe_layers(m), a->T, psum, cnt, a->expert_frac);
+        if (aux_loss) *aux_loss = aux;
+    }
+    free(psum), free(cnt);
     if (a->recompute) {
         work.x_in = NULL;  // the layers' own
         layer_acts_free(be, &work);
-        a->row0 = row0, a->row0_b = row0_b;
-    } else {
-        be->view_end(be, row0_b, row0, (size_t)T, BUF_I64, VIEW_IN);
-        free(row0);
     }
-    free(psum), free(cnt);
+}
+
+// No tokens on this rank: with expert parallelism it still serves the group's experts, each unit's weights asked for
+// as a forward with tokens does (zero stage 3 gathers them in that order on every rank).
+static void serve_experts(Model *m) {
+    Dims d = model_dims(m);
+    model_before_unit(m, MODEL_UNIT_EMBED);
+    for (int l = 0; l < d.L; l++) {
+        model_before_unit(m, l);
+        if (model_layer_is_moe(m, l)) moe_ep_forward(m, &m->priv->layers[l], &d, NULL, NULL, 0);
+    }
+    model_before_unit(m, MODEL_UNIT_HEAD);
+}
+
+// The training forward with the LM head writing logits, or (h != NULL) the log-prob head of model_head.c. With acts,
+// its record for the backward (each layer's own, or only its input under recomputation, one record then serving every
+// layer's forward); without, one record reused by every layer.
+static int forward(Model *m, int n_seqs, const int64_t *seq_offsets, const int32_t *tokens, float *logits,
+                   const HeadLogprob *h, int32_t *experts, double *aux_loss, ModelActs **acts, Err *e) {
+    if (acts) *acts = NULL;
+    if (aux_loss) *aux_loss = 0;
+    int T = 0;
+    TRY(check_batch(m, n_seqs, seq_offsets, tokens, h, &T, e));
+    ModelActs *a = acts_create(m, n_seqs, seq_offsets, tokens, T, acts != NULL);
+    if (T)
+        run_layers(m, a, logits, h, experts, aux_loss);
+    else if (m->ep)
+        serve_experts(m);
     if (acts)
         *acts = a;
     else

@@ -50,11 +50,9 @@ struct ModelActs {
     int32_t *tokens;
     int *pos;
     void *tokens_b, *pos_b;   // the backend's views of tokens and pos (model/backend.h)
-    // Model.recompute: layers[l] holds only x_in, and the backward runs layer l's forward again from it, which needs
-    // each row's first KV-cache row (host and view; NULL otherwise).
-    bool recompute;
-    int64_t *row0;
+    int64_t *row0;  // each row's first KV-cache row: its sequence's first token (host and the backend's view)
     void *row0_b;
+    bool recompute;  // Model.recompute: layers[l] holds only x_in, and the backward runs layer l's forward again from it
     LayerActs *layers;
     float *x_final, *inv_final, *a_final;  // before the final norm, 1/rms, normed (lm_head input)
     double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
