@@ -3,11 +3,13 @@
 # too for the rollout schedule, since groups go back to their static owners), with DAPO's dynamic sampling,
 # across an interrupted and resumed run, and the per-rank times in metrics.jsonl. A slow rank
 # (RLVR_TEST_SLOW_RANK) makes the dynamic schedule hand out groups unevenly, so the comparisons are not vacuous.
-plan 18
+plan 21
 QUEUE=$(dirname "$RLVR")/mpi_queue
 for np in 1 2 4; do
     if [ -x "$QUEUE" ]; then expect_ok "queue on $np ranks: each item exactly once; all-to-all delivers" mpi $np "$QUEUE"
     else fail "queue on $np ranks" "$QUEUE is missing: make $QUEUE"; fi
+    # 3 bytes a message at most: the point-to-point path of transfers past MPI's 2 GiB int counts (base/dist.c).
+    expect_ok "gathers and all-to-alls on $np ranks, as past 2 GiB" mpi $np -x RLVR_TEST_MPI_LIMIT=3 "$QUEUE"
 done
 
 CFG="$ROOT/configs/tiny-train.ini"

@@ -1,7 +1,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), skipped backwards without
 # a loss coefficient, resume (same and other rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 52
+plan 54
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -154,6 +154,12 @@ expect_ok "resume: deterministic, saved on 2 ranks, resumed on 4, bit for bit" \
 expect_error "resume: fresh run refuses a run dir with checkpoints" "already has checkpoints" \
     "$RLVR" train "${RL[@]}" --run-dir "$T/res-det"
 expect_error "resume: nothing to resume" "no checkpoint in" "$RLVR" train --config "$CFG" --run-dir "$T/empty" --resume
+# A run dir longer than rlvr keeps (2047 bytes) is refused: it was cut short, and the run written to that prefix.
+LONG=$T/long
+for _ in $(seq 1 21); do LONG=$LONG/$(printf 'd%.0s' $(seq 1 99)); done
+expect_error "reject: a --run-dir of more than 2047 bytes" "run-dir: a path of 2[0-9]{3} bytes; at most 2047" \
+    "$RLVR" train --config "$CFG" --run-dir "$LONG" --set train.steps=1 --set eval.n_prompts=0
+expect_ok "reject: nothing written for the long --run-dir" test ! -e "$T/long"
 
 # SIGKILL while step 2's checkpoint is being written: step 1's survives, the resumed run matches.
 RLVR_TEST_CKPT_SLEEP=2 "$RLVR" train "${RL[@]}" --set checkpoint.every=1 --run-dir "$T/kill" >/dev/null 2>&1 &

@@ -205,6 +205,27 @@ Test(config, include_errors_name_the_file_and_line_at_fault) {
     expect_top_error("steps = 3\n", "top.ini:1: key 'steps' outside any [section]");
 }
 
+// A config in a directory whose path is longer than 512 bytes (six levels of 99 bytes) includes its neighbour: the
+// include's path was cut at 511 bytes, so the file was not found.
+Test(config, include_from_a_long_directory) {
+    char dir[1024], base[1100], top[1100];
+    int n = snprintf(dir, sizeof dir, "%s", scratch_dir());
+    for (int k = 0; k < 6; k++) {
+        n += snprintf(dir + n, sizeof dir - (size_t)n, "/%.99s", "ddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+                                                             "ddddddddddddddddddddddddddddddddddddddddddddddd");
+        cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s", dir);
+    }
+    snprintf(base, sizeof base, "%s/base.ini", dir), snprintf(top, sizeof top, "%s/top.ini", dir);
+    FILE *f = fopen(base, "w");
+    fputs("[train]\nsteps = 7\n", f), fclose(f);
+    f = fopen(top, "w");
+    fputs("include = base.ini\n[train]\nlr = 1e-5\n", f), fclose(f);
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, top, NULL, 0, &e), 0, "%s", e.msg);
+    cr_expect_eq(c.train.steps, 7);
+}
+
 // A file with this text (len bytes, NULs allowed) fails with exactly "PATH" + tail.
 static void expect_file_error_n(const char *text, size_t len, const char *tail) {
     char path[200], want[1024];

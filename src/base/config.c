@@ -461,10 +461,13 @@ static int include_file(FileCtx *ctx, const char *where, const char *value) {
     if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
         return err_set(ctx->e, "%s: include '%s': more than %d nested includes (a cycle?)", where, err_abbrev(value, q),
                        MAX_INCLUDE_DEPTH);
-    char path[2 * CONFIG_STR];
+    char path[PATH_MAX];  // the including file's directory may be as long as the system allows
     const char *slash = strrchr(ctx->path, '/');
-    if (value[0] == '/' || !slash) snprintf(path, sizeof path, "%s", value);
-    else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
+    int n = value[0] == '/' || !slash ? snprintf(path, sizeof path, "%s", value)
+                                      : snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ctx->path), ctx->path, value);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return err_set(ctx->e, "%s: include '%s': the path is longer than %zu bytes", where, err_abbrev(value, q),
+                       sizeof path - 1);
     struct stat st;
     if (stat(path, &st))
         return err_set(ctx->e, "%s: include '%s': cannot open %s: %s", where, err_abbrev(value, q), path, strerror(errno));

@@ -140,20 +140,41 @@ void dist_wait(DistPending *p) {
 }
 void dist_reduce_sum_i64(int64_t *x, size_t n, int root) { reduce_to(x, n, MPI_INT64_T, sizeof *x, root); }
 
-// Byte counts and displacements of a v-collective; fails loudly past MPI's int limit.
-static void byte_layout(size_t local_bytes, int *counts, int *displs, size_t *total) {
-    int64_t mine = (int64_t)local_bytes, all[ctx.size];
-    MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, MPI_COMM_WORLD));
-    int64_t off = 0;
-    for (int r = 0; r < ctx.size; r++) {
-        if (off + all[r] > INT_MAX) dist_fatal("gather of %lld bytes exceeds MPI's int limit", (long long)(off + all[r]));
-        counts[r] = (int)all[r];
-        displs[r] = (int)off;
-        off += all[r];
-    }
-    *total = (size_t)off;
+// The most bytes one v-collective moves with its int counts and displacements; RLVR_TEST_MPI_LIMIT=N lowers it,
+// so that tests/mpi_queue.c runs the point-to-point path below on small buffers.
+static int64_t int_limit(void) {
+    const char *s = getenv("RLVR_TEST_MPI_LIMIT");
+    long long v = s ? atoll(s) : 0;
+    return v > 0 && v < INT_MAX ? v : INT_MAX;
 }
 
+// A v-collective past the int limit as point-to-point messages of at most CHUNK bytes (and the limit), all in flight
+// at once: this rank sends send_bytes[r] bytes at send + send_at[r] to rank r of comm and receives recv_bytes[r]
+// bytes from it at recv + recv_at[r]; its own part is copied.
+static void exchange_p2p(MPI_Comm comm, int size, int me, const char *send, const int64_t *send_bytes,
+                         const int64_t *send_at, char *recv, const int64_t *recv_bytes, const int64_t *recv_at) {
+    int64_t piece = int_limit() < (int64_t)CHUNK ? int_limit() : (int64_t)CHUNK;
+    size_t n = 0, k = 0;
+    for (int r = 0; r < size; r++) n += (size_t)((send_bytes[r] + piece - 1) / piece + (recv_bytes[r] + piece - 1) / piece);
+    MPI_Request *req = xmalloc((n + 1) * sizeof *req);
+    for (int r = 0; r < size; r++) {
+        if (r == me) {
+            if (recv_bytes[r]) memcpy(recv + recv_at[r], send + send_at[r], (size_t)recv_bytes[r]);
+            continue;
+        }
+        for (int64_t o = 0; o < recv_bytes[r]; o += piece)
+            MPI_CHECK(MPI_Irecv(recv + recv_at[r] + o, (int)(recv_bytes[r] - o < piece ? recv_bytes[r] - o : piece),
+                                MPI_BYTE, r, 0, comm, &req[k++]));
+        for (int64_t o = 0; o < send_bytes[r]; o += piece)
+            MPI_CHECK(MPI_Isend(send + send_at[r] + o, (int)(send_bytes[r] - o < piece ? send_bytes[r] - o : piece),
+                                MPI_BYTE, r, 0, comm, &req[k++]));
+    }
+    MPI_CHECK(MPI_Waitall((int)k, req, MPI_STATUSES_IGNORE));
+    free(req);
+}
+
+// Gathers to every rank (all) or to rank 0: one MPI_Allgatherv or MPI_Gatherv within the int limit, else
+// exchange_p2p (every rank knows the total, so all take the same path).
 static void *gather(const void *local, size_t n_local, size_t item, size_t *n_total, int64_t *counts, int all) {
     if (!ctx.initialized || ctx.size == 1) {
         void *out = xmalloc(n_local * item);
@@ -162,15 +183,24 @@ static void *gather(const void *local, size_t n_local, size_t item, size_t *n_to
         if (counts) counts[0] = (int64_t)n_local;
         return out;
     }
-    int bytes[ctx.size], displs[ctx.size];
-    size_t total = 0;
-    byte_layout(n_local * item, bytes, displs, &total);
-    void *out = (all || ctx.rank == 0) ? xmalloc(total) : NULL;
-    if (all) MPI_CHECK(MPI_Allgatherv(local, (int)(n_local * item), MPI_BYTE, out, bytes, displs, MPI_BYTE, MPI_COMM_WORLD));
-    else MPI_CHECK(MPI_Gatherv(local, (int)(n_local * item), MPI_BYTE, out, bytes, displs, MPI_BYTE, 0, MPI_COMM_WORLD));
-    *n_total = total / item;
+    int size = ctx.size, me = ctx.rank;
+    int64_t mine = (int64_t)(n_local * item), bytes[size], at[size], total = 0;
+    MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT64_T, bytes, 1, MPI_INT64_T, MPI_COMM_WORLD));
+    for (int r = 0; r < size; r++) at[r] = total, total += bytes[r];
+    char *out = (all || me == 0) ? xmalloc((size_t)total + 1) : NULL;
+    if (total > int_limit()) {
+        int64_t sb[size], zero[size], rb[size];
+        for (int r = 0; r < size; r++) sb[r] = all || r == 0 ? mine : 0, zero[r] = 0, rb[r] = all || me == 0 ? bytes[r] : 0;
+        exchange_p2p(MPI_COMM_WORLD, size, me, local, sb, zero, out, rb, at);
+    } else {
+        int icount[size], idispl[size];
+        for (int r = 0; r < size; r++) icount[r] = (int)bytes[r], idispl[r] = (int)at[r];
+        if (all) MPI_CHECK(MPI_Allgatherv(local, (int)mine, MPI_BYTE, out, icount, idispl, MPI_BYTE, MPI_COMM_WORLD));
+        else MPI_CHECK(MPI_Gatherv(local, (int)mine, MPI_BYTE, out, icount, idispl, MPI_BYTE, 0, MPI_COMM_WORLD));
+    }
+    *n_total = (size_t)total / item;
     if (counts)
-        for (int r = 0; r < ctx.size; r++) counts[r] = bytes[r] / (int64_t)item;
+        for (int r = 0; r < size; r++) counts[r] = bytes[r] / (int64_t)item;
     return out;
 }
 
@@ -451,6 +481,22 @@ void dist_share_of(int64_t n, int rank, int64_t *begin, int64_t *end) {
     *end = *begin + q + (rank < r);
 }
 
+// MPI_Alltoallv of bytes over comm (size ranks) into recv, which the caller sized; past the int limit on any rank
+// (the ranks agree), exchange_p2p instead.
+static void alltoallv_host(MPI_Comm comm, int size, const void *send, const int64_t *send_bytes, void *recv,
+                           const int64_t *recv_bytes) {
+    int scount[size], sdispl[size], rcount[size], rdispl[size], me;
+    int64_t soff[size], roff[size], s = 0, r = 0;
+    for (int p = 0; p < size; p++) soff[p] = s, s += send_bytes[p], roff[p] = r, r += recv_bytes[p];
+    int64_t big = s > int_limit() || r > int_limit();
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &big, 1, MPI_INT64_T, MPI_MAX, comm));
+    MPI_CHECK(MPI_Comm_rank(comm, &me));
+    if (big) return exchange_p2p(comm, size, me, send, send_bytes, soff, recv, recv_bytes, roff);
+    for (int p = 0; p < size; p++)
+        scount[p] = (int)send_bytes[p], sdispl[p] = (int)soff[p], rcount[p] = (int)recv_bytes[p], rdispl[p] = (int)roff[p];
+    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, recv, rcount, rdispl, MPI_BYTE, comm));
+}
+
 // Personalised all-to-all of bytes over comm (size ranks, this one `rank`).
 static void *alltoallv(MPI_Comm comm, int size, const void *send, const int64_t *send_bytes, size_t *n_recv,
                        int64_t *recv_bytes) {
@@ -463,17 +509,11 @@ static void *alltoallv(MPI_Comm comm, int size, const void *send, const int64_t 
     }
     int64_t got[size];
     MPI_CHECK(MPI_Alltoall(send_bytes, 1, MPI_INT64_T, got, 1, MPI_INT64_T, comm));
-    int scount[size], sdispl[size], rcount[size], rdispl[size];
-    int64_t soff = 0, roff = 0;
-    for (int r = 0; r < size; r++) {
-        if (soff + send_bytes[r] > INT_MAX || roff + got[r] > INT_MAX)
-            dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
-        scount[r] = (int)send_bytes[r], sdispl[r] = (int)soff, soff += send_bytes[r];
-        rcount[r] = (int)got[r], rdispl[r] = (int)roff, roff += got[r];
-        if (recv_bytes) recv_bytes[r] = got[r];
-    }
+    if (recv_bytes) memcpy(recv_bytes, got, sizeof got);
+    int64_t roff = 0;
+    for (int r = 0; r < size; r++) roff += got[r];
     void *out = xmalloc((size_t)roff + 1);
-    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, out, rcount, rdispl, MPI_BYTE, comm));
+    alltoallv_host(comm, size, send, send_bytes, out, got);
     *n_recv = (size_t)roff;
     return out;
 }
@@ -513,19 +553,6 @@ void *dist_group_alltoallv_bytes(const DistGroup *g, const void *send, const int
 }
 
 // ---- Expert parallelism on the device: all-to-all among a group into buffers the caller sized ----
-
-static void alltoallv_into_host(const DistGroup *g, const char *send, const int64_t *send_bytes, char *recv,
-                                const int64_t *recv_bytes) {
-    int n = g->size, scount[n], sdispl[n], rcount[n], rdispl[n];
-    int64_t soff = 0, roff = 0;
-    for (int p = 0; p < n; p++) {
-        if (soff + send_bytes[p] > INT_MAX || roff + recv_bytes[p] > INT_MAX)
-            dist_fatal("all-to-all of more than %d bytes exceeds MPI's int limit", INT_MAX);
-        scount[p] = (int)send_bytes[p], sdispl[p] = (int)soff, soff += send_bytes[p];
-        rcount[p] = (int)recv_bytes[p], rdispl[p] = (int)roff, roff += recv_bytes[p];
-    }
-    MPI_CHECK(MPI_Alltoallv(send, scount, sdispl, MPI_BYTE, recv, rcount, rdispl, MPI_BYTE, g->comm));
-}
 
 #ifdef RLVR_CUDA
 // The world rank of each place of g (NCCL runs on the world communicator).
@@ -614,7 +641,7 @@ void dist_group_alltoallv_into(const DistGroup *g, const void *send, const int64
 #else
     if (device) dist_fatal("a collective on GPU memory in a build without CUDA");
 #endif
-    alltoallv_into_host(g, send, send_bytes, recv, recv_bytes);
+    alltoallv_host(g->comm, g->size, send, send_bytes, recv, recv_bytes);
 }
 
 static void group_allreduce(const DistGroup *g, void *x, size_t n, MPI_Datatype type, size_t item, MPI_Op op) {

@@ -136,6 +136,10 @@ static int setup_weights(Run *r, const char *init, Err *e) {
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
+    // A longer path would be cut short silently, and the run written to another directory.
+    if (strlen(a->run_dir) >= sizeof r->run_dir)
+        return err_set(e, "--run-dir: a path of %zu bytes; at most %zu are supported", strlen(a->run_dir),
+                       sizeof r->run_dir - 1);
     snprintf(r->run_dir, sizeof r->run_dir, "%s", a->run_dir);
     TRY(decide_resume(a, &r->resumed, e));
     TRY(resolve_config(a, r->resumed, &r->cfg, e));
