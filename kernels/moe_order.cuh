@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define MAX_K 64
+#define MAX_K 64  // MODEL_MAX_EXPERTS_PER_TOK (src/base/config.h)
 
 // order[0..K) = token t's slots sorted by their expert (top_e distinct within a token); one thread calls it.
 __device__ __forceinline__ void moe_slot_order(const int32_t *top_e, int t, int K, int *order) {

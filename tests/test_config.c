@@ -118,6 +118,8 @@ Test(config, bad_values_name_the_expected_form) {
     Err e = {{0}};
     cr_assert_eq(resolve_text("[train]\nsteps = ten\n", &c, &e), -1);
     cr_expect(strstr(e.msg, ":2: [train] steps = 'ten': expected an integer in [0, "), "%s", e.msg);
+    cr_assert_eq(resolve_text("[model]\nnum_experts_per_tok = 65\n", &c, &e), -1);  // the MoE backward's limit
+    cr_expect(strstr(e.msg, ":2: [model] num_experts_per_tok = '65': expected an integer in [0, 64]"), "%s", e.msg);
     cr_assert_eq(resolve_text("[rollout]\ntop_p = 1.5\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "expected a number in [1e-09, 1]"), "%s", e.msg);
     cr_assert_eq(resolve_text("[algo]\nname = ppo\n", &c, &e), -1);

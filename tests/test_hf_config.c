@@ -81,6 +81,10 @@ Test(hf_config, one_error_per_unsupported_thing) {
             ",\"decoder_sparse_step\":0}", "decoder_sparse_step");
     rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS
             ",\"num_experts\":4,\"num_experts_per_tok\":5,\"moe_intermediate_size\":8}", "num_experts_per_tok");
+    // More experts a token than the MoE backward's per-token arrays hold (MODEL_MAX_EXPERTS_PER_TOK).
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS
+            ",\"num_experts\":128,\"num_experts_per_tok\":65,\"moe_intermediate_size\":8}",
+            "\"num_experts_per_tok\" = 65 is larger than rlvr supports (64)");
     rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS ",\"head_dim\":7}",
             "head_dim 7");
     rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\",\"vocab_size\":1e12,"

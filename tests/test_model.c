@@ -262,6 +262,19 @@ Test(model, dense_layers_in_moe_models) {
         cr_assert_neq(model_create(&m, &full.model, &e), 0, "%s accepted", bad[i]);
         cr_assert(strstr(e.msg, "mlp_only_layers"), "%s", e.msg);
     }
+    // A MoE type whose every layer is dense: refused by name (its load balance would be 0 / 0).
+    const char *none[][2] = {{"model.decoder_sparse_step=5", ""}, {"model.decoder_sparse_step=2", "1,3"}};
+    for (int i = 0; i < 2; i++) {
+        Config full;
+        config_defaults(&full);
+        for (int k = 0; k < N_OF(TINY_QWEN3_MOE_SPARSE); k++)
+            cr_assert_eq(config_set(&full, TINY_QWEN3_MOE_SPARSE[k], &e), 0);
+        cr_assert_eq(config_set(&full, none[i][0], &e), 0, "%s", e.msg);
+        snprintf(full.model.mlp_only_layers, sizeof full.model.mlp_only_layers, "%s", none[i][1]);
+        cr_assert_eq(config_finalize(&full, &e), 0, "%s", e.msg);
+        cr_assert_neq(model_create(&m, &full.model, &e), 0, "%s '%s' accepted", none[i][0], none[i][1]);
+        cr_assert(strstr(e.msg, "leave none of the 4 layers a MoE layer"), "%s", e.msg);
+    }
 }
 
 // Query head h of one token (row qh) against keys 0..n-1 in float64: its output in o[0..hd) and its log-sum-exp,

@@ -47,7 +47,7 @@ static const Key KEYS[] = {
     {"model", "qk_norm", K_BOOL, F(model.qk_norm), 0, 0, 0, "true", "per-head q/k RMSNorm (qwen3 preset: true)"},
     {"model", "max_position_embeddings", K_INT, F(model.max_position_embeddings), 1, 1 << 24, 0, "2048", "longest sequence"},
     {"model", "num_experts", K_INT, F(model.num_experts), 0, 4096, 0, "0", "routed experts E (moe types)"},
-    {"model", "num_experts_per_tok", K_INT, F(model.num_experts_per_tok), 0, 4096, 0, "2", "top-k experts"},
+    {"model", "num_experts_per_tok", K_INT, F(model.num_experts_per_tok), 0, MODEL_MAX_EXPERTS_PER_TOK, 0, "2", "top-k experts"},
     {"model", "moe_intermediate_size", K_INT, F(model.moe_intermediate_size), 0, 1 << 18, 0, "0", "expert MLP width"},
     {"model", "shared_expert_intermediate_size", K_INT, F(model.shared_expert_intermediate_size), 0, 1 << 18, 0, "0",
      "shared expert width, 0 = none (qwen2_moe)"},

@@ -10,6 +10,9 @@
 #include "base/error.h"
 
 #define CONFIG_STR 256
+// The most experts a token may choose: the MoE backward keeps each token's choices in arrays of this size
+// (model/moe.c, kernels/moe_order.cuh).
+enum { MODEL_MAX_EXPERTS_PER_TOK = 64 };
 
 typedef enum { MODEL_QWEN2, MODEL_QWEN3, MODEL_QWEN2_MOE, MODEL_QWEN3_MOE } ModelType;
 typedef enum { TOKENIZER_BYTE, TOKENIZER_BPE } TokenizerType;

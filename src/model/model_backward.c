@@ -196,7 +196,8 @@ static int backward(Model *m, const ModelActs *A, const float *dlogits, const do
         model_backward_skipped(m, done, ctx);
         return 0;
     }
-    if (d.K > 64) return err_set(e, "model_backward: num_experts_per_tok %d > 64", d.K);
+    if (d.K > MODEL_MAX_EXPERTS_PER_TOK)
+        return err_set(e, "model_backward: num_experts_per_tok %d > %d", d.K, MODEL_MAX_EXPERTS_PER_TOK);
     // logits = norm(x) . lm_head^T
     void *dnormed = bk_alloc(be, (size_t)T * d.D, BUF_GRAD), *dx = bk_alloc(be, (size_t)T * d.D, BUF_GRAD);
     model_before_unit(m, MODEL_UNIT_HEAD);

@@ -144,6 +144,7 @@ static int check_sizes(const ModelConfig *c, int head_dim, Err *e) {
                {"num_attention_heads", c->num_attention_heads, 1024}, {"num_key_value_heads", c->num_key_value_heads, 1024},
                {"head_dim", head_dim, 4096},                         {"max_position_embeddings", c->max_position_embeddings, 1 << 24},
                {"num_experts", c->num_experts, 4096},                {"moe_intermediate_size", c->moe_intermediate_size, 1 << 18},
+               {"num_experts_per_tok", c->num_experts_per_tok, MODEL_MAX_EXPERTS_PER_TOK},
                {"shared_expert_intermediate_size", c->shared_expert_intermediate_size, 1 << 18}};
     for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
         if (lim[i].value > lim[i].max)

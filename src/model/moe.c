@@ -150,7 +150,7 @@ void moe_backward(const Model *m, const LayerOffsets *o, const Dims *d, const Mo
     // y = sum_k w_k eout_k: dw_k = dy . eout_k, then through w_k = p_k / sum_chosen p (norm_topk_prob).
     for (int t = 0; t < T; t++) {
         const float *g = dy + (size_t)t * d->D;
-        double dw[64], chosen = 0, wdw = 0;
+        double dw[MODEL_MAX_EXPERTS_PER_TOK], chosen = 0, wdw = 0;
         for (int k = 0; k < d->K; k++) {
             const float *out = a->eout + ((size_t)t * d->K + k) * d->D;
             dw[k] = 0;
