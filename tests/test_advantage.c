@@ -103,6 +103,40 @@ Test(advantage, grpo_lambda_selection_ties_and_fraction) {
     cr_expect(out[0] == 1 && out[1] == 0 && st.n_efficiency_groups == 1);
 }
 
+// The ends of GRPO-λ's fraction: λ = 0 picks no group (every reward kept), λ = 1 every group; and a group of one
+// response has advantage 0 under each std option (its unbiased std, 0 / 0, is not used).
+Test(advantage, grpo_lambda_fraction_ends_and_a_group_of_one) {
+    const uint8_t correct[6] = {1, 1, 0, 1, 1, 1};
+    const int64_t length[6] = {2, 6, 5, 3, 5, 9}, group[6] = {0, 0, 0, 1, 1, 1};
+    double reward[6], out[6];
+    for (int i = 0; i < 6; i++) reward[i] = correct[i];
+    AdvParams p = params(ADV_STD_UNBIASED);
+    p.grpo_lambda = true, p.lambda = 0;
+    AdvStats st = {0};
+    grpo_lambda_rewards(&p, reward, correct, length, group, 6, out, &st);
+    cr_expect(st.n_efficiency_groups == 0 && st.efficiency_reward_mean == 0);
+    for (int i = 0; i < 6; i++) cr_expect_eq(out[i], reward[i], "response %d changed at λ = 0", i);
+    p.lambda = 1;
+    grpo_lambda_rewards(&p, reward, correct, length, group, 6, out, &st);
+    cr_expect_eq(st.n_efficiency_groups, 2);
+    // Group 0: correct lengths 2, 6 (μ 4, unbiased σ 2√2); group 1: 3, 5, 9 (μ 17/3, σ from the n - 1 sum).
+    double s0 = 2 * sqrt(2.0), m1 = 17.0 / 3;
+    double s1 = sqrt(((3 - m1) * (3 - m1) + (5 - m1) * (5 - m1) + (9 - m1) * (9 - m1)) / 2);
+    cr_expect(fabs(out[0] - (1 - 0.2 / (1 + exp(-(2 - 4) / s0)))) < 1e-15, "%.17g", out[0]);
+    cr_expect(fabs(out[1] - (1 - 0.2 / (1 + exp(-(6 - 4) / s0)))) < 1e-15, "%.17g", out[1]);
+    cr_expect_eq(out[2], 0);
+    cr_expect(fabs(out[5] - (1 - 0.2 / (1 + exp(-(9 - m1) / s1)))) < 1e-15, "%.17g", out[5]);
+    const double one_reward[3] = {0.25, 1, 0};
+    const int64_t one_group[3] = {7, 8, 8};
+    double adv[3];
+    for (AdvStd std = ADV_STD_UNBIASED; std <= ADV_STD_NONE; std++) {
+        p = params(std);
+        adv_compute(&p, one_reward, one_group, 3, adv, &st);
+        cr_expect(adv[0] == 0 && isfinite(adv[1]) && adv[1] == -adv[2], "std option %d: %g %g %g", std, adv[0],
+                  adv[1], adv[2]);
+    }
+}
+
 Test(advantage, dynamic_sampling_is_deterministic_and_global) {
     const double reward[8] = {1, 1, 0, 1, 0, 0, 1, 0};
     const int64_t group[8] = {0, 0, 1, 1, 2, 2, 3, 3};

@@ -155,7 +155,8 @@ static void exchange_p2p(MPI_Comm comm, int size, int me, const char *send, cons
                          const int64_t *send_at, char *recv, const int64_t *recv_bytes, const int64_t *recv_at) {
     int64_t piece = int_limit() < (int64_t)CHUNK ? int_limit() : (int64_t)CHUNK;
     size_t n = 0, k = 0;
-    for (int r = 0; r < size; r++) n += (size_t)((send_bytes[r] + piece - 1) / piece + (recv_bytes[r] + piece - 1) / piece);
+    for (int r = 0; r < size; r++)
+        n += (size_t)((send_bytes[r] + piece - 1) / piece + (recv_bytes[r] + piece - 1) / piece);
     MPI_Request *req = xmalloc((n + 1) * sizeof *req);
     for (int r = 0; r < size; r++) {
         if (r == me) {
@@ -190,7 +191,8 @@ static void *gather(const void *local, size_t n_local, size_t item, size_t *n_to
     char *out = (all || me == 0) ? xmalloc((size_t)total + 1) : NULL;
     if (total > int_limit()) {
         int64_t sb[size], zero[size], rb[size];
-        for (int r = 0; r < size; r++) sb[r] = all || r == 0 ? mine : 0, zero[r] = 0, rb[r] = all || me == 0 ? bytes[r] : 0;
+        for (int r = 0; r < size; r++)
+            sb[r] = all || r == 0 ? mine : 0, zero[r] = 0, rb[r] = all || me == 0 ? bytes[r] : 0;
         exchange_p2p(MPI_COMM_WORLD, size, me, local, sb, zero, out, rb, at);
     } else {
         int icount[size], idispl[size];

@@ -107,8 +107,8 @@ static int moe_layers(const ModelConfig *c, bool moe, bool *layer_moe, Err *e) {
     }
     for (int l = 0; l < L; l++)
         if (layer_moe[l]) return 0;
-    return err_set(e, "model: decoder_sparse_step %d and mlp_only_layers \"%s\" leave none of the %d layers a MoE layer "
-                   "(a dense type has none)", c->decoder_sparse_step, c->mlp_only_layers, L);
+    return err_set(e, "model: decoder_sparse_step %d and mlp_only_layers \"%s\" leave none of the %d layers a MoE "
+                   "layer (a dense type has none)", c->decoder_sparse_step, c->mlp_only_layers, L);
 }
 
 bool model_layer_is_moe(const Model *m, int l) { return m->priv->layer_moe[l]; }
