@@ -137,6 +137,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # rlvr forward+backward: 2 x 128 = 256 tokens per step, as llm.c's B=4 x T=64. One run takes the thread counts
     # in turn, each pass between two sgemm bursts, so each line's fraction of the peak and speedup are the moment's;
     # --ops adds where each pass's time went, by operation.
+    # shellcheck disable=SC2046  # THREADS is a list of thread counts, one --threads each
     OMP_NUM_THREADS=$max_threads OPENBLAS_NUM_THREADS=$max_threads "$RLVR" bench model \
         --config "$ROOT/configs/small.ini" --repeat 3 --ops $(printf -- '--threads %s ' $THREADS) |
         sed "s/^{/{\"round\":$round,/" >> "$OUT"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # rlvr: set by the sourcing script
 # Sourced by launch/sharding.sh and launch/ep_memory.sh: one RL training run under mpirun with each rank's peak
 # memory. Sets up Open MPI for oversubscribed single-threaded ranks (also as root).
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

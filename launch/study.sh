@@ -70,23 +70,25 @@ rm -rf "$runs/mean"
 for a in $algos; do
     mkdir -p "$runs/mean/$a"
     for f in metrics eval; do
-        mean_of_seeds $(for s in $seeds; do echo "$runs/$a/seed$s/$f.jsonl"; done) > "$runs/mean/$a/$f.jsonl"
+        files=()
+        for s in $seeds; do files+=("$runs/$a/seed$s/$f.jsonl"); done
+        mean_of_seeds "${files[@]}" > "$runs/mean/$a/$f.jsonl"
     done
 done
 
 # Figures: the algorithms in figures/, the controls next to what they change in figures/controls/.
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 plot_means() {
-    local dir=$1; shift
+    local dir=$1 a means=(); shift
     [ $# -gt 0 ] || return 0
-    bash "$root/launch/plot.sh" --out "$dir" --note "$command_line (mean of seeds $seeds)" \
-        $(for a in "$@"; do echo "$runs/mean/$a"; done) > /dev/null
+    for a in "$@"; do means+=("$runs/mean/$a"); done
+    bash "$root/launch/plot.sh" --out "$dir" --note "$command_line (mean of seeds $seeds)" "${means[@]}" > /dev/null
 }
 main=() ctrl=()
 for a in $algos; do if in_list "$a" "$controls"; then ctrl+=("$a"); else main+=("$a"); fi; done
 rm -rf "$out/figures"
 plot_means "$out/figures" "${main[@]}"
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046  # algorithm names: words without spaces
 [ ${#ctrl[@]} -eq 0 ] ||
     plot_means "$out/figures/controls" $(for a in gspo luspo dapo; do in_list "$a" "$algos" && echo "$a"; done) "${ctrl[@]}"
 

@@ -184,15 +184,18 @@ rm -rf "$out/figures"
 for t in $tasks; do
     list=$(task_algos "$t")
     [ -n "$list" ] || continue
+    means=()
     for a in $list; do
         mkdir -p "$mean/$t/$a"
+        means+=("$mean/$t/$a")
         for f in metrics eval; do
-            mean_of_seeds $(for s in $seeds; do echo "$runs/$t/$a/seed$s/$f.jsonl"; done) > "$mean/$t/$a/$f.jsonl"
+            files=()
+            for s in $seeds; do files+=("$runs/$t/$a/seed$s/$f.jsonl"); done
+            mean_of_seeds "${files[@]}" > "$mean/$t/$a/$f.jsonl"
         done
     done
-    # shellcheck disable=SC2046
     bash "$root/launch/plot.sh" --out "$out/figures/$t" --note "$command_line: task $t (mean of seeds $seeds)" \
-        $(for a in $list; do echo "$mean/$t/$a"; done) > /dev/null
+        "${means[@]}" > /dev/null
 done
 
 # The code revisions that made the runs, from their last checkpoints (one, unless the study was resumed).
@@ -207,7 +210,7 @@ revisions() {
 # and its threads per rank.
 blas_core=$(OPENBLAS_VERBOSE=2 "$rlvr" config --config "$root/configs/study2/base.ini" 2>&1 >/dev/null | sed -n 's/^Core: //p' | tail -n 1 || true)
 threads=$(( $(nproc) / np > 0 ? $(nproc) / np : 1 ))
-total_time() { cat $(find "$runs" -name "$1" -not -path "$runs/mean.*") | awk '{ s += $1 } END { printf "%.0f", s }'; }
+total_time() { find "$runs" -name "$1" -not -path "$runs/mean.*" -exec cat {} + | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 {
     echo "# Length-dynamics study 2: results"
