@@ -16,7 +16,7 @@
 # Exit status: 0 every check passed, 1 a check failed or a section crashed or timed out, 2 the build failed,
 # 3 no GPU present.
 set -u
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/.." || exit 1
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH="$PATH:$d"; done
 export PATH
 log=$(mktemp)
