@@ -2,8 +2,9 @@
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor; rlvr ckpt diff --exact reports
 # every difference of the two trees on its own line; the trainer saves on 4 ranks and resumes on 1 and on 2 bit for
-# bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole.
-plan 15
+# bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save that
+# does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
+plan 18
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -83,3 +84,24 @@ mpi 2 "$RLVR" sft --run-dir "$CK/kill" --resume >/dev/null 2>&1
 expect_ok "crash: resumed on 2 ranks = uninterrupted run, bit for bit" \
     "$RLVR" ckpt diff --exact "$B" "$CK/kill/ckpt/step-000004.h5"
 expect_ok "crash: the stale .tmp is gone" test ! -e "$CK/kill/ckpt/step-000002.h5.tmp"
+
+# A full disk (a 1.3 MB tmpfs: steps 1 and 2 fit, step 3 does not): the save is refused before HDF5 writes, where
+# running out of space hung 2 ranks in HDF5's collective calls and crashed one at exit; steps 1-2 stay whole.
+FULL="$TMP/full" FULL_CHECKS=("full disk: 2 ranks refuse step 3's save with one message, exit 1, no hang"
+    "full disk: steps 1 and 2 whole, no .tmp" "full disk: one rank exits 1, no crash at exit")
+mkdir -p "$FULL"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=1300k tmpfs "$FULL" 2>/dev/null; then
+    SMALL=("${SFT[@]}" --set checkpoint.every=1 --set checkpoint.keep=2)
+    err=$(timeout 60 mpirun --oversubscribe -np 2 "$RLVR" sft "${SMALL[@]}" --run-dir "$FULL/r2" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 1 ] && [ "$(grep -c 'step-000003.h5.tmp: .* MB free on its file system, the file needs about' <<<"$err")" -ge 1 ]
+    then pass "${FULL_CHECKS[0]}"; else fail "${FULL_CHECKS[0]}" "exit $rc: $err"; fi
+    expect_ok "${FULL_CHECKS[1]}" bash -c "[ \"\$(cd '$FULL/r2/ckpt' && echo *)\" = 'step-000001.h5 step-000002.h5' ] &&
+        '$RLVR' ckpt stats '$FULL/r2/ckpt/step-000002.h5' >/dev/null"
+    rm -rf "$FULL/r2"
+    err=$(timeout 60 "$RLVR" sft "${SMALL[@]}" --run-dir "$FULL/r1" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 1 ] && grep -q 'MB free on its file system' <<<"$err"; then pass "${FULL_CHECKS[2]}"
+    else fail "${FULL_CHECKS[2]}" "exit $rc: $err"; fi
+    umount "$FULL"
+else
+    for c in "${FULL_CHECKS[@]}"; do skip "$c" "needs root and a tmpfs mount"; done
+fi

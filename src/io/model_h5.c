@@ -28,6 +28,14 @@ int64_t model_h5_chunk_rows(const ModelTensor *t) {
     return (int64_t)h5io_chunk_rows(dims_of(t, dims), dims, sizeof(float), model_h5_expert_stack(t));
 }
 
+// Whole chunks (the last one takes a full chunk's bytes too), each chunk's checksum and index entry, and about 1 KB
+// of the dataset's metadata.
+uint64_t model_h5_dataset_bytes(const ModelTensor *t) {
+    uint64_t rows = t->ndim ? (uint64_t)t->shape[0] : 1, per_chunk = (uint64_t)model_h5_chunk_rows(t);
+    uint64_t chunks = (rows + per_chunk - 1) / per_chunk, row_floats = rows ? t->numel / rows : 0;
+    return 4 * chunks * per_chunk * row_floats + 32 * chunks + 1024;
+}
+
 hid_t model_h5_tensor_create(hid_t file, const char *group, const ModelTensor *t, Err *e) {
     char name[256];
     hsize_t dims[MODEL_MAX_DIMS];
