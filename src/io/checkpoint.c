@@ -478,6 +478,14 @@ int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, c
     return rc;
 }
 
+char *checkpoint_read_kind(const char *path, Err *e) {
+    hid_t f = h5io_open(path, 0, e);
+    if (f < 0) return NULL;
+    char *kind = check_format(f, path, e) ? NULL : h5io_attr_read_str(f, "meta", "kind", e);
+    h5io_close(f);
+    return kind;
+}
+
 // ---- run directory ----
 
 void checkpoint_path(char *buf, size_t len, const char *run_dir, int64_t step) {

@@ -111,6 +111,20 @@ static int load_state(Run *r, const char *path, Err *e) {
     return rc;
 }
 
+// A run goes on with the command that made it: `rlvr train` resuming an SFT run (or the reverse) would carry its
+// step count and moments over silently.
+static int check_kind(const Run *r, const char *path, Err *e) {
+    const char *want = r->kind == TRAIN_SFT ? "sft" : "train";
+    char *kind = checkpoint_read_kind(path, e);
+    int rc = !kind ? -1
+             : strcmp(kind, want)
+                 ? err_set(e, "%s: /meta kind is %s, expected %s: `rlvr %s --resume` continues only its own runs (start "
+                              "from this checkpoint with --init and a new --run-dir)", path, kind, want, want)
+                 : 0;
+    free(kind);
+    return rc;
+}
+
 static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
@@ -126,6 +140,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
         if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
         if (found != 1) return -1;
+        TRY(check_kind(r, path, e));
         return load_state(r, path, e);
     }
     if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
