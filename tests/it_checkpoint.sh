@@ -1,11 +1,11 @@
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor; rlvr ckpt diff --exact reports
-# every difference of the two trees on its own line; rlvr train does not resume an SFT run; the trainer saves on 4
-# ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write leaves the
-# previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one message on
-# 1 and 2 ranks.
-plan 19
+# every difference of the two trees on its own line; rlvr train does not resume an SFT run, and a refused resume
+# leaves config.ini alone; the trainer saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic);
+# SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save that does not fit the disk
+# (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
+plan 20
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -58,6 +58,10 @@ cp -r "$CK/u1" "$CK/kind"
 expect_error "resume: rlvr train refuses an SFT run directory (kind sft)" \
     "step-000004.h5: /meta kind is sft, expected train: .rlvr train --resume. continues only its own runs" \
     "$RLVR" train --run-dir "$CK/kind" --resume=auto --config "$ROOT/configs/tiny-train.ini" --set train.steps=5
+# A resume refused for another [model] leaves config.ini as it was: a plain --resume after it still continues.
+cp "$CK/kind/config.ini" "$CK/kind.ini"
+"$RLVR" sft --run-dir "$CK/kind" --resume --set model.hidden_size=64 >/dev/null 2>&1
+expect_ok "resume: refused for another [model], config.ini unchanged" cmp "$CK/kind.ini" "$CK/kind/config.ini"
 
 # Saved on 4 ranks (every rank writing), resumed on 1 and on 2: the uninterrupted 1-rank run, bit for bit.
 mpi 4 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/s4" --stop-after 2 >/dev/null 2>&1

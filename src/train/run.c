@@ -159,12 +159,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(decide_resume(a, &r->resumed, e));
     TRY(resolve_config(a, r->resumed, &r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
-    int rc = 0;
-    if (dist_is_root()) {
-        rc = run_dir_prepare(r->run_dir, r->resumed, e);
-        if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
-    }
-    TRY(dist_root_outcome(rc, e));
+    TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
     TRY(device_open(r->cfg.dist.device, &r->device, e));
@@ -186,7 +181,8 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     grad_stage_init(&r->stage, &r->up);
     param_gather_release(&r->up.gather);  // zero stage 3: from here on each rank keeps only its own weights
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
-    return 0;
+    // Only now: a resume refused (another [model], a damaged checkpoint) leaves the run's config.ini as it was.
+    return dist_root_outcome(dist_is_root() ? run_dir_write_config(r->run_dir, r->config_text, e) : 0, e);
 }
 
 void run_close(Run *r) {
