@@ -1,11 +1,11 @@
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
-# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor; rlvr ckpt diff --exact reports
-# every difference of the two trees on its own line; rlvr train does not resume an SFT run, and a refused resume
-# leaves config.ini alone; the trainer saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic);
-# SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save that does not fit the disk
-# (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
-plan 20
+# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and ckpt info a damaged object
+# header; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
+# an SFT run, and a refused resume leaves config.ini alone; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
+# for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
+# that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
+plan 21
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -26,6 +26,16 @@ expect_ok "h5dump: a file written on 4 ranks reads; experts stored one per chunk
     h5dump -d /optim/step '$GOOD4' | grep -q '(0): 7'"
 expect_error "corrupt: rlvr ckpt stats names the damaged tensor" \
     "corrupt.h5: checksum mismatch in dataset '$EXPERTS' \(the file is damaged\)" "$RLVR" ckpt stats "$CK/np4/corrupt.h5"
+# A damaged object header (a dataset's in /optim/m): ckpt info fails naming the file, not a partial tree with exit 0.
+flip_byte() {  # FILE OFFSET
+    local b; b=$(od -An -tu1 -j "$2" -N1 "$1")
+    printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+cp "$CK/np1/good.h5" "$CK/header.h5"
+at=$(h5ls -v "$CK/header.h5/optim/m" | grep -A1 '^model.norm.weight ' | sed -n 's/.*Location: *1://p')
+flip_byte "$CK/header.h5" $((at + 20))
+expect_error "damaged object header: ckpt info fails naming the file" "header.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt info "$CK/header.h5"
 
 # ckpt diff --exact: identical trees (how the file was made aside: world_size), an extra dataset, a later step.
 expect_ok "diff --exact: the file saved on 4 ranks = the one saved on 1 rank" \

@@ -116,11 +116,14 @@ static int ckpt_info(const char *path, Err *e) {
     printf("checkpoint %s\nstep %lld\nworld_size %lld\nkind %s\ngit_revision %s\ntree:\n", path, (long long)step,
            (long long)world, kind ? kind : "?", rev ? rev : "?");
     free(rev), free(kind);
-    H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, print_object, NULL, H5O_INFO_BASIC);
-    printf("config:\n%s", config);
+    // A damaged object header stops the walk: the tree printed so far is not the file's.
+    int rc = H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, print_object, NULL, H5O_INFO_BASIC) < 0
+                 ? err_set(e, "%s: cannot list its objects (damaged file?)", path)
+                 : 0;
+    if (!rc) printf("config:\n%s", config);
     free(config);
     h5io_close(f);
-    return 0;
+    return rc;
 }
 
 // ---- stats ----
