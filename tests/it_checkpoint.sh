@@ -1,11 +1,11 @@
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
-# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and ckpt info a damaged object
-# header; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
+# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
+# heap; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
 # an SFT run, and a refused resume leaves config.ini alone; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
 # for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
 # that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
-plan 21
+plan 23
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -36,6 +36,15 @@ at=$(h5ls -v "$CK/header.h5/optim/m" | grep -A1 '^model.norm.weight ' | sed -n '
 flip_byte "$CK/header.h5" $((at + 20))
 expect_error "damaged object header: ckpt info fails naming the file" "header.h5: cannot list its objects \(damaged" \
     "$RLVR" ckpt info "$CK/header.h5"
+# A damaged heap of link names (/optim/m's): ckpt info and diff --exact fail naming the file; HDF5 crashed in both.
+cp "$CK/np1/good.h5" "$CK/heap.h5"
+group=$(h5ls -v "$CK/heap.h5/optim" | grep -A1 '^m ' | sed -n 's/.*Location: *1://p')
+heap=$(h5debug "$CK/heap.h5" "$group" | sed -n "s/.*'Dense' link storage fractal heap address: *//p")
+flip_byte "$CK/heap.h5" $((heap + 20))
+expect_error "damaged link heap: ckpt info fails naming the file" "heap.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt info "$CK/heap.h5"
+expect_error "damaged link heap: ckpt diff --exact fails naming the file" "heap.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt diff --exact "$CK/np1/good.h5" "$CK/heap.h5"
 
 # ckpt diff --exact: identical trees (how the file was made aside: world_size), an extra dataset, a later step.
 expect_ok "diff --exact: the file saved on 4 ranks = the one saved on 1 rank" \
