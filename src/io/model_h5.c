@@ -103,8 +103,10 @@ int model_load_h5(Model *m, hid_t file, Err *e) {
     if (!json) return -1;
     ModelConfig cfg;
     if (model_config_from_hf_json(json, &cfg, e) || model_create(m, &cfg, e)) {
+        char fname[512];
+        file_name(file, fname, sizeof fname);
         free(json);
-        return err_prefix(e, "/meta hf_config");
+        return err_prefix(e, "%s: /meta hf_config", fname);
     }
     m->hf_config = json;
     for (int i = 0; i < m->n_tensors; i++) {
