@@ -2,10 +2,11 @@
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
 # heap; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
-# an SFT run, and a refused resume leaves config.ini alone; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
-# for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
-# that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
-plan 23
+# an SFT run, a refused resume leaves config.ini alone, and a second run in a directory in use is refused; the trainer
+# saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write
+# leaves the previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one
+# message on 1 and 2 ranks.
+plan 25
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -81,6 +82,19 @@ expect_error "resume: rlvr train refuses an SFT run directory (kind sft)" \
 cp "$CK/kind/config.ini" "$CK/kind.ini"
 "$RLVR" sft --run-dir "$CK/kind" --resume --set model.hidden_size=64 >/dev/null 2>&1
 expect_ok "resume: refused for another [model], config.ini unchanged" cmp "$CK/kind.ini" "$CK/kind/config.ini"
+
+# Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
+# its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.
+RLVR_TEST_CKPT_SLEEP=2 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/busy" >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 1 300); do [ -e "$CK/busy/ckpt/step-000004.h5.tmp" ] && break; sleep 0.1; done
+expect_error "two runs in one directory: the second is refused while the first runs" \
+    "busy: in use by another run \(host .*, pid $job, holding .*busy/.lock\)" \
+    "$RLVR" sft "${SFT[@]}" --set sft.lr=1e-2 --run-dir "$CK/busy" --resume=auto
+wait $job
+rc=$?
+expect_ok "two runs in one directory: the first finishes whole" bash -c "
+    [ $rc -eq 0 ] && [ \$(grep -c . '$CK/busy/metrics.jsonl') -eq 4 ] && [ -e '$CK/busy/ckpt/step-000004.h5' ]"
 
 # Saved on 4 ranks (every rank writing), resumed on 1 and on 2: the uninterrupted 1-rank run, bit for bit.
 mpi 4 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/s4" --stop-after 2 >/dev/null 2>&1

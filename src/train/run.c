@@ -150,7 +150,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
 
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     memset(r, 0, sizeof *r);
-    r->kind = kind;
+    r->kind = kind, r->lock_fd = -1;
     // A longer path would be cut short silently, and the run written to another directory.
     if (strlen(a->run_dir) >= sizeof r->run_dir)
         return err_set(e, "--run-dir: a path of %zu bytes; at most %zu are supported", strlen(a->run_dir),
@@ -159,7 +159,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(decide_resume(a, &r->resumed, e));
     TRY(resolve_config(a, r->resumed, &r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
-    TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, e) : 0, e));
+    TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
     TRY(device_open(r->cfg.dist.device, &r->device, e));
@@ -186,6 +186,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
 }
 
 void run_close(Run *r) {
+    run_dir_unlock(r->lock_fd);
     free(r->config_text);
     grad_stage_free(&r->stage);     // its buffers are the backend's memory
     updater_detach_device(&r->up);
