@@ -6,7 +6,7 @@
 # saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write
 # leaves the previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one
 # message on 1 and 2 ranks.
-plan 25
+plan 26
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -27,7 +27,8 @@ expect_ok "h5dump: a file written on 4 ranks reads; experts stored one per chunk
     h5dump -d /optim/step '$GOOD4' | grep -q '(0): 7'"
 expect_error "corrupt: rlvr ckpt stats names the damaged tensor" \
     "corrupt.h5: checksum mismatch in dataset '$EXPERTS' \(the file is damaged\)" "$RLVR" ckpt stats "$CK/np4/corrupt.h5"
-# A damaged object header (a dataset's in /optim/m): ckpt info fails naming the file, not a partial tree with exit 0.
+# A damaged object header (a dataset's in /optim/m): ckpt info fails naming the file, not a partial tree with exit 0;
+# /meta's: the attributes cannot be read (it said they were missing, as if not an rlvr checkpoint).
 flip_byte() {  # FILE OFFSET
     local b; b=$(od -An -tu1 -j "$2" -N1 "$1")
     printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
@@ -37,6 +38,12 @@ at=$(h5ls -v "$CK/header.h5/optim/m" | grep -A1 '^model.norm.weight ' | sed -n '
 flip_byte "$CK/header.h5" $((at + 20))
 expect_error "damaged object header: ckpt info fails naming the file" "header.h5: cannot list its objects \(damaged" \
     "$RLVR" ckpt info "$CK/header.h5"
+cp "$CK/np1/good.h5" "$CK/meta.h5"
+at=$(h5ls -v "$CK/meta.h5" | awk '/^meta /{f=1} f && /Location:/{sub(/.*1:/, ""); print; exit}')
+flip_byte "$CK/meta.h5" $((at + 20))
+expect_error "damaged /meta header: the file is damaged, not missing an attribute" \
+    "meta.h5: cannot read the attributes of 'meta' \(the file is damaged\)" "$RLVR" ckpt info "$CK/meta.h5"
+
 # A damaged heap of link names (/optim/m's): ckpt info and diff --exact fail naming the file; HDF5 crashed in both.
 cp "$CK/np1/good.h5" "$CK/heap.h5"
 group=$(h5ls -v "$CK/heap.h5/optim" | grep -A1 '^m ' | sed -n 's/.*Location: *1://p')

@@ -403,7 +403,12 @@ int h5io_attr_write_i64(hid_t loc, const char *obj, const char *name, int64_t va
 
 static hid_t attr_open(hid_t loc, const char *obj, const char *name, Err *e) {
     char fname[512];
-    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) <= 0) {
+    htri_t has = H5Aexists_by_name(loc, obj, name, H5P_DEFAULT);
+    if (has < 0 && h5io_exists(loc, obj)) {  // the object is there, its header does not read
+        err_set(e, "%s: cannot read the attributes of '%s' (the file is damaged)", file_of(loc, fname, sizeof fname), obj);
+        return -1;
+    }
+    if (has <= 0) {
         err_set(e, "%s: missing attribute '%s' on '%s'", file_of(loc, fname, sizeof fname), name, obj);
         return -1;
     }
