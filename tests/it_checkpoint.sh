@@ -1,9 +1,12 @@
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
-# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor; rlvr ckpt diff --exact reports
-# every difference of the two trees on its own line; the trainer saves on 4 ranks and resumes on 1 and on 2 bit for
-# bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole.
-plan 15
+# ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
+# heap; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
+# an SFT run, a refused resume leaves config.ini alone, and a second run in a directory in use is refused; the trainer
+# saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write
+# leaves the previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one
+# message on 1 and 2 ranks.
+plan 26
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -24,6 +27,32 @@ expect_ok "h5dump: a file written on 4 ranks reads; experts stored one per chunk
     h5dump -d /optim/step '$GOOD4' | grep -q '(0): 7'"
 expect_error "corrupt: rlvr ckpt stats names the damaged tensor" \
     "corrupt.h5: checksum mismatch in dataset '$EXPERTS' \(the file is damaged\)" "$RLVR" ckpt stats "$CK/np4/corrupt.h5"
+# A damaged object header (a dataset's in /optim/m): ckpt info fails naming the file, not a partial tree with exit 0;
+# /meta's: the attributes cannot be read (it said they were missing, as if not an rlvr checkpoint).
+flip_byte() {  # FILE OFFSET
+    local b; b=$(od -An -tu1 -j "$2" -N1 "$1")
+    printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+cp "$CK/np1/good.h5" "$CK/header.h5"
+at=$(h5ls -v "$CK/header.h5/optim/m" | grep -A1 '^model.norm.weight ' | sed -n 's/.*Location: *1://p')
+flip_byte "$CK/header.h5" $((at + 20))
+expect_error "damaged object header: ckpt info fails naming the file" "header.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt info "$CK/header.h5"
+cp "$CK/np1/good.h5" "$CK/meta.h5"
+at=$(h5ls -v "$CK/meta.h5" | awk '/^meta /{f=1} f && /Location:/{sub(/.*1:/, ""); print; exit}')
+flip_byte "$CK/meta.h5" $((at + 20))
+expect_error "damaged /meta header: the file is damaged, not missing an attribute" \
+    "meta.h5: cannot read the attributes of 'meta' \(the file is damaged\)" "$RLVR" ckpt info "$CK/meta.h5"
+
+# A damaged heap of link names (/optim/m's): ckpt info and diff --exact fail naming the file; HDF5 crashed in both.
+cp "$CK/np1/good.h5" "$CK/heap.h5"
+group=$(h5ls -v "$CK/heap.h5/optim" | grep -A1 '^m ' | sed -n 's/.*Location: *1://p')
+heap=$(h5debug "$CK/heap.h5" "$group" | sed -n "s/.*'Dense' link storage fractal heap address: *//p")
+flip_byte "$CK/heap.h5" $((heap + 20))
+expect_error "damaged link heap: ckpt info fails naming the file" "heap.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt info "$CK/heap.h5"
+expect_error "damaged link heap: ckpt diff --exact fails naming the file" "heap.h5: cannot list its objects \(damaged" \
+    "$RLVR" ckpt diff --exact "$CK/np1/good.h5" "$CK/heap.h5"
 
 # ckpt diff --exact: identical trees (how the file was made aside: world_size), an extra dataset, a later step.
 expect_ok "diff --exact: the file saved on 4 ranks = the one saved on 1 rank" \
@@ -49,6 +78,30 @@ if [ $rc -eq 1 ] && grep -qx '/meta@step: values differ' <<<"$out" && grep -qx '
     [ "$(grep -c '^/optim/v/' <<<"$out")" -gt 0 ]
 then pass "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each"
 else fail "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each" "exit $rc: $out"; fi
+
+# A run goes on with the command that made it: `rlvr train --resume` on an SFT run would carry the SFT's step and
+# moments into RL (and the reverse).
+cp -r "$CK/u1" "$CK/kind"
+expect_error "resume: rlvr train refuses an SFT run directory (kind sft)" \
+    "step-000004.h5: /meta kind is sft, expected train: .rlvr train --resume. continues only its own runs" \
+    "$RLVR" train --run-dir "$CK/kind" --resume=auto --config "$ROOT/configs/tiny-train.ini" --set train.steps=5
+# A resume refused for another [model] leaves config.ini as it was: a plain --resume after it still continues.
+cp "$CK/kind/config.ini" "$CK/kind.ini"
+"$RLVR" sft --run-dir "$CK/kind" --resume --set model.hidden_size=64 >/dev/null 2>&1
+expect_ok "resume: refused for another [model], config.ini unchanged" cmp "$CK/kind.ini" "$CK/kind/config.ini"
+
+# Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
+# its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.
+RLVR_TEST_CKPT_SLEEP=2 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/busy" >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 1 300); do [ -e "$CK/busy/ckpt/step-000004.h5.tmp" ] && break; sleep 0.1; done
+expect_error "two runs in one directory: the second is refused while the first runs" \
+    "busy: in use by another run \(host .*, pid $job, holding .*busy/.lock\)" \
+    "$RLVR" sft "${SFT[@]}" --set sft.lr=1e-2 --run-dir "$CK/busy" --resume=auto
+wait $job
+rc=$?
+expect_ok "two runs in one directory: the first finishes whole" bash -c "
+    [ $rc -eq 0 ] && [ \$(grep -c . '$CK/busy/metrics.jsonl') -eq 4 ] && [ -e '$CK/busy/ckpt/step-000004.h5' ]"
 
 # Saved on 4 ranks (every rank writing), resumed on 1 and on 2: the uninterrupted 1-rank run, bit for bit.
 mpi 4 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/s4" --stop-after 2 >/dev/null 2>&1
@@ -83,3 +136,24 @@ mpi 2 "$RLVR" sft --run-dir "$CK/kill" --resume >/dev/null 2>&1
 expect_ok "crash: resumed on 2 ranks = uninterrupted run, bit for bit" \
     "$RLVR" ckpt diff --exact "$B" "$CK/kill/ckpt/step-000004.h5"
 expect_ok "crash: the stale .tmp is gone" test ! -e "$CK/kill/ckpt/step-000002.h5.tmp"
+
+# A full disk (a 1.3 MB tmpfs: steps 1 and 2 fit, step 3 does not): the save is refused before HDF5 writes, where
+# running out of space hung 2 ranks in HDF5's collective calls and crashed one at exit; steps 1-2 stay whole.
+FULL="$TMP/full" FULL_CHECKS=("full disk: 2 ranks refuse step 3's save with one message, exit 1, no hang"
+    "full disk: steps 1 and 2 whole, no .tmp" "full disk: one rank exits 1, no crash at exit")
+mkdir -p "$FULL"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=1300k tmpfs "$FULL" 2>/dev/null; then
+    SMALL=("${SFT[@]}" --set checkpoint.every=1 --set checkpoint.keep=2)
+    err=$(timeout 60 mpirun --oversubscribe -np 2 "$RLVR" sft "${SMALL[@]}" --run-dir "$FULL/r2" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 1 ] && [ "$(grep -c 'step-000003.h5.tmp: .* MB free on its file system, the file needs about' <<<"$err")" -ge 1 ]
+    then pass "${FULL_CHECKS[0]}"; else fail "${FULL_CHECKS[0]}" "exit $rc: $err"; fi
+    expect_ok "${FULL_CHECKS[1]}" bash -c "[ \"\$(cd '$FULL/r2/ckpt' && echo *)\" = 'step-000001.h5 step-000002.h5' ] &&
+        '$RLVR' ckpt stats '$FULL/r2/ckpt/step-000002.h5' >/dev/null"
+    rm -rf "$FULL/r2"
+    err=$(timeout 60 "$RLVR" sft "${SMALL[@]}" --run-dir "$FULL/r1" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 1 ] && grep -q 'MB free on its file system' <<<"$err"; then pass "${FULL_CHECKS[2]}"
+    else fail "${FULL_CHECKS[2]}" "exit $rc: $err"; fi
+    umount "$FULL"
+else
+    for c in "${FULL_CHECKS[@]}"; do skip "$c" "needs root and a tmpfs mount"; done
+fi

@@ -1,5 +1,6 @@
 // Checkpoint round trip (bit-exact) and every rejection path: truncated file, wrong shape, missing dataset,
-// wrong model type, wrong format version, a flipped byte (checksum), a damaged chunk index, a flip every 31 bytes.
+// wrong model type, wrong format version, a bad or missing hf_config (the file named once), a flipped byte
+// (checksum), a damaged chunk index, a flip every 31 bytes.
 // A rejected load must leave the live model untouched. Also the storage: every tensor chunked (experts one per
 // chunk) and checksummed, and element ranges (the pieces parallel saves write) as flat slices of the tensor.
 // tests/mpi_checkpoint.c tests the parallel side.
@@ -11,6 +12,8 @@
 
 #include "io/checkpoint.h"
 #include "io/h5io.h"
+#include "io/hf.h"
+#include "io/model_h5.h"
 
 static char dir[64];
 
@@ -192,6 +195,31 @@ Test(checkpoint, wrong_model_type_and_version_rejected) {
     h5io_close(f);
     expect_rejected(path, MODEL_QWEN3_MOE, "format_version 99, expected 1");
     expect_rejected("/nonexistent/x.h5", MODEL_QWEN3_MOE, "/nonexistent/x.h5: cannot open");
+    model_free(&m), adamw_free(&o);
+}
+
+// Every reader of /meta hf_config names the file once: a bad one (eval, sample, score, ckpt stats) and a missing one
+// (export).
+Test(checkpoint, hf_config_errors_name_the_file_once) {
+    char path[128], out[160], twice[300];
+    snprintf(path, sizeof path, "%s/h.h5", dir);
+    snprintf(out, sizeof out, "%s/hf", dir);
+    snprintf(twice, sizeof twice, "%s: %s", path, path);
+    Model m, back;
+    AdamW o;
+    TrainState st;
+    save_sample(path, &m, &o, &st);
+    Err e;
+    hid_t f = h5io_open(path, 1, &e);
+    cr_assert_eq(h5io_attr_write_str(f, "meta", "hf_config", "not json", &e), 0, "%s", e.msg);
+    h5io_close(f);
+    cr_assert_neq(model_load_path(&back, path, &e), 0);
+    cr_expect(strstr(e.msg, path) && strstr(e.msg, "/meta hf_config"), "message '%s' lacks the file", e.msg);
+    f = h5io_open(path, 1, &e);
+    cr_assert(H5Adelete_by_name(f, "meta", "hf_config", H5P_DEFAULT) >= 0);
+    h5io_close(f);
+    cr_assert_neq(hf_export(path, out, ST_F32, 1 << 30, &e), 0);
+    cr_expect(strstr(e.msg, "missing attribute 'hf_config'") && !strstr(e.msg, twice), "message '%s'", e.msg);
     model_free(&m), adamw_free(&o);
 }
 

@@ -20,13 +20,18 @@ typedef struct {
     int n, cap;
 } Names;
 
-static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *user) {
-    (void)g, (void)info;
-    Names *ns = user;
+static void names_add(Names *ns, const char *name) {
     if (ns->n == ns->cap) ns->names = xrealloc(ns->names, (size_t)(ns->cap = ns->cap ? 2 * ns->cap : 64) * sizeof *ns->names);
     ns->names[ns->n++] = strdup(name);
+}
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+    (void)g, (void)info;
+    names_add(user, name);
     return 0;
 }
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void names_free(Names *ns) {
     for (int i = 0; i < ns->n; i++) free(ns->names[i]);
@@ -38,8 +43,11 @@ static int list_group(hid_t f, const char *path, const char *group, Names *ns, E
     if (!h5io_exists(f, group)) return err_set(e, "%s: missing group '/%s'", path, group);
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
     if (g < 0) return err_set(e, "%s: '/%s' is not a group", path, group);
-    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, ns);
+    // In the file's own order, sorted after: HDF5 1.10 sorts first into a table whose clean-up, when a damaged link
+    // heap stops the walk, frees entries it never filled (a crash).
+    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, collect_name, ns);
     H5Gclose(g);
+    qsort(ns->names, (size_t)ns->n, sizeof *ns->names, by_name);
     return rc < 0 ? err_set(e, "%s: cannot list '/%s'", path, group) : 0;
 }
 
@@ -88,21 +96,24 @@ static double sumsq(const float *x, size_t n) {
 
 // ---- info ----
 
-static herr_t print_object(hid_t loc, const char *name, const H5O_info_t *info, void *user) {
-    (void)user;
+// One line per object, into a Names to be sorted (the walk runs in the file's own order: list_group says why).
+static herr_t object_line(hid_t loc, const char *name, const H5O_info_t *info, void *user) {
+    char line[1024], shape[128] = "scalar";
     if (info->type != H5O_TYPE_DATASET) {
-        if (strcmp(name, ".")) printf("  /%s/\n", name);
+        if (strcmp(name, ".")) snprintf(line, sizeof line, "  /%s/", name), names_add(user, line);
         return 0;
     }
     hsize_t dims[H5IO_MAX_RANK];
     int rank = h5io_shape(loc, name, dims, NULL);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), type = H5Dget_type(d);
-    char shape[128] = "scalar";
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), type = d < 0 ? -1 : H5Dget_type(d);
+    if (d >= 0) H5Dclose(d);
+    if (rank < 0 || type < 0) return -1;
     size_t used = 0;
     for (int i = 0; i < rank; i++) used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%llu", i ? "x" : "", (unsigned long long)dims[i]);
-    printf("  /%s  %s %s%zu\n", name, shape, H5Tget_class(type) == H5T_FLOAT ? "float" : "int", 8 * H5Tget_size(type));
+    snprintf(line, sizeof line, "  /%s  %s %s%zu", name, shape, H5Tget_class(type) == H5T_FLOAT ? "float" : "int",
+             8 * H5Tget_size(type));
     H5Tclose(type);
-    H5Dclose(d);
+    names_add(user, line);
     return 0;
 }
 
@@ -113,14 +124,20 @@ static int ckpt_info(const char *path, Err *e) {
     hid_t f = h5io_open(path, 0, e);
     if (f < 0) return free(config), -1;
     char *rev = h5io_attr_read_str(f, "meta", "git_revision", NULL), *kind = h5io_attr_read_str(f, "meta", "kind", NULL);
-    printf("checkpoint %s\nstep %lld\nworld_size %lld\nkind %s\ngit_revision %s\ntree:\n", path, (long long)step,
-           (long long)world, kind ? kind : "?", rev ? rev : "?");
-    free(rev), free(kind);
-    H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, print_object, NULL, H5O_INFO_BASIC);
-    printf("config:\n%s", config);
-    free(config);
+    Names lines = {0};
+    // A damaged object header stops the walk: the tree so far is not the file's.
+    int rc = H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, object_line, &lines, H5O_INFO_BASIC) < 0
+                 ? err_set(e, "%s: cannot list its objects (damaged file?)", path)
+                 : 0;
+    qsort(lines.names, (size_t)lines.n, sizeof *lines.names, by_name);
+    if (!rc) printf("checkpoint %s\nstep %lld\nworld_size %lld\nkind %s\ngit_revision %s\ntree:\n", path, (long long)step,
+                    (long long)world, kind ? kind : "?", rev ? rev : "?");
+    for (int i = 0; i < lines.n && !rc; i++) printf("%s\n", lines.names[i]);
+    if (!rc) printf("config:\n%s", config);
+    free(rev), free(kind), free(config);
+    names_free(&lines);
     h5io_close(f);
-    return 0;
+    return rc;
 }
 
 // ---- stats ----

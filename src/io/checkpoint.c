@@ -195,11 +195,20 @@ static int publish(const char *tmp, const char *path, int rc, Err *e) {
     return fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY, e);
 }
 
+// An upper bound of the file's size: every dataset (three per tensor with the moments) and /meta's text.
+static uint64_t file_bytes(const SaveJob *j) {
+    uint64_t groups = j->opt_step ? 3 : 1, b = 65536 + (j->meta->config_text ? strlen(j->meta->config_text) : 0);
+    for (int t = 0; t < j->layout->n_tensors; t++) b += groups * model_h5_dataset_bytes(&j->layout->tensors[t]);
+    return b;
+}
+
 static int save(SaveJob *j, const char *path, Err *e) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     j->calls = xcalloc((size_t)j->layout->n_tensors, sizeof *j->calls);
     int rc = check_pieces(j, e);
+    if (!rc && (!j->parallel || dist_is_root())) rc = h5io_check_room(tmp, file_bytes(j), e);
+    if (j->parallel) rc = dist_agree(rc, e);
     hid_t f = -1;
     if (!rc) {
         f = j->parallel ? h5io_create_parallel(tmp, e) : h5io_create(tmp, e);
@@ -467,6 +476,14 @@ int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, c
     if (!rc && config && !(*config = h5io_attr_read_str(f, "meta", "config", e))) rc = -1;
     h5io_close(f);
     return rc;
+}
+
+char *checkpoint_read_kind(const char *path, Err *e) {
+    hid_t f = h5io_open(path, 0, e);
+    if (f < 0) return NULL;
+    char *kind = check_format(f, path, e) ? NULL : h5io_attr_read_str(f, "meta", "kind", e);
+    h5io_close(f);
+    return kind;
 }
 
 // ---- run directory ----

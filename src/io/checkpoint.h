@@ -75,6 +75,9 @@ int checkpoint_load_pieces(const char *path, const Model *layout, const CkptPiec
 // Reads /meta attributes (config text malloc'd into *config if config != NULL).
 int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, char **config, Err *e);
 
+// /meta kind (CheckpointMeta.kind: "train", "sft", ...), malloc'd; NULL on error.
+char *checkpoint_read_kind(const char *path, Err *e);
+
 // The resolved config stored in /meta, with overrides applied after it (config_resolve on the stored text).
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
 

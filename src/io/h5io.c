@@ -1,7 +1,9 @@
 #include "io/h5io.h"
 
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "base/dist.h"
 
@@ -41,6 +43,17 @@ hid_t h5io_create_parallel(const char *path, Err *e) {
     H5Pclose(fapl);
     if (f < 0) err_set(e, "%s: cannot create HDF5 file (parallel, through MPI-IO)", path);
     return f;
+}
+
+int h5io_check_room(const char *path, uint64_t bytes, Err *e) {
+    char dir[4096];
+    struct statvfs fs;
+    snprintf(dir, sizeof dir, "%s", path);
+    if (statvfs(dirname(dir), &fs)) return 0;  // no answer here: the write itself will tell
+    uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
+    if (room >= bytes) return 0;
+    return err_set(e, "%s: %.1f MB free on its file system, the file needs about %.1f MB", path, room / 1e6,
+                   bytes / 1e6);
 }
 
 hid_t h5io_open(const char *path, int writable, Err *e) {
@@ -390,7 +403,12 @@ int h5io_attr_write_i64(hid_t loc, const char *obj, const char *name, int64_t va
 
 static hid_t attr_open(hid_t loc, const char *obj, const char *name, Err *e) {
     char fname[512];
-    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) <= 0) {
+    htri_t has = H5Aexists_by_name(loc, obj, name, H5P_DEFAULT);
+    if (has < 0 && h5io_exists(loc, obj)) {  // the object is there, its header does not read
+        err_set(e, "%s: cannot read the attributes of '%s' (the file is damaged)", file_of(loc, fname, sizeof fname), obj);
+        return -1;
+    }
+    if (has <= 0) {
         err_set(e, "%s: missing attribute '%s' on '%s'", file_of(loc, fname, sizeof fname), name, obj);
         return -1;
     }

@@ -23,6 +23,11 @@ void h5io_close(hid_t file);
 // writing identical values into attributes and whole-dataset writes.
 hid_t h5io_create_parallel(const char *path, Err *e);
 
+// Fails, naming path, when its file system has less than `bytes` free. Run before writing a file of that size:
+// HDF5 1.10 does not survive running out of space mid-file (a failed close crashes it at exit; the ranks of a
+// parallel file part ways in its collective calls and wait on each other forever).
+int h5io_check_room(const char *path, uint64_t bytes, Err *e);
+
 // Tensor datasets as checkpoints store them: float32, chunked along the first dimension with rows_per_chunk
 // rows a chunk, and a Fletcher32 checksum on every chunk that every read verifies.
 #define H5IO_CHUNK_BYTES ((size_t)4 << 20)

@@ -209,8 +209,8 @@ static int copy_tokenizer(Written *w, hid_t f, const char *ckpt, Err *e) {
 }
 
 static int export_model(Written *w, hid_t f, const char *ckpt, StDtype dtype, uint64_t shard_bytes, Err *e) {
-    char *json = h5io_attr_read_str(f, "meta", "hf_config", e);
-    if (!json) return err_prefix(e, "%s", ckpt);
+    char *json = h5io_attr_read_str(f, "meta", "hf_config", e);  // h5io's messages name the file
+    if (!json) return -1;
     ModelConfig cfg;
     Model m = {0};
     int rc = model_hf_config_check(json, &cfg, e) ? err_prefix(e, "%s: /meta hf_config", ckpt) : 0;
@@ -228,8 +228,7 @@ static int export_model(Written *w, hid_t f, const char *ckpt, StDtype dtype, ui
         bool ok = rank == t->ndim;
         for (int d = 0; ok && d < rank; d++) ok = dims[d] == (hsize_t)t->shape[d];
         if (!ok) {
-            rc = rank < 0 ? err_prefix(e, "%s", ckpt)
-                          : err_set(e, "%s: dataset '%s' does not have the shape /meta hf_config gives it", ckpt, dname);
+            rc = rank < 0 ? -1 : err_set(e, "%s: dataset '%s' does not have the shape /meta hf_config gives it", ckpt, dname);
             break;
         }
         HfPiece pc = hf_piece(t);

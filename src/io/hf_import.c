@@ -379,7 +379,9 @@ int hf_import(const char *dir, const char *out, const char *revision, HfImportSt
     if (!rc && snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp) rc = err_set(e, "%s: path too long", out);
     if (!rc) {
         cfg_text = config_text(&cfg, dir);
-        hid_t f = h5io_create(tmp, e);
+        uint64_t bytes = 65536 + strlen(json) + strlen(cfg_text);  // /meta's text
+        for (int t = 0; t < m.n_tensors; t++) bytes += model_h5_dataset_bytes(&m.tensors[t]);
+        hid_t f = h5io_check_room(tmp, bytes, e) ? -1 : h5io_create(tmp, e);
         if (f < 0) {
             rc = -1;
         } else {

@@ -28,6 +28,14 @@ int64_t model_h5_chunk_rows(const ModelTensor *t) {
     return (int64_t)h5io_chunk_rows(dims_of(t, dims), dims, sizeof(float), model_h5_expert_stack(t));
 }
 
+// Whole chunks (the last one takes a full chunk's bytes too), each chunk's checksum and index entry, and about 1 KB
+// of the dataset's metadata.
+uint64_t model_h5_dataset_bytes(const ModelTensor *t) {
+    uint64_t rows = t->ndim ? (uint64_t)t->shape[0] : 1, per_chunk = (uint64_t)model_h5_chunk_rows(t);
+    uint64_t chunks = (rows + per_chunk - 1) / per_chunk, row_floats = rows ? t->numel / rows : 0;
+    return 4 * chunks * per_chunk * row_floats + 32 * chunks + 1024;
+}
+
 hid_t model_h5_tensor_create(hid_t file, const char *group, const ModelTensor *t, Err *e) {
     char name[256];
     hsize_t dims[MODEL_MAX_DIMS];
@@ -95,8 +103,10 @@ int model_load_h5(Model *m, hid_t file, Err *e) {
     if (!json) return -1;
     ModelConfig cfg;
     if (model_config_from_hf_json(json, &cfg, e) || model_create(m, &cfg, e)) {
+        char fname[512];
+        file_name(file, fname, sizeof fname);
         free(json);
-        return err_prefix(e, "/meta hf_config");
+        return err_prefix(e, "%s: /meta hf_config", fname);
     }
     m->hf_config = json;
     for (int i = 0; i < m->n_tensors; i++) {

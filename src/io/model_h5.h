@@ -13,6 +13,8 @@
 bool model_h5_expert_stack(const ModelTensor *t);
 // Rows of t's first dimension per chunk.
 int64_t model_h5_chunk_rows(const ModelTensor *t);
+// An upper bound of the bytes t's dataset takes in a file (for h5io_check_room).
+uint64_t model_h5_dataset_bytes(const ModelTensor *t);
 // Creates the dataset GROUP/<t->name> (group "/model", "/optim/m", ...) chunked and checksummed as above.
 hid_t model_h5_tensor_create(hid_t file, const char *group, const ModelTensor *t, Err *e);
 // Checks that GROUP/<t->name> exists with t's shape; errors name the file and the dataset.

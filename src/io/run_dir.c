@@ -1,9 +1,12 @@
 #include "io/run_dir.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/checkpoint.h"
 
@@ -23,10 +26,35 @@ int make_dirs(const char *path, Err *e) {
     return 0;
 }
 
-int run_dir_prepare(const char *run_dir, bool resume, Err *e) {
+// Two runs in one directory (a job submitted twice) would overwrite each other's checkpoints and truncate each
+// other's metrics. The lock goes with the process, however it ends; a file system without locks runs unlocked.
+static int lock_dir(const char *run_dir, int *fd, Err *e) {
+    char path[4096], holder[256] = "?";
+    snprintf(path, sizeof path, "%s/.lock", run_dir);
+    if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    if (!flock(*fd, LOCK_EX | LOCK_NB)) {
+        char host[128] = "?";
+        gethostname(host, sizeof host - 1);
+        if (ftruncate(*fd, 0) == 0) dprintf(*fd, "host %s, pid %ld\n", host, (long)getpid());
+        return 0;
+    }
+    bool held = errno == EWOULDBLOCK;
+    ssize_t n = held ? pread(*fd, holder, sizeof holder - 1, 0) : 0;
+    if (n > 0) holder[n - (holder[n - 1] == '\n')] = 0;
+    close(*fd), *fd = -1;
+    return held ? err_set(e, "%s: in use by another run (%s, holding %s)", run_dir, holder, path) : 0;
+}
+
+void run_dir_unlock(int lock_fd) {
+    if (lock_fd >= 0) close(lock_fd);
+}
+
+int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e) {
     char ck[4096], latest[4096];
     snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
     TRY(make_dirs(ck, e));
+    TRY(lock_dir(run_dir, lock_fd, e));
     int64_t step;
     int found = checkpoint_latest(run_dir, latest, sizeof latest, &step, e);
     if (found < 0) return -1;

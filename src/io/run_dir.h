@@ -10,9 +10,11 @@
 // mkdir -p: creates path and its parents; fails when path exists and is not a directory.
 int make_dirs(const char *path, Err *e);
 
-// Creates RUN_DIR and RUN_DIR/ckpt (parents too). A fresh run refuses a directory that already holds
-// checkpoints (use --resume, or another directory).
-int run_dir_prepare(const char *run_dir, bool resume, Err *e);
+// Creates RUN_DIR and RUN_DIR/ckpt (parents too) and locks RUN_DIR/.lock (*lock_fd, until run_dir_unlock): a
+// directory another run holds is refused. A fresh run refuses a directory that already holds checkpoints (use
+// --resume, or another directory).
+int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e);
+void run_dir_unlock(int lock_fd);  // -1: nothing held
 
 // Writes RUN_DIR/config.ini atomically (tmp + rename).
 int run_dir_write_config(const char *run_dir, const char *config_text, Err *e);

@@ -111,6 +111,20 @@ static int load_state(Run *r, const char *path, Err *e) {
     return rc;
 }
 
+// A run goes on with the command that made it: `rlvr train` resuming an SFT run (or the reverse) would carry its
+// step count and moments over silently.
+static int check_kind(const Run *r, const char *path, Err *e) {
+    const char *want = r->kind == TRAIN_SFT ? "sft" : "train";
+    char *kind = checkpoint_read_kind(path, e);
+    int rc = !kind ? -1
+             : strcmp(kind, want)
+                 ? err_set(e, "%s: /meta kind is %s, expected %s: `rlvr %s --resume` continues only its own runs (start "
+                              "from this checkpoint with --init and a new --run-dir)", path, kind, want, want)
+                 : 0;
+    free(kind);
+    return rc;
+}
+
 static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
@@ -126,6 +140,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
         if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
         if (found != 1) return -1;
+        TRY(check_kind(r, path, e));
         return load_state(r, path, e);
     }
     if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
@@ -135,7 +150,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
 
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     memset(r, 0, sizeof *r);
-    r->kind = kind;
+    r->kind = kind, r->lock_fd = -1;
     // A longer path would be cut short silently, and the run written to another directory.
     if (strlen(a->run_dir) >= sizeof r->run_dir)
         return err_set(e, "--run-dir: a path of %zu bytes; at most %zu are supported", strlen(a->run_dir),
@@ -144,12 +159,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(decide_resume(a, &r->resumed, e));
     TRY(resolve_config(a, r->resumed, &r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
-    int rc = 0;
-    if (dist_is_root()) {
-        rc = run_dir_prepare(r->run_dir, r->resumed, e);
-        if (!rc) rc = run_dir_write_config(r->run_dir, r->config_text, e);
-    }
-    TRY(dist_root_outcome(rc, e));
+    TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
     TRY(device_open(r->cfg.dist.device, &r->device, e));
@@ -171,10 +181,12 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     grad_stage_init(&r->stage, &r->up);
     param_gather_release(&r->up.gather);  // zero stage 3: from here on each rank keeps only its own weights
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
-    return 0;
+    // Only now: a resume refused (another [model], a damaged checkpoint) leaves the run's config.ini as it was.
+    return dist_root_outcome(dist_is_root() ? run_dir_write_config(r->run_dir, r->config_text, e) : 0, e);
 }
 
 void run_close(Run *r) {
+    run_dir_unlock(r->lock_fd);
     free(r->config_text);
     grad_stage_free(&r->stage);     // its buffers are the backend's memory
     updater_detach_device(&r->up);
