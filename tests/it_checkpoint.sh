@@ -96,7 +96,7 @@ RLVR_TEST_CKPT_SLEEP=2 "$RLVR" sft "${SFT[@]}" --run-dir "$CK/busy" >/dev/null 2
 job=$!
 for _ in $(seq 1 300); do [ -e "$CK/busy/ckpt/step-000004.h5.tmp" ] && break; sleep 0.1; done
 expect_error "two runs in one directory: the second is refused while the first runs" \
-    "busy: in use by another run \(host .*, pid $job, holding .*busy/.lock\)" \
+    "busy: in use by another run \(host .*, pid $job, holding .*busy/.lock; if that run is gone, delete the file\)" \
     "$RLVR" sft "${SFT[@]}" --set sft.lr=1e-2 --run-dir "$CK/busy" --resume=auto
 wait $job
 rc=$?
