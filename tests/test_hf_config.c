@@ -36,10 +36,10 @@ Test(hf_config, transformers_defaults_per_type) {
     cr_assert(c.num_experts == 4 && c.shared_expert_intermediate_size == 5632 && !c.norm_topk_prob &&
               !c.attention_bias && c.decoder_sparse_step == 1 && !c.mlp_only_layers[0]);
     accepts("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
-            ",\"decoder_sparse_step\":2,\"mlp_only_layers\":[3,1],\"norm_topk_prob\":true,\"rope_scaling\":null,"
+            ",\"decoder_sparse_step\":2,\"mlp_only_layers\":[3,0],\"norm_topk_prob\":true,\"rope_scaling\":null,"
             "\"use_sliding_window\":false,\"sliding_window\":null,\"layer_types\":[\"full_attention\"],"
             "\"dtype\":\"bfloat16\",\"hidden_act\":\"silu\",\"attention_dropout\":0.0}", &c);
-    cr_assert(c.decoder_sparse_step == 2 && !strcmp(c.mlp_only_layers, "3,1") && c.norm_topk_prob);
+    cr_assert(c.decoder_sparse_step == 2 && !strcmp(c.mlp_only_layers, "3,0") && c.norm_topk_prob);
 }
 
 Test(hf_config, one_error_per_unsupported_thing) {
@@ -79,6 +79,9 @@ Test(hf_config, one_error_per_unsupported_thing) {
             ",\"mlp_only_layers\":[4]}", "mlp_only_layers");
     rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
             ",\"decoder_sparse_step\":0}", "decoder_sparse_step");
+    // Layers 1 and 3 would be sparse, and mlp_only_layers makes both dense: a MoE type without a MoE layer.
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"decoder_sparse_step\":2,\"mlp_only_layers\":[3,1]}", "leave none of the 4 layers a MoE layer");
     rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS
             ",\"num_experts\":4,\"num_experts_per_tok\":5,\"moe_intermediate_size\":8}", "num_experts_per_tok");
     // More experts a token than the MoE backward's per-token arrays hold (MODEL_MAX_EXPERTS_PER_TOK).

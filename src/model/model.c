@@ -85,10 +85,8 @@ static void build_layer(Model *m, int *cap, int l, const Dims *d, LayerOffsets *
     }
 }
 
-// layer_moe[l] from decoder_sparse_step and the comma list mlp_only_layers (HF Qwen2MoeDecoderLayer).
-static int moe_layers(const ModelConfig *c, bool moe, bool *layer_moe, Err *e) {
+int model_config_moe_layers(const ModelConfig *c, bool *layer_moe, Err *e) {
     int L = c->num_hidden_layers;
-    if (!moe) return 0;
     if (c->decoder_sparse_step < 1)
         return err_set(e, "model: decoder_sparse_step must be >= 1 (got %d)", c->decoder_sparse_step);
     for (int l = 0; l < L; l++) layer_moe[l] = (l + 1) % c->decoder_sparse_step == 0;
@@ -138,7 +136,7 @@ static int create(Model *m, const ModelConfig *cfg, bool alloc, Err *e) {
     m->priv = xcalloc(1, sizeof *m->priv);
     m->priv->layers = xcalloc((size_t)d.L, sizeof *m->priv->layers);
     m->priv->layer_moe = xcalloc((size_t)d.L, sizeof *m->priv->layer_moe);
-    if (moe_layers(cfg, m->moe, m->priv->layer_moe, e)) {
+    if (m->moe && model_config_moe_layers(cfg, m->priv->layer_moe, e)) {
         model_free(m);
         return -1;
     }

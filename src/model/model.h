@@ -109,6 +109,9 @@ const ModelTensor *model_tensor(const Model *m, const char *name);  // NULL if a
 // mlp_only_layers); the other layers of a MoE model have a dense SwiGLU MLP of intermediate_size.
 bool model_layer_is_moe(const Model *m, int l);
 int model_n_moe_layers(const Model *m);
+// The same for a MoE configuration, into layer_moe[num_hidden_layers]: an error for a bad mlp_only_layers list or
+// for no MoE layer at all.
+int model_config_moe_layers(const ModelConfig *c, bool *layer_moe, Err *e);
 // Hugging Face config.json text for this architecture (malloc'd).
 char *model_hf_config_json(const Model *m);
 

@@ -314,6 +314,12 @@ static int check_parsed(const cJSON *o, const ModelConfig *c, Err *e) {
     if (moe && c->decoder_sparse_step > c->num_hidden_layers)
         return err_set(e, "decoder_sparse_step %d > num_hidden_layers %d (no MoE layer left)", c->decoder_sparse_step,
                        c->num_hidden_layers);
+    if (moe) {  // mlp_only_layers may leave none either: what this check accepts, the model builds
+        bool *layer_moe = xcalloc((size_t)c->num_hidden_layers, sizeof *layer_moe);
+        int rc = model_config_moe_layers(c, layer_moe, e);
+        free(layer_moe);
+        TRY(rc);
+    }
     return 0;
 }
 
