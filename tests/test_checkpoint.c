@@ -429,6 +429,30 @@ Test(checkpoint, tensors_chunked_and_checksummed) {
     model_free(&m), adamw_free(&o);
 }
 
+// Rows per chunk at real shapes: the fewest chunks of at most 4 MiB, split into equal rows, since HDF5 stores the last
+// chunk whole (an MLP's [2048, 768] in chunks of 1365 rows took 2730 rows on disk; two of 1024 take 2048).
+Test(checkpoint, chunks_of_equal_rows) {
+    static const struct {
+        hsize_t rows, cols, want;
+    } cases[] = {{2048, 768, 1024},   // 6 MiB: two chunks
+                 {768, 2048, 384},    // 6 MiB in rows of 8 KiB
+                 {768, 768, 768},     // 2.25 MiB: one chunk
+                 {50257, 768, 1359},  // 147 MiB: 37 chunks (1365 rows fit 4 MiB)
+                 {3, 1 << 21, 1},     // a row of 8 MiB: one a chunk
+                 {1365, 768, 1365}};  // exactly the rows that fit
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hsize_t dims[2] = {cases[i].rows, cases[i].cols}, got = h5io_chunk_rows(2, dims, sizeof(float), false);
+        cr_expect_eq(got, cases[i].want, "[%llu, %llu]: %llu rows a chunk", (unsigned long long)dims[0],
+                     (unsigned long long)dims[1], (unsigned long long)got);
+        hsize_t chunks = (dims[0] + got - 1) / got;
+        cr_expect(got * dims[1] * sizeof(float) <= H5IO_CHUNK_BYTES || got == 1, "a chunk over 4 MiB");
+        cr_expect(chunks * got - dims[0] < chunks, "[%llu, %llu]: %llu rows stored", (unsigned long long)dims[0],
+                  (unsigned long long)dims[1], (unsigned long long)(chunks * got));
+    }
+    hsize_t stack[3] = {8, 16, 32};
+    cr_expect_eq(h5io_chunk_rows(3, stack, sizeof(float), true), 1);  // a stack of experts: one each
+}
+
 // Element ranges of a [5, 6, 7] dataset (partial rows at both ends, inside one row, whole blocks, empty): what
 // h5io_read_range returns and h5io_write_range stores are the same elements of the flattened array.
 Test(checkpoint, element_ranges_are_flat_slices) {

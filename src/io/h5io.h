@@ -32,8 +32,8 @@ int h5io_check_room(const char *path, uint64_t bytes, Err *e);
 // rows a chunk, and a Fletcher32 checksum on every chunk that every read verifies.
 #define H5IO_CHUNK_BYTES ((size_t)4 << 20)
 hid_t h5io_tensor_create(hid_t loc, const char *name, int rank, const hsize_t *dims, hsize_t rows_per_chunk, Err *e);
-// Rows per chunk: one when one_per_row (a stack of experts: reading one expert touches only its chunk), else as
-// many rows as fit H5IO_CHUNK_BYTES (at least one).
+// Rows per chunk: one when one_per_row (a stack of experts: reading one expert touches only its chunk), else the
+// fewest chunks of at most H5IO_CHUNK_BYTES (a row at least) split into equal rows, the last one possibly shorter.
 hsize_t h5io_chunk_rows(int rank, const hsize_t *dims, size_t item_bytes, bool one_per_row);
 // Elements [begin, end) of a dataset in row-major order, to or from the contiguous x (as mem_type). In a file of
 // h5io_create_parallel the write is collective: every rank calls it for every dataset, with begin == end when
