@@ -44,9 +44,9 @@ static int lock_dir(const char *run_dir, int *fd, Err *e) {
     if (n > 0) holder[n - (holder[n - 1] == '\n')] = 0;
     close(*fd), *fd = -1;
     // On NFS a node that crashed keeps its lock until the server's lease runs out: deleting the file frees the name.
-    return held ? err_set(e, "%s: in use by another run (%s, holding %s; if that run is gone, delete the file)", run_dir,
-                          holder, path)
-                : 0;
+    if (!held) return 0;
+    return err_set(e, "%s: in use by another run (%s, holding %s; if that run is gone, delete the file)", run_dir, holder,
+                   path);
 }
 
 void run_dir_unlock(int lock_fd) {

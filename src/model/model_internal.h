@@ -52,7 +52,8 @@ struct ModelActs {
     void *tokens_b, *pos_b;   // the backend's views of tokens and pos (model/backend.h)
     int64_t *row0;  // each row's first KV-cache row: its sequence's first token (host and the backend's view)
     void *row0_b;
-    bool recompute;  // Model.recompute: layers[l] holds only x_in, and the backward runs layer l's forward again from it
+    // Model.recompute: layers[l] holds only x_in, and the backward runs layer l's forward again from it.
+    bool recompute;
     LayerActs *layers;
     float *x_final, *inv_final, *a_final;  // before the final norm, 1/rms, normed (lm_head input)
     double *expert_frac;                   // MoE: f_e = share of (layer, token, slot) choices per expert
