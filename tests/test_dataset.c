@@ -28,16 +28,18 @@ Test(dataset, field_forms) {
         "{\"prompt\": \"plain\", \"answer\": \"7\"}\n"
         "\n"
         "{\"prompt\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"chat\"}], \"answer\": 12}\n"
-        "{\"prompt\": \"float\", \"answer\": 2.5}\n");
+        "{\"prompt\": \"float\", \"answer\": 2.5}\n"
+        "{\"prompt\": \"tenth\", \"answer\": 0.1}\n");
     Dataset d;
     Err e = {{0}};
     DataConfig dc = fields("prompt", "answer", false);
     cr_assert_eq(dataset_load(&d, path, &dc, &e), 0, "%s", e.msg);
-    cr_assert_eq(d.n, 3);
+    cr_assert_eq(d.n, 4);
     cr_expect_str_eq(d.questions[0], "plain");
     cr_expect_str_eq(d.questions[1], "chat");
     cr_expect_str_eq(d.answers[1], "12");
     cr_expect_str_eq(d.answers[2], "2.5");
+    cr_expect_str_eq(d.answers[3], "0.1");  // the shortest text that reads back as the number: %.17g gave 0.10000000000000001
     cr_expect_eq(d.skipped, 0);
     dataset_free(&d);
 }

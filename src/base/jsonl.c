@@ -113,6 +113,17 @@ cJSON *json_exact_number(double x) {
     return cJSON_CreateRaw(buf);
 }
 
+void json_number_text(double x, char *buf, size_t cap) {
+    if (x == floor(x) && fabs(x) < 1e15) {
+        snprintf(buf, cap, "%.0f", x);
+        return;
+    }
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, cap, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;  // %.17g always does
+    }
+}
+
 int jsonl_write(FILE *f, const cJSON *obj, Err *e) {
     char *s = cJSON_PrintUnformatted(obj);
     if (!s) return err_set(e, "cannot serialise JSON (out of memory)");
