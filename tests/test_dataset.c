@@ -68,6 +68,7 @@ Test(dataset, malformed_records_name_the_line) {
         {"{\"question\": \"q\", \"answer\": [1]}\n", ":1: \"answer\" must be a string or a number"},
         {"{\"question\": [{\"role\": \"system\", \"content\": \"x\"}], \"answer\": \"1\"}\n",
          ":1: \"question\" is an array without a {\"role\": \"user\""},
+        {"{\"question\": \"2+2=\\u0000 or 3+3=\", \"answer\": \"4\"}\n", ":1: \\u0000 in a string"},
         {"", ": no usable records (0 malformed lines skipped)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
