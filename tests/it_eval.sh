@@ -1,6 +1,6 @@
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 15
+plan 17
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -36,6 +36,11 @@ expect_ok "eval --table: one row per run, benchmarks as columns" bash -c \
     "'$RLVR' eval --table '$E/r1' '$E/b' | grep -qx '| run | heldout | aime24 | avg | length |' &&
      '$RLVR' eval --table '$E/r1' '$E/b' | grep -q '^| b | – | [0-9.]* ± [0-9.]* | [0-9.]* | [0-9]* |$'"
 
+expect_ok "eval: samples.jsonl's prompt is the whole chat-templated prompt (its first token is no BOS to drop)" bash -c "
+    '$RLVR' eval --ckpt '$ck' --out '$E/chat' --n 1 --set eval.n_prompts=1 --set eval.max_new_tokens=2 \
+        --set prompt.template=chatml 2>/dev/null &&
+    jq -e '.prompt | startswith(\"<|im_start|>user\\n\") and endswith(\"<|im_start|>assistant\\n\")' '$E/chat/samples.jsonl'"
+
 # During training, eval.benchmarks run the same code: the record at step 4 equals rlvr eval of that checkpoint.
 expect_ok "eval: eval.benchmarks during training" "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/bt" \
     --set sft.steps=4 --set eval.every=2 --set eval.n_prompts=4 --set checkpoint.every=4 \
@@ -57,5 +62,8 @@ expect_error "eval: a broken line names file and line" "bad.jsonl:2: " \
 printf '%s\n' '{"question": "1+1=", "answer": "2"}' > "$E/amc.jsonl"
 expect_error "eval: a missing field names file, line and field" "amc.jsonl:1: .*problem" \
     "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime25=$E/amc.jsonl"
+printf '%s\n' '{"problem": "What is 1+1?", "answer": "2"}' > "$E/plain.jsonl"
+expect_error "eval: a file without a preset under the embedded task is refused, not replaced by its own split" \
+    "plain.jsonl: task arith reads no files" "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "$E/plain.jsonl"
 expect_error "eval: an unknown preset" "unknown benchmark 'aime2024'" \
     "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime2024=$E/amc.jsonl"

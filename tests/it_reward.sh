@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 17
+plan 18
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -24,6 +24,9 @@ expect_ok "reward: pm1 + format + overlong + filter hand values" bash -c '
 printf '{"response": "Answer: 3901", "answer": "3901"}\n{"response": "Answer: 3900", "answer": 3901}\n' > "$TMP/a.jsonl"
 expect_ok "reward --task arith: integer verifier" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/a.jsonl" --out "$TMP/b.jsonl" | grep -q "^accuracy: 0.5000 (1/2)"'
+printf '{"response": "\\\\boxed{0.1}", "answer": 0.1}\n{"response": "\\\\boxed{0.3}", "answer": 0.3}\n' > "$TMP/num.jsonl"
+expect_ok "reward: a numeric answer 0.1 is read as 0.1, not 0.10000000000000001" \
+    bash -c '"$RLVR" reward --task math --in "$TMP/num.jsonl" --out "$TMP/num.out" | grep -q "^accuracy: 1.0000 (2/2)"'
 printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
 expect_ok "reward --task arith: answers from the task by index" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'

@@ -1,6 +1,6 @@
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 9))  # 9 per model kind, 9 more
+plan $((2 * 9 + 10))  # 9 per model kind, 10 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -39,6 +39,19 @@ done
 expect_ok "sample: greedy samples of a prompt agree" bash -c '"$RLVR" sample --ckpt "$TMP/sample-dense.h5" \
     --prompts "$TMP/prompts.jsonl" --n 3 --out "$TMP/greedy.jsonl" --set rollout.temperature=0 --set rollout.max_new_tokens=16 &&
     jq -se "[group_by(.prompt_index)[] | map(.response_tokens) | unique | length] == [1, 1, 1, 1, 1]" "$TMP/greedy.jsonl"'
+# Without --config, sample and score take the checkpoint's own config (template chatml: the prompt starts <|im_start|>).
+own_config() {
+    local own=(--set model.vocab_size=288 --set prompt.template=chatml --set rollout.temperature=0.5
+               --set rollout.max_new_tokens=6 --set rollout.seed=3)
+    "$RLVR" init --config "$ROOT/configs/tiny-dense.ini" "${own[@]}" --out "$TMP/own.h5" &&
+    "$RLVR" sample --ckpt "$TMP/own.h5" --prompts "$TMP/prompts.jsonl" --n 2 --out "$TMP/own.jsonl" &&
+    "$RLVR" sample --ckpt "$TMP/own.h5" --prompts "$TMP/prompts.jsonl" --n 2 --out "$TMP/own-cfg.jsonl" \
+        --config "$ROOT/configs/tiny-dense.ini" "${own[@]}" &&
+    cmp "$TMP/own.jsonl" "$TMP/own-cfg.jsonl" && jq -se '.[0].prompt_tokens[0] == 259' "$TMP/own.jsonl" &&
+    "$RLVR" score --ckpt "$TMP/own.h5" --in "$TMP/own.jsonl" --out "$TMP/own-score.h5" &&
+    same_numbers "$TMP/own.jsonl" logp "$TMP/own-score.h5"
+}
+expect_ok "sample and score without --config: the checkpoint's template and sampling settings, not the defaults" own_config
 expect_error "sample: KV cache over budget" "kv_cache_mb = 1 is too small for one group: 4096 samples x" \
     "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/prompts.jsonl" --n 4096 --out "$TMP/x.jsonl" \
     --set rollout.kv_cache_mb=1 --set rollout.max_new_tokens=200

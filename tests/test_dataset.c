@@ -28,16 +28,18 @@ Test(dataset, field_forms) {
         "{\"prompt\": \"plain\", \"answer\": \"7\"}\n"
         "\n"
         "{\"prompt\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"chat\"}], \"answer\": 12}\n"
-        "{\"prompt\": \"float\", \"answer\": 2.5}\n");
+        "{\"prompt\": \"float\", \"answer\": 2.5}\n"
+        "{\"prompt\": \"tenth\", \"answer\": 0.1}\n");
     Dataset d;
     Err e = {{0}};
     DataConfig dc = fields("prompt", "answer", false);
     cr_assert_eq(dataset_load(&d, path, &dc, &e), 0, "%s", e.msg);
-    cr_assert_eq(d.n, 3);
+    cr_assert_eq(d.n, 4);
     cr_expect_str_eq(d.questions[0], "plain");
     cr_expect_str_eq(d.questions[1], "chat");
     cr_expect_str_eq(d.answers[1], "12");
     cr_expect_str_eq(d.answers[2], "2.5");
+    cr_expect_str_eq(d.answers[3], "0.1");  // the shortest text that reads back as the number: %.17g gave 0.10000000000000001
     cr_expect_eq(d.skipped, 0);
     dataset_free(&d);
 }
@@ -66,6 +68,7 @@ Test(dataset, malformed_records_name_the_line) {
         {"{\"question\": \"q\", \"answer\": [1]}\n", ":1: \"answer\" must be a string or a number"},
         {"{\"question\": [{\"role\": \"system\", \"content\": \"x\"}], \"answer\": \"1\"}\n",
          ":1: \"question\" is an array without a {\"role\": \"user\""},
+        {"{\"question\": \"2+2=\\u0000 or 3+3=\", \"answer\": \"4\"}\n", ":1: \\u0000 in a string"},
         {"", ": no usable records (0 malformed lines skipped)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,6 +1,7 @@
 // Math verifier: a table of hand-written (response, ground truth, verdict) cases covering every rule of
 // src/text/verify.h (extraction, normalisation, equivalence) with the tricky negatives, plus extraction details.
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "text/verify.h"
@@ -303,6 +304,26 @@ Test(verify, long_adversarial_input_is_bounded, .timeout = 10) {
     verify_math(s, "7", &v);
     cr_expect(v.found);
     free(s);
+}
+
+// Answers too long to keep whole are never correct: a wrong one sharing the first 511 bytes compared equal.
+Test(verify, answers_longer_than_the_cap_are_not_correct) {
+    char truth[700], response[800];
+    memset(truth, '1', 600), truth[600] = 0;
+    Verdict v;
+    snprintf(response, sizeof response, "\\boxed{%s2}", truth);
+    verify_math(response, truth, &v);
+    cr_expect(v.found && !v.correct, "a different 601-digit answer");
+    snprintf(response, sizeof response, "Answer: %s2", truth);
+    verify_integer_answer(response, truth, &v);
+    cr_expect(v.found && !v.correct, "a different 601-digit integer");
+    memset(truth, '1', VERIFY_MAX_ANSWER - 2), truth[VERIFY_MAX_ANSWER - 2] = 0;
+    snprintf(response, sizeof response, "\\boxed{%s}", truth);
+    verify_math(response, truth, &v);
+    cr_expect(v.correct, "the longest answer kept whole");
+    snprintf(response, sizeof response, "Answer: %s", truth);
+    verify_integer_answer(response, truth, &v);
+    cr_expect(v.correct, "the longest integer kept whole");
 }
 
 Test(verify, integer_answer_for_arith) {

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,16 @@ static int blank(const char *s, size_t n) {
     return 1;
 }
 
+// Whether a string of the line holds the escape \u0000 (backslashes appear only in strings; "\\u0000" is text).
+static bool escaped_nul(const char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] == '\\') {
+            if (s[i + 1] == 'u' && i + 6 <= n && !memcmp(s + i + 2, "0000", 4)) return true;
+            i++;  // the escaped character
+        }
+    return false;
+}
+
 int jsonl_next(JsonlReader *r, cJSON **obj, Err *e) {
     *obj = NULL;
     for (;;) {
@@ -35,6 +46,9 @@ int jsonl_next(JsonlReader *r, cJSON **obj, Err *e) {
         if (blank(r->line, (size_t)n)) continue;
         if (memchr(r->line, 0, (size_t)n))
             return err_set(e, "%s:%lld: NUL byte in line; expected one JSON object per line", r->path, (long long)r->lineno);
+        if (escaped_nul(r->line, (size_t)n))  // cJSON's C strings would end there and drop the rest silently
+            return err_set(e, "%s:%lld: \\u0000 in a string; expected text without NUL characters", r->path,
+                           (long long)r->lineno);
         const char *end = NULL;
         cJSON *o = cJSON_ParseWithLengthOpts(r->line, (size_t)n, &end, 0);
         if (!o) {
@@ -111,6 +125,17 @@ cJSON *json_exact_number(double x) {
         if (strtod(buf, NULL) == x) break;  // %.17g always does
     }
     return cJSON_CreateRaw(buf);
+}
+
+void json_number_text(double x, char *buf, size_t cap) {
+    if (x == floor(x) && fabs(x) < 1e15) {
+        snprintf(buf, cap, "%.0f", x);
+        return;
+    }
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, cap, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;  // %.17g always does
+    }
 }
 
 int jsonl_write(FILE *f, const cJSON *obj, Err *e) {

@@ -38,6 +38,10 @@ int json_get_int_array(const cJSON *obj, const char *key, int64_t min, int64_t m
 // own printing accepts a 15-digit form within a relative DBL_EPSILON, which can change the last bit.
 cJSON *json_exact_number(double x);
 
+// A finite JSON number as answer text: an integer below 1e15 in full digits, else the shortest of %.15g, %.16g and
+// %.17g that reads back as x ("0.1"; %.17g alone gives "0.10000000000000001", which no verifier equates with 0.1).
+void json_number_text(double x, char *buf, size_t cap);
+
 // Writes obj as one line (unformatted) to f.
 int jsonl_write(FILE *f, const cJSON *obj, Err *e);
 

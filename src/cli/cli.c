@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/suggest.h"
+#include "io/checkpoint.h"
 
 #define WIDTH 110        // help text is wrapped to this many columns
 #define HELP_COLUMN 24   // option help starts here unless the option's form is longer
@@ -215,6 +216,11 @@ int cli_list_prepend(CliList *l, const char *item, Err *e) {
 
 int cli_resolve_config(const ConfigArgs *a, Config *c, Err *e) {
     return config_resolve(c, a->config, a->sets.items, a->sets.n, e);
+}
+
+int cli_resolve_config_ckpt(const ConfigArgs *a, const char *ckpt, Config *c, Err *e) {
+    if (a->config || !ckpt) return cli_resolve_config(a, c, e);
+    return checkpoint_read_config(ckpt, a->sets.items, a->sets.n, c, e);
 }
 
 // ---- help ----

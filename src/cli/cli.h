@@ -107,6 +107,9 @@ int cli_list_prepend(CliList *l, const char *item, Err *e);
 
 // Defaults, then the --config file (when given), then the --sets, then presets and checks.
 int cli_resolve_config(const ConfigArgs *a, Config *c, Err *e);
+// The same with the checkpoint's stored config in place of the defaults when there is no --config (as rlvr eval):
+// its tokenizer, prompt template and sampling settings are the ones the model was trained with.
+int cli_resolve_config_ckpt(const ConfigArgs *a, const char *ckpt, Config *c, Err *e);
 
 // A command of a group ("rlvr SUBCOMMAND", "rlvr bench NAME"), run with argv[0] = its name.
 typedef struct {

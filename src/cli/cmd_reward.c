@@ -1,4 +1,5 @@
 // `rlvr reward`: verify responses from a JSONL file and write them back with verdicts and rewards.
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,9 +43,9 @@ typedef struct {
 static int line_answer(const cJSON *obj, const Task *task, const char *where, char **answer, Err *e) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "answer");
     if (cJSON_IsString(a)) return *answer = strdup(a->valuestring), 0;
-    if (cJSON_IsNumber(a)) {
+    if (cJSON_IsNumber(a) && isfinite(a->valuedouble)) {
         char buf[64];
-        snprintf(buf, sizeof buf, "%.17g", a->valuedouble);
+        json_number_text(a->valuedouble, buf, sizeof buf);
         return *answer = strdup(buf), 0;
     }
     if (a) return err_set(e, "%s: \"answer\" must be a string or a number", where);

@@ -47,7 +47,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "logp and entropy per response token (float64, round-trip precision), finish_reason (eos|stop|length),\n"
     "ordered by prompt then sample. Draws are keyed by (rollout.seed, S, prompt * G + sample, token), so the\n"
     "output is the same for any number of ranks (each rank takes whole prompts). A text prompt is put in the\n"
-    "[prompt] template (none: BOS + text; chatml, qwen-boxed, dapo: chat messages and the generation prompt).",
+    "[prompt] template (none: BOS + text; chatml, qwen-boxed, dapo: chat messages and the generation prompt).\n"
+    "The config is the checkpoint's own unless --config is given; --set changes it.",
     OPTS, NULL);
 
 static int prompt_from_line(const cJSON *obj, const Template *tpl, int vocab, const char *where, int32_t **ids, int *n,
@@ -233,7 +234,7 @@ static int sample_all(const SampleArgs *a, Model *m, const Tokenizer *tok, const
 static int run(const SampleArgs *a, Err *e, bool *print_here) {
     Config c;
     *print_here = dist_is_root();  // config, checkpoint and prompt errors are the same on every rank
-    TRY(cli_resolve_config(&a->cfg, &c, e));
+    TRY(cli_resolve_config_ckpt(&a->cfg, a->ckpt, &c, e));
     Model m = {0};
     if (a->ckpt) TRY(model_load_path(&m, a->ckpt, e));
     Device dev;

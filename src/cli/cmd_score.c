@@ -29,7 +29,8 @@ static const CliOpt OPTS[] = {
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr score",
     "Writes float64 datasets logp and entropy (every response token, responses concatenated) of softmax(logits / T),\n"
-    "T = rollout.temperature, and int64 seq_offsets [S+1] into them. Works under mpirun (same output).",
+    "T = rollout.temperature, and int64 seq_offsets [S+1] into them. Works under mpirun (same output).\n"
+    "The config is the checkpoint's own unless --config is given; --set changes it.",
     OPTS, NULL);
 
 // Tokens per forward.
@@ -130,7 +131,7 @@ static int run(const ScoreArgs *a, Err *e) {
     Config c;
     Model m;
     Seqs s;
-    TRY(cli_resolve_config(&a->cfg, &c, e));
+    TRY(cli_resolve_config_ckpt(&a->cfg, a->ckpt, &c, e));
     if (c.rollout.temperature <= 0) return err_set(e, "[rollout] temperature must be > 0 for scoring");
     TRY(model_load_path(&m, ckpt, e));
     m.head_chunk = c.train.head_chunk;

@@ -47,6 +47,11 @@ int benchmark_config(const Config *base, const char *spec, Config *out, char *na
                        (int)stem_len, stem, known);
     }
     if (!*path) return err_set(e, "--data %s: expected a JSONL file after '='", spec);
+    if (!p && !strcmp(base->task.name, "arith"))  // task_create would ignore the file and give arith's own split
+        return err_set(e,
+                       "--data %s: task arith reads no files (it would evaluate its own held-out split); expected "
+                       "NAME=FILE with a preset, or --set task.name=math, gsm8k or dapo",
+                       spec);
     snprintf(name, name_len, "%.*s", (int)stem_len, stem);
     *out = *base;
     TRY(set(out, "data.eval_path", path, e));

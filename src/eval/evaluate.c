@@ -36,7 +36,8 @@ static void append_line(Local *l, const PromptSet *ps, int p, const Response *r,
     cJSON_AddStringToObject(o, "benchmark", l->label);
     cJSON_AddNumberToObject(o, "prompt_index", (double)r->prompt_index);
     cJSON_AddNumberToObject(o, "sample_index", r->sample_index);
-    add_text(o, "prompt", tok, ps->tokens[p] + 1, ps->len[p] - 1);  // after BOS
+    int bos = ps->len[p] > 0 && ps->tokens[p][0] == tokenizer_bos(tok);  // a chat template's prompt has none to drop
+    add_text(o, "prompt", tok, ps->tokens[p] + bos, ps->len[p] - bos);
     char *truth = utf8_sanitize(ps->answer[p] ? ps->answer[p] : "", ps->answer[p] ? strlen(ps->answer[p]) : 0);
     cJSON_AddStringToObject(o, "answer", truth);
     free(truth);

@@ -51,9 +51,7 @@ static char *field_text(const cJSON *obj, const char *key, bool allow_messages, 
     }
     if (!allow_messages && cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
         char buf[64];
-        double x = v->valuedouble;
-        if (x == floor(x) && fabs(x) < 1e15) snprintf(buf, sizeof buf, "%.0f", x);
-        else snprintf(buf, sizeof buf, "%.17g", x);
+        json_number_text(v->valuedouble, buf, sizeof buf);
         return strdup(buf);
     }
     if (allow_messages && cJSON_IsArray(v)) {

@@ -283,11 +283,14 @@ bool verify_equivalent(const char *predicted, const char *truth) {
     return pa ? num_div100(&x, &scaled) && num_equal(&scaled, &y) : num_div100(&y, &scaled) && num_equal(&x, &scaled);
 }
 
+// A text that fills its buffer may have been cut there: a wrong answer sharing its first bytes would compare equal.
+static bool whole(const char *s) { return strlen(s) < VERIFY_MAX_ANSWER - 1; }
+
 void verify_math(const char *response, const char *answer, Verdict *v) {
     char truth[VERIFY_MAX_ANSWER];
     v->found = verify_extract(response, v->extracted, sizeof v->extracted);
     verify_truth(answer, truth, sizeof truth);
-    v->correct = v->found && verify_equivalent(v->extracted, truth);
+    v->correct = v->found && whole(v->extracted) && whole(truth) && verify_equivalent(v->extracted, truth);
 }
 
 // Sign and digits of an integer with leading zeros dropped ("-007" -> '-', "7"); false if not an integer.
@@ -313,6 +316,7 @@ void verify_integer_answer(const char *response, const char *answer, Verdict *v)
     size_t l1, l2;
     char truth[VERIFY_MAX_ANSWER];
     copy_trimmed(answer, strlen(answer), truth, sizeof truth);
+    if (!whole(v->extracted) || !whole(truth)) return;
     if (!integer_digits(v->extracted, strlen(v->extracted), &n1, &d1, &l1) ||
         !integer_digits(truth, strlen(truth), &n2, &d2, &l2))
         return;

@@ -1,7 +1,8 @@
 // Answer extraction, normalisation and equivalence for verifiable math answers (each rule has cases in
 // tests/test_verify.c).
 // Every function does bounded work on any byte string: inputs are scanned linearly, extracted answers
-// are capped at VERIFY_MAX_ANSWER bytes and expression nesting at a fixed depth.
+// are capped at VERIFY_MAX_ANSWER bytes and expression nesting at a fixed depth. An answer or ground truth of
+// VERIFY_MAX_ANSWER - 1 bytes or more (after trimming) is never judged correct: only its first bytes were kept.
 #ifndef RLVR_VERIFY_H
 #define RLVR_VERIFY_H
 
