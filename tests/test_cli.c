@@ -143,6 +143,12 @@ Test(cli, missing_values) {
     cr_expect_str_eq(a.in, "-", "a single dash is a value");
 }
 
+// An empty path would mean none at all: `--run-dir ''` wrote the run into /, `--init ''` started from random weights.
+Test(cli, empty_string_values_are_refused) {
+    EXPECT_ERROR(&SPEC, "--out '': expected F, not an empty string", "--out", "");
+    EXPECT_ERROR(&SPEC, "--in '': expected F, not an empty string", "--out", "o", "--in=");
+}
+
 Test(cli, bad_numbers_name_option_value_and_range) {
     EXPECT_ERROR(&SPEC, "--n 'x': expected an integer in [1, 64]", "--out", "o", "--n", "x");
     EXPECT_ERROR(&SPEC, "--n '0': expected an integer in [1, 64]", "--out", "o", "--n=0");

@@ -76,7 +76,10 @@ static int append_int(Parse *p, const CliOpt *o, const char *v) {
 
 static int store_value(Parse *p, const CliOpt *o, const char *v) {
     switch (o->kind) {
-    case CLI_STRING: *(const char **)field(o, p->out) = v; return 0;
+    case CLI_STRING:  // every string option names a file, directory or choice: "" would silently mean none
+        if (!*v) return err_set(p->e, "%s '': expected %s, not an empty string", o->name, o->value);
+        *(const char **)field(o, p->out) = v;
+        return 0;
     case CLI_INT: return store_int(p, o, v);
     case CLI_INT_LIST: return append_int(p, o, v);
     case CLI_LIST: return cli_list_add(field(o, p->out), v, p->e) ? err_prefix(p->e, "%s", o->name) : 0;
