@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 18
+plan 19
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -44,6 +44,13 @@ printf '{"response": "Answer: 1"}\n' > "$TMP/noanswer.jsonl"
 expect_error "reward: no answer and no index" 'noanswer.jsonl:1: expected "answer" \(string\) or "index"' \
     "$RLVR" reward --task math --in "$TMP/noanswer.jsonl" --out "$TMP/o.jsonl"
 printf '{"index": 0, "response": "Answer: 1"}\n' > "$TMP/nodata.jsonl"
+# A bad line mid-file leaves no half output and keeps an older one whole (the output is written to OUT.tmp, renamed).
+printf '{"response": "x", "answer": "1"}\n' > "$TMP/old.jsonl"
+cp "$TMP/old.jsonl" "$TMP/kept.jsonl"
+printf '{"response": "x", "answer": "1"}\n{"response": "y"}\n' > "$TMP/half.jsonl"
+expect_ok "reward: a bad second line leaves the older output as it was and no .tmp" bash -c '
+    ! "$RLVR" reward --task math --in "$TMP/half.jsonl" --out "$TMP/kept.jsonl" 2>/dev/null &&
+    cmp -s "$TMP/old.jsonl" "$TMP/kept.jsonl" && [ ! -e "$TMP/kept.jsonl.tmp" ]'
 expect_error "reward: index on a task without data" 'nodata.jsonl:1: task math: no train data; set \[data\] path' \
     "$RLVR" reward --task math --in "$TMP/nodata.jsonl" --out "$TMP/o.jsonl"
 expect_error "reward: unknown task" "\[task\] name = 'chess': expected arith, math, gsm8k or dapo" \

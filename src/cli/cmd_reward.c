@@ -1,4 +1,5 @@
 // `rlvr reward`: verify responses from a JSONL file and write them back with verdicts and rewards.
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,8 +110,11 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
     if (!task) return -1;
     JsonlReader r;
     if (jsonl_open(&r, run->in, e)) return task_free(task), -1;
-    FILE *out = fopen(run->out, "w");
-    int rc = out ? 0 : err_set(e, "%s: cannot create output file", run->out);
+    // Written to OUT.tmp and renamed, so a bad line never leaves half an output (or clobbers an older one).
+    char tmp[4096];
+    int rc = snprintf(tmp, sizeof tmp, "%s.tmp", run->out) >= (int)sizeof tmp ? err_set(e, "%s: path too long", run->out) : 0;
+    FILE *out = rc ? NULL : fopen(tmp, "w");
+    if (!rc && !out) rc = err_set(e, "%s: cannot create output file: %s", tmp, strerror(errno));
     cJSON *obj = NULL;
     while (!rc && (rc = jsonl_next(&r, &obj, e)) == 1) {
         char where[600];
@@ -118,7 +122,9 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
         rc = rc ? -1 : 0;
         cJSON_Delete(obj);
     }
-    if (out && fclose(out) && !rc) rc = err_set(e, "%s: write error", run->out);
+    if (out && fclose(out) && !rc) rc = err_set(e, "%s: write error", tmp);
+    if (!rc && rename(tmp, run->out)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, run->out, strerror(errno));
+    if (rc && out) remove(tmp);
     jsonl_close(&r);
     task_free(task);
     return rc < 0 ? -1 : 0;
