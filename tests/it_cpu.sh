@@ -4,7 +4,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 30
+plan 31
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -264,6 +264,11 @@ expect_ok "bench model --prompt-len 5: the forward's FLOPs drop by the LM head's
 expect_ok "bench model: --prompt-len not below --seq-len is an error naming both, exit 1" bash -c \
     "out=\$('$RLVR' bench model --config '$ROOT/configs/tiny-train.ini' --seq-len 8 --prompt-len 8 2>&1 >/dev/null)
      [ \$? -eq 1 ] && grep -qx 'rlvr: bench model: --prompt-len 8 must be below --seq-len 8 (a sequence needs a target)' <<<\"\$out\""
+# Within --seqs and --seq-len's ranges but past the model's positions: refused before 4 TB of tokens were asked for
+# (an abort, exit 134).
+expect_ok "bench model: --seq-len past max_position_embeddings is an error naming both, exit 1" bash -c \
+    "out=\$('$RLVR' bench model --config '$ROOT/configs/tiny-train.ini' --seqs 1048576 --seq-len 1048576 2>&1 >/dev/null)
+     [ \$? -eq 1 ] && grep -qx 'rlvr: bench model: --seq-len 1048576 exceeds \[model\] max_position_embeddings 64' <<<\"\$out\""
 # Each phase says how much of the machine's CPU time a hypervisor stole while it ran (/proc/stat on Linux, 100 ticks
 # a second: these passes over the LM head of a 50257-token vocabulary take long enough for the counters to move).
 expect_ok "bench model and bench sample: each timed line gives the stolen share of CPU time, between 0 and 1" bash -c \

@@ -258,6 +258,10 @@ int bench_model(const BenchModelOptions *o, Err *e) {
                        dev.where.name);
     int threads[BENCH_MAX_THREAD_COUNTS], n_threads, threads_before = omp_get_max_threads();
     TRY(thread_counts(o, threads, &n_threads, e));
+    // Checked before the token buffers are sized from it (the forward would refuse it only after).
+    if (o->seq_len > o->config->model.max_position_embeddings)
+        return err_set(e, "bench model: --seq-len %lld exceeds [model] max_position_embeddings %d", (long long)o->seq_len,
+                       o->config->model.max_position_embeddings);
     Model m;
     TRY(model_create(&m, &o->config->model, e));
     model_init_random(&m, (uint64_t)o->config->model.init_seed);
