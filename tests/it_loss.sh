@@ -2,7 +2,7 @@
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2))
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2 + 1))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -91,7 +91,10 @@ h5copy -i "$TMP/hand.h5" -o "$TMP/short.h5" -s seq_offsets -d seq_offsets
 expect_error "loss: misshaped dataset names file and dataset" "short.h5: dataset 'logp_old' has 4 items, expected 14" \
     "$RLVR" loss --algo dapo --in "$TMP/short.h5" --out "$TMP/x.h5"
 expect_error "loss: missing input file" "nothere.h5: cannot open" "$RLVR" loss --algo dapo --in "$TMP/nothere.h5" --out "$TMP/x.h5"
-expect_error "loss: unknown algorithm" "algo.name=ppo.*expected one of" "$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5"
+expect_error "loss: unknown algorithm names --algo, not a --set" "^rlvr loss: --algo 'ppo': expected one of grpo\|dapo\|" \
+    "$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5"
+expect_ok "loss: unknown algorithm is a usage error (exit 2)" bash -c \
+    '"$RLVR" loss --algo ppo --in "$TMP/hand.h5" --out "$TMP/x.h5" 2>/dev/null; [ $? -eq 2 ]'
 # Values: a non-finite float or a flag other than 0/1 names the dataset and the item (h5import writes them).
 with_text_dataset() {  # FILE NAME CLASS(FP|UIN) BITS VALUES...: the hand case with dataset NAME replaced
     local out=$1 name=$2 class=$3 bits=$4 d
