@@ -30,11 +30,18 @@ Test(eval_report, benchmark_from_file_stem_explicit_name_or_config) {
     cr_expect_str_eq(c.task.name, "gsm8k");
     cr_expect_str_eq(c.data.prompt_field, "question");
     cr_expect_str_eq(c.data.eval_path, "/x/test.jsonl");
-    // An unknown stem keeps the config's own task and fields.
-    cr_assert_eq(benchmark_config(&base, "mine.v2.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
+    // An unknown stem keeps the config's own task and fields; the embedded arith (the default) reads no file, so
+    // there it is refused rather than evaluating arith's own problems under the file's name.
+    cr_assert_eq(benchmark_config(&base, "mine.v2.jsonl", &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "--data mine.v2.jsonl: task arith reads no files"), "%s", e.msg);
+    const char *math = "task.name=math";
+    Config dataset;
+    cr_assert_eq(config_resolve(&dataset, NULL, &math, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(benchmark_config(&dataset, "mine.v2.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
     cr_expect_str_eq(name, "mine");
-    cr_expect_str_eq(c.task.name, base.task.name);
-    cr_expect_str_eq(c.data.prompt_field, base.data.prompt_field);
+    cr_expect_str_eq(c.task.name, "math");
+    cr_expect_str_eq(c.data.prompt_field, dataset.data.prompt_field);
+    cr_expect_str_eq(c.data.eval_path, "mine.v2.jsonl");
 }
 
 Test(eval_report, unknown_benchmark_name_is_one_error) {
