@@ -8,6 +8,7 @@ expect_ok "study: 2 algorithms x 2 seeds run" "${study[@]}"
 expect_ok "study: table rows, per-run rows, figures" bash -c '
     grep -q "^| gspo | .* ± .*% |" "$1/table.md" && grep -q "^| luspo | " "$1/table.md" &&
     grep -q "^Made by .launch/study.sh --runs" "$1/table.md" && [ "$(wc -l < "$1/runs.tsv")" -eq 5 ] &&
+    grep -q "revision [0-9a-f]\{7,\}[^ ]* (5 runs) (as recorded" "$1/table.md" &&
     for f in length_mean sampled_length_mean sampled_accuracy clip_frac; do
         [ "$(head -c 4 "$1/figures/$f.png" | tail -c 3)" = PNG ] || exit 1; done' _ "$TMP/my study-out"
 expect_ok "study: runs.tsv holds each run's last held-out evaluation" bash -c '
