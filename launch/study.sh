@@ -125,8 +125,9 @@ revisions() {
     {
         echo "$runs/warm"
         for a in $algos; do for s in $seeds; do echo "$runs/$a/seed$s"; done; done
-    } | while read -r d; do "$rlvr" ckpt info "$(ls "$d"/ckpt/step-*.h5 | sort | tail -n 1)" | sed -n 's/^git_revision //p'; done |
-        sort | uniq -c | awk '{ printf "%s%s (%d runs)", (NR > 1 ? ", " : ""), $2, $1 }'
+    } | while read -r d; do
+        "$rlvr" ckpt info "$(ls "$d"/ckpt/step-*.h5 | sort | tail -n 1)" | sed -n 's/^git_revision //p'
+    done | sort | uniq -c | awk '{ printf "%s%s (%d runs)", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 # What decides the bits besides the revision and --np (results/length-dynamics/README.md): the backward's
