@@ -82,6 +82,8 @@ Test(hf_config, one_error_per_unsupported_thing) {
     // Layers 1 and 3 would be sparse, and mlp_only_layers makes both dense: a MoE type without a MoE layer.
     rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
             ",\"decoder_sparse_step\":2,\"mlp_only_layers\":[3,1]}", "leave none of the 4 layers a MoE layer");
+    rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS "," MOE
+            ",\"decoder_sparse_step\":5}", "decoder_sparse_step 5 and mlp_only_layers \"\" leave none");
     rejects("{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\"," DIMS
             ",\"num_experts\":4,\"num_experts_per_tok\":5,\"moe_intermediate_size\":8}", "num_experts_per_tok");
     // More experts a token than the MoE backward's per-token arrays hold (MODEL_MAX_EXPERTS_PER_TOK).

@@ -311,10 +311,7 @@ static int check_parsed(const cJSON *o, const ModelConfig *c, Err *e) {
                 c->moe_intermediate_size < 1))
         return err_set(e, "MoE needs 1 <= num_experts_per_tok (%d) <= num_experts (%d) and moe_intermediate_size >= 1",
                        c->num_experts_per_tok, c->num_experts);
-    if (moe && c->decoder_sparse_step > c->num_hidden_layers)
-        return err_set(e, "decoder_sparse_step %d > num_hidden_layers %d (no MoE layer left)", c->decoder_sparse_step,
-                       c->num_hidden_layers);
-    if (moe) {  // mlp_only_layers may leave none either: what this check accepts, the model builds
+    if (moe) {  // a decoder_sparse_step past the layers or mlp_only_layers may leave none: as the model checks it
         bool *layer_moe = xcalloc((size_t)c->num_hidden_layers, sizeof *layer_moe);
         int rc = model_config_moe_layers(c, layer_moe, e);
         free(layer_moe);
