@@ -676,6 +676,14 @@ char *config_to_string(const Config *c) {
     return buf;
 }
 
+int config_enum_value(const char *section, const char *key, const char *name, char *choices, size_t len) {
+    const Key *k = find_key(section, key);
+    if (!k || k->type != K_ENUM) return snprintf(choices, len, "?"), -1;
+    int x = parse_enum(k->choices, name);
+    if (x < 0) join_choices(k->choices, choices, len);
+    return x;
+}
+
 const char *config_enum_name(const char *section, const char *key, int value) {
     const Key *k = find_key(section, key);
     if (!k || k->type != K_ENUM || value < 0) return "?";

@@ -193,5 +193,7 @@ char *config_to_string(const Config *c);  // malloc'd; free() it
 
 // Name of an enum value of a key, e.g. config_enum_name("algo", "name", ALGO_LUSPO) = "luspo".
 const char *config_enum_name(const char *section, const char *key, int value);
+// Its inverse: the value of name, or -1 with the key's choices ("grpo|dapo|...") in choices.
+int config_enum_value(const char *section, const char *key, const char *name, char *choices, size_t len);
 
 #endif

@@ -344,25 +344,14 @@ done:
     return rc;
 }
 
-// 0 when name is an algo.name choice, else -1 with the choices ("grpo|dapo|...") in known. Checked before --algo
-// becomes a --set, whose error would name a "--set algo.name=..." the user never wrote.
-static int check_algo(const char *name, char *known, size_t len) {
-    size_t used = 0;
-    known[0] = 0;
-    for (int i = 0; strcmp(config_enum_name("algo", "name", i), "?") && used < len; i++) {
-        const char *choice = config_enum_name("algo", "name", i);
-        if (!strcmp(choice, name)) return 0;
-        used += (size_t)snprintf(known + used, len - used, "%s%s", i ? "|" : "", choice);
-    }
-    return -1;
-}
-
 int cmd_loss(int argc, char **argv) {
     LossArgs a = {0};
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    // Checked before --algo becomes a --set, whose error would name a "--set algo.name=..." the user never wrote.
     char known[256];
-    if (check_algo(a.algo, known, sizeof known)) return cli_usage_error(&SPEC, "--algo '%s': expected one of %s", a.algo, known);
+    if (config_enum_value("algo", "name", a.algo, known, sizeof known) < 0)
+        return cli_usage_error(&SPEC, "--algo '%s': expected one of %s", a.algo, known);
     Err e = {{0}};
     char algo_set[96];
     snprintf(algo_set, sizeof algo_set, "algo.name=%s", a.algo);
