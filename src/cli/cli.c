@@ -222,8 +222,7 @@ int cli_resolve_config(const ConfigArgs *a, Config *c, Err *e) {
 }
 
 int cli_resolve_config_ckpt(const ConfigArgs *a, const char *ckpt, Config *c, Err *e) {
-    if (a->config || !ckpt) return cli_resolve_config(a, c, e);
-    return checkpoint_read_config(ckpt, a->sets.items, a->sets.n, c, e);
+    return checkpoint_config_or_file(a->config, ckpt, a->sets.items, a->sets.n, c, e);
 }
 
 // ---- help ----

@@ -40,8 +40,7 @@ static int open_outputs(EvalRun *r, Err *e) {
 
 static int setup(EvalRun *r, Err *e) {
     const EvalRunArgs *a = r->a;
-    if (a->config_path) TRY(config_resolve(&r->cfg, a->config_path, a->sets, a->n_sets, e));
-    else TRY(checkpoint_read_config(a->ckpt, a->sets, a->n_sets, &r->cfg, e));
+    TRY(checkpoint_config_or_file(a->config_path, a->ckpt, a->sets, a->n_sets, &r->cfg, e));
     TRY(checkpoint_read_meta(a->ckpt, &r->step, NULL, NULL, e));
     TRY(model_load_path(&r->model, a->ckpt, e));
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;

@@ -568,6 +568,12 @@ int checkpoint_prune(const char *run_dir, int keep, Err *e) {
 }
 
 // config_resolve reads files: the stored text goes through a private temporary file.
+int checkpoint_config_or_file(const char *config_path, const char *ckpt, const char *const *sets, int n_sets, Config *c,
+                              Err *e) {
+    if (config_path || !ckpt) return config_resolve(c, config_path, sets, n_sets, e);
+    return checkpoint_read_config(ckpt, sets, n_sets, c, e);
+}
+
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
     char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
     TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));

@@ -80,6 +80,10 @@ char *checkpoint_read_kind(const char *path, Err *e);
 
 // The resolved config stored in /meta, with overrides applied after it (config_resolve on the stored text).
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
+// A command's config: the file config_path when given (or without a checkpoint, the defaults), else the checkpoint's
+// stored one; then the overrides.
+int checkpoint_config_or_file(const char *config_path, const char *ckpt, const char *const *sets, int n_sets, Config *c,
+                              Err *e);
 
 // RUN_DIR/ckpt/step-NNNNNN.h5.
 void checkpoint_path(char *buf, size_t len, const char *run_dir, int64_t step);
