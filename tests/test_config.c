@@ -346,3 +346,51 @@ Test(config, a_directory_is_not_a_config_file) {
     cr_assert_eq(config_resolve(&c, "/tmp", NULL, 0, &e), -1);
     cr_expect_str_eq(e.msg, "/tmp: cannot read config file: Is a directory");
 }
+
+// config_diff: every changed key once, in table order (config_print's), values as a person reads them.
+Test(config, diff_lists_changed_keys_in_table_order) {
+    Config a, b;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&a, NULL, NULL, 0, &e), 0, "%s", e.msg);
+    ConfigChange *ch = (ConfigChange *)1;
+    cr_expect_eq(config_diff(&a, &a, &ch), 0);
+    cr_expect_null(ch);
+    // One key of each type; the defaults (base/config.c): train.steps 10, train.lr 1e-6, rollout.seed 0,
+    // data.shuffle true, algo.name grpo (with its preset beta 0.04; gspo's preset is 0), data.path "".
+    const char *sets[] = {"train.steps=200", "train.lr=0.001", "rollout.seed=7", "data.shuffle=false",
+                          "algo.name=gspo", "data.path=d.jsonl"};
+    cr_assert_eq(config_resolve(&b, NULL, sets, 6, &e), 0, "%s", e.msg);
+    int n = config_diff(&a, &b, &ch);
+    // gspo also brings eps_low 3e-4 and eps_high 4e-4 (the presets of results/objectives.md §3).
+    const char *want[][3] = {
+        {"data.path", "''", "'d.jsonl'"},   {"data.shuffle", "true", "false"}, {"rollout.seed", "0", "7"},
+        {"algo.name", "grpo", "gspo"},      {"algo.eps_low", "0.2", "0.0003"}, {"algo.eps_high", "0.2", "0.0004"},
+        {"algo.beta", "0.04", "0"},         {"train.steps", "10", "200"},      {"train.lr", "1e-06", "0.001"},
+    };
+    cr_assert_eq(n, 9, "%d changes", n);
+    for (int i = 0; i < n; i++) {
+        cr_expect_str_eq(ch[i].key, want[i][0]);
+        cr_expect_str_eq(ch[i].from, want[i][1], "%s from", ch[i].key);
+        cr_expect_str_eq(ch[i].to, want[i][2], "%s to", ch[i].key);
+    }
+    free(ch);
+    // The reverse direction swaps the values.
+    cr_assert_eq(config_diff(&b, &a, &ch), 9);
+    cr_expect_str_eq(ch[8].from, "0.001");
+    cr_expect_str_eq(ch[8].to, "1e-06");
+    free(ch);
+}
+
+// A config printed and read back (a checkpoint's stored text) differs from its source in nothing.
+Test(config, diff_of_a_printed_config_read_back_is_empty) {
+    Config a, b;
+    Err e = {{0}};
+    const char *sets[] = {"train.lr=3.3e-7", "algo.eps_high=0.1", "rollout.top_p=0.95", "train.seed=123456789012"};
+    cr_assert_eq(config_resolve(&a, NULL, sets, 4, &e), 0, "%s", e.msg);
+    char *text = config_to_string(&a);
+    cr_assert_eq(resolve_text(text, &b, &e), 0, "%s", e.msg);
+    free(text);
+    ConfigChange *ch;
+    cr_expect_eq(config_diff(&a, &b, &ch), 0);
+    free(ch);
+}

@@ -676,6 +676,52 @@ char *config_to_string(const Config *c) {
     return buf;
 }
 
+// A key's value as a person reads it: the shortest number text that reads back as the value, a string quoted.
+static void display_value(const Config *c, const Key *k, char *buf, size_t len) {
+    const char *field = (const char *)c + k->offset;
+    if (k->type == K_STR) {
+        snprintf(buf, len, "'%s'", field);
+        return;
+    }
+    if (k->type != K_DOUBLE) {
+        format_value(c, k, buf, len);
+        return;
+    }
+    double x = *(const double *)field;
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+static bool same_value(const Config *a, const Config *b, const Key *k) {
+    const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
+    switch (k->type) {
+    case K_DOUBLE: return *(const double *)x == *(const double *)y;
+    case K_STR: return !strcmp(x, y);
+    case K_BOOL: return *(const bool *)x == *(const bool *)y;
+    case K_I64: return *(const int64_t *)x == *(const int64_t *)y;
+    case K_INT:
+    case K_ENUM: return *(const int *)x == *(const int *)y;
+    }
+    return false;
+}
+
+int config_diff(const Config *a, const Config *b, ConfigChange **out) {
+    int n = 0;
+    *out = NULL;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &KEYS[i];
+        if (same_value(a, b, k)) continue;
+        *out = xrealloc(*out, (size_t)(n + 1) * sizeof **out);
+        ConfigChange *ch = &(*out)[n++];
+        snprintf(ch->key, sizeof ch->key, "%s.%s", k->section, k->key);
+        display_value(a, k, ch->from, sizeof ch->from);
+        display_value(b, k, ch->to, sizeof ch->to);
+    }
+    return n;
+}
+
 int config_enum_value(const char *section, const char *key, const char *name, char *choices, size_t len) {
     const Key *k = find_key(section, key);
     if (!k || k->type != K_ENUM) return snprintf(choices, len, "?"), -1;

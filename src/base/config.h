@@ -191,6 +191,15 @@ int config_resolve(Config *c, const char *path, const char *const *sets, int n_s
 void config_print(FILE *f, const Config *c);
 char *config_to_string(const Config *c);  // malloc'd; free() it
 
+// A key whose value differs between two configs: "section.key" and both values as config_print writes them
+// (strings in quotes, so an empty one shows).
+typedef struct {
+    char key[130];
+    char from[CONFIG_STR + 2], to[CONFIG_STR + 2];
+} ConfigChange;
+// The keys whose values differ from a to b, in table order; returns how many, with *out malloc'd (NULL if none).
+int config_diff(const Config *a, const Config *b, ConfigChange **out);
+
 // Name of an enum value of a key, e.g. config_enum_name("algo", "name", ALGO_LUSPO) = "luspo".
 const char *config_enum_name(const char *section, const char *key, int value);
 // Its inverse: the value of name, or -1 with the key's choices ("grpo|dapo|...") in choices.
