@@ -139,3 +139,26 @@ Test(dataset, render_prompt) {
     cr_expect_str_eq(p, "");
     free(p);
 }
+
+// The hash of the records as read (a resume checks its data cursor indexes the same ones): FNV-1a 64 over each
+// question and answer with its NUL, in file order. Expected values from an independent Python FNV-1a:
+//   x = 0xcbf29ce484222325; for each byte b: x = ((x ^ b) * 0x100000001b3) mod 2^64
+Test(dataset, hash_of_the_records_in_order) {
+    static const struct {
+        const char *text;
+        uint64_t hash;
+    } cases[] = {
+        {"{\"prompt\": \"a\", \"answer\": \"1\"}\n{\"prompt\": \"b\", \"answer\": \"23\"}\n", 0x847379b89526cb8cULL},
+        {"{\"prompt\": \"b\", \"answer\": \"23\"}\n{\"prompt\": \"a\", \"answer\": 1, \"id\": 5}\n", 0xf2a08b261104e61cULL},
+        {"{\"prompt\": \"a\", \"answer\": \"12\"}\n", 0xebbe70fe07fde665ULL},
+        {"{\"prompt\": \"a1\", \"answer\": \"2\"}\n", 0x0d8eab96d2a3410fULL},  // same bytes, another split
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Dataset d;
+        Err e = {{0}};
+        DataConfig dc = fields("prompt", "answer", false);
+        cr_assert_eq(dataset_load(&d, write_file(cases[i].text), &dc, &e), 0, "%s", e.msg);
+        cr_expect_eq(d.hash, cases[i].hash, "case %zu: %016llx", i, (unsigned long long)d.hash);
+        dataset_free(&d);
+    }
+}

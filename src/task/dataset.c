@@ -97,7 +97,18 @@ static char *ground_truth(char *answer, AnswerFormat format, const char *key, co
     return strdup(truth);
 }
 
+#define FNV64_OFFSET 0xcbf29ce484222325ULL
+#define FNV64_PRIME 0x100000001b3ULL
+
+// FNV-1a over s and its terminating NUL, so ("ab", "c") and ("a", "bc") differ.
+static uint64_t fnv1a(uint64_t h, const char *s) {
+    do h = (h ^ (unsigned char)*s) * FNV64_PRIME;
+    while (*s++);
+    return h;
+}
+
 static void push(Dataset *d, int64_t *cap, char *q, char *a) {
+    d->hash = fnv1a(fnv1a(d->hash, q), a);
     if (d->n == *cap) {
         *cap = *cap ? 2 * *cap : 1024;
         d->questions = xrealloc(d->questions, (size_t)*cap * sizeof *d->questions);
@@ -125,6 +136,7 @@ static int read_record(JsonlReader *r, const DataConfig *dc, char **q, char **a,
 
 int dataset_load(Dataset *d, const char *path, const DataConfig *dc, Err *e) {
     memset(d, 0, sizeof *d);
+    d->hash = FNV64_OFFSET;
     JsonlReader r;
     TRY(jsonl_open(&r, path, e));
     int64_t cap = 0;

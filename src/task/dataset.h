@@ -11,6 +11,7 @@ typedef struct {
     char **questions, **answers;  // n records, malloc'd strings
     int64_t n;
     int64_t skipped;  // malformed lines skipped (data.skip_bad_lines)
+    uint64_t hash;    // FNV-1a 64 of every record's question and answer, NUL-terminated, in file order
 } Dataset;
 
 // Reads every record of path. Fields are dc->prompt_field and dc->answer_field; a dotted name reaches into

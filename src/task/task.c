@@ -76,6 +76,12 @@ int64_t task_split_size(const Task *t, Split split) {
 
 int64_t task_skipped_lines(const Task *t, Split split) { return t->kind == TASK_ARITH ? 0 : t->split[split].skipped; }
 
+void task_data_id(const Task *t, Split split, int64_t *records, uint64_t *hash) {
+    bool file = t->kind == TASK_DATASET && t->split[split].n > 0;
+    *records = file ? t->split[split].n : 0;
+    *hash = file ? t->split[split].hash : 0;
+}
+
 static const char *split_name(Split s) { return s == SPLIT_EVAL ? "eval" : "train"; }
 
 int task_item(const Task *t, Split split, int64_t i, TaskItem *out, Err *e) {

@@ -43,6 +43,10 @@ int64_t task_split_size(const Task *t, Split split);
 // Records skipped as malformed while loading (data.skip_bad_lines), per split.
 int64_t task_skipped_lines(const Task *t, Split split);
 
+// What a split's records are, for a resume to know its data cursor indexes the same ones: a dataset's record
+// count and the hash of their text (task/dataset.h); 0 and 0 without a file (arith, or no file for the split).
+void task_data_id(const Task *t, Split split, int64_t *records, uint64_t *hash);
+
 // Problem at global index i (>= 0), a pure function of the config:
 //   arith: generated from (task.seed, split, i); train and eval problems are disjoint sets.
 //   datasets, train: epoch = i / n, record = permutation_epoch(i % n), the permutation keyed by
