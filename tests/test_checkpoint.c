@@ -55,7 +55,7 @@ static void save_sample(const char *path, Model *m, AdamW *o, TrainState *st) {
     for (size_t i = 0; i < m->n_params; i++) o->m[i] = (float)i * 1e-3f, o->v[i] = (float)i * 1e-6f;
     o->step = 7;
     *st = (TrainState){.step = 3, .data_cursor = 96, .bad_steps = 1, .train_seed = 11, .rollout_seed = 12,
-                       .tokens_total = 12345, .elapsed_s = 1.25};
+                       .tokens_total = 12345, .elapsed_s = 1.25, .data_records = 40, .data_hash = -3};
     Err e;
     cr_assert_eq(checkpoint_save(path, m, o, st, &META, &e), 0, "%s", e.msg);
 }
@@ -143,6 +143,36 @@ static void tamper(const char *path, const char *name, hsize_t rows, hsize_t col
         free(zeros);
     }
     h5io_close(f);
+}
+
+// /state/data_records and data_hash came later: a checkpoint without them loads with 0 and 0 (io/checkpoint.h),
+// whole (checkpoint_load) or the state alone (checkpoint_read_state).
+Test(checkpoint, state_without_the_data_identity_reads_as_zero) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/old.h5", dir);
+    Model m, m2;
+    AdamW o, o2;
+    TrainState st, got, alone;
+    save_sample(path, &m, &o, &st);
+    Err e;
+    cr_assert_eq(checkpoint_read_state(path, &alone, &e), 0, "%s", e.msg);
+    cr_expect(memcmp(&st, &alone, sizeof st) == 0, "the state alone differs from the saved one");
+    tamper(path, "/state/data_records", 0, 0);
+    tamper(path, "/state/data_hash", 0, 0);
+    make_model(&m2, MODEL_QWEN3_MOE, 77);
+    adamw_init(&o2, m2.n_params);
+    cr_assert_eq(checkpoint_load(path, &m2, &o2, &got, &e), 0, "%s", e.msg);
+    cr_assert_eq(checkpoint_read_state(path, &alone, &e), 0, "%s", e.msg);
+    TrainState want = st;
+    want.data_records = 0, want.data_hash = 0;
+    cr_expect(memcmp(&want, &got, sizeof st) == 0, "loaded state differs");
+    cr_expect(memcmp(&want, &alone, sizeof st) == 0, "state read alone differs");
+    // The fields before them stay required.
+    tamper(path, "/state/rollout_seed", 0, 0);
+    cr_expect_eq(checkpoint_read_state(path, &alone, &e), -1);
+    cr_expect(strstr(e.msg, "missing dataset '/state/rollout_seed'"), "%s", e.msg);
+    model_free(&m), model_free(&m2);
+    adamw_free(&o), adamw_free(&o2);
 }
 
 Test(checkpoint, shape_mismatch_rejected) {

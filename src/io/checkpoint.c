@@ -21,12 +21,14 @@ typedef struct {
     const char *name;
     size_t offset;
     bool is_double;
+    bool optional;  // absent in older checkpoints: read as 0
 } StateField;
 
-#define SF(field, dbl) {#field, offsetof(TrainState, field), dbl}
+#define SF(field, dbl, opt) {#field, offsetof(TrainState, field), dbl, opt}
 static const StateField STATE_FIELDS[] = {
-    SF(step, false),       SF(data_cursor, false),  SF(bad_steps, false), SF(train_seed, false),
-    SF(rollout_seed, false), SF(tokens_total, false), SF(elapsed_s, true),
+    SF(step, false, false),         SF(data_cursor, false, false),  SF(bad_steps, false, false),
+    SF(train_seed, false, false),   SF(rollout_seed, false, false), SF(tokens_total, false, false),
+    SF(elapsed_s, true, false),     SF(data_records, false, true),  SF(data_hash, false, true),
 };
 #define N_STATE_FIELDS (int)(sizeof STATE_FIELDS / sizeof STATE_FIELDS[0])
 
@@ -349,8 +351,10 @@ static int read_scalar(hid_t f, const char *path, const char *name, bool is_doub
 static int read_state(hid_t f, const char *path, TrainState *st, Err *e) {
     char name[64];
     for (int i = 0; i < N_STATE_FIELDS; i++) {
-        snprintf(name, sizeof name, "state/%s", STATE_FIELDS[i].name);
-        TRY(read_scalar(f, path, name, STATE_FIELDS[i].is_double, (char *)st + STATE_FIELDS[i].offset, e));
+        const StateField *sf = &STATE_FIELDS[i];
+        snprintf(name, sizeof name, "state/%s", sf->name);
+        if (sf->optional && !h5io_exists(f, name)) memset((char *)st + sf->offset, 0, 8);
+        else TRY(read_scalar(f, path, name, sf->is_double, (char *)st + sf->offset, e));
     }
     return 0;
 }
@@ -474,6 +478,14 @@ int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, c
     if (!rc && step) rc = h5io_attr_read_i64(f, "meta", "step", step, e);
     if (!rc && world_size) rc = h5io_attr_read_i64(f, "meta", "world_size", world_size, e);
     if (!rc && config && !(*config = h5io_attr_read_str(f, "meta", "config", e))) rc = -1;
+    h5io_close(f);
+    return rc;
+}
+
+int checkpoint_read_state(const char *path, TrainState *st, Err *e) {
+    hid_t f = h5io_open(path, 0, e);
+    if (f < 0) return -1;
+    int rc = check_format(f, path, e) ? -1 : read_state(f, path, st, e);
     h5io_close(f);
     return rc;
 }

@@ -2,7 +2,7 @@
 //   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, config (+ hf_config)
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
-//   /state/<field>   resume state (TrainState), one scalar dataset per field
+//   /state/<field>   resume state (TrainState), one scalar dataset per field (data_* optional)
 // Every rank writes its pieces of the tensors into one file at once (parallel HDF5, collective writes) named
 // NAME.tmp; after every rank has closed it, rank 0 fsyncs and renames it. Tensors are chunked and checksummed
 // (io/model_h5.h). Loading validates everything before it touches the live model, optimizer or state (never
@@ -28,6 +28,9 @@ typedef struct {
     int64_t train_seed, rollout_seed;
     int64_t tokens_total;  // response tokens trained on so far (throughput, metrics)
     double elapsed_s;      // wall time so far (ETA after a resume)
+    // The training records the data cursor indexes (task_data_id): their number and hash; 0 and 0 without a
+    // dataset file, and in checkpoints written before they were recorded (read as 0 when absent).
+    int64_t data_records, data_hash;
 } TrainState;
 
 typedef struct {
@@ -74,6 +77,9 @@ int checkpoint_load_pieces(const char *path, const Model *layout, const CkptPiec
 
 // Reads /meta attributes (config text malloc'd into *config if config != NULL).
 int checkpoint_read_meta(const char *path, int64_t *step, int64_t *world_size, char **config, Err *e);
+
+// The /state fields alone (a resume's checks, before anything is loaded).
+int checkpoint_read_state(const char *path, TrainState *st, Err *e);
 
 // /meta kind (CheckpointMeta.kind: "train", "sft", ...), malloc'd; NULL on error.
 char *checkpoint_read_kind(const char *path, Err *e);
