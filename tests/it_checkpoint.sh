@@ -2,11 +2,12 @@
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
 # heap; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
-# an SFT run, a refused resume leaves config.ini alone, and a second run in a directory in use is refused; the trainer
+# an SFT run, a refused resume leaves config.ini alone, a resume logs each changed key and refuses a change of the run's
+# identity (seeds, task, data and the records under data.path), and a second run in a directory in use is refused; the trainer
 # saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write
 # leaves the previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one
 # message on 1 and 2 ranks.
-plan 26
+plan 35
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -89,6 +90,57 @@ expect_error "resume: rlvr train refuses an SFT run directory (kind sft)" \
 cp "$CK/kind/config.ini" "$CK/kind.ini"
 "$RLVR" sft --run-dir "$CK/kind" --resume --set model.hidden_size=64 >/dev/null 2>&1
 expect_ok "resume: refused for another [model], config.ini unchanged" cmp "$CK/kind.ini" "$CK/kind/config.ini"
+
+# A resume with another config (train/resume.c): each changed key is logged on a line of its own and the run goes on;
+# a change of the run's identity (seeds, task, data) is refused naming every such key, and so are other records
+# under the same data.path; a refused resume writes nothing. A one-step RL run on the gsm8k fixture (3 records).
+RC="$CK/rc"
+mkdir -p "$RC"
+cp "$ROOT/tests/fixtures/datasets/gsm8k.jsonl" "$RC/gsm8k.jsonl"
+"$RLVR" train --config "$ROOT/configs/tiny-train.ini" --set task.name=gsm8k --set "data.path=$RC/gsm8k.jsonl" \
+    --set model.max_position_embeddings=256 --set rollout.max_new_tokens=8 --set eval.n_prompts=0 --set train.steps=1 \
+    --run-dir "$RC/a" >/dev/null 2>&1
+# tiny-train.ini's lr is 1e-3.
+out=$("$RLVR" train --run-dir "$RC/a" --resume --set train.steps=2 --set train.lr=2e-3 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ "$(grep '^resume:' <<<"$out")" = $'resume: train.steps 1 -> 2\nresume: train.lr 0.001 -> 0.002' ] &&
+    [ "$(grep -c ' resume: train\.\(steps 1 -> 2\|lr 0.001 -> 0.002\)$' "$RC/a/log.txt")" -eq 2 ] &&
+    [ -e "$RC/a/ckpt/step-000002.h5" ]
+then pass "resume: --set train.steps=2 train.lr=2e-3 logs one line per changed key, and the run goes on to step 2"
+else fail "resume: --set train.steps=2 train.lr=2e-3 logs one line per changed key, and the run goes on to step 2" \
+    "exit $rc: $out"; fi
+cp "$RC/a/config.ini" "$RC/a.ini"
+cp "$RC/a/metrics.jsonl" "$RC/a.metrics"
+CKPT2="$RC/a/ckpt/step-000002.h5"
+expect_error "resume: another rollout.seed is refused, naming it and what to do instead" \
+    "step-000002.h5: a resume keeps the run's identity, which this config changes: rollout.seed 0 -> 5 \(the sampling draws of every step\)\. Keep the saved value, or start a new run from this checkpoint: --init .*step-000002.h5 and a new --run-dir" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set rollout.seed=5
+expect_error "resume: another train.seed and data.shuffle are refused in one message naming both" \
+    "identity, which this config changes: data.shuffle true -> false \(.*\); train.seed 1 -> 2 \(.*\)\. Keep the saved values" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set train.seed=2 --set data.shuffle=false
+expect_error "resume: another task is refused naming task.name" "changes: task.name 'gsm8k' -> 'math' \(" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set task.name=math
+cp "$ROOT/tests/fixtures/datasets/math.jsonl" "$RC/math.jsonl"
+expect_error "resume: another data.path is refused naming it" \
+    "changes: data.path '.*/gsm8k.jsonl' -> '.*/math.jsonl' \(the records the data cursor indexes\)" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set "data.path=$RC/math.jsonl"
+sed -i 's/10 apples/11 apples/' "$RC/gsm8k.jsonl"
+expect_error "resume: other records under the same data.path are refused (count and hash in /state)" \
+    "step-000002.h5: the training data changed: the checkpoint's data cursor indexes 3 records of hash [0-9a-f]{16}, data.path .*/gsm8k.jsonl has 3 of hash [0-9a-f]{16}; restore the run's data" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3
+cp "$ROOT/tests/fixtures/datasets/gsm8k.jsonl" "$RC/gsm8k.jsonl"
+# algo.beta > 0 (grpo's preset) needs the reference policy a run saves only when it starts with algo.beta > 0.
+expect_error "resume: turning on algo.beta without a saved reference policy is refused naming both" \
+    "ckpt/reference.h5: missing: algo.beta = 0.04 needs the run's reference policy" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set algo.name=grpo --set algo.beta=0.04
+expect_ok "resume: the refused resumes wrote nothing (config.ini, metrics, checkpoints as before)" bash -c "
+    cmp '$RC/a.ini' '$RC/a/config.ini' && cmp '$RC/a.metrics' '$RC/a/metrics.jsonl' &&
+    [ \"\$(cd '$RC/a/ckpt' && echo step-*.h5)\" = 'step-000001.h5 step-000002.h5' ]"
+# Another algorithm on the same policy, moments and data is an experiment a resume allows (logged).
+out=$("$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set algo.name=gspo 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -qx 'resume: algo.name luspo -> gspo' <<<"$out" && grep -qx 'resume: train.steps 2 -> 3' <<<"$out" &&
+    [ -e "$RC/a/ckpt/step-000003.h5" ]
+then pass "resume: another algorithm (luspo -> gspo) is logged and the run goes on"
+else fail "resume: another algorithm (luspo -> gspo) is logged and the run goes on" "exit $rc: $out"; fi
 
 # Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
 # its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.

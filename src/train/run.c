@@ -1,8 +1,10 @@
 #include "train/run.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/dist.h"
 #include "base/revision.h"
@@ -10,6 +12,7 @@
 #include "io/run_dir.h"
 #include "model/expert_map.h"
 #include "task/reward.h"
+#include "train/resume.h"
 
 // --resume=auto: whether the run directory has a checkpoint to resume from (rank 0 looks, every rank learns).
 static int decide_resume(const TrainArgs *a, bool *resume, Err *e) {
@@ -44,6 +47,11 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     TRY(model_create(&r->ref, &r->cfg.model, e));
     r->ref.head_chunk = r->cfg.train.head_chunk;
     r->has_ref = true;
+    // A run that started with algo.beta = 0 saved no reference: one turned on at a resume has none to load.
+    if (resume && access(path, F_OK) && errno == ENOENT)
+        return dist_agree(err_set(e, "%s: missing: algo.beta = %g needs the run's reference policy, saved only by a run "
+                                     "that starts with algo.beta > 0; resume with --set algo.beta=0, or start a new run "
+                                     "from the checkpoint with --init and a new --run-dir", path, r->cfg.algo.beta), e);
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
     CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
@@ -111,18 +119,17 @@ static int load_state(Run *r, const char *path, Err *e) {
     return rc;
 }
 
-// A run goes on with the command that made it: `rlvr train` resuming an SFT run (or the reverse) would carry its
-// step count and moments over silently.
-static int check_kind(const Run *r, const char *path, Err *e) {
-    const char *want = r->kind == TRAIN_SFT ? "sft" : "train";
-    char *kind = checkpoint_read_kind(path, e);
-    int rc = !kind ? -1
-             : strcmp(kind, want)
-                 ? err_set(e, "%s: /meta kind is %s, expected %s: `rlvr %s --resume` continues only its own runs (start "
-                              "from this checkpoint with --init and a new --run-dir)", path, kind, want, want)
-                 : 0;
-    free(kind);
-    return rc;
+static const char *kind_name(TrainKind kind) { return kind == TRAIN_SFT ? "sft" : "train"; }
+
+// Rank 0, before anything is built: the newest checkpoint is this command's and the config keeps its run identity
+// (train/resume.h); the other changes go to the log.
+static int check_resume(Run *r, Err *e) {
+    char path[4096];
+    int64_t step;
+    int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
+    if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
+    if (found != 1) return -1;
+    return resume_check(path, kind_name(r->kind), &r->cfg, &r->resume_log, e);
 }
 
 static int setup_weights(Run *r, const char *init, Err *e) {
@@ -133,6 +140,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
     r->model.skip_zero_backward = r->cfg.train.skip_zero_backward;
     TRY(updater_init(&r->up, &r->model, &r->cfg, r->config_text, e));
     TRY(tokenizer_fits_model(r->tok, r->cfg.model.vocab_size, e));
+    // A fresh run's seeds are the config's; a resumed run's are the checkpoint's, which check_resume found equal.
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
     if (r->resumed) {
         char path[4096];
@@ -140,9 +148,12 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
         if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
         if (found != 1) return -1;
-        TRY(check_kind(r, path, e));
-        return load_state(r, path, e);
+        TRY(load_state(r, path, e));
+        return resume_check_data(path, r->cfg.data.path, r->task, &r->st, &r->resume_log, e);
     }
+    uint64_t hash;
+    task_data_id(r->task, SPLIT_TRAIN, &r->st.data_records, &hash);
+    r->st.data_hash = (int64_t)hash;  // the records the data cursor indexes, for a resume to check
     if (init[0]) return checkpoint_load(init, &r->model, NULL, NULL, e);
     model_init_random(&r->model, (uint64_t)r->cfg.model.init_seed);
     return 0;
@@ -160,6 +171,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(resolve_config(a, r->resumed, &r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
     TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, e) : 0, e));
+    if (r->resumed) TRY(dist_root_outcome(dist_is_root() ? check_resume(r, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
     TRY(device_open(r->cfg.dist.device, &r->device, e));
@@ -188,6 +200,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
 void run_close(Run *r) {
     run_dir_unlock(r->lock_fd);
     free(r->config_text);
+    free(r->resume_log);
     grad_stage_free(&r->stage);     // its buffers are the backend's memory
     updater_detach_device(&r->up);
     device_detach(&r->model);
@@ -201,7 +214,7 @@ void run_close(Run *r) {
 
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
-    CheckpointMeta meta = {r->kind == TRAIN_SFT ? "sft" : "train", r->config_text, rlvr_revision(), dist_size()};
+    CheckpointMeta meta = {kind_name(r->kind), r->config_text, rlvr_revision(), dist_size()};
     updater_sync_host(&r->up);  // a device update's weights and moments to the host the save reads
     TRY(save_state(r, path, &meta, e));
     int rc = dist_is_root() ? checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e) : 0;

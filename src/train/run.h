@@ -47,6 +47,7 @@ typedef struct {
     int64_t total_steps;
     bool resumed;             // started from D's newest checkpoint (--resume, or --resume=auto that found one)
     char init_note[1024];     // rank 0: how a Hugging Face init directory was imported or reused ("" otherwise)
+    char *resume_log;         // "resume: ..." lines, one per changed key or note (train/resume.h), rank 0 logs them
     int lock_fd;              // rank 0: the run directory's lock (io/run_dir.h), -1 if none
 } Run;
 
