@@ -23,7 +23,8 @@ static const CliOpt OPTS[] = {
     CLI_OPT_OPTIONAL("--resume", "auto", TrainCliArgs, resume, 0,
                      "continue from the highest D/ckpt/step-NNNNNN.h5, on any number of ranks; =auto: only when D "
                      "has a checkpoint, else a fresh start (with --init if given), so one command both starts a run "
-                     "and continues it after a preemption"),
+                     "and continues it after a preemption. Each key changed from the checkpoint's config is logged; "
+                     "the run's identity ([model], [tokenizer], the seeds, the task and training data) may not change"),
     CLI_OPT_LIST("--set", "section.key=value", TrainCliArgs, cfg.sets, 0,
                  "override one key after the file; repeatable, applied in order"),
     CLI_OPT_INT("--stop-after", "N", TrainCliArgs, stop_after, 1, (int64_t)1 << 40, CLI_HIDDEN,
