@@ -26,7 +26,8 @@ typedef struct {
     bool in_place;   // a device or a pipe: nothing to rename
 } AtomicFile;
 
-// Creates the temporary file (empty, or a copy of path with ATOMIC_APPEND); 0, or -1 naming the path.
+// Creates the temporary file (empty, or a copy of path with ATOMIC_APPEND); 0, or -1 naming the path with a left
+// zeroed, so that ending it (atomic_file_end, atomic_file_abort) is a no-op.
 int atomic_file_open(AtomicFile *a, const char *path, int flags, Err *e);
 // Closes the stream and renames the temporary file over the path. A write error anywhere (ENOSPC often shows only
 // at the close) fails it: the temporary file is removed and the path keeps its old content. Frees a either way.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/atomic_file.h"
 #include "io/checkpoint.h"
 
 int make_dirs(const char *path, Err *e) {
@@ -69,13 +70,10 @@ int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e) {
 }
 
 int run_dir_write_config(const char *run_dir, const char *config_text, Err *e) {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/config.ini", run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fputs(config_text, f) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
-    return 0;
+    AtomicFile f;  // durable: a resume reads it beside the checkpoint
+    TRY(atomic_file_open(&f, path, ATOMIC_DURABLE, e));
+    fputs(config_text, f.f);  // a write error shows at the commit
+    return atomic_file_commit(&f, e);
 }
