@@ -108,7 +108,7 @@ static int close_stream(AtomicFile *a, Err *e) {
     int failed = ferror(f), bad = fflush(f) != 0, err = errno;
     if (fclose(f) && !bad) bad = 1, err = errno;
     if (bad) return err_set(e, "%s: cannot write: %s", a->path, strerror(err));
-    return failed ? err_set(e, "%s: a write failed", a->path) : 0;
+    return failed ? err_set(e, "%s: a write failed (a full disk, a quota or a file size limit?)", a->path) : 0;
 }
 
 static void free_names(AtomicFile *a) {

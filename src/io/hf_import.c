@@ -10,7 +10,6 @@
 
 #include <cJSON.h>
 
-#include "base/atomic_file.h"
 #include "base/config.h"
 #include "base/walltime.h"
 #include "io/h5io.h"
@@ -376,24 +375,21 @@ int hf_import(const char *dir, const char *out, const char *revision, HfImportSt
         if (!cJSON_IsObject(g)) rc = gen ? err_set(e, "%s: not a JSON object", path) : -1;
         cJSON_Delete(g);
     }
-    AtomicFile af;  // durable: a run's init.h5 is imported once and read by every resume
-    if (!rc) rc = atomic_file_open(&af, out, ATOMIC_NO_STREAM | ATOMIC_DURABLE, e);
     if (!rc) {
         cfg_text = config_text(&cfg, dir);
-        uint64_t bytes = 65536 + strlen(json) + strlen(cfg_text);  // /meta's text
+        uint64_t bytes = H5IO_OVERHEAD_BYTES + strlen(json) + strlen(cfg_text);  // /meta's text
         for (int t = 0; t < m.n_tensors; t++) bytes += model_h5_dataset_bytes(&m.tensors[t]);
-        hid_t f = h5io_check_room(af.tmp, bytes, e) ? -1 : h5io_create(af.tmp, e);
+        AtomicFile af;  // durable: a run's init.h5 is imported once and read by every resume
+        hid_t f = h5io_output_create(&af, out, bytes, ATOMIC_DURABLE, e);
         if (f < 0) {
             rc = -1;
         } else {
             hid_t g = H5Gcreate2(f, "/meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (g >= 0) H5Gclose(g);
-            rc = g < 0 ? err_set(e, "%s: cannot create /meta", af.tmp)
-                       : write_meta(f, json, gen, cfg_text, dir, revision, e);
+            rc = g < 0 ? err_set(e, "%s: cannot create /meta", af.tmp) : write_meta(f, json, gen, cfg_text, dir, revision, e);
             if (!rc) rc = write_all(f, &m, &s, pl, tied_head, st, e);
-            if (H5Fclose(f) < 0 && !rc) rc = err_set(e, "%s: cannot close HDF5 file (disk full?)", af.tmp);
+            rc = h5io_output_end(&af, f, rc, e);
         }
-        rc = atomic_file_end(&af, rc, e);
     }
     st->n_params = (int64_t)m.n_params;
     st->n_tensors = m.n_tensors;
