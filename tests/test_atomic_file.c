@@ -1,6 +1,5 @@
 // base/atomic_file: an output is the old file or the new one, whole; never part of one, never a stray .tmp.
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -38,15 +37,6 @@ static const char *get(const char *path) {
     return buf;
 }
 
-static int entries(const char *dir) {
-    DIR *d = opendir(dir);
-    cr_assert(d);
-    int n = 0;
-    for (struct dirent *x; (x = readdir(d));) n += strcmp(x->d_name, ".") && strcmp(x->d_name, "..");
-    closedir(d);
-    return n;
-}
-
 Test(atomic_file, commit_replaces_the_old_file_only_at_the_end) {
     const char *d = dir_for("commit");
     char path[300];
@@ -65,7 +55,7 @@ Test(atomic_file, commit_replaces_the_old_file_only_at_the_end) {
     atomic_file_abort(&b);
     cr_assert_eq(atomic_file_commit(&a, &e), 0, "%s", e.msg);
     cr_expect_str_eq(get(path), "new\n");
-    cr_expect_eq(entries(d), 1, "no temporary file left");
+    cr_expect_eq(dir_entries(d), 1, "no temporary file left");
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
     mode_t mask = umask(0);
@@ -89,7 +79,7 @@ Test(atomic_file, abort_keeps_the_old_file_and_leaves_no_tmp) {
     fputs("x\n", a.f);
     cr_expect_eq(atomic_file_end(&a, -1, &e), -1, "end with a failure aborts");
     cr_expect_str_eq(get(fresh), "<absent>", "a new output that failed is absent");
-    cr_expect_eq(entries(d), 1);
+    cr_expect_eq(dir_entries(d), 1);
 }
 
 // RLIMIT_FSIZE makes write() fail with EFBIG past a few bytes, as a full disk does with ENOSPC; the bytes sit in
@@ -118,7 +108,7 @@ Test(atomic_file, write_error_at_close_is_reported_and_keeps_the_old_file) {
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed (10 setrlimit, 11 open, 12 commit "
               "succeeded, 13 message)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     cr_expect_str_eq(get(path), "old\n");
-    cr_expect_eq(entries(d), 1, "the failed temporary file is removed");
+    cr_expect_eq(dir_entries(d), 1, "the failed temporary file is removed");
 }
 
 Test(atomic_file, append_copies_the_old_file_first) {
@@ -138,7 +128,7 @@ Test(atomic_file, append_copies_the_old_file_first) {
     fputs("3 (failed)\n", a.f);
     atomic_file_abort(&a);
     cr_expect_str_eq(get(path), "1\n2\n");
-    cr_expect_eq(entries(d), 1);
+    cr_expect_eq(dir_entries(d), 1);
 }
 
 // Another library writes the temporary name (HDF5, safetensors); a commit without a stream only renames.
@@ -155,7 +145,7 @@ Test(atomic_file, no_stream_hands_out_the_name) {
     cr_expect_str_eq(get(path), "<absent>");
     cr_assert_eq(atomic_file_commit(&a, &e), 0, "%s", e.msg);
     cr_expect_str_eq(get(path), "written by another library");
-    cr_expect_eq(entries(d), 1);
+    cr_expect_eq(dir_entries(d), 1);
 }
 
 // A device is written in place: /dev/null stays a device (as root a rename would have replaced it), and a write
@@ -178,7 +168,7 @@ Test(atomic_file, devices_are_written_in_place) {
     fputs("lost\n", a.f);
     cr_expect_eq(atomic_file_commit(&a, &e), -1);
     cr_expect(strstr(e.msg, "/dev/full: cannot write: ") && strstr(e.msg, strerror(ENOSPC)), "%s", e.msg);
-    cr_expect_eq(entries(d), 1);
+    cr_expect_eq(dir_entries(d), 1);
 }
 
 // A symbolic link to a file: the file it points to is replaced, the link stays.
@@ -198,7 +188,7 @@ Test(atomic_file, a_link_is_followed_not_replaced) {
     cr_assert_eq(lstat(link, &st), 0);
     cr_expect(S_ISLNK(st.st_mode), "the link is still a link");
     cr_expect_str_eq(get(target), "new\n");
-    cr_expect_eq(entries(d), 2);
+    cr_expect_eq(dir_entries(d), 2);
 }
 
 Test(atomic_file, a_missing_directory_is_named) {

@@ -1,21 +1,11 @@
 // io/h5io's output files (rlvr score, loss, loss-testgen, import): whole or absent, never a truncated older one.
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "io/h5io.h"
 #include "scratch_dir.h"
-
-static int entries(const char *dir) {
-    DIR *d = opendir(dir);
-    cr_assert(d);
-    int n = 0;
-    for (struct dirent *x; (x = readdir(d));) n += strcmp(x->d_name, ".") && strcmp(x->d_name, "..");
-    closedir(d);
-    return n;
-}
 
 // Writes x = {v, v, v} to path through h5io_output_create/end, ending with rc; returns its outcome.
 static int write_x(const char *path, double v, uint64_t room, int rc, Err *e) {
@@ -54,5 +44,5 @@ Test(h5io_output, replaced_whole_or_kept) {
     cr_expect_eq(read_x0(path), 1);
     cr_assert_eq(write_x(path, 4, 1 << 20, 0, &e), 0, "%s", e.msg);
     cr_expect_eq(read_x0(path), 4);
-    cr_expect_eq(entries(dir), 1, "no temporary file left");
+    cr_expect_eq(dir_entries(dir), 1, "no temporary file left");
 }
