@@ -1,6 +1,6 @@
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 20
+plan 21
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -84,3 +84,11 @@ expect_ok "eval: a failed write names the file and keeps eval.jsonl and samples.
     err=\$(trap '' XFSZ; ulimit -f $limit_kb; '$RLVR' eval --ckpt '$ck' --out '$E/limit' --data '$E/aime24.jsonl' 2>&1)
     [ \$? -eq 1 ] && grep -q 'limit/samples.jsonl: ' <<<\"\$err\" && cmp -s '$E/b/eval.jsonl' '$E/limit/eval.jsonl' &&
     cmp -s '$E/b/samples.jsonl' '$E/limit/samples.jsonl' && ! compgen -G '$E/limit/*.tmp'"
+# An append renames a copy over the file, so a directory another process writes into (a training run's, holding
+# its .lock; another rlvr eval) is refused, naming the holder, rather than dropping the other's lines.
+mkdir -p "$E/held"
+exec 9>"$E/held/.lock"
+flock -n 9
+expect_error "eval: an output directory another process holds (a training run's) is refused" \
+    "held: in use by another run" "$RLVR" eval --ckpt "$ck" --out "$E/held" --n 1 --set eval.n_prompts=1
+exec 9>&-

@@ -23,6 +23,7 @@ typedef struct {
     Model model;
     Tokenizer *tok;
     int64_t step;                     // the checkpoint's training step
+    int lock_fd;                      // rank 0: OUT/.lock
     double t0;
 } EvalRun;
 
@@ -35,10 +36,13 @@ static int output_open(AtomicFile *f, const EvalRun *r, const char *name, Err *e
     return atomic_file_open(f, path, ATOMIC_APPEND, e);
 }
 
-// Rank 0, before any sampling: the output directory exists and takes files.
+// Rank 0, before any sampling: the output directory exists, takes files, and is this process's alone (a run's
+// lock): an append renames a copy over the file, so the lines another writer appended meanwhile (a training's
+// eval.jsonl, another rlvr eval) would be lost.
 static int check_outputs(EvalRun *r, Err *e) {
     if (!dist_is_root()) return 0;
     TRY(make_dirs(r->a->out_dir, e));
+    TRY(run_dir_lock(r->a->out_dir, &r->lock_fd, e));
     AtomicFile f;
     TRY(output_open(&f, r, "eval.jsonl", e));
     atomic_file_abort(&f);
@@ -117,7 +121,7 @@ static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err 
 }
 
 int eval_run(const EvalRunArgs *a, Err *e) {
-    EvalRun r = {.a = a, .t0 = walltime_s()};
+    EvalRun r = {.a = a, .t0 = walltime_s(), .lock_fd = -1};
     int rc = dist_agree(setup(&r, e), e);
     Device dev;
     if (!rc) rc = device_open(r.cfg.dist.device, &dev, e);
@@ -125,6 +129,7 @@ int eval_run(const EvalRunArgs *a, Err *e) {
     if (!rc) rc = dist_root_outcome(check_outputs(&r, e), e);
     int total = a->n_data ? a->n_data : 1;
     for (int i = 0; i < total && !rc; i++) rc = one_benchmark(&r, a->n_data ? a->data[i] : NULL, i + 1, total, e);
+    run_dir_unlock(r.lock_fd);
     if (r.tok) tokenizer_free(r.tok);
     device_detach(&r.model);
     model_free(&r.model);
