@@ -75,7 +75,8 @@ expect_ok "eval: benchmarks that failed left no empty eval.jsonl or samples.json
 # keeps both files as they were.
 cp -r "$E/b" "$E/keep"
 expect_ok "eval: a failing second benchmark keeps the older records and appends the first benchmark's, whole" bash -c "
-    ! '$RLVR' eval --ckpt '$ck' --out '$E/keep' --data 'aime24=$E/aime24.jsonl' --data 'math500=$E/bad.jsonl' 2>/dev/null &&
+    ! '$RLVR' eval --ckpt '$ck' --out '$E/keep' --data 'aime24=$E/aime24.jsonl' --data 'math500=$E/bad.jsonl' \
+        2>/dev/null &&
     [ \$(wc -l < '$E/keep/eval.jsonl') -eq 2 ] && cmp -s '$E/b/eval.jsonl' <(head -n 1 '$E/keep/eval.jsonl') &&
     cmp -s <(cat '$E/b/samples.jsonl' '$E/b/samples.jsonl') '$E/keep/samples.jsonl' && ! compgen -G '$E/keep/*.tmp'"
 cp -r "$E/b" "$E/limit"
