@@ -1,6 +1,6 @@
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 17
+plan 21
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -67,3 +67,29 @@ expect_error "eval: a file without a preset under the embedded task is refused, 
     "plain.jsonl: task arith reads no files" "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "$E/plain.jsonl"
 expect_error "eval: an unknown preset" "unknown benchmark 'aime2024'" \
     "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime2024=$E/amc.jsonl"
+expect_ok "eval: benchmarks that failed left no empty eval.jsonl or samples.jsonl, and no .tmp" \
+    bash -c '[ -d "$1" ] && ! compgen -G "$1/*"' _ "$E/x"
+
+# Records append across benchmarks and runs, each benchmark's whole: a second benchmark that fails keeps the
+# older records and the first benchmark's; a write that fails partway (a file size limit, as a full disk would)
+# keeps both files as they were.
+cp -r "$E/b" "$E/keep"
+expect_ok "eval: a failing second benchmark keeps the older records and appends the first benchmark's, whole" bash -c "
+    ! '$RLVR' eval --ckpt '$ck' --out '$E/keep' --data 'aime24=$E/aime24.jsonl' --data 'math500=$E/bad.jsonl' \
+        2>/dev/null &&
+    [ \$(wc -l < '$E/keep/eval.jsonl') -eq 2 ] && cmp -s '$E/b/eval.jsonl' <(head -n 1 '$E/keep/eval.jsonl') &&
+    cmp -s <(cat '$E/b/samples.jsonl' '$E/b/samples.jsonl') '$E/keep/samples.jsonl' && ! compgen -G '$E/keep/*.tmp'"
+cp -r "$E/b" "$E/limit"
+limit_kb=$(( $(stat -c %s "$E/b/samples.jsonl") / 1024 + 4 ))  # the older file fits, twice it does not
+expect_ok "eval: a failed write names the file and keeps eval.jsonl and samples.jsonl as they were, no .tmp" bash -c "
+    err=\$(trap '' XFSZ; ulimit -f $limit_kb; '$RLVR' eval --ckpt '$ck' --out '$E/limit' --data '$E/aime24.jsonl' 2>&1)
+    [ \$? -eq 1 ] && grep -q 'limit/samples.jsonl: ' <<<\"\$err\" && cmp -s '$E/b/eval.jsonl' '$E/limit/eval.jsonl' &&
+    cmp -s '$E/b/samples.jsonl' '$E/limit/samples.jsonl' && ! compgen -G '$E/limit/*.tmp'"
+# An append renames a copy over the file, so a directory another process writes into (a training run's, holding
+# its .lock; another rlvr eval) is refused, naming the holder, rather than dropping the other's lines.
+mkdir -p "$E/held"
+exec 9>"$E/held/.lock"
+flock -n 9
+expect_error "eval: an output directory another process holds (a training run's) is refused" \
+    "held: in use by another run" "$RLVR" eval --ckpt "$ck" --out "$E/held" --n 1 --set eval.n_prompts=1
+exec 9>&-

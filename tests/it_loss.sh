@@ -1,8 +1,9 @@
 # Objectives (results/objectives.md §2, §6): `rlvr loss` reproduces the hand values on any number of ranks, and on
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
-# 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2 + 1))
+# 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter,
+# a full disk
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2 + 1 + 2))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -125,4 +126,21 @@ if [ "${dropped:-0}" -ge 1 ] && h5_differ "$TMP/ds_off.h5" "$TMP/ds_on.h5"; then
     pass "dapo dynamic sampling drops $dropped equal-reward groups from the normaliser"
 else
     fail "dapo dynamic sampling drops equal-reward groups" "n_dropped_groups='$dropped'"
+fi
+
+# A disk without room for the output (a 256 KB tmpfs, filled): refused before HDF5 writes (HDF5 1.10 does not
+# survive a full disk mid-file), and the older output stays whole, with no .tmp beside it.
+LF=$TMP/loss-full LF_CHECKS=("loss: an output its disk has no room for is refused, naming it"
+    "loss: after the refusal the older output is whole, no .tmp")
+mkdir -p "$LF"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=256k tmpfs "$LF" 2>/dev/null; then
+    cp "$TMP/hand_out.h5" "$LF/out.h5"
+    dd if=/dev/zero of="$LF/fill" bs=1k count=200 2>/dev/null
+    expect_error "${LF_CHECKS[0]}" "loss-full/out.h5: .* MB free on its file system, the file needs about" \
+        "$RLVR" loss --algo grpo --in "$TMP/hand.h5" --out "$LF/out.h5"
+    expect_ok "${LF_CHECKS[1]}" bash -c 'cmp "$1" "$2/out.h5" && ! compgen -G "$2/*.tmp"' \
+        _ "$TMP/hand_out.h5" "$LF"
+    umount "$LF"
+else
+    for c in "${LF_CHECKS[@]}"; do skip "$c" "needs root and a tmpfs mount"; done
 fi

@@ -44,13 +44,13 @@ printf '{"response": "Answer: 1"}\n' > "$TMP/noanswer.jsonl"
 expect_error "reward: no answer and no index" 'noanswer.jsonl:1: expected "answer" \(string\) or "index"' \
     "$RLVR" reward --task math --in "$TMP/noanswer.jsonl" --out "$TMP/o.jsonl"
 printf '{"index": 0, "response": "Answer: 1"}\n' > "$TMP/nodata.jsonl"
-# A bad line mid-file leaves no half output and keeps an older one whole (the output is written to OUT.tmp, renamed).
+# A bad line mid-file leaves no half output and keeps an older one whole (the output is written beside OUT, renamed).
 printf '{"response": "x", "answer": "1"}\n' > "$TMP/old.jsonl"
 cp "$TMP/old.jsonl" "$TMP/kept.jsonl"
 printf '{"response": "x", "answer": "1"}\n{"response": "y"}\n' > "$TMP/half.jsonl"
 expect_ok "reward: a bad second line leaves the older output as it was and no .tmp" bash -c '
     ! "$RLVR" reward --task math --in "$TMP/half.jsonl" --out "$TMP/kept.jsonl" 2>/dev/null &&
-    cmp -s "$TMP/old.jsonl" "$TMP/kept.jsonl" && [ ! -e "$TMP/kept.jsonl.tmp" ]'
+    cmp -s "$TMP/old.jsonl" "$TMP/kept.jsonl" && ! compgen -G "$TMP/kept.jsonl*.tmp"'
 expect_error "reward: index on a task without data" 'nodata.jsonl:1: task math: no train data; set \[data\] path' \
     "$RLVR" reward --task math --in "$TMP/nodata.jsonl" --out "$TMP/o.jsonl"
 expect_error "reward: unknown task" "\[task\] name = 'chess': expected arith, math, gsm8k or dapo" \

@@ -1,6 +1,6 @@
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 10))  # 9 per model kind, 10 more
+plan $((2 * 9 + 11))  # 9 per model kind, 11 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -39,6 +39,13 @@ done
 expect_ok "sample: greedy samples of a prompt agree" bash -c '"$RLVR" sample --ckpt "$TMP/sample-dense.h5" \
     --prompts "$TMP/prompts.jsonl" --n 3 --out "$TMP/greedy.jsonl" --set rollout.temperature=0 --set rollout.max_new_tokens=16 &&
     jq -se "[group_by(.prompt_index)[] | map(.response_tokens) | unique | length] == [1, 1, 1, 1, 1]" "$TMP/greedy.jsonl"'
+# A write that fails partway (a file size limit, as a full disk would) keeps the older output whole; no .tmp is left.
+cp "$TMP/dense-1.jsonl" "$TMP/kept.jsonl"
+expect_ok "sample: a failed write names the output, keeps the older one whole and leaves no .tmp" bash -c '
+    err=$(trap "" XFSZ; ulimit -f 4; "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/prompts.jsonl" --n 8 \
+          --out "$TMP/kept.jsonl" --set rollout.max_new_tokens=24 2>&1 >/dev/null)
+    [ $? -eq 1 ] && grep -q "kept.jsonl: " <<<"$err" && cmp -s "$TMP/dense-1.jsonl" "$TMP/kept.jsonl" &&
+    ! compgen -G "$TMP/kept.jsonl*.tmp"'
 # Without --config, sample and score take the checkpoint's own config (template chatml: the prompt starts <|im_start|>).
 own_config() {
     local own=(--set model.vocab_size=288 --set prompt.template=chatml --set rollout.temperature=0.5

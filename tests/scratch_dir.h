@@ -3,9 +3,11 @@
 #ifndef RLVR_TESTS_SCRATCH_DIR_H
 #define RLVR_TESTS_SCRATCH_DIR_H
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,16 @@ static const char *scratch_dir(void) {
         atexit(scratch_remove);
     }
     return scratch_path;
+}
+
+// How many entries dir holds besides . and .. (-1 when it cannot be read): what a test left there.
+static inline int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *x; (x = readdir(d));) n += strcmp(x->d_name, ".") && strcmp(x->d_name, "..");
+    closedir(d);
+    return n;
 }
 
 #endif

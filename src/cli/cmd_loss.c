@@ -290,14 +290,15 @@ static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, 
 
 static int write_output(const char *path, const LossInput *in, const LossOutput *o, const double *grad,
                         const double *grad_entropy, const double *adv, const double *used, const Config *c, Err *e) {
-    hid_t f = h5io_create(path, e);
+    AtomicFile a;
+    uint64_t bytes = H5IO_OVERHEAD_BYTES + 8 * (3 * (uint64_t)in->n_tok + 2 * (uint64_t)in->n_seq);
+    hid_t f = h5io_output_create(&a, path, bytes, 0, e);
     if (f < 0) return -1;
     int rc = h5io_write_scalar_f64(f, "loss", o->loss, e) || h5io_write_f64(f, "grad_logp", grad, (hsize_t)in->n_tok, e) ||
              (c->algo.entropy_coef != 0 && h5io_write_f64(f, "grad_entropy", grad_entropy, (hsize_t)in->n_tok, e)) ||
              h5io_write_f64(f, "advantage", adv, (hsize_t)in->n_seq, e) ||
              h5io_write_f64(f, "reward_used", used, (hsize_t)in->n_seq, e) || write_batch_attrs(f, in, o, c, e);
-    h5io_close(f);
-    return rc ? -1 : 0;
+    return h5io_output_end(&a, f, rc ? -1 : 0, e);
 }
 
 // DAPO dynamic sampling (results/objectives.md §4) on the whole batch, identical on every rank: groups whose rewards

@@ -95,7 +95,8 @@ static void hand_case(Batch *b) {
 }
 
 static int write_batch(const char *path, const Batch *b, Err *e) {
-    hid_t f = h5io_create(path, e);
+    AtomicFile a;
+    hid_t f = h5io_output_create(&a, path, H5IO_OVERHEAD_BYTES + 64 * (uint64_t)(b->n_tok + b->n_seq), 0, e);
     if (f < 0) return -1;
     hsize_t t = (hsize_t)b->n_tok, s = (hsize_t)b->n_seq;
     int rc = h5io_write_f64(f, "logp", b->logp, t, e) || h5io_write_f64(f, "logp_old", b->logp_old, t, e) ||
@@ -104,8 +105,7 @@ static int write_batch(const char *path, const Batch *b, Err *e) {
              h5io_write_u8(f, "seg_end", b->seg_end, t, e) || h5io_write_i64(f, "seq_offsets", b->offsets, s + 1, e) ||
              h5io_write_i64(f, "group", b->group, s, e) || h5io_write_f64(f, "reward", b->reward, s, e) ||
              h5io_write_u8(f, "correct", b->correct, s, e);
-    h5io_close(f);
-    return rc ? -1 : 0;
+    return h5io_output_end(&a, f, rc ? -1 : 0, e);
 }
 
 int cmd_loss_testgen(int argc, char **argv) {

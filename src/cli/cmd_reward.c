@@ -1,9 +1,9 @@
 // `rlvr reward`: verify responses from a JSONL file and write them back with verdicts and rewards.
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
 #include "cli/cli.h"
@@ -110,21 +110,17 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
     if (!task) return -1;
     JsonlReader r;
     if (jsonl_open(&r, run->in, e)) return task_free(task), -1;
-    // Written to OUT.tmp and renamed, so a bad line never leaves half an output (or clobbers an older one).
-    char tmp[4096];
-    int rc = snprintf(tmp, sizeof tmp, "%s.tmp", run->out) >= (int)sizeof tmp ? err_set(e, "%s: path too long", run->out) : 0;
-    FILE *out = rc ? NULL : fopen(tmp, "w");
-    if (!rc && !out) rc = err_set(e, "%s: cannot create output file: %s", tmp, strerror(errno));
+    // Written beside OUT and renamed, so a bad line never leaves half an output (or clobbers an older one).
+    AtomicFile out;
+    int rc = atomic_file_open(&out, run->out, 0, e);
     cJSON *obj = NULL;
     while (!rc && (rc = jsonl_next(&r, &obj, e)) == 1) {
         char where[600];
-        rc = reward_line(obj, c, task, jsonl_where(&r, where, sizeof where), run, e) || jsonl_write(out, obj, e);
+        rc = reward_line(obj, c, task, jsonl_where(&r, where, sizeof where), run, e) || jsonl_write(out.f, obj, e);
         rc = rc ? -1 : 0;
         cJSON_Delete(obj);
     }
-    if (out && fclose(out) && !rc) rc = err_set(e, "%s: write error", tmp);
-    if (!rc && rename(tmp, run->out)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, run->out, strerror(errno));
-    if (rc && out) remove(tmp);
+    rc = atomic_file_end(&out, rc, e);  // a failed open left it empty: nothing to abort
     jsonl_close(&r);
     task_free(task);
     return rc < 0 ? -1 : 0;

@@ -1,10 +1,10 @@
 // `rlvr sample`: G responses per prompt of a JSONL file, with per-token log-probs and entropies, as JSONL; with
 // --show-prompt, only the prompts as the model would get them (ids and text), to diff against another pipeline.
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
 #include "cli/cli.h"
@@ -174,12 +174,12 @@ static int sample_local(Model *m, const Tokenizer *tok, const Config *c, int64_t
     return 0;
 }
 
+// The output whole or not at all, beside any older one until then (base/atomic_file.h).
 static int write_file(const char *path, const char *data, size_t n, Err *e) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    int bad = fwrite(data, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    return bad ? err_set(e, "%s: write error", path) : 0;
+    AtomicFile f;
+    TRY(atomic_file_open(&f, path, 0, e));
+    fwrite(data, 1, n, f.f);  // a write error shows at the commit
+    return atomic_file_commit(&f, e);
 }
 
 // One --show-prompt line (with its newline), malloc'd.
@@ -197,16 +197,19 @@ static char *prompt_line(int64_t index, const int32_t *ids, int n, const Tokeniz
 // --show-prompt: every prompt's ids and text, on the root rank, to path (stdout when NULL).
 static int show_prompts(const PromptSet *p, const Tokenizer *tok, const char *path, Err *e) {
     if (!dist_is_root()) return 0;
-    FILE *f = path ? fopen(path, "wb") : stdout;
-    if (!f) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    int bad = 0;
-    for (int i = 0; i < p->n && !bad; i++) {
+    AtomicFile out;
+    FILE *f = stdout;
+    if (path) {
+        TRY(atomic_file_open(&out, path, 0, e));
+        f = out.f;
+    }
+    for (int i = 0; i < p->n; i++) {
         char *line = prompt_line(p->index[i], p->tokens[i], p->len[i], tok);
-        bad = fputs(line, f) < 0;
+        fputs(line, f);  // a write error shows at the end
         free(line);
     }
-    bad |= path ? fclose(f) != 0 : fflush(f) != 0;
-    return bad ? err_set(e, "%s: write error", path ? path : "stdout") : 0;
+    if (path) return atomic_file_commit(&out, e);
+    return fflush(f) || ferror(f) ? err_set(e, "stdout: write error") : 0;
 }
 
 // Samples the prompts; every rank agrees on the outcome before the collective gather.

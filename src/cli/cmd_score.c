@@ -118,12 +118,12 @@ static int score_range(Model *m, const Seqs *s, int b, int end, double temperatu
 
 static int write_scores(const char *path, const double *logp, const double *ent, size_t n, const int64_t *offsets,
                         int n_seqs, Err *e) {
-    hid_t f = h5io_create(path, e);
+    AtomicFile a;
+    hid_t f = h5io_output_create(&a, path, H5IO_OVERHEAD_BYTES + 8 * (2 * n + (size_t)n_seqs + 1), 0, e);
     if (f < 0) return -1;
     int rc = h5io_write_f64(f, "logp", logp, n, e) || h5io_write_f64(f, "entropy", ent, n, e) ||
              h5io_write_i64(f, "seq_offsets", offsets, (hsize_t)n_seqs + 1, e);
-    h5io_close(f);
-    return rc ? -1 : 0;
+    return h5io_output_end(&a, f, rc ? -1 : 0, e);
 }
 
 static int run(const ScoreArgs *a, Err *e) {

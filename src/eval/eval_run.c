@@ -1,10 +1,10 @@
 #include "eval/eval_run.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
 #include "base/dist.h"
 #include "base/jsonl.h"
 #include "base/revision.h"
@@ -23,18 +23,29 @@ typedef struct {
     Model model;
     Tokenizer *tok;
     int64_t step;                     // the checkpoint's training step
-    FILE *records, *samples;          // rank 0
+    int lock_fd;                      // rank 0: OUT/.lock
     double t0;
 } EvalRun;
 
-static int open_outputs(EvalRun *r, Err *e) {
-    if (!dist_is_root()) return 0;
+// OUT/name, appended to as a whole (base/atomic_file.h): a benchmark that fails, or a process killed while
+// writing, leaves the file as it was, and the records of earlier benchmarks and runs stay. No fsync: a rerun
+// makes it again.
+static int output_open(AtomicFile *f, const EvalRun *r, const char *name, Err *e) {
     char path[4096];
+    snprintf(path, sizeof path, "%s/%s", r->a->out_dir, name);
+    return atomic_file_open(f, path, ATOMIC_APPEND, e);
+}
+
+// Rank 0, before any sampling: the output directory exists, takes files, and is this process's alone (a run's
+// lock): an append renames a copy over the file, so the lines another writer appended meanwhile (a training's
+// eval.jsonl, another rlvr eval) would be lost.
+static int check_outputs(EvalRun *r, Err *e) {
+    if (!dist_is_root()) return 0;
     TRY(make_dirs(r->a->out_dir, e));
-    snprintf(path, sizeof path, "%s/eval.jsonl", r->a->out_dir);
-    if (!(r->records = fopen(path, "a"))) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    snprintf(path, sizeof path, "%s/samples.jsonl", r->a->out_dir);
-    if (!(r->samples = fopen(path, "a"))) return err_set(e, "%s: cannot open for writing: %s", path, strerror(errno));
+    TRY(run_dir_lock(r->a->out_dir, &r->lock_fd, e));
+    AtomicFile f;
+    TRY(output_open(&f, r, "eval.jsonl", e));
+    atomic_file_abort(&f);
     return 0;
 }
 
@@ -56,16 +67,20 @@ static void report(EvalRun *r, const char *name, const EvalResult *res, double s
             100 * res->maj, res->length_mean, seconds > 0 ? tokens / seconds : 0, per * (total - done));
 }
 
+// samples.jsonl first: a record in eval.jsonl always has its responses in samples.jsonl.
 static int write_outputs(EvalRun *r, const char *name, const char *file, const Config *bc, const EvalResult *res,
                          const char *lines, Err *e) {
+    AtomicFile samples, records;
+    TRY(output_open(&samples, r, "samples.jsonl", e));
+    if (lines) fputs(lines, samples.f);  // a write error shows at the commit
+    TRY(atomic_file_commit(&samples, e));
+    TRY(output_open(&records, r, "eval.jsonl", e));
     EvalSource src = {name, file, r->a->ckpt, r->step, rlvr_revision()};
     RolloutConfig sampling = eval_sampling(bc);
     cJSON *o = eval_record(&src, &sampling, res);
-    int rc = jsonl_write(r->records, o, e);
+    int rc = jsonl_write(records.f, o, e);
     cJSON_Delete(o);
-    if (!rc && lines && fputs(lines, r->samples) < 0) rc = err_set(e, "%s/samples.jsonl: write error", r->a->out_dir);
-    fflush(r->records), fflush(r->samples);
-    return rc;
+    return atomic_file_end(&records, rc, e);
 }
 
 int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *spec, int64_t step,
@@ -106,16 +121,15 @@ static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err 
 }
 
 int eval_run(const EvalRunArgs *a, Err *e) {
-    EvalRun r = {.a = a, .t0 = walltime_s()};
+    EvalRun r = {.a = a, .t0 = walltime_s(), .lock_fd = -1};
     int rc = dist_agree(setup(&r, e), e);
     Device dev;
     if (!rc) rc = device_open(r.cfg.dist.device, &dev, e);
     if (!rc) rc = dist_agree(device_attach(&dev, &r.model, e), e);
-    if (!rc) rc = dist_root_outcome(open_outputs(&r, e), e);
+    if (!rc) rc = dist_root_outcome(check_outputs(&r, e), e);
     int total = a->n_data ? a->n_data : 1;
     for (int i = 0; i < total && !rc; i++) rc = one_benchmark(&r, a->n_data ? a->data[i] : NULL, i + 1, total, e);
-    if (r.records) fclose(r.records);
-    if (r.samples) fclose(r.samples);
+    run_dir_unlock(r.lock_fd);
     if (r.tok) tokenizer_free(r.tok);
     device_detach(&r.model);
     model_free(&r.model);

@@ -1,6 +1,6 @@
-// `rlvr eval`: a checkpoint on benchmark files (or its task's held-out split), K samples per prompt, written
+// `rlvr eval`: a checkpoint on benchmark files (or its task's held-out split), K samples per prompt, appended
 // to OUT/eval.jsonl (one record per benchmark, eval/report.h) and OUT/samples.jsonl (every response with its
-// verdict), with a progress line per benchmark. Works under mpirun: identical output on any rank count.
+// verdict), each benchmark's whole once it is done, with a progress line per benchmark. Works under mpirun: identical output on any rank count.
 #ifndef RLVR_EVAL_RUN_H
 #define RLVR_EVAL_RUN_H
 

@@ -2,15 +2,14 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/atomic_file.h"
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/h5io.h"
@@ -175,26 +174,12 @@ static int write_all(hid_t f, const SaveJob *j, Err *e) {
     return rc;
 }
 
-// fsync of a file or directory by path, so the rename publishes complete data.
-static int fsync_path(const char *path, int flags, Err *e) {
-    int fd = open(path, flags);
-    if (fd < 0) return err_set(e, "%s: cannot open for fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    return rc ? err_set(e, "%s: fsync failed: %s", path, strerror(errno)) : 0;
-}
-
-// Rank 0 (or the lone writer) publishes the complete temporary file under its name.
+// Rank 0 (or the lone writer) publishes the complete temporary file under its name: fsync, rename, fsync of the
+// directory (base/atomic_file.h). All ranks write NAME.tmp, so the name is fixed, not atomic_file's fresh one.
 static int publish(const char *tmp, const char *path, int rc, Err *e) {
-    char dir[4096];
-    if (!rc) rc = fsync_path(tmp, O_RDONLY, e);
-    if (!rc && rename(tmp, path)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc) {
-        unlink(tmp);
-        return err_prefix(e, "saving checkpoint %s", path);
-    }
-    snprintf(dir, sizeof dir, "%s", path);
-    return fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY, e);
+    if (rc) unlink(tmp);
+    else rc = atomic_file_publish(tmp, path, e);
+    return rc ? err_prefix(e, "saving checkpoint %s", path) : 0;
 }
 
 // An upper bound of the file's size: every dataset (three per tensor with the moments) and /meta's text.

@@ -32,6 +32,19 @@ hid_t h5io_create(const char *path, Err *e) {
     return f;
 }
 
+hid_t h5io_output_create(AtomicFile *a, const char *path, uint64_t bytes, int flags, Err *e) {
+    if (h5io_check_room(path, bytes, e) || atomic_file_open(a, path, flags | ATOMIC_NO_STREAM, e)) return -1;
+    hid_t f = h5io_create(a->tmp, e);
+    if (f < 0) atomic_file_abort(a);
+    return f;
+}
+
+int h5io_output_end(AtomicFile *a, hid_t file, int rc, Err *e) {
+    if (file >= 0 && H5Fclose(file) < 0 && !rc)
+        rc = err_set(e, "%s: cannot write and close the HDF5 file (disk full?)", a->tmp);
+    return atomic_file_end(a, rc, e);
+}
+
 hid_t h5io_create_parallel(const char *path, Err *e) {
     const void *comm = dist_mpi_comm();
     if (dist_size() == 1 || !comm) return h5io_create(path, e);

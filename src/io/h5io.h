@@ -7,9 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 
 #define H5IO_MAX_RANK 8
+// Room for a small file's metadata beside its datasets' bytes (h5io_check_room).
+#define H5IO_OVERHEAD_BYTES 65536
 
 // Silences HDF5's own error stack printing (our messages say what failed); idempotent.
 void h5io_quiet(void);
@@ -17,6 +20,13 @@ void h5io_quiet(void);
 hid_t h5io_create(const char *path, Err *e);     // truncates; returns < 0 on error
 hid_t h5io_open(const char *path, int writable, Err *e);
 void h5io_close(hid_t file);
+
+// An output file whole or absent (base/atomic_file.h): h5io_output_create checks there is room for about `bytes`
+// (h5io_check_room) and makes it under a fresh temporary name beside path (fsynced at the end with ATOMIC_DURABLE
+// in flags); h5io_output_end closes it and, when rc == 0 and the close succeeds, renames it over path, else
+// removes it. Returns 0 or -1 (rc's message stays in e).
+hid_t h5io_output_create(AtomicFile *a, const char *path, uint64_t bytes, int flags, Err *e);
+int h5io_output_end(AtomicFile *a, hid_t file, int rc, Err *e);
 
 // One file written by all ranks of base/dist at once through MPI-IO (the serial h5io_create on one rank).
 // Collective: every rank makes the same calls on it in the same order (datasets, attributes, writes, close),

@@ -1,13 +1,11 @@
 #include "io/hf_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 // Fused expert tensors are the 3-D "....mlp.experts.<proj>" ones (src/model/model.c build_layer).
 static bool fused(const ModelTensor *t) { return t->ndim == 3 && strstr(t->name, ".mlp.experts.") != NULL; }
@@ -83,14 +81,6 @@ int hf_join(char *buf, size_t len, const char *dir, const char *name, Err *e) {
     int n = snprintf(buf, len, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= len) return err_set(e, "path too long: %s/%s", dir, name);
     return 0;
-}
-
-int hf_fsync_path(const char *path, bool dir, Err *e) {
-    int fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0));
-    if (fd < 0) return err_set(e, "%s: cannot open for fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    return rc ? err_set(e, "%s: fsync failed: %s", path, strerror(errno)) : 0;
 }
 
 int hf_parse_size(const char *text, uint64_t *bytes, Err *e) {

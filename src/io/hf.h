@@ -22,7 +22,7 @@ typedef struct {
 // /meta hf_config = DIR/config.json verbatim, hf_generation_config = DIR/generation_config.json when present, and
 // a config whose [model] matches (plus [tokenizer] type = bpe, path = DIR/tokenizer.json when there is one).
 // Every input tensor must be used (a tied lm_head.weight must equal the embedding); BF16/F16/F32 become float32
-// exactly. Written to out.tmp and renamed. revision: recorded as /meta git_revision.
+// exactly. Written beside out and renamed (h5io_output_create), fsynced. revision: recorded as /meta git_revision.
 int hf_import(const char *dir, const char *out, const char *revision, HfImportStats *st, Err *e);
 
 // A checkpoint's model -> DIR (created; must be absent or empty): config.json (/meta hf_config with its dtype set),

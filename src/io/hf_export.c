@@ -53,36 +53,38 @@ static int prepare_dir(Written *w, const char *dir, Err *e) {
     return entries ? err_set(e, "%s: directory is not empty (export writes into an empty or new directory)", dir) : 0;
 }
 
-static int write_file(Written *w, const char *name, const char *text, Err *e) {
+// Each file whole or absent, fsynced (base/atomic_file.h): an export is what users keep, or ship, once the
+// checkpoint is gone. Named in w only once it is there.
+static int output_open(Written *w, const char *name, int flags, AtomicFile *a, Err *e) {
     char path[PATH_MAX];
     TRY(hf_join(path, sizeof path, w->dir, name, e));
-    FILE *f = fopen(path, "wb");
-    if (!f) return err_set(e, "%s: cannot create: %s", path, strerror(errno));
+    return atomic_file_open(a, path, flags | ATOMIC_DURABLE, e);
+}
+
+static int output_end(Written *w, const char *name, AtomicFile *a, int rc, Err *e) {
+    TRY(atomic_file_end(a, rc, e));
     written_add(w, name);
-    size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? 0 : err_set(e, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+static int write_file(Written *w, const char *name, const char *text, Err *e) {
+    AtomicFile a;
+    TRY(output_open(w, name, 0, &a, e));
+    fputs(text, a.f), fputc('\n', a.f);  // a write error shows at the commit
+    return output_end(w, name, &a, 0, e);
 }
 
 static int copy_file(Written *w, const char *src, const char *name, Err *e) {
-    char path[PATH_MAX], buf[1 << 16];
-    TRY(hf_join(path, sizeof path, w->dir, name, e));
     FILE *in = fopen(src, "rb");
     if (!in) return err_set(e, "%s: cannot open: %s", src, strerror(errno));
-    FILE *out = fopen(path, "wb");
-    if (!out) {
-        fclose(in);
-        return err_set(e, "%s: cannot create: %s", path, strerror(errno));
-    }
-    written_add(w, name);
+    AtomicFile a;
+    if (output_open(w, name, 0, &a, e)) return fclose(in), -1;
+    char buf[1 << 16];
     size_t n;
-    int ok = 1;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    ok = ok && !ferror(in);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, a.f);  // a write error shows at the commit
+    int rc = ferror(in) ? err_set(e, "%s: read error", src) : 0;
     fclose(in);
-    ok = (fclose(out) == 0) && ok;
-    return ok ? 0 : err_set(e, "copying %s to %s failed", src, path);
+    return output_end(w, name, &a, rc, e);
 }
 
 // One safetensors tensor per piece of each rlvr tensor, in table order.
@@ -93,14 +95,13 @@ typedef struct {
 } Out;
 
 static int write_shard(Written *w, hid_t f, const Model *m, Out *o, int n, const char *name, float *buf, Err *e) {
-    char path[PATH_MAX];
-    TRY(hf_join(path, sizeof path, w->dir, name, e));
+    AtomicFile a;
+    TRY(output_open(w, name, ATOMIC_NO_STREAM, &a, e));
     StSpec *specs = xmalloc((size_t)n * sizeof *specs);
     for (int i = 0; i < n; i++) specs[i] = o[i].spec, specs[i].name = o[i].name;
     static const char *const META[] = {"format", "pt", NULL};
     StWriter sw;
-    int rc = st_write_begin(&sw, path, specs, n, META, e);
-    if (!rc) written_add(w, name);
+    int rc = st_write_begin(&sw, a.tmp, specs, n, META, e);
     for (int i = 0; i < n && !rc; i++) {
         const ModelTensor *t = &m->tensors[o[i].tensor];
         char dname[160];
@@ -119,7 +120,7 @@ static int write_shard(Written *w, hid_t f, const Model *m, Out *o, int n, const
     if (rc) st_write_abort(&sw);
     else rc = st_write_end(&sw, e);
     free(specs);
-    return rc;
+    return output_end(w, name, &a, rc, e);
 }
 
 static int cmp_out_name(const void *a, const void *b) {
@@ -275,7 +276,6 @@ int hf_export(const char *ckpt, const char *dir, StDtype dtype, uint64_t shard_b
     int rc = prepare_dir(&w, dir, e);
     if (!rc) rc = export_model(&w, f, ckpt, dtype, shard_bytes, e);
     h5io_close(f);
-    if (!rc) rc = hf_fsync_path(dir, true, e);
     written_end(&w, rc != 0);
     return rc;
 }

@@ -1,5 +1,4 @@
 // rlvr import --hf DIR: config.json + safetensors (one file or shards) -> an rlvr checkpoint, streamed.
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -355,7 +354,7 @@ static int write_all(hid_t f, const Model *m, const Sources *s, Src **pl, const 
 int hf_import(const char *dir, const char *out, const char *revision, HfImportStats *st, Err *e) {
     double t0 = walltime_s();
     memset(st, 0, sizeof *st);
-    char path[PATH_MAX], tmp[PATH_MAX];
+    char path[PATH_MAX];
     TRY(hf_join(path, sizeof path, dir, "config.json", e));
     char *json = hf_read_text(path, MAX_JSON_BYTES, e), *gen = NULL, *cfg_text = NULL;
     if (!json) return -1;
@@ -376,23 +375,21 @@ int hf_import(const char *dir, const char *out, const char *revision, HfImportSt
         if (!cJSON_IsObject(g)) rc = gen ? err_set(e, "%s: not a JSON object", path) : -1;
         cJSON_Delete(g);
     }
-    if (!rc && snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp) rc = err_set(e, "%s: path too long", out);
     if (!rc) {
         cfg_text = config_text(&cfg, dir);
-        uint64_t bytes = 65536 + strlen(json) + strlen(cfg_text);  // /meta's text
+        uint64_t bytes = H5IO_OVERHEAD_BYTES + strlen(json) + strlen(cfg_text);  // /meta's text
         for (int t = 0; t < m.n_tensors; t++) bytes += model_h5_dataset_bytes(&m.tensors[t]);
-        hid_t f = h5io_check_room(tmp, bytes, e) ? -1 : h5io_create(tmp, e);
+        AtomicFile af;  // durable: a run's init.h5 is imported once and read by every resume
+        hid_t f = h5io_output_create(&af, out, bytes, ATOMIC_DURABLE, e);
         if (f < 0) {
             rc = -1;
         } else {
             hid_t g = H5Gcreate2(f, "/meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (g >= 0) H5Gclose(g);
-            rc = g < 0 ? err_set(e, "%s: cannot create /meta", tmp) : write_meta(f, json, gen, cfg_text, dir, revision, e);
+            rc = g < 0 ? err_set(e, "%s: cannot create /meta", af.tmp)
+                       : write_meta(f, json, gen, cfg_text, dir, revision, e);
             if (!rc) rc = write_all(f, &m, &s, pl, tied_head, st, e);
-            if (H5Fclose(f) < 0 && !rc) rc = err_set(e, "%s: cannot close HDF5 file (disk full?)", tmp);
-            if (!rc) rc = hf_fsync_path(tmp, false, e);
-            if (!rc && rename(tmp, out)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-            if (rc) remove(tmp);
+            rc = h5io_output_end(&af, f, rc, e);
         }
     }
     st->n_params = (int64_t)m.n_params;

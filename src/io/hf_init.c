@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/atomic_file.h"
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/hf.h"
@@ -54,15 +55,10 @@ static char *read_text(const char *path) {
 }
 
 static int write_text(const char *path, const char *text, Err *e) {
-    size_t n = strlen(path) + 5;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    int bad = !f;
-    if (f) bad |= fputs(text, f) < 0, bad |= fclose(f) != 0;
-    bad = bad || rename(tmp, path);
-    free(tmp);
-    return bad ? err_set(e, "%s: cannot write: %s", path, strerror(errno)) : 0;
+    AtomicFile f;  // durable: it says whether the run directory's init.h5 is current
+    TRY(atomic_file_open(&f, path, ATOMIC_DURABLE, e));
+    fputs(text, f.f);  // a write error shows at the commit
+    return atomic_file_commit(&f, e);
 }
 
 // Rank 0: the checkpoint for init, importing a Hugging Face directory when its cache is missing or stale.

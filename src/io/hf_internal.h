@@ -26,7 +26,5 @@ int hf_h5_rows(hid_t dset, const ModelTensor *t, int p, int64_t r0, int64_t nr, 
 char *hf_read_text(const char *path, size_t max, Err *e);
 // dir + "/" + name into buf; an error naming both if it does not fit.
 int hf_join(char *buf, size_t len, const char *dir, const char *name, Err *e);
-// fsync of a path (file or directory).
-int hf_fsync_path(const char *path, bool dir, Err *e);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/atomic_file.h"
 #include "io/checkpoint.h"
 
 int make_dirs(const char *path, Err *e) {
@@ -28,7 +29,7 @@ int make_dirs(const char *path, Err *e) {
 
 // Two runs in one directory (a job submitted twice) would overwrite each other's checkpoints and truncate each
 // other's metrics. The lock goes with the process, however it ends; a file system without locks runs unlocked.
-static int lock_dir(const char *run_dir, int *fd, Err *e) {
+int run_dir_lock(const char *run_dir, int *fd, Err *e) {
     char path[4096], holder[256] = "?";
     snprintf(path, sizeof path, "%s/.lock", run_dir);
     if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
@@ -57,7 +58,7 @@ int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e) {
     char ck[4096], latest[4096];
     snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
     TRY(make_dirs(ck, e));
-    TRY(lock_dir(run_dir, lock_fd, e));
+    TRY(run_dir_lock(run_dir, lock_fd, e));
     int64_t step;
     int found = checkpoint_latest(run_dir, latest, sizeof latest, &step, e);
     if (found < 0) return -1;
@@ -69,13 +70,10 @@ int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e) {
 }
 
 int run_dir_write_config(const char *run_dir, const char *config_text, Err *e) {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/config.ini", run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fputs(config_text, f) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
-    return 0;
+    AtomicFile f;  // durable: a resume reads it beside the checkpoint
+    TRY(atomic_file_open(&f, path, ATOMIC_DURABLE, e));
+    fputs(config_text, f.f);  // a write error shows at the commit
+    return atomic_file_commit(&f, e);
 }

@@ -14,6 +14,9 @@ int make_dirs(const char *path, Err *e);
 // directory another run holds is refused. A fresh run refuses a directory that already holds checkpoints (use
 // --resume, or another directory).
 int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e);
+// Locks the existing directory dir (dir/.lock, *lock_fd) as run_dir_prepare does: refused, naming the holder, while
+// another process holds it.
+int run_dir_lock(const char *dir, int *lock_fd, Err *e);
 void run_dir_unlock(int lock_fd);  // -1: nothing held
 
 // Writes RUN_DIR/config.ini atomically (tmp + rename).

@@ -7,18 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/atomic_file.h"
 #include "base/jsonl.h"
 
 int metrics_truncate_after(const char *path, int64_t max_step, Err *e) {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(in);
-        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
-    }
+    AtomicFile out;  // durable: the resume reads it beside the checkpoint
+    if (atomic_file_open(&out, path, ATOMIC_DURABLE, e)) return fclose(in), -1;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -26,13 +22,13 @@ int metrics_truncate_after(const char *path, int64_t max_step, Err *e) {
         cJSON *o = cJSON_ParseWithLength(line, (size_t)n);
         const cJSON *step = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
         // Keep records of steps up to the checkpoint; a torn last line (crash) is dropped.
-        if (step && cJSON_IsNumber(step) && step->valuedouble <= (double)max_step) fwrite(line, 1, (size_t)n, out);
+        if (step && cJSON_IsNumber(step) && step->valuedouble <= (double)max_step) fwrite(line, 1, (size_t)n, out.f);
         cJSON_Delete(o);
     }
     free(line);
+    int rc = ferror(in) ? err_set(e, "%s: read error", path) : 0;
     fclose(in);
-    if (fclose(out) || rename(tmp, path)) return err_set(e, "%s: cannot rewrite: %s", path, strerror(errno));
-    return 0;
+    return atomic_file_end(&out, rc, e);
 }
 
 static FILE *open_append(const char *run_dir, const char *name, int64_t resume_step, Err *e) {
