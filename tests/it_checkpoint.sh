@@ -119,10 +119,10 @@ expect_error "resume: another train.seed and data.shuffle are refused in one mes
     "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set train.seed=2 --set data.shuffle=false
 expect_error "resume: another task is refused naming task.name" "changes: task.name 'gsm8k' -> 'math' \(" \
     "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set task.name=math
-cp "$ROOT/tests/fixtures/datasets/math.jsonl" "$RC/math.jsonl"
-expect_error "resume: another data.path is refused naming it" \
-    "changes: data.path '.*/gsm8k.jsonl' -> '.*/math.jsonl' \(the records the data cursor indexes\)" \
-    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set "data.path=$RC/math.jsonl"
+head -n 2 "$RC/gsm8k.jsonl" > "$RC/two.jsonl"
+expect_error "resume: a data.path with other records is refused (count and hash in /state)" \
+    "step-000002.h5: the training data changed: the checkpoint's data cursor indexes 3 records of hash [0-9a-f]{16}, data.path .*/two.jsonl has 2 of hash [0-9a-f]{16}; restore the run's data" \
+    "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set "data.path=$RC/two.jsonl"
 sed -i 's/10 apples/11 apples/' "$RC/gsm8k.jsonl"
 expect_error "resume: other records under the same data.path are refused (count and hash in /state)" \
     "step-000002.h5: the training data changed: the checkpoint's data cursor indexes 3 records of hash [0-9a-f]{16}, data.path .*/gsm8k.jsonl has 3 of hash [0-9a-f]{16}; restore the run's data" \
@@ -135,12 +135,17 @@ expect_error "resume: turning on algo.beta without a saved reference policy is r
 expect_ok "resume: the refused resumes wrote nothing (config.ini, metrics, checkpoints as before)" bash -c "
     cmp '$RC/a.ini' '$RC/a/config.ini' && cmp '$RC/a.metrics' '$RC/a/metrics.jsonl' &&
     [ \"\$(cd '$RC/a/ckpt' && echo step-*.h5)\" = 'step-000001.h5 step-000002.h5' ]"
-# Another algorithm on the same policy, moments and data is an experiment a resume allows (logged).
-out=$("$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set algo.name=gspo 2>&1); rc=$?
+# Another algorithm on the same policy, moments and data is an experiment a resume allows (logged), and the same
+# records may move (a job staging its data on node-local disk).
+mkdir -p "$RC/moved" && cp "$RC/gsm8k.jsonl" "$RC/moved/"
+out=$("$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set algo.name=gspo \
+    --set "data.path=$RC/moved/gsm8k.jsonl" 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -qx 'resume: algo.name luspo -> gspo' <<<"$out" && grep -qx 'resume: train.steps 2 -> 3' <<<"$out" &&
+    grep -qx "resume: data.path '.*/rc/gsm8k.jsonl' -> '.*/rc/moved/gsm8k.jsonl'" <<<"$out" &&
     [ -e "$RC/a/ckpt/step-000003.h5" ]
-then pass "resume: another algorithm (luspo -> gspo) is logged and the run goes on"
-else fail "resume: another algorithm (luspo -> gspo) is logged and the run goes on" "exit $rc: $out"; fi
+then pass "resume: another algorithm (luspo -> gspo) and the same records moved are logged, and the run goes on"
+else fail "resume: another algorithm (luspo -> gspo) and the same records moved are logged, and the run goes on" \
+    "exit $rc: $out"; fi
 
 # Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
 # its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.

@@ -10,6 +10,7 @@
 // Everything else may change on a resume, logged: train.steps, lr and its schedule, intervals, rollout and reward
 // settings, the prompt's text ([prompt], data.template), held-out data, the layout ([dist]) and the algorithm
 // ([algo], [adv]: a new objective on the same policy, moments and data is a legitimate experiment).
+// data.path may move (a job that stages its data on node-local disk): resume_check_data checks the records by content.
 static const struct {
     const char *name, *why;
 } RESUME_IDENTITY[] = {
@@ -22,7 +23,6 @@ static const struct {
     {"task.seed", "arith: the problem at each cursor position"},
     {"task.verbose_ratio", "arith: the reference solution at each cursor position"},
     {"task.styles", "arith: the reference solution at each cursor position"},
-    {"data.path", "the records the data cursor indexes"},
     {"data.prompt_field", "the question of each record"},
     {"data.answer_field", "the ground truth of each record"},
     {"data.answer_format", "the ground truth of each record"},
