@@ -149,6 +149,34 @@ static const Case PERCENTAGES[] = {
     {"\\boxed{25\\%}", "0.5", false},   {"Answer: 40%", "40", true},      {"\\boxed{100\\%}", "1", true},
 };
 
+// Scientific notation (src/text/verify_num.h's rule): 10^K written out, E always, e with a signed exponent only
+// after a mantissa no one writes before Euler's number; every value exact, too large ones refused.
+static const Case SCIENTIFIC[] = {
+    {"\\boxed{1e3}", "1000", true},             {"\\boxed{1E3}", "1000", true},
+    {"\\boxed{1000}", "1e3", true},             {"\\boxed{1e3}", "10^3", true},
+    {"\\boxed{1e03}", "1000", true},            {"\\boxed{12e3}", "12000", true},
+    {"\\boxed{1.5e-2}", "0.015", true},         {"\\boxed{1.5e-2}", "\\frac{3}{200}", true},
+    {"\\boxed{1.5E+2}", "150", true},           {"\\boxed{1e-3}", "0.001", true},
+    {"\\boxed{.5e1}", "5", true},               {"\\boxed{-2.5e-3}", "-\\frac{1}{400}", true},
+    {"\\boxed{2E-1}", "\\frac15", true},        {"\\boxed{2\\times10^{3}}", "2000", true},
+    {"\\boxed{2 \\cdot 10^3}", "2000", true},   {"\\boxed{2.5\\times 10^{-3}}", "0.0025", true},
+    {"\\boxed{10^{-2}}", "0.01", true},         {"\\boxed{3\\times10^{2}}", "3e2", true},
+    {"\\boxed{1.2e3 \\text{ meters}}", "1200", true},
+    {"\\boxed{1e3}", "3000", false},            {"\\boxed{1e3}", "100", false},
+    {"\\boxed{1.5e-2}", "0.15", false},         {"\\boxed{1.5e2}", "15", false},
+    {"\\boxed{1e-3}", "1000", false},           {"\\boxed{2\\times10^{3}}", "20000", false},
+    // Euler's number is never an exponent marker: 2e-1 may be 2e - 1, 2e is 2e, e^2 is e^2.
+    {"\\boxed{2e-1}", "0.2", false},            {"\\boxed{0.2}", "2e-1", false},
+    {"\\boxed{3e+2}", "300", false},            {"\\boxed{2e}", "2", false},
+    {"\\boxed{2e}", "20", false},               {"\\boxed{e^2}", "100", false},
+    {"\\boxed{e3}", "1000", false},             {"\\boxed{1e}", "1", false},
+    {"\\boxed{2e3^2}", "4000000", false},       {"\\boxed{2e-1}", "-1+2e", true},   // terms commute as text
+    // Exact or refused: a value past 64-bit rationals is never rounded to a neighbour.
+    {"\\boxed{1e18}", "10^{18}", true},         {"\\boxed{1e19}", "10^{19}", false},
+    {"\\boxed{1e999}", "1e998", false},         {"\\boxed{1.5e-30}", "0", false},
+    {"\\boxed{0e999}", "0", true},              {"\\boxed{1.0000000000000001e0}", "1", false},
+};
+
 static const Case UNITS_DEGREES_TEXT[] = {
     {"\\boxed{10^\\circ}", "10", true},          {"\\boxed{10^{\\circ}}", "10", true},
     {"\\boxed{10\u00b0}", "10", true},           {"\\boxed{10}", "10^\\circ", true},
@@ -242,6 +270,7 @@ Test(verify, decimals_exact) { CHECK(DECIMALS); }
 Test(verify, fractions) { CHECK(FRACTIONS); }
 Test(verify, roots) { CHECK(ROOTS); }
 Test(verify, percentages) { CHECK(PERCENTAGES); }
+Test(verify, scientific_notation) { CHECK(SCIENTIFIC); }
 Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
 Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
 Test(verify, variable_prefixes) { CHECK(PREFIXES); }
@@ -253,7 +282,7 @@ Test(verify, garbage_is_wrong_not_a_crash) { CHECK(GARBAGE); }
 Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
                sizeof SEPARATORS / sizeof(Case) + sizeof DECIMALS / sizeof(Case) + sizeof FRACTIONS / sizeof(Case) +
-               sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) +
+               sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) + sizeof SCIENTIFIC / sizeof(Case) +
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
                sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);

@@ -262,11 +262,31 @@ def form_mixed(r):
     return frac_tex(f, "frac"), frac_tex(f + 1, "frac")
 
 
+def form_scientific(r):
+    m, k = r.choice(["1", "2", "1.5", "2.5", "3", "4.2", "7", "1.25"]), r.randint(-4, 6)
+    gold = dec(Fraction(m) * Fraction(10) ** k)
+    kind = r.choice(["E", "e", "times", "cdot", "wrong-exp", "wrong-mantissa", "euler"])
+    if kind == "E":
+        return gold, f"{m}E{'+' if k > 0 and r.random() < 0.3 else ''}{k}"
+    if kind == "e":  # lowercase: math-verify reads it as Euler's e; rlvr as verify_num.h states
+        return gold, f"{m}e{k}"
+    if kind == "times":
+        return gold, f"{m}\\times 10^{{{k}}}"
+    if kind == "cdot":
+        return gold, f"{m} \\cdot 10^{{{k}}}"
+    if kind == "wrong-exp":
+        return gold, r.choice([f"{m}E{k + 1}", f"{m}\\times 10^{{{k - 1}}}"])
+    if kind == "wrong-mantissa":
+        return gold, f"{dec(Fraction(m) * 2)}E{k}"
+    a, b = r.randint(2, 9), r.randint(1, 5)  # Euler's number: 2e-1 is 2e - 1, never 0.2
+    return f"{a}e-{b}", r.choice([dec(Fraction(a) / 10 ** b), f"{a}e - {b}"])
+
+
 FORMS = {
     "integer": form_integer, "thousands": form_thousands, "decimal": form_decimal, "fraction": form_fraction,
     "root": form_root, "percent": form_percent, "interval": form_interval, "tuple": form_tuple,
     "units/degrees": form_units, "text": form_text, "choice": form_choice, "expression": form_expression,
-    "pi": form_pi, "list": form_set, "mixed number": form_mixed,
+    "pi": form_pi, "list": form_set, "mixed number": form_mixed, "scientific": form_scientific,
 }
 
 
@@ -333,6 +353,11 @@ REASONS = {
         "`Answer: 2\\sqrt{3}` its plain-expression parser stops at the first number (2). rlvr takes the rest of the "
         "`Answer:` line and parses it as LaTeX, so 2\\sqrt{3} = \\sqrt{12}. rlvr is right here. This class is in the "
         "corpus on purpose (40 pairs) to document the difference; the other forms put LaTeX after `Answer:` in $...$.",
+    ("scientific", True):
+        "Reason: math-verify's LaTeX parser reads every lowercase e as Euler's number, so 1.5e3 is 4.5e and 1.5e-2 is "
+        "1.5e - 2; it reads 1.5E3 as 1500. rlvr reads an e right after a decimal literal as an exponent, as "
+        "src/text/verify_num.h states (1e3 = 1000; with a sign only after a mantissa with a decimal point or 1, since "
+        "2e-1 may be 2e - 1, which both verifiers then leave unequal to 0.2). No one writes the product 4.5e as 1.5e3.",
     ("percent", True):
         "Reason: math-verify accepts a percentage X\\% against a bare X (and a bare X against X\\%) only when X is an "
         "integer: 50\\% vs 50 verifies, 12.5\\% vs 12.5 does not (observed with math-verify 0.9.0; in both cases it "

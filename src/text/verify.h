@@ -35,7 +35,8 @@ void verify_truth(const char *answer, char *out, size_t cap);
 void verify_normalize(const char *s, char *out, size_t cap);
 
 // True when two answers are equivalent: equal numbers (integers, decimals, fractions, \frac, simple
-// roots a+b\sqrt{r}, percentages, exact rational arithmetic), equal intervals / tuples element-wise,
+// roots a+b\sqrt{r}, percentages, scientific notation 1e3 / 2\times10^{3} as verify_num.h reads it (Euler's e
+// kept apart), exact rational arithmetic), equal intervals / tuples element-wise,
 // else equal normalised text.
 bool verify_equivalent(const char *predicted, const char *truth);
 

@@ -146,15 +146,46 @@ static bool take_command(Parser *p, const char *cmd) {
 static bool parse_expr(Parser *p, Num *out);
 static bool parse_factor(Parser *p, Num *out);
 
-// Decimal literal "12", "3.25", ".5" as an exact rational.
+#define SCALE_BOUND ((__int128)1000000000000000000 * 1000000000000000000)  // 10^36: rat_make's products stay in 128 bits
+
+// Decimal exponent after a mantissa, as verify_num.h states the rule: E[+-]K always, eK always, e+K / e-K only when
+// euler_safe (a mantissa no one writes before Euler's number); not when '^' follows (2e3^2 has no one reading).
+// Moves past it and sets *k (saturated at ±9999) when taken; leaves p alone otherwise.
+static bool take_exponent(Parser *p, bool euler_safe, int *k) {
+    const char *s = p->s;
+    if (*s != 'e' && *s != 'E') return false;
+    bool upper = *s++ == 'E', signed_exp = *s == '+' || *s == '-', neg = *s == '-';
+    if (signed_exp) s++;
+    if ((signed_exp && !upper && !euler_safe) || !isdigit((unsigned char)*s)) return false;  // 2e-1 may be 2e − 1
+    int v = 0;
+    for (; isdigit((unsigned char)*s); s++) v = v < 1000 ? v * 10 + (*s - '0') : 9999;
+    if (*s == '^') return false;
+    p->s = s;
+    *k = neg ? -v : v;
+    return true;
+}
+
+// n/d times 10^k; false when a part would pass SCALE_BOUND (the value cannot fit a 64-bit rational anyway).
+static bool scale_pow10(__int128 *n, __int128 *d, int k) {
+    __int128 *part = k >= 0 ? n : d;
+    for (int i = 0; i < (k >= 0 ? k : -k) && *part; i++) {
+        if (*part > SCALE_BOUND / 10) return false;
+        *part *= 10;
+    }
+    return true;
+}
+
+// Decimal literal "12", "3.25", ".5", "1.5e-2" as an exact rational.
 static bool parse_number(Parser *p, Num *out) {
+    const char *start = p->s;
     __int128 n = 0, d = 1;
     int digits = 0;
     while (isdigit((unsigned char)*p->s)) {
         n = n * 10 + (*p->s++ - '0');
         if (++digits > 18) return false;
     }
-    if (*p->s == '.' && isdigit((unsigned char)p->s[1])) {
+    bool point = *p->s == '.' && isdigit((unsigned char)p->s[1]);
+    if (point) {
         p->s++;
         while (isdigit((unsigned char)*p->s)) {
             n = n * 10 + (*p->s++ - '0'), d *= 10;
@@ -162,6 +193,9 @@ static bool parse_number(Parser *p, Num *out) {
         }
     }
     if (!digits) return false;
+    int k;
+    bool euler_safe = point || (p->s - start == 1 && *start == '1');  // 1.5e-2, 1e-3; but 2e-1 may be 2e − 1
+    if (take_exponent(p, euler_safe, &k) && !scale_pow10(&n, &d, k)) return false;  // refused, never rounded
     Rat r;
     if (!rat_make(n, d, &r)) return false;
     *out = num_rat(r);

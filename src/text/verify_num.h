@@ -19,6 +19,14 @@ typedef struct {
 // Parses the whole string s (no spaces) as one number expression: integers, decimals, +-*/, parentheses
 // and braces, \frac{A}{B} / \frac12, \sqrt{A} / \sqrt3, small integer powers, mixed numbers 2\frac12,
 // \infty. Returns false when s is not such an expression or a bound (size, depth, overflow) is hit.
+// Scientific notation is exact: M\times10^{K}, M\cdot10^K and 10^{-K} are products and powers as above; a decimal
+// literal M (digits, optional fraction) may carry an exponent written E or e right after it:
+//   - ME[+-]K and MeK: 1E3 = 1e3 = 1000, 1.5E-2 = 3/200, 12e3 = 12000 (math-verify reads 1E3 alike but 1e3 as 3e;
+//     no one writes the product 3e as 1e3);
+//   - Me+K and Me-K only when M has a decimal point or is 1 (1.5e-2, 1e-3): 2e-1 and 3e+2 stay unread, as they may be
+//     2e − 1 and 3e + 2 with Euler's number e; e alone, 2e, e^2 and 2e3^2 are never numbers.
+// A value that does not fit 64-bit rationals (1e19, 2.5e-30) is refused, never rounded: the answers then compare
+// as text only.
 bool num_parse(const char *s, Num *out);
 
 bool num_equal(const Num *x, const Num *y);
