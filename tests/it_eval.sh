@@ -1,6 +1,6 @@
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 21
+plan 23
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -40,6 +40,19 @@ expect_ok "eval: samples.jsonl's prompt is the whole chat-templated prompt (its 
     '$RLVR' eval --ckpt '$ck' --out '$E/chat' --n 1 --set eval.n_prompts=1 --set eval.max_new_tokens=2 \
         --set prompt.template=chatml 2>/dev/null &&
     jq -e '.prompt | startswith(\"<|im_start|>user\\n\") and endswith(\"<|im_start|>assistant\\n\")' '$E/chat/samples.jsonl'"
+
+# The overlong punishment shapes training at rollout.max_new_tokens (results/objectives.md §4); evaluation samples at
+# eval.max_new_tokens, here equal to the buffer (L_max - L_buf = 0 punished every response), and reports R_acc +
+# R_format: demo.ini's binary accuracy and no format bonus give 1 to a correct response and 0 to any other.
+for ol in 20 0; do
+    "$RLVR" eval --ckpt "$ck" --out "$E/ol$ol" --data "$E/aime24.jsonl" --set eval.max_new_tokens=20 \
+        --set reward.overlong_buffer=$ol 2>/dev/null
+done
+expect_ok "eval: samples.jsonl's reward has no overlong punishment (eval.max_new_tokens = reward.overlong_buffer)" \
+    jq -ne --slurpfile a "$E/ol20/samples.jsonl" '($a | length) == 96 and any($a[]; .correct) and any($a[]; .correct | not)
+        and all($a[]; .reward == (if .correct then 1 else 0 end))'
+expect_ok "eval: avg@K, pass@k and maj@K do not depend on reward.overlong_buffer" \
+    jq -ne --slurpfile a "$E/ol20/eval.jsonl" --slurpfile b "$E/ol0/eval.jsonl" '$a == $b and ($a | length) == 1'
 
 # During training, eval.benchmarks run the same code: the record at step 4 equals rlvr eval of that checkpoint.
 expect_ok "eval: eval.benchmarks during training" "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/bt" \

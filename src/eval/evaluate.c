@@ -119,10 +119,14 @@ int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfi
     Local l = {.label = label ? label : "",
                .correct = xcalloc(n, sizeof(double)), .maj = xcalloc(n, sizeof(double)),
                .length = xcalloc(n * (size_t)K, sizeof(double)), .truncated = xcalloc(n * (size_t)K, sizeof(double))};
+    // The overlong punishment shapes training at rollout.max_new_tokens (results/objectives.md §4), the limit the
+    // config check holds L_buf to; at eval.max_new_tokens it is no such term: a response's reward is R_acc + R_format.
+    RewardConfig scoring = *reward;
+    scoring.overlong_buffer = 0;
     Rollout r = {0};
     int err = sampler_generate(m, tok, rc, rng_step, ps->n, ps->index, (const int32_t *const *)ps->tokens, ps->len, &r, e);
     for (int p = 0; p < ps->n && !err; p++)
-        err = judge_prompt(&r.responses[(size_t)p * K], K, ps, p, tok, task, reward, rc->max_new_tokens, &l,
+        err = judge_prompt(&r.responses[(size_t)p * K], K, ps, p, tok, task, &scoring, rc->max_new_tokens, &l,
                            lines != NULL, e);
     rollout_free(&r);
     if (dist_agree(err, e)) return local_free(&l), -1;

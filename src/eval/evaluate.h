@@ -35,7 +35,8 @@ typedef struct {
 // Samples rc->n responses for each prompt of this rank's share ps (contiguous, in global prompt order) with
 // the draws of step rng_step, verifies them, and fills out on every rank. With lines != NULL rank 0 gets
 // every response as a JSON line (benchmark = label, prompt_index, sample_index, prompt, answer, response,
-// extracted, correct, reward, tokens, finish_reason) in prompt order, malloc'd; other ranks get NULL.
+// extracted, correct, reward, tokens, finish_reason) in prompt order, malloc'd; other ranks get NULL. Its reward is
+// R_acc + R_format: the overlong punishment is a training term at rollout.max_new_tokens (results/objectives.md §4).
 int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfig *reward, const RolloutConfig *rc,
              const PromptSet *ps, int64_t rng_step, EvalResult *out, const char *label, char **lines, Err *e);
 
