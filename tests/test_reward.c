@@ -100,6 +100,20 @@ Test(reward, overlong_hand_values) {
     task_free(t);
 }
 
+// A buffer longer than the limit the response was sampled under has no §4 value (L_max - L_buf < 0 would punish
+// every response): refused by name, as the config check refuses it for rollout.max_new_tokens.
+Test(reward, overlong_buffer_past_the_limit_is_refused) {
+    Task *t = arith();
+    RewardConfig rc = base();
+    rc.overlong_buffer = 20;
+    RewardResult r;
+    Err e = {{0}};
+    cr_expect_eq(reward_compute(&rc, t, "12", "Answer: 12", 5, false, 19, &r, &e), -1);
+    cr_expect(strstr(e.msg, "[reward] overlong_buffer (20) must be <= the generation limit L_max (19)"), "%s", e.msg);
+    cr_expect_eq(reward_compute(&rc, t, "12", "Answer: 12", 5, false, 20, &r, &e), 0, "L_buf = L_max: %s", e.msg);
+    task_free(t);
+}
+
 Test(reward, overlong_filter_masks_only_truncated) {
     Task *t = arith();
     RewardConfig rc = base();

@@ -57,6 +57,9 @@ int reward_compute(const RewardConfig *rc, const Task *task, const char *answer,
     out->r_acc = v.correct ? 1.0 : (rc->accuracy == ACC_PM1 ? -1.0 : 0.0);
     out->r_format = out->format_ok ? rc->format_reward : 0.0;
     if (rc->overlong_buffer > 0) {
+        if (rc->overlong_buffer > max_new_tokens)  // the config check holds L_buf to rollout.max_new_tokens only
+            return err_set(e, "[reward] overlong_buffer (%d) must be <= the generation limit L_max (%d) it punishes "
+                              "against (results/objectives.md §4)", rc->overlong_buffer, max_new_tokens);
         // results/objectives.md §4 DAPO overlong: min(0, ((L_max − L_buf) − |y|) / L_buf) · f
         double l_buf = rc->overlong_buffer, excess = (double)(max_new_tokens - rc->overlong_buffer) - response_len_tokens;
         out->r_overlong = fmin(0.0, excess / l_buf) * rc->overlong_factor;

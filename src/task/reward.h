@@ -25,7 +25,9 @@ int reward_check_config(const RewardConfig *rc, Err *e);
 //   R_format   = reward.format_reward when format_pattern matches, else 0
 //   R_overlong = min(0, ((L_max - L_buf) - |y|) / L_buf) * f with L_max = max_new_tokens,
 //                L_buf = reward.overlong_buffer (0 disables), f = reward.overlong_factor
-// truncated: the response hit max_new_tokens without EOS. Fails only on a bad format_pattern.
+// truncated: the response hit max_new_tokens without EOS. max_new_tokens is the limit the response was sampled
+// under, rollout.max_new_tokens in training (evaluation scores without the term, src/eval/evaluate.c). Fails on a
+// bad format_pattern, or on L_buf > L_max, which the config check rules out for rollout.max_new_tokens only.
 int reward_compute(const RewardConfig *rc, const Task *task, const char *answer, const char *response_text,
                    int response_len_tokens, bool truncated, int max_new_tokens, RewardResult *out, Err *e);
 
