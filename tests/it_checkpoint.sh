@@ -1,13 +1,14 @@
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
-# heap; rlvr ckpt diff --exact reports every difference of the two trees on its own line; rlvr train does not resume
-# an SFT run, a refused resume leaves config.ini alone, a resume logs each changed key and refuses a change of the run's
-# identity (seeds, task, data and the records under data.path), and a second run in a directory in use is refused; the trainer
-# saves on 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write
-# leaves the previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one
-# message on 1 and 2 ranks.
-plan 35
+# heap; a load from damaged link storage says the file is damaged, not that a dataset is missing; rlvr ckpt diff
+# --exact reports every difference of the two trees on its own line; rlvr train does not resume an SFT run, a refused
+# resume leaves config.ini alone, a resume logs each changed key and refuses a change of the run's identity (seeds,
+# task, data and the records under data.path), and a second run in a directory in use is refused; the trainer saves on
+# 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write leaves the
+# previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one message on
+# 1 and 2 ranks.
+plan 38
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -79,6 +80,26 @@ if [ $rc -eq 1 ] && grep -qx '/meta@step: values differ' <<<"$out" && grep -qx '
     [ "$(grep -c '^/optim/v/' <<<"$out")" -gt 0 ]
 then pass "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each"
 else fail "diff --exact: steps 2 and 4 of a run differ in /model, /optim, /state and /meta step, one line each" "exit $rc: $out"; fi
+
+# Damaged link storage reads as a damaged file, not as a missing dataset (a file that lacks one: tests/test_checkpoint.c):
+# /model's link heap for a resume and for rlvr eval, /state's object header (its links are kept there) for a resume.
+cp -r "$CK/u1" "$CK/links"
+L="$CK/links/ckpt/step-000004.h5"
+group=$(h5ls -v "$L" | grep -A1 '^model ' | sed -n 's/.*Location: *1://p')
+heap=$(h5debug "$L" "$group" | sed -n "s/.*'Dense' link storage fractal heap address: *//p")
+flip_byte "$L" $((heap + 20))
+expect_error "damaged /model link heap: a resume says the file is damaged, naming it and the dataset" \
+    "step-000004.h5: cannot look up '/model/model.embed_tokens.weight': the links of group '/model' do not read \(the file is damaged\)" \
+    "$RLVR" sft --run-dir "$CK/links" --resume
+expect_error "damaged /model link heap: rlvr eval says the file is damaged" \
+    "step-000004.h5: cannot look up '/model/model.embed_tokens.weight': the links of group '/model' do not read \(the file is damaged\)" \
+    "$RLVR" eval --ckpt "$L" --out "$CK/links-eval" --config "$ROOT/configs/tiny-train.ini"
+cp "$B" "$L"
+at=$(h5ls -v "$L" | awk '/^state /{f=1} f && /Location:/{sub(/.*1:/, ""); print; exit}')
+flip_byte "$L" $((at + 20))
+expect_error "damaged /state header: a resume says the file is damaged, naming it and the dataset" \
+    "step-000004.h5: cannot look up '/state/[a-z_]*': the links of group '/state' do not read \(the file is damaged\)" \
+    "$RLVR" sft --run-dir "$CK/links" --resume
 
 # A run goes on with the command that made it: `rlvr train --resume` on an SFT run would carry the SFT's step and
 # moments into RL (and the reverse).

@@ -1,6 +1,7 @@
 // Checkpoint round trip (bit-exact) and every rejection path: truncated file, wrong shape, missing dataset,
 // wrong model type, wrong format version, a bad or missing hf_config (the file named once), a flipped byte
-// (checksum), a damaged chunk index, a flip every 31 bytes.
+// (checksum), a damaged chunk index, damaged link storage (not a missing dataset), a flip every 31
+// bytes.
 // A rejected load must leave the live model untouched. Also the storage: every tensor chunked (experts one per
 // chunk) and checksummed, and element ranges (the pieces parallel saves write) as flat slices of the tensor.
 // tests/mpi_checkpoint.c tests the parallel side.
@@ -380,6 +381,52 @@ Test(checkpoint, chunk_index_pointing_at_another_chunk_rejected) {
     cr_assert_eq(replace_address(path, expert0, expert1), 1, "expert 0's chunk address is not in the file once");
     expect_rejected(path, MODEL_QWEN3_MOE, "checksum mismatch in the chunk index of dataset '/model/model.layers.1.mlp.experts.up_proj'");
     model_free(&m), adamw_free(&o);
+}
+
+// Offset of the structure with this 4-byte signature whose address the object header of `group` holds: the fractal
+// heap ("FRHP") or the name index ("BTHD") of the group's dense link storage; -1 if none. Addresses are little-endian
+// in the file, as on the hosts this runs on.
+static long link_storage_offset(const char *path, const char *group, const char *signature) {
+    Err e;
+    hid_t f = h5io_open(path, 0, &e);
+    cr_assert(f >= 0, "%s", e.msg);
+    H5O_info_t info;
+    cr_assert(H5Oget_info_by_name2(f, group, &info, H5O_INFO_BASIC | H5O_INFO_HDR, H5P_DEFAULT) >= 0);
+    h5io_close(f);
+    long size, found = -1;
+    unsigned char *b = read_bytes(path, &size);
+    for (long at = 0; at + 4 <= size && found < 0; at++) {
+        if (memcmp(b + at, signature, 4)) continue;
+        for (haddr_t h = info.addr; h + 8 <= info.addr + info.hdr.space.total && found < 0; h++) {
+            uint64_t held;
+            memcpy(&held, b + h, 8);
+            if (held == (uint64_t)at) found = at;
+        }
+    }
+    free(b);
+    return found;
+}
+
+// /model's link storage damaged (a byte of its link heap's header, of its name index's header): the load says the file
+// is damaged, naming the file, the dataset looked up and the group; never that the dataset is missing, which is what
+// a well-formed file that lacks it gets (missing_dataset_rejected).
+Test(checkpoint, damaged_link_storage_is_not_a_missing_dataset) {
+    char path[128], want[384];
+    snprintf(path, sizeof path, "%s/l.h5", dir);
+    const char *signatures[] = {"FRHP", "BTHD"};
+    for (int i = 0; i < 2; i++) {
+        Model m;
+        AdamW o;
+        TrainState st;
+        save_sample(path, &m, &o, &st);
+        long at = link_storage_offset(path, "/model", signatures[i]);
+        cr_assert_geq(at, 0, "no %s of /model's links found in the file", signatures[i]);
+        flip(path, at + 20);
+        snprintf(want, sizeof want, "%s: cannot look up '/model/model.embed_tokens.weight': the links of group '/model' "
+                                    "do not read (the file is damaged)", path);
+        expect_rejected(path, MODEL_QWEN3_MOE, want);
+        model_free(&m), adamw_free(&o);
+    }
 }
 
 // Every 31st byte of a checkpoint flipped in turn, the bit varying with the position: each load is refused or, for

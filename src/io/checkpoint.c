@@ -322,7 +322,9 @@ static int check_same_model(const char *path, const Model *have, const Model *wa
 }
 
 static int read_scalar(hid_t f, const char *path, const char *name, bool is_double, void *out, Err *e) {
-    if (!h5io_exists(f, name)) return err_set(e, "%s: missing dataset '/%s'", path, name);
+    int has = h5io_lookup(f, name, e);
+    if (!has) return err_set(e, "%s: missing dataset '/%s'", path, name);
+    if (has < 0) return -1;  // the file is damaged, said by h5io_lookup
     int rank;
     hsize_t dims[H5IO_MAX_RANK];
     void *x = h5io_read(f, name, is_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, &rank, dims, e);
@@ -346,7 +348,9 @@ static int read_state(hid_t f, const char *path, TrainState *st, Err *e) {
 
 static int check_format(hid_t f, const char *path, Err *e) {
     int64_t version;
-    if (!h5io_exists(f, "meta")) return err_set(e, "%s: missing group '/meta' (not an rlvr checkpoint?)", path);
+    int has = h5io_lookup(f, "meta", e);
+    if (!has) return err_set(e, "%s: missing group '/meta' (not an rlvr checkpoint?)", path);
+    if (has < 0) return -1;
     TRY(h5io_attr_read_i64(f, "meta", "format_version", &version, e));
     if (version != CHECKPOINT_FORMAT_VERSION)
         return err_set(e, "%s: checkpoint format_version %lld, expected %d", path, (long long)version,

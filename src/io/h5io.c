@@ -86,19 +86,36 @@ void h5io_close(hid_t file) {
     if (file >= 0) H5Fclose(file);
 }
 
-int h5io_exists(hid_t loc, const char *name) {
-    // Walk the path one component at a time: H5Lexists fails on a missing intermediate group.
+// A lookup of name that failed at its prefix `at`: the links of the group holding at's last component do not read.
+static int lookup_failed(hid_t loc, const char *name, const char *at, Err *e) {
+    char fname[512], group[1024] = "/";
+    const char *parent = strrchr(at, '/');
+    if (parent && parent > at) snprintf(group, sizeof group, "%s%.*s", at[0] == '/' ? "" : "/", (int)(parent - at), at);
+    bool from_root = name[0] != '/' && H5Iget_type(loc) == H5I_FILE;  // "state/step" is "/state/step" in messages
+    if (e)
+        err_set(e, "%s: cannot look up '%s%s': the links of group '%s' do not read (the file is damaged)",
+                file_of(loc, fname, sizeof fname), from_root ? "/" : "", name, group);
+    return -1;
+}
+
+int h5io_lookup(hid_t loc, const char *name, Err *e) {
+    // Walk the path one component at a time: H5Lexists fails on a missing intermediate group, and it fails (< 0)
+    // apart from that only when a group's links do not read: its header or its link heap or name index.
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", name);
     for (char *p = buf + (buf[0] == '/'); ; p++) {
         char *slash = strchr(p, '/');
         if (slash) *slash = 0;
-        if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return 0;
+        htri_t has = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (has < 0) return lookup_failed(loc, name, buf, e);
+        if (!has) return 0;
         if (!slash) return 1;
         *slash = '/';
         p = slash;
     }
 }
+
+int h5io_exists(hid_t loc, const char *name) { return h5io_lookup(loc, name, NULL); }
 
 int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e) {
     char fname[512];
@@ -317,8 +334,9 @@ int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e) {
 
 int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e) {
     char fname[512];
-    if (!h5io_exists(loc, name))
-        return err_set(e, "%s: missing dataset '%s'", file_of(loc, fname, sizeof fname), name);
+    int has = h5io_lookup(loc, name, e);
+    if (has < 0) return -1;
+    if (!has) return err_set(e, "%s: missing dataset '%s'", file_of(loc, fname, sizeof fname), name);
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     if (d < 0) return err_set(e, "%s: '%s' is not a dataset", file_of(loc, fname, sizeof fname), name);
     hid_t space = H5Dget_space(d);

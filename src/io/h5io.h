@@ -59,9 +59,16 @@ int h5io_write_i64(hid_t loc, const char *name, const int64_t *x, hsize_t n, Err
 int h5io_write_u8(hid_t loc, const char *name, const uint8_t *x, hsize_t n, Err *e);
 int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e);
 
-int h5io_exists(hid_t loc, const char *name);  // 1 if the link exists (intermediate groups checked)
+// Whether name (a path under loc, intermediate groups checked) exists: 1, or 0 when the file's links say it does not.
+// -1 when a group's links on the way do not read (its header, link heap or name index damaged), with e (if non-NULL)
+// naming the file, name and that group "(the file is damaged)", so that damage does not read as a missing object.
+int h5io_lookup(hid_t loc, const char *name, Err *e);
+// h5io_lookup without a message: -1 (damaged) is true, so a caller that then opens the object hears of the damage
+// from h5io_shape or h5io_read, not as a missing object.
+int h5io_exists(hid_t loc, const char *name);
 
-// Shape of a dataset; returns its rank or -1.
+// Shape of a dataset; returns its rank or -1: missing, damaged links (h5io_lookup), not a dataset, or an unsupported
+// shape.
 int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e);
 
 // Reads a whole dataset converted to mem_type into a malloc'd buffer; rank/dims out (either may be NULL).
