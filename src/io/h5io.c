@@ -332,13 +332,24 @@ int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e) {
     return h5io_write(loc, name, H5T_NATIVE_DOUBLE, &x, 0, NULL, e);
 }
 
+// Why dataset `name` (whose link exists) does not open: its object header does not read, or it is something else.
+static int open_failed(hid_t loc, const char *name, Err *e) {
+    char fname[512];
+    H5O_info_t info;
+    file_of(loc, fname, sizeof fname);
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+        return err_set(e, "%s: cannot read the object header of '%s' (the file is damaged)", fname, name);
+    if (info.type != H5O_TYPE_DATASET) return err_set(e, "%s: '%s' is not a dataset", fname, name);
+    return err_set(e, "%s: cannot open dataset '%s' (the file is damaged)", fname, name);
+}
+
 int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e) {
     char fname[512];
     int has = h5io_lookup(loc, name, e);
     if (has < 0) return -1;
     if (!has) return err_set(e, "%s: missing dataset '%s'", file_of(loc, fname, sizeof fname), name);
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0) return err_set(e, "%s: '%s' is not a dataset", file_of(loc, fname, sizeof fname), name);
+    if (d < 0) return open_failed(loc, name, e);
     hid_t space = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(space);
     if (rank > H5IO_MAX_RANK) rank = -1;

@@ -67,8 +67,8 @@ int h5io_lookup(hid_t loc, const char *name, Err *e);
 // from h5io_shape or h5io_read, not as a missing object.
 int h5io_exists(hid_t loc, const char *name);
 
-// Shape of a dataset; returns its rank or -1: missing, damaged links (h5io_lookup), not a dataset, or an unsupported
-// shape.
+// Shape of a dataset; returns its rank or -1: missing, damaged (a link or object header that does not read), not a
+// dataset, or an unsupported shape.
 int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e);
 
 // Reads a whole dataset converted to mem_type into a malloc'd buffer; rank/dims out (either may be NULL).
