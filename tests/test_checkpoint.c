@@ -429,6 +429,29 @@ Test(checkpoint, damaged_link_storage_is_not_a_missing_dataset) {
     }
 }
 
+// h5io_lookup of a well-formed file: present, absent, and a name under a dataset (H5Lexists fails there, as on damaged
+// links): absent, with no message.
+Test(checkpoint, lookup_of_a_well_formed_file) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/w.h5", dir);
+    Model m;
+    AdamW o;
+    TrainState st;
+    save_sample(path, &m, &o, &st);
+    Err e = {{0}};
+    hid_t f = h5io_open(path, 0, &e);
+    cr_assert(f >= 0, "%s", e.msg);
+    cr_expect_eq(h5io_lookup(f, "/model/model.norm.weight", &e), 1);
+    cr_expect_eq(h5io_lookup(f, "state/step", &e), 1);
+    cr_expect_eq(h5io_lookup(f, "/model/no.such.weight", &e), 0);
+    cr_expect_eq(h5io_lookup(f, "/nothing/here", &e), 0);
+    cr_expect_eq(h5io_lookup(f, "/optim/step/x", &e), 0, "%s", e.msg);
+    cr_expect_eq(h5io_lookup(f, "/model/model.norm.weight/x/y", &e), 0, "%s", e.msg);
+    cr_expect_eq(e.msg[0], 0, "no message: %s", e.msg);
+    h5io_close(f);
+    model_free(&m), adamw_free(&o);
+}
+
 // A dataset's object header damaged (its link reads): the file is damaged; it said "'...' is not a dataset".
 Test(checkpoint, damaged_dataset_header_is_a_damaged_file) {
     char path[128], want[256];

@@ -98,6 +98,17 @@ static int lookup_failed(hid_t loc, const char *name, const char *at, Err *e) {
     return -1;
 }
 
+// Whether the object holding at's last component is something other than a group (a dataset): H5Lexists fails under
+// one too, and there the name is absent, not damaged.
+static bool under_non_group(hid_t loc, const char *at) {
+    char parent[1024];
+    const char *slash = strrchr(at, '/');
+    snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - at) : 0, at);
+    H5O_info_t info;
+    return H5Oget_info_by_name2(loc, parent[0] ? parent : ".", &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+           info.type != H5O_TYPE_GROUP;
+}
+
 int h5io_lookup(hid_t loc, const char *name, Err *e) {
     // Walk the path one component at a time: H5Lexists fails on a missing intermediate group, and it fails (< 0)
     // apart from that only when a group's links do not read: its header or its link heap or name index.
@@ -107,7 +118,7 @@ int h5io_lookup(hid_t loc, const char *name, Err *e) {
         char *slash = strchr(p, '/');
         if (slash) *slash = 0;
         htri_t has = H5Lexists(loc, buf, H5P_DEFAULT);
-        if (has < 0) return lookup_failed(loc, name, buf, e);
+        if (has < 0) return under_non_group(loc, buf) ? 0 : lookup_failed(loc, name, buf, e);
         if (!has) return 0;
         if (!slash) return 1;
         *slash = '/';
