@@ -121,14 +121,19 @@ static int load_state(Run *r, const char *path, Err *e) {
 
 static const char *kind_name(TrainKind kind) { return kind == TRAIN_SFT ? "sft" : "train"; }
 
+// The newest checkpoint of the run directory, which a resume continues.
+static int resume_path(const Run *r, char *path, size_t len, Err *e) {
+    int64_t step;
+    int found = checkpoint_latest(r->run_dir, path, len, &step, e);
+    if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
+    return found == 1 ? 0 : -1;
+}
+
 // Rank 0, before anything is built: the newest checkpoint is this command's and the config keeps its run identity
 // (train/resume.h); the other changes go to the log.
 static int check_resume(Run *r, Err *e) {
     char path[4096];
-    int64_t step;
-    int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
-    if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
-    if (found != 1) return -1;
+    TRY(resume_path(r, path, sizeof path, e));
     return resume_check(path, kind_name(r->kind), &r->cfg, &r->resume_log, e);
 }
 
@@ -144,10 +149,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
     if (r->resumed) {
         char path[4096];
-        int64_t step;
-        int found = checkpoint_latest(r->run_dir, path, sizeof path, &step, e);
-        if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
-        if (found != 1) return -1;
+        TRY(resume_path(r, path, sizeof path, e));
         TRY(load_state(r, path, e));
         return resume_check_data(path, r->cfg.data.path, r->task, &r->st, &r->resume_log, e);
     }
