@@ -394,3 +394,130 @@ Test(config, diff_of_a_printed_config_read_back_is_empty) {
     cr_expect_eq(config_diff(&a, &b, &ch), 0);
     free(ch);
 }
+
+// A resume as train/run.c makes it: the saved run's resolved config written out (config.ini, every key explicit),
+// read back, the resume's sets applied and, with config_rederive, the saved run's automatic keys rederived.
+static void resume_with(const Config *saved, const char *const *sets, int n, bool (*keep)(const char *), Config *now) {
+    Err e = {{0}};
+    char *text = config_to_string(saved);
+    config_defaults(now);
+    cr_assert_eq(config_load_file(now, write_tmp(text), &e), 0, "%s", e.msg);
+    free(text);
+    for (int i = 0; i < n; i++) cr_assert_eq(config_set(now, sets[i], &e), 0, "%s", e.msg);
+    config_rederive(now, saved, sets, n, keep);
+    cr_assert_eq(config_finalize(now, &e), 0, "%s", e.msg);
+}
+
+static Config saved_run(const char *const *sets, int n) {
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, NULL, sets, n, &e), 0, "%s", e.msg);
+    return c;
+}
+
+// luspo -> gspo: the keys luspo's presets filled take gspo's (results/objectives.md §3: eps 3e-4 / 4e-4) or the
+// defaults where gspo has none (agg seq-mean-token-mean, overlong_factor 1), as a fresh gspo run would.
+Test(config, rederive_follows_a_new_algorithm) {
+    const char *luspo[] = {"algo.name=luspo"};
+    Config saved = saved_run(luspo, 1), now;
+    cr_assert_float_eq(saved.algo.eps_low, 2e-3, 1e-18);
+    const char *gspo[] = {"algo.name=gspo"};
+    resume_with(&saved, gspo, 1, NULL, &now);
+    cr_expect_eq(now.algo.name, ALGO_GSPO);
+    cr_expect_eq(now.algo.eps_low, 3e-4);
+    cr_expect_eq(now.algo.eps_high, 4e-4);
+    cr_expect_eq(now.algo.agg, AGG_SEQ_MEAN_TOKEN_MEAN);
+    cr_expect_eq(now.reward.overlong_factor, 1.0);
+    cr_expect_eq(now.algo.beta, 0.0);
+    // Without config_rederive the written-out config keeps luspo's values (the trap this guards against).
+    Config kept;
+    Err e = {{0}};
+    char *text = config_to_string(&saved);
+    cr_assert_eq(config_resolve(&kept, write_tmp(text), gspo, 1, &e), 0, "%s", e.msg);
+    free(text);
+    cr_expect_eq(kept.algo.eps_low, 2e-3);
+}
+
+// A key the saved run set by hand (a value other than its preset's) stays; so does one this resume changes in its
+// file, and one it names with --set, even to the saved value.
+Test(config, rederive_keeps_keys_set_by_hand) {
+    const char *luspo[] = {"algo.name=luspo", "algo.eps_low=0.01"};
+    Config saved = saved_run(luspo, 2), now;
+    const char *gspo[] = {"algo.name=gspo"};
+    resume_with(&saved, gspo, 1, NULL, &now);
+    cr_expect_eq(now.algo.eps_low, 0.01, "set by hand in the saved run");
+    cr_expect_eq(now.algo.eps_high, 4e-4, "left to luspo's preset");
+    const char *named[] = {"algo.name=gspo", "algo.eps_high=2.5e-3"};
+    resume_with(&saved, named, 2, NULL, &now);
+    cr_expect_eq(now.algo.eps_high, 2.5e-3, "named in --set, though equal to the saved value");
+    cr_expect_eq(now.algo.agg, AGG_SEQ_MEAN_TOKEN_MEAN);
+    // The file changes agg (a set the rederivation is not told of reads as the file's own value).
+    Config file;
+    Err e = {{0}};
+    char *text = config_to_string(&saved);
+    config_defaults(&file);
+    cr_assert_eq(config_load_file(&file, write_tmp(text), &e), 0, "%s", e.msg);
+    free(text);
+    cr_assert_eq(config_set(&file, "algo.agg=token-mean", &e), 0, "%s", e.msg);
+    cr_assert_eq(config_set(&file, "algo.name=gspo", &e), 0, "%s", e.msg);
+    config_rederive(&file, &saved, gspo, 1, NULL);
+    cr_expect_eq(file.algo.agg, AGG_TOKEN_MEAN, "changed in the file");
+    cr_expect_eq(file.reward.overlong_factor, 1.0);
+}
+
+static bool keep_eps_low(const char *key) { return !strcmp(key, "algo.eps_low"); }
+
+Test(config, rederive_leaves_what_keep_names) {
+    const char *luspo[] = {"algo.name=luspo"};
+    Config saved = saved_run(luspo, 1), now;
+    const char *gspo[] = {"algo.name=gspo"};
+    resume_with(&saved, gspo, 1, keep_eps_low, &now);
+    cr_expect_eq(now.algo.eps_low, 2e-3);
+    cr_expect_eq(now.algo.eps_high, 4e-4);
+}
+
+// eval.max_new_tokens follows rollout.max_new_tokens unless the saved run set it; DAPO's overlong buffer stays a
+// fifth of the limit: 100 / 5 = 20 saved, 10 / 5 = 2 after (20 would exceed the new limit of 10 and be refused).
+Test(config, rederive_follows_a_new_generation_limit) {
+    const char *plain[] = {"rollout.max_new_tokens=100"};
+    Config saved = saved_run(plain, 1), now;
+    cr_assert_eq(saved.eval.max_new_tokens, 100);
+    const char *shorter[] = {"rollout.max_new_tokens=30"};
+    resume_with(&saved, shorter, 1, NULL, &now);
+    cr_expect_eq(now.eval.max_new_tokens, 30);
+    const char *by_hand[] = {"rollout.max_new_tokens=100", "eval.max_new_tokens=50"};
+    saved = saved_run(by_hand, 2);
+    resume_with(&saved, shorter, 1, NULL, &now);
+    cr_expect_eq(now.eval.max_new_tokens, 50, "set by hand in the saved run");
+    const char *dapo[] = {"algo.name=dapo", "rollout.max_new_tokens=100"};
+    saved = saved_run(dapo, 2);
+    cr_assert_eq(saved.reward.overlong_buffer, 20);
+    const char *limit[] = {"rollout.max_new_tokens=10"};
+    resume_with(&saved, limit, 1, NULL, &now);
+    cr_expect_eq(now.reward.overlong_buffer, 2);
+    cr_expect_eq(now.eval.max_new_tokens, 10);
+    // A buffer set by hand stays, and the usual check refuses it past the new limit.
+    const char *dapo_buffer[] = {"algo.name=dapo", "rollout.max_new_tokens=100", "reward.overlong_buffer=30"};
+    saved = saved_run(dapo_buffer, 3);
+    char *text = config_to_string(&saved);
+    Err e = {{0}};
+    config_defaults(&now);
+    cr_assert_eq(config_load_file(&now, write_tmp(text), &e), 0, "%s", e.msg);
+    free(text);
+    cr_assert_eq(config_set(&now, limit[0], &e), 0, "%s", e.msg);
+    config_rederive(&now, &saved, limit, 1, NULL);
+    cr_expect_eq(config_finalize(&now, &e), -1);
+    cr_expect(strstr(e.msg, "[reward] overlong_buffer (30) must be <= [rollout] max_new_tokens (10)"), "%s", e.msg);
+}
+
+// A chat template that brings its own instruction: a gsm8k run's data.template (verl's instruction, its preset)
+// becomes "{question}", as in a fresh run with that template.
+Test(config, rederive_follows_a_new_prompt_template) {
+    const char *gsm8k[] = {"task.name=gsm8k"};
+    Config saved = saved_run(gsm8k, 1), now;
+    cr_assert(strstr(saved.data.template_, "Let's think step by step"));
+    const char *boxed[] = {"prompt.template=qwen-boxed"};
+    resume_with(&saved, boxed, 1, NULL, &now);
+    cr_expect_str_eq(now.data.template_, "{question}");
+    cr_expect_str_eq(now.reward.format_pattern, "####");
+}

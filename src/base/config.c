@@ -564,6 +564,13 @@ static const Key *find_dotted(const char *dotted) {
     return find_key(section, dot + 1);
 }
 
+// Evaluation samples like the rollouts unless told otherwise: each key and the one whose value it takes.
+static const char *const FROM_ROLLOUT[][2] = {{"eval.samples", "rollout.n"},
+                                              {"eval.temperature", "rollout.temperature"},
+                                              {"eval.top_p", "rollout.top_p"},
+                                              {"eval.max_new_tokens", "rollout.max_new_tokens"}};
+#define OVERLONG_BUFFER "reward.overlong_buffer"  // DAPO: a fifth of rollout.max_new_tokens unless set
+
 static void apply_presets(Config *c) {
     char value[CONFIG_STR], expected[160];
     // qwen-boxed and dapo bring their own instruction: a dataset's would repeat it.
@@ -576,17 +583,49 @@ static void apply_presets(Config *c) {
         if (own_instruction && !strcmp(p->key, "data.template")) continue;
         if (store(c, k, p->value, expected, sizeof expected)) abort();  // presets are checked by tests
     }
-    // Evaluation samples like the rollouts unless told otherwise.
-    const char *from_rollout[][2] = {{"eval.samples", "rollout.n"}, {"eval.temperature", "rollout.temperature"},
-                                     {"eval.top_p", "rollout.top_p"}, {"eval.max_new_tokens", "rollout.max_new_tokens"}};
-    for (size_t i = 0; i < sizeof from_rollout / sizeof from_rollout[0]; i++) {
-        const Key *k = find_dotted(from_rollout[i][0]), *src = find_dotted(from_rollout[i][1]);
+    for (size_t i = 0; i < sizeof FROM_ROLLOUT / sizeof FROM_ROLLOUT[0]; i++) {
+        const Key *k = find_dotted(FROM_ROLLOUT[i][0]), *src = find_dotted(FROM_ROLLOUT[i][1]);
         if (!c->set_[k - KEYS]) memcpy((char *)c + k->offset, (const char *)c + src->offset, k->size);
     }
     // DAPO trains with its overlong punishment (results/objectives.md §4): unless set, the buffer is a fifth of
     // the generation limit, as DAPO's 4096 of 20480 tokens [reading].
-    if (c->algo.name == ALGO_DAPO && !c->set_[find_dotted("reward.overlong_buffer") - KEYS])
+    if (c->algo.name == ALGO_DAPO && !c->set_[find_dotted(OVERLONG_BUFFER) - KEYS])
         c->reward.overlong_buffer = c->rollout.max_new_tokens / 5;
+}
+
+// Whether apply_presets may fill k: a preset's key, or one that follows another key's value.
+static bool automatic_key(const Key *k) {
+    char name[130];
+    snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
+        if (!strcmp(PRESETS[i].key, name)) return true;
+    for (size_t i = 0; i < sizeof FROM_ROLLOUT / sizeof FROM_ROLLOUT[0]; i++)
+        if (!strcmp(FROM_ROLLOUT[i][0], name)) return true;
+    return !strcmp(name, OVERLONG_BUFFER);
+}
+
+// c with every automatic key as if none had been given: its default, then what presets and the keys it follows
+// make of it, from c's other keys.
+static void automatic_values(const Config *c, Config *out) {
+    char expected[160];
+    *out = *c;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!automatic_key(&KEYS[i])) continue;
+        if (store(out, &KEYS[i], KEYS[i].def, expected, sizeof expected)) abort();  // config_defaults checks them
+        out->set_[i] = 0;
+    }
+    apply_presets(out);
+}
+
+// Whether one of sets ("section.key=value") names k.
+static bool named_in(const Key *k, const char *const *sets, int n_sets) {
+    size_t ls = strlen(k->section), lk = strlen(k->key);
+    for (int i = 0; i < n_sets; i++) {
+        const char *s = sets[i];
+        if (!strncmp(s, k->section, ls) && s[ls] == '.' && !strncmp(s + ls + 1, k->key, lk) && s[ls + 1 + lk] == '=')
+            return true;
+    }
+    return false;
 }
 
 // Cross-key checks; messages name the keys involved.
@@ -720,6 +759,22 @@ int config_diff(const Config *a, const Config *b, ConfigChange **out) {
         display_value(b, k, ch->to, sizeof ch->to);
     }
     return n;
+}
+
+void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
+                     bool (*keep)(const char *key)) {
+    Config was, will;
+    automatic_values(saved, &was);
+    automatic_values(now, &will);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &KEYS[i];
+        char name[130];
+        snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+        if (!automatic_key(k) || !now->set_[i] || named_in(k, sets, n_sets) || (keep && keep(name))) continue;
+        // Set by hand in the saved run, or to another value by this resume's file: the value stays.
+        if (!same_value(saved, &was, k) || !same_value(now, saved, k)) continue;
+        memcpy((char *)now + k->offset, (const char *)&will + k->offset, k->size);
+    }
 }
 
 int config_enum_value(const char *section, const char *key, const char *name, char *choices, size_t len) {

@@ -200,6 +200,15 @@ typedef struct {
 // The keys whose values differ from a to b, in table order; returns how many, with *out malloc'd (NULL if none).
 int config_diff(const Config *a, const Config *b, ConfigChange **out);
 
+// A resume's config: now (file and overrides, before config_finalize) against the config its checkpoint stores
+// (saved). A key that a preset or another key's value fills (eval.max_new_tokens from rollout.max_new_tokens,
+// algo.eps_low from algo.name, ...) and that held that automatic value in saved takes the one now's other keys give,
+// as a fresh run with now would; it keeps now's value when now changes it (a value other than saved's), when sets
+// ("section.key=value", the resume's --set) names it, or when keep(key) says so ("section.key"; NULL: none). A key
+// now leaves unset is config_finalize's to fill.
+void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
+                     bool (*keep)(const char *key));
+
 // Name of an enum value of a key, e.g. config_enum_name("algo", "name", ALGO_LUSPO) = "luspo".
 const char *config_enum_name(const char *section, const char *key, int value);
 // Its inverse: the value of name, or -1 with the key's choices ("grpo|dapo|...") in choices.
