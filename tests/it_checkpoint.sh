@@ -3,12 +3,12 @@
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
 # heap; a load from damaged link storage says the file is damaged, not that a dataset is missing; rlvr ckpt diff
 # --exact reports every difference of the two trees on its own line; rlvr train does not resume an SFT run, a refused
-# resume leaves config.ini alone, a resume logs each changed key and refuses a change of the run's identity (seeds,
-# task, data and the records under data.path), and a second run in a directory in use is refused; the trainer saves on
-# 4 ranks and resumes on 1 and on 2 bit for bit (deterministic); SIGKILL of one rank during a parallel write leaves the
-# previous checkpoint whole; a save that does not fit the disk (a small tmpfs, as root) is refused with one message on
-# 1 and 2 ranks.
-plan 38
+# resume leaves config.ini alone, a resume logs each changed key (the keys the run left to presets and derivations
+# follow the new config) and refuses a change of the run's identity (seeds, task, data and the records under
+# data.path), and a second run in a directory in use is refused; the trainer saves on 4 ranks and resumes on 1 and on 2
+# bit for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
+# that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks.
+plan 40
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -157,16 +157,32 @@ expect_ok "resume: the refused resumes wrote nothing (config.ini, metrics, check
     cmp '$RC/a.ini' '$RC/a/config.ini' && cmp '$RC/a.metrics' '$RC/a/metrics.jsonl' &&
     [ \"\$(cd '$RC/a/ckpt' && echo step-*.h5)\" = 'step-000001.h5 step-000002.h5' ]"
 # Another algorithm on the same policy, moments and data is an experiment a resume allows (logged), and the same
-# records may move (a job staging its data on node-local disk).
+# records may move (a job staging its data on node-local disk). A shorter generation limit with it: the keys the run
+# left to presets and derivations follow the new config as in a fresh run (luspo's clip range 2e-3 / 2.5e-3,
+# seq-mean-token-sum and overlong factor 0.3 become gspo's 3e-4 / 4e-4 and the defaults seq-mean-token-mean and 1;
+# eval.max_new_tokens follows rollout.max_new_tokens), each logged; config.ini had them all explicit, so they kept
+# the saved values.
 mkdir -p "$RC/moved" && cp "$RC/gsm8k.jsonl" "$RC/moved/"
 out=$("$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set algo.name=gspo \
-    --set "data.path=$RC/moved/gsm8k.jsonl" 2>&1); rc=$?
+    --set "data.path=$RC/moved/gsm8k.jsonl" --set rollout.max_new_tokens=6 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -qx 'resume: algo.name luspo -> gspo' <<<"$out" && grep -qx 'resume: train.steps 2 -> 3' <<<"$out" &&
     grep -qx "resume: data.path '.*/rc/gsm8k.jsonl' -> '.*/rc/moved/gsm8k.jsonl'" <<<"$out" &&
     [ -e "$RC/a/ckpt/step-000003.h5" ]
 then pass "resume: another algorithm (luspo -> gspo) and the same records moved are logged, and the run goes on"
 else fail "resume: another algorithm (luspo -> gspo) and the same records moved are logged, and the run goes on" \
     "exit $rc: $out"; fi
+want=$'resume: rollout.max_new_tokens 8 -> 6\nresume: reward.overlong_factor 0.3 -> 1\nresume: algo.name luspo -> gspo
+resume: algo.eps_low 0.002 -> 0.0003\nresume: algo.eps_high 0.0025 -> 0.0004
+resume: algo.agg seq-mean-token-sum -> seq-mean-token-mean\nresume: train.steps 2 -> 3\nresume: eval.max_new_tokens 8 -> 6'
+if [ "$(grep '^resume:' <<<"$out" | grep -v 'data.path')" = "$want" ]
+then pass "resume: luspo -> gspo: luspo's preset keys take gspo's, eval.max_new_tokens the new limit, each logged"
+else fail "resume: luspo -> gspo: luspo's preset keys take gspo's, eval.max_new_tokens the new limit, each logged" \
+    "$out"; fi
+# config.ini as %.17g writes them: 3e-4 and 4e-4 read back exactly (awk compares doubles).
+expect_ok "resume: config.ini afterwards holds gspo's preset values and the new eval limit" awk -F ' = ' '
+    /^\[/ { s = $0 } s == "[algo]" && $1 == "eps_low" { a = $2 == 0.0003 } s == "[algo]" && $1 == "eps_high" { b = $2 == 0.0004 }
+    s == "[algo]" && $1 == "agg" { c = $2 == "seq-mean-token-mean" } s == "[reward]" && $1 == "overlong_factor" { d = $2 == 1 }
+    s == "[eval]" && $1 == "max_new_tokens" { f = $2 == 6 } END { exit !(a && b && c && d && f) }' "$RC/a/config.ini"
 
 # Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
 # its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.

@@ -150,6 +150,58 @@ Test(resume, check_reads_the_checkpoint_kind_config_and_seeds) {
     free(log), free(text);
 }
 
+// A resume's config as train/run.c reads it: the saved run's config.ini (every key explicit) and the resume's sets,
+// the keys the saved run left to presets rederived from ckpt, then finalized.
+static Config resumed(const char *ckpt, const Config *saved, const char *const *sets, int n) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/config.ini", scratch_dir());
+    FILE *f = fopen(path, "w");
+    config_print(f, saved);
+    fclose(f);
+    Config c;
+    Err e = {{0}};
+    config_defaults(&c);
+    cr_assert_eq(config_load_file(&c, path, &e), 0, "%s", e.msg);
+    for (int i = 0; i < n; i++) cr_assert_eq(config_set(&c, sets[i], &e), 0, "%s", e.msg);
+    cr_assert_eq(resume_rederive(ckpt, &c, sets, n, &e), 0, "%s", e.msg);
+    cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
+    return c;
+}
+
+// The checkpoint's stored config says which keys held their automatic values: luspo's clip range and aggregation
+// become gspo's (3e-4, 4e-4, the default seq-mean-token-mean), and resume_check logs each; the run's identity keys
+// stay, so a refused change of task names the task alone, not the data fields its presets would bring.
+Test(resume, rederive_reads_the_stored_config_and_keeps_the_identity) {
+    const char *sets[] = {"model.hidden_size=16", "model.intermediate_size=32", "model.vocab_size=64",
+                          "task.name=gsm8k", "algo.name=luspo"};
+    Config saved = resolved(sets, 5);
+    char *text = config_to_string(&saved), *log = NULL;
+    const char *p = save_run("r.h5", "train", &saved, text, 1, 0);
+    const char *gspo[] = {"algo.name=gspo"};
+    Config now = resumed(p, &saved, gspo, 1);
+    cr_expect_eq(now.algo.eps_low, 3e-4);
+    cr_expect_eq(now.algo.eps_high, 4e-4);
+    cr_expect_eq(now.algo.agg, AGG_SEQ_MEAN_TOKEN_MEAN);
+    Err e = {{0}};
+    cr_assert_eq(resume_check(p, "train", &now, &log, &e), 0, "%s", e.msg);
+    cr_expect(log && strstr(log, "resume: algo.name luspo -> gspo\n") &&
+                  strstr(log, "resume: algo.eps_low 0.002 -> 0.0003\n") &&
+                  strstr(log, "resume: algo.eps_high 0.0025 -> 0.0004\n") &&
+                  strstr(log, "resume: algo.agg seq-mean-token-sum -> seq-mean-token-mean\n") &&
+                  strstr(log, "resume: reward.overlong_factor 0.3 -> 1\n"), "%s", log);
+    free(log), log = NULL;
+    const char *math[] = {"task.name=math"};
+    now = resumed(p, &saved, math, 1);
+    cr_expect_str_eq(now.data.prompt_field, "question", "an identity key keeps its saved value");
+    cr_expect_eq(resume_check(p, "train", &now, &log, &e), -1);
+    cr_expect(strstr(e.msg, "task.name 'gsm8k' -> 'math'") && !strstr(e.msg, "data."), "%s", e.msg);
+    // No stored config: nothing to rederive from, the config stays as read.
+    p = save_run("none.h5", "train", &saved, "", 1, 0);
+    now = resumed(p, &saved, gspo, 1);
+    cr_expect_eq(now.algo.eps_low, 2e-3);
+    free(log), free(text);
+}
+
 static Task *dataset_task(const char *text, const char *name) {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", scratch_dir(), name);

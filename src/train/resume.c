@@ -105,22 +105,43 @@ static int check_kind(const char *ckpt, const char *want, Err *e) {
     return rc;
 }
 
-int resume_check(const char *ckpt, const char *kind, const Config *now, char **log, Err *e) {
-    TRY(check_kind(ckpt, kind, e));
-    TrainState st;
+typedef enum { SAVED_NONE, SAVED_UNREADABLE, SAVED_READ } SavedConfig;
+
+// The config ckpt's /meta stores, into *saved when it reads (*got SAVED_READ); one this rlvr cannot read (an older
+// rlvr's keys: still resumable) is SAVED_UNREADABLE with the reason in *why. Fails only when /meta does not read.
+static int read_saved_config(const char *ckpt, Config *saved, SavedConfig *got, Err *why, Err *e) {
     char *text = NULL;
-    TRY(checkpoint_read_state(ckpt, &st, e));
     TRY(checkpoint_read_meta(ckpt, NULL, NULL, &text, e));
     bool stored = text[0] != 0;
     free(text);
-    Config saved = *now;
+    *got = !stored ? SAVED_NONE : checkpoint_read_config(ckpt, NULL, 0, saved, why) ? SAVED_UNREADABLE : SAVED_READ;
+    return 0;
+}
+
+static bool identity_key(const char *key) { return resume_identity_key(key, NULL); }
+
+int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, Err *e) {
+    Config saved;
+    SavedConfig got;
     Err why;
-    if (!stored) resume_log_line(log, "resume: %s stores no config: only its seeds are checked", ckpt);
-    else if (checkpoint_read_config(ckpt, NULL, 0, &saved, &why)) {  // an older rlvr's keys: still resumable
-        saved = *now;
+    TRY(read_saved_config(ckpt, &saved, &got, &why, e));
+    if (got == SAVED_READ) config_rederive(now, &saved, sets, n_sets, identity_key);
+    return 0;
+}
+
+int resume_check(const char *ckpt, const char *kind, const Config *now, char **log, Err *e) {
+    TRY(check_kind(ckpt, kind, e));
+    TrainState st;
+    TRY(checkpoint_read_state(ckpt, &st, e));
+    Config saved;
+    SavedConfig got;
+    Err why;
+    TRY(read_saved_config(ckpt, &saved, &got, &why, e));
+    if (got != SAVED_READ) saved = *now;
+    if (got == SAVED_NONE) resume_log_line(log, "resume: %s stores no config: only its seeds are checked", ckpt);
+    if (got == SAVED_UNREADABLE)
         resume_log_line(log, "resume: only the seeds are checked, as this rlvr cannot read the stored config: %s",
                         why.msg);
-    }
     // The run's seeds are /state's: a resume by an rlvr without this check could change the config's.
     saved.train.seed = st.train_seed, saved.rollout.seed = st.rollout_seed;
     return resume_compare(ckpt, &saved, now, log, e);

@@ -2,6 +2,8 @@
 // cursor, seeds) means something only under the run's identity: its model, tokenizer, training stream and seeds
 // (RESUME_IDENTITY in train/resume.c). A resume that changes one of those keys is refused; any other changed key
 // (steps, learning rate, intervals, the algorithm) is allowed and logged, one "resume: KEY OLD -> NEW" line each.
+// A key the saved run left to its preset or derivation (algo.eps_low from algo.name) follows the resumed config's
+// (resume_rederive), as in a fresh run with it, and shows in those lines like any other change.
 #ifndef RLVR_RESUME_H
 #define RLVR_RESUME_H
 
@@ -17,6 +19,12 @@ bool resume_identity_key(const char *key, const char **why);
 // that changed, with what to do instead; else appends one "resume: KEY OLD -> NEW" line per changed key to *log
 // (malloc'd text, each line ending in '\n'; untouched when nothing changed).
 int resume_compare(const char *ckpt, const Config *saved, const Config *now, char **log, Err *e);
+
+// Every rank, before config_finalize: the keys of now that held their automatic value in ckpt's stored config (a
+// preset's, or the value of the key they follow) take the one now gives, unless this resume sets them (config_rederive);
+// the run's identity keys stay, as their change is refused anyway. A checkpoint whose config is missing or does not
+// read leaves now as it is (resume_check logs that). Fails when /meta does not read.
+int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, Err *e);
 
 // Before anything is loaded (one rank): the checkpoint ckpt was written by `rlvr KIND` ("sft" or "train") and now
 // changes none of its run's identity. The seeds compared are /state's, the ones the run has used; a checkpoint

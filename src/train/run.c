@@ -30,14 +30,19 @@ static int decide_resume(const TrainArgs *a, bool *resume, Err *e) {
     return 0;
 }
 
-static int resolve_config(const TrainArgs *a, bool resume, Config *c, Err *e) {
+// The config file and the --sets, not yet finalized: a resume first rederives the keys it did not set
+// (resume_config).
+static int read_config(const TrainArgs *a, bool resume, Config *c, Err *e) {
     char path[4096];
     const char *file = a->config_path;
     if (!file && resume) snprintf(path, sizeof path, "%s/config.ini", a->run_dir), file = path;
     if (!file && a->resume_auto)
         return err_set(e, "--config FILE is required: %s has no checkpoint to resume from", a->run_dir);
     if (!file) return err_set(e, "--config FILE is required");
-    return config_resolve(c, file, a->sets, a->n_sets, e);
+    config_defaults(c);
+    TRY(config_load_file(c, file, e));
+    for (int i = 0; i < a->n_sets; i++) TRY(config_set(c, a->sets[i], e));
+    return 0;
 }
 
 // Loads the frozen reference policy, or saves the initial weights as one (fresh runs).
@@ -137,6 +142,17 @@ static int check_resume(Run *r, Err *e) {
     return resume_check(path, kind_name(r->kind), &r->cfg, &r->resume_log, e);
 }
 
+// Every rank, once rank 0 holds the run directory: the keys the saved run left to their presets or derivations follow
+// this config (train/resume.h resume_rederive: config.ini has every key, so they would keep the saved run's values),
+// then the config is checked, rederived values too.
+static int resume_config(Run *r, const TrainArgs *a, Err *e) {
+    char path[4096];
+    int rc = resume_path(r, path, sizeof path, e);
+    if (!rc) rc = resume_rederive(path, &r->cfg, a->sets, a->n_sets, e);
+    TRY(dist_agree(rc, e));
+    return config_finalize(&r->cfg, e);
+}
+
 static int setup_weights(Run *r, const char *init, Err *e) {
     TRY(model_create(&r->model, &r->cfg.model, e));
     r->model.fixed_order_backward = r->cfg.dist.deterministic;  // weights bit-identical across CPUs and threads
@@ -170,9 +186,11 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
                        sizeof r->run_dir - 1);
     snprintf(r->run_dir, sizeof r->run_dir, "%s", a->run_dir);
     TRY(decide_resume(a, &r->resumed, e));
-    TRY(resolve_config(a, r->resumed, &r->cfg, e));
-    r->config_text = config_to_string(&r->cfg);
+    TRY(read_config(a, r->resumed, &r->cfg, e));
+    if (!r->resumed) TRY(config_finalize(&r->cfg, e));  // a fresh run's bad config creates no run directory
     TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, e) : 0, e));
+    if (r->resumed) TRY(resume_config(r, a, e));
+    r->config_text = config_to_string(&r->cfg);
     if (r->resumed) TRY(dist_root_outcome(dist_is_root() ? check_resume(r, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
