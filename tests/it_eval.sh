@@ -1,6 +1,6 @@
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 23
+plan 24
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -106,3 +106,12 @@ flock -n 9
 expect_error "eval: an output directory another process holds (a training run's) is refused" \
     "held: in use by another run" "$RLVR" eval --ckpt "$ck" --out "$E/held" --n 1 --set eval.n_prompts=1
 exec 9>&-
+# What a killed eval left (atomic_file's NAME.XXXXXX.tmp) goes once the directory is locked, each file named on its
+# own line; near misses of the pattern stay.
+cp -r "$E/b" "$E/stale"
+touch "$E/stale/eval.jsonl.Ab12Cd.tmp" "$E/stale/samples.jsonl.000000.tmp" "$E/stale/notes.tmp" "$E/stale/a.1234567.tmp"
+expect_ok "eval: stale temporary files in the output directory removed, each named; the near misses stay" bash -c '
+    err=$("$RLVR" eval --ckpt "$1" --out "$2" --data "$3" 2>&1 >/dev/null) || { echo "$err"; exit 1; }
+    [ "$(grep "^removed a stale temporary file: " <<<"$err" | sort)" = "removed a stale temporary file: $2/eval.jsonl.Ab12Cd.tmp
+removed a stale temporary file: $2/samples.jsonl.000000.tmp" ] && [ "$(cd "$2" && echo *.tmp)" = "a.1234567.tmp notes.tmp" ] ||
+    { echo "$err"; ls "$2"; false; }' _ "$ck" "$E/stale" "$E/aime24.jsonl"

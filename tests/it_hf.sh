@@ -1,7 +1,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-plan 42
+plan 43
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"
@@ -91,5 +91,14 @@ mkdir -p "$H/empty" && cp "$HF/qwen2_f32/config.json" "$H/empty/"
 expect_error "hf: no safetensors" "no model.safetensors or model.safetensors.index.json" \
     "$RLVR" import --hf "$H/empty" --out "$H/bad.h5"
 expect_ok "hf: a failed import leaves no checkpoint and no .tmp" bash -c '! compgen -G "$1/bad.h5*"' _ "$H"
+# A write refused at the HDF5 file's close (a file size limit, as a quota would be: the room check passes) exits 1
+# with one message naming the output; HDF5 1.10 crashed at exit after it (status 139). The older output stays whole.
+cp "$H/qwen2_f32.h5" "$H/kept.h5"
+expect_ok "hf: an import refused at the close exits 1 with one message, no crash at exit; older output whole, no .tmp" \
+    bash -c 'err=$(trap "" XFSZ; ulimit -f 8; "$RLVR" import --hf "$1/qwen2_f32" --out "$2/kept.h5" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(grep -c "kept.h5: cannot write the HDF5 file" <<<"$err")" -eq 1 ] &&
+    cmp -s "$2/qwen2_f32.h5" "$2/kept.h5" && ! compgen -G "$2/kept.h5*.tmp" || { echo "exit $rc: $err"; false; }' \
+    _ "$HF" "$H"
 expect_error "hf: export into a non-empty directory" "is not empty" "$RLVR" export "$H/x1.h5" --out "$H/x1"
 expect_error "hf: export --dtype f16" "expected bf16 or f32" "$RLVR" export "$H/x1.h5" --out "$H/x3" --dtype f16

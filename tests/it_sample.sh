@@ -1,6 +1,6 @@
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 11))  # 9 per model kind, 11 more
+plan $((2 * 9 + 12))  # 9 per model kind, 12 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -46,6 +46,15 @@ expect_ok "sample: a failed write names the output, keeps the older one whole an
           --out "$TMP/kept.jsonl" --set rollout.max_new_tokens=24 2>&1 >/dev/null)
     [ $? -eq 1 ] && grep -q "kept.jsonl: " <<<"$err" && cmp -s "$TMP/dense-1.jsonl" "$TMP/kept.jsonl" &&
     ! compgen -G "$TMP/kept.jsonl*.tmp"'
+# A write refused at the HDF5 file's close (a file size limit, as a quota would be: the room check passes) exits 1
+# with one message naming the output; HDF5 1.10 crashed at exit after it (status 139). The older output stays whole.
+cp "$TMP/dense-score.h5" "$TMP/kept-score.h5"
+expect_ok "score: a write refused at the close exits 1 with one message, no crash at exit; older output whole, no .tmp" \
+    bash -c 'err=$(trap "" XFSZ; ulimit -f 2; "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$TMP/dense-1.jsonl" \
+                   --out "$TMP/kept-score.h5" --config "$ROOT/configs/tiny-dense.ini" 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] && [ "$(grep -c "kept-score.h5: cannot write the HDF5 file" <<<"$err")" -eq 1 ] &&
+    cmp -s "$TMP/dense-score.h5" "$TMP/kept-score.h5" && ! compgen -G "$TMP/kept-score.h5*.tmp" ||
+    { echo "exit $rc: $err"; false; }'
 # Without --config, sample and score take the checkpoint's own config (template chatml: the prompt starts <|im_start|>).
 own_config() {
     local own=(--set model.vocab_size=288 --set prompt.template=chatml --set rollout.temperature=0.5

@@ -201,3 +201,58 @@ Test(atomic_file, a_missing_directory_is_named) {
     cr_expect_null(a.f);
     cr_expect_null(a.tmp);
 }
+
+// Exactly NAME + '.' + six letters or digits + ".tmp": the near misses are other files, never removed.
+Test(atomic_file, tmp_name_pattern) {
+    const char *yes[] = {"config.ini.aB3xY9.tmp", "metrics.jsonl.000000.tmp", "init.h5.ZZZZZZ.tmp", "a.abcdef.tmp",
+                         ".lock.Q1w2E3.tmp"};
+    const char *no[] = {"a.tmp", "a.12345.tmp", "a.1234567.tmp", ".abcdef.tmp", "abcdef.tmp", "a.abc-ef.tmp",
+                        "a.abc_ef.tmp", "a.abc.ef.tmp", "a.abcdef.tmpx", "a.abcdef.TMP", "a.abcdef_tmp", "a_abcdef.tmp",
+                        "step-000002.h5.tmp", "a.abcdé.tmp", "", "a.abcdef.tmp/"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) cr_expect(atomic_file_is_tmp_name(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) cr_expect_not(atomic_file_is_tmp_name(no[i]), "%s", no[i]);
+}
+
+// A name atomic_file_open made matches, whatever its six characters came out as.
+Test(atomic_file, its_own_tmp_names_match) {
+    const char *d = dir_for("own");
+    char path[300];
+    snprintf(path, sizeof path, "%s/out.jsonl", d);
+    for (int i = 0; i < 50; i++) {
+        AtomicFile a;
+        Err e;
+        cr_assert_eq(atomic_file_open(&a, path, ATOMIC_NO_STREAM, &e), 0, "%s", e.msg);
+        cr_expect(atomic_file_is_tmp_name(strrchr(a.tmp, '/') + 1), "%s", a.tmp);
+        atomic_file_abort(&a);
+    }
+}
+
+// Only the directory's own regular files of the pattern go, each named on its own log line; the rest stays.
+Test(atomic_file, remove_stale_takes_only_tmp_files) {
+    const char *d = dir_for("stale");
+    char p[400], sub[300], log_text[1024] = "";
+    const char *keep[] = {"config.ini", "a.tmp", "a.12345.tmp", "a.1234567.tmp", "step-000002.h5.tmp"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) snprintf(p, sizeof p, "%s/%s", d, keep[i]), put(p, "x");
+    snprintf(p, sizeof p, "%s/config.ini.aB3xY9.tmp", d), put(p, "x");
+    snprintf(p, sizeof p, "%s/init.h5.000000.tmp", d), put(p, "x");
+    snprintf(sub, sizeof sub, "%s/dir.abcdef.tmp", d);  // a directory of that name stays, with what it holds
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    snprintf(p, sizeof p, "%s/deeper.abcdef.tmp", sub), put(p, "x");
+    snprintf(p, sizeof p, "%s/link.abcdef.tmp", d);
+    cr_assert_eq(symlink("config.ini", p), 0);
+    FILE *log = fmemopen(log_text, sizeof log_text - 1, "w");
+    Err e;
+    cr_assert_eq(atomic_file_remove_stale(d, log, &e), 0, "%s", e.msg);
+    fclose(log);
+    cr_expect_eq(dir_entries(d), 7, "5 other files, the directory and the link stay");
+    cr_expect_eq(dir_entries(sub), 1, "nothing deeper is touched");
+    snprintf(p, sizeof p, "%s/config.ini", d);
+    cr_expect_str_eq(get(p), "x", "the link's target stays");
+    char want1[400], want2[400];
+    snprintf(want1, sizeof want1, "removed a stale temporary file: %s/config.ini.aB3xY9.tmp\n", d);
+    snprintf(want2, sizeof want2, "removed a stale temporary file: %s/init.h5.000000.tmp\n", d);
+    cr_expect(strstr(log_text, want1) && strstr(log_text, want2) && strlen(log_text) == strlen(want1) + strlen(want2),
+              "%s", log_text);
+    cr_expect_eq(atomic_file_remove_stale("/no/such/dir", stderr, &e), -1);
+    cr_expect(strstr(e.msg, "/no/such/dir") && strstr(e.msg, strerror(ENOENT)), "%s", e.msg);
+}

@@ -1,5 +1,6 @@
 #include "base/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +14,9 @@
 // metrics.jsonl, an imported init.h5) must survive a power loss as the checkpoint does, while an output that its
 // command makes again from the same inputs (samples, scores, evaluations, gigabytes at times) should not wait on
 // the disk. Either way a crashed or killed process leaves the old file or the new one, whole.
+
+// The characters of a temporary name's six (create_tmp, atomic_file_is_tmp_name).
+#define TMP_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 static int fsync_path(const char *path, int flags, Err *e) {
     int fd = open(path, flags);
@@ -44,7 +48,7 @@ int atomic_file_publish(const char *tmp, const char *path, Err *e) {
 // A fresh PATH.XXXXXX.tmp, so two writers never share one; mode 0666 less the umask, as fopen gives (mkstemp
 // would make it 0600). Returns its descriptor, or -1 with a->tmp NULL.
 static int create_tmp(AtomicFile *a, Err *e) {
-    static const char ABC[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char ABC[] = TMP_CHARS;
     size_t n = strlen(a->path) + sizeof ".XXXXXX.tmp";
     a->tmp = xmalloc(n);
     int fd = -1;
@@ -61,6 +65,31 @@ static int create_tmp(AtomicFile *a, Err *e) {
     err_set(e, "%s: cannot create a temporary file beside it (%s): %s", a->path, a->tmp, strerror(errno));
     free(a->tmp), a->tmp = NULL;
     return -1;
+}
+
+bool atomic_file_is_tmp_name(const char *name) {
+    size_t n = strlen(name), tail = sizeof ".XXXXXX.tmp" - 1;
+    if (n <= tail || name[n - tail] != '.' || strcmp(name + n - 4, ".tmp")) return false;
+    for (size_t i = n - tail + 1; i < n - 4; i++)
+        if (!strchr(TMP_CHARS, name[i])) return false;
+    return true;
+}
+
+int atomic_file_remove_stale(const char *dir, FILE *log, Err *e) {
+    DIR *d = opendir(dir);
+    if (!d) return err_set(e, "%s: cannot list it to remove stale temporary files: %s", dir, strerror(errno));
+    int rc = 0;
+    char path[8192];
+    struct stat st;
+    for (struct dirent *ent; !rc && (ent = readdir(d));) {
+        if (!atomic_file_is_tmp_name(ent->d_name)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+        if (lstat(path, &st) || !S_ISREG(st.st_mode)) continue;  // never a directory or a link of that name
+        if (unlink(path)) rc = err_set(e, "%s: cannot remove this stale temporary file: %s", path, strerror(errno));
+        else fprintf(log, "removed a stale temporary file: %s\n", path);
+    }
+    closedir(d);
+    return rc;
 }
 
 // ATOMIC_APPEND: the existing file's bytes first (none when there is no file yet).

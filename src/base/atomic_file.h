@@ -37,6 +37,14 @@ void atomic_file_abort(AtomicFile *a);
 // commit when rc == 0, else abort; returns 0 or -1 (rc's message stays in e).
 int atomic_file_end(AtomicFile *a, int rc, Err *e);
 
+// Whether a file name (no directory) is one atomic_file_open gives a temporary file: NAME.XXXXXX.tmp, NAME not
+// empty, XXXXXX six ASCII letters or digits.
+bool atomic_file_is_tmp_name(const char *name);
+// Removes the regular files of dir (not deeper) named as atomic_file's temporary files (atomic_file_is_tmp_name),
+// those a killed writer left, and logs each on its own line to log ("removed a stale temporary file: PATH"). Only in
+// a directory whose writers are all shut out (its caller holds the directory's lock): a live writer's file would go.
+int atomic_file_remove_stale(const char *dir, FILE *log, Err *e);
+
 // fsync of tmp, its rename to path, fsync of path's directory; on failure tmp is removed. For a file written
 // under a name every writer knows (a checkpoint's NAME.tmp, written by all ranks).
 int atomic_file_publish(const char *tmp, const char *path, Err *e);

@@ -20,7 +20,8 @@ static const CliOpt OPTS[] = {
     CLI_OPT_STRING("--ckpt", "C", EvalArgs, ckpt, CLI_REQUIRED, "checkpoint to evaluate"),
     CLI_OPT_STRING("--out", "DIR", EvalArgs, out, CLI_REQUIRED,
                    "appends one record per benchmark to DIR/eval.jsonl and every response to DIR/samples.jsonl, "
-                   "each benchmark's whole once it is done"),
+                   "each benchmark's whole once it is done; DIR is locked while eval runs, and the temporary files "
+                   "(NAME.XXXXXX.tmp) a killed eval left there are removed, each logged"),
     CLI_OPT_LIST("--data", "[NAME=]F.jsonl", EvalArgs, data, 0,
                  "a benchmark file; repeatable. NAME (or a file named NAME.jsonl) picks a preset below; other files "
                  "are read with the config's [data] fields. None: the task's held-out split"),

@@ -11,6 +11,7 @@
 #include "base/revision.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "io/h5io.h"
 
 static const CliCommand COMMANDS[] = {
     {"train", cmd_train, "RL training (GRPO, DAPO, Dr. GRPO, GSPO, LUSPO, GRPO-λ, SSPO) under mpirun", NULL, false},
@@ -65,6 +66,7 @@ int main(int argc, char **argv) {
     int rc;
     const CliCommand *c = cli_find_command(&RLVR, argc, argv, &rc);
     if (!c) return rc;
+    h5io_library_start();  // before MPI_Init (io/h5io.h): no HDF5 shutdown to crash after a failed close
     dist_init(&argc, &argv);
     rc = c->run(argc - 1, argv + 1);
     dist_finalize();

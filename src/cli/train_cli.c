@@ -17,7 +17,9 @@ static const CliOpt OPTS[] = {
     CLI_OPT_STRING("--config", "F", TrainCliArgs, cfg.config, 0,
                    "configuration file (INI); required for a fresh start, else D/config.ini serves"),
     CLI_OPT_STRING("--run-dir", "D", TrainCliArgs, run_dir, CLI_REQUIRED,
-                   "run directory: config.ini, metrics.jsonl, eval.jsonl, log.txt, ckpt/step-NNNNNN.h5"),
+                   "run directory: config.ini, metrics.jsonl, eval.jsonl, log.txt, ckpt/step-NNNNNN.h5; locked while "
+                   "the run goes on, and the temporary files (NAME.XXXXXX.tmp) a killed command left in D and D/ckpt "
+                   "are removed, each logged"),
     CLI_OPT_STRING("--init", "CKPT", TrainCliArgs, init, 0,
                    "start from the weights of CKPT (e.g. the last checkpoint of `rlvr sft`); default: random init"),
     CLI_OPT_OPTIONAL("--resume", "auto", TrainCliArgs, resume, 0,

@@ -43,6 +43,7 @@ static int check_outputs(EvalRun *r, Err *e) {
     if (!dist_is_root()) return 0;
     TRY(make_dirs(r->a->out_dir, e));
     TRY(run_dir_lock(r->a->out_dir, &r->lock_fd, e));
+    TRY(atomic_file_remove_stale(r->a->out_dir, stderr, e));  // a killed eval's: the lock shuts out other writers
     AtomicFile f;
     TRY(output_open(&f, r, "eval.jsonl", e));
     atomic_file_abort(&f);

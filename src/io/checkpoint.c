@@ -201,9 +201,11 @@ static int save(SaveJob *j, const char *path, Err *e) {
         f = j->parallel ? h5io_create_parallel(tmp, e) : h5io_create(tmp, e);
         rc = f < 0 ? -1 : write_all(f, j, e);
     }
-    Err scratch;
-    if (f >= 0 && (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) && !rc)
-        rc = err_set(rc ? &scratch : e, "%s: cannot write and close the HDF5 file (disk full?)", tmp);
+    if (f >= 0) {
+        bool flushed = H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0, closed = H5Fclose(f) >= 0;  // closed after a failed flush too
+        if (!(flushed && closed) && !rc)
+            rc = err_set(e, "%s: cannot write the HDF5 file (a full disk, a quota or a file size limit?)", tmp);
+    }
     free(j->calls);
     if (!j->parallel) return publish(tmp, path, rc, e);
     rc = dist_agree(rc, e);  // after it, every rank has closed the file: its write is complete

@@ -9,6 +9,11 @@
 
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+void h5io_library_start(void) {
+    H5dont_atexit();  // only before the library starts: H5open's start then registers no exit handler
+    H5open();
+}
+
 // File name of an object, for messages.
 static const char *file_of(hid_t loc, char *buf, size_t len) {
     if (H5Fget_name(loc, buf, len) < 0) snprintf(buf, len, "?");
@@ -41,7 +46,7 @@ hid_t h5io_output_create(AtomicFile *a, const char *path, uint64_t bytes, int fl
 
 int h5io_output_end(AtomicFile *a, hid_t file, int rc, Err *e) {
     if (file >= 0 && H5Fclose(file) < 0 && !rc)
-        rc = err_set(e, "%s: cannot write and close the HDF5 file (disk full?)", a->tmp);
+        rc = err_set(e, "%s: cannot write the HDF5 file (a full disk, a quota or a file size limit?)", a->path);
     return atomic_file_end(a, rc, e);
 }
 

@@ -17,6 +17,12 @@
 // Silences HDF5's own error stack printing (our messages say what failed); idempotent.
 void h5io_quiet(void);
 
+// Starts HDF5 with no shutdown of its own, neither at exit nor at MPI_Finalize; call it before dist_init (HDF5
+// ties its shutdown to MPI_Finalize when it starts after MPI_Init). HDF5 1.10 frees a file whose close failed (a
+// write refused at the close: a file size limit, a quota) but keeps its id, and its shutdown closes that id again
+// and crashes (HDF5 issue 2257). Every file is closed by its writer, so the shutdown had nothing left to do.
+void h5io_library_start(void);
+
 hid_t h5io_create(const char *path, Err *e);     // truncates; returns < 0 on error
 hid_t h5io_open(const char *path, int writable, Err *e);
 void h5io_close(hid_t file);
@@ -34,8 +40,8 @@ int h5io_output_end(AtomicFile *a, hid_t file, int rc, Err *e);
 hid_t h5io_create_parallel(const char *path, Err *e);
 
 // Fails, naming path, when its file system has less than `bytes` free. Run before writing a file of that size:
-// HDF5 1.10 does not survive running out of space mid-file (a failed close crashes it at exit; the ranks of a
-// parallel file part ways in its collective calls and wait on each other forever).
+// the ranks of a parallel file that runs out of space mid-file part ways in HDF5 1.10's collective calls and wait
+// on each other forever (a serial file's failed writes are reported at its close).
 int h5io_check_room(const char *path, uint64_t bytes, Err *e);
 
 // Tensor datasets as checkpoints store them: float32, chunked along the first dimension with rows_per_chunk
