@@ -54,7 +54,7 @@ all: $(BUILD)/rlvr
 
 help:
 	@echo "make            build $(BUILD)/rlvr (CUDA=$(CUDA); CUDA=0 to skip kernels/)"
-	@echo "make test       install deps, build (JOBS=nproc), run unit (Criterion) + integration (mpirun) tests; SAN=1 for ASan+UBSan"
+	@echo "make test       install deps, build (JOBS=nproc), run the layering check, unit (Criterion), brief fuzz and integration (mpirun) tests; SAN=1 for ASan+UBSan"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
 	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader, safetensors reader and config.json reader (FUZZ_SECONDS=10 each, FUZZ_JOBS at a time)"

@@ -180,7 +180,7 @@ if [ "$(grep '^resume:' <<<"$out" | grep -v 'data.path')" = "$want" ]
 then pass "resume: luspo -> gspo: luspo's preset keys take gspo's, eval.max_new_tokens the new limit, each logged"
 else fail "resume: luspo -> gspo: luspo's preset keys take gspo's, eval.max_new_tokens the new limit, each logged" \
     "$out"; fi
-# config.ini as %.17g writes them: 3e-4 and 4e-4 read back exactly (awk compares doubles).
+# awk compares the values as doubles (config.ini writes the shortest text that reads back: 0.0003).
 expect_ok "resume: config.ini afterwards holds gspo's preset values and the new eval limit" awk -F ' = ' '
     /^\[/ { s = $0 } s == "[algo]" && $1 == "eps_low" { a = $2 == 0.0003 } s == "[algo]" && $1 == "eps_high" { b = $2 == 0.0004 }
     s == "[algo]" && $1 == "agg" { c = $2 == "seq-mean-token-mean" } s == "[reward]" && $1 == "overlong_factor" { d = $2 == 1 }

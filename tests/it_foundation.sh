@@ -2,9 +2,13 @@
 # once held on its stack).
 # --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process
 # started alone runs without MPI, the same bits as under mpirun -np 1.
-plan $((2 + 10 + 1 + 4 + 4 + 2 + 3))
+plan $((3 + 10 + 1 + 4 + 4 + 2 + 3))
 expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
+# The subcommand list's summary of bench against bench's own list of benchmarks.
+expect_ok "rlvr --help names every benchmark of rlvr bench --help" bash -c '
+    names=$("$RLVR" bench --help | sed -n "/^benchmarks:/,/^\$/p" | awk "NF > 1 {print \$1}")
+    [ -n "$names" ] && for n in $names; do "$RLVR" --help | grep "^  bench " | grep -qw "$n" || exit 1; done'
 for sub in train sft sample score reward loss init ckpt bench config; do
     expect_ok "rlvr $sub --help" bash -c '"$RLVR" '$sub' --help | grep -q "usage: rlvr '$sub'"'
 done

@@ -2,7 +2,7 @@
 # the run starts from the same weights as --init with the same model's checkpoint, the import is reused while the
 # directory's files are unchanged and made again when one changes, and bad values fail with one line; the paper
 # recipes resolve with their init directory and a chat template.
-plan 20
+plan 21
 CFG="$ROOT/configs/tiny-train.ini"
 I="$TMP/init"
 mkdir -p "$I"
@@ -36,6 +36,9 @@ expect_ok "init: --init wins over model.init" \
 expect_error "init: a directory without config.json" \
     "\[model\] init $I: a directory without config.json; expected a Hugging Face model directory or an rlvr checkpoint" \
     "$RLVR" sft "${sft[@]}" --set "model.init=$I" --run-dir "$I/d"
+expect_error "init: a run directory names its newest checkpoint" \
+    "\[model\] init $I/c: a run directory; expected one of its checkpoints, as its newest $I/c/ckpt/step-000001.h5" \
+    "$RLVR" sft "${sft[@]}" --set "model.init=$I/c" --run-dir "$I/g"
 expect_error "init: a path that does not exist" "\[model\] init /nonexistent: No such file or directory" \
     "$RLVR" sft "${sft[@]}" --set model.init=/nonexistent --run-dir "$I/e"
 expect_ok "init: a checkpoint path works as --init does" \

@@ -99,6 +99,25 @@ Test(config, printed_config_parses_back_identically) {
     free(text), free(again);
 }
 
+// rlvr config and a checkpoint's config text give each float as the shortest text that reads back as it:
+// what a person wrote (1e-06, 0.003), and all 17 digits only where the value needs them.
+Test(config, printed_floats_are_the_shortest_that_read_back) {
+    Config a, b;
+    Err e = {{0}};
+    const char *sets[] = {"sft.lr=3e-3", "train.lr=0.30000000000000004", "train.adam_beta1=0.9"};
+    cr_assert_eq(config_resolve(&a, NULL, sets, 3, &e), 0, "%s", e.msg);
+    char *text = config_to_string(&a);
+    cr_expect(strstr(text, "\nrms_norm_eps = 1e-06\n"), "%s", text);
+    cr_expect(strstr(text, "\nlr = 0.003\n"), "%s", text);
+    cr_expect(strstr(text, "\nlr = 0.30000000000000004\n"), "%s", text);
+    cr_expect(strstr(text, "\nadam_beta1 = 0.9\n"), "%s", text);
+    cr_assert_eq(resolve_text(text, &b, &e), 0, "%s", e.msg);
+    cr_expect(a.model.rms_norm_eps == b.model.rms_norm_eps && a.sft.lr == b.sft.lr && a.train.lr == b.train.lr &&
+              a.train.adam_beta1 == b.train.adam_beta1);
+    cr_expect(b.train.lr == 0.1 + 0.2 && b.sft.lr == 3e-3);
+    free(text);
+}
+
 Test(config, unknown_key_names_file_line_and_suggests) {
     Config c;
     Err e = {{0}};

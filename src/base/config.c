@@ -544,13 +544,21 @@ int config_set(Config *c, const char *assignment, Err *e) {
     return assign(c, section, key, eq + 1, where, e);
 }
 
+// The shortest text that reads back as x: 1e-06, not %.17g's 9.9999999999999995e-07.
+static void format_double(double x, char *buf, size_t len) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
 // Current value of a key as text (the form config_print writes).
 static void format_value(const Config *c, const Key *k, char *buf, size_t len) {
     const char *field = (const char *)c + k->offset;
     switch (k->type) {
     case K_INT: snprintf(buf, len, "%d", *(const int *)field); break;
     case K_I64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field); break;
-    case K_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)field); break;
+    case K_DOUBLE: format_double(*(const double *)field, buf, len); break;
     case K_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
     case K_STR: snprintf(buf, len, "%s", field); break;
     case K_ENUM: snprintf(buf, len, "%s", k->choices[*(const int *)field]); break;
@@ -715,22 +723,10 @@ char *config_to_string(const Config *c) {
     return buf;
 }
 
-// A key's value as a person reads it: the shortest number text that reads back as the value, a string quoted.
+// A key's value as a person reads it: as config_print writes it, a string quoted.
 static void display_value(const Config *c, const Key *k, char *buf, size_t len) {
-    const char *field = (const char *)c + k->offset;
-    if (k->type == K_STR) {
-        snprintf(buf, len, "'%s'", field);
-        return;
-    }
-    if (k->type != K_DOUBLE) {
-        format_value(c, k, buf, len);
-        return;
-    }
-    double x = *(const double *)field;
-    for (int digits = 1; digits <= 17; digits++) {
-        snprintf(buf, len, "%.*g", digits, x);
-        if (strtod(buf, NULL) == x) return;
-    }
+    if (k->type == K_STR) snprintf(buf, len, "'%s'", (const char *)c + k->offset);
+    else format_value(c, k, buf, len);
 }
 
 static bool same_value(const Config *a, const Config *b, const Key *k) {

@@ -271,10 +271,20 @@ void cli_print_usage(FILE *f, const CliSpec *s) {
 }
 
 // Text that should end its line.
+// text as written, each line ended; a line longer than WIDTH wrapped (rlvr ckpt stats's about is one line, as the
+// action list wraps it on its own).
 static void put_text(FILE *f, const char *text) {
     if (!text || !*text) return;
-    fputs(text, f);
-    if (text[strlen(text) - 1] != '\n') fputc('\n', f);
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n <= WIDTH) fwrite(p, 1, n, f), fputc('\n', f);
+        else {
+            char *line = strndup(p, n);
+            put_wrapped(f, line, 0, 0);
+            free(line);
+        }
+        p += n + (p[n] == '\n');
+    }
 }
 
 // "  FORM   help", the help starting at column `column` (on the next line when FORM is longer).

@@ -23,7 +23,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "Reads DIR/config.json (Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen2MoeForCausalLM or Qwen3MoeForCausalLM) and\n"
     "DIR/model.safetensors or the shards of DIR/model.safetensors.index.json (BF16, F16 or F32), and writes an rlvr\n"
     "checkpoint (float32; MoE experts fused per layer) with /meta hf_config = DIR/config.json and a config whose\n"
-    "[model] section matches it. Tensors stream one chunk at a time. Written to CKPT.h5.tmp and renamed.",
+    "[model] section matches it. Tensors stream one chunk at a time. Written beside CKPT.h5 under a temporary name\n"
+    "and renamed.",
     OPTS, NULL);
 
 int cmd_import(int argc, char **argv) {

@@ -26,7 +26,7 @@ static const CliCommand COMMANDS[] = {
     {"import", cmd_import, "a Hugging Face model directory (config.json + safetensors) as a checkpoint", NULL, false},
     {"export", cmd_export, "a checkpoint's model as a Hugging Face directory (safetensors, config.json)", NULL, false},
     {"ckpt", cmd_ckpt, "inspect checkpoints: info, stats, diff", NULL, false},
-    {"bench", cmd_bench, "benchmarks (model, sample, train, loss) as JSON lines", NULL, false},
+    {"bench", cmd_bench, "benchmarks (model, sample, train, loss, ckpt) as JSON lines", NULL, false},
     {"config", cmd_config, "print the resolved configuration", NULL, false},
     {"dist-selftest", cmd_dist_selftest, "exercise every MPI collective and check the results", NULL, true},
     {"loss-testgen", cmd_loss_testgen, "write a seeded random input for rlvr loss", NULL, true},

@@ -44,6 +44,23 @@ static int source_stamp(const char *dir, char *stamp, size_t cap, Err *e) {
     return 0;
 }
 
+static int is_step_file(const struct dirent *d) {
+    int step, end = 0;
+    return sscanf(d->d_name, "step-%d.h5%n", &step, &end) == 1 && end == (int)strlen(d->d_name);
+}
+
+// A run directory's newest checkpoint (its name sorts last) into newest; 0 when dir holds none.
+static int newest_checkpoint(const char *dir, char *newest, size_t len) {
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt", dir);
+    struct dirent **names;
+    int n = scandir(ckpt, &names, is_step_file, alphasort);
+    if (n > 0) snprintf(newest, len, "%s/%s", ckpt, names[n - 1]->d_name);
+    for (int i = 0; i < n; i++) free(names[i]);
+    if (n >= 0) free(names);
+    return n > 0;
+}
+
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -70,6 +87,10 @@ static int resolve_here(const char *init, const char *what, const char *run_dir,
     if (!S_ISDIR(st.st_mode)) return snprintf(path, path_len, "%s", init), 0;
     char config[4096], source[4200];
     snprintf(config, sizeof config, "%s/config.json", init);
+    char newest[4400];
+    if (stat(config, &st) && newest_checkpoint(init, newest, sizeof newest))  // rlvr sft's, as launch/slurm.sbatch's INIT
+        return err_set(e, "%s %s: a run directory; expected one of its checkpoints, as its newest %s", what, init,
+                       newest);
     if (stat(config, &st))
         return err_set(e, "%s %s: a directory without config.json; expected a Hugging Face model directory or an rlvr "
                        "checkpoint (.h5)", what, init);
