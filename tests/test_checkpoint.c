@@ -131,6 +131,18 @@ Test(checkpoint, truncated_file_rejected) {
     model_free(&m), adamw_free(&o);
 }
 
+// A directory given as a checkpoint, and a file in a directory that does not exist: the message says which.
+Test(checkpoint, directory_and_missing_directory_named) {
+    Err e = {0};
+    cr_expect_lt(h5io_open(dir, 0, &e), 0);
+    cr_expect(strstr(e.msg, ": a directory; expected a checkpoint file"), "%s", e.msg);
+    char path[160];
+    snprintf(path, sizeof path, "%s/no-such-dir/x.h5", dir);
+    cr_expect_lt(h5io_create(path, &e), 0);
+    cr_expect(strstr(e.msg, "cannot create HDF5 file (") && strstr(e.msg, "no-such-dir: No such file or directory)"),
+              "%s", e.msg);
+}
+
 // Replaces dataset `name` with a float dataset of shape [rows, cols] (or deletes it when rows = 0).
 static void tamper(const char *path, const char *name, hsize_t rows, hsize_t cols) {
     Err e;
@@ -219,7 +231,7 @@ Test(checkpoint, wrong_model_type_and_version_rejected) {
     AdamW o;
     TrainState st;
     save_sample(path, &m, &o, &st);
-    expect_rejected(path, MODEL_QWEN3, "model type is qwen3_moe, expected qwen3");
+    expect_rejected(path, MODEL_QWEN3, "the checkpoint's [model] type is qwen3_moe, the config's qwen3");
     Err e;
     hid_t f = h5io_open(path, 1, &e);
     cr_assert_eq(h5io_attr_write_i64(f, "meta", "format_version", 99, &e), 0);

@@ -280,12 +280,12 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
 static int check_same_model(const char *path, const Model *have, const Model *want, Err *e) {
     const ModelConfig *a = &have->cfg, *b = &want->cfg;
     if (a->type != b->type)
-        return err_set(e, "%s: model type is %s, expected %s", path, config_enum_name("model", "type", a->type),
+        return err_set(e, "%s: the checkpoint's [model] type is %s, the config's %s", path, config_enum_name("model", "type", a->type),
                        config_enum_name("model", "type", b->type));
 #define SAME_INT(f)                                                                                                \
-    if (a->f != b->f) return err_set(e, "%s: model %s is %lld, expected %lld", path, #f, (long long)a->f, (long long)b->f)
+    if (a->f != b->f) return err_set(e, "%s: the checkpoint's [model] %s is %lld, the config's %lld", path, #f, (long long)a->f, (long long)b->f)
 #define SAME_DBL(f)                                                                                                \
-    if (a->f != b->f) return err_set(e, "%s: model %s is %g, expected %g", path, #f, a->f, b->f)
+    if (a->f != b->f) return err_set(e, "%s: the checkpoint's [model] %s is %g, the config's %g", path, #f, a->f, b->f)
     SAME_INT(vocab_size);
     SAME_INT(hidden_size);
     SAME_INT(num_hidden_layers);

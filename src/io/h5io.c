@@ -1,9 +1,12 @@
 #include "io/h5io.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "base/dist.h"
 
@@ -28,12 +31,20 @@ static hid_t new_fapl(void) {
     return fapl;
 }
 
+// Why H5Fcreate failed, as far as the file system tells (HDF5's own error stack is silenced).
+static void create_failed(const char *path, Err *e) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *why = access(dirname(dir), W_OK) ? strerror(errno) : "HDF5 refused it";
+    err_set(e, "%s: cannot create HDF5 file (%s: %s)", path, dir, why);
+}
+
 hid_t h5io_create(const char *path, Err *e) {
     h5io_quiet();
     hid_t fapl = new_fapl();
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    if (f < 0) err_set(e, "%s: cannot create HDF5 file", path);
+    if (f < 0) create_failed(path, e);
     return f;
 }
 
@@ -76,6 +87,9 @@ int h5io_check_room(const char *path, uint64_t bytes, Err *e) {
 
 hid_t h5io_open(const char *path, int writable, Err *e) {
     h5io_quiet();
+    struct stat st;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode))
+        return err_set(e, "%s: a directory; expected a checkpoint file (a run's are in DIR/ckpt/step-NNNNNN.h5)", path);
     if (H5Fis_hdf5(path) <= 0) {
         FILE *probe = fopen(path, "rb");
         if (!probe) return err_set(e, "%s: cannot open (no such file or no permission)", path);
