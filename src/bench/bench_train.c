@@ -148,7 +148,7 @@ static void warn_dead_rows(const Timings *t, const Backend *be) {
                         "(train.skip_zero_backward), and the pass lines time the others; %s\n",
                 100 * bench_max(t->skipped[1], t->n), fix);
     else if (bench_max(t->live, t->n) == 0 && !be->matmul_dx_slice)
-        fprintf(stderr, "rlvr bench train: no response row had a loss coefficient other than 0 (every group's rewards "
+        fprintf(stderr, "rlvr: bench train: no response row had a loss coefficient other than 0 (every group's rewards "
                         "were equal): where a pass has more rows than train.head_chunk, the LM head's backward skipped "
                         "them and ran faster than a learning step's; %s\n", fix);
 }
