@@ -127,7 +127,7 @@ void group_exchange(const Group *g, int n, int G, int stride, const double *adv,
     int n_got;
     Received *got = unpack(bytes, bytes + n_bytes, G, into, &n_got);
     free(bytes);
-    qsort(got, (size_t)n_got, sizeof *got, by_cand);
+    if (n_got) qsort(got, (size_t)n_got, sizeof *got, by_cand);  // got is NULL when nothing came: qsort's is nonnull
     into->g = xrealloc(into->g, (size_t)(into->n + n_got + 1) * sizeof *into->g);
     into->cap = into->n + n_got + 1;
     if (adv_into) *adv_into = xrealloc(*adv_into, ((size_t)(into->n + n_got) * G + 1) * sizeof **adv_into);
