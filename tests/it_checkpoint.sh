@@ -264,17 +264,19 @@ expect_ok "file size limit: step 2's save exits 1 with one message, no crash at 
     [ "$(cd "$1/limit/ckpt" && echo *)" = step-000001.h5 ] && cmp -s "$1/limit-step1.h5" "$1/limit/ckpt/step-000001.h5" ||
     { echo "exit $rc: $err"; false; }' _ "$CK"
 # What killed writers left (atomic_file's NAME.XXXXXX.tmp) in the run directory and ckpt/ goes at the resume, each
-# named on its own line; near misses of the pattern, a deeper directory's and the checkpoints stay.
+# named on its own line of the console and log.txt; near misses of the pattern, a deeper directory's and the
+# checkpoints stay.
 L=$CK/limit
 mkdir -p "$L/sub"
 touch "$L/config.ini.aB3xY9.tmp" "$L/metrics.jsonl.000000.tmp" "$L/ckpt/init.h5.Zz9Zz9.tmp" "$L/notes.tmp" \
     "$L/a.12345.tmp" "$L/ckpt/a.1234567.tmp" "$L/sub/deeper.abcdef.tmp"
-err=$("$RLVR" sft --run-dir "$L" --resume --set sft.steps=2 2>&1 >/dev/null); rc=$?
+err=$("$RLVR" sft --run-dir "$L" --resume --set sft.steps=2 2>&1); rc=$?
 removed=$(grep '^removed a stale temporary file: ' <<<"$err" | sed 's/^removed a stale temporary file: //' | sort)
 left=$(cd "$L" && find . -name '*.tmp' | sort | tr '\n' ' ')
 if [ $rc -eq 0 ] && [ "$removed" = "$(printf '%s\n' "$L/ckpt/init.h5.Zz9Zz9.tmp" "$L/config.ini.aB3xY9.tmp" \
         "$L/metrics.jsonl.000000.tmp" | sort)" ] &&
     [ "$left" = "./a.12345.tmp ./ckpt/a.1234567.tmp ./notes.tmp ./sub/deeper.abcdef.tmp " ] &&
+    [ "$(grep -c ' removed a stale temporary file: ' "$L/log.txt")" -eq 3 ] &&
     [ "$(cd "$L/ckpt" && echo *.h5)" = "step-000001.h5 step-000002.h5" ]
 then pass "resume: stale temporary files removed from the run directory and ckpt/, each logged; nothing else"
 else fail "resume: stale temporary files removed from the run directory and ckpt/, each logged; nothing else" \

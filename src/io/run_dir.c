@@ -54,14 +54,14 @@ void run_dir_unlock(int lock_fd) {
     if (lock_fd >= 0) close(lock_fd);
 }
 
-int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e) {
+int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, FILE *log, Err *e) {
     char ck[4096], latest[4096];
     snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
     TRY(make_dirs(ck, e));
     TRY(run_dir_lock(run_dir, lock_fd, e));
     // What a killed command left mid-write (config.ini.XXXXXX.tmp, ...): under the lock no other writer has one open.
-    TRY(atomic_file_remove_stale(run_dir, stderr, e));
-    TRY(atomic_file_remove_stale(ck, stderr, e));
+    TRY(atomic_file_remove_stale(run_dir, log, e));
+    TRY(atomic_file_remove_stale(ck, log, e));
     int64_t step;
     int found = checkpoint_latest(run_dir, latest, sizeof latest, &step, e);
     if (found < 0) return -1;

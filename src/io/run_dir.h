@@ -12,9 +12,9 @@ int make_dirs(const char *path, Err *e);
 
 // Creates RUN_DIR and RUN_DIR/ckpt (parents too) and locks RUN_DIR/.lock (*lock_fd, until run_dir_unlock): a
 // directory another run holds is refused. Then removes the temporary files a killed writer left in both
-// (atomic_file_remove_stale), each logged to stderr. A fresh run refuses a directory that already holds checkpoints
+// (atomic_file_remove_stale), each named on a line of log. A fresh run refuses a directory that already holds checkpoints
 // (use --resume, or another directory).
-int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, Err *e);
+int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, FILE *log, Err *e);
 // Locks the existing directory dir (dir/.lock, *lock_fd) as run_dir_prepare does: refused, naming the holder, while
 // another process holds it.
 int run_dir_lock(const char *dir, int *lock_fd, Err *e);

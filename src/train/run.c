@@ -126,6 +126,21 @@ static int load_state(Run *r, const char *path, Err *e) {
 
 static const char *kind_name(TrainKind kind) { return kind == TRAIN_SFT ? "sft" : "train"; }
 
+// Rank 0: the run directory made and locked; the lines naming the temporary files a killed writer left there go to
+// the run's log (r->start_log).
+static int prepare_dir(Run *r, Err *e) {
+    char *removed = NULL;
+    size_t n = 0;
+    FILE *log = open_memstream(&removed, &n);
+    if (!log) return err_set(e, "%s: out of memory", r->run_dir);
+    int rc = run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, log, e);
+    fclose(log);
+    for (char *line = removed, *end; line && (end = strchr(line, '\n')); line = end + 1)
+        *end = 0, resume_log_line(&r->start_log, "%s", line);
+    free(removed);
+    return rc;
+}
+
 // The newest checkpoint of the run directory, which a resume continues.
 static int resume_path(const Run *r, char *path, size_t len, Err *e) {
     int64_t step;
@@ -139,7 +154,7 @@ static int resume_path(const Run *r, char *path, size_t len, Err *e) {
 static int check_resume(Run *r, Err *e) {
     char path[4096];
     TRY(resume_path(r, path, sizeof path, e));
-    return resume_check(path, kind_name(r->kind), &r->cfg, &r->resume_log, e);
+    return resume_check(path, kind_name(r->kind), &r->cfg, &r->start_log, e);
 }
 
 // Every rank, once rank 0 holds the run directory: the keys the saved run left to their presets or derivations follow
@@ -167,7 +182,7 @@ static int setup_weights(Run *r, const char *init, Err *e) {
         char path[4096];
         TRY(resume_path(r, path, sizeof path, e));
         TRY(load_state(r, path, e));
-        return resume_check_data(path, r->cfg.data.path, r->task, &r->st, &r->resume_log, e);
+        return resume_check_data(path, r->cfg.data.path, r->task, &r->st, &r->start_log, e);
     }
     uint64_t hash;
     task_data_id(r->task, SPLIT_TRAIN, &r->st.data_records, &hash);
@@ -188,7 +203,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(decide_resume(a, &r->resumed, e));
     TRY(read_config(a, r->resumed, &r->cfg, e));
     if (!r->resumed) TRY(config_finalize(&r->cfg, e));  // a fresh run's bad config creates no run directory
-    TRY(dist_root_outcome(dist_is_root() ? run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, e) : 0, e));
+    TRY(dist_root_outcome(dist_is_root() ? prepare_dir(r, e) : 0, e));
     if (r->resumed) TRY(resume_config(r, a, e));
     r->config_text = config_to_string(&r->cfg);
     if (r->resumed) TRY(dist_root_outcome(dist_is_root() ? check_resume(r, e) : 0, e));
@@ -220,7 +235,7 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
 void run_close(Run *r) {
     run_dir_unlock(r->lock_fd);
     free(r->config_text);
-    free(r->resume_log);
+    free(r->start_log);
     grad_stage_free(&r->stage);     // its buffers are the backend's memory
     updater_detach_device(&r->up);
     device_detach(&r->model);

@@ -47,7 +47,8 @@ typedef struct {
     int64_t total_steps;
     bool resumed;             // started from D's newest checkpoint (--resume, or --resume=auto that found one)
     char init_note[1024];     // rank 0: how a Hugging Face init directory was imported or reused ("" otherwise)
-    char *resume_log;         // "resume: ..." lines, one per changed key or note (train/resume.h), rank 0 logs them
+    char *start_log;          // rank 0 logs these lines once the run's log is open: a resume's changed keys and
+                              // notes (train/resume.h), the stale temporary files run_dir_prepare removed
     int lock_fd;              // rank 0: the run directory's lock (io/run_dir.h), -1 if none
 } Run;
 

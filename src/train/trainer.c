@@ -155,7 +155,7 @@ static int start(Trainer *t, TrainKind kind, const TrainArgs *a, Err *e) {
                     r->model.n_params, dist_size(), r->cfg.dist.deterministic ? "deterministic" : r->up.reducer.req ? "fast overlapped" : "fast",
                     r->cfg.dist.zero_stage, r->cfg.dist.expert_parallel, (long long)r->st.step, (long long)r->total_steps);
     if (dist_is_root() && r->init_note[0]) metrics_log(&t->mt, "%s", r->init_note);
-    for (const char *p = r->resume_log; dist_is_root() && p && *p;) {  // each changed key on its own line
+    for (const char *p = r->start_log; dist_is_root() && p && *p;) {  // each on a line of its own
         size_t n = strcspn(p, "\n");
         metrics_log(&t->mt, "%.*s", (int)n, p);
         p += n + (p[n] == '\n');
