@@ -8,9 +8,10 @@
 # lie), and a second run in a directory in use is refused; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
 # for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
 # that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks, and one whose
-# writes are refused at the close (a file size limit) too, exit 1; a resume removes the temporary files a killed
+# writes are refused at the close (a file size limit) too, exit 1, and on 2 ranks one under a file size limit is refused
+# before HDF5 writes (it hung); a resume removes the temporary files a killed
 # writer left in the run directory and its ckpt/, naming each, and nothing else.
-plan 42
+plan 43
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -262,6 +263,17 @@ expect_ok "file size limit: step 2's save exits 1 with one message, no crash at 
     rc=$?
     [ $rc -eq 1 ] && [ "$(grep -c "step-000002.h5.tmp: cannot write the HDF5 file" <<<"$err")" -eq 1 ] &&
     [ "$(cd "$1/limit/ckpt" && echo *)" = step-000001.h5 ] && cmp -s "$1/limit-step1.h5" "$1/limit/ckpt/step-000001.h5" ||
+    { echo "exit $rc: $err"; false; }' _ "$CK"
+# On 2 ranks the same limit (set inside each rank) hung both in H5Dcreate2's chunk allocation: each rank now checks
+# its limit against the file's upper bound first. Exit 1 well within the timeout, one message, step 1 whole, no .tmp.
+mpi 2 "$RLVR" sft "${SFT[@]}" --set sft.steps=1 --run-dir "$CK/limit2" >/dev/null 2>&1
+cp "$CK/limit2/ckpt/step-000001.h5" "$CK/limit2-step1.h5"
+expect_ok "file size limit, 2 ranks: step 2's save exits 1 with one message, no hang; step 1 whole, no .tmp" bash -c '
+    err=$(timeout 60 mpirun --oversubscribe -np 2 bash -c "trap \"\" XFSZ; ulimit -f 100; exec \"\$0\" \"\$@\"" \
+          "$RLVR" sft --run-dir "$1/limit2" --resume --set sft.steps=2 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(grep -c "step-000002.h5.tmp: the file needs about .* over this process.s file size limit" <<<"$err")" -eq 1 ] &&
+    [ "$(cd "$1/limit2/ckpt" && echo *)" = step-000001.h5 ] && cmp -s "$1/limit2-step1.h5" "$1/limit2/ckpt/step-000001.h5" ||
     { echo "exit $rc: $err"; false; }' _ "$CK"
 # What killed writers left (atomic_file's NAME.XXXXXX.tmp) in the run directory and ckpt/ goes at the resume, each
 # named on its own line of the console and log.txt; near misses of the pattern, a deeper directory's and the

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,12 +190,24 @@ static uint64_t file_bytes(const SaveJob *j) {
     return b;
 }
 
+// A parallel file's write that fails on some rank parts the ranks inside one HDF5 call (H5Dcreate2's chunk
+// allocation: one rank in a barrier, the other in MPI_File_set_view's allreduce) and they wait forever: nothing
+// between two calls can agree on it. So each rank first checks its own file size limit (ulimit -f, which mpirun's
+// ranks may each set apart) against the file's upper bound, as h5io_check_room does the free space.
+static int check_size_limit(const char *tmp, uint64_t bytes, Err *e) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) || lim.rlim_cur == RLIM_INFINITY || (uint64_t)lim.rlim_cur >= bytes) return 0;
+    return err_set(e, "%s: the file needs about %.1f MB, over this process's file size limit (ulimit -f) of %.1f MB",
+                   tmp, bytes / 1e6, (double)lim.rlim_cur / 1e6);
+}
+
 static int save(SaveJob *j, const char *path, Err *e) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     j->calls = xcalloc((size_t)j->layout->n_tensors, sizeof *j->calls);
     int rc = check_pieces(j, e);
     if (!rc && (!j->parallel || dist_is_root())) rc = h5io_check_room(tmp, file_bytes(j), e);
+    if (!rc && j->parallel) rc = check_size_limit(tmp, file_bytes(j), e);  // serial: its close reports the failure
     if (j->parallel) rc = dist_agree(rc, e);
     hid_t f = -1;
     if (!rc) {
