@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 19
+plan 20
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -7,6 +7,12 @@ cat > "$TMP/r.jsonl" <<'JSONL'
 
 {"id": 4, "response": "\\boxed{}", "answer": "3", "truncated": true, "response_len": 64}
 JSONL
+# Without --task the config's task judges (arith by default), whose verifier reads no \boxed{}: a warning says so.
+printf '{"response":"so \\\\boxed{42}","answer":"42"}\n' > "$TMP/boxed.jsonl"
+expect_ok "reward: no answer extracted by the default task's verifier is one warning naming it" bash -c '
+    err=$("$RLVR" reward --in "$TMP/boxed.jsonl" --out "$TMP/boxed.out" 2>&1 >/dev/null) &&
+    [ "$err" = "rlvr: reward: task arith'"'"'s verifier found no answer in any of the 1 responses; --task picks another (arith, math, gsm8k, dapo)" ] &&
+    [ -z "$("$RLVR" reward --task math --in "$TMP/boxed.jsonl" --out "$TMP/boxed.out" 2>&1 >/dev/null)" ]'
 expect_ok "reward --task math: accuracy line" \
     bash -c '"$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s.jsonl" | grep -qx "accuracy: 0.5000 (2/4), format: 0.7500, mean reward: 0.5000"'
 expect_ok "reward --task math: verdicts written back with the input fields" bash -c '

@@ -31,12 +31,13 @@ static const CliSpec SPEC = CLI_SPEC(
     "Each input line is a JSON object with \"response\" and either \"answer\" or \"index\" (a problem of the task's\n"
     "\"split\", train by default). Optional: \"response_len\" (tokens; default: \"tokens\" array length, else bytes)\n"
     "and \"truncated\" (bool). Each line is written back with \"extracted\", \"correct\", \"format_ok\", \"reward\",\n"
-    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy.",
+    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy, and a warning when the verifier\n"
+    "found no answer in any response (the default task, arith, reads no \\boxed{}).",
     OPTS, NULL);
 
 typedef struct {
     const char *in, *out;
-    int64_t n, correct, format_ok;
+    int64_t n, correct, format_ok, extracted;
     double reward_sum;
 } RewardRun;
 
@@ -100,7 +101,7 @@ static int reward_line(cJSON *obj, const Config *c, const Task *task, const char
     cJSON_AddNumberToObject(obj, "r_format", r.r_format);
     cJSON_AddNumberToObject(obj, "r_overlong", r.r_overlong);
     cJSON_AddBoolToObject(obj, "loss_masked", r.loss_masked);
-    run->n++, run->correct += r.correct, run->format_ok += r.format_ok, run->reward_sum += r.total;
+    run->n++, run->extracted += r.extracted[0] != 0, run->correct += r.correct, run->format_ok += r.format_ok, run->reward_sum += r.total;
     return 0;
 }
 
@@ -144,5 +145,9 @@ int cmd_reward(int argc, char **argv) {
     printf("accuracy: %.4f (%lld/%lld), format: %.4f, mean reward: %.4f\n", run.n ? (double)run.correct / run.n : 0.0,
            (long long)run.correct, (long long)run.n, run.n ? (double)run.format_ok / run.n : 0.0,
            run.n ? run.reward_sum / run.n : 0.0);
+    if (run.n && !run.extracted)  // most likely the wrong verifier: arith's, the default task, reads no \boxed{}
+        fprintf(stderr, "rlvr: reward: task %s's verifier found no answer in any of the %lld responses; --task picks "
+                        "another (arith, math, gsm8k, dapo)\n", c.task.name,
+                (long long)run.n);
     return 0;
 }
