@@ -141,10 +141,10 @@ static int prepare_dir(Run *r, Err *e) {
     return rc;
 }
 
-// The newest checkpoint of the run directory, which a resume continues.
-static int resume_path(const Run *r, char *path, size_t len, Err *e) {
+// The newest checkpoint of the run directory, which a resume continues (r->resume_ckpt).
+static int find_resume_ckpt(Run *r, Err *e) {
     int64_t step;
-    int found = checkpoint_latest(r->run_dir, path, len, &step, e);
+    int found = checkpoint_latest(r->run_dir, r->resume_ckpt, sizeof r->resume_ckpt, &step, e);
     if (found == 0) err_set(e, "%s: --resume: no checkpoint in %s/ckpt", r->run_dir, r->run_dir);
     return found == 1 ? 0 : -1;
 }
@@ -152,18 +152,15 @@ static int resume_path(const Run *r, char *path, size_t len, Err *e) {
 // Rank 0, before anything is built: the newest checkpoint is this command's and the config keeps its run identity
 // (train/resume.h); the other changes go to the log.
 static int check_resume(Run *r, Err *e) {
-    char path[4096];
-    TRY(resume_path(r, path, sizeof path, e));
-    return resume_check(path, kind_name(r->kind), &r->cfg, &r->start_log, e);
+    return resume_check(r->resume_ckpt, kind_name(r->kind), &r->cfg, &r->start_log, e);
 }
 
 // Every rank, once rank 0 holds the run directory: the keys the saved run left to their presets or derivations follow
 // this config (train/resume.h resume_rederive: config.ini has every key, so they would keep the saved run's values),
 // then the config is checked, rederived values too.
 static int resume_config(Run *r, const TrainArgs *a, Err *e) {
-    char path[4096];
-    int rc = resume_path(r, path, sizeof path, e);
-    if (!rc) rc = resume_rederive(path, &r->cfg, a->sets, a->n_sets, e);
+    int rc = find_resume_ckpt(r, e);
+    if (!rc) rc = resume_rederive(r->resume_ckpt, &r->cfg, a->sets, a->n_sets, e);
     TRY(dist_agree(rc, e));
     return config_finalize(&r->cfg, e);
 }
@@ -179,10 +176,8 @@ static int setup_weights(Run *r, const char *init, Err *e) {
     // A fresh run's seeds are the config's; a resumed run's are the checkpoint's, which check_resume found equal.
     r->st = (TrainState){.train_seed = r->cfg.train.seed, .rollout_seed = r->cfg.rollout.seed};
     if (r->resumed) {
-        char path[4096];
-        TRY(resume_path(r, path, sizeof path, e));
-        TRY(load_state(r, path, e));
-        return resume_check_data(path, r->cfg.data.path, r->task, &r->st, &r->start_log, e);
+        TRY(load_state(r, r->resume_ckpt, e));
+        return resume_check_data(r->resume_ckpt, r->cfg.data.path, r->task, &r->st, &r->start_log, e);
     }
     uint64_t hash;
     task_data_id(r->task, SPLIT_TRAIN, &r->st.data_records, &hash);

@@ -36,6 +36,7 @@ typedef struct {
     Config cfg;
     char *config_text;
     char run_dir[2048];
+    char resume_ckpt[4096];   // a resume: the newest checkpoint of run_dir, found once the directory is locked
     Model model, ref;         // ref: frozen reference policy (RL with algo.beta > 0)
     bool has_ref;
     Updater up;
