@@ -237,17 +237,19 @@ Test(cli, help_is_generated_from_the_table) {
     free(h);
 }
 
-// An about or notes line longer than the help's width is wrapped like the options' help; written lines stay.
+// An about or notes line longer than the help's width is wrapped like the options' help, together with the lines
+// that continue its paragraph (no word left alone on a line); other written lines stay as they are.
 static const CliSpec LONG = CLI_SPEC("rlvr long",
                                      "per-tensor L2 norm, mean, std, max |x| and non-finite count of /model; for "
                                      "MoE, per-expert router row norms, expert weight norms, and each layer's expert "
-                                     "usage\nShort line.\n\nAfter a blank one.",
+                                     "usage on 64 held-out\nproblems of the task.\n- a list item\nShort line.\n\nAfter a blank one.",
                                      POS_OPTS, "note");
 
 Test(cli, long_about_lines_are_wrapped) {
     char *h = help_text(&LONG);
     cr_expect(strstr(h, "\nper-tensor L2 norm, mean, std, max |x| and non-finite count of /model; for MoE, per-expert "
-                        "router row norms,\nexpert weight norms, and each layer's expert usage\nShort line.\n\n"
+                        "router row norms,\nexpert weight norms, and each layer's expert usage on 64 held-out problems of the task.\n"
+                        "- a list item\nShort line.\n\n"
                         "After a blank one.\n\noptions:\n"), "%s", h);
     for (const char *p = h; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0))
         cr_expect_leq(strcspn(p, "\n"), 110, "%.*s", (int)strcspn(p, "\n"), p);

@@ -270,19 +270,27 @@ void cli_print_usage(FILE *f, const CliSpec *s) {
     put_synopsis(f, s, (int)strlen("usage: ") + (int)strlen(s->prog));
 }
 
-// Text that should end its line.
-// text as written, each line ended; a line longer than WIDTH wrapped (rlvr ckpt stats's about is one line, as the
-// action list wraps it on its own).
+// Whether a line of an about or notes text goes on with the paragraph before it: not blank, not a list item or an
+// indented line.
+static bool continues_paragraph(const char *line) { return *line && *line != '\n' && *line != ' ' && *line != '-'; }
+
+// text as written, each line ended, except that a line longer than WIDTH is wrapped together with the lines that
+// continue its paragraph, so no word is left alone on a line of its own (rlvr ckpt stats's about is one line, as
+// the action list wraps it on its own).
 static void put_text(FILE *f, const char *text) {
     if (!text || !*text) return;
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\n");
-        if (n <= WIDTH) fwrite(p, 1, n, f), fputc('\n', f);
-        else {
-            char *line = strndup(p, n);
-            put_wrapped(f, line, 0, 0);
-            free(line);
+        if (n <= WIDTH) {
+            fwrite(p, 1, n, f), fputc('\n', f);
+            p += n + (p[n] == '\n');
+            continue;
         }
+        while (p[n] == '\n' && continues_paragraph(p + n + 1)) n += 1 + strcspn(p + n + 1, "\n");
+        char *para = strndup(p, n);
+        for (char *c = para; *c; c++) *c = *c == '\n' ? ' ' : *c;
+        put_wrapped(f, para, 0, 0);
+        free(para);
         p += n + (p[n] == '\n');
     }
 }
