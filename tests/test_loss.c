@@ -320,3 +320,32 @@ Test(loss, section_5_metrics_and_empty_responses_by_hand) {
               "sequence clip fractions %g %g %g", s.clip_frac_unit, s.clip_frac_unit_low, s.clip_frac_unit_high);
     cr_expect(fabs(s.loss - (l1 + l2)) < 1e-15 && fabs(s.pg_loss - (l1 + l2)) < 1e-15);
 }
+
+// results/objectives.md §3 SSPO steps 3-5 with a segment whose tokens are all masked: it contributes nothing, counts
+// as no segment, and neither H̄ nor a segment's entropy or ratio takes a masked token. One response (A = 1), segments
+// {0,1} {2,3} {4,5}, tokens 2, 3 and 5 masked (entropy 100, δ 5 or 3, which would move every bound if taken):
+//   H̄ = (1 + 1 + 0.25)/3 = 0.75;
+//   {0,1}: H 1, scale 4/3, ε_h 0.2667, ρ = e^0.2 = 1.2214: unclipped;
+//   {4}:   H 0.25, scale clamped to 0.5, ε_h 0.1, ρ = e^0.15 = 1.1618: clipped high, ψ = 1.1.
+// |y| = 3, N_seq = 1.
+Test(loss, sspo_all_masked_segment_and_masked_entropies) {
+    int64_t off[2] = {0, 6};
+    double logp_old[6] = {0}, logp[6] = {0.2, 0.2, 5, 5, 0.15, 3}, ent[6] = {1, 1, 100, 100, 0.25, 100}, adv[1] = {1};
+    uint8_t mask[6] = {1, 1, 0, 0, 1, 0}, seg_end[6] = {0, 1, 0, 1, 0, 1};
+    LossBatch b = {.n_seq = 1, .seq_offsets = off, .logp = logp, .logp_old = logp_old, .entropy_old = ent,
+                   .mask = mask, .seg_end = seg_end, .advantage = adv};
+    LossParams p = params_for("algo.name=sspo", NULL, 0);
+    LossDenoms d = {0};
+    loss_denoms_add(&p, &b, &d);
+    cr_expect(d.n_seq == 1 && d.n_tok == 3 && d.entropy_count == 3 && fabs(d.entropy_sum - 2.25) < 1e-15,
+              "N_seq %g N_tok %g H sum %g count %g", d.n_seq, d.n_tok, d.entropy_sum, d.entropy_count);
+    double grad[6];
+    LossMetrics m = {0};
+    double loss = full_loss(&p, &b, grad, NULL, &m);
+    cr_expect(fabs(loss - (-2 * exp(0.2) - 1.1) / 3) < 1e-15, "loss %.17g", loss);
+    const double expect_grad[6] = {-exp(0.2) / 3, -exp(0.2) / 3, 0, 0, 0, 0};
+    for (int t = 0; t < 6; t++) cr_expect(fabs(grad[t] - expect_grad[t]) < 1e-15, "grad[%d] %.17g", t, grad[t]);
+    cr_expect(m.units == 2 && m.clip_high_units == 1 && m.clip_low_units == 0, "segments %g, clipped high %g, low %g",
+              m.units, m.clip_high_units, m.clip_low_units);
+    cr_expect(m.tokens == 3 && m.clip_high_tokens == 1 && m.clip_low_tokens == 0);
+}
