@@ -1,6 +1,7 @@
 // Advantages (results/objectives.md §1), GRPO-λ's reward transform (§3) and DAPO dynamic sampling (§4).
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "algo/advantage.h"
@@ -146,4 +147,31 @@ Test(advantage, dynamic_sampling_is_deterministic_and_global) {
     cr_expect_eq(dynamic_sampling_take(keep, 4, 1, take), 1);
     cr_expect(!take[0] && take[1] && !take[2] && !take[3]);  // lowest kept index first
     cr_expect_eq(dynamic_sampling_take(keep, 4, 5, take), 2);  // runs out: the trainer samples more
+}
+
+// results/objectives.md §3 GRPO-λ: ceil(λ·n_groups) of the decimal λ. On large batches λ·n rounds up by an ulp that
+// is larger than a fixed 1e-12 (0.56·34150 = 19124.000000000004): still no fraction of a group. The expected counts
+// are ceil(pct·n / 100) in integers; the last case has a true fraction (0.56·34151 = 19124.56) and rounds up.
+Test(advantage, grpo_lambda_ceil_of_large_batches) {
+    static const struct {
+        const char *lambda;
+        int64_t pct, n;
+    } cases[] = {{"0.56", 56, 34150}, {"0.55", 55, 40980}, {"0.81", 81, 34200}, {"0.28", 28, 68275},
+                 {"0.14", 14, 136550}, {"0.28", 28, 25}, {"0.56", 56, 34151}};
+    enum { MAX_N = 136551 };
+    int64_t *group = malloc(MAX_N * sizeof *group), *length = malloc(MAX_N * sizeof *length);
+    uint8_t *correct = malloc(MAX_N);
+    double *reward = malloc(MAX_N * sizeof *reward), *out = malloc(MAX_N * sizeof *out);
+    for (int64_t i = 0; i < MAX_N; i++) group[i] = i, length[i] = 1 + i % 7, correct[i] = 1, reward[i] = 1;
+    AdvParams p = params(ADV_STD_UNBIASED);
+    p.grpo_lambda = true;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        p.lambda = strtod(cases[k].lambda, NULL);  // as the config reads it
+        AdvStats st = {0};
+        grpo_lambda_rewards(&p, reward, correct, length, group, cases[k].n, out, &st);
+        int64_t expect = (cases[k].pct * cases[k].n + 99) / 100;
+        cr_expect_eq(st.n_efficiency_groups, expect, "λ = %s, %lld groups: %lld efficiency groups, expected %lld",
+                     cases[k].lambda, (long long)cases[k].n, (long long)st.n_efficiency_groups, (long long)expect);
+    }
+    free(group), free(length), free(correct), free(reward), free(out);
 }

@@ -267,3 +267,85 @@ Test(loss, missing_inputs_are_errors) {
     cr_expect_eq(loss_eval(&s, &b, &d, &loss, grad, NULL, NULL, &e), -1);
     cr_expect(strstr(e.msg, "entropy_old") != NULL, "%s", e.msg);
 }
+
+// results/objectives.md §0, §2 and §5 by hand, GRPO (token ratio, ε 0.2/0.2, seq-mean-token-mean, β = 0 with logp_ref
+// given for the kl metric). Five responses, logp_old = 0 so δ = logp:
+//   0: A = +1, δ 0.3 (r 1.35 > 1.2: clipped high), 0
+//   1: A = −1, δ −0.3 (r 0.74 < 0.8: clipped low), 0.1, −0.05
+//   2: A = +1, its one token masked: |y| = 0
+//   3: A = −1, no token
+//   4: A = 0.5, δ 0.1, then a masked token δ −9
+// N_seq = 3 and N_tok = 6 (responses 2 and 3 leave both); the metrics pool tokens and sequences over the parts.
+Test(loss, section_5_metrics_and_empty_responses_by_hand) {
+    int64_t off[6] = {0, 2, 5, 6, 6, 8};
+    double logp[8] = {0.3, 0, -0.3, 0.1, -0.05, 5.0, 0.1, -9}, zeros[8] = {0};
+    double dref[8] = {0.1, -0.2, 0.3, 0, 0.05, 7, 0.1, 3}, ref[8], ent[8] = {1, 2, 0.5, 0.25, 1.5, 9, 3, 9};
+    uint8_t mask[8] = {1, 1, 1, 1, 1, 0, 1, 0};
+    double adv[5] = {1, -1, 1, -1, 0.5};
+    for (int t = 0; t < 8; t++) ref[t] = logp[t] + dref[t];
+    LossBatch whole = {.n_seq = 5, .seq_offsets = off, .logp = logp, .logp_old = zeros, .logp_ref = ref,
+                       .entropy = ent, .mask = mask, .advantage = adv};
+    const char *extra[] = {"algo.beta=0"};
+    LossParams p = params_for("algo.name=grpo", extra, 1);
+    LossDenoms d = {0};
+    loss_denoms_add(&p, &whole, &d);
+    cr_expect(d.n_seq == 3 && d.n_tok == 6, "N_seq %g, N_tok %g", d.n_seq, d.n_tok);
+    // Two parts, as two ranks would hold them: responses 0-1 and 2-4.
+    LossBatch part1 = whole, part2 = whole;
+    part1.n_seq = 2;
+    part2.n_seq = 3, part2.seq_offsets = off + 2, part2.advantage = adv + 2;
+    part2.logp += 5, part2.logp_old += 5, part2.logp_ref += 5, part2.entropy += 5, part2.mask += 5;
+    LossMetrics m = {0};
+    double l1, l2, grad[8];
+    Err e = {{0}};
+    cr_assert_eq(loss_eval(&p, &part1, &d, &l1, grad, NULL, &m, &e), 0, "%s", e.msg);
+    cr_assert_eq(loss_eval(&p, &part2, &d, &l2, grad + 5, NULL, &m, &e), 0, "%s", e.msg);
+    double s0 = (-1.2 - 1.0) / 2, s1 = (0.8 + exp(0.1) + exp(-0.05)) / 3, s4 = -0.5 * exp(0.1);
+    cr_expect(fabs(l1 + l2 - (s0 + s1 + s4) / 3) < 1e-15, "loss %.17g", l1 + l2);
+    const double expect_grad[8] = {0, -1.0 / 6, 0, exp(0.1) / 9, exp(-0.05) / 9, 0, -0.5 * exp(0.1) / 3, 0};
+    for (int t = 0; t < 8; t++) cr_expect(fabs(grad[t] - expect_grad[t]) < 1e-15, "grad[%d] %.17g", t, grad[t]);
+    LossSummary s = loss_summary(&m);
+    cr_expect_eq(s.tokens, 6);
+    cr_expect(fabs(s.ppo_kl - -(0.3 + 0 - 0.3 + 0.1 - 0.05 + 0.1) / 6) < 1e-15, "ppo_kl = mean of −δ: %.17g", s.ppo_kl);
+    double kl = 0;
+    for (int t = 0; t < 8; t++)
+        if (mask[t]) kl += exp(dref[t]) - dref[t] - 1;
+    cr_expect(fabs(s.kl - kl / 6) < 1e-15, "kl %.17g", s.kl);
+    cr_expect(fabs(s.entropy - (1 + 2 + 0.5 + 0.25 + 1.5 + 3) / 6) < 1e-15, "entropy %.17g", s.entropy);
+    cr_expect(fabs(s.clip_frac_low - 1.0 / 6) < 1e-15 && fabs(s.clip_frac_high - 1.0 / 6) < 1e-15 &&
+                  fabs(s.clip_frac - 2.0 / 6) < 1e-15,
+              "token clip fractions %g %g %g", s.clip_frac, s.clip_frac_low, s.clip_frac_high);
+    cr_expect(fabs(s.clip_frac_unit_low - 1.0 / 3) < 1e-15 && fabs(s.clip_frac_unit_high - 1.0 / 3) < 1e-15 &&
+                  fabs(s.clip_frac_unit - 2.0 / 3) < 1e-15,
+              "sequence clip fractions %g %g %g", s.clip_frac_unit, s.clip_frac_unit_low, s.clip_frac_unit_high);
+    cr_expect(fabs(s.loss - (l1 + l2)) < 1e-15 && fabs(s.pg_loss - (l1 + l2)) < 1e-15);
+}
+
+// results/objectives.md §3 SSPO steps 3-5 with a segment whose tokens are all masked: it contributes nothing, counts
+// as no segment, and neither H̄ nor a segment's entropy or ratio takes a masked token. One response (A = 1), segments
+// {0,1} {2,3} {4,5}, tokens 2, 3 and 5 masked (entropy 100, δ 5 or 3, which would move every bound if taken):
+//   H̄ = (1 + 1 + 0.25)/3 = 0.75;
+//   {0,1}: H 1, scale 4/3, ε_h 0.2667, ρ = e^0.2 = 1.2214: unclipped;
+//   {4}:   H 0.25, scale clamped to 0.5, ε_h 0.1, ρ = e^0.15 = 1.1618: clipped high, ψ = 1.1.
+// |y| = 3, N_seq = 1.
+Test(loss, sspo_all_masked_segment_and_masked_entropies) {
+    int64_t off[2] = {0, 6};
+    double logp_old[6] = {0}, logp[6] = {0.2, 0.2, 5, 5, 0.15, 3}, ent[6] = {1, 1, 100, 100, 0.25, 100}, adv[1] = {1};
+    uint8_t mask[6] = {1, 1, 0, 0, 1, 0}, seg_end[6] = {0, 1, 0, 1, 0, 1};
+    LossBatch b = {.n_seq = 1, .seq_offsets = off, .logp = logp, .logp_old = logp_old, .entropy_old = ent,
+                   .mask = mask, .seg_end = seg_end, .advantage = adv};
+    LossParams p = params_for("algo.name=sspo", NULL, 0);
+    LossDenoms d = {0};
+    loss_denoms_add(&p, &b, &d);
+    cr_expect(d.n_seq == 1 && d.n_tok == 3 && d.entropy_count == 3 && fabs(d.entropy_sum - 2.25) < 1e-15,
+              "N_seq %g N_tok %g H sum %g count %g", d.n_seq, d.n_tok, d.entropy_sum, d.entropy_count);
+    double grad[6];
+    LossMetrics m = {0};
+    double loss = full_loss(&p, &b, grad, NULL, &m);
+    cr_expect(fabs(loss - (-2 * exp(0.2) - 1.1) / 3) < 1e-15, "loss %.17g", loss);
+    const double expect_grad[6] = {-exp(0.2) / 3, -exp(0.2) / 3, 0, 0, 0, 0};
+    for (int t = 0; t < 6; t++) cr_expect(fabs(grad[t] - expect_grad[t]) < 1e-15, "grad[%d] %.17g", t, grad[t]);
+    cr_expect(m.units == 2 && m.clip_high_units == 1 && m.clip_low_units == 0, "segments %g, clipped high %g, low %g",
+              m.units, m.clip_high_units, m.clip_low_units);
+    cr_expect(m.tokens == 3 && m.clip_high_tokens == 1 && m.clip_low_tokens == 0);
+}

@@ -1,5 +1,6 @@
 #include "algo/advantage.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,10 @@ void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint
     GroupAcc *order = xmalloc(sz * sizeof *order);
     for (int64_t g = 0; g < ng; g++) order[g] = (GroupAcc){acc[g] / (double)size[g], g};
     qsort(order, (size_t)ng, sizeof *order, cmp_group_acc);
-    int64_t n_eff = (int64_t)ceil(p->lambda * (double)ng - 1e-12);
+    // λ·n_groups of a decimal λ may round up past an integer by about an ulp of the product, more than 1e-12 from
+    // some 8192 groups on (0.56·34150 = 19124.000000000004): that is no fraction of a group.
+    double lambda_n = p->lambda * (double)ng;
+    int64_t n_eff = (int64_t)ceil(lambda_n - fmax(1e-12, 4 * DBL_EPSILON * lambda_n));
     if (n_eff > ng) n_eff = ng;
     if (n_eff < 0) n_eff = 0;
     for (int64_t k = 0; k < n_eff; k++) eff[order[k].g] = 1;
