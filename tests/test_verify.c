@@ -177,6 +177,30 @@ static const Case SCIENTIFIC[] = {
     {"\\boxed{0e999}", "0", true},              {"\\boxed{1.0000000000000001e0}", "1", false},
 };
 
+// Sums with scientific-notation terms: a sign that num_parse reads as an exponent's (1.5e-2, 1E+3) stays in its term;
+// one it does not read so (2e-1, which may be 2e - 1) still separates terms. A sign right after \cdot, \times or
+// \div is the next factor's, as num_parse reads it.
+static const Case SCIENTIFIC_SUMS[] = {
+    {"\\boxed{1.5e-2+x}", "x+0.015", true},        {"\\boxed{1.5e-2+x}", "x+3/200", true},
+    {"\\boxed{1.5e-2-x}", "-x+0.015", true},       {"\\boxed{1E-3+y}", "y+0.001", true},
+    {"\\boxed{1e-3+y}", "y+\\frac{1}{1000}", true}, {"\\boxed{x+1.5e-2}", "0.015+x", true},
+    {"\\boxed{x-1.5e-2}", "-\\frac{3}{200}+x", true}, {"\\boxed{2E+3+x}", "x+2000", true},
+    {"\\boxed{.5e-1+x}", "x+0.05", true},          {"\\boxed{-2.5e-3+x}", "x-\\frac{1}{400}", true},
+    {"\\boxed{x+2\\cdot1.5e-2}", "x+0.03", true},  {"\\boxed{x+\\frac{3}{2}\\times1e-2}", "x+0.015", true},
+    {"\\boxed{(1.5e-2+x, 1)}", "(x+0.015, 1)", true}, {"\\boxed{1.5e-2+x}", "x+0.15", false},
+    {"\\boxed{1.5e-2+x}", "x-2+1.5e", false},      {"\\boxed{1.5e-2-x}", "x+0.015", false},
+    {"\\boxed{1E-3+y}", "y-3+1E", false},          {"\\boxed{1.5e-2+x}", "x+0.015+y", false},
+    // Where num_parse reads no exponent the sign still splits: 2e-1 + x is 2e - 1 + x.
+    {"\\boxed{2e-1+x}", "x+0.2", false},           {"\\boxed{2e-1+x}", "x-1+2e", true},
+    {"\\boxed{3e+2+x}", "x+300", false},           {"\\boxed{3e+2+x}", "x+2+3e", true},
+    {"\\boxed{12e-3+x}", "x+0.012", false},        {"\\boxed{12e-3+x}", "-3+x+12e", true},
+    {"\\boxed{1.5e-2^2+x}", "x+0.000225", false},
+    // A sign after a multiplication or division command belongs to the next factor: 2 * (-3).
+    {"\\boxed{2\\times-3+x}", "x-6", true},        {"\\boxed{2\\cdot-3+x}", "x-6", true},
+    {"\\boxed{6\\div-3+x}", "x-2", true},          {"\\boxed{2\\times-3+x}", "x+6", false},
+    {"\\boxed{2\\times-3+x}", "x-3+2\\times", false},
+};
+
 static const Case UNITS_DEGREES_TEXT[] = {
     {"\\boxed{10^\\circ}", "10", true},          {"\\boxed{10^{\\circ}}", "10", true},
     {"\\boxed{10\u00b0}", "10", true},           {"\\boxed{10}", "10^\\circ", true},
@@ -271,6 +295,7 @@ Test(verify, fractions) { CHECK(FRACTIONS); }
 Test(verify, roots) { CHECK(ROOTS); }
 Test(verify, percentages) { CHECK(PERCENTAGES); }
 Test(verify, scientific_notation) { CHECK(SCIENTIFIC); }
+Test(verify, scientific_notation_in_sums) { CHECK(SCIENTIFIC_SUMS); }
 Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
 Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
 Test(verify, variable_prefixes) { CHECK(PREFIXES); }
@@ -283,6 +308,7 @@ Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
                sizeof SEPARATORS / sizeof(Case) + sizeof DECIMALS / sizeof(Case) + sizeof FRACTIONS / sizeof(Case) +
                sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) + sizeof SCIENTIFIC / sizeof(Case) +
+               sizeof SCIENTIFIC_SUMS / sizeof(Case) +
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
                sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);

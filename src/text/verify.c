@@ -175,8 +175,8 @@ typedef struct {
     char term[MAX_ITEMS][VERIFY_MAX_ANSWER];  // each with its sign: "+4x^2", "-7"
 } Sum;
 
-// Splits a normalised expression at top-level + and - (not after an operator or '^'); false for one term,
-// too many terms, or a relation (=, <, >) whose sides must not be mixed.
+// Splits a normalised expression at top-level + and - that separate terms (not those num_sign_in_term keeps inside a
+// term: 2*-3, 1.5e-2); false for one term, too many terms, or a relation (=, <, >) whose sides must not be mixed.
 static bool split_sum(const char *s, Sum *sum) {
     if (strpbrk(s, "=<>")) return false;
     int depth = 0;
@@ -186,7 +186,7 @@ static bool split_sum(const char *s, Sum *sum) {
         char c = i < n ? s[i] : 0;
         if (c == '(' || c == '[' || c == '{') depth++;
         else if ((c == ')' || c == ']' || c == '}') && depth > 0) depth--;
-        bool split = !c || (depth == 0 && (c == '+' || c == '-') && i > 0 && !strchr("*/^(+-{", s[i - 1]));
+        bool split = !c || (depth == 0 && (c == '+' || c == '-') && !num_sign_in_term(s, i));
         if (!split || i == start) continue;
         if (sum->n == MAX_ITEMS) return false;
         const char *t = s + start;
