@@ -269,6 +269,16 @@ static const Case STRINGS[] = {
     {"\\boxed{y=b+a}", "y=a+b", true},       {"\\boxed{x^2+1}", "x^{2+1}", false},
     {"\\boxed{a+b+c}", "c+a+b", true},       {"\\boxed{a+b+c}", "a+b", false},
     {"\\boxed{2\\pi+\\frac12}", "0.5+2\\pi", true},
+    // A relation's sides are never mixed, whether written =, <, > or as a command or symbol: x <= 1+y is not y+x <= 1.
+    {"\\boxed{x\\leq1+y}", "y+x\\leq1", false}, {"\\boxed{x\\le 1+y}", "y+x\\le1", false},
+    {"\\boxed{x\\geq1+y}", "y+x\\geq 1", false}, {"\\boxed{x\\ge1+y}", "y+x\\ge1", false},
+    {"\\boxed{x\\neq1+y}", "y+x\\neq1", false}, {"\\boxed{x\\ne1+y}", "y+x\\ne1", false},
+    {"\\boxed{x\\lt1+y}", "y+x\\lt1", false}, {"\\boxed{x\\approx1+y}", "y+x\\approx1", false},
+    {"\\boxed{x\\in1+y}", "y+x\\in1", false}, {"\\boxed{x\\leqslant1+y}", "y+x\\leqslant1", false},
+    {"\\boxed{x\u22641+y}", "y+x\u22641", false}, {"\\boxed{x\u22601+y}", "y+x\u22601", false},
+    {"\\boxed{x\\leq1+y}", "x\\leq 1+y", true}, {"\\boxed{x+\\lambda}", "\\lambda+x", true},
+    {"\\boxed{x+\\gamma}", "\\gamma+x", true},  {"\\boxed{\\nu+x}", "x+\\nu", true},
+    {"\\boxed{x+\\infty}", "\\infty+x", true},
 };
 
 static const Case WRONG_SIGN_AND_NEAR_MISSES[] = {

@@ -175,10 +175,34 @@ typedef struct {
     char term[MAX_ITEMS][VERIFY_MAX_ANSWER];  // each with its sign: "+4x^2", "-7"
 } Sum;
 
+// Relations written as LaTeX commands or Unicode symbols; a command counts only as a whole word (\le, not \lambda).
+static const char *const RELATION_COMMANDS[] = {
+    "le", "leq", "leqq", "leqslant", "ge", "geq", "geqq", "geqslant", "lt", "gt", "ne", "neq", "ll", "gg",
+    "approx", "equiv", "sim", "simeq", "cong", "propto", "in", "notin", "ni", "subset", "subseteq", "supset",
+    "supseteq", "to", "mapsto", "implies", "impliedby", "iff", "Rightarrow", "Leftarrow", "Leftrightarrow",
+    "rightarrow", "leftarrow", "leftrightarrow", "Longrightarrow", "Longleftrightarrow", "coloneqq", "doteq"};
+static const char *const RELATION_SYMBOLS[] = {"\u2264", "\u2265", "\u2260", "\u2248", "\u2261", "\u2192", "\u21d2",
+                                               "\u21d4", "\u2208"};
+
+// A relation whose sides must not be mixed: =, <, >, a relation command or symbol.
+static bool has_relation(const char *s) {
+    if (strpbrk(s, "=<>")) return true;
+    for (size_t i = 0; i < sizeof RELATION_SYMBOLS / sizeof RELATION_SYMBOLS[0]; i++)
+        if (strstr(s, RELATION_SYMBOLS[i])) return true;
+    for (const char *p = s; (p = strchr(p, '\\')); ) {
+        size_t n = 0;
+        while (isalpha((unsigned char)p[1 + n])) n++;
+        for (size_t i = 0; i < sizeof RELATION_COMMANDS / sizeof RELATION_COMMANDS[0]; i++)
+            if (strlen(RELATION_COMMANDS[i]) == n && !strncmp(p + 1, RELATION_COMMANDS[i], n)) return true;
+        p += 1 + (n ? n : p[1] != 0);  // past the word, or past an escaped character ("\\", "\{")
+    }
+    return false;
+}
+
 // Splits a normalised expression at top-level + and - that separate terms (not those num_sign_in_term keeps inside a
-// term: 2*-3, 1.5e-2); false for one term, too many terms, or a relation (=, <, >) whose sides must not be mixed.
+// term: 2*-3, 1.5e-2); false for one term, too many terms, or a relation (has_relation) whose sides must not be mixed.
 static bool split_sum(const char *s, Sum *sum) {
-    if (strpbrk(s, "=<>")) return false;
+    if (has_relation(s)) return false;
     int depth = 0;
     size_t start = 0, n = strlen(s);
     sum->n = 0;
