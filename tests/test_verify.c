@@ -201,6 +201,22 @@ static const Case SCIENTIFIC_SUMS[] = {
     {"\\boxed{2\\times-3+x}", "x-3+2\\times", false},
 };
 
+// \pm and \mp begin a term of their own, equal to a term after the same command whose rest has the same value
+// (1\pm\sqrt2 = 1\pm\sqrt{2}, but not 1+\sqrt2); the rest's exponent stays whole as num_parse reads it.
+static const Case PLUS_MINUS[] = {
+    {"\\boxed{1\\pm\\sqrt2}", "1\\pm\\sqrt{2}", true},  {"\\boxed{\\pm\\sqrt2+1}", "1\\pm\\sqrt{2}", true},
+    {"\\boxed{\\pm\\frac12}", "\\pm0.5", true},        {"\\boxed{x=\\pm\\frac12}", "\\pm 0.5", true},
+    {"\\boxed{1\\pm1.5e-2}", "1\\pm0.015", true},      {"\\boxed{x\\pm1}", "\\pm1+x", true},
+    {"\\boxed{3\\mp\\frac{1}{2}}", "3\\mp0.5", true},  {"\\boxed{(1\\pm\\sqrt2, 3)}", "(1\\pm\\sqrt{2}, 3)", true},
+    {"\\boxed{1\\pm1.5e-2}", "1\\pm0.15", false},      {"\\boxed{1\\pm1.5e-2}", "-2+1\\pm1.5e", false},
+    {"\\boxed{2\\pm2e-1}", "2\\pm0.2", false},         {"\\boxed{2\\pm2e-1}", "-1+2\\pm2e", true},
+    {"\\boxed{1\\pm\\sqrt2}", "1+\\sqrt2", false},    {"\\boxed{1\\pm\\sqrt2}", "1-\\sqrt2", false},
+    {"\\boxed{1\\pm\\sqrt2}", "1\\pm\\sqrt3", false}, {"\\boxed{1\\pm\\sqrt2}", "\\sqrt2\\pm1", false},
+    {"\\boxed{\\pm2}", "2", false},                    {"\\boxed{2}", "\\pm2", false},
+    {"\\boxed{1\\pm\\sqrt2}", "\\pm\\sqrt2", false},  {"\\boxed{1.5e-2 \\pm x}", "0.015\\pm x", true},
+    {"\\boxed{1.5e-2 \\pm x}", "0.015\\pm y", false},
+};
+
 static const Case UNITS_DEGREES_TEXT[] = {
     {"\\boxed{10^\\circ}", "10", true},          {"\\boxed{10^{\\circ}}", "10", true},
     {"\\boxed{10\u00b0}", "10", true},           {"\\boxed{10}", "10^\\circ", true},
@@ -279,6 +295,10 @@ static const Case STRINGS[] = {
     {"\\boxed{x\\leq1+y}", "x\\leq 1+y", true}, {"\\boxed{x+\\lambda}", "\\lambda+x", true},
     {"\\boxed{x+\\gamma}", "\\gamma+x", true},  {"\\boxed{\\nu+x}", "x+\\nu", true},
     {"\\boxed{x+\\infty}", "\\infty+x", true},
+    // A command word stays apart from a letter after it when spaces go: x \le y+z is not x \ley + z.
+    {"\\boxed{x \\le y+z}", "z+x \\le y", false}, {"\\boxed{x \\neq y+z}", "z+x\\neq y", false},
+    {"\\boxed{x \\le y+z}", "x\\le y + z", true}, {"\\boxed{\\pi r^2}", "\\pi  r^2", true},
+    {"\\boxed{\\pi r^2}", "\\pir^2", false},
 };
 
 static const Case WRONG_SIGN_AND_NEAR_MISSES[] = {
@@ -306,6 +326,7 @@ Test(verify, roots) { CHECK(ROOTS); }
 Test(verify, percentages) { CHECK(PERCENTAGES); }
 Test(verify, scientific_notation) { CHECK(SCIENTIFIC); }
 Test(verify, scientific_notation_in_sums) { CHECK(SCIENTIFIC_SUMS); }
+Test(verify, plus_minus) { CHECK(PLUS_MINUS); }
 Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
 Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
 Test(verify, variable_prefixes) { CHECK(PREFIXES); }
@@ -318,7 +339,7 @@ Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
                sizeof SEPARATORS / sizeof(Case) + sizeof DECIMALS / sizeof(Case) + sizeof FRACTIONS / sizeof(Case) +
                sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) + sizeof SCIENTIFIC / sizeof(Case) +
-               sizeof SCIENTIFIC_SUMS / sizeof(Case) +
+               sizeof SCIENTIFIC_SUMS / sizeof(Case) + sizeof PLUS_MINUS / sizeof(Case) +
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
                sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);
@@ -357,6 +378,8 @@ Test(verify, normalize_examples) {
     cr_expect_str_eq(out, "1234");
     verify_normalize("$15\\text{ cm}^2$", out, sizeof out);
     cr_expect_str_eq(out, "15");
+    verify_normalize("x \\le  y + 2 \\cdot \\pi", out, sizeof out);
+    cr_expect_str_eq(out, "x\\le y+2\\cdot\\pi", "one space keeps a command word from the letter after it");
 }
 
 // Bounded work: a long response full of box commands and braces still answers quickly and correctly.

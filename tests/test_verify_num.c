@@ -15,7 +15,8 @@ static const SignCase SIGNS[] = {
     {"1.5e-2", true},       {"1.5e+2", true},      {"1e-3", true},       {"1E-3", true},
     {"2E+3", true},         {".5e-1", true},       {"x*1.5e-2", true},   {"2\\cdot1e-3", true},
     {"2\\times1.5e-2", true}, {"\\div1.5e-2", true}, {"(1.5e-2", true},  {"{1e-3", true},
-    {"3/1.5e-2", true},     {"12E-3", true},       {"0.1e-3", true},
+    {"3/1.5e-2", true},     {"12E-3", true},       {"0.1e-3", true},     {"1\\pm1.5e-2", true},
+    {"1\\mp1e-3", true},    {"\\pmod1e-3", false},
     // No exponent read: the sign separates terms (2e - 1, 3e + 2), or no number starts at the mantissa.
     {"2e-1", false},        {"3e+2", false},       {"12e-3", false},     {"01e-3", false},
     {"1.5e-x", false},      {"1.5e-2^2", false},   {"x1e-3", false},     {"\\sqrt1e-3", false},
@@ -24,7 +25,7 @@ static const SignCase SIGNS[] = {
     // Unary signs: after an operator, '^' or an opening bracket.
     {"2*-3", true},         {"2/-3", true},        {"2\\times-3", true}, {"2\\cdot-3", true},
     {"6\\div-3", true},     {"x^-1", true},        {"(-1", true},        {"{-1", true},
-    {"2+-3", true},
+    {"2+-3", true},         {"1\\pm-2", true},
 };
 
 // Index of the last '+' or '-' of s.

@@ -344,10 +344,11 @@ bool num_parse(const char *s, Num *out) {
     return parse_expr(&p, out) && *p.s == 0;
 }
 
-// Right after an operator whose right operand parse_factor reads, sign included: the start, a sign, '(' or '{', or a
-// product or quotient (*, /, \cdot, \times, \div). A decimal literal may start here too.
+// Right after an operator whose right operand parse_factor reads, sign included: the start, a sign, '(' or '{', a
+// product or quotient (*, /, \cdot, \times, \div), or \pm / \mp, whose term's rest the verifier's sums read as a
+// number (src/text/verify.c). A decimal literal may start here too.
 static bool after_operator(const char *s, size_t at) {
-    static const char *const commands[] = {"\\cdot", "\\times", "\\div"};
+    static const char *const commands[] = {"\\cdot", "\\times", "\\div", "\\pm", "\\mp"};
     if (at == 0 || strchr("+-*/({", s[at - 1])) return true;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         size_t n = strlen(commands[i]);
