@@ -187,7 +187,9 @@ static const Case SCIENTIFIC_SUMS[] = {
     {"\\boxed{x-1.5e-2}", "-\\frac{3}{200}+x", true}, {"\\boxed{2E+3+x}", "x+2000", true},
     {"\\boxed{.5e-1+x}", "x+0.05", true},          {"\\boxed{-2.5e-3+x}", "x-\\frac{1}{400}", true},
     {"\\boxed{x+2\\cdot1.5e-2}", "x+0.03", true},  {"\\boxed{x+\\frac{3}{2}\\times1e-2}", "x+0.015", true},
-    {"\\boxed{(1.5e-2+x, 1)}", "(x+0.015, 1)", true}, {"\\boxed{1.5e-2+x}", "x+0.15", false},
+    {"\\boxed{(1.5e-2+x, 1)}", "(x+0.015, 1)", true}, {"\\boxed{y=1.5e-2+x}", "y = x + 0.015", true},
+    {"\\boxed{\\{1E-3-y, 2\\}}", "\\{2, -y+0.001\\}", true}, {"\\boxed{[1.5e-2, 2e-1+x)}", "[0.015, x-1+2e)", true},
+    {"\\boxed{1.5e-2 + x}", "x+0.015", true},       {"\\boxed{1.5e-2+x}", "x+0.15", false},
     {"\\boxed{1.5e-2+x}", "x-2+1.5e", false},      {"\\boxed{1.5e-2-x}", "x+0.015", false},
     {"\\boxed{1E-3+y}", "y-3+1E", false},          {"\\boxed{1.5e-2+x}", "x+0.015+y", false},
     // Where num_parse reads no exponent the sign still splits: 2e-1 + x is 2e - 1 + x.
