@@ -175,22 +175,22 @@ typedef struct {
 } Literal;
 
 // Reads the literal at *at and moves past it; false (leaving *at alone) when no mantissa digit starts there.
-// The one scanner behind parse_number and num_exponent_sign: both see the same literal end.
+// The one scanner behind parse_number and exponent_sign: both see the same literal end.
 static bool scan_literal(const char **at, Literal *lit) {
     const char *s = *at, *start = s;
+    bool point = false;
     *lit = (Literal){0, 1, 0, 0};
-    for (bool point = false;; s++) {
+    for (;; s++) {
         if (*s == '.' && !point && isdigit((unsigned char)s[1])) {
             point = true;
             continue;
         }
         if (!isdigit((unsigned char)*s)) break;
-        if (++lit->digits > MAX_MANTISSA_DIGITS) continue;
+        if (++lit->digits > MAX_MANTISSA_DIGITS) continue;  // refused by parse_number; the scan still finds the end
         lit->n = lit->n * 10 + (*s - '0');
         if (point) lit->d *= 10;
     }
     if (!lit->digits) return false;
-    bool point = memchr(start, '.', (size_t)(s - start)) != NULL;
     bool euler_safe = point || (s - start == 1 && *start == '1');  // 1.5e-2, 1e-3; but 2e-1 may be 2e − 1
     take_exponent(&s, euler_safe, &lit->k);
     *at = s;
