@@ -1,10 +1,12 @@
-// libFuzzer target: the math and integer verifiers on arbitrary bytes (never crash or hang).
+// libFuzzer target: the math and integer verifiers, and the number reader's sign rule, on arbitrary bytes (never
+// crash or hang).
 // The input is "response \x00 answer"; without a NUL the answer is fixed.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "text/verify.h"
+#include "text/verify_num.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     verify_truth(response, out, sizeof out);
     (void)verify_equivalent(response, answer);
     (void)verify_equivalent(answer, response);
+    for (size_t i = 0; response[i]; i++) (void)num_sign_in_term(response, i);  // looks back from every position
     free(buf);
     return 0;
 }

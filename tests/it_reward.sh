@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 20
+plan 21
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -33,6 +33,16 @@ expect_ok "reward --task arith: integer verifier" \
 printf '{"response": "\\\\boxed{0.1}", "answer": 0.1}\n{"response": "\\\\boxed{0.3}", "answer": 0.3}\n' > "$TMP/num.jsonl"
 expect_ok "reward: a numeric answer 0.1 is read as 0.1, not 0.10000000000000001" \
     bash -c '"$RLVR" reward --task math --in "$TMP/num.jsonl" --out "$TMP/num.out" | grep -q "^accuracy: 1.0000 (2/2)"'
+# A sum's scientific-notation term keeps its exponent's sign (1.5e-2 + x), where 2e-1 + x stays 2e - 1 + x.
+cat > "$TMP/sci.jsonl" <<'JSONL'
+{"response": "\\boxed{1.5e-2+x}", "answer": "x+\\frac{3}{200}"}
+{"response": "\\boxed{1E-3-y}", "answer": "-y+0.001"}
+{"response": "\\boxed{2e-1+x}", "answer": "x+0.2"}
+{"response": "\\boxed{2e-1+x}", "answer": "x-1+2e"}
+JSONL
+expect_ok "reward --task math: scientific notation inside sums" bash -c '
+    "$RLVR" reward --task math --in "$TMP/sci.jsonl" --out "$TMP/sci.out" >/dev/null &&
+    [ "$(grep -o "\"correct\":[a-z]*" "$TMP/sci.out" | tr "\n" " ")" = "\"correct\":true \"correct\":true \"correct\":false \"correct\":true " ]'
 printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
 expect_ok "reward --task arith: answers from the task by index" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'

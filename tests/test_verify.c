@@ -177,6 +177,48 @@ static const Case SCIENTIFIC[] = {
     {"\\boxed{0e999}", "0", true},              {"\\boxed{1.0000000000000001e0}", "1", false},
 };
 
+// Sums with scientific-notation terms: a sign that num_parse reads as an exponent's (1.5e-2, 1E+3) stays in its term;
+// one it does not read so (2e-1, which may be 2e - 1) still separates terms. A sign right after \cdot, \times or
+// \div is the next factor's, as num_parse reads it.
+static const Case SCIENTIFIC_SUMS[] = {
+    {"\\boxed{1.5e-2+x}", "x+0.015", true},        {"\\boxed{1.5e-2+x}", "x+3/200", true},
+    {"\\boxed{1.5e-2-x}", "-x+0.015", true},       {"\\boxed{1E-3+y}", "y+0.001", true},
+    {"\\boxed{1e-3+y}", "y+\\frac{1}{1000}", true}, {"\\boxed{x+1.5e-2}", "0.015+x", true},
+    {"\\boxed{x-1.5e-2}", "-\\frac{3}{200}+x", true}, {"\\boxed{2E+3+x}", "x+2000", true},
+    {"\\boxed{.5e-1+x}", "x+0.05", true},          {"\\boxed{-2.5e-3+x}", "x-\\frac{1}{400}", true},
+    {"\\boxed{x+2\\cdot1.5e-2}", "x+0.03", true},  {"\\boxed{x+\\frac{3}{2}\\times1e-2}", "x+0.015", true},
+    {"\\boxed{(1.5e-2+x, 1)}", "(x+0.015, 1)", true}, {"\\boxed{y=1.5e-2+x}", "y = x + 0.015", true},
+    {"\\boxed{\\{1E-3-y, 2\\}}", "\\{2, -y+0.001\\}", true}, {"\\boxed{[1.5e-2, 2e-1+x)}", "[0.015, x-1+2e)", true},
+    {"\\boxed{1.5e-2 + x}", "x+0.015", true},       {"\\boxed{1.5e-2+x}", "x+0.15", false},
+    {"\\boxed{1.5e-2+x}", "x-2+1.5e", false},      {"\\boxed{1.5e-2-x}", "x+0.015", false},
+    {"\\boxed{1E-3+y}", "y-3+1E", false},          {"\\boxed{1.5e-2+x}", "x+0.015+y", false},
+    // Where num_parse reads no exponent the sign still splits: 2e-1 + x is 2e - 1 + x.
+    {"\\boxed{2e-1+x}", "x+0.2", false},           {"\\boxed{2e-1+x}", "x-1+2e", true},
+    {"\\boxed{3e+2+x}", "x+300", false},           {"\\boxed{3e+2+x}", "x+2+3e", true},
+    {"\\boxed{12e-3+x}", "x+0.012", false},        {"\\boxed{12e-3+x}", "-3+x+12e", true},
+    {"\\boxed{1.5e-2^2+x}", "x+0.000225", false},
+    // A sign after a multiplication or division command belongs to the next factor: 2 * (-3).
+    {"\\boxed{2\\times-3+x}", "x-6", true},        {"\\boxed{2\\cdot-3+x}", "x-6", true},
+    {"\\boxed{6\\div-3+x}", "x-2", true},          {"\\boxed{2\\times-3+x}", "x+6", false},
+    {"\\boxed{2\\times-3+x}", "x-3+2\\times", false},
+};
+
+// \pm and \mp begin a term of their own, equal to a term after the same command whose rest has the same value
+// (1\pm\sqrt2 = 1\pm\sqrt{2}, but not 1+\sqrt2); the rest's exponent stays whole as num_parse reads it.
+static const Case PLUS_MINUS[] = {
+    {"\\boxed{1\\pm\\sqrt2}", "1\\pm\\sqrt{2}", true},  {"\\boxed{\\pm\\sqrt2+1}", "1\\pm\\sqrt{2}", true},
+    {"\\boxed{\\pm\\frac12}", "\\pm0.5", true},        {"\\boxed{x=\\pm\\frac12}", "\\pm 0.5", true},
+    {"\\boxed{1\\pm1.5e-2}", "1\\pm0.015", true},      {"\\boxed{x\\pm1}", "\\pm1+x", true},
+    {"\\boxed{3\\mp\\frac{1}{2}}", "3\\mp0.5", true},  {"\\boxed{(1\\pm\\sqrt2, 3)}", "(1\\pm\\sqrt{2}, 3)", true},
+    {"\\boxed{1\\pm1.5e-2}", "1\\pm0.15", false},      {"\\boxed{1\\pm1.5e-2}", "-2+1\\pm1.5e", false},
+    {"\\boxed{2\\pm2e-1}", "2\\pm0.2", false},         {"\\boxed{2\\pm2e-1}", "-1+2\\pm2e", true},
+    {"\\boxed{1\\pm\\sqrt2}", "1+\\sqrt2", false},    {"\\boxed{1\\pm\\sqrt2}", "1-\\sqrt2", false},
+    {"\\boxed{1\\pm\\sqrt2}", "1\\pm\\sqrt3", false}, {"\\boxed{1\\pm\\sqrt2}", "\\sqrt2\\pm1", false},
+    {"\\boxed{\\pm2}", "2", false},                    {"\\boxed{2}", "\\pm2", false},
+    {"\\boxed{1\\pm\\sqrt2}", "\\pm\\sqrt2", false},  {"\\boxed{1.5e-2 \\pm x}", "0.015\\pm x", true},
+    {"\\boxed{1.5e-2 \\pm x}", "0.015\\pm y", false},
+};
+
 static const Case UNITS_DEGREES_TEXT[] = {
     {"\\boxed{10^\\circ}", "10", true},          {"\\boxed{10^{\\circ}}", "10", true},
     {"\\boxed{10\u00b0}", "10", true},           {"\\boxed{10}", "10^\\circ", true},
@@ -245,6 +287,20 @@ static const Case STRINGS[] = {
     {"\\boxed{y=b+a}", "y=a+b", true},       {"\\boxed{x^2+1}", "x^{2+1}", false},
     {"\\boxed{a+b+c}", "c+a+b", true},       {"\\boxed{a+b+c}", "a+b", false},
     {"\\boxed{2\\pi+\\frac12}", "0.5+2\\pi", true},
+    // A relation's sides are never mixed, whether written =, <, > or as a command or symbol: x <= 1+y is not y+x <= 1.
+    {"\\boxed{x\\leq1+y}", "y+x\\leq1", false}, {"\\boxed{x\\le 1+y}", "y+x\\le1", false},
+    {"\\boxed{x\\geq1+y}", "y+x\\geq 1", false}, {"\\boxed{x\\ge1+y}", "y+x\\ge1", false},
+    {"\\boxed{x\\neq1+y}", "y+x\\neq1", false}, {"\\boxed{x\\ne1+y}", "y+x\\ne1", false},
+    {"\\boxed{x\\lt1+y}", "y+x\\lt1", false}, {"\\boxed{x\\approx1+y}", "y+x\\approx1", false},
+    {"\\boxed{x\\in1+y}", "y+x\\in1", false}, {"\\boxed{x\\leqslant1+y}", "y+x\\leqslant1", false},
+    {"\\boxed{x\u22641+y}", "y+x\u22641", false}, {"\\boxed{x\u22601+y}", "y+x\u22601", false},
+    {"\\boxed{x\\leq1+y}", "x\\leq 1+y", true}, {"\\boxed{x+\\lambda}", "\\lambda+x", true},
+    {"\\boxed{x+\\gamma}", "\\gamma+x", true},  {"\\boxed{\\nu+x}", "x+\\nu", true},
+    {"\\boxed{x+\\infty}", "\\infty+x", true},
+    // A command word stays apart from a letter after it when spaces go: x \le y+z is not x \ley + z.
+    {"\\boxed{x \\le y+z}", "z+x \\le y", false}, {"\\boxed{x \\neq y+z}", "z+x\\neq y", false},
+    {"\\boxed{x \\le y+z}", "x\\le y + z", true}, {"\\boxed{\\pi r^2}", "\\pi  r^2", true},
+    {"\\boxed{\\pi r^2}", "\\pir^2", false},
 };
 
 static const Case WRONG_SIGN_AND_NEAR_MISSES[] = {
@@ -271,6 +327,8 @@ Test(verify, fractions) { CHECK(FRACTIONS); }
 Test(verify, roots) { CHECK(ROOTS); }
 Test(verify, percentages) { CHECK(PERCENTAGES); }
 Test(verify, scientific_notation) { CHECK(SCIENTIFIC); }
+Test(verify, scientific_notation_in_sums) { CHECK(SCIENTIFIC_SUMS); }
+Test(verify, plus_minus) { CHECK(PLUS_MINUS); }
 Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
 Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
 Test(verify, variable_prefixes) { CHECK(PREFIXES); }
@@ -283,6 +341,7 @@ Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
                sizeof SEPARATORS / sizeof(Case) + sizeof DECIMALS / sizeof(Case) + sizeof FRACTIONS / sizeof(Case) +
                sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) + sizeof SCIENTIFIC / sizeof(Case) +
+               sizeof SCIENTIFIC_SUMS / sizeof(Case) + sizeof PLUS_MINUS / sizeof(Case) +
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
                sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);
@@ -321,6 +380,8 @@ Test(verify, normalize_examples) {
     cr_expect_str_eq(out, "1234");
     verify_normalize("$15\\text{ cm}^2$", out, sizeof out);
     cr_expect_str_eq(out, "15");
+    verify_normalize("x \\le  y + 2 \\cdot \\pi", out, sizeof out);
+    cr_expect_str_eq(out, "x\\le y+2\\cdot\\pi", "one space keeps a command word from the letter after it");
 }
 
 // Bounded work: a long response full of box commands and braces still answers quickly and correctly.

@@ -175,25 +175,58 @@ typedef struct {
     char term[MAX_ITEMS][VERIFY_MAX_ANSWER];  // each with its sign: "+4x^2", "-7"
 } Sum;
 
-// Splits a normalised expression at top-level + and - (not after an operator or '^'); false for one term,
-// too many terms, or a relation (=, <, >) whose sides must not be mixed.
+// Relations written as LaTeX commands or Unicode symbols; a command counts only as a whole word (\le, not \lambda).
+static const char *const RELATION_COMMANDS[] = {
+    "le", "leq", "leqq", "leqslant", "ge", "geq", "geqq", "geqslant", "lt", "gt", "ne", "neq", "ll", "gg",
+    "approx", "equiv", "sim", "simeq", "cong", "propto", "in", "notin", "ni", "subset", "subseteq", "supset",
+    "supseteq", "to", "mapsto", "implies", "impliedby", "iff", "Rightarrow", "Leftarrow", "Leftrightarrow",
+    "rightarrow", "leftarrow", "leftrightarrow", "Longrightarrow", "Longleftrightarrow", "coloneqq", "doteq"};
+static const char *const RELATION_SYMBOLS[] = {"\u2264", "\u2265", "\u2260", "\u2248", "\u2261", "\u2192", "\u21d2",
+                                               "\u21d4", "\u2208"};
+
+// A relation whose sides must not be mixed: =, <, >, a relation command or symbol.
+static bool has_relation(const char *s) {
+    if (strpbrk(s, "=<>")) return true;
+    for (size_t i = 0; i < sizeof RELATION_SYMBOLS / sizeof RELATION_SYMBOLS[0]; i++)
+        if (strstr(s, RELATION_SYMBOLS[i])) return true;
+    for (const char *p = s; (p = strchr(p, '\\')); ) {
+        size_t n = 0;
+        while (isalpha((unsigned char)p[1 + n])) n++;
+        for (size_t i = 0; i < sizeof RELATION_COMMANDS / sizeof RELATION_COMMANDS[0]; i++)
+            if (strlen(RELATION_COMMANDS[i]) == n && !strncmp(p + 1, RELATION_COMMANDS[i], n)) return true;
+        p += 1 + (n ? n : p[1] != 0);  // past the word, or past an escaped character ("\\", "\{")
+    }
+    return false;
+}
+
+// Length of the \pm or \mp command word at t, or 0: it signs the term it begins (1\pm\sqrt2 has terms +1, \pm\sqrt2).
+static size_t plus_minus(const char *t) {
+    return (!strncmp(t, "\\pm", 3) || !strncmp(t, "\\mp", 3)) && !isalpha((unsigned char)t[3]) ? 3 : 0;
+}
+
+// Splits a normalised expression at top-level +, -, \pm and \mp that separate terms (not the signs num_sign_in_term
+// keeps inside a term: 2*-3, 1.5e-2); false for one term without \pm or \mp, too many terms, or a relation
+// (has_relation) whose sides must not be mixed.
 static bool split_sum(const char *s, Sum *sum) {
-    if (strpbrk(s, "=<>")) return false;
+    if (has_relation(s)) return false;
     int depth = 0;
     size_t start = 0, n = strlen(s);
+    bool signed_by_command = false;
     sum->n = 0;
     for (size_t i = 0; i <= n; i++) {
         char c = i < n ? s[i] : 0;
         if (c == '(' || c == '[' || c == '{') depth++;
         else if ((c == ')' || c == ']' || c == '}') && depth > 0) depth--;
-        bool split = !c || (depth == 0 && (c == '+' || c == '-') && i > 0 && !strchr("*/^(+-{", s[i - 1]));
+        bool split = !c || (depth == 0 && (((c == '+' || c == '-') && !num_sign_in_term(s, i)) || plus_minus(s + i)));
         if (!split || i == start) continue;
         if (sum->n == MAX_ITEMS) return false;
         const char *t = s + start;
-        snprintf(sum->term[sum->n++], VERIFY_MAX_ANSWER, "%s%.*s", *t == '+' || *t == '-' ? "" : "+", (int)(i - start), t);
+        bool sign = *t == '+' || *t == '-' || plus_minus(t);
+        signed_by_command |= plus_minus(t) > 0;
+        snprintf(sum->term[sum->n++], VERIFY_MAX_ANSWER, "%s%.*s", sign ? "" : "+", (int)(i - start), t);
         start = i;
     }
-    return sum->n >= 2;
+    return sum->n >= 2 || (sum->n == 1 && signed_by_command);
 }
 
 static bool number_equal(const char *a, const char *b) {
@@ -201,14 +234,23 @@ static bool number_equal(const char *a, const char *b) {
     return num_parse(a, &x) && num_parse(b, &y) && num_equal(&x, &y);
 }
 
-// Addition commutes: the same multiset of terms (each equal as text or as a number) in any order.
+// Two terms equal as text or as numbers ("+0.5", "+\frac12"); one signed by \pm or \mp only one after the same command
+// whose rest has the same value ("\pm0.5", "\pm\frac12").
+static bool terms_equal(const char *x, const char *y) {
+    if (!strcmp(x, y)) return true;
+    size_t nx = plus_minus(x), ny = plus_minus(y);
+    if (nx || ny) return nx == ny && !strncmp(x, y, nx) && number_equal(x + nx, y + ny);
+    return number_equal(x, y);
+}
+
+// Addition commutes: the same multiset of terms (terms_equal) in any order.
 static bool sums_equal(const char *a, const char *b) {
     Sum *x = malloc(2 * sizeof *x), *y = x + 1;
     bool equal = split_sum(a, x) && split_sum(b, y) && x->n == y->n;
     bool used[MAX_ITEMS] = {0};
     for (int i = 0; equal && i < x->n; i++) {
         int j = 0;
-        while (j < y->n && (used[j] || (strcmp(x->term[i], y->term[j]) && !number_equal(x->term[i], y->term[j])))) j++;
+        while (j < y->n && (used[j] || !terms_equal(x->term[i], y->term[j]))) j++;
         equal = j < y->n;
         if (equal) used[j] = true;
     }

@@ -31,13 +31,15 @@ bool verify_last_boxed(const char *s, char *out, size_t cap);
 void verify_truth(const char *answer, char *out, size_t cap);
 
 // Canonical text form used for the exact-match fallback (whitespace, $, \left/\right, \dfrac, \text{},
-// units, degrees, thousands separators, trailing periods, "x =" prefixes removed).
+// units, degrees, thousands separators, trailing periods, "x =" prefixes removed; one space kept between a command
+// word and a letter: "x \le y" -> "x\le y").
 void verify_normalize(const char *s, char *out, size_t cap);
 
 // True when two answers are equivalent: equal numbers (integers, decimals, fractions, \frac, simple
 // roots a+b\sqrt{r}, percentages, scientific notation 1e3 / 2\times10^{3} as verify_num.h reads it (Euler's e
-// kept apart), exact rational arithmetic), equal intervals / tuples element-wise,
-// else equal normalised text.
+// kept apart), exact rational arithmetic), equal intervals / tuples element-wise, sums with the same terms in any
+// order (split where num_sign_in_term of verify_num.h allows, so 1.5e-2+x = x+0.015; a \pm or \mp term matches one
+// after the same command; an answer with a relation, = or \le, is never split), else equal normalised text.
 bool verify_equivalent(const char *predicted, const char *truth);
 
 // The general math verifier (`--task math`): extract from response, compare with verify_truth(answer).

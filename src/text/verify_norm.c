@@ -105,7 +105,15 @@ static bool is_unit(const char *w, size_t n) {
     return false;
 }
 
-// Removes whitespace-separated unit words (only when the answer has a number to keep), then all spaces.
+// True when out[0, o) ends with a LaTeX command word (\le, \pm, \pi).
+static bool ends_with_command(const char *out, size_t o) {
+    size_t i = o;
+    while (i > 0 && isalpha((unsigned char)out[i - 1])) i--;
+    return i < o && i > 0 && out[i - 1] == '\\';
+}
+
+// Removes whitespace-separated unit words (only when the answer has a number to keep), then all spaces but one
+// between a command word and a letter: "x \le y" -> "x\le y", as "x\ley" would read as the command \ley.
 static void drop_units_and_spaces(char *buf) {
     bool numeric = has_digit(buf);
     char out[NORM_CAP];
@@ -120,6 +128,7 @@ static void drop_units_and_spaces(char *buf) {
         size_t n = (size_t)(p - w);
         if (numeric && n && isalpha((unsigned char)*w) && is_unit(w, n) && o > 0) continue;
         if (!strncasecmp(w, "percent", n) && n == 7) w = "%", n = 1;
+        if (isalpha((unsigned char)*w) && ends_with_command(out, o)) out[o++] = ' ';  // a space went: o < strlen(buf)
         memcpy(out + o, w, n);
         o += n;
     }

@@ -150,9 +150,9 @@ static bool parse_factor(Parser *p, Num *out);
 
 // Decimal exponent after a mantissa, as verify_num.h states the rule: E[+-]K always, eK always, e+K / e-K only when
 // euler_safe (a mantissa no one writes before Euler's number); not when '^' follows (2e3^2 has no one reading).
-// Moves past it and sets *k (saturated at ±9999) when taken; leaves p alone otherwise.
-static bool take_exponent(Parser *p, bool euler_safe, int *k) {
-    const char *s = p->s;
+// Moves *at past it and sets *k (saturated at ±9999) when taken; leaves *at alone otherwise.
+static bool take_exponent(const char **at, bool euler_safe, int *k) {
+    const char *s = *at;
     if (*s != 'e' && *s != 'E') return false;
     bool upper = *s++ == 'E', signed_exp = *s == '+' || *s == '-', neg = *s == '-';
     if (signed_exp) s++;
@@ -160,8 +160,40 @@ static bool take_exponent(Parser *p, bool euler_safe, int *k) {
     int v = 0;
     for (; isdigit((unsigned char)*s); s++) v = v < 1000 ? v * 10 + (*s - '0') : 9999;
     if (*s == '^') return false;
-    p->s = s;
+    *at = s;
     *k = neg ? -v : v;
+    return true;
+}
+
+#define MAX_MANTISSA_DIGITS 18  // n < 10^18 fits int64 before reduction
+
+// A decimal literal "12", "3.25", ".5", "1.5e-2" as the reader takes it: mantissa n/d with its digit count (its value
+// kept up to MAX_MANTISSA_DIGITS digits) and exponent k (0 when none).
+typedef struct {
+    __int128 n, d;
+    int digits, k;
+} Literal;
+
+// Reads the literal at *at and moves past it; false (leaving *at alone) when no mantissa digit starts there.
+// The one scanner behind parse_number and exponent_sign: both see the same literal end.
+static bool scan_literal(const char **at, Literal *lit) {
+    const char *s = *at, *start = s;
+    bool point = false;
+    *lit = (Literal){0, 1, 0, 0};
+    for (;; s++) {
+        if (*s == '.' && !point && isdigit((unsigned char)s[1])) {
+            point = true;
+            continue;
+        }
+        if (!isdigit((unsigned char)*s)) break;
+        if (++lit->digits > MAX_MANTISSA_DIGITS) continue;  // refused by parse_number; the scan still finds the end
+        lit->n = lit->n * 10 + (*s - '0');
+        if (point) lit->d *= 10;
+    }
+    if (!lit->digits) return false;
+    bool euler_safe = point || (s - start == 1 && *start == '1');  // 1.5e-2, 1e-3; but 2e-1 may be 2e − 1
+    take_exponent(&s, euler_safe, &lit->k);
+    *at = s;
     return true;
 }
 
@@ -175,29 +207,13 @@ static bool scale_pow10(__int128 *n, __int128 *d, int k) {
     return true;
 }
 
-// Decimal literal "12", "3.25", ".5", "1.5e-2" as an exact rational.
+// Decimal literal as an exact rational: refused, never rounded, when it does not fit.
 static bool parse_number(Parser *p, Num *out) {
-    const char *start = p->s;
-    __int128 n = 0, d = 1;
-    int digits = 0;
-    while (isdigit((unsigned char)*p->s)) {
-        n = n * 10 + (*p->s++ - '0');
-        if (++digits > 18) return false;
-    }
-    bool point = *p->s == '.' && isdigit((unsigned char)p->s[1]);
-    if (point) {
-        p->s++;
-        while (isdigit((unsigned char)*p->s)) {
-            n = n * 10 + (*p->s++ - '0'), d *= 10;
-            if (++digits > 18) return false;
-        }
-    }
-    if (!digits) return false;
-    int k;
-    bool euler_safe = point || (p->s - start == 1 && *start == '1');  // 1.5e-2, 1e-3; but 2e-1 may be 2e − 1
-    if (take_exponent(p, euler_safe, &k) && !scale_pow10(&n, &d, k)) return false;  // refused, never rounded
+    Literal lit;
+    if (!scan_literal(&p->s, &lit) || lit.digits > MAX_MANTISSA_DIGITS || !scale_pow10(&lit.n, &lit.d, lit.k))
+        return false;
     Rat r;
-    if (!rat_make(n, d, &r)) return false;
+    if (!rat_make(lit.n, lit.d, &r)) return false;
     *out = num_rat(r);
     return true;
 }
@@ -326,6 +342,35 @@ bool num_parse(const char *s, Num *out) {
     if (!s || !*s || strlen(s) > 256) return false;
     Parser p = {s, 0};
     return parse_expr(&p, out) && *p.s == 0;
+}
+
+// Right after an operator whose right operand parse_factor reads, sign included: the start, a sign, '(' or '{', a
+// product or quotient (*, /, \cdot, \times, \div), or \pm / \mp, whose term's rest the verifier's sums read as a
+// number (src/text/verify.c). A decimal literal may start here too.
+static bool after_operator(const char *s, size_t at) {
+    static const char *const commands[] = {"\\cdot", "\\times", "\\div", "\\pm", "\\mp"};
+    if (at == 0 || strchr("+-*/({", s[at - 1])) return true;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        size_t n = strlen(commands[i]);
+        if (at >= n && !strncmp(s + at - n, commands[i], n)) return true;
+    }
+    return false;
+}
+
+// The sign at s[at] ends "e"/"E" and the literal the reader would start at the mantissa's first digit reads past it.
+static bool exponent_sign(const char *s, size_t at) {
+    if (at < 2 || (s[at - 1] != 'e' && s[at - 1] != 'E')) return false;
+    size_t start = at - 1;  // the mantissa's first character: the run of digits and points before the e
+    while (start > 0 && (isdigit((unsigned char)s[start - 1]) || s[start - 1] == '.')) start--;
+    if (!after_operator(s, start)) return false;
+    const char *end = s + start;
+    Literal lit;
+    return scan_literal(&end, &lit) && end > s + at;
+}
+
+bool num_sign_in_term(const char *s, size_t at) {
+    if (s[at] != '+' && s[at] != '-') return false;
+    return after_operator(s, at) || s[at - 1] == '^' || exponent_sign(s, at);
 }
 
 bool num_equal(const Num *x, const Num *y) {

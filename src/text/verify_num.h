@@ -4,6 +4,7 @@
 #define RLVR_VERIFY_NUM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -28,6 +29,12 @@ typedef struct {
 // A value that does not fit 64-bit rationals (1e19, 2.5e-30) is refused, never rounded: the answers then compare
 // as text only.
 bool num_parse(const char *s, Num *out);
+
+// True when num_parse reads the '+' or '-' at s[at] inside a term, so a pass splitting s into terms must not split
+// there: a unary sign after an operator, '^' or an opening bracket (2*-3, 2\times-3, x^-1, (-1)), or the sign of an
+// exponent the reader takes (1.5e-2, 1E+3, x+2\cdot1e-3; 1\pm1.5e-2, whose term \pm1.5e-2 is read after its \pm).
+// False where it reads no exponent (2e-1, 3e+2: 2e − 1 and 3e + 2) or could start no number at the mantissa (x1e-3).
+bool num_sign_in_term(const char *s, size_t at);
 
 bool num_equal(const Num *x, const Num *y);
 

@@ -1,0 +1,67 @@
+// The number reader's signs (src/text/verify_num.h num_sign_in_term): the '+' or '-' that a term splitter must leave
+// inside a term is exactly one that num_parse reads there, an exponent's or a unary sign; expectations by hand.
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "text/verify_num.h"
+
+typedef struct {
+    const char *s;
+    bool inside;  // the text's only '+' or '-' after its first character stays inside its term
+} SignCase;
+
+static const SignCase SIGNS[] = {
+    // Exponents as verify_num.h reads them: E with any sign, e with a sign after a point or a mantissa of 1.
+    {"1.5e-2", true},       {"1.5e+2", true},      {"1e-3", true},       {"1E-3", true},
+    {"2E+3", true},         {".5e-1", true},       {"x*1.5e-2", true},   {"2\\cdot1e-3", true},
+    {"2\\times1.5e-2", true}, {"\\div1.5e-2", true}, {"(1.5e-2", true},  {"{1e-3", true},
+    {"3/1.5e-2", true},     {"12E-3", true},       {"0.1e-3", true},     {"1\\pm1.5e-2", true},
+    {"1\\mp1e-3", true},    {"\\pmod1e-3", false},
+    // No exponent read: the sign separates terms (2e - 1, 3e + 2), or no number starts at the mantissa.
+    {"2e-1", false},        {"3e+2", false},       {"12e-3", false},     {"01e-3", false},
+    {"1.5e-x", false},      {"1.5e-2^2", false},   {"x1e-3", false},     {"\\sqrt1e-3", false},
+    {"1e2e-3", false},      {"1..5e-3", false},    {"E-3", false},       {"e-3", false},
+    {"x-1", false},         {"2x+3", false},       {"(1)-2", false},     {"\\frac12-1", false},
+    // Unary signs: after an operator, '^' or an opening bracket.
+    {"2*-3", true},         {"2/-3", true},        {"2\\times-3", true}, {"2\\cdot-3", true},
+    {"6\\div-3", true},     {"x^-1", true},        {"(-1", true},        {"{-1", true},
+    {"2+-3", true},         {"1\\pm-2", true},
+};
+
+// Index of the last '+' or '-' of s.
+static size_t last_sign(const char *s) {
+    size_t at = 0;
+    for (size_t i = 0; s[i]; i++)
+        if (s[i] == '+' || s[i] == '-') at = i;
+    return at;
+}
+
+Test(verify_num, sign_in_term_table) {
+    for (size_t i = 0; i < sizeof SIGNS / sizeof SIGNS[0]; i++) {
+        size_t at = last_sign(SIGNS[i].s);
+        cr_expect_eq(num_sign_in_term(SIGNS[i].s, at), SIGNS[i].inside, "\"%s\" at %zu: expected the sign %s its term",
+                     SIGNS[i].s, at, SIGNS[i].inside ? "inside" : "between");
+    }
+}
+
+Test(verify_num, a_leading_sign_and_other_characters) {
+    cr_expect(num_sign_in_term("-3", 0), "a leading sign is the first term's");
+    cr_expect(!num_sign_in_term("1.5e-2", 3), "'e' itself is no sign");
+    cr_expect(!num_sign_in_term("1.5e-2", 5), "a digit is no sign");
+}
+
+// Where the sign stays inside, num_parse reads the same text as one number: the rule and the reader agree.
+Test(verify_num, kept_exponents_are_read_as_numbers) {
+    static const struct {
+        const char *s;
+        int64_t n, d;
+    } cases[] = {{"1.5e-2", 3, 200}, {"1E-3", 1, 1000}, {"2E+3", 2000, 1}, {".5e-1", 1, 20}, {"2\\cdot1e-3", 1, 500}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Num x;
+        cr_assert(num_parse(cases[i].s, &x), "\"%s\" is a number", cases[i].s);
+        cr_expect(x.a.n == cases[i].n && x.a.d == cases[i].d && x.b.n == 0, "\"%s\" = %lld/%lld, got %lld/%lld",
+                  cases[i].s, (long long)cases[i].n, (long long)cases[i].d, (long long)x.a.n, (long long)x.a.d);
+    }
+    Num x;
+    cr_expect(!num_parse("2e-1", &x), "2e-1 is no number (2e - 1)");
+}
