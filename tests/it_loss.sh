@@ -2,8 +2,8 @@
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter,
-# a full disk, a write refused at the close
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 2 + 1 + 2 + 1))
+# GRPO-λ's length of a masked response, a full disk, a write refused at the close
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 1 + 2 + 1 + 2 + 1))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -116,6 +116,26 @@ with_text_dataset "$TMP/flag.h5" mask UIN 8 1 1 1 1 1 1 1 1 1 1 1 1 2 1
 expect_error "loss: a mask of 2 names the dataset and item" "flag.h5: dataset 'mask' item 12 is 2; expected 0 or 1" \
     "$RLVR" loss --algo dapo --in "$TMP/flag.h5" --out "$TMP/x.h5"
 expect_error "loss: sspo needs entropy_old" "noref.h5: missing dataset 'entropy_old'" "$RLVR" loss --algo sspo --in "$TMP/noref.h5" --out "$TMP/x.h5"
+
+# GRPO-λ's length is a response's tokens, masked or not: in the hand case with every response correct and the last
+# one (4 tokens) masked, group 2's lengths are 2 and 4, and the masked response, the longer, gets the lower reward
+# 1 - 0.2 sigmoid(1/sqrt 2) = 0.866048, the other 1 - 0.2 sigmoid(-1/sqrt 2) = 0.933952 (as its loss tokens, 0, it
+# would rank as the shorter).
+rm -f "$TMP/lambda.h5"
+for d in logp logp_old seq_offsets group; do h5copy -i "$TMP/hand.h5" -o "$TMP/lambda.h5" -s $d -d $d; done
+for spec in "reward FP 64 1 1 1 1" "correct UIN 8 1 1 1 1" "mask UIN 8 1 1 1 1 1 1 1 1 1 1 0 0 0 0"; do
+    set -- $spec
+    name=$1 class=$2 bits=$3
+    shift 3
+    echo "$@" >"$TMP/lambda.txt"
+    printf 'PATH %s\nINPUT-CLASS %s\nRANK 1\nDIMENSION-SIZES %d\nOUTPUT-CLASS %s\nOUTPUT-SIZE %d\n' "$name" \
+        "$([ "$class" = FP ] && echo TEXTFP || echo TEXTIN)" $# "$class" "$bits" >"$TMP/lambda.cfg"
+    h5import "$TMP/lambda.txt" -c "$TMP/lambda.cfg" -o "$TMP/lambda.h5"
+done
+"$RLVR" loss --algo grpo_lambda --set algo.lambda=1 --in "$TMP/lambda.h5" --out "$TMP/lambda_out.h5" >/dev/null
+used=$(h5dump -d reward_used -m %.6f "$TMP/lambda_out.h5" 2>/dev/null | sed -n 's/^ *([0-9]*): *//p' | tr -d ' \n')
+expect_ok "loss: grpo_lambda's length counts a masked response's tokens (reward_used $used)" \
+    test "$used" = "0.933952,0.866048,0.933952,0.866048"
 
 # DAPO dynamic sampling (its preset): equal-reward groups leave the batch (counted, decided on the whole
 # batch, so the partition-invariance runs above cover it on 1-4 ranks) and change the normaliser.

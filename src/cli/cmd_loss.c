@@ -327,10 +327,8 @@ static int run(const Config *c, const char *in_path, const char *out_path, int64
     if (read_input(in_path, c, &in, e)) goto done;
     if (c->algo.dynamic_sampling) drop_equal_reward_groups(&in);
     in.length = xmalloc((size_t)(in.n_seq ? in.n_seq : 1) * sizeof *in.length);
-    for (int64_t i = 0; i < in.n_seq; i++) {  // |y_i| = Σ_t m_{i,t} (results/objectives.md §0), GRPO-λ's length
-        in.length[i] = 0;
-        for (int64_t t = in.seq_offsets[i]; t < in.seq_offsets[i + 1]; t++) in.length[i] += !in.mask || in.mask[t];
-    }
+    // GRPO-λ's length: the response's tokens, masked or not, as rlvr train counts them (results/objectives.md §3).
+    for (int64_t i = 0; i < in.n_seq; i++) in.length[i] = in.seq_offsets[i + 1] - in.seq_offsets[i];
     int64_t s0, s1;
     rank_share(&in, share_sequences, &s0, &s1);
     if (evaluate(c, &in, s0, s1, micro_groups, &o, e)) goto done;

@@ -9,8 +9,7 @@
 #include "train/packing.h"
 #include "train/rl_update.h"
 
-// results/objectives.md §1: advantages of this rank's selected responses (adv[i * G + j]) from global group statistics.
-static int advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats *st, Err *e) {
+int rl_step_advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats *st, Err *e) {
     int G = cfg->rollout.n;
     int64_t n = (int64_t)gs->n * G;
     double *reward = xmalloc((size_t)(n + 1) * sizeof *reward);
@@ -20,8 +19,9 @@ static int advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats
         for (int j = 0; j < G; j++) {
             int64_t q = (int64_t)i * G + j;
             reward[q] = gs->g[i].rr[j].total, correct[q] = gs->g[i].rr[j].correct;
-            // GRPO-λ's L = |y_i|, the response's loss tokens: none when the overlong filter masks it.
-            length[q] = gs->g[i].rr[j].loss_masked ? 0 : gs->g[i].resp[j].n_tokens, group[q] = gs->g[i].cand;
+            // GRPO-λ's L: the tokens generated, as the overlong term counts them, also where the overlong filter
+            // masks the response (as its loss tokens, 0, the longest response would rank as the shortest).
+            length[q] = gs->g[i].resp[j].n_tokens, group[q] = gs->g[i].cand;
         }
     AdvParams p = adv_params(cfg);
     int rc = adv_compute_dist(&p, reward, correct, length, group, n, NULL, adv, st, e);
@@ -106,7 +106,7 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     param_gather_release(&r->up.gather);
     double *adv = xmalloc(((size_t)gs.n * (size_t)c->rollout.n + 1) * sizeof *adv);
     double t0 = walltime_s();
-    if (!rc) rc = dist_agree(advantages(&gs, c, adv, &m->adv, e), e);
+    if (!rc) rc = dist_agree(rl_step_advantages(&gs, c, adv, &m->adv, e), e);
     gs.score_s += walltime_s() - t0;
     double t1 = walltime_s(), train_wait = 0;
     double lr = lr_at(step, r->total_steps, c->train.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);
