@@ -1,7 +1,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), skipped backwards without
 # a loss coefficient, resume (same and other rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 63
+plan 65
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -160,6 +160,19 @@ for _ in $(seq 1 21); do LONG=$LONG/$(printf 'd%.0s' $(seq 1 99)); done
 expect_error "reject: a --run-dir of more than 2047 bytes" "run-dir: a path of 2[0-9]{3} bytes; at most 2047" \
     "$RLVR" train --config "$CFG" --run-dir "$LONG" --set train.steps=1 --set eval.n_prompts=0
 expect_ok "reject: nothing written for the long --run-dir" test ! -e "$T/long"
+
+# rlvr bench train runs in a temporary run directory: under $TMPDIR (else /tmp), removed when it ends; one it cannot
+# create is named in the error.
+mkdir -p "$T/bench-tmp"
+expect_ok "bench train: its run directory is made under \$TMPDIR while it runs, and removed after" bash -c '
+    TMPDIR=$1 "$RLVR" bench train --config "$2" --repeat 1 >/dev/null 2>&1 & pid=$!
+    seen=
+    while kill -0 $pid 2>/dev/null; do compgen -G "$1/rlvr-bench-train-??????/run/ckpt" >/dev/null && seen=1; sleep 0.02; done
+    wait $pid && [ -n "$seen" ] && [ -z "$(ls -A "$1")" ] || { echo "exit $?, seen ${seen:-no}"; ls -A "$1"; false; }' \
+    _ "$T/bench-tmp" "$CFG"
+expect_error "bench train: a \$TMPDIR that does not exist is named" \
+    "bench train: cannot create its temporary run directory $T/no-such-dir/rlvr-bench-train-XXXXXX \(from \\\$TMPDIR\): No such file" \
+    env TMPDIR="$T/no-such-dir" "$RLVR" bench train --config "$CFG" --repeat 1
 
 # SIGKILL while step 2's checkpoint is being written: step 1's survives, the resumed run matches.
 RLVR_TEST_CKPT_SLEEP=2 "$RLVR" train "${RL[@]}" --set checkpoint.every=1 --run-dir "$T/kill" >/dev/null 2>&1 &
