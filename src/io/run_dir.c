@@ -45,7 +45,10 @@ void run_dir_note_new_file(RunDirMade *made, const char *path) {
 }
 
 void run_dir_undo(RunDirMade *made) {
-    for (int i = made->n - 1; i >= 0; i--) made->is_dir[i] ? rmdir(made->paths[i]) : unlink(made->paths[i]);
+    for (int i = made->n - 1; i >= 0; i--) {
+        if (made->is_dir[i]) rmdir(made->paths[i]);  // fails, keeping it, where something else was put in it
+        else unlink(made->paths[i]);
+    }
     run_dir_made_free(made);
 }
 
@@ -92,7 +95,7 @@ int run_dir_prepare(const char *run_dir, bool resume, int *lock_fd, RunDirMade *
     char ck[4096], latest[4096];
     snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
     TRY(make_dirs_noting(ck, made, e));
-    // A lock not taken: another run may hold the directory, and what this one made there be in its use: not removed.
+    // The lock not taken: another run may hold the directory and use what this one made there, so nothing is removed.
     if (lock_noting(run_dir, lock_fd, made, e)) return run_dir_made_free(made), -1;
     // What a killed command left mid-write (config.ini.XXXXXX.tmp, ...): under the lock no other writer has one open.
     TRY(atomic_file_remove_stale(run_dir, log, e));

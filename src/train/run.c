@@ -220,10 +220,11 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
     char init[4096] = "";
     const char *from = a->init_ckpt ? a->init_ckpt : r->cfg.model.init;
-    if (!r->resumed && from[0]) note_init_files(r);
-    if (!r->resumed && from[0])
+    if (!r->resumed && from[0]) {
+        note_init_files(r);
         TRY(hf_init_resolve(from, a->init_ckpt ? "--init" : "[model] init", r->run_dir, init, sizeof init, r->init_note,
                             sizeof r->init_note, e));
+    }
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
     // The weights are final here: the models move to the device with them.
