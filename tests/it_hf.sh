@@ -1,7 +1,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-plan 43
+plan 45
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"
@@ -100,5 +100,18 @@ expect_ok "hf: an import refused at the close exits 1 with one message, no crash
     [ $rc -eq 1 ] && [ "$(grep -c "kept.h5: cannot write the HDF5 file" <<<"$err")" -eq 1 ] &&
     cmp -s "$2/qwen2_f32.h5" "$2/kept.h5" && ! compgen -G "$2/kept.h5*.tmp" || { echo "exit $rc: $err"; false; }' \
     _ "$HF" "$H"
+# An export's write refused (a file size limit, as a full disk would be) names the file the user asked for, never
+# the random temporary name it was written under, and leaves no directory behind.
+expect_ok "hf: an export refused by a file size limit names DIR/model.safetensors, not its .tmp; no directory left" \
+    bash -c 'err=$(trap "" XFSZ; ulimit -f 8; "$RLVR" export "$1/qwen2_f32.h5" --out "$1/limited" --dtype f32 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -qF "rlvr: $1/limited/model.safetensors: " <<<"$err" &&
+    grep -q "write failed: File too large" <<<"$err" && ! grep -q "\.tmp" <<<"$err" && [ ! -e "$1/limited" ] ||
+    { echo "exit $rc: $err"; false; }' _ "$H"
+expect_ok "hf: an import whose HDF5 file cannot be created names the output, not its .tmp; nothing left" \
+    bash -c 'err=$(trap "" XFSZ; ulimit -f 0; "$RLVR" import --hf "$1/qwen2_f32" --out "$2/limited.h5" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc -eq 1 ] && grep -qF "rlvr: $2/limited.h5: cannot create HDF5 file" <<<"$err" && ! grep -q "\.tmp" <<<"$err" &&
+    ! compgen -G "$2/limited.h5*" || { echo "exit $rc: $err"; false; }' _ "$HF" "$H"
 expect_error "hf: export into a non-empty directory" "is not empty" "$RLVR" export "$H/x1.h5" --out "$H/x1"
 expect_error "hf: export --dtype f16" "expected bf16 or f32" "$RLVR" export "$H/x1.h5" --out "$H/x3" --dtype f16

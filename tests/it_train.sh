@@ -1,7 +1,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), skipped backwards without
 # a loss coefficient, resume (same and other rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 54
+plan 65
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -161,6 +161,19 @@ expect_error "reject: a --run-dir of more than 2047 bytes" "run-dir: a path of 2
     "$RLVR" train --config "$CFG" --run-dir "$LONG" --set train.steps=1 --set eval.n_prompts=0
 expect_ok "reject: nothing written for the long --run-dir" test ! -e "$T/long"
 
+# rlvr bench train runs in a temporary run directory: under $TMPDIR (else /tmp), removed when it ends; one it cannot
+# create is named in the error.
+mkdir -p "$T/bench-tmp"
+expect_ok "bench train: its run directory is made under \$TMPDIR while it runs, and removed after" bash -c '
+    TMPDIR=$1 "$RLVR" bench train --config "$2" --repeat 1 >/dev/null 2>&1 & pid=$!
+    seen=
+    while kill -0 $pid 2>/dev/null; do compgen -G "$1/rlvr-bench-train-??????/run/ckpt" >/dev/null && seen=1; sleep 0.02; done
+    wait $pid && [ -n "$seen" ] && [ -z "$(ls -A "$1")" ] || { echo "exit $?, seen ${seen:-no}"; ls -A "$1"; false; }' \
+    _ "$T/bench-tmp" "$CFG"
+expect_error "bench train: a \$TMPDIR that does not exist is named" \
+    "bench train: cannot create its temporary run directory $T/no-such-dir/rlvr-bench-train-XXXXXX \(from \\\$TMPDIR\): No such file" \
+    env TMPDIR="$T/no-such-dir" "$RLVR" bench train --config "$CFG" --repeat 1
+
 # SIGKILL while step 2's checkpoint is being written: step 1's survives, the resumed run matches.
 RLVR_TEST_CKPT_SLEEP=2 "$RLVR" train "${RL[@]}" --set checkpoint.every=1 --run-dir "$T/kill" >/dev/null 2>&1 &
 pid=$!
@@ -180,6 +193,33 @@ expect_error "reject: model shape mismatch" "step-000200.h5: the checkpoint's \[
     "$RLVR" train "${RL[@]}" --set model.hidden_size=48 --run-dir "$T/bad2"
 expect_error "reject: wrong model type" "step-000200.h5: the checkpoint's \[model\] type is qwen3_moe, the config's qwen3" \
     "$RLVR" train "${RL[@]}" --set model.type=qwen3 --set model.num_experts=0 --run-dir "$T/bad3"
+
+# A start that fails leaves the run directory as it found it: none when it made it (nor the parents it made), an
+# existing one without what the start made there and with the rest untouched.
+expect_error "failed start: train with a missing --init" "--init $T/nonexistent.h5: No such file or directory" \
+    "$RLVR" train --config "$CFG" --init "$T/nonexistent.h5" --run-dir "$T/new-parent/fresh"
+expect_ok "failed start: train left no run directory, nor the parent it made" test ! -e "$T/new-parent"
+expect_error "failed start: sft with a missing --init" "--init $T/nonexistent.h5: No such file or directory" \
+    "$RLVR" sft --config "$CFG" --init "$T/nonexistent.h5" --run-dir "$T/fresh-sft"
+expect_ok "failed start: sft left no run directory" test ! -e "$T/fresh-sft"
+# A Hugging Face --init is imported into the run directory (init.h5) before the config's [model] refuses it.
+expect_error "failed start: a Hugging Face --init that the config's [model] refuses" \
+    "fresh-hf/init.h5: the checkpoint's \[model\] type is qwen2, the config's qwen3_moe" \
+    "$RLVR" train --config "$CFG" --init "$ROOT/tests/fixtures/hf/qwen2_f32" --run-dir "$T/fresh-hf"
+expect_ok "failed start: no run directory, no imported init.h5 left" test ! -e "$T/fresh-hf"
+# An existing directory whose config.ini the run cannot replace (a directory): the start fails at its last step,
+# after it saved the reference policy into the ckpt/ it made.
+mkdir -p "$T/kept/config.ini" "$T/kept/notes" && echo "mine" > "$T/kept/notes/a.txt" && echo "mine too" > "$T/kept/b.txt"
+listing() { (cd "$1" && find . -mindepth 1 -printf '%p %y %s %m %T@\n' | sort && cat notes/a.txt b.txt); }
+export -f listing
+before=$(listing "$T/kept")
+expect_error "failed start: an existing run directory whose config.ini cannot be written" \
+    "kept/config.ini: cannot open for writing" \
+    "$RLVR" train --config "$CFG" --set algo.beta=0.1 --set train.steps=1 --run-dir "$T/kept"
+expect_ok "failed start: the existing directory has what it had, as it was (no ckpt/, reference.h5 or .lock added)" \
+    bash -c '[ "$(listing "$1")" = "$2" ] || { listing "$1"; false; }' _ "$T/kept" "$before"
+expect_ok "failed start: a refused fresh start keeps the existing run's .lock and checkpoints" \
+    test -e "$T/res-det/.lock" -a -s "$(last_ckpt "$T/res-det")"
 
 # Non-finite gradient: the update is skipped, the tensor named, the run stops after max_bad_steps.
 expect_error "guard: stops after train.max_bad_steps non-finite steps" \

@@ -148,6 +148,22 @@ Test(atomic_file, no_stream_hands_out_the_name) {
     cr_expect_eq(dir_entries(d), 1);
 }
 
+// A writer given the temporary name reports its failure with that name; the message the caller gets names the path
+// (every time it appears) and still says what failed.
+Test(atomic_file, a_failure_names_the_path_not_the_temporary_name) {
+    const char *d = dir_for("named");
+    char path[300], want[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", d);
+    AtomicFile a;
+    Err e;
+    cr_assert_eq(atomic_file_open(&a, path, ATOMIC_NO_STREAM, &e), 0, "%s", e.msg);
+    err_set(&e, "%s: tensor 'w': write failed: File too large (%s)", a.tmp, a.tmp);
+    cr_expect_eq(atomic_file_end(&a, -1, &e), -1);
+    snprintf(want, sizeof want, "%s: tensor 'w': write failed: File too large (%s)", path, path);
+    cr_expect_str_eq(e.msg, want);
+    cr_expect_eq(dir_entries(d), 0, "the temporary file is removed");
+}
+
 // A device is written in place: /dev/null stays a device (as root a rename would have replaced it), and a write
 // error of /dev/full (ENOSPC at every write) is reported at the commit.
 Test(atomic_file, devices_are_written_in_place) {

@@ -18,25 +18,27 @@
 // The characters of a temporary name's six (create_tmp, atomic_file_is_tmp_name).
 #define TMP_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-static int fsync_path(const char *path, int flags, Err *e) {
+// shown: the name a message gives it, the output's own name where path is its temporary file.
+static int fsync_path(const char *path, const char *shown, int flags, Err *e) {
     int fd = open(path, flags);
-    if (fd < 0) return err_set(e, "%s: cannot open for fsync: %s", path, strerror(errno));
+    if (fd < 0) return err_set(e, "%s: cannot open for fsync: %s", shown, strerror(errno));
     int rc = fsync(fd);
     close(fd);
-    return rc ? err_set(e, "%s: fsync failed: %s", path, strerror(errno)) : 0;
+    return rc ? err_set(e, "%s: fsync failed: %s", shown, strerror(errno)) : 0;
 }
 
 // The rename itself is durable only once the directory that holds the name is.
 static int fsync_dir_of(const char *path, Err *e) {
     char *copy = strdup(path);
-    int rc = fsync_path(dirname(copy), O_RDONLY | O_DIRECTORY, e);
+    const char *dir = dirname(copy);
+    int rc = fsync_path(dir, dir, O_RDONLY | O_DIRECTORY, e);
     free(copy);
     return rc;
 }
 
 static int publish(const char *tmp, const char *path, bool durable, Err *e) {
-    int rc = durable ? fsync_path(tmp, O_RDONLY, e) : 0;
-    if (!rc && rename(tmp, path)) rc = err_set(e, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    int rc = durable ? fsync_path(tmp, path, O_RDONLY, e) : 0;
+    if (!rc && rename(tmp, path)) rc = err_set(e, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
     if (rc) return unlink(tmp), -1;
     return durable ? fsync_dir_of(path, e) : 0;
 }
@@ -124,7 +126,7 @@ int atomic_file_open(AtomicFile *a, const char *path, int flags, Err *e) {
     if (a->in_place) rc = open_in_place(a, e);
     else if ((fd = create_tmp(a, e)) < 0) rc = -1;
     else if (flags & ATOMIC_NO_STREAM) close(fd);
-    else if (!(a->f = fdopen(fd, "w"))) rc = (close(fd), err_set(e, "%s: cannot open: %s", a->tmp, strerror(errno)));
+    else if (!(a->f = fdopen(fd, "w"))) rc = (close(fd), err_set(e, "%s: cannot open: %s", a->path, strerror(errno)));
     else if (flags & ATOMIC_APPEND) rc = copy_existing(a, e);
     if (rc) atomic_file_abort(a);
     return rc ? -1 : 0;
@@ -160,7 +162,18 @@ void atomic_file_abort(AtomicFile *a) {
     free_names(a);
 }
 
+// The user asked for the path: a message that names the random temporary name (the safetensors writer's, HDF5's
+// file name) names the path instead. The temporary name is the path and a suffix, so the message only gets shorter.
+static void name_the_path(const AtomicFile *a, Err *e) {
+    if (!e || !a->tmp || a->in_place) return;
+    size_t n_tmp = strlen(a->tmp), n_path = strlen(a->path);
+    for (char *at = e->msg; (at = strstr(at, a->tmp)); at += n_path) {
+        memcpy(at, a->path, n_path);
+        memmove(at + n_path, at + n_tmp, strlen(at + n_tmp) + 1);
+    }
+}
+
 int atomic_file_end(AtomicFile *a, int rc, Err *e) {
-    if (rc) return atomic_file_abort(a), -1;
+    if (rc) return name_the_path(a, e), atomic_file_abort(a), -1;
     return atomic_file_commit(a, e);
 }

@@ -34,7 +34,8 @@ int atomic_file_open(AtomicFile *a, const char *path, int flags, Err *e);
 int atomic_file_commit(AtomicFile *a, Err *e);
 // Closes and removes the temporary file; the path keeps its old content. Frees a; a zeroed a is a no-op.
 void atomic_file_abort(AtomicFile *a);
-// commit when rc == 0, else abort; returns 0 or -1 (rc's message stays in e).
+// commit when rc == 0, else abort; returns 0 or -1. rc's message stays in e, with the path wherever it named the
+// temporary file (a writer given `tmp` names the file it writes): every message names the output asked for.
 int atomic_file_end(AtomicFile *a, int rc, Err *e);
 
 // Whether a file name (no directory) is one atomic_file_open gives a temporary file: NAME.XXXXXX.tmp, NAME not

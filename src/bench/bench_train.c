@@ -1,15 +1,16 @@
-// `rlvr bench train`: RL steps of a fresh run (seeded random init, a temporary run directory) timed as the
-// trainer times them (StepMetrics: sampling, scoring, update, whole step), and inside the update the policy's
-// forward and backward passes, the reference model's forward and the optimizer (UpdateStats.passes, wall and CPU
-// seconds); one untimed warm-up step, then the median and best of `repeat` steps, one JSON line per phase. Each
-// figure sits next to its limit, measured around the timed steps on the CPU: the passes' GFLOP/s beside the sgemm
-// peak at a pass's product shape (as `rlvr bench model` prints them), the optimizer's bytes beside the read
-// bandwidth, and sampling's tokens/s. The step line also counts the process's minor page faults, of the warm-up and
-// the median timed step: memory the steps reuse instead of asking the kernel for it again. Every line gives the
-// share of the machine's CPU time a hypervisor stole during the timed steps (steal_fraction; null where /proc/stat
-// cannot say).
+// `rlvr bench train`: RL steps of a fresh run (seeded random init, a run directory under $TMPDIR, else /tmp, removed
+// at the end) timed as the trainer times them (StepMetrics: sampling, scoring, update, whole step), and inside the
+// update the policy's forward and backward passes, the reference model's forward and the optimizer
+// (UpdateStats.passes, wall and CPU seconds); one untimed warm-up step, then the median and best of `repeat` steps,
+// one JSON line per phase. Each figure sits next to its limit, measured around the timed steps on the CPU: the passes'
+// GFLOP/s beside the sgemm peak at a pass's product shape (as `rlvr bench model` prints them), the optimizer's bytes
+// beside the read bandwidth, and sampling's tokens/s. The step line also counts the process's minor page faults, of
+// the warm-up and the median timed step: memory the steps reuse instead of asking the kernel for it again. Every line
+// gives the share of the machine's CPU time a hypervisor stole during the timed steps (steal_fraction; null where
+// /proc/stat cannot say).
 #include "bench/bench_train.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <math.h>
 #include <omp.h>
@@ -168,10 +169,21 @@ static void record(Timings *t, int k, const StepMetrics *m, double step_s, doubl
     t->tokens_per_s[k] = m->rollout.tokens_per_s_rollout;
 }
 
+// Rank 0: a fresh directory for the run under $TMPDIR (else /tmp), as other programs' temporary files go.
+static int make_temp_dir(char *dir, size_t len, Err *e) {
+    const char *env = getenv("TMPDIR"), *root = env && *env ? env : "/tmp";
+    const char *why = env && *env ? "from $TMPDIR" : "TMPDIR is not set";
+    if (snprintf(dir, len, "%s/rlvr-bench-train-XXXXXX", root) >= (int)len)
+        return err_set(e, "bench train: %s (%s): too long a directory for its temporary run directory", root, why);
+    if (mkdtemp(dir)) return 0;
+    int err = errno;
+    snprintf(dir, len, "%s/rlvr-bench-train-XXXXXX", root);  // mkdtemp may have changed the X's
+    return err_set(e, "bench train: cannot create its temporary run directory %s (%s): %s", dir, why, strerror(err));
+}
+
 int bench_train(const BenchTrainOptions *o, Err *e) {
-    char dir[] = "/tmp/rlvr-bench-train-XXXXXX";
-    int rc = 0;
-    if (dist_is_root() && !mkdtemp(dir)) rc = err_set(e, "bench train: cannot create a directory under /tmp");
+    char dir[2048];
+    int rc = dist_is_root() ? make_temp_dir(dir, sizeof dir, e) : 0;
     TRY(dist_root_outcome(rc, e));
     dist_bcast(dir, sizeof dir, 0);
     char run_dir[sizeof dir + 8];

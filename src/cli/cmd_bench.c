@@ -1,6 +1,7 @@
 // `rlvr bench NAME`: parses one benchmark's options into its options struct (src/bench/) and runs it; each
 // prints JSON lines.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/dist.h"
@@ -129,7 +130,8 @@ typedef struct {
 static const CliOpt CKPT_OPTS[] = {
     CLI_OPT_STRING("--config", "F", CkptArgs, cfg.config, 0, "the model to save (default " DEFAULT_CONFIG ")"),
     CLI_OPT_LIST("--set", "section.key=value", CkptArgs, cfg.sets, 0, "override one key after the file; repeatable"),
-    CLI_OPT_STRING("--dir", "D", CkptArgs, b.dir, 0, "where the files are written, and removed (default /tmp)"),
+    CLI_OPT_STRING("--dir", "D", CkptArgs, b.dir, 0,
+                   "where the files are written, and removed (default $TMPDIR, else /tmp)"),
     CLI_OPT_INT("--rounds", "R", CkptArgs, b.rounds, 1, 1000, 0, "interleaved rounds, median reported (default 3)"),
 };
 
@@ -192,7 +194,8 @@ static int run_loss(int argc, char **argv) {
 }
 
 static int run_ckpt(int argc, char **argv) {
-    CkptArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.dir = "/tmp", .rounds = 3}};
+    const char *tmp = getenv("TMPDIR");
+    CkptArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.dir = tmp && *tmp ? tmp : "/tmp", .rounds = 3}};
     int rc;
     if (!cli_parse(&CKPT, argc, argv, &a, &rc)) return rc;
     Config c;

@@ -51,7 +51,7 @@ hid_t h5io_create(const char *path, Err *e) {
 hid_t h5io_output_create(AtomicFile *a, const char *path, uint64_t bytes, int flags, Err *e) {
     if (h5io_check_room(path, bytes, e) || atomic_file_open(a, path, flags | ATOMIC_NO_STREAM, e)) return -1;
     hid_t f = h5io_create(a->tmp, e);
-    if (f < 0) atomic_file_abort(a);
+    if (f < 0) atomic_file_end(a, -1, e);  // the message names path, not the temporary name HDF5 was given
     return f;
 }
 

@@ -386,7 +386,7 @@ int hf_import(const char *dir, const char *out, const char *revision, HfImportSt
         } else {
             hid_t g = H5Gcreate2(f, "/meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (g >= 0) H5Gclose(g);
-            rc = g < 0 ? err_set(e, "%s: cannot create /meta", af.tmp)
+            rc = g < 0 ? err_set(e, "%s: cannot create /meta", af.path)
                        : write_meta(f, json, gen, cfg_text, dir, revision, e);
             if (!rc) rc = write_all(f, &m, &s, pl, tied_head, st, e);
             rc = h5io_output_end(&af, f, rc, e);

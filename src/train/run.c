@@ -59,6 +59,7 @@ static int setup_reference(Run *r, bool resume, Err *e) {
                                      "from the checkpoint with --init and a new --run-dir", path, r->cfg.algo.beta), e);
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
+    if (dist_is_root()) run_dir_note_new_file(&r->made, path);
     CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
     return checkpoint_save_parallel(path, &r->ref, NULL, NULL, &meta, e);
 }
@@ -133,7 +134,7 @@ static int prepare_dir(Run *r, Err *e) {
     size_t n = 0;
     FILE *log = open_memstream(&removed, &n);
     if (!log) return err_set(e, "%s: out of memory", r->run_dir);
-    int rc = run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, log, e);
+    int rc = run_dir_prepare(r->run_dir, r->resumed, &r->lock_fd, &r->made, log, e);
     fclose(log);
     for (char *line = removed, *end; line && (end = strchr(line, '\n')); line = end + 1)
         *end = 0, resume_log_line(&r->start_log, "%s", line);
@@ -187,9 +188,17 @@ static int setup_weights(Run *r, const char *init, Err *e) {
     return 0;
 }
 
-int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
-    memset(r, 0, sizeof *r);
-    r->kind = kind, r->lock_fd = -1;
+// A Hugging Face init is imported into the run directory (io/hf_init.h): the files it may write there.
+static void note_init_files(Run *r) {
+    static const char *const NAMES[] = {"init.h5", "init.h5.source"};
+    char path[4096];
+    for (int i = 0; i < 2 && dist_is_root(); i++) {
+        snprintf(path, sizeof path, "%s/%s", r->run_dir, NAMES[i]);
+        run_dir_note_new_file(&r->made, path);
+    }
+}
+
+static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     // A longer path would be cut short silently, and the run written to another directory.
     if (strlen(a->run_dir) >= sizeof r->run_dir)
         return err_set(e, "--run-dir: a path of %zu bytes; at most %zu are supported", strlen(a->run_dir),
@@ -211,9 +220,11 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
     char init[4096] = "";
     const char *from = a->init_ckpt ? a->init_ckpt : r->cfg.model.init;
-    if (!r->resumed && from[0])
+    if (!r->resumed && from[0]) {
+        note_init_files(r);
         TRY(hf_init_resolve(from, a->init_ckpt ? "--init" : "[model] init", r->run_dir, init, sizeof init, r->init_note,
                             sizeof r->init_note, e));
+    }
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
     // The weights are final here: the models move to the device with them.
@@ -225,6 +236,16 @@ int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     r->total_steps = kind == TRAIN_SFT ? r->cfg.sft.steps : r->cfg.train.steps;
     // Only now: a resume refused (another [model], a damaged checkpoint) leaves the run's config.ini as it was.
     return dist_root_outcome(dist_is_root() ? run_dir_write_config(r->run_dir, r->config_text, e) : 0, e);
+}
+
+int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
+    memset(r, 0, sizeof *r);
+    r->kind = kind, r->lock_fd = -1;
+    int rc = open_run(r, kind, a, e);
+    // A start that failed (a bad --init, a refused resume) leaves the run directory as it found it, or none.
+    if (rc && dist_is_root()) run_dir_undo(&r->made);
+    run_dir_made_free(&r->made);
+    return rc;
 }
 
 void run_close(Run *r) {

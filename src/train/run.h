@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "io/checkpoint.h"
+#include "io/run_dir.h"
 #include "model/device.h"
 #include "model/model.h"
 #include "task/task.h"
@@ -51,11 +52,13 @@ typedef struct {
     char *start_log;          // rank 0 logs these lines once the run's log is open: a resume's changed keys and
                               // notes (train/resume.h), the stale temporary files run_dir_prepare removed
     int lock_fd;              // rank 0: the run directory's lock (io/run_dir.h), -1 if none
+    RunDirMade made;          // rank 0, while run_open runs: what it made in the run directory, removed if it fails
 } Run;
 
 // Resolves the config, prepares the run directory (rank 0), and loads or initialises the weights: the newest
 // checkpoint of the run directory (--resume, or --resume=auto when there is one; --init is then ignored),
-// --init's weights, else [model] init's (io/hf_init.h), or a seeded random init. Every rank returns the same outcome.
+// --init's weights, else [model] init's (io/hf_init.h), or a seeded random init. Every rank returns the same outcome;
+// a failure leaves none of what it made in the run directory (the directory itself when it made it).
 int run_open(Run *r, TrainKind kind, const TrainArgs *a, Err *e);
 void run_close(Run *r);
 
