@@ -143,6 +143,31 @@ Test(checkpoint, directory_and_missing_directory_named) {
               "%s", e.msg);
 }
 
+// The stored config is read from memory (no temporary file), and its errors name the checkpoint's attribute and the
+// line: "PATH /meta config:LINE: ...". A --set error names the --set alone: it is not in the stored text.
+Test(checkpoint, stored_config_errors_name_the_checkpoint_and_line) {
+    char path[128], want[256];
+    snprintf(path, sizeof path, "%s/c.h5", dir);
+    Model m;
+    make_model(&m, MODEL_QWEN3, 3);
+    CheckpointMeta meta = META;
+    meta.config_text = "[train]\nsteps = 3\n\nold_key = 1\n";
+    Err e = {{0}};
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &meta, &e), 0, "%s", e.msg);
+    Config c;
+    cr_expect_eq(checkpoint_read_config(path, NULL, 0, &c, &e), -1);
+    snprintf(want, sizeof want, "%s /meta config:4: unknown key 'old_key' in [train]", path);
+    cr_expect_str_eq(e.msg, want);
+    meta.config_text = META.config_text;
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &meta, &e), 0, "%s", e.msg);
+    const char *sets[] = {"train.lr=0.5"}, *bad[] = {"train.lr=x"};
+    cr_assert_eq(checkpoint_read_config(path, sets, 1, &c, &e), 0, "%s", e.msg);
+    cr_expect(c.train.steps == 3 && c.train.lr == 0.5);
+    cr_expect_eq(checkpoint_read_config(path, bad, 1, &c, &e), -1);
+    cr_expect_str_eq(e.msg, "--set train.lr=x: [train] lr = 'x': expected a number in [0, 10]");
+    model_free(&m);
+}
+
 // Replaces dataset `name` with a float dataset of shape [rows, cols] (or deletes it when rows = 0).
 static void tamper(const char *path, const char *name, hsize_t rows, hsize_t cols) {
     Err e;

@@ -540,3 +540,37 @@ Test(config, rederive_follows_a_new_prompt_template) {
     cr_expect_str_eq(now.data.template_, "{question}");
     cr_expect_str_eq(now.reward.format_pattern, "####");
 }
+
+// Stored config text (a checkpoint's) parses as a file does, from memory, and its errors name it with the line.
+Test(config, load_text_parses_like_a_file_and_names_the_text) {
+    const char *sets[] = {"train.lr=3.3e-7", "algo.name=gspo", "data.template=Q: {question}"};
+    Config a = saved_run(sets, 3), b;
+    char *text = config_to_string(&a);
+    Err e = {{0}};
+    cr_assert_eq(config_resolve_text(&b, text, "c.h5 /meta config", NULL, 0, &e), 0, "%s", e.msg);
+    free(text);
+    ConfigChange *ch;
+    cr_expect_eq(config_diff(&a, &b, &ch), 0);
+    free(ch);
+    cr_assert_eq(config_resolve_text(&b, "", "empty", NULL, 0, &e), 0, "%s", e.msg);
+    cr_expect_eq(b.train.steps, 10, "empty text: the defaults");
+    const char *lr[] = {"train.lr=0.5"};
+    cr_assert_eq(config_resolve_text(&b, "[train]\nsteps = 7\n", "t", lr, 1, &e), 0, "%s", e.msg);
+    cr_expect(b.train.steps == 7 && b.train.lr == 0.5);
+    const char *bad[][2] = {
+        {"[train]\n\nsteps = ten\n", "c.h5 /meta config:3: [train] steps = 'ten': expected an integer in [0, "},
+        {"[train]\nold_key = 1\n", "c.h5 /meta config:2: unknown key 'old_key' in [train]"},
+        {"[train\nsteps = 1\n", "c.h5 /meta config:1: unclosed section header '[train'"},
+        {"[train]\nsteps = 1\nsteps = 2\n", "c.h5 /meta config:3: duplicate key 'steps' in [train] (first set on line 2)"},
+        {"[train]\nsteps = 1\n  lr = 2\n", "c.h5 /meta config:3: indented line continues the value of 'steps'"},
+        {"x\n", "c.h5 /meta config:1: syntax error: expected [section] or key = value"},
+        {"[model]\nnum_attention_heads = 3\n", "c.h5 /meta config: [model] num_attention_heads (3) must be a multiple"},
+        // Stored text holds every key; a file it named would be looked for wherever the command runs.
+        {"include = base.ini\n[train]\nsteps = 1\n", "c.h5 /meta config:1: include 'base.ini': stored config text is "
+                                                     "read whole, without includes"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_expect_eq(config_resolve_text(&b, bad[i][0], "c.h5 /meta config", NULL, 0, &e), -1, "accepted: %s", bad[i][0]);
+        cr_expect(strstr(e.msg, bad[i][1]), "'%s' lacks '%s'", e.msg, bad[i][1]);
+    }
+}

@@ -368,7 +368,8 @@ void config_defaults(Config *c) {
 // sees; inih itself only returns the number of the first line it could not parse.
 typedef struct {
     Config *c;
-    const char *path;
+    const char *path;      // the file's path, or the name of stored text (config_load_text): messages name it
+    bool stored;           // stored text: it has no directory for an include to be found in
     FILE *f;
     int depth;
     Err *e;
@@ -457,6 +458,11 @@ static char *read_line(char *buf, int size, void *stream) {
 // overrides it: a study config is a shared base plus a few keys.
 static int include_file(FileCtx *ctx, const char *where, const char *value) {
     char q[ERR_ABBREV_SIZE];
+    // Stored text (a checkpoint's) holds every key itself; a file it named would be read from wherever this
+    // command runs, not where the run read it.
+    if (ctx->stored)
+        return err_set(ctx->e, "%s: include '%s': stored config text is read whole, without includes; expected "
+                               "[section] and key = value lines", where, err_abbrev(value, q));
     if (!*value) return err_set(ctx->e, "%s: include needs a file name", where);
     if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
         return err_set(ctx->e, "%s: include '%s': more than %d nested includes (a cycle?)", where, err_abbrev(value, q),
@@ -509,22 +515,38 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
     return !rc;
 }
 
+// Parses ctx->f (named ctx->path in messages) through read_line and inih.
+static int load_stream(FileCtx *ctx) {
+    int line = ini_parse_stream(read_line, ctx, on_ini_entry, ctx);
+    if (line > 0 && line != ctx->fail_line)  // inih's own complaint, on an earlier line than ours
+        return err_set(ctx->e, "%s:%d: syntax error: expected [section] or key = value", ctx->path, line);
+    if (ctx->fail_line) return -1;
+    if (line < 0) return err_set(ctx->e, "%s: cannot read config file", ctx->path);
+    if (ctx->read_errno) return err_set(ctx->e, "%s: cannot read config file: %s", ctx->path, strerror(ctx->read_errno));
+    if (ctx->depth == 0) snprintf(ctx->c->source, sizeof ctx->c->source, "%s", ctx->path);
+    return 0;
+}
+
 static int load_file(Config *c, const char *path, int depth, Err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return err_set(e, "%s: cannot open config file: %s", path, strerror(errno));
     FileCtx ctx = {.c = c, .path = path, .f = f, .depth = depth, .e = e};
-    int line = ini_parse_stream(read_line, &ctx, on_ini_entry, &ctx);
+    int rc = load_stream(&ctx);
     fclose(f);
-    if (line > 0 && line != ctx.fail_line)  // inih's own complaint, on an earlier line than ours
-        return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
-    if (ctx.fail_line) return -1;
-    if (line < 0) return err_set(e, "%s: cannot read config file", path);
-    if (ctx.read_errno) return err_set(e, "%s: cannot read config file: %s", path, strerror(ctx.read_errno));
-    if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
-    return 0;
+    return rc;
 }
 
 int config_load_file(Config *c, const char *path, Err *e) { return load_file(c, path, 0, e); }
+
+// The text is read from memory as a file would be from disk: no temporary file (a read-only or full /tmp, TMPDIR).
+int config_load_text(Config *c, const char *text, const char *name, Err *e) {
+    FILE *f = fmemopen((void *)text, strlen(text), "r");  // read only; glibc >= 2.22 takes an empty one
+    if (!f) return err_set(e, "%s: cannot read config text: %s", name, strerror(errno));
+    FileCtx ctx = {.c = c, .path = name, .stored = true, .f = f, .e = e};
+    int rc = load_stream(&ctx);
+    fclose(f);
+    return rc;
+}
 
 int config_set(Config *c, const char *assignment, Err *e) {
     char q[ERR_ABBREV_SIZE];
@@ -696,6 +718,13 @@ int config_finalize(Config *c, Err *e) {
 int config_resolve(Config *c, const char *path, const char *const *sets, int n_sets, Err *e) {
     config_defaults(c);
     if (path) TRY(config_load_file(c, path, e));
+    for (int i = 0; i < n_sets; i++) TRY(config_set(c, sets[i], e));
+    return config_finalize(c, e);
+}
+
+int config_resolve_text(Config *c, const char *text, const char *name, const char *const *sets, int n_sets, Err *e) {
+    config_defaults(c);
+    TRY(config_load_text(c, text, name, e));
     for (int i = 0; i < n_sets; i++) TRY(config_set(c, sets[i], e));
     return config_finalize(c, e);
 }

@@ -187,6 +187,13 @@ int config_finalize(Config *c, Err *e);
 // defaults + file (may be NULL) + overrides + finalize.
 int config_resolve(Config *c, const char *path, const char *const *sets, int n_sets, Err *e);
 
+// Parses text (a checkpoint's stored config) over the current values as config_load_file parses a file, from memory
+// (no temporary file); errors name it as a file: "NAME:LINE: [section] key: expected ...". An `include =` line is
+// refused: stored text holds every key itself, and a file it named would be looked for wherever the command runs.
+int config_load_text(Config *c, const char *text, const char *name, Err *e);
+// defaults + text + overrides + finalize.
+int config_resolve_text(Config *c, const char *text, const char *name, const char *const *sets, int n_sets, Err *e);
+
 // The resolved config as INI text (every key); parsing it back gives the same Config.
 void config_print(FILE *f, const Config *c);
 char *config_to_string(const Config *c);  // malloc'd; free() it

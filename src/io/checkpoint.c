@@ -583,7 +583,6 @@ int checkpoint_prune(const char *run_dir, int keep, Err *e) {
     return rc ? rc : remove_stale_tmp(run_dir, e);
 }
 
-// config_resolve reads files: the stored text goes through a private temporary file.
 int checkpoint_config_or_file(const char *config_path, const char *ckpt, const char *const *sets, int n_sets, Config *c,
                               Err *e) {
     if (config_path || !ckpt) return config_resolve(c, config_path, sets, n_sets, e);
@@ -591,14 +590,10 @@ int checkpoint_config_or_file(const char *config_path, const char *ckpt, const c
 }
 
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
-    char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
+    char *text = NULL, name[4200];
     TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
-    int fd = mkstemp(tmp);
-    int rc = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
-    if (fd >= 0) close(fd);
+    snprintf(name, sizeof name, "%s /meta config", path);
+    int rc = config_resolve_text(c, text, name, sets, n_sets, e);
     free(text);
-    if (rc) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
-    rc = config_resolve(c, tmp, sets, n_sets, e);
-    unlink(tmp);
-    return rc ? err_prefix(e, "%s: /meta config", path) : 0;
+    return rc;
 }

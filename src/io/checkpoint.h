@@ -84,7 +84,8 @@ int checkpoint_read_state(const char *path, TrainState *st, Err *e);
 // /meta kind (CheckpointMeta.kind: "train", "sft", ...), malloc'd; NULL on error.
 char *checkpoint_read_kind(const char *path, Err *e);
 
-// The resolved config stored in /meta, with overrides applied after it (config_resolve on the stored text).
+// The resolved config stored in /meta, with overrides applied after it (config_resolve_text on the stored text, read
+// from memory; its errors name "PATH /meta config:LINE").
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
 // A command's config: the file config_path when given (or without a checkpoint, the defaults), else the checkpoint's
 // stored one; then the overrides.
