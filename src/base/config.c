@@ -26,6 +26,10 @@ typedef struct {
     const char *help;
 } Key;
 
+// Config.set_: a key left to its default or preset, given by hand (a file or --set), or held at a resume (its value
+// stays, though not given by hand: config_rederive's keep).
+enum { KEY_UNSET, KEY_GIVEN, KEY_HELD };
+
 #define F(field) offsetof(Config, field), sizeof(((Config *)0)->field)
 #define BIG 1e18
 #define ENUM(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -348,7 +352,7 @@ static int assign(Config *c, const char *section, const char *key, const char *v
     char expected[160];
     if (store(c, k, value, expected, sizeof expected))
         return err_set(e, "%s: [%s] %s = '%s': expected %s", where, section, key, err_abbrev(value, q), expected);
-    c->set_[k - KEYS] = 1;
+    c->set_[k - KEYS] = KEY_GIVEN;
     return 0;
 }
 
@@ -642,7 +646,7 @@ static void automatic_values(const Config *c, Config *out) {
     for (size_t i = 0; i < N_KEYS; i++) {
         if (!automatic_key(&KEYS[i])) continue;
         if (store(out, &KEYS[i], KEYS[i].def, expected, sizeof expected)) abort();  // config_defaults checks them
-        out->set_[i] = 0;
+        out->set_[i] = KEY_UNSET;
     }
     apply_presets(out);
 }
@@ -786,19 +790,56 @@ int config_diff(const Config *a, const Config *b, ConfigChange **out) {
     return n;
 }
 
+char *config_given_keys(const Config *c) {
+    char *list = xmalloc(N_KEYS * 130 + 1);
+    size_t used = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (c->set_[i] == KEY_GIVEN) used += (size_t)sprintf(list + used, "%s.%s\n", KEYS[i].section, KEYS[i].key);
+    return list;
+}
+
+int config_mark_given(Config *c, const char *list, const char *name, Err *e) {
+    uint8_t given[sizeof c->set_] = {0};
+    for (const char *s = list, *end; *s; s = *end ? end + 1 : end) {
+        size_t n = strcspn(s, "\n");
+        end = s + n;
+        char key[130], q[ERR_ABBREV_SIZE];
+        snprintf(key, sizeof key, "%.*s", (int)n, s);
+        const Key *k = n && n < sizeof key && strchr(key, '.') ? find_dotted(key) : NULL;
+        if (n && !k) return err_set(e, "%s: unknown key '%s': expected section.key names, one a line", name,
+                                    err_abbrev(key, q));
+        if (k) given[k - KEYS] = KEY_GIVEN;
+    }
+    memcpy(c->set_, given, sizeof given);
+    return 0;
+}
+
+void config_guess_given(Config *c) {
+    Config automatic, defaults;
+    automatic_values(c, &automatic);
+    config_defaults(&defaults);
+    for (size_t i = 0; i < N_KEYS; i++)
+        c->set_[i] = same_value(c, automatic_key(&KEYS[i]) ? &automatic : &defaults, &KEYS[i]) ? KEY_UNSET : KEY_GIVEN;
+}
+
 void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
                      bool (*keep)(const char *key)) {
-    Config was, will;
-    automatic_values(saved, &was);
+    Config will;
     automatic_values(now, &will);
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &KEYS[i];
         char name[130];
         snprintf(name, sizeof name, "%s.%s", k->section, k->key);
-        if (!automatic_key(k) || !now->set_[i] || named_in(k, sets, n_sets) || (keep && keep(name))) continue;
-        // Set by hand in the saved run, or to another value by this resume's file: the value stays.
-        if (!same_value(saved, &was, k) || !same_value(now, saved, k)) continue;
-        memcpy((char *)now + k->offset, (const char *)&will + k->offset, k->size);
+        if (!now->set_[i]) continue;  // config_finalize's to fill
+        // Named by this resume, given in the saved run, or given another value by this resume's file: by hand.
+        bool given = named_in(k, sets, n_sets) || saved->set_[i] == KEY_GIVEN || !same_value(now, saved, k);
+        if (keep && keep(name)) now->set_[i] = given ? KEY_GIVEN : KEY_HELD;
+        else if (given) now->set_[i] = KEY_GIVEN;
+        else {  // left to its default or preset, as in the saved run
+            now->set_[i] = KEY_UNSET;
+            if (automatic_key(k)) memcpy((char *)now + k->offset, (const char *)&will + k->offset, k->size);
+        }
     }
 }
 
