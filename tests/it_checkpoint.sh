@@ -5,13 +5,15 @@
 # --exact reports every difference of the two trees on its own line; rlvr train does not resume an SFT run, a refused
 # resume leaves config.ini alone, a resume logs each changed key (the keys the run left to presets and derivations
 # follow the new config) and refuses a change of the run's identity (seeds, task, the training records, wherever they
-# lie), and a second run in a directory in use is refused; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
+# lie), a key the saved run gave by hand keeps its value, its preset's or not (/meta given_keys, on 1 and 2 ranks), the
+# stored config is read with /tmp read-only (ckpt stats, resume, export), and a second run in a directory in use is
+# refused; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
 # for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
 # that does not fit the disk (a small tmpfs, as root) is refused with one message on 1 and 2 ranks, and one whose
 # writes are refused at the close (a file size limit) too, exit 1, and on 2 ranks one under a file size limit is refused
 # before HDF5 writes (it hung); a resume removes the temporary files a killed
 # writer left in the run directory and its ckpt/, naming each, and nothing else.
-plan 43
+plan 50
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -186,6 +188,51 @@ expect_ok "resume: config.ini afterwards holds gspo's preset values and the new 
     /^\[/ { s = $0 } s == "[algo]" && $1 == "eps_low" { a = $2 == 0.0003 } s == "[algo]" && $1 == "eps_high" { b = $2 == 0.0004 }
     s == "[algo]" && $1 == "agg" { c = $2 == "seq-mean-token-mean" } s == "[reward]" && $1 == "overlong_factor" { d = $2 == 1 }
     s == "[eval]" && $1 == "max_new_tokens" { f = $2 == 6 } END { exit !(a && b && c && d && f) }' "$RC/a/config.ini"
+
+# Each checkpoint records the keys its run gave by hand (/meta given_keys), written by one rank and by 2 (every rank
+# writing its pieces): a luspo run whose file gives eps_low = 2e-3, luspo's own value, resumed with --set
+# algo.name=gspo keeps it (without the record it took gspo's 3e-4), while eps_high, left to luspo's preset, takes
+# gspo's 4e-4; the resumed run's checkpoint records eps_low as given again, eps_high not.
+sed 's/^name = luspo$/&\neps_low = 2e-3/' "$ROOT/configs/tiny-train.ini" > "$CK/luspo.ini"
+given_has() {  # CKPT WORD...: /meta given_keys names each word as a line of its own; a word with ! must be absent
+    local keys w; keys=$(h5dump -a /meta/given_keys "$1" | sed 's/^ *//; s/^(0): "//; s/"$//') || return 1
+    shift
+    for w in "$@"; do
+        if [[ $w == !* ]]; then ! grep -qx "${w#!}" <<<"$keys" || return 1; else grep -qx "$w" <<<"$keys" || return 1; fi
+    done
+}
+for np in 1 2; do
+    G="$CK/given$np"
+    mpi $np "$RLVR" sft --config "$CK/luspo.ini" --set sft.steps=1 --set eval.n_prompts=0 --run-dir "$G" >/dev/null 2>&1
+    expect_ok "given keys, $np rank(s): step 1 records algo.name, algo.eps_low and the --set sft.steps, not eps_high" \
+        given_has "$G/ckpt/step-000001.h5" algo.name algo.eps_low sft.steps eval.n_prompts '!algo.eps_high' '!train.seed'
+    out=$(mpi $np "$RLVR" sft --run-dir "$G" --resume --set sft.steps=2 --set algo.name=gspo 2>&1); rc=$?
+    if [ $rc -eq 0 ] && grep -qx 'resume: algo.eps_high 0.0025 -> 0.0004' <<<"$out" && ! grep -q 'eps_low' <<<"$out" &&
+        awk -F ' = ' '/^\[/ { s = $0 } s == "[algo]" && $1 == "eps_low" { ok = $2 == 0.002 } END { exit !ok }' "$G/config.ini" &&
+        given_has "$G/ckpt/step-000002.h5" algo.name algo.eps_low sft.steps '!algo.eps_high' '!train.seed'
+    then pass "given keys, $np rank(s): resumed as gspo, eps_low keeps the 2e-3 given by hand, eps_high takes 4e-4"
+    else fail "given keys, $np rank(s): resumed as gspo, eps_low keeps the 2e-3 given by hand, eps_high takes 4e-4" \
+        "exit $rc: $out"; fi
+done
+# The stored config is parsed from memory: with /tmp read-only (a private mount namespace, as root), ckpt stats reads
+# it for the expert usage, a resume for its checks and rederivation, and an export for the tokenizer; each wrote it
+# to a file under /tmp first, and failed (the resume went on checking only the seeds).
+RO_CHECKS=("read-only /tmp: ckpt stats measures the expert usage with the stored config"
+    "read-only /tmp: a resume reads the stored config (its changes logged, not 'only the seeds')"
+    "read-only /tmp: an export reads the stored config")
+if [ "$(id -u)" -eq 0 ] && [[ $CK == /tmp/* ]] && unshare -m true 2>/dev/null; then
+    mkdir -p "$CK/rw"
+    ro_tmp() { unshare -m bash -c 'mount --bind /tmp /tmp && mount -o remount,ro,bind /tmp && ! touch /tmp/.rw 2>/dev/null &&
+        mount -t tmpfs -o size=64m tmpfs "$0/rw" && cp -r "$0/u1" "$0/rw/u" && "$@"' "$CK" "$@"; }
+    expect_ok "${RO_CHECKS[0]}" ro_tmp bash -c '"$RLVR" ckpt stats "$0/rw/u/ckpt/step-000004.h5" | grep -q "^  layer 0: "' "$CK"
+    out=$(ro_tmp "$RLVR" sft --run-dir "$CK/rw/u" --resume --set sft.steps=5 2>&1); rc=$?
+    if [ $rc -eq 0 ] && grep -qx 'resume: sft.steps 4 -> 5' <<<"$out" && ! grep -q 'only the seeds' <<<"$out"
+    then pass "${RO_CHECKS[1]}"; else fail "${RO_CHECKS[1]}" "exit $rc: $out"; fi
+    expect_ok "${RO_CHECKS[2]}" ro_tmp bash -c '"$RLVR" export "$0/rw/u/ckpt/step-000004.h5" --out "$0/rw/hf" &&
+        test -s "$0/rw/hf/config.json"' "$CK"
+else
+    for c in "${RO_CHECKS[@]}"; do skip "$c" "needs root, unshare and a run under /tmp"; done
+fi
 
 # Two runs in one directory (a job submitted twice): the second is refused while the first holds it (paused 2 s in
 # its final save), and the first finishes whole; they overwrote each other's checkpoints and metrics.

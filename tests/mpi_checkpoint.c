@@ -33,7 +33,7 @@ static void check(int ok, const char *what, const Err *e) {
 }
 
 static const char *dir;
-static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 0};
+static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 0, NULL};
 static const TrainState STATE = {.step = 3, .data_cursor = 96, .bad_steps = 1, .train_seed = 11, .rollout_seed = 12,
                                  .tokens_total = 12345, .elapsed_s = 1.25};
 

@@ -1,7 +1,7 @@
 // Checkpoint round trip (bit-exact) and every rejection path: truncated file, wrong shape, missing dataset,
 // wrong model type, wrong format version, a bad or missing hf_config (the file named once), a flipped byte
 // (checksum), a damaged chunk index, damaged link storage (not a missing dataset), a damaged dataset header, a flip
-// every 31 bytes.
+// every 31 bytes; the stored config's errors and /meta given_keys.
 // A rejected load must leave the live model untouched. Also the storage: every tensor chunked (experts one per
 // chunk) and checksummed, and element ranges (the pieces parallel saves write) as flat slices of the tensor.
 // tests/mpi_checkpoint.c tests the parallel side.
@@ -47,7 +47,7 @@ static void make_model(Model *m, ModelType type, uint64_t seed) {
     model_init_random(m, seed);
 }
 
-static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 2};
+static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 2, NULL};
 
 // Saves a MoE model with non-trivial optimizer moments and state; returns the path.
 static void save_sample(const char *path, Model *m, AdamW *o, TrainState *st) {
@@ -141,6 +141,55 @@ Test(checkpoint, directory_and_missing_directory_named) {
     cr_expect_lt(h5io_create(path, &e), 0);
     cr_expect(strstr(e.msg, "cannot create HDF5 file (") && strstr(e.msg, "no-such-dir: No such file or directory)"),
               "%s", e.msg);
+}
+
+// The stored config is read from memory (no temporary file), and its errors name the checkpoint's attribute and the
+// line: "PATH /meta config:LINE: ...". A --set error names the --set alone: it is not in the stored text.
+Test(checkpoint, stored_config_errors_name_the_checkpoint_and_line) {
+    char path[128], want[256];
+    snprintf(path, sizeof path, "%s/c.h5", dir);
+    Model m;
+    make_model(&m, MODEL_QWEN3, 3);
+    CheckpointMeta meta = META;
+    meta.config_text = "[train]\nsteps = 3\n\nold_key = 1\n";
+    Err e = {{0}};
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &meta, &e), 0, "%s", e.msg);
+    Config c;
+    cr_expect_eq(checkpoint_read_config(path, NULL, 0, &c, &e), -1);
+    snprintf(want, sizeof want, "%s /meta config:4: unknown key 'old_key' in [train]", path);
+    cr_expect_str_eq(e.msg, want);
+    meta.config_text = META.config_text;
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &meta, &e), 0, "%s", e.msg);
+    const char *sets[] = {"train.lr=0.5"}, *bad[] = {"train.lr=x"};
+    cr_assert_eq(checkpoint_read_config(path, sets, 1, &c, &e), 0, "%s", e.msg);
+    cr_expect(c.train.steps == 3 && c.train.lr == 0.5);
+    cr_expect_eq(checkpoint_read_config(path, bad, 1, &c, &e), -1);
+    cr_expect_str_eq(e.msg, "--set train.lr=x: [train] lr = 'x': expected a number in [0, 10]");
+    model_free(&m);
+}
+
+// /meta given_keys: written when the meta has them, read back as written; absent (older checkpoints) reads as none.
+Test(checkpoint, given_keys_written_and_read_back) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/g.h5", dir);
+    Model m;
+    make_model(&m, MODEL_QWEN3, 3);
+    CheckpointMeta meta = META;
+    meta.given_keys = "algo.name\nalgo.eps_low\n";
+    Err e = {{0}};
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &meta, &e), 0, "%s", e.msg);
+    char *keys = NULL;
+    cr_expect_eq(checkpoint_read_given_keys(path, &keys, &e), 1, "%s", e.msg);
+    cr_expect_str_eq(keys, "algo.name\nalgo.eps_low\n");
+    free(keys);
+    cr_assert_eq(checkpoint_save(path, &m, NULL, NULL, &META, &e), 0, "%s", e.msg);
+    keys = (char *)1;
+    cr_expect_eq(checkpoint_read_given_keys(path, &keys, &e), 0, "%s", e.msg);
+    cr_expect_null(keys);
+    snprintf(path, sizeof path, "%s/none.h5", dir);
+    cr_expect_eq(checkpoint_read_given_keys(path, &keys, &e), -1);
+    cr_expect(strstr(e.msg, "none.h5: cannot open"), "%s", e.msg);
+    model_free(&m);
 }
 
 // Replaces dataset `name` with a float dataset of shape [rows, cols] (or deletes it when rows = 0).

@@ -486,13 +486,22 @@ Test(config, rederive_keeps_keys_set_by_hand) {
 
 static bool keep_eps_low(const char *key) { return !strcmp(key, "algo.eps_low"); }
 
+// What keep names stays, without counting as given by hand: a resume that changes nothing records the keys the saved
+// run gave, and no more.
 Test(config, rederive_leaves_what_keep_names) {
-    const char *luspo[] = {"algo.name=luspo"};
-    Config saved = saved_run(luspo, 1), now;
+    const char *luspo[] = {"algo.name=luspo", "train.steps=5"};
+    Config saved = saved_run(luspo, 2), now;
     const char *gspo[] = {"algo.name=gspo"};
     resume_with(&saved, gspo, 1, keep_eps_low, &now);
     cr_expect_eq(now.algo.eps_low, 2e-3);
     cr_expect_eq(now.algo.eps_high, 4e-4);
+    char *given = config_given_keys(&now);
+    cr_expect_str_eq(given, "algo.name\ntrain.steps\n");
+    free(given);
+    resume_with(&saved, NULL, 0, keep_eps_low, &now);
+    given = config_given_keys(&now);
+    cr_expect_str_eq(given, "algo.name\ntrain.steps\n");
+    free(given);
 }
 
 // eval.max_new_tokens follows rollout.max_new_tokens unless the saved run set it; DAPO's overlong buffer stays a
@@ -539,4 +548,102 @@ Test(config, rederive_follows_a_new_prompt_template) {
     resume_with(&saved, boxed, 1, NULL, &now);
     cr_expect_str_eq(now.data.template_, "{question}");
     cr_expect_str_eq(now.reward.format_pattern, "####");
+}
+
+// A key the saved run gave by hand keeps its value even when it equals its preset's: a luspo run that wrote
+// eps_low = 2e-3 (luspo's own value) resumed as gspo keeps 2e-3, where eps_high, left to luspo's preset, takes gspo's
+// 4e-4 (results/objectives.md §3). The resumed run's keys given by hand are the saved run's and this resume's.
+Test(config, rederive_keeps_a_key_given_its_preset_value) {
+    const char *luspo[] = {"algo.name=luspo", "algo.eps_low=2e-3", "train.steps=5"};
+    Config saved = saved_run(luspo, 3), now;
+    const char *gspo[] = {"algo.name=gspo", "train.lr=0.01"};
+    resume_with(&saved, gspo, 2, NULL, &now);
+    cr_expect_eq(now.algo.eps_low, 2e-3, "given by hand in the saved run");
+    cr_expect_eq(now.algo.eps_high, 4e-4, "left to luspo's preset");
+    char *given = config_given_keys(&now);
+    cr_expect_str_eq(given, "algo.name\nalgo.eps_low\ntrain.steps\ntrain.lr\n");
+    free(given);
+}
+
+// A checkpoint's record of the keys given by hand, written and read back; a name this rlvr does not know is refused
+// naming the record, and the config is left as it was.
+Test(config, given_keys_round_trip_and_unknown_names) {
+    const char *sets[] = {"eval.samples=3", "algo.name=dapo", "model.type=qwen2"};
+    Config a = saved_run(sets, 3), b;
+    char *given = config_given_keys(&a);
+    cr_expect_str_eq(given, "model.type\nalgo.name\neval.samples\n", "table order");
+    config_defaults(&b);
+    Err e = {{0}};
+    cr_assert_eq(config_mark_given(&b, given, "c.h5 /meta given_keys", &e), 0, "%s", e.msg);
+    char *again = config_given_keys(&b);
+    cr_expect_str_eq(again, given);
+    free(again), free(given);
+    cr_assert_eq(config_mark_given(&b, "", "x", &e), 0, "%s", e.msg);
+    given = config_given_keys(&b);
+    cr_expect_str_eq(given, "", "an empty record: nothing given");
+    free(given);
+    cr_assert_eq(config_mark_given(&b, "algo.name\n", "x", &e), 0, "%s", e.msg);
+    const char *bad[] = {"algo.name\nalgo.nope\n", "algo\n", "train.steps\n.steps\n"};
+    const char *named[] = {"'algo.nope'", "'algo'", "'.steps'"};
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(config_mark_given(&b, bad[i], "c.h5 /meta given_keys", &e), -1, "accepted: %s", bad[i]);
+        cr_expect(strstr(e.msg, "c.h5 /meta given_keys: unknown key ") && strstr(e.msg, named[i]), "%s", e.msg);
+    }
+    given = config_given_keys(&b);
+    cr_expect_str_eq(given, "algo.name\n", "unchanged by a refused record");
+    free(given);
+}
+
+// Without a record (an older checkpoint), a key counts as given when its value is not the one it would have unset:
+// luspo's eps_low 2e-3 is its preset's, so not given (the value by hand is lost, as before the record); train.steps
+// 5 is not the default 10, algo.name luspo not grpo; everything else holds its default or automatic value.
+Test(config, guess_given_from_the_values) {
+    const char *luspo[] = {"algo.name=luspo", "algo.eps_low=2e-3", "train.steps=5", "train.lr=1e-6"};
+    Config saved = saved_run(luspo, 4), read;
+    char *text = config_to_string(&saved);
+    Err e = {{0}};
+    cr_assert_eq(resolve_text(text, &read, &e), 0, "%s", e.msg);
+    free(text);
+    config_guess_given(&read);
+    char *given = config_given_keys(&read);
+    cr_expect_str_eq(given, "algo.name\ntrain.steps\n");
+    free(given);
+    const char *gspo[] = {"algo.name=gspo"};
+    Config now;
+    resume_with(&read, gspo, 1, NULL, &now);
+    cr_expect_eq(now.algo.eps_low, 3e-4, "without a record the value by hand follows the new preset");
+}
+
+// Stored config text (a checkpoint's) parses as a file does, from memory, and its errors name it with the line.
+Test(config, load_text_parses_like_a_file_and_names_the_text) {
+    const char *sets[] = {"train.lr=3.3e-7", "algo.name=gspo", "data.template=Q: {question}"};
+    Config a = saved_run(sets, 3), b;
+    char *text = config_to_string(&a);
+    Err e = {{0}};
+    cr_assert_eq(config_resolve_text(&b, text, "c.h5 /meta config", NULL, 0, &e), 0, "%s", e.msg);
+    free(text);
+    ConfigChange *ch;
+    cr_expect_eq(config_diff(&a, &b, &ch), 0);
+    free(ch);
+    cr_assert_eq(config_resolve_text(&b, "", "empty", NULL, 0, &e), 0, "%s", e.msg);
+    cr_expect_eq(b.train.steps, 10, "empty text: the defaults");
+    const char *lr[] = {"train.lr=0.5"};
+    cr_assert_eq(config_resolve_text(&b, "[train]\nsteps = 7\n", "t", lr, 1, &e), 0, "%s", e.msg);
+    cr_expect(b.train.steps == 7 && b.train.lr == 0.5);
+    const char *bad[][2] = {
+        {"[train]\n\nsteps = ten\n", "c.h5 /meta config:3: [train] steps = 'ten': expected an integer in [0, "},
+        {"[train]\nold_key = 1\n", "c.h5 /meta config:2: unknown key 'old_key' in [train]"},
+        {"[train\nsteps = 1\n", "c.h5 /meta config:1: unclosed section header '[train'"},
+        {"[train]\nsteps = 1\nsteps = 2\n", "c.h5 /meta config:3: duplicate key 'steps' in [train] (first set on line 2)"},
+        {"[train]\nsteps = 1\n  lr = 2\n", "c.h5 /meta config:3: indented line continues the value of 'steps'"},
+        {"x\n", "c.h5 /meta config:1: syntax error: expected [section] or key = value"},
+        {"[model]\nnum_attention_heads = 3\n", "c.h5 /meta config: [model] num_attention_heads (3) must be a multiple"},
+        // Stored text holds every key; a file it named would be looked for wherever the command runs.
+        {"include = base.ini\n[train]\nsteps = 1\n", "c.h5 /meta config:1: include 'base.ini': stored config text is "
+                                                     "read whole, without includes"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_expect_eq(config_resolve_text(&b, bad[i][0], "c.h5 /meta config", NULL, 0, &e), -1, "accepted: %s", bad[i][0]);
+        cr_expect(strstr(e.msg, bad[i][1]), "'%s' lacks '%s'", e.msg, bad[i][1]);
+    }
 }

@@ -77,7 +77,7 @@ static void expect_nothing_left(Before b, const char *what) {
     cr_expect_eq(open_fds(), b.fds, "%s left file descriptors open", what);
 }
 
-static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 1};
+static const CheckpointMeta META = {"train", "[train]\nsteps = 3\n", "test-rev", 1, NULL};
 
 // Each round: a save, a prune, a load, every read of /meta and /state the commands make, a model-only load.
 static void round_of_checkpoint_calls(Model *m, AdamW *o, TrainState *st, int round) {

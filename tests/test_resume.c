@@ -1,5 +1,6 @@
 // What a resume may change (train/resume.h): the run identity keys, the refusal naming every changed one, one log
-// line per other changed key, the seeds taken from /state, the kind check, and the training data's identity.
+// line per other changed key, the seeds taken from /state, the kind check, the training data's identity, and the keys
+// a run gave by hand (/meta given_keys, or guessed without them) deciding what a resume rederives.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,18 +94,28 @@ Test(resume, many_identity_changes_still_name_every_key) {
     cr_expect(strstr(e.msg, "--init c.h5 and a new --run-dir"), "%s", e.msg);
 }
 
-// A checkpoint written the way train/run.c writes one, with its stored config and /state seeds.
-static const char *save_run(const char *name, const char *kind, const Config *c, const char *config_text,
-                            int64_t train_seed, int64_t rollout_seed) {
+// A checkpoint written the way train/run.c writes one, with its stored config, its record of the keys given by hand
+// (given_keys; NULL: none, as an older rlvr wrote) and /state seeds.
+static const char *save_run_given(const char *name, const char *kind, const Config *c, const char *config_text,
+                                  const char *given_keys, int64_t train_seed, int64_t rollout_seed) {
     static char path[300];
     snprintf(path, sizeof path, "%s/%s", scratch_dir(), name);
     Model m;
     Err e = {{0}};
     cr_assert_eq(model_create(&m, &c->model, &e), 0, "%s", e.msg);
     TrainState st = {.step = 2, .train_seed = train_seed, .rollout_seed = rollout_seed};
-    CheckpointMeta meta = {kind, config_text, "test", 1};
+    CheckpointMeta meta = {kind, config_text, "test", 1, given_keys};
     cr_assert_eq(checkpoint_save(path, &m, NULL, &st, &meta, &e), 0, "%s", e.msg);
     model_free(&m);
+    return path;
+}
+
+// ... with c's keys given by hand recorded, as train/run.c records them.
+static const char *save_run(const char *name, const char *kind, const Config *c, const char *config_text,
+                            int64_t train_seed, int64_t rollout_seed) {
+    char *given = config_given_keys(c);
+    const char *path = save_run_given(name, kind, c, config_text, given, train_seed, rollout_seed);
+    free(given);
     return path;
 }
 
@@ -144,7 +155,7 @@ Test(resume, check_reads_the_checkpoint_kind_config_and_seeds) {
     p = save_run("d.h5", "sft", &c, "[train]\nold_key = 1\n", 3, 4);
     cr_assert_eq(resume_check(p, "sft", &more, &log, &e), 0, "%s", e.msg);
     cr_expect(log && strstr(log, "only the seeds are checked, as this rlvr cannot read the stored config: ") &&
-                  strstr(log, "d.h5: /meta config: ") && strstr(log, "unknown key 'old_key' in [train]"), "%s", log);
+                  strstr(log, "d.h5 /meta config:2: unknown key 'old_key' in [train]"), "%s", log);
     cr_expect_eq(resume_check(p, "sft", &seed, &log, &e), -1);
     cr_expect(strstr(e.msg, "rollout.seed 4 -> 5"), "%s", e.msg);
     free(log), free(text);
@@ -168,7 +179,7 @@ static Config resumed(const char *ckpt, const Config *saved, const char *const *
     return c;
 }
 
-// The checkpoint's stored config says which keys held their automatic values: luspo's clip range and aggregation
+// The checkpoint says which keys its run gave by hand (task.name, algo.name, the model's sizes): luspo's clip range and aggregation
 // become gspo's (3e-4, 4e-4, the default seq-mean-token-mean), and resume_check logs each; the run's identity keys
 // stay, so a refused change of task names the task alone, not the data fields its presets would bring.
 Test(resume, rederive_reads_the_stored_config_and_keeps_the_identity) {
@@ -200,6 +211,78 @@ Test(resume, rederive_reads_the_stored_config_and_keeps_the_identity) {
     now = resumed(p, &saved, gspo, 1);
     cr_expect_eq(now.algo.eps_low, 2e-3);
     free(log), free(text);
+}
+
+// A luspo run whose config file gives eps_low = 2e-3, luspo's own value (results/objectives.md §3), saved and
+// resumed as in train/run.c (config.ini, --set algo.name=...).
+static Config luspo_by_file(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/luspo.ini", scratch_dir());
+    FILE *f = fopen(path, "w");
+    fputs("[model]\nhidden_size = 16\nintermediate_size = 32\nvocab_size = 64\n[algo]\nname = luspo\neps_low = 2e-3\n", f);
+    fclose(f);
+    Config c;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&c, path, NULL, 0, &e), 0, "%s", e.msg);
+    return c;
+}
+
+// The checkpoint records eps_low as given (/meta given_keys), so a resume as gspo keeps it, where eps_high (left to
+// luspo's preset, 2.5e-3) takes gspo's 4e-4; only eps_high's change is logged. The resumed run records eps_low as
+// given too: resumed again as luspo, eps_low stays and eps_high is luspo's again.
+Test(resume, a_key_given_its_preset_value_keeps_it) {
+    Config saved = luspo_by_file();
+    char *text = config_to_string(&saved), *given = config_given_keys(&saved), *log = NULL;
+    cr_expect_str_eq(given, "model.vocab_size\nmodel.hidden_size\nmodel.intermediate_size\nalgo.name\nalgo.eps_low\n");
+    const char *p = save_run_given("g.h5", "train", &saved, text, given, 1, 0);
+    free(given), free(text);
+    const char *gspo[] = {"algo.name=gspo"};
+    Config now = resumed(p, &saved, gspo, 1);
+    cr_expect_eq(now.algo.eps_low, 2e-3, "given by hand in the saved run's file");
+    cr_expect_eq(now.algo.eps_high, 4e-4, "left to luspo's preset");
+    Err e = {{0}};
+    cr_assert_eq(resume_check(p, "train", &now, &log, &e), 0, "%s", e.msg);
+    cr_expect(log && strstr(log, "resume: algo.eps_high 0.0025 -> 0.0004\n") && !strstr(log, "eps_low") &&
+                  !strstr(log, "records no keys"), "%s", log);
+    free(log);
+    text = config_to_string(&now), given = config_given_keys(&now);
+    cr_expect_str_eq(given, "model.vocab_size\nmodel.hidden_size\nmodel.intermediate_size\nalgo.name\nalgo.eps_low\n",
+                     "the saved run's and this resume's; the identity keys config.ini holds are not given by hand");
+    p = save_run_given("g2.h5", "train", &now, text, given, 1, 0);
+    free(given), free(text);
+    const char *luspo[] = {"algo.name=luspo"};
+    Config again = resumed(p, &now, luspo, 1);
+    cr_expect_eq(again.algo.eps_low, 2e-3);
+    cr_expect_eq(again.algo.eps_high, 2.5e-3);
+}
+
+// A checkpoint without /meta given_keys (an older rlvr's) resumes as before: a key whose saved value is its preset's
+// counts as not given, so eps_low = 2e-3 given by hand follows gspo (3e-4), and the log says why.
+Test(resume, a_checkpoint_without_given_keys_guesses_them) {
+    Config saved = luspo_by_file();
+    char *text = config_to_string(&saved), *log = NULL;
+    const char *p = save_run_given("old.h5", "train", &saved, text, NULL, 1, 0);
+    free(text);
+    const char *gspo[] = {"algo.name=gspo"};
+    Config now = resumed(p, &saved, gspo, 1);
+    cr_expect_eq(now.algo.eps_low, 3e-4);
+    cr_expect_eq(now.algo.eps_high, 4e-4);
+    Err e = {{0}};
+    cr_assert_eq(resume_check(p, "train", &now, &log, &e), 0, "%s", e.msg);
+    cr_expect(log && strstr(log, "resume: algo.eps_low 0.002 -> 0.0003\n") &&
+                  strstr(log, "old.h5 records no keys given by hand (an older rlvr wrote it)"), "%s", log);
+    free(log);
+}
+
+// A record naming a key this rlvr does not have is refused naming the checkpoint's attribute.
+Test(resume, a_damaged_given_keys_record_is_refused) {
+    Config saved = luspo_by_file(), now = saved;
+    char *text = config_to_string(&saved);
+    const char *p = save_run_given("bad.h5", "train", &saved, text, "algo.name\nalgo.eps_lo\n", 1, 0);
+    free(text);
+    Err e = {{0}};
+    cr_expect_eq(resume_rederive(p, &now, NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, "bad.h5 /meta given_keys: unknown key 'algo.eps_lo'"), "%s", e.msg);
 }
 
 static Task *dataset_task(const char *text, const char *name) {

@@ -26,6 +26,10 @@ typedef struct {
     const char *help;
 } Key;
 
+// Config.set_: a key left to its default or preset, given by hand (a file or --set), or held at a resume (its value
+// stays, though not given by hand: config_rederive's keep).
+enum { KEY_UNSET, KEY_GIVEN, KEY_HELD };
+
 #define F(field) offsetof(Config, field), sizeof(((Config *)0)->field)
 #define BIG 1e18
 #define ENUM(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -348,7 +352,7 @@ static int assign(Config *c, const char *section, const char *key, const char *v
     char expected[160];
     if (store(c, k, value, expected, sizeof expected))
         return err_set(e, "%s: [%s] %s = '%s': expected %s", where, section, key, err_abbrev(value, q), expected);
-    c->set_[k - KEYS] = 1;
+    c->set_[k - KEYS] = KEY_GIVEN;
     return 0;
 }
 
@@ -368,7 +372,8 @@ void config_defaults(Config *c) {
 // sees; inih itself only returns the number of the first line it could not parse.
 typedef struct {
     Config *c;
-    const char *path;
+    const char *path;      // the file's path, or the name of stored text (config_load_text): messages name it
+    bool stored;           // stored text: it has no directory for an include to be found in
     FILE *f;
     int depth;
     Err *e;
@@ -457,6 +462,11 @@ static char *read_line(char *buf, int size, void *stream) {
 // overrides it: a study config is a shared base plus a few keys.
 static int include_file(FileCtx *ctx, const char *where, const char *value) {
     char q[ERR_ABBREV_SIZE];
+    // Stored text (a checkpoint's) holds every key itself; a file it named would be read from wherever this
+    // command runs, not where the run read it.
+    if (ctx->stored)
+        return err_set(ctx->e, "%s: include '%s': stored config text is read whole, without includes; expected "
+                               "[section] and key = value lines", where, err_abbrev(value, q));
     if (!*value) return err_set(ctx->e, "%s: include needs a file name", where);
     if (ctx->depth + 1 >= MAX_INCLUDE_DEPTH)
         return err_set(ctx->e, "%s: include '%s': more than %d nested includes (a cycle?)", where, err_abbrev(value, q),
@@ -509,22 +519,38 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
     return !rc;
 }
 
+// Parses ctx->f (named ctx->path in messages) through read_line and inih.
+static int load_stream(FileCtx *ctx) {
+    int line = ini_parse_stream(read_line, ctx, on_ini_entry, ctx);
+    if (line > 0 && line != ctx->fail_line)  // inih's own complaint, on an earlier line than ours
+        return err_set(ctx->e, "%s:%d: syntax error: expected [section] or key = value", ctx->path, line);
+    if (ctx->fail_line) return -1;
+    if (line < 0) return err_set(ctx->e, "%s: cannot read config file", ctx->path);
+    if (ctx->read_errno) return err_set(ctx->e, "%s: cannot read config file: %s", ctx->path, strerror(ctx->read_errno));
+    if (ctx->depth == 0) snprintf(ctx->c->source, sizeof ctx->c->source, "%s", ctx->path);
+    return 0;
+}
+
 static int load_file(Config *c, const char *path, int depth, Err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return err_set(e, "%s: cannot open config file: %s", path, strerror(errno));
     FileCtx ctx = {.c = c, .path = path, .f = f, .depth = depth, .e = e};
-    int line = ini_parse_stream(read_line, &ctx, on_ini_entry, &ctx);
+    int rc = load_stream(&ctx);
     fclose(f);
-    if (line > 0 && line != ctx.fail_line)  // inih's own complaint, on an earlier line than ours
-        return err_set(e, "%s:%d: syntax error: expected [section] or key = value", path, line);
-    if (ctx.fail_line) return -1;
-    if (line < 0) return err_set(e, "%s: cannot read config file", path);
-    if (ctx.read_errno) return err_set(e, "%s: cannot read config file: %s", path, strerror(ctx.read_errno));
-    if (depth == 0) snprintf(c->source, sizeof c->source, "%s", path);
-    return 0;
+    return rc;
 }
 
 int config_load_file(Config *c, const char *path, Err *e) { return load_file(c, path, 0, e); }
+
+// The text is read from memory as a file would be from disk: no temporary file (a read-only or full /tmp, TMPDIR).
+int config_load_text(Config *c, const char *text, const char *name, Err *e) {
+    FILE *f = fmemopen((void *)text, strlen(text), "r");  // read only; glibc >= 2.22 takes an empty one
+    if (!f) return err_set(e, "%s: cannot read config text: %s", name, strerror(errno));
+    FileCtx ctx = {.c = c, .path = name, .stored = true, .f = f, .e = e};
+    int rc = load_stream(&ctx);
+    fclose(f);
+    return rc;
+}
 
 int config_set(Config *c, const char *assignment, Err *e) {
     char q[ERR_ABBREV_SIZE];
@@ -620,7 +646,7 @@ static void automatic_values(const Config *c, Config *out) {
     for (size_t i = 0; i < N_KEYS; i++) {
         if (!automatic_key(&KEYS[i])) continue;
         if (store(out, &KEYS[i], KEYS[i].def, expected, sizeof expected)) abort();  // config_defaults checks them
-        out->set_[i] = 0;
+        out->set_[i] = KEY_UNSET;
     }
     apply_presets(out);
 }
@@ -700,6 +726,13 @@ int config_resolve(Config *c, const char *path, const char *const *sets, int n_s
     return config_finalize(c, e);
 }
 
+int config_resolve_text(Config *c, const char *text, const char *name, const char *const *sets, int n_sets, Err *e) {
+    config_defaults(c);
+    TRY(config_load_text(c, text, name, e));
+    for (int i = 0; i < n_sets; i++) TRY(config_set(c, sets[i], e));
+    return config_finalize(c, e);
+}
+
 void config_print(FILE *f, const Config *c) {
     char value[CONFIG_STR];
     const char *section = "";
@@ -757,19 +790,56 @@ int config_diff(const Config *a, const Config *b, ConfigChange **out) {
     return n;
 }
 
+char *config_given_keys(const Config *c) {
+    char *list = xmalloc(N_KEYS * 130 + 1);
+    size_t used = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (c->set_[i] == KEY_GIVEN) used += (size_t)sprintf(list + used, "%s.%s\n", KEYS[i].section, KEYS[i].key);
+    return list;
+}
+
+int config_mark_given(Config *c, const char *list, const char *name, Err *e) {
+    uint8_t given[sizeof c->set_] = {0};
+    for (const char *s = list, *end; *s; s = *end ? end + 1 : end) {
+        size_t n = strcspn(s, "\n");
+        end = s + n;
+        char key[130], q[ERR_ABBREV_SIZE];
+        snprintf(key, sizeof key, "%.*s", (int)n, s);
+        const Key *k = n && n < sizeof key && strchr(key, '.') ? find_dotted(key) : NULL;
+        if (n && !k) return err_set(e, "%s: unknown key '%s': expected section.key names, one a line", name,
+                                    err_abbrev(key, q));
+        if (k) given[k - KEYS] = KEY_GIVEN;
+    }
+    memcpy(c->set_, given, sizeof given);
+    return 0;
+}
+
+void config_guess_given(Config *c) {
+    Config automatic, defaults;
+    automatic_values(c, &automatic);
+    config_defaults(&defaults);
+    for (size_t i = 0; i < N_KEYS; i++)
+        c->set_[i] = same_value(c, automatic_key(&KEYS[i]) ? &automatic : &defaults, &KEYS[i]) ? KEY_UNSET : KEY_GIVEN;
+}
+
 void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
                      bool (*keep)(const char *key)) {
-    Config was, will;
-    automatic_values(saved, &was);
+    Config will;
     automatic_values(now, &will);
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &KEYS[i];
         char name[130];
         snprintf(name, sizeof name, "%s.%s", k->section, k->key);
-        if (!automatic_key(k) || !now->set_[i] || named_in(k, sets, n_sets) || (keep && keep(name))) continue;
-        // Set by hand in the saved run, or to another value by this resume's file: the value stays.
-        if (!same_value(saved, &was, k) || !same_value(now, saved, k)) continue;
-        memcpy((char *)now + k->offset, (const char *)&will + k->offset, k->size);
+        if (!now->set_[i]) continue;  // config_finalize's to fill
+        // Named by this resume, given in the saved run, or given another value by this resume's file: by hand.
+        bool given = named_in(k, sets, n_sets) || saved->set_[i] == KEY_GIVEN || !same_value(now, saved, k);
+        if (keep && keep(name)) now->set_[i] = given ? KEY_GIVEN : KEY_HELD;
+        else if (given) now->set_[i] = KEY_GIVEN;
+        else {  // left to its default or preset, as in the saved run
+            now->set_[i] = KEY_UNSET;
+            if (automatic_key(k)) memcpy((char *)now + k->offset, (const char *)&will + k->offset, k->size);
+        }
     }
 }
 

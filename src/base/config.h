@@ -169,7 +169,7 @@ typedef struct {
     CheckpointConfig checkpoint;
     DistConfig dist;
     char source[CONFIG_STR];  // file the config came from ("" = defaults only)
-    uint8_t set_[256];        // internal: which table keys were given explicitly
+    uint8_t set_[256];        // internal: which table keys were given explicitly (by hand, or held at a resume)
 } Config;
 
 // Defaults of every key (no file).
@@ -187,6 +187,13 @@ int config_finalize(Config *c, Err *e);
 // defaults + file (may be NULL) + overrides + finalize.
 int config_resolve(Config *c, const char *path, const char *const *sets, int n_sets, Err *e);
 
+// Parses text (a checkpoint's stored config) over the current values as config_load_file parses a file, from memory
+// (no temporary file); errors name it as a file: "NAME:LINE: [section] key: expected ...". An `include =` line is
+// refused: stored text holds every key itself, and a file it named would be looked for wherever the command runs.
+int config_load_text(Config *c, const char *text, const char *name, Err *e);
+// defaults + text + overrides + finalize.
+int config_resolve_text(Config *c, const char *text, const char *name, const char *const *sets, int n_sets, Err *e);
+
 // The resolved config as INI text (every key); parsing it back gives the same Config.
 void config_print(FILE *f, const Config *c);
 char *config_to_string(const Config *c);  // malloc'd; free() it
@@ -200,12 +207,26 @@ typedef struct {
 // The keys whose values differ from a to b, in table order; returns how many, with *out malloc'd (NULL if none).
 int config_diff(const Config *a, const Config *b, ConfigChange **out);
 
+// The keys given by hand (Config.set_: by a file, an include or config_set; after config_rederive, the resumed run's),
+// "section.key\n" each, in table order; malloc'd. A checkpoint records them (/meta given_keys) for a later resume.
+char *config_given_keys(const Config *c);
+// Marks exactly the keys of list (config_given_keys' form) as given by hand, for a config read back from a checkpoint's
+// stored text (which gives every key). Errors: "NAME: unknown key '...'", with c unchanged.
+int config_mark_given(Config *c, const char *list, const char *name, Err *e);
+// The same for a checkpoint that records none (an older rlvr's): marks as given the keys whose values differ from
+// what they would be if not given (their default, or their preset's or followed key's value). A key given by hand
+// the value it would have had anyway reads as not given.
+void config_guess_given(Config *c);
+
 // A resume's config: now (file and overrides, before config_finalize) against the config its checkpoint stores
-// (saved). A key that a preset or another key's value fills (eval.max_new_tokens from rollout.max_new_tokens,
-// algo.eps_low from algo.name, ...) and that held that automatic value in saved takes the one now's other keys give,
-// as a fresh run with now would; it keeps now's value when now changes it (a value other than saved's), when sets
+// (saved), whose set_ says which keys the saved run gave by hand (config_mark_given or config_guess_given). A key
+// that a preset or another key's value fills (eval.max_new_tokens from rollout.max_new_tokens, algo.eps_low from
+// algo.name, ...) and that the saved run did not give takes the value now's other keys give, as a fresh run with now
+// would; it keeps now's value when the saved run gave it, when now changes it (a value other than saved's), when sets
 // ("section.key=value", the resume's --set) names it, or when keep(key) says so ("section.key"; NULL: none). A key
-// now leaves unset is config_finalize's to fill.
+// now leaves unset is config_finalize's to fill. now->set_ becomes the resumed run's keys given by hand
+// (config_given_keys): those the saved run gave and those this resume names or changes; a key keep names and that is
+// neither stays as read without counting as given, so a resume that changes nothing records what the saved run did.
 void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
                      bool (*keep)(const char *key));
 

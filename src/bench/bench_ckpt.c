@@ -128,7 +128,7 @@ int bench_ckpt(const BenchCkptOptions *o, Err *e) {
     adamw_init(&b.opt, b.m.n_params);
     for (size_t i = 0; i < b.m.n_params; i++) b.opt.m[i] = 0.5f * b.m.params[i], b.opt.v[i] = b.m.params[i] * b.m.params[i];
     b.st = (TrainState){.step = 1};
-    b.meta = (CheckpointMeta){"train", "", "bench", dist_size()};
+    b.meta = (CheckpointMeta){"train", "", "bench", dist_size(), NULL};
     snprintf(b.path, sizeof b.path, "%s/rlvr-bench-ckpt-%d.h5", o->dir, dist_size());
     snprintf(b.raw, sizeof b.raw, "%s/rlvr-bench-ckpt-%d.raw", o->dir, dist_size());
     int rounds = (int)o->rounds, rc = 0;

@@ -47,6 +47,7 @@ static int write_meta(hid_t f, const Model *layout, const TrainState *st, const 
     TRY(h5io_attr_write_str(f, "meta", "kind", meta->kind ? meta->kind : "train", e));
     TRY(h5io_attr_write_str(f, "meta", "build_march", rlvr_build_march(), e));
     TRY(h5io_attr_write_str(f, "meta", "config", meta->config_text ? meta->config_text : "", e));
+    if (meta->given_keys) TRY(h5io_attr_write_str(f, "meta", "given_keys", meta->given_keys, e));
     return 0;
 }
 
@@ -183,9 +184,11 @@ static int publish(const char *tmp, const char *path, int rc, Err *e) {
     return rc ? err_prefix(e, "saving checkpoint %s", path) : 0;
 }
 
-// An upper bound of the file's size: every dataset (three per tensor with the moments) and /meta's text.
+// An upper bound of the file's size: every dataset (three per tensor with the moments) and /meta's texts.
 static uint64_t file_bytes(const SaveJob *j) {
-    uint64_t groups = j->opt_step ? 3 : 1, b = 65536 + (j->meta->config_text ? strlen(j->meta->config_text) : 0);
+    const CheckpointMeta *m = j->meta;
+    uint64_t groups = j->opt_step ? 3 : 1, b = 65536 + (m->config_text ? strlen(m->config_text) : 0) +
+                                               (m->given_keys ? strlen(m->given_keys) : 0);
     for (int t = 0; t < j->layout->n_tensors; t++) b += groups * model_h5_dataset_bytes(&j->layout->tensors[t]);
     return b;
 }
@@ -583,7 +586,6 @@ int checkpoint_prune(const char *run_dir, int keep, Err *e) {
     return rc ? rc : remove_stale_tmp(run_dir, e);
 }
 
-// config_resolve reads files: the stored text goes through a private temporary file.
 int checkpoint_config_or_file(const char *config_path, const char *ckpt, const char *const *sets, int n_sets, Config *c,
                               Err *e) {
     if (config_path || !ckpt) return config_resolve(c, config_path, sets, n_sets, e);
@@ -591,14 +593,22 @@ int checkpoint_config_or_file(const char *config_path, const char *ckpt, const c
 }
 
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
-    char *text = NULL, tmp[] = "/tmp/rlvr-ckpt-config-XXXXXX";
+    char *text = NULL, name[4200];
     TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
-    int fd = mkstemp(tmp);
-    int rc = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
-    if (fd >= 0) close(fd);
+    snprintf(name, sizeof name, "%s /meta config", path);
+    int rc = config_resolve_text(c, text, name, sets, n_sets, e);
     free(text);
-    if (rc) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
-    rc = config_resolve(c, tmp, sets, n_sets, e);
-    unlink(tmp);
-    return rc ? err_prefix(e, "%s: /meta config", path) : 0;
+    return rc;
+}
+
+int checkpoint_read_given_keys(const char *path, char **keys, Err *e) {
+    *keys = NULL;
+    hid_t f = h5io_open(path, 0, e);
+    if (f < 0) return -1;
+    int rc = check_format(f, path, e);
+    htri_t has = rc ? 0 : H5Aexists_by_name(f, "meta", "given_keys", H5P_DEFAULT);
+    if (has < 0) rc = err_set(e, "%s: cannot read the attributes of 'meta' (the file is damaged)", path);
+    else if (has > 0 && !(*keys = h5io_attr_read_str(f, "meta", "given_keys", e))) rc = -1;
+    h5io_close(f);
+    return rc ? -1 : has > 0;
 }

@@ -1,5 +1,6 @@
 // HDF5 checkpoints (README.md "Checkpoints"): model, optimizer moments, resume state, config.
-//   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, config (+ hf_config)
+//   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, config (+ hf_config,
+//                    given_keys: the config keys the run gave by hand, config_given_keys)
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
 //   /state/<field>   resume state (TrainState), one scalar dataset per field (data_* optional)
@@ -38,6 +39,7 @@ typedef struct {
     const char *config_text;  // the resolved config (config_to_string)
     const char *git_rev;      // rlvr_revision(), or another name in tests
     int world_size;
+    const char *given_keys;   // the config's keys given by hand (config_given_keys), for a resume; NULL: none recorded
 } CheckpointMeta;
 
 // A piece of the training state that one rank holds: elements [begin, end) of tensor `tensor` of the model's
@@ -84,8 +86,12 @@ int checkpoint_read_state(const char *path, TrainState *st, Err *e);
 // /meta kind (CheckpointMeta.kind: "train", "sft", ...), malloc'd; NULL on error.
 char *checkpoint_read_kind(const char *path, Err *e);
 
-// The resolved config stored in /meta, with overrides applied after it (config_resolve on the stored text).
+// The resolved config stored in /meta, with overrides applied after it (config_resolve_text on the stored text, read
+// from memory; its errors name "PATH /meta config:LINE").
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
+// /meta given_keys (malloc'd into *keys): returns 1; 0 with *keys NULL when the checkpoint records none (one written
+// before they were recorded, or not by a run); -1 when /meta does not read.
+int checkpoint_read_given_keys(const char *path, char **keys, Err *e);
 // A command's config: the file config_path when given (or without a checkpoint, the defaults), else the checkpoint's
 // stored one; then the overrides.
 int checkpoint_config_or_file(const char *config_path, const char *ckpt, const char *const *sets, int n_sets, Config *c,

@@ -185,17 +185,13 @@ static int write_configs(Written *w, hid_t f, const char *hf_config, StDtype dty
 // The tokenizer named by the checkpoint's config ([tokenizer] type = bpe, path), with its sibling files.
 static int copy_tokenizer(Written *w, hid_t f, const char *ckpt, Err *e) {
     if (H5Aexists_by_name(f, "meta", "config", H5P_DEFAULT) <= 0) return 0;
-    char *text = h5io_attr_read_str(f, "meta", "config", e), tmp[] = "/tmp/rlvr-export-config-XXXXXX";
+    char *text = h5io_attr_read_str(f, "meta", "config", e), name[PATH_MAX + 16];
     if (!text) return -1;
-    int fd = mkstemp(tmp);
-    int bad = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text);
-    if (fd >= 0) close(fd);
-    free(text);
-    if (bad) return unlink(tmp), err_set(e, "cannot write a temporary config file %s", tmp);
+    snprintf(name, sizeof name, "%s /meta config", ckpt);  // as checkpoint_read_config names it
     Config c;
-    int rc = config_resolve(&c, tmp, NULL, 0, e);
-    unlink(tmp);
-    if (rc) return err_prefix(e, "%s: /meta config", ckpt);
+    int rc = config_resolve_text(&c, text, name, NULL, 0, e);
+    free(text);
+    if (rc) return -1;
     if (c.tokenizer.type != TOKENIZER_BPE) return 0;
     TRY(copy_file(w, c.tokenizer.path, "tokenizer.json", e) ? err_prefix(e, "[tokenizer] path of %s", ckpt) : 0);
     char dir[PATH_MAX], src[PATH_MAX];

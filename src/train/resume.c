@@ -107,15 +107,31 @@ static int check_kind(const char *ckpt, const char *want, Err *e) {
 
 typedef enum { SAVED_NONE, SAVED_UNREADABLE, SAVED_READ } SavedConfig;
 
-// The config ckpt's /meta stores, into *saved when it reads (*got SAVED_READ); one this rlvr cannot read (an older
-// rlvr's keys: still resumable) is SAVED_UNREADABLE with the reason in *why. Fails only when /meta does not read.
-static int read_saved_config(const char *ckpt, Config *saved, SavedConfig *got, Err *why, Err *e) {
+// Marks the keys the saved run gave by hand in saved: /meta given_keys, or without them (*recorded false) a guess
+// from the values (config_guess_given).
+static int mark_given(const char *ckpt, Config *saved, bool *recorded, Err *e) {
+    char *keys, name[4200];
+    int has = checkpoint_read_given_keys(ckpt, &keys, e);
+    if (has < 0) return -1;
+    *recorded = has;
+    if (!has) return config_guess_given(saved), 0;
+    snprintf(name, sizeof name, "%s /meta given_keys", ckpt);
+    int rc = config_mark_given(saved, keys, name, e);
+    free(keys);
+    return rc;
+}
+
+// The config ckpt's /meta stores, into *saved when it reads (*got SAVED_READ) with the keys its run gave by hand
+// marked (*recorded: by the checkpoint, else guessed); one this rlvr cannot read (an older rlvr's keys: still
+// resumable) is SAVED_UNREADABLE with the reason in *why. Fails only when /meta does not read.
+static int read_saved_config(const char *ckpt, Config *saved, SavedConfig *got, bool *recorded, Err *why, Err *e) {
     char *text = NULL;
     TRY(checkpoint_read_meta(ckpt, NULL, NULL, &text, e));
     bool stored = text[0] != 0;
     free(text);
     *got = !stored ? SAVED_NONE : checkpoint_read_config(ckpt, NULL, 0, saved, why) ? SAVED_UNREADABLE : SAVED_READ;
-    return 0;
+    *recorded = false;
+    return *got == SAVED_READ ? mark_given(ckpt, saved, recorded, e) : 0;
 }
 
 static bool identity_key(const char *key) { return resume_identity_key(key, NULL); }
@@ -123,9 +139,13 @@ static bool identity_key(const char *key) { return resume_identity_key(key, NULL
 int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, Err *e) {
     Config saved;
     SavedConfig got;
+    bool recorded;
     Err why;
-    TRY(read_saved_config(ckpt, &saved, &got, &why, e));
-    if (got == SAVED_READ) config_rederive(now, &saved, sets, n_sets, identity_key);
+    TRY(read_saved_config(ckpt, &saved, &got, &recorded, &why, e));
+    // Nothing to rederive from: against itself with its given keys guessed, now keeps every value, and its keys given
+    // by hand are what a checkpoint without given_keys would give.
+    if (got != SAVED_READ) saved = *now, config_guess_given(&saved);
+    config_rederive(now, &saved, sets, n_sets, identity_key);
     return 0;
 }
 
@@ -135,13 +155,17 @@ int resume_check(const char *ckpt, const char *kind, const Config *now, char **l
     TRY(checkpoint_read_state(ckpt, &st, e));
     Config saved;
     SavedConfig got;
+    bool recorded;
     Err why;
-    TRY(read_saved_config(ckpt, &saved, &got, &why, e));
+    TRY(read_saved_config(ckpt, &saved, &got, &recorded, &why, e));
     if (got != SAVED_READ) saved = *now;
     if (got == SAVED_NONE) resume_log_line(log, "resume: %s stores no config: only its seeds are checked", ckpt);
     if (got == SAVED_UNREADABLE)
         resume_log_line(log, "resume: only the seeds are checked, as this rlvr cannot read the stored config: %s",
                         why.msg);
+    if (got == SAVED_READ && !recorded)
+        resume_log_line(log, "resume: %s records no keys given by hand (an older rlvr wrote it): a key whose saved value "
+                             "is its preset's or its followed key's counts as not given, and follows this config", ckpt);
     // The run's seeds are /state's: a resume by an rlvr without this check could change the config's.
     saved.train.seed = st.train_seed, saved.rollout.seed = st.rollout_seed;
     return resume_compare(ckpt, &saved, now, log, e);

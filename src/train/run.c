@@ -60,7 +60,7 @@ static int setup_reference(Run *r, bool resume, Err *e) {
     if (resume) return dist_agree(checkpoint_load(path, &r->ref, NULL, NULL, e), e);
     memcpy(r->ref.params, r->model.params, r->model.n_params * sizeof *r->ref.params);
     if (dist_is_root()) run_dir_note_new_file(&r->made, path);
-    CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size()};
+    CheckpointMeta meta = {"reference", r->config_text, rlvr_revision(), dist_size(), NULL};
     return checkpoint_save_parallel(path, &r->ref, NULL, NULL, &meta, e);
 }
 
@@ -265,9 +265,12 @@ void run_close(Run *r) {
 
 int run_save_checkpoint(Run *r, char *path, size_t path_len, Err *e) {
     checkpoint_path(path, path_len, r->run_dir, r->st.step);
-    CheckpointMeta meta = {kind_name(r->kind), r->config_text, rlvr_revision(), dist_size()};
+    char *given = config_given_keys(&r->cfg);  // for a resume's rederivation (train/resume.h)
+    CheckpointMeta meta = {kind_name(r->kind), r->config_text, rlvr_revision(), dist_size(), given};
     updater_sync_host(&r->up);  // a device update's weights and moments to the host the save reads
-    TRY(save_state(r, path, &meta, e));
+    int saved = save_state(r, path, &meta, e);
+    free(given);
+    TRY(saved);
     int rc = dist_is_root() ? checkpoint_prune(r->run_dir, r->cfg.checkpoint.keep, e) : 0;
     return dist_root_outcome(rc, e);
 }

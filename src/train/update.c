@@ -138,7 +138,7 @@ static void dump_gradient(const Updater *u, float *grad) {
     if (!dist_is_root()) return;
     Model view = *u->model;
     view.params = grad;
-    CheckpointMeta meta = {"gradient", u->config_text, rlvr_revision(), dist_size()};
+    CheckpointMeta meta = {"gradient", u->config_text, rlvr_revision(), dist_size(), NULL};
     Err e;
     if (checkpoint_save(path, &view, NULL, NULL, &meta, &e)) fprintf(stderr, "rlvr: %s\n", e.msg);
 }
