@@ -399,9 +399,24 @@ def report(rows, command):
             resp = r["response"].replace("\n", "\\n")
             lines.append(f"- response `{resp}` vs answer `{r['answer']}` (rlvr extracted `{r['rlvr_extracted']}`)")
         lines.append("")
+    notes = kept_notes()
     with open(REPORT, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + notes)
     return agree
+
+
+NOTES_MARK = "<!-- Notes below are written by hand; tests/verifier_agreement.py keeps them when it rewrites the page. -->"
+
+
+def kept_notes():
+    """The page's hand-written notes (from NOTES_MARK on), which a rewrite keeps."""
+    try:
+        with open(REPORT) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    at = text.find(NOTES_MARK)
+    return "\n" + text[at:] if at >= 0 else ""
 
 
 def mv_version():
