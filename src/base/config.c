@@ -717,7 +717,7 @@ static int validate(const Config *c, Err *e) {
     if (c->algo.sspo_c_min > c->algo.sspo_c_max)
         return err_set(e, "%s: [algo] sspo_c_min (%g) must be <= sspo_c_max (%g)", src, c->algo.sspo_c_min,
                        c->algo.sspo_c_max);
-    // Dynamic sampling drops all-equal groups before GRPO-λ's transform: the all-correct ones it ranks first and shortens.
+    // Dynamic sampling drops all-equal groups before GRPO-λ's transform, the all-correct ones it ranks first too.
     if (c->algo.name == ALGO_GRPO_LAMBDA && c->algo.dynamic_sampling)
         return err_set(e,
                        "%s: [algo] name = grpo_lambda does not run with [algo] dynamic_sampling = true: dynamic "

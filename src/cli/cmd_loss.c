@@ -42,7 +42,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "rlvr loss", "Evaluates an objective and its gradient on arrays (results/objectives.md).", OPTS,
     "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n"
     "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).\n"
-    "GRPO-λ with algo.lambda_ties = random orders equal accuracies by (rollout.seed, step 0, group id): one batch, no RL step.");
+    "GRPO-λ with algo.lambda_ties = random orders equal accuracies by (rollout.seed, step 0, group id): one batch,\n"
+    "no RL step.");
 
 // The whole input file (every rank reads it and keeps its share).
 typedef struct {
