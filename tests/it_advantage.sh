@@ -1,6 +1,7 @@
 # Advantages over ranks (results/objectives.md §1, §3 GRPO-λ, §6): build/mpi_advantage splits one batch over the ranks
 # three ways and compares every rank's slice with the serial computation on the whole batch (bit for bit), the
-# serial one with the per-group formula, and the §6 case with its hand value.
+# serial one with the per-group formula, and the §6 case with its hand value; GRPO-λ's random tie order
+# (algo.lambda_ties = random) must pick, on every rank, the groups its documented key picks.
 plan 3
 ADV_TEST=$(dirname "$RLVR")/mpi_advantage
 for np in 1 2 3; do

@@ -1,7 +1,8 @@
 // Advantages over ranks (results/objectives.md §1, §3 GRPO-λ, §6), run by tests/it_advantage.sh under mpirun -np 1/2/3.
 // For several splits of one batch over the ranks, each rank's slice from adv_compute_dist must equal, bit for
-// bit, the serial adv_compute / grpo_lambda_rewards on the whole batch; the serial advantages must match a
-// direct per-group computation written here (relative 1e-12); the §6 case must give ±0.70710578 on any split.
+// bit, the serial adv_compute / grpo_lambda_rewards on the whole batch (also with GRPO-λ's random tie order); the
+// serial advantages must match a direct per-group computation written here (relative 1e-12); the §6 case must give
+// ±0.70710578 on any split.
 // Rank 0 prints one line per check; the exit status is 1 when any failed.
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +54,42 @@ static Batch random_batch(void) {
         }
     for (int64_t i = b.n - 1; i > 0; i--) swap(&b, i, (int64_t)rng_below(&r, (uint64_t)i + 1));  // Fisher-Yates
     return b;
+}
+
+// GRPO-λ ties: 6 groups of 4 (ids 3, 11, ..., 43), each with 2 correct responses of distinct lengths, so every
+// group has accuracy 0.5 and the tie order alone picks the efficiency groups; members interleaved in the batch.
+static Batch tie_batch(void) {
+    Batch b = {0};
+    Rng r = rng_at(77, 0, 0, 0);
+    for (int g = 0; g < 6; g++)
+        for (int k = 0; k < 4; k++) {
+            int64_t i = b.n++;
+            b.group[i] = 3 + 8 * g, b.correct[i] = k < 2, b.length[i] = 2 + 3 * k + g, b.reward[i] = k < 2;
+        }
+    for (int64_t i = b.n - 1; i > 0; i--) swap(&b, i, (int64_t)rng_below(&r, (uint64_t)i + 1));
+    return b;
+}
+
+// The random tie order as results/objectives.md §3 GRPO-λ documents it, written out here: Philox at (seed; step, group
+// id, 2^32 - 1), the first two words as one 64-bit key, lower first. Whether the rewards used (whole batch) make
+// exactly the 3 groups with the lowest keys efficiency groups (their correct responses below 1), and rank 0's rewards.
+static int ties_as_documented(const Batch *b, uint64_t seed, int64_t step, const double *used) {
+    uint64_t key[6];
+    for (int g = 0; g < 6; g++) {
+        uint32_t ctr[4] = {(uint32_t)step, (uint32_t)(3 + 8 * g), UINT32_MAX, 0}, k[2] = {(uint32_t)seed, 0}, out[4];
+        philox4x32_10(ctr, k, out);
+        key[g] = (uint64_t)out[0] << 32 | out[1];
+    }
+    double root[64];
+    memcpy(root, used, (size_t)b->n * sizeof *root);
+    dist_bcast(root, (size_t)b->n * sizeof *root, 0);
+    int ok = !memcmp(root, used, (size_t)b->n * sizeof *root);
+    for (int64_t i = 0; i < b->n; i++) {
+        int g = (int)(b->group[i] - 3) / 8, lower = 0;
+        for (int h = 0; h < 6; h++) lower += key[h] < key[g];
+        if (b->correct[i]) ok &= (used[i] < 1) == (lower < 3);
+    }
+    return ok;
 }
 
 // results/objectives.md §6: 2 prompts × G = 2, rewards (1,0) and (1,0).
@@ -153,7 +190,7 @@ int main(int argc, char **argv) {
                      {ADV_STD_BIASED, false, "biased std"},
                      {ADV_STD_NONE, false, "no std (Dr. GRPO)"},
                      {ADV_STD_UNBIASED, true, "GRPO-λ rewards, unbiased std"}};
-    Batch rnd = random_batch(), hand = hand_batch();
+    Batch rnd = random_batch(), hand = hand_batch(), ties = tie_batch();
     double adv[64], used[64];
     char what[160];
     for (int s = 0; s < 3; s++) {
@@ -175,6 +212,21 @@ int main(int argc, char **argv) {
         int ok = same && fabs(adv[0] - 0.70710578) < 5e-9 && fabs(adv[0] - a) < 1e-15 && adv[1] == -adv[0] &&
                  adv[2] == adv[0] && adv[3] == -adv[0];
         check(ok, splits[s], "results/objectives.md §6 hand case: A = ±0.70710578, every slice = serial");
+        // algo.lambda_ties = random (λ = 0.5: 3 of 6 groups at equal accuracy): every rank's slice is the serial
+        // result, every rank's serial result is rank 0's and picks the groups the documented key picks (so 1, 2 and
+        // 3 ranks agree), and the order is not the index order at every step.
+        AdvParams q = {.std = ADV_STD_UNBIASED, .eps_std = 1e-6, .grpo_lambda = true, .lambda = 0.5, .alpha = 0.2};
+        double index_used[64];
+        dist_matches_serial(&q, &ties, splits[s], adv, index_used);
+        q.lambda_ties = LAMBDA_TIES_RANDOM, q.seed = 99;
+        int all_same = 1, other_order = 0;
+        for (q.step = 0; q.step < 4; q.step++) {
+            all_same &= dist_matches_serial(&q, &ties, splits[s], adv, used);
+            all_same &= ties_as_documented(&ties, 99, q.step, used);
+            other_order |= memcmp(used, index_used, (size_t)ties.n * sizeof *used) != 0;
+        }
+        check(all_same && other_order, splits[s],
+              "GRPO-λ random ties, steps 0-3: slices = serial = rank 0's = the documented key's choice, not by index");
     }
     if (dist_is_root()) printf("mpi_advantage: %d ranks, %d failed\n", dist_size(), failures);
     dist_finalize();

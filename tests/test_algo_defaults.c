@@ -1,6 +1,6 @@
 // Every default of ALGORITHMS.md §3 as `algo.name` alone resolves it (results/objectives.md §3 table): ratio level,
-// clip widths, aggregation, β, advantages' std, L_c, the log-ratio cap, GRPO-λ's λ and α, SSPO's clamp and
-// delimiters, and the reward terms of §4 each recipe turns on. The values are written out from the specification,
+// clip widths, aggregation, β, advantages' std, L_c, the log-ratio cap, GRPO-λ's λ, α and readings, SSPO's clamp
+// and delimiters, and the reward terms of §4 each recipe turns on. The values are written out from the specification,
 // not read from src/base/config.c's PRESETS.
 #include <criterion/criterion.h>
 #include <math.h>
@@ -63,6 +63,14 @@ Test(algo_defaults, each_algorithm_alone_gives_the_specified_defaults) {
         cr_expect(!c.reward.overlong_filter, "%s: no overlong filter by default", r->name);
         // GRPO-λ's λ = α = 0.2; SSPO's c_min 0.5, c_max 2 and the ASCII delimiters , . ; : ! ? newline.
         cr_expect(ap.lambda == 0.2 && ap.alpha == 0.2, "%s: λ %g α %g", r->name, ap.lambda, ap.alpha);
+        // GRPO-λ's readings: ceil(λ·n_groups), ties by group index, a degenerate group keeps its rewards; the tie key's
+        // seed is rollout.seed (default 0), and adv_params leaves the step to its caller.
+        cr_expect(ap.lambda_count == LAMBDA_COUNT_CEIL && ap.lambda_ties == LAMBDA_TIES_INDEX &&
+                      ap.lambda_few_correct == LAMBDA_FEW_KEEP,
+                  "%s: GRPO-λ readings %d %d %d", r->name, (int)ap.lambda_count, (int)ap.lambda_ties,
+                  (int)ap.lambda_few_correct);
+        cr_expect(ap.seed == 0 && ap.step == 0, "%s: seed %llu step %lld", r->name, (unsigned long long)ap.seed,
+                  (long long)ap.step);
         cr_expect(lp.sspo_c_min == 0.5 && lp.sspo_c_max == 2.0, "%s: c_min %g c_max %g", r->name, lp.sspo_c_min,
                   lp.sspo_c_max);
         cr_expect_str_eq(c.algo.sspo_delimiters, ",.;:!?\\n", "%s: delimiters", r->name);

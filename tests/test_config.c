@@ -179,6 +179,58 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[task]\ndigits_min = 5\ndigits_max = 2\n", &c, &e), -1);
 }
 
+// results/objectives.md §3 GRPO-λ: each [reading] is a key of [algo]; the defaults are ceil, index and keep.
+Test(config, grpo_lambda_readings_are_keys_that_print_and_read_back) {
+    Config a, b;
+    Err e = {{0}};
+    cr_assert_eq(config_resolve(&a, NULL, NULL, 0, &e), 0, "%s", e.msg);
+    cr_expect_eq(a.algo.lambda_count, LAMBDA_COUNT_CEIL);
+    cr_expect_eq(a.algo.lambda_ties, LAMBDA_TIES_INDEX);
+    cr_expect_eq(a.algo.lambda_few_correct, LAMBDA_FEW_KEEP);
+    char *text = config_to_string(&a);
+    cr_expect(strstr(text, "\nlambda_count = ceil\nlambda_ties = index\nlambda_few_correct = keep\n"), "%s", text);
+    free(text);
+    const char *sets[] = {"algo.name=grpo_lambda", "algo.lambda_count=round", "algo.lambda_ties=random",
+                          "algo.lambda_few_correct=center"};
+    cr_assert_eq(config_resolve(&a, NULL, sets, 4, &e), 0, "%s", e.msg);
+    cr_expect(a.algo.lambda_count == LAMBDA_COUNT_ROUND && a.algo.lambda_ties == LAMBDA_TIES_RANDOM &&
+              a.algo.lambda_few_correct == LAMBDA_FEW_CENTER);
+    text = config_to_string(&a);
+    cr_expect(strstr(text, "\nlambda_count = round\nlambda_ties = random\nlambda_few_correct = center\n"), "%s", text);
+    cr_assert_eq(resolve_text(text, &b, &e), 0, "%s", e.msg);
+    cr_expect(b.algo.lambda_count == LAMBDA_COUNT_ROUND && b.algo.lambda_ties == LAMBDA_TIES_RANDOM &&
+              b.algo.lambda_few_correct == LAMBDA_FEW_CENTER);
+    free(text);
+    cr_assert_eq(resolve_text("[algo]\nlambda_count = floor\n", &b, &e), 0, "%s", e.msg);
+    cr_expect_eq(b.algo.lambda_count, LAMBDA_COUNT_FLOOR);
+    cr_assert_eq(resolve_text("[algo]\nlambda_count = trunc\n", &b, &e), -1);
+    cr_expect(strstr(e.msg, ":2: [algo] lambda_count = 'trunc': expected one of ceil|floor|round"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[algo]\nlambda_ties = id\n", &b, &e), -1);
+    cr_expect(strstr(e.msg, "expected one of index|random"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[algo]\nlambda_few_correct = zero\n", &b, &e), -1);
+    cr_expect(strstr(e.msg, "expected one of keep|center"), "%s", e.msg);
+}
+
+// Dynamic sampling would drop GRPO-λ's all-correct groups before its transform: the pair is refused, in any order,
+// from a file or --set; either alone runs.
+Test(config, grpo_lambda_with_dynamic_sampling_is_refused) {
+    Config c;
+    Err e = {{0}};
+    const char *want = "[algo] name = grpo_lambda does not run with [algo] dynamic_sampling = true: dynamic sampling "
+                       "drops the groups whose rewards are all equal before GRPO-λ's reward transform, among them the "
+                       "all-correct groups GRPO-λ ranks first and rewards for being short";
+    cr_assert_eq(resolve_text("[algo]\nname = grpo_lambda\ndynamic_sampling = true\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ".ini: ") && strstr(e.msg, want), "%s", e.msg);
+    const char *sets[] = {"algo.dynamic_sampling=true", "algo.name=grpo_lambda"};
+    memset(&e, 0, sizeof e);
+    cr_assert_eq(config_resolve(&c, NULL, sets, 2, &e), -1);
+    cr_expect(strstr(e.msg, want), "%s", e.msg);
+    const char *dapo_then_lambda[] = {"algo.name=dapo", "algo.name=grpo_lambda"};  // dapo's preset is dapo's alone
+    cr_expect_eq(config_resolve(&c, NULL, dapo_then_lambda, 2, &e), 0, "%s", e.msg);
+    cr_expect_eq(config_resolve(&c, NULL, sets, 1, &e), 0, "%s", e.msg);
+    cr_expect_eq(config_resolve(&c, NULL, sets + 1, 1, &e), 0, "%s", e.msg);
+}
+
 Test(config, model_type_presets) {
     Config c;
     Err e = {{0}};

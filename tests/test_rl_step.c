@@ -25,7 +25,7 @@ Test(rl_step, grpo_lambda_counts_a_masked_response_at_its_generated_length) {
     Groups gs = {.g = &g, .n = 1, .n_selected = 1};
     double adv[4];
     AdvStats st;
-    cr_assert_eq(rl_step_advantages(&gs, &c, adv, &st, &e), 0, "%s", e.msg);
+    cr_assert_eq(rl_step_advantages(&gs, &c, 0, adv, &st, &e), 0, "%s", e.msg);
 
     // By hand: lengths 10, 20, 30, 64; mean 31; unbiased std; R = 1 - 0.2 sigmoid((L - mean) / std).
     double mean = 31, var = (21.0 * 21 + 11.0 * 11 + 1.0 * 1 + 33.0 * 33) / 3, sd = sqrt(var), r[4], rm = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/rng.h"
 
 AdvParams adv_params(const Config *c) {
     AdvParams p = {
@@ -14,6 +15,10 @@ AdvParams adv_params(const Config *c) {
         .grpo_lambda = c->algo.name == ALGO_GRPO_LAMBDA,
         .lambda = c->algo.lambda,
         .alpha = c->algo.alpha,
+        .lambda_count = c->algo.lambda_count,
+        .lambda_ties = c->algo.lambda_ties,
+        .lambda_few_correct = c->algo.lambda_few_correct,
+        .seed = (uint64_t)c->rollout.seed,
     };
     return p;
 }
@@ -57,14 +62,36 @@ static void group_moments(const double *x, const uint8_t *use, const int64_t *gi
 
 typedef struct {
     double acc;
+    uint64_t tie;  // lambda_ties = random: the group's random key; index: 0
     int64_t g;
 } GroupAcc;
 
-// Higher accuracy first; ties by lower group index (results/objectives.md §3 GRPO-λ [reading]).
+// Higher accuracy first; ties by the lower key, then the lower group index (results/objectives.md §3 GRPO-λ
+// [reading]: algo.lambda_ties).
 static int cmp_group_acc(const void *a, const void *b) {
     const GroupAcc *x = a, *y = b;
     if (x->acc != y->acc) return x->acc > y->acc ? -1 : 1;
+    if (x->tie != y->tie) return x->tie < y->tie ? -1 : 1;
     return x->g < y->g ? -1 : x->g > y->g;
+}
+
+// A group's random tie key: Philox at (rollout.seed; step, low word of the group id, 2^32 - 1 - high word), a
+// position no sampled token reaches (< 2^22) for ids in [0, 2^62), so the key is no sampling draw. It depends on
+// the id alone, never on ranks or batch order.
+static uint64_t tie_key(uint64_t seed, int64_t step, int64_t id) {
+    uint64_t u = (uint64_t)id;
+    Rng r = rng_at(seed, (uint32_t)step, (uint32_t)u, UINT32_MAX - (uint32_t)(u >> 32));
+    uint64_t hi = rng_u32(&r);
+    return hi << 32 | rng_u32(&r);
+}
+
+int64_t grpo_lambda_count(LambdaCount how, double lambda, int64_t n_groups) {
+    // λ·n_groups of a decimal λ may miss an integer by about an ulp of the product, more than 1e-12 from some 8192
+    // groups on (0.56·34150 = 19124.000000000004): that is no fraction of a group.
+    double x = lambda * (double)n_groups, tol = fmax(1e-12, 4 * DBL_EPSILON * x);
+    double k = how == LAMBDA_COUNT_FLOOR ? floor(x + tol) : how == LAMBDA_COUNT_ROUND ? floor(x + 0.5 + tol)
+                                                                                      : ceil(x - tol);
+    return k < 0 ? 0 : k > (double)n_groups ? n_groups : (int64_t)k;
 }
 
 void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint8_t *correct, const int64_t *length,
@@ -76,21 +103,18 @@ void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint
     double *acc = xcalloc(sz, sizeof *acc), *mu = xmalloc(sz * sizeof *mu), *m2 = xmalloc(sz * sizeof *m2);
     int64_t *size = xcalloc(sz, sizeof *size), *n_ok = xmalloc(sz * sizeof *n_ok);
     uint8_t *eff = xcalloc(sz, 1);
+    uint64_t *tie = xcalloc(sz, sizeof *tie);
     for (int64_t i = 0; i < n; i++) {
         len[i] = (double)length[i];
         size[gidx[i]]++;
         acc[gidx[i]] += correct[i] != 0;
+        if (p->lambda_ties == LAMBDA_TIES_RANDOM) tie[gidx[i]] = tie_key(p->seed, p->step, group[i]);
     }
-    // results/objectives.md §3 GRPO-λ step 1-2: top ceil(λ·n_groups) groups by accuracy.
+    // results/objectives.md §3 GRPO-λ step 1-2: the top ceil(λ·n_groups) groups by accuracy (algo.lambda_count).
     GroupAcc *order = xmalloc(sz * sizeof *order);
-    for (int64_t g = 0; g < ng; g++) order[g] = (GroupAcc){acc[g] / (double)size[g], g};
+    for (int64_t g = 0; g < ng; g++) order[g] = (GroupAcc){acc[g] / (double)size[g], tie[g], g};
     qsort(order, (size_t)ng, sizeof *order, cmp_group_acc);
-    // λ·n_groups of a decimal λ may round up past an integer by about an ulp of the product, more than 1e-12 from
-    // some 8192 groups on (0.56·34150 = 19124.000000000004): that is no fraction of a group.
-    double lambda_n = p->lambda * (double)ng;
-    int64_t n_eff = (int64_t)ceil(lambda_n - fmax(1e-12, 4 * DBL_EPSILON * lambda_n));
-    if (n_eff > ng) n_eff = ng;
-    if (n_eff < 0) n_eff = 0;
+    int64_t n_eff = grpo_lambda_count(p->lambda_count, p->lambda, ng);
     for (int64_t k = 0; k < n_eff; k++) eff[order[k].g] = 1;
     // results/objectives.md §3 GRPO-λ step 3: length statistics of the correct responses (unbiased std).
     group_moments(len, correct, gidx, n, ng, mu, m2, n_ok);
@@ -99,17 +123,19 @@ void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint
     for (int64_t i = 0; i < n; i++) {
         int64_t g = gidx[i];
         double sigma = n_ok[g] >= 2 ? sqrt(m2[g] / (double)(n_ok[g] - 1)) : 0;
-        if (eff[g] && sigma > 0) {
-            double z = (len[i] - mu[g]) / sigma;
+        // [reading] algo.lambda_few_correct: with fewer than 2 correct or σ_c = 0 the group keeps its rewards, or
+        // (center) takes z = 0.
+        if (eff[g] && (sigma > 0 || p->lambda_few_correct == LAMBDA_FEW_CENTER)) {
+            double z = sigma > 0 ? (len[i] - mu[g]) / sigma : 0;
             reward_out[i] = correct[i] ? 1.0 - p->alpha / (1.0 + exp(-z)) : 0.0;
         } else {
-            reward_out[i] = reward_in[i];  // [reading] fewer than 2 correct or σ_c = 0: the group keeps its rewards
+            reward_out[i] = reward_in[i];
         }
         if (eff[g]) eff_sum += reward_out[i], eff_cnt++;
     }
     st->n_efficiency_groups = n_eff;
     st->efficiency_reward_mean = eff_cnt ? eff_sum / (double)eff_cnt : 0;
-    free(gidx), free(len), free(acc), free(mu), free(m2), free(size), free(n_ok), free(eff), free(order);
+    free(gidx), free(len), free(acc), free(mu), free(m2), free(size), free(n_ok), free(eff), free(order), free(tie);
 }
 
 void adv_compute(const AdvParams *p, const double *reward, const int64_t *group, int64_t n, double *adv, AdvStats *st) {

@@ -15,6 +15,11 @@ typedef struct {
     double eps_std;      // added to the group std
     bool grpo_lambda;    // apply the GRPO-λ reward transform first
     double lambda, alpha;
+    LambdaCount lambda_count;            // algo.lambda_count
+    LambdaTies lambda_ties;              // algo.lambda_ties
+    LambdaFewCorrect lambda_few_correct;  // algo.lambda_few_correct
+    uint64_t seed;  // rollout.seed: keys the random tie order (lambda_ties = random)
+    int64_t step;   // the RL step, set by the caller (adv_params leaves it 0): the tie order differs per step
 } AdvParams;
 
 // Statistics of one step's batch (already global: computed from all-gathered arrays).
@@ -26,16 +31,21 @@ typedef struct {
     double efficiency_reward_mean;    // GRPO-λ: mean reward used over the members of those groups (0 if none)
 } AdvStats;
 
-// algo.* and adv.* of the config (grpo_lambda set iff algo.name = grpo_lambda).
+// algo.*, adv.* and rollout.seed of the config (grpo_lambda set iff algo.name = grpo_lambda); step = 0.
 AdvParams adv_params(const Config *c);
+
+// GRPO-λ's number of efficiency groups: λ·n_groups taken up (ceil), down (floor) or to the nearest, half up
+// (round); a product a rounding error off an integer (or, for round, off a half) counts as exactly that.
+int64_t grpo_lambda_count(LambdaCount how, double lambda, int64_t n_groups);
 
 // Dense group indices: gidx[i] in [0, *n_groups), numbered by ascending group id (the "global group
 // index" of results/objectives.md §1). Members of a group need not be contiguous. gidx: [n], caller-allocated.
 void adv_group_index(const int64_t *group, int64_t n, int64_t *gidx, int64_t *n_groups);
 
 // results/objectives.md §3 GRPO-λ steps 1-4 on the global batch: reward_out[i] = length-aware reward for members of
-// the top ceil(λ·n_groups) groups by accuracy (ties: lower group id first), else reward_in[i].
-// length[i] = |y_i| (loss-carrying tokens). Fills st->n_efficiency_groups and efficiency_reward_mean.
+// the top ceil(λ·n_groups) groups by accuracy (ties: lower group id first), else reward_in[i]; lambda_count,
+// lambda_ties and lambda_few_correct choose the other readings. length[i] = |y_i| (rl_step: tokens generated).
+// Fills st->n_efficiency_groups and efficiency_reward_mean.
 void grpo_lambda_rewards(const AdvParams *p, const double *reward_in, const uint8_t *correct, const int64_t *length,
                          const int64_t *group, int64_t n, double *reward_out, AdvStats *st);
 

@@ -128,6 +128,15 @@ static const Key KEYS[] = {
     {"algo", "log_ratio_clamp", K_DOUBLE, F(algo.log_ratio_clamp), 0, 700, 0, "10", "GSPO/LUSPO log s_i cap"},
     {"algo", "lambda", K_DOUBLE, F(algo.lambda), 0, 1, 0, "0.2", "GRPO-λ efficiency-group fraction"},
     {"algo", "alpha", K_DOUBLE, F(algo.alpha), 0, 1, 0, "0.2", "GRPO-λ length-penalty weight"},
+    {"algo", "lambda_count", K_ENUM, F(algo.lambda_count), 0, 0, ENUM("ceil", "floor", "round"), "ceil",
+     "GRPO-λ efficiency groups: ceil, floor or round (half up) of λ·n_groups, a rounding error off an integer "
+     "counting as that integer"},
+    {"algo", "lambda_ties", K_ENUM, F(algo.lambda_ties), 0, 0, ENUM("index", "random"), "index",
+     "GRPO-λ groups of equal accuracy: lower group index first, or in a random order drawn from (rollout.seed, "
+     "step, group id), the same on any number of ranks"},
+    {"algo", "lambda_few_correct", K_ENUM, F(algo.lambda_few_correct), 0, 0, ENUM("keep", "center"), "keep",
+     "GRPO-λ efficiency group with fewer than 2 correct responses or equal correct lengths: keep its rewards, or "
+     "center (correct 1 - alpha/2, wrong 0)"},
     {"algo", "sspo_c_min", K_DOUBLE, F(algo.sspo_c_min), 0, 1000, 0, "0.5", "SSPO entropy-ratio floor"},
     {"algo", "sspo_c_max", K_DOUBLE, F(algo.sspo_c_max), 0, 1000, 0, "2.0", "SSPO entropy-ratio cap"},
     {"algo", "sspo_delimiters", K_STR, F(algo.sspo_delimiters), 0, 0, 0, ",.;:!?\\n", "SSPO segment ends"},
@@ -708,6 +717,13 @@ static int validate(const Config *c, Err *e) {
     if (c->algo.sspo_c_min > c->algo.sspo_c_max)
         return err_set(e, "%s: [algo] sspo_c_min (%g) must be <= sspo_c_max (%g)", src, c->algo.sspo_c_min,
                        c->algo.sspo_c_max);
+    // Dynamic sampling drops all-equal groups before GRPO-λ's transform, the all-correct ones it ranks first too.
+    if (c->algo.name == ALGO_GRPO_LAMBDA && c->algo.dynamic_sampling)
+        return err_set(e,
+                       "%s: [algo] name = grpo_lambda does not run with [algo] dynamic_sampling = true: dynamic "
+                       "sampling drops the groups whose rewards are all equal before GRPO-λ's reward transform, among "
+                       "them the all-correct groups GRPO-λ ranks first and rewards for being short",
+                       src);
     if (c->reward.overlong_buffer > c->rollout.max_new_tokens)
         return err_set(e, "%s: [reward] overlong_buffer (%d) must be <= [rollout] max_new_tokens (%d)", src,
                        c->reward.overlong_buffer, c->rollout.max_new_tokens);

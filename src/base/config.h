@@ -19,6 +19,11 @@ typedef enum { TOKENIZER_BYTE, TOKENIZER_BPE } TokenizerType;
 typedef enum { ALGO_GRPO, ALGO_DAPO, ALGO_DRGRPO, ALGO_GSPO, ALGO_LUSPO, ALGO_GRPO_LAMBDA, ALGO_SSPO } AlgoName;
 typedef enum { AGG_SEQ_MEAN_TOKEN_MEAN, AGG_TOKEN_MEAN, AGG_SEQ_MEAN_TOKEN_SUM, AGG_SEQ_MEAN_TOKEN_SUM_NORM } AggMode;
 typedef enum { ADV_STD_UNBIASED, ADV_STD_BIASED, ADV_STD_NONE } AdvStd;
+// GRPO-λ's readings (results/objectives.md §3 GRPO-λ): how many efficiency groups λ·n_groups gives, how groups of
+// equal accuracy are ordered, and what an efficiency group with fewer than 2 correct responses or σ_c = 0 gets.
+typedef enum { LAMBDA_COUNT_CEIL, LAMBDA_COUNT_FLOOR, LAMBDA_COUNT_ROUND } LambdaCount;
+typedef enum { LAMBDA_TIES_INDEX, LAMBDA_TIES_RANDOM } LambdaTies;
+typedef enum { LAMBDA_FEW_KEEP, LAMBDA_FEW_CENTER } LambdaFewCorrect;
 typedef enum { ACC_BINARY, ACC_PM1 } AccuracyReward;
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE } Schedule;
 typedef enum { ROLLOUT_STATIC, ROLLOUT_DYNAMIC } RolloutSchedule;
@@ -102,6 +107,9 @@ typedef struct {
     int l_c;                        // L_c for seq-mean-token-sum-norm; 0 = rollout.max_new_tokens
     double log_ratio_clamp;         // GSPO/LUSPO: log s_i clamped to <= this before exp
     double lambda, alpha;           // GRPO-λ
+    LambdaCount lambda_count;       // GRPO-λ efficiency groups: ceil, floor or round of λ·n_groups
+    LambdaTies lambda_ties;         // GRPO-λ accuracy ties: by group index, or by a seeded per-step random key
+    LambdaFewCorrect lambda_few_correct;  // GRPO-λ group with < 2 correct or σ_c = 0: keep rewards, or z = 0
     double sspo_c_min, sspo_c_max;  // SSPO entropy-ratio clamp
     char sspo_delimiters[64];       // SSPO segment delimiters (ASCII; CJK forms are always added)
     bool dynamic_sampling;

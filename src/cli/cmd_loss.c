@@ -41,7 +41,9 @@ static const CliOpt OPTS[] = {
 static const CliSpec SPEC = CLI_SPEC(
     "rlvr loss", "Evaluates an objective and its gradient on arrays (results/objectives.md).", OPTS,
     "Under mpirun -np K each rank takes a contiguous share of whole groups; rank 0 writes the same output.\n"
-    "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).");
+    "With algo.dynamic_sampling (dapo's preset) groups whose rewards are all equal are dropped (loss-masked).\n"
+    "GRPO-λ with algo.lambda_ties = random orders equal accuracies by (rollout.seed, step 0, group id): one batch,\n"
+    "no RL step.");
 
 // The whole input file (every rank reads it and keeps its share).
 typedef struct {
@@ -215,7 +217,7 @@ typedef struct {
 static int evaluate(const Config *c, const LossInput *in, int64_t s0, int64_t s1, int64_t micro_groups, LossOutput *out,
                     Err *e) {
     int64_t t0 = in->seq_offsets[s0], n_local = s1 - s0, ng = 0;
-    AdvParams ap = adv_params(c);
+    AdvParams ap = adv_params(c);  // step 0: one batch, no RL step (algo.lambda_ties = random keys on it)
     LossParams lp = loss_params(c);
     size_t nt = (size_t)(in->seq_offsets[s1] - t0), ns = (size_t)n_local;
     out->grad = xcalloc(nt ? nt : 1, sizeof(double));

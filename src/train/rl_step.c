@@ -9,7 +9,7 @@
 #include "train/packing.h"
 #include "train/rl_update.h"
 
-int rl_step_advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats *st, Err *e) {
+int rl_step_advantages(const Groups *gs, const Config *cfg, int64_t step, double *adv, AdvStats *st, Err *e) {
     int G = cfg->rollout.n;
     int64_t n = (int64_t)gs->n * G;
     double *reward = xmalloc((size_t)(n + 1) * sizeof *reward);
@@ -24,6 +24,7 @@ int rl_step_advantages(const Groups *gs, const Config *cfg, double *adv, AdvStat
             length[q] = gs->g[i].resp[j].n_tokens, group[q] = gs->g[i].cand;
         }
     AdvParams p = adv_params(cfg);
+    p.step = step;
     int rc = adv_compute_dist(&p, reward, correct, length, group, n, NULL, adv, st, e);
     free(reward), free(correct), free(length), free(group);
     return rc;
@@ -106,7 +107,7 @@ int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e) {
     param_gather_release(&r->up.gather);
     double *adv = xmalloc(((size_t)gs.n * (size_t)c->rollout.n + 1) * sizeof *adv);
     double t0 = walltime_s();
-    if (!rc) rc = dist_agree(rl_step_advantages(&gs, c, adv, &m->adv, e), e);
+    if (!rc) rc = dist_agree(rl_step_advantages(&gs, c, step, adv, &m->adv, e), e);
     gs.score_s += walltime_s() - t0;
     double t1 = walltime_s(), train_wait = 0;
     double lr = lr_at(step, r->total_steps, c->train.lr, c->train.warmup_steps, c->train.schedule, c->train.min_lr_ratio);

@@ -16,7 +16,8 @@
 int rl_step(Run *r, int64_t step, StepMetrics *m, Err *e);
 
 // results/objectives.md §1: the advantages of this rank's selected responses (adv[i * G + j], i its groups) from
-// global group statistics, after GRPO-λ's reward transform where algo.name is grpo_lambda.
-int rl_step_advantages(const Groups *gs, const Config *cfg, double *adv, AdvStats *st, Err *e);
+// global group statistics, after GRPO-λ's reward transform where algo.name is grpo_lambda (step keys its random tie
+// order, algo.lambda_ties = random).
+int rl_step_advantages(const Groups *gs, const Config *cfg, int64_t step, double *adv, AdvStats *st, Err *e);
 
 #endif
