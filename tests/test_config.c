@@ -698,4 +698,10 @@ Test(config, load_text_parses_like_a_file_and_names_the_text) {
         cr_expect_eq(config_resolve_text(&b, bad[i][0], "c.h5 /meta config", NULL, 0, &e), -1, "accepted: %s", bad[i][0]);
         cr_expect(strstr(e.msg, bad[i][1]), "'%s' lacks '%s'", e.msg, bad[i][1]);
     }
+    // A cross-key check names the whole source however long its path (a checkpoint deep in a cluster's file system).
+    char name[600], want[700];
+    memset(name, 'd', 500), strcpy(name + 500, "/c.h5 /meta config");
+    snprintf(want, sizeof want, "%s: [model] num_attention_heads (3) must be a multiple", name);
+    cr_expect_eq(config_resolve_text(&b, "[model]\nnum_attention_heads = 3\n", name, NULL, 0, &e), -1);
+    cr_expect(strstr(e.msg, want), "'%s' lacks the whole name", e.msg);
 }

@@ -176,7 +176,8 @@ typedef struct {
     EvalConfig eval;
     CheckpointConfig checkpoint;
     DistConfig dist;
-    char source[CONFIG_STR];  // file the config came from ("" = defaults only)
+    char source[4096];        // file the config came from, as messages name it ("" = defaults only); a path
+                              // may be as long as the system allows
     uint8_t set_[256];        // internal: which table keys were given explicitly (by hand, or held at a resume)
 } Config;
 
