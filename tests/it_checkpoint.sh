@@ -5,7 +5,8 @@
 # --exact reports every difference of the two trees on its own line; rlvr train does not resume an SFT run, a refused
 # resume leaves config.ini alone, a resume logs each changed key (the keys the run left to presets and derivations
 # follow the new config) and refuses a change of the run's identity (seeds, task, the training records, wherever they
-# lie), a key the saved run gave by hand keeps its value, its preset's or not (/meta given_keys, on 1 and 2 ranks), the
+# lie), a key the saved run gave by hand keeps its value, its preset's or not (/meta given_keys, on 1 and 2 ranks), so
+# does one the resume's own --config gives (not the run's config.ini named as --config), the
 # stored config is read with /tmp read-only (ckpt stats, resume, export), and a second run in a directory in use is
 # refused; the trainer saves on 4 ranks and resumes on 1 and on 2 bit
 # for bit (deterministic); SIGKILL of one rank during a parallel write leaves the previous checkpoint whole; a save
@@ -13,7 +14,7 @@
 # writes are refused at the close (a file size limit) too, exit 1, and on 2 ranks one under a file size limit is refused
 # before HDF5 writes (it hung); a resume removes the temporary files a killed
 # writer left in the run directory and its ckpt/, naming each, and nothing else.
-plan 50
+plan 52
 CK="$TMP/ckpt"
 mkdir -p "$CK"
 CK_TEST=$(dirname "$RLVR")/mpi_checkpoint
@@ -213,6 +214,26 @@ for np in 1 2; do
     then pass "given keys, $np rank(s): resumed as gspo, eps_low keeps the 2e-3 given by hand, eps_high takes 4e-4"
     else fail "given keys, $np rank(s): resumed as gspo, eps_low keeps the 2e-3 given by hand, eps_high takes 4e-4" \
         "exit $rc: $out"; fi
+done
+# A resume that names a config file of its own: its lines are the user's, so eps_low = 2e-3 there stays, luspo's value
+# though it is, and eps_high, left out, takes gspo's; the run's own config.ini named as --config is no such file.
+sed 's/^name = luspo$/name = gspo\neps_low = 2e-3/' "$ROOT/configs/tiny-train.ini" > "$CK/gspo.ini"
+eps_are() {  # CONFIG EPS_LOW EPS_HIGH
+    awk -F ' = ' -v lo="$2" -v hi="$3" '/^\[/ { s = $0 } s == "[algo]" && $1 == "eps_low" { a = $2 == lo }
+        s == "[algo]" && $1 == "eps_high" { b = $2 == hi } END { exit !(a && b) }' "$1"
+}
+for own in gspo.ini config.ini; do
+    N="$CK/named-$own"
+    "$RLVR" sft --config "$ROOT/configs/tiny-train.ini" --set sft.steps=1 --set eval.n_prompts=0 --run-dir "$N" >/dev/null 2>&1
+    if [ $own = gspo.ini ]; then
+        "$RLVR" sft --run-dir "$N" --resume --config "$CK/gspo.ini" --set sft.steps=2 --set eval.n_prompts=0 >/dev/null 2>&1
+        expect_ok "resume --config FILE: eps_low = 2e-3 given there stays, eps_high left out takes gspo's" \
+            eps_are "$N/config.ini" 0.002 0.0004
+    else
+        "$RLVR" sft --run-dir "$N" --resume --config "$N/config.ini" --set sft.steps=2 --set algo.name=gspo >/dev/null 2>&1
+        expect_ok "resume --config D/config.ini: every key only the saved run's, so both follow gspo" \
+            eps_are "$N/config.ini" 0.0003 0.0004
+    fi
 done
 # The stored config is parsed from memory: with /tmp read-only (a private mount namespace, as root), ckpt stats reads
 # it for the expert usage, a resume for its checks and rederivation, and an export for the tokenizer; each wrote it

@@ -475,7 +475,7 @@ static void resume_with(const Config *saved, const char *const *sets, int n, boo
     cr_assert_eq(config_load_file(now, write_tmp(text), &e), 0, "%s", e.msg);
     free(text);
     for (int i = 0; i < n; i++) cr_assert_eq(config_set(now, sets[i], &e), 0, "%s", e.msg);
-    config_rederive(now, saved, sets, n, keep);
+    config_rederive(now, saved, sets, n, false, keep);
     cr_assert_eq(config_finalize(now, &e), 0, "%s", e.msg);
 }
 
@@ -531,9 +531,30 @@ Test(config, rederive_keeps_keys_set_by_hand) {
     free(text);
     cr_assert_eq(config_set(&file, "algo.agg=token-mean", &e), 0, "%s", e.msg);
     cr_assert_eq(config_set(&file, "algo.name=gspo", &e), 0, "%s", e.msg);
-    config_rederive(&file, &saved, gspo, 1, NULL);
+    config_rederive(&file, &saved, gspo, 1, false, NULL);
     cr_expect_eq(file.algo.agg, AGG_TOKEN_MEAN, "changed in the file");
     cr_expect_eq(file.reward.overlong_factor, 1.0);
+}
+
+// A resume that names its own --config: the file's lines are the user's, so a key it gives stays even at the value the
+// saved run's preset gave it; a key it leaves out follows the new algorithm.
+Test(config, rederive_keeps_what_a_named_file_gives) {
+    const char *luspo[] = {"algo.name=luspo"};
+    Config saved = saved_run(luspo, 1), now;
+    Err e = {{0}};
+    config_defaults(&now);
+    const char *path = write_tmp("[algo]\nname = gspo\neps_low = 2e-3\n");
+    cr_assert_eq(config_load_file(&now, path, &e), 0, "%s", e.msg);
+    config_rederive(&now, &saved, NULL, 0, true, NULL);
+    cr_assert_eq(config_finalize(&now, &e), 0, "%s", e.msg);
+    cr_expect_eq(now.algo.eps_low, 2e-3, "the named file gives it, luspo's value");
+    cr_expect_eq(now.algo.eps_high, 4e-4, "left out of the file: gspo's");
+    // The same file as the run's own config.ini (not named): its every key is only the saved run's, so both follow.
+    config_defaults(&now);
+    cr_assert_eq(config_load_file(&now, path, &e), 0, "%s", e.msg);
+    config_rederive(&now, &saved, NULL, 0, false, NULL);
+    cr_assert_eq(config_finalize(&now, &e), 0, "%s", e.msg);
+    cr_expect_eq(now.algo.eps_low, 3e-4);
 }
 
 static bool keep_eps_low(const char *key) { return !strcmp(key, "algo.eps_low"); }
@@ -585,7 +606,7 @@ Test(config, rederive_follows_a_new_generation_limit) {
     cr_assert_eq(config_load_file(&now, write_tmp(text), &e), 0, "%s", e.msg);
     free(text);
     cr_assert_eq(config_set(&now, limit[0], &e), 0, "%s", e.msg);
-    config_rederive(&now, &saved, limit, 1, NULL);
+    config_rederive(&now, &saved, limit, 1, false, NULL);
     cr_expect_eq(config_finalize(&now, &e), -1);
     cr_expect(strstr(e.msg, "[reward] overlong_buffer (30) must be <= [rollout] max_new_tokens (10)"), "%s", e.msg);
 }

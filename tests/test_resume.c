@@ -174,7 +174,7 @@ static Config resumed(const char *ckpt, const Config *saved, const char *const *
     config_defaults(&c);
     cr_assert_eq(config_load_file(&c, path, &e), 0, "%s", e.msg);
     for (int i = 0; i < n; i++) cr_assert_eq(config_set(&c, sets[i], &e), 0, "%s", e.msg);
-    cr_assert_eq(resume_rederive(ckpt, &c, sets, n, &e), 0, "%s", e.msg);
+    cr_assert_eq(resume_rederive(ckpt, &c, sets, n, false, &e), 0, "%s", e.msg);
     cr_assert_eq(config_finalize(&c, &e), 0, "%s", e.msg);
     return c;
 }
@@ -281,7 +281,7 @@ Test(resume, a_damaged_given_keys_record_is_refused) {
     const char *p = save_run_given("bad.h5", "train", &saved, text, "algo.name\nalgo.eps_lo\n", 1, 0);
     free(text);
     Err e = {{0}};
-    cr_expect_eq(resume_rederive(p, &now, NULL, 0, &e), -1);
+    cr_expect_eq(resume_rederive(p, &now, NULL, 0, false, &e), -1);
     cr_expect(strstr(e.msg, "bad.h5 /meta given_keys: unknown key 'algo.eps_lo'"), "%s", e.msg);
 }
 

@@ -839,7 +839,7 @@ void config_guess_given(Config *c) {
         c->set_[i] = same_value(c, automatic_key(&KEYS[i]) ? &automatic : &defaults, &KEYS[i]) ? KEY_UNSET : KEY_GIVEN;
 }
 
-void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
+void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets, bool file_named,
                      bool (*keep)(const char *key)) {
     Config will;
     automatic_values(now, &will);
@@ -848,8 +848,10 @@ void config_rederive(Config *now, const Config *saved, const char *const *sets, 
         char name[130];
         snprintf(name, sizeof name, "%s.%s", k->section, k->key);
         if (!now->set_[i]) continue;  // config_finalize's to fill
-        // Named by this resume, given in the saved run, or given another value by this resume's file: by hand.
-        bool given = named_in(k, sets, n_sets) || saved->set_[i] == KEY_GIVEN || !same_value(now, saved, k);
+        // Named by this resume (a --set, or a line of the file it names), given in the saved run, or given another
+        // value by this resume's file: by hand.
+        bool given = named_in(k, sets, n_sets) || (file_named && now->set_[i] == KEY_GIVEN) ||
+                     saved->set_[i] == KEY_GIVEN || !same_value(now, saved, k);
         if (keep && keep(name)) now->set_[i] = given ? KEY_GIVEN : KEY_HELD;
         else if (given) now->set_[i] = KEY_GIVEN;
         else {  // left to its default or preset, as in the saved run

@@ -232,11 +232,13 @@ void config_guess_given(Config *c);
 // that a preset or another key's value fills (eval.max_new_tokens from rollout.max_new_tokens, algo.eps_low from
 // algo.name, ...) and that the saved run did not give takes the value now's other keys give, as a fresh run with now
 // would; it keeps now's value when the saved run gave it, when now changes it (a value other than saved's), when sets
-// ("section.key=value", the resume's --set) names it, or when keep(key) says so ("section.key"; NULL: none). A key
+// ("section.key=value", the resume's --set) names it, when file_named and now's file gives it (a --config the resume
+// names, whose lines are the user's, unlike the run's config.ini, which has every key), or when keep(key) says so
+// ("section.key"; NULL: none). A key
 // now leaves unset is config_finalize's to fill. now->set_ becomes the resumed run's keys given by hand
 // (config_given_keys): those the saved run gave and those this resume names or changes; a key keep names and that is
 // neither stays as read without counting as given, so a resume that changes nothing records what the saved run did.
-void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets,
+void config_rederive(Config *now, const Config *saved, const char *const *sets, int n_sets, bool file_named,
                      bool (*keep)(const char *key));
 
 // Name of an enum value of a key, e.g. config_enum_name("algo", "name", ALGO_LUSPO) = "luspo".

@@ -136,7 +136,7 @@ static int read_saved_config(const char *ckpt, Config *saved, SavedConfig *got, 
 
 static bool identity_key(const char *key) { return resume_identity_key(key, NULL); }
 
-int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, Err *e) {
+int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, bool file_named, Err *e) {
     Config saved;
     SavedConfig got;
     bool recorded;
@@ -145,7 +145,7 @@ int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int 
     // Nothing to rederive from: against itself with its given keys guessed, now keeps every value, and its keys given
     // by hand are what a checkpoint without given_keys would give.
     if (got != SAVED_READ) saved = *now, config_guess_given(&saved);
-    config_rederive(now, &saved, sets, n_sets, identity_key);
+    config_rederive(now, &saved, sets, n_sets, file_named, identity_key);
     return 0;
 }
 

@@ -23,12 +23,12 @@ int resume_compare(const char *ckpt, const Config *saved, const Config *now, cha
 
 // Every rank, before config_finalize: the keys of now that a preset or another key fills (algo.eps_low from
 // algo.name) and that ckpt's run did not give by hand (/meta given_keys) take the value now gives, unless this resume
-// sets them (config_rederive); the run's identity keys stay, as their change is refused anyway. A checkpoint without
+// sets them or, where file_named, its --config FILE gives them (config_rederive); the run's identity keys stay, as their change is refused anyway. A checkpoint without
 // given_keys (an older rlvr's) counts a key as given when its saved value is not its automatic one (config_guess_given;
 // resume_check logs that). now->set_ becomes the keys the resumed run gives by hand, for its checkpoints. A
 // checkpoint whose config is missing or does not read leaves now's values as they are (resume_check logs that).
 // Fails when /meta does not read.
-int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, Err *e);
+int resume_rederive(const char *ckpt, Config *now, const char *const *sets, int n_sets, bool file_named, Err *e);
 
 // Before anything is loaded (one rank): the checkpoint ckpt was written by `rlvr KIND` ("sft" or "train") and now
 // changes none of its run's identity. The seeds compared are /state's, the ones the run has used; a checkpoint

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/dist.h"
@@ -156,12 +157,22 @@ static int check_resume(Run *r, Err *e) {
     return resume_check(r->resume_ckpt, kind_name(r->kind), &r->cfg, &r->start_log, e);
 }
 
+// Whether the resume names a config file of its own (--config), whose lines the user wrote, rather than the run's
+// config.ini (every key, written by rlvr), also when --config names that very file.
+static bool names_own_config(const TrainArgs *a) {
+    char path[4096];
+    struct stat given, own;
+    if (!a->config_path) return false;
+    snprintf(path, sizeof path, "%s/config.ini", a->run_dir);
+    return stat(a->config_path, &given) || stat(path, &own) || given.st_dev != own.st_dev || given.st_ino != own.st_ino;
+}
+
 // Every rank, once rank 0 holds the run directory: the keys the saved run left to their presets or derivations follow
 // this config (train/resume.h resume_rederive: config.ini has every key, so they would keep the saved run's values),
 // then the config is checked, rederived values too.
 static int resume_config(Run *r, const TrainArgs *a, Err *e) {
     int rc = find_resume_ckpt(r, e);
-    if (!rc) rc = resume_rederive(r->resume_ckpt, &r->cfg, a->sets, a->n_sets, e);
+    if (!rc) rc = resume_rederive(r->resume_ckpt, &r->cfg, a->sets, a->n_sets, names_own_config(a), e);
     TRY(dist_agree(rc, e));
     return config_finalize(&r->cfg, e);
 }
