@@ -172,7 +172,9 @@ static bool names_own_config(const TrainArgs *a) {
 // then the config is checked, rederived values too.
 static int resume_config(Run *r, const TrainArgs *a, Err *e) {
     int rc = find_resume_ckpt(r, e);
-    if (!rc) rc = resume_rederive(r->resume_ckpt, &r->cfg, a->sets, a->n_sets, names_own_config(a), e);
+    bool own = names_own_config(a);
+    dist_bcast(&own, sizeof own, 0);  // rank 0's answer: every rank rederives alike
+    if (!rc) rc = resume_rederive(r->resume_ckpt, &r->cfg, a->sets, a->n_sets, own, e);
     TRY(dist_agree(rc, e));
     return config_finalize(&r->cfg, e);
 }
