@@ -1,5 +1,5 @@
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 21
+plan 22
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -43,6 +43,21 @@ JSONL
 expect_ok "reward --task math: scientific notation inside sums" bash -c '
     "$RLVR" reward --task math --in "$TMP/sci.jsonl" --out "$TMP/sci.out" >/dev/null &&
     [ "$(grep -o "\"correct\":[a-z]*" "$TMP/sci.out" | tr "\n" " ")" = "\"correct\":true \"correct\":true \"correct\":false \"correct\":true " ]'
+# Equations compare side by side or mirrored, assignment lists item by item in any order; a name is never dropped
+# when both answers are equations (x=1 is not y=1), and 2x+1=0 is not 2x-1=0.
+cat > "$TMP/eq.jsonl" <<'JSONL'
+{"response": "\\boxed{f(x)=x+1}", "answer": "f(x) = 1+x"}
+{"response": "\\boxed{2x+1=0}", "answer": "1+2x=0"}
+{"response": "\\boxed{x=\\frac12, y=2}", "answer": "x=0.5,y=2"}
+{"response": "\\boxed{x=1.5e-2, y=2}", "answer": "y=2, x=0.015"}
+{"response": "\\boxed{y=2x+3}", "answer": "2x+3=y"}
+{"response": "\\boxed{x=1}", "answer": "y=1"}
+{"response": "\\boxed{2x+1=0}", "answer": "2x-1=0"}
+{"response": "\\boxed{x=1, y=2}", "answer": "x=2, y=1"}
+JSONL
+expect_ok "reward --task math: equations and assignment lists" bash -c '
+    "$RLVR" reward --task math --in "$TMP/eq.jsonl" --out "$TMP/eq.out" >/dev/null &&
+    [ "$(grep -o "\"correct\":[a-z]*" "$TMP/eq.out" | cut -d: -f2 | tr "\n" " ")" = "true true true true true false false false " ]'
 printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
 expect_ok "reward --task arith: answers from the task by index" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'

@@ -253,6 +253,59 @@ static const Case PREFIXES[] = {
     {"\\boxed{k=4}", "k = 4", true},     {"\\boxed{n=7}", "n=8", false},
 };
 
+// A function of variables or numbers names what the answer is, as a variable does: f(x) = x+1 is x+1 (math-verify
+// agrees); a product before the '=' (x(x+1), 2f(x)) names nothing.
+static const Case FUNCTION_PREFIXES[] = {
+    {"\\boxed{f(x)=x+1}", "x+1", true},           {"\\boxed{x+1}", "f(x) = x+1", true},
+    {"\\boxed{f(x) = x+1}", "1+x", true},         {"\\boxed{g(x,y)=x+y}", "y+x", true},
+    {"\\boxed{f'(x)=2x}", "2x", true},            {"\\boxed{f^{-1}(x)=\\frac{x-3}{2}}", "\\frac{x-3}{2}", true},
+    {"\\boxed{f(2)=4}", "4", true},               {"\\boxed{f(-1)=3}", "3", true},
+    {"\\boxed{P(A)=0.5}", "\\frac12", true},      {"\\boxed{\\phi(12)=4}", "4", true},
+    {"\\boxed{h_1(t)=5}", "5", true},             {"\\boxed{f(x)=x+1}", "x+2", false},
+    {"\\boxed{f(x)=x+1}", "x-1", false},          {"\\boxed{x(x+1)=0}", "0", false},
+    {"\\boxed{2f(x)=4}", "4", false},             {"\\boxed{f()=1}", "1", false},
+    {"\\boxed{f(x)=g(x)=1}", "1", false},         {"\\boxed{f(x+1)=3}", "3", false},
+};
+
+// Two equations compare side by side, each side by the full equivalence (sums in any order, numbers by value), or
+// each side with the other's mirror side (a=b states what b=a states; math-verify agrees). An equation is not one of
+// its sides, and a relation (\le, <=, \ne) is not an equation.
+static const Case EQUATIONS[] = {
+    {"\\boxed{f(x)=x+1}", "f(x) = 1+x", true},    {"\\boxed{2x+1=0}", "1+2x=0", true},
+    {"\\boxed{x^2+2x+1=0}", "x^2 + 2x + 1 = 0", true}, {"\\boxed{y = 2x + 3}", "y=3+2x", true},
+    {"\\boxed{x=2}", "2=x", true},                {"\\boxed{1+2x=0}", "0=2x+1", true},
+    {"\\boxed{y=x}", "x=y", true},                {"\\boxed{x=\\frac12}", "x=0.5", true},
+    {"\\boxed{x=50\\%}", "x=0.5", true},          {"\\boxed{x_{1}=3}", "x_1=3", true},
+    {"\\boxed{2y=\\frac{3}{2}+x}", "2y = x+1.5", true}, {"\\boxed{f(x)=x+1}", "x+1=f(x)", true},
+    {"\\boxed{2x+1=0}", "2x-1=0", false},         {"\\boxed{2x+1=0}", "4x+2=0", false},
+    {"\\boxed{x=1}", "y=1", false},               {"\\boxed{x=1}", "1=y", false},
+    {"\\boxed{f(x)=x+1}", "g(x)=x+1", false},     {"\\boxed{f(x)=x+1}", "f(x)=x+2", false},
+    {"\\boxed{x=2}", "x=-2", false},              {"\\boxed{x_1=3}", "x_2=3", false},
+    {"\\boxed{x=2}", "2=y", false},               {"\\boxed{y=2x+3}", "y=3x+2", false},
+    {"\\boxed{2x+1=0}", "0", false},              {"\\boxed{0}", "2x+1=0", false},
+    {"\\boxed{2x+1=0}", "2x+1", false},           {"\\boxed{2=x}", "2", false},
+    {"\\boxed{x\\le1}", "x=1", false},            {"\\boxed{x<=1}", "x=1", false},
+    {"\\boxed{x<=1}", "1", false},                {"\\boxed{x>=2}", "2", false},
+    {"\\boxed{x\\ne1}", "1", false},              {"\\boxed{x\\neq 1}", "x=1", false},
+    {"\\boxed{y\\le2x+3}", "y=2x+3", false},      {"\\boxed{x\\le y=1}", "y=1", false},
+    {"\\boxed{x=1=y}", "x=1", false},
+};
+
+// Top-level comma lists of equations compare item by item in any order, as bare lists of values do (1, 2 = 2, 1);
+// an assignment item against a bare value item counts as x = 1 against 1 does.
+static const Case ASSIGNMENT_LISTS[] = {
+    {"\\boxed{x=\\frac12, y=2}", "x=0.5,y=2", true},  {"\\boxed{x=1.5e-2, y=2}", "x=0.015, y=2", true},
+    {"\\boxed{y=2, x=0.5}", "x=\\frac12, y=2", true},  {"\\boxed{x=1, y=2, z=3}", "z=3,x=1,y=2", true},
+    {"\\boxed{x=1, x=-1}", "x=-1, x=1", true},         {"\\boxed{a=\\frac{1}{2}, b=50\\%}", "b=0.5, a=0.5", true},
+    {"\\boxed{x=1, y=2}", "1, 2", true},               {"\\boxed{2x+1=0, y=2}", "y=2, 1+2x=0", true},
+    {"\\boxed{x=1, y=2}", "x=2, y=1", false},          {"\\boxed{x=1, y=2}", "y=1, x=2", false},
+    {"\\boxed{x=1, y=2}", "x=1", false},               {"\\boxed{x=1}", "x=1, y=2", false},
+    {"\\boxed{x=1, y=2}", "x=1, y=2, z=3", false},     {"\\boxed{x=1, y=2}", "x=1, z=2", false},
+    {"\\boxed{x=1, y=2}", "x=1, y=-2", false},         {"\\boxed{x=1, y=2}", "(1, 2)", false},
+    {"\\boxed{x=1, y=2}", "x=1, 3", false},            {"\\boxed{2x+1=0, y=2}", "0, 2", false},
+    {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(0.5,2)", true}, {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(2,0.5)", false},
+};
+
 static const Case INTERVALS_TUPLES[] = {
     {"\\boxed{(1,2)}", "(1,2)", true},            {"\\boxed{(1,2)}", "(2,1)", false},
     {"\\boxed{(1,2]}", "(1,2]", true},            {"\\boxed{(1,2]}", "(1,2)", false},
@@ -332,6 +385,9 @@ Test(verify, plus_minus) { CHECK(PLUS_MINUS); }
 Test(verify, units_degrees_text) { CHECK(UNITS_DEGREES_TEXT); }
 Test(verify, whitespace_left_right_periods) { CHECK(WHITESPACE_LEFTRIGHT); }
 Test(verify, variable_prefixes) { CHECK(PREFIXES); }
+Test(verify, function_prefixes) { CHECK(FUNCTION_PREFIXES); }
+Test(verify, equations_side_by_side) { CHECK(EQUATIONS); }
+Test(verify, assignment_lists) { CHECK(ASSIGNMENT_LISTS); }
 Test(verify, intervals_tuples_sets) { CHECK(INTERVALS_TUPLES); }
 Test(verify, string_fallback) { CHECK(STRINGS); }
 Test(verify, wrong_sign_and_near_misses) { CHECK(WRONG_SIGN_AND_NEAR_MISSES); }
@@ -343,7 +399,9 @@ Test(verify, table_has_at_least_200_cases) {
                sizeof ROOTS / sizeof(Case) + sizeof PERCENTAGES / sizeof(Case) + sizeof SCIENTIFIC / sizeof(Case) +
                sizeof SCIENTIFIC_SUMS / sizeof(Case) + sizeof PLUS_MINUS / sizeof(Case) +
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
-               sizeof PREFIXES / sizeof(Case) + sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
+               sizeof PREFIXES / sizeof(Case) + sizeof FUNCTION_PREFIXES / sizeof(Case) +
+               sizeof EQUATIONS / sizeof(Case) + sizeof ASSIGNMENT_LISTS / sizeof(Case) +
+               sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);
     cr_expect_geq(n, 200, "only %zu table cases", n);
 }
@@ -382,6 +440,12 @@ Test(verify, normalize_examples) {
     cr_expect_str_eq(out, "15");
     verify_normalize("x \\le  y + 2 \\cdot \\pi", out, sizeof out);
     cr_expect_str_eq(out, "x\\le y+2\\cdot\\pi", "one space keeps a command word from the letter after it");
+    verify_normalize("f(x) = x + 1", out, sizeof out);
+    cr_expect_str_eq(out, "x+1", "a function's name and arguments go as an x = prefix does");
+    verify_normalize("x(x+1) = 0", out, sizeof out);
+    cr_expect_str_eq(out, "x(x+1)=0", "a product names nothing");
+    verify_normalize("a_{1}+b_{12}", out, sizeof out);
+    cr_expect_str_eq(out, "a_1+b_{12}", "braces around a one-character subscript go");
 }
 
 // Bounded work: a long response full of box commands and braces still answers quickly and correctly.

@@ -282,11 +282,36 @@ def form_scientific(r):
     return f"{a}e-{b}", r.choice([dec(Fraction(a) / 10 ** b), f"{a}e - {b}"])
 
 
+def form_equation(r):
+    a, b, n = r.randint(2, 9), r.randint(1, 9), r.randint(-9, 9)
+    p = Fraction(r.randint(1, 9), r.choice([2, 4, 5]))
+    kind = r.choice(["spaced", "commuted", "mirrored", "function", "function-bare", "assignments", "wrong-sign",
+                     "wrong-variable", "swapped-values"])
+    if kind == "spaced":
+        return f"y = {a}x + {b}", f"y={a}x+{b}"
+    if kind == "commuted":
+        return r.choice([(f"y = {a}x + {b}", f"y = {b} + {a}x"), (f"{a}x + {b} = 0", f"{b} + {a}x = 0")])
+    if kind == "mirrored":
+        return f"y = {a}x + {b}", f"{a}x + {b} = y"
+    if kind == "function":
+        return f"f(x) = {a}x + {b}", f"f(x)={b}+{a}x"
+    if kind == "function-bare":
+        return f"{a}x + {b}", f"f(x) = {a}x + {b}"
+    if kind == "assignments":  # item by item in any order, numbers by value
+        return f"x = {frac_tex(p, 'frac')}, y = {n}", f"y = {n}, x = {dec(p)}"
+    if kind == "wrong-sign":
+        return f"y = {a}x + {b}", f"y = {a}x - {b}"
+    if kind == "wrong-variable":
+        return f"x = {n}", f"y = {n}"
+    return f"x = {a}, y = {b + 10}", f"x = {b + 10}, y = {a}"
+
+
 FORMS = {
     "integer": form_integer, "thousands": form_thousands, "decimal": form_decimal, "fraction": form_fraction,
     "root": form_root, "percent": form_percent, "interval": form_interval, "tuple": form_tuple,
     "units/degrees": form_units, "text": form_text, "choice": form_choice, "expression": form_expression,
     "pi": form_pi, "list": form_set, "mixed number": form_mixed, "scientific": form_scientific,
+    "equation": form_equation,
 }
 
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/verify_norm.h"
 #include "text/verify_num.h"
 
 #define MAX_BRACE_DEPTH 64
@@ -267,8 +268,9 @@ static bool scalar_equal(const char *a, const char *b) {
 }
 
 static bool items_equal(const char *a, const char *b, int depth);
+static bool answers_equal(const char *a, const char *b, int depth);
 
-// Unordered comparison for sets and bare lists (answers like "x = 1, 2").
+// Unordered comparison for sets and bare lists (answers like "x = 1, 2", "x=1, y=2").
 static bool lists_equal_unordered(const List *x, const List *y, int depth) {
     bool used[MAX_ITEMS] = {0};
     for (int i = 0; i < x->n; i++) {
@@ -280,11 +282,36 @@ static bool lists_equal_unordered(const List *x, const List *y, int depth) {
     return true;
 }
 
+typedef struct {
+    char lhs[VERIFY_MAX_ANSWER], rhs[VERIFY_MAX_ANSWER];
+} Equation;
+
+// Reads s as an equation "lhs=rhs": its only '=' outside brackets, not part of <=, >=, !=, :=, and sides that are
+// not empty and hold no other relation (has_relation); false otherwise.
+static bool split_equation(const char *s, Equation *eq) {
+    const char *at = strchr(s, '=');
+    if (!at || at == s || !at[1] || strchr(at + 1, '=') || strchr("<>!:", at[-1])) return false;
+    int depth = 0;
+    for (const char *c = s; c < at; c++) depth += !!strchr("([{", *c) - !!strchr(")]}", *c);
+    if (depth) return false;
+    snprintf(eq->lhs, sizeof eq->lhs, "%.*s", (int)(at - s), s);
+    snprintf(eq->rhs, sizeof eq->rhs, "%s", at + 1);
+    return !has_relation(eq->lhs) && !has_relation(eq->rhs);
+}
+
+// A list item or union piece: an equation (x=\frac12, 2x+1=0) compares as answers do, else as a scalar. No depth is
+// added: what answers_equal compares further holds no '=' that it splits again.
+static bool scalars_equal(const char *a, const char *b, int depth) {
+    Equation eq;
+    if (split_equation(a, &eq) || split_equation(b, &eq)) return answers_equal(a, b, depth);
+    return scalar_equal(a, b);
+}
+
 static bool items_equal(const char *a, const char *b, int depth) {
     if (depth > 3) return !strcmp(a, b);
     List x, y;
     bool lx = parse_list(a, &x), ly = parse_list(b, &y);
-    if (!lx && !ly) return scalar_equal(a, b);
+    if (!lx && !ly) return scalars_equal(a, b, depth);
     if (lx != ly || x.n != y.n || x.open != y.open || x.close != y.close) return false;
     if (!x.open || x.open == '{') return lists_equal_unordered(&x, &y, depth);
     for (int i = 0; i < x.n; i++)
@@ -293,14 +320,14 @@ static bool items_equal(const char *a, const char *b, int depth) {
 }
 
 // Splits at "\cup" and compares the pieces in order (unions of intervals).
-static bool unions_equal(const char *a, const char *b) {
+static bool unions_equal(const char *a, const char *b, int depth) {
     const char *ca = strstr(a, "\\cup"), *cb = strstr(b, "\\cup");
-    if (!ca && !cb) return items_equal(a, b, 0);
+    if (!ca && !cb) return items_equal(a, b, depth);
     if (!ca || !cb) return false;
     char ha[VERIFY_MAX_ANSWER], hb[VERIFY_MAX_ANSWER];
     snprintf(ha, sizeof ha, "%.*s", (int)(ca - a), a);
     snprintf(hb, sizeof hb, "%.*s", (int)(cb - b), b);
-    return items_equal(ha, hb, 0) && unions_equal(ca + 4, cb + 4);
+    return items_equal(ha, hb, depth) && unions_equal(ca + 4, cb + 4, depth);
 }
 
 static bool strip_percent(char *s) {
@@ -310,19 +337,57 @@ static bool strip_percent(char *s) {
     return true;
 }
 
-bool verify_equivalent(const char *predicted, const char *truth) {
-    char a[VERIFY_MAX_ANSWER], b[VERIFY_MAX_ANSWER];
-    verify_normalize(predicted, a, sizeof a);
-    verify_normalize(truth, b, sizeof b);
+// Two finished values (norm_finish), each changed in place: equal text, unions, lists, sums, numbers, percentages.
+static bool values_equal(char *a, char *b, int depth) {
     if (!*a || !*b) return false;
     if (!strcmp(a, b)) return true;
+    size_t na = strlen(a), nb = strlen(b);
+    if ((a[na - 1] == '%' || b[nb - 1] == '%') && unions_equal(a, b, depth)) return true;  // x=1, y=50% vs y=0.5, x=1
     bool pa = strip_percent(a), pb = strip_percent(b);
-    if (unions_equal(a, b)) return true;  // 50% vs 50
+    if (unions_equal(a, b, depth)) return true;  // 50% vs 50
     if (pa == pb) return false;
     // 50% vs 0.5: the percentage divided by 100.
     Num x, y, scaled;
     if (!num_parse(a, &x) || !num_parse(b, &y)) return false;
     return pa ? num_div100(&x, &scaled) && num_equal(&scaled, &y) : num_div100(&y, &scaled) && num_equal(&x, &scaled);
+}
+
+// Two texts as values once finished (norm_finish): an equation's sides, or answers after their prefixes.
+static bool finished_equal(const char *a, const char *b, int depth) {
+    char x[VERIFY_MAX_ANSWER], y[VERIFY_MAX_ANSWER];
+    snprintf(x, sizeof x, "%s", a);
+    snprintf(y, sizeof y, "%s", b);
+    norm_finish(x);
+    norm_finish(y);
+    return values_equal(x, y, depth);
+}
+
+// Two normalised answers (norm_text, "x =" prefixes kept). Two equations compare side by side, left with left and
+// right with right, or each with the other's mirror side: a=b states what b=a states (math-verify agrees). An equation
+// against a bare value counts only when its left side names what the value is (norm_drop_prefix: x = 3, f(x) = x+1);
+// 2x+1=0 is not 0.
+static bool answers_equal(const char *a, const char *b, int depth) {
+    if (!strcmp(a, b)) return true;
+    Equation *e = malloc(2 * sizeof *e);
+    bool qa = split_equation(a, &e[0]), qb = split_equation(b, &e[1]), equal;
+    if (qa && qb) {
+        equal = (finished_equal(e[0].lhs, e[1].lhs, depth) && finished_equal(e[0].rhs, e[1].rhs, depth)) ||
+                (finished_equal(e[0].lhs, e[1].rhs, depth) && finished_equal(e[0].rhs, e[1].lhs, depth));
+    } else {
+        char x[VERIFY_MAX_ANSWER], y[VERIFY_MAX_ANSWER];
+        snprintf(x, sizeof x, "%s", a);
+        snprintf(y, sizeof y, "%s", b);
+        equal = (!qa || norm_drop_prefix(x)) && (!qb || norm_drop_prefix(y)) && finished_equal(x, y, depth);
+    }
+    free(e);
+    return equal;
+}
+
+bool verify_equivalent(const char *predicted, const char *truth) {
+    char a[VERIFY_MAX_ANSWER], b[VERIFY_MAX_ANSWER];
+    norm_text(predicted, a, sizeof a);
+    norm_text(truth, b, sizeof b);
+    return *a && *b && answers_equal(a, b, 0);
 }
 
 // A text that fills its buffer may have been cut there: a wrong answer sharing its first bytes would compare equal.

@@ -31,8 +31,9 @@ bool verify_last_boxed(const char *s, char *out, size_t cap);
 void verify_truth(const char *answer, char *out, size_t cap);
 
 // Canonical text form used for the exact-match fallback (whitespace, $, \left/\right, \dfrac, \text{},
-// units, degrees, thousands separators, trailing periods, "x =" prefixes removed; one space kept between a command
-// word and a letter: "x \le y" -> "x\le y").
+// units, degrees, thousands separators, trailing periods, braces of one-character subscripts, "x =" and "f(x) ="
+// prefixes removed as src/text/verify_norm.h states; one space kept between a command word and a letter:
+// "x \le y" -> "x\le y").
 void verify_normalize(const char *s, char *out, size_t cap);
 
 // True when two answers are equivalent: equal numbers (integers, decimals, fractions, \frac, simple
@@ -40,6 +41,10 @@ void verify_normalize(const char *s, char *out, size_t cap);
 // kept apart), exact rational arithmetic), equal intervals / tuples element-wise, sums with the same terms in any
 // order (split where num_sign_in_term of verify_num.h allows, so 1.5e-2+x = x+0.015; a \pm or \mp term matches one
 // after the same command; an answer with a relation, = or \le, is never split), else equal normalised text.
+// Equations (one top-level '=', not part of <=, \le, \ne, ...) compare side by side, each side by all of the above:
+// left with left and right with right, or mirrored (a=b states what b=a states). Top-level comma lists of equations
+// ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do. An equation against a bare value
+// counts only when its left side names a variable or function (x = 3 is 3, f(x) = x+1 is x+1; 2x+1=0 is not 0).
 bool verify_equivalent(const char *predicted, const char *truth);
 
 // The general math verifier (`--task math`): extract from response, compare with verify_truth(answer).

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "text/verify.h"
+#include "text/verify_norm.h"
 
 #define NORM_CAP (2 * VERIFY_MAX_ANSWER)
 
@@ -136,19 +137,18 @@ static void drop_units_and_spaces(char *buf) {
     memcpy(buf, out, o + 1);
 }
 
-// "x=5" -> "5": a single-letter (or \alpha-like) variable followed by '=' and no other '='.
-static void drop_variable_prefix(char *buf) {
-    char *eq = strchr(buf, '=');
-    if (!eq || strchr(eq + 1, '=') || !eq[1]) return;
-    const char *v = buf;
+// End of a name at v: a letter or a command word (\\alpha), with an optional subscript (x_1, x_{12}); v when none.
+static const char *skip_name(const char *v) {
+    const char *start = v;
     if (*v == '\\') {
-        v++;
-        while (isalpha((unsigned char)*v)) v++;
+        while (isalpha((unsigned char)*++v)) {}
+        if (v == start + 1) return start;
     } else if (isalpha((unsigned char)*v)) {
         v++;
+    } else {
+        return start;
     }
-    if (v == buf) return;
-    if (*v == '_') {  // x_1 =, x_{12} =
+    if (*v == '_') {
         v++;
         if (*v == '{') {
             while (*v && *v != '}') v++;
@@ -157,8 +157,37 @@ static void drop_variable_prefix(char *buf) {
             v++;
         }
     }
-    if (v != eq) return;
+    return v;
+}
+
+// End of a function's argument list "(x)", "(x,y)", "(-1)", "(2.5)" at v (variables or numbers only: x(x+1) is a
+// product); v when none.
+static const char *skip_arguments(const char *v) {
+    if (*v != '(') return v;
+    const char *p = v + 1;
+    for (;;) {
+        if (*p == '-') p++;
+        const char *end = skip_name(p);
+        if (end == p)
+            while (isdigit((unsigned char)*end) || (*end == '.' && isdigit((unsigned char)end[1]))) end++;
+        if (end == p) return v;
+        p = end;
+        if (*p == ')') return p + 1;
+        if (*p++ != ',') return v;
+    }
+}
+
+bool norm_drop_prefix(char *buf) {
+    char *eq = strchr(buf, '=');
+    if (!eq || strchr(eq + 1, '=') || !eq[1]) return false;
+    const char *v = skip_name(buf);
+    if (v == buf) return false;
+    while (*v == '\'') v++;                    // f'(x), f''(x)
+    if (!strncmp(v, "^{-1}", 5)) v += 5;       // f^{-1}(x)
+    v = skip_arguments(v);
+    if (v != eq) return false;
     memmove(buf, eq + 1, strlen(eq + 1) + 1);
+    return true;
 }
 
 // "1,234,567.5" -> "1234567.5" when the whole answer is one such number.
@@ -206,7 +235,21 @@ static void strip_outer(char *buf) {
     }
 }
 
-void verify_normalize(const char *s, char *out, size_t cap) {
+// "x_{1}" -> "x_1": a subscript of one letter or digit reads the same without braces, so x_{1}=3 names x_1.
+static void drop_subscript_braces(char *buf) {
+    char *w = buf;
+    for (const char *r = buf; *r;) {
+        if (r[0] == '_' && r[1] == '{' && isalnum((unsigned char)r[2]) && r[3] == '}') {
+            *w++ = '_', *w++ = r[2];
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+}
+
+void norm_text(const char *s, char *out, size_t cap) {
     char buf[NORM_CAP];
     snprintf(buf, sizeof buf, "%.*s", VERIFY_MAX_ANSWER - 1, s ? s : "");
     for (char *c = buf; *c; c++)
@@ -215,10 +258,21 @@ void verify_normalize(const char *s, char *out, size_t cap) {
     unwrap_commands(buf);
     strip_trailing(buf);
     drop_units_and_spaces(buf);
+    drop_subscript_braces(buf);
     strip_trailing(buf);
     strip_outer(buf);
-    drop_variable_prefix(buf);
+    if (cap) snprintf(out, cap, "%s", buf);
+}
+
+void norm_finish(char *buf) {
     drop_thousands_separators(buf);
     strip_outer(buf);
+}
+
+void verify_normalize(const char *s, char *out, size_t cap) {
+    char buf[VERIFY_MAX_ANSWER];
+    norm_text(s, buf, sizeof buf);
+    norm_drop_prefix(buf);
+    norm_finish(buf);
     if (cap) snprintf(out, cap, "%s", buf);
 }

@@ -1,0 +1,21 @@
+// The stages of verify_normalize (src/text/verify.h), apart: verify_equivalent normalises an answer with its "x ="
+// prefix kept, so that two equations compare side by side, and drops the prefix and finishes the value itself.
+#ifndef RLVR_VERIFY_NORM_H
+#define RLVR_VERIFY_NORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+// Rewrites, LaTeX wrappers, units, spaces, single-character subscript braces (x_{1} -> x_1) and outer braces;
+// an "x =" prefix stays.
+void norm_text(const char *s, char *out, size_t cap);
+
+// Drops the name before the only '=' of buf when it names what the answer is: a variable (x, \theta, x_1, x_{12}) or
+// a function of variables or numbers (f(x), g(x,y), f'(x), f^{-1}(x), P(A), f(-1), \phi(12)): "f(x)=x+1" -> "x+1".
+// True when it dropped one; "2x+1=0", "x(x+1)=0" and "a=b=c" stay.
+bool norm_drop_prefix(char *buf);
+
+// Finishes a value in place: thousands separators of a lone number (1,234 -> 1234) and outer braces.
+void norm_finish(char *buf);
+
+#endif
