@@ -383,6 +383,14 @@ static bool answers_equal(const char *a, const char *b, int depth) {
     return equal;
 }
 
+void verify_normalize(const char *s, char *out, size_t cap) {
+    char buf[VERIFY_MAX_ANSWER];
+    norm_text(s, buf, sizeof buf);
+    norm_drop_prefix(buf);
+    norm_finish(buf);
+    if (cap) snprintf(out, cap, "%s", buf);
+}
+
 bool verify_equivalent(const char *predicted, const char *truth) {
     char a[VERIFY_MAX_ANSWER], b[VERIFY_MAX_ANSWER];
     norm_text(predicted, a, sizeof a);

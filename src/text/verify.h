@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VERIFY_MAX_ANSWER 512
+#include "text/verify_norm.h"  // VERIFY_MAX_ANSWER
 
 typedef struct {
     bool found;                          // an answer was extracted from the response

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "text/verify.h"
 #include "text/verify_norm.h"
 
 #define NORM_CAP (2 * VERIFY_MAX_ANSWER)
@@ -267,12 +266,4 @@ void norm_text(const char *s, char *out, size_t cap) {
 void norm_finish(char *buf) {
     drop_thousands_separators(buf);
     strip_outer(buf);
-}
-
-void verify_normalize(const char *s, char *out, size_t cap) {
-    char buf[VERIFY_MAX_ANSWER];
-    norm_text(s, buf, sizeof buf);
-    norm_drop_prefix(buf);
-    norm_finish(buf);
-    if (cap) snprintf(out, cap, "%s", buf);
 }

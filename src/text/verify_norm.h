@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+// The longest answer text the verifier keeps, its NUL included (text/verify.h).
+#define VERIFY_MAX_ANSWER 512
+
 // Rewrites, LaTeX wrappers, units, spaces, single-character subscript braces (x_{1} -> x_1) and outer braces;
 // an "x =" prefix stays.
 void norm_text(const char *s, char *out, size_t cap);
