@@ -16,8 +16,8 @@ CC=${FUZZ_CC:-clang}
 FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" $(pkg-config --cflags libcjson))
 declare -A SRCS=(
-    [verify]="src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
-    [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c src/text/verify.c src/text/verify_norm.c src/text/verify_num.c"
+    [verify]="src/text/verify.c src/text/verify_norm.c src/text/verify_num.c src/text/verify_poly.c"
+    [dataset]="src/task/dataset.c src/base/jsonl.c src/base/rng.c src/base/error.c src/text/verify.c src/text/verify_norm.c src/text/verify_num.c src/text/verify_poly.c"
     [config]="src/base/config.c src/base/error.c src/base/suggest.c"
     [tokenizer]="src/text/tokenizer.c src/text/tokenizer_bpe.c src/base/error.c"
     [safetensors]="src/io/safetensors.c src/base/error.c"

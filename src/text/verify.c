@@ -7,6 +7,7 @@
 
 #include "text/verify_norm.h"
 #include "text/verify_num.h"
+#include "text/verify_poly.h"
 
 #define MAX_BRACE_DEPTH 64
 #define MAX_ITEMS 32
@@ -264,7 +265,7 @@ static bool scalar_equal(const char *a, const char *b) {
     Num x, y;
     bool px = num_parse(a, &x), py = num_parse(b, &y);
     if (px && py) return num_equal(&x, &y);
-    return sums_equal(a, b);
+    return sums_equal(a, b) || poly_texts_equal(a, b);  // 2(x+1) = 2x+2: both whole polynomials (verify_poly.h)
 }
 
 static bool items_equal(const char *a, const char *b, int depth);
@@ -372,7 +373,8 @@ static bool answers_equal(const char *a, const char *b, int depth) {
     bool qa = split_equation(a, &e[0]), qb = split_equation(b, &e[1]), equal;
     if (qa && qb) {
         equal = (finished_equal(e[0].lhs, e[1].lhs, depth) && finished_equal(e[0].rhs, e[1].rhs, depth)) ||
-                (finished_equal(e[0].lhs, e[1].rhs, depth) && finished_equal(e[0].rhs, e[1].lhs, depth));
+                (finished_equal(e[0].lhs, e[1].rhs, depth) && finished_equal(e[0].rhs, e[1].lhs, depth)) ||
+                poly_equations_equal(e[0].lhs, e[0].rhs, e[1].lhs, e[1].rhs);  // y-3=2x is y=2x+3
     } else {
         char x[VERIFY_MAX_ANSWER], y[VERIFY_MAX_ANSWER];
         snprintf(x, sizeof x, "%s", a);

@@ -39,10 +39,10 @@ static bool rat_make(__int128 n, __int128 d, Rat *out) {
     return true;
 }
 
-static bool rat_add(Rat x, Rat y, Rat *o) {
+bool rat_add(Rat x, Rat y, Rat *o) {
     return rat_make((__int128)x.n * y.d + (__int128)y.n * x.d, (__int128)x.d * y.d, o);
 }
-static bool rat_mul(Rat x, Rat y, Rat *o) {
+bool rat_mul(Rat x, Rat y, Rat *o) {
     int64_t g1 = gcd64(x.n, y.d), g2 = gcd64(y.n, x.d);
     if (!g1) g1 = 1;
     if (!g2) g2 = 1;
@@ -207,13 +207,20 @@ static bool scale_pow10(__int128 *n, __int128 *d, int k) {
     return true;
 }
 
+bool num_literal(const char **at, Rat *out) {
+    const char *s = *at;
+    Literal lit;
+    if (!scan_literal(&s, &lit) || lit.digits > MAX_MANTISSA_DIGITS || !scale_pow10(&lit.n, &lit.d, lit.k) ||
+        !rat_make(lit.n, lit.d, out))
+        return false;
+    *at = s;
+    return true;
+}
+
 // Decimal literal as an exact rational: refused, never rounded, when it does not fit.
 static bool parse_number(Parser *p, Num *out) {
-    Literal lit;
-    if (!scan_literal(&p->s, &lit) || lit.digits > MAX_MANTISSA_DIGITS || !scale_pow10(&lit.n, &lit.d, lit.k))
-        return false;
     Rat r;
-    if (!rat_make(lit.n, lit.d, &r)) return false;
+    if (!num_literal(&p->s, &r)) return false;
     *out = num_rat(r);
     return true;
 }

@@ -38,6 +38,14 @@ bool num_sign_in_term(const char *s, size_t at);
 
 bool num_equal(const Num *x, const Num *y);
 
+// The decimal literal at *at as num_parse reads one ("12", "3.25", ".5", "1.5e-2", "1E3"; the exponent rule above):
+// moves *at past it and writes its exact value; false, leaving *at alone, when none starts there or it does not fit.
+bool num_literal(const char **at, Rat *out);
+
+// Exact rational arithmetic, reduced with d > 0; false (out unspecified) when the result does not fit 64 bits.
+bool rat_add(Rat x, Rat y, Rat *out);
+bool rat_mul(Rat x, Rat y, Rat *out);
+
 // x / 100 (percentages); false on overflow.
 bool num_div100(const Num *x, Num *out);
 

@@ -1,0 +1,35 @@
+// Exact polynomial canonical forms for the math verifier: a normalised expression read as a polynomial in its
+// variables with exact rational coefficients (Rat of src/text/verify_num.h), so that 2(x+1) = 2x+2,
+// (x+1)^2 = x^2+2x+1 and \frac{x+1}{2} = \frac12x+\frac12.
+//
+// What reads as a polynomial, and nothing else (anything else makes the text "not a polynomial"):
+//   - numbers as num_literal reads them (12, 3.25, 1.5e-2, 1E3), and \frac{A}{B} / \frac12 of such expressions;
+//   - variables: one ASCII letter with an optional subscript (x, y_1, a_{12}, a_n), or a Greek letter command
+//     (\alpha, \theta, \pi, ...). Each is an independent symbol: \pi, e and i are never evaluated, which is sound
+//     (polynomials equal as polynomials are equal for every value of their symbols; i^2 is not -1 here);
+//   - + and - (binary and unary), products written *, \cdot, \times or implicitly (2x, xy, 3(x+1), (x+1)(x-1),
+//     \frac12x), division (/, \div, \frac) by a nonzero constant, integer powers ^2, ^{3} (0..POLY_MAX_DEGREE for a
+//     non-constant base; -64..64 for a constant one, as num_parse reads them), parentheses and braces.
+// Refused on purpose: a run of three letters or more (a word: "yes" is not y·e·s), f, g, h, F, G, H, P or Q right
+// before '(' (function application, f(x+1) is not f·x+f), a digit right after a factor (x2, (x+1)2), an integer
+// right before \frac (2\frac12 is the mixed number 5/2 to num_parse), \sqrt, division by a variable, and any bound
+// hit: POLY_MAX_VARS variables, POLY_MAX_TERMS terms, POLY_MAX_DEGREE per variable, 64-bit coefficients (refused,
+// never rounded), nesting depth and a fixed budget of work per comparison.
+#ifndef RLVR_VERIFY_POLY_H
+#define RLVR_VERIFY_POLY_H
+
+#include <stdbool.h>
+
+#define POLY_MAX_VARS 8
+#define POLY_MAX_TERMS 32
+#define POLY_MAX_DEGREE 16
+
+// True when a and b both read as polynomials and their canonical forms are equal.
+bool poly_texts_equal(const char *a, const char *b);
+
+// True when the equations l1 = r1 and l2 = r2 state the same thing as polynomials: all four sides read, l1 − r1 is
+// not constant (0 = 0 and 1 = 0 are no statement about a variable) and l1 − r1 = ±(l2 − r2). So 2x+1=0 is -2x-1=0
+// and y-3=2x is y=2x+3; a multiple other than −1 does not count (x=1 is not 2x=2; math-verify agrees).
+bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const char *r2);
+
+#endif
