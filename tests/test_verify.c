@@ -371,6 +371,54 @@ static const Case GARBAGE[] = {
     {"####", "1", false},                    {"\\boxed{99999999999999999999/3}", "33333333333333333333", false},
 };
 
+// Expressions that both read whole as polynomials (src/text/verify_poly.h) compare by their canonical forms: exact
+// rational coefficients, products and integer powers expanded. Near misses (sign, coefficient, power, variable, a
+// polynomial equal to the truth at a few points only) stay wrong, and what is not a polynomial (words, function
+// application, \sqrt, mixed numbers, bounds passed) is left to the other rules.
+static const Case POLYNOMIALS[] = {
+    {"\\boxed{\\frac{3}{2}x}", "1.5x", true},               {"\\boxed{2(x+1)}", "2x+2", true},
+    {"\\boxed{x^2+2x+1}", "(x+1)^2", true},                 {"\\boxed{\\frac{x+1}{2}}", "\\frac{1}{2}x+\\frac12", true},
+    {"\\boxed{(x+1)(x-1)}", "x^2-1", true},                 {"\\boxed{x(x+1)}", "x^2+x", true},
+    {"\\boxed{2 \\cdot x \\cdot y}", "2xy", true},          {"\\boxed{3 \\times (a+b)}", "3a+3b", true},
+    {"\\boxed{(x+1)/2}", "0.5x+0.5", true},                 {"\\boxed{x \\div 4}", "\\frac{x}{4}", true},
+    {"\\boxed{(a+b)^{3}}", "a^3+3a^2b+3ab^2+b^3", true},    {"\\boxed{\\pi r^2}", "r^2\\pi", true},
+    {"\\boxed{\\frac{\\pi}{2}}", "\\frac12\\pi", true},     {"\\boxed{2\\alpha+\\beta}", "\\beta+\\alpha\\cdot2", true},
+    {"\\boxed{x_1 x_2}", "x_2x_1", true},                   {"\\boxed{1.5e-2x}", "\\frac{3}{200}x", true},
+    {"\\boxed{2\\times10^{3}x}", "2000x", true},            {"\\boxed{-(x-1)}", "1-x", true},
+    {"\\boxed{x^0+x}", "x+1", true},                        {"\\boxed{2^{-1}x}", "\\frac{x}{2}", true},
+    {"\\boxed{(x+1)^2-(x-1)^2}", "4x", true},               {"\\boxed{f(x)=2(x+1)}", "2x+2", true},
+    {"\\boxed{(2x, x^2+x)}", "(x+x, x(x+1))", true},        {"\\boxed{2ab}", "2ba", true},
+    {"\\boxed{2(x+1)}", "2x+1", false},                     {"\\boxed{(x+1)^2}", "x^2+1", false},
+    {"\\boxed{(x-1)^2}", "x^2+2x+1", false},                {"\\boxed{(x+1)^3}", "x^2+2x+1", false},
+    {"\\boxed{2x+2}", "2y+2", false},                       {"\\boxed{x^2}", "x", false},
+    {"\\boxed{x(x-1)(x+1)+x}", "x", false},                 {"\\boxed{\\frac{x+1}{2}}", "\\frac{x}{2}+1", false},
+    {"\\boxed{-(x-1)}", "x-1", false},                      {"\\boxed{\\frac{3}{2}x}", "1.4x", false},
+    {"\\boxed{\\sqrt{x^2}}", "x", false},                   {"\\boxed{\\pi x}", "3.14x", false},
+    {"\\boxed{\\text{yes}}", "sey", false},                 {"\\boxed{\\text{no}}", "\\text{on}", false},
+    {"\\boxed{f(x+1)}", "fx+f", false},                     {"\\boxed{g(2)}", "2g", false},
+    {"\\boxed{2\\frac12x}", "x", false},                    {"\\boxed{x2}", "2x", false},
+    {"\\boxed{\\frac{x}{0}}", "0", false},                  {"\\boxed{0^0x}", "x", false},
+    // Past the bounds (degree POLY_MAX_DEGREE, 64-bit coefficients) the forms are refused, never rounded.
+    {"\\boxed{(x+1)^{17}}", "(1+x)^{17}", false},           {"\\boxed{(9999999999x+1)^2}", "(1+9999999999x)^2", false},
+};
+
+// Two equations are also equal when lhs − rhs of one is ± that of the other as polynomials (math-verify's rule);
+// another multiple does not count (x=1 is not 2x=2: not solved), nor does an equation without a variable left in
+// lhs − rhs (0=0, 1=0, x=x), and an equation is still no bare expression unless its left side names it.
+static const Case POLY_EQUATIONS[] = {
+    {"\\boxed{y-3=2x}", "y=2x+3", true},                    {"\\boxed{2x+1=0}", "-2x-1=0", true},
+    {"\\boxed{x^2+2x+1=0}", "(x+1)^2=0", true},             {"\\boxed{y=2(x+1)}", "y=2x+2", true},
+    {"\\boxed{2y-x=3}", "x+3=2y", true},                    {"\\boxed{x^2+y^2=1}", "y^2=1-x^2", true},
+    {"\\boxed{x-1=0}", "x=1", true},                        {"\\boxed{x=y}", "y-x=0", true},
+    {"\\boxed{x=1}", "2x=2", false},                        {"\\boxed{-2x-1=0}", "4x+2=0", false},
+    {"\\boxed{y=2x+3}", "y=2x-3", false},                   {"\\boxed{y-3=2x}", "y+3=2x", false},
+    {"\\boxed{0=0}", "1=1", false},                         {"\\boxed{x=x}", "y=y", false},
+    {"\\boxed{1=0}", "2=0", false},                         {"\\boxed{x+1=x}", "y+1=y", false},
+    {"\\boxed{x^2=1}", "x=1", false},                       {"\\boxed{y=x^2}", "y=x", false},
+    {"\\boxed{x-1=0}", "1", false},                         {"\\boxed{y-3=2x}", "2x+3", false},
+    {"\\boxed{2x+1=0}", "2x+1", false},                     {"\\boxed{x+y=1}", "x+z=1", false},
+};
+
 Test(verify, extraction) { CHECK(EXTRACTION); }
 Test(verify, ground_truth_forms) { CHECK(TRUTH_FORMS); }
 Test(verify, integers) { CHECK(INTEGERS); }
@@ -392,6 +440,8 @@ Test(verify, intervals_tuples_sets) { CHECK(INTERVALS_TUPLES); }
 Test(verify, string_fallback) { CHECK(STRINGS); }
 Test(verify, wrong_sign_and_near_misses) { CHECK(WRONG_SIGN_AND_NEAR_MISSES); }
 Test(verify, garbage_is_wrong_not_a_crash) { CHECK(GARBAGE); }
+Test(verify, polynomials) { CHECK(POLYNOMIALS); }
+Test(verify, polynomial_equations) { CHECK(POLY_EQUATIONS); }
 
 Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
@@ -402,7 +452,8 @@ Test(verify, table_has_at_least_200_cases) {
                sizeof PREFIXES / sizeof(Case) + sizeof FUNCTION_PREFIXES / sizeof(Case) +
                sizeof EQUATIONS / sizeof(Case) + sizeof ASSIGNMENT_LISTS / sizeof(Case) +
                sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
-               sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case);
+               sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case) +
+               sizeof POLYNOMIALS / sizeof(Case) + sizeof POLY_EQUATIONS / sizeof(Case);
     cr_expect_geq(n, 200, "only %zu table cases", n);
 }
 

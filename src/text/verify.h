@@ -45,8 +45,9 @@ void verify_normalize(const char *s, char *out, size_t cap);
 // Equations (one top-level '=', not part of <=, \le, \ne, ...) compare side by side, each side by all of the above:
 // left with left and right with right, or mirrored (a=b states what b=a states), or as polynomials when lhs − rhs of
 // one is ± that of the other (poly_equations_equal: 2x+1=0 is -2x-1=0, y-3=2x is y=2x+3; x=1 is not 2x=2).
-// Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do. An equation against a bare value
-// counts only when its left side names a variable or function (x = 3 is 3, f(x) = x+1 is x+1; 2x+1=0 is not 0).
+// Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do.
+// An equation against a bare value counts only when its left side names a variable or function (x = 3 is 3,
+// f(x) = x+1 is x+1; 2x+1=0 is not 0).
 bool verify_equivalent(const char *predicted, const char *truth);
 
 // The general math verifier (`--task math`): extract from response, compare with verify_truth(answer).

@@ -328,9 +328,16 @@ static bool has_word(const char *s) {
     return false;
 }
 
+// Letters alone ("no", "on", "ab"): a word, not a product; a product has something else too (2ab, a\cdot b).
+static bool letters_only(const char *s) {
+    for (; *s; s++)
+        if (!isalpha((unsigned char)*s)) return false;
+    return true;
+}
+
 // Reads the whole of s into out with the reader's variables.
 static bool poly_read(Reader *r, const char *s, Poly *out) {
-    if (!s || !*s || strlen(s) > 256 || has_word(s)) return false;
+    if (!s || !*s || strlen(s) > 256 || has_word(s) || (letters_only(s) && s[1])) return false;
     r->s = s;
     r->depth = 0;
     return read_expr(r, out) && *r->s == 0;
