@@ -398,6 +398,8 @@ static const Case POLYNOMIALS[] = {
     {"\\boxed{f(x+1)}", "fx+f", false},                     {"\\boxed{g(2)}", "2g", false},
     {"\\boxed{2\\frac12x}", "x", false},                    {"\\boxed{x2}", "2x", false},
     {"\\boxed{\\frac{x}{0}}", "0", false},                  {"\\boxed{0^0x}", "x", false},
+    {"\\boxed{1/2x}", "\\frac{x}{2}", false},              {"\\boxed{1/2 \\cdot x}", "\\frac{x}{2}", true},
+    {"\\boxed{p(x+1)}", "px+p", false},
     // Past the bounds (degree POLY_MAX_DEGREE, 64-bit coefficients) the forms are refused, never rounded.
     {"\\boxed{(x+1)^{17}}", "(1+x)^{17}", false},           {"\\boxed{(9999999999x+1)^2}", "(1+9999999999x)^2", false},
 };

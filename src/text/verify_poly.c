@@ -200,7 +200,7 @@ static bool read_variable(Reader *r, Poly *out) {
     }
     if (!isalpha((unsigned char)*at)) return false;
     size_t n = 1 + subscript(at + 1);
-    if (at[n] == '(' && strchr("fghFGHPQ", *at)) return false;  // f(x+1) applies f
+    if (at[n] == '(' && strchr("fghpqFGHPQ", *at)) return false;  // f(x+1) applies f
     r->s = at + n;
     return variable(r, at, n, out);
 }
@@ -285,7 +285,7 @@ static bool read_term(Reader *r, Poly *out) {
     const char *first = r->s;
     if (!read_factor(r, out)) return false;
     if (all_digits(first, r->s) && !strncmp(r->s, "\\frac", 5)) return false;  // 2\frac12 is num_parse's 5/2
-    for (;;) {
+    for (bool divided = false;;) {
         Poly rhs;
         bool divide = false;
         if (*r->s == '*') r->s++;
@@ -293,8 +293,10 @@ static bool read_term(Reader *r, Poly *out) {
         } else if (*r->s == '/') divide = true, r->s++;
         else if (take_command(r, "\\div")) divide = true;
         else if (!implicit_factor(r)) return true;
+        else if (divided) return false;  // 1/2x: (1/2)x to num_parse's reading, 1/(2x) to many readers
         if (!read_factor(r, &rhs)) return false;
         if (!(divide ? poly_divide(out, &rhs) : poly_mul(out, &rhs, r))) return false;
+        divided = divide;
     }
 }
 

@@ -11,11 +11,12 @@
 //     \frac12x), division (/, \div, \frac) by a nonzero constant, integer powers ^2, ^{3} (0..POLY_MAX_DEGREE for a
 //     non-constant base; -64..64 for a constant one, as num_parse reads them), parentheses and braces.
 // Refused on purpose: a run of three letters or more (a word: "yes" is not y·e·s), a text of two letters and nothing
-// else (a word again: "no" is not "on"; 2ab is 2ba, ab and ba compare as text), f, g, h, F, G, H, P or Q right
-// before '(' (function application, f(x+1) is not f·x+f), a digit right after a factor (x2, (x+1)2), an integer
-// right before \frac (2\frac12 is the mixed number 5/2 to num_parse), \sqrt, division by a variable, and any bound
-// hit: POLY_MAX_VARS variables, POLY_MAX_TERMS terms, POLY_MAX_DEGREE per variable, 64-bit coefficients (refused,
-// never rounded), nesting depth and a fixed budget of work per comparison.
+// else (a word again: "no" is not "on"; 2ab is 2ba, ab and ba compare as text), f, g, h, p, q, F, G, H, P or Q
+// right before '(' (function application, f(x+1) is not f·x+f), a digit right after a factor (x2, (x+1)2), an integer
+// right before \frac (2\frac12 is the mixed number 5/2 to num_parse), a factor right after a divisor without an
+// operator (1/2x may be 1/(2x)), \sqrt, division by a variable, and any bound hit: POLY_MAX_VARS variables,
+// POLY_MAX_TERMS terms, POLY_MAX_DEGREE per variable, 64-bit coefficients (refused, never rounded), nesting depth and a
+// fixed budget of work per comparison.
 #ifndef RLVR_VERIFY_POLY_H
 #define RLVR_VERIFY_POLY_H
 
