@@ -58,6 +58,22 @@ JSONL
 expect_ok "reward --task math: equations and assignment lists" bash -c '
     "$RLVR" reward --task math --in "$TMP/eq.jsonl" --out "$TMP/eq.out" >/dev/null &&
     [ "$(grep -o "\"correct\":[a-z]*" "$TMP/eq.out" | cut -d: -f2 | tr "\n" " ")" = "true true true true true false false false " ]'
+# Polynomials compare by exact canonical form (src/text/verify_poly.h), equations by lhs - rhs up to sign; near
+# misses stay wrong: a sign error, a wrong power, x=1 against 2x=2, a word against its anagram.
+cat > "$TMP/poly.jsonl" <<'JSONL'
+{"response": "So \\boxed{2(x+1)}", "answer": "2x+2"}
+{"response": "Answer: $(x+1)^2$", "answer": "x^2 + 2x + 1"}
+{"response": "\\boxed{\\frac{x+1}{2}}", "answer": "\\frac{1}{2}x+\\frac12"}
+{"response": "\\boxed{y-3=2x}", "answer": "y = 2x + 3"}
+{"response": "\\boxed{2x+1=0}", "answer": "-2x-1=0"}
+{"response": "\\boxed{(x-1)^2}", "answer": "x^2+2x+1"}
+{"response": "\\boxed{x^3}", "answer": "x"}
+{"response": "\\boxed{2x=2}", "answer": "x=1"}
+{"response": "\\boxed{\\text{sey}}", "answer": "yes"}
+JSONL
+expect_ok "reward --task math: polynomials and equations up to sign" bash -c '
+    "$RLVR" reward --task math --in "$TMP/poly.jsonl" --out "$TMP/poly.out" >/dev/null &&
+    [ "$(grep -o "\"correct\":[a-z]*" "$TMP/poly.out" | cut -d: -f2 | tr "\n" " ")" = "true true true true true false false false false " ]'
 printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
 expect_ok "reward --task arith: answers from the task by index" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'

@@ -306,12 +306,47 @@ def form_equation(r):
     return f"x = {a}, y = {b + 10}", f"x = {b + 10}, y = {a}"
 
 
+def signed(k, first=False):
+    """k as a term of a sum: "+3", "-3" (first: "3", "-3")."""
+    return f"{k}" if first or k < 0 else f"+{k}"
+
+
+def form_algebra(r):
+    """Polynomials rewritten (expanded, factored, coefficients as decimals) and equations rearranged, with near misses;
+    generated after every other form, so the earlier pairs stay as they were."""
+    a, b, c = r.randint(2, 9), r.randint(1, 9), r.randint(1, 9)
+    q = Fraction(r.randint(1, 9), r.choice([2, 4, 5]))
+    kind = r.choice(["expand", "square", "product", "fraction", "decimal", "moved", "negated", "wrong-sign",
+                     "wrong-square", "wrong-product", "scaled-equation"])
+    if kind == "expand":
+        return f"{a}x+{a * b}", f"{a}(x+{b})"
+    if kind == "square":
+        return f"x^2+{2 * b}x+{b * b}", f"(x+{b})^2"
+    if kind == "product":
+        return f"x^2{signed(b - c)}x{signed(-b * c)}" if b != c else f"x^2-{b * b}", f"(x+{b})(x-{c})"
+    if kind == "fraction":
+        return f"\\frac{{x+{b}}}{{{a}}}", f"{frac_tex(Fraction(1, a), 'frac')}x+{frac_tex(Fraction(b, a), 'frac')}"
+    if kind == "decimal":
+        return f"{frac_tex(q, 'frac')}x", f"{dec(q)}x"
+    if kind == "moved":
+        return f"y = {a}x + {b}", f"y - {b} = {a}x"
+    if kind == "negated":
+        return f"{a}x + {b} = 0", f"-{a}x - {b} = 0"
+    if kind == "wrong-sign":
+        return f"{a}x+{a * b}", f"{a}(x-{b})"
+    if kind == "wrong-square":
+        return f"x^2+{2 * b}x+{b * b}", r.choice([f"(x-{b})^2", f"x^2+{b * b}"])
+    if kind == "wrong-product":
+        return f"x^2+{b + c}x+{b * c}", f"(x+{b})(x-{c})"
+    return f"x = {b}", f"{a}x = {a * b}"  # not solved: math-verify and rlvr both reject
+
+
 FORMS = {
     "integer": form_integer, "thousands": form_thousands, "decimal": form_decimal, "fraction": form_fraction,
     "root": form_root, "percent": form_percent, "interval": form_interval, "tuple": form_tuple,
     "units/degrees": form_units, "text": form_text, "choice": form_choice, "expression": form_expression,
     "pi": form_pi, "list": form_set, "mixed number": form_mixed, "scientific": form_scientific,
-    "equation": form_equation,
+    "equation": form_equation, "algebra": form_algebra,
 }
 
 
