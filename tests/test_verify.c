@@ -400,7 +400,11 @@ static const Case POLYNOMIALS[] = {
     {"\\boxed{\\frac{x}{0}}", "0", false},                  {"\\boxed{0^0x}", "x", false},
     {"\\boxed{1/2x}", "\\frac{x}{2}", false},              {"\\boxed{1/2 \\cdot x}", "\\frac{x}{2}", true},
     {"\\boxed{p(x+1)}", "px+p", false},
-    // Past the bounds (degree POLY_MAX_DEGREE, 64-bit coefficients) the forms are refused, never rounded.
+    // Past the bounds (POLY_MAX_VARS variables, degree POLY_MAX_DEGREE, 64-bit coefficients) the forms are refused,
+    // never rounded.
+    {"\\boxed{(a+b+c+d+k+m+n+r)\\cdot2}", "2a+2b+2c+2d+2k+2m+2n+2r", true},
+    {"\\boxed{(a+b+c+d+k+m+n+r+s)\\cdot2}", "2a+2b+2c+2d+2k+2m+2n+2r+2s", false},
+    {"\\boxed{(x+1)^{16}}", "(1+x)^{16}", true},
     {"\\boxed{(x+1)^{17}}", "(1+x)^{17}", false},           {"\\boxed{(9999999999x+1)^2}", "(1+9999999999x)^2", false},
 };
 
