@@ -65,3 +65,37 @@ Test(verify_num, kept_exponents_are_read_as_numbers) {
     Num x;
     cr_expect(!num_parse("2e-1", &x), "2e-1 is no number (2e - 1)");
 }
+
+// num_literal (src/text/verify_num.h): the literal alone, as num_parse reads it, with where it ends.
+typedef struct {
+    const char *s;
+    bool read;
+    int64_t n, d;
+    size_t length;  // bytes taken
+} LiteralCase;
+
+static const LiteralCase LITERALS[] = {
+    {"12x", true, 12, 1, 2},           {"3.25", true, 13, 4, 4},        {".5x", true, 1, 2, 2},
+    {"1.5e-2x", true, 3, 200, 6},      {"1E3y", true, 1000, 1, 3},      {"12e3", true, 12000, 1, 4},
+    {"2e-1", true, 2, 1, 1},           {"3e+2", true, 3, 1, 1},         {"2e3^2", true, 2, 1, 1},
+    {"x", false, 0, 0, 0},             {"-1", false, 0, 0, 0},          {".", false, 0, 0, 0},
+    {"1e19", false, 0, 0, 0},          {"1234567890123456789", false, 0, 0, 0},
+};
+
+Test(verify_num, literal_reads_one_number_and_says_where_it_ends) {
+    for (size_t i = 0; i < sizeof LITERALS / sizeof LITERALS[0]; i++) {
+        const LiteralCase *c = &LITERALS[i];
+        const char *at = c->s;
+        Rat r = {0, 1};
+        bool read = num_literal(&at, &r);
+        cr_expect_eq(read, c->read, "\"%s\": expected %s", c->s, c->read ? "a literal" : "none");
+        if (!read) {
+            cr_expect_eq(at, c->s, "\"%s\": refused but moved", c->s);
+            continue;
+        }
+        cr_expect(r.n == c->n && r.d == c->d, "\"%s\": read %lld/%lld, expected %lld/%lld", c->s, (long long)r.n,
+                  (long long)r.d, (long long)c->n, (long long)c->d);
+        cr_expect_eq((size_t)(at - c->s), c->length, "\"%s\": took %zu bytes, expected %zu", c->s,
+                     (size_t)(at - c->s), c->length);
+    }
+}
