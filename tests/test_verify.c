@@ -408,9 +408,10 @@ static const Case POLYNOMIALS[] = {
     {"\\boxed{(x+1)^{17}}", "(1+x)^{17}", false},           {"\\boxed{(9999999999x+1)^2}", "(1+9999999999x)^2", false},
 };
 
-// Two equations are also equal when lhs − rhs of one is ± that of the other as polynomials (math-verify's rule);
-// another multiple does not count (x=1 is not 2x=2: not solved), nor does an equation without a variable left in
-// lhs − rhs (0=0, 1=0, x=x), and an equation is still no bare expression unless its left side names it.
+// Two equations are also equal when lhs − rhs of one is ± that of the other as polynomials, or any rational multiple
+// of it when it has two variables or more (a curve: y=\frac12x+1 is 2y=x+2); with one variable another multiple does
+// not count (x=1 is not 2x=2: not solved), nor does an equation without a variable left in lhs − rhs (0=0, 1=0,
+// x=x), and an equation is still no bare expression unless its left side names it.
 static const Case POLY_EQUATIONS[] = {
     {"\\boxed{y-3=2x}", "y=2x+3", true},                    {"\\boxed{2x+1=0}", "-2x-1=0", true},
     {"\\boxed{x^2+2x+1=0}", "(x+1)^2=0", true},             {"\\boxed{y=2(x+1)}", "y=2x+2", true},
@@ -423,6 +424,9 @@ static const Case POLY_EQUATIONS[] = {
     {"\\boxed{x^2=1}", "x=1", false},                       {"\\boxed{y=x^2}", "y=x", false},
     {"\\boxed{x-1=0}", "1", false},                         {"\\boxed{y-3=2x}", "2x+3", false},
     {"\\boxed{2x+1=0}", "2x+1", false},                     {"\\boxed{x+y=1}", "x+z=1", false},
+    {"\\boxed{2y=x+2}", "y=\\frac{1}{2}x+1", true},          {"\\boxed{x-2y+2=0}", "y=\\frac12x+1", true},
+    {"\\boxed{2x^2+2y^2=50}", "x^2+y^2=25", true},            {"\\boxed{2x+2y=1}", "x+y=1", false},
+    {"\\boxed{2x+y=2}", "x+y=1", false},                      {"\\boxed{3x^2=3}", "x^2=1", false},
 };
 
 Test(verify, extraction) { CHECK(EXTRACTION); }

@@ -44,7 +44,8 @@ void verify_normalize(const char *s, char *out, size_t cap);
 // whole as ones (src/text/verify_poly.h: 2(x+1) = 2x+2, (x+1)^2 = x^2+2x+1), else equal normalised text.
 // Equations (one top-level '=', not part of <=, \le, \ne, ...) compare side by side, each side by all of the above:
 // left with left and right with right, or mirrored (a=b states what b=a states), or as polynomials when lhs − rhs of
-// one is ± that of the other (poly_equations_equal: 2x+1=0 is -2x-1=0, y-3=2x is y=2x+3; x=1 is not 2x=2).
+// one is ± that of the other, or any multiple with two variables or more (poly_equations_equal: 2x+1=0 is -2x-1=0,
+// y-3=2x is y=2x+3, y=\frac12x+1 is 2y=x+2; x=1 is not 2x=2).
 // Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do.
 // An equation against a bare value counts only when its left side names a variable or function (x = 3 is 3,
 // f(x) = x+1 is x+1; 2x+1=0 is not 0).

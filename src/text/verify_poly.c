@@ -357,12 +357,34 @@ static bool equation_poly(Reader *r, const char *lhs, const char *rhs, Poly *out
     return poly_read(r, lhs, out) && poly_read(r, rhs, &right) && poly_add(out, &right, -1);
 }
 
+// Number of distinct variables in p.
+static int variables_in(const Poly *p) {
+    int count = 0;
+    for (int v = 0; v < POLY_MAX_VARS; v++) {
+        bool present = false;
+        for (int i = 0; i < p->n && !present; i++) present = p->t[i].e[v] > 0;
+        count += present;
+    }
+    return count;
+}
+
+// True when q = k·p for a rational k (written to *k); p and q not zero.
+static bool poly_multiple(const Poly *p, const Poly *q, Rat *k) {
+    int j = 0;
+    while (j < q->n && memcmp(q->t[j].e, p->t[0].e, sizeof p->t[0].e)) j++;
+    if (j == q->n) return false;
+    Rat c = p->t[0].c, inverse = {c.n < 0 ? -c.d : c.d, c.n < 0 ? -c.n : c.n};
+    Poly scaled = *p;
+    return rat_mul(q->t[j].c, inverse, k) && poly_scale(&scaled, *k) && poly_equal(&scaled, q);
+}
+
 bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const char *r2) {
     Reader r = {.work = WORK_BUDGET};
-    Poly p, q, negated;
-    Rat unused;
-    if (!equation_poly(&r, l1, r1, &p) || !equation_poly(&r, l2, r2, &q) || poly_is_constant(&p, &unused))
+    Poly p, q;
+    Rat k;
+    if (!equation_poly(&r, l1, r1, &p) || !equation_poly(&r, l2, r2, &q) || poly_is_constant(&p, &k) ||
+        !poly_multiple(&p, &q, &k))
         return false;
-    negated = q;
-    return poly_equal(&p, &q) || (poly_scale(&negated, (Rat){-1, 1}) && poly_equal(&p, &negated));
+    bool unit = k.d == 1 && (k.n == 1 || k.n == -1);
+    return unit || variables_in(&p) >= 2;  // 2x=2 is no answer to x=1; 2y=x+2 is the line y=\frac12x+1
 }

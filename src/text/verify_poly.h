@@ -30,8 +30,10 @@
 bool poly_texts_equal(const char *a, const char *b);
 
 // True when the equations l1 = r1 and l2 = r2 state the same thing as polynomials: all four sides read, l1 − r1 is
-// not constant (0 = 0 and 1 = 0 are no statement about a variable) and l1 − r1 = ±(l2 − r2). So 2x+1=0 is -2x-1=0
-// and y-3=2x is y=2x+3; a multiple other than −1 does not count (x=1 is not 2x=2; math-verify agrees).
+// not constant (0 = 0 and 1 = 0 are no statement about a variable) and l2 − r2 = k·(l1 − r1) for a rational k that
+// is ±1 (2x+1=0 is -2x-1=0, y-3=2x is y=2x+3), or any when l1 − r1 has two variables or more: then the equation
+// describes a curve, which scaling keeps (y=\frac12x+1 is 2y=x+2), where with one variable it states a value, which
+// 2x=2 leaves unsolved (x=1 is not 2x=2, 2x+1=0 is not 4x+2=0). math-verify 0.9.0 decides these cases alike.
 bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const char *r2);
 
 #endif
