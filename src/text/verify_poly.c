@@ -38,6 +38,8 @@ static const char *const GREEK[] = {
 
 static bool rat_is_zero(Rat x) { return x.n == 0; }
 static bool rat_same(Rat x, Rat y) { return x.n == y.n && x.d == y.d; }
+// 1/(n/d) = d/n for n != 0, the denominator kept positive (|n| <= INT64_MAX: negating it cannot overflow).
+static Rat rat_inverse(Rat x) { return (Rat){x.n < 0 ? -x.d : x.d, x.n < 0 ? -x.n : x.n}; }
 
 static void poly_constant(Rat c, Poly *out) {
     out->n = 0;
@@ -119,10 +121,8 @@ static bool poly_equal(const Poly *a, const Poly *b) {
 
 // p / den for a nonzero constant den; false for a variable or zero denominator.
 static bool poly_divide(Poly *p, const Poly *den) {
-    Rat c, inverse;
-    if (!poly_is_constant(den, &c) || rat_is_zero(c)) return false;
-    inverse = (Rat){c.n < 0 ? -c.d : c.d, c.n < 0 ? -c.n : c.n};  // 1/(n/d) = d/n, denominator kept positive
-    return poly_scale(p, inverse);
+    Rat c;
+    return poly_is_constant(den, &c) && !rat_is_zero(c) && poly_scale(p, rat_inverse(c));
 }
 
 // base^k: 0..POLY_MAX_DEGREE for a polynomial with a variable, |k| <= MAX_CONST_EXPONENT for a nonzero constant.
@@ -373,9 +373,8 @@ static bool poly_multiple(const Poly *p, const Poly *q, Rat *k) {
     int j = 0;
     while (j < q->n && memcmp(q->t[j].e, p->t[0].e, sizeof p->t[0].e)) j++;
     if (j == q->n) return false;
-    Rat c = p->t[0].c, inverse = {c.n < 0 ? -c.d : c.d, c.n < 0 ? -c.n : c.n};
     Poly scaled = *p;
-    return rat_mul(q->t[j].c, inverse, k) && poly_scale(&scaled, *k) && poly_equal(&scaled, q);
+    return rat_mul(q->t[j].c, rat_inverse(p->t[0].c), k) && poly_scale(&scaled, *k) && poly_equal(&scaled, q);
 }
 
 bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const char *r2) {
