@@ -1,5 +1,6 @@
-# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, plot.sh, cpu_bench_cases.sh.
-plan 10
+# Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, paths with spaces, the
+# repository found from a spool copy of slurm.sbatch, plot.sh, cpu_bench_cases.sh.
+plan 14
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
 sl_env=(DRY_RUN=1 NODES=2 TASKS_PER_NODE=4 GPUS_PER_TASK=1 CPUS_PER_TASK=8 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr)
@@ -15,6 +16,35 @@ expect_error "slurm: bad launcher" "LAUNCHER 'ssh': expected srun or mpirun" \
 got=$(DRY_RUN=1 RLVR=rlvr bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np 3 --run-dir "$TMP/local" --set train.steps=2)
 case "$got" in "mpirun -np 3 "*"rlvr train --config $TMP/slurm.ini --run-dir $TMP/local --resume=auto --set train.steps=2 ") pass "local.sh dry run" ;; *) fail "local.sh dry run" "$got" ;; esac
 expect_error "local.sh: bad --np" "--np 'x': expected a positive integer" bash "$ROOT/launch/local.sh" "$TMP/slurm.ini" --np x
+# Paths with spaces (users' run directories, cluster file systems) stay whole words of the command the scripts print.
+sp="$TMP/a dir"
+mkdir -p "$sp/init dir/ckpt" "$sp/bin" "$sp/spool"
+printf '[train]\nsteps = 1\n' > "$sp/my run.ini"
+touch "$sp/init dir/ckpt/step-000002.h5" "$sp/init dir/ckpt/step-000010.h5"
+words() { eval "printf '%s\n' $1"; }  # the words of a printed (printf %q) command line, one a line
+got=$(DRY_RUN=1 RLVR="$sp/rl vr" bash "$ROOT/launch/local.sh" "$sp/my run.ini" --np 3 --run-dir "$sp/run 1" --set "a.b=c d")
+want=$(printf '%s\n' "$sp/rl vr" train --config "$sp/my run.ini" --run-dir "$sp/run 1" --resume=auto --set "a.b=c d")
+if [ "$(words "$got" | tail -n 9)" = "$want" ]; then pass "local.sh: paths with spaces stay whole words"
+else fail "local.sh: paths with spaces stay whole words" "got:  $got"; fi
+got=$(cd "$sp" && env DRY_RUN=1 CONFIG="my run.ini" RUN_DIR="run 1" INIT="init dir" RLVR="$sp/rl vr" bash "$ROOT/launch/slurm.sbatch")
+want=$(printf '%s\n' "$sp/rl vr" train --config "$sp/my run.ini" --run-dir "$sp/run 1" --resume=auto \
+    --init "$sp/init dir/ckpt/step-000010.h5")
+if [ "$(words "$got" | tail -n 9)" = "$want" ]; then pass "slurm dry run: paths with spaces stay whole words; INIT's newest checkpoint"
+else fail "slurm dry run: paths with spaces stay whole words; INIT's newest checkpoint" "got:  $got"; fi
+# Slurm runs a spool copy of the script, which finds the repository from scontrol's Command= (the path given to
+# sbatch, here one with spaces, then any script arguments). A stand-in scontrol prints it.
+ln -s "$ROOT" "$sp/my repo"
+cp "$ROOT/launch/slurm.sbatch" "$sp/spool/slurm_script"
+printf '#!/bin/sh\necho "JobId=7 JobName=rlvr"\necho "   Command=%s/launch/slurm.sbatch an-argument"\n' "$sp/my repo" > "$sp/bin/scontrol"
+chmod +x "$sp/bin/scontrol"
+got=$(cd "$sp" && env -u RLVR PATH="$sp/bin:$PATH" SLURM_JOB_ID=7 DRY_RUN=1 bash "$sp/spool/slurm_script" 2>&1)
+want=$(printf '%s\n' "$sp/my repo/build/rlvr" train --config "$sp/my repo/configs/demo.ini" --run-dir "$sp/runs/train-7" --resume=auto)
+if [ "$(words "$got" | tail -n 7)" = "$want" ]; then pass "slurm: the spool copy finds a repository whose path has spaces"
+else fail "slurm: the spool copy finds a repository whose path has spaces" "got:  $got"; fi
+printf '#!/bin/sh\necho "scontrol: error: cannot reach slurmctld" >&2\nexit 1\n' > "$sp/bin/scontrol"
+expect_error "slurm: a failing scontrol in the spool copy says to set RLVR_ROOT" \
+    "^slurm.sbatch: cannot find the repository \(Command ''\); set RLVR_ROOT$" \
+    env PATH="$sp/bin:$PATH" SLURM_JOB_ID=7 DRY_RUN=1 bash "$sp/spool/slurm_script"
 mkdir -p "$TMP/runA" "$TMP/runB"
 for s in 1 2 3; do
     echo "{\"step\":$s,\"reward_mean\":0.$s,\"accuracy\":0.$s,\"length_mean\":1$s,\"clip_frac\":0.0$s,\"entropy\":1.$s}" >> "$TMP/runA/metrics.jsonl"
