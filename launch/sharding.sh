@@ -87,7 +87,7 @@ formula() { awk -v z="$1" -v n="$2" 'BEGIN { v = z == 0 ? 16 : z == 1 ? 8 + 8 / 
 {
     echo "# Sharded training state: memory per parameter and ZeRO stages"
     echo
-    echo "Made by \`launch/sharding.sh --out ${out#$root/} --steps $steps\` (every row; \`--rows\` measures some and keeps the"
+    echo "Made by \`launch/sharding.sh --out ${out#"$root"/} --steps $steps\` (every row; \`--rows\` measures some and keeps the"
     echo "others), last with \`--rows \"$(echo $rows_wanted)\"\` on $(date -u +%Y-%m-%d), $(nproc --all) cores"
     echo "($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other jobs (the load column: 1-minute load"
     echo "average when the row started). Each row names the rlvr revision it was measured at. ${note}"

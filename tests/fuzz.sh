@@ -13,6 +13,7 @@ TARGETS=("$@")
 OUT=${FUZZ_BUILD:-$ROOT/build/fuzz}
 mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
+# shellcheck disable=SC2054,SC2207  # -fsanitize= takes a comma list; pkg-config prints flags to split into words
 FLAGS=(-std=c17 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" $(pkg-config --cflags libcjson))
 declare -A SRCS=(

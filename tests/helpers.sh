@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh (and tests/runner_selftest.sh)
 # Helpers of the integration scripts (tests/it_*.sh). tests/integration.sh sources this file into the subshell
 # that runs each script. Every check records one line in $CHECKS ("ok NAME", "FAIL NAME" or "skip NAME") and
 # the runner compares their number with the script's `plan N`. Every helper returns 0: a failed check is

@@ -35,7 +35,7 @@ run() {
 drop() { sync; echo 1 > /proc/sys/vm/drop_caches; }
 
 out_bytes=0
-for r in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
   cat "$src"/*.safetensors > /dev/null
   run "warm: cat of the shards to /dev/null" cat "$src"/*.safetensors
   for i in "${!bins[@]}"; do

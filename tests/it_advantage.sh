@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Advantages over ranks (results/objectives.md §1, §3 GRPO-λ, §6): build/mpi_advantage splits one batch over the ranks
 # three ways and compares every rank's slice with the serial computation on the whole batch (bit for bit), the
 # serial one with the per-group formula, and the §6 case with its hand value; GRPO-λ's random tie order

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Parallel checkpoints (io/checkpoint.h): build/mpi_checkpoint on 1, 2 and 4 ranks (even and ragged shards, load
 # by pieces, parallel file = serial file, a flipped byte in one expert's chunk); h5dump reads a file written on 4
 # ranks, experts one per chunk with Fletcher32; rlvr ckpt names the damaged tensor, and a damaged object header or link
@@ -137,7 +138,6 @@ else fail "resume: --set train.steps=2 train.lr=2e-3 logs one line per changed k
     "exit $rc: $out"; fi
 cp "$RC/a/config.ini" "$RC/a.ini"
 cp "$RC/a/metrics.jsonl" "$RC/a.metrics"
-CKPT2="$RC/a/ckpt/step-000002.h5"
 expect_error "resume: another rollout.seed is refused, naming it and what to do instead" \
     "step-000002.h5: a resume keeps the run's identity, which this config changes: rollout.seed 0 -> 5 \(the sampling draws of every step\)\. Keep the saved value, or start a new run from this checkpoint: --init .*step-000002.h5 and a new --run-dir" \
     "$RLVR" train --run-dir "$RC/a" --resume --set train.steps=3 --set rollout.seed=5

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # CPU kernels across machines: with dist.deterministic=true the weights are the same bits whatever OpenBLAS kernel
 # (OPENBLAS_CORETYPE, as on another CPU) and OpenMP thread count run the step, because the backward's products go
 # through the fixed-order kernels of src/model/matmul.c; fast mode keeps OpenBLAS, and the control check shows those

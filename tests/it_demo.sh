@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # make demo end to end (2 ranks, SFT then LUSPO, figures, rlvr eval table): held-out accuracy must rise.
 plan 3
 out=$(bash "$ROOT/launch/demo.sh" "$RLVR" --run-dir "$TMP/demo" --set sft.steps=400 --set train.steps=40 2>&1)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Device choice (dist.device, base/dist.h, model/device.h): every rank names its device; bad values, launcher
 # variables and unsupported combinations are refused. The trainer's device path (the gradient summed over ranks, the
 # norm, clipping and AdamW in backend memory, train/device_update.h) runs here on the staged test backend

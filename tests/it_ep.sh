@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Expert parallelism (dist.expert_parallel, model/expert_map.h) and its composition with ZeRO stages 1-3
 # (algo/shard.h): the maps printed by rlvr config (every element owned once); errors for a K that divides neither
 # the experts nor the ranks; deterministic weights and moments after 3 RL steps bit-identical to one rank for

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Foundation: command line, config errors, every dist collective on 1, 2, 4 and 10 ranks (more ranks than the self-test
 # once held on its stack).
 # --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process

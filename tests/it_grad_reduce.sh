@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # The gradient reducer over ranks (algo/grad_reduce.h): build/mpi_grad_reduce sums micro-batches of known values
 # over 1, 2 and 4 ranks, per layer during the last backward, and compares with the sums it computes by hand
 # (deterministic: bit for bit; fast: within float rounding); at zero stage 2 each rank keeps only the pages of the

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
@@ -57,7 +58,7 @@ expect_error "hf: a config whose layers differ from the checkpoint's is refused"
 
 # Bad inputs: one line naming what is wrong.
 bad() {  # bad NAME JQ-FILTER: a copy of qwen2_f32 with config.json edited
-    rm -rf "$H/$1" && cp -r "$HF/${3:-qwen2_f32}" "$H/$1" && jq "$2" "$HF/${3:-qwen2_f32}/config.json" > "$H/$1/config.json"
+    rm -rf "${H:?}/$1" && cp -r "$HF/${3:-qwen2_f32}" "$H/$1" && jq "$2" "$HF/${3:-qwen2_f32}/config.json" > "$H/$1/config.json"
 }
 bad llama '.architectures = ["LlamaForCausalLM"] | .model_type = "llama"'
 expect_error "hf: unsupported architecture" "architecture 'LlamaForCausalLM' is not supported" \

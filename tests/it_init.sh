@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # [model] init = a Hugging Face directory: imported on first use into RUN_DIR/init.h5 by rank 0 (2 ranks here),
 # the run starts from the same weights as --init with the same model's checkpoint, the import is reused while the
 # directory's files are unchanged and made again when one changes, and bad values fail with one line; the paper

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, paths with spaces, the
 # repository found from a spool copy of slurm.sbatch, plot.sh, cpu_bench_cases.sh.
 plan 14

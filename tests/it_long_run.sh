@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # A long run stays flat: RL training with a held-out eval every 10 steps and a checkpoint every 5 (2 kept), on 1 rank
 # and on 2 (dynamic schedule, token balance, dynamic sampling), holds no more file descriptors, threads or resident
 # memory at step 250 than at step 30. Each rank is stopped (SIGSTOP) while its numbers are read, so no timing
@@ -40,8 +41,8 @@ rlvr_ranks() {
 
 # ranks_of JOB N: the N rlvr processes of JOB, once they are there (at most 60 s).
 ranks_of() {
-    local i pids
-    for i in $(seq 600); do
+    local pids
+    for _ in $(seq 600); do
         pids=$(rlvr_ranks "$1")
         [ "$(echo "$pids" | grep -c .)" -ge "$2" ] && break
         sleep 0.1

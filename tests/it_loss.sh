@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Objectives (results/objectives.md §2, §6): `rlvr loss` reproduces the hand values on any number of ranks, and on
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
@@ -52,7 +53,7 @@ for seed in 11 12; do
         bad=""
         for combo in $combos; do
             np=${combo%:*} mb=${combo#*:}
-            opt=(); [ $mb != all ] && opt=(--micro-batch $mb)
+            opt=(); [ "$mb" != all ] && opt=(--micro-batch "$mb")
             out="$TMP/out_${seed}_${algo}_${np}_$mb.h5"
             if ! mpi $np "$RLVR" loss --algo $algo --in "$TMP/rand$seed.h5" --out "$out" "${sets[@]}" "${opt[@]}" >/dev/null 2>&1 ||
                 ! h5diff -p 1e-12 "$ref" "$out" >/dev/null 2>&1; then

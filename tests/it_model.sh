@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Model: init writes a readable checkpoint; score gives the same output on 1 and 2 ranks; bad inputs fail clearly.
 plan $((2 * 7 + 1 + 7 + 3))  # 7 per model config, temperature, 7 errors, 3 bench
 for cfg in tiny-dense tiny-moe; do

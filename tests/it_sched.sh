@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Scheduling over ranks: the shared work queue (build/mpi_queue), rollout.schedule = dynamic and train.balance =
 # tokens giving the same weights, bit for bit, as the static schedule on 1 rank (deterministic mode; fast mode
 # too for the rollout schedule, since groups go back to their static owners), with DAPO's dynamic sampling,

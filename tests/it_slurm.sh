@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Preemption and Slurm. First without Slurm: a stop signal on one rank (while sampling, or during a checkpoint
 # write) ends every rank at a step boundary with a checkpoint and exit 75, and --resume=auto continues bit for
 # bit. Then against a real one-node Slurm cluster that tests/slurm_cluster.sh starts here (and stops): SFT then
@@ -64,6 +65,7 @@ sl_skip() {
 }
 sl_prev_exit=$(trap -p EXIT)
 eval "sl_prev_exit=(${sl_prev_exit:-x x '' x})"
+# shellcheck disable=SC2064  # expands now: the cluster's paths and the EXIT trap this one runs after
 trap "bash '$ROOT/tests/slurm_cluster.sh' stop '$SL/cluster' >/dev/null 2>&1; ${sl_prev_exit[2]}" EXIT
 if ! sl_why=$(bash "$ROOT/tests/slurm_cluster.sh" start "$SL/cluster" 2>&1 >/dev/null); then
     sl_skip "Slurm daemons cannot start here: $(tail -n 1 <<< "$sl_why")"
@@ -100,19 +102,19 @@ else
     SL_TRAIN="${SL_RL[*]}"
 
     # SFT then RL, with srun and with mpirun; CONFIG relative to the repository (found from outside it).
+    declare -A sl_sft sl_rl  # the job ids, by launcher
     for l in srun mpirun; do
         sft=$(sl_sbatch CMD=sft CONFIG=configs/tiny-train.ini RUN_DIR=sft-$l LAUNCHER=$l EXTRA="$SL_SFT")
         rl=$(sl_sbatch CMD=train CONFIG=configs/tiny-train.ini RUN_DIR=rl-$l INIT=sft-$l LAUNCHER=$l EXTRA="$SL_TRAIN" \
             --dependency=afterok:"$sft")
-        eval "sl_sft_$l=$sft sl_rl_$l=$rl"
+        sl_sft[$l]=$sft sl_rl[$l]=$rl
     done
-    # shellcheck disable=SC2154
-    if sl_wait "$sl_sft_srun" COMPLETED && [ -s sft-srun/ckpt/step-000020.h5 ]; then pass "${SL_CHECKS[0]}"
-    else fail "${SL_CHECKS[0]}" "$(sl_out "$sl_sft_srun")"; fi
-    if sl_wait "$sl_rl_srun" COMPLETED && [ -s rl-srun/ckpt/step-000006.h5 ]; then pass "${SL_CHECKS[1]}"
-    else fail "${SL_CHECKS[1]}" "$(sl_out "$sl_rl_srun")"; fi
-    if sl_wait "$sl_sft_mpirun" COMPLETED && sl_wait "$sl_rl_mpirun" COMPLETED; then pass "${SL_CHECKS[2]}"
-    else fail "${SL_CHECKS[2]}" "$(sl_out "$sl_sft_mpirun"; sl_out "$sl_rl_mpirun")"; fi
+    if sl_wait "${sl_sft[srun]}" COMPLETED && [ -s sft-srun/ckpt/step-000020.h5 ]; then pass "${SL_CHECKS[0]}"
+    else fail "${SL_CHECKS[0]}" "$(sl_out "${sl_sft[srun]}")"; fi
+    if sl_wait "${sl_rl[srun]}" COMPLETED && [ -s rl-srun/ckpt/step-000006.h5 ]; then pass "${SL_CHECKS[1]}"
+    else fail "${SL_CHECKS[1]}" "$(sl_out "${sl_rl[srun]}")"; fi
+    if sl_wait "${sl_sft[mpirun]}" COMPLETED && sl_wait "${sl_rl[mpirun]}" COMPLETED; then pass "${SL_CHECKS[2]}"
+    else fail "${SL_CHECKS[2]}" "$(sl_out "${sl_sft[mpirun]}"; sl_out "${sl_rl[mpirun]}")"; fi
     expect_ok "${SL_CHECKS[3]}" "$RLVR" ckpt diff sft-srun/ckpt/step-000020.h5 sft-mpirun/ckpt/step-000020.h5 --exact
     expect_ok "${SL_CHECKS[4]}" "$RLVR" ckpt diff rl-srun/ckpt/step-000006.h5 rl-mpirun/ckpt/step-000006.h5 --exact
     REF="$SL/submit/rl-srun/ckpt/step-000006.h5"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # The length-dynamics study scripts on a tiny budget: runs, seed means, tables, figures, restart, bad options
 # (launch/study.sh, then launch/study2.sh with its style mix and paired differences), in directories whose names
 # hold a space.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # BPE tokenizer end to end: `rlvr sample` with the reference tokenizer.json encodes a prompt to the HF ids
 # (after BOS), decodes its responses, and fails clearly for a missing file or a model vocabulary too small.
 plan 6

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # ZeRO stages (dist.zero_stage, algo/shard.h, algo/param_gather.h): the ownership map printed by rlvr config;
 # build/mpi_param_gather on 1/2/4 ranks (stage 3's released pages, per-layer gathers = the whole model, uneven
 # passes lined up, per-layer gradient sums at common points, sampling's gathers as asked); deterministic weights
