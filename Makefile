@@ -48,13 +48,14 @@ BENCH_SRCS := $(wildcard tests/bench_*.c)
 # MPI test programs (tests/mpi_*.c): the integration scripts run them under mpirun.
 MPI_TESTS := $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/mpi_*.c))
 
-.PHONY: all setup test unit layers integration bench demo fuzz clean help gpu-check
+.PHONY: all setup test unit layers shell-check integration bench demo fuzz clean help gpu-check
 
 all: $(BUILD)/rlvr
 
 help:
 	@echo "make            build $(BUILD)/rlvr (CUDA=$(CUDA); CUDA=0 to skip kernels/)"
-	@echo "make test       install deps, build (JOBS=nproc), run the layering check, unit (Criterion), brief fuzz and integration (mpirun) tests; SAN=1 for ASan+UBSan"
+	@echo "make test       install deps, check the shell scripts (shellcheck), build (JOBS=nproc), run the layering check, unit (Criterion), brief fuzz and integration (mpirun) tests; SAN=1 for ASan+UBSan"
+	@echo "make shell-check  shellcheck -S warning over the shell scripts (skipped, and says so, without shellcheck)"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
 	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader, safetensors reader and config.json reader (FUZZ_SECONDS=10 each, FUZZ_JOBS at a time)"
@@ -171,6 +172,10 @@ unit: $(BUILD)/unit $(ISA_UNITS)
 layers: $(BUILD)/rlvr
 	bash tests/check_layers.sh src $(BUILD)/src
 
+# Every shell script at shellcheck -S warning (launch/setup.sh --test installs it; without it the check says it skipped).
+shell-check:
+	bash tests/check_shell.sh
+
 integration: $(BUILD)/rlvr $(MPI_TESTS)
 	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
@@ -180,6 +185,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 test: SETUP_FLAGS = --test
 test: setup
+	@$(MAKE) --no-print-directory shell-check
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BUILD)/unit $(ISA_UNITS) $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit

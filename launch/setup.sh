@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages rlvr needs. Idempotent.
 # As non-root it prints the exact apt-get line and exits non-zero instead of installing.
 # --test (make test) also installs what only the tests use: Slurm and munge, for tests/it_slurm.sh, which starts
-# its own one-node cluster; without them (non-root) those tests skip, so they are never required.
+# its own one-node cluster, and shellcheck, for tests/check_shell.sh; without them (non-root) those checks say they
+# skipped, so they are never required.
 set -euo pipefail
 
 packages=(
@@ -19,7 +20,11 @@ packages=(
   clang libclang-rt-dev                 # libFuzzer targets (make fuzz)
 )
 
-test_packages=(slurm-wlm munge)          # tests/it_slurm.sh (a real one-node Slurm cluster)
+test_packages=(slurm-wlm munge shellcheck)
+declare -A skipped_without=(            # what skips when the package is missing
+  [slurm-wlm]="the Slurm tests (tests/it_slurm.sh, a real one-node cluster)" [munge]="the Slurm tests (tests/it_slurm.sh)"
+  [shellcheck]="the shell check (tests/check_shell.sh)"
+)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
@@ -30,7 +35,7 @@ if [ "${1:-}" = --test ]; then
   for p in "${test_packages[@]}"; do
     installed "$p" && continue
     if [ "$(id -u)" -eq 0 ]; then missing+=("$p")
-    else echo "setup: $p is not installed: the Slurm tests will skip (as root: apt-get install $p)" >&2; fi
+    else echo "setup: $p is not installed: ${skipped_without[$p]} will skip (as root: apt-get install $p)" >&2; fi
   done
 fi
 
