@@ -65,8 +65,12 @@ done < <(find . -name '*.[ch]' | sort)
 # Call edges: every undefined symbol of an object that another project object defines.
 defs=$(mktemp)
 trap 'rm -f "$edges" "$defs"' EXIT
-objects() { (cd "$OBJ" && find . -name '*.o' | sort | while read -r o; do [ -f "$SRC/${o%.o}.c" ] && echo "$o"; done); }
-objects | (cd "$OBJ" && while read -r o; do
+objects() { (cd "$OBJ" 2>/dev/null && find . -name '*.o' | sort | while read -r o; do [ -f "$SRC/${o%.o}.c" ] && echo "$o"; done); }
+# A source without its object would have its calls go unchecked (a wrong OBJ_DIR or an unbuilt tree passed before).
+unbuilt=$(find . -name '*.c' | while read -r c; do [ -f "$OBJ/${c%.c}.o" ] || echo "$c"; done | wc -l)
+[ "$unbuilt" -eq 0 ] ||
+    problem "$unbuilt of $(find . -name '*.c' | wc -l) sources have no object under $OBJ (build them first: make); their calls are unchecked"
+objects | (cd "$OBJ" 2>/dev/null && while read -r o; do
     nm --defined-only -g "$o" | awk -v m="$(module_of "${o#./}")" 'NF == 3 { print $3, m }'
 done) | sort -u >"$defs"
 while read -r o; do
