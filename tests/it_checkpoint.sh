@@ -245,7 +245,7 @@ if [ "$(id -u)" -eq 0 ] && [[ $CK == /tmp/* ]] && unshare -m true 2>/dev/null; t
     mkdir -p "$CK/rw"
     ro_tmp() { unshare -m bash -c 'mount --bind /tmp /tmp && mount -o remount,ro,bind /tmp && ! touch /tmp/.rw 2>/dev/null &&
         mount -t tmpfs -o size=64m tmpfs "$0/rw" && cp -r "$0/u1" "$0/rw/u" && "$@"' "$CK" "$@"; }
-    expect_ok "${RO_CHECKS[0]}" ro_tmp bash -c '"$RLVR" ckpt stats "$0/rw/u/ckpt/step-000004.h5" | grep -q "^  layer 0: "' "$CK"
+    expect_ok "${RO_CHECKS[0]}" ro_tmp bash -c 'out=$("$RLVR" ckpt stats "$0/rw/u/ckpt/step-000004.h5") && grep -q "^  layer 0: " <<< "$out"' "$CK"
     out=$(ro_tmp "$RLVR" sft --run-dir "$CK/rw/u" --resume --set sft.steps=5 2>&1); rc=$?
     if [ $rc -eq 0 ] && grep -qx 'resume: sft.steps 4 -> 5' <<<"$out" && ! grep -q 'only the seeds' <<<"$out"
     then pass "${RO_CHECKS[1]}"; else fail "${RO_CHECKS[1]}" "exit $rc: $out"; fi

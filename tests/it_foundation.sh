@@ -4,16 +4,16 @@
 # --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process
 # started alone runs without MPI, the same bits as under mpirun -np 1.
 plan $((3 + 10 + 1 + 4 + 4 + 2 + 3))
-expect_ok "rlvr --help lists subcommands" bash -c '"$RLVR" --help | grep -q "train" && "$RLVR" --help | grep -q "config"'
+expect_ok "rlvr --help lists subcommands" bash -c 'out=$("$RLVR" --help) && grep -q "train" <<< "$out" && grep -q "config" <<< "$out"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
 # The subcommand list's summary of bench against bench's own list of benchmarks.
 expect_ok "rlvr --help names every benchmark of rlvr bench --help" bash -c '
     names=$("$RLVR" bench --help | sed -n "/^benchmarks:/,/^\$/p" | awk "NF > 1 {print \$1}")
     [ -n "$names" ] && for n in $names; do "$RLVR" --help | grep "^  bench " | grep -qw "$n" || exit 1; done'
 for sub in train sft sample score reward loss init ckpt bench config; do
-    expect_ok "rlvr $sub --help" bash -c '"$RLVR" '$sub' --help | grep -q "usage: rlvr '$sub'"'
+    expect_ok "rlvr $sub --help" bash -c 'out=$("$RLVR" "$0" --help) && grep -q "usage: rlvr $0" <<< "$out"' "$sub"
 done
-expect_ok "rlvr config prints a resolved config" bash -c '"$RLVR" config --set algo.name=luspo | grep -qx "eps_low = 0.002"'
+expect_ok "rlvr config prints a resolved config" bash -c 'out=$("$RLVR" config --set algo.name=luspo) && grep -qx "eps_low = 0.002" <<< "$out"'
 printf '[model]\nhiden_size = 3\n' > "$TMP/unknown.ini"
 expect_error "config: unknown key names file:line and suggests" \
     "unknown.ini:2: unknown key 'hiden_size' in \[model\] \(did you mean 'hidden_size'\?\)" \

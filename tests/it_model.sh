@@ -42,6 +42,6 @@ expect_error "score: truncated checkpoint" "cut.h5: " \
 expect_error "init: missing --out is a usage error" "--config and --out are required" "$RLVR" init --config "$ROOT/configs/tiny-dense.ini"
 expect_error "init: bad config value" "\[model\] hidden_size" "$RLVR" init --config "$ROOT/configs/tiny-dense.ini" --out "$TMP/y.h5" --set model.hidden_size=0
 expect_ok "bench model: two JSON lines on a tiny config" bash -c \
-    "'$RLVR' bench model --config '$ROOT/configs/tiny-moe.ini' --seqs 2 --seq-len 16 | grep -c '\"gflop_per_s\"' | grep -qx 2"
-expect_ok "bench sample --help" bash -c '"$RLVR" bench sample --help | grep -q usage'
-expect_ok "bench loss prints a JSON line (CPU twin without a GPU)" bash -c '"$RLVR" bench loss --vocab 257 --repeat 1 | grep -q "\"bench\":\"loss\""'
+    'out=$("$RLVR" bench model --config "$ROOT/configs/tiny-moe.ini" --seqs 2 --seq-len 16) && [ "$(grep -c "\"gflop_per_s\"" <<< "$out")" = 2 ]'
+expect_ok "bench sample --help" bash -c 'out=$("$RLVR" bench sample --help) && grep -q usage <<< "$out"'
+expect_ok "bench loss prints a JSON line (CPU twin without a GPU)" bash -c 'out=$("$RLVR" bench loss --vocab 257 --repeat 1) && grep -q "\"bench\":\"loss\"" <<< "$out"'

@@ -15,7 +15,8 @@ expect_ok "reward: no answer extracted by the default task's verifier is one war
     [ "$err" = "rlvr: reward: task arith'"'"'s verifier found no answer in any of the 1 responses; --task picks another (arith, math, gsm8k, dapo)" ] &&
     [ -z "$("$RLVR" reward --task math --in "$TMP/boxed.jsonl" --out "$TMP/boxed.out" 2>&1 >/dev/null)" ]'
 expect_ok "reward --task math: accuracy line" \
-    bash -c '"$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s.jsonl" | grep -qx "accuracy: 0.5000 (2/4), format: 0.7500, mean reward: 0.5000"'
+    bash -c 'out=$("$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s.jsonl") &&
+        grep -qx "accuracy: 0.5000 (2/4), format: 0.7500, mean reward: 0.5000" <<< "$out"'
 expect_ok "reward --task math: verdicts written back with the input fields" bash -c '
     [ "$(wc -l < "$TMP/s.jsonl")" -eq 4 ] &&
     grep -q "\"id\":1,.*\"extracted\":\"\\\\\\\\frac12\",\"correct\":true,\"format_ok\":true,\"reward\":1," "$TMP/s.jsonl" &&
@@ -30,10 +31,10 @@ expect_ok "reward: pm1 + format + overlong + filter hand values" bash -c '
     grep -q "\"id\":4,.*\"r_overlong\":-0.3,\"loss_masked\":true" "$TMP/s2.jsonl"'
 printf '{"response": "Answer: 3901", "answer": "3901"}\n{"response": "Answer: 3900", "answer": 3901}\n' > "$TMP/a.jsonl"
 expect_ok "reward --task arith: integer verifier" \
-    bash -c '"$RLVR" reward --task arith --in "$TMP/a.jsonl" --out "$TMP/b.jsonl" | grep -q "^accuracy: 0.5000 (1/2)"'
+    bash -c 'out=$("$RLVR" reward --task arith --in "$TMP/a.jsonl" --out "$TMP/b.jsonl") && grep -q "^accuracy: 0.5000 (1/2)" <<< "$out"'
 printf '{"response": "\\\\boxed{0.1}", "answer": 0.1}\n{"response": "\\\\boxed{0.3}", "answer": 0.3}\n' > "$TMP/num.jsonl"
 expect_ok "reward: a numeric answer 0.1 is read as 0.1, not 0.10000000000000001" \
-    bash -c '"$RLVR" reward --task math --in "$TMP/num.jsonl" --out "$TMP/num.out" | grep -q "^accuracy: 1.0000 (2/2)"'
+    bash -c 'out=$("$RLVR" reward --task math --in "$TMP/num.jsonl" --out "$TMP/num.out") && grep -q "^accuracy: 1.0000 (2/2)" <<< "$out"'
 # A sum's scientific-notation term keeps its exponent's sign (1.5e-2 + x), where 2e-1 + x stays 2e - 1 + x.
 cat > "$TMP/sci.jsonl" <<'JSONL'
 {"response": "\\boxed{1.5e-2+x}", "answer": "x+\\frac{3}{200}"}
