@@ -93,9 +93,9 @@ staged "$RLVR" sft --run-dir "$T/u-resume" --resume >/dev/null 2>&1
 expect_ok "device update: stopped at 2 (zero 2, 2 ranks), resumed on 1 rank = uninterrupted CPU, bit for bit" \
     "$RLVR" ckpt diff "$T/u-det-cpu1/ckpt/step-000003.h5" "$T/u-resume/ckpt/step-000003.h5" --exact
 # The guard: a NaN put into the device's summed gradient skips the update and names the tensor.
-expect_ok "device update: a non-finite gradient skips the update, naming the tensor" bash -c "
-    RLVR_TEST_DEVICE=staged RLVR_TEST_POISON_GRAD=model.norm.weight '$RLVR' sft ${S3[*]} --set sft.steps=1 \
-        --set dist.deterministic=true --run-dir '$T/u-guard' 2>&1 | grep -q 'model.norm.weight'"
+expect_ok "device update: a non-finite gradient skips the update, naming the tensor" bash -c '
+    RLVR_TEST_DEVICE=staged RLVR_TEST_POISON_GRAD=model.norm.weight "$RLVR" sft "$@" --set sft.steps=1 \
+        --set dist.deterministic=true --run-dir "$0" 2>&1 | grep -q model.norm.weight' "$T/u-guard" "${S3[@]}"
 
 # Sampling and scoring on the staged backend give the CPU's output.
 CKPT="$T/det-cpu/ckpt/step-000003.h5"

@@ -87,16 +87,15 @@ show_prompt_matches() {  # NAME JQ-SELECT SETTINGS...: the fixture's ids and tex
     shift 2
     jq -c "select($select) | {prompt: .question}" "$CHAT/cases.jsonl" > "$TMP/show-$name.jsonl"
     jq -c "select($select) | {ids, rendered}" "$CHAT/cases.jsonl" > "$TMP/show-$name.want"
-    expect_ok "sample --show-prompt $name: ids and text = apply_chat_template's, no checkpoint needed" bash -c \
-        "'$RLVR' sample --show-prompt --prompts '$TMP/show-$name.jsonl' $* > '$TMP/show-$name.out' &&
-         [ \$(wc -l < '$TMP/show-$name.want') -ge 7 ] &&
-         diff <(jq -c '{ids: .prompt_tokens, rendered: .prompt_text}' '$TMP/show-$name.out') '$TMP/show-$name.want'"
+    expect_ok "sample --show-prompt $name: ids and text = apply_chat_template's, no checkpoint needed" bash -c '
+        "$RLVR" sample --show-prompt --prompts "$0.jsonl" "$@" > "$0.out" && [ "$(wc -l < "$0.want")" -ge 7 ] &&
+        diff <(jq -c "{ids: .prompt_tokens, rendered: .prompt_text}" "$0.out") "$0.want"' "$TMP/show-$name" "$@"
 }
 show_prompt_matches "chatml, Qwen3 enable_thinking = false" \
-    '.template == "chatml" and .enable_thinking == false' "${chat[*]} --set prompt.template=chatml --set prompt.enable_thinking=false"
-show_prompt_matches "qwen-boxed" '.template == "qwen-boxed" and .enable_thinking' "${chat[*]} --set prompt.template=qwen-boxed"
+    '.template == "chatml" and .enable_thinking == false' "${chat[@]}" --set prompt.template=chatml --set prompt.enable_thinking=false
+show_prompt_matches "qwen-boxed" '.template == "qwen-boxed" and .enable_thinking' "${chat[@]}" --set prompt.template=qwen-boxed
 show_prompt_matches "dapo with a system message" '.template == "dapo" and .system == "Be brief."' \
-    "${chat[*]} --set prompt.template=dapo --set 'prompt.system=Be brief.'"
+    "${chat[@]}" --set prompt.template=dapo --set 'prompt.system=Be brief.'
 expect_error "sample --show-prompt: a tokenizer without <think> for enable_thinking = false" \
     '\[prompt\] enable_thinking = false needs "<think>" as an added token of the tokenizer' \
     "$RLVR" sample --show-prompt --prompts "$TMP/prompts.jsonl" --set tokenizer.type=bpe \
