@@ -2,6 +2,8 @@
 // ties, quantiles and the standard error against hand values.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "algo/eval_stats.h"
 
@@ -55,13 +57,33 @@ Test(eval_stats, pass_at_k_large_n_against_log_gamma) {
 
 Test(eval_stats, majority_vote_ties_to_first_occurrence) {
     const char *a[] = {"3", "5", "5", "3", "", NULL, "7"};
-    cr_expect_eq(majority_vote(a, 7), 0, "3 and 5 tie at two votes: 3 occurs first");
+    cr_expect_eq(majority_vote(a, 7, NULL, NULL), 0, "3 and 5 tie at two votes: 3 occurs first");
     const char *b[] = {"", "5", "3", "5"};
-    cr_expect_eq(majority_vote(b, 4), 1);
+    cr_expect_eq(majority_vote(b, 4, NULL, NULL), 1);
     const char *c[] = {"", NULL};
-    cr_expect_eq(majority_vote(c, 2), -1, "no answers, no winner");
+    cr_expect_eq(majority_vote(c, 2, NULL, NULL), -1, "no answers, no winner");
     const char *d[] = {NULL, "x"};
-    cr_expect_eq(majority_vote(d, 2), 1);
+    cr_expect_eq(majority_vote(d, 2, NULL, NULL), 1);
+}
+
+// Same when equal as numbers written in base 10 or as a/b: the votes of one value in several spellings add up.
+static bool same_value(const void *ctx, const char *a, const char *b) {
+    (void)ctx;
+    double x, y;
+    const char *slash_a = strchr(a, '/'), *slash_b = strchr(b, '/');
+    x = slash_a ? atof(a) / atof(slash_a + 1) : atof(a);
+    y = slash_b ? atof(b) / atof(slash_b + 1) : atof(b);
+    return strcmp(a, "bad") && strcmp(b, "bad") && x == y;
+}
+
+Test(eval_stats, majority_vote_counts_answers_the_same_as_each_other) {
+    // 0.5 in three spellings has 3 votes against 0.4's 2: by text alone 0.4 would win.
+    const char *a[] = {"0.4", "1/2", "0.4", "0.5", "2/4"};
+    cr_expect_eq(majority_vote(a, 5, NULL, NULL), 0, "by text: 0.4, two votes");
+    cr_expect_eq(majority_vote(a, 5, same_value, NULL), 1, "by value: 1/2, the first of three");
+    // An answer same() does not hold the same as itself never wins.
+    const char *b[] = {"bad", "bad", "7"};
+    cr_expect_eq(majority_vote(b, 3, same_value, NULL), 2);
 }
 
 Test(eval_stats, quantiles_and_standard_error) {

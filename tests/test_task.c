@@ -351,3 +351,23 @@ Test(task, dataset_presets_fit_gsm8k_and_math) {
     cr_assert_eq(config_resolve(&c, NULL, own, 2, &e), 0, "%s", e.msg);
     cr_expect_str_eq(c.data.answer_field, "answer", "an explicit key beats the preset");
 }
+
+// A majority vote's notion of one answer: math answers by the verifier's equivalence, arith's by normalised text.
+Test(task, same_answer_for_majority_votes) {
+    Err e = {{0}};
+    const char *math[] = {"task.name=math"};
+    Task *t = make_task(math, 1, &e);
+    cr_assert(t, "%s", e.msg);
+    cr_expect(task_same_answer(t, "\\frac12", "0.5"));
+    cr_expect(task_same_answer(t, "2(x+1)", "2x+2"));
+    cr_expect(task_same_answer(t, "3", "3"));
+    cr_expect(!task_same_answer(t, "\\frac12", "0.51"));
+    cr_expect(!task_same_answer(t, "", ""), "no answer is no vote");
+    task_free(t);
+    Task *a = make_task(NULL, 0, &e);
+    cr_assert(a, "%s", e.msg);
+    cr_expect(task_same_answer(a, "42", " 42 "));
+    cr_expect(!task_same_answer(a, "42", "43"));
+    cr_expect(!task_same_answer(a, "", ""));
+    task_free(a);
+}

@@ -14,16 +14,24 @@ double pass_at_k(int64_t n, int64_t c, int64_t k) {
     return 1.0 - none;
 }
 
-static bool same_answer(const char *a, const char *b) { return a && a[0] && b && !strcmp(a, b); }
+typedef bool (*SameAnswer)(const void *ctx, const char *a, const char *b);
 
-int majority_vote(const char *const *answers, int n) {
+static bool same_text(const void *ctx, const char *a, const char *b) { return (void)ctx, !strcmp(a, b); }
+
+static bool same_answer(SameAnswer same, const void *ctx, const char *a, const char *b) {
+    return a && a[0] && b && b[0] && same(ctx, a, b);
+}
+
+int majority_vote(const char *const *answers, int n, SameAnswer same, const void *ctx) {
+    if (!same) same = same_text;
     int best = -1, best_count = 0;
     for (int i = 0; i < n; i++) {
-        bool counted = !same_answer(answers[i], answers[i]);  // no answer: never a candidate
-        for (int j = 0; j < i && !counted; j++) counted = same_answer(answers[i], answers[j]);  // at its first
+        bool counted = !same_answer(same, ctx, answers[i], answers[i]);  // no answer: never a candidate
+        // Counted at the first answer it is the same as.
+        for (int j = 0; j < i && !counted; j++) counted = same_answer(same, ctx, answers[i], answers[j]);
         if (counted) continue;
         int count = 1;
-        for (int j = i + 1; j < n; j++) count += same_answer(answers[i], answers[j]);
+        for (int j = i + 1; j < n; j++) count += same_answer(same, ctx, answers[i], answers[j]);
         if (count > best_count) best = i, best_count = count;  // strict: a tie keeps the earlier answer
     }
     return best;

@@ -58,27 +58,30 @@ static void append_line(Local *l, const PromptSet *ps, int p, const Response *r,
     cJSON_Delete(o);
 }
 
-// Verdicts of one prompt's K responses: correct count, whether the majority answer (normalised) is correct.
+static bool same_answer(const void *task, const char *a, const char *b) { return task_same_answer(task, a, b); }
+
+// Verdicts of one prompt's K responses: correct count, whether the majority answer is correct (answers the task
+// holds the same, task_same_answer, are one vote).
 static int judge_prompt(const Response *resp, int K, const PromptSet *ps, int p, const Tokenizer *tok,
                         const Task *task, const RewardConfig *reward, int max_new, Local *l, bool keep_lines, Err *e) {
     const char *truth = ps->answer[p];
-    char **norm = xcalloc((size_t)K, sizeof *norm);
+    char **answer = xcalloc((size_t)K, sizeof *answer);
     bool *ok = xcalloc((size_t)K, sizeof *ok);
     int rc = 0;
     for (int j = 0; j < K && !rc; j++) {
         RewardResult rr;
         if ((rc = score_response(reward, task, tok, truth, &resp[j], max_new, &rr, e))) break;
-        norm[j] = xmalloc(VERIFY_MAX_ANSWER);
-        verify_normalize(rr.extracted, norm[j], VERIFY_MAX_ANSWER);
+        size_t len = strlen(rr.extracted) + 1;
+        answer[j] = memcpy(xmalloc(len), rr.extracted, len);
         ok[j] = rr.correct;
         l->correct[p] += rr.correct;
         l->length[(size_t)p * K + j] = resp[j].n_tokens, l->truncated[(size_t)p * K + j] = resp[j].finish == FINISH_LENGTH;
         if (keep_lines) append_line(l, ps, p, &resp[j], tok, &rr);
     }
-    int winner = rc ? -1 : majority_vote((const char *const *)norm, K);
+    int winner = rc ? -1 : majority_vote((const char *const *)answer, K, same_answer, task);
     l->maj[p] = winner >= 0 && ok[winner];
-    for (int j = 0; j < K; j++) free(norm[j]);
-    free(norm), free(ok);
+    for (int j = 0; j < K; j++) free(answer[j]);
+    free(answer), free(ok);
     return rc;
 }
 

@@ -137,3 +137,11 @@ void task_verify(const Task *t, const char *answer, const char *response, Verdic
     if (t->kind == TASK_ARITH) verify_integer_answer(response, answer, v);
     else verify_math(response, answer, v);
 }
+
+bool task_same_answer(const Task *t, const char *a, const char *b) {
+    if (t->kind != TASK_ARITH) return verify_equivalent(a, b);
+    char na[VERIFY_MAX_ANSWER], nb[VERIFY_MAX_ANSWER];
+    verify_normalize(a, na, sizeof na);
+    verify_normalize(b, nb, sizeof nb);
+    return na[0] && !strcmp(na, nb);
+}

@@ -65,5 +65,8 @@ int task_reference_form(const Task *t, Split split, int64_t i, bool verbose, cha
 // Verdict of a response against a ground-truth answer with this task's verifier
 // (arith: verify_integer_answer; datasets: verify_math).
 void task_verify(const Task *t, const char *answer, const char *response, Verdict *v);
+// Whether two extracted answers count as one in a majority vote (rlvr eval's maj@K): math answers when the verifier
+// holds them equivalent (1/2, 0.5 and \frac12 are one vote), arith's integers when their normalised texts are equal.
+bool task_same_answer(const Task *t, const char *a, const char *b);
 
 #endif
