@@ -264,21 +264,21 @@ static bool parse_base(Parser *p, Num *out) {
     return ok;
 }
 
-// Small integer exponent: ^2, ^{-3}.
-static bool parse_exponent(Parser *p, int64_t *k) {
-    bool brace = *p->s == '{';
-    if (brace) p->s++;
-    bool neg = *p->s == '-';
-    if (neg) p->s++;
-    if (!isdigit((unsigned char)*p->s)) return false;
-    int64_t v = 0;
-    while (isdigit((unsigned char)*p->s)) {
-        v = v * 10 + (*p->s++ - '0');
+bool num_exponent(const char **s, int *k) {
+    const char *c = *s;
+    bool brace = *c == '{';
+    if (brace) c++;
+    bool neg = *c == '-';
+    if (neg) c++;
+    if (!isdigit((unsigned char)*c)) return false;
+    int v = 0;
+    while (isdigit((unsigned char)*c)) {
+        v = v * 10 + (*c++ - '0');
         if (v > MAX_EXPONENT) return false;
         if (!brace) break;  // ^23 is (^2)3 in LaTeX
     }
-    if (brace && *p->s++ != '}') return false;
-    *k = neg ? -v : v;
+    if (brace && *c++ != '}') return false;
+    *k = neg ? -v : v, *s = c;
     return true;
 }
 
@@ -286,8 +286,8 @@ static bool parse_factor(Parser *p, Num *out) {
     if (!parse_base(p, out)) return false;
     if (*p->s == '^') {
         p->s++;
-        int64_t k;
-        if (!parse_exponent(p, &k) || !num_pow(*out, k, out)) return false;
+        int k;
+        if (!num_exponent(&p->s, &k) || !num_pow(*out, k, out)) return false;
     }
     return true;
 }

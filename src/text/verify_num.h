@@ -42,6 +42,10 @@ bool num_equal(const Num *x, const Num *y);
 // moves *at past it and writes its exact value; false, leaving *at alone, when none starts there or it does not fit.
 bool num_literal(const char **at, Rat *out);
 
+// Reads the integer exponent after a '^' at *s as num_parse reads one: ^2, ^{12}, ^{-1}, ^-1 (one digit without
+// braces: ^23 is (^2)3), of magnitude at most 64; advances *s past it. False, *s unchanged, on anything else.
+bool num_exponent(const char **s, int *k);
+
 // Exact rational arithmetic, reduced with d > 0; false (out unspecified) when the result does not fit 64 bits.
 bool rat_add(Rat x, Rat y, Rat *out);
 bool rat_mul(Rat x, Rat y, Rat *out);

@@ -244,30 +244,12 @@ static bool read_base(Reader *r, Poly *out) {
     return ok;
 }
 
-// Integer exponent as num_parse reads one: ^2, ^{12}, ^{-1}, ^-1 (one digit without braces: ^23 is (^2)3).
-static bool read_exponent(Reader *r, int *k) {
-    bool brace = *r->s == '{';
-    if (brace) r->s++;
-    bool neg = *r->s == '-';
-    if (neg) r->s++;
-    if (!isdigit((unsigned char)*r->s)) return false;
-    int v = 0;
-    while (isdigit((unsigned char)*r->s)) {
-        v = v * 10 + (*r->s++ - '0');
-        if (v > MAX_CONST_EXPONENT) return false;
-        if (!brace) break;
-    }
-    if (brace && *r->s++ != '}') return false;
-    *k = neg ? -v : v;
-    return true;
-}
-
 static bool read_factor(Reader *r, Poly *out) {
     if (!read_base(r, out)) return false;
     if (*r->s != '^') return true;
     r->s++;
     int k;
-    return read_exponent(r, &k) && poly_pow(out, k, r);
+    return num_exponent(&r->s, &k) && poly_pow(out, k, r);
 }
 
 // A factor that may follow another without an operator: 2x, xy, 3(x+1), \frac12x, 2\pi; never a digit (x2).
