@@ -1,4 +1,4 @@
-// Every default of ALGORITHMS.md §3 as `algo.name` alone resolves it (results/objectives.md §3 table): ratio level,
+// Every default of the objectives (results/objectives.md §3 and its table) as `algo.name` alone resolves it: ratio level,
 // clip widths, aggregation, β, advantages' std, L_c, the log-ratio cap, GRPO-λ's λ, α and readings, SSPO's clamp
 // and delimiters, and the reward terms of §4 each recipe turns on. The values are written out from the specification,
 // not read from src/base/config.c's PRESETS.
