@@ -1,7 +1,7 @@
-// Every default of the objectives (results/objectives.md §3 and its table) as `algo.name` alone resolves it: ratio level,
-// clip widths, aggregation, β, advantages' std, L_c, the log-ratio cap, GRPO-λ's λ, α and readings, SSPO's clamp
-// and delimiters, and the reward terms of §4 each recipe turns on. The values are written out from the specification,
-// not read from src/base/config.c's PRESETS.
+// Every default of the objectives (results/objectives.md §3 and its table) as `algo.name` alone resolves it:
+// ratio level, clip widths, aggregation, β, advantages' std, L_c, the log-ratio cap, GRPO-λ's λ, α and readings,
+// SSPO's clamp and delimiters, and the reward terms of §4 each recipe turns on. The values are written out from the
+// specification, not read from src/base/config.c's PRESETS.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
