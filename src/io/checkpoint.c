@@ -592,11 +592,17 @@ int checkpoint_config_or_file(const char *config_path, const char *ckpt, const c
     return checkpoint_read_config(ckpt, sets, n_sets, c, e);
 }
 
-int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
-    char *text = NULL, name[4200];
-    TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
+int checkpoint_parse_config(const char *path, const char *text, const char *const *sets, int n_sets, Config *c,
+                            Err *e) {
+    char name[4200];
     snprintf(name, sizeof name, "%s /meta config", path);
-    int rc = config_resolve_text(c, text, name, sets, n_sets, e);
+    return config_resolve_text(c, text, name, sets, n_sets, e);
+}
+
+int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e) {
+    char *text = NULL;
+    TRY(checkpoint_read_meta(path, NULL, NULL, &text, e));
+    int rc = checkpoint_parse_config(path, text, sets, n_sets, c, e);
     free(text);
     return rc;
 }

@@ -89,6 +89,10 @@ char *checkpoint_read_kind(const char *path, Err *e);
 // The resolved config stored in /meta, with overrides applied after it (config_resolve_text on the stored text, read
 // from memory; its errors name "PATH /meta config:LINE").
 int checkpoint_read_config(const char *path, const char *const *sets, int n_sets, Config *c, Err *e);
+// The same for the config text already read from path's /meta (checkpoint_read_meta); errors name
+// "PATH /meta config:LINE".
+int checkpoint_parse_config(const char *path, const char *text, const char *const *sets, int n_sets, Config *c,
+                            Err *e);
 // /meta given_keys (malloc'd into *keys): returns 1; 0 with *keys NULL when the checkpoint records none (one written
 // before they were recorded, or not by a run); -1 when /meta does not read.
 int checkpoint_read_given_keys(const char *path, char **keys, Err *e);

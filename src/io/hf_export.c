@@ -14,6 +14,7 @@
 #include <cJSON.h>
 
 #include "base/config.h"
+#include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/hf_internal.h"
 
@@ -185,11 +186,10 @@ static int write_configs(Written *w, hid_t f, const char *hf_config, StDtype dty
 // The tokenizer named by the checkpoint's config ([tokenizer] type = bpe, path), with its sibling files.
 static int copy_tokenizer(Written *w, hid_t f, const char *ckpt, Err *e) {
     if (H5Aexists_by_name(f, "meta", "config", H5P_DEFAULT) <= 0) return 0;
-    char *text = h5io_attr_read_str(f, "meta", "config", e), name[PATH_MAX + 16];
+    char *text = h5io_attr_read_str(f, "meta", "config", e);
     if (!text) return -1;
-    snprintf(name, sizeof name, "%s /meta config", ckpt);  // as checkpoint_read_config names it
     Config c;
-    int rc = config_resolve_text(&c, text, name, NULL, 0, e);
+    int rc = checkpoint_parse_config(ckpt, text, NULL, 0, &c, e);
     free(text);
     if (rc) return -1;
     if (c.tokenizer.type != TOKENIZER_BPE) return 0;

@@ -127,9 +127,9 @@ static int mark_given(const char *ckpt, Config *saved, bool *recorded, Err *e) {
 static int read_saved_config(const char *ckpt, Config *saved, SavedConfig *got, bool *recorded, Err *why, Err *e) {
     char *text = NULL;
     TRY(checkpoint_read_meta(ckpt, NULL, NULL, &text, e));
-    bool stored = text[0] != 0;
+    if (!text[0]) *got = SAVED_NONE;
+    else *got = checkpoint_parse_config(ckpt, text, NULL, 0, saved, why) ? SAVED_UNREADABLE : SAVED_READ;
     free(text);
-    *got = !stored ? SAVED_NONE : checkpoint_read_config(ckpt, NULL, 0, saved, why) ? SAVED_UNREADABLE : SAVED_READ;
     *recorded = false;
     return *got == SAVED_READ ? mark_given(ckpt, saved, recorded, e) : 0;
 }
