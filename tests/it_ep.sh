@@ -9,7 +9,7 @@
 # fast mode within 1e-6 of one rank at zero 0, 2 and 3.
 # configs/tiny-train.ini (4 experts). The model's exchange alone: build/mpi_expert (tests/mpi_expert.c) on 1, 2 and
 # 4 ranks.
-plan 39
+plan 40
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/ep"
 mkdir -p "$T"
@@ -35,7 +35,9 @@ expect_error "config: K needs a MoE model" "expert_parallel = 2 needs a MoE mode
     "$RLVR" config --config "$ROOT/configs/tiny-dense.ini" --set dist.expert_parallel=2
 # With ZeRO: each rank's pieces (non-expert tensors of its run, its place's slice of the expert tensors its group
 # owns) cover every parameter once, and the expert elements once (the counts of `rlvr init` and of the table).
-N_PARAMS=$("$RLVR" init --config "$CFG" --out "$T/init.h5" | sed -n 's/.*"n_params":\([0-9]*\).*/\1/p')
+expect_ok "init: writes the model and reports its parameter count" bash -c \
+    "'$RLVR' init --config '$CFG' --out '$T/init.h5' > '$T/init.json' && grep -q '\"n_params\":[1-9]' '$T/init.json'"
+N_PARAMS=$(sed -n 's/.*"n_params":\([0-9]*\).*/\1/p' "$T/init.json")
 N_EXPERT=$(h5ls "$T/init.h5/model" | awk '/mlp\.experts\./ { gsub(/[{},]/, " "); n = 1; for (i = 3; i <= NF; i++) n *= $i; s += n }
                                           END { print s }')
 for z in 1 2 3; do

@@ -7,14 +7,16 @@
 # evaluation; fast mode: zero 1-3 equal zero 0 on 2 ranks; checkpoints hold full tensors, so a run saved with
 # zero 3 on 4 ranks resumes with zero 0 on 1 rank, zero 1 and zero 3 on 2, bit for bit. configs/tiny-train.ini
 # throughout.
-plan 40
+plan 41
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/zero"
 mkdir -p "$T"
 
 # The map for 4 ranks: contiguous runs in rank order from element 0 to the table's end (the parameter count that
 # `rlvr init` reports), each starting where the previous ended.
-N_PARAMS=$("$RLVR" init --config "$CFG" --out "$T/init.h5" | sed -n 's/.*"n_params":\([0-9]*\).*/\1/p')
+expect_ok "init: writes the model and reports its parameter count" bash -c \
+    "'$RLVR' init --config '$CFG' --out '$T/init.h5' > '$T/init.json' && grep -q '\"n_params\":[1-9]' '$T/init.json'"
+N_PARAMS=$(sed -n 's/.*"n_params":\([0-9]*\).*/\1/p' "$T/init.json")
 "$RLVR" config --config "$CFG" --set dist.zero_stage=2 --ranks 4 > "$T/map.txt"
 expect_ok "config: zero 2 on 4 ranks, the owned runs cover the $N_PARAMS parameters in rank order" bash -c "
     grep '^; rank' '$T/map.txt' | sed 's/.*elements \[\([0-9]*\), \([0-9]*\)).*/\1 \2/' |
