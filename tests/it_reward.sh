@@ -112,8 +112,10 @@ expect_error "reward: missing input file" "nope.jsonl: cannot open" \
 printf '{"question": "q1", "answer": "#### 1"}\nnot json\n' > "$TMP/gsm.jsonl"
 expect_error "reward: dataset errors name file:line" 'gsm.jsonl:2: invalid JSON' \
     "$RLVR" reward --task gsm8k --set "data.path=$TMP/gsm.jsonl" --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
-expect_ok "reward: data.skip_bad_lines skips the malformed record" \
-    "$RLVR" reward --task gsm8k --set "data.path=$TMP/gsm.jsonl" --set data.skip_bad_lines=true --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
+expect_ok "reward: data.skip_bad_lines skips the malformed record and says which" bash -c '
+    err=$("$RLVR" reward --task gsm8k --set "data.path=$1" --set data.skip_bad_lines=true --in "$2" --out "$3" 2>&1) &&
+    grep -qF "rlvr: reward: data.skip_bad_lines: 1 malformed line(s) of the training data skipped; the first: $1:2: invalid JSON" \
+        <<<"$err"' _ "$TMP/gsm.jsonl" "$TMP/r.jsonl" "$TMP/o.jsonl"
 # The committed agreement corpus still gives the committed math-verify agreement (no PyPI needed).
 expect_ok "reward: math-verify agreement corpus >= 97%" bash -c '
     "$RLVR" reward --task math --in "$ROOT/tests/verifier_agreement/corpus.jsonl" --out "$TMP/agree.out" >/dev/null &&

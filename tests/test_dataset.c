@@ -96,6 +96,9 @@ Test(dataset, skip_bad_lines_counts_them) {
     cr_expect_eq(d.n, 2);
     cr_expect_eq(d.skipped, 3);
     cr_expect_str_eq(d.questions[1], "c");
+    char first[400];
+    snprintf(first, sizeof first, "%s:2: invalid JSON", path);
+    cr_expect(strstr(d.first_bad, first) == d.first_bad, "the first skipped line's error: \"%s\"", d.first_bad);
     dataset_free(&d);
     const char *all_bad = write_file("x\ny\n");
     cr_expect_eq(dataset_load(&d, all_bad, &dc, &e), -1);

@@ -231,6 +231,34 @@ static const char *write_file(const char *name, const char *text) {
     return p;
 }
 
+// What data.skip_bad_lines left out reaches the user: the count and the first skipped line, per split.
+Test(task, skipped_lines_are_noted_per_split) {
+    Err e = {{0}};
+    char note[1200];
+    const char *arith[] = {"task.name=arith"};
+    Task *t = make_task(arith, 1, &e);
+    cr_assert(t, "%s", e.msg);
+    cr_expect(!task_skip_note(t, SPLIT_TRAIN, note, sizeof note) && !note[0], "arith skips nothing");
+    task_free(t);
+    const char *train = write_file("skip-train.jsonl", "{\"question\": \"q\", \"answer\": \"#### 1\"}\n"
+                                                       "{\"question\": \"q\"}\nnot json\n");
+    const char *eval = write_file("skip-eval.jsonl", "{\"question\": \"q\", \"answer\": \"#### 1\"}\n");
+    char p_train[300], p_eval[300];
+    snprintf(p_train, sizeof p_train, "data.path=%s", train);
+    snprintf(p_eval, sizeof p_eval, "data.eval_path=%s", eval);
+    const char *sets[] = {"task.name=gsm8k", p_train, p_eval, "data.skip_bad_lines=true"};
+    cr_assert(t = make_task(sets, 4, &e), "%s", e.msg);
+    cr_expect_eq(task_skipped_lines(t, SPLIT_TRAIN), 2);
+    cr_expect_eq(task_skipped_lines(t, SPLIT_EVAL), 0);
+    cr_expect(task_skip_note(t, SPLIT_TRAIN, note, sizeof note));
+    char want[600];
+    snprintf(want, sizeof want, "data.skip_bad_lines: 2 malformed line(s) of the training data skipped; the first: %s:2: ",
+             train);
+    cr_expect(strstr(note, want) == note, "got \"%s\", expected it to begin \"%s\"", note, want);
+    cr_expect(!task_skip_note(t, SPLIT_EVAL, note, sizeof note) && !note[0], "the eval file had no bad line");
+    task_free(t);
+}
+
 Test(task, dataset_epochs_are_shuffled_permutations) {
     Err e = {{0}};
     char text[4096] = "";

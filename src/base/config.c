@@ -89,7 +89,7 @@ static const Key KEYS[] = {
     {"data", "answer_format", K_ENUM, F(data.answer_format), 0, 0, ENUM("plain", "gsm8k", "boxed"), "plain",
      "ground truth in the answer field: as is; the number after ####; the last \\boxed{}"},
     {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
-    {"data", "skip_bad_lines", K_BOOL, F(data.skip_bad_lines), 0, 0, 0, "false", "skip and count malformed lines"},
+    {"data", "skip_bad_lines", K_BOOL, F(data.skip_bad_lines), 0, 0, 0, "false", "leave malformed lines out; the log gives their count and the first"},
 
     {"prompt", "template", K_ENUM, F(prompt.template_), 0, 0, ENUM("none", "chatml", "qwen-boxed", "dapo"), "none",
      "chat format around the [data] text: none = [BOS] + text; chatml; qwen-boxed, dapo = chatml with their instruction"},

@@ -109,6 +109,9 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
     TRY(reward_check_config(&c->reward, e));
     Task *task = task_create(c, e);
     if (!task) return -1;
+    char note[1200];
+    for (Split s = SPLIT_TRAIN; s <= SPLIT_EVAL; s++)
+        if (task_skip_note(task, s, note, sizeof note)) fprintf(stderr, "rlvr: reward: %s\n", note);
     JsonlReader r;
     if (jsonl_open(&r, run->in, e)) return task_free(task), -1;
     // Written beside OUT and renamed, so a bad line never leaves half an output (or clobbers an older one).

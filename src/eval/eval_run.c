@@ -61,9 +61,12 @@ static int setup(EvalRun *r, Err *e) {
 
 static void report(EvalRun *r, const char *name, const EvalResult *res, double seconds, int done, int total) {
     double tokens = res->length_mean * (double)res->prompts * res->samples, per = (walltime_s() - r->t0) / done;
-    fprintf(stderr, "eval [%d/%d] %s: %lld prompts x %d, avg@%d %.1f%% ± %.1f, pass@%d %.1f%%, maj@%d %.1f%%, "
+    char skipped[96] = "";
+    if (res->skipped_lines)
+        snprintf(skipped, sizeof skipped, " (%lld malformed lines skipped: data.skip_bad_lines)", (long long)res->skipped_lines);
+    fprintf(stderr, "eval [%d/%d] %s: %lld prompts%s x %d, avg@%d %.1f%% ± %.1f, pass@%d %.1f%%, maj@%d %.1f%%, "
                     "length %.0f | %.0f tok/s | ETA %.0fs\n",
-            done, total, name, (long long)res->prompts, res->samples, res->samples, 100 * res->avg,
+            done, total, name, (long long)res->prompts, skipped, res->samples, res->samples, 100 * res->avg,
             100 * res->avg_stderr, res->pass_k[res->n_pass - 1], 100 * res->pass[res->n_pass - 1], res->samples,
             100 * res->maj, res->length_mean, seconds > 0 ? tokens / seconds : 0, per * (total - done));
 }
@@ -96,6 +99,7 @@ int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const
     if (!(rc = dist_agree(rc, e))) {
         RolloutConfig sampling = eval_sampling(bc);
         rc = evaluate(m, tok, task, &bc->reward, &sampling, &ps, EVAL_RNG_STEP + step, res, name, lines, e);
+        res->skipped_lines = task_skipped_lines(task, SPLIT_EVAL);
     }
     prompts_free(&ps);
     if (task) task_free(task);

@@ -26,6 +26,7 @@ typedef struct {
     double pass[EVAL_MAX_PASS];  // unbiased pass@k averaged over prompts
     double length_mean, length_median, length_p90;  // response tokens
     double truncated;          // share of responses that hit max_new_tokens
+    int64_t skipped_lines;     // eval data records data.skip_bad_lines left out (evaluate_benchmark)
 } EvalResult;
 
 // Evaluations draw with their own RNG step coordinate, EVAL_RNG_STEP + the checkpoint's step, apart from any

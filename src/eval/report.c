@@ -30,6 +30,7 @@ cJSON *eval_record(const EvalSource *src, const RolloutConfig *rc, const EvalRes
     cJSON_AddNumberToObject(o, "length_median", r->length_median);
     cJSON_AddNumberToObject(o, "length_p90", r->length_p90);
     cJSON_AddNumberToObject(o, "truncated", r->truncated);
+    cJSON_AddNumberToObject(o, "skipped_lines", (double)r->skipped_lines);
     return o;
 }
 

@@ -153,7 +153,7 @@ int dataset_load(Dataset *d, const char *path, const DataConfig *dc, Err *e) {
             dataset_free(d);
             return -1;
         }
-        d->skipped++;
+        if (!d->skipped++) snprintf(d->first_bad, sizeof d->first_bad, "%s", e->msg);
     }
     jsonl_close(&r);
     if (d->n == 0) {

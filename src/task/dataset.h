@@ -10,7 +10,8 @@
 typedef struct {
     char **questions, **answers;  // n records, malloc'd strings
     int64_t n;
-    int64_t skipped;  // malformed lines skipped (data.skip_bad_lines)
+    int64_t skipped;       // malformed lines skipped (data.skip_bad_lines)
+    char first_bad[1024];  // the first skipped line's error, "PATH:LINE: ..." (empty when none)
     uint64_t hash;    // FNV-1a 64 of every record's question and answer, NUL-terminated, in file order
 } Dataset;
 

@@ -65,7 +65,6 @@ void task_free(Task *t) {
     free(t);
 }
 
-const char *task_name(const Task *t) { return t->name; }
 bool task_is_embedded(const Task *t) { return t->kind == TASK_ARITH; }
 const PromptConfig *task_prompt_config(const Task *t) { return &t->prompt; }
 
@@ -75,6 +74,15 @@ int64_t task_split_size(const Task *t, Split split) {
 }
 
 int64_t task_skipped_lines(const Task *t, Split split) { return t->kind == TASK_ARITH ? 0 : t->split[split].skipped; }
+
+bool task_skip_note(const Task *t, Split split, char *out, size_t cap) {
+    int64_t n = task_skipped_lines(t, split);
+    if (cap) out[0] = 0;
+    if (!n) return false;
+    snprintf(out, cap, "data.skip_bad_lines: %lld malformed line(s) of the %s data skipped; the first: %s", (long long)n,
+             split == SPLIT_TRAIN ? "training" : "eval", t->split[split].first_bad);
+    return true;
+}
 
 void task_data_id(const Task *t, Split split, int64_t *records, uint64_t *hash) {
     bool file = t->kind == TASK_DATASET && t->split[split].n > 0;

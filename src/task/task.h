@@ -31,7 +31,6 @@ typedef struct {
 Task *task_create(const Config *c, Err *e);
 void task_free(Task *t);
 
-const char *task_name(const Task *t);
 // The chat format its prompts are given in (c->prompt at creation).
 const PromptConfig *task_prompt_config(const Task *t);
 bool task_is_embedded(const Task *t);
@@ -40,8 +39,11 @@ bool task_is_embedded(const Task *t);
 // train file, or INT64_MAX for arith (generated on demand). 0 when the split has no data.
 int64_t task_split_size(const Task *t, Split split);
 
-// Records skipped as malformed while loading (data.skip_bad_lines), per split.
+// Records data.skip_bad_lines skipped as malformed while loading a split (0 for arith).
 int64_t task_skipped_lines(const Task *t, Split split);
+// The same as a line for the user: the count and the first skipped line's error ("PATH:LINE: ..."); false and ""
+// when the split skipped none.
+bool task_skip_note(const Task *t, Split split, char *out, size_t cap);
 
 // What a split's records are, for a resume to know its data cursor indexes the same ones: a dataset's record
 // count and the hash of their text (task/dataset.h); 0 and 0 without a file (arith, or no file for the split).

@@ -229,6 +229,9 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(device_open(r->cfg.dist.device, &r->device, e));
     if (!(r->tok = tokenizer_create(&r->cfg.tokenizer, e))) return -1;
     if (!(r->task = task_create(&r->cfg, e))) return -1;
+    char note[1200];
+    for (Split s = SPLIT_TRAIN; s <= SPLIT_EVAL; s++)
+        if (task_skip_note(r->task, s, note, sizeof note)) resume_log_line(&r->start_log, "%s", note);
     TRY(reward_check_config(&r->cfg.reward, e));
     // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
     char init[4096] = "";
