@@ -4,11 +4,6 @@
 #include <string.h>
 
 
-void seqbatch_clear(SeqBatch *b) {
-    b->n_seq = 0;
-    if (b->seq_offsets) b->seq_offsets[0] = 0, b->resp_offsets[0] = 0;
-}
-
 void seqbatch_free(SeqBatch *b) {
     free(b->seq_offsets), free(b->tokens), free(b->resp_offsets), free(b->prompt_len);
     memset(b, 0, sizeof *b);

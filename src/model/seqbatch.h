@@ -19,7 +19,6 @@ typedef struct {
     int64_t cap_tok;
 } SeqBatch;
 
-void seqbatch_clear(SeqBatch *b);
 void seqbatch_free(SeqBatch *b);
 // Appends prompt ++ response (the response's tokens are the ones that get log-probs).
 void seqbatch_add(SeqBatch *b, const int32_t *prompt, int prompt_len, const int32_t *resp, int resp_len);
