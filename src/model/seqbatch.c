@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void seqbatch_free(SeqBatch *b) {
     free(b->seq_offsets), free(b->tokens), free(b->resp_offsets), free(b->prompt_len);
     memset(b, 0, sizeof *b);
