@@ -48,14 +48,15 @@ BENCH_SRCS := $(wildcard tests/bench_*.c)
 # MPI test programs (tests/mpi_*.c): the integration scripts run them under mpirun.
 MPI_TESTS := $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/mpi_*.c))
 
-.PHONY: all setup test unit layers shell-check integration bench demo fuzz clean help gpu-check
+.PHONY: all setup test unit layers shell-check doc-check integration bench demo fuzz clean help gpu-check
 
 all: $(BUILD)/rlvr
 
 help:
 	@echo "make            build $(BUILD)/rlvr (CUDA=$(CUDA); CUDA=0 to skip kernels/)"
-	@echo "make test       install deps, check the shell scripts (shellcheck), build (JOBS=nproc), run the layering check, unit (Criterion), brief fuzz and integration (mpirun) tests; SAN=1 for ASan+UBSan"
+	@echo "make test       install deps, check the shell scripts (shellcheck), build (JOBS=nproc), run the layering and doc checks, unit (Criterion), brief fuzz and integration (mpirun) tests; SAN=1 for ASan+UBSan"
 	@echo "make shell-check  shellcheck -S warning over the shell scripts (skipped, and says so, without shellcheck)"
+	@echo "make doc-check  the paths, config keys, rlvr options and identifiers the docs and comments cite exist"
 	@echo "make bench      run the benchmarks (JSON lines)"
 	@echo "make demo       install deps, build, run the embedded demo"
 	@echo "make fuzz       libFuzzer on the config parser, verifier, JSONL reader, tokenizer.json loader, safetensors reader and config.json reader (FUZZ_SECONDS=10 each, FUZZ_JOBS at a time)"
@@ -176,6 +177,11 @@ layers: $(BUILD)/rlvr
 shell-check:
 	bash tests/check_shell.sh
 
+# What README.md, src/README.md, results/*.md and the comments cite (paths, config keys, rlvr subcommands and options,
+# identifiers) exists; the keys and options are the built rlvr's own.
+doc-check: $(BUILD)/rlvr
+	bash tests/check_docs.sh $(BUILD)/rlvr
+
 integration: $(BUILD)/rlvr $(MPI_TESTS)
 	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
@@ -188,6 +194,7 @@ test: setup
 	@$(MAKE) --no-print-directory shell-check
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BUILD)/unit $(ISA_UNITS) $(MPI_TESTS) $(if $(filter 1,$(CUDA)),$(BUILD)/gpu_check)
 	@$(MAKE) --no-print-directory layers
+	@$(MAKE) --no-print-directory doc-check
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)

@@ -1,6 +1,7 @@
 // Hugging Face byte-level BPE: ids equal the reference (tests/bpe_reference.py, HF `tokenizers`) for every
-// fixture case, lossless round trips of any bytes without a normalizer and of NFC text with one, token_bytes =
-// decode, no special token from text, and one clear error for each kind of broken tokenizer.json.
+// fixture case, lossless round trips of any bytes without a normalizer and of NFC text with one,
+// tokenizer_token_bytes = decode, no special token from text, and one clear error for each kind of broken
+// tokenizer.json.
 #include <cJSON.h>
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 //   LossDenoms d = {0};
 //   for each local micro-batch b: loss_denoms_add(&p, &b, &d);     // local counts
 //   loss_denoms_reduce(&d);                                          // ONE allreduce(sum) over ranks
-//   for each local micro-batch b: loss_eval(&p, &b, &d, &part, grad, grad_ent, &metrics, e);  -> backward
+//   for each local micro-batch b: loss_eval(&p, &b, &d, &part, grad, grad_entropy, &metrics, e);  -> backward
 //   loss_metrics_reduce(&metrics); loss_summary(&metrics)              // global sums / global counts
 #ifndef RLVR_LOSS_H
 #define RLVR_LOSS_H
@@ -68,7 +68,7 @@ typedef struct {
 
 // Adds the batch's local counts to d (call once per micro-batch of the mini-batch).
 void loss_denoms_add(const LossParams *p, const LossBatch *b, LossDenoms *d);
-// One dist_allreduce_sum over ranks (no-op on one rank).
+// One dist_allreduce_sum_f64 over ranks (no-op on one rank).
 void loss_denoms_reduce(LossDenoms *d);
 
 // Evaluates the batch with global denominators: *loss_part = its share of the step's loss (sum the parts over

@@ -1,5 +1,5 @@
 // AdamW with decoupled weight decay, the learning-rate schedule, and global-norm gradient clipping
-// (src/README.md "One RL step": dist_allreduce_sum(grads); clip by global norm; adamw).
+// (src/README.md "One RL step": the gradients summed over ranks, clipped by the global norm, then AdamW).
 #ifndef RLVR_OPTIM_H
 #define RLVR_OPTIM_H
 

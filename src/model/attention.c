@@ -188,7 +188,7 @@ static inline __attribute__((always_inline)) void add_scaled(float *restrict y, 
     for (; i < n; i++) y[i] += c * x[i];
 }
 
-// The value sums of sum_keys, out_h += p_hj v_j[h / group] for keys j in order. Where 8 value rows fit one 4 KiB page
+// The value sums of score_keys, out_h += p_hj v_j[h / group] over keys j in order. Where 8 value rows fit one 4 KiB page
 // (rows of 512 bytes or less: grouped queries with few key heads), each head sums 8 keys in registers (sum_rows);
 // longer rows go one key at a time, every head inside, each row read front to back. On a Zen 4 VM, blocks over longer
 // rows, read head by head, were up to 48% slower from memory, and one key at a time through add_scaled was 10% faster

@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) void prefetch_step(Prefetch *p, int
 // Where the build targets AVX-512 with FMA, rows go in pairs through 16-lane vectors: lanes 0-7 are row 2p's
 // eight lanes and 8-15 row 2p+1's, against a weight vector repeated in both halves. Every lane still sums its own
 // k = l, l+8, ... in order with one fused multiply-add per step, so the bits are those of the 8-lane tiles, for
-// twice the products per instruction. The pairs are packed once per product (pack_pairs) so that each step is one
+// twice the products per instruction. The pairs are packed once per product (pack_pair) so that each step is one
 // plain 64-byte load per pair.
 #if defined(__AVX512F__) && defined(__FMA__)
 #define PAIRED 1

@@ -174,7 +174,7 @@ void model_acts_free(ModelActs *a);
 // The training forward without [T, V] logits (model/model_head.c): what the loss needs of the LM head, the log-prob
 // of each row's target and the entropy of softmax(logits / temperature) (model/logprob.h), computed in chunks of
 // Model.head_chunk rows whose logits are discarded at once. Bit-identical to model_forward's logits through the
-// backend's logprob, and model_backward_logprob to model_backward from the matching dlogits (logprob_back).
+// backend's logprob, and model_backward_logprob_hooked to model_backward from the matching dlogits (logprob_back).
 typedef struct {
     const int32_t *targets;  // [T]: the token row t predicts, or -1: no log-prob at row t
     double temperature;      // > 0

@@ -75,7 +75,7 @@ void moe_experts_forward(const Model *m, const LayerOffsets *o, const Dims *d, c
 }
 
 // Sparse MoE block (HF Qwen2MoeSparseMoeBlock / Qwen3MoeSparseMoeBlock): y = sum over chosen experts in index
-// order of w * expert(x), plus sigmoid(shared_gate . x) * shared_expert(x) when there is a shared expert.
+// order of w * expert(x), plus sigmoid(shared_expert_gate . x) * shared_expert(x) when there is a shared expert.
 void moe_forward(const Model *m, const LayerOffsets *o, const Dims *d, const float *x, LayerActs *a, int T, float *y,
                  MoeExpertsForward experts) {
     const float *P = m->params;
