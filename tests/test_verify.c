@@ -374,7 +374,7 @@ static const Case GARBAGE[] = {
 // Expressions that both read whole as polynomials (src/text/verify_poly.h) compare by their canonical forms: exact
 // rational coefficients, products and integer powers expanded. Near misses (sign, coefficient, power, variable, a
 // polynomial equal to the truth at a few points only) stay wrong, and what is not a polynomial (words, function
-// application, \sqrt, mixed numbers, bounds passed) is left to the other rules.
+// application, \sqrt of a variable, mixed numbers, bounds passed) is left to the other rules.
 static const Case POLYNOMIALS[] = {
     {"\\boxed{\\frac{3}{2}x}", "1.5x", true},               {"\\boxed{2(x+1)}", "2x+2", true},
     {"\\boxed{x^2+2x+1}", "(x+1)^2", true},                 {"\\boxed{\\frac{x+1}{2}}", "\\frac{1}{2}x+\\frac12", true},
@@ -408,12 +408,49 @@ static const Case POLYNOMIALS[] = {
     {"\\boxed{(x+1)^{17}}", "(1+x)^{17}", false},           {"\\boxed{(9999999999x+1)^2}", "(1+9999999999x)^2", false},
 };
 
+// Square roots of rational numbers and \pi inside polynomials (src/text/verify_poly.h): \sqrt{n} is c·√r with r
+// square-free, an atom with rational coefficients, so coefficients written as fractions, decimals or inside \frac
+// compare by value and products of roots reduce (√2·√3 = √6, √6·√10 = √60 = 2√15). Near misses (another radicand,
+// another coefficient, a root or \pi left out or put in, \pi against 3.14) stay wrong; a root of a variable or a cube
+// root is refused and left to the other rules.
+static const Case SURD_COEFFICIENTS[] = {
+    {"\\boxed{\\frac32\\sqrt2}", "1.5\\sqrt2", true},          {"\\boxed{\\frac{3\\sqrt2}{2}}", "1.5\\sqrt{2}", true},
+    {"\\boxed{2\\pi}", "\\pi\\cdot 2", true},                 {"\\boxed{\\frac{\\pi}{2}}", "0.5\\pi", true},
+    {"\\boxed{3\\sqrt{2}+1}", "1+3\\sqrt2", true},            {"\\boxed{\\sqrt{8}}", "2\\sqrt2", true},
+    {"\\boxed{\\frac{3\\sqrt2}{2}x}", "1.5\\sqrt2 x", true},   {"\\boxed{2\\sqrt3\\pi}", "\\pi\\cdot2\\sqrt3", true},
+    {"\\boxed{2\\sqrt{3}x}", "x\\sqrt{12}", true},
+    {"\\boxed{\\frac{\\pi\\sqrt2}{4}}", "\\frac{\\sqrt2}{4}\\pi", true},
+    {"\\boxed{4\\sqrt{2}\\pi}", "\\sqrt{32}\\pi", true},       {"\\boxed{\\sqrt2x+\\sqrt8x}", "3\\sqrt2x", true},
+    {"\\boxed{\\frac{\\sqrt2+\\sqrt3}{2}}", "\\frac{\\sqrt3}{2}+\\frac{\\sqrt2}{2}", true},
+    {"\\boxed{\\sqrt2\\sqrt3x}", "\\sqrt6x", true},           {"\\boxed{\\sqrt{2}\\cdot\\sqrt{2}x}", "2x", true},
+    {"\\boxed{\\sqrt6\\sqrt{10}x}", "2\\sqrt{15}x", true},
+    {"\\boxed{\\frac{x}{\\sqrt2}}", "\\frac{\\sqrt2}{2}x", true},
+    {"\\boxed{(\\sqrt2x+1)^2}", "2x^2+2\\sqrt2x+1", true},
+    {"\\boxed{\\frac{2\\pi}{\\sqrt{3}}}", "\\frac{2\\sqrt3}{3}\\pi", true},
+    {"\\boxed{\\sqrt{\\frac{3}{4}}\\pi}", "\\frac{\\sqrt3}{2}\\pi", true},
+    {"\\boxed{(\\sqrt3)^{-2}x}", "\\frac{x}{3}", true},
+    {"\\boxed{\\sqrt2\\pi+\\sqrt3\\pi}", "\\pi(\\sqrt3+\\sqrt2)", true}, {"\\boxed{\\sqrt{0}x+x}", "x", true},
+    {"\\boxed{\\frac32\\sqrt2}", "\\frac32\\sqrt3", false},    {"\\boxed{2\\sqrt2}", "\\sqrt2", false},
+    {"\\boxed{\\pi}", "3.14", false},                         {"\\boxed{\\frac{3\\sqrt2}{2}x}", "1.5\\sqrt3x", false},
+    {"\\boxed{2\\sqrt3\\pi}", "2\\sqrt3", false},              {"\\boxed{2\\sqrt3\\pi}", "2\\pi", false},
+    {"\\boxed{\\sqrt2\\sqrt3x}", "\\sqrt5x", false},           {"\\boxed{\\sqrt{2}\\sqrt{2}x}", "\\sqrt2x", false},
+    {"\\boxed{\\sqrt{12}x}", "3\\sqrt2x", false},             {"\\boxed{\\sqrt2x}", "\\sqrt{2x}", false},
+    {"\\boxed{\\sqrt[3]{2}x}", "\\sqrt2x", false},            {"\\boxed{\\pi^2x}", "\\pi x^2", false},
+    {"\\boxed{\\frac{\\sqrt2+\\sqrt3}{2}}", "\\frac{\\sqrt5}{2}", false}, {"\\boxed{\\sqrt{2}3x}", "3\\sqrt2x", false},
+};
+
 // Two equations are also equal when lhs − rhs of one is ± that of the other as polynomials, or any rational multiple
 // of it when it has two variables or more (a curve: y=\frac12x+1 is 2y=x+2); with one variable another multiple does
 // not count (x=1 is not 2x=2: not solved), nor does an equation without a variable left in lhs − rhs (0=0, 1=0,
 // x=x), and an equation is still no bare expression unless its left side names it.
 static const Case POLY_EQUATIONS[] = {
     {"\\boxed{y-3=2x}", "y=2x+3", true},                    {"\\boxed{2x+1=0}", "-2x-1=0", true},
+    // \pi is a number, not a variable: x=\pi states a value, which 2x=2\pi leaves unsolved (math-verify 0.9.0 agrees);
+    // with y it is a line through the origin, which scaling keeps.
+    {"\\boxed{x=\\pi}", "2x=2\\pi", false},                 {"\\boxed{x=\\pi}", "-x=-\\pi", true},
+    {"\\boxed{x+\\pi=0}", "-x-\\pi=0", true},               {"\\boxed{y=\\pi x}", "2y=2\\pi x", true},
+    {"\\boxed{x=\\sqrt8}", "x=2\\sqrt2", true},             {"\\boxed{x=\\sqrt2}", "2x=2\\sqrt2", false},
+    {"\\boxed{\\sqrt2=1}", "-\\sqrt2=-1", true},            {"\\boxed{x=\\sqrt2}", "x=\\sqrt3", false},
     {"\\boxed{x^2+2x+1=0}", "(x+1)^2=0", true},             {"\\boxed{y=2(x+1)}", "y=2x+2", true},
     {"\\boxed{2y-x=3}", "x+3=2y", true},                    {"\\boxed{x^2+y^2=1}", "y^2=1-x^2", true},
     {"\\boxed{x-1=0}", "x=1", true},                        {"\\boxed{x=y}", "y-x=0", true},
@@ -452,6 +489,7 @@ Test(verify, wrong_sign_and_near_misses) { CHECK(WRONG_SIGN_AND_NEAR_MISSES); }
 Test(verify, garbage_is_wrong_not_a_crash) { CHECK(GARBAGE); }
 Test(verify, polynomials) { CHECK(POLYNOMIALS); }
 Test(verify, polynomial_equations) { CHECK(POLY_EQUATIONS); }
+Test(verify, surd_and_pi_coefficients) { CHECK(SURD_COEFFICIENTS); }
 
 Test(verify, table_has_at_least_200_cases) {
     size_t n = sizeof EXTRACTION / sizeof(Case) + sizeof TRUTH_FORMS / sizeof(Case) + sizeof INTEGERS / sizeof(Case) +
@@ -463,7 +501,8 @@ Test(verify, table_has_at_least_200_cases) {
                sizeof EQUATIONS / sizeof(Case) + sizeof ASSIGNMENT_LISTS / sizeof(Case) +
                sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case) +
-               sizeof POLYNOMIALS / sizeof(Case) + sizeof POLY_EQUATIONS / sizeof(Case);
+               sizeof POLYNOMIALS / sizeof(Case) + sizeof POLY_EQUATIONS / sizeof(Case) +
+               sizeof SURD_COEFFICIENTS / sizeof(Case);
     cr_expect_geq(n, 200, "only %zu table cases", n);
 }
 

@@ -105,19 +105,24 @@ static bool num_inv(Num x, Num *o) {
     return true;
 }
 
-// √(p/q) = √(p·q)/q = c·√r with r square-free.
-static bool num_sqrt(Num x, Num *o) {
-    if (x.inf || x.r || x.a.n < 0) return false;
-    __int128 pq = (__int128)x.a.n * x.a.d;
+bool rat_sqrt(Rat x, Rat *coef, int64_t *rad) {
+    if (x.n < 0) return false;
+    __int128 pq = (__int128)x.n * x.d;
     if (pq > MAX_RADICAND) return false;
-    int64_t rad = (int64_t)pq, c = 1;
-    for (int64_t f = 2; f * f <= rad; f++)
-        while (rad % (f * f) == 0) rad /= f * f, c *= f;
+    int64_t r = (int64_t)pq, c = 1;
+    for (int64_t f = 2; f * f <= r; f++)
+        while (r % (f * f) == 0) r /= f * f, c *= f;
+    if (r == 0) return *coef = rat_int(0), *rad = 1, true;
+    *rad = r;
+    return rat_make(c, x.d, coef);
+}
+
+static bool num_sqrt(Num x, Num *o) {
+    if (x.inf || x.r) return false;
     Rat coef;
-    if (!rat_make(c, x.a.d, &coef)) return false;
-    if (rad == 0) return *o = num_rat(rat_int(0)), true;
-    if (rad == 1) return *o = num_rat(coef), true;
-    *o = (Num){rat_int(0), coef, rad, 0};
+    int64_t rad;
+    if (!rat_sqrt(x.a, &coef, &rad)) return false;
+    *o = rad == 1 ? num_rat(coef) : (Num){rat_int(0), coef, rad, 0};
     return true;
 }
 
