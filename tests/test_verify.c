@@ -306,6 +306,27 @@ static const Case ASSIGNMENT_LISTS[] = {
     {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(0.5,2)", true}, {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(2,0.5)", false},
 };
 
+// A tuple assignment (x,y)=(1,2) states x=1, y=2 (src/text/verify_norm.h): it compares as that list with another list
+// of equations, so in any order, and with another tuple assignment in another order; against a bare value it is the
+// tuple (1,2), as x=1 is 1, and (1,2) is no list 1, 2. Values swapped between the variables, a name or value missing
+// or too many, and a name twice stay wrong (math-verify 0.9.0 accepts (x,y)=(1,2) against x=2, y=1 and 2, 1, and
+// rejects it against (y,x)=(2,1): it compares the values only).
+static const Case TUPLE_ASSIGNMENTS[] = {
+    {"\\boxed{(x,y)=(1,2)}", "x=1, y=2", true},              {"\\boxed{(x,y)=(1,2)}", "y=2,x=1", true},
+    {"\\boxed{x=1,y=2}", "(x,y)=(1,2)", true},                {"\\boxed{(x,y,z)=(1,2,3)}", "z=3,x=1,y=2", true},
+    {"\\boxed{(a,b)=(\\frac12,2)}", "b=2, a=0.5", true},      {"\\boxed{(x,y)=(1,2)}", "(y,x)=(2,1)", true},
+    {"\\boxed{(x,y)=(1,2)}", "(1,2)", true},                  {"\\boxed{(x_1,x_2)=(3,4)}", "x_2=4,x_1=3", true},
+    {"\\boxed{\\left(x, y\\right) = \\left(1, 2\\right)}", "x=1, y=2", true},
+    {"\\boxed{(p,q)=((1,2),3)}", "q=3,p=(1,2)", true},        {"\\boxed{(x,y)=(\\sqrt8,2)}", "y=2,x=2\\sqrt2", true},
+    {"\\boxed{(x,y)=(1,2)}", "x=2,y=1", false},               {"\\boxed{(x,y)=(1,2)}", "(y,x)=(1,2)", false},
+    {"\\boxed{(x,y)=(1,2)}", "(x,y)=(2,1)", false},           {"\\boxed{(x,y)=(1,2)}", "x=1", false},
+    {"\\boxed{(x,y)=(1,2)}", "x=1,y=2,z=3", false},           {"\\boxed{(x,y)=(1,2,3)}", "x=1,y=2", false},
+    {"\\boxed{(x,x)=(1,2)}", "x=2,x=1", false},               {"\\boxed{(p,q)=((1,2),3)}", "q=3,p=(2,1)", false},
+    {"\\boxed{(x,y)=(1,2)}", "(2,1)", false},                 {"\\boxed{(x,y)=(1,2)}", "1,2", false},
+    {"\\boxed{(x,y)=(1,2)}", "2,1", false},
+    {"\\boxed{(x+1,y)=(1,2)}", "x+1=1,y=2", false},           {"\\boxed{(x,y)=(1,)}", "x=1", false},
+};
+
 static const Case INTERVALS_TUPLES[] = {
     {"\\boxed{(1,2)}", "(1,2)", true},            {"\\boxed{(1,2)}", "(2,1)", false},
     {"\\boxed{(1,2]}", "(1,2]", true},            {"\\boxed{(1,2]}", "(1,2)", false},
@@ -483,6 +504,7 @@ Test(verify, variable_prefixes) { CHECK(PREFIXES); }
 Test(verify, function_prefixes) { CHECK(FUNCTION_PREFIXES); }
 Test(verify, equations_side_by_side) { CHECK(EQUATIONS); }
 Test(verify, assignment_lists) { CHECK(ASSIGNMENT_LISTS); }
+Test(verify, tuple_assignments) { CHECK(TUPLE_ASSIGNMENTS); }
 Test(verify, intervals_tuples_sets) { CHECK(INTERVALS_TUPLES); }
 Test(verify, string_fallback) { CHECK(STRINGS); }
 Test(verify, wrong_sign_and_near_misses) { CHECK(WRONG_SIGN_AND_NEAR_MISSES); }
@@ -499,6 +521,7 @@ Test(verify, table_has_at_least_200_cases) {
                sizeof UNITS_DEGREES_TEXT / sizeof(Case) + sizeof WHITESPACE_LEFTRIGHT / sizeof(Case) +
                sizeof PREFIXES / sizeof(Case) + sizeof FUNCTION_PREFIXES / sizeof(Case) +
                sizeof EQUATIONS / sizeof(Case) + sizeof ASSIGNMENT_LISTS / sizeof(Case) +
+               sizeof TUPLE_ASSIGNMENTS / sizeof(Case) +
                sizeof INTERVALS_TUPLES / sizeof(Case) + sizeof STRINGS / sizeof(Case) +
                sizeof WRONG_SIGN_AND_NEAR_MISSES / sizeof(Case) + sizeof GARBAGE / sizeof(Case) +
                sizeof POLYNOMIALS / sizeof(Case) + sizeof POLY_EQUATIONS / sizeof(Case) +
@@ -546,6 +569,29 @@ Test(verify, normalize_examples) {
     cr_expect_str_eq(out, "x(x+1)=0", "a product names nothing");
     verify_normalize("a_{1}+b_{12}", out, sizeof out);
     cr_expect_str_eq(out, "a_1+b_{12}", "braces around a one-character subscript go");
+    verify_normalize("(x, y) = (1, 2)", out, sizeof out);
+    cr_expect_str_eq(out, "(1,2)", "a tuple of names goes as an x = prefix does");
+}
+
+// norm_expand_tuple's rewrites, written out by hand; what is no tuple assignment stays as it was.
+Test(verify, tuple_assignment_expands_to_equations) {
+    static const char *const CASES[][2] = {
+        {"(x,y)=(1,2)", "x=1,y=2"},
+        {"(a,b,c)=(\\frac12,-3,0.5)", "a=\\frac12,b=-3,c=0.5"},
+        {"(p,q)=((1,2),[3,4))", "p=(1,2),q=[3,4)"},
+        {"(x_1,\\theta)=(\\sqrt{2},\\pi)", "x_1=\\sqrt{2},\\theta=\\pi"},
+        {"(x,y)=(1,2,3)", NULL}, {"(x,y)=(1)", NULL}, {"(x)=(1)", NULL}, {"(x,x)=(1,2)", NULL},
+        {"(x,y)=(1,2)+1", NULL}, {"(x,y)=(1,)", NULL}, {"(x+1,y)=(1,2)", NULL}, {"(x,y)=[1,2]", NULL},
+        {"(x,y)=(1,2]", NULL}, {"(x,y)=(1,2)=(1,2)", NULL}, {"x=1,y=2", NULL}, {"(x=1)", NULL},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char buf[VERIFY_MAX_ANSWER];
+        snprintf(buf, sizeof buf, "%s", CASES[i][0]);
+        bool expanded = norm_expand_tuple(buf);
+        cr_expect_eq(expanded, CASES[i][1] != NULL, "\"%s\": expected %s", CASES[i][0],
+                     CASES[i][1] ? "a rewrite" : "none");
+        cr_expect_str_eq(buf, CASES[i][1] ? CASES[i][1] : CASES[i][0], "\"%s\"", CASES[i][0]);
+    }
 }
 
 // Bounded work: a long response full of box commands and braces still answers quickly and correctly.
