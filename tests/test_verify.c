@@ -607,6 +607,26 @@ Test(verify, long_adversarial_input_is_bounded, .timeout = 10) {
 }
 
 // Answers too long to keep whole are never correct: a wrong one sharing the first 511 bytes compared equal.
+// Two lists of 23 roots of radicands near 10^12 in opposite orders, each item compared by number and by polynomial with
+// the other list's until it matches: rat_sqrt's trial division up to the cube root keeps this to milliseconds (up to
+// the square root it took seconds).
+Test(verify, large_radicands_are_cheap, .timeout = 5) {
+    char a[VERIFY_MAX_ANSWER] = "\\boxed{", b[VERIFY_MAX_ANSWER] = "";
+    for (int i = 0; i < 23; i++) {
+        char item[32];
+        snprintf(item, sizeof item, "%s\\sqrt{%lld}x", i ? "," : "", i < 22 ? 999999999989LL - 2 * i : 2LL);
+        strcat(a, item);
+        snprintf(item, sizeof item, "%s\\sqrt{%lld}x", i ? "," : "", i ? 999999999989LL - 2 * (22 - i) : 3LL);
+        strcat(b, item);
+    }
+    strcat(a, "}");
+    Verdict v;
+    for (int k = 0; k < 4; k++) {
+        verify_math(a, b, &v);
+        cr_expect(v.found && !v.correct, "\\sqrt{2}x and \\sqrt{3}x differ");
+    }
+}
+
 Test(verify, answers_longer_than_the_cap_are_not_correct) {
     char truth[700], response[800];
     memset(truth, '1', 600), truth[600] = 0;

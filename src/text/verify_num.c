@@ -5,7 +5,7 @@
 
 #define MAX_DEPTH 24
 #define MAX_EXPONENT 64
-#define MAX_RADICAND 1000000000000LL  // square-free reduction by trial division stays under 10^6 steps
+#define MAX_RADICAND 1000000000000LL  // square-free reduction by trial division stays under 10^4 steps (rat_sqrt)
 
 typedef struct {
     const char *s;
@@ -105,15 +105,32 @@ static bool num_inv(Num x, Num *o) {
     return true;
 }
 
+// Largest s with s² <= m, for 0 <= m <= MAX_RADICAND.
+static int64_t isqrt64(int64_t m) {
+    int64_t lo = 0, hi = 1000001;  // hi² > MAX_RADICAND
+    while (hi - lo > 1) {
+        int64_t mid = (lo + hi) / 2;
+        if (mid * mid <= m) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 bool rat_sqrt(Rat x, Rat *coef, int64_t *rad) {
     if (x.n < 0) return false;
     __int128 pq = (__int128)x.n * x.d;
     if (pq > MAX_RADICAND) return false;
-    int64_t r = (int64_t)pq, c = 1;
-    for (int64_t f = 2; f * f <= r; f++)
-        while (r % (f * f) == 0) r /= f * f, c *= f;
-    if (r == 0) return *coef = rat_int(0), *rad = 1, true;
-    *rad = r;
+    if (pq == 0) return *coef = rat_int(0), *rad = 1, true;
+    // Trial division up to the cube root of what is left: then m has no prime factor below f with f³ > m, so it is
+    // 1, a prime, the product of two distinct primes or a prime's square (three factors would make m >= f³).
+    int64_t m = (int64_t)pq, c = 1, free = 1;
+    for (int64_t f = 2; f * f * f <= m; f++) {
+        while (m % (f * f) == 0) m /= f * f, c *= f;
+        if (m % f == 0) m /= f, free *= f;
+    }
+    int64_t s = isqrt64(m);
+    if (s > 1 && s * s == m) c *= s, m = 1;
+    *rad = free * m;
     return rat_make(c, x.d, coef);
 }
 
