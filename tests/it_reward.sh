@@ -1,6 +1,6 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 23
+plan 24
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -76,6 +76,20 @@ JSONL
 expect_ok "reward --task math: polynomials and equations up to sign" bash -c '
     "$RLVR" reward --task math --in "$TMP/poly.jsonl" --out "$TMP/poly.out" >/dev/null &&
     [ "$(grep -o "\"correct\":[a-z]*" "$TMP/poly.out" | cut -d: -f2 | tr "\n" " ")" = "true true true true true false false false false " ]'
+# Roots of rationals and \pi are atoms with rational coefficients beside variables (src/text/verify_poly.h), and a tuple
+# assignment is its list of equations (src/text/verify_norm.h); near misses stay wrong: another radicand, x=\pi
+# against 2x=2\pi, values swapped between the variables.
+cat > "$TMP/surd.jsonl" <<'JSONL'
+{"response": "\\boxed{\\frac{3\\sqrt2}{2}x}", "answer": "1.5\\sqrt{2}x"}
+{"response": "Answer: $2\\sqrt{3}\\pi$", "answer": "\\pi\\sqrt{12}"}
+{"response": "\\boxed{(x,y)=(1,2)}", "answer": "y = 2, x = 1"}
+{"response": "\\boxed{\\frac32\\sqrt2x}", "answer": "\\frac32\\sqrt3x"}
+{"response": "\\boxed{x=\\pi}", "answer": "2x=2\\pi"}
+{"response": "\\boxed{(x,y)=(1,2)}", "answer": "x=2, y=1"}
+JSONL
+expect_ok "reward --task math: root and pi coefficients, tuple assignments" bash -c '
+    "$RLVR" reward --task math --in "$TMP/surd.jsonl" --out "$TMP/surd.out" >/dev/null &&
+    [ "$(grep -o "\"correct\":[a-z]*" "$TMP/surd.out" | cut -d: -f2 | tr "\n" " ")" = "true true true false false false " ]'
 printf '{"index": 0, "response": "Answer: 0"}\n{"index": 3, "split": "eval", "response": "x"}\n' > "$TMP/idx.jsonl"
 expect_ok "reward --task arith: answers from the task by index" \
     bash -c '"$RLVR" reward --task arith --in "$TMP/idx.jsonl" --out "$TMP/idx.out" >/dev/null && [ "$(wc -l < "$TMP/idx.out")" -eq 2 ]'

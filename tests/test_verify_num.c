@@ -99,3 +99,36 @@ Test(verify_num, literal_reads_one_number_and_says_where_it_ends) {
                      (size_t)(at - c->s), c->length);
     }
 }
+
+// √(n/d) as c·√r with r square-free, computed by hand: √12 = 2√3, √(3/4) = ½√3, √(1/2) = √2/2 (√(1·2)/2), √(4/9) = 2/3,
+// √(50/3) = √150/3 = 5√6/3, √(1/p²) = 1/p, √(10^12) = 10^6; negative values and radicands n·d past 10^12 are refused.
+typedef struct {
+    Rat x;
+    bool read;
+    int64_t cn, cd, r;
+} SqrtCase;
+
+static const SqrtCase SQRTS[] = {
+    {{12, 1}, true, 2, 1, 3},  {{3, 4}, true, 1, 2, 3},   {{1, 2}, true, 1, 2, 2},   {{4, 9}, true, 2, 3, 1},
+    {{0, 1}, true, 0, 1, 1},   {{50, 3}, true, 5, 3, 6},  {{2, 1}, true, 1, 1, 2},   {{30, 1}, true, 1, 1, 30},
+    {{72, 1}, true, 6, 1, 2},  {{-4, 1}, false, 0, 0, 0}, {{1000000000001LL, 1}, false, 0, 0, 0},
+    // Factors past the cube root of 10^12 (10007 and 10009 are primes, and so is 999983): p², p·q, 2·p², 12·p.
+    {{999966000289LL, 1}, true, 999983, 1, 1},  {{100160063, 1}, true, 1, 1, 100160063},
+    {{200280098, 1}, true, 10007, 1, 2},        {{11999796, 1}, true, 2, 1, 2999949},
+    {{1, 999966000289LL}, true, 1, 999983, 1},   {{1000000000000LL, 1}, true, 1000000, 1, 1},
+};
+
+Test(verify_num, rational_square_roots_are_reduced) {
+    for (size_t i = 0; i < sizeof SQRTS / sizeof SQRTS[0]; i++) {
+        const SqrtCase *c = &SQRTS[i];
+        Rat coef = {0, 1};
+        int64_t r = 0;
+        bool read = rat_sqrt(c->x, &coef, &r);
+        cr_expect_eq(read, c->read, "sqrt(%lld/%lld): expected %s", (long long)c->x.n, (long long)c->x.d,
+                     c->read ? "a root" : "a refusal");
+        if (read)
+            cr_expect(coef.n == c->cn && coef.d == c->cd && r == c->r, "sqrt(%lld/%lld) = %lld/%lld sqrt(%lld), expected "
+                      "%lld/%lld sqrt(%lld)", (long long)c->x.n, (long long)c->x.d, (long long)coef.n,
+                      (long long)coef.d, (long long)r, (long long)c->cn, (long long)c->cd, (long long)c->r);
+    }
+}

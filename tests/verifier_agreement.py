@@ -341,6 +341,45 @@ def form_algebra(r):
     return f"x = {b}", f"{a}x = {a * b}"  # not solved: math-verify and rlvr both reject
 
 
+def form_surd(r):
+    r"""Coefficients of \sqrt{k} and \pi beside a variable, \pi or a constant term, written as fractions, decimals,
+    inside \frac or under the root, with near misses (another radicand or coefficient, the root dropped, 3.14 for \pi);
+    generated after the special cases, so the earlier pairs keep their lines."""
+    k = r.choice([2, 3, 5, 6, 7, 10])
+    q = Fraction(r.randint(1, 9), r.choice([2, 4, 5]))
+    q = q if q.denominator > 1 else q + Fraction(1, 2)
+    m, b = r.randint(2, 9), r.randint(1, 9)
+    v = r.choice(["x", "x", "\\pi", "y"])
+    w = "x" if v == "\\pi" else v
+    root = f"\\sqrt{{{k}}}"
+    kind = r.choice(["decimal", "fraction", "inside", "order", "sum", "rationalized", "pi", "wrong-radicand",
+                     "wrong-coefficient", "dropped-root", "wrong-inside", "pi-decimal"])
+    if kind == "decimal":
+        return f"\\frac{{{q.numerator}{root}}}{{{q.denominator}}}{v}", f"{dec(q)}{root}{v}"
+    if kind == "fraction":
+        return (f"\\frac{{{q.numerator}{root}}}{{{q.denominator}}}{v}",
+                f"\\frac{{{q.numerator}}}{{{q.denominator}}}{root}{v}")
+    if kind == "inside":
+        return f"{m}{root}{v}", f"\\sqrt{{{m * m * k}}}{v}"
+    if kind == "order":
+        return f"{m}{root}{v}", r.choice([f"{v}\\cdot {m}{root}", f"{root}\\cdot {m}{v}"])
+    if kind == "sum":
+        return f"{m}{root}{v}+{b}", f"{b}+{v}\\sqrt{{{m * m * k}}}"
+    if kind == "rationalized":
+        return f"\\frac{{{m}{v}}}{{{root}}}", f"\\frac{{{m}{root}}}{{{k}}}{v}"
+    if kind == "pi":
+        return f"\\frac{{{q.numerator}\\pi}}{{{q.denominator}}}{w}", f"{dec(q)}{w}\\pi"
+    if kind == "wrong-radicand":
+        return f"{m}{root}{v}", f"{m}\\sqrt{{{k + 1}}}{v}"
+    if kind == "wrong-coefficient":
+        return f"\\frac{{{q.numerator}{root}}}{{{q.denominator}}}{v}", f"{dec(q + 1)}{root}{v}"
+    if kind == "dropped-root":
+        return f"{m}{root}{v}", f"{m}{v}"
+    if kind == "wrong-inside":
+        return f"{m}{root}{v}", f"\\sqrt{{{m * k}}}{v}"
+    return f"{m}\\pi {w}", f"{dec(Fraction(314, 100) * m)}{w}"
+
+
 FORMS = {
     "integer": form_integer, "thousands": form_thousands, "decimal": form_decimal, "fraction": form_fraction,
     "root": form_root, "percent": form_percent, "interval": form_interval, "tuple": form_tuple,
@@ -348,6 +387,10 @@ FORMS = {
     "pi": form_pi, "list": form_set, "mixed number": form_mixed, "scientific": form_scientific,
     "equation": form_equation, "algebra": form_algebra,
 }
+
+
+# Forms added after the special cases (their pairs come last in the corpus).
+LATER_FORMS = {"surd coefficient": form_surd}
 
 
 def special_cases():
@@ -375,6 +418,10 @@ def generate(n_per_form, seed=5):
             rows.append({"form": label, "response": r.choice(wraps)(pred), "answer": gold})
     for label, resp, gold in special_cases():
         rows.append({"form": label, "response": resp, "answer": gold})
+    for label, fn in LATER_FORMS.items():  # after the special cases, so that the pairs before them keep their lines
+        for _ in range(n_per_form):
+            gold, pred = fn(r)
+            rows.append({"form": label, "response": r.choice(WRAPS)(pred), "answer": gold})
     return rows
 
 

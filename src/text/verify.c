@@ -363,12 +363,25 @@ static bool finished_equal(const char *a, const char *b, int depth) {
     return values_equal(x, y, depth);
 }
 
+// (x,y)=(1,2) states x=1, y=2: a tuple assignment (norm_expand_tuple) compares as that list of equations with another
+// list in any order (y=2, x=1) or another tuple assignment in another order ((y,x)=(2,1)); against a value without '='
+// it is the tuple (1,2) (norm_drop_prefix), never the unordered list 1, 2. Expanded texts start with a name, so no
+// second expansion follows.
+static bool tuples_equal(const char *a, const char *b, int depth) {
+    if (!strchr(a, '=') || !strchr(b, '=')) return false;
+    char x[VERIFY_MAX_ANSWER], y[VERIFY_MAX_ANSWER];
+    snprintf(x, sizeof x, "%s", a);
+    snprintf(y, sizeof y, "%s", b);
+    bool ex = norm_expand_tuple(x), ey = norm_expand_tuple(y);
+    return (ex || ey) && answers_equal(x, y, depth);
+}
+
 // Two normalised answers (norm_text, "x =" prefixes kept). Two equations compare side by side, left with left and
 // right with right, or each with the other's mirror side: a=b states what b=a states (math-verify agrees). An equation
 // against a bare value counts only when its left side names what the value is (norm_drop_prefix: x = 3, f(x) = x+1);
 // 2x+1=0 is not 0.
 static bool answers_equal(const char *a, const char *b, int depth) {
-    if (!strcmp(a, b)) return true;
+    if (!strcmp(a, b) || tuples_equal(a, b, depth)) return true;
     Equation *e = malloc(2 * sizeof *e);
     bool qa = split_equation(a, &e[0]), qb = split_equation(b, &e[1]), equal;
     if (qa && qb) {

@@ -46,7 +46,9 @@ void verify_normalize(const char *s, char *out, size_t cap);
 // left with left and right with right, or mirrored (a=b states what b=a states), or as polynomials when lhs − rhs of
 // one is ± that of the other, or any multiple with two variables or more (poly_equations_equal: 2x+1=0 is -2x-1=0,
 // y-3=2x is y=2x+3, y=\frac12x+1 is 2y=x+2; x=1 is not 2x=2).
-// Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do.
+// Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do;
+// a tuple assignment (x,y)=(1,2) is the list x=1, y=2 against another list or tuple assignment, and the tuple (1,2)
+// against a bare value (src/text/verify_norm.h).
 // An equation against a bare value counts only when its left side names a variable or function (x = 3 is 3,
 // f(x) = x+1 is x+1; 2x+1=0 is not 0).
 bool verify_equivalent(const char *predicted, const char *truth);

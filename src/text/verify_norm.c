@@ -176,8 +176,80 @@ static const char *skip_arguments(const char *v) {
     }
 }
 
+#define MAX_TUPLE 32
+
+// A tuple assignment "(x,y)=(1,2)": the names and the values, each as a span of the text.
+typedef struct {
+    int n;
+    const char *name[MAX_TUPLE], *name_end[MAX_TUPLE], *value[MAX_TUPLE], *value_end[MAX_TUPLE];
+} Tuple;
+
+// Reads the names "(x,y)" at s, two or more distinct (skip_name), up to the ')' that must end right before end.
+static bool tuple_names(const char *s, const char *end, Tuple *t) {
+    t->n = 0;
+    for (const char *p = s + 1;; p++) {
+        const char *e = skip_name(p);
+        if (e == p || t->n == MAX_TUPLE) return false;
+        for (int i = 0; i < t->n; i++)
+            if (t->name_end[i] - t->name[i] == e - p && !strncmp(t->name[i], p, (size_t)(e - p))) return false;
+        t->name[t->n] = p, t->name_end[t->n++] = e;
+        p = e;
+        if (*p == ')') return p + 1 == end && t->n >= 2;
+        if (*p != ',') return false;
+    }
+}
+
+// Reads the values "(1,(2,3))" at s, split at top-level commas, none empty: exactly t->n of them, up to the closing
+// ')' that ends s.
+static bool tuple_values(const char *s, Tuple *t) {
+    int depth = 0, k = 0;
+    const char *start = s + 1;
+    for (const char *c = s + 1; *c; c++) {
+        bool close = *c == ')' || *c == ']' || *c == '}';
+        if (*c == '(' || *c == '[' || *c == '{') {
+            depth++;
+        } else if (close && depth > 0) {
+            depth--;
+        } else if (depth == 0 && (*c == ',' || *c == ')')) {
+            if (c == start || k == t->n) return false;
+            t->value[k] = start, t->value_end[k++] = c;
+            start = c + 1;
+            if (*c == ')') return !c[1] && k == t->n;
+        } else if (close) {
+            return false;  // ] or } with nothing open
+        }
+    }
+    return false;
+}
+
+// buf as a tuple assignment "(x,y)=(1,2)": its only '=' between the names and a parenthesised tuple of as many values.
+static bool tuple_assignment(const char *buf, Tuple *t) {
+    const char *eq = strchr(buf, '=');
+    return *buf == '(' && eq && !strchr(eq + 1, '=') && eq[1] == '(' && tuple_names(buf, eq, t) &&
+           tuple_values(eq + 1, t);
+}
+
+bool norm_expand_tuple(char *buf) {
+    Tuple t;
+    if (!tuple_assignment(buf, &t)) return false;
+    char out[VERIFY_MAX_ANSWER];
+    size_t used = 0;
+    for (int i = 0; i < t.n && used < sizeof out; i++)
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s%.*s=%.*s", i ? "," : "",
+                                 (int)(t.name_end[i] - t.name[i]), t.name[i], (int)(t.value_end[i] - t.value[i]),
+                                 t.value[i]);
+    if (used >= sizeof out || used > strlen(buf)) return false;  // never: the list is 5 bytes shorter than buf
+    memcpy(buf, out, used + 1);
+    return true;
+}
+
 bool norm_drop_prefix(char *buf) {
     char *eq = strchr(buf, '=');
+    Tuple t;
+    if (tuple_assignment(buf, &t)) {  // (x,y)=(1,2) names the tuple (1,2)
+        memmove(buf, eq + 1, strlen(eq + 1) + 1);
+        return true;
+    }
     if (!eq || strchr(eq + 1, '=') || !eq[1]) return false;
     const char *v = skip_name(buf);
     if (v == buf) return false;

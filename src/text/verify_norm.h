@@ -13,10 +13,17 @@
 // an "x =" prefix stays.
 void norm_text(const char *s, char *out, size_t cap);
 
-// Drops the name before the only '=' of buf when it names what the answer is: a variable (x, \theta, x_1, x_{12}) or
-// a function of variables or numbers (f(x), g(x,y), f'(x), f^{-1}(x), P(A), f(-1), \phi(12)): "f(x)=x+1" -> "x+1".
-// True when it dropped one; "2x+1=0", "x(x+1)=0" and "a=b=c" stay.
+// Drops the name before the only '=' of buf when it names what the answer is: a variable (x, \theta, x_1, x_{12}),
+// a function of variables or numbers (f(x), g(x,y), f'(x), f^{-1}(x), P(A), f(-1), \phi(12)) or a tuple of
+// variables as norm_expand_tuple reads one: "f(x)=x+1" -> "x+1", "(x,y)=(1,2)" -> "(1,2)". True when it dropped one;
+// "2x+1=0", "x(x+1)=0" and "a=b=c" stay.
 bool norm_drop_prefix(char *buf);
+
+// Rewrites the tuple assignment "(x,y)=(1,2)" in buf as the list of equations "x=1,y=2" that it states: two or more
+// distinct names (a letter or command word with an optional subscript) in parentheses, buf's only '=', and a
+// parenthesised tuple of as many values, split at its top-level commas ("(p,q)=((1,2),3)" -> "p=(1,2),q=3"). True
+// when it rewrote buf; anything else ("(x,y)=(1,2,3)", "(x,x)=(1,2)", "(x+1,y)=(1,2)") stays.
+bool norm_expand_tuple(char *buf);
 
 // Finishes a value in place: thousands separators of a lone number (1,234 -> 1234) and outer braces.
 void norm_finish(char *buf);

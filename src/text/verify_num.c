@@ -5,7 +5,7 @@
 
 #define MAX_DEPTH 24
 #define MAX_EXPONENT 64
-#define MAX_RADICAND 1000000000000LL  // square-free reduction by trial division stays under 10^6 steps
+#define MAX_RADICAND 1000000000000LL  // square-free reduction by trial division stays under 10^4 steps (rat_sqrt)
 
 typedef struct {
     const char *s;
@@ -105,19 +105,41 @@ static bool num_inv(Num x, Num *o) {
     return true;
 }
 
-// √(p/q) = √(p·q)/q = c·√r with r square-free.
-static bool num_sqrt(Num x, Num *o) {
-    if (x.inf || x.r || x.a.n < 0) return false;
-    __int128 pq = (__int128)x.a.n * x.a.d;
+// Largest s with s² <= m, for 0 <= m <= MAX_RADICAND.
+static int64_t isqrt64(int64_t m) {
+    int64_t lo = 0, hi = 1000001;  // hi² > MAX_RADICAND
+    while (hi - lo > 1) {
+        int64_t mid = (lo + hi) / 2;
+        if (mid * mid <= m) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+bool rat_sqrt(Rat x, Rat *coef, int64_t *rad) {
+    if (x.n < 0) return false;
+    __int128 pq = (__int128)x.n * x.d;
     if (pq > MAX_RADICAND) return false;
-    int64_t rad = (int64_t)pq, c = 1;
-    for (int64_t f = 2; f * f <= rad; f++)
-        while (rad % (f * f) == 0) rad /= f * f, c *= f;
+    if (pq == 0) return *coef = rat_int(0), *rad = 1, true;
+    // Trial division up to the cube root of what is left: then m has no prime factor below f with f³ > m, so it is
+    // 1, a prime, the product of two distinct primes or a prime's square (three factors would make m >= f³).
+    int64_t m = (int64_t)pq, c = 1, free = 1;
+    for (int64_t f = 2; f * f * f <= m; f++) {
+        while (m % (f * f) == 0) m /= f * f, c *= f;
+        if (m % f == 0) m /= f, free *= f;
+    }
+    int64_t s = isqrt64(m);
+    if (s > 1 && s * s == m) c *= s, m = 1;
+    *rad = free * m;
+    return rat_make(c, x.d, coef);
+}
+
+static bool num_sqrt(Num x, Num *o) {
+    if (x.inf || x.r) return false;
     Rat coef;
-    if (!rat_make(c, x.a.d, &coef)) return false;
-    if (rad == 0) return *o = num_rat(rat_int(0)), true;
-    if (rad == 1) return *o = num_rat(coef), true;
-    *o = (Num){rat_int(0), coef, rad, 0};
+    int64_t rad;
+    if (!rat_sqrt(x.a, &coef, &rad)) return false;
+    *o = rad == 1 ? num_rat(coef) : (Num){rat_int(0), coef, rad, 0};
     return true;
 }
 

@@ -50,6 +50,10 @@ bool num_exponent(const char **s, int *k);
 bool rat_add(Rat x, Rat y, Rat *out);
 bool rat_mul(Rat x, Rat y, Rat *out);
 
+// √x for a rational x >= 0 as coef·√rad with rad square-free (1 when √x is rational): √(p/q) = √(p·q)/q, √8 = 2√2,
+// √(3/4) = ½√3. False for x < 0, or p·q past 10^12 (square factors are found by trial division up to its cube root).
+bool rat_sqrt(Rat x, Rat *coef, int64_t *rad);
+
 // x / 100 (percentages); false on overflow.
 bool num_div100(const Num *x, Num *out);
 

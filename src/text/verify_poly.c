@@ -10,13 +10,17 @@
 #define MAX_CONST_EXPONENT 64    // as num_parse bounds a power of a number
 #define MAX_NAME 16              // a variable's spelling: "x", "x_{12}", "\theta"
 #define WORK_BUDGET 4096         // monomial products per comparison: (x+y+z)^4 takes 57, (x+1)^{16} about 270
+#define MAX_ROOT 1000000000000LL // a product's radicand, as rat_sqrt bounds one read (src/text/verify_num.h)
 
 typedef struct {
     Rat c;
+    int64_t root;              // c·√root: root square-free, 1 for none
     uint8_t e[POLY_MAX_VARS];  // exponent of each variable of the Reader
 } Mono;
 
-// Canonical form: no zero coefficient, no two terms with the same exponents (order free).
+// Canonical form: no zero coefficient, no two terms with the same exponents and root (order free). The √r of distinct
+// square-free r are linearly independent over the rationals and π is transcendental, so two forms of one value are
+// the same form (and equal forms are equal values in any case: every step is exact).
 typedef struct {
     int n;
     Mono t[POLY_MAX_TERMS];
@@ -30,11 +34,14 @@ typedef struct {
     char var[POLY_MAX_VARS][MAX_NAME];
 } Reader;
 
-// Greek letters read as variables (\pi among them: an independent symbol, never its value).
+// Greek letters read as variables (\pi among them: one symbol, never 3.14...).
 static const char *const GREEK[] = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
     "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"};
+
+// The one symbol that is an atom, not a variable, where poly_equations_equal counts variables: x=\pi states a value.
+#define ATOM "\\pi"
 
 static bool rat_is_zero(Rat x) { return x.n == 0; }
 static bool rat_same(Rat x, Rat y) { return x.n == y.n && x.d == y.d; }
@@ -46,14 +53,18 @@ static void poly_constant(Rat c, Poly *out) {
     if (rat_is_zero(c)) return;
     memset(&out->t[0], 0, sizeof out->t[0]);
     out->t[0].c = c;
+    out->t[0].root = 1;
     out->n = 1;
 }
+
+// Same exponents and same root: terms that merge.
+static bool same_term(const Mono *a, const Mono *b) { return a->root == b->root && !memcmp(a->e, b->e, sizeof a->e); }
 
 // Adds the monomial m to p, merging a term with the same exponents; false when p would pass POLY_MAX_TERMS or a
 // coefficient would overflow.
 static bool poly_add_mono(Poly *p, const Mono *m) {
     for (int i = 0; i < p->n; i++) {
-        if (memcmp(p->t[i].e, m->e, sizeof m->e)) continue;
+        if (!same_term(&p->t[i], m)) continue;
         if (!rat_add(p->t[i].c, m->c, &p->t[i].c)) return false;
         if (rat_is_zero(p->t[i].c)) p->t[i] = p->t[--p->n];
         return true;
@@ -81,13 +92,49 @@ static bool poly_scale(Poly *p, Rat k) {
     return true;
 }
 
-// The value of a constant polynomial (no variable), in *value.
-static bool poly_is_constant(const Poly *p, Rat *value) {
+static bool no_symbol(const Mono *m) {
     static const uint8_t none[POLY_MAX_VARS] = {0};
+    return !memcmp(m->e, none, sizeof none);
+}
+
+// The value of a rational constant (no variable, \pi or root), in *value.
+static bool poly_is_constant(const Poly *p, Rat *value) {
     if (p->n == 0) return *value = (Rat){0, 1}, true;
-    if (p->n > 1 || memcmp(p->t[0].e, none, sizeof none)) return false;
+    if (p->n > 1 || !no_symbol(&p->t[0]) || p->t[0].root != 1) return false;
     *value = p->t[0].c;
     return true;
+}
+
+// A number: no variable or \pi in any term (roots allowed: 1+\sqrt2).
+static bool poly_is_number(const Poly *p) {
+    for (int i = 0; i < p->n; i++)
+        if (!no_symbol(&p->t[i])) return false;
+    return true;
+}
+
+// √r·√s for square-free r and s: with g = gcd(r, s), r·s = g²·(r/g)(s/g), where (r/g)(s/g) is square-free (a prime
+// in both would divide g, so its square r or s); writes g and (r/g)(s/g). False past MAX_ROOT.
+static bool root_mul(int64_t r, int64_t s, int64_t *g, int64_t *root) {
+    int64_t a = r, b = s;
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    __int128 rest = (__int128)(r / a) * (s / a);
+    if (rest > MAX_ROOT) return false;
+    *g = a, *root = (int64_t)rest;
+    return true;
+}
+
+// The product of two terms, exactly: exponents added, roots multiplied (√2·√2 = 2, √2·√3 = √6).
+static bool mono_mul(const Mono *a, const Mono *b, Mono *m) {
+    for (int v = 0; v < POLY_MAX_VARS; v++) {
+        int e = a->e[v] + b->e[v];
+        if (e > POLY_MAX_DEGREE) return false;
+        m->e[v] = (uint8_t)e;
+    }
+    int64_t g;
+    return root_mul(a->root, b->root, &g, &m->root) && rat_mul(a->c, b->c, &m->c) && rat_mul(m->c, (Rat){g, 1}, &m->c);
 }
 
 // a *= b, each monomial product spending the reader's budget; false past POLY_MAX_DEGREE or a bound.
@@ -97,12 +144,7 @@ static bool poly_mul(Poly *a, const Poly *b, Reader *r) {
         for (int j = 0; j < b->n; j++) {
             if (--r->work < 0) return false;
             Mono m;
-            for (int v = 0; v < POLY_MAX_VARS; v++) {
-                int e = a->t[i].e[v] + b->t[j].e[v];
-                if (e > POLY_MAX_DEGREE) return false;
-                m.e[v] = (uint8_t)e;
-            }
-            if (!rat_mul(a->t[i].c, b->t[j].c, &m.c) || !poly_add_mono(&product, &m)) return false;
+            if (!mono_mul(&a->t[i], &b->t[j], &m) || !poly_add_mono(&product, &m)) return false;
         }
     }
     *a = product;
@@ -113,32 +155,37 @@ static bool poly_equal(const Poly *a, const Poly *b) {
     if (a->n != b->n) return false;
     for (int i = 0; i < a->n; i++) {
         int j = 0;
-        while (j < b->n && memcmp(a->t[i].e, b->t[j].e, sizeof a->t[i].e)) j++;
+        while (j < b->n && !same_term(&a->t[i], &b->t[j])) j++;
         if (j == b->n || !rat_same(a->t[i].c, b->t[j].c)) return false;
     }
     return true;
 }
 
-// p / den for a nonzero constant den; false for a variable or zero denominator.
-static bool poly_divide(Poly *p, const Poly *den) {
-    Rat c;
-    return poly_is_constant(den, &c) && !rat_is_zero(c) && poly_scale(p, rat_inverse(c));
+// p / den for a nonzero number of one term c·√r: p·√r/(c·r). False for a variable, \pi, a sum (1+\sqrt2) or zero.
+static bool poly_divide(Poly *p, const Poly *den, Reader *r) {
+    if (den->n != 1 || !no_symbol(&den->t[0])) return false;
+    if (den->t[0].root == 1) return poly_scale(p, rat_inverse(den->t[0].c));
+    Poly inverse = *den;
+    Rat cr;
+    if (!rat_mul(den->t[0].c, (Rat){den->t[0].root, 1}, &cr)) return false;
+    inverse.t[0].c = rat_inverse(cr);
+    return poly_mul(p, &inverse, r);
 }
 
-// base^k: 0..POLY_MAX_DEGREE for a polynomial with a variable, |k| <= MAX_CONST_EXPONENT for a nonzero constant.
+// base^k: 0..POLY_MAX_DEGREE for a polynomial with a variable or \pi, |k| <= MAX_CONST_EXPONENT for a number (k < 0
+// only for one poly_divide takes).
 static bool poly_pow(Poly *base, int k, Reader *r) {
-    Rat c;
-    bool constant = poly_is_constant(base, &c);
+    bool number = poly_is_number(base);
     if (k < 0) {
-        if (!constant || rat_is_zero(c) || k < -MAX_CONST_EXPONENT) return false;
+        if (!number || k < -MAX_CONST_EXPONENT) return false;
         Poly one;
         poly_constant((Rat){1, 1}, &one);
-        if (!poly_divide(&one, base)) return false;
+        if (!poly_divide(&one, base, r)) return false;
         *base = one;
         k = -k;
     }
-    if (k > (constant ? MAX_CONST_EXPONENT : POLY_MAX_DEGREE)) return false;
-    if (constant && rat_is_zero(c) && k == 0) return false;  // 0^0 has no agreed value
+    if (k > (number ? MAX_CONST_EXPONENT : POLY_MAX_DEGREE)) return false;
+    if (base->n == 0 && k == 0) return false;  // 0^0 has no agreed value
     Poly power;
     poly_constant((Rat){1, 1}, &power);
     for (int i = 0; i < k; i++)
@@ -218,6 +265,18 @@ static bool read_arg(Reader *r, Poly *out) {
     return true;
 }
 
+// The argument of \sqrt, a rational number >= 0, as c·√root (rat_sqrt: \sqrt{12} = 2√3, \sqrt{\frac34} = ½√3);
+// \sqrt{x}, \sqrt{\sqrt2}, \sqrt{-1} and \sqrt[3]{2} are refused.
+static bool read_root(Reader *r, Poly *out) {
+    Poly arg;
+    Rat value, coef;
+    int64_t root;
+    if (!read_arg(r, &arg) || !poly_is_constant(&arg, &value) || !rat_sqrt(value, &coef, &root)) return false;
+    poly_constant(coef, out);
+    if (out->n) out->t[0].root = root;
+    return true;
+}
+
 static bool read_base(Reader *r, Poly *out) {
     if (++r->depth > MAX_DEPTH) return false;
     bool ok;
@@ -232,7 +291,9 @@ static bool read_base(Reader *r, Poly *out) {
         if (ok) r->s++;
     } else if (take_command(r, "\\frac")) {
         Poly den;
-        ok = read_arg(r, out) && read_arg(r, &den) && poly_divide(out, &den);
+        ok = read_arg(r, out) && read_arg(r, &den) && poly_divide(out, &den, r);
+    } else if (take_command(r, "\\sqrt")) {
+        ok = read_root(r, out);
     } else if (isdigit((unsigned char)c) || c == '.') {
         Rat value;
         ok = num_literal(&r->s, &value);
@@ -277,7 +338,7 @@ static bool read_term(Reader *r, Poly *out) {
         else if (!implicit_factor(r)) return true;
         else if (divided) return false;  // 1/2x: (1/2)x to num_parse's reading, 1/(2x) to many readers
         if (!read_factor(r, &rhs)) return false;
-        if (!(divide ? poly_divide(out, &rhs) : poly_mul(out, &rhs, r))) return false;
+        if (!(divide ? poly_divide(out, &rhs, r) : poly_mul(out, &rhs, r))) return false;
         divided = divide;
     }
 }
@@ -339,10 +400,11 @@ static bool equation_poly(Reader *r, const char *lhs, const char *rhs, Poly *out
     return poly_read(r, lhs, out) && poly_read(r, rhs, &right) && poly_add(out, &right, -1);
 }
 
-// Number of distinct variables in p.
-static int variables_in(const Poly *p) {
+// Number of distinct variables in p, \pi not among them (an atom: x=\pi states a value, as x=1 does).
+static int variables_in(const Reader *r, const Poly *p) {
     int count = 0;
-    for (int v = 0; v < POLY_MAX_VARS; v++) {
+    for (int v = 0; v < r->n_vars; v++) {
+        if (!strcmp(r->var[v], ATOM)) continue;
         bool present = false;
         for (int i = 0; i < p->n && !present; i++) present = p->t[i].e[v] > 0;
         count += present;
@@ -353,7 +415,7 @@ static int variables_in(const Poly *p) {
 // True when q = k·p for a rational k (written to *k); p and q not zero.
 static bool poly_multiple(const Poly *p, const Poly *q, Rat *k) {
     int j = 0;
-    while (j < q->n && memcmp(q->t[j].e, p->t[0].e, sizeof p->t[0].e)) j++;
+    while (j < q->n && !same_term(&q->t[j], &p->t[0])) j++;
     if (j == q->n) return false;
     Poly scaled = *p;
     return rat_mul(q->t[j].c, rat_inverse(p->t[0].c), k) && poly_scale(&scaled, *k) && poly_equal(&scaled, q);
@@ -367,5 +429,5 @@ bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const 
         !poly_multiple(&p, &q, &k))
         return false;
     bool unit = k.d == 1 && (k.n == 1 || k.n == -1);
-    return unit || variables_in(&p) >= 2;  // 2x=2 is no answer to x=1; 2y=x+2 is the line y=\frac12x+1
+    return unit || variables_in(&r, &p) >= 2;  // 2x=2 is no answer to x=1; 2y=x+2 is the line y=\frac12x+1
 }
