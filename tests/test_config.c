@@ -141,6 +141,14 @@ Test(config, bad_values_name_the_expected_form) {
     cr_expect(strstr(e.msg, ":2: [model] num_experts_per_tok = '65': expected an integer in [0, 64]"), "%s", e.msg);
     cr_assert_eq(resolve_text("[rollout]\ntop_p = 1.5\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "expected a number in [1e-09, 1]"), "%s", e.msg);
+    // 0 is the end of their ranges where the formula divides 0 by 0: refused, the reason given.
+    cr_assert_eq(resolve_text("[train]\nadam_eps = 0\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: [train] adam_eps = '0': expected a number in (0, 1]: m / (sqrt(v) + eps) is 0/0"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[model]\nrms_norm_eps = 0.0\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: [model] rms_norm_eps = '0.0': expected a number in (0, 1]: x / sqrt(mean(x^2) + eps)"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[train]\nadam_eps = 1e-300\n[model]\nrms_norm_eps = 1\n", &c, &e), 0, "%s", e.msg);
     cr_assert_eq(resolve_text("[algo]\nname = ppo\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "expected one of grpo|dapo|drgrpo|gspo|luspo|grpo_lambda|sspo"), "%s", e.msg);
     cr_assert_eq(resolve_text("[data]\nshuffle = maybe\n", &c, &e), -1);

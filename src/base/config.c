@@ -45,7 +45,7 @@ static const Key KEYS[] = {
     {"model", "num_key_value_heads", K_INT, F(model.num_key_value_heads), 1, 1024, 0, "2", "key/value heads (GQA)"},
     {"model", "head_dim", K_INT, F(model.head_dim), 0, 4096, 0, "0", "0 = hidden_size / num_attention_heads"},
     {"model", "rope_theta", K_DOUBLE, F(model.rope_theta), 1, BIG, 0, "10000", "rotary base"},
-    {"model", "rms_norm_eps", K_DOUBLE, F(model.rms_norm_eps), 0, 1, 0, "1e-6", "RMSNorm epsilon"},
+    {"model", "rms_norm_eps", K_DOUBLE, F(model.rms_norm_eps), 0, 1, 0, "1e-6", "RMSNorm epsilon, > 0 (ABOVE_MIN)"},
     {"model", "tie_word_embeddings", K_BOOL, F(model.tie_word_embeddings), 0, 0, 0, "true", "lm_head = embed_tokens"},
     {"model", "attention_bias", K_BOOL, F(model.attention_bias), 0, 0, 0, "false", "QKV bias (qwen2 preset: true)"},
     {"model", "qk_norm", K_BOOL, F(model.qk_norm), 0, 0, 0, "true", "per-head q/k RMSNorm (qwen3 preset: true)"},
@@ -162,7 +162,7 @@ static const Key KEYS[] = {
     {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
     {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},
     {"train", "adam_beta2", K_DOUBLE, F(train.adam_beta2), 0, 0.999999999, 0, "0.999", "AdamW β2"},
-    {"train", "adam_eps", K_DOUBLE, F(train.adam_eps), 0, 1, 0, "1e-8", "AdamW ε"},
+    {"train", "adam_eps", K_DOUBLE, F(train.adam_eps), 0, 1, 0, "1e-8", "AdamW ε, > 0 (ABOVE_MIN)"},
     {"train", "grad_clip", K_DOUBLE, F(train.grad_clip), 0, BIG, 0, "1.0", "global-norm clip, 0 = off"},
     {"train", "warmup_steps", K_INT, F(train.warmup_steps), 0, 1 << 30, 0, "0", "linear warm-up"},
     {"train", "schedule", K_ENUM, F(train.schedule), 0, 0, ENUM("constant", "cosine"), "constant", "lr after warm-up"},
@@ -200,6 +200,24 @@ static const Key KEYS[] = {
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
+
+// Numbers whose range is (min, max]: at min itself their formula divides 0 by 0; each with the reason its error gives.
+static const struct {
+    const char *key, *why;
+} ABOVE_MIN[] = {
+    {"model.rms_norm_eps", "x / sqrt(mean(x^2) + eps) is 0/0 for a zero row"},
+    {"train.adam_eps", "m / (sqrt(v) + eps) is 0/0 for a weight whose gradients were all 0, as an unseen token's embedding"},
+};
+
+// Why k's min is refused, or NULL where its range includes min.
+static const char *why_above_min(const Key *k) {
+    size_t ls = strlen(k->section);
+    for (size_t i = 0; i < sizeof ABOVE_MIN / sizeof ABOVE_MIN[0]; i++) {
+        const char *name = ABOVE_MIN[i].key;
+        if (!strncmp(name, k->section, ls) && name[ls] == '.' && !strcmp(name + ls + 1, k->key)) return ABOVE_MIN[i].why;
+    }
+    return NULL;
+}
 
 // Defaults that depend on another key (results/objectives.md §3 presets; HF model families), applied to unset keys.
 typedef struct {
@@ -311,8 +329,10 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     }
     case K_DOUBLE: {
         double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x) || x < k->min || x > k->max) {
-            snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
+        const char *why = why_above_min(k);
+        if (!*v || *end || errno || !isfinite(x) || x < k->min || (why && x == k->min) || x > k->max) {
+            if (why) snprintf(expected, len, "a number in (%g, %g]: %s", k->min, k->max, why);
+            else snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
             return -1;
         }
         *(double *)field = x;
