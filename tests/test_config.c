@@ -185,6 +185,10 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[model]\ntype = qwen3_moe\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "needs num_experts >= 1"), "%s", e.msg);
     cr_assert_eq(resolve_text("[task]\ndigits_min = 5\ndigits_max = 2\n", &c, &e), -1);
+    // 3 mini-batches of whole groups need 3 prompts; with 2, one would be empty and the step would run 2 updates.
+    cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[train]\nprompts_per_step = 3\nn_minibatches = 3\n", &c, &e), 0, "%s", e.msg);
 }
 
 // results/objectives.md §3 GRPO-λ: each [reading] is a key of [algo]; the defaults are ceil, index and keep.

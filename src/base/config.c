@@ -149,7 +149,8 @@ static const Key KEYS[] = {
     {"train", "steps", K_INT, F(train.steps), 0, 1 << 30, 0, "10", "optimizer steps (RL rollouts)"},
     {"train", "prompts_per_step", K_INT, F(train.prompts_per_step), 1, 1 << 24, 0, "8", "P prompts per step"},
     {"train", "ppo_epochs", K_INT, F(train.ppo_epochs), 1, 1024, 0, "1", "passes over each rollout"},
-    {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1", "updates per pass"},
+    {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1",
+     "updates per pass, each on whole groups: at most prompts_per_step"},
     {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8", "sequences per forward/backward"},
     {"train", "head_chunk", K_INT, F(train.head_chunk), 1, 1 << 20, 0, "1024",
      "LM-head rows whose logits exist at once (training, scoring): memory 2 x head_chunk x vocab"},
@@ -744,6 +745,11 @@ static int validate(const Config *c, Err *e) {
                        "sampling drops the groups whose rewards are all equal before GRPO-λ's reward transform, among "
                        "them the all-correct groups GRPO-λ ranks first and rewards for being short",
                        src);
+    // A mini-batch holds whole groups, one a prompt: more mini-batches than prompts would leave some empty, and the
+    // step would run fewer updates than asked for.
+    if (c->train.n_minibatches > c->train.prompts_per_step)
+        return err_set(e, "%s: [train] n_minibatches (%d) must be <= prompts_per_step (%d): a mini-batch holds whole groups",
+                       src, c->train.n_minibatches, c->train.prompts_per_step);
     if (c->reward.overlong_buffer > c->rollout.max_new_tokens)
         return err_set(e, "%s: [reward] overlong_buffer (%d) must be <= [rollout] max_new_tokens (%d)", src,
                        c->reward.overlong_buffer, c->rollout.max_new_tokens);
