@@ -178,7 +178,8 @@ static const Key KEYS[] = {
     {"sft", "lr", K_DOUBLE, F(sft.lr), 0, 10, 0, "1e-3", "peak learning rate"},
 
     {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0", "steps between evaluations, 0 = end only"},
-    {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200", "held-out prompts per evaluation"},
+    {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200",
+     "held-out prompts per evaluation, at most the split's (task.eval_size, data.eval_path); none without a split"},
     {"eval", "benchmarks", K_STR, F(eval.benchmarks), 0, 0, 0, "", "benchmarks evaluated with the held-out split: NAME or NAME=FILE, comma-separated"},
     {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl)"},
     {"eval", "samples", K_INT, F(eval.samples), 1, 65536, 0, "8", "samples per problem K (unset: rollout.n)"},
