@@ -4,7 +4,7 @@
 # representative set of a sweep over every key's boundary values (min, max, the corners where a formula degenerates:
 # groups of 1, greedy sampling, 1-token responses, no clipping room, lambda 0 and 1, top-k = experts), dense and MoE,
 # on 1 and 2 ranks (fewer prompts than ranks). configs/tiny-train.ini, warm-started so that rewards differ.
-plan 27
+plan 28
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/edges"
 mkdir -p "$T"
@@ -83,3 +83,5 @@ refused "a rollout.max_new_tokens past the model's positions names [rollout]" \
     "\[rollout\] max_new_tokens 60 exceed \[model\] max_position_embeddings 64" "${RL[@]}" --set rollout.max_new_tokens=60
 refused "grpo_lambda with dynamic sampling refused" "\[algo\] name = grpo_lambda does not run with \[algo\] dynamic_sampling" \
     "${RL[@]}" --set algo.name=grpo_lambda --set algo.dynamic_sampling=true
+refused "an [eval] benchmarks entry the task cannot read names [eval] benchmarks, not rlvr eval's --data" \
+    "^rlvr: \[eval\] benchmarks data/nosuch.jsonl: task arith reads no files" "${RL[@]}" --set eval.benchmarks=nosuch

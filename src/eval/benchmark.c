@@ -34,7 +34,8 @@ static int set(Config *c, const char *key, const char *value, Err *e) {
     return config_set(c, assignment, e);
 }
 
-int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e) {
+int benchmark_config(const Config *base, const char *origin, const char *spec, Config *out, char *name, size_t name_len,
+                     Err *e) {
     const char *eq = strchr(spec, '='), *path = eq ? eq + 1 : spec;
     const char *slash = strrchr(path, '/'), *file = slash ? slash + 1 : path, *dot = strchr(file, '.');
     const char *stem = eq ? spec : file;
@@ -43,15 +44,15 @@ int benchmark_config(const Config *base, const char *spec, Config *out, char *na
     if (eq && !p) {
         char known[256] = "";
         for (int i = 0; i < N_PRESETS; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", PRESETS[i].name);
-        return err_set(e, "--data %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", spec,
+        return err_set(e, "%s %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", origin, spec,
                        (int)stem_len, stem, known);
     }
-    if (!*path) return err_set(e, "--data %s: expected a JSONL file after '='", spec);
+    if (!*path) return err_set(e, "%s %s: expected a JSONL file after '='", origin, spec);
     if (!p && !strcmp(base->task.name, "arith"))  // task_create would ignore the file and give arith's own split
         return err_set(e,
-                       "--data %s: task arith reads no files (it would evaluate its own held-out split); expected "
+                       "%s %s: task arith reads no files (it would evaluate its own held-out split); expected "
                        "NAME=FILE with a preset, or --set task.name=math, gsm8k or dapo",
-                       spec);
+                       origin, spec);
     snprintf(name, name_len, "%.*s", (int)stem_len, stem);
     *out = *base;
     TRY(set(out, "data.eval_path", path, e));
