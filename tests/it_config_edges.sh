@@ -4,7 +4,7 @@
 # representative set of a sweep over every key's boundary values (min, max, the corners where a formula degenerates:
 # groups of 1, greedy sampling, 1-token responses, no clipping room, lambda 0 and 1, top-k = experts), dense and MoE,
 # on 1 and 2 ranks (fewer prompts than ranks). configs/tiny-train.ini, warm-started so that rewards differ.
-plan 28
+plan 32
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/edges"
 mkdir -p "$T"
@@ -28,11 +28,10 @@ trains() {
     else pass "$name"; fi
 }
 
-trains "rollout.n = 1: groups of one (advantage 0): finite" 1 "${RL[@]}" \
-    --set rollout.n=1 --set algo.name=grpo
 trains "rollout.n = 2, unbiased std: finite" 1 "${RL[@]}" --set rollout.n=2 --set algo.name=drgrpo --set adv.std=unbiased
-trains "rollout.temperature = 0 (greedy, equal responses): finite" 1 "${RL[@]}" --set rollout.temperature=0
-trains "rollout.top_p at its minimum, top_k = 1: finite" 1 "${RL[@]}" --set rollout.top_p=1e-9 --set rollout.top_k=1
+trains "rollout.temperature 1e-3 (all but greedy), top_k = 2: finite" 1 "${RL[@]}" --set rollout.temperature=1e-3 \
+    --set rollout.top_k=2
+trains "rollout.top_p just above 1 / vocab_size: finite" 1 "${RL[@]}" --set rollout.top_p=0.004
 trains "max_new_tokens = 1, seq-mean-token-sum-norm: finite" 1 "${RL[@]}" --set rollout.max_new_tokens=1 \
     --set algo.agg=seq-mean-token-sum-norm
 trains "eps_low = eps_high = 0 (every ratio off 1 clipped), two epochs: finite" 1 "${RL[@]}" --set algo.eps_low=0 \
@@ -54,8 +53,8 @@ trains "luspo, n_minibatches = prompts_per_step = 4, micro_batch 1: finite" 1 "$
 trains "MoE, top-k = num_experts = 4: finite" 1 "${MOE[@]}" --set model.num_experts_per_tok=4
 trains "MoE, 1 expert of top-1: finite" 1 "${MOE[@]}" --set model.num_experts=1 --set model.num_experts_per_tok=1
 trains "2 ranks, 1 prompt a step (a rank without a group): finite" 2 "${RL[@]}" --set train.prompts_per_step=1
-trains "2 ranks, 1 prompt, rollout.n = 1, zero stage 3: finite" 2 "${RL[@]}" --set train.prompts_per_step=1 \
-    --set rollout.n=1 --set dist.zero_stage=3
+trains "2 ranks, 1 prompt, rollout.n = 2, micro_batch 1, zero stage 3: finite" 2 "${RL[@]}" \
+    --set train.prompts_per_step=1 --set rollout.n=2 --set train.micro_batch=1 --set dist.zero_stage=3
 trains "2 ranks, 3 prompts in 3 mini-batches, dynamic schedule, tokens balance: finite" 2 "${RL[@]}" \
     --set train.prompts_per_step=3 --set train.n_minibatches=3 --set rollout.schedule=dynamic --set train.balance=tokens
 trains "2 ranks, MoE, expert parallel 2, 1 prompt: finite" 2 "${MOE[@]}" --set dist.expert_parallel=2 \
@@ -81,6 +80,18 @@ refused "an eval.max_new_tokens past the model's positions names [eval], not [ro
     "${RL[@]}" --set eval.n_prompts=1 --set eval.max_new_tokens=60
 refused "a rollout.max_new_tokens past the model's positions names [rollout]" \
     "\[rollout\] max_new_tokens 60 exceed \[model\] max_position_embeddings 64" "${RL[@]}" --set rollout.max_new_tokens=60
+# A group of one response, or of n equal ones (greedy), has equal rewards: every advantage 0 under every objective.
+refused "rollout.n = 1 refused by rlvr train: a group of one has advantage 0" \
+    "\[rollout\] n = 1: a group of one response has equal rewards, so every advantage is 0" "${RL[@]}" --set rollout.n=1
+expect_error "rollout.n = 1 refused on 2 ranks too, and with DAPO (which would drop every group)" \
+    "\[rollout\] n = 1: a group of one response" mpi 2 "$RLVR" train "${RL[@]}" --set rollout.n=1 --set algo.name=dapo \
+    --run-dir "$T/n1-2ranks"
+refused "rollout.temperature = 0 refused by rlvr train: greedy groups are n equal responses" \
+    "\[rollout\] temperature = 0 \(greedy\): a group of n equal responses has equal rewards" "${RL[@]}" \
+    --set rollout.temperature=0
+refused "rollout.top_k = 1 refused by rlvr train (greedy)" "\[rollout\] top_k = 1 \(greedy\)" "${RL[@]}" --set rollout.top_k=1
+refused "rollout.top_p at its minimum refused by rlvr train (greedy)" "\[rollout\] top_p <= 1 / vocab_size" "${RL[@]}" \
+    --set rollout.top_p=1e-9
 refused "grpo_lambda with dynamic sampling refused" "\[algo\] name = grpo_lambda does not run with \[algo\] dynamic_sampling" \
     "${RL[@]}" --set algo.name=grpo_lambda --set algo.dynamic_sampling=true
 refused "an [eval] benchmarks entry the task cannot read names [eval] benchmarks, not rlvr eval's --data" \
