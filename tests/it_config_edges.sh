@@ -4,7 +4,7 @@
 # representative set of a sweep over every key's boundary values (min, max, the corners where a formula degenerates:
 # groups of 1, greedy sampling, 1-token responses, no clipping room, lambda 0 and 1, top-k = experts), dense and MoE,
 # on 1 and 2 ranks (fewer prompts than ranks). configs/tiny-train.ini, warm-started so that rewards differ.
-plan 32
+plan 33
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/edges"
 mkdir -p "$T"
@@ -60,6 +60,15 @@ trains "2 ranks, 3 prompts in 3 mini-batches, dynamic schedule, tokens balance: 
 trains "2 ranks, MoE, expert parallel 2, 1 prompt: finite" 2 "${MOE[@]}" --set dist.expert_parallel=2 \
     --set train.prompts_per_step=1
 trains "2 ranks, 1 held-out prompt evaluated: finite" 2 "${RL[@]}" --set eval.n_prompts=1 --set eval.samples=1
+
+# Near-greedy DAPO: every group has equal rewards, every generation batch; the steps select no response. Their means and
+# fractions over none are null (results/objectives.md §5), not 0 (which read as 0% accuracy), their counts numbers.
+"$RLVR" train "${RL[@]}" --set algo.name=dapo --set rollout.temperature=1e-3 --run-dir "$T/dropped" >"$T/dropped.out" 2>&1
+expect_ok "dapo, every group dropped: null accuracy, loss, reward and grad_norm; 0 responses; console says so" bash -c '
+    jq -se "length == 2 and all(.[]; .sequences == 0 and .tokens == 0 and .gen_batches == 4 and .updates == 0
+        and .accuracy == null and .length_mean == null and .loss == null and .entropy == null and .reward_mean == null
+        and .frac_zero_std == null and .grad_norm == null and .lr == 0.001)" "$0/metrics.jsonl" >/dev/null &&
+    grep -q "^step 2/2 | no response selected (4 generation batches)" "$0.out"' "$T/dropped"
 
 # refused NAME PATTERN ARGS...: `rlvr train ARGS` fails with exactly one stderr line matching PATTERN, before step 1.
 refused() {
