@@ -4,7 +4,7 @@
 # representative set of a sweep over every key's boundary values (min, max, the corners where a formula degenerates:
 # groups of 1, greedy sampling, 1-token responses, no clipping room, lambda 0 and 1, top-k = experts), dense and MoE,
 # on 1 and 2 ranks (fewer prompts than ranks). configs/tiny-train.ini, warm-started so that rewards differ.
-plan 33
+plan 34
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/edges"
 mkdir -p "$T"
@@ -101,6 +101,9 @@ refused "rollout.temperature = 0 refused by rlvr train: greedy groups are n equa
 refused "rollout.top_k = 1 refused by rlvr train (greedy)" "\[rollout\] top_k = 1 \(greedy\)" "${RL[@]}" --set rollout.top_k=1
 refused "rollout.top_p at its minimum refused by rlvr train (greedy)" "\[rollout\] top_p <= 1 / vocab_size" "${RL[@]}" \
     --set rollout.top_p=1e-9
+refused "a [data] template without {question} refused: every gsm8k prompt would be the same text" \
+    "\[data\] template = 'Solve it.' has no \{question\}" "${RL[@]}" --set task.name=gsm8k \
+    --set "data.path=$ROOT/tests/fixtures/datasets/gsm8k.jsonl" --set "data.template=Solve it."
 refused "grpo_lambda with dynamic sampling refused" "\[algo\] name = grpo_lambda does not run with \[algo\] dynamic_sampling" \
     "${RL[@]}" --set algo.name=grpo_lambda --set algo.dynamic_sampling=true
 refused "an [eval] benchmarks entry the task cannot read names [eval] benchmarks, not rlvr eval's --data" \

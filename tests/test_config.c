@@ -185,6 +185,10 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[model]\ntype = qwen3_moe\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "needs num_experts >= 1"), "%s", e.msg);
     cr_assert_eq(resolve_text("[task]\ndigits_min = 5\ndigits_max = 2\n", &c, &e), -1);
+    // A template without {question} would give every dataset problem the same prompt.
+    cr_assert_eq(resolve_text("[data]\ntemplate = Solve it.\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] template = 'Solve it.' has no {question}"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[data]\ntemplate = Q: {question}\\nA:\n", &c, &e), 0, "%s", e.msg);
     // 3 mini-batches of whole groups need 3 prompts; with 2, one would be empty and the step would run 2 updates.
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);

@@ -85,7 +85,7 @@ static const Key KEYS[] = {
     {"data", "prompt_field", K_STR, F(data.prompt_field), 0, 0, 0, "prompt", "JSON key of the question"},
     {"data", "answer_field", K_STR, F(data.answer_field), 0, 0, 0, "answer", "JSON key of the ground truth"},
     {"data", "template", K_STR, F(data.template_), 0, 0, 0, "{question}",
-     "prompt text around {question} (gsm8k, math: verl's instruction unless [prompt] template brings its own)"},
+     "prompt text around {question}, which it must hold (gsm8k, math: verl's instruction unless [prompt] template brings its own)"},
     {"data", "answer_format", K_ENUM, F(data.answer_format), 0, 0, ENUM("plain", "gsm8k", "boxed"), "plain",
      "ground truth in the answer field: as is; the number after ####; the last \\boxed{}"},
     {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
@@ -733,6 +733,13 @@ static int validate(const Config *c, Err *e) {
     if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
         return err_set(e, "%s: [prompt] enable_thinking = false needs a chat template (template = chatml, qwen-boxed or dapo)",
                        src);
+    // A dataset's question reaches its prompt only through {question}: without it every prompt is the same text.
+    if (!strstr(c->data.template_, "{question}")) {
+        char q[ERR_ABBREV_SIZE];
+        return err_set(e, "%s: [data] template = '%s' has no {question}: every prompt would be the same text, without "
+                          "its question",
+                       src, err_abbrev(c->data.template_, q));
+    }
     if (c->task.digits_min > c->task.digits_max)
         return err_set(e, "%s: [task] digits_min (%d) must be <= digits_max (%d)", src, c->task.digits_min,
                        c->task.digits_max);
