@@ -44,6 +44,21 @@ Test(eval_report, benchmark_from_file_stem_explicit_name_or_config) {
     cr_expect_str_eq(c.data.eval_path, "mine.v2.jsonl");
 }
 
+// eval.benchmarks: a bare NAME is eval.data_dir/NAME.jsonl, NAME.jsonl in the current directory when data_dir is empty
+// (not /NAME.jsonl); a path or NAME=FILE is kept as given.
+Test(eval_report, benchmark_names_read_from_data_dir) {
+    Config c = base_config();
+    Err e;
+    char specs[4][BENCHMARK_SPEC_LEN];
+    snprintf(c.eval.benchmarks, sizeof c.eval.benchmarks, "aime24, gsm8k=x/t.jsonl");
+    cr_assert_eq(benchmark_specs(&c, specs, 4, &e), 2, "%s", e.msg);
+    cr_expect_str_eq(specs[0], "data/aime24.jsonl");
+    cr_expect_str_eq(specs[1], "gsm8k=x/t.jsonl");
+    c.eval.data_dir[0] = 0;
+    cr_assert_eq(benchmark_specs(&c, specs, 4, &e), 2, "%s", e.msg);
+    cr_expect_str_eq(specs[0], "aime24.jsonl");
+}
+
 Test(eval_report, unknown_benchmark_name_is_one_error) {
     Config base = base_config(), c;
     Err e;

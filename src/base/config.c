@@ -181,7 +181,7 @@ static const Key KEYS[] = {
     {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200",
      "held-out prompts per evaluation, at most the split's (task.eval_size, data.eval_path); none without a split"},
     {"eval", "benchmarks", K_STR, F(eval.benchmarks), 0, 0, 0, "", "benchmarks evaluated with the held-out split: NAME or NAME=FILE, comma-separated"},
-    {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl)"},
+    {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl; empty: the current directory)"},
     {"eval", "samples", K_INT, F(eval.samples), 1, 65536, 0, "8", "samples per problem K (unset: rollout.n)"},
     {"eval", "temperature", K_DOUBLE, F(eval.temperature), 0, 100, 0, "1.0", "sampling temperature (unset: rollout's)"},
     {"eval", "top_p", K_DOUBLE, F(eval.top_p), 1e-9, 1, 0, "1.0", "nucleus mass (unset: rollout's)"},

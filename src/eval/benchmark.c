@@ -76,7 +76,9 @@ int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, 
                                      c->eval.benchmarks);
         if (n == max) return err_set(e, "[eval] benchmarks: more than %d entries", max);
         bool bare = !memchr(p, '=', end) && !memchr(p, '/', end) && !memchr(p, '.', end);
-        if (bare) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%s/%.*s.jsonl", c->eval.data_dir, (int)end, p);
+        // An empty data_dir is the current directory, not the root one.
+        if (bare && !c->eval.data_dir[0]) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%.*s.jsonl", (int)end, p);
+        else if (bare) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%s/%.*s.jsonl", c->eval.data_dir, (int)end, p);
         else snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%.*s", (int)end, p);
         if (!p[len]) return n;
         for (p += len + 1; *p == ' ';) p++;

@@ -36,7 +36,8 @@ int benchmark_prompts(const Config *c, const Task *task, bool own_split, const T
 #define BENCHMARK_SPEC_LEN (2 * CONFIG_STR)
 
 // The entries of eval.benchmarks as specs: "NAME=FILE" and paths as they are, a bare NAME as
-// eval.data_dir/NAME.jsonl. Returns their number (at most max), or -1 naming an empty entry or too many.
+// eval.data_dir/NAME.jsonl (NAME.jsonl when data_dir is empty). Returns their number (at most max), or -1 naming an
+// empty entry or too many.
 int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, Err *e);
 
 // How an evaluation samples: rollout.* with eval.samples, eval.temperature, eval.top_p and
