@@ -185,6 +185,12 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[model]\ntype = qwen3_moe\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "needs num_experts >= 1"), "%s", e.msg);
     cr_assert_eq(resolve_text("[task]\ndigits_min = 5\ndigits_max = 2\n", &c, &e), -1);
+    // An empty field name would only fail at the first record, naming a JSON key "" instead of the config key.
+    cr_assert_eq(resolve_text("[data]\nprompt_field =\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] prompt_field is empty; expected the JSON key (or dotted path) of the records' question"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[data]\nanswer_field =\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] answer_field is empty"), "%s", e.msg);
     // A template without {question} would give every dataset problem the same prompt.
     cr_assert_eq(resolve_text("[data]\ntemplate = Solve it.\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[data] template = 'Solve it.' has no {question}"), "%s", e.msg);

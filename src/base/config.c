@@ -734,6 +734,10 @@ static int validate(const Config *c, Err *e) {
     if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
         return err_set(e, "%s: [prompt] enable_thinking = false needs a chat template (template = chatml, qwen-boxed or dapo)",
                        src);
+    if (!c->data.prompt_field[0] || !c->data.answer_field[0])
+        return err_set(e, "%s: [data] %s is empty; expected the JSON key (or dotted path) of the records' %s", src,
+                       c->data.prompt_field[0] ? "answer_field" : "prompt_field",
+                       c->data.prompt_field[0] ? "ground truth" : "question");
     // A dataset's question reaches its prompt only through {question}: without it every prompt is the same text.
     if (!strstr(c->data.template_, "{question}")) {
         char q[ERR_ABBREV_SIZE];
