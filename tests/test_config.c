@@ -141,6 +141,14 @@ Test(config, bad_values_name_the_expected_form) {
     cr_expect(strstr(e.msg, ":2: [model] num_experts_per_tok = '65': expected an integer in [0, 64]"), "%s", e.msg);
     cr_assert_eq(resolve_text("[rollout]\ntop_p = 1.5\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "expected a number in [1e-09, 1]"), "%s", e.msg);
+    // 0 is the end of their ranges where the formula divides 0 by 0: refused, the reason given.
+    cr_assert_eq(resolve_text("[train]\nadam_eps = 0\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: [train] adam_eps = '0': expected a number in (0, 1]: m / (sqrt(v) + eps) is 0/0"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[model]\nrms_norm_eps = 0.0\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: [model] rms_norm_eps = '0.0': expected a number in (0, 1]: x / sqrt(mean(x^2) + eps)"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[train]\nadam_eps = 1e-300\n[model]\nrms_norm_eps = 1\n", &c, &e), 0, "%s", e.msg);
     cr_assert_eq(resolve_text("[algo]\nname = ppo\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "expected one of grpo|dapo|drgrpo|gspo|luspo|grpo_lambda|sspo"), "%s", e.msg);
     cr_assert_eq(resolve_text("[data]\nshuffle = maybe\n", &c, &e), -1);
@@ -177,6 +185,20 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[model]\ntype = qwen3_moe\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "needs num_experts >= 1"), "%s", e.msg);
     cr_assert_eq(resolve_text("[task]\ndigits_min = 5\ndigits_max = 2\n", &c, &e), -1);
+    // An empty field name would only fail at the first record, naming a JSON key "" instead of the config key.
+    cr_assert_eq(resolve_text("[data]\nprompt_field =\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] prompt_field is empty; expected the JSON key (or dotted path) of the records' question"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[data]\nanswer_field =\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] answer_field is empty"), "%s", e.msg);
+    // A template without {question} would give every dataset problem the same prompt.
+    cr_assert_eq(resolve_text("[data]\ntemplate = Solve it.\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] template = 'Solve it.' has no {question}"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[data]\ntemplate = Q: {question}\\nA:\n", &c, &e), 0, "%s", e.msg);
+    // 3 mini-batches of whole groups need 3 prompts; with 2, one would be empty and the step would run 2 updates.
+    cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[train]\nprompts_per_step = 3\nn_minibatches = 3\n", &c, &e), 0, "%s", e.msg);
 }
 
 // results/objectives.md §3 GRPO-λ: each [reading] is a key of [algo]; the defaults are ceil, index and keep.

@@ -20,39 +20,57 @@ Test(eval_report, benchmark_from_file_stem_explicit_name_or_config) {
     Config base = base_config(), c;
     Err e;
     char name[64];
-    cr_assert_eq(benchmark_config(&base, "data/aime24.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
+    cr_assert_eq(benchmark_config(&base, "--data", "data/aime24.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
     cr_expect_str_eq(name, "aime24");
     cr_expect_str_eq(c.task.name, "math");
     cr_expect_str_eq(c.data.prompt_field, "problem");
     cr_expect_str_eq(c.data.eval_path, "data/aime24.jsonl");
-    cr_assert_eq(benchmark_config(&base, "gsm8k=/x/test.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
+    cr_assert_eq(benchmark_config(&base, "--data", "gsm8k=/x/test.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
     cr_expect_str_eq(name, "gsm8k");
     cr_expect_str_eq(c.task.name, "gsm8k");
     cr_expect_str_eq(c.data.prompt_field, "question");
     cr_expect_str_eq(c.data.eval_path, "/x/test.jsonl");
     // An unknown stem keeps the config's own task and fields; the embedded arith (the default) reads no file, so
     // there it is refused rather than evaluating arith's own problems under the file's name.
-    cr_assert_eq(benchmark_config(&base, "mine.v2.jsonl", &c, name, sizeof name, &e), -1);
+    cr_assert_eq(benchmark_config(&base, "--data", "mine.v2.jsonl", &c, name, sizeof name, &e), -1);
     cr_expect(strstr(e.msg, "--data mine.v2.jsonl: task arith reads no files"), "%s", e.msg);
     const char *math = "task.name=math";
     Config dataset;
     cr_assert_eq(config_resolve(&dataset, NULL, &math, 1, &e), 0, "%s", e.msg);
-    cr_assert_eq(benchmark_config(&dataset, "mine.v2.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
+    cr_assert_eq(benchmark_config(&dataset, "--data", "mine.v2.jsonl", &c, name, sizeof name, &e), 0, "%s", e.msg);
     cr_expect_str_eq(name, "mine");
     cr_expect_str_eq(c.task.name, "math");
     cr_expect_str_eq(c.data.prompt_field, dataset.data.prompt_field);
     cr_expect_str_eq(c.data.eval_path, "mine.v2.jsonl");
 }
 
+// eval.benchmarks: a bare NAME is eval.data_dir/NAME.jsonl, NAME.jsonl in the current directory when data_dir is empty
+// (not /NAME.jsonl); a path or NAME=FILE is kept as given.
+Test(eval_report, benchmark_names_read_from_data_dir) {
+    Config c = base_config();
+    Err e;
+    char specs[4][BENCHMARK_SPEC_LEN];
+    snprintf(c.eval.benchmarks, sizeof c.eval.benchmarks, "aime24, gsm8k=x/t.jsonl");
+    cr_assert_eq(benchmark_specs(&c, specs, 4, &e), 2, "%s", e.msg);
+    cr_expect_str_eq(specs[0], "data/aime24.jsonl");
+    cr_expect_str_eq(specs[1], "gsm8k=x/t.jsonl");
+    c.eval.data_dir[0] = 0;
+    cr_assert_eq(benchmark_specs(&c, specs, 4, &e), 2, "%s", e.msg);
+    cr_expect_str_eq(specs[0], "aime24.jsonl");
+}
+
 Test(eval_report, unknown_benchmark_name_is_one_error) {
     Config base = base_config(), c;
     Err e;
     char name[64];
-    cr_assert_eq(benchmark_config(&base, "aime2024=x.jsonl", &c, name, sizeof name, &e), -1);
+    cr_assert_eq(benchmark_config(&base, "--data", "aime2024=x.jsonl", &c, name, sizeof name, &e), -1);
     cr_expect(strstr(e.msg, "--data aime2024=x.jsonl: unknown benchmark 'aime2024' (expected one of aime24, aime25"),
               "%s", e.msg);
-    cr_assert_eq(benchmark_config(&base, "gpqa=", &c, name, sizeof name, &e), -1);
+    cr_assert_eq(benchmark_config(&base, "--data", "gpqa=", &c, name, sizeof name, &e), -1);
     cr_expect(strstr(e.msg, "expected a JSONL file"), "%s", e.msg);
+    // In training the entry comes from [eval] benchmarks, which the error names instead of rlvr eval's option.
+    cr_assert_eq(benchmark_config(&base, "[eval] benchmarks", "data/mine.jsonl", &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "[eval] benchmarks data/mine.jsonl: task arith reads no files"), "%s", e.msg);
 }
 
 static void write_record(const char *dir, const char *bench, double avg, double se, double len) {

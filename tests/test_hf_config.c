@@ -57,6 +57,8 @@ Test(hf_config, one_error_per_unsupported_thing) {
             "rope_parameters field 'partial_rotary_factor'");
     rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS
             ",\"rope_theta\":5,\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":6}}", "disagree");
+    rejects("{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\"," DIMS ",\"rms_norm_eps\":0}",
+            "rms_norm_eps must be in (0, 1]");
     rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS ",\"use_sliding_window\":true}",
             "use_sliding_window");
     rejects("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"," DIMS

@@ -65,8 +65,9 @@ Test(metrics, write_and_resume_truncation) {
 }
 
 Test(metrics, progress_line) {
-    StepMetrics m = {.kind = STEP_RL, .step = 12, .adv.reward_mean = 0.41, .rollout = {.accuracy = 0.38, .length_mean = 57.25},
-                     .loss.clip_frac = 0.012, .tokens_per_s_train = 1234.4};
+    StepMetrics m = {.kind = STEP_RL, .step = 12, .adv.reward_mean = 0.41,
+                     .rollout = {.sequences = 64, .accuracy = 0.38, .length_mean = 57.25}, .loss.clip_frac = 0.012,
+                     .tokens_per_s_train = 1234.4};
     char buf[256];
     metrics_progress_line(&m, 200, 12.0, 12, buf, sizeof buf);
     // ETA = 188 remaining steps × 1 s.
@@ -78,6 +79,10 @@ Test(metrics, progress_line) {
     StepMetrics s = {.kind = STEP_SFT, .step = 30, .loss.loss = 0.81234, .token_accuracy = 0.71, .tokens_per_s_train = 99.6};
     metrics_progress_line(&s, 600, 60.0, 30, buf, sizeof buf);  // 570 steps × 2 s
     cr_expect_str_eq(buf, "step 30/600 | loss 0.8123 | token acc 71.0% | 100 tok/s | ETA 19m00s");
+    // Dynamic sampling dropped every group: no reward or accuracy to show, rather than 0.
+    StepMetrics none = {.kind = STEP_RL, .step = 12, .rollout.gen_batches = 4};
+    metrics_progress_line(&none, 200, 12.0, 12, buf, sizeof buf);
+    cr_expect_str_eq(buf, "step 12/200 | no response selected (4 generation batches) | ETA 3m08s");
 }
 
 // Every RL step record has the results/objectives.md §5 keys with the struct's values; GRPO-λ's only with grpo_lambda.
@@ -88,7 +93,7 @@ Test(metrics, rl_step_record) {
     Err e;
     cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
     StepMetrics m = {.kind = STEP_RL, .step = 3, .adv = {.n_groups = 8, .n_zero_std_groups = 2, .reward_mean = 0.25},
-                     .loss = {.clip_frac = 0.125, .tokens = 640}, .rollout = {.length_max = 77, .gen_batches = 2},
+                     .loss = {.clip_frac = 0.125, .tokens = 640}, .rollout = {.sequences = 16, .length_max = 77, .gen_batches = 2},
                      .update = {.updates = 4, .lr = 1e-6},
                      .ranks = {.world = 2, .sampling_s = {.max = 1.5, .max_rank = 1, .min = 0.25, .min_rank = 0},
                                .groups_sampled = {.max = 3, .max_rank = 0, .min = 1, .min_rank = 1}}};
@@ -108,6 +113,32 @@ Test(metrics, rl_step_record) {
     cr_expect(strstr(text, "\"lr\":1e-06,\"grad_norm\":0,\"updates\":4,\"skipped_updates\":0,\"step_time_s\":0}\n"));
     cr_expect(!memmem(text, (size_t)(second - text), "efficiency", 10), "GRPO-λ fields only with grpo_lambda");
     cr_expect(strstr(second, "\"frac_zero_std\":0.25,\"efficiency_groups\":3,\"efficiency_reward_mean\":0,"));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+// A step that selected no response (dynamic sampling dropped every group after algo.max_gen_batches) logs null for
+// every mean or fraction over responses, loss tokens or groups, and for the gradient norm of an update it did not
+// apply: 0 would read as "every response wrong". The counts stay numbers.
+Test(metrics, rl_step_without_responses_logs_null) {
+    char dir[64], path[128];
+    make_dir(dir, sizeof dir);
+    Metrics mt;
+    Err e;
+    cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
+    StepMetrics m = {.kind = STEP_RL, .step = 5, .rollout = {.gen_batches = 4}, .update = {.lr = 1e-6}};
+    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    metrics_close(&mt);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    const char *text = read_all(path);
+    cr_expect(strstr(text, "{\"step\":5,\"loss\":null,\"pg_loss\":null,\"kl\":null,\"entropy\":null,\"ppo_kl\":null,"
+                           "\"clip_frac\":null,"), "%s", text);
+    cr_expect(strstr(text, "\"clip_frac_unit_high\":null,\"tokens\":0,\"accuracy\":null,\"format_rate\":null,"
+                           "\"length_mean\":null,\"length_min\":null,\"length_max\":null,\"truncation_rate\":null,"
+                           "\"masked_rate\":null,\"sequences\":0,\"reward_mean\":null,\"reward_std\":null,\"groups\":0,"
+                           "\"frac_zero_std\":null,\"gen_batches\":4,\"groups_selected\":0,"), "%s", text);
+    cr_expect(strstr(text, "\"lr\":1e-06,\"grad_norm\":null,\"updates\":0,\"skipped_updates\":0,"), "%s", text);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);

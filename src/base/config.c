@@ -45,7 +45,7 @@ static const Key KEYS[] = {
     {"model", "num_key_value_heads", K_INT, F(model.num_key_value_heads), 1, 1024, 0, "2", "key/value heads (GQA)"},
     {"model", "head_dim", K_INT, F(model.head_dim), 0, 4096, 0, "0", "0 = hidden_size / num_attention_heads"},
     {"model", "rope_theta", K_DOUBLE, F(model.rope_theta), 1, BIG, 0, "10000", "rotary base"},
-    {"model", "rms_norm_eps", K_DOUBLE, F(model.rms_norm_eps), 0, 1, 0, "1e-6", "RMSNorm epsilon"},
+    {"model", "rms_norm_eps", K_DOUBLE, F(model.rms_norm_eps), 0, 1, 0, "1e-6", "RMSNorm epsilon, > 0 (ABOVE_MIN)"},
     {"model", "tie_word_embeddings", K_BOOL, F(model.tie_word_embeddings), 0, 0, 0, "true", "lm_head = embed_tokens"},
     {"model", "attention_bias", K_BOOL, F(model.attention_bias), 0, 0, 0, "false", "QKV bias (qwen2 preset: true)"},
     {"model", "qk_norm", K_BOOL, F(model.qk_norm), 0, 0, 0, "true", "per-head q/k RMSNorm (qwen3 preset: true)"},
@@ -85,7 +85,7 @@ static const Key KEYS[] = {
     {"data", "prompt_field", K_STR, F(data.prompt_field), 0, 0, 0, "prompt", "JSON key of the question"},
     {"data", "answer_field", K_STR, F(data.answer_field), 0, 0, 0, "answer", "JSON key of the ground truth"},
     {"data", "template", K_STR, F(data.template_), 0, 0, 0, "{question}",
-     "prompt text around {question} (gsm8k, math: verl's instruction unless [prompt] template brings its own)"},
+     "prompt text around {question}, which it must hold (gsm8k, math: verl's instruction unless [prompt] template brings its own)"},
     {"data", "answer_format", K_ENUM, F(data.answer_format), 0, 0, ENUM("plain", "gsm8k", "boxed"), "plain",
      "ground truth in the answer field: as is; the number after ####; the last \\boxed{}"},
     {"data", "shuffle", K_BOOL, F(data.shuffle), 0, 0, 0, "true", "shuffle per epoch (seeded)"},
@@ -98,10 +98,10 @@ static const Key KEYS[] = {
     {"prompt", "enable_thinking", K_BOOL, F(prompt.enable_thinking), 0, 0, 0, "true",
      "Qwen3: false appends the empty <think></think> block to the generation prompt (chat templates only)"},
 
-    {"rollout", "n", K_INT, F(rollout.n), 1, 65536, 0, "8", "group size G"},
-    {"rollout", "temperature", K_DOUBLE, F(rollout.temperature), 0, 100, 0, "1.0", "0 = greedy"},
-    {"rollout", "top_p", K_DOUBLE, F(rollout.top_p), 1e-9, 1, 0, "1.0", "nucleus mass"},
-    {"rollout", "top_k", K_INT, F(rollout.top_k), 0, 1 << 22, 0, "0", "0 = no top-k"},
+    {"rollout", "n", K_INT, F(rollout.n), 1, 65536, 0, "8", "group size G (rlvr train: >= 2, src/train/run.c)"},
+    {"rollout", "temperature", K_DOUBLE, F(rollout.temperature), 0, 100, 0, "1.0", "0 = greedy (not for rlvr train)"},
+    {"rollout", "top_p", K_DOUBLE, F(rollout.top_p), 1e-9, 1, 0, "1.0", "nucleus mass (<= 1 / vocab_size: greedy)"},
+    {"rollout", "top_k", K_INT, F(rollout.top_k), 0, 1 << 22, 0, "0", "0 or >= vocab_size = no top-k (1: greedy)"},
     {"rollout", "max_new_tokens", K_INT, F(rollout.max_new_tokens), 1, 1 << 22, 0, "64", "generation limit L_max"},
     {"rollout", "stop", K_STR, F(rollout.stop), 0, 0, 0, "", "'|'-separated stop strings"},
     {"rollout", "seed", K_I64, F(rollout.seed), 0, BIG, 0, "0", "sampling seed"},
@@ -149,8 +149,10 @@ static const Key KEYS[] = {
     {"train", "steps", K_INT, F(train.steps), 0, 1 << 30, 0, "10", "optimizer steps (RL rollouts)"},
     {"train", "prompts_per_step", K_INT, F(train.prompts_per_step), 1, 1 << 24, 0, "8", "P prompts per step"},
     {"train", "ppo_epochs", K_INT, F(train.ppo_epochs), 1, 1024, 0, "1", "passes over each rollout"},
-    {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1", "updates per pass"},
-    {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8", "sequences per forward/backward"},
+    {"train", "n_minibatches", K_INT, F(train.n_minibatches), 1, 1 << 20, 0, "1",
+     "updates per pass, each on whole groups: at most prompts_per_step"},
+    {"train", "micro_batch", K_INT, F(train.micro_batch), 1, 1 << 24, 0, "8",
+     "sequences per forward/backward, of one group: at most rollout.n (src/train/packing.c)"},
     {"train", "head_chunk", K_INT, F(train.head_chunk), 1, 1 << 20, 0, "1024",
      "LM-head rows whose logits exist at once (training, scoring): memory 2 x head_chunk x vocab"},
     {"train", "recompute", K_BOOL, F(train.recompute), 0, 0, 0, "false",
@@ -162,7 +164,7 @@ static const Key KEYS[] = {
     {"train", "weight_decay", K_DOUBLE, F(train.weight_decay), 0, 10, 0, "0.01", "AdamW decoupled decay"},
     {"train", "adam_beta1", K_DOUBLE, F(train.adam_beta1), 0, 0.999999, 0, "0.9", "AdamW β1"},
     {"train", "adam_beta2", K_DOUBLE, F(train.adam_beta2), 0, 0.999999999, 0, "0.999", "AdamW β2"},
-    {"train", "adam_eps", K_DOUBLE, F(train.adam_eps), 0, 1, 0, "1e-8", "AdamW ε"},
+    {"train", "adam_eps", K_DOUBLE, F(train.adam_eps), 0, 1, 0, "1e-8", "AdamW ε, > 0 (ABOVE_MIN)"},
     {"train", "grad_clip", K_DOUBLE, F(train.grad_clip), 0, BIG, 0, "1.0", "global-norm clip, 0 = off"},
     {"train", "warmup_steps", K_INT, F(train.warmup_steps), 0, 1 << 30, 0, "0", "linear warm-up"},
     {"train", "schedule", K_ENUM, F(train.schedule), 0, 0, ENUM("constant", "cosine"), "constant", "lr after warm-up"},
@@ -177,9 +179,10 @@ static const Key KEYS[] = {
     {"sft", "lr", K_DOUBLE, F(sft.lr), 0, 10, 0, "1e-3", "peak learning rate"},
 
     {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0", "steps between evaluations, 0 = end only"},
-    {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200", "held-out prompts per evaluation"},
+    {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200",
+     "held-out prompts per evaluation, at most the split's (task.eval_size, data.eval_path); none without a split"},
     {"eval", "benchmarks", K_STR, F(eval.benchmarks), 0, 0, 0, "", "benchmarks evaluated with the held-out split: NAME or NAME=FILE, comma-separated"},
-    {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl)"},
+    {"eval", "data_dir", K_STR, F(eval.data_dir), 0, 0, 0, "data", "where a benchmark NAME is read from (NAME.jsonl; empty: the current directory)"},
     {"eval", "samples", K_INT, F(eval.samples), 1, 65536, 0, "8", "samples per problem K (unset: rollout.n)"},
     {"eval", "temperature", K_DOUBLE, F(eval.temperature), 0, 100, 0, "1.0", "sampling temperature (unset: rollout's)"},
     {"eval", "top_p", K_DOUBLE, F(eval.top_p), 1e-9, 1, 0, "1.0", "nucleus mass (unset: rollout's)"},
@@ -200,6 +203,24 @@ static const Key KEYS[] = {
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= sizeof(((Config *)0)->set_), "Config.set_ too small");
+
+// Numbers whose range is (min, max]: at min itself their formula divides 0 by 0; each with the reason its error gives.
+static const struct {
+    const char *key, *why;
+} ABOVE_MIN[] = {
+    {"model.rms_norm_eps", "x / sqrt(mean(x^2) + eps) is 0/0 for a zero row"},
+    {"train.adam_eps", "m / (sqrt(v) + eps) is 0/0 for a weight whose gradients were all 0, as an unseen token's embedding"},
+};
+
+// Why k's min is refused, or NULL where its range includes min.
+static const char *why_above_min(const Key *k) {
+    size_t ls = strlen(k->section);
+    for (size_t i = 0; i < sizeof ABOVE_MIN / sizeof ABOVE_MIN[0]; i++) {
+        const char *name = ABOVE_MIN[i].key;
+        if (!strncmp(name, k->section, ls) && name[ls] == '.' && !strcmp(name + ls + 1, k->key)) return ABOVE_MIN[i].why;
+    }
+    return NULL;
+}
 
 // Defaults that depend on another key (results/objectives.md §3 presets; HF model families), applied to unset keys.
 typedef struct {
@@ -311,8 +332,10 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     }
     case K_DOUBLE: {
         double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x) || x < k->min || x > k->max) {
-            snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
+        const char *why = why_above_min(k);
+        if (!*v || *end || errno || !isfinite(x) || x < k->min || (why && x == k->min) || x > k->max) {
+            if (why) snprintf(expected, len, "a number in (%g, %g]: %s", k->min, k->max, why);
+            else snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
             return -1;
         }
         *(double *)field = x;
@@ -711,6 +734,17 @@ static int validate(const Config *c, Err *e) {
     if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
         return err_set(e, "%s: [prompt] enable_thinking = false needs a chat template (template = chatml, qwen-boxed or dapo)",
                        src);
+    if (!c->data.prompt_field[0] || !c->data.answer_field[0])
+        return err_set(e, "%s: [data] %s is empty; expected the JSON key (or dotted path) of the records' %s", src,
+                       c->data.prompt_field[0] ? "answer_field" : "prompt_field",
+                       c->data.prompt_field[0] ? "ground truth" : "question");
+    // A dataset's question reaches its prompt only through {question}: without it every prompt is the same text.
+    if (!strstr(c->data.template_, "{question}")) {
+        char q[ERR_ABBREV_SIZE];
+        return err_set(e, "%s: [data] template = '%s' has no {question}: every prompt would be the same text, without "
+                          "its question",
+                       src, err_abbrev(c->data.template_, q));
+    }
     if (c->task.digits_min > c->task.digits_max)
         return err_set(e, "%s: [task] digits_min (%d) must be <= digits_max (%d)", src, c->task.digits_min,
                        c->task.digits_max);
@@ -724,6 +758,11 @@ static int validate(const Config *c, Err *e) {
                        "sampling drops the groups whose rewards are all equal before GRPO-λ's reward transform, among "
                        "them the all-correct groups GRPO-λ ranks first and rewards for being short",
                        src);
+    // A mini-batch holds whole groups, one a prompt: more mini-batches than prompts would leave some empty, and the
+    // step would run fewer updates than asked for.
+    if (c->train.n_minibatches > c->train.prompts_per_step)
+        return err_set(e, "%s: [train] n_minibatches (%d) must be <= prompts_per_step (%d): a mini-batch holds whole groups",
+                       src, c->train.n_minibatches, c->train.prompts_per_step);
     if (c->reward.overlong_buffer > c->rollout.max_new_tokens)
         return err_set(e, "%s: [reward] overlong_buffer (%d) must be <= [rollout] max_new_tokens (%d)", src,
                        c->reward.overlong_buffer, c->rollout.max_new_tokens);

@@ -34,7 +34,8 @@ static int set(Config *c, const char *key, const char *value, Err *e) {
     return config_set(c, assignment, e);
 }
 
-int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e) {
+int benchmark_config(const Config *base, const char *origin, const char *spec, Config *out, char *name, size_t name_len,
+                     Err *e) {
     const char *eq = strchr(spec, '='), *path = eq ? eq + 1 : spec;
     const char *slash = strrchr(path, '/'), *file = slash ? slash + 1 : path, *dot = strchr(file, '.');
     const char *stem = eq ? spec : file;
@@ -43,15 +44,15 @@ int benchmark_config(const Config *base, const char *spec, Config *out, char *na
     if (eq && !p) {
         char known[256] = "";
         for (int i = 0; i < N_PRESETS; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", PRESETS[i].name);
-        return err_set(e, "--data %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", spec,
+        return err_set(e, "%s %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", origin, spec,
                        (int)stem_len, stem, known);
     }
-    if (!*path) return err_set(e, "--data %s: expected a JSONL file after '='", spec);
+    if (!*path) return err_set(e, "%s %s: expected a JSONL file after '='", origin, spec);
     if (!p && !strcmp(base->task.name, "arith"))  // task_create would ignore the file and give arith's own split
         return err_set(e,
-                       "--data %s: task arith reads no files (it would evaluate its own held-out split); expected "
+                       "%s %s: task arith reads no files (it would evaluate its own held-out split); expected "
                        "NAME=FILE with a preset, or --set task.name=math, gsm8k or dapo",
-                       spec);
+                       origin, spec);
     snprintf(name, name_len, "%.*s", (int)stem_len, stem);
     *out = *base;
     TRY(set(out, "data.eval_path", path, e));
@@ -75,7 +76,9 @@ int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, 
                                      c->eval.benchmarks);
         if (n == max) return err_set(e, "[eval] benchmarks: more than %d entries", max);
         bool bare = !memchr(p, '=', end) && !memchr(p, '/', end) && !memchr(p, '.', end);
-        if (bare) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%s/%.*s.jsonl", c->eval.data_dir, (int)end, p);
+        // An empty data_dir is the current directory, not the root one.
+        if (bare && !c->eval.data_dir[0]) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%.*s.jsonl", (int)end, p);
+        else if (bare) snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%s/%.*s.jsonl", c->eval.data_dir, (int)end, p);
         else snprintf(specs[n++], BENCHMARK_SPEC_LEN, "%.*s", (int)end, p);
         if (!p[len]) return n;
         for (p += len + 1; *p == ' ';) p++;

@@ -24,8 +24,10 @@ const BenchmarkPreset *benchmark_presets(int *n);
 
 // The config that evaluates one benchmark: base with task.name, data.eval_path and the preset's fields.
 // spec is "NAME=PATH" (NAME must be a preset) or "PATH", whose preset is the file name's stem when that
-// names one (aime24.jsonl), else base's own task and [data] fields. name receives the benchmark's name.
-int benchmark_config(const Config *base, const char *spec, Config *out, char *name, size_t name_len, Err *e);
+// names one (aime24.jsonl), else base's own task and [data] fields. name receives the benchmark's name. origin names
+// where spec was given in errors: "--data" (rlvr eval) or "[eval] benchmarks" (training).
+int benchmark_config(const Config *base, const char *origin, const char *spec, Config *out, char *name, size_t name_len,
+                     Err *e);
 
 // This rank's share of a benchmark's problems: the task's whole eval split, or, for the task's own held-out
 // split (own_split), its first eval.n_prompts problems, as training evaluates them. Fails on an empty split.
@@ -34,7 +36,8 @@ int benchmark_prompts(const Config *c, const Task *task, bool own_split, const T
 #define BENCHMARK_SPEC_LEN (2 * CONFIG_STR)
 
 // The entries of eval.benchmarks as specs: "NAME=FILE" and paths as they are, a bare NAME as
-// eval.data_dir/NAME.jsonl. Returns their number (at most max), or -1 naming an empty entry or too many.
+// eval.data_dir/NAME.jsonl (NAME.jsonl when data_dir is empty). Returns their number (at most max), or -1 naming an
+// empty entry or too many.
 int benchmark_specs(const Config *c, char specs[][BENCHMARK_SPEC_LEN], int max, Err *e);
 
 // How an evaluation samples: rollout.* with eval.samples, eval.temperature, eval.top_p and

@@ -87,13 +87,13 @@ static int write_outputs(EvalRun *r, const char *name, const char *file, const C
     return atomic_file_end(&records, rc, e);
 }
 
-int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *spec, int64_t step,
-                       char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e) {
+int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *origin, const char *spec,
+                       int64_t step, char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e) {
     *bc = *base;
     snprintf(name, name_len, "heldout");
     Task *task = NULL;
     PromptSet ps = {0};
-    int rc = spec ? benchmark_config(base, spec, bc, name, name_len, e) : 0;
+    int rc = spec ? benchmark_config(base, origin, spec, bc, name, name_len, e) : 0;
     if (!rc && !(task = task_create(bc, e))) rc = -1;
     if (!rc) rc = benchmark_prompts(bc, task, spec == NULL, tok, &ps, e);
     if (!(rc = dist_agree(rc, e))) {
@@ -112,7 +112,8 @@ static int one_benchmark(EvalRun *r, const char *spec, int done, int total, Err 
     EvalResult res;
     char *lines = NULL;
     double t = walltime_s();
-    int rc = evaluate_benchmark(&r->model, r->tok, &r->cfg, spec, r->step, name, sizeof name, &bc, &res, &lines, e);
+    int rc = evaluate_benchmark(&r->model, r->tok, &r->cfg, "--data", spec, r->step, name, sizeof name, &bc, &res,
+                                &lines, e);
     if (!rc) {
         int written = 0;
         if (dist_is_root()) {

@@ -22,10 +22,10 @@ typedef struct {
 // Returns 0, or -1 on every rank with the same message.
 int eval_run(const EvalRunArgs *a, Err *e);
 
-// One benchmark of the model at training step `step` (spec as eval/benchmark.h; NULL: the first
-// eval.n_prompts held-out problems of base's task), sampled as eval_sampling says. *bc receives its config,
-// name its name; lines as evaluate(). Every rank returns the same outcome.
-int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *spec, int64_t step,
-                       char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e);
+// One benchmark of the model at training step `step` (origin and spec as eval/benchmark.h's benchmark_config; spec
+// NULL: the first eval.n_prompts held-out problems of base's task), sampled as eval_sampling says. *bc receives its
+// config, name its name; lines as evaluate(). Every rank returns the same outcome.
+int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const char *origin, const char *spec,
+                       int64_t step, char *name, size_t name_len, Config *bc, EvalResult *res, char **lines, Err *e);
 
 #endif

@@ -115,6 +115,18 @@ static void global_metrics(const Local *l, int64_t n_local, int K, EvalResult *o
     free(correct), free(maj), free(length), free(trunc), free(acc);
 }
 
+// Every prompt and the evaluation's generation limit fit the model's positions; the sampler checks it too, but names
+// [rollout]'s limit, the one training samples with.
+static int check_positions(const Model *m, const RolloutConfig *rc, const PromptSet *ps, Err *e) {
+    for (int p = 0; p < ps->n; p++)
+        if ((int64_t)ps->len[p] + rc->max_new_tokens > m->cfg.max_position_embeddings)
+            return err_set(e,
+                           "evaluation problem %lld: %d prompt tokens + [eval] max_new_tokens %d exceed [model] "
+                           "max_position_embeddings %d",
+                           (long long)ps->index[p], ps->len[p], rc->max_new_tokens, m->cfg.max_position_embeddings);
+    return 0;
+}
+
 int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfig *reward, const RolloutConfig *rc,
              const PromptSet *ps, int64_t rng_step, EvalResult *out, const char *label, char **lines, Err *e) {
     int K = rc->n;
@@ -127,7 +139,9 @@ int evaluate(Model *m, const Tokenizer *tok, const Task *task, const RewardConfi
     RewardConfig scoring = *reward;
     scoring.overlong_buffer = 0;
     Rollout r = {0};
-    int err = sampler_generate(m, tok, rc, rng_step, ps->n, ps->index, (const int32_t *const *)ps->tokens, ps->len, &r, e);
+    int err = check_positions(m, rc, ps, e);
+    if (!err)
+        err = sampler_generate(m, tok, rc, rng_step, ps->n, ps->index, (const int32_t *const *)ps->tokens, ps->len, &r, e);
     for (int p = 0; p < ps->n && !err; p++)
         err = judge_prompt(&r.responses[(size_t)p * K], K, ps, p, tok, task, &scoring, rc->max_new_tokens, &l,
                            lines != NULL, e);

@@ -153,8 +153,9 @@ static int check_sizes(const ModelConfig *c, int head_dim, Err *e) {
         return err_set(e, "num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
                        c->num_attention_heads, c->num_key_value_heads);
     if (head_dim < 2 || head_dim % 2) return err_set(e, "head_dim %d must be even for rotary embeddings", head_dim);
-    if (c->rms_norm_eps > 1 || c->rope_theta < 1 || c->rope_theta > 1e18)
-        return err_set(e, "rms_norm_eps must be in [0, 1] and rope_theta in [1, 1e18]");
+    // rms_norm_eps 0 makes RMSNorm's x / sqrt(mean(x^2) + eps) 0/0 for a zero row (src/base/config.c).
+    if (!(c->rms_norm_eps > 0) || c->rms_norm_eps > 1 || c->rope_theta < 1 || c->rope_theta > 1e18)
+        return err_set(e, "rms_norm_eps must be in (0, 1] and rope_theta in [1, 1e18]");
     return 0;
 }
 

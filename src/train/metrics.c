@@ -69,6 +69,12 @@ static int write_line(FILE *f, cJSON *obj, Err *e) {
 
 static void add(cJSON *o, const char *key, double v) { cJSON_AddNumberToObject(o, key, v); }
 
+// A mean or fraction over none (results/objectives.md §5): null, where 0 would read as a measurement.
+static void add_over(cJSON *o, const char *key, double v, double count) {
+    if (count > 0) add(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
 static void add_spread(cJSON *o, const char *name, const RankSpread *s) {
     cJSON *x = cJSON_AddObjectToObject(o, name);
     add(x, "max", s->max), add(x, "max_rank", s->max_rank), add(x, "min", s->min), add(x, "min_rank", s->min_rank);
@@ -85,15 +91,21 @@ static void add_ranks(cJSON *o, const RankTimes *t) {
 }
 
 static void add_rl(cJSON *o, const StepMetrics *m) {
-    for (int k = 0; k < LOSS_N_FIELDS; k++) add(o, LOSS_FIELDS[k].name, loss_field(&m->loss, k));
+    double tokens = m->loss.tokens;
+    for (int k = 0; k < LOSS_N_FIELDS; k++)
+        if (!strcmp(LOSS_FIELDS[k].name, "tokens")) add(o, "tokens", tokens);
+        else add_over(o, LOSS_FIELDS[k].name, loss_field(&m->loss, k), tokens);
     const RolloutMetrics *r = &m->rollout;
-    add(o, "accuracy", r->accuracy), add(o, "format_rate", r->format_rate), add(o, "length_mean", r->length_mean);
-    add(o, "length_min", r->length_min), add(o, "length_max", r->length_max);
-    add(o, "truncation_rate", r->truncation_rate), add(o, "masked_rate", r->masked_rate);
-    add(o, "sequences", r->sequences);
+    double n = r->sequences;  // 0 where dynamic sampling dropped every group
+    add_over(o, "accuracy", r->accuracy, n), add_over(o, "format_rate", r->format_rate, n);
+    add_over(o, "length_mean", r->length_mean, n);
+    add_over(o, "length_min", r->length_min, n), add_over(o, "length_max", r->length_max, n);
+    add_over(o, "truncation_rate", r->truncation_rate, n), add_over(o, "masked_rate", r->masked_rate, n);
+    add(o, "sequences", n);
     const AdvStats *a = &m->adv;
-    add(o, "reward_mean", a->reward_mean), add(o, "reward_std", a->reward_std), add(o, "groups", (double)a->n_groups);
-    add(o, "frac_zero_std", a->n_groups ? (double)a->n_zero_std_groups / (double)a->n_groups : 0);
+    add_over(o, "reward_mean", a->reward_mean, n), add_over(o, "reward_std", a->reward_std, n);
+    add(o, "groups", (double)a->n_groups);
+    add_over(o, "frac_zero_std", a->n_groups ? (double)a->n_zero_std_groups / (double)a->n_groups : 0, (double)a->n_groups);
     if (m->grpo_lambda) {
         add(o, "efficiency_groups", (double)a->n_efficiency_groups);
         add(o, "efficiency_reward_mean", a->efficiency_reward_mean);
@@ -111,7 +123,9 @@ int metrics_write_step(Metrics *mt, const StepMetrics *m, Err *e) {
     if (m->kind == STEP_RL) add_rl(o, m);
     else add(o, "loss", m->loss.loss), add(o, "token_accuracy", m->token_accuracy), add(o, "tokens", m->loss.tokens);
     add(o, "tokens_per_s_train", m->tokens_per_s_train);
-    add(o, "lr", m->update.lr), add(o, "grad_norm", m->update.grad_norm);
+    add(o, "lr", m->update.lr);
+    if (m->kind == STEP_RL) add_over(o, "grad_norm", m->update.grad_norm, m->update.updates);  // of the last applied
+    else add(o, "grad_norm", m->update.grad_norm);
     add(o, "updates", m->update.updates), add(o, "skipped_updates", m->update.skipped);
     add(o, "step_time_s", m->step_time_s);
     return write_line(mt->metrics, o, e);
@@ -164,9 +178,12 @@ void metrics_progress_line(const StepMetrics *m, int64_t total, double elapsed_s
                  (long long)total, m->loss.loss, 100 * m->token_accuracy, m->tokens_per_s_train, eta);
         return;
     }
-    int n = snprintf(buf, len, "step %lld/%lld | reward %.3f | acc %.1f%% | len %.1f | clip %.2f%% | %.0f tok/s | ETA %s",
-                     (long long)m->step, (long long)total, m->adv.reward_mean, 100 * m->rollout.accuracy,
-                     m->rollout.length_mean, 100 * m->loss.clip_frac, m->tokens_per_s_train, eta);
+    int n = m->rollout.sequences > 0
+                ? snprintf(buf, len, "step %lld/%lld | reward %.3f | acc %.1f%% | len %.1f | clip %.2f%% | %.0f tok/s | ETA %s",
+                           (long long)m->step, (long long)total, m->adv.reward_mean, 100 * m->rollout.accuracy,
+                           m->rollout.length_mean, 100 * m->loss.clip_frac, m->tokens_per_s_train, eta)
+                : snprintf(buf, len, "step %lld/%lld | no response selected (%d generation batches) | ETA %s",
+                           (long long)m->step, (long long)total, m->rollout.gen_batches, eta);
     if (m->ranks.world > 1 && n > 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, " | wait %.2fs", m->ranks.waiting_s.max);
 }

@@ -46,6 +46,25 @@ static int read_config(const TrainArgs *a, bool resume, Config *c, Err *e) {
     return 0;
 }
 
+// RL learns from the differences between the rewards of a group's responses (every objective's advantage is a reward
+// minus its group's mean): sampling that gives a group one response, or the same response n times, gives every
+// advantage 0, and no reward would reach the loss. rlvr sample takes such settings; rlvr train refuses them.
+static int check_rl_sampling(const Config *c, Err *e) {
+    const RolloutConfig *ro = &c->rollout;
+    const char *src = c->source[0] ? c->source : "config", *why = "";
+    if (ro->n < 2) why = "n = 1: a group of one response";
+    else if (ro->temperature == 0) why = "temperature = 0 (greedy): a group of n equal responses";
+    else if (ro->top_k == 1) why = "top_k = 1 (greedy): a group of n equal responses";
+    else if (ro->top_p * c->model.vocab_size <= 1)  // the likeliest token alone holds at least 1 / vocab_size
+        why = "top_p <= 1 / vocab_size keeps the likeliest token alone (greedy): a group of n equal responses";
+    if (!why[0]) return 0;
+    return err_set(e,
+                   "%s: [rollout] %s has equal rewards, so every advantage is 0 and no reward reaches the loss; rlvr "
+                   "train expects n >= 2 responses that can differ (temperature > 0, top_k 0 or >= 2, top_p > "
+                   "1 / vocab_size)",
+                   src, why);
+}
+
 // Loads the frozen reference policy, or saves the initial weights as one (fresh runs).
 static int setup_reference(Run *r, bool resume, Err *e) {
     char path[4096];
@@ -220,8 +239,10 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     TRY(decide_resume(a, &r->resumed, e));
     TRY(read_config(a, r->resumed, &r->cfg, e));
     if (!r->resumed) TRY(config_finalize(&r->cfg, e));  // a fresh run's bad config creates no run directory
+    if (!r->resumed && kind == TRAIN_RL) TRY(check_rl_sampling(&r->cfg, e));
     TRY(dist_root_outcome(dist_is_root() ? prepare_dir(r, e) : 0, e));
     if (r->resumed) TRY(resume_config(r, a, e));
+    if (r->resumed && kind == TRAIN_RL) TRY(check_rl_sampling(&r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
     if (r->resumed) TRY(dist_root_outcome(dist_is_root() ? check_resume(r, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism

@@ -51,7 +51,8 @@ static int evaluate_benchmarks(Trainer *t, Err *e) {
         Config bc;
         char name[256];
         EvalResult res;
-        TRY(evaluate_benchmark(&r->model, r->tok, &r->cfg, specs[i], r->st.step, name, sizeof name, &bc, &res, NULL, e));
+        TRY(evaluate_benchmark(&r->model, r->tok, &r->cfg, "[eval] benchmarks", specs[i], r->st.step, name, sizeof name,
+                               &bc, &res, NULL, e));
         int rc = 0;
         if (dist_is_root()) {
             RolloutConfig sampling = eval_sampling(&bc);
