@@ -162,6 +162,25 @@ Test(cli, bad_numbers_name_option_value_and_range) {
     EXPECT_ERROR(&SPEC, "--resume takes no value", "--resume=yes");
 }
 
+// strtoll skips leading white space and stops at anything else: each of these would read as 3, 16 or 0 unless the
+// parser refuses it (trailing space and trailing text always were).
+Test(cli, numbers_are_plain_decimals_without_spaces) {
+    EXPECT_ERROR(&SPEC, "--n ' 3': expected an integer in [1, 64]", "--n", " 3");
+    EXPECT_ERROR(&SPEC, "--n '\t3': expected an integer in [1, 64]", "--n=\t3");
+    EXPECT_ERROR(&SPEC, "--n '\n3': expected an integer in [1, 64]", "--n", "\n3");
+    EXPECT_ERROR(&SPEC, "--n '3 ': expected an integer in [1, 64]", "--n", "3 ");
+    EXPECT_ERROR(&SPEC, "--n '3abc': expected an integer in [1, 64]", "--n", "3abc");
+    EXPECT_ERROR(&SPEC, "--n '0x10': expected an integer in [1, 64]", "--n", "0x10");
+    EXPECT_ERROR(&SPEC, "--n '1e1': expected an integer in [1, 64]", "--n", "1e1");
+    EXPECT_ERROR(&SPEC, "--n 'nan': expected an integer in [1, 64]", "--n", "nan");
+    EXPECT_ERROR(&SPEC, "--n '-1': expected an integer in [1, 64]", "--n=-1");
+    EXPECT_ERROR(&SPEC, "--n '18446744073709551617': expected an integer in [1, 64]", "--n", "18446744073709551617");
+    Args a = {0};
+    Err e = {{0}};
+    cr_assert_eq(PARSE(&SPEC, &a, &e, "--out", "o", "--n", "+7"), 1, "%s", e.msg);
+    cr_expect_eq(a.n, 7, "a sign is part of a decimal");
+}
+
 Test(cli, missing_required_options) {
     EXPECT_ERROR(&SPEC, "--out is required", "--in", "x");
     ReqArgs r = {0};
@@ -279,6 +298,8 @@ Test(cli, int_lists_keep_order_and_check_every_value) {
     cr_expect_str_eq(e.msg, "--threads '9': expected an integer in [1, 8]");
     cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads=two"), -1);
     cr_expect_str_eq(e.msg, "--threads 'two': expected an integer in [1, 8]");
+    cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads", "2", "--threads", " 4"), -1);
+    cr_expect_str_eq(e.msg, "--threads ' 4': expected an integer in [1, 8]");
     char *argv[2 * CLI_MAX_LIST + 4] = {"cmd"};
     for (int i = 0; i <= CLI_MAX_LIST; i++) argv[1 + 2 * i] = "--threads", argv[2 + 2 * i] = "1";
     a = (IntListArgs){0};
@@ -409,6 +430,10 @@ Test(cli, optional_value_bare_or_inline_never_the_next_word) {
     cr_expect_null(c.resume);
     OptArgs d = {0};
     cr_expect_eq(PARSE(&OPT, &d, &e, "--resume", "auto"), -1, "'auto' alone is an unexpected argument");
+    OptArgs g = {0};
+    cr_expect_eq(PARSE(&OPT, &g, &e, "--resume="), -1, "an empty value is not the bare form");
+    cr_expect_str_eq(e.msg, "--resume=: expected --resume or --resume=auto, not an empty value");
+    cr_expect_null(g.resume);
     char buf[512] = "";
     FILE *f = fmemopen(buf, sizeof buf, "w");
     cli_print_help(f, &OPT);

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -57,7 +58,8 @@ static int parse_int(Parse *p, const CliOpt *o, const char *v, int64_t *x) {
     char *end = NULL, q[ERR_ABBREV_SIZE];
     errno = 0;
     long long n = strtoll(v, &end, 10);
-    if (!*v || *end || errno || n < o->min || n > o->max)
+    // strtoll skips leading white space but stops at trailing: " 3" and "3 " are both refused, as a typo each.
+    if (!*v || isspace((unsigned char)*v) || *end || errno || n < o->min || n > o->max)
         return err_set(p->e, "%s '%s': expected an integer in [%lld, %lld]", o->name, err_abbrev(v, q),
                        (long long)o->min, (long long)o->max);
     *x = n;
@@ -102,7 +104,9 @@ static int take_option(Parse *p, int argc, char **argv, int *i) {
         *(bool *)field(o, p->out) = true;
         return 0;
     }
-    if (o->kind == CLI_OPTIONAL) {
+    if (o->kind == CLI_OPTIONAL) {  // "" stands for the bare form, so "--name=" must not pass for it
+        if (eq && !eq[1])
+            return err_set(p->e, "%s=: expected %s or %s=%s, not an empty value", o->name, o->name, o->name, o->value);
         *(const char **)field(o, p->out) = eq ? eq + 1 : "";
         return 0;
     }
