@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
@@ -292,6 +293,14 @@ static void join_choices(const char *const *choices, char *buf, size_t len) {
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "|" : "", choices[i]);
 }
 
+// Whether v is a plain decimal number: strtoll and strtod skip leading white space (trailing they refuse, so " 3"
+// would pass where "3 " fails), and strtod reads hexadecimal ("0x10" as 16).
+static bool decimal_text(const char *v) {
+    if (!*v || isspace((unsigned char)*v)) return false;
+    v += *v == '+' || *v == '-';
+    return !(v[0] == '0' && (v[1] == 'x' || v[1] == 'X'));
+}
+
 // Stores value into the key's field; on failure writes what was expected into `expected`.
 static int store(Config *c, const Key *k, const char *v, char *expected, size_t len) {
     char *field = (char *)c + k->offset;
@@ -301,7 +310,7 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     case K_INT:
     case K_I64: {
         long long x = strtoll(v, &end, 10);
-        if (!*v || *end || errno || x < k->min || x > k->max) {
+        if (!decimal_text(v) || *end || errno || x < k->min || x > k->max) {
             snprintf(expected, len, "an integer in [%.0f, %.0f]", k->min, k->max);
             return -1;
         }
@@ -311,8 +320,10 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     }
     case K_DOUBLE: {
         double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x) || x < k->min || x > k->max) {
-            snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
+        bool underflow = errno == ERANGE && fabs(x) <= DBL_MIN;  // 1e-999 lies in the range but reads as 0
+        if (!decimal_text(v) || *end || errno || !isfinite(x) || x < k->min || x > k->max) {
+            snprintf(expected, len, "a number in [%g, %g]%s", k->min, k->max,
+                     underflow && !*end ? ", 0 or of magnitude at least 2.2e-308 (a double's smallest normal)" : "");
             return -1;
         }
         *(double *)field = x;
