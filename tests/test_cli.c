@@ -166,8 +166,8 @@ Test(cli, bad_numbers_name_option_value_and_range) {
 // parser refuses it (trailing space and trailing text always were).
 Test(cli, numbers_are_plain_decimals_without_spaces) {
     EXPECT_ERROR(&SPEC, "--n ' 3': expected an integer in [1, 64]", "--n", " 3");
-    EXPECT_ERROR(&SPEC, "--n '\t3': expected an integer in [1, 64]", "--n=\t3");
-    EXPECT_ERROR(&SPEC, "--n '\n3': expected an integer in [1, 64]", "--n", "\n3");
+    EXPECT_ERROR(&SPEC, "--n '\\t3': expected an integer in [1, 64]", "--n=\t3");
+    EXPECT_ERROR(&SPEC, "--n '\\n3': expected an integer in [1, 64]", "--n", "\n3");
     EXPECT_ERROR(&SPEC, "--n '3 ': expected an integer in [1, 64]", "--n", "3 ");
     EXPECT_ERROR(&SPEC, "--n '3abc': expected an integer in [1, 64]", "--n", "3abc");
     EXPECT_ERROR(&SPEC, "--n '0x10': expected an integer in [1, 64]", "--n", "0x10");
@@ -179,6 +179,20 @@ Test(cli, numbers_are_plain_decimals_without_spaces) {
     Err e = {{0}};
     cr_assert_eq(PARSE(&SPEC, &a, &e, "--out", "o", "--n", "+7"), 1, "%s", e.msg);
     cr_expect_eq(a.n, 7, "a sign is part of a decimal");
+}
+
+// A value quoted in a message shows its control bytes escaped: a newline would make the one message line two, a
+// carriage return or an escape sequence would overwrite or recolour it on a terminal.
+Test(cli, quoted_values_stay_on_one_line) {
+    EXPECT_ERROR(&SPEC, "--n '3\\n4': expected an integer in [1, 64]", "--n", "3\n4");
+    EXPECT_ERROR(&SPEC, "--n '\\x1B[31m\\r\\x7F': expected an integer in [1, 64]", "--n", "\x1b[31m\r\x7f");
+    EXPECT_ERROR(&SPEC, "unknown option '--a\\nb'", "--a\nb");
+    EXPECT_ERROR(&SPEC, "unexpected argument 'x\\ty'", "--out", "o", "x\ty");
+    EXPECT_ERROR(&SPEC, "--n '\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n"
+                        "\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n...': expected an integer in [1, 64]",
+                 "--n", "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n");
+    char buf[ERR_ABBREV_SIZE];
+    cr_expect_str_eq(err_abbrev("caf\xc3\xa9", buf), "caf\xc3\xa9", "UTF-8 text is not escaped");
 }
 
 Test(cli, missing_required_options) {

@@ -176,7 +176,7 @@ Test(config, set_numbers_are_plain_decimals) {
     Err e = {{0}};
     const char *bad[][2] = {
         {"train.steps= 3", "--set train.steps= 3: [train] steps = ' 3': expected an integer in [0, 1073741824]"},
-        {"train.steps=\t3", "--set train.steps=\t3: [train] steps = '\t3': expected an integer in [0, 1073741824]"},
+        {"train.steps=\t3", "--set train.steps=\\t3: [train] steps = '\\t3': expected an integer in [0, 1073741824]"},
         {"train.steps=3 ", "--set train.steps=3 : [train] steps = '3 ': expected an integer in [0, 1073741824]"},
         {"train.steps=0x10", "--set train.steps=0x10: [train] steps = '0x10': expected an integer in [0, 1073741824]"},
         {"model.rope_theta=0x10", "--set model.rope_theta=0x10: [model] rope_theta = '0x10': expected a number in "},
@@ -211,6 +211,24 @@ Test(config, set_numbers_that_underflow_say_why) {
     const char *big = "train.lr=1e999";
     cr_expect_eq(config_resolve(&c, NULL, &big, 1, &e), -1);
     cr_expect(strstr(e.msg, "lr = '1e999': expected a number in [0, 10]") && !strstr(e.msg, "smallest"), "%s", e.msg);
+}
+
+// Names and values are quoted with their control bytes escaped (err_abbrev), so a message stays one line.
+Test(config, control_bytes_in_names_are_escaped) {
+    Config c;
+    Err e = {{0}};
+    const char *set = "a\nb.c=1";
+    cr_expect_eq(config_resolve(&c, NULL, &set, 1, &e), -1);
+    cr_expect_str_eq(e.msg, "--set a\\nb.c=1: expected section.key=value");
+    set = "train.st\reps=1";
+    cr_expect_eq(config_resolve(&c, NULL, &set, 1, &e), -1);
+    cr_expect_str_eq(e.msg, "--set train.st\\reps=1: expected section.key=value");
+    cr_assert_eq(resolve_text("\x1b[31mkey = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":1: key '\\x1B[31mkey' outside any [section]"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[mo\x1b]\nkey = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: unknown section [mo\\x1B]"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[model]\nhid\x01 = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: unknown key 'hid\\x01' in [model]"), "%s", e.msg);
 }
 
 Test(config, cross_key_validation) {

@@ -362,12 +362,12 @@ static int assign(Config *c, const char *section, const char *key, const char *v
     char hint[96], q[ERR_ABBREV_SIZE];
     if (!section_exists(section)) {
         suggest(hint, sizeof hint, NULL, section);
-        return err_set(e, "%s: unknown section [%s]%s", where, section, hint);
+        return err_set(e, "%s: unknown section [%s]%s", where, err_abbrev(section, q), hint);
     }
     const Key *k = find_key(section, key);
     if (!k) {
         suggest(hint, sizeof hint, section, key);
-        return err_set(e, "%s: unknown key '%s' in [%s]%s", where, key, section, hint);
+        return err_set(e, "%s: unknown key '%s' in [%s]%s", where, err_abbrev(key, q), section, hint);
     }
     char expected[160];
     if (store(c, k, value, expected, sizeof expected))
@@ -509,14 +509,14 @@ static int include_file(FileCtx *ctx, const char *where, const char *value) {
 // One "key = value" line. A key set twice in one file is a mistake; an included file's value is meant to be
 // overridden, and so is any file's by --set.
 static int file_entry(FileCtx *ctx, const char *section, const char *key, const char *value) {
-    char where[2 * CONFIG_STR + 32];
+    char where[2 * CONFIG_STR + 32], q[ERR_ABBREV_SIZE];
     snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
     ctx->have_prev = true, ctx->prev_line = ctx->line;
     snprintf(ctx->prev_key, sizeof ctx->prev_key, "%s", key);
     if (!*section && !strcmp(key, "include")) return include_file(ctx, where, value);
     if (!*section)
         return err_set(ctx->e, "%s: key '%s' outside any [section]; expected [section] first, or include = FILE", where,
-                       key);
+                       err_abbrev(key, q));
     const Key *k = find_key(section, key);
     if (k && ctx->key_line[k - KEYS])
         return err_set(ctx->e, "%s: duplicate key '%s' in [%s] (first set on line %d)", where, key, section,
@@ -576,7 +576,9 @@ int config_set(Config *c, const char *assignment, Err *e) {
     char q[ERR_ABBREV_SIZE];
     const char *eq = strchr(assignment, '=');
     const char *dot = strchr(assignment, '.');
-    if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq)
+    bool control = false;  // in the name: it would be quoted raw in the messages below
+    for (const char *p = assignment; eq && p < eq && !control; p++) control = (unsigned char)*p < 0x20 || *p == 0x7F;
+    if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq || control)
         return err_set(e, "--set %s: expected section.key=value", err_abbrev(assignment, q));
     char section[64], key[64];
     size_t ls = (size_t)(dot - assignment), lk = (size_t)(eq - dot - 1);
