@@ -4,7 +4,7 @@
 # trailing text, 100 KB, a directory, a device, a pipe, random bytes) is one message line naming the option or the
 # place and what was expected, with exit status 2 for a usage error and 1 for a config or file error; never a
 # crash, never a value read as another.
-plan $((13 + 8 + 15 + 9 + 3 + 15 + 9 + 10 + 3 + 7 + 3))
+plan $((13 + 8 + 15 + 9 + 3 + 17 + 9 + 10 + 3 + 7 + 3))
 
 # refused NAME STATUS TEXT CMD...: CMD exits with STATUS and writes exactly one message line, which contains TEXT
 # (the usage line after a usage error and the "rank 0 on" line a run starts with aside).
@@ -20,6 +20,7 @@ refused() {
 
 TINY=$ROOT/configs/tiny-train.ini
 LONG=$(head -c 100000 /dev/zero | tr '\0' 7)
+MID=$(head -c 2000 /dev/zero | tr '\0' 7)  # a name over a message's 1 KB, within a path's 4095 bytes
 CUT=$(head -c 40 /dev/zero | tr '\0' 7)...  # err_abbrev's first 40 bytes
 mkdir -p "$TMP/dir"
 touch "$TMP/file"
@@ -85,7 +86,7 @@ refused "set: init --set model.init_std=0x1" 1 "[model] init_std = '0x1': expect
 refused "set: reward --set reward.format_reward=' 1'" 1 "[reward] format_reward = ' 1': expected a number in" \
     "$RLVR" reward --in "$TMP/r.jsonl" --out "$TMP/o.jsonl" --set "reward.format_reward= 1"
 
-# Input paths: a directory, a missing file, a device, random bytes (15).
+# Input paths: a directory, a missing file, a device, random bytes, 100 KB (17).
 refused "in: --config DIR" 1 "$TMP/dir: cannot read config file: Is a directory" "$RLVR" config --config "$TMP/dir"
 refused "in: --config missing" 1 "$TMP/none.ini: cannot open config file: No such file or directory" \
     "$RLVR" config --config "$TMP/none.ini"
@@ -111,6 +112,10 @@ refused "in: loss --in /dev/null" 1 "/dev/null: not an HDF5 file" \
     "$RLVR" loss --algo grpo --in /dev/null --out "$TMP/y.h5"
 refused "in: import --hf without config.json" 1 "$TMP/dir/config.json" \
     "$RLVR" import --hf "$TMP/dir" --out "$TMP/imp.h5"
+refused "in: --config of 100 KB, longer than any path" 2 \
+    "rlvr config: --config '$CUT': expected F of at most 4095 bytes, not 100000" "$RLVR" config --config "$LONG"
+refused "in: ckpt info of 100 KB, longer than any path" 2 \
+    "rlvr ckpt info: argument '$CUT': expected C of at most 4095 bytes, not 100000" "$RLVR" ckpt info "$LONG"
 
 # Output paths: a pipe stands for a device (a checkpoint's rename would replace /dev/null itself), a directory, a
 # file where a directory is wanted, a missing parent (9).
@@ -135,10 +140,10 @@ refused "name: loss --algo nosuch" 2 "rlvr loss: --algo 'nosuch': expected one o
     "$RLVR" loss --algo nosuch --in "$TMP/x.h5" --out "$TMP/y.h5"
 refused "name: loss --algo GRPO" 2 "rlvr loss: --algo 'GRPO': expected one of grpo" \
     "$RLVR" loss --algo GRPO --in "$TMP/x.h5" --out "$TMP/y.h5"
-refused "name: loss --algo 100 KB" 2 "rlvr loss: --algo '$CUT': expected one of grpo" \
-    "$RLVR" loss --algo "$LONG" --in "$TMP/x.h5" --out "$TMP/y.h5"
-refused "name: reward --task 100 KB" 2 "rlvr reward: --task '$CUT': expected arith, math, gsm8k or dapo" \
-    "$RLVR" reward --task "$LONG" --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
+refused "name: loss --algo 2000 bytes" 2 "rlvr loss: --algo '$CUT': expected one of grpo" \
+    "$RLVR" loss --algo "$MID" --in "$TMP/x.h5" --out "$TMP/y.h5"
+refused "name: reward --task 2000 bytes" 2 "rlvr reward: --task '$CUT': expected arith, math, gsm8k or dapo" \
+    "$RLVR" reward --task "$MID" --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
 refused "name: export --dtype f16" 2 "rlvr export: --dtype f16: expected bf16 or f32" \
     "$RLVR" export "$TMP/ck.h5" --out "$TMP/ex" --dtype f16
 refused "name: import --dtype bf16" 2 "rlvr import: --dtype bf16: checkpoints hold f32 only" \

@@ -2,6 +2,7 @@
 // exactly one message for each kind of mistake.
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +194,23 @@ Test(cli, quoted_values_stay_on_one_line) {
                  "--n", "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n");
     char buf[ERR_ABBREV_SIZE];
     cr_expect_str_eq(err_abbrev("caf\xc3\xa9", buf), "caf\xc3\xa9", "UTF-8 text is not escaped");
+}
+
+// No path is longer than PATH_MAX - 1 bytes (open fails with ENAMETOOLONG), and a message quoting it whole would
+// be cut before what was expected: such a value is refused while parsing.
+Test(cli, string_values_longer_than_a_path_are_refused) {
+    static char v[PATH_MAX + 1];
+    memset(v, 'a', PATH_MAX - 1);
+    Args a = {0};
+    Err e = {{0}};
+    cr_expect_eq(PARSE(&SPEC, &a, &e, "--out", v), 1, "PATH_MAX - 1 bytes are a path: %s", e.msg);
+    v[PATH_MAX - 1] = 'a';
+    char want[200];
+    const char *cut = "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'";
+    snprintf(want, sizeof want, "--out %s: expected F of at most %d bytes, not %d", cut, PATH_MAX - 1, PATH_MAX);
+    EXPECT_ERROR(&SPEC, want, "--out", v);
+    snprintf(want, sizeof want, "argument %s: expected B of at most %d bytes, not %d", cut, PATH_MAX - 1, PATH_MAX);
+    EXPECT_ERROR(&POS, want, "a.h5", v);
 }
 
 Test(cli, missing_required_options) {
