@@ -116,7 +116,7 @@ expect_ok "reward: a bad second line leaves the older output as it was and no .t
     cmp -s "$TMP/old.jsonl" "$TMP/kept.jsonl" && ! compgen -G "$TMP/kept.jsonl*.tmp"'
 expect_error "reward: index on a task without data" 'nodata.jsonl:1: task math: no train data; set \[data\] path' \
     "$RLVR" reward --task math --in "$TMP/nodata.jsonl" --out "$TMP/o.jsonl"
-expect_error "reward: unknown task" "\[task\] name = 'chess': expected arith, math, gsm8k or dapo" \
+expect_error "reward: unknown task names --task" "^rlvr reward: --task 'chess': expected arith, math, gsm8k or dapo" \
     "$RLVR" reward --task chess --in "$TMP/r.jsonl" --out "$TMP/o.jsonl"
 expect_error "reward: bad format pattern" "format_pattern '\(x': invalid PCRE2 pattern" \
     "$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/o.jsonl" --set 'reward.format_pattern=(x'

@@ -143,6 +143,28 @@ Test(checkpoint, directory_and_missing_directory_named) {
               "%s", e.msg);
 }
 
+// A checkpoint is written to PATH.tmp and renamed over PATH: over a device node (rlvr init --out /dev/null, as root)
+// that rename would put a file in the device's place. A pipe stands for one here (any user can make it).
+Test(checkpoint, a_path_that_is_no_regular_file_is_refused_and_kept) {
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    Model m;
+    make_model(&m, MODEL_QWEN3_MOE, 5);
+    Err e = {{0}};
+    cr_expect_eq(checkpoint_save(fifo, &m, NULL, NULL, &META, &e), -1, "a pipe was replaced by a checkpoint");
+    cr_expect(strstr(e.msg, "/pipe: not a regular file (a device, pipe or socket); expected a new or regular file"),
+              "%s", e.msg);
+    struct stat st;
+    cr_assert_eq(lstat(fifo, &st), 0);
+    cr_expect(S_ISFIFO(st.st_mode), "the pipe is still a pipe");
+    cr_expect_neq(access(fifo, F_OK), -1);
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", fifo);
+    cr_expect_eq(access(tmp, F_OK), -1, "no temporary file left");
+    model_free(&m);
+}
+
 // The stored config is read from memory (no temporary file), and its errors name the checkpoint's attribute and the
 // line: "PATH /meta config:LINE: ...". A --set error names the --set alone: it is not in the stored text.
 Test(checkpoint, stored_config_errors_name_the_checkpoint_and_line) {

@@ -2,6 +2,7 @@
 // exactly one message for each kind of mistake.
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,56 @@ Test(cli, bad_numbers_name_option_value_and_range) {
     EXPECT_ERROR(&SPEC, "--resume takes no value", "--resume=yes");
 }
 
+// strtoll skips leading white space and stops at anything else: each of these would read as 3, 16 or 0 unless the
+// parser refuses it (trailing space and trailing text always were).
+Test(cli, numbers_are_plain_decimals_without_spaces) {
+    EXPECT_ERROR(&SPEC, "--n ' 3': expected an integer in [1, 64]", "--n", " 3");
+    EXPECT_ERROR(&SPEC, "--n '\\t3': expected an integer in [1, 64]", "--n=\t3");
+    EXPECT_ERROR(&SPEC, "--n '\\n3': expected an integer in [1, 64]", "--n", "\n3");
+    EXPECT_ERROR(&SPEC, "--n '3 ': expected an integer in [1, 64]", "--n", "3 ");
+    EXPECT_ERROR(&SPEC, "--n '3abc': expected an integer in [1, 64]", "--n", "3abc");
+    EXPECT_ERROR(&SPEC, "--n '0x10': expected an integer in [1, 64]", "--n", "0x10");
+    EXPECT_ERROR(&SPEC, "--n '1e1': expected an integer in [1, 64]", "--n", "1e1");
+    EXPECT_ERROR(&SPEC, "--n 'nan': expected an integer in [1, 64]", "--n", "nan");
+    EXPECT_ERROR(&SPEC, "--n '-1': expected an integer in [1, 64]", "--n=-1");
+    EXPECT_ERROR(&SPEC, "--n '18446744073709551617': expected an integer in [1, 64]", "--n", "18446744073709551617");
+    Args a = {0};
+    Err e = {{0}};
+    cr_assert_eq(PARSE(&SPEC, &a, &e, "--out", "o", "--n", "+7"), 1, "%s", e.msg);
+    cr_expect_eq(a.n, 7, "a sign is part of a decimal");
+}
+
+// A value quoted in a message shows its control bytes escaped: a newline would make the one message line two, a
+// carriage return or an escape sequence would overwrite or recolour it on a terminal.
+Test(cli, quoted_values_stay_on_one_line) {
+    EXPECT_ERROR(&SPEC, "--n '3\\n4': expected an integer in [1, 64]", "--n", "3\n4");
+    EXPECT_ERROR(&SPEC, "--n '\\x1B[31m\\r\\x7F': expected an integer in [1, 64]", "--n", "\x1b[31m\r\x7f");
+    EXPECT_ERROR(&SPEC, "unknown option '--a\\nb'", "--a\nb");
+    EXPECT_ERROR(&SPEC, "unexpected argument 'x\\ty'", "--out", "o", "x\ty");
+    EXPECT_ERROR(&SPEC, "--n '\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n"
+                        "\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n\\n...': expected an integer in [1, 64]",
+                 "--n", "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n");
+    char buf[ERR_ABBREV_SIZE];
+    cr_expect_str_eq(err_abbrev("caf\xc3\xa9", buf), "caf\xc3\xa9", "UTF-8 text is not escaped");
+}
+
+// No path is longer than PATH_MAX - 1 bytes (open fails with ENAMETOOLONG), and a message quoting it whole would
+// be cut before what was expected: such a value is refused while parsing.
+Test(cli, string_values_longer_than_a_path_are_refused) {
+    static char v[PATH_MAX + 1];
+    memset(v, 'a', PATH_MAX - 1);
+    Args a = {0};
+    Err e = {{0}};
+    cr_expect_eq(PARSE(&SPEC, &a, &e, "--out", v), 1, "PATH_MAX - 1 bytes are a path: %s", e.msg);
+    v[PATH_MAX - 1] = 'a';
+    char want[200];
+    const char *cut = "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'";
+    snprintf(want, sizeof want, "--out %s: expected F of at most %d bytes, not %d", cut, PATH_MAX - 1, PATH_MAX);
+    EXPECT_ERROR(&SPEC, want, "--out", v);
+    snprintf(want, sizeof want, "argument %s: expected B of at most %d bytes, not %d", cut, PATH_MAX - 1, PATH_MAX);
+    EXPECT_ERROR(&POS, want, "a.h5", v);
+}
+
 Test(cli, missing_required_options) {
     EXPECT_ERROR(&SPEC, "--out is required", "--in", "x");
     ReqArgs r = {0};
@@ -279,6 +330,8 @@ Test(cli, int_lists_keep_order_and_check_every_value) {
     cr_expect_str_eq(e.msg, "--threads '9': expected an integer in [1, 8]");
     cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads=two"), -1);
     cr_expect_str_eq(e.msg, "--threads 'two': expected an integer in [1, 8]");
+    cr_expect_eq(PARSE(&INT_LIST, &a, &e, "--threads", "2", "--threads", " 4"), -1);
+    cr_expect_str_eq(e.msg, "--threads ' 4': expected an integer in [1, 8]");
     char *argv[2 * CLI_MAX_LIST + 4] = {"cmd"};
     for (int i = 0; i <= CLI_MAX_LIST; i++) argv[1 + 2 * i] = "--threads", argv[2 + 2 * i] = "1";
     a = (IntListArgs){0};
@@ -409,6 +462,10 @@ Test(cli, optional_value_bare_or_inline_never_the_next_word) {
     cr_expect_null(c.resume);
     OptArgs d = {0};
     cr_expect_eq(PARSE(&OPT, &d, &e, "--resume", "auto"), -1, "'auto' alone is an unexpected argument");
+    OptArgs g = {0};
+    cr_expect_eq(PARSE(&OPT, &g, &e, "--resume="), -1, "an empty value is not the bare form");
+    cr_expect_str_eq(e.msg, "--resume=: expected --resume or --resume=auto, not an empty value");
+    cr_expect_null(g.resume);
     char buf[512] = "";
     FILE *f = fmemopen(buf, sizeof buf, "w");
     cli_print_help(f, &OPT);

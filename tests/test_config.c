@@ -177,6 +177,68 @@ Test(config, bad_set_forms) {
     cr_expect(strstr(e.msg, "did you mean 'num_hidden_layers'"), "%s", e.msg);
 }
 
+// strtoll and strtod skip leading white space and strtod reads hexadecimal: each of these would have set a number
+// (3, 16, 0.125) that no file line can give, where "3 " was refused.
+Test(config, set_numbers_are_plain_decimals) {
+    Config c;
+    Err e = {{0}};
+    const char *bad[][2] = {
+        {"train.steps= 3", "--set train.steps= 3: [train] steps = ' 3': expected an integer in [0, 1073741824]"},
+        {"train.steps=\t3", "--set train.steps=\\t3: [train] steps = '\\t3': expected an integer in [0, 1073741824]"},
+        {"train.steps=3 ", "--set train.steps=3 : [train] steps = '3 ': expected an integer in [0, 1073741824]"},
+        {"train.steps=0x10", "--set train.steps=0x10: [train] steps = '0x10': expected an integer in [0, 1073741824]"},
+        {"model.rope_theta=0x10", "--set model.rope_theta=0x10: [model] rope_theta = '0x10': expected a number in "},
+        {"model.rope_theta=-0X10", "--set model.rope_theta=-0X10: [model] rope_theta = '-0X10': expected a number in "},
+        {"train.lr=0x1p-3", "--set train.lr=0x1p-3: [train] lr = '0x1p-3': expected a number in [0, 10]"},
+        {"train.lr= 0.1", "--set train.lr= 0.1: [train] lr = ' 0.1': expected a number in [0, 10]"},
+        {"train.lr=nan", "--set train.lr=nan: [train] lr = 'nan': expected a number in [0, 10]"},
+        {"train.lr=inf", "--set train.lr=inf: [train] lr = 'inf': expected a number in [0, 10]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_expect_eq(config_resolve(&c, NULL, &bad[i][0], 1, &e), -1, "%s accepted", bad[i][0]);
+        cr_expect(!strncmp(e.msg, bad[i][1], strlen(bad[i][1])), "%s:\n%s", bad[i][0], e.msg);
+    }
+    const char *ok[] = {"train.lr=+0.5", "train.lr=5e-1", "train.steps=+3", "train.steps=-0",
+                        "train.lr=2.2250738585072014e-308"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        cr_expect_eq(config_resolve(&c, NULL, &ok[i], 1, &e), 0, "%s: %s", ok[i], e.msg);
+}
+
+// A value below a double's smallest normal reads as 0 or a subnormal with ERANGE: in [0, 10], yet not what was
+// written, so it is refused with the reason.
+Test(config, set_numbers_that_underflow_say_why) {
+    Config c;
+    Err e = {{0}};
+    const char *sets[] = {"train.lr=1e-999", "train.lr=1e-310"};
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(config_resolve(&c, NULL, &sets[i], 1, &e), -1, "%s accepted", sets[i]);
+        cr_expect(strstr(e.msg, "expected a number in [0, 10], 0 or of magnitude at least 2.2e-308 (a double's "
+                                "smallest normal)"),
+                  "%s", e.msg);
+    }
+    const char *big = "train.lr=1e999";
+    cr_expect_eq(config_resolve(&c, NULL, &big, 1, &e), -1);
+    cr_expect(strstr(e.msg, "lr = '1e999': expected a number in [0, 10]") && !strstr(e.msg, "smallest"), "%s", e.msg);
+}
+
+// Names and values are quoted with their control bytes escaped (err_abbrev), so a message stays one line.
+Test(config, control_bytes_in_names_are_escaped) {
+    Config c;
+    Err e = {{0}};
+    const char *set = "a\nb.c=1";
+    cr_expect_eq(config_resolve(&c, NULL, &set, 1, &e), -1);
+    cr_expect_str_eq(e.msg, "--set a\\nb.c=1: expected section.key=value");
+    set = "train.st\reps=1";
+    cr_expect_eq(config_resolve(&c, NULL, &set, 1, &e), -1);
+    cr_expect_str_eq(e.msg, "--set train.st\\reps=1: expected section.key=value");
+    cr_assert_eq(resolve_text("\x1b[31mkey = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":1: key '\\x1B[31mkey' outside any [section]"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[mo\x1b]\nkey = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: unknown section [mo\\x1B]"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[model]\nhid\x01 = 1\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, ":2: unknown key 'hid\\x01' in [model]"), "%s", e.msg);
+}
+
 Test(config, cross_key_validation) {
     Config c;
     Err e = {{0}};

@@ -73,6 +73,31 @@ Test(eval_report, unknown_benchmark_name_is_one_error) {
     cr_expect(strstr(e.msg, "[eval] benchmarks data/mine.jsonl: task arith reads no files"), "%s", e.msg);
 }
 
+// --data's value is quoted cut and on one line, so the message always ends with what was expected; a path too long
+// for the config names --data, not the --set data.eval_path it becomes.
+Test(eval_report, long_or_odd_data_values_keep_the_message_whole) {
+    Config base = base_config(), dataset = base_config(), c;
+    snprintf(dataset.task.name, sizeof dataset.task.name, "math");
+    Err e;
+    char name[64], spec[2000];
+    memset(spec, 'a', sizeof spec - 1), spec[sizeof spec - 1] = 0;
+    spec[1500] = '=';
+    cr_assert_eq(benchmark_config(&base, "--data", spec, &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "--data aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: unknown benchmark "
+                            "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' (expected one of aime24"),
+              "%s", e.msg);
+    cr_assert_eq(benchmark_config(&base, "--data", "x\ny=f.jsonl", &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "--data x\\ny=f.jsonl: unknown benchmark 'x\\ny'"), "%s", e.msg);
+    char path[300];  // a path a config holds is quoted whole: its file's name is at its end
+    snprintf(path, sizeof path, "/%0200d/plain.jsonl", 0);
+    cr_assert_eq(benchmark_config(&base, "--data", path, &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "00/plain.jsonl: task arith reads no files"), "%s", e.msg);
+    spec[1500] = 'a';
+    cr_assert_eq(benchmark_config(&dataset, "--data", spec, &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "--data aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: expected a path of at most 255 bytes"),
+              "%s", e.msg);
+}
+
 static void write_record(const char *dir, const char *bench, double avg, double se, double len) {
     char path[256];
     snprintf(path, sizeof path, "%s/eval.jsonl", dir);

@@ -46,3 +46,23 @@ Test(h5io_output, replaced_whole_or_kept) {
     cr_expect_eq(read_x0(path), 4);
     cr_expect_eq(dir_entries(dir), 1, "no temporary file left");
 }
+
+// A path that exists but is no regular file: HDF5 cannot write a pipe or a device (a pipe would take the bytes, or
+// block once full, with nobody reading), so the output is refused before it starts and the path stays what it was.
+Test(h5io_output, a_pipe_or_directory_is_refused_and_left_alone, .timeout = 20) {
+    char dir[300], fifo[320];
+    snprintf(dir, sizeof dir, "%s/h5target", scratch_dir());
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    Err e = {{0}};
+    cr_expect_eq(write_x(fifo, 1, 1 << 20, 0, &e), -1, "a pipe accepted as an HDF5 output");
+    cr_expect(strstr(e.msg, "/pipe: not a regular file (a device, pipe or socket); expected a new or regular file"),
+              "%s", e.msg);
+    cr_expect_eq(write_x(dir, 1, 1 << 20, 0, &e), -1);
+    cr_expect(strstr(e.msg, "/h5target: a directory; expected a new or regular file"), "%s", e.msg);
+    struct stat st;
+    cr_assert_eq(stat(fifo, &st), 0);
+    cr_expect(S_ISFIFO(st.st_mode), "the pipe is still a pipe");
+    cr_expect_eq(dir_entries(dir), 1, "no temporary file left");
+}

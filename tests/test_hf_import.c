@@ -186,3 +186,33 @@ Test(hf_import, f32_export_reproduces_the_saved_tensors) {
         cr_assert_eq(access(index, R_OK), 0);
     }
 }
+
+// rlvr export --shard-size: what strtod alone would read (leading space, hexadecimal, a fraction of a byte cut off)
+// is refused; the value quoted in the message is cut so the expected form always shows.
+Test(hf_size, parse_size_takes_whole_decimal_byte_counts) {
+    const struct {
+        const char *text;
+        uint64_t bytes;
+    } ok[] = {{"5GB", 5000000000u}, {"500MB", 500000000u}, {"2GiB", 2147483648u}, {"1000", 1000},
+              {"1.5KB", 1500},      {"5 gb", 5000000000u}, {".5KiB", 512},         {"1e3B", 1000}, {"+3", 3}};
+    Err e = {{0}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        uint64_t b = 0;
+        cr_expect_eq(hf_parse_size(ok[i].text, &b, &e), 0, "%s: %s", ok[i].text, e.msg);
+        cr_expect_eq(b, ok[i].bytes, "%s: %llu", ok[i].text, (unsigned long long)b);
+    }
+    const char *bad[] = {"",    "0",     "-1",    "1.5",  "0.1KiB", " 3",  "3 ",   "0x10",
+                         "0X10MB", "+0x10", "+ 3", "3abc", "nan",    "inf", "1e999", "99999999999999999999GB",
+                         "5 G B"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t b = 7;
+        cr_expect_eq(hf_parse_size(bad[i], &b, &e), -1, "'%s' accepted as %llu", bad[i], (unsigned long long)b);
+        cr_expect(strstr(e.msg, "': expected a positive whole number of bytes"), "%s", e.msg);
+    }
+    char long_text[5000];
+    memset(long_text, '7', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = 0;
+    cr_expect_eq(hf_parse_size(long_text, &(uint64_t){0}, &e), -1);
+    cr_expect(strstr(e.msg, "...': expected a positive whole number of bytes") && strstr(e.msg, "e.g. 5GB"), "%s",
+              e.msg);
+}

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
@@ -313,6 +314,14 @@ static void join_choices(const char *const *choices, char *buf, size_t len) {
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "|" : "", choices[i]);
 }
 
+// Whether v is a plain decimal number: strtoll and strtod skip leading white space (trailing they refuse, so " 3"
+// would pass where "3 " fails), and strtod reads hexadecimal ("0x10" as 16).
+static bool decimal_text(const char *v) {
+    if (!*v || isspace((unsigned char)*v)) return false;
+    v += *v == '+' || *v == '-';
+    return !(v[0] == '0' && (v[1] == 'x' || v[1] == 'X'));
+}
+
 // Stores value into the key's field; on failure writes what was expected into `expected`.
 static int store(Config *c, const Key *k, const char *v, char *expected, size_t len) {
     char *field = (char *)c + k->offset;
@@ -322,7 +331,7 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     case K_INT:
     case K_I64: {
         long long x = strtoll(v, &end, 10);
-        if (!*v || *end || errno || x < k->min || x > k->max) {
+        if (!decimal_text(v) || *end || errno || x < k->min || x > k->max) {
             snprintf(expected, len, "an integer in [%.0f, %.0f]", k->min, k->max);
             return -1;
         }
@@ -333,9 +342,11 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
     case K_DOUBLE: {
         double x = strtod(v, &end);
         const char *why = why_above_min(k);
-        if (!*v || *end || errno || !isfinite(x) || x < k->min || (why && x == k->min) || x > k->max) {
-            if (why) snprintf(expected, len, "a number in (%g, %g]: %s", k->min, k->max, why);
-            else snprintf(expected, len, "a number in [%g, %g]", k->min, k->max);
+        bool underflow = errno == ERANGE && fabs(x) <= DBL_MIN;  // 1e-999 lies in the range but reads as 0
+        if (!decimal_text(v) || *end || errno || !isfinite(x) || x < k->min || (why && x == k->min) || x > k->max) {
+            const char *tiny = underflow && !*end ? ", 0 or of magnitude at least 2.2e-308 (a double's smallest normal)" : "";
+            if (why) snprintf(expected, len, "a number in (%g, %g]%s: %s", k->min, k->max, tiny, why);
+            else snprintf(expected, len, "a number in [%g, %g]%s", k->min, k->max, tiny);
             return -1;
         }
         *(double *)field = x;
@@ -374,12 +385,12 @@ static int assign(Config *c, const char *section, const char *key, const char *v
     char hint[96], q[ERR_ABBREV_SIZE];
     if (!section_exists(section)) {
         suggest(hint, sizeof hint, NULL, section);
-        return err_set(e, "%s: unknown section [%s]%s", where, section, hint);
+        return err_set(e, "%s: unknown section [%s]%s", where, err_abbrev(section, q), hint);
     }
     const Key *k = find_key(section, key);
     if (!k) {
         suggest(hint, sizeof hint, section, key);
-        return err_set(e, "%s: unknown key '%s' in [%s]%s", where, key, section, hint);
+        return err_set(e, "%s: unknown key '%s' in [%s]%s", where, err_abbrev(key, q), section, hint);
     }
     char expected[160];
     if (store(c, k, value, expected, sizeof expected))
@@ -521,14 +532,14 @@ static int include_file(FileCtx *ctx, const char *where, const char *value) {
 // One "key = value" line. A key set twice in one file is a mistake; an included file's value is meant to be
 // overridden, and so is any file's by --set.
 static int file_entry(FileCtx *ctx, const char *section, const char *key, const char *value) {
-    char where[2 * CONFIG_STR + 32];
+    char where[2 * CONFIG_STR + 32], q[ERR_ABBREV_SIZE];
     snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
     ctx->have_prev = true, ctx->prev_line = ctx->line;
     snprintf(ctx->prev_key, sizeof ctx->prev_key, "%s", key);
     if (!*section && !strcmp(key, "include")) return include_file(ctx, where, value);
     if (!*section)
         return err_set(ctx->e, "%s: key '%s' outside any [section]; expected [section] first, or include = FILE", where,
-                       key);
+                       err_abbrev(key, q));
     const Key *k = find_key(section, key);
     if (k && ctx->key_line[k - KEYS])
         return err_set(ctx->e, "%s: duplicate key '%s' in [%s] (first set on line %d)", where, key, section,
@@ -588,7 +599,9 @@ int config_set(Config *c, const char *assignment, Err *e) {
     char q[ERR_ABBREV_SIZE];
     const char *eq = strchr(assignment, '=');
     const char *dot = strchr(assignment, '.');
-    if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq)
+    bool control = false;  // in the name: it would be quoted raw in the messages below
+    for (const char *p = assignment; eq && p < eq && !control; p++) control = (unsigned char)*p < 0x20 || *p == 0x7F;
+    if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq || control)
         return err_set(e, "--set %s: expected section.key=value", err_abbrev(assignment, q));
     char section[64], key[64];
     size_t ls = (size_t)(dot - assignment), lk = (size_t)(eq - dot - 1);

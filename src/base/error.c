@@ -1,5 +1,6 @@
 #include "base/error.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int err_set(Err *e, const char *fmt, ...) {
@@ -23,12 +24,25 @@ int err_prefix(Err *e, const char *fmt, ...) {
     return -1;
 }
 
+// A control byte (a newline, a carriage return, an escape) would break the message's one line or the terminal.
+static bool is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
+
 const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]) {
-    if (strlen(s) <= ERR_ABBREV_BYTES) return s;
-    size_t n = ERR_ABBREV_BYTES;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;  // s[n] continues a character: cut before it
-    memcpy(buf, s, n);
-    memcpy(buf + n, "...", 4);
+    size_t len = strlen(s), n = len <= ERR_ABBREV_BYTES ? len : ERR_ABBREV_BYTES;
+    while (n < len && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;  // s[n] continues a character: cut before it
+    bool plain = n == len;
+    for (size_t i = 0; i < n && plain; i++) plain = !is_control((unsigned char)s[i]);
+    if (plain) return s;
+    size_t used = 0;
+    static const char ESCAPED[] = "\n\r\t", LETTER[] = "nrt";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *k = strchr(ESCAPED, c);  // c is not 0 here
+        if (!is_control(c)) buf[used++] = (char)c;
+        else if (k) buf[used++] = '\\', buf[used++] = LETTER[k - ESCAPED];
+        else used += (size_t)snprintf(buf + used, 5, "\\x%02X", c);
+    }
+    memcpy(buf + used, n < len ? "..." : "", n < len ? 4 : 1);
     return buf;
 }
 

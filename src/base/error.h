@@ -24,8 +24,9 @@ int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 // A user value short enough to quote in a message: s itself, or its first ERR_ABBREV_BYTES bytes (never half
 // a UTF-8 character) and "..." in buf, so the part of a message after the quote (what was expected) always fits.
+// Control bytes are written \n, \r, \t or \xNN, so the message stays one line.
 #define ERR_ABBREV_BYTES 40
-#define ERR_ABBREV_SIZE (ERR_ABBREV_BYTES + 4)
+#define ERR_ABBREV_SIZE (4 * ERR_ABBREV_BYTES + 4)
 const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]);
 
 // Out of memory is not recoverable: print file:line and the call, then abort the process.

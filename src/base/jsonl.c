@@ -6,12 +6,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int jsonl_open(JsonlReader *r, const char *path, Err *e) {
     memset(r, 0, sizeof *r);
     snprintf(r->path, sizeof r->path, "%s", path);
     r->f = fopen(path, "r");
     if (!r->f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;  // fopen opens a directory for reading; its first read would fail as a bare "read error"
+    if (!fstat(fileno(r->f), &st) && S_ISDIR(st.st_mode)) {
+        fclose(r->f), r->f = NULL;
+        return err_set(e, "%s: a directory; expected a JSONL file", path);
+    }
     return 0;
 }
 
@@ -41,7 +47,7 @@ int jsonl_next(JsonlReader *r, cJSON **obj, Err *e) {
     *obj = NULL;
     for (;;) {
         ssize_t n = getline(&r->line, &r->cap, r->f);
-        if (n < 0) return ferror(r->f) ? err_set(e, "%s: read error", r->path) : 0;
+        if (n < 0) return ferror(r->f) ? err_set(e, "%s: read error: %s", r->path, strerror(errno)) : 0;
         r->lineno++;
         if (blank(r->line, (size_t)n)) continue;
         if (memchr(r->line, 0, (size_t)n))

@@ -1,6 +1,8 @@
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +59,8 @@ static int parse_int(Parse *p, const CliOpt *o, const char *v, int64_t *x) {
     char *end = NULL, q[ERR_ABBREV_SIZE];
     errno = 0;
     long long n = strtoll(v, &end, 10);
-    if (!*v || *end || errno || n < o->min || n > o->max)
+    // strtoll skips leading white space but stops at trailing: " 3" and "3 " are both refused, as a typo each.
+    if (!*v || isspace((unsigned char)*v) || *end || errno || n < o->min || n > o->max)
         return err_set(p->e, "%s '%s': expected an integer in [%lld, %lld]", o->name, err_abbrev(v, q),
                        (long long)o->min, (long long)o->max);
     *x = n;
@@ -74,10 +77,22 @@ static int append_int(Parse *p, const CliOpt *o, const char *v) {
     return 0;
 }
 
+// A file name or choice longer than a path can be (PATH_MAX) is a mistake, and messages that quote a path whole
+// would lose what was expected past their 1 KB.
+static bool too_long(Parse *p, const char *name, const char *placeholder, const char *v) {
+    char q[ERR_ABBREV_SIZE];
+    size_t n = strlen(v);
+    if (n < PATH_MAX) return false;
+    err_set(p->e, "%s '%s': expected %s of at most %d bytes, not %zu", name, err_abbrev(v, q), placeholder,
+            PATH_MAX - 1, n);
+    return true;
+}
+
 static int store_value(Parse *p, const CliOpt *o, const char *v) {
     switch (o->kind) {
     case CLI_STRING:  // every string option names a file, directory or choice: "" would silently mean none
         if (!*v) return err_set(p->e, "%s '': expected %s, not an empty string", o->name, o->value);
+        if (too_long(p, o->name, o->value, v)) return -1;
         *(const char **)field(o, p->out) = v;
         return 0;
     case CLI_INT: return store_int(p, o, v);
@@ -102,7 +117,9 @@ static int take_option(Parse *p, int argc, char **argv, int *i) {
         *(bool *)field(o, p->out) = true;
         return 0;
     }
-    if (o->kind == CLI_OPTIONAL) {
+    if (o->kind == CLI_OPTIONAL) {  // "" stands for the bare form, so "--name=" must not pass for it
+        if (eq && !eq[1])
+            return err_set(p->e, "%s=: expected %s or %s=%s, not an empty value", o->name, o->name, o->name, o->value);
         *(const char **)field(o, p->out) = eq ? eq + 1 : "";
         return 0;
     }
@@ -123,6 +140,7 @@ static int take_positional(Parse *p, const char *arg) {
     for (size_t i = 0; i < p->s->n_opts; i++) {
         const CliOpt *o = &p->s->opts[i];
         if (o->kind != CLI_POSITIONAL || k++ < p->n_positional) continue;
+        if (too_long(p, "argument", o->name, arg)) return -1;
         *(const char **)field(o, p->out) = arg;
         p->given[i] = 1;
         p->n_positional++;

@@ -16,11 +16,11 @@
 typedef enum {
     CLI_FLAG,        // --name: sets a bool
     CLI_STRING,      // --name V or --name=V: sets a const char * (the last one given wins)
-    CLI_INT,         // --name N, a whole number in [min, max]: sets an int64_t
+    CLI_INT,         // --name N, a whole number in [min, max] (decimal, no spaces): sets an int64_t
     CLI_LIST,        // --name V, repeatable: appends to a CliList in order
     CLI_INT_LIST,    // --name N, repeatable, each a whole number in [min, max]: appends to a CliIntList in order
     CLI_POSITIONAL,  // a bare argument; positionals are filled in table order: sets a const char *
-    CLI_OPTIONAL,    // --name or --name=V (never the next argument): sets a const char *, "" when bare
+    CLI_OPTIONAL,    // --name or --name=V (never the next argument; V not empty): sets a const char *, "" when bare
 } CliKind;
 
 enum { CLI_REQUIRED = 1, CLI_HIDDEN = 2 };  // CliOpt.flags; hidden options (for tests) stay out of help and hints

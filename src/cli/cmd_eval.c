@@ -50,8 +50,10 @@ static void print_presets(FILE *f) {
 }
 
 static int table(int argc, char **argv) {
+    char q[ERR_ABBREV_SIZE];
     for (int i = 2; i < argc; i++)
-        if (!strncmp(argv[i], "--", 2)) return cli_usage_error(&SPEC, "--table takes run directories only, not '%s'", argv[i]);
+        if (!strncmp(argv[i], "--", 2))
+            return cli_usage_error(&SPEC, "--table takes run directories only, not '%s'", err_abbrev(argv[i], q));
     if (argc < 3) return cli_usage_error(&SPEC, "--table needs at least one run directory");
     Err e = {{0}};
     if (dist_is_root() && eval_table((const char *const *)argv + 2, argc - 2, stdout, &e))

@@ -30,8 +30,9 @@ int cmd_export(int argc, char **argv) {
     ExportArgs a = {.dtype = "bf16", .shard = "5GB"};
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
+    char q[ERR_ABBREV_SIZE];
     if (strcmp(a.dtype, "bf16") && strcmp(a.dtype, "f32"))
-        return cli_usage_error(&SPEC, "--dtype %s: expected bf16 or f32", a.dtype);
+        return cli_usage_error(&SPEC, "--dtype %s: expected bf16 or f32", err_abbrev(a.dtype, q));
     Err e = {{0}};
     uint64_t shard_bytes;
     if (hf_parse_size(a.shard, &shard_bytes, &e)) return cli_usage_error(&SPEC, "--shard-size: %s", e.msg);

@@ -31,7 +31,9 @@ int cmd_import(int argc, char **argv) {
     ImportArgs a = {.dtype = "f32"};
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
-    if (strcmp(a.dtype, "f32")) return cli_usage_error(&SPEC, "--dtype %s: checkpoints hold f32 only", a.dtype);
+    char q[ERR_ABBREV_SIZE];
+    if (strcmp(a.dtype, "f32"))
+        return cli_usage_error(&SPEC, "--dtype %s: checkpoints hold f32 only", err_abbrev(a.dtype, q));
     if (!dist_is_root()) return 0;
     HfImportStats st;
     Err e = {{0}};

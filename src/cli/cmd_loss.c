@@ -350,9 +350,9 @@ int cmd_loss(int argc, char **argv) {
     int rc;
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     // Checked before --algo becomes a --set, whose error would name a "--set algo.name=..." the user never wrote.
-    char known[256];
+    char known[256], q[ERR_ABBREV_SIZE];
     if (config_enum_value("algo", "name", a.algo, known, sizeof known) < 0)
-        return cli_usage_error(&SPEC, "--algo '%s': expected one of %s", a.algo, known);
+        return cli_usage_error(&SPEC, "--algo '%s': expected one of %s", err_abbrev(a.algo, q), known);
     Err e = {{0}};
     char algo_set[96];
     snprintf(algo_set, sizeof algo_set, "algo.name=%s", a.algo);

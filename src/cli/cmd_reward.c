@@ -136,7 +136,10 @@ int cmd_reward(int argc, char **argv) {
     if (!cli_parse(&SPEC, argc, argv, &a, &rc)) return rc;
     RewardRun run = {.in = a.in, .out = a.out};
     Err e = {{0}};
-    char task_set[96];
+    char task_set[96], q[ERR_ABBREV_SIZE];
+    // Checked here, so the error names --task, not the "--set task.name=..." it becomes, and the set always fits.
+    if (a.task && !task_name_known(a.task))
+        return cli_usage_error(&SPEC, "--task '%s': expected " TASK_NAMES, err_abbrev(a.task, q));
     if (a.task) {  // after the --sets: --task wins
         snprintf(task_set, sizeof task_set, "task.name=%s", a.task);
         if (cli_list_add(&a.cfg.sets, task_set, &e)) return cli_usage_error(&SPEC, "--set: %s", e.msg);

@@ -39,8 +39,9 @@ int train_cli_main(TrainKind kind, const char *about, const char *notes, int arg
     TrainCliArgs a = {0};
     int rc;
     if (!cli_parse(&spec, argc, argv, &a, &rc)) return rc;
+    char q[ERR_ABBREV_SIZE];
     if (a.resume && *a.resume && strcmp(a.resume, "auto"))
-        return cli_usage_error(&spec, "--resume=%s: expected --resume or --resume=auto", a.resume);
+        return cli_usage_error(&spec, "--resume=%s: expected --resume or --resume=auto", err_abbrev(a.resume, q));
     bool resume = a.resume && !*a.resume, automatic = a.resume && *a.resume;
     if (!a.cfg.config && !a.resume) return cli_usage_error(&spec, "--config F is required unless --resume");
     if (resume && a.init) return cli_usage_error(&spec, "--init and --resume exclude each other (--resume=auto takes both)");

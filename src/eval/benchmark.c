@@ -34,6 +34,14 @@ static int set(Config *c, const char *key, const char *value, Err *e) {
     return config_set(c, assignment, e);
 }
 
+// The spec as messages quote it: whole where a config path could hold it (a path cut to its start would lose the
+// file's name), else cut by err_abbrev; on one line either way.
+static const char *shown_spec(const char *spec, char q[ERR_ABBREV_SIZE]) {
+    bool plain = strlen(spec) < CONFIG_STR;
+    for (const char *c = spec; *c && plain; c++) plain = (unsigned char)*c >= 0x20 && *c != 0x7F;
+    return plain ? spec : err_abbrev(spec, q);
+}
+
 int benchmark_config(const Config *base, const char *origin, const char *spec, Config *out, char *name, size_t name_len,
                      Err *e) {
     const char *eq = strchr(spec, '='), *path = eq ? eq + 1 : spec;
@@ -41,21 +49,26 @@ int benchmark_config(const Config *base, const char *origin, const char *spec, C
     const char *stem = eq ? spec : file;
     size_t stem_len = eq ? (size_t)(eq - spec) : dot ? (size_t)(dot - file) : strlen(file);
     const BenchmarkPreset *p = find(stem, stem_len);
+    char q[ERR_ABBREV_SIZE];
+    const char *shown = shown_spec(spec, q);
     if (eq && !p) {
-        char known[256] = "";
+        char known[256] = "", given[ERR_ABBREV_BYTES + 8], qn[ERR_ABBREV_SIZE];
         for (int i = 0; i < N_PRESETS; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", PRESETS[i].name);
-        return err_set(e, "%s %s: unknown benchmark '%.*s' (expected one of %s, or a path alone)", origin, spec,
-                       (int)stem_len, stem, known);
+        snprintf(given, sizeof given, "%.*s", (int)stem_len, stem);  // longer than err_abbrev shows: it cuts it
+        return err_set(e, "%s %s: unknown benchmark '%s' (expected one of %s, or a path alone)", origin,
+                       shown, err_abbrev(given, qn), known);
     }
-    if (!*path) return err_set(e, "%s %s: expected a JSONL file after '='", origin, spec);
+    if (!*path) return err_set(e, "%s %s: expected a JSONL file after '='", origin, shown);
     if (!p && !strcmp(base->task.name, "arith"))  // task_create would ignore the file and give arith's own split
         return err_set(e,
                        "%s %s: task arith reads no files (it would evaluate its own held-out split); expected "
                        "NAME=FILE with a preset, or --set task.name=math, gsm8k or dapo",
-                       origin, spec);
+                       origin, shown);
     snprintf(name, name_len, "%.*s", (int)stem_len, stem);
     *out = *base;
-    TRY(set(out, "data.eval_path", path, e));
+    // The only way this set fails; its message would name a --set the user never wrote.
+    if (set(out, "data.eval_path", path, e))
+        return err_set(e, "%s %s: expected a path of at most %d bytes", origin, shown, CONFIG_STR - 1);
     if (!p) return 0;
     TRY(set(out, "task.name", p->task, e));
     TRY(set(out, "data.prompt_field", p->prompt_field, e));

@@ -209,7 +209,8 @@ static int save(SaveJob *j, const char *path, Err *e) {
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     j->calls = xcalloc((size_t)j->layout->n_tensors, sizeof *j->calls);
     int rc = check_pieces(j, e);
-    if (!rc && (!j->parallel || dist_is_root())) rc = h5io_check_room(tmp, file_bytes(j), e);
+    if (!rc && (!j->parallel || dist_is_root()))  // the target: publish renames over it, a device node too
+        rc = h5io_check_target(path, e) || h5io_check_room(tmp, file_bytes(j), e) ? -1 : 0;
     if (!rc && j->parallel) rc = check_size_limit(tmp, file_bytes(j), e);  // serial: its close reports the failure
     if (j->parallel) rc = dist_agree(rc, e);
     hid_t f = -1;

@@ -49,7 +49,9 @@ hid_t h5io_create(const char *path, Err *e) {
 }
 
 hid_t h5io_output_create(AtomicFile *a, const char *path, uint64_t bytes, int flags, Err *e) {
-    if (h5io_check_room(path, bytes, e) || atomic_file_open(a, path, flags | ATOMIC_NO_STREAM, e)) return -1;
+    if (h5io_check_target(path, e) || h5io_check_room(path, bytes, e) ||
+        atomic_file_open(a, path, flags | ATOMIC_NO_STREAM, e))
+        return -1;
     hid_t f = h5io_create(a->tmp, e);
     if (f < 0) atomic_file_end(a, -1, e);  // the message names path, not the temporary name HDF5 was given
     return f;
@@ -72,6 +74,13 @@ hid_t h5io_create_parallel(const char *path, Err *e) {
     H5Pclose(fapl);
     if (f < 0) err_set(e, "%s: cannot create HDF5 file (parallel, through MPI-IO)", path);
     return f;
+}
+
+int h5io_check_target(const char *path, Err *e) {
+    struct stat st;
+    if (stat(path, &st) || S_ISREG(st.st_mode)) return 0;  // a new file, or one to replace
+    return err_set(e, "%s: %s; expected a new or regular file to write HDF5 to", path,
+                   S_ISDIR(st.st_mode) ? "a directory" : "not a regular file (a device, pipe or socket)");
 }
 
 int h5io_check_room(const char *path, uint64_t bytes, Err *e) {

@@ -39,6 +39,11 @@ int h5io_output_end(AtomicFile *a, hid_t file, int rc, Err *e);
 // writing identical values into attributes and whole-dataset writes.
 hid_t h5io_create_parallel(const char *path, Err *e);
 
+// Fails, naming path, when path exists and is not a regular file (or a link to one). HDF5 reads back what it
+// writes, so a device or a pipe fails mid-file or swallows it, and a rename over the path (a checkpoint's) would
+// replace /dev/null itself; run before writing any HDF5 output.
+int h5io_check_target(const char *path, Err *e);
+
 // Fails, naming path, when its file system has less than `bytes` free. Run before writing a file of that size:
 // the ranks of a parallel file that runs out of space mid-file part ways in HDF5 1.10's collective calls and wait
 // on each other forever (a serial file's failed writes are reported at its close).

@@ -1,7 +1,9 @@
 #include "io/hf_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -89,15 +91,24 @@ int hf_parse_size(const char *text, uint64_t *bytes, Err *e) {
         double scale;
     } UNITS[] = {{"", 1},      {"B", 1},           {"KB", 1e3},      {"MB", 1e6},           {"GB", 1e9},
                  {"TB", 1e12}, {"KIB", 1024.0},    {"MIB", 1048576.0}, {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
-    char *end = NULL;
+    char *end = NULL, q[ERR_ABBREV_SIZE];
     errno = 0;
     double x = strtod(text, &end);
-    while (end && *end == ' ') end++;
-    for (size_t i = 0; end && !errno && x > 0 && i < sizeof UNITS / sizeof UNITS[0]; i++)
-        if (!strcasecmp(end, UNITS[i].unit) && x * UNITS[i].scale >= 1 && x * UNITS[i].scale < 1.8e19) {
-            *bytes = (uint64_t)(x * UNITS[i].scale);
+    const char *number_end = end;
+    while (end && *end == ' ') end++;  // "5 GB"
+    // strtod also reads leading white space and hexadecimal ("0x10" as 16): a size starts with a decimal digit (after
+    // a '+', as an integer option may), and a space only parts it from its unit ("3 " is refused as " 3" is).
+    const char *digits = text + (text[0] == '+');
+    bool decimal = (isdigit((unsigned char)digits[0]) || digits[0] == '.') && strncasecmp(digits, "0x", 2) &&
+                   (*end || end == number_end);
+    for (size_t i = 0; decimal && !errno && x > 0 && i < sizeof UNITS / sizeof UNITS[0]; i++) {
+        double b = x * UNITS[i].scale;
+        // A fraction of a byte ("1.5", "0.1KiB") would be cut off silently.
+        if (!strcasecmp(end, UNITS[i].unit) && b >= 1 && b < 1.8e19 && b == floor(b)) {
+            *bytes = (uint64_t)b;
             return 0;
         }
-    return err_set(e, "size '%s': expected a positive number with an optional unit (B, KB, MB, GB, TB, KiB, MiB, GiB, "
-                   "TiB), e.g. 5GB", text);
+    }
+    return err_set(e, "size '%s': expected a positive whole number of bytes, with an optional unit (B, KB, MB, GB, TB, "
+                   "KiB, MiB, GiB, TiB), e.g. 5GB or 1.5MB", err_abbrev(text, q));
 }

@@ -32,7 +32,8 @@ int hf_import(const char *dir, const char *out, const char *revision, HfImportSt
 // dtype: ST_F32 or ST_BF16 (round to nearest even).
 int hf_export(const char *ckpt, const char *dir, StDtype dtype, uint64_t shard_bytes, Err *e);
 
-// "5GB", "500MB", "2GiB", "1000" -> bytes (GB = 10^9 as transformers' max_shard_size, GiB = 2^30).
+// "5GB", "500MB", "2GiB", "1000" -> bytes (GB = 10^9 as transformers' max_shard_size, GiB = 2^30); a decimal
+// number, a whole number of bytes once scaled ("1.5" and "0x10" are errors).
 int hf_parse_size(const char *text, uint64_t *bytes, Err *e);
 
 // Pieces of an rlvr tensor on the Hub: E for a fused expert tensor (piece p = expert p), else 1.

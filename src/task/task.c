@@ -33,6 +33,8 @@ static int load_split(Task *t, Split s, const char *path, const DataConfig *dc, 
     return 0;
 }
 
+bool task_name_known(const char *name) { return !strcmp(name, "arith") || is_dataset_name(name); }
+
 Task *task_create(const Config *c, Err *e) {
     Task *t = xcalloc(1, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", c->task.name);
@@ -43,7 +45,7 @@ Task *task_create(const Config *c, Err *e) {
         return t;
     }
     if (!is_dataset_name(c->task.name)) {
-        err_set(e, "[task] name = '%s': expected arith, math, gsm8k or dapo", c->task.name);
+        err_set(e, "[task] name = '%s': expected " TASK_NAMES, c->task.name);
         goto fail;
     }
     t->kind = TASK_DATASET;

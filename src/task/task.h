@@ -29,6 +29,10 @@ typedef struct {
 //                           data.path the task can only verify (rlvr reward --task math).
 // Datasets are read whole at creation; errors name PATH:LINE.
 Task *task_create(const Config *c, Err *e);
+
+// The names task_create knows, as messages list them, and whether name is one (rlvr reward checks its --task).
+#define TASK_NAMES "arith, math, gsm8k or dapo"
+bool task_name_known(const char *name);
 void task_free(Task *t);
 
 // The chat format its prompts are given in (c->prompt at creation).
