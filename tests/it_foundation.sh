@@ -1,11 +1,17 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Foundation: command line, config errors, every dist collective on 1, 2, 4 and 10 ranks (more ranks than the self-test
 # once held on its stack).
-# --help, unknown subcommand, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process
+# --help, unknown subcommand, help SUB, --version x, 10 subcommand helps, config, 4 config errors, 4 rank counts, abort, NCCL; a process
 # started alone runs without MPI, the same bits as under mpirun -np 1.
-plan $((3 + 10 + 1 + 4 + 4 + 2 + 3))
+plan $((6 + 10 + 1 + 4 + 4 + 2 + 3))
 expect_ok "rlvr --help lists subcommands" bash -c 'out=$("$RLVR" --help) && grep -q "train" <<< "$out" && grep -q "config" <<< "$out"'
 expect_error "unknown subcommand" "unknown subcommand 'frobnicate'" "$RLVR" frobnicate
+expect_ok "rlvr help train is rlvr train --help, and rlvr ckpt help info is rlvr ckpt info --help" bash -c '
+    [ "$("$RLVR" help train)" = "$("$RLVR" train --help)" ] && "$RLVR" help train | grep -q "^usage: rlvr train " &&
+    [ "$("$RLVR" ckpt help info)" = "$("$RLVR" ckpt info --help)" ]'
+expect_error "rlvr help of an unknown subcommand suggests one" "unknown subcommand 'trian' \(did you mean 'train'\?\)" \
+    "$RLVR" help trian
+expect_error "rlvr --version takes no arguments" "rlvr: --version takes no arguments" "$RLVR" --version x
 # The subcommand list's summary of bench against bench's own list of benchmarks.
 expect_ok "rlvr --help names every benchmark of rlvr bench --help" bash -c '
     names=$("$RLVR" bench --help | sed -n "/^benchmarks:/,/^\$/p" | awk "NF > 1 {print \$1}")

@@ -376,7 +376,12 @@ void cli_print_group_help(FILE *f, const CliGroup *g) {
 const CliCommand *cli_find_command(const CliGroup *g, int argc, char **argv, int *exit_code) {
     *exit_code = 2;
     if (argc < 2) return cli_print_group_help(stderr, g), NULL;
-    if (is_help(argv[1]) || !strcmp(argv[1], "help")) return cli_print_group_help(stdout, g), *exit_code = 0, NULL;
+    if (is_help(argv[1]) || (!strcmp(argv[1], "help") && argc == 2))
+        return cli_print_group_help(stdout, g), *exit_code = 0, NULL;
+    if (!strcmp(argv[1], "help")) {  // "help NAME" is "NAME --help"
+        if (argc > 3) return fprintf(stderr, "%s: usage: %s help [%s]\n", g->prog, g->prog, g->metavar), NULL;
+        argv[1] = argv[2], argv[2] = (char *)"--help";
+    }
     Suggest sg;
     suggest_init(&sg, argv[1]);
     for (size_t i = 0; i < g->n; i++) {

@@ -131,7 +131,8 @@ typedef struct {
 } CliGroup;
 
 // The command argv[1] names; NULL after -h/--help/help (*exit_code 0, help on stdout) or a missing or
-// unknown name (*exit_code 2; the message with a hint and the group's help on stderr).
+// unknown name (*exit_code 2; the message with a hint and the group's help on stderr). "help NAME" is rewritten in
+// argv as "NAME --help".
 const CliCommand *cli_find_command(const CliGroup *g, int argc, char **argv, int *exit_code);
 void cli_print_group_help(FILE *f, const CliGroup *g);
 

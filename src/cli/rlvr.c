@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
     // mapped instead of faulting in zeroed ones each time.
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, -1);
-    if (argc == 2 && !strcmp(argv[1], "--version")) {
+    if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        if (argc > 2) return fprintf(stderr, "rlvr: --version takes no arguments\n"), 2;
         printf("rlvr %s, -march=%s, OpenBLAS %s\n", rlvr_revision(), rlvr_build_march(), openblas_get_corename());
         return 0;
     }
