@@ -4,7 +4,7 @@
 # trailing text, 100 KB, a directory, a device, a pipe, random bytes) is one message line naming the option or the
 # place and what was expected, with exit status 2 for a usage error and 1 for a config or file error; never a
 # crash, never a value read as another.
-plan $((13 + 8 + 15 + 9 + 3 + 17 + 9 + 10 + 3 + 7 + 3))
+plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3))
 
 # refused NAME STATUS TEXT CMD...: CMD exits with STATUS and writes exactly one message line, which contains TEXT
 # (the usage line after a usage error and the "rank 0 on" line a run starts with aside).
@@ -108,6 +108,12 @@ refused "in: reward --in random bytes" 1 "$TMP/random.bin:1: NUL byte in line; e
     "$RLVR" reward --in "$TMP/random.bin" --out "$TMP/o.jsonl"
 refused "in: sample --prompts DIR" 1 "$TMP/dir: a directory; expected a JSONL file" \
     "$RLVR" sample --ckpt "$TMP/ck.h5" --prompts "$TMP/dir" --out "$TMP/o.jsonl"
+refused "in: reward --in /dev/null, no responses" 1 "/dev/null: no responses; expected one JSON object per line" \
+    "$RLVR" reward --in /dev/null --out "$TMP/o.jsonl"
+refused "in: score --in /dev/null, no sequences" 1 "/dev/null: no sequences; expected one JSON object per line" \
+    "$RLVR" score --ckpt "$TMP/ck.h5" --in /dev/null --out "$TMP/s.h5"
+refused "in: sample --prompts /dev/null, no prompts" 1 "/dev/null: no prompts; expected one JSON object per line" \
+    "$RLVR" sample --ckpt "$TMP/ck.h5" --prompts /dev/null --out "$TMP/o.jsonl"
 refused "in: loss --in /dev/null" 1 "/dev/null: not an HDF5 file" \
     "$RLVR" loss --algo grpo --in /dev/null --out "$TMP/y.h5"
 refused "in: import --hf without config.json" 1 "$TMP/dir/config.json" \

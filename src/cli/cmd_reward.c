@@ -124,6 +124,7 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
         rc = rc ? -1 : 0;
         cJSON_Delete(obj);
     }
+    if (!rc && run->n == 0) rc = err_set(e, "%s: no responses; expected one JSON object per line", run->in);
     rc = atomic_file_end(&out, rc, e);  // a failed open left it empty: nothing to abort
     jsonl_close(&r);
     task_free(task);

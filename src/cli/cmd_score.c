@@ -79,6 +79,8 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
         if (rc) break;
     }
     jsonl_close(&r);
+    if (rc == 0 && s->n == 0)
+        rc = err_set(e, "%s: no sequences; expected one JSON object per line with prompt_tokens and response_tokens", path);
     if (rc) seqs_free(s);
     return rc < 0 ? -1 : 0;
 }
