@@ -60,7 +60,8 @@ typedef struct {
 
 Test(dataset, malformed_records_name_the_line) {
     const BadCase cases[] = {
-        {"{\"question\": \"q\", \"answer\": \"1\"}\n{\"question\": \"q\"}\n", ":2: missing key \"answer\""},
+        {"{\"question\": \"q\", \"answer\": \"1\"}\n{\"question\": \"q\"}\n", ":2: missing key \"answer\" (data.answer_field)"},
+        {"{\"problem\": \"q\", \"answer\": \"1\"}\n", ":1: missing key \"question\" (data.prompt_field)"},
         {"{\"question\": \"q\", \"answer\": \"1\"}\n\n{bad json\n", ":3: invalid JSON"},
         {"[1, 2]\n", ":1: expected a JSON object"},
         {"{\"question\": 5, \"answer\": \"1\"}\n", ":1: \"question\" must be a string or an array of chat messages"},

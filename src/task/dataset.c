@@ -41,10 +41,12 @@ static const char *last_user_content(const cJSON *messages) {
 }
 
 // Text of a record field: a string; for answers also a number (integers without a decimal point); for
-// prompts (allow_messages) also chat messages.
+// prompts (allow_messages) also chat messages. A missing field names the setting that chose it.
 static char *field_text(const cJSON *obj, const char *key, bool allow_messages, const char *where, Err *e) {
     const cJSON *v = field_at(obj, key);
-    if (!v) return err_set(e, "%s: missing key \"%s\"", where, key), NULL;
+    if (!v)
+        return err_set(e, "%s: missing key \"%s\" (data.%s)", where, key, allow_messages ? "prompt_field" : "answer_field"),
+               NULL;
     if (cJSON_IsString(v)) {
         if (!v->valuestring[0]) return err_set(e, "%s: \"%s\" is an empty string", where, key), NULL;
         return strdup(v->valuestring);
