@@ -2,7 +2,7 @@
 # Training: SFT warm start, RL on 1/2/4 ranks (deterministic bits, fast-mode gradients), skipped backwards without
 # a loss coefficient, resume (same and other rank counts), crash during a checkpoint save, checkpoint rejection, non-finite guard, ckpt tools, and
 # LUSPO raising held-out accuracy over the warm start. configs/tiny-train.ini throughout.
-plan 66
+plan 67
 CFG="$ROOT/configs/tiny-train.ini"
 T="$TMP/train"
 mkdir -p "$T"
@@ -252,14 +252,17 @@ expect_error "ckpt stats: missing file" "nope.h5: cannot open" "$RLVR" ckpt stat
 expect_error "ckpt diff --exact: differing files fail" "differ \([0-9]+ differences\)" \
     "$RLVR" ckpt diff "$SFT" "$(last_ckpt "$T/det1")" --exact
 
-# data.skip_bad_lines: the run's log names what it left out of the training data (the gsm8k fixture, a broken line).
+# data.skip_bad_lines: the run's log names what it left out of the training data (the gsm8k fixture, a broken line),
+# and that a dataset without data.eval_path has no held-out evaluation.
 { cat "$ROOT/tests/fixtures/datasets/gsm8k.jsonl"; echo '{"question": "1+1?"}'; } > "$T/gsm-broken.jsonl"
 "$RLVR" train --config "$CFG" --set task.name=gsm8k --set "data.path=$T/gsm-broken.jsonl" --set data.skip_bad_lines=true \
-    --set model.max_position_embeddings=256 --set rollout.max_new_tokens=8 --set eval.n_prompts=0 --set train.steps=1 \
+    --set model.max_position_embeddings=256 --set rollout.max_new_tokens=8 --set train.steps=1 \
     --run-dir "$T/skip" >/dev/null 2>&1
 expect_ok "data.skip_bad_lines: the log names the count and the first skipped line" \
     grep -q "data.skip_bad_lines: 1 malformed line(s) of the training data skipped; the first: $T/gsm-broken.jsonl:4: " \
     "$T/skip/log.txt"
+expect_ok "eval: without data.eval_path the log says there is no held-out evaluation (eval.n_prompts > 0)" \
+    grep -q "eval: no held-out evaluation: the task has no held-out split (no data.eval_path)$" "$T/skip/log.txt"
 
 # LUSPO after SFT raises held-out accuracy over the warm start (the step-0 evaluation is the SFT model), as a mean
 # over 3 seeds (train and rollout) run side by side, so that no one seed decides: greedy accuracy by 5 points and

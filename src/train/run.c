@@ -253,6 +253,9 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     char note[1200];
     for (Split s = SPLIT_TRAIN; s <= SPLIT_EVAL; s++)
         if (task_skip_note(r->task, s, note, sizeof note)) resume_log_line(&r->start_log, "%s", note);
+    if (r->cfg.eval.n_prompts > 0 && task_split_size(r->task, SPLIT_EVAL) == 0)
+        resume_log_line(&r->start_log, "eval: no held-out evaluation: the task has no held-out split (%s)",
+                        task_is_embedded(r->task) ? "task.eval_size = 0" : "no data.eval_path");
     TRY(reward_check_config(&r->cfg.reward, e));
     // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
     char init[4096] = "";
