@@ -261,6 +261,11 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 3\nn_minibatches = 3\n", &c, &e), 0, "%s", e.msg);
+    // A tokenizer.json under the byte tokenizer would be ignored: the run would tokenize bytes.
+    cr_assert_eq(resolve_text("[tokenizer]\npath = m/tokenizer.json\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[tokenizer] path = 'm/tokenizer.json' is read by type = bpe only, and type is byte"), "%s",
+              e.msg);
+    cr_assert_eq(resolve_text("[tokenizer]\ntype = bpe\npath = m/tokenizer.json\n", &c, &e), 0, "%s", e.msg);
 }
 
 // results/objectives.md §3 GRPO-λ: each [reading] is a key of [algo]; the defaults are ceil, index and keep.

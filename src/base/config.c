@@ -742,6 +742,12 @@ static int validate(const Config *c, Err *e) {
 #endif
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
+    if (c->tokenizer.type == TOKENIZER_BYTE && c->tokenizer.path[0]) {  // else the run would use bytes, unnoticed
+        char q[ERR_ABBREV_SIZE];
+        return err_set(e, "%s: [tokenizer] path = '%s' is read by type = bpe only, and type is byte; set type = bpe, "
+                          "or leave path empty",
+                       src, err_abbrev(c->tokenizer.path, q));
+    }
     if (c->prompt.system[0] && c->prompt.template_ == TEMPLATE_NONE)
         return err_set(e, "%s: [prompt] system needs a chat template (template = chatml, qwen-boxed or dapo)", src);
     if (!c->prompt.enable_thinking && c->prompt.template_ == TEMPLATE_NONE)
