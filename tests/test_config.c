@@ -261,6 +261,12 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 3\nn_minibatches = 3\n", &c, &e), 0, "%s", e.msg);
+    // A data file under the embedded task would be ignored: the run would train on arithmetic.
+    cr_assert_eq(resolve_text("[data]\neval_path = d/test.jsonl\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[data] eval_path = 'd/test.jsonl' is read by the dataset tasks only (math, gsm8k, dapo), "
+                            "and [task] name is arith"),
+              "%s", e.msg);
+    cr_assert_eq(resolve_text("[task]\nname = gsm8k\n[data]\npath = d/train.jsonl\n", &c, &e), 0, "%s", e.msg);
     // A tokenizer.json under the byte tokenizer would be ignored: the run would tokenize bytes.
     cr_assert_eq(resolve_text("[tokenizer]\npath = m/tokenizer.json\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[tokenizer] path = 'm/tokenizer.json' is read by type = bpe only, and type is byte"), "%s",
@@ -516,14 +522,14 @@ Test(config, diff_lists_changed_keys_in_table_order) {
     cr_expect_eq(config_diff(&a, &a, &ch), 0);
     cr_expect_null(ch);
     // One key of each type; the defaults (base/config.c): train.steps 10, train.lr 1e-6, rollout.seed 0,
-    // data.shuffle true, algo.name grpo (with its preset beta 0.04; gspo's preset is 0), data.path "".
+    // data.shuffle true, algo.name grpo (with its preset beta 0.04; gspo's preset is 0), data.template "{question}".
     const char *sets[] = {"train.steps=200", "train.lr=0.001", "rollout.seed=7", "data.shuffle=false",
-                          "algo.name=gspo", "data.path=d.jsonl"};
+                          "algo.name=gspo", "data.template=Q: {question}"};
     cr_assert_eq(config_resolve(&b, NULL, sets, 6, &e), 0, "%s", e.msg);
     int n = config_diff(&a, &b, &ch);
     // gspo also brings eps_low 3e-4 and eps_high 4e-4 (the presets of results/objectives.md §3).
     const char *want[][3] = {
-        {"data.path", "''", "'d.jsonl'"},   {"data.shuffle", "true", "false"}, {"rollout.seed", "0", "7"},
+        {"data.template", "'{question}'", "'Q: {question}'"}, {"data.shuffle", "true", "false"}, {"rollout.seed", "0", "7"},
         {"algo.name", "grpo", "gspo"},      {"algo.eps_low", "0.2", "0.0003"}, {"algo.eps_high", "0.2", "0.0004"},
         {"algo.beta", "0.04", "0"},         {"train.steps", "10", "200"},      {"train.lr", "1e-06", "0.001"},
     };

@@ -742,6 +742,14 @@ static int validate(const Config *c, Err *e) {
 #endif
     if (c->tokenizer.type == TOKENIZER_BPE && !c->tokenizer.path[0])
         return err_set(e, "%s: [tokenizer] type = bpe needs path = tokenizer.json", src);
+    // The embedded task reads no file: a data path under it would be ignored, and the run would train on arithmetic.
+    if (!strcmp(c->task.name, "arith") && (c->data.path[0] || c->data.eval_path[0])) {
+        char q[ERR_ABBREV_SIZE];
+        const char *key = c->data.path[0] ? "path" : "eval_path";
+        return err_set(e, "%s: [data] %s = '%s' is read by the dataset tasks only (math, gsm8k, dapo), and [task] name "
+                          "is arith; set task.name, or leave %s empty",
+                       src, key, err_abbrev(c->data.path[0] ? c->data.path : c->data.eval_path, q), key);
+    }
     if (c->tokenizer.type == TOKENIZER_BYTE && c->tokenizer.path[0]) {  // else the run would use bytes, unnoticed
         char q[ERR_ABBREV_SIZE];
         return err_set(e, "%s: [tokenizer] path = '%s' is read by type = bpe only, and type is byte; set type = bpe, "
