@@ -599,8 +599,7 @@ int config_set(Config *c, const char *assignment, Err *e) {
     char q[ERR_ABBREV_SIZE];
     const char *eq = strchr(assignment, '=');
     const char *dot = strchr(assignment, '.');
-    bool control = false;  // in the name: it would be quoted raw in the messages below
-    for (const char *p = assignment; eq && p < eq && !control; p++) control = (unsigned char)*p < 0x20 || *p == 0x7F;
+    bool control = eq && err_has_control(assignment, (size_t)(eq - assignment));  // the name's quoted raw below
     if (!eq || !dot || dot > eq || dot == assignment || dot + 1 == eq || control)
         return err_set(e, "--set %s: expected section.key=value", err_abbrev(assignment, q));
     char section[64], key[64];

@@ -27,12 +27,16 @@ int err_prefix(Err *e, const char *fmt, ...) {
 // A control byte (a newline, a carriage return, an escape) would break the message's one line or the terminal.
 static bool is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
 
+bool err_has_control(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (is_control((unsigned char)s[i])) return true;
+    return false;
+}
+
 const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]) {
     size_t len = strlen(s), n = len <= ERR_ABBREV_BYTES ? len : ERR_ABBREV_BYTES;
     while (n < len && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;  // s[n] continues a character: cut before it
-    bool plain = n == len;
-    for (size_t i = 0; i < n && plain; i++) plain = !is_control((unsigned char)s[i]);
-    if (plain) return s;
+    if (n == len && !err_has_control(s, n)) return s;
     size_t used = 0;
     static const char ESCAPED[] = "\n\r\t", LETTER[] = "nrt";
     for (size_t i = 0; i < n; i++) {

@@ -3,6 +3,7 @@
 #define RLVR_ERROR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define ERR_ABBREV_BYTES 40
 #define ERR_ABBREV_SIZE (4 * ERR_ABBREV_BYTES + 4)
 const char *err_abbrev(const char *s, char buf[ERR_ABBREV_SIZE]);
+// Whether s's first n bytes hold a control byte (< 0x20 or 0x7F), which err_abbrev escapes.
+bool err_has_control(const char *s, size_t n);
 
 // Out of memory is not recoverable: print file:line and the call, then abort the process.
 void *xmalloc_at(size_t n, const char *file, int line);

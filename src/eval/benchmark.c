@@ -37,9 +37,8 @@ static int set(Config *c, const char *key, const char *value, Err *e) {
 // The spec as messages quote it: whole where a config path could hold it (a path cut to its start would lose the
 // file's name), else cut by err_abbrev; on one line either way.
 static const char *shown_spec(const char *spec, char q[ERR_ABBREV_SIZE]) {
-    bool plain = strlen(spec) < CONFIG_STR;
-    for (const char *c = spec; *c && plain; c++) plain = (unsigned char)*c >= 0x20 && *c != 0x7F;
-    return plain ? spec : err_abbrev(spec, q);
+    size_t n = strlen(spec);
+    return n < CONFIG_STR && !err_has_control(spec, n) ? spec : err_abbrev(spec, q);
 }
 
 int benchmark_config(const Config *base, const char *origin, const char *spec, Config *out, char *name, size_t name_len,
