@@ -3,7 +3,7 @@
 # key, two 2-step runs of configs/tiny-train.ini with the key at two values give the same weights bit for bit (rlvr
 # ckpt diff --exact) and the same metrics.jsonl but for its times, and both print the warning, on the console and in
 # log.txt. For a few of the keys under a config where they act, the two values give other weights and no warning.
-plan 24
+plan 25
 CFG="$ROOT/configs/tiny-train.ini"
 E="$TMP/effect"
 mkdir -p "$E"
@@ -91,6 +91,17 @@ inert sft algo.name grpo gspo "${SFT[@]}"
 inert sft train.lr 0.001 0.1 "${SFT[@]}"
 inert sft rollout.top_k 0 5 "${SFT[@]}"
 inert sft rollout.temperature 0.5 1.5 "${SFT[@]}"
+
+# A resume warns again for the keys the saved run gave by hand (/meta given_keys), not for the others its config.ini
+# holds (every key): algo.alpha is there too, at its default.
+"$RLVR" train --run-dir "$E/algo_lambda-a" --resume --set train.steps=3 > "$E/resumed.out" 2>&1
+resumed_warns() {
+    grep -q '^step 3/3 ' "$E/resumed.out" || { cat "$E/resumed.out"; return 1; }
+    [ "$(grep -c 'warning: config: algo.lambda has no effect ' "$E/resumed.out")" -eq 1 ] &&
+        [ "$(grep -c 'warning: config: algo.lambda has no effect ' "$E/algo_lambda-a/log.txt")" -eq 2 ] &&
+        ! grep 'warning: config: algo.alpha ' "$E/resumed.out"
+}
+expect_ok "train --resume: the warning again for the key the run gave, none for keys it did not" resumed_warns
 
 # The same kinds of keys where they act.
 acting train reward.overlong_factor 0.5 2 "${BASE[@]}" --set reward.overlong_buffer=10 --set rollout.stop=5  # lengths that differ
