@@ -185,10 +185,10 @@ static Config resolved(const char *const *sets, const char *extra) {
     return c;
 }
 
-// The reason given for key under use, copied into buf, or NULL when key is not listed.
-static const char *reason_for(const Config *c, ConfigUse use, const char *key, char *buf, size_t len) {
+// The reason given for key, copied into buf, or NULL when key is not listed.
+static const char *reason_for(const Config *c, const char *key, char *buf, size_t len) {
     InertKey *k;
-    int n = config_inert_keys(c, use, &k);
+    int n = config_inert_keys(c, &k);
     const char *found = NULL;
     for (int i = 0; i < n && !found; i++)
         if (!strcmp(k[i].key, key)) found = buf, snprintf(buf, len, "%s", k[i].reason);
@@ -204,11 +204,9 @@ Test(config_effect, given_and_inert_is_listed_with_its_reason) {
         char key[64], why[512];
         key_of(r->set, key, sizeof key);
         Config c = resolved(r->inert, r->set);
-        for (ConfigUse use = CONFIG_USE_ANY; use <= CONFIG_USE_TRAIN; use++) {  // the command rules name no such key
-            const char *got = reason_for(&c, use, key, why, sizeof why);
-            cr_expect(got && !strcmp(got, r->reason), "row %zu %s: got '%s', expected '%s'", i, r->set, got ? got : "(none)",
-                      r->reason);
-        }
+        const char *got = reason_for(&c, key, why, sizeof why);
+        cr_expect(got && !strcmp(got, r->reason), "row %zu %s: got '%s', expected '%s'", i, r->set, got ? got : "(none)",
+                  r->reason);
     }
 }
 
@@ -218,10 +216,8 @@ Test(config_effect, given_and_acting_is_not_listed) {
         char key[64], why[512];
         key_of(r->set, key, sizeof key);
         Config c = resolved(r->acting, r->set);
-        for (ConfigUse use = CONFIG_USE_ANY; use <= CONFIG_USE_TRAIN; use++) {
-            const char *got = reason_for(&c, use, key, why, sizeof why);
-            cr_expect(!got, "row %zu %s under its acting config: '%s'", i, r->set, got);
-        }
+        const char *got = reason_for(&c, key, why, sizeof why);
+        cr_expect(!got, "row %zu %s under its acting config: '%s'", i, r->set, got);
     }
 }
 
@@ -232,8 +228,7 @@ Test(config_effect, not_given_is_never_listed) {
         char key[64], why[512];
         key_of(r->set, key, sizeof key);
         Config c = resolved(r->inert, NULL);
-        for (ConfigUse use = CONFIG_USE_ANY; use <= CONFIG_USE_SFT; use++)
-            cr_expect(!reason_for(&c, use, key, why, sizeof why), "row %zu: %s listed without being given", i, key);
+        cr_expect(!reason_for(&c, key, why, sizeof why), "row %zu: %s listed without being given", i, key);
     }
 }
 
@@ -242,11 +237,11 @@ Test(config_effect, num_experts_under_dense_and_moe) {
     const char *dense[] = {"model.type=qwen2", "model.num_experts=0", NULL}, *moe[] = {MOE, NULL};
     char why[512];
     Config c = resolved(dense, NULL);
-    const char *got = reason_for(&c, CONFIG_USE_ANY, "model.num_experts", why, sizeof why);
+    const char *got = reason_for(&c, "model.num_experts", why, sizeof why);
     cr_expect(got && !strcmp(got, "model.num_experts has no effect under model.type = qwen2 (only qwen2_moe and "
                                   "qwen3_moe read it)"), "%s", got ? got : "(none)");
     c = resolved(moe, NULL);
-    cr_expect(!reason_for(&c, CONFIG_USE_ANY, "model.num_experts", why, sizeof why));
+    cr_expect(!reason_for(&c, "model.num_experts", why, sizeof why));
 }
 
 // Presets and keys that follow another key fill values by themselves: none is given by hand.
@@ -255,7 +250,7 @@ Test(config_effect, presets_and_followed_keys_are_not_given) {
     const char *sets[] = {"algo.name=luspo", "eval.n_prompts=0", "rollout.n=4", "rollout.temperature=0.7", NULL};
     Config c = resolved(sets, NULL);
     InertKey *k;
-    cr_expect_eq(config_inert_keys(&c, CONFIG_USE_ANY, &k), 0, "%s", k ? k[0].reason : "");
+    cr_expect_eq(config_inert_keys(&c, &k), 0, "%s", k ? k[0].reason : "");
     cr_expect_null(k);
     free(k);
 }
@@ -268,11 +263,11 @@ Test(config_effect, stored_config_lists_only_the_keys_it_marks_given) {
     Err e = {{0}};
     cr_assert_eq(config_resolve_text(&back, text, "stored", NULL, 0, &e), 0, "%s", e.msg);
     InertKey *k;
-    int n = config_inert_keys(&back, CONFIG_USE_ANY, &k);
+    int n = config_inert_keys(&back, &k);
     cr_expect_gt(n, 2, "every key of the text reads as given");
     free(k);
     cr_assert_eq(config_mark_given(&back, "algo.lambda\n", "stored", &e), 0, "%s", e.msg);
-    n = config_inert_keys(&back, CONFIG_USE_ANY, &k);
+    n = config_inert_keys(&back, &k);
     cr_assert_eq(n, 1);
     cr_expect_str_eq(k[0].key, "algo.lambda");
     free(k), free(text);
@@ -283,87 +278,10 @@ Test(config_effect, keys_in_table_order) {
     const char *sets[] = {"train.min_lr_ratio=0.1", "algo.lambda=0.5", "model.norm_topk_prob=false", NULL};
     Config c = resolved(sets, NULL);
     InertKey *k;
-    cr_assert_eq(config_inert_keys(&c, CONFIG_USE_ANY, &k), 3);
+    cr_assert_eq(config_inert_keys(&c, &k), 3);
     cr_expect_str_eq(k[0].key, "model.norm_topk_prob");
     cr_expect_str_eq(k[1].key, "algo.lambda");
     cr_expect_str_eq(k[2].key, "train.min_lr_ratio");
     for (int i = 0; i < 3; i++) cr_expect(!strchr(k[i].reason, '\n'), "%s", k[i].reason);
     free(k);
-}
-
-// rlvr train reads no [sft] key; rlvr sft reads no [algo], [adv], [reward] key nor the RL step's [train] keys and
-// dist.sample_gather. Neither is said for the other command, nor for any command (rlvr config).
-Test(config_effect, keys_a_command_does_not_read) {
-    static const struct {
-        const char *set;
-        ConfigUse use;
-        const char *reason;
-    } CASES[] = {
-        {"sft.lr=0.1", CONFIG_USE_TRAIN, "sft.lr has no effect under rlvr train (only rlvr sft reads it)"},
-        {"sft.steps=3", CONFIG_USE_TRAIN, "sft.steps has no effect under rlvr train (only rlvr sft reads it)"},
-        {"sft.batch_size=3", CONFIG_USE_TRAIN, "sft.batch_size has no effect under rlvr train (only rlvr sft reads it)"},
-        {"algo.name=gspo", CONFIG_USE_SFT, "algo.name has no effect under rlvr sft (only rlvr train reads [algo])"},
-        {"algo.eps_low=0.1", CONFIG_USE_SFT, "algo.eps_low has no effect under rlvr sft (only rlvr train reads [algo])"},
-        {"adv.std=none", CONFIG_USE_SFT, "adv.std has no effect under rlvr sft (only rlvr train reads [adv])"},
-        {"reward.format_reward=0.5", CONFIG_USE_SFT,
-         "reward.format_reward has no effect under rlvr sft (only rlvr train reads [reward]; rlvr eval reads it from the "
-         "run's checkpoints)"},
-        {"train.steps=3", CONFIG_USE_SFT, "train.steps has no effect under rlvr sft (only rlvr train reads it)"},
-        {"train.prompts_per_step=3", CONFIG_USE_SFT,
-         "train.prompts_per_step has no effect under rlvr sft (only rlvr train reads it)"},
-        {"train.ppo_epochs=2", CONFIG_USE_SFT, "train.ppo_epochs has no effect under rlvr sft (only rlvr train reads it)"},
-        {"train.n_minibatches=2", CONFIG_USE_SFT,
-         "train.n_minibatches has no effect under rlvr sft (only rlvr train reads it)"},
-        {"train.lr=0.1", CONFIG_USE_SFT, "train.lr has no effect under rlvr sft (only rlvr train reads it)"},
-        {"train.balance=tokens", CONFIG_USE_SFT, "train.balance has no effect under rlvr sft (only rlvr train reads it)"},
-        {"dist.sample_gather=whole", CONFIG_USE_SFT,
-         "dist.sample_gather has no effect under rlvr sft (only rlvr train reads it)"},
-    };
-    const char *zero3[] = {"dist.zero_stage=3", NULL};  // where dist.sample_gather acts under rlvr train
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-        char key[64], why[512];
-        key_of(CASES[i].set, key, sizeof key);
-        Config c = resolved(zero3, CASES[i].set);
-        const char *got = reason_for(&c, CASES[i].use, key, why, sizeof why);
-        cr_expect(got && !strcmp(got, CASES[i].reason), "%s: got '%s'", CASES[i].set, got ? got : "(none)");
-        ConfigUse other = CASES[i].use == CONFIG_USE_SFT ? CONFIG_USE_TRAIN : CONFIG_USE_SFT;
-        cr_expect(!reason_for(&c, other, key, why, sizeof why), "%s listed for the other command", key);
-        cr_expect(!reason_for(&c, CONFIG_USE_ANY, key, why, sizeof why), "%s listed for any command", key);
-    }
-    // Keys rlvr sft reads are not listed for it: the model, the [train] keys of its update, [sft], [eval].
-    const char *read[] = {"train.micro_batch=2", "train.weight_decay=0.1", "train.grad_clip=2", "train.warmup_steps=1",
-                          "sft.lr=0.1", "eval.samples=2", "rollout.n=4", "task.verbose_ratio=0.1", "dist.zero_stage=1"};
-    const char *none[] = {NULL};
-    for (size_t i = 0; i < sizeof read / sizeof read[0]; i++) {
-        char key[64], why[512];
-        key_of(read[i], key, sizeof key);
-        Config c = resolved(none, read[i]);
-        cr_expect(!reason_for(&c, CONFIG_USE_SFT, key, why, sizeof why), "%s listed under rlvr sft", key);
-    }
-}
-
-// rlvr sft samples only to evaluate: without an evaluation it reads no [rollout] key but the seed (kept in its
-// checkpoints' state); with one, it reads them, and rlvr train always does.
-Test(config_effect, rollout_under_sft_without_evaluation) {
-    static const char *const keys[] = {"rollout.n=4", "rollout.temperature=0.5", "rollout.top_p=0.9", "rollout.top_k=5",
-                                       "rollout.max_new_tokens=16", "rollout.stop=x", "rollout.kv_cache_mb=64",
-                                       "rollout.schedule=dynamic"};
-    const char *quiet[] = {"eval.n_prompts=0", NULL}, *evaluates[] = {NULL}, *seed[] = {"eval.n_prompts=0", NULL};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        char key[64], why[512], want[512];
-        key_of(keys[i], key, sizeof key);
-        snprintf(want, sizeof want, "%s has no effect under rlvr sft with eval.n_prompts = 0 and eval.benchmarks empty "
-                                    "(only rlvr train and evaluations sample; rlvr eval reads it from the run's "
-                                    "checkpoints)", key);
-        Config c = resolved(quiet, keys[i]);
-        const char *got = reason_for(&c, CONFIG_USE_SFT, key, why, sizeof why);
-        cr_expect(got && !strcmp(got, want), "%s: got '%s'", key, got ? got : "(none)");
-        cr_expect(!reason_for(&c, CONFIG_USE_TRAIN, key, why, sizeof why), "%s listed under rlvr train", key);
-        cr_expect(!reason_for(&c, CONFIG_USE_ANY, key, why, sizeof why), "%s listed for any command", key);
-        c = resolved(evaluates, keys[i]);
-        cr_expect(!reason_for(&c, CONFIG_USE_SFT, key, why, sizeof why), "%s listed under an evaluating rlvr sft", key);
-    }
-    char why[512];
-    Config c = resolved(seed, "rollout.seed=3");
-    cr_expect(!reason_for(&c, CONFIG_USE_SFT, "rollout.seed", why, sizeof why), "rollout.seed listed under rlvr sft");
 }

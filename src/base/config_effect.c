@@ -193,102 +193,61 @@ static bool no_layer_gather(const Config *c, const char *key, char *why, size_t 
     return true;
 }
 
-// train/run.c: rlvr train reads no [sft] key.
-static bool under_train(const Config *c, const char *key, char *why, size_t len) {
-    (void)c, (void)key;
-    snprintf(why, len, "under rlvr train (only rlvr sft reads it)");
-    return true;
-}
-
-// train/sft.c, train/trainer.c: SFT's step is cross-entropy on reference solutions, and its evaluations count correct
-// answers (eval/evaluate.c), so it reads no [algo], [adv] or [reward] key, nor the RL step's [train] and [dist] keys.
-static bool under_sft(const Config *c, const char *key, char *why, size_t len) {
-    (void)c;
-    const char *dot = strchr(key, '.');
-    if (!strncmp(key, "train.", 6) || !strncmp(key, "dist.", 5))
-        snprintf(why, len, "under rlvr sft (only rlvr train reads it)");
-    else if (!strncmp(key, "reward.", 7))  // eval/evaluate.c: rlvr eval's records give each response's reward
-        snprintf(why, len, "under rlvr sft (only rlvr train reads [reward]; rlvr eval reads it from the run's checkpoints)");
-    else snprintf(why, len, "under rlvr sft (only rlvr train reads [%.*s])", (int)(dot - key), key);
-    return true;
-}
-
-// train/sft.c, train/run.c: SFT samples only to evaluate (eval/benchmark.c eval_sampling takes [rollout]'s other
-// keys); rollout.seed it keeps in its checkpoints' state.
-static bool sft_without_evaluation(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
-    const char *none = no_evaluation(c);
-    if (!none) return false;
-    snprintf(why, len, "under rlvr sft with %s (only rlvr train and evaluations sample; rlvr eval reads it from the "
-                       "run's checkpoints)", none);
-    return true;
-}
-
 typedef struct {
-    ConfigUse use;      // ANY: under any command; TRAIN, SFT: only when that command runs the config
-    const char *keys;   // space-separated "section.key" names; "section." names every key of the section
+    const char *keys;  // space-separated "section.key" names
     Inert inert;
 } Rule;
 
-// The command rules first: a key a command does not read gets that reason, whatever its other keys say.
 static const Rule RULES[] = {
-    {CONFIG_USE_TRAIN, "sft.", under_train},
-    {CONFIG_USE_SFT, "algo. adv. reward. train.steps train.prompts_per_step train.ppo_epochs train.n_minibatches train.lr "
-                     "train.balance dist.sample_gather", under_sft},
-    {CONFIG_USE_SFT, "rollout.n rollout.temperature rollout.top_p rollout.top_k rollout.max_new_tokens rollout.stop "
-                     "rollout.kv_cache_mb rollout.schedule", sft_without_evaluation},
-    {CONFIG_USE_ANY, "algo.lambda algo.alpha algo.lambda_count algo.lambda_ties algo.lambda_few_correct", not_grpo_lambda},
-    {CONFIG_USE_ANY, "algo.sspo_c_min algo.sspo_c_max algo.sspo_delimiters", not_sspo},
-    {CONFIG_USE_ANY, "algo.log_ratio_clamp", token_ratio},
-    {CONFIG_USE_ANY, "algo.l_c", agg_not_norm},
-    {CONFIG_USE_ANY, "algo.max_gen_batches", no_dynamic_sampling},
-    {CONFIG_USE_ANY, "adv.eps_std", no_std},
-    {CONFIG_USE_ANY, "reward.overlong_factor", no_overlong},
-    {CONFIG_USE_ANY, "model.num_experts model.num_experts_per_tok model.moe_intermediate_size "
-                     "model.shared_expert_intermediate_size model.norm_topk_prob model.decoder_sparse_step "
-                     "model.mlp_only_layers model.router_aux_loss_coef", dense_model},
-    {CONFIG_USE_ANY, "tokenizer.bos_token tokenizer.eos_token tokenizer.pad_token", byte_tokenizer},
-    {CONFIG_USE_ANY, "task.ops task.digits_min task.digits_max task.verbose_ratio task.styles task.eval_size task.seed",
-     dataset_task},
-    {CONFIG_USE_ANY, "data.prompt_field data.answer_field data.template data.answer_format data.shuffle "
-                     "data.skip_bad_lines", arith_task},
-    {CONFIG_USE_ANY, "task.verbose_ratio", styles_given},
-    {CONFIG_USE_ANY, "prompt.enable_thinking", no_chat_template},
-    {CONFIG_USE_ANY, "eval.every", no_evaluation_every},
-    {CONFIG_USE_ANY, "eval.samples eval.temperature eval.top_p eval.max_new_tokens", no_evaluation_sampling},
-    {CONFIG_USE_ANY, "eval.data_dir", no_benchmarks},
-    {CONFIG_USE_ANY, "train.min_lr_ratio", constant_schedule},
-    {CONFIG_USE_ANY, "dist.overlap", no_overlap},
-    {CONFIG_USE_ANY, "dist.sample_gather", no_layer_gather},
+    {"algo.lambda algo.alpha algo.lambda_count algo.lambda_ties algo.lambda_few_correct", not_grpo_lambda},
+    {"algo.sspo_c_min algo.sspo_c_max algo.sspo_delimiters", not_sspo},
+    {"algo.log_ratio_clamp", token_ratio},
+    {"algo.l_c", agg_not_norm},
+    {"algo.max_gen_batches", no_dynamic_sampling},
+    {"adv.eps_std", no_std},
+    {"reward.overlong_factor", no_overlong},
+    {"model.num_experts model.num_experts_per_tok model.moe_intermediate_size model.shared_expert_intermediate_size "
+     "model.norm_topk_prob model.decoder_sparse_step model.mlp_only_layers model.router_aux_loss_coef", dense_model},
+    {"tokenizer.bos_token tokenizer.eos_token tokenizer.pad_token", byte_tokenizer},
+    {"task.ops task.digits_min task.digits_max task.verbose_ratio task.styles task.eval_size task.seed", dataset_task},
+    {"data.prompt_field data.answer_field data.template data.answer_format data.shuffle data.skip_bad_lines", arith_task},
+    {"task.verbose_ratio", styles_given},
+    {"prompt.enable_thinking", no_chat_template},
+    {"eval.every", no_evaluation_every},
+    {"eval.samples eval.temperature eval.top_p eval.max_new_tokens", no_evaluation_sampling},
+    {"eval.data_dir", no_benchmarks},
+    {"train.min_lr_ratio", constant_schedule},
+    {"dist.overlap", no_overlap},
+    {"dist.sample_gather", no_layer_gather},
 };
 
-// Whether the rule's list names key, itself or by its section.
+// Whether the rule's list names key.
 static bool names(const char *list, const char *key) {
     size_t n = strlen(key);
     for (const char *p = list; *p;) {
         size_t w = strcspn(p, " ");
-        if ((w == n && !strncmp(p, key, n)) || (w && p[w - 1] == '.' && w < n && !strncmp(p, key, w))) return true;
+        if (w == n && !strncmp(p, key, n)) return true;
         p += w + (p[w] == ' ');
     }
     return false;
 }
 
-// The first reason why key does nothing under use, or false.
-static bool inert_key(const Config *c, ConfigUse use, const char *key, char *why, size_t len) {
+// The first reason why key does nothing, or false.
+static bool inert_key(const Config *c, const char *key, char *why, size_t len) {
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
         const Rule *r = &RULES[i];
-        if ((r->use == CONFIG_USE_ANY || r->use == use) && names(r->keys, key) && r->inert(c, key, why, len)) return true;
+        if (names(r->keys, key) && r->inert(c, key, why, len)) return true;
     }
     return false;
 }
 
-int config_inert_keys(const Config *c, ConfigUse use, InertKey **out) {
+int config_inert_keys(const Config *c, InertKey **out) {
     char *given = config_given_keys(c), why[384];
     int n = 0;
     *out = NULL;
     for (char *key = given, *end; (end = strchr(key, '\n')); key = end + 1) {
         *end = 0;
-        if (!inert_key(c, use, key, why, sizeof why)) continue;
+        if (!inert_key(c, key, why, sizeof why)) continue;
         *out = xrealloc(*out, (size_t)(n + 1) * sizeof **out);
         InertKey *k = &(*out)[n++];
         snprintf(k->key, sizeof k->key, "%s", key);

@@ -43,10 +43,10 @@ static int print_ownership(const Config *c, int ranks, Err *e) {
     return rc;
 }
 
-// The keys given by hand that the config's other keys leave without effect, whichever command runs it, on stderr.
+// The keys given by hand that the config's other keys leave without effect, on stderr.
 static void print_inert(const Config *c) {
     InertKey *inert;
-    int n = config_inert_keys(c, CONFIG_USE_ANY, &inert);
+    int n = config_inert_keys(c, &inert);
     for (int i = 0; i < n; i++) fprintf(stderr, "rlvr: warning: config: %s\n", inert[i].reason);
     free(inert);
 }
