@@ -1,7 +1,9 @@
 // `rlvr config`: resolve a config file plus overrides and print every key.
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "algo/shard.h"
+#include "base/config_effect.h"
 #include "base/dist.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -23,7 +25,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "rlvr config",
     "Prints the resolved configuration (defaults, then F, then each --set, then presets) as INI, then as\n"
     "comments the ZeRO ownership map (dist.zero_stage: which rank owns which tensors) and the expert-parallel\n"
-    "map (dist.expert_parallel: which place of each group owns which experts).\n"
+    "map (dist.expert_parallel: which place of each group owns which experts). A key given by hand that the\n"
+    "other keys leave without effect (algo.lambda under algo.name = grpo) gets a warning line on stderr.\n"
     "Errors name the file and line or the --set and what was expected.",
     OPTS, NULL);
 
@@ -40,6 +43,14 @@ static int print_ownership(const Config *c, int ranks, Err *e) {
     return rc;
 }
 
+// The keys given by hand that the config's other keys leave without effect, on stderr.
+static void print_inert(const Config *c) {
+    InertKey *inert;
+    int n = config_inert_keys(c, &inert);
+    for (int i = 0; i < n; i++) fprintf(stderr, "rlvr: warning: config: %s\n", inert[i].reason);
+    free(inert);
+}
+
 int cmd_config(int argc, char **argv) {
     ConfigCmdArgs a = {0};
     int rc;
@@ -49,6 +60,7 @@ int cmd_config(int argc, char **argv) {
     if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     if (!dist_is_root()) return 0;
     config_print(stdout, &c);
+    print_inert(&c);
     if (print_ownership(&c, a.ranks ? (int)a.ranks : dist_size(), &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/config_effect.h"
 #include "base/dist.h"
 #include "base/revision.h"
 #include "io/hf_init.h"
@@ -244,6 +245,10 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
     if (r->resumed) TRY(resume_config(r, a, e));
     if (r->resumed && kind == TRAIN_RL) TRY(check_rl_sampling(&r->cfg, e));
     r->config_text = config_to_string(&r->cfg);
+    InertKey *inert;  // keys given by hand that do nothing here: one warning line each (base/config_effect.h)
+    int n_inert = config_inert_keys(&r->cfg, &inert);
+    for (int i = 0; i < n_inert; i++) resume_log_line(&r->start_log, "warning: config: %s", inert[i].reason);
+    free(inert);
     if (r->resumed) TRY(dist_root_outcome(dist_is_root() ? check_resume(r, e) : 0, e));
     // On a device, zero stage 3 gathers into the backend's windows (algo/param_gather.c) and expert parallelism
     // exchanges rows in its memory (model/moe_ep.c).
