@@ -4,7 +4,7 @@
 # trailing text, 100 KB, a directory, a device, a pipe, random bytes) is one message line naming the option or the
 # place and what was expected, with exit status 2 for a usage error and 1 for a config or file error; never a
 # crash, never a value read as another.
-plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3))
+plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3 + 6))
 
 # refused NAME STATUS TEXT CMD...: CMD exits with STATUS and writes exactly one message line, which contains TEXT
 # (the usage line after a usage error and the "rank 0 on" line a run starts with aside).
@@ -191,3 +191,41 @@ refused "quote: a newline in a --set name" 1 "--set a\\nb.c=1: expected section.
 printf '\033[31mkey = 1\n' > "$TMP/escape.ini"
 refused "quote: an escape sequence in a config file" 1 "$TMP/escape.ini:1: key '\\x1B[31mkey' outside any [section]" \
     "$RLVR" config --config "$TMP/escape.ini"
+
+# A path of 3 KB (PATH_MAX is 4096; a message holds 1 KB) keeps the end of the message, the file's name and what
+# was expected: the message is cut in its middle (6). refused_ending NAME STATUS END CMD...: as refused, and the
+# message line ends with END.
+refused_ending() {
+    local name=$1 status=$2 end=$3 err rc lines; shift 3
+    err=$(timeout 30 "$@" 2>&1 >/dev/null); rc=$?
+    lines=$(grep -av -e '^usage: ' -e '^ ' -e '^rlvr: rank [0-9]* on ' <<< "$err")
+    if [ "$rc" -ne "$status" ]; then fail "$name" "exit status $rc, expected $status:"$'\n'"${err: -300}"
+    elif [ "$(grep -ac . <<< "$lines")" -ne 1 ]; then fail "$name" "expected one message line:"$'\n'"$err"
+    elif [ "${lines: -${#end}}" != "$end" ]; then fail "$name" "the message does not end with '$end':"$'\n'"...${lines: -300}"
+    else pass "$name"; fi
+}
+DEEP=$TMP
+for i in $(seq 12); do DEEP=$DEEP/$(head -c 240 /dev/zero | tr '\0' d)$i; done
+mkdir -p "$DEEP"
+printf '[train]\nno equals sign\n' > "$DEEP/bad.ini"
+refused_ending "3 KB path: config file with a bad line" 1 \
+    "/bad.ini:2: syntax error: expected [section] or key = value" "$RLVR" config --config "$DEEP/bad.ini"
+printf '{"response": "3"}\n' > "$DEEP/bad.jsonl"
+refused_ending "3 KB path: reward dataset with a bad line" 1 \
+    '/bad.jsonl:1: expected "answer" (string) or "index" (a problem number >= 0)' \
+    "$RLVR" reward --in "$DEEP/bad.jsonl" --out "$TMP/o.jsonl"
+printf '{"prompt": 3}\n' > "$DEEP/prompts.jsonl"
+refused_ending "3 KB path: prompts with a bad line" 1 '/prompts.jsonl:1: "prompt" must be a string' \
+    "$RLVR" sample --ckpt "$TMP/ck.h5" --prompts "$DEEP/prompts.jsonl" --out "$TMP/o.jsonl"
+refused_ending "3 KB path: missing checkpoint" 1 "/none.h5: cannot open (no such file or no permission)" \
+    "$RLVR" ckpt info "$DEEP/none.h5"
+h5copy -i "$TMP/x.h5" -o "$TMP/logp_only.h5" -s logp -d logp  # h5copy itself overflows on a 3 KB path
+mv "$TMP/logp_only.h5" "$DEEP/in.h5"
+refused_ending "3 KB path: HDF5 input without a dataset" 1 "/in.h5: missing dataset 'seq_offsets'" \
+    "$RLVR" loss --algo grpo --in "$DEEP/in.h5" --out "$TMP/y.h5"
+# tokenizer.path is a config string of at most 255 bytes: here a 3 KB token makes the message long.
+printf '{"model": {"type": "BPE", "vocab": {"%s": -1}, "merges": []}}' "$(head -c 3000 /dev/zero | tr '\0' k)" \
+    > "$TMP/tok.json"
+refused_ending "3 KB token: bad tokenizer file" 1 'kkk"]: expected an id in [0, 16777216)' \
+    "$RLVR" sample --ckpt "$TMP/ck.h5" --prompts "$TMP/r.jsonl" --out "$TMP/o.jsonl" \
+    --set tokenizer.type=bpe --set "tokenizer.path=$TMP/tok.json"

@@ -3,8 +3,9 @@
 # random batches gives the same loss, gradient and metrics (relative 1e-12) for 1-4 ranks and micro-batches
 # of 1, 2 and all groups; errors name the file and dataset.
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter,
-# GRPO-λ's length of a masked response, a full disk, a write refused at the close
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 1 + 2 + 1 + 2 + 1))
+# GRPO-λ's length of a masked response, 4 means over nothing and over the hand case, a full disk, a write refused
+# at the close
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 1 + 2 + 1 + 4 + 2 + 1))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -148,6 +149,46 @@ if [ "${dropped:-0}" -ge 1 ] && h5_differ "$TMP/ds_off.h5" "$TMP/ds_on.h5"; then
 else
     fail "dapo dynamic sampling drops equal-reward groups" "n_dropped_groups='$dropped'"
 fi
+
+# Means over nothing (results/objectives.md §5) are NaN, as metrics.jsonl's are null, never a 0 that reads as a
+# measurement; a batch with tokens keeps its values. attrs FILE NAME...: the attributes, 10 decimals, space-separated.
+attrs() {
+    local f=$1 a; shift
+    for a in "$@"; do h5dump -a "/$a" -m %.10f "$f" 2>/dev/null | sed -n 's/^ *(0): *//p'; done | tr '\n' ' ' | sed 's/ $//'
+}
+LOSS_MEANS="loss pg_loss kl entropy ppo_kl clip_frac clip_frac_low clip_frac_high clip_frac_unit clip_frac_unit_low \
+clip_frac_unit_high"
+NAN11="nan nan nan nan nan nan nan nan nan nan nan"
+# By hand (§6 table): ppo_kl = −Σδ/14 = 0.05/14, the one clipped token of 14 and sequence of 4, low.
+"$RLVR" loss --algo grpo --in "$TMP/hand.h5" --out "$TMP/hand_m.h5" --set algo.beta=0 >/dev/null
+got=$(attrs "$TMP/hand_m.h5" ppo_kl clip_frac clip_frac_low clip_frac_unit_low tokens)
+expect_ok "loss: the hand case's ppo_kl, clip fractions and tokens by hand ($got)" \
+    test "$got" = "0.0035714286 0.0714285714 0.0714285714 0.2500000000 14.0000000000"
+with_text_dataset "$TMP/masked.h5" mask UIN 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+"$RLVR" loss --algo grpo --in "$TMP/masked.h5" --out "$TMP/masked_out.h5" --set algo.beta=0 >/dev/null
+# shellcheck disable=SC2086  # word lists
+got=$(attrs "$TMP/masked_out.h5" $LOSS_MEANS tokens reward_mean)
+expect_ok "loss: every token masked: the loss metrics are NaN, tokens 0, the reward mean is kept ($got)" \
+    test "$got" = "$NAN11 0.0000000000 0.5000000000"
+with_text_dataset "$TMP/equal.h5" reward FP 64 1 1 1 1
+"$RLVR" loss --algo dapo --in "$TMP/equal.h5" --out "$TMP/equal_out.h5" >/dev/null
+# shellcheck disable=SC2086
+got=$(attrs "$TMP/equal_out.h5" $LOSS_MEANS tokens n_dropped_groups)
+expect_ok "loss: dapo dropping every group: the loss metrics are NaN ($got)" test "$got" = "$NAN11 0.0000000000 2"
+# No response at all (S = 0): the response and group statistics are NaN too.
+rm -f "$TMP/empty.h5"
+for spec in "seq_offsets TEXTIN IN 0" "logp TEXTFP FP" "logp_old TEXTFP FP" "group TEXTIN IN" "reward TEXTFP FP"; do
+    set -- $spec
+    echo "${@:4}" >"$TMP/empty.txt"
+    printf 'PATH %s\nINPUT-CLASS %s\nRANK 1\nDIMENSION-SIZES %d\nOUTPUT-CLASS %s\nOUTPUT-SIZE 64\n' "$1" "$2" \
+        $(($# - 3)) "$3" >"$TMP/empty.cfg"
+    h5import "$TMP/empty.txt" -c "$TMP/empty.cfg" -o "$TMP/empty.h5"
+done
+"$RLVR" loss --algo grpo --in "$TMP/empty.h5" --out "$TMP/empty_out.h5" --set algo.beta=0 >/dev/null
+got=$(attrs "$TMP/empty_out.h5" reward_mean reward_std frac_zero_std response_length_mean response_length_min \
+    response_length_max ppo_kl n_seq n_groups tokens)
+expect_ok "loss: no response: reward, group and length statistics are NaN ($got)" \
+    test "$got" = "nan nan nan nan nan nan nan 0 0 0.0000000000"
 
 # A disk without room for the output (a 256 KB tmpfs, filled): refused before HDF5 writes (HDF5 1.10 does not
 # survive a full disk mid-file), and the older output stays whole, with no .tmp beside it.

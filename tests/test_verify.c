@@ -292,7 +292,10 @@ static const Case EQUATIONS[] = {
 };
 
 // Top-level comma lists of equations compare item by item in any order, as bare lists of values do (1, 2 = 2, 1);
-// an assignment item against a bare value item counts as x = 1 against 1 does.
+// an assignment item against a bare value item counts as x = 1 against 1 does. Against a bare tuple such a list is
+// the tuple of its values with the names in alphabetical order, the ordered pair (x,y) it answers (norm_collect_tuple
+// of src/text/verify_norm.h): x=1, y=2 and y=2, x=1 are (1,2), never (2,1) or [1,2]; math-verify 0.9.0 accepts
+// x=1, y=2 against (1,2) in either argument order, and against (2,1), which stays wrong here.
 static const Case ASSIGNMENT_LISTS[] = {
     {"\\boxed{x=\\frac12, y=2}", "x=0.5,y=2", true},  {"\\boxed{x=1.5e-2, y=2}", "x=0.015, y=2", true},
     {"\\boxed{y=2, x=0.5}", "x=\\frac12, y=2", true},  {"\\boxed{x=1, y=2, z=3}", "z=3,x=1,y=2", true},
@@ -301,7 +304,15 @@ static const Case ASSIGNMENT_LISTS[] = {
     {"\\boxed{x=1, y=2}", "x=2, y=1", false},          {"\\boxed{x=1, y=2}", "y=1, x=2", false},
     {"\\boxed{x=1, y=2}", "x=1", false},               {"\\boxed{x=1}", "x=1, y=2", false},
     {"\\boxed{x=1, y=2}", "x=1, y=2, z=3", false},     {"\\boxed{x=1, y=2}", "x=1, z=2", false},
-    {"\\boxed{x=1, y=2}", "x=1, y=-2", false},         {"\\boxed{x=1, y=2}", "(1, 2)", false},
+    {"\\boxed{x=1, y=2}", "x=1, y=-2", false},         {"\\boxed{x=1, y=2}", "(1, 2)", true},
+    {"\\boxed{(1,2)}", "x=1, y=2", true},              {"\\boxed{y=2, x=1}", "(1,2)", true},
+    {"\\boxed{(1,2)}", "y=2,x=1", true},               {"\\boxed{a=1, b=2, c=3}", "(1, 2, 3)", true},
+    {"\\boxed{x_1=3, x_2=4}", "(3,4)", true},          {"\\boxed{x=\\frac12, y=2}", "(0.5, 2)", true},
+    {"\\boxed{x=1, y=2}", "(2, 1)", false},            {"\\boxed{(2,1)}", "x=1, y=2", false},
+    {"\\boxed{y=1, x=2}", "(1,2)", false},             {"\\boxed{x=1, y=2}", "[1, 2]", false},
+    {"\\boxed{x=1, y=2}", "(1, 2, 3)", false},         {"\\boxed{x=1, x=2}", "(1, 2)", false},
+    {"\\boxed{x=1, 2}", "(1, 2)", false},              {"\\boxed{x+y=1, y=2}", "(1, 2)", false},
+    {"\\boxed{\\alpha=1, \\beta=2}", "(1, 2)", false},
     {"\\boxed{x=1, y=2}", "x=1, 3", false},            {"\\boxed{2x+1=0, y=2}", "0, 2", false},
     {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(0.5,2)", true}, {"\\boxed{p=(\\frac12, 2), q=3}", "q=3, p=(2,0.5)", false},
 };
@@ -484,6 +495,11 @@ static const Case POLY_EQUATIONS[] = {
     {"\\boxed{2x+1=0}", "2x+1", false},                     {"\\boxed{x+y=1}", "x+z=1", false},
     {"\\boxed{2y=x+2}", "y=\\frac{1}{2}x+1", true},          {"\\boxed{x-2y+2=0}", "y=\\frac12x+1", true},
     {"\\boxed{2x^2+2y^2=50}", "x^2+y^2=25", true},            {"\\boxed{2x+2y=1}", "x+y=1", false},
+    // Euler's e and the imaginary unit i are atoms as \\pi is: x=e states a value (math-verify 0.9.0 reads them so).
+    {"\\boxed{x=e}", "2x=2e", false},                       {"\\boxed{2x=2e}", "x=e", false},
+    {"\\boxed{x+e=0}", "2x+2e=0", false},                   {"\\boxed{x=2e}", "2x=4e", false},
+    {"\\boxed{x=i}", "2x=2i", false},                       {"\\boxed{x=e}", "-x=-e", true},
+    {"\\boxed{e=x}", "x=e", true},                          {"\\boxed{y=ex+1}", "2y=2ex+2", true},
     {"\\boxed{2x+y=2}", "x+y=1", false},                      {"\\boxed{3x^2=3}", "x^2=1", false},
 };
 

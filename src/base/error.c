@@ -3,24 +3,58 @@
 #include <stdbool.h>
 #include <string.h>
 
+// A message longer than the buffer keeps its first quarter, "..." and its end, never half a UTF-8 character: the end
+// says what was expected, the start where; a long path between them (PATH_MAX is 4096) loses its middle.
+static void fit(char *dst, size_t size, const char *full, size_t len) {
+    if (len < size) {
+        memcpy(dst, full, len + 1);
+        return;
+    }
+    size_t head = (size - 4) / 4, tail = size - 4 - head, from = len - tail;
+    while (head > 0 && ((unsigned char)full[head] & 0xC0) == 0x80) head--;  // full[head] continues a character
+    while (from < len && ((unsigned char)full[from] & 0xC0) == 0x80) from++;
+    memcpy(dst, full, head);
+    memcpy(dst + head, "...", 3);
+    memcpy(dst + head + 3, full + from, len - from + 1);
+}
+
+// The whole text of fmt, which fit then cuts to the message buffer; NULL if it cannot be formatted.
+static char *format_all(const char *fmt, va_list ap, size_t *len) {
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n < 0) return NULL;
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    *len = (size_t)n;
+    return s;
+}
+
 int err_set(Err *e, const char *fmt, ...) {
     if (!e) return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    size_t len = 0;
+    char *s = format_all(fmt, ap, &len);
     va_end(ap);
+    if (s) fit(e->msg, sizeof e->msg, s, len);
+    free(s);
     return -1;
 }
 
 int err_prefix(Err *e, const char *fmt, ...) {
     if (!e) return -1;
-    char old[sizeof e->msg];
-    memcpy(old, e->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    size_t len = 0, old = strlen(e->msg);
+    char *p = format_all(fmt, ap, &len);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof e->msg) snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
+    if (!p) return -1;
+    char *s = xmalloc(len + 2 + old + 1);
+    memcpy(s, p, len), memcpy(s + len, ": ", 2), memcpy(s + len + 2, e->msg, old + 1);
+    fit(e->msg, sizeof e->msg, s, len + 2 + old);
+    free(p), free(s);
     return -1;
 }
 

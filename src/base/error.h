@@ -2,6 +2,7 @@
 #ifndef RLVR_ERROR_H
 #define RLVR_ERROR_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,10 +18,15 @@ typedef struct {
     char msg[1024];
 } Err;
 
-// Formats the message into e (if non-NULL) and returns -1, so `return err_set(e, ...)` reads naturally.
+// Room for a place named in a message before it reaches an Err: a whole path (PATH_MAX bytes with its NUL) and
+// ":LINE" or a dataset's name. A shorter buffer would cut the path's end, its file name.
+#define ERR_PLACE_SIZE (PATH_MAX + 256)
+
+// Formats the message into e (if non-NULL) and returns -1, so `return err_set(e, ...)` reads naturally. A message
+// longer than msg (a path of up to 4 KB) keeps its first quarter, "..." and its end, which says what was expected.
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Prefixes an existing message with context ("loading ckpt.h5: <old message>"); returns -1.
+// Prefixes an existing message with context ("loading ckpt.h5: <old message>"), cut as err_set cuts; returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // A user value short enough to quote in a message: s itself, or its first ERR_ABBREV_BYTES bytes (never half

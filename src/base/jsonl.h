@@ -10,7 +10,7 @@
 
 typedef struct {
     FILE *f;
-    char path[512];
+    char path[PATH_MAX];
     char *line;
     size_t cap;
     int64_t lineno;  // line of the record last returned

@@ -30,7 +30,8 @@ static const CliOpt OPTS[] = {
                    "flags 0 or 1"),
     CLI_OPT_STRING("--out", "Y.h5", LossArgs, out, CLI_REQUIRED,
                    "loss (scalar), grad_logp [T], advantage [S], reward_used [S], grad_entropy [T] when "
-                   "algo.entropy_coef != 0; every metric as an attribute of the root group"),
+                   "algo.entropy_coef != 0; every metric as an attribute of the root group, NaN for a mean over nothing (no loss "
+                   "token, no response)"),
     CLI_OPT_INT("--micro-batch", "N", LossArgs, micro_batch, 1, (int64_t)1 << 40, 0,
                 "groups per micro-batch on each rank (default: all of the rank's groups)"),
     CLI_OPT_FLAG("--share-sequences", LossArgs, share_sequences, 0,
@@ -259,6 +260,12 @@ static double *gather_to_root(const double *local, size_t n) {
     return dist_gatherv_bytes(local, n * sizeof(double), &bytes, NULL);
 }
 
+// A mean or fraction over none (results/objectives.md §5): NaN, where 0 would read as a measurement (HDF5 has no
+// null, which is what metrics.jsonl writes).
+static int attr_over(hid_t f, const char *name, double v, double count, Err *e) {
+    return h5io_attr_write_f64(f, ".", name, count > 0 ? v : NAN, e);
+}
+
 // Batch-level statistics of §5 that the loss arrays determine (rewards, accuracy, lengths, groups).
 static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, const Config *c, Err *e) {
     const AdvStats *s = &o->adv_stats;
@@ -268,25 +275,29 @@ static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, 
         len_sum += len, len_min = fmin(len_min, len), len_max = fmax(len_max, len);
         if (in->correct) acc += in->correct[i] != 0;
     }
-    double n = in->n_seq ? (double)in->n_seq : 1;
+    double n = (double)in->n_seq, groups = (double)s->n_groups;
     TRY(h5io_attr_write_str(f, ".", "algo", config_enum_name("algo", "name", c->algo.name), e));
     TRY(h5io_attr_write_i64(f, ".", "n_seq", in->n_seq, e));
     TRY(h5io_attr_write_i64(f, ".", "n_groups", s->n_groups, e));
-    TRY(h5io_attr_write_f64(f, ".", "reward_mean", s->reward_mean, e));
-    TRY(h5io_attr_write_f64(f, ".", "reward_std", s->reward_std, e));
-    TRY(h5io_attr_write_f64(f, ".", "frac_zero_std", s->n_groups ? (double)s->n_zero_std_groups / (double)s->n_groups : 0, e));
-    if (in->correct) TRY(h5io_attr_write_f64(f, ".", "accuracy", acc / n, e));
-    TRY(h5io_attr_write_f64(f, ".", "response_length_mean", len_sum / n, e));
-    TRY(h5io_attr_write_f64(f, ".", "response_length_min", in->n_seq ? len_min : 0, e));
-    TRY(h5io_attr_write_f64(f, ".", "response_length_max", in->n_seq ? len_max : 0, e));
+    TRY(attr_over(f, "reward_mean", s->reward_mean, n, e));
+    TRY(attr_over(f, "reward_std", s->reward_std, n, e));
+    TRY(attr_over(f, "frac_zero_std", groups > 0 ? (double)s->n_zero_std_groups / groups : 0, groups, e));
+    if (in->correct) TRY(attr_over(f, "accuracy", n > 0 ? acc / n : 0, n, e));
+    TRY(attr_over(f, "response_length_mean", n > 0 ? len_sum / n : 0, n, e));
+    TRY(attr_over(f, "response_length_min", len_min, n, e));
+    TRY(attr_over(f, "response_length_max", len_max, n, e));
     if (c->algo.dynamic_sampling) TRY(h5io_attr_write_i64(f, ".", "n_dropped_groups", in->n_dropped_groups, e));
     if (c->algo.name == ALGO_GRPO_LAMBDA) {
         TRY(h5io_attr_write_i64(f, ".", "n_efficiency_groups", s->n_efficiency_groups, e));
         TRY(h5io_attr_write_f64(f, ".", "efficiency_reward_mean", s->efficiency_reward_mean, e));
     }
+    // As metrics.jsonl's: every loss metric but `tokens` is over the loss tokens.
     LossSummary sum = loss_summary(&o->metrics);
-    for (int k = 0; k < LOSS_N_FIELDS; k++)
-        TRY(h5io_attr_write_f64(f, ".", LOSS_FIELDS[k].name, loss_field(&sum, k), e));
+    for (int k = 0; k < LOSS_N_FIELDS; k++) {
+        double v = loss_field(&sum, k);
+        TRY(strcmp(LOSS_FIELDS[k].name, "tokens") ? attr_over(f, LOSS_FIELDS[k].name, v, sum.tokens, e)
+                                                  : h5io_attr_write_f64(f, ".", "tokens", v, e));
+    }
     return 0;
 }
 

@@ -119,7 +119,7 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
     int rc = atomic_file_open(&out, run->out, 0, e);
     cJSON *obj = NULL;
     while (!rc && (rc = jsonl_next(&r, &obj, e)) == 1) {
-        char where[600];
+        char where[ERR_PLACE_SIZE];
         rc = reward_line(obj, c, task, jsonl_where(&r, where, sizeof where), run, e) || jsonl_write(out.f, obj, e);
         rc = rc ? -1 : 0;
         cJSON_Delete(obj);

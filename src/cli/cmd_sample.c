@@ -74,7 +74,7 @@ static int read_prompts(const char *path, const Template *tpl, int vocab, Prompt
     TRY(jsonl_open(&r, path, e));
     cJSON *obj;
     int rc;
-    char where[600];
+    char where[ERR_PLACE_SIZE];
     while ((rc = jsonl_next(&r, &obj, e)) == 1) {
         int32_t *ids;
         int n;

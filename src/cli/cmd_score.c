@@ -54,7 +54,7 @@ static int read_seqs(const char *path, const Model *m, Seqs *s, Err *e) {
     int rc, cap = 0;
     memset(s, 0, sizeof *s);
     while ((rc = jsonl_next(&r, &obj, e)) == 1) {
-        char where[600];
+        char where[ERR_PLACE_SIZE];
         jsonl_where(&r, where, sizeof where);
         if (s->n == cap) {
             cap = cap ? 2 * cap : 64;

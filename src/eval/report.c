@@ -51,7 +51,7 @@ static int index_of(Table *t, const char *name) {
 
 // Reads RUN_DIR/eval.jsonl into an array of records, each checked for the fields the table shows.
 static int read_run(const char *dir, Table *t, cJSON **doc, Err *e) {
-    char path[4096], where[600];
+    char path[4096], where[ERR_PLACE_SIZE];
     snprintf(path, sizeof path, "%s/eval.jsonl", dir);
     JsonlReader r;
     TRY(jsonl_open(&r, path, e));

@@ -116,7 +116,7 @@ void h5io_close(hid_t file) {
 
 // A lookup of name that failed at its prefix `at`: the links of the group holding at's last component do not read.
 static int lookup_failed(hid_t loc, const char *name, const char *at, Err *e) {
-    char fname[512], group[1024] = "/";
+    char fname[PATH_MAX], group[1024] = "/";
     const char *parent = strrchr(at, '/');
     if (parent && parent > at) snprintf(group, sizeof group, "%s%.*s", at[0] == '/' ? "" : "/", (int)(parent - at), at);
     bool from_root = name[0] != '/' && H5Iget_type(loc) == H5I_FILE;  // "state/step" is "/state/step" in messages
@@ -157,7 +157,7 @@ int h5io_lookup(hid_t loc, const char *name, Err *e) {
 int h5io_exists(hid_t loc, const char *name) { return h5io_lookup(loc, name, NULL); }
 
 int h5io_write(hid_t loc, const char *name, hid_t mem_type, const void *data, int rank, const hsize_t *dims, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     if (!rank) H5Pset_layout(dcpl, H5D_COMPACT);  // a scalar lives in its object header, under its checksum
@@ -184,7 +184,7 @@ hsize_t h5io_chunk_rows(int rank, const hsize_t *dims, size_t item_bytes, bool o
 }
 
 hid_t h5io_tensor_create(hid_t loc, const char *name, int rank, const hsize_t *dims, hsize_t rows_per_chunk, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     hsize_t chunk[H5IO_MAX_RANK];
     for (int k = 0; k < rank; k++) chunk[k] = dims[k];
     chunk[0] = rows_per_chunk;
@@ -275,7 +275,7 @@ static const char *dataset_name(hid_t d, char *buf, size_t len) {
 }
 
 int h5io_write_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, const void *x, Err *e) {
-    char fname[512], dname[256];
+    char fname[PATH_MAX], dname[256];
     hid_t fspace, mspace;
     if (range_spaces(d, begin, end, &fspace, &mspace))
         return err_set(e, "%s: elements [%lld, %lld) are outside dataset '%s'", file_of(d, fname, sizeof fname),
@@ -308,7 +308,7 @@ static herr_t find_checksum_error(unsigned n, const H5E_error2_t *err, void *fou
 static int read_failed(hid_t d, hid_t mem_type, hid_t mspace, hid_t fspace, void *x, Err *e) {
     bool metadata = false;  // walked first: every later HDF5 call clears the error stack
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_checksum_error, &metadata);
-    char fname[512], dname[256];
+    char fname[PATH_MAX], dname[256];
     file_of(d, fname, sizeof fname), dataset_name(d, dname, sizeof dname);
     if (metadata)
         return err_set(e, "%s: checksum mismatch in the chunk index of dataset '%s' (the file is damaged)", fname, dname);
@@ -338,7 +338,7 @@ static int64_t row_elems(hid_t d, int64_t *total) {
 }
 
 int h5io_read_range(hid_t d, hid_t mem_type, int64_t begin, int64_t end, void *x, Err *e) {
-    char fname[512], dname[256];
+    char fname[PATH_MAX], dname[256];
     hid_t fspace, mspace;
     int64_t total, row = row_elems(d, &total), lo = (begin + row - 1) / row * row, hi = end / row * row;
     // The whole rows inside the range read on the fast path, the partial rows at its ends apart.
@@ -373,7 +373,7 @@ int h5io_write_scalar_f64(hid_t loc, const char *name, double x, Err *e) {
 
 // Why dataset `name` (whose link exists) does not open: its object header does not read, or it is something else.
 static int open_failed(hid_t loc, const char *name, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     H5O_info_t info;
     file_of(loc, fname, sizeof fname);
     if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
@@ -383,7 +383,7 @@ static int open_failed(hid_t loc, const char *name, Err *e) {
 }
 
 int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     int has = h5io_lookup(loc, name, e);
     if (has < 0) return -1;
     if (!has) return err_set(e, "%s: missing dataset '%s'", file_of(loc, fname, sizeof fname), name);
@@ -400,7 +400,7 @@ int h5io_shape(hid_t loc, const char *name, hsize_t dims[H5IO_MAX_RANK], Err *e)
 }
 
 void *h5io_read(hid_t loc, const char *name, hid_t mem_type, int *rank_out, hsize_t dims_out[H5IO_MAX_RANK], Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     hsize_t dims[H5IO_MAX_RANK];
     int rank = h5io_shape(loc, name, dims, e);
     if (rank < 0) return NULL;
@@ -432,7 +432,7 @@ void *h5io_read(hid_t loc, const char *name, hid_t mem_type, int *rank_out, hsiz
 
 // 1-D read with a length check.
 static void *read_vector(hid_t loc, const char *name, hid_t type, int64_t expect_n, int64_t *n_out, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     int rank;
     hsize_t dims[H5IO_MAX_RANK];
     void *x = h5io_read(loc, name, type, &rank, dims, e);
@@ -461,7 +461,7 @@ uint8_t *h5io_read_u8(hid_t loc, const char *name, int64_t expect_n, int64_t *n,
 
 // Creates (replacing) attribute `name` on object `obj` with the given type and data.
 static int attr_write(hid_t loc, const char *obj, const char *name, hid_t type, const void *data, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0) H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
     hid_t space = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate_by_name(loc, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -487,7 +487,7 @@ int h5io_attr_write_i64(hid_t loc, const char *obj, const char *name, int64_t va
 }
 
 static hid_t attr_open(hid_t loc, const char *obj, const char *name, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     htri_t has = H5Aexists_by_name(loc, obj, name, H5P_DEFAULT);
     if (has < 0 && h5io_exists(loc, obj)) {  // the object is there, its header does not read
         err_set(e, "%s: cannot read the attributes of '%s' (the file is damaged)", file_of(loc, fname, sizeof fname), obj);
@@ -501,7 +501,7 @@ static hid_t attr_open(hid_t loc, const char *obj, const char *name, Err *e) {
 }
 
 char *h5io_attr_read_str(hid_t loc, const char *obj, const char *name, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     hid_t a = attr_open(loc, obj, name, e);
     if (a < 0) return NULL;
     hid_t type = H5Aget_type(a);
@@ -525,7 +525,7 @@ char *h5io_attr_read_str(hid_t loc, const char *obj, const char *name, Err *e) {
 }
 
 static int attr_read_num(hid_t loc, const char *obj, const char *name, hid_t type, void *out, Err *e) {
-    char fname[512];
+    char fname[PATH_MAX];
     hid_t a = attr_open(loc, obj, name, e);
     if (a < 0) return -1;
     hid_t ftype = H5Aget_type(a);

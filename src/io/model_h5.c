@@ -44,7 +44,7 @@ hid_t model_h5_tensor_create(hid_t file, const char *group, const ModelTensor *t
 }
 
 int model_h5_check_tensor(hid_t file, const char *group, const ModelTensor *t, Err *e) {
-    char name[256], fname[512];
+    char name[256], fname[PATH_MAX];
     snprintf(name, sizeof name, "%s/%s", group, t->name);
     file_name(file, fname, sizeof fname);
     if (!h5io_exists(file, name)) return err_set(e, "%s: missing dataset '%s'", fname, name);
@@ -64,7 +64,7 @@ int model_h5_check_tensor(hid_t file, const char *group, const ModelTensor *t, E
 
 int model_h5_read_range(hid_t file, const char *group, const ModelTensor *t, int64_t begin, int64_t end, float *x,
                         Err *e) {
-    char name[256], fname[512];
+    char name[256], fname[PATH_MAX];
     snprintf(name, sizeof name, "%s/%s", group, t->name);
     hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
     if (d < 0) return file_name(file, fname, sizeof fname), err_set(e, "%s: cannot open dataset '%s'", fname, name);
@@ -103,7 +103,7 @@ int model_load_h5(Model *m, hid_t file, Err *e) {
     if (!json) return -1;
     ModelConfig cfg;
     if (model_config_from_hf_json(json, &cfg, e) || model_create(m, &cfg, e)) {
-        char fname[512];
+        char fname[PATH_MAX];
         file_name(file, fname, sizeof fname);
         free(json);
         return err_prefix(e, "%s: /meta hf_config", fname);

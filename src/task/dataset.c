@@ -125,7 +125,7 @@ static int read_record(JsonlReader *r, const DataConfig *dc, char **q, char **a,
     cJSON *obj = NULL;
     int rc = jsonl_next(r, &obj, e);
     if (rc <= 0) return rc;
-    char where[600];
+    char where[ERR_PLACE_SIZE];
     jsonl_where(r, where, sizeof where);
     *q = field_text(obj, dc->prompt_field, true, where, e);
     *a = *q ? field_text(obj, dc->answer_field, false, where, e) : NULL;

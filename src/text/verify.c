@@ -376,12 +376,23 @@ static bool tuples_equal(const char *a, const char *b, int depth) {
     return (ex || ey) && answers_equal(x, y, depth);
 }
 
+// x=1, y=2 (or y=2, x=1) against a value without '=' is the tuple (1,2) of its values with the names in alphabetical
+// order (norm_collect_tuple), the order of the ordered pair (x,y) that such a list answers, as (x,y)=(1,2) is (1,2).
+// math-verify 0.9.0 accepts these, and (2,1) too (it compares the values unordered), which stays wrong here.
+static bool collected_equal(const char *a, const char *b, int depth) {
+    if (!strchr(a, '=') || strchr(b, '=')) return false;
+    char x[VERIFY_MAX_ANSWER];
+    snprintf(x, sizeof x, "%s", a);
+    return norm_collect_tuple(x) && finished_equal(x, b, depth);
+}
+
 // Two normalised answers (norm_text, "x =" prefixes kept). Two equations compare side by side, left with left and
 // right with right, or each with the other's mirror side: a=b states what b=a states (math-verify agrees). An equation
 // against a bare value counts only when its left side names what the value is (norm_drop_prefix: x = 3, f(x) = x+1);
 // 2x+1=0 is not 0.
 static bool answers_equal(const char *a, const char *b, int depth) {
-    if (!strcmp(a, b) || tuples_equal(a, b, depth)) return true;
+    if (!strcmp(a, b) || tuples_equal(a, b, depth) || collected_equal(a, b, depth) || collected_equal(b, a, depth))
+        return true;
     Equation *e = malloc(2 * sizeof *e);
     bool qa = split_equation(a, &e[0]), qb = split_equation(b, &e[1]), equal;
     if (qa && qb) {

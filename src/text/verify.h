@@ -48,7 +48,8 @@ void verify_normalize(const char *s, char *out, size_t cap);
 // y-3=2x is y=2x+3, y=\frac12x+1 is 2y=x+2; x=1 is not 2x=2).
 // Top-level comma lists of equations ("x=\frac12, y=2") compare item by item in any order, as bare lists of values do;
 // a tuple assignment (x,y)=(1,2) is the list x=1, y=2 against another list or tuple assignment, and the tuple (1,2)
-// against a bare value (src/text/verify_norm.h).
+// against a bare value, as a list of assignments to plain names is the tuple of its values with the names in
+// alphabetical order (x=1, y=2 and y=2, x=1 are (1,2); src/text/verify_norm.h).
 // An equation against a bare value counts only when its left side names a variable or function (x = 3 is 3,
 // f(x) = x+1 is x+1; 2x+1=0 is not 0).
 bool verify_equivalent(const char *predicted, const char *truth);

@@ -243,6 +243,59 @@ bool norm_expand_tuple(char *buf) {
     return true;
 }
 
+// Bytes of the plain name (a letter with an optional subscript: x, y_1, x_{12}) at v, or 0 when none is there.
+static size_t plain_name(const char *v) {
+    return isalpha((unsigned char)*v) ? (size_t)(skip_name(v) - v) : 0;
+}
+
+// Whether name a sorts before name b, bytewise, the shorter first on a tie: x before y, x_1 before x_2.
+static bool name_before(const char *a, size_t na, const char *b, size_t nb) {
+    int c = memcmp(a, b, na < nb ? na : nb);
+    return c < 0 || (c == 0 && na < nb);
+}
+
+// Adds the item "name=value" at [item, end) to t in name order; false when it is none or its name is there already.
+static bool add_assignment(Tuple *t, const char *item, const char *end) {
+    size_t n = plain_name(item);
+    const char *value = item + n + 1;
+    if (!n || item[n] != '=' || value >= end || memchr(value, '=', (size_t)(end - value)) || t->n == MAX_TUPLE)
+        return false;
+    int at = t->n++;
+    while (at > 0 && name_before(item, n, t->name[at - 1], (size_t)(t->name_end[at - 1] - t->name[at - 1]))) {
+        t->name[at] = t->name[at - 1], t->name_end[at] = t->name_end[at - 1];
+        t->value[at] = t->value[at - 1], t->value_end[at] = t->value_end[at - 1];
+        at--;
+    }
+    if (at > 0 && !name_before(t->name[at - 1], (size_t)(t->name_end[at - 1] - t->name[at - 1]), item, n)) return false;
+    t->name[at] = item, t->name_end[at] = item + n, t->value[at] = value, t->value_end[at] = end;
+    return true;
+}
+
+bool norm_collect_tuple(char *buf) {
+    Tuple t = {0};
+    int depth = 0;
+    const char *item = buf;
+    for (const char *c = buf;; c++) {
+        if (*c == '(' || *c == '[' || *c == '{') depth++;
+        else if ((*c == ')' || *c == ']' || *c == '}') && depth > 0) depth--;
+        else if (!*c || (*c == ',' && depth == 0)) {  // the end of an item
+            if (depth || !add_assignment(&t, item, c)) return false;
+            if (!*c) break;
+            item = c + 1;
+        }
+    }
+    if (t.n < 2) return false;
+    char out[VERIFY_MAX_ANSWER];
+    size_t used = (size_t)snprintf(out, sizeof out, "(");
+    for (int i = 0; i < t.n && used < sizeof out; i++)
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s%.*s", i ? "," : "",
+                                 (int)(t.value_end[i] - t.value[i]), t.value[i]);
+    if (used + 1 > strlen(buf)) return false;  // never: each item loses its "x=", the tuple adds 2 bytes in all
+    memcpy(out + used, ")", 2);
+    memcpy(buf, out, used + 2);
+    return true;
+}
+
 bool norm_drop_prefix(char *buf) {
     char *eq = strchr(buf, '=');
     Tuple t;

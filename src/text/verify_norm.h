@@ -25,6 +25,13 @@ bool norm_drop_prefix(char *buf);
 // when it rewrote buf; anything else ("(x,y)=(1,2,3)", "(x,x)=(1,2)", "(x+1,y)=(1,2)") stays.
 bool norm_expand_tuple(char *buf);
 
+// Rewrites the list of assignments "y=2,x=1" in buf as the tuple "(1,2)" of its values with the names in alphabetical
+// order (bytewise: x before y, a before b, x_1 before x_2), the order an ordered pair (x,y) or triple (a,b,c) lists
+// its unknowns in: two or more items at buf's top-level commas, each a distinct plain name (a letter with an optional
+// subscript), '=' and a value without '='. True when it rewrote buf; "x=1,2", "x+y=1,y=2", "x=1,x=2" and
+// "\alpha=1,\beta=2" (command words, which do not sort with letters) stay.
+bool norm_collect_tuple(char *buf);
+
 // Finishes a value in place: thousands separators of a lone number (1,234 -> 1234) and outer braces.
 void norm_finish(char *buf);
 

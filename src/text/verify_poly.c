@@ -40,8 +40,9 @@ static const char *const GREEK[] = {
     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
     "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega"};
 
-// The one symbol that is an atom, not a variable, where poly_equations_equal counts variables: x=\pi states a value.
-#define ATOM "\\pi"
+// The symbols that are atoms, not variables, where poly_equations_equal counts variables: \pi, Euler's e and the
+// imaginary unit i, so x=\pi, x=e and x=i state a value, as x=1 does (math-verify 0.9.0 reads e and i so too).
+static bool is_atom(const char *name) { return !strcmp(name, "\\pi") || !strcmp(name, "e") || !strcmp(name, "i"); }
 
 static bool rat_is_zero(Rat x) { return x.n == 0; }
 static bool rat_same(Rat x, Rat y) { return x.n == y.n && x.d == y.d; }
@@ -400,11 +401,11 @@ static bool equation_poly(Reader *r, const char *lhs, const char *rhs, Poly *out
     return poly_read(r, lhs, out) && poly_read(r, rhs, &right) && poly_add(out, &right, -1);
 }
 
-// Number of distinct variables in p, \pi not among them (an atom: x=\pi states a value, as x=1 does).
+// Number of distinct variables in p, the atoms \pi, e and i not among them (x=\pi states a value, as x=1 does).
 static int variables_in(const Reader *r, const Poly *p) {
     int count = 0;
     for (int v = 0; v < r->n_vars; v++) {
-        if (!strcmp(r->var[v], ATOM)) continue;
+        if (is_atom(r->var[v])) continue;
         bool present = false;
         for (int i = 0; i < p->n && !present; i++) present = p->t[i].e[v] > 0;
         count += present;

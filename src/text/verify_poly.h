@@ -8,8 +8,9 @@
 //     √r an irrational atom in the terms' coefficients: √2·√2 = 2, √2·√3 = √6, 1.5\sqrt2 = \frac{3\sqrt2}{2};
 //   - variables: one ASCII letter with an optional subscript (x, y_1, a_{12}, a_n), or a Greek letter command
 //     (\alpha, \theta, \pi, ...). Each is an independent symbol: \pi, e and i are never evaluated, which is sound
-//     (polynomials equal as polynomials are equal for every value of their symbols; i^2 is not -1 here). \pi alone
-//     is an atom, not a variable, where poly_equations_equal counts variables (x=\pi states a value, as x=1 does);
+//     (polynomials equal as polynomials are equal for every value of their symbols; i^2 is not -1 here). \pi, e
+//     and i are atoms, not variables, where poly_equations_equal counts variables (x=\pi and x=e state a value, as
+//     x=1 does);
 //   - + and - (binary and unary), products written *, \cdot, \times or implicitly (2x, xy, 3(x+1), (x+1)(x-1),
 //     \frac12x, 2\sqrt3x), division (/, \div, \frac) by a nonzero number of one term (3, \frac12, 2\sqrt3), integer
 //     powers ^2, ^{3} (0..POLY_MAX_DEGREE for a base with a variable or \pi; -64..64 for a number, negative only for
@@ -36,10 +37,10 @@ bool poly_texts_equal(const char *a, const char *b);
 
 // True when the equations l1 = r1 and l2 = r2 state the same thing as polynomials: all four sides read, l1 − r1 is
 // not a rational constant (0 = 0 and 1 = 0 are no statement) and l2 − r2 = k·(l1 − r1) for a rational k that is ±1
-// (2x+1=0 is -2x-1=0, y-3=2x is y=2x+3), or any when l1 − r1 has two variables or more (\pi is none): then the
-// equation describes a curve, which scaling keeps (y=\frac12x+1 is 2y=x+2), where with one variable it states a value,
-// which 2x=2 leaves unsolved (x=1 is not 2x=2, 2x+1=0 is not 4x+2=0, x=\pi is not 2x=2\pi). math-verify 0.9.0 decides
-// these cases alike.
+// (2x+1=0 is -2x-1=0, y-3=2x is y=2x+3), or any when l1 − r1 has two variables or more (\pi, e and i are none):
+// then the equation describes a curve, which scaling keeps (y=\frac12x+1 is 2y=x+2), where with one variable it
+// states a value, which 2x=2 leaves unsolved (x=1 is not 2x=2, 2x+1=0 is not 4x+2=0, x=\pi is not 2x=2\pi, x=e is
+// not 2x=2e). math-verify 0.9.0 decides these cases alike.
 bool poly_equations_equal(const char *l1, const char *r1, const char *l2, const char *r2);
 
 #endif
