@@ -4,7 +4,7 @@
 # trailing text, 100 KB, a directory, a device, a pipe, random bytes) is one message line naming the option or the
 # place and what was expected, with exit status 2 for a usage error and 1 for a config or file error; never a
 # crash, never a value read as another.
-plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3 + 6))
+plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3 + 7))
 
 # refused NAME STATUS TEXT CMD...: CMD exits with STATUS and writes exactly one message line, which contains TEXT
 # (the usage line after a usage error and the "rank 0 on" line a run starts with aside).
@@ -193,7 +193,7 @@ refused "quote: an escape sequence in a config file" 1 "$TMP/escape.ini:1: key '
     "$RLVR" config --config "$TMP/escape.ini"
 
 # A path of 3 KB (PATH_MAX is 4096; a message holds 1 KB) keeps the end of the message, the file's name and what
-# was expected: the message is cut in its middle (6). refused_ending NAME STATUS END CMD...: as refused, and the
+# was expected: the message is cut in its middle (7). refused_ending NAME STATUS END CMD...: as refused, and the
 # message line ends with END.
 refused_ending() {
     local name=$1 status=$2 end=$3 err rc lines; shift 3
@@ -210,6 +210,10 @@ mkdir -p "$DEEP"
 printf '[train]\nno equals sign\n' > "$DEEP/bad.ini"
 refused_ending "3 KB path: config file with a bad line" 1 \
     "/bad.ini:2: syntax error: expected [section] or key = value" "$RLVR" config --config "$DEEP/bad.ini"
+printf '[train]\nsteps = abc\n' > "$DEEP/bad_value.ini"  # a key's place (config.c file_entry) keeps the whole path
+refused_ending "3 KB path: config file with a bad value" 1 \
+    "/bad_value.ini:2: [train] steps = 'abc': expected an integer in [0, 1073741824]" \
+    "$RLVR" config --config "$DEEP/bad_value.ini"
 printf '{"response": "3"}\n' > "$DEEP/bad.jsonl"
 refused_ending "3 KB path: reward dataset with a bad line" 1 \
     '/bad.jsonl:1: expected "answer" (string) or "index" (a problem number >= 0)' \

@@ -532,7 +532,7 @@ static int include_file(FileCtx *ctx, const char *where, const char *value) {
 // One "key = value" line. A key set twice in one file is a mistake; an included file's value is meant to be
 // overridden, and so is any file's by --set.
 static int file_entry(FileCtx *ctx, const char *section, const char *key, const char *value) {
-    char where[2 * CONFIG_STR + 32], q[ERR_ABBREV_SIZE];
+    char where[ERR_PLACE_SIZE], q[ERR_ABBREV_SIZE];
     snprintf(where, sizeof where, "%s:%d", ctx->path, ctx->line);
     ctx->have_prev = true, ctx->prev_line = ctx->line;
     snprintf(ctx->prev_key, sizeof ctx->prev_key, "%s", key);
