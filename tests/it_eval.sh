@@ -1,7 +1,7 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # rlvr eval: the held-out split gives what training's own evaluation gave, the same bits on 1, 2 and 3 ranks,
 # a benchmark file scored by the task's verifier, the table of runs, and one clear error per bad input.
-plan 25
+plan 26
 E=$TMP/eval
 "$RLVR" sft --config "$ROOT/configs/demo.ini" --run-dir "$E/sft" --set sft.steps=60 --set eval.every=60 \
     --set eval.n_prompts=12 --set checkpoint.every=60 >/dev/null 2>&1
@@ -73,11 +73,18 @@ expect_ok "plot.sh draws each benchmark's avg@K and length against step" bash -c
 printf '%s\n' '{"problem": "1+1=", "answer": "2"}' '{"problem": "2+2=", "answer": ' > "$E/bad.jsonl"
 expect_error "eval: a broken line names file and line" "bad.jsonl:2: " \
     "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "math500=$E/bad.jsonl"
-expect_ok "eval: data.skip_bad_lines leaves the broken line out, says so, and its record counts it" bash -c "
+expect_ok "eval: data.skip_bad_lines leaves the broken line out, says so and why, and its record counts it" bash -c "
     err=\$('$RLVR' eval --ckpt '$ck' --out '$E/skip' --data 'math500=$E/bad.jsonl' --set data.skip_bad_lines=true 2>&1) &&
     grep -q 'math500: 1 prompts (1 malformed lines skipped: data.skip_bad_lines) x ' <<<\"\$err\" &&
+    grep -qF 'rlvr: eval: math500: data.skip_bad_lines: 1 malformed line(s) of the eval data skipped; the first: $E/bad.jsonl:2: ' <<<\"\$err\" &&
     jq -ne --slurpfile s '$E/skip/eval.jsonl' --slurpfile b '$E/b/eval.jsonl' \
         '\$s[0].skipped_lines == 1 and \$s[0].prompts == 1 and \$b[0].skipped_lines == 0'"
+expect_ok "eval: a training run's benchmark with data.skip_bad_lines logs the count and the first line's error" bash -c "
+    '$RLVR' sft --config '$ROOT/configs/demo.ini' --run-dir '$E/bt-skip' --set sft.steps=1 --set eval.every=1 \
+        --set eval.n_prompts=0 --set 'eval.benchmarks=math500=$E/bad.jsonl' --set data.skip_bad_lines=true \
+        --set eval.samples=1 >/dev/null 2>&1 &&
+    grep -qF 'eval step 0: math500: data.skip_bad_lines: 1 malformed line(s) of the eval data skipped; the first: $E/bad.jsonl:2: ' \
+        '$E/bt-skip/log.txt'"
 printf '%s\n' '{"question": "1+1=", "answer": "2"}' > "$E/amc.jsonl"
 expect_error "eval: a missing field names file, line and field" "amc.jsonl:1: .*problem" \
     "$RLVR" eval --ckpt "$ck" --out "$E/x" --data "aime25=$E/amc.jsonl"

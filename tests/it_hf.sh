@@ -39,13 +39,15 @@ rm -rf "$H/tok-hf" && cp -r "$H/init-hf" "$H/tok-hf" && cp "$ROOT/tests/fixtures
 expect_ok "hf: a directory with tokenizer.json imports with [tokenizer] type = bpe and its path" bash -c \
     "'$RLVR' import --hf '$H/tok-hf' --out '$H/tok.h5' >/dev/null &&
      '$RLVR' ckpt info '$H/tok.h5' | grep -qx 'path = $(realpath "$H/tok-hf")/tokenizer.json'"
-expect_ok "hf: export copies the tokenizer files" "$RLVR" export "$H/tok.h5" --out "$H/tok-out"
-expect_same "hf: tokenizer.json copied" "$H/tok-hf/tokenizer.json" "$H/tok-out/tokenizer.json"
-expect_same "hf: tokenizer_config.json copied" "$H/tok-hf/tokenizer_config.json" "$H/tok-out/tokenizer_config.json"
+# Export makes DIR's missing parents, as a run directory's are made (models/NAME in a fresh checkout).
+expect_ok "hf: export copies the tokenizer files, into a new directory under a new parent" \
+    "$RLVR" export "$H/tok.h5" --out "$H/exports/tok-out"
+expect_same "hf: tokenizer.json copied" "$H/tok-hf/tokenizer.json" "$H/exports/tok-out/tokenizer.json"
+expect_same "hf: tokenizer_config.json copied" "$H/tok-hf/tokenizer_config.json" "$H/exports/tok-out/tokenizer_config.json"
 rm "$H/tok-hf/tokenizer.json"
 expect_error "hf: export with the tokenizer.json gone" "tok-hf/tokenizer.json: cannot open" \
-    "$RLVR" export "$H/tok.h5" --out "$H/tok-out2"
-expect_ok "hf: a failed export leaves no directory behind" test ! -e "$H/tok-out2"
+    "$RLVR" export "$H/tok.h5" --out "$H/made/for/tok-out2"
+expect_ok "hf: a failed export leaves no directory behind, nor the parents it made" test ! -e "$H/made"
 expect_ok "hf: train one step from the imported checkpoint" "$RLVR" train --config "$CFG" "${sparse[@]}" \
     --set train.steps=1 --set eval.every=0 --run-dir "$H/run" --init "$H/init-back.h5"
 expect_ok "hf: export the trained checkpoint (bf16)" "$RLVR" export "$H/run/ckpt/step-000001.h5" --out "$H/trained"

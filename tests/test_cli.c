@@ -239,6 +239,9 @@ Test(cli, positionals_in_order_and_after_double_dash) {
     EXPECT_ERROR(&POS, "missing argument A", "--exact");
     EXPECT_ERROR(&POS, "unexpected argument 'c'", "a", "b", "c");
     EXPECT_ERROR(&SPEC, "unexpected argument 'resume' (did you mean '--resume'?)", "--out", "x", "resume");
+    // After "--" an option's name is an argument: no hint that names the argument itself.
+    EXPECT_ERROR(&SPEC, "unexpected argument '--resume' (after --, which ends the options)", "--out", "x", "--",
+                 "--resume");
     EXPECT_ERROR(&POS, "unknown option '-x'", "a", "-x");
 }
 

@@ -107,17 +107,30 @@ static const Row ROWS[] = {
      "data.answer_field has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=gsm8k"}},
     {"data.template=Q: {question}", {NULL},
-     "data.template has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
+     "data.template has no effect under task.name = arith and eval.benchmarks empty (only the dataset tasks math, gsm8k "
+     "and dapo, and benchmark files, read it)",
      {"task.name=dapo"}},
+    {"data.template=Q: {question}", {NULL},
+     "data.template has no effect under task.name = arith and eval.benchmarks empty (only the dataset tasks math, gsm8k "
+     "and dapo, and benchmark files, read it)",
+     {"eval.benchmarks=math500"}},  // eval/benchmark.c: a preset sets the fields, not the template
     {"data.answer_format=boxed", {NULL},
      "data.answer_format has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=dapo"}},
     {"data.shuffle=false", {NULL},
      "data.shuffle has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=math"}},
-    {"data.skip_bad_lines=true", {NULL},
-     "data.skip_bad_lines has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
+    {"data.answer_format=plain", {"eval.benchmarks=math500"},  // the preset sets it
+     "data.answer_format has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=math"}},
+    {"data.skip_bad_lines=true", {NULL},
+     "data.skip_bad_lines has no effect under task.name = arith and eval.benchmarks empty (only the dataset tasks math, "
+     "gsm8k and dapo, and benchmark files, read it)",
+     {"task.name=math"}},
+    {"data.skip_bad_lines=true", {NULL},
+     "data.skip_bad_lines has no effect under task.name = arith and eval.benchmarks empty (only the dataset tasks math, "
+     "gsm8k and dapo, and benchmark files, read it)",
+     {"eval.benchmarks=math500"}},  // a benchmark file's malformed lines
     {"prompt.enable_thinking=true", {NULL},
      "prompt.enable_thinking has no effect under prompt.template = none (only the chat templates read it)",
      {"prompt.template=chatml"}},

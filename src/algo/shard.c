@@ -27,14 +27,18 @@ void shard_map(const ModelTensor *tensors, int n_tensors, int world, Shard *out)
     }
 }
 
-void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage) {
+void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage, bool sample_by_layer) {
     Shard *map = xmalloc((size_t)world * sizeof *map);
     shard_map(tensors, n_tensors, world, map);
     static const char *what[] = {"nothing sharded: every rank holds all weights, gradients and moments",
                                  "Adam moments sharded", "Adam moments sharded, gradients reduce-scattered",
                                  "Adam moments, gradients and weights sharded; each layer's weights all-gathered "
-                                 "before its forward and backward, and all of them while sampling"};
-    fprintf(f, "; zero stage %d over %d rank(s): %s\n", stage, world, what[stage]);
+                                 "before its forward and backward"};
+    const char *sampling = stage < 3        ? ""
+                           : sample_by_layer ? ", and again for each decode step while sampling (evaluation gathers "
+                                               "all of them)"
+                                             : ", and all of them while sampling";
+    fprintf(f, "; zero stage %d over %d rank(s): %s%s\n", stage, world, what[stage], sampling);
     for (int r = 0; r < world && stage > 0; r++) {
         const Shard *s = &map[r];
         if (s->tensor_begin == s->tensor_end) {

@@ -6,6 +6,7 @@
 #ifndef RLVR_SHARD_H
 #define RLVR_SHARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,8 +22,9 @@ typedef struct {
 // ends at the tensor boundary nearest to (r + 1)·n_params/world (never before rank r-1's end).
 void shard_map(const ModelTensor *tensors, int n_tensors, int world, Shard *out);
 
-// Prints the map for zero stage `stage` as INI comment lines ("; ..."), one per rank.
-void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage);
+// Prints the map for zero stage `stage` as INI comment lines ("; ..."), one per rank. sample_by_layer: at stage 3
+// the rollouts gather one layer at a time for each decode step (train/rl_step.c), else all weights at once.
+void shard_map_print(FILE *f, const ModelTensor *tensors, int n_tensors, int world, int stage, bool sample_by_layer);
 
 // Zero stage >= 1 with expert parallelism over groups of k (model/expert_map.h): who owns each piece (its Adam
 // moments, its update; at stages 2-3 its gradient sum; at stage 3 its resident weights). A non-expert tensor is

@@ -179,7 +179,8 @@ static const Key KEYS[] = {
     {"sft", "batch_size", K_INT, F(sft.batch_size), 1, 1 << 24, 0, "32", "sequences per step (global)"},
     {"sft", "lr", K_DOUBLE, F(sft.lr), 0, 10, 0, "1e-3", "peak learning rate"},
 
-    {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0", "steps between evaluations, 0 = end only"},
+    {"eval", "every", K_INT, F(eval.every), 0, 1 << 30, 0, "0",
+     "steps between evaluations, 0 = end only (a fresh run also evaluates its start)"},
     {"eval", "n_prompts", K_INT, F(eval.n_prompts), 0, 1 << 24, 0, "200",
      "held-out prompts per evaluation, at most the split's (task.eval_size, data.eval_path); none without a split"},
     {"eval", "benchmarks", K_STR, F(eval.benchmarks), 0, 0, 0, "", "benchmarks evaluated with the held-out split: NAME or NAME=FILE, comma-separated"},

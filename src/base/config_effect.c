@@ -107,6 +107,16 @@ static bool arith_task(const Config *c, const char *key, char *why, size_t len) 
     return true;
 }
 
+// eval/benchmark.c benchmark_config: a benchmark file keeps data.template and data.skip_bad_lines (its preset sets
+// the fields and the answer format), so under arith they act as soon as eval.benchmarks names one.
+static bool arith_task_no_benchmarks(const Config *c, const char *key, char *why, size_t len) {
+    (void)key;
+    if (!arith(c) || c->eval.benchmarks[0]) return false;
+    snprintf(why, len, "under task.name = arith and eval.benchmarks empty (only the dataset tasks math, gsm8k and dapo, "
+                       "and benchmark files, read it)");
+    return true;
+}
+
 // task/task_arith.c arith_reference: styles, when given, pick every reference; verbose_ratio only without them.
 static bool styles_given(const Config *c, const char *key, char *why, size_t len) {
     (void)key;
@@ -210,7 +220,8 @@ static const Rule RULES[] = {
      "model.norm_topk_prob model.decoder_sparse_step model.mlp_only_layers model.router_aux_loss_coef", dense_model},
     {"tokenizer.bos_token tokenizer.eos_token tokenizer.pad_token", byte_tokenizer},
     {"task.ops task.digits_min task.digits_max task.verbose_ratio task.styles task.eval_size task.seed", dataset_task},
-    {"data.prompt_field data.answer_field data.template data.answer_format data.shuffle data.skip_bad_lines", arith_task},
+    {"data.prompt_field data.answer_field data.answer_format data.shuffle", arith_task},
+    {"data.template data.skip_bad_lines", arith_task_no_benchmarks},
     {"task.verbose_ratio", styles_given},
     {"prompt.enable_thinking", no_chat_template},
     {"eval.every", no_evaluation_every},

@@ -147,7 +147,9 @@ static int take_positional(Parse *p, const char *arg) {
         return 0;
     }
     char q[ERR_ABBREV_SIZE], hint[96];
-    option_hint(p->s, arg, hint, sizeof hint);  // "resume" for "--resume"
+    // An argument with a dash comes here only after "--": the option it names would be the argument itself.
+    if (arg[0] == '-' && arg[1]) snprintf(hint, sizeof hint, " (after --, which ends the options)");
+    else option_hint(p->s, arg, hint, sizeof hint);  // "resume" for "--resume"
     return err_set(p->e, "unexpected argument '%s'%s", err_abbrev(arg, q), hint);
 }
 

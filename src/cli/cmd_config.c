@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "algo/shard.h"
+#include "base/config.h"
 #include "base/config_effect.h"
 #include "base/dist.h"
 #include "cli/cli.h"
@@ -34,7 +35,8 @@ static const CliSpec SPEC = CLI_SPEC(
 static int print_ownership(const Config *c, int ranks, Err *e) {
     Model m;
     TRY(model_layout(&m, &c->model, e));
-    shard_map_print(stdout, m.tensors, m.n_tensors, ranks, c->dist.zero_stage);
+    bool by_layer = c->rollout.schedule == ROLLOUT_STATIC && c->dist.sample_gather == SAMPLE_GATHER_LAYER;
+    shard_map_print(stdout, m.tensors, m.n_tensors, ranks, c->dist.zero_stage, by_layer);
     int k = c->dist.expert_parallel;
     int rc = ranks % k ? err_set(e, "dist.expert_parallel = %d must divide the number of ranks (%d)", k, ranks) : 0;
     if (!rc) expert_map_print(stdout, &m, k, ranks);

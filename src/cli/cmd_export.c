@@ -13,7 +13,7 @@ typedef struct {
 
 static const CliOpt OPTS[] = {
     CLI_ARG("CKPT.h5", ExportArgs, ckpt, CLI_REQUIRED, "the checkpoint whose model is exported"),
-    CLI_OPT_STRING("--out", "DIR", ExportArgs, out, CLI_REQUIRED, "the directory to write (new or empty)"),
+    CLI_OPT_STRING("--out", "DIR", ExportArgs, out, CLI_REQUIRED, "the directory to write: new (parents made as needed) or empty"),
     CLI_OPT_STRING("--dtype", "bf16|f32", ExportArgs, dtype, 0, "weight dtype (default bf16, rounded to nearest even)"),
     CLI_OPT_STRING("--shard-size", "SIZE", ExportArgs, shard, 0, "largest shard, e.g. 5GB (the default) or 500MB"),
 };

@@ -69,6 +69,7 @@ static void report(EvalRun *r, const char *name, const EvalResult *res, double s
             done, total, name, (long long)res->prompts, skipped, res->samples, res->samples, 100 * res->avg,
             100 * res->avg_stderr, res->pass_k[res->n_pass - 1], 100 * res->pass[res->n_pass - 1], res->samples,
             100 * res->maj, res->length_mean, seconds > 0 ? tokens / seconds : 0, per * (total - done));
+    if (res->skip_note[0]) fprintf(stderr, "rlvr: eval: %s: %s\n", name, res->skip_note);
 }
 
 // samples.jsonl first: a record in eval.jsonl always has its responses in samples.jsonl.
@@ -100,6 +101,7 @@ int evaluate_benchmark(Model *m, const Tokenizer *tok, const Config *base, const
         RolloutConfig sampling = eval_sampling(bc);
         rc = evaluate(m, tok, task, &bc->reward, &sampling, &ps, EVAL_RNG_STEP + step, res, name, lines, e);
         res->skipped_lines = task_skipped_lines(task, SPLIT_EVAL);
+        task_skip_note(task, SPLIT_EVAL, res->skip_note, sizeof res->skip_note);
     }
     prompts_free(&ps);
     if (task) task_free(task);

@@ -27,6 +27,7 @@ typedef struct {
     double length_mean, length_median, length_p90;  // response tokens
     double truncated;          // share of responses that hit max_new_tokens
     int64_t skipped_lines;     // eval data records data.skip_bad_lines left out (evaluate_benchmark)
+    char skip_note[1200];      // their count and the first one's error for the log, "" when none (task_skip_note)
 } EvalResult;
 
 // Evaluations draw with their own RNG step coordinate, EVAL_RNG_STEP + the checkpoint's step, apart from any

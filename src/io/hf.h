@@ -25,10 +25,11 @@ typedef struct {
 // exactly. Written beside out and renamed (h5io_output_create), fsynced. revision: recorded as /meta git_revision.
 int hf_import(const char *dir, const char *out, const char *revision, HfImportStats *st, Err *e);
 
-// A checkpoint's model -> DIR (created; must be absent or empty): config.json (/meta hf_config with its dtype set),
-// generation_config.json, model.safetensors or model-0000K-of-0000N.safetensors shards of at most shard_bytes
-// (a larger tensor gets a shard of its own) with model.safetensors.index.json, and, when the checkpoint's config
-// names a bpe tokenizer.json, that file and its siblings (tokenizer_config.json, vocab.json, merges.txt, ...).
+// A checkpoint's model -> DIR (made with its missing parents, all removed again on failure; or an existing empty
+// one): config.json (/meta hf_config with its dtype set), generation_config.json, model.safetensors or
+// model-0000K-of-0000N.safetensors shards of at most shard_bytes (a larger tensor gets a shard of its own) with
+// model.safetensors.index.json, and, when the checkpoint's config names a bpe tokenizer.json, that file and its
+// siblings (tokenizer_config.json, vocab.json, merges.txt, ...).
 // dtype: ST_F32 or ST_BF16 (round to nearest even).
 int hf_export(const char *ckpt, const char *dir, StDtype dtype, uint64_t shard_bytes, Err *e);
 

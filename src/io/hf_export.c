@@ -17,11 +17,12 @@
 #include "io/checkpoint.h"
 #include "io/h5io.h"
 #include "io/hf_internal.h"
+#include "io/run_dir.h"
 
-// Files written so far, removed again if the export fails.
+// Files written so far and the directories made for them, removed again if the export fails.
 typedef struct {
     const char *dir;
-    bool made_dir;
+    RunDirMade made;
     char **names;
     int n;
 } Written;
@@ -37,13 +38,15 @@ static void written_end(Written *w, bool failed) {
         if (failed && snprintf(path, sizeof path, "%s/%s", w->dir, w->names[i]) < (int)sizeof path) remove(path);
         free(w->names[i]);
     }
-    if (failed && w->made_dir) rmdir(w->dir);
+    if (failed) run_dir_undo(&w->made);
+    else run_dir_made_free(&w->made);
     free(w->names);
 }
 
+// DIR and its missing parents, as a run directory is made (models/NAME in a fresh checkout); an existing DIR must be
+// empty.
 static int prepare_dir(Written *w, const char *dir, Err *e) {
-    if (mkdir(dir, 0755) == 0) return w->made_dir = true, 0;
-    if (errno != EEXIST) return err_set(e, "%s: cannot create directory: %s", dir, strerror(errno));
+    TRY(make_dirs_noting(dir, &w->made, e));
     DIR *d = opendir(dir);
     if (!d) return err_set(e, "%s: exists and is not a readable directory", dir);
     struct dirent *x;

@@ -19,8 +19,7 @@ static void note(RunDirMade *made, const char *path, bool is_dir) {
     made->paths[made->n] = strdup(path), made->is_dir[made->n++] = is_dir;
 }
 
-// mkdir -p, noting in made (may be NULL) each directory that this call created.
-static int make_dirs_noting(const char *path, RunDirMade *made, Err *e) {
+int make_dirs_noting(const char *path, RunDirMade *made, Err *e) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {

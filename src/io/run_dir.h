@@ -19,6 +19,9 @@ typedef struct {
     int n;
 } RunDirMade;
 
+// make_dirs, noting in made (may be NULL) each directory that this call created, for run_dir_undo.
+int make_dirs_noting(const char *path, RunDirMade *made, Err *e);
+
 // Creates RUN_DIR and RUN_DIR/ckpt (parents too) and locks RUN_DIR/.lock (*lock_fd, until run_dir_unlock): a
 // directory another run holds is refused. Then removes the temporary files a killed writer left in both
 // (atomic_file_remove_stale), each named on a line of log. A fresh run refuses a directory that already holds checkpoints

@@ -60,6 +60,8 @@ static int evaluate_benchmarks(Trainer *t, Err *e) {
             rc = metrics_write_benchmark(&t->mt, &src, &sampling, &res, e);
             metrics_log(&t->mt, "eval step %lld: %s avg@%d %.1f%%, length %.0f", (long long)r->st.step, name,
                         res.samples, 100 * res.avg, res.length_mean);
+            if (res.skip_note[0])
+                metrics_log(&t->mt, "eval step %lld: %s: %s", (long long)r->st.step, name, res.skip_note);
         }
         TRY(dist_root_outcome(rc, e));
     }
