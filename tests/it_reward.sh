@@ -1,6 +1,6 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Tasks, verifiers and rewards: `rlvr reward` end to end, its one-line errors, and results/objectives.md §4 values.
-plan 24
+plan 25
 cat > "$TMP/r.jsonl" <<'JSONL'
 {"id": 1, "response": "so \\boxed{\\frac12}", "answer": "0.5"}
 {"id": 2, "response": "Answer: 1,000", "answer": "#### 1000"}
@@ -22,6 +22,11 @@ expect_ok "reward --task math: verdicts written back with the input fields" bash
     grep -q "\"id\":1,.*\"extracted\":\"\\\\\\\\frac12\",\"correct\":true,\"format_ok\":true,\"reward\":1," "$TMP/s.jsonl" &&
     grep -q "\"id\":3,.*\"correct\":false,.*\"reward\":0," "$TMP/s.jsonl" &&
     grep -q "\"id\":4,.*\"extracted\":\"\",\"correct\":false,.*\"loss_masked\":false" "$TMP/s.jsonl"'
+# --out /dev/stdout: the JSON lines alone on stdout, the summary on stderr.
+expect_ok "reward --out /dev/stdout: only JSON lines on stdout, the accuracy line on stderr" bash -c '
+    "$RLVR" reward --task math --in "$TMP/r.jsonl" --out /dev/stdout > "$TMP/piped.out" 2> "$TMP/piped.err" &&
+    [ "$(wc -l < "$TMP/piped.out")" -eq 4 ] && ! grep -v "^{.*}$" "$TMP/piped.out" &&
+    grep -qx "accuracy: 0.5000 (2/4), format: 0.7500, mean reward: 0.5000" "$TMP/piped.err"'
 # results/objectives.md §4: pm1 accuracy, format 0.5, overlong with L_max 64, L_buf 16, f 0.3 at |y| = 56: -0.15.
 expect_ok "reward: pm1 + format + overlong + filter hand values" bash -c '
     "$RLVR" reward --task math --in "$TMP/r.jsonl" --out "$TMP/s2.jsonl" --set reward.accuracy=pm1 \

@@ -1,7 +1,10 @@
 // `rlvr reward`: verify responses from a JSONL file and write them back with verdicts and rewards.
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/atomic_file.h"
 #include "base/dist.h"
@@ -31,8 +34,8 @@ static const CliSpec SPEC = CLI_SPEC(
     "Each input line is a JSON object with \"response\" and either \"answer\" or \"index\" (a problem of the task's\n"
     "\"split\", train by default). Optional: \"response_len\" (tokens; default: \"tokens\" array length, else bytes)\n"
     "and \"truncated\" (bool). Each line is written back with \"extracted\", \"correct\", \"format_ok\", \"reward\",\n"
-    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy, and a warning when the verifier\n"
-    "found no answer in any response (the default task, arith, reads no \\boxed{}).",
+    "\"r_acc\", \"r_format\", \"r_overlong\" and \"loss_masked\". Prints the accuracy (on stderr when S is stdout),\n"
+    "and a warning when the verifier found no answer in any response (the default task, arith, reads no \\boxed{}).",
     OPTS, NULL);
 
 typedef struct {
@@ -131,6 +134,13 @@ static int run_reward(const Config *c, RewardRun *run, Err *e) {
     return rc < 0 ? -1 : 0;
 }
 
+// Where the summary goes: stdout, unless OUT is stdout itself (--out /dev/stdout), whose JSON lines it would end.
+static FILE *summary_stream(const char *out) {
+    struct stat o, so;
+    bool same = !stat(out, &o) && !fstat(STDOUT_FILENO, &so) && o.st_dev == so.st_dev && o.st_ino == so.st_ino;
+    return same ? stderr : stdout;
+}
+
 int cmd_reward(int argc, char **argv) {
     RewardArgs a = {0};
     int rc;
@@ -149,7 +159,7 @@ int cmd_reward(int argc, char **argv) {
     if (cli_resolve_config(&a.cfg, &c, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
     if (!dist_is_root()) return 0;  // one process writes the output
     if (run_reward(&c, &run, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    printf("accuracy: %.4f (%lld/%lld), format: %.4f, mean reward: %.4f\n", run.n ? (double)run.correct / run.n : 0.0,
+    fprintf(summary_stream(a.out), "accuracy: %.4f (%lld/%lld), format: %.4f, mean reward: %.4f\n", run.n ? (double)run.correct / run.n : 0.0,
            (long long)run.correct, (long long)run.n, run.n ? (double)run.format_ok / run.n : 0.0,
            run.n ? run.reward_sum / run.n : 0.0);
     if (run.n && !run.extracted)  // most likely the wrong verifier: arith's, the default task, reads no \boxed{}
