@@ -5,7 +5,7 @@
 # 5 hand values x 2 rank counts, 7 algorithms x 2 batches, 2 split groups, the bite, metrics, 5 errors, DAPO filter,
 # GRPO-λ's length of a masked response, 4 means over nothing and over the hand case, a full disk, a write refused
 # at the close
-plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 1 + 2 + 1 + 4 + 2 + 1))
+plan $((5 * 2 + 7 * 2 + 2 + 1 + 1 + 5 + 1 + 1 + 2 + 1 + 4 + 2 + 1 + 1))
 LOSS_ALGOS="grpo dapo drgrpo gspo luspo grpo_lambda sspo"
 
 # loss_value FILE: the scalar loss with 10 decimals.
@@ -138,6 +138,12 @@ done
 used=$(h5dump -d reward_used -m %.6f "$TMP/lambda_out.h5" 2>/dev/null | sed -n 's/^ *([0-9]*): *//p' | tr -d ' \n')
 expect_ok "loss: grpo_lambda's length counts a masked response's tokens (reward_used $used)" \
     test "$used" = "0.933952,0.866048,0.933952,0.866048"
+# Its mean over the efficiency groups' members: (0.933952 + 0.866048) / 2 = 0.9; with lambda 0 there is none: NaN.
+"$RLVR" loss --algo grpo_lambda --set algo.lambda=0 --in "$TMP/lambda.h5" --out "$TMP/lambda0_out.h5" >/dev/null
+got="$(h5dump -a /efficiency_reward_mean -m %.6f "$TMP/lambda_out.h5" 2>/dev/null | sed -n 's/^ *(0): *//p') \
+$(h5dump -a /efficiency_reward_mean -m %.6f "$TMP/lambda0_out.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')"
+expect_ok "loss: grpo_lambda's efficiency_reward_mean by hand, NaN without efficiency groups ($got)" \
+    test "$got" = "0.900000 nan"
 
 # DAPO dynamic sampling (its preset): equal-reward groups leave the batch (counted, decided on the whole
 # batch, so the partition-invariance runs above cover it on 1-4 ranks) and change the normaliser.

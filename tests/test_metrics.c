@@ -144,6 +144,27 @@ Test(metrics, rl_step_without_responses_logs_null) {
     cr_expect_eq(system(cmd), 0);
 }
 
+// GRPO-λ's mean over its efficiency groups' members: null when it formed none (algo.lambda = 0), a number otherwise.
+Test(metrics, grpo_lambda_without_efficiency_groups_logs_null) {
+    char dir[64], path[128];
+    make_dir(dir, sizeof dir);
+    Metrics mt;
+    Err e;
+    cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
+    StepMetrics m = {.kind = STEP_RL, .step = 1, .grpo_lambda = true, .adv = {.n_groups = 2}};
+    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    m.step = 2, m.adv.n_efficiency_groups = 1, m.adv.efficiency_reward_mean = 0.75;
+    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    metrics_close(&mt);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    const char *text = read_all(path);
+    cr_expect(strstr(text, "\"efficiency_groups\":0,\"efficiency_reward_mean\":null,"), "%s", text);
+    cr_expect(strstr(text, "\"efficiency_groups\":1,\"efficiency_reward_mean\":0.75,"), "%s", text);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
 Test(metrics, open_fails_with_path) {
     Metrics mt;
     Err e;

@@ -28,7 +28,7 @@ typedef struct {
     int64_t n_zero_std_groups;        // groups whose rewards are all equal (frac_zero_std = this / n_groups)
     double reward_mean, reward_std;   // of the rewards used (after GRPO-λ), biased std over sequences
     int64_t n_efficiency_groups;      // GRPO-λ: groups given length-aware rewards
-    double efficiency_reward_mean;    // GRPO-λ: mean reward used over the members of those groups (0 if none)
+    double efficiency_reward_mean;    // GRPO-λ: mean reward used over the members of those groups (0 if none; reported as null)
 } AdvStats;
 
 // algo.*, adv.* and rollout.seed of the config (grpo_lambda set iff algo.name = grpo_lambda); step = 0.

@@ -289,7 +289,7 @@ static int write_batch_attrs(hid_t f, const LossInput *in, const LossOutput *o, 
     if (c->algo.dynamic_sampling) TRY(h5io_attr_write_i64(f, ".", "n_dropped_groups", in->n_dropped_groups, e));
     if (c->algo.name == ALGO_GRPO_LAMBDA) {
         TRY(h5io_attr_write_i64(f, ".", "n_efficiency_groups", s->n_efficiency_groups, e));
-        TRY(h5io_attr_write_f64(f, ".", "efficiency_reward_mean", s->efficiency_reward_mean, e));
+        TRY(attr_over(f, "efficiency_reward_mean", s->efficiency_reward_mean, (double)s->n_efficiency_groups, e));
     }
     // As metrics.jsonl's: every loss metric but `tokens` is over the loss tokens.
     LossSummary sum = loss_summary(&o->metrics);

@@ -108,7 +108,7 @@ static void add_rl(cJSON *o, const StepMetrics *m) {
     add_over(o, "frac_zero_std", a->n_groups ? (double)a->n_zero_std_groups / (double)a->n_groups : 0, (double)a->n_groups);
     if (m->grpo_lambda) {
         add(o, "efficiency_groups", (double)a->n_efficiency_groups);
-        add(o, "efficiency_reward_mean", a->efficiency_reward_mean);
+        add_over(o, "efficiency_reward_mean", a->efficiency_reward_mean, (double)a->n_efficiency_groups);
     }
     add(o, "gen_batches", r->gen_batches), add(o, "groups_selected", (double)r->groups_selected);
     add(o, "time_sampling_s", r->time_sampling_s), add(o, "time_scoring_s", r->time_scoring_s);
