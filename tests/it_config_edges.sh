@@ -13,18 +13,21 @@ DENSE=(--config "$CFG" --set model.type=qwen3 --set model.num_experts=0)
 RL=("${DENSE[@]}" --init "$T/sft/ckpt/step-000100.h5" --set train.steps=2 --set eval.n_prompts=0)
 MOE=(--config "$CFG" --set train.steps=2 --set eval.n_prompts=0)
 
-# finite DIR: metrics.jsonl holds steps 1 and 2, without a null or a non-finite number anywhere.
+# finite DIR [KEYS]: metrics.jsonl holds steps 1 and 2, without a null or a non-finite number anywhere, but for the
+# top-level KEYS (a JSON array), null in every step: means over nothing (results/objectives.md §5).
 finite() {
-    jq -se 'map(.step) == [1, 2] and ([.. | select(. == null)] == []) and ([.. | numbers | select(isinfinite or isnan)] == [])' \
-        "$1/metrics.jsonl" >/dev/null
+    jq -se --argjson nulls "${2:-[]}" 'map(.step) == [1, 2] and
+        all(.[]; . as $r | all($nulls[]; . as $k | $r | has($k) and .[$k] == null)) and
+        (map(delpaths([$nulls[] | [.]])) | ([.. | select(. == null)] == []) and
+            ([.. | numbers | select(isinfinite or isnan)] == []))' "$1/metrics.jsonl" >/dev/null
 }
 RUNS=0
-# trains NAME NP ARGS...: `rlvr train ARGS` on NP ranks exits 0 and logs finite metrics.
+# trains NAME NP ARGS...: `rlvr train ARGS` on NP ranks exits 0 and logs finite metrics (NULLS: the keys null).
 trains() {
     local name=$1 np=$2 dir="$T/run$((++RUNS))" out
     shift 2
     if ! out=$(mpi "$np" "$RLVR" train "$@" --run-dir "$dir" 2>&1); then fail "$name" "$out"
-    elif ! finite "$dir"; then fail "$name" "$(cat "$dir/metrics.jsonl")"
+    elif ! finite "$dir" "${NULLS:-[]}"; then fail "$name" "$(cat "$dir/metrics.jsonl")"
     else pass "$name"; fi
 }
 
@@ -39,7 +42,8 @@ trains "eps_low = eps_high = 0 (every ratio off 1 clipped), two epochs: finite" 
 trains "lr = 0, grad_clip = 0, beta = 0 under grpo: finite" 1 "${RL[@]}" --set train.lr=0 --set train.grad_clip=0 \
     --set algo.name=grpo --set algo.beta=0
 trains "entropy_coef at its maximum (100): finite" 1 "${RL[@]}" --set algo.entropy_coef=100
-trains "grpo_lambda, lambda = 0: finite" 1 "${RL[@]}" --set algo.name=grpo_lambda --set algo.lambda=0
+NULLS='["efficiency_reward_mean"]' trains "grpo_lambda, lambda = 0: finite, the mean over no efficiency group null" 1 \
+    "${RL[@]}" --set algo.name=grpo_lambda --set algo.lambda=0
 trains "grpo_lambda, lambda = 1, alpha = 1: finite" 1 "${RL[@]}" --set algo.name=grpo_lambda --set algo.lambda=1 \
     --set algo.alpha=1
 trains "dapo, overlong filter and buffer = max_new_tokens: finite" 1 "${RL[@]}" --set algo.name=dapo \
