@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "model/expert_map.h"
 #include "task/reward.h"
+#include "train/memory_plan.h"
 #include "train/resume.h"
 
 // --resume=auto: whether the run directory has a checkpoint to resume from (rank 0 looks, every rank learns).
@@ -270,6 +271,11 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
         TRY(hf_init_resolve(from, a->init_ckpt ? "--init" : "[model] init", r->run_dir, init, sizeof init, r->init_note,
                             sizeof r->init_note, e));
     }
+    // Before the weights, moments and caches are allocated: the memory they will need against the node's.
+    char memory[2048];
+    TRY(memory_plan_check(&r->cfg, kind == TRAIN_RL, r->task, r->tok, r->device.where.ordinal >= 0, memory,
+                          sizeof memory, e));
+    resume_log_line(&r->start_log, "%s", memory);
     TRY(dist_agree(setup_weights(r, init, e), e));
     if (kind == TRAIN_RL && r->cfg.algo.beta > 0) TRY(setup_reference(r, r->resumed, e));
     // The weights are final here: the models move to the device with them.
