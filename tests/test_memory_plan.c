@@ -66,6 +66,32 @@ Test(memory_plan, adamw_sharded_by_zero_stage) {
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_ADAMW], 8 * n);  // one rank owns everything
     cr_assert_eq(config_set(&c, "dist.zero_stage=2", &e), 0);
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_ADAMW], 8 * 54496.0);
+    cr_assert_eq(plan_for(&c, 2).bytes[MEM_WEIGHTS], 4 * n);  // below stage 3 every rank holds every weight
+    // Stage 3: the weights of rank 0's shard and of one gathered unit, the largest being a layer (37024; the embedding
+    // 17408, the final norm with the LM head 17472).
+    cr_assert_eq(config_set(&c, "dist.zero_stage=3", &e), 0);
+    MemPlan p = plan_for(&c, 2);
+    cr_assert_eq(p.bytes[MEM_ADAMW], 8 * 54496.0);
+    cr_assert_eq(p.bytes[MEM_WEIGHTS], 4 * (54496.0 + 37024));
+    cr_assert_eq(config_set(&c, "dist.sample_gather=whole", &e), 0);  // sampling gathers every weight at once
+    cr_assert_eq(plan_for(&c, 2).bytes[MEM_WEIGHTS], 4 * n);
+}
+
+Test(memory_plan, device_leaves_its_parts_out) {
+    Config c;
+    small_config(&c);
+    MemShape s = {.rl = true, .world = 1, .max_prompt = 10, .device = true};
+    MemPlan p;
+    Err e;
+    cr_assert_eq(memory_plan_estimate(&c, &s, &p, &e), 0, "%s", e.msg);
+    double n = 108928;
+    cr_assert_eq(p.bytes[MEM_WEIGHTS], 4 * n);  // the host's Model.params
+    cr_assert_eq(p.bytes[MEM_ADAMW], 8 * n);    // the host's moments, written by updater_sync_host
+    cr_assert_eq(p.bytes[MEM_GRADIENTS], 0);    // summed in the device's memory
+    cr_assert_eq(p.bytes[MEM_ROLLOUT] + p.bytes[MEM_ACTIVATIONS] + p.bytes[MEM_HEAD], 0);
+    cr_assert_eq(config_set(&c, "dist.zero_stage=3", &e), 0);
+    cr_assert_eq(memory_plan_estimate(&c, &s, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.bytes[MEM_GRADIENTS], 4 * n);  // zero stage 3 keeps the host reducer
 }
 
 Test(memory_plan, recompute_keeps_less) {
@@ -95,7 +121,8 @@ Test(memory_plan, refusal_names_the_largest_parts) {
     cr_assert(strstr(e.msg, "train.check_memory = false"), "%s", e.msg);
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, false, true, line, sizeof line, &e), 0);  // only a warning
     cr_assert(strstr(line, "warning: 9.00 GiB more needed than available"), "%s", line);
-    cr_assert(strstr(line, "device memory not checked"), "%s", line);
+    cr_assert(strstr(line, "host memory only: the device's memory (rollout, activations, LM head) is not checked"),
+              "%s", line);
 }
 
 Test(mem_avail, meminfo) {

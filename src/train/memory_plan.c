@@ -126,19 +126,25 @@ static void steady_parts(const Config *c, const MemShape *s, const Model *m, Mem
     // a second micro-batch, and the int64 limbs [3 n] past GRAD_HELD + 1 of them.
     // At zero stage 2-3 a rank whose one micro-batch is its last backward has each layer made resident just ahead of
     // its backward and reduced to its own elements once done (grad_reducer_shard): its shard and about two units.
-    int mpu = p->micro_per_update;
-    double grads = 4 * P;
+    // Under expert parallelism the backward writes only this place's slices of the expert tensors (the others' rows go
+    // to their owners, model/moe_ep.c): the rest of their gradient's pages are never touched (grad_reducer_experts).
+    int mpu = p->micro_per_update, k = c->dist.expert_parallel;
+    double grads = 4 * (k > 1 ? P - n.expert + n.expert / k : P);
+    // A device update sums the gradient in the device's memory and empties the host reducer (train/update.c
+    // updater_attach_device), except at zero stage 3 and under expert parallelism.
+    bool device_grads = s->device && c->dist.zero_stage < 3 && k <= 1;
     if (c->dist.zero_stage >= 2 && mpu == 1 && s->world > 1) grads = 4 * fmin(P, own + 2 * n.unit);
     if (c->dist.deterministic && mpu >= 2) grads += 4 * P * (mpu - 1 < GRAD_HELD ? mpu - 1 : GRAD_HELD);
     if (c->dist.deterministic && mpu > GRAD_HELD + 1) grads += 24 * P;
-    p->bytes[MEM_GRADIENTS] = grads;
+    p->bytes[MEM_GRADIENTS] = device_grads ? 0 : grads;
     // AdamW m and v (algo/optim.c adamw_init_shard: two floats per element this rank updates).
     p->bytes[MEM_ADAMW] = 8 * own;
     // Several ranks: the reducer's bucket of GRAD_BUCKET elements (limbs or doubles, grad_reduce.c), and with
-    // dist.overlap GRAD_IN_FLIGHT layer-sized copies inside MPI.
+    // dist.overlap (its per-layer sums: train/update.c reduce_by_layer, not under expert parallelism) GRAD_IN_FLIGHT
+    // layer-sized copies inside MPI.
     double comm = 0;
     if (s->world > 1) comm = (double)GRAD_BUCKET * (c->dist.deterministic ? 24 : 8);
-    if (s->world > 1 && c->dist.overlap && !c->dist.deterministic && c->dist.zero_stage < 2)
+    if (s->world > 1 && c->dist.overlap && !c->dist.deterministic && c->dist.zero_stage < 2 && k <= 1)
         comm += GRAD_IN_FLIGHT * 4 * n.unit;
     p->bytes[MEM_COMM] = comm;
 }
@@ -205,6 +211,8 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     rollout_parts(c, s, &sh, c->model.qk_norm, p);
     training_parts(c, &m, &sh, p->tokens_per_micro, p);
     model_free(&m);
+    // On a device the KV cache, the logits, the activations and the head's chunks are the backend's memory.
+    if (s->device) p->bytes[MEM_ROLLOUT] = p->bytes[MEM_ACTIVATIONS] = p->bytes[MEM_HEAD] = 0;
     for (int i = 0; i < MEM_ROLLOUT; i++) p->steady += p->bytes[i];
     p->phase = fmax(p->bytes[MEM_ROLLOUT], p->bytes[MEM_ACTIVATIONS] + p->bytes[MEM_HEAD]);
     p->total = p->steady + p->phase;
@@ -285,7 +293,7 @@ int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const
     bool over = av->bytes != UINT64_MAX && need > (double)av->bytes;
     int n = snprintf(line, size, "memory: about %s a rank (resident now %.0f MiB; %s; peak: the steady parts and the "
                      "larger of rollout and activations + LM head)%s; %s available to %d rank(s) on this node (%s)",
-                     total, resident / 1048576.0, parts, device ? ", host memory only: device memory not checked" : "",
+                     total, resident / 1048576.0, parts, device ? ", host memory only: the device's memory (rollout, activations, LM head) is not checked" : "",
                      avail, node_ranks, av->source);
     if (!over) return 0;
     char big[1024];
@@ -316,7 +324,7 @@ int memory_plan_lengths(const Task *task, const Tokenizer *tok, bool solutions, 
 
 int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenizer *tok, bool device, char *line,
                       size_t size, Err *e) {
-    MemShape s = {.rl = rl, .world = dist_size()};
+    MemShape s = {.rl = rl, .world = dist_size(), .device = device};
     s.evaluates = c->eval.benchmarks[0] || (c->eval.n_prompts > 0 && task_split_size(task, SPLIT_EVAL) > 0);
     MemPlan p;
     int rc = memory_plan_lengths(task, tok, !rl && task_is_embedded(task), &s.max_prompt, &s.max_sft_seq, e);

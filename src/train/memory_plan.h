@@ -27,6 +27,8 @@ typedef struct {
     int max_prompt;     // tokens of the longest prompt (memory_plan_lengths)
     int max_sft_seq;    // sft: tokens of the longest prompt + solution + EOS
     bool evaluates;     // held-out evaluation or benchmarks run (zero stage 3 then gathers every weight)
+    bool device;        // the model computes on a GPU: the rollout, activations and LM head are in its memory, and so
+                        // is the gradient of a device update; only the host's parts are estimated
 } MemShape;
 
 typedef struct {
@@ -47,7 +49,8 @@ const char *memory_part_name(MemPart part);
 
 // Every rank's need (resident bytes now + p->total) times node_ranks against av: the start-up line ("memory: about
 // ...") into line; when it exceeds av and refuse, -1 with the refusal in e (total, available, the largest parts, the
-// keys that size them and what reduces them); else 0, the line then ending with a warning when it exceeds.
+// keys that size them and what reduces them); else 0, the line then ending with a warning when it exceeds. device:
+// the line says that device memory is not checked.
 int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const MemAvail *av, bool refuse,
                         bool device, char *line, size_t size, Err *e);
 
