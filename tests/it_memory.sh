@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 13
+plan 14
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -78,6 +78,8 @@ estimate_holds "dense, deterministic, 16 micro-batches (fixed-point limbs): peak
     dist.deterministic=true train.micro_batch=1
 estimate_holds "dense, 2 ranks, zero 2 (AdamW sharded): rank 0's peak within 15%" 2 "$T/dense.ini" dist.zero_stage=2
 estimate_holds "dense, 2 ranks, zero 3 (weights sharded): rank 0's peak within 15%" 2 "$T/dense.ini" dist.zero_stage=3
+estimate_holds "dense, 2 ranks, zero 2, one micro-batch a rank (gradient sharded): rank 0's peak within 15%" 2 \
+    "$T/dense.ini" dist.zero_stage=2 train.prompts_per_step=2
 estimate_holds "MoE, 2 ranks, expert parallelism 2: rank 0's peak within 15%" 2 "$T/moe.ini" dist.expert_parallel=2
 # One step: the heap keeps what is freed (src/cli/rlvr.c: no trim, no mmap), and a second step's KV cache, allocated
 # again as two buffers (model/model_forward.c), may not fit the hole the first one left once other blocks sit in it:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem_avail.h"
+#include "scratch_dir.h"
 #include "train/memory_plan.h"
 
 // V 272, D 64, F 128, 2 layers, 4 query heads and 2 key/value heads of 16, q/k norms, untied head.
@@ -172,4 +173,52 @@ Test(mem_avail, sizes) {
     cr_assert_not(mem_parse_size("1.5G", &b));
     cr_assert_not(mem_parse_size("", &b));
     cr_assert_not(mem_parse_size("8GB", &b));
+}
+
+// A file of a fake cgroup tree under the scratch directory, its directories made.
+static void put(const char *rel, const char *text) {
+    char path[512], dir[512];
+    snprintf(path, sizeof path, "%s/%s", scratch_dir(), rel);
+    for (char *p = strchr(path + strlen(scratch_dir()) + 1, '/'); p; p = strchr(p + 1, '/')) {
+        snprintf(dir, sizeof dir, "%.*s", (int)(p - path), path);
+        mkdir(dir, 0755);
+    }
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(mem_avail, cgroup_tree) {
+    MemAvail av;
+    const char *meminfo = "MemTotal: 67108864 kB\nMemAvailable: 8388608 kB\n";  // 8 GiB available
+    // v2: the job's limit (4 GiB, 1 GiB used) binds; the step below it and the slice above it set none.
+    put("v2/slurm/memory.max", "max\n");
+    put("v2/slurm/memory.current", "2000000000\n");
+    put("v2/slurm/job_1/memory.max", "4294967296\n");
+    put("v2/slurm/job_1/memory.current", "1073741824\n");
+    put("v2/slurm/job_1/step_0/memory.max", "max\n");
+    put("v2/slurm/job_1/step_0/memory.current", "500\n");
+    char root[512];
+    snprintf(root, sizeof root, "%s/v2", scratch_dir());
+    mem_available_at(meminfo, "0::/slurm/job_1/step_0\n", root, &av);
+    cr_assert_eq(av.bytes, 3ull << 30);
+    cr_assert_str_eq(av.source, "cgroup /slurm/job_1 (memory.max)");
+    // v1's memory controller: 2 GiB limit, 0.5 GiB used.
+    put("v1/memory/memory.limit_in_bytes", "9223372036854771712\n");
+    put("v1/memory/memory.usage_in_bytes", "1892225024\n");
+    put("v1/memory/process_api/x/memory.limit_in_bytes", "2147483648\n");
+    put("v1/memory/process_api/x/memory.usage_in_bytes", "536870912\n");
+    snprintf(root, sizeof root, "%s/v1", scratch_dir());
+    mem_available_at(meminfo, "5:devices:/\n4:memory:/process_api/x\n0::/\n", root, &av);
+    cr_assert_eq(av.bytes, 1536ull << 20);
+    cr_assert_str_eq(av.source, "cgroup /process_api/x (memory.limit_in_bytes)");
+    // MemAvailable below every limit binds; with no limit at all, MemAvailable alone.
+    mem_available_at("MemAvailable: 1024 kB\n", "4:memory:/process_api/x\n", root, &av);
+    cr_assert_eq(av.bytes, 1024 * 1024);
+    cr_assert_str_eq(av.source, "MemAvailable");
+    mem_available_at(meminfo, "4:memory:/\n", root, &av);
+    cr_assert_eq(av.bytes, 8ull << 30);
+    mem_available_at(NULL, NULL, root, &av);
+    cr_assert_eq(av.bytes, UINT64_MAX);
 }

@@ -98,9 +98,9 @@ static void cgroup_tree_left(const char *root, const char *path, const char *lim
     snprintf(dir, sizeof dir, "%s", path);
     for (;;) {
         uint64_t left;
-        snprintf(at, sizeof at, "%.64s%s/%.32s", root, strcmp(dir, "/") ? dir : "", limit_name);
+        snprintf(at, sizeof at, "%.400s%s/%.32s", root, strcmp(dir, "/") ? dir : "", limit_name);
         bool ok = read_text(at, lim, sizeof lim);
-        snprintf(at, sizeof at, "%.64s%s/%.32s", root, strcmp(dir, "/") ? dir : "", usage_name);
+        snprintf(at, sizeof at, "%.400s%s/%.32s", root, strcmp(dir, "/") ? dir : "", usage_name);
         if (ok && read_text(at, use, sizeof use) && mem_cgroup_left(lim, use, &left) && left < out->bytes) {
             out->bytes = left;
             snprintf(out->source, sizeof out->source, "cgroup %.100s (%s)", dir, limit_name);
@@ -112,29 +112,35 @@ static void cgroup_tree_left(const char *root, const char *path, const char *lim
     }
 }
 
-static void cgroup_available(MemAvail *out) {
-    char text[8192], path[2048];
-    if (!read_text("/proc/self/cgroup", text, sizeof text)) return;
-    if (mem_cgroup_path(text, false, path, sizeof path)) {
-        // The unified hierarchy at /sys/fs/cgroup, or under it (a hybrid layout).
-        cgroup_tree_left("/sys/fs/cgroup", path, "memory.max", "memory.current", out);
-        cgroup_tree_left("/sys/fs/cgroup/unified", path, "memory.max", "memory.current", out);
+void mem_available_at(const char *meminfo, const char *proc_cgroup, const char *sys_root, MemAvail *out) {
+    char path[2048], root[512];
+    *out = (MemAvail){.bytes = UINT64_MAX, .source = "unknown"};
+    if (meminfo && mem_meminfo_available(meminfo, &out->bytes))
+        snprintf(out->source, sizeof out->source, "MemAvailable");
+    if (!proc_cgroup) return;
+    if (mem_cgroup_path(proc_cgroup, false, path, sizeof path)) {
+        // The unified hierarchy at the mount's root, or under it (a hybrid layout).
+        cgroup_tree_left(sys_root, path, "memory.max", "memory.current", out);
+        snprintf(root, sizeof root, "%.400s/unified", sys_root);
+        cgroup_tree_left(root, path, "memory.max", "memory.current", out);
     }
-    if (mem_cgroup_path(text, true, path, sizeof path))
-        cgroup_tree_left("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes", "memory.usage_in_bytes", out);
+    if (mem_cgroup_path(proc_cgroup, true, path, sizeof path)) {
+        snprintf(root, sizeof root, "%.400s/memory", sys_root);
+        cgroup_tree_left(root, path, "memory.limit_in_bytes", "memory.usage_in_bytes", out);
+    }
 }
 
 void mem_available(MemAvail *out) {
-    char text[16384];
+    char meminfo[16384], cgroup[8192];
     const char *hook = getenv("RLVR_MEMORY_AVAILABLE");
-    *out = (MemAvail){.bytes = UINT64_MAX, .source = "unknown"};
-    if (hook && mem_parse_size(hook, &out->bytes)) {
-        snprintf(out->source, sizeof out->source, "RLVR_MEMORY_AVAILABLE");
+    uint64_t bytes;
+    if (hook && mem_parse_size(hook, &bytes)) {
+        *out = (MemAvail){.bytes = bytes, .source = "RLVR_MEMORY_AVAILABLE"};
         return;
     }
-    if (read_text("/proc/meminfo", text, sizeof text) && mem_meminfo_available(text, &out->bytes))
-        snprintf(out->source, sizeof out->source, "MemAvailable");
-    cgroup_available(out);
+    bool has_meminfo = read_text("/proc/meminfo", meminfo, sizeof meminfo);
+    bool has_cgroup = read_text("/proc/self/cgroup", cgroup, sizeof cgroup);
+    mem_available_at(has_meminfo ? meminfo : NULL, has_cgroup ? cgroup : NULL, "/sys/fs/cgroup", out);
 }
 
 // A "Name:   N kB" line of /proc/self/status, in bytes.

@@ -34,6 +34,11 @@ typedef struct {
 // for a smaller machine or job) replaces the reading when set; a malformed value is ignored for the reading.
 void mem_available(MemAvail *out);
 
+// mem_available's reading from given sources (tests): /proc/meminfo's and /proc/self/cgroup's text (NULL: absent) and
+// the cgroup mounts under sys_root ("/sys/fs/cgroup": v2 there or under unified/, v1's memory controller under
+// memory/). RLVR_MEMORY_AVAILABLE plays no part.
+void mem_available_at(const char *meminfo, const char *proc_cgroup, const char *sys_root, MemAvail *out);
+
 // This process's peak resident memory so far (VmHWM of /proc/self/status), in bytes; 0 when unreadable.
 uint64_t mem_peak_resident(void);
 // Its resident memory now (VmRSS), in bytes; 0 when unreadable.

@@ -111,6 +111,26 @@ static int micro_per_update(const Config *c, const MemShape *s) {
     return (int)(groups * ceil_div(c->rollout.n, c->train.micro_batch));
 }
 
+// GradReducer.grad (algo/grad_reduce.c, n floats) on the busiest rank, own elements owned, mpu micro-batches an update.
+static double gradient_bytes(const Config *c, const MemShape *s, const Counts *n, double own, int mpu) {
+    int k = c->dist.expert_parallel;
+    // A device update sums the gradient in the device's memory and empties the host reducer (train/update.c
+    // updater_attach_device), except at zero stage 3 and under expert parallelism.
+    if (s->device && c->dist.zero_stage < 3 && k <= 1) return 0;
+    // Under expert parallelism the backward writes only this place's slices of the expert tensors (the others' rows go
+    // to their owners, model/moe_ep.c): the rest of their gradient's pages are never touched (grad_reducer_experts).
+    double grads = 4 * (k > 1 ? n->all - n->expert + n->expert / k : n->all);
+    // At zero stage 2-3 a rank whose one micro-batch is its last backward has each layer made resident just ahead of
+    // its backward and reduced to its own elements once done (grad_reducer_shard): its shard stays, and the layers in
+    // flight are resident while the activations shrink (measured: tests/it_memory.sh).
+    if (c->dist.zero_stage >= 2 && mpu == 1 && s->world > 1) grads = 4 * fmin(n->all, own);
+    // Deterministic: the held[GRAD_HELD] float copies once a rank has a second micro-batch, and the int64 limbs [3 n]
+    // past GRAD_HELD + 1 of them.
+    if (c->dist.deterministic && mpu >= 2) grads += 4 * n->all * (mpu - 1 < GRAD_HELD ? mpu - 1 : GRAD_HELD);
+    if (c->dist.deterministic && mpu > GRAD_HELD + 1) grads += 24 * n->all;
+    return grads;
+}
+
 // The run-long parts.
 static void steady_parts(const Config *c, const MemShape *s, const Model *m, MemPlan *p) {
     Counts n = count_elements(m);
@@ -122,21 +142,7 @@ static void steady_parts(const Config *c, const MemShape *s, const Model *m, Mem
     p->bytes[MEM_WEIGHTS] = 4 * (whole ? P : fmin(P, own + n.unit));
     // The frozen reference policy's Model.params (train/run.c setup_reference), never sharded.
     p->bytes[MEM_REFERENCE] = s->rl && c->algo.beta > 0 ? 4 * P : 0;
-    // GradReducer.grad (algo/grad_reduce.c, n floats); deterministic: its held[GRAD_HELD] float copies once a rank has
-    // a second micro-batch, and the int64 limbs [3 n] past GRAD_HELD + 1 of them.
-    // At zero stage 2-3 a rank whose one micro-batch is its last backward has each layer made resident just ahead of
-    // its backward and reduced to its own elements once done (grad_reducer_shard): its shard and about two units.
-    // Under expert parallelism the backward writes only this place's slices of the expert tensors (the others' rows go
-    // to their owners, model/moe_ep.c): the rest of their gradient's pages are never touched (grad_reducer_experts).
-    int mpu = p->micro_per_update, k = c->dist.expert_parallel;
-    double grads = 4 * (k > 1 ? P - n.expert + n.expert / k : P);
-    // A device update sums the gradient in the device's memory and empties the host reducer (train/update.c
-    // updater_attach_device), except at zero stage 3 and under expert parallelism.
-    bool device_grads = s->device && c->dist.zero_stage < 3 && k <= 1;
-    if (c->dist.zero_stage >= 2 && mpu == 1 && s->world > 1) grads = 4 * fmin(P, own + 2 * n.unit);
-    if (c->dist.deterministic && mpu >= 2) grads += 4 * P * (mpu - 1 < GRAD_HELD ? mpu - 1 : GRAD_HELD);
-    if (c->dist.deterministic && mpu > GRAD_HELD + 1) grads += 24 * P;
-    p->bytes[MEM_GRADIENTS] = device_grads ? 0 : grads;
+    p->bytes[MEM_GRADIENTS] = gradient_bytes(c, s, &n, own, p->micro_per_update);
     // AdamW m and v (algo/optim.c adamw_init_shard: two floats per element this rank updates).
     p->bytes[MEM_ADAMW] = 8 * own;
     // Several ranks: the reducer's bucket of GRAD_BUCKET elements (limbs or doubles, grad_reduce.c), and with
@@ -144,7 +150,8 @@ static void steady_parts(const Config *c, const MemShape *s, const Model *m, Mem
     // layer-sized copies inside MPI.
     double comm = 0;
     if (s->world > 1) comm = (double)GRAD_BUCKET * (c->dist.deterministic ? 24 : 8);
-    if (s->world > 1 && c->dist.overlap && !c->dist.deterministic && c->dist.zero_stage < 2 && k <= 1)
+    if (s->world > 1 && c->dist.overlap && !c->dist.deterministic && c->dist.zero_stage < 2 &&
+        c->dist.expert_parallel <= 1)
         comm += GRAD_IN_FLIGHT * 4 * n.unit;
     p->bytes[MEM_COMM] = comm;
 }
@@ -204,7 +211,7 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     memset(p, 0, sizeof *p);
     TRY(model_layout(&m, &c->model, e));
     Shape sh = shape_of(&c->model, m.moe);
-    p->params = (double)m.n_params;
+    p->params = (double)m.n_params, p->rl = s->rl;
     p->micro_per_update = micro_per_update(c, s);
     p->tokens_per_micro = micro_tokens(c, s);
     steady_parts(c, s, &m, p);
@@ -225,11 +232,12 @@ const char *memory_part_name(MemPart part) {
     return NAMES[part];
 }
 
-// The config keys that size a part, and what reduces it (only what truly does).
-static const char *part_keys(MemPart part) {
+// The config keys that size a part, and what reduces it (only what truly does); rl: rlvr train's micro-batches.
+static const char *part_keys(MemPart part, bool rl) {
     switch (part) {
         case MEM_WEIGHTS: return "the [model] sizes, 4 bytes a parameter; reduce: dist.zero_stage = 3 with more ranks";
-        case MEM_REFERENCE: return "algo.beta > 0 keeps the reference model, 4 bytes a parameter; reduce: algo.beta = 0";
+        case MEM_REFERENCE:
+            return "algo.beta > 0 keeps the reference model, 4 bytes a parameter; reduce: algo.beta = 0";
         case MEM_GRADIENTS:
             return "the [model] sizes, 4 bytes a parameter (dist.deterministic with more than one micro-batch per "
                    "update: up to 32); reduce: a larger train.micro_batch or more ranks (fewer micro-batches per "
@@ -244,6 +252,9 @@ static const char *part_keys(MemPart part) {
                    "rollout.max_new_tokens) for the KV cache; reduce: a smaller rollout.kv_cache_mb, more ranks, a "
                    "smaller rollout.max_new_tokens";
         case MEM_ACTIVATIONS:
+            if (!rl)
+                return "train.micro_batch sequences (at most sft.batch_size) x (prompt + solution) tokens x layers; "
+                       "reduce: train.recompute = true, a smaller train.micro_batch";
             return "train.micro_batch sequences x (prompt + rollout.max_new_tokens) tokens x layers; reduce: "
                    "train.recompute = true, a smaller train.micro_batch";
         case MEM_HEAD: return "train.head_chunk x model.vocab_size x 2; reduce: a smaller train.head_chunk";
@@ -279,8 +290,11 @@ static void largest_parts(const MemPlan *p, char *out, size_t size) {
     char b1[32], b2[32];
     fmt_bytes(p->bytes[first], b1, sizeof b1), fmt_bytes(p->bytes[second], b2, sizeof b2);
     snprintf(out, size, "largest: %s %s (%s); %s %s (%s)", memory_part_name((MemPart)first), b1,
-             part_keys((MemPart)first), memory_part_name((MemPart)second), b2, part_keys((MemPart)second));
+             part_keys((MemPart)first, p->rl), memory_part_name((MemPart)second), b2,
+             part_keys((MemPart)second, p->rl));
 }
+
+#define DEVICE_NOTE ", host memory only: the device's memory (rollout, activations, LM head) is not checked"
 
 int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const MemAvail *av, bool refuse,
                         bool device, char *line, size_t size, Err *e) {
@@ -293,7 +307,7 @@ int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const
     bool over = av->bytes != UINT64_MAX && need > (double)av->bytes;
     int n = snprintf(line, size, "memory: about %s a rank (resident now %.0f MiB; %s; peak: the steady parts and the "
                      "larger of rollout and activations + LM head)%s; %s available to %d rank(s) on this node (%s)",
-                     total, resident / 1048576.0, parts, device ? ", host memory only: the device's memory (rollout, activations, LM head) is not checked" : "",
+                     total, resident / 1048576.0, parts, device ? DEVICE_NOTE : "",
                      avail, node_ranks, av->source);
     if (!over) return 0;
     char big[1024];

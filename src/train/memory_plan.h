@@ -39,6 +39,7 @@ typedef struct {
     double params;      // parameters of the model
     int micro_per_update;  // micro-batches of one update on the busiest rank
     double tokens_per_micro;  // tokens of the largest micro-batch
+    bool rl;            // MemShape.rl: which keys size a micro-batch
 } MemPlan;
 
 // The estimate for one rank (the busiest: the largest ZeRO shard). Errors: a [model] that model_layout refuses.
