@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 14
+plan 15
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -102,6 +102,12 @@ if [ "$ms" -lt 1000 ]; then pass "refused within a second ($ms ms)"; else fail "
 if grep -q "largest: AdamW 145 MiB (8 bytes a parameter this rank updates; reduce: dist.zero_stage >= 1 with more \
 ranks); weights 73 MiB" <<<"$err"; then pass "the refusal names the largest part's keys"
 else fail "the refusal names the largest part's keys" "$err"; fi
+# On 2 ranks every rank refuses (no rank left waiting in a collective), rank 0's one line naming both.
+if err=$(RLVR_MEMORY_AVAILABLE=300M timeout 60 mpirun --oversubscribe -np 2 -x RLVR_MEMORY_AVAILABLE "$RLVR" train \
+        --config "$T/dense.ini" --run-dir "$T/refused2" 2>&1); then fail "2 ranks: refused" "started: $err"
+elif [ "$(grep -c "^rlvr: memory: the 2 rank(s) on this node need about .* more and 300 MiB is available" \
+        <<<"$err")" = 1 ]; then pass "2 ranks: refused by every rank, one line"
+else fail "2 ranks: refused by every rank, one line" "$err"; fi
 if out=$(RLVR_MEMORY_AVAILABLE=100M "$RLVR" train --config "$T/dense.ini" --run-dir "$T/warned" \
         --set train.check_memory=false --set train.steps=0 2>&1) && grep -q "warning: .* more needed than available" \
         "$T/warned/log.txt"; then pass "train.check_memory = false: starts, with a warning in log.txt"

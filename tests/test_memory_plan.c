@@ -120,6 +120,11 @@ Test(memory_plan, refusal_names_the_largest_parts) {
     cr_assert(strstr(e.msg, "largest: AdamW 3.00 GiB (8 bytes a parameter this rank updates; reduce: "
                             "dist.zero_stage >= 1 with more ranks); weights 1.50 GiB"), "%s", e.msg);
     cr_assert(strstr(e.msg, "train.check_memory = false"), "%s", e.msg);
+    p.zero_stage = 1;  // the moments sharded already: only more ranks reduce them
+    cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
+    cr_assert(strstr(e.msg, "largest: AdamW 3.00 GiB (8 bytes a parameter this rank updates; reduce: more ranks); "
+                            "weights 1.50 GiB (the [model] sizes, 4 bytes a parameter; reduce: dist.zero_stage = 3 "
+                            "with more ranks)"), "%s", e.msg);
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, false, true, line, sizeof line, &e), 0);  // only a warning
     cr_assert(strstr(line, "warning: 9.00 GiB more needed than available"), "%s", line);
     cr_assert(strstr(line, "host memory only: the device's memory (rollout, activations, LM head) is not checked"),

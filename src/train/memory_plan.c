@@ -211,7 +211,7 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     memset(p, 0, sizeof *p);
     TRY(model_layout(&m, &c->model, e));
     Shape sh = shape_of(&c->model, m.moe);
-    p->params = (double)m.n_params, p->rl = s->rl;
+    p->params = (double)m.n_params, p->rl = s->rl, p->zero_stage = c->dist.zero_stage;
     p->micro_per_update = micro_per_update(c, s);
     p->tokens_per_micro = micro_tokens(c, s);
     steady_parts(c, s, &m, p);
@@ -233,16 +233,20 @@ const char *memory_part_name(MemPart part) {
 }
 
 // The config keys that size a part, and what reduces it (only what truly does); rl: rlvr train's micro-batches.
-static const char *part_keys(MemPart part, bool rl) {
+static const char *part_keys(MemPart part, bool rl, int zero_stage) {
     switch (part) {
-        case MEM_WEIGHTS: return "the [model] sizes, 4 bytes a parameter; reduce: dist.zero_stage = 3 with more ranks";
+        case MEM_WEIGHTS:
+            if (zero_stage == 3) return "the [model] sizes, 4 bytes a parameter, sharded; reduce: more ranks";
+            return "the [model] sizes, 4 bytes a parameter; reduce: dist.zero_stage = 3 with more ranks";
         case MEM_REFERENCE:
             return "algo.beta > 0 keeps the reference model, 4 bytes a parameter; reduce: algo.beta = 0";
         case MEM_GRADIENTS:
             return "the [model] sizes, 4 bytes a parameter (dist.deterministic with more than one micro-batch per "
                    "update: up to 32); reduce: a larger train.micro_batch or more ranks (fewer micro-batches per "
                    "update), dist.deterministic = false";
-        case MEM_ADAMW: return "8 bytes a parameter this rank updates; reduce: dist.zero_stage >= 1 with more ranks";
+        case MEM_ADAMW:
+            if (zero_stage > 0) return "8 bytes a parameter this rank updates; reduce: more ranks";
+            return "8 bytes a parameter this rank updates; reduce: dist.zero_stage >= 1 with more ranks";
         case MEM_RESPONSES:
             return "train.prompts_per_step / ranks x rollout.n x rollout.max_new_tokens; reduce: more ranks, fewer "
                    "train.prompts_per_step or rollout.max_new_tokens";
@@ -262,10 +266,10 @@ static const char *part_keys(MemPart part, bool rl) {
     }
 }
 
-// Bytes as the line prints them: GiB from 1 GiB on, else MiB.
+// Bytes as the line prints them: GiB from 1 GiB on, else MiB (a tenth below 10 MiB).
 static void fmt_bytes(double b, char *out, size_t size) {
     if (b >= 1073741824.0) snprintf(out, size, "%.2f GiB", b / 1073741824.0);
-    else snprintf(out, size, "%.0f MiB", b / 1048576.0);
+    else snprintf(out, size, b < 10 * 1048576.0 ? "%.1f MiB" : "%.0f MiB", b / 1048576.0);
 }
 
 // The parts in plan order, "weights 0.46 GiB, gradients ..." (parts of 0 left out).
@@ -290,8 +294,8 @@ static void largest_parts(const MemPlan *p, char *out, size_t size) {
     char b1[32], b2[32];
     fmt_bytes(p->bytes[first], b1, sizeof b1), fmt_bytes(p->bytes[second], b2, sizeof b2);
     snprintf(out, size, "largest: %s %s (%s); %s %s (%s)", memory_part_name((MemPart)first), b1,
-             part_keys((MemPart)first, p->rl), memory_part_name((MemPart)second), b2,
-             part_keys((MemPart)second, p->rl));
+             part_keys((MemPart)first, p->rl, p->zero_stage), memory_part_name((MemPart)second), b2,
+             part_keys((MemPart)second, p->rl, p->zero_stage));
 }
 
 #define DEVICE_NOTE ", host memory only: the device's memory (rollout, activations, LM head) is not checked"

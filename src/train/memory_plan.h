@@ -40,6 +40,7 @@ typedef struct {
     int micro_per_update;  // micro-batches of one update on the busiest rank
     double tokens_per_micro;  // tokens of the largest micro-batch
     bool rl;            // MemShape.rl: which keys size a micro-batch
+    int zero_stage;     // dist.zero_stage: what sharding is left to reduce the weights and moments
 } MemPlan;
 
 // The estimate for one rank (the busiest: the largest ZeRO shard). Errors: a [model] that model_layout refuses.
