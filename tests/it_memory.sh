@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 15
+plan 16
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -89,6 +89,8 @@ estimate_holds "large rollout (n 16 x 128 tokens, KV cache dominant): peak withi
     model.num_hidden_layers=8 rollout.n=16 rollout.max_new_tokens=128 train.micro_batch=1 train.recompute=true \
     train.steps=1
 CMD=sft estimate_holds "sft: peak within 15% of the estimate" 1 "$T/dense.ini"
+estimate_holds "held-out evaluation (16 problems x 16 samples) larger than the rollout: peak within 15%" 1 \
+    "$T/dense.ini" eval.n_prompts=16 eval.samples=16
 
 # Refused before anything big is allocated, in well under a second, naming what sizes the largest part.
 start=$(date +%s%N)

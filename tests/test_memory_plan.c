@@ -95,6 +95,23 @@ Test(memory_plan, device_leaves_its_parts_out) {
     cr_assert_eq(p.bytes[MEM_GRADIENTS], 4 * n);  // zero stage 3 keeps the host reducer
 }
 
+Test(memory_plan, evaluation_decodes_in_the_rollout_phase) {
+    Config c;
+    Err e;
+    small_config(&c);
+    cr_assert_eq(config_set(&c, "eval.samples=64", &e), 0);
+    MemShape s = {.rl = true, .world = 1, .max_prompt = 10};
+    MemPlan train, eval;
+    cr_assert_eq(memory_plan_estimate(&c, &s, &train, &e), 0, "%s", e.msg);
+    s.eval_prompts = 32;  // 32 x 64 sequences decode at once against the rollout's 8 x 8
+    cr_assert_eq(memory_plan_estimate(&c, &s, &eval, &e), 0, "%s", e.msg);
+    cr_assert_gt(eval.bytes[MEM_ROLLOUT], 16 * train.bytes[MEM_ROLLOUT]);
+    s.rl = false;  // rlvr sft evaluates too, with no rollout of its own
+    cr_assert_eq(memory_plan_estimate(&c, &s, &train, &e), 0, "%s", e.msg);
+    cr_assert_eq(train.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
+    cr_assert_eq(train.bytes[MEM_RESPONSES], 0);
+}
+
 Test(memory_plan, recompute_keeps_less) {
     Config c;
     Err e;

@@ -162,23 +162,38 @@ static double micro_tokens(const Config *c, const MemShape *s) {
     return fmin(c->train.micro_batch, c->rollout.n) * (double)(s->max_prompt + c->rollout.max_new_tokens);
 }
 
-// The rollout: its responses (rollout/sampler.c seq_grow: tokens, logp, entropy and MoE experts, grown by doubling
-// from 16), the KV cache of the groups decoding at once (model/model_forward.c kv_cache_create, bounded by
-// rollout.kv_cache_mb: sampler_prompts_that_fit), the sampler's logits [slots, V] (model_logits_alloc) and the
-// decode's layer record over a prefill's or a step's rows (model_forward.c model_decode_keep).
-static void rollout_parts(const Config *c, const MemShape *s, const Shape *sh, bool qk, MemPlan *p) {
-    if (!s->rl) return;
-    const RolloutConfig *ro = &c->rollout;
-    double prompts = ceil_div(c->train.prompts_per_step, s->world), len = s->max_prompt + ro->max_new_tokens;
+// Bytes of a rollout's responses (rollout/sampler.c seq_grow: tokens, logp, entropy and MoE experts, grown by
+// doubling from 16) for prompts x ro->n of them.
+static double response_bytes(const RolloutConfig *ro, double prompts, const Shape *sh) {
     double cap = 16;
     while (cap < ro->max_new_tokens) cap *= 2;
-    p->bytes[MEM_RESPONSES] = prompts * ro->n * cap * (4 + 8 + 8 + 4 * sh->L * sh->K);
-    double per_group = 2 * 4 * sh->L * ro->n * len * sh->KD;
+    return prompts * ro->n * cap * (4 + 8 + 8 + 4 * sh->L * sh->K);
+}
+
+// A sampler_generate call over prompts groups: the KV cache of the groups decoding at once (model/model_forward.c
+// kv_cache_create, bounded by rollout.kv_cache_mb: sampler_prompts_that_fit), the sampler's logits [slots, V]
+// (model_logits_alloc) and the decode's layer record over a prefill's or a step's rows (model_decode_keep).
+static double decoding_bytes(const RolloutConfig *ro, double prompts, int max_prompt, const Shape *sh, bool qk) {
+    double len = max_prompt + ro->max_new_tokens, per_group = 2 * 4 * sh->L * ro->n * len * sh->KD;
     double fit = floor((double)ro->kv_cache_mb * 1048576 / per_group);
     double slots = ro->n * fmin(prompts, fit);  // 0 when one group does not fit: the sampler refuses that itself
-    double rows = fmax(slots, s->max_prompt);
-    p->bytes[MEM_ROLLOUT] = per_group / ro->n * slots + 4 * slots * sh->V +
-                            4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
+    double rows = fmax(slots, max_prompt);
+    return per_group / ro->n * slots + 4 * slots * sh->V +
+           4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
+}
+
+// rlvr train's rollout (its responses kept through the update) and the held-out evaluation's two passes (train/eval.c:
+// greedy, one sample, then eval.samples; eval/benchmark.c eval_sampling), whichever decodes more.
+static void rollout_parts(const Config *c, const MemShape *s, const Shape *sh, bool qk, MemPlan *p) {
+    double prompts = ceil_div(c->train.prompts_per_step, s->world);
+    if (s->rl) p->bytes[MEM_RESPONSES] = response_bytes(&c->rollout, prompts, sh);
+    if (s->rl) p->bytes[MEM_ROLLOUT] = decoding_bytes(&c->rollout, prompts, s->max_prompt, sh, qk);
+    if (s->eval_prompts <= 0) return;
+    RolloutConfig ev = c->rollout;
+    ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
+    double eval_prompts = ceil_div(s->eval_prompts, s->world);
+    double eval = decoding_bytes(&ev, eval_prompts, s->max_prompt, sh, qk) + response_bytes(&ev, eval_prompts, sh);
+    p->bytes[MEM_ROLLOUT] = fmax(p->bytes[MEM_ROLLOUT], eval);
 }
 
 // A training micro-batch of T tokens (model/model_forward.c acts_create: a record per layer, or with recomputation
@@ -272,13 +287,13 @@ static void fmt_bytes(double b, char *out, size_t size) {
     else snprintf(out, size, b < 10 * 1048576.0 ? "%.1f MiB" : "%.0f MiB", b / 1048576.0);
 }
 
-// The parts in plan order, "weights 0.46 GiB, gradients ..." (parts of 0 left out).
+// The parts in plan order, "weights 0.46 GiB, gradients ..." (parts under 0.05 MiB left out).
 static void parts_list(const MemPlan *p, char *out, size_t size) {
     size_t at = 0;
     out[0] = 0;
     for (int i = 0; i < MEM_PARTS && at < size; i++) {
         char b[32];
-        if (p->bytes[i] <= 0) continue;
+        if (p->bytes[i] < 0.05 * 1048576) continue;  // 0.0 MiB
         fmt_bytes(p->bytes[i], b, sizeof b);
         at += (size_t)snprintf(out + at, size - at, "%s%s %s", at ? ", " : "", memory_part_name((MemPart)i), b);
     }
@@ -343,7 +358,9 @@ int memory_plan_lengths(const Task *task, const Tokenizer *tok, bool solutions, 
 int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenizer *tok, bool device, char *line,
                       size_t size, Err *e) {
     MemShape s = {.rl = rl, .world = dist_size(), .device = device};
-    s.evaluates = c->eval.benchmarks[0] || (c->eval.n_prompts > 0 && task_split_size(task, SPLIT_EVAL) > 0);
+    int64_t held_out = task_split_size(task, SPLIT_EVAL);
+    s.eval_prompts = (int)(c->eval.n_prompts < held_out ? c->eval.n_prompts : held_out);
+    s.evaluates = c->eval.benchmarks[0] || s.eval_prompts > 0;
     MemPlan p;
     int rc = memory_plan_lengths(task, tok, !rl && task_is_embedded(task), &s.max_prompt, &s.max_sft_seq, e);
     if (!rc) rc = memory_plan_estimate(c, &s, &p, e);

@@ -14,7 +14,8 @@
 #include "text/tokenizer.h"
 
 // Held for the whole run: weights, reference, gradients, AdamW, responses, communication. Held one phase of a step
-// at a time: the rollout's KV cache and decoding work, or the training pass's activations and LM-head workspace.
+// at a time: the rollout's (or the held-out evaluation's) KV cache and decoding work, or the training pass's
+// activations and LM-head workspace.
 typedef enum {
     MEM_WEIGHTS, MEM_REFERENCE, MEM_GRADIENTS, MEM_ADAMW, MEM_RESPONSES, MEM_COMM,
     MEM_ROLLOUT, MEM_ACTIVATIONS, MEM_HEAD, MEM_PARTS
@@ -27,6 +28,7 @@ typedef struct {
     int max_prompt;     // tokens of the longest prompt (memory_plan_lengths)
     int max_sft_seq;    // sft: tokens of the longest prompt + solution + EOS
     bool evaluates;     // held-out evaluation or benchmarks run (zero stage 3 then gathers every weight)
+    int eval_prompts;   // held-out problems evaluated (rlvr train: min(eval.n_prompts, the split's size); 0: none)
     bool device;        // the model computes on a GPU: the rollout, activations and LM head are in its memory, and so
                         // is the gradient of a device update; only the host's parts are estimated
 } MemShape;
