@@ -158,6 +158,9 @@ static const Key KEYS[] = {
      "LM-head rows whose logits exist at once (training, scoring): memory 2 x head_chunk x vocab"},
     {"train", "recompute", K_BOOL, F(train.recompute), 0, 0, 0, "false",
      "keep only each layer's input through the forward and recompute the rest in the backward (same bits)"},
+    {"train", "check_memory", K_BOOL, F(train.check_memory), 0, 0, 0, "true",
+     "refuse to start when the ranks of a node need more host memory than it has available (src/train/memory_plan.c); "
+     "false: warn and start"},
     {"train", "skip_zero_backward", K_BOOL, F(train.skip_zero_backward), 0, 0, 0, "true",
      "skip a micro-batch's passes where no token has a loss coefficient (beta 0, no entropy bonus): its backward, "
      "and before a step's first update its forward (same bits)"},

@@ -125,6 +125,7 @@ typedef struct {
     int steps, prompts_per_step, ppo_epochs, n_minibatches, micro_batch;
     int head_chunk;  // rows of logits the LM head holds at once (model.h Model.head_chunk)
     bool recompute;  // keep each layer's input only; the backward recomputes the rest (model.h Model.recompute)
+    bool check_memory;  // refuse a start whose estimated memory exceeds the node's available (train/memory_plan.h)
     bool skip_zero_backward;  // skip passes that add only zeros (Model.skip_zero_backward, train/rl_update.c)
     double lr, weight_decay, adam_beta1, adam_beta2, adam_eps, grad_clip;
     int warmup_steps;

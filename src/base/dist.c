@@ -74,6 +74,16 @@ int dist_rank(void) { return ctx.rank; }
 int dist_size(void) { return ctx.size; }
 int dist_is_root(void) { return ctx.rank == 0; }
 
+int dist_node_size(void) {
+    if (!ctx.initialized || ctx.size == 1) return 1;
+    MPI_Comm node;
+    int n;
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx.rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_size(node, &n));
+    MPI_Comm_free(&node);
+    return n;
+}
+
 void dist_fatal(const char *fmt, ...) {
     char msg[2048];
     va_list ap;

@@ -15,6 +15,8 @@ void dist_finalize(void);
 int dist_rank(void);
 int dist_size(void);
 int dist_is_root(void);
+// Collective: the number of ranks on this rank's node (those sharing its memory, MPI_COMM_TYPE_SHARED); 1 without MPI.
+int dist_node_size(void);
 
 // In-place all-reduce over all ranks.
 void dist_allreduce_sum_f64(double *x, size_t n);

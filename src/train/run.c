@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "model/expert_map.h"
 #include "task/reward.h"
+#include "train/memory_plan.h"
 #include "train/resume.h"
 
 // --resume=auto: whether the run directory has a checkpoint to resume from (rank 0 looks, every rank learns).
@@ -262,6 +263,12 @@ static int open_run(Run *r, TrainKind kind, const TrainArgs *a, Err *e) {
         resume_log_line(&r->start_log, "eval: no held-out evaluation: the task has no held-out split (%s)",
                         task_is_embedded(r->task) ? "task.eval_size = 0" : "no data.eval_path");
     TRY(reward_check_config(&r->cfg.reward, e));
+    // Before the weights, moments and caches are allocated (or a Hugging Face init imported): the memory they will
+    // need, against what the node has (train/memory_plan.h).
+    char memory[2048];
+    TRY(memory_plan_check(&r->cfg, kind == TRAIN_RL, r->task, r->tok, r->device.where.ordinal >= 0, memory,
+                          sizeof memory, e));
+    resume_log_line(&r->start_log, "%s", memory);
     // --init, else [model] init: a checkpoint, or a Hugging Face directory imported into the run directory.
     char init[4096] = "";
     const char *from = a->init_ckpt ? a->init_ckpt : r->cfg.model.init;

@@ -10,6 +10,7 @@
 #include "eval/benchmark.h"
 #include "eval/eval_run.h"
 #include "train/eval.h"
+#include "train/memory_plan.h"
 #include "train/metrics.h"
 #include "train/rl_step.h"
 #include "train/sft.h"
@@ -140,6 +141,9 @@ static int loop(Trainer *t, const TrainArgs *a, Err *e) {
     if (r->total_steps == 0 || r->st.step == r->total_steps) {
         if (r->st.step == 0) TRY(save_checkpoint(t, e));  // steps = 0: the initial weights
         if (dist_is_root()) metrics_log(&t->mt, "done: %lld steps", (long long)r->st.step);
+        char peak[128];
+        memory_plan_peak_line(peak, sizeof peak);  // beside the start's estimate (train/memory_plan.h)
+        if (dist_is_root()) metrics_log(&t->mt, "%s", peak);
     }
     return 0;
 }
