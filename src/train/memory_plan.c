@@ -324,8 +324,8 @@ int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const
     else fmt_bytes((double)av->bytes, avail, sizeof avail);
     parts_list(p, parts, sizeof parts);
     bool over = av->bytes != UINT64_MAX && need > (double)av->bytes;
-    int n = snprintf(line, size, "memory: about %s a rank (resident now %.0f MiB; %s; peak: the steady parts and the "
-                     "larger of rollout and activations + LM head)%s; %s available to %d rank(s) on this node (%s)",
+    int n = snprintf(line, size, "memory: about %s a rank (resident now %.0f MiB; %s; rollout and activations + LM head "
+                     "not at once)%s; %s available to %d rank(s) on this node (%s)",
                      total, resident / 1048576.0, parts, device ? DEVICE_NOTE : "",
                      avail, node_ranks, av->source);
     if (!over) return 0;
