@@ -100,6 +100,9 @@ static const Row ROWS[] = {
     {"task.seed=7", {"task.name=gsm8k"}, "task.seed has no effect under task.name = gsm8k (only arith reads it)", {NULL}},
     {"task.verbose_ratio=0.2", {"task.styles=terse:1,steps:1"},
      "task.verbose_ratio has no effect under task.styles = 'terse:1,steps:1' (only an empty styles reads it)", {NULL}},
+    {"task.verbose_ratio=0.2", {"task.styles=terse:1"},
+     "task.verbose_ratio has no effect under task.styles = 'terse:1' (only an empty styles reads it)",
+     {"task.styles=, ,"}},  // task/task_arith.c parse_styles: separators alone are no entry, so no style
     {"data.prompt_field=q", {NULL},
      "data.prompt_field has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=math"}},
@@ -159,9 +162,8 @@ static const Row ROWS[] = {
      "rlvr eval reads it from the run's checkpoints)",
      {NULL}},
     {"eval.data_dir=d", {NULL},
-     "eval.data_dir has no effect under eval.benchmarks empty (only benchmark names read it; rlvr eval reads it from the "
-     "run's checkpoints)",
-     {"eval.benchmarks=gsm8k"}},
+     "eval.data_dir has no effect under eval.benchmarks empty (only the names in eval.benchmarks read it)",
+     {"eval.benchmarks=gsm8k"}},  // rlvr eval's --data files are paths: it never reads eval.data_dir
     {"train.min_lr_ratio=0.1", {NULL},
      "train.min_lr_ratio has no effect under train.schedule = constant (only cosine reads it)", {"train.schedule=cosine"}},
     {"dist.overlap=false", {"dist.deterministic=true"},

@@ -118,9 +118,10 @@ static bool arith_task_no_benchmarks(const Config *c, const char *key, char *why
 }
 
 // task/task_arith.c arith_reference: styles, when given, pick every reference; verbose_ratio only without them.
+// parse_styles splits at commas and spaces: ", ," lists no style.
 static bool styles_given(const Config *c, const char *key, char *why, size_t len) {
     (void)key;
-    if (!c->task.styles[0]) return false;
+    if (!c->task.styles[strspn(c->task.styles, ", ")]) return false;
     snprintf(why, len, "under task.styles = '%s' (only an empty styles reads it)", c->task.styles);
     return true;
 }
@@ -160,12 +161,11 @@ static bool no_evaluation_sampling(const Config *c, const char *key, char *why, 
     return true;
 }
 
-// eval/benchmark.c benchmark_specs: data_dir places a benchmark named without its file.
+// eval/benchmark.c benchmark_specs: data_dir places a benchmark named without its file; rlvr eval's --data are paths.
 static bool no_benchmarks(const Config *c, const char *key, char *why, size_t len) {
     (void)key;
     if (c->eval.benchmarks[0]) return false;
-    snprintf(why, len, "under eval.benchmarks empty (only benchmark names read it; rlvr eval reads it from the run's "
-                       "checkpoints)");
+    snprintf(why, len, "under eval.benchmarks empty (only the names in eval.benchmarks read it)");
     return true;
 }
 
