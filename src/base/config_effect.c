@@ -95,7 +95,8 @@ static bool arith(const Config *c) { return !strcmp(c->task.name, "arith"); }
 static bool dataset_task(const Config *c, const char *key, char *why, size_t len) {
     (void)key;
     if (arith(c)) return false;
-    snprintf(why, len, "under task.name = %s (only arith reads it)", c->task.name);
+    char q[ERR_ABBREV_SIZE];  // rlvr config leaves the name unchecked: quoted as messages quote a user's value
+    snprintf(why, len, "under task.name = %s (only arith reads it)", err_abbrev(c->task.name, q));
     return true;
 }
 
@@ -122,7 +123,8 @@ static bool arith_task_no_benchmarks(const Config *c, const char *key, char *why
 static bool styles_given(const Config *c, const char *key, char *why, size_t len) {
     (void)key;
     if (!c->task.styles[strspn(c->task.styles, ", ")]) return false;
-    snprintf(why, len, "under task.styles = '%s' (only an empty styles reads it)", c->task.styles);
+    char q[ERR_ABBREV_SIZE];
+    snprintf(why, len, "under task.styles = '%s' (only an empty styles reads it)", err_abbrev(c->task.styles, q));
     return true;
 }
 
