@@ -884,11 +884,6 @@ char *config_given_keys(const Config *c) {
     return list;
 }
 
-bool config_given(const Config *c, const char *key) {
-    const Key *k = strchr(key, '.') ? find_dotted(key) : NULL;
-    return k && c->set_[k - KEYS] == KEY_GIVEN;
-}
-
 int config_mark_given(Config *c, const char *list, const char *name, Err *e) {
     uint8_t given[sizeof c->set_] = {0};
     for (const char *s = list, *end; *s; s = *end ? end + 1 : end) {
