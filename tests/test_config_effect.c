@@ -302,13 +302,13 @@ Test(config_effect, keys_in_table_order) {
 }
 
 // A value quoted in a reason is shown as messages show user values (err_abbrev): a control byte escaped, a long
-// value cut, so the warning stays one line. rlvr config checks neither task.name nor task.styles.
+// value cut, so the warning is one plain line. rlvr config checks neither task.name nor task.styles.
 Test(config_effect, quoted_values_stay_on_one_line) {
-    const char *sets[] = {"task.name=ma\nth", "task.seed=3", NULL};
+    const char *sets[] = {"task.name=ma\tth", "task.seed=3", NULL};
     char why[512];
     Config c = resolved(sets, NULL);
     const char *got = reason_for(&c, "task.seed", why, sizeof why);
-    cr_expect(got && !strcmp(got, "task.seed has no effect under task.name = ma\\nth (only arith reads it)"), "%s",
+    cr_expect(got && !strcmp(got, "task.seed has no effect under task.name = ma\\tth (only arith reads it)"), "%s",
               got ? got : "(none)");
     const char *styles[] = {"task.styles=terse:1,\x1b[31msteps:1", NULL};
     c = resolved(styles, "task.verbose_ratio=0.2");

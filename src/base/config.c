@@ -367,6 +367,10 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
             snprintf(expected, len, "a string of at most %zu bytes", k->size - 1);
             return -1;
         }
+        if (strpbrk(v, "\n\r")) {  // config_print writes the value on its key's line, which a break would end
+            snprintf(expected, len, "a value on one line (config.ini holds one key per line)");
+            return -1;
+        }
         memcpy(field, v, strlen(v) + 1);
         return 0;
     case K_ENUM: {
