@@ -1,6 +1,9 @@
 // `rlvr export C.h5 --out DIR`: a checkpoint's model as a Hugging Face directory (io/hf).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cJSON.h>
 
 #include "base/dist.h"
 #include "cli/cli.h"
@@ -39,6 +42,10 @@ int cmd_export(int argc, char **argv) {
     if (!dist_is_root()) return 0;
     if (hf_export(a.ckpt, a.out, !strcmp(a.dtype, "bf16") ? ST_BF16 : ST_F32, shard_bytes, &e))
         return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    printf("{\"export\":\"%s\",\"dtype\":\"%s\"}\n", a.out, a.dtype);
+    cJSON *o = cJSON_CreateObject();  // DIR escaped as JSON: a path may hold a quote or a backslash
+    cJSON_AddStringToObject(o, "export", a.out), cJSON_AddStringToObject(o, "dtype", a.dtype);
+    char *line = cJSON_PrintUnformatted(o);
+    printf("%s\n", line);
+    free(line), cJSON_Delete(o);
     return 0;
 }
