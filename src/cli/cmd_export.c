@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "base/dist.h"
+#include "base/jsonl.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "io/hf.h"
@@ -42,10 +41,8 @@ int cmd_export(int argc, char **argv) {
     if (!dist_is_root()) return 0;
     if (hf_export(a.ckpt, a.out, !strcmp(a.dtype, "bf16") ? ST_BF16 : ST_F32, shard_bytes, &e))
         return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    cJSON *o = cJSON_CreateObject();  // DIR escaped as JSON: a path may hold a quote or a backslash
-    cJSON_AddStringToObject(o, "export", a.out), cJSON_AddStringToObject(o, "dtype", a.dtype);
-    char *line = cJSON_PrintUnformatted(o);
-    printf("%s\n", line);
-    free(line), cJSON_Delete(o);
+    char *dir = json_quote(a.out);  // a path may hold a quote or a backslash
+    printf("{\"export\":%s,\"dtype\":\"%s\"}\n", dir, a.dtype);
+    free(dir);
     return 0;
 }
