@@ -2,7 +2,7 @@
 # Hugging Face directories in and out (rlvr import / export): every fixture of tests/fixtures/hf imports;
 # export -> import gives the same /model bit for bit and export is reproducible byte for byte; a model made here
 # goes init -> export -> import -> train -> export with its config.json kept; bad inputs fail with one line.
-plan 45
+plan 48
 HF="$ROOT/tests/fixtures/hf"
 H="$TMP/hf"
 mkdir -p "$H"
@@ -48,6 +48,18 @@ rm "$H/tok-hf/tokenizer.json"
 expect_error "hf: export with the tokenizer.json gone" "tok-hf/tokenizer.json: cannot open" \
     "$RLVR" export "$H/tok.h5" --out "$H/made/for/tok-out2"
 expect_ok "hf: a failed export leaves no directory behind, nor the parents it made" test ! -e "$H/made"
+# names_path FIELD PATH CMD...: CMD's line is JSON whose FIELD is PATH exactly, whatever PATH holds.
+names_path() {
+    local field=$1 path=$2 out; shift 2
+    out=$("$@") || return 1
+    jq -e --arg p "$path" ".$field == \$p" <<<"$out" >/dev/null || { echo "$out"; return 1; }
+}
+Q="$H/q\"uo\\te"  # a quote and a backslash
+expect_ok "hf: export's line is JSON for a DIR with a quote and a backslash" \
+    names_path export "$Q" "$RLVR" export "$H/init.h5" --out "$Q" --dtype f32
+expect_ok "hf: import's line is JSON for such a path" names_path checkpoint "$Q.h5" "$RLVR" import --hf "$Q" --out "$Q.h5"
+expect_ok "hf: init's line is JSON for such a path" \
+    names_path checkpoint "$Q-init.h5" "$RLVR" init --config "$CFG" "${sparse[@]}" --out "$Q-init.h5"
 expect_ok "hf: train one step from the imported checkpoint" "$RLVR" train --config "$CFG" "${sparse[@]}" \
     --set train.steps=1 --set eval.every=0 --run-dir "$H/run" --init "$H/init-back.h5"
 expect_ok "hf: export the trained checkpoint (bf16)" "$RLVR" export "$H/run/ckpt/step-000001.h5" --out "$H/trained"

@@ -30,13 +30,14 @@ expect_ok "config: zero 3 on 2 ranks shards the weights too, two owned runs" bas
     grep -q '^; zero stage 3 over 2 rank(s): Adam moments, gradients and weights sharded' <<<\"\$out\" &&
     [ \$(grep -c '^; rank [01] owns tensors' <<<\"\$out\") = 2 ]"
 # Which gather sampling does at stage 3 is what train/rl_step.c does: layer by layer for each decode step under the
-# static schedule with dist.sample_gather = layer (the defaults), all weights at once otherwise.
-expect_ok "config: zero 3 says how sampling gathers: per decode step by default, whole when asked or dynamic" bash -c "
-    for a in '' dist.sample_gather=whole rollout.schedule=dynamic; do
-        '$RLVR' config --config '$CFG' --set dist.zero_stage=3 --ranks 2 \${a:+--set \$a} | grep '^; zero stage 3'
+# static schedule with dist.sample_gather = layer (the defaults), all weights at once otherwise, expert parallelism
+# included (algo/param_gather.c param_gather_stream).
+expect_ok "config: zero 3: sampling gathers per decode step by default, else whole (asked, dynamic, EP)" bash -c "
+    for a in '' dist.sample_gather=whole rollout.schedule=dynamic dist.expert_parallel=2; do
+        '$RLVR' config --config '$CFG' --set dist.zero_stage=3 --ranks 2 \${a:+--set \$a} | grep '^; zero stage 3 over'
     done > '$T/sampling.txt' &&
     sed -n 1p '$T/sampling.txt' | grep -q 'backward, and again for each decode step while sampling' &&
-    [ \$(grep -c 'backward, and all of them while sampling\$' '$T/sampling.txt') = 2 ]"
+    [ \$(grep -c 'backward, and all of them while sampling\$' '$T/sampling.txt') = 3 ]"
 expect_error "config: zero_stage out of range" "zero_stage = '4': expected an integer in \[0, 3\]" \
     "$RLVR" config --config "$CFG" --set dist.zero_stage=4
 

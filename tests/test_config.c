@@ -417,6 +417,20 @@ static void expect_set_error(const char *assignment, const char *want) {
     cr_expect_str_eq(e.msg, want);
 }
 
+// A line break in a string value would end its line in config.ini and in a checkpoint's stored config, which then
+// would not read back (a resume failed on the broken line); a file's line holds none, a --set's could.
+Test(config, line_breaks_in_a_set_value_are_refused) {
+    expect_set_error("eval.data_dir=da\nta", "--set eval.data_dir=da\\nta: [eval] data_dir = 'da\\nta': expected "
+                                          "a value on one line (config.ini holds one key per line)");
+    expect_set_error("data.template=Q: {question}\r", "--set data.template=Q: {question}\\r: [data] template = 'Q: "
+                                                  "{question}\\r': expected a value on one line (config.ini holds "
+                                                  "one key per line)");
+    Config c;
+    Err e = {{0}};
+    const char *tab = "data.template=Q:\t{question}";  // a tab keeps the line: it prints and reads back
+    cr_expect_eq(config_resolve(&c, NULL, &tab, 1, &e), 0, "%s", e.msg);
+}
+
 Test(config, duplicate_key_names_file_both_lines_and_key) {
     expect_file_error("[train]\nlr = 1e-3\nsteps = 2\nlr = 2e-3\n", ":4: duplicate key 'lr' in [train] (first set on line 2)");
     expect_file_error("[train]\nlr = 1\n[model]\nhidden_size = 8\n\n[train]\nlr = 1\n",

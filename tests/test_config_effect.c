@@ -100,6 +100,9 @@ static const Row ROWS[] = {
     {"task.seed=7", {"task.name=gsm8k"}, "task.seed has no effect under task.name = gsm8k (only arith reads it)", {NULL}},
     {"task.verbose_ratio=0.2", {"task.styles=terse:1,steps:1"},
      "task.verbose_ratio has no effect under task.styles = 'terse:1,steps:1' (only an empty styles reads it)", {NULL}},
+    {"task.verbose_ratio=0.2", {"task.styles=terse:1"},
+     "task.verbose_ratio has no effect under task.styles = 'terse:1' (only an empty styles reads it)",
+     {"task.styles=, ,"}},  // task/task_arith.c parse_styles: separators alone are no entry, so no style
     {"data.prompt_field=q", {NULL},
      "data.prompt_field has no effect under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)",
      {"task.name=math"}},
@@ -159,9 +162,8 @@ static const Row ROWS[] = {
      "rlvr eval reads it from the run's checkpoints)",
      {NULL}},
     {"eval.data_dir=d", {NULL},
-     "eval.data_dir has no effect under eval.benchmarks empty (only benchmark names read it; rlvr eval reads it from the "
-     "run's checkpoints)",
-     {"eval.benchmarks=gsm8k"}},
+     "eval.data_dir has no effect under eval.benchmarks empty (only the names in eval.benchmarks read it)",
+     {"eval.benchmarks=gsm8k"}},  // rlvr eval's --data files are paths: it never reads eval.data_dir
     {"train.min_lr_ratio=0.1", {NULL},
      "train.min_lr_ratio has no effect under train.schedule = constant (only cosine reads it)", {"train.schedule=cosine"}},
     {"dist.overlap=false", {"dist.deterministic=true"},
@@ -297,4 +299,20 @@ Test(config_effect, keys_in_table_order) {
     cr_expect_str_eq(k[2].key, "train.min_lr_ratio");
     for (int i = 0; i < 3; i++) cr_expect(!strchr(k[i].reason, '\n'), "%s", k[i].reason);
     free(k);
+}
+
+// A value quoted in a reason is shown as messages show user values (err_abbrev): a control byte escaped, a long
+// value cut, so the warning is one plain line. rlvr config checks neither task.name nor task.styles.
+Test(config_effect, quoted_values_stay_on_one_line) {
+    const char *sets[] = {"task.name=ma\tth", "task.seed=3", NULL};
+    char why[512];
+    Config c = resolved(sets, NULL);
+    const char *got = reason_for(&c, "task.seed", why, sizeof why);
+    cr_expect(got && !strcmp(got, "task.seed has no effect under task.name = ma\\tth (only arith reads it)"), "%s",
+              got ? got : "(none)");
+    const char *styles[] = {"task.styles=terse:1,\x1b[31msteps:1", NULL};
+    c = resolved(styles, "task.verbose_ratio=0.2");
+    got = reason_for(&c, "task.verbose_ratio", why, sizeof why);
+    cr_expect(got && !strcmp(got, "task.verbose_ratio has no effect under task.styles = 'terse:1,\\x1B[31msteps:1' "
+                                  "(only an empty styles reads it)"), "%s", got ? got : "(none)");
 }

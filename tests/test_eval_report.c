@@ -96,6 +96,9 @@ Test(eval_report, long_or_odd_data_values_keep_the_message_whole) {
     cr_assert_eq(benchmark_config(&dataset, "--data", spec, &c, name, sizeof name, &e), -1);
     cr_expect(strstr(e.msg, "--data aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: expected a path of at most 255 bytes"),
               "%s", e.msg);
+    // data.eval_path holds no line break (base/config.h): a path with one is refused as such, not as too long.
+    cr_assert_eq(benchmark_config(&dataset, "--data", "math500=a\nb.jsonl", &c, name, sizeof name, &e), -1);
+    cr_expect(strstr(e.msg, "--data math500=a\\nb.jsonl: expected a path without a line break"), "%s", e.msg);
 }
 
 static void write_record(const char *dir, const char *bench, double avg, double se, double len) {

@@ -367,6 +367,10 @@ static int store(Config *c, const Key *k, const char *v, char *expected, size_t 
             snprintf(expected, len, "a string of at most %zu bytes", k->size - 1);
             return -1;
         }
+        if (strpbrk(v, "\n\r")) {  // config_print writes the value on its key's line, which a break would end
+            snprintf(expected, len, "a value on one line (config.ini holds one key per line)");
+            return -1;
+        }
         memcpy(field, v, strlen(v) + 1);
         return 0;
     case K_ENUM: {
@@ -882,11 +886,6 @@ char *config_given_keys(const Config *c) {
     for (size_t i = 0; i < N_KEYS; i++)
         if (c->set_[i] == KEY_GIVEN) used += (size_t)sprintf(list + used, "%s.%s\n", KEYS[i].section, KEYS[i].key);
     return list;
-}
-
-bool config_given(const Config *c, const char *key) {
-    const Key *k = strchr(key, '.') ? find_dotted(key) : NULL;
-    return k && c->set_[k - KEYS] == KEY_GIVEN;
 }
 
 int config_mark_given(Config *c, const char *list, const char *name, Err *e) {

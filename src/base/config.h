@@ -220,8 +220,6 @@ int config_diff(const Config *a, const Config *b, ConfigChange **out);
 // The keys given by hand (Config.set_: by a file, an include or config_set; after config_rederive, the resumed run's),
 // "section.key\n" each, in table order; malloc'd. A checkpoint records them (/meta given_keys) for a later resume.
 char *config_given_keys(const Config *c);
-// Whether the key "section.key" was given by hand (as config_given_keys lists it); false for a name no key has.
-bool config_given(const Config *c, const char *key);
 // Marks exactly the keys of list (config_given_keys' form) as given by hand, for a config read back from a checkpoint's
 // stored text (which gives every key). Errors: "NAME: unknown key '...'", with c unchanged.
 int config_mark_given(Config *c, const char *list, const char *name, Err *e);

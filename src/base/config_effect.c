@@ -5,7 +5,7 @@
 
 // Each predicate writes why its keys do nothing under c ("under algo.name = grpo (only grpo_lambda reads it)") and
 // returns true, or returns false where they act. Each follows the code that reads the keys, named in its comment.
-typedef bool (*Inert)(const Config *c, const char *key, char *why, size_t len);
+typedef bool (*Inert)(const Config *c, char *why, size_t len);
 
 static const char *enum_name(const char *dotted, int value) {
     char section[32];
@@ -15,24 +15,21 @@ static const char *enum_name(const char *dotted, int value) {
 }
 
 // algo/advantage.c: grpo_lambda_rewards runs only when AdvParams.grpo_lambda (algo.name = grpo_lambda).
-static bool not_grpo_lambda(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool not_grpo_lambda(const Config *c, char *why, size_t len) {
     if (c->algo.name == ALGO_GRPO_LAMBDA) return false;
     snprintf(why, len, "under algo.name = %s (only grpo_lambda reads it)", enum_name("algo.name", c->algo.name));
     return true;
 }
 
 // algo/loss.c sspo_scale and train/rl_update.c segment_delims: segment-level ratios, SSPO only.
-static bool not_sspo(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool not_sspo(const Config *c, char *why, size_t len) {
     if (c->algo.name == ALGO_SSPO) return false;
     snprintf(why, len, "under algo.name = %s (only sspo reads it)", enum_name("algo.name", c->algo.name));
     return true;
 }
 
 // algo/loss.c surrogate_sequence: token-level ratios are never clamped (clamp = INFINITY).
-static bool token_ratio(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool token_ratio(const Config *c, char *why, size_t len) {
     AlgoName n = c->algo.name;
     if (n == ALGO_GSPO || n == ALGO_LUSPO || n == ALGO_SSPO) return false;
     snprintf(why, len, "under algo.name = %s (only gspo, luspo and sspo read it: their ratios are per sequence or segment)",
@@ -41,32 +38,28 @@ static bool token_ratio(const Config *c, const char *key, char *why, size_t len)
 }
 
 // algo/loss.c agg_weight: L_c divides the seq-mean-token-sum-norm weight only.
-static bool agg_not_norm(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool agg_not_norm(const Config *c, char *why, size_t len) {
     if (c->algo.agg == AGG_SEQ_MEAN_TOKEN_SUM_NORM) return false;
     snprintf(why, len, "under algo.agg = %s (only seq-mean-token-sum-norm reads it)", enum_name("algo.agg", c->algo.agg));
     return true;
 }
 
 // train/groups.c: one generation batch unless dynamic sampling refills.
-static bool no_dynamic_sampling(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_dynamic_sampling(const Config *c, char *why, size_t len) {
     if (c->algo.dynamic_sampling) return false;
     snprintf(why, len, "under algo.dynamic_sampling = false (only dynamic sampling reads it)");
     return true;
 }
 
 // algo/advantage.c: adv.std = none subtracts the group mean and divides by nothing.
-static bool no_std(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_std(const Config *c, char *why, size_t len) {
     if (c->adv.std != ADV_STD_NONE) return false;
     snprintf(why, len, "under adv.std = none (only a division by the group std reads it)");
     return true;
 }
 
 // task/reward.c: the overlong term, and its factor, only when overlong_buffer > 0.
-static bool no_overlong(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_overlong(const Config *c, char *why, size_t len) {
     if (c->reward.overlong_buffer > 0) return false;
     snprintf(why, len, "under reward.overlong_buffer = 0 (only the overlong punishment, overlong_buffer > 0, reads it)");
     return true;
@@ -74,16 +67,14 @@ static bool no_overlong(const Config *c, const char *key, char *why, size_t len)
 
 // model/model.c model_dims, create: the MoE dimensions and layers only for the *_moe types (config.c refuses
 // num_experts > 0 under a dense type, so a dense one given by hand holds 0).
-static bool dense_model(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool dense_model(const Config *c, char *why, size_t len) {
     if (c->model.type == MODEL_QWEN2_MOE || c->model.type == MODEL_QWEN3_MOE) return false;
     snprintf(why, len, "under model.type = %s (only qwen2_moe and qwen3_moe read it)", enum_name("model.type", c->model.type));
     return true;
 }
 
 // text/tokenizer_bpe.c: the special tokens are looked up in a tokenizer.json's added tokens.
-static bool byte_tokenizer(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool byte_tokenizer(const Config *c, char *why, size_t len) {
     if (c->tokenizer.type == TOKENIZER_BPE) return false;
     snprintf(why, len, "under tokenizer.type = byte (only bpe reads it)");
     return true;
@@ -92,16 +83,15 @@ static bool byte_tokenizer(const Config *c, const char *key, char *why, size_t l
 static bool arith(const Config *c) { return !strcmp(c->task.name, "arith"); }
 
 // task/task.c task_create: a dataset task reads [data] and no arith generator key.
-static bool dataset_task(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool dataset_task(const Config *c, char *why, size_t len) {
     if (arith(c)) return false;
-    snprintf(why, len, "under task.name = %s (only arith reads it)", c->task.name);
+    char q[ERR_ABBREV_SIZE];  // rlvr config leaves the name unchecked: quoted as messages quote a user's value
+    snprintf(why, len, "under task.name = %s (only arith reads it)", err_abbrev(c->task.name, q));
     return true;
 }
 
 // task/task.c task_create: the embedded task reads no [data] key.
-static bool arith_task(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool arith_task(const Config *c, char *why, size_t len) {
     if (!arith(c)) return false;
     snprintf(why, len, "under task.name = arith (only the dataset tasks math, gsm8k and dapo read it)");
     return true;
@@ -109,8 +99,7 @@ static bool arith_task(const Config *c, const char *key, char *why, size_t len) 
 
 // eval/benchmark.c benchmark_config: a benchmark file keeps data.template and data.skip_bad_lines (its preset sets
 // the fields and the answer format), so under arith they act as soon as eval.benchmarks names one.
-static bool arith_task_no_benchmarks(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool arith_task_no_benchmarks(const Config *c, char *why, size_t len) {
     if (!arith(c) || c->eval.benchmarks[0]) return false;
     snprintf(why, len, "under task.name = arith and eval.benchmarks empty (only the dataset tasks math, gsm8k and dapo, "
                        "and benchmark files, read it)");
@@ -118,16 +107,16 @@ static bool arith_task_no_benchmarks(const Config *c, const char *key, char *why
 }
 
 // task/task_arith.c arith_reference: styles, when given, pick every reference; verbose_ratio only without them.
-static bool styles_given(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
-    if (!c->task.styles[0]) return false;
-    snprintf(why, len, "under task.styles = '%s' (only an empty styles reads it)", c->task.styles);
+// parse_styles splits at commas and spaces: ", ," lists no style.
+static bool styles_given(const Config *c, char *why, size_t len) {
+    if (!c->task.styles[strspn(c->task.styles, ", ")]) return false;
+    char q[ERR_ABBREV_SIZE];
+    snprintf(why, len, "under task.styles = '%s' (only an empty styles reads it)", err_abbrev(c->task.styles, q));
     return true;
 }
 
 // task/template.c: [BOS] + text under template none; enable_thinking shapes the chat templates only.
-static bool no_chat_template(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_chat_template(const Config *c, char *why, size_t len) {
     if (c->prompt.template_ != TEMPLATE_NONE) return false;
     snprintf(why, len, "under prompt.template = none (only the chat templates read it)");
     return true;
@@ -143,8 +132,7 @@ static const char *no_evaluation(const Config *c) {
 }
 
 // train/trainer.c loop: eval.every times evaluations only.
-static bool no_evaluation_every(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_evaluation_every(const Config *c, char *why, size_t len) {
     const char *none = no_evaluation(c);
     if (!none) return false;
     snprintf(why, len, "under %s (training evaluates nothing)", none);
@@ -152,26 +140,22 @@ static bool no_evaluation_every(const Config *c, const char *key, char *why, siz
 }
 
 // eval/benchmark.c eval_sampling: the evaluations' sampling, which rlvr eval reads too from a run's checkpoints.
-static bool no_evaluation_sampling(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_evaluation_sampling(const Config *c, char *why, size_t len) {
     const char *none = no_evaluation(c);
     if (!none) return false;
     snprintf(why, len, "under %s (training evaluates nothing; rlvr eval reads it from the run's checkpoints)", none);
     return true;
 }
 
-// eval/benchmark.c benchmark_specs: data_dir places a benchmark named without its file.
-static bool no_benchmarks(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+// eval/benchmark.c benchmark_specs: data_dir places a benchmark named without its file; rlvr eval's --data are paths.
+static bool no_benchmarks(const Config *c, char *why, size_t len) {
     if (c->eval.benchmarks[0]) return false;
-    snprintf(why, len, "under eval.benchmarks empty (only benchmark names read it; rlvr eval reads it from the run's "
-                       "checkpoints)");
+    snprintf(why, len, "under eval.benchmarks empty (only the names in eval.benchmarks read it)");
     return true;
 }
 
 // algo/optim.c lr_at: the constant schedule has no floor.
-static bool constant_schedule(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool constant_schedule(const Config *c, char *why, size_t len) {
     if (c->train.schedule != SCHEDULE_CONSTANT) return false;
     snprintf(why, len, "under train.schedule = constant (only cosine reads it)");
     return true;
@@ -179,8 +163,7 @@ static bool constant_schedule(const Config *c, const char *key, char *why, size_
 
 // train/update.c updater_init, algo/grad_reduce.c grad_reducer_layers: the overlapped sums are fast mode's, below
 // zero stage 2, without expert parallelism.
-static bool no_overlap(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_overlap(const Config *c, char *why, size_t len) {
     const DistConfig *d = &c->dist;
     if (d->deterministic) snprintf(why, len, "under dist.deterministic = true (only fast mode reads it)");
     else if (d->zero_stage >= 2) snprintf(why, len, "under dist.zero_stage = %d (only zero stages 0 and 1 read it)", d->zero_stage);
@@ -191,8 +174,7 @@ static bool no_overlap(const Config *c, const char *key, char *why, size_t len) 
 }
 
 // train/rl_step.c rl_step, algo/param_gather.c: only zero stage 3's static schedule streams the layers.
-static bool no_layer_gather(const Config *c, const char *key, char *why, size_t len) {
-    (void)key;
+static bool no_layer_gather(const Config *c, char *why, size_t len) {
     const DistConfig *d = &c->dist;
     if (d->zero_stage != 3) snprintf(why, len, "under dist.zero_stage = %d (only zero stage 3 reads it)", d->zero_stage);
     else if (c->rollout.schedule == ROLLOUT_DYNAMIC)
@@ -247,7 +229,7 @@ static bool names(const char *list, const char *key) {
 static bool inert_key(const Config *c, const char *key, char *why, size_t len) {
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
         const Rule *r = &RULES[i];
-        if (names(r->keys, key) && r->inert(c, key, why, len)) return true;
+        if (names(r->keys, key) && r->inert(c, why, len)) return true;
     }
     return false;
 }

@@ -11,7 +11,7 @@ typedef struct {
     char reason[448];  // one line, naming the key, the key(s) that decide and the value under which it would act
 } InertKey;
 
-// The keys of c given by hand (config_given) that have no effect, in config_given_keys' order, with one
+// The keys of c given by hand (config_given_keys) that have no effect, in that list's order, with one
 // reason each: "algo.lambda has no effect under algo.name = grpo (only grpo_lambda reads it)". A key that presets or
 // another key's value fill is not given by hand and never listed. Returns how many; *out malloc'd (NULL if none).
 int config_inert_keys(const Config *c, InertKey **out);

@@ -151,3 +151,14 @@ int jsonl_write(FILE *f, const cJSON *obj, Err *e) {
     free(s);
     return rc ? err_set(e, "write error: %s", strerror(errno)) : 0;
 }
+
+char *json_quote(const char *s) {
+    cJSON *x = cJSON_CreateString(s);
+    char *q = x ? cJSON_PrintUnformatted(x) : NULL;
+    cJSON_Delete(x);
+    if (!q) {
+        fprintf(stderr, "rlvr: json_quote: out of memory\n");
+        abort();
+    }
+    return q;
+}

@@ -45,4 +45,7 @@ void json_number_text(double x, char *buf, size_t cap);
 // Writes obj as one line (unformatted) to f.
 int jsonl_write(FILE *f, const cJSON *obj, Err *e);
 
+// s as a JSON string, quotes included ("a\"b" for a"b), for a summary line printed with printf; malloc'd.
+char *json_quote(const char *s);
+
 #endif

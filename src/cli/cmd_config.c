@@ -35,7 +35,9 @@ static const CliSpec SPEC = CLI_SPEC(
 static int print_ownership(const Config *c, int ranks, Err *e) {
     Model m;
     TRY(model_layout(&m, &c->model, e));
-    bool by_layer = c->rollout.schedule == ROLLOUT_STATIC && c->dist.sample_gather == SAMPLE_GATHER_LAYER;
+    // As train/rl_step.c samples: layer by layer only where param_gather_stream streams (not under expert parallelism).
+    bool by_layer = c->rollout.schedule == ROLLOUT_STATIC && c->dist.sample_gather == SAMPLE_GATHER_LAYER &&
+                    c->dist.expert_parallel == 1;
     shard_map_print(stdout, m.tensors, m.n_tensors, ranks, c->dist.zero_stage, by_layer);
     int k = c->dist.expert_parallel;
     int rc = ranks % k ? err_set(e, "dist.expert_parallel = %d must divide the number of ranks (%d)", k, ranks) : 0;

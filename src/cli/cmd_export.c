@@ -1,8 +1,10 @@
 // `rlvr export C.h5 --out DIR`: a checkpoint's model as a Hugging Face directory (io/hf).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/jsonl.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "io/hf.h"
@@ -39,6 +41,8 @@ int cmd_export(int argc, char **argv) {
     if (!dist_is_root()) return 0;
     if (hf_export(a.ckpt, a.out, !strcmp(a.dtype, "bf16") ? ST_BF16 : ST_F32, shard_bytes, &e))
         return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    printf("{\"export\":\"%s\",\"dtype\":\"%s\"}\n", a.out, a.dtype);
+    char *dir = json_quote(a.out);  // a path may hold a quote or a backslash
+    printf("{\"export\":%s,\"dtype\":\"%s\"}\n", dir, a.dtype);
+    free(dir);
     return 0;
 }

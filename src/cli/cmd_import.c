@@ -1,8 +1,10 @@
 // `rlvr import --hf DIR --out C.h5`: a Hugging Face model directory as an rlvr checkpoint (io/hf).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/dist.h"
+#include "base/jsonl.h"
 #include "base/revision.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -38,7 +40,9 @@ int cmd_import(int argc, char **argv) {
     HfImportStats st;
     Err e = {{0}};
     if (hf_import(a.dir, a.out, rlvr_revision(), &st, &e)) return fprintf(stderr, "rlvr: %s\n", e.msg), 1;
-    printf("{\"checkpoint\":\"%s\",\"n_params\":%lld,\"n_tensors\":%lld,\"source_bytes\":%llu,\"seconds\":%.3f}\n", a.out,
+    char *ck = json_quote(a.out);
+    printf("{\"checkpoint\":%s,\"n_params\":%lld,\"n_tensors\":%lld,\"source_bytes\":%llu,\"seconds\":%.3f}\n", ck,
            (long long)st.n_params, (long long)st.n_tensors, (unsigned long long)st.source_bytes, st.seconds);
+    free(ck);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "base/dist.h"
+#include "base/jsonl.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "io/checkpoint.h"
@@ -44,8 +45,11 @@ int cmd_init(int argc, char **argv) {
     rc = dist_is_root() ? checkpoint_save(out, &m, NULL, NULL, &meta, &e) : 0;
     free(text);
     if (rc) fprintf(stderr, "rlvr: %s\n", e.msg);
-    else if (dist_is_root())
-        printf("{\"checkpoint\":\"%s\",\"n_params\":%zu,\"n_tensors\":%d}\n", out, m.n_params, m.n_tensors);
+    else if (dist_is_root()) {
+        char *q = json_quote(out);
+        printf("{\"checkpoint\":%s,\"n_params\":%zu,\"n_tensors\":%d}\n", q, m.n_params, m.n_tensors);
+        free(q);
+    }
     model_free(&m);
     return rc ? 1 : 0;
 }

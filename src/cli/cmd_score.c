@@ -158,7 +158,11 @@ static int run(const ScoreArgs *a, Err *e) {
     offsets[0] = 0;
     for (int i = 0; i < s.n; i++) offsets[i + 1] = offsets[i] + s.n_response[i];
     if (!rc && dist_is_root()) rc = write_scores(out, all_logp, all_ent, n_all, offsets, s.n, e);
-    if (!rc && dist_is_root()) printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":\"%s\"}\n", s.n, n_all, out);
+    if (!rc && dist_is_root()) {
+        char *q = json_quote(out);
+        printf("{\"sequences\":%d,\"tokens\":%zu,\"out\":%s}\n", s.n, n_all, q);
+        free(q);
+    }
     free(logp), free(ent), free(all_logp), free(all_ent), free(offsets);
     seqs_free(&s);
     device_detach(&m);

@@ -65,9 +65,12 @@ int benchmark_config(const Config *base, const char *origin, const char *spec, C
                        origin, shown);
     snprintf(name, name_len, "%.*s", (int)stem_len, stem);
     *out = *base;
-    // The only way this set fails; its message would name a --set the user never wrote.
-    if (set(out, "data.eval_path", path, e))
-        return err_set(e, "%s %s: expected a path of at most %d bytes", origin, shown, CONFIG_STR - 1);
+    // The only ways this set fails (a long path, a line break); its message would name a --set the user never wrote.
+    if (set(out, "data.eval_path", path, e)) {
+        if (strlen(path) >= CONFIG_STR)
+            return err_set(e, "%s %s: expected a path of at most %d bytes", origin, shown, CONFIG_STR - 1);
+        return err_set(e, "%s %s: expected a path without a line break", origin, shown);
+    }
     if (!p) return 0;
     TRY(set(out, "task.name", p->task, e));
     TRY(set(out, "data.prompt_field", p->prompt_field, e));
