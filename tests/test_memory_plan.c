@@ -76,6 +76,10 @@ Test(memory_plan, adamw_sharded_by_zero_stage) {
     cr_assert_eq(p.bytes[MEM_WEIGHTS], 4 * (54496.0 + 37024));
     cr_assert_eq(config_set(&c, "dist.sample_gather=whole", &e), 0);  // sampling gathers every weight at once
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_WEIGHTS], 4 * n);
+    // So does the dynamic schedule's sampling (train/rl_step.c), whatever sample_gather says.
+    cr_assert_eq(config_set(&c, "dist.sample_gather=layer", &e), 0);
+    cr_assert_eq(config_set(&c, "rollout.schedule=dynamic", &e), 0);
+    cr_assert_eq(plan_for(&c, 2).bytes[MEM_WEIGHTS], 4 * n);
 }
 
 Test(memory_plan, device_leaves_its_parts_out) {

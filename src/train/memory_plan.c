@@ -135,7 +135,11 @@ static double gradient_bytes(const Config *c, const MemShape *s, const Counts *n
 static void steady_parts(const Config *c, const MemShape *s, const Model *m, MemPlan *p) {
     Counts n = count_elements(m);
     double P = n.all;
-    bool whole = c->dist.zero_stage < 3 || s->evaluates || (s->rl && c->dist.sample_gather == SAMPLE_GATHER_WHOLE);
+    // Sampling gathers every weight but under the static schedule's layer-by-layer gather without expert parallelism
+    // (train/rl_step.c rl_step, algo/param_gather.c param_gather_stream).
+    bool streams = c->rollout.schedule == ROLLOUT_STATIC && c->dist.sample_gather == SAMPLE_GATHER_LAYER &&
+                   c->dist.expert_parallel <= 1;
+    bool whole = c->dist.zero_stage < 3 || s->evaluates || (s->rl && !streams);
     double own = adam_elements(m, c, s->world);
     // Model.params (model/model.c create); at zero stage 3 the other ranks' pages released (algo/param_gather.c) but
     // one unit's, gathered while it runs; evaluation and sample_gather = whole gather every weight.
