@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 16
+plan 17
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -114,3 +114,9 @@ if out=$(RLVR_MEMORY_AVAILABLE=100M "$RLVR" train --config "$T/dense.ini" --run-
         --set train.check_memory=false --set train.steps=0 2>&1) && grep -q "warning: .* more needed than available" \
         "$T/warned/log.txt"; then pass "train.check_memory = false: starts, with a warning in log.txt"
 else fail "train.check_memory = false: starts, with a warning in log.txt" "$out"; fi
+# The test hook itself: a value it cannot read is an error naming it, not a reading of the machine's memory.
+err=$(RLVR_MEMORY_AVAILABLE=40MB "$RLVR" train --config "$T/dense.ini" --run-dir "$T/badhook" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^rlvr: RLVR_MEMORY_AVAILABLE='40MB': expected a size such as 8G" <<<"$err" &&
+    [ ! -e "$T/badhook" ]; then pass "RLVR_MEMORY_AVAILABLE=40MB: refused, naming the variable"
+else fail "RLVR_MEMORY_AVAILABLE=40MB: refused, naming the variable" "rc $rc: $err"; fi

@@ -130,17 +130,21 @@ void mem_available_at(const char *meminfo, const char *proc_cgroup, const char *
     }
 }
 
-void mem_available(MemAvail *out) {
-    char meminfo[16384], cgroup[8192];
+int mem_available(MemAvail *out, Err *e) {
+    char meminfo[16384], cgroup[8192], q[ERR_ABBREV_SIZE];
     const char *hook = getenv("RLVR_MEMORY_AVAILABLE");
     uint64_t bytes;
-    if (hook && mem_parse_size(hook, &bytes)) {
+    if (hook && !mem_parse_size(hook, &bytes))
+        return err_set(e, "RLVR_MEMORY_AVAILABLE='%s': expected a size such as 8G, 512M, 100000k or a byte count",
+                       err_abbrev(hook, q));
+    if (hook) {
         *out = (MemAvail){.bytes = bytes, .source = "RLVR_MEMORY_AVAILABLE"};
-        return;
+        return 0;
     }
     bool has_meminfo = read_text("/proc/meminfo", meminfo, sizeof meminfo);
     bool has_cgroup = read_text("/proc/self/cgroup", cgroup, sizeof cgroup);
     mem_available_at(has_meminfo ? meminfo : NULL, has_cgroup ? cgroup : NULL, "/sys/fs/cgroup", out);
+    return 0;
 }
 
 // A "Name:   N kB" line of /proc/self/status, in bytes.

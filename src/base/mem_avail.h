@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 // MemAvailable of /proc/meminfo text, in bytes; false when the line is absent or malformed.
 bool mem_meminfo_available(const char *meminfo, uint64_t *bytes);
 
@@ -31,8 +33,8 @@ typedef struct {
 } MemAvail;
 
 // This process's available memory, read now. RLVR_MEMORY_AVAILABLE (mem_parse_size's form; a test hook that stands
-// for a smaller machine or job) replaces the reading when set; a malformed value is ignored for the reading.
-void mem_available(MemAvail *out);
+// for a smaller machine or job) replaces the reading when set; a malformed value is an error naming it.
+int mem_available(MemAvail *out, Err *e);
 
 // mem_available's reading from given sources (tests): /proc/meminfo's and /proc/self/cgroup's text (NULL: absent) and
 // the cgroup mounts under sys_root ("/sys/fs/cgroup": v2 there or under unified/, v1's memory controller under

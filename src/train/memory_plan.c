@@ -371,7 +371,7 @@ int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenize
     int node = dist_node_size();
     TRY(dist_agree(rc, e));
     MemAvail av;
-    mem_available(&av);
+    TRY(dist_agree(mem_available(&av, e), e));
     rc = memory_plan_verdict(&p, (double)mem_resident(), node, &av, c->train.check_memory, device, line, size, e);
     return dist_agree(rc, e);
 }
