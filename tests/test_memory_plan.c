@@ -110,6 +110,7 @@ Test(memory_plan, evaluation_decodes_in_the_rollout_phase) {
     s.eval_prompts = 32;  // 32 x 64 sequences decode at once against the rollout's 8 x 8
     cr_assert_eq(memory_plan_estimate(&c, &s, &eval, &e), 0, "%s", e.msg);
     cr_assert_gt(eval.bytes[MEM_ROLLOUT], 16 * train.bytes[MEM_ROLLOUT]);
+    cr_assert(!train.eval_decodes_more && eval.eval_decodes_more);  // which keys a refusal names
     s.rl = false;  // rlvr sft evaluates too, with no rollout of its own
     cr_assert_eq(memory_plan_estimate(&c, &s, &train, &e), 0, "%s", e.msg);
     cr_assert_eq(train.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
@@ -146,6 +147,14 @@ Test(memory_plan, refusal_names_the_largest_parts) {
     cr_assert(strstr(e.msg, "largest: AdamW 3.00 GiB (8 bytes a parameter this rank updates; reduce: more ranks); "
                             "weights 1.50 GiB (the [model] sizes, 4 bytes a parameter; reduce: dist.zero_stage = 3 "
                             "with more ranks)"), "%s", e.msg);
+    // A rollout part the held-out evaluation sizes names eval's keys, the rollout's own the rollout's.
+    p.bytes[MEM_ROLLOUT] = 4.0 * (1 << 30);
+    cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
+    cr_assert(strstr(e.msg, "largest: rollout 4.00 GiB (rollout.n x train.prompts_per_step / ranks"), "%s", e.msg);
+    p.eval_decodes_more = true;
+    cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
+    cr_assert(strstr(e.msg, "largest: rollout 4.00 GiB (eval.n_prompts / ranks x eval.samples"), "%s", e.msg);
+    p.bytes[MEM_ROLLOUT] = 0;
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, false, true, line, sizeof line, &e), 0);  // only a warning
     cr_assert(strstr(line, "warning: 9.00 GiB more needed than available"), "%s", line);
     cr_assert(strstr(line, "host memory only: the device's memory (rollout, activations, LM head) is not checked"),

@@ -197,6 +197,7 @@ static void rollout_parts(const Config *c, const MemShape *s, const Shape *sh, b
     ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
     double eval_prompts = ceil_div(s->eval_prompts, s->world);
     double eval = decoding_bytes(&ev, eval_prompts, s->max_prompt, sh, qk) + response_bytes(&ev, eval_prompts, sh);
+    p->eval_decodes_more = eval > p->bytes[MEM_ROLLOUT];
     p->bytes[MEM_ROLLOUT] = fmax(p->bytes[MEM_ROLLOUT], eval);
 }
 
@@ -251,8 +252,10 @@ const char *memory_part_name(MemPart part) {
     return NAMES[part];
 }
 
-// The config keys that size a part, and what reduces it (only what truly does); rl: rlvr train's micro-batches.
-static const char *part_keys(MemPart part, bool rl, int zero_stage) {
+// The config keys that size a part of p, and what reduces it (only what truly does).
+static const char *part_keys(const MemPlan *p, MemPart part) {
+    bool rl = p->rl;
+    int zero_stage = p->zero_stage;
     switch (part) {
         case MEM_WEIGHTS:
             if (zero_stage == 3) return "the [model] sizes, 4 bytes a parameter, sharded; reduce: more ranks";
@@ -271,6 +274,10 @@ static const char *part_keys(MemPart part, bool rl, int zero_stage) {
                    "train.prompts_per_step or rollout.max_new_tokens";
         case MEM_COMM: return "dist.overlap and the reduction's buckets; reduce: dist.overlap = false";
         case MEM_ROLLOUT:
+            if (p->eval_decodes_more)
+                return "eval.n_prompts / ranks x eval.samples (at most rollout.kv_cache_mb) x (prompt + "
+                       "eval.max_new_tokens) for the held-out evaluation's KV cache; reduce: a smaller "
+                       "rollout.kv_cache_mb, more ranks, fewer eval.n_prompts or eval.samples";
             return "rollout.n x train.prompts_per_step / ranks (at most rollout.kv_cache_mb) x (prompt + "
                    "rollout.max_new_tokens) for the KV cache; reduce: a smaller rollout.kv_cache_mb, more ranks, a "
                    "smaller rollout.max_new_tokens";
@@ -313,8 +320,7 @@ static void largest_parts(const MemPlan *p, char *out, size_t size) {
     char b1[32], b2[32];
     fmt_bytes(p->bytes[first], b1, sizeof b1), fmt_bytes(p->bytes[second], b2, sizeof b2);
     snprintf(out, size, "largest: %s %s (%s); %s %s (%s)", memory_part_name((MemPart)first), b1,
-             part_keys((MemPart)first, p->rl, p->zero_stage), memory_part_name((MemPart)second), b2,
-             part_keys((MemPart)second, p->rl, p->zero_stage));
+             part_keys(p, (MemPart)first), memory_part_name((MemPart)second), b2, part_keys(p, (MemPart)second));
 }
 
 #define DEVICE_NOTE ", host memory only: the device's memory (rollout, activations, LM head) is not checked"

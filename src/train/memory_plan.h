@@ -42,6 +42,7 @@ typedef struct {
     int micro_per_update;  // micro-batches of one update on the busiest rank
     double tokens_per_micro;  // tokens of the largest micro-batch
     bool rl;            // MemShape.rl: which keys size a micro-batch
+    bool eval_decodes_more;  // the held-out evaluation, not the rollout, sizes the rollout part
     int zero_stage;     // dist.zero_stage: what sharding is left to reduce the weights and moments
 } MemPlan;
 
