@@ -13,7 +13,9 @@
 #include "base/dist.h"
 #include "model/expert_map.h"
 #include "model/logprob.h"
+#include "model/backend.h"
 #include "model/model.h"
+#include "rollout/sampler.h"
 #include "task/prompts.h"
 
 enum { PLAN_SAMPLE = 512 };  // training problems whose lengths memory_plan_lengths reads
@@ -175,28 +177,28 @@ static double response_bytes(const RolloutConfig *ro, double prompts, const Shap
 }
 
 // A sampler_generate call over prompts groups: the KV cache of the groups decoding at once (model/model_forward.c
-// kv_cache_create, bounded by rollout.kv_cache_mb: sampler_prompts_that_fit), the sampler's logits [slots, V]
+// kv_cache_create, as many as rollout.kv_cache_mb holds: sampler_prompts_that_fit), the sampler's logits [slots, V]
 // (model_logits_alloc) and the decode's layer record over a prefill's or a step's rows (model_decode_keep).
-static double decoding_bytes(const RolloutConfig *ro, double prompts, int max_prompt, const Shape *sh, bool qk) {
-    double len = max_prompt + ro->max_new_tokens, per_group = 2 * 4 * sh->L * ro->n * len * sh->KD;
-    double fit = floor((double)ro->kv_cache_mb * 1048576 / per_group);
+static double decoding_bytes(const Model *m, const RolloutConfig *ro, double prompts, int max_prompt, const Shape *sh,
+                             bool qk) {
+    double fit = sampler_prompts_that_fit(m, ro, max_prompt);
     double slots = ro->n * fmin(prompts, fit);  // 0 when one group does not fit: the sampler refuses that itself
     double rows = fmax(slots, max_prompt);
-    return per_group / ro->n * slots + 4 * slots * sh->V +
-           4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
+    double kv = slots > 0 ? (double)kv_cache_bytes(m, (int)slots, max_prompt + ro->max_new_tokens) : 0;
+    return kv + 4 * slots * sh->V + 4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
 }
 
 // rlvr train's rollout (its responses kept through the update) and the held-out evaluation's two passes (train/eval.c:
 // greedy, one sample, then eval.samples; eval/benchmark.c eval_sampling), whichever decodes more.
-static void rollout_parts(const Config *c, const MemShape *s, const Shape *sh, bool qk, MemPlan *p) {
+static void rollout_parts(const Config *c, const MemShape *s, const Model *m, const Shape *sh, bool qk, MemPlan *p) {
     double prompts = ceil_div(c->train.prompts_per_step, s->world);
     if (s->rl) p->bytes[MEM_RESPONSES] = response_bytes(&c->rollout, prompts, sh);
-    if (s->rl) p->bytes[MEM_ROLLOUT] = decoding_bytes(&c->rollout, prompts, s->max_prompt, sh, qk);
+    if (s->rl) p->bytes[MEM_ROLLOUT] = decoding_bytes(m, &c->rollout, prompts, s->max_prompt, sh, qk);
     if (s->eval_prompts <= 0) return;
     RolloutConfig ev = c->rollout;
     ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
     double eval_prompts = ceil_div(s->eval_prompts, s->world);
-    double eval = decoding_bytes(&ev, eval_prompts, s->max_prompt, sh, qk) + response_bytes(&ev, eval_prompts, sh);
+    double eval = decoding_bytes(m, &ev, eval_prompts, s->max_prompt, sh, qk) + response_bytes(&ev, eval_prompts, sh);
     p->eval_decodes_more = eval > p->bytes[MEM_ROLLOUT];
     p->bytes[MEM_ROLLOUT] = fmax(p->bytes[MEM_ROLLOUT], eval);
 }
@@ -230,12 +232,13 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     Model m;
     memset(p, 0, sizeof *p);
     TRY(model_layout(&m, &c->model, e));
+    m.backend = backend_cpu();  // the host's float sizes (act_bytes) for kv_cache_bytes; no weights to load
     Shape sh = shape_of(&c->model, m.moe);
     p->params = (double)m.n_params, p->rl = s->rl, p->zero_stage = c->dist.zero_stage;
     p->micro_per_update = micro_per_update(c, s);
     p->tokens_per_micro = micro_tokens(c, s);
     steady_parts(c, s, &m, p);
-    rollout_parts(c, s, &sh, c->model.qk_norm, p);
+    rollout_parts(c, s, &m, &sh, c->model.qk_norm, p);
     training_parts(c, &m, &sh, p->tokens_per_micro, p);
     model_free(&m);
     // On a device the KV cache, the logits, the activations and the head's chunks are the backend's memory.
