@@ -121,17 +121,25 @@ Test(metrics, rl_step_record) {
 // A step that selected no response (dynamic sampling dropped every group after algo.max_gen_batches) logs null for
 // every mean or fraction over responses, loss tokens or groups, and for the gradient norm of an update it did not
 // apply: 0 would read as "every response wrong". The counts stay numbers.
-Test(metrics, rl_step_without_responses_logs_null) {
-    char dir[64], path[128];
+// metrics.jsonl of a fresh run directory after the n steps written (read_all's buffer); the directory removed.
+static const char *steps_written(const StepMetrics *steps, int n) {
+    char dir[64], path[128], cmd[160];
     make_dir(dir, sizeof dir);
     Metrics mt;
     Err e;
     cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
-    StepMetrics m = {.kind = STEP_RL, .step = 5, .rollout = {.gen_batches = 4}, .update = {.lr = 1e-6}};
-    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
+    for (int i = 0; i < n; i++) cr_assert_eq(metrics_write_step(&mt, &steps[i], &e), 0, "%s", e.msg);
     metrics_close(&mt);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     const char *text = read_all(path);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+    return text;
+}
+
+Test(metrics, rl_step_without_responses_logs_null) {
+    StepMetrics m = {.kind = STEP_RL, .step = 5, .rollout = {.gen_batches = 4}, .update = {.lr = 1e-6}};
+    const char *text = steps_written(&m, 1);
     cr_expect(strstr(text, "{\"step\":5,\"loss\":null,\"pg_loss\":null,\"kl\":null,\"entropy\":null,\"ppo_kl\":null,"
                            "\"clip_frac\":null,"), "%s", text);
     cr_expect(strstr(text, "\"clip_frac_unit_high\":null,\"tokens\":0,\"accuracy\":null,\"format_rate\":null,"
@@ -139,30 +147,15 @@ Test(metrics, rl_step_without_responses_logs_null) {
                            "\"masked_rate\":null,\"sequences\":0,\"reward_mean\":null,\"reward_std\":null,\"groups\":0,"
                            "\"frac_zero_std\":null,\"gen_batches\":4,\"groups_selected\":0,"), "%s", text);
     cr_expect(strstr(text, "\"lr\":1e-06,\"grad_norm\":null,\"updates\":0,\"skipped_updates\":0,"), "%s", text);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_expect_eq(system(cmd), 0);
 }
 
 // GRPO-λ's mean over its efficiency groups' members: null when it formed none (algo.lambda = 0), a number otherwise.
 Test(metrics, grpo_lambda_without_efficiency_groups_logs_null) {
-    char dir[64], path[128];
-    make_dir(dir, sizeof dir);
-    Metrics mt;
-    Err e;
-    cr_assert_eq(metrics_open(&mt, dir, -1, NULL, &e), 0, "%s", e.msg);
-    StepMetrics m = {.kind = STEP_RL, .step = 1, .grpo_lambda = true, .adv = {.n_groups = 2}};
-    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
-    m.step = 2, m.adv.n_efficiency_groups = 1, m.adv.efficiency_reward_mean = 0.75;
-    cr_assert_eq(metrics_write_step(&mt, &m, &e), 0);
-    metrics_close(&mt);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    const char *text = read_all(path);
+    StepMetrics m[2] = {{.kind = STEP_RL, .step = 1, .grpo_lambda = true, .adv = {.n_groups = 2}}};
+    m[1] = m[0], m[1].step = 2, m[1].adv.n_efficiency_groups = 1, m[1].adv.efficiency_reward_mean = 0.75;
+    const char *text = steps_written(m, 2);
     cr_expect(strstr(text, "\"efficiency_groups\":0,\"efficiency_reward_mean\":null,"), "%s", text);
     cr_expect(strstr(text, "\"efficiency_groups\":1,\"efficiency_reward_mean\":0.75,"), "%s", text);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_expect_eq(system(cmd), 0);
 }
 
 Test(metrics, open_fails_with_path) {
