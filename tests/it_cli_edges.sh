@@ -7,14 +7,17 @@
 plan $((13 + 8 + 15 + 9 + 3 + 20 + 9 + 10 + 3 + 7 + 3 + 7))
 
 # refused NAME STATUS TEXT CMD...: CMD exits with STATUS and writes exactly one message line, which contains TEXT
-# (the usage line after a usage error and the "rank 0 on" line a run starts with aside).
+# (the usage line after a usage error and the "rank 0 on" line a run starts with aside); with AT_END set, which ends
+# with TEXT.
 refused() {
     local name=$1 status=$2 text=$3 err rc lines; shift 3
     err=$(timeout 30 "$@" 2>&1 >/dev/null); rc=$?
     lines=$(grep -av -e '^usage: ' -e '^ ' -e '^rlvr: rank [0-9]* on ' <<< "$err")
-    if [ "$rc" -ne "$status" ]; then fail "$name" "exit status $rc, expected $status:"$'\n'"$err"
+    if [ "$rc" -ne "$status" ]; then fail "$name" "exit status $rc, expected $status:"$'\n'"${err: -300}"
     elif [ "$(grep -ac . <<< "$lines")" -ne 1 ]; then fail "$name" "expected one message line:"$'\n'"$err"
-    elif ! grep -aqF -- "$text" <<< "$lines"; then fail "$name" "the message lacks '$text':"$'\n'"$err"
+    elif ! grep -aqF -- "$text" <<< "$lines"; then fail "$name" "the message lacks '$text':"$'\n'"${err: -300}"
+    elif [ -n "${AT_END:-}" ] && [ "${lines: -${#text}}" != "$text" ]; then
+        fail "$name" "the message does not end with '$text':"$'\n'"...${lines: -300}"
     else pass "$name"; fi
 }
 
@@ -193,17 +196,8 @@ refused "quote: an escape sequence in a config file" 1 "$TMP/escape.ini:1: key '
     "$RLVR" config --config "$TMP/escape.ini"
 
 # A path of 3 KB (PATH_MAX is 4096; a message holds 1 KB) keeps the end of the message, the file's name and what
-# was expected: the message is cut in its middle (7). refused_ending NAME STATUS END CMD...: as refused, and the
-# message line ends with END.
-refused_ending() {
-    local name=$1 status=$2 end=$3 err rc lines; shift 3
-    err=$(timeout 30 "$@" 2>&1 >/dev/null); rc=$?
-    lines=$(grep -av -e '^usage: ' -e '^ ' -e '^rlvr: rank [0-9]* on ' <<< "$err")
-    if [ "$rc" -ne "$status" ]; then fail "$name" "exit status $rc, expected $status:"$'\n'"${err: -300}"
-    elif [ "$(grep -ac . <<< "$lines")" -ne 1 ]; then fail "$name" "expected one message line:"$'\n'"$err"
-    elif [ "${lines: -${#end}}" != "$end" ]; then fail "$name" "the message does not end with '$end':"$'\n'"...${lines: -300}"
-    else pass "$name"; fi
-}
+# was expected: the message is cut in its middle (7). refused_ending: refused, the message ending with TEXT.
+refused_ending() { AT_END=1 refused "$@"; }
 DEEP=$TMP
 for i in $(seq 12); do DEEP=$DEEP/$(head -c 240 /dev/zero | tr '\0' d)$i; done
 mkdir -p "$DEEP"
