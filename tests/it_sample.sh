@@ -87,8 +87,9 @@ show_prompt_matches() {  # NAME JQ-SELECT SETTINGS...: the fixture's ids and tex
     shift 2
     jq -c "select($select) | {prompt: .question}" "$CHAT/cases.jsonl" > "$TMP/show-$name.jsonl"
     jq -c "select($select) | {ids, rendered}" "$CHAT/cases.jsonl" > "$TMP/show-$name.want"
-    expect_ok "sample --show-prompt $name: ids and text = apply_chat_template's, no checkpoint needed" bash -c '
-        "$RLVR" sample --show-prompt --prompts "$0.jsonl" "$@" > "$0.out" && [ "$(wc -l < "$0.want")" -ge 7 ] &&
+    expect_ok "sample --show-prompt $name: ids and text = apply_chat_template's, no checkpoint needed, nothing on stderr" bash -c '
+        "$RLVR" sample --show-prompt --prompts "$0.jsonl" "$@" > "$0.out" 2> "$0.err" && [ ! -s "$0.err" ] &&
+        [ "$(wc -l < "$0.want")" -ge 7 ] &&
         diff <(jq -c "{ids: .prompt_tokens, rendered: .prompt_text}" "$0.out") "$0.want"' "$TMP/show-$name" "$@"
 }
 show_prompt_matches "chatml, Qwen3 enable_thinking = false" \

@@ -87,13 +87,20 @@ Test(cli, both_value_forms_and_every_kind) {
 Test(cli, repeated_options) {
     Args a = {0};
     Err e = {{0}};
-    cr_assert_eq(PARSE(&SPEC, &a, &e, "--set", "a.b=1", "--out", "x", "--set=c.d=2", "--out=y", "--set", "a.b=3"), 1,
-                 "%s", e.msg);
+    cr_assert_eq(PARSE(&SPEC, &a, &e, "--set", "a.b=1", "--out", "x", "--set=c.d=2", "--set", "a.b=3"), 1, "%s", e.msg);
     cr_expect_eq(a.cfg.sets.n, 3);
     cr_expect_str_eq(a.cfg.sets.items[0], "a.b=1");
     cr_expect_str_eq(a.cfg.sets.items[1], "c.d=2", "--set=V keeps everything after the first '='");
     cr_expect_str_eq(a.cfg.sets.items[2], "a.b=3");
-    cr_expect_str_eq(a.out, "y", "the last value of a single option wins");
+    cr_expect_str_eq(a.out, "x");
+}
+
+// Only lists repeat: a second value of any other option is a slip the later value would silently hide.
+Test(cli, single_options_given_twice_are_refused) {
+    EXPECT_ERROR(&SPEC, "--out given twice: give it once", "--out", "x", "--out=y");
+    EXPECT_ERROR(&SPEC, "--n given twice: give it once", "--n=3", "--in", "i", "--n", "3");
+    EXPECT_ERROR(&SPEC, "--resume given twice: give it once", "--resume", "--resume");
+    EXPECT_ERROR(&SPEC, "--config given twice: give it once", "--config", "a.ini", "--config", "b.ini");
 }
 
 Test(cli, list_limit_and_prepend) {

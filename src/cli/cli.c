@@ -111,6 +111,9 @@ static int take_option(Parse *p, int argc, char **argv, int *i) {
     size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
     const CliOpt *o = find_option(p->s, arg, len);
     if (!o) return unknown_option(p, arg, len);
+    // Only a list takes a second value; for any other option the later one silently winning hides a slip.
+    bool repeatable = o->kind == CLI_LIST || o->kind == CLI_INT_LIST;
+    if (p->given[o - p->s->opts] && !repeatable) return err_set(p->e, "%s given twice: give it once", o->name);
     p->given[o - p->s->opts] = 1;
     if (o->kind == CLI_FLAG) {
         if (eq) return err_set(p->e, "%s takes no value", o->name);

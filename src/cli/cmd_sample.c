@@ -241,8 +241,9 @@ static int run(const SampleArgs *a, Err *e, bool *print_here) {
     Model m = {0};
     if (a->ckpt) TRY(model_load_path(&m, a->ckpt, e));
     Device dev;
-    int rc = device_open(c.dist.device, &dev, e);
-    if (!rc && a->ckpt) rc = dist_agree(device_attach(&dev, &m, e), e);
+    bool runs_model = a->ckpt && !a->show_prompt;  // --show-prompt reads the checkpoint for its vocabulary only
+    int rc = runs_model ? device_open(c.dist.device, &dev, e) : 0;
+    if (!rc && runs_model) rc = dist_agree(device_attach(&dev, &m, e), e);
     if (rc) return device_detach(&m), model_free(&m), -1;  // the same message on every rank: root prints it
     Tokenizer *tok = tokenizer_create(&c.tokenizer, e);
     PromptSet p = {0};
