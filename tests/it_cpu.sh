@@ -5,7 +5,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 31
+plan 33
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -61,9 +61,34 @@ else
         "the CPU has no FMA, or libm one variant"
 fi
 expect_ok "rlvr --version names the revision, -march and OpenBLAS kernel" bash -c \
-    "'$RLVR' --version | grep -Eq '^rlvr [0-9a-f]{12}(-dirty)?, -march=[^,]+, OpenBLAS [A-Za-z0-9]+\$|^rlvr unknown, -march='"
-expect_ok "the checkpoint records the build's -march" bash -c \
-    "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\""
+    "'$RLVR' --version | grep -Eq '^rlvr ([0-9a-f]{12}(-dirty)?|unknown), -march=[^,]+, OpenBLAS [A-Za-z0-9_]+( \(chosen .*\))?\$'"
+expect_ok "the checkpoint records the build's -march and the OpenBLAS kernel that ran (Haswell, as set)" bash -c \
+    "h5dump -a /meta/build_march '$TMP/true-haswell-1/$CK' | grep -q \"\$('$RLVR' --version | sed 's/.*-march=\([^,]*\),.*/\1/')\" &&
+     h5dump -a /meta/blas_kernel '$TMP/true-haswell-1/$CK' | grep -q '\"Haswell\"' &&
+     h5dump -a /meta/blas_kernel '$TMP/true-prescott-2/$CK' | grep -q '\"Prescott\"'"
+# OpenBLAS on a CPU it does not know (0.3.21 reads an Emerald Rapids Xeon as Prescott), played by a library function
+# that answers as OpenBLAS does: the kernel OPENBLAS_CORETYPE names where it is set, else Prescott. The kernel rlvr
+# should ask for comes from /proc/cpuinfo's flags; the real library's own report (OPENBLAS_VERBOSE) shows it loaded.
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" "
+has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
+if has avx512f avx512cd avx512dq avx512bw avx512vl; then widest=SkylakeX
+elif has avx2 fma; then widest=Haswell
+elif has avx; then widest=Sandybridge
+else widest=; fi
+printf '#include <stdlib.h>\nchar *openblas_get_corename(void) { char *c = getenv("OPENBLAS_CORETYPE"); return c ? c : "Prescott"; }\n' \
+    > "$TMP/misread.c"
+if [ -n "$NO_GLIBC_HEAP" ] || [ -z "$widest" ] || ! cc -shared -fPIC -o "$TMP/misread.so" "$TMP/misread.c"; then
+    why=${NO_GLIBC_HEAP:-${widest:+no C compiler for the stand-in library}}
+    skip "OpenBLAS reads the CPU as Prescott: rlvr runs the CPU's widest kernel and --version says so" "${why:-the CPU has no AVX}"
+    skip "OpenBLAS reads the CPU as Prescott: the user's OPENBLAS_CORETYPE is kept" "${why:-the CPU has no AVX}"
+else
+    expect_ok "OpenBLAS reads the CPU as Prescott: rlvr runs the CPU's widest kernel ($widest) and --version says so" bash -c \
+        "out=\$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 LD_PRELOAD='$TMP/misread.so' '$RLVR' --version 2>&1) &&
+         [ \"\$(grep '^Core: ' <<<\"\$out\" | tail -1)\" = 'Core: $widest' ] &&
+         grep -q ', OpenBLAS $widest (chosen for this CPU, which the library reads as Prescott)\$' <<<\"\$out\""
+    expect_ok "OpenBLAS reads the CPU as Prescott: the user's OPENBLAS_CORETYPE is kept" bash -c \
+        "OPENBLAS_CORETYPE=Prescott LD_PRELOAD='$TMP/misread.so' '$RLVR' --version | grep -q ', OpenBLAS Prescott\$'"
+fi
 "$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 > "$TMP/bench_train.jsonl" 2> "$TMP/bench_train.err"
 "$RLVR" bench train --config "$ROOT/configs/tiny-train.ini" --repeat 1 --set algo.beta=0.04 > "$TMP/bench_train_ref.jsonl"
 expect_ok "bench train: sampling, scoring, update and step lines, then the update's passes and optimizer" bash -c \

@@ -252,8 +252,9 @@ static int diff_tensor(hid_t fa, hid_t fb, const char *pa, const char *pb, const
 }
 
 // How and when a file was made, not what it holds: values left out of the exact comparison.
-static const char *const NOT_STATE[] = {"/meta@world_size", "/meta@git_revision", "/meta@kind", "/meta@config",
-                                        "/meta@given_keys", "/state/elapsed_s", NULL};
+static const char *const NOT_STATE[] = {"/meta@world_size", "/meta@git_revision", "/meta@kind",
+                                        "/meta@blas_kernel", "/meta@config", "/meta@given_keys",
+                                        "/state/elapsed_s", NULL};
 
 // --exact: every dataset and attribute of both trees, one line per difference; fails if there is any.
 static int ckpt_diff_exact(const char *pa, const char *pb, Err *e) {

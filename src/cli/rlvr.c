@@ -1,5 +1,4 @@
 // rlvr: reinforcement learning with verifiable rewards. Entry point and subcommand dispatch.
-#include <cblas.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/blas_kernel.h"
 #include "base/dist.h"
 #include "base/revision.h"
 #include "cli/cli.h"
@@ -45,11 +45,27 @@ static const CliGroup RLVR = {
 //   keeps idle threads off shared or oversubscribed cores;
 // - the heap asks for transparent huge pages (glibc.malloc.hugetlb=1, madvise mode): the weights, moments, KV caches
 //   and activations are streamed every step, and 2 MiB pages cut the TLB misses of those streams.
+// - OpenBLAS takes the kernel of OPENBLAS_CORETYPE where the CPU model is one it does not know and would read as an
+//   older one (base/blas_kernel.h); RLVR_OPENBLAS_OWN_PICK keeps the library's own pick for --version.
 static void exec_with_run_time_defaults(char **argv) {
-    bool again = false;
+    bool again = false, kernel = false;
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "20000", 1), again = true;
     if (!getenv("GLIBC_TUNABLES")) setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1), again = true;
+    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : blas_better_kernel(blas_kernel(), blas_cpu_level());
+    if (better) {
+        setenv("RLVR_OPENBLAS_OWN_PICK", blas_kernel(), 1), setenv("OPENBLAS_CORETYPE", better, 1);
+        again = kernel = true;
+    }
     if (again) execv("/proc/self/exe", argv);  // returns only on failure: run on with the library defaults
+    if (kernel) unsetenv("RLVR_OPENBLAS_OWN_PICK"), unsetenv("OPENBLAS_CORETYPE");
+}
+
+// "rlvr <revision>, -march=<MARCH>, OpenBLAS <kernel>[ (...)]".
+static void print_version(void) {
+    const char *own = getenv("RLVR_OPENBLAS_OWN_PICK");
+    printf("rlvr %s, -march=%s, OpenBLAS %s", rlvr_revision(), rlvr_build_march(), blas_kernel());
+    if (own) printf(" (chosen for this CPU, which the library reads as %s)", own);
+    printf("\n");
 }
 
 int main(int argc, char **argv) {
@@ -61,7 +77,7 @@ int main(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, -1);
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
         if (argc > 2) return fprintf(stderr, "rlvr: --version takes no arguments\n"), 2;
-        printf("rlvr %s, -march=%s, OpenBLAS %s\n", rlvr_revision(), rlvr_build_march(), openblas_get_corename());
+        print_version();
         return 0;
     }
     int rc;

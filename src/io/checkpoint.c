@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/dist.h"
+#include "base/blas_kernel.h"
 #include "base/revision.h"
 #include "io/h5io.h"
 #include "io/model_h5.h"
@@ -46,6 +47,7 @@ static int write_meta(hid_t f, const Model *layout, const TrainState *st, const 
     TRY(h5io_attr_write_str(f, "meta", "git_revision", meta->git_rev ? meta->git_rev : rlvr_revision(), e));
     TRY(h5io_attr_write_str(f, "meta", "kind", meta->kind ? meta->kind : "train", e));
     TRY(h5io_attr_write_str(f, "meta", "build_march", rlvr_build_march(), e));
+    TRY(h5io_attr_write_str(f, "meta", "blas_kernel", blas_kernel(), e));  // fast mode's backward sums depend on it
     TRY(h5io_attr_write_str(f, "meta", "config", meta->config_text ? meta->config_text : "", e));
     if (meta->given_keys) TRY(h5io_attr_write_str(f, "meta", "given_keys", meta->given_keys, e));
     return 0;

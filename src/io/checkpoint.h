@@ -1,6 +1,6 @@
 // HDF5 checkpoints (README.md "Checkpoints"): model, optimizer moments, resume state, config.
-//   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, config (+ hf_config,
-//                    given_keys: the config keys the run gave by hand, config_given_keys)
+//   /meta            attrs format_version, step, world_size, git_revision, kind, build_march, blas_kernel, config
+//                    (+ hf_config, given_keys: the config keys the run gave by hand, config_given_keys)
 //   /model/<name>    full logical tensors (written by the model module)
 //   /optim/m/<name>, /optim/v/<name>, /optim/step
 //   /state/<field>   resume state (TrainState), one scalar dataset per field (data_* optional)
