@@ -39,7 +39,6 @@ NOT_CITED=(
     "src/model/moe.c|sum_chosen|notation: the sum over the chosen experts"
     "src/task/task.h|permutation_epoch|notation the comment defines"
     "src/train/groups.c|first_candidate|a column of the RLVR_GROUP_TIMES file"
-    "README.md|Cooperlake|an OpenBLAS kernel, named as rlvr --version prints it"
     "results/hf-import.md|copy_folio_from_iter_atomic|a Linux kernel function in a perf profile"
     "results/hf-import.md|shmem_write_end|a Linux kernel function in a perf profile"
 )
