@@ -189,7 +189,8 @@ expect_ok "crash: stale .tmp removed" test ! -e "$T/kill/ckpt/step-000002.h5.tmp
 
 # Damaged and mismatched checkpoints: one clear message, nothing loaded.
 head -c 20000 "$SFT" > "$T/truncated.h5"
-expect_error "reject: truncated checkpoint" "truncated.h5: .*truncated" "$RLVR" train "${RL[@]}" --init "$T/truncated.h5" --run-dir "$T/bad1"
+expect_error "reject: truncated checkpoint" "truncated.h5: .*truncated" "$RLVR" train --config "$CFG" \
+    --init "$T/truncated.h5" --set train.steps=3 --set eval.n_prompts=0 --run-dir "$T/bad1"
 expect_error "reject: model shape mismatch" "step-000200.h5: the checkpoint's \[model\] hidden_size is 32, the config's 48" \
     "$RLVR" train "${RL[@]}" --set model.hidden_size=48 --run-dir "$T/bad2"
 expect_error "reject: wrong model type" "step-000200.h5: the checkpoint's \[model\] type is qwen3_moe, the config's qwen3" \
