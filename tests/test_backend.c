@@ -648,3 +648,21 @@ Test(backend, guard_names_a_foreign_buffer) {
     cr_assert(strstr(G.violation, "y: "), "%s", G.violation);
     guard.free(&guard, x);
 }
+
+// The CPU backend's buffers apart (the KV cache's): zeroed, huge-page aligned from 2 MiB, and gone from the process
+// once freed (mincore refuses an unmapped range), so no hole is left in the heap.
+Test(backend, cpu_buffers_apart_are_zeroed_mappings_unmapped_when_freed) {
+    const Backend *be = backend_cpu();
+    size_t n = (size_t)3 << 20;  // 12 MiB of floats
+    float *x = be->alloc_apart(be, n, BUF_ACT);
+    cr_assert_not_null(x);
+    cr_expect_eq((uintptr_t)x % ((size_t)2 << 20), 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i += 1021) nonzero += x[i] != 0;
+    cr_expect_eq(nonzero, 0);
+    x[n - 1] = 1;
+    be->free_apart(be, x, n, BUF_ACT);
+    unsigned char vec[1];
+    cr_expect_eq(mincore(x, 4096, vec), -1, "the first page is still mapped");
+    cr_expect_null(be->alloc_apart(be, SIZE_MAX / 2, BUF_ACT));
+}

@@ -138,3 +138,8 @@ Test(pages, lazily_released_pages_keep_or_lose_whole_pages_and_take_writes) {
     cr_expect_eq(nines, bytes);
     pages_free(p, bytes);
 }
+
+Test(pages, map_returns_null_where_no_mapping_fits) {
+    cr_expect_null(pages_map(SIZE_MAX - 4096, true));
+    cr_expect_null(pages_map((size_t)1 << 62, false));
+}

@@ -15,13 +15,11 @@ static size_t page_size(void) {
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
+void *pages_map(size_t bytes, bool huge) {
     size_t n = bytes ? bytes : 1, slack = huge && n >= HUGE_PAGE ? HUGE_PAGE : 0;  // room to start on a boundary
+    if (n > SIZE_MAX - HUGE_PAGE) return NULL;
     char *p = mmap(NULL, n + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
-        abort();
-    }
+    if (p == MAP_FAILED) return NULL;
     if (!slack) return p;
     char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
     size_t used = (n + page_size() - 1) / page_size() * page_size();
@@ -31,6 +29,15 @@ void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
     madvise(a, n, MADV_HUGEPAGE);  // advice: where the kernel has transparent huge pages off, plain pages
 #endif
     return a;
+}
+
+void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
+    void *p = pages_map(bytes, huge);
+    if (!p) {
+        fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
+        abort();
+    }
+    return p;
 }
 
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {

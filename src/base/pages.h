@@ -14,6 +14,8 @@
 // part of a huge page splits it: pages_release keeps its 4 KiB granularity.
 #define pages_alloc_huge(bytes) pages_alloc_at((bytes), true, __FILE__, __LINE__)
 void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line);
+// pages_alloc (huge: pages_alloc_huge) that returns NULL when the mapping fails.
+void *pages_map(size_t bytes, bool huge);
 // A pages_alloc_huge buffer resident at once (pages_populate).
 #define pages_alloc_resident(bytes) pages_alloc_resident_at((bytes), __FILE__, __LINE__)
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line);

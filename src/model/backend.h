@@ -68,6 +68,12 @@ struct Backend {
     // write changes the results they are checked on.
     void *(*alloc_uninit)(const struct Backend *be, size_t n, BufType t);
     void (*free)(const struct Backend *be, void *buf);  // buf may be NULL
+    // n zeroed elements in memory of their own, handed back whole by free_apart (with the same n and t): for a large
+    // buffer that lives for one phase of a step (the rollout's KV cache). On the CPU backend's heap, which keeps what
+    // is freed (src/cli/rlvr.c), blocks allocated in its hole meanwhile would make the next step's copy land beyond
+    // it, one more copy resident. NULL (both): alloc and free (bk_alloc_apart).
+    void *(*alloc_apart)(const struct Backend *be, size_t n, BufType t);
+    void (*free_apart)(const struct Backend *be, void *buf, size_t n, BufType t);  // buf may be NULL
     // n elements host -> backend / backend -> host. For BUF_ACT and BUF_GRAD the host side is float (converted
     // to and from the backend's type); for the other types both sides have the same C type.
     void (*to_dev)(const struct Backend *be, void *dst, const void *host, size_t n, BufType t);
@@ -267,6 +273,15 @@ static inline void *backend_alloc_at(const Backend *be, size_t n, BufType t, boo
 }
 #define bk_alloc(be, n, t) backend_alloc_at((be), (n), (t), true, __FILE__, __LINE__)
 #define bk_alloc_uninit(be, n, t) backend_alloc_at((be), (n), (t), false, __FILE__, __LINE__)
+
+// be->alloc_apart and be->free_apart where the backend has them, else alloc and free; NULL when memory runs out.
+static inline void *bk_alloc_apart(const Backend *be, size_t n, BufType t) {
+    return be->alloc_apart ? be->alloc_apart(be, n, t) : be->alloc(be, n, t);
+}
+static inline void bk_free_apart(const Backend *be, void *buf, size_t n, BufType t) {
+    if (be->free_apart) be->free_apart(be, buf, n, t);
+    else be->free(be, buf);
+}
 
 // be->matmul_parts where the backend has it, else one be->matmul per part.
 static inline void bk_matmul_parts(const Backend *be, const void *x, const ProductPart *parts, int n_parts, int M,

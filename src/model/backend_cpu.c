@@ -1,11 +1,13 @@
 // The CPU backend: thin wrappers over the model's own functions (model_layers.c, attention.c, moe.c,
 // model_backward.c, logprob.c), so the layer loop through the table computes the bits it always did.
 // Activations are float in host memory; views of host arrays are the arrays themselves.
+#include <malloc.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pages.h"
 #include "base/spread_alloc.h"
 #include "model/backend.h"
 #include "model/logprob.h"
@@ -44,6 +46,25 @@ static void *cpu_alloc_uninit(const Backend *be, size_t n, BufType t) {
 static void cpu_free(const Backend *be, void *buf) {
     (void)be;
     spread_free(buf);
+}
+
+// From this size on, a buffer apart first has the heap hand its free pages back (malloc_trim).
+#define APART_TRIM_BYTES ((size_t)64 << 20)
+
+// Pages of its own, zero as mapped and in huge pages where the kernel allows, unmapped by cpu_free_apart. The heap
+// keeps the pages of what it frees (src/cli/rlvr.c), so a large cache would be resident beside the update's freed
+// activations rather than in their place: they are handed back first, and the next update faults them in again
+// (a small cost beside the rollout the cache was for; below 64 MiB the overlap is too small to matter).
+static void *cpu_alloc_apart(const Backend *be, size_t n, BufType t) {
+    (void)be;
+    if (n >= SIZE_MAX / type_bytes(t)) return NULL;
+    if (n * type_bytes(t) >= APART_TRIM_BYTES) malloc_trim(0);
+    return pages_map(n * type_bytes(t), true);
+}
+
+static void cpu_free_apart(const Backend *be, void *buf, size_t n, BufType t) {
+    (void)be;
+    pages_free(buf, n * type_bytes(t));
 }
 
 static void cpu_copy(const Backend *be, void *dst, const void *src, size_t n, BufType t) {
@@ -412,6 +433,8 @@ static const Backend cpu = {
     .alloc = cpu_alloc,
     .alloc_uninit = cpu_alloc_uninit,
     .free = cpu_free,
+    .alloc_apart = cpu_alloc_apart,
+    .free_apart = cpu_free_apart,
     .to_dev = cpu_to_dev,
     .to_host = cpu_to_host,
     .copy = cpu_copy,

@@ -32,8 +32,8 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
     KVCache *c = xcalloc(1, sizeof *c);
     *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD,
                    .same_as = xcalloc((size_t)n_slots, sizeof(int)), .same_n = xcalloc((size_t)n_slots, sizeof(int))};
-    c->k = c->be->alloc(c->be, n, BUF_ACT);
-    c->v = c->be->alloc(c->be, n, BUF_ACT);
+    c->k = bk_alloc_apart(c->be, n, BUF_ACT);  // a cache lives for one rollout: off the heap (backend.h)
+    c->v = bk_alloc_apart(c->be, n, BUF_ACT);
     if (!c->k || !c->v) {
         kv_cache_free(c);
         err_set(e, "kv cache: cannot allocate %.1f MiB for %d slots x %d positions",
@@ -45,8 +45,9 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
 
 void kv_cache_free(KVCache *c) {
     if (!c) return;
-    c->be->free(c->be, c->k);
-    c->be->free(c->be, c->v);
+    size_t n = (size_t)c->L * c->n_slots * c->max_len * c->KD;
+    bk_free_apart(c->be, c->k, n, BUF_ACT);
+    bk_free_apart(c->be, c->v, n, BUF_ACT);
     free(c->same_as), free(c->same_n);
     free(c);
 }
