@@ -129,7 +129,7 @@ $(BUILD)/tests $(BUILD)/kernels:
 GPU_CHECK_SRCS  := $(wildcard tests/gpu_check*.c tests/gpu_bench.c)
 GPU_TWIN_SRCS   := src/model/matmul.c src/model/matmul_backward.c src/model/attention.c src/model/model_layers.c src/model/moe.c \
                    src/model/logprob.c src/model/sample_filter.c src/algo/optim.c src/algo/grad_reduce.c src/base/error.c src/base/rng.c \
-                   src/base/spread_alloc.c \
+                   src/base/spread_alloc.c src/base/pages.c \
                    src/model/model.c src/model/model_forward.c src/model/model_backward.c src/model/backend_cpu.c \
                    src/model/model_head.c src/model/backend_cuda.c src/model/update_ops.c src/model/swiglu_act.c
 GPU_CHECK_CU    := $(wildcard tests/gpu_*.cu)
