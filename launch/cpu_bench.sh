@@ -173,8 +173,8 @@ decode_medians() {
     g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
     ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
 }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | CPU time stolen (fwd+bwd) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | FMA peak GFLOP/s | fwd+bwd's fraction of it | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
     sel() { grep "\"threads\":${t}[,}]" "$OUT" | awk '!/"shape":"/ || /"shape":"small"/'; }  # configs/small.ini's
     decode_medians
@@ -185,11 +185,13 @@ for t in $THREADS; do
     frb=$(fwd_bwd | field fraction_of_sgemm_best | median)
     up=$(fwd_bwd | field speedup | median)
     sup=$(fwd_bwd | field sgemm_speedup | median)
+    fp=$(fwd_bwd | field fma_peak_gflop_per_s | median)  # the CPU's own bound, whatever OpenBLAS kernel runs
+    ffp=$(fwd_bwd | field fraction_of_fma_peak | median)
     st=$(fwd_bwd | field steal_fraction | median)  # a VM's hypervisor taking the CPUs
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
-    echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $st | $lmt |"
+    echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $fp | $ffp | $st | $lmt |"
 done
 
 # Decoding on the most threads, case by case, each with the threads' round trip before and after it (a VM can move its

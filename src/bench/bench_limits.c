@@ -1,6 +1,8 @@
 #include "bench/bench_limits.h"
 
 #include <cblas.h>
+#include <immintrin.h>
+#include <stdbool.h>
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +28,57 @@ double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds) {
         if (r == WARM_UP - 1) start = walltime_s();
     }
     free(a), free(b), free(c);
+    return best;
+}
+
+// Chains of multiply-adds, each on its own accumulator: more than the FMA units' latency times their count (4 x 2 on
+// current x86 cores), so they never wait on each other.
+#define CHAINS 12
+// One thread's `steps` steps of CHAINS multiply-adds of LANES-wide vectors; the sum of its accumulators, which the
+// caller keeps so the compiler cannot drop the loop. ACC(acc, a, b) is acc = acc * a + b.
+#define FMA_LOOP(name, isa, vec, LANES, ACC)                                                                 \
+    __attribute__((target(isa))) static float name(long steps) {                                             \
+        typedef float vec __attribute__((vector_size(LANES * sizeof(float))));                              \
+        vec acc[CHAINS], a, b;                                                                               \
+        for (int l = 0; l < LANES; l++) a[l] = 0.999f, b[l] = 1e-3f;                                         \
+        for (int c = 0; c < CHAINS; c++)                                                                     \
+            for (int l = 0; l < LANES; l++) acc[c][l] = (float)(c + l);                                      \
+        for (long i = 0; i < steps; i++)                                                                     \
+            _Pragma("GCC unroll 12") for (int c = 0; c < CHAINS; c++) ACC(acc[c], a, b);                     \
+        float s = 0;                                                                                         \
+        for (int c = 0; c < CHAINS; c++)                                                                     \
+            for (int l = 0; l < LANES; l++) s += acc[c][l];                                                  \
+        return s;                                                                                            \
+    }
+#define FUSED512(acc, a, b) ((acc) = (__typeof__(acc))_mm512_fmadd_ps((__m512)(acc), (__m512)(a), (__m512)(b)))
+#define FUSED256(acc, a, b) ((acc) = (__typeof__(acc))_mm256_fmadd_ps((__m256)(acc), (__m256)(a), (__m256)(b)))
+#define SEPARATE(acc, a, b) ((acc) = (acc) * (a) + (b))
+FMA_LOOP(fma_avx512, "avx512f", v16, 16, FUSED512)
+FMA_LOOP(fma_avx2, "avx2,fma", v8, 8, FUSED256)
+FMA_LOOP(mul_add_sse, "sse2", v4, 4, SEPARATE)
+
+double bench_fma_peak_gflops(double min_seconds) {
+    bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    float (*loop)(long) = avx512 ? fma_avx512 : avx2 ? fma_avx2 : mul_add_sse;
+    int lanes = avx512 ? 16 : avx2 ? 8 : 4;
+    enum { STEPS = 1 << 20 };  // about a millisecond a thread
+    double best = 0, start = walltime_s();
+    volatile float sink = 0;
+    for (int r = 0; r < 3 || walltime_s() - start < min_seconds; r++) {
+        int threads = 1;
+        double t0 = walltime_s();
+#pragma omp parallel
+        {
+            float s = loop(STEPS);
+#pragma omp atomic
+            sink += s;
+#pragma omp single
+            threads = omp_get_num_threads();
+        }
+        double g = 2.0 * STEPS * CHAINS * lanes * threads / (walltime_s() - t0) / 1e9;
+        if (r > 0 && g > best) best = g;  // the first call wakes the threads
+        if (r == 0) start = walltime_s();
+    }
     return best;
 }
 

@@ -14,6 +14,11 @@
 // count. The best of many is the machine's figure; a single short call measures whatever else was running.
 double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds);
 
+// Best GFLOP/s of independent multiply-adds on the current thread count, in the widest vectors this CPU runs
+// (AVX-512 or AVX2 fused, else SSE multiplies and adds), for at least min_seconds after a warm-up: the compute bound no
+// kernel passes, whatever OpenBLAS kernel runs or the build's -march (a multiply-add counts as 2 FLOPs).
+double bench_fma_peak_gflops(double min_seconds);
+
 // The sgemm peak a training pass of `tokens` rows of model c is set beside: bench_sgemm_gflops at [tokens x hidden]
 // x [hidden x MLP width], 10 calls and 0.25 s at least (a burst short enough to run around every pass).
 double bench_pass_peak_gflops(const ModelConfig *c, int tokens);

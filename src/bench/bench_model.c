@@ -5,8 +5,10 @@
 // reported as median and best, next to the bound of the device. On the CPU that is the OpenBLAS sgemm peak at the
 // model's largest matmul shape, measured right before and right after every pass: a VM's speed drifts within
 // seconds, so each pass is set against the peak of its own moment (fraction_of_sgemm: the median of the passes'
-// fractions; fraction_of_sgemm_best: the best one). With several thread counts (--threads) the passes take turns
-// between them, and each count's speedup over the first is the median of the passes' ratios within a turn. On a GPU
+// fractions; fraction_of_sgemm_best: the best one), and beside the CPU's multiply-add peak on the pass's thread
+// count, which no kernel passes whatever OpenBLAS kernel runs (bench_fma_peak_gflops). With several thread counts
+// (--threads) the passes take turns between them, and each count's speedup over the first is the median of the
+// passes' ratios within a turn. On a GPU
 // the bound is its published bf16 peak (MFU). On the CPU each line also reports the share of the machine's CPU time
 // a hypervisor stole during its passes. With --ops, the forward+backward passes also time each of the layer loop's
 // operations (bench/op_profile.h) and a line per operation and thread count says where the pass's time went.
@@ -28,6 +30,7 @@
 // One phase's timed passes at one thread count.
 typedef struct {
     double *sec, *cpu, *peak;  // per pass: wall and process CPU seconds; the sgemm peak around it (CPU)
+    double fma_peak;           // the multiply-add peak on its thread count (CPU: bench_fma_peak_gflops)
     CpuTicks ticks;            // the machine's CPU ticks over the passes, for the stolen share
 } Series;
 
@@ -71,11 +74,11 @@ static void report(const Report *r, const char *phase, double flops, const Serie
            "\"deterministic\":%s,\"tokens\":%lld,\"seq_len\":%d,\"threads\":%d,\"repeats\":%d,\"seconds\":%.4f,"
            "\"seconds_best\":%.4f,\"cpu_seconds\":%.4f,\"tokens_per_s\":%.1f,\"tokens_per_s_best\":%.1f,"
            "\"gflop\":%.2f,\"gflop_per_s\":%.2f,\"sgemm_gflop_per_s\":%.2f,\"fraction_of_sgemm\":%.3f,"
-           "\"fraction_of_sgemm_best\":%.3f,\"speedup_over_threads\":%d,\"speedup\":%s,\"sgemm_speedup\":%s,"
-           "\"steal_fraction\":%s}\n",
+           "\"fraction_of_sgemm_best\":%.3f,\"fma_peak_gflop_per_s\":%.2f,\"fraction_of_fma_peak\":%.3f,"
+           "\"speedup_over_threads\":%d,\"speedup\":%s,\"sgemm_speedup\":%s,\"steal_fraction\":%s}\n",
            phase, r->device, r->config, r->m->n_params, deterministic, (long long)r->T, r->seq_len, r->threads[ti], n,
            median, best, cpu_median, r->T / median, r->T / best, flops / 1e9, gflops, bench_median(s->peak, n),
-           bench_median(fraction, n), bench_max(fraction, n), r->threads[0],
+           bench_median(fraction, n), bench_max(fraction, n), s->fma_peak, gflops / s->fma_peak, r->threads[0],
            bench_json_or_null(ti > 0, bench_median(speedup, n), up),
            bench_json_or_null(ti > 0, bench_median(sgemm_speedup, n), sgemm_up),
            bench_steal_json(bench_steal_fraction((CpuTicks){.ok = true}, s->ticks), steal));
@@ -201,7 +204,10 @@ static void set_threads(int n) { omp_set_num_threads(n), openblas_set_num_thread
 static int time_phase(const Run *run, float *grads, const int *threads, int n_threads, int repeat, Series *series,
                       Err *e) {
     int rc = 0;
-    for (int i = 0; i < n_threads && !rc; i++) set_threads(threads[i]), rc = pass(run, grads, e);
+    for (int i = 0; i < n_threads && !rc; i++) {
+        set_threads(threads[i]), rc = pass(run, grads, e);
+        if (run->peak_tokens) series[i].fma_peak = bench_fma_peak_gflops(0.25);
+    }
     for (int k = 0; k < repeat && !rc; k++)
         for (int j = 0; j < n_threads && !rc; j++) {
             int i = k % 2 ? n_threads - 1 - j : j;
@@ -295,7 +301,7 @@ int bench_model(const BenchModelOptions *o, Err *e) {
     for (int p = 0; p < 2; p++)
         for (int i = 0; i < n_threads; i++) {
             double *at = store + (size_t)(p * n_threads + i) * 3 * (size_t)repeat;
-            series[p][i] = (Series){at, at + repeat, at + 2 * repeat, {.ok = true}};
+            series[p][i] = (Series){.sec = at, .cpu = at + repeat, .peak = at + 2 * repeat, .ticks = {.ok = true}};
         }
     int rc = 0;
     for (int p = 0; p < 2 && !rc; p++) rc = time_phase(&run, p ? grads : NULL, threads, n_threads, repeat, series[p], e);

@@ -47,7 +47,9 @@ static const CliSpec MODEL = CLI_SPEC(
     "prints a JSON line per phase and thread count: median and best seconds, tokens/s and GFLOP/s (FLOPs\n"
     "from model_flops_per_token: 2 per multiply-add, backward = 2x forward) next to the OpenBLAS sgemm peak at\n"
     "the model's [tokens x hidden] x [hidden x intermediate] shape, measured right before and after each pass\n"
-    "(fraction_of_sgemm: the median pass against its own peak), the speedup over the first thread count (the\n"
+    "(fraction_of_sgemm: the median pass against its own peak) and to the CPU's multiply-add peak on that\n"
+    "thread count, in the widest vectors it runs (fma_peak_gflop_per_s, fraction_of_fma_peak: the bound no\n"
+    "kernel passes, whatever OpenBLAS kernel runs), the speedup over the first thread count (the\n"
     "median of the passes' ratios, timed in turn), and the share of the machine's CPU time a hypervisor stole\n"
     "during the passes (steal_fraction, from /proc/stat). With --ops, lines of \"bench\":\"model_op\" follow:\n"
     "where the forward+backward's time went, per operation of the layer loop, and outside them.",
