@@ -10,6 +10,7 @@
 struct KVCache {
     const Backend *be;
     int n_slots, max_len, L, KD;
+    size_t n;     // elements of each of k and v
     void *k, *v;  // [L][n_slots][max_len][KD] activations in the backend's memory
     // Rows 0..same_n[s]-1 of slot s hold the values of those of slot same_as[s] (kv_cache_copy's prompt), so that
     // attention may read one copy for a whole group; cut back whenever either slot's rows there are written.
@@ -30,7 +31,7 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
     Dims d = model_dims(m);
     size_t n = (size_t)d.L * n_slots * max_len * d.KD;
     KVCache *c = xcalloc(1, sizeof *c);
-    *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD,
+    *c = (KVCache){.be = m->backend, .n_slots = n_slots, .max_len = max_len, .L = d.L, .KD = d.KD, .n = n,
                    .same_as = xcalloc((size_t)n_slots, sizeof(int)), .same_n = xcalloc((size_t)n_slots, sizeof(int))};
     c->k = bk_alloc_apart(c->be, n, BUF_ACT);  // a cache lives for one rollout: off the heap (backend.h)
     c->v = bk_alloc_apart(c->be, n, BUF_ACT);
@@ -45,9 +46,8 @@ KVCache *kv_cache_create(const Model *m, int n_slots, int max_len, Err *e) {
 
 void kv_cache_free(KVCache *c) {
     if (!c) return;
-    size_t n = (size_t)c->L * c->n_slots * c->max_len * c->KD;
-    bk_free_apart(c->be, c->k, n, BUF_ACT);
-    bk_free_apart(c->be, c->v, n, BUF_ACT);
+    bk_free_apart(c->be, c->k, c->n, BUF_ACT);
+    bk_free_apart(c->be, c->v, c->n, BUF_ACT);
     free(c->same_as), free(c->same_n);
     free(c);
 }
