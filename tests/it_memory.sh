@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 17
+plan 19
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -93,6 +93,15 @@ estimate_holds "large rollout (n 16 x 128 tokens, KV cache dominant), three step
 CMD=sft estimate_holds "sft: peak within 15% of the estimate" 1 "$T/dense.ini"
 estimate_holds "held-out evaluation (16 problems x 16 samples) larger than the rollout: peak within 15%" 1 \
     "$T/dense.ini" eval.n_prompts=16 eval.samples=16
+# A benchmark of eval.benchmarks, every problem decoded: 16 prompts of about 200 tokens x 8 samples. Before the
+# estimate counted benchmarks it said 365 MiB here, and the run peaked at 676.
+for i in $(seq 16); do
+    printf '{"problem": "%s What is %d+%d?", "answer": "%d"}\n' "$(printf 'Read this carefully. %.0s' {1..9})" \
+        "$i" "$i" $((2 * i))
+done > "$T/bench.jsonl"
+BENCH=(eval.n_prompts=0 "eval.benchmarks=math500=$T/bench.jsonl" eval.samples=8 eval.max_new_tokens=32)
+estimate_holds "eval.benchmarks (16 problems of ~200 tokens x 8 samples) larger than the rollout: peak within 15%" 1 \
+    "$T/dense.ini" "${BENCH[@]}"
 
 # Refused before anything big is allocated, in well under a second, naming what sizes the largest part.
 start=$(date +%s%N)
@@ -106,6 +115,10 @@ if [ "$ms" -lt 1000 ]; then pass "refused within a second ($ms ms)"; else fail "
 if grep -q "largest: AdamW 145 MiB (8 bytes a parameter this rank updates; reduce: dist.zero_stage >= 1 with more \
 ranks); weights 73 MiB" <<<"$err"; then pass "the refusal names the largest part's keys"
 else fail "the refusal names the largest part's keys" "$err"; fi
+sets=(); for b in "${BENCH[@]}"; do sets+=(--set "$b"); done
+expect_error "a benchmark's decoding the largest part: the refusal names eval.benchmarks" \
+    "largest: rollout 364 MiB \\(a file of eval.benchmarks: its problems / ranks x eval.samples" \
+    env RLVR_MEMORY_AVAILABLE=300M "$RLVR" train --config "$T/dense.ini" --run-dir "$T/refused-bench" "${sets[@]}"
 # On 2 ranks every rank refuses (no rank left waiting in a collective), rank 0's one line naming both.
 if err=$(RLVR_MEMORY_AVAILABLE=300M timeout 60 mpirun --oversubscribe -np 2 -x RLVR_MEMORY_AVAILABLE "$RLVR" train \
         --config "$T/dense.ini" --run-dir "$T/refused2" 2>&1); then fail "2 ranks: refused" "started: $err"

@@ -110,7 +110,18 @@ Test(memory_plan, evaluation_decodes_in_the_rollout_phase) {
     s.eval_prompts = 32;  // 32 x 64 sequences decode at once against the rollout's 8 x 8
     cr_assert_eq(memory_plan_estimate(&c, &s, &eval, &e), 0, "%s", e.msg);
     cr_assert_gt(eval.bytes[MEM_ROLLOUT], 16 * train.bytes[MEM_ROLLOUT]);
-    cr_assert(!train.eval_decodes_more && eval.eval_decodes_more);  // which keys a refusal names
+    cr_assert(train.decodes_most == DECODE_ROLLOUT && eval.decodes_most == DECODE_HELD_OUT);  // a refusal's keys
+    // A benchmark of 64 problems with prompts of 40 tokens: more than the held-out 32 of 10.
+    MemShape sb = s;
+    sb.bench_problems = 64, sb.bench_max_prompt = 40;
+    MemPlan bench;
+    cr_assert_eq(memory_plan_estimate(&c, &sb, &bench, &e), 0, "%s", e.msg);
+    cr_assert_gt(bench.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
+    cr_assert_eq(bench.decodes_most, DECODE_BENCHMARK);
+    sb.bench_problems = 1, sb.bench_max_prompt = 10;  // one problem: the held-out evaluation still decodes most
+    cr_assert_eq(memory_plan_estimate(&c, &sb, &bench, &e), 0, "%s", e.msg);
+    cr_assert_eq(bench.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
+    cr_assert_eq(bench.decodes_most, DECODE_HELD_OUT);
     s.rl = false;  // rlvr sft evaluates too, with no rollout of its own
     cr_assert_eq(memory_plan_estimate(&c, &s, &train, &e), 0, "%s", e.msg);
     cr_assert_eq(train.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
@@ -151,9 +162,12 @@ Test(memory_plan, refusal_names_the_largest_parts) {
     p.bytes[MEM_ROLLOUT] = 4.0 * (1 << 30);
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
     cr_assert(strstr(e.msg, "largest: rollout 4.00 GiB (rollout.n x train.prompts_per_step / ranks"), "%s", e.msg);
-    p.eval_decodes_more = true;
+    p.decodes_most = DECODE_HELD_OUT;
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
     cr_assert(strstr(e.msg, "largest: rollout 4.00 GiB (eval.n_prompts / ranks x eval.samples"), "%s", e.msg);
+    p.decodes_most = DECODE_BENCHMARK;
+    cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, true, false, line, sizeof line, &e), -1);
+    cr_assert(strstr(e.msg, "largest: rollout 4.00 GiB (a file of eval.benchmarks: its problems / ranks"), "%s", e.msg);
     p.bytes[MEM_ROLLOUT] = 0;
     cr_assert_eq(memory_plan_verdict(&p, 0, 2, &av, false, true, line, sizeof line, &e), 0);  // only a warning
     cr_assert(strstr(line, "warning: 9.00 GiB more needed than available"), "%s", line);

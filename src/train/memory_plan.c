@@ -2,6 +2,7 @@
 // host (the CPU backend's act_bytes and grad_bytes, model/backend_cpu.c).
 #include "train/memory_plan.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "algo/grad_reduce.h"
 #include "algo/shard.h"
 #include "base/dist.h"
+#include "eval/benchmark.h"
 #include "model/expert_map.h"
 #include "model/logprob.h"
 #include "model/backend.h"
@@ -188,19 +190,26 @@ static double decoding_bytes(const Model *m, const RolloutConfig *ro, double pro
     return kv + 4 * slots * sh->V + 4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
 }
 
-// rlvr train's rollout (its responses kept through the update) and the held-out evaluation's two passes (train/eval.c:
-// greedy, one sample, then eval.samples; eval/benchmark.c eval_sampling), whichever decodes more.
+// An evaluation of `problems` shared by the ranks, each decoded eval.samples times, its responses kept until scored.
+static double evaluation_bytes(const Config *c, const MemShape *s, const Model *m, const Shape *sh, bool qk,
+                               int problems, int max_prompt) {
+    RolloutConfig ev = c->rollout;
+    ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
+    double prompts = ceil_div(problems, s->world);
+    return decoding_bytes(m, &ev, prompts, max_prompt, sh, qk) + response_bytes(&ev, prompts, sh);
+}
+
+// The rollout phase holds one decoding at a time: rlvr train's rollout (its responses kept through the update), the
+// held-out evaluation's two passes (train/eval.c: greedy, one sample, then eval.samples; eval/benchmark.c
+// eval_sampling) or a benchmark's, whichever decodes most.
 static void rollout_parts(const Config *c, const MemShape *s, const Model *m, const Shape *sh, bool qk, MemPlan *p) {
     double prompts = ceil_div(c->train.prompts_per_step, s->world);
     if (s->rl) p->bytes[MEM_RESPONSES] = response_bytes(&c->rollout, prompts, sh);
     if (s->rl) p->bytes[MEM_ROLLOUT] = decoding_bytes(m, &c->rollout, prompts, s->max_prompt, sh, qk);
-    if (s->eval_prompts <= 0) return;
-    RolloutConfig ev = c->rollout;
-    ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
-    double eval_prompts = ceil_div(s->eval_prompts, s->world);
-    double eval = decoding_bytes(m, &ev, eval_prompts, s->max_prompt, sh, qk) + response_bytes(&ev, eval_prompts, sh);
-    p->eval_decodes_more = eval > p->bytes[MEM_ROLLOUT];
-    p->bytes[MEM_ROLLOUT] = fmax(p->bytes[MEM_ROLLOUT], eval);
+    double held_out = s->eval_prompts > 0 ? evaluation_bytes(c, s, m, sh, qk, s->eval_prompts, s->max_prompt) : 0;
+    double bench = s->bench_problems > 0 ? evaluation_bytes(c, s, m, sh, qk, s->bench_problems, s->bench_max_prompt) : 0;
+    if (held_out > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = held_out, p->decodes_most = DECODE_HELD_OUT;
+    if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
 }
 
 // A training micro-batch of T tokens (model/model_forward.c acts_create: a record per layer, or with recomputation
@@ -277,10 +286,14 @@ static const char *part_keys(const MemPlan *p, MemPart part) {
                    "train.prompts_per_step or rollout.max_new_tokens";
         case MEM_COMM: return "dist.overlap and the reduction's buckets; reduce: dist.overlap = false";
         case MEM_ROLLOUT:
-            if (p->eval_decodes_more)
+            if (p->decodes_most == DECODE_HELD_OUT)
                 return "eval.n_prompts / ranks x eval.samples (at most rollout.kv_cache_mb) x (prompt + "
                        "eval.max_new_tokens) for the held-out evaluation's KV cache; reduce: a smaller "
                        "rollout.kv_cache_mb, more ranks, fewer eval.n_prompts or eval.samples";
+            if (p->decodes_most == DECODE_BENCHMARK)
+                return "a file of eval.benchmarks: its problems / ranks x eval.samples (at most rollout.kv_cache_mb) "
+                       "x (prompt + eval.max_new_tokens) for the KV cache and responses; reduce: a smaller "
+                       "rollout.kv_cache_mb, more ranks, fewer eval.samples, a smaller eval.max_new_tokens";
             return "rollout.n x train.prompts_per_step / ranks (at most rollout.kv_cache_mb) x (prompt + "
                    "rollout.max_new_tokens) for the KV cache; reduce: a smaller rollout.kv_cache_mb, more ranks, a "
                    "smaller rollout.max_new_tokens";
@@ -368,6 +381,28 @@ int memory_plan_lengths(const Task *task, const Tokenizer *tok, bool solutions, 
     return 0;
 }
 
+int memory_plan_benchmarks(const Config *c, const Tokenizer *tok, int *problems, int *max_prompt, Err *e) {
+    char specs[64][BENCHMARK_SPEC_LEN];
+    int n = benchmark_specs(c, specs, 64, e);
+    *problems = *max_prompt = 0;
+    for (int i = 0; i < n; i++) {
+        Config bc;
+        char name[256];
+        TRY(benchmark_config(c, "[eval] benchmarks", specs[i], &bc, name, sizeof name, e));
+        Task *task = task_create(&bc, e);
+        if (!task) return -1;
+        PromptSet ps = {0};
+        int64_t k = task_split_size(task, SPLIT_EVAL);
+        int rc = prompts_from_task(&ps, task, SPLIT_EVAL, 0, k, false, tok, e);
+        for (int j = 0; !rc && j < ps.n; j++) *max_prompt = ps.len[j] > *max_prompt ? ps.len[j] : *max_prompt;
+        if (k > *problems) *problems = (int)(k < INT_MAX ? k : INT_MAX);
+        prompts_free(&ps);
+        task_free(task);
+        TRY(rc);
+    }
+    return n < 0 ? -1 : 0;
+}
+
 int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenizer *tok, bool device, char *line,
                       size_t size, Err *e) {
     MemShape s = {.rl = rl, .world = dist_size(), .device = device};
@@ -376,6 +411,7 @@ int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenize
     s.evaluates = c->eval.benchmarks[0] || s.eval_prompts > 0;
     MemPlan p;
     int rc = memory_plan_lengths(task, tok, !rl && task_is_embedded(task), &s.max_prompt, &s.max_sft_seq, e);
+    if (!rc) rc = memory_plan_benchmarks(c, tok, &s.bench_problems, &s.bench_max_prompt, e);
     if (!rc) rc = memory_plan_estimate(c, &s, &p, e);
     int node = dist_node_size();
     TRY(dist_agree(rc, e));

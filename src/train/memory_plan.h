@@ -21,6 +21,10 @@ typedef enum {
     MEM_ROLLOUT, MEM_ACTIVATIONS, MEM_HEAD, MEM_PARTS
 } MemPart;
 
+// The decodings of a run, in the rollout phase's memory one at a time: the rollout, the held-out evaluation's, a
+// benchmark's (eval.benchmarks).
+typedef enum { DECODE_ROLLOUT, DECODE_HELD_OUT, DECODE_BENCHMARK } MemDecoder;
+
 // What the estimate needs beyond the config: the layout and the data's lengths.
 typedef struct {
     bool rl;            // rlvr train (else rlvr sft: no rollout, no reference)
@@ -29,6 +33,8 @@ typedef struct {
     int max_sft_seq;    // sft: tokens of the longest prompt + solution + EOS
     bool evaluates;     // held-out evaluation or benchmarks run (zero stage 3 then gathers every weight)
     int eval_prompts;   // held-out problems evaluated (rlvr train: min(eval.n_prompts, the split's size); 0: none)
+    int bench_problems;    // eval.benchmarks: the most problems of any file (each evaluated whole; 0: none)
+    int bench_max_prompt;  // and the longest prompt of any, in tokens (memory_plan_benchmarks)
     bool device;        // the model computes on a GPU: the rollout, activations and LM head are in its memory, and so
                         // is the gradient of a device update; only the host's parts are estimated
 } MemShape;
@@ -42,7 +48,7 @@ typedef struct {
     int micro_per_update;  // micro-batches of one update on the busiest rank
     double tokens_per_micro;  // tokens of the largest micro-batch
     bool rl;            // MemShape.rl: which keys size a micro-batch
-    bool eval_decodes_more;  // the held-out evaluation, not the rollout, sizes the rollout part
+    MemDecoder decodes_most;  // which decoding sizes the rollout part (which keys a refusal names)
     int zero_stage;     // dist.zero_stage: what sharding is left to reduce the weights and moments
 } MemPlan;
 
@@ -62,6 +68,11 @@ int memory_plan_verdict(const MemPlan *p, double resident, int node_ranks, const
 // The longest prompt (and, with solutions, prompt + solution + EOS) among the first up to 512 training problems.
 int memory_plan_lengths(const Task *task, const Tokenizer *tok, bool solutions, int *max_prompt, int *max_seq,
                         Err *e);
+
+// eval.benchmarks as a run evaluates them (eval/eval_run.c evaluate_benchmark): the most problems of any file and the
+// longest prompt of any, the bound the estimate takes for each one's decoding; both 0 without benchmarks. Errors: a
+// benchmark that cannot be read, with evaluate_benchmark's message.
+int memory_plan_benchmarks(const Config *c, const Tokenizer *tok, int *problems, int *max_prompt, Err *e);
 
 // Collective, before the weights are allocated: the estimate for this config, the line that says it (into line),
 // checked against the memory of this node shared by its ranks; refused on every rank when it does not fit and
