@@ -180,17 +180,18 @@ if [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge 2 ]; then
                  all(select(.threads == 2) | .speedup > 0 and .sgemm_speedup > 0) and
                  all(select(.phase == \"forward+backward\" and .threads == 1) | .cpu_seconds / .seconds < 1.15) and
                  all(select(.phase == \"forward+backward\" and .threads == 2) | .cpu_seconds / .seconds > 1.3)'"
-    # No computation passes the multiply-add peak: not the sgemm's, not a pass's; two threads reach about twice one's.
-    expect_ok "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads ~2x 1" \
+    # No computation passes the multiply-add peak: not the sgemm's, not a pass's; two threads reach more than one
+    # (1.3x, as the CPU-time check above: a busy machine lends the second thread less than a core).
+    expect_ok "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1" \
         bash -c "'$RLVR' bench model --config '$ROOT/configs/small.ini' $SMALL2 --seqs 1 --seq-len 32 --repeat 2 --threads 1 --threads 2 |
          jq -se 'all(.fma_peak_gflop_per_s > .sgemm_gflop_per_s and .fma_peak_gflop_per_s > .gflop_per_s and
                      (.gflop_per_s / .fma_peak_gflop_per_s - .fraction_of_fma_peak | fabs) < 0.002) and
                  (map(select(.threads == 2) | .fma_peak_gflop_per_s) | min) >
-                     1.6 * (map(select(.threads == 1) | .fma_peak_gflop_per_s) | max)'"
+                     1.3 * (map(select(.threads == 1) | .fma_peak_gflop_per_s) | max)'"
 else
     skip "bench model --threads 1 --threads 2: a line per count and phase, each pass run on its count, speedups over 1" \
         "one CPU here"
-    skip "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads ~2x 1" \
+    skip "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1" \
         "one CPU here"
 fi
 expect_ok "bench model --threads: a count given twice is an error (exit 1), nine counts a usage error (exit 2)" bash -c \
