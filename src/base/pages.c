@@ -31,8 +31,8 @@ void *pages_map(size_t bytes, bool huge) {
     return a;
 }
 
-void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
-    void *p = pages_map(bytes, huge);
+// p, or out of memory: abort naming the caller's place.
+static void *mapped_or_abort(void *p, size_t bytes, const char *file, int line) {
     if (!p) {
         fprintf(stderr, "rlvr: %s:%d: mmap(%zu bytes) failed: out of memory\n", file, line, bytes);
         abort();
@@ -40,10 +40,18 @@ void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
     return p;
 }
 
-void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {
-    void *p = pages_alloc_at(bytes, true, file, line);
-    pages_populate(p, bytes);
+void *pages_alloc_at(size_t bytes, bool huge, const char *file, int line) {
+    return mapped_or_abort(pages_map(bytes, huge), bytes, file, line);
+}
+
+void *pages_map_resident(size_t bytes) {
+    void *p = pages_map(bytes, true);
+    if (p) pages_populate(p, bytes);
     return p;
+}
+
+void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {
+    return mapped_or_abort(pages_map_resident(bytes), bytes, file, line);
 }
 
 void pages_free(void *p, size_t bytes) {

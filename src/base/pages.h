@@ -19,6 +19,8 @@ void *pages_map(size_t bytes, bool huge);
 // A pages_alloc_huge buffer resident at once (pages_populate).
 #define pages_alloc_resident(bytes) pages_alloc_resident_at((bytes), __FILE__, __LINE__)
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line);
+// pages_alloc_resident that returns NULL when the mapping fails.
+void *pages_map_resident(size_t bytes);
 void pages_free(void *p, size_t bytes);  // p from any of the three (NULL: nothing)
 
 // Hands back the whole pages inside [p, p + bytes) (p anywhere in a pages_alloc buffer); they read as zero from then

@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 #include <immintrin.h>
-#include <stdbool.h>
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/blas_kernel.h"
 #include "base/error.h"
 #include "base/walltime.h"
 
@@ -55,12 +55,16 @@ double bench_sgemm_gflops(int M, int N, int K, int repeat, double min_seconds) {
 #define SEPARATE(acc, a, b) ((acc) = (acc) * (a) + (b))
 FMA_LOOP(fma_avx512, "avx512f", v16, 16, FUSED512)
 FMA_LOOP(fma_avx2, "avx2,fma", v8, 8, FUSED256)
+FMA_LOOP(mul_add_avx, "avx", v8, 8, SEPARATE)
 FMA_LOOP(mul_add_sse, "sse2", v4, 4, SEPARATE)
 
 double bench_fma_peak_gflops(double min_seconds) {
-    bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    float (*loop)(long) = avx512 ? fma_avx512 : avx2 ? fma_avx2 : mul_add_sse;
-    int lanes = avx512 ? 16 : avx2 ? 8 : 4;
+    VecLevel level = blas_cpu_level();  // the vectors OpenBLAS's kernels are chosen by (base/blas_kernel.h)
+    float (*loop)(long) = level == VEC_AVX512 ? fma_avx512
+                          : level == VEC_AVX2 ? fma_avx2
+                          : level == VEC_AVX  ? mul_add_avx
+                                              : mul_add_sse;
+    int lanes = level == VEC_AVX512 ? 16 : level >= VEC_AVX ? 8 : 4;
     enum { STEPS = 1 << 20 };  // about a millisecond a thread
     double best = 0, start = walltime_s();
     volatile float sink = 0;

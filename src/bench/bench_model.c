@@ -204,10 +204,7 @@ static void set_threads(int n) { omp_set_num_threads(n), openblas_set_num_thread
 static int time_phase(const Run *run, float *grads, const int *threads, int n_threads, int repeat, Series *series,
                       Err *e) {
     int rc = 0;
-    for (int i = 0; i < n_threads && !rc; i++) {
-        set_threads(threads[i]), rc = pass(run, grads, e);
-        if (run->peak_tokens) series[i].fma_peak = bench_fma_peak_gflops(0.25);
-    }
+    for (int i = 0; i < n_threads && !rc; i++) set_threads(threads[i]), rc = pass(run, grads, e);
     for (int k = 0; k < repeat && !rc; k++)
         for (int j = 0; j < n_threads && !rc; j++) {
             int i = k % 2 ? n_threads - 1 - j : j;
@@ -303,6 +300,10 @@ int bench_model(const BenchModelOptions *o, Err *e) {
             double *at = store + (size_t)(p * n_threads + i) * 3 * (size_t)repeat;
             series[p][i] = (Series){.sec = at, .cpu = at + repeat, .peak = at + 2 * repeat, .ticks = {.ok = true}};
         }
+    for (int i = 0; i < n_threads && r.cpu; i++) {  // a bound of the hardware: once per thread count, for both phases
+        set_threads(threads[i]);
+        series[0][i].fma_peak = series[1][i].fma_peak = bench_fma_peak_gflops(0.25);
+    }
     int rc = 0;
     for (int p = 0; p < 2 && !rc; p++) rc = time_phase(&run, p ? grads : NULL, threads, n_threads, repeat, series[p], e);
     set_threads(threads_before);

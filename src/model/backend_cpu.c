@@ -60,11 +60,9 @@ static void *cpu_alloc_apart(const Backend *be, size_t n, BufType t) {
     if (n >= SIZE_MAX / type_bytes(t)) return NULL;
     size_t bytes = n * type_bytes(t);
     if (bytes >= APART_TRIM_BYTES) malloc_trim(0);
-    void *p = pages_map(bytes, true);
     // Resident at once: faulted in as the decode first wrote each page, a group of 8's cache cost 0.33 s of a 10 s
     // decode on 1 thread (bench sample --ops: copy and kv_store), 10-20 ms this way.
-    if (p) pages_populate(p, bytes);
-    return p;
+    return pages_map_resident(bytes);
 }
 
 static void cpu_free_apart(const Backend *be, void *buf, size_t n, BufType t) {
