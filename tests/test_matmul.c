@@ -201,12 +201,13 @@ Test(matmul, parts_then_visit_each_final_block_once) {
         }
 }
 
-// Batch 1 past matmul.c's IN_ORDER_MAX_K, where a whole block of columns is read in four quarter streams (two whole
-// blocks, then 22 columns one output at a time), with a k tail and without: each output has the bits of matmul_dot,
-// on 1 and 2 threads.
-Test(matmul, batch1_long_rows_sum_in_dot_order) {
+// Batch 1 up to matmul.c's IN_ORDER_MAX_K, one output at a time in two steps of 8 a loop (K = 45 and 56: an odd
+// number of steps, with a k tail and without; 48 and 2048: an even number), and past it, where a whole block of
+// columns is read in four quarter streams (two whole blocks, then 22 columns one output at a time), with a k tail and
+// without: each output has the bits of matmul_dot, on 1 and 2 threads.
+Test(matmul, batch1_rows_sum_in_dot_order) {
     enum { N = 150 };
-    static const int Ks[] = {2101, 2304};
+    static const int Ks[] = {45, 56, 48, 2048, 2101, 2304};
     for (int q = 0; q < N_OF(Ks); q++) {
         int K = Ks[q];
         float *x = xmalloc((size_t)K * 4), *w = xmalloc((size_t)N * K * 4), b[N], y[N];
