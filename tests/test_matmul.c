@@ -44,9 +44,8 @@ Test(matmul, rows_independent_of_batch) {
 // + 2 + 2 + 1), triples, a pair and an odd row where it takes three (32 = 10 x 3 + 2, 13 = 4 x 3 + 1), with a k tail
 // and without one (where the tiles add the bias and store as vectors), over K in one pass and K in three chunks
 // (matmul.c's K_CHUNK, where the octets park their accumulators between chunks), and a lone octet in the second row
-// block (40 = 32 + 8), which runs K in one pass, past K_CHUNK in six-column tiles (10 of them and a four-column one
-// in the first 64 columns, one four-column tile and two lone columns in the last 6); each output has the bits of
-// matmul_dot, on 1 and 2 threads.
+// block (40 = 32 + 8), which runs K in one pass, past K_CHUNK too (16 four-column tiles in the first 64 columns, one
+// and two lone columns in the last 6); each output has the bits of matmul_dot, on 1 and 2 threads.
 Test(matmul, mixed_tiles_sum_in_dot_order) {
     enum { N = 70 };
     static const int Ks[] = {45, 1701, 48, 1600}, Ms[] = {45, 40};

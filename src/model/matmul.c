@@ -197,7 +197,9 @@ static inline __attribute__((always_inline)) void store_rows4(v16f s, const floa
 // 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns over k in [k0, k1): 16 accumulators, 24 of the 32
 // vector registers. They start at zero when k0 = 0 and else from acc, where the previous k chunk left them; they go
 // back to acc unless k1 = k8, where the outputs are finished. Parking them in memory between chunks leaves each lane's
-// sequence of fused multiply-adds, and so the bits, as in one pass over k.
+// sequence of fused multiply-adds, and so the bits, as in one pass over k. Six columns a tile (24 accumulators, each
+// packed row load serving six) ran a lone octet's products past K_CHUNK 4-10% faster on a Zen 4 VM, but on a Zen 5 VM
+// its six weight streams read at 22 GB/s where four read at 28-33 (a group's decode at Qwen2.5-0.5B's shapes 30% slower).
 static inline __attribute__((always_inline)) void tile_8x4(const float *restrict xp, const float *restrict x,
                                                            const float *restrict w, const float *bias,
                                                            float *restrict y, int K, int N, Share share, int k0,
@@ -226,47 +228,6 @@ static inline __attribute__((always_inline)) void tile_8x4(const float *restrict
     }
     store_rows4(reduce_pairs(a), x, w, bias, y, k8, K, N);
     store_rows4(reduce_pairs(a + 8), x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
-}
-
-// 8 rows (four packed pairs) x 6 columns over all of k: 24 accumulators, 29 of the 32 vector registers, so each
-// packed row vector loaded serves 6 columns instead of 4. For a lone octet past K_CHUNK, whose packed rows (64 KiB at
-// K = 2048) then come from L2 rather than L1: on a Zen 4 VM, 1 thread, its products ran 4-10% faster at K = 896-4864
-// (7% slower at K = 768; the same on 2 threads, where memory bounds them). Columns 0-3 finish as in tile_8x4. Columns
-// 4-5 of the four pairs take one reduce_pairs in the slots of four columns: each accumulator's lanes see the same adds
-// whatever slot they occupy, so every output keeps tile_8x4's bits.
-static inline __attribute__((always_inline)) void tile_8x6(const float *restrict xp, const float *restrict x,
-                                                           const float *restrict w, const float *bias,
-                                                           float *restrict y, int K, int N, Share share) {
-    v16f a[24] = {{0}};  // a[6 p + c]: pair p, column c
-    int k8 = K & ~(LANES - 1);
-    const float *xp1 = xp + 2 * (size_t)k8, *xp2 = xp + 4 * (size_t)k8, *xp3 = xp + 6 * (size_t)k8;
-    const float *w0 = w, *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K, *w4 = w + 4 * (size_t)K;
-    const float *w5 = w + 5 * (size_t)K;
-    Prefetch pf = prefetch_rows(w, K, K, share, 0, 6);
-    for (int k = 0; k < k8; k += LANES) {
-        v16f p0, p1, p2, p3, b;
-        prefetch_step(&pf, k);
-        LOAD16(p0, xp + 2 * k), LOAD16(p1, xp1 + 2 * k), LOAD16(p2, xp2 + 2 * k), LOAD16(p3, xp3 + 2 * k);
-        PIN16(p0), PIN16(p1), PIN16(p2), PIN16(p3);
-#define COLUMN(c)                                    \
-    BCAST8(b, w##c + k), PIN16(b), MAC16(a[c], p0, b), \
-        MAC16(a[6 + c], p1, b), MAC16(a[12 + c], p2, b), MAC16(a[18 + c], p3, b)
-        COLUMN(0), COLUMN(1), COLUMN(2), COLUMN(3), COLUMN(4), COLUMN(5);
-#undef COLUMN
-    }
-    for (int h = 0; h < 2; h++) {  // rows 4h..4h+3 (pairs 2h, 2h+1), columns 0-3
-        const v16f *u = a + 12 * h;
-        v16f q[8] = {u[0], u[1], u[2], u[3], u[6], u[7], u[8], u[9]};
-        store_rows4(reduce_pairs(q), x + 4 * (size_t)h * K, w, bias, y + 4 * (size_t)h * N, k8, K, N);
-    }
-    v16f q[8] = {a[4], a[5], a[10], a[11], a[16], a[17], a[22], a[23]};  // columns 4-5: pairs 0, 1, then 2, 3
-    v16f s = reduce_pairs(q);
-    for (int e = 0; e < 16; e++) {  // element 4r + c: row 4 (r / 2) + r % 2 + 2 (c / 2), column 4 + c % 2
-        int r = e / 4, c = e % 4, row = 4 * (r / 2) + r % 2 + 2 * (c / 2), col = 4 + c % 2;
-        float v = s[e];
-        for (int k = k8; k < K; k++) v += x[(size_t)row * K + k] * w[(size_t)col * K + k];
-        y[(size_t)row * N + col] = bias ? v + bias[col] : v;
-    }
 }
 
 // One packed pair x 4 columns.
@@ -439,10 +400,6 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
             // in 64 bits: c (k8 / 8) passes 2^31 from K of about 2^21.7 (the o projection's Hq hd may be 2^22)
             int k0 = (int)((int64_t)c * (k8 / LANES) / chunks * LANES);
             int k1 = (int)((int64_t)(c + 1) * (k8 / LANES) / chunks * LANES), j = j0;
-            if (chunks == 1 && k8 > K_CHUNK)  // a lone octet over long rows: six-column tiles, leaving a multiple of 4
-                for (int six = (j1 - j0) / 4 * 4 / 12 * 2; six > 0; six--, j += 6)
-                    tile_8x6(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
-                             y + (size_t)r0 * N + j, K, N, share_of(0, r0 == i0));
             for (; j + 4 <= j1; j += 4)
                 tile_8x4(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K, bias ? bias + j : NULL,
                          y + (size_t)r0 * N + j, K, N, share_of(0, r0 == i0), k0, k1, acc[(j - j0) / 4]);
