@@ -261,6 +261,17 @@ Test(config, cross_key_validation) {
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 2\nn_minibatches = 3\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[train] n_minibatches (3) must be <= prompts_per_step (2)"), "%s", e.msg);
     cr_assert_eq(resolve_text("[train]\nprompts_per_step = 3\nn_minibatches = 3\n", &c, &e), 0, "%s", e.msg);
+    // The sequence ratio's clamp below the clip's upper edge would cut ratios inside the trust region; at it (eps_high =
+    // 0, clamp 0: every ratio above 1 clipped anyway) it cuts none.
+    cr_assert_eq(resolve_text("[algo]\nname = gspo\nlog_ratio_clamp = 0\n", &c, &e), -1);
+    cr_expect(strstr(e.msg, "[algo] log_ratio_clamp (0) must be >= log(1 + eps_high) = 0.00039992"), "%s", e.msg);
+    cr_assert_eq(resolve_text("[algo]\nname = sspo\neps_high = 0.1\nsspo_c_max = 3\nlog_ratio_clamp = 0.26\n", &c, &e),
+                 -1);
+    cr_expect(strstr(e.msg, "[algo] log_ratio_clamp (0.26) must be >= log(1 + eps_high sspo_c_max) = 0.262364"), "%s",
+              e.msg);
+    cr_assert_eq(resolve_text("[algo]\nname = luspo\nlog_ratio_clamp = 0.01\n", &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(resolve_text("[algo]\nname = gspo\neps_high = 0\nlog_ratio_clamp = 0\n", &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(resolve_text("[algo]\nname = grpo\nlog_ratio_clamp = 0\n", &c, &e), 0, "%s", e.msg);  // not read
     // A data file under the embedded task would be ignored: the run would train on arithmetic.
     cr_assert_eq(resolve_text("[data]\neval_path = d/test.jsonl\n", &c, &e), -1);
     cr_expect(strstr(e.msg, "[data] eval_path = 'd/test.jsonl' is read by the dataset tasks only (math, gsm8k, dapo), "

@@ -785,6 +785,17 @@ static int validate(const Config *c, Err *e) {
     if (c->algo.sspo_c_min > c->algo.sspo_c_max)
         return err_set(e, "%s: [algo] sspo_c_min (%g) must be <= sspo_c_max (%g)", src, c->algo.sspo_c_min,
                        c->algo.sspo_c_max);
+    // The clamp of a sequence's or segment's log s_i is a safety net against exp overflow: below the clip's upper edge,
+    // log(1 + εh) (SSPO's widest: εh c_max), it would cut ratios the clip keeps and zero their gradients.
+    bool unit_ratio = c->algo.name == ALGO_GSPO || c->algo.name == ALGO_LUSPO || c->algo.name == ALGO_SSPO;
+    double widest = c->algo.eps_high * (c->algo.name == ALGO_SSPO ? c->algo.sspo_c_max : 1);
+    if (unit_ratio && c->algo.log_ratio_clamp < log1p(widest))
+        return err_set(e,
+                       "%s: [algo] log_ratio_clamp (%g) must be >= log(1 + %s) = %.6g: a safety net against exp "
+                       "overflow (default 10), below the clip's upper edge it would cut the ratios the clip keeps "
+                       "and zero their gradients",
+                       src, c->algo.log_ratio_clamp, c->algo.name == ALGO_SSPO ? "eps_high sspo_c_max" : "eps_high",
+                       log1p(widest));
     // Dynamic sampling drops all-equal groups before GRPO-λ's transform, the all-correct ones it ranks first too.
     if (c->algo.name == ALGO_GRPO_LAMBDA && c->algo.dynamic_sampling)
         return err_set(e,
