@@ -12,7 +12,7 @@
 # activation allocated.
 # Then a start that needs more than is available is refused within a second, naming the largest part's keys, and
 # train.check_memory = false lets it start. RLVR_MEMORY_AVAILABLE (base/mem_avail.h) stands for a smaller machine.
-plan 19
+plan 20
 T="$TMP/memory"
 mkdir -p "$T"
 cat > "$T/dense.ini" <<EOF
@@ -102,6 +102,12 @@ done > "$T/bench.jsonl"
 BENCH=(eval.n_prompts=0 "eval.benchmarks=math500=$T/bench.jsonl" eval.samples=8 eval.max_new_tokens=32)
 estimate_holds "eval.benchmarks (16 problems of ~200 tokens x 8 samples) larger than the rollout: peak within 15%" 1 \
     "$T/dense.ini" "${BENCH[@]}"
+# The held-out split's own prompts, about 200 tokens, where the training split's are about 15: the held-out decoding
+# was sized by the training split's longest prompt before.
+for i in $(seq 16); do printf '{"problem": "What is %d+%d?", "answer": "%d"}\n' "$i" "$i" $((2 * i)); done > "$T/short.jsonl"
+estimate_holds "held-out prompts of ~200 tokens, training prompts of ~15 (16 problems x 8 samples): peak within 15%" 1 \
+    "$T/dense.ini" task.name=math data.answer_field=answer data.answer_format=plain "data.path=$T/short.jsonl" "data.eval_path=$T/bench.jsonl" eval.n_prompts=16 \
+    eval.samples=8 eval.max_new_tokens=32
 
 # Refused before anything big is allocated, in well under a second, naming what sizes the largest part.
 start=$(date +%s%N)

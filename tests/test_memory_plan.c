@@ -107,10 +107,20 @@ Test(memory_plan, evaluation_decodes_in_the_rollout_phase) {
     MemShape s = {.rl = true, .world = 1, .max_prompt = 10};
     MemPlan train, eval;
     cr_assert_eq(memory_plan_estimate(&c, &s, &train, &e), 0, "%s", e.msg);
-    s.eval_prompts = 32;  // 32 x 64 sequences decode at once against the rollout's 8 x 8
+    s.eval_prompts = 32, s.eval_max_prompt = 10;  // 32 x 64 sequences decode at once against the rollout's 8 x 8
     cr_assert_eq(memory_plan_estimate(&c, &s, &eval, &e), 0, "%s", e.msg);
     cr_assert_gt(eval.bytes[MEM_ROLLOUT], 16 * train.bytes[MEM_ROLLOUT]);
     cr_assert(train.decodes_most == DECODE_ROLLOUT && eval.decodes_most == DECODE_HELD_OUT);  // a refusal's keys
+    // Held-out prompts of 40 tokens where the training split's are 10: sized by their own length, as a benchmark of as
+    // many problems of 40 tokens is.
+    MemShape sl = s, sbl = s;
+    sl.eval_max_prompt = 40;
+    sbl.eval_prompts = 0, sbl.bench_problems = 32, sbl.bench_max_prompt = 40;
+    MemPlan longer, bench_longer;
+    cr_assert_eq(memory_plan_estimate(&c, &sl, &longer, &e), 0, "%s", e.msg);
+    cr_assert_eq(memory_plan_estimate(&c, &sbl, &bench_longer, &e), 0, "%s", e.msg);
+    cr_assert_gt(longer.bytes[MEM_ROLLOUT], eval.bytes[MEM_ROLLOUT]);
+    cr_assert_eq(longer.bytes[MEM_ROLLOUT], bench_longer.bytes[MEM_ROLLOUT]);
     // A benchmark of 64 problems with prompts of 40 tokens: more than the held-out 32 of 10.
     MemShape sb = s;
     sb.bench_problems = 64, sb.bench_max_prompt = 40;

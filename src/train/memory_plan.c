@@ -206,7 +206,7 @@ static void rollout_parts(const Config *c, const MemShape *s, const Model *m, co
     double prompts = ceil_div(c->train.prompts_per_step, s->world);
     if (s->rl) p->bytes[MEM_RESPONSES] = response_bytes(&c->rollout, prompts, sh);
     if (s->rl) p->bytes[MEM_ROLLOUT] = decoding_bytes(m, &c->rollout, prompts, s->max_prompt, sh, qk);
-    double held_out = s->eval_prompts > 0 ? evaluation_bytes(c, s, m, sh, qk, s->eval_prompts, s->max_prompt) : 0;
+    double held_out = s->eval_prompts > 0 ? evaluation_bytes(c, s, m, sh, qk, s->eval_prompts, s->eval_max_prompt) : 0;
     double bench = s->bench_problems > 0 ? evaluation_bytes(c, s, m, sh, qk, s->bench_problems, s->bench_max_prompt) : 0;
     if (held_out > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = held_out, p->decodes_most = DECODE_HELD_OUT;
     if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
@@ -403,6 +403,16 @@ int memory_plan_benchmarks(const Config *c, const Tokenizer *tok, int *problems,
     return n < 0 ? -1 : 0;
 }
 
+// The longest prompt of the first n held-out problems, the ones eval/benchmark.c's benchmark_prompts evaluates.
+static int held_out_longest_prompt(const Task *task, const Tokenizer *tok, int n, int *max_prompt, Err *e) {
+    PromptSet ps = {0};
+    *max_prompt = 0;
+    TRY(prompts_from_task(&ps, task, SPLIT_EVAL, 0, n, false, tok, e));
+    for (int i = 0; i < ps.n; i++) *max_prompt = ps.len[i] > *max_prompt ? ps.len[i] : *max_prompt;
+    prompts_free(&ps);
+    return 0;
+}
+
 int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenizer *tok, bool device, char *line,
                       size_t size, Err *e) {
     MemShape s = {.rl = rl, .world = dist_size(), .device = device};
@@ -411,6 +421,7 @@ int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenize
     s.evaluates = c->eval.benchmarks[0] || s.eval_prompts > 0;
     MemPlan p;
     int rc = memory_plan_lengths(task, tok, !rl && task_is_embedded(task), &s.max_prompt, &s.max_sft_seq, e);
+    if (!rc && s.eval_prompts > 0) rc = held_out_longest_prompt(task, tok, s.eval_prompts, &s.eval_max_prompt, e);
     if (!rc) rc = memory_plan_benchmarks(c, tok, &s.bench_problems, &s.bench_max_prompt, e);
     if (!rc) rc = memory_plan_estimate(c, &s, &p, e);
     int node = dist_node_size();

@@ -33,6 +33,7 @@ typedef struct {
     int max_sft_seq;    // sft: tokens of the longest prompt + solution + EOS
     bool evaluates;     // held-out evaluation or benchmarks run (zero stage 3 then gathers every weight)
     int eval_prompts;   // held-out problems evaluated (rlvr train: min(eval.n_prompts, the split's size); 0: none)
+    int eval_max_prompt;   // and the longest of their prompts, in tokens (memory_plan_check reads them)
     int bench_problems;    // eval.benchmarks: the most problems of any file (each evaluated whole; 0: none)
     int bench_max_prompt;  // and the longest prompt of any, in tokens (memory_plan_benchmarks)
     bool device;        // the model computes on a GPU: the rollout, activations and LM head are in its memory, and so
