@@ -116,27 +116,20 @@ typedef struct {
     const float *at;  // the next lines to fetch, one per weight row
     size_t ldw;
     int k, every;  // at this k of the tile's loop, then every `every` floats
-    int rows;      // the tile's weight rows
 } Prefetch;
 
-// A tile's prefetches from its loop's first k, k0 (a multiple of 8), for its `rows` weight rows.
-static inline __attribute__((always_inline)) Prefetch prefetch_rows(const float *w, size_t ldw, int K, Share s, int k0,
-                                                                    int rows) {
-    const float *next = w + (size_t)rows * PREFETCH_TILES * ldw;
-    if (!s.parts) return (Prefetch){next, ldw, INT_MAX, 0, rows};
-    int every = 16 * s.parts, k = (k0 + every - 1) / every * every;
-    return (Prefetch){next + ((s.part * (K / s.parts)) & ~15) + k / s.parts, ldw, k, every, rows};
-}
-
-// The same for a tile of four weight rows.
+// A tile's prefetches from its loop's first k, k0 (a multiple of 8), for its four weight rows.
 static inline __attribute__((always_inline)) Prefetch prefetch_plan(const float *w, size_t ldw, int K, Share s,
                                                                     int k0) {
-    return prefetch_rows(w, ldw, K, s, k0, 4);
+    const float *next = w + (size_t)4 * PREFETCH_TILES * ldw;
+    if (!s.parts) return (Prefetch){next, ldw, INT_MAX, 0};
+    int every = 16 * s.parts, k = (k0 + every - 1) / every * every;
+    return (Prefetch){next + ((s.part * (K / s.parts)) & ~15) + k / s.parts, ldw, k, every};
 }
 
 static inline __attribute__((always_inline)) void prefetch_step(Prefetch *p, int k) {
     if (k != p->k) return;
-    for (int r = 0; r < p->rows; r++) __builtin_prefetch(p->at + r * p->ldw, 0, 2);  // locality 2: prefetcht1, into L2
+    for (int r = 0; r < 4; r++) __builtin_prefetch(p->at + r * p->ldw, 0, 2);  // locality 2: prefetcht1, into L2
     p->at += 16, p->k += p->every;
 }
 
@@ -336,8 +329,8 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 #define IN_ORDER_MAX_K 2048
 
 // How far ahead of its loads a lone row's stream of weights (row_in_order) is prefetched. The hardware prefetcher alone
-// held that stream to 0.80 of the read test on a Zen 5 VM (1 thread, K = 768 and 2048); 8 KiB ahead into L1, about
-// 40 cache lines in flight, 0.95-0.99 (4 KiB: 0.92-0.99, 12 KiB as 8; into L2 or non-temporal, the same or less).
+// held that stream to 0.80 of the read test on a Zen 5 VM (1 thread, K = 768 and 2048); 8 KiB (128 cache lines) ahead
+// into L1, 0.95-0.99 (4 KiB: 0.92-0.99, 12 KiB as 8; into L2 or non-temporal, the same or less).
 #define STREAM_AHEAD_BYTES 8192
 
 // dot() over a weight row that continues a stream read front to back: the same multiply-adds in the same order (so the
