@@ -381,6 +381,16 @@ int memory_plan_lengths(const Task *task, const Tokenizer *tok, bool solutions, 
     return 0;
 }
 
+// The longest prompt, in tokens, of a task's first n held-out problems (those eval/benchmark.c's benchmark_prompts
+// evaluates) into *max_prompt where it is longer.
+static int held_out_longest_prompt(const Task *task, const Tokenizer *tok, int64_t n, int *max_prompt, Err *e) {
+    PromptSet ps = {0};
+    TRY(prompts_from_task(&ps, task, SPLIT_EVAL, 0, n, false, tok, e));
+    for (int i = 0; i < ps.n; i++) *max_prompt = ps.len[i] > *max_prompt ? ps.len[i] : *max_prompt;
+    prompts_free(&ps);
+    return 0;
+}
+
 int memory_plan_benchmarks(const Config *c, const Tokenizer *tok, int *problems, int *max_prompt, Err *e) {
     char specs[64][BENCHMARK_SPEC_LEN];
     int n = benchmark_specs(c, specs, 64, e);
@@ -391,26 +401,13 @@ int memory_plan_benchmarks(const Config *c, const Tokenizer *tok, int *problems,
         TRY(benchmark_config(c, "[eval] benchmarks", specs[i], &bc, name, sizeof name, e));
         Task *task = task_create(&bc, e);
         if (!task) return -1;
-        PromptSet ps = {0};
         int64_t k = task_split_size(task, SPLIT_EVAL);
-        int rc = prompts_from_task(&ps, task, SPLIT_EVAL, 0, k, false, tok, e);
-        for (int j = 0; !rc && j < ps.n; j++) *max_prompt = ps.len[j] > *max_prompt ? ps.len[j] : *max_prompt;
+        int rc = held_out_longest_prompt(task, tok, k, max_prompt, e);
         if (k > *problems) *problems = (int)(k < INT_MAX ? k : INT_MAX);
-        prompts_free(&ps);
         task_free(task);
         TRY(rc);
     }
     return n < 0 ? -1 : 0;
-}
-
-// The longest prompt of the first n held-out problems, the ones eval/benchmark.c's benchmark_prompts evaluates.
-static int held_out_longest_prompt(const Task *task, const Tokenizer *tok, int n, int *max_prompt, Err *e) {
-    PromptSet ps = {0};
-    *max_prompt = 0;
-    TRY(prompts_from_task(&ps, task, SPLIT_EVAL, 0, n, false, tok, e));
-    for (int i = 0; i < ps.n; i++) *max_prompt = ps.len[i] > *max_prompt ? ps.len[i] : *max_prompt;
-    prompts_free(&ps);
-    return 0;
 }
 
 int memory_plan_check(const Config *c, bool rl, const Task *task, const Tokenizer *tok, bool device, char *line,
