@@ -126,7 +126,7 @@ static const Key KEYS[] = {
      ENUM("seq-mean-token-mean", "token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"), "seq-mean-token-mean",
      "loss aggregation"},
     {"algo", "l_c", K_INT, F(algo.l_c), 0, 1 << 22, 0, "0", "L_c of seq-mean-token-sum-norm, 0 = max_new_tokens"},
-    {"algo", "log_ratio_clamp", K_DOUBLE, F(algo.log_ratio_clamp), 0, 700, 0, "10", "GSPO/LUSPO log s_i cap"},
+    {"algo", "log_ratio_clamp", K_DOUBLE, F(algo.log_ratio_clamp), 0, 700, 0, "10", "GSPO/LUSPO/SSPO log s_i cap, >= log(1 + eps_high)"},
     {"algo", "lambda", K_DOUBLE, F(algo.lambda), 0, 1, 0, "0.2", "GRPO-λ efficiency-group fraction"},
     {"algo", "alpha", K_DOUBLE, F(algo.alpha), 0, 1, 0, "0.2", "GRPO-λ length-penalty weight"},
     {"algo", "lambda_count", K_ENUM, F(algo.lambda_count), 0, 0, ENUM("ceil", "floor", "round"), "ceil",
