@@ -184,13 +184,28 @@ if [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge 2 ]; then
         "$TMP/threads.jsonl"
     # No computation passes the multiply-add peak: not the sgemm's, not a pass's; two threads reach more than one
     # (1.3x, as the CPU-time check above: a busy machine lends the second thread less than a core). It is measured
-    # once per thread count, for both phases.
-    expect_ok "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1" \
+    # once per thread count, for both phases. A neighbour on the host can steal the second core for the whole
+    # quarter second the peak takes (CI once saw it): a run that fails is run once more, and the values of both shown.
+    peaks_hold() {
         jq -se 'length == 4 and all(.fma_peak_gflop_per_s > .sgemm_gflop_per_s and .fma_peak_gflop_per_s > .gflop_per_s and
                     (.gflop_per_s / .fma_peak_gflop_per_s - .fraction_of_fma_peak | fabs) < 0.002) and
                 (group_by(.threads) | all(map(.fma_peak_gflop_per_s) | unique | length == 1)) and
                 (map(select(.threads == 2) | .fma_peak_gflop_per_s) | min) >
-                    1.3 * (map(select(.threads == 1) | .fma_peak_gflop_per_s) | max)' "$TMP/threads.jsonl"
+                    1.3 * (map(select(.threads == 1) | .fma_peak_gflop_per_s) | max)' "$1" >/dev/null
+    }
+    peaks() { jq -c '{threads, phase, fma_peak_gflop_per_s, sgemm_gflop_per_s, gflop_per_s, steal_fraction}' "$1"; }
+    if peaks_hold "$TMP/threads.jsonl"; then
+        pass "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1"
+    else
+        "$RLVR" bench model --config "$ROOT/configs/small.ini" $SMALL2 --seqs 1 --seq-len 32 --repeat 3 --threads 1 \
+            --threads 2 > "$TMP/threads-again.jsonl" 2>/dev/null
+        if peaks_hold "$TMP/threads-again.jsonl"; then
+            pass "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1"
+        else
+            fail "bench model: the multiply-add peak per thread count above the sgemm's and the passes' rates, 2 threads > 1" \
+                "$(peaks "$TMP/threads.jsonl"; echo "run again:"; peaks "$TMP/threads-again.jsonl")"
+        fi
+    fi
 else
     skip "bench model --threads 1 --threads 2: a line per count and phase, each pass run on its count, speedups over 1" \
         "one CPU here"
