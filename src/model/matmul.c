@@ -336,11 +336,6 @@ static inline __attribute__((always_inline)) void tile_1x1(const float *restrict
 // no longer stays in L1 beside the stream (the VM had no counters to show it).
 #define IN_ORDER_MAX_K 2048
 
-// How far ahead of its loads a lone row's stream of weights (row_in_order) is prefetched. The hardware prefetcher alone
-// held that stream to 0.80 of the read test on a Zen 5 VM (1 thread, K = 768 and 2048); 8 KiB (128 cache lines) ahead
-// into L1, 0.95-0.99 (4 KiB: 0.92-0.99, 12 KiB as 8; into L2 or non-temporal, the same or less).
-#define STREAM_AHEAD_BYTES 8192
-
 // dot() over a weight row that continues a stream read front to back: the same multiply-adds in the same order (so the
 // same bits), two steps a loop (one prefetch per 64-byte line; a step a loop ran 6-8% slower on that VM).
 static inline __attribute__((always_inline)) float dot_streamed(const float *x, const float *w, int K) {
@@ -470,11 +465,13 @@ __attribute__((target("avx2"))) static void dots_avx2(const float *x, const floa
 static void dots_base(const float *x, const float *w, size_t ldw, int n, int K, float *y) { dots(x, w, ldw, n, K, y); }
 
 // y[i ldy] = dot(x + i ldx, w + i ldw) for i < n, one at a time: where the w rows follow each other (a cached key row's
-// heads) they are then read in address order, the stream the hardware prefetcher follows. Four at a time, reading four
-// places of the row at once, attention read its caches 18-28% slower on a Zen 4 VM.
+// heads, and the next key's after them) they are then read in address order, one stream, prefetched as batch 1's
+// weights are (decode's attention read its caches at 0.86 of the read test on a Zen 5 VM, 0.75 without, a group of 8
+// at configs/small.ini's shapes). Four at a time, reading four places of the row at once, attention read its caches
+// 18-28% slower on a Zen 4 VM.
 static inline __attribute__((always_inline)) void dot_pairs(const float *x, size_t ldx, const float *w, size_t ldw,
                                                             int n, int K, float *y, size_t ldy) {
-    for (int i = 0; i < n; i++) y[i * ldy] = dot(x + i * ldx, w + i * ldw, K);
+    for (int i = 0; i < n; i++) y[i * ldy] = dot_streamed(x + i * ldx, w + i * ldw, K);
 }
 
 // Attention's scores for groups of 4 or more query heads a key head, key by key: the group four at a time against
