@@ -447,3 +447,73 @@ Test(matmul, backward_product_in_random_slices) {
     }
     omp_set_num_threads(1);
 }
+
+// A decode group's products from packed weights (matmul_pack_make): each weight is packed, then changed where the
+// copy holds it (whole tiles of four columns, k below K rounded down to 8). With the pack active, a product of whole
+// octets (8 to 32 rows; as one product, as parts, and with a callback) still gives the original weights' bits, so it
+// read the copy; 9 or 40 rows give the changed weights' bits. Shapes: edge columns, a last column block of 7 tiles, K
+// past one chunk of 256 with a tail, K below 8 (nothing to pack).
+static void no_op(void *ctx, int i0, int i1, int j0, int j1) { (void)ctx, (void)i0, (void)i1, (void)j0, (void)j1; }
+
+Test(matmul, packed_weights_for_octets) {
+    enum { P = 3, MAX_M = 40 };
+    static const int Ns[P] = {70, 157, 64}, Ks[] = {5, 64, 600, 777}, Ms[] = {8, 16, 24, 32, 9, MAX_M};
+    if (!matmul_pack_supported()) {
+        cr_assert_null(matmul_pack_make(&(MatmulWeight){NULL, 4, 8}, 1));
+        cr_skip_test("this build's MARCH has no AVX-512: no paired tiles, nothing packed");
+    }
+    for (int ki = 0; ki < N_OF(Ks); ki++) {
+        int K = Ks[ki], k8 = K & ~7;
+        float *w[P], *w2[P], *b = xmalloc(157 * 4), *x = xmalloc((size_t)MAX_M * K * 4);
+        Rng r = rng_at(31, 0, 0, (uint64_t)K);
+        MatmulWeight ws[P];
+        for (int i = 0; i < 157; i++) b[i] = (float)rng_normal(&r);
+        for (int i = 0; i < MAX_M * K; i++) x[i] = (float)rng_normal(&r);
+        for (int p = 0; p < P; p++) {
+            w[p] = xmalloc((size_t)Ns[p] * K * 4), w2[p] = xmalloc((size_t)Ns[p] * K * 4);
+            for (int i = 0; i < Ns[p] * K; i++) w[p][i] = w2[p][i] = (float)rng_normal(&r);
+            for (int j = 0; j < (Ns[p] & ~3); j++)
+                for (int k = 0; k < k8; k++) w2[p][(size_t)j * K + k] *= 2;
+            ws[p] = (MatmulWeight){w[p], Ns[p], K};
+        }
+        float *before[P][N_OF(Ms)], *after[P][N_OF(Ms)];  // each product of w and of the changed w, no pack
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < N_OF(Ms); q++) {
+                before[p][q] = xmalloc((size_t)Ms[q] * Ns[p] * 4), after[p][q] = xmalloc((size_t)Ms[q] * Ns[p] * 4);
+                matmul_xwt(x, w[p], p ? NULL : b, before[p][q], Ms[q], Ns[p], K);
+                matmul_xwt(x, w2[p], p ? NULL : b, after[p][q], Ms[q], Ns[p], K);
+            }
+        MatmulPack *pack = matmul_pack_make(ws, P);
+        cr_assert_not_null(pack);
+        for (int p = 0; p < P; p++) memcpy(w[p], w2[p], (size_t)Ns[p] * K * 4);
+        for (int q = 0; q < N_OF(Ms); q++) {
+            int M = Ms[q];
+            bool reads_copy = M % 8 == 0 && M <= 32 && k8 > 0;
+            float *y[P];
+            MatmulPart parts[P];
+            for (int p = 0; p < P; p++) {
+                y[p] = xmalloc((size_t)M * Ns[p] * 4);
+                parts[p] = (MatmulPart){w[p], p ? NULL : b, y[p], Ns[p]};
+            }
+            for (int run = 0; run < 4; run++) {
+                omp_set_num_threads(run == 1 ? 3 : 1);
+                for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)M * Ns[p] * 4);  // NaN: every output written
+                if (run < 2) matmul_xwt_parts(x, M, K, parts, P);
+                for (int p = 0; p < P && run == 2; p++) matmul_xwt(x, w[p], p ? NULL : b, y[p], M, Ns[p], K);
+                for (int p = 0; p < P && run == 3; p++)
+                    matmul_xwt_parts_then(x, M, K, parts + p, 1, (MatmulThen){no_op, NULL});
+                for (int p = 0; p < P; p++)
+                    cr_assert_eq(memcmp(y[p], (reads_copy ? before : after)[p][q], (size_t)M * Ns[p] * 4), 0,
+                                 "K %d M %d part %d run %d", K, M, p, run);
+            }
+            for (int p = 0; p < P; p++) free(y[p]);
+        }
+        omp_set_num_threads(1);
+        matmul_pack_free(pack);
+        for (int p = 0; p < P; p++) {
+            free(w[p]), free(w2[p]);
+            for (int q = 0; q < N_OF(Ms); q++) free(before[p][q]), free(after[p][q]);
+        }
+        free(b), free(x);
+    }
+}

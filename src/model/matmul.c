@@ -1,6 +1,7 @@
 // Fixed-order forward matmul: 8x4 and 2x4 tiles of 16-lane accumulators holding two rows' 8 lanes each (AVX-512,
 // on rows packed in pairs), or 3x4 (FMA builds) and 2x4 tiles of 8-lane ones, then 1x4 / 1x1 tiles; cache blocks
 // over rows and columns only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
+// Decode groups of whole octets may read packed copies of the weights instead (matmul_pack_make), the same bits.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
 // a build the bits do not depend on which one the CPU runs, nor on the thread count.
@@ -195,6 +196,32 @@ static inline __attribute__((always_inline)) void store_rows4(v16f s, const floa
     store4(r3, x + 3 * (size_t)K, w, K, bias, y + 3 * (size_t)N, k8, K);
 }
 
+// One step of an octet's tile: its four packed pairs' eight floats at k (xp, xp1..3) against the weight vectors b0..b3.
+#define OCTET_STEP(a, k, b0, b1, b2, b3)                                                                  \
+    do {                                                                                                \
+        v16f p0, p1, p2, p3;                                                                            \
+        LOAD16(p0, xp + 2 * (k)), LOAD16(p1, xp1 + 2 * (k)), LOAD16(p2, xp2 + 2 * (k));                 \
+        LOAD16(p3, xp3 + 2 * (k));                                                                      \
+        PIN16(p0), PIN16(p1), PIN16(p2), PIN16(p3);                                                     \
+        MAC16(a[0], p0, b0), MAC16(a[1], p0, b1), MAC16(a[2], p0, b2), MAC16(a[3], p0, b3);             \
+        MAC16(a[4], p1, b0), MAC16(a[5], p1, b1), MAC16(a[6], p1, b2), MAC16(a[7], p1, b3);             \
+        MAC16(a[8], p2, b0), MAC16(a[9], p2, b1), MAC16(a[10], p2, b2), MAC16(a[11], p2, b3);           \
+        MAC16(a[12], p3, b0), MAC16(a[13], p3, b1), MAC16(a[14], p3, b2), MAC16(a[15], p3, b3);         \
+    } while (0)
+
+// An octet tile's accumulators after its k chunk [.., k1): parked in acc, or at k1 = k8 its outputs finished.
+static inline __attribute__((always_inline)) void octet_end(const v16f *a, v16f *acc, int k1, const float *x,
+                                                            const float *w, const float *bias, float *y, int K,
+                                                            int N) {
+    int k8 = K & ~(LANES - 1);
+    if (k1 < k8) {
+        for (int t = 0; t < 16; t++) acc[t] = a[t];
+        return;
+    }
+    store_rows4(reduce_pairs(a), x, w, bias, y, k8, K, N);
+    store_rows4(reduce_pairs(a + 8), x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
+}
+
 // 8 rows (four packed pairs, 2 k8 floats apart) x 4 columns over k in [k0, k1): 16 accumulators, 24 of the 32
 // vector registers. They start at zero when k0 = 0 and else from acc, where the previous k chunk left them; they go
 // back to acc unless k1 = k8, where the outputs are finished. Parking them in memory between chunks leaves each lane's
@@ -205,30 +232,40 @@ static inline __attribute__((always_inline)) void tile_8x4(const float *restrict
                                                            const float *restrict w, const float *bias,
                                                            float *restrict y, int K, int N, Share share, int k0,
                                                            int k1, v16f *acc) {
-    enum { A = 16 };
-    v16f a[A];
-    for (int t = 0; t < A; t++) a[t] = k0 ? acc[t] : (v16f){0};
+    v16f a[16];
+    for (int t = 0; t < 16; t++) a[t] = k0 ? acc[t] : (v16f){0};
     int k8 = K & ~(LANES - 1);
     const float *xp1 = xp + 2 * (size_t)k8, *xp2 = xp + 4 * (size_t)k8, *xp3 = xp + 6 * (size_t)k8;
     const float *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
     Prefetch pf = prefetch_plan(w, K, K, share, k0);
     for (int k = k0; k < k1; k += LANES) {
-        v16f p0, p1, p2, p3, b0, b1, b2, b3;
+        v16f b0, b1, b2, b3;
         prefetch_step(&pf, k);
         BCAST8(b0, w + k), BCAST8(b1, w1 + k), BCAST8(b2, w2 + k), BCAST8(b3, w3 + k);
-        LOAD16(p0, xp + 2 * k), LOAD16(p1, xp1 + 2 * k), LOAD16(p2, xp2 + 2 * k), LOAD16(p3, xp3 + 2 * k);
-        PIN16(p0), PIN16(p1), PIN16(p2), PIN16(p3);
-        MAC16(a[0], p0, b0), MAC16(a[1], p0, b1), MAC16(a[2], p0, b2), MAC16(a[3], p0, b3);
-        MAC16(a[4], p1, b0), MAC16(a[5], p1, b1), MAC16(a[6], p1, b2), MAC16(a[7], p1, b3);
-        MAC16(a[8], p2, b0), MAC16(a[9], p2, b1), MAC16(a[10], p2, b2), MAC16(a[11], p2, b3);
-        MAC16(a[12], p3, b0), MAC16(a[13], p3, b1), MAC16(a[14], p3, b2), MAC16(a[15], p3, b3);
+        OCTET_STEP(a, k, b0, b1, b2, b3);
     }
-    if (k1 < k8) {
-        for (int t = 0; t < A; t++) acc[t] = a[t];
-        return;
+    octet_end(a, acc, k1, x, w, bias, y, K, N);
+}
+
+// tile_8x4 over k in [k0, k1) with its four weight rows' floats from a packed piece (matmul_pack_make: for each k,
+// eight floats of each row in turn), read as the stream it continues, prefetched STREAM_AHEAD_BYTES ahead; the same
+// operations, so the same bits. w (row-major) still gives the tail past k8.
+static inline __attribute__((always_inline)) void tile_8x4_packed(const float *restrict xp, const float *restrict x,
+                                                                  const float *restrict w, const float *restrict piece,
+                                                                  const float *bias, float *restrict y, int K, int N,
+                                                                  int k0, int k1, v16f *acc) {
+    v16f a[16];
+    for (int t = 0; t < 16; t++) a[t] = k0 ? acc[t] : (v16f){0};
+    int k8 = K & ~(LANES - 1);
+    const float *xp1 = xp + 2 * (size_t)k8, *xp2 = xp + 4 * (size_t)k8, *xp3 = xp + 6 * (size_t)k8;
+    for (int k = k0; k < k1; k += LANES, piece += 4 * LANES) {
+        v16f b0, b1, b2, b3;
+        __builtin_prefetch((const char *)piece + STREAM_AHEAD_BYTES, 0, 3);
+        __builtin_prefetch((const char *)piece + STREAM_AHEAD_BYTES + 64, 0, 3);
+        BCAST8(b0, piece), BCAST8(b1, piece + LANES), BCAST8(b2, piece + 2 * LANES), BCAST8(b3, piece + 3 * LANES);
+        OCTET_STEP(a, k, b0, b1, b2, b3);
     }
-    store_rows4(reduce_pairs(a), x, w, bias, y, k8, K, N);
-    store_rows4(reduce_pairs(a + 8), x + 4 * (size_t)K, w, bias, y + 4 * (size_t)N, k8, K, N);
+    octet_end(a, acc, k1, x, w, bias, y, K, N);
 }
 
 // One packed pair x 4 columns.
@@ -375,6 +412,39 @@ static inline __attribute__((always_inline)) void row_in_quarters(const float *r
     }
 }
 
+#if PAIRED
+// A packed weight's chunks over k (matmul_pack_make): the octets' packed rows for one, 8 KiB, stay in L1 beside the
+// weight stream. Unchunked, the stream evicted them (24 KiB at K = 768): in a throwaway test on a Zen 5 VM, a lone
+// octet's tiles read packed weights at 0.80 of the read test at K = 768 and 0.62 at K = 3072, chunks of 256 at
+// 0.93-0.95 (row-major weights in chunks of 256, at most 0.80: 64 rows read in pieces).
+#define PACK_CHUNK 256
+
+// Where tile t's piece of column block j0's chunk at k0 starts in a weight packed by matmul_pack_make.
+static inline size_t pack_piece(int j0, int j1, int k8, int k0, int k1, int t) {
+    return (size_t)j0 * k8 + (size_t)((j1 - j0) & ~3) * k0 + (size_t)4 * t * (k1 - k0);
+}
+
+// The octets of rows [i0, i1) (a multiple of 8 rows, at most ROW_BLOCK) against the block's whole tiles of columns,
+// their weights from the packed copy: chunk by chunk, each octet over every tile of the chunk (the block's one stream;
+// the octets after the first find it in L2). Returns i1: no rows left for the other tiles.
+static inline __attribute__((always_inline)) int octets_packed(const float *x, const float *xp, const float *w,
+                                                               const float *wpack, const float *bias, float *y,
+                                                               int i0, int i1, int j0, int j1, int N, int K) {
+    int k8 = K & ~(LANES - 1), tiles = (j1 - j0) / 4;
+    size_t pair = 2 * (size_t)k8;
+    v16f acc[ROW_BLOCK / 8][COL_BLOCK / 4][16];
+    for (int k0 = 0; k0 < k8; k0 += PACK_CHUNK) {
+        int k1 = k0 + PACK_CHUNK < k8 ? k0 + PACK_CHUNK : k8;
+        for (int r0 = i0; r0 < i1; r0 += 8)
+            for (int t = 0, j = j0; t < tiles; t++, j += 4)
+                tile_8x4_packed(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K,
+                                wpack + pack_piece(j0, j1, k8, k0, k1, t), bias ? bias + j : NULL,
+                                y + (size_t)r0 * N + j, K, N, k0, k1, acc[(r0 - i0) / 8][t]);
+    }
+    return i1;
+}
+#endif
+
 // Tile t's part of the prefetches where the first `parts` tiles share them.
 static inline Share share_of(int t, int parts) { return (Share){t, t < parts ? parts : 0}; }
 
@@ -384,10 +454,11 @@ static inline Share share_of(int t, int parts) { return (Share){t, t < parts ? p
 // floats at a time where the block has more than one, so the octet's packed chunk (xp, i0 even; 24 KiB at most)
 // stays in L1 and the block's weight rows in L2; the remaining rows take the columns outer.
 static inline __attribute__((always_inline)) void block(const float *x, const float *xp, const float *w,
-                                                        const float *bias, float *y, int i0, int i1, int j0, int j1,
-                                                        int N, int K) {
+                                                        const float *wpack, const float *bias, float *y, int i0,
+                                                        int i1, int j0, int j1, int N, int K) {
     int r0 = i0;
 #if PAIRED
+    if (wpack) r0 = octets_packed(x, xp, w, wpack, bias, y, i0, i1, j0, j1, N, K);
     int k8 = K & ~(LANES - 1), chunks = k8 > K_CHUNK && i1 - i0 > 8 ? (k8 + K_CHUNK - 1) / K_CHUNK : 1;
     size_t pair = 2 * (size_t)k8;  // floats per packed pair
     v16f acc[COL_BLOCK / 4][16];   // each tile's accumulators between k chunks
@@ -401,7 +472,7 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
                          y + (size_t)r0 * N + j, K, N, share_of(0, r0 == i0), k0, k1, acc[(j - j0) / 4]);
         }
 #else
-    (void)xp;
+    (void)xp, (void)wpack;
 #endif
     if (i1 - i0 == 1) {
         if (K > IN_ORDER_MAX_K && j1 - j0 == COL_BLOCK)
@@ -437,14 +508,14 @@ static inline __attribute__((always_inline)) void block(const float *x, const fl
 }
 
 __attribute__((target("avx2"))) static void block_avx2(const float *x, const float *xp, const float *w,
-                                                       const float *bias, float *y, int i0, int i1, int j0, int j1,
-                                                       int N, int K) {
-    block(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
+                                                       const float *wpack, const float *bias, float *y, int i0,
+                                                       int i1, int j0, int j1, int N, int K) {
+    block(x, xp, w, wpack, bias, y, i0, i1, j0, j1, N, K);
 }
 
-static void block_base(const float *x, const float *xp, const float *w, const float *bias, float *y, int i0, int i1,
-                       int j0, int j1, int N, int K) {
-    block(x, xp, w, bias, y, i0, i1, j0, j1, N, K);
+static void block_base(const float *x, const float *xp, const float *w, const float *wpack, const float *bias,
+                       float *y, int i0, int i1, int j0, int j1, int N, int K) {
+    block(x, xp, w, wpack, bias, y, i0, i1, j0, j1, N, K);
 }
 
 __attribute__((target("avx2"))) static float dot_avx2(const float *x, const float *w, int K) { return dot(x, w, K); }
@@ -569,6 +640,94 @@ static void prefetch_handover(const float *p, size_t n) {
     for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 2);
 }
 
+// ---- Packed copies of weights for decode groups (matmul_pack_make) ----
+
+typedef struct {
+    const float *w, *packed;
+    int N, K;
+} Packed;
+
+struct MatmulPack {
+    float *buf;
+    Packed *list;  // sorted by w
+    int n;
+};
+
+static const MatmulPack *active_pack;  // the one matmul_pack_make registered, until matmul_pack_free
+
+static int by_w(const void *a, const void *b) {
+    const float *x = ((const Packed *)a)->w, *y = ((const Packed *)b)->w;
+    return (x > y) - (x < y);
+}
+
+// The packed copy of w [N, K] where the active pack holds one of that shape, else NULL.
+static const float *pack_of(const float *w, int N, int K) {
+    const MatmulPack *p = active_pack;
+    if (!p) return NULL;
+    const Packed *f = bsearch(&(Packed){.w = w}, p->list, (size_t)p->n, sizeof *p->list, by_w);
+    return f && f->N == N && f->K == K ? f->packed : NULL;
+}
+
+bool matmul_pack_supported(void) { return PAIRED; }
+
+#if PAIRED
+// w [N, K] in the order octets_packed reads it: column block by column block, in each chunk by chunk over k < k8, in
+// each the block's whole tiles of four columns in turn, each tile's piece step by step over k, eight floats of each
+// of its rows in turn. N k8 floats at most; the edge columns and the tail past k8 stay in w alone.
+static void pack_weight(const float *w, int N, int K, float *out) {
+    int k8 = K & ~(LANES - 1), blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < blocks; b++) {
+        int j0 = b * COL_BLOCK, j1 = j0 + COL_BLOCK < N ? j0 + COL_BLOCK : N;
+        for (int k0 = 0; k0 < k8; k0 += PACK_CHUNK) {
+            int k1 = k0 + PACK_CHUNK < k8 ? k0 + PACK_CHUNK : k8;
+            for (int t = 0; t < (j1 - j0) / 4; t++) {
+                float *q = out + pack_piece(j0, j1, k8, k0, k1, t);
+                for (int k = k0; k < k1; k += LANES)
+                    for (int r = 0; r < 4; r++, q += LANES)
+                        memcpy(q, w + (size_t)(j0 + 4 * t + r) * K + k, LANES * sizeof *q);
+            }
+        }
+    }
+}
+#endif
+
+size_t matmul_pack_bytes(const MatmulWeight *ws, int n) {
+    size_t floats = 0;
+    for (int i = 0; i < n; i++) floats += (size_t)ws[i].N * (size_t)(ws[i].K & ~(LANES - 1));
+    return floats * sizeof(float);
+}
+
+MatmulPack *matmul_pack_make(const MatmulWeight *ws, int n) {
+    if (!PAIRED || n <= 0) return NULL;
+    if (active_pack) {  // a caller's bug: one pack at a time
+        fprintf(stderr, "rlvr: matmul_pack_make: a pack is already active\n");
+        abort();
+    }
+    MatmulPack *p = xcalloc(1, sizeof *p);
+    p->list = xmalloc((size_t)n * sizeof *p->list);
+    p->buf = malloc(matmul_pack_bytes(ws, n) + 1);
+    if (!p->buf) {  // no room for the copy: the products read the weights as they are
+        free(p->list), free(p);
+        return NULL;
+    }
+#if PAIRED
+    for (size_t i = 0, at = 0; i < (size_t)n; at += (size_t)ws[i].N * (size_t)(ws[i].K & ~(LANES - 1)), i++) {
+        pack_weight(ws[i].w, ws[i].N, ws[i].K, p->buf + at);
+        p->list[p->n++] = (Packed){ws[i].w, p->buf + at, ws[i].N, ws[i].K};
+    }
+#endif
+    qsort(p->list, (size_t)p->n, sizeof *p->list, by_w);
+    active_pack = p;
+    return p;
+}
+
+void matmul_pack_free(MatmulPack *p) {
+    if (!p) return;
+    if (active_pack == p) active_pack = NULL;
+    free(p->buf), free(p->list), free(p);
+}
+
 // Block b of a product over several parts: its part, and its row and column block within it.
 static const MatmulPart *part_block(const MatmulPart *parts, int row_blocks, long b, int *rb, int *cb) {
     for (;; parts++) {
@@ -591,6 +750,9 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     if (then) n_blocks /= n_parts;  // a unit: the same block of every part
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
+    const float *wpack[n_parts];  // the weights' packed copies, for a decode group of whole octets
+    for (int p = 0; p < n_parts; p++)
+        wpack[p] = pairs && M % 8 == 0 && M <= ROW_BLOCK ? pack_of(parts[p].w, parts[p].N, K) : NULL;
     size_t packed = (size_t)pairs * 2 * (size_t)k8;
     // Decode's packed rows (64 KiB or less): each thread packs every pair into a buffer of its own, in its own cache.
     // Packed once, half by each thread, each read the other's half: on two chiplets those lines crossed between the
@@ -635,7 +797,8 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
             int i0 = rb * ROW_BLOCK, j0 = cb * COL_BLOCK;
             int i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M, j1 = j0 + COL_BLOCK < pt->N ? j0 + COL_BLOCK : pt->N;
             for (int p = 0; p < n; p++)
-                (avx2 ? block_avx2 : block_base)(x, xp, pt[p].w, pt[p].bias, pt[p].y, i0, i1, j0, j1, pt[p].N, K);
+                (avx2 ? block_avx2 : block_base)(x, xp, pt[p].w, wpack[pt - parts + p], pt[p].bias, pt[p].y, i0, i1,
+                                                 j0, j1, pt[p].N, K);
             if (then) then->fn(then->ctx, i0, i1, j0, j1);
         }
         if (xp != shared_xp) free(xp);

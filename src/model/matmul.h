@@ -39,6 +39,24 @@ typedef struct {
 // SwiGLU on its gate and up blocks).
 void matmul_xwt_parts_then(const float *x, int M, int K, const MatmulPart *parts, int n_parts, MatmulThen then);
 
+// Packed copies of weights for decode groups: while a pack is active, a product of 8, 16, 24 or 32 rows (a decode
+// group's whole octets) against one of its weights reads the copy, laid out in the order its tiles read it (one
+// stream, in chunks over k whose packed rows stay in L1), instead of four weight rows at a time; the same operations
+// in the same order, so the same bits. Only builds whose MARCH has AVX-512 have those tiles (matmul_pack_supported);
+// elsewhere matmul_pack_make returns NULL and the products read the weights as they are.
+typedef struct {
+    const float *w;  // [N, K]
+    int N, K;
+} MatmulWeight;
+typedef struct MatmulPack MatmulPack;
+bool matmul_pack_supported(void);
+// Copies the n weights (N K floats each at most) and makes the pack the active one, until matmul_pack_free: the
+// weights must not change meanwhile. One pack at a time. NULL: unsupported, or no memory for the copy.
+MatmulPack *matmul_pack_make(const MatmulWeight *ws, int n);
+// The bytes matmul_pack_make's copy of them takes (their shapes only).
+size_t matmul_pack_bytes(const MatmulWeight *ws, int n);
+void matmul_pack_free(MatmulPack *p);
+
 // The backward's products in the same fixed order (dist.deterministic: bits independent of CPU and threads), with
 // the bits of matmul_xwt on the transposed operands (model/matmul_backward.c).
 // y[M, K] = x[M, N] · w[N, K] (added to y when accumulate), summing over N.
