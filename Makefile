@@ -185,6 +185,7 @@ doc-check: $(BUILD)/rlvr
 integration: $(BUILD)/rlvr $(MPI_TESTS)
 	bash tests/runner_selftest.sh
 	bash tests/integration.sh $(BUILD)/rlvr
+	bash tests/integration_isa.sh $(BUILD)
 
 # Parallel jobs for the builds inside test and demo: the machine's CPU count.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)

@@ -1,7 +1,7 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 12))  # 9 per model kind, 12 more
+plan $((2 * 9 + 13))  # 9 per model kind, 13 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -40,6 +40,18 @@ done
 expect_ok "sample: greedy samples of a prompt agree" bash -c '"$RLVR" sample --ckpt "$TMP/sample-dense.h5" \
     --prompts "$TMP/prompts.jsonl" --n 3 --out "$TMP/greedy.jsonl" --set rollout.temperature=0 --set rollout.max_new_tokens=16 &&
     jq -se "[group_by(.prompt_index)[] | map(.response_tokens) | unique | length] == [1, 1, 1, 1, 1]" "$TMP/greedy.jsonl"'
+# A group of 8 responses to one prompt: the decode's products take whole octets of rows, which a build with AVX-512 in
+# its MARCH reads from packed copies of the weights (src/model/matmul.h matmul_pack_make): the same bits as rlvr score.
+octet_group() {
+    local sets=(--config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9)
+    head -n 1 "$TMP/prompts.jsonl" > "$TMP/one.jsonl" &&
+    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet.jsonl" \
+        "${sets[@]}" &&
+    jq -se 'length == 8 and (map(.response_tokens | length) | add) > 100' "$TMP/octet.jsonl" &&
+    "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$TMP/octet.jsonl" --out "$TMP/octet.h5" "${sets[@]}" &&
+    same_numbers "$TMP/octet.jsonl" logp "$TMP/octet.h5"
+}
+expect_ok "sample: a group of 8 (whole octets of rows in every product): logp identical to rlvr score" octet_group
 # A write that fails partway (a file size limit, as a full disk would) keeps the older output whole; no .tmp is left.
 cp "$TMP/dense-1.jsonl" "$TMP/kept.jsonl"
 expect_ok "sample: a failed write names the output, keeps the older one whole and leaves no .tmp" bash -c '

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the fixed-order product tests built at other instruction-set levels (Makefile ISA_LEVELS: BUILD/unit-LEVEL)
 # where this CPU has every feature of the level, each writing BUILD/unit-LEVEL.tap; where it lacks one, that file
-# holds one TAP line reporting the level's tests skipped and why. Fails when a level's tests fail.
+# holds one TAP line reporting the level's tests skipped and why. Fails when a level's tests fail. With --lacks, prints
+# the CPU flags of LEVEL this CPU lacks (nothing where it has them all; tests/integration_isa.sh asks).
 #   tests/unit_isa.sh BUILD LEVEL...
+#   tests/unit_isa.sh --lacks LEVEL
 set -euo pipefail
 build=$1
 shift
@@ -17,6 +19,12 @@ missing() {  # the flags of level $1 (and of the levels below it) that this CPU 
     for f in ${adds[$1]}; do [[ $cpu == *" $f "* ]] || out+=" $f"; done
     echo "$out"
 }
+if [[ $build == --lacks ]]; then
+    [[ -v adds[${1:-}] ]] ||
+        { echo "tests/unit_isa.sh: unknown level '${1:-}' (expected one of ${!adds[*]})" >&2; exit 2; }
+    missing "$1"
+    exit 0
+fi
 for level; do
     [[ -v adds[$level] ]] || { echo "tests/unit_isa.sh: unknown level '$level' (expected one of ${!adds[*]})" >&2; exit 2; }
     lacks=$(missing "$level")

@@ -137,6 +137,13 @@ int model_decode(Model *m, KVCache *c, int n, const int *slots, const int *pos, 
 // the same bits model_decode writes for them (a prefill asks for its last row alone).
 int model_decode_keep(Model *m, KVCache *c, int n, const int *slots, const int *pos, const int32_t *tokens,
                       int first_out, void *logits, int32_t *experts, Err *e);
+// Packed copies of the weights a decode group's products read (model/matmul.h matmul_pack_make): the attention
+// projections, the dense MLPs' and the LM head's, for the time the weights stay as they are (one generation). NULL
+// where nothing is packed: not the CPU backend, zero stage 3's gathered weights, a build without AVX-512 in its
+// MARCH, or no memory for the copy (the products then read the weights as they are). Freed by matmul_pack_free.
+struct MatmulPack *model_pack_weights(const Model *m);
+// The bytes of that copy where this build makes one (0 where it does not); m needs only its layout.
+double model_pack_bytes(const Model *m);
 // A backend buffer for rows x vocab_size logits, or NULL when the backend's memory runs out; freed by
 // model_logits_free.
 void *model_logits_alloc(const Model *m, int rows);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "model/matmul.h"
 #include "rollout/stop.h"
 
 const char *finish_reason_name(FinishReason r) {
@@ -300,7 +301,11 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
             s->prompt_len = prompt_len[p], s->live = true;
             s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
         }
+    // Packed weights for decode groups of whole octets (rows of every live response at once); the weights stay as they
+    // are until the generation ends.
+    MatmulPack *pack = (int64_t)n_prompts * G >= 8 ? model_pack_weights(m) : NULL;
     int rc = generate(m, &c, n_prompts, per_block < n_prompts ? per_block : n_prompts, max_len, prompt_tokens, seqs, e);
+    matmul_pack_free(pack);
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);
     stop_free(&c.stops);
