@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem_avail.h"
+#include "model/matmul.h"
 #include "scratch_dir.h"
 #include "train/memory_plan.h"
 
@@ -50,6 +51,27 @@ Test(memory_plan, weights_from_the_architecture) {
     Err e;
     cr_assert_eq(config_set(&c, "algo.beta=0.04", &e), 0);
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_REFERENCE], 4 * n);  // the reference model's copy
+}
+
+// The packed weights of decoding 8 responses or more at once (model_pack_weights): where the build makes them, each
+// layer's q, k, v, o, gate, up and down and the LM head, 4 bytes an element (every K here a multiple of 8); none for
+// fewer responses at once, at zero stage 3 or on a device. A build without AVX-512 in its MARCH makes none.
+Test(memory_plan, packed_weights_for_decoding_groups) {
+    Config c;
+    Err e;
+    small_config(&c);
+    double layer = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 128 * 64, packed = 4 * (2 * layer + 272 * 64);
+    double expect = matmul_pack_supported() ? packed : 0;
+    cr_assert_eq(config_set(&c, "rollout.n=4", &e), 0);
+    cr_assert_eq(config_set(&c, "train.prompts_per_step=2", &e), 0);
+    cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], expect);  // 8 rows
+    cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], 0);       // 4 rows a rank
+    MemShape dev = {.rl = true, .world = 1, .max_prompt = 10, .device = true};
+    MemPlan p;
+    cr_assert_eq(memory_plan_estimate(&c, &dev, &p, &e), 0, "%s", e.msg);
+    cr_assert_eq(p.bytes[MEM_PACKED], 0);
+    cr_assert_eq(config_set(&c, "dist.zero_stage=3", &e), 0);
+    cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], 0);
 }
 
 Test(memory_plan, adamw_sharded_by_zero_stage) {

@@ -178,6 +178,12 @@ static double response_bytes(const RolloutConfig *ro, double prompts, const Shap
     return prompts * ro->n * cap * (4 + 8 + 8 + 4 * sh->L * sh->K);
 }
 
+// The packed copy of the weights a generation of 8 responses or more at once makes on the host (model/model.h
+// model_pack_weights: builds with AVX-512 in their MARCH), not at zero stage 3 (gathered weights) nor on a device.
+static double pack_bytes(const Config *c, const MemShape *s, const Model *m) {
+    return c->dist.zero_stage < 3 && !s->device ? model_pack_bytes(m) : 0;
+}
+
 // A sampler_generate call over prompts groups: the KV cache of the groups decoding at once (model/model_forward.c
 // kv_cache_create, as many as rollout.kv_cache_mb holds: sampler_prompts_that_fit), the sampler's logits [slots, V]
 // (model_logits_alloc) and the decode's layer record over a prefill's or a step's rows (model_decode_keep).
@@ -210,6 +216,11 @@ static void rollout_parts(const Config *c, const MemShape *s, const Model *m, co
     double bench = s->bench_problems > 0 ? evaluation_bytes(c, s, m, sh, qk, s->bench_problems, s->bench_max_prompt) : 0;
     if (held_out > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = held_out, p->decodes_most = DECODE_HELD_OUT;
     if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
+    // The packed weights of a decoding of 8 responses or more at once. Counted beside both phases: made anew for each
+    // generation, they come while the heap still holds the training pass's freed memory (tests/it_memory.sh).
+    double evaluated = fmax(ceil_div(s->eval_prompts, s->world), ceil_div(s->bench_problems, s->world));
+    if ((s->rl && c->rollout.n * prompts >= 8) || c->eval.samples * evaluated >= 8)
+        p->bytes[MEM_PACKED] = pack_bytes(c, s, m);
 }
 
 // A training micro-batch of T tokens (model/model_forward.c acts_create: a record per layer, or with recomputation
@@ -259,8 +270,9 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
 }
 
 const char *memory_part_name(MemPart part) {
-    static const char *const NAMES[MEM_PARTS] = {"weights",   "reference", "gradients",   "AdamW", "responses",
-                                                 "communication", "rollout", "activations", "LM head"};
+    static const char *const NAMES[MEM_PARTS] = {"weights",       "reference",      "gradients", "AdamW",
+                                                 "responses",     "communication",  "packed weights",
+                                                 "rollout",       "activations",    "LM head"};
     return NAMES[part];
 }
 
@@ -285,6 +297,9 @@ static const char *part_keys(const MemPlan *p, MemPart part) {
             return "train.prompts_per_step / ranks x rollout.n x rollout.max_new_tokens; reduce: more ranks, fewer "
                    "train.prompts_per_step or rollout.max_new_tokens";
         case MEM_COMM: return "dist.overlap and the reduction's buckets; reduce: dist.overlap = false";
+        case MEM_PACKED:
+            return "a copy of the attention, dense MLP and LM head weights for decoding 8 responses or more at once "
+                   "(a build with AVX-512 in its MARCH); reduce: a build without it (make MARCH=x86-64-v3)";
         case MEM_ROLLOUT:
             if (p->decodes_most == DECODE_HELD_OUT)
                 return "eval.n_prompts / ranks x eval.samples (at most rollout.kv_cache_mb) x (prompt + "

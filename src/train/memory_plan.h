@@ -13,11 +13,12 @@
 #include "task/task.h"
 #include "text/tokenizer.h"
 
-// Held for the whole run: weights, reference, gradients, AdamW, responses, communication. Held one phase of a step
-// at a time: the rollout's (or the held-out evaluation's) KV cache and decoding work, or the training pass's
-// activations and LM-head workspace.
+// Held for the whole run: weights, reference, gradients, AdamW, responses, communication; the packed weights of
+// decoding (made for each generation, they meet either phase's memory). Held one phase of a step at a time: the
+// rollout's (or the held-out evaluation's) KV cache and decoding work, or the training pass's activations and LM-head
+// workspace.
 typedef enum {
-    MEM_WEIGHTS, MEM_REFERENCE, MEM_GRADIENTS, MEM_ADAMW, MEM_RESPONSES, MEM_COMM,
+    MEM_WEIGHTS, MEM_REFERENCE, MEM_GRADIENTS, MEM_ADAMW, MEM_RESPONSES, MEM_COMM, MEM_PACKED,
     MEM_ROLLOUT, MEM_ACTIVATIONS, MEM_HEAD, MEM_PARTS
 } MemPart;
 
