@@ -121,42 +121,48 @@ static int64_t *kv_shared_rows(KVCache *c, int n, const int *slots, const int *p
     return shared;
 }
 
-// The weights model_pack_weights packs, into ws (7 L + 1 at most): each layer's attention projections and dense MLP,
-// then the LM head. Their shapes only where the model has no weights (memory_plan's layout).
-static int pack_list(const Model *m, MatmulWeight *ws) {
-    const Backend *be = m->backend;
+// Where the weight at offset off lies in the backend's memory; NULL for a model with its layout only (memory_plan).
+static const float *weight_at(const Model *m, size_t off) {
+    return m->params ? m->backend->param(m->backend, m, off) : NULL;
+}
+
+// The weights model_pack_weights packs (*n of them; free the array): each layer's attention projections and dense
+// MLP, then the LM head.
+static MatmulWeight *pack_list(const Model *m, int *n) {
     Dims d = model_dims(m);
-    int n = 0;
+    MatmulWeight *ws = xmalloc((7 * (size_t)d.L + 1) * sizeof *ws);
+    *n = 0;
     for (int l = 0; l < d.L; l++) {
         const LayerOffsets *o = &m->priv->layers[l];
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->wq) : NULL, d.QD, d.D};
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->wk) : NULL, d.KD, d.D};
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->wv) : NULL, d.KD, d.D};
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->wo) : NULL, d.D, d.QD};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->wq), d.QD, d.D};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->wk), d.KD, d.D};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->wv), d.KD, d.D};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->wo), d.D, d.QD};
         if (model_layer_is_moe(m, l)) continue;  // the experts' products take their own paths (model/moe.c)
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->gate) : NULL, d.F, d.D};
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->up) : NULL, d.F, d.D};
-        ws[n++] = (MatmulWeight){m->params ? be->param(be, m, o->down) : NULL, d.D, d.F};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->gate), d.F, d.D};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->up), d.F, d.D};
+        ws[(*n)++] = (MatmulWeight){weight_at(m, o->down), d.D, d.F};
     }
-    ws[n++] = (MatmulWeight){m->params ? be->param(be, m, m->priv->lm_head) : NULL, d.V, d.D};
-    return n;
+    ws[(*n)++] = (MatmulWeight){weight_at(m, m->priv->lm_head), d.V, d.D};
+    return ws;
 }
 
 MatmulPack *model_pack_weights(const Model *m) {
     // Where the backend reads the host's weights (the CPU's, and bench --ops' timed CPU backend; a device reads its own
     // copy), all of them resident (zero stage 3 gathers them as the decode reads them, into the same memory).
-    const Backend *be = m->backend;
-    if (!m->params || m->before_unit || !matmul_pack_supported() || be->param(be, m, 0) != m->params) return NULL;
-    MatmulWeight *ws = xmalloc((7 * (size_t)m->cfg.num_hidden_layers + 1) * sizeof *ws);
-    MatmulPack *p = matmul_pack_make(ws, pack_list(m, ws));
+    if (!m->params || m->before_unit || !matmul_pack_supported() || weight_at(m, 0) != m->params) return NULL;
+    int n;
+    MatmulWeight *ws = pack_list(m, &n);
+    MatmulPack *p = matmul_pack_make(ws, n);
     free(ws);
     return p;
 }
 
 double model_pack_bytes(const Model *m) {
     if (!matmul_pack_supported()) return 0;
-    MatmulWeight *ws = xmalloc((7 * (size_t)m->cfg.num_hidden_layers + 1) * sizeof *ws);
-    double bytes = (double)matmul_pack_bytes(ws, pack_list(m, ws));
+    int n;
+    MatmulWeight *ws = pack_list(m, &n);
+    double bytes = (double)matmul_pack_bytes(ws, n);
     free(ws);
     return bytes;
 }

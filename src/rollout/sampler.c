@@ -301,10 +301,11 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
             s->prompt_len = prompt_len[p], s->live = true;
             s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
         }
-    // Packed weights for decode groups of whole octets (rows of every live response at once); the weights stay as they
-    // are until the generation ends.
-    MatmulPack *pack = (int64_t)n_prompts * G >= 8 ? model_pack_weights(m) : NULL;
-    int rc = generate(m, &c, n_prompts, per_block < n_prompts ? per_block : n_prompts, max_len, prompt_tokens, seqs, e);
+    // Packed weights where 8 responses or more decode at once (whole octets of rows in each product); the weights stay
+    // as they are until the generation ends.
+    int n_blocks = per_block < n_prompts ? per_block : n_prompts;
+    MatmulPack *pack = n_blocks * G >= 8 ? model_pack_weights(m) : NULL;
+    int rc = generate(m, &c, n_prompts, n_blocks, max_len, prompt_tokens, seqs, e);
     matmul_pack_free(pack);
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);
     free(seqs);

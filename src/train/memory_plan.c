@@ -187,20 +187,31 @@ static double pack_bytes(const Config *c, const MemShape *s, const Model *m) {
 // A sampler_generate call over prompts groups: the KV cache of the groups decoding at once (model/model_forward.c
 // kv_cache_create, as many as rollout.kv_cache_mb holds: sampler_prompts_that_fit), the sampler's logits [slots, V]
 // (model_logits_alloc) and the decode's layer record over a prefill's or a step's rows (model_decode_keep).
+// The responses a sampler_generate call over prompts groups decodes at once: as many groups as rollout.kv_cache_mb
+// holds (0 when one does not fit: the sampler refuses that itself).
+static double decode_slots(const Model *m, const RolloutConfig *ro, double prompts, int max_prompt) {
+    return ro->n * fmin(prompts, sampler_prompts_that_fit(m, ro, max_prompt));
+}
+
 static double decoding_bytes(const Model *m, const RolloutConfig *ro, double prompts, int max_prompt, const Shape *sh,
                              bool qk) {
-    double fit = sampler_prompts_that_fit(m, ro, max_prompt);
-    double slots = ro->n * fmin(prompts, fit);  // 0 when one group does not fit: the sampler refuses that itself
+    double slots = decode_slots(m, ro, prompts, max_prompt);
     double rows = fmax(slots, max_prompt);
     double kv = slots > 0 ? (double)kv_cache_bytes(m, (int)slots, max_prompt + ro->max_new_tokens) : 0;
     return kv + 4 * slots * sh->V + 4 * rows * (record_floats(sh, sh->F > 0, sh->E > 0, qk) + 2 * sh->D + 1);
 }
 
+// The sampling settings of an evaluation: the rollout's, with eval.samples responses of eval.max_new_tokens.
+static RolloutConfig eval_rollout(const Config *c) {
+    RolloutConfig ev = c->rollout;
+    ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
+    return ev;
+}
+
 // An evaluation of `problems` shared by the ranks, each decoded eval.samples times, its responses kept until scored.
 static double evaluation_bytes(const Config *c, const MemShape *s, const Model *m, const Shape *sh, bool qk,
                                int problems, int max_prompt) {
-    RolloutConfig ev = c->rollout;
-    ev.n = c->eval.samples, ev.max_new_tokens = c->eval.max_new_tokens;
+    RolloutConfig ev = eval_rollout(c);
     double prompts = ceil_div(problems, s->world);
     return decoding_bytes(m, &ev, prompts, max_prompt, sh, qk) + response_bytes(&ev, prompts, sh);
 }
@@ -216,11 +227,20 @@ static void rollout_parts(const Config *c, const MemShape *s, const Model *m, co
     double bench = s->bench_problems > 0 ? evaluation_bytes(c, s, m, sh, qk, s->bench_problems, s->bench_max_prompt) : 0;
     if (held_out > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = held_out, p->decodes_most = DECODE_HELD_OUT;
     if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
-    // The packed weights of a decoding of 8 responses or more at once. Counted beside both phases: made anew for each
-    // generation, they come while the heap still holds the training pass's freed memory (tests/it_memory.sh).
-    double evaluated = fmax(ceil_div(s->eval_prompts, s->world), ceil_div(s->bench_problems, s->world));
-    if ((s->rl && c->rollout.n * prompts >= 8) || c->eval.samples * evaluated >= 8)
-        p->bytes[MEM_PACKED] = pack_bytes(c, s, m);
+}
+
+// The packed weights where a decoding of the run has 8 responses or more at once. Counted beside both phases: made
+// anew for each generation, they come while the heap still holds the training pass's freed memory
+// (tests/it_memory.sh).
+static void packed_part(const Config *c, const MemShape *s, const Model *m, MemPlan *p) {
+    RolloutConfig ev = eval_rollout(c);
+    double prompts = ceil_div(c->train.prompts_per_step, s->world);
+    double slots = s->rl ? decode_slots(m, &c->rollout, prompts, s->max_prompt) : 0;
+    if (s->eval_prompts > 0)
+        slots = fmax(slots, decode_slots(m, &ev, ceil_div(s->eval_prompts, s->world), s->eval_max_prompt));
+    if (s->bench_problems > 0)
+        slots = fmax(slots, decode_slots(m, &ev, ceil_div(s->bench_problems, s->world), s->bench_max_prompt));
+    if (slots >= 8) p->bytes[MEM_PACKED] = pack_bytes(c, s, m);
 }
 
 // A training micro-batch of T tokens (model/model_forward.c acts_create: a record per layer, or with recomputation
@@ -259,6 +279,7 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     p->tokens_per_micro = micro_tokens(c, s);
     steady_parts(c, s, &m, p);
     rollout_parts(c, s, &m, &sh, c->model.qk_norm, p);
+    packed_part(c, s, &m, p);
     training_parts(c, &m, &sh, p->tokens_per_micro, p);
     model_free(&m);
     // On a device the KV cache, the logits, the activations and the head's chunks are the backend's memory.
