@@ -165,16 +165,19 @@ done
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
 # Decoding's medians over the lines the caller's sel() picks: read bandwidth, batch 1's tokens/s and fraction of it,
-# the group's tokens/s and llama2.c's.
+# the group's tokens/s and llama2.c's; rlvr's cases without those during which the VM moved the threads (bench sample
+# ran each again), whose count is in moved.
 decode_medians() {
+    held() { sel | grep '"bench":"sample"' | grep -v '"placement":"moved"'; }
     bw=$(sel | grep '"memory_read"' | field gb_per_s | median)
-    b1=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field tokens_per_s | median)
-    b1f=$(sel | grep '"bench":"sample"' | grep '"group":1,' | field fraction_of_read_bandwidth | median)
-    g8=$(sel | grep '"bench":"sample"' | grep '"group":8,' | field tokens_per_s | median)
+    b1=$(held | grep '"group":1,' | field tokens_per_s | median)
+    b1f=$(held | grep '"group":1,' | field fraction_of_read_bandwidth | median)
+    g8=$(held | grep '"group":8,' | field tokens_per_s | median)
     ll=$(sel | grep '"llama2.c"' | field tokens_per_s | median)
+    moved=$(sel | grep -c '"placement":"moved"' || true)
 }
-echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | FMA peak GFLOP/s | fwd+bwd's fraction of it | CPU time stolen (fwd+bwd) | llm.c tok/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| threads | read GB/s | cases moved (run again) | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr group-8 tok/s | group-8 / batch-1 | rlvr fwd+bwd tok/s | sgemm GFLOP/s | fraction of sgemm (median pass) | (best pass) | fwd+bwd speedup over $(printf '%s\n' $THREADS | head -1) thread(s) | sgemm's own speedup | FMA peak GFLOP/s | fwd+bwd's fraction of it | CPU time stolen (fwd+bwd) | llm.c tok/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for t in $THREADS; do
     sel() { grep "\"threads\":${t}[,}]" "$OUT" | awk '!/"shape":"/ || /"shape":"small"/'; }  # configs/small.ini's
     decode_medians
@@ -191,16 +194,18 @@ for t in $THREADS; do
     lm=$(sel | grep '"llm.c"' | field step_ms_median | median)
     lmt=$(awk -v ms="$lm" 'BEGIN { if (ms + 0 > 0) printf "%.1f", 256000 / ms; else print "nan" }')
     gr=$(awk -v g="$g8" -v b="$b1" 'BEGIN { if (b + 0 > 0) printf "%.2f", g / b; else print "nan" }')
-    echo "| $t | $bw | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $fp | $ffp | $st | $lmt |"
+    echo "| $t | $bw | $moved | $b1 | $b1f | $ll | $g8 | $gr | $fb | $pk | $fr | $frb | ${up:--} | ${sup:--} | $fp | $ffp | $st | $lmt |"
 done
 
 # Decoding on the most threads, case by case, each with the threads' round trip before and after it (a VM can move its
 # cores from one chiplet to two during a case).
 if [ "$max_threads" -ge 2 ]; then
-    echo
-    echo "Decoding at small's shapes on $max_threads threads, case by case:"
-    echo
-    bash "$ROOT/launch/cpu_bench_cases.sh" "$OUT" "$max_threads"
+    for shape in $DECODE_SHAPES; do
+        echo
+        echo "Decoding at $shape's shapes on $max_threads threads, case by case:"
+        echo
+        bash "$ROOT/launch/cpu_bench_cases.sh" "$OUT" "$max_threads" "$shape"
+    done
 fi
 
 # Decoding at the further shapes: rlvr against llama2.c.
@@ -209,13 +214,13 @@ for shape in $DECODE_SHAPES; do
     echo
     echo "Decoding at $shape's shapes ($(shape_config "$shape")):"
     echo
-    echo "| threads | read GB/s | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr / llama2.c | rlvr group-8 tok/s |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| threads | read GB/s | cases moved (run again) | rlvr batch-1 tok/s | its fraction of read | llama2.c tok/s | rlvr / llama2.c | rlvr group-8 tok/s |"
+    echo "|---|---|---|---|---|---|---|---|"
     for t in $THREADS; do
         sel() { grep "\"threads\":${t}[,}]" "$OUT" | grep "\"shape\":\"$shape\""; }
         decode_medians
         ratio=$(awk -v a="$b1" -v b="$ll" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "nan" }')
-        echo "| $t | $bw | $b1 | $b1f | $ll | $ratio | $g8 |"
+        echo "| $t | $bw | $moved | $b1 | $b1f | $ll | $ratio | $g8 |"
     done
 done
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Launch scripts: syntax, the Slurm dry run for 2 nodes x 4 ranks, the restart option, local.sh, paths with spaces, the
 # repository found from a spool copy of slurm.sbatch, plot.sh, cpu_bench_cases.sh.
-plan 14
+plan 15
 expect_ok "slurm.sbatch passes bash -n" bash -n "$ROOT/launch/slurm.sbatch"
 printf '[train]\nsteps = 1\n' > "$TMP/slurm.ini"
 sl_env=(DRY_RUN=1 NODES=2 TASKS_PER_NODE=4 GPUS_PER_TASK=1 CPUS_PER_TASK=8 CONFIG="$TMP/slurm.ini" RUN_DIR="$TMP/slurm-run" RLVR=rlvr)
@@ -75,5 +75,8 @@ want="| 1 | rlvr, group 1 | 320 / 330 | held | 61 | 100 | 0.9 |
 | 2 | rlvr, group 1 | 70 / - | - | 34 | 60 | 0.95 |"
 if [ "$got" = "$want" ]; then pass "cpu_bench_cases.sh: each case's round trips before and after, a move marked"
 else fail "cpu_bench_cases.sh: each case's round trips before and after, a move marked" "got:"$'\n'"$got"$'\n'"want:"$'\n'"$want"; fi
+expect_ok "cpu_bench_cases.sh SHAPE: the cases of that decode shape only" bash -c \
+    "bash '$ROOT/launch/cpu_bench_cases.sh' '$TMP/cases.jsonl' 2 qwen2.5-0.5b | tail -n +3 |
+     grep -qxF '| 1 | rlvr, group 1 | - / - | - | 61 | 9 | 0.9 |'"
 expect_error "cpu_bench_cases.sh: bad THREADS" "THREADS: expected a positive integer, got 'two'" \
     bash "$ROOT/launch/cpu_bench_cases.sh" "$TMP/cases.jsonl" two

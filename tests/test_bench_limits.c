@@ -26,6 +26,16 @@ Test(bench_limits, steal_json_is_a_number_or_null) {
     cr_assert_str_eq(bench_steal_json(-1, buf), "null");
 }
 
+Test(bench_limits, placement_moved_where_the_round_trips_differ_more_than_twofold) {
+    cr_assert_str_eq(bench_placement(320, 330), "held");
+    cr_assert_str_eq(bench_placement(100, 200), "held", "exactly twofold still held");
+    cr_assert_str_eq(bench_placement(100, 200.5), "moved");
+    cr_assert_str_eq(bench_placement(341.7, 69.9), "moved", "two chiplets to one");
+    cr_assert_str_eq(bench_placement(93.9, 341.7), "moved", "one chiplet to two");
+    cr_assert_null(bench_placement(-1, 80), "one thread: not measured");
+    cr_assert_null(bench_placement(80, -1));
+}
+
 // This machine's counters: read, steal within the total, and the total growing while a thread spins.
 Test(bench_limits, cpu_ticks_from_proc_stat) {
     CpuTicks a = bench_cpu_ticks();

@@ -191,6 +191,12 @@ double bench_thread_round_trip_ns(void) {
     return best;
 }
 
+const char *bench_placement(double before_ns, double after_ns) {
+    if (before_ns < 0 || after_ns < 0) return NULL;
+    double lo = before_ns < after_ns ? before_ns : after_ns, hi = before_ns + after_ns - lo;
+    return hi > 2 * lo ? "moved" : "held";
+}
+
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);

@@ -44,6 +44,11 @@ double bench_read_gbps(const ReadBuffer *b, int repeat);
 // the test after a quarter of a second, with a lower bound.
 double bench_thread_round_trip_ns(void);
 
+// Whether the threads stayed where they were between two round trips measured before and after a timed run: "held",
+// "moved" where one is more than twice the other (the VM put its cores on one chiplet for one and two for the other,
+// so the run's figures mix two machines), NULL where either was not measured (negative).
+const char *bench_placement(double before_ns, double after_ns);
+
 // The published peaks of a GPU named name (CUDA's device name): dense bf16 tensor-core TFLOP/s and HBM TB/s, the
 // bounds of a training step and of decoding; 0 for a GPU the table does not know.
 void bench_gpu_peaks(const char *name, double *bf16_tflops, double *hbm_tbps);

@@ -2,8 +2,8 @@
 // next to the memory bandwidth that bounds it: each decode step reads every weight once and its tokens' cached keys
 // and values, so steps/s <= bandwidth / (weight bytes + the step's cache bytes). CPU: the read bandwidth measured
 // before and after each case, the faster of the two its limit (a VM's bandwidth can change by half within a minute),
-// with the threads' round trip measured beside it, which says whether they shared a last-level cache; GPU: its
-// published HBM bandwidth.
+// with the threads' round trip measured beside it, which says whether they shared a last-level cache (a case during
+// which that changed is run again); GPU: its published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -22,16 +22,18 @@
 
 // What the cases share: the model's name and device, the read bandwidth (a decode step reads every weight once and
 // its cached rows, so it bounds steps/s at read_gbps / those bytes): the last one measured in probe's buffer (CPU),
-// else the data sheet's, with the threads' round trip measured beside it (-1: not measured); and --ops's profile
-// (NULL without).
+// else the data sheet's, with the threads' round trip measured beside it (-1: not measured); whether that round trip
+// and the one before the last case say the threads moved during it; and --ops's profile (NULL without).
 typedef struct {
     const char *config, *device;
     double read_gbps, round_trip_ns;
+    bool moved;
     const ReadBuffer *probe;
     OpProfile *ops;
 } Case;
 
-enum { READ_PASSES = 2 };
+// READ_PASSES: passes of each read test; MOVED_RERUNS: how often a case during which the threads moved is run again.
+enum { READ_PASSES = 2, MOVED_RERUNS = 2 };
 
 // c's round trip as a JSON value: null where it was not measured.
 static const char *round_trip_json(const Case *c, char buf[32]) {
@@ -45,10 +47,23 @@ static void print_read(const Case *c) {
            c->probe->n * sizeof(float), omp_get_max_threads(), c->read_gbps, round_trip_json(c, trip));
 }
 
+// The threads' round trip; RLVR_TEST_ROUND_TRIPS="300,80,...": the values to report in turn instead (then measured),
+// so that a test can move the threads during a case.
+static double round_trip_ns(void) {
+    static const char *next;
+    static bool read_env;
+    if (!read_env) next = getenv("RLVR_TEST_ROUND_TRIPS"), read_env = true;
+    if (!next || !*next) return bench_thread_round_trip_ns();
+    char *end;
+    double ns = strtod(next, &end);
+    next = *end == ',' ? end + 1 : end;
+    return ns;
+}
+
 // The CPU's read test in c's probe buffer, then the threads' round trip.
 static void measure_read(Case *c) {
     c->read_gbps = bench_read_gbps(c->probe, READ_PASSES);
-    c->round_trip_ns = bench_thread_round_trip_ns();
+    c->round_trip_ns = round_trip_ns();
 }
 
 // One --ops line: x's totals in a case of group rows that took seconds over steps decode steps. A product's
@@ -105,8 +120,8 @@ static double kv_bytes_read(const Model *m, int prompt_len, const Rollout *ro) {
 }
 
 // One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its
-// round from 1; 0 for the warm-up), and its time added to *total (when not NULL); --ops counts it in the profile's
-// bucket.
+// round from 1; 0 for the warm-up) with the threads' placement (held, moved: c->moved), and its time added to *total
+// (when not NULL); --ops counts it in the profile's bucket.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, Case *c,
                     int bucket, int repeat, CaseTotal *total, Err *e) {
     rc.n = group;
@@ -139,17 +154,20 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     if (c->probe) measure_read(c);
     const Case *limit = c->read_gbps > before.read_gbps ? c : &before;  // the faster read test, with its round trip
     double read_gbps = limit->read_gbps;
-    char trip[32];
+    const char *placement = bench_placement(before.round_trip_ns, c->round_trip_ns);
+    c->moved = placement && !strcmp(placement, "moved");
+    char trip[32], placement_json[16] = "null";
+    if (placement) snprintf(placement_json, sizeof placement_json, "\"%s\"", placement);
     printf(
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"kv_bytes\":%.0f,\"kv_gb_per_s\":%.3f,\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,"
-        "\"steal_fraction\":%s,\"thread_round_trip_ns\":%s}\n",
+        "\"steal_fraction\":%s,\"thread_round_trip_ns\":%s,\"placement\":%s}\n",
         c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
         kv_bytes, kv_gbps, read_gbps, (weight_gbps + kv_gbps) / read_gbps, bench_steal_json(steal, steal_buf),
-        round_trip_json(limit, trip));
+        round_trip_json(limit, trip), placement_json);
     if (c->probe) print_read(c);
     fflush(stdout);
     if (total) total->seconds += seconds, total->steps += steps, total->read_gbps += read_gbps, total->n++;
@@ -197,12 +215,14 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     for (int k = 0; k < 2 && rc == 0; k++) rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, -1, 0, NULL, e);
     cs.config = name;
     // The cases take turns, the first alternating between rounds, so that a drift of the machine's speed (common on
-    // a VM) falls on both cases and not on whichever runs second.
+    // a VM) falls on both cases and not on whichever runs second. A case during which the VM moved the threads (its
+    // figures mix two placements) is run again, its line kept with placement "moved".
     CaseTotal total[2] = {{0}};
     for (int r = 0; r < o->repeat && rc == 0; r++)
         for (int i = 0; i < 2 && rc == 0; i++) {
             int k = r % 2 ? 1 - i : i;
-            rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, k, r + 1, &total[k], e);
+            for (int run = 0; run <= MOVED_RERUNS && rc == 0 && (run == 0 || cs.moved); run++)
+                rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, k, r + 1, &total[k], e);
         }
     for (int k = 0; k < 2 && rc == 0 && cs.ops; k++) {
         cs.read_gbps = total[k].read_gbps / total[k].n;  // the mean of the case's limits
