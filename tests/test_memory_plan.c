@@ -169,6 +169,22 @@ Test(memory_plan, recompute_keeps_less) {
     cr_assert_lt(plan_for(&c, 1).bytes[MEM_ACTIVATIONS], full);
 }
 
+// The reference policy's forward (algo.beta > 0) runs between the training forward and backward over one layer record
+// and x_final, a_final, inv_final, tokens, pos, row0: 4D + 2 + 2 QD + 2 KD + 2 Hq + (Hq + Hk + QD + KD) + 3F + 2D + 5 =
+// 256 + 2 + 128 + 64 + 8 + 102 + 384 + 128 + 5 = 1077 floats a token. The backward's buffers, which take the same memory
+// after it, are dnormed and dx 2D, and da1, da2, datt, dqr, dq, dkr, dk, dv, dact, dg, du: 2D + 3 QD + 3 KD + 3F: 128 +
+// 128 + 192 + 96 + 384 = 928. The larger counts: 149 floats a token more with the reference.
+Test(memory_plan, reference_forward_beside_the_training_record) {
+    Config c;
+    Err e;
+    small_config(&c);
+    MemPlan without = plan_for(&c, 1);
+    cr_assert_eq(config_set(&c, "algo.beta=0.04", &e), 0);
+    MemPlan with = plan_for(&c, 1);
+    cr_assert_gt(without.tokens_per_micro, 0);
+    cr_assert_eq(with.bytes[MEM_ACTIVATIONS] - without.bytes[MEM_ACTIVATIONS], 4 * 149 * without.tokens_per_micro);
+}
+
 Test(memory_plan, refusal_names_the_largest_parts) {
     MemPlan p = {0};
     p.bytes[MEM_ADAMW] = 3.0 * (1 << 30), p.bytes[MEM_WEIGHTS] = 1.5 * (1 << 30), p.bytes[MEM_HEAD] = 1 << 20;

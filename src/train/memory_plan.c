@@ -248,8 +248,11 @@ static void packed_part(const Config *c, const MemShape *s, const Model *m, MemP
 // (model_backward.c: dnormed, dx, one layer's, and with recomputation the layer's record rebuilt), the MoE routing
 // records [T, L, K]; and the LM head (model/model_head.c: logits and their gradient, min(head_chunk, T) rows each;
 // per row head_stats, logp, entropy and the backward's coefficients; deterministic in chunks, 32 bytes a row and
-// hidden unit carried across vocabulary slices).
-static void training_parts(const Config *c, const Model *m, const Shape *sh, double T, MemPlan *p) {
+// hidden unit carried across vocabulary slices). With a reference policy (train/rl_update.c micro_step) its forward
+// runs between the training forward and backward over one layer record that all its layers reuse, and is freed before
+// the backward, whose buffers take the same memory: the larger of the two counts (its head's chunk of logits no more
+// than the backward's, which it precedes in the same way).
+static void training_parts(const Config *c, const Model *m, const Shape *sh, double T, bool reference, MemPlan *p) {
     bool qk = c->model.qk_norm, recompute = c->train.recompute;
     int kinds_dense = 0, kinds_moe = 0;
     double layers = 0;
@@ -260,7 +263,8 @@ static void training_parts(const Config *c, const Model *m, const Shape *sh, dou
     }
     double work = record_floats(sh, kinds_dense, kinds_moe, qk);
     double acts = layers + (recompute ? work + sh->D : 0) + 2 * sh->D + 1 + 4;
-    acts += 2 * sh->D + backward_floats(sh, kinds_dense, kinds_moe) + sh->L * sh->K;
+    double backward = 2 * sh->D + backward_floats(sh, kinds_dense, kinds_moe);
+    acts += fmax(backward, reference ? work + 2 * sh->D + 1 + 4 : 0) + sh->L * sh->K;
     p->bytes[MEM_ACTIVATIONS] = 4 * T * acts;
     double C = fmin(c->train.head_chunk, T);
     double head = 2 * 4 * C * sh->V + T * (LOGPROB_STATS * 8 + 4 * 8);
@@ -280,7 +284,7 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     steady_parts(c, s, &m, p);
     rollout_parts(c, s, &m, &sh, c->model.qk_norm, p);
     packed_part(c, s, &m, p);
-    training_parts(c, &m, &sh, p->tokens_per_micro, p);
+    training_parts(c, &m, &sh, p->tokens_per_micro, s->rl && c->algo.beta > 0, p);
     model_free(&m);
     // On a device the KV cache, the logits, the activations and the head's chunks are the backend's memory.
     if (s->device) p->bytes[MEM_ROLLOUT] = p->bytes[MEM_ACTIVATIONS] = p->bytes[MEM_HEAD] = 0;
