@@ -1,7 +1,7 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 13))  # 9 per model kind, 13 more
+plan $((2 * 9 + 15))  # 9 per model kind, 15 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -52,6 +52,18 @@ octet_group() {
     same_numbers "$TMP/octet.jsonl" logp "$TMP/octet.h5"
 }
 expect_ok "sample: a group of 8 (whole octets of rows in every product): logp identical to rlvr score" octet_group
+# rollout.pack_weights = false decodes from the weights as they are: the same responses, bit for bit.
+expect_ok "sample: a group of 8 with rollout.pack_weights = false: the same responses" bash -c '
+    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet-plain.jsonl" \
+        --config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9 \
+        --set rollout.pack_weights=false && cmp "$TMP/octet.jsonl" "$TMP/octet-plain.jsonl"'
+# bench sample says how many MiB of packed weights each case decoded from: the group of 8's, none for batch 1 or with
+# rollout.pack_weights = false; null where the build has no packed kernel (a MARCH without AVX-512).
+expect_ok "bench sample: packed weights for the group of 8 only, none with rollout.pack_weights = false" bash -c '
+    for p in true false; do "$RLVR" bench sample --config "$ROOT/configs/tiny-train.ini" --new 4 --prompt-len 4 \
+        --set rollout.pack_weights=$p | grep -v warm-up | grep "\"sample\"" | sed "s/^{/{\"pack\":$p,/"; done |
+    jq -se "length == 4 and (if .[0].packed_mb == null then all(.[]; .packed_mb == null) else
+            all(.[]; if .pack and .group == 8 then .packed_mb > 0 else .packed_mb == 0 end) end)"'
 # A write that fails partway (a file size limit, as a full disk would) keeps the older output whole; no .tmp is left.
 cp "$TMP/dense-1.jsonl" "$TMP/kept.jsonl"
 expect_ok "sample: a failed write names the output, keeps the older one whole and leaves no .tmp" bash -c '

@@ -180,6 +180,10 @@ static const Row ROWS[] = {
     {"dist.sample_gather=whole", {MOE, "dist.zero_stage=3", "dist.expert_parallel=2"},
      "dist.sample_gather has no effect under dist.expert_parallel = 2 (only expert_parallel = 1 reads it)",
      {MOE, "dist.zero_stage=3"}},
+    {"rollout.pack_weights=false", {"dist.zero_stage=3"},
+     "rollout.pack_weights has no effect under dist.zero_stage = 3 (decoding reads the weights as they are gathered, "
+     "never a packed copy)",
+     {"dist.zero_stage=2"}},
 };
 
 static int count_sets(const char *const *sets) {

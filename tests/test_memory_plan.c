@@ -55,7 +55,8 @@ Test(memory_plan, weights_from_the_architecture) {
 
 // The packed weights of decoding 8 responses or more at once (model_pack_weights): where the build makes them, each
 // layer's q, k, v, o, gate, up and down and the LM head, 4 bytes an element (every K here a multiple of 8); none for
-// fewer responses at once, at zero stage 3 or on a device. A build without AVX-512 in its MARCH makes none.
+// fewer responses at once, with rollout.pack_weights = false, at zero stage 3 or on a device. A build without AVX-512 in
+// its MARCH makes none.
 Test(memory_plan, packed_weights_for_decoding_groups) {
     Config c;
     Err e;
@@ -66,6 +67,9 @@ Test(memory_plan, packed_weights_for_decoding_groups) {
     cr_assert_eq(config_set(&c, "train.prompts_per_step=2", &e), 0);
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], expect);  // 8 rows
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], 0);       // 4 rows a rank
+    cr_assert_eq(config_set(&c, "rollout.pack_weights=false", &e), 0);
+    cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], 0);
+    cr_assert_eq(config_set(&c, "rollout.pack_weights=true", &e), 0);
     MemShape dev = {.rl = true, .world = 1, .max_prompt = 10, .device = true};
     MemPlan p;
     cr_assert_eq(memory_plan_estimate(&c, &dev, &p, &e), 0, "%s", e.msg);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/logprob.h"
+#include "model/matmul.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
@@ -193,6 +194,29 @@ Test(sampler, responses_do_not_depend_on_batching_or_kv_chunks) {
     cr_expect_gt(differ, 0, "another step draws other responses");
     rollout_free(&all), rollout_free(&chunked), rollout_free(&again);
     for (int p = 0; p < 3; p++) rollout_free(&one[p]);
+    fixture_free(&f);
+}
+
+// Three groups of 8 decode 24 rows at once, from the packed copy of the weights (model_pack_weights) where the build
+// makes one: the responses those of rollout.pack_weights = false bit for bit, and of the training forward; the rollout
+// says which read the copy.
+Test(sampler, packed_weights_give_the_same_responses) {
+    if (!matmul_pack_supported()) cr_skip_test("this build's MARCH has no AVX-512: no packed weights (tests/unit_isa.sh)");
+    Fixture f;
+    const char *sets[] = {"rollout.n=8", "rollout.temperature=0.8"};
+    fixture_init(&f, false, sets, 2);
+    RolloutConfig plain = f.cfg.rollout;
+    plain.pack_weights = false;
+    cr_assert(f.cfg.rollout.pack_weights, "on by default");
+    Rollout packed, unpacked;
+    generate(&f, &f.cfg.rollout, 4, 0, 3, &packed);
+    generate(&f, &plain, 4, 0, 3, &unpacked);
+    cr_assert_gt(packed.packed_bytes, 0);
+    cr_assert_eq(packed.packed_bytes, model_pack_bytes(&f.m));
+    cr_assert_eq(unpacked.packed_bytes, 0);
+    for (int i = 0; i < 24; i++) expect_same_response(&packed.responses[i], &unpacked.responses[i]);
+    expect_identity(&f, &packed, 0, 0.8);
+    rollout_free(&packed), rollout_free(&unpacked);
     fixture_free(&f);
 }
 

@@ -185,6 +185,14 @@ static bool no_layer_gather(const Config *c, char *why, size_t len) {
     return true;
 }
 
+// model/model_forward.c model_pack_weights: zero stage 3 gathers the weights as the decode reads them, into the same
+// memory, so there is no resident copy to pack.
+static bool gathered_weights(const Config *c, char *why, size_t len) {
+    if (c->dist.zero_stage != 3) return false;
+    snprintf(why, len, "under dist.zero_stage = 3 (decoding reads the weights as they are gathered, never a packed copy)");
+    return true;
+}
+
 typedef struct {
     const char *keys;  // space-separated "section.key" names
     Inert inert;
@@ -212,6 +220,7 @@ static const Rule RULES[] = {
     {"train.min_lr_ratio", constant_schedule},
     {"dist.overlap", no_overlap},
     {"dist.sample_gather", no_layer_gather},
+    {"rollout.pack_weights", gathered_weights},
 };
 
 // Whether the rule's list names key.

@@ -16,6 +16,7 @@
 #include "bench/bench_limits.h"
 #include "bench/op_profile.h"
 #include "model/device.h"
+#include "model/matmul.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
 #include "text/tokenizer.h"
@@ -120,8 +121,9 @@ static double kv_bytes_read(const Model *m, int prompt_len, const Rollout *ro) {
 }
 
 // One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its
-// round from 1; 0 for the warm-up) with the threads' placement (held, moved: c->moved), and its time added to *total
-// (when not NULL); --ops counts it in the profile's bucket.
+// round from 1; 0 for the warm-up) with the threads' placement (held, moved: c->moved) and the MiB of packed weights it
+// decoded from (null: the build has no packed kernel), and its time added to *total (when not NULL); --ops counts it
+// in the profile's bucket.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, Case *c,
                     int bucket, int repeat, CaseTotal *total, Err *e) {
     rc.n = group;
@@ -146,7 +148,7 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
         tokens += ro.responses[i].n_tokens;
         if (ro.responses[i].n_tokens > steps) steps = ro.responses[i].n_tokens;
     }
-    double kv_bytes = kv_bytes_read(m, prompt_len, &ro);
+    double kv_bytes = kv_bytes_read(m, prompt_len, &ro), packed_mb = ro.packed_bytes / (1 << 20);
     rollout_free(&ro);
     double weight_bytes = (double)m->n_params * (double)device_weight_bytes(m);
     double weight_gbps = (double)steps / seconds * weight_bytes / 1e9, kv_gbps = kv_bytes / seconds / 1e9;
@@ -156,18 +158,18 @@ static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group,
     double read_gbps = limit->read_gbps;
     const char *placement = bench_placement(before.round_trip_ns, c->round_trip_ns);
     c->moved = placement && !strcmp(placement, "moved");
-    char trip[32], placement_json[16] = "null";
+    char trip[32], placement_json[16] = "null", packed[32];
     if (placement) snprintf(placement_json, sizeof placement_json, "\"%s\"", placement);
     printf(
         "{\"bench\":\"sample\",\"device\":\"%s\",\"config\":\"%s\",\"params\":%zu,\"weight_mb\":%.1f,\"threads\":%d,\"group\":%d,\"repeat\":%d,"
         "\"prompt_tokens\":%d,\"max_new_tokens\":%d,\"generated_tokens\":%lld,\"decode_steps\":%lld,"
         "\"seconds\":%.3f,\"cpu_seconds\":%.3f,\"tokens_per_s\":%.1f,\"steps_per_s\":%.2f,\"weight_gb_per_s\":%.2f,"
         "\"kv_bytes\":%.0f,\"kv_gb_per_s\":%.3f,\"read_gb_per_s\":%.2f,\"fraction_of_read_bandwidth\":%.3f,"
-        "\"steal_fraction\":%s,\"thread_round_trip_ns\":%s,\"placement\":%s}\n",
+        "\"steal_fraction\":%s,\"thread_round_trip_ns\":%s,\"placement\":%s,\"packed_mb\":%s}\n",
         c->device, c->config, m->n_params, weight_bytes / (1 << 20), omp_get_max_threads(), group, repeat, prompt_len,
         rc.max_new_tokens, tokens, steps, seconds, cpu_seconds, (double)tokens / seconds, (double)steps / seconds, weight_gbps,
         kv_bytes, kv_gbps, read_gbps, (weight_gbps + kv_gbps) / read_gbps, bench_steal_json(steal, steal_buf),
-        round_trip_json(limit, trip), placement_json);
+        round_trip_json(limit, trip), placement_json, bench_json_or_null(matmul_pack_supported(), packed_mb, packed));
     if (c->probe) print_read(c);
     fflush(stdout);
     if (total) total->seconds += seconds, total->steps += steps, total->read_gbps += read_gbps, total->n++;

@@ -304,7 +304,8 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
     // Packed weights where 8 responses or more decode at once (whole octets of rows in each product); the weights stay
     // as they are until the generation ends.
     int n_blocks = per_block < n_prompts ? per_block : n_prompts;
-    MatmulPack *pack = n_blocks * G >= 8 ? model_pack_weights(m) : NULL;
+    MatmulPack *pack = cfg->pack_weights && n_blocks * G >= 8 ? model_pack_weights(m) : NULL;
+    if (pack) out->packed_bytes = model_pack_bytes(m);
     int rc = generate(m, &c, n_prompts, n_blocks, max_len, prompt_tokens, seqs, e);
     matmul_pack_free(pack);
     for (int i = 0; i < n_prompts * G; i++) free(seqs[i].text);

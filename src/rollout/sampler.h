@@ -39,6 +39,7 @@ typedef struct {
     int n_responses, group_size;
     int experts_per_token;  // num_hidden_layers * num_experts_per_tok for MoE, 0 for dense
     Response *responses;
+    double packed_bytes;    // the packed copy of the weights this generation decoded from (rollout.pack_weights); 0: none
 } Rollout;
 
 void rollout_free(Rollout *r);

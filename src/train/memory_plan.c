@@ -178,10 +178,11 @@ static double response_bytes(const RolloutConfig *ro, double prompts, const Shap
     return prompts * ro->n * cap * (4 + 8 + 8 + 4 * sh->L * sh->K);
 }
 
-// The packed copy of the weights a generation of 8 responses or more at once makes on the host (model/model.h
-// model_pack_weights: builds with AVX-512 in their MARCH), not at zero stage 3 (gathered weights) nor on a device.
+// The packed copy of the weights a generation of 8 responses or more at once makes on the host (rollout.pack_weights;
+// model/model.h model_pack_weights: builds with AVX-512 in their MARCH), not at zero stage 3 (gathered weights) nor on
+// a device.
 static double pack_bytes(const Config *c, const MemShape *s, const Model *m) {
-    return c->dist.zero_stage < 3 && !s->device ? model_pack_bytes(m) : 0;
+    return c->rollout.pack_weights && c->dist.zero_stage < 3 && !s->device ? model_pack_bytes(m) : 0;
 }
 
 // A sampler_generate call over prompts groups: the KV cache of the groups decoding at once (model/model_forward.c
@@ -324,7 +325,7 @@ static const char *part_keys(const MemPlan *p, MemPart part) {
         case MEM_COMM: return "dist.overlap and the reduction's buckets; reduce: dist.overlap = false";
         case MEM_PACKED:
             return "a copy of the attention, dense MLP and LM head weights for decoding 8 responses or more at once "
-                   "(a build with AVX-512 in its MARCH); reduce: a build without it (make MARCH=x86-64-v3)";
+                   "(a build with AVX-512 in its MARCH); reduce: rollout.pack_weights = false (a slower decode, the same bits)";
         case MEM_ROLLOUT:
             if (p->decodes_most == DECODE_HELD_OUT)
                 return "eval.n_prompts / ranks x eval.samples (at most rollout.kv_cache_mb) x (prompt + "
