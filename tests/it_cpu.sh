@@ -5,7 +5,7 @@
 # two settings really compute different bits there; nor do glibc's non-FMA libm variants change a bit. rlvr --version
 # and checkpoints name the build's -march; the steady-state benchmarks print their phases and limits; the heap gets
 # transparent huge pages unless the user says no (skipped for a sanitizer build, whose allocator is not glibc's).
-plan 35
+plan 37
 # A sanitizer build's allocator replaces glibc's heap: the page-fault and huge-page checks then measure that allocator.
 NO_GLIBC_HEAP=
 ldd "$RLVR" 2>/dev/null | grep -q 'libasan' && NO_GLIBC_HEAP="AddressSanitizer's allocator replaces glibc's heap here"
@@ -311,6 +311,13 @@ expect_ok "bench sample: the threads' round trip beside each read test (2 thread
              all(\$two[] | select(.bench == \"sample\"); . as \$c |
                  any(\$two[] | select(.bench == \"memory_read\"); .gb_per_s == \$c.read_gb_per_s and
                      .thread_round_trip_ns == \$c.thread_round_trip_ns))'"
+# --group G: the second case decodes G responses to the one prompt at once, G x N tokens.
+expect_ok "bench sample --group 16: batch 1 and a group of 16, 16 x N tokens" bash -c \
+    "'$RLVR' bench sample --config '$ROOT/configs/tiny-train.ini' --new 4 --prompt-len 4 --group 16 | grep -v warm-up |
+     jq -se '[.[] | select(.bench == \"sample\" and .placement != \"moved\") | [.group, .generated_tokens]] ==
+             [[1, 4], [16, 64]]'"
+expect_error "bench sample --group 1 is refused, naming the range" \
+    "^rlvr bench sample: --group '1': expected an integer in \\[2, 4096\\]$" "$RLVR" bench sample --group 1
 # A case is set beside the round trips before and after it: "held" within twofold, "moved" past it (the VM moved the
 # threads during it, so its figures mix two placements), and a moved case runs again, twice at most; null on 1 thread.
 # RLVR_TEST_ROUND_TRIPS gives the round trips in turn: the first read test, the two warm-ups', then batch 1 moved and

@@ -1,9 +1,9 @@
-// Decoding tokens/s for batch 1 and for one group of 8 on a random-init model on the rank's device (dist.device),
-// next to the memory bandwidth that bounds it: each decode step reads every weight once and its tokens' cached keys
-// and values, so steps/s <= bandwidth / (weight bytes + the step's cache bytes). CPU: the read bandwidth measured
-// before and after each case, the faster of the two its limit (a VM's bandwidth can change by half within a minute),
-// with the threads' round trip measured beside it, which says whether they shared a last-level cache (a case during
-// which that changed is run again); GPU: its published HBM bandwidth.
+// Decoding tokens/s for batch 1 and for one group of G responses (--group, 8) on a random-init model on the rank's
+// device (dist.device), next to the memory bandwidth that bounds it: each decode step reads every weight once and its
+// tokens' cached keys and values, so steps/s <= bandwidth / (weight bytes + the step's cache bytes). CPU: the read
+// bandwidth measured before and after each case, the faster of the two its limit (a VM's bandwidth can change by half
+// within a minute), with the threads' round trip measured beside it, which says whether they shared a last-level cache
+// (a case during which that changed is run again); GPU: its published HBM bandwidth.
 #include "bench/bench_sample.h"
 
 #include <omp.h>
@@ -211,7 +211,7 @@ int bench_sample(const BenchSampleOptions *o, Err *e) {
     }
     // Each case once untimed, at its full length, so that the heap holds its KV cache and activations before the
     // timed runs, as in a trainer's later steps: a first group of 8 on fresh pages ran 3-6% slower.
-    static const int groups[2] = {1, 8};
+    const int groups[2] = {1, (int)o->group};
     const char *name = cs.config;
     cs.config = "warm-up (not a measurement)";
     for (int k = 0; k < 2 && rc == 0; k++) rc = run_case(&m, tok, c.rollout, groups[k], prompt_len, &cs, -1, 0, NULL, e);

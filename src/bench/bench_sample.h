@@ -13,6 +13,7 @@ typedef struct {
     const char *config_name;      // for the JSON lines
     int64_t new_tokens, prompt_len;
     int64_t repeat;  // rounds of the two cases, the first case alternating
+    int64_t group;   // responses of the second case, decoded at once (the first is batch 1)
     bool ops;  // a line per operation of the decode steps after each case's (bench/op_profile.h)
 } BenchSampleOptions;
 

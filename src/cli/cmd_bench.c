@@ -68,6 +68,9 @@ static const CliOpt SAMPLE_OPTS[] = {
     CLI_OPT_INT("--repeat", "R", SampleArgs, b.repeat, 1, 100, 0,
                 "timed rounds of the two cases, batch 1 first in odd rounds and the group first in even ones "
                 "(default 1)"),
+    CLI_OPT_INT("--group", "G", SampleArgs, b.group, 2, 4096, 0,
+                "responses to the one prompt of the second case, decoded at once (default 8; an RL step's rollout "
+                "decodes rollout.n times the prompts whose caches fit in rollout.kv_cache_mb)"),
     CLI_OPT_FLAG("--ops", SampleArgs, b.ops, 0,
                  "also time each operation of the model (CPU only): after each case, a JSON line per operation and "
                  "weight shape with its calls per decode step, seconds, share of the case, and the rate at which it "
@@ -76,7 +79,7 @@ static const CliOpt SAMPLE_OPTS[] = {
 
 static const CliSpec SAMPLE = CLI_SPEC(
     "rlvr bench sample",
-    "Sampling throughput (tokens/s) for batch 1 and one group of 8 with N new tokens after a P-token prompt\n"
+    "Sampling throughput (tokens/s) for batch 1 and one group of G with N new tokens after a P-token prompt\n"
     "on a random-init model of F, after one untimed run of each, and the memory read bandwidth (CPU:\n"
     "measured before and after each case, the faster its limit); one JSON line each, per round with --repeat,\n"
     "with the rates at which a case read its weights (once per decode step) and its cached keys and values,\n"
@@ -168,7 +171,7 @@ static int run_model(int argc, char **argv) {
 }
 
 static int run_sample(int argc, char **argv) {
-    SampleArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.new_tokens = 256, .prompt_len = 16, .repeat = 1}};
+    SampleArgs a = {.cfg.config = DEFAULT_CONFIG, .b = {.new_tokens = 256, .prompt_len = 16, .repeat = 1, .group = 8}};
     int rc;
     if (!cli_parse(&SAMPLE, argc, argv, &a, &rc)) return rc;
     Config c;
