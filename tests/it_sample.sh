@@ -57,7 +57,7 @@ expect_ok "sample: a group of 8 with rollout.pack_weights = false: the same resp
     "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet-plain.jsonl" \
         --config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9 \
         --set rollout.pack_weights=false && cmp "$TMP/octet.jsonl" "$TMP/octet-plain.jsonl"'
-# bench sample says how many MiB of packed weights each case decoded from: the group of 8's, none for batch 1 or with
+# bench sample says how many MiB of packed weights each case made: the group of 8's, none for batch 1 or with
 # rollout.pack_weights = false; null where the build has no packed kernel (a MARCH without AVX-512).
 expect_ok "bench sample: packed weights for the group of 8 only, none with rollout.pack_weights = false" bash -c '
     for p in true false; do "$RLVR" bench sample --config "$ROOT/configs/tiny-train.ini" --new 4 --prompt-len 4 \

@@ -122,7 +122,7 @@ static double kv_bytes_read(const Model *m, int prompt_len, const Rollout *ro) {
 
 // One timed generation of `group` responses to one prompt, the read test after it (CPU), its JSON line (repeat: its
 // round from 1; 0 for the warm-up) with the threads' placement (held, moved: c->moved) and the MiB of packed weights it
-// decoded from (null: the build has no packed kernel), and its time added to *total (when not NULL); --ops counts it
+// made (null: the build has no packed kernel), and its time added to *total (when not NULL); --ops counts it
 // in the profile's bucket.
 static int run_case(Model *m, const Tokenizer *tok, RolloutConfig rc, int group, int prompt_len, Case *c,
                     int bucket, int repeat, CaseTotal *total, Err *e) {

@@ -39,7 +39,8 @@ typedef struct {
     int n_responses, group_size;
     int experts_per_token;  // num_hidden_layers * num_experts_per_tok for MoE, 0 for dense
     Response *responses;
-    double packed_bytes;    // the packed copy of the weights this generation decoded from (rollout.pack_weights); 0: none
+    double packed_bytes;    // the packed copy of the weights this generation made (rollout.pack_weights; read while 8-32
+                            // rows decode at once); 0: none
 } Rollout;
 
 void rollout_free(Rollout *r);
