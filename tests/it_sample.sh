@@ -1,7 +1,7 @@
 # shellcheck shell=bash  # sourced by tests/integration.sh into a bash subshell
 # Sampling: output format, determinism across runs and 1/2/4 ranks, logp/entropy identity with `rlvr score`
 # (dense and MoE, bit for bit), and clear errors for a KV cache request over budget and for bad prompt lines.
-plan $((2 * 9 + 15))  # 9 per model kind, 15 more
+plan $((2 * 9 + 16))  # 9 per model kind, 16 more
 printf '%s\n' '{"prompt": "12+7="}' '{"prompt_tokens": [256, 49, 50, 120]}' '{"prompt": "héllo | \"q\"\n"}' \
     '{"prompt": "3*4="}' '{"prompt_tokens": [256]}' > "$TMP/prompts.jsonl"
 
@@ -52,6 +52,16 @@ octet_group() {
     same_numbers "$TMP/octet.jsonl" logp "$TMP/octet.h5"
 }
 expect_ok "sample: a group of 8 (whole octets of rows in every product): logp identical to rlvr score" octet_group
+# A group of 7: with AVX-512 its products read the packed copy too, as an octet completed by a zero row.
+octet_of_seven() {
+    local sets=(--config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9)
+    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 7 --out "$TMP/seven.jsonl" \
+        "${sets[@]}" &&
+    jq -se 'length == 7' "$TMP/seven.jsonl" &&
+    "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$TMP/seven.jsonl" --out "$TMP/seven.h5" "${sets[@]}" &&
+    same_numbers "$TMP/seven.jsonl" logp "$TMP/seven.h5"
+}
+expect_ok "sample: a group of 7 (an octet with a zero row): logp identical to rlvr score" octet_of_seven
 # rollout.pack_weights = false decodes from the weights as they are: the same responses, bit for bit.
 expect_ok "sample: a group of 8 with rollout.pack_weights = false: the same responses" bash -c '
     "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet-plain.jsonl" \

@@ -450,14 +450,20 @@ Test(matmul, backward_product_in_random_slices) {
 
 // A decode group's products from packed weights (matmul_pack_make): each weight is packed, then changed where the
 // copy holds it (whole tiles of four columns, k below K rounded down to 8). With the pack active, a product of whole
-// octets (8 to 32 rows; as one product, as parts, and with a callback) still gives the original weights' bits, so it
-// read the copy; 9 or 40 rows give the changed weights' bits. Shapes: edge columns, a last column block of 7 tiles, K
+// groups of 5 to 32 rows (as one product, as parts, and with a callback; a last octet of fewer rows completed with zero
+// rows whose outputs go nowhere: the rows past M untouched, the callback never given them) still gives the original
+// weights' bits, so it read the copy; 3, 4 or 40 rows give the changed weights' bits. Shapes: edge columns, a last column block of 7 tiles, K
 // past one chunk of 256 with a tail, K below 8 (nothing to pack).
-static void no_op(void *ctx, int i0, int i1, int j0, int j1) { (void)ctx, (void)i0, (void)i1, (void)j0, (void)j1; }
+static void last_row(void *ctx, int i0, int i1, int j0, int j1) {
+    int *most = ctx;
+    (void)i0, (void)j0, (void)j1;
+#pragma omp critical
+    *most = i1 > *most ? i1 : *most;
+}
 
 Test(matmul, packed_weights_for_octets) {
     enum { P = 3, MAX_M = 40 };
-    static const int Ns[P] = {70, 157, 64}, Ks[] = {5, 64, 600, 777}, Ms[] = {8, 16, 24, 32, 9, MAX_M};
+    static const int Ns[P] = {70, 157, 64}, Ks[] = {5, 64, 600, 777}, Ms[] = {8, 16, 24, 32, 5, 7, 9, 13, 31, 3, 4, MAX_M};
     if (!matmul_pack_supported()) {
         cr_assert_null(matmul_pack_make(&(MatmulWeight){NULL, 4, 8}, 1));
         cr_skip_test("this build's MARCH has no AVX-512: no paired tiles, nothing packed");
@@ -488,23 +494,29 @@ Test(matmul, packed_weights_for_octets) {
         for (int p = 0; p < P; p++) memcpy(w[p], w2[p], (size_t)Ns[p] * K * 4);
         for (int q = 0; q < N_OF(Ms); q++) {
             int M = Ms[q];
-            bool reads_copy = M % 8 == 0 && M <= 32 && k8 > 0;
+            bool reads_copy = M >= 5 && M <= 32 && k8 > 0;
             float *y[P];
             MatmulPart parts[P];
             for (int p = 0; p < P; p++) {
-                y[p] = xmalloc((size_t)M * Ns[p] * 4);
+                y[p] = xmalloc((size_t)(M + 8) * Ns[p] * 4);  // 8 rows past M that must stay untouched
                 parts[p] = (MatmulPart){w[p], p ? NULL : b, y[p], Ns[p]};
             }
             for (int run = 0; run < 4; run++) {
                 omp_set_num_threads(run == 1 ? 3 : 1);
-                for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)M * Ns[p] * 4);  // NaN: every output written
+                for (int p = 0; p < P; p++) memset(y[p], 0xff, (size_t)(M + 8) * Ns[p] * 4);  // NaN: every output written
+                int most = 0;
                 if (run < 2) matmul_xwt_parts(x, M, K, parts, P);
                 for (int p = 0; p < P && run == 2; p++) matmul_xwt(x, w[p], p ? NULL : b, y[p], M, Ns[p], K);
                 for (int p = 0; p < P && run == 3; p++)
-                    matmul_xwt_parts_then(x, M, K, parts + p, 1, (MatmulThen){no_op, NULL});
-                for (int p = 0; p < P; p++)
+                    matmul_xwt_parts_then(x, M, K, parts + p, 1, (MatmulThen){last_row, &most});
+                cr_assert_eq(most, run == 3 ? M : 0, "K %d M %d: the callback's rows end at %d", K, M, most);
+                for (int p = 0; p < P; p++) {
                     cr_assert_eq(memcmp(y[p], (reads_copy ? before : after)[p][q], (size_t)M * Ns[p] * 4), 0,
                                  "K %d M %d part %d run %d", K, M, p, run);
+                    const unsigned char *past = (const unsigned char *)(y[p] + (size_t)M * Ns[p]);
+                    for (size_t i = 0; i < (size_t)8 * Ns[p] * 4; i++)
+                        cr_assert_eq(past[i], 0xff, "K %d M %d part %d: a row past M written", K, M, p);
+                }
             }
             for (int p = 0; p < P; p++) free(y[p]);
         }

@@ -53,7 +53,7 @@ Test(memory_plan, weights_from_the_architecture) {
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_REFERENCE], 4 * n);  // the reference model's copy
 }
 
-// The packed weights of decoding 8 responses or more at once (model_pack_weights): where the build makes them, each
+// The packed weights of decoding 5 responses or more at once (model_pack_weights): where the build makes them, each
 // layer's q, k, v, o, gate, up and down and the LM head, 4 bytes an element (every K here a multiple of 8); none for
 // fewer responses at once, with rollout.pack_weights = false, at zero stage 3 or on a device. A build without AVX-512 in
 // its MARCH makes none.
@@ -67,6 +67,9 @@ Test(memory_plan, packed_weights_for_decoding_groups) {
     cr_assert_eq(config_set(&c, "train.prompts_per_step=2", &e), 0);
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], expect);  // 8 rows
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], 0);       // 4 rows a rank
+    cr_assert_eq(config_set(&c, "rollout.n=5", &e), 0);
+    cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], expect);  // 5 rows a rank: an octet with 3 zero rows
+    cr_assert_eq(config_set(&c, "rollout.n=4", &e), 0);
     cr_assert_eq(config_set(&c, "rollout.pack_weights=false", &e), 0);
     cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], 0);
     cr_assert_eq(config_set(&c, "rollout.pack_weights=true", &e), 0);

@@ -108,7 +108,7 @@ static const Key KEYS[] = {
     {"rollout", "seed", K_I64, F(rollout.seed), 0, BIG, 0, "0", "sampling seed"},
     {"rollout", "kv_cache_mb", K_INT, F(rollout.kv_cache_mb), 1, 1 << 30, 0, "1024", "KV cache budget per rank"},
     {"rollout", "pack_weights", K_BOOL, F(rollout.pack_weights), 0, 0, 0, "true",
-     "decode 8 responses or more at once from a copy of the attention, dense MLP and LM head weights in the order "
+     "decode 5 responses or more at once from a copy of the attention, dense MLP and LM head weights in the order "
      "the kernel reads them (builds with AVX-512 in MARCH; the same bits, that copy's memory while decoding)"},
     {"rollout", "schedule", K_ENUM, F(rollout.schedule), 0, 0, ENUM("static", "dynamic"), "static",
      "groups to ranks: a fixed share each, or taken from a shared queue, longest prompt first"},

@@ -88,7 +88,7 @@ typedef struct {
     char stop[CONFIG_STR];  // '|'-separated stop strings; escapes \n \t \| \\ .
     int64_t seed;
     int kv_cache_mb;
-    bool pack_weights;      // decode 8 responses or more at once from a copy of the weights in the kernel's order
+    bool pack_weights;      // decode 5 responses or more at once from a copy of the weights in the kernel's order
     RolloutSchedule schedule;  // static: each rank its contiguous share of groups; dynamic: a shared queue
 } RolloutConfig;
 

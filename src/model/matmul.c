@@ -424,23 +424,32 @@ static inline size_t pack_piece(int j0, int j1, int k8, int k0, int k1, int t) {
     return (size_t)j0 * k8 + (size_t)((j1 - j0) & ~3) * k0 + (size_t)4 * t * (k1 - k0);
 }
 
-// The octets of rows [i0, i1) (a multiple of 8 rows, at most ROW_BLOCK) against the block's whole tiles of columns,
-// their weights from the packed copy: chunk by chunk, each octet over every tile of the chunk (the block's one stream;
-// the octets after the first find it in L2). Returns i1: no rows left for the other tiles.
+// The octets of rows [i0, i1) (at most ROW_BLOCK) against the block's whole tiles of columns, their weights from the
+// packed copy: chunk by chunk, each octet over every tile of the chunk (the block's one stream; the octets after the
+// first find it in L2). A last octet of fewer rows is completed by the zero rows of x and xp (parts_product pads them):
+// its tiles store all eight rows into `part`, whose live rows then go to y. Returns i1: no rows left for the other
+// tiles.
 static inline __attribute__((always_inline)) int octets_packed(const float *x, const float *xp, const float *w,
                                                                const float *wpack, const float *bias, float *y,
                                                                int i0, int i1, int j0, int j1, int N, int K) {
     int k8 = K & ~(LANES - 1), tiles = (j1 - j0) / 4;
     size_t pair = 2 * (size_t)k8;
     v16f acc[ROW_BLOCK / 8][COL_BLOCK / 4][16];
+    float part[COL_BLOCK / 4][8][4];  // the last octet's outputs where it has fewer than 8 live rows
     for (int k0 = 0; k0 < k8; k0 += PACK_CHUNK) {
         int k1 = k0 + PACK_CHUNK < k8 ? k0 + PACK_CHUNK : k8;
         for (int r0 = i0; r0 < i1; r0 += 8)
-            for (int t = 0, j = j0; t < tiles; t++, j += 4)
+            for (int t = 0, j = j0; t < tiles; t++, j += 4) {
+                bool whole = r0 + 8 <= i1;
                 tile_8x4_packed(xp + (size_t)r0 / 2 * pair, x + (size_t)r0 * K, w + (size_t)j * K,
                                 wpack + pack_piece(j0, j1, k8, k0, k1, t), bias ? bias + j : NULL,
-                                y + (size_t)r0 * N + j, K, N, k0, k1, acc[(r0 - i0) / 8][t]);
+                                whole ? y + (size_t)r0 * N + j : part[t][0], K, whole ? N : 4, k0, k1,
+                                acc[(r0 - i0) / 8][t]);
+            }
     }
+    int r0 = i0 + ((i1 - i0) & ~7);
+    for (int t = 0; t < tiles && r0 < i1; t++)
+        for (int r = r0; r < i1; r++) memcpy(y + (size_t)r * N + j0 + 4 * t, part[t][r - r0], sizeof part[t][0]);
     return i1;
 }
 #endif
@@ -750,9 +759,22 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     if (then) n_blocks /= n_parts;  // a unit: the same block of every part
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
-    const float *wpack[n_parts];  // the weights' packed copies, for a decode group of whole octets
-    for (int p = 0; p < n_parts; p++)
-        wpack[p] = pairs && M % 8 == 0 && M <= ROW_BLOCK ? pack_of(parts[p].w, parts[p].N, K) : NULL;
+    // The weights' packed copies, for a decode group of MATMUL_PACKED_MIN_ROWS to ROW_BLOCK rows. Its last octet is completed
+    // with zero rows (x_pad), whose outputs no one keeps: at these few rows the product waits on the weight stream,
+    // not on the multiply-adds, and each live row's sums are the same whatever rows are beside it.
+    const float *wpack[n_parts];
+    bool padded = false;
+    for (int p = 0; p < n_parts; p++) {
+        wpack[p] = pairs && M >= MATMUL_PACKED_MIN_ROWS && M <= ROW_BLOCK ? pack_of(parts[p].w, parts[p].N, K) : NULL;
+        padded |= wpack[p] && M % 8;
+    }
+    float *x_pad = NULL;
+    if (padded) {
+        int rows = (M + 7) & ~7;
+        x_pad = xcalloc((size_t)rows * K, sizeof *x_pad);
+        memcpy(x_pad, x, (size_t)M * K * sizeof *x_pad);
+        x = x_pad, pairs = rows / 2;
+    }
     size_t packed = (size_t)pairs * 2 * (size_t)k8;
     // Decode's packed rows (64 KiB or less): each thread packs every pair into a buffer of its own, in its own cache.
     // Packed once, half by each thread, each read the other's half: on two chiplets those lines crossed between the
@@ -805,7 +827,7 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
     }
     // The outputs, for the operation after the product; not with `then`, whose own outputs that operation reads.
     for (int p = 0; p < n_parts && !then; p++) prefetch_handover(parts[p].y, (size_t)M * parts[p].N);
-    free(shared_xp);
+    free(shared_xp), free(x_pad);
 }
 
 void matmul_xwt_parts_isa(const float *x, int M, int K, const MatmulPart *parts, int n_parts, int avx2) {

@@ -39,11 +39,13 @@ typedef struct {
 // SwiGLU on its gate and up blocks).
 void matmul_xwt_parts_then(const float *x, int M, int K, const MatmulPart *parts, int n_parts, MatmulThen then);
 
-// Packed copies of weights for decode groups: while a pack is active, a product of 8, 16, 24 or 32 rows (a decode
-// group's whole octets) against one of its weights reads the copy, laid out in the order its tiles read it (one
-// stream, in chunks over k whose packed rows stay in L1), instead of four weight rows at a time; the same operations
-// in the same order, so the same bits. Only builds whose MARCH has AVX-512 have those tiles (matmul_pack_supported);
-// elsewhere matmul_pack_make returns NULL and the products read the weights as they are.
+// Packed copies of weights for decode groups: while a pack is active, a product of MATMUL_PACKED_MIN_ROWS to 32 rows
+// (a decode group's octets, the last one completed with zero rows) against one of its weights reads the copy, laid out
+// in the order its tiles read it (one stream, in chunks over k whose packed rows stay in L1), instead of four weight
+// rows at a time; the same operations in the same order, so the same bits. Only builds whose MARCH has AVX-512 have
+// those tiles (matmul_pack_supported); elsewhere matmul_pack_make returns NULL and the products read the weights as
+// they are. From 5 rows an octet with its zero rows reads the weights faster than pairs of rows do.
+enum { MATMUL_PACKED_MIN_ROWS = 5 };
 typedef struct {
     const float *w;  // [N, K]
     int N, K;

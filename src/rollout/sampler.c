@@ -301,10 +301,10 @@ int sampler_generate(Model *m, const Tokenizer *tok, const RolloutConfig *cfg, i
             s->prompt_len = prompt_len[p], s->live = true;
             s->sequence = (uint32_t)(global_prompt_index[p] * G + j);
         }
-    // Packed weights where 8 responses or more decode at once (whole octets of rows in each product); the weights stay
-    // as they are until the generation ends.
+    // Packed weights where MATMUL_PACKED_MIN_ROWS responses or more decode at once; the weights stay as they are until
+    // the generation ends.
     int n_blocks = per_block < n_prompts ? per_block : n_prompts;
-    MatmulPack *pack = cfg->pack_weights && n_blocks * G >= 8 ? model_pack_weights(m) : NULL;
+    MatmulPack *pack = cfg->pack_weights && n_blocks * G >= MATMUL_PACKED_MIN_ROWS ? model_pack_weights(m) : NULL;
     if (pack) out->packed_bytes = model_pack_bytes(m);
     int rc = generate(m, &c, n_prompts, n_blocks, max_len, prompt_tokens, seqs, e);
     matmul_pack_free(pack);

@@ -15,6 +15,7 @@
 #include "eval/benchmark.h"
 #include "model/expert_map.h"
 #include "model/logprob.h"
+#include "model/matmul.h"
 #include "model/backend.h"
 #include "model/model.h"
 #include "rollout/sampler.h"
@@ -178,7 +179,7 @@ static double response_bytes(const RolloutConfig *ro, double prompts, const Shap
     return prompts * ro->n * cap * (4 + 8 + 8 + 4 * sh->L * sh->K);
 }
 
-// The packed copy of the weights a generation of 8 responses or more at once makes on the host (rollout.pack_weights;
+// The packed copy of the weights a generation of 5 responses or more at once makes on the host (rollout.pack_weights;
 // model/model.h model_pack_weights: builds with AVX-512 in their MARCH), not at zero stage 3 (gathered weights) nor on
 // a device.
 static double pack_bytes(const Config *c, const MemShape *s, const Model *m) {
@@ -230,8 +231,8 @@ static void rollout_parts(const Config *c, const MemShape *s, const Model *m, co
     if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
 }
 
-// The packed weights where a decoding of the run has 8 responses or more at once. Counted beside both phases: made
-// anew for each generation, they come while the heap still holds the training pass's freed memory
+// The packed weights where a decoding of the run has MATMUL_PACKED_MIN_ROWS responses or more at once. Counted beside
+// both phases: made anew for each generation, they come while the heap still holds the training pass's freed memory
 // (tests/it_memory.sh).
 static void packed_part(const Config *c, const MemShape *s, const Model *m, MemPlan *p) {
     RolloutConfig ev = eval_rollout(c);
@@ -241,7 +242,7 @@ static void packed_part(const Config *c, const MemShape *s, const Model *m, MemP
         slots = fmax(slots, decode_slots(m, &ev, ceil_div(s->eval_prompts, s->world), s->eval_max_prompt));
     if (s->bench_problems > 0)
         slots = fmax(slots, decode_slots(m, &ev, ceil_div(s->bench_problems, s->world), s->bench_max_prompt));
-    if (slots >= 8) p->bytes[MEM_PACKED] = pack_bytes(c, s, m);
+    if (slots >= MATMUL_PACKED_MIN_ROWS) p->bytes[MEM_PACKED] = pack_bytes(c, s, m);
 }
 
 // A training micro-batch of T tokens (model/model_forward.c acts_create: a record per layer, or with recomputation
@@ -324,7 +325,7 @@ static const char *part_keys(const MemPlan *p, MemPart part) {
                    "train.prompts_per_step or rollout.max_new_tokens";
         case MEM_COMM: return "dist.overlap and the reduction's buckets; reduce: dist.overlap = false";
         case MEM_PACKED:
-            return "a copy of the attention, dense MLP and LM head weights for decoding 8 responses or more at once "
+            return "a copy of the attention, dense MLP and LM head weights for decoding 5 responses or more at once "
                    "(a build with AVX-512 in its MARCH); reduce: rollout.pack_weights = false (a slower decode, the same bits)";
         case MEM_ROLLOUT:
             if (p->decodes_most == DECODE_HELD_OUT)
