@@ -1,7 +1,7 @@
 // Fixed-order forward matmul: 8x4 and 2x4 tiles of 16-lane accumulators holding two rows' 8 lanes each (AVX-512,
 // on rows packed in pairs), or 3x4 (FMA builds) and 2x4 tiles of 8-lane ones, then 1x4 / 1x1 tiles; cache blocks
 // over rows and columns only (never over k), OpenMP over blocks. See matmul.h for the order every output is summed in.
-// Decode groups of whole octets may read packed copies of the weights instead (matmul_pack_make), the same bits.
+// Decode groups of 5 to 32 rows may read packed copies of the weights instead (matmul_pack_make), the same bits.
 // The same kernel is compiled for AVX2 and for the build's baseline (Makefile MARCH): both do the same IEEE
 // operations in the same order (separate multiplies and adds, or fused ones when MARCH has FMA, in both), so within
 // a build the bits do not depend on which one the CPU runs, nor on the thread count.
