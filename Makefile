@@ -106,9 +106,11 @@ $(BUILD)/unit: $(TEST_OBJS) $(LIB_OBJS)
 # x86-64-v3 runs the 3x4 FMA tiles, x86-64-v4 the AVX-512 paired ones; tests/unit_isa.sh runs each where the CPU
 # has it and reports the others as skipped.
 ISA_LEVELS := x86-64-v3 x86-64-v4
-ISA_SRCS   := tests/test_matmul.c src/model/matmul.c src/model/matmul_backward.c src/base/error.c src/base/rng.c
+ISA_SRCS   := tests/test_matmul.c src/model/matmul.c src/model/matmul_backward.c src/base/error.c src/base/rng.c \
+              src/base/pages.c
 ISA_UNITS  := $(ISA_LEVELS:%=$(BUILD)/unit-%)
-$(BUILD)/unit-%: $(ISA_SRCS) src/model/matmul.h src/base/error.h src/base/rng.h src/base/unit_claims.h $(FLAGS_STAMP)
+$(BUILD)/unit-%: $(ISA_SRCS) src/model/matmul.h src/base/error.h src/base/rng.h src/base/unit_claims.h src/base/pages.h \
+                 $(FLAGS_STAMP)
 	@echo "  CC+LD $@"
 	$(Q)$(CC) $(filter-out -march=% -MMD -MP $(PKG_CFLAGS),$(CFLAGS)) -march=$* $(shell pkg-config --cflags criterion) \
 	    -o $@ $(ISA_SRCS) $(shell pkg-config --libs criterion) -fopenmp -lm

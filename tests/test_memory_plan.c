@@ -2,6 +2,7 @@
 // of a small Qwen3 from the architecture's formula, AdamW's moments as each ZeRO stage shards them, the refusal, and
 // the parsing of /proc/meminfo and cgroup files from sample text.
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "base/mem_avail.h"
@@ -65,7 +66,12 @@ Test(memory_plan, packed_weights_for_decoding_groups) {
     double expect = matmul_pack_supported() ? packed : 0;
     cr_assert_eq(config_set(&c, "rollout.n=4", &e), 0);
     cr_assert_eq(config_set(&c, "train.prompts_per_step=2", &e), 0);
-    cr_assert_eq(plan_for(&c, 1).bytes[MEM_PACKED], expect);  // 8 rows
+    MemPlan eight = plan_for(&c, 1);
+    cr_assert_eq(eight.bytes[MEM_PACKED], expect);  // 8 rows, in the rollout phase beside its KV cache
+    double sum = 0;
+    for (int i = 0; i < MEM_ROLLOUT; i++) sum += eight.bytes[i];
+    cr_assert_eq(eight.steady, sum);
+    cr_assert_eq(eight.phase, fmax(eight.bytes[MEM_ROLLOUT] + expect, eight.bytes[MEM_ACTIVATIONS] + eight.bytes[MEM_HEAD]));
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], 0);       // 4 rows a rank
     cr_assert_eq(config_set(&c, "rollout.n=5", &e), 0);
     cr_assert_eq(plan_for(&c, 2).bytes[MEM_PACKED], expect);  // 5 rows a rank: an octet with 3 zero rows

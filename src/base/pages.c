@@ -1,5 +1,6 @@
 #include "base/pages.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,15 @@ void *pages_map_resident(size_t bytes) {
     void *p = pages_map(bytes, true);
     if (p) pages_populate(p, bytes);
     return p;
+}
+
+// From this size on, a buffer apart first has the heap hand its free pages back: below it the overlap is too small to
+// matter beside the phase the buffer is for.
+#define APART_TRIM_BYTES ((size_t)64 << 20)
+
+void *pages_map_apart(size_t bytes) {
+    if (bytes >= APART_TRIM_BYTES) malloc_trim(0);
+    return pages_map_resident(bytes);
 }
 
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line) {

@@ -21,6 +21,11 @@ void *pages_map(size_t bytes, bool huge);
 void *pages_alloc_resident_at(size_t bytes, const char *file, int line);
 // pages_alloc_resident that returns NULL when the mapping fails.
 void *pages_map_resident(size_t bytes);
+// pages_map_resident for a large buffer that lives for one phase of a step (a rollout's KV cache, a generation's packed
+// weights). The heap keeps the pages of what it frees (src/cli/rlvr.c), so such a buffer would be resident beside the
+// last phase's freed memory rather than in its place: from 64 MiB on, the heap first hands its free pages back
+// (malloc_trim), and the next phase faults them in again.
+void *pages_map_apart(size_t bytes);
 void pages_free(void *p, size_t bytes);  // p from any of the three (NULL: nothing)
 
 // Hands back the whole pages inside [p, p + bytes) (p anywhere in a pages_alloc buffer); they read as zero from then

@@ -1,7 +1,6 @@
 // The CPU backend: thin wrappers over the model's own functions (model_layers.c, attention.c, moe.c,
 // model_backward.c, logprob.c), so the layer loop through the table computes the bits it always did.
 // Activations are float in host memory; views of host arrays are the arrays themselves.
-#include <malloc.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,21 +47,14 @@ static void cpu_free(const Backend *be, void *buf) {
     spread_free(buf);
 }
 
-// From this size on, a buffer apart first has the heap hand its free pages back (malloc_trim).
-#define APART_TRIM_BYTES ((size_t)64 << 20)
-
-// Pages of its own, zero as mapped and in huge pages where the kernel allows, unmapped by cpu_free_apart. The heap
-// keeps the pages of what it frees (src/cli/rlvr.c), so a large cache would be resident beside the update's freed
-// activations rather than in their place: they are handed back first, and the next update faults them in again
-// (a small cost beside the rollout the cache was for; below 64 MiB the overlap is too small to matter).
+// Pages of its own, zero as mapped and in huge pages where the kernel allows, unmapped by cpu_free_apart, in the place
+// of the heap's free pages (pages_map_apart: the update's freed activations, which the next update faults in again).
 static void *cpu_alloc_apart(const Backend *be, size_t n, BufType t) {
     (void)be;
     if (n >= SIZE_MAX / type_bytes(t)) return NULL;
-    size_t bytes = n * type_bytes(t);
-    if (bytes >= APART_TRIM_BYTES) malloc_trim(0);
     // Resident at once: faulted in as the decode first wrote each page, a group of 8's cache cost 0.33 s of a 10 s
     // decode on 1 thread (bench sample --ops: copy and kv_store), 10-20 ms this way.
-    return pages_map_resident(bytes);
+    return pages_map_apart(n * type_bytes(t));
 }
 
 static void cpu_free_apart(const Backend *be, void *buf, size_t n, BufType t) {

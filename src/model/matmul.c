@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/pages.h"
 #include "base/unit_claims.h"
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -657,7 +658,8 @@ typedef struct {
 } Packed;
 
 struct MatmulPack {
-    float *buf;
+    float *buf;    // pages of its own (pages_map_apart), for the one generation it serves
+    size_t bytes;
     Packed *list;  // sorted by w
     int n;
 };
@@ -715,7 +717,8 @@ MatmulPack *matmul_pack_make(const MatmulWeight *ws, int n) {
     }
     MatmulPack *p = xcalloc(1, sizeof *p);
     p->list = xmalloc((size_t)n * sizeof *p->list);
-    p->buf = malloc(matmul_pack_bytes(ws, n) + 1);
+    p->bytes = matmul_pack_bytes(ws, n) + 1;
+    p->buf = pages_map_apart(p->bytes);
     if (!p->buf) {  // no room for the copy: the products read the weights as they are
         free(p->list), free(p);
         return NULL;
@@ -734,7 +737,7 @@ MatmulPack *matmul_pack_make(const MatmulWeight *ws, int n) {
 void matmul_pack_free(MatmulPack *p) {
     if (!p) return;
     if (active_pack == p) active_pack = NULL;
-    free(p->buf), free(p->list), free(p);
+    pages_free(p->buf, p->bytes), free(p->list), free(p);
 }
 
 // Block b of a product over several parts: its part, and its row and column block within it.

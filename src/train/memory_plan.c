@@ -231,9 +231,9 @@ static void rollout_parts(const Config *c, const MemShape *s, const Model *m, co
     if (bench > p->bytes[MEM_ROLLOUT]) p->bytes[MEM_ROLLOUT] = bench, p->decodes_most = DECODE_BENCHMARK;
 }
 
-// The packed weights where a decoding of the run has MATMUL_PACKED_MIN_ROWS responses or more at once. Counted beside
-// both phases: made anew for each generation, they come while the heap still holds the training pass's freed memory
-// (tests/it_memory.sh).
+// The packed weights where a decoding of the run has MATMUL_PACKED_MIN_ROWS responses or more at once: in the rollout
+// phase, as the KV cache, in pages of their own made for each generation where the heap has handed back the training
+// pass's freed memory (base/pages.h pages_map_apart; tests/it_memory.sh on a MARCH=native build).
 static void packed_part(const Config *c, const MemShape *s, const Model *m, MemPlan *p) {
     RolloutConfig ev = eval_rollout(c);
     double prompts = ceil_div(c->train.prompts_per_step, s->world);
@@ -291,15 +291,15 @@ int memory_plan_estimate(const Config *c, const MemShape *s, MemPlan *p, Err *e)
     // On a device the KV cache, the logits, the activations and the head's chunks are the backend's memory.
     if (s->device) p->bytes[MEM_ROLLOUT] = p->bytes[MEM_ACTIVATIONS] = p->bytes[MEM_HEAD] = 0;
     for (int i = 0; i < MEM_ROLLOUT; i++) p->steady += p->bytes[i];
-    p->phase = fmax(p->bytes[MEM_ROLLOUT], p->bytes[MEM_ACTIVATIONS] + p->bytes[MEM_HEAD]);
+    p->phase = fmax(p->bytes[MEM_ROLLOUT] + p->bytes[MEM_PACKED], p->bytes[MEM_ACTIVATIONS] + p->bytes[MEM_HEAD]);
     p->total = p->steady + p->phase;
     return 0;
 }
 
 const char *memory_part_name(MemPart part) {
-    static const char *const NAMES[MEM_PARTS] = {"weights",       "reference",      "gradients", "AdamW",
-                                                 "responses",     "communication",  "packed weights",
-                                                 "rollout",       "activations",    "LM head"};
+    static const char *const NAMES[MEM_PARTS] = {"weights",       "reference",      "gradients",   "AdamW",
+                                                 "responses",     "communication",  "rollout",     "packed weights",
+                                                 "activations",   "LM head"};
     return NAMES[part];
 }
 

@@ -13,13 +13,12 @@
 #include "task/task.h"
 #include "text/tokenizer.h"
 
-// Held for the whole run: weights, reference, gradients, AdamW, responses, communication; the packed weights of
-// decoding (made for each generation, they meet either phase's memory). Held one phase of a step at a time: the
-// rollout's (or the held-out evaluation's) KV cache and decoding work, or the training pass's activations and LM-head
-// workspace.
+// Held for the whole run: weights, reference, gradients, AdamW, responses, communication. Held one phase of a step at a
+// time: the rollout's (or the held-out evaluation's) KV cache and decoding work with the packed weights of decoding,
+// or the training pass's activations and LM-head workspace.
 typedef enum {
-    MEM_WEIGHTS, MEM_REFERENCE, MEM_GRADIENTS, MEM_ADAMW, MEM_RESPONSES, MEM_COMM, MEM_PACKED,
-    MEM_ROLLOUT, MEM_ACTIVATIONS, MEM_HEAD, MEM_PARTS
+    MEM_WEIGHTS, MEM_REFERENCE, MEM_GRADIENTS, MEM_ADAMW, MEM_RESPONSES, MEM_COMM,
+    MEM_ROLLOUT, MEM_PACKED, MEM_ACTIVATIONS, MEM_HEAD, MEM_PARTS
 } MemPart;
 
 // The decodings of a run, in the rollout phase's memory one at a time: the rollout, the held-out evaluation's, a
@@ -44,7 +43,7 @@ typedef struct {
 typedef struct {
     double bytes[MEM_PARTS];
     double steady;      // the parts held for the whole run
-    double phase;       // the larger phase: rollout, or activations + head
+    double phase;       // the larger phase: rollout and packed weights, or activations + head
     double total;       // steady + phase: the estimated peak beyond what the process holds before it
     double params;      // parameters of the model
     int micro_per_update;  // micro-batches of one update on the busiest rank
