@@ -49,15 +49,18 @@ static void print_read(const Case *c) {
 }
 
 // The threads' round trip; RLVR_TEST_ROUND_TRIPS="300,80,...": the values to report in turn instead (then measured),
-// so that a test can move the threads during a case.
+// so that a test can move the threads during a case. Past a value it cannot read, as past the last, it measures.
 static double round_trip_ns(void) {
     static const char *next;
     static bool read_env;
     if (!read_env) next = getenv("RLVR_TEST_ROUND_TRIPS"), read_env = true;
-    if (!next || !*next) return bench_thread_round_trip_ns();
     char *end;
-    double ns = strtod(next, &end);
-    next = *end == ',' ? end + 1 : end;
+    double ns = next ? strtod(next, &end) : 0;
+    if (!next || end == next || (*end && *end != ',')) {
+        next = NULL;
+        return bench_thread_round_trip_ns();
+    }
+    next = *end ? end + 1 : end;
     return ns;
 }
 
