@@ -40,33 +40,25 @@ done
 expect_ok "sample: greedy samples of a prompt agree" bash -c '"$RLVR" sample --ckpt "$TMP/sample-dense.h5" \
     --prompts "$TMP/prompts.jsonl" --n 3 --out "$TMP/greedy.jsonl" --set rollout.temperature=0 --set rollout.max_new_tokens=16 &&
     jq -se "[group_by(.prompt_index)[] | map(.response_tokens) | unique | length] == [1, 1, 1, 1, 1]" "$TMP/greedy.jsonl"'
-# A group of 8 responses to one prompt: the decode's products take whole octets of rows, which a build with AVX-512 in
-# its MARCH reads from packed copies of the weights (src/model/matmul.h matmul_pack_make): the same bits as rlvr score.
-octet_group() {
+# A group of N responses to one prompt, scored by rlvr score: the same bits. With AVX-512 in the build's MARCH, the
+# decode's products read packed copies of the weights (src/model/matmul.h matmul_pack_make), 8 rows at a time: a group
+# of 8 whole octets, a group of 7 an octet completed by a zero row. Its responses in $TMP/group-N.jsonl.
+group_scored() {
+    local n=$1 out=$TMP/group-$1
     local sets=(--config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9)
     head -n 1 "$TMP/prompts.jsonl" > "$TMP/one.jsonl" &&
-    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet.jsonl" \
-        "${sets[@]}" &&
-    jq -se 'length == 8 and (map(.response_tokens | length) | add) > 100' "$TMP/octet.jsonl" &&
-    "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$TMP/octet.jsonl" --out "$TMP/octet.h5" "${sets[@]}" &&
-    same_numbers "$TMP/octet.jsonl" logp "$TMP/octet.h5"
+    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n "$n" --out "$out.jsonl" "${sets[@]}" &&
+    jq -se --argjson n "$n" 'length == $n and (map(.response_tokens | length) | add) > 12 * $n' "$out.jsonl" &&
+    "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$out.jsonl" --out "$out.h5" "${sets[@]}" &&
+    same_numbers "$out.jsonl" logp "$out.h5"
 }
-expect_ok "sample: a group of 8 (whole octets of rows in every product): logp identical to rlvr score" octet_group
-# A group of 7: with AVX-512 its products read the packed copy too, as an octet completed by a zero row.
-octet_of_seven() {
-    local sets=(--config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9)
-    "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 7 --out "$TMP/seven.jsonl" \
-        "${sets[@]}" &&
-    jq -se 'length == 7' "$TMP/seven.jsonl" &&
-    "$RLVR" score --ckpt "$TMP/sample-dense.h5" --in "$TMP/seven.jsonl" --out "$TMP/seven.h5" "${sets[@]}" &&
-    same_numbers "$TMP/seven.jsonl" logp "$TMP/seven.h5"
-}
-expect_ok "sample: a group of 7 (an octet with a zero row): logp identical to rlvr score" octet_of_seven
+expect_ok "sample: a group of 8 (whole octets of rows in every product): logp identical to rlvr score" group_scored 8
+expect_ok "sample: a group of 7 (an octet with a zero row): logp identical to rlvr score" group_scored 7
 # rollout.pack_weights = false decodes from the weights as they are: the same responses, bit for bit.
 expect_ok "sample: a group of 8 with rollout.pack_weights = false: the same responses" bash -c '
     "$RLVR" sample --ckpt "$TMP/sample-dense.h5" --prompts "$TMP/one.jsonl" --n 8 --out "$TMP/octet-plain.jsonl" \
         --config "$ROOT/configs/tiny-dense.ini" --set rollout.max_new_tokens=24 --set rollout.temperature=0.9 \
-        --set rollout.pack_weights=false && cmp "$TMP/octet.jsonl" "$TMP/octet-plain.jsonl"'
+        --set rollout.pack_weights=false && cmp "$TMP/group-8.jsonl" "$TMP/octet-plain.jsonl"'
 # bench sample says how many MiB of packed weights each case made: the group of 8's, none for batch 1 or with
 # rollout.pack_weights = false; null where the build has no packed kernel (a MARCH without AVX-512).
 expect_ok "bench sample: packed weights for the group of 8 only, none with rollout.pack_weights = false" bash -c '
