@@ -762,9 +762,9 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
         n_blocks += (long)row_blocks * ((parts[p].N + COL_BLOCK - 1) / COL_BLOCK), macs += (double)M * parts[p].N * K;
     if (then) n_blocks /= n_parts;  // a unit: the same block of every part
     int k8 = K & ~(LANES - 1), pairs = PAIRED && k8 ? M / 2 : 0;  // the paired tiles' rows, packed by the threads
-    // The weights' packed copies, for a decode group of MATMUL_PACKED_MIN_ROWS to ROW_BLOCK rows. Its last octet is completed
-    // with zero rows (x_pad), whose outputs no one keeps: at these few rows the product waits on the weight stream,
-    // not on the multiply-adds, and each live row's sums are the same whatever rows are beside it.
+    // The weights' packed copies, for a decode group of MATMUL_PACKED_MIN_ROWS to ROW_BLOCK rows. Its last octet is
+    // completed with zero rows (x_pad), whose outputs no one keeps: at these few rows the product waits on the weight
+    // stream, not on the multiply-adds, and each live row's sums are the same whatever rows are beside it.
     const float *wpack[n_parts];
     bool padded = false;
     for (int p = 0; p < n_parts; p++) {
@@ -774,8 +774,9 @@ static void parts_product(const float *x, int M, int K, const MatmulPart *parts,
     float *x_pad = NULL;
     if (padded) {
         int rows = (M + 7) & ~7;
-        x_pad = xcalloc((size_t)rows * K, sizeof *x_pad);
+        x_pad = xmalloc((size_t)rows * K * sizeof *x_pad);
         memcpy(x_pad, x, (size_t)M * K * sizeof *x_pad);
+        memset(x_pad + (size_t)M * K, 0, (size_t)(rows - M) * K * sizeof *x_pad);
         x = x_pad, pairs = rows / 2;
     }
     size_t packed = (size_t)pairs * 2 * (size_t)k8;
